@@ -1,0 +1,79 @@
+/* CLI helpers shared by the subcommands. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "common.h"
+#include "quire/error.h"
+#include "quire/project.h"
+
+const char *opt_dir;
+
+int die_core(int code)
+{
+	fprintf(stderr, "quire: %s\n", quire_error_last());
+	switch (code) {
+	case QUIRE_EINVALID:
+	case QUIRE_ENOTFOUND:
+	case QUIRE_EEXISTS:
+		return EXIT_INVALID;
+	case QUIRE_ELOCKED:
+		return EXIT_LOCKED;
+	case QUIRE_EINTR:
+		return EXIT_INTERRUPTED;
+	default:
+		return EXIT_STORE;
+	}
+}
+
+int usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fputs("quire: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n(see 'quire %s --help')\n", cmd);
+	return EXIT_USAGE;
+}
+
+int open_project(struct quire_project **p)
+{
+	char *root = NULL;
+	int err = quire_project_find(&root, opt_dir);
+	if (!err)
+		err = quire_project_open(p, root);
+	free(root);
+	return err ? die_core(err) : 0;
+}
+
+int wants_help(int argc, char **argv, const struct cmd *c)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			fputs(c->usage, stdout);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void print_json_line(const struct json_t *v)
+{
+	char *s = json_dumps((const json_t *)v, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
+	puts(s);
+	free(s);
+	fflush(stdout);
+}
+
+int use_color(FILE *f)
+{
+	const char *nc = getenv("NO_COLOR");
+	return isatty(fileno(f)) && !(nc && *nc);
+}

@@ -1,0 +1,51 @@
+/* Shared CLI plumbing: the command table entry type, exit codes, messages, project opening. */
+#ifndef QUIRE_CLI_COMMON_H
+#define QUIRE_CLI_COMMON_H
+
+#include <stdio.h>
+
+struct quire_project;
+
+/* Exit codes: documented in README.md and `quire help`; stable. */
+enum {
+	EXIT_OK_ = 0,
+	EXIT_DIRTY = 1,    /* plan --check found work; run had failed or blocked instances */
+	EXIT_USAGE = 2,    /* bad command line */
+	EXIT_INVALID = 3,  /* invalid project, blueprint, inputs or id */
+	EXIT_LOCKED = 4,   /* another quire is writing the project */
+	EXIT_STORE = 5,    /* the store or file system failed, or is corrupt */
+	EXIT_INTERRUPTED = 130,
+};
+
+struct cmd {
+	const char *name;
+	const char *summary;
+	const char *usage; /* full --help text */
+	int (*exec)(int argc, char **argv);
+};
+
+/* Global options parsed by main: -C DIR. */
+extern const char *opt_dir;
+
+/* Prints "quire: <message>" for the last core error and maps its code to an exit code. */
+int die_core(int code);
+
+/* Prints "quire: <fmt>" and returns EXIT_USAGE. */
+int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Finds and opens the project (-C or upward search); prints and returns an exit code on error. */
+int open_project(struct quire_project **p);
+
+/* 1 when a --help / -h argument is present; then prints usage and the caller returns 0. */
+int wants_help(int argc, char **argv, const struct cmd *c);
+
+/* Prints a JSON value on one line to stdout. */
+struct json_t;
+void print_json_line(const struct json_t *v);
+
+/* true when colour is allowed on f (a TTY and NO_COLOR unset). */
+int use_color(FILE *f);
+
+extern const struct cmd cmd_init_desc, cmd_plan_desc, cmd_run_desc, cmd_inspect_desc;
+
+#endif

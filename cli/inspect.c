@@ -1,0 +1,237 @@
+/* quire inspect: a revision's inputs and artefacts, or one artefact's provenance and content. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "common.h"
+#include "quire/blob.h"
+#include "quire/buf.h"
+#include "quire/error.h"
+#include "quire/id.h"
+#include "quire/manifest.h"
+#include "quire/out.h"
+#include "quire/project.h"
+
+static const char usage[] =
+	"usage: quire inspect [ID] [--revision REV] [--json]\n\n"
+	"Without ID: the revision's inputs and every artefact with its status, producer,\n"
+	"provider and digest. With an ID: that artefact's provenance (producer, role, provider,\n"
+	"model, fingerprint, digest, what it was made from) followed by its content when it is\n"
+	"text. An id pattern ('Scene[1][*]') lists the matching artefacts.\n\n"
+	"  --revision REV  inspect revision REV (rev-NNNN or NNNN) instead of the current one\n"
+	"  --json          print JSON (with ID: provenance plus \"content\" for text)\n\n"
+	"statuses: clean, stale (kept from an earlier run; the latest attempt failed or was\n"
+	"blocked), failed, blocked.\n";
+
+static const char *str(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? s : "-";
+}
+
+static int is_text(const json_t *e)
+{
+	const char *t = str(e, "type");
+	return !strcmp(t, "text") || !strcmp(t, "json");
+}
+
+static void print_summary(const json_t *m)
+{
+	printf("revision %s (parent %s), created %s\n", str(m, "revision"), str(m, "parent"),
+	       str(m, "created"));
+	const json_t *git = json_object_get(m, "git");
+	if (json_is_object(git))
+		printf("git: %.12s%s\n", str(git, "head"),
+		       json_is_true(json_object_get(git, "dirty")) ? " (uncommitted changes)" : "");
+	if (json_is_true(json_object_get(m, "recovered")))
+		printf("note: recovered from a run that was killed before it finished\n");
+	if (json_is_true(json_object_get(m, "interrupted")))
+		printf("note: the run was interrupted\n");
+	const json_t *c = json_object_get(m, "counts");
+	printf("this run: %lld produced, %lld cached, %lld failed, %lld blocked, %lld removed\n",
+	       (long long)json_integer_value(json_object_get(c, "produced")),
+	       (long long)json_integer_value(json_object_get(c, "cached")),
+	       (long long)json_integer_value(json_object_get(c, "failed")),
+	       (long long)json_integer_value(json_object_get(c, "blocked")),
+	       (long long)json_integer_value(json_object_get(c, "removed")));
+	printf("inputs:\n");
+	const char *k;
+	json_t *v;
+	size_t w = 0;
+	json_object_foreach(json_object_get(m, "inputs"), k, v) if (strlen(k) > w) w = strlen(k);
+	json_object_foreach(json_object_get(m, "inputs"), k, v) {
+		json_t *val = json_object_get(v, "value");
+		char *s = json_dumps(val, JSON_ENCODE_ANY);
+		size_t len = strlen(s);
+		printf("  %-*s  %.*s%s\n", (int)w, k, len > 70 ? 67 : (int)len, s,
+		       len > 70 ? "..." : "");
+		free(s);
+	}
+	const json_t *arts = json_object_get(m, "artefacts");
+	printf("artefacts (%zu):\n", json_object_size(arts));
+	w = 2;
+	json_object_foreach((json_t *)arts, k, v) if (strlen(k) > w) w = strlen(k);
+	printf("  %-*s  %-7s  %-10s  %-8s  %s\n", (int)w, "ID", "STATUS", "PRODUCER", "PROVIDER",
+	       "DIGEST");
+	json_object_foreach((json_t *)arts, k, v)
+		printf("  %-*s  %-7s  %-10s  %-8s  %.19s\n", (int)w, k, str(v, "status"),
+		       str(v, "producer"), str(v, "provider"), str(v, "digest"));
+}
+
+static void print_entry(const char *qdir, const char *id, const json_t *e)
+{
+	printf("id:          %s\n", id);
+	printf("status:      %s\n", str(e, "status"));
+	if (json_object_get(e, "error"))
+		printf("error:       %s\n", str(e, "error"));
+	printf("producer:    %s (role %s)\n", str(e, "producer"), str(e, "role"));
+	printf("provider:    %s, model %s\n", str(e, "provider"), str(e, "model"));
+	printf("type:        %s (.%s), %lld bytes\n", str(e, "type"), str(e, "ext"),
+	       (long long)json_integer_value(json_object_get(e, "size")));
+	printf("digest:      %s\n", str(e, "digest"));
+	printf("fingerprint: %s\n", str(e, "fingerprint"));
+	if (json_is_true(json_object_get(e, "cached")))
+		printf("origin:      restored from the action cache\n");
+	printf("took:        %lld ms\n",
+	       (long long)json_integer_value(json_object_get(e, "duration_ms")));
+	const json_t *deps = json_object_get(e, "deps");
+	const char *k;
+	json_t *v;
+	json_object_foreach(json_object_get(deps, "inputs"), k, v)
+		printf("input:       %s %.19s\n", k, json_string_value(v));
+	size_t i;
+	json_array_foreach(json_object_get(deps, "upstream"), i, v)
+		printf("upstream:    %s %.19s\n", json_string_value(json_array_get(v, 0)),
+		       json_string_value(json_array_get(v, 1)));
+	const char *d = json_string_value(json_object_get(e, "digest"));
+	if (!d)
+		return;
+	if (!is_text(e)) {
+		char *path = quire_blob_path(qdir, d);
+		printf("content:     binary, stored at %s\n", path);
+		free(path);
+		return;
+	}
+	struct quire_buf b = QUIRE_BUF_INIT;
+	if (quire_blob_read(qdir, d, &b, 0, 1) == 0) {
+		printf("\n");
+		fwrite(b.ptr, 1, b.len, stdout);
+		if (b.len && b.ptr[b.len - 1] != '\n')
+			putchar('\n');
+	} else {
+		printf("content:     unavailable: %s\n", quire_error_last());
+	}
+	quire_buf_release(&b);
+}
+
+static int cmd_inspect(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "revision", required_argument, NULL, 'r' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *rev = NULL;
+	int json = 0, c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			rev = optarg;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		default:
+			return usage_error("inspect", "unknown option or missing value '%s'",
+					   argv[optind - 1]);
+		}
+	}
+	if (argc - optind > 1)
+		return usage_error("inspect", "give at most one ID");
+	const char *id = optind < argc ? argv[optind] : NULL;
+	char *root = NULL, *cur = NULL, *qdir = NULL;
+	json_t *m = NULL;
+	int rc = 0;
+	int err = quire_project_find(&root, opt_dir);
+	if (err)
+		return die_core(err);
+	qdir = malloc(strlen(root) + 8);
+	snprintf(qdir, strlen(root) + 8, "%s/.quire", root);
+	if (!rev) {
+		if ((err = quire_manifest_current(qdir, &cur))) {
+			rc = die_core(err);
+			goto out;
+		}
+		if (!cur) {
+			fprintf(stderr, "quire: nothing has been built yet (run 'quire run')\n");
+			rc = EXIT_INVALID;
+			goto out;
+		}
+		rev = cur;
+	}
+	if ((err = quire_manifest_load(qdir, rev, &m))) {
+		rc = die_core(err);
+		goto out;
+	}
+	const json_t *arts = json_object_get(m, "artefacts");
+	if (!id) {
+		if (json)
+			print_json_line(m);
+		else
+			print_summary(m);
+		goto out;
+	}
+	const json_t *e = json_object_get(arts, id);
+	if (!e) {
+		if (!quire_id_valid_pattern(id)) {
+			rc = usage_error("inspect", "'%s' is not an id (e.g. Chapter[2])", id);
+			goto out;
+		}
+		json_t *matches = json_object();
+		const char *k;
+		json_t *v;
+		json_object_foreach((json_t *)arts, k, v) if (quire_id_match(id, k))
+			json_object_set(matches, k, v);
+		if (!json_object_size(matches)) {
+			fprintf(stderr, "quire: %s has no artefact '%s'\n", str(m, "revision"), id);
+			json_decref(matches);
+			rc = EXIT_INVALID;
+			goto out;
+		}
+		if (json) {
+			print_json_line(matches);
+		} else {
+			json_object_foreach(matches, k, v)
+				printf("%-20s %-7s %.19s\n", k, str(v, "status"), str(v, "digest"));
+		}
+		json_decref(matches);
+		goto out;
+	}
+	if (json) {
+		json_t *j = json_deep_copy(e);
+		json_object_set_new(j, "id", json_string(id));
+		json_object_set_new(j, "revision", json_string(str(m, "revision")));
+		const char *d = json_string_value(json_object_get(e, "digest"));
+		struct quire_buf b = QUIRE_BUF_INIT;
+		if (d && is_text(e) && quire_blob_read(qdir, d, &b, 0, 1) == 0)
+			json_object_set_new(j, "content", json_stringn(b.ptr, b.len));
+		quire_buf_release(&b);
+		print_json_line(j);
+		json_decref(j);
+	} else {
+		print_entry(qdir, id, e);
+	}
+out:
+	json_decref(m);
+	free(root);
+	free(cur);
+	free(qdir);
+	return rc;
+}
+
+const struct cmd cmd_inspect_desc = { "inspect", "show a revision, or one artefact and its origin",
+				      usage, cmd_inspect };

@@ -1,0 +1,143 @@
+/* quire plan: what a run would do and why, without writing anything. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "common.h"
+#include "quire/error.h"
+#include "quire/manifest.h"
+#include "quire/plan.h"
+#include "quire/project.h"
+#include "quire/store.h"
+
+static const char usage[] =
+	"usage: quire plan [--explain] [--json] [--check] [TARGET...]\n\n"
+	"Shows which instances a run would generate and why, and which artefacts it would\n"
+	"remove. Reads the project and the current revision; writes nothing.\n\n"
+	"  TARGET      an id or id pattern: Chapter[2], Scene[1][*], Scene (every Scene);\n"
+	"              only the targets and what they depend on are planned\n"
+	"  --explain   list every reason for every dirty instance (default: the first reason)\n"
+	"  --json      print the plan as one JSON object\n"
+	"  --check     print nothing; exit 1 when anything would run, 0 when up to date\n\n"
+	"reasons: new, input changed: NAME, prompt changed, schema changed, binding changed: ROLE,\n"
+	"definition changed: PRODUCER, upstream changed: ID, output missing, previously failed.\n";
+
+/* Plans the project read-only: shared by plan and run --dry-run. */
+int plan_readonly(struct quire_project *p, char **targets, size_t ntargets,
+		  struct quire_plan **out);
+int plan_readonly(struct quire_project *p, char **targets, size_t ntargets,
+		  struct quire_plan **out)
+{
+	struct quire_store *store = NULL;
+	char *cur = NULL;
+	json_t *m = NULL;
+	int err = quire_store_open(&store, p->qdir, 1);
+	if (!err)
+		err = quire_project_hash_files(p, store);
+	if (!err)
+		err = quire_manifest_current(p->qdir, &cur);
+	if (!err && cur)
+		err = quire_manifest_load(p->qdir, cur, &m);
+	if (!err && !m)
+		m = quire_manifest_empty();
+	if (!err)
+		err = quire_plan_build(out, p, m, p->qdir, (const char *const *)targets, ntargets);
+	json_decref(m);
+	free(cur);
+	quire_store_close(store);
+	return err;
+}
+
+/* Prints the plan as text: used by plan and run --dry-run. */
+void plan_print(const struct quire_plan *plan, int explain, int removals);
+void plan_print(const struct quire_plan *plan, int explain, int removals)
+{
+	const char *cur = json_string_value(json_object_get(plan->manifest, "revision"));
+	size_t nrem = removals ? plan->nremoved : 0;
+	if (plan->ndirty == 0 && nrem == 0) {
+		printf("plan: nothing to do, %zu up to date (current %s)\n", plan->nselected,
+		       cur ? cur : "none");
+		return;
+	}
+	printf("plan: %zu to run, %zu up to date", plan->ndirty, plan->nselected - plan->ndirty);
+	if (nrem)
+		printf(", %zu to remove", nrem);
+	printf(" (current %s)\n", cur ? cur : "none");
+	size_t w = 0;
+	for (size_t i = 0; i < plan->n; i++)
+		if (plan->nodes[i].selected && plan->nodes[i].dirty && strlen(plan->nodes[i].id) > w)
+			w = strlen(plan->nodes[i].id);
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct quire_node *n = &plan->nodes[i];
+		if (!n->selected || !n->dirty)
+			continue;
+		if (!explain) {
+			printf("  run     %-*s  %s%s\n", (int)w, n->id, n->reasons[0],
+			       n->nreasons > 1 ? " (+more: --explain)" : "");
+			continue;
+		}
+		printf("  run     %s\n", n->id);
+		for (size_t k = 0; k < n->nreasons; k++)
+			printf("            %s\n", n->reasons[k]);
+	}
+	for (size_t i = 0; i < nrem; i++)
+		printf("  remove  %s\n", plan->removed[i]);
+}
+
+static int cmd_plan(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "explain", no_argument, NULL, 'e' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "check", no_argument, NULL, 'c' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int explain = 0, json = 0, check = 0, c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'e':
+			explain = 1;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'c':
+			check = 1;
+			break;
+		default:
+			return usage_error("plan", "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	struct quire_project *p = NULL;
+	int rc = open_project(&p);
+	if (rc)
+		return rc;
+	struct quire_plan *plan = NULL;
+	int err = plan_readonly(p, argv + optind, (size_t)(argc - optind), &plan);
+	if (err) {
+		rc = die_core(err);
+		goto out;
+	}
+	size_t nrem = optind < argc ? 0 : plan->nremoved;
+	int dirty = plan->ndirty > 0 || nrem > 0;
+	if (json) {
+		json_t *j = quire_plan_to_json(plan, explain);
+		if (optind < argc)
+			json_object_set_new(j, "removed", json_array());
+		print_json_line(j);
+		json_decref(j);
+	} else if (!check) {
+		plan_print(plan, explain, optind >= argc);
+	}
+	rc = check && dirty ? EXIT_DIRTY : 0;
+out:
+	quire_plan_free(plan);
+	quire_project_free(p);
+	return rc;
+}
+
+const struct cmd cmd_plan_desc = { "plan", "show what a run would do, and why", usage, cmd_plan };

@@ -1,0 +1,217 @@
+/* quire run: execute the plan, commit a revision, materialise out/. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "common.h"
+#include "quire/error.h"
+#include "quire/plan.h"
+#include "quire/project.h"
+#include "quire/run.h"
+
+static const char usage[] =
+	"usage: quire run [TARGET...] [-j N] [--dry-run] [--keep-going | --fail-fast] [--json]\n\n"
+	"Generates every dirty instance (see 'quire plan'), reusing whatever is unchanged or\n"
+	"already in the action cache, commits the result as a new revision and rewrites the\n"
+	"changed files in out/. With nothing to do it commits nothing.\n\n"
+	"  TARGET        an id or id pattern (quote it: 'Scene[1][*]'); only the targets and what\n"
+	"                they depend on run\n"
+	"  -j, --jobs N  run up to N generations at once (default: 'jobs' in quire.yaml, or 4)\n"
+	"  --dry-run     show the plan and write nothing at all\n"
+	"  --keep-going  after a failure, run everything that does not depend on it (default)\n"
+	"  --fail-fast   start nothing new after the first failure\n"
+	"  --json        print one JSON event per line instead of text\n\n"
+	"A failed instance blocks only what depends on it; the revision records the failure and\n"
+	"the next run retries just that. Ctrl-C stops starting jobs, cancels the running ones,\n"
+	"commits what finished and exits 130. Exit 1 when anything failed or was blocked.\n";
+
+int plan_readonly(struct quire_project *p, char **targets, size_t ntargets,
+		  struct quire_plan **out);
+void plan_print(const struct quire_plan *plan, int explain, int removals);
+
+static volatile sig_atomic_t got_sigint;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	got_sigint = 1;
+}
+
+struct ui {
+	int json, tty;
+	size_t width;
+};
+
+static void progress(void *ud, const struct quire_progress *ev)
+{
+	struct ui *u = ud;
+	if (u->json) {
+		json_t *j = json_pack("{s:s,s:s,s:I,s:I,s:I}", "event", ev->kind, "id", ev->id, "done",
+				      (json_int_t)ev->done, "total", (json_int_t)ev->total, "running",
+				      (json_int_t)ev->running);
+		if (ev->message)
+			json_object_set_new(j, "message", json_string(ev->message));
+		print_json_line(j);
+		json_decref(j);
+		return;
+	}
+	if (u->tty) {
+		/* One live status line; finished work scrolls above it only when it failed. */
+		fprintf(stderr, "\r\033[K");
+		if (!strcmp(ev->kind, "failed") || !strcmp(ev->kind, "blocked"))
+			fprintf(stderr, "%s %s: %s\n", ev->kind, ev->id, ev->message ? ev->message : "");
+		fprintf(stderr, "[%zu/%zu] running %zu, produced %zu, cached %zu, failed %zu  %s %s",
+			ev->done, ev->total, ev->running, ev->produced, ev->cached, ev->failed,
+			ev->kind, ev->id);
+		fflush(stderr);
+		return;
+	}
+	if (!strcmp(ev->kind, "start"))
+		return;
+	printf("[%zu/%zu] %-9s %s%s%s\n", ev->done, ev->total, ev->kind, ev->id,
+	       ev->message ? ": " : "", ev->message ? ev->message : "");
+	fflush(stdout);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "keep-going", no_argument, NULL, 'k' },
+		{ "fail-fast", no_argument, NULL, 'f' },
+		{ "json", no_argument, NULL, 'J' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int jobs = 0, dry = 0, fail_fast = 0, json = 0, c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "j:n", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || v < 1 || v > 1024)
+				return usage_error("run", "-j needs a number from 1 to 1024, not '%s'", optarg);
+			jobs = (int)v;
+			break;
+		}
+		case 'n':
+			dry = 1;
+			break;
+		case 'k':
+			fail_fast = 0;
+			break;
+		case 'f':
+			fail_fast = 1;
+			break;
+		case 'J':
+			json = 1;
+			break;
+		case '?':
+			if (optopt == 'j')
+				return usage_error("run", "-j needs a number");
+			return usage_error("run", "unknown option '%s'", argv[optind - 1]);
+		default:
+			return usage_error("run", "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	struct quire_project *p = NULL;
+	int rc = open_project(&p);
+	if (rc)
+		return rc;
+	char **targets = argv + optind;
+	size_t ntargets = (size_t)(argc - optind);
+	if (dry) {
+		struct quire_plan *plan = NULL;
+		int err = plan_readonly(p, targets, ntargets, &plan);
+		if (err) {
+			rc = die_core(err);
+		} else if (json) {
+			json_t *j = quire_plan_to_json(plan, 0);
+			json_object_set_new(j, "event", json_string("plan"));
+			print_json_line(j);
+			json_decref(j);
+		} else {
+			plan_print(plan, 0, ntargets == 0);
+		}
+		quire_plan_free(plan);
+		quire_project_free(p);
+		return rc;
+	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigint;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	struct ui u = { json, !json && isatty(STDERR_FILENO) && !getenv("CI"), 0 };
+	struct quire_run_opts o = {
+		.jobs = jobs,
+		.fail_fast = fail_fast,
+		.targets = (const char *const *)targets,
+		.ntargets = ntargets,
+		.interrupted = &got_sigint,
+		.progress = progress,
+		.ud = &u,
+		.command = "quire run",
+	};
+	struct quire_run_result r;
+	int err = quire_run(p, &o, &r);
+	if (u.tty)
+		fprintf(stderr, "\r\033[K");
+	if (r.recovered[0] && !json)
+		printf("run: recovered %s, committed from a run that was killed before it finished\n",
+		       r.recovered);
+	if (err && err != QUIRE_EINTR) {
+		rc = die_core(err);
+		if (r.rev[0])
+			fprintf(stderr, "quire: what finished was committed as %s\n", r.rev);
+		goto out;
+	}
+	if (json) {
+		json_t *j = json_pack("{s:s,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "event", "summary",
+				      "revision", r.rev[0] ? json_string(r.rev) : json_null(), "total",
+				      (json_int_t)r.total, "produced", (json_int_t)r.produced, "cached",
+				      (json_int_t)r.cached, "unchanged", (json_int_t)r.unchanged, "failed",
+				      (json_int_t)r.failed, "blocked", (json_int_t)r.blocked, "removed",
+				      (json_int_t)r.removed, "out_written", (json_int_t)r.out_written,
+				      "interrupted", r.interrupted);
+		print_json_line(j);
+		json_decref(j);
+	} else if (!r.rev[0]) {
+		printf("run: nothing to do, %zu up to date", r.total);
+		if (r.out_written)
+			printf(" (out/: %zu restored)", r.out_written);
+		printf("\n");
+	} else {
+		printf("run: %s: %zu produced, %zu cached, %zu unchanged, %zu failed, %zu blocked",
+		       r.rev, r.produced, r.cached, r.unchanged, r.failed, r.blocked);
+		if (r.removed)
+			printf(", %zu removed", r.removed);
+		if (r.not_started)
+			printf(", %zu not started", r.not_started);
+		printf(" (out/: %zu written, %zu removed)\n", r.out_written, r.out_removed);
+	}
+	if (err == QUIRE_EINTR) {
+		fprintf(stderr, "quire: interrupted; what finished was committed as %s\n",
+			r.rev[0] ? r.rev : "(nothing)");
+		rc = EXIT_INTERRUPTED;
+	} else if (r.failed || r.blocked) {
+		if (!json)
+			fprintf(stderr, "quire: %zu failed, %zu blocked; 'quire run' again retries just those\n",
+				r.failed, r.blocked);
+		rc = EXIT_DIRTY;
+	}
+out:
+	quire_project_free(p);
+	return rc;
+}
+
+const struct cmd cmd_run_desc = { "run", "generate what is dirty and commit a revision", usage,
+				  cmd_run };

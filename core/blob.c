@@ -1,0 +1,108 @@
+/* Content-addressed blob store with crash-safe writes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "quire/blob.h"
+#include "quire/buf.h"
+#include "quire/error.h"
+#include "quire/fs.h"
+#include "quire/hash.h"
+#include "util.h"
+
+char *quire_blob_path(const char *qdir, const char *digest)
+{
+	const char *hex = digest + 7;
+	return quire__xasprintf("%s/blobs/sha256/%.2s/%s", qdir, hex, hex);
+}
+
+int quire_blob_exists(const char *qdir, const char *digest)
+{
+	if (!quire_digest_valid(digest))
+		return 0;
+	char *p = quire_blob_path(qdir, digest);
+	int r = access(p, F_OK) == 0;
+	free(p);
+	return r;
+}
+
+static char *shard_dir(const char *qdir, const char *digest)
+{
+	return quire__xasprintf("%s/blobs/sha256/%.2s", qdir, digest + 7);
+}
+
+int quire_blob_adopt(const char *qdir, const char *tmp_path, const char *digest)
+{
+	char *dir = shard_dir(qdir, digest), *path = quire_blob_path(qdir, digest);
+	int err = quire_fs_mkdirs(dir, 0755);
+	if (err)
+		goto out;
+	if (access(path, F_OK) == 0) {
+		/* Same content already stored: content addressing makes the new copy redundant. */
+		unlink(tmp_path);
+		goto out;
+	}
+	chmod(tmp_path, 0444);
+	if (rename(tmp_path, path) < 0) {
+		err = quire_error_set(QUIRE_EIO, "cannot store blob '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	err = quire_fs_sync_dir(dir);
+out:
+	free(dir);
+	free(path);
+	return err;
+}
+
+int quire_blob_put(const char *qdir, const void *data, size_t len, struct quire_digest *out)
+{
+	quire_hash_bytes(data, len, out);
+	if (quire_blob_exists(qdir, out->s))
+		return 0;
+	char *dir = shard_dir(qdir, out->s), *path = quire_blob_path(qdir, out->s);
+	int err = quire_fs_mkdirs(dir, 0755);
+	if (!err)
+		err = quire_fs_write_atomic(path, data, len, 0444);
+	free(dir);
+	free(path);
+	return err;
+}
+
+int quire_blob_put_file(const char *qdir, const char *path, struct quire_digest *out,
+			uint64_t *size)
+{
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int err = quire_fs_read(path, &b, 0);
+	if (!err) {
+		err = quire_blob_put(qdir, b.ptr, b.len, out);
+		if (size)
+			*size = b.len;
+	}
+	quire_buf_release(&b);
+	return err;
+}
+
+int quire_blob_read(const char *qdir, const char *digest, struct quire_buf *buf, size_t cap,
+		    int verify)
+{
+	if (!quire_digest_valid(digest))
+		return quire_error_set(QUIRE_EINVALID, "'%s' is not a sha256 digest", digest);
+	char *path = quire_blob_path(qdir, digest);
+	size_t start = buf->len;
+	int err = quire_fs_read(path, buf, cap);
+	if (err == QUIRE_ENOTFOUND)
+		err = quire_error_set(QUIRE_ENOTFOUND, "blob %s is missing from the store", digest);
+	if (!err && verify) {
+		struct quire_digest d;
+		quire_hash_bytes(buf->ptr + start, buf->len - start, &d);
+		if (strcmp(d.s, digest))
+			err = quire_error_set(QUIRE_ECORRUPT, "blob %s is corrupt (its content hashes to %s)",
+					      digest, d.s);
+	}
+	free(path);
+	return err;
+}

@@ -1,0 +1,749 @@
+/* Blueprint loader: YAML to typed inputs and producers, with positioned validation errors. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quire/blueprint.h"
+#include "quire/buf.h"
+#include "quire/error.h"
+#include "quire/fs.h"
+#include "util.h"
+#include "yaml.h"
+
+static const char *type_names[] = { "text", "json", "image", "audio", "file" };
+static const char *default_ext[] = { "md", "json", "png", "wav", "bin" };
+
+const char *quire_output_type_name(enum quire_output_type t)
+{
+	return type_names[t];
+}
+
+int quire_blueprint_input(const struct quire_blueprint *bp, const char *name)
+{
+	for (size_t i = 0; i < bp->ninputs; i++)
+		if (!strcmp(bp->inputs[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+int quire_blueprint_producer(const struct quire_blueprint *bp, const char *name)
+{
+	for (size_t i = 0; i < bp->nproducers; i++)
+		if (!strcmp(bp->producers[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+void quire_blueprint_free(struct quire_blueprint *bp)
+{
+	if (!bp)
+		return;
+	for (size_t i = 0; i < bp->ninputs; i++) {
+		struct quire_input_decl *in = &bp->inputs[i];
+		free(in->name);
+		json_decref(in->def);
+		for (size_t k = 0; k < in->nvalues; k++)
+			free(in->values[k]);
+		free(in->values);
+	}
+	for (size_t i = 0; i < bp->nproducers; i++) {
+		struct quire_producer *p = &bp->producers[i];
+		free(p->name);
+		free(p->role);
+		free(p->prompt);
+		for (size_t k = 0; k < p->nuses; k++)
+			free(p->uses[k].text);
+		free(p->uses);
+		free(p->output.ext);
+		free(p->output.schema);
+		for (int d = 0; d < p->ndims; d++)
+			free(p->dims[d].var);
+		json_decref(p->def);
+	}
+	free(bp->inputs);
+	free(bp->producers);
+	free(bp->order);
+	free(bp->file);
+	free(bp->name);
+	free(bp);
+}
+
+/* Appends " (did you mean 'X'?)" when a known name is close to `name`. */
+static void suggest(const struct quire_blueprint *bp, const char *name, char *out, size_t outlen,
+		    int inputs_only)
+{
+	const char *best = NULL;
+	size_t bestd = (size_t)-1;
+	size_t limit = strlen(name) / 3 + 1;
+	for (size_t i = 0; i < bp->ninputs + (inputs_only ? 0 : bp->nproducers); i++) {
+		const char *c = i < bp->ninputs ? bp->inputs[i].name : bp->producers[i - bp->ninputs].name;
+		size_t d = quire__edit_distance(name, c);
+		if (d < bestd) {
+			bestd = d;
+			best = c;
+		}
+	}
+	if (best && bestd <= limit)
+		snprintf(out, outlen, " (did you mean '%s'?)", best);
+	else
+		out[0] = '\0';
+}
+
+static void suggest_key(const char *key, const char *const *known, char *out, size_t outlen)
+{
+	const char *best = NULL;
+	size_t bestd = (size_t)-1;
+	for (size_t i = 0; known[i]; i++) {
+		size_t d = quire__edit_distance(key, known[i]);
+		if (d < bestd) {
+			bestd = d;
+			best = known[i];
+		}
+	}
+	if (best && bestd <= strlen(key) / 3 + 1)
+		snprintf(out, outlen, " (did you mean '%s'?)", best);
+	else
+		out[0] = '\0';
+}
+
+/* Rejects keys of mapping n that are not in known[] (NULL-terminated). */
+static int check_keys(const struct quire__yaml *y, struct fy_node *n, const char *what,
+		      const char *const *known)
+{
+	void *it = NULL;
+	struct fy_node_pair *p;
+	while ((p = fy_node_mapping_iterate(n, &it))) {
+		struct fy_node *k = fy_node_pair_key(p);
+		size_t len;
+		const char *s = quire__yaml_scalar(k, &len);
+		if (!s)
+			return quire__yaml_error(y, k, QUIRE_EINVALID, "%s keys must be plain names", what);
+		int ok = 0;
+		for (size_t i = 0; known[i]; i++)
+			if (strlen(known[i]) == len && !memcmp(known[i], s, len))
+				ok = 1;
+		if (!ok) {
+			char key[128], hint[160];
+			snprintf(key, sizeof(key), "%.*s", (int)(len > 100 ? 100 : len), s);
+			suggest_key(key, known, hint, sizeof(hint));
+			return quire__yaml_error(y, k, QUIRE_EINVALID, "unknown key '%s' in %s%s", key,
+						 what, hint);
+		}
+	}
+	return 0;
+}
+
+static int get_bool(const struct quire__yaml *y, struct fy_node *n, const char *what, int *out)
+{
+	json_t *v = quire__yaml_to_json(n);
+	int err = 0;
+	if (json_is_boolean(v))
+		*out = json_is_true(v);
+	else
+		err = quire__yaml_error(y, n, QUIRE_EINVALID, "%s must be true or false", what);
+	json_decref(v);
+	return err;
+}
+
+static int get_name(const struct quire__yaml *y, struct fy_node *n, const char *what, char **out)
+{
+	size_t len;
+	const char *s = quire__yaml_scalar(n, &len);
+	if (!s || !quire__is_ident(s, len))
+		return quire__yaml_error(y, n, QUIRE_EINVALID,
+					 "%s must be a name (letters, digits, '_', not starting with a digit)",
+					 what);
+	*out = quire__xstrndup(s, len);
+	return 0;
+}
+
+/* A project-relative path that cannot leave the project. */
+static int get_relpath(const struct quire__yaml *y, struct fy_node *n, const char *what, char **out)
+{
+	size_t len;
+	const char *s = quire__yaml_scalar(n, &len);
+	if (!s || !len)
+		return quire__yaml_error(y, n, QUIRE_EINVALID, "%s must be a file path", what);
+	char *p = quire__xstrndup(s, len);
+	int bad = p[0] == '/' || !strcmp(p, "..") || !strncmp(p, "../", 3) || strstr(p, "/../") ||
+		  (len >= 3 && !strcmp(p + len - 3, "/.."));
+	if (bad) {
+		free(p);
+		return quire__yaml_error(y, n, QUIRE_EINVALID,
+					 "%s must be a relative path inside the project", what);
+	}
+	*out = p;
+	return 0;
+}
+
+/* Converts a typed value node for input `in`; sets a positioned error on mismatch. */
+static int typed_value(const struct quire__yaml *y, struct fy_node *n,
+		       const struct quire_input_decl *in, json_t **out)
+{
+	json_t *v = quire__yaml_to_json(n);
+	int err = 0;
+	switch (in->type) {
+	case QUIRE_INPUT_TEXT:
+		if (!fy_node_is_scalar(n) || json_is_null(v)) {
+			err = quire__yaml_error(y, n, QUIRE_EINVALID, "input '%s' must be text", in->name);
+			break;
+		}
+		{
+			/* Text keeps the scalar as written: "3" and 3 are both the text "3". */
+			size_t len;
+			const char *s = quire__yaml_scalar(n, &len);
+			json_decref(v);
+			v = json_stringn(s, len);
+		}
+		break;
+	case QUIRE_INPUT_INT:
+		if (!json_is_integer(v)) {
+			err = quire__yaml_error(y, n, QUIRE_EINVALID, "input '%s' must be an integer",
+						in->name);
+			break;
+		}
+		{
+			long long x = json_integer_value(v);
+			if (in->has_min && x < in->min)
+				err = quire__yaml_error(y, n, QUIRE_EINVALID,
+							"input '%s' is %lld, below its minimum %lld", in->name,
+							x, in->min);
+			else if (in->has_max && x > in->max)
+				err = quire__yaml_error(y, n, QUIRE_EINVALID,
+							"input '%s' is %lld, above its maximum %lld", in->name,
+							x, in->max);
+		}
+		break;
+	case QUIRE_INPUT_BOOL:
+		if (!json_is_boolean(v))
+			err = quire__yaml_error(y, n, QUIRE_EINVALID, "input '%s' must be true or false",
+						in->name);
+		break;
+	case QUIRE_INPUT_ENUM: {
+		const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+		int ok = 0;
+		for (size_t k = 0; s && k < in->nvalues; k++)
+			ok |= !strcmp(s, in->values[k]);
+		if (!ok) {
+			struct quire_buf b = QUIRE_BUF_INIT;
+			for (size_t k = 0; k < in->nvalues; k++)
+				quire_buf_printf(&b, "%s'%s'", k ? ", " : "", in->values[k]);
+			err = quire__yaml_error(y, n, QUIRE_EINVALID, "input '%s' must be one of %s",
+						in->name, b.ptr);
+			quire_buf_release(&b);
+		}
+		break;
+	}
+	}
+	if (err) {
+		json_decref(v);
+		return err;
+	}
+	*out = v;
+	return 0;
+}
+
+int quire__input_value(const struct quire__yaml *y, struct fy_node *n,
+		       const struct quire_input_decl *in, json_t **out)
+{
+	return typed_value(y, n, in, out);
+}
+
+static int parse_input(const struct quire__yaml *y, struct fy_node *key, struct fy_node *val,
+		       struct quire_input_decl *in)
+{
+	static const char *const keys[] = { "type", "required", "default", "min", "max", "values",
+					    "description", NULL };
+	int err = get_name(y, key, "an input name", &in->name);
+	if (err)
+		return err;
+	quire__yaml_pos(key, &in->line, &in->col);
+	if (!val || !fy_node_is_mapping(val))
+		return quire__yaml_error(y, val ? val : key, QUIRE_EINVALID,
+					 "input '%s' must be a mapping such as { type: text }", in->name);
+	if ((err = check_keys(y, val, "an input", keys)))
+		return err;
+	struct fy_node *t = quire__yaml_get(val, "type");
+	size_t len;
+	const char *ts = t ? quire__yaml_scalar(t, &len) : "text";
+	if (!t)
+		len = 4;
+	if (!ts)
+		return quire__yaml_error(y, t, QUIRE_EINVALID, "input type must be a name");
+	if (len == 4 && !memcmp(ts, "text", 4))
+		in->type = QUIRE_INPUT_TEXT;
+	else if (len == 3 && !memcmp(ts, "int", 3))
+		in->type = QUIRE_INPUT_INT;
+	else if (len == 4 && !memcmp(ts, "bool", 4))
+		in->type = QUIRE_INPUT_BOOL;
+	else if (len == 4 && !memcmp(ts, "enum", 4))
+		in->type = QUIRE_INPUT_ENUM;
+	else
+		return quire__yaml_error(y, t, QUIRE_EINVALID,
+					 "unknown input type '%.*s' (expected text, int, bool or enum)",
+					 (int)len, ts);
+	struct fy_node *n;
+	if ((n = quire__yaml_get(val, "required")) && (err = get_bool(y, n, "required", &in->required)))
+		return err;
+	struct fy_node *mn = quire__yaml_get(val, "min"), *mx = quire__yaml_get(val, "max");
+	if ((mn || mx) && in->type != QUIRE_INPUT_INT)
+		return quire__yaml_error(y, mn ? mn : mx, QUIRE_EINVALID,
+					 "min and max apply to int inputs only");
+	if (mn) {
+		if (quire__yaml_int(mn, &in->min))
+			return quire__yaml_error(y, mn, QUIRE_EINVALID, "min must be an integer");
+		in->has_min = 1;
+	}
+	if (mx) {
+		if (quire__yaml_int(mx, &in->max))
+			return quire__yaml_error(y, mx, QUIRE_EINVALID, "max must be an integer");
+		in->has_max = 1;
+	}
+	if (in->has_min && in->has_max && in->min > in->max)
+		return quire__yaml_error(y, mn, QUIRE_EINVALID, "min is greater than max");
+	struct fy_node *vs = quire__yaml_get(val, "values");
+	if (in->type == QUIRE_INPUT_ENUM) {
+		if (!vs || !fy_node_is_sequence(vs) || fy_node_sequence_item_count(vs) == 0)
+			return quire__yaml_error(y, vs ? vs : t, QUIRE_EINVALID,
+						 "enum input '%s' needs a non-empty list of values",
+						 in->name);
+		void *it = NULL;
+		struct fy_node *c;
+		while ((c = fy_node_sequence_iterate(vs, &it))) {
+			char *s = quire__yaml_strdup(c);
+			if (!s)
+				return quire__yaml_error(y, c, QUIRE_EINVALID, "enum values must be scalars");
+			in->values = quire__xrealloc(in->values, (in->nvalues + 1) * sizeof(char *));
+			in->values[in->nvalues++] = s;
+		}
+	} else if (vs) {
+		return quire__yaml_error(y, vs, QUIRE_EINVALID, "values apply to enum inputs only");
+	}
+	if ((n = quire__yaml_get(val, "default")) && (err = typed_value(y, n, in, &in->def)))
+		return err;
+	return 0;
+}
+
+/* Parses "Name", "Name[i]", "Name[*][2]". */
+static int parse_use(const struct quire__yaml *y, struct fy_node *n, struct quire_producer *p,
+		     struct quire_use *u, char **name)
+{
+	size_t len;
+	const char *s = quire__yaml_scalar(n, &len);
+	if (!s)
+		return quire__yaml_error(y, n, QUIRE_EINVALID, "each entry of 'uses' must be a name");
+	quire__yaml_pos(n, &u->line, &u->col);
+	size_t i = 0;
+	while (i < len && s[i] != '[' && s[i] != ' ')
+		i++;
+	if (!quire__is_ident(s, i))
+		return quire__yaml_error(y, n, QUIRE_EINVALID, "'%.*s' is not a valid reference",
+					 (int)len, s);
+	*name = quire__xstrndup(s, i);
+	struct quire_buf canon = QUIRE_BUF_INIT;
+	quire_buf_puts(&canon, *name);
+	while (i < len) {
+		while (i < len && s[i] == ' ')
+			i++;
+		if (i == len)
+			break;
+		if (s[i] != '[' || u->nidx == QUIRE_MAX_DIMS)
+			goto bad;
+		size_t st = ++i;
+		while (i < len && s[i] != ']')
+			i++;
+		if (i == len)
+			goto bad;
+		size_t a = st, b = i;
+		while (a < b && s[a] == ' ')
+			a++;
+		while (b > a && s[b - 1] == ' ')
+			b--;
+		struct quire_idx *ix = &u->idx[u->nidx++];
+		if (b - a == 1 && s[a] == '*') {
+			ix->kind = QUIRE_IDX_ALL;
+			quire_buf_puts(&canon, "[*]");
+		} else if (b > a && s[a] >= '0' && s[a] <= '9') {
+			ix->kind = QUIRE_IDX_LIT;
+			ix->lit = 0;
+			for (size_t k = a; k < b; k++) {
+				if (s[k] < '0' || s[k] > '9' || ix->lit > 100000000)
+					goto bad;
+				ix->lit = ix->lit * 10 + (s[k] - '0');
+			}
+			quire_buf_printf(&canon, "[%lld]", ix->lit);
+		} else if (quire__is_ident(s + a, b - a)) {
+			ix->kind = QUIRE_IDX_VAR;
+			ix->var = -1;
+			for (int d = 0; d < p->ndims; d++)
+				if (strlen(p->dims[d].var) == b - a && !memcmp(p->dims[d].var, s + a, b - a))
+					ix->var = d;
+			if (ix->var < 0) {
+				quire_buf_release(&canon);
+				return quire__yaml_error(y, n, QUIRE_EINVALID,
+							 "'%.*s' in '%.*s' is not a loop variable of producer '%s'",
+							 (int)(b - a), s + a, (int)len, s, p->name);
+			}
+			quire_buf_printf(&canon, "[%.*s]", (int)(b - a), s + a);
+		} else {
+			goto bad;
+		}
+		i++;
+	}
+	u->text = quire_buf_detach(&canon, NULL);
+	return 0;
+bad:
+	quire_buf_release(&canon);
+	return quire__yaml_error(y, n, QUIRE_EINVALID,
+				 "'%.*s' is not a valid reference (expected Name, Name[i] or Name[*])",
+				 (int)len, s);
+}
+
+static int parse_output(const struct quire__yaml *y, struct fy_node *n, struct quire_output *o)
+{
+	static const char *const keys[] = { "type", "ext", "schema", NULL };
+	o->type = QUIRE_OUT_TEXT;
+	if (n) {
+		if (!fy_node_is_mapping(n))
+			return quire__yaml_error(y, n, QUIRE_EINVALID,
+						 "output must be a mapping such as { type: text, ext: md }");
+		int err = check_keys(y, n, "an output", keys);
+		if (err)
+			return err;
+		struct fy_node *t = quire__yaml_get(n, "type");
+		if (t) {
+			size_t len;
+			const char *s = quire__yaml_scalar(t, &len);
+			int found = -1;
+			for (int k = 0; s && k < 5; k++)
+				if (strlen(type_names[k]) == len && !memcmp(type_names[k], s, len))
+					found = k;
+			if (found < 0)
+				return quire__yaml_error(
+					y, t, QUIRE_EINVALID,
+					"unknown output type '%.*s' (expected text, json, image, audio or file)",
+					s ? (int)len : 0, s ? s : "");
+			o->type = (enum quire_output_type)found;
+		}
+		struct fy_node *e = quire__yaml_get(n, "ext");
+		if (e) {
+			size_t len;
+			const char *s = quire__yaml_scalar(e, &len);
+			int ok = s && len > 0 && len <= 16;
+			for (size_t k = 0; ok && k < len; k++)
+				ok = (s[k] >= 'a' && s[k] <= 'z') || (s[k] >= 'A' && s[k] <= 'Z') ||
+				     (s[k] >= '0' && s[k] <= '9');
+			if (!ok)
+				return quire__yaml_error(y, e, QUIRE_EINVALID,
+							 "ext must be 1 to 16 letters or digits, without a dot");
+			o->ext = quire__xstrndup(s, len);
+		}
+		struct fy_node *sc = quire__yaml_get(n, "schema");
+		if (sc) {
+			if (o->type != QUIRE_OUT_JSON)
+				return quire__yaml_error(y, sc, QUIRE_EINVALID,
+							 "a schema applies to json outputs only");
+			if ((err = get_relpath(y, sc, "schema", &o->schema)))
+				return err;
+		}
+	}
+	if (!o->ext)
+		o->ext = quire__xstrdup(default_ext[o->type]);
+	return 0;
+}
+
+static int parse_producer(const struct quire__yaml *y, struct quire_blueprint *bp,
+			  struct fy_node *key, struct fy_node *val, struct quire_producer *p,
+			  struct fy_node **uses_nodes)
+{
+	static const char *const keys[] = { "role", "prompt", "uses", "output", "foreach", "review",
+					    "description", NULL };
+	int err = get_name(y, key, "a producer name", &p->name);
+	if (err)
+		return err;
+	quire__yaml_pos(key, &p->line, &p->col);
+	if (!val || !fy_node_is_mapping(val))
+		return quire__yaml_error(y, val ? val : key, QUIRE_EINVALID,
+					 "producer '%s' must be a mapping", p->name);
+	if ((err = check_keys(y, val, "a producer", keys)))
+		return err;
+	struct fy_node *n = quire__yaml_get(val, "role");
+	if (!n)
+		return quire__yaml_error(y, key, QUIRE_EINVALID, "producer '%s' has no role", p->name);
+	if ((err = get_name(y, n, "role", &p->role)))
+		return err;
+	if ((n = quire__yaml_get(val, "prompt")) && (err = get_relpath(y, n, "prompt", &p->prompt)))
+		return err;
+	if ((n = quire__yaml_get(val, "review")) && (err = get_bool(y, n, "review", &p->review)))
+		return err;
+	if ((err = parse_output(y, quire__yaml_get(val, "output"), &p->output)))
+		return err;
+	if ((n = quire__yaml_get(val, "foreach"))) {
+		if (!fy_node_is_mapping(n) || fy_node_mapping_item_count(n) == 0)
+			return quire__yaml_error(y, n, QUIRE_EINVALID,
+						 "foreach must be a mapping such as { i: Chapters }");
+		void *it = NULL;
+		struct fy_node_pair *pr;
+		while ((pr = fy_node_mapping_iterate(n, &it))) {
+			if (p->ndims == QUIRE_MAX_DIMS)
+				return quire__yaml_error(y, fy_node_pair_key(pr), QUIRE_EINVALID,
+							 "at most %d foreach dimensions", QUIRE_MAX_DIMS);
+			struct quire_dim *d = &p->dims[p->ndims++];
+			if ((err = get_name(y, fy_node_pair_key(pr), "a loop variable", &d->var)))
+				return err;
+			char *in = NULL;
+			struct fy_node *iv = fy_node_pair_value(pr);
+			if ((err = get_name(y, iv, "a foreach count", &in)))
+				return err;
+			d->input = quire_blueprint_input(bp, in);
+			if (d->input < 0) {
+				char hint[160];
+				suggest(bp, in, hint, sizeof(hint), 1);
+				err = quire__yaml_error(y, iv, QUIRE_EINVALID,
+							"producer '%s' fans out over unknown input '%s'%s",
+							p->name, in, hint);
+				free(in);
+				return err;
+			}
+			free(in);
+			if (bp->inputs[d->input].type != QUIRE_INPUT_INT)
+				return quire__yaml_error(y, iv, QUIRE_EINVALID,
+							 "producer '%s' fans out over '%s', which is not an int input",
+							 p->name, bp->inputs[d->input].name);
+			for (int k = 0; k < p->ndims - 1; k++)
+				if (!strcmp(p->dims[k].var, d->var))
+					return quire__yaml_error(y, fy_node_pair_key(pr), QUIRE_EINVALID,
+								 "loop variable '%s' repeated", d->var);
+		}
+	}
+	n = quire__yaml_get(val, "uses");
+	*uses_nodes = n;
+	if (n && !fy_node_is_sequence(n))
+		return quire__yaml_error(y, n, QUIRE_EINVALID,
+					 "uses must be a list such as [Outline, Chapter[i]]");
+	return 0;
+}
+
+/* Resolves the uses of producer p now that every name is known. */
+static int resolve_uses(const struct quire__yaml *y, struct quire_blueprint *bp,
+			struct quire_producer *p, struct fy_node *uses)
+{
+	if (!uses)
+		return 0;
+	void *it = NULL;
+	struct fy_node *c;
+	size_t alloc = 0;
+	while ((c = fy_node_sequence_iterate(uses, &it))) {
+		QUIRE_GROW(p->uses, alloc, p->nuses + 1);
+		struct quire_use *u = &p->uses[p->nuses];
+		memset(u, 0, sizeof(*u));
+		char *name = NULL;
+		int err = parse_use(y, c, p, u, &name);
+		if (err) {
+			free(name);
+			return err;
+		}
+		p->nuses++;
+		int ti = quire_blueprint_input(bp, name), tp = quire_blueprint_producer(bp, name);
+		if (ti < 0 && tp < 0) {
+			char hint[160];
+			suggest(bp, name, hint, sizeof(hint), 0);
+			err = quire__yaml_error(y, c, QUIRE_EINVALID,
+						"producer '%s' uses unknown id '%s'%s", p->name, name, hint);
+			free(name);
+			return err;
+		}
+		free(name);
+		u->is_input = ti >= 0;
+		u->target = ti >= 0 ? ti : tp;
+		int want = u->is_input ? 0 : bp->producers[tp].ndims;
+		if (u->nidx != want)
+			return quire__yaml_error(
+				y, c, QUIRE_EINVALID,
+				"'%s' needs %d index%s (it fans out over %d dimension%s), got %d", u->text,
+				want, want == 1 ? "" : "es", want, want == 1 ? "" : "s", u->nidx);
+		for (size_t k = 0; k + 1 < p->nuses; k++)
+			if (!strcmp(p->uses[k].text, u->text))
+				return quire__yaml_error(y, c, QUIRE_EINVALID, "'%s' is used twice", u->text);
+	}
+	return 0;
+}
+
+/* Depth-first search for a cycle among producers; fills the path on finding one. */
+static int find_cycle(const struct quire_blueprint *bp, size_t v, int *state, size_t *stack,
+		      size_t depth, struct quire_buf *path, size_t **order, size_t *norder,
+		      size_t *start)
+{
+	state[v] = 1;
+	stack[depth] = v;
+	const struct quire_producer *p = &bp->producers[v];
+	for (size_t k = 0; k < p->nuses; k++) {
+		if (p->uses[k].is_input)
+			continue;
+		size_t w = (size_t)p->uses[k].target;
+		if (state[w] == 1) {
+			size_t s = 0;
+			while (stack[s] != w)
+				s++;
+			for (size_t i = s; i <= depth; i++)
+				quire_buf_printf(path, "%s -> ", bp->producers[stack[i]].name);
+			quire_buf_puts(path, bp->producers[w].name);
+			*start = w;
+			return 1;
+		}
+		if (state[w] == 0 &&
+		    find_cycle(bp, w, state, stack, depth + 1, path, order, norder, start))
+			return 1;
+	}
+	state[v] = 2;
+	(*order)[(*norder)++] = v;
+	return 0;
+}
+
+static json_t *normalise(const struct quire_producer *p)
+{
+	json_t *uses = json_array();
+	for (size_t k = 0; k < p->nuses; k++)
+		json_array_append_new(uses, json_string(p->uses[k].text));
+	json_t *dims = json_array();
+	for (int d = 0; d < p->ndims; d++)
+		json_array_append_new(dims, json_string(p->dims[d].var));
+	json_t *out = json_pack("{s:s,s:s}", "type", type_names[p->output.type], "ext", p->output.ext);
+	if (p->output.schema)
+		json_object_set_new(out, "schema", json_string(p->output.schema));
+	return json_pack("{s:s,s:s,s:o,s:o,s:o,s:b,s:o}", "name", p->name, "role", p->role, "uses",
+			 uses, "foreach", dims, "output", out, "review", p->review, "prompt",
+			 p->prompt ? json_string(p->prompt) : json_null());
+}
+
+static int build(struct quire_blueprint *bp, const struct quire__yaml *y)
+{
+	static const char *const keys[] = { "blueprint", "version", "description", "inputs",
+					    "producers", NULL };
+	struct fy_node *root = y->root;
+	struct fy_node **uses_nodes = NULL;
+	int err;
+	if (!root || !fy_node_is_mapping(root))
+		return quire__yaml_error(y, root, QUIRE_EINVALID,
+					 "a blueprint must be a mapping with 'inputs' and 'producers'");
+	if ((err = check_keys(y, root, "the blueprint", keys)))
+		return err;
+	struct fy_node *n = quire__yaml_get(root, "blueprint");
+	bp->name = n ? quire__yaml_strdup(n) : quire__xstrdup("unnamed");
+	if (!bp->name)
+		return quire__yaml_error(y, n, QUIRE_EINVALID, "blueprint must be a name");
+	if ((n = quire__yaml_get(root, "version")) && quire__yaml_int(n, &bp->version))
+		return quire__yaml_error(y, n, QUIRE_EINVALID, "version must be an integer");
+
+	struct fy_node *ins = quire__yaml_get(root, "inputs");
+	if (ins && !fy_node_is_mapping(ins) && !fy_node_is_null(ins))
+		return quire__yaml_error(y, ins, QUIRE_EINVALID, "inputs must be a mapping");
+	if (ins && fy_node_is_mapping(ins)) {
+		bp->inputs = quire__xcalloc((size_t)fy_node_mapping_item_count(ins) + 1,
+					    sizeof(*bp->inputs));
+		void *it = NULL;
+		struct fy_node_pair *pr;
+		while ((pr = fy_node_mapping_iterate(ins, &it))) {
+			struct quire_input_decl *in = &bp->inputs[bp->ninputs++];
+			if ((err = parse_input(y, fy_node_pair_key(pr), fy_node_pair_value(pr), in)))
+				return err;
+		}
+	}
+	struct fy_node *prs = quire__yaml_get(root, "producers");
+	if (!prs || !fy_node_is_mapping(prs) || fy_node_mapping_item_count(prs) == 0)
+		return quire__yaml_error(y, prs ? prs : root, QUIRE_EINVALID,
+					 "the blueprint needs a 'producers' mapping with at least one producer");
+	size_t np = (size_t)fy_node_mapping_item_count(prs);
+	bp->producers = quire__xcalloc(np, sizeof(*bp->producers));
+	uses_nodes = quire__xcalloc(np, sizeof(*uses_nodes));
+	void *it = NULL;
+	struct fy_node_pair *pr;
+	while ((pr = fy_node_mapping_iterate(prs, &it))) {
+		struct quire_producer *p = &bp->producers[bp->nproducers++];
+		struct fy_node *key = fy_node_pair_key(pr);
+		if ((err = parse_producer(y, bp, key, fy_node_pair_value(pr), p,
+					  &uses_nodes[bp->nproducers - 1])))
+			goto out;
+		if (quire_blueprint_input(bp, p->name) >= 0 ||
+		    quire_blueprint_producer(bp, p->name) != (int)bp->nproducers - 1) {
+			err = quire__yaml_error(y, key, QUIRE_EINVALID, "'%s' is defined twice", p->name);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < bp->nproducers; i++)
+		if ((err = resolve_uses(y, bp, &bp->producers[i], uses_nodes[i])))
+			goto out;
+
+	int *state = quire__xcalloc(np, sizeof(int));
+	size_t *stack = quire__xcalloc(np, sizeof(size_t)), norder = 0;
+	bp->order = quire__xcalloc(np, sizeof(size_t));
+	struct quire_buf path = QUIRE_BUF_INIT;
+	for (size_t i = 0; i < np && !err; i++) {
+		size_t start = 0;
+		if (state[i] == 0 &&
+		    find_cycle(bp, i, state, stack, 0, &path, &bp->order, &norder, &start)) {
+			const struct quire_producer *p = &bp->producers[start];
+			err = quire_error_set(QUIRE_EINVALID, "%s:%d:%d: dependency cycle: %s", y->name,
+					      p->line, p->col, path.ptr);
+		}
+	}
+	quire_buf_release(&path);
+	free(state);
+	free(stack);
+	for (size_t i = 0; i < bp->nproducers && !err; i++)
+		bp->producers[i].def = normalise(&bp->producers[i]);
+out:
+	free(uses_nodes);
+	return err;
+}
+
+int quire_blueprint_parse(struct quire_blueprint **out, const char *text, size_t len,
+			  const char *name)
+{
+	*out = NULL;
+	struct quire__yaml *y = NULL;
+	int err = quire__yaml_parse(text, len, name, &y);
+	if (err)
+		return err;
+	struct quire_blueprint *bp = quire__xcalloc(1, sizeof(*bp));
+	bp->file = quire__xstrdup(name);
+	err = build(bp, y);
+	quire__yaml_free(y);
+	if (err) {
+		quire_blueprint_free(bp);
+		return err;
+	}
+	*out = bp;
+	return 0;
+}
+
+int quire_blueprint_load(struct quire_blueprint **out, const char *path, const char *name)
+{
+	struct quire_buf b = QUIRE_BUF_INIT;
+	*out = NULL;
+	int err = quire_fs_read(path, &b, QUIRE_TEXT_CAP);
+	if (!err)
+		err = quire_blueprint_parse(out, b.ptr, b.len, name);
+	quire_buf_release(&b);
+	return err;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+const char **quire_blueprint_roles(const struct quire_blueprint *bp, size_t *n)
+{
+	const char **r = quire__xcalloc(bp->nproducers + 1, sizeof(char *));
+	size_t k = 0;
+	for (size_t i = 0; i < bp->nproducers; i++)
+		r[k++] = bp->producers[i].role;
+	qsort(r, k, sizeof(char *), cmp_str);
+	size_t m = 0;
+	for (size_t i = 0; i < k; i++)
+		if (!m || strcmp(r[m - 1], r[i]))
+			r[m++] = r[i];
+	*n = m;
+	return r;
+}

@@ -1,0 +1,115 @@
+/* quire_buf: growable, optionally capped byte buffer (git's strbuf contract). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quire/buf.h"
+#include "quire/error.h"
+#include "util.h"
+
+char quire_buf__empty[1];
+
+void quire_buf_init(struct quire_buf *b, size_t cap)
+{
+	b->ptr = quire_buf__empty;
+	b->len = 0;
+	b->alloc = 0;
+	b->cap = cap;
+}
+
+void quire_buf_release(struct quire_buf *b)
+{
+	if (b->alloc)
+		free(b->ptr);
+	quire_buf_init(b, b->cap);
+}
+
+void quire_buf_reset(struct quire_buf *b)
+{
+	b->len = 0;
+	if (b->alloc)
+		b->ptr[0] = '\0';
+}
+
+int quire_buf_grow(struct quire_buf *b, size_t extra)
+{
+	size_t need = b->len + extra + 1;
+	if (b->cap && b->len + extra > b->cap)
+		return quire_error_set(QUIRE_EINVALID, "content larger than the limit of %zu bytes",
+				       b->cap);
+	if (need <= b->alloc)
+		return 0;
+	size_t n = b->alloc ? b->alloc : 64;
+	while (n < need)
+		n *= 2;
+	if (b->alloc) {
+		b->ptr = quire__xrealloc(b->ptr, n);
+	} else {
+		b->ptr = quire__xmalloc(n);
+		b->ptr[0] = '\0';
+	}
+	b->alloc = n;
+	return 0;
+}
+
+int quire_buf_add(struct quire_buf *b, const void *data, size_t len)
+{
+	int err = quire_buf_grow(b, len);
+	if (err)
+		return err;
+	if (len)
+		memcpy(b->ptr + b->len, data, len);
+	b->len += len;
+	b->ptr[b->len] = '\0';
+	return 0;
+}
+
+int quire_buf_puts(struct quire_buf *b, const char *s)
+{
+	return quire_buf_add(b, s, strlen(s));
+}
+
+int quire_buf_putc(struct quire_buf *b, char c)
+{
+	return quire_buf_add(b, &c, 1);
+}
+
+int quire_buf_vprintf(struct quire_buf *b, const char *fmt, va_list ap)
+{
+	va_list cp;
+	va_copy(cp, ap);
+	int n = vsnprintf(NULL, 0, fmt, cp);
+	va_end(cp);
+	if (n < 0)
+		return quire_error_set(QUIRE_ERROR, "bad format string");
+	int err = quire_buf_grow(b, (size_t)n);
+	if (err)
+		return err;
+	vsnprintf(b->ptr + b->len, (size_t)n + 1, fmt, ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+int quire_buf_printf(struct quire_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int err = quire_buf_vprintf(b, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+char *quire_buf_detach(struct quire_buf *b, size_t *len)
+{
+	char *p;
+	if (len)
+		*len = b->len;
+	if (b->alloc) {
+		p = b->ptr;
+	} else {
+		p = quire__xmalloc(1);
+		p[0] = '\0';
+	}
+	quire_buf_init(b, b->cap);
+	return p;
+}

@@ -1,0 +1,181 @@
+/* File-system helpers: capped reads, temp+fsync+rename writes, mkdir -p, UTF-8 checks. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "quire/buf.h"
+#include "quire/error.h"
+#include "quire/fs.h"
+#include "util.h"
+
+int quire_fs_read(const char *path, struct quire_buf *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return quire_error_set(errno == ENOENT ? QUIRE_ENOTFOUND : QUIRE_EIO,
+				       "cannot open '%s': %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		close(fd);
+		return quire_error_set(QUIRE_EINVALID, "'%s' is a directory", path);
+	}
+	size_t start = buf->len;
+	for (;;) {
+		if (quire_buf_grow(buf, 65536) < 0)
+			break;
+		ssize_t n = read(fd, buf->ptr + buf->len, 65536);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			close(fd);
+			return quire_error_set(QUIRE_EIO, "cannot read '%s': %s", path, strerror(e));
+		}
+		if (n == 0)
+			break;
+		buf->len += (size_t)n;
+		buf->ptr[buf->len] = '\0';
+		if (cap && buf->len - start > cap) {
+			close(fd);
+			return quire_error_set(QUIRE_EINVALID, "'%s' is larger than %zu bytes", path,
+					       cap);
+		}
+	}
+	close(fd);
+	return 0;
+}
+
+int quire_fs_sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return quire_error_set(QUIRE_EIO, "cannot open directory '%s': %s", dir,
+				       strerror(errno));
+	int rc = fsync(fd);
+	int e = errno;
+	close(fd);
+	/* Some file systems refuse fsync on directories; that is not a failure of ours. */
+	if (rc < 0 && e != EINVAL && e != EROFS)
+		return quire_error_set(QUIRE_EIO, "cannot sync '%s': %s", dir, strerror(e));
+	return 0;
+}
+
+int quire_fs_write_atomic(const char *path, const void *data, size_t len, int mode)
+{
+	char *tmp = quire__xasprintf("%s.tmp-%ld", path, (long)getpid());
+	char *dcopy = quire__xstrdup(path);
+	int err = 0;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0) {
+		err = quire_error_set(QUIRE_EIO, "cannot create '%s': %s", tmp, strerror(errno));
+		goto out;
+	}
+	const char *p = data;
+	size_t left = len;
+	while (left) {
+		ssize_t n = write(fd, p, left);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err = quire_error_set(QUIRE_EIO, "cannot write '%s': %s", tmp, strerror(errno));
+			close(fd);
+			goto fail;
+		}
+		p += n;
+		left -= (size_t)n;
+	}
+	if (fsync(fd) < 0 || close(fd) < 0) {
+		err = quire_error_set(QUIRE_EIO, "cannot sync '%s': %s", tmp, strerror(errno));
+		goto fail;
+	}
+	if (rename(tmp, path) < 0) {
+		err = quire_error_set(QUIRE_EIO, "cannot rename '%s' to '%s': %s", tmp, path,
+				      strerror(errno));
+		goto fail;
+	}
+	err = quire_fs_sync_dir(dirname(dcopy));
+	goto out;
+fail:
+	unlink(tmp);
+out:
+	free(tmp);
+	free(dcopy);
+	return err;
+}
+
+int quire_fs_mkdirs(const char *path, int mode)
+{
+	char *p = quire__xstrdup(path);
+	int err = 0;
+	for (char *s = p + 1;; s++) {
+		if (*s == '/' || *s == '\0') {
+			char c = *s;
+			*s = '\0';
+			if (mkdir(p, (mode_t)mode) < 0 && errno != EEXIST) {
+				err = quire_error_set(QUIRE_EIO, "cannot create directory '%s': %s", p,
+						      strerror(errno));
+				break;
+			}
+			*s = c;
+			if (!c)
+				break;
+		}
+	}
+	free(p);
+	return err;
+}
+
+int quire_fs_exists(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0;
+}
+
+int quire_fs_check_utf8(const char *file, const char *data, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)data;
+	size_t line = 1, col = 1;
+	for (size_t i = 0; i < len;) {
+		unsigned c = s[i];
+		size_t n = 0;
+		unsigned min = 0, cp = 0;
+		if (c == 0)
+			goto bad;
+		if (c < 0x80) {
+			n = 1;
+		} else if ((c & 0xe0) == 0xc0) {
+			n = 2, cp = c & 0x1f, min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 3, cp = c & 0x0f, min = 0x800;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 4, cp = c & 0x07, min = 0x10000;
+		} else {
+			goto bad;
+		}
+		if (i + n > len)
+			goto bad;
+		for (size_t k = 1; k < n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				goto bad;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if (n > 1 && (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)))
+			goto bad;
+		if (c == '\n') {
+			line++;
+			col = 1;
+		} else {
+			col++;
+		}
+		i += n;
+	}
+	return 0;
+bad:
+	return quire_error_set(QUIRE_EINVALID, "%s:%zu:%zu: invalid UTF-8 (or a NUL byte)", file,
+			       line, col);
+}

@@ -1,0 +1,34 @@
+/* Content-addressed blob store: .quire/blobs/sha256/<2 hex>/<64 hex>, immutable, read-only. */
+#ifndef QUIRE_BLOB_H
+#define QUIRE_BLOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct quire_buf;
+struct quire_digest;
+
+/* malloc'd path of a blob under qdir (whether or not it exists). */
+char *quire_blob_path(const char *qdir, const char *digest);
+
+/* 1 when the blob exists. */
+int quire_blob_exists(const char *qdir, const char *digest);
+
+/* Stores bytes; fills *out with their digest. Writes temp + fsync + rename; a blob that already
+ * exists is left as it is. */
+int quire_blob_put(const char *qdir, const void *data, size_t len, struct quire_digest *out);
+
+/* Moves the finished, fsynced file tmp_path whose digest is known into the store (rename, then
+ * fsync of the shard directory). tmp_path must be on the same file system. */
+int quire_blob_adopt(const char *qdir, const char *tmp_path, const char *digest);
+
+/* Copies the file at path into the store; fills *out and *size. */
+int quire_blob_put_file(const char *qdir, const char *path, struct quire_digest *out,
+			uint64_t *size);
+
+/* Reads a blob into buf (appending), at most cap bytes (0 = unlimited). With verify, the content
+ * is re-hashed and QUIRE_ECORRUPT returned on mismatch. QUIRE_ENOTFOUND when missing. */
+int quire_blob_read(const char *qdir, const char *digest, struct quire_buf *buf, size_t cap,
+		    int verify);
+
+#endif

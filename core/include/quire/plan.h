@@ -1,0 +1,64 @@
+/* The planner: expands producers into instances, computes fingerprints and says, with reasons,
+ * which instances are dirty. A pure function of (blueprint, inputs, bindings, manifest, files). */
+#ifndef QUIRE_PLAN_H
+#define QUIRE_PLAN_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "quire/blueprint.h"
+#include "quire/hash.h"
+
+struct quire_project;
+
+struct quire_node {
+	int producer;
+	long long idx[QUIRE_MAX_DIMS];
+	char *id;
+	size_t *deps; /* upstream nodes, in the order of the producer's uses */
+	size_t ndeps;
+	size_t *rdeps; /* downstream nodes */
+	size_t nrdeps;
+	int selected; /* a target or a dependency of one */
+	int dirty;
+	char **reasons;
+	size_t nreasons;
+	const json_t *entry; /* the current manifest's entry (borrowed from the plan's manifest) */
+	int have_fp;         /* fingerprint known at plan time (every upstream clean) */
+	struct quire_digest fp;
+	char digest[QUIRE_DIGEST_STRLEN]; /* output digest when known ("" otherwise) */
+};
+
+struct quire_plan {
+	struct quire_node *nodes; /* dependency order */
+	size_t n;
+	char **removed; /* ids in the manifest that the blueprint no longer produces */
+	size_t nremoved;
+	json_t *manifest; /* the manifest planned against (owned reference) */
+	size_t ndirty;    /* selected dirty nodes */
+	size_t nselected;
+	struct quire_plan__index *index; /* private: id lookups */
+};
+
+/* Plans project p (files hashed) against manifest m; qdir is used to check that outputs still
+ * exist. With targets (id globs), only they and what they depend on are selected; a target that
+ * matches nothing is QUIRE_EINVALID. *out belongs to the caller. */
+int quire_plan_build(struct quire_plan **out, const struct quire_project *p, json_t *m,
+		     const char *qdir, const char *const *targets, size_t ntargets);
+
+void quire_plan_free(struct quire_plan *plan);
+
+/* The fingerprint of node i from its upstream digests (all must be known), and the dependency
+ * record stored in the manifest (new reference in *deps when non-NULL). */
+int quire_plan_fingerprint(const struct quire_plan *plan, const struct quire_project *p, size_t i,
+			   struct quire_digest *fp, json_t **deps);
+
+/* The plan as data: {current, total, dirty, instances: [{id, dirty, reasons}], removed}. With
+ * all, clean instances are listed too. New reference. */
+json_t *quire_plan_to_json(const struct quire_plan *plan, int all);
+
+/* Index of the node with this id, or -1 (constant time). */
+long quire_plan_find(const struct quire_plan *plan, const char *id);
+
+#endif

@@ -1,0 +1,63 @@
+/* A quire project: quire.yaml (bindings, paths), the blueprint and the input values. */
+#ifndef QUIRE_PROJECT_H
+#define QUIRE_PROJECT_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "quire/hash.h"
+
+struct quire_blueprint;
+struct quire_store;
+
+/* A role bound to a provider: everything about it that enters fingerprints. */
+struct quire_binding {
+	char *role;
+	char *provider;
+	char *model;              /* may be NULL */
+	json_t *params;           /* object, never NULL */
+	int max_concurrency;      /* 0 = unlimited */
+	struct quire_digest digest; /* of {provider, model, params} */
+};
+
+struct quire_project {
+	char *root;           /* absolute project directory */
+	char *qdir;           /* root/.quire */
+	char *blueprint_file; /* relative to root */
+	char *inputs_file;    /* relative to root */
+	char *out_dir;        /* relative to root */
+	int jobs;             /* default -j */
+	struct quire_binding *bindings;
+	size_t nbindings;
+	struct quire_blueprint *bp;
+	json_t *inputs;  /* name -> typed value, defaults applied */
+	json_t *files;   /* relative path -> digest of every file the build reads (after hash_files) */
+};
+
+/* The project file's name. */
+#define QUIRE_PROJECT_FILE "quire.yaml"
+
+/* Finds the project root: dir itself when given, else the nearest directory upward from the
+ * working directory holding quire.yaml. malloc'd absolute path. QUIRE_ENOTFOUND. */
+int quire_project_find(char **root, const char *dir);
+
+/* Loads quire.yaml, the blueprint and the inputs of the project at root, validating each with
+ * positioned messages. QUIRE_EINVALID, QUIRE_ENOTFOUND, QUIRE_EIO. */
+int quire_project_open(struct quire_project **out, const char *root);
+
+void quire_project_free(struct quire_project *p);
+
+/* The binding of a role, or NULL. Borrowed. */
+const struct quire_binding *quire_project_binding(const struct quire_project *p, const char *role);
+
+/* Digests every file the build reads (quire.yaml, blueprint, inputs, prompts, schemas) into
+ * p->files, using the store's stat cache to skip unchanged files (store may be NULL). A prompt
+ * or schema the blueprint names that does not exist is a QUIRE_ENOTFOUND naming the producer. */
+int quire_project_hash_files(struct quire_project *p, struct quire_store *store);
+
+/* Digest of the value of input `name` (canonical JSON of the typed value). */
+void quire_project_input_digest(const struct quire_project *p, const char *name,
+				struct quire_digest *out);
+
+#endif

@@ -1,0 +1,48 @@
+/* The runner: executes a plan with worker threads, records every result as an event, commits a
+ * new revision (a fold of the events) and materialises out/. */
+#ifndef QUIRE_RUN_H
+#define QUIRE_RUN_H
+
+#include <signal.h>
+#include <stddef.h>
+
+struct quire_project;
+
+/* One progress report, passed to the caller's callback on the main thread. */
+struct quire_progress {
+	const char *kind;    /* "start", "produced", "cached", "unchanged", "failed", "blocked" */
+	const char *id;      /* instance id */
+	const char *message; /* failure or block reason, or NULL */
+	size_t done, total, running;
+	size_t produced, cached, unchanged, failed, blocked;
+};
+
+struct quire_run_opts {
+	int jobs;      /* worker threads; <= 0 means the project's default */
+	int fail_fast; /* stop starting jobs after the first failure */
+	const char *const *targets;
+	size_t ntargets;
+	const volatile sig_atomic_t *interrupted; /* set by the caller's SIGINT handler */
+	void (*progress)(void *ud, const struct quire_progress *ev);
+	void *ud;
+	const char *command; /* how this run was started, for the lock holder and history */
+};
+
+struct quire_run_result {
+	char rev[32];       /* revision committed, or "" when there was nothing to do */
+	char recovered[32]; /* revision recovered from a run that was killed, or "" */
+	size_t total;       /* selected instances */
+	size_t dirty;       /* instances the plan said must run */
+	size_t produced, cached, unchanged, failed, blocked, removed, not_started;
+	size_t out_written, out_removed;
+	int interrupted;
+};
+
+/* Runs the project's plan. Takes the writer lock (QUIRE_ELOCKED when held), recovers a run that
+ * was killed (committing what it finished), plans, executes and commits. Job failures are not
+ * errors of quire_run: they are counted in *res (res->failed). Returns QUIRE_EINTR after
+ * committing what finished when interrupted. */
+int quire_run(struct quire_project *p, const struct quire_run_opts *o,
+	      struct quire_run_result *res);
+
+#endif

@@ -1,0 +1,66 @@
+/* The project database (.quire/quire.db, SQLite in WAL mode): event log, runs, revisions,
+ * stat cache and action cache, with forward-only schema migrations. */
+#ifndef QUIRE_STORE_H
+#define QUIRE_STORE_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct quire_digest;
+struct quire_store;
+
+/* The newest schema version this build knows. */
+#define QUIRE_STORE_SCHEMA 1
+
+/* Opens (creating and migrating unless readonly) <qdir>/quire.db. A read-only open of a missing
+ * database succeeds with an empty, in-memory store. QUIRE_EIO, QUIRE_ECORRUPT when the database
+ * is newer than this build. */
+int quire_store_open(struct quire_store **out, const char *qdir, int readonly);
+void quire_store_close(struct quire_store *s);
+
+/* Transactions (BEGIN IMMEDIATE / COMMIT / ROLLBACK). */
+int quire_store_begin(struct quire_store *s);
+int quire_store_commit(struct quire_store *s);
+int quire_store_rollback(struct quire_store *s);
+
+/* Appends an event of run `run`; `data` is stored as canonical JSON (may be NULL). */
+int quire_store_event(struct quire_store *s, int64_t run, const char *kind, const char *subject,
+		      const json_t *data);
+
+/* Callback for quire_store_events(): return non-zero to stop (passed back). `data` is borrowed. */
+typedef int (*quire_event_cb)(void *ctx, int64_t seq, int64_t time_ns, const char *kind,
+			      const char *subject, const json_t *data);
+
+/* Calls cb for every event of run `run`, in order. */
+int quire_store_events(struct quire_store *s, int64_t run, quire_event_cb cb, void *ctx);
+
+/* Records the start of a run that will commit revision `rev` on top of `parent` (may be NULL). */
+int quire_store_run_start(struct quire_store *s, const char *rev, const char *parent,
+			  const char *command, int64_t *run_id);
+
+/* Marks a run committed (its manifest written and `current` moved) or abandoned. */
+int quire_store_run_finish(struct quire_store *s, int64_t run, const char *state);
+
+/* The oldest run left "running" (a crash or SIGKILL), its revision and parent (malloc'd), or
+ * *run_id = 0 when there is none. */
+int quire_store_unfinished_run(struct quire_store *s, int64_t *run_id, char **rev, char **parent);
+
+/* Highest revision number any run used (0 when none). */
+int quire_store_max_rev(struct quire_store *s, long *out);
+
+/* Stat cache: 1 and *digest filled when path's (size, mtime_ns, ino) match a trustworthy entry,
+ * 0 on a miss. */
+int quire_store_stat_get(struct quire_store *s, const char *path, int64_t size, int64_t mtime_ns,
+			 int64_t ino, struct quire_digest *digest);
+int quire_store_stat_put(struct quire_store *s, const char *path, int64_t size, int64_t mtime_ns,
+			 int64_t ino, const struct quire_digest *digest);
+
+/* Action cache: the recorded result (new reference) of a fingerprint, or *out = NULL. */
+int quire_store_ac_get(struct quire_store *s, const char *fingerprint, json_t **out);
+int quire_store_ac_put(struct quire_store *s, const char *fingerprint, const json_t *result);
+
+/* 1 when the store was opened read-only. */
+int quire_store_readonly(const struct quire_store *s);
+
+#endif

@@ -1,0 +1,44 @@
+/* Prompt (and schema) templates: {{Premise}}, {{i}}, {{i+1}}, {{Chapter[i]}},
+ * {{Outline.chapters[i].summary}}, {{Scene[i][*] | join ", "}}, {{feedback}}. Deterministic. */
+#ifndef QUIRE_TEMPLATE_H
+#define QUIRE_TEMPLATE_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+struct quire_blueprint;
+struct quire_buf;
+struct quire_producer;
+struct quire_template;
+
+/* Parses a template; `name` is used in "name:line:col:" messages. QUIRE_EINVALID. */
+int quire_template_parse(struct quire_template **out, const char *text, size_t len,
+			 const char *name);
+
+void quire_template_free(struct quire_template *t);
+
+/* Checks every reference against producer p: loop variables, and inputs and producers that p
+ * lists in `uses`. QUIRE_EINVALID with the position and a did-you-mean. */
+int quire_template_check(const struct quire_template *t, const struct quire_blueprint *bp,
+			 const struct quire_producer *p);
+
+/* What rendering needs to know about one instance. */
+struct quire_render_ctx {
+	const struct quire_blueprint *bp;
+	const struct quire_producer *p;
+	const long long *idx; /* the instance's index per dimension */
+	const json_t *inputs; /* name -> typed value */
+	const char *feedback; /* "" when none */
+	/* Looks up an artefact's value by id: a JSON string for text, the parsed document for json.
+	 * Returns a borrowed value or NULL with an error set. */
+	const json_t *(*artefact)(void *ud, const char *id);
+	void *ud;
+};
+
+/* Renders t into out (appending). QUIRE_EINVALID with a positioned message when a path does
+ * not resolve (index out of range, missing field). */
+int quire_template_render(const struct quire_template *t, const struct quire_render_ctx *c,
+			  struct quire_buf *out);
+
+#endif

@@ -1,0 +1,214 @@
+/* Manifest files, the fold of events into them, and the current pointer. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quire/buf.h"
+#include "quire/error.h"
+#include "quire/fs.h"
+#include "quire/manifest.h"
+#include "util.h"
+
+#define MANIFEST_FORMAT 1
+
+void quire_rev_format(long n, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "rev-%04ld", n);
+}
+
+long quire_rev_parse(const char *s)
+{
+	if (!strncmp(s, "rev-", 4))
+		s += 4;
+	if (!*s || strlen(s) > 9)
+		return -1;
+	long n = 0;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		n = n * 10 + (*s - '0');
+	}
+	return n;
+}
+
+int quire_manifest_current(const char *qdir, char **rev)
+{
+	*rev = NULL;
+	char *path = quire__xasprintf("%s/current", qdir);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int err = quire_fs_read(path, &b, 64);
+	free(path);
+	if (err == QUIRE_ENOTFOUND) {
+		quire_buf_release(&b);
+		quire_error_clear();
+		return 0;
+	}
+	if (err) {
+		quire_buf_release(&b);
+		return err;
+	}
+	while (b.len && (b.ptr[b.len - 1] == '\n' || b.ptr[b.len - 1] == '\r'))
+		b.ptr[--b.len] = '\0';
+	if (quire_rev_parse(b.ptr) < 0 || strncmp(b.ptr, "rev-", 4)) {
+		quire_buf_release(&b);
+		return quire_error_set(QUIRE_ECORRUPT,
+				       ".quire/current does not name a revision (expected rev-NNNN)");
+	}
+	*rev = quire_buf_detach(&b, NULL);
+	return 0;
+}
+
+json_t *quire_manifest_empty(void)
+{
+	return json_pack("{s:i,s:n,s:n,s:{},s:{},s:{},s:{}}", "format", MANIFEST_FORMAT,
+			 "revision", "parent", "files", "inputs", "artefacts", "counts");
+}
+
+int quire_manifest_load(const char *qdir, const char *rev, json_t **out)
+{
+	*out = NULL;
+	if (quire_rev_parse(rev) < 0)
+		return quire_error_set(QUIRE_EINVALID, "'%s' is not a revision (expected rev-NNNN)", rev);
+	char name[32];
+	quire_rev_format(quire_rev_parse(rev), name, sizeof(name));
+	char *path = quire__xasprintf("%s/manifests/%s.json", qdir, name);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int err = quire_fs_read(path, &b, 1u << 30);
+	if (err == QUIRE_ENOTFOUND)
+		err = quire_error_set(QUIRE_ENOTFOUND, "revision %s does not exist", name);
+	if (err)
+		goto out;
+	json_error_t je;
+	json_t *m = json_loadb(b.ptr, b.len, 0, &je);
+	if (!m) {
+		err = quire_error_set(QUIRE_ECORRUPT, ".quire/manifests/%s.json:%d:%d: %s", name,
+				      je.line, je.column, je.text);
+		goto out;
+	}
+	if (!json_is_object(m) || json_integer_value(json_object_get(m, "format")) != MANIFEST_FORMAT ||
+	    !json_is_object(json_object_get(m, "artefacts")) ||
+	    !json_is_object(json_object_get(m, "inputs")) ||
+	    !json_is_string(json_object_get(m, "revision")) ||
+	    strcmp(json_string_value(json_object_get(m, "revision")), name)) {
+		json_decref(m);
+		err = quire_error_set(QUIRE_ECORRUPT, ".quire/manifests/%s.json is not a valid manifest",
+				      name);
+		goto out;
+	}
+	*out = m;
+out:
+	free(path);
+	quire_buf_release(&b);
+	return err;
+}
+
+static void count(json_t *m, const char *what)
+{
+	json_t *c = json_object_get(m, "counts");
+	json_object_set_new(c, what, json_integer(json_integer_value(json_object_get(c, what)) + 1));
+}
+
+void quire_manifest_apply(json_t *m, int64_t time_ns, const char *kind, const char *subject,
+			  const json_t *data)
+{
+	json_t *arts = json_object_get(m, "artefacts");
+	if (!strcmp(kind, "run.start")) {
+		char ts[40];
+		quire__format_time(time_ns, ts, sizeof(ts));
+		json_object_set(m, "revision", json_object_get(data, "revision"));
+		json_object_set(m, "parent", json_object_get(data, "parent"));
+		json_object_set(m, "files", json_object_get(data, "files"));
+		json_object_set(m, "inputs", json_object_get(data, "inputs"));
+		json_object_set(m, "git", json_object_get(data, "git"));
+		json_object_set_new(m, "created", json_string(ts));
+		json_object_set_new(m, "counts", json_object());
+		json_object_del(m, "interrupted");
+		json_object_del(m, "recovered");
+	} else if (!strcmp(kind, "artefact.produced") || !strcmp(kind, "artefact.cached")) {
+		json_t *e = json_deep_copy(data);
+		json_object_set_new(e, "status", json_string("clean"));
+		json_object_set_new(arts, subject, e);
+		count(m, kind[9] == 'p' ? "produced" : "cached");
+	} else if (!strcmp(kind, "artefact.failed") || !strcmp(kind, "artefact.blocked")) {
+		int failed = kind[9] == 'f';
+		json_t *old = json_object_get(arts, subject);
+		json_t *e = old ? json_deep_copy(old) : json_object();
+		/* A failed re-run keeps the earlier output visible, but never as clean. */
+		int has_output = json_is_string(json_object_get(e, "digest"));
+		json_object_set_new(e, "status",
+				    json_string(has_output ? "stale" : failed ? "failed" : "blocked"));
+		json_object_set(e, "error", json_object_get(data, "error"));
+		if (!old) {
+			json_object_set(e, "producer", json_object_get(data, "producer"));
+			json_object_set(e, "role", json_object_get(data, "role"));
+		}
+		json_object_set_new(arts, subject, e);
+		count(m, failed ? "failed" : "blocked");
+	} else if (!strcmp(kind, "artefact.removed")) {
+		json_object_del(arts, subject);
+		count(m, "removed");
+	} else if (!strcmp(kind, "run.end")) {
+		if (json_is_true(json_object_get(data, "interrupted")))
+			json_object_set_new(m, "interrupted", json_true());
+	} else if (!strcmp(kind, "run.recovered")) {
+		json_object_set_new(m, "recovered", json_true());
+	}
+}
+
+int quire_manifest_write(const char *qdir, const char *rev, const json_t *m)
+{
+	char *dir = quire__xasprintf("%s/manifests", qdir);
+	char *path = quire__xasprintf("%s/%s.json", dir, rev);
+	int err = quire_fs_mkdirs(dir, 0755);
+	if (!err) {
+		char *s = json_dumps(m, JSON_SORT_KEYS | JSON_INDENT(2));
+		if (!s)
+			abort();
+		struct quire_buf b = QUIRE_BUF_INIT;
+		quire_buf_puts(&b, s);
+		quire_buf_putc(&b, '\n');
+		free(s);
+		err = quire_fs_write_atomic(path, b.ptr, b.len, 0644);
+		quire_buf_release(&b);
+	}
+	free(dir);
+	free(path);
+	return err;
+}
+
+int quire_manifest_set_current(const char *qdir, const char *rev)
+{
+	char *path = quire__xasprintf("%s/current", qdir);
+	char line[32];
+	snprintf(line, sizeof(line), "%s\n", rev);
+	int err = quire_fs_write_atomic(path, line, strlen(line), 0644);
+	free(path);
+	return err;
+}
+
+long quire_manifest_max_rev(const char *qdir)
+{
+	char *dir = quire__xasprintf("%s/manifests", qdir);
+	DIR *d = opendir(dir);
+	free(dir);
+	long max = 0;
+	if (!d)
+		return 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		if (len < 6 || strcmp(e->d_name + len - 5, ".json"))
+			continue;
+		char name[64];
+		if (len - 5 >= sizeof(name))
+			continue;
+		memcpy(name, e->d_name, len - 5);
+		name[len - 5] = '\0';
+		long n = quire_rev_parse(name);
+		if (n > max)
+			max = n;
+	}
+	closedir(d);
+	return max;
+}

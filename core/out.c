@@ -1,0 +1,94 @@
+/* Materialises a manifest into out/, touching only files whose content changed. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "quire/blob.h"
+#include "quire/buf.h"
+#include "quire/error.h"
+#include "quire/fs.h"
+#include "quire/hash.h"
+#include "quire/id.h"
+#include "quire/out.h"
+#include "quire/project.h"
+#include "util.h"
+
+char *quire_out_name(const char *id, const json_t *entry)
+{
+	return quire_id_filename(id, json_string_value(json_object_get(entry, "ext")));
+}
+
+/* 1 when path is a regular file (not a symlink) holding exactly the blob's content. */
+static int up_to_date(const char *path, const char *digest, json_int_t size)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	if (size >= 0 && st.st_size != size)
+		return 0;
+	struct quire_digest d;
+	if (quire_hash_file(path, &d, NULL) < 0) {
+		quire_error_clear();
+		return 0;
+	}
+	return !strcmp(d.s, digest);
+}
+
+int quire_out_sync(const struct quire_project *p, const json_t *m, const json_t *prev,
+		   size_t *written, size_t *removed)
+{
+	char *dir = quire__xasprintf("%s/%s", p->root, p->out_dir);
+	int err = quire_fs_mkdirs(dir, 0755);
+	*written = *removed = 0;
+	if (err)
+		goto out;
+	const json_t *arts = json_object_get(m, "artefacts");
+	const char *id;
+	json_t *e;
+	json_object_foreach((json_t *)arts, id, e) {
+		const char *digest = json_string_value(json_object_get(e, "digest"));
+		if (!digest)
+			continue;
+		char *name = quire_out_name(id, e);
+		char *path = quire__xasprintf("%s/%s", dir, name);
+		json_int_t size = json_object_get(e, "size") ? json_integer_value(json_object_get(e, "size")) : -1;
+		if (!up_to_date(path, digest, size)) {
+			struct quire_buf b = QUIRE_BUF_INIT;
+			err = quire_blob_read(p->qdir, digest, &b, 0, 0);
+			/* rename() replaces a symlink itself, so nothing outside out/ is written. */
+			if (!err)
+				err = quire_fs_write_atomic(path, b.ptr, b.len, 0644);
+			quire_buf_release(&b);
+			if (!err)
+				(*written)++;
+		}
+		free(name);
+		free(path);
+		if (err)
+			goto out;
+	}
+	const json_t *parts = json_object_get(prev, "artefacts");
+	json_object_foreach((json_t *)parts, id, e) {
+		if (!json_string_value(json_object_get(e, "digest")))
+			continue;
+		char *name = quire_out_name(id, e);
+		const json_t *now = json_object_get(arts, id);
+		char *nowname = now && json_object_get(now, "digest") ? quire_out_name(id, now) : NULL;
+		if (!nowname || strcmp(nowname, name)) {
+			char *path = quire__xasprintf("%s/%s", dir, name);
+			struct stat st;
+			if (lstat(path, &st) == 0 && (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) &&
+			    unlink(path) == 0)
+				(*removed)++;
+			free(path);
+		}
+		free(name);
+		free(nowname);
+	}
+out:
+	free(dir);
+	return err;
+}

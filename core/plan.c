@@ -1,0 +1,473 @@
+/* Instance graph expansion, fingerprints and dirty reasons. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quire/blob.h"
+#include "quire/buf.h"
+#include "quire/error.h"
+#include "quire/id.h"
+#include "quire/plan.h"
+#include "quire/project.h"
+#include "util.h"
+
+/* Reasons naming more upstream ids than this are summarised ("and N more"). */
+#define MAX_UPSTREAM_REASONS 3
+
+struct idmap {
+	char **keys;
+	size_t *vals;
+	size_t cap;
+};
+
+struct quire_plan__index {
+	struct idmap map;
+};
+
+static uint64_t fnv(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static void idmap_put(struct idmap *m, char *key, size_t v)
+{
+	size_t i = fnv(key) & (m->cap - 1);
+	while (m->keys[i])
+		i = (i + 1) & (m->cap - 1);
+	m->keys[i] = key;
+	m->vals[i] = v;
+}
+
+static long idmap_get(const struct idmap *m, const char *key)
+{
+	size_t i = fnv(key) & (m->cap - 1);
+	while (m->keys[i]) {
+		if (!strcmp(m->keys[i], key))
+			return (long)m->vals[i];
+		i = (i + 1) & (m->cap - 1);
+	}
+	return -1;
+}
+
+static void add_reason(struct quire_node *n, char *r)
+{
+	n->reasons = quire__xrealloc(n->reasons, (n->nreasons + 1) * sizeof(char *));
+	n->reasons[n->nreasons++] = r;
+	n->dirty = 1;
+}
+
+void quire_plan_free(struct quire_plan *plan)
+{
+	if (!plan)
+		return;
+	for (size_t i = 0; i < plan->n; i++) {
+		struct quire_node *n = &plan->nodes[i];
+		free(n->id);
+		free(n->deps);
+		free(n->rdeps);
+		for (size_t k = 0; k < n->nreasons; k++)
+			free(n->reasons[k]);
+		free(n->reasons);
+	}
+	if (plan->index) {
+		free(plan->index->map.keys);
+		free(plan->index->map.vals);
+		free(plan->index);
+	}
+	for (size_t i = 0; i < plan->nremoved; i++)
+		free(plan->removed[i]);
+	free(plan->removed);
+	free(plan->nodes);
+	json_decref(plan->manifest);
+	free(plan);
+}
+
+static long long dim_count(const struct quire_project *p, const struct quire_producer *pr, int d)
+{
+	const char *in = p->bp->inputs[pr->dims[d].input].name;
+	return json_integer_value(json_object_get(p->inputs, in));
+}
+
+/* Adds the nodes of producer pr for every index combination. */
+static void expand(struct quire_plan *plan, size_t *alloc, const struct quire_project *p,
+		   int pi, int d, long long *idx)
+{
+	const struct quire_producer *pr = &p->bp->producers[pi];
+	if (d == pr->ndims) {
+		QUIRE_GROW(plan->nodes, *alloc, plan->n + 1);
+		struct quire_node *n = &plan->nodes[plan->n++];
+		memset(n, 0, sizeof(*n));
+		n->producer = pi;
+		memcpy(n->idx, idx, sizeof(n->idx));
+		struct quire_buf b = QUIRE_BUF_INIT;
+		quire_id_format(&b, pr->name, idx, pr->ndims);
+		n->id = quire_buf_detach(&b, NULL);
+		return;
+	}
+	long long c = dim_count(p, pr, d);
+	for (long long k = 0; k < c; k++) {
+		idx[d] = k;
+		expand(plan, alloc, p, pi, d + 1, idx);
+	}
+}
+
+/* Appends the nodes a use refers to (for instance node n) to deps. */
+static int resolve_use(const struct quire_project *p, const struct quire_plan *plan,
+		       const struct idmap *map, const struct quire_node *n, const struct quire_use *u,
+		       int d, long long *idx, size_t **deps, size_t *ndeps, size_t *alloc)
+{
+	const struct quire_producer *tp = &p->bp->producers[u->target];
+	if (d == u->nidx) {
+		struct quire_buf b = QUIRE_BUF_INIT;
+		quire_id_format(&b, tp->name, idx, u->nidx);
+		long k = idmap_get(map, b.ptr);
+		if (k < 0) {
+			const struct quire_producer *pr = &p->bp->producers[n->producer];
+			int err = quire_error_set(QUIRE_EINVALID,
+						  "%s:%d:%d: '%s' (for %s) refers to '%s', which does not exist "
+						  "with the current inputs",
+						  p->bp->file, u->line, u->col, u->text, n->id, b.ptr);
+			(void)pr;
+			quire_buf_release(&b);
+			return err;
+		}
+		quire_buf_release(&b);
+		QUIRE_GROW(*deps, *alloc, *ndeps + 1);
+		(*deps)[(*ndeps)++] = (size_t)k;
+		return 0;
+	}
+	const struct quire_idx *ix = &u->idx[d];
+	if (ix->kind == QUIRE_IDX_ALL) {
+		long long c = dim_count(p, tp, d);
+		for (long long k = 0; k < c; k++) {
+			idx[d] = k;
+			int err = resolve_use(p, plan, map, n, u, d + 1, idx, deps, ndeps, alloc);
+			if (err)
+				return err;
+		}
+		return 0;
+	}
+	idx[d] = ix->kind == QUIRE_IDX_LIT ? ix->lit : n->idx[ix->var];
+	return resolve_use(p, plan, map, n, u, d + 1, idx, deps, ndeps, alloc);
+}
+
+static const char *file_digest(const struct quire_project *p, const char *rel)
+{
+	return rel ? json_string_value(json_object_get(p->files, rel)) : NULL;
+}
+
+int quire_plan_fingerprint(const struct quire_plan *plan, const struct quire_project *p, size_t i,
+			   struct quire_digest *fp, json_t **deps_out)
+{
+	const struct quire_node *n = &plan->nodes[i];
+	const struct quire_producer *pr = &p->bp->producers[n->producer];
+	const struct quire_binding *b = quire_project_binding(p, pr->role);
+	struct quire_digest def;
+	quire_hash_json(pr->def, &def);
+	json_t *inputs = json_object();
+	for (size_t k = 0; k < pr->nuses; k++) {
+		if (!pr->uses[k].is_input)
+			continue;
+		const char *name = p->bp->inputs[pr->uses[k].target].name;
+		struct quire_digest d;
+		quire_project_input_digest(p, name, &d);
+		json_object_set_new(inputs, name, json_string(d.s));
+	}
+	json_t *up = json_array();
+	for (size_t k = 0; k < n->ndeps; k++) {
+		const struct quire_node *u = &plan->nodes[n->deps[k]];
+		if (!u->digest[0]) {
+			json_decref(inputs);
+			json_decref(up);
+			return quire_error_set(QUIRE_ERROR, "internal: %s has no output digest yet", u->id);
+		}
+		json_array_append_new(up, json_pack("[s,s]", u->id, u->digest));
+	}
+	json_t *index = json_array();
+	for (int d = 0; d < pr->ndims; d++)
+		json_array_append_new(index, json_integer(n->idx[d]));
+	const char *pd = file_digest(p, pr->prompt), *sd = file_digest(p, pr->output.schema);
+	json_t *deps = json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o}", "definition", def.s, "binding",
+				 b->digest.s, "prompt", pd ? json_string(pd) : json_null(), "schema",
+				 sd ? json_string(sd) : json_null(), "inputs", inputs, "upstream", up,
+				 "index", index);
+	json_t *all = json_pack("{s:i,s:O,s:[],s:i}", "v", 1, "deps", deps, "feedback", "take", 0);
+	int err = quire_hash_json(all, fp);
+	json_decref(all);
+	if (deps_out)
+		*deps_out = deps;
+	else
+		json_decref(deps);
+	return err;
+}
+
+static const char *jstr(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+static int same(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a == b;
+	return !strcmp(a, b);
+}
+
+/* Explains why node i differs from its manifest entry. */
+static void explain(struct quire_plan *plan, const struct quire_project *p, size_t i,
+		    const char *qdir)
+{
+	struct quire_node *n = &plan->nodes[i];
+	const struct quire_producer *pr = &p->bp->producers[n->producer];
+	const json_t *e = n->entry;
+	if (!e) {
+		add_reason(n, quire__xstrdup("new"));
+		return;
+	}
+	const char *status = jstr(e, "status");
+	if (status && !strcmp(status, "failed"))
+		add_reason(n, quire__xstrdup("previously failed"));
+	else if (status && !strcmp(status, "blocked"))
+		add_reason(n, quire__xstrdup("previously blocked by a failed upstream"));
+	else if (status && !strcmp(status, "stale"))
+		add_reason(n, quire__xstrdup("stale: its last run did not complete"));
+	const json_t *old = json_object_get(e, "deps");
+	struct quire_digest def;
+	quire_hash_json(pr->def, &def);
+	if (!same(jstr(old, "definition"), def.s))
+		add_reason(n, quire__xasprintf("definition changed: %s", pr->name));
+	const struct quire_binding *b = quire_project_binding(p, pr->role);
+	if (!same(jstr(old, "binding"), b->digest.s))
+		add_reason(n, quire__xasprintf("binding changed: %s", pr->role));
+	if (!same(jstr(old, "prompt"), file_digest(p, pr->prompt)))
+		add_reason(n, quire__xstrdup("prompt changed"));
+	if (!same(jstr(old, "schema"), file_digest(p, pr->output.schema)))
+		add_reason(n, quire__xstrdup("schema changed"));
+	const json_t *oin = json_object_get(old, "inputs");
+	for (size_t k = 0; k < pr->nuses; k++) {
+		if (!pr->uses[k].is_input)
+			continue;
+		const char *name = p->bp->inputs[pr->uses[k].target].name;
+		struct quire_digest d;
+		quire_project_input_digest(p, name, &d);
+		if (!same(jstr(oin, name), d.s))
+			add_reason(n, quire__xasprintf("input changed: %s", name));
+	}
+	/* Upstream compared as a set of ids: a fan-out that grew or shrank names what changed. */
+	const json_t *oup = json_object_get(old, "upstream");
+	json_t *prev = json_object();
+	size_t k;
+	json_t *pair;
+	json_array_foreach(oup, k, pair) {
+		const char *oid = json_string_value(json_array_get(pair, 0));
+		if (oid)
+			json_object_set(prev, oid, json_array_get(pair, 1));
+	}
+	size_t shown = 0, more = 0;
+	for (k = 0; k < n->ndeps; k++) {
+		const struct quire_node *u = &plan->nodes[n->deps[k]];
+		const char *od = json_string_value(json_object_get(prev, u->id));
+		const char *what = !od ? "upstream added" : "upstream changed";
+		int changed = !od || u->dirty || !same(od, u->digest);
+		json_object_del(prev, u->id);
+		if (!changed)
+			continue;
+		if (shown++ < MAX_UPSTREAM_REASONS)
+			add_reason(n, quire__xasprintf("%s: %s", what, u->id));
+		else
+			more++;
+	}
+	const char *gone;
+	json_t *unused;
+	json_object_foreach(prev, gone, unused) {
+		if (shown++ < MAX_UPSTREAM_REASONS)
+			add_reason(n, quire__xasprintf("upstream removed: %s", gone));
+		else
+			more++;
+	}
+	json_decref(prev);
+	if (more)
+		add_reason(n, quire__xasprintf("and %zu more upstream changes", more));
+	if (n->nreasons)
+		return;
+	if (!jstr(e, "digest") || !quire_blob_exists(qdir, jstr(e, "digest")))
+		add_reason(n, quire__xstrdup("output missing"));
+}
+
+static int select_targets(struct quire_plan *plan, const struct quire_project *p,
+			  const char *const *targets, size_t ntargets)
+{
+	if (!ntargets) {
+		for (size_t i = 0; i < plan->n; i++)
+			plan->nodes[i].selected = 1;
+		return 0;
+	}
+	for (size_t t = 0; t < ntargets; t++) {
+		if (!quire_id_valid_pattern(targets[t]))
+			return quire_error_set(QUIRE_EINVALID,
+					       "'%s' is not an id or id pattern (e.g. Chapter[2], Scene[1][*])",
+					       targets[t]);
+		int any = 0;
+		for (size_t i = 0; i < plan->n; i++)
+			if (quire_id_match(targets[t], plan->nodes[i].id))
+				plan->nodes[i].selected = any = 1;
+		if (!any) {
+			const char *best = NULL;
+			size_t bestd = (size_t)-1;
+			char name[256];
+			snprintf(name, sizeof(name), "%s", targets[t]);
+			char *br = strchr(name, '[');
+			if (br)
+				*br = '\0';
+			for (size_t k = 0; k < p->bp->nproducers; k++) {
+				size_t d = quire__edit_distance(name, p->bp->producers[k].name);
+				if (d < bestd)
+					bestd = d, best = p->bp->producers[k].name;
+			}
+			if (best && bestd && bestd <= strlen(name) / 3 + 1)
+				return quire_error_set(QUIRE_EINVALID,
+						       "no instance matches '%s' (did you mean '%s'?)",
+						       targets[t], best);
+			return quire_error_set(QUIRE_EINVALID, "no instance matches '%s'", targets[t]);
+		}
+	}
+	/* Dependencies of a selected node are selected: walk in reverse dependency order. */
+	for (size_t i = plan->n; i-- > 0;)
+		if (plan->nodes[i].selected)
+			for (size_t k = 0; k < plan->nodes[i].ndeps; k++)
+				plan->nodes[plan->nodes[i].deps[k]].selected = 1;
+	return 0;
+}
+
+int quire_plan_build(struct quire_plan **out, const struct quire_project *p, json_t *m,
+		     const char *qdir, const char *const *targets, size_t ntargets)
+{
+	*out = NULL;
+	struct quire_plan *plan = quire__xcalloc(1, sizeof(*plan));
+	plan->manifest = json_incref(m);
+	size_t alloc = 0;
+	long long idx[QUIRE_MAX_DIMS] = { 0 };
+	for (size_t k = 0; k < p->bp->nproducers; k++)
+		expand(plan, &alloc, p, (int)p->bp->order[k], 0, idx);
+
+	plan->index = quire__xcalloc(1, sizeof(*plan->index));
+	struct idmap map = { 0 };
+	map.cap = 16;
+	while (map.cap < plan->n * 2)
+		map.cap *= 2;
+	map.keys = quire__xcalloc(map.cap, sizeof(char *));
+	map.vals = quire__xcalloc(map.cap, sizeof(size_t));
+	for (size_t i = 0; i < plan->n; i++)
+		idmap_put(&map, plan->nodes[i].id, i);
+
+	int err = 0;
+	size_t *nr = NULL;
+	for (size_t i = 0; i < plan->n && !err; i++) {
+		struct quire_node *n = &plan->nodes[i];
+		const struct quire_producer *pr = &p->bp->producers[n->producer];
+		size_t dalloc = 0;
+		for (size_t k = 0; k < pr->nuses && !err; k++) {
+			if (pr->uses[k].is_input)
+				continue;
+			long long ui[QUIRE_MAX_DIMS] = { 0 };
+			err = resolve_use(p, plan, &map, n, &pr->uses[k], 0, ui, &n->deps, &n->ndeps,
+					  &dalloc);
+		}
+	}
+	if (err)
+		goto out;
+	/* Reverse edges, sized in one pass. */
+	nr = quire__xcalloc(plan->n, sizeof(size_t));
+	for (size_t i = 0; i < plan->n; i++)
+		for (size_t k = 0; k < plan->nodes[i].ndeps; k++)
+			nr[plan->nodes[i].deps[k]]++;
+	for (size_t i = 0; i < plan->n; i++)
+		plan->nodes[i].rdeps = quire__xcalloc(nr[i], sizeof(size_t));
+	for (size_t i = 0; i < plan->n; i++)
+		for (size_t k = 0; k < plan->nodes[i].ndeps; k++) {
+			struct quire_node *u = &plan->nodes[plan->nodes[i].deps[k]];
+			u->rdeps[u->nrdeps++] = i;
+		}
+	if ((err = select_targets(plan, p, targets, ntargets)))
+		goto out;
+
+	json_t *arts = json_object_get(m, "artefacts");
+	for (size_t i = 0; i < plan->n && !err; i++) {
+		struct quire_node *n = &plan->nodes[i];
+		n->entry = json_object_get(arts, n->id);
+		int ups_clean = 1;
+		for (size_t k = 0; k < n->ndeps; k++)
+			ups_clean &= !plan->nodes[n->deps[k]].dirty && plan->nodes[n->deps[k]].digest[0];
+		if (ups_clean) {
+			if ((err = quire_plan_fingerprint(plan, p, i, &n->fp, NULL)))
+				break;
+			n->have_fp = 1;
+		}
+		const char *status = n->entry ? jstr(n->entry, "status") : NULL;
+		const char *digest = n->entry ? jstr(n->entry, "digest") : NULL;
+		int clean = n->have_fp && status && !strcmp(status, "clean") &&
+			    same(jstr(n->entry, "fingerprint"), n->fp.s) && digest &&
+			    quire_blob_exists(qdir, digest);
+		if (clean) {
+			memcpy(n->digest, digest, QUIRE_DIGEST_STRLEN);
+			continue;
+		}
+		explain(plan, p, i, qdir);
+		if (!n->nreasons)
+			add_reason(n, quire__xstrdup("fingerprint changed"));
+		if (n->selected)
+			plan->ndirty++;
+	}
+	for (size_t i = 0; i < plan->n; i++)
+		plan->nselected += plan->nodes[i].selected;
+	/* Entries whose instance no longer exists (a fan-out shrank, a producer was removed). */
+	const char *key;
+	json_t *v;
+	size_t ralloc = 0;
+	json_object_foreach(arts, key, v) {
+		if (idmap_get(&map, key) < 0) {
+			QUIRE_GROW(plan->removed, ralloc, plan->nremoved + 1);
+			plan->removed[plan->nremoved++] = quire__xstrdup(key);
+		}
+	}
+out:
+	free(nr);
+	plan->index->map = map;
+	if (err) {
+		quire_plan_free(plan);
+		return err;
+	}
+	*out = plan;
+	return 0;
+}
+
+long quire_plan_find(const struct quire_plan *plan, const char *id)
+{
+	return idmap_get(&plan->index->map, id);
+}
+
+json_t *quire_plan_to_json(const struct quire_plan *plan, int all)
+{
+	json_t *inst = json_array();
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct quire_node *n = &plan->nodes[i];
+		if (!n->selected || (!all && !n->dirty))
+			continue;
+		json_t *r = json_array();
+		for (size_t k = 0; k < n->nreasons; k++)
+			json_array_append_new(r, json_string(n->reasons[k]));
+		json_array_append_new(inst, json_pack("{s:s,s:b,s:o}", "id", n->id, "dirty", n->dirty,
+						      "reasons", r));
+	}
+	json_t *rem = json_array();
+	for (size_t i = 0; i < plan->nremoved; i++)
+		json_array_append_new(rem, json_string(plan->removed[i]));
+	json_t *cur = json_object_get(plan->manifest, "revision");
+	return json_pack("{s:O,s:I,s:I,s:I,s:o,s:o}", "current", cur ? cur : json_null(), "total",
+			 (json_int_t)plan->nselected, "dirty", (json_int_t)plan->ndirty, "clean",
+			 (json_int_t)(plan->nselected - plan->ndirty), "instances", inst, "removed",
+			 rem);
+}

@@ -1,0 +1,421 @@
+/* Project loading: quire.yaml, blueprint, inputs.yaml; file digests through the stat cache. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "quire/blueprint.h"
+#include "quire/error.h"
+#include "quire/hash.h"
+#include "quire/project.h"
+#include "quire/store.h"
+#include "util.h"
+#include "yaml.h"
+
+int quire_project_find(char **root, const char *dir)
+{
+	char buf[PATH_MAX];
+	*root = NULL;
+	if (dir) {
+		if (!realpath(dir, buf))
+			return quire_error_set(QUIRE_ENOTFOUND, "cannot open project '%s': %s", dir,
+					       strerror(errno));
+		char *f = quire__xasprintf("%s/%s", buf, QUIRE_PROJECT_FILE);
+		int ok = access(f, F_OK) == 0;
+		free(f);
+		if (!ok)
+			return quire_error_set(QUIRE_ENOTFOUND,
+					       "'%s' is not a quire project (no %s; create one with 'quire init')",
+					       dir, QUIRE_PROJECT_FILE);
+		*root = quire__xstrdup(buf);
+		return 0;
+	}
+	if (!getcwd(buf, sizeof(buf)))
+		return quire_error_set(QUIRE_EIO, "cannot read the working directory: %s",
+				       strerror(errno));
+	for (;;) {
+		char *f = quire__xasprintf("%s/%s", buf, QUIRE_PROJECT_FILE);
+		int ok = access(f, F_OK) == 0;
+		free(f);
+		if (ok) {
+			*root = quire__xstrdup(buf);
+			return 0;
+		}
+		char *slash = strrchr(buf, '/');
+		if (!slash || slash == buf)
+			break;
+		*slash = '\0';
+	}
+	return quire_error_set(QUIRE_ENOTFOUND,
+			       "not in a quire project (no %s here or in any parent directory; "
+			       "create one with 'quire init')",
+			       QUIRE_PROJECT_FILE);
+}
+
+void quire_project_free(struct quire_project *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->nbindings; i++) {
+		free(p->bindings[i].role);
+		free(p->bindings[i].provider);
+		free(p->bindings[i].model);
+		json_decref(p->bindings[i].params);
+	}
+	free(p->bindings);
+	quire_blueprint_free(p->bp);
+	json_decref(p->inputs);
+	json_decref(p->files);
+	free(p->root);
+	free(p->qdir);
+	free(p->blueprint_file);
+	free(p->inputs_file);
+	free(p->out_dir);
+	free(p);
+}
+
+const struct quire_binding *quire_project_binding(const struct quire_project *p, const char *role)
+{
+	for (size_t i = 0; i < p->nbindings; i++)
+		if (!strcmp(p->bindings[i].role, role))
+			return &p->bindings[i];
+	return NULL;
+}
+
+static int relpath(const struct quire__yaml *y, struct fy_node *n, const char *what, char **out)
+{
+	char *s = quire__yaml_strdup(n);
+	if (!s || !*s || s[0] == '/' || !strcmp(s, "..") || !strncmp(s, "../", 3) ||
+	    strstr(s, "/../") || !strcmp(s, ".") || !strcmp(s, ".quire") ||
+	    !strncmp(s, ".quire/", 7)) {
+		free(s);
+		return quire__yaml_error(y, n, QUIRE_EINVALID,
+					 "%s must be a relative path inside the project (not .quire)",
+					 what);
+	}
+	size_t len = strlen(s);
+	while (len > 1 && s[len - 1] == '/')
+		s[--len] = '\0';
+	free(*out);
+	*out = s;
+	return 0;
+}
+
+static int load_config(struct quire_project *p)
+{
+	static const char *const keys[] = { "quire", "blueprint", "inputs", "out", "jobs", "roles",
+					    NULL };
+	static const char *const role_keys[] = { "provider", "model", "params", "concurrency",
+						 NULL };
+	char *path = quire__xasprintf("%s/%s", p->root, QUIRE_PROJECT_FILE);
+	struct quire__yaml *y = NULL;
+	int err = quire__yaml_load(path, QUIRE_PROJECT_FILE, &y);
+	free(path);
+	if (err)
+		return err;
+	p->blueprint_file = quire__xstrdup("blueprint.yaml");
+	p->inputs_file = quire__xstrdup("inputs.yaml");
+	p->out_dir = quire__xstrdup("out");
+	p->jobs = 4;
+	struct fy_node *root = y->root, *n;
+	if (!root || !fy_node_is_mapping(root)) {
+		err = quire__yaml_error(y, root, QUIRE_EINVALID, "quire.yaml must be a mapping");
+		goto out;
+	}
+	void *it = NULL;
+	struct fy_node_pair *pr;
+	while ((pr = fy_node_mapping_iterate(root, &it))) {
+		char *k = quire__yaml_strdup(fy_node_pair_key(pr));
+		int ok = 0;
+		for (size_t i = 0; k && keys[i]; i++)
+			ok |= !strcmp(k, keys[i]);
+		if (!ok) {
+			err = quire__yaml_error(y, fy_node_pair_key(pr), QUIRE_EINVALID,
+						"unknown key '%s' (expected quire, blueprint, inputs, out, jobs or roles)",
+						k ? k : "?");
+			free(k);
+			goto out;
+		}
+		free(k);
+	}
+	long long v;
+	if ((n = quire__yaml_get(root, "quire")) && (quire__yaml_int(n, &v) || v != 1)) {
+		err = quire__yaml_error(y, n, QUIRE_EINVALID,
+					"unsupported project format (this quire reads 'quire: 1')");
+		goto out;
+	}
+	if ((n = quire__yaml_get(root, "blueprint")) &&
+	    (err = relpath(y, n, "blueprint", &p->blueprint_file)))
+		goto out;
+	if ((n = quire__yaml_get(root, "inputs")) && (err = relpath(y, n, "inputs", &p->inputs_file)))
+		goto out;
+	if ((n = quire__yaml_get(root, "out")) && (err = relpath(y, n, "out", &p->out_dir)))
+		goto out;
+	if ((n = quire__yaml_get(root, "jobs"))) {
+		if (quire__yaml_int(n, &v) || v < 1 || v > 1024) {
+			err = quire__yaml_error(y, n, QUIRE_EINVALID, "jobs must be an integer from 1 to 1024");
+			goto out;
+		}
+		p->jobs = (int)v;
+	}
+	struct fy_node *roles = quire__yaml_get(root, "roles");
+	if (roles && !fy_node_is_mapping(roles)) {
+		err = quire__yaml_error(y, roles, QUIRE_EINVALID, "roles must be a mapping of role: { provider: ... }");
+		goto out;
+	}
+	if (roles) {
+		p->bindings = quire__xcalloc((size_t)fy_node_mapping_item_count(roles) + 1,
+					     sizeof(*p->bindings));
+		it = NULL;
+		while ((pr = fy_node_mapping_iterate(roles, &it))) {
+			struct quire_binding *b = &p->bindings[p->nbindings++];
+			struct fy_node *key = fy_node_pair_key(pr), *val = fy_node_pair_value(pr);
+			b->role = quire__yaml_strdup(key);
+			b->params = json_object();
+			if (!b->role || !quire__is_ident(b->role, strlen(b->role))) {
+				err = quire__yaml_error(y, key, QUIRE_EINVALID, "a role must be a name");
+				goto out;
+			}
+			if (!val || !fy_node_is_mapping(val)) {
+				err = quire__yaml_error(y, val ? val : key, QUIRE_EINVALID,
+							"role '%s' must be a mapping such as { provider: mock }",
+							b->role);
+				goto out;
+			}
+			void *it2 = NULL;
+			struct fy_node_pair *rp;
+			while ((rp = fy_node_mapping_iterate(val, &it2))) {
+				char *k = quire__yaml_strdup(fy_node_pair_key(rp));
+				int ok = 0;
+				for (size_t i = 0; k && role_keys[i]; i++)
+					ok |= !strcmp(k, role_keys[i]);
+				if (!ok) {
+					err = quire__yaml_error(y, fy_node_pair_key(rp), QUIRE_EINVALID,
+								"unknown key '%s' in role '%s' (expected provider, model, params or concurrency)",
+								k ? k : "?", b->role);
+					free(k);
+					goto out;
+				}
+				free(k);
+			}
+			n = quire__yaml_get(val, "provider");
+			b->provider = n ? quire__yaml_strdup(n) : NULL;
+			if (!b->provider || !quire__is_ident(b->provider, strlen(b->provider))) {
+				err = quire__yaml_error(y, n ? n : key, QUIRE_EINVALID,
+							"role '%s' needs a provider name", b->role);
+				goto out;
+			}
+			if ((n = quire__yaml_get(val, "model")))
+				b->model = quire__yaml_strdup(n);
+			if ((n = quire__yaml_get(val, "params"))) {
+				if (!fy_node_is_mapping(n)) {
+					err = quire__yaml_error(y, n, QUIRE_EINVALID, "params must be a mapping");
+					goto out;
+				}
+				json_decref(b->params);
+				b->params = quire__yaml_to_json(n);
+			}
+			if ((n = quire__yaml_get(val, "concurrency"))) {
+				if (quire__yaml_int(n, &v) || v < 1) {
+					err = quire__yaml_error(y, n, QUIRE_EINVALID,
+								"concurrency must be a positive integer");
+					goto out;
+				}
+				b->max_concurrency = (int)v;
+			}
+			json_t *bj = json_pack("{s:s,s:o,s:O}", "provider", b->provider, "model",
+					       b->model ? json_string(b->model) : json_null(), "params",
+					       b->params);
+			quire_hash_json(bj, &b->digest);
+			json_decref(bj);
+		}
+	}
+out:
+	quire__yaml_free(y);
+	return err;
+}
+
+static int load_inputs(struct quire_project *p)
+{
+	const struct quire_blueprint *bp = p->bp;
+	char *path = quire__xasprintf("%s/%s", p->root, p->inputs_file);
+	struct quire__yaml *y = NULL;
+	int err = quire__yaml_load(path, p->inputs_file, &y);
+	free(path);
+	if (err)
+		return err;
+	p->inputs = json_object();
+	struct fy_node *root = y->root;
+	if (root && !fy_node_is_mapping(root) && !fy_node_is_null(root)) {
+		err = quire__yaml_error(y, root, QUIRE_EINVALID,
+					"%s must be a mapping of input names to values", p->inputs_file);
+		goto out;
+	}
+	void *it = NULL;
+	struct fy_node_pair *pr;
+	while (root && fy_node_is_mapping(root) && (pr = fy_node_mapping_iterate(root, &it))) {
+		struct fy_node *key = fy_node_pair_key(pr);
+		char *k = quire__yaml_strdup(key);
+		int idx = k ? quire_blueprint_input(bp, k) : -1;
+		if (idx < 0) {
+			const char *best = NULL;
+			size_t bestd = (size_t)-1;
+			for (size_t i = 0; k && i < bp->ninputs; i++) {
+				size_t d = quire__edit_distance(k, bp->inputs[i].name);
+				if (d < bestd)
+					bestd = d, best = bp->inputs[i].name;
+			}
+			if (best && bestd <= strlen(k) / 3 + 1)
+				err = quire__yaml_error(y, key, QUIRE_EINVALID,
+							"unknown input '%s' (did you mean '%s'?)", k, best);
+			else
+				err = quire__yaml_error(y, key, QUIRE_EINVALID,
+							"unknown input '%s' (the blueprint declares no such input)",
+							k ? k : "?");
+			free(k);
+			goto out;
+		}
+		json_t *v = NULL;
+		struct fy_node *val = fy_node_pair_value(pr);
+		if (!val || fy_node_is_null(val)) {
+			free(k);
+			continue; /* "Name:" with no value means: use the default */
+		}
+		err = quire__input_value(y, val, &bp->inputs[idx], &v);
+		if (err) {
+			free(k);
+			goto out;
+		}
+		json_object_set_new(p->inputs, k, v);
+		free(k);
+	}
+	for (size_t i = 0; i < bp->ninputs; i++) {
+		const struct quire_input_decl *in = &bp->inputs[i];
+		if (json_object_get(p->inputs, in->name))
+			continue;
+		if (in->def) {
+			json_object_set(p->inputs, in->name, in->def);
+		} else if (in->required) {
+			err = quire_error_set(QUIRE_EINVALID,
+					      "%s: required input '%s' has no value (set it in %s)",
+					      p->inputs_file, in->name, p->inputs_file);
+			goto out;
+		} else if (in->type == QUIRE_INPUT_INT) {
+			json_object_set_new(p->inputs, in->name,
+					    json_integer(in->has_min && in->min > 0 ? in->min : 0));
+		} else if (in->type == QUIRE_INPUT_BOOL) {
+			json_object_set_new(p->inputs, in->name, json_false());
+		} else if (in->type == QUIRE_INPUT_ENUM) {
+			json_object_set_new(p->inputs, in->name, json_string(in->values[0]));
+		} else {
+			json_object_set_new(p->inputs, in->name, json_string(""));
+		}
+	}
+out:
+	quire__yaml_free(y);
+	return err;
+}
+
+int quire_project_open(struct quire_project **out, const char *root)
+{
+	*out = NULL;
+	struct quire_project *p = quire__xcalloc(1, sizeof(*p));
+	p->root = quire__xstrdup(root);
+	p->qdir = quire__xasprintf("%s/.quire", root);
+	int err = load_config(p);
+	if (err)
+		goto out;
+	char *bpath = quire__xasprintf("%s/%s", root, p->blueprint_file);
+	err = quire_blueprint_load(&p->bp, bpath, p->blueprint_file);
+	free(bpath);
+	if (err)
+		goto out;
+	size_t nroles;
+	const char **roles = quire_blueprint_roles(p->bp, &nroles);
+	for (size_t i = 0; i < nroles && !err; i++)
+		if (!quire_project_binding(p, roles[i])) {
+			const struct quire_producer *pr = NULL;
+			for (size_t k = 0; k < p->bp->nproducers; k++)
+				if (!strcmp(p->bp->producers[k].role, roles[i])) {
+					pr = &p->bp->producers[k];
+					break;
+				}
+			err = quire_error_set(QUIRE_EINVALID,
+					      "%s:%d:%d: producer '%s' has role '%s', which %s does not bind "
+					      "(add it under 'roles:', e.g. '%s: { provider: mock }')",
+					      p->bp->file, pr->line, pr->col, pr->name, roles[i],
+					      QUIRE_PROJECT_FILE, roles[i]);
+		}
+	free(roles);
+	if (err)
+		goto out;
+	err = load_inputs(p);
+out:
+	if (err) {
+		quire_project_free(p);
+		return err;
+	}
+	*out = p;
+	return 0;
+}
+
+static int hash_one(struct quire_project *p, struct quire_store *store, const char *rel,
+		    const char *who)
+{
+	if (json_object_get(p->files, rel))
+		return 0;
+	char *path = quire__xasprintf("%s/%s", p->root, rel);
+	struct stat st;
+	struct quire_digest d;
+	int err = 0;
+	if (stat(path, &st) < 0) {
+		err = quire_error_set(errno == ENOENT ? QUIRE_ENOTFOUND : QUIRE_EIO,
+				      "%s: cannot read '%s': %s", who, rel, strerror(errno));
+		goto out;
+	}
+	int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	if (!store || !quire_store_stat_get(store, rel, (int64_t)st.st_size, mtime,
+					    (int64_t)st.st_ino, &d)) {
+		if ((err = quire_hash_file(path, &d, NULL)))
+			goto out;
+		if (store && (err = quire_store_stat_put(store, rel, (int64_t)st.st_size, mtime,
+							 (int64_t)st.st_ino, &d)))
+			goto out;
+	}
+	json_object_set_new(p->files, rel, json_string(d.s));
+out:
+	free(path);
+	return err;
+}
+
+int quire_project_hash_files(struct quire_project *p, struct quire_store *store)
+{
+	json_decref(p->files);
+	p->files = json_object();
+	int err = hash_one(p, store, QUIRE_PROJECT_FILE, "project");
+	if (!err)
+		err = hash_one(p, store, p->blueprint_file, "project");
+	if (!err)
+		err = hash_one(p, store, p->inputs_file, "project");
+	for (size_t i = 0; !err && i < p->bp->nproducers; i++) {
+		const struct quire_producer *pr = &p->bp->producers[i];
+		char who[256];
+		snprintf(who, sizeof(who), "%s:%d:%d: producer '%s'", p->bp->file, pr->line, pr->col,
+			 pr->name);
+		if (pr->prompt)
+			err = hash_one(p, store, pr->prompt, who);
+		if (!err && pr->output.schema)
+			err = hash_one(p, store, pr->output.schema, who);
+	}
+	return err;
+}
+
+void quire_project_input_digest(const struct quire_project *p, const char *name,
+				struct quire_digest *out)
+{
+	json_t *v = json_object_get(p->inputs, name);
+	quire_hash_json(v ? v : json_null(), out);
+}

@@ -1,0 +1,931 @@
+/* The runner: ready-queue scheduling over the instance graph, worker threads calling providers,
+ * and the blob -> event -> manifest -> current commit order. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "quire-provider.h"
+#include "quire/blob.h"
+#include "quire/blueprint.h"
+#include "quire/buf.h"
+#include "quire/error.h"
+#include "quire/fs.h"
+#include "quire/hash.h"
+#include "quire/lock.h"
+#include "quire/manifest.h"
+#include "quire/out.h"
+#include "quire/plan.h"
+#include "quire/project.h"
+#include "quire/provider.h"
+#include "quire/run.h"
+#include "quire/schema.h"
+#include "quire/store.h"
+#include "quire/template.h"
+#include "git.h"
+#include "util.h"
+
+/* Largest artefact read back into memory to render a prompt. */
+#define RENDER_CAP (64u << 20)
+
+enum nstate { N_WAITING, N_QUEUED, N_RUNNING, N_OK, N_FAILED, N_BLOCKED, N_SKIPPED };
+
+struct binst {
+	const struct quire_binding *b;
+	const struct quire_provider *vt;
+	void *ctx;
+};
+
+struct job {
+	size_t node;
+	struct binst *bi;
+	struct quire_provider_request rq;
+	char *prompt;
+	size_t prompt_len;
+	char *schema;     /* rendered schema (json outputs) */
+	json_t *schema_j; /* parsed */
+	char **in_ids, **in_paths;
+	char *tmp;
+	char *params;
+	struct quire_digest fp;
+	json_t *deps;
+	/* results, written by the worker */
+	int rc;
+	struct quire_provider_response rs;
+	struct quire_digest digest;
+	uint64_t size;
+	int64_t dur_ns;
+	struct job *next;
+};
+
+struct runner {
+	struct quire_project *p;
+	struct quire_plan *plan;
+	struct quire_store *store;
+	const struct quire_run_opts *o;
+	struct quire_run_result *res;
+	int64_t run_id;
+	char rev[32];
+
+	pthread_mutex_t mu;
+	pthread_cond_t work_cv, done_cv;
+	struct job *work_head, *work_tail, *done_head, *done_tail;
+	int stop;
+	volatile int cancelled;
+	pthread_t *threads;
+	int nthreads;
+
+	unsigned char *state;
+	size_t *pending;
+	size_t *ready;
+	size_t nready, ready_head;
+	json_t **values;   /* rendered-input cache per node */
+	unsigned *mark;    /* per node: generation in which it is a dependency being rendered */
+	unsigned gen;
+	struct binst *binsts;
+	size_t nbinsts;
+	size_t running, done, total;
+	int stopping;      /* fail-fast tripped or interrupted */
+};
+
+static void report(struct runner *r, const char *kind, size_t node, const char *msg)
+{
+	if (!r->o->progress)
+		return;
+	struct quire_progress ev = {
+		.kind = kind,
+		.id = r->plan->nodes[node].id,
+		.message = msg,
+		.done = r->done,
+		.total = r->total,
+		.running = r->running,
+		.produced = r->res->produced,
+		.cached = r->res->cached,
+		.unchanged = r->res->unchanged,
+		.failed = r->res->failed,
+		.blocked = r->res->blocked,
+	};
+	r->o->progress(r->o->ud, &ev);
+}
+
+static void job_free(struct job *j)
+{
+	if (!j)
+		return;
+	free(j->prompt);
+	free(j->schema);
+	json_decref(j->schema_j);
+	for (size_t k = 0; k < j->rq.ninputs; k++) {
+		free(j->in_ids[k]);
+		free(j->in_paths[k]);
+	}
+	free(j->in_ids);
+	free(j->in_paths);
+	if (j->tmp) {
+		unlink(j->tmp);
+		free(j->tmp);
+	}
+	free(j->params);
+	json_decref(j->deps);
+	free(j);
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Checks and seals a provider's output: json parses and matches its schema; the file is
+ * fsynced and hashed. Runs on the worker. */
+static int seal_output(struct job *j)
+{
+	const char *type = j->rq.output_type;
+	if (!strcmp(type, "json")) {
+		json_error_t je;
+		json_t *doc = json_load_file(j->tmp, JSON_DECODE_ANY, &je);
+		if (!doc) {
+			snprintf(j->rs.diag, sizeof(j->rs.diag), "output is not valid JSON: %d:%d: %s",
+				 je.line, je.column, je.text);
+			return -1;
+		}
+		int err = j->schema_j ? quire_schema_validate(j->schema_j, doc) : 0;
+		json_decref(doc);
+		if (err) {
+			snprintf(j->rs.diag, sizeof(j->rs.diag), "output does not match its schema: %s",
+				 quire_error_last());
+			return -1;
+		}
+	}
+	int fd = open(j->tmp, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0) {
+		snprintf(j->rs.diag, sizeof(j->rs.diag), "provider wrote no output file");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	if (quire_hash_file(j->tmp, &j->digest, &j->size) < 0) {
+		snprintf(j->rs.diag, sizeof(j->rs.diag), "%s", quire_error_last());
+		return -1;
+	}
+	return 0;
+}
+
+static void *worker(void *arg)
+{
+	struct runner *r = arg;
+	for (;;) {
+		pthread_mutex_lock(&r->mu);
+		while (!r->work_head && !r->stop)
+			pthread_cond_wait(&r->work_cv, &r->mu);
+		if (!r->work_head) {
+			pthread_mutex_unlock(&r->mu);
+			return NULL;
+		}
+		struct job *j = r->work_head;
+		r->work_head = j->next;
+		if (!r->work_head)
+			r->work_tail = NULL;
+		pthread_mutex_unlock(&r->mu);
+
+		int64_t t0 = mono_ns();
+		memset(&j->rs, 0, sizeof(j->rs));
+		j->rc = j->bi->vt->produce(j->bi->ctx, &j->rq, &j->rs);
+		if (j->rc == 0 && seal_output(j))
+			j->rc = -1;
+		if (j->rc && !j->rs.diag[0])
+			snprintf(j->rs.diag, sizeof(j->rs.diag), "provider '%s' failed without a message",
+				 j->bi->vt->name);
+		j->dur_ns = mono_ns() - t0;
+
+		pthread_mutex_lock(&r->mu);
+		j->next = NULL;
+		if (r->done_tail)
+			r->done_tail->next = j;
+		else
+			r->done_head = j;
+		r->done_tail = j;
+		pthread_cond_signal(&r->done_cv);
+		pthread_mutex_unlock(&r->mu);
+	}
+}
+
+static void push_ready(struct runner *r, size_t i)
+{
+	r->state[i] = N_QUEUED;
+	r->ready[r->nready++] = i;
+}
+
+/* Marks node i finished and releases its dependants. */
+static void finish(struct runner *r, size_t i, enum nstate st)
+{
+	struct quire_node *n = &r->plan->nodes[i];
+	r->state[i] = (unsigned char)st;
+	r->done++;
+	for (size_t k = 0; k < n->nrdeps; k++) {
+		size_t d = n->rdeps[k];
+		if (!r->plan->nodes[d].selected || !r->plan->nodes[d].dirty)
+			continue;
+		if (--r->pending[d] == 0)
+			push_ready(r, d);
+	}
+}
+
+static json_t *entry_data(struct runner *r, size_t i, const struct quire_digest *fp, json_t *deps)
+{
+	const struct quire_node *n = &r->plan->nodes[i];
+	const struct quire_producer *pr = &r->p->bp->producers[n->producer];
+	const struct quire_binding *b = quire_project_binding(r->p, pr->role);
+	json_t *index = json_array();
+	for (int d = 0; d < pr->ndims; d++)
+		json_array_append_new(index, json_integer(n->idx[d]));
+	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:s,s:s,s:s,s:O}", "producer", pr->name, "role",
+			 pr->role, "provider", b->provider, "model",
+			 b->model ? json_string(b->model) : json_null(), "index", index, "type",
+			 quire_output_type_name(pr->output.type), "ext", pr->output.ext, "fingerprint",
+			 fp->s, "deps", deps);
+}
+
+/* Records one event in its own transaction (the unit a crash can lose is one event). */
+static int record_in(struct quire_store *store, int64_t run, const char *kind, const char *subject,
+		     const json_t *data, const char *ac_fp, const json_t *ac)
+{
+	int err = quire_store_begin(store);
+	if (err)
+		return err;
+	err = quire_store_event(store, run, kind, subject, data);
+	if (!err && ac_fp)
+		err = quire_store_ac_put(store, ac_fp, ac);
+	if (err) {
+		quire_store_rollback(store);
+		return err;
+	}
+	return quire_store_commit(store);
+}
+
+static int record(struct runner *r, const char *kind, const char *subject, const json_t *data,
+		  const char *ac_fp, const json_t *ac)
+{
+	return record_in(r->store, r->run_id, kind, subject, data, ac_fp, ac);
+}
+
+static int fail_node(struct runner *r, size_t i, const char *msg, enum nstate st)
+{
+	const struct quire_node *n = &r->plan->nodes[i];
+	const struct quire_producer *pr = &r->p->bp->producers[n->producer];
+	json_t *d = json_pack("{s:s,s:s,s:s}", "error", msg, "producer", pr->name, "role", pr->role);
+	int err = record(r, st == N_FAILED ? "artefact.failed" : "artefact.blocked", n->id, d, NULL,
+			 NULL);
+	json_decref(d);
+	if (st == N_FAILED)
+		r->res->failed++;
+	else
+		r->res->blocked++;
+	finish(r, i, st);
+	report(r, st == N_FAILED ? "failed" : "blocked", i, msg);
+	if (st == N_FAILED && r->o->fail_fast)
+		r->stopping = 1;
+	return err;
+}
+
+static const json_t *artefact_value(void *ud, const char *id)
+{
+	struct runner *r = ud;
+	long i = quire_plan_find(r->plan, id);
+	if (i < 0 || r->mark[i] != r->gen) {
+		quire_error_set(QUIRE_EINVALID, "'%s' is not a dependency of this instance", id);
+		return NULL;
+	}
+	if (r->values[i])
+		return r->values[i];
+	const struct quire_node *n = &r->plan->nodes[i];
+	const struct quire_producer *pr = &r->p->bp->producers[n->producer];
+	if (pr->output.type != QUIRE_OUT_TEXT && pr->output.type != QUIRE_OUT_JSON &&
+	    pr->output.type != QUIRE_OUT_FILE) {
+		quire_error_set(QUIRE_EINVALID,
+				"'%s' is a %s artefact and cannot be placed in a prompt", id,
+				quire_output_type_name(pr->output.type));
+		return NULL;
+	}
+	struct quire_buf b = QUIRE_BUF_INIT;
+	if (quire_blob_read(r->p->qdir, n->digest, &b, RENDER_CAP, 0)) {
+		quire_buf_release(&b);
+		return NULL;
+	}
+	json_t *v;
+	if (pr->output.type == QUIRE_OUT_JSON) {
+		json_error_t je;
+		v = json_loadb(b.ptr, b.len, JSON_DECODE_ANY, &je);
+		if (!v)
+			quire_error_set(QUIRE_ECORRUPT, "'%s' is not valid JSON: %s", id, je.text);
+	} else {
+		v = json_stringn_nocheck(b.ptr, b.len);
+	}
+	quire_buf_release(&b);
+	r->values[i] = v;
+	return v;
+}
+
+/* Loads and renders a template file for node i into out. */
+static int render_file(struct runner *r, size_t i, const char *rel, struct quire_buf *out)
+{
+	const struct quire_node *n = &r->plan->nodes[i];
+	const struct quire_producer *pr = &r->p->bp->producers[n->producer];
+	char *path = quire__xasprintf("%s/%s", r->p->root, rel);
+	struct quire_buf src = QUIRE_BUF_INIT;
+	struct quire_template *t = NULL;
+	int err = quire_fs_read(path, &src, QUIRE_TEXT_CAP);
+	free(path);
+	if (!err)
+		err = quire_fs_check_utf8(rel, src.ptr, src.len);
+	if (!err)
+		err = quire_template_parse(&t, src.ptr, src.len, rel);
+	if (!err)
+		err = quire_template_check(t, r->p->bp, pr);
+	if (!err) {
+		r->gen++;
+		for (size_t k = 0; k < n->ndeps; k++)
+			r->mark[n->deps[k]] = r->gen;
+		struct quire_render_ctx c = {
+			.bp = r->p->bp,
+			.p = pr,
+			.idx = n->idx,
+			.inputs = r->p->inputs,
+			.feedback = "",
+			.artefact = artefact_value,
+			.ud = r,
+		};
+		err = quire_template_render(t, &c, out);
+	}
+	quire_template_free(t);
+	quire_buf_release(&src);
+	return err;
+}
+
+static struct binst *binst_for(struct runner *r, const char *role)
+{
+	for (size_t k = 0; k < r->nbinsts; k++)
+		if (!strcmp(r->binsts[k].b->role, role))
+			return &r->binsts[k];
+	return NULL;
+}
+
+/* Builds the job for node i: prompt, schema, input files, output path. */
+static int make_job(struct runner *r, size_t i, struct job *j)
+{
+	const struct quire_node *n = &r->plan->nodes[i];
+	const struct quire_producer *pr = &r->p->bp->producers[n->producer];
+	struct quire_buf prompt = QUIRE_BUF_INIT;
+	int err = 0;
+	if (pr->prompt)
+		err = render_file(r, i, pr->prompt, &prompt);
+	if (err)
+		goto out;
+	j->prompt = quire_buf_detach(&prompt, &j->prompt_len);
+	if (pr->output.schema) {
+		struct quire_buf sb = QUIRE_BUF_INIT;
+		err = render_file(r, i, pr->output.schema, &sb);
+		if (!err) {
+			json_error_t je;
+			j->schema_j = json_loadb(sb.ptr, sb.len, 0, &je);
+			if (!j->schema_j)
+				err = quire_error_set(QUIRE_EINVALID, "%s:%d:%d: schema is not valid JSON: %s",
+						      pr->output.schema, je.line, je.column, je.text);
+			j->schema = quire_buf_detach(&sb, NULL);
+		}
+		quire_buf_release(&sb);
+		if (err)
+			goto out;
+	}
+	j->bi = binst_for(r, pr->role);
+	j->rq.ninputs = n->ndeps;
+	j->in_ids = quire__xcalloc(n->ndeps + 1, sizeof(char *));
+	j->in_paths = quire__xcalloc(n->ndeps + 1, sizeof(char *));
+	for (size_t k = 0; k < n->ndeps; k++) {
+		const struct quire_node *u = &r->plan->nodes[n->deps[k]];
+		j->in_ids[k] = quire__xstrdup(u->id);
+		j->in_paths[k] = quire_blob_path(r->p->qdir, u->digest);
+	}
+	j->tmp = quire__xasprintf("%s/tmp/job-%ld-%zu.%s", r->p->qdir, (long)getpid(), i,
+				  pr->output.ext);
+	j->params = json_dumps(j->bi->b->params, JSON_SORT_KEYS | JSON_COMPACT);
+	struct quire_provider_request *rq = &j->rq;
+	rq->abi = QUIRE_PROVIDER_ABI;
+	rq->id = n->id;
+	rq->producer = pr->name;
+	rq->role = pr->role;
+	rq->model = j->bi->b->model;
+	rq->params_json = j->params;
+	rq->prompt = j->prompt;
+	rq->prompt_len = j->prompt_len;
+	rq->fingerprint = j->fp.s;
+	rq->output_type = quire_output_type_name(pr->output.type);
+	rq->output_ext = pr->output.ext;
+	rq->schema_json = j->schema;
+	rq->input_ids = (const char *const *)j->in_ids;
+	rq->input_paths = (const char *const *)j->in_paths;
+	rq->output_path = j->tmp;
+	rq->cancelled = &r->cancelled;
+out:
+	quire_buf_release(&prompt);
+	return err;
+}
+
+/* Starts node i: blocked, unchanged (early cutoff), restored from the action cache, or a job. */
+static int start(struct runner *r, size_t i)
+{
+	struct quire_node *n = &r->plan->nodes[i];
+	for (size_t k = 0; k < n->ndeps; k++) {
+		unsigned char st = r->state[n->deps[k]];
+		if (st == N_FAILED || st == N_BLOCKED) {
+			char msg[512];
+			snprintf(msg, sizeof(msg), "blocked by %s, which %s", r->plan->nodes[n->deps[k]].id,
+				 st == N_FAILED ? "failed" : "was blocked");
+			return fail_node(r, i, msg, N_BLOCKED);
+		}
+	}
+	struct job *j = quire__xcalloc(1, sizeof(*j));
+	j->node = i;
+	int err = quire_plan_fingerprint(r->plan, r->p, i, &j->fp, &j->deps);
+	if (err) {
+		job_free(j);
+		return err;
+	}
+	const json_t *e = n->entry;
+	const char *old = e ? json_string_value(json_object_get(e, "digest")) : NULL;
+	const char *ofp = e ? json_string_value(json_object_get(e, "fingerprint")) : NULL;
+	const char *ost = e ? json_string_value(json_object_get(e, "status")) : NULL;
+	if (old && ofp && ost && !strcmp(ost, "clean") && !strcmp(ofp, j->fp.s) &&
+	    quire_blob_exists(r->p->qdir, old)) {
+		/* Early cutoff: the upstream re-ran but produced the same bytes. */
+		memcpy(n->digest, old, QUIRE_DIGEST_STRLEN);
+		r->res->unchanged++;
+		finish(r, i, N_OK);
+		report(r, "unchanged", i, NULL);
+		job_free(j);
+		return 0;
+	}
+	json_t *ac = NULL;
+	quire_store_ac_get(r->store, j->fp.s, &ac);
+	const char *acd = ac ? json_string_value(json_object_get(ac, "digest")) : NULL;
+	if (acd && quire_blob_exists(r->p->qdir, acd)) {
+		json_t *d = entry_data(r, i, &j->fp, j->deps);
+		json_object_update_missing(d, ac);
+		json_object_set_new(d, "cached", json_true());
+		err = record(r, "artefact.cached", n->id, d, NULL, NULL);
+		json_decref(d);
+		memcpy(n->digest, acd, QUIRE_DIGEST_STRLEN);
+		json_decref(ac);
+		job_free(j);
+		if (err)
+			return err;
+		r->res->cached++;
+		finish(r, i, N_OK);
+		report(r, "cached", i, NULL);
+		return 0;
+	}
+	json_decref(ac);
+	if ((err = make_job(r, i, j))) {
+		char msg[2048];
+		snprintf(msg, sizeof(msg), "%s", quire_error_last());
+		job_free(j);
+		return fail_node(r, i, msg, N_FAILED);
+	}
+	r->state[i] = N_RUNNING;
+	r->running++;
+	report(r, "start", i, NULL);
+	pthread_mutex_lock(&r->mu);
+	if (r->work_tail)
+		r->work_tail->next = j;
+	else
+		r->work_head = j;
+	r->work_tail = j;
+	pthread_cond_signal(&r->work_cv);
+	pthread_mutex_unlock(&r->mu);
+	return 0;
+}
+
+/* Takes in a finished job: blob first, then the event (with the action cache entry). */
+static int complete(struct runner *r, struct job *j)
+{
+	size_t i = j->node;
+	struct quire_node *n = &r->plan->nodes[i];
+	r->running--;
+	if (j->rc) {
+		int err = fail_node(r, i, j->rs.diag, N_FAILED);
+		job_free(j);
+		return err;
+	}
+	int err = quire_blob_adopt(r->p->qdir, j->tmp, j->digest.s);
+	if (err) {
+		job_free(j);
+		return err;
+	}
+	free(j->tmp);
+	j->tmp = NULL;
+	json_t *ac = json_pack("{s:s,s:I,s:I,s:{s:I,s:I}}", "digest", j->digest.s, "size",
+			       (json_int_t)j->size, "duration_ms", (json_int_t)(j->dur_ns / 1000000),
+			       "usage", "tokens_in", (json_int_t)j->rs.tokens_in, "tokens_out",
+			       (json_int_t)j->rs.tokens_out);
+	if (j->rs.meta[0]) {
+		json_t *meta = json_loads(j->rs.meta, 0, NULL);
+		if (json_is_object(meta))
+			json_object_set_new(ac, "meta", meta);
+		else
+			json_decref(meta);
+	}
+	json_t *d = entry_data(r, i, &j->fp, j->deps);
+	json_object_update(d, ac);
+	err = record(r, "artefact.produced", n->id, d, j->fp.s, ac);
+	json_decref(d);
+	json_decref(ac);
+	memcpy(n->digest, j->digest.s, QUIRE_DIGEST_STRLEN);
+	job_free(j);
+	if (err)
+		return err;
+	r->res->produced++;
+	finish(r, i, N_OK);
+	report(r, "produced", i, NULL);
+	return 0;
+}
+
+static int init_bindings(struct runner *r)
+{
+	/* Only roles that have work in this plan need their provider started. */
+	r->binsts = quire__xcalloc(r->p->nbindings + 1, sizeof(*r->binsts));
+	for (size_t i = 0; i < r->plan->n; i++) {
+		const struct quire_node *n = &r->plan->nodes[i];
+		if (!n->selected || !n->dirty)
+			continue;
+		const char *role = r->p->bp->producers[n->producer].role;
+		if (binst_for(r, role))
+			continue;
+		const struct quire_binding *b = quire_project_binding(r->p, role);
+		const struct quire_provider *vt = quire_provider_find(b->provider);
+		if (!vt) {
+			char *names = quire_provider_names();
+			int err = quire_error_set(QUIRE_EINVALID,
+						  "%s: role '%s' is bound to provider '%s', which this quire "
+						  "does not have (available: %s)",
+						  QUIRE_PROJECT_FILE, role, b->provider, names);
+			free(names);
+			return err;
+		}
+		struct binst *bi = &r->binsts[r->nbinsts++];
+		bi->b = b;
+		bi->vt = vt;
+		json_t *cfg = json_pack("{s:o,s:O}", "model",
+					b->model ? json_string(b->model) : json_null(), "params",
+					b->params);
+		char *cs = json_dumps(cfg, JSON_COMPACT);
+		json_decref(cfg);
+		char msg[1024] = "";
+		int rc = vt->init ? vt->init(&bi->ctx, cs, msg, sizeof(msg)) : 0;
+		free(cs);
+		if (rc) {
+			r->nbinsts--;
+			return quire_error_set(QUIRE_EINVALID, "%s: role '%s': provider '%s': %s",
+					       QUIRE_PROJECT_FILE, role, vt->name,
+					       msg[0] ? msg : "failed to start");
+		}
+	}
+	return 0;
+}
+
+static void fini_bindings(struct runner *r)
+{
+	for (size_t k = 0; k < r->nbinsts; k++)
+		if (r->binsts[k].vt->fini)
+			r->binsts[k].vt->fini(r->binsts[k].ctx);
+	free(r->binsts);
+}
+
+static void cancel_all(struct runner *r)
+{
+	if (r->cancelled)
+		return;
+	r->cancelled = 1;
+	for (size_t k = 0; k < r->nbinsts; k++)
+		if (r->binsts[k].vt->cancel)
+			r->binsts[k].vt->cancel(r->binsts[k].ctx);
+}
+
+static int interrupted(const struct runner *r)
+{
+	return r->o->interrupted && *r->o->interrupted;
+}
+
+static int execute(struct runner *r)
+{
+	size_t n = r->plan->n;
+	r->state = quire__xcalloc(n, 1);
+	r->pending = quire__xcalloc(n, sizeof(size_t));
+	r->ready = quire__xcalloc(n, sizeof(size_t));
+	r->values = quire__xcalloc(n, sizeof(json_t *));
+	r->mark = quire__xcalloc(n, sizeof(unsigned));
+	for (size_t i = 0; i < n; i++) {
+		struct quire_node *nd = &r->plan->nodes[i];
+		if (!nd->selected || !nd->dirty) {
+			r->state[i] = nd->selected ? N_OK : N_SKIPPED;
+			continue;
+		}
+		r->total++;
+		for (size_t k = 0; k < nd->ndeps; k++) {
+			const struct quire_node *u = &r->plan->nodes[nd->deps[k]];
+			r->pending[i] += u->selected && u->dirty;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		if (r->state[i] == N_WAITING && r->pending[i] == 0)
+			push_ready(r, i);
+
+	int jobs = r->o->jobs > 0 ? r->o->jobs : r->p->jobs;
+	r->nthreads = jobs;
+	r->threads = quire__xcalloc((size_t)jobs, sizeof(pthread_t));
+	int err = 0;
+	for (int t = 0; t < jobs; t++)
+		if (pthread_create(&r->threads[t], NULL, worker, r) != 0) {
+			r->nthreads = t;
+			err = quire_error_set(QUIRE_ERROR, "cannot start worker threads");
+			break;
+		}
+	while (!err) {
+		if (interrupted(r) && !r->stopping) {
+			r->stopping = 1;
+			r->res->interrupted = 1;
+			cancel_all(r);
+		}
+		while (!err && !r->stopping && r->ready_head < r->nready &&
+		       r->running < (size_t)r->nthreads)
+			err = start(r, r->ready[r->ready_head++]);
+		if (err || r->running == 0)
+			break;
+		pthread_mutex_lock(&r->mu);
+		while (!r->done_head && !interrupted(r)) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 100000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&r->done_cv, &r->mu, &ts);
+		}
+		struct job *done = r->done_head;
+		r->done_head = r->done_tail = NULL;
+		pthread_mutex_unlock(&r->mu);
+		while (done) {
+			struct job *next = done->next;
+			if (!err)
+				err = complete(r, done);
+			else
+				job_free(done);
+			done = next;
+		}
+	}
+	if (err)
+		cancel_all(r);
+	pthread_mutex_lock(&r->mu);
+	r->stop = 1;
+	pthread_cond_broadcast(&r->work_cv);
+	pthread_mutex_unlock(&r->mu);
+	for (int t = 0; t < r->nthreads; t++)
+		pthread_join(r->threads[t], NULL);
+	/* Jobs that finished while we were stopping still count: their work is kept. */
+	for (struct job *j = r->done_head, *next; j; j = next) {
+		next = j->next;
+		if (!err)
+			err = complete(r, j);
+		else
+			job_free(j);
+	}
+	for (struct job *j = r->work_head, *next; j; j = next) {
+		next = j->next;
+		r->running--;
+		job_free(j);
+	}
+	r->done_head = r->work_head = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (r->plan->nodes[i].selected && r->plan->nodes[i].dirty &&
+		    r->state[i] != N_OK && r->state[i] != N_FAILED && r->state[i] != N_BLOCKED)
+			r->res->not_started++;
+	for (size_t i = 0; i < n; i++)
+		json_decref(r->values[i]);
+	free(r->threads);
+	free(r->state);
+	free(r->pending);
+	free(r->ready);
+	free(r->values);
+	free(r->mark);
+	return err;
+}
+
+struct fold_ctx {
+	json_t *m;
+};
+
+static int fold_cb(void *ud, int64_t seq, int64_t time_ns, const char *kind, const char *subject,
+		   const json_t *data)
+{
+	(void)seq;
+	quire_manifest_apply(((struct fold_ctx *)ud)->m, time_ns, kind, subject, data);
+	return 0;
+}
+
+/* Commits run `run` as revision rev: the parent manifest folded with the run's events, written,
+ * then `current` moved. */
+static int commit(const char *qdir, struct quire_store *store, int64_t run, const char *rev,
+		  const char *parent, json_t **out)
+{
+	json_t *m = NULL;
+	int err = 0;
+	if (parent) {
+		if ((err = quire_manifest_load(qdir, parent, &m)))
+			return err;
+	} else {
+		m = quire_manifest_empty();
+	}
+	struct fold_ctx fc = { m };
+	err = quire_store_events(store, run, fold_cb, &fc);
+	if (!err && (!json_is_string(json_object_get(m, "revision")) ||
+		     strcmp(json_string_value(json_object_get(m, "revision")), rev)))
+		err = quire_error_set(QUIRE_ECORRUPT, "run %lld has no start event", (long long)run);
+	if (!err)
+		err = quire_manifest_write(qdir, rev, m);
+	if (!err)
+		err = quire_manifest_set_current(qdir, rev);
+	if (!err)
+		err = quire_store_run_finish(store, run, "committed");
+	if (err || !out)
+		json_decref(m);
+	else
+		*out = m;
+	return err;
+}
+
+/* A run that was killed left events but no manifest: commit what it finished. */
+static int recover(struct quire_project *p, struct quire_store *store, struct quire_run_result *res)
+{
+	int64_t run;
+	char *rev = NULL, *parent = NULL;
+	int err = quire_store_unfinished_run(store, &run, &rev, &parent);
+	while (!err && run) {
+		err = record_in(store, run, "run.recovered", NULL, NULL, NULL, NULL);
+		if (!err)
+			err = commit(p->qdir, store, run, rev, parent, NULL);
+		if (!err)
+			snprintf(res->recovered, sizeof(res->recovered), "%s", rev);
+		free(rev);
+		free(parent);
+		rev = parent = NULL;
+		if (!err)
+			err = quire_store_unfinished_run(store, &run, &rev, &parent);
+	}
+	free(rev);
+	free(parent);
+	return err;
+}
+
+/* Keeps the content of every file the build read, so a revision can be restored later. */
+static int snapshot_files(struct quire_project *p)
+{
+	const char *rel;
+	json_t *d;
+	json_object_foreach(p->files, rel, d) {
+		if (quire_blob_exists(p->qdir, json_string_value(d)))
+			continue;
+		char *path = quire__xasprintf("%s/%s", p->root, rel);
+		struct quire_digest got;
+		int err = quire_blob_put_file(p->qdir, path, &got, NULL);
+		free(path);
+		if (err)
+			return err;
+		if (strcmp(got.s, json_string_value(d)))
+			return quire_error_set(QUIRE_EINVALID, "'%s' changed while quire was reading it",
+					       rel);
+	}
+	return 0;
+}
+
+static int write_plan_file(struct quire_project *p, const struct quire_plan *plan, const char *rev)
+{
+	char *dir = quire__xasprintf("%s/runs", p->qdir);
+	char *path = quire__xasprintf("%s/%s-plan.json", dir, rev);
+	int err = quire_fs_mkdirs(dir, 0755);
+	if (!err) {
+		json_t *j = quire_plan_to_json(plan, 0);
+		char *s = json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(2));
+		err = quire_fs_write_atomic(path, s, strlen(s), 0644);
+		free(s);
+		json_decref(j);
+	}
+	free(dir);
+	free(path);
+	return err;
+}
+
+int quire_run(struct quire_project *p, const struct quire_run_opts *o,
+	      struct quire_run_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	struct quire_lock *lock = NULL;
+	struct quire_store *store = NULL;
+	struct quire_plan *plan = NULL;
+	json_t *cur = NULL, *next = NULL;
+	char *current = NULL;
+	struct runner r = { 0 };
+	int err = quire_lock_acquire(&lock, p->qdir, o->command ? o->command : "quire run");
+	if (err)
+		return err;
+	char *tmpdir = quire__xasprintf("%s/tmp", p->qdir);
+	if ((err = quire_fs_mkdirs(tmpdir, 0755)) || (err = quire_store_open(&store, p->qdir, 0)) ||
+	    (err = recover(p, store, res)) || (err = quire_project_hash_files(p, store)) ||
+	    (err = quire_manifest_current(p->qdir, &current)))
+		goto out;
+	if (current && (err = quire_manifest_load(p->qdir, current, &cur)))
+		goto out;
+	if (!cur)
+		cur = quire_manifest_empty();
+	if ((err = quire_plan_build(&plan, p, cur, p->qdir, o->targets, o->ntargets)))
+		goto out;
+	res->total = plan->nselected;
+	res->dirty = plan->ndirty;
+	size_t nremove = o->ntargets ? 0 : plan->nremoved;
+	if (plan->ndirty == 0 && nremove == 0)
+		goto materialise;
+
+	r.p = p;
+	r.plan = plan;
+	r.store = store;
+	r.o = o;
+	r.res = res;
+	pthread_mutex_init(&r.mu, NULL);
+	pthread_cond_init(&r.work_cv, NULL);
+	pthread_cond_init(&r.done_cv, NULL);
+	if ((err = init_bindings(&r)))
+		goto out_runner;
+	long a, b = quire_manifest_max_rev(p->qdir);
+	if ((err = quire_store_max_rev(store, &a)))
+		goto out_runner;
+	quire_rev_format((a > b ? a : b) + 1, r.rev, sizeof(r.rev));
+	if ((err = snapshot_files(p)) || (err = write_plan_file(p, plan, r.rev)) ||
+	    (err = quire_store_run_start(store, r.rev, current, o->command, &r.run_id)))
+		goto out_runner;
+	json_t *inputs = json_object();
+	const char *name;
+	json_t *v;
+	json_object_foreach(p->inputs, name, v) {
+		struct quire_digest d;
+		quire_project_input_digest(p, name, &d);
+		json_object_set_new(inputs, name, json_pack("{s:s,s:O}", "digest", d.s, "value", v));
+	}
+	json_t *start_data = json_pack("{s:s,s:o,s:O,s:o,s:o}", "revision", r.rev, "parent",
+				       current ? json_string(current) : json_null(), "files",
+				       p->files, "inputs", inputs, "git", quire__git_info(p->root));
+	err = record(&r, "run.start", NULL, start_data, NULL, NULL);
+	json_decref(start_data);
+	for (size_t k = 0; !err && k < nremove; k++) {
+		err = record(&r, "artefact.removed", plan->removed[k], NULL, NULL, NULL);
+		res->removed++;
+	}
+	if (!err)
+		err = execute(&r);
+	if (!err) {
+		json_t *end = json_pack("{s:b}", "interrupted", res->interrupted);
+		err = record(&r, "run.end", NULL, end, NULL, NULL);
+		json_decref(end);
+	}
+	/* Commit even after an error: everything recorded so far is kept. */
+	int cerr = commit(p->qdir, store, r.run_id, r.rev, current, &next);
+	if (!err)
+		err = cerr;
+	if (!cerr)
+		snprintf(res->rev, sizeof(res->rev), "%s", r.rev);
+out_runner:
+	fini_bindings(&r);
+	pthread_mutex_destroy(&r.mu);
+	pthread_cond_destroy(&r.work_cv);
+	pthread_cond_destroy(&r.done_cv);
+	if (err)
+		goto out;
+materialise:
+	err = quire_out_sync(p, next ? next : cur, next ? cur : NULL, &res->out_written,
+			     &res->out_removed);
+	if (!err && res->interrupted)
+		err = quire_error_set(QUIRE_EINTR, "interrupted");
+out:
+	json_decref(cur);
+	json_decref(next);
+	free(current);
+	free(tmpdir);
+	quire_plan_free(plan);
+	quire_store_close(store);
+	quire_lock_release(lock);
+	return err;
+}

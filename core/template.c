@@ -1,0 +1,554 @@
+/* Template parsing and rendering for prompts and schemas. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quire/blueprint.h"
+#include "quire/buf.h"
+#include "quire/error.h"
+#include "quire/id.h"
+#include "quire/template.h"
+#include "util.h"
+
+enum { SEG_LIT, SEG_EXPR };
+enum { IX_LIT, IX_VAR, IX_ALL };
+
+struct tix {
+	int kind;
+	char *var;
+	long long n; /* literal, or the +N offset of a variable */
+};
+
+struct tstep {
+	char *field; /* NULL for the head */
+	struct tix *ix;
+	int nix;
+};
+
+struct seg {
+	int kind;
+	char *text; /* SEG_LIT */
+	size_t len;
+	char *head; /* SEG_EXPR */
+	struct tix *hix;
+	int nhix;
+	struct tstep *steps;
+	int nsteps;
+	char *join; /* separator for lists */
+	int line, col;
+};
+
+struct quire_template {
+	char *name;
+	struct seg *segs;
+	size_t nsegs;
+};
+
+static void free_ix(struct tix *ix, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(ix[i].var);
+	free(ix);
+}
+
+void quire_template_free(struct quire_template *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->nsegs; i++) {
+		struct seg *s = &t->segs[i];
+		free(s->text);
+		free(s->head);
+		free_ix(s->hix, s->nhix);
+		for (int k = 0; k < s->nsteps; k++) {
+			free(s->steps[k].field);
+			free_ix(s->steps[k].ix, s->steps[k].nix);
+		}
+		free(s->steps);
+		free(s->join);
+	}
+	free(t->segs);
+	free(t->name);
+	free(t);
+}
+
+struct lexer {
+	const char *s, *e;
+	const struct quire_template *t;
+	int line, col;
+};
+
+static void skip_ws(struct lexer *L)
+{
+	while (L->s < L->e && (*L->s == ' ' || *L->s == '\t'))
+		L->s++;
+}
+
+static int lex_error(struct lexer *L, const char *msg)
+{
+	return quire_error_set(QUIRE_EINVALID, "%s:%d:%d: %s", L->t->name, L->line, L->col, msg);
+}
+
+static char *lex_ident(struct lexer *L)
+{
+	const char *st = L->s;
+	while (L->s < L->e && ((*L->s >= 'a' && *L->s <= 'z') || (*L->s >= 'A' && *L->s <= 'Z') ||
+			       *L->s == '_' || (L->s > st && *L->s >= '0' && *L->s <= '9')))
+		L->s++;
+	return L->s > st ? quire__xstrndup(st, (size_t)(L->s - st)) : NULL;
+}
+
+static int lex_number(struct lexer *L, long long *out)
+{
+	if (L->s >= L->e || *L->s < '0' || *L->s > '9')
+		return -1;
+	long long v = 0;
+	while (L->s < L->e && *L->s >= '0' && *L->s <= '9' && v < 100000000)
+		v = v * 10 + (*L->s++ - '0');
+	*out = v;
+	return 0;
+}
+
+/* Parses zero or more "[index]". */
+static int lex_indexes(struct lexer *L, struct tix **out, int *n)
+{
+	size_t alloc = 0;
+	*out = NULL;
+	*n = 0;
+	for (;;) {
+		skip_ws(L);
+		if (L->s >= L->e || *L->s != '[')
+			return 0;
+		L->s++;
+		skip_ws(L);
+		QUIRE_GROW(*out, alloc, (size_t)*n + 1);
+		struct tix *ix = &(*out)[(*n)++];
+		memset(ix, 0, sizeof(*ix));
+		if (L->s < L->e && *L->s == '*') {
+			ix->kind = IX_ALL;
+			L->s++;
+		} else if (lex_number(L, &ix->n) == 0) {
+			ix->kind = IX_LIT;
+		} else if ((ix->var = lex_ident(L))) {
+			ix->kind = IX_VAR;
+			skip_ws(L);
+			if (L->s < L->e && (*L->s == '+' || *L->s == '-')) {
+				int neg = *L->s == '-';
+				L->s++;
+				skip_ws(L);
+				if (lex_number(L, &ix->n))
+					return lex_error(L, "expected a number after '+' or '-' in an index");
+				if (neg)
+					ix->n = -ix->n;
+			}
+		} else {
+			return lex_error(L, "expected an index: a number, a loop variable or '*'");
+		}
+		skip_ws(L);
+		if (L->s >= L->e || *L->s != ']')
+			return lex_error(L, "expected ']'");
+		L->s++;
+	}
+}
+
+static int parse_expr(struct lexer *L, struct seg *sg)
+{
+	skip_ws(L);
+	sg->head = lex_ident(L);
+	if (!sg->head)
+		return lex_error(L, "expected a name after '{{'");
+	int err = lex_indexes(L, &sg->hix, &sg->nhix);
+	if (err)
+		return err;
+	/* {{i+1}}: arithmetic on a bare loop variable. */
+	skip_ws(L);
+	if (!sg->nhix && L->s < L->e && (*L->s == '+' || *L->s == '-')) {
+		int neg = *L->s == '-';
+		L->s++;
+		skip_ws(L);
+		sg->hix = quire__xcalloc(1, sizeof(struct tix));
+		if (lex_number(L, &sg->hix[0].n))
+			return lex_error(L, "expected a number after '+' or '-'");
+		if (neg)
+			sg->hix[0].n = -sg->hix[0].n;
+		sg->hix[0].kind = IX_LIT;
+		sg->nhix = -1; /* marks an offset, not an index */
+	}
+	size_t alloc = 0;
+	for (;;) {
+		skip_ws(L);
+		if (L->s >= L->e || *L->s != '.')
+			break;
+		L->s++;
+		QUIRE_GROW(sg->steps, alloc, (size_t)sg->nsteps + 1);
+		struct tstep *st = &sg->steps[sg->nsteps++];
+		memset(st, 0, sizeof(*st));
+		if (!(st->field = lex_ident(L)))
+			return lex_error(L, "expected a field name after '.'");
+		if ((err = lex_indexes(L, &st->ix, &st->nix)))
+			return err;
+	}
+	skip_ws(L);
+	if (L->s < L->e && *L->s == '|') {
+		L->s++;
+		skip_ws(L);
+		char *f = lex_ident(L);
+		int ok = f && !strcmp(f, "join");
+		free(f);
+		if (!ok)
+			return lex_error(L, "unknown filter (the only filter is: join \"SEPARATOR\")");
+		skip_ws(L);
+		struct quire_buf b = QUIRE_BUF_INIT;
+		if (L->s < L->e && *L->s == '"') {
+			L->s++;
+			while (L->s < L->e && *L->s != '"') {
+				if (*L->s == '\\' && L->s + 1 < L->e) {
+					L->s++;
+					quire_buf_putc(&b, *L->s == 'n' ? '\n' : *L->s == 't' ? '\t' : *L->s);
+				} else {
+					quire_buf_putc(&b, *L->s);
+				}
+				L->s++;
+			}
+			if (L->s >= L->e) {
+				quire_buf_release(&b);
+				return lex_error(L, "unterminated string after join");
+			}
+			L->s++;
+		} else {
+			quire_buf_puts(&b, "\n\n");
+		}
+		sg->join = quire_buf_detach(&b, NULL);
+	}
+	skip_ws(L);
+	if (L->s != L->e)
+		return lex_error(L, "unexpected text in '{{ }}'");
+	return 0;
+}
+
+int quire_template_parse(struct quire_template **out, const char *text, size_t len,
+			 const char *name)
+{
+	struct quire_template *t = quire__xcalloc(1, sizeof(*t));
+	t->name = quire__xstrdup(name);
+	size_t alloc = 0;
+	int line = 1, col = 1, err = 0;
+	size_t i = 0, lit = 0;
+	*out = NULL;
+	while (i <= len) {
+		int at_open = i + 1 < len && text[i] == '{' && text[i + 1] == '{';
+		if (i == len || at_open) {
+			if (i > lit) {
+				QUIRE_GROW(t->segs, alloc, t->nsegs + 1);
+				struct seg *s = &t->segs[t->nsegs++];
+				memset(s, 0, sizeof(*s));
+				s->kind = SEG_LIT;
+				s->text = quire__xstrndup(text + lit, i - lit);
+				s->len = i - lit;
+			}
+			if (i == len)
+				break;
+			const char *close = NULL;
+			for (size_t k = i + 2; k + 1 < len; k++) {
+				if (text[k] == '\n')
+					break;
+				if (text[k] == '}' && text[k + 1] == '}') {
+					close = text + k;
+					break;
+				}
+			}
+			QUIRE_GROW(t->segs, alloc, t->nsegs + 1);
+			struct seg *s = &t->segs[t->nsegs++];
+			memset(s, 0, sizeof(*s));
+			s->kind = SEG_EXPR;
+			s->line = line;
+			s->col = col;
+			struct lexer L = { text + i + 2, close, t, line, col };
+			if (!close) {
+				err = lex_error(&L, "'{{' without a closing '}}' on the same line");
+				goto out;
+			}
+			if ((err = parse_expr(&L, s)))
+				goto out;
+			size_t consumed = (size_t)(close + 2 - (text + i));
+			col += (int)consumed;
+			i += consumed;
+			lit = i;
+			continue;
+		}
+		if (text[i] == '\n') {
+			line++;
+			col = 1;
+		} else if (((unsigned char)text[i] & 0xc0) != 0x80) {
+			col++;
+		}
+		i++;
+	}
+out:
+	if (err) {
+		quire_template_free(t);
+		return err;
+	}
+	*out = t;
+	return 0;
+}
+
+static int seg_error(const struct quire_template *t, const struct seg *s, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int seg_error(const struct quire_template *t, const struct seg *s, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return quire_error_set(QUIRE_EINVALID, "%s:%d:%d: %s", t->name, s->line, s->col, msg);
+}
+
+static int var_dim(const struct quire_producer *p, const char *v)
+{
+	for (int d = 0; d < p->ndims; d++)
+		if (!strcmp(p->dims[d].var, v))
+			return d;
+	return -1;
+}
+
+static int check_ix(const struct quire_template *t, const struct seg *s,
+		    const struct quire_producer *p, const struct tix *ix, int n)
+{
+	for (int k = 0; k < n; k++)
+		if (ix[k].kind == IX_VAR && var_dim(p, ix[k].var) < 0)
+			return seg_error(t, s, "'%s' is not a loop variable of producer '%s'", ix[k].var,
+					 p->name);
+	return 0;
+}
+
+int quire_template_check(const struct quire_template *t, const struct quire_blueprint *bp,
+			 const struct quire_producer *p)
+{
+	for (size_t i = 0; i < t->nsegs; i++) {
+		const struct seg *s = &t->segs[i];
+		if (s->kind != SEG_EXPR)
+			continue;
+		int err = 0;
+		if (!strcmp(s->head, "feedback") || var_dim(p, s->head) >= 0) {
+			if (s->nhix > 0 || s->nsteps)
+				return seg_error(t, s, "'%s' takes no index or field", s->head);
+			continue;
+		}
+		if (s->nhix < 0)
+			return seg_error(t, s, "'+' and '-' apply to loop variables only");
+		if ((err = check_ix(t, s, p, s->hix, s->nhix)))
+			return err;
+		for (int k = 0; k < s->nsteps; k++)
+			if ((err = check_ix(t, s, p, s->steps[k].ix, s->steps[k].nix)))
+				return err;
+		int used = 0;
+		for (size_t u = 0; u < p->nuses; u++) {
+			const struct quire_use *us = &p->uses[u];
+			const char *nm = us->is_input ? bp->inputs[us->target].name
+						      : bp->producers[us->target].name;
+			used |= !strcmp(nm, s->head);
+		}
+		if (used) {
+			int pi = quire_blueprint_producer(bp, s->head);
+			int want = pi >= 0 ? bp->producers[pi].ndims : 0;
+			if (s->nhix != want)
+				return seg_error(t, s, "'%s' needs %d index%s, got %d", s->head, want,
+						 want == 1 ? "" : "es", s->nhix);
+			continue;
+		}
+		/* Not in uses: say what it is, and suggest the closest name that may be used. */
+		const char *best = NULL;
+		size_t bestd = (size_t)-1;
+		for (size_t u = 0; u < p->nuses; u++) {
+			const struct quire_use *us = &p->uses[u];
+			const char *nm = us->is_input ? bp->inputs[us->target].name
+						      : bp->producers[us->target].name;
+			size_t d = quire__edit_distance(s->head, nm);
+			if (d < bestd)
+				bestd = d, best = nm;
+		}
+		for (int d = 0; d < p->ndims; d++) {
+			size_t dd = quire__edit_distance(s->head, p->dims[d].var);
+			if (dd < bestd)
+				bestd = dd, best = p->dims[d].var;
+		}
+		int known = quire_blueprint_input(bp, s->head) >= 0 ||
+			    quire_blueprint_producer(bp, s->head) >= 0;
+		char hint[160] = "";
+		if (best && bestd <= strlen(s->head) / 3 + 1)
+			snprintf(hint, sizeof(hint), " (did you mean '%s'?)", best);
+		if (known)
+			return seg_error(t, s, "'%s' is not in the uses of producer '%s'; add it there%s",
+					 s->head, p->name, hint);
+		return seg_error(t, s, "unknown name '%s' in the template of producer '%s'%s", s->head,
+				 p->name, hint);
+	}
+	return 0;
+}
+
+static int eval_ix(const struct quire_render_ctx *c, const struct tix *ix, long long *out)
+{
+	if (ix->kind == IX_LIT) {
+		*out = ix->n;
+		return 0;
+	}
+	int d = var_dim(c->p, ix->var);
+	if (d < 0)
+		return -1;
+	*out = c->idx[d] + ix->n;
+	return 0;
+}
+
+static void emit_value(const json_t *v, struct quire_buf *out)
+{
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		quire_buf_add(out, json_string_value(v), json_string_length(v));
+		break;
+	case JSON_INTEGER:
+		quire_buf_printf(out, "%lld", (long long)json_integer_value(v));
+		break;
+	case JSON_TRUE:
+		quire_buf_puts(out, "true");
+		break;
+	case JSON_FALSE:
+		quire_buf_puts(out, "false");
+		break;
+	case JSON_NULL:
+		break;
+	default: {
+		char *s = json_dumps(v, JSON_SORT_KEYS | JSON_INDENT(2) | JSON_ENCODE_ANY);
+		if (s)
+			quire_buf_puts(out, s);
+		free(s);
+	}
+	}
+}
+
+/* Applies the field steps to v, appending the result. */
+static int walk(const struct quire_template *t, const struct seg *s,
+		const struct quire_render_ctx *c, const json_t *v, const char *id, json_t *acc)
+{
+	struct quire_buf path = QUIRE_BUF_INIT;
+	quire_buf_puts(&path, id);
+	for (int k = 0; k < s->nsteps; k++) {
+		const struct tstep *st = &s->steps[k];
+		quire_buf_printf(&path, ".%s", st->field);
+		v = json_is_object(v) ? json_object_get(v, st->field) : NULL;
+		if (!v) {
+			int err = seg_error(t, s, "'%s' does not exist", path.ptr);
+			quire_buf_release(&path);
+			return err;
+		}
+		for (int m = 0; m < st->nix; m++) {
+			long long n;
+			if (st->ix[m].kind == IX_ALL || eval_ix(c, &st->ix[m], &n)) {
+				quire_buf_release(&path);
+				return seg_error(t, s, "'*' is not allowed inside a field path");
+			}
+			quire_buf_printf(&path, "[%lld]", n);
+			if (!json_is_array(v) || n < 0 || (size_t)n >= json_array_size(v)) {
+				int err = seg_error(t, s, "'%s' is out of range (%s has %zu items)", path.ptr,
+						    st->field, json_is_array(v) ? json_array_size(v) : 0);
+				quire_buf_release(&path);
+				return err;
+			}
+			v = json_array_get(v, (size_t)n);
+		}
+	}
+	quire_buf_release(&path);
+	json_array_append(acc, (json_t *)v);
+	return 0;
+}
+
+/* Enumerates instances of producer `pi` matching the head indexes, calling walk for each. */
+static int expand(const struct quire_template *t, const struct seg *s,
+		  const struct quire_render_ctx *c, int pi, int dim, long long *idx, json_t *acc)
+{
+	const struct quire_producer *tp = &c->bp->producers[pi];
+	if (dim == tp->ndims) {
+		struct quire_buf id = QUIRE_BUF_INIT;
+		quire_id_format(&id, tp->name, idx, tp->ndims);
+		const json_t *v = c->artefact(c->ud, id.ptr);
+		int err = v ? walk(t, s, c, v, id.ptr, acc)
+			    : quire_error_prefix(QUIRE_EINVALID, "%s:%d:%d", t->name, s->line, s->col);
+		quire_buf_release(&id);
+		return err;
+	}
+	const struct tix *ix = &s->hix[dim];
+	if (ix->kind != IX_ALL) {
+		if (eval_ix(c, ix, &idx[dim]))
+			return seg_error(t, s, "unknown loop variable");
+		return expand(t, s, c, pi, dim + 1, idx, acc);
+	}
+	long long count = json_integer_value(
+		json_object_get(c->inputs, c->bp->inputs[tp->dims[dim].input].name));
+	for (long long k = 0; k < count; k++) {
+		idx[dim] = k;
+		int err = expand(t, s, c, pi, dim + 1, idx, acc);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int quire_template_render(const struct quire_template *t, const struct quire_render_ctx *c,
+			  struct quire_buf *out)
+{
+	for (size_t i = 0; i < t->nsegs; i++) {
+		const struct seg *s = &t->segs[i];
+		if (s->kind == SEG_LIT) {
+			quire_buf_add(out, s->text, s->len);
+			continue;
+		}
+		int d = var_dim(c->p, s->head);
+		if (d >= 0) {
+			quire_buf_printf(out, "%lld", c->idx[d] + (s->nhix < 0 ? s->hix[0].n : 0));
+			continue;
+		}
+		if (!strcmp(s->head, "feedback")) {
+			quire_buf_puts(out, c->feedback ? c->feedback : "");
+			continue;
+		}
+		int in = quire_blueprint_input(c->bp, s->head);
+		if (in >= 0) {
+			json_t *acc = json_array();
+			int err = walk(t, s, c, json_object_get(c->inputs, s->head), s->head, acc);
+			if (!err)
+				emit_value(json_array_get(acc, 0), out);
+			json_decref(acc);
+			if (err)
+				return err;
+			continue;
+		}
+		int pi = quire_blueprint_producer(c->bp, s->head);
+		if (pi < 0)
+			return seg_error(t, s, "unknown name '%s'", s->head);
+		long long idx[QUIRE_MAX_DIMS] = { 0 };
+		json_t *acc = json_array();
+		int err = expand(t, s, c, pi, 0, idx, acc);
+		if (err) {
+			json_decref(acc);
+			return err;
+		}
+		int list = 0;
+		for (int k = 0; k < s->nhix; k++)
+			list |= s->hix[k].kind == IX_ALL;
+		if (!list) {
+			emit_value(json_array_get(acc, 0), out);
+		} else {
+			size_t k;
+			json_t *v;
+			json_array_foreach(acc, k, v) {
+				if (k)
+					quire_buf_puts(out, s->join ? s->join : "\n\n");
+				emit_value(v, out);
+			}
+		}
+		json_decref(acc);
+	}
+	return 0;
+}

@@ -1,0 +1,33 @@
+/* Internal helpers: allocation that aborts on OOM, formatted strings, small string utilities. */
+#ifndef QUIRE_UTIL_H
+#define QUIRE_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+void *quire__xmalloc(size_t n);
+void *quire__xcalloc(size_t n, size_t size);
+void *quire__xrealloc(void *p, size_t n);
+char *quire__xstrdup(const char *s);
+char *quire__xstrndup(const char *s, size_t n);
+/* malloc'd formatted string. */
+char *quire__xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Grows *arr to hold at least n items of `size` bytes (doubling). */
+void quire__grow(void **arr, size_t *alloc, size_t n, size_t size);
+#define QUIRE_GROW(arr, alloc, n) quire__grow((void **)&(arr), &(alloc), (n), sizeof(*(arr)))
+
+/* true when s is a valid identifier: [A-Za-z_][A-Za-z0-9_]* */
+bool quire__is_ident(const char *s, size_t len);
+
+/* Levenshtein distance, capped: used for "did you mean" suggestions. */
+size_t quire__edit_distance(const char *a, const char *b);
+
+/* Current wall time in nanoseconds since the epoch. */
+int64_t quire__now_ns(void);
+
+/* Formats ns-since-epoch as an RFC 3339 UTC timestamp into out (at least 32 bytes). */
+void quire__format_time(int64_t ns, char *out, size_t outlen);
+
+#endif
