@@ -8,6 +8,9 @@
 #include <unistd.h>
 
 #include "quire/blueprint.h"
+#include "quire/buf.h"
+#include "quire/fs.h"
+#include "quire/template.h"
 #include "quire/error.h"
 #include "quire/hash.h"
 #include "quire/project.h"
@@ -418,4 +421,35 @@ void quire_project_input_digest(const struct quire_project *p, const char *name,
 {
 	json_t *v = json_object_get(p->inputs, name);
 	quire_hash_json(v ? v : json_null(), out);
+}
+
+int quire_project_check_templates(const struct quire_project *p)
+{
+	int err = 0;
+	for (size_t i = 0; !err && i < p->bp->nproducers; i++) {
+		const struct quire_producer *pr = &p->bp->producers[i];
+		const char *files[2] = { pr->prompt, pr->output.schema };
+		for (int k = 0; k < 2 && !err; k++) {
+			if (!files[k])
+				continue;
+			char *path = quire__xasprintf("%s/%s", p->root, files[k]);
+			struct quire_buf b = QUIRE_BUF_INIT;
+			struct quire_template *t = NULL;
+			err = quire_fs_read(path, &b, QUIRE_TEXT_CAP);
+			if (err == QUIRE_ENOTFOUND)
+				err = quire_error_set(QUIRE_ENOTFOUND,
+						      "%s:%d:%d: producer '%s' names '%s', which does not exist",
+						      p->bp->file, pr->line, pr->col, pr->name, files[k]);
+			if (!err)
+				err = quire_fs_check_utf8(files[k], b.ptr, b.len);
+			if (!err)
+				err = quire_template_parse(&t, b.ptr, b.len, files[k]);
+			if (!err)
+				err = quire_template_check(t, p->bp, pr);
+			quire_template_free(t);
+			quire_buf_release(&b);
+			free(path);
+		}
+	}
+	return err;
 }

@@ -840,7 +840,10 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	json_t *cur = NULL, *next = NULL;
 	char *current = NULL;
 	struct runner r = { 0 };
-	int err = quire_lock_acquire(&lock, p->qdir, o->command ? o->command : "quire run");
+	int err = quire_project_check_templates(p);
+	if (err)
+		return err;
+	err = quire_lock_acquire(&lock, p->qdir, o->command ? o->command : "quire run");
 	if (err)
 		return err;
 	char *tmpdir = quire__xasprintf("%s/tmp", p->qdir);

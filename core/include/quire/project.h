@@ -56,6 +56,11 @@ const struct quire_binding *quire_project_binding(const struct quire_project *p,
  * or schema the blueprint names that does not exist is a QUIRE_ENOTFOUND naming the producer. */
 int quire_project_hash_files(struct quire_project *p, struct quire_store *store);
 
+/* Parses every prompt and schema template and checks its names against its producer's uses
+ * and loop variables, so a typo is a positioned error before anything runs. QUIRE_EINVALID,
+ * QUIRE_ENOTFOUND. */
+int quire_project_check_templates(const struct quire_project *p);
+
 /* Digest of the value of input `name` (canonical JSON of the typed value). */
 void quire_project_input_digest(const struct quire_project *p, const char *name,
 				struct quire_digest *out);

@@ -1,0 +1,84 @@
+# Shared helpers for CLI scenario tests: a fresh trash directory and HOME per script, TAP output.
+# Source it first; call done_testing last.
+set -u
+: "${QUIRE:?QUIRE must point at the quire binary}"
+: "${QUIRE_SOURCE_ROOT:?QUIRE_SOURCE_ROOT must point at the source tree}"
+export QUIRE_BLUEPRINTS="${QUIRE_BLUEPRINTS:-$QUIRE_SOURCE_ROOT/blueprints}"
+export NO_COLOR=1
+unset QUIRE_MOCK_FAIL QUIRE_MOCK_LATENCY_MS
+FIXTURES="$QUIRE_SOURCE_ROOT/tests/fixtures"
+T_NUM=0
+T_FAIL=0
+TRASH=$(mktemp -d "${TMPDIR:-/tmp}/quire-$(basename "$0" .sh)-XXXXXX")
+export HOME="$TRASH/home"
+mkdir -p "$HOME"
+cd "$TRASH" || exit 1
+cleanup() {
+	jobs -p | xargs -r kill -9 2>/dev/null
+	chmod -R u+w "$TRASH" 2>/dev/null
+	[ "$T_FAIL" -eq 0 ] && rm -rf "$TRASH"
+}
+trap cleanup EXIT
+
+q() { "$QUIRE" "$@"; }
+
+pass() { T_NUM=$((T_NUM + 1)); echo "ok $T_NUM - $1"; }
+fail() {
+	T_NUM=$((T_NUM + 1)); T_FAIL=$((T_FAIL + 1))
+	echo "not ok $T_NUM - $1"
+	shift
+	for line in "$@"; do echo "#   $line"; done
+	[ -f "$TRASH/.out" ] && sed 's/^/#   stdout: /' "$TRASH/.out" | head -40
+	[ -f "$TRASH/.err" ] && sed 's/^/#   stderr: /' "$TRASH/.err" | head -40
+	return 0
+}
+
+# run_q DESCRIPTION EXPECTED_EXIT ARGS...: runs quire, keeping stdout/stderr in $TRASH/.out/.err.
+run_q() {
+	local desc=$1 want=$2
+	shift 2
+	"$QUIRE" "$@" >"$TRASH/.out" 2>"$TRASH/.err"
+	local got=$?
+	if [ "$got" -eq "$want" ]; then pass "$desc"; else fail "$desc" "exit $got, expected $want"; fi
+}
+
+# check DESCRIPTION COMMAND...: passes when the command succeeds.
+check() {
+	local desc=$1
+	shift
+	if "$@"; then pass "$desc"; else fail "$desc" "failed: $*"; fi
+}
+
+# is DESCRIPTION GOT WANT
+is() {
+	if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "got:  '$2'" "want: '$3'"; fi
+}
+
+out_has() { grep -qF -- "$1" "$TRASH/.out"; }
+err_has() { grep -qF -- "$1" "$TRASH/.err"; }
+
+# Counts NDJSON events of a kind in the last output ("produced", "cached", "failed", ...).
+count_events() { grep -c "\"event\":\"$1\"" "$TRASH/.out" || true; }
+# The ids of NDJSON events of a kind, sorted, space-separated.
+event_ids() {
+	grep "\"event\":\"$1\"" "$TRASH/.out" | sed 's/.*"id":"\([^"]*\)".*/\1/' | sort | tr '\n' ' ' |
+		sed 's/ $//'
+}
+
+# Fingerprint of everything quire keeps that must not change on a refused command.
+store_state() {
+	(cd "${1:-.}" && find .quire -path .quire/tmp -prune -o -type f -print 2>/dev/null |
+		grep -v -e 'quire.db' -e '/lock$' | sort | xargs -r sha256sum; cat inputs.yaml) |
+		sha256sum | cut -d' ' -f1
+}
+
+new_story() {
+	"$QUIRE" init "$1" >/dev/null || { echo "Bail out! quire init failed"; exit 1; }
+	cd "$1" || exit 1
+}
+
+done_testing() {
+	echo "1..$T_NUM"
+	[ "$T_FAIL" -eq 0 ]
+	exit $?
+}

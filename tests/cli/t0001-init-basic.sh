@@ -1,0 +1,60 @@
+#!/bin/bash
+# quire init: a self-contained project; idempotent; refuses to clobber; bundled and given blueprints.
+. "$(dirname "$0")/lib.sh"
+
+run_q "init creates a story project" 0 init proj
+for f in quire.yaml blueprint.yaml inputs.yaml prompts/outline.md prompts/chapter.md \
+	prompts/scene.md prompts/book.md schemas/outline.json .gitignore; do
+	check "init wrote $f" test -f "proj/$f"
+done
+check "gitignore keeps blobs and the database out of git" grep -qx '.quire/blobs/' proj/.gitignore
+check "gitignore does not ignore manifests" sh -c '! grep -v "^#" proj/.gitignore | grep -q manifests'
+check "every role is bound to the mock provider" grep -q 'provider: mock' proj/quire.yaml
+
+before=$(cd proj && find . -type f | sort | xargs sha256sum | sha256sum)
+run_q "init again is a no-op" 0 init proj
+check "the no-op says so" out_has "nothing to do"
+after=$(cd proj && find . -type f | sort | xargs sha256sum | sha256sum)
+is "init again changed nothing" "$after" "$before"
+
+echo "# my premise" >>proj/inputs.yaml
+run_q "init refuses to overwrite an edited file" 3 init proj
+check "it names the file" err_has "inputs.yaml already exists"
+check "the edit survived" grep -q '# my premise' proj/inputs.yaml
+
+mkdir mine && printf 'node_modules/\n' >mine/.gitignore
+run_q "init into a directory with its own .gitignore" 0 init mine
+check "the user's .gitignore lines are kept" grep -qx 'node_modules/' mine/.gitignore
+check "quire's lines are added" grep -qx '.quire/blobs/' mine/.gitignore
+
+run_q "init --blueprint list names story" 0 init --blueprint list
+check "story is listed" out_has "story"
+run_q "an unknown bundled blueprint is an error" 3 init other --blueprint nosuch
+check "nothing was created for it" test ! -e other/quire.yaml
+
+mkdir src src/p
+cat >src/bp.yaml <<'YAML'
+blueprint: tiny
+inputs:
+  Topic: { type: text, required: true }
+  Count: { type: int, default: 2, min: 1 }
+producers:
+  Note:
+    foreach: { i: Count }
+    role: scribe
+    prompt: p/note.md
+    uses: [Topic]
+YAML
+echo 'Note {{i}} on {{Topic}}' >src/p/note.md
+run_q "init --blueprint FILE copies the blueprint and its prompts" 0 init tiny --blueprint src/bp.yaml
+check "the prompt came along" test -f tiny/p/note.md
+check "the generated quire.yaml binds the role" grep -q 'scribe:' tiny/quire.yaml
+run_q "a required input left unset stops the plan" 3 -C tiny plan
+check "the message names the input" err_has "required input 'Topic' has no value"
+printf 'Topic: "tides"\n' >>tiny/inputs.yaml
+run_q "once set, the custom project runs" 0 -C tiny run
+check "two notes were made" test -f tiny/out/Note-1.md
+
+run_q "init --help tells the truth" 0 init --help
+check "help mentions --blueprint" out_has "--blueprint NAME"
+done_testing

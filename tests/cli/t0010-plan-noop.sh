@@ -1,0 +1,45 @@
+#!/bin/bash
+# plan on a fresh project, then a run, then nothing to do: plan --check and run agree.
+. "$(dirname "$0")/lib.sh"
+new_story s
+
+run_q "plan on a fresh project" 0 plan
+check "eleven instances are new" out_has "plan: 11 to run, 0 up to date (current none)"
+check "each says why" out_has "Scene[2][1]  new"
+run_q "plan --check exits 1 when work is due" 1 plan --check
+check "plan --check prints nothing" test ! -s "$TRASH/.out"
+run_q "plan --json" 0 plan --json
+check "plan --json is JSON with 11 dirty" python3 -c '
+import json,sys; d=json.load(open(sys.argv[1])); assert d["dirty"]==11 and len(d["instances"])==11' "$TRASH/.out"
+
+run_q "run --dry-run" 0 run --dry-run
+check "dry run shows the plan" out_has "plan: 11 to run"
+check "dry run wrote nothing at all" test ! -e .quire
+check "dry run wrote no out/" test ! -e out
+
+run_q "first run" 0 run
+check "it produced 11" out_has "run: rev-0001: 11 produced"
+is "current points at rev-0001" "$(cat .quire/current)" "rev-0001"
+
+run_q "plan after the run" 0 plan
+check "nothing to do" out_has "plan: nothing to do, 11 up to date (current rev-0001)"
+run_q "plan --check exits 0 when up to date" 0 plan --check
+run_q "second run" 0 run --json
+is "second run produced nothing" "$(count_events produced)" 0
+check "second run reports no revision" out_has '"revision":null'
+is "no second manifest was written" "$(ls .quire/manifests)" "rev-0001.json"
+
+# A comment in inputs.yaml changes no value: nothing is dirty.
+echo "# a note to self" >>inputs.yaml
+run_q "a comment-only edit is not a change" 0 plan --check
+
+sed -i 's/Tone: warm/Tone: eerie/' inputs.yaml
+state=$(store_state)
+run_q "dry run after an edit" 0 run --dry-run
+is "dry run left the store as it was" "$(store_state)" "$state"
+run_q "plan --explain lists every reason" 0 plan --explain
+check "the input is named" out_has "input changed: Tone"
+check "upstream reasons are given" out_has "upstream changed: Outline"
+run_q "run after the edit" 0 run
+check "a second revision" out_has "run: rev-0002: 11 produced"
+done_testing
