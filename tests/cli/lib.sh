@@ -68,7 +68,7 @@ event_ids() {
 # Fingerprint of everything quire keeps that must not change on a refused command.
 store_state() {
 	(cd "${1:-.}" && find .quire -path .quire/tmp -prune -o -type f -print 2>/dev/null |
-		grep -v -e 'quire.db' -e '/lock$' | sort | xargs -r sha256sum; cat inputs.yaml) |
+		grep -v -e "quire.db" -e "/lock$" | sort | xargs -r sha256sum) |
 		sha256sum | cut -d' ' -f1
 }
 

@@ -1,0 +1,56 @@
+#!/bin/bash
+# A run killed with SIGKILL part way leaves a valid store; the next run commits what finished
+# and re-executes only the unfinished instances. SIGINT commits what finished and exits 130.
+. "$(dirname "$0")/lib.sh"
+new_story s
+
+# wait_for N FILE: until FILE has N "produced" events (at most ~20 s).
+wait_for() {
+	for _ in $(seq 200); do
+		[ "$(grep -c '"event":"produced"' "$2" 2>/dev/null || true)" -ge "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+QUIRE_MOCK_LATENCY_MS=150 "$QUIRE" run -j 2 --json >killed.out 2>killed.err &
+pid=$!
+check "the slow run gets part way" wait_for 3 killed.out
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+done_before=$(grep -c '"event":"produced"' killed.out)
+check "the killed run did not finish" test "$done_before" -lt 11
+
+run_q "plan works on the store the kill left" 0 plan --json
+run_q "the next run" 0 run --json
+check "it recovered the killed run's revision" grep -q '"revision":"rev-0002"' "$TRASH/.out"
+redone=$(count_events produced)
+check "it generated only what was unfinished ($redone <= $((11 - done_before)))" \
+	test "$redone" -le $((11 - done_before))
+check "and generated something" test "$redone" -ge 1
+check "rev-0001 is the recovered partial revision" test -f .quire/manifests/rev-0001.json
+check "the recovered revision holds the finished work" python3 -c '
+import json,sys; m=json.load(open(".quire/manifests/rev-0001.json"))
+assert m.get("recovered") is True
+assert len(m["artefacts"]) >= int(sys.argv[1]), len(m["artefacts"])' "$done_before"
+run_q "up to date afterwards" 0 plan --check
+run_q "every artefact is clean" 0 inspect --json
+check "11 clean artefacts" python3 -c '
+import json,sys; d=json.load(open(sys.argv[1]))
+assert [v["status"] for v in d["artefacts"].values()].count("clean")==11' "$TRASH/.out"
+
+# SIGINT: stop starting jobs, cancel running ones, commit what finished, exit 130.
+cd "$TRASH" && new_story i
+QUIRE_MOCK_LATENCY_MS=200 "$QUIRE" run -j 2 --json >int.out 2>int.err &
+pid=$!
+check "the interrupted run gets part way" wait_for 2 int.out
+kill -INT "$pid"
+wait "$pid"
+is "SIGINT exits 130" "$?" 130
+check "it says what was committed" grep -q "interrupted; what finished was committed as rev-0001" int.err
+check "the revision is committed" test "$(cat .quire/current)" = rev-0001
+finished=$(grep -c '"event":"produced"' int.out)
+run_q "the next run does only the rest" 0 run --json
+is "produced the rest exactly" "$(count_events produced)" $((11 - finished))
+run_q "up to date" 0 plan --check
+done_testing

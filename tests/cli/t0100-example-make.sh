@@ -1,0 +1,23 @@
+#!/bin/bash
+# examples/short-story: make builds the book through quire; a second make does nothing; a
+# source edit that changes no artefact leaves make's downstream targets alone.
+. "$(dirname "$0")/lib.sh"
+cp -r "$QUIRE_SOURCE_ROOT/examples/short-story" ex && cd ex && rm -rf .quire out wordcount.txt
+m() { make --no-print-directory QUIRE="$QUIRE" "$@" >"$TRASH/.out" 2>"$TRASH/.err"; }
+check "make builds the example" m
+check "the book exists" test -s out/Book.md
+check "the word count exists" test -s wordcount.txt
+check "quire ran through make" out_has "run: rev-0001: 11 produced"
+check "a second make" m
+check "does nothing" out_has "Nothing to be done for 'all'."
+wc_before=$(stat -c %Y.%y wordcount.txt)
+echo "# just a comment" >>inputs.yaml
+check "make after a comment-only edit" m
+check "quire had nothing to do" out_has "run: nothing to do"
+is "the word count was not rebuilt" "$(stat -c %Y.%y wordcount.txt)" "$wc_before"
+sleep 1
+sed -i 's/^Tone: warm/Tone: eerie/' inputs.yaml
+check "make after a real edit" m
+check "quire regenerated" out_has "run: rev-0002:"
+check "and the word count followed" out_has "the book has"
+done_testing
