@@ -20,6 +20,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# QUIRE_WRAPPER (e.g. valgrind) wraps every quire the scenarios start.
+if [ -n "${QUIRE_WRAPPER:-}" ]; then
+	wrapped="$TRASH/quire-wrapped"
+	printf '#!/bin/sh\nexec %s "%s" "$@"\n' "$QUIRE_WRAPPER" "$QUIRE" >"$wrapped"
+	chmod +x "$wrapped"
+	QUIRE=$wrapped
+fi
 q() { "$QUIRE" "$@"; }
 
 pass() { T_NUM=$((T_NUM + 1)); echo "ok $T_NUM - $1"; }

@@ -1,0 +1,210 @@
+/* Unit tests for the content-addressed blob store (quire/blob.h). */
+#include "testutil.h"
+
+#include "quire/blob.h"
+#include "quire/buf.h"
+#include "quire/error.h"
+#include "quire/hash.h"
+
+/* sha256("hello\n") */
+#define HELLO_HEX "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
+
+static int setup(void **state)
+{
+	char *dir = tu_tempdir();
+	assert_int_equal(chdir(dir), 0);
+	*state = dir;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char *dir = *state;
+	if (chdir("/") != 0) {
+		/* best effort */
+	}
+	tu_rmrf(dir);
+	free(dir);
+	return 0;
+}
+
+static char *slurp(const char *path)
+{
+	struct quire_buf b = QUIRE_BUF_INIT;
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		quire_buf_add(&b, chunk, n);
+	fclose(f);
+	return quire_buf_detach(&b, NULL);
+}
+
+static void test_put_addresses_by_sha256(void **state)
+{
+	(void)state;
+	struct quire_digest d = { 0 };
+	assert_int_equal(quire_blob_put(".quire", "hello\n", 6, &d), 0);
+	assert_string_equal(d.s, "sha256:" HELLO_HEX);
+
+	char *path = quire_blob_path(".quire", d.s);
+	assert_string_equal(path, ".quire/blobs/sha256/58/" HELLO_HEX);
+	struct stat st;
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0444);
+	assert_int_equal(st.st_size, 6);
+	char *text = slurp(path);
+	assert_string_equal(text, "hello\n");
+	free(text);
+	free(path);
+	assert_int_equal(quire_blob_exists(".quire", d.s), 1);
+
+	/* No temp files are left next to the blob. */
+	int entries = 0;
+	FILE *ls = popen("ls -A .quire/blobs/sha256/58", "r");
+	assert_non_null(ls);
+	char line[512];
+	while (fgets(line, sizeof(line), ls))
+		entries++;
+	pclose(ls);
+	assert_int_equal(entries, 1);
+}
+
+static void test_put_same_content_twice(void **state)
+{
+	(void)state;
+	struct quire_digest a, b;
+	assert_int_equal(quire_blob_put(".quire", "same bytes", 10, &a), 0);
+	assert_int_equal(quire_blob_put(".quire", "same bytes", 10, &b), 0);
+	assert_string_equal(a.s, b.s);
+	struct quire_buf buf = QUIRE_BUF_INIT;
+	assert_int_equal(quire_blob_read(".quire", a.s, &buf, 0, 1), 0);
+	assert_int_equal(buf.len, 10);
+	assert_memory_equal(buf.ptr, "same bytes", 10);
+	quire_buf_release(&buf);
+
+	/* Different content gets a different address. */
+	struct quire_digest c;
+	assert_int_equal(quire_blob_put(".quire", "same bytes!", 11, &c), 0);
+	assert_string_not_equal(a.s, c.s);
+
+	/* The empty blob is a valid blob too. */
+	struct quire_digest e;
+	assert_int_equal(quire_blob_put(".quire", "", 0, &e), 0);
+	assert_string_equal(e.s,
+			    "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	assert_int_equal(quire_blob_read(".quire", e.s, &buf, 0, 1), 0);
+	assert_int_equal(buf.len, 0);
+	quire_buf_release(&buf);
+}
+
+static void test_read_appends_and_caps(void **state)
+{
+	(void)state;
+	struct quire_digest d;
+	assert_int_equal(quire_blob_put(".quire", "hello\n", 6, &d), 0);
+	struct quire_buf buf = QUIRE_BUF_INIT;
+	quire_buf_puts(&buf, ">>");
+	/* verify hashes only the blob's bytes, not what the buffer held before. */
+	assert_int_equal(quire_blob_read(".quire", d.s, &buf, 0, 1), 0);
+	assert_string_equal(buf.ptr, ">>hello\n");
+	quire_buf_release(&buf);
+	assert_int_not_equal(quire_blob_read(".quire", d.s, &buf, 3, 0), 0);
+	quire_buf_release(&buf);
+}
+
+static void test_verify_detects_corruption(void **state)
+{
+	(void)state;
+	struct quire_digest d;
+	assert_int_equal(quire_blob_put(".quire", "hello\n", 6, &d), 0);
+	char *path = quire_blob_path(".quire", d.s);
+	assert_int_equal(chmod(path, 0644), 0);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	fputs("jello\n", f);
+	fclose(f);
+
+	struct quire_buf buf = QUIRE_BUF_INIT;
+	assert_int_equal(quire_blob_read(".quire", d.s, &buf, 0, 1), QUIRE_ECORRUPT);
+	assert_non_null(strstr(quire_error_last(), HELLO_HEX));
+	quire_buf_release(&buf);
+	/* Without verify the bytes come back as they are on disk. */
+	assert_int_equal(quire_blob_read(".quire", d.s, &buf, 0, 0), 0);
+	assert_string_equal(buf.ptr, "jello\n");
+	quire_buf_release(&buf);
+	free(path);
+}
+
+static void test_missing_and_invalid(void **state)
+{
+	(void)state;
+	const char *absent = "sha256:" HELLO_HEX;
+	assert_int_equal(quire_blob_exists(".quire", absent), 0);
+	struct quire_buf buf = QUIRE_BUF_INIT;
+	assert_int_equal(quire_blob_read(".quire", absent, &buf, 0, 1), QUIRE_ENOTFOUND);
+	assert_non_null(strstr(quire_error_last(), HELLO_HEX));
+	assert_int_equal(buf.len, 0);
+	assert_int_equal(quire_blob_read(".quire", "sha256:xyz", &buf, 0, 1), QUIRE_EINVALID);
+	assert_int_equal(quire_blob_read(".quire", "../../etc/passwd", &buf, 0, 0), QUIRE_EINVALID);
+	assert_int_equal(quire_blob_exists(".quire", "sha256:xyz"), 0);
+	quire_buf_release(&buf);
+}
+
+static void test_adopt_moves_temp_file(void **state)
+{
+	(void)state;
+	tu_write(".", ".quire/tmp/job-1.md", "hello\n");
+	const char *digest = "sha256:" HELLO_HEX;
+	assert_int_equal(quire_blob_adopt(".quire", ".quire/tmp/job-1.md", digest), 0);
+	struct stat st;
+	assert_int_equal(stat(".quire/tmp/job-1.md", &st), -1);
+	char *path = quire_blob_path(".quire", digest);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0444);
+	free(path);
+	struct quire_buf buf = QUIRE_BUF_INIT;
+	assert_int_equal(quire_blob_read(".quire", digest, &buf, 0, 1), 0);
+	assert_string_equal(buf.ptr, "hello\n");
+	quire_buf_release(&buf);
+
+	/* Adopting content that is already stored just drops the temp file. */
+	tu_write(".", ".quire/tmp/job-2.md", "hello\n");
+	assert_int_equal(quire_blob_adopt(".quire", ".quire/tmp/job-2.md", digest), 0);
+	assert_int_equal(stat(".quire/tmp/job-2.md", &st), -1);
+	assert_int_equal(quire_blob_read(".quire", digest, &buf, 0, 1), 0);
+	assert_string_equal(buf.ptr, "hello\n");
+	quire_buf_release(&buf);
+}
+
+static void test_put_file(void **state)
+{
+	(void)state;
+	tu_write(".", "inputs.yaml", "hello\n");
+	struct quire_digest d;
+	uint64_t size = 0;
+	assert_int_equal(quire_blob_put_file(".quire", "inputs.yaml", &d, &size), 0);
+	assert_string_equal(d.s, "sha256:" HELLO_HEX);
+	assert_int_equal(size, 6);
+	assert_int_equal(quire_blob_exists(".quire", d.s), 1);
+	/* The source stays where it was. */
+	struct stat st;
+	assert_int_equal(stat("inputs.yaml", &st), 0);
+	assert_int_equal(quire_blob_put_file(".quire", "no-such-file", &d, &size), QUIRE_ENOTFOUND);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_put_addresses_by_sha256, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_put_same_content_twice, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_appends_and_caps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_detects_corruption, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_and_invalid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_adopt_moves_temp_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_put_file, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

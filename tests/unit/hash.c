@@ -1,0 +1,253 @@
+/* Unit tests for quire/hash.h: SHA-256 vectors, file and streaming digests, canonical JSON. */
+#include "testutil.h"
+
+#include <jansson.h>
+
+#include "quire/error.h"
+#include "quire/hash.h"
+
+#define EMPTY_SHA "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define ABC_SHA "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+static void digest_of(const char *s, struct quire_digest *d)
+{
+	quire_hash_bytes(s, strlen(s), d);
+}
+
+static void test_known_vectors(void **state)
+{
+	(void)state;
+	struct quire_digest d;
+	digest_of("abc", &d);
+	assert_string_equal(d.s, ABC_SHA);
+	digest_of("", &d);
+	assert_string_equal(d.s, EMPTY_SHA);
+	digest_of("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", &d);
+	assert_string_equal(d.s,
+			    "sha256:248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+	digest_of("The quick brown fox jumps over the lazy dog", &d);
+	assert_string_equal(d.s,
+			    "sha256:d7a8fbb307d7809469ca9abcb0082e4f8d5651e46d3cdb762d02d0bf37c9e592");
+	assert_int_equal(strlen(d.s), QUIRE_DIGEST_STRLEN - 1);
+}
+
+static void test_bytes_with_nul_are_hashed_whole(void **state)
+{
+	(void)state;
+	struct quire_digest a, b;
+	quire_hash_bytes("a\0b", 3, &a);
+	quire_hash_bytes("a", 1, &b);
+	assert_string_not_equal(a.s, b.s);
+	/* Repeating a digest gives the same answer (the per-thread context is reset). */
+	quire_hash_bytes("a\0b", 3, &b);
+	assert_string_equal(a.s, b.s);
+}
+
+static void test_streaming_matches_one_shot(void **state)
+{
+	(void)state;
+	struct quire_hasher *h = quire_hasher_new();
+	struct quire_digest d;
+	quire_hasher_update(h, "a", 1);
+	quire_hasher_update(h, "", 0);
+	quire_hasher_update(h, "bc", 2);
+	quire_hasher_final(h, &d);
+	assert_string_equal(d.s, ABC_SHA);
+
+	/* reset discards what was fed before. */
+	quire_hasher_reset(h);
+	quire_hasher_update(h, "garbage", 7);
+	quire_hasher_reset(h);
+	quire_hasher_update(h, "abc", 3);
+	quire_hasher_final(h, &d);
+	assert_string_equal(d.s, ABC_SHA);
+
+	quire_hasher_reset(h);
+	quire_hasher_final(h, &d);
+	assert_string_equal(d.s, EMPTY_SHA);
+	quire_hasher_free(h);
+	quire_hasher_free(NULL);
+}
+
+static void write_bytes(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	fclose(f);
+}
+
+static void test_hash_file_equals_hash_bytes(void **state)
+{
+	(void)state;
+	char *dir = tu_tempdir();
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/abc.txt", dir);
+	write_bytes(path, "abc", 3);
+	struct quire_digest d;
+	uint64_t size = 99;
+	assert_int_equal(quire_hash_file(path, &d, &size), 0);
+	assert_string_equal(d.s, ABC_SHA);
+	assert_int_equal(size, 3);
+
+	snprintf(path, sizeof(path), "%s/empty", dir);
+	write_bytes(path, "", 0);
+	assert_int_equal(quire_hash_file(path, &d, &size), 0);
+	assert_string_equal(d.s, EMPTY_SHA);
+	assert_int_equal(size, 0);
+
+	/* Larger than one read block (1 MiB), with an odd tail and every byte value. */
+	size_t n = (3u << 20) + 7;
+	unsigned char *big = malloc(n);
+	assert_non_null(big);
+	for (size_t i = 0; i < n; i++)
+		big[i] = (unsigned char)(i * 31 + (i >> 12));
+	snprintf(path, sizeof(path), "%s/big.bin", dir);
+	write_bytes(path, big, n);
+	struct quire_digest want;
+	quire_hash_bytes(big, n, &want);
+	assert_int_equal(quire_hash_file(path, &d, NULL), 0);
+	assert_string_equal(d.s, want.s);
+	assert_int_equal(quire_hash_file(path, &d, &size), 0);
+	assert_int_equal(size, n);
+	free(big);
+
+	tu_rmrf(dir);
+	free(dir);
+}
+
+static void test_hash_file_missing(void **state)
+{
+	(void)state;
+	char *dir = tu_tempdir();
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/nope.txt", dir);
+	struct quire_digest d;
+	assert_int_equal(quire_hash_file(path, &d, NULL), QUIRE_ENOTFOUND);
+	assert_non_null(strstr(quire_error_last(), "nope.txt"));
+	tu_rmrf(dir);
+	free(dir);
+}
+
+static void assert_canonical(const char *json, const char *want)
+{
+	json_error_t je;
+	json_t *v = json_loads(json, JSON_DECODE_ANY, &je);
+	assert_non_null(v);
+	char *s = quire_json_canonical(v);
+	assert_non_null(s);
+	assert_string_equal(s, want);
+	free(s);
+	json_decref(v);
+}
+
+static void test_canonical_sorts_keys_and_is_compact(void **state)
+{
+	(void)state;
+	assert_canonical("{\"b\":1,\"a\":[1,2]}", "{\"a\":[1,2],\"b\":1}");
+	assert_canonical("{ \"z\" : { \"y\" : 1 , \"x\" : [ {\"d\":null,\"c\":true} ] },\n \"a\" : \"s\" }",
+			 "{\"a\":\"s\",\"z\":{\"x\":[{\"c\":true,\"d\":null}],\"y\":1}}");
+	/* Array order is data, not presentation: kept. */
+	assert_canonical("[3,1,2]", "[3,1,2]");
+	assert_canonical("{}", "{}");
+	assert_canonical("\"text\"", "\"text\"");
+	assert_canonical("-42", "-42");
+	/* UTF-8 stays UTF-8; quotes and control characters are escaped. */
+	assert_canonical("{\"k\":\"caf\\u00e9 \\\"q\\\"\\n\"}", "{\"k\":\"caf\xc3\xa9 \\\"q\\\"\\n\"}");
+}
+
+static void test_hash_json_ignores_insertion_order(void **state)
+{
+	(void)state;
+	json_t *a = json_object(), *b = json_object();
+	json_object_set_new(a, "title", json_string("T"));
+	json_object_set_new(a, "count", json_integer(3));
+	json_object_set_new(b, "count", json_integer(3));
+	json_object_set_new(b, "title", json_string("T"));
+	struct quire_digest da, db, want;
+	assert_int_equal(quire_hash_json(a, &da), 0);
+	assert_int_equal(quire_hash_json(b, &db), 0);
+	assert_string_equal(da.s, db.s);
+	digest_of("{\"count\":3,\"title\":\"T\"}", &want);
+	assert_string_equal(da.s, want.s);
+	/* A different value gives a different digest. */
+	json_object_set_new(b, "count", json_integer(4));
+	assert_int_equal(quire_hash_json(b, &db), 0);
+	assert_string_not_equal(da.s, db.s);
+	json_decref(a);
+	json_decref(b);
+}
+
+static void assert_real_refused(json_t *v)
+{
+	quire_error_clear();
+	assert_null(quire_json_canonical(v));
+	assert_int_equal(quire_error_code(), QUIRE_EINVALID);
+	assert_true(strlen(quire_error_last()) > 0);
+	struct quire_digest d;
+	assert_int_equal(quire_hash_json(v, &d), QUIRE_EINVALID);
+	json_decref(v);
+}
+
+static void test_reals_are_refused(void **state)
+{
+	(void)state;
+	assert_real_refused(json_real(1.5));
+	assert_real_refused(json_pack("{s:i,s:f}", "a", 1, "b", 0.5));
+	assert_real_refused(json_pack("{s:[i,{s:[f]}]}", "a", 1, "b", 2.0));
+	assert_real_refused(json_pack("[i,i,[[f]]]", 1, 2, -0.0));
+	/* Integers in the same shapes are fine. */
+	json_t *ok = json_pack("{s:[i,{s:[i]}]}", "a", 1, "b", 2);
+	char *s = quire_json_canonical(ok);
+	assert_string_equal(s, "{\"a\":[1,{\"b\":[2]}]}");
+	free(s);
+	json_decref(ok);
+}
+
+static void test_digest_valid(void **state)
+{
+	(void)state;
+	struct quire_digest d;
+	digest_of("x", &d);
+	assert_true(quire_digest_valid(d.s));
+	assert_true(quire_digest_valid(ABC_SHA));
+	assert_true(quire_digest_valid(EMPTY_SHA));
+
+	assert_false(quire_digest_valid(""));
+	assert_false(quire_digest_valid("sha256:"));
+	/* 63 and 65 hex digits */
+	assert_false(quire_digest_valid(
+		"sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015a"));
+	assert_false(quire_digest_valid(
+		"sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad0"));
+	/* uppercase hex, non-hex, other prefixes, missing prefix */
+	assert_false(quire_digest_valid(
+		"sha256:BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
+	assert_false(quire_digest_valid(
+		"sha256:ga7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+	assert_false(quire_digest_valid(
+		"SHA256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+	assert_false(quire_digest_valid(
+		"sha512:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+	assert_false(quire_digest_valid(
+		"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015adba7816bf"));
+	assert_false(quire_digest_valid(
+		" sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015a"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_known_vectors),
+		cmocka_unit_test(test_bytes_with_nul_are_hashed_whole),
+		cmocka_unit_test(test_streaming_matches_one_shot),
+		cmocka_unit_test(test_hash_file_equals_hash_bytes),
+		cmocka_unit_test(test_hash_file_missing),
+		cmocka_unit_test(test_canonical_sorts_keys_and_is_compact),
+		cmocka_unit_test(test_hash_json_ignores_insertion_order),
+		cmocka_unit_test(test_reals_are_refused),
+		cmocka_unit_test(test_digest_valid),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,375 @@
+/* Unit tests for manifests (quire/manifest.h): revision names, current, load/write, the fold. */
+#include "testutil.h"
+
+#include "quire/buf.h"
+#include "quire/error.h"
+#include "quire/manifest.h"
+
+#define D1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+#define D2 "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+
+static int setup(void **state)
+{
+	char *dir = tu_tempdir();
+	assert_int_equal(chdir(dir), 0);
+	assert_int_equal(mkdir(".quire", 0755), 0);
+	*state = dir;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char *dir = *state;
+	if (chdir("/") != 0) {
+		/* best effort */
+	}
+	tu_rmrf(dir);
+	free(dir);
+	return 0;
+}
+
+static char *slurp(const char *path)
+{
+	struct quire_buf b = QUIRE_BUF_INIT;
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		quire_buf_add(&b, chunk, n);
+	fclose(f);
+	return quire_buf_detach(&b, NULL);
+}
+
+static const char *status_of(const json_t *m, const char *id)
+{
+	return json_string_value(
+		json_object_get(json_object_get(json_object_get(m, "artefacts"), id), "status"));
+}
+
+static json_int_t count_of(const json_t *m, const char *what)
+{
+	return json_integer_value(json_object_get(json_object_get(m, "counts"), what));
+}
+
+/* A manifest as a first run would fold it. */
+static json_t *started(const char *rev, const char *parent)
+{
+	json_t *m = quire_manifest_empty();
+	json_t *data = json_pack("{s:s,s:o,s:{s:s},s:{s:{s:s,s:i}}}", "revision", rev, "parent",
+				 parent ? json_string(parent) : json_null(), "files", "inputs.yaml",
+				 D1, "inputs", "Chapters", "digest", D2, "value", 3);
+	quire_manifest_apply(m, 1700000000LL * 1000000000, "run.start", NULL, data);
+	json_decref(data);
+	return m;
+}
+
+static void test_rev_format_and_parse(void **state)
+{
+	(void)state;
+	char buf[32];
+	quire_rev_format(7, buf, sizeof(buf));
+	assert_string_equal(buf, "rev-0007");
+	quire_rev_format(1, buf, sizeof(buf));
+	assert_string_equal(buf, "rev-0001");
+	quire_rev_format(12345, buf, sizeof(buf));
+	assert_string_equal(buf, "rev-12345");
+
+	assert_int_equal(quire_rev_parse("rev-0007"), 7);
+	assert_int_equal(quire_rev_parse("rev-12345"), 12345);
+	assert_int_equal(quire_rev_parse("7"), 7);
+	assert_int_equal(quire_rev_parse("0012"), 12);
+	assert_int_equal(quire_rev_parse(""), -1);
+	assert_int_equal(quire_rev_parse("rev-"), -1);
+	assert_int_equal(quire_rev_parse("rev-12a"), -1);
+	assert_int_equal(quire_rev_parse("rev--1"), -1);
+	assert_int_equal(quire_rev_parse("head"), -1);
+	assert_int_equal(quire_rev_parse("rev-0007/../x"), -1);
+	/* Round trip. */
+	quire_rev_format(quire_rev_parse("rev-0042"), buf, sizeof(buf));
+	assert_string_equal(buf, "rev-0042");
+}
+
+static void test_current_pointer(void **state)
+{
+	(void)state;
+	char *rev = (char *)"x";
+	assert_int_equal(quire_manifest_current(".quire", &rev), 0);
+	assert_null(rev);
+
+	assert_int_equal(quire_manifest_set_current(".quire", "rev-0003"), 0);
+	char *text = slurp(".quire/current");
+	assert_string_equal(text, "rev-0003\n");
+	free(text);
+	assert_int_equal(quire_manifest_current(".quire", &rev), 0);
+	assert_non_null(rev);
+	assert_string_equal(rev, "rev-0003");
+	free(rev);
+
+	/* Moving it replaces the pointer and leaves no temp file behind. */
+	assert_int_equal(quire_manifest_set_current(".quire", "rev-0004"), 0);
+	assert_int_equal(quire_manifest_current(".quire", &rev), 0);
+	assert_string_equal(rev, "rev-0004");
+	free(rev);
+	FILE *ls = popen("ls -A .quire", "r");
+	char line[256];
+	int n = 0;
+	while (fgets(line, sizeof(line), ls))
+		n++;
+	pclose(ls);
+	assert_int_equal(n, 1);
+
+	/* A hand-written pointer without a trailing newline is fine; garbage is not. */
+	tu_write(".", ".quire/current", "rev-0002");
+	assert_int_equal(quire_manifest_current(".quire", &rev), 0);
+	assert_string_equal(rev, "rev-0002");
+	free(rev);
+	tu_write(".", ".quire/current", "<<<<<<< HEAD\nrev-0002\n=======\nrev-0003\n");
+	rev = NULL;
+	assert_int_equal(quire_manifest_current(".quire", &rev), QUIRE_ECORRUPT);
+	assert_null(rev);
+	assert_non_null(strstr(quire_error_last(), ".quire/current"));
+}
+
+static void test_write_then_load(void **state)
+{
+	(void)state;
+	json_t *m = started("rev-0001", NULL);
+	json_t *art = json_pack("{s:s,s:s,s:i}", "digest", D1, "ext", "md", "size", 10);
+	quire_manifest_apply(m, 0, "artefact.produced", "Chapter[0]", art);
+	json_decref(art);
+	assert_int_equal(quire_manifest_write(".quire", "rev-0001", m), 0);
+
+	json_t *back = NULL;
+	assert_int_equal(quire_manifest_load(".quire", "rev-0001", &back), 0);
+	assert_non_null(back);
+	assert_true(json_equal(back, m));
+	json_decref(back);
+	/* A bare number names the same revision. */
+	assert_int_equal(quire_manifest_load(".quire", "1", &back), 0);
+	assert_true(json_equal(back, m));
+	json_decref(back);
+
+	/* Canonical pretty JSON: sorted keys, indented, newline at the end. */
+	char *text = slurp(".quire/manifests/rev-0001.json");
+	size_t len = strlen(text);
+	assert_true(len > 2 && text[len - 1] == '\n');
+	const char *a = strstr(text, "\"artefacts\""), *c = strstr(text, "\"counts\""),
+		   *f = strstr(text, "\"format\""), *r = strstr(text, "\"revision\"");
+	assert_true(a && c && f && r && a < c && c < f && f < r);
+	assert_non_null(strstr(text, "\n  \"artefacts\""));
+
+	/* Writing the same manifest again gives the same bytes. */
+	assert_int_equal(quire_manifest_write(".quire", "rev-0001", m), 0);
+	char *again = slurp(".quire/manifests/rev-0001.json");
+	assert_string_equal(again, text);
+	free(again);
+	free(text);
+	json_decref(m);
+}
+
+static void test_load_missing_and_bad_name(void **state)
+{
+	(void)state;
+	json_t *m = (json_t *)1;
+	assert_int_equal(quire_manifest_load(".quire", "rev-0009", &m), QUIRE_ENOTFOUND);
+	assert_null(m);
+	assert_non_null(strstr(quire_error_last(), "rev-0009"));
+	assert_int_equal(quire_manifest_load(".quire", "../../etc/passwd", &m), QUIRE_EINVALID);
+	assert_null(m);
+}
+
+static void test_load_rejects_malformed_json(void **state)
+{
+	(void)state;
+	tu_write(".", ".quire/manifests/rev-0001.json",
+		 "{\n  \"format\": 1,\n  \"revision\": \"rev-0001\",,\n  \"artefacts\": {}\n}\n");
+	json_t *m = (json_t *)1;
+	assert_int_equal(quire_manifest_load(".quire", "rev-0001", &m), QUIRE_ECORRUPT);
+	assert_null(m);
+	const char *msg = quire_error_last();
+	/* The position of the stray comma, then the parser's reason. */
+	const char *want = ".quire/manifests/rev-0001.json:3:26: ";
+	assert_true(strncmp(msg, want, strlen(want)) == 0);
+	assert_true(strlen(msg) > strlen(want));
+}
+
+static void test_load_rejects_revision_mismatch(void **state)
+{
+	(void)state;
+	json_t *m = started("rev-0002", "rev-0001");
+	/* A manifest copied to the wrong name must not be taken for another revision. */
+	assert_int_equal(quire_manifest_write(".quire", "rev-0001", m), 0);
+	json_t *back = (json_t *)1;
+	assert_int_equal(quire_manifest_load(".quire", "rev-0001", &back), QUIRE_ECORRUPT);
+	assert_null(back);
+	assert_non_null(strstr(quire_error_last(), "rev-0001"));
+	json_decref(m);
+
+	/* Valid JSON that is not a manifest at all. */
+	tu_write(".", ".quire/manifests/rev-0003.json", "[1, 2, 3]\n");
+	assert_int_equal(quire_manifest_load(".quire", "rev-0003", &back), QUIRE_ECORRUPT);
+	tu_write(".", ".quire/manifests/rev-0004.json",
+		 "{\"format\": 99, \"revision\": \"rev-0004\", \"inputs\": {}, \"artefacts\": {}}\n");
+	assert_int_equal(quire_manifest_load(".quire", "rev-0004", &back), QUIRE_ECORRUPT);
+}
+
+static void test_max_rev_on_disk(void **state)
+{
+	(void)state;
+	assert_int_equal(quire_manifest_max_rev(".quire"), 0);
+	json_t *m = started("rev-0001", NULL);
+	assert_int_equal(quire_manifest_write(".quire", "rev-0001", m), 0);
+	json_decref(m);
+	m = started("rev-0010", "rev-0001");
+	assert_int_equal(quire_manifest_write(".quire", "rev-0010", m), 0);
+	json_decref(m);
+	m = started("rev-0002", "rev-0001");
+	assert_int_equal(quire_manifest_write(".quire", "rev-0002", m), 0);
+	json_decref(m);
+	tu_write(".", ".quire/manifests/notes.txt", "x");
+	assert_int_equal(quire_manifest_max_rev(".quire"), 10);
+}
+
+static void test_fold_run_start(void **state)
+{
+	(void)state;
+	json_t *m = quire_manifest_empty();
+	assert_true(json_is_null(json_object_get(m, "revision")));
+	assert_int_equal(json_object_size(json_object_get(m, "artefacts")), 0);
+
+	json_t *data = json_pack("{s:s,s:s,s:{s:s},s:{s:{s:s,s:s}}}", "revision", "rev-0002",
+				 "parent", "rev-0001", "files", "inputs.yaml", D1, "inputs", "Tone",
+				 "digest", D2, "value", "warm");
+	quire_manifest_apply(m, 1700000000LL * 1000000000, "run.start", NULL, data);
+	assert_string_equal(json_string_value(json_object_get(m, "revision")), "rev-0002");
+	assert_string_equal(json_string_value(json_object_get(m, "parent")), "rev-0001");
+	assert_true(json_equal(json_object_get(m, "files"), json_object_get(data, "files")));
+	assert_true(json_equal(json_object_get(m, "inputs"), json_object_get(data, "inputs")));
+	assert_string_equal(json_string_value(json_object_get(m, "created")),
+			    "2023-11-14T22:13:20Z");
+	json_decref(data);
+	json_decref(m);
+}
+
+static void test_fold_artefacts(void **state)
+{
+	(void)state;
+	json_t *m = started("rev-0001", NULL);
+	json_t *prod = json_pack("{s:s,s:s,s:s,s:s,s:s}", "digest", D1, "fingerprint", D2,
+				 "producer", "Chapter", "role", "writer", "ext", "md");
+	quire_manifest_apply(m, 0, "artefact.produced", "Chapter[0]", prod);
+	assert_string_equal(status_of(m, "Chapter[0]"), "clean");
+	/* The manifest keeps its own copy: later changes to the event data do not leak in. */
+	json_object_set_new(prod, "digest", json_string(D2));
+	const json_t *e = json_object_get(json_object_get(m, "artefacts"), "Chapter[0]");
+	assert_string_equal(json_string_value(json_object_get(e, "digest")), D1);
+	assert_string_equal(json_string_value(json_object_get(e, "producer")), "Chapter");
+	assert_int_equal(count_of(m, "produced"), 1);
+
+	quire_manifest_apply(m, 0, "artefact.cached", "Chapter[1]", prod);
+	assert_string_equal(status_of(m, "Chapter[1]"), "clean");
+	assert_int_equal(count_of(m, "cached"), 1);
+	json_decref(prod);
+
+	/* A failed re-run of an artefact that has output: stale, old digest kept. */
+	json_t *fail = json_pack("{s:s,s:s,s:s}", "error", "mock: injected failure", "producer",
+				 "Chapter", "role", "writer");
+	quire_manifest_apply(m, 0, "artefact.failed", "Chapter[0]", fail);
+	e = json_object_get(json_object_get(m, "artefacts"), "Chapter[0]");
+	assert_string_equal(status_of(m, "Chapter[0]"), "stale");
+	assert_string_equal(json_string_value(json_object_get(e, "digest")), D1);
+	assert_string_equal(json_string_value(json_object_get(e, "error")), "mock: injected failure");
+
+	/* A failure with no earlier output. */
+	quire_manifest_apply(m, 0, "artefact.failed", "Chapter[2]", fail);
+	e = json_object_get(json_object_get(m, "artefacts"), "Chapter[2]");
+	assert_string_equal(status_of(m, "Chapter[2]"), "failed");
+	assert_null(json_object_get(e, "digest"));
+	assert_string_equal(json_string_value(json_object_get(e, "producer")), "Chapter");
+	assert_string_equal(json_string_value(json_object_get(e, "role")), "writer");
+	assert_string_equal(json_string_value(json_object_get(e, "error")), "mock: injected failure");
+	json_decref(fail);
+
+	/* Blocked: same rule. */
+	json_t *blk = json_pack("{s:s,s:s,s:s}", "error", "blocked by Chapter[2], which failed",
+				"producer", "Scene", "role", "writer");
+	quire_manifest_apply(m, 0, "artefact.blocked", "Scene[2][0]", blk);
+	assert_string_equal(status_of(m, "Scene[2][0]"), "blocked");
+	quire_manifest_apply(m, 0, "artefact.blocked", "Chapter[1]", blk);
+	assert_string_equal(status_of(m, "Chapter[1]"), "stale");
+	e = json_object_get(json_object_get(m, "artefacts"), "Chapter[1]");
+	assert_string_equal(json_string_value(json_object_get(e, "digest")), D2);
+	json_decref(blk);
+
+	/* A later success makes a failed artefact clean again and drops its error. */
+	json_t *ok = json_pack("{s:s,s:s}", "digest", D2, "ext", "md");
+	quire_manifest_apply(m, 0, "artefact.produced", "Chapter[2]", ok);
+	json_decref(ok);
+	assert_string_equal(status_of(m, "Chapter[2]"), "clean");
+	e = json_object_get(json_object_get(m, "artefacts"), "Chapter[2]");
+	assert_null(json_object_get(e, "error"));
+
+	quire_manifest_apply(m, 0, "artefact.removed", "Scene[2][0]", NULL);
+	assert_null(json_object_get(json_object_get(m, "artefacts"), "Scene[2][0]"));
+	assert_int_equal(json_object_size(json_object_get(m, "artefacts")), 3);
+
+	assert_int_equal(count_of(m, "produced"), 2);
+	assert_int_equal(count_of(m, "cached"), 1);
+	assert_int_equal(count_of(m, "failed"), 2);
+	assert_int_equal(count_of(m, "blocked"), 2);
+	assert_int_equal(count_of(m, "removed"), 1);
+
+	/* Unknown kinds are ignored. */
+	json_t *copy = json_deep_copy(m);
+	quire_manifest_apply(m, 0, "artefact.teleported", "Chapter[0]", NULL);
+	assert_true(json_equal(copy, m));
+	json_decref(copy);
+
+	/* The next run's start keeps the artefacts but starts counting afresh. */
+	json_t *data = json_pack("{s:s,s:s,s:{},s:{}}", "revision", "rev-0002", "parent",
+				 "rev-0001", "files", "inputs");
+	quire_manifest_apply(m, 0, "run.start", NULL, data);
+	json_decref(data);
+	assert_int_equal(json_object_size(json_object_get(m, "artefacts")), 3);
+	assert_int_equal(json_object_size(json_object_get(m, "counts")), 0);
+	assert_string_equal(status_of(m, "Chapter[0]"), "stale");
+	json_decref(m);
+}
+
+static void test_fold_interrupted_flag(void **state)
+{
+	(void)state;
+	json_t *m = started("rev-0001", NULL);
+	json_t *end = json_pack("{s:b}", "interrupted", 1);
+	quire_manifest_apply(m, 0, "run.end", NULL, end);
+	json_decref(end);
+	assert_true(json_is_true(json_object_get(m, "interrupted")));
+	json_t *data = json_pack("{s:s,s:s,s:{},s:{}}", "revision", "rev-0002", "parent",
+				 "rev-0001", "files", "inputs");
+	quire_manifest_apply(m, 0, "run.start", NULL, data);
+	json_decref(data);
+	assert_null(json_object_get(m, "interrupted"));
+	end = json_pack("{s:b}", "interrupted", 0);
+	quire_manifest_apply(m, 0, "run.end", NULL, end);
+	json_decref(end);
+	assert_null(json_object_get(m, "interrupted"));
+	json_decref(m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_rev_format_and_parse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_current_pointer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_then_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_missing_and_bad_name, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_rejects_malformed_json, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_rejects_revision_mismatch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_rev_on_disk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fold_run_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fold_artefacts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fold_interrupted_flag, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

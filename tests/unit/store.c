@@ -1,0 +1,521 @@
+/* Unit tests for the project database (quire/store.h): WAL, schema, events, runs, caches. */
+#include "testutil.h"
+
+#include <sqlite3.h>
+#include <time.h>
+
+#include "quire/error.h"
+#include "quire/hash.h"
+#include "quire/store.h"
+
+static int setup(void **state)
+{
+	char *dir = tu_tempdir();
+	assert_int_equal(chdir(dir), 0);
+	assert_int_equal(mkdir(".quire", 0755), 0);
+	*state = dir;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char *dir = *state;
+	if (chdir("/") != 0) {
+		/* best effort */
+	}
+	tu_rmrf(dir);
+	free(dir);
+	return 0;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Runs one PRAGMA on the database file directly and returns its text value (malloc'd). */
+static char *pragma_text(const char *pragma)
+{
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open_v2(".quire/quire.db", &db, SQLITE_OPEN_READWRITE, NULL),
+			 SQLITE_OK);
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_prepare_v2(db, pragma, -1, &st, NULL), SQLITE_OK);
+	char *out = NULL;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		out = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	assert_non_null(out);
+	return out;
+}
+
+static void exec_sql(const char *sql)
+{
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open_v2(".quire/quire.db", &db, SQLITE_OPEN_READWRITE, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static void digest_of(const char *text, struct quire_digest *d)
+{
+	quire_hash_bytes(text, strlen(text), d);
+}
+
+/* Collected events, for checking order and content. */
+struct ev {
+	int64_t seq, time_ns;
+	char kind[64], subject[64];
+	char *data; /* canonical JSON or NULL */
+};
+
+struct evlist {
+	struct ev ev[16];
+	int n;
+	int stop_after; /* 0 = never */
+};
+
+static int collect(void *ctx, int64_t seq, int64_t time_ns, const char *kind, const char *subject,
+		   const json_t *data)
+{
+	struct evlist *l = ctx;
+	assert_true(l->n < 16);
+	struct ev *e = &l->ev[l->n++];
+	e->seq = seq;
+	e->time_ns = time_ns;
+	snprintf(e->kind, sizeof(e->kind), "%s", kind);
+	snprintf(e->subject, sizeof(e->subject), "%s", subject ? subject : "(null)");
+	e->data = data ? quire_json_canonical(data) : NULL;
+	if (l->stop_after && l->n == l->stop_after)
+		return 42;
+	return 0;
+}
+
+static void evlist_free(struct evlist *l)
+{
+	for (int i = 0; i < l->n; i++)
+		free(l->ev[i].data);
+	l->n = 0;
+}
+
+static void test_open_creates_wal_db(void **state)
+{
+	(void)state;
+	struct quire_store *s = NULL;
+	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
+	assert_non_null(s);
+	assert_int_equal(quire_store_readonly(s), 0);
+	struct stat st;
+	assert_int_equal(stat(".quire/quire.db", &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	quire_store_close(s);
+
+	char *mode = pragma_text("PRAGMA journal_mode");
+	assert_string_equal(mode, "wal");
+	free(mode);
+	char *ver = pragma_text("PRAGMA user_version");
+	assert_int_equal(atoi(ver), QUIRE_STORE_SCHEMA);
+	free(ver);
+}
+
+static void test_reopen_keeps_data(void **state)
+{
+	(void)state;
+	struct quire_store *s = NULL;
+	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
+	int64_t run = 0;
+	assert_int_equal(quire_store_run_start(s, "rev-0001", NULL, "quire run", &run), 0);
+	json_t *d = json_pack("{s:s}", "k", "v");
+	assert_int_equal(quire_store_event(s, run, "artefact.produced", "Outline", d), 0);
+	json_decref(d);
+	struct quire_digest dg;
+	digest_of("x", &dg);
+	int64_t old = now_ns() - 60LL * 1000000000;
+	assert_int_equal(quire_store_stat_put(s, "inputs.yaml", 10, old, 77, &dg), 0);
+	json_t *ac = json_pack("{s:s}", "digest", dg.s);
+	assert_int_equal(quire_store_ac_put(s, "sha256:fp", ac), 0);
+	json_decref(ac);
+	quire_store_close(s);
+
+	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
+	struct evlist l = { 0 };
+	assert_int_equal(quire_store_events(s, run, collect, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.ev[0].kind, "artefact.produced");
+	assert_string_equal(l.ev[0].subject, "Outline");
+	assert_string_equal(l.ev[0].data, "{\"k\":\"v\"}");
+	evlist_free(&l);
+	struct quire_digest got = { 0 };
+	assert_int_equal(quire_store_stat_get(s, "inputs.yaml", 10, old, 77, &got), 1);
+	assert_string_equal(got.s, dg.s);
+	json_t *back = NULL;
+	assert_int_equal(quire_store_ac_get(s, "sha256:fp", &back), 0);
+	assert_non_null(back);
+	assert_string_equal(json_string_value(json_object_get(back, "digest")), dg.s);
+	json_decref(back);
+	long max = 0;
+	assert_int_equal(quire_store_max_rev(s, &max), 0);
+	assert_int_equal(max, 1);
+	quire_store_close(s);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+	(void)state;
+	struct quire_store *s = NULL;
+	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
+	quire_store_close(s);
+	char sql[64];
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", QUIRE_STORE_SCHEMA + 1);
+	exec_sql(sql);
+
+	s = NULL;
+	assert_int_equal(quire_store_open(&s, ".quire", 0), QUIRE_ECORRUPT);
+	assert_null(s);
+	assert_non_null(strstr(quire_error_last(), "upgrade"));
+	/* A reader must refuse it too rather than misread a newer layout. */
+	assert_int_equal(quire_store_open(&s, ".quire", 1), QUIRE_ECORRUPT);
+	assert_null(s);
+	assert_non_null(strstr(quire_error_last(), "upgrade"));
+	/* And the refusal did not downgrade the database. */
+	char *ver = pragma_text("PRAGMA user_version");
+	assert_int_equal(atoi(ver), QUIRE_STORE_SCHEMA + 1);
+	free(ver);
+}
+
+static void test_events_round_trip_in_order(void **state)
+{
+	(void)state;
+	struct quire_store *s = NULL;
+	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
+	int64_t r1 = 0, r2 = 0;
+	assert_int_equal(quire_store_run_start(s, "rev-0001", NULL, NULL, &r1), 0);
+	assert_int_equal(quire_store_run_start(s, "rev-0002", "rev-0001", NULL, &r2), 0);
+	assert_true(r1 != r2);
+
+	json_t *start = json_pack("{s:s,s:n,s:{s:i}}", "revision", "rev-0001", "parent", "inputs",
+				  "Chapters", 3);
+	json_t *prod = json_pack("{s:s,s:i,s:[i,i]}", "digest", "sha256:aa", "size", 12, "index", 1,
+				 0);
+	int64_t before = now_ns();
+	assert_int_equal(quire_store_event(s, r1, "run.start", NULL, start), 0);
+	assert_int_equal(quire_store_event(s, r2, "run.start", NULL, NULL), 0);
+	assert_int_equal(quire_store_event(s, r1, "artefact.produced", "Scene[1][0]", prod), 0);
+	assert_int_equal(quire_store_event(s, r1, "artefact.removed", "Scene[2][0]", NULL), 0);
+	assert_int_equal(quire_store_event(s, r1, "run.end", NULL, NULL), 0);
+	int64_t after = now_ns();
+
+	struct evlist l = { 0 };
+	assert_int_equal(quire_store_events(s, r1, collect, &l), 0);
+	assert_int_equal(l.n, 4);
+	assert_string_equal(l.ev[0].kind, "run.start");
+	assert_string_equal(l.ev[0].subject, "(null)");
+	char *want = quire_json_canonical(start);
+	assert_string_equal(l.ev[0].data, want);
+	free(want);
+	assert_string_equal(l.ev[1].kind, "artefact.produced");
+	assert_string_equal(l.ev[1].subject, "Scene[1][0]");
+	want = quire_json_canonical(prod);
+	assert_string_equal(l.ev[1].data, want);
+	free(want);
+	assert_string_equal(l.ev[2].kind, "artefact.removed");
+	assert_string_equal(l.ev[2].subject, "Scene[2][0]");
+	assert_null(l.ev[2].data);
+	assert_string_equal(l.ev[3].kind, "run.end");
+	for (int i = 0; i < l.n; i++) {
+		if (i)
+			assert_true(l.ev[i].seq > l.ev[i - 1].seq);
+		assert_true(l.ev[i].time_ns >= before && l.ev[i].time_ns <= after);
+	}
+	evlist_free(&l);
+
+	/* The other run sees only its own event. */
+	assert_int_equal(quire_store_events(s, r2, collect, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_null(l.ev[0].data);
+	evlist_free(&l);
+
+	/* A callback's non-zero return stops the walk and is passed back. */
+	l.stop_after = 2;
+	assert_int_equal(quire_store_events(s, r1, collect, &l), 42);
+	assert_int_equal(l.n, 2);
+	evlist_free(&l);
+
+	/* Reals are refused: they would not hash stably. */
+	json_t *real = json_pack("{s:f}", "x", 1.5);
+	assert_int_equal(quire_store_event(s, r1, "artefact.produced", "X", real), QUIRE_EINVALID);
+	json_decref(real);
+	l.stop_after = 0;
+	assert_int_equal(quire_store_events(s, r1, collect, &l), 0);
+	assert_int_equal(l.n, 4);
+	evlist_free(&l);
+
+	json_decref(start);
+	json_decref(prod);
+	quire_store_close(s);
+}
+
+static void test_rollback_discards_events(void **state)
+{
+	(void)state;
+	struct quire_store *s = NULL;
+	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
+	int64_t run = 0;
+	assert_int_equal(quire_store_run_start(s, "rev-0001", NULL, NULL, &run), 0);
+	assert_int_equal(quire_store_begin(s), 0);
+	assert_int_equal(quire_store_event(s, run, "artefact.produced", "A", NULL), 0);
+	assert_int_equal(quire_store_rollback(s), 0);
+	assert_int_equal(quire_store_begin(s), 0);
+	assert_int_equal(quire_store_event(s, run, "artefact.produced", "B", NULL), 0);
+	assert_int_equal(quire_store_commit(s), 0);
+	quire_store_close(s);
+
+	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
+	struct evlist l = { 0 };
+	assert_int_equal(quire_store_events(s, run, collect, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.ev[0].subject, "B");
+	evlist_free(&l);
+	quire_store_close(s);
+}
+
+static void test_runs_unfinished_and_finish(void **state)
+{
+	(void)state;
+	struct quire_store *s = NULL;
+	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
+	int64_t id = -1;
+	char *rev = (char *)"x", *parent = (char *)"x";
+	assert_int_equal(quire_store_unfinished_run(s, &id, &rev, &parent), 0);
+	assert_int_equal(id, 0);
+	assert_null(rev);
+	assert_null(parent);
+
+	int64_t r1 = 0, r2 = 0;
+	assert_int_equal(quire_store_run_start(s, "rev-0001", NULL, "quire run", &r1), 0);
+	assert_int_equal(quire_store_run_start(s, "rev-0002", "rev-0001", "quire run", &r2), 0);
+	assert_true(r1 > 0 && r2 > r1);
+
+	/* The oldest unfinished run comes first. */
+	assert_int_equal(quire_store_unfinished_run(s, &id, &rev, &parent), 0);
+	assert_int_equal(id, r1);
+	assert_string_equal(rev, "rev-0001");
+	assert_null(parent);
+	free(rev);
+
+	assert_int_equal(quire_store_run_finish(s, r1, "committed"), 0);
+	assert_int_equal(quire_store_unfinished_run(s, &id, &rev, &parent), 0);
+	assert_int_equal(id, r2);
+	assert_string_equal(rev, "rev-0002");
+	assert_non_null(parent);
+	assert_string_equal(parent, "rev-0001");
+	free(rev);
+	free(parent);
+
+	assert_int_equal(quire_store_run_finish(s, r2, "abandoned"), 0);
+	quire_store_close(s);
+	/* Finishing is durable. */
+	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
+	assert_int_equal(quire_store_unfinished_run(s, &id, &rev, &parent), 0);
+	assert_int_equal(id, 0);
+	assert_null(rev);
+	quire_store_close(s);
+}
+
+static void test_max_rev(void **state)
+{
+	(void)state;
+	struct quire_store *s = NULL;
+	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
+	long max = -1;
+	assert_int_equal(quire_store_max_rev(s, &max), 0);
+	assert_int_equal(max, 0);
+	int64_t run;
+	assert_int_equal(quire_store_run_start(s, "rev-0003", NULL, NULL, &run), 0);
+	assert_int_equal(quire_store_run_start(s, "rev-0012", "rev-0003", NULL, &run), 0);
+	assert_int_equal(quire_store_run_start(s, "rev-0007", "rev-0003", NULL, &run), 0);
+	assert_int_equal(quire_store_max_rev(s, &max), 0);
+	assert_int_equal(max, 12);
+	/* An abandoned run's number is not reused either. */
+	assert_int_equal(quire_store_run_start(s, "rev-0013", "rev-0012", NULL, &run), 0);
+	assert_int_equal(quire_store_run_finish(s, run, "abandoned"), 0);
+	assert_int_equal(quire_store_max_rev(s, &max), 0);
+	assert_int_equal(max, 13);
+	quire_store_close(s);
+}
+
+static void test_readonly_missing_db_is_empty(void **state)
+{
+	(void)state;
+	struct quire_store *s = NULL;
+	assert_int_equal(quire_store_open(&s, ".quire", 1), 0);
+	assert_non_null(s);
+	assert_int_equal(quire_store_readonly(s), 1);
+	struct quire_digest d = { 0 };
+	int64_t old = now_ns() - 60LL * 1000000000;
+	assert_int_equal(quire_store_stat_get(s, "inputs.yaml", 1, old, 1, &d), 0);
+	json_t *ac = (json_t *)1;
+	assert_int_equal(quire_store_ac_get(s, "sha256:fp", &ac), 0);
+	assert_null(ac);
+	long max = -1;
+	assert_int_equal(quire_store_max_rev(s, &max), 0);
+	assert_int_equal(max, 0);
+	int64_t id = -1;
+	char *rev = NULL, *parent = NULL;
+	assert_int_equal(quire_store_unfinished_run(s, &id, &rev, &parent), 0);
+	assert_int_equal(id, 0);
+	struct evlist l = { 0 };
+	assert_int_equal(quire_store_events(s, 1, collect, &l), 0);
+	assert_int_equal(l.n, 0);
+	/* A stat cache write on a read-only store is a quiet no-op. */
+	digest_of("x", &d);
+	assert_int_equal(quire_store_stat_put(s, "inputs.yaml", 1, old, 1, &d), 0);
+	quire_store_close(s);
+
+	struct stat st;
+	assert_int_equal(stat(".quire/quire.db", &st), -1);
+	assert_int_equal(stat(".quire/quire.db-wal", &st), -1);
+	/* Even when .quire itself does not exist (a fresh clone without a database). */
+	assert_int_equal(quire_store_open(&s, "nowhere/.quire", 1), 0);
+	quire_store_close(s);
+	assert_int_equal(stat("nowhere", &st), -1);
+}
+
+static void test_readonly_existing_db_reads(void **state)
+{
+	(void)state;
+	struct quire_store *s = NULL;
+	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
+	struct quire_digest d;
+	digest_of("hello", &d);
+	int64_t old = now_ns() - 60LL * 1000000000;
+	assert_int_equal(quire_store_stat_put(s, "a.txt", 5, old, 9, &d), 0);
+	quire_store_close(s);
+
+	assert_int_equal(quire_store_open(&s, ".quire", 1), 0);
+	assert_int_equal(quire_store_readonly(s), 1);
+	struct quire_digest got = { 0 };
+	assert_int_equal(quire_store_stat_get(s, "a.txt", 5, old, 9, &got), 1);
+	assert_string_equal(got.s, d.s);
+	/* Writes through a read-only store change nothing. */
+	struct quire_digest other;
+	digest_of("other", &other);
+	assert_int_equal(quire_store_stat_put(s, "a.txt", 5, old, 9, &other), 0);
+	quire_store_close(s);
+	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
+	assert_int_equal(quire_store_stat_get(s, "a.txt", 5, old, 9, &got), 1);
+	assert_string_equal(got.s, d.s);
+	quire_store_close(s);
+}
+
+static void test_stat_cache_hit_needs_all_fields(void **state)
+{
+	(void)state;
+	struct quire_store *s = NULL;
+	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
+	struct quire_digest d, got;
+	digest_of("content", &d);
+	int64_t mtime = now_ns() - 10LL * 1000000000; /* well before the entry is recorded */
+	assert_int_equal(quire_store_stat_put(s, "prompts/scene.md", 120, mtime, 4242, &d), 0);
+
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(quire_store_stat_get(s, "prompts/scene.md", 120, mtime, 4242, &got), 1);
+	assert_string_equal(got.s, d.s);
+
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(quire_store_stat_get(s, "prompts/scene.md", 121, mtime, 4242, &got), 0);
+	assert_int_equal(quire_store_stat_get(s, "prompts/scene.md", 120, mtime + 1, 4242, &got), 0);
+	assert_int_equal(quire_store_stat_get(s, "prompts/scene.md", 120, mtime, 4243, &got), 0);
+	assert_int_equal(quire_store_stat_get(s, "prompts/book.md", 120, mtime, 4242, &got), 0);
+	assert_string_equal(got.s, "");
+
+	/* A newer entry for the same path replaces the old one. */
+	struct quire_digest d2;
+	digest_of("content2", &d2);
+	assert_int_equal(quire_store_stat_put(s, "prompts/scene.md", 121, mtime + 5, 4242, &d2), 0);
+	assert_int_equal(quire_store_stat_get(s, "prompts/scene.md", 120, mtime, 4242, &got), 0);
+	assert_int_equal(quire_store_stat_get(s, "prompts/scene.md", 121, mtime + 5, 4242, &got), 1);
+	assert_string_equal(got.s, d2.s);
+	quire_store_close(s);
+}
+
+static void test_stat_cache_racy_entry_misses(void **state)
+{
+	(void)state;
+	struct quire_store *s = NULL;
+	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
+	struct quire_digest d, got;
+	digest_of("content", &d);
+	/* The file changed just now: the same (size, mtime, ino) could hide a second write. */
+	int64_t fresh = now_ns();
+	assert_int_equal(quire_store_stat_put(s, "inputs.yaml", 50, fresh, 7, &d), 0);
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(quire_store_stat_get(s, "inputs.yaml", 50, fresh, 7, &got), 0);
+	assert_string_equal(got.s, "");
+	/* Within the 2 s window is still racy. */
+	int64_t recent = now_ns() - 1500000000LL;
+	assert_int_equal(quire_store_stat_put(s, "inputs.yaml", 50, recent, 7, &d), 0);
+	assert_int_equal(quire_store_stat_get(s, "inputs.yaml", 50, recent, 7, &got), 0);
+	/* Outside it the entry is trusted. */
+	int64_t old = now_ns() - 3000000000LL;
+	assert_int_equal(quire_store_stat_put(s, "inputs.yaml", 50, old, 7, &d), 0);
+	assert_int_equal(quire_store_stat_get(s, "inputs.yaml", 50, old, 7, &got), 1);
+	assert_string_equal(got.s, d.s);
+	quire_store_close(s);
+}
+
+static void test_action_cache_put_get(void **state)
+{
+	(void)state;
+	struct quire_store *s = NULL;
+	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
+	json_t *out = (json_t *)1;
+	assert_int_equal(quire_store_ac_get(s, "sha256:missing", &out), 0);
+	assert_null(out);
+
+	json_t *r1 = json_pack("{s:s,s:i,s:{s:i,s:i}}", "digest",
+			       "sha256:0000000000000000000000000000000000000000000000000000000000000001",
+			       "size", 42, "usage", "tokens_in", 10, "tokens_out", 200);
+	assert_int_equal(quire_store_ac_put(s, "sha256:fp1", r1), 0);
+	assert_int_equal(quire_store_ac_get(s, "sha256:fp1", &out), 0);
+	assert_non_null(out);
+	assert_true(json_equal(out, r1));
+	json_decref(out);
+
+	/* A second result for the same fingerprint replaces the first. */
+	json_t *r2 = json_pack("{s:s,s:i}", "digest",
+			       "sha256:0000000000000000000000000000000000000000000000000000000000000002",
+			       "size", 7);
+	assert_int_equal(quire_store_ac_put(s, "sha256:fp1", r2), 0);
+	assert_int_equal(quire_store_ac_get(s, "sha256:fp1", &out), 0);
+	assert_true(json_equal(out, r2));
+	json_decref(out);
+	assert_int_equal(quire_store_ac_get(s, "sha256:fp2", &out), 0);
+	assert_null(out);
+	json_decref(r1);
+	json_decref(r2);
+	quire_store_close(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_open_creates_wal_db, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events_round_trip_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rollback_discards_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_runs_unfinished_and_finish, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_rev, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readonly_missing_db_is_empty, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readonly_existing_db_reads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stat_cache_hit_needs_all_fields, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stat_cache_racy_entry_misses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_action_cache_put_get, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
