@@ -150,7 +150,7 @@ static int cmd_run(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
-	struct ui u = { json, !json && isatty(STDERR_FILENO) && !getenv("CI"), 0 };
+	struct ui u = { json, !json && isatty(STDERR_FILENO), 0 };
 	struct quire_run_opts o = {
 		.jobs = jobs,
 		.fail_fast = fail_fast,
