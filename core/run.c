@@ -1,5 +1,6 @@
 /* The runner: ready-queue scheduling over the instance graph, worker threads calling providers,
  * and the blob -> event -> manifest -> current commit order. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -667,7 +668,8 @@ static int execute(struct runner *r)
 		if (err || r->running == 0)
 			break;
 		pthread_mutex_lock(&r->mu);
-		while (!r->done_head && !interrupted(r)) {
+		if (!r->done_head) {
+			/* Wake at least every 100 ms to notice SIGINT (the handler only sets a flag). */
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_nsec += 100000000;
@@ -813,6 +815,19 @@ static int snapshot_files(struct quire_project *p)
 	return 0;
 }
 
+/* Removes what killed runs left in .quire/tmp (we hold the lock: nobody else writes there). */
+static void clear_tmp(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+}
+
 static int write_plan_file(struct quire_project *p, const struct quire_plan *plan, const char *rev)
 {
 	char *dir = quire__xasprintf("%s/runs", p->qdir);
@@ -847,6 +862,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	if (err)
 		return err;
 	char *tmpdir = quire__xasprintf("%s/tmp", p->qdir);
+	clear_tmp(tmpdir);
 	if ((err = quire_fs_mkdirs(tmpdir, 0755)) || (err = quire_store_open(&store, p->qdir, 0)) ||
 	    (err = recover(p, store, res)) || (err = quire_project_hash_files(p, store)) ||
 	    (err = quire_manifest_current(p->qdir, &current)))
