@@ -1,23 +1,41 @@
 #!/usr/bin/env python3
-"""Prints one 'N passed, N failed' line from meson's JUnit logs (every TAP subtest counts)."""
+"""Prints one 'N passed, N failed' line from meson's logs: every TAP subtest counts (JUnit),
+and a test program that failed without reporting a failing subtest (a crash, a sanitizer
+abort) counts as one more failure (testlog.json)."""
+import json
+import os
 import sys
 import xml.etree.ElementTree as ET
 
 passed = failed = skipped = 0
 for path in sys.argv[1:]:
+    suites_failed = set()
     try:
         root = ET.parse(path).getroot()
     except (OSError, ET.ParseError) as e:
         print(f"summary: cannot read {path}: {e}", file=sys.stderr)
         failed += 1
         continue
-    for case in root.iter("testcase"):
-        if case.find("failure") is not None or case.find("error") is not None:
-            failed += 1
-        elif case.find("skipped") is not None:
-            skipped += 1
-        else:
-            passed += 1
+    for suite in root.iter("testsuite"):
+        for case in suite.iter("testcase"):
+            if case.find("failure") is not None or case.find("error") is not None:
+                failed += 1
+                suites_failed.add(suite.get("name", ""))
+            elif case.find("skipped") is not None:
+                skipped += 1
+            else:
+                passed += 1
+    log = os.path.join(os.path.dirname(path), "testlog.json")
+    try:
+        with open(log) as f:
+            for line in f:
+                t = json.loads(line)
+                if t.get("result") in ("OK", "SKIP", "EXPECTEDFAIL"):
+                    continue
+                if not any(t.get("name", "") in s for s in suites_failed):
+                    failed += 1
+    except OSError:
+        pass
 line = f"{passed} passed, {failed} failed"
 if skipped:
     line += f", {skipped} skipped"
