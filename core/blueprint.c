@@ -220,6 +220,11 @@ static int typed_value(const struct quire__yaml *y, struct fy_node *n,
 						in->name);
 		break;
 	case QUIRE_INPUT_ENUM: {
+		/* Compare the scalar as written: enum values like 2 or no are text, not numbers. */
+		size_t len = 0;
+		const char *raw = quire__yaml_scalar(n, &len);
+		json_decref(v);
+		v = raw ? json_stringn(raw, len) : json_null();
 		const char *s = json_is_string(v) ? json_string_value(v) : NULL;
 		int ok = 0;
 		for (size_t k = 0; s && k < in->nvalues; k++)

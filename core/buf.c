@@ -33,10 +33,10 @@ void quire_buf_reset(struct quire_buf *b)
 
 int quire_buf_grow(struct quire_buf *b, size_t extra)
 {
-	size_t need = b->len + extra + 1;
-	if (b->cap && b->len + extra > b->cap)
+	if (extra > (size_t)-1 - b->len - 1 || (b->cap && extra > b->cap - b->len))
 		return quire_error_set(QUIRE_EINVALID, "content larger than the limit of %zu bytes",
 				       b->cap);
+	size_t need = b->len + extra + 1;
 	if (need <= b->alloc)
 		return 0;
 	size_t n = b->alloc ? b->alloc : 64;

@@ -26,9 +26,25 @@ int quire_fs_read(const char *path, struct quire_buf *buf, size_t cap)
 	}
 	size_t start = buf->len;
 	for (;;) {
-		if (quire_buf_grow(buf, 65536) < 0)
-			break;
-		ssize_t n = read(fd, buf->ptr + buf->len, 65536);
+		size_t room = 65536;
+		if (buf->cap && buf->len >= buf->cap) {
+			/* The buffer is full: one more byte means the file does not fit. */
+			char probe;
+			ssize_t more = read(fd, &probe, 1);
+			close(fd);
+			if (more > 0)
+				return quire_error_set(QUIRE_EINVALID, "'%s' is larger than %zu bytes",
+						       path, buf->cap);
+			return 0;
+		}
+		if (buf->cap && room > buf->cap - buf->len)
+			room = buf->cap - buf->len;
+		int err = quire_buf_grow(buf, room);
+		if (err) {
+			close(fd);
+			return err;
+		}
+		ssize_t n = read(fd, buf->ptr + buf->len, room);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

@@ -299,7 +299,11 @@ static const json_t *artefact_value(void *ud, const char *id)
 {
 	struct runner *r = ud;
 	long i = quire_plan_find(r->plan, id);
-	if (i < 0 || r->mark[i] != r->gen) {
+	if (i < 0) {
+		quire_error_set(QUIRE_EINVALID, "'%s' does not exist (index out of range)", id);
+		return NULL;
+	}
+	if (r->mark[i] != r->gen) {
 		quire_error_set(QUIRE_EINVALID, "'%s' is not a dependency of this instance", id);
 		return NULL;
 	}

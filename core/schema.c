@@ -59,11 +59,12 @@ static int check(const json_t *s, const json_t *v, struct quire_buf *path)
 	const json_t *c = json_object_get(s, "const");
 	if (c && !json_equal((json_t *)c, (json_t *)v))
 		return fail(path, "does not equal the required constant");
-	if (json_is_integer(v)) {
+	if (json_is_number(v)) {
+		/* Comparing (never hashing) floats is fine: outputs may carry real numbers. */
 		const json_t *mn = json_object_get(s, "minimum"), *mx = json_object_get(s, "maximum");
-		if (json_is_integer(mn) && json_integer_value(v) < json_integer_value(mn))
+		if (json_is_number(mn) && json_number_value(v) < json_number_value(mn))
 			return fail(path, "is below the minimum");
-		if (json_is_integer(mx) && json_integer_value(v) > json_integer_value(mx))
+		if (json_is_number(mx) && json_number_value(v) > json_number_value(mx))
 			return fail(path, "is above the maximum");
 	}
 	size_t mark = path->len;

@@ -272,7 +272,8 @@ int quire_template_parse(struct quire_template **out, const char *text, size_t l
 			if ((err = parse_expr(&L, s)))
 				goto out;
 			size_t consumed = (size_t)(close + 2 - (text + i));
-			col += (int)consumed;
+			for (size_t k = 0; k < consumed; k++)
+				col += ((unsigned char)text[i + k] & 0xc0) != 0x80;
 			i += consumed;
 			lit = i;
 			continue;

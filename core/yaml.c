@@ -53,9 +53,16 @@ int quire__yaml_parse(const char *text, size_t len, const char *name, struct qui
 	if (!y->doc) {
 		void *it = NULL;
 		struct fy_diag_error *e = fy_diag_errors_iterate(diag, &it);
+		if (!e) {
+			/* An empty file (or only comments) is an empty document, not an error. */
+			fy_diag_destroy(diag);
+			*out = y;
+			return 0;
+		}
+		/* Collected diagnostics count lines and columns from 1 already. */
 		if (e)
-			err = quire_error_set(QUIRE_EINVALID, "%s:%d:%d: %s%s", name, e->line + 1,
-					      e->column + 1, e->msg ? e->msg : "invalid YAML",
+			err = quire_error_set(QUIRE_EINVALID, "%s:%d:%d: %s%s", name, e->line,
+					      e->column, e->msg ? e->msg : "invalid YAML",
 					      e->msg && strstr(e->msg, "flow")
 						      ? " (an id with brackets inside [ ] must be quoted, "
 							"\"Chapter[i]\", or written as a block list)"
@@ -83,10 +90,31 @@ void quire__yaml_free(struct quire__yaml *y)
 	free(y);
 }
 
+/* The key whose value is n in its parent mapping, or NULL. */
+static struct fy_node *key_of(struct fy_node *n)
+{
+	struct fy_node *parent = fy_node_get_parent(n);
+	if (!parent || !fy_node_is_mapping(parent))
+		return NULL;
+	void *it = NULL;
+	struct fy_node_pair *p;
+	while ((p = fy_node_mapping_iterate(parent, &it)))
+		if (fy_node_pair_value(p) == n)
+			return fy_node_pair_key(p);
+	return NULL;
+}
+
 void quire__yaml_pos(struct fy_node *n, int *line, int *col)
 {
 	*line = 1;
 	*col = 1;
+	/* An empty collection has no token of its own here: point at the key it belongs to. */
+	if (n && ((fy_node_is_mapping(n) && fy_node_mapping_item_count(n) == 0) ||
+		  (fy_node_is_sequence(n) && fy_node_sequence_item_count(n) == 0))) {
+		struct fy_node *k = key_of(n);
+		if (k)
+			n = k;
+	}
 	for (int depth = 0; n && depth < 64; depth++) {
 		if (fy_node_is_scalar(n) || fy_node_is_alias(n)) {
 			struct fy_token *t = fy_node_get_scalar_token(n);

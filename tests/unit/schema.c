@@ -174,10 +174,8 @@ static void test_minimum_maximum(void **state)
 	expect_fail(s, "{\"n\":11}", "$.n: is above the maximum");
 }
 
-/* BUG: core/schema.c:62 applies minimum/maximum to integers only, so a real value such as
- * -1.5 passes {"type":"number","minimum":0}; the header lists minimum/maximum without that
- * restriction. Left out of the test list. */
-__attribute__((unused)) static void test_minimum_applies_to_numbers(void **state)
+/* minimum and maximum apply to real numbers as well as integers. */
+static void test_minimum_applies_to_numbers(void **state)
 {
 	(void)state;
 	const char *s = "{\"properties\":{\"x\":{\"type\":\"number\",\"minimum\":0,\"maximum\":1}}}";
@@ -199,6 +197,7 @@ int main(void)
 		cmocka_unit_test(test_min_max_items),
 		cmocka_unit_test(test_enum_and_const),
 		cmocka_unit_test(test_minimum_maximum),
+		cmocka_unit_test(test_minimum_applies_to_numbers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
