@@ -235,6 +235,9 @@ static void explain(struct quire_plan *plan, const struct quire_project *p, size
 	else if (status && !strcmp(status, "stale"))
 		add_reason(n, quire__xstrdup("stale: its last run did not complete"));
 	const json_t *old = json_object_get(e, "deps");
+	/* Never built (it failed or was blocked the first time): there is nothing to compare. */
+	if (!old)
+		return;
 	struct quire_digest def;
 	quire_hash_json(pr->def, &def);
 	if (!same(jstr(old, "definition"), def.s))

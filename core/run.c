@@ -522,6 +522,12 @@ static int complete(struct runner *r, struct job *j)
 	size_t i = j->node;
 	struct quire_node *n = &r->plan->nodes[i];
 	r->running--;
+	if (j->rc && r->cancelled) {
+		/* Cancelled by an interrupt: not a failure; it simply did not finish this time. */
+		r->state[i] = N_SKIPPED;
+		job_free(j);
+		return 0;
+	}
 	if (j->rc) {
 		int err = fail_node(r, i, j->rs.diag, N_FAILED);
 		job_free(j);

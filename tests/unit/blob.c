@@ -44,7 +44,7 @@ static char *slurp(const char *path)
 static void test_put_addresses_by_sha256(void **state)
 {
 	(void)state;
-	struct quire_digest d = { 0 };
+	struct quire_digest d = {0};
 	assert_int_equal(quire_blob_put(".quire", "hello\n", 6, &d), 0);
 	assert_string_equal(d.s, "sha256:" HELLO_HEX);
 
@@ -93,8 +93,8 @@ static void test_put_same_content_twice(void **state)
 	/* The empty blob is a valid blob too. */
 	struct quire_digest e;
 	assert_int_equal(quire_blob_put(".quire", "", 0, &e), 0);
-	assert_string_equal(e.s,
-			    "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	assert_string_equal(
+	    e.s, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 	assert_int_equal(quire_blob_read(".quire", e.s, &buf, 0, 1), 0);
 	assert_int_equal(buf.len, 0);
 	quire_buf_release(&buf);
@@ -198,13 +198,13 @@ static void test_put_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_put_addresses_by_sha256, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_put_same_content_twice, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_read_appends_and_caps, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_verify_detects_corruption, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_missing_and_invalid, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_adopt_moves_temp_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_put_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_put_addresses_by_sha256, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_put_same_content_twice, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_read_appends_and_caps, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_verify_detects_corruption, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_missing_and_invalid, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_adopt_moves_temp_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_put_file, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,7 +44,7 @@ static char *slurp(const char *path)
 static const char *status_of(const json_t *m, const char *id)
 {
 	return json_string_value(
-		json_object_get(json_object_get(json_object_get(m, "artefacts"), id), "status"));
+	    json_object_get(json_object_get(json_object_get(m, "artefacts"), id), "status"));
 }
 
 static json_int_t count_of(const json_t *m, const char *what)
@@ -209,8 +209,9 @@ static void test_load_rejects_revision_mismatch(void **state)
 	/* Valid JSON that is not a manifest at all. */
 	tu_write(".", ".quire/manifests/rev-0003.json", "[1, 2, 3]\n");
 	assert_int_equal(quire_manifest_load(".quire", "rev-0003", &back), QUIRE_ECORRUPT);
-	tu_write(".", ".quire/manifests/rev-0004.json",
-		 "{\"format\": 99, \"revision\": \"rev-0004\", \"inputs\": {}, \"artefacts\": {}}\n");
+	tu_write(
+	    ".", ".quire/manifests/rev-0004.json",
+	    "{\"format\": 99, \"revision\": \"rev-0004\", \"inputs\": {}, \"artefacts\": {}}\n");
 	assert_int_equal(quire_manifest_load(".quire", "rev-0004", &back), QUIRE_ECORRUPT);
 }
 
@@ -279,7 +280,8 @@ static void test_fold_artefacts(void **state)
 	e = json_object_get(json_object_get(m, "artefacts"), "Chapter[0]");
 	assert_string_equal(status_of(m, "Chapter[0]"), "stale");
 	assert_string_equal(json_string_value(json_object_get(e, "digest")), D1);
-	assert_string_equal(json_string_value(json_object_get(e, "error")), "mock: injected failure");
+	assert_string_equal(json_string_value(json_object_get(e, "error")),
+			    "mock: injected failure");
 
 	/* A failure with no earlier output. */
 	quire_manifest_apply(m, 0, "artefact.failed", "Chapter[2]", fail);
@@ -288,7 +290,8 @@ static void test_fold_artefacts(void **state)
 	assert_null(json_object_get(e, "digest"));
 	assert_string_equal(json_string_value(json_object_get(e, "producer")), "Chapter");
 	assert_string_equal(json_string_value(json_object_get(e, "role")), "writer");
-	assert_string_equal(json_string_value(json_object_get(e, "error")), "mock: injected failure");
+	assert_string_equal(json_string_value(json_object_get(e, "error")),
+			    "mock: injected failure");
 	json_decref(fail);
 
 	/* Blocked: same rule. */
@@ -360,16 +363,16 @@ static void test_fold_interrupted_flag(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_rev_format_and_parse, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_current_pointer, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_then_load, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_load_missing_and_bad_name, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_load_rejects_malformed_json, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_load_rejects_revision_mismatch, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_max_rev_on_disk, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fold_run_start, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fold_artefacts, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fold_interrupted_flag, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rev_format_and_parse, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_current_pointer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_then_load, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_load_missing_and_bad_name, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_load_rejects_malformed_json, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_load_rejects_revision_mismatch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_max_rev_on_disk, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fold_run_start, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fold_artefacts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fold_interrupted_flag, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

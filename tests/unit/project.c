@@ -126,7 +126,8 @@ static void test_comment_only_inputs_file(void **state)
 	char *dir = *state;
 	char cmd[512];
 	snprintf(cmd, sizeof(cmd),
-		 "sed -i 's/Premise:  { type: text, required: true }/Premise: { type: text, default: x }/' "
+		 "sed -i 's/Premise:  { type: text, required: true }/Premise: { type: text, "
+		 "default: x }/' "
 		 "'%s/blueprint.yaml'",
 		 dir);
 	assert_int_equal(system(cmd), 0);
@@ -230,8 +231,9 @@ static void test_quire_yaml_errors(void **state)
 	msg = open_fails(dir, QUIRE_EINVALID);
 	assert_prefix(msg, "quire.yaml:2:6: ");
 
-	tu_write(dir, "quire.yaml",
-		 "quire: 2\nroles:\n  writer: { provider: mock }\n  assemble: { provider: mock }\n");
+	tu_write(
+	    dir, "quire.yaml",
+	    "quire: 2\nroles:\n  writer: { provider: mock }\n  assemble: { provider: mock }\n");
 	msg = open_fails(dir, QUIRE_EINVALID);
 	assert_prefix(msg, "quire.yaml:1:8: ");
 
@@ -286,8 +288,8 @@ static void test_hash_files(void **state)
 	assert_int_equal(quire_project_open(&p, dir), 0);
 	assert_int_equal(quire_project_hash_files(p, NULL), 0);
 	static const char *const want[] = {
-		"quire.yaml",	     "blueprint.yaml",	   "inputs.yaml",    "prompts/outline.md",
-		"prompts/chapter.md", "prompts/scene.md",    "prompts/book.md", "schemas/outline.json",
+	    "quire.yaml",	  "blueprint.yaml",   "inputs.yaml",	 "prompts/outline.md",
+	    "prompts/chapter.md", "prompts/scene.md", "prompts/book.md", "schemas/outline.json",
 	};
 	assert_int_equal(json_object_size(p->files), 8);
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
@@ -342,7 +344,7 @@ static void test_hash_files_racy_edit_is_seen(void **state)
 
 	/* Same size, same inode, same mtime: only the racy-clean rule can notice the edit. */
 	tu_write(dir, "prompts/book.md", "Version B {{Title}}\n");
-	struct timespec times[2] = { st1.st_atim, st1.st_mtim };
+	struct timespec times[2] = {st1.st_atim, st1.st_mtim};
 	assert_int_equal(utimensat(AT_FDCWD, "prompts/book.md", times, 0), 0);
 	struct stat st2;
 	assert_int_equal(stat("prompts/book.md", &st2), 0);
@@ -401,27 +403,20 @@ static void test_input_digest(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_open_story, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_defaults_applied, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_required_input_missing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wrong_type_positioned, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unknown_input_did_you_mean, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_value_out_of_range, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unbound_role, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_quire_yaml_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_find_walks_up, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hash_files, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hash_files_missing_prompt, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hash_files_racy_edit_is_seen, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_input_digest, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_story, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_defaults_applied, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_required_input_missing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_comment_only_inputs_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_wrong_type_positioned, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unknown_input_did_you_mean, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_value_out_of_range, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unbound_role, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_quire_yaml_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_find_walks_up, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hash_files, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hash_files_missing_prompt, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hash_files_racy_edit_is_seen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_input_digest, setup, teardown),
 	};
-	/* BUG: core/yaml.c:52 quire__yaml_parse() reports "inputs.yaml: invalid YAML" for a file
-	 * that is empty or holds only comments (libfyaml builds no document from such a stream),
-	 * although load_inputs() treats a missing root as "no values". Run with QUIRE_UNIT_BUGS=1. */
-	const struct CMUnitTest known_bugs[] = {
-		cmocka_unit_test_setup_teardown(test_comment_only_inputs_file, setup, teardown),
-	};
-	if (getenv("QUIRE_UNIT_BUGS"))
-		return cmocka_run_group_tests(known_bugs, NULL, NULL);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -142,14 +142,14 @@ static void test_reopen_keeps_data(void **state)
 	quire_store_close(s);
 
 	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
-	struct evlist l = { 0 };
+	struct evlist l = {0};
 	assert_int_equal(quire_store_events(s, run, collect, &l), 0);
 	assert_int_equal(l.n, 1);
 	assert_string_equal(l.ev[0].kind, "artefact.produced");
 	assert_string_equal(l.ev[0].subject, "Outline");
 	assert_string_equal(l.ev[0].data, "{\"k\":\"v\"}");
 	evlist_free(&l);
-	struct quire_digest got = { 0 };
+	struct quire_digest got = {0};
 	assert_int_equal(quire_store_stat_get(s, "inputs.yaml", 10, old, 77, &got), 1);
 	assert_string_equal(got.s, dg.s);
 	json_t *back = NULL;
@@ -199,8 +199,8 @@ static void test_events_round_trip_in_order(void **state)
 
 	json_t *start = json_pack("{s:s,s:n,s:{s:i}}", "revision", "rev-0001", "parent", "inputs",
 				  "Chapters", 3);
-	json_t *prod = json_pack("{s:s,s:i,s:[i,i]}", "digest", "sha256:aa", "size", 12, "index", 1,
-				 0);
+	json_t *prod =
+	    json_pack("{s:s,s:i,s:[i,i]}", "digest", "sha256:aa", "size", 12, "index", 1, 0);
 	int64_t before = now_ns();
 	assert_int_equal(quire_store_event(s, r1, "run.start", NULL, start), 0);
 	assert_int_equal(quire_store_event(s, r2, "run.start", NULL, NULL), 0);
@@ -209,7 +209,7 @@ static void test_events_round_trip_in_order(void **state)
 	assert_int_equal(quire_store_event(s, r1, "run.end", NULL, NULL), 0);
 	int64_t after = now_ns();
 
-	struct evlist l = { 0 };
+	struct evlist l = {0};
 	assert_int_equal(quire_store_events(s, r1, collect, &l), 0);
 	assert_int_equal(l.n, 4);
 	assert_string_equal(l.ev[0].kind, "run.start");
@@ -275,7 +275,7 @@ static void test_rollback_discards_events(void **state)
 	quire_store_close(s);
 
 	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
-	struct evlist l = { 0 };
+	struct evlist l = {0};
 	assert_int_equal(quire_store_events(s, run, collect, &l), 0);
 	assert_int_equal(l.n, 1);
 	assert_string_equal(l.ev[0].subject, "B");
@@ -355,7 +355,7 @@ static void test_readonly_missing_db_is_empty(void **state)
 	assert_int_equal(quire_store_open(&s, ".quire", 1), 0);
 	assert_non_null(s);
 	assert_int_equal(quire_store_readonly(s), 1);
-	struct quire_digest d = { 0 };
+	struct quire_digest d = {0};
 	int64_t old = now_ns() - 60LL * 1000000000;
 	assert_int_equal(quire_store_stat_get(s, "inputs.yaml", 1, old, 1, &d), 0);
 	json_t *ac = (json_t *)1;
@@ -368,7 +368,7 @@ static void test_readonly_missing_db_is_empty(void **state)
 	char *rev = NULL, *parent = NULL;
 	assert_int_equal(quire_store_unfinished_run(s, &id, &rev, &parent), 0);
 	assert_int_equal(id, 0);
-	struct evlist l = { 0 };
+	struct evlist l = {0};
 	assert_int_equal(quire_store_events(s, 1, collect, &l), 0);
 	assert_int_equal(l.n, 0);
 	/* A stat cache write on a read-only store is a quiet no-op. */
@@ -398,7 +398,7 @@ static void test_readonly_existing_db_reads(void **state)
 
 	assert_int_equal(quire_store_open(&s, ".quire", 1), 0);
 	assert_int_equal(quire_store_readonly(s), 1);
-	struct quire_digest got = { 0 };
+	struct quire_digest got = {0};
 	assert_int_equal(quire_store_stat_get(s, "a.txt", 5, old, 9, &got), 1);
 	assert_string_equal(got.s, d.s);
 	/* Writes through a read-only store change nothing. */
@@ -428,7 +428,8 @@ static void test_stat_cache_hit_needs_all_fields(void **state)
 
 	memset(&got, 0, sizeof(got));
 	assert_int_equal(quire_store_stat_get(s, "prompts/scene.md", 121, mtime, 4242, &got), 0);
-	assert_int_equal(quire_store_stat_get(s, "prompts/scene.md", 120, mtime + 1, 4242, &got), 0);
+	assert_int_equal(quire_store_stat_get(s, "prompts/scene.md", 120, mtime + 1, 4242, &got),
+			 0);
 	assert_int_equal(quire_store_stat_get(s, "prompts/scene.md", 120, mtime, 4243, &got), 0);
 	assert_int_equal(quire_store_stat_get(s, "prompts/book.md", 120, mtime, 4242, &got), 0);
 	assert_string_equal(got.s, "");
@@ -438,7 +439,8 @@ static void test_stat_cache_hit_needs_all_fields(void **state)
 	digest_of("content2", &d2);
 	assert_int_equal(quire_store_stat_put(s, "prompts/scene.md", 121, mtime + 5, 4242, &d2), 0);
 	assert_int_equal(quire_store_stat_get(s, "prompts/scene.md", 120, mtime, 4242, &got), 0);
-	assert_int_equal(quire_store_stat_get(s, "prompts/scene.md", 121, mtime + 5, 4242, &got), 1);
+	assert_int_equal(quire_store_stat_get(s, "prompts/scene.md", 121, mtime + 5, 4242, &got),
+			 1);
 	assert_string_equal(got.s, d2.s);
 	quire_store_close(s);
 }
@@ -477,9 +479,10 @@ static void test_action_cache_put_get(void **state)
 	assert_int_equal(quire_store_ac_get(s, "sha256:missing", &out), 0);
 	assert_null(out);
 
-	json_t *r1 = json_pack("{s:s,s:i,s:{s:i,s:i}}", "digest",
-			       "sha256:0000000000000000000000000000000000000000000000000000000000000001",
-			       "size", 42, "usage", "tokens_in", 10, "tokens_out", 200);
+	json_t *r1 =
+	    json_pack("{s:s,s:i,s:{s:i,s:i}}", "digest",
+		      "sha256:0000000000000000000000000000000000000000000000000000000000000001",
+		      "size", 42, "usage", "tokens_in", 10, "tokens_out", 200);
 	assert_int_equal(quire_store_ac_put(s, "sha256:fp1", r1), 0);
 	assert_int_equal(quire_store_ac_get(s, "sha256:fp1", &out), 0);
 	assert_non_null(out);
@@ -487,9 +490,9 @@ static void test_action_cache_put_get(void **state)
 	json_decref(out);
 
 	/* A second result for the same fingerprint replaces the first. */
-	json_t *r2 = json_pack("{s:s,s:i}", "digest",
-			       "sha256:0000000000000000000000000000000000000000000000000000000000000002",
-			       "size", 7);
+	json_t *r2 = json_pack(
+	    "{s:s,s:i}", "digest",
+	    "sha256:0000000000000000000000000000000000000000000000000000000000000002", "size", 7);
 	assert_int_equal(quire_store_ac_put(s, "sha256:fp1", r2), 0);
 	assert_int_equal(quire_store_ac_get(s, "sha256:fp1", &out), 0);
 	assert_true(json_equal(out, r2));
@@ -504,18 +507,18 @@ static void test_action_cache_put_get(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_open_creates_wal_db, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_events_round_trip_in_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rollback_discards_events, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_runs_unfinished_and_finish, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_max_rev, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_readonly_missing_db_is_empty, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_readonly_existing_db_reads, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stat_cache_hit_needs_all_fields, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stat_cache_racy_entry_misses, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_action_cache_put_get, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_creates_wal_db, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_events_round_trip_in_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rollback_discards_events, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_runs_unfinished_and_finish, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_max_rev, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_readonly_missing_db_is_empty, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_readonly_existing_db_reads, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stat_cache_hit_needs_all_fields, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stat_cache_racy_entry_misses, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_action_cache_put_get, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,331 @@
+/* Unit tests for out/ materialisation (quire/out.h): names, minimal rewrites, safety. */
+#include "testutil.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+
+#include "quire-config.h"
+#include "quire-provider.h"
+#include "quire/blob.h"
+#include "quire/buf.h"
+#include "quire/error.h"
+#include "quire/manifest.h"
+#include "quire/out.h"
+#include "quire/project.h"
+#include "quire/provider.h"
+#include "quire/run.h"
+
+struct fx {
+	char *dir;
+	struct quire_project *p;
+	json_t *m; /* current manifest after the first run */
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	f->dir = tu_tempdir();
+	char cmd[8192];
+	snprintf(cmd, sizeof(cmd), "cp -R '%s/story/.' '%s/'", QUIRE_SOURCE_BLUEPRINTS, f->dir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(chdir(f->dir), 0);
+	unsetenv("QUIRE_MOCK_FAIL");
+	assert_int_equal(quire_project_open(&f->p, f->dir), 0);
+	struct quire_run_opts o = {.jobs = 4};
+	struct quire_run_result res;
+	if (quire_run(f->p, &o, &res))
+		fail_msg("run: %s", quire_error_last());
+	assert_int_equal(res.produced, 11);
+	assert_int_equal(res.out_written, 11);
+	assert_int_equal(quire_manifest_load(f->p->qdir, "rev-0001", &f->m), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	if (chdir("/") != 0) {
+		/* best effort */
+	}
+	json_decref(f->m);
+	quire_project_free(f->p);
+	tu_rmrf(f->dir);
+	free(f->dir);
+	free(f);
+	return 0;
+}
+
+static char *slurp(const char *path)
+{
+	struct quire_buf b = QUIRE_BUF_INIT;
+	FILE *fp = fopen(path, "rb");
+	assert_non_null(fp);
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+		quire_buf_add(&b, chunk, n);
+	fclose(fp);
+	return quire_buf_detach(&b, NULL);
+}
+
+static char *blob_text(const struct fx *f, const char *id)
+{
+	const json_t *e = json_object_get(json_object_get(f->m, "artefacts"), id);
+	const char *digest = json_string_value(json_object_get(e, "digest"));
+	assert_non_null(digest);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	assert_int_equal(quire_blob_read(f->p->qdir, digest, &b, 0, 1), 0);
+	return quire_buf_detach(&b, NULL);
+}
+
+static void assert_out_matches(const struct fx *f, const char *id, const char *file)
+{
+	char *want = blob_text(f, id);
+	char *got = slurp(file);
+	assert_string_equal(got, want);
+	free(want);
+	free(got);
+}
+
+static int count_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	assert_non_null(d);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void set_old_mtime(const char *path)
+{
+	struct timespec t[2] = {{1000000000, 0}, {1000000000, 0}};
+	assert_int_equal(utimensat(AT_FDCWD, path, t, AT_SYMLINK_NOFOLLOW), 0);
+}
+
+static const char *const files[] = {
+    "Outline.json", "Chapter-0.md", "Chapter-1.md", "Chapter-2.md", "Scene-0-0.md", "Scene-0-1.md",
+    "Scene-1-0.md", "Scene-1-1.md", "Scene-2-0.md", "Scene-2-1.md", "Book.md",
+};
+static const char *const ids[] = {
+    "Outline",	   "Chapter[0]",  "Chapter[1]",	 "Chapter[2]",	"Scene[0][0]", "Scene[0][1]",
+    "Scene[1][0]", "Scene[1][1]", "Scene[2][0]", "Scene[2][1]", "Book",
+};
+
+static void test_one_file_per_artefact(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(count_dir("out"), 11);
+	for (size_t i = 0; i < 11; i++) {
+		char path[256];
+		snprintf(path, sizeof(path), "out/%s", files[i]);
+		struct stat st;
+		if (lstat(path, &st) != 0)
+			fail_msg("missing %s", path);
+		assert_true(S_ISREG(st.st_mode));
+		assert_out_matches(f, ids[i], path);
+	}
+	/* The book is the scenes joined, in order (the echo binding assembles them). */
+	char *book = slurp("out/Book.md");
+	char *s00 = slurp("out/Scene-0-0.md"), *s21 = slurp("out/Scene-2-1.md");
+	assert_non_null(strstr(book, "# The Lighthouse Keeper's Letters"));
+	char *p00 = strstr(book, s00), *p21 = strstr(book, s21);
+	assert_true(p00 && p21 && p00 < p21);
+	free(book);
+	free(s00);
+	free(s21);
+}
+
+static void test_out_name(void **state)
+{
+	(void)state;
+	json_t *md = json_pack("{s:s}", "ext", "md");
+	json_t *js = json_pack("{s:s}", "ext", "json");
+	char *n = quire_out_name("Scene[1][0]", md);
+	assert_string_equal(n, "Scene-1-0.md");
+	free(n);
+	n = quire_out_name("Outline", js);
+	assert_string_equal(n, "Outline.json");
+	free(n);
+	json_t *evil = json_pack("{s:s}", "ext", "md/../../x");
+	n = quire_out_name("../../etc/passwd", evil);
+	assert_null(strchr(n, '/'));
+	assert_true(n[0] != '.');
+	free(n);
+	json_decref(md);
+	json_decref(js);
+	json_decref(evil);
+}
+
+static void test_second_sync_writes_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct stat before[11], after;
+	for (size_t i = 0; i < 11; i++) {
+		char path[256];
+		snprintf(path, sizeof(path), "out/%s", files[i]);
+		set_old_mtime(path);
+		assert_int_equal(stat(path, &before[i]), 0);
+	}
+	size_t w = 99, r = 99;
+	assert_int_equal(quire_out_sync(f->p, f->m, f->m, &w, &r), 0);
+	assert_int_equal(w, 0);
+	assert_int_equal(r, 0);
+	for (size_t i = 0; i < 11; i++) {
+		char path[256];
+		snprintf(path, sizeof(path), "out/%s", files[i]);
+		assert_int_equal(stat(path, &after), 0);
+		assert_int_equal(after.st_mtim.tv_sec, before[i].st_mtim.tv_sec);
+		assert_int_equal(after.st_ino, before[i].st_ino);
+	}
+	/* A run with nothing to do does not touch out/ either. */
+	struct quire_run_opts o = {.jobs = 2};
+	struct quire_run_result res;
+	assert_int_equal(quire_run(f->p, &o, &res), 0);
+	assert_int_equal(res.out_written, 0);
+	assert_int_equal(stat("out/Book.md", &after), 0);
+	assert_int_equal(after.st_mtim.tv_sec, before[10].st_mtim.tv_sec);
+}
+
+static void test_deleted_or_edited_file_restored(void **state)
+{
+	struct fx *f = *state;
+	set_old_mtime("out/Chapter-0.md");
+	assert_int_equal(unlink("out/Scene-1-1.md"), 0);
+	tu_write(f->dir, "out/Chapter-2.md", "my own words\n");
+	size_t w = 0, r = 0;
+	assert_int_equal(quire_out_sync(f->p, f->m, f->m, &w, &r), 0);
+	assert_int_equal(w, 2);
+	assert_int_equal(r, 0);
+	assert_out_matches(f, "Scene[1][1]", "out/Scene-1-1.md");
+	assert_out_matches(f, "Chapter[2]", "out/Chapter-2.md");
+	struct stat st;
+	assert_int_equal(stat("out/Chapter-0.md", &st), 0);
+	assert_int_equal(st.st_mtim.tv_sec, 1000000000);
+	/* The same through a run that has nothing else to do. */
+	assert_int_equal(unlink("out/Outline.json"), 0);
+	struct quire_run_opts o = {.jobs = 2};
+	struct quire_run_result res;
+	assert_int_equal(quire_run(f->p, &o, &res), 0);
+	assert_int_equal(res.produced, 0);
+	assert_int_equal(res.out_written, 1);
+	assert_out_matches(f, "Outline", "out/Outline.json");
+}
+
+static void test_symlink_replaced_not_followed(void **state)
+{
+	struct fx *f = *state;
+	char *outside = tu_tempdir();
+	char target[PATH_MAX];
+	snprintf(target, sizeof(target), "%s/precious.txt", outside);
+	tu_write(outside, "precious.txt", "do not touch\n");
+	assert_int_equal(unlink("out/Chapter-0.md"), 0);
+	assert_int_equal(symlink(target, "out/Chapter-0.md"), 0);
+
+	/* A link to a file that already holds the right bytes is replaced too. */
+	char same[PATH_MAX];
+	snprintf(same, sizeof(same), "%s/same.md", outside);
+	char *text = blob_text(f, "Chapter[1]");
+	tu_write(outside, "same.md", text);
+	free(text);
+	assert_int_equal(unlink("out/Chapter-1.md"), 0);
+	assert_int_equal(symlink(same, "out/Chapter-1.md"), 0);
+
+	size_t w = 0, r = 0;
+	assert_int_equal(quire_out_sync(f->p, f->m, f->m, &w, &r), 0);
+	assert_int_equal(w, 2);
+	struct stat st;
+	assert_int_equal(lstat("out/Chapter-0.md", &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(lstat("out/Chapter-1.md", &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_out_matches(f, "Chapter[0]", "out/Chapter-0.md");
+	char *kept = slurp(target);
+	assert_string_equal(kept, "do not touch\n");
+	free(kept);
+	assert_int_equal(count_dir(outside), 2);
+	tu_rmrf(outside);
+	free(outside);
+}
+
+static void test_removed_artefacts_deleted(void **state)
+{
+	struct fx *f = *state;
+	/* Directly: the previous manifest had an artefact the new one has not. */
+	json_t *m2 = json_deep_copy(f->m);
+	assert_int_equal(json_object_del(json_object_get(m2, "artefacts"), "Scene[2][1]"), 0);
+	size_t w = 0, r = 0;
+	assert_int_equal(quire_out_sync(f->p, m2, f->m, &w, &r), 0);
+	assert_int_equal(w, 0);
+	assert_int_equal(r, 1);
+	struct stat st;
+	assert_int_equal(lstat("out/Scene-2-1.md", &st), -1);
+	assert_int_equal(count_dir("out"), 10);
+	json_decref(m2);
+	assert_int_equal(quire_out_sync(f->p, f->m, f->m, &w, &r), 0);
+	assert_int_equal(w, 1);
+
+	/* Through a run: fewer scenes per chapter. */
+	set_old_mtime("out/Chapter-0.md");
+	assert_int_equal(system("sed -i 's/^Scenes: 2$/Scenes: 1/' inputs.yaml"), 0);
+	struct quire_project *p = NULL;
+	assert_int_equal(quire_project_open(&p, f->dir), 0);
+	struct quire_run_opts o = {.jobs = 2};
+	struct quire_run_result res;
+	if (quire_run(p, &o, &res))
+		fail_msg("run: %s", quire_error_last());
+	assert_int_equal(res.removed, 3);
+	assert_int_equal(res.out_removed, 3);
+	assert_int_equal(res.produced, 1); /* the book */
+	assert_int_equal(res.out_written, 1);
+	assert_int_equal(count_dir("out"), 8);
+	assert_int_equal(lstat("out/Scene-0-1.md", &st), -1);
+	assert_int_equal(lstat("out/Scene-1-1.md", &st), -1);
+	assert_int_equal(lstat("out/Scene-2-1.md", &st), -1);
+	assert_int_equal(lstat("out/Scene-2-0.md", &st), 0);
+	assert_int_equal(stat("out/Chapter-0.md", &st), 0);
+	assert_int_equal(st.st_mtim.tv_sec, 1000000000);
+	quire_project_free(p);
+}
+
+static void test_hostile_ids_stay_inside_out(void **state)
+{
+	struct fx *f = *state;
+	const json_t *ch = json_object_get(json_object_get(f->m, "artefacts"), "Chapter[0]");
+	json_t *m2 = json_deep_copy(f->m);
+	json_t *e = json_deep_copy(ch);
+	json_object_set_new(e, "ext", json_string("md/../../../escaped"));
+	json_object_set_new(json_object_get(m2, "artefacts"), "../../escaped", e);
+	size_t w = 0, r = 0;
+	assert_int_equal(quire_out_sync(f->p, m2, f->m, &w, &r), 0);
+	assert_int_equal(w, 1);
+	assert_int_equal(count_dir("out"), 12);
+	char path[PATH_MAX];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/../escaped", f->dir);
+	assert_int_equal(lstat(path, &st), -1);
+	assert_int_equal(lstat("escaped", &st), -1);
+	snprintf(path, sizeof(path), "%s/../../escaped", f->dir);
+	assert_int_equal(lstat(path, &st), -1);
+	json_decref(m2);
+}
+
+int main(void)
+{
+	assert_int_equal(quire_provider_register(&quire_provider_mock), 0);
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_one_file_per_artefact, setup, teardown),
+	    cmocka_unit_test(test_out_name),
+	    cmocka_unit_test_setup_teardown(test_second_sync_writes_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deleted_or_edited_file_restored, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_symlink_replaced_not_followed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_removed_artefacts_deleted, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hostile_ids_stay_inside_out, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
