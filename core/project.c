@@ -14,6 +14,7 @@
 #include "quire/error.h"
 #include "quire/hash.h"
 #include "quire/project.h"
+#include "quire/provider.h"
 #include "quire/store.h"
 #include "util.h"
 #include "yaml.h"
@@ -452,4 +453,21 @@ int quire_project_check_templates(const struct quire_project *p)
 		}
 	}
 	return err;
+}
+
+int quire_project_check_providers(const struct quire_project *p)
+{
+	for (size_t i = 0; i < p->bp->nproducers; i++) {
+		const struct quire_binding *b = quire_project_binding(p, p->bp->producers[i].role);
+		if (quire_provider_find(b->provider))
+			continue;
+		char *names = quire_provider_names();
+		int err = quire_error_set(QUIRE_EINVALID,
+					  "%s: role '%s' is bound to provider '%s', which this quire "
+					  "does not have (available: %s)",
+					  QUIRE_PROJECT_FILE, b->role, b->provider, names);
+		free(names);
+		return err;
+	}
+	return 0;
 }

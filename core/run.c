@@ -579,15 +579,6 @@ static int init_bindings(struct runner *r)
 			continue;
 		const struct quire_binding *b = quire_project_binding(r->p, role);
 		const struct quire_provider *vt = quire_provider_find(b->provider);
-		if (!vt) {
-			char *names = quire_provider_names();
-			int err = quire_error_set(QUIRE_EINVALID,
-						  "%s: role '%s' is bound to provider '%s', which this quire "
-						  "does not have (available: %s)",
-						  QUIRE_PROJECT_FILE, role, b->provider, names);
-			free(names);
-			return err;
-		}
 		struct binst *bi = &r->binsts[r->nbinsts++];
 		bi->b = b;
 		bi->vt = vt;
@@ -866,6 +857,8 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	char *current = NULL;
 	struct runner r = { 0 };
 	int err = quire_project_check_templates(p);
+	if (!err)
+		err = quire_project_check_providers(p);
 	if (err)
 		return err;
 	err = quire_lock_acquire(&lock, p->qdir, o->command ? o->command : "quire run");

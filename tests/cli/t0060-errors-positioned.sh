@@ -59,7 +59,15 @@ sed -i 's/provider: mock$/provider: nosuch/' quire.yaml
 run_q "an unknown provider is refused before anything runs" 3 run
 check "the message names the provider" err_has "provider 'nosuch'"
 is "the store is unchanged" "$(store_state)" "$state"
-git checkout -q 2>/dev/null; sed -i 's/provider: nosuch$/provider: mock/' quire.yaml
+sed -i 's/provider: nosuch$/provider: mock/' quire.yaml
+
+cd "$TRASH" && new_story fresh
+sed -i 's/provider: mock$/provider: mokc/' quire.yaml
+run_q "a fresh project with an unknown provider: plan refuses" 3 plan
+check "naming the role and provider" err_has "role 'writer' is bound to provider 'mokc', which this quire does not have (available: mock)"
+run_q "run refuses too" 3 run
+check "and wrote nothing at all" test ! -e .quire
+cd "$TRASH/s"
 
 run_q "an unknown target" 3 plan 'Scne[1]'
 check "did you mean" err_has "no instance matches 'Scne[1]' (did you mean 'Scene'?)"

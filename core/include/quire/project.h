@@ -61,6 +61,10 @@ int quire_project_hash_files(struct quire_project *p, struct quire_store *store)
  * QUIRE_ENOTFOUND. */
 int quire_project_check_templates(const struct quire_project *p);
 
+/* Checks that every role the blueprint uses is bound to a registered provider, so a typo in
+ * quire.yaml is reported before anything is written. QUIRE_EINVALID naming the role. */
+int quire_project_check_providers(const struct quire_project *p);
+
 /* Digest of the value of input `name` (canonical JSON of the typed value). */
 void quire_project_input_digest(const struct quire_project *p, const char *name,
 				struct quire_digest *out);
