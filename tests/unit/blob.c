@@ -9,38 +9,6 @@
 /* sha256("hello\n") */
 #define HELLO_HEX "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
 
-static int setup(void **state)
-{
-	char *dir = tu_tempdir();
-	assert_int_equal(chdir(dir), 0);
-	*state = dir;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	char *dir = *state;
-	if (chdir("/") != 0) {
-		/* best effort */
-	}
-	tu_rmrf(dir);
-	free(dir);
-	return 0;
-}
-
-static char *slurp(const char *path)
-{
-	struct quire_buf b = QUIRE_BUF_INIT;
-	FILE *f = fopen(path, "rb");
-	assert_non_null(f);
-	char chunk[4096];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		quire_buf_add(&b, chunk, n);
-	fclose(f);
-	return quire_buf_detach(&b, NULL);
-}
-
 static void test_put_addresses_by_sha256(void **state)
 {
 	(void)state;
@@ -55,20 +23,14 @@ static void test_put_addresses_by_sha256(void **state)
 	assert_true(S_ISREG(st.st_mode));
 	assert_int_equal(st.st_mode & 07777, 0444);
 	assert_int_equal(st.st_size, 6);
-	char *text = slurp(path);
+	char *text = tu_slurp(path);
 	assert_string_equal(text, "hello\n");
 	free(text);
 	free(path);
 	assert_int_equal(quire_blob_exists(".quire", d.s), 1);
 
 	/* No temp files are left next to the blob. */
-	int entries = 0;
-	FILE *ls = popen("ls -A .quire/blobs/sha256/58", "r");
-	assert_non_null(ls);
-	char line[512];
-	while (fgets(line, sizeof(line), ls))
-		entries++;
-	pclose(ls);
+	int entries = tu_count_dir(".quire/blobs/sha256/58");
 	assert_int_equal(entries, 1);
 }
 
@@ -198,13 +160,19 @@ static void test_put_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_put_addresses_by_sha256, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_put_same_content_twice, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_read_appends_and_caps, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_verify_detects_corruption, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_missing_and_invalid, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_adopt_moves_temp_file, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_put_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_put_addresses_by_sha256, tu_setup_tmpdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_put_same_content_twice, tu_setup_tmpdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_read_appends_and_caps, tu_setup_tmpdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_verify_detects_corruption, tu_setup_tmpdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_missing_and_invalid, tu_setup_tmpdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_adopt_moves_temp_file, tu_setup_tmpdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_put_file, tu_setup_tmpdir, tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

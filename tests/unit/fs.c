@@ -1,8 +1,6 @@
 /* Unit tests for quire/fs.h: atomic writes, capped reads, mkdir -p and the positioned UTF-8 check. */
 #include "testutil.h"
 
-#include <dirent.h>
-
 #include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/fs.h"
@@ -37,19 +35,6 @@ static char *path_in(const struct fx *f, const char *rel)
 	return p;
 }
 
-static int count_entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	assert_non_null(d);
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
-}
-
 static void test_write_atomic_then_read_back(void **state)
 {
 	struct fx *f = *state;
@@ -77,7 +62,7 @@ static void test_write_atomic_then_read_back(void **state)
 	assert_int_equal(b.len, 0);
 
 	/* No temporary file is left next to the target. */
-	assert_int_equal(count_entries(f->dir), 1);
+	assert_int_equal(tu_count_dir(f->dir), 1);
 	quire_buf_release(&b);
 	free(p);
 }

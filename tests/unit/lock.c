@@ -6,25 +6,6 @@
 #include "quire/error.h"
 #include "quire/lock.h"
 
-static int setup(void **state)
-{
-	char *dir = tu_tempdir();
-	assert_int_equal(chdir(dir), 0);
-	*state = dir;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	char *dir = *state;
-	if (chdir("/") != 0) {
-		/* best effort */
-	}
-	tu_rmrf(dir);
-	free(dir);
-	return 0;
-}
-
 static void test_second_acquire_fails_naming_holder(void **state)
 {
 	(void)state;
@@ -138,11 +119,14 @@ static void test_lock_dies_with_its_process(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_second_acquire_fails_naming_holder, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_acquire_creates_qdir, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_other_process_is_excluded, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_lock_dies_with_its_process, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_second_acquire_fails_naming_holder,
+					    tu_setup_tmpdir, tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_acquire_creates_qdir, tu_setup_tmpdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_other_process_is_excluded, tu_setup_tmpdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_lock_dies_with_its_process, tu_setup_tmpdir,
+					    tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

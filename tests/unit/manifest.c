@@ -1,45 +1,11 @@
 /* Unit tests for manifests (quire/manifest.h): revision names, current, load/write, the fold. */
 #include "testutil.h"
 
-#include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/manifest.h"
 
 #define D1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 #define D2 "sha256:2222222222222222222222222222222222222222222222222222222222222222"
-
-static int setup(void **state)
-{
-	char *dir = tu_tempdir();
-	assert_int_equal(chdir(dir), 0);
-	assert_int_equal(mkdir(".quire", 0755), 0);
-	*state = dir;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	char *dir = *state;
-	if (chdir("/") != 0) {
-		/* best effort */
-	}
-	tu_rmrf(dir);
-	free(dir);
-	return 0;
-}
-
-static char *slurp(const char *path)
-{
-	struct quire_buf b = QUIRE_BUF_INIT;
-	FILE *f = fopen(path, "rb");
-	assert_non_null(f);
-	char chunk[4096];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		quire_buf_add(&b, chunk, n);
-	fclose(f);
-	return quire_buf_detach(&b, NULL);
-}
 
 static const char *status_of(const json_t *m, const char *id)
 {
@@ -98,7 +64,7 @@ static void test_current_pointer(void **state)
 	assert_null(rev);
 
 	assert_int_equal(quire_manifest_set_current(".quire", "rev-0003"), 0);
-	char *text = slurp(".quire/current");
+	char *text = tu_slurp(".quire/current");
 	assert_string_equal(text, "rev-0003\n");
 	free(text);
 	assert_int_equal(quire_manifest_current(".quire", &rev), 0);
@@ -111,12 +77,7 @@ static void test_current_pointer(void **state)
 	assert_int_equal(quire_manifest_current(".quire", &rev), 0);
 	assert_string_equal(rev, "rev-0004");
 	free(rev);
-	FILE *ls = popen("ls -A .quire", "r");
-	char line[256];
-	int n = 0;
-	while (fgets(line, sizeof(line), ls))
-		n++;
-	pclose(ls);
+	int n = tu_count_dir(".quire");
 	assert_int_equal(n, 1);
 
 	/* A hand-written pointer without a trailing newline is fine; garbage is not. */
@@ -151,7 +112,7 @@ static void test_write_then_load(void **state)
 	json_decref(back);
 
 	/* Canonical pretty JSON: sorted keys, indented, newline at the end. */
-	char *text = slurp(".quire/manifests/rev-0001.json");
+	char *text = tu_slurp(".quire/manifests/rev-0001.json");
 	size_t len = strlen(text);
 	assert_true(len > 2 && text[len - 1] == '\n');
 	const char *a = strstr(text, "\"artefacts\""), *c = strstr(text, "\"counts\""),
@@ -161,7 +122,7 @@ static void test_write_then_load(void **state)
 
 	/* Writing the same manifest again gives the same bytes. */
 	assert_int_equal(quire_manifest_write(".quire", "rev-0001", m), 0);
-	char *again = slurp(".quire/manifests/rev-0001.json");
+	char *again = tu_slurp(".quire/manifests/rev-0001.json");
 	assert_string_equal(again, text);
 	free(again);
 	free(text);
@@ -363,16 +324,24 @@ static void test_fold_interrupted_flag(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_rev_format_and_parse, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_current_pointer, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_write_then_load, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_load_missing_and_bad_name, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_load_rejects_malformed_json, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_load_rejects_revision_mismatch, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_max_rev_on_disk, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_fold_run_start, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_fold_artefacts, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_fold_interrupted_flag, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rev_format_and_parse, tu_setup_qdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_current_pointer, tu_setup_qdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_write_then_load, tu_setup_qdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_load_missing_and_bad_name, tu_setup_qdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_load_rejects_malformed_json, tu_setup_qdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_load_rejects_revision_mismatch, tu_setup_qdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_max_rev_on_disk, tu_setup_qdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_fold_run_start, tu_setup_qdir, tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_fold_artefacts, tu_setup_qdir, tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_fold_interrupted_flag, tu_setup_qdir,
+					    tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

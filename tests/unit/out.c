@@ -1,11 +1,9 @@
 /* Unit tests for out/ materialisation (quire/out.h): names, minimal rewrites, safety. */
 #include "testutil.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 
-#include "quire-config.h"
 #include "quire-provider.h"
 #include "quire/blob.h"
 #include "quire/buf.h"
@@ -26,9 +24,7 @@ static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	f->dir = tu_tempdir();
-	char cmd[8192];
-	snprintf(cmd, sizeof(cmd), "cp -R '%s/story/.' '%s/'", QUIRE_SOURCE_BLUEPRINTS, f->dir);
-	assert_int_equal(system(cmd), 0);
+	tu_copy_story(f->dir);
 	assert_int_equal(chdir(f->dir), 0);
 	unsetenv("QUIRE_MOCK_FAIL");
 	assert_int_equal(quire_project_open(&f->p, f->dir), 0);
@@ -46,28 +42,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	if (chdir("/") != 0) {
-		/* best effort */
-	}
 	json_decref(f->m);
 	quire_project_free(f->p);
-	tu_rmrf(f->dir);
-	free(f->dir);
+	tu_drop_tmpdir(f->dir);
 	free(f);
 	return 0;
-}
-
-static char *slurp(const char *path)
-{
-	struct quire_buf b = QUIRE_BUF_INIT;
-	FILE *fp = fopen(path, "rb");
-	assert_non_null(fp);
-	char chunk[4096];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-		quire_buf_add(&b, chunk, n);
-	fclose(fp);
-	return quire_buf_detach(&b, NULL);
 }
 
 static char *blob_text(const struct fx *f, const char *id)
@@ -83,23 +62,10 @@ static char *blob_text(const struct fx *f, const char *id)
 static void assert_out_matches(const struct fx *f, const char *id, const char *file)
 {
 	char *want = blob_text(f, id);
-	char *got = slurp(file);
+	char *got = tu_slurp(file);
 	assert_string_equal(got, want);
 	free(want);
 	free(got);
-}
-
-static int count_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	assert_non_null(d);
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
 }
 
 static void set_old_mtime(const char *path)
@@ -120,7 +86,7 @@ static const char *const ids[] = {
 static void test_one_file_per_artefact(void **state)
 {
 	struct fx *f = *state;
-	assert_int_equal(count_dir("out"), 11);
+	assert_int_equal(tu_count_dir("out"), 11);
 	for (size_t i = 0; i < 11; i++) {
 		char path[256];
 		snprintf(path, sizeof(path), "out/%s", files[i]);
@@ -131,8 +97,8 @@ static void test_one_file_per_artefact(void **state)
 		assert_out_matches(f, ids[i], path);
 	}
 	/* The book is the scenes joined, in order (the echo binding assembles them). */
-	char *book = slurp("out/Book.md");
-	char *s00 = slurp("out/Scene-0-0.md"), *s21 = slurp("out/Scene-2-1.md");
+	char *book = tu_slurp("out/Book.md");
+	char *s00 = tu_slurp("out/Scene-0-0.md"), *s21 = tu_slurp("out/Scene-2-1.md");
 	assert_non_null(strstr(book, "# The Lighthouse Keeper's Letters"));
 	char *p00 = strstr(book, s00), *p21 = strstr(book, s21);
 	assert_true(p00 && p21 && p00 < p21);
@@ -245,10 +211,10 @@ static void test_symlink_replaced_not_followed(void **state)
 	assert_int_equal(lstat("out/Chapter-1.md", &st), 0);
 	assert_true(S_ISREG(st.st_mode));
 	assert_out_matches(f, "Chapter[0]", "out/Chapter-0.md");
-	char *kept = slurp(target);
+	char *kept = tu_slurp(target);
 	assert_string_equal(kept, "do not touch\n");
 	free(kept);
-	assert_int_equal(count_dir(outside), 2);
+	assert_int_equal(tu_count_dir(outside), 2);
 	tu_rmrf(outside);
 	free(outside);
 }
@@ -265,7 +231,7 @@ static void test_removed_artefacts_deleted(void **state)
 	assert_int_equal(r, 1);
 	struct stat st;
 	assert_int_equal(lstat("out/Scene-2-1.md", &st), -1);
-	assert_int_equal(count_dir("out"), 10);
+	assert_int_equal(tu_count_dir("out"), 10);
 	json_decref(m2);
 	assert_int_equal(quire_out_sync(f->p, f->m, f->m, &w, &r), 0);
 	assert_int_equal(w, 1);
@@ -283,7 +249,7 @@ static void test_removed_artefacts_deleted(void **state)
 	assert_int_equal(res.out_removed, 3);
 	assert_int_equal(res.produced, 1); /* the book */
 	assert_int_equal(res.out_written, 1);
-	assert_int_equal(count_dir("out"), 8);
+	assert_int_equal(tu_count_dir("out"), 8);
 	assert_int_equal(lstat("out/Scene-0-1.md", &st), -1);
 	assert_int_equal(lstat("out/Scene-1-1.md", &st), -1);
 	assert_int_equal(lstat("out/Scene-2-1.md", &st), -1);
@@ -304,7 +270,7 @@ static void test_hostile_ids_stay_inside_out(void **state)
 	size_t w = 0, r = 0;
 	assert_int_equal(quire_out_sync(f->p, m2, f->m, &w, &r), 0);
 	assert_int_equal(w, 1);
-	assert_int_equal(count_dir("out"), 12);
+	assert_int_equal(tu_count_dir("out"), 12);
 	char path[PATH_MAX];
 	struct stat st;
 	snprintf(path, sizeof(path), "%s/../escaped", f->dir);

@@ -18,26 +18,15 @@
 
 static int setup(void **state)
 {
-	char *dir = tu_tempdir();
-	char cmd[8192];
-	snprintf(cmd, sizeof(cmd), "cp -R '%s/story/.' '%s/'", QUIRE_SOURCE_BLUEPRINTS, dir);
-	assert_int_equal(system(cmd), 0);
-	assert_int_equal(chdir(dir), 0);
+	tu_setup_story(state);
 	unsetenv("QUIRE_MOCK_FAIL");
-	*state = dir;
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char *dir = *state;
 	unsetenv("QUIRE_MOCK_FAIL");
-	if (chdir("/") != 0) {
-		/* best effort */
-	}
-	tu_rmrf(dir);
-	free(dir);
-	return 0;
+	return tu_teardown_tmpdir(state);
 }
 
 static struct quire_project *open_project(const char *dir)
@@ -140,15 +129,6 @@ static void expect_clean(const struct quire_plan *plan, const char *id)
 	const struct quire_node *n = node(plan, id);
 	assert_true(n->have_fp);
 	assert_true(quire_digest_valid(n->digest));
-}
-
-static void edit_inputs(const char *dir, const char *from, const char *to)
-{
-	char cmd[8192];
-	snprintf(cmd, sizeof(cmd),
-		 "sed -i 's/^%s$/%s/' '%s/inputs.yaml' && grep -q '^%s$' '%s/inputs.yaml'", from,
-		 to, dir, to, dir);
-	assert_int_equal(system(cmd), 0);
 }
 
 static void test_empty_manifest_all_new(void **state)
@@ -323,7 +303,7 @@ static void test_fingerprint_inputs(void **state)
 	assert_string_not_equal(c1.s, c3.s);
 
 	/* Scenes is used by neither Outline nor Chapter. */
-	edit_inputs(dir, "Scenes: 2", "Scenes: 5");
+	tu_edit_inputs(dir, "Scenes: 2", "Scenes: 5");
 	struct quire_digest x;
 	fingerprint_of(dir, "Outline", FAKE1, &x);
 	assert_string_equal(x.s, o1.s);
@@ -332,14 +312,14 @@ static void test_fingerprint_inputs(void **state)
 
 	/* Title is used by Outline, not by Chapter (which sees it only through Outline's output).
 	 */
-	edit_inputs(dir, "Title: .*", "Title: Other");
+	tu_edit_inputs(dir, "Title: .*", "Title: Other");
 	fingerprint_of(dir, "Outline", FAKE1, &x);
 	assert_string_not_equal(x.s, o1.s);
 	fingerprint_of(dir, "Chapter[0]", FAKE1, &x);
 	assert_string_equal(x.s, c1.s);
 
 	/* Tone is used by both. */
-	edit_inputs(dir, "Tone: warm", "Tone: eerie");
+	tu_edit_inputs(dir, "Tone: warm", "Tone: eerie");
 	fingerprint_of(dir, "Chapter[0]", FAKE1, &x);
 	assert_string_not_equal(x.s, c1.s);
 }
@@ -389,7 +369,7 @@ static void test_input_changed_reasons(void **state)
 {
 	char *dir = *state;
 	build(dir, 11);
-	edit_inputs(dir, "Tone: warm", "Tone: wry");
+	tu_edit_inputs(dir, "Tone: warm", "Tone: wry");
 	struct quire_project *p = NULL;
 	struct quire_plan *plan = replan(dir, &p);
 	assert_int_equal(plan->ndirty, 11);
@@ -409,7 +389,7 @@ static void test_title_changed_reasons(void **state)
 {
 	char *dir = *state;
 	build(dir, 11);
-	edit_inputs(dir, "Title: .*", "Title: \"Letters to the Light\"");
+	tu_edit_inputs(dir, "Title: .*", "Title: \"Letters to the Light\"");
 	struct quire_project *p = NULL;
 	struct quire_plan *plan = replan(dir, &p);
 	expect_reasons(plan, "Outline", "input changed: Title", NULL);
@@ -570,7 +550,7 @@ static void test_fanout_shrinks_and_grows(void **state)
 {
 	char *dir = *state;
 	build(dir, 11);
-	edit_inputs(dir, "Scenes: 2", "Scenes: 1");
+	tu_edit_inputs(dir, "Scenes: 2", "Scenes: 1");
 	struct quire_project *p = NULL;
 	struct quire_plan *plan = replan(dir, &p);
 	assert_int_equal(plan->n, 1 + 3 + 3 + 1);
@@ -589,7 +569,7 @@ static void test_fanout_shrinks_and_grows(void **state)
 	quire_plan_free(plan);
 	quire_project_free(p);
 
-	edit_inputs(dir, "Scenes: 1", "Scenes: 3");
+	tu_edit_inputs(dir, "Scenes: 1", "Scenes: 3");
 	plan = replan(dir, &p);
 	assert_int_equal(plan->n, 1 + 3 + 9 + 1);
 	assert_int_equal(plan->nremoved, 0);

@@ -5,7 +5,6 @@
 #include <limits.h>
 #include <time.h>
 
-#include "quire-config.h"
 #include "quire/blueprint.h"
 #include "quire/error.h"
 #include "quire/hash.h"
@@ -13,28 +12,6 @@
 #include "quire/store.h"
 
 #define STORY_INPUTS "Premise: A keeper answers letters.\n"
-
-static int setup(void **state)
-{
-	char *dir = tu_tempdir();
-	char cmd[8192];
-	snprintf(cmd, sizeof(cmd), "cp -R '%s/story/.' '%s/'", QUIRE_SOURCE_BLUEPRINTS, dir);
-	assert_int_equal(system(cmd), 0);
-	assert_int_equal(chdir(dir), 0);
-	*state = dir;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	char *dir = *state;
-	if (chdir("/") != 0) {
-		/* best effort */
-	}
-	tu_rmrf(dir);
-	free(dir);
-	return 0;
-}
 
 /* Opens the project in dir expecting failure `code`; returns the message (borrowed). */
 static const char *open_fails(const char *dir, int code)
@@ -403,20 +380,29 @@ static void test_input_digest(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_open_story, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_defaults_applied, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_required_input_missing, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_comment_only_inputs_file, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_wrong_type_positioned, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_unknown_input_did_you_mean, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_value_out_of_range, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_unbound_role, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_quire_yaml_errors, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_find_walks_up, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_hash_files, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_hash_files_missing_prompt, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_hash_files_racy_edit_is_seen, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_input_digest, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_story, tu_setup_story, tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_defaults_applied, tu_setup_story,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_required_input_missing, tu_setup_story,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_comment_only_inputs_file, tu_setup_story,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_wrong_type_positioned, tu_setup_story,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_unknown_input_did_you_mean, tu_setup_story,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_value_out_of_range, tu_setup_story,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_unbound_role, tu_setup_story, tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_quire_yaml_errors, tu_setup_story,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_find_walks_up, tu_setup_story, tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_hash_files, tu_setup_story, tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_hash_files_missing_prompt, tu_setup_story,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_hash_files_racy_edit_is_seen, tu_setup_story,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_input_digest, tu_setup_story, tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,12 +2,10 @@
  */
 #include "testutil.h"
 
-#include <dirent.h>
 #include <limits.h>
 #include <signal.h>
 #include <sys/wait.h>
 
-#include "quire-config.h"
 #include "quire-provider.h"
 #include "quire/blob.h"
 #include "quire/buf.h"
@@ -18,63 +16,17 @@
 #include "quire/provider.h"
 #include "quire/run.h"
 
-static void copy_story(const char *dir)
-{
-	char cmd[8192];
-	snprintf(cmd, sizeof(cmd), "cp -R '%s/story/.' '%s/'", QUIRE_SOURCE_BLUEPRINTS, dir);
-	assert_int_equal(system(cmd), 0);
-}
-
 static int setup(void **state)
 {
-	char *dir = tu_tempdir();
-	copy_story(dir);
-	assert_int_equal(chdir(dir), 0);
-	unsetenv("QUIRE_MOCK_FAIL");
-	unsetenv("QUIRE_MOCK_LATENCY_MS");
-	*state = dir;
+	tu_setup_story(state);
+	tu_unset_mock_env();
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char *dir = *state;
-	unsetenv("QUIRE_MOCK_FAIL");
-	unsetenv("QUIRE_MOCK_LATENCY_MS");
-	if (chdir("/") != 0) {
-		/* best effort */
-	}
-	tu_rmrf(dir);
-	free(dir);
-	return 0;
-}
-
-static char *slurp(const char *path)
-{
-	struct quire_buf b = QUIRE_BUF_INIT;
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		fail_msg("cannot open %s", path);
-	char chunk[4096];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		quire_buf_add(&b, chunk, n);
-	fclose(f);
-	return quire_buf_detach(&b, NULL);
-}
-
-static int count_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	if (!d)
-		return -1;
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
+	tu_unset_mock_env();
+	return tu_teardown_tmpdir(state);
 }
 
 /* Opens the project in dir and runs it; returns quire_run's result code. */
@@ -117,15 +69,6 @@ static const json_t *entry(const json_t *m, const char *id)
 static const char *field(const json_t *m, const char *id, const char *key)
 {
 	return json_string_value(json_object_get(entry(m, id), key));
-}
-
-static void set_input(const char *dir, const char *from, const char *to)
-{
-	char cmd[8192];
-	snprintf(cmd, sizeof(cmd),
-		 "sed -i 's/^%s$/%s/' '%s/inputs.yaml' && grep -q '^%s$' '%s/inputs.yaml'", from,
-		 to, dir, to, dir);
-	assert_int_equal(system(cmd), 0);
 }
 
 struct tally {
@@ -188,7 +131,7 @@ static void test_full_run(void **state)
 	assert_int_equal(t.last_done, 11);
 	assert_int_equal(t.last_total, 11);
 
-	char *cur = slurp(".quire/current");
+	char *cur = tu_slurp(".quire/current");
 	assert_string_equal(cur, "rev-0001\n");
 	free(cur);
 	struct stat st;
@@ -238,8 +181,8 @@ static void test_second_run_nothing_to_do(void **state)
 	assert_int_equal(t.start + t.produced + t.cached, 0);
 	struct stat st;
 	assert_int_equal(stat(".quire/manifests/rev-0002.json", &st), -1);
-	assert_int_equal(count_dir(".quire/manifests"), 1);
-	char *cur = slurp(".quire/current");
+	assert_int_equal(tu_count_dir(".quire/manifests"), 1);
+	char *cur = tu_slurp(".quire/current");
 	assert_string_equal(cur, "rev-0001\n");
 	free(cur);
 }
@@ -269,7 +212,7 @@ static void test_failure_blocks_dependants_then_retry(void **state)
 	for (size_t i = 0; i < 7; i++)
 		assert_string_equal(field(m, fine[i], "status"), "clean");
 	json_decref(m);
-	assert_int_equal(count_dir("out"), 7);
+	assert_int_equal(tu_count_dir("out"), 7);
 	struct stat st;
 	assert_int_equal(stat("out/Chapter-1.md", &st), -1);
 
@@ -288,7 +231,7 @@ static void test_failure_blocks_dependants_then_retry(void **state)
 		assert_string_equal(field(m, ids[i], "status"), "clean");
 	assert_null(field(m, "Chapter[1]", "error"));
 	json_decref(m);
-	assert_int_equal(count_dir("out"), 11);
+	assert_int_equal(tu_count_dir("out"), 11);
 }
 
 static void test_failed_rerun_keeps_stale_output(void **state)
@@ -297,9 +240,9 @@ static void test_failed_rerun_keeps_stale_output(void **state)
 	struct quire_run_result res;
 	run_ok(dir, 4, &res);
 	json_t *m1 = load(dir, "rev-0001");
-	char *old = slurp("out/Chapter-1.md");
+	char *old = tu_slurp("out/Chapter-1.md");
 
-	set_input(dir, "Tone: warm", "Tone: wry");
+	tu_edit_inputs(dir, "Tone: warm", "Tone: wry");
 	setenv("QUIRE_MOCK_FAIL", "Chapter[1]", 1);
 	run_ok(dir, 4, &res);
 	assert_string_equal(res.rev, "rev-0002");
@@ -315,7 +258,7 @@ static void test_failed_rerun_keeps_stale_output(void **state)
 	assert_string_equal(field(m2, "Chapter[0]", "status"), "clean");
 	assert_string_not_equal(field(m2, "Chapter[0]", "digest"),
 				field(m1, "Chapter[0]", "digest"));
-	char *now = slurp("out/Chapter-1.md");
+	char *now = tu_slurp("out/Chapter-1.md");
 	assert_string_equal(now, old);
 	free(now);
 	free(old);
@@ -355,11 +298,11 @@ static void test_going_back_hits_action_cache(void **state)
 	char *dir = *state;
 	struct quire_run_result res;
 	run_ok(dir, 4, &res);
-	set_input(dir, "Tone: warm", "Tone: eerie");
+	tu_edit_inputs(dir, "Tone: warm", "Tone: eerie");
 	run_ok(dir, 4, &res);
 	assert_string_equal(res.rev, "rev-0002");
 	assert_int_equal(res.produced, 11);
-	set_input(dir, "Tone: eerie", "Tone: warm");
+	tu_edit_inputs(dir, "Tone: eerie", "Tone: warm");
 	struct tally t = {0};
 	struct quire_run_opts o = {.jobs = 4, .progress = progress, .ud = &t};
 	assert_int_equal(run_in(dir, &o, &res), 0);
@@ -381,7 +324,7 @@ static void test_going_back_hits_action_cache(void **state)
 	json_decref(m1);
 	json_decref(m3);
 	/* And out/ is back to the first revision's content. */
-	char *book = slurp("out/Book.md");
+	char *book = tu_slurp("out/Book.md");
 	struct quire_buf b = QUIRE_BUF_INIT;
 	m1 = load(dir, "rev-0001");
 	assert_int_equal(quire_blob_read(".quire", field(m1, "Book", "digest"), &b, 0, 1), 0);
@@ -420,12 +363,12 @@ static void test_early_cutoff(void **state)
 	struct quire_run_result res;
 	run_ok(dir, 2, &res);
 	assert_int_equal(res.produced, 2);
-	char *down = slurp("out/Down.md");
+	char *down = tu_slurp("out/Down.md");
 	assert_string_equal(down, "Down sees: hello\n");
 	free(down);
 
 	/* Up re-runs (its fingerprint changed) but yields the same bytes: Down is not re-run. */
-	set_input(dir, "Noise: 1", "Noise: 2");
+	tu_edit_inputs(dir, "Noise: 1", "Noise: 2");
 	struct tally t = {0};
 	struct quire_run_opts o = {.jobs = 2, .progress = progress, .ud = &t};
 	assert_int_equal(run_in(dir, &o, &res), 0);
@@ -452,7 +395,7 @@ static void test_jobs_do_not_change_results(void **state)
 {
 	char *dir = *state;
 	char *dir4 = tu_tempdir();
-	copy_story(dir4);
+	tu_copy_story(dir4);
 	setenv("QUIRE_MOCK_LATENCY_MS", "5", 1);
 	struct quire_run_result r1, r4;
 	run_ok(dir, 1, &r1);
@@ -469,10 +412,10 @@ static void test_jobs_do_not_change_results(void **state)
 	}
 	json_decref(m1);
 	json_decref(m4);
-	char *b1 = slurp("out/Book.md");
+	char *b1 = tu_slurp("out/Book.md");
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "%s/out/Book.md", dir4);
-	char *b4 = slurp(path);
+	char *b4 = tu_slurp(path);
 	assert_string_equal(b1, b4);
 	free(b1);
 	free(b4);
@@ -492,7 +435,7 @@ static void test_interrupt_before_start(void **state)
 	assert_int_equal(res.not_started, 11);
 	/* What finished (nothing) is still committed, marked as interrupted. */
 	assert_string_equal(res.rev, "rev-0001");
-	char *cur = slurp(".quire/current");
+	char *cur = tu_slurp(".quire/current");
 	assert_string_equal(cur, "rev-0001\n");
 	free(cur);
 	json_t *m = load(dir, "rev-0001");
@@ -524,7 +467,7 @@ static void test_interrupt_midway_keeps_work(void **state)
 	assert_int_equal(json_object_size(json_object_get(m, "artefacts")), 2);
 	assert_string_equal(field(m, "Outline", "status"), "clean");
 	json_decref(m);
-	assert_int_equal(count_dir("out"), 2);
+	assert_int_equal(tu_count_dir("out"), 2);
 
 	run_ok(dir, 4, &res);
 	assert_int_equal(res.produced, 9);
@@ -613,7 +556,7 @@ static void test_killed_run_is_recovered(void **state)
 	assert_int_equal(json_object_size(json_object_get(m2, "artefacts")), 11);
 	json_decref(m1);
 	json_decref(m2);
-	char *cur = slurp(".quire/current");
+	char *cur = tu_slurp(".quire/current");
 	assert_string_equal(cur, "rev-0002\n");
 	free(cur);
 }

@@ -8,26 +8,6 @@
 #include "quire/hash.h"
 #include "quire/store.h"
 
-static int setup(void **state)
-{
-	char *dir = tu_tempdir();
-	assert_int_equal(chdir(dir), 0);
-	assert_int_equal(mkdir(".quire", 0755), 0);
-	*state = dir;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	char *dir = *state;
-	if (chdir("/") != 0) {
-		/* best effort */
-	}
-	tu_rmrf(dir);
-	free(dir);
-	return 0;
-}
-
 static int64_t now_ns(void)
 {
 	struct timespec ts;
@@ -507,18 +487,29 @@ static void test_action_cache_put_get(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_open_creates_wal_db, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_events_round_trip_in_order, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_rollback_discards_events, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_runs_unfinished_and_finish, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_max_rev, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_readonly_missing_db_is_empty, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_readonly_existing_db_reads, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_stat_cache_hit_needs_all_fields, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_stat_cache_racy_entry_misses, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_action_cache_put_get, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_creates_wal_db, tu_setup_qdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_reopen_keeps_data, tu_setup_qdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_newer_schema_refused, tu_setup_qdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_events_round_trip_in_order, tu_setup_qdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_rollback_discards_events, tu_setup_qdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_runs_unfinished_and_finish, tu_setup_qdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_max_rev, tu_setup_qdir, tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_readonly_missing_db_is_empty, tu_setup_qdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_readonly_existing_db_reads, tu_setup_qdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_stat_cache_hit_needs_all_fields, tu_setup_qdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_stat_cache_racy_entry_misses, tu_setup_qdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_action_cache_put_get, tu_setup_qdir,
+					    tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,8 @@
-/* Helpers shared by the unit tests: temporary directories and small file writes. */
+/* Helpers shared by the unit tests: temp dirs, cmocka fixtures, small file reads and writes. */
 #ifndef QUIRE_TESTUTIL_H
 #define QUIRE_TESTUTIL_H
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +14,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "quire-config.h"
+#include "quire/buf.h"
 
 /* Creates a fresh directory under $TMPDIR (or /tmp); returns a malloc'd path. */
 static inline char *tu_tempdir(void)
@@ -50,6 +54,115 @@ static inline void tu_rmrf(const char *dir)
 	if (system(cmd) != 0) {
 		/* best effort */
 	}
+}
+
+/* Copies the story blueprint project (blueprints/story) into dir. */
+static inline void tu_copy_story(const char *dir)
+{
+	char cmd[8192];
+	snprintf(cmd, sizeof(cmd), "cp -R '%s/story/.' '%s/'", QUIRE_SOURCE_BLUEPRINTS, dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* cmocka setup: makes a temp dir, chdir()s into it; the state is the dir (malloc'd). */
+static inline int tu_setup_tmpdir(void **state)
+{
+	char *dir = tu_tempdir();
+	assert_int_equal(chdir(dir), 0);
+	*state = dir;
+	return 0;
+}
+
+/* cmocka setup: tu_setup_tmpdir, then an empty .quire in it. */
+static inline int tu_setup_qdir(void **state)
+{
+	tu_setup_tmpdir(state);
+	assert_int_equal(mkdir(".quire", 0755), 0);
+	return 0;
+}
+
+/* cmocka setup: a temp dir holding a copy of the story project, chdir()ed into; state: the dir. */
+static inline int tu_setup_story(void **state)
+{
+	char *dir = tu_tempdir();
+	tu_copy_story(dir);
+	assert_int_equal(chdir(dir), 0);
+	*state = dir;
+	return 0;
+}
+
+/* Leaves dir (chdir("/")), removes it and frees the string. */
+static inline void tu_drop_tmpdir(char *dir)
+{
+	if (chdir("/") != 0) {
+		/* best effort */
+	}
+	tu_rmrf(dir);
+	free(dir);
+}
+
+/* cmocka teardown for the tu_setup_* functions: the state is the dir to drop. */
+static inline int tu_teardown_tmpdir(void **state)
+{
+	tu_drop_tmpdir(*state);
+	return 0;
+}
+
+/* Unsets the mock provider's failure and latency switches. */
+static inline void tu_unset_mock_env(void)
+{
+	unsetenv("QUIRE_MOCK_FAIL");
+	unsetenv("QUIRE_MOCK_LATENCY_MS");
+}
+
+/* Reads a whole file into a malloc'd NUL-terminated string; fails the test if it cannot. */
+static inline char *tu_slurp(const char *path)
+{
+	struct quire_buf b = QUIRE_BUF_INIT;
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		fail_msg("cannot open %s", path);
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		quire_buf_add(&b, chunk, n);
+	fclose(f);
+	return quire_buf_detach(&b, NULL);
+}
+
+/* Counts a directory's entries other than . and ..; fails the test if it cannot open it. */
+static inline int tu_count_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		fail_msg("cannot open directory %s", path);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Replaces the whole line `from` (a sed regex) with `to` in dir/inputs.yaml, checking it took. */
+static inline void tu_edit_inputs(const char *dir, const char *from, const char *to)
+{
+	char cmd[8192];
+	snprintf(cmd, sizeof(cmd),
+		 "sed -i 's/^%s$/%s/' '%s/inputs.yaml' && grep -q '^%s$' '%s/inputs.yaml'", from,
+		 to, dir, to, dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* Fails unless msg starts with prefix and contains each word of the NULL-terminated list ap. */
+static inline void tu_expect_msg_v(const char *msg, const char *prefix, va_list ap)
+{
+	if (strncmp(msg, prefix, strlen(prefix)) != 0)
+		fail_msg("got \"%s\", want it to start with \"%s\"", msg, prefix);
+	for (const char *w; (w = va_arg(ap, const char *));)
+		if (!strstr(msg, w))
+			fail_msg("got \"%s\", want it to contain \"%s\"", msg, w);
 }
 
 #endif
