@@ -116,10 +116,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "quire: '%s' is not a quire command (see 'quire help')\n", argv[i]);
 		return EXIT_USAGE;
 	}
-	if (quire_provider_register(&quire_provider_mock) < 0) {
-		fprintf(stderr, "quire: %s\n", quire_error_last());
-		return EXIT_STORE;
-	}
+	static const struct quire_provider *const builtins[] = {
+		&quire_provider_mock, &quire_provider_exec, &quire_provider_openai,
+		&quire_provider_replicate,
+	};
+	quire_provider_set_external(&quire_provider_external);
+	for (size_t k = 0; k < sizeof(builtins) / sizeof(builtins[0]); k++)
+		if (quire_provider_register(builtins[k]) < 0) {
+			fprintf(stderr, "quire: %s\n", quire_error_last());
+			return EXIT_STORE;
+		}
 	if (wants_help(argc - i, argv + i, c))
 		return 0;
 	return c->exec(argc - i, argv + i);

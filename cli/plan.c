@@ -36,7 +36,7 @@ int plan_readonly(struct quire_project *p, char **targets, size_t ntargets,
 	json_t *m = NULL;
 	int err = quire_project_check_templates(p);
 	if (!err)
-		err = quire_project_check_providers(p);
+		err = quire_project_check_providers(p, 0);
 	if (!err)
 		err = quire_store_open(&store, p->qdir, 1);
 	if (!err)

@@ -15,6 +15,8 @@
 #include "quire/hash.h"
 #include "quire/project.h"
 #include "quire/provider.h"
+#include "quire/secret.h"
+#include "quire-provider.h"
 #include "quire/store.h"
 #include "util.h"
 #include "yaml.h"
@@ -67,6 +69,7 @@ void quire_project_free(struct quire_project *p)
 		free(p->bindings[i].role);
 		free(p->bindings[i].provider);
 		free(p->bindings[i].model);
+		free(p->bindings[i].secret);
 		json_decref(p->bindings[i].params);
 	}
 	free(p->bindings);
@@ -113,7 +116,7 @@ static int load_config(struct quire_project *p)
 	static const char *const keys[] = { "quire", "blueprint", "inputs", "out", "jobs", "roles",
 					    NULL };
 	static const char *const role_keys[] = { "provider", "model", "params", "concurrency",
-						 NULL };
+						 "secret", "retries", "retry_base_ms", NULL };
 	char *path = quire__xasprintf("%s/%s", p->root, QUIRE_PROJECT_FILE);
 	struct quire__yaml *y = NULL;
 	int err = quire__yaml_load(path, QUIRE_PROJECT_FILE, &y);
@@ -179,6 +182,8 @@ static int load_config(struct quire_project *p)
 			struct fy_node *key = fy_node_pair_key(pr), *val = fy_node_pair_value(pr);
 			b->role = quire__yaml_strdup(key);
 			b->params = json_object();
+			b->retries = 3;
+			b->retry_base_ms = 1000;
 			if (!b->role || !quire__is_ident(b->role, strlen(b->role))) {
 				err = quire__yaml_error(y, key, QUIRE_EINVALID, "a role must be a name");
 				goto out;
@@ -198,7 +203,8 @@ static int load_config(struct quire_project *p)
 					ok |= !strcmp(k, role_keys[i]);
 				if (!ok) {
 					err = quire__yaml_error(y, fy_node_pair_key(rp), QUIRE_EINVALID,
-								"unknown key '%s' in role '%s' (expected provider, model, params or concurrency)",
+								"unknown key '%s' in role '%s' (expected provider, model, params, "
+								"concurrency, secret, retries or retry_base_ms)",
 								k ? k : "?", b->role);
 					free(k);
 					goto out;
@@ -221,6 +227,31 @@ static int load_config(struct quire_project *p)
 				}
 				json_decref(b->params);
 				b->params = quire__yaml_to_json(n);
+			}
+			if ((n = quire__yaml_get(val, "secret"))) {
+				b->secret = quire__yaml_strdup(n);
+				if (!b->secret || !quire__is_ident(b->secret, strlen(b->secret))) {
+					err = quire__yaml_error(y, n, QUIRE_EINVALID,
+								"secret must name an environment variable, "
+								"e.g. OPENAI_API_KEY (never the key itself)");
+					goto out;
+				}
+			}
+			if ((n = quire__yaml_get(val, "retries"))) {
+				if (quire__yaml_int(n, &v) || v < 0 || v > 100) {
+					err = quire__yaml_error(y, n, QUIRE_EINVALID,
+								"retries must be an integer from 0 to 100");
+					goto out;
+				}
+				b->retries = (int)v;
+			}
+			if ((n = quire__yaml_get(val, "retry_base_ms"))) {
+				if (quire__yaml_int(n, &v) || v < 0 || v > 600000) {
+					err = quire__yaml_error(y, n, QUIRE_EINVALID,
+								"retry_base_ms must be an integer from 0 to 600000");
+					goto out;
+				}
+				b->retry_base_ms = (int)v;
 			}
 			if ((n = quire__yaml_get(val, "concurrency"))) {
 				if (quire__yaml_int(n, &v) || v < 1) {
@@ -455,19 +486,43 @@ int quire_project_check_templates(const struct quire_project *p)
 	return err;
 }
 
-int quire_project_check_providers(const struct quire_project *p)
+const char *quire_binding_secret_name(const struct quire_binding *b,
+				      const struct quire_provider *vt)
+{
+	if (b->secret)
+		return b->secret;
+	return vt ? vt->secret_env : NULL;
+}
+
+int quire_project_check_providers(const struct quire_project *p, int need_secrets)
 {
 	for (size_t i = 0; i < p->bp->nproducers; i++) {
 		const struct quire_binding *b = quire_project_binding(p, p->bp->producers[i].role);
-		if (quire_provider_find(b->provider))
+		const struct quire_provider *vt;
+		char *program = NULL;
+		int err = quire_provider_resolve(b->provider, &vt, &program, NULL);
+		free(program);
+		if (err)
+			return quire_error_prefix(err, "%s: role '%s'", QUIRE_PROJECT_FILE, b->role);
+		const char *sn = quire_binding_secret_name(b, vt);
+		if (!need_secrets || !sn || !(vt->flags & QUIRE_PROVIDER_NEEDS_SECRET))
 			continue;
-		char *names = quire_provider_names();
-		int err = quire_error_set(QUIRE_EINVALID,
-					  "%s: role '%s' is bound to provider '%s', which this quire "
-					  "does not have (available: %s)",
-					  QUIRE_PROJECT_FILE, b->role, b->provider, names);
-		free(names);
-		return err;
+		char *value = NULL, *source = NULL;
+		err = quire_secret_lookup(sn, &value, &source);
+		int missing = !err && !value;
+		free(value);
+		free(source);
+		if (err)
+			return err;
+		if (missing) {
+			char *file = quire_secret_file();
+			err = quire_error_set(QUIRE_EINVALID,
+					      "role '%s' (provider '%s') needs the secret %s: set the "
+					      "environment variable %s or add '%s=...' to %s (mode 0600)",
+					      b->role, b->provider, sn, sn, sn, file);
+			free(file);
+			return err;
+		}
 	}
 	return 0;
 }

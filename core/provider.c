@@ -1,30 +1,49 @@
-/* The registry of provider types, with the ABI version check. */
+/* The registry of provider types: built-ins, dlopen'd plugins and external executables. */
+#include <dlfcn.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "quire-config.h"
 #include "quire-provider.h"
 #include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/provider.h"
+#include "util.h"
 
 #define MAX_PROVIDERS 64
 
 static const struct quire_provider *registry[MAX_PROVIDERS];
+static char *origin[MAX_PROVIDERS]; /* NULL for built-ins, the module path for plugins */
 static int nregistry;
+static const struct quire_provider *external_adapter;
 
-int quire_provider_register(const struct quire_provider *vt)
+static int add(const struct quire_provider *vt, const char *from)
 {
 	if (!vt || !vt->name || !vt->produce)
 		return quire_error_set(QUIRE_EINVALID, "provider has no name or produce function");
 	if (vt->abi != QUIRE_PROVIDER_ABI)
 		return quire_error_set(QUIRE_EINVALID,
-				       "provider '%s' was built for ABI version %u, this quire speaks %u",
-				       vt->name, vt->abi, QUIRE_PROVIDER_ABI);
+				       "provider '%s'%s%s was built for ABI version %u, this quire speaks %u",
+				       vt->name, from ? " in " : "", from ? from : "", vt->abi,
+				       QUIRE_PROVIDER_ABI);
 	if (quire_provider_find(vt->name))
 		return quire_error_set(QUIRE_EEXISTS, "provider '%s' is already registered", vt->name);
 	if (nregistry == MAX_PROVIDERS)
 		return quire_error_set(QUIRE_EINVALID, "too many providers");
+	origin[nregistry] = from ? quire__xstrdup(from) : NULL;
 	registry[nregistry++] = vt;
 	return 0;
+}
+
+int quire_provider_register(const struct quire_provider *vt)
+{
+	return add(vt, NULL);
+}
+
+void quire_provider_set_external(const struct quire_provider *vt)
+{
+	external_adapter = vt;
 }
 
 const struct quire_provider *quire_provider_find(const char *name)
@@ -35,10 +54,134 @@ const struct quire_provider *quire_provider_find(const char *name)
 	return NULL;
 }
 
+static int origin_of(const char *name, char **where)
+{
+	for (int i = 0; i < nregistry; i++)
+		if (!strcmp(registry[i]->name, name)) {
+			*where = quire__xstrdup(origin[i] ? origin[i] : "built-in");
+			return 1;
+		}
+	return 0;
+}
+
+/* Tries dir/quire-provider-NAME.so; 1 when it provided (and registered) NAME. */
+static int try_module(const char *dir, const char *name, int *err)
+{
+	char *path = quire__xasprintf("%s/quire-provider-%s.so", dir, name);
+	int found = 0;
+	if (access(path, R_OK) != 0)
+		goto out;
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		*err = quire_error_set(QUIRE_EINVALID, "cannot load provider module '%s': %s", path,
+				       dlerror());
+		goto out;
+	}
+	quire_provider_entry_fn entry;
+	*(void **)&entry = dlsym(h, QUIRE_PROVIDER_ENTRY);
+	const struct quire_provider *vt = entry ? entry(name) : NULL;
+	if (!vt) {
+		*err = quire_error_set(QUIRE_EINVALID,
+				       "provider module '%s' has no provider '%s' (it must export %s)",
+				       path, name, QUIRE_PROVIDER_ENTRY);
+		dlclose(h);
+		goto out;
+	}
+	/* Modules stay loaded for the life of the process: their vtables are referenced. */
+	if ((*err = add(vt, path)) == 0)
+		found = 1;
+	else
+		dlclose(h);
+out:
+	free(path);
+	return found;
+}
+
+static int search_modules(const char *name, int *err)
+{
+	const char *env = getenv("QUIRE_PLUGIN_PATH");
+	if (env && *env) {
+		char *copy = quire__xstrdup(env);
+		for (char *d = copy; d && !*err;) {
+			char *colon = strchr(d, ':');
+			if (colon)
+				*colon = '\0';
+			if (*d && try_module(d, name, err)) {
+				free(copy);
+				return 1;
+			}
+			d = colon ? colon + 1 : NULL;
+		}
+		free(copy);
+	}
+	return !*err && try_module(QUIRE_PLUGINDIR, name, err);
+}
+
+static char *search_path(const char *name)
+{
+	const char *env = getenv("PATH");
+	if (!env)
+		return NULL;
+	char *copy = quire__xstrdup(env);
+	char *found = NULL;
+	for (char *d = copy; d && !found;) {
+		char *colon = strchr(d, ':');
+		if (colon)
+			*colon = '\0';
+		char *p = quire__xasprintf("%s/quire-provider-%s", *d ? d : ".", name);
+		if (access(p, X_OK) == 0)
+			found = p;
+		else
+			free(p);
+		d = colon ? colon + 1 : NULL;
+	}
+	free(copy);
+	return found;
+}
+
+int quire_provider_resolve(const char *name, const struct quire_provider **vt, char **program,
+			   char **where)
+{
+	*vt = NULL;
+	*program = NULL;
+	if (where)
+		*where = NULL;
+	if ((*vt = quire_provider_find(name))) {
+		if (where)
+			origin_of(name, where);
+		return 0;
+	}
+	int err = 0;
+	if (search_modules(name, &err)) {
+		*vt = quire_provider_find(name);
+		if (where)
+			origin_of(name, where);
+		return 0;
+	}
+	if (err)
+		return err;
+	char *exe = external_adapter ? search_path(name) : NULL;
+	if (exe) {
+		*vt = external_adapter;
+		*program = exe;
+		if (where)
+			*where = quire__xstrdup(exe);
+		return 0;
+	}
+	char *names = quire_provider_names();
+	err = quire_error_set(QUIRE_ENOTFOUND,
+			      "no provider '%s': not built in (%s), no quire-provider-%s.so on "
+			      "QUIRE_PLUGIN_PATH or in " QUIRE_PLUGINDIR ", no quire-provider-%s on PATH",
+			      name, names, name, name);
+	free(names);
+	return err;
+}
+
 char *quire_provider_names(void)
 {
 	struct quire_buf b = QUIRE_BUF_INIT;
 	for (int i = 0; i < nregistry; i++)
-		quire_buf_printf(&b, "%s%s", i ? ", " : "", registry[i]->name);
+		if (!origin[i])
+			quire_buf_printf(&b, "%s%s", b.len ? ", " : "", registry[i]->name);
 	return quire_buf_detach(&b, NULL);
 }

@@ -25,6 +25,7 @@
 #include "quire/provider.h"
 #include "quire/run.h"
 #include "quire/schema.h"
+#include "quire/secret.h"
 #include "quire/store.h"
 #include "quire/template.h"
 #include "git.h"
@@ -39,6 +40,7 @@ struct binst {
 	const struct quire_binding *b;
 	const struct quire_provider *vt;
 	void *ctx;
+	size_t running; /* jobs of this role in flight (for the role's concurrency limit) */
 };
 
 struct job {
@@ -51,7 +53,10 @@ struct job {
 	json_t *schema_j; /* parsed */
 	char **in_ids, **in_paths;
 	char *tmp;
+	char *prompt_file;
+	char *scratch;
 	char *params;
+	unsigned attempts;
 	struct quire_digest fp;
 	json_t *deps;
 	/* results, written by the worker */
@@ -113,6 +118,25 @@ static void report(struct runner *r, const char *kind, size_t node, const char *
 	r->o->progress(r->o->ud, &ev);
 }
 
+/* Removes a scratch directory a provider may have filled. */
+static void rm_tree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (d) {
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			char *p = quire__xasprintf("%s/%s", dir, e->d_name);
+			if (unlinkat(dirfd(d), e->d_name, 0) < 0)
+				rm_tree(p);
+			free(p);
+		}
+		closedir(d);
+	}
+	rmdir(dir);
+}
+
 static void job_free(struct job *j)
 {
 	if (!j)
@@ -129,6 +153,14 @@ static void job_free(struct job *j)
 	if (j->tmp) {
 		unlink(j->tmp);
 		free(j->tmp);
+	}
+	if (j->prompt_file) {
+		unlink(j->prompt_file);
+		free(j->prompt_file);
+	}
+	if (j->scratch) {
+		rm_tree(j->scratch);
+		free(j->scratch);
 	}
 	free(j->params);
 	json_decref(j->deps);
@@ -178,6 +210,54 @@ static int seal_output(struct job *j)
 	return 0;
 }
 
+/* Sleeps ms, waking early when the run is cancelled. */
+static void nap(struct runner *r, long ms)
+{
+	while (ms > 0 && !r->cancelled) {
+		long step = ms > 50 ? 50 : ms;
+		struct timespec ts = { step / 1000, (step % 1000) * 1000000L };
+		nanosleep(&ts, NULL);
+		ms -= step;
+	}
+}
+
+/* Calls the provider, retrying transient failures (429, 5xx, timeouts, resets, a JSON output
+ * that does not match its schema) with exponential backoff and jitter, at least Retry-After. */
+static void attempt(struct runner *r, struct job *j)
+{
+	const struct quire_binding *b = j->bi->b;
+	unsigned seed = (unsigned)(mono_ns() ^ (int64_t)j->node);
+	for (j->attempts = 1;; j->attempts++) {
+		memset(&j->rs, 0, sizeof(j->rs));
+		unlink(j->tmp);
+		j->rq.attempt = j->attempts;
+		j->rc = j->bi->vt->produce(j->bi->ctx, &j->rq, &j->rs);
+		if (j->rc == 0 && seal_output(j)) {
+			j->rc = -1;
+			j->rs.transient = 1; /* a malformed or schema-violating output may come out right */
+		}
+		if (j->rc && !j->rs.diag[0])
+			snprintf(j->rs.diag, sizeof(j->rs.diag), "provider '%s' failed without a message",
+				 j->bi->vt->name);
+		if (j->rc == 0 || !j->rs.transient || r->cancelled ||
+		    j->attempts > (unsigned)b->retries)
+			break;
+		long delay = (long)b->retry_base_ms << (j->attempts - 1 < 16 ? j->attempts - 1 : 16);
+		delay += delay ? (long)(rand_r(&seed) % (unsigned)(delay / 2 + 1)) : 0;
+		if (j->rs.retry_after_ms > delay)
+			delay = j->rs.retry_after_ms;
+		nap(r, delay);
+	}
+	/* Whatever the provider said, a known secret never leaves this function. */
+	quire_secret_redact(j->rs.diag, sizeof(j->rs.diag));
+	quire_secret_redact(j->rs.meta, sizeof(j->rs.meta));
+	if (j->rc && j->attempts > 1) {
+		size_t len = strlen(j->rs.diag);
+		snprintf(j->rs.diag + len, sizeof(j->rs.diag) - len, " (after %u attempts)",
+			 j->attempts);
+	}
+}
+
 static void *worker(void *arg)
 {
 	struct runner *r = arg;
@@ -196,13 +276,7 @@ static void *worker(void *arg)
 		pthread_mutex_unlock(&r->mu);
 
 		int64_t t0 = mono_ns();
-		memset(&j->rs, 0, sizeof(j->rs));
-		j->rc = j->bi->vt->produce(j->bi->ctx, &j->rq, &j->rs);
-		if (j->rc == 0 && seal_output(j))
-			j->rc = -1;
-		if (j->rc && !j->rs.diag[0])
-			snprintf(j->rs.diag, sizeof(j->rs.diag), "provider '%s' failed without a message",
-				 j->bi->vt->name);
+		attempt(r, j);
 		j->dur_ns = mono_ns() - t0;
 
 		pthread_mutex_lock(&r->mu);
@@ -215,6 +289,26 @@ static void *worker(void *arg)
 		pthread_cond_signal(&r->done_cv);
 		pthread_mutex_unlock(&r->mu);
 	}
+}
+
+static struct binst *binst_for(struct runner *r, const char *role);
+
+/* Takes the first ready node whose role is under its concurrency limit, or (size_t)-1. Nodes
+ * that cannot start yet keep their place. */
+static size_t next_startable(struct runner *r)
+{
+	for (size_t q = r->ready_head; q < r->nready; q++) {
+		size_t i = r->ready[q];
+		const char *role = r->p->bp->producers[r->plan->nodes[i].producer].role;
+		struct binst *bi = binst_for(r, role);
+		if (bi && bi->b->max_concurrency && bi->running >= (size_t)bi->b->max_concurrency)
+			continue;
+		memmove(&r->ready[r->ready_head + 1], &r->ready[r->ready_head],
+			(q - r->ready_head) * sizeof(size_t));
+		r->ready_head++;
+		return i;
+	}
+	return (size_t)-1;
 }
 
 static void push_ready(struct runner *r, size_t i)
@@ -419,6 +513,11 @@ static int make_job(struct runner *r, size_t i, struct job *j)
 	}
 	j->tmp = quire__xasprintf("%s/tmp/job-%ld-%zu.%s", r->p->qdir, (long)getpid(), i,
 				  pr->output.ext);
+	j->prompt_file = quire__xasprintf("%s/tmp/job-%ld-%zu.prompt", r->p->qdir, (long)getpid(), i);
+	j->scratch = quire__xasprintf("%s/tmp/job-%ld-%zu.d", r->p->qdir, (long)getpid(), i);
+	if ((err = quire_fs_write_atomic(j->prompt_file, j->prompt, j->prompt_len, 0600)) ||
+	    (err = quire_fs_mkdirs(j->scratch, 0700)))
+		goto out;
 	j->params = json_dumps(j->bi->b->params, JSON_SORT_KEYS | JSON_COMPACT);
 	struct quire_provider_request *rq = &j->rq;
 	rq->abi = QUIRE_PROVIDER_ABI;
@@ -436,6 +535,8 @@ static int make_job(struct runner *r, size_t i, struct job *j)
 	rq->input_ids = (const char *const *)j->in_ids;
 	rq->input_paths = (const char *const *)j->in_paths;
 	rq->output_path = j->tmp;
+	rq->prompt_path = j->prompt_file;
+	rq->scratch_dir = j->scratch;
 	rq->cancelled = &r->cancelled;
 out:
 	quire_buf_release(&prompt);
@@ -504,6 +605,7 @@ static int start(struct runner *r, size_t i)
 	}
 	r->state[i] = N_RUNNING;
 	r->running++;
+	j->bi->running++;
 	report(r, "start", i, NULL);
 	pthread_mutex_lock(&r->mu);
 	if (r->work_tail)
@@ -522,6 +624,7 @@ static int complete(struct runner *r, struct job *j)
 	size_t i = j->node;
 	struct quire_node *n = &r->plan->nodes[i];
 	r->running--;
+	j->bi->running--;
 	if (j->rc && r->cancelled) {
 		/* Cancelled by an interrupt: not a failure; it simply did not finish this time. */
 		r->state[i] = N_SKIPPED;
@@ -540,10 +643,10 @@ static int complete(struct runner *r, struct job *j)
 	}
 	free(j->tmp);
 	j->tmp = NULL;
-	json_t *ac = json_pack("{s:s,s:I,s:I,s:{s:I,s:I}}", "digest", j->digest.s, "size",
+	json_t *ac = json_pack("{s:s,s:I,s:I,s:I,s:{s:I,s:I}}", "digest", j->digest.s, "size",
 			       (json_int_t)j->size, "duration_ms", (json_int_t)(j->dur_ns / 1000000),
-			       "usage", "tokens_in", (json_int_t)j->rs.tokens_in, "tokens_out",
-			       (json_int_t)j->rs.tokens_out);
+			       "attempts", (json_int_t)j->attempts, "usage", "tokens_in",
+			       (json_int_t)j->rs.tokens_in, "tokens_out", (json_int_t)j->rs.tokens_out);
 	if (j->rs.meta[0]) {
 		json_t *meta = json_loads(j->rs.meta, 0, NULL);
 		if (json_is_object(meta))
@@ -578,20 +681,42 @@ static int init_bindings(struct runner *r)
 		if (binst_for(r, role))
 			continue;
 		const struct quire_binding *b = quire_project_binding(r->p, role);
-		const struct quire_provider *vt = quire_provider_find(b->provider);
+		const struct quire_provider *vt = NULL;
+		char *program = NULL, *secret = NULL, *source = NULL;
+		int err = quire_provider_resolve(b->provider, &vt, &program, NULL);
+		const char *sn = err ? NULL : quire_binding_secret_name(b, vt);
+		if (!err && sn)
+			err = quire_secret_lookup(sn, &secret, &source);
+		if (err) {
+			free(program);
+			return quire_error_prefix(err, "%s: role '%s'", QUIRE_PROJECT_FILE, role);
+		}
 		struct binst *bi = &r->binsts[r->nbinsts++];
 		bi->b = b;
 		bi->vt = vt;
-		json_t *cfg = json_pack("{s:o,s:O}", "model",
-					b->model ? json_string(b->model) : json_null(), "params",
-					b->params);
-		char *cs = json_dumps(cfg, JSON_COMPACT);
-		json_decref(cfg);
+		char *params = json_dumps(b->params, JSON_SORT_KEYS | JSON_COMPACT);
+		struct quire_provider_config cfg = {
+			.abi = QUIRE_PROVIDER_ABI,
+			.provider = b->provider,
+			.role = b->role,
+			.model = b->model,
+			.params_json = params,
+			.secret = secret,
+			.project_dir = r->p->root,
+			.program = program,
+		};
 		char msg[1024] = "";
-		int rc = vt->init ? vt->init(&bi->ctx, cs, msg, sizeof(msg)) : 0;
-		free(cs);
+		int rc = vt->init ? vt->init(&bi->ctx, &cfg, msg, sizeof(msg)) : 0;
+		free(params);
+		free(program);
+		free(source);
+		if (secret) {
+			memset(secret, 0, strlen(secret));
+			free(secret);
+		}
 		if (rc) {
 			r->nbinsts--;
+			quire_secret_redact(msg, sizeof(msg));
 			return quire_error_set(QUIRE_EINVALID, "%s: role '%s': provider '%s': %s",
 					       QUIRE_PROJECT_FILE, role, vt->name,
 					       msg[0] ? msg : "failed to start");
@@ -664,8 +789,12 @@ static int execute(struct runner *r)
 			cancel_all(r);
 		}
 		while (!err && !r->stopping && r->ready_head < r->nready &&
-		       r->running < (size_t)r->nthreads)
-			err = start(r, r->ready[r->ready_head++]);
+		       r->running < (size_t)r->nthreads) {
+			size_t k = next_startable(r);
+			if (k == (size_t)-1)
+				break;
+			err = start(r, k);
+		}
 		if (err || r->running == 0)
 			break;
 		pthread_mutex_lock(&r->mu);
@@ -858,7 +987,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	struct runner r = { 0 };
 	int err = quire_project_check_templates(p);
 	if (!err)
-		err = quire_project_check_providers(p);
+		err = quire_project_check_providers(p, 1);
 	if (err)
 		return err;
 	err = quire_lock_acquire(&lock, p->qdir, o->command ? o->command : "quire run");

@@ -63,19 +63,19 @@ static int listed(const char *list, const char *id)
 	return hit;
 }
 
-static int mock_init(void **ctx, const char *config_json, char *err, size_t errlen)
+static int mock_init(void **ctx, const struct quire_provider_config *cfg, char *err,
+		     size_t errlen)
 {
 	struct mock *m = calloc(1, sizeof(*m));
 	if (!m) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	json_t *cfg = json_loads(config_json ? config_json : "{}", 0, NULL);
-	json_t *params = json_object_get(cfg, "params");
+	json_t *params = json_loads(cfg->params_json ? cfg->params_json : "{}", 0, NULL);
 	const char *mode = json_string_value(json_object_get(params, "mode"));
 	if (mode && strcmp(mode, "echo") && strcmp(mode, "prose")) {
 		snprintf(err, errlen, "mock: unknown mode '%s' (expected prose or echo)", mode);
-		json_decref(cfg);
+		json_decref(params);
 		free(m);
 		return -1;
 	}
@@ -89,7 +89,7 @@ static int mock_init(void **ctx, const char *config_json, char *err, size_t errl
 	const char *lat = getenv("QUIRE_MOCK_LATENCY_MS");
 	if (lat && *lat)
 		m->latency_ms = strtol(lat, NULL, 10);
-	json_decref(cfg);
+	json_decref(params);
 	*ctx = m;
 	return 0;
 }
@@ -408,6 +408,7 @@ const struct quire_provider quire_provider_mock = {
 	.abi = QUIRE_PROVIDER_ABI,
 	.name = "mock",
 	.flags = QUIRE_PROVIDER_THREADSAFE,
+	.secret_env = NULL,
 	.init = mock_init,
 	.produce = mock_produce,
 	.cancel = mock_cancel,

@@ -6,7 +6,21 @@
 #include <stddef.h>
 
 /* Bumped on any incompatible change; the core refuses a provider built for another version. */
-#define QUIRE_PROVIDER_ABI 1
+#define QUIRE_PROVIDER_ABI 2
+
+/* How one binding (a role in quire.yaml) configures a provider instance. Borrowed for the
+ * duration of init(); copy what you keep. */
+struct quire_provider_config {
+	unsigned abi;            /* QUIRE_PROVIDER_ABI */
+	const char *provider;    /* the provider name the binding uses */
+	const char *role;        /* the role being bound */
+	const char *model;       /* model from the binding, or NULL */
+	const char *params_json; /* binding parameters as a JSON object (never NULL) */
+	const char *secret;      /* the binding's API key or token, or NULL. Never log it, never
+				  * put it in diag or meta: the core redacts it, but do not rely on it */
+	const char *project_dir; /* absolute project directory (exec runs commands here) */
+	const char *program;     /* external providers: path of quire-provider-NAME, else NULL */
+};
 
 /* One generation request. Every pointer is borrowed for the duration of produce(). */
 struct quire_provider_request {
@@ -25,21 +39,31 @@ struct quire_provider_request {
 	const char *const *input_ids;   /* upstream artefact ids, in use order */
 	const char *const *input_paths; /* their content, as read-only files */
 	size_t ninputs;
+	const char *prompt_path;  /* the rendered prompt as a file (same bytes as prompt) */
 	const char *output_path;  /* write the output here (the core moves it into the store) */
+	const char *scratch_dir;  /* a private empty directory for this attempt */
+	unsigned attempt;         /* 1 for the first try, 2 for the first retry, ... */
 	const volatile int *cancelled; /* becomes non-zero when the run is interrupted */
+	/* Optional progress for the live display (e.g. streamed tokens); may be called from the
+	 * produce() thread at any rate; NULL when nobody listens. */
+	void (*progress)(void *progress_ud, long long units, const char *unit);
+	void *progress_ud;
 };
 
 /* What the provider reports back. The core zeroes it before produce(). */
 struct quire_provider_response {
 	long long tokens_in, tokens_out;
-	long long cost_micro; /* cost estimate in millionths of the price table's unit */
-	int transient;        /* on failure: 1 when a retry may succeed */
+	long long cost_micro; /* cost in millionths of the price table's unit, if the provider knows */
+	int transient;        /* on failure: 1 when a retry may succeed (429, 5xx, timeout, reset) */
+	long retry_after_ms;  /* on a transient failure: wait at least this long (Retry-After) */
 	char diag[2048];      /* on failure: what went wrong (never a secret) */
-	char meta[2048];      /* on success: optional JSON object recorded as provenance */
+	char meta[2048];      /* on success: optional JSON object recorded as provenance
+			       * (response ids, prediction ids, ...) */
 };
 
 enum {
 	QUIRE_PROVIDER_THREADSAFE = 1 << 0, /* produce() may run on several threads at once */
+	QUIRE_PROVIDER_NEEDS_SECRET = 1 << 1, /* refuse to run without a secret */
 };
 
 /* A provider type: a const vtable. */
@@ -47,9 +71,9 @@ struct quire_provider {
 	unsigned abi;     /* QUIRE_PROVIDER_ABI */
 	const char *name; /* the name bindings use, e.g. "mock" */
 	unsigned flags;
-	/* Creates an instance for one binding. config_json: {"model":..,"params":{..}}.
-	 * Returns 0, or non-zero with a message in err. */
-	int (*init)(void **ctx, const char *config_json, char *err, size_t errlen);
+	const char *secret_env; /* default environment variable holding the secret, or NULL */
+	/* Creates an instance for one binding. Returns 0, or non-zero with a message in err. */
+	int (*init)(void **ctx, const struct quire_provider_config *cfg, char *err, size_t errlen);
 	/* Generates one output into req->output_path. 0 on success. */
 	int (*produce)(void *ctx, const struct quire_provider_request *req,
 		       struct quire_provider_response *resp);
@@ -57,9 +81,21 @@ struct quire_provider {
 	void (*cancel)(void *ctx);
 	/* Frees the instance (may be NULL). */
 	void (*fini)(void *ctx);
+	/* Optional readiness probe for 'quire providers --check' (e.g. the server answers):
+	 * 0 when ready, else non-zero with a message in msg. May be NULL. */
+	int (*check)(void *ctx, char *msg, size_t msglen);
 };
 
-/* The built-in deterministic provider (providers/mock.c). */
+/* A shared module (plugin) exports this symbol: it returns the provider named `name` (the
+ * module may hold several), or NULL. */
+typedef const struct quire_provider *(*quire_provider_entry_fn)(const char *name);
+#define QUIRE_PROVIDER_ENTRY "quire_provider_entry"
+
+/* Built-in providers. */
 extern const struct quire_provider quire_provider_mock;
+extern const struct quire_provider quire_provider_exec;
+extern const struct quire_provider quire_provider_external;
+extern const struct quire_provider quire_provider_openai;
+extern const struct quire_provider quire_provider_replicate;
 
 #endif

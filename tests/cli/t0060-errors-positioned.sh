@@ -64,7 +64,7 @@ sed -i 's/provider: nosuch$/provider: mock/' quire.yaml
 cd "$TRASH" && new_story fresh
 sed -i 's/provider: mock$/provider: mokc/' quire.yaml
 run_q "a fresh project with an unknown provider: plan refuses" 3 plan
-check "naming the role and provider" err_has "role 'writer' is bound to provider 'mokc', which this quire does not have (available: mock)"
+check "naming the role and provider" err_has "quire.yaml: role 'writer': no provider 'mokc': not built in (mock,"
 run_q "run refuses too" 3 run
 check "and wrote nothing at all" test ! -e .quire
 cd "$TRASH/s"

@@ -10,6 +10,7 @@
 
 struct quire_blueprint;
 struct quire_store;
+struct quire_provider;
 
 /* A role bound to a provider: everything about it that enters fingerprints. */
 struct quire_binding {
@@ -18,6 +19,10 @@ struct quire_binding {
 	char *model;              /* may be NULL */
 	json_t *params;           /* object, never NULL */
 	int max_concurrency;      /* 0 = unlimited */
+	char *secret;             /* name of the secret (env variable / secrets-file key), or NULL
+				   * for the provider's default */
+	int retries;              /* transient failures retried this many times (default 3) */
+	int retry_base_ms;        /* first backoff delay (default 1000), doubled each retry */
 	struct quire_digest digest; /* of {provider, model, params} */
 };
 
@@ -61,9 +66,16 @@ int quire_project_hash_files(struct quire_project *p, struct quire_store *store)
  * QUIRE_ENOTFOUND. */
 int quire_project_check_templates(const struct quire_project *p);
 
-/* Checks that every role the blueprint uses is bound to a registered provider, so a typo in
- * quire.yaml is reported before anything is written. QUIRE_EINVALID naming the role. */
-int quire_project_check_providers(const struct quire_project *p);
+/* Checks that every role the blueprint uses is bound to a provider that can be found (see
+ * quire_provider_resolve), and with need_secrets that each provider needing a secret has one,
+ * so a typo or a missing key is reported before anything is written. QUIRE_EINVALID or
+ * QUIRE_ENOTFOUND naming the role; never the secret. */
+int quire_project_check_providers(const struct quire_project *p, int need_secrets);
+
+/* The secret name a binding uses: its 'secret' key, else the provider's default (vt may be
+ * NULL). Borrowed; NULL when the binding needs none. */
+const char *quire_binding_secret_name(const struct quire_binding *b,
+				      const struct quire_provider *vt);
 
 /* Digest of the value of input `name` (canonical JSON of the typed value). */
 void quire_project_input_digest(const struct quire_project *p, const char *name,

@@ -1,4 +1,5 @@
-/* Provider registry: the providers the core can bind roles to, checked against the ABI. */
+/* Provider registry: built-in providers, shared-module plugins and external executables,
+ * checked against the ABI version. */
 #ifndef QUIRE_PROVIDER_REGISTRY_H
 #define QUIRE_PROVIDER_REGISTRY_H
 
@@ -8,8 +9,21 @@ struct quire_provider;
  * it was built for another ABI version or lacks produce; QUIRE_EEXISTS for a taken name. */
 int quire_provider_register(const struct quire_provider *vt);
 
-/* The provider registered under name, or NULL. */
+/* Sets the adapter that serves external executables (quire-provider-NAME on PATH). */
+void quire_provider_set_external(const struct quire_provider *vt);
+
+/* The provider registered under name, or NULL (no plugin or PATH search). */
 const struct quire_provider *quire_provider_find(const char *name);
+
+/* Resolves a binding's provider name, in order: a registered (built-in) provider; a shared
+ * module quire-provider-NAME.so in $QUIRE_PLUGIN_PATH (colon-separated) then the install's
+ * plugin directory, loaded with dlopen and asked for NAME through quire_provider_entry; an
+ * executable quire-provider-NAME on $PATH, served by the external adapter (*program is then
+ * its path). *where (malloc'd, may be NULL) says which: "built-in", the module's or the
+ * program's path. QUIRE_ENOTFOUND when none has it; QUIRE_EINVALID for a module built for
+ * another ABI. */
+int quire_provider_resolve(const char *name, const struct quire_provider **vt, char **program,
+			   char **where);
 
 /* Names of the registered providers, for messages: ", "-separated, malloc'd. */
 char *quire_provider_names(void);

@@ -1,0 +1,27 @@
+/* Secrets (API keys): looked up in the environment or a 0600 secrets file, and redacted from
+ * every message quire writes. */
+#ifndef QUIRE_SECRET_H
+#define QUIRE_SECRET_H
+
+#include <stddef.h>
+
+/* Looks up secret `name`: the environment variable of that name, else the line "name=value" of
+ * the secrets file ($QUIRE_SECRETS_FILE, else $XDG_CONFIG_HOME/quire/secrets, else
+ * ~/.config/quire/secrets). *value is malloc'd, or NULL when not found; *source says where it
+ * came from ("environment" or the file's path; static or malloc'd: free with the value via
+ * quire_secret_free_source). A secrets file readable by group or others is refused
+ * (QUIRE_EINVALID naming the file and its mode, never its content). Every value found is
+ * registered for redaction. */
+int quire_secret_lookup(const char *name, char **value, char **source);
+
+/* Registers a value to redact (copied). Values shorter than 4 bytes are ignored. */
+void quire_secret_register(const char *value);
+
+/* Replaces every registered secret in the NUL-terminated buf (capacity cap) with
+ * "[redacted]". */
+void quire_secret_redact(char *buf, size_t cap);
+
+/* The path of the secrets file that would be read (malloc'd). */
+char *quire_secret_file(void);
+
+#endif
