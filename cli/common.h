@@ -46,6 +46,7 @@ void print_json_line(const struct json_t *v);
 /* true when colour is allowed on f (a TTY and NO_COLOR unset). */
 int use_color(FILE *f);
 
-extern const struct cmd cmd_init_desc, cmd_plan_desc, cmd_run_desc, cmd_inspect_desc;
+extern const struct cmd cmd_init_desc, cmd_plan_desc, cmd_run_desc, cmd_inspect_desc,
+	cmd_providers_desc;
 
 #endif

@@ -21,7 +21,8 @@ static const struct cmd cmd_version_desc = {
 };
 
 static const struct cmd *const commands[] = {
-	&cmd_init_desc, &cmd_plan_desc, &cmd_run_desc, &cmd_inspect_desc, &cmd_help_desc,
+	&cmd_init_desc, &cmd_plan_desc, &cmd_run_desc, &cmd_inspect_desc, &cmd_providers_desc,
+	&cmd_help_desc,
 	&cmd_version_desc, NULL,
 };
 
@@ -50,8 +51,10 @@ static void overview(FILE *f)
 	      "  --version      print the version\n\n",
 	      f);
 	fputs(exit_codes, f);
-	fputs("\nenvironment: NO_COLOR disables colour; QUIRE_MOCK_FAIL and QUIRE_MOCK_LATENCY_MS\n"
-	      "inject failures and latency into the mock provider (for tests).\n",
+	fputs("\nenvironment: NO_COLOR disables colour; QUIRE_PLUGIN_PATH lists directories of provider\n"
+	      "modules; QUIRE_SECRETS_FILE names the secrets file (default ~/.config/quire/secrets);\n"
+	      "QUIRE_MOCK_FAIL, QUIRE_MOCK_FLAKY and QUIRE_MOCK_LATENCY_MS inject failures and latency\n"
+	      "into the mock provider (for tests).\n",
 	      f);
 }
 

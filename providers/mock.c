@@ -14,7 +14,8 @@
 struct mock {
 	int echo;
 	long latency_ms;
-	char *fail; /* comma-separated id patterns that fail */
+	char *fail;  /* comma-separated id patterns that fail */
+	char *flaky; /* id patterns that fail transiently on their first two attempts */
 	volatile int cancelled;
 };
 
@@ -86,6 +87,11 @@ static int mock_init(void **ctx, const struct quire_provider_config *cfg, char *
 	if (env && *env)
 		fail = env;
 	m->fail = fail ? strdup(fail) : NULL;
+	const char *flaky = json_string_value(json_object_get(params, "flaky"));
+	const char *fenv = getenv("QUIRE_MOCK_FLAKY");
+	if (fenv && *fenv)
+		flaky = fenv;
+	m->flaky = flaky ? strdup(flaky) : NULL;
 	const char *lat = getenv("QUIRE_MOCK_LATENCY_MS");
 	if (lat && *lat)
 		m->latency_ms = strtol(lat, NULL, 10);
@@ -343,6 +349,12 @@ static int mock_produce(void *ctx, const struct quire_provider_request *rq,
 		snprintf(rs->diag, sizeof(rs->diag), "cancelled");
 		return -1;
 	}
+	if (rq->attempt < 3 && listed(m->flaky, rq->id)) {
+		snprintf(rs->diag, sizeof(rs->diag), "mock: injected transient failure for %s (attempt %u)",
+			 rq->id, rq->attempt);
+		rs->transient = 1;
+		return -1;
+	}
 	if (listed(m->fail, rq->id)) {
 		snprintf(rs->diag, sizeof(rs->diag), "mock: injected failure for %s", rq->id);
 		return -1;
@@ -401,6 +413,7 @@ static void mock_fini(void *ctx)
 	if (!m)
 		return;
 	free(m->fail);
+	free(m->flaky);
 	free(m);
 }
 
