@@ -25,6 +25,8 @@ int die_core(int code)
 		return EXIT_LOCKED;
 	case QUIRE_EINTR:
 		return EXIT_INTERRUPTED;
+	case QUIRE_ECOST:
+		return EXIT_COST;
 	default:
 		return EXIT_STORE;
 	}

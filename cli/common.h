@@ -14,6 +14,7 @@ enum {
 	EXIT_INVALID = 3,  /* invalid project, blueprint, inputs or id */
 	EXIT_LOCKED = 4,   /* another quire is writing the project */
 	EXIT_STORE = 5,    /* the store or file system failed, or is corrupt */
+	EXIT_COST = 6,     /* run --max-cost: the estimate exceeds the limit; nothing was spent */
 	EXIT_INTERRUPTED = 130,
 };
 

@@ -51,6 +51,10 @@ static void print_summary(const json_t *m)
 	if (json_is_true(json_object_get(m, "interrupted")))
 		printf("note: the run was interrupted\n");
 	const json_t *c = json_object_get(m, "counts");
+	const json_t *cm = json_object_get(c, "cost_micro");
+	if (json_is_integer(cm))
+		printf("cost of this run: %lld.%06lld\n", (long long)json_integer_value(cm) / 1000000,
+		       (long long)json_integer_value(cm) % 1000000);
 	printf("this run: %lld produced, %lld cached, %lld failed, %lld blocked, %lld removed\n",
 	       (long long)json_integer_value(json_object_get(c, "produced")),
 	       (long long)json_integer_value(json_object_get(c, "cached")),
@@ -95,8 +99,25 @@ static void print_entry(const char *qdir, const char *id, const json_t *e)
 	printf("fingerprint: %s\n", str(e, "fingerprint"));
 	if (json_is_true(json_object_get(e, "cached")))
 		printf("origin:      restored from the action cache\n");
-	printf("took:        %lld ms\n",
-	       (long long)json_integer_value(json_object_get(e, "duration_ms")));
+	long long attempts = (long long)json_integer_value(json_object_get(e, "attempts"));
+	printf("took:        %lld ms in %lld attempt%s\n",
+	       (long long)json_integer_value(json_object_get(e, "duration_ms")),
+	       attempts > 0 ? attempts : 1, attempts > 1 ? "s" : "");
+	const json_t *use = json_object_get(e, "usage");
+	if (use)
+		printf("usage:       %lld tokens in, %lld out\n",
+		       (long long)json_integer_value(json_object_get(use, "tokens_in")),
+		       (long long)json_integer_value(json_object_get(use, "tokens_out")));
+	const json_t *cost = json_object_get(e, "cost_micro");
+	if (json_is_integer(cost))
+		printf("cost:        %lld.%06lld\n", (long long)json_integer_value(cost) / 1000000,
+		       (long long)json_integer_value(cost) % 1000000);
+	const json_t *meta = json_object_get(e, "meta");
+	if (json_is_object(meta)) {
+		char *ms = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS);
+		printf("response:    %s\n", ms);
+		free(ms);
+	}
 	const json_t *deps = json_object_get(e, "deps");
 	const char *k;
 	json_t *v;

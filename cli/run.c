@@ -15,7 +15,8 @@
 #include "quire/run.h"
 
 static const char usage[] =
-	"usage: quire run [TARGET...] [-j N] [--dry-run] [--keep-going | --fail-fast] [--json]\n\n"
+	"usage: quire run [TARGET...] [-j N] [--dry-run] [--keep-going | --fail-fast] [--json]\n"
+	"                 [--max-cost X]\n\n"
 	"Generates every dirty instance (see 'quire plan'), reusing whatever is unchanged or\n"
 	"already in the action cache, commits the result as a new revision and rewrites the\n"
 	"changed files in out/. With nothing to do it commits nothing.\n\n"
@@ -25,7 +26,9 @@ static const char usage[] =
 	"  --dry-run     show the plan and write nothing at all\n"
 	"  --keep-going  after a failure, run everything that does not depend on it (default)\n"
 	"  --fail-fast   start nothing new after the first failure\n"
-	"  --json        print one JSON event per line instead of text\n\n"
+	"  --json        print one JSON event per line instead of text\n"
+	"  --max-cost X  refuse to start (exit 6) when the estimated cost of what would be\n"
+	"                generated exceeds X (see 'price' in quire.yaml); nothing is spent\n\n"
 	"A failed instance blocks only what depends on it; the revision records the failure and\n"
 	"the next run retries just that. Ctrl-C stops starting jobs, cancels the running ones,\n"
 	"commits what finished and exits 130. Exit 1 when anything failed or was blocked.\n";
@@ -86,9 +89,11 @@ static int cmd_run(int argc, char **argv)
 		{ "keep-going", no_argument, NULL, 'k' },
 		{ "fail-fast", no_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, 'J' },
+		{ "max-cost", required_argument, NULL, 'M' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int jobs = 0, dry = 0, fail_fast = 0, json = 0, c;
+	int jobs = 0, dry = 0, fail_fast = 0, json = 0, c, has_max = 0;
+	long long max_cost = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "j:n", opts, NULL)) != -1) {
 		switch (c) {
@@ -112,6 +117,26 @@ static int cmd_run(int argc, char **argv)
 		case 'J':
 			json = 1;
 			break;
+		case 'M': {
+			/* An amount in the price table's currency: whole units and up to 6 decimals. */
+			long long whole = 0, frac = 0;
+			int fd = 0, digits = 0;
+			const char *q = optarg;
+			for (; *q >= '0' && *q <= '9' && whole < 1000000000000LL; q++, digits++)
+				whole = whole * 10 + (*q - '0');
+			if (*q == '.')
+				for (q++; *q >= '0' && *q <= '9'; q++, digits++)
+					if (fd < 6)
+						frac = frac * 10 + (*q - '0'), fd++;
+			if (*q || !digits)
+				return usage_error("run", "--max-cost needs an amount such as 2.50, not '%s'",
+						   optarg);
+			while (fd++ < 6)
+				frac *= 10;
+			max_cost = whole * 1000000 + frac;
+			has_max = 1;
+			break;
+		}
 		case '?':
 			if (optopt == 'j')
 				return usage_error("run", "-j needs a number");
@@ -160,6 +185,8 @@ static int cmd_run(int argc, char **argv)
 		.progress = progress,
 		.ud = &u,
 		.command = "quire run",
+		.has_max_cost = has_max,
+		.max_cost_micro = max_cost,
 	};
 	struct quire_run_result r;
 	int err = quire_run(p, &o, &r);
@@ -182,6 +209,8 @@ static int cmd_run(int argc, char **argv)
 				      (json_int_t)r.failed, "blocked", (json_int_t)r.blocked, "removed",
 				      (json_int_t)r.removed, "out_written", (json_int_t)r.out_written,
 				      "interrupted", r.interrupted);
+		json_object_set_new(j, "cost_micro", json_integer(r.cost_micro));
+		json_object_set_new(j, "estimate_micro", json_integer(r.estimate_micro));
 		print_json_line(j);
 		json_decref(j);
 	} else if (!r.rev[0]) {
@@ -197,6 +226,10 @@ static int cmd_run(int argc, char **argv)
 		if (r.not_started)
 			printf(", %zu not started", r.not_started);
 		printf(" (out/: %zu written, %zu removed)\n", r.out_written, r.out_removed);
+		if (r.priced)
+			printf("cost: %lld.%06lld (estimated %lld.%06lld)\n", r.cost_micro / 1000000,
+			       r.cost_micro % 1000000, r.estimate_micro / 1000000,
+			       r.estimate_micro % 1000000);
 	}
 	if (err == QUIRE_EINTR) {
 		fprintf(stderr, "quire: interrupted; what finished was committed as %s\n",

@@ -130,6 +130,13 @@ void quire_manifest_apply(json_t *m, int64_t time_ns, const char *kind, const ch
 		json_object_set_new(e, "status", json_string("clean"));
 		json_object_set_new(arts, subject, e);
 		count(m, kind[9] == 'p' ? "produced" : "cached");
+		json_t *cost = json_object_get(data, "cost_micro");
+		if (kind[9] == 'p' && json_is_integer(cost)) {
+			json_t *c = json_object_get(m, "counts");
+			json_object_set_new(c, "cost_micro",
+					    json_integer(json_integer_value(json_object_get(c, "cost_micro")) +
+							 json_integer_value(cost)));
+		}
 	} else if (!strcmp(kind, "artefact.failed") || !strcmp(kind, "artefact.blocked")) {
 		int failed = kind[9] == 'f';
 		json_t *old = json_object_get(arts, subject);

@@ -111,12 +111,91 @@ static int relpath(const struct quire__yaml *y, struct fy_node *n, const char *w
 	return 0;
 }
 
+/* A non-negative decimal amount such as 0.15 or 3, as micro-units (exact: no float parsing). */
+static int parse_amount(const char *s, long long *out)
+{
+	long long whole = 0, frac = 0;
+	int digits = 0, fd = 0;
+	const char *c = s;
+	for (; *c >= '0' && *c <= '9'; c++, digits++) {
+		if (whole > 1000000000000LL)
+			return -1;
+		whole = whole * 10 + (*c - '0');
+	}
+	if (*c == '.')
+		for (c++; *c >= '0' && *c <= '9'; c++, digits++)
+			if (fd < 6) {
+				frac = frac * 10 + (*c - '0');
+				fd++;
+			}
+	if (*c || !digits)
+		return -1;
+	while (fd++ < 6)
+		frac *= 10;
+	*out = whole * 1000000 + frac;
+	return 0;
+}
+
+static int parse_price(const struct quire__yaml *y, struct fy_node *n, struct quire_binding *b)
+{
+	static const char *const keys[] = { "per_call", "input_per_mtok", "output_per_mtok",
+					    "estimate_tokens_out", NULL };
+	if (!fy_node_is_mapping(n))
+		return quire__yaml_error(y, n, QUIRE_EINVALID,
+					 "price must be a mapping such as { per_call: 0.01, "
+					 "input_per_mtok: 0.15, output_per_mtok: 0.6 }");
+	void *it = NULL;
+	struct fy_node_pair *pr;
+	b->est_tokens_out = 1000;
+	while ((pr = fy_node_mapping_iterate(n, &it))) {
+		char *k = quire__yaml_strdup(fy_node_pair_key(pr));
+		char *v = quire__yaml_strdup(fy_node_pair_value(pr));
+		int which = -1;
+		for (int i = 0; k && keys[i]; i++)
+			if (!strcmp(k, keys[i]))
+				which = i;
+		long long amount = 0;
+		int err = 0;
+		if (which < 0)
+			err = quire__yaml_error(y, fy_node_pair_key(pr), QUIRE_EINVALID,
+						"unknown key '%s' in price (expected per_call, "
+						"input_per_mtok, output_per_mtok or estimate_tokens_out)",
+						k ? k : "?");
+		else if (!v || parse_amount(v, &amount))
+			err = quire__yaml_error(y, fy_node_pair_value(pr), QUIRE_EINVALID,
+						"%s must be a non-negative number", k);
+		free(k);
+		free(v);
+		if (err)
+			return err;
+		if (which == 0)
+			b->per_call_micro = amount;
+		else if (which == 1)
+			b->in_per_mtok_micro = amount;
+		else if (which == 2)
+			b->out_per_mtok_micro = amount;
+		else
+			b->est_tokens_out = amount / 1000000;
+	}
+	b->priced = 1;
+	return 0;
+}
+
+long long quire_binding_cost(const struct quire_binding *b, long long tokens_in,
+			     long long tokens_out)
+{
+	if (!b->priced)
+		return 0;
+	return b->per_call_micro + (b->in_per_mtok_micro * tokens_in) / 1000000 +
+	       (b->out_per_mtok_micro * tokens_out) / 1000000;
+}
+
 static int load_config(struct quire_project *p)
 {
 	static const char *const keys[] = { "quire", "blueprint", "inputs", "out", "jobs", "roles",
 					    NULL };
 	static const char *const role_keys[] = { "provider", "model", "params", "concurrency",
-						 "secret", "retries", "retry_base_ms", NULL };
+						 "secret", "retries", "retry_base_ms", "price", NULL };
 	char *path = quire__xasprintf("%s/%s", p->root, QUIRE_PROJECT_FILE);
 	struct quire__yaml *y = NULL;
 	int err = quire__yaml_load(path, QUIRE_PROJECT_FILE, &y);
@@ -204,7 +283,7 @@ static int load_config(struct quire_project *p)
 				if (!ok) {
 					err = quire__yaml_error(y, fy_node_pair_key(rp), QUIRE_EINVALID,
 								"unknown key '%s' in role '%s' (expected provider, model, params, "
-								"concurrency, secret, retries or retry_base_ms)",
+								"concurrency, secret, retries, retry_base_ms or price)",
 								k ? k : "?", b->role);
 					free(k);
 					goto out;
@@ -253,6 +332,8 @@ static int load_config(struct quire_project *p)
 				}
 				b->retry_base_ms = (int)v;
 			}
+			if ((n = quire__yaml_get(val, "price")) && (err = parse_price(y, n, b)))
+				goto out;
 			if ((n = quire__yaml_get(val, "concurrency"))) {
 				if (quire__yaml_int(n, &v) || v < 1) {
 					err = quire__yaml_error(y, n, QUIRE_EINVALID,

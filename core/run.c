@@ -1,6 +1,7 @@
 /* The runner: ready-queue scheduling over the instance graph, worker threads calling providers,
  * and the blob -> event -> manifest -> current commit order. */
 #include <dirent.h>
+#include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -654,6 +655,11 @@ static int complete(struct runner *r, struct job *j)
 		else
 			json_decref(meta);
 	}
+	long long cost = j->rs.cost_micro ? j->rs.cost_micro
+					  : quire_binding_cost(j->bi->b, j->rs.tokens_in, j->rs.tokens_out);
+	if (j->bi->b->priced || j->rs.cost_micro)
+		json_object_set_new(ac, "cost_micro", json_integer(cost));
+	r->res->cost_micro += cost;
 	json_t *d = entry_data(r, i, &j->fp, j->deps);
 	json_object_update(d, ac);
 	err = record(r, "artefact.produced", n->id, d, j->fp.s, ac);
@@ -945,6 +951,24 @@ static int snapshot_files(struct quire_project *p)
 	return 0;
 }
 
+long long quire_run_estimate(const struct quire_project *p, const struct quire_plan *plan,
+			     size_t i)
+{
+	const struct quire_producer *pr = &p->bp->producers[plan->nodes[i].producer];
+	const struct quire_binding *b = quire_project_binding(p, pr->role);
+	if (!b->priced)
+		return 0;
+	long long in = 0;
+	if (pr->prompt) {
+		char *path = quire__xasprintf("%s/%s", p->root, pr->prompt);
+		struct stat st;
+		if (stat(path, &st) == 0)
+			in = (long long)st.st_size / 4;
+		free(path);
+	}
+	return quire_binding_cost(b, in, b->est_tokens_out);
+}
+
 /* Removes what killed runs left in .quire/tmp (we hold the lock: nobody else writes there). */
 static void clear_tmp(const char *dir)
 {
@@ -1007,6 +1031,21 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 		goto out;
 	res->total = plan->nselected;
 	res->dirty = plan->ndirty;
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct quire_node *n = &plan->nodes[i];
+		if (!n->selected || !n->dirty)
+			continue;
+		res->estimate_micro += quire_run_estimate(p, plan, i);
+		res->priced |= quire_project_binding(p, p->bp->producers[n->producer].role)->priced;
+	}
+	if (o->has_max_cost && res->estimate_micro > o->max_cost_micro) {
+		err = quire_error_set(QUIRE_ECOST,
+				      "the estimated cost %lld.%06lld exceeds --max-cost %lld.%06lld; "
+				      "nothing was generated",
+				      res->estimate_micro / 1000000, res->estimate_micro % 1000000,
+				      o->max_cost_micro / 1000000, o->max_cost_micro % 1000000);
+		goto out;
+	}
 	size_t nremove = o->ntargets ? 0 : plan->nremoved;
 	if (plan->ndirty == 0 && nremove == 0)
 		goto materialise;

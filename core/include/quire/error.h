@@ -14,6 +14,7 @@ enum {
 	QUIRE_ECORRUPT = -7,  /* a stored file does not match its digest or format */
 	QUIRE_EPROVIDER = -8, /* a provider failed to produce an output */
 	QUIRE_EINTR = -9,     /* interrupted (SIGINT) */
+	QUIRE_ECOST = -10,    /* the estimated cost exceeds the limit the caller set */
 };
 
 /* Records the message of the error that is starting (printf-style); returns `code`. */

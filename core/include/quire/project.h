@@ -23,6 +23,13 @@ struct quire_binding {
 				   * for the provider's default */
 	int retries;              /* transient failures retried this many times (default 3) */
 	int retry_base_ms;        /* first backoff delay (default 1000), doubled each retry */
+	/* Price table (not hashed: prices do not change outputs). Costs are in millionths of
+	 * the user's currency unit. */
+	int priced;                  /* a price was given */
+	long long per_call_micro;    /* per generation */
+	long long in_per_mtok_micro; /* per million input tokens */
+	long long out_per_mtok_micro; /* per million output tokens */
+	long long est_tokens_out;    /* output tokens assumed by estimates (default 1000) */
 	struct quire_digest digest; /* of {provider, model, params} */
 };
 
@@ -76,6 +83,10 @@ int quire_project_check_providers(const struct quire_project *p, int need_secret
  * NULL). Borrowed; NULL when the binding needs none. */
 const char *quire_binding_secret_name(const struct quire_binding *b,
 				      const struct quire_provider *vt);
+
+/* Cost of one generation with this binding's prices, in micro-units. */
+long long quire_binding_cost(const struct quire_binding *b, long long tokens_in,
+			     long long tokens_out);
 
 /* Digest of the value of input `name` (canonical JSON of the typed value). */
 void quire_project_input_digest(const struct quire_project *p, const char *name,

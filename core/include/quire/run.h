@@ -26,6 +26,8 @@ struct quire_run_opts {
 	void (*progress)(void *ud, const struct quire_progress *ev);
 	void *ud;
 	const char *command; /* how this run was started, for the lock holder and history */
+	int has_max_cost;         /* refuse (QUIRE_ECOST) when the estimate exceeds max_cost_micro */
+	long long max_cost_micro;
 };
 
 struct quire_run_result {
@@ -36,7 +38,17 @@ struct quire_run_result {
 	size_t produced, cached, unchanged, failed, blocked, removed, not_started;
 	size_t out_written, out_removed;
 	int interrupted;
+	long long estimate_micro; /* estimated cost of the dirty instances (priced roles only) */
+	long long cost_micro;     /* cost of what this run generated */
+	int priced;               /* some role with work has a price */
 };
+
+/* Estimated cost of generating instance `i` of a plan: the role's per-call price plus its token
+ * prices, counting the prompt template's bytes / 4 as input tokens and the price's
+ * estimate_tokens_out as output. */
+struct quire_plan;
+long long quire_run_estimate(const struct quire_project *p, const struct quire_plan *plan,
+			     size_t i);
 
 /* Runs the project's plan. Takes the writer lock (QUIRE_ELOCKED when held), recovers a run that
  * was killed (committing what it finished), plans, executes and commits. Job failures are not

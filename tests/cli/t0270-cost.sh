@@ -1,0 +1,25 @@
+#!/bin/bash
+# Costs: a price table per role; each artefact's cost recorded and summed per revision; an
+# estimate before anything runs, and --max-cost refusing a run that would exceed it.
+. "$(dirname "$0")/lib.sh"
+new_story s
+sed -i 's/^    model: mock-writer$/    model: mock-writer\n    price: { per_call: 0.002, input_per_mtok: 0.15, output_per_mtok: 0.6, estimate_tokens_out: 800 }/' quire.yaml
+run_q "a run over the limit is refused" 6 run --max-cost 0.01
+check "the estimate and the limit are named" err_has "exceeds --max-cost 0.010000; nothing was generated"
+check "no revision was made" test ! -e .quire/current
+run_q "a bad amount is a usage error" 2 run --max-cost lots
+run_q "within the limit it runs" 0 run --max-cost 1 --json
+check "the summary carries cost and estimate" python3 -c '
+import json,sys; s=[json.loads(l) for l in open(sys.argv[1])][-1]
+assert s["event"]=="summary" and s["cost_micro"]>0 and s["estimate_micro"]>0, s' "$TRASH/.out"
+check "the revision sums its artefacts' costs" python3 -c '
+import json; m=json.load(open(".quire/manifests/rev-0001.json"))
+costs=[a.get("cost_micro",0) for a in m["artefacts"].values()]
+assert m["counts"]["cost_micro"]==sum(costs)
+# the writer is priced: 10 artefacts at least the per-call 0.002; the echo assembler is free
+assert sum(1 for c in costs if c>=2000)==10 and m["artefacts"]["Book"].get("cost_micro") is None, costs'
+run_q "inspect shows an artefact's cost" 0 inspect 'Chapter[0]'
+check "cost line" out_has "cost:        0.00"
+run_q "nothing to do costs nothing" 0 run --max-cost 0 --json
+check "zero estimate when up to date" out_has '"estimate_micro":0'
+done_testing
