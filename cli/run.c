@@ -59,6 +59,10 @@ static void progress(void *ud, const struct quire_progress *ev)
 				      (json_int_t)ev->running);
 		if (ev->message)
 			json_object_set_new(j, "message", json_string(ev->message));
+		if (!strcmp(ev->kind, "progress")) {
+			json_object_set_new(j, "units", json_integer(ev->units));
+			json_object_set_new(j, "unit", json_string(ev->unit));
+		}
 		print_json_line(j);
 		json_decref(j);
 		return;
@@ -71,10 +75,12 @@ static void progress(void *ud, const struct quire_progress *ev)
 		fprintf(stderr, "[%zu/%zu] running %zu, produced %zu, cached %zu, failed %zu  %s %s",
 			ev->done, ev->total, ev->running, ev->produced, ev->cached, ev->failed,
 			ev->kind, ev->id);
+		if (!strcmp(ev->kind, "progress"))
+			fprintf(stderr, " (%lld %s)", ev->units, ev->unit);
 		fflush(stderr);
 		return;
 	}
-	if (!strcmp(ev->kind, "start"))
+	if (!strcmp(ev->kind, "start") || !strcmp(ev->kind, "progress"))
 		return;
 	printf("[%zu/%zu] %-9s %s%s%s\n", ev->done, ev->total, ev->kind, ev->id,
 	       ev->message ? ": " : "", ev->message ? ev->message : "");

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -58,6 +59,10 @@ struct job {
 	char *scratch;
 	char *params;
 	unsigned attempts;
+	/* streamed progress from the provider (written by the worker, read by the main thread) */
+	_Atomic long long units;
+	char unit[24]; /* copied: the provider's string may not outlive the call */
+	long long units_reported;
 	struct quire_digest fp;
 	json_t *deps;
 	/* results, written by the worker */
@@ -81,6 +86,8 @@ struct runner {
 	pthread_mutex_t mu;
 	pthread_cond_t work_cv, done_cv;
 	struct job *work_head, *work_tail, *done_head, *done_tail;
+	struct job **flying; /* jobs handed to workers and not yet completed (at most -j) */
+	size_t nflying;
 	int stop;
 	volatile int cancelled;
 	pthread_t *threads;
@@ -136,6 +143,35 @@ static void rm_tree(const char *dir)
 		closedir(d);
 	}
 	rmdir(dir);
+}
+
+/* Reports streamed progress of in-flight jobs that moved since the last report. */
+static void report_progress(struct runner *r)
+{
+	if (!r->o->progress)
+		return;
+	for (size_t k = 0; k < r->nflying; k++) {
+		struct job *j = r->flying[k];
+		long long u = atomic_load(&j->units);
+		if (u == j->units_reported)
+			continue;
+		j->units_reported = u;
+		struct quire_progress ev = {
+			.kind = "progress",
+			.id = r->plan->nodes[j->node].id,
+			.units = u,
+			.unit = j->unit[0] ? j->unit : "units",
+			.done = r->done,
+			.total = r->total,
+			.running = r->running,
+			.produced = r->res->produced,
+			.cached = r->res->cached,
+			.unchanged = r->res->unchanged,
+			.failed = r->res->failed,
+			.blocked = r->res->blocked,
+		};
+		r->o->progress(r->o->ud, &ev);
+	}
 }
 
 static void job_free(struct job *j)
@@ -312,6 +348,15 @@ static size_t next_startable(struct runner *r)
 	return (size_t)-1;
 }
 
+/* Provider progress callback: runs on the worker; the main thread reports it. */
+static void on_progress(void *ud, long long units, const char *unit)
+{
+	struct job *j = ud;
+	if (unit && strncmp(j->unit, unit, sizeof(j->unit) - 1))
+		snprintf(j->unit, sizeof(j->unit), "%s", unit);
+	atomic_store(&j->units, units);
+}
+
 static void push_ready(struct runner *r, size_t i)
 {
 	r->state[i] = N_QUEUED;
@@ -341,11 +386,11 @@ static json_t *entry_data(struct runner *r, size_t i, const struct quire_digest 
 	json_t *index = json_array();
 	for (int d = 0; d < pr->ndims; d++)
 		json_array_append_new(index, json_integer(n->idx[d]));
-	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:s,s:s,s:s,s:O}", "producer", pr->name, "role",
+	return json_pack("{s:s,s:s,s:s,s:o,s:O,s:o,s:s,s:s,s:s,s:O}", "producer", pr->name, "role",
 			 pr->role, "provider", b->provider, "model",
-			 b->model ? json_string(b->model) : json_null(), "index", index, "type",
-			 quire_output_type_name(pr->output.type), "ext", pr->output.ext, "fingerprint",
-			 fp->s, "deps", deps);
+			 b->model ? json_string(b->model) : json_null(), "params", b->params, "index",
+			 index, "type", quire_output_type_name(pr->output.type), "ext", pr->output.ext,
+			 "fingerprint", fp->s, "deps", deps);
 }
 
 /* Records one event in its own transaction (the unit a crash can lose is one event). */
@@ -539,6 +584,8 @@ static int make_job(struct runner *r, size_t i, struct job *j)
 	rq->prompt_path = j->prompt_file;
 	rq->scratch_dir = j->scratch;
 	rq->cancelled = &r->cancelled;
+	rq->progress = on_progress;
+	rq->progress_ud = j;
 out:
 	quire_buf_release(&prompt);
 	return err;
@@ -607,6 +654,7 @@ static int start(struct runner *r, size_t i)
 	r->state[i] = N_RUNNING;
 	r->running++;
 	j->bi->running++;
+	r->flying[r->nflying++] = j;
 	report(r, "start", i, NULL);
 	pthread_mutex_lock(&r->mu);
 	if (r->work_tail)
@@ -626,6 +674,11 @@ static int complete(struct runner *r, struct job *j)
 	struct quire_node *n = &r->plan->nodes[i];
 	r->running--;
 	j->bi->running--;
+	for (size_t k = 0; k < r->nflying; k++)
+		if (r->flying[k] == j) {
+			r->flying[k] = r->flying[--r->nflying];
+			break;
+		}
 	if (j->rc && r->cancelled) {
 		/* Cancelled by an interrupt: not a failure; it simply did not finish this time. */
 		r->state[i] = N_SKIPPED;
@@ -780,6 +833,7 @@ static int execute(struct runner *r)
 
 	int jobs = r->o->jobs > 0 ? r->o->jobs : r->p->jobs;
 	r->nthreads = jobs;
+	r->flying = quire__xcalloc((size_t)jobs + 1, sizeof(*r->flying));
 	r->threads = quire__xcalloc((size_t)jobs, sizeof(pthread_t));
 	int err = 0;
 	for (int t = 0; t < jobs; t++)
@@ -818,6 +872,7 @@ static int execute(struct runner *r)
 		struct job *done = r->done_head;
 		r->done_head = r->done_tail = NULL;
 		pthread_mutex_unlock(&r->mu);
+		report_progress(r);
 		while (done) {
 			struct job *next = done->next;
 			if (!err)
@@ -856,6 +911,7 @@ static int execute(struct runner *r)
 	for (size_t i = 0; i < n; i++)
 		json_decref(r->values[i]);
 	free(r->threads);
+	free(r->flying);
 	free(r->state);
 	free(r->pending);
 	free(r->ready);

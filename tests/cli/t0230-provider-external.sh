@@ -12,6 +12,7 @@ with open(os.path.join(os.environ["SHOUT_LOG"]), "a") as log:
     log.write(json.dumps({"id": req["id"], "attempt": req["attempt"], "keys": sorted(req),
                           "secret_in_env": os.environ.get("QUIRE_SECRET") == "shout-secret-4417"}) + "\n")
 print(json.dumps({"type": "progress", "units": 3, "unit": "tokens"}), flush=True)
+import time; time.sleep(0.3)  # long enough for quire to show the progress
 if "FAIL" in req["prompt"]:
     print(json.dumps({"type": "result", "ok": False, "error": "shout: refused " + req["id"]}))
     sys.exit(0)
@@ -55,6 +56,7 @@ check "the secret is present, not printed" out_has "secret SHOUT_SECRET: present
 check "the value never appears" sh -c "! grep -q shout-secret-4417 '$TRASH/.out'"
 run_q "a run through the external provider" 0 run --json
 is "both lines produced" "$(event_ids produced)" "Line[0] Line[1]"
+check "streamed progress reached the events" grep -q '"event":"progress","id":"Line\[0\]",.*"unit":"tokens","units":3' "$TRASH/.out"
 is "the output is the provider's" "$(cat out/Line-1.md)" "LINE 1: HELLO"
 check "the secret came through the environment" python3 -c '
 import json; rows=[json.loads(l) for l in open("'"$TRASH"'/shout.log")]

@@ -10,9 +10,12 @@ struct quire_project;
 
 /* One progress report, passed to the caller's callback on the main thread. */
 struct quire_progress {
-	const char *kind;    /* "start", "produced", "cached", "unchanged", "failed", "blocked" */
+	const char *kind;    /* "start", "progress", "produced", "cached", "unchanged", "failed",
+			      * "blocked" */
 	const char *id;      /* instance id */
 	const char *message; /* failure or block reason, or NULL */
+	long long units;     /* "progress": what the provider reported so far (e.g. tokens) */
+	const char *unit;    /* "progress": the unit, e.g. "tokens" */
 	size_t done, total, running;
 	size_t produced, cached, unchanged, failed, blocked;
 };
