@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "common.h"
+#include "history.h"
 #include "quire/blob.h"
 #include "quire/buf.h"
 #include "quire/error.h"
@@ -16,7 +17,13 @@
 #include "quire/project.h"
 
 static const char usage[] =
-	"usage: quire inspect [ID] [--revision REV] [--json]\n\n"
+	"usage: quire inspect [ID] [--revision REV] [--json]\n"
+	"       quire inspect ID --takes         the takes of an artefact\n"
+	"       quire inspect --log              every revision: parent, time, counts, cost, message\n"
+	"       quire inspect --diff A B         inputs and artefacts that differ (text as diffs)\n"
+	"       quire inspect --status           failed, stale, pending-review, user-edited; cost\n"
+	"       quire inspect --export FILE      inputs and prompts as an editable file for\n"
+	"                                        'quire edit --from FILE' ('-': stdout)\n\n"
 	"Without ID: the revision's inputs and every artefact with its status, producer,\n"
 	"provider and digest. With an ID: that artefact's provenance (producer, role, provider,\n"
 	"model, fingerprint, digest, what it was made from) followed by its content when it is\n"
@@ -24,7 +31,8 @@ static const char usage[] =
 	"  --revision REV  inspect revision REV (rev-NNNN or NNNN) instead of the current one\n"
 	"  --json          print JSON (with ID: provenance plus \"content\" for text)\n\n"
 	"statuses: clean, stale (kept from an earlier run; the latest attempt failed or was\n"
-	"blocked), failed, blocked.\n";
+	"blocked, or it was released from a hand edit), failed, blocked, pending-review (waits for\n"
+	"'quire edit ID --approve'), user-edited (a hand edit, pinned).\n";
 
 static const char *str(const json_t *o, const char *k)
 {
@@ -153,10 +161,15 @@ static int cmd_inspect(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "revision", required_argument, NULL, 'r' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "log", no_argument, NULL, 'l' },
+		{ "diff", no_argument, NULL, 'd' },
+		{ "status", no_argument, NULL, 's' },
+		{ "takes", no_argument, NULL, 't' },
+		{ "export", required_argument, NULL, 'e' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *rev = NULL;
-	int json = 0, c;
+	const char *rev = NULL, *export_file = NULL;
+	int json = 0, c, log = 0, diff = 0, status = 0, takes = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -166,12 +179,33 @@ static int cmd_inspect(int argc, char **argv)
 		case 'j':
 			json = 1;
 			break;
+		case 'l':
+			log = 1;
+			break;
+		case 'd':
+			diff = 1;
+			break;
+		case 's':
+			status = 1;
+			break;
+		case 't':
+			takes = 1;
+			break;
+		case 'e':
+			export_file = optarg;
+			break;
 		default:
 			return usage_error("inspect", "unknown option or missing value '%s'",
 					   argv[optind - 1]);
 		}
 	}
-	if (argc - optind > 1)
+	if (log + diff + status + takes + (export_file != NULL) > 1)
+		return usage_error("inspect", "give one of --log, --diff, --status, --takes, --export");
+	if (diff && argc - optind != 2)
+		return usage_error("inspect", "--diff needs two revisions: --diff A B");
+	if (takes && argc - optind != 1)
+		return usage_error("inspect", "--takes needs an ID");
+	if (!diff && argc - optind > 1)
 		return usage_error("inspect", "give at most one ID");
 	const char *id = optind < argc ? argv[optind] : NULL;
 	char *root = NULL, *cur = NULL, *qdir = NULL;
@@ -182,6 +216,12 @@ static int cmd_inspect(int argc, char **argv)
 		return die_core(err);
 	qdir = malloc(strlen(root) + 8);
 	snprintf(qdir, strlen(root) + 8, "%s/.quire", root);
+	if (log || diff || export_file) {
+		rc = log ? history_log(qdir, json)
+			 : diff ? history_diff(qdir, argv[optind], argv[optind + 1], json)
+				: history_export(root, export_file);
+		goto out;
+	}
 	if (!rev) {
 		if ((err = quire_manifest_current(qdir, &cur))) {
 			rc = die_core(err);
@@ -199,6 +239,14 @@ static int cmd_inspect(int argc, char **argv)
 		goto out;
 	}
 	const json_t *arts = json_object_get(m, "artefacts");
+	if (status) {
+		rc = history_status(m, json);
+		goto out;
+	}
+	if (takes) {
+		rc = history_takes(qdir, m, id, json);
+		goto out;
+	}
 	if (!id) {
 		if (json)
 			print_json_line(m);

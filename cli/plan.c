@@ -23,7 +23,9 @@ static const char usage[] =
 	"  --json      print the plan as one JSON object\n"
 	"  --check     print nothing; exit 1 when anything would run, 0 when up to date\n\n"
 	"reasons: new, input changed: NAME, prompt changed, schema changed, binding changed: ROLE,\n"
-	"definition changed: PRODUCER, upstream changed: ID, output missing, previously failed.\n";
+	"definition changed: PRODUCER, upstream changed: ID, output missing, previously failed,\n"
+	"feedback given, regenerate requested, released from a hand edit; instances below an\n"
+	"output that awaits review are listed as 'wait' (awaiting review: ID).\n";
 
 /* Plans the project read-only: shared by plan and run --dry-run. */
 int plan_readonly(struct quire_project *p, char **targets, size_t ntargets,
@@ -61,12 +63,15 @@ void plan_print(const struct quire_plan *plan, int explain, int removals)
 {
 	const char *cur = json_string_value(json_object_get(plan->manifest, "revision"));
 	size_t nrem = removals ? plan->nremoved : 0;
-	if (plan->ndirty == 0 && nrem == 0) {
+	size_t uptodate = plan->nselected - plan->ndirty - plan->nwaiting;
+	if (plan->ndirty == 0 && nrem == 0 && plan->nwaiting == 0) {
 		printf("plan: nothing to do, %zu up to date (current %s)\n", plan->nselected,
 		       cur ? cur : "none");
 		return;
 	}
-	printf("plan: %zu to run, %zu up to date", plan->ndirty, plan->nselected - plan->ndirty);
+	printf("plan: %zu to run, %zu up to date", plan->ndirty, uptodate);
+	if (plan->nwaiting)
+		printf(", %zu waiting for review", plan->nwaiting);
 	if (nrem)
 		printf(", %zu to remove", nrem);
 	printf(" (current %s)\n", cur ? cur : "none");
@@ -78,12 +83,13 @@ void plan_print(const struct quire_plan *plan, int explain, int removals)
 		const struct quire_node *n = &plan->nodes[i];
 		if (!n->selected || !n->dirty)
 			continue;
+		const char *verb = n->waiting ? "wait" : "run";
 		if (!explain) {
-			printf("  run     %-*s  %s%s\n", (int)w, n->id, n->reasons[0],
+			printf("  %-6s  %-*s  %s%s\n", verb, (int)w, n->id, n->reasons[0],
 			       n->nreasons > 1 ? " (+more: --explain)" : "");
 			continue;
 		}
-		printf("  run     %s\n", n->id);
+		printf("  %-6s  %s\n", verb, n->id);
 		for (size_t k = 0; k < n->nreasons; k++)
 			printf("            %s\n", n->reasons[k]);
 	}

@@ -16,7 +16,7 @@
 
 static const char usage[] =
 	"usage: quire run [TARGET...] [-j N] [--dry-run] [--keep-going | --fail-fast] [--json]\n"
-	"                 [--max-cost X]\n\n"
+	"                 [--max-cost X] [--regenerate ID]...\n\n"
 	"Generates every dirty instance (see 'quire plan'), reusing whatever is unchanged or\n"
 	"already in the action cache, commits the result as a new revision and rewrites the\n"
 	"changed files in out/. With nothing to do it commits nothing.\n\n"
@@ -27,6 +27,8 @@ static const char usage[] =
 	"  --keep-going  after a failure, run everything that does not depend on it (default)\n"
 	"  --fail-fast   start nothing new after the first failure\n"
 	"  --json        print one JSON event per line instead of text\n"
+	"  --regenerate ID  make a new take of ID (a pattern; repeatable) even though nothing\n"
+	"                changed; earlier takes stay ('quire inspect ID --takes')\n"
 	"  --max-cost X  refuse to start (exit 6) when the estimated cost of what would be\n"
 	"                generated exceeds X (see 'price' in quire.yaml); nothing is spent\n\n"
 	"A failed instance blocks only what depends on it; the revision records the failure and\n"
@@ -80,7 +82,8 @@ static void progress(void *ud, const struct quire_progress *ev)
 		fflush(stderr);
 		return;
 	}
-	if (!strcmp(ev->kind, "start") || !strcmp(ev->kind, "progress"))
+	if (!strcmp(ev->kind, "start") || !strcmp(ev->kind, "progress") ||
+	    !strcmp(ev->kind, "waiting"))
 		return;
 	printf("[%zu/%zu] %-9s %s%s%s\n", ev->done, ev->total, ev->kind, ev->id,
 	       ev->message ? ": " : "", ev->message ? ev->message : "");
@@ -96,10 +99,13 @@ static int cmd_run(int argc, char **argv)
 		{ "fail-fast", no_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, 'J' },
 		{ "max-cost", required_argument, NULL, 'M' },
+		{ "regenerate", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int jobs = 0, dry = 0, fail_fast = 0, json = 0, c, has_max = 0;
 	long long max_cost = 0;
+	const char **regen = calloc((size_t)argc + 1, sizeof(char *));
+	size_t nregen = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "j:n", opts, NULL)) != -1) {
 		switch (c) {
@@ -122,6 +128,9 @@ static int cmd_run(int argc, char **argv)
 			break;
 		case 'J':
 			json = 1;
+			break;
+		case 'R':
+			regen[nregen++] = optarg;
 			break;
 		case 'M': {
 			/* An amount in the price table's currency: whole units and up to 6 decimals. */
@@ -191,6 +200,8 @@ static int cmd_run(int argc, char **argv)
 		.progress = progress,
 		.ud = &u,
 		.command = "quire run",
+		.regenerate = regen,
+		.nregenerate = nregen,
 		.has_max_cost = has_max,
 		.max_cost_micro = max_cost,
 	};
@@ -198,6 +209,7 @@ static int cmd_run(int argc, char **argv)
 	int err = quire_run(p, &o, &r);
 	if (u.tty)
 		fprintf(stderr, "\r\033[K");
+	free(regen);
 	if (r.recovered[0] && !json)
 		printf("run: recovered %s, committed from a run that was killed before it finished\n",
 		       r.recovered);
@@ -216,6 +228,8 @@ static int cmd_run(int argc, char **argv)
 				      (json_int_t)r.removed, "out_written", (json_int_t)r.out_written,
 				      "interrupted", r.interrupted);
 		json_object_set_new(j, "cost_micro", json_integer(r.cost_micro));
+		json_object_set_new(j, "waiting", json_integer((json_int_t)r.waiting));
+		json_object_set_new(j, "pending_review", json_integer((json_int_t)r.pending_review));
 		json_object_set_new(j, "estimate_micro", json_integer(r.estimate_micro));
 		print_json_line(j);
 		json_decref(j);
@@ -231,17 +245,26 @@ static int cmd_run(int argc, char **argv)
 			printf(", %zu removed", r.removed);
 		if (r.not_started)
 			printf(", %zu not started", r.not_started);
+		if (r.waiting)
+			printf(", %zu waiting for review", r.waiting);
 		printf(" (out/: %zu written, %zu removed)\n", r.out_written, r.out_removed);
 		if (r.priced)
 			printf("cost: %lld.%06lld (estimated %lld.%06lld)\n", r.cost_micro / 1000000,
 			       r.cost_micro % 1000000, r.estimate_micro / 1000000,
 			       r.estimate_micro % 1000000);
 	}
+	if (!json && r.pending_review && !r.failed && !r.blocked)
+		printf("review: %zu await review: 'quire inspect --status', then 'quire edit ID "
+		       "--approve' or --feedback \"...\"\n",
+		       r.pending_review);
 	if (err == QUIRE_EINTR) {
 		fprintf(stderr, "quire: interrupted; what finished was committed as %s\n",
 			r.rev[0] ? r.rev : "(nothing)");
 		rc = EXIT_INTERRUPTED;
 	} else if (r.failed || r.blocked) {
+		if (!json && r.pending_review)
+			fprintf(stderr, "quire: %zu await review ('quire edit ID --approve')\n",
+				r.pending_review);
 		if (!json)
 			fprintf(stderr, "quire: %zu failed, %zu blocked; 'quire run' again retries just those\n",
 				r.failed, r.blocked);

@@ -118,16 +118,45 @@ void quire_manifest_apply(json_t *m, int64_t time_ns, const char *kind, const ch
 		quire__format_time(time_ns, ts, sizeof(ts));
 		json_object_set(m, "revision", json_object_get(data, "revision"));
 		json_object_set(m, "parent", json_object_get(data, "parent"));
-		json_object_set(m, "files", json_object_get(data, "files"));
-		json_object_set(m, "inputs", json_object_get(data, "inputs"));
+		if (json_object_get(data, "files"))
+			json_object_set(m, "files", json_object_get(data, "files"));
+		if (json_object_get(data, "inputs"))
+			json_object_set(m, "inputs", json_object_get(data, "inputs"));
 		json_object_set(m, "git", json_object_get(data, "git"));
+		json_object_set(m, "command", json_object_get(data, "command"));
 		json_object_set_new(m, "created", json_string(ts));
+		json_object_del(m, "restored_from");
 		json_object_set_new(m, "counts", json_object());
 		json_object_del(m, "interrupted");
 		json_object_del(m, "recovered");
 	} else if (!strcmp(kind, "artefact.produced") || !strcmp(kind, "artefact.cached")) {
+		json_t *old = json_object_get(arts, subject);
 		json_t *e = json_deep_copy(data);
-		json_object_set_new(e, "status", json_string("clean"));
+		/* Every take stays listed (and in the store): 'edit ID --take N' can go back. */
+		json_t *takes = json_is_array(json_object_get(old, "takes"))
+					? json_deep_copy(json_object_get(old, "takes"))
+					: json_array();
+		json_int_t take = json_integer_value(json_object_get(data, "take"));
+		size_t k;
+		json_t *t;
+		json_array_foreach(takes, k, t) if (json_integer_value(json_object_get(t, "take")) == take)
+		{
+			json_array_remove(takes, k);
+			break;
+		}
+		json_array_append_new(takes, json_pack("{s:I,s:O,s:O,s:O,s:O}", "take", take, "digest",
+						       json_object_get(data, "digest"), "size",
+						       json_object_get(data, "size"), "fingerprint",
+						       json_object_get(data, "fingerprint"), "deps",
+						       json_object_get(data, "deps")));
+		json_object_set_new(e, "takes", takes);
+		const char *approved = json_string_value(json_object_get(old, "approved_digest"));
+		const char *digest = json_string_value(json_object_get(data, "digest"));
+		if (approved)
+			json_object_set_new(e, "approved_digest", json_string(approved));
+		int pending = json_is_true(json_object_get(data, "review_required")) &&
+			      !(approved && digest && !strcmp(approved, digest));
+		json_object_set_new(e, "status", json_string(pending ? "pending-review" : "clean"));
 		json_object_set_new(arts, subject, e);
 		count(m, kind[9] == 'p' ? "produced" : "cached");
 		json_t *cost = json_object_get(data, "cost_micro");
@@ -152,6 +181,91 @@ void quire_manifest_apply(json_t *m, int64_t time_ns, const char *kind, const ch
 		}
 		json_object_set_new(arts, subject, e);
 		count(m, failed ? "failed" : "blocked");
+	} else if (!strcmp(kind, "artefact.edited")) {
+		/* A hand edit: pinned until released; dependants see its digest. */
+		json_t *e = json_object_get(arts, subject);
+		if (!e) {
+			e = json_object();
+			json_object_set_new(arts, subject, e);
+		}
+		json_object_set(e, "digest", json_object_get(data, "digest"));
+		json_object_set(e, "size", json_object_get(data, "size"));
+		json_object_set_new(e, "status", json_string("user-edited"));
+		json_object_set_new(e, "user_edited", json_true());
+		json_object_del(e, "error");
+		json_object_del(e, "released");
+		if (!json_object_get(e, "producer"))
+			json_object_set(e, "producer", json_object_get(data, "producer"));
+		if (!json_object_get(e, "type")) {
+			json_object_set(e, "type", json_object_get(data, "type"));
+			json_object_set(e, "ext", json_object_get(data, "ext"));
+		}
+		count(m, "edited");
+	} else if (!strcmp(kind, "artefact.released")) {
+		json_t *e = json_object_get(arts, subject);
+		if (e) {
+			json_object_del(e, "user_edited");
+			json_object_set_new(e, "status", json_string("stale"));
+			json_object_set_new(e, "released", json_true());
+			json_object_set_new(e, "error", json_string("released from a hand edit"));
+		}
+		count(m, "edited");
+	} else if (!strcmp(kind, "artefact.approved")) {
+		json_t *e = json_object_get(arts, subject);
+		if (e) {
+			json_object_set(e, "approved_digest", json_object_get(e, "digest"));
+			const char *st = json_string_value(json_object_get(e, "status"));
+			if (st && !strcmp(st, "pending-review"))
+				json_object_set_new(e, "status", json_string("clean"));
+		}
+		count(m, "approved");
+	} else if (!strcmp(kind, "artefact.feedback")) {
+		json_t *e = json_object_get(arts, subject);
+		if (e) {
+			json_t *fb = json_object_get(e, "feedback");
+			if (!json_is_array(fb)) {
+				fb = json_array();
+				json_object_set_new(e, "feedback", fb);
+			}
+			json_array_append(fb, json_object_get(data, "text"));
+		}
+		count(m, "feedback");
+	} else if (!strcmp(kind, "artefact.take_selected")) {
+		json_t *e = json_object_get(arts, subject);
+		json_int_t want = json_integer_value(json_object_get(data, "take"));
+		size_t k;
+		json_t *t;
+		json_array_foreach(json_object_get(e, "takes"), k, t) {
+			if (json_integer_value(json_object_get(t, "take")) != want)
+				continue;
+			json_object_set(e, "digest", json_object_get(t, "digest"));
+			json_object_set(e, "size", json_object_get(t, "size"));
+			json_object_set(e, "fingerprint", json_object_get(t, "fingerprint"));
+			json_object_set_new(e, "take", json_integer(want));
+			const char *ap = json_string_value(json_object_get(e, "approved_digest"));
+			int pending = json_is_true(json_object_get(e, "review_required")) &&
+				      !(ap && !strcmp(ap, json_string_value(json_object_get(t, "digest"))));
+			json_object_set_new(e, "status", json_string(pending ? "pending-review" : "clean"));
+			/* The deps recorded are those of the take now shown. */
+			if (json_object_get(t, "deps"))
+				json_object_set(e, "deps", json_object_get(t, "deps"));
+		}
+		count(m, "edited");
+	} else if (!strcmp(kind, "input.set")) {
+		json_t *in = json_object_get(m, "inputs");
+		json_object_set_new(in, subject,
+				    json_pack("{s:O,s:O}", "digest", json_object_get(data, "digest"),
+					      "value", json_object_get(data, "value")));
+		json_t *files = json_object_get(data, "files");
+		if (json_is_object(files))
+			json_object_update(json_object_get(m, "files"), files);
+		count(m, "edited");
+	} else if (!strcmp(kind, "revision.restored")) {
+		/* A rewind: the content of an earlier revision, committed anew. */
+		json_object_set(m, "artefacts", json_object_get(data, "artefacts"));
+		json_object_set(m, "inputs", json_object_get(data, "inputs"));
+		json_object_set(m, "files", json_object_get(data, "files"));
+		json_object_set(m, "restored_from", json_object_get(data, "from"));
 	} else if (!strcmp(kind, "artefact.removed")) {
 		json_object_del(arts, subject);
 		count(m, "removed");

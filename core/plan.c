@@ -194,7 +194,10 @@ int quire_plan_fingerprint(const struct quire_plan *plan, const struct quire_pro
 				 b->digest.s, "prompt", pd ? json_string(pd) : json_null(), "schema",
 				 sd ? json_string(sd) : json_null(), "inputs", inputs, "upstream", up,
 				 "index", index);
-	json_t *all = json_pack("{s:i,s:O,s:[],s:i}", "v", 1, "deps", deps, "feedback", "take", 0);
+	json_object_set_new(deps, "feedback",
+			    n->feedback ? json_deep_copy(n->feedback) : json_array());
+	json_object_set_new(deps, "take", json_integer(n->take));
+	json_t *all = json_pack("{s:i,s:O}", "v", 1, "deps", deps);
 	int err = quire_hash_json(all, fp);
 	json_decref(all);
 	if (deps_out)
@@ -233,11 +236,20 @@ static void explain(struct quire_plan *plan, const struct quire_project *p, size
 	else if (status && !strcmp(status, "blocked"))
 		add_reason(n, quire__xstrdup("previously blocked by a failed upstream"));
 	else if (status && !strcmp(status, "stale"))
-		add_reason(n, quire__xstrdup("stale: its last run did not complete"));
+		add_reason(n, json_is_true(json_object_get(e, "released"))
+				      ? quire__xstrdup("released from a hand edit")
+				      : quire__xstrdup("stale: its last run did not complete"));
 	const json_t *old = json_object_get(e, "deps");
 	/* Never built (it failed or was blocked the first time): there is nothing to compare. */
 	if (!old)
 		return;
+	size_t fb_now = json_array_size(n->feedback), fb_then = json_array_size(json_object_get(old, "feedback"));
+	if (fb_now > fb_then)
+		add_reason(n, quire__xasprintf("feedback given: %s",
+					       json_string_value(json_array_get(n->feedback, fb_now - 1))));
+	if (n->take != json_integer_value(json_object_get(old, "take")) &&
+	    n->take > json_integer_value(json_object_get(e, "take")))
+		add_reason(n, quire__xasprintf("regenerate requested: take %lld", n->take));
 	struct quire_digest def;
 	quire_hash_json(pr->def, &def);
 	if (!same(jstr(old, "definition"), def.s))
@@ -348,6 +360,25 @@ static int select_targets(struct quire_plan *plan, const struct quire_project *p
 int quire_plan_build(struct quire_plan **out, const struct quire_project *p, json_t *m,
 		     const char *qdir, const char *const *targets, size_t ntargets)
 {
+	return quire_plan_build_ex(out, p, m, qdir, targets, ntargets, NULL, 0);
+}
+
+/* The highest take an entry has had. */
+static long long max_take(const json_t *e)
+{
+	long long t = json_integer_value(json_object_get(e, "take"));
+	size_t k;
+	json_t *x;
+	json_array_foreach(json_object_get(e, "takes"), k, x)
+		if (json_integer_value(json_object_get(x, "take")) > t)
+			t = json_integer_value(json_object_get(x, "take"));
+	return t;
+}
+
+int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, json_t *m,
+			const char *qdir, const char *const *targets, size_t ntargets,
+			const char *const *regenerate, size_t nregenerate)
+{
 	*out = NULL;
 	struct quire_plan *plan = quire__xcalloc(1, sizeof(*plan));
 	plan->manifest = json_incref(m);
@@ -397,10 +428,43 @@ int quire_plan_build(struct quire_plan **out, const struct quire_project *p, jso
 	if ((err = select_targets(plan, p, targets, ntargets)))
 		goto out;
 
+	for (size_t r = 0; r < nregenerate; r++) {
+		int any = 0;
+		if (!quire_id_valid_pattern(regenerate[r])) {
+			err = quire_error_set(QUIRE_EINVALID, "'%s' is not an id or id pattern",
+					      regenerate[r]);
+			goto out;
+		}
+		for (size_t i = 0; i < plan->n; i++)
+			any |= quire_id_match(regenerate[r], plan->nodes[i].id);
+		if (!any) {
+			err = quire_error_set(QUIRE_EINVALID, "--regenerate: no instance matches '%s'",
+					      regenerate[r]);
+			goto out;
+		}
+	}
 	json_t *arts = json_object_get(m, "artefacts");
 	for (size_t i = 0; i < plan->n && !err; i++) {
 		struct quire_node *n = &plan->nodes[i];
 		n->entry = json_object_get(arts, n->id);
+		n->take = json_integer_value(json_object_get(n->entry, "take"));
+		n->feedback = json_object_get(n->entry, "feedback");
+		int regen = 0;
+		for (size_t r = 0; r < nregenerate; r++)
+			regen |= quire_id_match(regenerate[r], n->id);
+		if (regen && n->selected) {
+			n->take = max_take(n->entry) + 1;
+			add_reason(n, quire__xasprintf("regenerate requested: take %lld", n->take));
+		}
+		const char *est = n->entry ? jstr(n->entry, "status") : NULL;
+		const char *edig = n->entry ? jstr(n->entry, "digest") : NULL;
+		if (!regen && est && !strcmp(est, "user-edited") && edig &&
+		    quire_blob_exists(qdir, edig)) {
+			/* A hand edit is pinned: never regenerated until released. */
+			n->pinned = 1;
+			memcpy(n->digest, edig, QUIRE_DIGEST_STRLEN);
+			continue;
+		}
 		int ups_clean = 1;
 		for (size_t k = 0; k < n->ndeps; k++)
 			ups_clean &= !plan->nodes[n->deps[k]].dirty && plan->nodes[n->deps[k]].digest[0];
@@ -409,19 +473,45 @@ int quire_plan_build(struct quire_plan **out, const struct quire_project *p, jso
 				break;
 			n->have_fp = 1;
 		}
-		const char *status = n->entry ? jstr(n->entry, "status") : NULL;
 		const char *digest = n->entry ? jstr(n->entry, "digest") : NULL;
-		int clean = n->have_fp && status && !strcmp(status, "clean") &&
+		int clean = n->have_fp && est && !strcmp(est, "clean") &&
 			    same(jstr(n->entry, "fingerprint"), n->fp.s) && digest &&
 			    quire_blob_exists(qdir, digest);
-		if (clean) {
+		const char *status = n->entry ? jstr(n->entry, "status") : NULL;
+		int pending = status && !strcmp(status, "pending-review");
+		if (!clean && pending && n->have_fp && !regen &&
+		    same(jstr(n->entry, "fingerprint"), n->fp.s) && digest &&
+		    quire_blob_exists(qdir, digest))
+			clean = 1;
+		if (clean && !regen) {
 			memcpy(n->digest, digest, QUIRE_DIGEST_STRLEN);
+			n->pending_review = pending;
 			continue;
 		}
-		explain(plan, p, i, qdir);
+		if (!regen)
+			explain(plan, p, i, qdir);
 		if (!n->nreasons)
 			add_reason(n, quire__xstrdup("fingerprint changed"));
-		if (n->selected)
+		/* Dirty below an unapproved review: it cannot run until the review is done. */
+		for (size_t k = 0; k < n->ndeps && !n->waiting; k++) {
+			const struct quire_node *u = &plan->nodes[n->deps[k]];
+			/* An upstream that awaits review, waits itself, or will be regenerated behind a
+			 * review gate (its new output will need approving too). */
+			int gated = u->dirty && !u->waiting && p->bp->producers[u->producer].review;
+			if (u->pending_review || u->waiting || gated) {
+				n->waiting = 1;
+				n->awaiting = u->waiting ? u->awaiting : u->id;
+				char *r = quire__xasprintf("awaiting review: %s", n->awaiting);
+				/* Put the wait first: it is why nothing happens. */
+				n->reasons = quire__xrealloc(n->reasons, (n->nreasons + 1) * sizeof(char *));
+				memmove(n->reasons + 1, n->reasons, n->nreasons * sizeof(char *));
+				n->reasons[0] = r;
+				n->nreasons++;
+			}
+		}
+		if (n->selected && n->waiting)
+			plan->nwaiting++;
+		else if (n->selected)
 			plan->ndirty++;
 	}
 	for (size_t i = 0; i < plan->n; i++)
@@ -462,15 +552,16 @@ json_t *quire_plan_to_json(const struct quire_plan *plan, int all)
 		json_t *r = json_array();
 		for (size_t k = 0; k < n->nreasons; k++)
 			json_array_append_new(r, json_string(n->reasons[k]));
-		json_array_append_new(inst, json_pack("{s:s,s:b,s:o}", "id", n->id, "dirty", n->dirty,
-						      "reasons", r));
+		json_array_append_new(inst, json_pack("{s:s,s:b,s:b,s:o}", "id", n->id, "dirty",
+						      n->dirty, "waiting", n->waiting, "reasons", r));
 	}
 	json_t *rem = json_array();
 	for (size_t i = 0; i < plan->nremoved; i++)
 		json_array_append_new(rem, json_string(plan->removed[i]));
 	json_t *cur = json_object_get(plan->manifest, "revision");
-	return json_pack("{s:O,s:I,s:I,s:I,s:o,s:o}", "current", cur ? cur : json_null(), "total",
-			 (json_int_t)plan->nselected, "dirty", (json_int_t)plan->ndirty, "clean",
-			 (json_int_t)(plan->nselected - plan->ndirty), "instances", inst, "removed",
-			 rem);
+	return json_pack("{s:O,s:I,s:I,s:I,s:I,s:o,s:o}", "current", cur ? cur : json_null(),
+			 "total", (json_int_t)plan->nselected, "dirty", (json_int_t)plan->ndirty,
+			 "waiting", (json_int_t)plan->nwaiting, "clean",
+			 (json_int_t)(plan->nselected - plan->ndirty - plan->nwaiting), "instances",
+			 inst, "removed", rem);
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -606,4 +607,204 @@ int quire_project_check_providers(const struct quire_project *p, int need_secret
 		}
 	}
 	return 0;
+}
+
+int quire_project_parse_input(const struct quire_project *p, const char *name, const char *text,
+			      json_t **out)
+{
+	*out = NULL;
+	int idx = quire_blueprint_input(p->bp, name);
+	if (idx < 0) {
+		const char *best = NULL;
+		size_t bestd = (size_t)-1;
+		for (size_t i = 0; i < p->bp->ninputs; i++) {
+			size_t d = quire__edit_distance(name, p->bp->inputs[i].name);
+			if (d < bestd)
+				bestd = d, best = p->bp->inputs[i].name;
+		}
+		if (best && bestd <= strlen(name) / 3 + 1)
+			return quire_error_set(QUIRE_ENOTFOUND, "unknown input '%s' (did you mean '%s'?)",
+					       name, best);
+		return quire_error_set(QUIRE_ENOTFOUND, "unknown input '%s'", name);
+	}
+	const struct quire_input_decl *in = &p->bp->inputs[idx];
+	switch (in->type) {
+	case QUIRE_INPUT_TEXT:
+		if (quire_fs_check_utf8(name, text, strlen(text)))
+			return QUIRE_EINVALID;
+		*out = json_string(text);
+		return 0;
+	case QUIRE_INPUT_INT: {
+		char *end;
+		errno = 0;
+		long long v = strtoll(text, &end, 10);
+		if (!*text || *end || errno)
+			return quire_error_set(QUIRE_EINVALID, "input '%s' must be an integer, not '%s'",
+					       name, text);
+		if (in->has_min && v < in->min)
+			return quire_error_set(QUIRE_EINVALID, "input '%s' is %lld, below its minimum %lld",
+					       name, v, in->min);
+		if (in->has_max && v > in->max)
+			return quire_error_set(QUIRE_EINVALID, "input '%s' is %lld, above its maximum %lld",
+					       name, v, in->max);
+		*out = json_integer(v);
+		return 0;
+	}
+	case QUIRE_INPUT_BOOL:
+		if (!strcmp(text, "true") || !strcmp(text, "yes"))
+			*out = json_true();
+		else if (!strcmp(text, "false") || !strcmp(text, "no"))
+			*out = json_false();
+		else
+			return quire_error_set(QUIRE_EINVALID, "input '%s' must be true or false, not '%s'",
+					       name, text);
+		return 0;
+	case QUIRE_INPUT_ENUM:
+		for (size_t k = 0; k < in->nvalues; k++)
+			if (!strcmp(in->values[k], text)) {
+				*out = json_string(text);
+				return 0;
+			}
+		{
+			struct quire_buf b = QUIRE_BUF_INIT;
+			for (size_t k = 0; k < in->nvalues; k++)
+				quire_buf_printf(&b, "%s'%s'", k ? ", " : "", in->values[k]);
+			int err = quire_error_set(QUIRE_EINVALID, "input '%s' must be one of %s, not '%s'",
+						  name, b.ptr, text);
+			quire_buf_release(&b);
+			return err;
+		}
+	}
+	return QUIRE_EINVALID;
+}
+
+/* true when text can be written as a plain YAML scalar and read back as the same text. */
+static int plain_safe(const char *s, size_t len)
+{
+	static const char *const words[] = { "true", "false", "yes", "no", "on", "off", "null",
+					     "y", "n", "~", NULL };
+	if (!len || len > 200 || s[0] == ' ' || s[len - 1] == ' ')
+		return 0;
+	if (!((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z')))
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			 c == ' ' || c == '_' || c == '-' || c == '.' || c == ',' || c == '\'' ||
+			 c == '!' || c == '?' || c == '(' || c == ')';
+		if (!ok)
+			return 0;
+	}
+	for (int i = 0; words[i]; i++)
+		if (strlen(words[i]) == len && !strncasecmp(words[i], s, len))
+			return 0;
+	return 1;
+}
+
+void quire_yaml_emit_scalar(struct quire_buf *out, const json_t *value, int indent)
+{
+	if (!json_is_string(value)) {
+		char *s = json_dumps(value, JSON_ENCODE_ANY);
+		quire_buf_puts(out, s);
+		free(s);
+		return;
+	}
+	const char *s = json_string_value(value);
+	size_t len = json_string_length(value);
+	if (plain_safe(s, len)) {
+		quire_buf_add(out, s, len);
+		return;
+	}
+	int multiline = memchr(s, '\n', len) != NULL;
+	int ok_block = multiline && len && memchr(s, '\0', len) == NULL && s[0] != ' ' &&
+		       s[0] != '\n' && !(len >= 2 && s[len - 1] == '\n' && s[len - 2] == '\n');
+	for (size_t i = 0; ok_block && i < len; i++)
+		ok_block = !(s[i] == ' ' && (i + 1 == len || s[i + 1] == '\n')) && s[i] != '\r';
+	if (!ok_block) {
+		/* A JSON string is a valid YAML double-quoted scalar. */
+		char *js = json_dumps(value, JSON_ENCODE_ANY);
+		quire_buf_puts(out, js);
+		free(js);
+		return;
+	}
+	quire_buf_puts(out, s[len - 1] == '\n' ? "|" : "|-");
+	for (const char *line = s; line < s + len;) {
+		const char *nl = memchr(line, '\n', (size_t)(s + len - line));
+		size_t l = nl ? (size_t)(nl - line) : (size_t)(s + len - line);
+		quire_buf_putc(out, '\n');
+		if (l)
+			quire_buf_printf(out, "%*s%.*s", indent, "", (int)l, line);
+		line += l + 1;
+	}
+}
+
+int quire_project_set_input(struct quire_project *p, const char *name, const json_t *value)
+{
+	char *path = quire__xasprintf("%s/%s", p->root, p->inputs_file);
+	struct quire__yaml *y = NULL, *check = NULL;
+	struct quire_buf text = QUIRE_BUF_INIT, emitted = QUIRE_BUF_INIT;
+	int err = quire__yaml_load(path, p->inputs_file, &y);
+	if (err)
+		goto out;
+	struct fy_node *root = y->root, *val = NULL;
+	if (root && fy_node_is_mapping(root))
+		val = quire__yaml_get(root, name);
+	quire_yaml_emit_scalar(&emitted, value, 2);
+	struct fy_token *t = val && fy_node_is_scalar(val) ? fy_node_get_scalar_token(val) : NULL;
+	const struct fy_mark *a = t ? fy_token_start_mark(t) : NULL, *b = t ? fy_token_end_mark(t) : NULL;
+	size_t tl = strlen(y->text);
+	if (a && b && a->input_pos <= b->input_pos && b->input_pos <= tl) {
+		/* Replace exactly the old value's characters; everything else stays as written. */
+		size_t end = b->input_pos;
+		/* A block scalar's token ends after its last line break: keep that break. */
+		if (end > a->input_pos && y->text[end - 1] == '\n' &&
+		    (y->text[a->input_pos] == '|' || y->text[a->input_pos] == '>'))
+			end--;
+		quire_buf_add(&text, y->text, a->input_pos);
+		quire_buf_add(&text, emitted.ptr, emitted.len);
+		quire_buf_add(&text, y->text + end, tl - end);
+	} else if (!val || fy_node_is_null(val)) {
+		quire_buf_add(&text, y->text, tl);
+		if (tl && y->text[tl - 1] != '\n')
+			quire_buf_putc(&text, '\n');
+		if (val) {
+			/* "Name:" with no value: drop that line's key by appending after it is not
+			 * possible without a second key; refuse rather than guess. */
+			err = quire_error_set(QUIRE_EINVALID,
+					      "%s: '%s:' has no value; give it one by hand first",
+					      p->inputs_file, name);
+			goto out;
+		}
+		quire_buf_printf(&text, "%s: %s\n", name, emitted.ptr);
+	} else {
+		err = quire_error_set(QUIRE_EINVALID, "%s: the value of '%s' is not a scalar",
+				      p->inputs_file, name);
+		goto out;
+	}
+	/* Read it back: the file must parse and hold exactly the new value. */
+	if ((err = quire__yaml_parse(text.ptr, text.len, p->inputs_file, &check)))
+		goto out;
+	json_t *got = NULL;
+	int idx = quire_blueprint_input(p->bp, name);
+	struct fy_node *nv = quire__yaml_get(check->root, name);
+	if (idx < 0 || !nv || quire__input_value(check, nv, &p->bp->inputs[idx], &got) ||
+	    !json_equal(got, (json_t *)value)) {
+		json_decref(got);
+		err = quire_error_set(QUIRE_ERROR,
+				      "internal: rewriting %s would not hold the new value of '%s'; "
+				      "the file was left unchanged",
+				      p->inputs_file, name);
+		goto out;
+	}
+	json_decref(got);
+	if ((err = quire_fs_write_atomic(path, text.ptr, text.len, 0644)))
+		goto out;
+	json_object_set(p->inputs, name, (json_t *)value);
+out:
+	quire__yaml_free(y);
+	quire__yaml_free(check);
+	quire_buf_release(&text);
+	quire_buf_release(&emitted);
+	free(path);
+	return err;
 }

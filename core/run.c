@@ -31,12 +31,23 @@
 #include "quire/store.h"
 #include "quire/template.h"
 #include "git.h"
+#include "runlog.h"
 #include "util.h"
 
 /* Largest artefact read back into memory to render a prompt. */
 #define RENDER_CAP (64u << 20)
 
-enum nstate { N_WAITING, N_QUEUED, N_RUNNING, N_OK, N_FAILED, N_BLOCKED, N_SKIPPED };
+enum nstate {
+	N_PENDING_DEPS, /* waiting for its upstream to finish */
+	N_QUEUED,
+	N_RUNNING,
+	N_OK,
+	N_FAILED,
+	N_BLOCKED,
+	N_SKIPPED,
+	N_REVIEW,    /* done, but its output awaits review: dependants may not use it yet */
+	N_AWAITING,  /* could not run: an upstream awaits review */
+};
 
 struct binst {
 	const struct quire_binding *b;
@@ -378,6 +389,20 @@ static void finish(struct runner *r, size_t i, enum nstate st)
 	}
 }
 
+/* The state a node with a new (or unchanged) output ends in: under review unless its producer
+ * has no review gate or this exact output was approved before. */
+static enum nstate after_output(struct runner *r, size_t i)
+{
+	const struct quire_node *n = &r->plan->nodes[i];
+	if (!r->p->bp->producers[n->producer].review)
+		return N_OK;
+	const char *ap = json_string_value(json_object_get(n->entry, "approved_digest"));
+	if (ap && !strcmp(ap, n->digest))
+		return N_OK;
+	r->res->pending_review++;
+	return N_REVIEW;
+}
+
 static json_t *entry_data(struct runner *r, size_t i, const struct quire_digest *fp, json_t *deps)
 {
 	const struct quire_node *n = &r->plan->nodes[i];
@@ -386,16 +411,21 @@ static json_t *entry_data(struct runner *r, size_t i, const struct quire_digest 
 	json_t *index = json_array();
 	for (int d = 0; d < pr->ndims; d++)
 		json_array_append_new(index, json_integer(n->idx[d]));
-	return json_pack("{s:s,s:s,s:s,s:o,s:O,s:o,s:s,s:s,s:s,s:O}", "producer", pr->name, "role",
+	json_t *d = json_pack("{s:s,s:s,s:s,s:o,s:O,s:o,s:s,s:s,s:s,s:O}", "producer", pr->name, "role",
 			 pr->role, "provider", b->provider, "model",
 			 b->model ? json_string(b->model) : json_null(), "params", b->params, "index",
 			 index, "type", quire_output_type_name(pr->output.type), "ext", pr->output.ext,
 			 "fingerprint", fp->s, "deps", deps);
+	json_object_set_new(d, "take", json_integer(n->take));
+	json_object_set_new(d, "feedback", n->feedback ? json_deep_copy(n->feedback) : json_array());
+	if (pr->review)
+		json_object_set_new(d, "review_required", json_true());
+	return d;
 }
 
 /* Records one event in its own transaction (the unit a crash can lose is one event). */
-static int record_in(struct quire_store *store, int64_t run, const char *kind, const char *subject,
-		     const json_t *data, const char *ac_fp, const json_t *ac)
+int quire__run_record(struct quire_store *store, int64_t run, const char *kind,
+		      const char *subject, const json_t *data, const char *ac_fp, const json_t *ac)
 {
 	int err = quire_store_begin(store);
 	if (err)
@@ -413,7 +443,7 @@ static int record_in(struct quire_store *store, int64_t run, const char *kind, c
 static int record(struct runner *r, const char *kind, const char *subject, const json_t *data,
 		  const char *ac_fp, const json_t *ac)
 {
-	return record_in(r->store, r->run_id, kind, subject, data, ac_fp, ac);
+	return quire__run_record(r->store, r->run_id, kind, subject, data, ac_fp, ac);
 }
 
 static int fail_node(struct runner *r, size_t i, const char *msg, enum nstate st)
@@ -497,16 +527,22 @@ static int render_file(struct runner *r, size_t i, const char *rel, struct quire
 		r->gen++;
 		for (size_t k = 0; k < n->ndeps; k++)
 			r->mark[n->deps[k]] = r->gen;
+		struct quire_buf fb = QUIRE_BUF_INIT;
+		size_t k;
+		json_t *f;
+		json_array_foreach(n->feedback, k, f)
+			quire_buf_printf(&fb, "%s%s", k ? "\n" : "", json_string_value(f));
 		struct quire_render_ctx c = {
 			.bp = r->p->bp,
 			.p = pr,
 			.idx = n->idx,
 			.inputs = r->p->inputs,
-			.feedback = "",
+			.feedback = fb.ptr,
 			.artefact = artefact_value,
 			.ud = r,
 		};
 		err = quire_template_render(t, &c, out);
+		quire_buf_release(&fb);
 	}
 	quire_template_free(t);
 	quire_buf_release(&src);
@@ -597,6 +633,16 @@ static int start(struct runner *r, size_t i)
 	struct quire_node *n = &r->plan->nodes[i];
 	for (size_t k = 0; k < n->ndeps; k++) {
 		unsigned char st = r->state[n->deps[k]];
+		if (st == N_REVIEW || st == N_AWAITING) {
+			/* Not a failure: it runs once the review upstream is approved. */
+			r->res->waiting++;
+			finish(r, i, N_AWAITING);
+			report(r, "waiting", i, r->plan->nodes[n->deps[k]].id);
+			return 0;
+		}
+	}
+	for (size_t k = 0; k < n->ndeps; k++) {
+		unsigned char st = r->state[n->deps[k]];
 		if (st == N_FAILED || st == N_BLOCKED) {
 			char msg[512];
 			snprintf(msg, sizeof(msg), "blocked by %s, which %s", r->plan->nodes[n->deps[k]].id,
@@ -620,7 +666,7 @@ static int start(struct runner *r, size_t i)
 		/* Early cutoff: the upstream re-ran but produced the same bytes. */
 		memcpy(n->digest, old, QUIRE_DIGEST_STRLEN);
 		r->res->unchanged++;
-		finish(r, i, N_OK);
+		finish(r, i, after_output(r, i));
 		report(r, "unchanged", i, NULL);
 		job_free(j);
 		return 0;
@@ -640,7 +686,7 @@ static int start(struct runner *r, size_t i)
 		if (err)
 			return err;
 		r->res->cached++;
-		finish(r, i, N_OK);
+		finish(r, i, after_output(r, i));
 		report(r, "cached", i, NULL);
 		return 0;
 	}
@@ -723,7 +769,7 @@ static int complete(struct runner *r, struct job *j)
 	if (err)
 		return err;
 	r->res->produced++;
-	finish(r, i, N_OK);
+	finish(r, i, after_output(r, i));
 	report(r, "produced", i, NULL);
 	return 0;
 }
@@ -818,7 +864,7 @@ static int execute(struct runner *r)
 	for (size_t i = 0; i < n; i++) {
 		struct quire_node *nd = &r->plan->nodes[i];
 		if (!nd->selected || !nd->dirty) {
-			r->state[i] = nd->selected ? N_OK : N_SKIPPED;
+			r->state[i] = !nd->selected ? N_SKIPPED : nd->pending_review ? N_REVIEW : N_OK;
 			continue;
 		}
 		r->total++;
@@ -828,7 +874,7 @@ static int execute(struct runner *r)
 		}
 	}
 	for (size_t i = 0; i < n; i++)
-		if (r->state[i] == N_WAITING && r->pending[i] == 0)
+		if (r->state[i] == N_PENDING_DEPS && r->pending[i] == 0)
 			push_ready(r, i);
 
 	int jobs = r->o->jobs > 0 ? r->o->jobs : r->p->jobs;
@@ -906,7 +952,8 @@ static int execute(struct runner *r)
 	r->done_head = r->work_head = NULL;
 	for (size_t i = 0; i < n; i++)
 		if (r->plan->nodes[i].selected && r->plan->nodes[i].dirty &&
-		    r->state[i] != N_OK && r->state[i] != N_FAILED && r->state[i] != N_BLOCKED)
+		    r->state[i] != N_OK && r->state[i] != N_FAILED && r->state[i] != N_BLOCKED &&
+		    r->state[i] != N_REVIEW && r->state[i] != N_AWAITING)
 			r->res->not_started++;
 	for (size_t i = 0; i < n; i++)
 		json_decref(r->values[i]);
@@ -934,8 +981,8 @@ static int fold_cb(void *ud, int64_t seq, int64_t time_ns, const char *kind, con
 
 /* Commits run `run` as revision rev: the parent manifest folded with the run's events, written,
  * then `current` moved. */
-static int commit(const char *qdir, struct quire_store *store, int64_t run, const char *rev,
-		  const char *parent, json_t **out)
+int quire__run_commit(const char *qdir, struct quire_store *store, int64_t run, const char *rev,
+		      const char *parent, json_t **out)
 {
 	json_t *m = NULL;
 	int err = 0;
@@ -964,17 +1011,18 @@ static int commit(const char *qdir, struct quire_store *store, int64_t run, cons
 }
 
 /* A run that was killed left events but no manifest: commit what it finished. */
-static int recover(struct quire_project *p, struct quire_store *store, struct quire_run_result *res)
+int quire__run_recover(struct quire_project *p, struct quire_store *store, char *recovered,
+		       size_t len)
 {
 	int64_t run;
 	char *rev = NULL, *parent = NULL;
 	int err = quire_store_unfinished_run(store, &run, &rev, &parent);
 	while (!err && run) {
-		err = record_in(store, run, "run.recovered", NULL, NULL, NULL, NULL);
+		err = quire__run_record(store, run, "run.recovered", NULL, NULL, NULL, NULL);
 		if (!err)
-			err = commit(p->qdir, store, run, rev, parent, NULL);
+			err = quire__run_commit(p->qdir, store, run, rev, parent, NULL);
 		if (!err)
-			snprintf(res->recovered, sizeof(res->recovered), "%s", rev);
+			snprintf(recovered, len, "%s", rev);
 		free(rev);
 		free(parent);
 		rev = parent = NULL;
@@ -987,7 +1035,7 @@ static int recover(struct quire_project *p, struct quire_store *store, struct qu
 }
 
 /* Keeps the content of every file the build read, so a revision can be restored later. */
-static int snapshot_files(struct quire_project *p)
+int quire__run_snapshot(struct quire_project *p)
 {
 	const char *rel;
 	json_t *d;
@@ -1026,7 +1074,7 @@ long long quire_run_estimate(const struct quire_project *p, const struct quire_p
 }
 
 /* Removes what killed runs left in .quire/tmp (we hold the lock: nobody else writes there). */
-static void clear_tmp(const char *dir)
+void quire__run_clear_tmp(const char *dir)
 {
 	DIR *d = opendir(dir);
 	if (!d)
@@ -1074,16 +1122,17 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	if (err)
 		return err;
 	char *tmpdir = quire__xasprintf("%s/tmp", p->qdir);
-	clear_tmp(tmpdir);
+	quire__run_clear_tmp(tmpdir);
 	if ((err = quire_fs_mkdirs(tmpdir, 0755)) || (err = quire_store_open(&store, p->qdir, 0)) ||
-	    (err = recover(p, store, res)) || (err = quire_project_hash_files(p, store)) ||
+	    (err = quire__run_recover(p, store, res->recovered, sizeof(res->recovered))) || (err = quire_project_hash_files(p, store)) ||
 	    (err = quire_manifest_current(p->qdir, &current)))
 		goto out;
 	if (current && (err = quire_manifest_load(p->qdir, current, &cur)))
 		goto out;
 	if (!cur)
 		cur = quire_manifest_empty();
-	if ((err = quire_plan_build(&plan, p, cur, p->qdir, o->targets, o->ntargets)))
+	if ((err = quire_plan_build_ex(&plan, p, cur, p->qdir, o->targets, o->ntargets,
+				       o->regenerate, o->nregenerate)))
 		goto out;
 	res->total = plan->nselected;
 	res->dirty = plan->ndirty;
@@ -1120,7 +1169,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	if ((err = quire_store_max_rev(store, &a)))
 		goto out_runner;
 	quire_rev_format((a > b ? a : b) + 1, r.rev, sizeof(r.rev));
-	if ((err = snapshot_files(p)) || (err = write_plan_file(p, plan, r.rev)) ||
+	if ((err = quire__run_snapshot(p)) || (err = write_plan_file(p, plan, r.rev)) ||
 	    (err = quire_store_run_start(store, r.rev, current, o->command, &r.run_id)))
 		goto out_runner;
 	json_t *inputs = json_object();
@@ -1131,9 +1180,10 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 		quire_project_input_digest(p, name, &d);
 		json_object_set_new(inputs, name, json_pack("{s:s,s:O}", "digest", d.s, "value", v));
 	}
-	json_t *start_data = json_pack("{s:s,s:o,s:O,s:o,s:o}", "revision", r.rev, "parent",
+	json_t *start_data = json_pack("{s:s,s:o,s:O,s:o,s:o,s:s}", "revision", r.rev, "parent",
 				       current ? json_string(current) : json_null(), "files",
-				       p->files, "inputs", inputs, "git", quire__git_info(p->root));
+				       p->files, "inputs", inputs, "git", quire__git_info(p->root),
+				       "command", o->command ? o->command : "quire run");
 	err = record(&r, "run.start", NULL, start_data, NULL, NULL);
 	json_decref(start_data);
 	for (size_t k = 0; !err && k < nremove; k++) {
@@ -1148,7 +1198,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 		json_decref(end);
 	}
 	/* Commit even after an error: everything recorded so far is kept. */
-	int cerr = commit(p->qdir, store, r.run_id, r.rev, current, &next);
+	int cerr = quire__run_commit(p->qdir, store, r.run_id, r.rev, current, &next);
 	if (!err)
 		err = cerr;
 	if (!cerr)

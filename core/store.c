@@ -198,6 +198,8 @@ static int step_done(struct quire_store *s, sqlite3_stmt *st, const char *what)
 int quire_store_event(struct quire_store *s, int64_t run, const char *kind, const char *subject,
 		      const json_t *data)
 {
+	if (data && json_is_null(data))
+		data = NULL;
 	char *js = data ? quire_json_canonical(data) : NULL;
 	if (data && !js)
 		return QUIRE_EINVALID;
@@ -227,7 +229,7 @@ int quire_store_events(struct quire_store *s, int64_t run, quire_event_cb cb, vo
 		const char *data = (const char *)sqlite3_column_text(st, 4);
 		json_t *d = NULL;
 		if (data) {
-			d = json_loads(data, 0, NULL);
+			d = json_loads(data, JSON_DECODE_ANY, NULL);
 			if (!d) {
 				ret = quire_error_set(QUIRE_ECORRUPT, "database: event %lld has invalid data",
 						      (long long)sqlite3_column_int64(st, 0));

@@ -315,13 +315,30 @@ static int var_dim(const struct quire_producer *p, const char *v)
 	return -1;
 }
 
+/* An int input the producer uses, usable as an index ({{Ideas.list[Pick]}}); -1 if not. */
+static int index_input(const struct quire_blueprint *bp, const struct quire_producer *p,
+		       const char *name)
+{
+	for (size_t u = 0; u < p->nuses; u++) {
+		const struct quire_use *us = &p->uses[u];
+		if (us->is_input && !strcmp(bp->inputs[us->target].name, name) &&
+		    bp->inputs[us->target].type == QUIRE_INPUT_INT)
+			return us->target;
+	}
+	return -1;
+}
+
 static int check_ix(const struct quire_template *t, const struct seg *s,
-		    const struct quire_producer *p, const struct tix *ix, int n)
+		    const struct quire_blueprint *bp, const struct quire_producer *p,
+		    const struct tix *ix, int n)
 {
 	for (int k = 0; k < n; k++)
-		if (ix[k].kind == IX_VAR && var_dim(p, ix[k].var) < 0)
-			return seg_error(t, s, "'%s' is not a loop variable of producer '%s'", ix[k].var,
-					 p->name);
+		if (ix[k].kind == IX_VAR && var_dim(p, ix[k].var) < 0 &&
+		    index_input(bp, p, ix[k].var) < 0)
+			return seg_error(t, s,
+					 "'%s' is not a loop variable of producer '%s' (nor an int "
+					 "input it uses)",
+					 ix[k].var, p->name);
 	return 0;
 }
 
@@ -340,10 +357,10 @@ int quire_template_check(const struct quire_template *t, const struct quire_blue
 		}
 		if (s->nhix < 0)
 			return seg_error(t, s, "'+' and '-' apply to loop variables only");
-		if ((err = check_ix(t, s, p, s->hix, s->nhix)))
+		if ((err = check_ix(t, s, bp, p, s->hix, s->nhix)))
 			return err;
 		for (int k = 0; k < s->nsteps; k++)
-			if ((err = check_ix(t, s, p, s->steps[k].ix, s->steps[k].nix)))
+			if ((err = check_ix(t, s, bp, p, s->steps[k].ix, s->steps[k].nix)))
 				return err;
 		int used = 0;
 		for (size_t u = 0; u < p->nuses; u++) {
@@ -397,9 +414,13 @@ static int eval_ix(const struct quire_render_ctx *c, const struct tix *ix, long 
 		return 0;
 	}
 	int d = var_dim(c->p, ix->var);
-	if (d < 0)
+	if (d >= 0) {
+		*out = c->idx[d] + ix->n;
+		return 0;
+	}
+	if (index_input(c->bp, c->p, ix->var) < 0)
 		return -1;
-	*out = c->idx[d] + ix->n;
+	*out = json_integer_value(json_object_get(c->inputs, ix->var)) + ix->n;
 	return 0;
 }
 

@@ -28,6 +28,12 @@ struct quire_node {
 	int have_fp;         /* fingerprint known at plan time (every upstream clean) */
 	struct quire_digest fp;
 	char digest[QUIRE_DIGEST_STRLEN]; /* output digest when known ("" otherwise) */
+	long long take;          /* take number entering the fingerprint (0 for the first) */
+	const json_t *feedback;  /* review feedback history entering the fingerprint (array) */
+	int pinned;              /* a hand edit: never regenerated until released */
+	int pending_review;      /* its output waits for 'quire edit ID --approve' */
+	int waiting;             /* dirty, but an upstream awaits review: it cannot run yet */
+	const char *awaiting;    /* waiting: the id whose review it waits for (borrowed) */
 };
 
 struct quire_plan {
@@ -36,7 +42,8 @@ struct quire_plan {
 	char **removed; /* ids in the manifest that the blueprint no longer produces */
 	size_t nremoved;
 	json_t *manifest; /* the manifest planned against (owned reference) */
-	size_t ndirty;    /* selected dirty nodes */
+	size_t ndirty;    /* selected dirty nodes that can run now */
+	size_t nwaiting;  /* selected dirty nodes waiting for a review upstream */
 	size_t nselected;
 	struct quire_plan__index *index; /* private: id lookups */
 };
@@ -47,6 +54,12 @@ struct quire_plan {
 int quire_plan_build(struct quire_plan **out, const struct quire_project *p, json_t *m,
 		     const char *qdir, const char *const *targets, size_t ntargets);
 
+/* The same, also asking for a new take of every instance matching a regenerate pattern
+ * (reason "regenerate requested"; the take number enters its fingerprint). */
+int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, json_t *m,
+			const char *qdir, const char *const *targets, size_t ntargets,
+			const char *const *regenerate, size_t nregenerate);
+
 void quire_plan_free(struct quire_plan *plan);
 
 /* The fingerprint of node i from its upstream digests (all must be known), and the dependency
@@ -54,7 +67,8 @@ void quire_plan_free(struct quire_plan *plan);
 int quire_plan_fingerprint(const struct quire_plan *plan, const struct quire_project *p, size_t i,
 			   struct quire_digest *fp, json_t **deps);
 
-/* The plan as data: {current, total, dirty, instances: [{id, dirty, reasons}], removed}. With
+/* The plan as data: {current, total, dirty, waiting, instances: [{id, dirty, waiting,
+ * reasons}], removed}. With
  * all, clean instances are listed too. New reference. */
 json_t *quire_plan_to_json(const struct quire_plan *plan, int all);
 

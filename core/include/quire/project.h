@@ -9,6 +9,7 @@
 #include "quire/hash.h"
 
 struct quire_blueprint;
+struct quire_buf;
 struct quire_store;
 struct quire_provider;
 
@@ -83,6 +84,21 @@ int quire_project_check_providers(const struct quire_project *p, int need_secret
  * NULL). Borrowed; NULL when the binding needs none. */
 const char *quire_binding_secret_name(const struct quire_binding *b,
 				      const struct quire_provider *vt);
+
+/* Parses `text` as a value of input `name` (typed like the blueprint says: an integer within
+ * min/max, true/false, one of an enum's values, or any text). QUIRE_EINVALID naming the input
+ * and what it expects; QUIRE_ENOTFOUND (with a did-you-mean) for an unknown input. */
+int quire_project_parse_input(const struct quire_project *p, const char *name, const char *text,
+			      json_t **out);
+
+/* Sets input `name` to the typed value in the project's inputs file: only that value's text is
+ * replaced (comments and every other line stay byte for byte), or a line is appended when the
+ * file does not set it. The result is parsed back and checked before it replaces the file
+ * (atomically); p->inputs is updated. */
+int quire_project_set_input(struct quire_project *p, const char *name, const json_t *value);
+
+/* Appends value as a YAML scalar (indent: the block indentation for multi-line text). */
+void quire_yaml_emit_scalar(struct quire_buf *out, const json_t *value, int indent);
 
 /* Cost of one generation with this binding's prices, in micro-units. */
 long long quire_binding_cost(const struct quire_binding *b, long long tokens_in,

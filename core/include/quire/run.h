@@ -11,7 +11,7 @@ struct quire_project;
 /* One progress report, passed to the caller's callback on the main thread. */
 struct quire_progress {
 	const char *kind;    /* "start", "progress", "produced", "cached", "unchanged", "failed",
-			      * "blocked" */
+			      * "blocked", "waiting" (message: the id under review) */
 	const char *id;      /* instance id */
 	const char *message; /* failure or block reason, or NULL */
 	long long units;     /* "progress": what the provider reported so far (e.g. tokens) */
@@ -29,6 +29,8 @@ struct quire_run_opts {
 	void (*progress)(void *ud, const struct quire_progress *ev);
 	void *ud;
 	const char *command; /* how this run was started, for the lock holder and history */
+	const char *const *regenerate; /* id patterns to generate a new take of */
+	size_t nregenerate;
 	int has_max_cost;         /* refuse (QUIRE_ECOST) when the estimate exceeds max_cost_micro */
 	long long max_cost_micro;
 };
@@ -39,6 +41,8 @@ struct quire_run_result {
 	size_t total;       /* selected instances */
 	size_t dirty;       /* instances the plan said must run */
 	size_t produced, cached, unchanged, failed, blocked, removed, not_started;
+	size_t waiting;        /* could not run: an upstream awaits review */
+	size_t pending_review; /* outputs of this run that await review */
 	size_t out_written, out_removed;
 	int interrupted;
 	long long estimate_micro; /* estimated cost of the dirty instances (priced roles only) */

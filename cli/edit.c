@@ -1,0 +1,489 @@
+/* quire edit: change inputs, hand-edit artefacts, approve or give feedback on reviews, pick a
+ * take. Every change is recorded as events and committed as a new revision. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "common.h"
+#include "quire/blob.h"
+#include "quire/blueprint.h"
+#include "quire/buf.h"
+#include "quire/edit.h"
+#include "quire/error.h"
+#include "quire/fs.h"
+#include "quire/hash.h"
+#include "quire/id.h"
+#include "quire/manifest.h"
+#include "quire/project.h"
+
+static const char usage[] =
+	"usage: quire edit NAME                    edit an input's value in $EDITOR\n"
+	"       quire edit --set NAME=VALUE...     set inputs (typed and validated)\n"
+	"       quire edit --from FILE             apply a file written by 'quire inspect --export'\n"
+	"       quire edit ID [--file F]           replace an artefact by hand ($EDITOR, or F)\n"
+	"       quire edit ID --release            let a hand-edited artefact be generated again\n"
+	"       quire edit ID... --approve         approve artefacts that await review\n"
+	"       quire edit ID... --feedback TEXT   ask for a revision with a note\n"
+	"       quire edit ID --take N             show take N of an artefact\n\n"
+	"Every edit is committed as a new revision (see 'quire inspect --log'); nothing is\n"
+	"generated until the next 'quire run'.\n\n"
+	"Inputs: inputs.yaml is updated in place, only the value's text changes (comments and\n"
+	"layout stay). A hand-edited artefact is 'user-edited': pinned, never regenerated until\n"
+	"--release; what depends on it is regenerated from your text on the next run.\n"
+	"Review: producers with 'review: true' leave their outputs 'pending-review' and what\n"
+	"depends on them waits; --approve releases them. --feedback appends a note (the history\n"
+	"is kept) that enters the fingerprint and the prompt as {{feedback}}, so the next run\n"
+	"revises just that artefact. IDs may be patterns for --approve and --feedback:\n"
+	"'Scene[2][*]'.\n"
+	"Takes: 'quire run --regenerate ID' makes a new take; earlier takes stay in the store\n"
+	"('quire inspect ID --takes'); --take N shows take N again and dependants follow.\n";
+
+struct edit {
+	struct quire_project *p;
+	json_t *m;       /* current manifest */
+	json_t *events;  /* [kind, subject, data] triples */
+	struct quire_buf command;
+};
+
+static void add_event(struct edit *e, const char *kind, const char *subject, json_t *data)
+{
+	json_array_append_new(e->events, json_pack("[s,s,o]", kind, subject,
+						   data ? data : json_null()));
+}
+
+/* Runs $EDITOR (or $VISUAL, else vi) on path; 0 when it exited 0. */
+static int run_editor(const char *path)
+{
+	const char *ed = getenv("VISUAL");
+	if (!ed || !*ed)
+		ed = getenv("EDITOR");
+	if (!ed || !*ed)
+		ed = "vi";
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* EDITOR may carry arguments ("code -w"): let the shell split it, pass the file as
+		 * a separate argument so its name is never interpreted. */
+		execl("/bin/sh", "sh", "-c", "exec $0 \"$1\"", ed, path, (char *)NULL);
+		_exit(127);
+	}
+	int status = 0;
+	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "quire: the editor '%s' failed; nothing was changed\n", ed);
+		return -1;
+	}
+	return 0;
+}
+
+/* Writes data to a temp file (with ext), lets the user edit it, reads it back. */
+static int edit_text(const char *data, size_t len, const char *ext, struct quire_buf *out)
+{
+	char path[] = "/tmp/quire-edit-XXXXXX";
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return quire_error_set(QUIRE_EIO, "cannot create a temporary file: %s", strerror(errno));
+	close(fd);
+	char *named = NULL;
+	if (ext && *ext) {
+		/* An extension lets the editor pick its mode. */
+		size_t n = strlen(path) + strlen(ext) + 2;
+		named = malloc(n);
+		snprintf(named, n, "%s.%s", path, ext);
+		if (rename(path, named) != 0) {
+			free(named);
+			named = NULL;
+		}
+	}
+	const char *file = named ? named : path;
+	int err = quire_fs_write_atomic(file, data, len, 0600);
+	if (!err && run_editor(file))
+		err = QUIRE_EINVALID;
+	if (!err)
+		err = quire_fs_read(file, out, 0);
+	unlink(file);
+	free(named);
+	return err;
+}
+
+static int set_input(struct edit *e, const char *name, const json_t *v)
+{
+	int err = quire_project_set_input(e->p, name, v);
+	if (err)
+		return err;
+	struct quire_digest d, fd;
+	quire_project_input_digest(e->p, name, &d);
+	char *path = malloc(strlen(e->p->root) + strlen(e->p->inputs_file) + 2);
+	snprintf(path, strlen(e->p->root) + strlen(e->p->inputs_file) + 2, "%s/%s", e->p->root,
+		 e->p->inputs_file);
+	err = quire_hash_file(path, &fd, NULL);
+	free(path);
+	if (err)
+		return err;
+	add_event(e, "input.set", name,
+		  json_pack("{s:s,s:O,s:{s:s}}", "digest", d.s, "value", v, "files",
+			    e->p->inputs_file, fd.s));
+	printf("edit: %s = ", name);
+	char *s = json_dumps(v, JSON_ENCODE_ANY);
+	size_t l = strlen(s);
+	printf("%.*s%s\n", l > 70 ? 67 : (int)l, s, l > 70 ? "..." : "");
+	free(s);
+	return 0;
+}
+
+static int do_set(struct edit *e, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	if (!eq || eq == arg)
+		return quire_error_set(QUIRE_EINVALID, "--set needs NAME=VALUE, not '%s'", arg);
+	char *name = strndup(arg, (size_t)(eq - arg));
+	json_t *v = NULL;
+	int err = quire_project_parse_input(e->p, name, eq + 1, &v);
+	if (!err)
+		err = set_input(e, name, v);
+	json_decref(v);
+	free(name);
+	return err;
+}
+
+static int do_input_editor(struct edit *e, const char *name)
+{
+	json_t *cur = json_object_get(e->p->inputs, name);
+	char *text = json_is_string(cur) ? strdup(json_string_value(cur))
+					 : json_dumps(cur, JSON_ENCODE_ANY);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int err = edit_text(text, strlen(text), "txt", &b);
+	/* Editors add a final newline; a one-line value does not keep it. */
+	if (!err && b.len && b.ptr[b.len - 1] == '\n' && !memchr(b.ptr, '\n', b.len - 1))
+		b.ptr[--b.len] = '\0';
+	if (!err && !strcmp(b.ptr, text)) {
+		printf("edit: %s unchanged\n", name);
+	} else if (!err) {
+		json_t *v = NULL;
+		err = quire_project_parse_input(e->p, name, b.ptr, &v);
+		if (!err)
+			err = set_input(e, name, v);
+		json_decref(v);
+	}
+	quire_buf_release(&b);
+	free(text);
+	return err;
+}
+
+/* Applies an export file: inputs (typed, positioned errors) and prompt files. */
+static int do_from(struct edit *e, const char *file)
+{
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int err = quire_fs_read(file, &b, QUIRE_TEXT_CAP);
+	json_t *doc = NULL;
+	if (!err)
+		err = quire_edit_parse_export(e->p, file, b.ptr, b.len, &doc);
+	quire_buf_release(&b);
+	if (err)
+		return err;
+	const char *k;
+	json_t *v;
+	json_object_foreach(json_object_get(doc, "inputs"), k, v) {
+		if (json_equal(v, json_object_get(e->p->inputs, k)))
+			continue;
+		if ((err = set_input(e, k, v)))
+			break;
+	}
+	json_object_foreach(json_object_get(doc, "prompts"), k, v) {
+		if (err)
+			break;
+		char *path = malloc(strlen(e->p->root) + strlen(k) + 2);
+		snprintf(path, strlen(e->p->root) + strlen(k) + 2, "%s/%s", e->p->root, k);
+		struct quire_buf cur = QUIRE_BUF_INIT;
+		int same = quire_fs_read(path, &cur, 0) == 0 && cur.len == json_string_length(v) &&
+			   !memcmp(cur.ptr, json_string_value(v), cur.len);
+		quire_buf_release(&cur);
+		quire_error_clear();
+		if (!same) {
+			err = quire_fs_write_atomic(path, json_string_value(v), json_string_length(v),
+						    0644);
+			if (!err)
+				printf("edit: %s rewritten\n", k);
+		}
+		free(path);
+	}
+	json_decref(doc);
+	return err;
+}
+
+static const json_t *entry(struct edit *e, const char *id)
+{
+	return json_object_get(json_object_get(e->m, "artefacts"), id);
+}
+
+static const char *rev_of(struct edit *e)
+{
+	const char *r = json_string_value(json_object_get(e->m, "revision"));
+	return r ? r : "the current revision";
+}
+
+/* The ids of the current revision matching a pattern, as a JSON array (new reference). */
+static json_t *match(struct edit *e, const char *pat)
+{
+	json_t *ids = json_array();
+	const char *k;
+	json_t *v;
+	json_object_foreach(json_object_get(e->m, "artefacts"), k, v) if (quire_id_match(pat, k))
+		json_array_append_new(ids, json_string(k));
+	return ids;
+}
+
+static int unknown_id(struct edit *e, const char *id)
+{
+	return quire_error_set(QUIRE_ENOTFOUND,
+			       "%s has no artefact '%s' (ids look like Chapter[1]; 'quire inspect' "
+			       "lists them; an instance is editable once it has been generated)",
+			       rev_of(e), id);
+}
+
+static int do_content(struct edit *e, const char *id, const char *file)
+{
+	const json_t *en = entry(e, id);
+	if (!en)
+		return unknown_id(e, id);
+	const char *type = json_string_value(json_object_get(en, "type"));
+	const char *digest = json_string_value(json_object_get(en, "digest"));
+	struct quire_buf cur = QUIRE_BUF_INIT, next = QUIRE_BUF_INIT;
+	int err = 0;
+	if (digest)
+		err = quire_blob_read(e->p->qdir, digest, &cur, 0, 1);
+	if (!err && file) {
+		err = quire_fs_read(file, &next, 0);
+	} else if (!err) {
+		if (type && strcmp(type, "text") && strcmp(type, "json") && strcmp(type, "file"))
+			err = quire_error_set(QUIRE_EINVALID,
+					      "%s is a %s artefact: give the replacement with --file F", id,
+					      type);
+		else
+			err = edit_text(cur.ptr, cur.len, json_string_value(json_object_get(en, "ext")),
+					&next);
+	}
+	if (!err && type && !strcmp(type, "json")) {
+		json_error_t je;
+		json_t *j = json_loadb(next.ptr, next.len, JSON_DECODE_ANY, &je);
+		if (!j)
+			err = quire_error_set(QUIRE_EINVALID, "%s:%d:%d: not valid JSON: %s",
+					      file ? file : id, je.line, je.column, je.text);
+		json_decref(j);
+	}
+	if (!err && digest && next.len == cur.len && !memcmp(next.ptr, cur.ptr, cur.len)) {
+		printf("edit: %s unchanged\n", id);
+	} else if (!err) {
+		struct quire_digest d;
+		err = quire_blob_put(e->p->qdir, next.ptr, next.len, &d);
+		if (!err) {
+			add_event(e, "artefact.edited", id,
+				  json_pack("{s:s,s:I,s:O,s:O,s:O}", "digest", d.s, "size",
+					    (json_int_t)next.len, "producer",
+					    json_object_get(en, "producer"), "type",
+					    json_object_get(en, "type"), "ext",
+					    json_object_get(en, "ext")));
+			printf("edit: %s replaced by hand (pinned until 'quire edit %s --release')\n", id,
+			       id);
+		}
+	}
+	quire_buf_release(&cur);
+	quire_buf_release(&next);
+	return err;
+}
+
+enum action { A_NONE, A_APPROVE, A_FEEDBACK, A_RELEASE, A_TAKE };
+
+static int do_action(struct edit *e, enum action a, const char *pat, const char *text, long take)
+{
+	json_t *ids = match(e, pat);
+	int err = 0, done = 0;
+	if (!json_array_size(ids)) {
+		json_decref(ids);
+		return unknown_id(e, pat);
+	}
+	size_t i;
+	json_t *idv;
+	json_array_foreach(ids, i, idv) {
+		const char *id = json_string_value(idv);
+		const json_t *en = entry(e, id);
+		const char *status = json_string_value(json_object_get(en, "status"));
+		if (a == A_APPROVE) {
+			if (!status || strcmp(status, "pending-review"))
+				continue;
+			add_event(e, "artefact.approved", id, NULL);
+			printf("edit: %s approved\n", id);
+		} else if (a == A_FEEDBACK) {
+			if (!json_object_get(en, "digest"))
+				continue;
+			add_event(e, "artefact.feedback", id, json_pack("{s:s}", "text", text));
+			printf("edit: %s will be revised with your feedback on the next run\n", id);
+		} else if (a == A_RELEASE) {
+			if (!status || strcmp(status, "user-edited"))
+				continue;
+			add_event(e, "artefact.released", id, NULL);
+			printf("edit: %s released: the next run generates it again\n", id);
+		} else if (a == A_TAKE) {
+			int found = 0;
+			size_t k;
+			json_t *t;
+			json_array_foreach(json_object_get(en, "takes"), k, t)
+				found |= json_integer_value(json_object_get(t, "take")) == take;
+			if (!found) {
+				err = quire_error_set(QUIRE_ENOTFOUND,
+						      "%s has no take %ld (see 'quire inspect %s --takes')",
+						      id, take, id);
+				break;
+			}
+			add_event(e, "artefact.take_selected", id, json_pack("{s:I}", "take",
+									     (json_int_t)take));
+			printf("edit: %s shows take %ld; what depends on it follows on the next run\n", id,
+			       take);
+		}
+		done++;
+	}
+	json_decref(ids);
+	if (!err && !done) {
+		const char *what = a == A_APPROVE ? "awaits review"
+				   : a == A_RELEASE ? "is hand-edited"
+						    : "has an output";
+		err = quire_error_set(QUIRE_EINVALID, "nothing matching '%s' %s in %s", pat, what,
+				      rev_of(e));
+	}
+	return err;
+}
+
+static int cmd_edit(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "set", required_argument, NULL, 's' },
+		{ "from", required_argument, NULL, 'F' },
+		{ "file", required_argument, NULL, 'f' },
+		{ "approve", no_argument, NULL, 'a' },
+		{ "feedback", required_argument, NULL, 'b' },
+		{ "release", no_argument, NULL, 'r' },
+		{ "take", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	/* The revision's message is the command as typed (before getopt reorders argv). */
+	struct quire_buf command = QUIRE_BUF_INIT;
+	quire_buf_puts(&command, "quire");
+	for (int i = 0; i < argc; i++)
+		quire_buf_printf(&command, strpbrk(argv[i], " \t'\"$") ? " '%s'" : " %s", argv[i]);
+	const char *from = NULL, *file = NULL, *feedback = NULL;
+	char **sets = calloc((size_t)argc + 1, sizeof(char *));
+	size_t nsets = 0;
+	enum action a = A_NONE;
+	long take = -1;
+	int c, nactions = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			sets[nsets++] = optarg;
+			break;
+		case 'F':
+			from = optarg;
+			break;
+		case 'f':
+			file = optarg;
+			break;
+		case 'a':
+			a = A_APPROVE, nactions++;
+			break;
+		case 'b':
+			a = A_FEEDBACK, nactions++, feedback = optarg;
+			break;
+		case 'r':
+			a = A_RELEASE, nactions++;
+			break;
+		case 't': {
+			char *end;
+			take = strtol(optarg, &end, 10);
+			if (*end || take < 0) {
+				free(sets);
+				quire_buf_release(&command);
+				return usage_error("edit", "--take needs a take number, not '%s'", optarg);
+			}
+			a = A_TAKE, nactions++;
+			break;
+		}
+		default:
+			free(sets);
+			quire_buf_release(&command);
+			return usage_error("edit", "unknown option or missing value '%s'",
+					   argv[optind - 1]);
+		}
+	}
+	int nargs = argc - optind;
+	const char *bad = NULL;
+	if (nactions > 1)
+		bad = "give one of --approve, --feedback, --release, --take";
+	else if ((nsets || from) && (nactions || file || nargs))
+		bad = "--set and --from change inputs only; edit artefacts in a separate command";
+	else if (!nsets && !from && !nargs)
+		bad = "say what to edit: an input NAME, an artefact ID, --set or --from";
+	else if ((a == A_TAKE || a == A_RELEASE || file || a == A_NONE) && nargs > 1)
+		bad = "give one ID";
+	else if (feedback && !*feedback)
+		bad = "--feedback needs some text";
+	if (bad) {
+		free(sets);
+		quire_buf_release(&command);
+		return usage_error("edit", "%s", bad);
+	}
+	struct edit e = { 0 };
+	int rc = open_project(&e.p);
+	if (rc) {
+		free(sets);
+		quire_buf_release(&command);
+		return rc;
+	}
+	e.events = json_array();
+	e.command = command;
+	char *cur = NULL;
+	int err = quire_manifest_current(e.p->qdir, &cur);
+	if (!err && cur)
+		err = quire_manifest_load(e.p->qdir, cur, &e.m);
+	if (!err && !e.m)
+		e.m = quire_manifest_empty();
+	for (size_t i = 0; !err && i < nsets; i++)
+		err = do_set(&e, sets[i]);
+	if (!err && from)
+		err = do_from(&e, from);
+	if (!err && nargs && a == A_NONE) {
+		const char *what = argv[optind];
+		if (quire_blueprint_input(e.p->bp, what) >= 0 && !file)
+			err = do_input_editor(&e, what);
+		else
+			err = do_content(&e, what, file);
+	} else if (!err && nargs) {
+		for (int i = optind; !err && i < argc; i++)
+			err = do_action(&e, a, argv[i], feedback, take);
+	}
+	char rev[32] = "";
+	if (!err && json_array_size(e.events))
+		err = quire_edit_commit(e.p, e.command.ptr, e.events, rev, sizeof(rev));
+	if (err)
+		rc = die_core(err);
+	else if (rev[0])
+		printf("edit: committed %s\n", rev);
+	else if (!from)
+		printf("edit: nothing changed\n");
+	free(cur);
+	free(sets);
+	json_decref(e.m);
+	json_decref(e.events);
+	quire_buf_release(&e.command);
+	quire_project_free(e.p);
+	return rc;
+}
+
+const struct cmd cmd_edit_desc = { "edit", "change inputs, hand-edit, review, pick takes", usage,
+				   cmd_edit };

@@ -1,0 +1,130 @@
+/* quire rewind: commit a new revision equal to an earlier one and restore its input files. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "common.h"
+#include "quire/edit.h"
+#include "quire/error.h"
+#include "quire/project.h"
+
+static const char usage[] =
+	"usage: quire rewind REV [--preview] [--yes] [--json]\n\n"
+	"Goes back to revision REV (rev-NNNN or NNNN): shows the impact first (artefacts and\n"
+	"inputs that change back, files restored), then commits a NEW revision equal to REV and\n"
+	"restores the project files it recorded (quire.yaml, blueprint, inputs, prompts, schemas)\n"
+	"and out/. Nothing is regenerated. History is append-only: rewinding to the revision\n"
+	"before the rewind undoes it.\n\n"
+	"  --preview  show the impact and change nothing\n"
+	"  --yes      do it without asking (required when not on a terminal)\n"
+	"  --json     print the impact (and the new revision) as JSON\n";
+
+static void print_list(const char *label, const json_t *a)
+{
+	if (!json_array_size(a))
+		return;
+	printf("  %-18s %zu:", label, json_array_size(a));
+	size_t i;
+	json_t *v;
+	json_array_foreach(a, i, v) {
+		if (i == 12) {
+			printf(" ... and %zu more", json_array_size(a) - 12);
+			break;
+		}
+		printf(" %s", json_string_value(v));
+	}
+	printf("\n");
+}
+
+static int cmd_rewind(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "preview", no_argument, NULL, 'p' },
+		{ "yes", no_argument, NULL, 'y' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int preview = 0, yes = 0, json = 0, c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'p')
+			preview = 1;
+		else if (c == 'y')
+			yes = 1;
+		else if (c == 'j')
+			json = 1;
+		else
+			return usage_error("rewind", "unknown option '%s'", argv[optind - 1]);
+	}
+	if (argc - optind != 1)
+		return usage_error("rewind", "give exactly one revision");
+	const char *rev = argv[optind];
+	char *root = NULL;
+	json_t *impact = NULL;
+	int rc = 0, err = quire_project_find(&root, opt_dir);
+	if (!err)
+		err = quire_rewind_impact(root, rev, &impact);
+	if (err) {
+		rc = die_core(err);
+		goto out;
+	}
+	const json_t *arts = json_object_get(impact, "artefacts");
+	if (!json) {
+		printf("rewind: %s -> a new revision equal to %s\n",
+		       json_string_value(json_object_get(impact, "from"))
+			       ? json_string_value(json_object_get(impact, "from"))
+			       : "(nothing)",
+		       json_string_value(json_object_get(impact, "to")));
+		print_list("artefacts changed", json_object_get(arts, "changed"));
+		print_list("artefacts back", json_object_get(arts, "added"));
+		print_list("artefacts dropped", json_object_get(arts, "removed"));
+		print_list("inputs changed", json_object_get(impact, "inputs"));
+		print_list("files restored", json_object_get(impact, "files"));
+	}
+	if (preview) {
+		if (json)
+			print_json_line(impact);
+		goto out;
+	}
+	if (!yes) {
+		if (!isatty(STDIN_FILENO)) {
+			rc = usage_error("rewind", "not on a terminal: confirm with --yes (or look first "
+						   "with --preview)");
+			goto out;
+		}
+		printf("rewind? [y/N] ");
+		fflush(stdout);
+		char ans[16] = "";
+		if (!fgets(ans, sizeof(ans), stdin) || (ans[0] != 'y' && ans[0] != 'Y')) {
+			printf("rewind: nothing changed\n");
+			goto out;
+		}
+	}
+	char cmdline[256], newrev[32] = "";
+	snprintf(cmdline, sizeof(cmdline), "quire rewind %s", rev);
+	if ((err = quire_rewind(root, rev, cmdline, newrev, sizeof(newrev)))) {
+		rc = die_core(err);
+		goto out;
+	}
+	if (json) {
+		json_object_set_new(impact, "revision", json_string(newrev));
+		print_json_line(impact);
+	} else {
+		printf("rewind: committed %s (equal to %s); undo with 'quire rewind %s'\n", newrev,
+		       json_string_value(json_object_get(impact, "to")),
+		       json_string_value(json_object_get(impact, "from"))
+			       ? json_string_value(json_object_get(impact, "from"))
+			       : "-");
+	}
+out:
+	json_decref(impact);
+	free(root);
+	return rc;
+}
+
+const struct cmd cmd_rewind_desc = { "rewind", "go back to an earlier revision (a new revision)",
+				     usage, cmd_rewind };

@@ -1,0 +1,33 @@
+/* Internal: the pieces of the runner that edits and rewinds share: recording events,
+ * committing a run as a revision, recovering killed runs, snapshotting input files. */
+#ifndef QUIRE_RUNLOG_H
+#define QUIRE_RUNLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct quire_project;
+struct quire_store;
+
+/* Records one event (and optionally its action-cache entry) in its own transaction. */
+int quire__run_record(struct quire_store *store, int64_t run, const char *kind,
+		      const char *subject, const json_t *data, const char *ac_fp, const json_t *ac);
+
+/* Commits run `run` as revision rev: parent's manifest folded with the run's events, written,
+ * `current` moved, the run marked committed. *out (may be NULL) gets the new manifest. */
+int quire__run_commit(const char *qdir, struct quire_store *store, int64_t run, const char *rev,
+		      const char *parent, json_t **out);
+
+/* Commits runs that were killed before they finished; names the last one in recovered. */
+int quire__run_recover(struct quire_project *p, struct quire_store *store, char *recovered,
+		       size_t len);
+
+/* Keeps the content of every file in p->files in the blob store. */
+int quire__run_snapshot(struct quire_project *p);
+
+/* Empties .quire/tmp. */
+void quire__run_clear_tmp(const char *dir);
+
+#endif
