@@ -738,6 +738,37 @@ void quire_yaml_emit_scalar(struct quire_buf *out, const json_t *value, int inde
 	}
 }
 
+/* Where a block scalar that starts at `start` (its '|' or '>') ends: after the last line more
+ * indented than the line holding its key (blank lines inside count), before that line break. */
+static size_t block_end(const char *t, size_t len, size_t start)
+{
+	size_t ls = start;
+	while (ls > 0 && t[ls - 1] != '\n')
+		ls--;
+	size_t key_indent = 0;
+	while (ls + key_indent < len && t[ls + key_indent] == ' ')
+		key_indent++;
+	size_t pos = start;
+	while (pos < len && t[pos] != '\n')
+		pos++;
+	size_t end = pos; /* end of the header line */
+	while (pos < len) {
+		size_t line = pos + 1, ind = 0;
+		while (line + ind < len && t[line + ind] == ' ')
+			ind++;
+		size_t eol = line;
+		while (eol < len && t[eol] != '\n')
+			eol++;
+		int blank = line + ind >= eol;
+		if (!blank && ind <= key_indent)
+			break;
+		if (!blank)
+			end = eol;
+		pos = eol;
+	}
+	return end;
+}
+
 int quire_project_set_input(struct quire_project *p, const char *name, const json_t *value)
 {
 	char *path = quire__xasprintf("%s/%s", p->root, p->inputs_file);
@@ -755,12 +786,31 @@ int quire_project_set_input(struct quire_project *p, const char *name, const jso
 	size_t tl = strlen(y->text);
 	if (a && b && a->input_pos <= b->input_pos && b->input_pos <= tl) {
 		/* Replace exactly the old value's characters; everything else stays as written. */
-		size_t end = b->input_pos;
-		/* A block scalar's token ends after its last line break: keep that break. */
-		if (end > a->input_pos && y->text[end - 1] == '\n' &&
-		    (y->text[a->input_pos] == '|' || y->text[a->input_pos] == '>'))
-			end--;
-		quire_buf_add(&text, y->text, a->input_pos);
+		size_t start = a->input_pos, end = b->input_pos;
+		enum fy_node_style style = fy_node_get_style(val);
+		if (style == FYNS_LITERAL || style == FYNS_FOLDED) {
+			/* The token starts at the content; the value starts at its '|' or '>'. */
+			size_t ls = start;
+			while (ls > 0 && y->text[ls - 1] != '\n')
+				ls--;
+			size_t hs = ls ? ls - 1 : 0;
+			while (hs > 0 && y->text[hs - 1] != '\n')
+				hs--;
+			size_t k = hs;
+			while (k < ls && !((y->text[k] == '|' || y->text[k] == '>') && k > hs &&
+					   y->text[k - 1] == ' '))
+				k++;
+			if (k >= ls) {
+				err = quire_error_set(QUIRE_EINVALID,
+						      "%s: cannot find where the value of '%s' starts; "
+						      "edit it by hand",
+						      p->inputs_file, name);
+				goto out;
+			}
+			start = k;
+			end = block_end(y->text, tl, start);
+		}
+		quire_buf_add(&text, y->text, start);
 		quire_buf_add(&text, emitted.ptr, emitted.len);
 		quire_buf_add(&text, y->text + end, tl - end);
 	} else if (!val || fy_node_is_null(val)) {

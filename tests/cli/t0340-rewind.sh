@@ -1,0 +1,41 @@
+#!/bin/bash
+# quire rewind: shows the impact, commits a new revision equal to an earlier one, restores its
+# input files byte for byte; rewinding back undoes it; bad revisions change nothing.
+. "$(dirname "$0")/lib.sh"
+new_story s
+run_q "rev-0001" 0 run
+snap() { (cat inputs.yaml prompts/*.md; for f in out/*; do echo "== $f"; cat "$f"; done) | sha256sum; }
+arts() { python3 -c 'import json,sys; print(json.dumps({k:(v.get("digest"),v.get("status")) for k,v in json.load(open(sys.argv[1]))["artefacts"].items()},sort_keys=True))' "$1"; }
+s1=$(snap)
+sed -i 's/^Tone: warm/Tone: wry/; s/^Scenes: 2/Scenes: 1/' inputs.yaml
+echo "Add weather." >>prompts/chapter.md
+run_q "rev-0002" 0 run
+s2=$(snap)
+run_q "preview" 0 rewind rev-0001 --preview
+check "lists changed artefacts" out_has "artefacts changed"
+check "lists artefacts coming back" out_has "artefacts back"
+check "lists inputs" out_has "inputs changed     2: Scenes Tone"
+check "lists files" out_has "files restored"
+is "preview changed nothing" "$(snap)" "$s2"
+run_q "off a terminal, --yes is required" 2 rewind rev-0001
+is "still nothing changed" "$(snap)" "$s2"
+run_q "rewind to rev-0001" 0 rewind 1 --yes
+check "a new revision" out_has "committed rev-0003 (equal to rev-0001)"
+is "inputs, prompts and out/ are as at rev-0001" "$(snap)" "$s1"
+is "the manifest's artefacts equal rev-0001's" "$(arts .quire/manifests/rev-0003.json)" "$(arts .quire/manifests/rev-0001.json)"
+run_q "nothing to regenerate" 0 plan --check
+run_q "rewind back" 0 rewind rev-0002 --yes
+is "everything is as at rev-0002" "$(snap)" "$s2"
+is "manifest equal to rev-0002's" "$(arts .quire/manifests/rev-0004.json)" "$(arts .quire/manifests/rev-0002.json)"
+run_q "the log shows the rewinds" 0 inspect --log
+check "with their message" out_has "quire rewind rev-0002 (restores rev-0002)"
+run_q "an unknown revision" 3 rewind rev-0042 --yes
+check "says so" err_has "revision rev-0042 does not exist"
+run_q "a malformed revision" 3 rewind yesterday --yes
+echo "{ broken" >.quire/manifests/rev-0001.json
+state=$(store_state)
+run_q "a corrupt revision" 5 rewind rev-0001 --yes
+check "names the file" err_has ".quire/manifests/rev-0001.json:"
+is "nothing changed" "$(snap)" "$s2"
+is "and no revision was added" "$(store_state)" "$state"
+done_testing
