@@ -521,6 +521,41 @@ static int parse_producer(const struct quire__yaml *y, struct quire_blueprint *b
 								 "loop variable '%s' repeated", d->var);
 		}
 	}
+	if (p->prompt && strstr(p->prompt, "{{")) {
+		/* A per-instance prompt path may only name the producer's loop variables. */
+		p->prompt_per_instance = 1;
+		const char *c = p->prompt;
+		while ((c = strstr(c, "{{"))) {
+			const char *e = strstr(c + 2, "}}");
+			const char *v = c + 2;
+			while (v < (e ? e : v) && *v == ' ')
+				v++;
+			size_t vl = 0;
+			while (e && v + vl < e && (quire__is_ident(v, vl + 1)))
+				vl++;
+			int ok = e && vl > 0;
+			if (ok) {
+				int found = 0;
+				for (int d = 0; d < p->ndims; d++)
+					found |= strlen(p->dims[d].var) == vl && !memcmp(p->dims[d].var, v, vl);
+				const char *rest = v + vl;
+				while (rest < e && *rest == ' ')
+					rest++;
+				if (rest < e && (*rest == '+' || *rest == '-')) {
+					rest++;
+					while (rest < e && (*rest == ' ' || (*rest >= '0' && *rest <= '9')))
+						rest++;
+				}
+				ok = found && rest == e;
+			}
+			if (!ok)
+				return quire__yaml_error(y, quire__yaml_get(val, "prompt"), QUIRE_EINVALID,
+							 "a prompt path may use only the loop variables of "
+							 "producer '%s' ({{i}}, {{i+1}})",
+							 p->name);
+			c = e + 2;
+		}
+	}
 	n = quire__yaml_get(val, "uses");
 	*uses_nodes = n;
 	if (n && !fy_node_is_sequence(n))
@@ -751,4 +786,61 @@ const char **quire_blueprint_roles(const struct quire_blueprint *bp, size_t *n)
 			r[m++] = r[i];
 	*n = m;
 	return r;
+}
+
+char *quire_producer_prompt_path(const struct quire_producer *p, const long long *idx)
+{
+	if (!p->prompt)
+		return NULL;
+	if (!p->prompt_per_instance)
+		return quire__xstrdup(p->prompt);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	const char *c = p->prompt;
+	for (;;) {
+		const char *o = strstr(c, "{{");
+		if (!o) {
+			quire_buf_puts(&b, c);
+			break;
+		}
+		quire_buf_add(&b, c, (size_t)(o - c));
+		const char *e = strstr(o, "}}"), *v = o + 2;
+		while (*v == ' ')
+			v++;
+		size_t vl = 0;
+		while (quire__is_ident(v, vl + 1))
+			vl++;
+		long long value = 0;
+		for (int d = 0; d < p->ndims; d++)
+			if (strlen(p->dims[d].var) == vl && !memcmp(p->dims[d].var, v, vl))
+				value = idx[d];
+		const char *r = v + vl;
+		while (*r == ' ')
+			r++;
+		if (*r == '+' || *r == '-')
+			value += (*r == '-' ? -1 : 1) * strtoll(r + 1, NULL, 10);
+		quire_buf_printf(&b, "%lld", value);
+		c = e + 2;
+	}
+	return quire_buf_detach(&b, NULL);
+}
+
+static int each_index(const struct quire_producer *p, const long long *counts, int d,
+		      long long *idx, int (*fn)(void *ud, const long long *idx), void *ud)
+{
+	if (d == p->ndims)
+		return fn(ud, idx);
+	for (long long k = 0; k < counts[d]; k++) {
+		idx[d] = k;
+		int r = each_index(p, counts, d + 1, idx, fn, ud);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int quire_producer_each_index(const struct quire_producer *p, const long long *counts,
+			      int (*fn)(void *ud, const long long *idx), void *ud)
+{
+	long long idx[QUIRE_MAX_DIMS] = { 0 };
+	return each_index(p, counts, 0, idx, fn, ud);
 }

@@ -189,7 +189,9 @@ int quire_plan_fingerprint(const struct quire_plan *plan, const struct quire_pro
 	json_t *index = json_array();
 	for (int d = 0; d < pr->ndims; d++)
 		json_array_append_new(index, json_integer(n->idx[d]));
-	const char *pd = file_digest(p, pr->prompt), *sd = file_digest(p, pr->output.schema);
+	char *ppath = quire_producer_prompt_path(pr, n->idx);
+	const char *pd = file_digest(p, ppath), *sd = file_digest(p, pr->output.schema);
+	free(ppath);
 	json_t *deps = json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o}", "definition", def.s, "binding",
 				 b->digest.s, "prompt", pd ? json_string(pd) : json_null(), "schema",
 				 sd ? json_string(sd) : json_null(), "inputs", inputs, "upstream", up,
@@ -257,8 +259,10 @@ static void explain(struct quire_plan *plan, const struct quire_project *p, size
 	const struct quire_binding *b = quire_project_binding(p, pr->role);
 	if (!same(jstr(old, "binding"), b->digest.s))
 		add_reason(n, quire__xasprintf("binding changed: %s", pr->role));
-	if (!same(jstr(old, "prompt"), file_digest(p, pr->prompt)))
+	char *ppath = quire_producer_prompt_path(pr, n->idx);
+	if (!same(jstr(old, "prompt"), file_digest(p, ppath)))
 		add_reason(n, quire__xstrdup("prompt changed"));
+	free(ppath);
 	if (!same(jstr(old, "schema"), file_digest(p, pr->output.schema)))
 		add_reason(n, quire__xstrdup("schema changed"));
 	const json_t *oin = json_object_get(old, "inputs");

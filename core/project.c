@@ -508,6 +508,29 @@ out:
 	return err;
 }
 
+static void dim_counts(const struct quire_project *p, const struct quire_producer *pr, long long *counts)
+{
+	for (int d = 0; d < pr->ndims; d++)
+		counts[d] = json_integer_value(
+			json_object_get(p->inputs, p->bp->inputs[pr->dims[d].input].name));
+}
+
+struct hash_each {
+	struct quire_project *p;
+	struct quire_store *store;
+	const struct quire_producer *pr;
+	const char *who;
+};
+
+static int hash_instance(void *ud, const long long *idx)
+{
+	struct hash_each *he = ud;
+	char *path = quire_producer_prompt_path(he->pr, idx);
+	int err = hash_one(he->p, he->store, path, he->who);
+	free(path);
+	return err;
+}
+
 int quire_project_hash_files(struct quire_project *p, struct quire_store *store)
 {
 	json_decref(p->files);
@@ -522,8 +545,14 @@ int quire_project_hash_files(struct quire_project *p, struct quire_store *store)
 		char who[256];
 		snprintf(who, sizeof(who), "%s:%d:%d: producer '%s'", p->bp->file, pr->line, pr->col,
 			 pr->name);
-		if (pr->prompt)
+		if (pr->prompt && pr->prompt_per_instance) {
+			struct hash_each he = { p, store, pr, who };
+			long long counts[QUIRE_MAX_DIMS];
+			dim_counts(p, pr, counts);
+			err = quire_producer_each_index(pr, counts, hash_instance, &he);
+		} else if (pr->prompt) {
 			err = hash_one(p, store, pr->prompt, who);
+		}
 		if (!err && pr->output.schema)
 			err = hash_one(p, store, pr->output.schema, who);
 	}
@@ -537,32 +566,61 @@ void quire_project_input_digest(const struct quire_project *p, const char *name,
 	quire_hash_json(v ? v : json_null(), out);
 }
 
+/* Parses one template file and checks its names against producer pr. */
+static int check_file(const struct quire_project *p, const struct quire_producer *pr,
+		      const char *rel)
+{
+	char *path = quire__xasprintf("%s/%s", p->root, rel);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	struct quire_template *t = NULL;
+	int err = quire_fs_read(path, &b, QUIRE_TEXT_CAP);
+	if (err == QUIRE_ENOTFOUND)
+		err = quire_error_set(QUIRE_ENOTFOUND,
+				      "%s:%d:%d: producer '%s' names '%s', which does not exist",
+				      p->bp->file, pr->line, pr->col, pr->name, rel);
+	if (!err)
+		err = quire_fs_check_utf8(rel, b.ptr, b.len);
+	if (!err)
+		err = quire_template_parse(&t, b.ptr, b.len, rel);
+	if (!err)
+		err = quire_template_check(t, p->bp, pr);
+	quire_template_free(t);
+	quire_buf_release(&b);
+	free(path);
+	return err;
+}
+
+struct check_each {
+	const struct quire_project *p;
+	const struct quire_producer *pr;
+};
+
+static int check_instance(void *ud, const long long *idx)
+{
+	struct check_each *ce = ud;
+	char *rel = quire_producer_prompt_path(ce->pr, idx);
+	int err = check_file(ce->p, ce->pr, rel);
+	free(rel);
+	return err;
+}
+
 int quire_project_check_templates(const struct quire_project *p)
 {
 	int err = 0;
 	for (size_t i = 0; !err && i < p->bp->nproducers; i++) {
 		const struct quire_producer *pr = &p->bp->producers[i];
-		const char *files[2] = { pr->prompt, pr->output.schema };
+		if (pr->prompt_per_instance) {
+			struct check_each ce = { p, pr };
+			long long counts[QUIRE_MAX_DIMS];
+			dim_counts(p, pr, counts);
+			err = quire_producer_each_index(pr, counts, check_instance, &ce);
+		}
+		const char *files[2] = { pr->prompt_per_instance ? NULL : pr->prompt,
+					 pr->output.schema };
 		for (int k = 0; k < 2 && !err; k++) {
 			if (!files[k])
 				continue;
-			char *path = quire__xasprintf("%s/%s", p->root, files[k]);
-			struct quire_buf b = QUIRE_BUF_INIT;
-			struct quire_template *t = NULL;
-			err = quire_fs_read(path, &b, QUIRE_TEXT_CAP);
-			if (err == QUIRE_ENOTFOUND)
-				err = quire_error_set(QUIRE_ENOTFOUND,
-						      "%s:%d:%d: producer '%s' names '%s', which does not exist",
-						      p->bp->file, pr->line, pr->col, pr->name, files[k]);
-			if (!err)
-				err = quire_fs_check_utf8(files[k], b.ptr, b.len);
-			if (!err)
-				err = quire_template_parse(&t, b.ptr, b.len, files[k]);
-			if (!err)
-				err = quire_template_check(t, p->bp, pr);
-			quire_template_free(t);
-			quire_buf_release(&b);
-			free(path);
+			err = check_file(p, pr, files[k]);
 		}
 	}
 	return err;

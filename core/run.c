@@ -564,8 +564,10 @@ static int make_job(struct runner *r, size_t i, struct job *j)
 	const struct quire_producer *pr = &r->p->bp->producers[n->producer];
 	struct quire_buf prompt = QUIRE_BUF_INIT;
 	int err = 0;
-	if (pr->prompt)
-		err = render_file(r, i, pr->prompt, &prompt);
+	char *ppath = quire_producer_prompt_path(pr, n->idx);
+	if (ppath)
+		err = render_file(r, i, ppath, &prompt);
+	free(ppath);
 	if (err)
 		goto out;
 	j->prompt = quire_buf_detach(&prompt, &j->prompt_len);
@@ -1063,13 +1065,15 @@ long long quire_run_estimate(const struct quire_project *p, const struct quire_p
 	if (!b->priced)
 		return 0;
 	long long in = 0;
-	if (pr->prompt) {
-		char *path = quire__xasprintf("%s/%s", p->root, pr->prompt);
+	char *ppath = quire_producer_prompt_path(pr, plan->nodes[i].idx);
+	if (ppath) {
+		char *path = quire__xasprintf("%s/%s", p->root, ppath);
 		struct stat st;
 		if (stat(path, &st) == 0)
 			in = (long long)st.st_size / 4;
 		free(path);
 	}
+	free(ppath);
 	return quire_binding_cost(b, in, b->est_tokens_out);
 }
 

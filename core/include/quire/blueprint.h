@@ -64,7 +64,9 @@ struct quire_dim {
 struct quire_producer {
 	char *name;
 	char *role;
-	char *prompt; /* prompt template path relative to the project, or NULL */
+	char *prompt; /* prompt template path relative to the project, or NULL; may name loop
+		       * variables ("prompts/scene-{{i}}-{{j}}.md": one file per instance) */
+	int prompt_per_instance; /* prompt contains {{...}} */
 	struct quire_use *uses;
 	size_t nuses;
 	struct quire_output output;
@@ -103,6 +105,15 @@ int quire_blueprint_producer(const struct quire_blueprint *bp, const char *name)
 
 /* Name of an output type ("text", "json", ...). */
 const char *quire_output_type_name(enum quire_output_type t);
+
+/* The prompt path of producer p's instance idx (its loop variables substituted), malloc'd;
+ * NULL when the producer has no prompt. */
+char *quire_producer_prompt_path(const struct quire_producer *p, const long long *idx);
+
+/* Calls fn for every index combination of producer p given the dimension counts (in
+ * dimension order); stops and returns fn's non-zero result. */
+int quire_producer_each_index(const struct quire_producer *p, const long long *counts,
+			      int (*fn)(void *ud, const long long *idx), void *ud);
 
 /* Every role the blueprint's producers name, sorted, without repeats (borrowed strings;
  * the array is malloc'd). */

@@ -1,0 +1,31 @@
+#!/bin/bash
+# Per-instance prompt files: a prompt path may name loop variables; each instance reads (and is
+# fingerprinted by) its own file, so editing one re-runs just that instance and what uses it.
+. "$(dirname "$0")/lib.sh"
+cp -r "$FIXTURES/narrow" n && cd n
+sed -i 's|prompt: prompts/y.md|prompt: prompts/y-{{i}}.md|' blueprint.yaml
+sed -i 's/writer: { provider: mock, model: m1 }/writer: { provider: mock, params: { mode: echo } }/' quire.yaml
+echo 'first part about {{B}}' >prompts/y-0.md
+echo 'second part about {{B}}' >prompts/y-1.md
+run_q "a run with per-instance prompts" 0 run --json
+is "Y[0] used its own prompt" "$(cat out/Y-0.md)" "first part about beta"
+is "Y[1] used its own prompt" "$(cat out/Y-1.md)" "second part about beta"
+echo 'the second part, revised, about {{B}}' >prompts/y-1.md
+run_q "plan after editing one instance's prompt" 0 plan
+check "that instance's prompt changed" out_has "Y[1]  prompt changed"
+run_q "run" 0 run --json
+is "just it and the collector re-ran" "$(event_ids produced)" "Y[1] Z"
+sed -i 's/^N: 2/N: 3/' inputs.yaml
+run_q "a new instance without its prompt file" 3 plan
+check "names the producer and the file" err_has "producer 'Y' names 'prompts/y-2.md', which does not exist"
+echo 'third part about {{B}}' >prompts/y-2.md
+run_q "with the file it runs" 0 run --json
+is "the new instance and the collector" "$(event_ids produced)" "Y[2] Z"
+echo 'oops {{Bee}}' >prompts/y-0.md
+run_q "a typo in one instance's prompt is positioned" 3 plan
+check "file:line:col" err_has "prompts/y-0.md:1:6: unknown name 'Bee'"
+echo 'first part about {{B}}' >prompts/y-0.md
+sed -i 's|prompts/y-{{i}}.md|prompts/y-{{k}}.md|' blueprint.yaml
+run_q "an unknown variable in a prompt path" 3 plan
+check "is refused with the blueprint position" err_has "a prompt path may use only the loop variables of producer 'Y'"
+done_testing
