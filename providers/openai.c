@@ -1,31 +1,971 @@
-/* The openai provider (issue 3: being written). */
+/* The openai provider: any OpenAI-compatible chat-completions server (OpenAI, Ollama, llama.cpp,
+ * vLLM) over libcurl, with text and JSON-schema outputs, streaming, usage and retry hints. */
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
 
 #include "quire-provider.h"
 
-static int openai_init(void **ctx, const struct quire_provider_config *cfg, char *err,
-		      size_t errlen)
+#define DEFAULT_BASE_URL "https://api.openai.com/v1"
+#define BODY_CAP ((size_t)32 << 20)    /* a whole response, or an error body */
+#define LINE_CAP ((size_t)4 << 20)     /* one SSE line */
+#define RETRY_AFTER_CAP_MS (600L * 1000) /* never sleep longer than this on a server's word */
+
+struct openai {
+	char *base_url; /* without a trailing slash */
+	char *model;
+	char *secret; /* NULL for servers that need no key */
+	char *system;
+	double temperature;
+	int has_temperature;
+	long long max_tokens; /* 0: not sent */
+	long timeout_s;
+	int stream;
+	volatile int cancelled;
+};
+
+/* A growable buffer with a size cap, always NUL-terminated once anything was added. */
+struct dbuf {
+	char *p;
+	size_t len, alloc, cap;
+};
+
+static int dbuf_add(struct dbuf *b, const char *s, size_t n)
 {
-	(void)cfg;
-	(void)err;
-	(void)errlen;
-	*ctx = NULL;
+	if (n > b->cap - b->len)
+		return -1;
+	if (b->len + n + 1 > b->alloc) {
+		size_t na = b->alloc ? b->alloc : 256;
+		while (na < b->len + n + 1)
+			na *= 2;
+		char *np = realloc(b->p, na);
+		if (!np)
+			return -1;
+		b->p = np;
+		b->alloc = na;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
 	return 0;
 }
 
-static int openai_produce(void *ctx, const struct quire_provider_request *rq,
-			 struct quire_provider_response *rs)
+static void dbuf_free(struct dbuf *b)
 {
-	(void)ctx;
-	(void)rq;
-	snprintf(rs->diag, sizeof(rs->diag), "the openai provider is not available yet");
+	free(b->p);
+	b->p = NULL;
+	b->len = b->alloc = 0;
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_setup(void)
+{
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* Replaces every occurrence of secret in buf with stars, in place: the core redacts too, but a
+ * server that echoes the key back must not get it as far as the core. */
+static void redact(char *buf, const char *secret)
+{
+	if (!secret || strlen(secret) < 4)
+		return;
+	size_t sl = strlen(secret);
+	for (char *hit; (hit = strstr(buf, secret));)
+		memset(hit, '*', sl);
+}
+
+/* Accepts a JSON number, or a string holding one (YAML scalars like 0.7 arrive as strings). */
+static int param_number(const json_t *v, double *out)
+{
+	if (json_is_number(v)) {
+		*out = json_number_value(v);
+		return 0;
+	}
+	const char *s = json_string_value(v);
+	if (!s || !*s)
+		return -1;
+	char *end;
+	errno = 0;
+	double d = strtod(s, &end);
+	while (isspace((unsigned char)*end))
+		end++;
+	if (*end || errno)
+		return -1;
+	*out = d;
+	return 0;
+}
+
+static int param_integer(const json_t *v, long long lo, long long hi, long long *out)
+{
+	long long x;
+	if (json_is_integer(v)) {
+		x = json_integer_value(v);
+	} else {
+		const char *s = json_string_value(v);
+		if (!s || !*s)
+			return -1;
+		char *end;
+		errno = 0;
+		x = strtoll(s, &end, 10);
+		if (*end || errno)
+			return -1;
+	}
+	if (x < lo || x > hi)
+		return -1;
+	*out = x;
+	return 0;
+}
+
+static int param_bool(const json_t *v, int *out)
+{
+	if (json_is_boolean(v)) {
+		*out = json_is_true(v);
+		return 0;
+	}
+	const char *s = json_string_value(v);
+	if (s && (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "1"))) {
+		*out = 1;
+		return 0;
+	}
+	if (s && (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "0"))) {
+		*out = 0;
+		return 0;
+	}
 	return -1;
+}
+
+/* The host part of an http(s) URL, lower-cased into out; -1 when url is not one. */
+static int url_host(const char *url, char *out, size_t outlen)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL;
+	int rc = -1;
+	if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+		goto out;
+	if (strcmp(scheme, "http") && strcmp(scheme, "https"))
+		goto out;
+	snprintf(out, outlen, "%s", host);
+	for (char *c = out; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	rc = 0;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+static void openai_fini(void *ctx);
+
+static int openai_init(void **ctx, const struct quire_provider_config *cfg, char *err,
+		       size_t errlen)
+{
+	static const char *const known[] = { "base_url", "temperature", "max_tokens", "timeout_s",
+					     "stream",   "system",      NULL };
+	*ctx = NULL;
+	pthread_once(&curl_once, curl_setup);
+	if (curl_init_rc != CURLE_OK) {
+		snprintf(err, errlen, "libcurl failed to start: %s",
+			 curl_easy_strerror(curl_init_rc));
+		return -1;
+	}
+	struct openai *o = calloc(1, sizeof(*o));
+	json_t *params = json_loads(cfg->params_json ? cfg->params_json : "{}", 0, NULL);
+	int rc = -1;
+	if (!o) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	o->timeout_s = 120;
+	o->stream = 1;
+	if (!json_is_object(params)) {
+		snprintf(err, errlen, "params must be a mapping");
+		goto out;
+	}
+	const char *k;
+	json_t *v;
+	json_object_foreach(params, k, v) {
+		size_t i = 0;
+		while (known[i] && strcmp(known[i], k))
+			i++;
+		if (!known[i]) {
+			snprintf(err, errlen,
+				 "unknown parameter '%s' (expected base_url, temperature, "
+				 "max_tokens, timeout_s, stream or system)",
+				 k);
+			goto out;
+		}
+	}
+	if (!cfg->model || !*cfg->model) {
+		snprintf(err, errlen,
+			 "no model: set 'model:' in the binding of role '%s' (e.g. gpt-4o-mini, "
+			 "or llama3.2 for Ollama)",
+			 cfg->role ? cfg->role : "?");
+		goto out;
+	}
+	const json_t *bu = json_object_get(params, "base_url");
+	if (bu && (!json_is_string(bu) || !json_string_length(bu))) {
+		snprintf(err, errlen, "base_url must be a URL such as %s", DEFAULT_BASE_URL);
+		goto out;
+	}
+	o->base_url = strdup(bu ? json_string_value(bu) : DEFAULT_BASE_URL);
+	o->model = strdup(cfg->model);
+	if (!o->base_url || !o->model) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	size_t bl = strlen(o->base_url);
+	while (bl && o->base_url[bl - 1] == '/')
+		o->base_url[--bl] = '\0';
+	char host[256];
+	if (url_host(o->base_url, host, sizeof(host))) {
+		snprintf(err, errlen, "base_url '%s' is not an http:// or https:// URL",
+			 o->base_url);
+		goto out;
+	}
+	if (cfg->secret && strpbrk(cfg->secret, "\r\n")) {
+		snprintf(err, errlen, "the API key contains a line break");
+		goto out;
+	}
+	if (cfg->secret && *cfg->secret && !(o->secret = strdup(cfg->secret))) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	/* Local servers (Ollama, llama.cpp) need no key, so the vtable cannot demand one; OpenAI
+	 * itself always does, and saying so now beats a 401 per job. */
+	if (!o->secret && !strcmp(host, "api.openai.com")) {
+		snprintf(err, errlen,
+			 "no API key for %s: set OPENAI_API_KEY in the environment or the "
+			 "secrets file (or name another variable with 'secret:' in the binding)",
+			 o->base_url);
+		goto out;
+	}
+	if ((v = json_object_get(params, "temperature"))) {
+		if (param_number(v, &o->temperature) || o->temperature < 0 || o->temperature > 2) {
+			snprintf(err, errlen, "temperature must be a number from 0 to 2");
+			goto out;
+		}
+		o->has_temperature = 1;
+	}
+	long long x;
+	if ((v = json_object_get(params, "max_tokens"))) {
+		if (param_integer(v, 1, 100000000, &x)) {
+			snprintf(err, errlen, "max_tokens must be a positive integer");
+			goto out;
+		}
+		o->max_tokens = x;
+	}
+	if ((v = json_object_get(params, "timeout_s"))) {
+		if (param_integer(v, 1, 86400, &x)) {
+			snprintf(err, errlen, "timeout_s must be an integer from 1 to 86400");
+			goto out;
+		}
+		o->timeout_s = (long)x;
+	}
+	if ((v = json_object_get(params, "stream")) && param_bool(v, &o->stream)) {
+		snprintf(err, errlen, "stream must be true or false");
+		goto out;
+	}
+	if ((v = json_object_get(params, "system"))) {
+		if (!json_is_string(v)) {
+			snprintf(err, errlen, "system must be text (the system prompt)");
+			goto out;
+		}
+		if (!(o->system = strdup(json_string_value(v)))) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+	}
+	*ctx = o;
+	o = NULL;
+	rc = 0;
+out:
+	json_decref(params);
+	openai_fini(o);
+	return rc;
+}
+
+/* One HTTP exchange: what came back, and how the stream was doing when it stopped. */
+struct xfer {
+	struct openai *o;
+	CURL *h;
+	const struct quire_provider_request *rq; /* NULL for check() */
+	int want_stream;
+	int mode; /* 0 undecided, 1 server-sent events, 2 plain body */
+	struct dbuf body, line, content;
+	char *id, *model, *finish;
+	long long tokens_in, tokens_out, chunks;
+	int have_usage, done;
+	long retry_after_ms;
+	char reason[64];
+	char fault[512]; /* why the write callback stopped the transfer */
+	int fault_transient;
+	long status;        /* the HTTP status */
+	long timeout_s;     /* longest silence allowed */
+	long long seen;     /* bytes moved so far, to notice silence */
+	struct timespec last; /* when bytes last moved */
+	int timed_out, aborted;
+};
+
+static double since(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static void set_str(char **dst, const json_t *v)
+{
+	const char *s = json_string_value(v);
+	if (!s || !*s)
+		return;
+	char *c = strdup(s);
+	if (!c)
+		return;
+	free(*dst);
+	*dst = c;
+}
+
+static void take_usage(struct xfer *x, const json_t *doc)
+{
+	const json_t *u = json_object_get(doc, "usage");
+	if (!json_is_object(u))
+		return;
+	x->tokens_in = json_integer_value(json_object_get(u, "prompt_tokens"));
+	x->tokens_out = json_integer_value(json_object_get(u, "completion_tokens"));
+	x->have_usage = 1;
+}
+
+/* The server's own words from an error document: OpenAI's {error: {message}}, and the shapes
+ * other compatible servers use ({error: "..."}, {message}, {detail}). */
+static const char *error_message(const json_t *doc)
+{
+	const json_t *e = json_object_get(doc, "error");
+	const char *m = json_string_value(json_object_get(e, "message"));
+	if (!m)
+		m = json_string_value(e);
+	if (!m)
+		m = json_string_value(json_object_get(doc, "message"));
+	if (!m)
+		m = json_string_value(json_object_get(doc, "detail"));
+	return m;
+}
+
+/* Records why the transfer must stop; returns -1 for the callbacks to pass on. */
+static int fault(struct xfer *x, int transient, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fault(struct xfer *x, int transient, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(x->fault, sizeof(x->fault), fmt, ap);
+	va_end(ap);
+	x->fault_transient = transient;
+	return -1;
+}
+
+/* One line of a server-sent event stream. Returns -1 to stop the transfer. */
+static int sse_line(struct xfer *x, char *s, size_t n)
+{
+	if (n && s[n - 1] == '\r')
+		s[--n] = '\0';
+	if (strncmp(s, "data:", 5))
+		return 0; /* blank separators, comments, event: and id: fields */
+	s += 5;
+	n -= 5;
+	while (n && *s == ' ')
+		s++, n--;
+	if (!strcmp(s, "[DONE]")) {
+		x->done = 1;
+		return 0;
+	}
+	json_error_t je;
+	json_t *doc = json_loadb(s, n, 0, &je);
+	if (!json_is_object(doc)) {
+		fault(x, 1, "openai: invalid JSON in a streamed chunk: %s",
+		      doc ? "not an object" : je.text);
+		json_decref(doc);
+		return -1;
+	}
+	if (json_object_get(doc, "error")) {
+		const char *m = error_message(doc);
+		fault(x, 1, "openai: the server reported an error mid-stream: %s",
+		      m ? m : "(no message)");
+		json_decref(doc);
+		return -1;
+	}
+	set_str(&x->id, json_object_get(doc, "id"));
+	set_str(&x->model, json_object_get(doc, "model"));
+	take_usage(x, doc);
+	const json_t *ch = json_array_get(json_object_get(doc, "choices"), 0);
+	const json_t *c = json_object_get(json_object_get(ch, "delta"), "content");
+	set_str(&x->finish, json_object_get(ch, "finish_reason"));
+	int rc = 0;
+	if (json_is_string(c) && json_string_length(c)) {
+		if (dbuf_add(&x->content, json_string_value(c), json_string_length(c)))
+			rc = fault(x, 0, "openai: the streamed message is larger than %zu MiB",
+				   BODY_CAP >> 20);
+		x->chunks++;
+		if (!rc && x->rq && x->rq->progress)
+			x->rq->progress(x->rq->progress_ud, x->chunks, "tokens");
+	}
+	json_decref(doc);
+	return rc;
+}
+
+static int sse_feed(struct xfer *x, const char *data, size_t n)
+{
+	if (dbuf_add(&x->line, data, n))
+		return fault(x, 0, "openai: a streamed line is longer than %zu MiB", LINE_CAP >> 20);
+	size_t start = 0;
+	for (char *nl; (nl = memchr(x->line.p + start, '\n', x->line.len - start));) {
+		*nl = '\0';
+		if (sse_line(x, x->line.p + start, (size_t)(nl - x->line.p) - start))
+			return -1;
+		start = (size_t)(nl - x->line.p) + 1;
+	}
+	memmove(x->line.p, x->line.p + start, x->line.len - start);
+	x->line.len -= start;
+	x->line.p[x->line.len] = '\0';
+	return 0;
+}
+
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+	struct xfer *x = ud;
+	size_t n = size * nmemb;
+	if (!x->mode) {
+		/* A streamed request answers with events, unless it failed (an error document) or
+		 * the server ignored 'stream' and sent one JSON document. */
+		long code = 0;
+		char *ct = NULL;
+		curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &code);
+		curl_easy_getinfo(x->h, CURLINFO_CONTENT_TYPE, &ct);
+		x->mode = x->want_stream && code / 100 == 2 && !(ct && strstr(ct, "json")) ? 1 : 2;
+	}
+	if (x->mode == 1)
+		return sse_feed(x, data, n) ? 0 : n;
+	if (dbuf_add(&x->body, data, n)) {
+		fault(x, 0, "openai: the response is larger than %zu MiB", BODY_CAP >> 20);
+		return 0;
+	}
+	return n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
+{
+	struct xfer *x = ud;
+	size_t n = size * nmemb;
+	char line[256];
+	size_t l = n < sizeof(line) - 1 ? n : sizeof(line) - 1;
+	memcpy(line, data, l);
+	line[l] = '\0';
+	while (l && (line[l - 1] == '\n' || line[l - 1] == '\r'))
+		line[--l] = '\0';
+	if (!strncmp(line, "HTTP/", 5)) {
+		/* A new response (after 100 Continue): forget what the previous one said. */
+		x->retry_after_ms = 0;
+		x->reason[0] = '\0';
+		char *sp = strchr(line, ' ');
+		sp = sp ? strchr(sp + 1, ' ') : NULL;
+		if (sp)
+			snprintf(x->reason, sizeof(x->reason), "%s", sp + 1);
+	} else if (!strncasecmp(line, "retry-after-ms:", 15)) {
+		long v = strtol(line + 15, NULL, 10);
+		if (v > 0)
+			x->retry_after_ms = v;
+	} else if (!strncasecmp(line, "retry-after:", 12) && !x->retry_after_ms) {
+		const char *v = line + 12;
+		while (*v == ' ')
+			v++;
+		if (isdigit((unsigned char)*v)) {
+			long s = strtol(v, NULL, 10);
+			x->retry_after_ms = s > RETRY_AFTER_CAP_MS / 1000 ? RETRY_AFTER_CAP_MS : s * 1000;
+		} else {
+			time_t t = curl_getdate(v, NULL), now = time(NULL);
+			if (t > now)
+				x->retry_after_ms = t - now > RETRY_AFTER_CAP_MS / 1000
+							    ? RETRY_AFTER_CAP_MS
+							    : (long)(t - now) * 1000;
+		}
+	}
+	return n;
+}
+
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct xfer *x = ud;
+	(void)dltotal;
+	(void)ultotal;
+	if (x->o->cancelled || (x->rq && x->rq->cancelled && *x->rq->cancelled)) {
+		x->aborted = 1;
+		return 1;
+	}
+	/* timeout_s bounds silence, not the whole exchange: a long story streamed token by token
+	 * may take minutes, a server that stops talking is caught after timeout_s. */
+	long long seen = (long long)dlnow + (long long)ulnow;
+	if (seen != x->seen) {
+		x->seen = seen;
+		clock_gettime(CLOCK_MONOTONIC, &x->last);
+	} else if (since(&x->last) > (double)x->timeout_s) {
+		x->timed_out = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Runs one request (a POST of body when non-NULL, else a GET) into x. */
+static CURLcode perform(struct xfer *x, const char *url, const char *body, char *errbuf)
+{
+	errbuf[0] = '\0';
+	CURL *h = curl_easy_init();
+	if (!h)
+		return CURLE_FAILED_INIT;
+	x->h = h;
+	struct curl_slist *hdr = NULL, *t;
+	hdr = curl_slist_append(hdr, "Accept: application/json, text/event-stream");
+	if (hdr && body)
+		hdr = curl_slist_append(hdr, "Content-Type: application/json");
+	if (hdr && x->o->secret) {
+		size_t n = strlen(x->o->secret) + 32;
+		char *auth = malloc(n);
+		if (auth) {
+			snprintf(auth, n, "Authorization: Bearer %s", x->o->secret);
+			hdr = curl_slist_append(hdr, auth);
+			memset(auth, 0, n);
+			free(auth);
+		}
+	}
+	CURLcode rc = CURLE_OUT_OF_MEMORY;
+	if (!hdr)
+		goto out;
+	clock_gettime(CLOCK_MONOTONIC, &x->last);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_NOPROXY, "127.0.0.1,localhost");
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "quire-openai/1");
+	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, x->timeout_s);
+	if (body) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+	} else {
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	}
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	rc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->status);
+	if (rc == CURLE_OK && x->mode == 1 && x->line.len && sse_line(x, x->line.p, x->line.len))
+		rc = CURLE_WRITE_ERROR; /* a last event without its newline */
+out:
+	/* libcurl copied the header lines: wipe the one holding the key. */
+	for (t = hdr; t; t = t->next)
+		memset(t->data, 0, strlen(t->data));
+	curl_slist_free_all(hdr);
+	curl_easy_cleanup(h);
+	x->h = NULL;
+	return rc;
+}
+
+static int curl_transient(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Describes a transfer that did not complete; returns whether a retry may help. */
+static int transfer_error(const struct xfer *x, CURLcode rc, const char *url, const char *errbuf,
+			  char *out, size_t outlen)
+{
+	if (x->aborted) {
+		snprintf(out, outlen, "openai: cancelled");
+		return 0;
+	}
+	if (x->timed_out || rc == CURLE_OPERATION_TIMEDOUT) {
+		snprintf(out, outlen, "openai: %s did not answer within %ld s (timeout_s)", url,
+			 x->timeout_s);
+		return 1;
+	}
+	if (rc == CURLE_WRITE_ERROR && x->fault[0]) {
+		snprintf(out, outlen, "%s", x->fault);
+		return x->fault_transient;
+	}
+	snprintf(out, outlen, "openai: %s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+	return curl_transient(rc);
+}
+
+/* For HTTP/2 responses, whose status line carries no reason phrase. */
+static const char *reason_phrase(long code)
+{
+	static const struct {
+		long code;
+		const char *text;
+	} phrases[] = {
+		{ 400, "Bad Request" },	      { 401, "Unauthorized" },
+		{ 403, "Forbidden" },	      { 404, "Not Found" },
+		{ 408, "Request Timeout" },   { 409, "Conflict" },
+		{ 413, "Payload Too Large" }, { 422, "Unprocessable Entity" },
+		{ 429, "Too Many Requests" }, { 500, "Internal Server Error" },
+		{ 502, "Bad Gateway" },	      { 503, "Service Unavailable" },
+		{ 504, "Gateway Timeout" },
+	};
+	for (size_t i = 0; i < sizeof(phrases) / sizeof(phrases[0]); i++)
+		if (phrases[i].code == code)
+			return phrases[i].text;
+	return "";
+}
+
+/* Describes an HTTP error status with the server's message; returns whether a retry may
+ * help (408, 409, 429 and 5xx, except a 429 that means the account is out of quota). */
+static int http_error(const struct xfer *x, char *out, size_t outlen)
+{
+	long code = x->status;
+	json_t *doc = x->body.len ? json_loadb(x->body.p, x->body.len, 0, NULL) : NULL;
+	const char *m = error_message(doc);
+	char snippet[256] = "";
+	if (!m && x->body.len) {
+		/* Not a JSON error: show the start of whatever came back, on one line. */
+		size_t k = 0;
+		for (size_t i = 0; i < x->body.len && k < 200; i++) {
+			unsigned char c = (unsigned char)x->body.p[i];
+			snippet[k++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+		}
+		snippet[k] = '\0';
+		m = snippet;
+	}
+	const char *reason = x->reason[0] ? x->reason : reason_phrase(code);
+	snprintf(out, outlen, "openai: %ld%s%s%s%s", code, reason[0] ? " " : "", reason,
+		 m && *m ? ": " : "", m ? m : "");
+	const json_t *e = json_object_get(doc, "error");
+	const char *ecode = json_string_value(json_object_get(e, "code"));
+	const char *etype = json_string_value(json_object_get(e, "type"));
+	int quota = (ecode && !strcmp(ecode, "insufficient_quota")) ||
+		    (etype && !strcmp(etype, "insufficient_quota"));
+	json_decref(doc);
+	if (code == 429)
+		return !quota;
+	return code == 408 || code == 409 || code >= 500;
+}
+
+static char *join_url(const char *base, const char *path)
+{
+	size_t n = strlen(base) + strlen(path) + 1;
+	char *u = malloc(n);
+	if (u)
+		snprintf(u, n, "%s%s", base, path);
+	return u;
+}
+
+static void xfer_release(struct xfer *x)
+{
+	dbuf_free(&x->body);
+	dbuf_free(&x->line);
+	dbuf_free(&x->content);
+	free(x->id);
+	free(x->model);
+	free(x->finish);
+}
+
+/* The request body: messages, sampling parameters, streaming and the output format. */
+static json_t *request_body(const struct openai *o, const struct quire_provider_request *rq,
+			    int is_json, char *err, size_t errlen)
+{
+	json_t *msgs = json_array();
+	if (o->system)
+		json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "system", "content",
+						      o->system));
+	json_t *prompt = json_stringn(rq->prompt ? rq->prompt : "", rq->prompt_len);
+	if (!prompt) {
+		snprintf(err, errlen, "openai: the prompt is not valid UTF-8");
+		json_decref(msgs);
+		return NULL;
+	}
+	json_array_append_new(msgs, json_pack("{s:s,s:o}", "role", "user", "content", prompt));
+	json_t *req = json_pack("{s:s,s:o}", "model", o->model, "messages", msgs);
+	if (o->has_temperature)
+		json_object_set_new(req, "temperature", json_real(o->temperature));
+	if (o->max_tokens)
+		json_object_set_new(req, "max_tokens", json_integer(o->max_tokens));
+	json_object_set_new(req, "stream", json_boolean(o->stream));
+	if (o->stream)
+		json_object_set_new(req, "stream_options", json_pack("{s:b}", "include_usage", 1));
+	if (!is_json)
+		return req;
+	if (!rq->schema_json) {
+		json_object_set_new(req, "response_format", json_pack("{s:s}", "type", "json_object"));
+		return req;
+	}
+	json_error_t je;
+	json_t *schema = json_loads(rq->schema_json, 0, &je);
+	if (!json_is_object(schema)) {
+		snprintf(err, errlen, "openai: the output schema is not a JSON object: %s",
+			 schema ? "wrong type" : je.text);
+		json_decref(schema);
+		json_decref(req);
+		return NULL;
+	}
+	json_object_set_new(req, "response_format",
+			    json_pack("{s:s,s:{s:s,s:o,s:b}}", "type", "json_schema", "json_schema",
+				      "name", "output", "schema", schema, "strict", 0));
+	return req;
+}
+
+/* Local models like to wrap JSON in a Markdown fence; the schema check wants just the JSON. */
+static void unfence(const char **s, size_t *n)
+{
+	const char *p = *s, *e = *s + *n;
+	while (p < e && isspace((unsigned char)*p))
+		p++;
+	while (e > p && isspace((unsigned char)e[-1]))
+		e--;
+	if (e - p >= 6 && !strncmp(p, "```", 3) && !strncmp(e - 3, "```", 3)) {
+		const char *nl = memchr(p, '\n', (size_t)(e - p));
+		if (nl && nl < e - 3) {
+			p = nl + 1;
+			e -= 3;
+			while (e > p && isspace((unsigned char)e[-1]))
+				e--;
+		}
+	}
+	*s = p;
+	*n = (size_t)(e - p);
+}
+
+static int openai_produce(void *ctx, const struct quire_provider_request *rq,
+			  struct quire_provider_response *rs)
+{
+	struct openai *o = ctx;
+	struct xfer x = { .o = o, .rq = rq, .want_stream = o->stream, .timeout_s = o->timeout_s };
+	x.body.cap = BODY_CAP;
+	x.line.cap = LINE_CAP;
+	x.content.cap = BODY_CAP;
+	json_t *req = NULL, *doc = NULL;
+	char *post = NULL, *url = NULL;
+	char errbuf[CURL_ERROR_SIZE];
+	int rc = -1;
+	if (o->cancelled || (rq->cancelled && *rq->cancelled)) {
+		snprintf(rs->diag, sizeof(rs->diag), "openai: cancelled");
+		goto out;
+	}
+	const char *type = rq->output_type ? rq->output_type : "text";
+	int is_json = !strcmp(type, "json");
+	if (!is_json && strcmp(type, "text") && strcmp(type, "file")) {
+		snprintf(rs->diag, sizeof(rs->diag),
+			 "openai: cannot produce %s outputs (only text and json)", type);
+		goto out;
+	}
+	if (!(req = request_body(o, rq, is_json, rs->diag, sizeof(rs->diag))))
+		goto out;
+	post = json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(15));
+	url = join_url(o->base_url, "/chat/completions");
+	if (!post || !url) {
+		snprintf(rs->diag, sizeof(rs->diag), "out of memory");
+		goto out;
+	}
+	CURLcode cc = perform(&x, url, post, errbuf);
+	if (cc != CURLE_OK) {
+		rs->transient = transfer_error(&x, cc, url, errbuf, rs->diag, sizeof(rs->diag));
+		goto out;
+	}
+	if (x.status / 100 != 2) {
+		rs->transient = http_error(&x, rs->diag, sizeof(rs->diag));
+		rs->retry_after_ms = x.retry_after_ms;
+		goto out;
+	}
+	const char *content;
+	size_t len;
+	if (x.mode == 1) {
+		if (!x.done && !x.finish) {
+			snprintf(rs->diag, sizeof(rs->diag),
+				 "openai: the stream from %s ended before the message was complete", url);
+			rs->transient = 1;
+			goto out;
+		}
+		content = x.content.p ? x.content.p : "";
+		len = x.content.len;
+	} else {
+		json_error_t je;
+		doc = json_loadb(x.body.p ? x.body.p : "", x.body.len, 0, &je);
+		if (!json_is_object(doc)) {
+			snprintf(rs->diag, sizeof(rs->diag),
+				 "openai: invalid JSON in the response from %s: %s (at byte %d of %zu)",
+				 url, doc ? "not an object" : je.text, doc ? 0 : je.position, x.body.len);
+			rs->transient = 1;
+			goto out;
+		}
+		if (json_object_get(doc, "error")) {
+			const char *m = error_message(doc);
+			snprintf(rs->diag, sizeof(rs->diag), "openai: the server reported an error: %s",
+				 m ? m : "(no message)");
+			rs->transient = 1;
+			goto out;
+		}
+		set_str(&x.id, json_object_get(doc, "id"));
+		set_str(&x.model, json_object_get(doc, "model"));
+		take_usage(&x, doc);
+		const json_t *ch = json_array_get(json_object_get(doc, "choices"), 0);
+		const json_t *msg = json_object_get(ch, "message");
+		set_str(&x.finish, json_object_get(ch, "finish_reason"));
+		const json_t *c = json_object_get(msg, "content");
+		const char *refusal = json_string_value(json_object_get(msg, "refusal"));
+		if (!json_is_string(c) && refusal) {
+			snprintf(rs->diag, sizeof(rs->diag), "openai: the model refused: %s", refusal);
+			goto out;
+		}
+		if (!json_is_string(c)) {
+			snprintf(rs->diag, sizeof(rs->diag),
+				 "openai: the response from %s holds no message content", url);
+			rs->transient = 1;
+			goto out;
+		}
+		content = json_string_value(c);
+		len = json_string_length(c);
+	}
+	if (is_json)
+		unfence(&content, &len);
+	if (!len) {
+		snprintf(rs->diag, sizeof(rs->diag),
+			 "openai: the model returned an empty message (finish_reason %s)",
+			 x.finish ? x.finish : "unknown");
+		rs->transient = 1;
+		goto out;
+	}
+	FILE *f = fopen(rq->output_path, "wb");
+	if (!f || fwrite(content, 1, len, f) != len || (is_json && fputc('\n', f) == EOF)) {
+		snprintf(rs->diag, sizeof(rs->diag), "openai: cannot write output: %s",
+			 strerror(errno));
+		if (f)
+			fclose(f);
+		goto out;
+	}
+	if (fclose(f)) {
+		snprintf(rs->diag, sizeof(rs->diag), "openai: cannot write output: %s",
+			 strerror(errno));
+		goto out;
+	}
+	if (x.have_usage) {
+		rs->tokens_in = x.tokens_in;
+		rs->tokens_out = x.tokens_out;
+	}
+	json_t *meta = json_object();
+	if (x.id)
+		json_object_set_new(meta, "response_id", json_string(x.id));
+	if (x.model)
+		json_object_set_new(meta, "model", json_string(x.model));
+	if (x.finish)
+		json_object_set_new(meta, "finish_reason", json_string(x.finish));
+	char *ms = json_dumps(meta, JSON_COMPACT);
+	if (ms && strlen(ms) < sizeof(rs->meta))
+		memcpy(rs->meta, ms, strlen(ms) + 1);
+	free(ms);
+	json_decref(meta);
+	rc = 0;
+out:
+	redact(rs->diag, o->secret);
+	redact(rs->meta, o->secret);
+	xfer_release(&x);
+	json_decref(doc);
+	json_decref(req);
+	free(post);
+	free(url);
+	return rc;
+}
+
+static void openai_cancel(void *ctx)
+{
+	((struct openai *)ctx)->cancelled = 1;
+}
+
+static void openai_fini(void *ctx)
+{
+	struct openai *o = ctx;
+	if (!o)
+		return;
+	if (o->secret) {
+		memset(o->secret, 0, strlen(o->secret));
+		free(o->secret);
+	}
+	free(o->base_url);
+	free(o->model);
+	free(o->system);
+	free(o);
+}
+
+/* The server answers GET /models with this key. */
+static int openai_check(void *ctx, char *msg, size_t msglen)
+{
+	struct openai *o = ctx;
+	struct xfer x = { .o = o, .timeout_s = o->timeout_s < 15 ? o->timeout_s : 15 };
+	x.body.cap = BODY_CAP;
+	char errbuf[CURL_ERROR_SIZE];
+	int rc = -1;
+	char *url = join_url(o->base_url, "/models");
+	if (!url) {
+		snprintf(msg, msglen, "out of memory");
+		goto out;
+	}
+	CURLcode cc = perform(&x, url, NULL, errbuf);
+	if (cc != CURLE_OK)
+		transfer_error(&x, cc, url, errbuf, msg, msglen);
+	else if (x.status != 200)
+		http_error(&x, msg, msglen);
+	else
+		rc = 0;
+out:
+	if (msglen)
+		redact(msg, o->secret);
+	xfer_release(&x);
+	free(url);
+	return rc;
 }
 
 const struct quire_provider quire_provider_openai = {
 	.abi = QUIRE_PROVIDER_ABI,
 	.name = "openai",
+	/* No NEEDS_SECRET: local servers take no key; init refuses api.openai.com without one. */
 	.flags = QUIRE_PROVIDER_THREADSAFE,
+	.secret_env = "OPENAI_API_KEY",
 	.init = openai_init,
 	.produce = openai_produce,
+	.cancel = openai_cancel,
+	.fini = openai_fini,
+	.check = openai_check,
 };
