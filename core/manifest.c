@@ -144,11 +144,18 @@ void quire_manifest_apply(json_t *m, int64_t time_ns, const char *kind, const ch
 			json_array_remove(takes, k);
 			break;
 		}
-		json_array_append_new(takes, json_pack("{s:I,s:O,s:O,s:O,s:O}", "take", take, "digest",
+		/* The take being shown keeps its deps on the entry itself; a take that stops being
+		 * shown takes them along, so it can be selected again (no copy per take otherwise). */
+		json_array_foreach(takes, k, t) {
+			if (!json_object_get(t, "deps") && old &&
+			    json_integer_value(json_object_get(t, "take")) ==
+				    json_integer_value(json_object_get(old, "take")))
+				json_object_set(t, "deps", json_object_get(old, "deps"));
+		}
+		json_array_append_new(takes, json_pack("{s:I,s:O,s:O,s:O}", "take", take, "digest",
 						       json_object_get(data, "digest"), "size",
 						       json_object_get(data, "size"), "fingerprint",
-						       json_object_get(data, "fingerprint"), "deps",
-						       json_object_get(data, "deps")));
+						       json_object_get(data, "fingerprint")));
 		json_object_set_new(e, "takes", takes);
 		const char *approved = json_string_value(json_object_get(old, "approved_digest"));
 		const char *digest = json_string_value(json_object_get(data, "digest"));
@@ -235,6 +242,13 @@ void quire_manifest_apply(json_t *m, int64_t time_ns, const char *kind, const ch
 		json_int_t want = json_integer_value(json_object_get(data, "take"));
 		size_t k;
 		json_t *t;
+		/* The take shown until now keeps its deps in its own record. */
+		json_array_foreach(json_object_get(e, "takes"), k, t) {
+			if (json_integer_value(json_object_get(t, "take")) ==
+				    json_integer_value(json_object_get(e, "take")) &&
+			    !json_object_get(t, "deps") && json_object_get(e, "deps"))
+				json_object_set(t, "deps", json_object_get(e, "deps"));
+		}
 		json_array_foreach(json_object_get(e, "takes"), k, t) {
 			if (json_integer_value(json_object_get(t, "take")) != want)
 				continue;
@@ -246,9 +260,11 @@ void quire_manifest_apply(json_t *m, int64_t time_ns, const char *kind, const ch
 			int pending = json_is_true(json_object_get(e, "review_required")) &&
 				      !(ap && !strcmp(ap, json_string_value(json_object_get(t, "digest"))));
 			json_object_set_new(e, "status", json_string(pending ? "pending-review" : "clean"));
-			/* The deps recorded are those of the take now shown. */
-			if (json_object_get(t, "deps"))
+			/* The deps recorded are those of the take now shown, which keeps them here. */
+			if (json_object_get(t, "deps")) {
 				json_object_set(e, "deps", json_object_get(t, "deps"));
+				json_object_del(t, "deps");
+			}
 		}
 		count(m, "edited");
 	} else if (!strcmp(kind, "input.set")) {

@@ -14,6 +14,7 @@
 #include "quire/id.h"
 #include "quire/out.h"
 #include "quire/project.h"
+#include "quire/store.h"
 #include "util.h"
 
 char *quire_out_name(const char *id, const json_t *entry)
@@ -21,8 +22,11 @@ char *quire_out_name(const char *id, const json_t *entry)
 	return quire_id_filename(id, json_string_value(json_object_get(entry, "ext")));
 }
 
-/* 1 when path is a regular file (not a symlink) holding exactly the blob's content. */
-static int up_to_date(const char *path, const char *digest, json_int_t size)
+/* 1 when path is a regular file (not a symlink) holding exactly the blob's content. The stat
+ * cache (when given) answers for files unchanged since they were last hashed, so a no-op run
+ * does not read out/. */
+static int up_to_date(struct quire_store *store, const char *rel, const char *path,
+		      const char *digest, json_int_t size)
 {
 	struct stat st;
 	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
@@ -30,15 +34,28 @@ static int up_to_date(const char *path, const char *digest, json_int_t size)
 	if (size >= 0 && st.st_size != size)
 		return 0;
 	struct quire_digest d;
+	int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	if (store && quire_store_stat_get(store, rel, (int64_t)st.st_size, mtime,
+					  (int64_t)st.st_ino, &d))
+		return !strcmp(d.s, digest);
 	if (quire_hash_file(path, &d, NULL) < 0) {
 		quire_error_clear();
 		return 0;
 	}
+	if (store && quire_store_stat_put(store, rel, (int64_t)st.st_size, mtime, (int64_t)st.st_ino,
+					  &d) < 0)
+		quire_error_clear();
 	return !strcmp(d.s, digest);
 }
 
 int quire_out_sync(const struct quire_project *p, const json_t *m, const json_t *prev,
 		   size_t *written, size_t *removed)
+{
+	return quire_out_sync_cached(p, NULL, m, prev, written, removed);
+}
+
+int quire_out_sync_cached(const struct quire_project *p, struct quire_store *store,
+			  const json_t *m, const json_t *prev, size_t *written, size_t *removed)
 {
 	char *dir = quire__xasprintf("%s/%s", p->root, p->out_dir);
 	int err = quire_fs_mkdirs(dir, 0755);
@@ -54,8 +71,9 @@ int quire_out_sync(const struct quire_project *p, const json_t *m, const json_t 
 			continue;
 		char *name = quire_out_name(id, e);
 		char *path = quire__xasprintf("%s/%s", dir, name);
+		char *rel = quire__xasprintf("%s/%s", p->out_dir, name);
 		json_int_t size = json_object_get(e, "size") ? json_integer_value(json_object_get(e, "size")) : -1;
-		if (!up_to_date(path, digest, size)) {
+		if (!up_to_date(store, rel, path, digest, size)) {
 			struct quire_buf b = QUIRE_BUF_INIT;
 			err = quire_blob_read(p->qdir, digest, &b, 0, 0);
 			/* rename() replaces a symlink itself, so nothing outside out/ is written. */
@@ -67,6 +85,7 @@ int quire_out_sync(const struct quire_project *p, const json_t *m, const json_t 
 		}
 		free(name);
 		free(path);
+		free(rel);
 		if (err)
 			goto out;
 	}

@@ -1215,8 +1215,14 @@ out_runner:
 	if (err)
 		goto out;
 materialise:
-	err = quire_out_sync(p, next ? next : cur, next ? cur : NULL, &res->out_written,
-			     &res->out_removed);
+	{
+		/* One transaction for the stat-cache rows the sync records. */
+		int tx = quire_store_begin(store) == 0;
+		err = quire_out_sync_cached(p, store, next ? next : cur, next ? cur : NULL,
+					    &res->out_written, &res->out_removed);
+		if (tx && quire_store_commit(store))
+			quire_store_rollback(store);
+	}
 	if (!err && res->interrupted)
 		err = quire_error_set(QUIRE_EINTR, "interrupted");
 out:

@@ -15,6 +15,12 @@ struct quire_project;
 int quire_out_sync(const struct quire_project *p, const json_t *m, const json_t *prev,
 		   size_t *written, size_t *removed);
 
+/* The same, trusting the store's stat cache (may be NULL) for files unchanged since they were
+ * last hashed, and recording what it hashes. */
+struct quire_store;
+int quire_out_sync_cached(const struct quire_project *p, struct quire_store *store,
+			  const json_t *m, const json_t *prev, size_t *written, size_t *removed);
+
 /* The out/ file name of an artefact entry (malloc'd), e.g. "Scene-1-0.md". */
 char *quire_out_name(const char *id, const json_t *entry);
 
