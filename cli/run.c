@@ -104,7 +104,7 @@ static int cmd_run(int argc, char **argv)
 	};
 	int jobs = 0, dry = 0, fail_fast = 0, json = 0, c, has_max = 0;
 	long long max_cost = 0;
-	const char **regen = calloc((size_t)argc + 1, sizeof(char *));
+	const char *regen[64];
 	size_t nregen = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "j:n", opts, NULL)) != -1) {
@@ -130,6 +130,8 @@ static int cmd_run(int argc, char **argv)
 			json = 1;
 			break;
 		case 'R':
+			if (nregen == sizeof(regen) / sizeof(regen[0]))
+				return usage_error("run", "at most 64 --regenerate patterns");
 			regen[nregen++] = optarg;
 			break;
 		case 'M': {
@@ -209,7 +211,6 @@ static int cmd_run(int argc, char **argv)
 	int err = quire_run(p, &o, &r);
 	if (u.tty)
 		fprintf(stderr, "\r\033[K");
-	free(regen);
 	if (r.recovered[0] && !json)
 		printf("run: recovered %s, committed from a run that was killed before it finished\n",
 		       r.recovered);

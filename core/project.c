@@ -800,16 +800,25 @@ void quire_yaml_emit_scalar(struct quire_buf *out, const json_t *value, int inde
  * indented than the line holding its key (blank lines inside count), before that line break. */
 static size_t block_end(const char *t, size_t len, size_t start)
 {
-	size_t ls = start;
-	while (ls > 0 && t[ls - 1] != '\n')
-		ls--;
-	size_t key_indent = 0;
-	while (ls + key_indent < len && t[ls + key_indent] == ' ')
-		key_indent++;
 	size_t pos = start;
 	while (pos < len && t[pos] != '\n')
 		pos++;
 	size_t end = pos; /* end of the header line */
+	if (end > start && t[end - 1] == '\r')
+		end--;
+	/* The block's lines are indented at least as much as its first non-blank line; the
+	 * first non-blank line indented less (a key, or a comment) ends it. */
+	size_t content_indent = 0;
+	/* An explicit indentation indicator ("|2") fixes it relative to the key's line. */
+	for (size_t c = start + 1; c < end && c < start + 3; c++)
+		if (t[c] >= '1' && t[c] <= '9') {
+			size_t ls = start, key = 0;
+			while (ls > 0 && t[ls - 1] != '\n')
+				ls--;
+			while (t[ls + key] == ' ')
+				key++;
+			content_indent = key + (size_t)(t[c] - '0');
+		}
 	while (pos < len) {
 		size_t line = pos + 1, ind = 0;
 		while (line + ind < len && t[line + ind] == ' ')
@@ -817,11 +826,14 @@ static size_t block_end(const char *t, size_t len, size_t start)
 		size_t eol = line;
 		while (eol < len && t[eol] != '\n')
 			eol++;
-		int blank = line + ind >= eol;
-		if (!blank && ind <= key_indent)
-			break;
-		if (!blank)
-			end = eol;
+		int blank = line + ind >= eol || (line + ind + 1 == eol && t[line + ind] == '\r');
+		if (!blank) {
+			if (!content_indent)
+				content_indent = ind ? ind : 1;
+			if (ind < content_indent)
+				break;
+			end = eol > line && t[eol - 1] == '\r' ? eol - 1 : eol;
+		}
 		pos = eol;
 	}
 	return end;
@@ -846,6 +858,15 @@ int quire_project_set_input(struct quire_project *p, const char *name, const jso
 		/* Replace exactly the old value's characters; everything else stays as written. */
 		size_t start = a->input_pos, end = b->input_pos;
 		enum fy_node_style style = fy_node_get_style(val);
+		char comment[256] = "";
+		if ((style == FYNS_DOUBLE_QUOTED || style == FYNS_SINGLE_QUOTED)) {
+			/* The token's marks leave out the quotes: replace them too. */
+			char q = style == FYNS_DOUBLE_QUOTED ? '"' : '\'';
+			if (start > 0 && y->text[start - 1] == q)
+				start--;
+			if (end < tl && y->text[end] == q)
+				end++;
+		}
 		if (style == FYNS_LITERAL || style == FYNS_FOLDED) {
 			/* The token starts at the content; the value starts at its '|' or '>'. */
 			size_t ls = start;
@@ -867,14 +888,37 @@ int quire_project_set_input(struct quire_project *p, const char *name, const jso
 			}
 			start = k;
 			end = block_end(y->text, tl, start);
+			/* Keep a comment on the header line ("|-  # note"). */
+			const char *hash = NULL;
+			for (size_t c = k; c < ls && y->text[c] != '\n'; c++)
+				if (y->text[c] == '#' && c > k && y->text[c - 1] == ' ') {
+					hash = y->text + c;
+					break;
+				}
+			if (hash) {
+				size_t cl = 0;
+				while (hash[cl] && hash[cl] != '\n' && hash[cl] != '\r')
+					cl++;
+				snprintf(comment, sizeof(comment), "  %.*s", (int)cl, hash);
+			}
 		}
 		quire_buf_add(&text, y->text, start);
-		quire_buf_add(&text, emitted.ptr, emitted.len);
+		if (comment[0]) {
+			/* After the value's first line: its block header, or the whole value. */
+			const char *nl = memchr(emitted.ptr, '\n', emitted.len);
+			size_t first = nl ? (size_t)(nl - emitted.ptr) : emitted.len;
+			quire_buf_add(&text, emitted.ptr, first);
+			quire_buf_puts(&text, comment);
+			quire_buf_add(&text, emitted.ptr + first, emitted.len - first);
+		} else {
+			quire_buf_add(&text, emitted.ptr, emitted.len);
+		}
 		quire_buf_add(&text, y->text + end, tl - end);
 	} else if (!val || fy_node_is_null(val)) {
+		const char *eol = strstr(y->text, "\r\n") ? "\r\n" : "\n";
 		quire_buf_add(&text, y->text, tl);
 		if (tl && y->text[tl - 1] != '\n')
-			quire_buf_putc(&text, '\n');
+			quire_buf_puts(&text, eol);
 		if (val) {
 			/* "Name:" with no value: drop that line's key by appending after it is not
 			 * possible without a second key; refuse rather than guess. */
@@ -883,7 +927,7 @@ int quire_project_set_input(struct quire_project *p, const char *name, const jso
 					      p->inputs_file, name);
 			goto out;
 		}
-		quire_buf_printf(&text, "%s: %s\n", name, emitted.ptr);
+		quire_buf_printf(&text, "%s: %s%s", name, emitted.ptr, eol);
 	} else {
 		err = quire_error_set(QUIRE_EINVALID, "%s: the value of '%s' is not a scalar",
 				      p->inputs_file, name);

@@ -37,17 +37,21 @@ void quire_secret_redact(char *buf, size_t cap)
 	pthread_mutex_lock(&mu);
 	for (size_t i = 0; i < nknown; i++) {
 		size_t sl = strlen(known[i]);
-		char *hit;
-		while ((hit = strstr(buf, known[i]))) {
+		char *hit, *from = buf;
+		/* Search on after each replacement, so a secret that occurs in the mark itself
+		 * cannot make this loop forever. */
+		while ((hit = strstr(from, known[i]))) {
 			size_t len = strlen(buf), ml = sizeof(mark) - 1;
 			size_t tail = len - (size_t)(hit - buf) - sl;
 			if (ml > sl && len + (ml - sl) + 1 > cap) {
 				/* No room to expand: blank the secret out in place. */
 				memset(hit, '*', sl);
+				from = hit + sl;
 				continue;
 			}
 			memmove(hit + ml, hit + sl, tail + 1);
 			memcpy(hit, mark, ml);
+			from = hit + ml;
 		}
 	}
 	pthread_mutex_unlock(&mu);
@@ -110,6 +114,11 @@ int quire_secret_lookup(const char *name, char **value, char **source)
 			while (vl && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
 				v[--vl] = '\0';
 			if (vl) {
+				/* The last line naming it wins; wipe an earlier one. */
+				if (*value) {
+					memset(*value, 0, strlen(*value));
+					free(*value);
+				}
 				*value = quire__xstrdup(v);
 				quire_secret_register(v);
 			}
