@@ -386,3 +386,19 @@ int quire_store_ac_put(struct quire_store *s, const char *fingerprint, const jso
 	free(js);
 	return err;
 }
+
+int quire_store_ac_digests(struct quire_store *s, void (*cb)(void *ud, const char *digest),
+			   void *ud)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, "SELECT json_extract(result, '$.digest') FROM action_cache", -1,
+			       &st, NULL) != SQLITE_OK)
+		return db_error(s, "reading the action cache");
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *d = (const char *)sqlite3_column_text(st, 0);
+		if (d)
+			cb(ud, d);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}

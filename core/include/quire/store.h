@@ -60,6 +60,10 @@ int quire_store_stat_put(struct quire_store *s, const char *path, int64_t size, 
 int quire_store_ac_get(struct quire_store *s, const char *fingerprint, json_t **out);
 int quire_store_ac_put(struct quire_store *s, const char *fingerprint, const json_t *result);
 
+/* Calls cb with every digest the action cache keeps (its results' outputs). */
+int quire_store_ac_digests(struct quire_store *s, void (*cb)(void *ud, const char *digest),
+			   void *ud);
+
 /* 1 when the store was opened read-only. */
 int quire_store_readonly(const struct quire_store *s);
 

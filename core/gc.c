@@ -1,0 +1,115 @@
+/* Blob-store garbage collection: mark from manifests and the action cache, then sweep. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "quire/error.h"
+#include "quire/gc.h"
+#include "quire/lock.h"
+#include "quire/manifest.h"
+#include "quire/store.h"
+#include "util.h"
+
+static void keep(void *ud, const char *digest)
+{
+	json_object_set_new((json_t *)ud, digest, json_true());
+}
+
+static void mark_manifest(json_t *live, const json_t *m)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(json_object_get(m, "files"), k, v) if (json_is_string(v))
+		keep(live, json_string_value(v));
+	json_object_foreach(json_object_get(m, "artefacts"), k, v) {
+		const json_t *d = json_object_get(v, "digest");
+		if (json_is_string(d))
+			keep(live, json_string_value(d));
+		size_t i;
+		json_t *t;
+		json_array_foreach(json_object_get(v, "takes"), i, t) {
+			d = json_object_get(t, "digest");
+			if (json_is_string(d))
+				keep(live, json_string_value(d));
+		}
+	}
+}
+
+int quire_gc(const char *root, int dry_run, struct quire_gc_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	char *qdir = quire__xasprintf("%s/.quire", root);
+	struct quire_lock *lock = NULL;
+	struct quire_store *store = NULL;
+	json_t *live = json_object();
+	int err = quire_lock_acquire(&lock, qdir, dry_run ? "quire gc --dry-run" : "quire gc");
+	if (err)
+		goto out;
+	if ((err = quire_store_open(&store, qdir, 1)) ||
+	    (err = quire_store_ac_digests(store, keep, live)))
+		goto out;
+	long max = quire_manifest_max_rev(qdir);
+	for (long n = 1; n <= max; n++) {
+		char rev[32];
+		quire_rev_format(n, rev, sizeof(rev));
+		json_t *m = NULL;
+		err = quire_manifest_load(qdir, rev, &m);
+		if (err == QUIRE_ENOTFOUND) {
+			quire_error_clear();
+			err = 0;
+			continue;
+		}
+		if (err) {
+			quire_error_prefix(err, "gc stopped before removing anything");
+			goto out;
+		}
+		mark_manifest(live, m);
+		st->manifests++;
+		json_decref(m);
+	}
+	char *blobs = quire__xasprintf("%s/blobs/sha256", qdir);
+	DIR *top = opendir(blobs);
+	struct dirent *e;
+	while (top && (e = readdir(top))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char *shard = quire__xasprintf("%s/%s", blobs, e->d_name);
+		DIR *d = opendir(shard);
+		struct dirent *b;
+		while (d && (b = readdir(d))) {
+			if (b->d_name[0] == '.')
+				continue;
+			char digest[300], *path = quire__xasprintf("%s/%s", shard, b->d_name);
+			snprintf(digest, sizeof(digest), "sha256:%s", b->d_name);
+			struct stat sb;
+			uint64_t size = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+			if (json_object_get(live, digest) || strstr(b->d_name, ".tmp")) {
+				st->kept++;
+				st->kept_bytes += size;
+			} else if (dry_run || unlink(path) == 0) {
+				st->removed++;
+				st->removed_bytes += size;
+			}
+			free(path);
+		}
+		if (d)
+			closedir(d);
+		if (!dry_run)
+			rmdir(shard); /* only succeeds when the shard is empty */
+		free(shard);
+	}
+	if (top)
+		closedir(top);
+	free(blobs);
+out:
+	json_decref(live);
+	quire_store_close(store);
+	quire_lock_release(lock);
+	free(qdir);
+	return err;
+}

@@ -1,0 +1,33 @@
+#!/bin/bash
+# quire gc: removes blobs that no revision, take or action-cache entry keeps; --dry-run only
+# counts; afterwards every revision can still be shown, rewound to and rebuilt from the cache.
+. "$(dirname "$0")/lib.sh"
+new_story s
+run_q "rev-0001" 0 run
+sed -i 's/^Tone: warm/Tone: wry/' inputs.yaml
+run_q "rev-0002" 0 run
+run_q "a new take" 0 run --regenerate 'Chapter[0]'
+run_q "gc --dry-run on a store with nothing unreferenced" 0 gc --dry-run --json
+check "would remove nothing" python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["removed"]==0 and d["kept"]>30, d' "$TRASH/.out"
+# Orphans: what a killed run adopted before its event, or a file dropped in by hand.
+for text in orphan-one orphan-two; do
+	d=$(printf '%s' "$text" | sha256sum | cut -d' ' -f1)
+	mkdir -p ".quire/blobs/sha256/${d:0:2}"
+	printf '%s' "$text" >".quire/blobs/sha256/${d:0:2}/$d"
+done
+count_blobs() { find .quire/blobs -type f | wc -l; }
+before=$(count_blobs)
+run_q "gc --dry-run" 0 gc --dry-run
+check "counts the two orphans" out_has "would remove 2 blobs"
+is "and removes nothing" "$(count_blobs)" "$before"
+run_q "gc" 0 gc
+check "removes them" out_has "removed 2 blobs"
+is "two fewer blobs" "$(count_blobs)" "$((before - 2))"
+run_q "every revision still shows its artefacts" 0 inspect --revision rev-0001 'Chapter[0]'
+run_q "the first take is still selectable" 0 edit 'Chapter[0]' --take 0
+run_q "rewinding to rev-0001 still works" 0 rewind rev-0001 --yes
+run_q "and rebuilding needs no generation" 0 run --json
+is "nothing produced" "$(count_events produced)" 0
+run_q "a second gc finds nothing" 0 gc
+check "nothing removed" out_has "removed 0 blobs"
+done_testing
