@@ -31,6 +31,7 @@
 #include "quire/store.h"
 #include "quire/template.h"
 #include "git.h"
+#include "jobserver.h"
 #include "runlog.h"
 #include "util.h"
 
@@ -114,6 +115,7 @@ struct runner {
 	struct binst *binsts;
 	size_t nbinsts;
 	size_t running, done, total;
+	struct quire__jobserver *js; /* make's jobserver, when it bounds us (no explicit -j) */
 	int stopping;      /* fail-fast tripped or interrupted */
 };
 
@@ -340,6 +342,27 @@ static void *worker(void *arg)
 }
 
 static struct binst *binst_for(struct runner *r, const char *role);
+
+/* Whether another job may start now: under -j, or with a jobserver token for every job but the
+ * first (the token every make child holds implicitly). */
+static int have_slot(struct runner *r)
+{
+	if (r->running >= (size_t)r->nthreads)
+		return 0;
+	if (!r->js)
+		return 1;
+	if (r->running < (size_t)quire__jobserver_held(r->js) + 1)
+		return 1;
+	return quire__jobserver_acquire(r->js);
+}
+
+/* Gives back tokens no running job needs any more. */
+static void return_slots(struct runner *r)
+{
+	while (r->js && quire__jobserver_held(r->js) > 0 &&
+	       (size_t)quire__jobserver_held(r->js) + 1 > r->running)
+		quire__jobserver_release(r->js);
+}
 
 /* Takes the first ready node whose role is under its concurrency limit, or (size_t)-1. Nodes
  * that cannot start yet keep their place. */
@@ -880,6 +903,8 @@ static int execute(struct runner *r)
 			push_ready(r, i);
 
 	int jobs = r->o->jobs > 0 ? r->o->jobs : r->p->jobs;
+	if (r->o->jobs <= 0 && (r->js = quire__jobserver_open()))
+		jobs = 64; /* make's tokens decide; threads only cap it */
 	r->nthreads = jobs;
 	r->flying = quire__xcalloc((size_t)jobs + 1, sizeof(*r->flying));
 	r->threads = quire__xcalloc((size_t)jobs, sizeof(pthread_t));
@@ -896,13 +921,13 @@ static int execute(struct runner *r)
 			r->res->interrupted = 1;
 			cancel_all(r);
 		}
-		while (!err && !r->stopping && r->ready_head < r->nready &&
-		       r->running < (size_t)r->nthreads) {
+		while (!err && !r->stopping && r->ready_head < r->nready && have_slot(r)) {
 			size_t k = next_startable(r);
 			if (k == (size_t)-1)
 				break;
 			err = start(r, k);
 		}
+		return_slots(r);
 		if (err || r->running == 0)
 			break;
 		pthread_mutex_lock(&r->mu);
@@ -959,6 +984,8 @@ static int execute(struct runner *r)
 			r->res->not_started++;
 	for (size_t i = 0; i < n; i++)
 		json_decref(r->values[i]);
+	quire__jobserver_close(r->js);
+	r->js = NULL;
 	free(r->threads);
 	free(r->flying);
 	free(r->state);
