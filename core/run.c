@@ -108,7 +108,8 @@ struct runner {
 	unsigned char *state;
 	size_t *pending;
 	size_t *ready;
-	size_t nready, ready_head;
+	size_t nready;      /* r->ready is a binary max-heap on prio */
+	uint64_t *prio;     /* critical-path priority: the longest recorded path to a sink */
 	json_t **values;   /* rendered-input cache per node */
 	unsigned *mark;    /* per node: generation in which it is a dependency being rendered */
 	unsigned gen;
@@ -364,22 +365,77 @@ static void return_slots(struct runner *r)
 		quire__jobserver_release(r->js);
 }
 
-/* Takes the first ready node whose role is under its concurrency limit, or (size_t)-1. Nodes
- * that cannot start yet keep their place. */
+static int higher(const struct runner *r, size_t a, size_t b)
+{
+	return r->prio[a] > r->prio[b] || (r->prio[a] == r->prio[b] && a < b);
+}
+
+static void heap_push(struct runner *r, size_t i)
+{
+	size_t k = r->nready++;
+	r->ready[k] = i;
+	while (k > 0 && higher(r, r->ready[k], r->ready[(k - 1) / 2])) {
+		size_t up = (k - 1) / 2, t = r->ready[up];
+		r->ready[up] = r->ready[k];
+		r->ready[k] = t;
+		k = up;
+	}
+}
+
+static size_t heap_pop(struct runner *r)
+{
+	size_t top = r->ready[0];
+	r->ready[0] = r->ready[--r->nready];
+	for (size_t k = 0;;) {
+		size_t l = 2 * k + 1, m = k;
+		if (l < r->nready && higher(r, r->ready[l], r->ready[m]))
+			m = l;
+		if (l + 1 < r->nready && higher(r, r->ready[l + 1], r->ready[m]))
+			m = l + 1;
+		if (m == k)
+			break;
+		size_t t = r->ready[m];
+		r->ready[m] = r->ready[k];
+		r->ready[k] = t;
+		k = m;
+	}
+	return top;
+}
+
+/* Takes the ready node on the longest remaining path whose role is under its concurrency
+ * limit, or (size_t)-1. Nodes that cannot start yet stay queued. */
 static size_t next_startable(struct runner *r)
 {
-	for (size_t q = r->ready_head; q < r->nready; q++) {
-		size_t i = r->ready[q];
+	size_t skipped[64], nskipped = 0, found = (size_t)-1;
+	while (r->nready && nskipped < 64) {
+		size_t i = heap_pop(r);
 		const char *role = r->p->bp->producers[r->plan->nodes[i].producer].role;
 		struct binst *bi = binst_for(r, role);
-		if (bi && bi->b->max_concurrency && bi->running >= (size_t)bi->b->max_concurrency)
+		if (bi && bi->b->max_concurrency && bi->running >= (size_t)bi->b->max_concurrency) {
+			skipped[nskipped++] = i;
 			continue;
-		memmove(&r->ready[r->ready_head + 1], &r->ready[r->ready_head],
-			(q - r->ready_head) * sizeof(size_t));
-		r->ready_head++;
-		return i;
+		}
+		found = i;
+		break;
 	}
-	return (size_t)-1;
+	while (nskipped)
+		heap_push(r, skipped[--nskipped]);
+	return found;
+}
+
+/* Critical-path priorities from the durations the current revision recorded: a node's own
+ * (at least 1 ms) plus the longest among what depends on it, so long chains start first. */
+static void compute_priorities(struct runner *r)
+{
+	for (size_t i = r->plan->n; i-- > 0;) {
+		const struct quire_node *n = &r->plan->nodes[i];
+		uint64_t best = 0;
+		for (size_t k = 0; k < n->nrdeps; k++)
+			if (r->prio[n->rdeps[k]] > best)
+				best = r->prio[n->rdeps[k]];
+		json_int_t d = json_integer_value(json_object_get(n->entry, "duration_ms"));
+		r->prio[i] = best + (uint64_t)(d > 0 ? d : 1);
+	}
 }
 
 /* Provider progress callback: runs on the worker; the main thread reports it. */
@@ -394,7 +450,7 @@ static void on_progress(void *ud, long long units, const char *unit)
 static void push_ready(struct runner *r, size_t i)
 {
 	r->state[i] = N_QUEUED;
-	r->ready[r->nready++] = i;
+	heap_push(r, i);
 }
 
 /* Marks node i finished and releases its dependants. */
@@ -884,6 +940,8 @@ static int execute(struct runner *r)
 	r->state = quire__xcalloc(n, 1);
 	r->pending = quire__xcalloc(n, sizeof(size_t));
 	r->ready = quire__xcalloc(n, sizeof(size_t));
+	r->prio = quire__xcalloc(n, sizeof(uint64_t));
+	compute_priorities(r);
 	r->values = quire__xcalloc(n, sizeof(json_t *));
 	r->mark = quire__xcalloc(n, sizeof(unsigned));
 	for (size_t i = 0; i < n; i++) {
@@ -921,7 +979,7 @@ static int execute(struct runner *r)
 			r->res->interrupted = 1;
 			cancel_all(r);
 		}
-		while (!err && !r->stopping && r->ready_head < r->nready && have_slot(r)) {
+		while (!err && !r->stopping && r->nready && have_slot(r)) {
 			size_t k = next_startable(r);
 			if (k == (size_t)-1)
 				break;
@@ -991,6 +1049,7 @@ static int execute(struct runner *r)
 	free(r->state);
 	free(r->pending);
 	free(r->ready);
+	free(r->prio);
 	free(r->values);
 	free(r->mark);
 	return err;
