@@ -120,10 +120,10 @@ struct runner {
 	int stopping;      /* fail-fast tripped or interrupted */
 };
 
-static void report(struct runner *r, const char *kind, size_t node, const char *msg)
+/* A progress event with the run's counters filled in. */
+static struct quire_progress progress_event(const struct runner *r, const char *kind, size_t node,
+					    const char *msg)
 {
-	if (!r->o->progress)
-		return;
 	struct quire_progress ev = {
 		.kind = kind,
 		.id = r->plan->nodes[node].id,
@@ -137,6 +137,14 @@ static void report(struct runner *r, const char *kind, size_t node, const char *
 		.failed = r->res->failed,
 		.blocked = r->res->blocked,
 	};
+	return ev;
+}
+
+static void report(struct runner *r, const char *kind, size_t node, const char *msg)
+{
+	if (!r->o->progress)
+		return;
+	struct quire_progress ev = progress_event(r, kind, node, msg);
 	r->o->progress(r->o->ud, &ev);
 }
 
@@ -170,20 +178,9 @@ static void report_progress(struct runner *r)
 		if (u == j->units_reported)
 			continue;
 		j->units_reported = u;
-		struct quire_progress ev = {
-			.kind = "progress",
-			.id = r->plan->nodes[j->node].id,
-			.units = u,
-			.unit = j->unit[0] ? j->unit : "units",
-			.done = r->done,
-			.total = r->total,
-			.running = r->running,
-			.produced = r->res->produced,
-			.cached = r->res->cached,
-			.unchanged = r->res->unchanged,
-			.failed = r->res->failed,
-			.blocked = r->res->blocked,
-		};
+		struct quire_progress ev = progress_event(r, "progress", j->node, NULL);
+		ev.units = u;
+		ev.unit = j->unit[0] ? j->unit : "units";
 		r->o->progress(r->o->ud, &ev);
 	}
 }
