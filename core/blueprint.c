@@ -7,6 +7,7 @@
 #include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/fs.h"
+#include "quire/hash.h"
 #include "util.h"
 #include "yaml.h"
 
@@ -730,8 +731,12 @@ static int build(struct quire_blueprint *bp, const struct quire__yaml *y)
 	quire_buf_release(&path);
 	free(state);
 	free(stack);
-	for (size_t i = 0; i < bp->nproducers && !err; i++)
+	for (size_t i = 0; i < bp->nproducers && !err; i++) {
 		bp->producers[i].def = normalise(&bp->producers[i]);
+		struct quire_digest d;
+		quire_hash_json(bp->producers[i].def, &d);
+		memcpy(bp->producers[i].def_digest, d.s, sizeof(d.s));
+	}
 out:
 	free(uses_nodes);
 	return err;

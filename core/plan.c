@@ -165,8 +165,6 @@ int quire_plan_fingerprint(const struct quire_plan *plan, const struct quire_pro
 	const struct quire_node *n = &plan->nodes[i];
 	const struct quire_producer *pr = &p->bp->producers[n->producer];
 	const struct quire_binding *b = quire_project_binding(p, pr->role);
-	struct quire_digest def;
-	quire_hash_json(pr->def, &def);
 	json_t *inputs = json_object();
 	for (size_t k = 0; k < pr->nuses; k++) {
 		if (!pr->uses[k].is_input)
@@ -192,7 +190,7 @@ int quire_plan_fingerprint(const struct quire_plan *plan, const struct quire_pro
 	char *ppath = quire_producer_prompt_path(pr, n->idx);
 	const char *pd = file_digest(p, ppath), *sd = file_digest(p, pr->output.schema);
 	free(ppath);
-	json_t *deps = json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o}", "definition", def.s, "binding",
+	json_t *deps = json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o}", "definition", pr->def_digest, "binding",
 				 b->digest.s, "prompt", pd ? json_string(pd) : json_null(), "schema",
 				 sd ? json_string(sd) : json_null(), "inputs", inputs, "upstream", up,
 				 "index", index);
@@ -252,9 +250,7 @@ static void explain(struct quire_plan *plan, const struct quire_project *p, size
 	if (n->take != json_integer_value(json_object_get(old, "take")) &&
 	    n->take > json_integer_value(json_object_get(e, "take")))
 		add_reason(n, quire__xasprintf("regenerate requested: take %lld", n->take));
-	struct quire_digest def;
-	quire_hash_json(pr->def, &def);
-	if (!same(jstr(old, "definition"), def.s))
+	if (!same(jstr(old, "definition"), pr->def_digest))
 		add_reason(n, quire__xasprintf("definition changed: %s", pr->name));
 	const struct quire_binding *b = quire_project_binding(p, pr->role);
 	if (!same(jstr(old, "binding"), b->digest.s))

@@ -76,6 +76,7 @@ void quire_project_free(struct quire_project *p)
 	free(p->bindings);
 	quire_blueprint_free(p->bp);
 	json_decref(p->inputs);
+	json_decref(p->input_digests);
 	json_decref(p->files);
 	free(p->root);
 	free(p->qdir);
@@ -562,8 +563,19 @@ int quire_project_hash_files(struct quire_project *p, struct quire_store *store)
 void quire_project_input_digest(const struct quire_project *p, const char *name,
 				struct quire_digest *out)
 {
+	/* Memoised: planning asks for the same few inputs for every instance. The memo is
+	 * dropped for an input whose value quire_project_set_input changes. */
+	struct quire_project *mp = (struct quire_project *)p;
+	const char *known = json_string_value(json_object_get(mp->input_digests, name));
+	if (known) {
+		memcpy(out->s, known, QUIRE_DIGEST_STRLEN);
+		return;
+	}
 	json_t *v = json_object_get(p->inputs, name);
 	quire_hash_json(v ? v : json_null(), out);
+	if (!mp->input_digests)
+		mp->input_digests = json_object();
+	json_object_set_new(mp->input_digests, name, json_string(out->s));
 }
 
 /* Parses one template file and checks its names against producer pr. */
@@ -952,6 +964,7 @@ int quire_project_set_input(struct quire_project *p, const char *name, const jso
 	if ((err = quire_fs_write_atomic(path, text.ptr, text.len, 0644)))
 		goto out;
 	json_object_set(p->inputs, name, (json_t *)value);
+	json_object_del(p->input_digests, name);
 out:
 	quire__yaml_free(y);
 	quire__yaml_free(check);

@@ -74,6 +74,7 @@ struct quire_producer {
 	int ndims;
 	int review;
 	json_t *def; /* normalised definition, hashed into fingerprints */
+	char def_digest[72]; /* digest of def, computed once */
 	int line, col;
 };
 

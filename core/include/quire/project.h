@@ -46,6 +46,7 @@ struct quire_project {
 	struct quire_blueprint *bp;
 	json_t *inputs;  /* name -> typed value, defaults applied */
 	json_t *files;   /* relative path -> digest of every file the build reads (after hash_files) */
+	json_t *input_digests; /* private memo of quire_project_input_digest */
 };
 
 /* The project file's name. */
