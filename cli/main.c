@@ -53,7 +53,8 @@ static void overview(FILE *f)
 	      "  --version      print the version\n\n",
 	      f);
 	fputs(exit_codes, f);
-	fputs("\nenvironment: NO_COLOR disables colour; QUIRE_PLUGIN_PATH lists directories of provider\n"
+	fputs("\nenvironment: NO_COLOR is honoured (quire prints no colour); QUIRE_PLUGIN_PATH lists\n"
+	      "directories of provider "
 	      "modules; QUIRE_SECRETS_FILE names the secrets file (default ~/.config/quire/secrets);\n"
 	      "QUIRE_MOCK_FAIL, QUIRE_MOCK_FLAKY and QUIRE_MOCK_LATENCY_MS inject failures and latency\n"
 	      "into the mock provider (for tests).\n",
