@@ -159,52 +159,128 @@ static const char *file_digest(const struct quire_project *p, const char *rel)
 	return rel ? json_string_value(json_object_get(p->files, rel)) : NULL;
 }
 
+/* Appends s as a JSON string exactly as jansson's compact encoder writes it (the fingerprint
+ * must not depend on which of the two wrote it). */
+static void put_jstr(struct quire_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	quire_buf_putc(b, '"');
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		switch (*c) {
+		case '"':
+			quire_buf_puts(b, "\\\"");
+			break;
+		case '\\':
+			quire_buf_puts(b, "\\\\");
+			break;
+		case '\b':
+			quire_buf_puts(b, "\\b");
+			break;
+		case '\f':
+			quire_buf_puts(b, "\\f");
+			break;
+		case '\n':
+			quire_buf_puts(b, "\\n");
+			break;
+		case '\r':
+			quire_buf_puts(b, "\\r");
+			break;
+		case '\t':
+			quire_buf_puts(b, "\\t");
+			break;
+		default:
+			if (*c < 0x20) {
+				char u[7] = { '\\', 'u', '0', '0', hex[*c >> 4], hex[*c & 15], 0 };
+				quire_buf_puts(b, u);
+			} else {
+				quire_buf_putc(b, (char)*c);
+			}
+		}
+	}
+	quire_buf_putc(b, '"');
+}
+
+static int cmp_name(const void *x, const void *y)
+{
+	return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
 int quire_plan_fingerprint(const struct quire_plan *plan, const struct quire_project *p, size_t i,
 			   struct quire_digest *fp, json_t **deps_out)
 {
 	const struct quire_node *n = &plan->nodes[i];
 	const struct quire_producer *pr = &p->bp->producers[n->producer];
 	const struct quire_binding *b = quire_project_binding(p, pr->role);
-	json_t *inputs = json_object();
-	for (size_t k = 0; k < pr->nuses; k++) {
-		if (!pr->uses[k].is_input)
-			continue;
-		const char *name = p->bp->inputs[pr->uses[k].target].name;
-		struct quire_digest d;
-		quire_project_input_digest(p, name, &d);
-		json_object_set_new(inputs, name, json_string(d.s));
-	}
-	json_t *up = json_array();
-	for (size_t k = 0; k < n->ndeps; k++) {
-		const struct quire_node *u = &plan->nodes[n->deps[k]];
-		if (!u->digest[0]) {
-			json_decref(inputs);
-			json_decref(up);
-			return quire_error_set(QUIRE_ERROR, "internal: %s has no output digest yet", u->id);
-		}
-		json_array_append_new(up, json_pack("[s,s]", u->id, u->digest));
-	}
-	json_t *index = json_array();
-	for (int d = 0; d < pr->ndims; d++)
-		json_array_append_new(index, json_integer(n->idx[d]));
+	for (size_t k = 0; k < n->ndeps; k++)
+		if (!plan->nodes[n->deps[k]].digest[0])
+			return quire_error_set(QUIRE_ERROR, "internal: %s has no output digest yet",
+					       plan->nodes[n->deps[k]].id);
 	char *ppath = quire_producer_prompt_path(pr, n->idx);
 	const char *pd = file_digest(p, ppath), *sd = file_digest(p, pr->output.schema);
 	free(ppath);
-	json_t *deps = json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o}", "definition", pr->def_digest, "binding",
-				 b->digest.s, "prompt", pd ? json_string(pd) : json_null(), "schema",
-				 sd ? json_string(sd) : json_null(), "inputs", inputs, "upstream", up,
-				 "index", index);
-	json_object_set_new(deps, "feedback",
-			    n->feedback ? json_deep_copy(n->feedback) : json_array());
-	json_object_set_new(deps, "take", json_integer(n->take));
-	json_t *all = json_pack("{s:i,s:O}", "v", 1, "deps", deps);
-	int err = quire_hash_json(all, fp);
-	json_decref(all);
-	if (deps_out)
-		*deps_out = deps;
+	/* Canonical JSON (sorted keys, compact) of {"deps": {...}, "v": 1}, written directly:
+	 * building and dumping a JSON tree per instance dominated planning. */
+	struct quire_buf c = QUIRE_BUF_INIT;
+	quire_buf_puts(&c, "{\"deps\":{\"binding\":");
+	put_jstr(&c, b->digest.s);
+	quire_buf_puts(&c, ",\"definition\":");
+	put_jstr(&c, pr->def_digest);
+	quire_buf_puts(&c, ",\"feedback\":");
+	if (json_array_size(n->feedback)) {
+		char *fb = json_dumps(n->feedback, JSON_COMPACT | JSON_SORT_KEYS);
+		quire_buf_puts(&c, fb);
+		free(fb);
+	} else {
+		quire_buf_puts(&c, "[]");
+	}
+	quire_buf_puts(&c, ",\"index\":[");
+	for (int d = 0; d < pr->ndims; d++)
+		quire_buf_printf(&c, "%s%lld", d ? "," : "", n->idx[d]);
+	quire_buf_puts(&c, "],\"inputs\":{");
+	const char *names[64];
+	size_t nn = 0;
+	for (size_t k = 0; k < pr->nuses && nn < 64; k++)
+		if (pr->uses[k].is_input)
+			names[nn++] = p->bp->inputs[pr->uses[k].target].name;
+	qsort(names, nn, sizeof(names[0]), cmp_name);
+	for (size_t k = 0; k < nn; k++) {
+		struct quire_digest d;
+		quire_project_input_digest(p, names[k], &d);
+		if (k)
+			quire_buf_putc(&c, ',');
+		put_jstr(&c, names[k]);
+		quire_buf_putc(&c, ':');
+		put_jstr(&c, d.s);
+	}
+	quire_buf_puts(&c, "},\"prompt\":");
+	if (pd)
+		put_jstr(&c, pd);
 	else
-		json_decref(deps);
-	return err;
+		quire_buf_puts(&c, "null");
+	quire_buf_puts(&c, ",\"schema\":");
+	if (sd)
+		put_jstr(&c, sd);
+	else
+		quire_buf_puts(&c, "null");
+	quire_buf_printf(&c, ",\"take\":%lld,\"upstream\":[", n->take);
+	for (size_t k = 0; k < n->ndeps; k++) {
+		const struct quire_node *u = &plan->nodes[n->deps[k]];
+		quire_buf_puts(&c, k ? ",[" : "[");
+		put_jstr(&c, u->id);
+		quire_buf_putc(&c, ',');
+		put_jstr(&c, u->digest);
+		quire_buf_putc(&c, ']');
+	}
+	quire_buf_puts(&c, "]},\"v\":1}");
+	quire_hash_bytes(c.ptr, c.len, fp);
+	if (deps_out) {
+		/* The same record as data, for the manifest. */
+		json_t *all = json_loadb(c.ptr, c.len, 0, NULL);
+		*deps_out = json_incref(json_object_get(all, "deps"));
+		json_decref(all);
+	}
+	quire_buf_release(&c);
+	return 0;
 }
 
 static const char *jstr(const json_t *o, const char *k)
