@@ -66,7 +66,7 @@ static int commit_events(const char *root, const char *qdir, const char *command
 	}
 	if (!err)
 		err = quire__run_record(store, run, "run.end", NULL, NULL, NULL, NULL);
-	int cerr = quire__run_commit(qdir, store, run, rev, current, next_out);
+	int cerr = quire__run_commit(qdir, store, run, rev, current, prev, next_out);
 	if (!err)
 		err = cerr;
 out:

@@ -1067,11 +1067,14 @@ static int fold_cb(void *ud, int64_t seq, int64_t time_ns, const char *kind, con
 /* Commits run `run` as revision rev: the parent manifest folded with the run's events, written,
  * then `current` moved. */
 int quire__run_commit(const char *qdir, struct quire_store *store, int64_t run, const char *rev,
-		      const char *parent, json_t **out)
+		      const char *parent, const json_t *parent_manifest, json_t **out)
 {
 	json_t *m = NULL;
 	int err = 0;
-	if (parent) {
+	if (parent && parent_manifest) {
+		/* Already in memory: a copy is much cheaper than parsing the file again. */
+		m = json_deep_copy(parent_manifest);
+	} else if (parent) {
 		if ((err = quire_manifest_load(qdir, parent, &m)))
 			return err;
 	} else {
@@ -1105,7 +1108,7 @@ int quire__run_recover(struct quire_project *p, struct quire_store *store, char 
 	while (!err && run) {
 		err = quire__run_record(store, run, "run.recovered", NULL, NULL, NULL, NULL);
 		if (!err)
-			err = quire__run_commit(p->qdir, store, run, rev, parent, NULL);
+			err = quire__run_commit(p->qdir, store, run, rev, parent, NULL, NULL);
 		if (!err)
 			snprintf(recovered, len, "%s", rev);
 		free(rev);
@@ -1285,7 +1288,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 		json_decref(end);
 	}
 	/* Commit even after an error: everything recorded so far is kept. */
-	int cerr = quire__run_commit(p->qdir, store, r.run_id, r.rev, current, &next);
+	int cerr = quire__run_commit(p->qdir, store, r.run_id, r.rev, current, cur, &next);
 	if (!err)
 		err = cerr;
 	if (!cerr)

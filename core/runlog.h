@@ -15,10 +15,11 @@ struct quire_store;
 int quire__run_record(struct quire_store *store, int64_t run, const char *kind,
 		      const char *subject, const json_t *data, const char *ac_fp, const json_t *ac);
 
-/* Commits run `run` as revision rev: parent's manifest folded with the run's events, written,
- * `current` moved, the run marked committed. *out (may be NULL) gets the new manifest. */
+/* Commits run `run` as revision rev: parent's manifest (parent_manifest when the caller has it
+ * loaded, else read) folded with the run's events, written, `current` moved, the run marked
+ * committed. *out (may be NULL) gets the new manifest. */
 int quire__run_commit(const char *qdir, struct quire_store *store, int64_t run, const char *rev,
-		      const char *parent, json_t **out);
+		      const char *parent, const json_t *parent_manifest, json_t **out);
 
 /* Commits runs that were killed before they finished; names the last one in recovered. */
 int quire__run_recover(struct quire_project *p, struct quire_store *store, char *recovered,
