@@ -735,12 +735,30 @@ static char **build_env(const struct exec *x, const struct vals *v)
 		sb_puts(&inputs, v->inputs[i]);
 	}
 	char *in = sb_detach(&inputs);
+	/* The list also goes to a file: one environment string may not exceed 128 KiB on Linux,
+	 * so a large collector gets only QUIRE_INPUTS_FILE. */
+	if (v->scratch && *v->scratch) {
+		char *list = xasprintf("%s/inputs.txt", v->scratch);
+		FILE *f = list ? fopen(list, "w") : NULL;
+		if (f) {
+			if (in && *in)
+				fprintf(f, "%s\n", in);
+			if (fclose(f) == 0)
+				vec_push(&e, xasprintf("QUIRE_INPUTS_FILE=%s", list));
+		}
+		free(list);
+	}
+	if (in && strlen(in) > 65536) {
+		free(in);
+		in = NULL;
+	}
 	vec_push(&e, xasprintf("QUIRE_PROMPT_FILE=%s", v->prompt_file));
 	vec_push(&e, xasprintf("QUIRE_OUTPUT=%s", v->output));
 	vec_push(&e, xasprintf("QUIRE_SCRATCH=%s", v->scratch));
 	vec_push(&e, xasprintf("QUIRE_ID=%s", v->id));
 	vec_push(&e, xasprintf("QUIRE_EXT=%s", v->ext));
-	vec_push(&e, in ? xasprintf("QUIRE_INPUTS=%s", in) : NULL);
+	if (in)
+		vec_push(&e, xasprintf("QUIRE_INPUTS=%s", in));
 	free(in);
 	for (int i = 0; always_env[i]; i++)
 		env_pass(&e, always_env[i]);
