@@ -45,11 +45,28 @@ int plan_readonly(struct quire_project *p, char **targets, size_t ntargets,
 		err = quire_project_hash_files(p, store);
 	if (!err)
 		err = quire_manifest_current(p->qdir, &cur);
+	/* The compact index answers "up to date"; reasons for anything else need the manifest. */
 	if (!err && cur)
+		quire_manifest_load_index(p->qdir, cur, &m);
+	if (!err && m) {
+		err = quire_plan_build(out, p, m, p->qdir, (const char *const *)targets, ntargets);
+		if (!err && ((*out)->ndirty || (*out)->nwaiting || (*out)->nremoved)) {
+			quire_plan_free(*out);
+			*out = NULL;
+			json_decref(m);
+			m = NULL;
+		} else if (err) {
+			json_decref(m);
+			m = NULL;
+			quire_error_clear();
+			err = 0;
+		}
+	}
+	if (!err && cur && !*out)
 		err = quire_manifest_load(p->qdir, cur, &m);
 	if (!err && !m)
 		m = quire_manifest_empty();
-	if (!err)
+	if (!err && !*out)
 		err = quire_plan_build(out, p, m, p->qdir, (const char *const *)targets, ntargets);
 	json_decref(m);
 	free(cur);

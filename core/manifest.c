@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "quire/buf.h"
 #include "quire/error.h"
@@ -348,4 +349,70 @@ long quire_manifest_max_rev(const char *qdir)
 	}
 	closedir(d);
 	return max;
+}
+
+static int manifest_stat(const char *qdir, const char *rev, json_int_t *size, json_int_t *mtime)
+{
+	char *path = quire__xasprintf("%s/manifests/%s.json", qdir, rev);
+	struct stat st;
+	int ok = stat(path, &st) == 0;
+	free(path);
+	if (!ok)
+		return -1;
+	*size = (json_int_t)st.st_size;
+	*mtime = (json_int_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	return 0;
+}
+
+void quire_manifest_write_index(const char *qdir, const char *rev, const json_t *m)
+{
+	static const char *const keep[] = { "status", "digest", "fingerprint", "take", "size",
+					    "ext", "type", "duration_ms", "producer", NULL };
+	json_int_t size, mtime;
+	if (manifest_stat(qdir, rev, &size, &mtime))
+		return;
+	json_t *arts = json_object();
+	const char *id;
+	json_t *e;
+	json_object_foreach(json_object_get(m, "artefacts"), id, e) {
+		json_t *slim = json_object();
+		for (int k = 0; keep[k]; k++)
+			if (json_object_get(e, keep[k]))
+				json_object_set(slim, keep[k], json_object_get(e, keep[k]));
+		if (json_array_size(json_object_get(e, "feedback")))
+			json_object_set(slim, "feedback", json_object_get(e, "feedback"));
+		json_object_set_new(arts, id, slim);
+	}
+	json_t *idx = json_pack("{s:i,s:s,s:I,s:I,s:o}", "format", MANIFEST_FORMAT, "revision", rev,
+				"manifest_size", size, "manifest_mtime_ns", mtime, "artefacts", arts);
+	char *text = json_dumps(idx, JSON_COMPACT);
+	json_decref(idx);
+	char *dir = quire__xasprintf("%s/runs", qdir);
+	char *path = quire__xasprintf("%s/%s-index.json", dir, rev);
+	if (text && quire_fs_mkdirs(dir, 0755) == 0)
+		quire_fs_write_atomic(path, text, strlen(text), 0644);
+	quire_error_clear();
+	free(text);
+	free(dir);
+	free(path);
+}
+
+void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out)
+{
+	*out = NULL;
+	char *path = quire__xasprintf("%s/runs/%s-index.json", qdir, rev);
+	json_t *idx = json_load_file(path, 0, NULL);
+	free(path);
+	json_int_t size, mtime;
+	if (!idx || manifest_stat(qdir, rev, &size, &mtime) ||
+	    json_integer_value(json_object_get(idx, "manifest_size")) != size ||
+	    json_integer_value(json_object_get(idx, "manifest_mtime_ns")) != mtime ||
+	    json_integer_value(json_object_get(idx, "format")) != MANIFEST_FORMAT ||
+	    !json_is_object(json_object_get(idx, "artefacts"))) {
+		json_decref(idx);
+		return;
+	}
+	*out = json_pack("{s:i,s:s,s:O,s:{},s:{},s:b}", "format", MANIFEST_FORMAT, "revision", rev,
+			 "artefacts", json_object_get(idx, "artefacts"), "inputs", "files", "slim", 1);
+	json_decref(idx);
 }

@@ -1091,6 +1091,8 @@ int quire__run_commit(const char *qdir, struct quire_store *store, int64_t run, 
 		err = quire_manifest_set_current(qdir, rev);
 	if (!err)
 		err = quire_store_run_finish(store, run, "committed");
+	if (!err)
+		quire_manifest_write_index(qdir, rev, m);
 	if (err || !out)
 		json_decref(m);
 	else
@@ -1217,12 +1219,27 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	    (err = quire__run_recover(p, store, res->recovered, sizeof(res->recovered))) || (err = quire_project_hash_files(p, store)) ||
 	    (err = quire_manifest_current(p->qdir, &current)))
 		goto out;
-	if (current && (err = quire_manifest_load(p->qdir, current, &cur)))
+	/* Decide "nothing to do" from the revision's compact index when there is one; anything
+	 * else (work, removals, waits, takes) is planned against the full manifest. */
+	if (current && !o->nregenerate)
+		quire_manifest_load_index(p->qdir, current, &cur);
+	if (cur) {
+		if ((err = quire_plan_build_ex(&plan, p, cur, p->qdir, o->targets, o->ntargets, NULL,
+					       0)))
+			goto out;
+		if (plan->ndirty || plan->nwaiting || plan->nremoved) {
+			quire_plan_free(plan);
+			plan = NULL;
+			json_decref(cur);
+			cur = NULL;
+		}
+	}
+	if (!cur && current && (err = quire_manifest_load(p->qdir, current, &cur)))
 		goto out;
 	if (!cur)
 		cur = quire_manifest_empty();
-	if ((err = quire_plan_build_ex(&plan, p, cur, p->qdir, o->targets, o->ntargets,
-				       o->regenerate, o->nregenerate)))
+	if (!plan && (err = quire_plan_build_ex(&plan, p, cur, p->qdir, o->targets, o->ntargets,
+						o->regenerate, o->nregenerate)))
 		goto out;
 	res->total = plan->nselected;
 	res->dirty = plan->ndirty;

@@ -34,6 +34,15 @@ int quire_manifest_write(const char *qdir, const char *rev, const json_t *m);
 /* Points .quire/current at rev (temp + fsync + rename). */
 int quire_manifest_set_current(const char *qdir, const char *rev);
 
+/* Writes a compact index of manifest rev (per artefact only what deciding "up to date" needs:
+ * status, digest, fingerprint, take, feedback, size, ext, type, duration) under .quire/runs/,
+ * tied to the manifest file's size and mtime. A cache: failure to write it is not an error. */
+void quire_manifest_write_index(const char *qdir, const char *rev, const json_t *m);
+
+/* Loads the index of rev as a slim manifest (no deps, takes or inputs), or *out = NULL when
+ * there is none or the manifest file changed since it was written. */
+void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out);
+
 /* Highest revision number among the manifests on disk (0 when none). */
 long quire_manifest_max_rev(const char *qdir);
 
