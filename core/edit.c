@@ -88,7 +88,11 @@ int quire_edit_commit(struct quire_project *p, const char *command, const json_t
 {
 	json_t *prev = NULL, *next = NULL;
 	struct quire_lock *lock = NULL;
-	int err = quire__run_snapshot(p);
+	/* Keep the content of every file as it is now (an input edit just rewrote inputs.yaml),
+	 * so this revision can be rewound to later. */
+	int err = quire_project_hash_files(p, NULL);
+	if (!err)
+		err = quire__run_snapshot(p);
 	if (!err)
 		err = commit_events(p->root, p->qdir, command, events, rev, revlen, &prev, &next,
 				    &lock);

@@ -27,6 +27,13 @@ run_q "nothing to regenerate" 0 plan --check
 run_q "rewind back" 0 rewind rev-0002 --yes
 is "everything is as at rev-0002" "$(snap)" "$s2"
 is "manifest equal to rev-0002's" "$(arts .quire/manifests/rev-0004.json)" "$(arts .quire/manifests/rev-0002.json)"
+run_q "an input edit makes a revision" 0 edit --set Tone=eerie
+edited=$(cat .quire/current)
+sed -i 's/^Tone: eerie/Tone: bright/' inputs.yaml
+run_q "rewinding to a revision made by an edit" 0 rewind "$edited" --yes
+check "restores the edited inputs.yaml" grep -qx 'Tone: eerie' inputs.yaml
+run_q "rewind back" 0 rewind rev-0004 --yes
+s2=$(snap)
 run_q "the log shows the rewinds" 0 inspect --log
 check "with their message" out_has "quire rewind rev-0002 (restores rev-0002)"
 run_q "an unknown revision" 3 rewind rev-0042 --yes
