@@ -51,7 +51,6 @@ int quire_blob_adopt(const char *qdir, const char *tmp_path, const char *digest)
 		err = quire_error_set(QUIRE_EIO, "cannot store blob '%s': %s", path, strerror(errno));
 		goto out;
 	}
-	err = quire_fs_sync_dir(dir);
 out:
 	free(dir);
 	free(path);

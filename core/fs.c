@@ -1,4 +1,5 @@
-/* File-system helpers: capped reads, temp+fsync+rename writes, mkdir -p, UTF-8 checks. */
+/* File-system helpers: capped reads, temp+fsync+rename writes, file-system syncs, mkdir -p,
+ * UTF-8 checks. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -81,7 +82,26 @@ int quire_fs_sync_dir(const char *dir)
 	return 0;
 }
 
-int quire_fs_write_atomic(const char *path, const void *data, size_t len, int mode)
+/* Writes all of data to fd; 0 or -1 with errno. */
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Temp file in path's directory, written, fsynced when durable, renamed over path; when
+ * durable the directory is fsynced too. */
+static int replace(const char *path, const void *data, size_t len, int mode, int durable)
 {
 	char *tmp = quire__xasprintf("%s.tmp-%ld", path, (long)getpid());
 	char *dcopy = quire__xstrdup(path);
@@ -91,21 +111,12 @@ int quire_fs_write_atomic(const char *path, const void *data, size_t len, int mo
 		err = quire_error_set(QUIRE_EIO, "cannot create '%s': %s", tmp, strerror(errno));
 		goto out;
 	}
-	const char *p = data;
-	size_t left = len;
-	while (left) {
-		ssize_t n = write(fd, p, left);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			err = quire_error_set(QUIRE_EIO, "cannot write '%s': %s", tmp, strerror(errno));
-			close(fd);
-			goto fail;
-		}
-		p += n;
-		left -= (size_t)n;
+	if (write_all(fd, data, len) < 0) {
+		err = quire_error_set(QUIRE_EIO, "cannot write '%s': %s", tmp, strerror(errno));
+		close(fd);
+		goto fail;
 	}
-	if (fsync(fd) < 0 || close(fd) < 0) {
+	if ((durable && fsync(fd) < 0) || close(fd) < 0) {
 		err = quire_error_set(QUIRE_EIO, "cannot sync '%s': %s", tmp, strerror(errno));
 		goto fail;
 	}
@@ -114,7 +125,8 @@ int quire_fs_write_atomic(const char *path, const void *data, size_t len, int mo
 				      strerror(errno));
 		goto fail;
 	}
-	err = quire_fs_sync_dir(dirname(dcopy));
+	if (durable)
+		err = quire_fs_sync_dir(dirname(dcopy));
 	goto out;
 fail:
 	unlink(tmp);
@@ -122,6 +134,45 @@ out:
 	free(tmp);
 	free(dcopy);
 	return err;
+}
+
+int quire_fs_write_atomic(const char *path, const void *data, size_t len, int mode)
+{
+	return replace(path, data, len, mode, 1);
+}
+
+int quire_fs_replace(const char *path, const void *data, size_t len, int mode)
+{
+	return replace(path, data, len, mode, 0);
+}
+
+int quire_fs_write_file(const char *path, const void *data, size_t len, int mode)
+{
+	/* No O_TRUNC: ext4 flushes a file truncated to zero when it is closed (auto_da_alloc),
+	 * which made rewriting the same scratch file cost a disk write each time. */
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return quire_error_set(QUIRE_EIO, "cannot create '%s': %s", path, strerror(errno));
+	int err = 0;
+	if (write_all(fd, data, len) < 0 || ftruncate(fd, (off_t)len) < 0)
+		err = quire_error_set(QUIRE_EIO, "cannot write '%s': %s", path, strerror(errno));
+	if (close(fd) < 0 && !err)
+		err = quire_error_set(QUIRE_EIO, "cannot write '%s': %s", path, strerror(errno));
+	return err;
+}
+
+int quire_fs_sync_fs(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return quire_error_set(QUIRE_EIO, "cannot open '%s': %s", path, strerror(errno));
+	int rc = syncfs(fd);
+	int e = errno;
+	close(fd);
+	if (rc < 0)
+		return quire_error_set(QUIRE_EIO, "cannot sync the file system of '%s': %s", path,
+				       strerror(e));
+	return 0;
 }
 
 int quire_fs_mkdirs(const char *path, int mode)

@@ -189,6 +189,26 @@ void quire_manifest_apply(json_t *m, int64_t time_ns, const char *kind, const ch
 		}
 		json_object_set_new(arts, subject, e);
 		count(m, failed ? "failed" : "blocked");
+	} else if (!strcmp(kind, "artefact.lost")) {
+		/* Recovery found this output missing or damaged (never synced before a crash): the
+		 * artefact has no output any more, and the take that named it is gone. */
+		json_t *e = json_object_get(arts, subject);
+		const char *lost = json_string_value(json_object_get(data, "digest"));
+		const char *have = json_string_value(json_object_get(e, "digest"));
+		if (e && lost && have && !strcmp(lost, have)) {
+			json_object_del(e, "digest");
+			json_object_del(e, "size");
+			json_object_set_new(e, "status", json_string("failed"));
+			json_object_set(e, "error", json_object_get(data, "error"));
+			json_t *takes = json_object_get(e, "takes");
+			for (size_t k = json_array_size(takes); k-- > 0;) {
+				const char *td = json_string_value(
+					json_object_get(json_array_get(takes, k), "digest"));
+				if (td && !strcmp(td, lost))
+					json_array_remove(takes, k);
+			}
+			count(m, "failed");
+		}
 	} else if (!strcmp(kind, "artefact.edited")) {
 		/* A hand edit: pinned until released; dependants see its digest. */
 		json_t *e = json_object_get(arts, subject);

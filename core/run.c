@@ -67,8 +67,6 @@ struct job {
 	json_t *schema_j; /* parsed */
 	char **in_ids, **in_paths;
 	char *tmp;
-	char *prompt_file;
-	char *scratch;
 	char *params;
 	unsigned attempts;
 	/* streamed progress from the provider (written by the worker, read by the main thread) */
@@ -84,6 +82,15 @@ struct job {
 	uint64_t size;
 	int64_t dur_ns;
 	struct job *next;
+};
+
+/* A worker thread's own files, reused by each job it runs: creating and deleting two files per
+ * job made ext4's inode allocator scan its recently deleted inodes (quadratic in a run). */
+struct wslot {
+	struct runner *r;
+	char *dir;     /* .quire/tmp/w-PID-T */
+	char *prompt;  /* the rendered prompt of the current job, rewritten in place */
+	char *scratch; /* the current job's scratch directory, emptied after each job */
 };
 
 struct runner {
@@ -103,6 +110,7 @@ struct runner {
 	int stop;
 	volatile int cancelled;
 	pthread_t *threads;
+	struct wslot *slots;
 	int nthreads;
 
 	unsigned char *state;
@@ -148,22 +156,29 @@ static void report(struct runner *r, const char *kind, size_t node, const char *
 	r->o->progress(r->o->ud, &ev);
 }
 
-/* Removes a scratch directory a provider may have filled. */
-static void rm_tree(const char *dir)
+/* Empties a directory a provider may have filled, keeping the directory itself. */
+static void clear_dir(const char *dir)
 {
 	DIR *d = opendir(dir);
-	if (d) {
-		struct dirent *e;
-		while ((e = readdir(d))) {
-			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-				continue;
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) < 0) {
 			char *p = quire__xasprintf("%s/%s", dir, e->d_name);
-			if (unlinkat(dirfd(d), e->d_name, 0) < 0)
-				rm_tree(p);
+			clear_dir(p);
+			rmdir(p);
 			free(p);
 		}
-		closedir(d);
 	}
+	closedir(d);
+}
+
+static void rm_tree(const char *dir)
+{
+	clear_dir(dir);
 	rmdir(dir);
 }
 
@@ -202,14 +217,6 @@ static void job_free(struct job *j)
 		unlink(j->tmp);
 		free(j->tmp);
 	}
-	if (j->prompt_file) {
-		unlink(j->prompt_file);
-		free(j->prompt_file);
-	}
-	if (j->scratch) {
-		rm_tree(j->scratch);
-		free(j->scratch);
-	}
 	free(j->params);
 	json_decref(j->deps);
 	free(j);
@@ -222,8 +229,9 @@ static int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Checks and seals a provider's output: json parses and matches its schema; the file is
- * fsynced and hashed. Runs on the worker. */
+/* Checks and seals a provider's output: json parses and matches its schema; the file is hashed.
+ * Runs on the worker. Not fsynced here: a revision's blobs are made durable together, by one
+ * file-system sync before its manifest is written, and a recovered run re-hashes its outputs. */
 static int seal_output(struct job *j)
 {
 	const char *type = j->rq.output_type;
@@ -243,14 +251,10 @@ static int seal_output(struct job *j)
 			return -1;
 		}
 	}
-	int fd = open(j->tmp, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) < 0) {
+	if (access(j->tmp, F_OK) < 0) {
 		snprintf(j->rs.diag, sizeof(j->rs.diag), "provider wrote no output file");
-		if (fd >= 0)
-			close(fd);
 		return -1;
 	}
-	close(fd);
 	if (quire_hash_file(j->tmp, &j->digest, &j->size) < 0) {
 		snprintf(j->rs.diag, sizeof(j->rs.diag), "%s", quire_error_last());
 		return -1;
@@ -306,9 +310,33 @@ static void attempt(struct runner *r, struct job *j)
 	}
 }
 
+/* Gives job j the slot's prompt file and scratch directory; 0, or -1 with the reason in diag. */
+static int slot_prepare(struct wslot *w, struct job *j)
+{
+	int err = 0;
+	if (!w->dir) {
+		w->dir = quire__xasprintf("%s/tmp/w-%ld-%d", w->r->p->qdir, (long)getpid(),
+					  (int)(w - w->r->slots));
+		w->prompt = quire__xasprintf("%s/prompt", w->dir);
+		w->scratch = quire__xasprintf("%s/scratch", w->dir);
+		err = quire_fs_mkdirs(w->scratch, 0700);
+	}
+	if (!err)
+		err = quire_fs_write_file(w->prompt, j->prompt, j->prompt_len, 0600);
+	if (err) {
+		snprintf(j->rs.diag, sizeof(j->rs.diag), "%s", quire_error_last());
+		j->rc = -1;
+		return -1;
+	}
+	j->rq.prompt_path = w->prompt;
+	j->rq.scratch_dir = w->scratch;
+	return 0;
+}
+
 static void *worker(void *arg)
 {
-	struct runner *r = arg;
+	struct wslot *w = arg;
+	struct runner *r = w->r;
 	for (;;) {
 		pthread_mutex_lock(&r->mu);
 		while (!r->work_head && !r->stop)
@@ -324,7 +352,10 @@ static void *worker(void *arg)
 		pthread_mutex_unlock(&r->mu);
 
 		int64_t t0 = mono_ns();
-		attempt(r, j);
+		if (slot_prepare(w, j) == 0) {
+			attempt(r, j);
+			clear_dir(w->scratch);
+		}
 		j->dur_ns = mono_ns() - t0;
 
 		pthread_mutex_lock(&r->mu);
@@ -673,11 +704,6 @@ static int make_job(struct runner *r, size_t i, struct job *j)
 	}
 	j->tmp = quire__xasprintf("%s/tmp/job-%ld-%zu.%s", r->p->qdir, (long)getpid(), i,
 				  pr->output.ext);
-	j->prompt_file = quire__xasprintf("%s/tmp/job-%ld-%zu.prompt", r->p->qdir, (long)getpid(), i);
-	j->scratch = quire__xasprintf("%s/tmp/job-%ld-%zu.d", r->p->qdir, (long)getpid(), i);
-	if ((err = quire_fs_write_atomic(j->prompt_file, j->prompt, j->prompt_len, 0600)) ||
-	    (err = quire_fs_mkdirs(j->scratch, 0700)))
-		goto out;
 	j->params = json_dumps(j->bi->b->params, JSON_SORT_KEYS | JSON_COMPACT);
 	struct quire_provider_request *rq = &j->rq;
 	rq->abi = QUIRE_PROVIDER_ABI;
@@ -695,8 +721,6 @@ static int make_job(struct runner *r, size_t i, struct job *j)
 	rq->input_ids = (const char *const *)j->in_ids;
 	rq->input_paths = (const char *const *)j->in_paths;
 	rq->output_path = j->tmp;
-	rq->prompt_path = j->prompt_file;
-	rq->scratch_dir = j->scratch;
 	rq->cancelled = &r->cancelled;
 	rq->progress = on_progress;
 	rq->progress_ud = j;
@@ -963,9 +987,12 @@ static int execute(struct runner *r)
 	r->nthreads = jobs;
 	r->flying = quire__xcalloc((size_t)jobs + 1, sizeof(*r->flying));
 	r->threads = quire__xcalloc((size_t)jobs, sizeof(pthread_t));
+	r->slots = quire__xcalloc((size_t)jobs, sizeof(*r->slots));
 	int err = 0;
 	for (int t = 0; t < jobs; t++)
-		if (pthread_create(&r->threads[t], NULL, worker, r) != 0) {
+		r->slots[t].r = r;
+	for (int t = 0; t < jobs; t++)
+		if (pthread_create(&r->threads[t], NULL, worker, &r->slots[t]) != 0) {
 			r->nthreads = t;
 			err = quire_error_set(QUIRE_ERROR, "cannot start worker threads");
 			break;
@@ -1018,6 +1045,15 @@ static int execute(struct runner *r)
 	pthread_mutex_unlock(&r->mu);
 	for (int t = 0; t < r->nthreads; t++)
 		pthread_join(r->threads[t], NULL);
+	for (int t = 0; t < jobs; t++) {
+		struct wslot *w = &r->slots[t];
+		if (w->dir)
+			rm_tree(w->dir);
+		free(w->dir);
+		free(w->prompt);
+		free(w->scratch);
+	}
+	free(r->slots);
 	/* Jobs that finished while we were stopping still count: their work is kept. */
 	for (struct job *j = r->done_head, *next; j; j = next) {
 		next = j->next;
@@ -1085,6 +1121,10 @@ int quire__run_commit(const char *qdir, struct quire_store *store, int64_t run, 
 	if (!err && (!json_is_string(json_object_get(m, "revision")) ||
 		     strcmp(json_string_value(json_object_get(m, "revision")), rev)))
 		err = quire_error_set(QUIRE_ECORRUPT, "run %lld has no start event", (long long)run);
+	/* Blobs, the event log and out/ are written without fsyncs; one sync of the file system
+	 * makes all of them durable before the manifest that names them. */
+	if (!err)
+		err = quire_fs_sync_fs(qdir);
 	if (!err)
 		err = quire_manifest_write(qdir, rev, m);
 	if (!err)
@@ -1100,6 +1140,59 @@ int quire__run_commit(const char *qdir, struct quire_store *store, int64_t run, 
 	return err;
 }
 
+struct outputs {
+	json_t *list; /* [[subject, digest], ...] */
+};
+
+static int collect_output(void *ud, int64_t seq, int64_t time_ns, const char *kind,
+			  const char *subject, const json_t *data)
+{
+	(void)seq;
+	(void)time_ns;
+	if (strcmp(kind, "artefact.produced") && strcmp(kind, "artefact.cached"))
+		return 0;
+	const char *digest = json_string_value(json_object_get(data, "digest"));
+	if (subject && digest)
+		json_array_append_new(((struct outputs *)ud)->list,
+				      json_pack("[s,s]", subject, digest));
+	return 0;
+}
+
+/* The outputs of a killed run were renamed into the store but not yet synced to disk (that
+ * happens once, before a revision is committed), so after a power loss a blob may be missing,
+ * empty or partial. Each one is hashed again; a bad one is removed and recorded as lost (the
+ * artefact is then failed, without output), so the next run makes it again instead of
+ * committing it as clean. */
+static int verify_outputs(struct quire_project *p, struct quire_store *store, int64_t run)
+{
+	struct outputs o = {json_array()};
+	int err = quire_store_events(store, run, collect_output, &o);
+	size_t k;
+	json_t *v;
+	json_array_foreach(o.list, k, v) {
+		if (err)
+			break;
+		const char *subject = json_string_value(json_array_get(v, 0));
+		const char *digest = json_string_value(json_array_get(v, 1));
+		char *path = quire_blob_path(p->qdir, digest);
+		struct quire_digest got;
+		int bad = quire_hash_file(path, &got, NULL) < 0 || strcmp(got.s, digest);
+		quire_error_clear();
+		if (bad) {
+			unlink(path);
+			char msg[256];
+			snprintf(msg, sizeof(msg), "its output %.19s... was lost when quire was stopped "
+				 "before it reached the disk", digest);
+			json_t *d = json_pack("{s:s,s:s}", "error", msg, "digest", digest);
+			err = quire__run_record(store, run, "artefact.lost", subject, d, NULL, NULL);
+			json_decref(d);
+		}
+		free(path);
+	}
+	json_decref(o.list);
+	return err;
+}
+
 /* A run that was killed left events but no manifest: commit what it finished. */
 int quire__run_recover(struct quire_project *p, struct quire_store *store, char *recovered,
 		       size_t len)
@@ -1108,7 +1201,9 @@ int quire__run_recover(struct quire_project *p, struct quire_store *store, char 
 	char *rev = NULL, *parent = NULL;
 	int err = quire_store_unfinished_run(store, &run, &rev, &parent);
 	while (!err && run) {
-		err = quire__run_record(store, run, "run.recovered", NULL, NULL, NULL, NULL);
+		err = verify_outputs(p, store, run);
+		if (!err)
+			err = quire__run_record(store, run, "run.recovered", NULL, NULL, NULL, NULL);
 		if (!err)
 			err = quire__run_commit(p->qdir, store, run, rev, parent, NULL, NULL);
 		if (!err)

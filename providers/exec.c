@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -631,61 +632,90 @@ static void diag(struct quire_provider_response *rs, const struct tail *t, const
 	rs->diag[used + 2 + len] = '\0';
 }
 
-/* Everything the child needs, prepared before fork: after fork in a threaded process only
- * async-signal-safe calls are allowed, so the child allocates nothing. */
+/* Everything the child needs, prepared before it starts. */
 struct spawn {
 	char **argv, **envp;
 	char **cands; /* where to look for the program, in PATH order */
 	const char *cwd;
-	int in, out, err, report; /* the child's stdin, stdout, stderr and exec-failure pipe */
+	int in, out, err; /* the child's stdin, stdout and stderr */
 };
 
-/* What a child that could not start writes to the report pipe. */
-struct report {
-	int stage; /* 0 setting up, 1 chdir, 2 exec */
-	int err;
-};
-
-_Noreturn static void child(const struct spawn *s, const struct sigaction *dfl)
+/* Starts the command with posix_spawn, a vfork-style clone: fork() from quire's large,
+ * multi-threaded process write-protected its whole address space, and every page the scheduler
+ * touched afterwards faulted and flushed the TLB of both CPUs. The child gets its own process
+ * group, default signal dispositions, an empty signal mask, stdin/stdout/stderr and no other
+ * descriptor. Returns 0 with *pid, or an errno value (as execvp would report it), with *stage
+ * 1 when the working directory is the problem. */
+static int spawn(const struct spawn *s, pid_t *pid, int *stage)
 {
-	struct report rep = {0, 0};
-	int rfd = s->report;
-	setpgid(0, 0);
-	sigset_t none;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none, all;
+	int fds[3] = {s->in, s->out, s->err}, lifted[3] = {-1, -1, -1}, rc = 0;
+	*stage = 0;
+	/* A descriptor below 3 could be clobbered by the dup2 of another: lift those first. */
+	for (int k = 0; k < 3; k++)
+		if (fds[k] < 3) {
+			if ((lifted[k] = fcntl(fds[k], F_DUPFD_CLOEXEC, 3)) < 0) {
+				rc = errno;
+				goto lift;
+			}
+			fds[k] = lifted[k];
+		}
 	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (int sig = 1; sig < NSIG; sig++)
-		sigaction(sig, dfl, NULL);
-	/* Lift every descriptor above 2 first so no dup2 below clobbers another. */
-	int fds[4] = {s->in, s->out, s->err, s->report};
-	for (int k = 0; k < 4; k++)
-		if ((fds[k] = fcntl(fds[k], F_DUPFD_CLOEXEC, 10)) < 0)
-			goto fail;
-	if (dup2(fds[0], 0) < 0 || dup2(fds[1], 1) < 0 || dup2(fds[2], 2) < 0 ||
-	    dup2(fds[3], 3) < 0 || fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
-		goto fail;
-	rfd = 3;
-	if (close_range(4, ~0U, 0) < 0)
-		for (int fd = 4; fd < 4096; fd++)
-			close(fd);
-	rep.stage = 1;
-	if (chdir(s->cwd) < 0)
-		goto fail;
-	rep.stage = 2;
-	int saved = ENOENT;
-	for (size_t k = 0; s->cands[k]; k++) {
-		execve(s->cands[k], s->argv, s->envp);
-		if (errno != ENOENT && errno != ENOTDIR)
-			saved = errno; /* like execvp: a program found but not runnable says why */
-		if (errno != ENOENT && errno != ENOTDIR && errno != EACCES)
-			break;
+	sigfillset(&all);
+	if ((rc = posix_spawn_file_actions_init(&fa)))
+		goto lift;
+	if ((rc = posix_spawnattr_init(&at))) {
+		posix_spawn_file_actions_destroy(&fa);
+		goto lift;
 	}
-	errno = saved;
-fail:
-	rep.err = errno;
-	if (write(rfd, &rep, sizeof(rep)) < 0)
-		_exit(127);
-	_exit(127);
+	for (int k = 0; k < 3 && !rc; k++)
+		rc = posix_spawn_file_actions_adddup2(&fa, fds[k], k);
+	if (!rc)
+		rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	if (!rc)
+		rc = posix_spawn_file_actions_addchdir_np(&fa, s->cwd);
+	if (!rc)
+		rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+						       POSIX_SPAWN_SETSIGDEF);
+	if (!rc)
+		rc = posix_spawnattr_setpgroup(&at, 0);
+	if (!rc)
+		rc = posix_spawnattr_setsigmask(&at, &none);
+	if (!rc)
+		rc = posix_spawnattr_setsigdefault(&at, &all);
+	if (!rc) {
+		int saved = ENOENT;
+		for (size_t k = 0; s->cands[k]; k++) {
+			rc = posix_spawn(pid, s->cands[k], &fa, &at, s->argv, s->envp);
+			if (!rc)
+				break;
+			if (rc != ENOENT && rc != ENOTDIR)
+				saved = rc; /* like execvp: a program found but not runnable says why */
+			if (rc != ENOENT && rc != ENOTDIR && rc != EACCES)
+				break;
+		}
+		if (rc) {
+			rc = saved;
+			struct stat st;
+			int cwd_err = stat(s->cwd, &st) < 0	  ? errno
+				      : !S_ISDIR(st.st_mode)	  ? ENOTDIR
+				      : access(s->cwd, X_OK) < 0 ? errno
+								  : 0;
+			if (cwd_err) {
+				rc = cwd_err;
+				*stage = 1;
+			}
+		}
+	}
+	posix_spawnattr_destroy(&at);
+	posix_spawn_file_actions_destroy(&fa);
+lift:
+	for (int k = 0; k < 3; k++)
+		if (lifted[k] >= 0)
+			close(lifted[k]);
+	return rc;
 }
 
 /* Paths to try for the program, as execvp would: the name itself when it has a '/', else
@@ -845,8 +875,8 @@ static int exec_produce(void *ctx, const struct quire_provider_request *rq,
 	struct exec *x = ctx;
 	struct tail *t = calloc(1, sizeof(*t));
 	char **argv = NULL, **envp = NULL, **cands = NULL, *prompt_tmp = NULL;
-	struct spawn sp = {.in = -1, .out = -1, .err = -1, .report = -1};
-	int errp[2] = {-1, -1}, repp[2] = {-1, -1}, out_fd = -1, rc = -1;
+	struct spawn sp = {.in = -1, .out = -1, .err = -1};
+	int errp[2] = {-1, -1}, out_fd = -1, rc = -1;
 	char eb[128];
 	if (!t) {
 		diag(rs, NULL, "out of memory");
@@ -895,7 +925,7 @@ static int exec_produce(void *ctx, const struct quire_provider_request *rq,
 		     errstr(errno, eb, sizeof(eb)));
 		goto out;
 	}
-	if (pipe2(errp, O_CLOEXEC) < 0 || pipe2(repp, O_CLOEXEC) < 0) {
+	if (pipe2(errp, O_CLOEXEC) < 0) {
 		rs->transient = 1;
 		diag(rs, NULL, "cannot start '%s': %s", prog, errstr(errno, eb, sizeof(eb)));
 		goto out;
@@ -914,43 +944,22 @@ static int exec_produce(void *ctx, const struct quire_provider_request *rq,
 	sp.cwd = x->cwd;
 	sp.out = out_fd >= 0 ? out_fd : errp[1]; /* with output_from: file, stdout is chatter */
 	sp.err = errp[1];
-	sp.report = repp[1];
-	struct sigaction dfl;
-	memset(&dfl, 0, sizeof(dfl));
-	dfl.sa_handler = SIG_DFL;
-	sigemptyset(&dfl.sa_mask);
 
-	pid_t pid = fork();
-	if (pid < 0) {
-		rs->transient = 1;
-		diag(rs, NULL, "cannot start '%s': %s", prog, errstr(errno, eb, sizeof(eb)));
-		goto out;
-	}
-	if (pid == 0)
-		child(&sp, &dfl);
-	setpgid(pid, pid); /* also in the child: whichever runs first, the group exists */
+	pid_t pid;
+	int stage;
+	int serr = spawn(&sp, &pid, &stage);
 	close_fd(&errp[1]);
-	close_fd(&repp[1]);
 	close_fd(&out_fd);
 	close_fd(&sp.in);
-
-	/* Exec either succeeds (the pipe closes on exec: EOF) or the child reports why not. */
-	struct report rep;
-	ssize_t got;
-	do
-		got = read(repp[0], &rep, sizeof(rep));
-	while (got < 0 && errno == EINTR);
-	close_fd(&repp[0]);
-	if (got == (ssize_t)sizeof(rep)) {
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		const char *msg = errstr(rep.err, eb, sizeof(eb));
-		if (rep.stage == 1)
+	if (serr) {
+		const char *msg = errstr(serr, eb, sizeof(eb));
+		if (stage == 1)
 			diag(rs, NULL, "cannot run '%s' in '%s': %s", prog, x->cwd, msg);
-		else if (rep.stage == 2)
-			diag(rs, NULL, "cannot run '%s': %s", prog, msg);
-		else
+		else if (serr == EAGAIN || serr == ENOMEM) {
+			rs->transient = 1;
 			diag(rs, NULL, "cannot start '%s': %s", prog, msg);
+		} else
+			diag(rs, NULL, "cannot run '%s': %s", prog, msg);
 		goto out;
 	}
 
@@ -1052,8 +1061,6 @@ out:
 	close_fd(&out_fd);
 	close_fd(&errp[0]);
 	close_fd(&errp[1]);
-	close_fd(&repp[0]);
-	close_fd(&repp[1]);
 	strv_free(argv);
 	strv_free(envp);
 	strv_free(cands);

@@ -15,6 +15,7 @@
 #include "quire/project.h"
 #include "quire/provider.h"
 #include "quire/run.h"
+#include "quire/store.h"
 
 static int setup(void **state)
 {
@@ -561,6 +562,74 @@ static void test_killed_run_is_recovered(void **state)
 	free(cur);
 }
 
+/* Runs the project in a child that is killed with SIGKILL after `after` outputs. */
+static void run_killed(const char *dir, int after)
+{
+	pid_t child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		struct tally t = {.kill_on_produced = after};
+		struct quire_run_opts o = {.jobs = 1, .progress = progress, .ud = &t};
+		struct quire_project *p = NULL;
+		struct quire_run_result res;
+		if (quire_project_open(&p, dir) == 0)
+			quire_run(p, &o, &res);
+		_exit(0);
+	}
+	int status = 0;
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFSIGNALED(status));
+}
+
+struct first_output {
+	char subject[64], digest[QUIRE_DIGEST_STRLEN + 1];
+};
+
+static int first_output_cb(void *ud, int64_t seq, int64_t time_ns, const char *kind,
+			   const char *subject, const json_t *data)
+{
+	struct first_output *f = ud;
+	if (strcmp(kind, "artefact.produced") || f->subject[0])
+		return 0;
+	snprintf(f->subject, sizeof(f->subject), "%s", subject);
+	snprintf(f->digest, sizeof(f->digest), "%s", json_string_value(json_object_get(data, "digest")));
+	return 0;
+}
+
+/* Outputs are synced once per revision, so a power loss can leave a killed run's blob empty: the
+ * recovery hashes them again and never commits a damaged one as clean. */
+static void test_recovery_rehashes_unsynced_outputs(void **state)
+{
+	char *dir = *state;
+	run_killed(dir, 3);
+	struct quire_store *st = NULL;
+	assert_int_equal(quire_store_open(&st, ".quire", 1), 0);
+	struct first_output f = {{0}, {0}};
+	assert_int_equal(quire_store_events(st, 1, first_output_cb, &f), 0);
+	quire_store_close(st);
+	assert_true(f.subject[0] != '\0');
+	char *blob = quire_blob_path(".quire", f.digest);
+	assert_int_equal(truncate(blob, 0), 0); /* what a power loss can leave of an unsynced file */
+
+	struct quire_run_result res;
+	run_ok(dir, 2, &res);
+	assert_string_equal(res.recovered, "rev-0001");
+	assert_int_equal(res.produced, 9); /* the 8 never made and the damaged one */
+	json_t *m1 = load(dir, "rev-0001");
+	assert_string_equal(field(m1, f.subject, "status"), "failed");
+	assert_null(json_object_get(entry(m1, f.subject), "digest"));
+	assert_non_null(strstr(field(m1, f.subject, "error"), "lost"));
+	json_decref(m1);
+	json_t *m2 = load(dir, "rev-0002");
+	assert_string_equal(field(m2, f.subject, "status"), "clean");
+	struct quire_buf b = QUIRE_BUF_INIT;
+	assert_int_equal(quire_blob_read(".quire", field(m2, f.subject, "digest"), &b, 0, 1), 0);
+	assert_true(b.len > 0);
+	quire_buf_release(&b);
+	json_decref(m2);
+	free(blob);
+}
+
 static void test_targets_run_only_selection(void **state)
 {
 	char *dir = *state;
@@ -596,6 +665,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_interrupt_midway_keeps_work, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lock_held_refuses, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_killed_run_is_recovered, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_recovery_rehashes_unsynced_outputs, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_targets_run_only_selection, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_interrupt_cancels_in_flight, setup, teardown),
 	};

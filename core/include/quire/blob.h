@@ -18,8 +18,9 @@ int quire_blob_exists(const char *qdir, const char *digest);
  * exists is left as it is. */
 int quire_blob_put(const char *qdir, const void *data, size_t len, struct quire_digest *out);
 
-/* Moves the finished, fsynced file tmp_path whose digest is known into the store (rename, then
- * fsync of the shard directory). tmp_path must be on the same file system. */
+/* Moves the finished file tmp_path whose digest is known into the store (a rename; tmp_path must
+ * be on the same file system). Nothing is fsynced: the blob is durable after the next
+ * quire_fs_sync_fs, which the runner calls once before it commits a revision naming it. */
 int quire_blob_adopt(const char *qdir, const char *tmp_path, const char *digest);
 
 /* Copies the file at path into the store; fills *out and *size. */

@@ -17,6 +17,17 @@ int quire_fs_read(const char *path, struct quire_buf *buf, size_t cap);
  * directory. `mode` is the new file's permission bits. */
 int quire_fs_write_atomic(const char *path, const void *data, size_t len, int mode);
 
+/* Like quire_fs_write_atomic without the fsyncs: readers see the old file or the new one, never
+ * a part, but the new content is durable only after quire_fs_sync_fs (one sync for many files).
+ */
+int quire_fs_replace(const char *path, const void *data, size_t len, int mode);
+
+/* Creates or rewrites path in place with data, without temp file or fsync (scratch files). */
+int quire_fs_write_file(const char *path, const void *data, size_t len, int mode);
+
+/* syncfs(2) on the file system holding path: everything written there so far is durable. */
+int quire_fs_sync_fs(const char *path);
+
 /* Creates a directory and its parents (like mkdir -p). */
 int quire_fs_mkdirs(const char *path, int mode);
 
