@@ -36,13 +36,13 @@ int plan_readonly(struct quire_project *p, char **targets, size_t ntargets,
 	struct quire_store *store = NULL;
 	char *cur = NULL;
 	json_t *m = NULL;
-	int err = quire_project_check_templates(p);
-	if (!err)
-		err = quire_project_check_providers(p, 0);
-	if (!err)
-		err = quire_store_open(&store, p->qdir, 1);
+	int err = quire_store_open(&store, p->qdir, 1);
 	if (!err)
 		err = quire_project_hash_files(p, store);
+	if (!err)
+		err = quire_project_check_templates_cached(p, store);
+	if (!err)
+		err = quire_project_check_providers(p, 0);
 	if (!err)
 		err = quire_manifest_current(p->qdir, &cur);
 	/* The compact index answers "up to date"; reasons for anything else need the manifest. */

@@ -1,5 +1,6 @@
 /* Manifest files, the fold of events into them, and the current pointer. */
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,19 +315,138 @@ void quire_manifest_apply(json_t *m, int64_t time_ns, const char *kind, const ch
 	}
 }
 
+static void put_indent(struct quire_buf *b, int depth)
+{
+	quire_buf_putc(b, '\n');
+	for (int k = 0; k < depth; k++)
+		quire_buf_add(b, "  ", 2);
+}
+
+static void put_string(struct quire_buf *b, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF"; /* as jansson writes them */
+	quire_buf_putc(b, '"');
+	const unsigned char *c = (const unsigned char *)s, *end = c + len;
+	while (c < end) {
+		const unsigned char *run = c;
+		while (c < end && *c >= 0x20 && *c != '"' && *c != '\\')
+			c++;
+		if (c > run)
+			quire_buf_add(b, run, (size_t)(c - run));
+		if (c == end)
+			break;
+		const char *esc = *c == '"'    ? "\\\""
+				  : *c == '\\' ? "\\\\"
+				  : *c == '\b'  ? "\\b"
+				  : *c == '\f'  ? "\\f"
+				  : *c == '\n'  ? "\\n"
+				  : *c == '\r'  ? "\\r"
+				  : *c == '\t'  ? "\\t"
+						: NULL;
+		if (esc) {
+			quire_buf_puts(b, esc);
+		} else {
+			char u[7] = {'\\', 'u', '0', '0', hex[*c >> 4], hex[*c & 15], 0};
+			quire_buf_puts(b, u);
+		}
+		c++;
+	}
+	quire_buf_putc(b, '"');
+}
+
+static int cmp_keys(const void *x, const void *y)
+{
+	return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* The manifest's text: what json_dumps(m, JSON_SORT_KEYS | JSON_INDENT(2)) writes, byte for
+ * byte, without its per-value overhead (it was most of a small commit's time at 10k). */
+static void put_value(struct quire_buf *b, const json_t *v, int depth)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: {
+		size_t n = json_object_size(v), k = 0;
+		if (!n) {
+			quire_buf_puts(b, "{}");
+			return;
+		}
+		const char **keys = quire__xcalloc(n, sizeof(*keys));
+		const char *key;
+		json_t *x;
+		json_object_foreach((json_t *)v, key, x) keys[k++] = key;
+		qsort(keys, n, sizeof(*keys), cmp_keys);
+		quire_buf_putc(b, '{');
+		for (k = 0; k < n; k++) {
+			if (k)
+				quire_buf_putc(b, ',');
+			put_indent(b, depth + 1);
+			put_string(b, keys[k], strlen(keys[k]));
+			quire_buf_add(b, ": ", 2);
+			put_value(b, json_object_get(v, keys[k]), depth + 1);
+		}
+		free(keys);
+		put_indent(b, depth);
+		quire_buf_putc(b, '}');
+		return;
+	}
+	case JSON_ARRAY: {
+		size_t n = json_array_size(v);
+		if (!n) {
+			quire_buf_puts(b, "[]");
+			return;
+		}
+		quire_buf_putc(b, '[');
+		for (size_t k = 0; k < n; k++) {
+			if (k)
+				quire_buf_putc(b, ',');
+			put_indent(b, depth + 1);
+			put_value(b, json_array_get(v, k), depth + 1);
+		}
+		put_indent(b, depth);
+		quire_buf_putc(b, ']');
+		return;
+	}
+	case JSON_STRING:
+		put_string(b, json_string_value(v), json_string_length(v));
+		return;
+	case JSON_INTEGER: {
+		char num[32];
+		int len = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		quire_buf_add(b, num, (size_t)len);
+		return;
+	}
+	case JSON_TRUE:
+		quire_buf_puts(b, "true");
+		return;
+	case JSON_FALSE:
+		quire_buf_puts(b, "false");
+		return;
+	case JSON_NULL:
+		quire_buf_puts(b, "null");
+		return;
+	default: {
+		/* Reals stay out of anything quire writes; should one appear, jansson prints it. */
+		char *t = json_dumps(v, JSON_ENCODE_ANY);
+		quire_buf_puts(b, t ? t : "null");
+		free(t);
+	}
+	}
+}
+
+void quire_manifest_text(const json_t *m, struct quire_buf *out)
+{
+	put_value(out, m, 0);
+	quire_buf_putc(out, '\n');
+}
+
 int quire_manifest_write(const char *qdir, const char *rev, const json_t *m)
 {
 	char *dir = quire__xasprintf("%s/manifests", qdir);
 	char *path = quire__xasprintf("%s/%s.json", dir, rev);
 	int err = quire_fs_mkdirs(dir, 0755);
 	if (!err) {
-		char *s = json_dumps(m, JSON_SORT_KEYS | JSON_INDENT(2));
-		if (!s)
-			abort();
 		struct quire_buf b = QUIRE_BUF_INIT;
-		quire_buf_puts(&b, s);
-		quire_buf_putc(&b, '\n');
-		free(s);
+		quire_manifest_text(m, &b);
 		err = quire_fs_write_atomic(path, b.ptr, b.len, 0644);
 		quire_buf_release(&b);
 	}
@@ -384,55 +504,145 @@ static int manifest_stat(const char *qdir, const char *rev, json_int_t *size, js
 	return 0;
 }
 
+/* The compact index: a header line, then one tab-separated line per artefact (ids, statuses,
+ * digests, extensions and producer names hold no tab or newline; feedback is compact JSON,
+ * which escapes both). Parsed by hand: jansson took most of a no-op plan reading it as JSON. */
+#define INDEX_MAGIC "quire-index 2"
+static const char *const index_str[] = { "status", "digest", "fingerprint", "ext", "type",
+					 "producer" };
+static const char *const index_int[] = { "take", "size", "duration_ms" };
+enum { INDEX_NSTR = 6, INDEX_NINT = 3 };
+
+static int index_safe(const char *s)
+{
+	return s && !strpbrk(s, "\t\n\r");
+}
+
 void quire_manifest_write_index(const char *qdir, const char *rev, const json_t *m)
 {
-	static const char *const keep[] = { "status", "digest", "fingerprint", "take", "size",
-					    "ext", "type", "duration_ms", "producer", NULL };
 	json_int_t size, mtime;
 	if (manifest_stat(qdir, rev, &size, &mtime))
 		return;
-	json_t *arts = json_object();
+	struct quire_buf b = QUIRE_BUF_INIT;
+	quire_buf_printf(&b, INDEX_MAGIC "\t%d\t%s\t%lld\t%lld\n", MANIFEST_FORMAT, rev,
+			 (long long)size, (long long)mtime);
 	const char *id;
 	json_t *e;
+	int ok = 1;
 	json_object_foreach(json_object_get(m, "artefacts"), id, e) {
-		json_t *slim = json_object();
-		for (int k = 0; keep[k]; k++)
-			if (json_object_get(e, keep[k]))
-				json_object_set(slim, keep[k], json_object_get(e, keep[k]));
-		if (json_array_size(json_object_get(e, "feedback")))
-			json_object_set(slim, "feedback", json_object_get(e, "feedback"));
-		json_object_set_new(arts, id, slim);
+		ok &= index_safe(id);
+		quire_buf_puts(&b, id);
+		for (int k = 0; k < INDEX_NSTR; k++) {
+			const char *v = json_string_value(json_object_get(e, index_str[k]));
+			ok &= !v || (index_safe(v) && *v);
+			quire_buf_printf(&b, "\t%s", v ? v : "");
+		}
+		for (int k = 0; k < INDEX_NINT; k++) {
+			const json_t *v = json_object_get(e, index_int[k]);
+			if (json_is_integer(v))
+				quire_buf_printf(&b, "\t%lld", (long long)json_integer_value(v));
+			else
+				quire_buf_puts(&b, "\t");
+		}
+		quire_buf_putc(&b, '\t');
+		if (json_array_size(json_object_get(e, "feedback"))) {
+			char *fb = json_dumps(json_object_get(e, "feedback"), JSON_COMPACT);
+			quire_buf_puts(&b, fb ? fb : "[]");
+			free(fb);
+		}
+		quire_buf_putc(&b, '\n');
 	}
-	json_t *idx = json_pack("{s:i,s:s,s:I,s:I,s:o}", "format", MANIFEST_FORMAT, "revision", rev,
-				"manifest_size", size, "manifest_mtime_ns", mtime, "artefacts", arts);
-	char *text = json_dumps(idx, JSON_COMPACT);
-	json_decref(idx);
 	char *dir = quire__xasprintf("%s/runs", qdir);
-	char *path = quire__xasprintf("%s/%s-index.json", dir, rev);
-	if (text && quire_fs_mkdirs(dir, 0755) == 0)
-		quire_fs_write_atomic(path, text, strlen(text), 0644);
+	char *path = quire__xasprintf("%s/%s-index.tsv", dir, rev);
+	/* Only a cache: a value it cannot hold means no index, and plans read the manifest. */
+	if (ok && quire_fs_mkdirs(dir, 0755) == 0)
+		quire_fs_write_atomic(path, b.ptr, b.len, 0644);
 	quire_error_clear();
-	free(text);
+	quire_buf_release(&b);
 	free(dir);
 	free(path);
+}
+
+/* Splits line at tabs into at most max fields (NUL-terminating them); the count. */
+static int split_tabs(char *line, char **f, int max)
+{
+	int n = 0;
+	for (char *s = line; n < max;) {
+		f[n++] = s;
+		char *t = strchr(s, '\t');
+		if (!t)
+			break;
+		*t = '\0';
+		s = t + 1;
+	}
+	return n;
+}
+
+static int parse_int(const char *s, json_int_t *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (!*s || *end || errno)
+		return -1;
+	*out = (json_int_t)v;
+	return 0;
 }
 
 void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out)
 {
 	*out = NULL;
-	char *path = quire__xasprintf("%s/runs/%s-index.json", qdir, rev);
-	json_t *idx = json_load_file(path, 0, NULL);
+	char *path = quire__xasprintf("%s/runs/%s-index.tsv", qdir, rev);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int err = quire_fs_read(path, &b, 1u << 30);
 	free(path);
-	json_int_t size, mtime;
-	if (!idx || manifest_stat(qdir, rev, &size, &mtime) ||
-	    json_integer_value(json_object_get(idx, "manifest_size")) != size ||
-	    json_integer_value(json_object_get(idx, "manifest_mtime_ns")) != mtime ||
-	    json_integer_value(json_object_get(idx, "format")) != MANIFEST_FORMAT ||
-	    !json_is_object(json_object_get(idx, "artefacts"))) {
-		json_decref(idx);
-		return;
+	json_t *arts = json_object();
+	json_int_t size, mtime, isize, imtime;
+	char *line = b.ptr, *nl = err ? NULL : strchr(line, '\n');
+	char *h[5];
+	if (!nl)
+		goto bad;
+	*nl = '\0';
+	if (split_tabs(line, h, 5) != 5 || strcmp(h[0], INDEX_MAGIC) ||
+	    atoi(h[1]) != MANIFEST_FORMAT || strcmp(h[2], rev) || parse_int(h[3], &isize) ||
+	    parse_int(h[4], &imtime) || manifest_stat(qdir, rev, &size, &mtime) || isize != size ||
+	    imtime != mtime)
+		goto bad;
+	for (line = nl + 1; *line; line = nl + 1) {
+		if (!(nl = strchr(line, '\n')))
+			goto bad;
+		*nl = '\0';
+		char *f[1 + INDEX_NSTR + INDEX_NINT + 1];
+		if (split_tabs(line, f, 11) != 11 || !*f[0])
+			goto bad;
+		json_t *e = json_object();
+		json_object_set_new(arts, f[0], e);
+		for (int k = 0; k < INDEX_NSTR; k++)
+			if (*f[1 + k])
+				json_object_set_new_nocheck(e, index_str[k], json_string(f[1 + k]));
+		for (int k = 0; k < INDEX_NINT; k++) {
+			json_int_t v;
+			const char *s = f[1 + INDEX_NSTR + k];
+			if (*s && parse_int(s, &v))
+				goto bad;
+			if (*s)
+				json_object_set_new_nocheck(e, index_int[k], json_integer(v));
+		}
+		if (*f[10]) {
+			json_t *fb = json_loads(f[10], 0, NULL);
+			if (!json_is_array(fb)) {
+				json_decref(fb);
+				goto bad;
+			}
+			json_object_set_new_nocheck(e, "feedback", fb);
+		}
 	}
-	*out = json_pack("{s:i,s:s,s:O,s:{},s:{},s:b}", "format", MANIFEST_FORMAT, "revision", rev,
-			 "artefacts", json_object_get(idx, "artefacts"), "inputs", "files", "slim", 1);
-	json_decref(idx);
+	*out = json_pack("{s:i,s:s,s:o,s:{},s:{},s:b}", "format", MANIFEST_FORMAT, "revision", rev,
+			 "artefacts", arts, "inputs", "files", "slim", 1);
+	arts = NULL;
+bad:
+	/* A missing, damaged or stale index is no error: the caller reads the manifest. */
+	quire_error_clear();
+	json_decref(arts);
+	quire_buf_release(&b);
 }

@@ -165,7 +165,15 @@ static void put_jstr(struct quire_buf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	quire_buf_putc(b, '"');
-	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+	for (const unsigned char *c = (const unsigned char *)s; *c;) {
+		/* Runs that need no escape (digests, ids: nearly everything) are copied at once. */
+		const unsigned char *run = c;
+		while (*c >= 0x20 && *c != '"' && *c != '\\')
+			c++;
+		if (c > run)
+			quire_buf_add(b, run, (size_t)(c - run));
+		if (!*c)
+			break;
 		switch (*c) {
 		case '"':
 			quire_buf_puts(b, "\\\"");
@@ -188,14 +196,12 @@ static void put_jstr(struct quire_buf *b, const char *s)
 		case '\t':
 			quire_buf_puts(b, "\\t");
 			break;
-		default:
-			if (*c < 0x20) {
-				char u[7] = { '\\', 'u', '0', '0', hex[*c >> 4], hex[*c & 15], 0 };
-				quire_buf_puts(b, u);
-			} else {
-				quire_buf_putc(b, (char)*c);
-			}
+		default: {
+			char u[7] = { '\\', 'u', '0', '0', hex[*c >> 4], hex[*c & 15], 0 };
+			quire_buf_puts(b, u);
 		}
+		}
+		c++;
 	}
 	quire_buf_putc(b, '"');
 }

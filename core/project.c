@@ -17,6 +17,7 @@
 #include "quire/project.h"
 #include "quire/provider.h"
 #include "quire/secret.h"
+#include "quire-config.h"
 #include "quire-provider.h"
 #include "quire/store.h"
 #include "util.h"
@@ -490,8 +491,12 @@ static int hash_one(struct quire_project *p, struct quire_store *store, const ch
 	struct quire_digest d;
 	int err = 0;
 	if (stat(path, &st) < 0) {
-		err = quire_error_set(errno == ENOENT ? QUIRE_ENOTFOUND : QUIRE_EIO,
-				      "%s: cannot read '%s': %s", who, rel, strerror(errno));
+		if (errno == ENOENT && strcmp(who, "project"))
+			err = quire_error_set(QUIRE_ENOTFOUND, "%s names '%s', which does not exist",
+					      who, rel);
+		else
+			err = quire_error_set(errno == ENOENT ? QUIRE_ENOTFOUND : QUIRE_EIO,
+					      "%s: cannot read '%s': %s", who, rel, strerror(errno));
 		goto out;
 	}
 	int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
@@ -536,6 +541,9 @@ int quire_project_hash_files(struct quire_project *p, struct quire_store *store)
 {
 	json_decref(p->files);
 	p->files = json_object();
+	/* One transaction for every stat-cache lookup (and, writable, update). */
+	int tx = store && (quire_store_readonly(store) ? quire_store_begin_read(store)
+						       : quire_store_begin(store)) == 0;
 	int err = hash_one(p, store, QUIRE_PROJECT_FILE, "project");
 	if (!err)
 		err = hash_one(p, store, p->blueprint_file, "project");
@@ -556,6 +564,10 @@ int quire_project_hash_files(struct quire_project *p, struct quire_store *store)
 		}
 		if (!err && pr->output.schema)
 			err = hash_one(p, store, pr->output.schema, who);
+	}
+	if (tx && quire_store_commit(store)) {
+		quire_store_rollback(store);
+		quire_error_clear();
 	}
 	return err;
 }
@@ -635,6 +647,44 @@ int quire_project_check_templates(const struct quire_project *p)
 			err = check_file(p, pr, files[k]);
 		}
 	}
+	return err;
+}
+
+/* The digest of what a template check depends on: this quire's version (checks may change),
+ * the blueprint and every template file, in the (deterministic) order they were hashed. */
+static void checked_key(const struct quire_project *p, struct quire_digest *out)
+{
+	struct quire_hasher *h = quire_hasher_new();
+	quire_hasher_update(h, QUIRE_VERSION, sizeof(QUIRE_VERSION));
+	const char *rel;
+	json_t *d;
+	json_object_foreach(p->files, rel, d) {
+		if (!strcmp(rel, QUIRE_PROJECT_FILE) || !strcmp(rel, p->inputs_file))
+			continue;
+		quire_hasher_update(h, rel, strlen(rel) + 1);
+		quire_hasher_update(h, json_string_value(d), QUIRE_DIGEST_STRLEN);
+	}
+	quire_hasher_final(h, out);
+	quire_hasher_free(h);
+}
+
+int quire_project_check_templates_cached(const struct quire_project *p,
+					 struct quire_store *store)
+{
+	if (!store || !p->files)
+		return quire_project_check_templates(p);
+	struct quire_digest key;
+	checked_key(p, &key);
+	char *last = NULL;
+	quire_store_meta_get(store, "templates_checked", &last);
+	int same = last && !strcmp(last, key.s);
+	free(last);
+	if (same)
+		return 0;
+	int err = quire_project_check_templates(p);
+	if (!err && !quire_store_readonly(store) &&
+	    quire_store_meta_put(store, "templates_checked", key.s))
+		quire_error_clear(); /* only a cache: the next command checks again */
 	return err;
 }
 

@@ -1102,27 +1102,18 @@ static int fold_cb(void *ud, int64_t seq, int64_t time_ns, const char *kind, con
 
 /* Commits run `run` as revision rev: the parent manifest folded with the run's events, written,
  * then `current` moved. */
-int quire__run_commit(const char *qdir, struct quire_store *store, int64_t run, const char *rev,
-		      const char *parent, const json_t *parent_manifest, json_t **out)
+/* Folds run `run`'s events into m (consumed: changed in place), writes it as revision rev and
+ * moves `current`; *out gets m when given. */
+static int commit_onto(const char *qdir, struct quire_store *store, int64_t run, const char *rev,
+		       json_t *m, json_t **out)
 {
-	json_t *m = NULL;
-	int err = 0;
-	if (parent && parent_manifest) {
-		/* Already in memory: a copy is much cheaper than parsing the file again. */
-		m = json_deep_copy(parent_manifest);
-	} else if (parent) {
-		if ((err = quire_manifest_load(qdir, parent, &m)))
-			return err;
-	} else {
-		m = quire_manifest_empty();
-	}
 	struct fold_ctx fc = { m };
-	err = quire_store_events(store, run, fold_cb, &fc);
+	int err = quire_store_events(store, run, fold_cb, &fc);
 	if (!err && (!json_is_string(json_object_get(m, "revision")) ||
 		     strcmp(json_string_value(json_object_get(m, "revision")), rev)))
 		err = quire_error_set(QUIRE_ECORRUPT, "run %lld has no start event", (long long)run);
-	/* Blobs, the event log and out/ are written without fsyncs; one sync of the file system
-	 * makes all of them durable before the manifest that names them. */
+	/* Blobs and the event log are written without fsyncs; one sync of the file system makes
+	 * all of them durable before the manifest that names them. */
 	if (!err)
 		err = quire_fs_sync_fs(qdir);
 	if (!err)
@@ -1138,6 +1129,23 @@ int quire__run_commit(const char *qdir, struct quire_store *store, int64_t run, 
 	else
 		*out = m;
 	return err;
+}
+
+int quire__run_commit(const char *qdir, struct quire_store *store, int64_t run, const char *rev,
+		      const char *parent, const json_t *parent_manifest, json_t **out)
+{
+	json_t *m = NULL;
+	if (parent && parent_manifest) {
+		/* Already in memory: a copy is much cheaper than parsing the file again. */
+		m = json_deep_copy(parent_manifest);
+	} else if (parent) {
+		int err = quire_manifest_load(qdir, parent, &m);
+		if (err)
+			return err;
+	} else {
+		m = quire_manifest_empty();
+	}
+	return commit_onto(qdir, store, run, rev, m, out);
 }
 
 struct outputs {
@@ -1268,8 +1276,11 @@ void quire__run_clear_tmp(const char *dir)
 		return;
 	struct dirent *e;
 	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			unlinkat(dirfd(d), e->d_name, 0);
+		if (e->d_name[0] != '.' && unlinkat(dirfd(d), e->d_name, 0) < 0) {
+			char *sub = quire__xasprintf("%s/%s", dir, e->d_name);
+			rm_tree(sub); /* a worker's directory */
+			free(sub);
+		}
 	closedir(d);
 }
 
@@ -1300,9 +1311,9 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	json_t *cur = NULL, *next = NULL;
 	char *current = NULL;
 	struct runner r = { 0 };
-	int err = quire_project_check_templates(p);
-	if (!err)
-		err = quire_project_check_providers(p, 1);
+	/* Providers are checked before the lock; templates once the files are hashed, so an
+	 * unchanged set of templates is not parsed again. */
+	int err = quire_project_check_providers(p, 1);
 	if (err)
 		return err;
 	err = quire_lock_acquire(&lock, p->qdir, o->command ? o->command : "quire run");
@@ -1312,6 +1323,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	quire__run_clear_tmp(tmpdir);
 	if ((err = quire_fs_mkdirs(tmpdir, 0755)) || (err = quire_store_open(&store, p->qdir, 0)) ||
 	    (err = quire__run_recover(p, store, res->recovered, sizeof(res->recovered))) || (err = quire_project_hash_files(p, store)) ||
+	    (err = quire_project_check_templates_cached(p, store)) ||
 	    (err = quire_manifest_current(p->qdir, &current)))
 		goto out;
 	/* Decide "nothing to do" from the revision's compact index when there is one; anything
@@ -1399,8 +1411,13 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 		err = record(&r, "run.end", NULL, end, NULL, NULL);
 		json_decref(end);
 	}
-	/* Commit even after an error: everything recorded so far is kept. */
-	int cerr = quire__run_commit(p->qdir, store, r.run_id, r.rev, current, cur, &next);
+	/* Commit even after an error: everything recorded so far is kept. The fold changes cur
+	 * in place (a deep copy of a large manifest cost more than the fold); out/ only needs
+	 * the parent's entries, which a shallow copy of its artefacts keeps alive. */
+	json_t *parent_arts = json_pack("{s:o}", "artefacts",
+					json_copy(json_object_get(cur, "artefacts")));
+	int cerr = commit_onto(p->qdir, store, r.run_id, r.rev, cur, &next);
+	cur = parent_arts;
 	if (!err)
 		err = cerr;
 	if (!cerr)

@@ -32,6 +32,7 @@ static const char *const migrations[] = {
 	"  recorded_ns INTEGER);"
 	"CREATE TABLE action_cache ("
 	"  fingerprint TEXT PRIMARY KEY, result TEXT NOT NULL, created_ns INTEGER);",
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
 };
 
 static int db_error(struct quire_store *s, const char *what)
@@ -173,6 +174,11 @@ int quire_store_readonly(const struct quire_store *s)
 int quire_store_begin(struct quire_store *s)
 {
 	return exec(s, "BEGIN IMMEDIATE");
+}
+
+int quire_store_begin_read(struct quire_store *s)
+{
+	return exec(s, "BEGIN");
 }
 
 int quire_store_commit(struct quire_store *s)
@@ -401,4 +407,32 @@ int quire_store_ac_digests(struct quire_store *s, void (*cb)(void *ud, const cha
 	}
 	sqlite3_finalize(st);
 	return 0;
+}
+
+int quire_store_meta_get(struct quire_store *s, const char *key, char **value)
+{
+	sqlite3_stmt *st;
+	*value = NULL;
+	/* A read-only open of a database from before the table existed: just a miss. */
+	if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return 0;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		*value = quire__xstrdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int quire_store_meta_put(struct quire_store *s, const char *key, const char *value)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO meta(key, value) VALUES (?,?)", -1,
+			       &st, NULL) != SQLITE_OK)
+		return db_error(s, "preparing statement");
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : db_error(s, "updating the store's settings");
 }

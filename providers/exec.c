@@ -650,7 +650,7 @@ static int spawn(const struct spawn *s, pid_t *pid, int *stage)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
-	sigset_t none, all;
+	sigset_t none, all; /* all: the signals set back to their defaults */
 	int fds[3] = {s->in, s->out, s->err}, lifted[3] = {-1, -1, -1}, rc = 0;
 	*stage = 0;
 	/* A descriptor below 3 could be clobbered by the dup2 of another: lift those first. */
@@ -663,7 +663,13 @@ static int spawn(const struct spawn *s, pid_t *pid, int *stage)
 			fds[k] = lifted[k];
 		}
 	sigemptyset(&none);
-	sigfillset(&all);
+	/* Handled signals are reset by exec anyway; these are the ones quire or its caller may
+	 * ignore (SIG_IGN survives exec), which the command should get back. */
+	static const int dfl[] = {SIGPIPE, SIGHUP,  SIGINT,  SIGQUIT, SIGTERM, SIGTSTP, SIGTTIN,
+				  SIGTTOU, SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM, SIGXFSZ};
+	sigemptyset(&all);
+	for (size_t k = 0; k < sizeof(dfl) / sizeof(dfl[0]); k++)
+		sigaddset(&all, dfl[k]);
 	if ((rc = posix_spawn_file_actions_init(&fa)))
 		goto lift;
 	if ((rc = posix_spawnattr_init(&at))) {
@@ -688,6 +694,15 @@ static int spawn(const struct spawn *s, pid_t *pid, int *stage)
 	if (!rc) {
 		int saved = ENOENT;
 		for (size_t k = 0; s->cands[k]; k++) {
+			/* Each failed posix_spawn is a whole clone: skip what is plainly not there. */
+			char *full = s->cands[k][0] == '/' ? NULL
+							   : xasprintf("%s/%s", s->cwd, s->cands[k]);
+			int there = access(full ? full : s->cands[k], F_OK) == 0;
+			free(full);
+			if (!there) {
+				rc = ENOENT;
+				continue;
+			}
 			rc = posix_spawn(pid, s->cands[k], &fa, &at, s->argv, s->envp);
 			if (!rc)
 				break;

@@ -24,10 +24,10 @@ is "current points at rev-0001" "$(cat .quire/current)" "rev-0001"
 run_q "plan after the run" 0 plan
 check "nothing to do" out_has "plan: nothing to do, 11 up to date (current rev-0001)"
 run_q "plan --check exits 0 when up to date" 0 plan --check
-check "the revision's compact index was written" test -s .quire/runs/rev-0001-index.json
-echo "garbage" >.quire/runs/rev-0001-index.json
+check "the revision's compact index was written" test -s .quire/runs/rev-0001-index.tsv
+echo "garbage" >.quire/runs/rev-0001-index.tsv
 run_q "a damaged index is ignored, not trusted" 0 plan --check
-rm .quire/runs/rev-0001-index.json
+rm .quire/runs/rev-0001-index.tsv
 run_q "a missing index (a fresh clone) falls back to the manifest" 0 plan --check
 run_q "second run" 0 run --json
 is "second run produced nothing" "$(count_events produced)" 0

@@ -1,6 +1,7 @@
 /* Unit tests for manifests (quire/manifest.h): revision names, current, load/write, the fold. */
 #include "testutil.h"
 
+#include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/manifest.h"
 
@@ -301,6 +302,31 @@ static void test_fold_artefacts(void **state)
 	json_decref(m);
 }
 
+/* quire's own writer gives the bytes jansson's sorted, indented dump gives, on every kind of
+ * value and on strings that need escapes (so existing manifests and new ones read alike). */
+static void test_text_matches_jansson(void **state)
+{
+	(void)state;
+	json_t *m = started("rev-0001", NULL);
+	json_t *odd = json_pack("{s:s,s:s,s:s,s:[],s:{},s:[i,I,b,b,n],s:{s:{s:[s]}}}", "quote",
+				"say \"hi\" \\ back", "controls", "a\tb\nc\rd\be\ff\x01g\x1f",
+				"utf8", "caf\xc3\xa9 \xe2\x80\x94 \xf0\x9f\x93\x96 /slash\x7f", "empty_a",
+				"empty_o", "mixed", -42, (json_int_t)1 << 62, 1, 0, "zz", "b", "a",
+				"Scene[0][1]");
+	json_object_set_new(m, "odd", odd);
+	json_object_set_new(m, "B", json_string("capital sorts first"));
+	char *want = json_dumps(m, JSON_SORT_KEYS | JSON_INDENT(2));
+	struct quire_buf got = QUIRE_BUF_INIT;
+	quire_manifest_text(m, &got);
+	assert_non_null(want);
+	assert_int_equal(got.len, strlen(want) + 1);
+	assert_memory_equal(got.ptr, want, strlen(want));
+	assert_int_equal(got.ptr[got.len - 1], '\n');
+	quire_buf_release(&got);
+	free(want);
+	json_decref(m);
+}
+
 static void test_fold_interrupted_flag(void **state)
 {
 	(void)state;
@@ -340,6 +366,8 @@ int main(void)
 					    tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_fold_run_start, tu_setup_qdir, tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_fold_artefacts, tu_setup_qdir, tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_text_matches_jansson, tu_setup_qdir,
+					    tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_fold_interrupted_flag, tu_setup_qdir,
 					    tu_teardown_tmpdir),
 	};

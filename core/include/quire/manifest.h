@@ -7,6 +7,8 @@
 
 #include <jansson.h>
 
+struct quire_buf;
+
 /* Formats revision number n as "rev-NNNN" into out (at least 16 bytes). */
 void quire_rev_format(long n, char *out, size_t outlen);
 
@@ -29,6 +31,10 @@ void quire_manifest_apply(json_t *m, int64_t time_ns, const char *kind, const ch
 			  const json_t *data);
 
 /* Writes manifest rev (canonical pretty JSON, temp + fsync + rename). */
+/* Appends the manifest's file text to out: sorted keys, two-space indentation, a final
+ * newline (the same bytes as jansson's JSON_SORT_KEYS | JSON_INDENT(2)). */
+void quire_manifest_text(const json_t *m, struct quire_buf *out);
+
 int quire_manifest_write(const char *qdir, const char *rev, const json_t *m);
 
 /* Points .quire/current at rev (temp + fsync + rename). */

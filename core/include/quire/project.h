@@ -75,6 +75,12 @@ int quire_project_hash_files(struct quire_project *p, struct quire_store *store)
  * QUIRE_ENOTFOUND. */
 int quire_project_check_templates(const struct quire_project *p);
 
+/* The same check, skipped when the blueprint and every template file (p->files, from
+ * quire_project_hash_files) are what the last successful check saw; a writable store records
+ * a successful check. Without a store or hashed files it is quire_project_check_templates. */
+int quire_project_check_templates_cached(const struct quire_project *p,
+					 struct quire_store *store);
+
 /* Checks that every role the blueprint uses is bound to a provider that can be found (see
  * quire_provider_resolve), and with need_secrets that each provider needing a secret has one,
  * so a typo or a missing key is reported before anything is written. QUIRE_EINVALID or

@@ -11,7 +11,7 @@ struct quire_digest;
 struct quire_store;
 
 /* The newest schema version this build knows. */
-#define QUIRE_STORE_SCHEMA 1
+#define QUIRE_STORE_SCHEMA 2
 
 /* Opens (creating and migrating unless readonly) <qdir>/quire.db. A read-only open of a missing
  * database succeeds with an empty, in-memory store. QUIRE_EIO, QUIRE_ECORRUPT when the database
@@ -21,6 +21,8 @@ void quire_store_close(struct quire_store *s);
 
 /* Transactions (BEGIN IMMEDIATE / COMMIT / ROLLBACK). */
 int quire_store_begin(struct quire_store *s);
+/* A read transaction (BEGIN): many lookups under one lock instead of one lock each. */
+int quire_store_begin_read(struct quire_store *s);
 int quire_store_commit(struct quire_store *s);
 int quire_store_rollback(struct quire_store *s);
 
@@ -63,6 +65,11 @@ int quire_store_ac_put(struct quire_store *s, const char *fingerprint, const jso
 /* Calls cb with every digest the action cache keeps (its results' outputs). */
 int quire_store_ac_digests(struct quire_store *s, void (*cb)(void *ud, const char *digest),
 			   void *ud);
+
+/* Small named values the core remembers between commands (e.g. which set of templates was
+ * last checked). get: *value malloc'd, or NULL when unset; put: QUIRE_EIO. */
+int quire_store_meta_get(struct quire_store *s, const char *key, char **value);
+int quire_store_meta_put(struct quire_store *s, const char *key, const char *value);
 
 /* 1 when the store was opened read-only. */
 int quire_store_readonly(const struct quire_store *s);
