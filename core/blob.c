@@ -65,7 +65,7 @@ int quire_blob_put(const char *qdir, const void *data, size_t len, struct quire_
 	char *dir = shard_dir(qdir, out->s), *path = quire_blob_path(qdir, out->s);
 	int err = quire_fs_mkdirs(dir, 0755);
 	if (!err)
-		err = quire_fs_write_atomic(path, data, len, 0444);
+		err = quire_fs_replace(path, data, len, 0444);
 	free(dir);
 	free(path);
 	return err;

@@ -14,8 +14,9 @@ char *quire_blob_path(const char *qdir, const char *digest);
 /* 1 when the blob exists. */
 int quire_blob_exists(const char *qdir, const char *digest);
 
-/* Stores bytes; fills *out with their digest. Writes temp + fsync + rename; a blob that already
- * exists is left as it is. */
+/* Stores bytes; fills *out with their digest. Writes temp + rename (durable after the next
+ * quire_fs_sync_fs, which every commit does before its manifest); a blob that already exists is
+ * left as it is. */
 int quire_blob_put(const char *qdir, const void *data, size_t len, struct quire_digest *out);
 
 /* Moves the finished file tmp_path whose digest is known into the store (a rename; tmp_path must
