@@ -38,16 +38,18 @@ static char *shard_dir(const char *qdir, const char *digest)
 int quire_blob_adopt(const char *qdir, const char *tmp_path, const char *digest)
 {
 	char *dir = shard_dir(qdir, digest), *path = quire_blob_path(qdir, digest);
-	int err = quire_fs_mkdirs(dir, 0755);
-	if (err)
-		goto out;
+	int err = 0;
 	if (access(path, F_OK) == 0) {
 		/* Same content already stored: content addressing makes the new copy redundant. */
 		unlink(tmp_path);
 		goto out;
 	}
 	chmod(tmp_path, 0444);
-	if (rename(tmp_path, path) < 0) {
+	/* The shard directory is made only when the rename finds it missing (once per shard). */
+	if (rename(tmp_path, path) < 0 && (errno != ENOENT || (err = quire_fs_mkdirs(dir, 0755)) ||
+					   rename(tmp_path, path) < 0)) {
+		if (err)
+			goto out;
 		err = quire_error_set(QUIRE_EIO, "cannot store blob '%s': %s", path, strerror(errno));
 		goto out;
 	}

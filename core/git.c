@@ -1,10 +1,43 @@
 /* Records the project's git HEAD and whether its tracked files differ from it. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
 #include <git2.h>
 
 #include "git.h"
+#include "util.h"
+
+/* Whether root or a directory above it has a .git: libgit2's start-up alone (it parses the
+ * system's certificate bundle) costs more than a small run, so a project outside any
+ * repository does not pay it. */
+static int maybe_in_repo(const char *root)
+{
+	if (getenv("GIT_DIR") || root[0] != '/')
+		return 1;
+	char *dir = quire__xstrdup(root);
+	int found = 0;
+	for (size_t len = strlen(dir); !found;) {
+		dir[len] = '\0';
+		char *probe = quire__xasprintf("%s/.git", dir);
+		struct stat st;
+		found = lstat(probe, &st) == 0;
+		free(probe);
+		if (len == 0)
+			break;
+		while (len > 0 && dir[len - 1] != '/')
+			len--;
+		if (len > 0)
+			len--; /* drop the slash: "/a/b" -> "/a", "/a" -> "" (the root) */
+	}
+	free(dir);
+	return found;
+}
 
 json_t *quire__git_info(const char *root)
 {
+	if (!maybe_in_repo(root))
+		return json_null();
 	git_libgit2_init();
 	git_repository *repo = NULL;
 	json_t *out = json_null();

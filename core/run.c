@@ -121,6 +121,7 @@ struct runner {
 	json_t **values;   /* rendered-input cache per node */
 	unsigned *mark;    /* per node: generation in which it is a dependency being rendered */
 	unsigned gen;
+	struct quire_template **tprompt, **tschema; /* per producer: shared templates, parsed */
 	struct binst *binsts;
 	size_t nbinsts;
 	size_t running, done, total;
@@ -614,22 +615,30 @@ static const json_t *artefact_value(void *ud, const char *id)
 	return v;
 }
 
-/* Loads and renders a template file for node i into out. */
-static int render_file(struct runner *r, size_t i, const char *rel, struct quire_buf *out)
+/* Loads and renders a template file for node i into out. A template every instance of a
+ * producer shares is read, parsed and checked once per run and kept in *cache (NULL for a
+ * per-instance prompt, used once). */
+static int render_file(struct runner *r, size_t i, const char *rel, struct quire_buf *out,
+		       struct quire_template **cache)
 {
 	const struct quire_node *n = &r->plan->nodes[i];
 	const struct quire_producer *pr = &r->p->bp->producers[n->producer];
-	char *path = quire__xasprintf("%s/%s", r->p->root, rel);
 	struct quire_buf src = QUIRE_BUF_INIT;
-	struct quire_template *t = NULL;
-	int err = quire_fs_read(path, &src, QUIRE_TEXT_CAP);
-	free(path);
-	if (!err)
-		err = quire_fs_check_utf8(rel, src.ptr, src.len);
-	if (!err)
-		err = quire_template_parse(&t, src.ptr, src.len, rel);
-	if (!err)
-		err = quire_template_check(t, r->p->bp, pr);
+	struct quire_template *t = cache ? *cache : NULL;
+	int err = 0;
+	if (!t) {
+		char *path = quire__xasprintf("%s/%s", r->p->root, rel);
+		err = quire_fs_read(path, &src, QUIRE_TEXT_CAP);
+		free(path);
+		if (!err)
+			err = quire_fs_check_utf8(rel, src.ptr, src.len);
+		if (!err)
+			err = quire_template_parse(&t, src.ptr, src.len, rel);
+		if (!err)
+			err = quire_template_check(t, r->p->bp, pr);
+		if (!err && cache)
+			*cache = t;
+	}
 	if (!err) {
 		r->gen++;
 		for (size_t k = 0; k < n->ndeps; k++)
@@ -651,7 +660,8 @@ static int render_file(struct runner *r, size_t i, const char *rel, struct quire
 		err = quire_template_render(t, &c, out);
 		quire_buf_release(&fb);
 	}
-	quire_template_free(t);
+	if (!cache || *cache != t)
+		quire_template_free(t);
 	quire_buf_release(&src);
 	return err;
 }
@@ -673,14 +683,15 @@ static int make_job(struct runner *r, size_t i, struct job *j)
 	int err = 0;
 	char *ppath = quire_producer_prompt_path(pr, n->idx);
 	if (ppath)
-		err = render_file(r, i, ppath, &prompt);
+		err = render_file(r, i, ppath, &prompt,
+				  pr->prompt_per_instance ? NULL : &r->tprompt[n->producer]);
 	free(ppath);
 	if (err)
 		goto out;
 	j->prompt = quire_buf_detach(&prompt, &j->prompt_len);
 	if (pr->output.schema) {
 		struct quire_buf sb = QUIRE_BUF_INIT;
-		err = render_file(r, i, pr->output.schema, &sb);
+		err = render_file(r, i, pr->output.schema, &sb, &r->tschema[n->producer]);
 		if (!err) {
 			json_error_t je;
 			j->schema_j = json_loadb(sb.ptr, sb.len, 0, &je);
@@ -965,6 +976,8 @@ static int execute(struct runner *r)
 	compute_priorities(r);
 	r->values = quire__xcalloc(n, sizeof(json_t *));
 	r->mark = quire__xcalloc(n, sizeof(unsigned));
+	r->tprompt = quire__xcalloc(r->p->bp->nproducers + 1, sizeof(*r->tprompt));
+	r->tschema = quire__xcalloc(r->p->bp->nproducers + 1, sizeof(*r->tschema));
 	for (size_t i = 0; i < n; i++) {
 		struct quire_node *nd = &r->plan->nodes[i];
 		if (!nd->selected || !nd->dirty) {
@@ -1085,6 +1098,12 @@ static int execute(struct runner *r)
 	free(r->prio);
 	free(r->values);
 	free(r->mark);
+	for (size_t k = 0; k < r->p->bp->nproducers; k++) {
+		quire_template_free(r->tprompt[k]);
+		quire_template_free(r->tschema[k]);
+	}
+	free(r->tprompt);
+	free(r->tschema);
 	return err;
 }
 

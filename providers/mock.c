@@ -332,11 +332,30 @@ static void wav(FILE *f, uint64_t *s)
 
 static void sleep_ms(struct mock *m, const struct quire_provider_request *rq, long ms)
 {
+	/* Steps of at most 20 ms to notice cancellation, towards one deadline so the oversleep of
+	 * each step does not add up. */
+	struct timespec end;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += ms / 1000;
+	end.tv_nsec += (ms % 1000) * 1000000L;
+	if (end.tv_nsec >= 1000000000L) {
+		end.tv_sec++;
+		end.tv_nsec -= 1000000000L;
+	}
 	while (ms > 0 && !m->cancelled && !(rq->cancelled && *rq->cancelled)) {
-		long step = ms > 20 ? 20 : ms;
-		struct timespec ts = { 0, step * 1000000L };
-		nanosleep(&ts, NULL);
-		ms -= step;
+		struct timespec now, at;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long long left = (long long)(end.tv_sec - now.tv_sec) * 1000000000LL +
+				 (end.tv_nsec - now.tv_nsec);
+		if (left <= 0)
+			break;
+		at = now;
+		at.tv_nsec += left > 20000000LL ? 20000000L : (long)left;
+		if (at.tv_nsec >= 1000000000L) {
+			at.tv_sec++;
+			at.tv_nsec -= 1000000000L;
+		}
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL);
 	}
 }
 
