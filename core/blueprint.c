@@ -823,7 +823,7 @@ char *quire_producer_prompt_path(const struct quire_producer *p, const long long
 			r++;
 		if (*r == '+' || *r == '-')
 			value += (*r == '-' ? -1 : 1) * strtoll(r + 1, NULL, 10);
-		quire_buf_printf(&b, "%lld", value);
+		quire_buf_put_int(&b, value);
 		c = e + 2;
 	}
 	return quire_buf_detach(&b, NULL);

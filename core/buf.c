@@ -113,3 +113,17 @@ char *quire_buf_detach(struct quire_buf *b, size_t *len)
 	quire_buf_init(b, b->cap);
 	return p;
 }
+
+int quire_buf_put_int(struct quire_buf *b, long long v)
+{
+	char tmp[24];
+	size_t n = 0;
+	/* Through unsigned so that LLONG_MIN negates without overflow. */
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	do
+		tmp[sizeof(tmp) - ++n] = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		tmp[sizeof(tmp) - ++n] = '-';
+	return quire_buf_add(b, tmp + sizeof(tmp) - n, n);
+}

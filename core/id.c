@@ -11,8 +11,11 @@
 void quire_id_format(struct quire_buf *out, const char *name, const long long *idx, int n)
 {
 	quire_buf_puts(out, name);
-	for (int i = 0; i < n; i++)
-		quire_buf_printf(out, "[%lld]", idx[i]);
+	for (int i = 0; i < n; i++) {
+		quire_buf_putc(out, '[');
+		quire_buf_put_int(out, idx[i]);
+		quire_buf_putc(out, ']');
+	}
 }
 
 /* Splits "Name[a][b]" into name and index strings; returns the index count or -1. */

@@ -240,8 +240,11 @@ int quire_plan_fingerprint(const struct quire_plan *plan, const struct quire_pro
 		quire_buf_puts(&c, "[]");
 	}
 	quire_buf_puts(&c, ",\"index\":[");
-	for (int d = 0; d < pr->ndims; d++)
-		quire_buf_printf(&c, "%s%lld", d ? "," : "", n->idx[d]);
+	for (int d = 0; d < pr->ndims; d++) {
+		if (d)
+			quire_buf_putc(&c, ',');
+		quire_buf_put_int(&c, n->idx[d]);
+	}
 	quire_buf_puts(&c, "],\"inputs\":{");
 	const char *names[64];
 	size_t nn = 0;
@@ -268,7 +271,9 @@ int quire_plan_fingerprint(const struct quire_plan *plan, const struct quire_pro
 		put_jstr(&c, sd);
 	else
 		quire_buf_puts(&c, "null");
-	quire_buf_printf(&c, ",\"take\":%lld,\"upstream\":[", n->take);
+	quire_buf_puts(&c, ",\"take\":");
+	quire_buf_put_int(&c, n->take);
+	quire_buf_puts(&c, ",\"upstream\":[");
 	for (size_t k = 0; k < n->ndeps; k++) {
 		const struct quire_node *u = &plan->nodes[n->deps[k]];
 		quire_buf_puts(&c, k ? ",[" : "[");

@@ -1,6 +1,8 @@
 /* Unit tests for quire_buf: the strbuf contract, the size cap, printf growth and detach. */
 #include "testutil.h"
 
+#include <limits.h>
+
 #include "quire/buf.h"
 #include "quire/error.h"
 
@@ -173,6 +175,23 @@ static int call_vprintf(struct quire_buf *b, const char *fmt, ...)
 	return err;
 }
 
+/* put_int prints what %lld prints, at the extremes too. */
+static void test_put_int_matches_printf(void **state)
+{
+	(void)state;
+	const long long vals[] = {0, 7, -1, 10, 99, -100, 123456789, LLONG_MAX, LLONG_MIN};
+	for (size_t k = 0; k < sizeof(vals) / sizeof(vals[0]); k++) {
+		struct quire_buf a = QUIRE_BUF_INIT, b = QUIRE_BUF_INIT;
+		quire_buf_puts(&a, "x");
+		quire_buf_puts(&b, "x");
+		assert_int_equal(quire_buf_put_int(&a, vals[k]), 0);
+		quire_buf_printf(&b, "%lld", vals[k]);
+		assert_string_equal(a.ptr, b.ptr);
+		quire_buf_release(&a);
+		quire_buf_release(&b);
+	}
+}
+
 static void test_vprintf_appends(void **state)
 {
 	(void)state;
@@ -299,6 +318,7 @@ int main(void)
 		cmocka_unit_test(test_cap_applies_to_printf),
 		cmocka_unit_test(test_cap_survives_release_and_reset),
 		cmocka_unit_test(test_printf_grows_past_initial_allocation),
+		cmocka_unit_test(test_put_int_matches_printf),
 		cmocka_unit_test(test_vprintf_appends),
 		cmocka_unit_test(test_grow_reserves_room),
 		cmocka_unit_test(test_reset_keeps_allocation),

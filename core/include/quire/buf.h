@@ -36,6 +36,9 @@ int quire_buf_puts(struct quire_buf *b, const char *s);
 /* Appends one byte. */
 int quire_buf_putc(struct quire_buf *b, char c);
 
+/* Appends a decimal integer (what "%lld" prints, without printf's cost on hot paths). */
+int quire_buf_put_int(struct quire_buf *b, long long v);
+
 /* Appends formatted text. */
 int quire_buf_printf(struct quire_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
