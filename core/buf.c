@@ -127,3 +127,35 @@ int quire_buf_put_int(struct quire_buf *b, long long v)
 		tmp[sizeof(tmp) - ++n] = '-';
 	return quire_buf_add(b, tmp + sizeof(tmp) - n, n);
 }
+
+int quire_buf_put_jstr(struct quire_buf *b, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF"; /* as jansson writes them */
+	quire_buf_putc(b, '"');
+	const unsigned char *c = (const unsigned char *)s, *end = c + len;
+	while (c < end) {
+		const unsigned char *run = c;
+		while (c < end && *c >= 0x20 && *c != '"' && *c != '\\')
+			c++;
+		if (c > run)
+			quire_buf_add(b, run, (size_t)(c - run));
+		if (c == end)
+			break;
+		const char *esc = *c == '"'    ? "\\\""
+				  : *c == '\\' ? "\\\\"
+				  : *c == '\b'  ? "\\b"
+				  : *c == '\f'  ? "\\f"
+				  : *c == '\n'  ? "\\n"
+				  : *c == '\r'  ? "\\r"
+				  : *c == '\t'  ? "\\t"
+						: NULL;
+		if (esc) {
+			quire_buf_puts(b, esc);
+		} else {
+			char u[7] = {'\\', 'u', '0', '0', hex[*c >> 4], hex[*c & 15], 0};
+			quire_buf_puts(b, u);
+		}
+		c++;
+	}
+	return quire_buf_putc(b, '"');
+}

@@ -322,38 +322,6 @@ static void put_indent(struct quire_buf *b, int depth)
 		quire_buf_add(b, "  ", 2);
 }
 
-static void put_string(struct quire_buf *b, const char *s, size_t len)
-{
-	static const char hex[] = "0123456789ABCDEF"; /* as jansson writes them */
-	quire_buf_putc(b, '"');
-	const unsigned char *c = (const unsigned char *)s, *end = c + len;
-	while (c < end) {
-		const unsigned char *run = c;
-		while (c < end && *c >= 0x20 && *c != '"' && *c != '\\')
-			c++;
-		if (c > run)
-			quire_buf_add(b, run, (size_t)(c - run));
-		if (c == end)
-			break;
-		const char *esc = *c == '"'    ? "\\\""
-				  : *c == '\\' ? "\\\\"
-				  : *c == '\b'  ? "\\b"
-				  : *c == '\f'  ? "\\f"
-				  : *c == '\n'  ? "\\n"
-				  : *c == '\r'  ? "\\r"
-				  : *c == '\t'  ? "\\t"
-						: NULL;
-		if (esc) {
-			quire_buf_puts(b, esc);
-		} else {
-			char u[7] = {'\\', 'u', '0', '0', hex[*c >> 4], hex[*c & 15], 0};
-			quire_buf_puts(b, u);
-		}
-		c++;
-	}
-	quire_buf_putc(b, '"');
-}
-
 static int cmp_keys(const void *x, const void *y)
 {
 	return strcmp(*(const char *const *)x, *(const char *const *)y);
@@ -380,7 +348,7 @@ static void put_value(struct quire_buf *b, const json_t *v, int depth)
 			if (k)
 				quire_buf_putc(b, ',');
 			put_indent(b, depth + 1);
-			put_string(b, keys[k], strlen(keys[k]));
+			quire_buf_put_jstr(b, keys[k], strlen(keys[k]));
 			quire_buf_add(b, ": ", 2);
 			put_value(b, json_object_get(v, keys[k]), depth + 1);
 		}
@@ -407,14 +375,11 @@ static void put_value(struct quire_buf *b, const json_t *v, int depth)
 		return;
 	}
 	case JSON_STRING:
-		put_string(b, json_string_value(v), json_string_length(v));
+		quire_buf_put_jstr(b, json_string_value(v), json_string_length(v));
 		return;
-	case JSON_INTEGER: {
-		char num[32];
-		int len = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-		quire_buf_add(b, num, (size_t)len);
+	case JSON_INTEGER:
+		quire_buf_put_int(b, (long long)json_integer_value(v));
 		return;
-	}
 	case JSON_TRUE:
 		quire_buf_puts(b, "true");
 		return;

@@ -161,49 +161,10 @@ static const char *file_digest(const struct quire_project *p, const char *rel)
 
 /* Appends s as a JSON string exactly as jansson's compact encoder writes it (the fingerprint
  * must not depend on which of the two wrote it). */
+/* Canonical JSON strings: the bytes jansson writes, so the record hashes as it always did. */
 static void put_jstr(struct quire_buf *b, const char *s)
 {
-	static const char hex[] = "0123456789abcdef";
-	quire_buf_putc(b, '"');
-	for (const unsigned char *c = (const unsigned char *)s; *c;) {
-		/* Runs that need no escape (digests, ids: nearly everything) are copied at once. */
-		const unsigned char *run = c;
-		while (*c >= 0x20 && *c != '"' && *c != '\\')
-			c++;
-		if (c > run)
-			quire_buf_add(b, run, (size_t)(c - run));
-		if (!*c)
-			break;
-		switch (*c) {
-		case '"':
-			quire_buf_puts(b, "\\\"");
-			break;
-		case '\\':
-			quire_buf_puts(b, "\\\\");
-			break;
-		case '\b':
-			quire_buf_puts(b, "\\b");
-			break;
-		case '\f':
-			quire_buf_puts(b, "\\f");
-			break;
-		case '\n':
-			quire_buf_puts(b, "\\n");
-			break;
-		case '\r':
-			quire_buf_puts(b, "\\r");
-			break;
-		case '\t':
-			quire_buf_puts(b, "\\t");
-			break;
-		default: {
-			char u[7] = { '\\', 'u', '0', '0', hex[*c >> 4], hex[*c & 15], 0 };
-			quire_buf_puts(b, u);
-		}
-		}
-		c++;
-	}
-	quire_buf_putc(b, '"');
+	quire_buf_put_jstr(b, s, strlen(s));
 }
 
 static int cmp_name(const void *x, const void *y)

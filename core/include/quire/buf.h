@@ -39,6 +39,10 @@ int quire_buf_putc(struct quire_buf *b, char c);
 /* Appends a decimal integer (what "%lld" prints, without printf's cost on hot paths). */
 int quire_buf_put_int(struct quire_buf *b, long long v);
 
+/* Appends s (len bytes) as a JSON string, escaped as jansson escapes it: quote, backslash and
+ * control characters (\\uXXXX in upper case); UTF-8 passes through. */
+int quire_buf_put_jstr(struct quire_buf *b, const char *s, size_t len);
+
 /* Appends formatted text. */
 int quire_buf_printf(struct quire_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
