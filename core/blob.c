@@ -39,11 +39,9 @@ int quire_blob_adopt(const char *qdir, const char *tmp_path, const char *digest)
 {
 	char *dir = shard_dir(qdir, digest), *path = quire_blob_path(qdir, digest);
 	int err = 0;
-	if (access(path, F_OK) == 0) {
-		/* Same content already stored: content addressing makes the new copy redundant. */
-		unlink(tmp_path);
-		goto out;
-	}
+	/* A blob already there is replaced, not trusted: blobs are synced per revision, so after a
+	 * power loss one can exist with damaged content that no event names yet. The new copy
+	 * has just been hashed. */
 	chmod(tmp_path, 0444);
 	/* The shard directory is made only when the rename finds it missing (once per shard). */
 	if (rename(tmp_path, path) < 0 && (errno != ENOENT || (err = quire_fs_mkdirs(dir, 0755)) ||

@@ -9,6 +9,7 @@
 #include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/fs.h"
+#include "quire/hash.h"
 #include "quire/manifest.h"
 #include "util.h"
 
@@ -565,7 +566,8 @@ void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out)
 	json_int_t size, mtime, isize, imtime;
 	char *line = b.ptr, *nl = err ? NULL : strchr(line, '\n');
 	char *h[5];
-	if (!nl)
+	/* A NUL inside would end the parse early and leave artefacts out: not an index. */
+	if (!nl || strlen(b.ptr) != b.len)
 		goto bad;
 	*nl = '\0';
 	if (split_tabs(line, h, 5) != 5 || strcmp(h[0], INDEX_MAGIC) ||
@@ -581,10 +583,18 @@ void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out)
 		if (split_tabs(line, f, 11) != 11 || !*f[0])
 			goto bad;
 		json_t *e = json_object();
-		json_object_set_new(arts, f[0], e);
-		for (int k = 0; k < INDEX_NSTR; k++)
-			if (*f[1 + k])
-				json_object_set_new_nocheck(e, index_str[k], json_string(f[1 + k]));
+		/* Checked: jansson frees e when the id is not valid UTF-8. */
+		if (json_object_set_new(arts, f[0], e))
+			goto bad;
+		for (int k = 0; k < INDEX_NSTR; k++) {
+			if (!*f[1 + k])
+				continue;
+			/* digest, fingerprint */
+			if ((k == 1 || k == 2) && !quire_digest_valid(f[1 + k]))
+				goto bad;
+			if (json_object_set_new_nocheck(e, index_str[k], json_string(f[1 + k])))
+				goto bad; /* not UTF-8 */
+		}
 		for (int k = 0; k < INDEX_NINT; k++) {
 			json_int_t v;
 			const char *s = f[1 + INDEX_NSTR + k];

@@ -91,6 +91,7 @@ struct wslot {
 	char *dir;     /* .quire/tmp/w-PID-T */
 	char *prompt;  /* the rendered prompt of the current job, rewritten in place */
 	char *scratch; /* the current job's scratch directory, emptied after each job */
+	unsigned gen;  /* bumped when the files could not be reused: the next job gets new ones */
 };
 
 struct runner {
@@ -157,24 +158,28 @@ static void report(struct runner *r, const char *kind, size_t node, const char *
 	r->o->progress(r->o->ud, &ev);
 }
 
-/* Empties a directory a provider may have filled, keeping the directory itself. */
-static void clear_dir(const char *dir)
+/* Empties a directory a provider may have filled, keeping the directory itself; -1 when
+ * something could not be removed. */
+static int clear_dir(const char *dir)
 {
 	DIR *d = opendir(dir);
 	if (!d)
-		return;
+		return -1;
 	struct dirent *e;
+	int rc = 0;
 	while ((e = readdir(d))) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
 		if (unlinkat(dirfd(d), e->d_name, 0) < 0) {
 			char *p = quire__xasprintf("%s/%s", dir, e->d_name);
 			clear_dir(p);
-			rmdir(p);
+			if (rmdir(p) < 0)
+				rc = -1;
 			free(p);
 		}
 	}
 	closedir(d);
+	return rc;
 }
 
 static void rm_tree(const char *dir)
@@ -311,19 +316,40 @@ static void attempt(struct runner *r, struct job *j)
 	}
 }
 
-/* Gives job j the slot's prompt file and scratch directory; 0, or -1 with the reason in diag. */
+/* Drops the slot's files (what cannot be removed stays for the next run's clean-up of
+ * .quire/tmp); the next job gets new ones under another name. */
+static void slot_reset(struct wslot *w)
+{
+	if (w->dir)
+		rm_tree(w->dir);
+	free(w->dir);
+	free(w->prompt);
+	free(w->scratch);
+	w->dir = w->prompt = w->scratch = NULL;
+	w->gen++;
+}
+
+/* Gives job j the slot's prompt file and scratch directory; 0, or -1 with the reason in diag.
+ * A slot a provider left unusable (its prompt replaced, a directory it cannot write) is made
+ * again once. */
 static int slot_prepare(struct wslot *w, struct job *j)
 {
 	int err = 0;
-	if (!w->dir) {
-		w->dir = quire__xasprintf("%s/tmp/w-%ld-%d", w->r->p->qdir, (long)getpid(),
-					  (int)(w - w->r->slots));
-		w->prompt = quire__xasprintf("%s/prompt", w->dir);
-		w->scratch = quire__xasprintf("%s/scratch", w->dir);
-		err = quire_fs_mkdirs(w->scratch, 0700);
+	for (int tries = 0; tries < 2; tries++) {
+		if (tries)
+			slot_reset(w);
+		if (!w->dir) {
+			w->dir = quire__xasprintf("%s/tmp/w-%ld-%d-%u", w->r->p->qdir, (long)getpid(),
+						  (int)(w - w->r->slots), w->gen);
+			w->prompt = quire__xasprintf("%s/prompt", w->dir);
+			w->scratch = quire__xasprintf("%s/scratch", w->dir);
+			err = quire_fs_mkdirs(w->scratch, 0700);
+		}
+		if (!err)
+			err = quire_fs_write_file(w->prompt, j->prompt, j->prompt_len, 0600);
+		if (!err)
+			break;
 	}
-	if (!err)
-		err = quire_fs_write_file(w->prompt, j->prompt, j->prompt_len, 0600);
 	if (err) {
 		snprintf(j->rs.diag, sizeof(j->rs.diag), "%s", quire_error_last());
 		j->rc = -1;
@@ -355,7 +381,8 @@ static void *worker(void *arg)
 		int64_t t0 = mono_ns();
 		if (slot_prepare(w, j) == 0) {
 			attempt(r, j);
-			clear_dir(w->scratch);
+			if (clear_dir(w->scratch))
+				slot_reset(w); /* the next job must find its scratch empty */
 		}
 		j->dur_ns = mono_ns() - t0;
 
@@ -1058,14 +1085,8 @@ static int execute(struct runner *r)
 	pthread_mutex_unlock(&r->mu);
 	for (int t = 0; t < r->nthreads; t++)
 		pthread_join(r->threads[t], NULL);
-	for (int t = 0; t < jobs; t++) {
-		struct wslot *w = &r->slots[t];
-		if (w->dir)
-			rm_tree(w->dir);
-		free(w->dir);
-		free(w->prompt);
-		free(w->scratch);
-	}
+	for (int t = 0; t < jobs; t++)
+		slot_reset(&r->slots[t]);
 	free(r->slots);
 	/* Jobs that finished while we were stopping still count: their work is kept. */
 	for (struct job *j = r->done_head, *next; j; j = next) {
@@ -1168,7 +1189,7 @@ int quire__run_commit(const char *qdir, struct quire_store *store, int64_t run, 
 }
 
 struct outputs {
-	json_t *list; /* [[subject, digest], ...] */
+	json_t *list; /* [[subject or null for a file snapshot, digest], ...] */
 };
 
 static int collect_output(void *ud, int64_t seq, int64_t time_ns, const char *kind,
@@ -1176,20 +1197,30 @@ static int collect_output(void *ud, int64_t seq, int64_t time_ns, const char *ki
 {
 	(void)seq;
 	(void)time_ns;
+	struct outputs *o = ud;
+	if (!strcmp(kind, "run.start")) {
+		/* The snapshots of the files the run read: stored, like outputs, without a sync. */
+		const char *rel;
+		json_t *d;
+		json_object_foreach(json_object_get(data, "files"), rel, d)
+			if (json_is_string(d))
+				json_array_append_new(o->list, json_pack("[n,O]", d));
+		return 0;
+	}
 	if (strcmp(kind, "artefact.produced") && strcmp(kind, "artefact.cached"))
 		return 0;
 	const char *digest = json_string_value(json_object_get(data, "digest"));
 	if (subject && digest)
-		json_array_append_new(((struct outputs *)ud)->list,
-				      json_pack("[s,s]", subject, digest));
+		json_array_append_new(o->list, json_pack("[s,s]", subject, digest));
 	return 0;
 }
 
-/* The outputs of a killed run were renamed into the store but not yet synced to disk (that
- * happens once, before a revision is committed), so after a power loss a blob may be missing,
- * empty or partial. Each one is hashed again; a bad one is removed and recorded as lost (the
- * artefact is then failed, without output), so the next run makes it again instead of
- * committing it as clean. */
+/* The outputs (and file snapshots) of a killed run were renamed into the store but not yet
+ * synced to disk (that happens once, before a revision is committed), so after a power loss a
+ * blob may be missing, empty or partial. Each one is hashed again; a bad one is removed, and
+ * a bad output is recorded as lost (the artefact is then failed, without output), so the next
+ * run makes it again instead of committing it as clean. A removed snapshot is stored again
+ * by the next run that reads the file. */
 static int verify_outputs(struct quire_project *p, struct quire_store *store, int64_t run)
 {
 	struct outputs o = {json_array()};
@@ -1201,12 +1232,22 @@ static int verify_outputs(struct quire_project *p, struct quire_store *store, in
 			break;
 		const char *subject = json_string_value(json_array_get(v, 0));
 		const char *digest = json_string_value(json_array_get(v, 1));
+		if (!quire_digest_valid(digest))
+			continue;
 		char *path = quire_blob_path(p->qdir, digest);
 		struct quire_digest got;
-		int bad = quire_hash_file(path, &got, NULL) < 0 || strcmp(got.s, digest);
-		quire_error_clear();
-		if (bad) {
+		int herr = quire_hash_file(path, &got, NULL), bad = 0;
+		if (herr == QUIRE_ENOTFOUND) {
+			quire_error_clear();
+			bad = 1;
+		} else if (herr) {
+			err = herr; /* unreadable is not lost: nothing is removed on a guess */
+		} else {
+			bad = strcmp(got.s, digest) != 0;
+		}
+		if (bad)
 			unlink(path);
+		if (bad && subject) {
 			char msg[256];
 			snprintf(msg, sizeof(msg), "its output %.19s... was lost when quire was stopped "
 				 "before it reached the disk", digest);

@@ -663,13 +663,9 @@ static int spawn(const struct spawn *s, pid_t *pid, int *stage)
 			fds[k] = lifted[k];
 		}
 	sigemptyset(&none);
-	/* Handled signals are reset by exec anyway; these are the ones quire or its caller may
-	 * ignore (SIG_IGN survives exec), which the command should get back. */
-	static const int dfl[] = {SIGPIPE, SIGHUP,  SIGINT,  SIGQUIT, SIGTERM, SIGTSTP, SIGTTIN,
-				  SIGTTOU, SIGCHLD, SIGUSR1, SIGUSR2, SIGALRM, SIGXFSZ};
-	sigemptyset(&all);
-	for (size_t k = 0; k < sizeof(dfl) / sizeof(dfl[0]); k++)
-		sigaddset(&all, dfl[k]);
+	/* Every signal back to its default: one ignored by quire or its caller (SIG_IGN survives
+	 * exec) must not stay ignored in the command. */
+	sigfillset(&all);
 	if ((rc = posix_spawn_file_actions_init(&fa)))
 		goto lift;
 	if ((rc = posix_spawnattr_init(&at))) {
@@ -698,8 +694,11 @@ static int spawn(const struct spawn *s, pid_t *pid, int *stage)
 			char *full = s->cands[k][0] == '/' ? NULL
 							   : xasprintf("%s/%s", s->cwd, s->cands[k]);
 			int there = access(full ? full : s->cands[k], F_OK) == 0;
+			int why = errno;
 			free(full);
 			if (!there) {
+				if (why == EACCES)
+					saved = EACCES; /* as execvp: a directory we may not search */
 				rc = ENOENT;
 				continue;
 			}
@@ -970,7 +969,7 @@ static int exec_produce(void *ctx, const struct quire_provider_request *rq,
 		const char *msg = errstr(serr, eb, sizeof(eb));
 		if (stage == 1)
 			diag(rs, NULL, "cannot run '%s' in '%s': %s", prog, x->cwd, msg);
-		else if (serr == EAGAIN || serr == ENOMEM) {
+		else if (serr == EAGAIN || serr == ENOMEM || serr == EMFILE || serr == ENFILE) {
 			rs->transient = 1;
 			diag(rs, NULL, "cannot start '%s': %s", prog, msg);
 		} else

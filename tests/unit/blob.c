@@ -132,13 +132,23 @@ static void test_adopt_moves_temp_file(void **state)
 	assert_string_equal(buf.ptr, "hello\n");
 	quire_buf_release(&buf);
 
-	/* Adopting content that is already stored just drops the temp file. */
+	/* Adopting content that is already stored replaces the stored copy (which could be one
+	 * a power loss damaged before it was synced): the temp file is gone either way. */
 	tu_write(".", ".quire/tmp/job-2.md", "hello\n");
 	assert_int_equal(quire_blob_adopt(".quire", ".quire/tmp/job-2.md", digest), 0);
 	assert_int_equal(stat(".quire/tmp/job-2.md", &st), -1);
 	assert_int_equal(quire_blob_read(".quire", digest, &buf, 0, 1), 0);
 	assert_string_equal(buf.ptr, "hello\n");
 	quire_buf_release(&buf);
+
+	path = quire_blob_path(".quire", digest);
+	assert_int_equal(truncate(path, 0), 0);
+	tu_write(".", ".quire/tmp/job-3.md", "hello\n");
+	assert_int_equal(quire_blob_adopt(".quire", ".quire/tmp/job-3.md", digest), 0);
+	assert_int_equal(quire_blob_read(".quire", digest, &buf, 0, 1), 0);
+	assert_string_equal(buf.ptr, "hello\n");
+	quire_buf_release(&buf);
+	free(path);
 }
 
 static void test_put_file(void **state)

@@ -327,6 +327,64 @@ static void test_text_matches_jansson(void **state)
 	json_decref(m);
 }
 
+/* The compact index is a cache: it answers only when it is exactly what quire wrote for the
+ * manifest as it is on disk; a damaged one (bytes that are not UTF-8, a NUL, a bad digest) is
+ * ignored, never trusted or crashed on. */
+static void test_index_round_trip_and_damage(void **state)
+{
+	(void)state;
+	json_t *m = started("rev-0001", NULL);
+	json_t *art = json_pack("{s:s,s:s,s:s,s:i,s:i,s:[s]}", "digest", D1, "fingerprint", D2,
+				"ext", "md", "size", 10, "take", 2, "feedback", "more\tdetail");
+	quire_manifest_apply(m, 0, "artefact.produced", "Chapter[0]", art);
+	json_decref(art);
+	assert_int_equal(quire_manifest_write(".quire", "rev-0001", m), 0);
+	quire_manifest_write_index(".quire", "rev-0001", m);
+	json_t *idx = NULL;
+	quire_manifest_load_index(".quire", "rev-0001", &idx);
+	assert_non_null(idx);
+	const json_t *e = json_object_get(json_object_get(idx, "artefacts"), "Chapter[0]");
+	assert_string_equal(json_string_value(json_object_get(e, "digest")), D1);
+	assert_string_equal(json_string_value(json_object_get(e, "fingerprint")), D2);
+	assert_string_equal(json_string_value(json_object_get(e, "status")), "clean");
+	assert_int_equal(json_integer_value(json_object_get(e, "take")), 2);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(e, "feedback"), 0)),
+			    "more\tdetail");
+	json_decref(idx);
+
+	char *good = tu_slurp(".quire/runs/rev-0001-index.tsv");
+	const char *damage[][2] = {{"Chapter[0]", "Chapter[\xff]"},
+				   {"Chapter[0]", "Chap\n"},
+				   {D1, "sha256:nothex"}};
+	for (size_t k = 0; k < sizeof(damage) / sizeof(damage[0]); k++) {
+		char *at = strstr(good, damage[k][0]);
+		assert_non_null(at);
+		struct quire_buf b = QUIRE_BUF_INIT;
+		quire_buf_add(&b, good, (size_t)(at - good));
+		quire_buf_puts(&b, damage[k][1]);
+		quire_buf_puts(&b, at + strlen(damage[k][0]));
+		FILE *f = fopen(".quire/runs/rev-0001-index.tsv", "wb");
+		assert_non_null(f);
+		fwrite(b.ptr, 1, b.len, f);
+		fclose(f);
+		quire_buf_release(&b);
+		quire_manifest_load_index(".quire", "rev-0001", &idx);
+		assert_null(idx);
+	}
+	/* A NUL cut into it. */
+	FILE *f = fopen(".quire/runs/rev-0001-index.tsv", "wb");
+	assert_non_null(f);
+	size_t hl = (size_t)(strchr(good, '\n') - good) + 1;
+	fwrite(good, 1, hl, f);
+	fputc('\0', f);
+	fwrite(good + hl, 1, strlen(good) - hl, f);
+	fclose(f);
+	quire_manifest_load_index(".quire", "rev-0001", &idx);
+	assert_null(idx);
+	free(good);
+	json_decref(m);
+}
+
 static void test_fold_interrupted_flag(void **state)
 {
 	(void)state;
@@ -367,6 +425,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_fold_run_start, tu_setup_qdir, tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_fold_artefacts, tu_setup_qdir, tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_text_matches_jansson, tu_setup_qdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_index_round_trip_and_damage, tu_setup_qdir,
 					    tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_fold_interrupted_flag, tu_setup_qdir,
 					    tu_teardown_tmpdir),
