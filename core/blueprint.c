@@ -832,7 +832,9 @@ char *quire_producer_prompt_path(const struct quire_producer *p, const long long
 static int each_index(const struct quire_producer *p, const long long *counts, int d,
 		      long long *idx, int (*fn)(void *ud, const long long *idx), void *ud)
 {
-	if (d == p->ndims)
+	/* ndims never exceeds QUIRE_MAX_DIMS (the parser refuses more); saying so lets -O3 see
+	 * that idx[d] stays in bounds. */
+	if (d == p->ndims || d >= QUIRE_MAX_DIMS)
 		return fn(ud, idx);
 	for (long long k = 0; k < counts[d]; k++) {
 		idx[d] = k;
