@@ -8,6 +8,7 @@
 
 #include <openssl/evp.h>
 
+#include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/hash.h"
 #include "util.h"
@@ -152,16 +153,105 @@ static int has_real(const json_t *v)
 	}
 }
 
+static void put_indent(struct quire_buf *b, int depth)
+{
+	if (depth < 0)
+		return; /* compact */
+	quire_buf_putc(b, '\n');
+	for (int k = 0; k < depth; k++)
+		quire_buf_add(b, "  ", 2);
+}
+
+static int cmp_keys(const void *x, const void *y)
+{
+	return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* What json_dumps(v, JSON_SORT_KEYS | JSON_INDENT(2)) writes (depth >= 0) or, with depth -1,
+ * JSON_SORT_KEYS | JSON_COMPACT, byte for byte, without jansson's per-value overhead. */
+static void put_value(struct quire_buf *b, const json_t *v, int depth)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: {
+		size_t n = json_object_size(v), k = 0;
+		if (!n) {
+			quire_buf_puts(b, "{}");
+			return;
+		}
+		const char **keys = quire__xcalloc(n, sizeof(*keys));
+		const char *key;
+		json_t *x;
+		json_object_foreach((json_t *)v, key, x) keys[k++] = key;
+		qsort(keys, n, sizeof(*keys), cmp_keys);
+		quire_buf_putc(b, '{');
+		for (k = 0; k < n; k++) {
+			if (k)
+				quire_buf_putc(b, ',');
+			put_indent(b, depth < 0 ? -1 : depth + 1);
+			quire_buf_put_jstr(b, keys[k], strlen(keys[k]));
+			quire_buf_add(b, ": ", depth < 0 ? 1 : 2);
+			put_value(b, json_object_get(v, keys[k]), depth < 0 ? -1 : depth + 1);
+		}
+		free(keys);
+		put_indent(b, depth);
+		quire_buf_putc(b, '}');
+		return;
+	}
+	case JSON_ARRAY: {
+		size_t n = json_array_size(v);
+		if (!n) {
+			quire_buf_puts(b, "[]");
+			return;
+		}
+		quire_buf_putc(b, '[');
+		for (size_t k = 0; k < n; k++) {
+			if (k)
+				quire_buf_putc(b, ',');
+			put_indent(b, depth < 0 ? -1 : depth + 1);
+			put_value(b, json_array_get(v, k), depth < 0 ? -1 : depth + 1);
+		}
+		put_indent(b, depth);
+		quire_buf_putc(b, ']');
+		return;
+	}
+	case JSON_STRING:
+		quire_buf_put_jstr(b, json_string_value(v), json_string_length(v));
+		return;
+	case JSON_INTEGER:
+		quire_buf_put_int(b, (long long)json_integer_value(v));
+		return;
+	case JSON_TRUE:
+		quire_buf_puts(b, "true");
+		return;
+	case JSON_FALSE:
+		quire_buf_puts(b, "false");
+		return;
+	case JSON_NULL:
+		quire_buf_puts(b, "null");
+		return;
+	default: {
+		/* Reals stay out of anything quire writes; should one appear, jansson prints it. */
+		char *t = json_dumps(v, JSON_ENCODE_ANY);
+		quire_buf_puts(b, t ? t : "null");
+		free(t);
+	}
+	}
+}
+
+void quire_json_write(struct quire_buf *out, const json_t *v, int pretty)
+{
+	put_value(out, v, pretty ? 0 : -1);
+}
+
 char *quire_json_canonical(const json_t *v)
 {
 	if (has_real(v)) {
 		quire_error_set(QUIRE_EINVALID, "floating-point numbers cannot be hashed");
 		return NULL;
 	}
-	char *s = json_dumps(v, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
-	if (!s)
-		abort();
-	return s;
+	struct quire_buf b = QUIRE_BUF_INIT;
+	quire_json_write(&b, v, 0);
+	return quire_buf_detach(&b, NULL);
 }
 
 int quire_hash_json(const json_t *v, struct quire_digest *out)

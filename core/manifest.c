@@ -316,92 +316,9 @@ void quire_manifest_apply(json_t *m, int64_t time_ns, const char *kind, const ch
 	}
 }
 
-static void put_indent(struct quire_buf *b, int depth)
-{
-	quire_buf_putc(b, '\n');
-	for (int k = 0; k < depth; k++)
-		quire_buf_add(b, "  ", 2);
-}
-
-static int cmp_keys(const void *x, const void *y)
-{
-	return strcmp(*(const char *const *)x, *(const char *const *)y);
-}
-
-/* The manifest's text: what json_dumps(m, JSON_SORT_KEYS | JSON_INDENT(2)) writes, byte for
- * byte, without its per-value overhead (it was most of a small commit's time at 10k). */
-static void put_value(struct quire_buf *b, const json_t *v, int depth)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT: {
-		size_t n = json_object_size(v), k = 0;
-		if (!n) {
-			quire_buf_puts(b, "{}");
-			return;
-		}
-		const char **keys = quire__xcalloc(n, sizeof(*keys));
-		const char *key;
-		json_t *x;
-		json_object_foreach((json_t *)v, key, x) keys[k++] = key;
-		qsort(keys, n, sizeof(*keys), cmp_keys);
-		quire_buf_putc(b, '{');
-		for (k = 0; k < n; k++) {
-			if (k)
-				quire_buf_putc(b, ',');
-			put_indent(b, depth + 1);
-			quire_buf_put_jstr(b, keys[k], strlen(keys[k]));
-			quire_buf_add(b, ": ", 2);
-			put_value(b, json_object_get(v, keys[k]), depth + 1);
-		}
-		free(keys);
-		put_indent(b, depth);
-		quire_buf_putc(b, '}');
-		return;
-	}
-	case JSON_ARRAY: {
-		size_t n = json_array_size(v);
-		if (!n) {
-			quire_buf_puts(b, "[]");
-			return;
-		}
-		quire_buf_putc(b, '[');
-		for (size_t k = 0; k < n; k++) {
-			if (k)
-				quire_buf_putc(b, ',');
-			put_indent(b, depth + 1);
-			put_value(b, json_array_get(v, k), depth + 1);
-		}
-		put_indent(b, depth);
-		quire_buf_putc(b, ']');
-		return;
-	}
-	case JSON_STRING:
-		quire_buf_put_jstr(b, json_string_value(v), json_string_length(v));
-		return;
-	case JSON_INTEGER:
-		quire_buf_put_int(b, (long long)json_integer_value(v));
-		return;
-	case JSON_TRUE:
-		quire_buf_puts(b, "true");
-		return;
-	case JSON_FALSE:
-		quire_buf_puts(b, "false");
-		return;
-	case JSON_NULL:
-		quire_buf_puts(b, "null");
-		return;
-	default: {
-		/* Reals stay out of anything quire writes; should one appear, jansson prints it. */
-		char *t = json_dumps(v, JSON_ENCODE_ANY);
-		quire_buf_puts(b, t ? t : "null");
-		free(t);
-	}
-	}
-}
-
 void quire_manifest_text(const json_t *m, struct quire_buf *out)
 {
-	put_value(out, m, 0);
+	quire_json_write(out, m, 1);
 	quire_buf_putc(out, '\n');
 }
 

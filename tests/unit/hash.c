@@ -157,6 +157,31 @@ static void test_canonical_sorts_keys_and_is_compact(void **state)
 	assert_canonical("{\"k\":\"caf\\u00e9 \\\"q\\\"\\n\"}", "{\"k\":\"caf\xc3\xa9 \\\"q\\\"\\n\"}");
 }
 
+/* Canonical JSON is quire's own writer now: it must give jansson's compact sorted bytes, or
+ * every digest of a JSON value (bindings, inputs, fingerprints) would change. */
+static void test_canonical_matches_jansson(void **state)
+{
+	(void)state;
+	json_t *v = json_pack("{s:s,s:s,s:s,s:[],s:{},s:[i,I,b,b,n],s:{s:{s:[s,{s:i}]}},s:s}",
+			      "quote", "say \"hi\" \\ back", "controls", "a\tb\nc\rd\be\ff\x01g\x1f",
+			      "utf8", "caf\xc3\xa9 \xe2\x80\x94 /slash\x7f", "empty_a", "empty_o",
+			      "mixed", -42, (json_int_t)1 << 62, 1, 0, "zz", "b", "a", "Scene[0][1]",
+			      "n", 7, "B", "capital sorts first");
+	char *want = json_dumps(v, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
+	char *got = quire_json_canonical(v);
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+	json_t *s = json_string("a scalar");
+	want = json_dumps(s, JSON_COMPACT | JSON_ENCODE_ANY);
+	got = quire_json_canonical(s);
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+	json_decref(s);
+	json_decref(v);
+}
+
 static void test_hash_json_ignores_insertion_order(void **state)
 {
 	(void)state;
@@ -245,6 +270,7 @@ int main(void)
 		cmocka_unit_test(test_hash_file_equals_hash_bytes),
 		cmocka_unit_test(test_hash_file_missing),
 		cmocka_unit_test(test_canonical_sorts_keys_and_is_compact),
+		cmocka_unit_test(test_canonical_matches_jansson),
 		cmocka_unit_test(test_hash_json_ignores_insertion_order),
 		cmocka_unit_test(test_reals_are_refused),
 		cmocka_unit_test(test_digest_valid),

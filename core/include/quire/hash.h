@@ -16,6 +16,7 @@ struct quire_digest {
 };
 
 /* Streaming hasher. Not thread-safe; one per thread. */
+struct quire_buf;
 struct quire_hasher;
 
 /* Allocates a hasher (aborts on OOM). Free with quire_hasher_free(). */
@@ -34,6 +35,10 @@ void quire_hash_bytes(const void *data, size_t len, struct quire_digest *out);
 
 /* Digest of a whole file; fills *size when non-NULL. QUIRE_ENOTFOUND or QUIRE_EIO. */
 int quire_hash_file(const char *path, struct quire_digest *out, uint64_t *size);
+
+/* Appends v as JSON with sorted keys: pretty, the bytes of jansson's JSON_INDENT(2); else the
+ * compact bytes of JSON_COMPACT. Reals are printed by jansson. */
+void quire_json_write(struct quire_buf *out, const json_t *v, int pretty);
 
 /*
  * Canonical JSON (sorted keys, compact, UTF-8) of v; malloc'd. Refuses reals anywhere in v
