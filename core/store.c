@@ -11,11 +11,23 @@
 #include "quire/store.h"
 #include "util.h"
 
+/* One stat-cache row held in memory. */
+struct srow {
+	char *path;
+	int64_t size, mtime_ns, ino, recorded_ns;
+	char digest[QUIRE_DIGEST_STRLEN];
+};
+
 struct quire_store {
 	sqlite3 *db;
 	int readonly;
-	sqlite3_stmt *ins_event, *stat_get, *stat_put, *ac_get, *ac_put;
+	sqlite3_stmt *ins_event, *stat_put, *ac_get, *ac_put;
 	int64_t opened_ns; /* for racy stat entries: see quire_store_stat_get */
+	/* The stat cache, read in one query at the first lookup (a query per file was a tenth
+	 * of a no-op plan): open addressing on the path, kept in step by quire_store_stat_put. */
+	struct srow *rows;
+	size_t nrows, cap;
+	int rows_loaded;
 };
 
 /* Forward-only migrations: entry N upgrades schema N to N+1. Never edit a shipped entry. */
@@ -139,9 +151,7 @@ int quire_store_open(struct quire_store **out, const char *qdir, int readonly)
 			if ((err = exec(s, migrations[v])))
 				goto out;
 	}
-	if ((err = prepare(s, &s->stat_get,
-			   "SELECT size, mtime_ns, ino, digest, recorded_ns FROM stat_cache WHERE path = ?")) ||
-	    (err = prepare(s, &s->ac_get, "SELECT result FROM action_cache WHERE fingerprint = ?")))
+	if ((err = prepare(s, &s->ac_get, "SELECT result FROM action_cache WHERE fingerprint = ?")))
 		goto out;
 out:
 	free(path);
@@ -158,11 +168,13 @@ void quire_store_close(struct quire_store *s)
 	if (!s)
 		return;
 	sqlite3_finalize(s->ins_event);
-	sqlite3_finalize(s->stat_get);
 	sqlite3_finalize(s->stat_put);
 	sqlite3_finalize(s->ac_get);
 	sqlite3_finalize(s->ac_put);
 	sqlite3_close(s->db);
+	for (size_t i = 0; i < s->cap; i++)
+		free(s->rows[i].path);
+	free(s->rows);
 	free(s);
 }
 
@@ -329,25 +341,81 @@ int quire_store_max_rev(struct quire_store *s, long *out)
  * been rewritten in the same timestamp tick after we hashed it (git's "racy clean" problem). */
 #define RACY_WINDOW_NS 2000000000LL
 
+static uint64_t path_hash(const char *p)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	return h;
+}
+
+/* The slot holding path, or the empty slot where it belongs. */
+static struct srow *row_slot(struct quire_store *s, const char *path)
+{
+	size_t mask = s->cap - 1;
+	for (size_t i = (size_t)path_hash(path) & mask;; i = (i + 1) & mask)
+		if (!s->rows[i].path || !strcmp(s->rows[i].path, path))
+			return &s->rows[i];
+}
+
+static void row_set(struct quire_store *s, const char *path, int64_t size, int64_t mtime_ns,
+		    int64_t ino, const char *digest, int64_t recorded_ns)
+{
+	if (!digest || !quire_digest_valid(digest))
+		return;
+	if ((s->nrows + 1) * 2 > s->cap) {
+		struct srow *old = s->rows;
+		size_t oldcap = s->cap;
+		s->cap = oldcap ? oldcap * 2 : 1024;
+		s->rows = quire__xcalloc(s->cap, sizeof(*s->rows));
+		for (size_t i = 0; i < oldcap; i++)
+			if (old[i].path)
+				*row_slot(s, old[i].path) = old[i];
+		free(old);
+	}
+	struct srow *r = row_slot(s, path);
+	if (!r->path) {
+		r->path = quire__xstrdup(path);
+		s->nrows++;
+	}
+	r->size = size;
+	r->mtime_ns = mtime_ns;
+	r->ino = ino;
+	r->recorded_ns = recorded_ns;
+	memcpy(r->digest, digest, QUIRE_DIGEST_STRLEN);
+}
+
+static void load_rows(struct quire_store *s)
+{
+	s->rows_loaded = 1;
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT path, size, mtime_ns, ino, digest, recorded_ns FROM stat_cache",
+			       -1, &st, NULL) != SQLITE_OK)
+		return; /* every lookup misses: files are hashed */
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *path = (const char *)sqlite3_column_text(st, 0);
+		if (path)
+			row_set(s, path, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+				sqlite3_column_int64(st, 3), (const char *)sqlite3_column_text(st, 4),
+				sqlite3_column_int64(st, 5));
+	}
+	sqlite3_finalize(st);
+}
+
 int quire_store_stat_get(struct quire_store *s, const char *path, int64_t size, int64_t mtime_ns,
 			 int64_t ino, struct quire_digest *digest)
 {
-	sqlite3_stmt *st = s->stat_get;
-	int hit = 0;
-	sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		const char *d = (const char *)sqlite3_column_text(st, 3);
-		int64_t recorded = sqlite3_column_int64(st, 4);
-		if (sqlite3_column_int64(st, 0) == size && sqlite3_column_int64(st, 1) == mtime_ns &&
-		    sqlite3_column_int64(st, 2) == ino && d && quire_digest_valid(d) &&
-		    recorded - mtime_ns > RACY_WINDOW_NS) {
-			memcpy(digest->s, d, QUIRE_DIGEST_STRLEN);
-			hit = 1;
-		}
-	}
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return hit;
+	if (!s->rows_loaded)
+		load_rows(s);
+	if (!s->cap)
+		return 0;
+	const struct srow *r = row_slot(s, path);
+	if (!r->path || r->size != size || r->mtime_ns != mtime_ns || r->ino != ino ||
+	    r->recorded_ns - mtime_ns <= RACY_WINDOW_NS)
+		return 0;
+	memcpy(digest->s, r->digest, QUIRE_DIGEST_STRLEN);
+	return 1;
 }
 
 int quire_store_stat_put(struct quire_store *s, const char *path, int64_t size, int64_t mtime_ns,
@@ -355,14 +423,18 @@ int quire_store_stat_put(struct quire_store *s, const char *path, int64_t size, 
 {
 	if (s->readonly)
 		return 0;
+	int64_t now = quire__now_ns();
 	sqlite3_stmt *st = s->stat_put;
 	sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, size);
 	sqlite3_bind_int64(st, 3, mtime_ns);
 	sqlite3_bind_int64(st, 4, ino);
 	sqlite3_bind_text(st, 5, digest->s, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, quire__now_ns());
-	return step_done(s, st, "updating the stat cache");
+	sqlite3_bind_int64(st, 6, now);
+	int err = step_done(s, st, "updating the stat cache");
+	if (!err && s->rows_loaded)
+		row_set(s, path, size, mtime_ns, ino, digest->s, now);
+	return err;
 }
 
 int quire_store_ac_get(struct quire_store *s, const char *fingerprint, json_t **out)
