@@ -392,6 +392,41 @@ static void test_readonly_existing_db_reads(void **state)
 	quire_store_close(s);
 }
 
+/* Thousands of entries (the table grows in memory) answer after a reopen, read-only too, and
+ * each keeps its own digest. */
+static void test_stat_cache_many_entries(void **state)
+{
+	(void)state;
+	struct quire_store *s = NULL;
+	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
+	int64_t mtime = now_ns() - 10LL * 1000000000;
+	char path[64], text[64];
+	struct quire_digest d, got;
+	assert_int_equal(quire_store_begin(s), 0);
+	for (int k = 0; k < 3000; k++) {
+		snprintf(path, sizeof(path), "prompts/scene-%d.md", k);
+		snprintf(text, sizeof(text), "scene %d", k);
+		digest_of(text, &d);
+		assert_int_equal(quire_store_stat_put(s, path, k, mtime, 1000 + k, &d), 0);
+	}
+	assert_int_equal(quire_store_commit(s), 0);
+	quire_store_close(s);
+	for (int ro = 0; ro < 2; ro++) {
+		assert_int_equal(quire_store_open(&s, ".quire", ro), 0);
+		for (int k = 0; k < 3000; k += 7) {
+			snprintf(path, sizeof(path), "prompts/scene-%d.md", k);
+			snprintf(text, sizeof(text), "scene %d", k);
+			digest_of(text, &d);
+			assert_int_equal(quire_store_stat_get(s, path, k, mtime, 1000 + k, &got), 1);
+			assert_string_equal(got.s, d.s);
+			assert_int_equal(quire_store_stat_get(s, path, k + 1, mtime, 1000 + k, &got), 0);
+		}
+		assert_int_equal(quire_store_stat_get(s, "prompts/scene-3000.md", 3000, mtime, 4000,
+						      &got), 0);
+		quire_store_close(s);
+	}
+}
+
 static void test_stat_cache_hit_needs_all_fields(void **state)
 {
 	(void)state;
@@ -503,6 +538,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_readonly_missing_db_is_empty, tu_setup_qdir,
 					    tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_readonly_existing_db_reads, tu_setup_qdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_stat_cache_many_entries, tu_setup_qdir,
 					    tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_stat_cache_hit_needs_all_fields, tu_setup_qdir,
 					    tu_teardown_tmpdir),
