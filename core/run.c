@@ -88,7 +88,7 @@ struct job {
  * job made ext4's inode allocator scan its recently deleted inodes (quadratic in a run). */
 struct wslot {
 	struct runner *r;
-	char *dir;     /* .quire/tmp/w-PID-T */
+	char *dir;     /* .quire/tmp/w-PID-T-G (worker T, generation G) */
 	char *prompt;  /* the rendered prompt of the current job, rewritten in place */
 	char *scratch; /* the current job's scratch directory, emptied after each job */
 	unsigned gen;  /* bumped when the files could not be reused: the next job gets new ones */
@@ -240,8 +240,14 @@ static int64_t mono_ns(void)
  * file-system sync before its manifest is written, and a recovered run re-hashes its outputs. */
 static int seal_output(struct job *j)
 {
-	const char *type = j->rq.output_type;
-	if (!strcmp(type, "json")) {
+	/* Hashed first: that also tells a missing output from a malformed one. */
+	int err = quire_hash_file(j->tmp, &j->digest, &j->size);
+	if (err) {
+		snprintf(j->rs.diag, sizeof(j->rs.diag), "%s",
+			 err == QUIRE_ENOTFOUND ? "provider wrote no output file" : quire_error_last());
+		return -1;
+	}
+	if (!strcmp(j->rq.output_type, "json")) {
 		json_error_t je;
 		json_t *doc = json_load_file(j->tmp, JSON_DECODE_ANY, &je);
 		if (!doc) {
@@ -249,21 +255,13 @@ static int seal_output(struct job *j)
 				 je.line, je.column, je.text);
 			return -1;
 		}
-		int err = j->schema_j ? quire_schema_validate(j->schema_j, doc) : 0;
+		err = j->schema_j ? quire_schema_validate(j->schema_j, doc) : 0;
 		json_decref(doc);
 		if (err) {
 			snprintf(j->rs.diag, sizeof(j->rs.diag), "output does not match its schema: %s",
 				 quire_error_last());
 			return -1;
 		}
-	}
-	if (access(j->tmp, F_OK) < 0) {
-		snprintf(j->rs.diag, sizeof(j->rs.diag), "provider wrote no output file");
-		return -1;
-	}
-	if (quire_hash_file(j->tmp, &j->digest, &j->size) < 0) {
-		snprintf(j->rs.diag, sizeof(j->rs.diag), "%s", quire_error_last());
-		return -1;
 	}
 	return 0;
 }

@@ -630,6 +630,43 @@ static void test_recovery_rehashes_unsynced_outputs(void **state)
 	free(blob);
 }
 
+/* A provider that says it succeeded but writes nothing. */
+static int silent_produce(void *ctx, const struct quire_provider_request *rq,
+			  struct quire_provider_response *rs)
+{
+	(void)ctx;
+	(void)rq;
+	(void)rs;
+	return 0;
+}
+
+static const struct quire_provider silent = {
+    .abi = QUIRE_PROVIDER_ABI,
+    .name = "silent",
+    .flags = QUIRE_PROVIDER_THREADSAFE,
+    .produce = silent_produce,
+};
+
+/* "Success" without an output file fails the job with a clear message, and blocks what uses it. */
+static void test_provider_without_output_fails(void **state)
+{
+	char *dir = *state;
+	char cmd[4096];
+	snprintf(cmd, sizeof(cmd), "sed -i 's/provider: mock$/provider: silent/' '%s/quire.yaml' && "
+		 "grep -q 'provider: silent' '%s/quire.yaml'", dir, dir);
+	assert_int_equal(system(cmd), 0);
+	struct tally t = {0};
+	struct quire_run_opts o = {.jobs = 2, .progress = progress, .ud = &t};
+	struct quire_run_result res;
+	run_in(dir, &o, &res);
+	assert_true(res.failed >= 1);
+	assert_int_equal(res.produced, 0);
+	json_t *m = load(dir, "rev-0001");
+	assert_string_equal(field(m, "Outline", "status"), "failed");
+	assert_non_null(strstr(field(m, "Outline", "error"), "provider wrote no output file"));
+	json_decref(m);
+}
+
 static void test_targets_run_only_selection(void **state)
 {
 	char *dir = *state;
@@ -651,6 +688,7 @@ static void test_targets_run_only_selection(void **state)
 int main(void)
 {
 	assert_int_equal(quire_provider_register(&quire_provider_mock), 0);
+	assert_int_equal(quire_provider_register(&silent), 0);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_full_run, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_second_run_nothing_to_do, setup, teardown),
@@ -667,6 +705,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_killed_run_is_recovered, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_recovery_rehashes_unsynced_outputs, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_provider_without_output_fails, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_targets_run_only_selection, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_interrupt_cancels_in_flight, setup, teardown),
 	};
