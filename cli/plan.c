@@ -45,23 +45,23 @@ int plan_readonly(struct quire_project *p, char **targets, size_t ntargets,
 		err = quire_project_check_providers(p, 0);
 	if (!err)
 		err = quire_manifest_current(p->qdir, &cur);
-	/* The compact index answers "up to date"; reasons for anything else need the manifest. */
+	/* The compact index has what deciding "up to date" needs; the entries of dirty instances
+	 * (their reasons need the recorded deps) are read from the manifest's text on demand. */
+	struct quire_mbase *base = NULL;
 	if (!err && cur)
-		quire_manifest_load_index(p->qdir, cur, &m);
+		quire_manifest_load_index(p->qdir, cur, &m, &base);
 	if (!err && m) {
-		err = quire_plan_build(out, p, m, p->qdir, (const char *const *)targets, ntargets);
-		if (!err && ((*out)->ndirty || (*out)->nwaiting || (*out)->nremoved)) {
-			quire_plan_free(*out);
-			*out = NULL;
-			json_decref(m);
-			m = NULL;
-		} else if (err) {
+		err = quire_plan_build_ex(out, p, m, base, p->qdir, (const char *const *)targets,
+					  ntargets, NULL, 0);
+		if (err) {
+			/* A text that does not match its index: plan against the manifest itself. */
 			json_decref(m);
 			m = NULL;
 			quire_error_clear();
 			err = 0;
 		}
 	}
+	quire_mbase_free(base);
 	if (!err && cur && !*out)
 		err = quire_manifest_load(p->qdir, cur, &m);
 	if (!err && !m)

@@ -16,8 +16,19 @@
 
 char *quire_blob_path(const char *qdir, const char *digest)
 {
+	/* qdir/blobs/sha256/XX/HEX, without printf: a no-op checks one per artefact. */
 	const char *hex = digest + 7;
-	return quire__xasprintf("%s/blobs/sha256/%.2s/%s", qdir, hex, hex);
+	size_t lq = strlen(qdir), lh = strlen(hex);
+	char *s = quire__xmalloc(lq + 17 + lh + 1), *at = s;
+	memcpy(at, qdir, lq);
+	at += lq;
+	memcpy(at, "/blobs/sha256/", 14);
+	at += 14;
+	memcpy(at, hex, lh < 2 ? lh : 2);
+	at += lh < 2 ? lh : 2;
+	*at++ = '/';
+	memcpy(at, hex, lh + 1);
+	return s;
 }
 
 int quire_blob_exists(const char *qdir, const char *digest)

@@ -243,6 +243,11 @@ void quire_json_write(struct quire_buf *out, const json_t *v, int pretty)
 	put_value(out, v, pretty ? 0 : -1);
 }
 
+void quire_json_write_at(struct quire_buf *out, const json_t *v, int depth)
+{
+	put_value(out, v, depth);
+}
+
 char *quire_json_canonical(const json_t *v)
 {
 	if (has_real(v)) {

@@ -1,10 +1,13 @@
 /* Manifest files, the fold of events into them, and the current pointer. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "quire/buf.h"
 #include "quire/error.h"
@@ -316,28 +319,6 @@ void quire_manifest_apply(json_t *m, int64_t time_ns, const char *kind, const ch
 	}
 }
 
-void quire_manifest_text(const json_t *m, struct quire_buf *out)
-{
-	quire_json_write(out, m, 1);
-	quire_buf_putc(out, '\n');
-}
-
-int quire_manifest_write(const char *qdir, const char *rev, const json_t *m)
-{
-	char *dir = quire__xasprintf("%s/manifests", qdir);
-	char *path = quire__xasprintf("%s/%s.json", dir, rev);
-	int err = quire_fs_mkdirs(dir, 0755);
-	if (!err) {
-		struct quire_buf b = QUIRE_BUF_INIT;
-		quire_manifest_text(m, &b);
-		err = quire_fs_write_atomic(path, b.ptr, b.len, 0644);
-		quire_buf_release(&b);
-	}
-	free(dir);
-	free(path);
-	return err;
-}
-
 int quire_manifest_set_current(const char *qdir, const char *rev)
 {
 	char *path = quire__xasprintf("%s/current", qdir);
@@ -374,76 +355,261 @@ long quire_manifest_max_rev(const char *qdir)
 	return max;
 }
 
-static int manifest_stat(const char *qdir, const char *rev, json_int_t *size, json_int_t *mtime)
-{
-	char *path = quire__xasprintf("%s/manifests/%s.json", qdir, rev);
-	struct stat st;
-	int ok = stat(path, &st) == 0;
-	free(path);
-	if (!ok)
-		return -1;
-	*size = (json_int_t)st.st_size;
-	*mtime = (json_int_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-	return 0;
-}
-
 /* The compact index: a header line, then one tab-separated line per artefact (ids, statuses,
  * digests, extensions and producer names hold no tab or newline; feedback is compact JSON,
- * which escapes both). Parsed by hand: jansson took most of a no-op plan reading it as JSON. */
-#define INDEX_MAGIC "quire-index 2"
+ * which escapes both), ending with the byte range of the artefact's entry in the manifest's
+ * text. Parsed by hand: jansson took most of a no-op plan reading it as JSON. */
+#define INDEX_MAGIC "quire-index 3"
 static const char *const index_str[] = { "status", "digest", "fingerprint", "ext", "type",
 					 "producer" };
 static const char *const index_int[] = { "take", "size", "duration_ms" };
-enum { INDEX_NSTR = 6, INDEX_NINT = 3 };
+enum { INDEX_NSTR = 6, INDEX_NINT = 3, INDEX_NFIELDS = 1 + INDEX_NSTR + INDEX_NINT + 3 };
+
+/* A slim entry's row in its base's span table (a key no manifest entry has: it is never
+ * written, and an entry that has it is copied from the base's text). */
+#define SPAN_KEY " span"
+
+struct span {
+	const char *id; /* borrowed from the manifest being written */
+	size_t off, len;
+};
+
+struct quire_mbase {
+	char *rev;
+	int fd;
+	const char *map; /* the manifest's text, mapped read-only; NULL until first needed */
+	size_t size;
+	struct span *spans; /* by row (ids not kept) */
+	size_t nspans;
+};
+
+void quire_mbase_free(struct quire_mbase *b)
+{
+	if (!b)
+		return;
+	if (b->map)
+		munmap((void *)b->map, b->size);
+	if (b->fd >= 0)
+		close(b->fd);
+	free(b->spans);
+	free(b->rev);
+	free(b);
+}
+
+static int mbase_map(struct quire_mbase *b)
+{
+	if (b->map)
+		return 0;
+	void *m = mmap(NULL, b->size, PROT_READ, MAP_PRIVATE, b->fd, 0);
+	if (m == MAP_FAILED)
+		return quire_error_set(QUIRE_EIO, "cannot map .quire/manifests/%s.json: %s", b->rev,
+				       strerror(errno));
+	b->map = m;
+	return 0;
+}
+
+/* The span of slim entry e in b (0), or 1 when e is a full entry. */
+static int slim_span(const json_t *e, const struct quire_mbase *b, const struct span **out)
+{
+	const json_t *row = json_object_get(e, SPAN_KEY);
+	if (!row)
+		return 1;
+	json_int_t r = json_integer_value(row);
+	if (!b || r < 0 || (size_t)r >= b->nspans)
+		return quire_error_set(QUIRE_EINVALID, "internal: a slim manifest entry without its text");
+	*out = &b->spans[r];
+	return 0;
+}
+
+int quire_manifest_materialise(json_t *m, struct quire_mbase *base, const char *id,
+			       json_t **entry)
+{
+	json_t *arts = json_object_get(m, "artefacts");
+	json_t *e = json_object_get(arts, id);
+	const struct span *sp;
+	*entry = e;
+	int rc = e ? slim_span(e, base, &sp) : 1;
+	if (rc)
+		return rc > 0 ? 0 : rc;
+	int err = mbase_map(base);
+	if (err)
+		return err;
+	json_error_t je;
+	json_t *full = json_loadb(base->map + sp->off, sp->len, 0, &je);
+	if (!json_is_object(full)) {
+		json_decref(full);
+		return quire_error_set(QUIRE_ECORRUPT,
+				       ".quire/manifests/%s.json: the entry of '%s' (byte %zu) does "
+				       "not match .quire/runs/%s-index.tsv: %s",
+				       base->rev, id, sp->off, base->rev, je.text);
+	}
+	json_object_set_new(arts, id, full);
+	*entry = full;
+	return 0;
+}
 
 static int index_safe(const char *s)
 {
 	return s && !strpbrk(s, "\t\n\r");
 }
 
-void quire_manifest_write_index(const char *qdir, const char *rev, const json_t *m)
+/* Writes the index of manifest rev (its file: size and mtime) from m and the spans of its
+ * entries in the text just written. A cache: a value it cannot hold means no index. */
+static void write_index(const char *qdir, const char *rev, const json_t *m, const struct stat *st,
+			const struct span *spans, size_t nspans)
 {
-	json_int_t size, mtime;
-	if (manifest_stat(qdir, rev, &size, &mtime))
-		return;
 	struct quire_buf b = QUIRE_BUF_INIT;
 	quire_buf_printf(&b, INDEX_MAGIC "\t%d\t%s\t%lld\t%lld\n", MANIFEST_FORMAT, rev,
-			 (long long)size, (long long)mtime);
-	const char *id;
-	json_t *e;
+			 (long long)st->st_size,
+			 (long long)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec);
+	const json_t *arts = json_object_get(m, "artefacts");
 	int ok = 1;
-	json_object_foreach(json_object_get(m, "artefacts"), id, e) {
+	for (size_t i = 0; i < nspans && ok; i++) {
+		const char *id = spans[i].id;
+		const json_t *e = json_object_get(arts, id);
 		ok &= index_safe(id);
 		quire_buf_puts(&b, id);
 		for (int k = 0; k < INDEX_NSTR; k++) {
 			const char *v = json_string_value(json_object_get(e, index_str[k]));
 			ok &= !v || (index_safe(v) && *v);
-			quire_buf_printf(&b, "\t%s", v ? v : "");
+			quire_buf_putc(&b, '\t');
+			if (v)
+				quire_buf_puts(&b, v);
 		}
 		for (int k = 0; k < INDEX_NINT; k++) {
 			const json_t *v = json_object_get(e, index_int[k]);
+			quire_buf_putc(&b, '\t');
 			if (json_is_integer(v))
-				quire_buf_printf(&b, "\t%lld", (long long)json_integer_value(v));
-			else
-				quire_buf_puts(&b, "\t");
+				quire_buf_put_int(&b, (long long)json_integer_value(v));
 		}
 		quire_buf_putc(&b, '\t');
-		if (json_array_size(json_object_get(e, "feedback"))) {
-			char *fb = json_dumps(json_object_get(e, "feedback"), JSON_COMPACT);
-			quire_buf_puts(&b, fb ? fb : "[]");
-			free(fb);
-		}
+		if (json_array_size(json_object_get(e, "feedback")))
+			quire_json_write(&b, json_object_get(e, "feedback"), 0);
+		quire_buf_putc(&b, '\t');
+		quire_buf_put_int(&b, (long long)spans[i].off);
+		quire_buf_putc(&b, '\t');
+		quire_buf_put_int(&b, (long long)spans[i].len);
 		quire_buf_putc(&b, '\n');
 	}
 	char *dir = quire__xasprintf("%s/runs", qdir);
 	char *path = quire__xasprintf("%s/%s-index.tsv", dir, rev);
-	/* Only a cache: a value it cannot hold means no index, and plans read the manifest. */
 	if (ok && quire_fs_mkdirs(dir, 0755) == 0)
-		quire_fs_write_atomic(path, b.ptr, b.len, 0644);
+		quire_fs_replace(path, b.ptr, b.len, 0644);
+	else
+		unlink(path);
 	quire_error_clear();
 	quire_buf_release(&b);
 	free(dir);
 	free(path);
+}
+
+static int cmp_span_ids(const void *x, const void *y)
+{
+	return strcmp(((const struct span *)x)->id, ((const struct span *)y)->id);
+}
+
+static int cmp_keys(const void *x, const void *y)
+{
+	return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* The manifest's text (what quire_json_write(m, pretty) gives, and a final newline), with the
+ * span of every artefact's entry in it. An entry of a slim manifest is copied from base. */
+static int manifest_text(const json_t *m, struct quire_mbase *base, struct quire_buf *out,
+			 struct span **spans_out, size_t *nspans_out)
+{
+	const json_t *arts = json_object_get(m, "artefacts");
+	size_t nkeys = json_object_size(m), nk = 0, ns = 0;
+	const char **keys = quire__xcalloc(nkeys + 1, sizeof(*keys));
+	struct span *spans = quire__xcalloc(json_object_size(arts) + 1, sizeof(*spans));
+	const char *key;
+	json_t *v;
+	int err = 0;
+	json_object_foreach((json_t *)m, key, v)
+		if (strcmp(key, "slim"))
+			keys[nk++] = key;
+	qsort(keys, nk, sizeof(*keys), cmp_keys);
+	json_object_foreach((json_t *)arts, key, v) spans[ns++].id = key;
+	qsort(spans, ns, sizeof(*spans), cmp_span_ids);
+	quire_buf_puts(out, nk ? "{" : "{}");
+	for (size_t k = 0; k < nk && !err; k++) {
+		quire_buf_puts(out, k ? ",\n  " : "\n  ");
+		quire_buf_put_jstr(out, keys[k], strlen(keys[k]));
+		quire_buf_add(out, ": ", 2);
+		v = json_object_get(m, keys[k]);
+		if (v != arts || !ns) {
+			quire_json_write_at(out, v, 1);
+			continue;
+		}
+		quire_buf_putc(out, '{');
+		for (size_t i = 0; i < ns && !err; i++) {
+			quire_buf_puts(out, i ? ",\n    " : "\n    ");
+			quire_buf_put_jstr(out, spans[i].id, strlen(spans[i].id));
+			quire_buf_add(out, ": ", 2);
+			const json_t *e = json_object_get(arts, spans[i].id);
+			const struct span *from;
+			size_t off = out->len;
+			int rc = slim_span(e, base, &from);
+			if (rc < 0 || (!rc && (err = mbase_map(base))))
+				err = rc < 0 ? rc : err;
+			else if (!rc)
+				quire_buf_add(out, base->map + from->off, from->len);
+			else
+				quire_json_write_at(out, e, 2);
+			spans[i].off = off;
+			spans[i].len = out->len - off;
+		}
+		quire_buf_puts(out, "\n  }");
+	}
+	quire_buf_puts(out, nk ? "\n}\n" : "\n");
+	free(keys);
+	if (err) {
+		free(spans);
+		return err;
+	}
+	*spans_out = spans;
+	*nspans_out = ns;
+	return 0;
+}
+
+void quire_manifest_text(const json_t *m, struct quire_buf *out)
+{
+	struct span *spans = NULL;
+	size_t n;
+	struct quire_buf b = QUIRE_BUF_INIT;
+	if (manifest_text(m, NULL, &b, &spans, &n) == 0)
+		quire_buf_add(out, b.ptr, b.len);
+	quire_error_clear();
+	quire_buf_release(&b);
+	free(spans);
+}
+
+int quire_manifest_write_from(const char *qdir, const char *rev, const json_t *m,
+			      struct quire_mbase *base)
+{
+	char *dir = quire__xasprintf("%s/manifests", qdir);
+	char *path = quire__xasprintf("%s/%s.json", dir, rev);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	struct span *spans = NULL;
+	size_t nspans = 0;
+	struct stat st;
+	int err = quire_fs_mkdirs(dir, 0755);
+	if (!err)
+		err = manifest_text(m, base, &b, &spans, &nspans);
+	if (!err)
+		err = quire_fs_write_atomic(path, b.ptr, b.len, 0644);
+	if (!err && stat(path, &st) == 0)
+		write_index(qdir, rev, m, &st, spans, nspans);
+	quire_buf_release(&b);
+	free(spans);
+	free(dir);
+	free(path);
+	return err;
+}
+
+int quire_manifest_write(const char *qdir, const char *rev, const json_t *m)
+{
+	return quire_manifest_write_from(qdir, rev, m, NULL);
 }
 
 /* Splits line at tabs into at most max fields (NUL-terminating them); the count. */
@@ -472,32 +638,49 @@ static int parse_int(const char *s, json_int_t *out)
 	return 0;
 }
 
-void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out)
+void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out,
+			       struct quire_mbase **base_out)
 {
 	*out = NULL;
+	*base_out = NULL;
 	char *path = quire__xasprintf("%s/runs/%s-index.tsv", qdir, rev);
+	char *mpath = quire__xasprintf("%s/manifests/%s.json", qdir, rev);
 	struct quire_buf b = QUIRE_BUF_INIT;
 	int err = quire_fs_read(path, &b, 1u << 30);
-	free(path);
 	json_t *arts = json_object();
-	json_int_t size, mtime, isize, imtime;
+	struct quire_mbase *base = quire__xcalloc(1, sizeof(*base));
+	base->fd = -1;
+	base->rev = quire__xstrdup(rev);
+	size_t salloc = 0;
+	json_int_t isize, imtime;
 	char *line = b.ptr, *nl = err ? NULL : strchr(line, '\n');
 	char *h[5];
+	struct stat st;
 	/* A NUL inside would end the parse early and leave artefacts out: not an index. */
 	if (!nl || strlen(b.ptr) != b.len)
 		goto bad;
 	*nl = '\0';
 	if (split_tabs(line, h, 5) != 5 || strcmp(h[0], INDEX_MAGIC) ||
 	    atoi(h[1]) != MANIFEST_FORMAT || strcmp(h[2], rev) || parse_int(h[3], &isize) ||
-	    parse_int(h[4], &imtime) || manifest_stat(qdir, rev, &size, &mtime) || isize != size ||
-	    imtime != mtime)
+	    parse_int(h[4], &imtime))
 		goto bad;
+	/* The file the spans point into is held open: it is the one the index describes. */
+	base->fd = open(mpath, O_RDONLY | O_CLOEXEC);
+	if (base->fd < 0 || fstat(base->fd, &st) < 0 || st.st_size != isize ||
+	    (json_int_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != imtime ||
+	    !st.st_size)
+		goto bad;
+	base->size = (size_t)st.st_size;
 	for (line = nl + 1; *line; line = nl + 1) {
 		if (!(nl = strchr(line, '\n')))
 			goto bad;
 		*nl = '\0';
-		char *f[1 + INDEX_NSTR + INDEX_NINT + 1];
-		if (split_tabs(line, f, 11) != 11 || !*f[0])
+		char *f[INDEX_NFIELDS];
+		if (split_tabs(line, f, INDEX_NFIELDS) != INDEX_NFIELDS || !*f[0])
+			goto bad;
+		json_int_t off, len;
+		if (parse_int(f[INDEX_NFIELDS - 2], &off) || parse_int(f[INDEX_NFIELDS - 1], &len) ||
+		    off <= 0 || len < 2 || (size_t)off + (size_t)len > base->size)
 			goto bad;
 		json_t *e = json_object();
 		/* Checked: jansson frees e when the id is not valid UTF-8. */
@@ -520,21 +703,30 @@ void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out)
 			if (*s)
 				json_object_set_new_nocheck(e, index_int[k], json_integer(v));
 		}
-		if (*f[10]) {
-			json_t *fb = json_loads(f[10], 0, NULL);
+		const char *fbs = f[1 + INDEX_NSTR + INDEX_NINT];
+		if (*fbs) {
+			json_t *fb = json_loads(fbs, 0, NULL);
 			if (!json_is_array(fb)) {
 				json_decref(fb);
 				goto bad;
 			}
 			json_object_set_new_nocheck(e, "feedback", fb);
 		}
+		QUIRE_GROW(base->spans, salloc, base->nspans + 1);
+		base->spans[base->nspans] = (struct span){ NULL, (size_t)off, (size_t)len };
+		json_object_set_new_nocheck(e, SPAN_KEY, json_integer((json_int_t)base->nspans++));
 	}
 	*out = json_pack("{s:i,s:s,s:o,s:{},s:{},s:b}", "format", MANIFEST_FORMAT, "revision", rev,
 			 "artefacts", arts, "inputs", "files", "slim", 1);
+	*base_out = base;
 	arts = NULL;
+	base = NULL;
 bad:
 	/* A missing, damaged or stale index is no error: the caller reads the manifest. */
 	quire_error_clear();
 	json_decref(arts);
+	quire_mbase_free(base);
 	quire_buf_release(&b);
+	free(path);
+	free(mpath);
 }

@@ -70,8 +70,8 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 		if (!digest)
 			continue;
 		char *name = quire_out_name(id, e);
-		char *path = quire__xasprintf("%s/%s", dir, name);
-		char *rel = quire__xasprintf("%s/%s", p->out_dir, name);
+		char *path = quire__path_join(dir, name);
+		char *rel = quire__path_join(p->out_dir, name);
 		json_int_t size = json_object_get(e, "size") ? json_integer_value(json_object_get(e, "size")) : -1;
 		if (!up_to_date(store, rel, path, digest, size)) {
 			struct quire_buf b = QUIRE_BUF_INIT;
@@ -97,7 +97,7 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 		const json_t *now = json_object_get(arts, id);
 		char *nowname = now && json_object_get(now, "digest") ? quire_out_name(id, now) : NULL;
 		if (!nowname || strcmp(nowname, name)) {
-			char *path = quire__xasprintf("%s/%s", dir, name);
+			char *path = quire__path_join(dir, name);
 			struct stat st;
 			if (lstat(path, &st) == 0 && (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) &&
 			    unlink(path) == 0)

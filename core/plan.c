@@ -6,6 +6,7 @@
 #include "quire/blob.h"
 #include "quire/buf.h"
 #include "quire/error.h"
+#include "quire/manifest.h"
 #include "quire/id.h"
 #include "quire/plan.h"
 #include "quire/project.h"
@@ -408,7 +409,19 @@ static int select_targets(struct quire_plan *plan, const struct quire_project *p
 int quire_plan_build(struct quire_plan **out, const struct quire_project *p, json_t *m,
 		     const char *qdir, const char *const *targets, size_t ntargets)
 {
-	return quire_plan_build_ex(out, p, m, qdir, targets, ntargets, NULL, 0);
+	return quire_plan_build_ex(out, p, m, NULL, qdir, targets, ntargets, NULL, 0);
+}
+
+/* Replaces n's slim entry by its full one (the slim one is freed). */
+static int materialise(json_t *m, struct quire_mbase *base, struct quire_node *n)
+{
+	json_t *e;
+	int err = quire_manifest_materialise(m, base, n->id, &e);
+	if (!err) {
+		n->entry = e;
+		n->feedback = json_object_get(e, "feedback");
+	}
+	return err;
 }
 
 /* The highest take an entry has had. */
@@ -424,7 +437,7 @@ static long long max_take(const json_t *e)
 }
 
 int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, json_t *m,
-			const char *qdir, const char *const *targets, size_t ntargets,
+			struct quire_mbase *base, const char *qdir, const char *const *targets, size_t ntargets,
 			const char *const *regenerate, size_t nregenerate)
 {
 	*out = NULL;
@@ -500,6 +513,9 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 		int regen = 0;
 		for (size_t r = 0; r < nregenerate; r++)
 			regen |= quire_id_match(regenerate[r], n->id);
+		/* A slim entry answers "clean"; a new take needs every take listed. */
+		if (regen && (err = materialise(m, base, n)))
+			break;
 		if (regen && n->selected) {
 			n->take = max_take(n->entry) + 1;
 			add_reason(n, quire__xasprintf("regenerate requested: take %lld", n->take));
@@ -536,6 +552,9 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 			n->pending_review = pending;
 			continue;
 		}
+		/* Explaining compares with the recorded deps, which only the full entry has. */
+		if ((err = materialise(m, base, n)))
+			break;
 		if (!regen)
 			explain(plan, p, i, qdir);
 		if (!n->nreasons)

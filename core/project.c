@@ -486,7 +486,7 @@ static int hash_one(struct quire_project *p, struct quire_store *store, const ch
 {
 	if (json_object_get(p->files, rel))
 		return 0;
-	char *path = quire__xasprintf("%s/%s", p->root, rel);
+	char *path = quire__path_join(p->root, rel);
 	struct stat st;
 	struct quire_digest d;
 	int err = 0;
@@ -594,7 +594,7 @@ void quire_project_input_digest(const struct quire_project *p, const char *name,
 static int check_file(const struct quire_project *p, const struct quire_producer *pr,
 		      const char *rel)
 {
-	char *path = quire__xasprintf("%s/%s", p->root, rel);
+	char *path = quire__path_join(p->root, rel);
 	struct quire_buf b = QUIRE_BUF_INIT;
 	struct quire_template *t = NULL;
 	int err = quire_fs_read(path, &b, QUIRE_TEXT_CAP);
@@ -614,27 +614,66 @@ static int check_file(const struct quire_project *p, const struct quire_producer
 	return err;
 }
 
+/* Which template files passed their check, remembered in the store's meta table so that a
+ * change to one prompt re-checks that one: a header naming quire's version and the blueprint's
+ * digest (a check depends on both), then one sorted fixed-width line per checked file: its
+ * content digest's hex and the index of the producer it was checked for. */
+#define TC_HEADER "templates-checked 1"
+enum { TC_LINE = QUIRE_DIGEST_HEX + 4 + 1 };
+
+struct tcache {
+	const char *prev; /* the lines remembered (sorted), or NULL */
+	size_t nprev;
+	char *now; /* the lines of this check (unsorted, TC_LINE each) */
+	size_t nnow, alloc;
+};
+
+static int tc_line_cmp(const void *x, const void *y)
+{
+	return memcmp(x, y, TC_LINE);
+}
+
+/* Checks one template file unless it passed before with the same content for the same
+ * producer. */
+static int tc_check(const struct quire_project *p, struct tcache *tc, size_t pi, const char *rel)
+{
+	const char *d = tc ? json_string_value(json_object_get(p->files, rel)) : NULL;
+	if (!d || pi > 0xffff)
+		return check_file(p, &p->bp->producers[pi], rel);
+	char line[TC_LINE + 1];
+	snprintf(line, sizeof(line), "%s%04zx\n", d + 7, pi);
+	int err = 0;
+	if (!tc->prev || !bsearch(line, tc->prev, tc->nprev, TC_LINE, tc_line_cmp))
+		err = check_file(p, &p->bp->producers[pi], rel);
+	if (!err) {
+		QUIRE_GROW(tc->now, tc->alloc, (tc->nnow + 1) * TC_LINE);
+		memcpy(tc->now + tc->nnow++ * TC_LINE, line, TC_LINE);
+	}
+	return err;
+}
+
 struct check_each {
 	const struct quire_project *p;
-	const struct quire_producer *pr;
+	size_t pi;
+	struct tcache *tc;
 };
 
 static int check_instance(void *ud, const long long *idx)
 {
 	struct check_each *ce = ud;
-	char *rel = quire_producer_prompt_path(ce->pr, idx);
-	int err = check_file(ce->p, ce->pr, rel);
+	char *rel = quire_producer_prompt_path(&ce->p->bp->producers[ce->pi], idx);
+	int err = tc_check(ce->p, ce->tc, ce->pi, rel);
 	free(rel);
 	return err;
 }
 
-int quire_project_check_templates(const struct quire_project *p)
+static int check_templates(const struct quire_project *p, struct tcache *tc)
 {
 	int err = 0;
 	for (size_t i = 0; !err && i < p->bp->nproducers; i++) {
 		const struct quire_producer *pr = &p->bp->producers[i];
 		if (pr->prompt_per_instance) {
-			struct check_each ce = { p, pr };
+			struct check_each ce = { p, i, tc };
 			long long counts[QUIRE_MAX_DIMS];
 			dim_counts(p, pr, counts);
 			err = quire_producer_each_index(pr, counts, check_instance, &ce);
@@ -644,28 +683,33 @@ int quire_project_check_templates(const struct quire_project *p)
 		for (int k = 0; k < 2 && !err; k++) {
 			if (!files[k])
 				continue;
-			err = check_file(p, pr, files[k]);
+			err = tc_check(p, tc, i, files[k]);
 		}
 	}
 	return err;
+}
+
+int quire_project_check_templates(const struct quire_project *p)
+{
+	return check_templates(p, NULL);
 }
 
 /* The digest of what a template check depends on: this quire's version (checks may change),
  * the blueprint and every template file, in the (deterministic) order they were hashed. */
 static void checked_key(const struct quire_project *p, struct quire_digest *out)
 {
-	struct quire_hasher *h = quire_hasher_new();
-	quire_hasher_update(h, QUIRE_VERSION, sizeof(QUIRE_VERSION));
+	struct quire_buf b = QUIRE_BUF_INIT;
+	quire_buf_add(&b, QUIRE_VERSION, sizeof(QUIRE_VERSION));
 	const char *rel;
 	json_t *d;
 	json_object_foreach(p->files, rel, d) {
 		if (!strcmp(rel, QUIRE_PROJECT_FILE) || !strcmp(rel, p->inputs_file))
 			continue;
-		quire_hasher_update(h, rel, strlen(rel) + 1);
-		quire_hasher_update(h, json_string_value(d), QUIRE_DIGEST_STRLEN);
+		quire_buf_add(&b, rel, strlen(rel) + 1);
+		quire_buf_add(&b, json_string_value(d), QUIRE_DIGEST_STRLEN);
 	}
-	quire_hasher_final(h, out);
-	quire_hasher_free(h);
+	quire_hash_bytes(b.ptr, b.len, out);
+	quire_buf_release(&b);
 }
 
 int quire_project_check_templates_cached(const struct quire_project *p,
@@ -681,10 +725,41 @@ int quire_project_check_templates_cached(const struct quire_project *p,
 	free(last);
 	if (same)
 		return 0;
-	int err = quire_project_check_templates(p);
-	if (!err && !quire_store_readonly(store) &&
-	    quire_store_meta_put(store, "templates_checked", key.s))
-		quire_error_clear(); /* only a cache: the next command checks again */
+	/* Something changed: only the files not checked before with this content are parsed. */
+	const char *bpd = json_string_value(json_object_get(p->files, p->blueprint_file));
+	char *header = quire__xasprintf(TC_HEADER " %s %s\n", QUIRE_VERSION, bpd ? bpd : "-");
+	char *files = NULL;
+	struct tcache tc = { 0 };
+	quire_store_meta_get(store, "templates_checked_files", &files);
+	size_t hl = strlen(header);
+	if (files && !strncmp(files, header, hl) && (strlen(files) - hl) % TC_LINE == 0) {
+		tc.prev = files + hl;
+		tc.nprev = (strlen(files) - hl) / TC_LINE;
+	}
+	int err = check_templates(p, &tc);
+	if (!err && !quire_store_readonly(store)) {
+		if (tc.nnow)
+			qsort(tc.now, tc.nnow, TC_LINE, tc_line_cmp);
+		struct quire_buf b = QUIRE_BUF_INIT;
+		quire_buf_puts(&b, header);
+		for (size_t k = 0; k < tc.nnow; k++)
+			if (!k || memcmp(tc.now + k * TC_LINE, tc.now + (k - 1) * TC_LINE, TC_LINE))
+				quire_buf_add(&b, tc.now + k * TC_LINE, TC_LINE);
+		int tx = quire_store_begin(store) == 0;
+		if (quire_store_meta_put(store, "templates_checked_files", b.ptr) ||
+		    quire_store_meta_put(store, "templates_checked", key.s)) {
+			quire_error_clear(); /* only a cache: the next command checks again */
+			if (tx)
+				quire_store_rollback(store);
+		} else if (tx && quire_store_commit(store)) {
+			quire_store_rollback(store);
+			quire_error_clear();
+		}
+		quire_buf_release(&b);
+	}
+	free(tc.now);
+	free(files);
+	free(header);
 	return err;
 }
 

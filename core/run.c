@@ -1128,26 +1128,35 @@ static int execute(struct runner *r)
 
 struct fold_ctx {
 	json_t *m;
+	struct quire_mbase *base; /* m's base when m is slim */
+	int started, err;
 };
 
 static int fold_cb(void *ud, int64_t seq, int64_t time_ns, const char *kind, const char *subject,
 		   const json_t *data)
 {
 	(void)seq;
-	quire_manifest_apply(((struct fold_ctx *)ud)->m, time_ns, kind, subject, data);
+	struct fold_ctx *fc = ud;
+	json_t *e;
+	/* An event changes the full entry: a slim one is read from the parent's text first. */
+	if (subject && fc->base && (fc->err = quire_manifest_materialise(fc->m, fc->base, subject, &e)))
+		return 1;
+	fc->started |= !strcmp(kind, "run.start");
+	quire_manifest_apply(fc->m, time_ns, kind, subject, data);
 	return 0;
 }
 
-/* Commits run `run` as revision rev: the parent manifest folded with the run's events, written,
- * then `current` moved. */
-/* Folds run `run`'s events into m (consumed: changed in place), writes it as revision rev and
- * moves `current`; *out gets m when given. */
+/* Folds run `run`'s events into m (consumed: changed in place; slim with its base, or full),
+ * writes it as revision rev and moves `current`; *out gets m when given. */
 static int commit_onto(const char *qdir, struct quire_store *store, int64_t run, const char *rev,
-		       json_t *m, json_t **out)
+		       json_t *m, struct quire_mbase *base, json_t **out)
 {
-	struct fold_ctx fc = { m };
+	struct fold_ctx fc = { m, base, 0, 0 };
 	int err = quire_store_events(store, run, fold_cb, &fc);
-	if (!err && (!json_is_string(json_object_get(m, "revision")) ||
+	if (fc.err)
+		err = fc.err;
+	/* A slim manifest's files, inputs and counts are empty until run.start sets them. */
+	if (!err && ((base && !fc.started) || !json_is_string(json_object_get(m, "revision")) ||
 		     strcmp(json_string_value(json_object_get(m, "revision")), rev)))
 		err = quire_error_set(QUIRE_ECORRUPT, "run %lld has no start event", (long long)run);
 	/* Blobs and the event log are written without fsyncs; one sync of the file system makes
@@ -1155,13 +1164,11 @@ static int commit_onto(const char *qdir, struct quire_store *store, int64_t run,
 	if (!err)
 		err = quire_fs_sync_fs(qdir);
 	if (!err)
-		err = quire_manifest_write(qdir, rev, m);
+		err = quire_manifest_write_from(qdir, rev, m, base);
 	if (!err)
 		err = quire_manifest_set_current(qdir, rev);
 	if (!err)
 		err = quire_store_run_finish(store, run, "committed");
-	if (!err)
-		quire_manifest_write_index(qdir, rev, m);
 	if (err || !out)
 		json_decref(m);
 	else
@@ -1183,7 +1190,7 @@ int quire__run_commit(const char *qdir, struct quire_store *store, int64_t run, 
 	} else {
 		m = quire_manifest_empty();
 	}
-	return commit_onto(qdir, store, run, rev, m, out);
+	return commit_onto(qdir, store, run, rev, m, NULL, out);
 }
 
 struct outputs {
@@ -1369,6 +1376,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	json_t *cur = NULL, *next = NULL;
 	char *current = NULL;
 	struct runner r = { 0 };
+	struct quire_mbase *base = NULL;
 	/* Providers are checked before the lock; templates once the files are hashed, so an
 	 * unchanged set of templates is not parsed again. */
 	int err = quire_project_check_providers(p, 1);
@@ -1384,27 +1392,27 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	    (err = quire_project_check_templates_cached(p, store)) ||
 	    (err = quire_manifest_current(p->qdir, &current)))
 		goto out;
-	/* Decide "nothing to do" from the revision's compact index when there is one; anything
-	 * else (work, removals, waits, takes) is planned against the full manifest. */
-	if (current && !o->nregenerate)
-		quire_manifest_load_index(p->qdir, current, &cur);
-	if (cur) {
-		if ((err = quire_plan_build_ex(&plan, p, cur, p->qdir, o->targets, o->ntargets, NULL,
-					       0)))
-			goto out;
-		if (plan->ndirty || plan->nwaiting || plan->nremoved) {
-			quire_plan_free(plan);
-			plan = NULL;
-			json_decref(cur);
-			cur = NULL;
-		}
+	/* Plan against the revision's compact index when there is one: the entries of dirty
+	 * instances are parsed from the manifest's text as the plan needs them, and the commit
+	 * copies the text of every entry the run does not change. */
+	if (current)
+		quire_manifest_load_index(p->qdir, current, &cur, &base);
+	if (cur && (err = quire_plan_build_ex(&plan, p, cur, base, p->qdir, o->targets,
+					      o->ntargets, o->regenerate, o->nregenerate))) {
+		/* A text that does not match its index: plan against the manifest itself. */
+		json_decref(cur);
+		cur = NULL;
+		quire_mbase_free(base);
+		base = NULL;
+		quire_error_clear();
+		err = 0;
 	}
 	if (!cur && current && (err = quire_manifest_load(p->qdir, current, &cur)))
 		goto out;
 	if (!cur)
 		cur = quire_manifest_empty();
-	if (!plan && (err = quire_plan_build_ex(&plan, p, cur, p->qdir, o->targets, o->ntargets,
-						o->regenerate, o->nregenerate)))
+	if (!plan && (err = quire_plan_build_ex(&plan, p, cur, NULL, p->qdir, o->targets,
+						o->ntargets, o->regenerate, o->nregenerate)))
 		goto out;
 	res->total = plan->nselected;
 	res->dirty = plan->ndirty;
@@ -1474,7 +1482,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	 * the parent's entries, which a shallow copy of its artefacts keeps alive. */
 	json_t *parent_arts = json_pack("{s:o}", "artefacts",
 					json_copy(json_object_get(cur, "artefacts")));
-	int cerr = commit_onto(p->qdir, store, r.run_id, r.rev, cur, &next);
+	int cerr = commit_onto(p->qdir, store, r.run_id, r.rev, cur, base, &next);
 	cur = parent_arts;
 	if (!err)
 		err = cerr;
@@ -1501,6 +1509,7 @@ materialise:
 out:
 	json_decref(cur);
 	json_decref(next);
+	quire_mbase_free(base);
 	free(current);
 	free(tmpdir);
 	quire_plan_free(plan);

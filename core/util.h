@@ -13,6 +13,8 @@ char *quire__xstrdup(const char *s);
 char *quire__xstrndup(const char *s, size_t n);
 /* malloc'd formatted string. */
 char *quire__xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* malloc'd "a/b" (what xasprintf("%s/%s") gives, without printf: on paths made per instance). */
+char *quire__path_join(const char *a, const char *b);
 
 /* Grows *arr to hold at least n items of `size` bytes (doubling). */
 void quire__grow(void **arr, size_t *alloc, size_t n, size_t size);

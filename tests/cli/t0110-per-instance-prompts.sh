@@ -25,6 +25,19 @@ echo 'oops {{Bee}}' >prompts/y-0.md
 run_q "a typo in one instance's prompt is positioned" 3 plan
 check "file:line:col" err_has "prompts/y-0.md:1:6: unknown name 'Bee'"
 echo 'first part about {{B}}' >prompts/y-0.md
+run_q "fixed, it plans" 0 plan
+# Files that passed are remembered by content: a change to one is still checked, the others
+# are not parsed again, and a blueprint change checks every file against it.
+echo 'third part about {{Cee}}' >prompts/y-2.md
+run_q "a typo in another instance's prompt, the rest unchanged" 3 plan
+check "is found and positioned" err_has "prompts/y-2.md:1:18: unknown name 'Cee'"
+echo 'third part about {{B}}' >prompts/y-2.md
+run_q "back to what passed before" 0 plan
+sed -i 's/uses: \[B\]/uses: [A]/' blueprint.yaml
+run_q "the blueprint stops giving Y the input its unchanged prompts name" 3 plan
+check "every file is checked again" err_has "prompts/y-0.md:1:18: 'B' is not in the uses of producer 'Y'"
+sed -i 's/    uses: \[A\]$/    uses: [B]/; 0,/uses: \[B\]/s//uses: [A]/' blueprint.yaml
+run_q "restored" 0 plan
 sed -i 's|prompts/y-{{i}}.md|prompts/y-{{k}}.md|' blueprint.yaml
 run_q "an unknown variable in a prompt path" 3 plan
 check "is refused with the blueprint position" err_has "a prompt path may use only the loop variables of producer 'Y'"

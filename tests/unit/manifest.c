@@ -1,6 +1,8 @@
 /* Unit tests for manifests (quire/manifest.h): revision names, current, load/write, the fold. */
 #include "testutil.h"
 
+#include <fcntl.h>
+
 #include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/manifest.h"
@@ -339,10 +341,12 @@ static void test_index_round_trip_and_damage(void **state)
 	quire_manifest_apply(m, 0, "artefact.produced", "Chapter[0]", art);
 	json_decref(art);
 	assert_int_equal(quire_manifest_write(".quire", "rev-0001", m), 0);
-	quire_manifest_write_index(".quire", "rev-0001", m);
 	json_t *idx = NULL;
-	quire_manifest_load_index(".quire", "rev-0001", &idx);
+	struct quire_mbase *base = NULL;
+	quire_manifest_load_index(".quire", "rev-0001", &idx, &base);
 	assert_non_null(idx);
+	assert_non_null(base);
+	quire_mbase_free(base);
 	const json_t *e = json_object_get(json_object_get(idx, "artefacts"), "Chapter[0]");
 	assert_string_equal(json_string_value(json_object_get(e, "digest")), D1);
 	assert_string_equal(json_string_value(json_object_get(e, "fingerprint")), D2);
@@ -368,8 +372,9 @@ static void test_index_round_trip_and_damage(void **state)
 		fwrite(b.ptr, 1, b.len, f);
 		fclose(f);
 		quire_buf_release(&b);
-		quire_manifest_load_index(".quire", "rev-0001", &idx);
+		quire_manifest_load_index(".quire", "rev-0001", &idx, &base);
 		assert_null(idx);
+		assert_null(base);
 	}
 	/* A NUL cut into it. */
 	FILE *f = fopen(".quire/runs/rev-0001-index.tsv", "wb");
@@ -379,7 +384,7 @@ static void test_index_round_trip_and_damage(void **state)
 	fputc('\0', f);
 	fwrite(good + hl, 1, strlen(good) - hl, f);
 	fclose(f);
-	quire_manifest_load_index(".quire", "rev-0001", &idx);
+	quire_manifest_load_index(".quire", "rev-0001", &idx, &base);
 	assert_null(idx);
 	free(good);
 	json_decref(m);
@@ -405,6 +410,130 @@ static void test_fold_interrupted_flag(void **state)
 	json_decref(m);
 }
 
+/* Applies one event to a slim manifest the way a commit does: the subject's full entry first. */
+static void apply_slim(json_t *m, struct quire_mbase *base, const char *kind, const char *subject,
+		       json_t *data)
+{
+	json_t *e;
+	if (subject)
+		assert_int_equal(quire_manifest_materialise(m, base, subject, &e), 0);
+	quire_manifest_apply(m, 1700000100LL * 1000000000, kind, subject, data);
+	json_decref(data);
+}
+
+static json_t *produced(const char *digest, int take, const char *up)
+{
+	return json_pack("{s:s,s:s,s:s,s:i,s:i,s:{s:[[s,s]],s:i},s:s,s:{s:[s,s]}}", "digest", digest,
+			 "fingerprint", D2, "ext", "md", "size", 10, "take", take, "deps", "upstream",
+			 up, D1, "take", take, "producer", "Chapter", "params", "argv", "cat",
+			 "{inputs}");
+}
+
+/* A commit folded onto the slim manifest (entries it did not touch copied from the parent's
+ * text) writes the same bytes as folding onto the whole parsed manifest, and its own index
+ * then reads back every entry, copied or new, as the full manifest has it. */
+static void test_slim_commit_matches_full(void **state)
+{
+	(void)state;
+	json_t *m = started("rev-0001", NULL);
+	const char *ids[] = {"Book", "Chapter[0]", "Chapter[1]", "Chapter[10]", "Chapter[2]"};
+	for (size_t k = 0; k < 5; k++) {
+		json_t *d = produced(D1, 0, "Outline");
+		quire_manifest_apply(m, 0, "artefact.produced", ids[k], d);
+		json_decref(d);
+	}
+	json_t *fail = json_pack("{s:s,s:s,s:s}", "error", "exit status 1\n\"quoted\"", "producer",
+				 "Scene", "role", "scene");
+	quire_manifest_apply(m, 0, "artefact.failed", "Scene[0][0]", fail);
+	json_decref(fail);
+	assert_int_equal(quire_manifest_write(".quire", "rev-0001", m), 0);
+	json_decref(m);
+
+	json_t *full = NULL, *slim = NULL;
+	struct quire_mbase *base = NULL;
+	assert_int_equal(quire_manifest_load(".quire", "rev-0001", &full), 0);
+	quire_manifest_load_index(".quire", "rev-0001", &slim, &base);
+	assert_non_null(slim);
+	assert_non_null(base);
+	/* Slim entries carry only the index's fields. */
+	const json_t *se = json_object_get(json_object_get(slim, "artefacts"), "Chapter[1]");
+	assert_null(json_object_get(se, "deps"));
+	assert_null(json_object_get(se, "takes"));
+
+	json_t *start = json_pack("{s:s,s:s,s:{s:s},s:{}}", "revision", "rev-0002", "parent",
+				  "rev-0001", "files", "inputs.yaml", D2, "inputs");
+	quire_manifest_apply(full, 1700000100LL * 1000000000, "run.start", NULL, start);
+	apply_slim(slim, base, "run.start", NULL, json_incref(start));
+	struct {
+		const char *kind, *subject;
+		json_t *(*data)(void);
+	} evs[] = {{"artefact.produced", "Chapter[1]", NULL},
+		   {"artefact.removed", "Chapter[10]", NULL},
+		   {"artefact.produced", "Chapter[3]", NULL},
+		   {"artefact.feedback", "Book", NULL},
+		   {"artefact.blocked", "Scene[0][0]", NULL}};
+	for (size_t k = 0; k < sizeof(evs) / sizeof(evs[0]); k++) {
+		json_t *d = !strcmp(evs[k].kind, "artefact.produced")
+				    ? produced(D2, 1, "Chapter[0]")
+			    : !strcmp(evs[k].kind, "artefact.feedback")
+				    ? json_pack("{s:s}", "text", "shorter")
+				    : json_pack("{s:s}", "error", "blocked by Outline");
+		quire_manifest_apply(full, 1700000100LL * 1000000000, evs[k].kind, evs[k].subject, d);
+		apply_slim(slim, base, evs[k].kind, evs[k].subject, json_incref(d));
+		json_decref(d);
+	}
+	assert_int_equal(quire_manifest_write_from(".quire", "rev-0002", slim, base), 0);
+	quire_mbase_free(base);
+	struct quire_buf want = QUIRE_BUF_INIT;
+	quire_manifest_text(full, &want);
+	char *got = tu_slurp(".quire/manifests/rev-0002.json");
+	assert_string_equal(got, want.ptr);
+	/* Copied untouched: the entry the run did not change is in the new text, byte for byte. */
+	assert_non_null(strstr(got, "\"Chapter[2]\": {"));
+
+	json_t *slim2 = NULL;
+	quire_manifest_load_index(".quire", "rev-0002", &slim2, &base);
+	assert_non_null(slim2);
+	const char *key;
+	json_t *v;
+	json_object_foreach(json_object_get(full, "artefacts"), key, v) {
+		json_t *e = NULL;
+		assert_int_equal(quire_manifest_materialise(slim2, base, key, &e), 0);
+		assert_non_null(e);
+		assert_true(json_equal(e, v));
+	}
+	assert_int_equal(json_object_size(json_object_get(slim2, "artefacts")),
+			 json_object_size(json_object_get(full, "artefacts")));
+	json_decref(slim2);
+	quire_mbase_free(base);
+
+	/* Damaged in place with its size and mtime kept: the entry is refused, naming the file. */
+	struct stat st;
+	assert_int_equal(stat(".quire/manifests/rev-0002.json", &st), 0);
+	char *at = strstr(got, "\"Chapter[2]\": {");
+	at[strlen("\"Chapter[2]\": ")] = '[';
+	FILE *f = fopen(".quire/manifests/rev-0002.json", "r+b");
+	assert_non_null(f);
+	fwrite(got, 1, strlen(got), f);
+	fclose(f);
+	struct timespec ts[2] = {st.st_atim, st.st_mtim};
+	assert_int_equal(utimensat(AT_FDCWD, ".quire/manifests/rev-0002.json", ts, 0), 0);
+	quire_manifest_load_index(".quire", "rev-0002", &slim2, &base);
+	assert_non_null(slim2);
+	json_t *e = NULL;
+	assert_int_equal(quire_manifest_materialise(slim2, base, "Chapter[2]", &e), QUIRE_ECORRUPT);
+	assert_non_null(strstr(quire_error_last(), ".quire/manifests/rev-0002.json"));
+	assert_non_null(strstr(quire_error_last(), "Chapter[2]"));
+	quire_error_clear();
+	json_decref(slim2);
+	quire_mbase_free(base);
+	free(got);
+	quire_buf_release(&want);
+	json_decref(start);
+	json_decref(full);
+	json_decref(slim);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -427,6 +556,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_text_matches_jansson, tu_setup_qdir,
 					    tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_index_round_trip_and_damage, tu_setup_qdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_slim_commit_matches_full, tu_setup_qdir,
 					    tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_fold_interrupted_flag, tu_setup_qdir,
 					    tu_teardown_tmpdir),

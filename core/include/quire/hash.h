@@ -40,6 +40,10 @@ int quire_hash_file(const char *path, struct quire_digest *out, uint64_t *size);
  * compact bytes of JSON_COMPACT. Reals are printed by jansson. */
 void quire_json_write(struct quire_buf *out, const json_t *v, int pretty);
 
+/* The same, pretty, as the value would appear nested depth levels deep in a pretty document
+ * (its inner lines indented accordingly); depth -1 is compact. */
+void quire_json_write_at(struct quire_buf *out, const json_t *v, int depth);
+
 /*
  * Canonical JSON (sorted keys, compact, UTF-8) of v; malloc'd. Refuses reals anywhere in v
  * (their printed form is not stable): returns NULL with QUIRE_EINVALID set.

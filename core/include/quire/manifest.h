@@ -30,24 +30,43 @@ json_t *quire_manifest_empty(void);
 void quire_manifest_apply(json_t *m, int64_t time_ns, const char *kind, const char *subject,
 			  const json_t *data);
 
-/* Writes manifest rev (canonical pretty JSON, temp + fsync + rename). */
 /* Appends the manifest's file text to out: sorted keys, two-space indentation, a final
- * newline (the same bytes as jansson's JSON_SORT_KEYS | JSON_INDENT(2)). */
+ * newline (the same bytes as jansson's JSON_SORT_KEYS | JSON_INDENT(2)). m must be a full
+ * manifest (not slim). */
 void quire_manifest_text(const json_t *m, struct quire_buf *out);
 
+/* The text of a committed manifest, held open read-only. A slim manifest (from the compact
+ * index) names, for each of its entries, the entry's byte range in it: a plan parses only
+ * the entries it must explain, and a commit copies every entry it did not change. */
+struct quire_mbase;
+
+void quire_mbase_free(struct quire_mbase *base);
+
+/* Writes manifest rev (canonical pretty JSON, temp + fsync + rename) and its compact index
+ * under .quire/runs/ (per artefact what deciding "up to date" needs: status, digest,
+ * fingerprint, take, feedback, size, ext, type, duration, and the entry's byte range; tied to
+ * the manifest file's size and mtime; a cache, so failing to write it is no error). */
 int quire_manifest_write(const char *qdir, const char *rev, const json_t *m);
+
+/* The same for a manifest folded onto a slim one: entries still slim are copied from base's
+ * text (the same bytes as writing them). */
+int quire_manifest_write_from(const char *qdir, const char *rev, const json_t *m,
+			      struct quire_mbase *base);
 
 /* Points .quire/current at rev (temp + fsync + rename). */
 int quire_manifest_set_current(const char *qdir, const char *rev);
 
-/* Writes a compact index of manifest rev (per artefact only what deciding "up to date" needs:
- * status, digest, fingerprint, take, feedback, size, ext, type, duration) under .quire/runs/,
- * tied to the manifest file's size and mtime. A cache: failure to write it is not an error. */
-void quire_manifest_write_index(const char *qdir, const char *rev, const json_t *m);
+/* Loads the index of rev as a slim manifest (no deps, takes, files or inputs) and its base
+ * (the manifest's text, for quire_manifest_materialise and quire_manifest_write_from), or
+ * *out = *base = NULL when there is none or the manifest file changed since it was written. */
+void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out,
+			       struct quire_mbase **base);
 
-/* Loads the index of rev as a slim manifest (no deps, takes or inputs), or *out = NULL when
- * there is none or the manifest file changed since it was written. */
-void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out);
+/* The full entry of id in m (*entry borrowed from m; NULL when m has none): a slim entry is
+ * parsed from base's text and replaces the slim one in m. QUIRE_ECORRUPT when the text there
+ * is not the entry. */
+int quire_manifest_materialise(json_t *m, struct quire_mbase *base, const char *id,
+			       json_t **entry);
 
 /* Highest revision number among the manifests on disk (0 when none). */
 long quire_manifest_max_rev(const char *qdir);

@@ -10,6 +10,8 @@
 #include "quire/blueprint.h"
 #include "quire/hash.h"
 
+struct quire_mbase;
+
 struct quire_project;
 
 struct quire_node {
@@ -55,9 +57,11 @@ int quire_plan_build(struct quire_plan **out, const struct quire_project *p, jso
 		     const char *qdir, const char *const *targets, size_t ntargets);
 
 /* The same, also asking for a new take of every instance matching a regenerate pattern
- * (reason "regenerate requested"; the take number enters its fingerprint). */
+ * (reason "regenerate requested"; the take number enters its fingerprint). m may be a slim
+ * manifest with its base (quire_manifest_load_index): the entries of dirty instances are
+ * then parsed from base into m, the clean ones stay slim. */
 int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, json_t *m,
-			const char *qdir, const char *const *targets, size_t ntargets,
+			struct quire_mbase *base, const char *qdir, const char *const *targets, size_t ntargets,
 			const char *const *regenerate, size_t nregenerate);
 
 void quire_plan_free(struct quire_plan *plan);
