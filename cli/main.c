@@ -7,6 +7,7 @@
 #include "quire-config.h"
 #include "quire-provider.h"
 #include "quire/error.h"
+#include "quire/mem.h"
 #include "quire/provider.h"
 
 static int cmd_help(int argc, char **argv);
@@ -134,5 +135,8 @@ int main(int argc, char **argv)
 		}
 	if (wants_help(argc - i, argv + i, c))
 		return 0;
+	/* The process exits when the command returns: its plan and manifests are not taken
+	 * apart first. */
+	quire_mem_leave_at_exit(1);
 	return c->exec(argc - i, argv + i);
 }

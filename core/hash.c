@@ -271,10 +271,14 @@ int quire_hash_json(const json_t *v, struct quire_digest *out)
 
 int quire_digest_valid(const char *s)
 {
-	if (strncmp(s, "sha256:", 7) != 0 || strlen(s) != 7 + QUIRE_DIGEST_HEX)
+	/* Called for every digest read back (indexes, the stat cache, blob checks): one pass,
+	 * the hex digits counted without a strlen first; the NUL stops the count. */
+	if (strncmp(s, "sha256:", 7) != 0)
 		return 0;
-	for (const char *p = s + 7; *p; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+	const unsigned char *p = (const unsigned char *)s + 7;
+	size_t k = 0;
+	for (; k < QUIRE_DIGEST_HEX; k++)
+		if (!((p[k] >= '0' && p[k] <= '9') || (p[k] >= 'a' && p[k] <= 'f')))
 			return 0;
-	return 1;
+	return p[k] == '\0';
 }

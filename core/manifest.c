@@ -359,11 +359,28 @@ long quire_manifest_max_rev(const char *qdir)
  * digests, extensions and producer names hold no tab or newline; feedback is compact JSON,
  * which escapes both), ending with the byte range of the artefact's entry in the manifest's
  * text. Parsed by hand: jansson took most of a no-op plan reading it as JSON. */
-#define INDEX_MAGIC "quire-index 3"
-static const char *const index_str[] = { "status", "digest", "fingerprint", "ext", "type",
-					 "producer" };
+#define INDEX_MAGIC "quire-index 4"
+static const char *const index_str[] = { "status", "digest", "fingerprint", "ext" };
 static const char *const index_int[] = { "take", "size", "duration_ms" };
-enum { INDEX_NSTR = 6, INDEX_NINT = 3, INDEX_NFIELDS = 1 + INDEX_NSTR + INDEX_NINT + 3 };
+enum { INDEX_NSTR = 4, INDEX_NINT = 3, INDEX_NFIELDS = 1 + INDEX_NSTR + INDEX_NINT + 3 };
+
+/* The few distinct statuses and extensions of an index, one string each (shared: nothing
+ * changes a string in place, entries are changed by replacing values). */
+struct intern {
+	json_t *v[16];
+	size_t n;
+};
+
+static json_t *interned(struct intern *in, const char *s)
+{
+	for (size_t k = 0; k < in->n; k++)
+		if (!strcmp(json_string_value(in->v[k]), s))
+			return json_incref(in->v[k]);
+	json_t *v = json_string(s);
+	if (v && in->n < sizeof(in->v) / sizeof(in->v[0]))
+		in->v[in->n++] = json_incref(v);
+	return v;
+}
 
 /* A slim entry's row in its base's span table (a key no manifest entry has: it is never
  * written, and an entry that has it is copied from the base's text). */
@@ -612,6 +629,25 @@ int quire_manifest_write(const char *qdir, const char *rev, const json_t *m)
 	return quire_manifest_write_from(qdir, rev, m, NULL);
 }
 
+void quire_manifest_reindex(const char *qdir, const char *rev, const json_t *m)
+{
+	char *path = quire__xasprintf("%s/manifests/%s.json", qdir, rev);
+	struct quire_buf text = QUIRE_BUF_INIT, file = QUIRE_BUF_INIT;
+	struct span *spans = NULL;
+	size_t nspans = 0;
+	struct stat st;
+	/* The spans hold only if the file is, byte for byte, what quire writes for m. */
+	if (manifest_text(m, NULL, &text, &spans, &nspans) == 0 && stat(path, &st) == 0 &&
+	    quire_fs_read(path, &file, 1u << 30) == 0 && file.len == text.len &&
+	    !memcmp(file.ptr, text.ptr, text.len))
+		write_index(qdir, rev, m, &st, spans, nspans);
+	quire_error_clear();
+	quire_buf_release(&text);
+	quire_buf_release(&file);
+	free(spans);
+	free(path);
+}
+
 /* Splits line at tabs into at most max fields (NUL-terminating them); the count. */
 static int split_tabs(char *line, char **f, int max)
 {
@@ -653,6 +689,7 @@ void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out,
 	base->rev = quire__xstrdup(rev);
 	size_t salloc = 0;
 	json_int_t isize, imtime;
+	struct intern in = { { NULL }, 0 };
 	char *line = b.ptr, *nl = err ? NULL : strchr(line, '\n');
 	char *h[5];
 	struct stat st;
@@ -689,10 +726,16 @@ void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out,
 		for (int k = 0; k < INDEX_NSTR; k++) {
 			if (!*f[1 + k])
 				continue;
-			/* digest, fingerprint */
-			if ((k == 1 || k == 2) && !quire_digest_valid(f[1 + k]))
-				goto bad;
-			if (json_object_set_new_nocheck(e, index_str[k], json_string(f[1 + k])))
+			json_t *v;
+			if (k == 1 || k == 2) {
+				/* digest, fingerprint: checked hex, so valid UTF-8 */
+				if (!quire_digest_valid(f[1 + k]))
+					goto bad;
+				v = json_stringn_nocheck(f[1 + k], QUIRE_DIGEST_STRLEN - 1);
+			} else {
+				v = interned(&in, f[1 + k]);
+			}
+			if (json_object_set_new_nocheck(e, index_str[k], v))
 				goto bad; /* not UTF-8 */
 		}
 		for (int k = 0; k < INDEX_NINT; k++) {
@@ -700,7 +743,8 @@ void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out,
 			const char *s = f[1 + INDEX_NSTR + k];
 			if (*s && parse_int(s, &v))
 				goto bad;
-			if (*s)
+			/* A take or duration of 0 reads as 0 when absent. */
+			if (*s && (v || k == 1))
 				json_object_set_new_nocheck(e, index_int[k], json_integer(v));
 		}
 		const char *fbs = f[1 + INDEX_NSTR + INDEX_NINT];
@@ -726,6 +770,8 @@ bad:
 	quire_error_clear();
 	json_decref(arts);
 	quire_mbase_free(base);
+	for (size_t k = 0; k < in.n; k++)
+		json_decref(in.v[k]);
 	quire_buf_release(&b);
 	free(path);
 	free(mpath);

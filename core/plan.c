@@ -62,7 +62,7 @@ static void add_reason(struct quire_node *n, char *r)
 
 void quire_plan_free(struct quire_plan *plan)
 {
-	if (!plan)
+	if (!plan || quire__mem_keep(plan))
 		return;
 	for (size_t i = 0; i < plan->n; i++) {
 		struct quire_node *n = &plan->nodes[i];

@@ -65,7 +65,7 @@ int quire_project_find(char **root, const char *dir)
 
 void quire_project_free(struct quire_project *p)
 {
-	if (!p)
+	if (!p || quire__mem_keep(p))
 		return;
 	for (size_t i = 0; i < p->nbindings; i++) {
 		free(p->bindings[i].role);

@@ -1407,8 +1407,12 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 		quire_error_clear();
 		err = 0;
 	}
-	if (!cur && current && (err = quire_manifest_load(p->qdir, current, &cur)))
-		goto out;
+	if (!cur && current) {
+		if ((err = quire_manifest_load(p->qdir, current, &cur)))
+			goto out;
+		/* No usable index (a fresh clone, another quire's): the next command has one. */
+		quire_manifest_reindex(p->qdir, current, cur);
+	}
 	if (!cur)
 		cur = quire_manifest_empty();
 	if (!plan && (err = quire_plan_build_ex(&plan, p, cur, NULL, p->qdir, o->targets,
@@ -1507,8 +1511,10 @@ materialise:
 	if (!err && res->interrupted)
 		err = quire_error_set(QUIRE_EINTR, "interrupted");
 out:
-	json_decref(cur);
-	json_decref(next);
+	if (!quire__mem_keep(cur))
+		json_decref(cur);
+	if (!quire__mem_keep(next))
+		json_decref(next);
 	quire_mbase_free(base);
 	free(current);
 	free(tmpdir);

@@ -33,6 +33,25 @@ run_q "second run" 0 run --json
 is "second run produced nothing" "$(count_events produced)" 0
 check "second run reports no revision" out_has '"revision":null'
 is "no second manifest was written" "$(ls .quire/manifests)" "rev-0001.json"
+check "the run wrote the missing index again" test -s .quire/runs/rev-0001-index.tsv
+cp .quire/runs/rev-0001-index.tsv "$TRASH/index"
+# One entry's bytes damaged in place, the file's size and mtime kept: the index still
+# matches the file, the entry no longer matches the index; plan reads the manifest whole and
+# says where it is damaged (exit 5: a damaged store).
+cp -p .quire/manifests/rev-0001.json "$TRASH/manifest"
+sed -i 's/Tone: warm/Tone: eerie/' inputs.yaml
+python3 - .quire/manifests/rev-0001.json <<'PY'
+import os, sys
+p = sys.argv[1]; st = os.stat(p); b = open(p, "rb").read()
+i = b.index(b'"Chapter[0]": {') + len(b'"Chapter[0]": ')
+open(p, "r+b").write(b[:i] + b"[" + b[i + 1:])
+os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+PY
+run_q "an entry that does not match the index" 5 plan
+check "the manifest is named, with line and column" err_has ".quire/manifests/rev-0001.json:74:17: "
+cp -p "$TRASH/manifest" .quire/manifests/rev-0001.json
+sed -i 's/Tone: eerie/Tone: warm/' inputs.yaml
+run_q "restored" 0 plan --check
 
 # A comment in inputs.yaml changes no value: nothing is dirty.
 echo "# a note to self" >>inputs.yaml

@@ -62,6 +62,11 @@ int quire_manifest_set_current(const char *qdir, const char *rev);
 void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out,
 			       struct quire_mbase **base);
 
+/* Writes the index of committed revision rev again from its manifest m (loaded whole), when
+ * the file holds exactly the text quire writes for m: for a revision whose index is missing
+ * (a fresh clone) or was written by another quire. A cache: no error. */
+void quire_manifest_reindex(const char *qdir, const char *rev, const json_t *m);
+
 /* The full entry of id in m (*entry borrowed from m; NULL when m has none): a slim entry is
  * parsed from base's text and replaces the slim one in m. QUIRE_ECORRUPT when the text there
  * is not the entry. */
