@@ -136,6 +136,110 @@ out:
 	return err;
 }
 
+int quire_fs_stream_open(struct quire_fs_stream *w, const char *path, int mode)
+{
+	memset(w, 0, sizeof(*w));
+	w->path = quire__xstrdup(path);
+	w->tmp = quire__xasprintf("%s.tmp-%ld", path, (long)getpid());
+	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (w->fd < 0) {
+		int err = quire_error_set(QUIRE_EIO, "cannot create '%s': %s", w->tmp, strerror(errno));
+		free(w->path);
+		free(w->tmp);
+		w->path = w->tmp = NULL;
+		return err;
+	}
+	return 0;
+}
+
+static int stream_fail(struct quire_fs_stream *w, const char *what)
+{
+	if (!w->err)
+		w->err = quire_error_set(QUIRE_EIO, "cannot %s '%s': %s", what, w->tmp, strerror(errno));
+	return w->err;
+}
+
+int quire_fs_stream_write(struct quire_fs_stream *w, const void *data, size_t len)
+{
+	if (w->err)
+		return w->err;
+	if (write_all(w->fd, data, len) < 0)
+		return stream_fail(w, "write");
+	w->size += len;
+	return 0;
+}
+
+int quire_fs_stream_copy(struct quire_fs_stream *w, int from, size_t off, size_t len)
+{
+	if (w->err)
+		return w->err;
+	loff_t in = (loff_t)off;
+	/* In the kernel, page cache to page cache (no copy through this process), where the
+	 * file system allows it; otherwise read and written here. */
+	while (len) {
+		ssize_t n = copy_file_range(from, &in, w->fd, NULL, len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len -= (size_t)n;
+		w->size += (size_t)n;
+	}
+	char buf[65536];
+	while (len) {
+		ssize_t n = pread(from, buf, len < sizeof(buf) ? len : sizeof(buf), in);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO; /* the source is shorter than it was */
+			return stream_fail(w, "copy into");
+		}
+		if (write_all(w->fd, buf, (size_t)n) < 0)
+			return stream_fail(w, "write");
+		in += n;
+		len -= (size_t)n;
+		w->size += (size_t)n;
+	}
+	return 0;
+}
+
+int quire_fs_stream_commit(struct quire_fs_stream *w)
+{
+	int err = w->err;
+	if (!err && fsync(w->fd) < 0)
+		err = stream_fail(w, "sync");
+	if (close(w->fd) < 0 && !err)
+		err = stream_fail(w, "write");
+	w->fd = -1;
+	if (!err && rename(w->tmp, w->path) < 0)
+		err = quire_error_set(QUIRE_EIO, "cannot rename '%s' to '%s': %s", w->tmp, w->path,
+				      strerror(errno));
+	if (err) {
+		unlink(w->tmp);
+	} else {
+		char *d = quire__xstrdup(w->path);
+		err = quire_fs_sync_dir(dirname(d));
+		free(d);
+	}
+	free(w->path);
+	free(w->tmp);
+	w->path = w->tmp = NULL;
+	return err;
+}
+
+void quire_fs_stream_abort(struct quire_fs_stream *w)
+{
+	if (w->fd >= 0) {
+		close(w->fd);
+		unlink(w->tmp);
+	}
+	w->fd = -1;
+	free(w->path);
+	free(w->tmp);
+	w->path = w->tmp = NULL;
+}
+
 int quire_fs_write_atomic(const char *path, const void *data, size_t len, int mode)
 {
 	return replace(path, data, len, mode, 1);

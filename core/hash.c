@@ -269,16 +269,22 @@ int quire_hash_json(const json_t *v, struct quire_digest *out)
 	return 0;
 }
 
+/* 1 for the lowercase hex digits, 0 for every other byte (NUL included). */
+static const unsigned char hexdigit[256] = {
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+	['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+};
+
 int quire_digest_valid(const char *s)
 {
-	/* Called for every digest read back (indexes, the stat cache, blob checks): one pass,
-	 * the hex digits counted without a strlen first; the NUL stops the count. */
-	if (strncmp(s, "sha256:", 7) != 0)
+	/* Called for every digest read back (indexes, the stat cache, blob checks): the length
+	 * first (strnlen reads no further than the NUL), then the digits without branches on
+	 * their (random) values. */
+	if (strncmp(s, "sha256:", 7) != 0 || strnlen(s + 7, QUIRE_DIGEST_HEX + 1) != QUIRE_DIGEST_HEX)
 		return 0;
 	const unsigned char *p = (const unsigned char *)s + 7;
-	size_t k = 0;
-	for (; k < QUIRE_DIGEST_HEX; k++)
-		if (!((p[k] >= '0' && p[k] <= '9') || (p[k] >= 'a' && p[k] <= 'f')))
-			return 0;
-	return p[k] == '\0';
+	unsigned ok = 1;
+	for (size_t k = 0; k < QUIRE_DIGEST_HEX; k++)
+		ok &= hexdigit[p[k]];
+	return (int)ok;
 }

@@ -530,10 +530,67 @@ static int cmp_keys(const void *x, const void *y)
 	return strcmp(*(const char *const *)x, *(const char *const *)y);
 }
 
+/* Where a manifest's text goes: a buffer, or a file written as it is made (flushed every
+ * MiB, so a large manifest is never held whole), with runs of entries copied from the base's
+ * file kept pending so that neighbours in the parent are copied as one range. */
+struct mw {
+	struct quire_buf buf;
+	struct quire_fs_stream *st; /* NULL: everything stays in buf */
+	struct quire_mbase *base;
+	size_t flushed;	   /* bytes already in the file */
+	size_t cp_off, cp_len; /* the pending copy from base */
+	size_t cp_row;
+	int err;
+};
+
+static size_t mw_pos(const struct mw *w)
+{
+	return w->flushed + w->buf.len + w->cp_len;
+}
+
+static void mw_flush_buf(struct mw *w)
+{
+	if (w->st && w->buf.len) {
+		if (quire_fs_stream_write(w->st, w->buf.ptr, w->buf.len) && !w->err)
+			w->err = w->st->err;
+		w->flushed += w->buf.len;
+		w->buf.len = 0;
+		w->buf.ptr[0] = '\0';
+	}
+}
+
+static void mw_flush_copy(struct mw *w)
+{
+	if (!w->cp_len)
+		return;
+	if (w->st) {
+		mw_flush_buf(w);
+		if (quire_fs_stream_copy(w->st, w->base->fd, w->cp_off, w->cp_len) && !w->err)
+			w->err = w->st->err;
+		w->flushed += w->cp_len;
+	} else {
+		int err = mbase_map(w->base);
+		if (err && !w->err)
+			w->err = err;
+		if (!err)
+			quire_buf_add(&w->buf, w->base->map + w->cp_off, w->cp_len);
+	}
+	w->cp_len = 0;
+}
+
+/* The buffer, ready for appending (pending copies written first). */
+static struct quire_buf *mw_buf(struct mw *w)
+{
+	mw_flush_copy(w);
+	if (w->buf.len >= (1u << 20))
+		mw_flush_buf(w);
+	return &w->buf;
+}
+
 /* The manifest's text (what quire_json_write(m, pretty) gives, and a final newline), with the
  * span of every artefact's entry in it. An entry of a slim manifest is copied from base. */
-static int manifest_text(const json_t *m, struct quire_mbase *base, struct quire_buf *out,
-			 struct span **spans_out, size_t *nspans_out)
+static int manifest_emit(const json_t *m, struct mw *w, struct span **spans_out,
+			 size_t *nspans_out)
 {
 	const json_t *arts = json_object_get(m, "artefacts");
 	size_t nkeys = json_object_size(m), nk = 0, ns = 0;
@@ -541,52 +598,86 @@ static int manifest_text(const json_t *m, struct quire_mbase *base, struct quire
 	struct span *spans = quire__xcalloc(json_object_size(arts) + 1, sizeof(*spans));
 	const char *key;
 	json_t *v;
-	int err = 0;
 	json_object_foreach((json_t *)m, key, v)
 		if (strcmp(key, "slim"))
 			keys[nk++] = key;
 	qsort(keys, nk, sizeof(*keys), cmp_keys);
 	json_object_foreach((json_t *)arts, key, v) spans[ns++].id = key;
 	qsort(spans, ns, sizeof(*spans), cmp_span_ids);
-	quire_buf_puts(out, nk ? "{" : "{}");
-	for (size_t k = 0; k < nk && !err; k++) {
-		quire_buf_puts(out, k ? ",\n  " : "\n  ");
-		quire_buf_put_jstr(out, keys[k], strlen(keys[k]));
-		quire_buf_add(out, ": ", 2);
+	quire_buf_puts(mw_buf(w), nk ? "{" : "{}");
+	for (size_t k = 0; k < nk && !w->err; k++) {
+		struct quire_buf *b = mw_buf(w);
+		quire_buf_puts(b, k ? ",\n  " : "\n  ");
+		quire_buf_put_jstr(b, keys[k], strlen(keys[k]));
+		quire_buf_add(b, ": ", 2);
 		v = json_object_get(m, keys[k]);
 		if (v != arts || !ns) {
-			quire_json_write_at(out, v, 1);
+			quire_json_write_at(b, v, 1);
 			continue;
 		}
-		quire_buf_putc(out, '{');
-		for (size_t i = 0; i < ns && !err; i++) {
-			quire_buf_puts(out, i ? ",\n    " : "\n    ");
-			quire_buf_put_jstr(out, spans[i].id, strlen(spans[i].id));
-			quire_buf_add(out, ": ", 2);
+		quire_buf_putc(b, '{');
+		int last_copied = 0;
+		for (size_t i = 0; i < ns && !w->err; i++) {
 			const json_t *e = json_object_get(arts, spans[i].id);
 			const struct span *from;
-			size_t off = out->len;
-			int rc = slim_span(e, base, &from);
-			if (rc < 0 || (!rc && (err = mbase_map(base))))
-				err = rc < 0 ? rc : err;
-			else if (!rc)
-				quire_buf_add(out, base->map + from->off, from->len);
-			else
-				quire_json_write_at(out, e, 2);
-			spans[i].off = off;
-			spans[i].len = out->len - off;
+			int rc = slim_span(e, w->base, &from);
+			if (rc < 0) {
+				w->err = rc;
+				break;
+			}
+			size_t row = rc ? 0 : (size_t)(from - w->base->spans);
+			if (!rc && last_copied && w->cp_len && row == w->cp_row + 1) {
+				/* The parent's next entry: the separator and key between are the same
+				 * bytes, so the pending copy just grows. */
+				size_t at = mw_pos(w) + (from->off - (w->cp_off + w->cp_len));
+				w->cp_len = from->off + from->len - w->cp_off;
+				w->cp_row = row;
+				spans[i].off = at;
+				spans[i].len = from->len;
+				continue;
+			}
+			b = mw_buf(w);
+			quire_buf_puts(b, i ? ",\n    " : "\n    ");
+			quire_buf_put_jstr(b, spans[i].id, strlen(spans[i].id));
+			quire_buf_add(b, ": ", 2);
+			spans[i].off = mw_pos(w);
+			if (!rc) {
+				w->cp_off = from->off;
+				w->cp_len = from->len;
+				w->cp_row = row;
+				spans[i].len = from->len;
+				last_copied = 1;
+			} else {
+				quire_json_write_at(b, e, 2);
+				spans[i].len = mw_pos(w) - spans[i].off;
+				last_copied = 0;
+			}
 		}
-		quire_buf_puts(out, "\n  }");
+		quire_buf_puts(mw_buf(w), "\n  }");
 	}
-	quire_buf_puts(out, nk ? "\n}\n" : "\n");
+	quire_buf_puts(mw_buf(w), nk ? "\n}\n" : "\n");
+	mw_flush_copy(w);
+	mw_flush_buf(w);
 	free(keys);
-	if (err) {
+	if (w->err) {
 		free(spans);
-		return err;
+		return w->err;
 	}
 	*spans_out = spans;
 	*nspans_out = ns;
 	return 0;
+}
+
+/* The whole text in out (no file). */
+static int manifest_text(const json_t *m, struct quire_mbase *base, struct quire_buf *out,
+			 struct span **spans, size_t *nspans)
+{
+	struct mw w = { QUIRE_BUF_INIT, NULL, base, 0, 0, 0, 0, 0 };
+	int err = manifest_emit(m, &w, spans, nspans);
+	if (!err)
+		quire_buf_add(out, w.buf.ptr, w.buf.len);
+	quire_buf_release(&w.buf);
+	return err;
 }
 
 void quire_manifest_text(const json_t *m, struct quire_buf *out)
@@ -606,18 +697,24 @@ int quire_manifest_write_from(const char *qdir, const char *rev, const json_t *m
 {
 	char *dir = quire__xasprintf("%s/manifests", qdir);
 	char *path = quire__xasprintf("%s/%s.json", dir, rev);
-	struct quire_buf b = QUIRE_BUF_INIT;
 	struct span *spans = NULL;
 	size_t nspans = 0;
 	struct stat st;
+	struct quire_fs_stream fst;
 	int err = quire_fs_mkdirs(dir, 0755);
 	if (!err)
-		err = manifest_text(m, base, &b, &spans, &nspans);
-	if (!err)
-		err = quire_fs_write_atomic(path, b.ptr, b.len, 0644);
+		err = quire_fs_stream_open(&fst, path, 0644);
+	if (!err) {
+		struct mw w = { QUIRE_BUF_INIT, &fst, base, 0, 0, 0, 0, 0 };
+		err = manifest_emit(m, &w, &spans, &nspans);
+		quire_buf_release(&w.buf);
+		if (err)
+			quire_fs_stream_abort(&fst);
+		else
+			err = quire_fs_stream_commit(&fst);
+	}
 	if (!err && stat(path, &st) == 0)
 		write_index(qdir, rev, m, &st, spans, nspans);
-	quire_buf_release(&b);
 	free(spans);
 	free(dir);
 	free(path);

@@ -13,7 +13,8 @@
 
 /* One stat-cache row held in memory. */
 struct srow {
-	char *path;
+	char *path; /* in the store's arena */
+	uint64_t hash;
 	int64_t size, mtime_ns, ino, recorded_ns;
 	char digest[QUIRE_DIGEST_STRLEN];
 };
@@ -28,6 +29,8 @@ struct quire_store {
 	struct srow *rows;
 	size_t nrows, cap;
 	int rows_loaded;
+	char **arena; /* blocks holding the rows' paths (freed together) */
+	size_t narena, arena_used, arena_left;
 };
 
 /* Forward-only migrations: entry N upgrades schema N to N+1. Never edit a shipped entry. */
@@ -172,8 +175,9 @@ void quire_store_close(struct quire_store *s)
 	sqlite3_finalize(s->ac_get);
 	sqlite3_finalize(s->ac_put);
 	sqlite3_close(s->db);
-	for (size_t i = 0; i < s->cap; i++)
-		free(s->rows[i].path);
+	for (size_t i = 0; i < s->narena; i++)
+		free(s->arena[i]);
+	free(s->arena);
 	free(s->rows);
 	free(s);
 }
@@ -349,13 +353,49 @@ static uint64_t path_hash(const char *p)
 	return h;
 }
 
-/* The slot holding path, or the empty slot where it belongs. */
-static struct srow *row_slot(struct quire_store *s, const char *path)
+/* The slot holding path (of hash h), or the empty slot where it belongs. */
+static struct srow *row_slot(struct quire_store *s, const char *path, uint64_t h)
 {
 	size_t mask = s->cap - 1;
-	for (size_t i = (size_t)path_hash(path) & mask;; i = (i + 1) & mask)
-		if (!s->rows[i].path || !strcmp(s->rows[i].path, path))
+	for (size_t i = (size_t)h & mask;; i = (i + 1) & mask)
+		if (!s->rows[i].path || (s->rows[i].hash == h && !strcmp(s->rows[i].path, path)))
 			return &s->rows[i];
+}
+
+/* A copy of path in the arena: one allocation per 64 KiB of paths, not one per row. */
+static char *arena_strdup(struct quire_store *s, const char *path)
+{
+	size_t n = strlen(path) + 1;
+	if (n > s->arena_left) {
+		size_t sz = n > 65536 ? n : 65536;
+		s->arena = quire__xrealloc(s->arena, (s->narena + 1) * sizeof(*s->arena));
+		s->arena[s->narena++] = quire__xmalloc(sz);
+		s->arena_used = 0;
+		s->arena_left = sz;
+	}
+	char *d = s->arena[s->narena - 1] + s->arena_used;
+	memcpy(d, path, n);
+	s->arena_used += n;
+	s->arena_left -= n;
+	return d;
+}
+
+/* Makes room for n rows at a load factor of at most one half. */
+static void rows_reserve(struct quire_store *s, size_t n)
+{
+	if (n * 2 <= s->cap)
+		return;
+	size_t cap = s->cap ? s->cap : 1024;
+	while (n * 2 > cap)
+		cap *= 2;
+	struct srow *old = s->rows;
+	size_t oldcap = s->cap;
+	s->cap = cap;
+	s->rows = quire__xcalloc(s->cap, sizeof(*s->rows));
+	for (size_t i = 0; i < oldcap; i++)
+		if (old[i].path)
+			*row_slot(s, old[i].path, old[i].hash) = old[i];
+	free(old);
 }
 
 static void row_set(struct quire_store *s, const char *path, int64_t size, int64_t mtime_ns,
@@ -363,19 +403,12 @@ static void row_set(struct quire_store *s, const char *path, int64_t size, int64
 {
 	if (!digest || !quire_digest_valid(digest))
 		return;
-	if ((s->nrows + 1) * 2 > s->cap) {
-		struct srow *old = s->rows;
-		size_t oldcap = s->cap;
-		s->cap = oldcap ? oldcap * 2 : 1024;
-		s->rows = quire__xcalloc(s->cap, sizeof(*s->rows));
-		for (size_t i = 0; i < oldcap; i++)
-			if (old[i].path)
-				*row_slot(s, old[i].path) = old[i];
-		free(old);
-	}
-	struct srow *r = row_slot(s, path);
+	rows_reserve(s, s->nrows + 1);
+	uint64_t h = path_hash(path);
+	struct srow *r = row_slot(s, path, h);
 	if (!r->path) {
-		r->path = quire__xstrdup(path);
+		r->path = arena_strdup(s, path);
+		r->hash = h;
 		s->nrows++;
 	}
 	r->size = size;
@@ -389,6 +422,12 @@ static void load_rows(struct quire_store *s)
 {
 	s->rows_loaded = 1;
 	sqlite3_stmt *st;
+	/* Sized once (SQLite counts a table's rows from its b-tree pages). */
+	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM stat_cache", -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0)
+			rows_reserve(s, (size_t)sqlite3_column_int64(st, 0));
+		sqlite3_finalize(st);
+	}
 	if (sqlite3_prepare_v2(s->db,
 			       "SELECT path, size, mtime_ns, ino, digest, recorded_ns FROM stat_cache",
 			       -1, &st, NULL) != SQLITE_OK)
@@ -410,7 +449,7 @@ int quire_store_stat_get(struct quire_store *s, const char *path, int64_t size, 
 		load_rows(s);
 	if (!s->cap)
 		return 0;
-	const struct srow *r = row_slot(s, path);
+	const struct srow *r = row_slot(s, path, path_hash(path));
 	if (!r->path || r->size != size || r->mtime_ns != mtime_ns || r->ino != ino ||
 	    r->recorded_ns - mtime_ns <= RACY_WINDOW_NS)
 		return 0;

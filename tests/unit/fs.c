@@ -1,6 +1,8 @@
 /* Unit tests for quire/fs.h: atomic writes, capped reads, mkdir -p and the positioned UTF-8 check. */
 #include "testutil.h"
 
+#include <fcntl.h>
+
 #include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/fs.h"
@@ -341,10 +343,69 @@ static void test_utf8_rejects_nul(void **state)
 	BAD("\0", 1, 1);
 }
 
+/* A streamed file: pieces written and ranges copied from another file land in order; nothing
+ * is at the path until the commit; a copy past the source's end fails, naming the temp file,
+ * and leaves neither the file nor a temp behind; an abort leaves nothing. */
+static void test_stream_write_copy_commit(void **state)
+{
+	struct fx *f = *state;
+	char *src = path_in(f, "src.txt"), *dst = path_in(f, "dst.txt");
+	/* Larger than one copy_file_range or pread chunk. */
+	struct quire_buf big = QUIRE_BUF_INIT;
+	for (int k = 0; k < 20000; k++)
+		quire_buf_printf(&big, "%05d\n", k);
+	assert_int_equal(quire_fs_write_atomic(src, big.ptr, big.len, 0644), 0);
+	int fd = open(src, O_RDONLY);
+	assert_true(fd >= 0);
+
+	struct quire_fs_stream w;
+	assert_int_equal(quire_fs_stream_open(&w, dst, 0644), 0);
+	assert_int_equal(quire_fs_stream_write(&w, "head\n", 5), 0);
+	assert_int_equal(quire_fs_stream_copy(&w, fd, 6, 12), 0); /* "00001\n00002\n" */
+	assert_int_equal(quire_fs_stream_copy(&w, fd, 0, big.len), 0);
+	assert_int_equal(quire_fs_stream_write(&w, "tail", 4), 0);
+	assert_int_equal(w.size, 5 + 12 + big.len + 4);
+	assert_int_equal(access(dst, F_OK), -1);
+	assert_int_equal(quire_fs_stream_commit(&w), 0);
+	struct quire_buf got = QUIRE_BUF_INIT;
+	assert_int_equal(quire_fs_read(dst, &got, 0), 0);
+	assert_int_equal(got.len, 5 + 12 + big.len + 4);
+	assert_memory_equal(got.ptr, "head\n00001\n00002\n00000\n", 23);
+	assert_memory_equal(got.ptr + 17, big.ptr, big.len);
+	assert_memory_equal(got.ptr + 17 + big.len, "tail", 4);
+
+	assert_int_equal(quire_fs_stream_open(&w, dst, 0644), 0);
+	assert_int_equal(quire_fs_stream_copy(&w, fd, big.len - 3, 10), QUIRE_EIO);
+	assert_non_null(strstr(quire_error_last(), "dst.txt.tmp-"));
+	assert_int_equal(quire_fs_stream_write(&w, "x", 1), QUIRE_EIO);
+	assert_int_equal(quire_fs_stream_commit(&w), QUIRE_EIO);
+	quire_error_clear();
+	quire_buf_reset(&got);
+	assert_int_equal(quire_fs_read(dst, &got, 0), 0);
+	assert_int_equal(got.len, 5 + 12 + big.len + 4); /* the old file is untouched */
+
+	assert_int_equal(quire_fs_stream_open(&w, dst, 0644), 0);
+	assert_int_equal(quire_fs_stream_write(&w, "gone", 4), 0);
+	quire_fs_stream_abort(&w);
+	DIR *d = opendir(f->dir);
+	struct dirent *e;
+	int n = 0;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	assert_int_equal(n, 2); /* src.txt and dst.txt, no temp file */
+	close(fd);
+	quire_buf_release(&got);
+	quire_buf_release(&big);
+	free(src);
+	free(dst);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_write_atomic_then_read_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_write_copy_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_atomic_mode_bits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_atomic_replaces_symlink_not_target, setup,
 						teardown),

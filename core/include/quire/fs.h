@@ -17,6 +17,22 @@ int quire_fs_read(const char *path, struct quire_buf *buf, size_t cap);
  * directory. `mode` is the new file's permission bits. */
 int quire_fs_write_atomic(const char *path, const void *data, size_t len, int mode);
 
+/* A file written in pieces and then put in place as quire_fs_write_atomic does (temp file in
+ * the same directory, fsync, rename, directory fsync). The first failure is kept: later
+ * calls do nothing and commit returns it (and removes the temp file). */
+struct quire_fs_stream {
+	int fd, err;
+	char *path, *tmp;
+	size_t size; /* bytes written so far */
+};
+int quire_fs_stream_open(struct quire_fs_stream *w, const char *path, int mode);
+int quire_fs_stream_write(struct quire_fs_stream *w, const void *data, size_t len);
+/* Appends len bytes of file descriptor from, starting at off (copy_file_range when the file
+ * system can, else read and written). */
+int quire_fs_stream_copy(struct quire_fs_stream *w, int from, size_t off, size_t len);
+int quire_fs_stream_commit(struct quire_fs_stream *w);
+void quire_fs_stream_abort(struct quire_fs_stream *w);
+
 /* Like quire_fs_write_atomic without the fsyncs: readers see the old file or the new one, never
  * a part, but the new content is durable only after quire_fs_sync_fs (one sync for many files).
  */
