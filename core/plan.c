@@ -168,6 +168,20 @@ static void put_jstr(struct quire_buf *b, const char *s)
 	quire_buf_put_jstr(b, s, strlen(s));
 }
 
+/* A digest ("sha256:" and 64 hex digits, nothing to escape) as a JSON string. */
+static void put_digest(struct quire_buf *b, const char *d)
+{
+	if (!quire_digest_valid(d)) {
+		put_jstr(b, d);
+		return;
+	}
+	char q[QUIRE_DIGEST_STRLEN + 2];
+	q[0] = '"';
+	memcpy(q + 1, d, QUIRE_DIGEST_STRLEN - 1);
+	q[QUIRE_DIGEST_STRLEN] = '"';
+	quire_buf_add(b, q, QUIRE_DIGEST_STRLEN + 1);
+}
+
 static int cmp_name(const void *x, const void *y)
 {
 	return strcmp(*(const char *const *)x, *(const char *const *)y);
@@ -189,10 +203,12 @@ int quire_plan_fingerprint(const struct quire_plan *plan, const struct quire_pro
 	/* Canonical JSON (sorted keys, compact) of {"deps": {...}, "v": 1}, written directly:
 	 * building and dumping a JSON tree per instance dominated planning. */
 	struct quire_buf c = QUIRE_BUF_INIT;
+	/* One allocation of about the record's size (a collector's names every upstream). */
+	quire_buf_grow(&c, 512 + n->ndeps * (QUIRE_DIGEST_STRLEN + 32));
 	quire_buf_puts(&c, "{\"deps\":{\"binding\":");
-	put_jstr(&c, b->digest.s);
+	put_digest(&c, b->digest.s);
 	quire_buf_puts(&c, ",\"definition\":");
-	put_jstr(&c, pr->def_digest);
+	put_digest(&c, pr->def_digest);
 	quire_buf_puts(&c, ",\"feedback\":");
 	if (json_array_size(n->feedback)) {
 		char *fb = json_dumps(n->feedback, JSON_COMPACT | JSON_SORT_KEYS);
@@ -225,7 +241,7 @@ int quire_plan_fingerprint(const struct quire_plan *plan, const struct quire_pro
 	}
 	quire_buf_puts(&c, "},\"prompt\":");
 	if (pd)
-		put_jstr(&c, pd);
+		put_digest(&c, pd);
 	else
 		quire_buf_puts(&c, "null");
 	quire_buf_puts(&c, ",\"schema\":");
@@ -241,7 +257,7 @@ int quire_plan_fingerprint(const struct quire_plan *plan, const struct quire_pro
 		quire_buf_puts(&c, k ? ",[" : "[");
 		put_jstr(&c, u->id);
 		quire_buf_putc(&c, ',');
-		put_jstr(&c, u->digest);
+		put_digest(&c, u->digest);
 		quire_buf_putc(&c, ']');
 	}
 	quire_buf_puts(&c, "]},\"v\":1}");
