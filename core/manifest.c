@@ -385,6 +385,8 @@ static json_t *interned(struct intern *in, const char *s)
 /* A slim entry's row in its base's span table (a key no manifest entry has: it is never
  * written, and an entry that has it is copied from the base's text). */
 #define SPAN_KEY " span"
+/* A compacted entry's text (quire_manifest_compact): written as is, parsed when changed. */
+#define TEXT_KEY " text"
 
 struct span {
 	const char *id; /* borrowed from the manifest being written */
@@ -445,6 +447,18 @@ int quire_manifest_materialise(json_t *m, struct quire_mbase *base, const char *
 	json_t *e = json_object_get(arts, id);
 	const struct span *sp;
 	*entry = e;
+	const json_t *text = json_object_get(e, TEXT_KEY);
+	if (text) {
+		json_t *full = json_loadb(json_string_value(text), json_string_length(text), 0, NULL);
+		if (!json_is_object(full)) {
+			json_decref(full);
+			return quire_error_set(QUIRE_ERROR, "internal: the compacted entry of '%s' "
+							    "does not parse", id);
+		}
+		json_object_set_new(arts, id, full);
+		*entry = full;
+		return 0;
+	}
 	int rc = e ? slim_span(e, base, &sp) : 1;
 	if (rc)
 		return rc > 0 ? 0 : rc;
@@ -463,6 +477,29 @@ int quire_manifest_materialise(json_t *m, struct quire_mbase *base, const char *
 	json_object_set_new(arts, id, full);
 	*entry = full;
 	return 0;
+}
+
+void quire_manifest_compact(json_t *m, const char *id)
+{
+	json_t *arts = json_object_get(m, "artefacts");
+	json_t *e = json_object_get(arts, id);
+	if (!e || json_object_get(e, SPAN_KEY) || json_object_get(e, TEXT_KEY))
+		return;
+	struct quire_buf b = QUIRE_BUF_INIT;
+	quire_json_write_at(&b, e, 2);
+	json_t *c = json_object();
+	/* The index's fields (shared values, not copies), then the text. */
+	for (int k = 0; k < INDEX_NSTR; k++)
+		if (json_object_get(e, index_str[k]))
+			json_object_set_nocheck(c, index_str[k], json_object_get(e, index_str[k]));
+	for (int k = 0; k < INDEX_NINT; k++)
+		if (json_object_get(e, index_int[k]))
+			json_object_set_nocheck(c, index_int[k], json_object_get(e, index_int[k]));
+	if (json_object_get(e, "feedback"))
+		json_object_set_nocheck(c, "feedback", json_object_get(e, "feedback"));
+	json_object_set_new_nocheck(c, TEXT_KEY, json_stringn_nocheck(b.ptr, b.len));
+	quire_buf_release(&b);
+	json_object_set_new(arts, id, c);
 }
 
 static int index_safe(const char *s)
@@ -619,8 +656,9 @@ static int manifest_emit(const json_t *m, struct mw *w, struct span **spans_out,
 		int last_copied = 0;
 		for (size_t i = 0; i < ns && !w->err; i++) {
 			const json_t *e = json_object_get(arts, spans[i].id);
+			const json_t *text = json_object_get(e, TEXT_KEY);
 			const struct span *from;
-			int rc = slim_span(e, w->base, &from);
+			int rc = text ? 1 : slim_span(e, w->base, &from);
 			if (rc < 0) {
 				w->err = rc;
 				break;
@@ -648,7 +686,10 @@ static int manifest_emit(const json_t *m, struct mw *w, struct span **spans_out,
 				spans[i].len = from->len;
 				last_copied = 1;
 			} else {
-				quire_json_write_at(b, e, 2);
+				if (text)
+					quire_buf_add(b, json_string_value(text), json_string_length(text));
+				else
+					quire_json_write_at(b, e, 2);
 				spans[i].len = mw_pos(w) - spans[i].off;
 				last_copied = 0;
 			}

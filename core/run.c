@@ -1129,6 +1129,7 @@ static int execute(struct runner *r)
 struct fold_ctx {
 	json_t *m;
 	struct quire_mbase *base; /* m's base when m is slim */
+	int compact;		  /* keep changed entries as text (a run's commit) */
 	int started, err;
 };
 
@@ -1139,19 +1140,22 @@ static int fold_cb(void *ud, int64_t seq, int64_t time_ns, const char *kind, con
 	struct fold_ctx *fc = ud;
 	json_t *e;
 	/* An event changes the full entry: a slim one is read from the parent's text first. */
-	if (subject && fc->base && (fc->err = quire_manifest_materialise(fc->m, fc->base, subject, &e)))
+	if (subject && (fc->err = quire_manifest_materialise(fc->m, fc->base, subject, &e)))
 		return 1;
 	fc->started |= !strcmp(kind, "run.start");
 	quire_manifest_apply(fc->m, time_ns, kind, subject, data);
+	/* 10,000 new entries held parsed were most of a large first run's memory. */
+	if (subject && fc->compact)
+		quire_manifest_compact(fc->m, subject);
 	return 0;
 }
 
 /* Folds run `run`'s events into m (consumed: changed in place; slim with its base, or full),
  * writes it as revision rev and moves `current`; *out gets m when given. */
 static int commit_onto(const char *qdir, struct quire_store *store, int64_t run, const char *rev,
-		       json_t *m, struct quire_mbase *base, json_t **out)
+		       json_t *m, struct quire_mbase *base, int compact, json_t **out)
 {
-	struct fold_ctx fc = { m, base, 0, 0 };
+	struct fold_ctx fc = { m, base, compact, 0, 0 };
 	int err = quire_store_events(store, run, fold_cb, &fc);
 	if (fc.err)
 		err = fc.err;
@@ -1190,7 +1194,7 @@ int quire__run_commit(const char *qdir, struct quire_store *store, int64_t run, 
 	} else {
 		m = quire_manifest_empty();
 	}
-	return commit_onto(qdir, store, run, rev, m, NULL, out);
+	return commit_onto(qdir, store, run, rev, m, NULL, 0, out);
 }
 
 struct outputs {
@@ -1486,7 +1490,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	 * the parent's entries, which a shallow copy of its artefacts keeps alive. */
 	json_t *parent_arts = json_pack("{s:o}", "artefacts",
 					json_copy(json_object_get(cur, "artefacts")));
-	int cerr = commit_onto(p->qdir, store, r.run_id, r.rev, cur, base, &next);
+	int cerr = commit_onto(p->qdir, store, r.run_id, r.rev, cur, base, 1, &next);
 	cur = parent_arts;
 	if (!err)
 		err = cerr;

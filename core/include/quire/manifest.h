@@ -67,8 +67,13 @@ void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out,
  * (a fresh clone) or was written by another quire. A cache: no error. */
 void quire_manifest_reindex(const char *qdir, const char *rev, const json_t *m);
 
+/* Replaces the full entry of id in m by a compact one: the index's fields and the entry's
+ * text (a tenth of the memory of a parsed entry). Writing m copies the text;
+ * quire_manifest_materialise parses it back. Nothing for a slim or missing entry. */
+void quire_manifest_compact(json_t *m, const char *id);
+
 /* The full entry of id in m (*entry borrowed from m; NULL when m has none): a slim entry is
- * parsed from base's text and replaces the slim one in m. QUIRE_ECORRUPT when the text there
+ * parsed from base's text (a compacted one from its own) and replaces the slim one in m. QUIRE_ECORRUPT when the text there
  * is not the entry. */
 int quire_manifest_materialise(json_t *m, struct quire_mbase *base, const char *id,
 			       json_t **entry);
