@@ -281,6 +281,13 @@ int quire_fs_sync_fs(const char *path)
 
 int quire_fs_mkdirs(const char *path, int mode)
 {
+	/* The whole path first: it (or all but its last part) nearly always exists already, and
+	 * walking down from the root cost a mkdir per level on every call. */
+	if (mkdir(path, (mode_t)mode) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return quire_error_set(QUIRE_EIO, "cannot create directory '%s': %s", path,
+				       strerror(errno));
 	char *p = quire__xstrdup(path);
 	int err = 0;
 	for (char *s = p + 1;; s++) {
