@@ -359,10 +359,11 @@ long quire_manifest_max_rev(const char *qdir)
  * digests, extensions and producer names hold no tab or newline; feedback is compact JSON,
  * which escapes both), ending with the byte range of the artefact's entry in the manifest's
  * text. Parsed by hand: jansson took most of a no-op plan reading it as JSON. */
-#define INDEX_MAGIC "quire-index 4"
-static const char *const index_str[] = { "status", "digest", "fingerprint", "ext" };
+#define INDEX_MAGIC "quire-index 5"
+static const char *const index_str[] = { "status", "digest", "fingerprint", "ext",
+					 "approved_digest" };
 static const char *const index_int[] = { "take", "size", "duration_ms" };
-enum { INDEX_NSTR = 4, INDEX_NINT = 3, INDEX_NFIELDS = 1 + INDEX_NSTR + INDEX_NINT + 3 };
+enum { INDEX_NSTR = 5, INDEX_NINT = 3, INDEX_NFIELDS = 1 + INDEX_NSTR + INDEX_NINT + 3 };
 
 /* The few distinct statuses and extensions of an index, one string each (shared: nothing
  * changes a string in place, entries are changed by replacing values). */
@@ -445,37 +446,51 @@ int quire_manifest_materialise(json_t *m, struct quire_mbase *base, const char *
 {
 	json_t *arts = json_object_get(m, "artefacts");
 	json_t *e = json_object_get(arts, id);
-	const struct span *sp;
 	*entry = e;
+	if (!e || (!json_object_get(e, TEXT_KEY) && !json_object_get(e, SPAN_KEY)))
+		return 0;
+	json_t *full;
+	int err = quire_manifest_peek(m, base, id, &full);
+	if (err)
+		return err;
+	json_object_set_new(arts, id, full);
+	*entry = full;
+	return 0;
+}
+
+int quire_manifest_peek(const json_t *m, struct quire_mbase *base, const char *id,
+			json_t **entry)
+{
+	const json_t *e = json_object_get(json_object_get(m, "artefacts"), id);
 	const json_t *text = json_object_get(e, TEXT_KEY);
-	if (text) {
-		json_t *full = json_loadb(json_string_value(text), json_string_length(text), 0, NULL);
-		if (!json_is_object(full)) {
-			json_decref(full);
-			return quire_error_set(QUIRE_ERROR, "internal: the compacted entry of '%s' "
-							    "does not parse", id);
-		}
-		json_object_set_new(arts, id, full);
-		*entry = full;
+	const struct span *sp = NULL;
+	*entry = NULL;
+	if (!e)
+		return 0;
+	int rc = text ? 1 : slim_span(e, base, &sp);
+	if (rc < 0)
+		return rc;
+	if (rc && !text) {
+		*entry = json_incref((json_t *)e); /* already full */
 		return 0;
 	}
-	int rc = e ? slim_span(e, base, &sp) : 1;
-	if (rc)
-		return rc > 0 ? 0 : rc;
-	int err = mbase_map(base);
+	int err = text ? 0 : mbase_map(base);
 	if (err)
 		return err;
 	json_error_t je;
-	json_t *full = json_loadb(base->map + sp->off, sp->len, 0, &je);
-	if (!json_is_object(full)) {
-		json_decref(full);
+	*entry = text ? json_loadb(json_string_value(text), json_string_length(text), 0, &je)
+		      : json_loadb(base->map + sp->off, sp->len, 0, &je);
+	if (!json_is_object(*entry)) {
+		json_decref(*entry);
+		*entry = NULL;
+		if (text)
+			return quire_error_set(QUIRE_ERROR, "internal: the compacted entry of '%s' "
+							    "does not parse", id);
 		return quire_error_set(QUIRE_ECORRUPT,
 				       ".quire/manifests/%s.json: the entry of '%s' (byte %zu) does "
 				       "not match .quire/runs/%s-index.tsv: %s",
 				       base->rev, id, sp->off, base->rev, je.text);
 	}
-	json_object_set_new(arts, id, full);
-	*entry = full;
 	return 0;
 }
 
@@ -865,8 +880,8 @@ void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out,
 			if (!*f[1 + k])
 				continue;
 			json_t *v;
-			if (k == 1 || k == 2) {
-				/* digest, fingerprint: checked hex, so valid UTF-8 */
+			if (k == 1 || k == 2 || k == 4) {
+				/* digest, fingerprint, approved digest: checked hex, so valid UTF-8 */
 				if (!quire_digest_valid(f[1 + k]))
 					goto bad;
 				v = json_stringn_nocheck(f[1 + k], QUIRE_DIGEST_STRLEN - 1);

@@ -568,11 +568,21 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 			n->pending_review = pending;
 			continue;
 		}
-		/* Explaining compares with the recorded deps, which only the full entry has. */
-		if ((err = materialise(m, base, n)))
-			break;
-		if (!regen)
+		/* Explaining compares with the recorded deps, which only the full entry has: it is
+		 * parsed for that and dropped (an outline change at 100k held 100,000 of them; the
+		 * commit parses each again, one at a time). */
+		if (!regen) {
+			json_t *full;
+			const json_t *slim = n->entry;
+			if ((err = quire_manifest_peek(m, base, n->id, &full)))
+				break;
+			n->entry = full;
+			n->feedback = json_object_get(full, "feedback");
 			explain(plan, p, i, qdir);
+			n->entry = slim;
+			n->feedback = json_object_get(slim, "feedback");
+			json_decref(full);
+		}
 		if (!n->nreasons)
 			add_reason(n, quire__xstrdup("fingerprint changed"));
 		/* Dirty below an unapproved review: it cannot run until the review is done. */

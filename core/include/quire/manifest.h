@@ -72,6 +72,11 @@ void quire_manifest_reindex(const char *qdir, const char *rev, const json_t *m);
  * quire_manifest_materialise parses it back. Nothing for a slim or missing entry. */
 void quire_manifest_compact(json_t *m, const char *id);
 
+/* A new reference to the full entry of id in m, parsed from base (or its compacted text) when
+ * m holds only a slim one, which stays in m; NULL when m has none. Errors as below. */
+int quire_manifest_peek(const json_t *m, struct quire_mbase *base, const char *id,
+			json_t **entry);
+
 /* The full entry of id in m (*entry borrowed from m; NULL when m has none): a slim entry is
  * parsed from base's text (a compacted one from its own) and replaces the slim one in m. QUIRE_ECORRUPT when the text there
  * is not the entry. */
