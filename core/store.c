@@ -26,8 +26,10 @@ struct quire_store {
 	int64_t opened_ns; /* for racy stat entries: see quire_store_stat_get */
 	/* The stat cache, read in one query at the first lookup (a query per file was a tenth
 	 * of a no-op plan): open addressing on the path, kept in step by quire_store_stat_put. */
-	struct srow *rows;
-	size_t nrows, cap;
+	struct srow *rows;   /* dense, in the order recorded */
+	size_t nrows, ralloc;
+	uint32_t *slots;     /* open addressing on the path: row index + 1, 0 when empty */
+	size_t cap;
 	int rows_loaded;
 	char **arena; /* blocks holding the rows' paths (freed together) */
 	size_t narena, arena_used, arena_left;
@@ -179,6 +181,7 @@ void quire_store_close(struct quire_store *s)
 		free(s->arena[i]);
 	free(s->arena);
 	free(s->rows);
+	free(s->slots);
 	free(s);
 }
 
@@ -353,13 +356,16 @@ static uint64_t path_hash(const char *p)
 	return h;
 }
 
-/* The slot holding path (of hash h), or the empty slot where it belongs. */
-static struct srow *row_slot(struct quire_store *s, const char *path, uint64_t h)
+/* The slot holding path (of hash h), or the empty slot where it belongs. The table holds
+ * 4-byte row numbers, so at 200,000 rows it is 2 MB, not 58 MB of full rows. */
+static uint32_t *row_slot(struct quire_store *s, const char *path, uint64_t h)
 {
 	size_t mask = s->cap - 1;
-	for (size_t i = (size_t)h & mask;; i = (i + 1) & mask)
-		if (!s->rows[i].path || (s->rows[i].hash == h && !strcmp(s->rows[i].path, path)))
-			return &s->rows[i];
+	for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+		uint32_t k = s->slots[i];
+		if (!k || (s->rows[k - 1].hash == h && !strcmp(s->rows[k - 1].path, path)))
+			return &s->slots[i];
+	}
 }
 
 /* A copy of path in the arena: one allocation per 64 KiB of paths, not one per row. */
@@ -383,34 +389,37 @@ static char *arena_strdup(struct quire_store *s, const char *path)
 /* Makes room for n rows at a load factor of at most one half. */
 static void rows_reserve(struct quire_store *s, size_t n)
 {
+	if (n > s->ralloc) {
+		s->ralloc = n > 2 * s->ralloc ? n : 2 * s->ralloc;
+		s->rows = quire__xrealloc(s->rows, s->ralloc * sizeof(*s->rows));
+	}
 	if (n * 2 <= s->cap)
 		return;
 	size_t cap = s->cap ? s->cap : 1024;
 	while (n * 2 > cap)
 		cap *= 2;
-	struct srow *old = s->rows;
-	size_t oldcap = s->cap;
+	free(s->slots);
 	s->cap = cap;
-	s->rows = quire__xcalloc(s->cap, sizeof(*s->rows));
-	for (size_t i = 0; i < oldcap; i++)
-		if (old[i].path)
-			*row_slot(s, old[i].path, old[i].hash) = old[i];
-	free(old);
+	s->slots = quire__xcalloc(s->cap, sizeof(*s->slots));
+	for (size_t r = 0; r < s->nrows; r++)
+		*row_slot(s, s->rows[r].path, s->rows[r].hash) = (uint32_t)(r + 1);
 }
 
 static void row_set(struct quire_store *s, const char *path, int64_t size, int64_t mtime_ns,
 		    int64_t ino, const char *digest, int64_t recorded_ns)
 {
-	if (!digest || !quire_digest_valid(digest))
+	if (!digest || !quire_digest_valid(digest) || s->nrows >= UINT32_MAX - 1)
 		return;
 	rows_reserve(s, s->nrows + 1);
 	uint64_t h = path_hash(path);
-	struct srow *r = row_slot(s, path, h);
-	if (!r->path) {
-		r->path = arena_strdup(s, path);
-		r->hash = h;
-		s->nrows++;
+	uint32_t *slot = row_slot(s, path, h);
+	if (!*slot) {
+		struct srow *n = &s->rows[s->nrows++];
+		n->path = arena_strdup(s, path);
+		n->hash = h;
+		*slot = (uint32_t)s->nrows;
 	}
+	struct srow *r = &s->rows[*slot - 1];
 	r->size = size;
 	r->mtime_ns = mtime_ns;
 	r->ino = ino;
@@ -449,8 +458,9 @@ int quire_store_stat_get(struct quire_store *s, const char *path, int64_t size, 
 		load_rows(s);
 	if (!s->cap)
 		return 0;
-	const struct srow *r = row_slot(s, path, path_hash(path));
-	if (!r->path || r->size != size || r->mtime_ns != mtime_ns || r->ino != ino ||
+	uint32_t k = *row_slot(s, path, path_hash(path));
+	const struct srow *r = k ? &s->rows[k - 1] : NULL;
+	if (!r || r->size != size || r->mtime_ns != mtime_ns || r->ino != ino ||
 	    r->recorded_ns - mtime_ns <= RACY_WINDOW_NS)
 		return 0;
 	memcpy(digest->s, r->digest, QUIRE_DIGEST_STRLEN);
