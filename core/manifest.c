@@ -672,7 +672,7 @@ static int manifest_emit(const json_t *m, struct mw *w, struct span **spans_out,
 		for (size_t i = 0; i < ns && !w->err; i++) {
 			const json_t *e = json_object_get(arts, spans[i].id);
 			const json_t *text = json_object_get(e, TEXT_KEY);
-			const struct span *from;
+			const struct span *from = NULL;
 			int rc = text ? 1 : slim_span(e, w->base, &from);
 			if (rc < 0) {
 				w->err = rc;
@@ -908,6 +908,19 @@ void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out,
 				goto bad;
 			}
 			json_object_set_new_nocheck(e, "feedback", fb);
+		}
+		/* Rows in the manifest's order, each entry after the last with exactly its key
+		 * between: ranges that are only inside the file could still be wrong, and the
+		 * entries a commit copies are copied unparsed. */
+		if (base->nspans) {
+			const struct span *prev = &base->spans[base->nspans - 1];
+			struct quire_buf kb = QUIRE_BUF_INIT;
+			quire_buf_put_jstr(&kb, f[0], strlen(f[0]));
+			size_t keylen = kb.len;
+			quire_buf_release(&kb);
+			if ((size_t)off < prev->off + prev->len ||
+			    (size_t)off - (prev->off + prev->len) != strlen(",\n    : ") + keylen)
+				goto bad;
 		}
 		QUIRE_GROW(base->spans, salloc, base->nspans + 1);
 		base->spans[base->nspans] = (struct span){ NULL, (size_t)off, (size_t)len };

@@ -140,9 +140,11 @@ char *quire__path_join(const char *a, const char *b)
 	return s;
 }
 
-/* Kept until exit (quire/mem.h): reachable from here, so leak checkers see no leak. */
+/* Kept until exit (quire/mem.h): reachable from here, so leak checkers see no leak. Not
+ * static: stores into a static array that nothing reads are dead stores the compiler drops
+ * (valgrind then saw the blocks as lost). */
 static int leave_at_exit;
-static void *kept[64];
+void *quire__kept[64];
 static size_t nkept;
 
 void quire_mem_leave_at_exit(int on)
@@ -152,8 +154,8 @@ void quire_mem_leave_at_exit(int on)
 
 int quire__mem_keep(void *p)
 {
-	if (!p || !leave_at_exit || nkept == sizeof(kept) / sizeof(kept[0]))
+	if (!p || !leave_at_exit || nkept == sizeof(quire__kept) / sizeof(quire__kept[0]))
 		return 0;
-	kept[nkept++] = p;
+	quire__kept[nkept++] = p;
 	return 1;
 }

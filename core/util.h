@@ -15,6 +15,7 @@ char *quire__xstrndup(const char *s, size_t n);
 char *quire__xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* 1 when p is to be left for the process's exit instead of freed (quire/mem.h). */
 int quire__mem_keep(void *p);
+extern void *quire__kept[64];
 /* malloc'd "a/b" (what xasprintf("%s/%s") gives, without printf: on paths made per instance). */
 char *quire__path_join(const char *a, const char *b);
 

@@ -511,6 +511,40 @@ static void test_slim_commit_matches_full(void **state)
 	json_decref(slim2);
 	quire_mbase_free(base);
 
+	/* An index whose byte ranges do not follow the manifest's layout (one shifted by a
+	 * byte, the file itself unchanged) is not trusted: copied unparsed, a wrong range would
+	 * end up in the next revision. */
+	char *idx = tu_slurp(".quire/runs/rev-0002-index.tsv");
+	char *second = strchr(strchr(idx, '\n') + 1, '\n') + 1; /* the second artefact's line */
+	char *eol = strchr(second, '\n');
+	char *lentab = eol;
+	while (*--lentab != '\t')
+		;
+	char *offtab = lentab;
+	while (*--offtab != '\t')
+		;
+	long off = strtol(offtab + 1, NULL, 10);
+	struct quire_buf shifted = QUIRE_BUF_INIT;
+	quire_buf_add(&shifted, idx, (size_t)(offtab + 1 - idx));
+	quire_buf_printf(&shifted, "%ld", off + 1);
+	quire_buf_puts(&shifted, lentab);
+	FILE *fi = fopen(".quire/runs/rev-0002-index.tsv", "wb");
+	assert_non_null(fi);
+	fwrite(shifted.ptr, 1, shifted.len, fi);
+	fclose(fi);
+	quire_manifest_load_index(".quire", "rev-0002", &slim2, &base);
+	assert_null(slim2);
+	assert_null(base);
+	fi = fopen(".quire/runs/rev-0002-index.tsv", "wb");
+	fwrite(idx, 1, strlen(idx), fi);
+	fclose(fi);
+	quire_manifest_load_index(".quire", "rev-0002", &slim2, &base);
+	assert_non_null(slim2); /* restored, it is trusted again */
+	json_decref(slim2);
+	quire_mbase_free(base);
+	quire_buf_release(&shifted);
+	free(idx);
+
 	/* Damaged in place with its size and mtime kept: the entry is refused, naming the file. */
 	struct stat st;
 	assert_int_equal(stat(".quire/manifests/rev-0002.json", &st), 0);
