@@ -159,3 +159,18 @@ int quire_buf_put_jstr(struct quire_buf *b, const char *s, size_t len)
 	}
 	return quire_buf_putc(b, '"');
 }
+
+size_t quire_jstr_len(const char *s, size_t len)
+{
+	size_t n = 2;
+	for (const unsigned char *c = (const unsigned char *)s, *end = c + len; c < end; c++) {
+		if (*c == '"' || *c == '\\' || *c == '\b' || *c == '\f' || *c == '\n' || *c == '\r' ||
+		    *c == '\t')
+			n += 2;
+		else if (*c < 0x20)
+			n += 6;
+		else
+			n++;
+	}
+	return n;
+}

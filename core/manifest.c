@@ -914,10 +914,7 @@ void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out,
 		 * entries a commit copies are copied unparsed. */
 		if (base->nspans) {
 			const struct span *prev = &base->spans[base->nspans - 1];
-			struct quire_buf kb = QUIRE_BUF_INIT;
-			quire_buf_put_jstr(&kb, f[0], strlen(f[0]));
-			size_t keylen = kb.len;
-			quire_buf_release(&kb);
+			size_t keylen = quire_jstr_len(f[0], strlen(f[0]));
 			if ((size_t)off < prev->off + prev->len ||
 			    (size_t)off - (prev->off + prev->len) != strlen(",\n    : ") + keylen)
 				goto bad;

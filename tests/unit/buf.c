@@ -306,10 +306,26 @@ static void test_grow_overflow_respects_cap(void **state)
 	quire_buf_release(&b);
 }
 
+/* The length quire_jstr_len predicts is the length quire_buf_put_jstr writes, for plain ids
+ * and for every kind of escape. */
+static void test_jstr_len_matches_put_jstr(void **state)
+{
+	(void)state;
+	const char *cases[] = {"", "Scene[3][14]", "say \"hi\" \\ back", "a\tb\nc\rd\be\ff",
+			       "\x01\x1f ctl", "caf\xc3\xa9 \xe2\x80\x94", "\x7f"};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct quire_buf b = QUIRE_BUF_INIT;
+		quire_buf_put_jstr(&b, cases[k], strlen(cases[k]));
+		assert_int_equal(quire_jstr_len(cases[k], strlen(cases[k])), b.len);
+		quire_buf_release(&b);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_init_is_empty_and_terminated),
+		cmocka_unit_test(test_jstr_len_matches_put_jstr),
 		cmocka_unit_test(test_add_puts_putc_append),
 		cmocka_unit_test(test_add_binary_keeps_nul_bytes),
 		cmocka_unit_test(test_large_appends_stay_terminated),

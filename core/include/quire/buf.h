@@ -43,6 +43,9 @@ int quire_buf_put_int(struct quire_buf *b, long long v);
  * control characters (\\uXXXX in upper case); UTF-8 passes through. */
 int quire_buf_put_jstr(struct quire_buf *b, const char *s, size_t len);
 
+/* How many bytes quire_buf_put_jstr appends for s (quotes included). */
+size_t quire_jstr_len(const char *s, size_t len);
+
 /* Appends formatted text. */
 int quire_buf_printf(struct quire_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
