@@ -53,8 +53,9 @@ int plan_readonly(struct quire_project *p, char **targets, size_t ntargets,
 	if (!err && m) {
 		err = quire_plan_build_ex(out, p, m, base, p->qdir, (const char *const *)targets,
 					  ntargets, NULL, 0);
-		if (err) {
-			/* A text that does not match its index: plan against the manifest itself. */
+		/* A text that does not match its index: plan against the manifest itself (any
+		 * other error, a bad target say, would only come again). */
+		if (err == QUIRE_ECORRUPT) {
 			json_decref(m);
 			m = NULL;
 			quire_error_clear();

@@ -1403,6 +1403,9 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 		quire_manifest_load_index(p->qdir, current, &cur, &base);
 	if (cur && (err = quire_plan_build_ex(&plan, p, cur, base, p->qdir, o->targets,
 					      o->ntargets, o->regenerate, o->nregenerate))) {
+		/* A user's error (a bad target) is the same against the whole manifest. */
+		if (err != QUIRE_ECORRUPT)
+			goto out;
 		/* A text that does not match its index: plan against the manifest itself. */
 		json_decref(cur);
 		cur = NULL;
