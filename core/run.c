@@ -66,7 +66,10 @@ struct job {
 	char *schema;     /* rendered schema (json outputs) */
 	json_t *schema_j; /* parsed */
 	char **in_ids, **in_paths;
-	char *tmp;
+	char *tmp;        /* the output file, in the worker's slot directory */
+	const char *ext;  /* the output's extension */
+	int adopted;      /* the output is in the blob store (the worker moved it) */
+	char *adopt_msg;  /* why it could not be */
 	char *params;
 	unsigned attempts;
 	/* streamed progress from the provider (written by the worker, read by the main thread) */
@@ -128,6 +131,18 @@ struct runner {
 	size_t running, done, total;
 	struct quire__jobserver *js; /* make's jobserver, when it bounds us (no explicit -j) */
 	int stopping;      /* fail-fast tripped or interrupted */
+	int tx;            /* a group of events is open (see record) */
+	size_t tx_n;
+	int64_t last_commit; /* when the last group was committed (monotonic ns) */
+	struct held_report *held; /* progress reports waiting for their group's commit */
+	size_t nheld, aheld;
+};
+
+/* A progress report held back until the events it reports are committed. */
+struct held_report {
+	struct quire_progress ev;
+	char *msg;
+	char unit[24];
 };
 
 /* A progress event with the run's counters filled in. */
@@ -150,12 +165,44 @@ static struct quire_progress progress_event(const struct runner *r, const char *
 	return ev;
 }
 
+/* Reports now, or, while a group of events is open, when it is committed: what a user sees
+ * reported as finished is in the event log, also when quire is then killed outright. */
+static void emit(struct runner *r, const struct quire_progress *ev)
+{
+	if (!r->tx) {
+		r->o->progress(r->o->ud, ev);
+		return;
+	}
+	if (r->nheld == r->aheld) {
+		r->aheld = r->aheld ? r->aheld * 2 : 64;
+		r->held = quire__xrealloc(r->held, r->aheld * sizeof(*r->held));
+	}
+	struct held_report *h = &r->held[r->nheld++];
+	h->ev = *ev;
+	h->msg = ev->message ? quire__xstrdup(ev->message) : NULL;
+	h->ev.message = h->msg;
+	if (ev->unit) {
+		snprintf(h->unit, sizeof(h->unit), "%s", ev->unit);
+		h->ev.unit = h->unit;
+	}
+}
+
+/* Gives the held reports to the caller, in order. */
+static void emit_held(struct runner *r)
+{
+	for (size_t k = 0; k < r->nheld; k++) {
+		r->o->progress(r->o->ud, &r->held[k].ev);
+		free(r->held[k].msg);
+	}
+	r->nheld = 0;
+}
+
 static void report(struct runner *r, const char *kind, size_t node, const char *msg)
 {
 	if (!r->o->progress)
 		return;
 	struct quire_progress ev = progress_event(r, kind, node, msg);
-	r->o->progress(r->o->ud, &ev);
+	emit(r, &ev);
 }
 
 /* Empties a directory a provider may have filled, keeping the directory itself; -1 when
@@ -202,7 +249,7 @@ static void report_progress(struct runner *r)
 		struct quire_progress ev = progress_event(r, "progress", j->node, NULL);
 		ev.units = u;
 		ev.unit = j->unit[0] ? j->unit : "units";
-		r->o->progress(r->o->ud, &ev);
+		emit(r, &ev);
 	}
 }
 
@@ -220,9 +267,11 @@ static void job_free(struct job *j)
 	free(j->in_ids);
 	free(j->in_paths);
 	if (j->tmp) {
-		unlink(j->tmp);
+		if (!j->adopted)
+			unlink(j->tmp);
 		free(j->tmp);
 	}
+	free(j->adopt_msg);
 	free(j->params);
 	json_decref(j->deps);
 	free(j);
@@ -285,7 +334,8 @@ static void attempt(struct runner *r, struct job *j)
 	unsigned seed = (unsigned)(mono_ns() ^ (int64_t)j->node);
 	for (j->attempts = 1;; j->attempts++) {
 		memset(&j->rs, 0, sizeof(j->rs));
-		unlink(j->tmp);
+		if (j->attempts > 1)
+			unlink(j->tmp); /* a new file per job: only a retry can find one */
 		j->rq.attempt = j->attempts;
 		j->rc = j->bi->vt->produce(j->bi->ctx, &j->rq, &j->rs);
 		if (j->rc == 0 && seal_output(j)) {
@@ -355,6 +405,12 @@ static int slot_prepare(struct wslot *w, struct job *j)
 	}
 	j->rq.prompt_path = w->prompt;
 	j->rq.scratch_dir = w->scratch;
+	/* In the worker's own directory, not one shared with the other workers: creating a file
+	 * locks its directory, and the main thread's renames out of a shared one queued behind
+	 * every worker's creations. */
+	free(j->tmp);
+	j->tmp = quire__xasprintf("%s/out-%zu.%s", w->dir, j->node, j->ext);
+	j->rq.output_path = j->tmp;
 	return 0;
 }
 
@@ -379,6 +435,13 @@ static void *worker(void *arg)
 		int64_t t0 = mono_ns();
 		if (slot_prepare(w, j) == 0) {
 			attempt(r, j);
+			/* Stored here, on the worker, before its slot can be reset. */
+			if (j->rc == 0) {
+				if (quire_blob_adopt(r->p->qdir, j->tmp, j->digest.s) == 0)
+					j->adopted = 1;
+				else
+					j->adopt_msg = quire__xstrdup(quire_error_last());
+			}
 			if (clear_dir(w->scratch))
 				slot_reset(w); /* the next job must find its scratch empty */
 		}
@@ -556,7 +619,7 @@ static json_t *entry_data(struct runner *r, size_t i, const struct quire_digest 
 	return d;
 }
 
-/* Records one event in its own transaction (the unit a crash can lose is one event). */
+/* Records one event in its own transaction, outside a run's scheduler (edit, recovery). */
 int quire__run_record(struct quire_store *store, int64_t run, const char *kind,
 		      const char *subject, const json_t *data, const char *ac_fp, const json_t *ac)
 {
@@ -573,10 +636,51 @@ int quire__run_record(struct quire_store *store, int64_t run, const char *kind,
 	return quire_store_commit(store);
 }
 
+/* Group commit: an event is committed at once unless another commit happened less than
+ * RECORD_BATCH_NS ago; then it joins a group committed when that time is up (the main loop
+ * wakes for it), at RECORD_BATCH_MAX events, or when the run ends. One transaction per event
+ * cost a quarter of a fast run's system calls, while jobs that take longer than the interval
+ * (every paid one) still commit one by one. Reports wait for their group (see emit), so a
+ * process killed outright can lose only finished jobs it has not reported yet, from the last
+ * few milliseconds; their blobs stay in the store until gc. */
+#define RECORD_BATCH_NS 20000000LL
+#define RECORD_BATCH_MAX 2048
+
+/* Commits the open group, if any, then gives out the reports it held. */
+static int record_flush(struct runner *r)
+{
+	if (!r->tx)
+		return 0;
+	r->tx = 0;
+	int err = quire_store_commit(r->store);
+	if (err)
+		quire_store_rollback(r->store);
+	r->last_commit = mono_ns();
+	emit_held(r);
+	return err;
+}
+
 static int record(struct runner *r, const char *kind, const char *subject, const json_t *data,
 		  const char *ac_fp, const json_t *ac)
 {
-	return quire__run_record(r->store, r->run_id, kind, subject, data, ac_fp, ac);
+	int err = 0;
+	if (!r->tx) {
+		if ((err = quire_store_begin(r->store)))
+			return err;
+		r->tx = 1;
+		r->tx_n = 0;
+	}
+	err = quire_store_event(r->store, r->run_id, kind, subject, data);
+	if (!err && ac_fp)
+		err = quire_store_ac_put(r->store, ac_fp, ac);
+	if (err) {
+		/* Keep the group's earlier events when SQLite still can. */
+		record_flush(r);
+		return err;
+	}
+	if (++r->tx_n >= RECORD_BATCH_MAX || mono_ns() - r->last_commit >= RECORD_BATCH_NS)
+		err = record_flush(r);
+	return err;
 }
 
 static int fail_node(struct runner *r, size_t i, const char *msg, enum nstate st)
@@ -738,8 +842,7 @@ static int make_job(struct runner *r, size_t i, struct job *j)
 		j->in_ids[k] = quire__xstrdup(u->id);
 		j->in_paths[k] = quire_blob_path(r->p->qdir, u->digest);
 	}
-	j->tmp = quire__xasprintf("%s/tmp/job-%ld-%zu.%s", r->p->qdir, (long)getpid(), i,
-				  pr->output.ext);
+	j->ext = pr->output.ext;
 	j->params = json_dumps(j->bi->b->params, JSON_SORT_KEYS | JSON_COMPACT);
 	struct quire_provider_request *rq = &j->rq;
 	rq->abi = QUIRE_PROVIDER_ABI;
@@ -756,7 +859,6 @@ static int make_job(struct runner *r, size_t i, struct job *j)
 	rq->schema_json = j->schema;
 	rq->input_ids = (const char *const *)j->in_ids;
 	rq->input_paths = (const char *const *)j->in_paths;
-	rq->output_path = j->tmp;
 	rq->cancelled = &r->cancelled;
 	rq->progress = on_progress;
 	rq->progress_ud = j;
@@ -874,13 +976,12 @@ static int complete(struct runner *r, struct job *j)
 		job_free(j);
 		return err;
 	}
-	int err = quire_blob_adopt(r->p->qdir, j->tmp, j->digest.s);
-	if (err) {
+	if (!j->adopted) {
+		int err = quire_error_set(QUIRE_EIO, "%s", j->adopt_msg ? j->adopt_msg : "output not stored");
 		job_free(j);
 		return err;
 	}
-	free(j->tmp);
-	j->tmp = NULL;
+	int err;
 	json_t *ac = json_pack("{s:s,s:I,s:I,s:I,s:{s:I,s:I}}", "digest", j->digest.s, "size",
 			       (json_int_t)j->size, "duration_ms", (json_int_t)(j->dur_ns / 1000000),
 			       "attempts", (json_int_t)j->attempts, "usage", "tokens_in",
@@ -1052,19 +1153,28 @@ static int execute(struct runner *r)
 			break;
 		pthread_mutex_lock(&r->mu);
 		if (!r->done_head) {
-			/* Wake at least every 100 ms to notice SIGINT (the handler only sets a flag). */
+			/* Wake at least every 100 ms to notice SIGINT (the handler only sets a flag),
+			 * and in time to commit an open group of events. */
+			int64_t wait = 100000000;
+			if (r->tx) {
+				int64_t left = r->last_commit + RECORD_BATCH_NS - mono_ns();
+				wait = left < 0 ? 0 : left < wait ? left : wait;
+			}
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 100000000;
-			if (ts.tv_nsec >= 1000000000) {
+			ts.tv_nsec += (long)wait;
+			while (ts.tv_nsec >= 1000000000) {
 				ts.tv_sec++;
 				ts.tv_nsec -= 1000000000;
 			}
-			pthread_cond_timedwait(&r->done_cv, &r->mu, &ts);
+			if (wait > 0)
+				pthread_cond_timedwait(&r->done_cv, &r->mu, &ts);
 		}
 		struct job *done = r->done_head;
 		r->done_head = r->done_tail = NULL;
 		pthread_mutex_unlock(&r->mu);
+		if (r->tx && mono_ns() - r->last_commit >= RECORD_BATCH_NS)
+			err = record_flush(r);
 		report_progress(r);
 		while (done) {
 			struct job *next = done->next;
@@ -1100,6 +1210,9 @@ static int execute(struct runner *r)
 		job_free(j);
 	}
 	r->done_head = r->work_head = NULL;
+	int ferr = record_flush(r);
+	if (!err)
+		err = ferr;
 	for (size_t i = 0; i < n; i++)
 		if (r->plan->nodes[i].selected && r->plan->nodes[i].dirty &&
 		    r->state[i] != N_OK && r->state[i] != N_FAILED && r->state[i] != N_BLOCKED &&
@@ -1482,12 +1595,17 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 		res->removed++;
 	}
 	if (!err)
+		err = record_flush(&r); /* the run's start is on disk before its first job */
+	if (!err)
 		err = execute(&r);
 	if (!err) {
 		json_t *end = json_pack("{s:b}", "interrupted", res->interrupted);
 		err = record(&r, "run.end", NULL, end, NULL, NULL);
 		json_decref(end);
 	}
+	int ferr = record_flush(&r);
+	if (!err)
+		err = ferr;
 	/* Commit even after an error: everything recorded so far is kept. The fold changes cur
 	 * in place (a deep copy of a large manifest cost more than the fold); out/ only needs
 	 * the parent's entries, which a shallow copy of its artefacts keeps alive. */
@@ -1500,6 +1618,8 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	if (!cerr)
 		snprintf(res->rev, sizeof(res->rev), "%s", r.rev);
 out_runner:
+	record_flush(&r); /* after an error: keep what was recorded, say what was reported */
+	free(r.held);
 	fini_bindings(&r);
 	pthread_mutex_destroy(&r.mu);
 	pthread_cond_destroy(&r.work_cv);

@@ -78,16 +78,32 @@ struct tally {
 	int interrupt_on_produced; /* set *flag when this many were produced (0 = never) */
 	int interrupt_on_start;
 	int kill_on_produced;
+	const char *log; /* when set, each reported "produced" id is appended to this file */
 	volatile sig_atomic_t *flag;
 };
+
+/* Jobs slower than the runner's group-commit interval (20 ms) are committed, and reported,
+ * one by one: the tests that stop a run after exactly N reports use them. */
+static void slow_jobs(void)
+{
+	setenv("QUIRE_MOCK_LATENCY_MS", "30", 1);
+}
 
 static void progress(void *ud, const struct quire_progress *ev)
 {
 	struct tally *t = ud;
 	if (!strcmp(ev->kind, "start"))
 		t->start++;
-	else if (!strcmp(ev->kind, "produced"))
+	else if (!strcmp(ev->kind, "produced")) {
 		t->produced++;
+		if (t->log) {
+			FILE *f = fopen(t->log, "a");
+			if (f) {
+				fprintf(f, "%s\n", ev->id);
+				fclose(f);
+			}
+		}
+	}
 	else if (!strcmp(ev->kind, "cached"))
 		t->cached++;
 	else if (!strcmp(ev->kind, "unchanged"))
@@ -455,6 +471,7 @@ static void test_interrupt_before_start(void **state)
 static void test_interrupt_midway_keeps_work(void **state)
 {
 	char *dir = *state;
+	slow_jobs();
 	volatile sig_atomic_t flag = 0;
 	struct tally t = {.interrupt_on_produced = 2, .flag = &flag};
 	struct quire_run_opts o = {.jobs = 1, .interrupted = &flag, .progress = progress, .ud = &t};
@@ -525,6 +542,7 @@ static void test_lock_held_refuses(void **state)
 static void test_killed_run_is_recovered(void **state)
 {
 	char *dir = *state;
+	slow_jobs();
 	pid_t child = fork();
 	assert_true(child >= 0);
 	if (child == 0) {
@@ -544,6 +562,7 @@ static void test_killed_run_is_recovered(void **state)
 	assert_int_equal(stat(".quire/current", &st), -1);
 
 	struct quire_run_result res;
+	tu_unset_mock_env();
 	run_ok(dir, 4, &res);
 	assert_string_equal(res.recovered, "rev-0001");
 	assert_string_equal(res.rev, "rev-0002");
@@ -560,6 +579,46 @@ static void test_killed_run_is_recovered(void **state)
 	char *cur = tu_slurp(".quire/current");
 	assert_string_equal(cur, "rev-0002\n");
 	free(cur);
+}
+
+/* Fast jobs are committed in groups, but nothing is reported before it is committed: killed
+ * right after its third report, the run leaves at least those three (and whatever else its
+ * group held) for the recovery, and the next run makes exactly what is missing. */
+static void test_killed_fast_run_keeps_what_it_reported(void **state)
+{
+	char *dir = *state;
+	char log[PATH_MAX];
+	snprintf(log, sizeof(log), "%s/reported.txt", dir);
+	pid_t child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		struct tally t = {.kill_on_produced = 3, .log = log};
+		struct quire_run_opts o = {.jobs = 2, .progress = progress, .ud = &t};
+		struct quire_project *p = NULL;
+		struct quire_run_result res;
+		if (quire_project_open(&p, dir) == 0)
+			quire_run(p, &o, &res);
+		_exit(0);
+	}
+	int status = 0;
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFSIGNALED(status));
+	struct quire_run_result res;
+	run_ok(dir, 2, &res);
+	assert_string_equal(res.recovered, "rev-0001");
+	json_t *m1 = load(dir, "rev-0001");
+	size_t kept = json_object_size(json_object_get(m1, "artefacts"));
+	assert_true(kept >= 3);
+	char *reported = tu_slurp(log);
+	size_t nrep = 0;
+	for (char *line = strtok(reported, "\n"); line; line = strtok(NULL, "\n"), nrep++)
+		if (!json_object_get(json_object_get(m1, "artefacts"), line))
+			fail_msg("%s was reported produced but is not in the recovered revision", line);
+	assert_int_equal(nrep, 3);
+	free(reported);
+	json_decref(m1);
+	assert_int_equal(res.produced, 11 - kept);
+	assert_int_equal(res.cached, 0);
 }
 
 /* Runs the project in a child that is killed with SIGKILL after `after` outputs. */
@@ -601,7 +660,9 @@ static int first_output_cb(void *ud, int64_t seq, int64_t time_ns, const char *k
 static void test_recovery_rehashes_unsynced_outputs(void **state)
 {
 	char *dir = *state;
+	slow_jobs();
 	run_killed(dir, 3);
+	tu_unset_mock_env();
 	struct quire_store *st = NULL;
 	assert_int_equal(quire_store_open(&st, ".quire", 1), 0);
 	struct first_output f = {{0}, {0}};
@@ -703,6 +764,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_interrupt_midway_keeps_work, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lock_held_refuses, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_killed_run_is_recovered, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_killed_fast_run_keeps_what_it_reported, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_recovery_rehashes_unsynced_outputs, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_provider_without_output_fails, setup, teardown),
