@@ -1,5 +1,7 @@
 /* Materialises a manifest into out/, touching only files whose content changed. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +56,63 @@ int quire_out_sync(const struct quire_project *p, const json_t *m, const json_t 
 	return quire_out_sync_cached(p, NULL, m, prev, written, removed);
 }
 
+/* One out/ file to (re)write. */
+struct put {
+	char *path;
+	const char *digest;
+	int exists; /* something is there now (else it is created without a temp file) */
+	int err;
+	char *msg;
+};
+
+struct putter {
+	const struct quire_project *p;
+	const char *dir;
+	struct put *v;
+	size_t n;
+	_Atomic size_t next;
+};
+
+static void put_one(const struct putter *w, struct put *t)
+{
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int err = quire_blob_read(w->p->qdir, t->digest, &b, 0, 0);
+	/* rename() replaces a symlink itself, so nothing outside out/ is written. */
+	if (!err && (t->exists || quire_fs_create_new(w->dir, t->path, b.ptr, b.len, 0644) < 0))
+		err = quire_fs_replace(t->path, b.ptr, b.len, 0644);
+	quire_buf_release(&b);
+	if (err) {
+		t->err = err;
+		t->msg = quire__xstrdup(quire_error_last());
+	}
+}
+
+static void *putter_main(void *arg)
+{
+	struct putter *w = arg;
+	for (size_t k; (k = atomic_fetch_add(&w->next, 1)) < w->n;)
+		put_one(w, &w->v[k]);
+	return NULL;
+}
+
+/* Writes the files on a few threads: small files are bound by system calls, and on one
+ * thread 10,000 of them were a third of a full mock run's time. */
+static void put_all(struct putter *w)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t nt = cpus < 1 ? 1 : cpus > 4 ? 4 : (size_t)cpus;
+	if (nt > (w->n + 63) / 64)
+		nt = (w->n + 63) / 64;
+	pthread_t th[4];
+	size_t started = 0;
+	for (size_t t = 1; t < nt; t++, started++)
+		if (pthread_create(&th[t - 1], NULL, putter_main, w) != 0)
+			break;
+	putter_main(w);
+	for (size_t t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
+}
+
 int quire_out_sync_cached(const struct quire_project *p, struct quire_store *store,
 			  const json_t *m, const json_t *prev, size_t *written, size_t *removed)
 {
@@ -65,6 +124,8 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 	const json_t *arts = json_object_get(m, "artefacts");
 	const char *id;
 	json_t *e;
+	struct putter w = {.p = p, .dir = dir};
+	size_t alloc = 0;
 	json_object_foreach((json_t *)arts, id, e) {
 		const char *digest = json_string_value(json_object_get(e, "digest"));
 		if (!digest)
@@ -73,22 +134,31 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 		char *path = quire__path_join(dir, name);
 		char *rel = quire__path_join(p->out_dir, name);
 		json_int_t size = json_object_get(e, "size") ? json_integer_value(json_object_get(e, "size")) : -1;
+		struct stat st;
 		if (!up_to_date(store, rel, path, digest, size)) {
-			struct quire_buf b = QUIRE_BUF_INIT;
-			err = quire_blob_read(p->qdir, digest, &b, 0, 0);
-			/* rename() replaces a symlink itself, so nothing outside out/ is written. */
-			if (!err)
-				err = quire_fs_replace(path, b.ptr, b.len, 0644);
-			quire_buf_release(&b);
-			if (!err)
-				(*written)++;
+			if (w.n == alloc) {
+				alloc = alloc ? alloc * 2 : 256;
+				w.v = quire__xrealloc(w.v, alloc * sizeof(*w.v));
+			}
+			w.v[w.n++] = (struct put){path, digest, lstat(path, &st) == 0, 0, NULL};
+			path = NULL;
 		}
 		free(name);
 		free(path);
 		free(rel);
-		if (err)
-			goto out;
 	}
+	put_all(&w);
+	for (size_t k = 0; k < w.n; k++) {
+		if (w.v[k].err && !err)
+			err = quire_error_set(w.v[k].err, "%s", w.v[k].msg);
+		else if (!w.v[k].err)
+			(*written)++;
+		free(w.v[k].path);
+		free(w.v[k].msg);
+	}
+	free(w.v);
+	if (err)
+		goto out;
 	const json_t *parts = json_object_get(prev, "artefacts");
 	json_object_foreach((json_t *)parts, id, e) {
 		if (!json_string_value(json_object_get(e, "digest")))

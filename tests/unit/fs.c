@@ -1,6 +1,7 @@
 /* Unit tests for quire/fs.h: atomic writes, capped reads, mkdir -p and the positioned UTF-8 check. */
 #include "testutil.h"
 
+#include <errno.h>
 #include <fcntl.h>
 
 #include "quire/buf.h"
@@ -67,6 +68,43 @@ static void test_write_atomic_then_read_back(void **state)
 	assert_int_equal(tu_count_dir(f->dir), 1);
 	quire_buf_release(&b);
 	free(p);
+}
+
+/* The out/ writer's fast path: a new file appears whole, an existing one is left alone. */
+static void test_create_new_only_creates(void **state)
+{
+	struct fx *f = *state;
+	char *p = path_in(f, "new.md");
+	static const char data[] = "whole\ncontent\n";
+	assert_int_equal(quire_fs_create_new(f->dir, p, data, sizeof(data) - 1, 0644), 0);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	assert_int_equal(quire_fs_read(p, &b, 0), 0);
+	assert_string_equal(b.ptr, data);
+	struct stat st;
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0644);
+	assert_int_equal(st.st_nlink, 1);
+
+	/* Already there: refused with EEXIST, the old content kept, nothing left behind. */
+	int rc = quire_fs_create_new(f->dir, p, "other", 5, 0644);
+	int e = errno;
+	assert_int_equal(rc, -1);
+	assert_int_equal(e, EEXIST);
+	quire_buf_reset(&b);
+	assert_int_equal(quire_fs_read(p, &b, 0), 0);
+	assert_string_equal(b.ptr, data);
+	assert_int_equal(tu_count_dir(f->dir), 1);
+
+	/* A directory that is not there: -1, and quire_fs_replace then says why. */
+	char *q = path_in(f, "missing/x.md");
+	char *qd = path_in(f, "missing");
+	assert_int_equal(quire_fs_create_new(qd, q, "x", 1, 0644), -1);
+	assert_int_not_equal(quire_fs_replace(q, "x", 1, 0644), 0);
+	assert_non_null(strstr(quire_error_last(), "missing"));
+	quire_buf_release(&b);
+	free(p);
+	free(q);
+	free(qd);
 }
 
 static void test_write_atomic_mode_bits(void **state)
@@ -407,6 +445,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_atomic_then_read_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_write_copy_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_atomic_mode_bits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_new_only_creates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_atomic_replaces_symlink_not_target, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_write_atomic_missing_dir_fails, setup, teardown),

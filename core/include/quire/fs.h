@@ -38,6 +38,12 @@ void quire_fs_stream_abort(struct quire_fs_stream *w);
  */
 int quire_fs_replace(const char *path, const void *data, size_t len, int mode);
 
+/* Creates path (in directory dir), which must not exist, holding data, without fsync, so that
+ * no reader sees a part of it (an O_TMPFILE linked into place). -1 with errno set, and nothing
+ * written, when that cannot be done here (path exists, no O_TMPFILE, no /proc): then use
+ * quire_fs_replace. Sets no error message. */
+int quire_fs_create_new(const char *dir, const char *path, const void *data, size_t len, int mode);
+
 /* Creates or rewrites path in place with data, without temp file or fsync (scratch files). */
 int quire_fs_write_file(const char *path, const void *data, size_t len, int mode);
 
