@@ -41,6 +41,42 @@ int quire_blob_exists(const char *qdir, const char *digest)
 	return r;
 }
 
+struct quire_blob_set {
+	char *qdir;
+	int dirfd; /* .quire/blobs/sha256, or -1 */
+};
+
+struct quire_blob_set *quire_blob_set_new(const char *qdir)
+{
+	struct quire_blob_set *s = quire__xcalloc(1, sizeof(*s));
+	s->qdir = quire__xstrdup(qdir);
+	char *p = quire__xasprintf("%s/blobs/sha256", qdir);
+	s->dirfd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	free(p);
+	return s;
+}
+
+int quire_blob_set_has(struct quire_blob_set *s, const char *digest)
+{
+	if (s->dirfd < 0)
+		return quire_blob_exists(s->qdir, digest);
+	if (!quire_digest_valid(digest))
+		return 0;
+	char rel[2 + 1 + QUIRE_DIGEST_HEX + 1];
+	snprintf(rel, sizeof(rel), "%.2s/%s", digest + 7, digest + 7);
+	return faccessat(s->dirfd, rel, F_OK, 0) == 0;
+}
+
+void quire_blob_set_free(struct quire_blob_set *s)
+{
+	if (!s)
+		return;
+	if (s->dirfd >= 0)
+		close(s->dirfd);
+	free(s->qdir);
+	free(s);
+}
+
 static char *shard_dir(const char *qdir, const char *digest)
 {
 	return quire__xasprintf("%s/blobs/sha256/%.2s", qdir, digest + 7);

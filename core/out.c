@@ -1,5 +1,6 @@
 /* Materialises a manifest into out/, touching only files whose content changed. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -27,11 +28,18 @@ char *quire_out_name(const char *id, const json_t *entry)
 /* 1 when path is a regular file (not a symlink) holding exactly the blob's content. The stat
  * cache (when given) answers for files unchanged since they were last hashed, so a no-op run
  * does not read out/. */
-static int up_to_date(struct quire_store *store, const char *rel, const char *path,
-		      const char *digest, json_int_t size)
+static int up_to_date(struct quire_store *store, int dirfd, const char *name, const char *rel,
+		      const char *path, const char *digest, json_int_t size, struct stat *stp)
 {
 	struct stat st;
-	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+	/* Relative to out/ held open: one name to walk, not the whole path. */
+	int rc = dirfd >= 0 && !strchr(name, '/') ? fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW)
+						  : lstat(path, &st);
+	if (rc < 0)
+		stp->st_mode = 0; /* nothing there */
+	else
+		*stp = st;
+	if (rc < 0 || !S_ISREG(st.st_mode))
 		return 0;
 	if (size >= 0 && st.st_size != size)
 		return 0;
@@ -126,6 +134,7 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 	json_t *e;
 	struct putter w = {.p = p, .dir = dir};
 	size_t alloc = 0;
+	int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	json_object_foreach((json_t *)arts, id, e) {
 		const char *digest = json_string_value(json_object_get(e, "digest"));
 		if (!digest)
@@ -135,18 +144,20 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 		char *rel = quire__path_join(p->out_dir, name);
 		json_int_t size = json_object_get(e, "size") ? json_integer_value(json_object_get(e, "size")) : -1;
 		struct stat st;
-		if (!up_to_date(store, rel, path, digest, size)) {
+		if (!up_to_date(store, dirfd, name, rel, path, digest, size, &st)) {
 			if (w.n == alloc) {
 				alloc = alloc ? alloc * 2 : 256;
 				w.v = quire__xrealloc(w.v, alloc * sizeof(*w.v));
 			}
-			w.v[w.n++] = (struct put){path, digest, lstat(path, &st) == 0, 0, NULL};
+			w.v[w.n++] = (struct put){path, digest, st.st_mode != 0, 0, NULL};
 			path = NULL;
 		}
 		free(name);
 		free(path);
 		free(rel);
 	}
+	if (dirfd >= 0)
+		close(dirfd);
 	put_all(&w);
 	for (size_t k = 0; k < w.n; k++) {
 		if (w.v[k].err && !err)

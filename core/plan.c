@@ -286,7 +286,7 @@ static int same(const char *a, const char *b)
 
 /* Explains why node i differs from its manifest entry. */
 static void explain(struct quire_plan *plan, const struct quire_project *p, size_t i,
-		    const char *qdir)
+		    struct quire_blob_set *blobs)
 {
 	struct quire_node *n = &plan->nodes[i];
 	const struct quire_producer *pr = &p->bp->producers[n->producer];
@@ -373,7 +373,7 @@ static void explain(struct quire_plan *plan, const struct quire_project *p, size
 		add_reason(n, quire__xasprintf("and %zu more upstream changes", more));
 	if (n->nreasons)
 		return;
-	if (!jstr(e, "digest") || !quire_blob_exists(qdir, jstr(e, "digest")))
+	if (!jstr(e, "digest") || !quire_blob_set_has(blobs, jstr(e, "digest")))
 		add_reason(n, quire__xstrdup("output missing"));
 }
 
@@ -521,6 +521,8 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 		}
 	}
 	json_t *arts = json_object_get(m, "artefacts");
+	/* Every clean output is checked to be in the store, from one listing of each shard. */
+	struct quire_blob_set *blobs = quire_blob_set_new(qdir);
 	for (size_t i = 0; i < plan->n && !err; i++) {
 		struct quire_node *n = &plan->nodes[i];
 		n->entry = json_object_get(arts, n->id);
@@ -539,7 +541,7 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 		const char *est = n->entry ? jstr(n->entry, "status") : NULL;
 		const char *edig = n->entry ? jstr(n->entry, "digest") : NULL;
 		if (!regen && est && !strcmp(est, "user-edited") && edig &&
-		    quire_blob_exists(qdir, edig)) {
+		    quire_blob_set_has(blobs, edig)) {
 			/* A hand edit is pinned: never regenerated until released. */
 			n->pinned = 1;
 			memcpy(n->digest, edig, QUIRE_DIGEST_STRLEN);
@@ -556,12 +558,12 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 		const char *digest = n->entry ? jstr(n->entry, "digest") : NULL;
 		int clean = n->have_fp && est && !strcmp(est, "clean") &&
 			    same(jstr(n->entry, "fingerprint"), n->fp.s) && digest &&
-			    quire_blob_exists(qdir, digest);
+			    quire_blob_set_has(blobs, digest);
 		const char *status = n->entry ? jstr(n->entry, "status") : NULL;
 		int pending = status && !strcmp(status, "pending-review");
 		if (!clean && pending && n->have_fp && !regen &&
 		    same(jstr(n->entry, "fingerprint"), n->fp.s) && digest &&
-		    quire_blob_exists(qdir, digest))
+		    quire_blob_set_has(blobs, digest))
 			clean = 1;
 		if (clean && !regen) {
 			memcpy(n->digest, digest, QUIRE_DIGEST_STRLEN);
@@ -578,7 +580,7 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 				break;
 			n->entry = full;
 			n->feedback = json_object_get(full, "feedback");
-			explain(plan, p, i, qdir);
+			explain(plan, p, i, blobs);
 			n->entry = slim;
 			n->feedback = json_object_get(slim, "feedback");
 			json_decref(full);
@@ -619,6 +621,7 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 			plan->removed[plan->nremoved++] = quire__xstrdup(key);
 		}
 	}
+	quire_blob_set_free(blobs);
 out:
 	free(nr);
 	plan->index->map = map;

@@ -1,5 +1,6 @@
 /* Project loading: quire.yaml, blueprint, inputs.yaml; file digests through the stat cache. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -481,8 +482,9 @@ out:
 	return 0;
 }
 
-static int hash_one(struct quire_project *p, struct quire_store *store, const char *rel,
-		    const char *who)
+/* rootfd: the project directory open, or -1. */
+static int hash_one(struct quire_project *p, struct quire_store *store, int rootfd,
+		    const char *rel, const char *who)
 {
 	if (json_object_get(p->files, rel))
 		return 0;
@@ -490,7 +492,9 @@ static int hash_one(struct quire_project *p, struct quire_store *store, const ch
 	struct stat st;
 	struct quire_digest d;
 	int err = 0;
-	if (stat(path, &st) < 0) {
+	/* Relative to the open project directory: the kernel walks prompts/x.md, not every
+	 * directory from the root (a fifth of a no-op plan's time went to path walks). */
+	if (rootfd >= 0 && rel[0] != '/' ? fstatat(rootfd, rel, &st, 0) < 0 : stat(path, &st) < 0) {
 		if (errno == ENOENT && strcmp(who, "project"))
 			err = quire_error_set(QUIRE_ENOTFOUND, "%s names '%s', which does not exist",
 					      who, rel);
@@ -524,6 +528,7 @@ static void dim_counts(const struct quire_project *p, const struct quire_produce
 struct hash_each {
 	struct quire_project *p;
 	struct quire_store *store;
+	int rootfd;
 	const struct quire_producer *pr;
 	const char *who;
 };
@@ -532,7 +537,7 @@ static int hash_instance(void *ud, const long long *idx)
 {
 	struct hash_each *he = ud;
 	char *path = quire_producer_prompt_path(he->pr, idx);
-	int err = hash_one(he->p, he->store, path, he->who);
+	int err = hash_one(he->p, he->store, he->rootfd, path, he->who);
 	free(path);
 	return err;
 }
@@ -544,27 +549,30 @@ int quire_project_hash_files(struct quire_project *p, struct quire_store *store)
 	/* One transaction for every stat-cache lookup (and, writable, update). */
 	int tx = store && (quire_store_readonly(store) ? quire_store_begin_read(store)
 						       : quire_store_begin(store)) == 0;
-	int err = hash_one(p, store, QUIRE_PROJECT_FILE, "project");
+	int rootfd = open(p->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int err = hash_one(p, store, rootfd, QUIRE_PROJECT_FILE, "project");
 	if (!err)
-		err = hash_one(p, store, p->blueprint_file, "project");
+		err = hash_one(p, store, rootfd, p->blueprint_file, "project");
 	if (!err)
-		err = hash_one(p, store, p->inputs_file, "project");
+		err = hash_one(p, store, rootfd, p->inputs_file, "project");
 	for (size_t i = 0; !err && i < p->bp->nproducers; i++) {
 		const struct quire_producer *pr = &p->bp->producers[i];
 		char who[256];
 		snprintf(who, sizeof(who), "%s:%d:%d: producer '%s'", p->bp->file, pr->line, pr->col,
 			 pr->name);
 		if (pr->prompt && pr->prompt_per_instance) {
-			struct hash_each he = { p, store, pr, who };
+			struct hash_each he = { p, store, rootfd, pr, who };
 			long long counts[QUIRE_MAX_DIMS];
 			dim_counts(p, pr, counts);
 			err = quire_producer_each_index(pr, counts, hash_instance, &he);
 		} else if (pr->prompt) {
-			err = hash_one(p, store, pr->prompt, who);
+			err = hash_one(p, store, rootfd, pr->prompt, who);
 		}
 		if (!err && pr->output.schema)
-			err = hash_one(p, store, pr->output.schema, who);
+			err = hash_one(p, store, rootfd, pr->output.schema, who);
 	}
+	if (rootfd >= 0)
+		close(rootfd);
 	if (tx && quire_store_commit(store)) {
 		quire_store_rollback(store);
 		quire_error_clear();

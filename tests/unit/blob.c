@@ -151,6 +151,42 @@ static void test_adopt_moves_temp_file(void **state)
 	free(path);
 }
 
+/* The plan's existence checks: the same answers as quire_blob_exists. */
+static void test_blob_set_answers_like_exists(void **state)
+{
+	(void)state;
+	struct quire_digest d[40];
+	char text[32];
+	for (int k = 0; k < 40; k++) {
+		snprintf(text, sizeof(text), "blob %d\n", k);
+		assert_int_equal(quire_blob_put(".quire", text, strlen(text), &d[k]), 0);
+	}
+	/* A removed blob is not there, whatever sits next to its name. */
+	char *gone = quire_blob_path(".quire", d[7].s);
+	assert_int_equal(unlink(gone), 0);
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof(tmp), "%s.tmp-123", gone);
+	tu_write(".", tmp, "partial");
+	struct quire_blob_set *s = quire_blob_set_new(".quire");
+	for (int k = 0; k < 40; k++)
+		assert_int_equal(quire_blob_set_has(s, d[k].s), k != 7);
+	assert_int_equal(quire_blob_set_has(s, "sha256:" HELLO_HEX), 0);
+	assert_int_equal(quire_blob_set_has(s, "sha256:xyz"), 0);
+	assert_int_equal(quire_blob_set_has(s, "../../etc/passwd"), 0);
+	char upper[80];
+	snprintf(upper, sizeof(upper), "%s", d[0].s);
+	for (char *c = upper + 7; *c; c++)
+		if (*c >= 'a' && *c <= 'f')
+			*c = (char)(*c - 'a' + 'A');
+	assert_int_equal(quire_blob_set_has(s, upper), quire_blob_exists(".quire", upper));
+	quire_blob_set_free(s);
+	/* No store at all: nothing exists. */
+	s = quire_blob_set_new("no-such-dir/.quire");
+	assert_int_equal(quire_blob_set_has(s, d[0].s), 0);
+	quire_blob_set_free(s);
+	free(gone);
+}
+
 static void test_put_file(void **state)
 {
 	(void)state;
@@ -170,6 +206,8 @@ static void test_put_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_blob_set_answers_like_exists, tu_setup_tmpdir,
+					    tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_put_addresses_by_sha256, tu_setup_tmpdir,
 					    tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_put_same_content_twice, tu_setup_tmpdir,

@@ -11,6 +11,15 @@ struct quire_digest;
 /* malloc'd path of a blob under qdir (whether or not it exists). */
 char *quire_blob_path(const char *qdir, const char *digest);
 
+/* For many existence checks (a plan checks every clean output): quire_blob_exists relative
+ * to .quire/blobs/sha256 held open, so the kernel walks two names per check instead of the
+ * whole path. (Listing the 256 shard directories instead cost more on ext4, whose readdir
+ * sorts each directory's entries, and grows with every take the store keeps.) */
+struct quire_blob_set;
+struct quire_blob_set *quire_blob_set_new(const char *qdir);
+int quire_blob_set_has(struct quire_blob_set *s, const char *digest);
+void quire_blob_set_free(struct quire_blob_set *s);
+
 /* 1 when the blob exists. */
 int quire_blob_exists(const char *qdir, const char *digest);
 
