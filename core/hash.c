@@ -259,6 +259,40 @@ char *quire_json_canonical(const json_t *v)
 	return quire_buf_detach(&b, NULL);
 }
 
+char *quire_json_canonical_with(const json_t *obj, const char *key, const char *raw)
+{
+	if (!json_is_object(obj) || has_real(obj)) {
+		quire_error_set(QUIRE_EINVALID, json_is_object(obj)
+							? "floating-point numbers cannot be hashed"
+							: "internal: not an object");
+		return NULL;
+	}
+	size_t n = json_object_size(obj), k = 0;
+	const char **keys = quire__xcalloc(n + 1, sizeof(*keys));
+	const char *kk;
+	json_t *x;
+	json_object_foreach((json_t *)obj, kk, x)
+		if (strcmp(kk, key))
+			keys[k++] = kk;
+	keys[k++] = key;
+	qsort(keys, k, sizeof(*keys), cmp_keys);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	quire_buf_putc(&b, '{');
+	for (size_t i = 0; i < k; i++) {
+		if (i)
+			quire_buf_putc(&b, ',');
+		quire_buf_put_jstr(&b, keys[i], strlen(keys[i]));
+		quire_buf_putc(&b, ':');
+		if (keys[i] == key)
+			quire_buf_puts(&b, raw);
+		else
+			put_value(&b, json_object_get(obj, keys[i]), -1);
+	}
+	quire_buf_putc(&b, '}');
+	free(keys);
+	return quire_buf_detach(&b, NULL);
+}
+
 int quire_hash_json(const json_t *v, struct quire_digest *out)
 {
 	char *s = quire_json_canonical(v);

@@ -188,7 +188,7 @@ static int cmp_name(const void *x, const void *y)
 }
 
 int quire_plan_fingerprint(const struct quire_plan *plan, const struct quire_project *p, size_t i,
-			   struct quire_digest *fp, json_t **deps_out)
+			   struct quire_digest *fp, char **deps_out)
 {
 	const struct quire_node *n = &plan->nodes[i];
 	const struct quire_producer *pr = &p->bp->producers[n->producer];
@@ -263,10 +263,12 @@ int quire_plan_fingerprint(const struct quire_plan *plan, const struct quire_pro
 	quire_buf_puts(&c, "]},\"v\":1}");
 	quire_hash_bytes(c.ptr, c.len, fp);
 	if (deps_out) {
-		/* The same record as data, for the manifest. */
-		json_t *all = json_loadb(c.ptr, c.len, 0, NULL);
-		*deps_out = json_incref(json_object_get(all, "deps"));
-		json_decref(all);
+		/* The same record as text, for the manifest: what follows {"deps": up to ,"v":1}. */
+		static const char head[] = "{\"deps\":", tail[] = ",\"v\":1}";
+		size_t len = c.len - (sizeof(head) - 1) - (sizeof(tail) - 1);
+		*deps_out = quire__xmalloc(len + 1);
+		memcpy(*deps_out, c.ptr + sizeof(head) - 1, len);
+		(*deps_out)[len] = '\0';
 	}
 	quire_buf_release(&c);
 	return 0;

@@ -77,7 +77,7 @@ struct job {
 	char unit[24]; /* copied: the provider's string may not outlive the call */
 	long long units_reported;
 	struct quire_digest fp;
-	json_t *deps;
+	char *deps; /* the dependency record, canonical JSON text */
 	/* results, written by the worker */
 	int rc;
 	struct quire_provider_response rs;
@@ -273,7 +273,7 @@ static void job_free(struct job *j)
 	}
 	free(j->adopt_msg);
 	free(j->params);
-	json_decref(j->deps);
+	free(j->deps);
 	free(j);
 }
 
@@ -599,7 +599,8 @@ static enum nstate after_output(struct runner *r, size_t i)
 	return N_REVIEW;
 }
 
-static json_t *entry_data(struct runner *r, size_t i, const struct quire_digest *fp, json_t *deps)
+/* An entry's event data, but for its "deps" (which record() adds as text). */
+static json_t *entry_data(struct runner *r, size_t i, const struct quire_digest *fp)
 {
 	const struct quire_node *n = &r->plan->nodes[i];
 	const struct quire_producer *pr = &r->p->bp->producers[n->producer];
@@ -607,11 +608,11 @@ static json_t *entry_data(struct runner *r, size_t i, const struct quire_digest 
 	json_t *index = json_array();
 	for (int d = 0; d < pr->ndims; d++)
 		json_array_append_new(index, json_integer(n->idx[d]));
-	json_t *d = json_pack("{s:s,s:s,s:s,s:o,s:O,s:o,s:s,s:s,s:s,s:O}", "producer", pr->name, "role",
+	json_t *d = json_pack("{s:s,s:s,s:s,s:o,s:O,s:o,s:s,s:s,s:s}", "producer", pr->name, "role",
 			 pr->role, "provider", b->provider, "model",
 			 b->model ? json_string(b->model) : json_null(), "params", b->params, "index",
 			 index, "type", quire_output_type_name(pr->output.type), "ext", pr->output.ext,
-			 "fingerprint", fp->s, "deps", deps);
+			 "fingerprint", fp->s);
 	json_object_set_new(d, "take", json_integer(n->take));
 	json_object_set_new(d, "feedback", n->feedback ? json_deep_copy(n->feedback) : json_array());
 	if (pr->review)
@@ -660,17 +661,26 @@ static int record_flush(struct runner *r)
 	return err;
 }
 
+/* deps, when given, is the entry's dependency record as canonical JSON text: added to data
+ * as "deps" without being parsed (a collector's names every upstream). */
 static int record(struct runner *r, const char *kind, const char *subject, const json_t *data,
-		  const char *ac_fp, const json_t *ac)
+		  const char *deps, const char *ac_fp, const json_t *ac)
 {
 	int err = 0;
+	char *js = NULL;
+	if (data && !json_is_null(data) &&
+	    !(js = deps ? quire_json_canonical_with(data, "deps", deps) : quire_json_canonical(data)))
+		return QUIRE_EINVALID;
 	if (!r->tx) {
-		if ((err = quire_store_begin(r->store)))
+		if ((err = quire_store_begin(r->store))) {
+			free(js);
 			return err;
+		}
 		r->tx = 1;
 		r->tx_n = 0;
 	}
-	err = quire_store_event(r->store, r->run_id, kind, subject, data);
+	err = quire_store_event_text(r->store, r->run_id, kind, subject, js);
+	free(js);
 	if (!err && ac_fp)
 		err = quire_store_ac_put(r->store, ac_fp, ac);
 	if (err) {
@@ -688,7 +698,7 @@ static int fail_node(struct runner *r, size_t i, const char *msg, enum nstate st
 	const struct quire_node *n = &r->plan->nodes[i];
 	const struct quire_producer *pr = &r->p->bp->producers[n->producer];
 	json_t *d = json_pack("{s:s,s:s,s:s}", "error", msg, "producer", pr->name, "role", pr->role);
-	int err = record(r, st == N_FAILED ? "artefact.failed" : "artefact.blocked", n->id, d, NULL,
+	int err = record(r, st == N_FAILED ? "artefact.failed" : "artefact.blocked", n->id, d, NULL, NULL,
 			 NULL);
 	json_decref(d);
 	if (st == N_FAILED)
@@ -915,10 +925,10 @@ static int start(struct runner *r, size_t i)
 	quire_store_ac_get(r->store, j->fp.s, &ac);
 	const char *acd = ac ? json_string_value(json_object_get(ac, "digest")) : NULL;
 	if (acd && quire_blob_exists(r->p->qdir, acd)) {
-		json_t *d = entry_data(r, i, &j->fp, j->deps);
+		json_t *d = entry_data(r, i, &j->fp);
 		json_object_update_missing(d, ac);
 		json_object_set_new(d, "cached", json_true());
-		err = record(r, "artefact.cached", n->id, d, NULL, NULL);
+		err = record(r, "artefact.cached", n->id, d, j->deps, NULL, NULL);
 		json_decref(d);
 		memcpy(n->digest, acd, QUIRE_DIGEST_STRLEN);
 		json_decref(ac);
@@ -998,9 +1008,9 @@ static int complete(struct runner *r, struct job *j)
 	if (j->bi->b->priced || j->rs.cost_micro)
 		json_object_set_new(ac, "cost_micro", json_integer(cost));
 	r->res->cost_micro += cost;
-	json_t *d = entry_data(r, i, &j->fp, j->deps);
+	json_t *d = entry_data(r, i, &j->fp);
 	json_object_update(d, ac);
-	err = record(r, "artefact.produced", n->id, d, j->fp.s, ac);
+	err = record(r, "artefact.produced", n->id, d, j->deps, j->fp.s, ac);
 	json_decref(d);
 	json_decref(ac);
 	memcpy(n->digest, j->digest.s, QUIRE_DIGEST_STRLEN);
@@ -1588,10 +1598,10 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 				       current ? json_string(current) : json_null(), "files",
 				       p->files, "inputs", inputs, "git", quire__git_info(p->root),
 				       "command", o->command ? o->command : "quire run");
-	err = record(&r, "run.start", NULL, start_data, NULL, NULL);
+	err = record(&r, "run.start", NULL, start_data, NULL, NULL, NULL);
 	json_decref(start_data);
 	for (size_t k = 0; !err && k < nremove; k++) {
-		err = record(&r, "artefact.removed", plan->removed[k], NULL, NULL, NULL);
+		err = record(&r, "artefact.removed", plan->removed[k], NULL, NULL, NULL, NULL);
 		res->removed++;
 	}
 	if (!err)
@@ -1600,7 +1610,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 		err = execute(&r);
 	if (!err) {
 		json_t *end = json_pack("{s:b}", "interrupted", res->interrupted);
-		err = record(&r, "run.end", NULL, end, NULL, NULL);
+		err = record(&r, "run.end", NULL, end, NULL, NULL, NULL);
 		json_decref(end);
 	}
 	int ferr = record_flush(&r);

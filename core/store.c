@@ -228,6 +228,14 @@ int quire_store_event(struct quire_store *s, int64_t run, const char *kind, cons
 	char *js = data ? quire_json_canonical(data) : NULL;
 	if (data && !js)
 		return QUIRE_EINVALID;
+	int err = quire_store_event_text(s, run, kind, subject, js);
+	free(js);
+	return err;
+}
+
+int quire_store_event_text(struct quire_store *s, int64_t run, const char *kind,
+			   const char *subject, const char *js)
+{
 	sqlite3_stmt *st = s->ins_event;
 	sqlite3_bind_int64(st, 1, run);
 	sqlite3_bind_int64(st, 2, quire__now_ns());
@@ -236,9 +244,7 @@ int quire_store_event(struct quire_store *s, int64_t run, const char *kind, cons
 		sqlite3_bind_text(st, 4, subject, -1, SQLITE_STATIC);
 	if (js)
 		sqlite3_bind_text(st, 5, js, -1, SQLITE_STATIC);
-	int err = step_done(s, st, "recording an event");
-	free(js);
-	return err;
+	return step_done(s, st, "recording an event");
 }
 
 int quire_store_events(struct quire_store *s, int64_t run, quire_event_cb cb, void *ctx)

@@ -31,6 +31,31 @@ static void test_known_vectors(void **state)
 	assert_int_equal(strlen(d.s), QUIRE_DIGEST_STRLEN - 1);
 }
 
+/* A raw canonical value spliced in is the same text as the value put in the tree. */
+static void test_canonical_with_raw_value(void **state)
+{
+	(void)state;
+	static const char *const keys[] = {"aaa", "deps", "zzz", "m"};
+	const char *raw = "{\"a\":[1,\"x\\n\"],\"b\":null}";
+	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		json_t *o = json_pack("{s:s,s:i,s:[i,i],s:{s:b}}", "b", "\u00e9t\u00e9", "c", 3, "y", 1, 2,
+				      "n", "t", 1);
+		if (k % 2)
+			json_object_set_new(o, keys[k], json_string("replaced")); /* the key's value goes */
+		char *with = quire_json_canonical_with(o, keys[k], raw);
+		json_object_set_new(o, keys[k], json_loads(raw, 0, NULL));
+		char *whole = quire_json_canonical(o);
+		assert_non_null(with);
+		assert_string_equal(with, whole);
+		free(with);
+		free(whole);
+		json_decref(o);
+	}
+	json_t *arr = json_array();
+	assert_null(quire_json_canonical_with(arr, "k", "1"));
+	json_decref(arr);
+}
+
 static void test_bytes_with_nul_are_hashed_whole(void **state)
 {
 	(void)state;
@@ -265,6 +290,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_known_vectors),
+		cmocka_unit_test(test_canonical_with_raw_value),
 		cmocka_unit_test(test_bytes_with_nul_are_hashed_whole),
 		cmocka_unit_test(test_streaming_matches_one_shot),
 		cmocka_unit_test(test_hash_file_equals_hash_bytes),

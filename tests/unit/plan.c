@@ -273,13 +273,26 @@ static void fingerprint_of(const char *dir, const char *id, const char *outline,
 	snprintf(plan->nodes[o].digest, sizeof(plan->nodes[o].digest), "%s", outline);
 	long i = quire_plan_find(plan, id);
 	assert_true(i >= 0);
-	json_t *deps = NULL;
+	char *deps = NULL;
 	assert_int_equal(quire_plan_fingerprint(plan, p, (size_t)i, fp, &deps), 0);
 	assert_true(quire_digest_valid(fp->s));
 	assert_non_null(deps);
 	if (!strcmp(id, "Outline"))
 		assert_string_equal(fp->s, plan->nodes[i].fp.s); /* the same as the planner's */
-	json_decref(deps);
+	/* The record is canonical JSON (stored as it is, never re-written), and the fingerprint
+	 * is the hash of {"deps": record, "v": 1}. */
+	json_t *dj = json_loads(deps, 0, NULL);
+	assert_true(json_is_object(dj));
+	char *again = quire_json_canonical(dj);
+	assert_string_equal(again, deps);
+	json_t *whole = json_pack("{s:O,s:i}", "deps", dj, "v", 1);
+	struct quire_digest h;
+	assert_int_equal(quire_hash_json(whole, &h), 0);
+	assert_string_equal(h.s, fp->s);
+	json_decref(whole);
+	json_decref(dj);
+	free(again);
+	free(deps);
 	quire_plan_free(plan);
 	quire_project_free(p);
 }

@@ -44,6 +44,11 @@ void quire_json_write(struct quire_buf *out, const json_t *v, int pretty);
  * (its inner lines indented accordingly); depth -1 is compact. */
 void quire_json_write_at(struct quire_buf *out, const json_t *v, int depth);
 
+/* quire_json_canonical of object obj with key set to the JSON text raw, which must itself be
+ * canonical (written as it is, not parsed): the runner's events carry the dependency record
+ * the fingerprint was computed from without parsing it into a tree and writing it again. */
+char *quire_json_canonical_with(const json_t *obj, const char *key, const char *raw);
+
 /*
  * Canonical JSON (sorted keys, compact, UTF-8) of v; malloc'd. Refuses reals anywhere in v
  * (their printed form is not stable): returns NULL with QUIRE_EINVALID set.

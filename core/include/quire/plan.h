@@ -67,9 +67,9 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 void quire_plan_free(struct quire_plan *plan);
 
 /* The fingerprint of node i from its upstream digests (all must be known), and the dependency
- * record stored in the manifest (new reference in *deps when non-NULL). */
+ * record stored in the manifest, as canonical JSON text (malloc'd, in *deps when non-NULL). */
 int quire_plan_fingerprint(const struct quire_plan *plan, const struct quire_project *p, size_t i,
-			   struct quire_digest *fp, json_t **deps);
+			   struct quire_digest *fp, char **deps);
 
 /* The plan as data: {current, total, dirty, waiting, instances: [{id, dirty, waiting,
  * reasons}], removed}. With

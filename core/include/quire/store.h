@@ -30,6 +30,10 @@ int quire_store_rollback(struct quire_store *s);
 int quire_store_event(struct quire_store *s, int64_t run, const char *kind, const char *subject,
 		      const json_t *data);
 
+/* The same with data already written as canonical JSON text (may be NULL). */
+int quire_store_event_text(struct quire_store *s, int64_t run, const char *kind,
+			   const char *subject, const char *data);
+
 /* Callback for quire_store_events(): return non-zero to stop (passed back). `data` is borrowed. */
 typedef int (*quire_event_cb)(void *ctx, int64_t seq, int64_t time_ns, const char *kind,
 			      const char *subject, const json_t *data);
