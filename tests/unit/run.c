@@ -581,19 +581,15 @@ static void test_killed_run_is_recovered(void **state)
 	free(cur);
 }
 
-/* Fast jobs are committed in groups, but nothing is reported before it is committed: killed
- * right after its third report, the run leaves at least those three (and whatever else its
- * group held) for the recovery, and the next run makes exactly what is missing. */
-static void test_killed_fast_run_keeps_what_it_reported(void **state)
+/* Runs the project in a child, at -j jobs, that is killed with SIGKILL after `after` outputs
+ * were reported (their ids appended to the file log when it is given). */
+static void run_killed(const char *dir, int after, int jobs, const char *log)
 {
-	char *dir = *state;
-	char log[PATH_MAX];
-	snprintf(log, sizeof(log), "%s/reported.txt", dir);
 	pid_t child = fork();
 	assert_true(child >= 0);
 	if (child == 0) {
-		struct tally t = {.kill_on_produced = 3, .log = log};
-		struct quire_run_opts o = {.jobs = 2, .progress = progress, .ud = &t};
+		struct tally t = {.kill_on_produced = after, .log = log};
+		struct quire_run_opts o = {.jobs = jobs, .progress = progress, .ud = &t};
 		struct quire_project *p = NULL;
 		struct quire_run_result res;
 		if (quire_project_open(&p, dir) == 0)
@@ -603,6 +599,17 @@ static void test_killed_fast_run_keeps_what_it_reported(void **state)
 	int status = 0;
 	assert_int_equal(waitpid(child, &status, 0), child);
 	assert_true(WIFSIGNALED(status));
+}
+
+/* Fast jobs are committed in groups, but nothing is reported before it is committed: killed
+ * right after its third report, the run leaves at least those three (and whatever else its
+ * group held) for the recovery, and the next run makes exactly what is missing. */
+static void test_killed_fast_run_keeps_what_it_reported(void **state)
+{
+	char *dir = *state;
+	char log[PATH_MAX];
+	snprintf(log, sizeof(log), "%s/reported.txt", dir);
+	run_killed(dir, 3, 2, log);
 	struct quire_run_result res;
 	run_ok(dir, 2, &res);
 	assert_string_equal(res.recovered, "rev-0001");
@@ -619,25 +626,6 @@ static void test_killed_fast_run_keeps_what_it_reported(void **state)
 	json_decref(m1);
 	assert_int_equal(res.produced, 11 - kept);
 	assert_int_equal(res.cached, 0);
-}
-
-/* Runs the project in a child that is killed with SIGKILL after `after` outputs. */
-static void run_killed(const char *dir, int after)
-{
-	pid_t child = fork();
-	assert_true(child >= 0);
-	if (child == 0) {
-		struct tally t = {.kill_on_produced = after};
-		struct quire_run_opts o = {.jobs = 1, .progress = progress, .ud = &t};
-		struct quire_project *p = NULL;
-		struct quire_run_result res;
-		if (quire_project_open(&p, dir) == 0)
-			quire_run(p, &o, &res);
-		_exit(0);
-	}
-	int status = 0;
-	assert_int_equal(waitpid(child, &status, 0), child);
-	assert_true(WIFSIGNALED(status));
 }
 
 struct first_output {
@@ -661,7 +649,7 @@ static void test_recovery_rehashes_unsynced_outputs(void **state)
 {
 	char *dir = *state;
 	slow_jobs();
-	run_killed(dir, 3);
+	run_killed(dir, 3, 1, NULL);
 	tu_unset_mock_env();
 	struct quire_store *st = NULL;
 	assert_int_equal(quire_store_open(&st, ".quire", 1), 0);
