@@ -145,10 +145,7 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 		json_int_t size = json_object_get(e, "size") ? json_integer_value(json_object_get(e, "size")) : -1;
 		struct stat st;
 		if (!up_to_date(store, dirfd, name, rel, path, digest, size, &st)) {
-			if (w.n == alloc) {
-				alloc = alloc ? alloc * 2 : 256;
-				w.v = quire__xrealloc(w.v, alloc * sizeof(*w.v));
-			}
+			QUIRE_GROW(w.v, alloc, w.n + 1);
 			w.v[w.n++] = (struct put){path, digest, st.st_mode != 0, 0, NULL};
 			path = NULL;
 		}

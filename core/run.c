@@ -173,10 +173,7 @@ static void emit(struct runner *r, const struct quire_progress *ev)
 		r->o->progress(r->o->ud, ev);
 		return;
 	}
-	if (r->nheld == r->aheld) {
-		r->aheld = r->aheld ? r->aheld * 2 : 64;
-		r->held = quire__xrealloc(r->held, r->aheld * sizeof(*r->held));
-	}
+	QUIRE_GROW(r->held, r->aheld, r->nheld + 1);
 	struct held_report *h = &r->held[r->nheld++];
 	h->ev = *ev;
 	h->msg = ev->message ? quire__xstrdup(ev->message) : NULL;
