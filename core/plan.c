@@ -523,7 +523,7 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 		}
 	}
 	json_t *arts = json_object_get(m, "artefacts");
-	/* Every clean output is checked to be in the store, from one listing of each shard. */
+	/* Every clean output is checked to be in the store (relative to one open directory). */
 	struct quire_blob_set *blobs = quire_blob_set_new(qdir);
 	for (size_t i = 0; i < plan->n && !err; i++) {
 		struct quire_node *n = &plan->nodes[i];

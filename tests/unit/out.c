@@ -219,6 +219,34 @@ static void test_symlink_replaced_not_followed(void **state)
 	free(outside);
 }
 
+/* out/ is written on several threads: one file that cannot be written fails the sync with its
+ * name, the others are still written, and no temp file is left behind. */
+static void test_unwritable_name_fails_others_written(void **state)
+{
+	struct fx *f = *state;
+	for (size_t i = 0; i < 11; i++) {
+		char path[256];
+		snprintf(path, sizeof(path), "out/%s", files[i]);
+		assert_int_equal(unlink(path), 0);
+	}
+	assert_int_equal(mkdir("out/Scene-1-1.md", 0755), 0);
+	tu_write("out/Scene-1-1.md", "keep.txt", "mine\n");
+	size_t w = 0, r = 0;
+	assert_int_not_equal(quire_out_sync(f->p, f->m, f->m, &w, &r), 0);
+	assert_non_null(strstr(quire_error_last(), "Scene-1-1.md"));
+	assert_int_equal(w, 10);
+	for (size_t i = 0; i < 11; i++) {
+		char path[256];
+		snprintf(path, sizeof(path), "out/%s", files[i]);
+		if (strcmp(files[i], "Scene-1-1.md"))
+			assert_out_matches(f, ids[i], path);
+	}
+	assert_int_equal(tu_count_dir("out"), 11); /* the ten files and the directory */
+	char *kept = tu_slurp("out/Scene-1-1.md/keep.txt");
+	assert_string_equal(kept, "mine\n");
+	free(kept);
+}
+
 static void test_removed_artefacts_deleted(void **state)
 {
 	struct fx *f = *state;
@@ -290,6 +318,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_second_sync_writes_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deleted_or_edited_file_restored, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_symlink_replaced_not_followed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unwritable_name_fails_others_written, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_removed_artefacts_deleted, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hostile_ids_stay_inside_out, setup, teardown),
 	};
