@@ -539,25 +539,32 @@ static void test_lock_held_refuses(void **state)
 	assert_int_equal(res.produced, 11);
 }
 
-static void test_killed_run_is_recovered(void **state)
+/* Runs the project in a child, at -j jobs, that is killed with SIGKILL after `after` outputs
+ * were reported (their ids appended to the file log when it is given). */
+static void run_killed(const char *dir, int after, int jobs, const char *log)
 {
-	char *dir = *state;
-	slow_jobs();
 	pid_t child = fork();
 	assert_true(child >= 0);
 	if (child == 0) {
-		struct tally t = {.kill_on_produced = 3};
-		struct quire_run_opts o = {.jobs = 1, .progress = progress, .ud = &t};
+		struct tally t = {.kill_on_produced = after, .log = log};
+		struct quire_run_opts o = {.jobs = jobs, .progress = progress, .ud = &t};
 		struct quire_project *p = NULL;
 		struct quire_run_result res;
 		if (quire_project_open(&p, dir) == 0)
 			quire_run(p, &o, &res);
-		_exit(0); /* not reached when the kill happened */
+		_exit(0);
 	}
 	int status = 0;
 	assert_int_equal(waitpid(child, &status, 0), child);
 	assert_true(WIFSIGNALED(status));
 	assert_int_equal(WTERMSIG(status), SIGKILL);
+}
+
+static void test_killed_run_is_recovered(void **state)
+{
+	char *dir = *state;
+	slow_jobs();
+	run_killed(dir, 3, 1, NULL);
 	struct stat st;
 	assert_int_equal(stat(".quire/current", &st), -1);
 
@@ -579,26 +586,6 @@ static void test_killed_run_is_recovered(void **state)
 	char *cur = tu_slurp(".quire/current");
 	assert_string_equal(cur, "rev-0002\n");
 	free(cur);
-}
-
-/* Runs the project in a child, at -j jobs, that is killed with SIGKILL after `after` outputs
- * were reported (their ids appended to the file log when it is given). */
-static void run_killed(const char *dir, int after, int jobs, const char *log)
-{
-	pid_t child = fork();
-	assert_true(child >= 0);
-	if (child == 0) {
-		struct tally t = {.kill_on_produced = after, .log = log};
-		struct quire_run_opts o = {.jobs = jobs, .progress = progress, .ud = &t};
-		struct quire_project *p = NULL;
-		struct quire_run_result res;
-		if (quire_project_open(&p, dir) == 0)
-			quire_run(p, &o, &res);
-		_exit(0);
-	}
-	int status = 0;
-	assert_int_equal(waitpid(child, &status, 0), child);
-	assert_true(WIFSIGNALED(status));
 }
 
 /* Fast jobs are committed in groups, but nothing is reported before it is committed: killed
