@@ -41,19 +41,136 @@ int quire_blob_exists(const char *qdir, const char *digest)
 	return r;
 }
 
+/* Per shard directory ("ab"): what this set knows of it. */
+enum { SHARD_UNKNOWN, SHARD_TRUSTED, SHARD_CHECKING, SHARD_FAILED };
+
+struct shard {
+	unsigned char state;
+	unsigned char recorded; /* the trust file has a record for this shard */
+	int64_t rec_ino, rec_ctime;
+	int64_t ino, ctime; /* stat taken before the first check (SHARD_CHECKING) */
+	int64_t taken; /* CLOCK_REALTIME just before that stat, ns */
+};
+
+struct checked {
+	unsigned char (*v)[32]; /* digests found in SHARD_CHECKING shards, as bytes */
+	size_t cap, n;
+};
+
 struct quire_blob_set {
 	char *qdir;
 	int dirfd; /* .quire/blobs/sha256, or -1 */
+	char *key; /* the revision's line in the trust file, NULL when none is kept */
+	int pending; /* some shard is SHARD_CHECKING */
+	struct shard sh[256];
+	struct checked seen;
 };
 
-struct quire_blob_set *quire_blob_set_new(const char *qdir)
+#define TRUST_MAGIC "quire-blob-trust 1"
+/* A shard changed this close to the stat before its checks is not recorded: a change in the
+ * same timestamp tick right after that stat would leave its ctime as it was (git's racy rule). */
+int64_t quire__blob_trust_racy_ns = 1000000000LL; /* tests shorten it */
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static int shard_of(const char *digest)
+{
+	return hexval(digest[7]) * 16 + hexval(digest[8]);
+}
+
+static int64_t ctime_ns(const struct stat *st)
+{
+	return (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+}
+
+static void load_trust(struct quire_blob_set *s)
+{
+	char *path = quire__xasprintf("%s/blob-trust", s->qdir);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	if (quire_fs_read(path, &b, 1 << 16) != 0)
+		quire_error_clear(); /* none yet, or unreadable: every shard is checked */
+	else {
+		size_t lk = strlen(s->key);
+		const char *at = b.ptr, *end = b.ptr + b.len;
+		/* "quire-blob-trust 1\t<key>\n" then "<shard>\t<ino>\t<ctime_ns>\n" lines. */
+		if ((size_t)(end - at) > sizeof(TRUST_MAGIC) + lk &&
+		    !memcmp(at, TRUST_MAGIC "\t", sizeof(TRUST_MAGIC)) &&
+		    !memcmp(at + sizeof(TRUST_MAGIC), s->key, lk) && at[sizeof(TRUST_MAGIC) + lk] == '\n') {
+			at += sizeof(TRUST_MAGIC) + lk + 1;
+			while (at < end) {
+				const char *nl = memchr(at, '\n', (size_t)(end - at));
+				if (!nl)
+					break;
+				int hi = nl - at > 3 ? hexval(at[0]) : -1, lo = hi < 0 ? -1 : hexval(at[1]);
+				char *e1 = NULL, *e2 = NULL;
+				long long ino = 0, ct = 0;
+				if (lo >= 0 && at[2] == '\t' && at[3] >= '0' && at[3] <= '9') {
+					ino = strtoll(at + 3, &e1, 10);
+					if (*e1 == '\t' && e1[1] >= '0' && e1[1] <= '9')
+						ct = strtoll(e1 + 1, &e2, 10);
+				}
+				if (!e2 || e2 != nl)
+					break;
+				struct shard *h = &s->sh[hi * 16 + lo];
+				h->recorded = 1;
+				h->rec_ino = ino;
+				h->rec_ctime = ct;
+				at = nl + 1;
+			}
+		}
+	}
+	quire_buf_release(&b);
+	free(path);
+}
+
+/* A revision name that can be a file name and a field of the trust file. */
+static int plain_name(const char *s)
+{
+	if (!*s || *s == '.')
+		return 0;
+	for (; *s; s++)
+		if (*s == '/' || *s == '\t' || *s == '\n')
+			return 0;
+	return 1;
+}
+
+struct quire_blob_set *quire_blob_set_new(const char *qdir, const char *rev)
 {
 	struct quire_blob_set *s = quire__xcalloc(1, sizeof(*s));
 	s->qdir = quire__xstrdup(qdir);
 	char *p = quire__xasprintf("%s/blobs/sha256", qdir);
 	s->dirfd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	free(p);
+	struct stat st;
+	if (rev && s->dirfd >= 0 && plain_name(rev)) {
+		/* The revision and its manifest file: a trust record is only ever about the digests
+		 * of the manifest it was made for. */
+		p = quire__xasprintf("%s/manifests/%s.json", qdir, rev);
+		if (stat(p, &st) == 0)
+			s->key = quire__xasprintf("%s\t%lld\t%lld.%09ld\t%llu", rev, (long long)st.st_size,
+						  (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+						  (unsigned long long)st.st_ino);
+		free(p);
+		if (s->key)
+			load_trust(s);
+	}
 	return s;
+}
+
+/* The 32 bytes of a valid digest's hex. */
+static void digest_bytes(const char *digest, unsigned char out[32])
+{
+	for (int i = 0; i < 32; i++)
+		out[i] = (unsigned char)(hexval(digest[7 + 2 * i]) * 16 + hexval(digest[8 + 2 * i]));
+}
+
+static void note_checked(struct quire_blob_set *s, const char *digest)
+{
+	QUIRE_GROW(s->seen.v, s->seen.cap, s->seen.n + 1);
+	digest_bytes(digest, s->seen.v[s->seen.n++]);
 }
 
 int quire_blob_set_has(struct quire_blob_set *s, const char *digest)
@@ -62,9 +179,89 @@ int quire_blob_set_has(struct quire_blob_set *s, const char *digest)
 		return quire_blob_exists(s->qdir, digest);
 	if (!quire_digest_valid(digest))
 		return 0;
+	struct shard *h = &s->sh[shard_of(digest)];
+	if (h->state == SHARD_UNKNOWN) {
+		struct stat st;
+		int64_t now = quire__now_ns();
+		char name[3] = { digest[7], digest[8], '\0' };
+		if (fstatat(s->dirfd, name, &st, 0) != 0)
+			h->state = SHARD_FAILED;
+		else if (h->recorded && h->rec_ino == (int64_t)st.st_ino &&
+			 h->rec_ctime == ctime_ns(&st))
+			h->state = SHARD_TRUSTED;
+		else {
+			h->state = SHARD_CHECKING;
+			h->ino = (int64_t)st.st_ino;
+			h->ctime = ctime_ns(&st);
+			h->taken = now;
+			s->pending = 1;
+		}
+	}
+	if (h->state == SHARD_TRUSTED)
+		return 1;
 	char rel[2 + 1 + QUIRE_DIGEST_HEX + 1];
-	snprintf(rel, sizeof(rel), "%.2s/%s", digest + 7, digest + 7);
-	return faccessat(s->dirfd, rel, F_OK, 0) == 0;
+	memcpy(rel, digest + 7, 2);
+	rel[2] = '/';
+	memcpy(rel + 3, digest + 7, QUIRE_DIGEST_HEX + 1);
+	int r = faccessat(s->dirfd, rel, F_OK, 0) == 0;
+	if (!r)
+		h->state = SHARD_FAILED;
+	else if (h->state == SHARD_CHECKING && s->key)
+		note_checked(s, digest);
+	return r;
+}
+
+int quire_blob_set_pending(const struct quire_blob_set *s)
+{
+	return s->pending && s->key;
+}
+
+static int cmp_digest(const void *a, const void *b)
+{
+	return memcmp(a, b, 32);
+}
+
+void quire_blob_set_save(struct quire_blob_set *s, const char *const *digests, size_t n)
+{
+	if (!quire_blob_set_pending(s))
+		return;
+	/* A shard is recorded only when every digest of the revision in it was found: the
+	 * record vouches for all of them, including the ones this plan did not ask about. */
+	qsort(s->seen.v, s->seen.n, sizeof(*s->seen.v), cmp_digest);
+	for (size_t i = 0; i < n; i++) {
+		if (!quire_digest_valid(digests[i]))
+			continue;
+		struct shard *h = &s->sh[shard_of(digests[i])];
+		if (h->state != SHARD_CHECKING)
+			continue;
+		unsigned char d[32];
+		digest_bytes(digests[i], d);
+		if (!bsearch(d, s->seen.v, s->seen.n, sizeof(*s->seen.v), cmp_digest))
+			h->state = SHARD_FAILED;
+	}
+	struct quire_buf b = QUIRE_BUF_INIT;
+	quire_buf_printf(&b, "%s\t%s\n", TRUST_MAGIC, s->key);
+	int added = 0;
+	for (int i = 0; i < 256; i++) {
+		struct shard *h = &s->sh[i];
+		int64_t ino = h->rec_ino, ct = h->rec_ctime;
+		int keep = h->recorded && h->state != SHARD_FAILED && h->state != SHARD_CHECKING;
+		if (h->state == SHARD_CHECKING && h->ctime < h->taken - quire__blob_trust_racy_ns) {
+			keep = added = 1;
+			ino = h->ino;
+			ct = h->ctime;
+		}
+		if (keep)
+			quire_buf_printf(&b, "%02x\t%lld\t%lld\n", i, (long long)ino, (long long)ct);
+	}
+	if (added) {
+		/* A cache: if it cannot be written, the next plan checks every blob again. */
+		char *path = quire__xasprintf("%s/blob-trust", s->qdir);
+		if (quire_fs_replace(path, b.ptr, b.len, 0644) != 0)
+			quire_error_clear();
+		free(path);
+	}
+	quire_buf_release(&b);
 }
 
 void quire_blob_set_free(struct quire_blob_set *s)
@@ -73,6 +270,8 @@ void quire_blob_set_free(struct quire_blob_set *s)
 		return;
 	if (s->dirfd >= 0)
 		close(s->dirfd);
+	free(s->seen.v);
+	free(s->key);
 	free(s->qdir);
 	free(s);
 }

@@ -524,7 +524,8 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 	}
 	json_t *arts = json_object_get(m, "artefacts");
 	/* Every clean output is checked to be in the store (relative to one open directory). */
-	struct quire_blob_set *blobs = quire_blob_set_new(qdir);
+	struct quire_blob_set *blobs =
+		quire_blob_set_new(qdir, json_string_value(json_object_get(m, "revision")));
 	for (size_t i = 0; i < plan->n && !err; i++) {
 		struct quire_node *n = &plan->nodes[i];
 		n->entry = json_object_get(arts, n->id);
@@ -616,12 +617,25 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 	const char *key;
 	json_t *v;
 	size_t ralloc = 0;
+	/* And, when a blob shard was checked file by file, every digest the manifest names: the
+	 * shards in which all were found are trusted next time (see quire_blob_set_new). */
+	int pending = !err && quire_blob_set_pending(blobs);
+	const char **digests = NULL;
+	size_t ndigests = 0, dalloc = 0;
 	json_object_foreach(arts, key, v) {
 		if (idmap_get(&map, key) < 0) {
 			QUIRE_GROW(plan->removed, ralloc, plan->nremoved + 1);
 			plan->removed[plan->nremoved++] = quire__xstrdup(key);
 		}
+		const char *d = pending ? jstr(v, "digest") : NULL;
+		if (d) {
+			QUIRE_GROW(digests, dalloc, ndigests + 1);
+			digests[ndigests++] = d;
+		}
 	}
+	if (pending)
+		quire_blob_set_save(blobs, digests, ndigests);
+	free(digests);
 	quire_blob_set_free(blobs);
 out:
 	free(nr);

@@ -32,6 +32,10 @@ size_t quire__edit_distance(const char *a, const char *b);
 /* Current wall time in nanoseconds since the epoch. */
 int64_t quire__now_ns(void);
 
+/* How much older than the stat before its checks a blob shard's ctime must be for
+ * quire_blob_set_save to record it (1 s; unit tests shorten it). */
+extern int64_t quire__blob_trust_racy_ns;
+
 /* Formats ns-since-epoch as an RFC 3339 UTC timestamp into out (at least 32 bytes). */
 void quire__format_time(int64_t ns, char *out, size_t outlen);
 

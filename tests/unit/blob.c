@@ -167,7 +167,7 @@ static void test_blob_set_answers_like_exists(void **state)
 	char tmp[PATH_MAX];
 	snprintf(tmp, sizeof(tmp), "%s.tmp-123", gone);
 	tu_write(".", tmp, "partial");
-	struct quire_blob_set *s = quire_blob_set_new(".quire");
+	struct quire_blob_set *s = quire_blob_set_new(".quire", NULL);
 	for (int k = 0; k < 40; k++)
 		assert_int_equal(quire_blob_set_has(s, d[k].s), k != 7);
 	assert_int_equal(quire_blob_set_has(s, "sha256:" HELLO_HEX), 0);
@@ -181,10 +181,143 @@ static void test_blob_set_answers_like_exists(void **state)
 	assert_int_equal(quire_blob_set_has(s, upper), quire_blob_exists(".quire", upper));
 	quire_blob_set_free(s);
 	/* No store at all: nothing exists. */
-	s = quire_blob_set_new("no-such-dir/.quire");
+	s = quire_blob_set_new("no-such-dir/.quire", "rev-0001");
 	assert_int_equal(quire_blob_set_has(s, d[0].s), 0);
 	quire_blob_set_free(s);
 	free(gone);
+}
+
+extern int64_t quire__blob_trust_racy_ns;
+
+/* Puts n blobs "trust N\n" into .quire and a manifest file for rev-0001. */
+static void trust_store(struct quire_digest *d, const char **names, int n)
+{
+	char text[32];
+	for (int k = 0; k < n; k++) {
+		snprintf(text, sizeof(text), "trust %d\n", k);
+		assert_int_equal(quire_blob_put(".quire", text, strlen(text), &d[k]), 0);
+		names[k] = d[k].s;
+	}
+	tu_write(".", ".quire/manifests/rev-0001.json", "{\"revision\": \"rev-0001\"}\n");
+}
+
+/* A digest in the same shard as d that was never stored. */
+static void never_stored(const char *d, char *out)
+{
+	snprintf(out, 72, "%.9s%062d", d, 0);
+}
+
+static int trust_lines(void)
+{
+	char *t = tu_slurp(".quire/blob-trust");
+	int n = 0;
+	for (char *c = t; c && *c; c++)
+		n += *c == '\n';
+	free(t);
+	return n - 1; /* the header */
+}
+
+/* Shards whose every digest was found are trusted next time, for that manifest only; any
+ * change to a shard (a blob removed or added) brings its checks back. */
+static void test_blob_set_trusts_checked_shards(void **state)
+{
+	(void)state;
+	struct quire_digest d[60];
+	const char *names[60];
+	trust_store(d, names, 60);
+	quire__blob_trust_racy_ns = 50 * 1000000LL;
+	usleep(120 * 1000); /* the shards are older than the racy window */
+	struct quire_blob_set *s = quire_blob_set_new(".quire", "rev-0001");
+	for (int k = 0; k < 60; k++)
+		assert_int_equal(quire_blob_set_has(s, d[k].s), 1);
+	assert_int_equal(quire_blob_set_pending(s), 1);
+	quire_blob_set_save(s, names, 60);
+	quire_blob_set_free(s);
+	int shards = trust_lines();
+	assert_true(shards > 20 && shards <= 60);
+
+	/* Trusted: a digest never stored in a recorded shard is answered without a check. */
+	char ghost[72];
+	never_stored(d[0].s, ghost);
+	s = quire_blob_set_new(".quire", "rev-0001");
+	assert_int_equal(quire_blob_set_has(s, ghost), 1);
+	assert_int_equal(quire_blob_set_has(s, d[1].s), 1);
+	assert_int_equal(quire_blob_set_pending(s), 0);
+	quire_blob_set_free(s);
+
+	/* Another revision, or the same name over another manifest file: every blob checked. */
+	s = quire_blob_set_new(".quire", "rev-0002");
+	assert_int_equal(quire_blob_set_has(s, ghost), 0);
+	quire_blob_set_free(s);
+	s = quire_blob_set_new(".quire", NULL);
+	assert_int_equal(quire_blob_set_has(s, ghost), 0);
+	quire_blob_set_free(s);
+
+	/* A blob removed from a trusted shard is missed at once. */
+	char *gone = quire_blob_path(".quire", d[3].s);
+	assert_int_equal(chmod(gone, 0644), 0);
+	assert_int_equal(unlink(gone), 0);
+	s = quire_blob_set_new(".quire", "rev-0001");
+	assert_int_equal(quire_blob_set_has(s, d[3].s), 0);
+	for (int k = 0; k < 60; k++)
+		if (k != 3)
+			assert_int_equal(quire_blob_set_has(s, d[k].s), 1);
+	quire_blob_set_save(s, names, 60);
+	quire_blob_set_free(s);
+	/* ... and its shard is not recorded again while the blob is missing. */
+	s = quire_blob_set_new(".quire", "rev-0001");
+	assert_int_equal(quire_blob_set_has(s, d[3].s), 0);
+	quire_blob_set_free(s);
+	free(gone);
+
+	/* A rewritten manifest under the same name (its size changes): nothing trusted. */
+	tu_write(".", ".quire/manifests/rev-0001.json", "{\"revision\": \"rev-0001\", \"x\": 1}\n");
+	s = quire_blob_set_new(".quire", "rev-0001");
+	assert_int_equal(quire_blob_set_has(s, ghost), 0);
+	quire_blob_set_free(s);
+	quire__blob_trust_racy_ns = 1000000000LL;
+}
+
+/* Nothing is recorded for a shard holding a digest of the manifest that was not asked about
+ * (the record vouches for all of them), nor for shards changed within the racy window. */
+static void test_blob_set_records_only_complete_old_shards(void **state)
+{
+	(void)state;
+	struct quire_digest d[60];
+	const char *names[60];
+	trust_store(d, names, 60);
+	/* Just written: within the (default) racy window, so no file at all. */
+	struct quire_blob_set *s = quire_blob_set_new(".quire", "rev-0001");
+	for (int k = 0; k < 60; k++)
+		assert_int_equal(quire_blob_set_has(s, d[k].s), 1);
+	quire_blob_set_save(s, names, 60);
+	quire_blob_set_free(s);
+	struct stat st;
+	assert_int_equal(stat(".quire/blob-trust", &st), -1);
+
+	quire__blob_trust_racy_ns = 50 * 1000000LL;
+	usleep(120 * 1000);
+	/* d[0] is not asked about: its shard is not recorded, the others are. */
+	s = quire_blob_set_new(".quire", "rev-0001");
+	for (int k = 1; k < 60; k++)
+		assert_int_equal(quire_blob_set_has(s, d[k].s), 1);
+	quire_blob_set_save(s, names, 60);
+	quire_blob_set_free(s);
+	char ghost0[72], ghost1[72];
+	never_stored(d[0].s, ghost0);
+	never_stored(d[1].s, ghost1);
+	s = quire_blob_set_new(".quire", "rev-0001");
+	assert_int_equal(quire_blob_set_has(s, ghost0), 0);
+	if (d[0].s[7] != d[1].s[7] || d[0].s[8] != d[1].s[8])
+		assert_int_equal(quire_blob_set_has(s, ghost1), 1);
+	quire_blob_set_free(s);
+
+	/* A damaged trust file is no trust. */
+	tu_write(".", ".quire/blob-trust", "quire-blob-trust 1\tgarbage\n");
+	s = quire_blob_set_new(".quire", "rev-0001");
+	assert_int_equal(quire_blob_set_has(s, ghost1), 0);
+	quire_blob_set_free(s);
+	quire__blob_trust_racy_ns = 1000000000LL;
 }
 
 static void test_put_file(void **state)
@@ -208,6 +341,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_blob_set_answers_like_exists, tu_setup_tmpdir,
 					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_blob_set_trusts_checked_shards, tu_setup_tmpdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_blob_set_records_only_complete_old_shards,
+					    tu_setup_tmpdir, tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_put_addresses_by_sha256, tu_setup_tmpdir,
 					    tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_put_same_content_twice, tu_setup_tmpdir,
