@@ -284,6 +284,15 @@ static void test_digest_valid(void **state)
 		"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015adba7816bf"));
 	assert_false(quire_digest_valid(
 		" sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015a"));
+	/* Every byte value in every digit position: only 0-9 and a-f pass. */
+	char s[80];
+	for (int pos = 7; pos < 71; pos++)
+		for (int c = 1; c < 256; c++) {
+			snprintf(s, sizeof(s), "%s", ABC_SHA);
+			s[pos] = (char)c;
+			int want = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+			assert_int_equal(quire_digest_valid(s), want);
+		}
 }
 
 int main(void)
