@@ -10,7 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include <curl/curl.h>
+#include "curl-lazy.h"
 #include <jansson.h>
 
 #include "quire-provider.h"

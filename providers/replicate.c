@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
+#include "curl-lazy.h"
 #include <jansson.h>
 
 #include "quire-provider.h"

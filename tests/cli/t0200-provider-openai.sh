@@ -264,6 +264,18 @@ printf 'quire: 1\nroles:\n  writer: { provider: openai, model: m, params: { temp
 run_q "a misspelt parameter: exit 3" 3 run
 check "the message names it" err_has "unknown parameter 'temprature'"
 check "still nothing was produced" test ! -e out/Story.md
+# libcurl is loaded when the provider first needs it: one that is not libcurl (here a quire
+# module under libcurl's name, first on the library path) is a clear error, not a crash.
+printf 'quire: 1\nroles:\n  writer: { provider: openai, model: m, params: { base_url: "%s" } }\n' \
+	"$BASE" >quire.yaml
+mkdir -p "$TRASH/fakecurl"
+cp "$QUIRE_TEST_PLUGINS/quire-provider-oldabi.so" "$TRASH/fakecurl/libcurl.so.4"
+LD_LIBRARY_PATH="$TRASH/fakecurl" run_q "a libcurl that is not one: exit 3" 3 run
+check "the message says libcurl did not start, and why" \
+	err_has "libcurl failed to start: libcurl.so.4 has no curl_global_init"
+check "nothing was produced" test ! -e out/Story.md
+run_q "with the real libcurl the same project runs" 0 run
+check "and produced its story" test -s out/Story.md
 
 # The key reached neither the store, out/, nor any output.
 cd "$TRASH" || exit 1
