@@ -36,20 +36,22 @@ int plan_readonly(struct quire_project *p, char **targets, size_t ntargets,
 	struct quire_store *store = NULL;
 	char *cur = NULL;
 	json_t *m = NULL;
-	int err = quire_store_open(&store, p->qdir, 1);
+	/* The compact index has what deciding "up to date" needs; the entries of dirty instances
+	 * (their reasons need the recorded deps) are read from the manifest's text on demand.
+	 * It is read on a second thread while this one hashes the project's files. */
+	int err = quire_manifest_current(p->qdir, &cur);
+	struct quire_index_load *il = !err && cur ? quire_manifest_load_index_start(p->qdir, cur) : NULL;
+	if (!err)
+		err = quire_store_open(&store, p->qdir, 1);
 	if (!err)
 		err = quire_project_hash_files(p, store);
 	if (!err)
 		err = quire_project_check_templates_cached(p, store);
 	if (!err)
 		err = quire_project_check_providers(p, 0);
-	if (!err)
-		err = quire_manifest_current(p->qdir, &cur);
-	/* The compact index has what deciding "up to date" needs; the entries of dirty instances
-	 * (their reasons need the recorded deps) are read from the manifest's text on demand. */
 	struct quire_mbase *base = NULL;
-	if (!err && cur)
-		quire_manifest_load_index(p->qdir, cur, &m, &base);
+	if (il)
+		quire_manifest_load_index_finish(il, &m, &base);
 	if (!err && m) {
 		err = quire_plan_build_ex(out, p, m, base, p->qdir, (const char *const *)targets,
 					  ntargets, NULL, 0);

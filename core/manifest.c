@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -936,4 +937,42 @@ bad:
 	quire_buf_release(&b);
 	free(path);
 	free(mpath);
+}
+
+struct quire_index_load {
+	char *qdir, *rev;
+	pthread_t thread;
+	int started;
+	json_t *m;
+	struct quire_mbase *base;
+};
+
+static void *index_loader(void *ud)
+{
+	struct quire_index_load *l = ud;
+	quire_manifest_load_index(l->qdir, l->rev, &l->m, &l->base);
+	return NULL;
+}
+
+struct quire_index_load *quire_manifest_load_index_start(const char *qdir, const char *rev)
+{
+	struct quire_index_load *l = quire__xcalloc(1, sizeof(*l));
+	l->qdir = quire__xstrdup(qdir);
+	l->rev = quire__xstrdup(rev);
+	l->started = pthread_create(&l->thread, NULL, index_loader, l) == 0;
+	return l;
+}
+
+void quire_manifest_load_index_finish(struct quire_index_load *l, json_t **out,
+				      struct quire_mbase **base)
+{
+	if (l->started)
+		pthread_join(l->thread, NULL);
+	else
+		index_loader(l); /* no thread to be had: here and now */
+	*out = l->m;
+	*base = l->base;
+	free(l->qdir);
+	free(l->rev);
+	free(l);
 }

@@ -1512,15 +1512,20 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	char *tmpdir = quire__xasprintf("%s/tmp", p->qdir);
 	quire__run_clear_tmp(tmpdir);
 	if ((err = quire_fs_mkdirs(tmpdir, 0755)) || (err = quire_store_open(&store, p->qdir, 0)) ||
-	    (err = quire__run_recover(p, store, res->recovered, sizeof(res->recovered))) || (err = quire_project_hash_files(p, store)) ||
-	    (err = quire_project_check_templates_cached(p, store)) ||
+	    (err = quire__run_recover(p, store, res->recovered, sizeof(res->recovered))) ||
 	    (err = quire_manifest_current(p->qdir, &current)))
 		goto out;
 	/* Plan against the revision's compact index when there is one: the entries of dirty
 	 * instances are parsed from the manifest's text as the plan needs them, and the commit
-	 * copies the text of every entry the run does not change. */
-	if (current)
-		quire_manifest_load_index(p->qdir, current, &cur, &base);
+	 * copies the text of every entry the run does not change. It is read on a second thread
+	 * while this one hashes the project's files (after recovery, which may commit). */
+	struct quire_index_load *il = current ? quire_manifest_load_index_start(p->qdir, current) : NULL;
+	if (!(err = quire_project_hash_files(p, store)))
+		err = quire_project_check_templates_cached(p, store);
+	if (il)
+		quire_manifest_load_index_finish(il, &cur, &base);
+	if (err)
+		goto out;
 	if (cur && (err = quire_plan_build_ex(&plan, p, cur, base, p->qdir, o->targets,
 					      o->ntargets, o->regenerate, o->nregenerate))) {
 		/* A user's error (a bad target) is the same against the whole manifest. */

@@ -62,6 +62,14 @@ int quire_manifest_set_current(const char *qdir, const char *rev);
 void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out,
 			       struct quire_mbase **base);
 
+/* quire_manifest_load_index on a thread of its own, started before the project's files are
+ * hashed (the two read different files and share nothing): _finish waits for it and gives
+ * what quire_manifest_load_index would. Every start must be finished. */
+struct quire_index_load;
+struct quire_index_load *quire_manifest_load_index_start(const char *qdir, const char *rev);
+void quire_manifest_load_index_finish(struct quire_index_load *l, json_t **out,
+				      struct quire_mbase **base);
+
 /* Writes the index of committed revision rev again from its manifest m (loaded whole), when
  * the file holds exactly the text quire writes for m: for a revision whose index is missing
  * (a fresh clone) or was written by another quire. A cache: no error. */
