@@ -25,37 +25,80 @@ char *quire_out_name(const char *id, const json_t *entry)
 	return quire_id_filename(id, json_string_value(json_object_get(entry, "ext")));
 }
 
-/* 1 when path is a regular file (not a symlink) holding exactly the blob's content. The stat
- * cache (when given) answers for files unchanged since they were last hashed, so a no-op run
- * does not read out/. */
-static int up_to_date(struct quire_store *store, int dirfd, const char *name, const char *rel,
-		      const char *path, const char *digest, json_int_t size, struct stat *stp)
+/* One artefact's out/ file, checked against the blob it must hold. */
+struct item {
+	const char *digest;
+	json_int_t size; /* -1: not recorded */
+	char *name, *path, *rel;
+	int64_t fsize, mtime, ino; /* what was there (have_stat) */
+	int have_stat, exists, ok;
+	int hashed; /* hashed now: d goes into the stat cache */
+	struct quire_digest d;
+};
+
+/* Whether it is a regular file (not a symlink) holding exactly the blob's content. The stat
+ * cache answers for files unchanged since they were last hashed, so a no-op run does not
+ * read out/. Safe on several threads: nothing is written (see check_all). */
+static void check_one(struct quire_store *store, int dirfd, struct item *t)
 {
 	struct stat st;
 	/* Relative to out/ held open: one name to walk, not the whole path. */
-	int rc = dirfd >= 0 && !strchr(name, '/') ? fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW)
-						  : lstat(path, &st);
-	if (rc < 0)
-		stp->st_mode = 0; /* nothing there */
-	else
-		*stp = st;
-	if (rc < 0 || !S_ISREG(st.st_mode))
-		return 0;
-	if (size >= 0 && st.st_size != size)
-		return 0;
-	struct quire_digest d;
-	int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-	if (store && quire_store_stat_get(store, rel, (int64_t)st.st_size, mtime,
-					  (int64_t)st.st_ino, &d))
-		return !strcmp(d.s, digest);
-	if (quire_hash_file(path, &d, NULL) < 0) {
-		quire_error_clear();
-		return 0;
+	int rc = dirfd >= 0 && !strchr(t->name, '/')
+			 ? fstatat(dirfd, t->name, &st, AT_SYMLINK_NOFOLLOW)
+			 : lstat(t->path, &st);
+	t->exists = rc == 0;
+	if (rc < 0 || !S_ISREG(st.st_mode) || (t->size >= 0 && st.st_size != t->size))
+		return;
+	t->have_stat = 1;
+	t->fsize = (int64_t)st.st_size;
+	t->mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	t->ino = (int64_t)st.st_ino;
+	if (!store || !quire_store_stat_get(store, t->rel, t->fsize, t->mtime, t->ino, &t->d)) {
+		if (quire_hash_file(t->path, &t->d, NULL) < 0) {
+			quire_error_clear();
+			return;
+		}
+		t->hashed = 1;
 	}
-	if (store && quire_store_stat_put(store, rel, (int64_t)st.st_size, mtime, (int64_t)st.st_ino,
-					  &d) < 0)
-		quire_error_clear();
-	return !strcmp(d.s, digest);
+	t->ok = !strcmp(t->d.s, t->digest);
+}
+
+struct checker {
+	struct quire_store *store;
+	int dirfd;
+	struct item *v;
+	size_t n;
+	_Atomic size_t next;
+};
+
+static void *checker_main(void *arg)
+{
+	struct checker *c = arg;
+	/* In blocks: one atomic per 64 files. */
+	for (size_t k; (k = atomic_fetch_add(&c->next, 64)) < c->n;)
+		for (size_t e = k + 64 < c->n ? k + 64 : c->n; k < e; k++)
+			check_one(c->store, c->dirfd, &c->v[k]);
+	return NULL;
+}
+
+/* Checks every file on two threads (a no-op run's out/ check is a stat and a stat-cache
+ * lookup per file), then records the files it had to hash in the stat cache, here. */
+static void check_all(struct checker *c)
+{
+	if (c->store)
+		quire_store_stat_load(c->store);
+	pthread_t th;
+	int started = c->n >= 256 && sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
+		      pthread_create(&th, NULL, checker_main, c) == 0;
+	checker_main(c);
+	if (started)
+		pthread_join(th, NULL);
+	for (size_t k = 0; c->store && k < c->n; k++) {
+		const struct item *t = &c->v[k];
+		if (t->hashed && quire_store_stat_put(c->store, t->rel, t->fsize, t->mtime, t->ino,
+						      &t->d) < 0)
+			quire_error_clear();
+	}
 }
 
 int quire_out_sync(const struct quire_project *p, const json_t *m, const json_t *prev,
@@ -135,24 +178,34 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 	struct putter w = {.p = p, .dir = dir};
 	size_t alloc = 0;
 	int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	struct checker c = { .store = store, .dirfd = dirfd };
+	size_t ialloc = 0;
 	json_object_foreach((json_t *)arts, id, e) {
 		const char *digest = json_string_value(json_object_get(e, "digest"));
 		if (!digest)
 			continue;
-		char *name = quire_out_name(id, e);
-		char *path = quire__path_join(dir, name);
-		char *rel = quire__path_join(p->out_dir, name);
-		json_int_t size = json_object_get(e, "size") ? json_integer_value(json_object_get(e, "size")) : -1;
-		struct stat st;
-		if (!up_to_date(store, dirfd, name, rel, path, digest, size, &st)) {
-			QUIRE_GROW(w.v, alloc, w.n + 1);
-			w.v[w.n++] = (struct put){path, digest, st.st_mode != 0, 0, NULL};
-			path = NULL;
-		}
-		free(name);
-		free(path);
-		free(rel);
+		QUIRE_GROW(c.v, ialloc, c.n + 1);
+		struct item *t = &c.v[c.n++];
+		memset(t, 0, sizeof(*t));
+		t->digest = digest;
+		t->size = json_object_get(e, "size") ? json_integer_value(json_object_get(e, "size")) : -1;
+		t->name = quire_out_name(id, e);
+		t->path = quire__path_join(dir, t->name);
+		t->rel = quire__path_join(p->out_dir, t->name);
 	}
+	check_all(&c);
+	for (size_t k = 0; k < c.n; k++) {
+		struct item *t = &c.v[k];
+		if (!t->ok) {
+			QUIRE_GROW(w.v, alloc, w.n + 1);
+			w.v[w.n++] = (struct put){ t->path, t->digest, t->exists, 0, NULL };
+			t->path = NULL;
+		}
+		free(t->name);
+		free(t->path);
+		free(t->rel);
+	}
+	free(c.v);
 	if (dirfd >= 0)
 		close(dirfd);
 	put_all(&w);

@@ -457,6 +457,12 @@ static void load_rows(struct quire_store *s)
 	sqlite3_finalize(st);
 }
 
+void quire_store_stat_load(struct quire_store *s)
+{
+	if (!s->rows_loaded)
+		load_rows(s);
+}
+
 int quire_store_stat_get(struct quire_store *s, const char *path, int64_t size, int64_t mtime_ns,
 			 int64_t ino, struct quire_digest *digest)
 {

@@ -61,6 +61,10 @@ int quire_store_stat_get(struct quire_store *s, const char *path, int64_t size, 
 			 int64_t ino, struct quire_digest *digest);
 int quire_store_stat_put(struct quire_store *s, const char *path, int64_t size, int64_t mtime_ns,
 			 int64_t ino, const struct quire_digest *digest);
+/* Loads the stat cache's rows now (quire_store_stat_get loads them on first use): afterwards,
+ * until the next quire_store_stat_put, quire_store_stat_get may be called from several
+ * threads at once. */
+void quire_store_stat_load(struct quire_store *s);
 
 /* Action cache: the recorded result (new reference) of a fingerprint, or *out = NULL. */
 int quire_store_ac_get(struct quire_store *s, const char *fingerprint, json_t **out);
