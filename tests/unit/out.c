@@ -13,6 +13,7 @@
 #include "quire/project.h"
 #include "quire/provider.h"
 #include "quire/run.h"
+#include "quire/store.h"
 
 struct fx {
 	char *dir;
@@ -183,6 +184,66 @@ static void test_deleted_or_edited_file_restored(void **state)
 	assert_out_matches(f, "Outline", "out/Outline.json");
 }
 
+/* Hundreds of files are checked on two threads, with the stat cache: every damaged one is
+ * found and rewritten, the others are left alone, and a file rewritten with the same size
+ * is still noticed. */
+static void test_many_files_checked_in_parallel(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 600 };
+	json_t *m2 = json_pack("{s:{}}", "artefacts");
+	json_t *arts = json_object_get(m2, "artefacts");
+	char text[64], id[32];
+	for (int k = 0; k < N; k++) {
+		struct quire_digest d;
+		snprintf(text, sizeof(text), "text of file %04d\n", k);
+		assert_int_equal(quire_blob_put(f->p->qdir, text, strlen(text), &d), 0);
+		snprintf(id, sizeof(id), "Many[%d]", k);
+		json_object_set_new(arts, id, json_pack("{s:s,s:I,s:s}", "digest", d.s, "size",
+							(json_int_t)strlen(text), "ext", "md"));
+	}
+	struct quire_store *store = NULL;
+	assert_int_equal(quire_store_open(&store, f->p->qdir, 0), 0);
+	size_t w = 0, r = 0;
+	assert_int_equal(quire_out_sync_cached(f->p, store, m2, f->m, &w, &r), 0);
+	assert_int_equal(w, N);
+	assert_int_equal(r, 11);
+	for (int round = 0; round < 2; round++) { /* hashed and recorded, then from the cache */
+		assert_int_equal(quire_out_sync_cached(f->p, store, m2, m2, &w, &r), 0);
+		assert_int_equal(w, 0);
+	}
+	/* Same size, other bytes; gone; a directory in its place; a symlink. */
+	tu_write(".", "out/Many-5.md", "TEXT OF FILE 0005\n");
+	assert_int_equal(unlink("out/Many-77.md"), 0);
+	assert_int_equal(unlink("out/Many-301.md"), 0);
+	assert_int_equal(mkdir("out/Many-301.md", 0755), 0);
+	assert_int_equal(unlink("out/Many-599.md"), 0);
+	assert_int_equal(symlink("Many-0.md", "out/Many-599.md"), 0);
+	/* The directory cannot be replaced: that fails the sync, by name, the others are written. */
+	assert_int_not_equal(quire_out_sync_cached(f->p, store, m2, m2, &w, &r), 0);
+	assert_non_null(strstr(quire_error_last(), "Many-301.md"));
+	assert_int_equal(w, 3);
+	quire_error_clear();
+	assert_int_equal(rmdir("out/Many-301.md"), 0);
+	assert_int_equal(quire_out_sync_cached(f->p, store, m2, m2, &w, &r), 0);
+	assert_int_equal(w, 1);
+	for (int k = 0; k < N; k++) {
+		char path[64];
+		snprintf(path, sizeof(path), "out/Many-%d.md", k);
+		snprintf(text, sizeof(text), "text of file %04d\n", k);
+		struct stat st;
+		assert_int_equal(lstat(path, &st), 0);
+		assert_true(S_ISREG(st.st_mode));
+		char *got = tu_slurp(path);
+		assert_string_equal(got, text);
+		free(got);
+	}
+	assert_int_equal(quire_out_sync_cached(f->p, store, m2, m2, &w, &r), 0);
+	assert_int_equal(w, 0);
+	quire_store_close(store);
+	json_decref(m2);
+}
+
 static void test_symlink_replaced_not_followed(void **state)
 {
 	struct fx *f = *state;
@@ -317,6 +378,7 @@ int main(void)
 	    cmocka_unit_test(test_out_name),
 	    cmocka_unit_test_setup_teardown(test_second_sync_writes_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deleted_or_edited_file_restored, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_many_files_checked_in_parallel, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_symlink_replaced_not_followed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unwritable_name_fails_others_written, setup,
 					    teardown),
