@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -482,39 +484,107 @@ out:
 	return 0;
 }
 
-/* rootfd: the project directory open, or -1. */
-static int hash_one(struct quire_project *p, struct quire_store *store, int rootfd,
-		    const char *rel, const char *who)
-{
-	if (json_object_get(p->files, rel))
-		return 0;
-	char *path = quire__path_join(p->root, rel);
-	struct stat st;
+/* One file the project reads: checked (stat, stat cache, else hashed) on one of two threads,
+ * then recorded in order (hfile_record_all). */
+struct hfile {
+	char *rel;
+	const char *who; /* for messages: "project" or the producer naming it */
+	int serr; /* errno of a failed stat, or 0 */
+	int herr; /* quire error code of a failed hash, or 0 */
+	char *hmsg; /* its message */
+	int hashed; /* d computed now: it goes into the stat cache */
+	int64_t size, mtime, ino;
 	struct quire_digest d;
-	int err = 0;
+};
+
+struct hlist {
+	const struct quire_project *p;
+	struct quire_store *store;
+	int rootfd; /* the project directory open, or -1 */
+	struct hfile *v;
+	size_t n, alloc;
+	_Atomic size_t next;
+};
+
+static void hlist_add(struct hlist *l, char *rel, const char *who)
+{
+	QUIRE_GROW(l->v, l->alloc, l->n + 1);
+	l->v[l->n++] = (struct hfile){ .rel = rel, .who = who };
+}
+
+/* Thread-safe: writes only its own item (the stat cache is loaded before, read only here). */
+static void hfile_check(const struct hlist *l, struct hfile *f)
+{
+	struct stat st;
+	char *path = NULL;
 	/* Relative to the open project directory: the kernel walks prompts/x.md, not every
 	 * directory from the root (a fifth of a no-op plan's time went to path walks). */
-	if (rootfd >= 0 && rel[0] != '/' ? fstatat(rootfd, rel, &st, 0) < 0 : stat(path, &st) < 0) {
-		if (errno == ENOENT && strcmp(who, "project"))
-			err = quire_error_set(QUIRE_ENOTFOUND, "%s names '%s', which does not exist",
-					      who, rel);
-		else
-			err = quire_error_set(errno == ENOENT ? QUIRE_ENOTFOUND : QUIRE_EIO,
-					      "%s: cannot read '%s': %s", who, rel, strerror(errno));
+	int rc = l->rootfd >= 0 && f->rel[0] != '/'
+			 ? fstatat(l->rootfd, f->rel, &st, 0)
+			 : stat(path = quire__path_join(l->p->root, f->rel), &st);
+	if (rc < 0) {
+		f->serr = errno ? errno : EIO;
 		goto out;
 	}
-	int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-	if (!store || !quire_store_stat_get(store, rel, (int64_t)st.st_size, mtime,
-					    (int64_t)st.st_ino, &d)) {
-		if ((err = quire_hash_file(path, &d, NULL)))
-			goto out;
-		if (store && (err = quire_store_stat_put(store, rel, (int64_t)st.st_size, mtime,
-							 (int64_t)st.st_ino, &d)))
-			goto out;
+	f->size = (int64_t)st.st_size;
+	f->mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	f->ino = (int64_t)st.st_ino;
+	if (l->store && quire_store_stat_get(l->store, f->rel, f->size, f->mtime, f->ino, &f->d))
+		goto out;
+	if (!path)
+		path = quire__path_join(l->p->root, f->rel);
+	if ((f->herr = quire_hash_file(path, &f->d, NULL))) {
+		f->hmsg = quire__xstrdup(quire_error_last());
+		quire_error_clear();
+	} else {
+		f->hashed = 1;
 	}
-	json_object_set_new(p->files, rel, json_string(d.s));
 out:
 	free(path);
+}
+
+static void *hfile_worker(void *arg)
+{
+	struct hlist *l = arg;
+	for (size_t k; (k = atomic_fetch_add(&l->next, 64)) < l->n;)
+		for (size_t e = k + 64 < l->n ? k + 64 : l->n; k < e; k++)
+			hfile_check(l, &l->v[k]);
+	return NULL;
+}
+
+/* Checks every file (on two threads when there are many: a stat and a stat-cache lookup
+ * each), then, in order, reports the first that is missing or unreadable, records what was
+ * hashed in the stat cache and each digest in p->files (a file named twice once). */
+static int hfile_record_all(struct quire_project *p, struct hlist *l)
+{
+	if (l->store)
+		quire_store_stat_load(l->store);
+	pthread_t th;
+	int started = l->n >= 256 && sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
+		      pthread_create(&th, NULL, hfile_worker, l) == 0;
+	hfile_worker(l);
+	if (started)
+		pthread_join(th, NULL);
+	int err = 0;
+	for (size_t k = 0; k < l->n && !err; k++) {
+		struct hfile *f = &l->v[k];
+		if (json_object_get(p->files, f->rel))
+			continue;
+		if (f->serr == ENOENT && strcmp(f->who, "project"))
+			err = quire_error_set(QUIRE_ENOTFOUND, "%s names '%s', which does not exist",
+					      f->who, f->rel);
+		else if (f->serr)
+			err = quire_error_set(f->serr == ENOENT ? QUIRE_ENOTFOUND : QUIRE_EIO,
+					      "%s: cannot read '%s': %s", f->who, f->rel,
+					      strerror(f->serr));
+		else if (f->herr)
+			err = quire_error_set(f->herr, "%s", f->hmsg);
+		else if (f->hashed && l->store &&
+			 (err = quire_store_stat_put(l->store, f->rel, f->size, f->mtime, f->ino, &f->d)))
+			;
+		else
+			json_object_set_new(p->files, f->rel, json_string(f->d.s));
+	}
 	return err;
 }
 
@@ -526,9 +596,7 @@ static void dim_counts(const struct quire_project *p, const struct quire_produce
 }
 
 struct hash_each {
-	struct quire_project *p;
-	struct quire_store *store;
-	int rootfd;
+	struct hlist *l;
 	const struct quire_producer *pr;
 	const char *who;
 };
@@ -536,10 +604,8 @@ struct hash_each {
 static int hash_instance(void *ud, const long long *idx)
 {
 	struct hash_each *he = ud;
-	char *path = quire_producer_prompt_path(he->pr, idx);
-	int err = hash_one(he->p, he->store, he->rootfd, path, he->who);
-	free(path);
-	return err;
+	hlist_add(he->l, quire_producer_prompt_path(he->pr, idx), he->who);
+	return 0;
 }
 
 int quire_project_hash_files(struct quire_project *p, struct quire_store *store)
@@ -549,30 +615,40 @@ int quire_project_hash_files(struct quire_project *p, struct quire_store *store)
 	/* One transaction for every stat-cache lookup (and, writable, update). */
 	int tx = store && (quire_store_readonly(store) ? quire_store_begin_read(store)
 						       : quire_store_begin(store)) == 0;
-	int rootfd = open(p->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	int err = hash_one(p, store, rootfd, QUIRE_PROJECT_FILE, "project");
-	if (!err)
-		err = hash_one(p, store, rootfd, p->blueprint_file, "project");
-	if (!err)
-		err = hash_one(p, store, rootfd, p->inputs_file, "project");
+	struct hlist l = { .p = p, .store = store };
+	l.rootfd = open(p->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	char **whos = quire__xcalloc(p->bp->nproducers + 1, sizeof(char *));
+	hlist_add(&l, quire__xstrdup(QUIRE_PROJECT_FILE), "project");
+	hlist_add(&l, quire__xstrdup(p->blueprint_file), "project");
+	hlist_add(&l, quire__xstrdup(p->inputs_file), "project");
+	int err = 0;
 	for (size_t i = 0; !err && i < p->bp->nproducers; i++) {
 		const struct quire_producer *pr = &p->bp->producers[i];
-		char who[256];
-		snprintf(who, sizeof(who), "%s:%d:%d: producer '%s'", p->bp->file, pr->line, pr->col,
-			 pr->name);
+		whos[i] = quire__xasprintf("%s:%d:%d: producer '%s'", p->bp->file, pr->line, pr->col,
+					   pr->name);
 		if (pr->prompt && pr->prompt_per_instance) {
-			struct hash_each he = { p, store, rootfd, pr, who };
+			struct hash_each he = { &l, pr, whos[i] };
 			long long counts[QUIRE_MAX_DIMS];
 			dim_counts(p, pr, counts);
 			err = quire_producer_each_index(pr, counts, hash_instance, &he);
 		} else if (pr->prompt) {
-			err = hash_one(p, store, rootfd, pr->prompt, who);
+			hlist_add(&l, quire__xstrdup(pr->prompt), whos[i]);
 		}
-		if (!err && pr->output.schema)
-			err = hash_one(p, store, rootfd, pr->output.schema, who);
+		if (pr->output.schema)
+			hlist_add(&l, quire__xstrdup(pr->output.schema), whos[i]);
 	}
-	if (rootfd >= 0)
-		close(rootfd);
+	if (!err)
+		err = hfile_record_all(p, &l);
+	for (size_t k = 0; k < l.n; k++) {
+		free(l.v[k].rel);
+		free(l.v[k].hmsg);
+	}
+	free(l.v);
+	for (size_t i = 0; i < p->bp->nproducers; i++)
+		free(whos[i]);
+	free(whos);
+	if (l.rootfd >= 0)
+		close(l.rootfd);
 	if (tx && quire_store_commit(store)) {
 		quire_store_rollback(store);
 		quire_error_clear();
