@@ -171,6 +171,7 @@ static int cmd_run(int argc, char **argv)
 	size_t ntargets = (size_t)(argc - optind);
 	if (dry) {
 		struct quire_plan *plan = NULL;
+		p->no_cache_writes = 1; /* "write nothing at all" */
 		int err = plan_readonly(p, targets, ntargets, &plan);
 		if (err) {
 			rc = die_core(err);

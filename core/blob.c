@@ -88,7 +88,7 @@ static int64_t ctime_ns(const struct stat *st)
 
 static void load_trust(struct quire_blob_set *s)
 {
-	char *path = quire__xasprintf("%s/blob-trust", s->qdir);
+	char *path = quire__xasprintf("%s/runs/blob-trust", s->qdir);
 	struct quire_buf b = QUIRE_BUF_INIT;
 	if (quire_fs_read(path, &b, 1 << 16) != 0)
 		quire_error_clear(); /* none yet, or unreadable: every shard is checked */
@@ -256,9 +256,11 @@ void quire_blob_set_save(struct quire_blob_set *s, const char *const *digests, s
 	}
 	if (added) {
 		/* A cache: if it cannot be written, the next plan checks every blob again. */
-		char *path = quire__xasprintf("%s/blob-trust", s->qdir);
-		if (quire_fs_replace(path, b.ptr, b.len, 0644) != 0)
+		char *dir = quire__xasprintf("%s/runs", s->qdir);
+		char *path = quire__xasprintf("%s/runs/blob-trust", s->qdir);
+		if (quire_fs_mkdirs(dir, 0755) || quire_fs_replace(path, b.ptr, b.len, 0644) != 0)
 			quire_error_clear();
+		free(dir);
 		free(path);
 	}
 	quire_buf_release(&b);

@@ -619,7 +619,7 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 	size_t ralloc = 0;
 	/* And, when a blob shard was checked file by file, every digest the manifest names: the
 	 * shards in which all were found are trusted next time (see quire_blob_set_new). */
-	int pending = !err && quire_blob_set_pending(blobs);
+	int pending = !err && !p->no_cache_writes && quire_blob_set_pending(blobs);
 	const char **digests = NULL;
 	size_t ndigests = 0, dalloc = 0;
 	json_object_foreach(arts, key, v) {

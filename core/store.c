@@ -1,39 +1,54 @@
 /* SQLite-backed project database: schema migrations, events, runs, stat and action caches. */
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
+#include "quire/buf.h"
 #include "quire/error.h"
+#include "quire/fs.h"
 #include "quire/hash.h"
 #include "quire/store.h"
 #include "util.h"
 
-/* One stat-cache row held in memory. */
+/* One stat-cache row held in memory. Loaded rows point into the mapped file; rows put since
+ * into the store's arena. */
 struct srow {
-	char *path; /* in the store's arena */
+	const char *path; /* pathlen bytes, not NUL-terminated in the file */
+	const char *digest; /* QUIRE_DIGEST_STRLEN - 1 bytes */
 	uint64_t hash;
+	uint32_t pathlen;
 	int64_t size, mtime_ns, ino, recorded_ns;
-	char digest[QUIRE_DIGEST_STRLEN];
 };
 
 struct quire_store {
 	sqlite3 *db;
 	int readonly;
-	sqlite3_stmt *ins_event, *stat_put, *ac_get, *ac_put;
+	sqlite3_stmt *ins_event, *ac_get, *ac_put;
+	char *qdir;
 	int64_t opened_ns; /* for racy stat entries: see quire_store_stat_get */
-	/* The stat cache, read in one query at the first lookup (a query per file was a tenth
-	 * of a no-op plan): open addressing on the path, kept in step by quire_store_stat_put. */
+	/* The stat cache (.quire/runs/stat-cache), read in one go at the first lookup and written
+	 * back whole by quire_store_close when quire_store_stat_put changed it: open addressing
+	 * on the path. (It was a table of quire.db: stepping through 20,000 rows took 11-18 ms,
+	 * the largest part of a 10k no-op plan.) */
 	struct srow *rows;   /* dense, in the order recorded */
 	size_t nrows, ralloc;
 	uint32_t *slots;     /* open addressing on the path: row index + 1, 0 when empty */
 	size_t cap;
-	int rows_loaded;
+	int rows_loaded, rows_dirty;
+	const char *map; /* .quire/runs/stat-cache mapped read-only: loaded rows point into it */
+	size_t maplen;
 	char **arena; /* blocks holding the rows' paths (freed together) */
 	size_t narena, arena_used, arena_left;
 };
+
+static void save_rows(struct quire_store *s);
 
 /* Forward-only migrations: entry N upgrades schema N to N+1. Never edit a shipped entry. */
 static const char *const migrations[] = {
@@ -112,6 +127,7 @@ int quire_store_open(struct quire_store **out, const char *qdir, int readonly)
 	struct quire_store *s = quire__xcalloc(1, sizeof(*s));
 	s->readonly = readonly;
 	s->opened_ns = quire__now_ns();
+	s->qdir = quire__xstrdup(qdir);
 	char *path = quire__xasprintf("%s/quire.db", qdir);
 	int err = 0;
 	int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
@@ -136,9 +152,6 @@ int quire_store_open(struct quire_store **out, const char *qdir, int readonly)
 	if (!readonly) {
 		if ((err = prepare(s, &s->ins_event,
 				   "INSERT INTO events(run, time_ns, kind, subject, data) VALUES (?,?,?,?,?)")) ||
-		    (err = prepare(s, &s->stat_put,
-				   "INSERT OR REPLACE INTO stat_cache(path, size, mtime_ns, ino, digest, recorded_ns)"
-				   " VALUES (?,?,?,?,?,?)")) ||
 		    (err = prepare(s, &s->ac_put,
 				   "INSERT OR REPLACE INTO action_cache(fingerprint, result, created_ns) VALUES (?,?,?)")))
 			goto out;
@@ -173,10 +186,14 @@ void quire_store_close(struct quire_store *s)
 	if (!s)
 		return;
 	sqlite3_finalize(s->ins_event);
-	sqlite3_finalize(s->stat_put);
 	sqlite3_finalize(s->ac_get);
 	sqlite3_finalize(s->ac_put);
 	sqlite3_close(s->db);
+	if (s->rows_dirty && !s->readonly)
+		save_rows(s);
+	free(s->qdir);
+	if (s->map)
+		munmap((void *)s->map, s->maplen);
 	for (size_t i = 0; i < s->narena; i++)
 		free(s->arena[i]);
 	free(s->arena);
@@ -354,30 +371,30 @@ int quire_store_max_rev(struct quire_store *s, long *out)
  * been rewritten in the same timestamp tick after we hashed it (git's "racy clean" problem). */
 #define RACY_WINDOW_NS 2000000000LL
 
-static uint64_t path_hash(const char *p)
+static uint64_t path_hash(const char *p, size_t n)
 {
 	uint64_t h = 1469598103934665603ULL;
-	for (; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
 	return h;
 }
 
 /* The slot holding path (of hash h), or the empty slot where it belongs. The table holds
  * 4-byte row numbers, so at 200,000 rows it is 2 MB, not 58 MB of full rows. */
-static uint32_t *row_slot(struct quire_store *s, const char *path, uint64_t h)
+static uint32_t *row_slot(struct quire_store *s, const char *path, size_t n, uint64_t h)
 {
 	size_t mask = s->cap - 1;
 	for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
 		uint32_t k = s->slots[i];
-		if (!k || (s->rows[k - 1].hash == h && !strcmp(s->rows[k - 1].path, path)))
+		const struct srow *r = k ? &s->rows[k - 1] : NULL;
+		if (!r || (r->hash == h && r->pathlen == n && !memcmp(r->path, path, n)))
 			return &s->slots[i];
 	}
 }
 
 /* A copy of path in the arena: one allocation per 64 KiB of paths, not one per row. */
-static char *arena_strdup(struct quire_store *s, const char *path)
+static char *arena_copy(struct quire_store *s, const char *path, size_t n)
 {
-	size_t n = strlen(path) + 1;
 	if (n > s->arena_left) {
 		size_t sz = n > 65536 ? n : 65536;
 		s->arena = quire__xrealloc(s->arena, (s->narena + 1) * sizeof(*s->arena));
@@ -408,20 +425,23 @@ static void rows_reserve(struct quire_store *s, size_t n)
 	s->cap = cap;
 	s->slots = quire__xcalloc(s->cap, sizeof(*s->slots));
 	for (size_t r = 0; r < s->nrows; r++)
-		*row_slot(s, s->rows[r].path, s->rows[r].hash) = (uint32_t)(r + 1);
+		*row_slot(s, s->rows[r].path, s->rows[r].pathlen, s->rows[r].hash) = (uint32_t)(r + 1);
 }
 
-static void row_set(struct quire_store *s, const char *path, int64_t size, int64_t mtime_ns,
-		    int64_t ino, const char *digest, int64_t recorded_ns)
+/* copy: path and digest are the caller's (copied into the arena), else they live as long as
+ * the store (the mapped file). */
+static void row_set(struct quire_store *s, const char *path, size_t pathlen, int64_t size,
+		    int64_t mtime_ns, int64_t ino, const char *digest, int64_t recorded_ns, int copy)
 {
-	if (!digest || !quire_digest_valid(digest) || s->nrows >= UINT32_MAX - 1)
+	if (!digest || s->nrows >= UINT32_MAX - 1 || pathlen >= UINT32_MAX)
 		return;
 	rows_reserve(s, s->nrows + 1);
-	uint64_t h = path_hash(path);
-	uint32_t *slot = row_slot(s, path, h);
+	uint64_t h = path_hash(path, pathlen);
+	uint32_t *slot = row_slot(s, path, pathlen, h);
 	if (!*slot) {
 		struct srow *n = &s->rows[s->nrows++];
-		n->path = arena_strdup(s, path);
+		n->path = copy ? arena_copy(s, path, pathlen) : path;
+		n->pathlen = (uint32_t)pathlen;
 		n->hash = h;
 		*slot = (uint32_t)s->nrows;
 	}
@@ -430,31 +450,109 @@ static void row_set(struct quire_store *s, const char *path, int64_t size, int64
 	r->mtime_ns = mtime_ns;
 	r->ino = ino;
 	r->recorded_ns = recorded_ns;
-	memcpy(r->digest, digest, QUIRE_DIGEST_STRLEN);
+	r->digest = copy ? arena_copy(s, digest, QUIRE_DIGEST_STRLEN - 1) : digest;
 }
 
+#define STAT_MAGIC "quire-stat-cache 1\n"
+
+/* A decimal int64 (optionally negative) ending at sep; NULL when it is not one. */
+static const char *parse_i64(const char *p, char sep, int64_t *out)
+{
+	int neg = *p == '-';
+	p += neg;
+	if (*p < '0' || *p > '9')
+		return NULL;
+	uint64_t v = 0;
+	int digits = 0;
+	for (; *p >= '0' && *p <= '9'; p++, digits++)
+		v = v * 10 + (uint64_t)(*p - '0');
+	if (*p != sep || digits > 19 || v > (uint64_t)INT64_MAX) /* 19 digits cannot wrap */
+		return NULL;
+	*out = neg ? -(int64_t)v : (int64_t)v;
+	return p + 1;
+}
+
+/* Reads .quire/runs/stat-cache: a header line, then one line per file,
+ * "size\tmtime_ns\tino\trecorded_ns\tdigest\tpath". A damaged line ends the load there (a
+ * cache: what is missing is hashed). */
 static void load_rows(struct quire_store *s)
 {
 	s->rows_loaded = 1;
-	sqlite3_stmt *st;
-	/* Sized once (SQLite counts a table's rows from its b-tree pages). */
-	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM stat_cache", -1, &st, NULL) == SQLITE_OK) {
-		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0)
-			rows_reserve(s, (size_t)sqlite3_column_int64(st, 0));
-		sqlite3_finalize(st);
+	char *path = quire__xasprintf("%s/runs/stat-cache", s->qdir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < (off_t)sizeof(STAT_MAGIC) ||
+	    (uint64_t)st.st_size > SIZE_MAX / 2) {
+		if (fd >= 0)
+			close(fd);
+		return;
 	}
-	if (sqlite3_prepare_v2(s->db,
-			       "SELECT path, size, mtime_ns, ino, digest, recorded_ns FROM stat_cache",
-			       -1, &st, NULL) != SQLITE_OK)
-		return; /* every lookup misses: files are hashed */
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		const char *path = (const char *)sqlite3_column_text(st, 0);
-		if (path)
-			row_set(s, path, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
-				sqlite3_column_int64(st, 3), (const char *)sqlite3_column_text(st, 4),
-				sqlite3_column_int64(st, 5));
+	/* Mapped, not read: the rows point into the page cache's own pages. */
+	void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED)
+		return;
+	s->map = map;
+	s->maplen = (size_t)st.st_size;
+	const char *at = s->map, *end = s->map + s->maplen;
+	if (memcmp(at, STAT_MAGIC, sizeof(STAT_MAGIC) - 1))
+		return;
+	at += sizeof(STAT_MAGIC) - 1;
+	/* Sized once, from the file's size (a row is at least 100 bytes). */
+	rows_reserve(s, s->maplen / 100 + 1);
+	while (at < end) {
+		const char *nl = memchr(at, '\n', (size_t)(end - at));
+		if (!nl)
+			break;
+		int64_t size, mtime, ino, rec;
+		const char *p = at, *d;
+		if (!(p = parse_i64(p, '\t', &size)) || !(p = parse_i64(p, '\t', &mtime)) ||
+		    !(p = parse_i64(p, '\t', &ino)) || !(p = parse_i64(p, '\t', &rec)) ||
+		    nl - p <= QUIRE_DIGEST_STRLEN || p[QUIRE_DIGEST_STRLEN - 1] != '\t')
+			break;
+		d = p;
+		p += QUIRE_DIGEST_STRLEN;
+		char dig[QUIRE_DIGEST_STRLEN];
+		memcpy(dig, d, QUIRE_DIGEST_STRLEN - 1);
+		dig[QUIRE_DIGEST_STRLEN - 1] = '\0';
+		if (!quire_digest_valid(dig) || memchr(p, '\0', (size_t)(nl - p)))
+			break;
+		row_set(s, p, (size_t)(nl - p), size, mtime, ino, d, rec, 0);
+		at = nl + 1;
 	}
-	sqlite3_finalize(st);
+}
+
+/* Writes every row back (temp + rename, no fsync: a cache; lost, its files are hashed). */
+static void save_rows(struct quire_store *s)
+{
+	struct quire_buf b = QUIRE_BUF_INIT;
+	quire_buf_grow(&b, s->nrows * 120 + sizeof(STAT_MAGIC));
+	quire_buf_puts(&b, STAT_MAGIC);
+	for (size_t r = 0; r < s->nrows; r++) {
+		const struct srow *w = &s->rows[r];
+		if (memchr(w->path, '\t', w->pathlen) || memchr(w->path, '\n', w->pathlen))
+			continue; /* not representable: hashed every time */
+		quire_buf_put_int(&b, w->size);
+		quire_buf_putc(&b, '\t');
+		quire_buf_put_int(&b, w->mtime_ns);
+		quire_buf_putc(&b, '\t');
+		quire_buf_put_int(&b, w->ino);
+		quire_buf_putc(&b, '\t');
+		quire_buf_put_int(&b, w->recorded_ns);
+		quire_buf_putc(&b, '\t');
+		quire_buf_add(&b, w->digest, QUIRE_DIGEST_STRLEN - 1);
+		quire_buf_putc(&b, '\t');
+		quire_buf_add(&b, w->path, w->pathlen);
+		quire_buf_putc(&b, '\n');
+	}
+	char *dir = quire__xasprintf("%s/runs", s->qdir);
+	char *path = quire__xasprintf("%s/runs/stat-cache", s->qdir);
+	if (quire_fs_mkdirs(dir, 0755) || quire_fs_replace(path, b.ptr, b.len, 0644))
+		quire_error_clear();
+	free(dir);
+	free(path);
+	quire_buf_release(&b);
 }
 
 void quire_store_stat_load(struct quire_store *s)
@@ -470,12 +568,14 @@ int quire_store_stat_get(struct quire_store *s, const char *path, int64_t size, 
 		load_rows(s);
 	if (!s->cap)
 		return 0;
-	uint32_t k = *row_slot(s, path, path_hash(path));
+	size_t n = strlen(path);
+	uint32_t k = *row_slot(s, path, n, path_hash(path, n));
 	const struct srow *r = k ? &s->rows[k - 1] : NULL;
 	if (!r || r->size != size || r->mtime_ns != mtime_ns || r->ino != ino ||
 	    r->recorded_ns - mtime_ns <= RACY_WINDOW_NS)
 		return 0;
-	memcpy(digest->s, r->digest, QUIRE_DIGEST_STRLEN);
+	memcpy(digest->s, r->digest, QUIRE_DIGEST_STRLEN - 1);
+	digest->s[QUIRE_DIGEST_STRLEN - 1] = '\0';
 	return 1;
 }
 
@@ -484,18 +584,13 @@ int quire_store_stat_put(struct quire_store *s, const char *path, int64_t size, 
 {
 	if (s->readonly)
 		return 0;
-	int64_t now = quire__now_ns();
-	sqlite3_stmt *st = s->stat_put;
-	sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, size);
-	sqlite3_bind_int64(st, 3, mtime_ns);
-	sqlite3_bind_int64(st, 4, ino);
-	sqlite3_bind_text(st, 5, digest->s, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, now);
-	int err = step_done(s, st, "updating the stat cache");
-	if (!err && s->rows_loaded)
-		row_set(s, path, size, mtime_ns, ino, digest->s, now);
-	return err;
+	if (!s->rows_loaded)
+		load_rows(s);
+	if (!quire_digest_valid(digest->s))
+		return 0;
+	row_set(s, path, strlen(path), size, mtime_ns, ino, digest->s, quire__now_ns(), 1);
+	s->rows_dirty = 1;
+	return 0;
 }
 
 int quire_store_ac_get(struct quire_store *s, const char *fingerprint, json_t **out)

@@ -72,10 +72,12 @@ event_ids() {
 		sed 's/ $//'
 }
 
-# Fingerprint of everything quire keeps that must not change on a refused command.
+# Fingerprint of everything quire keeps that must not change on a refused command (its caches
+# excepted: quire.db, stat-cache and blob-trust hold what a plan may record).
 store_state() {
 	(cd "${1:-.}" && find .quire -path .quire/tmp -prune -o -type f -print 2>/dev/null |
-		grep -v -e "quire.db" -e "/lock$" | sort | xargs -r sha256sum) |
+		grep -v -e "quire.db" -e "/lock$" -e "/stat-cache$" -e "/blob-trust$" | sort |
+		xargs -r sha256sum) |
 		sha256sum | cut -d' ' -f1
 }
 

@@ -1,6 +1,6 @@
 #!/bin/bash
 # A plan trusts the blob shards in which it found every output of the current revision
-# (.quire/blob-trust): an output removed from the store afterwards is still missed at once.
+# (.quire/runs/blob-trust): an output removed from the store afterwards is still missed at once.
 . "$(dirname "$0")/lib.sh"
 new_story s
 run_q "first run" 0 run
@@ -8,12 +8,14 @@ digest_of() {
 	python3 -c 'import json,sys; print(json.load(open(".quire/manifests/"+sys.argv[1]+".json"))["artefacts"][sys.argv[2]]["digest"][7:])' "$@"
 }
 run_q "plan right after the run" 0 plan --check
-check "shards changed within the last second are not trusted yet" test ! -e .quire/blob-trust
+check "shards changed within the last second are not trusted yet" test ! -e .quire/runs/blob-trust
 sleep 1.2
+run_q "run --dry-run a second later" 0 run --dry-run
+check "writes nothing, not even this cache" test ! -e .quire/runs/blob-trust
 run_q "plan a second later" 0 plan --check
-check "records the shards" grep -q "^quire-blob-trust 1	rev-0001	" .quire/blob-trust
+check "records the shards" grep -q "^quire-blob-trust 1	rev-0001	" .quire/runs/blob-trust
 is "one line per shard holding an output, at most" \
-	"$(($(wc -l <.quire/blob-trust) - 1 <= 11))" 1
+	"$(($(wc -l <.quire/runs/blob-trust) - 1 <= 11))" 1
 run_q "a trusted plan" 0 plan
 check "is still up to date" out_has "plan: nothing to do, 11 up to date (current rev-0001)"
 
@@ -28,15 +30,15 @@ run_q "run makes it again" 0 run --json
 is "exactly that one is produced" "$(count_events produced)" 1
 sleep 1.2
 run_q "plan trusts the shards again" 0 plan --check
-check "for the new revision" grep -q "^quire-blob-trust 1	$(cat .quire/current)	" .quire/blob-trust
+check "for the new revision" grep -q "^quire-blob-trust 1	$(cat .quire/current)	" .quire/runs/blob-trust
 
 # Removing a blob and setting its shard's mtime back leaves the ctime moved: checked again.
 d=$(digest_of "$(cat .quire/current)" 'Scene[0][1]')
 rm -f ".quire/blobs/sha256/${d:0:2}/$d"
 touch -d '2 days ago' ".quire/blobs/sha256/${d:0:2}"
 run_q "a shard whose mtime is set back" 1 plan --check
-echo "garbage" >.quire/blob-trust
+echo "garbage" >.quire/runs/blob-trust
 run_q "a damaged trust file is no trust" 1 plan --check
-rm .quire/blob-trust
+rm .quire/runs/blob-trust
 run_q "no trust file: every output checked" 1 plan --check
 done_testing

@@ -209,7 +209,7 @@ static void never_stored(const char *d, char *out)
 
 static int trust_lines(void)
 {
-	char *t = tu_slurp(".quire/blob-trust");
+	char *t = tu_slurp(".quire/runs/blob-trust");
 	int n = 0;
 	for (char *c = t; c && *c; c++)
 		n += *c == '\n';
@@ -293,7 +293,7 @@ static void test_blob_set_records_only_complete_old_shards(void **state)
 	quire_blob_set_save(s, names, 60);
 	quire_blob_set_free(s);
 	struct stat st;
-	assert_int_equal(stat(".quire/blob-trust", &st), -1);
+	assert_int_equal(stat(".quire/runs/blob-trust", &st), -1);
 
 	quire__blob_trust_racy_ns = 50 * 1000000LL;
 	usleep(120 * 1000);
@@ -313,7 +313,7 @@ static void test_blob_set_records_only_complete_old_shards(void **state)
 	quire_blob_set_free(s);
 
 	/* A damaged trust file is no trust. */
-	tu_write(".", ".quire/blob-trust", "quire-blob-trust 1\tgarbage\n");
+	tu_write(".", ".quire/runs/blob-trust", "quire-blob-trust 1\tgarbage\n");
 	s = quire_blob_set_new(".quire", "rev-0001");
 	assert_int_equal(quire_blob_set_has(s, ghost1), 0);
 	quire_blob_set_free(s);

@@ -460,6 +460,65 @@ static void test_stat_cache_hit_needs_all_fields(void **state)
 	quire_store_close(s);
 }
 
+/* The stat cache is a file (.quire/runs/stat-cache) written when the store closes: a damaged or
+ * cut file keeps the rows before the damage and loses the rest (they are hashed again), and
+ * a path it cannot hold (a tab or newline in it) is simply never cached. */
+static void test_stat_cache_file_damage(void **state)
+{
+	(void)state;
+	struct quire_store *s = NULL;
+	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
+	struct quire_digest d[3], got;
+	digest_of("one", &d[0]);
+	digest_of("two", &d[1]);
+	digest_of("three", &d[2]);
+	int64_t mtime = now_ns() - 10LL * 1000000000;
+	assert_int_equal(quire_store_stat_put(s, "a.md", 1, mtime, 11, &d[0]), 0);
+	assert_int_equal(quire_store_stat_put(s, "b.md", 2, mtime, 12, &d[1]), 0);
+	assert_int_equal(quire_store_stat_put(s, "tab\tname.md", 3, mtime, 13, &d[2]), 0);
+	assert_int_equal(quire_store_stat_get(s, "tab\tname.md", 3, mtime, 13, &got), 1);
+	quire_store_close(s);
+	char *text = tu_slurp(".quire/runs/stat-cache");
+	assert_non_null(strstr(text, "\ta.md\n"));
+	assert_null(strstr(text, "name.md"));
+
+	assert_int_equal(quire_store_open(&s, ".quire", 1), 0);
+	assert_int_equal(quire_store_stat_get(s, "a.md", 1, mtime, 11, &got), 1);
+	assert_string_equal(got.s, d[0].s);
+	assert_int_equal(quire_store_stat_get(s, "b.md", 2, mtime, 12, &got), 1);
+	assert_int_equal(quire_store_stat_get(s, "tab\tname.md", 3, mtime, 13, &got), 0);
+	quire_store_close(s);
+
+	/* Cut in the middle of b.md's row: a.md still answers, b.md is a miss. */
+	char *cut = strstr(text, "\tb.md\n");
+	assert_non_null(cut);
+	*cut = '\0';
+	const char *b_row = strrchr(text, '\n');
+	assert_non_null(b_row);
+	tu_write(".", ".quire/runs/stat-cache", text);
+	FILE *f = fopen(".quire/runs/stat-cache", "r+");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, (long)(b_row - text) + 10, SEEK_SET), 0);
+	fputs("\n", f); /* a row ending inside its digest */
+	fclose(f);
+	assert_int_equal(quire_store_open(&s, ".quire", 1), 0);
+	assert_int_equal(quire_store_stat_get(s, "a.md", 1, mtime, 11, &got), 1);
+	assert_int_equal(quire_store_stat_get(s, "b.md", 2, mtime, 12, &got), 0);
+	quire_store_close(s);
+
+	/* Not a stat cache at all: every lookup misses, and the next write replaces it. */
+	tu_write(".", ".quire/runs/stat-cache", "something else\n1\t2\t3\n");
+	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
+	assert_int_equal(quire_store_stat_get(s, "a.md", 1, mtime, 11, &got), 0);
+	assert_int_equal(quire_store_stat_put(s, "c.md", 4, mtime, 14, &d[2]), 0);
+	quire_store_close(s);
+	assert_int_equal(quire_store_open(&s, ".quire", 1), 0);
+	assert_int_equal(quire_store_stat_get(s, "c.md", 4, mtime, 14, &got), 1);
+	assert_string_equal(got.s, d[2].s);
+	quire_store_close(s);
+	free(text);
+}
+
 static void test_stat_cache_racy_entry_misses(void **state)
 {
 	(void)state;
@@ -542,6 +601,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_stat_cache_many_entries, tu_setup_qdir,
 					    tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_stat_cache_hit_needs_all_fields, tu_setup_qdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_stat_cache_file_damage, tu_setup_qdir,
 					    tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_stat_cache_racy_entry_misses, tu_setup_qdir,
 					    tu_teardown_tmpdir),

@@ -17,7 +17,7 @@ char *quire_blob_path(const char *qdir, const char *digest);
  * sorts each directory's entries, and grows with every take the store keeps.)
  *
  * With rev (the revision whose manifest names the digests asked about), the set also trusts
- * shard directories: .quire/blob-trust records, for one revision's manifest, the shards in
+ * shard directories: .quire/runs/blob-trust records, for one revision's manifest, the shards in
  * which every digest of that manifest was found, with each shard's inode and ctime as stat'ed
  * before the checks. A shard whose inode and ctime are still the same has had no file added,
  * removed or renamed since, so its digests are answered without a check; any other shard is

@@ -47,6 +47,7 @@ struct quire_project {
 	json_t *inputs;  /* name -> typed value, defaults applied */
 	json_t *files;   /* relative path -> digest of every file the build reads (after hash_files) */
 	json_t *input_digests; /* private memo of quire_project_input_digest */
+	int no_cache_writes; /* set: planning writes no cache either (.quire/blob-trust); dry runs */
 };
 
 /* The project file's name. */
