@@ -227,7 +227,8 @@ void quire_blob_set_save(struct quire_blob_set *s, const char *const *digests, s
 		return;
 	/* A shard is recorded only when every digest of the revision in it was found: the
 	 * record vouches for all of them, including the ones this plan did not ask about. */
-	qsort(s->seen.v, s->seen.n, sizeof(*s->seen.v), cmp_digest);
+	if (s->seen.n)
+		qsort(s->seen.v, s->seen.n, sizeof(*s->seen.v), cmp_digest);
 	for (size_t i = 0; i < n; i++) {
 		if (!quire_digest_valid(digests[i]))
 			continue;
@@ -236,7 +237,7 @@ void quire_blob_set_save(struct quire_blob_set *s, const char *const *digests, s
 			continue;
 		unsigned char d[32];
 		digest_bytes(digests[i], d);
-		if (!bsearch(d, s->seen.v, s->seen.n, sizeof(*s->seen.v), cmp_digest))
+		if (!s->seen.n || !bsearch(d, s->seen.v, s->seen.n, sizeof(*s->seen.v), cmp_digest))
 			h->state = SHARD_FAILED;
 	}
 	struct quire_buf b = QUIRE_BUF_INIT;
