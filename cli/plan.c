@@ -17,7 +17,7 @@ static const char usage[] =
 	"usage: quire plan [--explain] [--json] [--check] [TARGET...]\n\n"
 	"Shows which instances a run would generate and why, and which artefacts it would\n"
 	"remove. Reads the project and the current revision; changes nothing (it may\n"
-	"refresh .quire/runs/blob-trust, a cache of which blob directories were checked).\n\n"
+	"refresh .quire/runs/blob-trust, a cache of the blob directories it checked).\n\n"
 	"  TARGET      an id or id pattern: Chapter[2], Scene[1][*], Scene (every Scene);\n"
 	"              only the targets and what they depend on are planned\n"
 	"  --explain   list every reason for every dirty instance (default: the first reason)\n"

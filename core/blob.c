@@ -1,6 +1,7 @@
 /* Content-addressed blob store with crash-safe writes. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,10 +45,18 @@ int quire_blob_exists(const char *qdir, const char *digest)
 /* Per shard directory ("ab"): what this set knows of it. */
 enum { SHARD_UNKNOWN, SHARD_TRUSTED, SHARD_CHECKING, SHARD_FAILED };
 
+/* A set of digests in one shard, summed up: how many, and the sum and the xor of their first
+ * 64 bits (two different sets agreeing on all three by accident: about 2^-64). */
+struct digset {
+	uint64_t n, sum, xor;
+};
+
 struct shard {
 	unsigned char state;
 	unsigned char recorded; /* the trust file has a record for this shard */
 	int64_t rec_ino, rec_ctime;
+	struct digset rec_set; /* the digests the record vouches for */
+	struct digset cur; /* the digests of the manifest being planned */
 	int64_t ino, ctime; /* stat taken before the first check (SHARD_CHECKING) */
 	int64_t taken; /* CLOCK_REALTIME just before that stat, ns */
 };
@@ -60,13 +69,13 @@ struct checked {
 struct quire_blob_set {
 	char *qdir;
 	int dirfd; /* .quire/blobs/sha256, or -1 */
-	char *key; /* the revision's line in the trust file, NULL when none is kept */
+	int trust; /* shards may be trusted and recorded (the manifest's digests were given) */
 	int pending; /* some shard is SHARD_CHECKING */
 	struct shard sh[256];
 	struct checked seen;
 };
 
-#define TRUST_MAGIC "quire-blob-trust 1"
+#define TRUST_MAGIC "quire-blob-trust 2\n"
 /* A shard changed this close to the stat before its checks is not recorded: a change in the
  * same timestamp tick right after that stat would leave its ctime as it was (git's racy rule). */
 int64_t quire__blob_trust_racy_ns = 1000000000LL; /* tests shorten it */
@@ -86,80 +95,6 @@ static int64_t ctime_ns(const struct stat *st)
 	return (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
 }
 
-static void load_trust(struct quire_blob_set *s)
-{
-	char *path = quire__xasprintf("%s/runs/blob-trust", s->qdir);
-	struct quire_buf b = QUIRE_BUF_INIT;
-	if (quire_fs_read(path, &b, 1 << 16) != 0)
-		quire_error_clear(); /* none yet, or unreadable: every shard is checked */
-	else {
-		size_t lk = strlen(s->key);
-		const char *at = b.ptr, *end = b.ptr + b.len;
-		/* "quire-blob-trust 1\t<key>\n" then "<shard>\t<ino>\t<ctime_ns>\n" lines. */
-		if ((size_t)(end - at) > sizeof(TRUST_MAGIC) + lk &&
-		    !memcmp(at, TRUST_MAGIC "\t", sizeof(TRUST_MAGIC)) &&
-		    !memcmp(at + sizeof(TRUST_MAGIC), s->key, lk) && at[sizeof(TRUST_MAGIC) + lk] == '\n') {
-			at += sizeof(TRUST_MAGIC) + lk + 1;
-			while (at < end) {
-				const char *nl = memchr(at, '\n', (size_t)(end - at));
-				if (!nl)
-					break;
-				int hi = nl - at > 3 ? hexval(at[0]) : -1, lo = hi < 0 ? -1 : hexval(at[1]);
-				char *e1 = NULL, *e2 = NULL;
-				long long ino = 0, ct = 0;
-				if (lo >= 0 && at[2] == '\t' && at[3] >= '0' && at[3] <= '9') {
-					ino = strtoll(at + 3, &e1, 10);
-					if (*e1 == '\t' && e1[1] >= '0' && e1[1] <= '9')
-						ct = strtoll(e1 + 1, &e2, 10);
-				}
-				if (!e2 || e2 != nl)
-					break;
-				struct shard *h = &s->sh[hi * 16 + lo];
-				h->recorded = 1;
-				h->rec_ino = ino;
-				h->rec_ctime = ct;
-				at = nl + 1;
-			}
-		}
-	}
-	quire_buf_release(&b);
-	free(path);
-}
-
-/* A revision name that can be a file name and a field of the trust file. */
-static int plain_name(const char *s)
-{
-	if (!*s || *s == '.')
-		return 0;
-	for (; *s; s++)
-		if (*s == '/' || *s == '\t' || *s == '\n')
-			return 0;
-	return 1;
-}
-
-struct quire_blob_set *quire_blob_set_new(const char *qdir, const char *rev)
-{
-	struct quire_blob_set *s = quire__xcalloc(1, sizeof(*s));
-	s->qdir = quire__xstrdup(qdir);
-	char *p = quire__xasprintf("%s/blobs/sha256", qdir);
-	s->dirfd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	free(p);
-	struct stat st;
-	if (rev && s->dirfd >= 0 && plain_name(rev)) {
-		/* The revision and its manifest file: a trust record is only ever about the digests
-		 * of the manifest it was made for. */
-		p = quire__xasprintf("%s/manifests/%s.json", qdir, rev);
-		if (stat(p, &st) == 0)
-			s->key = quire__xasprintf("%s\t%lld\t%lld.%09ld\t%llu", rev, (long long)st.st_size,
-						  (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
-						  (unsigned long long)st.st_ino);
-		free(p);
-		if (s->key)
-			load_trust(s);
-	}
-	return s;
-}
-
 /* The 32 bytes of a valid digest's hex. */
 static void digest_bytes(const char *digest, unsigned char out[32])
 {
@@ -167,10 +102,94 @@ static void digest_bytes(const char *digest, unsigned char out[32])
 		out[i] = (unsigned char)(hexval(digest[7 + 2 * i]) * 16 + hexval(digest[8 + 2 * i]));
 }
 
+/* The first 64 bits of a valid digest. */
+static uint64_t digest_word(const char *digest)
+{
+	uint64_t w = 0;
+	for (int i = 0; i < 16; i++)
+		w = w << 4 | (uint64_t)hexval(digest[7 + i]);
+	return w;
+}
+
+/* n unsigned decimal fields separated by tabs, the last ending at nl; 0 when not that. */
+static int parse_fields(const char *at, const char *nl, uint64_t *v, int n)
+{
+	for (int k = 0; k < n; k++) {
+		if (at >= nl || *at < '0' || *at > '9')
+			return 0;
+		char *e;
+		errno = 0;
+		unsigned long long x = strtoull(at, &e, 10);
+		if (errno || e > nl || *e != (k + 1 < n ? '\t' : '\n'))
+			return 0;
+		v[k] = x;
+		at = e + 1;
+	}
+	return 1;
+}
+
+/* .quire/runs/blob-trust: a header line, then "<shard>\t<ino>\t<ctime_ns>\t<n>\t<sum>\t<xor>"
+ * per recorded shard. A damaged line ends the load: the shards after it are checked. */
+static void load_trust(struct quire_blob_set *s)
+{
+	char *path = quire__xasprintf("%s/runs/blob-trust", s->qdir);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	if (quire_fs_read(path, &b, 1 << 16) != 0) {
+		quire_error_clear(); /* none yet, or unreadable: every shard is checked */
+	} else if (b.len > sizeof(TRUST_MAGIC) - 1 &&
+		   !memcmp(b.ptr, TRUST_MAGIC, sizeof(TRUST_MAGIC) - 1)) {
+		const char *at = b.ptr + sizeof(TRUST_MAGIC) - 1, *end = b.ptr + b.len;
+		while (at < end) {
+			const char *nl = memchr(at, '\n', (size_t)(end - at));
+			uint64_t v[5];
+			int hi = nl && nl - at > 3 ? hexval(at[0]) : -1, lo = hi < 0 ? -1 : hexval(at[1]);
+			if (lo < 0 || at[2] != '\t' || !parse_fields(at + 3, nl, v, 5) ||
+			    v[0] > INT64_MAX || v[1] > INT64_MAX)
+				break;
+			struct shard *h = &s->sh[hi * 16 + lo];
+			h->recorded = 1;
+			h->rec_ino = (int64_t)v[0];
+			h->rec_ctime = (int64_t)v[1];
+			h->rec_set = (struct digset){ v[2], v[3], v[4] };
+			at = nl + 1;
+		}
+	}
+	quire_buf_release(&b);
+	free(path);
+}
+
+struct quire_blob_set *quire_blob_set_new(const char *qdir, const char *const *digests, size_t n)
+{
+	struct quire_blob_set *s = quire__xcalloc(1, sizeof(*s));
+	s->qdir = quire__xstrdup(qdir);
+	char *p = quire__xasprintf("%s/blobs/sha256", qdir);
+	s->dirfd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	free(p);
+	if (digests && s->dirfd >= 0) {
+		s->trust = 1;
+		for (size_t i = 0; i < n; i++) {
+			if (!quire_digest_valid(digests[i]))
+				continue;
+			struct digset *c = &s->sh[shard_of(digests[i])].cur;
+			uint64_t w = digest_word(digests[i]);
+			c->n++;
+			c->sum += w;
+			c->xor ^= w;
+		}
+		load_trust(s);
+	}
+	return s;
+}
+
 static void note_checked(struct quire_blob_set *s, const char *digest)
 {
 	QUIRE_GROW(s->seen.v, s->seen.cap, s->seen.n + 1);
 	digest_bytes(digest, s->seen.v[s->seen.n++]);
+}
+
+static int same_set(const struct digset *a, const struct digset *b)
+{
+	return a->n == b->n && a->sum == b->sum && a->xor == b->xor;
 }
 
 int quire_blob_set_has(struct quire_blob_set *s, const char *digest)
@@ -180,14 +199,14 @@ int quire_blob_set_has(struct quire_blob_set *s, const char *digest)
 	if (!quire_digest_valid(digest))
 		return 0;
 	struct shard *h = &s->sh[shard_of(digest)];
-	if (h->state == SHARD_UNKNOWN) {
+	if (h->state == SHARD_UNKNOWN && s->trust) {
 		struct stat st;
 		int64_t now = quire__now_ns();
 		char name[3] = { digest[7], digest[8], '\0' };
 		if (fstatat(s->dirfd, name, &st, 0) != 0)
 			h->state = SHARD_FAILED;
 		else if (h->recorded && h->rec_ino == (int64_t)st.st_ino &&
-			 h->rec_ctime == ctime_ns(&st))
+			 h->rec_ctime == ctime_ns(&st) && same_set(&h->rec_set, &h->cur))
 			h->state = SHARD_TRUSTED;
 		else {
 			h->state = SHARD_CHECKING;
@@ -206,14 +225,14 @@ int quire_blob_set_has(struct quire_blob_set *s, const char *digest)
 	int r = faccessat(s->dirfd, rel, F_OK, 0) == 0;
 	if (!r)
 		h->state = SHARD_FAILED;
-	else if (h->state == SHARD_CHECKING && s->key)
+	else if (h->state == SHARD_CHECKING)
 		note_checked(s, digest);
 	return r;
 }
 
 int quire_blob_set_pending(const struct quire_blob_set *s)
 {
-	return s->pending && s->key;
+	return s->pending;
 }
 
 static int cmp_digest(const void *a, const void *b)
@@ -225,7 +244,7 @@ void quire_blob_set_save(struct quire_blob_set *s, const char *const *digests, s
 {
 	if (!quire_blob_set_pending(s))
 		return;
-	/* A shard is recorded only when every digest of the revision in it was found: the
+	/* A shard is recorded only when every digest of the manifest in it was found: the
 	 * record vouches for all of them, including the ones this plan did not ask about. */
 	if (s->seen.n)
 		qsort(s->seen.v, s->seen.n, sizeof(*s->seen.v), cmp_digest);
@@ -241,19 +260,25 @@ void quire_blob_set_save(struct quire_blob_set *s, const char *const *digests, s
 			h->state = SHARD_FAILED;
 	}
 	struct quire_buf b = QUIRE_BUF_INIT;
-	quire_buf_printf(&b, "%s\t%s\n", TRUST_MAGIC, s->key);
+	quire_buf_puts(&b, TRUST_MAGIC);
 	int added = 0;
 	for (int i = 0; i < 256; i++) {
 		struct shard *h = &s->sh[i];
 		int64_t ino = h->rec_ino, ct = h->rec_ctime;
-		int keep = h->recorded && h->state != SHARD_FAILED && h->state != SHARD_CHECKING;
+		struct digset set = h->rec_set;
+		/* A record this plan did not use (its shard was not asked about) still says what it
+		 * said; one whose shard changed, or failed a check, is dropped. */
+		int keep = h->recorded && (h->state == SHARD_UNKNOWN || h->state == SHARD_TRUSTED);
 		if (h->state == SHARD_CHECKING && h->ctime < h->taken - quire__blob_trust_racy_ns) {
 			keep = added = 1;
 			ino = h->ino;
 			ct = h->ctime;
+			set = h->cur;
 		}
 		if (keep)
-			quire_buf_printf(&b, "%02x\t%lld\t%lld\n", i, (long long)ino, (long long)ct);
+			quire_buf_printf(&b, "%02x\t%lld\t%lld\t%llu\t%llu\t%llu\n", i, (long long)ino,
+					 (long long)ct, (unsigned long long)set.n,
+					 (unsigned long long)set.sum, (unsigned long long)set.xor);
 	}
 	if (added) {
 		/* A cache: if it cannot be written, the next plan checks every blob again. */
@@ -274,7 +299,6 @@ void quire_blob_set_free(struct quire_blob_set *s)
 	if (s->dirfd >= 0)
 		close(s->dirfd);
 	free(s->seen.v);
-	free(s->key);
 	free(s->qdir);
 	free(s);
 }

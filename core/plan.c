@@ -523,9 +523,21 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 		}
 	}
 	json_t *arts = json_object_get(m, "artefacts");
-	/* Every clean output is checked to be in the store (relative to one open directory). */
-	struct quire_blob_set *blobs =
-		quire_blob_set_new(qdir, json_string_value(json_object_get(m, "revision")));
+	/* Every clean output is checked to be in the store (relative to one open directory),
+	 * except in blob shards trusted to hold all the manifest's outputs there (see
+	 * quire_blob_set_new): the set is given every digest the manifest names. */
+	const char **digests = NULL;
+	size_t ndigests = 0, dalloc = 0;
+	const char *key;
+	json_t *v;
+	json_object_foreach(arts, key, v) {
+		const char *d = jstr(v, "digest");
+		if (d) {
+			QUIRE_GROW(digests, dalloc, ndigests + 1);
+			digests[ndigests++] = d;
+		}
+	}
+	struct quire_blob_set *blobs = quire_blob_set_new(qdir, digests, ndigests);
 	for (size_t i = 0; i < plan->n && !err; i++) {
 		struct quire_node *n = &plan->nodes[i];
 		n->entry = json_object_get(arts, n->id);
@@ -613,15 +625,13 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 	}
 	for (size_t i = 0; i < plan->n; i++)
 		plan->nselected += plan->nodes[i].selected;
-	/* Entries whose instance no longer exists (a fan-out shrank, a producer was removed). */
-	const char *key;
-	json_t *v;
+	/* Entries whose instance no longer exists (a fan-out shrank, a producer was removed);
+	 * and, when a blob shard was checked file by file, every digest the manifest names again
+	 * (a regenerated entry may have been replaced meanwhile): the shards in which all were
+	 * found are trusted next time. */
 	size_t ralloc = 0;
-	/* And, when a blob shard was checked file by file, every digest the manifest names: the
-	 * shards in which all were found are trusted next time (see quire_blob_set_new). */
 	int pending = !err && !p->no_cache_writes && quire_blob_set_pending(blobs);
-	const char **digests = NULL;
-	size_t ndigests = 0, dalloc = 0;
+	ndigests = 0;
 	json_object_foreach(arts, key, v) {
 		if (idmap_get(&map, key) < 0) {
 			QUIRE_GROW(plan->removed, ralloc, plan->nremoved + 1);

@@ -167,7 +167,7 @@ static void test_blob_set_answers_like_exists(void **state)
 	char tmp[PATH_MAX];
 	snprintf(tmp, sizeof(tmp), "%s.tmp-123", gone);
 	tu_write(".", tmp, "partial");
-	struct quire_blob_set *s = quire_blob_set_new(".quire", NULL);
+	struct quire_blob_set *s = quire_blob_set_new(".quire", NULL, 0);
 	for (int k = 0; k < 40; k++)
 		assert_int_equal(quire_blob_set_has(s, d[k].s), k != 7);
 	assert_int_equal(quire_blob_set_has(s, "sha256:" HELLO_HEX), 0);
@@ -181,7 +181,8 @@ static void test_blob_set_answers_like_exists(void **state)
 	assert_int_equal(quire_blob_set_has(s, upper), quire_blob_exists(".quire", upper));
 	quire_blob_set_free(s);
 	/* No store at all: nothing exists. */
-	s = quire_blob_set_new("no-such-dir/.quire", "rev-0001");
+	const char *one[] = { d[0].s };
+	s = quire_blob_set_new("no-such-dir/.quire", one, 1);
 	assert_int_equal(quire_blob_set_has(s, d[0].s), 0);
 	quire_blob_set_free(s);
 	free(gone);
@@ -189,7 +190,7 @@ static void test_blob_set_answers_like_exists(void **state)
 
 extern int64_t quire__blob_trust_racy_ns;
 
-/* Puts n blobs "trust N\n" into .quire and a manifest file for rev-0001. */
+/* Puts n blobs "trust N\n" into .quire: names[k] is the digest of the kth. */
 static void trust_store(struct quire_digest *d, const char **names, int n)
 {
 	char text[32];
@@ -198,13 +199,17 @@ static void trust_store(struct quire_digest *d, const char **names, int n)
 		assert_int_equal(quire_blob_put(".quire", text, strlen(text), &d[k]), 0);
 		names[k] = d[k].s;
 	}
-	tu_write(".", ".quire/manifests/rev-0001.json", "{\"revision\": \"rev-0001\"}\n");
 }
 
 /* A digest in the same shard as d that was never stored. */
 static void never_stored(const char *d, char *out)
 {
 	snprintf(out, 72, "%.9s%062d", d, 0);
+}
+
+static int same_shard(const char *a, const char *b)
+{
+	return a[7] == b[7] && a[8] == b[8];
 }
 
 static int trust_lines(void)
@@ -217,8 +222,18 @@ static int trust_lines(void)
 	return n - 1; /* the header */
 }
 
-/* Shards whose every digest was found are trusted next time, for that manifest only; any
- * change to a shard (a blob removed or added) brings its checks back. */
+/* Asks about every digest, then records. */
+static void check_all_and_save(const char **names, int n)
+{
+	struct quire_blob_set *s = quire_blob_set_new(".quire", names, (size_t)n);
+	for (int k = 0; k < n; k++)
+		assert_int_equal(quire_blob_set_has(s, names[k]), 1);
+	quire_blob_set_save(s, names, (size_t)n);
+	quire_blob_set_free(s);
+}
+
+/* Shards whose every digest was found are trusted next time, for the same set of digests
+ * there only; any change to a shard (a blob removed or added) brings its checks back. */
 static void test_blob_set_trusts_checked_shards(void **state)
 {
 	(void)state;
@@ -227,7 +242,7 @@ static void test_blob_set_trusts_checked_shards(void **state)
 	trust_store(d, names, 60);
 	quire__blob_trust_racy_ns = 50 * 1000000LL;
 	usleep(120 * 1000); /* the shards are older than the racy window */
-	struct quire_blob_set *s = quire_blob_set_new(".quire", "rev-0001");
+	struct quire_blob_set *s = quire_blob_set_new(".quire", names, 60);
 	for (int k = 0; k < 60; k++)
 		assert_int_equal(quire_blob_set_has(s, d[k].s), 1);
 	assert_int_equal(quire_blob_set_pending(s), 1);
@@ -237,27 +252,35 @@ static void test_blob_set_trusts_checked_shards(void **state)
 	assert_true(shards > 20 && shards <= 60);
 
 	/* Trusted: a digest never stored in a recorded shard is answered without a check. */
-	char ghost[72];
+	char ghost[72], ghost1[72];
 	never_stored(d[0].s, ghost);
-	s = quire_blob_set_new(".quire", "rev-0001");
+	never_stored(d[1].s, ghost1);
+	s = quire_blob_set_new(".quire", names, 60);
 	assert_int_equal(quire_blob_set_has(s, ghost), 1);
 	assert_int_equal(quire_blob_set_has(s, d[1].s), 1);
 	assert_int_equal(quire_blob_set_pending(s), 0);
 	quire_blob_set_free(s);
 
-	/* Another revision, or the same name over another manifest file: every blob checked. */
-	s = quire_blob_set_new(".quire", "rev-0002");
+	/* Another manifest, whose digests differ in d[0]'s shard: that shard is checked, the
+	 * others (the same digests there) are still trusted. */
+	const char *other[60];
+	memcpy(other, names, sizeof(other));
+	other[0] = ghost;
+	s = quire_blob_set_new(".quire", other, 60);
 	assert_int_equal(quire_blob_set_has(s, ghost), 0);
+	if (!same_shard(d[0].s, d[1].s))
+		assert_int_equal(quire_blob_set_has(s, ghost1), 1);
 	quire_blob_set_free(s);
-	s = quire_blob_set_new(".quire", NULL);
-	assert_int_equal(quire_blob_set_has(s, ghost), 0);
+	/* No digests given: no trust at all. */
+	s = quire_blob_set_new(".quire", NULL, 0);
+	assert_int_equal(quire_blob_set_has(s, ghost1), 0);
 	quire_blob_set_free(s);
 
 	/* A blob removed from a trusted shard is missed at once. */
 	char *gone = quire_blob_path(".quire", d[3].s);
 	assert_int_equal(chmod(gone, 0644), 0);
 	assert_int_equal(unlink(gone), 0);
-	s = quire_blob_set_new(".quire", "rev-0001");
+	s = quire_blob_set_new(".quire", names, 60);
 	assert_int_equal(quire_blob_set_has(s, d[3].s), 0);
 	for (int k = 0; k < 60; k++)
 		if (k != 3)
@@ -265,40 +288,32 @@ static void test_blob_set_trusts_checked_shards(void **state)
 	quire_blob_set_save(s, names, 60);
 	quire_blob_set_free(s);
 	/* ... and its shard is not recorded again while the blob is missing. */
-	s = quire_blob_set_new(".quire", "rev-0001");
+	usleep(120 * 1000);
+	s = quire_blob_set_new(".quire", names, 60);
 	assert_int_equal(quire_blob_set_has(s, d[3].s), 0);
 	quire_blob_set_free(s);
 	free(gone);
-
-	/* A rewritten manifest under the same name (its size changes): nothing trusted. */
-	tu_write(".", ".quire/manifests/rev-0001.json", "{\"revision\": \"rev-0001\", \"x\": 1}\n");
-	s = quire_blob_set_new(".quire", "rev-0001");
-	assert_int_equal(quire_blob_set_has(s, ghost), 0);
-	quire_blob_set_free(s);
 	quire__blob_trust_racy_ns = 1000000000LL;
 }
 
 /* Nothing is recorded for a shard holding a digest of the manifest that was not asked about
- * (the record vouches for all of them), nor for shards changed within the racy window. */
+ * (the record vouches for all of them), nor for shards changed within the racy window; a new
+ * blob in one shard leaves the others trusted. */
 static void test_blob_set_records_only_complete_old_shards(void **state)
 {
 	(void)state;
-	struct quire_digest d[60];
-	const char *names[60];
-	trust_store(d, names, 60);
+	struct quire_digest d[61];
+	const char *names[61];
+	trust_store(d, names, 61);
 	/* Just written: within the (default) racy window, so no file at all. */
-	struct quire_blob_set *s = quire_blob_set_new(".quire", "rev-0001");
-	for (int k = 0; k < 60; k++)
-		assert_int_equal(quire_blob_set_has(s, d[k].s), 1);
-	quire_blob_set_save(s, names, 60);
-	quire_blob_set_free(s);
+	check_all_and_save(names, 60);
 	struct stat st;
 	assert_int_equal(stat(".quire/runs/blob-trust", &st), -1);
 
 	quire__blob_trust_racy_ns = 50 * 1000000LL;
 	usleep(120 * 1000);
 	/* d[0] is not asked about: its shard is not recorded, the others are. */
-	s = quire_blob_set_new(".quire", "rev-0001");
+	struct quire_blob_set *s = quire_blob_set_new(".quire", names, 60);
 	for (int k = 1; k < 60; k++)
 		assert_int_equal(quire_blob_set_has(s, d[k].s), 1);
 	quire_blob_set_save(s, names, 60);
@@ -306,15 +321,26 @@ static void test_blob_set_records_only_complete_old_shards(void **state)
 	char ghost0[72], ghost1[72];
 	never_stored(d[0].s, ghost0);
 	never_stored(d[1].s, ghost1);
-	s = quire_blob_set_new(".quire", "rev-0001");
+	int separate = !same_shard(d[0].s, d[1].s);
+	s = quire_blob_set_new(".quire", names, 60);
 	assert_int_equal(quire_blob_set_has(s, ghost0), 0);
-	if (d[0].s[7] != d[1].s[7] || d[0].s[8] != d[1].s[8])
+	if (separate)
+		assert_int_equal(quire_blob_set_has(s, ghost1), 1);
+	quire_blob_set_free(s);
+
+	/* The next revision adds d[60]: only its shard is checked again. */
+	check_all_and_save(names, 60);
+	s = quire_blob_set_new(".quire", names, 61);
+	char ghost60[72];
+	never_stored(d[60].s, ghost60);
+	assert_int_equal(quire_blob_set_has(s, ghost60), 0);
+	if (!same_shard(d[1].s, d[60].s))
 		assert_int_equal(quire_blob_set_has(s, ghost1), 1);
 	quire_blob_set_free(s);
 
 	/* A damaged trust file is no trust. */
-	tu_write(".", ".quire/runs/blob-trust", "quire-blob-trust 1\tgarbage\n");
-	s = quire_blob_set_new(".quire", "rev-0001");
+	tu_write(".", ".quire/runs/blob-trust", "quire-blob-trust 2\ngarbage\n");
+	s = quire_blob_set_new(".quire", names, 60);
 	assert_int_equal(quire_blob_set_has(s, ghost1), 0);
 	quire_blob_set_free(s);
 	quire__blob_trust_racy_ns = 1000000000LL;

@@ -16,21 +16,22 @@ char *quire_blob_path(const char *qdir, const char *digest);
  * whole path. (Listing the 256 shard directories instead cost more on ext4, whose readdir
  * sorts each directory's entries, and grows with every take the store keeps.)
  *
- * With rev (the revision whose manifest names the digests asked about), the set also trusts
- * shard directories: .quire/runs/blob-trust records, for one revision's manifest, the shards in
- * which every digest of that manifest was found, with each shard's inode and ctime as stat'ed
- * before the checks. A shard whose inode and ctime are still the same has had no file added,
- * removed or renamed since, so its digests are answered without a check; any other shard is
- * checked digest by digest. quire_blob_set_save records the shards that passed: those in
- * which every digest of the list (all the manifest's) was asked about and found, and whose
- * ctime was over a second older than the stat (git's racy rule: a change in the same
- * timestamp tick would not show). */
+ * Given the digests of the manifest being planned (every entry's output), the set also
+ * trusts shard directories: .quire/runs/blob-trust records, per shard, its inode and ctime
+ * as stat'ed before a check that found every one of a set of digests there, and that set
+ * (its size and the sum and xor of each digest's first 64 bits). A shard whose inode and
+ * ctime are unchanged has had no file added, removed or renamed since; when the manifest's
+ * digests in it are the same set, they are answered without a check. Any other shard is
+ * checked digest by digest, and quire_blob_set_save records the shards in which every
+ * digest of the list (all the manifest's again) was asked about and found, and whose ctime
+ * was over a second older than the stat (git's racy rule: a change in the same timestamp
+ * tick would not show). A shard untouched by a run keeps its record across revisions. */
 struct quire_blob_set;
-struct quire_blob_set *quire_blob_set_new(const char *qdir, const char *rev);
+struct quire_blob_set *quire_blob_set_new(const char *qdir, const char *const *digests, size_t n);
 int quire_blob_set_has(struct quire_blob_set *s, const char *digest);
 /* 1 when quire_blob_set_save may record something (a shard was checked digest by digest). */
 int quire_blob_set_pending(const struct quire_blob_set *s);
-/* digests: every digest the revision's manifest names (its entries' current outputs).
+/* digests: every digest the manifest names (its entries' current outputs).
  * Errors are ignored: a trust file that cannot be written means checks next time. */
 void quire_blob_set_save(struct quire_blob_set *s, const char *const *digests, size_t n);
 void quire_blob_set_free(struct quire_blob_set *s);
