@@ -586,9 +586,12 @@ int quire_store_stat_put(struct quire_store *s, const char *path, int64_t size, 
 		return 0;
 	if (!s->rows_loaded)
 		load_rows(s);
-	if (!quire_digest_valid(digest->s))
+	int64_t now = quire__now_ns();
+	/* An entry recorded this soon after the file changed would never answer (see
+	 * quire_store_stat_get): not kept, so the cache is not rewritten for it. */
+	if (!quire_digest_valid(digest->s) || now - mtime_ns <= RACY_WINDOW_NS)
 		return 0;
-	row_set(s, path, strlen(path), size, mtime_ns, ino, digest->s, quire__now_ns(), 1);
+	row_set(s, path, strlen(path), size, mtime_ns, ino, digest->s, now, 1);
 	s->rows_dirty = 1;
 	return 0;
 }

@@ -542,6 +542,13 @@ static void test_stat_cache_racy_entry_misses(void **state)
 	assert_int_equal(quire_store_stat_get(s, "inputs.yaml", 50, old, 7, &got), 1);
 	assert_string_equal(got.s, d.s);
 	quire_store_close(s);
+	/* Racy entries are not even kept: a store that recorded only those leaves no file. */
+	assert_int_equal(unlink(".quire/runs/stat-cache"), 0);
+	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
+	assert_int_equal(quire_store_stat_put(s, "prompts/x.md", 5, now_ns(), 9, &d), 0);
+	quire_store_close(s);
+	struct stat st;
+	assert_int_equal(stat(".quire/runs/stat-cache", &st), -1);
 }
 
 static void test_action_cache_put_get(void **state)
