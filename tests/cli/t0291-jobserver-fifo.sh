@@ -21,11 +21,20 @@ out = open("run.json", "w")
 p = subprocess.Popen([quire, "run", "--json"], stdout=out, stderr=subprocess.DEVNULL, env=env)
 free = -1
 if interrupt:
-    # Interrupted once it has taken tokens: every token in use, the fifo empty.
+    # Interrupted once it has taken tokens: every token in use, the fifo empty. (Waiting
+    # for a report of as many jobs running as there are slots, not for that many starts:
+    # the first start is the Outline's, which ends before the Chapters begin.)
+    def running_max():
+        n = 0
+        for l in open("run.json"):
+            try:
+                n = max(n, json.loads(l).get("running", 0))
+            except ValueError:
+                pass  # a line being written
+        return n
     deadline = time.time() + 30
     while time.time() < deadline:
-        started = sum(1 for l in open("run.json") if '"event":"start"' in l)
-        if started >= slots:
+        if running_max() >= slots:
             break
         time.sleep(0.02)
     try:
