@@ -1,7 +1,6 @@
 /* Materialises a manifest into out/, touching only files whose content changed. */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,12 +86,7 @@ static void check_all(struct checker *c)
 {
 	if (c->store)
 		quire_store_stat_load(c->store);
-	pthread_t th;
-	int started = c->n >= 256 && sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
-		      pthread_create(&th, NULL, checker_main, c) == 0;
-	checker_main(c);
-	if (started)
-		pthread_join(th, NULL);
+	quire__run_parallel(checker_main, c, c->n >= 256 ? 2 : 1);
 	for (size_t k = 0; c->store && k < c->n; k++) {
 		const struct item *t = &c->v[k];
 		if (t->hashed && quire_store_stat_put(c->store, t->rel, t->fsize, t->mtime, t->ino,
@@ -150,18 +144,8 @@ static void *putter_main(void *arg)
  * thread 10,000 of them were a third of a full mock run's time. */
 static void put_all(struct putter *w)
 {
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t nt = cpus < 1 ? 1 : cpus > 4 ? 4 : (size_t)cpus;
-	if (nt > (w->n + 63) / 64)
-		nt = (w->n + 63) / 64;
-	pthread_t th[4];
-	size_t started = 0;
-	for (size_t t = 1; t < nt; t++, started++)
-		if (pthread_create(&th[t - 1], NULL, putter_main, w) != 0)
-			break;
-	putter_main(w);
-	for (size_t t = 0; t < started; t++)
-		pthread_join(th[t], NULL);
+	size_t nt = (w->n + 63) / 64; /* a thread per 64 files, up to four */
+	quire__run_parallel(putter_main, w, nt > 4 ? 4 : nt ? nt : 1);
 }
 
 int quire_out_sync_cached(const struct quire_project *p, struct quire_store *store,

@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -559,12 +558,7 @@ static int hfile_record_all(struct quire_project *p, struct hlist *l)
 {
 	if (l->store)
 		quire_store_stat_load(l->store);
-	pthread_t th;
-	int started = l->n >= 256 && sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
-		      pthread_create(&th, NULL, hfile_worker, l) == 0;
-	hfile_worker(l);
-	if (started)
-		pthread_join(th, NULL);
+	quire__run_parallel(hfile_worker, l, l->n >= 256 ? 2 : 1);
 	int err = 0;
 	for (size_t k = 0; k < l->n && !err; k++) {
 		struct hfile *f = &l->v[k];

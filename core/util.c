@@ -1,9 +1,11 @@
 /* Internal helpers shared by the core modules. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "quire/mem.h"
 #include "util.h"
@@ -158,4 +160,21 @@ int quire__mem_keep(void *p)
 		return 0;
 	quire__kept[nkept++] = p;
 	return 1;
+}
+
+void quire__run_parallel(void *(*fn)(void *), void *arg, size_t nthreads)
+{
+	enum { MAX_THREADS = 8 };
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	if (nthreads > (size_t)(cpus < 1 ? 1 : cpus))
+		nthreads = (size_t)(cpus < 1 ? 1 : cpus);
+	if (nthreads > MAX_THREADS)
+		nthreads = MAX_THREADS;
+	pthread_t th[MAX_THREADS];
+	size_t started = 0;
+	while (started + 1 < nthreads && pthread_create(&th[started], NULL, fn, arg) == 0)
+		started++;
+	fn(arg);
+	for (size_t t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
 }

@@ -36,6 +36,11 @@ int64_t quire__now_ns(void);
  * quire_blob_set_save to record it (1 s; unit tests shorten it). */
 extern int64_t quire__blob_trust_racy_ns;
 
+/* Runs fn(arg) on this thread and on up to nthreads - 1 more (fewer when the machine has
+ * fewer cores or a thread cannot be started), returning when every one has returned: fn
+ * takes its work from arg itself (an atomic counter), so any number of threads finishes it. */
+void quire__run_parallel(void *(*fn)(void *), void *arg, size_t nthreads);
+
 /* Formats ns-since-epoch as an RFC 3339 UTC timestamp into out (at least 32 bytes). */
 void quire__format_time(int64_t ns, char *out, size_t outlen);
 
