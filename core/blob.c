@@ -144,7 +144,7 @@ static void load_trust(struct quire_blob_set *s)
 			uint64_t v[5];
 			int hi = nl && nl - at > 3 ? hexval(at[0]) : -1, lo = hi < 0 ? -1 : hexval(at[1]);
 			if (lo < 0 || at[2] != '\t' || !parse_fields(at + 3, nl, v, 5) ||
-			    v[0] > INT64_MAX || v[1] > INT64_MAX)
+			    v[1] > INT64_MAX)
 				break;
 			struct shard *h = &s->sh[hi * 16 + lo];
 			h->recorded = 1;
@@ -248,6 +248,22 @@ void quire_blob_set_save(struct quire_blob_set *s, const char *const *digests, s
 	 * record vouches for all of them, including the ones this plan did not ask about. */
 	if (s->seen.n)
 		qsort(s->seen.v, s->seen.n, sizeof(*s->seen.v), cmp_digest);
+	/* And only for the set quire_blob_set_new was given: a list that differs there (the
+	 * caller's mistake) records nothing for that shard. */
+	struct digset again[256];
+	memset(again, 0, sizeof(again));
+	for (size_t i = 0; i < n; i++) {
+		if (!quire_digest_valid(digests[i]))
+			continue;
+		struct digset *c = &again[shard_of(digests[i])];
+		uint64_t w = digest_word(digests[i]);
+		c->n++;
+		c->sum += w;
+		c->xor ^= w;
+	}
+	for (int i = 0; i < 256; i++)
+		if (s->sh[i].state == SHARD_CHECKING && !same_set(&again[i], &s->sh[i].cur))
+			s->sh[i].state = SHARD_FAILED;
 	for (size_t i = 0; i < n; i++) {
 		if (!quire_digest_valid(digests[i]))
 			continue;
@@ -276,7 +292,8 @@ void quire_blob_set_save(struct quire_blob_set *s, const char *const *digests, s
 			set = h->cur;
 		}
 		if (keep)
-			quire_buf_printf(&b, "%02x\t%lld\t%lld\t%llu\t%llu\t%llu\n", i, (long long)ino,
+			quire_buf_printf(&b, "%02x\t%llu\t%lld\t%llu\t%llu\t%llu\n", i,
+					 (unsigned long long)(uint64_t)ino,
 					 (long long)ct, (unsigned long long)set.n,
 					 (unsigned long long)set.sum, (unsigned long long)set.xor);
 	}

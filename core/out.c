@@ -30,6 +30,7 @@ struct item {
 	json_int_t size; /* -1: not recorded */
 	char *name, *path, *rel;
 	int64_t fsize, mtime, ino; /* what was there (have_stat) */
+	int64_t stat_ns; /* just before the stat: when the stat cache records it */
 	int have_stat, exists, ok;
 	int hashed; /* hashed now: d goes into the stat cache */
 	struct quire_digest d;
@@ -42,6 +43,7 @@ static void check_one(struct quire_store *store, int dirfd, struct item *t)
 {
 	struct stat st;
 	/* Relative to out/ held open: one name to walk, not the whole path. */
+	t->stat_ns = quire__now_ns();
 	int rc = dirfd >= 0 && !strchr(t->name, '/')
 			 ? fstatat(dirfd, t->name, &st, AT_SYMLINK_NOFOLLOW)
 			 : lstat(t->path, &st);
@@ -89,8 +91,8 @@ static void check_all(struct checker *c)
 	quire__run_parallel(checker_main, c, c->n >= 256 ? 2 : 1);
 	for (size_t k = 0; c->store && k < c->n; k++) {
 		const struct item *t = &c->v[k];
-		if (t->hashed && quire_store_stat_put(c->store, t->rel, t->fsize, t->mtime, t->ino,
-						      &t->d) < 0)
+		if (t->hashed && quire_store_stat_put_at(c->store, t->rel, t->fsize, t->mtime,
+							 t->ino, &t->d, t->stat_ns) < 0)
 			quire_error_clear();
 	}
 }

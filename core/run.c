@@ -1639,14 +1639,8 @@ out_runner:
 	if (err)
 		goto out;
 materialise:
-	{
-		/* One transaction for the stat-cache rows the sync records. */
-		int tx = quire_store_begin(store) == 0;
-		err = quire_out_sync_cached(p, store, next ? next : cur, next ? cur : NULL,
-					    &res->out_written, &res->out_removed);
-		if (tx && quire_store_commit(store))
-			quire_store_rollback(store);
-	}
+	err = quire_out_sync_cached(p, store, next ? next : cur, next ? cur : NULL,
+				    &res->out_written, &res->out_removed);
 	if (!err && res->interrupted)
 		err = quire_error_set(QUIRE_EINTR, "interrupted");
 out:

@@ -579,21 +579,27 @@ int quire_store_stat_get(struct quire_store *s, const char *path, int64_t size, 
 	return 1;
 }
 
-int quire_store_stat_put(struct quire_store *s, const char *path, int64_t size, int64_t mtime_ns,
-			 int64_t ino, const struct quire_digest *digest)
+int quire_store_stat_put_at(struct quire_store *s, const char *path, int64_t size,
+			    int64_t mtime_ns, int64_t ino, const struct quire_digest *digest,
+			    int64_t stat_ns)
 {
 	if (s->readonly)
 		return 0;
 	if (!s->rows_loaded)
 		load_rows(s);
-	int64_t now = quire__now_ns();
 	/* An entry recorded this soon after the file changed would never answer (see
 	 * quire_store_stat_get): not kept, so the cache is not rewritten for it. */
-	if (!quire_digest_valid(digest->s) || now - mtime_ns <= RACY_WINDOW_NS)
+	if (!quire_digest_valid(digest->s) || stat_ns - mtime_ns <= RACY_WINDOW_NS)
 		return 0;
-	row_set(s, path, strlen(path), size, mtime_ns, ino, digest->s, now, 1);
+	row_set(s, path, strlen(path), size, mtime_ns, ino, digest->s, stat_ns, 1);
 	s->rows_dirty = 1;
 	return 0;
+}
+
+int quire_store_stat_put(struct quire_store *s, const char *path, int64_t size, int64_t mtime_ns,
+			 int64_t ino, const struct quire_digest *digest)
+{
+	return quire_store_stat_put_at(s, path, size, mtime_ns, ino, digest, quire__now_ns());
 }
 
 int quire_store_ac_get(struct quire_store *s, const char *fingerprint, json_t **out)

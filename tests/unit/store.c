@@ -541,6 +541,13 @@ static void test_stat_cache_racy_entry_misses(void **state)
 	assert_int_equal(quire_store_stat_put(s, "inputs.yaml", 50, old, 7, &d), 0);
 	assert_int_equal(quire_store_stat_get(s, "inputs.yaml", 50, old, 7, &got), 1);
 	assert_string_equal(got.s, d.s);
+	/* What counts is when the file was stat'ed, not when the entry is put: a file stat'ed
+	 * within its tick, hashed and put 3 s later (other files took the time), stays racy. */
+	int64_t m2 = now_ns() - 3000000000LL;
+	assert_int_equal(quire_store_stat_put_at(s, "slow.md", 50, m2, 8, &d, m2 + 500000000LL), 0);
+	assert_int_equal(quire_store_stat_get(s, "slow.md", 50, m2, 8, &got), 0);
+	assert_int_equal(quire_store_stat_put_at(s, "slow.md", 50, m2, 8, &d, m2 + 2500000000LL), 0);
+	assert_int_equal(quire_store_stat_get(s, "slow.md", 50, m2, 8, &got), 1);
 	quire_store_close(s);
 	/* Racy entries are not even kept: a store that recorded only those leaves no file. */
 	assert_int_equal(unlink(".quire/runs/stat-cache"), 0);

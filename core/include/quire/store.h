@@ -61,6 +61,11 @@ int quire_store_stat_get(struct quire_store *s, const char *path, int64_t size, 
 			 int64_t ino, struct quire_digest *digest);
 int quire_store_stat_put(struct quire_store *s, const char *path, int64_t size, int64_t mtime_ns,
 			 int64_t ino, const struct quire_digest *digest);
+/* The same, for a file stat'ed at stat_ns (taken just before the stat, not after the hash:
+ * a file rewritten within its timestamp tick after that stat must stay racy). */
+int quire_store_stat_put_at(struct quire_store *s, const char *path, int64_t size,
+			    int64_t mtime_ns, int64_t ino, const struct quire_digest *digest,
+			    int64_t stat_ns);
 /* Loads the stat cache's rows now (quire_store_stat_get loads them on first use): afterwards,
  * until the next quire_store_stat_put, quire_store_stat_get may be called from several
  * threads at once. */
