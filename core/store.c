@@ -212,11 +212,6 @@ int quire_store_begin(struct quire_store *s)
 	return exec(s, "BEGIN IMMEDIATE");
 }
 
-int quire_store_begin_read(struct quire_store *s)
-{
-	return exec(s, "BEGIN");
-}
-
 int quire_store_commit(struct quire_store *s)
 {
 	return exec(s, "COMMIT");

@@ -21,8 +21,6 @@ void quire_store_close(struct quire_store *s);
 
 /* Transactions (BEGIN IMMEDIATE / COMMIT / ROLLBACK). */
 int quire_store_begin(struct quire_store *s);
-/* A read transaction (BEGIN): many lookups under one lock instead of one lock each. */
-int quire_store_begin_read(struct quire_store *s);
 int quire_store_commit(struct quire_store *s);
 int quire_store_rollback(struct quire_store *s);
 
