@@ -92,7 +92,7 @@ int quire_edit_commit(struct quire_project *p, const char *command, const json_t
 	 * so this revision can be rewound to later. */
 	int err = quire_project_hash_files(p, NULL);
 	if (!err)
-		err = quire__run_snapshot(p);
+		err = quire__run_snapshot(p, NULL);
 	if (!err)
 		err = commit_events(p->root, p->qdir, command, events, rev, revlen, &prev, &next,
 				    &lock);

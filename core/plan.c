@@ -81,6 +81,9 @@ void quire_plan_free(struct quire_plan *plan)
 	for (size_t i = 0; i < plan->nremoved; i++)
 		free(plan->removed[i]);
 	free(plan->removed);
+	for (size_t i = 0; i < plan->nunstored; i++)
+		free(plan->unstored[i]);
+	free(plan->unstored);
 	free(plan->nodes);
 	json_decref(plan->manifest);
 	free(plan);
@@ -442,6 +445,19 @@ static int materialise(json_t *m, struct quire_mbase *base, struct quire_node *n
 	return err;
 }
 
+/* Appends the digest of every project file (p->files) to the list. */
+static size_t add_file_digests(const struct quire_project *p, const char ***digests,
+			       size_t *alloc, size_t n)
+{
+	const char *rel;
+	json_t *d;
+	json_object_foreach(p->files, rel, d) {
+		QUIRE_GROW(*digests, *alloc, n + 1);
+		(*digests)[n++] = json_string_value(d);
+	}
+	return n;
+}
+
 /* The highest take an entry has had. */
 static long long max_take(const json_t *e)
 {
@@ -525,7 +541,8 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 	json_t *arts = json_object_get(m, "artefacts");
 	/* Every clean output is checked to be in the store (relative to one open directory),
 	 * except in blob shards trusted to hold all the manifest's outputs there (see
-	 * quire_blob_set_new): the set is given every digest the manifest names. */
+	 * quire_blob_set_new): the set is given every digest the manifest names, and those of
+	 * the project's files, which a run keeps in the store too (quire__run_snapshot). */
 	const char **digests = NULL;
 	size_t ndigests = 0, dalloc = 0;
 	const char *key;
@@ -537,6 +554,7 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 			digests[ndigests++] = d;
 		}
 	}
+	ndigests = add_file_digests(p, &digests, &dalloc, ndigests);
 	struct quire_blob_set *blobs = quire_blob_set_new(qdir, digests, ndigests);
 	for (size_t i = 0; i < plan->n && !err; i++) {
 		struct quire_node *n = &plan->nodes[i];
@@ -629,7 +647,14 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 	 * and, when a blob shard was checked file by file, every digest the manifest names again
 	 * (a regenerated entry may have been replaced meanwhile): the shards in which all were
 	 * found are trusted next time. */
-	size_t ralloc = 0;
+	size_t ralloc = 0, ualloc = 0;
+	json_object_foreach(p->files, key, v) {
+		if (!quire_blob_set_has(blobs, json_string_value(v))) {
+			QUIRE_GROW(plan->unstored, ualloc, plan->nunstored + 1);
+			plan->unstored[plan->nunstored++] = quire__xstrdup(key);
+		}
+	}
+	plan->files_checked = 1;
 	int pending = !err && !p->no_cache_writes && quire_blob_set_pending(blobs);
 	ndigests = 0;
 	json_object_foreach(arts, key, v) {
@@ -643,8 +668,10 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 			digests[ndigests++] = d;
 		}
 	}
-	if (pending)
+	if (pending) {
+		ndigests = add_file_digests(p, &digests, &dalloc, ndigests);
 		quire_blob_set_save(blobs, digests, ndigests);
+	}
 	free(digests);
 	quire_blob_set_free(blobs);
 out:

@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+struct quire_plan;
 struct quire_project;
 struct quire_store;
 
@@ -25,8 +26,9 @@ int quire__run_commit(const char *qdir, struct quire_store *store, int64_t run, 
 int quire__run_recover(struct quire_project *p, struct quire_store *store, char *recovered,
 		       size_t len);
 
-/* Keeps the content of every file in p->files in the blob store. */
-int quire__run_snapshot(struct quire_project *p);
+/* Keeps the content of every file in p->files in the blob store: those plan found missing
+ * there, or (plan NULL) every one not there. */
+int quire__run_snapshot(struct quire_project *p, const struct quire_plan *plan);
 
 /* Empties .quire/tmp. */
 void quire__run_clear_tmp(const char *dir);

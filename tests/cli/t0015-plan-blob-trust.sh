@@ -17,7 +17,8 @@ check "writes nothing, not even this cache" test ! -e .quire/runs/blob-trust
 run_q "plan a second later" 0 plan --check
 check "records the shards" grep -qx "quire-blob-trust 2" .quire/runs/blob-trust
 shards=$(($(wc -l <.quire/runs/blob-trust) - 1))
-is "one line per shard holding an output, at most" "$((shards >= 1 && shards <= 11))" 1
+# 11 outputs and the 8 files the project read (their snapshots are kept in the store too).
+is "one line per shard holding an output or a snapshot, at most" "$((shards >= 1 && shards <= 19))" 1
 run_q "a trusted plan" 0 plan
 check "is still up to date" out_has "plan: nothing to do, 11 up to date (current rev-0001)"
 
@@ -34,6 +35,18 @@ sleep 1.2
 run_q "plan trusts the shards again" 0 plan --check
 is "every shard again (the untouched ones kept across the revision)" \
 	"$(($(wc -l <.quire/runs/blob-trust) - 1))" "$shards"
+
+# A run stores only the snapshots the plan found missing (trusted shards answer for the rest):
+# one removed from a trusted shard is stored again, so the revision can still be rewound to.
+d=$(sha256sum prompts/outline.md | cut -c1-64)
+rm -f ".quire/blobs/sha256/${d:0:2}/$d"
+echo "A new line." >>prompts/scene.md
+run_q "a run after a snapshot was removed" 0 run
+check "stores it again" test -f ".quire/blobs/sha256/${d:0:2}/$d"
+n=$(sha256sum prompts/scene.md | cut -c1-64)
+check "and the changed file's" test -f ".quire/blobs/sha256/${n:0:2}/$n"
+sleep 1.2
+run_q "plan after that run" 0 plan --check
 
 # Removing a blob and setting its shard's mtime back leaves the ctime moved: checked again.
 d=$(digest_of "$(cat .quire/current)" 'Scene[0][1]')

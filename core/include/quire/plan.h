@@ -47,6 +47,11 @@ struct quire_plan {
 	size_t ndirty;    /* selected dirty nodes that can run now */
 	size_t nwaiting;  /* selected dirty nodes waiting for a review upstream */
 	size_t nselected;
+	/* The project's files (keys of p->files) whose content the blob store lacks, found with
+	 * the plan's check of the store; files_checked says the list is complete. */
+	char **unstored;
+	size_t nunstored;
+	int files_checked;
 	struct quire_plan__index *index; /* private: id lookups */
 };
 
