@@ -359,62 +359,159 @@ long quire_manifest_max_rev(const char *qdir)
 /* The compact index: a header line, then one tab-separated line per artefact (ids, statuses,
  * digests, extensions and producer names hold no tab or newline; feedback is compact JSON,
  * which escapes both), ending with the byte range of the artefact's entry in the manifest's
- * text. Parsed by hand: jansson took most of a no-op plan reading it as JSON. */
+ * text. Parsed by hand into rows that point into the file's text, split in place: a jansson
+ * object per artefact was most of a 100k no-op plan (about 15 allocations each). */
 #define INDEX_MAGIC "quire-index 5"
 static const char *const index_str[] = { "status", "digest", "fingerprint", "ext",
 					 "approved_digest" };
 static const char *const index_int[] = { "take", "size", "duration_ms" };
 enum { INDEX_NSTR = 5, INDEX_NINT = 3, INDEX_NFIELDS = 1 + INDEX_NSTR + INDEX_NINT + 3 };
 
-/* The few distinct statuses and extensions of an index, one string each (shared: nothing
- * changes a string in place, entries are changed by replacing values). */
-struct intern {
-	json_t *v[16];
-	size_t n;
-};
-
-static json_t *interned(struct intern *in, const char *s)
-{
-	for (size_t k = 0; k < in->n; k++)
-		if (!strcmp(json_string_value(in->v[k]), s))
-			return json_incref(in->v[k]);
-	json_t *v = json_string(s);
-	if (v && in->n < sizeof(in->v) / sizeof(in->v[0]))
-		in->v[in->n++] = json_incref(v);
-	return v;
-}
-
-/* A slim entry's row in its base's span table (a key no manifest entry has: it is never
- * written, and an entry that has it is copied from the base's text). */
-#define SPAN_KEY " span"
 /* A compacted entry's text (quire_manifest_compact): written as is, parsed when changed. */
 #define TEXT_KEY " text"
 
-struct span {
-	const char *id; /* borrowed from the manifest being written */
-	size_t off, len;
+struct quire_mbase {
+	int refs;
+	char *rev;	  /* the revision whose text this is; NULL for rows of a manifest */
+	int fd;		  /* the manifest's file, held open; -1 when there is no text */
+	const char *map;  /* its text, mapped read-only; NULL until first needed */
+	size_t size;
+	char *itext;	  /* the index file's text, split in place: the rows point into it */
+	struct quire_mrow *rows; /* in the manifest's order: ids sorted */
+	size_t nrows;
+	uint32_t *slots;  /* open addressing by id: row + 1, 0 for an empty slot */
+	size_t cap;
+	char **owned;	  /* strings made for rows of a manifest (feedback) */
+	size_t nowned;
 };
 
-struct quire_mbase {
-	char *rev;
-	int fd;
-	const char *map; /* the manifest's text, mapped read-only; NULL until first needed */
-	size_t size;
-	struct span *spans; /* by row (ids not kept) */
-	size_t nspans;
-};
+static struct quire_mbase *mbase_new(void)
+{
+	struct quire_mbase *b = quire__xcalloc(1, sizeof(*b));
+	b->refs = 1;
+	b->fd = -1;
+	return b;
+}
+
+struct quire_mbase *quire_mbase_ref(struct quire_mbase *b)
+{
+	if (b)
+		b->refs++;
+	return b;
+}
 
 void quire_mbase_free(struct quire_mbase *b)
 {
-	if (!b)
+	if (!b || --b->refs > 0)
 		return;
 	if (b->map)
 		munmap((void *)b->map, b->size);
 	if (b->fd >= 0)
 		close(b->fd);
-	free(b->spans);
+	for (size_t k = 0; k < b->nowned; k++)
+		free(b->owned[k]);
+	free(b->owned);
+	free(b->slots);
+	free(b->rows);
+	free(b->itext);
 	free(b->rev);
 	free(b);
+}
+
+static uint64_t id_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h ^ (h >> 29);
+}
+
+/* Fills the id table (after the last row was added: rows are not moved afterwards). */
+static void mbase_index_rows(struct quire_mbase *b)
+{
+	b->cap = 16;
+	while (b->cap < b->nrows * 2)
+		b->cap *= 2;
+	b->slots = quire__xcalloc(b->cap, sizeof(*b->slots));
+	for (size_t i = 0; i < b->nrows; i++) {
+		size_t h = id_hash(b->rows[i].id) & (b->cap - 1);
+		while (b->slots[h])
+			h = (h + 1) & (b->cap - 1);
+		b->slots[h] = (uint32_t)(i + 1);
+	}
+}
+
+const struct quire_mrow *quire_mbase_find(const struct quire_mbase *b, const char *id)
+{
+	if (!b || !b->nrows)
+		return NULL;
+	size_t h = id_hash(id) & (b->cap - 1);
+	for (uint32_t s; (s = b->slots[h]); h = (h + 1) & (b->cap - 1))
+		if (!strcmp(b->rows[s - 1].id, id))
+			return &b->rows[s - 1];
+	return NULL;
+}
+
+const struct quire_mrow *quire_mbase_rows(const struct quire_mbase *b, size_t *n)
+{
+	*n = b ? b->nrows : 0;
+	return b ? b->rows : NULL;
+}
+
+int quire_mbase_has_text(const struct quire_mbase *b)
+{
+	return b && b->fd >= 0;
+}
+
+static int cmp_row_ids(const void *x, const void *y)
+{
+	return strcmp(((const struct quire_mrow *)x)->id, ((const struct quire_mrow *)y)->id);
+}
+
+static const char *jstr(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+/* The index's fields of entry e (full or compacted: both have them at the top). */
+static void row_of_entry(struct quire_mrow *r, const char *id, const json_t *e)
+{
+	memset(r, 0, sizeof(*r));
+	r->id = id;
+	r->status = jstr(e, "status");
+	r->digest = jstr(e, "digest");
+	r->fingerprint = jstr(e, "fingerprint");
+	r->ext = jstr(e, "ext");
+	r->approved_digest = jstr(e, "approved_digest");
+	r->take = (long long)json_integer_value(json_object_get(e, "take"));
+	r->duration_ms = (long long)json_integer_value(json_object_get(e, "duration_ms"));
+	r->size = json_is_integer(json_object_get(e, "size"))
+			  ? (long long)json_integer_value(json_object_get(e, "size"))
+			  : -1;
+}
+
+struct quire_mbase *quire_mbase_from_manifest(const json_t *m)
+{
+	struct quire_mbase *b = mbase_new();
+	const json_t *arts = json_object_get(m, "artefacts");
+	b->rows = quire__xcalloc(json_object_size(arts) + 1, sizeof(*b->rows));
+	size_t oalloc = 0;
+	const char *key;
+	json_t *e;
+	json_object_foreach((json_t *)arts, key, e) {
+		if (!json_is_object(e))
+			continue;
+		struct quire_mrow *r = &b->rows[b->nrows++];
+		row_of_entry(r, key, e);
+		const json_t *fb = json_object_get(e, "feedback");
+		if (json_array_size(fb)) {
+			QUIRE_GROW(b->owned, oalloc, b->nowned + 1);
+			r->feedback = b->owned[b->nowned++] = json_dumps(fb, JSON_COMPACT);
+		}
+	}
+	qsort(b->rows, b->nrows, sizeof(*b->rows), cmp_row_ids);
+	mbase_index_rows(b);
+	return b;
 }
 
 static int mbase_map(struct quire_mbase *b)
@@ -429,32 +526,28 @@ static int mbase_map(struct quire_mbase *b)
 	return 0;
 }
 
-/* The span of slim entry e in b (0), or 1 when e is a full entry. */
-static int slim_span(const json_t *e, const struct quire_mbase *b, const struct span **out)
+/* The overlay entry of id in m: NULL when m has none, json null when the fold removed it. */
+static json_t *overlay(const json_t *m, const char *id)
 {
-	const json_t *row = json_object_get(e, SPAN_KEY);
-	if (!row)
-		return 1;
-	json_int_t r = json_integer_value(row);
-	if (!b || r < 0 || (size_t)r >= b->nspans)
-		return quire_error_set(QUIRE_EINVALID, "internal: a slim manifest entry without its text");
-	*out = &b->spans[r];
-	return 0;
+	return json_object_get(json_object_get(m, "artefacts"), id);
 }
 
 int quire_manifest_materialise(json_t *m, struct quire_mbase *base, const char *id,
 			       json_t **entry)
 {
-	json_t *arts = json_object_get(m, "artefacts");
-	json_t *e = json_object_get(arts, id);
-	*entry = e;
-	if (!e || (!json_object_get(e, TEXT_KEY) && !json_object_get(e, SPAN_KEY)))
+	json_t *e = overlay(m, id);
+	*entry = NULL;
+	if (json_is_null(e))
 		return 0;
+	if (e && !json_object_get(e, TEXT_KEY)) {
+		*entry = e;
+		return 0;
+	}
 	json_t *full;
 	int err = quire_manifest_peek(m, base, id, &full);
-	if (err)
+	if (err || !full)
 		return err;
-	json_object_set_new(arts, id, full);
+	json_object_set_new(json_object_get(m, "artefacts"), id, full);
 	*entry = full;
 	return 0;
 }
@@ -462,44 +555,50 @@ int quire_manifest_materialise(json_t *m, struct quire_mbase *base, const char *
 int quire_manifest_peek(const json_t *m, struct quire_mbase *base, const char *id,
 			json_t **entry)
 {
-	const json_t *e = json_object_get(json_object_get(m, "artefacts"), id);
-	const json_t *text = json_object_get(e, TEXT_KEY);
-	const struct span *sp = NULL;
 	*entry = NULL;
-	if (!e)
+	json_t *e = overlay(m, id);
+	if (json_is_null(e))
 		return 0;
-	int rc = text ? 1 : slim_span(e, base, &sp);
-	if (rc < 0)
-		return rc;
-	if (rc && !text) {
-		*entry = json_incref((json_t *)e); /* already full */
+	const json_t *text = json_object_get(e, TEXT_KEY);
+	if (e && !text) {
+		*entry = json_incref(e);
 		return 0;
 	}
-	int err = text ? 0 : mbase_map(base);
-	if (err)
-		return err;
 	json_error_t je;
-	*entry = text ? json_loadb(json_string_value(text), json_string_length(text), 0, &je)
-		      : json_loadb(base->map + sp->off, sp->len, 0, &je);
-	if (!json_is_object(*entry)) {
+	if (text) {
+		*entry = json_loadb(json_string_value(text), json_string_length(text), 0, &je);
+		if (json_is_object(*entry))
+			return 0;
 		json_decref(*entry);
 		*entry = NULL;
-		if (text)
-			return quire_error_set(QUIRE_ERROR, "internal: the compacted entry of '%s' "
-							    "does not parse", id);
-		return quire_error_set(QUIRE_ECORRUPT,
-				       ".quire/manifests/%s.json: the entry of '%s' (byte %zu) does "
-				       "not match .quire/runs/%s-index.tsv: %s",
-				       base->rev, id, sp->off, base->rev, je.text);
+		return quire_error_set(QUIRE_ERROR, "internal: the compacted entry of '%s' does not "
+						    "parse", id);
 	}
-	return 0;
+	const struct quire_mrow *r = quire_mbase_find(base, id);
+	if (!r)
+		return 0;
+	if (!quire_mbase_has_text(base))
+		return quire_error_set(QUIRE_ERROR, "internal: the entry of '%s' is not in its "
+						    "manifest", id);
+	int err = mbase_map(base);
+	if (err)
+		return err;
+	*entry = json_loadb(base->map + r->off, r->len, 0, &je);
+	if (json_is_object(*entry))
+		return 0;
+	json_decref(*entry);
+	*entry = NULL;
+	return quire_error_set(QUIRE_ECORRUPT,
+			       ".quire/manifests/%s.json: the entry of '%s' (byte %zu) does not match "
+			       ".quire/runs/%s-index.tsv: %s",
+			       base->rev, id, r->off, base->rev, je.text);
 }
 
 void quire_manifest_compact(json_t *m, const char *id)
 {
 	json_t *arts = json_object_get(m, "artefacts");
 	json_t *e = json_object_get(arts, id);
-	if (!e || json_object_get(e, SPAN_KEY) || json_object_get(e, TEXT_KEY))
+	if (!json_is_object(e) || json_object_get(e, TEXT_KEY))
 		return;
 	struct quire_buf b = QUIRE_BUF_INIT;
 	quire_json_write_at(&b, e, 2);
@@ -518,49 +617,150 @@ void quire_manifest_compact(json_t *m, const char *id)
 	json_object_set_new(arts, id, c);
 }
 
+int quire_manifest_fold(json_t *m, struct quire_mbase *base, int64_t time_ns, const char *kind,
+			const char *subject, const json_t *data, int compact)
+{
+	json_t *arts = json_object_get(m, "artefacts");
+	if (base && !strcmp(kind, "revision.restored"))
+		return quire_error_set(QUIRE_ERROR, "internal: a rewind folded onto a revision's index");
+	if (subject) {
+		/* The fold sees a removed entry as absent, and changes the full entry. */
+		if (json_is_null(json_object_get(arts, subject)))
+			json_object_del(arts, subject);
+		json_t *e;
+		int err = quire_manifest_materialise(m, base, subject, &e);
+		if (err)
+			return err;
+	}
+	quire_manifest_apply(m, time_ns, kind, subject, data);
+	if (!subject)
+		return 0;
+	if (!json_object_get(arts, subject) && quire_mbase_find(base, subject))
+		json_object_set_new(arts, subject, json_null()); /* hides the base's row */
+	else if (compact)
+		quire_manifest_compact(m, subject);
+	return 0;
+}
+
 static int index_safe(const char *s)
 {
 	return s && !strpbrk(s, "\t\n\r");
 }
 
-/* Writes the index of manifest rev (its file: size and mtime) from m and the spans of its
- * entries in the text just written. A cache: a value it cannot hold means no index. */
-static void write_index(const char *qdir, const char *rev, const json_t *m, const struct stat *st,
+/* One artefact of a manifest being written or listed: the base's row (copied), or an entry
+ * of m (written from its JSON or compacted text). */
+struct span {
+	const char *id;
+	const struct quire_mrow *row;
+	const json_t *e;
+	size_t off, len; /* in the text written */
+};
+
+static int cmp_span_ids(const void *x, const void *y)
+{
+	return strcmp(((const struct span *)x)->id, ((const struct span *)y)->id);
+}
+
+/* The artefacts of m over base, in id order: m's entries replace the base's rows (json null
+ * removes one). */
+static struct span *merged(const json_t *m, const struct quire_mbase *base, size_t *n)
+{
+	const json_t *arts = json_object_get(m, "artefacts");
+	size_t nov = json_object_size(arts), nr = base ? base->nrows : 0, k = 0, o = 0;
+	struct span *ov = quire__xcalloc(nov + 1, sizeof(*ov));
+	const char *key;
+	json_t *v;
+	json_object_foreach((json_t *)arts, key, v) {
+		ov[k].id = key;
+		ov[k++].e = v;
+	}
+	qsort(ov, nov, sizeof(*ov), cmp_span_ids);
+	struct span *out = quire__xcalloc(nov + nr + 1, sizeof(*out));
+	for (size_t i = 0, j = 0; i < nr || j < nov;) {
+		int c = i == nr ? 1 : j == nov ? -1 : strcmp(base->rows[i].id, ov[j].id);
+		if (c < 0) {
+			out[o].id = base->rows[i].id;
+			out[o++].row = &base->rows[i++];
+			continue;
+		}
+		if (!json_is_null(ov[j].e))
+			out[o++] = ov[j];
+		j++;
+		i += c == 0;
+	}
+	free(ov);
+	*n = o;
+	return out;
+}
+
+size_t quire_manifest_outputs(const json_t *m, const struct quire_mbase *base,
+			      struct quire_mout **out)
+{
+	size_t n, k = 0;
+	struct span *s = merged(m, base, &n);
+	*out = quire__xcalloc(n + 1, sizeof(**out));
+	for (size_t i = 0; i < n; i++) {
+		struct quire_mrow r;
+		if (!s[i].row)
+			row_of_entry(&r, s[i].id, s[i].e);
+		const struct quire_mrow *x = s[i].row ? s[i].row : &r;
+		if (x->digest)
+			(*out)[k++] = (struct quire_mout){ x->id, x->digest, x->ext, x->size };
+	}
+	free(s);
+	return k;
+}
+
+/* Appends the index line of one artefact written at its span. 0, or -1 when a value cannot
+ * be held in the index. */
+static int index_line(struct quire_buf *b, const struct span *s)
+{
+	struct quire_mrow r;
+	if (!s->row)
+		row_of_entry(&r, s->id, s->e);
+	const struct quire_mrow *x = s->row ? s->row : &r;
+	const char *str[INDEX_NSTR] = { x->status, x->digest, x->fingerprint, x->ext,
+					x->approved_digest };
+	int ok = index_safe(s->id);
+	quire_buf_puts(b, s->id);
+	for (int k = 0; k < INDEX_NSTR; k++) {
+		ok &= !str[k] || (index_safe(str[k]) && *str[k]);
+		quire_buf_putc(b, '\t');
+		if (str[k])
+			quire_buf_puts(b, str[k]);
+	}
+	quire_buf_putc(b, '\t');
+	quire_buf_put_int(b, x->take);
+	quire_buf_putc(b, '\t');
+	if (x->size >= 0)
+		quire_buf_put_int(b, x->size);
+	quire_buf_putc(b, '\t');
+	quire_buf_put_int(b, x->duration_ms);
+	quire_buf_putc(b, '\t');
+	if (s->row && x->feedback)
+		quire_buf_puts(b, x->feedback);
+	else if (!s->row && json_array_size(json_object_get(s->e, "feedback")))
+		quire_json_write(b, json_object_get(s->e, "feedback"), 0);
+	quire_buf_putc(b, '\t');
+	quire_buf_put_int(b, (long long)s->off);
+	quire_buf_putc(b, '\t');
+	quire_buf_put_int(b, (long long)s->len);
+	quire_buf_putc(b, '\n');
+	return ok ? 0 : -1;
+}
+
+/* Writes the index of manifest rev (its file: size and mtime) from the spans of its entries
+ * in the text just written. A cache: a value it cannot hold means no index. */
+static void write_index(const char *qdir, const char *rev, const struct stat *st,
 			const struct span *spans, size_t nspans)
 {
 	struct quire_buf b = QUIRE_BUF_INIT;
 	quire_buf_printf(&b, INDEX_MAGIC "\t%d\t%s\t%lld\t%lld\n", MANIFEST_FORMAT, rev,
 			 (long long)st->st_size,
 			 (long long)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec);
-	const json_t *arts = json_object_get(m, "artefacts");
 	int ok = 1;
-	for (size_t i = 0; i < nspans && ok; i++) {
-		const char *id = spans[i].id;
-		const json_t *e = json_object_get(arts, id);
-		ok &= index_safe(id);
-		quire_buf_puts(&b, id);
-		for (int k = 0; k < INDEX_NSTR; k++) {
-			const char *v = json_string_value(json_object_get(e, index_str[k]));
-			ok &= !v || (index_safe(v) && *v);
-			quire_buf_putc(&b, '\t');
-			if (v)
-				quire_buf_puts(&b, v);
-		}
-		for (int k = 0; k < INDEX_NINT; k++) {
-			const json_t *v = json_object_get(e, index_int[k]);
-			quire_buf_putc(&b, '\t');
-			if (json_is_integer(v))
-				quire_buf_put_int(&b, (long long)json_integer_value(v));
-		}
-		quire_buf_putc(&b, '\t');
-		if (json_array_size(json_object_get(e, "feedback")))
-			quire_json_write(&b, json_object_get(e, "feedback"), 0);
-		quire_buf_putc(&b, '\t');
-		quire_buf_put_int(&b, (long long)spans[i].off);
-		quire_buf_putc(&b, '\t');
-		quire_buf_put_int(&b, (long long)spans[i].len);
-		quire_buf_putc(&b, '\n');
-	}
+	for (size_t i = 0; i < nspans && ok; i++)
+		ok = index_line(&b, &spans[i]) == 0;
 	char *dir = quire__xasprintf("%s/runs", qdir);
 	char *path = quire__xasprintf("%s/%s-index.tsv", dir, rev);
 	if (ok && quire_fs_mkdirs(dir, 0755) == 0)
@@ -571,11 +771,6 @@ static void write_index(const char *qdir, const char *rev, const json_t *m, cons
 	quire_buf_release(&b);
 	free(dir);
 	free(path);
-}
-
-static int cmp_span_ids(const void *x, const void *y)
-{
-	return strcmp(((const struct span *)x)->id, ((const struct span *)y)->id);
 }
 
 static int cmp_keys(const void *x, const void *y)
@@ -592,7 +787,7 @@ struct mw {
 	struct quire_mbase *base;
 	size_t flushed;	   /* bytes already in the file */
 	size_t cp_off, cp_len; /* the pending copy from base */
-	size_t cp_row;
+	const struct quire_mrow *cp_row; /* the last row in it */
 	int err;
 };
 
@@ -641,22 +836,21 @@ static struct quire_buf *mw_buf(struct mw *w)
 }
 
 /* The manifest's text (what quire_json_write(m, pretty) gives, and a final newline), with the
- * span of every artefact's entry in it. An entry of a slim manifest is copied from base. */
+ * span of every artefact's entry in it. The base's rows that m does not replace are copied
+ * from its text. */
 static int manifest_emit(const json_t *m, struct mw *w, struct span **spans_out,
 			 size_t *nspans_out)
 {
 	const json_t *arts = json_object_get(m, "artefacts");
 	size_t nkeys = json_object_size(m), nk = 0, ns = 0;
 	const char **keys = quire__xcalloc(nkeys + 1, sizeof(*keys));
-	struct span *spans = quire__xcalloc(json_object_size(arts) + 1, sizeof(*spans));
+	struct span *spans = merged(m, w->base, &ns);
 	const char *key;
 	json_t *v;
 	json_object_foreach((json_t *)m, key, v)
 		if (strcmp(key, "slim"))
 			keys[nk++] = key;
 	qsort(keys, nk, sizeof(*keys), cmp_keys);
-	json_object_foreach((json_t *)arts, key, v) spans[ns++].id = key;
-	qsort(spans, ns, sizeof(*spans), cmp_span_ids);
 	quire_buf_puts(mw_buf(w), nk ? "{" : "{}");
 	for (size_t k = 0; k < nk && !w->err; k++) {
 		struct quire_buf *b = mw_buf(w);
@@ -664,28 +858,30 @@ static int manifest_emit(const json_t *m, struct mw *w, struct span **spans_out,
 		quire_buf_put_jstr(b, keys[k], strlen(keys[k]));
 		quire_buf_add(b, ": ", 2);
 		v = json_object_get(m, keys[k]);
-		if (v != arts || !ns) {
+		if (v != arts) {
 			quire_json_write_at(b, v, 1);
+			continue;
+		}
+		if (!ns) {
+			quire_buf_puts(b, "{}");
 			continue;
 		}
 		quire_buf_putc(b, '{');
 		int last_copied = 0;
 		for (size_t i = 0; i < ns && !w->err; i++) {
-			const json_t *e = json_object_get(arts, spans[i].id);
-			const json_t *text = json_object_get(e, TEXT_KEY);
-			const struct span *from = NULL;
-			int rc = text ? 1 : slim_span(e, w->base, &from);
-			if (rc < 0) {
-				w->err = rc;
+			const struct quire_mrow *from = spans[i].row;
+			const json_t *text = from ? NULL : json_object_get(spans[i].e, TEXT_KEY);
+			if (from && !quire_mbase_has_text(w->base)) {
+				w->err = quire_error_set(QUIRE_ERROR, "internal: '%s' is not in its "
+								      "manifest's text", from->id);
 				break;
 			}
-			size_t row = rc ? 0 : (size_t)(from - w->base->spans);
-			if (!rc && last_copied && w->cp_len && row == w->cp_row + 1) {
+			if (from && last_copied && w->cp_len && from == w->cp_row + 1) {
 				/* The parent's next entry: the separator and key between are the same
 				 * bytes, so the pending copy just grows. */
 				size_t at = mw_pos(w) + (from->off - (w->cp_off + w->cp_len));
 				w->cp_len = from->off + from->len - w->cp_off;
-				w->cp_row = row;
+				w->cp_row = from;
 				spans[i].off = at;
 				spans[i].len = from->len;
 				continue;
@@ -695,17 +891,17 @@ static int manifest_emit(const json_t *m, struct mw *w, struct span **spans_out,
 			quire_buf_put_jstr(b, spans[i].id, strlen(spans[i].id));
 			quire_buf_add(b, ": ", 2);
 			spans[i].off = mw_pos(w);
-			if (!rc) {
+			if (from) {
 				w->cp_off = from->off;
 				w->cp_len = from->len;
-				w->cp_row = row;
+				w->cp_row = from;
 				spans[i].len = from->len;
 				last_copied = 1;
 			} else {
 				if (text)
 					quire_buf_add(b, json_string_value(text), json_string_length(text));
 				else
-					quire_json_write_at(b, e, 2);
+					quire_json_write_at(b, spans[i].e, 2);
 				spans[i].len = mw_pos(w) - spans[i].off;
 				last_copied = 0;
 			}
@@ -729,7 +925,7 @@ static int manifest_emit(const json_t *m, struct mw *w, struct span **spans_out,
 static int manifest_text(const json_t *m, struct quire_mbase *base, struct quire_buf *out,
 			 struct span **spans, size_t *nspans)
 {
-	struct mw w = { QUIRE_BUF_INIT, NULL, base, 0, 0, 0, 0, 0 };
+	struct mw w = { QUIRE_BUF_INIT, NULL, base, 0, 0, 0, NULL, 0 };
 	int err = manifest_emit(m, &w, spans, nspans);
 	if (!err)
 		quire_buf_add(out, w.buf.ptr, w.buf.len);
@@ -741,7 +937,7 @@ void quire_manifest_text(const json_t *m, struct quire_buf *out)
 {
 	struct span *spans = NULL;
 	size_t n;
-	/* A full manifest has no slim entries, so this cannot fail. */
+	/* Without a base every entry is in m, so this cannot fail. */
 	if (manifest_text(m, NULL, out, &spans, &n))
 		quire_error_clear();
 	free(spans);
@@ -760,7 +956,7 @@ int quire_manifest_write_from(const char *qdir, const char *rev, const json_t *m
 	if (!err)
 		err = quire_fs_stream_open(&fst, path, 0644);
 	if (!err) {
-		struct mw w = { QUIRE_BUF_INIT, &fst, base, 0, 0, 0, 0, 0 };
+		struct mw w = { QUIRE_BUF_INIT, &fst, base, 0, 0, 0, NULL, 0 };
 		err = manifest_emit(m, &w, &spans, &nspans);
 		quire_buf_release(&w.buf);
 		if (err)
@@ -769,7 +965,7 @@ int quire_manifest_write_from(const char *qdir, const char *rev, const json_t *m
 			err = quire_fs_stream_commit(&fst);
 	}
 	if (!err && stat(path, &st) == 0)
-		write_index(qdir, rev, m, &st, spans, nspans);
+		write_index(qdir, rev, &st, spans, nspans);
 	free(spans);
 	free(dir);
 	free(path);
@@ -792,7 +988,7 @@ void quire_manifest_reindex(const char *qdir, const char *rev, const json_t *m)
 	if (manifest_text(m, NULL, &text, &spans, &nspans) == 0 && stat(path, &st) == 0 &&
 	    quire_fs_read(path, &file, 1u << 30) == 0 && file.len == text.len &&
 	    !memcmp(file.ptr, text.ptr, text.len))
-		write_index(qdir, rev, m, &st, spans, nspans);
+		write_index(qdir, rev, &st, spans, nspans);
 	quire_error_clear();
 	quire_buf_release(&text);
 	quire_buf_release(&file);
@@ -815,15 +1011,28 @@ static int split_tabs(char *line, char **f, int max)
 	return n;
 }
 
-static int parse_int(const char *s, json_int_t *out)
+static int parse_int(const char *s, long long *out)
 {
 	char *end;
 	errno = 0;
 	long long v = strtoll(s, &end, 10);
 	if (!*s || *end || errno)
 		return -1;
-	*out = (json_int_t)v;
+	*out = v;
 	return 0;
+}
+
+/* Whether s is valid UTF-8 (what a JSON string may hold), checked only past plain ASCII. */
+static int text_ok(const char *s)
+{
+	const char *t = s;
+	while (*t && !((unsigned char)*t & 0x80))
+		t++;
+	if (!*t)
+		return 1;
+	int ok = quire_fs_check_utf8("", s, strlen(s)) == 0;
+	quire_error_clear();
+	return ok;
 }
 
 void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out,
@@ -835,13 +1044,10 @@ void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out,
 	char *mpath = quire__xasprintf("%s/manifests/%s.json", qdir, rev);
 	struct quire_buf b = QUIRE_BUF_INIT;
 	int err = quire_fs_read(path, &b, 1u << 30);
-	json_t *arts = json_object();
-	struct quire_mbase *base = quire__xcalloc(1, sizeof(*base));
-	base->fd = -1;
+	struct quire_mbase *base = mbase_new();
 	base->rev = quire__xstrdup(rev);
-	size_t salloc = 0;
-	json_int_t isize, imtime;
-	struct intern in = { { NULL }, 0 };
+	size_t ralloc = 0;
+	long long isize, imtime;
 	char *line = b.ptr, *nl = err ? NULL : strchr(line, '\n');
 	char *h[5];
 	struct stat st;
@@ -856,7 +1062,7 @@ void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out,
 	/* The file the spans point into is held open: it is the one the index describes. */
 	base->fd = open(mpath, O_RDONLY | O_CLOEXEC);
 	if (base->fd < 0 || fstat(base->fd, &st) < 0 || st.st_size != isize ||
-	    (json_int_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != imtime ||
+	    (long long)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != imtime ||
 	    !st.st_size)
 		goto bad;
 	base->size = (size_t)st.st_size;
@@ -865,75 +1071,61 @@ void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out,
 			goto bad;
 		*nl = '\0';
 		char *f[INDEX_NFIELDS];
-		if (split_tabs(line, f, INDEX_NFIELDS) != INDEX_NFIELDS || !*f[0])
+		if (split_tabs(line, f, INDEX_NFIELDS) != INDEX_NFIELDS || !*f[0] || !text_ok(f[0]))
 			goto bad;
-		json_int_t off, len;
+		long long off, len;
 		if (parse_int(f[INDEX_NFIELDS - 2], &off) || parse_int(f[INDEX_NFIELDS - 1], &len) ||
 		    off <= 0 || len < 2 || (size_t)off + (size_t)len > base->size)
 			goto bad;
-		json_t *e = json_object();
-		/* Checked: jansson frees e when the id is not valid UTF-8. */
-		if (json_object_set_new(arts, f[0], e))
-			goto bad;
+		struct quire_mrow r = { .id = f[0], .size = -1, .off = (size_t)off,
+					.len = (size_t)len };
+		const char **str[INDEX_NSTR] = { &r.status, &r.digest, &r.fingerprint, &r.ext,
+						 &r.approved_digest };
 		for (int k = 0; k < INDEX_NSTR; k++) {
-			if (!*f[1 + k])
+			const char *s = f[1 + k];
+			if (!*s)
 				continue;
-			json_t *v;
-			if (k == 1 || k == 2 || k == 4) {
-				/* digest, fingerprint, approved digest: checked hex, so valid UTF-8 */
-				if (!quire_digest_valid(f[1 + k]))
-					goto bad;
-				v = json_stringn_nocheck(f[1 + k], QUIRE_DIGEST_STRLEN - 1);
-			} else {
-				v = interned(&in, f[1 + k]);
-			}
-			if (json_object_set_new_nocheck(e, index_str[k], v))
-				goto bad; /* not UTF-8 */
-		}
-		for (int k = 0; k < INDEX_NINT; k++) {
-			json_int_t v;
-			const char *s = f[1 + INDEX_NSTR + k];
-			if (*s && parse_int(s, &v))
+			/* digest, fingerprint, approved digest: checked hex */
+			if ((k == 1 || k == 2 || k == 4) ? !quire_digest_valid(s) : !text_ok(s))
 				goto bad;
-			/* A take or duration of 0 reads as 0 when absent. */
-			if (*s && (v || k == 1))
-				json_object_set_new_nocheck(e, index_int[k], json_integer(v));
+			*str[k] = s;
 		}
+		long long *num[INDEX_NINT] = { &r.take, &r.size, &r.duration_ms };
+		for (int k = 0; k < INDEX_NINT; k++)
+			if (*f[1 + INDEX_NSTR + k] && parse_int(f[1 + INDEX_NSTR + k], num[k]))
+				goto bad;
 		const char *fbs = f[1 + INDEX_NSTR + INDEX_NINT];
 		if (*fbs) {
 			json_t *fb = json_loads(fbs, 0, NULL);
-			if (!json_is_array(fb)) {
-				json_decref(fb);
+			int ok = json_is_array(fb);
+			json_decref(fb);
+			if (!ok)
 				goto bad;
-			}
-			json_object_set_new_nocheck(e, "feedback", fb);
+			r.feedback = fbs;
 		}
-		/* Rows in the manifest's order, each entry after the last with exactly its key
-		 * between: ranges that are only inside the file could still be wrong, and the
-		 * entries a commit copies are copied unparsed. */
-		if (base->nspans) {
-			const struct span *prev = &base->spans[base->nspans - 1];
-			size_t keylen = quire_jstr_len(f[0], strlen(f[0]));
-			if ((size_t)off < prev->off + prev->len ||
-			    (size_t)off - (prev->off + prev->len) != strlen(",\n    : ") + keylen)
+		/* Rows in the manifest's order (ids sorted), each entry after the last with exactly
+		 * its key between: ranges that are only inside the file could still be wrong, and
+		 * the entries a commit copies are copied unparsed. */
+		if (base->nrows) {
+			const struct quire_mrow *prev = &base->rows[base->nrows - 1];
+			size_t keylen = quire_jstr_len(r.id, strlen(r.id));
+			if (strcmp(prev->id, r.id) >= 0 || r.off < prev->off + prev->len ||
+			    r.off - (prev->off + prev->len) != strlen(",\n    : ") + keylen)
 				goto bad;
 		}
-		QUIRE_GROW(base->spans, salloc, base->nspans + 1);
-		base->spans[base->nspans] = (struct span){ NULL, (size_t)off, (size_t)len };
-		json_object_set_new_nocheck(e, SPAN_KEY, json_integer((json_int_t)base->nspans++));
+		QUIRE_GROW(base->rows, ralloc, base->nrows + 1);
+		base->rows[base->nrows++] = r;
 	}
-	*out = json_pack("{s:i,s:s,s:o,s:{},s:{},s:b}", "format", MANIFEST_FORMAT, "revision", rev,
-			 "artefacts", arts, "inputs", "files", "slim", 1);
+	base->itext = quire_buf_detach(&b, NULL);
+	mbase_index_rows(base);
+	*out = json_pack("{s:i,s:s,s:{},s:{},s:{},s:b}", "format", MANIFEST_FORMAT, "revision",
+			 rev, "artefacts", "inputs", "files", "slim", 1);
 	*base_out = base;
-	arts = NULL;
 	base = NULL;
 bad:
 	/* A missing, damaged or stale index is no error: the caller reads the manifest. */
 	quire_error_clear();
-	json_decref(arts);
 	quire_mbase_free(base);
-	for (size_t k = 0; k < in.n; k++)
-		json_decref(in.v[k]);
 	quire_buf_release(&b);
 	free(path);
 	free(mpath);

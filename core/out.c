@@ -14,6 +14,7 @@
 #include "quire/fs.h"
 #include "quire/hash.h"
 #include "quire/id.h"
+#include "quire/manifest.h"
 #include "quire/out.h"
 #include "quire/project.h"
 #include "quire/store.h"
@@ -100,7 +101,7 @@ static void check_all(struct checker *c)
 int quire_out_sync(const struct quire_project *p, const json_t *m, const json_t *prev,
 		   size_t *written, size_t *removed)
 {
-	return quire_out_sync_cached(p, NULL, m, prev, written, removed);
+	return quire_out_sync_cached(p, NULL, m, NULL, prev, NULL, written, removed);
 }
 
 /* One out/ file to (re)write. */
@@ -151,31 +152,26 @@ static void put_all(struct putter *w)
 }
 
 int quire_out_sync_cached(const struct quire_project *p, struct quire_store *store,
-			  const json_t *m, const json_t *prev, size_t *written, size_t *removed)
+			  const json_t *m, const struct quire_mbase *base, const json_t *prev,
+			  const struct quire_mbase *prevbase, size_t *written, size_t *removed)
 {
 	char *dir = quire__xasprintf("%s/%s", p->root, p->out_dir);
 	int err = quire_fs_mkdirs(dir, 0755);
+	struct quire_mout *now = NULL, *then = NULL;
 	*written = *removed = 0;
 	if (err)
 		goto out;
-	const json_t *arts = json_object_get(m, "artefacts");
-	const char *id;
-	json_t *e;
+	size_t nnow = quire_manifest_outputs(m, base, &now);
 	struct putter w = {.p = p, .dir = dir};
 	size_t alloc = 0;
 	int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	struct checker c = { .store = store, .dirfd = dirfd };
-	size_t ialloc = 0;
-	json_object_foreach((json_t *)arts, id, e) {
-		const char *digest = json_string_value(json_object_get(e, "digest"));
-		if (!digest)
-			continue;
-		QUIRE_GROW(c.v, ialloc, c.n + 1);
+	c.v = quire__xcalloc(nnow + 1, sizeof(*c.v));
+	for (size_t k = 0; k < nnow; k++) {
 		struct item *t = &c.v[c.n++];
-		memset(t, 0, sizeof(*t));
-		t->digest = digest;
-		t->size = json_object_get(e, "size") ? json_integer_value(json_object_get(e, "size")) : -1;
-		t->name = quire_out_name(id, e);
+		t->digest = now[k].digest;
+		t->size = now[k].size;
+		t->name = quire_id_filename(now[k].id, now[k].ext);
 		t->path = quire__path_join(dir, t->name);
 		t->rel = quire__path_join(p->out_dir, t->name);
 	}
@@ -204,15 +200,18 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 		free(w.v[k].msg);
 	}
 	free(w.v);
-	if (err)
+	if (err || (!prev && !prevbase))
 		goto out;
-	const json_t *parts = json_object_get(prev, "artefacts");
-	json_object_foreach((json_t *)parts, id, e) {
-		if (!json_string_value(json_object_get(e, "digest")))
-			continue;
-		char *name = quire_out_name(id, e);
-		const json_t *now = json_object_get(arts, id);
-		char *nowname = now && json_object_get(now, "digest") ? quire_out_name(id, now) : NULL;
+	/* Files of the previous revision's artefacts that are gone, or now have another name
+	 * (another extension): both lists are sorted by id. */
+	size_t nthen = quire_manifest_outputs(prev, prevbase, &then);
+	for (size_t k = 0, j = 0; k < nthen; k++) {
+		while (j < nnow && strcmp(now[j].id, then[k].id) < 0)
+			j++;
+		const struct quire_mout *same = j < nnow && !strcmp(now[j].id, then[k].id) ? &now[j]
+											 : NULL;
+		char *name = quire_id_filename(then[k].id, then[k].ext);
+		char *nowname = same ? quire_id_filename(same->id, same->ext) : NULL;
 		if (!nowname || strcmp(nowname, name)) {
 			char *path = quire__path_join(dir, name);
 			struct stat st;
@@ -228,6 +227,8 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 	if (*written)
 		err = quire_fs_sync_fs(dir);
 out:
+	free(now);
+	free(then);
 	free(dir);
 	return err;
 }

@@ -72,6 +72,7 @@ void quire_plan_free(struct quire_plan *plan)
 		for (size_t k = 0; k < n->nreasons; k++)
 			free(n->reasons[k]);
 		free(n->reasons);
+		json_decref(n->feedback);
 	}
 	if (plan->index) {
 		free(plan->index->map.keys);
@@ -86,6 +87,7 @@ void quire_plan_free(struct quire_plan *plan)
 	free(plan->unstored);
 	free(plan->nodes);
 	json_decref(plan->manifest);
+	quire_mbase_free(plan->base);
 	free(plan);
 }
 
@@ -289,13 +291,12 @@ static int same(const char *a, const char *b)
 	return !strcmp(a, b);
 }
 
-/* Explains why node i differs from its manifest entry. */
+/* Explains why node i differs from its manifest entry e (full; NULL when there is none). */
 static void explain(struct quire_plan *plan, const struct quire_project *p, size_t i,
-		    struct quire_blob_set *blobs)
+		    const json_t *e, struct quire_blob_set *blobs)
 {
 	struct quire_node *n = &plan->nodes[i];
 	const struct quire_producer *pr = &p->bp->producers[n->producer];
-	const json_t *e = n->entry;
 	if (!e) {
 		add_reason(n, quire__xstrdup("new"));
 		return;
@@ -433,18 +434,6 @@ int quire_plan_build(struct quire_plan **out, const struct quire_project *p, jso
 	return quire_plan_build_ex(out, p, m, NULL, qdir, targets, ntargets, NULL, 0);
 }
 
-/* Replaces n's slim entry by its full one (the slim one is freed). */
-static int materialise(json_t *m, struct quire_mbase *base, struct quire_node *n)
-{
-	json_t *e;
-	int err = quire_manifest_materialise(m, base, n->id, &e);
-	if (!err) {
-		n->entry = e;
-		n->feedback = json_object_get(e, "feedback");
-	}
-	return err;
-}
-
 /* Appends the digest of every project file (p->files) to the list. */
 static size_t add_file_digests(const struct quire_project *p, const char ***digests,
 			       size_t *alloc, size_t n)
@@ -477,6 +466,8 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 	*out = NULL;
 	struct quire_plan *plan = quire__xcalloc(1, sizeof(*plan));
 	plan->manifest = json_incref(m);
+	plan->base = base ? quire_mbase_ref(base) : quire_mbase_from_manifest(m);
+	base = plan->base;
 	size_t alloc = 0;
 	long long idx[QUIRE_MAX_DIMS] = { 0 };
 	for (size_t k = 0; k < p->bp->nproducers; k++)
@@ -538,41 +529,49 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 			goto out;
 		}
 	}
-	json_t *arts = json_object_get(m, "artefacts");
+	size_t nrows;
+	const struct quire_mrow *rows = quire_mbase_rows(base, &nrows);
 	/* Every clean output is checked to be in the store (relative to one open directory),
 	 * except in blob shards trusted to hold all the manifest's outputs there (see
 	 * quire_blob_set_new): the set is given every digest the manifest names, and those of
 	 * the project's files, which a run keeps in the store too (quire__run_snapshot). */
 	const char **digests = NULL;
 	size_t ndigests = 0, dalloc = 0;
-	const char *key;
-	json_t *v;
-	json_object_foreach(arts, key, v) {
-		const char *d = jstr(v, "digest");
-		if (d) {
+	for (size_t k = 0; k < nrows; k++) {
+		if (rows[k].digest) {
 			QUIRE_GROW(digests, dalloc, ndigests + 1);
-			digests[ndigests++] = d;
+			digests[ndigests++] = rows[k].digest;
 		}
 	}
 	ndigests = add_file_digests(p, &digests, &dalloc, ndigests);
 	struct quire_blob_set *blobs = quire_blob_set_new(qdir, digests, ndigests);
 	for (size_t i = 0; i < plan->n && !err; i++) {
 		struct quire_node *n = &plan->nodes[i];
-		n->entry = json_object_get(arts, n->id);
-		n->take = json_integer_value(json_object_get(n->entry, "take"));
-		n->feedback = json_object_get(n->entry, "feedback");
+		const struct quire_mrow *row = n->entry = quire_mbase_find(base, n->id);
+		n->take = row ? row->take : 0;
+		if (row && row->feedback) {
+			n->feedback = json_loads(row->feedback, 0, NULL);
+			if (!json_is_array(n->feedback)) {
+				err = quire_error_set(QUIRE_ECORRUPT, "the feedback of '%s' in revision "
+								      "'%s' is not a list", n->id,
+						      jstr(m, "revision") ? jstr(m, "revision") : "?");
+				break;
+			}
+		}
 		int regen = 0;
 		for (size_t r = 0; r < nregenerate; r++)
 			regen |= quire_id_match(regenerate[r], n->id);
-		/* A slim entry answers "clean"; a new take needs every take listed. */
-		if (regen && (err = materialise(m, base, n)))
-			break;
+		/* The row answers "clean"; a new take needs every take listed. */
 		if (regen && n->selected) {
-			n->take = max_take(n->entry) + 1;
+			json_t *full;
+			if ((err = quire_manifest_peek(m, base, n->id, &full)))
+				break;
+			n->take = max_take(full) + 1;
+			json_decref(full);
 			add_reason(n, quire__xasprintf("regenerate requested: take %lld", n->take));
 		}
-		const char *est = n->entry ? jstr(n->entry, "status") : NULL;
-		const char *edig = n->entry ? jstr(n->entry, "digest") : NULL;
+		const char *est = row ? row->status : NULL;
+		const char *edig = row ? row->digest : NULL;
 		if (!regen && est && !strcmp(est, "user-edited") && edig &&
 		    quire_blob_set_has(blobs, edig)) {
 			/* A hand edit is pinned: never regenerated until released. */
@@ -590,7 +589,7 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 		}
 		/* Each field looked up once (the repeated lookups were 3% of a no-op plan). */
 		const char *digest = edig;
-		int same_fp = n->have_fp && est && same(jstr(n->entry, "fingerprint"), n->fp.s);
+		int same_fp = n->have_fp && est && same(row->fingerprint, n->fp.s);
 		int clean = same_fp && !strcmp(est, "clean") && digest &&
 			    quire_blob_set_has(blobs, digest);
 		int pending = est && !strcmp(est, "pending-review");
@@ -607,14 +606,9 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 		 * commit parses each again, one at a time). */
 		if (!regen) {
 			json_t *full;
-			const json_t *slim = n->entry;
 			if ((err = quire_manifest_peek(m, base, n->id, &full)))
 				break;
-			n->entry = full;
-			n->feedback = json_object_get(full, "feedback");
-			explain(plan, p, i, blobs);
-			n->entry = slim;
-			n->feedback = json_object_get(slim, "feedback");
+			explain(plan, p, i, full, blobs);
 			json_decref(full);
 		}
 		if (!n->nreasons)
@@ -648,6 +642,8 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 	 * (a regenerated entry may have been replaced meanwhile): the shards in which all were
 	 * found are trusted next time. */
 	size_t ralloc = 0, ualloc = 0;
+	const char *key;
+	json_t *v;
 	json_object_foreach(p->files, key, v) {
 		if (!quire_blob_set_has(blobs, json_string_value(v))) {
 			QUIRE_GROW(plan->unstored, ualloc, plan->nunstored + 1);
@@ -657,12 +653,12 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 	plan->files_checked = 1;
 	int pending = !err && !p->no_cache_writes && quire_blob_set_pending(blobs);
 	ndigests = 0;
-	json_object_foreach(arts, key, v) {
-		if (idmap_get(&map, key) < 0) {
+	for (size_t k = 0; k < nrows; k++) {
+		if (idmap_get(&map, rows[k].id) < 0) {
 			QUIRE_GROW(plan->removed, ralloc, plan->nremoved + 1);
-			plan->removed[plan->nremoved++] = quire__xstrdup(key);
+			plan->removed[plan->nremoved++] = quire__xstrdup(rows[k].id);
 		}
-		const char *d = pending ? jstr(v, "digest") : NULL;
+		const char *d = pending ? rows[k].digest : NULL;
 		if (d) {
 			QUIRE_GROW(digests, dalloc, ndigests + 1);
 			digests[ndigests++] = d;

@@ -547,7 +547,7 @@ static void compute_priorities(struct runner *r)
 		for (size_t k = 0; k < n->nrdeps; k++)
 			if (r->prio[n->rdeps[k]] > best)
 				best = r->prio[n->rdeps[k]];
-		json_int_t d = json_integer_value(json_object_get(n->entry, "duration_ms"));
+		long long d = n->entry ? n->entry->duration_ms : 0;
 		r->prio[i] = best + (uint64_t)(d > 0 ? d : 1);
 	}
 }
@@ -589,7 +589,7 @@ static enum nstate after_output(struct runner *r, size_t i)
 	const struct quire_node *n = &r->plan->nodes[i];
 	if (!r->p->bp->producers[n->producer].review)
 		return N_OK;
-	const char *ap = json_string_value(json_object_get(n->entry, "approved_digest"));
+	const char *ap = n->entry ? n->entry->approved_digest : NULL;
 	if (ap && !strcmp(ap, n->digest))
 		return N_OK;
 	r->res->pending_review++;
@@ -904,10 +904,10 @@ static int start(struct runner *r, size_t i)
 		job_free(j);
 		return err;
 	}
-	const json_t *e = n->entry;
-	const char *old = e ? json_string_value(json_object_get(e, "digest")) : NULL;
-	const char *ofp = e ? json_string_value(json_object_get(e, "fingerprint")) : NULL;
-	const char *ost = e ? json_string_value(json_object_get(e, "status")) : NULL;
+	const struct quire_mrow *e = n->entry;
+	const char *old = e ? e->digest : NULL;
+	const char *ofp = e ? e->fingerprint : NULL;
+	const char *ost = e ? e->status : NULL;
 	if (old && ofp && ost && !strcmp(ost, "clean") && !strcmp(ofp, j->fp.s) &&
 	    quire_blob_exists(r->p->qdir, old)) {
 		/* Early cutoff: the upstream re-ran but produced the same bytes. */
@@ -1258,16 +1258,11 @@ static int fold_cb(void *ud, int64_t seq, int64_t time_ns, const char *kind, con
 {
 	(void)seq;
 	struct fold_ctx *fc = ud;
-	json_t *e;
-	/* An event changes the full entry: a slim one is read from the parent's text first. */
-	if (subject && (fc->err = quire_manifest_materialise(fc->m, fc->base, subject, &e)))
-		return 1;
 	fc->started |= !strcmp(kind, "run.start");
-	quire_manifest_apply(fc->m, time_ns, kind, subject, data);
-	/* 10,000 new entries held parsed were most of a large first run's memory. */
-	if (subject && fc->compact)
-		quire_manifest_compact(fc->m, subject);
-	return 0;
+	/* An entry only in the base is read from the parent's text first; 10,000 new entries
+	 * held parsed were most of a large first run's memory, so they are compacted again. */
+	fc->err = quire_manifest_fold(fc->m, fc->base, time_ns, kind, subject, data, fc->compact);
+	return fc->err ? 1 : 0;
 }
 
 /* Folds run `run`'s events into m (consumed: changed in place; slim with its base, or full),
@@ -1635,9 +1630,11 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 		err = ferr;
 	/* Commit even after an error: everything recorded so far is kept. The fold changes cur
 	 * in place (a deep copy of a large manifest cost more than the fold); out/ only needs
-	 * the parent's entries, which a shallow copy of its artefacts keeps alive. */
-	json_t *parent_arts = json_pack("{s:o}", "artefacts",
-					json_copy(json_object_get(cur, "artefacts")));
+	 * the parent's entries: the base's rows, or for a full manifest, entries a shallow copy
+	 * of its artefacts keeps alive (so do the plan's rows made of them). */
+	json_t *parent_arts = base ? NULL
+				   : json_pack("{s:o}", "artefacts",
+					       json_copy(json_object_get(cur, "artefacts")));
 	int cerr = commit_onto(p->qdir, store, r.run_id, r.rev, cur, base, 1, &next);
 	cur = parent_arts;
 	if (!err)
@@ -1654,8 +1651,8 @@ out_runner:
 	if (err)
 		goto out;
 materialise:
-	err = quire_out_sync_cached(p, store, next ? next : cur, next ? cur : NULL,
-				    &res->out_written, &res->out_removed);
+	err = quire_out_sync_cached(p, store, next ? next : cur, base, next ? cur : NULL,
+				    next ? base : NULL, &res->out_written, &res->out_removed);
 	if (!err && res->interrupted)
 		err = quire_error_set(QUIRE_EINTR, "interrupted");
 out:

@@ -366,8 +366,7 @@ static void test_clean_after_run(void **state)
 	assert_int_equal(plan->nselected, 11);
 	for (size_t i = 0; i < plan->n; i++) {
 		expect_clean(plan, plan->nodes[i].id);
-		assert_string_equal(plan->nodes[i].fp.s, json_string_value(json_object_get(
-							     plan->nodes[i].entry, "fingerprint")));
+		assert_string_equal(plan->nodes[i].fp.s, plan->nodes[i].entry->fingerprint);
 	}
 	json_t *j = quire_plan_to_json(plan, 0);
 	assert_string_equal(json_string_value(json_object_get(j, "current")), "rev-0001");
@@ -489,8 +488,7 @@ static void test_output_missing(void **state)
 	build(dir, 11);
 	struct quire_project *p = NULL;
 	struct quire_plan *plan = replan(dir, &p);
-	const char *digest =
-	    json_string_value(json_object_get(node(plan, "Chapter[1]")->entry, "digest"));
+	const char *digest = node(plan, "Chapter[1]")->entry->digest;
 	char *path = quire_blob_path(p->qdir, digest);
 	quire_plan_free(plan);
 	quire_project_free(p);

@@ -35,12 +35,53 @@ void quire_manifest_apply(json_t *m, int64_t time_ns, const char *kind, const ch
  * manifest (not slim). */
 void quire_manifest_text(const json_t *m, struct quire_buf *out);
 
-/* The text of a committed manifest, held open read-only. A slim manifest (from the compact
- * index) names, for each of its entries, the entry's byte range in it: a plan parses only
- * the entries it must explain, and a commit copies every entry it did not change. */
+/* One artefact of a revision as its compact index has it: what deciding "up to date" and
+ * writing out/ need. Strings are borrowed from the base that holds the row. */
+struct quire_mrow {
+	const char *id;
+	const char *status;	     /* NULL when the entry has none */
+	const char *digest;	     /* NULL: no output */
+	const char *fingerprint;     /* NULL when never built */
+	const char *ext;
+	const char *approved_digest; /* NULL when never approved */
+	const char *feedback;	     /* the feedback history as compact JSON, NULL when none */
+	long long take, duration_ms; /* 0 when not recorded */
+	long long size;		     /* -1 when not recorded */
+	size_t off, len;	     /* the entry's byte range in the manifest's text */
+};
+
+/* A revision's artefacts as rows (from its compact index, or from a manifest in memory), and
+ * the manifest's text held open read-only when there is one: a plan reads the rows and parses
+ * only the entries it must explain, and a commit copies every entry it did not change.
+ * Reference-counted: _ref adds a holder, _free drops one (NULL is fine). */
 struct quire_mbase;
 
+struct quire_mbase *quire_mbase_ref(struct quire_mbase *base);
 void quire_mbase_free(struct quire_mbase *base);
+
+/* The row of id (constant time), or NULL. Borrowed from base. */
+const struct quire_mrow *quire_mbase_find(const struct quire_mbase *base, const char *id);
+
+/* Every row, in id order (strcmp); *n gets their count. Borrowed. */
+const struct quire_mrow *quire_mbase_rows(const struct quire_mbase *base, size_t *n);
+
+/* Whether base holds its manifest's text (it came from the index). */
+int quire_mbase_has_text(const struct quire_mbase *base);
+
+/* Rows for the artefacts of full manifest m, which must outlive them and not change while
+ * they are used. No text: entries are read from m itself. */
+struct quire_mbase *quire_mbase_from_manifest(const json_t *m);
+
+/* An artefact with an output, as out/ needs it. Strings borrowed. */
+struct quire_mout {
+	const char *id, *digest, *ext;
+	long long size; /* -1 when not recorded */
+};
+
+/* The artefacts with an output of m over base (either may be NULL), sorted by id, in *out
+ * (malloc'd array); their count. */
+size_t quire_manifest_outputs(const json_t *m, const struct quire_mbase *base,
+			      struct quire_mout **out);
 
 /* Writes manifest rev (canonical pretty JSON, temp + fsync + rename) and its compact index
  * under .quire/runs/ (per artefact what deciding "up to date" needs: status, digest,
@@ -56,9 +97,13 @@ int quire_manifest_write_from(const char *qdir, const char *rev, const json_t *m
 /* Points .quire/current at rev (temp + fsync + rename). */
 int quire_manifest_set_current(const char *qdir, const char *rev);
 
-/* Loads the index of rev as a slim manifest (no deps, takes, files or inputs) and its base
- * (the manifest's text, for quire_manifest_materialise and quire_manifest_write_from), or
- * *out = *base = NULL when there is none or the manifest file changed since it was written. */
+/* Loads the index of rev: *out gets a slim manifest (no files or inputs, and no artefacts:
+ * they are base's rows) and *base the rows and the manifest's text (for
+ * quire_manifest_materialise and quire_manifest_write_from); *out = *base = NULL when there is
+ * none, it is damaged, or the manifest file changed since it was written.
+ *
+ * A slim manifest's "artefacts" is an overlay on its base: an entry there (full, compacted, or
+ * json null for one removed) replaces the base's row of the same id. */
 void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out,
 			       struct quire_mbase **base);
 
@@ -77,19 +122,27 @@ void quire_manifest_reindex(const char *qdir, const char *rev, const json_t *m);
 
 /* Replaces the full entry of id in m by a compact one: the index's fields and the entry's
  * text (a tenth of the memory of a parsed entry). Writing m copies the text;
- * quire_manifest_materialise parses it back. Nothing for a slim or missing entry. */
+ * quire_manifest_materialise parses it back. Nothing for a missing or compacted entry. */
 void quire_manifest_compact(json_t *m, const char *id);
 
-/* A new reference to the full entry of id in m, parsed from base (or its compacted text) when
- * m holds only a slim one, which stays in m; NULL when m has none. Errors as below. */
+/* A new reference to the full entry of id in m over base: m's own (parsed when compacted), else
+ * base's row parsed from its text; NULL when neither has it (or m removed it). Errors as
+ * below. */
 int quire_manifest_peek(const json_t *m, struct quire_mbase *base, const char *id,
 			json_t **entry);
 
-/* The full entry of id in m (*entry borrowed from m; NULL when m has none): a slim entry is
- * parsed from base's text (a compacted one from its own) and replaces the slim one in m. QUIRE_ECORRUPT when the text there
- * is not the entry. */
+/* The full entry of id in m over base (*entry borrowed from m; NULL when there is none): one
+ * only in base, or compacted, is parsed into m. QUIRE_ECORRUPT when base's text there is not
+ * the entry. */
 int quire_manifest_materialise(json_t *m, struct quire_mbase *base, const char *id,
 			       json_t **entry);
+
+/* Applies one event to m over base (NULL for a full m), the way a commit does: the subject's
+ * full entry first (quire_manifest_materialise), then quire_manifest_apply; an entry removed
+ * that base has becomes json null in m; with compact, a changed entry is compacted again.
+ * A rewind (revision.restored) cannot be folded onto a base: QUIRE_ERROR. */
+int quire_manifest_fold(json_t *m, struct quire_mbase *base, int64_t time_ns, const char *kind,
+			const char *subject, const json_t *data, int compact);
 
 /* Highest revision number among the manifests on disk (0 when none). */
 long quire_manifest_max_rev(const char *qdir);

@@ -15,11 +15,14 @@ struct quire_project;
 int quire_out_sync(const struct quire_project *p, const json_t *m, const json_t *prev,
 		   size_t *written, size_t *removed);
 
-/* The same, trusting the store's stat cache (may be NULL) for files unchanged since they were
- * last hashed, and recording what it hashes. */
+/* The same for manifests over bases (quire_manifest_load_index; a NULL manifest or base is
+ * none; prev and prevbase both NULL: remove nothing), trusting the store's stat cache (may be
+ * NULL) for files unchanged since they were last hashed, and recording what it hashes. */
 struct quire_store;
+struct quire_mbase;
 int quire_out_sync_cached(const struct quire_project *p, struct quire_store *store,
-			  const json_t *m, const json_t *prev, size_t *written, size_t *removed);
+			  const json_t *m, const struct quire_mbase *base, const json_t *prev,
+			  const struct quire_mbase *prevbase, size_t *written, size_t *removed);
 
 /* The out/ file name of an artefact entry (malloc'd), e.g. "Scene-1-0.md". */
 char *quire_out_name(const char *id, const json_t *entry);

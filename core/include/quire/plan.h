@@ -11,6 +11,7 @@
 #include "quire/hash.h"
 
 struct quire_mbase;
+struct quire_mrow;
 
 struct quire_project;
 
@@ -26,12 +27,13 @@ struct quire_node {
 	int dirty;
 	char **reasons;
 	size_t nreasons;
-	const json_t *entry; /* the current manifest's entry (borrowed from the plan's manifest) */
+	const struct quire_mrow *entry; /* the current revision's row (borrowed from plan->base) */
 	int have_fp;         /* fingerprint known at plan time (every upstream clean) */
 	struct quire_digest fp;
 	char digest[QUIRE_DIGEST_STRLEN]; /* output digest when known ("" otherwise) */
 	long long take;          /* take number entering the fingerprint (0 for the first) */
-	const json_t *feedback;  /* review feedback history entering the fingerprint (array) */
+	json_t *feedback;        /* review feedback history entering the fingerprint (an array
+				  * owned by the plan), NULL when there is none */
 	int pinned;              /* a hand edit: never regenerated until released */
 	int pending_review;      /* its output waits for 'quire edit ID --approve' */
 	int waiting;             /* dirty, but an upstream awaits review: it cannot run yet */
@@ -44,6 +46,7 @@ struct quire_plan {
 	char **removed; /* ids in the manifest that the blueprint no longer produces */
 	size_t nremoved;
 	json_t *manifest; /* the manifest planned against (owned reference) */
+	struct quire_mbase *base; /* its rows (a reference of the plan's own) */
 	size_t ndirty;    /* selected dirty nodes that can run now */
 	size_t nwaiting;  /* selected dirty nodes waiting for a review upstream */
 	size_t nselected;
@@ -63,8 +66,10 @@ int quire_plan_build(struct quire_plan **out, const struct quire_project *p, jso
 
 /* The same, also asking for a new take of every instance matching a regenerate pattern
  * (reason "regenerate requested"; the take number enters its fingerprint). m may be a slim
- * manifest with its base (quire_manifest_load_index): the entries of dirty instances are
- * then parsed from base into m, the clean ones stay slim. */
+ * manifest with its base (quire_manifest_load_index), nothing folded onto it yet: the plan
+ * decides from base's rows and parses the entries of dirty instances from base's text to
+ * explain them. With base NULL, m is a full manifest and the plan makes rows of it (m must
+ * then not change while the plan is used). The plan holds a reference to base. */
 int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, json_t *m,
 			struct quire_mbase *base, const char *qdir, const char *const *targets, size_t ntargets,
 			const char *const *regenerate, size_t nregenerate);
