@@ -800,14 +800,27 @@ char *quire_producer_prompt_path(const struct quire_producer *p, const long long
 	if (!p->prompt_per_instance)
 		return quire__xstrdup(p->prompt);
 	struct quire_buf b = QUIRE_BUF_INIT;
+	quire_producer_prompt_path_add(p, idx, &b);
+	return quire_buf_detach(&b, NULL);
+}
+
+void quire_producer_prompt_path_add(const struct quire_producer *p, const long long *idx,
+				    struct quire_buf *out)
+{
+	if (!p->prompt)
+		return;
+	if (!p->prompt_per_instance) {
+		quire_buf_puts(out, p->prompt);
+		return;
+	}
 	const char *c = p->prompt;
 	for (;;) {
 		const char *o = strstr(c, "{{");
 		if (!o) {
-			quire_buf_puts(&b, c);
+			quire_buf_puts(out, c);
 			break;
 		}
-		quire_buf_add(&b, c, (size_t)(o - c));
+		quire_buf_add(out, c, (size_t)(o - c));
 		const char *e = strstr(o, "}}"), *v = o + 2;
 		while (*v == ' ')
 			v++;
@@ -823,10 +836,9 @@ char *quire_producer_prompt_path(const struct quire_producer *p, const long long
 			r++;
 		if (*r == '+' || *r == '-')
 			value += (*r == '-' ? -1 : 1) * strtoll(r + 1, NULL, 10);
-		quire_buf_put_int(&b, value);
+		quire_buf_put_int(out, value);
 		c = e + 2;
 	}
-	return quire_buf_detach(&b, NULL);
 }
 
 static int each_index(const struct quire_producer *p, const long long *counts, int d,

@@ -432,7 +432,7 @@ static void mbase_index_rows(struct quire_mbase *b)
 	b->cap = 16;
 	while (b->cap < b->nrows * 2)
 		b->cap *= 2;
-	b->slots = quire__xcalloc(b->cap, sizeof(*b->slots));
+	b->slots = quire__xcalloc_big(b->cap, sizeof(*b->slots));
 	for (size_t i = 0; i < b->nrows; i++) {
 		size_t h = id_hash(b->rows[i].id) & (b->cap - 1);
 		while (b->slots[h])
@@ -494,7 +494,7 @@ struct quire_mbase *quire_mbase_from_manifest(const json_t *m)
 {
 	struct quire_mbase *b = mbase_new();
 	const json_t *arts = json_object_get(m, "artefacts");
-	b->rows = quire__xcalloc(json_object_size(arts) + 1, sizeof(*b->rows));
+	b->rows = quire__xcalloc_big(json_object_size(arts) + 1, sizeof(*b->rows));
 	size_t oalloc = 0;
 	const char *key;
 	json_t *e;
@@ -1035,6 +1035,33 @@ static int text_ok(const char *s)
 	return ok;
 }
 
+/* The whole of a regular file in one buffer (NUL-terminated; large ones on huge pages, read
+ * in place: growing a buffer 64 KiB at a time copied a 19 MB index over and over), or NULL. */
+static char *read_whole(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size >= (1ll << 30)) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	size_t size = (size_t)st.st_size, got = 0;
+	char *b = quire__xcalloc_big(size + 1, 1);
+	while (got < size) {
+		ssize_t n = read(fd, b + got, size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	*len = got;
+	b[got] = '\0';
+	return b;
+}
+
 void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out,
 			       struct quire_mbase **base_out)
 {
@@ -1042,18 +1069,23 @@ void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out,
 	*base_out = NULL;
 	char *path = quire__xasprintf("%s/runs/%s-index.tsv", qdir, rev);
 	char *mpath = quire__xasprintf("%s/manifests/%s.json", qdir, rev);
-	struct quire_buf b = QUIRE_BUF_INIT;
-	int err = quire_fs_read(path, &b, 1u << 30);
+	size_t tlen = 0;
+	char *text = read_whole(path, &tlen);
 	struct quire_mbase *base = mbase_new();
 	base->rev = quire__xstrdup(rev);
-	size_t ralloc = 0;
+	base->itext = text;
 	long long isize, imtime;
-	char *line = b.ptr, *nl = err ? NULL : strchr(line, '\n');
+	char *line = text, *nl = text ? strchr(line, '\n') : NULL;
 	char *h[5];
 	struct stat st;
 	/* A NUL inside would end the parse early and leave artefacts out: not an index. */
-	if (!nl || strlen(b.ptr) != b.len)
+	if (!nl || strlen(text) != tlen)
 		goto bad;
+	/* One row per line after the header, sized once. */
+	size_t nlines = 0;
+	for (const char *c = nl + 1; (c = memchr(c, '\n', tlen - (size_t)(c - text))); c++)
+		nlines++;
+	base->rows = quire__xcalloc_big(nlines + 1, sizeof(*base->rows));
 	*nl = '\0';
 	if (split_tabs(line, h, 5) != 5 || strcmp(h[0], INDEX_MAGIC) ||
 	    atoi(h[1]) != MANIFEST_FORMAT || strcmp(h[2], rev) || parse_int(h[3], &isize) ||
@@ -1113,10 +1145,10 @@ void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out,
 			    r.off - (prev->off + prev->len) != strlen(",\n    : ") + keylen)
 				goto bad;
 		}
-		QUIRE_GROW(base->rows, ralloc, base->nrows + 1);
+		if (base->nrows >= nlines)
+			goto bad;
 		base->rows[base->nrows++] = r;
 	}
-	base->itext = quire_buf_detach(&b, NULL);
 	mbase_index_rows(base);
 	*out = json_pack("{s:i,s:s,s:{},s:{},s:{},s:b}", "format", MANIFEST_FORMAT, "revision",
 			 rev, "artefacts", "inputs", "files", "slim", 1);
@@ -1126,7 +1158,6 @@ bad:
 	/* A missing, damaged or stale index is no error: the caller reads the manifest. */
 	quire_error_clear();
 	quire_mbase_free(base);
-	quire_buf_release(&b);
 	free(path);
 	free(mpath);
 }

@@ -65,6 +65,8 @@ int quire_project_find(char **root, const char *dir)
 			       QUIRE_PROJECT_FILE);
 }
 
+static void pfiles_free(struct quire__pfiles *ft);
+
 void quire_project_free(struct quire_project *p)
 {
 	if (!p || quire__mem_keep(p))
@@ -80,7 +82,8 @@ void quire_project_free(struct quire_project *p)
 	quire_blueprint_free(p->bp);
 	json_decref(p->inputs);
 	json_decref(p->input_digests);
-	json_decref(p->files);
+	pfiles_free(p->ftab);
+	free(p->files);
 	free(p->root);
 	free(p->qdir);
 	free(p->blueprint_file);
@@ -483,10 +486,107 @@ out:
 	return 0;
 }
 
+/* The files a build reads (quire_project_hash_files), each once with its digest, found by path
+ * or, for a per-instance prompt, by the instance's index: a plan asks for 100,000 prompts'
+ * digests, and formatting each path again to look it up in a JSON object cost more than
+ * planning. */
+struct quire__pfiles {
+	struct quire__arena paths;
+	uint32_t *slots; /* open addressing on the path: file index + 1, 0 when empty */
+	size_t cap;
+	uint32_t *named; /* per file named (in the order named, repeats included): its index */
+	size_t nnamed;
+	/* per producer with per-instance prompts: where its instances' prompts start in named,
+	 * and the dimension counts they were listed with (SIZE_MAX: none listed) */
+	size_t *first;
+	long long (*counts)[QUIRE_MAX_DIMS];
+	json_t *json; /* the same as a JSON object, made when asked for */
+};
+
+static void pfiles_free(struct quire__pfiles *ft)
+{
+	if (!ft)
+		return;
+	quire__arena_release(&ft->paths);
+	free(ft->slots);
+	free(ft->named);
+	free(ft->first);
+	free(ft->counts);
+	json_decref(ft->json);
+	free(ft);
+}
+
+static uint64_t path_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h ^ (h >> 29);
+}
+
+/* The slot of rel in the table, or the empty slot where it belongs. */
+static uint32_t *pfiles_slot(const struct quire_project *p, const char *rel)
+{
+	const struct quire__pfiles *ft = p->ftab;
+	size_t mask = ft->cap - 1;
+	for (size_t i = (size_t)path_hash(rel) & mask;; i = (i + 1) & mask)
+		if (!ft->slots[i] || !strcmp(p->files[ft->slots[i] - 1].rel, rel))
+			return &ft->slots[i];
+}
+
+const char *quire_project_file_digest(const struct quire_project *p, const char *rel)
+{
+	if (!rel || !p->ftab || !p->ftab->cap)
+		return NULL;
+	uint32_t k = *pfiles_slot(p, rel);
+	return k ? p->files[k - 1].d.s : NULL;
+}
+
+const char *quire_project_prompt_digest(const struct quire_project *p, size_t pi,
+					const long long *idx)
+{
+	const struct quire_producer *pr = &p->bp->producers[pi];
+	if (!pr->prompt || !p->ftab)
+		return NULL;
+	if (!pr->prompt_per_instance)
+		return quire_project_file_digest(p, pr->prompt);
+	const struct quire__pfiles *ft = p->ftab;
+	if (ft->first[pi] != SIZE_MAX) {
+		/* Its place among the producer's prompts, listed in index order. */
+		size_t ord = 0;
+		int d = 0;
+		for (; d < pr->ndims; d++) {
+			if (idx[d] < 0 || idx[d] >= ft->counts[pi][d])
+				break;
+			ord = ord * (size_t)ft->counts[pi][d] + (size_t)idx[d];
+		}
+		if (d == pr->ndims)
+			return p->files[ft->named[ft->first[pi] + ord]].d.s;
+	}
+	/* Not listed when the files were hashed (the inputs changed since): by its path. */
+	char *rel = quire_producer_prompt_path(pr, idx);
+	const char *dg = quire_project_file_digest(p, rel);
+	free(rel);
+	return dg;
+}
+
+const json_t *quire_project_files_json(const struct quire_project *p)
+{
+	if (!p->ftab)
+		return NULL;
+	if (!p->ftab->json) {
+		json_t *o = json_object();
+		for (size_t k = 0; k < p->nfiles; k++)
+			json_object_set_new(o, p->files[k].rel, json_string(p->files[k].d.s));
+		p->ftab->json = o;
+	}
+	return p->ftab->json;
+}
+
 /* One file the project reads: checked (stat, stat cache, else hashed) on one of two threads,
  * then recorded in order (hfile_record_all). */
 struct hfile {
-	char *rel;
+	const char *rel; /* in the file table's blocks */
 	const char *who; /* for messages: "project" or the producer naming it */
 	int serr; /* errno of a failed stat, or 0 */
 	int herr; /* quire error code of a failed hash, or 0 */
@@ -506,7 +606,7 @@ struct hlist {
 	_Atomic size_t next;
 };
 
-static void hlist_add(struct hlist *l, char *rel, const char *who)
+static void hlist_add(struct hlist *l, const char *rel, const char *who)
 {
 	QUIRE_GROW(l->v, l->alloc, l->n + 1);
 	l->v[l->n++] = (struct hfile){ .rel = rel, .who = who };
@@ -555,17 +655,27 @@ static void *hfile_worker(void *arg)
 
 /* Checks every file (on two threads when there are many: a stat and a stat-cache lookup
  * each), then, in order, reports the first that is missing or unreadable, records what was
- * hashed in the stat cache and each digest in p->files (a file named twice once). */
+ * hashed in the stat cache and each file in the project's table (a file named twice once). */
 static int hfile_record_all(struct quire_project *p, struct hlist *l)
 {
+	struct quire__pfiles *ft = p->ftab;
 	if (l->store)
 		quire_store_stat_load(l->store);
 	quire__run_parallel(hfile_worker, l, l->n >= 256 ? 2 : 1);
+	ft->cap = 16;
+	while (ft->cap < l->n * 2)
+		ft->cap *= 2;
+	ft->slots = quire__xcalloc_big(ft->cap, sizeof(*ft->slots));
+	ft->named = quire__xcalloc_big(l->n + 1, sizeof(*ft->named));
+	p->files = quire__xcalloc_big(l->n + 1, sizeof(*p->files));
 	int err = 0;
 	for (size_t k = 0; k < l->n && !err; k++) {
 		struct hfile *f = &l->v[k];
-		if (json_object_get(p->files, f->rel))
+		uint32_t *slot = pfiles_slot(p, f->rel);
+		if (*slot) {
+			ft->named[ft->nnamed++] = *slot - 1;
 			continue;
+		}
 		if (f->serr == ENOENT && strcmp(f->who, "project"))
 			err = quire_error_set(QUIRE_ENOTFOUND, "%s names '%s', which does not exist",
 					      f->who, f->rel);
@@ -575,12 +685,14 @@ static int hfile_record_all(struct quire_project *p, struct hlist *l)
 					      strerror(f->serr));
 		else if (f->herr)
 			err = quire_error_set(f->herr, "%s", f->hmsg);
-		else if (f->hashed && l->store &&
-			 (err = quire_store_stat_put_at(l->store, f->rel, f->size, f->mtime, f->ino,
-							&f->d, f->stat_ns)))
-			;
-		else
-			json_object_set_new(p->files, f->rel, json_string(f->d.s));
+		else if (f->hashed && l->store)
+			err = quire_store_stat_put_at(l->store, f->rel, f->size, f->mtime, f->ino,
+						      &f->d, f->stat_ns);
+		if (err)
+			break;
+		p->files[p->nfiles] = (struct quire_pfile){ f->rel, f->d };
+		*slot = (uint32_t)++p->nfiles;
+		ft->named[ft->nnamed++] = *slot - 1;
 	}
 	return err;
 }
@@ -596,53 +708,89 @@ struct hash_each {
 	struct hlist *l;
 	const struct quire_producer *pr;
 	const char *who;
+	struct quire_buf path;
 };
 
 static int hash_instance(void *ud, const long long *idx)
 {
 	struct hash_each *he = ud;
-	hlist_add(he->l, quire_producer_prompt_path(he->pr, idx), he->who);
+	quire_buf_reset(&he->path);
+	quire_producer_prompt_path_add(he->pr, idx, &he->path);
+	hlist_add(he->l, quire__arena_copy(&he->l->p->ftab->paths, he->path.ptr, he->path.len), he->who);
 	return 0;
+}
+
+/* Adds a file named once (a project file, a shared prompt, a schema). */
+static void hash_named(struct hlist *l, const char *rel, const char *who)
+{
+	hlist_add(l, quire__arena_copy(&l->p->ftab->paths, rel, strlen(rel)), who);
 }
 
 int quire_project_hash_files(struct quire_project *p, struct quire_store *store)
 {
-	json_decref(p->files);
-	p->files = json_object();
+	pfiles_free(p->ftab);
+	free(p->files);
+	p->files = NULL;
+	p->nfiles = 0;
+	struct quire__pfiles *ft = p->ftab = quire__xcalloc(1, sizeof(*p->ftab));
+	ft->first = quire__xcalloc(p->bp->nproducers + 1, sizeof(*ft->first));
+	ft->counts = quire__xcalloc(p->bp->nproducers + 1, sizeof(*ft->counts));
 	struct hlist l = { .p = p, .store = store };
+	/* Sized once: the three project files, then each producer's prompts and schema. */
+	l.alloc = 3;
+	for (size_t i = 0; i < p->bp->nproducers; i++) {
+		const struct quire_producer *pr = &p->bp->producers[i];
+		size_t n = 1;
+		if (pr->prompt && pr->prompt_per_instance) {
+			long long counts[QUIRE_MAX_DIMS];
+			dim_counts(p, pr, counts);
+			for (int d = 0; d < pr->ndims; d++)
+				n = counts[d] > 0 ? n * (size_t)counts[d] : 0;
+		}
+		l.alloc += n + 1;
+	}
+	l.v = quire__xcalloc_big(l.alloc, sizeof(*l.v));
 	l.rootfd = open(p->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	char **whos = quire__xcalloc(p->bp->nproducers + 1, sizeof(char *));
-	hlist_add(&l, quire__xstrdup(QUIRE_PROJECT_FILE), "project");
-	hlist_add(&l, quire__xstrdup(p->blueprint_file), "project");
-	hlist_add(&l, quire__xstrdup(p->inputs_file), "project");
+	hash_named(&l, QUIRE_PROJECT_FILE, "project");
+	hash_named(&l, p->blueprint_file, "project");
+	hash_named(&l, p->inputs_file, "project");
 	int err = 0;
 	for (size_t i = 0; !err && i < p->bp->nproducers; i++) {
 		const struct quire_producer *pr = &p->bp->producers[i];
 		whos[i] = quire__xasprintf("%s:%d:%d: producer '%s'", p->bp->file, pr->line, pr->col,
 					   pr->name);
+		ft->first[i] = SIZE_MAX;
 		if (pr->prompt && pr->prompt_per_instance) {
-			struct hash_each he = { &l, pr, whos[i] };
-			long long counts[QUIRE_MAX_DIMS];
-			dim_counts(p, pr, counts);
-			err = quire_producer_each_index(pr, counts, hash_instance, &he);
+			struct hash_each he = { &l, pr, whos[i], QUIRE_BUF_INIT };
+			ft->first[i] = l.n;
+			dim_counts(p, pr, ft->counts[i]);
+			err = quire_producer_each_index(pr, ft->counts[i], hash_instance, &he);
+			quire_buf_release(&he.path);
 		} else if (pr->prompt) {
-			hlist_add(&l, quire__xstrdup(pr->prompt), whos[i]);
+			hash_named(&l, pr->prompt, whos[i]);
 		}
 		if (pr->output.schema)
-			hlist_add(&l, quire__xstrdup(pr->output.schema), whos[i]);
+			hash_named(&l, pr->output.schema, whos[i]);
 	}
 	if (!err)
 		err = hfile_record_all(p, &l);
-	for (size_t k = 0; k < l.n; k++) {
-		free(l.v[k].rel);
+	for (size_t k = 0; k < l.n; k++)
 		free(l.v[k].hmsg);
-	}
 	free(l.v);
 	for (size_t i = 0; i < p->bp->nproducers; i++)
 		free(whos[i]);
 	free(whos);
 	if (l.rootfd >= 0)
 		close(l.rootfd);
+	if (err) {
+		/* No half-made table: lookups find nothing, as before hashing. */
+		pfiles_free(p->ftab);
+		p->ftab = NULL;
+		free(p->files);
+		p->files = NULL;
+		p->nfiles = 0;
+	}
 	return err;
 }
 
@@ -711,7 +859,7 @@ static int tc_line_cmp(const void *x, const void *y)
  * producer. */
 static int tc_check(const struct quire_project *p, struct tcache *tc, size_t pi, const char *rel)
 {
-	const char *d = tc ? json_string_value(json_object_get(p->files, rel)) : NULL;
+	const char *d = tc ? quire_project_file_digest(p, rel) : NULL;
 	if (!d || pi > 0xffff)
 		return check_file(p, &p->bp->producers[pi], rel);
 	char line[TC_LINE + 1];
@@ -772,24 +920,31 @@ int quire_project_check_templates(const struct quire_project *p)
  * the blueprint and every template file, in the (deterministic) order they were hashed. */
 static void checked_key(const struct quire_project *p, struct quire_digest *out)
 {
+	/* Hashed as it goes, in 64 KiB pieces: at 100,000 prompts the whole text is 10 MB. */
+	struct quire_hasher *h = quire_hasher_new();
 	struct quire_buf b = QUIRE_BUF_INIT;
 	quire_buf_add(&b, QUIRE_VERSION, sizeof(QUIRE_VERSION));
-	const char *rel;
-	json_t *d;
-	json_object_foreach(p->files, rel, d) {
+	for (size_t k = 0; k < p->nfiles; k++) {
+		const char *rel = p->files[k].rel;
 		if (!strcmp(rel, QUIRE_PROJECT_FILE) || !strcmp(rel, p->inputs_file))
 			continue;
 		quire_buf_add(&b, rel, strlen(rel) + 1);
-		quire_buf_add(&b, json_string_value(d), QUIRE_DIGEST_STRLEN);
+		quire_buf_add(&b, p->files[k].d.s, QUIRE_DIGEST_STRLEN);
+		if (b.len >= 65536) {
+			quire_hasher_update(h, b.ptr, b.len);
+			quire_buf_reset(&b);
+		}
 	}
-	quire_hash_bytes(b.ptr, b.len, out);
+	quire_hasher_update(h, b.ptr, b.len);
+	quire_hasher_final(h, out);
+	quire_hasher_free(h);
 	quire_buf_release(&b);
 }
 
 int quire_project_check_templates_cached(const struct quire_project *p,
 					 struct quire_store *store)
 {
-	if (!store || !p->files)
+	if (!store || !p->ftab)
 		return quire_project_check_templates(p);
 	struct quire_digest key;
 	checked_key(p, &key);
@@ -800,7 +955,7 @@ int quire_project_check_templates_cached(const struct quire_project *p,
 	if (same)
 		return 0;
 	/* Something changed: only the files not checked before with this content are parsed. */
-	const char *bpd = json_string_value(json_object_get(p->files, p->blueprint_file));
+	const char *bpd = quire_project_file_digest(p, p->blueprint_file);
 	char *header = quire__xasprintf(TC_HEADER " %s %s\n", QUIRE_VERSION, bpd ? bpd : "-");
 	char *files = NULL;
 	struct tcache tc = { 0 };

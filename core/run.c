@@ -1434,16 +1434,13 @@ int quire__run_snapshot(struct quire_project *p, const struct quire_plan *plan)
 		 * quire_blob_set_new): a no-op or one-scene run checked 10,000 files here. */
 		for (size_t k = 0; k < plan->nunstored && !err; k++)
 			err = snapshot_file(p, plan->unstored[k],
-					    json_string_value(json_object_get(p->files, plan->unstored[k])));
+					    quire_project_file_digest(p, plan->unstored[k]));
 		return err;
 	}
-	const char *rel;
-	json_t *d;
-	json_object_foreach(p->files, rel, d) {
-		if (!quire_blob_exists(p->qdir, json_string_value(d)) &&
-		    (err = snapshot_file(p, rel, json_string_value(d))))
+	for (size_t k = 0; k < p->nfiles; k++)
+		if (!quire_blob_exists(p->qdir, p->files[k].d.s) &&
+		    (err = snapshot_file(p, p->files[k].rel, p->files[k].d.s)))
 			return err;
-	}
 	return 0;
 }
 
@@ -1608,7 +1605,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	}
 	json_t *start_data = json_pack("{s:s,s:o,s:O,s:o,s:o,s:s}", "revision", r.rev, "parent",
 				       current ? json_string(current) : json_null(), "files",
-				       p->files, "inputs", inputs, "git", quire__git_info(p->root),
+				       quire_project_files_json(p), "inputs", inputs, "git", quire__git_info(p->root),
 				       "command", o->command ? o->command : "quire run");
 	err = record(&r, "run.start", NULL, start_data, NULL, NULL, NULL);
 	json_decref(start_data);

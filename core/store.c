@@ -44,8 +44,7 @@ struct quire_store {
 	int rows_loaded, rows_dirty;
 	const char *map; /* .quire/runs/stat-cache mapped read-only: loaded rows point into it */
 	size_t maplen;
-	char **arena; /* blocks holding the rows' paths (freed together) */
-	size_t narena, arena_used, arena_left;
+	struct quire__arena arena; /* the paths and digests of rows put since the load */
 };
 
 static void save_rows(struct quire_store *s);
@@ -194,9 +193,7 @@ void quire_store_close(struct quire_store *s)
 	free(s->qdir);
 	if (s->map)
 		munmap((void *)s->map, s->maplen);
-	for (size_t i = 0; i < s->narena; i++)
-		free(s->arena[i]);
-	free(s->arena);
+	quire__arena_release(&s->arena);
 	free(s->rows);
 	free(s->slots);
 	free(s);
@@ -387,27 +384,14 @@ static uint32_t *row_slot(struct quire_store *s, const char *path, size_t n, uin
 	}
 }
 
-/* A copy of path in the arena: one allocation per 64 KiB of paths, not one per row. */
-static char *arena_copy(struct quire_store *s, const char *path, size_t n)
-{
-	if (n > s->arena_left) {
-		size_t sz = n > 65536 ? n : 65536;
-		s->arena = quire__xrealloc(s->arena, (s->narena + 1) * sizeof(*s->arena));
-		s->arena[s->narena++] = quire__xmalloc(sz);
-		s->arena_used = 0;
-		s->arena_left = sz;
-	}
-	char *d = s->arena[s->narena - 1] + s->arena_used;
-	memcpy(d, path, n);
-	s->arena_used += n;
-	s->arena_left -= n;
-	return d;
-}
-
 /* Makes room for n rows at a load factor of at most one half. */
 static void rows_reserve(struct quire_store *s, size_t n)
 {
-	if (n > s->ralloc) {
+	if (!s->rows) {
+		/* Sized from the file once (large ones on huge pages); grown only past that. */
+		s->ralloc = n;
+		s->rows = quire__xcalloc_big(n, sizeof(*s->rows));
+	} else if (n > s->ralloc) {
 		s->ralloc = n > 2 * s->ralloc ? n : 2 * s->ralloc;
 		s->rows = quire__xrealloc(s->rows, s->ralloc * sizeof(*s->rows));
 	}
@@ -418,7 +402,7 @@ static void rows_reserve(struct quire_store *s, size_t n)
 		cap *= 2;
 	free(s->slots);
 	s->cap = cap;
-	s->slots = quire__xcalloc(s->cap, sizeof(*s->slots));
+	s->slots = quire__xcalloc_big(s->cap, sizeof(*s->slots));
 	for (size_t r = 0; r < s->nrows; r++)
 		*row_slot(s, s->rows[r].path, s->rows[r].pathlen, s->rows[r].hash) = (uint32_t)(r + 1);
 }
@@ -435,7 +419,7 @@ static void row_set(struct quire_store *s, const char *path, size_t pathlen, int
 	uint32_t *slot = row_slot(s, path, pathlen, h);
 	if (!*slot) {
 		struct srow *n = &s->rows[s->nrows++];
-		n->path = copy ? arena_copy(s, path, pathlen) : path;
+		n->path = copy ? quire__arena_copy(&s->arena, path, pathlen) : path;
 		n->pathlen = (uint32_t)pathlen;
 		n->hash = h;
 		*slot = (uint32_t)s->nrows;
@@ -445,7 +429,7 @@ static void row_set(struct quire_store *s, const char *path, size_t pathlen, int
 	r->mtime_ns = mtime_ns;
 	r->ino = ino;
 	r->recorded_ns = recorded_ns;
-	r->digest = copy ? arena_copy(s, digest, QUIRE_DIGEST_STRLEN - 1) : digest;
+	r->digest = copy ? quire__arena_copy(&s->arena, digest, QUIRE_DIGEST_STRLEN - 1) : digest;
 }
 
 #define STAT_MAGIC "quire-stat-cache 1\n"

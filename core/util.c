@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +30,27 @@ void *quire__xcalloc(size_t n, size_t size)
 	void *p = calloc(n ? n : 1, size ? size : 1);
 	if (!p)
 		oom();
+	return p;
+}
+
+/* Arrays at least this large are put on transparent huge pages. */
+#define BIG_BYTES (2u << 20)
+#define HUGE_PAGE (2u << 20)
+
+void *quire__xcalloc_big(size_t n, size_t size)
+{
+	if (size && n > SIZE_MAX / size)
+		oom();
+	size_t bytes = n * size;
+	if (bytes < BIG_BYTES)
+		return quire__xcalloc(n, size);
+	void *p = NULL;
+	if (posix_memalign(&p, HUGE_PAGE, bytes))
+		oom();
+	/* Only a hint (refused where transparent huge pages are off): the zeroing below then
+	 * faults in 2 MiB at a time. */
+	madvise(p, (bytes + 4095) & ~(size_t)4095, MADV_HUGEPAGE);
+	memset(p, 0, bytes);
 	return p;
 }
 
@@ -77,6 +99,30 @@ void quire__grow(void **arr, size_t *alloc, size_t n, size_t size)
 		a *= 2;
 	*arr = quire__xrealloc(*arr, a * size);
 	*alloc = a;
+}
+
+char *quire__arena_copy(struct quire__arena *a, const char *s, size_t n)
+{
+	if (n + 1 > a->left) {
+		size_t sz = n + 1 > 65536 ? n + 1 : 65536;
+		a->blocks = quire__xrealloc(a->blocks, (a->nblocks + 1) * sizeof(*a->blocks));
+		a->at = a->blocks[a->nblocks++] = quire__xmalloc(sz);
+		a->left = sz;
+	}
+	char *d = a->at;
+	memcpy(d, s, n);
+	d[n] = '\0';
+	a->at += n + 1;
+	a->left -= n + 1;
+	return d;
+}
+
+void quire__arena_release(struct quire__arena *a)
+{
+	for (size_t k = 0; k < a->nblocks; k++)
+		free(a->blocks[k]);
+	free(a->blocks);
+	memset(a, 0, sizeof(*a));
 }
 
 bool quire__is_ident(const char *s, size_t len)

@@ -265,12 +265,13 @@ static void test_hash_files(void **state)
 	assert_int_equal(quire_project_open(&p, dir), 0);
 	assert_int_equal(quire_project_hash_files(p, NULL), 0);
 	static const char *const want[] = {
-	    "quire.yaml",	  "blueprint.yaml",   "inputs.yaml",	 "prompts/outline.md",
-	    "prompts/chapter.md", "prompts/scene.md", "prompts/book.md", "schemas/outline.json",
+	    "quire.yaml",	    "blueprint.yaml",	  "inputs.yaml",      "prompts/outline.md",
+	    "schemas/outline.json", "prompts/chapter.md", "prompts/scene.md", "prompts/book.md",
 	};
-	assert_int_equal(json_object_size(p->files), 8);
+	assert_int_equal(p->nfiles, 8);
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-		const char *got = json_string_value(json_object_get(p->files, want[i]));
+		assert_string_equal(p->files[i].rel, want[i]); /* in the order named */
+		const char *got = quire_project_file_digest(p, want[i]);
 		if (!got)
 			fail_msg("files has no '%s'", want[i]);
 		struct quire_digest d;
@@ -278,13 +279,85 @@ static void test_hash_files(void **state)
 		assert_string_equal(got, d.s);
 	}
 	/* Hashing again reflects an edit. */
-	const char *before = json_string_value(json_object_get(p->files, "prompts/scene.md"));
+	assert_null(quire_project_file_digest(p, "prompts/nothing.md"));
+	const json_t *fj = quire_project_files_json(p);
+	assert_int_equal(json_object_size(fj), 8);
+	assert_string_equal(json_string_value(json_object_get(fj, "prompts/book.md")),
+			    quire_project_file_digest(p, "prompts/book.md"));
+	const char *before = quire_project_file_digest(p, "prompts/scene.md");
 	char *old = strdup(before);
 	tu_write(dir, "prompts/scene.md", "Write scene {{j+1}}.\n");
 	assert_int_equal(quire_project_hash_files(p, NULL), 0);
-	assert_string_not_equal(json_string_value(json_object_get(p->files, "prompts/scene.md")),
-				old);
+	assert_string_not_equal(quire_project_file_digest(p, "prompts/scene.md"), old);
 	free(old);
+	quire_project_free(p);
+}
+
+/* Per-instance prompts are found by their instance's index, without formatting their paths:
+ * also after the inputs change (a grown fan-out finds the instances hashed, in their places,
+ * and nothing for the new ones until the files are hashed again). */
+static void test_prompt_digest_by_instance(void **state)
+{
+	char *dir = *state;
+	char *bp = tu_slurp("blueprint.yaml");
+	char *at = strstr(bp, "prompt: prompts/scene.md");
+	assert_non_null(at);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	quire_buf_add(&b, bp, (size_t)(at - bp));
+	quire_buf_puts(&b, "prompt: \"prompts/scene-{{i}}-{{j+1}}.md\"");
+	quire_buf_puts(&b, at + strlen("prompt: prompts/scene.md"));
+	tu_write(dir, "blueprint.yaml", b.ptr);
+	quire_buf_release(&b);
+	free(bp);
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 3; j++) {
+			char rel[64], text[64];
+			snprintf(rel, sizeof(rel), "prompts/scene-%d-%d.md", i, j + 1);
+			snprintf(text, sizeof(text), "Scene %d of chapter %d.\n", j, i);
+			tu_write(dir, rel, text);
+		}
+	struct quire_project *p = NULL;
+	assert_int_equal(quire_project_open(&p, dir), 0);
+	assert_int_equal(quire_project_hash_files(p, NULL), 0);
+	int scene = quire_blueprint_producer(p->bp, "Scene");
+	assert_true(scene >= 0);
+	for (int round = 0; round < 2; round++) {
+		for (long long i = 0; i < 3; i++)
+			for (long long j = 0; j < 3; j++) {
+				long long idx[QUIRE_MAX_DIMS] = { i, j };
+				char rel[64];
+				snprintf(rel, sizeof(rel), "prompts/scene-%lld-%lld.md", i, j + 1);
+				const char *got = quire_project_prompt_digest(p, (size_t)scene, idx);
+				if (j >= 2 && round == 0) {
+					assert_null(got); /* Scenes is 2: not hashed */
+					continue;
+				}
+				struct quire_digest d;
+				assert_int_equal(quire_hash_file(rel, &d, NULL), 0);
+				assert_non_null(got);
+				assert_string_equal(got, d.s);
+				assert_string_equal(got, quire_project_file_digest(p, rel));
+			}
+		/* Three scenes per chapter, the files hashed for two: each is still in its place. */
+		json_t *three = json_integer(3);
+		assert_int_equal(quire_project_set_input(p, "Scenes", three), 0);
+		json_decref(three);
+		if (round == 0) {
+			long long idx[QUIRE_MAX_DIMS] = { 1, 1 };
+			struct quire_digest d;
+			assert_int_equal(quire_hash_file("prompts/scene-1-2.md", &d, NULL), 0);
+			assert_string_equal(quire_project_prompt_digest(p, (size_t)scene, idx), d.s);
+			long long idx2[QUIRE_MAX_DIMS] = { 1, 2 };
+			assert_null(quire_project_prompt_digest(p, (size_t)scene, idx2));
+			assert_int_equal(quire_project_hash_files(p, NULL), 0);
+		}
+	}
+	long long chapter0[QUIRE_MAX_DIMS] = { 0 };
+	struct quire_digest d;
+	assert_int_equal(quire_hash_file("prompts/chapter.md", &d, NULL), 0);
+	assert_string_equal(quire_project_prompt_digest(
+				    p, (size_t)quire_blueprint_producer(p->bp, "Chapter"), chapter0),
+			    d.s);
 	quire_project_free(p);
 }
 
@@ -317,7 +390,7 @@ static void test_hash_files_racy_edit_is_seen(void **state)
 	struct stat st1;
 	assert_int_equal(stat("prompts/book.md", &st1), 0);
 	assert_int_equal(quire_project_hash_files(p, s), 0);
-	char *a = strdup(json_string_value(json_object_get(p->files, "prompts/book.md")));
+	char *a = strdup(quire_project_file_digest(p, "prompts/book.md"));
 
 	/* Same size, same inode, same mtime: only the racy-clean rule can notice the edit. */
 	tu_write(dir, "prompts/book.md", "Version B {{Title}}\n");
@@ -329,7 +402,7 @@ static void test_hash_files_racy_edit_is_seen(void **state)
 	assert_int_equal(st1.st_size, st2.st_size);
 
 	assert_int_equal(quire_project_hash_files(p, s), 0);
-	const char *b = json_string_value(json_object_get(p->files, "prompts/book.md"));
+	const char *b = quire_project_file_digest(p, "prompts/book.md");
 	struct quire_digest want;
 	assert_int_equal(quire_hash_file("prompts/book.md", &want, NULL), 0);
 	assert_string_equal(b, want.s);
@@ -398,6 +471,8 @@ int main(void)
 					    tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_find_walks_up, tu_setup_story, tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_hash_files, tu_setup_story, tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_prompt_digest_by_instance, tu_setup_story,
+					    tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_hash_files_missing_prompt, tu_setup_story,
 					    tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_hash_files_racy_edit_is_seen, tu_setup_story,

@@ -6,6 +6,8 @@
 
 #include <jansson.h>
 
+struct quire_buf;
+
 /* Most fan-out dimensions a producer may have (Scene[i][j] has two). */
 #define QUIRE_MAX_DIMS 4
 
@@ -110,6 +112,10 @@ const char *quire_output_type_name(enum quire_output_type t);
 /* The prompt path of producer p's instance idx (its loop variables substituted), malloc'd;
  * NULL when the producer has no prompt. */
 char *quire_producer_prompt_path(const struct quire_producer *p, const long long *idx);
+
+/* The same path appended to out (nothing when the producer has no prompt). */
+void quire_producer_prompt_path_add(const struct quire_producer *p, const long long *idx,
+				    struct quire_buf *out);
 
 /* Calls fn for every index combination of producer p given the dimension counts (in
  * dimension order); stops and returns fn's non-zero result. */

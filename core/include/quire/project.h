@@ -34,6 +34,12 @@ struct quire_binding {
 	struct quire_digest digest; /* of {provider, model, params} */
 };
 
+/* One file the build reads, and the digest of its content. */
+struct quire_pfile {
+	const char *rel; /* relative to the project root */
+	struct quire_digest d;
+};
+
 struct quire_project {
 	char *root;           /* absolute project directory */
 	char *qdir;           /* root/.quire */
@@ -45,7 +51,10 @@ struct quire_project {
 	size_t nbindings;
 	struct quire_blueprint *bp;
 	json_t *inputs;  /* name -> typed value, defaults applied */
-	json_t *files;   /* relative path -> digest of every file the build reads (after hash_files) */
+	struct quire_pfile *files; /* every file the build reads, each once, in the order first
+				    * named (after quire_project_hash_files) */
+	size_t nfiles;
+	struct quire__pfiles *ftab; /* private: the files by path and by instance */
 	json_t *input_digests; /* private memo of quire_project_input_digest */
 	int no_cache_writes; /* set: planning writes no cache either (.quire/blob-trust); dry runs */
 };
@@ -70,6 +79,18 @@ const struct quire_binding *quire_project_binding(const struct quire_project *p,
  * p->files, using the store's stat cache to skip unchanged files (store may be NULL). A prompt
  * or schema the blueprint names that does not exist is a QUIRE_ENOTFOUND naming the producer. */
 int quire_project_hash_files(struct quire_project *p, struct quire_store *store);
+
+/* The digest of file rel (relative to the root) as quire_project_hash_files found it, or NULL
+ * when it was not among the files hashed. Borrowed from p. */
+const char *quire_project_file_digest(const struct quire_project *p, const char *rel);
+
+/* The digest of the prompt file of producer pi's instance idx (found by its index, without
+ * formatting its path), or NULL when the producer has no prompt or it was not hashed. */
+const char *quire_project_prompt_digest(const struct quire_project *p, size_t pi,
+					const long long *idx);
+
+/* The files hashed as a JSON object {path: digest}, made once; NULL before hashing. Borrowed. */
+const json_t *quire_project_files_json(const struct quire_project *p);
 
 /* Parses every prompt and schema template and checks its names against its producer's uses
  * and loop variables, so a typo is a positioned error before anything runs. QUIRE_EINVALID,
