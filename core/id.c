@@ -69,32 +69,38 @@ int quire_id_match(const char *pattern, const char *id)
 char *quire_id_filename(const char *id, const char *ext)
 {
 	struct quire_buf b = QUIRE_BUF_INIT;
+	quire_id_filename_add(&b, id, ext);
+	return quire_buf_detach(&b, NULL);
+}
+
+void quire_id_filename_add(struct quire_buf *out, const char *id, const char *ext)
+{
+	size_t start = out->len;
 	for (const char *c = id; *c; c++) {
 		char ch = *c;
 		if (ch == '[')
-			quire_buf_putc(&b, '-');
+			quire_buf_putc(out, '-');
 		else if (ch == ']')
 			continue;
 		else if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
 			 (ch >= '0' && ch <= '9') || ch == '_' || ch == '-')
-			quire_buf_putc(&b, ch);
+			quire_buf_putc(out, ch);
 		else
-			quire_buf_putc(&b, '_');
+			quire_buf_putc(out, '_');
 	}
 	if (ext && *ext) {
-		quire_buf_putc(&b, '.');
+		quire_buf_putc(out, '.');
 		for (const char *c = ext; *c; c++) {
 			char ch = *c;
 			int ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
 				 (ch >= '0' && ch <= '9');
-			quire_buf_putc(&b, ok ? ch : '_');
+			quire_buf_putc(out, ok ? ch : '_');
 		}
 	}
-	if (b.len == 0 || b.ptr[0] == '.' || b.ptr[0] == '-') {
-		struct quire_buf c = QUIRE_BUF_INIT;
-		quire_buf_printf(&c, "_%s", b.ptr);
-		quire_buf_release(&b);
-		return quire_buf_detach(&c, NULL);
+	/* Never empty, hidden, or looking like an option: such a name gets a '_' in front. */
+	if (out->len == start || out->ptr[start] == '.' || out->ptr[start] == '-') {
+		quire_buf_putc(out, '_');
+		memmove(out->ptr + start + 1, out->ptr + start, out->len - start - 1);
+		out->ptr[start] = '_';
 	}
-	return quire_buf_detach(&b, NULL);
 }

@@ -675,7 +675,7 @@ static struct span *merged(const json_t *m, const struct quire_mbase *base, size
 		ov[k++].e = v;
 	}
 	qsort(ov, nov, sizeof(*ov), cmp_span_ids);
-	struct span *out = quire__xcalloc(nov + nr + 1, sizeof(*out));
+	struct span *out = quire__xcalloc_big(nov + nr + 1, sizeof(*out));
 	for (size_t i = 0, j = 0; i < nr || j < nov;) {
 		int c = i == nr ? 1 : j == nov ? -1 : strcmp(base->rows[i].id, ov[j].id);
 		if (c < 0) {
@@ -698,7 +698,7 @@ size_t quire_manifest_outputs(const json_t *m, const struct quire_mbase *base,
 {
 	size_t n, k = 0;
 	struct span *s = merged(m, base, &n);
-	*out = quire__xcalloc(n + 1, sizeof(**out));
+	*out = quire__xcalloc_big(n + 1, sizeof(**out));
 	for (size_t i = 0; i < n; i++) {
 		struct quire_mrow r;
 		if (!s[i].row)

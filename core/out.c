@@ -29,7 +29,8 @@ char *quire_out_name(const char *id, const json_t *entry)
 struct item {
 	const char *digest;
 	json_int_t size; /* -1: not recorded */
-	char *name, *path, *rel;
+	const char *rel;  /* "out/NAME" (the stat cache's key), in the sync's arena */
+	const char *name; /* NAME, inside rel */
 	int64_t fsize, mtime, ino; /* what was there (have_stat) */
 	int64_t stat_ns; /* just before the stat: when the stat cache records it */
 	int have_stat, exists, ok;
@@ -40,33 +41,39 @@ struct item {
 /* Whether it is a regular file (not a symlink) holding exactly the blob's content. The stat
  * cache answers for files unchanged since they were last hashed, so a no-op run does not
  * read out/. Safe on several threads: nothing is written (see check_all). */
-static void check_one(struct quire_store *store, int dirfd, struct item *t)
+static void check_one(struct quire_store *store, const char *dir, int dirfd, struct item *t)
 {
 	struct stat st;
+	char *path = NULL;
 	/* Relative to out/ held open: one name to walk, not the whole path. */
 	t->stat_ns = quire__now_ns();
 	int rc = dirfd >= 0 && !strchr(t->name, '/')
 			 ? fstatat(dirfd, t->name, &st, AT_SYMLINK_NOFOLLOW)
-			 : lstat(t->path, &st);
+			 : lstat(path = quire__path_join(dir, t->name), &st);
 	t->exists = rc == 0;
 	if (rc < 0 || !S_ISREG(st.st_mode) || (t->size >= 0 && st.st_size != t->size))
-		return;
+		goto out;
 	t->have_stat = 1;
 	t->fsize = (int64_t)st.st_size;
 	t->mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 	t->ino = (int64_t)st.st_ino;
 	if (!store || !quire_store_stat_get(store, t->rel, t->fsize, t->mtime, t->ino, &t->d)) {
-		if (quire_hash_file(t->path, &t->d, NULL) < 0) {
+		if (!path)
+			path = quire__path_join(dir, t->name);
+		if (quire_hash_file(path, &t->d, NULL) < 0) {
 			quire_error_clear();
-			return;
+			goto out;
 		}
 		t->hashed = 1;
 	}
 	t->ok = !strcmp(t->d.s, t->digest);
+out:
+	free(path);
 }
 
 struct checker {
 	struct quire_store *store;
+	const char *dir;
 	int dirfd;
 	struct item *v;
 	size_t n;
@@ -79,7 +86,7 @@ static void *checker_main(void *arg)
 	/* In blocks: one atomic per 64 files. */
 	for (size_t k; (k = atomic_fetch_add(&c->next, 64)) < c->n;)
 		for (size_t e = k + 64 < c->n ? k + 64 : c->n; k < e; k++)
-			check_one(c->store, c->dirfd, &c->v[k]);
+			check_one(c->store, c->dir, c->dirfd, &c->v[k]);
 	return NULL;
 }
 
@@ -165,29 +172,36 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 	struct putter w = {.p = p, .dir = dir};
 	size_t alloc = 0;
 	int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	struct checker c = { .store = store, .dirfd = dirfd };
-	c.v = quire__xcalloc(nnow + 1, sizeof(*c.v));
+	struct checker c = { .store = store, .dir = dir, .dirfd = dirfd };
+	/* Names in one arena, paths made only for the files that are hashed or written: three
+	 * allocations per artefact were a third of a 100k no-op run's out/ check. */
+	struct quire__arena names = { 0 };
+	struct quire_buf nb = QUIRE_BUF_INIT;
+	c.v = quire__xcalloc_big(nnow + 1, sizeof(*c.v));
 	for (size_t k = 0; k < nnow; k++) {
 		struct item *t = &c.v[c.n++];
 		t->digest = now[k].digest;
 		t->size = now[k].size;
-		t->name = quire_id_filename(now[k].id, now[k].ext);
-		t->path = quire__path_join(dir, t->name);
-		t->rel = quire__path_join(p->out_dir, t->name);
+		quire_buf_reset(&nb);
+		quire_buf_puts(&nb, p->out_dir);
+		quire_buf_putc(&nb, '/');
+		size_t at = nb.len;
+		quire_id_filename_add(&nb, now[k].id, now[k].ext);
+		t->rel = quire__arena_copy(&names, nb.ptr, nb.len);
+		t->name = t->rel + at;
 	}
+	quire_buf_release(&nb);
 	check_all(&c);
 	for (size_t k = 0; k < c.n; k++) {
 		struct item *t = &c.v[k];
 		if (!t->ok) {
 			QUIRE_GROW(w.v, alloc, w.n + 1);
-			w.v[w.n++] = (struct put){ t->path, t->digest, t->exists, 0, NULL };
-			t->path = NULL;
+			w.v[w.n++] = (struct put){ quire__path_join(dir, t->name), t->digest, t->exists,
+						   0, NULL };
 		}
-		free(t->name);
-		free(t->path);
-		free(t->rel);
 	}
 	free(c.v);
+	quire__arena_release(&names);
 	if (dirfd >= 0)
 		close(dirfd);
 	put_all(&w);
@@ -210,6 +224,9 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 			j++;
 		const struct quire_mout *same = j < nnow && !strcmp(now[j].id, then[k].id) ? &now[j]
 											 : NULL;
+		/* A name is made of the id and the extension. */
+		if (same && !strcmp(same->ext ? same->ext : "", then[k].ext ? then[k].ext : ""))
+			continue;
 		char *name = quire_id_filename(then[k].id, then[k].ext);
 		char *nowname = same ? quire_id_filename(same->id, same->ext) : NULL;
 		if (!nowname || strcmp(nowname, name)) {

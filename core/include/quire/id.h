@@ -21,4 +21,7 @@ int quire_id_valid_pattern(const char *s);
  * [A-Za-z0-9_.-] survive, it never starts with '.', and never contains '/'. malloc'd. */
 char *quire_id_filename(const char *id, const char *ext);
 
+/* The same name appended to out. */
+void quire_id_filename_add(struct quire_buf *out, const char *id, const char *ext);
+
 #endif
