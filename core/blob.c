@@ -375,6 +375,50 @@ int quire_blob_put_file(const char *qdir, const char *path, struct quire_digest 
 	return err;
 }
 
+int quire_blob_read_at(int dirfd, const char *digest, long long size, struct quire_buf *buf,
+		       size_t cap)
+{
+	if (!quire_digest_valid(digest))
+		return quire_error_set(QUIRE_EINVALID, "'%s' is not a sha256 digest", digest);
+	char rel[3 + QUIRE_DIGEST_HEX + 1];
+	memcpy(rel, digest + 7, 2);
+	rel[2] = '/';
+	memcpy(rel + 3, digest + 7, QUIRE_DIGEST_HEX + 1);
+	int fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return quire_error_set(errno == ENOENT ? QUIRE_ENOTFOUND : QUIRE_EIO,
+				       "blob %s %s", digest,
+				       errno == ENOENT ? "is missing from the store" : strerror(errno));
+	size_t start = buf->len;
+	/* One read of the size it should have plus one byte: less back is its end. */
+	size_t room = size >= 0 && (unsigned long long)size < (1ull << 30) ? (size_t)size + 1 : 65536;
+	int err = 0;
+	for (;;) {
+		if ((err = quire_buf_grow(buf, room)))
+			break;
+		ssize_t n = read(fd, buf->ptr + buf->len, room);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = quire_error_set(QUIRE_EIO, "cannot read blob %s: %s", digest,
+					      strerror(errno));
+			break;
+		}
+		buf->len += (size_t)n;
+		buf->ptr[buf->len] = '\0';
+		if (cap && buf->len - start > cap) {
+			err = quire_error_set(QUIRE_EINVALID, "blob %s is larger than %zu bytes",
+					      digest, cap);
+			break;
+		}
+		if ((size_t)n < room)
+			break;
+		room = 65536;
+	}
+	close(fd);
+	return err;
+}
+
 int quire_blob_read(const char *qdir, const char *digest, struct quire_buf *buf, size_t cap,
 		    int verify)
 {

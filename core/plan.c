@@ -108,6 +108,7 @@ static void expand(struct quire_plan *plan, struct quire_buf *b, const struct qu
 	if (d == pr->ndims) {
 		struct quire_node *n = &plan->nodes[plan->n++];
 		n->producer = pi;
+		n->size = -1;
 		memcpy(n->idx, idx, sizeof(n->idx));
 		quire_buf_reset(b);
 		quire_id_format(b, pr->name, idx, pr->ndims);
@@ -596,6 +597,7 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 			/* A hand edit is pinned: never regenerated until released. */
 			n->pinned = 1;
 			memcpy(n->digest, edig, QUIRE_DIGEST_STRLEN);
+			n->size = row->size;
 			continue;
 		}
 		int ups_clean = 1;
@@ -617,6 +619,7 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 			clean = 1;
 		if (clean && !regen) {
 			memcpy(n->digest, digest, QUIRE_DIGEST_STRLEN);
+			n->size = row->size;
 			n->pending_review = pending;
 			continue;
 		}

@@ -123,6 +123,7 @@ struct runner {
 	size_t nready;      /* r->ready is a binary max-heap on prio */
 	uint64_t *prio;     /* critical-path priority: the longest recorded path to a sink */
 	json_t **values;   /* rendered-input cache per node */
+	int blobfd;        /* .quire/blobs/sha256 held open (-1: not open) */
 	unsigned *mark;    /* per node: generation in which it is a dependency being rendered */
 	unsigned gen;
 	struct quire_template **tprompt, **tschema; /* per producer: shared templates, parsed */
@@ -709,6 +710,94 @@ static int fail_node(struct runner *r, size_t i, const char *msg, enum nstate st
 	return err;
 }
 
+/* The value node i's output has in a prompt (a string, or parsed JSON), read from the store;
+ * NULL with the error set. Safe on several threads (for different nodes). */
+static json_t *load_value(struct runner *r, size_t i)
+{
+	const struct quire_node *n = &r->plan->nodes[i];
+	const struct quire_producer *pr = &r->p->bp->producers[n->producer];
+	if (pr->output.type != QUIRE_OUT_TEXT && pr->output.type != QUIRE_OUT_JSON &&
+	    pr->output.type != QUIRE_OUT_FILE) {
+		quire_error_set(QUIRE_EINVALID,
+				"'%s' is a %s artefact and cannot be placed in a prompt", n->id,
+				quire_output_type_name(pr->output.type));
+		return NULL;
+	}
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int err = r->blobfd >= 0 ? quire_blob_read_at(r->blobfd, n->digest, n->size, &b, RENDER_CAP)
+				 : quire_blob_read(r->p->qdir, n->digest, &b, RENDER_CAP, 0);
+	if (err) {
+		quire_buf_release(&b);
+		return NULL;
+	}
+	json_t *v;
+	if (pr->output.type == QUIRE_OUT_JSON) {
+		json_error_t je;
+		v = json_loadb(b.ptr, b.len, JSON_DECODE_ANY, &je);
+		if (!v)
+			quire_error_set(QUIRE_ECORRUPT, "'%s' is not valid JSON: %s", n->id, je.text);
+	} else {
+		v = json_stringn_nocheck(b.ptr, b.len);
+	}
+	quire_buf_release(&b);
+	return v;
+}
+
+/* Reads the outputs a collector renders on two threads before it renders them (one at a time,
+ * 10,000 of them were most of a one-scene change's run). What fails to load is left for the
+ * render, which says why. */
+struct prefetch {
+	struct runner *r;
+	const struct quire_node *n;
+	json_t **got; /* per dependency (a node named twice is read twice, kept once) */
+	unsigned char *want; /* per dependency: the template reads its producer whole */
+	_Atomic size_t next;
+};
+
+static void *prefetch_main(void *arg)
+{
+	struct prefetch *f = arg;
+	size_t nd = f->n->ndeps;
+	for (size_t k; (k = atomic_fetch_add(&f->next, 64)) < nd;)
+		for (size_t e = k + 64 < nd ? k + 64 : nd; k < e; k++)
+			if (f->want[k] && !f->r->values[f->n->deps[k]]) {
+				f->got[k] = load_value(f->r, f->n->deps[k]);
+				if (!f->got[k])
+					quire_error_clear();
+			}
+	return NULL;
+}
+
+static void prefetch(struct runner *r, const struct quire_node *n, const struct quire_template *t)
+{
+	if (n->ndeps < 256)
+		return;
+	struct prefetch f = { r, n, quire__xcalloc(n->ndeps, sizeof(json_t *)),
+			      quire__xcalloc(n->ndeps, 1), 0 };
+	/* Only what the template names whole: a collector whose provider reads its inputs
+	 * itself (exec's {inputs}) renders none of them. */
+	int last = -1, reads = 0;
+	size_t nwant = 0;
+	for (size_t k = 0; k < n->ndeps; k++) {
+		int up = r->plan->nodes[n->deps[k]].producer;
+		if (up != last)
+			reads = quire_template_reads_all(t, r->p->bp->producers[up].name);
+		last = up;
+		nwant += f.want[k] = (unsigned char)reads;
+	}
+	if (nwant >= 256)
+		quire__run_parallel(prefetch_main, &f, 2);
+	for (size_t k = 0; k < n->ndeps; k++) {
+		json_t **slot = &r->values[n->deps[k]];
+		if (!*slot)
+			*slot = f.got[k];
+		else
+			json_decref(f.got[k]);
+	}
+	free(f.got);
+	free(f.want);
+}
+
 static const json_t *artefact_value(void *ud, const char *id)
 {
 	struct runner *r = ud;
@@ -721,34 +810,9 @@ static const json_t *artefact_value(void *ud, const char *id)
 		quire_error_set(QUIRE_EINVALID, "'%s' is not a dependency of this instance", id);
 		return NULL;
 	}
-	if (r->values[i])
-		return r->values[i];
-	const struct quire_node *n = &r->plan->nodes[i];
-	const struct quire_producer *pr = &r->p->bp->producers[n->producer];
-	if (pr->output.type != QUIRE_OUT_TEXT && pr->output.type != QUIRE_OUT_JSON &&
-	    pr->output.type != QUIRE_OUT_FILE) {
-		quire_error_set(QUIRE_EINVALID,
-				"'%s' is a %s artefact and cannot be placed in a prompt", id,
-				quire_output_type_name(pr->output.type));
-		return NULL;
-	}
-	struct quire_buf b = QUIRE_BUF_INIT;
-	if (quire_blob_read(r->p->qdir, n->digest, &b, RENDER_CAP, 0)) {
-		quire_buf_release(&b);
-		return NULL;
-	}
-	json_t *v;
-	if (pr->output.type == QUIRE_OUT_JSON) {
-		json_error_t je;
-		v = json_loadb(b.ptr, b.len, JSON_DECODE_ANY, &je);
-		if (!v)
-			quire_error_set(QUIRE_ECORRUPT, "'%s' is not valid JSON: %s", id, je.text);
-	} else {
-		v = json_stringn_nocheck(b.ptr, b.len);
-	}
-	quire_buf_release(&b);
-	r->values[i] = v;
-	return v;
+	if (!r->values[i])
+		r->values[i] = load_value(r, (size_t)i);
+	return r->values[i];
 }
 
 /* Loads and renders a template file for node i into out. A template every instance of a
@@ -776,6 +840,7 @@ static int render_file(struct runner *r, size_t i, const char *rel, struct quire
 			*cache = t;
 	}
 	if (!err) {
+		prefetch(r, n, t);
 		r->gen++;
 		for (size_t k = 0; k < n->ndeps; k++)
 			r->mark[n->deps[k]] = r->gen;
@@ -912,6 +977,7 @@ static int start(struct runner *r, size_t i)
 	    quire_blob_exists(r->p->qdir, old)) {
 		/* Early cutoff: the upstream re-ran but produced the same bytes. */
 		memcpy(n->digest, old, QUIRE_DIGEST_STRLEN);
+		n->size = e->size;
 		r->res->unchanged++;
 		finish(r, i, after_output(r, i));
 		report(r, "unchanged", i, NULL);
@@ -928,6 +994,9 @@ static int start(struct runner *r, size_t i)
 		err = record(r, "artefact.cached", n->id, d, j->deps, NULL, NULL);
 		json_decref(d);
 		memcpy(n->digest, acd, QUIRE_DIGEST_STRLEN);
+		n->size = json_is_integer(json_object_get(ac, "size"))
+				  ? (long long)json_integer_value(json_object_get(ac, "size"))
+				  : -1;
 		json_decref(ac);
 		job_free(j);
 		if (err)
@@ -1011,6 +1080,7 @@ static int complete(struct runner *r, struct job *j)
 	json_decref(d);
 	json_decref(ac);
 	memcpy(n->digest, j->digest.s, QUIRE_DIGEST_STRLEN);
+	n->size = (long long)j->size;
 	job_free(j);
 	if (err)
 		return err;
@@ -1108,6 +1178,9 @@ static int execute(struct runner *r)
 	r->prio = quire__xcalloc(n, sizeof(uint64_t));
 	compute_priorities(r);
 	r->values = quire__xcalloc(n, sizeof(json_t *));
+	char *bdir = quire__xasprintf("%s/blobs/sha256", r->p->qdir);
+	r->blobfd = open(bdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	free(bdir);
 	r->mark = quire__xcalloc(n, sizeof(unsigned));
 	r->tprompt = quire__xcalloc(r->p->bp->nproducers + 1, sizeof(*r->tprompt));
 	r->tschema = quire__xcalloc(r->p->bp->nproducers + 1, sizeof(*r->tschema));
@@ -1227,6 +1300,8 @@ static int execute(struct runner *r)
 			r->res->not_started++;
 	for (size_t i = 0; i < n; i++)
 		json_decref(r->values[i]);
+	if (r->blobfd >= 0)
+		close(r->blobfd);
 	quire__jobserver_close(r->js);
 	r->js = NULL;
 	free(r->threads);

@@ -574,3 +574,16 @@ int quire_template_render(const struct quire_template *t, const struct quire_ren
 	}
 	return 0;
 }
+
+int quire_template_reads_all(const struct quire_template *t, const char *producer)
+{
+	for (size_t i = 0; i < t->nsegs; i++) {
+		const struct seg *s = &t->segs[i];
+		if (s->kind != SEG_EXPR || !s->head || strcmp(s->head, producer))
+			continue;
+		for (int k = 0; k < s->nhix; k++)
+			if (s->hix[k].kind == IX_ALL)
+				return 1;
+	}
+	return 0;
+}

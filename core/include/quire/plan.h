@@ -31,6 +31,7 @@ struct quire_node {
 	int have_fp;         /* fingerprint known at plan time (every upstream clean) */
 	struct quire_digest fp;
 	char digest[QUIRE_DIGEST_STRLEN]; /* output digest when known ("" otherwise) */
+	long long size;          /* its size in bytes when known, else -1 */
 	long long take;          /* take number entering the fingerprint (0 for the first) */
 	json_t *feedback;        /* review feedback history entering the fingerprint (an array
 				  * owned by the plan), NULL when there is none */

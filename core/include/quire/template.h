@@ -23,6 +23,10 @@ void quire_template_free(struct quire_template *t);
 int quire_template_check(const struct quire_template *t, const struct quire_blueprint *bp,
 			 const struct quire_producer *p);
 
+/* Whether t names a whole fan-out of producer (an index '*', as in {{Scene[i][*]}}): a
+ * collector's render then reads many of its outputs. */
+int quire_template_reads_all(const struct quire_template *t, const char *producer);
+
 /* What rendering needs to know about one instance. */
 struct quire_render_ctx {
 	const struct quire_blueprint *bp;
