@@ -24,6 +24,7 @@ struct srow {
 	const char *digest; /* QUIRE_DIGEST_STRLEN - 1 bytes */
 	uint64_t hash;
 	uint32_t pathlen;
+	uint32_t changed; /* put since the file was read: written out on close */
 	int64_t size, mtime_ns, ino, recorded_ns;
 };
 
@@ -42,6 +43,7 @@ struct quire_store {
 	uint32_t *slots;     /* open addressing on the path: row index + 1, 0 when empty */
 	size_t cap;
 	int rows_loaded, rows_dirty;
+	size_t file_lines; /* rows read from the file, repeats included (0: no usable file) */
 	const char *map; /* .quire/runs/stat-cache mapped read-only: loaded rows point into it */
 	size_t maplen;
 	struct quire__arena arena; /* the paths and digests of rows put since the load */
@@ -425,6 +427,7 @@ static void row_set(struct quire_store *s, const char *path, size_t pathlen, int
 		*slot = (uint32_t)s->nrows;
 	}
 	struct srow *r = &s->rows[*slot - 1];
+	r->changed = copy;
 	r->size = size;
 	r->mtime_ns = mtime_ns;
 	r->ino = ino;
@@ -498,38 +501,74 @@ static void load_rows(struct quire_store *s)
 		if (!quire_digest_valid(dig) || memchr(p, '\0', (size_t)(nl - p)))
 			break;
 		row_set(s, p, (size_t)(nl - p), size, mtime, ino, d, rec, 0);
+		s->file_lines++;
 		at = nl + 1;
+	}
+	/* A damaged line is where the file stops being usable: appending after it would be
+	 * lost, so the next save writes the whole file. */
+	if (at < end)
+		s->file_lines = 0;
+}
+
+/* Appends the rows (only those changed since the file was read, with only_changed) in the
+ * file's line format. */
+static void put_rows(const struct quire_store *s, struct quire_buf *b, int only_changed)
+{
+	for (size_t r = 0; r < s->nrows; r++) {
+		const struct srow *w = &s->rows[r];
+		if (only_changed && !w->changed)
+			continue;
+		if (memchr(w->path, '\t', w->pathlen) || memchr(w->path, '\n', w->pathlen))
+			continue; /* not representable: hashed every time */
+		quire_buf_put_int(b, w->size);
+		quire_buf_putc(b, '\t');
+		quire_buf_put_int(b, w->mtime_ns);
+		quire_buf_putc(b, '\t');
+		quire_buf_put_int(b, w->ino);
+		quire_buf_putc(b, '\t');
+		quire_buf_put_int(b, w->recorded_ns);
+		quire_buf_putc(b, '\t');
+		quire_buf_add(b, w->digest, QUIRE_DIGEST_STRLEN - 1);
+		quire_buf_putc(b, '\t');
+		quire_buf_add(b, w->path, w->pathlen);
+		quire_buf_putc(b, '\n');
 	}
 }
 
-/* Writes every row back (temp + rename, no fsync: a cache; lost, its files are hashed). */
+/* Writes the rows back (no fsync: a cache; lost, its files are hashed). Only the rows that
+ * changed are appended, while the file holds at most as many old lines as live rows (a scene
+ * change at 100k rewrote 29 MB for one line); otherwise, or when the file is not the one that
+ * was read, the whole file is written again, temp + rename. Later lines win when the file is
+ * read, and a line cut short by a crash ends the read there: its rows are hashed again. */
 static void save_rows(struct quire_store *s)
 {
-	struct quire_buf b = QUIRE_BUF_INIT;
-	quire_buf_grow(&b, s->nrows * 120 + sizeof(STAT_MAGIC));
-	quire_buf_puts(&b, STAT_MAGIC);
-	for (size_t r = 0; r < s->nrows; r++) {
-		const struct srow *w = &s->rows[r];
-		if (memchr(w->path, '\t', w->pathlen) || memchr(w->path, '\n', w->pathlen))
-			continue; /* not representable: hashed every time */
-		quire_buf_put_int(&b, w->size);
-		quire_buf_putc(&b, '\t');
-		quire_buf_put_int(&b, w->mtime_ns);
-		quire_buf_putc(&b, '\t');
-		quire_buf_put_int(&b, w->ino);
-		quire_buf_putc(&b, '\t');
-		quire_buf_put_int(&b, w->recorded_ns);
-		quire_buf_putc(&b, '\t');
-		quire_buf_add(&b, w->digest, QUIRE_DIGEST_STRLEN - 1);
-		quire_buf_putc(&b, '\t');
-		quire_buf_add(&b, w->path, w->pathlen);
-		quire_buf_putc(&b, '\n');
-	}
-	char *dir = quire__xasprintf("%s/runs", s->qdir);
+	size_t nchanged = 0;
+	for (size_t r = 0; r < s->nrows; r++)
+		nchanged += s->rows[r].changed != 0;
 	char *path = quire__xasprintf("%s/runs/stat-cache", s->qdir);
-	if (quire_fs_mkdirs(dir, 0755) || quire_fs_replace(path, b.ptr, b.len, 0644))
-		quire_error_clear();
-	free(dir);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int done = 0;
+	if (s->map && s->file_lines && s->file_lines + nchanged <= 2 * s->nrows) {
+		quire_buf_grow(&b, nchanged * 120);
+		put_rows(s, &b, 1);
+		int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+		struct stat st;
+		/* The file the rows were read from, with nothing after what was read. */
+		done = fd >= 0 && fstat(fd, &st) == 0 && (size_t)st.st_size == s->maplen &&
+		       write(fd, b.ptr, b.len) == (ssize_t)b.len;
+		if (fd >= 0)
+			close(fd);
+	}
+	if (!done) {
+		quire_buf_reset(&b);
+		quire_buf_grow(&b, s->nrows * 120 + sizeof(STAT_MAGIC));
+		quire_buf_puts(&b, STAT_MAGIC);
+		put_rows(s, &b, 0);
+		char *dir = quire__xasprintf("%s/runs", s->qdir);
+		if (quire_fs_mkdirs(dir, 0755) || quire_fs_replace(path, b.ptr, b.len, 0644))
+			quire_error_clear();
+		free(dir);
+	}
 	free(path);
 	quire_buf_release(&b);
 }

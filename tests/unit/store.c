@@ -519,6 +519,78 @@ static void test_stat_cache_file_damage(void **state)
 	free(text);
 }
 
+/* Closing a store appends only the rows that changed (later lines win when read back), until
+ * the file holds more old lines than live rows; then, and after a line was cut short, the
+ * whole file is written again. */
+static void test_stat_cache_appends(void **state)
+{
+	(void)state;
+	struct quire_store *s = NULL;
+	struct quire_digest d[4], got;
+	digest_of("one", &d[0]);
+	digest_of("two", &d[1]);
+	digest_of("three", &d[2]);
+	digest_of("four", &d[3]);
+	int64_t mtime = now_ns() - 10LL * 1000000000;
+	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
+	assert_int_equal(quire_store_stat_put(s, "a.md", 1, mtime, 11, &d[0]), 0);
+	assert_int_equal(quire_store_stat_put(s, "b.md", 2, mtime, 12, &d[1]), 0);
+	assert_int_equal(quire_store_stat_put(s, "c.md", 3, mtime, 13, &d[2]), 0);
+	quire_store_close(s);
+	char *first = tu_slurp(".quire/runs/stat-cache");
+
+	/* b.md again, same stat, other content: one line more, after the rest unchanged. */
+	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
+	assert_int_equal(quire_store_stat_get(s, "a.md", 1, mtime, 11, &got), 1);
+	assert_int_equal(quire_store_stat_put(s, "b.md", 2, mtime, 12, &d[3]), 0);
+	quire_store_close(s);
+	char *second = tu_slurp(".quire/runs/stat-cache");
+	assert_int_equal(strncmp(second, first, strlen(first)), 0);
+	const char *added = second + strlen(first);
+	assert_non_null(strstr(added, "\tb.md\n"));
+	assert_null(strchr(strchr(added, '\n') + 1, '\n')); /* exactly one line */
+	assert_int_equal(quire_store_open(&s, ".quire", 1), 0);
+	assert_int_equal(quire_store_stat_get(s, "b.md", 2, mtime, 12, &got), 1);
+	assert_string_equal(got.s, d[3].s);
+	assert_int_equal(quire_store_stat_get(s, "c.md", 3, mtime, 13, &got), 1);
+	quire_store_close(s);
+
+	/* Three rows, six lines at most: the next changes make the file whole again. */
+	for (int k = 0; k < 4; k++) {
+		assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
+		assert_int_equal(quire_store_stat_put(s, "c.md", 3, mtime + k + 1, 13, &d[2]), 0);
+		quire_store_close(s);
+	}
+	char *whole = tu_slurp(".quire/runs/stat-cache");
+	size_t lines = 0;
+	for (const char *c = whole; (c = strchr(c, '\n')); c++)
+		lines++;
+	assert_true(lines <= 1 + 6);
+	assert_int_equal(strncmp(whole, "quire-stat-cache 1\n", 19), 0);
+
+	/* A crash in the middle of an append: the cut line is ignored, and the next close writes
+	 * the whole file with every row. */
+	size_t len = strlen(whole);
+	whole[len - 20] = '\0';
+	tu_write(".", ".quire/runs/stat-cache", whole);
+	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
+	assert_int_equal(quire_store_stat_get(s, "a.md", 1, mtime, 11, &got), 1);
+	assert_int_equal(quire_store_stat_put(s, "d.md", 4, mtime, 14, &d[0]), 0);
+	quire_store_close(s);
+	char *healed = tu_slurp(".quire/runs/stat-cache");
+	assert_int_equal(strncmp(healed, "quire-stat-cache 1\n", 19), 0);
+	assert_int_equal(quire_store_open(&s, ".quire", 1), 0);
+	assert_int_equal(quire_store_stat_get(s, "a.md", 1, mtime, 11, &got), 1);
+	assert_int_equal(quire_store_stat_get(s, "b.md", 2, mtime, 12, &got), 1);
+	assert_string_equal(got.s, d[3].s);
+	assert_int_equal(quire_store_stat_get(s, "d.md", 4, mtime, 14, &got), 1);
+	quire_store_close(s);
+	free(first);
+	free(second);
+	free(whole);
+	free(healed);
+}
+
 static void test_stat_cache_racy_entry_misses(void **state)
 {
 	(void)state;
@@ -618,6 +690,7 @@ int main(void)
 					    tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_stat_cache_file_damage, tu_setup_qdir,
 					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_stat_cache_appends, tu_setup_qdir, tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_stat_cache_racy_entry_misses, tu_setup_qdir,
 					    tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_action_cache_put_get, tu_setup_qdir,
