@@ -38,6 +38,20 @@ run_q "the blueprint stops giving Y the input its unchanged prompts name" 3 plan
 check "every file is checked again" err_has "prompts/y-0.md:1:18: 'B' is not in the uses of producer 'Y'"
 sed -i 's/    uses: \[A\]$/    uses: [B]/; 0,/uses: \[B\]/s//uses: [A]/' blueprint.yaml
 run_q "restored" 0 plan
+# What passed is kept in .quire/runs/template-checks, one line per (content, producer): a run
+# appends a line for a changed prompt, and a blueprint change starts the file again.
+run_q "a run records the checks" 0 run
+lines() { wc -l <.quire/runs/template-checks; }
+check "under a header naming quire and the blueprint" grep -q "^quire-template-checks 1 " .quire/runs/template-checks
+n1=$(lines)
+echo 'the second part, revised again, about {{B}}' >prompts/y-1.md
+run_q "one prompt changed" 0 run
+is "one line appended" "$(lines)" "$((n1 + 1))"
+sed -i '$ d' .quire/runs/template-checks
+truncate -s -3 .quire/runs/template-checks
+echo 'the second part, once more, about {{B}}' >prompts/y-1.md
+run_q "after a line was cut short" 0 run
+check "the file is whole again" sh -c '[ $(( ($(stat -c %s .quire/runs/template-checks) - $(head -1 .quire/runs/template-checks | wc -c)) % 69 )) -eq 0 ]'
 sed -i 's|prompts/y-{{i}}.md|prompts/y-{{k}}.md|' blueprint.yaml
 run_q "an unknown variable in a prompt path" 3 plan
 check "is refused with the blueprint position" err_has "a prompt path may use only the loop variables of producer 'Y'"
