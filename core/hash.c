@@ -249,6 +249,150 @@ static void put_value(struct quire_buf *b, const json_t *v, int depth)
 	}
 }
 
+static size_t skip_ws(const char *s, size_t n, size_t i)
+{
+	while (i < n && (s[i] == ' ' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* The end of the string token starting at s[i] (a quote), or (size_t)-1. */
+static size_t string_end(const char *s, size_t n, size_t i)
+{
+	for (i++; i < n; i++) {
+		if (s[i] == '"')
+			return i + 1;
+		if (s[i] == '\\')
+			i++;
+		else if ((unsigned char)s[i] < 0x20)
+			return (size_t)-1;
+	}
+	return (size_t)-1;
+}
+
+static int bare_char(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '-' || c == '+' ||
+	       c == '.' || c == 'E';
+}
+
+size_t quire_json_value_end(const char *s, size_t n, size_t i)
+{
+	i = skip_ws(s, n, i);
+	if (i >= n)
+		return (size_t)-1;
+	if (s[i] == '"')
+		return string_end(s, n, i);
+	if (s[i] != '{' && s[i] != '[') {
+		size_t j = i;
+		while (j < n && bare_char(s[j]))
+			j++;
+		return j > i ? j : (size_t)-1;
+	}
+	size_t depth = 0;
+	for (; i < n; i++) {
+		char c = s[i];
+		if (c == '"') {
+			if ((i = string_end(s, n, i)) == (size_t)-1)
+				return i;
+			i--;
+		} else if (c == '{' || c == '[') {
+			depth++;
+		} else if (c == '}' || c == ']') {
+			if (--depth == 0)
+				return i + 1;
+		}
+	}
+	return (size_t)-1;
+}
+
+int quire_json_reformat(struct quire_buf *out, const char *s, size_t n, int depth)
+{
+	char stack[256];
+	int sp = 0, d = depth, pretty = depth >= 0;
+	size_t start = out->len, i = skip_ws(s, n, 0);
+	for (;;) {
+		/* A value. */
+		if (i >= n)
+			goto bad;
+		char c = s[i];
+		if (c == '{' || c == '[') {
+			char close = c == '{' ? '}' : ']';
+			size_t j = skip_ws(s, n, i + 1);
+			if (j < n && s[j] == close) {
+				quire_buf_putc(out, c);
+				quire_buf_putc(out, close);
+				i = j + 1;
+			} else {
+				if (sp == (int)sizeof(stack))
+					goto bad;
+				stack[sp++] = close;
+				quire_buf_putc(out, c);
+				put_indent(out, pretty ? ++d : -1);
+				i = j;
+				if (c == '{')
+					goto key;
+				continue;
+			}
+		} else if (c == '"') {
+			size_t e = string_end(s, n, i);
+			if (e == (size_t)-1)
+				goto bad;
+			quire_buf_add(out, s + i, e - i);
+			i = e;
+		} else {
+			size_t e = i;
+			while (e < n && bare_char(s[e]))
+				e++;
+			if (e == i)
+				goto bad;
+			quire_buf_add(out, s + i, e - i);
+			i = e;
+		}
+		/* After a value: the end, a comma, or the end of its container. */
+		for (;;) {
+			i = skip_ws(s, n, i);
+			if (!sp) {
+				if (i == n)
+					return 0;
+				goto bad;
+			}
+			if (i >= n)
+				goto bad;
+			if (s[i] == ',') {
+				quire_buf_putc(out, ',');
+				put_indent(out, pretty ? d : -1);
+				i = skip_ws(s, n, i + 1);
+				if (stack[sp - 1] == '}')
+					goto key;
+				break;
+			}
+			if (s[i] != stack[sp - 1])
+				goto bad;
+			sp--;
+			put_indent(out, pretty ? --d : -1);
+			quire_buf_putc(out, s[i++]);
+		}
+		continue;
+	key:
+		if (i >= n || s[i] != '"')
+			goto bad;
+		size_t e = string_end(s, n, i);
+		if (e == (size_t)-1)
+			goto bad;
+		quire_buf_add(out, s + i, e - i);
+		i = skip_ws(s, n, e);
+		if (i >= n || s[i] != ':')
+			goto bad;
+		quire_buf_add(out, ": ", pretty ? 2 : 1);
+		i = skip_ws(s, n, i + 1);
+	}
+bad:
+	out->len = start;
+	out->ptr[start] = '\0';
+	return -1;
+}
+
 void quire_json_write(struct quire_buf *out, const json_t *v, int pretty)
 {
 	put_value(out, v, pretty ? 0 : -1);

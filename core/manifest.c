@@ -532,28 +532,66 @@ static json_t *overlay(const json_t *m, const char *id)
 	return json_object_get(json_object_get(m, "artefacts"), id);
 }
 
-int quire_manifest_materialise(json_t *m, struct quire_mbase *base, const char *id,
-			       json_t **entry)
+/* A commit keeps large dependency records (an entry's "deps", also inside its "takes") and a
+ * run's file list (the manifest's "files") as their JSON text in a JSON string, where the
+ * value is otherwise always an object: parsed, a collector's record at 100k was 10 MB of
+ * jansson objects, built twice per commit only to be written out again. put_entry lays the
+ * text out where it goes. Records shorter than this stay parsed (unit tests set it to 0). */
+size_t quire__manifest_raw_min = 256;
+
+/* Parses JSON object text, keeping the value of key (when given and at least
+ * quire__manifest_raw_min long) as its text in a string; NULL when it is not an object. */
+static json_t *parse_keeping(const char *text, size_t len, const char *key)
 {
-	json_t *e = overlay(m, id);
-	*entry = NULL;
-	if (json_is_null(e))
-		return 0;
-	if (e && !json_object_get(e, TEXT_KEY)) {
-		*entry = e;
-		return 0;
+	json_error_t je;
+	size_t klen = key ? strlen(key) : 0, i = 0;
+	while (key && i < len && text[i] != '{')
+		i++;
+	for (i++; key && i < len;) {
+		while (i < len && (text[i] == ' ' || text[i] == '\n' || text[i] == ',' ||
+				   text[i] == '\t' || text[i] == '\r'))
+			i++;
+		if (i >= len || text[i] != '"')
+			break;
+		size_t ks = i + 1, ke = quire_json_value_end(text, len, i);
+		if (ke == (size_t)-1)
+			break;
+		while (ke < len && text[ke] != ':')
+			ke++;
+		size_t vs = ke + 1, ve = quire_json_value_end(text, len, vs);
+		if (ve == (size_t)-1)
+			break;
+		while (vs < ve && (text[vs] == ' ' || text[vs] == '\n'))
+			vs++;
+		if (ke - 1 - ks == klen && !memcmp(text + ks, key, klen) && text[ks + klen] == '"') {
+			if (ve - vs < quire__manifest_raw_min || text[vs] != '{')
+				break;
+			/* The rest parsed with null in its place, then the text put there. */
+			struct quire_buf b = QUIRE_BUF_INIT;
+			quire_buf_add(&b, text, vs);
+			quire_buf_puts(&b, "null");
+			quire_buf_add(&b, text + ve, len - ve);
+			json_t *o = json_loadb(b.ptr, b.len, 0, &je);
+			quire_buf_release(&b);
+			if (json_is_object(o) && json_is_null(json_object_get(o, key))) {
+				json_object_set_new(o, key, json_stringn_nocheck(text + vs, ve - vs));
+				return o;
+			}
+			json_decref(o);
+			break;
+		}
+		i = ve;
 	}
-	json_t *full;
-	int err = quire_manifest_peek(m, base, id, &full);
-	if (err || !full)
-		return err;
-	json_object_set_new(json_object_get(m, "artefacts"), id, full);
-	*entry = full;
-	return 0;
+	json_t *o = json_loadb(text, len, 0, &je);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
-int quire_manifest_peek(const json_t *m, struct quire_mbase *base, const char *id,
-			json_t **entry)
+static int peek_ex(const json_t *m, struct quire_mbase *base, const char *id, json_t **entry,
+		   int keep)
 {
 	*entry = NULL;
 	json_t *e = overlay(m, id);
@@ -564,13 +602,11 @@ int quire_manifest_peek(const json_t *m, struct quire_mbase *base, const char *i
 		*entry = json_incref(e);
 		return 0;
 	}
-	json_error_t je;
+	const char *key = keep ? "deps" : NULL;
 	if (text) {
-		*entry = json_loadb(json_string_value(text), json_string_length(text), 0, &je);
-		if (json_is_object(*entry))
+		*entry = parse_keeping(json_string_value(text), json_string_length(text), key);
+		if (*entry)
 			return 0;
-		json_decref(*entry);
-		*entry = NULL;
 		return quire_error_set(QUIRE_ERROR, "internal: the compacted entry of '%s' does not "
 						    "parse", id);
 	}
@@ -583,15 +619,110 @@ int quire_manifest_peek(const json_t *m, struct quire_mbase *base, const char *i
 	int err = mbase_map(base);
 	if (err)
 		return err;
-	*entry = json_loadb(base->map + r->off, r->len, 0, &je);
-	if (json_is_object(*entry))
+	if ((*entry = parse_keeping(base->map + r->off, r->len, key)))
 		return 0;
-	json_decref(*entry);
-	*entry = NULL;
+	json_error_t je;
+	json_decref(json_loadb(base->map + r->off, r->len, 0, &je));
 	return quire_error_set(QUIRE_ECORRUPT,
 			       ".quire/manifests/%s.json: the entry of '%s' (byte %zu) does not match "
 			       ".quire/runs/%s-index.tsv: %s",
 			       base->rev, id, r->off, base->rev, je.text);
+}
+
+static int materialise_ex(json_t *m, struct quire_mbase *base, const char *id, json_t **entry,
+			  int keep)
+{
+	json_t *e = overlay(m, id);
+	*entry = NULL;
+	if (json_is_null(e))
+		return 0;
+	if (e && !json_object_get(e, TEXT_KEY)) {
+		*entry = e;
+		return 0;
+	}
+	json_t *full;
+	int err = peek_ex(m, base, id, &full, keep);
+	if (err || !full)
+		return err;
+	json_object_set_new(json_object_get(m, "artefacts"), id, full);
+	*entry = full;
+	return 0;
+}
+
+int quire_manifest_materialise(json_t *m, struct quire_mbase *base, const char *id,
+			       json_t **entry)
+{
+	return materialise_ex(m, base, id, entry, 0);
+}
+
+int quire_manifest_peek(const json_t *m, struct quire_mbase *base, const char *id,
+			json_t **entry)
+{
+	return peek_ex(m, base, id, entry, 0);
+}
+
+static int cmp_keys(const void *x, const void *y)
+{
+	return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+static void put_indent(struct quire_buf *b, int depth)
+{
+	quire_buf_putc(b, '\n');
+	for (int k = 0; k < depth; k++)
+		quire_buf_add(b, "  ", 2);
+}
+
+/* A value kept as text (see quire__manifest_raw_min) laid out at depth, else written. */
+static void put_kept(struct quire_buf *b, const json_t *v, int depth)
+{
+	if (!json_is_string(v) ||
+	    quire_json_reformat(b, json_string_value(v), json_string_length(v), depth))
+		quire_json_write_at(b, v, depth);
+}
+
+
+/* Writes an entry (or a take, in_take) as quire_json_write_at(e, depth) would, its "deps"
+ * laid out from text when kept so, and its takes' too. */
+static void put_entry(struct quire_buf *b, const json_t *e, int depth, int in_take)
+{
+	size_t n = json_object_size(e), k = 0;
+	if (!json_is_object(e) || !n) {
+		quire_json_write_at(b, e, depth);
+		return;
+	}
+	const char **keys = quire__xcalloc(n, sizeof(*keys));
+	const char *key;
+	json_t *v;
+	json_object_foreach((json_t *)e, key, v) keys[k++] = key;
+	qsort(keys, n, sizeof(*keys), cmp_keys);
+	quire_buf_putc(b, '{');
+	for (k = 0; k < n; k++) {
+		if (k)
+			quire_buf_putc(b, ',');
+		put_indent(b, depth + 1);
+		quire_buf_put_jstr(b, keys[k], strlen(keys[k]));
+		quire_buf_add(b, ": ", 2);
+		v = json_object_get(e, keys[k]);
+		if (!strcmp(keys[k], "deps")) {
+			put_kept(b, v, depth + 1);
+		} else if (!in_take && !strcmp(keys[k], "takes") && json_array_size(v)) {
+			quire_buf_putc(b, '[');
+			for (size_t t = 0; t < json_array_size(v); t++) {
+				if (t)
+					quire_buf_putc(b, ',');
+				put_indent(b, depth + 2);
+				put_entry(b, json_array_get(v, t), depth + 2, 1);
+			}
+			put_indent(b, depth + 1);
+			quire_buf_putc(b, ']');
+		} else {
+			quire_json_write_at(b, v, depth + 1);
+		}
+	}
+	free(keys);
+	put_indent(b, depth);
+	quire_buf_putc(b, '}');
 }
 
 void quire_manifest_compact(json_t *m, const char *id)
@@ -601,7 +732,7 @@ void quire_manifest_compact(json_t *m, const char *id)
 	if (!json_is_object(e) || json_object_get(e, TEXT_KEY))
 		return;
 	struct quire_buf b = QUIRE_BUF_INIT;
-	quire_json_write_at(&b, e, 2);
+	put_entry(&b, e, 2, 0);
 	json_t *c = json_object();
 	/* The index's fields (shared values, not copies), then the text. */
 	for (int k = 0; k < INDEX_NSTR; k++)
@@ -617,8 +748,8 @@ void quire_manifest_compact(json_t *m, const char *id)
 	json_object_set_new(arts, id, c);
 }
 
-int quire_manifest_fold(json_t *m, struct quire_mbase *base, int64_t time_ns, const char *kind,
-			const char *subject, const json_t *data, int compact)
+static int fold(json_t *m, struct quire_mbase *base, int64_t time_ns, const char *kind,
+		const char *subject, const json_t *data, int compact)
 {
 	json_t *arts = json_object_get(m, "artefacts");
 	if (base && !strcmp(kind, "revision.restored"))
@@ -628,7 +759,7 @@ int quire_manifest_fold(json_t *m, struct quire_mbase *base, int64_t time_ns, co
 		if (json_is_null(json_object_get(arts, subject)))
 			json_object_del(arts, subject);
 		json_t *e;
-		int err = quire_manifest_materialise(m, base, subject, &e);
+		int err = materialise_ex(m, base, subject, &e, compact);
 		if (err)
 			return err;
 	}
@@ -640,6 +771,33 @@ int quire_manifest_fold(json_t *m, struct quire_mbase *base, int64_t time_ns, co
 	else if (compact)
 		quire_manifest_compact(m, subject);
 	return 0;
+}
+
+int quire_manifest_fold(json_t *m, struct quire_mbase *base, int64_t time_ns, const char *kind,
+			const char *subject, const json_t *data, int compact)
+{
+	return fold(m, base, time_ns, kind, subject, data, compact);
+}
+
+int quire_manifest_fold_text(json_t *m, struct quire_mbase *base, int64_t time_ns,
+			     const char *kind, const char *subject, const char *text, size_t len,
+			     int compact)
+{
+	const char *key = !compact			     ? NULL
+			  : !strcmp(kind, "artefact.produced") ? "deps"
+			  : !strcmp(kind, "artefact.cached")   ? "deps"
+			  : !strcmp(kind, "run.start")	     ? "files"
+							     : NULL;
+	json_t *data = NULL;
+	if (text && !(data = parse_keeping(text, len, key))) {
+		json_error_t je;
+		if (!(data = json_loadb(text, len, JSON_DECODE_ANY, &je)))
+			return quire_error_set(QUIRE_ECORRUPT, "an event of '%s' has invalid data: %s",
+					       subject ? subject : kind, je.text);
+	}
+	int err = fold(m, base, time_ns, kind, subject, data, compact);
+	json_decref(data);
+	return err;
 }
 
 static int index_safe(const char *s)
@@ -773,10 +931,6 @@ static void write_index(const char *qdir, const char *rev, const struct stat *st
 	free(path);
 }
 
-static int cmp_keys(const void *x, const void *y)
-{
-	return strcmp(*(const char *const *)x, *(const char *const *)y);
-}
 
 /* Where a manifest's text goes: a buffer, or a file written as it is made (flushed every
  * MiB, so a large manifest is never held whole), with runs of entries copied from the base's
@@ -859,7 +1013,10 @@ static int manifest_emit(const json_t *m, struct mw *w, struct span **spans_out,
 		quire_buf_add(b, ": ", 2);
 		v = json_object_get(m, keys[k]);
 		if (v != arts) {
-			quire_json_write_at(b, v, 1);
+			if (!strcmp(keys[k], "files"))
+				put_kept(b, v, 1); /* a run's file list kept as text */
+			else
+				quire_json_write_at(b, v, 1);
 			continue;
 		}
 		if (!ns) {
@@ -901,7 +1058,7 @@ static int manifest_emit(const json_t *m, struct mw *w, struct span **spans_out,
 				if (text)
 					quire_buf_add(b, json_string_value(text), json_string_length(text));
 				else
-					quire_json_write_at(b, spans[i].e, 2);
+					put_entry(b, spans[i].e, 2, 0);
 				spans[i].len = mw_pos(w) - spans[i].off;
 				last_copied = 0;
 			}

@@ -1329,14 +1329,16 @@ struct fold_ctx {
 };
 
 static int fold_cb(void *ud, int64_t seq, int64_t time_ns, const char *kind, const char *subject,
-		   const json_t *data)
+		   const char *text, size_t len)
 {
 	(void)seq;
 	struct fold_ctx *fc = ud;
 	fc->started |= !strcmp(kind, "run.start");
 	/* An entry only in the base is read from the parent's text first; 10,000 new entries
-	 * held parsed were most of a large first run's memory, so they are compacted again. */
-	fc->err = quire_manifest_fold(fc->m, fc->base, time_ns, kind, subject, data, fc->compact);
+	 * held parsed were most of a large first run's memory, so they are compacted again (and
+	 * a run's large records are kept as text: see quire_manifest_fold_text). */
+	fc->err = quire_manifest_fold_text(fc->m, fc->base, time_ns, kind, subject, text, len,
+					   fc->compact);
 	return fc->err ? 1 : 0;
 }
 
@@ -1346,7 +1348,7 @@ static int commit_onto(const char *qdir, struct quire_store *store, int64_t run,
 		       json_t *m, struct quire_mbase *base, int compact, json_t **out)
 {
 	struct fold_ctx fc = { m, base, compact, 0, 0 };
-	int err = quire_store_events(store, run, fold_cb, &fc);
+	int err = quire_store_events_text(store, run, fold_cb, &fc);
 	if (fc.err)
 		err = fc.err;
 	/* A slim manifest's files, inputs and counts are empty until run.start sets them. */

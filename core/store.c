@@ -258,7 +258,8 @@ int quire_store_event_text(struct quire_store *s, int64_t run, const char *kind,
 	return step_done(s, st, "recording an event");
 }
 
-int quire_store_events(struct quire_store *s, int64_t run, quire_event_cb cb, void *ctx)
+int quire_store_events_text(struct quire_store *s, int64_t run, quire_event_text_cb cb,
+			    void *ctx)
 {
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(s->db,
@@ -269,19 +270,10 @@ int quire_store_events(struct quire_store *s, int64_t run, quire_event_cb cb, vo
 	int rc, ret = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *data = (const char *)sqlite3_column_text(st, 4);
-		json_t *d = NULL;
-		if (data) {
-			d = json_loads(data, JSON_DECODE_ANY, NULL);
-			if (!d) {
-				ret = quire_error_set(QUIRE_ECORRUPT, "database: event %lld has invalid data",
-						      (long long)sqlite3_column_int64(st, 0));
-				break;
-			}
-		}
+		size_t len = data ? (size_t)sqlite3_column_bytes(st, 4) : 0;
 		ret = cb(ctx, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
 			 (const char *)sqlite3_column_text(st, 2),
-			 (const char *)sqlite3_column_text(st, 3), d);
-		json_decref(d);
+			 (const char *)sqlite3_column_text(st, 3), data, len);
 		if (ret)
 			break;
 	}
@@ -289,6 +281,30 @@ int quire_store_events(struct quire_store *s, int64_t run, quire_event_cb cb, vo
 		ret = db_error(s, "reading events");
 	sqlite3_finalize(st);
 	return ret;
+}
+
+struct parsed_events {
+	quire_event_cb cb;
+	void *ctx;
+};
+
+static int parse_event(void *ctx, int64_t seq, int64_t time_ns, const char *kind,
+		       const char *subject, const char *text, size_t len)
+{
+	struct parsed_events *pe = ctx;
+	json_t *d = NULL;
+	if (text && !(d = json_loadb(text, len, JSON_DECODE_ANY, NULL)))
+		return quire_error_set(QUIRE_ECORRUPT, "database: event %lld has invalid data",
+				       (long long)seq);
+	int ret = pe->cb(pe->ctx, seq, time_ns, kind, subject, d);
+	json_decref(d);
+	return ret;
+}
+
+int quire_store_events(struct quire_store *s, int64_t run, quire_event_cb cb, void *ctx)
+{
+	struct parsed_events pe = { cb, ctx };
+	return quire_store_events_text(s, run, parse_event, &pe);
 }
 
 int quire_store_run_start(struct quire_store *s, const char *rev, const char *parent,

@@ -2,7 +2,9 @@
 #include "testutil.h"
 
 #include <jansson.h>
+#include <string.h>
 
+#include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/hash.h"
 
@@ -295,6 +297,64 @@ static void test_digest_valid(void **state)
 		}
 }
 
+/* Reformatting JSON text quire wrote lays it out exactly as writing the value it holds does,
+ * from compact text and from text laid out at another depth; what is not one JSON value is
+ * refused, appending nothing. */
+static void test_reformat_matches_writer(void **state)
+{
+	(void)state;
+	static const char *const docs[] = {
+		"{}", "[]", "\"x\"", "-12", "null", "true",
+		"{\"a\":1,\"b\":[1,2,{\"c\":[]}],\"d\":{},\"e\":{\"f\":\"g\\\"h\\\\\\n\\u00e9\"}}",
+		"[[\"Scene[0][0]\",\"sha256:00\"],[\"Scene[0][1]\",\"sha256:01\"]]",
+		"{\"binding\":\"sha256:ab\",\"feedback\":[\"more , ] } detail\"],\"index\":[0,3],"
+		"\"inputs\":{\"Tone\":\"sha256:cd\"},\"prompt\":null,\"schema\":null,\"take\":0,"
+		"\"upstream\":[]}",
+		"{\"k\":\"\xc3\xa9t\xc3\xa9 \\t tab\",\"z\":[[],[[]],{}]}",
+	};
+	for (size_t k = 0; k < sizeof(docs) / sizeof(docs[0]); k++) {
+		json_t *v = json_loads(docs[k], JSON_DECODE_ANY, NULL);
+		assert_non_null(v);
+		for (int depth = -1; depth < 6; depth++) {
+			struct quire_buf want = QUIRE_BUF_INIT, got = QUIRE_BUF_INIT,
+					 again = QUIRE_BUF_INIT;
+			quire_json_write_at(&want, v, depth);
+			/* From the compact text quire writes (strings are copied as they are). */
+			struct quire_buf compact = QUIRE_BUF_INIT;
+			quire_json_write_at(&compact, v, -1);
+			assert_int_equal(quire_json_reformat(&got, compact.ptr, compact.len, depth), 0);
+			quire_buf_release(&compact);
+			assert_string_equal(got.ptr, want.ptr);
+			/* From pretty text at depth 3 to this depth. */
+			struct quire_buf pretty = QUIRE_BUF_INIT;
+			quire_json_write_at(&pretty, v, 3);
+			assert_int_equal(quire_json_reformat(&again, pretty.ptr, pretty.len, depth), 0);
+			assert_string_equal(again.ptr, want.ptr);
+			assert_int_equal(quire_json_value_end(pretty.ptr, pretty.len, 0), pretty.len);
+			quire_buf_release(&want);
+			quire_buf_release(&got);
+			quire_buf_release(&again);
+			quire_buf_release(&pretty);
+		}
+		json_decref(v);
+	}
+	static const char *const bad[] = { "", "{", "[1,", "{\"a\" 1}", "{\"a\":1]", "[1]]",
+					   "{1:2}", "\"open", "[1] 2", "\"a\nb\"" };
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		struct quire_buf b = QUIRE_BUF_INIT;
+		quire_buf_puts(&b, "kept");
+		assert_int_equal(quire_json_reformat(&b, bad[k], strlen(bad[k]), 2), -1);
+		assert_string_equal(b.ptr, "kept");
+		quire_buf_release(&b);
+	}
+	/* The end of a member's value inside an object's text, strings followed. */
+	const char *obj = "{\"a\":\"}]\",\"b\":[{\"c\":\"x\"}],\"d\":7}";
+	size_t b_at = strstr(obj, "[{") - obj;
+	assert_int_equal(quire_json_value_end(obj, strlen(obj), b_at),
+			 strstr(obj, ",\"d\"") - obj);
+	assert_int_equal(quire_json_value_end("[1,2", 4, 0), (size_t)-1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -309,6 +369,7 @@ int main(void)
 		cmocka_unit_test(test_hash_json_ignores_insertion_order),
 		cmocka_unit_test(test_reals_are_refused),
 		cmocka_unit_test(test_digest_valid),
+		cmocka_unit_test(test_reformat_matches_writer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

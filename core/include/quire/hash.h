@@ -44,6 +44,16 @@ void quire_json_write(struct quire_buf *out, const json_t *v, int pretty);
  * (its inner lines indented accordingly); depth -1 is compact. */
 void quire_json_write_at(struct quire_buf *out, const json_t *v, int depth);
 
+/* Appends JSON text s (n bytes, any spacing), as quire's writer wrote it, laid out as
+ * quire_json_write_at(v, depth) lays out the value it holds, without parsing it into a tree
+ * (strings are copied as they are, keys kept in their order). -1 (nothing appended) when s is
+ * not one JSON value. */
+int quire_json_reformat(struct quire_buf *out, const char *s, size_t n, int depth);
+
+/* The end of the JSON value starting (after spacing) at s[i]: the index just past it, or
+ * (size_t)-1 when there is none. Strings and nesting are followed; scalars are not checked. */
+size_t quire_json_value_end(const char *s, size_t n, size_t i);
+
 /* quire_json_canonical of object obj with key set to the JSON text raw, which must itself be
  * canonical (written as it is, not parsed): the runner's events carry the dependency record
  * the fingerprint was computed from without parsing it into a tree and writing it again. */

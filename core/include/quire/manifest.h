@@ -144,6 +144,15 @@ int quire_manifest_materialise(json_t *m, struct quire_mbase *base, const char *
 int quire_manifest_fold(json_t *m, struct quire_mbase *base, int64_t time_ns, const char *kind,
 			const char *subject, const json_t *data, int compact);
 
+/* The same from the event's data as JSON text (NULL when it has none): with compact, a large
+ * dependency record (or a run's file list) is kept as text, not parsed, and laid out where it
+ * goes when the entry (or the manifest) is written. m (and its compacted entries) then hold
+ * such text, so m is for writing (quire_manifest_write_from) and out/ only. QUIRE_ECORRUPT
+ * when the text is not JSON. */
+int quire_manifest_fold_text(json_t *m, struct quire_mbase *base, int64_t time_ns,
+			     const char *kind, const char *subject, const char *text, size_t len,
+			     int compact);
+
 /* Highest revision number among the manifests on disk (0 when none). */
 long quire_manifest_max_rev(const char *qdir);
 

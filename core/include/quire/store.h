@@ -39,6 +39,13 @@ typedef int (*quire_event_cb)(void *ctx, int64_t seq, int64_t time_ns, const cha
 /* Calls cb for every event of run `run`, in order. */
 int quire_store_events(struct quire_store *s, int64_t run, quire_event_cb cb, void *ctx);
 
+/* The same with each event's data as its text (len bytes, NUL-terminated; NULL when it has
+ * none), unparsed: a commit keeps a collector's dependency record as text. */
+typedef int (*quire_event_text_cb)(void *ctx, int64_t seq, int64_t time_ns, const char *kind,
+				   const char *subject, const char *text, size_t len);
+int quire_store_events_text(struct quire_store *s, int64_t run, quire_event_text_cb cb,
+			    void *ctx);
+
 /* Records the start of a run that will commit revision `rev` on top of `parent` (may be NULL). */
 int quire_store_run_start(struct quire_store *s, const char *rev, const char *parent,
 			  const char *command, int64_t *run_id);
