@@ -393,6 +393,55 @@ bad:
 	return -1;
 }
 
+json_t *quire_json_loads_keeping(const char *text, size_t len, const char *key, size_t min)
+{
+	json_error_t je;
+	size_t klen = key ? strlen(key) : 0, i = 0;
+	while (key && i < len && text[i] != '{')
+		i++;
+	for (i++; key && i < len;) {
+		while (i < len && (text[i] == ' ' || text[i] == '\n' || text[i] == ',' ||
+				   text[i] == '\t' || text[i] == '\r'))
+			i++;
+		if (i >= len || text[i] != '"')
+			break;
+		size_t ks = i + 1, ke = quire_json_value_end(text, len, i);
+		if (ke == (size_t)-1)
+			break;
+		while (ke < len && text[ke] != ':')
+			ke++;
+		size_t vs = ke + 1, ve = quire_json_value_end(text, len, vs);
+		if (ve == (size_t)-1)
+			break;
+		while (vs < ve && (text[vs] == ' ' || text[vs] == '\n'))
+			vs++;
+		if (ke - 1 - ks == klen && !memcmp(text + ks, key, klen) && text[ks + klen] == '"') {
+			if (ve - vs < min || (text[vs] != '{' && text[vs] != '['))
+				break;
+			/* The rest parsed with null in its place, then the text put there. */
+			struct quire_buf b = QUIRE_BUF_INIT;
+			quire_buf_add(&b, text, vs);
+			quire_buf_puts(&b, "null");
+			quire_buf_add(&b, text + ve, len - ve);
+			json_t *o = json_loadb(b.ptr, b.len, 0, &je);
+			quire_buf_release(&b);
+			if (json_is_object(o) && json_is_null(json_object_get(o, key))) {
+				json_object_set_new(o, key, json_stringn_nocheck(text + vs, ve - vs));
+				return o;
+			}
+			json_decref(o);
+			break;
+		}
+		i = ve;
+	}
+	json_t *o = json_loadb(text, len, 0, &je);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 void quire_json_write(struct quire_buf *out, const json_t *v, int pretty)
 {
 	put_value(out, v, pretty ? 0 : -1);

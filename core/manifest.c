@@ -539,55 +539,10 @@ static json_t *overlay(const json_t *m, const char *id)
  * text out where it goes. Records shorter than this stay parsed (unit tests set it to 0). */
 size_t quire__manifest_raw_min = 256;
 
-/* Parses JSON object text, keeping the value of key (when given and at least
- * quire__manifest_raw_min long) as its text in a string; NULL when it is not an object. */
+/* Parses JSON object text, keeping the value of key as text when it is large enough. */
 static json_t *parse_keeping(const char *text, size_t len, const char *key)
 {
-	json_error_t je;
-	size_t klen = key ? strlen(key) : 0, i = 0;
-	while (key && i < len && text[i] != '{')
-		i++;
-	for (i++; key && i < len;) {
-		while (i < len && (text[i] == ' ' || text[i] == '\n' || text[i] == ',' ||
-				   text[i] == '\t' || text[i] == '\r'))
-			i++;
-		if (i >= len || text[i] != '"')
-			break;
-		size_t ks = i + 1, ke = quire_json_value_end(text, len, i);
-		if (ke == (size_t)-1)
-			break;
-		while (ke < len && text[ke] != ':')
-			ke++;
-		size_t vs = ke + 1, ve = quire_json_value_end(text, len, vs);
-		if (ve == (size_t)-1)
-			break;
-		while (vs < ve && (text[vs] == ' ' || text[vs] == '\n'))
-			vs++;
-		if (ke - 1 - ks == klen && !memcmp(text + ks, key, klen) && text[ks + klen] == '"') {
-			if (ve - vs < quire__manifest_raw_min || text[vs] != '{')
-				break;
-			/* The rest parsed with null in its place, then the text put there. */
-			struct quire_buf b = QUIRE_BUF_INIT;
-			quire_buf_add(&b, text, vs);
-			quire_buf_puts(&b, "null");
-			quire_buf_add(&b, text + ve, len - ve);
-			json_t *o = json_loadb(b.ptr, b.len, 0, &je);
-			quire_buf_release(&b);
-			if (json_is_object(o) && json_is_null(json_object_get(o, key))) {
-				json_object_set_new(o, key, json_stringn_nocheck(text + vs, ve - vs));
-				return o;
-			}
-			json_decref(o);
-			break;
-		}
-		i = ve;
-	}
-	json_t *o = json_loadb(text, len, 0, &je);
-	if (!json_is_object(o)) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
+	return quire_json_loads_keeping(text, len, key, quire__manifest_raw_min);
 }
 
 static int peek_ex(const json_t *m, struct quire_mbase *base, const char *id, json_t **entry,
@@ -659,6 +614,12 @@ int quire_manifest_peek(const json_t *m, struct quire_mbase *base, const char *i
 			json_t **entry)
 {
 	return peek_ex(m, base, id, entry, 0);
+}
+
+int quire_manifest_peek_kept(const json_t *m, struct quire_mbase *base, const char *id,
+			     json_t **entry)
+{
+	return peek_ex(m, base, id, entry, 1);
 }
 
 static int cmp_keys(const void *x, const void *y)

@@ -304,6 +304,66 @@ static int same(const char *a, const char *b)
 	return !strcmp(a, b);
 }
 
+/* The next JSON string token at t[*i] (after spacing): its bytes between the quotes in
+ * *s, *len; 0, or -1 when there is none. */
+static int next_str(const char *t, size_t n, size_t *i, const char **s, size_t *len)
+{
+	size_t j = *i;
+	while (j < n && (t[j] == ' ' || t[j] == '\n'))
+		j++;
+	size_t e = j < n && t[j] == '"' ? quire_json_value_end(t, n, j) : (size_t)-1;
+	if (e == (size_t)-1)
+		return -1;
+	*s = t + j + 1;
+	*len = e - j - 2;
+	*i = e;
+	return 0;
+}
+
+/* Skips spacing and then expects c at t[*i]. */
+static int next_char(const char *t, size_t n, size_t *i, char c)
+{
+	size_t j = *i;
+	while (j < n && (t[j] == ' ' || t[j] == '\n'))
+		j++;
+	if (j >= n || t[j] != c)
+		return -1;
+	*i = j + 1;
+	return 0;
+}
+
+/* Compares the recorded upstream list, as its JSON text ([["id", "digest"], ...]), with n's
+ * upstream nodes in order, without parsing it into 20,000 JSON values for a collector of
+ * 10,000: with reason 0 only checks that the ids are the same in the same order (0, else
+ * -1: the caller compares the lists as sets); with reason 1 adds the reasons. */
+static int upstream_in_order(struct quire_plan *plan, struct quire_node *n, const char *t,
+			     size_t len, int reason, size_t *shown, size_t *more)
+{
+	size_t i = 0;
+	if (next_char(t, len, &i, '['))
+		return -1;
+	for (size_t k = 0; k < n->ndeps; k++) {
+		const struct quire_node *u = &plan->nodes[n->deps[k]];
+		const char *id, *dg;
+		size_t idl, dgl;
+		if ((k && next_char(t, len, &i, ',')) || next_char(t, len, &i, '[') ||
+		    next_str(t, len, &i, &id, &idl) || next_char(t, len, &i, ',') ||
+		    next_str(t, len, &i, &dg, &dgl) || next_char(t, len, &i, ']'))
+			return -1;
+		/* Ids need no escapes (quire_id_valid), so their JSON text is the id. */
+		if (idl != strlen(u->id) || memcmp(id, u->id, idl))
+			return -1;
+		int changed = u->dirty || dgl != strlen(u->digest) || memcmp(dg, u->digest, dgl);
+		if (!reason || !changed)
+			continue;
+		if ((*shown)++ < MAX_UPSTREAM_REASONS)
+			add_reason(n, quire__xasprintf("upstream changed: %s", u->id));
+		else
+			(*more)++;
+	}
+	return next_char(t, len, &i, ']');
+}
+
 /* Explains why node i differs from its manifest entry e (full; NULL when there is none). */
 static void explain(struct quire_plan *plan, const struct quire_project *p, size_t i,
 		    const json_t *e, struct quire_blob_set *blobs)
@@ -324,6 +384,12 @@ static void explain(struct quire_plan *plan, const struct quire_project *p, size
 				      ? quire__xstrdup("released from a hand edit")
 				      : quire__xstrdup("stale: its last run did not complete"));
 	const json_t *old = json_object_get(e, "deps");
+	json_t *parsed = NULL;
+	if (json_is_string(old)) {
+		/* Kept as text (a collector's): parsed but for its upstream list. */
+		old = parsed = quire_json_loads_keeping(json_string_value(old),
+							json_string_length(old), "upstream", 0);
+	}
 	/* Never built (it failed or was blocked the first time): there is nothing to compare. */
 	if (!old)
 		return;
@@ -355,6 +421,17 @@ static void explain(struct quire_plan *plan, const struct quire_project *p, size
 	}
 	/* Upstream compared as a set of ids: a fan-out that grew or shrank names what changed. */
 	const json_t *oup = json_object_get(old, "upstream");
+	size_t shown = 0, more = 0;
+	json_t *oparsed = NULL;
+	if (json_is_string(oup)) {
+		const char *t = json_string_value(oup);
+		size_t tl = json_string_length(oup);
+		if (upstream_in_order(plan, n, t, tl, 0, &shown, &more) == 0) {
+			upstream_in_order(plan, n, t, tl, 1, &shown, &more);
+			goto summed;
+		}
+		oup = oparsed = json_loadb(t, tl, 0, NULL);
+	}
 	json_t *prev = json_object();
 	size_t k;
 	json_t *pair;
@@ -363,7 +440,6 @@ static void explain(struct quire_plan *plan, const struct quire_project *p, size
 		if (oid)
 			json_object_set(prev, oid, json_array_get(pair, 1));
 	}
-	size_t shown = 0, more = 0;
 	for (k = 0; k < n->ndeps; k++) {
 		const struct quire_node *u = &plan->nodes[n->deps[k]];
 		const char *od = json_string_value(json_object_get(prev, u->id));
@@ -386,6 +462,9 @@ static void explain(struct quire_plan *plan, const struct quire_project *p, size
 			more++;
 	}
 	json_decref(prev);
+	json_decref(oparsed);
+summed:
+	json_decref(parsed);
 	if (more)
 		add_reason(n, quire__xasprintf("and %zu more upstream changes", more));
 	if (n->nreasons)
@@ -628,7 +707,7 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 		 * commit parses each again, one at a time). */
 		if (!regen) {
 			json_t *full;
-			if ((err = quire_manifest_peek(m, base, n->id, &full)))
+			if ((err = quire_manifest_peek_kept(m, base, n->id, &full)))
 				break;
 			explain(plan, p, i, full, blobs);
 			json_decref(full);

@@ -50,6 +50,11 @@ void quire_json_write_at(struct quire_buf *out, const json_t *v, int depth);
  * not one JSON value. */
 int quire_json_reformat(struct quire_buf *out, const char *s, size_t n, int depth);
 
+/* Parses JSON object text (len bytes), except the value of its member key (when key is given,
+ * and the value is an object or array of at least min bytes): that is kept as its JSON text,
+ * in a JSON string, and not parsed. NULL when the text is not a JSON object. New reference. */
+json_t *quire_json_loads_keeping(const char *text, size_t len, const char *key, size_t min);
+
 /* The end of the JSON value starting (after spacing) at s[i]: the index just past it, or
  * (size_t)-1 when there is none. Strings and nesting are followed; scalars are not checked. */
 size_t quire_json_value_end(const char *s, size_t n, size_t i);

@@ -131,6 +131,12 @@ void quire_manifest_compact(json_t *m, const char *id);
 int quire_manifest_peek(const json_t *m, struct quire_mbase *base, const char *id,
 			json_t **entry);
 
+/* The same with a large "deps" kept as its JSON text, in a JSON string (see
+ * quire_json_loads_keeping): explaining a collector's change needs its fields, not 10,000
+ * parsed pairs. */
+int quire_manifest_peek_kept(const json_t *m, struct quire_mbase *base, const char *id,
+			     json_t **entry);
+
 /* The full entry of id in m over base (*entry borrowed from m; NULL when there is none): one
  * only in base, or compacted, is parsed into m. QUIRE_ECORRUPT when base's text there is not
  * the entry. */
