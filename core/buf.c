@@ -71,6 +71,12 @@ int quire_buf_puts(struct quire_buf *b, const char *s)
 
 int quire_buf_putc(struct quire_buf *b, char c)
 {
+	/* The common case without a call: room for the byte and the NUL, and under any cap. */
+	if (b->len + 1 < b->alloc && (!b->cap || b->len < b->cap)) {
+		b->ptr[b->len++] = c;
+		b->ptr[b->len] = '\0';
+		return 0;
+	}
 	return quire_buf_add(b, &c, 1);
 }
 

@@ -168,6 +168,13 @@ static void put_indent(struct quire_buf *b, int depth)
 {
 	if (depth < 0)
 		return; /* compact */
+	/* A newline and two spaces per level, added at once (up to 16 levels). */
+	static const char spaces[] = "\n                                ";
+	size_t want = 1 + 2 * (size_t)depth;
+	if (want <= sizeof(spaces) - 1) {
+		quire_buf_add(b, spaces, want);
+		return;
+	}
 	quire_buf_putc(b, '\n');
 	for (int k = 0; k < depth; k++)
 		quire_buf_add(b, "  ", 2);

@@ -311,6 +311,7 @@ static void test_reformat_matches_writer(void **state)
 		"\"inputs\":{\"Tone\":\"sha256:cd\"},\"prompt\":null,\"schema\":null,\"take\":0,"
 		"\"upstream\":[]}",
 		"{\"k\":\"\xc3\xa9t\xc3\xa9 \\t tab\",\"z\":[[],[[]],{}]}",
+		"[[[[[[[[[[[[[[[[[[[[{\"deep\":[1,2]}]]]]]]]]]]]]]]]]]]]]",
 	};
 	for (size_t k = 0; k < sizeof(docs) / sizeof(docs[0]); k++) {
 		json_t *v = json_loads(docs[k], JSON_DECODE_ANY, NULL);
