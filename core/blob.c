@@ -392,6 +392,8 @@ int quire_blob_read_at(int dirfd, const char *digest, long long size, struct qui
 	size_t start = buf->len;
 	/* One read of the size it should have plus one byte: less back is its end. */
 	size_t room = size >= 0 && (unsigned long long)size < (1ull << 30) ? (size_t)size + 1 : 65536;
+	if (cap && room > cap + 1)
+		room = cap + 1; /* past the limit is an error: never read more than one byte of it */
 	int err = 0;
 	for (;;) {
 		if ((err = quire_buf_grow(buf, room)))

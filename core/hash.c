@@ -277,6 +277,80 @@ static size_t string_end(const char *s, size_t n, size_t i)
 	return (size_t)-1;
 }
 
+/* The same, checking the string as a JSON parser would: escapes, and UTF-8. */
+static size_t string_end_strict(const char *s, size_t n, size_t i)
+{
+	for (i++; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"')
+			return i + 1;
+		if (c < 0x20)
+			return (size_t)-1;
+		if (c == '\\') {
+			if (++i >= n || !strchr("\"\\/bfnrtu", s[i]) || !s[i])
+				return (size_t)-1;
+			if (s[i] == 'u') {
+				for (int k = 0; k < 4; k++)
+					if (++i >= n || !strchr("0123456789abcdefABCDEF", s[i]) || !s[i])
+						return (size_t)-1;
+			}
+		} else if (c >= 0x80) {
+			/* A UTF-8 sequence: its length from the lead byte, then continuations. */
+			size_t len = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+			if (!len || i + len > n)
+				return (size_t)-1;
+			unsigned cp = c & (len == 2 ? 0x1f : len == 3 ? 0x0f : 0x07);
+			for (size_t k = 1; k < len; k++) {
+				if (((unsigned char)s[i + k] & 0xc0) != 0x80)
+					return (size_t)-1;
+				cp = (cp << 6) | ((unsigned char)s[i + k] & 0x3f);
+			}
+			if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+			    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+				return (size_t)-1;
+			i += len - 1;
+		}
+	}
+	return (size_t)-1;
+}
+
+/* Whether s[i..e) is a JSON literal or number. */
+static int scalar_ok(const char *s, size_t i, size_t e)
+{
+	size_t n = e - i;
+	if ((n == 4 && (!memcmp(s + i, "true", 4) || !memcmp(s + i, "null", 4))) ||
+	    (n == 5 && !memcmp(s + i, "false", 5)))
+		return 1;
+	size_t k = i;
+	if (k < e && s[k] == '-')
+		k++;
+	if (k >= e || s[k] < '0' || s[k] > '9')
+		return 0;
+	if (s[k] == '0')
+		k++;
+	else
+		while (k < e && s[k] >= '0' && s[k] <= '9')
+			k++;
+	if (k < e && s[k] == '.') {
+		size_t f = ++k;
+		while (k < e && s[k] >= '0' && s[k] <= '9')
+			k++;
+		if (k == f)
+			return 0;
+	}
+	if (k < e && (s[k] == 'e' || s[k] == 'E')) {
+		k++;
+		if (k < e && (s[k] == '+' || s[k] == '-'))
+			k++;
+		size_t x = k;
+		while (k < e && s[k] >= '0' && s[k] <= '9')
+			k++;
+		if (k == x)
+			return 0;
+	}
+	return k == e;
+}
+
 static int bare_char(char c)
 {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '-' || c == '+' ||
@@ -342,7 +416,7 @@ int quire_json_reformat(struct quire_buf *out, const char *s, size_t n, int dept
 				continue;
 			}
 		} else if (c == '"') {
-			size_t e = string_end(s, n, i);
+			size_t e = string_end_strict(s, n, i);
 			if (e == (size_t)-1)
 				goto bad;
 			quire_buf_add(out, s + i, e - i);
@@ -351,7 +425,7 @@ int quire_json_reformat(struct quire_buf *out, const char *s, size_t n, int dept
 			size_t e = i;
 			while (e < n && bare_char(s[e]))
 				e++;
-			if (e == i)
+			if (e == i || !scalar_ok(s, i, e))
 				goto bad;
 			quire_buf_add(out, s + i, e - i);
 			i = e;
@@ -384,7 +458,7 @@ int quire_json_reformat(struct quire_buf *out, const char *s, size_t n, int dept
 	key:
 		if (i >= n || s[i] != '"')
 			goto bad;
-		size_t e = string_end(s, n, i);
+		size_t e = string_end_strict(s, n, i);
 		if (e == (size_t)-1)
 			goto bad;
 		quire_buf_add(out, s + i, e - i);

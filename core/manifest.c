@@ -381,8 +381,7 @@ struct quire_mbase {
 	size_t nrows;
 	uint32_t *slots;  /* open addressing by id: row + 1, 0 for an empty slot */
 	size_t cap;
-	char **owned;	  /* strings made for rows of a manifest (feedback) */
-	size_t nowned;
+	struct quire__arena strings; /* the rows' strings, for rows of a manifest */
 };
 
 static struct quire_mbase *mbase_new(void)
@@ -408,9 +407,7 @@ void quire_mbase_free(struct quire_mbase *b)
 		munmap((void *)b->map, b->size);
 	if (b->fd >= 0)
 		close(b->fd);
-	for (size_t k = 0; k < b->nowned; k++)
-		free(b->owned[k]);
-	free(b->owned);
+	quire__arena_release(&b->strings);
 	free(b->slots);
 	free(b->rows);
 	free(b->itext);
@@ -490,23 +487,36 @@ static void row_of_entry(struct quire_mrow *r, const char *id, const json_t *e)
 			  : -1;
 }
 
+/* A copy of s in the base's arena (NULL stays NULL). */
+static const char *own(struct quire_mbase *b, const char *s)
+{
+	return s ? quire__arena_copy(&b->strings, s, strlen(s)) : NULL;
+}
+
 struct quire_mbase *quire_mbase_from_manifest(const json_t *m)
 {
 	struct quire_mbase *b = mbase_new();
 	const json_t *arts = json_object_get(m, "artefacts");
 	b->rows = quire__xcalloc_big(json_object_size(arts) + 1, sizeof(*b->rows));
-	size_t oalloc = 0;
 	const char *key;
 	json_t *e;
 	json_object_foreach((json_t *)arts, key, e) {
 		if (!json_is_object(e))
 			continue;
+		/* Copies: a run's commit changes m in place while the plan made of it lives. */
 		struct quire_mrow *r = &b->rows[b->nrows++];
 		row_of_entry(r, key, e);
+		r->id = own(b, r->id);
+		r->status = own(b, r->status);
+		r->digest = own(b, r->digest);
+		r->fingerprint = own(b, r->fingerprint);
+		r->ext = own(b, r->ext);
+		r->approved_digest = own(b, r->approved_digest);
 		const json_t *fb = json_object_get(e, "feedback");
 		if (json_array_size(fb)) {
-			QUIRE_GROW(b->owned, oalloc, b->nowned + 1);
-			r->feedback = b->owned[b->nowned++] = json_dumps(fb, JSON_COMPACT);
+			char *t = json_dumps(fb, JSON_COMPACT);
+			r->feedback = own(b, t);
+			free(t);
 		}
 	}
 	qsort(b->rows, b->nrows, sizeof(*b->rows), cmp_row_ids);
@@ -722,10 +732,11 @@ static int fold(json_t *m, struct quire_mbase *base, int64_t time_ns, const char
 	json_t *arts = json_object_get(m, "artefacts");
 	if (base && !strcmp(kind, "revision.restored"))
 		return quire_error_set(QUIRE_ERROR, "internal: a rewind folded onto a revision's index");
-	if (subject) {
-		/* The fold sees a removed entry as absent, and changes the full entry. */
-		if (json_is_null(json_object_get(arts, subject)))
-			json_object_del(arts, subject);
+	if (subject && json_is_null(json_object_get(arts, subject))) {
+		/* Removed earlier in this fold: absent (its base row stays hidden). */
+		json_object_del(arts, subject);
+	} else if (subject) {
+		/* The full entry is what an event changes. */
 		json_t *e;
 		int err = materialise_ex(m, base, subject, &e, compact);
 		if (err)
@@ -757,7 +768,19 @@ int quire_manifest_fold_text(json_t *m, struct quire_mbase *base, int64_t time_n
 			  : !strcmp(kind, "run.start")	     ? "files"
 							     : NULL;
 	json_t *data = NULL;
-	if (text && !(data = parse_keeping(text, len, key))) {
+	if (text && (data = parse_keeping(text, len, key))) {
+		/* What was kept as text is checked once as a parser would: written as it is, a
+		 * damaged record would make the manifest unreadable. */
+		const json_t *kept = key ? json_object_get(data, key) : NULL;
+		struct quire_buf scratch = QUIRE_BUF_INIT;
+		if (json_is_string(kept) && quire_json_reformat(&scratch, json_string_value(kept),
+								json_string_length(kept), -1)) {
+			json_decref(data);
+			data = NULL;
+		}
+		quire_buf_release(&scratch);
+	}
+	if (text && !data) {
 		json_error_t je;
 		if (!(data = json_loadb(text, len, JSON_DECODE_ANY, &je)))
 			return quire_error_set(QUIRE_ECORRUPT, "an event of '%s' has invalid data: %s",

@@ -122,20 +122,19 @@ static void expand(struct quire_plan *plan, struct quire_buf *b, const struct qu
 	}
 }
 
-/* How many instances the blueprint has with the project's inputs. */
-static size_t count_nodes(const struct quire_project *p)
+/* How many instances the blueprint has with the project's inputs (QUIRE_EINVALID when a
+ * producer would have too many). */
+static int count_nodes(const struct quire_project *p, size_t *total)
 {
-	size_t total = 0;
+	*total = 0;
 	for (size_t k = 0; k < p->bp->nproducers; k++) {
-		const struct quire_producer *pr = &p->bp->producers[k];
-		size_t n = 1;
-		for (int d = 0; d < pr->ndims; d++) {
-			long long c = dim_count(p, pr, d);
-			n = c > 0 ? n * (size_t)c : 0;
-		}
-		total += n;
+		size_t n;
+		int err = quire_project_instance_count(p, k, &n);
+		if (err)
+			return err;
+		*total += n;
 	}
-	return total;
+	return 0;
 }
 
 /* Every node's upstream nodes, one after the other (a node's are a range of v). */
@@ -336,9 +335,16 @@ static int next_char(const char *t, size_t n, size_t *i, char c)
  * upstream nodes in order, without parsing it into 20,000 JSON values for a collector of
  * 10,000: with reason 0 only checks that the ids are the same in the same order (0, else
  * -1: the caller compares the lists as sets); with reason 1 adds the reasons. */
-static int upstream_in_order(struct quire_plan *plan, struct quire_node *n, const char *t,
-			     size_t len, int reason, size_t *shown, size_t *more)
+static int upstream_in_order(const struct quire_project *p, struct quire_plan *plan,
+			     struct quire_node *n, const char *t, size_t len, int reason,
+			     size_t *shown, size_t *more)
 {
+	const struct quire_producer *pr = &p->bp->producers[n->producer];
+	int twice = 0;
+	for (size_t a = 0; a < pr->nuses; a++)
+		for (size_t b = a + 1; b < pr->nuses; b++)
+			twice |= !pr->uses[a].is_input && !pr->uses[b].is_input &&
+				 pr->uses[a].target == pr->uses[b].target;
 	size_t i = 0;
 	if (next_char(t, len, &i, '['))
 		return -1;
@@ -355,6 +361,13 @@ static int upstream_in_order(struct quire_plan *plan, struct quire_node *n, cons
 			return -1;
 		int changed = u->dirty || dgl != strlen(u->digest) || memcmp(dg, u->digest, dgl);
 		if (!reason || !changed)
+			continue;
+		/* An upstream used twice is one upstream (only two uses of one producer can name
+		 * the same instance twice). */
+		int again = 0;
+		for (size_t j = 0; twice && j < k && !again; j++)
+			again = n->deps[j] == n->deps[k];
+		if (again)
 			continue;
 		if ((*shown)++ < MAX_UPSTREAM_REASONS)
 			add_reason(n, quire__xasprintf("upstream changed: %s", u->id));
@@ -426,8 +439,8 @@ static void explain(struct quire_plan *plan, const struct quire_project *p, size
 	if (json_is_string(oup)) {
 		const char *t = json_string_value(oup);
 		size_t tl = json_string_length(oup);
-		if (upstream_in_order(plan, n, t, tl, 0, &shown, &more) == 0) {
-			upstream_in_order(plan, n, t, tl, 1, &shown, &more);
+		if (upstream_in_order(p, plan, n, t, tl, 0, &shown, &more) == 0) {
+			upstream_in_order(p, plan, n, t, tl, 1, &shown, &more);
 			goto summed;
 		}
 		oup = oparsed = json_loadb(t, tl, 0, NULL);
@@ -440,8 +453,13 @@ static void explain(struct quire_plan *plan, const struct quire_project *p, size
 		if (oid)
 			json_object_set(prev, oid, json_array_get(pair, 1));
 	}
+	json_t *seen = json_object();
 	for (k = 0; k < n->ndeps; k++) {
 		const struct quire_node *u = &plan->nodes[n->deps[k]];
+		/* An upstream used twice (uses: [Scene[i][*], Scene[i][0]]) is one upstream. */
+		if (json_object_get(seen, u->id))
+			continue;
+		json_object_set_new(seen, u->id, json_true());
 		const char *od = json_string_value(json_object_get(prev, u->id));
 		const char *what = !od ? "upstream added" : "upstream changed";
 		int changed = !od || u->dirty || !same(od, u->digest);
@@ -462,6 +480,7 @@ static void explain(struct quire_plan *plan, const struct quire_project *p, size
 			more++;
 	}
 	json_decref(prev);
+	json_decref(seen);
 	json_decref(oparsed);
 summed:
 	json_decref(parsed);
@@ -558,7 +577,13 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 	plan->index = quire__xcalloc(1, sizeof(*plan->index));
 	/* Sized once, ids in one arena: 100,000 nodes grown by doubling, each id its own
 	 * allocation, took a tenth of a 100k no-op plan. */
-	plan->nodes = quire__xcalloc_big(count_nodes(p) + 1, sizeof(*plan->nodes));
+	size_t nnodes;
+	int cerr = count_nodes(p, &nnodes);
+	if (cerr) {
+		quire_plan_free(plan);
+		return cerr;
+	}
+	plan->nodes = quire__xcalloc_big(nnodes + 1, sizeof(*plan->nodes));
 	long long idx[QUIRE_MAX_DIMS] = { 0 };
 	struct quire_buf idb = QUIRE_BUF_INIT;
 	for (size_t k = 0; k < p->bp->nproducers; k++)

@@ -704,6 +704,30 @@ static void dim_counts(const struct quire_project *p, const struct quire_produce
 			json_object_get(p->inputs, p->bp->inputs[pr->dims[d].input].name));
 }
 
+int quire_project_instance_count(const struct quire_project *p, size_t pi, size_t *out)
+{
+	const struct quire_producer *pr = &p->bp->producers[pi];
+	long long counts[QUIRE_MAX_DIMS];
+	dim_counts(p, pr, counts);
+	size_t n = 1;
+	for (int d = 0; d < pr->ndims; d++) {
+		if (counts[d] <= 0) {
+			n = 0;
+			break;
+		}
+		if ((unsigned long long)counts[d] > QUIRE_MAX_INSTANCES / n)
+			return quire_error_set(QUIRE_EINVALID,
+					       "%s: producer '%s' would have more than %llu instances "
+					       "with these inputs (%s is %lld)",
+					       p->inputs_file, pr->name,
+					       (unsigned long long)QUIRE_MAX_INSTANCES,
+					       p->bp->inputs[pr->dims[d].input].name, counts[d]);
+		n *= (size_t)counts[d];
+	}
+	*out = n;
+	return 0;
+}
+
 struct hash_each {
 	struct hlist *l;
 	const struct quire_producer *pr;
@@ -742,10 +766,12 @@ int quire_project_hash_files(struct quire_project *p, struct quire_store *store)
 		const struct quire_producer *pr = &p->bp->producers[i];
 		size_t n = 1;
 		if (pr->prompt && pr->prompt_per_instance) {
-			long long counts[QUIRE_MAX_DIMS];
-			dim_counts(p, pr, counts);
-			for (int d = 0; d < pr->ndims; d++)
-				n = counts[d] > 0 ? n * (size_t)counts[d] : 0;
+			int cerr = quire_project_instance_count(p, i, &n);
+			if (cerr) {
+				pfiles_free(p->ftab);
+				p->ftab = NULL;
+				return cerr;
+			}
 		}
 		l.alloc += n + 1;
 	}
@@ -856,7 +882,8 @@ struct tcache {
 	size_t n, alloc;
 	uint32_t *slots;  /* open addressing on the line: entry + 1, 0 when empty */
 	size_t cap;
-	size_t nfile;	  /* lines read from the file (usable: header matched) */
+	size_t nfile;	  /* lines read from the file (usable: header matched), repeats included */
+	size_t nknown;	  /* entries after the file was read (those after it passed now) */
 	size_t nused;	  /* distinct lines this check named */
 	struct quire__arena fresh; /* lines that passed now */
 	char *text;	  /* the file's text */
@@ -930,6 +957,7 @@ static void tc_load(struct tcache *tc, const char *path, const char *header)
 	}
 	if (at != tc->len)
 		tc->nfile = 0; /* damaged: what is appended after it would not be read */
+	tc->nknown = tc->n;
 }
 
 /* Checks one template file (its content's digest d, when known) unless that content passed
@@ -1034,11 +1062,11 @@ static void tc_save(struct tcache *tc, const char *dir, const char *path, const 
 {
 	struct quire_buf b = QUIRE_BUF_INIT;
 	int done = 0;
-	size_t nnew = tc->n - tc->nfile;
+	size_t nnew = tc->n - tc->nknown;
 	if (tc->nfile && tc->nfile + nnew <= 2 * tc->nused + 64) {
 		if (!nnew)
 			return;
-		for (size_t k = tc->nfile; k < tc->n; k++)
+		for (size_t k = tc->nknown; k < tc->n; k++)
 			quire_buf_add(&b, tc->v[k].line, TC_LINE);
 		int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
 		struct stat st;

@@ -340,7 +340,9 @@ static void test_reformat_matches_writer(void **state)
 		json_decref(v);
 	}
 	static const char *const bad[] = { "", "{", "[1,", "{\"a\" 1}", "{\"a\":1]", "[1]]",
-					   "{1:2}", "\"open", "[1] 2", "\"a\nb\"" };
+					   "{1:2}", "\"open", "[1] 2", "\"a\nb\"", "{\"a\":tru}",
+					   "[1.]", "[01]", "[1e]", "[-]", "\"\\x\"", "\"\\u12g4\"",
+					   "\"\xff\"", "\"\xc3\"", "\"\xed\xa0\x80\"", "[nul]" };
 	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
 		struct quire_buf b = QUIRE_BUF_INIT;
 		quire_buf_puts(&b, "kept");

@@ -609,6 +609,32 @@ static void test_slim_commit_matches_full(void **state)
 	quire__manifest_raw_min = was;
 }
 
+/* An event whose record is damaged is refused when its record would be kept as text (as when
+ * it is parsed), naming the artefact; the manifest is left as it was. */
+static void test_fold_text_refuses_damage(void **state)
+{
+	(void)state;
+	size_t was = quire__manifest_raw_min;
+	quire__manifest_raw_min = 0;
+	json_t *m = started("rev-0001", NULL);
+	static const char *const damaged[] = {
+		"{\"deps\":{\"take\":tru},\"digest\":\"" D1 "\"}",
+		"{\"deps\":{\"upstream\":[[\"a\",\"b\"]},\"digest\":\"" D1 "\"}",
+		"{\"deps\":{\"note\":\"\xff\"},\"digest\":\"" D1 "\"}",
+	};
+	for (size_t k = 0; k < sizeof(damaged) / sizeof(damaged[0]); k++) {
+		assert_int_equal(quire_manifest_fold_text(m, NULL, 0, "artefact.produced",
+							  "Chapter[0]", damaged[k],
+							  strlen(damaged[k]), 1),
+				 QUIRE_ECORRUPT);
+		assert_non_null(strstr(quire_error_last(), "Chapter[0]"));
+		quire_error_clear();
+		assert_null(json_object_get(json_object_get(m, "artefacts"), "Chapter[0]"));
+	}
+	quire__manifest_raw_min = was;
+	json_decref(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -631,6 +657,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_text_matches_jansson, tu_setup_qdir,
 					    tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_index_round_trip_and_damage, tu_setup_qdir,
+					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_fold_text_refuses_damage, tu_setup_qdir,
 					    tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_slim_commit_matches_full, tu_setup_qdir,
 					    tu_teardown_tmpdir),

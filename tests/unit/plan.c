@@ -625,9 +625,8 @@ static void test_fanout_shrinks_and_grows(void **state)
 
 /* A hand edit changes an upstream's digest without making it dirty: what uses it names it
  * (from the index, by comparing the recorded upstream list in order). */
-static void test_upstream_edited(void **state)
+static void upstream_edited(const char *dir)
 {
-	char *dir = *state;
 	build(dir, 11);
 	struct quire_project *p = open_project(dir);
 	struct quire_digest d;
@@ -647,6 +646,47 @@ static void test_upstream_edited(void **state)
 	expect_reasons(plan, "Book", "upstream changed: Scene[1][0]", NULL);
 	assert_int_equal(plan->ndirty, 1);
 	quire_plan_free(plan);
+	quire_project_free(p);
+}
+
+static void test_upstream_edited(void **state)
+{
+	upstream_edited(*state);
+}
+
+/* An upstream a collector names twice (through two of its uses) is named once in its
+ * reasons, from the manifest and from the index alike. */
+static void test_upstream_named_twice(void **state)
+{
+	char *dir = *state;
+	char cmd[4096];
+	snprintf(cmd, sizeof(cmd), "sed -i 's/^      - Scene\\[\\*\\]\\[\\*\\].*/&\\n      - Scene[1][0]/' "
+		 "'%s/blueprint.yaml' && grep -q '^      - Scene.1..0.$' '%s/blueprint.yaml'", dir, dir);
+	assert_int_equal(system(cmd), 0);
+	upstream_edited(dir);
+}
+
+/* A fan-out too large to plan is refused with a message naming the producer, before any
+ * memory is sized from it (the product of two counts could wrap around). */
+static void test_fanout_too_large(void **state)
+{
+	char *dir = *state;
+	char cmd[4096];
+	snprintf(cmd, sizeof(cmd), "sed -i 's/, max: 500//' '%s/blueprint.yaml'", dir);
+	assert_int_equal(system(cmd), 0);
+	tu_edit_inputs(dir, "Chapters: 3", "Chapters: 100000");
+	tu_edit_inputs(dir, "Scenes: 2", "Scenes: 4294967296");
+	struct quire_project *p = NULL;
+	assert_int_equal(quire_project_open(&p, dir), 0);
+	json_t *m = quire_manifest_empty();
+	struct quire_plan *plan = NULL;
+	assert_int_equal(quire_plan_build(&plan, p, m, p->qdir, NULL, 0), QUIRE_EINVALID);
+	assert_null(plan);
+	if (!strstr(quire_error_last(), "producer 'Scene' would have more than 50000000 "
+					"instances with these inputs (Scenes is 4294967296)"))
+		fail_msg("message: %s", quire_error_last());
+	quire_error_clear();
+	json_decref(m);
 	quire_project_free(p);
 }
 
@@ -670,6 +710,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_previously_failed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fanout_shrinks_and_grows, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_upstream_edited, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_upstream_named_twice, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fanout_too_large, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_previously_failed_reasons_exact, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

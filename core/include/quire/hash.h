@@ -47,7 +47,7 @@ void quire_json_write_at(struct quire_buf *out, const json_t *v, int depth);
 /* Appends JSON text s (n bytes, any spacing), as quire's writer wrote it, laid out as
  * quire_json_write_at(v, depth) lays out the value it holds, without parsing it into a tree
  * (strings are copied as they are, keys kept in their order). -1 (nothing appended) when s is
- * not one JSON value. */
+ * not one JSON value (checked as a parser would, but for duplicate keys). */
 int quire_json_reformat(struct quire_buf *out, const char *s, size_t n, int depth);
 
 /* Parses JSON object text (len bytes), except the value of its member key (when key is given,

@@ -68,8 +68,8 @@ const struct quire_mrow *quire_mbase_rows(const struct quire_mbase *base, size_t
 /* Whether base holds its manifest's text (it came from the index). */
 int quire_mbase_has_text(const struct quire_mbase *base);
 
-/* Rows for the artefacts of full manifest m, which must outlive them and not change while
- * they are used. No text: entries are read from m itself. */
+/* Rows for the artefacts of full manifest m (their strings copied). No text: entries are
+ * read from m itself. */
 struct quire_mbase *quire_mbase_from_manifest(const json_t *m);
 
 /* An artefact with an output, as out/ needs it. Strings borrowed. */

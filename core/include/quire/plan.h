@@ -69,8 +69,8 @@ int quire_plan_build(struct quire_plan **out, const struct quire_project *p, jso
  * (reason "regenerate requested"; the take number enters its fingerprint). m may be a slim
  * manifest with its base (quire_manifest_load_index), nothing folded onto it yet: the plan
  * decides from base's rows and parses the entries of dirty instances from base's text to
- * explain them. With base NULL, m is a full manifest and the plan makes rows of it (m must
- * then not change while the plan is used). The plan holds a reference to base. */
+ * explain them. With base NULL, m is a full manifest and the plan makes rows of it. The plan
+ * holds a reference to base. */
 int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, json_t *m,
 			struct quire_mbase *base, const char *qdir, const char *const *targets, size_t ntargets,
 			const char *const *regenerate, size_t nregenerate);

@@ -80,6 +80,14 @@ const struct quire_binding *quire_project_binding(const struct quire_project *p,
  * or schema the blueprint names that does not exist is a QUIRE_ENOTFOUND naming the producer. */
 int quire_project_hash_files(struct quire_project *p, struct quire_store *store);
 
+/* The most instances one producer may have (a fan-out beyond it is refused with a message,
+ * not attempted: each instance costs a few hundred bytes of plan). */
+#define QUIRE_MAX_INSTANCES 50000000ull
+
+/* How many instances producer pi has with the project's inputs (the product of its fan-out
+ * counts). QUIRE_EINVALID naming the producer beyond QUIRE_MAX_INSTANCES. */
+int quire_project_instance_count(const struct quire_project *p, size_t pi, size_t *n);
+
 /* The digest of file rel (relative to the root) as quire_project_hash_files found it, or NULL
  * when it was not among the files hashed. Borrowed from p. */
 const char *quire_project_file_digest(const struct quire_project *p, const char *rel);
