@@ -975,8 +975,15 @@ static int tc_check(const struct quire_project *p, struct tcache *tc, size_t pi,
 		free(made);
 		return err;
 	}
+	/* The digest's hex, the producer in four hex digits, a newline (without printf: one line
+	 * per instance). */
 	char line[TC_LINE + 1];
-	snprintf(line, sizeof(line), "%s%04zx\n", d + 7, pi);
+	static const char hexd[] = "0123456789abcdef";
+	memcpy(line, d + 7, QUIRE_DIGEST_HEX);
+	for (int k = 0; k < 4; k++)
+		line[QUIRE_DIGEST_HEX + k] = hexd[(pi >> (4 * (3 - k))) & 15];
+	line[TC_LINE - 1] = '\n';
+	line[TC_LINE] = '\0';
 	uint32_t k = tc->cap ? *tc_slot(tc, line) : 0;
 	struct tentry *e = k ? &tc->v[k - 1] : NULL;
 	if (!e && !(err = check_file(p, pr, rel)))
