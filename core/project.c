@@ -583,6 +583,31 @@ const json_t *quire_project_files_json(const struct quire_project *p)
 	return p->ftab->json;
 }
 
+static int cmp_files(const void *x, const void *y)
+{
+	return strcmp((*(const struct quire_pfile *const *)x)->rel,
+		      (*(const struct quire_pfile *const *)y)->rel);
+}
+
+void quire_project_files_text(const struct quire_project *p, struct quire_buf *out)
+{
+	const struct quire_pfile **v = quire__xcalloc(p->nfiles + 1, sizeof(*v));
+	for (size_t k = 0; k < p->nfiles; k++)
+		v[k] = &p->files[k];
+	qsort(v, p->nfiles, sizeof(*v), cmp_files);
+	quire_buf_grow(out, p->nfiles * (QUIRE_DIGEST_STRLEN + 48) + 2);
+	quire_buf_putc(out, '{');
+	for (size_t k = 0; k < p->nfiles; k++) {
+		if (k)
+			quire_buf_putc(out, ',');
+		quire_buf_put_jstr(out, v[k]->rel, strlen(v[k]->rel));
+		quire_buf_putc(out, ':');
+		quire_buf_put_jstr(out, v[k]->d.s, strlen(v[k]->d.s));
+	}
+	quire_buf_putc(out, '}');
+	free(v);
+}
+
 /* One file the project reads: checked (stat, stat cache, else hashed) on one of two threads,
  * then recorded in order (hfile_record_all). */
 struct hfile {

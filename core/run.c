@@ -659,15 +659,17 @@ static int record_flush(struct runner *r)
 	return err;
 }
 
-/* deps, when given, is the entry's dependency record as canonical JSON text: added to data
- * as "deps" without being parsed (a collector's names every upstream). */
-static int record(struct runner *r, const char *kind, const char *subject, const json_t *data,
-		  const char *deps, const char *ac_fp, const json_t *ac)
+/* raw, when given, is canonical JSON text added to data as member raw_key without being
+ * parsed: an entry's dependency record (a collector's names every upstream), a run's file
+ * list (100,000 prompts at 100k). */
+static int record_raw(struct runner *r, const char *kind, const char *subject,
+		      const json_t *data, const char *raw_key, const char *raw, const char *ac_fp,
+		      const json_t *ac)
 {
 	int err = 0;
 	char *js = NULL;
 	if (data && !json_is_null(data) &&
-	    !(js = deps ? quire_json_canonical_with(data, "deps", deps) : quire_json_canonical(data)))
+	    !(js = raw ? quire_json_canonical_with(data, raw_key, raw) : quire_json_canonical(data)))
 		return QUIRE_EINVALID;
 	if (!r->tx) {
 		if ((err = quire_store_begin(r->store))) {
@@ -689,6 +691,13 @@ static int record(struct runner *r, const char *kind, const char *subject, const
 	if (++r->tx_n >= RECORD_BATCH_MAX || mono_ns() - r->last_commit >= RECORD_BATCH_NS)
 		err = record_flush(r);
 	return err;
+}
+
+/* deps, when given, is the entry's dependency record as canonical JSON text. */
+static int record(struct runner *r, const char *kind, const char *subject, const json_t *data,
+		  const char *deps, const char *ac_fp, const json_t *ac)
+{
+	return record_raw(r, kind, subject, data, "deps", deps, ac_fp, ac);
 }
 
 static int fail_node(struct runner *r, size_t i, const char *msg, enum nstate st)
@@ -1680,11 +1689,14 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 		quire_project_input_digest(p, name, &d);
 		json_object_set_new(inputs, name, json_pack("{s:s,s:O}", "digest", d.s, "value", v));
 	}
-	json_t *start_data = json_pack("{s:s,s:o,s:O,s:o,s:o,s:s}", "revision", r.rev, "parent",
-				       current ? json_string(current) : json_null(), "files",
-				       quire_project_files_json(p), "inputs", inputs, "git", quire__git_info(p->root),
-				       "command", o->command ? o->command : "quire run");
-	err = record(&r, "run.start", NULL, start_data, NULL, NULL, NULL);
+	json_t *start_data = json_pack("{s:s,s:o,s:o,s:o,s:s}", "revision", r.rev, "parent",
+				       current ? json_string(current) : json_null(), "inputs", inputs,
+				       "git", quire__git_info(p->root), "command",
+				       o->command ? o->command : "quire run");
+	struct quire_buf files = QUIRE_BUF_INIT;
+	quire_project_files_text(p, &files);
+	err = record_raw(&r, "run.start", NULL, start_data, "files", files.ptr, NULL, NULL);
+	quire_buf_release(&files);
 	json_decref(start_data);
 	for (size_t k = 0; !err && k < nremove; k++) {
 		err = record(&r, "artefact.removed", plan->removed[k], NULL, NULL, NULL, NULL);

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "quire/blueprint.h"
+#include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/hash.h"
 #include "quire/project.h"
@@ -284,6 +285,13 @@ static void test_hash_files(void **state)
 	assert_int_equal(json_object_size(fj), 8);
 	assert_string_equal(json_string_value(json_object_get(fj, "prompts/book.md")),
 			    quire_project_file_digest(p, "prompts/book.md"));
+	/* The same as canonical text, made without the object (the run's start event). */
+	struct quire_buf ft = QUIRE_BUF_INIT;
+	quire_project_files_text(p, &ft);
+	char *canonical = quire_json_canonical(fj);
+	assert_string_equal(ft.ptr, canonical);
+	free(canonical);
+	quire_buf_release(&ft);
 	const char *before = quire_project_file_digest(p, "prompts/scene.md");
 	char *old = strdup(before);
 	tu_write(dir, "prompts/scene.md", "Write scene {{j+1}}.\n");

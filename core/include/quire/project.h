@@ -100,6 +100,10 @@ const char *quire_project_prompt_digest(const struct quire_project *p, size_t pi
 /* The files hashed as a JSON object {path: digest}, made once; NULL before hashing. Borrowed. */
 const json_t *quire_project_files_json(const struct quire_project *p);
 
+/* The same object as canonical JSON text (sorted keys, compact), appended to out without
+ * making the object ("{}" before hashing). */
+void quire_project_files_text(const struct quire_project *p, struct quire_buf *out);
+
 /* Parses every prompt and schema template and checks its names against its producer's uses
  * and loop variables, so a typo is a positioned error before anything runs. QUIRE_EINVALID,
  * QUIRE_ENOTFOUND. */
