@@ -975,6 +975,14 @@ static void tc_load(struct tcache *tc, const char *path, const char *header)
 	tc->text = quire_buf_detach(&b, NULL);
 	if (tc->len < hl || memcmp(tc->text, header, hl))
 		return;
+	/* The table sized once for the file's lines and as many new ones. */
+	size_t lines = (tc->len - hl) / TC_LINE, cap = 1024;
+	while (cap < 4 * (lines + 1))
+		cap *= 2;
+	tc->cap = cap;
+	tc->slots = quire__xcalloc_big(cap, sizeof(*tc->slots));
+	tc->alloc = 2 * lines + 16;
+	tc->v = quire__xcalloc_big(tc->alloc, sizeof(*tc->v));
 	size_t at = hl;
 	for (; at + TC_LINE <= tc->len && tc->text[at + TC_LINE - 1] == '\n'; at += TC_LINE) {
 		tc_add(tc, tc->text + at);
