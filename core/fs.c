@@ -281,6 +281,17 @@ int quire_fs_create_new(const char *dir, const char *path, const void *data, siz
 #endif
 }
 
+int quire_fs_append_if_size(const char *path, size_t size, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	int done = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		   (size_t)st.st_size == size && write(fd, data, len) == (ssize_t)len;
+	if (fd >= 0)
+		close(fd);
+	return done;
+}
+
 int quire_fs_replace(const char *path, const void *data, size_t len, int mode)
 {
 	return replace(path, data, len, mode, 0);

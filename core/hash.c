@@ -185,22 +185,30 @@ static int cmp_keys(const void *x, const void *y)
 	return strcmp(*(const char *const *)x, *(const char *const *)y);
 }
 
+const char **quire_json_sorted_keys(const json_t *obj, size_t *n)
+{
+	*n = json_object_size(obj);
+	const char **keys = quire__xcalloc(*n + 1, sizeof(*keys));
+	size_t k = 0;
+	const char *key;
+	json_t *x;
+	json_object_foreach((json_t *)obj, key, x) keys[k++] = key;
+	qsort(keys, k, sizeof(*keys), cmp_keys);
+	return keys;
+}
+
 /* What json_dumps(v, JSON_SORT_KEYS | JSON_INDENT(2)) writes (depth >= 0) or, with depth -1,
  * JSON_SORT_KEYS | JSON_COMPACT, byte for byte, without jansson's per-value overhead. */
 static void put_value(struct quire_buf *b, const json_t *v, int depth)
 {
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: {
-		size_t n = json_object_size(v), k = 0;
-		if (!n) {
+		size_t n, k;
+		if (!json_object_size(v)) {
 			quire_buf_puts(b, "{}");
 			return;
 		}
-		const char **keys = quire__xcalloc(n, sizeof(*keys));
-		const char *key;
-		json_t *x;
-		json_object_foreach((json_t *)v, key, x) keys[k++] = key;
-		qsort(keys, n, sizeof(*keys), cmp_keys);
+		const char **keys = quire_json_sorted_keys(v, &n);
 		quire_buf_putc(b, '{');
 		for (k = 0; k < n; k++) {
 			if (k)

@@ -664,16 +664,13 @@ static void put_kept(struct quire_buf *b, const json_t *v, int depth)
  * laid out from text when kept so, and its takes' too. */
 static void put_entry(struct quire_buf *b, const json_t *e, int depth, int in_take)
 {
-	size_t n = json_object_size(e), k = 0;
-	if (!json_is_object(e) || !n) {
+	if (!json_is_object(e) || !json_object_size(e)) {
 		quire_json_write_at(b, e, depth);
 		return;
 	}
-	const char **keys = quire__xcalloc(n, sizeof(*keys));
-	const char *key;
+	size_t n, k;
+	const char **keys = quire_json_sorted_keys(e, &n);
 	json_t *v;
-	json_object_foreach((json_t *)e, key, v) keys[k++] = key;
-	qsort(keys, n, sizeof(*keys), cmp_keys);
 	quire_buf_putc(b, '{');
 	for (k = 0; k < n; k++) {
 		if (k)

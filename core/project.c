@@ -1108,12 +1108,7 @@ static void tc_save(struct tcache *tc, const char *dir, const char *path, const 
 			return;
 		for (size_t k = tc->nknown; k < tc->n; k++)
 			quire_buf_add(&b, tc->v[k].line, TC_LINE);
-		int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-		struct stat st;
-		done = fd >= 0 && fstat(fd, &st) == 0 && (size_t)st.st_size == tc->len &&
-		       write(fd, b.ptr, b.len) == (ssize_t)b.len;
-		if (fd >= 0)
-			close(fd);
+		done = quire_fs_append_if_size(path, tc->len, b.ptr, b.len);
 	}
 	if (!done) {
 		quire_buf_reset(&b);

@@ -567,13 +567,7 @@ static void save_rows(struct quire_store *s)
 	if (s->map && s->file_lines && s->file_lines + nchanged <= 2 * s->nrows) {
 		quire_buf_grow(&b, nchanged * 120);
 		put_rows(s, &b, 1);
-		int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-		struct stat st;
-		/* The file the rows were read from, with nothing after what was read. */
-		done = fd >= 0 && fstat(fd, &st) == 0 && (size_t)st.st_size == s->maplen &&
-		       write(fd, b.ptr, b.len) == (ssize_t)b.len;
-		if (fd >= 0)
-			close(fd);
+		done = quire_fs_append_if_size(path, s->maplen, b.ptr, b.len);
 	}
 	if (!done) {
 		quire_buf_reset(&b);

@@ -38,6 +38,12 @@ void quire_fs_stream_abort(struct quire_fs_stream *w);
  */
 int quire_fs_replace(const char *path, const void *data, size_t len, int mode);
 
+/* Appends data to the regular file at path if it still has exactly size bytes (the file a
+ * cache was read from, with nothing after what was read); 1 when all of it was written, else
+ * 0 (the caller writes the file whole: a short append is a damaged last line, which readers
+ * stop at). No fsync: for caches. */
+int quire_fs_append_if_size(const char *path, size_t size, const void *data, size_t len);
+
 /* Creates path (in directory dir), which must not exist, holding data, without fsync, so that
  * no reader sees a part of it (an O_TMPFILE linked into place). -1 with errno set, and nothing
  * written, when that cannot be done here (path exists, no O_TMPFILE, no /proc): then use

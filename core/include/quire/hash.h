@@ -40,6 +40,10 @@ int quire_hash_file(const char *path, struct quire_digest *out, uint64_t *size);
  * compact bytes of JSON_COMPACT. Reals are printed by jansson. */
 void quire_json_write(struct quire_buf *out, const json_t *v, int pretty);
 
+/* The keys of object obj, sorted as quire's writer orders them (strcmp); *n gets their count.
+ * malloc'd array (free it); the keys are borrowed from obj. */
+const char **quire_json_sorted_keys(const json_t *obj, size_t *n);
+
 /* The same, pretty, as the value would appear nested depth levels deep in a pretty document
  * (its inner lines indented accordingly); depth -1 is compact. */
 void quire_json_write_at(struct quire_buf *out, const json_t *v, int depth);
