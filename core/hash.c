@@ -164,7 +164,7 @@ static int has_real(const json_t *v)
 	}
 }
 
-static void put_indent(struct quire_buf *b, int depth)
+void quire_json_indent(struct quire_buf *b, int depth)
 {
 	if (depth < 0)
 		return; /* compact */
@@ -213,13 +213,13 @@ static void put_value(struct quire_buf *b, const json_t *v, int depth)
 		for (k = 0; k < n; k++) {
 			if (k)
 				quire_buf_putc(b, ',');
-			put_indent(b, depth < 0 ? -1 : depth + 1);
+			quire_json_indent(b, depth < 0 ? -1 : depth + 1);
 			quire_buf_put_jstr(b, keys[k], strlen(keys[k]));
 			quire_buf_add(b, ": ", depth < 0 ? 1 : 2);
 			put_value(b, json_object_get(v, keys[k]), depth < 0 ? -1 : depth + 1);
 		}
 		free(keys);
-		put_indent(b, depth);
+		quire_json_indent(b, depth);
 		quire_buf_putc(b, '}');
 		return;
 	}
@@ -233,10 +233,10 @@ static void put_value(struct quire_buf *b, const json_t *v, int depth)
 		for (size_t k = 0; k < n; k++) {
 			if (k)
 				quire_buf_putc(b, ',');
-			put_indent(b, depth < 0 ? -1 : depth + 1);
+			quire_json_indent(b, depth < 0 ? -1 : depth + 1);
 			put_value(b, json_array_get(v, k), depth < 0 ? -1 : depth + 1);
 		}
-		put_indent(b, depth);
+		quire_json_indent(b, depth);
 		quire_buf_putc(b, ']');
 		return;
 	}
@@ -417,7 +417,7 @@ int quire_json_reformat(struct quire_buf *out, const char *s, size_t n, int dept
 					goto bad;
 				stack[sp++] = close;
 				quire_buf_putc(out, c);
-				put_indent(out, pretty ? ++d : -1);
+				quire_json_indent(out, pretty ? ++d : -1);
 				i = j;
 				if (c == '{')
 					goto key;
@@ -450,7 +450,7 @@ int quire_json_reformat(struct quire_buf *out, const char *s, size_t n, int dept
 				goto bad;
 			if (s[i] == ',') {
 				quire_buf_putc(out, ',');
-				put_indent(out, pretty ? d : -1);
+				quire_json_indent(out, pretty ? d : -1);
 				i = skip_ws(s, n, i + 1);
 				if (stack[sp - 1] == '}')
 					goto key;
@@ -459,7 +459,7 @@ int quire_json_reformat(struct quire_buf *out, const char *s, size_t n, int dept
 			if (s[i] != stack[sp - 1])
 				goto bad;
 			sp--;
-			put_indent(out, pretty ? --d : -1);
+			quire_json_indent(out, pretty ? --d : -1);
 			quire_buf_putc(out, s[i++]);
 		}
 		continue;

@@ -637,19 +637,6 @@ static int cmp_keys(const void *x, const void *y)
 	return strcmp(*(const char *const *)x, *(const char *const *)y);
 }
 
-static void put_indent(struct quire_buf *b, int depth)
-{
-	/* A newline and two spaces per level, added at once (up to 16 levels). */
-	static const char spaces[] = "\n                                ";
-	size_t want = 1 + 2 * (size_t)depth;
-	if (want <= sizeof(spaces) - 1) {
-		quire_buf_add(b, spaces, want);
-		return;
-	}
-	quire_buf_putc(b, '\n');
-	for (int k = 0; k < depth; k++)
-		quire_buf_add(b, "  ", 2);
-}
 
 /* A value kept as text (see quire__manifest_raw_min) laid out at depth, else written. */
 static void put_kept(struct quire_buf *b, const json_t *v, int depth)
@@ -675,7 +662,7 @@ static void put_entry(struct quire_buf *b, const json_t *e, int depth, int in_ta
 	for (k = 0; k < n; k++) {
 		if (k)
 			quire_buf_putc(b, ',');
-		put_indent(b, depth + 1);
+		quire_json_indent(b, depth + 1);
 		quire_buf_put_jstr(b, keys[k], strlen(keys[k]));
 		quire_buf_add(b, ": ", 2);
 		v = json_object_get(e, keys[k]);
@@ -686,17 +673,17 @@ static void put_entry(struct quire_buf *b, const json_t *e, int depth, int in_ta
 			for (size_t t = 0; t < json_array_size(v); t++) {
 				if (t)
 					quire_buf_putc(b, ',');
-				put_indent(b, depth + 2);
+				quire_json_indent(b, depth + 2);
 				put_entry(b, json_array_get(v, t), depth + 2, 1);
 			}
-			put_indent(b, depth + 1);
+			quire_json_indent(b, depth + 1);
 			quire_buf_putc(b, ']');
 		} else {
 			quire_json_write_at(b, v, depth + 1);
 		}
 	}
 	free(keys);
-	put_indent(b, depth);
+	quire_json_indent(b, depth);
 	quire_buf_putc(b, '}');
 }
 

@@ -40,6 +40,10 @@ int quire_hash_file(const char *path, struct quire_digest *out, uint64_t *size);
  * compact bytes of JSON_COMPACT. Reals are printed by jansson. */
 void quire_json_write(struct quire_buf *out, const json_t *v, int pretty);
 
+/* Appends a newline and two spaces per level of depth, as quire's pretty writer indents (nothing
+ * for depth < 0: compact). */
+void quire_json_indent(struct quire_buf *out, int depth);
+
 /* The keys of object obj, sorted as quire's writer orders them (strcmp); *n gets their count.
  * malloc'd array (free it); the keys are borrowed from obj. */
 const char **quire_json_sorted_keys(const json_t *obj, size_t *n);
