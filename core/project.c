@@ -1145,7 +1145,10 @@ int quire_project_check_templates_cached(const struct quire_project *p,
 	int err = check_templates(p, &tc);
 	if (!err && !quire_store_readonly(store)) {
 		tc_save(&tc, dir, path, header);
-		if (quire_store_meta_put(store, "templates_checked", key.s))
+		/* The lines were a value of meta before quire kept them in a file (megabytes in a
+		 * large project): gone once the file has them. */
+		if (quire_store_meta_put(store, "templates_checked", key.s) ||
+		    quire_store_meta_put(store, "templates_checked_files", NULL))
 			quire_error_clear(); /* only a cache: the next command checks again */
 	}
 	tc_release(&tc);

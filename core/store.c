@@ -692,11 +692,14 @@ int quire_store_meta_get(struct quire_store *s, const char *key, char **value)
 int quire_store_meta_put(struct quire_store *s, const char *key, const char *value)
 {
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO meta(key, value) VALUES (?,?)", -1,
-			       &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(s->db,
+			       value ? "INSERT OR REPLACE INTO meta(key, value) VALUES (?,?)"
+				     : "DELETE FROM meta WHERE key = ?",
+			       -1, &st, NULL) != SQLITE_OK)
 		return db_error(s, "preparing statement");
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+	if (value)
+		sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : db_error(s, "updating the store's settings");

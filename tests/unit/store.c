@@ -664,6 +664,27 @@ static void test_action_cache_put_get(void **state)
 	quire_store_close(s);
 }
 
+/* Named values: set, replaced, and removed by a NULL value. */
+static void test_meta_put_get_remove(void **state)
+{
+	(void)state;
+	struct quire_store *s = NULL;
+	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
+	char *v = NULL;
+	assert_int_equal(quire_store_meta_get(s, "k", &v), 0);
+	assert_null(v);
+	assert_int_equal(quire_store_meta_put(s, "k", "one"), 0);
+	assert_int_equal(quire_store_meta_put(s, "k", "two"), 0);
+	assert_int_equal(quire_store_meta_get(s, "k", &v), 0);
+	assert_string_equal(v, "two");
+	free(v);
+	assert_int_equal(quire_store_meta_put(s, "k", NULL), 0);
+	assert_int_equal(quire_store_meta_put(s, "never set", NULL), 0);
+	assert_int_equal(quire_store_meta_get(s, "k", &v), 0);
+	assert_null(v);
+	quire_store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -691,6 +712,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_stat_cache_file_damage, tu_setup_qdir,
 					    tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_stat_cache_appends, tu_setup_qdir, tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_meta_put_get_remove, tu_setup_qdir, tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_stat_cache_racy_entry_misses, tu_setup_qdir,
 					    tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_action_cache_put_get, tu_setup_qdir,

@@ -85,7 +85,8 @@ int quire_store_ac_digests(struct quire_store *s, void (*cb)(void *ud, const cha
 			   void *ud);
 
 /* Small named values the core remembers between commands (e.g. which set of templates was
- * last checked). get: *value malloc'd, or NULL when unset; put: QUIRE_EIO. */
+ * last checked). get: *value malloc'd, or NULL when unset; put (a NULL value removes the key):
+ * QUIRE_EIO. */
 int quire_store_meta_get(struct quire_store *s, const char *key, char **value);
 int quire_store_meta_put(struct quire_store *s, const char *key, const char *value);
 
