@@ -376,6 +376,7 @@ struct quire_mbase {
 	int fd;		  /* the manifest's file, held open; -1 when there is no text */
 	const char *map;  /* its text, mapped read-only; NULL until first needed */
 	size_t size;
+	size_t touched;	  /* bytes of the map read since its pages were last let go */
 	char *itext;	  /* the index file's text, split in place: the rows point into it */
 	struct quire_mrow *rows; /* in the manifest's order: ids sorted */
 	size_t nrows;
@@ -549,6 +550,10 @@ static json_t *overlay(const json_t *m, const char *id)
  * text out where it goes. Records shorter than this stay parsed (unit tests set it to 0). */
 size_t quire__manifest_raw_min = 256;
 
+/* How much of a manifest's map is read before its pages are let go (see peek_ex; unit tests
+ * set it to 1 so that every read maps the pages again). */
+size_t quire__manifest_map_keep = 4u << 20;
+
 /* Parses JSON object text, keeping the value of key as text when it is large enough. */
 static json_t *parse_keeping(const char *text, size_t len, const char *key)
 {
@@ -584,7 +589,15 @@ static int peek_ex(const json_t *m, struct quire_mbase *base, const char *id, js
 	int err = mbase_map(base);
 	if (err)
 		return err;
-	if ((*entry = parse_keeping(base->map + r->off, r->len, key)))
+	*entry = parse_keeping(base->map + r->off, r->len, key);
+	/* Nothing parsed points into the map: its pages are let go every 4 MiB read, or an
+	 * outline change at 100k, explaining and folding every entry, held the whole 200 MB
+	 * manifest in its resident set. (They come back from the page cache when read again.) */
+	if ((base->touched += r->len) >= quire__manifest_map_keep) {
+		madvise((void *)base->map, base->size, MADV_DONTNEED);
+		base->touched = 0;
+	}
+	if (*entry)
 		return 0;
 	json_error_t je;
 	json_decref(json_loadb(base->map + r->off, r->len, 0, &je));
