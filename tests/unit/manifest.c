@@ -421,6 +421,7 @@ static void test_fold_interrupted_flag(void **state)
 
 extern size_t quire__manifest_raw_min;
 extern size_t quire__manifest_map_keep;
+extern size_t quire__manifest_spill_chunk;
 
 /* Applies one event to a slim manifest the way a run's commit does: from its canonical text,
  * large records kept as text (every record, when quire__manifest_raw_min is 0). */
@@ -599,18 +600,25 @@ static void slim_commit_matches_full(void)
 static void test_slim_commit_matches_full(void **state)
 {
 	(void)state;
-	size_t was = quire__manifest_raw_min, keep = quire__manifest_map_keep;
+	size_t was = quire__manifest_raw_min, keep = quire__manifest_map_keep,
+	       chunk = quire__manifest_spill_chunk;
 	for (int kept = 0; kept < 2; kept++) {
-		/* Once with every record parsed and the map kept, once with every record kept as
-		 * text and the map's pages let go after every entry read. */
+		/* Once with every record parsed, the map kept and changed entries in memory (no
+		 * .quire/tmp for their spill file); once with every record kept as text, the map's
+		 * pages let go after every entry read, and every changed entry written to the
+		 * spill file at once. */
 		quire__manifest_raw_min = kept ? 0 : (size_t)-1;
 		quire__manifest_map_keep = kept ? 1 : keep;
+		quire__manifest_spill_chunk = kept ? 1 : chunk;
+		if (kept)
+			assert_int_equal(mkdir(".quire/tmp", 0755), 0);
 		slim_commit_matches_full();
 		tu_rmrf(".quire");
 		assert_int_equal(mkdir(".quire", 0755), 0);
 	}
 	quire__manifest_raw_min = was;
 	quire__manifest_map_keep = keep;
+	quire__manifest_spill_chunk = chunk;
 }
 
 /* An event whose record is damaged is refused when its record would be kept as text (as when
