@@ -66,4 +66,17 @@ check "the input is named" out_has "input changed: Tone"
 check "upstream reasons are given" out_has "upstream changed: Outline"
 run_q "run after the edit" 0 run
 check "a second revision" out_has "run: rev-0002: 11 produced"
+cp .quire/manifests/rev-0002.json "$TRASH/rev2"
+
+# A run that commits without the parent's index (a fresh clone) writes the same kind of
+# manifest: folded onto the whole parent, its changed entries held in memory.
+rm .quire/runs/rev-0002-index.tsv
+sed -i 's/Tone: eerie/Tone: warm/' inputs.yaml
+run_q "a run without the index commits" 0 run --json
+is "everything made again (or restored)" "$(($(count_events produced) + $(count_events cached)))" 11
+check "a third revision that reads back" python3 -c '
+import json; m = json.load(open(".quire/manifests/rev-0003.json"))
+assert m["revision"] == "rev-0003" and len(m["artefacts"]) == 11, m["revision"]'
+run_q "up to date after it" 0 plan --check
+check "its index written" test -s .quire/runs/rev-0003-index.tsv
 done_testing
