@@ -386,7 +386,9 @@ struct quire_mbase {
 	/* The texts of the entries a commit onto this base changed, written to an unnamed file
 	 * as they are folded instead of held (190 MB at 100k when every entry changes). */
 	char *spilldir;	   /* where that file is made (.quire/tmp); NULL: texts stay in memory */
-	int spill_fd;	   /* -1 until the first text, -2 when the file failed */
+	int spill_fd;	   /* -1 until the first text is written (or when none can be) */
+	int spill_full;	   /* writing failed: later texts stay in memory (what was written
+			    * is still read back from the file) */
 	size_t spilled;	   /* bytes in the file */
 	struct quire_buf spill; /* bytes after those, not yet written */
 	/* The index's fields of those entries (strings in `strings`), their byte ranges in the
@@ -572,8 +574,11 @@ size_t quire__manifest_raw_min = 256;
  * set it to 1 so that every read maps the pages again). */
 size_t quire__manifest_map_keep = 4u << 20;
 
-/* How many spilled bytes are gathered before they are written (unit tests set it to 1). */
+/* How many spilled bytes are gathered before they are written (unit tests set it to 1), and
+ * how large the spill file may grow before writing it fails (unit tests make it small, as a
+ * full disk would). */
 size_t quire__manifest_spill_chunk = 1u << 20;
+size_t quire__manifest_spill_limit = (size_t)-1;
 
 /* Parses JSON object text, keeping the value of key as text when it is large enough. */
 static json_t *parse_keeping(const char *text, size_t len, const char *key)
@@ -581,12 +586,15 @@ static json_t *parse_keeping(const char *text, size_t len, const char *key)
 	return quire_json_loads_keeping(text, len, key, quire__manifest_raw_min);
 }
 
-/* Writes the spill's pending bytes to its file (made on first use); on any failure the
- * file is given up and every later text stays in memory, where it is read from. */
+/* Writes the spill's pending bytes to its file (made on first use). When that fails (no
+ * file, a full disk), later texts stay in memory: the buffer keeps everything from
+ * b->spilled on, and what was written before is still read from the file. */
 static void spill_flush(struct quire_mbase *b)
 {
-	if (b->spill_fd == -1) {
+	if (b->spill_fd < 0) {
+#ifdef O_TMPFILE
 		b->spill_fd = open(b->spilldir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+#endif
 		if (b->spill_fd < 0) {
 			char *t = quire__xasprintf("%s/spill-XXXXXX", b->spilldir);
 			b->spill_fd = mkostemp(t, O_CLOEXEC);
@@ -594,24 +602,26 @@ static void spill_flush(struct quire_mbase *b)
 				unlink(t);
 			free(t);
 		}
-		if (b->spill_fd < 0)
-			b->spill_fd = -2;
+		if (b->spill_fd < 0) {
+			b->spill_full = 1;
+			return;
+		}
 	}
-	size_t done = 0;
-	while (b->spill_fd >= 0 && done < b->spill.len) {
+	if (b->spilled + b->spill.len > quire__manifest_spill_limit) {
+		b->spill_full = 1;
+		return;
+	}
+	for (size_t done = 0; done < b->spill.len;) {
 		ssize_t n = pwrite(b->spill_fd, b->spill.ptr + done, b->spill.len - done,
 				   (off_t)(b->spilled + done));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			close(b->spill_fd);
-			b->spill_fd = -2;
-			return; /* the buffer keeps everything from b->spilled on */
+			b->spill_full = 1;
+			return;
 		}
 		done += (size_t)n;
 	}
-	if (b->spill_fd < 0)
-		return;
 	b->spilled += b->spill.len;
 	quire_buf_reset(&b->spill);
 }
@@ -621,7 +631,7 @@ static void spill_add(struct quire_mbase *b, const char *text, size_t len, size_
 {
 	*off = b->spilled + b->spill.len;
 	quire_buf_add(&b->spill, text, len);
-	if (b->spill_fd != -2 && b->spill.len >= quire__manifest_spill_chunk)
+	if (!b->spill_full && b->spill.len >= quire__manifest_spill_chunk)
 		spill_flush(b);
 }
 
@@ -682,7 +692,7 @@ static int peek_ex(const json_t *m, struct quire_mbase *base, const char *id, js
 	if (e && !text) {
 		const struct quire_mrow *cr = crow(base, e);
 		if (!cr)
-			return quire_error_set(QUIRE_ERROR, "internal: '%s' has no spilled row", id);
+			return quire_error_set(QUIRE_ECORRUPT, "the entry of '%s' is not an object", id);
 		struct quire_buf t = QUIRE_BUF_INIT;
 		int err = spill_read(base, cr->off, cr->len, &t);
 		if (!err && !(*entry = parse_keeping(t.ptr, t.len, key)))
@@ -1198,10 +1208,15 @@ static int manifest_emit(const json_t *m, struct mw *w, struct span **spans_out,
 				const struct quire_mrow *cr = spans[i].spilled ? spans[i].row : NULL;
 				if (text)
 					quire_buf_add(b, json_string_value(text), json_string_length(text));
-				else if (cr && (w->err = spill_read(w->base, cr->off, cr->len, b)))
-					break;
-				else if (!cr)
+				else if (cr) {
+					int rerr = spill_read(w->base, cr->off, cr->len, b);
+					if (rerr) {
+						w->err = rerr;
+						break;
+					}
+				} else {
 					put_entry(b, spans[i].e, 2, 0);
+				}
 				spans[i].len = mw_pos(w) - spans[i].off;
 				last_copied = 0;
 			}

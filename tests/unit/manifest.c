@@ -422,6 +422,7 @@ static void test_fold_interrupted_flag(void **state)
 extern size_t quire__manifest_raw_min;
 extern size_t quire__manifest_map_keep;
 extern size_t quire__manifest_spill_chunk;
+extern size_t quire__manifest_spill_limit;
 
 /* Applies one event to a slim manifest the way a run's commit does: from its canonical text,
  * large records kept as text (every record, when quire__manifest_raw_min is 0). */
@@ -601,8 +602,11 @@ static void test_slim_commit_matches_full(void **state)
 {
 	(void)state;
 	size_t was = quire__manifest_raw_min, keep = quire__manifest_map_keep,
-	       chunk = quire__manifest_spill_chunk;
-	for (int kept = 0; kept < 2; kept++) {
+	       chunk = quire__manifest_spill_chunk, limit = quire__manifest_spill_limit;
+	for (int kept = 0; kept < 3; kept++) {
+		/* The third time, the spill file stops taking texts after its first 2,000 bytes
+		 * (a full disk): what it took is read from it, the rest from memory. */
+		quire__manifest_spill_limit = kept == 2 ? 2000 : limit;
 		/* Once with every record parsed, the map kept and changed entries in memory (no
 		 * .quire/tmp for their spill file); once with every record kept as text, the map's
 		 * pages let go after every entry read, and every changed entry written to the
@@ -619,6 +623,7 @@ static void test_slim_commit_matches_full(void **state)
 	quire__manifest_raw_min = was;
 	quire__manifest_map_keep = keep;
 	quire__manifest_spill_chunk = chunk;
+	quire__manifest_spill_limit = limit;
 }
 
 /* An event whose record is damaged is refused when its record would be kept as text (as when
