@@ -48,13 +48,15 @@ static int commit_events(const char *root, const char *qdir, const char *command
 		goto out;
 	quire_rev_format((a > b ? a : b) + 1, rev, revlen);
 	int64_t run;
-	if ((err = quire_store_run_start(store, rev, current, command, &run)))
-		goto out;
 	json_t *start = json_pack("{s:s,s:o,s:s,s:o}", "revision", rev, "parent",
 				  current ? json_string(current) : json_null(), "command", command,
 				  "git", quire__git_info(root));
-	err = quire__run_record(store, run, "run.start", NULL, start, NULL, NULL);
+	char *start_text = quire_json_canonical(start);
 	json_decref(start);
+	err = quire_store_run_start(store, rev, current, command, start_text, &run);
+	free(start_text);
+	if (err)
+		goto out;
 	size_t i;
 	json_t *ev;
 	json_array_foreach(events, i, ev) {

@@ -1503,13 +1503,22 @@ int quire__run_recover(struct quire_project *p, struct quire_store *store, char 
 	char *rev = NULL, *parent = NULL;
 	int err = quire_store_unfinished_run(store, &run, &rev, &parent);
 	while (!err && run) {
-		err = verify_outputs(p, store, run);
+		/* Its start event records what it read: without one (a store made before the row
+		 * and the event were one transaction, killed between them) nothing can be committed
+		 * and nothing was produced, since jobs start only after it. */
+		int has = quire_store_run_has_start(store, run);
+		if (has == 0) {
+			err = quire_store_run_finish(store, run, "abandoned");
+			goto next;
+		}
+		err = has < 0 ? has : verify_outputs(p, store, run);
 		if (!err)
 			err = quire__run_record(store, run, "run.recovered", NULL, NULL, NULL, NULL);
 		if (!err)
 			err = quire__run_commit(p->qdir, store, run, rev, parent, NULL, NULL);
 		if (!err)
 			snprintf(recovered, len, "%s", rev);
+next:
 		free(rev);
 		free(parent);
 		rev = parent = NULL;
@@ -1702,8 +1711,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	if ((err = quire_store_max_rev(store, &a)))
 		goto out_runner;
 	quire_rev_format((a > b ? a : b) + 1, r.rev, sizeof(r.rev));
-	if ((err = quire__run_snapshot(p, plan)) || (err = write_plan_file(p, plan, r.rev)) ||
-	    (err = quire_store_run_start(store, r.rev, current, o->command, &r.run_id)))
+	if ((err = quire__run_snapshot(p, plan)) || (err = write_plan_file(p, plan, r.rev)))
 		goto out_runner;
 	json_t *inputs = json_object();
 	const char *name;
@@ -1719,9 +1727,13 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 				       o->command ? o->command : "quire run");
 	struct quire_buf files = QUIRE_BUF_INIT;
 	quire_project_files_text(p, &files);
-	err = record_raw(&r, "run.start", NULL, start_data, "files", files.ptr, NULL, NULL);
+	char *start_text = quire_json_canonical_with(start_data, "files", files.ptr);
 	quire_buf_release(&files);
 	json_decref(start_data);
+	err = start_text ? quire_store_run_start(store, r.rev, current, o->command, start_text,
+						 &r.run_id)
+			 : QUIRE_EINVALID;
+	free(start_text);
 	for (size_t k = 0; !err && k < nremove; k++) {
 		err = record(&r, "artefact.removed", plan->removed[k], NULL, NULL, NULL, NULL);
 		res->removed++;

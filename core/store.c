@@ -308,13 +308,20 @@ int quire_store_events(struct quire_store *s, int64_t run, quire_event_cb cb, vo
 }
 
 int quire_store_run_start(struct quire_store *s, const char *rev, const char *parent,
-			  const char *command, int64_t *run_id)
+			  const char *command, const char *start, int64_t *run_id)
 {
+	/* The run's row and its start event are one transaction: a kill between two commits
+	 * left a run that recovery could never commit. */
 	sqlite3_stmt *st;
+	int err = exec(s, "BEGIN IMMEDIATE");
+	if (err)
+		return err;
 	if (sqlite3_prepare_v2(s->db,
 			       "INSERT INTO runs(rev, parent, command, started_ns, state) VALUES (?,?,?,?,'running')",
-			       -1, &st, NULL) != SQLITE_OK)
-		return db_error(s, "recording a run");
+			       -1, &st, NULL) != SQLITE_OK) {
+		err = db_error(s, "recording a run");
+		goto out;
+	}
 	sqlite3_bind_text(st, 1, rev, -1, SQLITE_STATIC);
 	if (parent)
 		sqlite3_bind_text(st, 2, parent, -1, SQLITE_STATIC);
@@ -322,10 +329,35 @@ int quire_store_run_start(struct quire_store *s, const char *rev, const char *pa
 	sqlite3_bind_int64(st, 4, quire__now_ns());
 	int rc = sqlite3_step(st);
 	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return db_error(s, "recording a run");
-	*run_id = sqlite3_last_insert_rowid(s->db);
-	return 0;
+	if (rc != SQLITE_DONE) {
+		err = db_error(s, "recording a run");
+		goto out;
+	}
+	int64_t id = sqlite3_last_insert_rowid(s->db);
+	if ((err = quire_store_event_text(s, id, "run.start", NULL, start)))
+		goto out;
+	err = exec(s, "COMMIT");
+	if (!err)
+		*run_id = id;
+out:
+	if (err)
+		exec(s, "ROLLBACK");
+	return err;
+}
+
+int quire_store_run_has_start(struct quire_store *s, int64_t run)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT 1 FROM events WHERE run = ? AND kind = 'run.start' LIMIT 1", -1,
+			       &st, NULL) != SQLITE_OK)
+		return db_error(s, "reading events");
+	sqlite3_bind_int64(st, 1, run);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : db_error(s, "reading events");
 }
 
 int quire_store_run_finish(struct quire_store *s, int64_t run, const char *state)

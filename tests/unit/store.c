@@ -108,7 +108,7 @@ static void test_reopen_keeps_data(void **state)
 	struct quire_store *s = NULL;
 	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
 	int64_t run = 0;
-	assert_int_equal(quire_store_run_start(s, "rev-0001", NULL, "quire run", &run), 0);
+	assert_int_equal(quire_store_run_start(s, "rev-0001", NULL, "quire run", "{}", &run), 0);
 	json_t *d = json_pack("{s:s}", "k", "v");
 	assert_int_equal(quire_store_event(s, run, "artefact.produced", "Outline", d), 0);
 	json_decref(d);
@@ -124,10 +124,11 @@ static void test_reopen_keeps_data(void **state)
 	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
 	struct evlist l = {0};
 	assert_int_equal(quire_store_events(s, run, collect, &l), 0);
-	assert_int_equal(l.n, 1);
-	assert_string_equal(l.ev[0].kind, "artefact.produced");
-	assert_string_equal(l.ev[0].subject, "Outline");
-	assert_string_equal(l.ev[0].data, "{\"k\":\"v\"}");
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.ev[0].kind, "run.start");
+	assert_string_equal(l.ev[1].kind, "artefact.produced");
+	assert_string_equal(l.ev[1].subject, "Outline");
+	assert_string_equal(l.ev[1].data, "{\"k\":\"v\"}");
 	evlist_free(&l);
 	struct quire_digest got = {0};
 	assert_int_equal(quire_store_stat_get(s, "inputs.yaml", 10, old, 77, &got), 1);
@@ -173,17 +174,16 @@ static void test_events_round_trip_in_order(void **state)
 	struct quire_store *s = NULL;
 	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
 	int64_t r1 = 0, r2 = 0;
-	assert_int_equal(quire_store_run_start(s, "rev-0001", NULL, NULL, &r1), 0);
-	assert_int_equal(quire_store_run_start(s, "rev-0002", "rev-0001", NULL, &r2), 0);
-	assert_true(r1 != r2);
-
 	json_t *start = json_pack("{s:s,s:n,s:{s:i}}", "revision", "rev-0001", "parent", "inputs",
 				  "Chapters", 3);
+	char *start_text = quire_json_canonical(start);
+	int64_t before = now_ns();
+	assert_int_equal(quire_store_run_start(s, "rev-0001", NULL, NULL, start_text, &r1), 0);
+	free(start_text);
+	assert_int_equal(quire_store_run_start(s, "rev-0002", "rev-0001", NULL, NULL, &r2), 0);
+	assert_true(r1 != r2);
 	json_t *prod =
 	    json_pack("{s:s,s:i,s:[i,i]}", "digest", "sha256:aa", "size", 12, "index", 1, 0);
-	int64_t before = now_ns();
-	assert_int_equal(quire_store_event(s, r1, "run.start", NULL, start), 0);
-	assert_int_equal(quire_store_event(s, r2, "run.start", NULL, NULL), 0);
 	assert_int_equal(quire_store_event(s, r1, "artefact.produced", "Scene[1][0]", prod), 0);
 	assert_int_equal(quire_store_event(s, r1, "artefact.removed", "Scene[2][0]", NULL), 0);
 	assert_int_equal(quire_store_event(s, r1, "run.end", NULL, NULL), 0);
@@ -245,7 +245,7 @@ static void test_rollback_discards_events(void **state)
 	struct quire_store *s = NULL;
 	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
 	int64_t run = 0;
-	assert_int_equal(quire_store_run_start(s, "rev-0001", NULL, NULL, &run), 0);
+	assert_int_equal(quire_store_run_start(s, "rev-0001", NULL, NULL, "{}", &run), 0);
 	assert_int_equal(quire_store_begin(s), 0);
 	assert_int_equal(quire_store_event(s, run, "artefact.produced", "A", NULL), 0);
 	assert_int_equal(quire_store_rollback(s), 0);
@@ -257,8 +257,8 @@ static void test_rollback_discards_events(void **state)
 	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
 	struct evlist l = {0};
 	assert_int_equal(quire_store_events(s, run, collect, &l), 0);
-	assert_int_equal(l.n, 1);
-	assert_string_equal(l.ev[0].subject, "B");
+	assert_int_equal(l.n, 2); /* run.start, B */
+	assert_string_equal(l.ev[1].subject, "B");
 	evlist_free(&l);
 	quire_store_close(s);
 }
@@ -276,8 +276,8 @@ static void test_runs_unfinished_and_finish(void **state)
 	assert_null(parent);
 
 	int64_t r1 = 0, r2 = 0;
-	assert_int_equal(quire_store_run_start(s, "rev-0001", NULL, "quire run", &r1), 0);
-	assert_int_equal(quire_store_run_start(s, "rev-0002", "rev-0001", "quire run", &r2), 0);
+	assert_int_equal(quire_store_run_start(s, "rev-0001", NULL, "quire run", "{}", &r1), 0);
+	assert_int_equal(quire_store_run_start(s, "rev-0002", "rev-0001", "quire run", "{}", &r2), 0);
 	assert_true(r1 > 0 && r2 > r1);
 
 	/* The oldest unfinished run comes first. */
@@ -315,13 +315,13 @@ static void test_max_rev(void **state)
 	assert_int_equal(quire_store_max_rev(s, &max), 0);
 	assert_int_equal(max, 0);
 	int64_t run;
-	assert_int_equal(quire_store_run_start(s, "rev-0003", NULL, NULL, &run), 0);
-	assert_int_equal(quire_store_run_start(s, "rev-0012", "rev-0003", NULL, &run), 0);
-	assert_int_equal(quire_store_run_start(s, "rev-0007", "rev-0003", NULL, &run), 0);
+	assert_int_equal(quire_store_run_start(s, "rev-0003", NULL, NULL, "{}", &run), 0);
+	assert_int_equal(quire_store_run_start(s, "rev-0012", "rev-0003", NULL, "{}", &run), 0);
+	assert_int_equal(quire_store_run_start(s, "rev-0007", "rev-0003", NULL, "{}", &run), 0);
 	assert_int_equal(quire_store_max_rev(s, &max), 0);
 	assert_int_equal(max, 12);
 	/* An abandoned run's number is not reused either. */
-	assert_int_equal(quire_store_run_start(s, "rev-0013", "rev-0012", NULL, &run), 0);
+	assert_int_equal(quire_store_run_start(s, "rev-0013", "rev-0012", NULL, "{}", &run), 0);
 	assert_int_equal(quire_store_run_finish(s, run, "abandoned"), 0);
 	assert_int_equal(quire_store_max_rev(s, &max), 0);
 	assert_int_equal(max, 13);

@@ -46,9 +46,13 @@ typedef int (*quire_event_text_cb)(void *ctx, int64_t seq, int64_t time_ns, cons
 int quire_store_events_text(struct quire_store *s, int64_t run, quire_event_text_cb cb,
 			    void *ctx);
 
-/* Records the start of a run that will commit revision `rev` on top of `parent` (may be NULL). */
+/* Records the start of a run that will commit revision `rev` on top of `parent` (may be NULL)
+ * and its `run.start` event (data: canonical JSON text) in one transaction. */
 int quire_store_run_start(struct quire_store *s, const char *rev, const char *parent,
-			  const char *command, int64_t *run_id);
+			  const char *command, const char *start, int64_t *run_id);
+
+/* 1 when run `run` has its `run.start` event, 0 when not, or QUIRE_EIO. */
+int quire_store_run_has_start(struct quire_store *s, int64_t run);
 
 /* Marks a run committed (its manifest written and `current` moved) or abandoned. */
 int quire_store_run_finish(struct quire_store *s, int64_t run, const char *state);
