@@ -16,6 +16,10 @@ const char *opt_dir;
 int die_core(int code)
 {
 	fprintf(stderr, "quire: %s\n", quire_error_last());
+	if (code == QUIRE_ENOSPC && !strstr(quire_error_last(), "disk is full"))
+		fputs("quire: the disk is full: free some space and run again (what was reported as "
+		      "done is kept)\n",
+		      stderr);
 	switch (code) {
 	case QUIRE_EINVALID:
 	case QUIRE_ENOTFOUND:

@@ -35,7 +35,7 @@ static const char exit_codes[] =
 	"  2    usage error (bad option or argument)\n"
 	"  3    invalid project, blueprint, inputs or id (message names file:line:col)\n"
 	"  4    another quire is writing this project (the lock is held)\n"
-	"  5    the store or file system failed, or a stored file is corrupt\n"
+	"  5    the store or file system failed (the disk is full), or a stored file is corrupt\n"
 	"  6    run --max-cost: the estimated cost exceeds the limit (nothing was spent)\n"
 	"  130  interrupted (SIGINT): what finished was committed\n";
 

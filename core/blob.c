@@ -338,7 +338,7 @@ int quire_blob_adopt(const char *qdir, const char *tmp_path, const char *digest)
 					   rename(tmp_path, path) < 0)) {
 		if (err)
 			goto out;
-		err = quire_error_set(QUIRE_EIO, "cannot store blob '%s': %s", path, strerror(errno));
+		err = quire_error_set(quire__io_code(errno), "cannot store blob '%s': %s", path, strerror(errno));
 		goto out;
 	}
 out:

@@ -88,7 +88,7 @@ int quire_fs_sync_dir(const char *dir)
 	close(fd);
 	/* Some file systems refuse fsync on directories; that is not a failure of ours. */
 	if (rc < 0 && e != EINVAL && e != EROFS)
-		return quire_error_set(QUIRE_EIO, "cannot sync '%s': %s", dir, strerror(e));
+		return quire_error_set(quire__io_code(e), "cannot sync '%s': %s", dir, strerror(e));
 	return 0;
 }
 
@@ -118,16 +118,16 @@ static int replace(const char *path, const void *data, size_t len, int mode, int
 	int err = 0;
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0) {
-		err = quire_error_set(QUIRE_EIO, "cannot create '%s': %s", tmp, strerror(errno));
+		err = quire_error_set(quire__io_code(errno), "cannot create '%s': %s", tmp, strerror(errno));
 		goto out;
 	}
 	if (write_all(fd, data, len) < 0) {
-		err = quire_error_set(QUIRE_EIO, "cannot write '%s': %s", tmp, strerror(errno));
+		err = quire_error_set(quire__io_code(errno), "cannot write '%s': %s", tmp, strerror(errno));
 		close(fd);
 		goto fail;
 	}
 	if ((durable && fsync(fd) < 0) || close(fd) < 0) {
-		err = quire_error_set(QUIRE_EIO, "cannot sync '%s': %s", tmp, strerror(errno));
+		err = quire_error_set(quire__io_code(errno), "cannot sync '%s': %s", tmp, strerror(errno));
 		goto fail;
 	}
 	if (rename(tmp, path) < 0) {
@@ -153,7 +153,7 @@ int quire_fs_stream_open(struct quire_fs_stream *w, const char *path, int mode)
 	w->tmp = quire__xasprintf("%s.tmp-%ld", path, (long)getpid());
 	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (w->fd < 0) {
-		int err = quire_error_set(QUIRE_EIO, "cannot create '%s': %s", w->tmp, strerror(errno));
+		int err = quire_error_set(quire__io_code(errno), "cannot create '%s': %s", w->tmp, strerror(errno));
 		free(w->path);
 		free(w->tmp);
 		w->path = w->tmp = NULL;
@@ -165,7 +165,7 @@ int quire_fs_stream_open(struct quire_fs_stream *w, const char *path, int mode)
 static int stream_fail(struct quire_fs_stream *w, const char *what)
 {
 	if (!w->err)
-		w->err = quire_error_set(QUIRE_EIO, "cannot %s '%s': %s", what, w->tmp, strerror(errno));
+		w->err = quire_error_set(quire__io_code(errno), "cannot %s '%s': %s", what, w->tmp, strerror(errno));
 	return w->err;
 }
 
@@ -303,12 +303,12 @@ int quire_fs_write_file(const char *path, const void *data, size_t len, int mode
 	 * which made rewriting the same scratch file cost a disk write each time. */
 	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
-		return quire_error_set(QUIRE_EIO, "cannot create '%s': %s", path, strerror(errno));
+		return quire_error_set(quire__io_code(errno), "cannot create '%s': %s", path, strerror(errno));
 	int err = 0;
 	if (write_all(fd, data, len) < 0 || ftruncate(fd, (off_t)len) < 0)
-		err = quire_error_set(QUIRE_EIO, "cannot write '%s': %s", path, strerror(errno));
+		err = quire_error_set(quire__io_code(errno), "cannot write '%s': %s", path, strerror(errno));
 	if (close(fd) < 0 && !err)
-		err = quire_error_set(QUIRE_EIO, "cannot write '%s': %s", path, strerror(errno));
+		err = quire_error_set(quire__io_code(errno), "cannot write '%s': %s", path, strerror(errno));
 	return err;
 }
 
@@ -321,7 +321,7 @@ int quire_fs_sync_fs(const char *path)
 	int e = errno;
 	close(fd);
 	if (rc < 0)
-		return quire_error_set(QUIRE_EIO, "cannot sync the file system of '%s': %s", path,
+		return quire_error_set(quire__io_code(e), "cannot sync the file system of '%s': %s", path,
 				       strerror(e));
 	return 0;
 }
@@ -333,7 +333,7 @@ int quire_fs_mkdirs(const char *path, int mode)
 	if (mkdir(path, (mode_t)mode) == 0 || errno == EEXIST)
 		return 0;
 	if (errno != ENOENT)
-		return quire_error_set(QUIRE_EIO, "cannot create directory '%s': %s", path,
+		return quire_error_set(quire__io_code(errno), "cannot create directory '%s': %s", path,
 				       strerror(errno));
 	char *p = quire__xstrdup(path);
 	int err = 0;
@@ -342,7 +342,7 @@ int quire_fs_mkdirs(const char *path, int mode)
 			char c = *s;
 			*s = '\0';
 			if (mkdir(p, (mode_t)mode) < 0 && errno != EEXIST) {
-				err = quire_error_set(QUIRE_EIO, "cannot create directory '%s': %s", p,
+				err = quire_error_set(quire__io_code(errno), "cannot create directory '%s': %s", p,
 						      strerror(errno));
 				break;
 			}

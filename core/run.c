@@ -2,6 +2,7 @@
  * and the blob -> event -> manifest -> current commit order. */
 #include <dirent.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <fcntl.h>
@@ -133,12 +134,21 @@ struct runner {
 	size_t nbinsts;
 	size_t running, done, total;
 	struct quire__jobserver *js; /* make's jobserver, when it bounds us (no explicit -j) */
-	int stopping;      /* fail-fast tripped or interrupted */
-	int tx;            /* a group of events is open (see record) */
-	size_t tx_n;
+	int stopping;      /* fail-fast tripped, interrupted, or the disk is full */
+	struct pend *pend; /* events waiting for their group's commit (see record) */
+	size_t npend, apend;
 	int64_t last_commit; /* when the last group was committed (monotonic ns) */
+	int disk_full;       /* a commit found the disk full and the reserve made room */
+	char *full_msg;      /* what the full disk's first refusal said */
 	struct held_report *held; /* progress reports waiting for their group's commit */
 	size_t nheld, aheld;
+};
+
+/* An event waiting for its group's commit, as text: a commit the disk refused is tried again
+ * once the reserve has made room. kind is a literal. */
+struct pend {
+	const char *kind;
+	char *subject, *js, *ac_fp, *ac_js;
 };
 
 /* A progress report held back until the events it reports are committed. */
@@ -168,11 +178,12 @@ static struct quire_progress progress_event(const struct runner *r, const char *
 	return ev;
 }
 
-/* Reports now, or, while a group of events is open, when it is committed: what a user sees
- * reported as finished is in the event log, also when quire is then killed outright. */
+/* Reports now, or, while events wait for their group's commit, once it is committed: what a
+ * user sees reported as finished is in the event log, also when quire is then killed
+ * outright. */
 static void emit(struct runner *r, const struct quire_progress *ev)
 {
-	if (!r->tx) {
+	if (!r->npend) {
 		r->o->progress(r->o->ud, ev);
 		return;
 	}
@@ -647,59 +658,152 @@ int quire__run_record(struct quire_store *store, int64_t run, const char *kind,
 #define RECORD_BATCH_NS 20000000LL
 #define RECORD_BATCH_MAX 2048
 
-/* Commits the open group, if any, then gives out the reports it held. */
+/* Room kept on the project's disk for a run that fills it: released when a write finds the
+ * disk full, so that the jobs already paid for can still be recorded. */
+#define RESERVE_BYTES (4u << 20)
+
+/* Makes sure .quire/runs/reserve holds RESERVE_BYTES (best effort: none on a disk without
+ * the room). */
+static void reserve_make(const char *qdir)
+{
+	char *path = quire__xasprintf("%s/runs/reserve", qdir);
+	struct stat st;
+	if (stat(path, &st) == 0 && st.st_size >= (off_t)RESERVE_BYTES) {
+		free(path);
+		return;
+	}
+	*strrchr(path, '/') = '\0';
+	int made = quire_fs_mkdirs(path, 0755);
+	path[strlen(path)] = '/';
+	if (made) {
+		quire_error_clear();
+		free(path);
+		return;
+	}
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd >= 0 && posix_fallocate(fd, 0, RESERVE_BYTES) != 0)
+		unlink(path);
+	if (fd >= 0)
+		close(fd);
+	free(path);
+}
+
+/* 1 when the reserve was there and is now given back to the disk. */
+static int reserve_release(const char *qdir)
+{
+	char *path = quire__xasprintf("%s/runs/reserve", qdir);
+	int rc = unlink(path) == 0;
+	free(path);
+	return rc;
+}
+
+static void pend_clear(struct runner *r)
+{
+	for (size_t k = 0; k < r->npend; k++) {
+		free(r->pend[k].subject);
+		free(r->pend[k].js);
+		free(r->pend[k].ac_fp);
+		free(r->pend[k].ac_js);
+	}
+	r->npend = 0;
+}
+
+/* Writes the group in one transaction; on failure nothing of it is kept in the database. */
+static int flush_once(struct runner *r)
+{
+	int err = quire_store_begin(r->store);
+	if (err)
+		return err;
+	for (size_t k = 0; !err && k < r->npend; k++) {
+		const struct pend *e = &r->pend[k];
+		err = quire_store_event_text(r->store, r->run_id, e->kind, e->subject, e->js);
+		if (!err && e->ac_fp)
+			err = quire_store_ac_put_text(r->store, e->ac_fp, e->ac_js);
+	}
+	if (!err)
+		err = quire_store_commit(r->store);
+	if (err) {
+		/* The rollback must not replace the message that says why. */
+		char *msg = quire__xstrdup(quire_error_last());
+		quire_store_rollback(r->store);
+		quire_error_set(err, "%s", msg);
+		free(msg);
+	}
+	return err;
+}
+
+/* Commits the waiting group, if any, then gives out the reports it held. A report is given
+ * only once its event is committed: when the commit fails, the reports are dropped (the jobs
+ * are not recorded, so they were never reported). A full disk gives back the reserve and
+ * tries once more; that working, the run starts nothing new (see execute) and ends with the
+ * error, having recorded every job already paid for. */
 static int record_flush(struct runner *r)
 {
-	if (!r->tx)
+	if (!r->npend)
 		return 0;
-	r->tx = 0;
-	int err = quire_store_commit(r->store);
-	if (err)
-		quire_store_rollback(r->store);
-	r->last_commit = mono_ns();
-	emit_held(r);
-	return err;
-}
-
-/* raw, when given, is canonical JSON text added to data as member raw_key without being
- * parsed: an entry's dependency record (a collector's names every upstream), a run's file
- * list (100,000 prompts at 100k). */
-static int record_raw(struct runner *r, const char *kind, const char *subject,
-		      const json_t *data, const char *raw_key, const char *raw, const char *ac_fp,
-		      const json_t *ac)
-{
-	int err = 0;
-	char *js = NULL;
-	if (data && !json_is_null(data) &&
-	    !(js = raw ? quire_json_canonical_with(data, raw_key, raw) : quire_json_canonical(data)))
-		return QUIRE_EINVALID;
-	if (!r->tx) {
-		if ((err = quire_store_begin(r->store))) {
-			free(js);
-			return err;
+	int err = flush_once(r);
+	if (err == QUIRE_ENOSPC && reserve_release(r->p->qdir)) {
+		if (!r->full_msg)
+			r->full_msg = quire__xstrdup(quire_error_last());
+		err = flush_once(r);
+		if (!err) {
+			r->disk_full = 1;
+			r->stopping = 1;
 		}
-		r->tx = 1;
-		r->tx_n = 0;
 	}
-	err = quire_store_event_text(r->store, r->run_id, kind, subject, js);
-	free(js);
-	if (!err && ac_fp)
-		err = quire_store_ac_put(r->store, ac_fp, ac);
+	r->last_commit = mono_ns();
 	if (err) {
-		/* Keep the group's earlier events when SQLite still can. */
-		record_flush(r);
+		for (size_t k = 0; k < r->nheld; k++)
+			free(r->held[k].msg);
+		r->nheld = 0;
+		pend_clear(r);
 		return err;
 	}
-	if (++r->tx_n >= RECORD_BATCH_MAX || mono_ns() - r->last_commit >= RECORD_BATCH_NS)
-		err = record_flush(r);
-	return err;
+	pend_clear(r);
+	emit_held(r);
+	return 0;
 }
 
-/* deps, when given, is the entry's dependency record as canonical JSON text. */
+/* Free space under which a failed job is taken for a full disk (its output could not be
+ * written), not for the provider's failure. */
+#define DISK_LOW_BYTES (64u << 10)
+
+/* After a failed job: when the project's disk is (nearly) full, every further job would fail
+ * the same way, and a paid one would be paid for nothing. The run starts nothing new and
+ * gives back the reserve so what finishes can be recorded. */
+static void check_disk(struct runner *r)
+{
+	struct statvfs sv;
+	if (r->disk_full || statvfs(r->p->qdir, &sv) != 0 ||
+	    (unsigned long long)sv.f_bavail * sv.f_frsize >= DISK_LOW_BYTES)
+		return;
+	reserve_release(r->p->qdir);
+	r->disk_full = 1;
+	r->stopping = 1;
+	if (!r->full_msg)
+		r->full_msg = quire__xstrdup("a job's output could not be written");
+}
+
+/* Records an event, with its action-cache entry when ac_fp is given, in the current group
+ * (see RECORD_BATCH_NS). deps, when given, is the entry's dependency record as canonical JSON
+ * text, added to data as "deps" without being parsed (a collector's names every upstream). */
 static int record(struct runner *r, const char *kind, const char *subject, const json_t *data,
 		  const char *deps, const char *ac_fp, const json_t *ac)
 {
-	return record_raw(r, kind, subject, data, "deps", deps, ac_fp, ac);
+	char *js = NULL, *acjs = NULL;
+	if (data && !json_is_null(data) &&
+	    !(js = deps ? quire_json_canonical_with(data, "deps", deps) : quire_json_canonical(data)))
+		return QUIRE_EINVALID;
+	if (ac_fp && !(acjs = quire_json_canonical(ac))) {
+		free(js);
+		return QUIRE_EINVALID;
+	}
+	QUIRE_GROW(r->pend, r->apend, r->npend + 1);
+	r->pend[r->npend++] = (struct pend){ kind, subject ? quire__xstrdup(subject) : NULL, js,
+					     ac_fp ? quire__xstrdup(ac_fp) : NULL, acjs };
+	if (r->npend >= RECORD_BATCH_MAX || mono_ns() - r->last_commit >= RECORD_BATCH_NS)
+		return record_flush(r);
+	return 0;
 }
 
 static int fail_node(struct runner *r, size_t i, const char *msg, enum nstate st)
@@ -1080,6 +1184,8 @@ static int complete(struct runner *r, struct job *j)
 	if (j->rc) {
 		int err = fail_node(r, i, j->rs.diag, N_FAILED);
 		job_free(j);
+		if (!err)
+			check_disk(r);
 		return err;
 	}
 	if (!j->adopted) {
@@ -1268,7 +1374,7 @@ static int execute(struct runner *r)
 			/* Wake at least every 100 ms to notice SIGINT (the handler only sets a flag),
 			 * and in time to commit an open group of events. */
 			int64_t wait = 100000000;
-			if (r->tx) {
+			if (r->npend) {
 				int64_t left = r->last_commit + RECORD_BATCH_NS - mono_ns();
 				wait = left < 0 ? 0 : left < wait ? left : wait;
 			}
@@ -1285,7 +1391,7 @@ static int execute(struct runner *r)
 		struct job *done = r->done_head;
 		r->done_head = r->done_tail = NULL;
 		pthread_mutex_unlock(&r->mu);
-		if (r->tx && mono_ns() - r->last_commit >= RECORD_BATCH_NS)
+		if (r->npend && mono_ns() - r->last_commit >= RECORD_BATCH_NS)
 			err = record_flush(r);
 		report_progress(r);
 		while (done) {
@@ -1637,7 +1743,9 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 		return err;
 	char *tmpdir = quire__xasprintf("%s/tmp", p->qdir);
 	quire__run_clear_tmp(tmpdir);
-	if ((err = quire_fs_mkdirs(tmpdir, 0755)) || (err = quire_store_open(&store, p->qdir, 0)) ||
+	if (!(err = quire_fs_mkdirs(tmpdir, 0755)))
+		reserve_make(p->qdir);
+	if (err || (err = quire_store_open(&store, p->qdir, 0)) ||
 	    (err = quire__run_recover(p, store, res->recovered, sizeof(res->recovered))) ||
 	    (err = quire_manifest_current(p->qdir, &current)))
 		goto out;
@@ -1750,6 +1858,11 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	int ferr = record_flush(&r);
 	if (!err)
 		err = ferr;
+	if (!err && r.disk_full)
+		err = quire_error_set(QUIRE_ENOSPC,
+				      "the disk is full (%s): quire started nothing new and recorded "
+				      "every job that finished; free some space and run again",
+				      r.full_msg);
 	/* Commit even after an error: everything recorded so far is kept. The fold changes cur
 	 * in place (a deep copy of a large manifest cost more than the fold); out/ only needs
 	 * the parent's entries: the base's rows, or for a full manifest, entries a shallow copy
@@ -1757,14 +1870,28 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	json_t *parent_arts = base ? NULL
 				   : json_pack("{s:o}", "artefacts",
 					       json_copy(json_object_get(cur, "artefacts")));
+	/* The commit's own work may clear the thread's message: keep the one that says why. */
+	char *why = err ? quire__xstrdup(quire_error_last()) : NULL;
 	int cerr = commit_onto(p->qdir, store, r.run_id, r.rev, cur, base, 1, &next);
 	cur = parent_arts;
 	if (!err)
 		err = cerr;
+	else
+		quire_error_set(err, "%s", why);
+	free(why);
 	if (!cerr)
 		snprintf(res->rev, sizeof(res->rev), "%s", r.rev);
 out_runner:
-	record_flush(&r); /* after an error: keep what was recorded, say what was reported */
+	if (r.npend && err) {
+		/* After an error: keep what can still be recorded, without losing the message. */
+		char *msg = quire__xstrdup(quire_error_last());
+		record_flush(&r);
+		quire_error_set(err, "%s", msg);
+		free(msg);
+	}
+	pend_clear(&r);
+	free(r.pend);
+	free(r.full_msg);
 	free(r.held);
 	fini_bindings(&r);
 	pthread_mutex_destroy(&r.mu);

@@ -68,16 +68,24 @@ static const char *const migrations[] = {
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
 };
 
+/* A full disk is told apart: the runner makes room and records what finished. */
+static int db_code(int rc)
+{
+	return (rc & 0xff) == SQLITE_FULL ? QUIRE_ENOSPC : QUIRE_EIO;
+}
+
 static int db_error(struct quire_store *s, const char *what)
 {
-	return quire_error_set(QUIRE_EIO, "database: %s: %s", what, sqlite3_errmsg(s->db));
+	return quire_error_set(db_code(sqlite3_extended_errcode(s->db)), "database: %s: %s", what,
+			       sqlite3_errmsg(s->db));
 }
 
 static int exec(struct quire_store *s, const char *sql)
 {
 	char *msg = NULL;
-	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		int err = quire_error_set(QUIRE_EIO, "database: %s", msg ? msg : "error");
+	int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		int err = quire_error_set(db_code(rc), "database: %s", msg ? msg : "error");
 		sqlite3_free(msg);
 		return err;
 	}
@@ -681,13 +689,18 @@ int quire_store_ac_put(struct quire_store *s, const char *fingerprint, const jso
 	char *js = quire_json_canonical(result);
 	if (!js)
 		return QUIRE_EINVALID;
-	sqlite3_stmt *st = s->ac_put;
-	sqlite3_bind_text(st, 1, fingerprint, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, js, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, quire__now_ns());
-	int err = step_done(s, st, "updating the action cache");
+	int err = quire_store_ac_put_text(s, fingerprint, js);
 	free(js);
 	return err;
+}
+
+int quire_store_ac_put_text(struct quire_store *s, const char *fingerprint, const char *result)
+{
+	sqlite3_stmt *st = s->ac_put;
+	sqlite3_bind_text(st, 1, fingerprint, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, result, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, quire__now_ns());
+	return step_done(s, st, "updating the action cache");
 }
 
 int quire_store_ac_digests(struct quire_store *s, void (*cb)(void *ud, const char *digest),

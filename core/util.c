@@ -1,6 +1,7 @@
 /* Internal helpers shared by the core modules. */
 #include <pthread.h>
 #include <stdarg.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "quire/mem.h"
+#include "quire/error.h"
 #include "util.h"
 
 static void oom(void)
@@ -223,4 +225,9 @@ void quire__run_parallel(void *(*fn)(void *), void *arg, size_t nthreads)
 	fn(arg);
 	for (size_t t = 0; t < started; t++)
 		pthread_join(th[t], NULL);
+}
+
+int quire__io_code(int e)
+{
+	return e == ENOSPC || e == EDQUOT ? QUIRE_ENOSPC : QUIRE_EIO;
 }

@@ -60,6 +60,10 @@ extern int64_t quire__blob_trust_racy_ns;
  * takes its work from arg itself (an atomic counter), so any number of threads finishes it. */
 void quire__run_parallel(void *(*fn)(void *), void *arg, size_t nthreads);
 
+/* The error code for a failed write's errno: QUIRE_ENOSPC for a full disk or quota, else
+ * QUIRE_EIO. */
+int quire__io_code(int e);
+
 /* Formats ns-since-epoch as an RFC 3339 UTC timestamp into out (at least 32 bytes). */
 void quire__format_time(int64_t ns, char *out, size_t outlen);
 

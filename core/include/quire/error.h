@@ -15,6 +15,7 @@ enum {
 	QUIRE_EPROVIDER = -8, /* a provider failed to produce an output */
 	QUIRE_EINTR = -9,     /* interrupted (SIGINT) */
 	QUIRE_ECOST = -10,    /* the estimated cost exceeds the limit the caller set */
+	QUIRE_ENOSPC = -11,   /* the disk (or the user's quota) is full */
 };
 
 /* Records the message of the error that is starting (printf-style); returns `code`. */

@@ -83,6 +83,8 @@ void quire_store_stat_load(struct quire_store *s);
 /* Action cache: the recorded result (new reference) of a fingerprint, or *out = NULL. */
 int quire_store_ac_get(struct quire_store *s, const char *fingerprint, json_t **out);
 int quire_store_ac_put(struct quire_store *s, const char *fingerprint, const json_t *result);
+/* The same with the result already canonical JSON text. */
+int quire_store_ac_put_text(struct quire_store *s, const char *fingerprint, const char *result);
 
 /* Calls cb with every digest the action cache keeps (its results' outputs). */
 int quire_store_ac_digests(struct quire_store *s, void (*cb)(void *ud, const char *digest),
