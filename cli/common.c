@@ -31,6 +31,8 @@ int die_core(int code)
 		return EXIT_INTERRUPTED;
 	case QUIRE_ECOST:
 		return EXIT_COST;
+	case QUIRE_ECONFLICT:
+		return EXIT_CONFLICT;
 	default:
 		return EXIT_STORE;
 	}

@@ -15,6 +15,7 @@ enum {
 	EXIT_LOCKED = 4,   /* another quire is writing the project */
 	EXIT_STORE = 5,    /* the store or file system failed, or is corrupt */
 	EXIT_COST = 6,     /* run --max-cost: the estimate exceeds the limit; nothing was spent */
+	EXIT_CONFLICT = 7, /* a file in out/ holds text quire did not write; nothing overwritten */
 	EXIT_INTERRUPTED = 130,
 };
 

@@ -1,6 +1,7 @@
 /* quire edit: change inputs, hand-edit artefacts, approve or give feedback on reviews, pick a
  * take. Every change is recorded as events and committed as a new revision. */
 #include <errno.h>
+#include <stdarg.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,10 +47,24 @@ static const char usage[] =
 
 struct edit {
 	struct quire_project *p;
-	json_t *m;       /* current manifest */
+	struct quire_edit *s; /* holds the writer lock while files change */
+	const json_t *m; /* current manifest (the edit's) */
 	json_t *events;  /* [kind, subject, data] triples */
 	struct quire_buf command;
+	struct quire_buf said; /* what is printed once the edit is committed */
 };
+
+/* Says what the edit did, once it is committed: a refused edit prints no success line. */
+static void say(struct edit *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(struct edit *e, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	quire_buf_puts(&e->said, line);
+}
 
 static void add_event(struct edit *e, const char *kind, const char *subject, json_t *data)
 {
@@ -114,7 +129,9 @@ static int edit_text(const char *data, size_t len, const char *ext, struct quire
 
 static int set_input(struct edit *e, const char *name, const json_t *v)
 {
-	int err = quire_project_set_input(e->p, name, v);
+	int err = quire_edit_keep_file(e->s, e->p->inputs_file);
+	if (!err)
+		err = quire_project_set_input(e->p, name, v);
 	if (err)
 		return err;
 	struct quire_digest d, fd;
@@ -129,10 +146,9 @@ static int set_input(struct edit *e, const char *name, const json_t *v)
 	add_event(e, "input.set", name,
 		  json_pack("{s:s,s:O,s:{s:s}}", "digest", d.s, "value", v, "files",
 			    e->p->inputs_file, fd.s));
-	printf("edit: %s = ", name);
 	char *s = json_dumps(v, JSON_ENCODE_ANY);
 	size_t l = strlen(s);
-	printf("%.*s%s\n", l > 70 ? 67 : (int)l, s, l > 70 ? "..." : "");
+	say(e, "edit: %s = %.*s%s\n", name, l > 70 ? 67 : (int)l, s, l > 70 ? "..." : "");
 	free(s);
 	return 0;
 }
@@ -163,7 +179,7 @@ static int do_input_editor(struct edit *e, const char *name)
 	if (!err && b.len && b.ptr[b.len - 1] == '\n' && !memchr(b.ptr, '\n', b.len - 1))
 		b.ptr[--b.len] = '\0';
 	if (!err && !strcmp(b.ptr, text)) {
-		printf("edit: %s unchanged\n", name);
+		say(e, "edit: %s unchanged\n", name);
 	} else if (!err) {
 		json_t *v = NULL;
 		err = quire_project_parse_input(e->p, name, b.ptr, &v);
@@ -205,11 +221,11 @@ static int do_from(struct edit *e, const char *file)
 			   !memcmp(cur.ptr, json_string_value(v), cur.len);
 		quire_buf_release(&cur);
 		quire_error_clear();
-		if (!same) {
+		if (!same && !(err = quire_edit_keep_file(e->s, k))) {
 			err = quire_fs_write_atomic(path, json_string_value(v), json_string_length(v),
 						    0644);
 			if (!err)
-				printf("edit: %s rewritten\n", k);
+				say(e, "edit: %s rewritten\n", k);
 		}
 		free(path);
 	}
@@ -234,7 +250,7 @@ static json_t *match(struct edit *e, const char *pat)
 	json_t *ids = json_array();
 	const char *k;
 	json_t *v;
-	json_object_foreach(json_object_get(e->m, "artefacts"), k, v) if (quire_id_match(pat, k))
+	json_object_foreach(json_object_get((json_t *)e->m, "artefacts"), k, v) if (quire_id_match(pat, k))
 		json_array_append_new(ids, json_string(k));
 	return ids;
 }
@@ -278,7 +294,7 @@ static int do_content(struct edit *e, const char *id, const char *file)
 		json_decref(j);
 	}
 	if (!err && digest && next.len == cur.len && !memcmp(next.ptr, cur.ptr, cur.len)) {
-		printf("edit: %s unchanged\n", id);
+		say(e, "edit: %s unchanged\n", id);
 	} else if (!err) {
 		struct quire_digest d;
 		err = quire_blob_put(e->p->qdir, next.ptr, next.len, &d);
@@ -289,8 +305,8 @@ static int do_content(struct edit *e, const char *id, const char *file)
 					    json_object_get(en, "producer"), "type",
 					    json_object_get(en, "type"), "ext",
 					    json_object_get(en, "ext")));
-			printf("edit: %s replaced by hand (pinned until 'quire edit %s --release')\n", id,
-			       id);
+			say(e, "edit: %s replaced by hand (pinned until 'quire edit %s --release')\n", id,
+			    id);
 		}
 	}
 	quire_buf_release(&cur);
@@ -318,17 +334,17 @@ static int do_action(struct edit *e, enum action a, const char *pat, const char 
 			if (!status || strcmp(status, "pending-review"))
 				continue;
 			add_event(e, "artefact.approved", id, NULL);
-			printf("edit: %s approved\n", id);
+			say(e, "edit: %s approved\n", id);
 		} else if (a == A_FEEDBACK) {
 			if (!json_object_get(en, "digest"))
 				continue;
 			add_event(e, "artefact.feedback", id, json_pack("{s:s}", "text", text));
-			printf("edit: %s will be revised with your feedback on the next run\n", id);
+			say(e, "edit: %s will be revised with your feedback on the next run\n", id);
 		} else if (a == A_RELEASE) {
 			if (!status || strcmp(status, "user-edited"))
 				continue;
 			add_event(e, "artefact.released", id, NULL);
-			printf("edit: %s released: the next run generates it again\n", id);
+			say(e, "edit: %s released: the next run generates it again\n", id);
 		} else if (a == A_TAKE) {
 			int found = 0;
 			size_t k;
@@ -343,8 +359,8 @@ static int do_action(struct edit *e, enum action a, const char *pat, const char 
 			}
 			add_event(e, "artefact.take_selected", id, json_pack("{s:I}", "take",
 									     (json_int_t)take));
-			printf("edit: %s shows take %ld; what depends on it follows on the next run\n", id,
-			       take);
+			say(e, "edit: %s shows take %ld; what depends on it follows on the next run\n", id,
+			    take);
 		}
 		done++;
 	}
@@ -438,7 +454,7 @@ static int cmd_edit(int argc, char **argv)
 		quire_buf_release(&command);
 		return usage_error("edit", "%s", bad);
 	}
-	struct edit e = { 0 };
+	struct edit e = { .said = QUIRE_BUF_INIT };
 	int rc = open_project(&e.p);
 	if (rc) {
 		free(sets);
@@ -447,12 +463,10 @@ static int cmd_edit(int argc, char **argv)
 	}
 	e.events = json_array();
 	e.command = command;
-	char *cur = NULL;
-	int err = quire_manifest_current(e.p->qdir, &cur);
-	if (!err && cur)
-		err = quire_manifest_load(e.p->qdir, cur, &e.m);
-	if (!err && !e.m)
-		e.m = quire_manifest_empty();
+	/* The lock first: nothing (inputs.yaml included) changes while another quire writes. */
+	int err = quire_edit_begin(&e.s, e.p, e.command.ptr);
+	if (!err)
+		e.m = quire_edit_manifest(e.s);
 	for (size_t i = 0; !err && i < nsets; i++)
 		err = do_set(&e, sets[i]);
 	if (!err && from)
@@ -468,17 +482,27 @@ static int cmd_edit(int argc, char **argv)
 			err = do_action(&e, a, argv[i], feedback, take);
 	}
 	char rev[32] = "";
-	if (!err && json_array_size(e.events))
-		err = quire_edit_commit(e.p, e.command.ptr, e.events, rev, sizeof(rev));
-	if (err)
-		rc = die_core(err);
-	else if (rev[0])
+	if (!err) {
+		err = quire_edit_finish(e.s, e.events, rev, sizeof(rev));
+	} else {
+		quire_edit_abort(e.s); /* puts back what it changed */
+	}
+	if (err && rev[0]) {
+		/* Committed, but out/ could not be brought up to date. */
+		fputs(e.said.ptr, stdout);
 		printf("edit: committed %s\n", rev);
-	else if (!from)
-		printf("edit: nothing changed\n");
-	free(cur);
+		rc = die_core(err);
+	} else if (err) {
+		rc = die_core(err);
+	} else {
+		fputs(e.said.ptr, stdout);
+		if (rev[0])
+			printf("edit: committed %s\n", rev);
+		else if (!from)
+			printf("edit: nothing changed\n");
+	}
 	free(sets);
-	json_decref(e.m);
+	quire_buf_release(&e.said);
 	json_decref(e.events);
 	quire_buf_release(&e.command);
 	quire_project_free(e.p);

@@ -37,6 +37,8 @@ static const char exit_codes[] =
 	"  4    another quire is writing this project (the lock is held)\n"
 	"  5    the store or file system failed (the disk is full), or a stored file is corrupt\n"
 	"  6    run --max-cost: the estimated cost exceeds the limit (nothing was spent)\n"
+	"  7    a file in out/ holds text quire did not write (a hand edit): nothing was\n"
+	"       overwritten; the message says how to keep or discard it\n"
 	"  130  interrupted (SIGINT): what finished was committed\n";
 
 static void overview(FILE *f)

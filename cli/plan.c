@@ -9,6 +9,7 @@
 #include "common.h"
 #include "quire/error.h"
 #include "quire/manifest.h"
+#include "quire/out.h"
 #include "quire/plan.h"
 #include "quire/project.h"
 #include "quire/store.h"
@@ -22,17 +23,21 @@ static const char usage[] =
 	"              only the targets and what they depend on are planned\n"
 	"  --explain   list every reason for every dirty instance (default: the first reason)\n"
 	"  --json      print the plan as one JSON object\n"
-	"  --check     print nothing; exit 1 when anything would run, 0 when up to date\n\n"
+	"  --check     print nothing; exit 1 when anything would run (or out/ holds a file\n"
+	"              'quire run' would refuse to overwrite), 0 when up to date\n\n"
 	"reasons: new, input changed: NAME, prompt changed, schema changed, binding changed: ROLE,\n"
 	"definition changed: PRODUCER, upstream changed: ID, output missing, previously failed,\n"
 	"feedback given, regenerate requested, released from a hand edit; instances below an\n"
-	"output that awaits review are listed as 'wait' (awaiting review: ID).\n";
+	"output that awaits review are listed as 'wait' (awaiting review: ID).\n\n"
+	"A file in out/ that holds text quire did not write (a hand edit) is listed with the\n"
+	"commands that keep it as a hand edit or discard it: 'quire run' never overwrites it.\n";
 
-/* Plans the project read-only: shared by plan and run --dry-run. */
+/* Plans the project read-only: shared by plan and run --dry-run. conf (may be NULL) gets the
+ * files in out/ a run would refuse to overwrite (quire_out_check). */
 int plan_readonly(struct quire_project *p, char **targets, size_t ntargets,
-		  struct quire_plan **out);
+		  struct quire_plan **out, struct quire_out_conflict **conf, size_t *nconf);
 int plan_readonly(struct quire_project *p, char **targets, size_t ntargets,
-		  struct quire_plan **out)
+		  struct quire_plan **out, struct quire_out_conflict **conf, size_t *nconf)
 {
 	struct quire_store *store = NULL;
 	char *cur = NULL;
@@ -72,10 +77,41 @@ int plan_readonly(struct quire_project *p, char **targets, size_t ntargets,
 		m = quire_manifest_empty();
 	if (!err && !*out)
 		err = quire_plan_build(out, p, m, p->qdir, (const char *const *)targets, ntargets);
+	if (!err && conf)
+		err = quire_out_check(p, store, (*out)->manifest, (*out)->base, conf, nconf);
 	json_decref(m);
 	free(cur);
 	quire_store_close(store);
 	return err;
+}
+
+/* Prints the files in out/ a run would refuse to overwrite, and what to do about them. */
+void plan_print_conflicts(const struct quire_out_conflict *c, size_t n);
+void plan_print_conflicts(const struct quire_out_conflict *c, size_t n)
+{
+	if (!n)
+		return;
+	printf("out/: %zu file%s hold%s text quire did not write; 'quire run' will not overwrite "
+	       "%s:\n",
+	       n, n == 1 ? "" : "s", n == 1 ? "s" : "", n == 1 ? "it" : "them");
+	for (size_t k = 0; k < n; k++)
+		if (c[k].gone)
+			printf("  %s  (%s is no longer built: move the file out of out/ to keep it)\n",
+			       c[k].file, c[k].id);
+		else
+			printf("  %s  keep: quire edit '%s' --file '%s'   discard: rm '%s'\n", c[k].file,
+			       c[k].id, c[k].file, c[k].file);
+}
+
+/* The same as JSON: [{file, id, gone}]. New reference. */
+json_t *plan_conflicts_json(const struct quire_out_conflict *c, size_t n);
+json_t *plan_conflicts_json(const struct quire_out_conflict *c, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t k = 0; k < n; k++)
+		json_array_append_new(a, json_pack("{s:s,s:s,s:b}", "file", c[k].file, "id", c[k].id,
+						   "gone", c[k].gone));
+	return a;
 }
 
 /* Prints the plan as text: used by plan and run --dry-run. */
@@ -148,24 +184,30 @@ static int cmd_plan(int argc, char **argv)
 	if (rc)
 		return rc;
 	struct quire_plan *plan = NULL;
-	int err = plan_readonly(p, argv + optind, (size_t)(argc - optind), &plan);
+	struct quire_out_conflict *conf = NULL;
+	size_t nconf = 0;
+	int err = plan_readonly(p, argv + optind, (size_t)(argc - optind), &plan, &conf, &nconf);
 	if (err) {
 		rc = die_core(err);
 		goto out;
 	}
 	size_t nrem = optind < argc ? 0 : plan->nremoved;
-	int dirty = plan->ndirty > 0 || nrem > 0;
+	/* A writer's file in out/ needs attention too: the run would refuse it. */
+	int dirty = plan->ndirty > 0 || nrem > 0 || nconf > 0;
 	if (json) {
 		json_t *j = quire_plan_to_json(plan, explain);
 		if (optind < argc)
 			json_object_set_new(j, "removed", json_array());
+		json_object_set_new(j, "out_conflicts", plan_conflicts_json(conf, nconf));
 		print_json_line(j);
 		json_decref(j);
 	} else if (!check) {
 		plan_print(plan, explain, optind >= argc);
+		plan_print_conflicts(conf, nconf);
 	}
 	rc = check && dirty ? EXIT_DIRTY : 0;
 out:
+	quire_out_conflicts_free(conf, nconf);
 	quire_plan_free(plan);
 	quire_project_free(p);
 	return rc;

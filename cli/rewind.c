@@ -15,7 +15,7 @@
 static const char usage[] =
 	"usage: quire rewind REV [--preview] [--yes] [--json]\n\n"
 	"Goes back to revision REV (rev-NNNN or NNNN): shows the impact first (artefacts and\n"
-	"inputs that change back, files restored), then commits a NEW revision equal to REV and\n"
+	"inputs that change back, files to restore), then commits a NEW revision equal to REV and\n"
 	"restores the project files it recorded (quire.yaml, blueprint, inputs, prompts, schemas)\n"
 	"and out/. Nothing is regenerated. History is append-only: rewinding to the revision\n"
 	"before the rewind undoes it.\n\n"
@@ -27,7 +27,7 @@ static void print_list(const char *label, const json_t *a)
 {
 	if (!json_array_size(a))
 		return;
-	printf("  %-18s %zu:", label, json_array_size(a));
+	printf("  %-23s %zu:", label, json_array_size(a));
 	size_t i;
 	json_t *v;
 	json_array_foreach(a, i, v) {
@@ -79,11 +79,12 @@ static int cmd_rewind(int argc, char **argv)
 			       ? json_string_value(json_object_get(impact, "from"))
 			       : "(nothing)",
 		       json_string_value(json_object_get(impact, "to")));
-		print_list("artefacts changed", json_object_get(arts, "changed"));
-		print_list("artefacts back", json_object_get(arts, "added"));
-		print_list("artefacts dropped", json_object_get(arts, "removed"));
-		print_list("inputs changed", json_object_get(impact, "inputs"));
-		print_list("files restored", json_object_get(impact, "files"));
+		/* What it would do: said before it is done, so never as done. */
+		print_list("artefacts to change", json_object_get(arts, "changed"));
+		print_list("artefacts to bring back", json_object_get(arts, "added"));
+		print_list("artefacts to drop", json_object_get(arts, "removed"));
+		print_list("inputs to change", json_object_get(impact, "inputs"));
+		print_list("files to restore", json_object_get(impact, "files"));
 	}
 	if (preview) {
 		if (json)

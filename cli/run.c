@@ -10,6 +10,7 @@
 
 #include "common.h"
 #include "quire/error.h"
+#include "quire/out.h"
 #include "quire/plan.h"
 #include "quire/project.h"
 #include "quire/run.h"
@@ -24,7 +25,8 @@ static const char usage[] =
 	"                they depend on run\n"
 	"  -j, --jobs N  run up to N generations at once (default: 'jobs' in quire.yaml, or 4;\n"
 	"                under 'make -jN' with a '+' recipe, make's jobserver decides)\n"
-	"  --dry-run     show the plan and write nothing at all\n"
+	"  --dry-run     show the plan and write nothing at all; exits as the run would\n"
+	"                refuse (7: a file in out/ holds text quire did not write)\n"
 	"  --keep-going  after a failure, run everything that does not depend on it (default)\n"
 	"  --fail-fast   start nothing new after the first failure\n"
 	"  --json        print one JSON event per line instead of text\n"
@@ -34,11 +36,16 @@ static const char usage[] =
 	"                generated exceeds X (see 'price' in quire.yaml); nothing is spent\n\n"
 	"A failed instance blocks only what depends on it; the revision records the failure and\n"
 	"the next run retries just that. Ctrl-C stops starting jobs, cancels the running ones,\n"
-	"commits what finished and exits 130. Exit 1 when anything failed or was blocked.\n";
+	"commits what finished and exits 130. Exit 1 when anything failed or was blocked.\n"
+	"A file in out/ holding text quire did not write (a hand edit, merge-conflict markers)\n"
+	"is never overwritten or removed: the run stops first (exit 7) and says how to keep it\n"
+	"('quire edit ID --file out/...') or discard it.\n";
 
 int plan_readonly(struct quire_project *p, char **targets, size_t ntargets,
-		  struct quire_plan **out);
+		  struct quire_plan **out, struct quire_out_conflict **conf, size_t *nconf);
 void plan_print(const struct quire_plan *plan, int explain, int removals);
+void plan_print_conflicts(const struct quire_out_conflict *c, size_t n);
+json_t *plan_conflicts_json(const struct quire_out_conflict *c, size_t n);
 
 static volatile sig_atomic_t got_sigint;
 
@@ -171,18 +178,25 @@ static int cmd_run(int argc, char **argv)
 	size_t ntargets = (size_t)(argc - optind);
 	if (dry) {
 		struct quire_plan *plan = NULL;
+		struct quire_out_conflict *conf = NULL;
+		size_t nconf = 0;
 		p->no_cache_writes = 1; /* "write nothing at all" */
-		int err = plan_readonly(p, targets, ntargets, &plan);
+		int err = plan_readonly(p, targets, ntargets, &plan, &conf, &nconf);
 		if (err) {
 			rc = die_core(err);
 		} else if (json) {
 			json_t *j = quire_plan_to_json(plan, 0);
 			json_object_set_new(j, "event", json_string("plan"));
+			json_object_set_new(j, "out_conflicts", plan_conflicts_json(conf, nconf));
 			print_json_line(j);
 			json_decref(j);
 		} else {
 			plan_print(plan, 0, ntargets == 0);
+			plan_print_conflicts(conf, nconf);
 		}
+		if (!err && nconf)
+			rc = EXIT_CONFLICT; /* what the run itself would do */
+		quire_out_conflicts_free(conf, nconf);
 		quire_plan_free(plan);
 		quire_project_free(p);
 		return rc;

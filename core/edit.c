@@ -22,90 +22,204 @@
 #include "yaml.h"
 #include "quire/blueprint.h"
 
-/* Opens the store under the lock and commits events as the next revision. */
-static int commit_events(const char *root, const char *qdir, const char *command,
-			 const json_t *events, char *rev, size_t revlen, json_t **prev_out,
-			 json_t **next_out, struct quire_lock **lock_out)
+/* A project file as it was before the edit changed it, put back if the edit fails. */
+struct kept {
+	char *rel;
+	struct quire_buf old;
+	int existed;
+};
+
+struct quire_edit {
+	const struct quire_project *p; /* whose out/ is synced; root and qdir */
+	struct quire_lock *lock;
+	struct quire_store *store;
+	char *current;  /* the current revision, or NULL */
+	json_t *prev;   /* its manifest (an empty one when there is none) */
+	char *command;
+	struct kept *kept;
+	size_t nkept, akept;
+	char recovered[32];
+};
+
+int quire_edit_begin(struct quire_edit **out, const struct quire_project *p, const char *command)
 {
-	struct quire_lock *lock = NULL;
-	struct quire_store *store = NULL;
-	char *current = NULL, recovered[32] = "";
-	json_t *prev = NULL;
-	int err = quire_lock_acquire(&lock, qdir, command);
-	if (err)
+	*out = NULL;
+	struct quire_edit *e = quire__xcalloc(1, sizeof(*e));
+	e->p = p;
+	e->command = quire__xstrdup(command);
+	int err = quire_lock_acquire(&e->lock, p->qdir, command);
+	if (!err)
+		err = quire_store_open(&e->store, p->qdir, 0);
+	if (!err)
+		err = quire__run_recover((struct quire_project *)p, e->store, e->recovered,
+					 sizeof(e->recovered));
+	if (!err)
+		err = quire_manifest_current(p->qdir, &e->current);
+	if (!err && e->current)
+		err = quire_manifest_load(p->qdir, e->current, &e->prev);
+	if (!err && !e->prev)
+		e->prev = quire_manifest_empty();
+	if (err) {
+		quire_edit_abort(e);
 		return err;
-	struct quire_project shell = { 0 };
-	shell.root = (char *)root;
-	shell.qdir = (char *)qdir;
-	if ((err = quire_store_open(&store, qdir, 0)) ||
-	    (err = quire__run_recover(&shell, store, recovered, sizeof(recovered))) ||
-	    (err = quire_manifest_current(qdir, &current)))
-		goto out;
-	if (current && (err = quire_manifest_load(qdir, current, &prev)))
-		goto out;
+	}
+	*out = e;
+	return 0;
+}
+
+const json_t *quire_edit_manifest(const struct quire_edit *e)
+{
+	return e->prev;
+}
+
+int quire_edit_keep_file(struct quire_edit *e, const char *rel)
+{
+	for (size_t k = 0; k < e->nkept; k++)
+		if (!strcmp(e->kept[k].rel, rel))
+			return 0;
+	char *path = quire__path_join(e->p->root, rel);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int err = quire_fs_read(path, &b, 0), existed = 1;
+	free(path);
+	if (err == QUIRE_ENOTFOUND) {
+		quire_error_clear();
+		err = 0;
+		existed = 0;
+	}
+	if (err) {
+		quire_buf_release(&b);
+		return err;
+	}
+	QUIRE_GROW(e->kept, e->akept, e->nkept + 1);
+	e->kept[e->nkept++] = (struct kept){ quire__xstrdup(rel), b, existed };
+	return 0;
+}
+
+/* Puts the files the edit changed back as they were. */
+static void restore_kept(struct quire_edit *e)
+{
+	for (size_t k = 0; k < e->nkept; k++) {
+		char *path = quire__path_join(e->p->root, e->kept[k].rel);
+		if (e->kept[k].existed)
+			quire_fs_write_atomic(path, e->kept[k].old.ptr, e->kept[k].old.len, 0644);
+		else
+			unlink(path);
+		free(path);
+	}
+	quire_error_clear();
+}
+
+/* Ends the edit: the lock is released; restore: the files it changed go back first. */
+static void edit_end(struct quire_edit *e, int restore)
+{
+	if (!e)
+		return;
+	if (restore) {
+		/* The message that says why the edit failed stays the thread's last. */
+		char *why = quire__xstrdup(quire_error_last());
+		int code = quire_error_code();
+		restore_kept(e);
+		if (why[0])
+			quire_error_set(code, "%s", why);
+		free(why);
+	}
+	for (size_t k = 0; k < e->nkept; k++) {
+		free(e->kept[k].rel);
+		quire_buf_release(&e->kept[k].old);
+	}
+	free(e->kept);
+	json_decref(e->prev);
+	free(e->current);
+	free(e->command);
+	quire_store_close(e->store);
+	quire_lock_release(e->lock);
+	free(e);
+}
+
+void quire_edit_abort(struct quire_edit *e)
+{
+	edit_end(e, 1);
+}
+
+/* Commits events as the next revision, on top of the current one, unless out/ holds a
+ * writer's file the new revision would overwrite; *next gets the new manifest. */
+static int commit_events(struct quire_edit *e, const json_t *events, char *rev, size_t revlen,
+			 json_t **next)
+{
+	const char *qdir = e->p->qdir;
 	long a, b = quire_manifest_max_rev(qdir);
-	if ((err = quire_store_max_rev(store, &a)))
-		goto out;
+	int err;
+	if ((err = quire_store_max_rev(e->store, &a)))
+		return err;
 	quire_rev_format((a > b ? a : b) + 1, rev, revlen);
 	int64_t run;
 	json_t *start = json_pack("{s:s,s:o,s:s,s:o}", "revision", rev, "parent",
-				  current ? json_string(current) : json_null(), "command", command,
-				  "git", quire__git_info(root));
+				  e->current ? json_string(e->current) : json_null(), "command",
+				  e->command, "git", quire__git_info(e->p->root));
 	char *start_text = quire_json_canonical(start);
 	json_decref(start);
-	err = quire_store_run_start(store, rev, current, command, start_text, &run);
+	err = quire_store_run_start(e->store, rev, e->current, e->command, start_text, &run);
 	free(start_text);
 	if (err)
-		goto out;
+		return err;
 	size_t i;
 	json_t *ev;
 	json_array_foreach(events, i, ev) {
 		if (err)
 			break;
-		err = quire__run_record(store, run, json_string_value(json_array_get(ev, 0)),
+		err = quire__run_record(e->store, run, json_string_value(json_array_get(ev, 0)),
 					json_string_value(json_array_get(ev, 1)), json_array_get(ev, 2),
 					NULL, NULL);
 	}
 	if (!err)
-		err = quire__run_record(store, run, "run.end", NULL, NULL, NULL, NULL);
-	int cerr = quire__run_commit(qdir, store, run, rev, current, prev, next_out);
-	if (!err)
-		err = cerr;
-out:
-	if (err) {
-		rev[0] = '\0';
-		quire_lock_release(lock);
-		json_decref(prev);
-	} else {
-		*lock_out = lock;
-		*prev_out = prev;
+		err = quire__run_record(e->store, run, "run.end", NULL, NULL, NULL, NULL);
+	int cerr = quire__run_commit(qdir, e->store, run, rev, e->current,
+				     e->current ? e->prev : NULL, next);
+	return err ? err : cerr;
+}
+
+int quire_edit_finish(struct quire_edit *e, const json_t *events, char *rev, size_t revlen)
+{
+	json_t *next = NULL;
+	rev[0] = '\0';
+	if (!json_array_size(events)) {
+		/* No revision: what it changed (prompt files) is for the next run to read. */
+		edit_end(e, 0);
+		return 0;
 	}
-	quire_store_close(store);
-	free(current);
+	/* Keep the content of every file as it is now (an input edit just rewrote inputs.yaml),
+	 * so this revision can be rewound to later. */
+	struct quire_project *p = (struct quire_project *)e->p;
+	/* Before anything is stored: a writer's file in out/ stops the edit. */
+	int err = quire_out_preflight(e->p, e->store, e->prev, NULL);
+	if (!err)
+		err = quire_project_hash_files(p, NULL);
+	if (!err)
+		err = quire__run_snapshot(p, NULL);
+	if (!err)
+		err = commit_events(e, events, rev, revlen, &next);
+	if (err && !next) {
+		/* Nothing was committed: the files go back as they were. */
+		rev[0] = '\0';
+		edit_end(e, 1);
+		return err;
+	}
+	if (!err) {
+		size_t w, r;
+		err = quire_out_sync(e->p, next, e->prev, &w, &r);
+	}
+	json_decref(next);
+	/* Committed: the files stay as the revision recorded them. */
+	edit_end(e, 0);
 	return err;
 }
 
 int quire_edit_commit(struct quire_project *p, const char *command, const json_t *events,
 		      char *rev, size_t revlen)
 {
-	json_t *prev = NULL, *next = NULL;
-	struct quire_lock *lock = NULL;
-	/* Keep the content of every file as it is now (an input edit just rewrote inputs.yaml),
-	 * so this revision can be rewound to later. */
-	int err = quire_project_hash_files(p, NULL);
-	if (!err)
-		err = quire__run_snapshot(p, NULL);
-	if (!err)
-		err = commit_events(p->root, p->qdir, command, events, rev, revlen, &prev, &next,
-				    &lock);
-	if (!err) {
-		size_t w, r;
-		err = quire_out_sync(p, next, prev, &w, &r);
-	}
-	json_decref(prev);
-	json_decref(next);
-	quire_lock_release(lock);
-	return err;
+	struct quire_edit *e = NULL;
+	int err = quire_edit_begin(&e, p, command);
+	return err ? err : quire_edit_finish(e, events, rev, revlen);
 }
 
 static const char *str(const json_t *o, const char *k)
@@ -220,7 +334,26 @@ int quire_rewind(const char *root, const char *rev, const char *command, char *n
 				   json_object_get(to, "revision"), "artefacts",
 				   json_object_get(to, "artefacts"), "inputs",
 				   json_object_get(to, "inputs"), "files", json_object_get(to, "files"));
-	err = commit_events(root, qdir, command, events, newrev, revlen, &prev, &next, &lock);
+	/* out/ as the project names it now (its default when the files do not load: a rewind
+	 * may be what mends them). */
+	struct quire_project *cur_p = NULL, shell = { 0 };
+	if (quire_project_open(&cur_p, root)) {
+		quire_error_clear();
+		shell.root = (char *)root;
+		shell.qdir = qdir;
+		shell.out_dir = (char *)"out";
+	}
+	struct quire_edit *e = NULL;
+	err = quire_edit_begin(&e, cur_p ? cur_p : &shell, command);
+	if (!err && !(err = quire_out_preflight(e->p, e->store, e->prev, NULL)))
+		err = commit_events(e, events, newrev, revlen, &next);
+	if (e) {
+		prev = json_incref(e->prev);
+		lock = e->lock; /* held until out/ is written */
+		e->lock = NULL;
+		edit_end(e, 0);
+	}
+	quire_project_free(cur_p);
 	json_decref(events);
 	if (err)
 		goto out;

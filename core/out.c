@@ -27,14 +27,16 @@ char *quire_out_name(const char *id, const json_t *entry)
 
 /* One artefact's out/ file, checked against the blob it must hold. */
 struct item {
+	const char *id;
 	const char *digest;
 	json_int_t size; /* -1: not recorded */
 	const char *rel;  /* "out/NAME" (the stat cache's key), in the sync's arena */
 	const char *name; /* NAME, inside rel */
 	int64_t fsize, mtime, ino; /* what was there (have_stat) */
 	int64_t stat_ns; /* just before the stat: when the stat cache records it */
-	int have_stat, exists, ok;
+	int have_stat, exists, regular, ok;
 	int hashed; /* hashed now: d goes into the stat cache */
+	int have_d; /* d holds the file's digest (hashed, or from the stat cache) */
 	struct quire_digest d;
 };
 
@@ -51,6 +53,7 @@ static void check_one(struct quire_store *store, const char *dir, int dirfd, str
 			 ? fstatat(dirfd, t->name, &st, AT_SYMLINK_NOFOLLOW)
 			 : lstat(path = quire__path_join(dir, t->name), &st);
 	t->exists = rc == 0;
+	t->regular = rc == 0 && S_ISREG(st.st_mode);
 	if (rc < 0 || !S_ISREG(st.st_mode) || (t->size >= 0 && st.st_size != t->size))
 		goto out;
 	t->have_stat = 1;
@@ -66,6 +69,7 @@ static void check_one(struct quire_store *store, const char *dir, int dirfd, str
 		}
 		t->hashed = 1;
 	}
+	t->have_d = 1;
 	t->ok = !strcmp(t->d.s, t->digest);
 out:
 	free(path);
@@ -103,6 +107,129 @@ static void check_all(struct checker *c)
 							 t->ino, &t->d, t->stat_ns) < 0)
 			quire_error_clear();
 	}
+}
+
+/* Whether the regular file at path, which is not what the new revision puts there, holds
+ * content quire can account for: the output it was written for (was, may be NULL), or any
+ * content the blob store keeps. Anything else is a writer's (a hand edit, a merge's conflict
+ * markers) and is never overwritten or removed. d: its digest when known. */
+static int replaceable(const struct quire_project *p, const char *path, const char *was,
+		       const struct quire_digest *d)
+{
+	struct quire_digest got;
+	if (!d) {
+		if (quire_hash_file(path, &got, NULL) < 0) {
+			/* Gone or unreadable since the check: nothing of it to keep, or a write that
+			 * fails by name later. */
+			quire_error_clear();
+			return 1;
+		}
+		d = &got;
+	}
+	if (was && !strcmp(d->s, was))
+		return 1;
+	return quire_blob_exists(p->qdir, d->s);
+}
+
+static void add_conflict(struct quire_out_conflict **v, size_t *n, size_t *alloc,
+			 const char *out_dir, const char *name, const char *id, int gone)
+{
+	QUIRE_GROW(*v, *alloc, *n + 1);
+	(*v)[(*n)++] = (struct quire_out_conflict){ quire__xasprintf("%s/%s", out_dir, name),
+						    quire__xstrdup(id), gone };
+}
+
+void quire_out_conflicts_free(struct quire_out_conflict *c, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		free(c[k].file);
+		free(c[k].id);
+	}
+	free(c);
+}
+
+int quire_out_conflict_error(const struct quire_out_conflict *c, size_t n)
+{
+	struct quire_buf b = QUIRE_BUF_INIT;
+	quire_buf_printf(&b, "%zu file%s in out/ hold%s text quire did not write (a hand edit?); "
+			 "nothing was overwritten",
+			 n, n == 1 ? "" : "s", n == 1 ? "s" : "");
+	for (size_t k = 0; k < n && k < 20; k++) {
+		if (c[k].gone)
+			quire_buf_printf(&b, "\n  %s: %s is no longer built; to keep the text move the "
+					 "file out of out/, to discard it: rm '%s'",
+					 c[k].file, c[k].id, c[k].file);
+		else
+			quire_buf_printf(&b, "\n  %s: keep it as %s: quire edit '%s' --file '%s'; "
+					 "discard it: rm '%s' (the next run writes quire's version back)",
+					 c[k].file, c[k].id, c[k].id, c[k].file, c[k].file);
+	}
+	if (n > 20)
+		quire_buf_printf(&b, "\n  ... and %zu more", n - 20);
+	int err = quire_error_set(QUIRE_ECONFLICT, "%s", b.ptr);
+	quire_buf_release(&b);
+	return err;
+}
+
+int quire_out_check(const struct quire_project *p, struct quire_store *store, const json_t *m,
+		    const struct quire_mbase *base, struct quire_out_conflict **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	char *dir = quire__xasprintf("%s/%s", p->root, p->out_dir);
+	struct quire_mout *now = NULL;
+	size_t nnow = quire_manifest_outputs(m, base, &now), alloc = 0;
+	int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	struct checker c = { .store = store, .dir = dir, .dirfd = dirfd };
+	struct quire__arena names = { 0 };
+	struct quire_buf nb = QUIRE_BUF_INIT;
+	c.v = quire__xcalloc_big(nnow + 1, sizeof(*c.v));
+	for (size_t k = 0; k < nnow; k++) {
+		struct item *t = &c.v[c.n++];
+		t->id = now[k].id;
+		t->digest = now[k].digest;
+		t->size = now[k].size;
+		quire_buf_reset(&nb);
+		quire_buf_puts(&nb, p->out_dir);
+		quire_buf_putc(&nb, '/');
+		size_t at = nb.len;
+		quire_id_filename_add(&nb, now[k].id, now[k].ext);
+		t->rel = quire__arena_copy(&names, nb.ptr, nb.len);
+		t->name = t->rel + at;
+	}
+	quire_buf_release(&nb);
+	/* Read-only: what it hashes is not recorded in the stat cache. */
+	if (store)
+		quire_store_stat_load(store);
+	quire__run_parallel(checker_main, &c, c.n >= 256 ? 2 : 1);
+	for (size_t k = 0; k < c.n; k++) {
+		struct item *t = &c.v[k];
+		if (t->ok || !t->regular)
+			continue;
+		char *path = quire__path_join(dir, t->name);
+		if (!replaceable(p, path, t->digest, t->have_d ? &t->d : NULL))
+			add_conflict(out, n, &alloc, p->out_dir, t->name, t->id, 0);
+		free(path);
+	}
+	free(c.v);
+	quire__arena_release(&names);
+	if (dirfd >= 0)
+		close(dirfd);
+	free(now);
+	free(dir);
+	return 0;
+}
+
+int quire_out_preflight(const struct quire_project *p, struct quire_store *store, const json_t *m,
+			const struct quire_mbase *base)
+{
+	struct quire_out_conflict *c = NULL;
+	size_t n = 0;
+	int err = quire_out_check(p, store, m, base, &c, &n);
+	if (!err && n)
+		err = quire_out_conflict_error(c, n);
+	quire_out_conflicts_free(c, n);
+	return err;
 }
 
 int quire_out_sync(const struct quire_project *p, const json_t *m, const json_t *prev,
@@ -165,10 +292,14 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 	char *dir = quire__xasprintf("%s/%s", p->root, p->out_dir);
 	int err = quire_fs_mkdirs(dir, 0755);
 	struct quire_mout *now = NULL, *then = NULL;
+	struct quire_out_conflict *conf = NULL;
+	size_t nconf = 0, aconf = 0, nthen = 0;
 	*written = *removed = 0;
 	if (err)
 		goto out;
 	size_t nnow = quire_manifest_outputs(m, base, &now);
+	if (prev || prevbase)
+		nthen = quire_manifest_outputs(prev, prevbase, &then);
 	struct putter w = {.p = p, .dir = dir};
 	size_t alloc = 0;
 	int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -180,6 +311,7 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 	c.v = quire__xcalloc_big(nnow + 1, sizeof(*c.v));
 	for (size_t k = 0; k < nnow; k++) {
 		struct item *t = &c.v[c.n++];
+		t->id = now[k].id;
 		t->digest = now[k].digest;
 		t->size = now[k].size;
 		quire_buf_reset(&nb);
@@ -192,8 +324,21 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 	}
 	quire_buf_release(&nb);
 	check_all(&c);
-	for (size_t k = 0; k < c.n; k++) {
+	/* Both lists are sorted by id: the digest each file was written for, by a merge. */
+	for (size_t k = 0, j = 0; k < c.n; k++) {
 		struct item *t = &c.v[k];
+		if (!t->ok && t->regular) {
+			while (j < nthen && strcmp(then[j].id, t->id) < 0)
+				j++;
+			const char *was = j < nthen && !strcmp(then[j].id, t->id) ? then[j].digest : NULL;
+			char *path = quire__path_join(dir, t->name);
+			int keep = !replaceable(p, path, was, t->have_d ? &t->d : NULL);
+			free(path);
+			if (keep) {
+				add_conflict(&conf, &nconf, &aconf, p->out_dir, t->name, t->id, 0);
+				continue;
+			}
+		}
 		if (!t->ok) {
 			QUIRE_GROW(w.v, alloc, w.n + 1);
 			w.v[w.n++] = (struct put){ quire__path_join(dir, t->name), t->digest, t->exists,
@@ -218,7 +363,6 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 		goto out;
 	/* Files of the previous revision's artefacts that are gone, or now have another name
 	 * (another extension): both lists are sorted by id. */
-	size_t nthen = quire_manifest_outputs(prev, prevbase, &then);
 	for (size_t k = 0, j = 0; k < nthen; k++) {
 		while (j < nnow && strcmp(now[j].id, then[k].id) < 0)
 			j++;
@@ -232,8 +376,11 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 		if (!nowname || strcmp(nowname, name)) {
 			char *path = quire__path_join(dir, name);
 			struct stat st;
-			if (lstat(path, &st) == 0 && (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) &&
-			    unlink(path) == 0)
+			if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+			    !replaceable(p, path, then[k].digest, NULL))
+				add_conflict(&conf, &nconf, &aconf, p->out_dir, name, then[k].id, !same);
+			else if (lstat(path, &st) == 0 && (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) &&
+				 unlink(path) == 0)
 				(*removed)++;
 			free(path);
 		}
@@ -244,6 +391,9 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 	if (*written)
 		err = quire_fs_sync_fs(dir);
 out:
+	if (!err && nconf)
+		err = quire_out_conflict_error(conf, nconf);
+	quire_out_conflicts_free(conf, nconf);
 	free(now);
 	free(then);
 	free(dir);

@@ -1803,7 +1803,10 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	}
 	size_t nremove = o->ntargets ? 0 : plan->nremoved;
 	if (plan->ndirty == 0 && nremove == 0)
-		goto materialise;
+		goto materialise; /* which leaves a writer's file in out/ alone, and says so */
+	/* A writer's text in out/ stops the run before anything is spent or overwritten. */
+	if ((err = quire_out_preflight(p, store, cur, base)))
+		goto out;
 
 	r.p = p;
 	r.plan = plan;

@@ -63,6 +63,9 @@ is() {
 
 out_has() { grep -qF -- "$1" "$TRASH/.out"; }
 err_has() { grep -qF -- "$1" "$TRASH/.err"; }
+# The last output does not say this (the file must exist: a missing one is a failure).
+out_lacks() { test -f "$TRASH/.out" && ! grep -qF -- "$1" "$TRASH/.out"; }
+err_lacks() { test -f "$TRASH/.err" && ! grep -qF -- "$1" "$TRASH/.err"; }
 
 # Counts NDJSON events of a kind in the last output ("produced", "cached", "failed", ...).
 count_events() { grep -c "\"event\":\"$1\"" "$TRASH/.out" || true; }

@@ -12,10 +12,10 @@ echo "Add weather." >>prompts/chapter.md
 run_q "rev-0002" 0 run
 s2=$(snap)
 run_q "preview" 0 rewind rev-0001 --preview
-check "lists changed artefacts" out_has "artefacts changed"
-check "lists artefacts coming back" out_has "artefacts back"
-check "lists inputs" out_has "inputs changed     2: Scenes Tone"
-check "lists files" out_has "files restored"
+check "lists changed artefacts" out_has "artefacts to change"
+check "lists artefacts coming back" out_has "artefacts to bring back"
+check "lists inputs" out_has "inputs to change        2: Scenes Tone"
+check "lists files" out_has "files to restore"
 is "preview changed nothing" "$(snap)" "$s2"
 run_q "off a terminal, --yes is required" 2 rewind rev-0001
 is "still nothing changed" "$(snap)" "$s2"

@@ -159,29 +159,72 @@ static void test_second_sync_writes_nothing(void **state)
 	assert_int_equal(after.st_mtim.tv_sec, before[10].st_mtim.tv_sec);
 }
 
-static void test_deleted_or_edited_file_restored(void **state)
+/* A deleted file is restored; a file holding another output quire keeps (a copy of another
+ * chapter) is replaced; a file holding text quire never wrote (a writer's edit) is left as it
+ * is and named, with the commands that keep or discard it, while the rest is written. */
+static void test_deleted_restored_hand_edit_kept(void **state)
 {
 	struct fx *f = *state;
 	set_old_mtime("out/Chapter-0.md");
 	assert_int_equal(unlink("out/Scene-1-1.md"), 0);
+	char *other = blob_text(f, "Chapter[0]");
+	tu_write(f->dir, "out/Chapter-1.md", other);
+	free(other);
 	tu_write(f->dir, "out/Chapter-2.md", "my own words\n");
 	size_t w = 0, r = 0;
-	assert_int_equal(quire_out_sync(f->p, f->m, f->m, &w, &r), 0);
+	assert_int_equal(quire_out_sync(f->p, f->m, f->m, &w, &r), QUIRE_ECONFLICT);
+	const char *msg = quire_error_last();
+	assert_non_null(strstr(msg, "out/Chapter-2.md"));
+	assert_non_null(strstr(msg, "quire edit 'Chapter[2]' --file 'out/Chapter-2.md'"));
+	assert_non_null(strstr(msg, "rm 'out/Chapter-2.md'"));
+	assert_null(strstr(msg, "Chapter-1.md"));
 	assert_int_equal(w, 2);
 	assert_int_equal(r, 0);
 	assert_out_matches(f, "Scene[1][1]", "out/Scene-1-1.md");
-	assert_out_matches(f, "Chapter[2]", "out/Chapter-2.md");
+	assert_out_matches(f, "Chapter[1]", "out/Chapter-1.md");
+	char *kept = tu_slurp("out/Chapter-2.md");
+	assert_string_equal(kept, "my own words\n");
+	free(kept);
 	struct stat st;
 	assert_int_equal(stat("out/Chapter-0.md", &st), 0);
 	assert_int_equal(st.st_mtim.tv_sec, 1000000000);
-	/* The same through a run that has nothing else to do. */
+
+	/* quire_out_check finds the same without writing anything. */
 	assert_int_equal(unlink("out/Outline.json"), 0);
+	struct quire_out_conflict *c = NULL;
+	size_t n = 0;
+	assert_int_equal(quire_out_check(f->p, NULL, f->m, NULL, &c, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(c[0].file, "out/Chapter-2.md");
+	assert_string_equal(c[0].id, "Chapter[2]");
+	quire_out_conflicts_free(c, n);
+	assert_int_equal(lstat("out/Outline.json", &st), -1);
+
+	/* A run with nothing else to do restores the missing file and refuses the same. */
 	struct quire_run_opts o = {.jobs = 2};
 	struct quire_run_result res;
-	assert_int_equal(quire_run(f->p, &o, &res), 0);
+	assert_int_equal(quire_run(f->p, &o, &res), QUIRE_ECONFLICT);
 	assert_int_equal(res.produced, 0);
 	assert_int_equal(res.out_written, 1);
 	assert_out_matches(f, "Outline", "out/Outline.json");
+	kept = tu_slurp("out/Chapter-2.md");
+	assert_string_equal(kept, "my own words\n");
+	free(kept);
+
+	/* Removing the file of an artefact no longer built: kept the same way. */
+	json_t *m2 = json_deep_copy(f->m);
+	assert_int_equal(json_object_del(json_object_get(m2, "artefacts"), "Chapter[2]"), 0);
+	assert_int_equal(quire_out_sync(f->p, m2, f->m, &w, &r), QUIRE_ECONFLICT);
+	assert_non_null(strstr(quire_error_last(), "Chapter[2] is no longer built"));
+	assert_int_equal(r, 0);
+	assert_int_equal(lstat("out/Chapter-2.md", &st), 0);
+	json_decref(m2);
+
+	/* Once the writer's text is gone, everything is quire's again. */
+	assert_int_equal(unlink("out/Chapter-2.md"), 0);
+	assert_int_equal(quire_run(f->p, &o, &res), 0);
+	assert_int_equal(res.out_written, 1);
+	assert_out_matches(f, "Chapter[2]", "out/Chapter-2.md");
 }
 
 /* Hundreds of files are checked on two threads, with the stat cache: every damaged one is
@@ -212,8 +255,9 @@ static void test_many_files_checked_in_parallel(void **state)
 		assert_int_equal(quire_out_sync_cached(f->p, store, m2, NULL, m2, NULL, &w, &r), 0);
 		assert_int_equal(w, 0);
 	}
-	/* Same size, other bytes; gone; a directory in its place; a symlink. */
-	tu_write(".", "out/Many-5.md", "TEXT OF FILE 0005\n");
+	/* Same size, other bytes (another output, so quire may replace it); gone; a directory in
+	 * its place; a symlink. */
+	tu_write(".", "out/Many-5.md", "text of file 0006\n");
 	assert_int_equal(unlink("out/Many-77.md"), 0);
 	assert_int_equal(unlink("out/Many-301.md"), 0);
 	assert_int_equal(mkdir("out/Many-301.md", 0755), 0);
@@ -377,7 +421,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_one_file_per_artefact, setup, teardown),
 	    cmocka_unit_test(test_out_name),
 	    cmocka_unit_test_setup_teardown(test_second_sync_writes_nothing, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_deleted_or_edited_file_restored, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deleted_restored_hand_edit_kept, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_many_files_checked_in_parallel, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_symlink_replaced_not_followed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unwritable_name_fails_others_written, setup,

@@ -10,10 +10,38 @@
 
 struct quire_project;
 
+/* An edit in progress: it holds the writer lock from quire_edit_begin to quire_edit_finish or
+ * quire_edit_abort, so that files it changes are changed under the lock, and put back when it
+ * fails. */
+struct quire_edit;
+
+/* Takes the writer lock, commits a killed run, reads the current revision. QUIRE_ELOCKED,
+ * QUIRE_EIO, QUIRE_ECORRUPT. */
+int quire_edit_begin(struct quire_edit **out, const struct quire_project *p,
+		     const char *command);
+
+/* The current revision's manifest (an empty one when there is none). Borrowed. */
+const json_t *quire_edit_manifest(const struct quire_edit *e);
+
+/* Remembers project file `rel` as it is now (or that it is missing), before the caller changes
+ * it: a failed or aborted edit puts it back. */
+int quire_edit_keep_file(struct quire_edit *e, const char *rel);
+
+/* Commits `events` (see quire_edit_commit) and ends the edit (e is freed); no events: no
+ * revision, the files it changed stay as they are (rev is ""). Nothing committed
+ * (an error before the revision; QUIRE_ECONFLICT when out/ holds a writer's file): the kept
+ * files are put back and rev is "". */
+int quire_edit_finish(struct quire_edit *e, const json_t *events, char *rev, size_t revlen);
+
+/* Ends the edit without committing (e is freed, NULL is fine): kept files are put back; the
+ * thread's last error message is kept. */
+void quire_edit_abort(struct quire_edit *e);
+
 /* Commits `events` (an array of [kind, subject, data] triples, see docs/design-notes.md) as
  * a new revision on top of the current one, under the writer lock, then updates out/.
  * `command` is recorded as the revision's message. rev receives the new revision's name.
- * QUIRE_ELOCKED, QUIRE_EIO, QUIRE_ECORRUPT. */
+ * QUIRE_ELOCKED, QUIRE_EIO, QUIRE_ECORRUPT, QUIRE_ECONFLICT (out/ holds a writer's file: nothing
+ * was committed). */
 int quire_edit_commit(struct quire_project *p, const char *command, const json_t *events,
 		      char *rev, size_t revlen);
 

@@ -16,6 +16,7 @@ enum {
 	QUIRE_EINTR = -9,     /* interrupted (SIGINT) */
 	QUIRE_ECOST = -10,    /* the estimated cost exceeds the limit the caller set */
 	QUIRE_ENOSPC = -11,   /* the disk (or the user's quota) is full */
+	QUIRE_ECONFLICT = -12, /* a file a user changed would be overwritten: nothing was */
 };
 
 /* Records the message of the error that is starting (printf-style); returns `code`. */

@@ -24,6 +24,33 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 			  const json_t *m, const struct quire_mbase *base, const json_t *prev,
 			  const struct quire_mbase *prevbase, size_t *written, size_t *removed);
 
+/* A file in out/ that quire will not overwrite or remove: it holds neither the output it was
+ * written for nor any content the blob store keeps (a hand edit, a merge's conflict markers).
+ * The syncs above leave such a file as it is, write everything else, and then return
+ * QUIRE_ECONFLICT naming it (quire_out_conflict_error). */
+struct quire_out_conflict {
+	char *file; /* relative to the project: "out/Chapter-1.md" */
+	char *id;   /* the artefact it belongs to */
+	int gone;   /* the artefact is no longer built (the file would have been removed) */
+};
+
+/* Checks out/ against manifest m (over base; either may be NULL) without changing anything,
+ * not even the stat cache: *out gets the files a sync would refuse to replace (malloc'd, *n of
+ * them; free with quire_out_conflicts_free). */
+int quire_out_check(const struct quire_project *p, struct quire_store *store, const json_t *m,
+		    const struct quire_mbase *base, struct quire_out_conflict **out, size_t *n);
+
+void quire_out_conflicts_free(struct quire_out_conflict *c, size_t n);
+
+/* Sets the QUIRE_ECONFLICT message: each file, and the commands that adopt it as a hand edit
+ * (quire edit ID --file ...) or discard it. Returns QUIRE_ECONFLICT. */
+int quire_out_conflict_error(const struct quire_out_conflict *c, size_t n);
+
+/* Before a command changes anything: QUIRE_ECONFLICT (with that message) when out/ holds a
+ * file a sync to m would refuse, else 0. */
+int quire_out_preflight(const struct quire_project *p, struct quire_store *store, const json_t *m,
+			const struct quire_mbase *base);
+
 /* The out/ file name of an artefact entry (malloc'd), e.g. "Scene-1-0.md". */
 char *quire_out_name(const char *id, const json_t *entry);
 

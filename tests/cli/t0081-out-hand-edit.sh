@@ -1,0 +1,73 @@
+#!/bin/bash
+# A writer's words in out/ are never lost: a file there that holds text quire did not write
+# (a hand edit, merge-conflict markers) stops every command that would overwrite or remove it
+# (exit 7, nothing changed), plan names it, and 'quire edit ID --file' adopts it.
+. "$(dirname "$0")/lib.sh"
+new_story s
+run_q "first run" 0 run
+sed -i '3s/.*/My line./' out/Chapter-1.md
+mine=$(sha256sum out/Chapter-1.md)
+state=$(store_state)
+
+run_q "plan with a hand edit in out/" 0 plan
+check "plan names the file" out_has "out/Chapter-1.md"
+check "and the command that keeps it" out_has "quire edit 'Chapter[1]' --file 'out/Chapter-1.md'"
+run_q "plan --check: something needs attention" 1 plan --check
+run_q "plan --json" 0 plan --json
+check "lists it as an out conflict" out_has '"out_conflicts":[{"file":"out/Chapter-1.md","gone":false,"id":"Chapter[1]"}]'
+
+run_q "a run with nothing else to do refuses it" 7 run
+check "the message names the file" err_has "out/Chapter-1.md"
+check "and how to keep it" err_has "quire edit 'Chapter[1]' --file 'out/Chapter-1.md'"
+check "and how to discard it" err_has "rm 'out/Chapter-1.md'"
+is "the text is still there" "$(sha256sum out/Chapter-1.md)" "$mine"
+check "'nothing to do' is not claimed" out_lacks "nothing to do"
+
+sed -i 's/^Tone: .*/Tone: wry/' inputs.yaml
+run_q "a run with work to do refuses before generating anything" 7 run --json
+is "nothing was produced" "$(count_events produced)" 0
+is "the store did not change" "$(store_state)" "$state"
+is "the text is still there" "$(sha256sum out/Chapter-1.md)" "$mine"
+run_q "run --dry-run says the same" 7 run --dry-run
+check "naming the file" out_has "out/Chapter-1.md"
+sed -i 's/^Tone: .*/Tone: warm/' inputs.yaml
+
+cp inputs.yaml inputs.before
+run_q "edit --set refuses too" 7 edit --set Tone=eerie
+check "inputs.yaml is unchanged" cmp -s inputs.yaml inputs.before
+check "no success line was printed" out_lacks "edit:"
+run_q "rewind refuses too" 7 rewind rev-0001 --yes
+is "the store did not change" "$(store_state)" "$state"
+
+run_q "adopting it as a hand edit" 0 edit 'Chapter[1]' --file out/Chapter-1.md
+check "says so" out_has "Chapter[1] replaced by hand"
+is "the text is still there" "$(sha256sum out/Chapter-1.md)" "$mine"
+run_q "the next run builds on it" 0 run --json
+check "what depends on the chapter is regenerated" test "$(count_events produced)" -ge 1
+is "the text is still there" "$(sha256sum out/Chapter-1.md)" "$mine"
+run_q "inspect shows it user-edited" 0 inspect 'Chapter[1]'
+check "user-edited" out_has "user-edited"
+
+# Discarding: remove the file, and the next run writes quire's version back.
+printf '<<<<<<< HEAD\nmine\n=======\ntheirs\n>>>>>>> other\n' >out/Scene-0-0.md
+run_q "merge-conflict markers are refused the same way" 7 run
+check "naming the file" err_has "out/Scene-0-0.md"
+rm out/Scene-0-0.md
+run_q "once removed, the run restores quire's version" 0 run
+check "restored" out_has "out/: 1 restored"
+check "the restored file is quire's" sh -c '! grep -q "<<<<<<<" out/Scene-0-0.md'
+
+# A copy of another artefact's output is quire's text: it may be replaced.
+cp out/Scene-0-1.md out/Scene-0-0.md
+run_q "an output quire keeps is replaced without asking" 0 run
+check "restored" out_has "out/: 1 restored"
+
+# The file of an artefact that is no longer built: kept, with what to do.
+echo "notes of mine" >>out/Scene-2-1.md
+sed -i 's/^Scenes: .*/Scenes: 1/' inputs.yaml
+run_q "a run that would remove a hand-edited file refuses first" 7 run --json
+is "nothing was produced" "$(count_events produced)" 0
+check "the file is still there" grep -q "notes of mine" out/Scene-2-1.md
+mv out/Scene-2-1.md "$TRASH/kept.md"
+run_q "moved out of the way, the run goes on" 0 run
+done_testing
