@@ -49,6 +49,6 @@ void print_json_line(const struct json_t *v);
 int use_color(FILE *f);
 
 extern const struct cmd cmd_init_desc, cmd_plan_desc, cmd_run_desc, cmd_inspect_desc,
-	cmd_providers_desc, cmd_edit_desc, cmd_rewind_desc, cmd_gc_desc;
+	cmd_providers_desc, cmd_edit_desc, cmd_rewind_desc, cmd_gc_desc, cmd_fsck_desc;
 
 #endif

@@ -418,6 +418,13 @@ int quire_blob_read_at(int dirfd, const char *digest, long long size, struct qui
 		room = 65536;
 	}
 	close(fd);
+	if (!err) {
+		struct quire_digest d;
+		quire_hash_bytes(buf->ptr + start, buf->len - start, &d);
+		if (strcmp(d.s, digest))
+			err = quire_error_set(QUIRE_ECORRUPT,
+					      "blob %s is corrupt (its content hashes to %s)", digest, d.s);
+	}
 	return err;
 }
 

@@ -10,10 +10,14 @@ static _Thread_local int last_code;
 
 int quire_error_set(int code, const char *fmt, ...)
 {
+	/* Formatted aside first: a caller may pass the last message itself as an argument to
+	 * wrap it ("...: %s", quire_error_last()). */
+	char msg[sizeof(last_msg)];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(last_msg, sizeof(last_msg), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	memcpy(last_msg, msg, sizeof(msg));
 	last_code = code;
 	return code;
 }

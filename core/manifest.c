@@ -60,7 +60,9 @@ int quire_manifest_current(const char *qdir, char **rev)
 	if (quire_rev_parse(b.ptr) < 0 || strncmp(b.ptr, "rev-", 4)) {
 		quire_buf_release(&b);
 		return quire_error_set(QUIRE_ECORRUPT,
-				       ".quire/current does not name a revision (expected rev-NNNN)");
+				       ".quire/current does not name a revision (expected rev-NNNN; "
+				       "restore it from git, 'git checkout -- .quire/current', or write "
+				       "the newest revision's name into it)");
 	}
 	*rev = quire_buf_detach(&b, NULL);
 	return 0;
@@ -89,8 +91,11 @@ int quire_manifest_load(const char *qdir, const char *rev, json_t **out)
 	json_error_t je;
 	json_t *m = json_loadb(b.ptr, b.len, 0, &je);
 	if (!m) {
-		err = quire_error_set(QUIRE_ECORRUPT, ".quire/manifests/%s.json:%d:%d: %s", name,
-				      je.line, je.column, je.text);
+		err = quire_error_set(QUIRE_ECORRUPT,
+				      ".quire/manifests/%s.json:%d:%d: %s (a damaged revision: restore it "
+				      "from git, 'git checkout -- .quire/manifests/%s.json'; 'quire fsck' "
+				      "lists what else is damaged)",
+				      name, je.line, je.column, je.text, name);
 		goto out;
 	}
 	if (!json_is_object(m) || json_integer_value(json_object_get(m, "format")) != MANIFEST_FORMAT ||
@@ -99,8 +104,11 @@ int quire_manifest_load(const char *qdir, const char *rev, json_t **out)
 	    !json_is_string(json_object_get(m, "revision")) ||
 	    strcmp(json_string_value(json_object_get(m, "revision")), name)) {
 		json_decref(m);
-		err = quire_error_set(QUIRE_ECORRUPT, ".quire/manifests/%s.json is not a valid manifest",
-				      name);
+		err = quire_error_set(QUIRE_ECORRUPT,
+				      ".quire/manifests/%s.json is not a valid manifest (a damaged "
+				      "revision: restore it from git, 'git checkout -- "
+				      ".quire/manifests/%s.json'; 'quire fsck' lists what else is damaged)",
+				      name, name);
 		goto out;
 	}
 	*out = m;

@@ -241,6 +241,7 @@ int quire_out_sync(const struct quire_project *p, const json_t *m, const json_t 
 /* One out/ file to (re)write. */
 struct put {
 	char *path;
+	const char *id;
 	const char *digest;
 	int exists; /* something is there now (else it is created without a temp file) */
 	int err;
@@ -258,7 +259,13 @@ struct putter {
 static void put_one(const struct putter *w, struct put *t)
 {
 	struct quire_buf b = QUIRE_BUF_INIT;
-	int err = quire_blob_read(w->p->qdir, t->digest, &b, 0, 0);
+	/* Verified: a damaged blob must not become a writer's file. */
+	int err = quire_blob_read(w->p->qdir, t->digest, &b, 0, 1);
+	if (err == QUIRE_ECORRUPT || err == QUIRE_ENOTFOUND)
+		err = quire_error_set(QUIRE_ECORRUPT,
+				      "the stored output of '%s' is damaged (%s): 'quire fsck --repair' "
+				      "removes it, and the next run makes it again",
+				      t->id, quire_error_last());
 	/* rename() replaces a symlink itself, so nothing outside out/ is written. */
 	if (!err && (t->exists || quire_fs_create_new(w->dir, t->path, b.ptr, b.len, 0644) < 0))
 		err = quire_fs_replace(t->path, b.ptr, b.len, 0644);
@@ -341,8 +348,8 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 		}
 		if (!t->ok) {
 			QUIRE_GROW(w.v, alloc, w.n + 1);
-			w.v[w.n++] = (struct put){ quire__path_join(dir, t->name), t->digest, t->exists,
-						   0, NULL };
+			w.v[w.n++] = (struct put){ quire__path_join(dir, t->name), t->id, t->digest,
+						   t->exists, 0, NULL };
 		}
 	}
 	free(c.v);

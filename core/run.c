@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -67,6 +68,9 @@ struct job {
 	char *schema;     /* rendered schema (json outputs) */
 	json_t *schema_j; /* parsed */
 	char **in_ids, **in_paths;
+	char **in_check; /* per input: the digest to verify it against before the call, or NULL
+			  * (verified already in this run) */
+	int corrupt;     /* an input did not hash to its digest: diag says which */
 	char *tmp;        /* the output file, in the worker's slot directory */
 	const char *ext;  /* the output's extension */
 	int adopted;      /* the output is in the blob store (the worker moved it) */
@@ -124,6 +128,8 @@ struct runner {
 	size_t nready;      /* r->ready is a binary max-heap on prio */
 	uint64_t *prio;     /* critical-path priority: the longest recorded path to a sink */
 	json_t **values;   /* rendered-input cache per node */
+	unsigned char *verified; /* per node: its output was hashed in this run (made, or read
+				  * for a prompt), so a provider may be given its file as is */
 	size_t *users;     /* per node: dependants of it not started yet (its value is kept
 			    * until none is left) */
 	int blobfd;        /* .quire/blobs/sha256 held open (-1: not open) */
@@ -138,8 +144,9 @@ struct runner {
 	struct pend *pend; /* events waiting for their group's commit (see record) */
 	size_t npend, apend;
 	int64_t last_commit; /* when the last group was committed (monotonic ns) */
-	int disk_full;       /* a commit found the disk full and the reserve made room */
-	char *full_msg;      /* what the full disk's first refusal said */
+	int halt_err;        /* why the run starts nothing new but finishes what runs (a full
+			      * disk, a damaged blob), or 0; it ends with this error */
+	char *halt_msg;      /* its message */
 	struct held_report *held; /* progress reports waiting for their group's commit */
 	size_t nheld, aheld;
 };
@@ -274,9 +281,11 @@ static void job_free(struct job *j)
 	for (size_t k = 0; k < j->rq.ninputs; k++) {
 		free(j->in_ids[k]);
 		free(j->in_paths[k]);
+		free(j->in_check ? j->in_check[k] : NULL);
 	}
 	free(j->in_ids);
 	free(j->in_paths);
+	free(j->in_check);
 	if (j->tmp) {
 		if (!j->adopted)
 			unlink(j->tmp);
@@ -425,6 +434,29 @@ static int slot_prepare(struct wslot *w, struct job *j)
 	return 0;
 }
 
+/* Hashes the input files the provider is given that this run has not verified yet: a
+ * damaged upstream must never reach a provider (and be paid for). Runs on the worker. */
+static int verify_inputs(struct job *j)
+{
+	for (size_t k = 0; j->in_check && k < j->rq.ninputs; k++) {
+		if (!j->in_check[k])
+			continue;
+		struct quire_digest got;
+		int err = quire_hash_file(j->in_paths[k], &got, NULL);
+		if (!err && !strcmp(got.s, j->in_check[k]))
+			continue;
+		snprintf(j->rs.diag, sizeof(j->rs.diag),
+			 "the stored output of '%s' is damaged (%s): 'quire fsck --repair' removes it, "
+			 "and the next run makes it again",
+			 j->in_ids[k], err ? quire_error_last() : "its content does not match its digest");
+		quire_error_clear();
+		j->rc = -1;
+		j->corrupt = 1;
+		return -1;
+	}
+	return 0;
+}
+
 static void *worker(void *arg)
 {
 	struct wslot *w = arg;
@@ -444,7 +476,7 @@ static void *worker(void *arg)
 		pthread_mutex_unlock(&r->mu);
 
 		int64_t t0 = mono_ns();
-		if (slot_prepare(w, j) == 0) {
+		if (verify_inputs(j) == 0 && slot_prepare(w, j) == 0) {
 			attempt(r, j);
 			/* Stored here, on the worker, before its slot can be reset. */
 			if (j->rc == 0) {
@@ -732,6 +764,32 @@ static int flush_once(struct runner *r)
 	return err;
 }
 
+/* Starts nothing new: the jobs in flight finish and are recorded (they may be paid for),
+ * the revision is committed, and the run ends with this error (the first one given). */
+static void halt(struct runner *r, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void halt(struct runner *r, int code, const char *fmt, ...)
+{
+	r->stopping = 1;
+	if (r->halt_err)
+		return;
+	char msg[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	r->halt_err = code;
+	r->halt_msg = quire__xstrdup(msg);
+}
+
+static void halt_disk_full(struct runner *r, const char *why)
+{
+	halt(r, QUIRE_ENOSPC,
+	     "the disk is full (%s): quire started nothing new and recorded every job that "
+	     "finished; free some space and run again",
+	     why);
+}
+
 /* Commits the waiting group, if any, then gives out the reports it held. A report is given
  * only once its event is committed: when the commit fails, the reports are dropped (the jobs
  * are not recorded, so they were never reported). A full disk gives back the reserve and
@@ -743,13 +801,10 @@ static int record_flush(struct runner *r)
 		return 0;
 	int err = flush_once(r);
 	if (err == QUIRE_ENOSPC && reserve_release(r->p->qdir)) {
-		if (!r->full_msg)
-			r->full_msg = quire__xstrdup(quire_error_last());
-		err = flush_once(r);
-		if (!err) {
-			r->disk_full = 1;
-			r->stopping = 1;
-		}
+		char *why = quire__xstrdup(quire_error_last());
+		if (!(err = flush_once(r)))
+			halt_disk_full(r, why);
+		free(why);
 	}
 	r->last_commit = mono_ns();
 	if (err) {
@@ -774,14 +829,11 @@ static int record_flush(struct runner *r)
 static void check_disk(struct runner *r)
 {
 	struct statvfs sv;
-	if (r->disk_full || statvfs(r->p->qdir, &sv) != 0 ||
+	if (r->halt_err == QUIRE_ENOSPC || statvfs(r->p->qdir, &sv) != 0 ||
 	    (unsigned long long)sv.f_bavail * sv.f_frsize >= DISK_LOW_BYTES)
 		return;
 	reserve_release(r->p->qdir);
-	r->disk_full = 1;
-	r->stopping = 1;
-	if (!r->full_msg)
-		r->full_msg = quire__xstrdup("a job's output could not be written");
+	halt_disk_full(r, "a job's output could not be written");
 }
 
 /* Records an event, with its action-cache entry when ac_fp is given, in the current group
@@ -825,6 +877,15 @@ static int fail_node(struct runner *r, size_t i, const char *msg, enum nstate st
 	return err;
 }
 
+/* Says that id's stored output is damaged or gone (QUIRE_ECORRUPT), with the store's reason. */
+static int damaged(const char *id)
+{
+	return quire_error_set(QUIRE_ECORRUPT,
+			       "the stored output of '%s' is damaged (%s): 'quire fsck --repair' "
+			       "removes it, and the next run makes it again",
+			       id, quire_error_last());
+}
+
 /* The value node i's output has in a prompt (a string, or parsed JSON), read from the store;
  * NULL with the error set. Safe on several threads (for different nodes). */
 static json_t *load_value(struct runner *r, size_t i)
@@ -839,12 +900,16 @@ static json_t *load_value(struct runner *r, size_t i)
 		return NULL;
 	}
 	struct quire_buf b = QUIRE_BUF_INIT;
+	/* Verified: a damaged upstream must never be fed into a prompt (and paid for). */
 	int err = r->blobfd >= 0 ? quire_blob_read_at(r->blobfd, n->digest, n->size, &b, RENDER_CAP)
-				 : quire_blob_read(r->p->qdir, n->digest, &b, RENDER_CAP, 0);
+				 : quire_blob_read(r->p->qdir, n->digest, &b, RENDER_CAP, 1);
+	if (err == QUIRE_ECORRUPT || err == QUIRE_ENOTFOUND)
+		damaged(n->id);
 	if (err) {
 		quire_buf_release(&b);
 		return NULL;
 	}
+	r->verified[i] = 1; /* each thread marks only the nodes it reads */
 	json_t *v;
 	if (pr->output.type == QUIRE_OUT_JSON) {
 		json_error_t je;
@@ -1028,6 +1093,11 @@ static int make_job(struct runner *r, size_t i, struct job *j)
 		const struct quire_node *u = &r->plan->nodes[n->deps[k]];
 		j->in_ids[k] = quire__xstrdup(u->id);
 		j->in_paths[k] = quire_blob_path(r->p->qdir, u->digest);
+		if (!r->verified[n->deps[k]]) {
+			if (!j->in_check)
+				j->in_check = quire__xcalloc(n->ndeps + 1, sizeof(char *));
+			j->in_check[k] = quire__xstrdup(u->digest);
+		}
 	}
 	j->ext = pr->output.ext;
 	j->params = json_dumps(j->bi->b->params, JSON_SORT_KEYS | JSON_COMPACT);
@@ -1145,6 +1215,9 @@ static int start_node(struct runner *r, size_t i)
 		char msg[2048];
 		snprintf(msg, sizeof(msg), "%s", quire_error_last());
 		job_free(j);
+		/* A damaged store is quire's failure, not the instance's: the run stops (exit 5). */
+		if (err == QUIRE_ECORRUPT)
+			halt(r, QUIRE_ECORRUPT, "%s", msg);
 		return fail_node(r, i, msg, N_FAILED);
 	}
 	r->state[i] = N_RUNNING;
@@ -1182,12 +1255,17 @@ static int complete(struct runner *r, struct job *j)
 		return 0;
 	}
 	if (j->rc) {
+		if (j->corrupt)
+			halt(r, QUIRE_ECORRUPT, "%s", j->rs.diag);
 		int err = fail_node(r, i, j->rs.diag, N_FAILED);
 		job_free(j);
 		if (!err)
 			check_disk(r);
 		return err;
 	}
+	for (size_t k = 0; k < n->ndeps; k++)
+		r->verified[n->deps[k]] = 1;
+	r->verified[i] = 1; /* hashed as it was sealed */
 	if (!j->adopted) {
 		int err = quire_error_set(QUIRE_EIO, "%s", j->adopt_msg ? j->adopt_msg : "output not stored");
 		job_free(j);
@@ -1314,6 +1392,7 @@ static int execute(struct runner *r)
 	r->prio = quire__xcalloc(n, sizeof(uint64_t));
 	compute_priorities(r);
 	r->values = quire__xcalloc(n, sizeof(json_t *));
+	r->verified = quire__xcalloc(n, 1);
 	r->users = quire__xcalloc(n, sizeof(size_t));
 	char *bdir = quire__xasprintf("%s/blobs/sha256", r->p->qdir);
 	r->blobfd = open(bdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -1449,6 +1528,7 @@ static int execute(struct runner *r)
 	free(r->ready);
 	free(r->prio);
 	free(r->values);
+	free(r->verified);
 	free(r->users);
 	free(r->mark);
 	for (size_t k = 0; k < r->p->bp->nproducers; k++) {
@@ -1861,11 +1941,8 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	int ferr = record_flush(&r);
 	if (!err)
 		err = ferr;
-	if (!err && r.disk_full)
-		err = quire_error_set(QUIRE_ENOSPC,
-				      "the disk is full (%s): quire started nothing new and recorded "
-				      "every job that finished; free some space and run again",
-				      r.full_msg);
+	if (!err && r.halt_err)
+		err = quire_error_set(r.halt_err, "%s", r.halt_msg);
 	/* Commit even after an error: everything recorded so far is kept. The fold changes cur
 	 * in place (a deep copy of a large manifest cost more than the fold); out/ only needs
 	 * the parent's entries: the base's rows, or for a full manifest, entries a shallow copy
@@ -1894,7 +1971,7 @@ out_runner:
 	}
 	pend_clear(&r);
 	free(r.pend);
-	free(r.full_msg);
+	free(r.halt_msg);
 	free(r.held);
 	fini_bindings(&r);
 	pthread_mutex_destroy(&r.mu);

@@ -68,16 +68,30 @@ static const char *const migrations[] = {
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
 };
 
-/* A full disk is told apart: the runner makes room and records what finished. */
+/* A full disk is told apart (the runner makes room and records what finished), and so is a
+ * damaged file (fsck rebuilds it). */
 static int db_code(int rc)
 {
-	return (rc & 0xff) == SQLITE_FULL ? QUIRE_ENOSPC : QUIRE_EIO;
+	switch (rc & 0xff) {
+	case SQLITE_FULL:
+		return QUIRE_ENOSPC;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return QUIRE_ECORRUPT;
+	default:
+		return QUIRE_EIO;
+	}
 }
+
+#define DAMAGED_HINT                                                                               \
+	" (.quire/quire.db is damaged: 'quire fsck --repair' rebuilds it from the committed "      \
+	"revisions)"
 
 static int db_error(struct quire_store *s, const char *what)
 {
-	return quire_error_set(db_code(sqlite3_extended_errcode(s->db)), "database: %s: %s", what,
-			       sqlite3_errmsg(s->db));
+	int code = db_code(sqlite3_extended_errcode(s->db));
+	return quire_error_set(code, "database: %s: %s%s", what, sqlite3_errmsg(s->db),
+			       code == QUIRE_ECORRUPT ? DAMAGED_HINT : "");
 }
 
 static int exec(struct quire_store *s, const char *sql)
@@ -85,7 +99,8 @@ static int exec(struct quire_store *s, const char *sql)
 	char *msg = NULL;
 	int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
 	if (rc != SQLITE_OK) {
-		int err = quire_error_set(db_code(rc), "database: %s", msg ? msg : "error");
+		int err = quire_error_set(db_code(rc), "database: %s%s", msg ? msg : "error",
+					  db_code(rc) == QUIRE_ECORRUPT ? DAMAGED_HINT : "");
 		sqlite3_free(msg);
 		return err;
 	}
@@ -351,6 +366,48 @@ out:
 	if (err)
 		exec(s, "ROLLBACK");
 	return err;
+}
+
+int quire_store_run_restore(struct quire_store *s, const char *rev, const char *parent,
+			    const char *command, int64_t started_ns)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db,
+			       "INSERT INTO runs(rev, parent, command, started_ns, finished_ns, state) "
+			       "VALUES (?,?,?,?,?,'committed')",
+			       -1, &st, NULL) != SQLITE_OK)
+		return db_error(s, "recording a run");
+	sqlite3_bind_text(st, 1, rev, -1, SQLITE_STATIC);
+	if (parent)
+		sqlite3_bind_text(st, 2, parent, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, command ? command : "run", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, started_ns);
+	sqlite3_bind_int64(st, 5, started_ns);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : db_error(s, "recording a run");
+}
+
+int quire_store_check(struct quire_store *s, char **problem)
+{
+	*problem = NULL;
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, "PRAGMA quick_check", -1, &st, NULL) != SQLITE_OK)
+		return db_error(s, "checking the database");
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *line = (const char *)sqlite3_column_text(st, 0);
+		if (line && strcmp(line, "ok"))
+			quire_buf_printf(&b, "%s%s", b.len ? "; " : "", line);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE && !b.len)
+		quire_buf_puts(&b, sqlite3_errmsg(s->db));
+	if (b.len)
+		*problem = quire_buf_detach(&b, NULL);
+	quire_buf_release(&b);
+	return 0;
 }
 
 int quire_store_run_has_start(struct quire_store *s, int64_t run)

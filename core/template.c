@@ -495,8 +495,10 @@ static int expand(const struct quire_template *t, const struct seg *s,
 		struct quire_buf id = QUIRE_BUF_INIT;
 		quire_id_format(&id, tp->name, idx, tp->ndims);
 		const json_t *v = c->artefact(c->ud, id.ptr);
+		/* A damaged or missing blob keeps its code: the caller tells it from a bad name. */
+		int code = quire_error_code() == QUIRE_ECORRUPT ? QUIRE_ECORRUPT : QUIRE_EINVALID;
 		int err = v ? walk(t, s, c, v, id.ptr, acc)
-			    : quire_error_prefix(QUIRE_EINVALID, "%s:%d:%d", t->name, s->line, s->col);
+			    : quire_error_prefix(code, "%s:%d:%d", t->name, s->line, s->col);
 		quire_buf_release(&id);
 		return err;
 	}

@@ -53,14 +53,15 @@ int quire_blob_adopt(const char *qdir, const char *tmp_path, const char *digest)
 int quire_blob_put_file(const char *qdir, const char *path, struct quire_digest *out,
 			uint64_t *size);
 
-/* Reads a blob into buf (appending), at most cap bytes (0 = unlimited). With verify, the content
- * is re-hashed and QUIRE_ECORRUPT returned on mismatch. QUIRE_ENOTFOUND when missing. */
 /* Appends the blob's content to buf, opening it relative to dirfd (.quire/blobs/sha256 held
- * open): size is what it should hold (-1 when unknown), so one read usually does. Not
- * verified. QUIRE_ENOTFOUND, QUIRE_EIO, QUIRE_EINVALID (larger than cap, when cap is not 0). */
+ * open): size is what it should hold (-1 when unknown), so one read usually does. Verified:
+ * QUIRE_ECORRUPT when the content does not hash to its name. QUIRE_ENOTFOUND, QUIRE_EIO,
+ * QUIRE_EINVALID (larger than cap, when cap is not 0). */
 int quire_blob_read_at(int dirfd, const char *digest, long long size, struct quire_buf *buf,
 		       size_t cap);
 
+/* Reads a blob into buf (appending), at most cap bytes (0 = unlimited). With verify, the content
+ * is re-hashed and QUIRE_ECORRUPT returned on mismatch. QUIRE_ENOTFOUND when missing. */
 int quire_blob_read(const char *qdir, const char *digest, struct quire_buf *buf, size_t cap,
 		    int verify);
 

@@ -51,6 +51,15 @@ int quire_store_events_text(struct quire_store *s, int64_t run, quire_event_text
 int quire_store_run_start(struct quire_store *s, const char *rev, const char *parent,
 			  const char *command, const char *start, int64_t *run_id);
 
+/* Records an already committed revision as a finished run (rebuilding the database from the
+ * revisions). */
+int quire_store_run_restore(struct quire_store *s, const char *rev, const char *parent,
+			    const char *command, int64_t started_ns);
+
+/* SQLite's quick integrity check: *problem is NULL when the database is sound, else what is
+ * wrong (malloc'd). */
+int quire_store_check(struct quire_store *s, char **problem);
+
 /* 1 when run `run` has its `run.start` event, 0 when not, or QUIRE_EIO. */
 int quire_store_run_has_start(struct quire_store *s, int64_t run);
 

@@ -1,0 +1,327 @@
+/* quire fsck: re-hashes the blob store, reads every revision, checks quire.db; repairs what the
+ * committed revisions can restore. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "quire/buf.h"
+#include "quire/error.h"
+#include "quire/fsck.h"
+#include "quire/hash.h"
+#include "quire/lock.h"
+#include "quire/manifest.h"
+#include "quire/store.h"
+#include "util.h"
+
+/* Who uses each digest: {digest: {"who": "Scene[0][1] in rev-0003", "more": N, "seen": bool}}. */
+static void use(json_t *refs, const char *digest, const char *who, const char *rev)
+{
+	if (!digest)
+		return;
+	json_t *u = json_object_get(refs, digest);
+	if (!u) {
+		char *w = rev ? quire__xasprintf("%s in %s", who, rev) : quire__xstrdup(who);
+		json_object_set_new(refs, digest, json_pack("{s:s,s:i}", "who", w, "more", 0));
+		free(w);
+		return;
+	}
+	json_object_set_new(u, "more", json_integer(json_integer_value(json_object_get(u, "more")) + 1));
+}
+
+static void use_manifest(json_t *refs, const json_t *m, const char *rev)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(json_object_get(m, "files"), k, v) {
+		char *who = quire__xasprintf("file %s", k);
+		use(refs, json_string_value(v), who, rev);
+		free(who);
+	}
+	json_object_foreach(json_object_get(m, "artefacts"), k, v) {
+		use(refs, json_string_value(json_object_get(v, "digest")), k, rev);
+		size_t i;
+		json_t *t;
+		json_array_foreach(json_object_get(v, "takes"), i, t) {
+			char *who = quire__xasprintf("%s take %lld", k,
+						     (long long)json_integer_value(json_object_get(t, "take")));
+			use(refs, json_string_value(json_object_get(t, "digest")), who, rev);
+			free(who);
+		}
+	}
+}
+
+static void ac_use(void *ud, const char *digest)
+{
+	use(ud, digest, "the action cache", NULL);
+}
+
+/* "Scene[0][1] in rev-0003 (and 4 more)" for a digest, or "nothing". malloc'd. */
+static char *users(json_t *refs, const char *digest)
+{
+	json_t *u = json_object_get(refs, digest);
+	if (!u)
+		return quire__xstrdup("used by nothing");
+	long long more = json_integer_value(json_object_get(u, "more"));
+	if (more)
+		return quire__xasprintf("used by %s and %lld more",
+					json_string_value(json_object_get(u, "who")), more);
+	return quire__xasprintf("used by %s", json_string_value(json_object_get(u, "who")));
+}
+
+static struct quire_fsck_problem *add(struct quire_fsck_result *res, size_t *alloc,
+				      enum quire_fsck_kind kind, const char *subject,
+				      char *detail /* taken */)
+{
+	QUIRE_GROW(res->v, *alloc, res->n + 1);
+	struct quire_fsck_problem *p = &res->v[res->n++];
+	*p = (struct quire_fsck_problem){ kind, quire__xstrdup(subject), detail, 0 };
+	if (kind != QUIRE_FSCK_BLOB_MISSING)
+		res->damaged++;
+	return p;
+}
+
+/* Re-hashes every blob file; marks the referenced ones seen. */
+static void check_blobs(const char *qdir, int repair, json_t *refs, struct quire_fsck_result *res,
+			size_t *alloc)
+{
+	char *blobs = quire__xasprintf("%s/blobs/sha256", qdir);
+	DIR *top = opendir(blobs);
+	struct dirent *e;
+	while (top && (e = readdir(top))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char *shard = quire__path_join(blobs, e->d_name);
+		DIR *d = opendir(shard);
+		struct dirent *b;
+		while (d && (b = readdir(d))) {
+			if (b->d_name[0] == '.' || strstr(b->d_name, ".tmp"))
+				continue;
+			char digest[300];
+			snprintf(digest, sizeof(digest), "sha256:%s", b->d_name);
+			if (!quire_digest_valid(digest))
+				continue; /* not a blob of ours */
+			char *path = quire__path_join(shard, b->d_name);
+			struct quire_digest got;
+			int herr = quire_hash_file(path, &got, NULL);
+			res->blobs++;
+			if (!herr && !strcmp(got.s, digest)) {
+				json_t *u = json_object_get(refs, digest);
+				if (u)
+					json_object_set_new(u, "seen", json_true());
+				free(path);
+				continue;
+			}
+			/* Found, if damaged: not listed as missing too. */
+			json_t *seen = json_object_get(refs, digest);
+			if (seen)
+				json_object_set_new(seen, "seen", json_true());
+			char *who = users(refs, digest);
+			char *detail = herr ? quire__xasprintf("cannot be read (%s); %s",
+							       quire_error_last(), who)
+					    : quire__xasprintf("holds other content (it hashes to %s); %s",
+							       got.s, who);
+			quire_error_clear();
+			struct quire_fsck_problem *p = add(res, alloc, QUIRE_FSCK_BLOB_CORRUPT, digest,
+							   detail);
+			free(who);
+			if (repair && unlink(path) == 0)
+				p->repaired = 1;
+			free(path);
+		}
+		if (d)
+			closedir(d);
+		free(shard);
+	}
+	if (top)
+		closedir(top);
+	free(blobs);
+}
+
+/* Makes a new quire.db from the committed revisions: one committed run per revision, and an
+ * action-cache entry for every output (each take) a revision records, so nothing recorded is
+ * paid for again. */
+static int rebuild_db(const char *qdir, long max)
+{
+	struct quire_store *s = NULL;
+	int err = quire_store_open(&s, qdir, 0);
+	if (!err)
+		err = quire_store_begin(s);
+	for (long n = 1; !err && n <= max; n++) {
+		char rev[32];
+		quire_rev_format(n, rev, sizeof(rev));
+		json_t *m = NULL;
+		if (quire_manifest_load(qdir, rev, &m)) {
+			quire_error_clear();
+			continue;
+		}
+		err = quire_store_run_restore(s, rev, json_string_value(json_object_get(m, "parent")),
+					      json_string_value(json_object_get(m, "command")), 0);
+		const char *k;
+		json_t *v;
+		json_object_foreach(json_object_get(m, "artefacts"), k, v) {
+			size_t i;
+			json_t *t;
+			json_array_foreach(json_object_get(v, "takes"), i, t) {
+				const char *fp = json_string_value(json_object_get(t, "fingerprint"));
+				const json_t *d = json_object_get(t, "digest");
+				if (err || !fp || !json_is_string(d))
+					continue;
+				json_t *ac = json_pack("{s:O}", "digest", d);
+				json_t *size = json_object_get(t, "size");
+				if (json_is_integer(size))
+					json_object_set(ac, "size", size);
+				err = quire_store_ac_put(s, fp, ac);
+				json_decref(ac);
+			}
+		}
+		json_decref(m);
+	}
+	if (!err)
+		err = quire_store_commit(s);
+	else if (s)
+		quire_store_rollback(s);
+	quire_store_close(s);
+	return err;
+}
+
+/* Moves a damaged database (and its journal files) aside; the new name in *moved. */
+static int move_db_aside(const char *qdir, char **moved)
+{
+	char ts[40];
+	quire__format_time(quire__now_ns(), ts, sizeof(ts));
+	char *from = quire__xasprintf("%s/quire.db", qdir);
+	char *to = quire__xasprintf("%s/quire.db.damaged-%s", qdir, ts);
+	int err = 0;
+	if (rename(from, to) < 0 && errno != ENOENT)
+		err = quire_error_set(QUIRE_EIO, "cannot move '%s' aside: %s", from, strerror(errno));
+	for (int k = 0; !err && k < 2; k++) {
+		/* A journal left beside a new database would be applied to it. */
+		char *j = quire__xasprintf("%s%s", from, k ? "-shm" : "-wal");
+		char *jt = quire__xasprintf("%s%s", to, k ? "-shm" : "-wal");
+		if (rename(j, jt) < 0 && errno != ENOENT)
+			err = quire_error_set(QUIRE_EIO, "cannot move '%s' aside: %s", j, strerror(errno));
+		free(j);
+		free(jt);
+	}
+	if (!err)
+		*moved = quire__xasprintf(".quire/quire.db.damaged-%s", ts);
+	free(from);
+	free(to);
+	return err;
+}
+
+/* Opens the database read-only and checks it; a problem is recorded. 1 when it is damaged. */
+static int check_db(const char *qdir, json_t *refs, struct quire_fsck_result *res, size_t *alloc)
+{
+	struct quire_store *s = NULL;
+	char *problem = NULL;
+	int err = quire_store_open(&s, qdir, 1);
+	if (!err)
+		err = quire_store_check(s, &problem);
+	if (!err && !problem)
+		err = quire_store_ac_digests(s, ac_use, refs);
+	quire_store_close(s);
+	if (!err && !problem)
+		return 0;
+	add(res, alloc, QUIRE_FSCK_DATABASE, ".quire/quire.db",
+	    problem ? problem : quire__xstrdup(quire_error_last()));
+	quire_error_clear();
+	return 1;
+}
+
+int quire_fsck(const char *root, int repair, struct quire_fsck_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	char *qdir = quire__xasprintf("%s/.quire", root);
+	struct quire_lock *lock = NULL;
+	json_t *refs = json_object();
+	size_t alloc = 0;
+	int err = 0;
+	if (repair && (err = quire_lock_acquire(&lock, qdir, "quire fsck --repair")))
+		goto out;
+	long max = quire_manifest_max_rev(qdir);
+	for (long n = 1; n <= max; n++) {
+		char rev[32];
+		quire_rev_format(n, rev, sizeof(rev));
+		json_t *m = NULL;
+		int lerr = quire_manifest_load(qdir, rev, &m);
+		if (lerr == QUIRE_ENOTFOUND) {
+			quire_error_clear();
+			continue;
+		}
+		if (lerr) {
+			add(res, &alloc, QUIRE_FSCK_REVISION, rev,
+			    quire__xasprintf("%s; it is never rewritten: restore it from git "
+					     "(git checkout -- .quire/manifests/%s.json)",
+					     quire_error_last(), rev));
+			quire_error_clear();
+			continue;
+		}
+		res->revisions++;
+		use_manifest(refs, m, rev);
+		json_decref(m);
+	}
+	char *cur = NULL;
+	int cerr = quire_manifest_current(qdir, &cur);
+	if (cerr) {
+		add(res, &alloc, QUIRE_FSCK_CURRENT, ".quire/current",
+		    quire__xstrdup(quire_error_last()));
+		quire_error_clear();
+	} else if (cur) {
+		char *path = quire__xasprintf("%s/manifests/%s.json", qdir, cur);
+		if (access(path, F_OK) != 0)
+			add(res, &alloc, QUIRE_FSCK_CURRENT, ".quire/current",
+			    quire__xasprintf("names %s, which does not exist", cur));
+		free(path);
+	}
+	free(cur);
+	char *dbpath = quire__xasprintf("%s/quire.db", qdir);
+	int have_db = access(dbpath, F_OK) == 0;
+	free(dbpath);
+	int db_bad = have_db && check_db(qdir, refs, res, &alloc);
+	check_blobs(qdir, repair, refs, res, &alloc);
+	/* Referenced and not there: a fresh clone has none of them; not damage. */
+	const char *digest;
+	json_t *u;
+	json_object_foreach(refs, digest, u) {
+		if (json_is_true(json_object_get(u, "seen")))
+			continue;
+		add(res, &alloc, QUIRE_FSCK_BLOB_MISSING, digest, users(refs, digest));
+	}
+	if (repair && db_bad) {
+		if (!(err = move_db_aside(qdir, &res->db_moved_to)) && !(err = rebuild_db(qdir, max)))
+			for (size_t k = 0; k < res->n; k++)
+				if (res->v[k].kind == QUIRE_FSCK_DATABASE)
+					res->v[k].repaired = 1;
+	} else if (repair && !have_db && max > 0) {
+		/* A fresh clone: the database is a cache of the revisions; make it now. */
+		err = rebuild_db(qdir, max);
+		res->db_rebuilt = !err;
+	}
+	res->db_rebuilt |= res->db_moved_to != NULL && !err;
+	for (size_t k = 0; k < res->n; k++)
+		if (res->v[k].kind != QUIRE_FSCK_BLOB_MISSING && !res->v[k].repaired)
+			res->unrepaired++;
+out:
+	json_decref(refs);
+	quire_lock_release(lock);
+	free(qdir);
+	return err;
+}
+
+void quire_fsck_result_release(struct quire_fsck_result *res)
+{
+	for (size_t k = 0; k < res->n; k++) {
+		free(res->v[k].subject);
+		free(res->v[k].detail);
+	}
+	free(res->v);
+	free(res->db_moved_to);
+	memset(res, 0, sizeof(*res));
+}

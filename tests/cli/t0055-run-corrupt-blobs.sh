@@ -1,0 +1,98 @@
+#!/bin/bash
+# Damaged blobs are never used: a run that would read one for a prompt, for a provider's input
+# or for out/ stops with exit 5 naming the artefact; quire fsck finds them and --repair drops
+# them, after which the next run makes exactly those again. A damaged quire.db is named with
+# the way out, and fsck --repair rebuilds it from the committed revisions.
+. "$(dirname "$0")/lib.sh"
+new_story s
+run_q "first run" 0 run
+
+digest_of() { python3 -c '
+import json,sys; m=json.load(open(".quire/manifests/"+open(".quire/current").read().strip()+".json"))
+print(m["artefacts"][sys.argv[1]]["digest"][7:])' "$1"; }
+blob() { local d; d=$(digest_of "$1"); echo ".quire/blobs/sha256/${d:0:2}/$d"; }
+# damage FILE: same length, other bytes.
+damage() { chmod u+w "$1" && python3 -c '
+import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[len(b)//2]^=0x20; open(p,"wb").write(b)' "$1"; }
+
+run_q "fsck on a sound store" 0 fsck
+check "says nothing is damaged" out_has "nothing is damaged"
+
+# out/: a corrupt blob is never written into out/.
+damage "$(blob 'Scene[0][0]')"
+rm out/Scene-0-0.md
+run_q "restoring out/ from a corrupt blob fails" 5 run
+check "names the artefact" err_has "the stored output of 'Scene[0][0]' is damaged"
+check "says what to do" err_has "quire fsck --repair"
+check "nothing damaged was written to out/" test ! -e out/Scene-0-0.md
+check "'nothing to do' is not claimed" out_lacks "nothing to do"
+
+# A prompt: the Book joins the scenes; a change that re-renders it reads the damaged scene.
+echo "Bound in red." >>prompts/book.md
+run_q "a run rendering the damaged scene into a prompt fails" 5 run --json
+check "names the artefact" err_has "the stored output of 'Scene[0][0]' is damaged"
+is "the Book was not produced" "$(event_ids produced)" ""
+run_q "plan still has the Book to make" 1 plan --check
+
+run_q "fsck finds the damage" 5 fsck
+check "names the blob and who uses it" out_has "Scene[0][0] in rev-0001"
+check "suggests --repair" out_has "quire fsck --repair"
+run_q "fsck --repair" 0 fsck --repair
+check "says it was repaired" out_has "corrupt blob (repaired)"
+run_q "fsck afterwards" 0 fsck
+run_q "the next run" 0 run --json
+is "makes exactly the damaged scene and the book" "$(event_ids produced)" "Book Scene[0][0]"
+check "out/ has the scene again" test -s out/Scene-0-0.md
+
+# The outline feeds every chapter's prompt by field.
+damage "$(blob Outline)"
+echo "More." >>prompts/chapter.md
+run_q "a damaged outline stops the run" 5 run
+check "naming it, not a missing field" err_has "the stored output of 'Outline' is damaged"
+check "no 'does not exist' misreport" err_lacks "does not exist"
+run_q "fsck --repair" 0 fsck --repair
+run_q "the next run completes" 0 run
+run_q "up to date" 0 plan --check
+
+# A provider's input file: exec reads its inputs itself, never through quire's render.
+cat >>quire.yaml <<'YAML'
+  cat:
+    provider: exec
+    params: { argv: [cat, "{inputs}"] }
+YAML
+cat >>blueprint.yaml <<'YAML'
+  Bundle:
+    role: cat
+    uses: ["Chapter[*]"]
+    output: { type: text, ext: md }
+YAML
+run_q "a collector that cats its inputs" 0 run --json
+is "makes the bundle" "$(event_ids produced)" "Bundle"
+damage "$(blob 'Chapter[1]')"
+sed -i 's/params: { argv: \[cat, "{inputs}"\] }/params: { argv: [cat, "--", "{inputs}"] }/' quire.yaml
+run_q "a provider is never given a damaged input" 5 run --json
+check "names the artefact" err_has "the stored output of 'Chapter[1]' is damaged"
+is "the bundle was not produced" "$(event_ids produced)" ""
+run_q "fsck --repair" 0 fsck --repair
+run_q "the next run" 0 run --json
+is "makes the chapter again (the same text: nothing below it changes) and the bundle" \
+	"$(event_ids produced)" "Bundle Chapter[1]"
+# A damaged database: named with the way out, then rebuilt from the revisions.
+cp -r .quire/manifests manifests.before
+printf 'this is not a database, only a file of text that is long enough' >.quire/quire.db
+rm -f .quire/quire.db-wal .quire/quire.db-shm
+run_q "a run on a damaged database" 5 run
+check "says the database is damaged and how to mend it" \
+	err_has ".quire/quire.db is damaged: 'quire fsck --repair' rebuilds it"
+run_q "fsck names the damaged database" 5 fsck
+check "damaged database" out_has "damaged database"
+run_q "fsck --repair rebuilds it" 0 fsck --repair
+check "keeps the damaged one" sh -c 'ls .quire/quire.db.damaged-* >/dev/null'
+run_q "plan afterwards: nothing to do" 0 plan --check
+echo "Even more." >>prompts/chapter.md
+run_q "a run after the rebuild" 0 run --json
+sed -i '$d' prompts/chapter.md
+run_q "going back costs nothing: the rebuilt action cache has it" 0 run --json
+is "nothing produced" "$(count_events produced)" 0
+check "restored from the cache" test "$(count_events cached)" -ge 1
+done_testing
