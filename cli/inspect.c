@@ -108,18 +108,27 @@ static void print_entry(const char *qdir, const char *id, const json_t *e)
 	if (json_is_true(json_object_get(e, "cached")))
 		printf("origin:      restored from the action cache\n");
 	long long attempts = (long long)json_integer_value(json_object_get(e, "attempts"));
-	printf("took:        %lld ms in %lld attempt%s\n",
-	       (long long)json_integer_value(json_object_get(e, "duration_ms")),
-	       attempts > 0 ? attempts : 1, attempts > 1 ? "s" : "");
+	if (json_object_get(e, "digest"))
+		printf("took:        %lld ms in %lld attempt%s%s\n",
+		       (long long)json_integer_value(json_object_get(e, "duration_ms")),
+		       attempts > 0 ? attempts : 1, attempts > 1 ? "s" : "",
+		       json_object_get(e, "failed_attempts") ? " (the output kept)" : "");
+	long long failed = (long long)json_integer_value(json_object_get(e, "failed_attempts"));
+	if (failed)
+		printf("failed:      after %lld attempt%s\n", failed, failed > 1 ? "s" : "");
 	const json_t *use = json_object_get(e, "usage");
-	if (use)
+	if (json_is_object(use))
 		printf("usage:       %lld tokens in, %lld out\n",
 		       (long long)json_integer_value(json_object_get(use, "tokens_in")),
 		       (long long)json_integer_value(json_object_get(use, "tokens_out")));
+	else if (use)
+		printf("usage:       unknown (the provider did not report it)\n");
 	const json_t *cost = json_object_get(e, "cost_micro");
 	if (json_is_integer(cost))
-		printf("cost:        %lld.%06lld\n", (long long)json_integer_value(cost) / 1000000,
-		       (long long)json_integer_value(cost) % 1000000);
+		printf("cost:        %lld.%06lld%s\n", (long long)json_integer_value(cost) / 1000000,
+		       (long long)json_integer_value(cost) % 1000000,
+		       json_is_true(json_object_get(e, "cost_estimated")) ? " (estimated: usage unknown)"
+									  : "");
 	const json_t *meta = json_object_get(e, "meta");
 	if (json_is_object(meta)) {
 		char *ms = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS);

@@ -200,9 +200,26 @@ void quire_manifest_apply(json_t *m, int64_t time_ns, const char *kind, const ch
 		if (!old) {
 			json_object_set(e, "producer", json_object_get(data, "producer"));
 			json_object_set(e, "role", json_object_get(data, "role"));
+			if (json_object_get(data, "provider")) {
+				json_object_set(e, "provider", json_object_get(data, "provider"));
+				json_object_set(e, "model", json_object_get(data, "model"));
+			}
 		}
+		/* The failed try's own count, beside the kept output's "attempts". */
+		if (json_is_integer(json_object_get(data, "attempts")))
+			json_object_set(e, "failed_attempts", json_object_get(data, "attempts"));
+		else
+			json_object_del(e, "failed_attempts");
 		json_object_set_new(arts, subject, e);
 		count(m, failed ? "failed" : "blocked");
+		/* A failed call may be billed: the revision's cost counts it. */
+		json_t *cost = json_object_get(data, "cost_micro");
+		if (json_is_integer(cost)) {
+			json_t *c = json_object_get(m, "counts");
+			json_object_set_new(c, "cost_micro",
+					    json_integer(json_integer_value(json_object_get(c, "cost_micro")) +
+							 json_integer_value(cost)));
+		}
 	} else if (!strcmp(kind, "artefact.lost")) {
 		/* Recovery found this output missing or damaged (never synced before a crash): the
 		 * artefact has no output any more, and the take that named it is gone. */

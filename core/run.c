@@ -77,6 +77,11 @@ struct job {
 	char *adopt_msg;  /* why it could not be */
 	char *params;
 	unsigned attempts;
+	/* What every attempt that reached the provider may have been billed, failed ones too. */
+	long long spent_in, spent_out, spent_micro;
+	int usage_unknown;  /* an attempt answered without saying its usage (tokens -1) */
+	int cost_estimated; /* spent_micro holds an estimate for it */
+	long long estimate; /* one call's estimated cost, for an answer without usage */
 	/* streamed progress from the provider (written by the worker, read by the main thread) */
 	_Atomic long long units;
 	char unit[24]; /* copied: the provider's string may not outlive the call */
@@ -346,6 +351,29 @@ static void nap(struct runner *r, long ms)
 	}
 }
 
+/* Adds one attempt's usage and cost to the job's. A failed attempt counts when the provider
+ * says it used something (or answered without saying: an estimate, marked so); a call that
+ * never reached the model (refused, timed out before an answer) reports nothing. */
+static void account(struct job *j)
+{
+	const struct quire_provider_response *rs = &j->rs;
+	int unknown = rs->tokens_in < 0 || rs->tokens_out < 0;
+	if (unknown) {
+		j->usage_unknown = 1;
+	} else {
+		j->spent_in += rs->tokens_in;
+		j->spent_out += rs->tokens_out;
+	}
+	if (rs->cost_micro) {
+		j->spent_micro += rs->cost_micro;
+	} else if (unknown) {
+		j->spent_micro += j->estimate;
+		j->cost_estimated |= j->estimate > 0;
+	} else if (j->rc == 0 || rs->tokens_in || rs->tokens_out) {
+		j->spent_micro += quire_binding_cost(j->bi->b, rs->tokens_in, rs->tokens_out);
+	}
+}
+
 /* Calls the provider, retrying transient failures (429, 5xx, timeouts, resets, a JSON output
  * that does not match its schema) with exponential backoff and jitter, at least Retry-After. */
 static void attempt(struct runner *r, struct job *j)
@@ -358,6 +386,7 @@ static void attempt(struct runner *r, struct job *j)
 			unlink(j->tmp); /* a new file per job: only a retry can find one */
 		j->rq.attempt = j->attempts;
 		j->rc = j->bi->vt->produce(j->bi->ctx, &j->rq, &j->rs);
+		account(j);
 		if (j->rc == 0 && seal_output(j)) {
 			j->rc = -1;
 			j->rs.transient = 1; /* a malformed or schema-violating output may come out right */
@@ -858,11 +887,15 @@ static int record(struct runner *r, const char *kind, const char *subject, const
 	return 0;
 }
 
-static int fail_node(struct runner *r, size_t i, const char *msg, enum nstate st)
+/* Records node i as failed or blocked with msg; extra (may be NULL) adds to the event. */
+static int fail_node_with(struct runner *r, size_t i, const char *msg, enum nstate st,
+			  const json_t *extra)
 {
 	const struct quire_node *n = &r->plan->nodes[i];
 	const struct quire_producer *pr = &r->p->bp->producers[n->producer];
 	json_t *d = json_pack("{s:s,s:s,s:s}", "error", msg, "producer", pr->name, "role", pr->role);
+	if (extra)
+		json_object_update(d, (json_t *)extra);
 	int err = record(r, st == N_FAILED ? "artefact.failed" : "artefact.blocked", n->id, d, NULL, NULL,
 			 NULL);
 	json_decref(d);
@@ -875,6 +908,11 @@ static int fail_node(struct runner *r, size_t i, const char *msg, enum nstate st
 	if (st == N_FAILED && r->o->fail_fast)
 		r->stopping = 1;
 	return err;
+}
+
+static int fail_node(struct runner *r, size_t i, const char *msg, enum nstate st)
+{
+	return fail_node_with(r, i, msg, st, NULL);
 }
 
 /* Says that id's stored output is damaged or gone (QUIRE_ECORRUPT), with the store's reason. */
@@ -1100,6 +1138,7 @@ static int make_job(struct runner *r, size_t i, struct job *j)
 		}
 	}
 	j->ext = pr->output.ext;
+	j->estimate = quire_run_estimate(r->p, r->plan, i);
 	j->params = json_dumps(j->bi->b->params, JSON_SORT_KEYS | JSON_COMPACT);
 	struct quire_provider_request *rq = &j->rq;
 	rq->abi = QUIRE_PROVIDER_ABI;
@@ -1236,6 +1275,16 @@ static int start_node(struct runner *r, size_t i)
 	return 0;
 }
 
+/* What a job's attempts used, as recorded: {tokens_in, tokens_out}, or null when an answer
+ * did not say (never a zero that would look like a free call). New reference. */
+static json_t *job_usage(const struct job *j)
+{
+	if (j->usage_unknown)
+		return json_null();
+	return json_pack("{s:I,s:I}", "tokens_in", (json_int_t)j->spent_in, "tokens_out",
+			 (json_int_t)j->spent_out);
+}
+
 /* Takes in a finished job: blob first, then the event (with the action cache entry). */
 static int complete(struct runner *r, struct job *j)
 {
@@ -1257,7 +1306,19 @@ static int complete(struct runner *r, struct job *j)
 	if (j->rc) {
 		if (j->corrupt)
 			halt(r, QUIRE_ECORRUPT, "%s", j->rs.diag);
-		int err = fail_node(r, i, j->rs.diag, N_FAILED);
+		/* What the failure cost, and who failed: the revision says it. */
+		json_t *extra = json_pack("{s:s,s:o,s:I}", "provider", j->bi->b->provider, "model",
+					  j->bi->b->model ? json_string(j->bi->b->model) : json_null(),
+					  "attempts", (json_int_t)j->attempts);
+		if (j->spent_micro || j->cost_estimated) {
+			json_object_set_new(extra, "cost_micro", json_integer(j->spent_micro));
+			json_object_set_new(extra, "usage", job_usage(j));
+			if (j->cost_estimated)
+				json_object_set_new(extra, "cost_estimated", json_true());
+		}
+		r->res->cost_micro += j->spent_micro;
+		int err = fail_node_with(r, i, j->rs.diag, N_FAILED, extra);
+		json_decref(extra);
 		job_free(j);
 		if (!err)
 			check_disk(r);
@@ -1272,10 +1333,9 @@ static int complete(struct runner *r, struct job *j)
 		return err;
 	}
 	int err;
-	json_t *ac = json_pack("{s:s,s:I,s:I,s:I,s:{s:I,s:I}}", "digest", j->digest.s, "size",
+	json_t *ac = json_pack("{s:s,s:I,s:I,s:I,s:o}", "digest", j->digest.s, "size",
 			       (json_int_t)j->size, "duration_ms", (json_int_t)(j->dur_ns / 1000000),
-			       "attempts", (json_int_t)j->attempts, "usage", "tokens_in",
-			       (json_int_t)j->rs.tokens_in, "tokens_out", (json_int_t)j->rs.tokens_out);
+			       "attempts", (json_int_t)j->attempts, "usage", job_usage(j));
 	if (j->rs.meta[0]) {
 		json_t *meta = json_loads(j->rs.meta, 0, NULL);
 		if (json_is_object(meta))
@@ -1283,10 +1343,11 @@ static int complete(struct runner *r, struct job *j)
 		else
 			json_decref(meta);
 	}
-	long long cost = j->rs.cost_micro ? j->rs.cost_micro
-					  : quire_binding_cost(j->bi->b, j->rs.tokens_in, j->rs.tokens_out);
-	if (j->bi->b->priced || j->rs.cost_micro)
+	long long cost = j->spent_micro;
+	if (j->bi->b->priced || cost)
 		json_object_set_new(ac, "cost_micro", json_integer(cost));
+	if (j->cost_estimated)
+		json_object_set_new(ac, "cost_estimated", json_true());
 	r->res->cost_micro += cost;
 	json_t *d = entry_data(r, i, &j->fp);
 	json_object_update(d, ac);

@@ -31,30 +31,76 @@ void quire_secret_register(const char *value)
 	pthread_mutex_unlock(&mu);
 }
 
+/* Redaction matches any run of REDACT_RUN or more characters of a secret, in any letter
+ * case: a server that echoes a key cut short (at a snippet or message limit), or lower-cased,
+ * must not leave part of it in a message, the event log or a manifest. */
+#define REDACT_RUN 8
+
+static unsigned char lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
+
+/* Marks in hit[] every byte of buf[0..len) covered by a run of at least `run` characters
+ * that also occurs in secret (case-insensitive). */
+static void mark_runs(const char *buf, size_t len, const char *secret, size_t run,
+		      unsigned char *hit)
+{
+	size_t sl = strlen(secret);
+	if (sl < run || len < run)
+		return;
+	/* Every window of `run` characters of buf against every one of the secret: secrets are
+	 * short (tens of bytes) and messages a few KiB. */
+	for (size_t i = 0; i + run <= len; i++) {
+		for (size_t j = 0; j + run <= sl; j++) {
+			size_t m = 0;
+			while (m < run && lower((unsigned char)buf[i + m]) == lower((unsigned char)secret[j + m]))
+				m++;
+			if (m == run) {
+				memset(hit + i, 1, run);
+				break;
+			}
+		}
+	}
+}
+
 void quire_secret_redact(char *buf, size_t cap)
 {
 	static const char mark[] = "[redacted]";
+	const size_t ml = sizeof(mark) - 1;
+	size_t len = strlen(buf);
+	if (!len || !cap)
+		return;
+	unsigned char *hit = calloc(len, 1);
+	if (!hit)
+		abort();
 	pthread_mutex_lock(&mu);
 	for (size_t i = 0; i < nknown; i++) {
 		size_t sl = strlen(known[i]);
-		char *hit, *from = buf;
-		/* Search on after each replacement, so a secret that occurs in the mark itself
-		 * cannot make this loop forever. */
-		while ((hit = strstr(from, known[i]))) {
-			size_t len = strlen(buf), ml = sizeof(mark) - 1;
-			size_t tail = len - (size_t)(hit - buf) - sl;
-			if (ml > sl && len + (ml - sl) + 1 > cap) {
-				/* No room to expand: blank the secret out in place. */
-				memset(hit, '*', sl);
-				from = hit + sl;
-				continue;
-			}
-			memmove(hit + ml, hit + sl, tail + 1);
-			memcpy(hit, mark, ml);
-			from = hit + ml;
-		}
+		/* A short secret is matched whole: a run of 8 would be all of it anyway. */
+		mark_runs(buf, len, known[i], sl < REDACT_RUN ? sl : REDACT_RUN, hit);
 	}
 	pthread_mutex_unlock(&mu);
+	/* Each marked run becomes one mark; the text is rebuilt in place, from a copy. */
+	char *src = quire__xstrndup(buf, len);
+	size_t o = 0;
+	for (size_t i = 0; i < len && o + 1 < cap;) {
+		if (!hit[i]) {
+			buf[o++] = src[i++];
+			continue;
+		}
+		while (i < len && hit[i])
+			i++;
+		if (o + ml + 1 > cap) {
+			/* No room for the mark: the rest is dropped rather than shown. */
+			break;
+		}
+		memcpy(buf + o, mark, ml);
+		o += ml;
+	}
+	buf[o] = '\0';
+	free(src);
+	free(hit);
 }
 
 char *quire_secret_file(void)

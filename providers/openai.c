@@ -74,15 +74,27 @@ static void curl_setup(void)
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-/* Replaces every occurrence of secret in buf with stars, in place: the core redacts too, but a
- * server that echoes the key back must not get it as far as the core. */
-static void redact(char *buf, const char *secret)
+/* Replaces every occurrence of secret in buf (capacity cap), in any letter case, with
+ * "[redacted]", in place: a server that echoes the key back must not get it as far as the
+ * core, which also redacts parts of it. What does not fit after a mark is cut off. */
+static void redact(char *buf, size_t cap, const char *secret)
 {
-	if (!secret || strlen(secret) < 4)
+	static const char mark[] = "[redacted]";
+	size_t sl = secret ? strlen(secret) : 0, ml = sizeof(mark) - 1;
+	if (sl < 4)
 		return;
-	size_t sl = strlen(secret);
-	for (char *hit; (hit = strstr(buf, secret));)
-		memset(hit, '*', sl);
+	for (char *hit; (hit = strcasestr(buf, secret));) {
+		size_t tail = strlen(hit + sl), at = (size_t)(hit - buf);
+		if (at + ml + tail + 1 > cap)
+			tail = at + ml + 1 > cap ? 0 : cap - at - ml - 1;
+		if (at + ml + 1 > cap) {
+			*hit = '\0';
+			break;
+		}
+		memmove(hit + ml, hit + sl, tail);
+		memcpy(hit, mark, ml);
+		hit[ml + tail] = '\0';
+	}
 }
 
 /* Accepts a JSON number, or a string holding one (YAML scalars like 0.7 arrive as strings). */
@@ -364,6 +376,36 @@ static const char *error_message(const json_t *doc)
 	return m;
 }
 
+/* Whether an error a server sent inside a 200 (mid-stream, or as the whole body) may go away
+ * on a retry: a bad key, an unknown model, an exhausted quota or a bad request will not, and
+ * each retry of those is another request. Rate limits and server faults may. */
+static int error_transient(const json_t *doc)
+{
+	static const char *const permanent[] = {
+		"invalid_api_key",	 "invalid_request_error", "authentication_error",
+		"permission_error",	 "permission_denied",	  "not_found_error",
+		"model_not_found",	 "insufficient_quota",	  "billing_hard_limit_reached",
+		"context_length_exceeded", "invalid_prompt",	  "unsupported_model",
+		"account_deactivated",	 NULL,
+	};
+	const json_t *e = json_object_get(doc, "error");
+	const char *fields[2] = { json_string_value(json_object_get(e, "code")),
+				  json_string_value(json_object_get(e, "type")) };
+	for (int f = 0; f < 2; f++)
+		for (int k = 0; fields[f] && permanent[k]; k++)
+			if (!strcmp(fields[f], permanent[k]))
+				return 0;
+	/* Some servers give the HTTP status the error stands for. */
+	const json_t *st = json_object_get(e, "status");
+	if (!json_is_integer(st))
+		st = json_object_get(e, "code");
+	if (json_is_integer(st)) {
+		json_int_t c = json_integer_value(st);
+		return !(c >= 400 && c < 500 && c != 408 && c != 409 && c != 429);
+	}
+	return 1;
+}
+
 /* Records why the transfer must stop; returns -1 for the callbacks to pass on. */
 static int fault(struct xfer *x, int transient, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -403,7 +445,7 @@ static int sse_line(struct xfer *x, char *s, size_t n)
 	}
 	if (json_object_get(doc, "error")) {
 		const char *m = error_message(doc);
-		fault(x, 1, "openai: the server reported an error mid-stream: %s",
+		fault(x, error_transient(doc), "openai: the server reported an error mid-stream: %s",
 		      m ? m : "(no message)");
 		json_decref(doc);
 		return -1;
@@ -835,7 +877,7 @@ static int openai_produce(void *ctx, const struct quire_provider_request *rq,
 			const char *m = error_message(doc);
 			snprintf(rs->diag, sizeof(rs->diag), "openai: the server reported an error: %s",
 				 m ? m : "(no message)");
-			rs->transient = 1;
+			rs->transient = error_transient(doc);
 			goto out;
 		}
 		set_str(&x.id, json_object_get(doc, "id"));
@@ -884,6 +926,9 @@ static int openai_produce(void *ctx, const struct quire_provider_request *rq,
 	if (x.have_usage) {
 		rs->tokens_in = x.tokens_in;
 		rs->tokens_out = x.tokens_out;
+	} else {
+		/* Not zero: the call was made and may be billed; the core estimates it. */
+		rs->tokens_in = rs->tokens_out = -1;
 	}
 	json_t *meta = json_object();
 	if (x.id)
@@ -899,8 +944,8 @@ static int openai_produce(void *ctx, const struct quire_provider_request *rq,
 	json_decref(meta);
 	rc = 0;
 out:
-	redact(rs->diag, o->secret);
-	redact(rs->meta, o->secret);
+	redact(rs->diag, sizeof(rs->diag), o->secret);
+	redact(rs->meta, sizeof(rs->meta), o->secret);
 	xfer_release(&x);
 	json_decref(doc);
 	json_decref(req);
@@ -951,7 +996,7 @@ static int openai_check(void *ctx, char *msg, size_t msglen)
 		rc = 0;
 out:
 	if (msglen)
-		redact(msg, o->secret);
+		redact(msg, msglen, o->secret);
 	xfer_release(&x);
 	free(url);
 	return rc;

@@ -52,7 +52,9 @@ struct quire_provider_request {
 
 /* What the provider reports back. The core zeroes it before produce(). */
 struct quire_provider_response {
-	long long tokens_in, tokens_out;
+	long long tokens_in, tokens_out; /* -1 when the answer did not say (the call was made and may
+					  * be billed: the core records the usage as unknown and
+					  * counts an estimate), 0 when nothing was used */
 	long long cost_micro; /* cost in millionths of the price table's unit, if the provider knows */
 	int transient;        /* on failure: 1 when a retry may succeed (429, 5xx, timeout, reset) */
 	long retry_after_ms;  /* on a transient failure: wait at least this long (Retry-After) */

@@ -190,26 +190,48 @@ static void test_redact_after_lookup(void **state)
 	assert_string_equal(buf,
 			    "auth [redacted] failed; retry with [redacted] ([redacted])[redacted]");
 
-	/* Text holding no secret, or only a part of one, is left alone. */
-	snprintf(buf, sizeof(buf), "%s", "sk-ABCDEFGHIJKLMNO and tok_z are fine");
+	/* Part of a key, from 8 characters on, is redacted too, in any letter case: servers
+	 * echo keys cut at a snippet limit, or lower-cased. */
+	snprintf(buf, sizeof(buf), "%s",
+		 "key 'sk-ABCDEFGHIJ...' is invalid; got sk-abcdefghijklmnop; tail GHIJKLMNOP.");
 	quire_secret_redact(buf, sizeof(buf));
-	assert_string_equal(buf, "sk-ABCDEFGHIJKLMNO and tok_z are fine");
+	assert_string_equal(buf, "key '[redacted]...' is invalid; got [redacted]; tail [redacted].");
+
+	/* Fewer than 8 characters of a long key, or part of a short one, are left alone. */
+	snprintf(buf, sizeof(buf), "%s", "sk-ABCD and tok_z are fine");
+	quire_secret_redact(buf, sizeof(buf));
+	assert_string_equal(buf, "sk-ABCD and tok_z are fine");
 }
 
-static void test_redact_tight_cap_masks_in_place(void **state)
+/* One mark per run, never a character per character of the key (that would tell its
+ * length). */
+static void test_redact_never_reveals_length(void **state)
+{
+	(void)state;
+	quire_secret_register("sk-0123456789abcdefghijklmnopqrstuvwxyz");
+	char buf[128] = "bad key sk-0123456789abcdefghijklmnopqrstuvwxyz!";
+	quire_secret_redact(buf, sizeof(buf));
+	assert_string_equal(buf, "bad key [redacted]!");
+	assert_null(strchr(buf, '*'));
+}
+
+static void test_redact_tight_cap_cuts_off(void **state)
 {
 	(void)state;
 	quire_secret_register("pw42");
-	/* No room at all: each occurrence is blanked out with as many '*'. */
+	/* No room for a mark: the text is cut off before the secret, never shown. */
 	char tight[] = "a pw42 b pw42";
 	quire_secret_redact(tight, sizeof(tight));
-	assert_string_equal(tight, "a **** b ****");
+	assert_string_equal(tight, "a [redacted] ");
+	char none[] = "pw42";
+	quire_secret_redact(none, sizeof(none));
+	assert_string_equal(none, "");
 
-	/* Room for exactly one expansion: the first is replaced, the second masked. */
+	/* Room for exactly one mark: the second occurrence and what follows are dropped. */
 	char room[9 + 6 + 1 + 6] = "pw42 pw42";
 	quire_secret_redact(room, 9 + 1 + 6);
-	assert_string_equal(room, "[redacted] ****");
-	assert_int_equal(room[sizeof(room) - 1], '\0');
+	assert_string_equal(room, "[redacted] ");
+	assert_null(strstr(room, "pw42"));
 }
 
 static void test_short_values_not_registered(void **state)
@@ -251,7 +273,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_secrets_file_path, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_world_readable_file_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_redact_after_lookup, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_redact_tight_cap_masks_in_place, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_redact_tight_cap_cuts_off, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_redact_never_reveals_length, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_short_values_not_registered, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_file_repeated_name, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_redact_secret_inside_mark, setup, teardown),

@@ -17,8 +17,9 @@ int quire_secret_lookup(const char *name, char **value, char **source);
 /* Registers a value to redact (copied). Values shorter than 4 bytes are ignored. */
 void quire_secret_register(const char *value);
 
-/* Replaces every registered secret in the NUL-terminated buf (capacity cap) with
- * "[redacted]". */
+/* Replaces every run of 8 or more characters of a registered secret (any letter case; a
+ * shorter secret whole) in the NUL-terminated buf (capacity cap) with "[redacted]". What does
+ * not fit after a mark is cut off, never shown. */
 void quire_secret_redact(char *buf, size_t cap);
 
 /* The path of the secrets file that would be read (malloc'd). */
