@@ -39,7 +39,7 @@ static const char exit_codes[] =
 	"  6    run --max-cost: the estimated cost exceeds the limit (nothing was spent)\n"
 	"  7    a file in out/ holds text quire did not write (a hand edit): nothing was\n"
 	"       overwritten; the message says how to keep or discard it\n"
-	"  130  interrupted (SIGINT): what finished was committed\n";
+	"  130  interrupted (SIGINT, SIGTERM, SIGHUP): what finished was committed\n";
 
 static void overview(FILE *f)
 {

@@ -35,8 +35,8 @@ static const char usage[] =
 	"  --max-cost X  refuse to start (exit 6) when the estimated cost of what would be\n"
 	"                generated exceeds X (see 'price' in quire.yaml); nothing is spent\n\n"
 	"A failed instance blocks only what depends on it; the revision records the failure and\n"
-	"the next run retries just that. Ctrl-C stops starting jobs, cancels the running ones,\n"
-	"commits what finished and exits 130. Exit 1 when anything failed or was blocked.\n"
+	"the next run retries just that. Ctrl-C (SIGINT, SIGTERM, SIGHUP) stops starting jobs,\n"
+	"cancels the running ones, commits what finished and exits 130. Exit 1 when anything failed or was blocked.\n"
 	"A file in out/ holding text quire did not write (a hand edit, merge-conflict markers)\n"
 	"is never overwritten or removed: the run stops first (exit 7) and says how to keep it\n"
 	"('quire edit ID --file out/...') or discard it.\n";
@@ -207,6 +207,9 @@ static int cmd_run(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/* A closed terminal (or ssh session) stops the run the way Ctrl-C does: what finished
+	 * is committed, not left for the next run to recover. */
+	sigaction(SIGHUP, &sa, NULL);
 
 	struct ui u = { json, !json && isatty(STDERR_FILENO), 0 };
 	struct quire_run_opts o = {

@@ -1,6 +1,7 @@
 /* Writer lock with holder identification: a second writer fails at once and says who holds it. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,18 @@ int quire_lock_acquire(struct quire_lock **out, const char *qdir, const char *wh
 		if (nl)
 			*nl = '\0';
 		close(fd);
+		/* The description names the last quire that took the lock; if that one is gone,
+		 * something else holds it (a program it started that kept the descriptor, or
+		 * another tool), and naming the dead pid would send the user looking for nothing. */
+		long pid = 0;
+		if (sscanf(holder, "pid %ld", &pid) == 1 && pid > 0 && kill((pid_t)pid, 0) < 0 &&
+		    errno == ESRCH)
+			return quire_error_set(QUIRE_ELOCKED,
+					       "another process holds this project's lock (%s/lock); the "
+					       "last quire that took it (%s) has exited, so it is a "
+					       "program that one started or another tool: 'fuser -v "
+					       "%s/lock' names it",
+					       qdir, holder, qdir);
 		return quire_error_set(QUIRE_ELOCKED,
 				       "another quire is writing this project (%s); wait for it to finish",
 				       holder[0] ? holder : "holder unknown");

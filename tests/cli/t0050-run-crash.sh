@@ -53,4 +53,16 @@ finished=$(grep -c '"event":"produced"' int.out)
 run_q "the next run does only the rest" 0 run --json
 is "produced the rest exactly" "$(count_events produced)" $((11 - finished))
 run_q "up to date" 0 plan --check
+
+# SIGHUP (a closed terminal) commits what finished, like SIGINT.
+cd "$TRASH" && new_story h
+QUIRE_MOCK_LATENCY_MS=200 "$QUIRE" run -j 2 --json >hup.out 2>hup.err &
+pid=$!
+check "the run gets part way" wait_for 2 hup.out
+kill -HUP "$pid"
+wait "$pid"
+is "SIGHUP exits 130" "$?" 130
+check "the revision is committed, not left for recovery" test "$(cat .quire/current)" = rev-0001
+run_q "the next run does not recover anything" 0 run
+check "nothing recovered" out_lacks "recovered"
 done_testing

@@ -18,4 +18,18 @@ wait "$pid"
 is "the first run finished normally" "$?" 0
 check "the first run produced everything" grep -q '"produced":11' first.out
 run_q "up to date afterwards" 0 plan --check
+
+# The lock held by something other than the quire its description names (that one exited):
+# the message says so instead of naming a process that is gone.
+setsid flock .quire/lock sleep 30 &
+holder=$!
+for _ in $(seq 50); do flock -n .quire/lock true 2>/dev/null || break; sleep 0.1; done
+echo "x" >>prompts/chapter.md
+run_q "a run while another program holds the lock" 4 run
+check "it does not claim that the exited quire holds it" err_lacks "another quire is writing"
+check "it says the named quire has exited" err_has "has exited"
+check "and how to find the holder" err_has "fuser -v"
+kill -- -"$holder" 2>/dev/null || kill "$holder"
+wait "$holder" 2>/dev/null
+run_q "once it lets go, the run goes through" 0 run
 done_testing
