@@ -33,7 +33,8 @@ static const char usage[] =
 	"  --regenerate ID  make a new take of ID (a pattern; repeatable) even though nothing\n"
 	"                changed; earlier takes stay ('quire inspect ID --takes')\n"
 	"  --max-cost X  refuse to start (exit 6) when the estimated cost of what would be\n"
-	"                generated exceeds X (see 'price' in quire.yaml); nothing is spent\n\n"
+	"                generated exceeds X (see 'price' in quire.yaml); nothing is spent;\n"
+	"                with --dry-run, exit 6 the same way\n\n"
 	"A failed instance blocks only what depends on it; the revision records the failure and\n"
 	"the next run retries just that. Ctrl-C (SIGINT, SIGTERM, SIGHUP) stops starting jobs,\n"
 	"cancels the running ones, commits what finished and exits 130. Exit 1 when anything failed or was blocked.\n"
@@ -194,8 +195,16 @@ static int cmd_run(int argc, char **argv)
 			plan_print(plan, 0, ntargets == 0);
 			plan_print_conflicts(conf, nconf);
 		}
-		if (!err && nconf)
-			rc = EXIT_CONFLICT; /* what the run itself would do */
+		/* It exits as the run itself would: refused for its cost, or for out/. */
+		int priced = 0;
+		long long est = err ? 0 : quire_run_estimate_plan(p, plan, &priced);
+		if (!err && priced && !json)
+			printf("cost: estimated %lld.%06lld for what would run\n", est / 1000000,
+			       est % 1000000);
+		if (!err && has_max && quire_run_check_cost(est, max_cost))
+			rc = die_core(QUIRE_ECOST);
+		else if (!err && nconf)
+			rc = EXIT_CONFLICT;
 		quire_out_conflicts_free(conf, nconf);
 		quire_plan_free(plan);
 		quire_project_free(p);

@@ -1810,6 +1810,32 @@ int quire__run_snapshot(struct quire_project *p, const struct quire_plan *plan)
 	return 0;
 }
 
+long long quire_run_estimate_plan(const struct quire_project *p, const struct quire_plan *plan,
+				  int *priced)
+{
+	long long sum = 0;
+	*priced = 0;
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct quire_node *n = &plan->nodes[i];
+		if (!n->selected || !n->dirty)
+			continue;
+		sum += quire_run_estimate(p, plan, i);
+		*priced |= quire_project_binding(p, p->bp->producers[n->producer].role)->priced;
+	}
+	return sum;
+}
+
+int quire_run_check_cost(long long estimate_micro, long long max_micro)
+{
+	if (estimate_micro <= max_micro)
+		return 0;
+	return quire_error_set(QUIRE_ECOST,
+			       "the estimated cost %lld.%06lld exceeds --max-cost %lld.%06lld; "
+			       "nothing was generated",
+			       estimate_micro / 1000000, estimate_micro % 1000000,
+			       max_micro / 1000000, max_micro % 1000000);
+}
+
 long long quire_run_estimate(const struct quire_project *p, const struct quire_plan *plan,
 			     size_t i)
 {
@@ -1927,21 +1953,9 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 		goto out;
 	res->total = plan->nselected;
 	res->dirty = plan->ndirty;
-	for (size_t i = 0; i < plan->n; i++) {
-		const struct quire_node *n = &plan->nodes[i];
-		if (!n->selected || !n->dirty)
-			continue;
-		res->estimate_micro += quire_run_estimate(p, plan, i);
-		res->priced |= quire_project_binding(p, p->bp->producers[n->producer].role)->priced;
-	}
-	if (o->has_max_cost && res->estimate_micro > o->max_cost_micro) {
-		err = quire_error_set(QUIRE_ECOST,
-				      "the estimated cost %lld.%06lld exceeds --max-cost %lld.%06lld; "
-				      "nothing was generated",
-				      res->estimate_micro / 1000000, res->estimate_micro % 1000000,
-				      o->max_cost_micro / 1000000, o->max_cost_micro % 1000000);
+	res->estimate_micro = quire_run_estimate_plan(p, plan, &res->priced);
+	if (o->has_max_cost && (err = quire_run_check_cost(res->estimate_micro, o->max_cost_micro)))
 		goto out;
-	}
 	size_t nremove = o->ntargets ? 0 : plan->nremoved;
 	if (plan->ndirty == 0 && nremove == 0)
 		goto materialise; /* which leaves a writer's file in out/ alone, and says so */

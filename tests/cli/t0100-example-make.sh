@@ -20,4 +20,21 @@ sed -i 's/^Tone: warm/Tone: eerie/' inputs.yaml
 check "make after a real edit" m
 check "quire regenerated" out_has "run: rev-0002:"
 check "and the word count followed" out_has "the book has"
+
+# make clean removes what make built, never the revisions and outputs already paid for.
+check "make clean" m clean
+check "the revisions are still there" test -f .quire/manifests/rev-0002.json
+check "the blobs are still there" test -d .quire/blobs
+check "make after make clean" m
+check "out/ restored without generating anything" out_has "run: nothing to do, 11 up to date (out/: 11 restored)"
+check "the book is back" test -s out/Book.md
+check "the word count is back" test -s wordcount.txt
+
+# Every example hands quire make's jobserver ('+'), so make -jN bounds it too.
+for mk in "$QUIRE_SOURCE_ROOT"/examples/*/Makefile; do
+	check "$(basename "$(dirname "$mk")"): quire runs with '+'" \
+		sh -c '! grep -E "^\s+[^+[:space:]].*\\$\(QUIRE\) run" "$1" && grep -qE "^\s+\+\\$\(QUIRE\) run" "$1"' sh "$mk"
+	check "$(basename "$(dirname "$mk")"): make clean keeps .quire" \
+		sh -c '! grep -A3 "^clean:" "$1" | grep -q "\.quire"' sh "$mk"
+done
 done_testing

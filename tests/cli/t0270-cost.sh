@@ -8,6 +8,10 @@ run_q "a run over the limit is refused" 6 run --max-cost 0.01
 check "the estimate and the limit are named" err_has "exceeds --max-cost 0.010000; nothing was generated"
 check "no revision was made" test ! -e .quire/current
 run_q "a bad amount is a usage error" 2 run --max-cost lots
+run_q "a dry run over the limit exits as the run would" 6 run --dry-run --max-cost 0.01
+check "with the same message" err_has "exceeds --max-cost 0.010000; nothing was generated"
+check "and the estimate" out_has "cost: estimated "
+run_q "a dry run within the limit" 0 run --dry-run --max-cost 1
 run_q "within the limit it runs" 0 run --max-cost 1 --json
 check "the summary carries cost and estimate" python3 -c '
 import json,sys; s=[json.loads(l) for l in open(sys.argv[1])][-1]

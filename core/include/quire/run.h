@@ -57,6 +57,14 @@ struct quire_plan;
 long long quire_run_estimate(const struct quire_project *p, const struct quire_plan *plan,
 			     size_t i);
 
+/* The estimated cost of every selected dirty instance of the plan; *priced is 1 when a role
+ * with work has a price. */
+long long quire_run_estimate_plan(const struct quire_project *p, const struct quire_plan *plan,
+				  int *priced);
+
+/* QUIRE_ECOST (with the message a refused run gives) when the estimate exceeds the limit. */
+int quire_run_check_cost(long long estimate_micro, long long max_micro);
+
 /* Runs the project's plan. Takes the writer lock (QUIRE_ELOCKED when held), recovers a run that
  * was killed (committing what it finished), plans, executes and commits. Job failures are not
  * errors of quire_run: they are counted in *res (res->failed). Returns QUIRE_EINTR after
