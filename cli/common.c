@@ -24,6 +24,7 @@ int die_core(int code)
 	case QUIRE_EINVALID:
 	case QUIRE_ENOTFOUND:
 	case QUIRE_EEXISTS:
+	case QUIRE_ENOMEM: /* inputs asking for more than the machine has */
 		return EXIT_INVALID;
 	case QUIRE_ELOCKED:
 		return EXIT_LOCKED;

@@ -137,6 +137,43 @@ static int count_nodes(const struct quire_project *p, size_t *total)
 	return 0;
 }
 
+/* Memory a plan and its run hold per instance, beyond the node itself: its id, the id table,
+ * its edges both ways, the runner's per-node state (a measured average with room). */
+#define NODE_EXTRA_BYTES 256
+
+/* QUIRE_ENOMEM naming the largest fan-out, for a plan of n instances that needs `need`
+ * bytes (0: the allocation itself failed). */
+static int too_large(const struct quire_project *p, size_t n, size_t need)
+{
+	size_t big = 0, at = 0;
+	for (size_t k = 0; k < p->bp->nproducers; k++) {
+		size_t c = 0;
+		if (!quire_project_instance_count(p, k, &c) && c > big)
+			big = c, at = k;
+	}
+	quire_error_clear();
+	size_t avail = quire__mem_available();
+	char have[64] = "";
+	if (avail != SIZE_MAX)
+		snprintf(have, sizeof(have), ", and about %zu MiB are available", avail >> 20);
+	return quire_error_set(QUIRE_ENOMEM,
+			       "%s: a plan of %zu instances needs %s%zu MiB of memory%s; producer "
+			       "'%s' alone has %zu (its fan-out's inputs are too large for this "
+			       "machine)",
+			       p->inputs_file, n, need ? "about " : "more than ",
+			       (need ? need : n * sizeof(struct quire_node)) >> 20, have,
+			       p->bp->producers[at].name, big);
+}
+
+/* Refuses, before allocating, a plan that cannot fit: past the memory there is, the
+ * allocations would fail part way (or the system would kill quire) instead of saying why. */
+static int check_memory(const struct quire_project *p, size_t n)
+{
+	size_t per = sizeof(struct quire_node) + NODE_EXTRA_BYTES;
+	size_t need = n > SIZE_MAX / per ? SIZE_MAX : n * per;
+	return need > quire__mem_available() ? too_large(p, n, need) : 0;
+}
+
 /* Every node's upstream nodes, one after the other (a node's are a range of v). */
 struct edges {
 	size_t *v;
@@ -579,11 +616,14 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 	 * allocation, took a tenth of a 100k no-op plan. */
 	size_t nnodes;
 	int cerr = count_nodes(p, &nnodes);
+	if (!cerr)
+		cerr = check_memory(p, nnodes);
+	if (!cerr && !(plan->nodes = quire__calloc_big(nnodes + 1, sizeof(*plan->nodes))))
+		cerr = too_large(p, nnodes, 0);
 	if (cerr) {
 		quire_plan_free(plan);
 		return cerr;
 	}
-	plan->nodes = quire__xcalloc_big(nnodes + 1, sizeof(*plan->nodes));
 	long long idx[QUIRE_MAX_DIMS] = { 0 };
 	struct quire_buf idb = QUIRE_BUF_INIT;
 	for (size_t k = 0; k < p->bp->nproducers; k++)

@@ -1,11 +1,13 @@
 /* Internal helpers shared by the core modules. */
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,6 +56,42 @@ void *quire__xcalloc_big(size_t n, size_t size)
 	madvise(p, (bytes + 4095) & ~(size_t)4095, MADV_HUGEPAGE);
 	memset(p, 0, bytes);
 	return p;
+}
+
+void *quire__calloc_big(size_t n, size_t size)
+{
+	if (size && n > SIZE_MAX / size)
+		return NULL;
+	size_t bytes = n * size;
+	if (bytes < BIG_BYTES)
+		return calloc(n ? n : 1, size ? size : 1);
+	void *p = NULL;
+	if (posix_memalign(&p, HUGE_PAGE, bytes))
+		return NULL;
+	madvise(p, (bytes + 4095) & ~(size_t)4095, MADV_HUGEPAGE);
+	memset(p, 0, bytes);
+	return p;
+}
+
+size_t quire__mem_available(void)
+{
+	size_t avail = SIZE_MAX;
+	FILE *f = fopen("/proc/meminfo", "r");
+	if (f) {
+		char line[256];
+		unsigned long long kb;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) {
+				avail = kb > SIZE_MAX / 1024 ? SIZE_MAX : (size_t)kb * 1024;
+				break;
+			}
+		fclose(f);
+	}
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    (unsigned long long)rl.rlim_cur < avail)
+		avail = (size_t)rl.rlim_cur;
+	return avail;
 }
 
 void *quire__xrealloc(void *p, size_t n)

@@ -14,6 +14,11 @@ void *quire__xrealloc(void *p, size_t n);
  * (about 10 us each on a virtual machine); a 2 MiB page takes one fault for 512. Freed with
  * free(). Not for growing with realloc (that loses the alignment): size it once. */
 void *quire__xcalloc_big(size_t n, size_t size);
+/* The same without aborting: NULL when the memory is not there (the caller says why). */
+void *quire__calloc_big(size_t n, size_t size);
+/* Bytes this process may still allocate as far as the system says: MemAvailable, capped by
+ * RLIMIT_AS; SIZE_MAX when neither is known. */
+size_t quire__mem_available(void);
 char *quire__xstrdup(const char *s);
 char *quire__xstrndup(const char *s, size_t n);
 /* malloc'd formatted string. */

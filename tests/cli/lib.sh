@@ -76,10 +76,12 @@ event_ids() {
 }
 
 # Fingerprint of everything quire keeps that must not change on a refused command (its caches
-# excepted: quire.db, stat-cache and blob-trust hold what a plan may record).
+# excepted: quire.db, stat-cache, blob-trust and template-checks hold what a plan may record;
+# reserve is room kept on the disk).
 store_state() {
 	(cd "${1:-.}" && find .quire -path .quire/tmp -prune -o -type f -print 2>/dev/null |
-		grep -v -e "quire.db" -e "/lock$" -e "/stat-cache$" -e "/blob-trust$" | sort |
+		grep -v -e "quire.db" -e "/lock$" -e "/stat-cache$" -e "/blob-trust$" \
+			-e "/template-checks$" -e "/reserve$" | sort |
 		xargs -r sha256sum) |
 		sha256sum | cut -d' ' -f1
 }

@@ -17,6 +17,7 @@ enum {
 	QUIRE_ECOST = -10,    /* the estimated cost exceeds the limit the caller set */
 	QUIRE_ENOSPC = -11,   /* the disk (or the user's quota) is full */
 	QUIRE_ECONFLICT = -12, /* a file a user changed would be overwritten: nothing was */
+	QUIRE_ENOMEM = -13,   /* what was asked for needs more memory than there is */
 };
 
 /* Records the message of the error that is starting (printf-style); returns `code`. */
