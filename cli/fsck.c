@@ -32,6 +32,7 @@ static const char *const kind_names[] = {
 	[QUIRE_FSCK_REVISION] = "damaged revision",
 	[QUIRE_FSCK_CURRENT] = "damaged current",
 	[QUIRE_FSCK_DATABASE] = "damaged database",
+	[QUIRE_FSCK_STORE_DIR] = "linked store directory",
 };
 
 static void print_text(const struct quire_fsck_result *r, int repair)

@@ -1,4 +1,5 @@
 /* Content-addressed blob store with crash-safe writes. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -30,6 +31,46 @@ char *quire_blob_path(const char *qdir, const char *digest)
 	*at++ = '/';
 	memcpy(at, hex, lh + 1);
 	return s;
+}
+
+int quire_blob_check_dirs(const char *qdir)
+{
+	/* A linked store or shard would have blobs written outside the project, and read from
+	 * wherever the link points. */
+	static const char *const tops[] = { "blobs", "blobs/sha256" };
+	int err = 0;
+	for (size_t k = 0; !err && k < 2; k++) {
+		char *path = quire__path_join(qdir, tops[k]);
+		struct stat st;
+		if (lstat(path, &st) == 0 && !S_ISDIR(st.st_mode))
+			err = quire_error_set(QUIRE_ECORRUPT,
+					      "'.quire/%s' is not a directory (a link?): the store must "
+					      "be inside the project; 'quire fsck --repair' mends it",
+					      tops[k]);
+		free(path);
+	}
+	char *root = quire__xasprintf("%s/blobs/sha256", qdir);
+	DIR *d = err ? NULL : opendir(root);
+	struct dirent *e;
+	while (d && !err && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		struct stat st;
+		int isdir = e->d_type == DT_DIR ||
+			    (e->d_type == DT_UNKNOWN && fstatat(dirfd(d), e->d_name, &st,
+								AT_SYMLINK_NOFOLLOW) == 0 &&
+			     S_ISDIR(st.st_mode));
+		if (!isdir)
+			err = quire_error_set(QUIRE_ECORRUPT,
+					      "'.quire/blobs/sha256/%s' is not a directory (a link?): the "
+					      "store must be inside the project; 'quire fsck --repair' "
+					      "mends it",
+					      e->d_name);
+	}
+	if (d)
+		closedir(d);
+	free(root);
+	return err;
 }
 
 int quire_blob_exists(const char *qdir, const char *digest)

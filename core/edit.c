@@ -49,6 +49,8 @@ int quire_edit_begin(struct quire_edit **out, const struct quire_project *p, con
 	e->command = quire__xstrdup(command);
 	int err = quire_lock_acquire(&e->lock, p->qdir, command);
 	if (!err)
+		err = quire_blob_check_dirs(p->qdir);
+	if (!err)
 		err = quire_store_open(&e->store, p->qdir, 0);
 	if (!err)
 		err = quire__run_recover((struct quire_project *)p, e->store, e->recovered,

@@ -2,6 +2,7 @@
  * committed revisions can restore. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +87,46 @@ static struct quire_fsck_problem *add(struct quire_fsck_result *res, size_t *all
 	return p;
 }
 
+/* The store's directories must be directories inside .quire: a link is reported, and with
+ * repair removed (what it held elsewhere is not touched; its blobs are then missing). */
+static void check_store_dirs(const char *qdir, int repair, struct quire_fsck_result *res,
+			     size_t *alloc)
+{
+	char *blobs = quire__xasprintf("%s/blobs", qdir), *root = quire__path_join(blobs, "sha256");
+	const char *const tops[] = { blobs, root };
+	for (int k = 0; k < 2; k++) {
+		struct stat st;
+		if (lstat(tops[k], &st) != 0 || S_ISDIR(st.st_mode))
+			continue;
+		struct quire_fsck_problem *p =
+			add(res, alloc, QUIRE_FSCK_STORE_DIR, k ? ".quire/blobs/sha256" : ".quire/blobs",
+			    quire__xstrdup("is not a directory (a link?): the store must be inside "
+					   "the project"));
+		if (repair && unlink(tops[k]) == 0 && mkdir(tops[k], 0755) == 0)
+			p->repaired = 1;
+	}
+	DIR *d = opendir(root);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		struct stat st;
+		if (e->d_name[0] == '.' ||
+		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || S_ISDIR(st.st_mode))
+			continue;
+		char *subject = quire__xasprintf(".quire/blobs/sha256/%s", e->d_name);
+		struct quire_fsck_problem *p =
+			add(res, alloc, QUIRE_FSCK_STORE_DIR, subject,
+			    quire__xstrdup("is not a directory (a link?): the store must be inside "
+					   "the project"));
+		free(subject);
+		if (repair && unlinkat(dirfd(d), e->d_name, 0) == 0)
+			p->repaired = 1;
+	}
+	if (d)
+		closedir(d);
+	free(blobs);
+	free(root);
+}
+
 /* Re-hashes every blob file; marks the referenced ones seen. */
 static void check_blobs(const char *qdir, int repair, json_t *refs, struct quire_fsck_result *res,
 			size_t *alloc)
@@ -94,8 +135,8 @@ static void check_blobs(const char *qdir, int repair, json_t *refs, struct quire
 	DIR *top = opendir(blobs);
 	struct dirent *e;
 	while (top && (e = readdir(top))) {
-		if (e->d_name[0] == '.')
-			continue;
+		if (e->d_name[0] == '.' || e->d_type == DT_LNK)
+			continue; /* a linked shard is check_store_dirs' */
 		char *shard = quire__path_join(blobs, e->d_name);
 		DIR *d = opendir(shard);
 		struct dirent *b;
@@ -285,6 +326,7 @@ int quire_fsck(const char *root, int repair, struct quire_fsck_result *res)
 	int have_db = access(dbpath, F_OK) == 0;
 	free(dbpath);
 	int db_bad = have_db && check_db(qdir, refs, res, &alloc);
+	check_store_dirs(qdir, repair, res, &alloc);
 	check_blobs(qdir, repair, refs, res, &alloc);
 	/* Referenced and not there: a fresh clone has none of them; not damage. */
 	const char *digest;

@@ -171,11 +171,40 @@ int quire_out_conflict_error(const struct quire_out_conflict *c, size_t n)
 	return err;
 }
 
+/* Refuses an out directory reached through a link (out -> /somewhere): quire writes only
+ * inside the project. Each component is looked at itself, not followed. */
+static int check_out_dir(const struct quire_project *p)
+{
+	char *rel = quire__xstrdup(p->out_dir);
+	int err = 0;
+	for (char *c = rel; !err && c;) {
+		char *slash = strchr(c, '/');
+		if (slash)
+			*slash = '\0';
+		char *path = quire__path_join(p->root, rel);
+		struct stat st;
+		if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+			err = quire_error_set(QUIRE_EINVALID,
+					      "'%s' is a symbolic link: quire writes out/ only inside the "
+					      "project; make it a directory (or set 'out:' in %s)",
+					      rel, QUIRE_PROJECT_FILE);
+		free(path);
+		if (slash)
+			*slash = '/';
+		c = slash ? slash + 1 : NULL;
+	}
+	free(rel);
+	return err;
+}
+
 int quire_out_check(const struct quire_project *p, struct quire_store *store, const json_t *m,
 		    const struct quire_mbase *base, struct quire_out_conflict **out, size_t *n)
 {
 	*out = NULL;
 	*n = 0;
+	int derr = check_out_dir(p);
+	if (derr)
+		return derr;
 	char *dir = quire__xasprintf("%s/%s", p->root, p->out_dir);
 	struct quire_mout *now = NULL;
 	size_t nnow = quire_manifest_outputs(m, base, &now), alloc = 0;
@@ -297,7 +326,11 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 			  const struct quire_mbase *prevbase, size_t *written, size_t *removed)
 {
 	char *dir = quire__xasprintf("%s/%s", p->root, p->out_dir);
-	int err = quire_fs_mkdirs(dir, 0755);
+	int err = check_out_dir(p);
+	if (!err)
+		err = quire_fs_mkdirs(dir, 0755);
+	if (!err)
+		err = check_out_dir(p); /* what mkdirs found there */
 	struct quire_mout *now = NULL, *then = NULL;
 	struct quire_out_conflict *conf = NULL;
 	size_t nconf = 0, aconf = 0, nthen = 0;

@@ -613,7 +613,7 @@ void quire_project_files_text(const struct quire_project *p, struct quire_buf *o
 struct hfile {
 	const char *rel; /* in the file table's blocks */
 	const char *who; /* for messages: "project" or the producer naming it */
-	int serr; /* errno of a failed stat, or 0 */
+	int serr; /* errno of a failed stat, or 0 (EXDEV: a link out of the project) */
 	int herr; /* quire error code of a failed hash, or 0 */
 	char *hmsg; /* its message */
 	int hashed; /* d computed now: it goes into the stat cache */
@@ -637,6 +637,42 @@ static void hlist_add(struct hlist *l, const char *rel, const char *who)
 	l->v[l->n++] = (struct hfile){ .rel = rel, .who = who };
 }
 
+/* Whether path, links resolved, is the project's root or below it. */
+static int inside_project(const struct quire_project *p, const char *path)
+{
+	char root[PATH_MAX], real[PATH_MAX];
+	if (!realpath(p->root, root) || !realpath(path, real))
+		return 1; /* not resolvable: the stat that follows says why */
+	size_t n = strlen(root);
+	return !strncmp(real, root, n) && (real[n] == '/' || real[n] == '\0');
+}
+
+/* Refuses a file whose directory is a link out of the project (prompts/ -> /etc): each
+ * directory named is resolved once. */
+static int check_dirs(const struct quire_project *p, const struct hlist *l)
+{
+	char last[PATH_MAX] = "";
+	for (size_t k = 0; k < l->n; k++) {
+		const char *rel = l->v[k].rel, *slash = strrchr(rel, '/');
+		if (!slash || (size_t)(slash - rel) >= sizeof(last))
+			continue;
+		size_t dl = (size_t)(slash - rel);
+		if (strlen(last) == dl && !strncmp(last, rel, dl))
+			continue;
+		memcpy(last, rel, dl);
+		last[dl] = '\0';
+		char *path = quire__path_join(p->root, last);
+		int ok = inside_project(p, path);
+		free(path);
+		if (!ok)
+			return quire_error_set(QUIRE_EINVALID,
+					       "%s names '%s', whose directory '%s' is a link out of the "
+					       "project: a project reads only its own files",
+					       l->v[k].who, rel, last);
+	}
+	return 0;
+}
+
 /* Thread-safe: writes only its own item (the stat cache is loaded before, read only here). */
 static void hfile_check(const struct hlist *l, struct hfile *f)
 {
@@ -646,8 +682,19 @@ static void hfile_check(const struct hlist *l, struct hfile *f)
 	 * directory from the root (a fifth of a no-op plan's time went to path walks). */
 	f->stat_ns = quire__now_ns();
 	int rc = l->rootfd >= 0 && f->rel[0] != '/'
-			 ? fstatat(l->rootfd, f->rel, &st, 0)
-			 : stat(path = quire__path_join(l->p->root, f->rel), &st);
+			 ? fstatat(l->rootfd, f->rel, &st, AT_SYMLINK_NOFOLLOW)
+			 : lstat(path = quire__path_join(l->p->root, f->rel), &st);
+	if (rc == 0 && S_ISLNK(st.st_mode)) {
+		/* A link is followed only to a file inside the project: the file's content ends
+		 * up in the store, and a prompt may not read what the project does not hold. */
+		if (!path)
+			path = quire__path_join(l->p->root, f->rel);
+		if (!inside_project(l->p, path)) {
+			f->serr = EXDEV;
+			goto out;
+		}
+		rc = stat(path, &st);
+	}
 	if (rc < 0) {
 		f->serr = errno ? errno : EIO;
 		goto out;
@@ -684,6 +731,9 @@ static void *hfile_worker(void *arg)
 static int hfile_record_all(struct quire_project *p, struct hlist *l)
 {
 	struct quire__pfiles *ft = p->ftab;
+	int derr = check_dirs(p, l);
+	if (derr)
+		return derr;
 	if (l->store)
 		quire_store_stat_load(l->store);
 	quire__run_parallel(hfile_worker, l, l->n >= 256 ? 2 : 1);
@@ -701,7 +751,12 @@ static int hfile_record_all(struct quire_project *p, struct hlist *l)
 			ft->named[ft->nnamed++] = *slot - 1;
 			continue;
 		}
-		if (f->serr == ENOENT && strcmp(f->who, "project"))
+		if (f->serr == EXDEV)
+			err = quire_error_set(QUIRE_EINVALID,
+					      "%s names '%s', a link to a file outside the project: a "
+					      "project reads only its own files (copy it in instead)",
+					      f->who, f->rel);
+		else if (f->serr == ENOENT && strcmp(f->who, "project"))
 			err = quire_error_set(QUIRE_ENOTFOUND, "%s names '%s', which does not exist",
 					      f->who, f->rel);
 		else if (f->serr)

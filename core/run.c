@@ -1910,7 +1910,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 		return err;
 	char *tmpdir = quire__xasprintf("%s/tmp", p->qdir);
 	quire__run_clear_tmp(tmpdir);
-	if (!(err = quire_fs_mkdirs(tmpdir, 0755)))
+	if (!(err = quire_fs_mkdirs(tmpdir, 0755)) && !(err = quire_blob_check_dirs(p->qdir)))
 		reserve_make(p->qdir);
 	if (err || (err = quire_store_open(&store, p->qdir, 0)) ||
 	    (err = quire__run_recover(p, store, res->recovered, sizeof(res->recovered))) ||

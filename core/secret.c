@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "quire/buf.h"
 #include "quire/error.h"
@@ -130,8 +131,28 @@ int quire_secret_lookup(const char *name, char **value, char **source)
 	struct stat st;
 	int err = 0;
 	if (stat(path, &st) < 0) {
+		/* No file is no secret; a file that is there but cannot be used is said, not taken
+		 * for a missing secret (a link to a file that was moved, a file we may not read). */
+		struct stat lst;
+		int e = errno;
+		if (e == ENOENT && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
+			char target[4096];
+			ssize_t n = readlink(path, target, sizeof(target) - 1);
+			target[n > 0 ? n : 0] = '\0';
+			err = quire_error_set(QUIRE_EINVALID,
+					      "secrets file '%s' is a link to '%s', which does not exist",
+					      path, target);
+		} else if (e != ENOENT && e != ENOTDIR) {
+			err = quire_error_set(QUIRE_EINVALID, "cannot read secrets file '%s': %s", path,
+					      strerror(e));
+		}
 		free(path);
-		return 0;
+		return err;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		err = quire_error_set(QUIRE_EINVALID, "secrets file '%s' is not a regular file", path);
+		free(path);
+		return err;
 	}
 	if (st.st_mode & 077) {
 		err = quire_error_set(QUIRE_EINVALID,

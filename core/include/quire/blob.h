@@ -36,6 +36,10 @@ int quire_blob_set_pending(const struct quire_blob_set *s);
 void quire_blob_set_save(struct quire_blob_set *s, const char *const *digests, size_t n);
 void quire_blob_set_free(struct quire_blob_set *s);
 
+/* QUIRE_ECORRUPT when the store's directories are not plain directories inside .quire (a
+ * symbolic link to elsewhere): writers check before they store anything. */
+int quire_blob_check_dirs(const char *qdir);
+
 /* 1 when the blob exists. */
 int quire_blob_exists(const char *qdir, const char *digest);
 

@@ -12,6 +12,7 @@ enum quire_fsck_kind {
 	QUIRE_FSCK_REVISION,      /* a revision file that cannot be read */
 	QUIRE_FSCK_CURRENT,       /* .quire/current is malformed or names a missing revision */
 	QUIRE_FSCK_DATABASE,      /* quire.db cannot be opened or fails its integrity check */
+	QUIRE_FSCK_STORE_DIR,     /* a directory of the blob store is a link or not a directory */
 };
 
 struct quire_fsck_problem {
