@@ -1286,6 +1286,43 @@ static int plain_safe(const char *s, size_t len)
 	return 1;
 }
 
+/* The code point of the UTF-8 character at s (valid UTF-8: a JSON string); its length in *n. */
+static unsigned utf8_at(const unsigned char *s, size_t *n)
+{
+	if (s[0] < 0x80) {
+		*n = 1;
+		return s[0];
+	}
+	*n = s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
+	unsigned cp = s[0] & (0x7f >> *n);
+	for (size_t k = 1; k < *n; k++)
+		cp = (cp << 6) | (s[k] & 0x3f);
+	return cp;
+}
+
+/* 1 for what libyaml refuses unescaped (DEL, C1 controls, U+FFFE, U+FFFF) or reads as a line
+ * break (U+0085, U+2028, U+2029): written as an escape in double quotes. */
+static int needs_escape(unsigned cp)
+{
+	return cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 ||
+	       cp == 0xfffe || cp == 0xffff;
+}
+
+/* js (a JSON string, whose C0 controls are escaped already) with needs_escape() escaped. */
+static void put_json_escaped(struct quire_buf *out, const char *js)
+{
+	const unsigned char *s = (const unsigned char *)js;
+	while (*s) {
+		size_t n;
+		unsigned cp = utf8_at(s, &n);
+		if (needs_escape(cp))
+			quire_buf_printf(out, "\\u%04X", cp);
+		else
+			quire_buf_add(out, s, n);
+		s += n;
+	}
+}
+
 void quire_yaml_emit_scalar(struct quire_buf *out, const json_t *value, int indent)
 {
 	if (!json_is_string(value)) {
@@ -1304,11 +1341,14 @@ void quire_yaml_emit_scalar(struct quire_buf *out, const json_t *value, int inde
 	int ok_block = multiline && len && memchr(s, '\0', len) == NULL && s[0] != ' ' &&
 		       s[0] != '\n' && !(len >= 2 && s[len - 1] == '\n' && s[len - 2] == '\n');
 	for (size_t i = 0; ok_block && i < len; i++)
-		ok_block = !(s[i] == ' ' && (i + 1 == len || s[i + 1] == '\n')) && s[i] != '\r';
+		ok_block = !(s[i] == ' ' && (i + 1 == len || s[i + 1] == '\n')) && s[i] != '\r' &&
+			   ((unsigned char)s[i] >= 0x20 || s[i] == '\n' || s[i] == '\t');
+	for (size_t i = 0, n; ok_block && i < len; i += n)
+		ok_block = !needs_escape(utf8_at((const unsigned char *)s + i, &n));
 	if (!ok_block) {
 		/* A JSON string is a valid YAML double-quoted scalar. */
 		char *js = json_dumps(value, JSON_ENCODE_ANY);
-		quire_buf_puts(out, js);
+		put_json_escaped(out, js);
 		free(js);
 		return;
 	}

@@ -477,6 +477,34 @@ static int on_event(struct builder *b, const yaml_event_t *e)
 	}
 }
 
+/* U+0085, U+2028 and U+2029 are line breaks to YAML 1.1 (libyaml) and text to YAML 1.2 and
+ * editors: refused where they are, rather than a value cut in two or an error lines later. */
+static int check_unicode_breaks(const char *name, const char *text, size_t len)
+{
+	static const char *const what[] = { "U+0085 (next line)", "U+2028 (line separator)",
+					    "U+2029 (paragraph separator)" };
+	const unsigned char *t = (const unsigned char *)text;
+	size_t line = 1, col = 1;
+	for (size_t i = 0; i < len; i++) {
+		int k = -1;
+		if (t[i] == 0xc2 && i + 1 < len && t[i + 1] == 0x85)
+			k = 0;
+		else if (t[i] == 0xe2 && i + 2 < len && t[i + 1] == 0x80 &&
+			 (t[i + 2] == 0xa8 || t[i + 2] == 0xa9))
+			k = t[i + 2] == 0xa8 ? 1 : 2;
+		if (k >= 0)
+			return quire_error_set(QUIRE_EINVALID,
+					       "%s:%zu:%zu: %s is a line break to YAML 1.1: write it "
+					       "as \\u%04X inside double quotes",
+					       name, line, col, what[k], k == 0 ? 0x85 : 0x2027 + k);
+		if (t[i] == '\n')
+			line++, col = 1;
+		else if ((t[i] & 0xc0) != 0x80)
+			col++;
+	}
+	return 0;
+}
+
 int quire__yaml_load(const char *path, const char *name, struct quire__yaml **out)
 {
 	struct quire_buf b = QUIRE_BUF_INIT;
@@ -495,6 +523,8 @@ int quire__yaml_parse(const char *text, size_t len, const char *name, struct qui
 	*out = NULL;
 	/* Invalid UTF-8 gets our own positioned message; the NUL check keeps C strings whole. */
 	int err = quire_fs_check_utf8(name, text, len);
+	if (!err)
+		err = check_unicode_breaks(name, text, len);
 	if (err)
 		return err;
 

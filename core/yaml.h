@@ -51,7 +51,8 @@ struct quire__yaml {
  * QUIRE_ENOTFOUND, QUIRE_EIO, QUIRE_EINVALID with "name:line:col: ...". */
 int quire__yaml_load(const char *path, const char *name, struct quire__yaml **out);
 /* Parses text already in memory (copied): one document, bounded by QUIRE_YAML_MAX_VALUES and
- * QUIRE_YAML_MAX_DEPTH, no duplicate keys, merge keys (<<) applied. QUIRE_EINVALID. */
+ * QUIRE_YAML_MAX_DEPTH, no duplicate keys, no U+0085, U+2028 or U+2029 (line breaks to YAML
+ * 1.1), merge keys (<<) applied. QUIRE_EINVALID. */
 int quire__yaml_parse(const char *text, size_t len, const char *name, struct quire__yaml **out);
 /* Frees the document and every node of it; NULL is fine. */
 void quire__yaml_free(struct quire__yaml *y);

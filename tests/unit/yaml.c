@@ -253,6 +253,14 @@ static void test_syntax_errors(void **state)
 	/* A control character libyaml refuses: positioned in characters, after multibyte text. */
 	t = "a: \"é€\x01\"\n";
 	parse_fails(t, strlen(t), "t.yaml:1:7: ", "control characters are not allowed (U+0001)");
+	/* Line breaks to YAML 1.1 only: refused where an editor shows them. */
+	t = "a: x\nb: \"é\u2028\"\n";
+	parse_fails(t, strlen(t), "t.yaml:2:6: ", "U+2028 (line separator) is a line break");
+	t = "# \xc2\x85\n";
+	parse_fails(t, strlen(t), "t.yaml:1:3: ", "write it as \\u0085 inside double quotes");
+	struct quire__yaml *y = parse_ok("a: \"\\u2028\\L\\N\\P\"\n");
+	assert_string_equal(quire__yaml_get(y->root, "a")->text, "\u2028\u2028\xc2\x85\u2029");
+	quire__yaml_free(y);
 	/* Invalid UTF-8 is caught before libyaml sees it. */
 	t = "a: \"\xff\"\n";
 	parse_fails(t, strlen(t), "t.yaml:1:5: ", "invalid UTF-8");
