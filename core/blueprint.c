@@ -108,13 +108,11 @@ static void suggest_key(const char *key, const char *const *known, char *out, si
 }
 
 /* Rejects keys of mapping n that are not in known[] (NULL-terminated). */
-static int check_keys(const struct quire__yaml *y, struct fy_node *n, const char *what,
+static int check_keys(const struct quire__yaml *y, const struct quire__ynode *n, const char *what,
 		      const char *const *known)
 {
-	void *it = NULL;
-	struct fy_node_pair *p;
-	while ((p = fy_node_mapping_iterate(n, &it))) {
-		struct fy_node *k = fy_node_pair_key(p);
+	for (size_t pi = 0; pi < quire__yaml_count(n); pi++) {
+		struct quire__ynode *k = quire__yaml_key(n, pi);
 		size_t len;
 		const char *s = quire__yaml_scalar(k, &len);
 		if (!s)
@@ -134,7 +132,8 @@ static int check_keys(const struct quire__yaml *y, struct fy_node *n, const char
 	return 0;
 }
 
-static int get_bool(const struct quire__yaml *y, struct fy_node *n, const char *what, int *out)
+static int get_bool(const struct quire__yaml *y, const struct quire__ynode *n, const char *what,
+		    int *out)
 {
 	json_t *v = quire__yaml_to_json(n);
 	int err = 0;
@@ -146,7 +145,8 @@ static int get_bool(const struct quire__yaml *y, struct fy_node *n, const char *
 	return err;
 }
 
-static int get_name(const struct quire__yaml *y, struct fy_node *n, const char *what, char **out)
+static int get_name(const struct quire__yaml *y, const struct quire__ynode *n, const char *what,
+		    char **out)
 {
 	size_t len;
 	const char *s = quire__yaml_scalar(n, &len);
@@ -159,7 +159,8 @@ static int get_name(const struct quire__yaml *y, struct fy_node *n, const char *
 }
 
 /* A project-relative path that cannot leave the project. */
-static int get_relpath(const struct quire__yaml *y, struct fy_node *n, const char *what, char **out)
+static int get_relpath(const struct quire__yaml *y, const struct quire__ynode *n,
+		       const char *what, char **out)
 {
 	size_t len;
 	const char *s = quire__yaml_scalar(n, &len);
@@ -178,14 +179,14 @@ static int get_relpath(const struct quire__yaml *y, struct fy_node *n, const cha
 }
 
 /* Converts a typed value node for input `in`; sets a positioned error on mismatch. */
-static int typed_value(const struct quire__yaml *y, struct fy_node *n,
+static int typed_value(const struct quire__yaml *y, const struct quire__ynode *n,
 		       const struct quire_input_decl *in, json_t **out)
 {
 	json_t *v = quire__yaml_to_json(n);
 	int err = 0;
 	switch (in->type) {
 	case QUIRE_INPUT_TEXT:
-		if (!fy_node_is_scalar(n) || json_is_null(v)) {
+		if (!quire__yaml_is_scalar(n) || json_is_null(v)) {
 			err = quire__yaml_error(y, n, QUIRE_EINVALID, "input '%s' must be text", in->name);
 			break;
 		}
@@ -249,14 +250,14 @@ static int typed_value(const struct quire__yaml *y, struct fy_node *n,
 	return 0;
 }
 
-int quire__input_value(const struct quire__yaml *y, struct fy_node *n,
+int quire__input_value(const struct quire__yaml *y, const struct quire__ynode *n,
 		       const struct quire_input_decl *in, json_t **out)
 {
 	return typed_value(y, n, in, out);
 }
 
-static int parse_input(const struct quire__yaml *y, struct fy_node *key, struct fy_node *val,
-		       struct quire_input_decl *in)
+static int parse_input(const struct quire__yaml *y, struct quire__ynode *key,
+		       struct quire__ynode *val, struct quire_input_decl *in)
 {
 	static const char *const keys[] = { "type", "required", "default", "min", "max", "values",
 					    "description", NULL };
@@ -264,12 +265,12 @@ static int parse_input(const struct quire__yaml *y, struct fy_node *key, struct 
 	if (err)
 		return err;
 	quire__yaml_pos(key, &in->line, &in->col);
-	if (!val || !fy_node_is_mapping(val))
+	if (!val || !quire__yaml_is_map(val))
 		return quire__yaml_error(y, val ? val : key, QUIRE_EINVALID,
 					 "input '%s' must be a mapping such as { type: text }", in->name);
 	if ((err = check_keys(y, val, "an input", keys)))
 		return err;
-	struct fy_node *t = quire__yaml_get(val, "type");
+	struct quire__ynode *t = quire__yaml_get(val, "type");
 	size_t len;
 	const char *ts = t ? quire__yaml_scalar(t, &len) : "text";
 	if (!t)
@@ -288,10 +289,10 @@ static int parse_input(const struct quire__yaml *y, struct fy_node *key, struct 
 		return quire__yaml_error(y, t, QUIRE_EINVALID,
 					 "unknown input type '%.*s' (expected text, int, bool or enum)",
 					 (int)len, ts);
-	struct fy_node *n;
+	struct quire__ynode *n;
 	if ((n = quire__yaml_get(val, "required")) && (err = get_bool(y, n, "required", &in->required)))
 		return err;
-	struct fy_node *mn = quire__yaml_get(val, "min"), *mx = quire__yaml_get(val, "max");
+	struct quire__ynode *mn = quire__yaml_get(val, "min"), *mx = quire__yaml_get(val, "max");
 	if ((mn || mx) && in->type != QUIRE_INPUT_INT)
 		return quire__yaml_error(y, mn ? mn : mx, QUIRE_EINVALID,
 					 "min and max apply to int inputs only");
@@ -307,15 +308,14 @@ static int parse_input(const struct quire__yaml *y, struct fy_node *key, struct 
 	}
 	if (in->has_min && in->has_max && in->min > in->max)
 		return quire__yaml_error(y, mn, QUIRE_EINVALID, "min is greater than max");
-	struct fy_node *vs = quire__yaml_get(val, "values");
+	struct quire__ynode *vs = quire__yaml_get(val, "values");
 	if (in->type == QUIRE_INPUT_ENUM) {
-		if (!vs || !fy_node_is_sequence(vs) || fy_node_sequence_item_count(vs) == 0)
+		if (!vs || !quire__yaml_is_seq(vs) || quire__yaml_count(vs) == 0)
 			return quire__yaml_error(y, vs ? vs : t, QUIRE_EINVALID,
 						 "enum input '%s' needs a non-empty list of values",
 						 in->name);
-		void *it = NULL;
-		struct fy_node *c;
-		while ((c = fy_node_sequence_iterate(vs, &it))) {
+		for (size_t i = 0; i < quire__yaml_count(vs); i++) {
+			struct quire__ynode *c = quire__yaml_item(vs, i);
 			char *s = quire__yaml_strdup(c);
 			if (!s)
 				return quire__yaml_error(y, c, QUIRE_EINVALID, "enum values must be scalars");
@@ -331,8 +331,8 @@ static int parse_input(const struct quire__yaml *y, struct fy_node *key, struct 
 }
 
 /* Parses "Name", "Name[i]", "Name[*][2]". */
-static int parse_use(const struct quire__yaml *y, struct fy_node *n, struct quire_producer *p,
-		     struct quire_use *u, char **name)
+static int parse_use(const struct quire__yaml *y, const struct quire__ynode *n,
+		     struct quire_producer *p, struct quire_use *u, char **name)
 {
 	size_t len;
 	const char *s = quire__yaml_scalar(n, &len);
@@ -405,18 +405,19 @@ bad:
 				 (int)len, s);
 }
 
-static int parse_output(const struct quire__yaml *y, struct fy_node *n, struct quire_output *o)
+static int parse_output(const struct quire__yaml *y, const struct quire__ynode *n,
+			struct quire_output *o)
 {
 	static const char *const keys[] = { "type", "ext", "schema", NULL };
 	o->type = QUIRE_OUT_TEXT;
 	if (n) {
-		if (!fy_node_is_mapping(n))
+		if (!quire__yaml_is_map(n))
 			return quire__yaml_error(y, n, QUIRE_EINVALID,
 						 "output must be a mapping such as { type: text, ext: md }");
 		int err = check_keys(y, n, "an output", keys);
 		if (err)
 			return err;
-		struct fy_node *t = quire__yaml_get(n, "type");
+		struct quire__ynode *t = quire__yaml_get(n, "type");
 		if (t) {
 			size_t len;
 			const char *s = quire__yaml_scalar(t, &len);
@@ -431,7 +432,7 @@ static int parse_output(const struct quire__yaml *y, struct fy_node *n, struct q
 					s ? (int)len : 0, s ? s : "");
 			o->type = (enum quire_output_type)found;
 		}
-		struct fy_node *e = quire__yaml_get(n, "ext");
+		struct quire__ynode *e = quire__yaml_get(n, "ext");
 		if (e) {
 			size_t len;
 			const char *s = quire__yaml_scalar(e, &len);
@@ -444,7 +445,7 @@ static int parse_output(const struct quire__yaml *y, struct fy_node *n, struct q
 							 "ext must be 1 to 16 letters or digits, without a dot");
 			o->ext = quire__xstrndup(s, len);
 		}
-		struct fy_node *sc = quire__yaml_get(n, "schema");
+		struct quire__ynode *sc = quire__yaml_get(n, "schema");
 		if (sc) {
 			if (o->type != QUIRE_OUT_JSON)
 				return quire__yaml_error(y, sc, QUIRE_EINVALID,
@@ -459,8 +460,8 @@ static int parse_output(const struct quire__yaml *y, struct fy_node *n, struct q
 }
 
 static int parse_producer(const struct quire__yaml *y, struct quire_blueprint *bp,
-			  struct fy_node *key, struct fy_node *val, struct quire_producer *p,
-			  struct fy_node **uses_nodes)
+			  struct quire__ynode *key, struct quire__ynode *val,
+			  struct quire_producer *p, struct quire__ynode **uses_nodes)
 {
 	static const char *const keys[] = { "role", "prompt", "uses", "output", "foreach", "review",
 					    "description", NULL };
@@ -468,12 +469,12 @@ static int parse_producer(const struct quire__yaml *y, struct quire_blueprint *b
 	if (err)
 		return err;
 	quire__yaml_pos(key, &p->line, &p->col);
-	if (!val || !fy_node_is_mapping(val))
+	if (!val || !quire__yaml_is_map(val))
 		return quire__yaml_error(y, val ? val : key, QUIRE_EINVALID,
 					 "producer '%s' must be a mapping", p->name);
 	if ((err = check_keys(y, val, "a producer", keys)))
 		return err;
-	struct fy_node *n = quire__yaml_get(val, "role");
+	struct quire__ynode *n = quire__yaml_get(val, "role");
 	if (!n)
 		return quire__yaml_error(y, key, QUIRE_EINVALID, "producer '%s' has no role", p->name);
 	if ((err = get_name(y, n, "role", &p->role)))
@@ -485,20 +486,19 @@ static int parse_producer(const struct quire__yaml *y, struct quire_blueprint *b
 	if ((err = parse_output(y, quire__yaml_get(val, "output"), &p->output)))
 		return err;
 	if ((n = quire__yaml_get(val, "foreach"))) {
-		if (!fy_node_is_mapping(n) || fy_node_mapping_item_count(n) == 0)
+		if (!quire__yaml_is_map(n) || quire__yaml_count(n) == 0)
 			return quire__yaml_error(y, n, QUIRE_EINVALID,
 						 "foreach must be a mapping such as { i: Chapters }");
-		void *it = NULL;
-		struct fy_node_pair *pr;
-		while ((pr = fy_node_mapping_iterate(n, &it))) {
+		for (size_t i = 0; i < quire__yaml_count(n); i++) {
+			struct quire__ynode *var = quire__yaml_key(n, i);
 			if (p->ndims == QUIRE_MAX_DIMS)
-				return quire__yaml_error(y, fy_node_pair_key(pr), QUIRE_EINVALID,
+				return quire__yaml_error(y, var, QUIRE_EINVALID,
 							 "at most %d foreach dimensions", QUIRE_MAX_DIMS);
 			struct quire_dim *d = &p->dims[p->ndims++];
-			if ((err = get_name(y, fy_node_pair_key(pr), "a loop variable", &d->var)))
+			if ((err = get_name(y, var, "a loop variable", &d->var)))
 				return err;
 			char *in = NULL;
-			struct fy_node *iv = fy_node_pair_value(pr);
+			struct quire__ynode *iv = quire__yaml_value(n, i);
 			if ((err = get_name(y, iv, "a foreach count", &in)))
 				return err;
 			d->input = quire_blueprint_input(bp, in);
@@ -518,7 +518,7 @@ static int parse_producer(const struct quire__yaml *y, struct quire_blueprint *b
 							 p->name, bp->inputs[d->input].name);
 			for (int k = 0; k < p->ndims - 1; k++)
 				if (!strcmp(p->dims[k].var, d->var))
-					return quire__yaml_error(y, fy_node_pair_key(pr), QUIRE_EINVALID,
+					return quire__yaml_error(y, var, QUIRE_EINVALID,
 								 "loop variable '%s' repeated", d->var);
 		}
 	}
@@ -559,7 +559,7 @@ static int parse_producer(const struct quire__yaml *y, struct quire_blueprint *b
 	}
 	n = quire__yaml_get(val, "uses");
 	*uses_nodes = n;
-	if (n && !fy_node_is_sequence(n))
+	if (n && !quire__yaml_is_seq(n))
 		return quire__yaml_error(y, n, QUIRE_EINVALID,
 					 "uses must be a list such as [Outline, Chapter[i]]");
 	return 0;
@@ -567,14 +567,13 @@ static int parse_producer(const struct quire__yaml *y, struct quire_blueprint *b
 
 /* Resolves the uses of producer p now that every name is known. */
 static int resolve_uses(const struct quire__yaml *y, struct quire_blueprint *bp,
-			struct quire_producer *p, struct fy_node *uses)
+			struct quire_producer *p, struct quire__ynode *uses)
 {
 	if (!uses)
 		return 0;
-	void *it = NULL;
-	struct fy_node *c;
 	size_t alloc = 0;
-	while ((c = fy_node_sequence_iterate(uses, &it))) {
+	for (size_t i = 0; i < quire__yaml_count(uses); i++) {
+		struct quire__ynode *c = quire__yaml_item(uses, i);
 		QUIRE_GROW(p->uses, alloc, p->nuses + 1);
 		struct quire_use *u = &p->uses[p->nuses];
 		memset(u, 0, sizeof(*u));
@@ -661,48 +660,45 @@ static int build(struct quire_blueprint *bp, const struct quire__yaml *y)
 {
 	static const char *const keys[] = { "blueprint", "version", "description", "inputs",
 					    "producers", NULL };
-	struct fy_node *root = y->root;
-	struct fy_node **uses_nodes = NULL;
+	struct quire__ynode *root = y->root;
+	struct quire__ynode **uses_nodes = NULL;
 	int err;
-	if (!root || !fy_node_is_mapping(root))
+	if (!root || !quire__yaml_is_map(root))
 		return quire__yaml_error(y, root, QUIRE_EINVALID,
 					 "a blueprint must be a mapping with 'inputs' and 'producers'");
 	if ((err = check_keys(y, root, "the blueprint", keys)))
 		return err;
-	struct fy_node *n = quire__yaml_get(root, "blueprint");
+	struct quire__ynode *n = quire__yaml_get(root, "blueprint");
 	bp->name = n ? quire__yaml_strdup(n) : quire__xstrdup("unnamed");
 	if (!bp->name)
 		return quire__yaml_error(y, n, QUIRE_EINVALID, "blueprint must be a name");
 	if ((n = quire__yaml_get(root, "version")) && quire__yaml_int(n, &bp->version))
 		return quire__yaml_error(y, n, QUIRE_EINVALID, "version must be an integer");
 
-	struct fy_node *ins = quire__yaml_get(root, "inputs");
-	if (ins && !fy_node_is_mapping(ins) && !fy_node_is_null(ins))
+	struct quire__ynode *ins = quire__yaml_get(root, "inputs");
+	if (ins && !quire__yaml_is_map(ins) && !quire__yaml_empty(ins))
 		return quire__yaml_error(y, ins, QUIRE_EINVALID, "inputs must be a mapping");
-	if (ins && fy_node_is_mapping(ins)) {
-		bp->inputs = quire__xcalloc((size_t)fy_node_mapping_item_count(ins) + 1,
+	if (ins && quire__yaml_is_map(ins)) {
+		bp->inputs = quire__xcalloc(quire__yaml_count(ins) + 1,
 					    sizeof(*bp->inputs));
-		void *it = NULL;
-		struct fy_node_pair *pr;
-		while ((pr = fy_node_mapping_iterate(ins, &it))) {
+		for (size_t i = 0; i < quire__yaml_count(ins); i++) {
 			struct quire_input_decl *in = &bp->inputs[bp->ninputs++];
-			if ((err = parse_input(y, fy_node_pair_key(pr), fy_node_pair_value(pr), in)))
+			struct quire__ynode *key = quire__yaml_key(ins, i);
+			if ((err = parse_input(y, key, quire__yaml_value(ins, i), in)))
 				return err;
 		}
 	}
-	struct fy_node *prs = quire__yaml_get(root, "producers");
-	if (!prs || !fy_node_is_mapping(prs) || fy_node_mapping_item_count(prs) == 0)
+	struct quire__ynode *prs = quire__yaml_get(root, "producers");
+	if (!prs || !quire__yaml_is_map(prs) || quire__yaml_count(prs) == 0)
 		return quire__yaml_error(y, prs ? prs : root, QUIRE_EINVALID,
 					 "the blueprint needs a 'producers' mapping with at least one producer");
-	size_t np = (size_t)fy_node_mapping_item_count(prs);
+	size_t np = quire__yaml_count(prs);
 	bp->producers = quire__xcalloc(np, sizeof(*bp->producers));
 	uses_nodes = quire__xcalloc(np, sizeof(*uses_nodes));
-	void *it = NULL;
-	struct fy_node_pair *pr;
-	while ((pr = fy_node_mapping_iterate(prs, &it))) {
+	for (size_t i = 0; i < np; i++) {
 		struct quire_producer *p = &bp->producers[bp->nproducers++];
-		struct fy_node *key = fy_node_pair_key(pr);
-		if ((err = parse_producer(y, bp, key, fy_node_pair_value(pr), p,
+		struct quire__ynode *key = quire__yaml_key(prs, i);
+		if ((err = parse_producer(y, bp, key, quire__yaml_value(prs, i), p,
 					  &uses_nodes[bp->nproducers - 1])))
 			goto out;
 		if (quire_blueprint_input(bp, p->name) >= 0 ||

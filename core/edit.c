@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "quire/blob.h"
 #include "quire/buf.h"
@@ -458,57 +459,57 @@ int quire_edit_parse_export(const struct quire_project *p, const char *name, con
 		return err;
 	json_t *doc = json_pack("{s:{},s:{}}", "inputs", "prompts");
 	json_t *files = template_files(p);
-	struct fy_node *root = y->root;
-	if (!root || !fy_node_is_mapping(root)) {
+	struct quire__ynode *root = y->root;
+	if (!root || !quire__yaml_is_map(root)) {
 		err = quire__yaml_error(y, root, QUIRE_EINVALID,
 					"expected a mapping with 'inputs' and 'prompts'");
 		goto out;
 	}
-	void *it = NULL;
-	struct fy_node_pair *pr;
-	while ((pr = fy_node_mapping_iterate(root, &it))) {
-		char *k = quire__yaml_strdup(fy_node_pair_key(pr));
+	for (size_t i = 0; i < quire__yaml_count(root); i++) {
+		char *k = quire__yaml_strdup(quire__yaml_key(root, i));
 		int known = k && (!strcmp(k, "inputs") || !strcmp(k, "prompts"));
 		free(k);
 		if (!known) {
-			err = quire__yaml_error(y, fy_node_pair_key(pr), QUIRE_EINVALID,
+			err = quire__yaml_error(y, quire__yaml_key(root, i), QUIRE_EINVALID,
 						"unknown key (expected inputs or prompts)");
 			goto out;
 		}
 	}
-	struct fy_node *ins = quire__yaml_get(root, "inputs");
-	it = NULL;
-	while (ins && fy_node_is_mapping(ins) && (pr = fy_node_mapping_iterate(ins, &it))) {
-		char *k = quire__yaml_strdup(fy_node_pair_key(pr));
+	struct quire__ynode *ins = quire__yaml_get(root, "inputs");
+	for (size_t i = 0; quire__yaml_is_map(ins) && i < quire__yaml_count(ins); i++) {
+		struct quire__ynode *key = quire__yaml_key(ins, i);
+		char *k = quire__yaml_strdup(key);
 		int idx = k ? quire_blueprint_input(p->bp, k) : -1;
 		json_t *v = NULL;
 		if (idx < 0)
-			err = quire__yaml_error(y, fy_node_pair_key(pr), QUIRE_EINVALID,
-						"unknown input '%s'", k ? k : "?");
+			err = quire__yaml_error(y, key, QUIRE_EINVALID, "unknown input '%s'",
+						k ? k : "?");
 		else
-			err = quire__input_value(y, fy_node_pair_value(pr), &p->bp->inputs[idx], &v);
+			err = quire__input_value(y, quire__yaml_value(ins, i), &p->bp->inputs[idx],
+						 &v);
 		if (!err)
 			json_object_set_new(json_object_get(doc, "inputs"), k, v);
 		free(k);
 		if (err)
 			goto out;
 	}
-	struct fy_node *prs = quire__yaml_get(root, "prompts");
-	it = NULL;
-	while (prs && fy_node_is_mapping(prs) && (pr = fy_node_mapping_iterate(prs, &it))) {
-		char *k = quire__yaml_strdup(fy_node_pair_key(pr));
+	struct quire__ynode *prs = quire__yaml_get(root, "prompts");
+	for (size_t pi = 0; quire__yaml_is_map(prs) && pi < quire__yaml_count(prs); pi++) {
+		struct quire__ynode *key = quire__yaml_key(prs, pi);
+		struct quire__ynode *val = quire__yaml_value(prs, pi);
+		char *k = quire__yaml_strdup(key);
 		int named = 0;
 		size_t i;
 		json_t *f;
 		json_array_foreach(files, i, f) named |= k && !strcmp(json_string_value(f), k);
 		size_t vl = 0;
-		const char *v = quire__yaml_scalar(fy_node_pair_value(pr), &vl);
+		const char *v = quire__yaml_scalar(val, &vl);
 		if (!named)
-			err = quire__yaml_error(y, fy_node_pair_key(pr), QUIRE_EINVALID,
+			err = quire__yaml_error(y, key, QUIRE_EINVALID,
 						"'%s' is not a prompt or schema the blueprint names",
 						k ? k : "?");
 		else if (!v)
-			err = quire__yaml_error(y, fy_node_pair_value(pr), QUIRE_EINVALID,
+			err = quire__yaml_error(y, val, QUIRE_EINVALID,
 						"the template '%s' must be text", k);
 		if (!err)
 			json_object_set_new(json_object_get(doc, "prompts"), k, json_stringn(v, vl));

@@ -100,7 +100,8 @@ const struct quire_binding *quire_project_binding(const struct quire_project *p,
 	return NULL;
 }
 
-static int relpath(const struct quire__yaml *y, struct fy_node *n, const char *what, char **out)
+static int relpath(const struct quire__yaml *y, const struct quire__ynode *n, const char *what,
+		   char **out)
 {
 	char *s = quire__yaml_strdup(n);
 	if (!s || !*s || s[0] == '/' || !strcmp(s, "..") || !strncmp(s, "../", 3) ||
@@ -144,20 +145,20 @@ static int parse_amount(const char *s, long long *out)
 	return 0;
 }
 
-static int parse_price(const struct quire__yaml *y, struct fy_node *n, struct quire_binding *b)
+static int parse_price(const struct quire__yaml *y, const struct quire__ynode *n,
+		       struct quire_binding *b)
 {
 	static const char *const keys[] = { "per_call", "input_per_mtok", "output_per_mtok",
 					    "estimate_tokens_out", NULL };
-	if (!fy_node_is_mapping(n))
+	if (!quire__yaml_is_map(n))
 		return quire__yaml_error(y, n, QUIRE_EINVALID,
 					 "price must be a mapping such as { per_call: 0.01, "
 					 "input_per_mtok: 0.15, output_per_mtok: 0.6 }");
-	void *it = NULL;
-	struct fy_node_pair *pr;
 	b->est_tokens_out = 1000;
-	while ((pr = fy_node_mapping_iterate(n, &it))) {
-		char *k = quire__yaml_strdup(fy_node_pair_key(pr));
-		char *v = quire__yaml_strdup(fy_node_pair_value(pr));
+	for (size_t pi = 0; pi < quire__yaml_count(n); pi++) {
+		struct quire__ynode *key = quire__yaml_key(n, pi), *val = quire__yaml_value(n, pi);
+		char *k = quire__yaml_strdup(key);
+		char *v = quire__yaml_strdup(val);
 		int which = -1;
 		for (int i = 0; k && keys[i]; i++)
 			if (!strcmp(k, keys[i]))
@@ -165,12 +166,12 @@ static int parse_price(const struct quire__yaml *y, struct fy_node *n, struct qu
 		long long amount = 0;
 		int err = 0;
 		if (which < 0)
-			err = quire__yaml_error(y, fy_node_pair_key(pr), QUIRE_EINVALID,
+			err = quire__yaml_error(y, key, QUIRE_EINVALID,
 						"unknown key '%s' in price (expected per_call, "
 						"input_per_mtok, output_per_mtok or estimate_tokens_out)",
 						k ? k : "?");
 		else if (!v || parse_amount(v, &amount))
-			err = quire__yaml_error(y, fy_node_pair_value(pr), QUIRE_EINVALID,
+			err = quire__yaml_error(y, val, QUIRE_EINVALID,
 						"%s must be a non-negative number", k);
 		free(k);
 		free(v);
@@ -214,20 +215,18 @@ static int load_config(struct quire_project *p)
 	p->inputs_file = quire__xstrdup("inputs.yaml");
 	p->out_dir = quire__xstrdup("out");
 	p->jobs = 4;
-	struct fy_node *root = y->root, *n;
-	if (!root || !fy_node_is_mapping(root)) {
+	struct quire__ynode *root = y->root, *n;
+	if (!root || !quire__yaml_is_map(root)) {
 		err = quire__yaml_error(y, root, QUIRE_EINVALID, "quire.yaml must be a mapping");
 		goto out;
 	}
-	void *it = NULL;
-	struct fy_node_pair *pr;
-	while ((pr = fy_node_mapping_iterate(root, &it))) {
-		char *k = quire__yaml_strdup(fy_node_pair_key(pr));
+	for (size_t pi = 0; pi < quire__yaml_count(root); pi++) {
+		char *k = quire__yaml_strdup(quire__yaml_key(root, pi));
 		int ok = 0;
 		for (size_t i = 0; k && keys[i]; i++)
 			ok |= !strcmp(k, keys[i]);
 		if (!ok) {
-			err = quire__yaml_error(y, fy_node_pair_key(pr), QUIRE_EINVALID,
+			err = quire__yaml_error(y, quire__yaml_key(root, pi), QUIRE_EINVALID,
 						"unknown key '%s' (expected quire, blueprint, inputs, out, jobs or roles)",
 						k ? k : "?");
 			free(k);
@@ -255,18 +254,17 @@ static int load_config(struct quire_project *p)
 		}
 		p->jobs = (int)v;
 	}
-	struct fy_node *roles = quire__yaml_get(root, "roles");
-	if (roles && !fy_node_is_mapping(roles)) {
+	struct quire__ynode *roles = quire__yaml_get(root, "roles");
+	if (roles && !quire__yaml_is_map(roles)) {
 		err = quire__yaml_error(y, roles, QUIRE_EINVALID, "roles must be a mapping of role: { provider: ... }");
 		goto out;
 	}
 	if (roles) {
-		p->bindings = quire__xcalloc((size_t)fy_node_mapping_item_count(roles) + 1,
-					     sizeof(*p->bindings));
-		it = NULL;
-		while ((pr = fy_node_mapping_iterate(roles, &it))) {
+		p->bindings = quire__xcalloc(quire__yaml_count(roles) + 1, sizeof(*p->bindings));
+		for (size_t ri = 0; ri < quire__yaml_count(roles); ri++) {
 			struct quire_binding *b = &p->bindings[p->nbindings++];
-			struct fy_node *key = fy_node_pair_key(pr), *val = fy_node_pair_value(pr);
+			struct quire__ynode *key = quire__yaml_key(roles, ri);
+			struct quire__ynode *val = quire__yaml_value(roles, ri);
 			b->role = quire__yaml_strdup(key);
 			b->params = json_object();
 			b->retries = 3;
@@ -275,21 +273,20 @@ static int load_config(struct quire_project *p)
 				err = quire__yaml_error(y, key, QUIRE_EINVALID, "a role must be a name");
 				goto out;
 			}
-			if (!val || !fy_node_is_mapping(val)) {
+			if (!val || !quire__yaml_is_map(val)) {
 				err = quire__yaml_error(y, val ? val : key, QUIRE_EINVALID,
 							"role '%s' must be a mapping such as { provider: mock }",
 							b->role);
 				goto out;
 			}
-			void *it2 = NULL;
-			struct fy_node_pair *rp;
-			while ((rp = fy_node_mapping_iterate(val, &it2))) {
-				char *k = quire__yaml_strdup(fy_node_pair_key(rp));
+			for (size_t pi = 0; pi < quire__yaml_count(val); pi++) {
+				struct quire__ynode *rk = quire__yaml_key(val, pi);
+				char *k = quire__yaml_strdup(rk);
 				int ok = 0;
 				for (size_t i = 0; k && role_keys[i]; i++)
 					ok |= !strcmp(k, role_keys[i]);
 				if (!ok) {
-					err = quire__yaml_error(y, fy_node_pair_key(rp), QUIRE_EINVALID,
+					err = quire__yaml_error(y, rk, QUIRE_EINVALID,
 								"unknown key '%s' in role '%s' (expected provider, model, params, "
 								"concurrency, secret, retries, retry_base_ms or price)",
 								k ? k : "?", b->role);
@@ -308,7 +305,7 @@ static int load_config(struct quire_project *p)
 			if ((n = quire__yaml_get(val, "model")))
 				b->model = quire__yaml_strdup(n);
 			if ((n = quire__yaml_get(val, "params"))) {
-				if (!fy_node_is_mapping(n)) {
+				if (!quire__yaml_is_map(n)) {
 					err = quire__yaml_error(y, n, QUIRE_EINVALID, "params must be a mapping");
 					goto out;
 				}
@@ -372,16 +369,14 @@ static int load_inputs(struct quire_project *p)
 	if (err)
 		return err;
 	p->inputs = json_object();
-	struct fy_node *root = y->root;
-	if (root && !fy_node_is_mapping(root) && !fy_node_is_null(root)) {
+	struct quire__ynode *root = y->root;
+	if (root && !quire__yaml_is_map(root) && !quire__yaml_empty(root)) {
 		err = quire__yaml_error(y, root, QUIRE_EINVALID,
 					"%s must be a mapping of input names to values", p->inputs_file);
 		goto out;
 	}
-	void *it = NULL;
-	struct fy_node_pair *pr;
-	while (root && fy_node_is_mapping(root) && (pr = fy_node_mapping_iterate(root, &it))) {
-		struct fy_node *key = fy_node_pair_key(pr);
+	for (size_t pi = 0; pi < quire__yaml_count(root); pi++) {
+		struct quire__ynode *key = quire__yaml_key(root, pi);
 		char *k = quire__yaml_strdup(key);
 		int idx = k ? quire_blueprint_input(bp, k) : -1;
 		if (idx < 0) {
@@ -403,8 +398,8 @@ static int load_inputs(struct quire_project *p)
 			goto out;
 		}
 		json_t *v = NULL;
-		struct fy_node *val = fy_node_pair_value(pr);
-		if (!val || fy_node_is_null(val)) {
+		struct quire__ynode *val = quire__yaml_value(root, pi);
+		if (!val || quire__yaml_empty(val)) {
 			free(k);
 			continue; /* "Name:" with no value means: use the default */
 		}
@@ -1346,6 +1341,43 @@ static int plain_safe(const char *s, size_t len)
 	return 1;
 }
 
+/* The code point of the UTF-8 character at s (valid UTF-8: a JSON string); its length in *n. */
+static unsigned utf8_at(const unsigned char *s, size_t *n)
+{
+	if (s[0] < 0x80) {
+		*n = 1;
+		return s[0];
+	}
+	*n = s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
+	unsigned cp = s[0] & (0x7f >> *n);
+	for (size_t k = 1; k < *n; k++)
+		cp = (cp << 6) | (s[k] & 0x3f);
+	return cp;
+}
+
+/* 1 for what libyaml refuses unescaped (DEL, C1 controls, U+FFFE, U+FFFF) or reads as a line
+ * break (U+0085, U+2028, U+2029): written as an escape in double quotes. */
+static int needs_escape(unsigned cp)
+{
+	return cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 ||
+	       cp == 0xfffe || cp == 0xffff;
+}
+
+/* js (a JSON string, whose C0 controls are escaped already) with needs_escape() escaped. */
+static void put_json_escaped(struct quire_buf *out, const char *js)
+{
+	const unsigned char *s = (const unsigned char *)js;
+	while (*s) {
+		size_t n;
+		unsigned cp = utf8_at(s, &n);
+		if (needs_escape(cp))
+			quire_buf_printf(out, "\\u%04X", cp);
+		else
+			quire_buf_add(out, s, n);
+		s += n;
+	}
+}
+
 void quire_yaml_emit_scalar(struct quire_buf *out, const json_t *value, int indent)
 {
 	if (!json_is_string(value)) {
@@ -1364,11 +1396,14 @@ void quire_yaml_emit_scalar(struct quire_buf *out, const json_t *value, int inde
 	int ok_block = multiline && len && memchr(s, '\0', len) == NULL && s[0] != ' ' &&
 		       s[0] != '\n' && !(len >= 2 && s[len - 1] == '\n' && s[len - 2] == '\n');
 	for (size_t i = 0; ok_block && i < len; i++)
-		ok_block = !(s[i] == ' ' && (i + 1 == len || s[i + 1] == '\n')) && s[i] != '\r';
+		ok_block = !(s[i] == ' ' && (i + 1 == len || s[i + 1] == '\n')) && s[i] != '\r' &&
+			   ((unsigned char)s[i] >= 0x20 || s[i] == '\n' || s[i] == '\t');
+	for (size_t i = 0, n; ok_block && i < len; i += n)
+		ok_block = !needs_escape(utf8_at((const unsigned char *)s + i, &n));
 	if (!ok_block) {
 		/* A JSON string is a valid YAML double-quoted scalar. */
 		char *js = json_dumps(value, JSON_ENCODE_ANY);
-		quire_buf_puts(out, js);
+		put_json_escaped(out, js);
 		free(js);
 		return;
 	}
@@ -1434,51 +1469,38 @@ int quire_project_set_input(struct quire_project *p, const char *name, const jso
 	int err = quire__yaml_load(path, p->inputs_file, &y);
 	if (err)
 		goto out;
-	struct fy_node *root = y->root, *val = NULL;
-	if (root && fy_node_is_mapping(root))
-		val = quire__yaml_get(root, name);
+	struct quire__ynode *val = quire__yaml_get(y->root, name);
+	const struct quire__ynode *key = quire__yaml_key_of(val);
 	quire_yaml_emit_scalar(&emitted, value, 2);
-	struct fy_token *t = val && fy_node_is_scalar(val) ? fy_node_get_scalar_token(val) : NULL;
-	const struct fy_mark *a = t ? fy_token_start_mark(t) : NULL, *b = t ? fy_token_end_mark(t) : NULL;
-	size_t tl = strlen(y->text);
-	if (a && b && a->input_pos <= b->input_pos && b->input_pos <= tl) {
-		/* Replace exactly the old value's characters; everything else stays as written. */
-		size_t start = a->input_pos, end = b->input_pos;
-		enum fy_node_style style = fy_node_get_style(val);
+	size_t tl = y->len;
+	if (val && (val->parent != y->root || !key || strcmp(key->text, name))) {
+		/* Written as an alias or merged in: its characters hold another value too. */
+		err = quire_error_set(QUIRE_EINVALID,
+				      "%s: the value of '%s' is an alias of another value; "
+				      "edit it by hand",
+				      p->inputs_file, name);
+		goto out;
+	}
+	if (quire__yaml_is_scalar(val) && !quire__yaml_empty(val) && val->start <= val->end &&
+	    val->end <= tl) {
+		/* Replace exactly the old value's characters (its quotes too); everything else
+		 * stays as written. */
+		size_t start = val->start, end = val->end;
 		char comment[256] = "";
-		if ((style == FYNS_DOUBLE_QUOTED || style == FYNS_SINGLE_QUOTED)) {
-			/* The token's marks leave out the quotes: replace them too. */
-			char q = style == FYNS_DOUBLE_QUOTED ? '"' : '\'';
-			if (start > 0 && y->text[start - 1] == q)
-				start--;
-			if (end < tl && y->text[end] == q)
-				end++;
-		}
-		if (style == FYNS_LITERAL || style == FYNS_FOLDED) {
-			/* The token starts at the content; the value starts at its '|' or '>'. */
-			size_t ls = start;
-			while (ls > 0 && y->text[ls - 1] != '\n')
-				ls--;
-			size_t hs = ls ? ls - 1 : 0;
-			while (hs > 0 && y->text[hs - 1] != '\n')
-				hs--;
-			size_t k = hs;
-			while (k < ls && !((y->text[k] == '|' || y->text[k] == '>') && k > hs &&
-					   y->text[k - 1] == ' '))
-				k++;
-			if (k >= ls) {
+		if (val->style == QUIRE_YLITERAL || val->style == QUIRE_YFOLDED) {
+			if (start >= tl || (y->text[start] != '|' && y->text[start] != '>')) {
 				err = quire_error_set(QUIRE_EINVALID,
 						      "%s: cannot find where the value of '%s' starts; "
 						      "edit it by hand",
 						      p->inputs_file, name);
 				goto out;
 			}
-			start = k;
+			/* libyaml's block takes the blank lines after it: they stay in the file. */
 			end = block_end(y->text, tl, start);
 			/* Keep a comment on the header line ("|-  # note"). */
 			const char *hash = NULL;
-			for (size_t c = k; c < ls && y->text[c] != '\n'; c++)
-				if (y->text[c] == '#' && c > k && y->text[c - 1] == ' ') {
+			for (size_t c = start + 1; c < tl && y->text[c] != '\n'; c++)
+				if (y->text[c] == '#' && y->text[c - 1] == ' ') {
 					hash = y->text + c;
 					break;
 				}
@@ -1501,7 +1523,7 @@ int quire_project_set_input(struct quire_project *p, const char *name, const jso
 			quire_buf_add(&text, emitted.ptr, emitted.len);
 		}
 		quire_buf_add(&text, y->text + end, tl - end);
-	} else if (!val || fy_node_is_null(val)) {
+	} else if (!val || quire__yaml_empty(val)) {
 		const char *eol = strstr(y->text, "\r\n") ? "\r\n" : "\n";
 		quire_buf_add(&text, y->text, tl);
 		if (tl && y->text[tl - 1] != '\n')
@@ -1525,7 +1547,7 @@ int quire_project_set_input(struct quire_project *p, const char *name, const jso
 		goto out;
 	json_t *got = NULL;
 	int idx = quire_blueprint_input(p->bp, name);
-	struct fy_node *nv = quire__yaml_get(check->root, name);
+	struct quire__ynode *nv = quire__yaml_get(check->root, name);
 	if (idx < 0 || !nv || quire__input_value(check, nv, &p->bp->inputs[idx], &got) ||
 	    !json_equal(got, (json_t *)value)) {
 		json_decref(got);

@@ -157,6 +157,25 @@ char *quire__arena_copy(struct quire__arena *a, const char *s, size_t n)
 	return d;
 }
 
+void *quire__arena_alloc(struct quire__arena *a, size_t n)
+{
+	const size_t align = _Alignof(max_align_t);
+	size_t pad = (align - (uintptr_t)a->at % align) % align;
+	if (!a->at || n + pad > a->left) {
+		/* malloc's blocks are aligned already: a fresh one needs no padding. */
+		size_t sz = n > 65536 ? n : 65536;
+		a->blocks = quire__xrealloc(a->blocks, (a->nblocks + 1) * sizeof(*a->blocks));
+		a->at = a->blocks[a->nblocks++] = quire__xmalloc(sz);
+		a->left = sz;
+		pad = 0;
+	}
+	void *d = a->at + pad;
+	memset(d, 0, n);
+	a->at += pad + n;
+	a->left -= pad + n;
+	return d;
+}
+
 void quire__arena_release(struct quire__arena *a)
 {
 	for (size_t k = 0; k < a->nblocks; k++)

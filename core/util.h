@@ -44,6 +44,9 @@ struct quire__arena {
 /* A copy of the n bytes at s, NUL-terminated, that lives until the arena is released. */
 char *quire__arena_copy(struct quire__arena *a, const char *s, size_t n);
 
+/* n zeroed bytes aligned for any type, that live until the arena is released. */
+void *quire__arena_alloc(struct quire__arena *a, size_t n);
+
 /* Frees every string of the arena; it is empty again. */
 void quire__arena_release(struct quire__arena *a);
 

@@ -1,15 +1,509 @@
-/* Thin layer over libfyaml: quiet parsing, collected errors, positions, YAML-to-JSON. */
+/* YAML through libyaml's event parser into quire's node tree: positions, bounds, YAML-to-JSON. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <yaml.h> /* libyaml (core/meson.build keeps core/ off the include path) */
 
 #include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/fs.h"
 #include "util.h"
 #include "yaml.h"
+
+/* Strings to pointers, open addressing: anchors while parsing, a mapping's keys. */
+struct strtab {
+	struct strslot {
+		const char *s;
+		size_t len;
+		void *val;
+	} *slots;
+	size_t cap, n;
+};
+
+static size_t hash_bytes(const char *s, size_t len)
+{
+	uint64_t h = 1469598103934665603u;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211u;
+	return (size_t)h;
+}
+
+static struct strslot *strtab_slot(struct strtab *t, const char *s, size_t len)
+{
+	size_t i = hash_bytes(s, len) & (t->cap - 1);
+	while (t->slots[i].s && (t->slots[i].len != len || memcmp(t->slots[i].s, s, len)))
+		i = (i + 1) & (t->cap - 1);
+	return &t->slots[i];
+}
+
+/* The value stored for s, or NULL. */
+static void *strtab_get(struct strtab *t, const char *s, size_t len)
+{
+	return t->cap ? strtab_slot(t, s, len)->val : NULL;
+}
+
+/* Stores val for s (s must outlive the table), replacing what was there. */
+static void strtab_set(struct strtab *t, const char *s, size_t len, void *val)
+{
+	if ((t->n + 1) * 2 > t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16;
+		struct strtab bigger = { quire__xcalloc(cap, sizeof(*t->slots)), cap, 0 };
+		for (size_t i = 0; i < t->cap; i++) {
+			struct strslot *sl = &t->slots[i];
+			if (sl->s)
+				strtab_set(&bigger, sl->s, sl->len, sl->val);
+		}
+		free(t->slots);
+		*t = bigger;
+	}
+	struct strslot *sl = strtab_slot(t, s, len);
+	if (!sl->s)
+		t->n++;
+	sl->s = s;
+	sl->len = len;
+	sl->val = val;
+}
+
+static void strtab_release(struct strtab *t)
+{
+	free(t->slots);
+	memset(t, 0, sizeof(*t));
+}
+
+/* A collection being read: its node and its kids so far. */
+struct open_coll {
+	struct quire__ynode *node;
+	struct quire__ynode **kids;
+	size_t nkids, alloc;
+};
+
+struct builder {
+	struct quire__yaml *y;
+	const unsigned char *t;
+	size_t bom;   /* libyaml skips a UTF-8 byte order mark without counting it */
+	int ascii;    /* every character one byte: a mark's index is its byte offset */
+	size_t cchr, cbyte; /* the last character index turned into a byte offset */
+	struct open_coll stack[QUIRE_YAML_MAX_DEPTH];
+	int depth;
+	size_t values; /* values read so far, aliases counted as what they stand for */
+	int docs;      /* documents ended */
+	struct strtab anchors;
+};
+
+/* Byte offset of libyaml's character index idx: libyaml counts characters, not bytes. Marks
+ * come nearly in order, so walking from the last one is cheap. */
+static size_t byte_at(struct builder *b, size_t idx)
+{
+	size_t len = b->y->len;
+	if (b->ascii)
+		return idx < len ? idx : len;
+	while (b->cchr < idx && b->cbyte < len) {
+		unsigned c = b->t[b->cbyte];
+		b->cbyte += c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+		b->cchr++;
+	}
+	while (b->cchr > idx && b->cbyte > b->bom) {
+		do
+			b->cbyte--;
+		while (b->cbyte > b->bom && (b->t[b->cbyte] & 0xc0) == 0x80);
+		b->cchr--;
+	}
+	return b->cbyte < len ? b->cbyte : len;
+}
+
+static int is_blank(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static int is_anchor_char(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	       c == '_' || c == '-';
+}
+
+/* Moves *at past a node's anchor and tag (and the blanks and comments between them and the
+ * node) to the node's own first character, keeping *line and *col in step; never past end. */
+static void skip_properties(const struct builder *b, size_t *at, int *line, int *col, size_t end)
+{
+	const unsigned char *t = b->t;
+	size_t i = *at;
+	for (;;) {
+		size_t from = i;
+		while (i < end && is_blank(t[i])) {
+			if (t[i] == '\n' || (t[i] == '\r' && (i + 1 >= end || t[i + 1] != '\n'))) {
+				(*line)++;
+				*col = 1;
+			} else if (t[i] != '\r') {
+				(*col)++;
+			}
+			i++;
+		}
+		if (*col == 1 && i + 3 <= end && !memcmp(t + i, "\xef\xbb\xbf", 3)) {
+			/* libyaml skips a byte order mark at the start of a line, as a blank. */
+			i += 3;
+			(*col)++;
+			continue;
+		}
+		if (i < end && t[i] == '#' && (i == 0 || is_blank(t[i - 1]))) {
+			while (i < end && t[i] != '\n' && t[i] != '\r')
+				i++;
+			continue;
+		}
+		if (i < end && t[i] == '&') {
+			/* libyaml's anchor names are [0-9A-Za-z_-]: "&a?b" is anchor a, then "?b". */
+			do
+				i++, (*col)++;
+			while (i < end && is_anchor_char(t[i]));
+			continue;
+		}
+		if (i < end && t[i] == '!') {
+			/* A tag ends at a blank (or at ',' in a flow). */
+			while (i < end && !is_blank(t[i]) && t[i] != ',') {
+				if ((t[i] & 0xc0) != 0x80)
+					(*col)++;
+				i++;
+			}
+			continue;
+		}
+		if (i == from)
+			break;
+	}
+	*at = i;
+}
+
+static int set_error(const struct builder *b, const yaml_mark_t *m, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* "name:line:col: message" at libyaml's mark m. */
+static int set_error(const struct builder *b, const yaml_mark_t *m, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return quire_error_set(QUIRE_EINVALID, "%s:%zu:%zu: %s", b->y->name, m->line + 1,
+			       m->column + 1, msg);
+}
+
+/* libyaml's own error, positioned, with its context and a hint where the cause is common. */
+static int syntax_error(struct builder *b, const yaml_parser_t *p)
+{
+	if (p->error == YAML_MEMORY_ERROR)
+		abort();
+	const char *problem = p->problem ? p->problem : "invalid YAML";
+	if (p->error == YAML_READER_ERROR) {
+		/* Reader errors (a control character) carry a byte offset instead of a mark. */
+		size_t line = 1, col = 1;
+		size_t off = p->problem_offset < b->y->len ? p->problem_offset : b->y->len;
+		for (size_t i = b->bom; i < off; i++) {
+			if (b->t[i] == '\n')
+				line++, col = 1;
+			else if ((b->t[i] & 0xc0) != 0x80)
+				col++;
+		}
+		if (p->problem_value >= 0)
+			return quire_error_set(QUIRE_EINVALID, "%s:%zu:%zu: %s (U+%04X)",
+					       b->y->name, line, col, problem,
+					       (unsigned)p->problem_value);
+		return quire_error_set(QUIRE_EINVALID, "%s:%zu:%zu: %s", b->y->name, line, col,
+				       problem);
+	}
+	struct quire_buf note = QUIRE_BUF_INIT;
+	const yaml_mark_t *m = &p->problem_mark;
+	if (p->context && (p->context_mark.line != m->line || p->context_mark.column != m->column))
+		quire_buf_printf(&note, "%s that starts at %zu:%zu", p->context,
+				 p->context_mark.line + 1, p->context_mark.column + 1);
+	size_t at = byte_at(b, m->index);
+	const char *hint = NULL;
+	if (at < b->y->len && b->t[at] == '\t' && !strstr(problem, "tab"))
+		hint = "a tab: YAML indents with spaces";
+	else if (p->context && !strncmp(p->context, "while parsing a block", 21) &&
+		 !strncmp(problem, "did not find expected", 21))
+		hint = "check the indentation";
+	else if (p->context && strstr(p->context, "flow sequence") && at < b->y->len &&
+		 b->t[at] == '[')
+		hint = "an id with brackets inside [ ] must be quoted, \"Chapter[i]\", or written "
+		       "as a block list";
+	if (hint)
+		quire_buf_printf(&note, "%s%s", note.len ? "; " : "", hint);
+	int err = quire_error_set(QUIRE_EINVALID, "%s:%zu:%zu: %s%s%s%s", b->y->name, m->line + 1,
+				  m->column + 1, problem, note.len ? " (" : "",
+				  note.len ? note.ptr : "", note.len ? ")" : "");
+	quire_buf_release(&note);
+	return err;
+}
+
+/* A new node where libyaml's event e starts, counted against the bound on values. */
+static int new_node(struct builder *b, const yaml_event_t *e, enum quire__ykind kind,
+		    int has_properties, struct quire__ynode **out)
+{
+	if (++b->values > QUIRE_YAML_MAX_VALUES)
+		return set_error(b, &e->start_mark, "yaml document holds more than %d values",
+				 QUIRE_YAML_MAX_VALUES);
+	struct quire__ynode *n = quire__arena_alloc(&b->y->arena, sizeof(*n));
+	n->kind = kind;
+	n->text = "";
+	n->line = (int)e->start_mark.line + 1;
+	n->col = (int)e->start_mark.column + 1;
+	n->start = byte_at(b, e->start_mark.index);
+	n->end = byte_at(b, e->end_mark.index);
+	if (has_properties)
+		skip_properties(b, &n->start, &n->line, &n->col, n->end);
+	n->weight = 1;
+	n->parent = b->depth ? b->stack[b->depth - 1].node : NULL;
+	*out = n;
+	return 0;
+}
+
+/* Records &anchor for n; a later &anchor of the same name replaces it, as YAML says. */
+static void set_anchor(struct builder *b, const yaml_char_t *anchor, struct quire__ynode *n)
+{
+	if (!anchor)
+		return;
+	size_t len = strlen((const char *)anchor);
+	strtab_set(&b->anchors, quire__arena_copy(&b->y->arena, (const char *)anchor, len), len, n);
+}
+
+/* Adds n as the next kid of the collection being read, or as the root. */
+static void attach(struct builder *b, struct quire__ynode *n)
+{
+	if (!b->depth) {
+		b->y->root = n;
+		return;
+	}
+	struct open_coll *o = &b->stack[b->depth - 1];
+	QUIRE_GROW(o->kids, o->alloc, o->nkids + 1);
+	o->kids[o->nkids++] = n;
+}
+
+/* "'text'" for a message, cut short (between characters) when long. */
+static void quote_key(const struct quire__ynode *k, char *out, size_t outlen)
+{
+	size_t l = k->len > 60 ? 60 : k->len;
+	while (l < k->len && l > 0 && (k->text[l] & 0xc0) == 0x80)
+		l--;
+	snprintf(out, outlen, "'%.*s%s'", (int)l, k->text, l < k->len ? "..." : "");
+}
+
+static int is_merge_key(const struct quire__ynode *k)
+{
+	return k->kind == QUIRE_YSCALAR && k->style == QUIRE_YPLAIN && k->len == 2 &&
+	       !memcmp(k->text, "<<", 2);
+}
+
+/* Checks a mapping's keys and applies a merge key: the pairs of `<<: *base` (or of a list of
+ * mappings, the first winning) that the mapping does not set itself are added after its own. */
+static int finish_mapping(struct builder *b, struct open_coll *o)
+{
+	struct quire__ynode **kv = o->kids;
+	size_t npairs = o->nkids / 2, merge = npairs;
+	struct strtab keys = { 0 };
+	int err = 0;
+	for (size_t i = 0; i < npairs; i++) {
+		struct quire__ynode *k = kv[2 * i];
+		if (k->kind != QUIRE_YSCALAR)
+			continue;
+		if (strtab_get(&keys, k->text, k->len)) {
+			char q[80];
+			quote_key(k, q, sizeof(q));
+			err = quire__yaml_error(b->y, k, QUIRE_EINVALID, "duplicate key %s", q);
+			goto out;
+		}
+		strtab_set(&keys, k->text, k->len, k);
+		if (is_merge_key(k))
+			merge = i;
+	}
+	size_t n = npairs;
+	if (merge < npairs) {
+		struct quire__ynode *v = kv[2 * merge + 1];
+		struct quire__ynode *const *from = &v;
+		size_t nfrom = 1;
+		if (v->kind == QUIRE_YSEQ)
+			from = v->kids, nfrom = v->n;
+		for (size_t s = 0; s < nfrom; s++)
+			if (from[s]->kind != QUIRE_YMAP) {
+				err = quire__yaml_error(
+					b->y, from[s], QUIRE_EINVALID,
+					"a merge key (<<) takes a mapping or a list of mappings");
+				goto out;
+			}
+		/* Drop the << pair itself, then append what the sources add. */
+		memmove(&kv[2 * merge], &kv[2 * merge + 2],
+			(o->nkids - 2 * merge - 2) * sizeof(*kv));
+		o->nkids -= 2;
+		n = npairs - 1;
+		for (size_t s = 0; s < nfrom; s++)
+			for (size_t i = 0; i < from[s]->n; i++) {
+				struct quire__ynode *k = from[s]->kids[2 * i];
+				if (k->kind == QUIRE_YSCALAR && strtab_get(&keys, k->text, k->len))
+					continue;
+				if (k->kind == QUIRE_YSCALAR)
+					strtab_set(&keys, k->text, k->len, k);
+				QUIRE_GROW(o->kids, o->alloc, o->nkids + 2);
+				o->kids[o->nkids++] = k;
+				o->kids[o->nkids++] = from[s]->kids[2 * i + 1];
+				n++;
+			}
+	}
+	o->node->n = n;
+out:
+	strtab_release(&keys);
+	return err;
+}
+
+/* Ends the innermost collection: its kids move into the arena, its bounds are known. */
+static int finish_collection(struct builder *b, const yaml_event_t *e)
+{
+	struct open_coll *o = &b->stack[b->depth - 1];
+	struct quire__ynode *n = o->node;
+	int err = 0;
+	n->end = byte_at(b, e->end_mark.index);
+	if (n->kind == QUIRE_YMAP) {
+		if ((err = finish_mapping(b, o)))
+			return err;
+	} else {
+		n->n = o->nkids;
+	}
+	n->kids = quire__arena_alloc(&b->y->arena, o->nkids * sizeof(*n->kids) + 1);
+	if (o->nkids)
+		memcpy(n->kids, o->kids, o->nkids * sizeof(*n->kids));
+	n->height = 1;
+	for (size_t i = 0; i < o->nkids; i++) {
+		n->weight += n->kids[i]->weight;
+		if (n->kids[i]->height + 1 > n->height)
+			n->height = n->kids[i]->height + 1;
+	}
+	n->open = 0;
+	o->nkids = 0;
+	b->depth--;
+	attach(b, n);
+	return 0;
+}
+
+/* An alias: the anchored node itself, if its expansion stays inside the bounds. */
+static int alias(struct builder *b, const yaml_event_t *e)
+{
+	const char *name = (const char *)e->data.alias.anchor;
+	size_t len = strlen(name);
+	struct quire__ynode *n = strtab_get(&b->anchors, name, len);
+	if (!n)
+		return set_error(b, &e->start_mark,
+				 "unknown anchor '%.60s' (no '&%.60s' before it)", name, name);
+	if (n->open)
+		return set_error(b, &e->start_mark, "alias '*%.60s' inside the node it names",
+				 name);
+	if (n->weight > QUIRE_YAML_MAX_VALUES - b->values)
+		return set_error(b, &e->start_mark, "yaml aliases expand to more than %d values",
+				 QUIRE_YAML_MAX_VALUES);
+	if (b->depth + n->height > QUIRE_YAML_MAX_DEPTH)
+		return set_error(b, &e->start_mark, "yaml aliases nest more than %d levels deep",
+				 QUIRE_YAML_MAX_DEPTH);
+	b->values += n->weight;
+	attach(b, n);
+	return 0;
+}
+
+static enum quire__ystyle style_of(yaml_scalar_style_t style)
+{
+	switch (style) {
+	case YAML_SINGLE_QUOTED_SCALAR_STYLE:
+		return QUIRE_YSINGLE;
+	case YAML_DOUBLE_QUOTED_SCALAR_STYLE:
+		return QUIRE_YDOUBLE;
+	case YAML_LITERAL_SCALAR_STYLE:
+		return QUIRE_YLITERAL;
+	case YAML_FOLDED_SCALAR_STYLE:
+		return QUIRE_YFOLDED;
+	default:
+		return QUIRE_YPLAIN;
+	}
+}
+
+static int on_event(struct builder *b, const yaml_event_t *e)
+{
+	struct quire__ynode *n = NULL;
+	int err;
+	switch (e->type) {
+	case YAML_DOCUMENT_START_EVENT:
+		if (b->docs)
+			return set_error(b, &e->start_mark,
+					 "a second yaml document starts here (a file holds one)");
+		return 0;
+	case YAML_DOCUMENT_END_EVENT:
+		b->docs++;
+		return 0;
+	case YAML_ALIAS_EVENT:
+		return alias(b, e);
+	case YAML_SCALAR_EVENT: {
+		const yaml_char_t *anchor = e->data.scalar.anchor;
+		if ((err = new_node(b, e, QUIRE_YSCALAR, anchor || e->data.scalar.tag, &n)))
+			return err;
+		n->text = quire__arena_copy(&b->y->arena, (const char *)e->data.scalar.value,
+					    e->data.scalar.length);
+		n->len = e->data.scalar.length;
+		n->style = style_of(e->data.scalar.style);
+		set_anchor(b, anchor, n);
+		attach(b, n);
+		return 0;
+	}
+	case YAML_SEQUENCE_START_EVENT:
+	case YAML_MAPPING_START_EVENT: {
+		int seq = e->type == YAML_SEQUENCE_START_EVENT;
+		const yaml_char_t *anchor = seq ? e->data.sequence_start.anchor
+						: e->data.mapping_start.anchor;
+		const yaml_char_t *tag = seq ? e->data.sequence_start.tag
+					     : e->data.mapping_start.tag;
+		if (b->depth == QUIRE_YAML_MAX_DEPTH)
+			return set_error(b, &e->start_mark, "yaml nests more than %d levels deep",
+					 QUIRE_YAML_MAX_DEPTH);
+		if ((err = new_node(b, e, seq ? QUIRE_YSEQ : QUIRE_YMAP, anchor || tag, &n)))
+			return err;
+		n->open = 1;
+		set_anchor(b, anchor, n);
+		b->stack[b->depth++].node = n;
+		return 0;
+	}
+	case YAML_SEQUENCE_END_EVENT:
+	case YAML_MAPPING_END_EVENT:
+		return finish_collection(b, e);
+	default:
+		return 0;
+	}
+}
+
+/* U+0085, U+2028 and U+2029 are line breaks to YAML 1.1 (libyaml) and text to YAML 1.2 and
+ * editors: refused where they are, rather than a value cut in two or an error lines later. */
+static int check_unicode_breaks(const char *name, const char *text, size_t len)
+{
+	static const char *const what[] = { "U+0085 (next line)", "U+2028 (line separator)",
+					    "U+2029 (paragraph separator)" };
+	const unsigned char *t = (const unsigned char *)text;
+	size_t line = 1, col = 1;
+	for (size_t i = 0; i < len; i++) {
+		int k = -1;
+		if (t[i] == 0xc2 && i + 1 < len && t[i + 1] == 0x85)
+			k = 0;
+		else if (t[i] == 0xe2 && i + 2 < len && t[i + 1] == 0x80 &&
+			 (t[i + 2] == 0xa8 || t[i + 2] == 0xa9))
+			k = t[i + 2] == 0xa8 ? 1 : 2;
+		if (k >= 0)
+			return quire_error_set(QUIRE_EINVALID,
+					       "%s:%zu:%zu: %s is a line break to YAML 1.1: write it "
+					       "as \\u%04X inside double quotes",
+					       name, line, col, what[k], k == 0 ? 0x85 : 0x2027 + k);
+		if (t[i] == '\n')
+			line++, col = 1;
+		else if ((t[i] & 0xc0) != 0x80)
+			col++;
+	}
+	return 0;
+}
 
 int quire__yaml_load(const char *path, const char *name, struct quire__yaml **out)
 {
@@ -27,54 +521,52 @@ int quire__yaml_load(const char *path, const char *name, struct quire__yaml **ou
 int quire__yaml_parse(const char *text, size_t len, const char *name, struct quire__yaml **out)
 {
 	*out = NULL;
-	/* libfyaml 0.7.12 can hang on invalid UTF-8: check it ourselves first. */
+	/* Invalid UTF-8 gets our own positioned message; the NUL check keeps C strings whole. */
 	int err = quire_fs_check_utf8(name, text, len);
+	if (!err)
+		err = check_unicode_breaks(name, text, len);
 	if (err)
 		return err;
 
 	struct quire__yaml *y = quire__xcalloc(1, sizeof(*y));
 	y->name = quire__xstrdup(name);
 	y->text = quire__xstrndup(text, len);
+	y->len = len;
 
-	struct fy_diag_cfg dcfg;
-	fy_diag_cfg_default(&dcfg);
-	dcfg.fp = NULL;
-	dcfg.output_fn = NULL;
-	dcfg.colorize = false;
-	struct fy_diag *diag = fy_diag_create(&dcfg);
-	if (!diag)
+	struct builder b = { .y = y, .t = (const unsigned char *)y->text, .ascii = 1 };
+	if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3))
+		b.bom = 3;
+	for (size_t i = 0; i < len && b.ascii; i++)
+		b.ascii = !(b.t[i] & 0x80);
+	b.cbyte = b.bom;
+
+	yaml_parser_t parser;
+	if (!yaml_parser_initialize(&parser))
 		abort();
-	fy_diag_set_collect_errors(diag, true);
-
-	struct fy_parse_cfg cfg = { 0 };
-	cfg.flags = FYPCF_QUIET | FYPCF_RESOLVE_DOCUMENT;
-	cfg.diag = diag;
-	y->doc = fy_document_build_from_string(&cfg, y->text, len);
-	if (!y->doc) {
-		void *it = NULL;
-		struct fy_diag_error *e = fy_diag_errors_iterate(diag, &it);
-		if (!e) {
-			/* An empty file (or only comments) is an empty document, not an error. */
-			fy_diag_destroy(diag);
-			*out = y;
-			return 0;
+	yaml_parser_set_input_string(&parser, b.t, len);
+	for (;;) {
+		yaml_event_t e;
+		if (!yaml_parser_parse(&parser, &e)) {
+			err = syntax_error(&b, &parser);
+			break;
 		}
-		/* Collected diagnostics count lines and columns from 1 already. */
-		if (e)
-			err = quire_error_set(QUIRE_EINVALID, "%s:%d:%d: %s%s", name, e->line,
-					      e->column, e->msg ? e->msg : "invalid YAML",
-					      e->msg && strstr(e->msg, "flow")
-						      ? " (an id with brackets inside [ ] must be quoted, "
-							"\"Chapter[i]\", or written as a block list)"
-						      : "");
-		else
-			err = quire_error_set(QUIRE_EINVALID, "%s: invalid YAML", name);
-		fy_diag_destroy(diag);
+		int end = e.type == YAML_STREAM_END_EVENT;
+		err = on_event(&b, &e);
+		yaml_event_delete(&e);
+		if (err || end)
+			break;
+	}
+	yaml_parser_delete(&parser);
+	for (int i = 0; i < QUIRE_YAML_MAX_DEPTH; i++)
+		free(b.stack[i].kids);
+	strtab_release(&b.anchors);
+	if (err) {
 		quire__yaml_free(y);
 		return err;
 	}
-	fy_diag_destroy(diag);
-	y->root = fy_document_root(y->doc);
+	/* "---" alone, like an empty file, is an empty document. */
+	if (y->root && y->root->kind == QUIRE_YSCALAR && quire__yaml_empty(y->root))
+		y->root = NULL;
 	*out = y;
 	return 0;
 }
@@ -83,64 +575,79 @@ void quire__yaml_free(struct quire__yaml *y)
 {
 	if (!y)
 		return;
-	if (y->doc)
-		fy_document_destroy(y->doc);
+	quire__arena_release(&y->arena);
 	free(y->name);
 	free(y->text);
 	free(y);
 }
 
-/* The key whose value is n in its parent mapping, or NULL. */
-static struct fy_node *key_of(struct fy_node *n)
+int quire__yaml_empty(const struct quire__ynode *n)
 {
-	struct fy_node *parent = fy_node_get_parent(n);
-	if (!parent || !fy_node_is_mapping(parent))
-		return NULL;
-	void *it = NULL;
-	struct fy_node_pair *p;
-	while ((p = fy_node_mapping_iterate(parent, &it)))
-		if (fy_node_pair_value(p) == n)
-			return fy_node_pair_key(p);
+	return !n || (n->kind == QUIRE_YSCALAR && n->style == QUIRE_YPLAIN && n->len == 0);
+}
+
+size_t quire__yaml_count(const struct quire__ynode *n)
+{
+	return n && n->kind != QUIRE_YSCALAR ? n->n : 0;
+}
+
+struct quire__ynode *quire__yaml_item(const struct quire__ynode *n, size_t i)
+{
+	return quire__yaml_is_seq(n) && i < n->n ? n->kids[i] : NULL;
+}
+
+struct quire__ynode *quire__yaml_key(const struct quire__ynode *n, size_t i)
+{
+	return quire__yaml_is_map(n) && i < n->n ? n->kids[2 * i] : NULL;
+}
+
+struct quire__ynode *quire__yaml_value(const struct quire__ynode *n, size_t i)
+{
+	return quire__yaml_is_map(n) && i < n->n ? n->kids[2 * i + 1] : NULL;
+}
+
+struct quire__ynode *quire__yaml_get(const struct quire__ynode *n, const char *key)
+{
+	size_t len = strlen(key);
+	for (size_t i = 0; i < quire__yaml_count(n) && n->kind == QUIRE_YMAP; i++) {
+		const struct quire__ynode *k = n->kids[2 * i];
+		if (k->kind == QUIRE_YSCALAR && k->len == len && !memcmp(k->text, key, len))
+			return n->kids[2 * i + 1];
+	}
 	return NULL;
 }
 
-void quire__yaml_pos(struct fy_node *n, int *line, int *col)
+struct quire__ynode *quire__yaml_key_of(const struct quire__ynode *n)
+{
+	const struct quire__ynode *m = n ? n->parent : NULL;
+	for (size_t i = 0; quire__yaml_is_map(m) && i < m->n; i++)
+		if (m->kids[2 * i + 1] == n)
+			return m->kids[2 * i];
+	return NULL;
+}
+
+void quire__yaml_pos(const struct quire__ynode *n, int *line, int *col)
 {
 	*line = 1;
 	*col = 1;
-	/* An empty collection has no token of its own here: point at the key it belongs to. */
-	if (n && ((fy_node_is_mapping(n) && fy_node_mapping_item_count(n) == 0) ||
-		  (fy_node_is_sequence(n) && fy_node_sequence_item_count(n) == 0))) {
-		struct fy_node *k = key_of(n);
+	/* Nothing written, or only "[]": the key it belongs to says more than where it ends. */
+	if (quire__yaml_empty(n) || (n->kind != QUIRE_YSCALAR && n->n == 0)) {
+		const struct quire__ynode *k = quire__yaml_key_of(n);
 		if (k)
 			n = k;
 	}
-	for (int depth = 0; n && depth < 64; depth++) {
-		if (fy_node_is_scalar(n) || fy_node_is_alias(n)) {
-			struct fy_token *t = fy_node_get_scalar_token(n);
-			if (!t)
-				return;
-			const struct fy_mark *m = fy_token_start_mark(t);
-			if (m) {
-				*line = m->line + 1;
-				*col = m->column + 1;
-			}
+	for (int depth = 0; n && depth <= QUIRE_YAML_MAX_DEPTH; depth++) {
+		if (n->kind == QUIRE_YSCALAR || n->n == 0) {
+			*line = n->line;
+			*col = n->col;
 			return;
 		}
-		void *it = NULL;
-		if (fy_node_is_mapping(n)) {
-			struct fy_node_pair *p = fy_node_mapping_iterate(n, &it);
-			n = p ? fy_node_pair_key(p) : NULL;
-		} else if (fy_node_is_sequence(n)) {
-			n = fy_node_sequence_iterate(n, &it);
-		} else {
-			return;
-		}
+		n = n->kids[0];
 	}
 }
 
-int quire__yaml_error(const struct quire__yaml *y, struct fy_node *n, int code, const char *fmt,
-		      ...)
+int quire__yaml_error(const struct quire__yaml *y, const struct quire__ynode *n, int code,
+		      const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -152,38 +659,27 @@ int quire__yaml_error(const struct quire__yaml *y, struct fy_node *n, int code, 
 	return quire_error_set(code, "%s:%d:%d: %s", y->name, line, col, msg);
 }
 
-const char *quire__yaml_scalar(struct fy_node *n, size_t *len)
+const char *quire__yaml_scalar(const struct quire__ynode *n, size_t *len)
 {
-	if (!n || !fy_node_is_scalar(n))
+	if (!quire__yaml_is_scalar(n))
 		return NULL;
-	const char *s = fy_node_get_scalar(n, len);
-	if (!s) {
-		*len = 0;
-		return "";
-	}
-	return s;
+	*len = n->len;
+	return n->text;
 }
 
-char *quire__yaml_strdup(struct fy_node *n)
+char *quire__yaml_strdup(const struct quire__ynode *n)
 {
 	size_t len;
 	const char *s = quire__yaml_scalar(n, &len);
 	return s ? quire__xstrndup(s, len) : NULL;
 }
 
-int quire__yaml_plain(struct fy_node *n)
+int quire__yaml_plain(const struct quire__ynode *n)
 {
-	return n && fy_node_is_scalar(n) && fy_node_get_style(n) == FYNS_PLAIN;
+	return quire__yaml_is_scalar(n) && n->style == QUIRE_YPLAIN;
 }
 
-struct fy_node *quire__yaml_get(struct fy_node *n, const char *key)
-{
-	if (!n || !fy_node_is_mapping(n))
-		return NULL;
-	return fy_node_mapping_lookup_by_string(n, key, strlen(key));
-}
-
-int quire__yaml_int(struct fy_node *n, long long *out)
+int quire__yaml_int(const struct quire__ynode *n, long long *out)
 {
 	size_t len;
 	const char *s = quire__yaml_scalar(n, &len);
@@ -201,35 +697,29 @@ int quire__yaml_int(struct fy_node *n, long long *out)
 	return 0;
 }
 
-json_t *quire__yaml_to_json(struct fy_node *n)
+json_t *quire__yaml_to_json(const struct quire__ynode *n)
 {
 	if (!n)
 		return json_null();
-	if (fy_node_is_mapping(n)) {
+	if (n->kind == QUIRE_YMAP) {
 		json_t *o = json_object();
-		void *it = NULL;
-		struct fy_node_pair *p;
-		while ((p = fy_node_mapping_iterate(n, &it))) {
-			char *k = quire__yaml_strdup(fy_node_pair_key(p));
+		for (size_t i = 0; i < n->n; i++) {
+			char *k = quire__yaml_strdup(n->kids[2 * i]);
 			if (!k)
 				continue;
-			json_object_set_new(o, k, quire__yaml_to_json(fy_node_pair_value(p)));
+			json_object_set_new(o, k, quire__yaml_to_json(n->kids[2 * i + 1]));
 			free(k);
 		}
 		return o;
 	}
-	if (fy_node_is_sequence(n)) {
+	if (n->kind == QUIRE_YSEQ) {
 		json_t *a = json_array();
-		void *it = NULL;
-		struct fy_node *c;
-		while ((c = fy_node_sequence_iterate(n, &it)))
-			json_array_append_new(a, quire__yaml_to_json(c));
+		for (size_t i = 0; i < n->n; i++)
+			json_array_append_new(a, quire__yaml_to_json(n->kids[i]));
 		return a;
 	}
-	size_t len;
-	const char *s = quire__yaml_scalar(n, &len);
-	if (!s)
-		return json_null();
+	const char *s = n->text;
+	size_t len = n->len;
 	if (quire__yaml_plain(n)) {
 		long long v;
 		if (quire__yaml_int(n, &v) == 0)

@@ -648,7 +648,7 @@ static void test_error_invalid_yaml_positioned(void **state)
 	assert_true(line >= 1 && col >= 1);
 }
 
-/* YAML syntax errors point at the exact line and column libfyaml reports. */
+/* YAML syntax errors point at the exact line and column libyaml reports. */
 static void test_error_yaml_syntax_exact_position(void **state)
 {
 	(void)state;
@@ -671,7 +671,7 @@ static void test_error_yaml_syntax_exact_position(void **state)
 static void test_error_invalid_utf8_does_not_hang(void **state)
 {
 	(void)state;
-	alarm(20); /* libfyaml 0.7.12 can loop forever on bad UTF-8: fail rather than hang */
+	alarm(20); /* libfyaml 0.7.12 looped forever on bad UTF-8: fail rather than hang */
 	static const char bad[] = "blueprint: t\n"
 				  "description: \"caf\xc3\xa9 \xff\"\n"
 				  "producers:\n"

@@ -265,6 +265,21 @@ static void test_emit_scalar(void **state)
 	emit_expect(json_string("a\r\nb"), 2, "\"a\\r\\nb\"");
 }
 
+/* What libyaml refuses raw or reads as a line break is escaped, also in multi-line text, and
+ * reads back exactly. */
+static void test_emit_escapes_what_libyaml_refuses(void **state)
+{
+	emit_expect(json_string("a\u2028b"), 2, "\"a\\u2028b\"");
+	emit_expect(json_string("x\ny\xc2\x85z\u2029"), 2, "\"x\\ny\\u0085z\\u2029\"");
+	emit_expect(json_string("del\x7f, c1\xc2\x90, \uFFFE\nok"), 2,
+		    "\"del\\u007F, c1\\u0090, \\uFFFE\\nok\"");
+	emit_expect(json_string("bell\x07\nline"), 2, "\"bell\\u0007\\nline\"");
+	emit_expect(json_string("caf\u00e9\nt\u00eate"), 2, "|-\n  caf\u00e9\n  t\u00eate");
+	set_expect(*state, HEAD "Title: Plain\nTone: warm\n", "Title",
+		   json_string("one\u2028two\x7f\xc2\x85"),
+		   HEAD "Title: \"one\\u2028two\\u007F\\u0085\"\nTone: warm\n");
+}
+
 static json_t *parse_export_ok(const struct quire_project *p, const char *text)
 {
 	json_t *doc = NULL;
@@ -653,6 +668,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_set_values_needing_quotes, setup,
 					    tu_teardown_tmpdir),
 	    cmocka_unit_test(test_emit_scalar),
+	    cmocka_unit_test_setup_teardown(test_emit_escapes_what_libyaml_refuses, setup,
+					    tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_export_round_trip, setup, tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_parse_export_partial, setup, tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_parse_export_errors, setup, tu_teardown_tmpdir),
