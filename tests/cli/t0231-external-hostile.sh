@@ -1,0 +1,148 @@
+#!/bin/bash
+# External providers that misbehave: a grandchild left holding stdout, no answer before
+# timeout_s, Ctrl-C while one runs; and a provider must not inherit the signals quire ignores.
+. "$(dirname "$0")/lib.sh"
+
+# project DIR: a project with the blueprint and bindings read from stdin as two documents
+# separated by a line '--- quire.yaml'.
+project() {
+	cd "$TRASH" && mkdir -p "$1" && cd "$1" || exit 1
+	awk '/^--- quire.yaml$/ { f = "quire.yaml"; next } { print > (f ? f : "blueprint.yaml") }'
+	: >inputs.yaml
+}
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+running() { pgrep -f "^sleep $1" >/dev/null; }
+# Sleepers that left the provider's process group are out of quire's reach: the test ends them.
+reap() { [ -s "$1" ] && kill -KILL "$(cat "$1")" 2>/dev/null; :; }
+
+mkdir "$TRASH/bin"
+export PATH="$TRASH/bin:$PATH"
+tag="$$$RANDOM" # the sleeps this script starts carry it, so pgrep finds only ours
+in_a="61.${tag}1" out_a="61.${tag}2" in_b="62.${tag}1" out_b="62.${tag}2"
+in_c="63.${tag}1" out_c="63.${tag}2"
+
+# --- (a) A result line, then exit leaving sleepers that hold stdout open. ---
+cat >"$TRASH/bin/quire-provider-lingers" <<EOF
+#!/bin/sh
+# Answers at once and exits, leaving two sleepers on its stdout: one in its process group,
+# one that left the group (setsid).
+read -r req
+echo '{"type":"result","ok":true,"content":"answered early"}'
+sleep $in_a &
+setsid sleep $out_a &
+echo \$! >"$TRASH/a.pid"
+EOF
+# A provider that never answers, ignores SIGTERM, and leaves a sleeper outside its group
+# holding its stdout: mute NAME IN OUT
+mute() {
+	cat >"$TRASH/bin/quire-provider-$1" <<-EOF
+	#!/bin/sh
+	trap '' TERM
+	setsid sleep $3 &
+	echo \$! >"$TRASH/$1.pid"
+	sleep $2
+	EOF
+}
+mute mute "$in_b" "$out_b"
+mute muter "$in_c" "$out_c"
+chmod +x "$TRASH/bin/"*
+
+project early <<'EOF'
+blueprint: early
+version: 1
+producers:
+  Early: { role: early, output: { type: text, ext: txt } }
+--- quire.yaml
+quire: 1
+roles:
+  early: { provider: lingers }
+EOF
+t0=$(now_ms)
+run_q "a provider that answers and leaves a sleeper on its stdout" 0 run --json
+elapsed=$(($(now_ms) - t0))
+check "the run did not wait for the sleeper (${elapsed} ms)" test "$elapsed" -lt 15000
+is "the result it wrote before exiting was used" "$(cat out/Early.txt 2>/dev/null)" "answered early"
+check "the sleeper in its process group went with it" sh -c "! pgrep -f '^sleep $in_a' >/dev/null"
+reap "$TRASH/a.pid"
+
+# --- (b) No answer before timeout_s: the whole group is stopped, TERM then KILL. ---
+project mute <<'EOF'
+blueprint: mute
+version: 1
+producers:
+  Silent: { role: mute, output: { type: text, ext: txt } }
+--- quire.yaml
+quire: 1
+roles:
+  mute: { provider: mute, retries: 0, params: { timeout_s: 2 } }
+EOF
+t0=$(now_ms)
+run_q "a provider that never answers fails" 1 run --json
+elapsed=$(($(now_ms) - t0))
+check "after about 2 s and the grace before SIGKILL (${elapsed} ms)" \
+	test "$elapsed" -ge 1900 -a "$elapsed" -lt 15000
+check "saying it timed out" out_has "timed out after 2 s"
+check "no process of its group is left" sh -c "! pgrep -f '^sleep $in_b' >/dev/null"
+reap "$TRASH/mute.pid"
+sed -i 's/timeout_s: 2/timeout_s: -1/' quire.yaml
+run_q "a negative timeout_s is refused before anything runs" 3 run
+check "saying what is allowed" err_has "role 'mute': provider 'external': timeout_s must be a whole number of seconds from 0 (no limit)"
+
+# --- (c) Ctrl-C while such a provider runs. ---
+project int <<'EOF'
+blueprint: int
+version: 1
+producers:
+  Long: { role: long, output: { type: text, ext: txt } }
+--- quire.yaml
+quire: 1
+roles:
+  long: { provider: muter }
+EOF
+"$QUIRE" run --json >int.out 2>int.err &
+pid=$!
+for _ in $(seq 300); do running "$in_c" && break; sleep 0.1; done
+check "the provider is running" running "$in_c"
+t0=$(now_ms)
+kill -INT "$pid"
+wait "$pid"
+is "SIGINT exits 130" "$?" 130
+elapsed=$(($(now_ms) - t0))
+check "within a few seconds (${elapsed} ms)" test "$elapsed" -lt 6000
+check "no process of its group is left" sh -c "! pgrep -f '^sleep $in_c' >/dev/null"
+is "the cancelled job is not a failure" "$(grep -c '"event":"failed"' int.out)" 0
+reap "$TRASH/muter.pid"
+
+# --- Signals: what quire ignores (here SIGHUP, as under nohup) is not ignored in a provider. ---
+cat >"$TRASH/bin/quire-provider-sigs" <<'EOF'
+#!/bin/sh
+# Reports the signals it was started with blocked and ignored.
+read -r req
+printf '{"type":"result","ok":true,"content":"%s %s"}\n' \
+	"$(grep '^SigBlk:' /proc/self/status | tr -d '\t')" "$(grep '^SigIgn:' /proc/self/status | tr -d '\t')"
+EOF
+chmod +x "$TRASH/bin/quire-provider-sigs"
+project sigs <<'EOF'
+blueprint: sigs
+version: 1
+inputs:
+  N: { type: int, default: 2 }
+producers:
+  Sigs: { foreach: { i: N }, role: sigs, output: { type: text, ext: txt } }
+--- quire.yaml
+quire: 1
+roles:
+  sigs: { provider: sigs }
+EOF
+trap '' HUP
+run_q "providers started by a quire that ignores SIGHUP" 0 run -j 1 --json
+trap - HUP
+# Bits 32 and 33 are glibc's internal signals, which its posix_spawn leaves ignored.
+std_sigs() {
+	set -- $(sed -n 's/^SigBlk:\([0-9a-f]*\) SigIgn:\([0-9a-f]*\)$/\1 \2/p' "$1")
+	[ $# -eq 2 ] && echo "blocked $((0x$1)) ignored $((0x$2 & 0x7fffffff))"
+}
+is "the first has default signal dispositions and mask" "$(std_sigs out/Sigs-0.txt)" "blocked 0 ignored 0"
+is "and so has the second" "$(std_sigs out/Sigs-1.txt)" "blocked 0 ignored 0"
+
+done_testing
