@@ -16,7 +16,7 @@
 
 enum {
 	DEFAULT_TIMEOUT_S = 600,
-	LINE_MAX = 1 << 16,
+	LINE_MAX_BYTES = 64 << 20, /* one line from the provider; docs/providers.md */
 };
 
 /* One binding; read-only after init except the cancel flag, so produce() may run on several
@@ -132,7 +132,7 @@ static char **build_env(const struct ext *x)
 struct reply {
 	const struct quire_provider_request *rq;
 	struct quire_provider_response *rs;
-	struct quire_command_buf line; /* the line being read */
+	struct quire_command_buf line; /* the line being read, capped at LINE_MAX_BYTES */
 	int got_result, ok;
 };
 
@@ -187,17 +187,21 @@ static void handle_line(struct reply *r, const char *line, size_t len)
 	json_decref(m);
 }
 
-/* on_out: splits what the provider writes into lines of at most LINE_MAX - 1 bytes. */
+/* on_out: splits what the provider writes into lines; stops it at a line over the cap. */
 static int take_output(void *ud, const char *p, size_t n)
 {
 	struct reply *r = ud;
-	for (size_t k = 0; k < n; k++) {
-		if (p[k] == '\n' || r->line.len == LINE_MAX - 1) {
-			handle_line(r, r->line.p ? r->line.p : "", r->line.len);
-			r->line.len = 0;
-		} else if (quire_command__buf_add(&r->line, p + k, 1)) {
-			return 1;
-		}
+	while (n) {
+		const char *nl = memchr(p, '\n', n);
+		size_t k = nl ? (size_t)(nl - p) : n;
+		if (quire_command__buf_add(&r->line, p, k))
+			return 1; /* too long (or out of memory): produce() says which */
+		if (!nl)
+			break;
+		handle_line(r, r->line.p, r->line.len);
+		r->line.len = 0;
+		p += k + 1;
+		n -= k + 1;
 	}
 	return 0;
 }
@@ -228,7 +232,13 @@ static int outcome(const struct ext *x, struct reply *r, const struct quire_comm
 		quire_command__diag(rs, t, "%s: timed out after %ld s", prog, x->timeout_s);
 		return -1;
 	case QUIRE_COMMAND_STOPPED:
-		quire_command__diag(rs, NULL, "%s: out of memory reading its output", prog);
+		if (r->line.err == EFBIG)
+			quire_command__diag(
+			    rs, NULL,
+			    "%s wrote a line longer than %d MiB, the most quire reads as one line",
+			    prog, LINE_MAX_BYTES >> 20);
+		else
+			quire_command__diag(rs, NULL, "%s: out of memory reading its output", prog);
 		return -1;
 	case QUIRE_COMMAND_LOST:
 		quire_command__diag(rs, t, "lost track of '%s': %s", prog, msg);
@@ -263,7 +273,7 @@ static int ext_produce(void *ctx, const struct quire_provider_request *rq,
 	struct quire_command_tail *t = calloc(1, sizeof(*t));
 	char *req = request_line(x, rq), **envp = build_env(x);
 	char *argv[] = {x->program, NULL};
-	struct reply r = {.rq = rq, .rs = rs};
+	struct reply r = {.rq = rq, .rs = rs, .line = {.max = LINE_MAX_BYTES}};
 	int rc = -1;
 	if (!t || !req || !envp) {
 		quire_command__diag(rs, NULL, "out of memory");

@@ -1,6 +1,7 @@
 #!/bin/bash
 # External providers that misbehave: a grandchild left holding stdout, no answer before
-# timeout_s, Ctrl-C while one runs; and a provider must not inherit the signals quire ignores.
+# timeout_s, Ctrl-C while one runs, result lines far beyond a pipe's buffer and beyond the cap;
+# and a provider must not inherit the signals quire ignores.
 . "$(dirname "$0")/lib.sh"
 
 # project DIR: a project with the blueprint and bindings read from stdin as two documents
@@ -144,5 +145,57 @@ std_sigs() {
 }
 is "the first has default signal dispositions and mask" "$(std_sigs out/Sigs-0.txt)" "blocked 0 ignored 0"
 is "and so has the second" "$(std_sigs out/Sigs-1.txt)" "blocked 0 ignored 0"
+
+# --- (d) Result lines: 200,000 bytes arrive whole; one past the cap fails naming it. ---
+cat >"$TRASH/bin/quire-provider-big" <<'EOF'
+#!/usr/bin/env python3
+# Answers with one result line of exactly params.line_bytes bytes (JSON escapes, non-ASCII
+# text and all) and writes the content it sent to params.expect.
+import json, sys
+req = json.loads(sys.stdin.readline())
+size = req["params"]["line_bytes"]
+head = '{"type":"result","ok":true,"content":"'
+used, pieces = len(head) + 2, []  # the line's bytes so far, its closing '"}' counted
+while size < 1 << 20:
+    piece = 'line %d: "quoted" \\ tab\t caf\u00e9 \u2603\n' % len(pieces)
+    n = len(json.dumps(piece, ensure_ascii=False)[1:-1].encode())
+    if used + n > size:
+        break
+    pieces.append(piece)
+    used += n
+body = "".join(pieces) + "x" * (size - used)
+line = head + json.dumps(body, ensure_ascii=False)[1:-1] + '"}'
+assert len(line.encode()) == size, (len(line.encode()), size)
+open(req["params"]["expect"], "w", encoding="utf-8", newline="").write(body)
+try:
+    sys.stdout.buffer.write(line.encode() + b"\n")
+    sys.stdout.flush()
+except BrokenPipeError:
+    sys.exit(1)
+EOF
+chmod +x "$TRASH/bin/quire-provider-big"
+project big <<EOF
+blueprint: big
+version: 1
+producers:
+  Big: { role: big, output: { type: text, ext: txt } }
+--- quire.yaml
+quire: 1
+roles:
+  big: { provider: big, retries: 0, params: { line_bytes: 200000, expect: "$TRASH/big.expect" } }
+EOF
+run_q "a 200,000-byte result line" 0 run --json
+check "gives the content byte for byte" cmp out/Big.txt "$TRASH/big.expect"
+check "which is most of the line" test "$(wc -c <out/Big.txt)" -gt 150000
+cap=$((64 * 1024 * 1024))
+sed -i "s/line_bytes: 200000/line_bytes: $((cap + 1))/" quire.yaml
+t0=$(now_ms)
+run_q "a result line one byte over the cap fails" 1 run --json
+check "naming the cap" out_has "longer than 64 MiB"
+check "promptly ($(($(now_ms) - t0)) ms)" test $(($(now_ms) - t0)) -lt 60000
+check "with nothing produced" test "$(count_events produced)" -eq 0
+sed -i "s/line_bytes: $((cap + 1))/line_bytes: 65600/" quire.yaml
+run_q "a line just past a pipe's 64 KiB" 0 run --json
+check "arrives whole too" cmp out/Big.txt "$TRASH/big.expect"
 
 done_testing
