@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
@@ -28,6 +27,7 @@ struct ext {
 	char *project_dir;
 	json_t *params;
 	long timeout_s; /* 0: no limit */
+	char **env;	/* variable names passed through, NULL-terminated */
 	volatile int cancelled;
 };
 
@@ -44,6 +44,7 @@ static void ext_fini(void *ctx)
 	}
 	free(x->project_dir);
 	json_decref(x->params);
+	quire_command__strv_free(x->env);
 	free(x);
 }
 
@@ -68,9 +69,10 @@ static int ext_init(void **ctx, const struct quire_provider_config *cfg, char *e
 		json_decref(x->params);
 		x->params = json_object();
 	}
-	/* The rest of params belongs to the provider; this one is quire's. */
+	/* The rest of params belongs to the provider; these two are quire's. */
 	if (quire_command__timeout_param(&x->timeout_s, json_object_get(x->params, "timeout_s"),
-					 DEFAULT_TIMEOUT_S, err, errlen)) {
+					 DEFAULT_TIMEOUT_S, err, errlen) ||
+	    quire_command__env_names(&x->env, json_object_get(x->params, "env"), err, errlen)) {
 		ext_fini(x);
 		return -1;
 	}
@@ -112,15 +114,14 @@ static char *request_line(const struct ext *x, const struct quire_provider_reque
 	return withnl;
 }
 
-/* The provider's environment: quire's own, with QUIRE_SECRET its secret or nothing. */
+/* The provider's environment: its secret as QUIRE_SECRET, the always-passed variables and the
+ * binding's allow-list, nothing else of quire's (other roles' keys least of all). */
 static char **build_env(const struct ext *x)
 {
 	struct quire_command_strv e = {0};
 	if (x->secret)
 		quire_command__strv_push(&e, quire_command__asprintf("QUIRE_SECRET=%s", x->secret));
-	for (size_t i = 0; environ[i]; i++)
-		if (strncmp(environ[i], "QUIRE_SECRET=", 13))
-			quire_command__strv_push(&e, strdup(environ[i]));
+	quire_command__env_allow(&e, (const char *const *)x->env);
 	if (e.oom || !e.v) {
 		quire_command__strv_free(e.v);
 		return e.oom ? NULL : calloc(1, sizeof(char *));

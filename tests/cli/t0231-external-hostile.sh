@@ -1,7 +1,7 @@
 #!/bin/bash
 # External providers that misbehave: a grandchild left holding stdout, no answer before
-# timeout_s, Ctrl-C while one runs, result lines far beyond a pipe's buffer and beyond the cap;
-# and a provider must not inherit the signals quire ignores.
+# timeout_s, Ctrl-C while one runs, result lines far beyond a pipe's buffer and beyond the cap,
+# and an environment that must not carry quire's own (other roles' keys) nor its ignored signals.
 . "$(dirname "$0")/lib.sh"
 
 # project DIR: a project with the blueprint and bindings read from stdin as two documents
@@ -197,5 +197,41 @@ check "with nothing produced" test "$(count_events produced)" -eq 0
 sed -i "s/line_bytes: $((cap + 1))/line_bytes: 65600/" quire.yaml
 run_q "a line just past a pipe's 64 KiB" 0 run --json
 check "arrives whole too" cmp out/Big.txt "$TRASH/big.expect"
+
+# --- (e) The environment: an allow-list, as for exec. ---
+cat >"$TRASH/bin/quire-provider-envdump" <<'EOF'
+#!/bin/sh
+# Answers with its environment, one variable a line (its secret's value masked).
+read -r req
+env | sed 's/^QUIRE_SECRET=.*/QUIRE_SECRET=(set)/' | sort |
+	python3 -c 'import json,sys; print(json.dumps({"type":"result","ok":True,"content":sys.stdin.read()}))'
+EOF
+chmod +x "$TRASH/bin/quire-provider-envdump"
+project env <<'EOF'
+blueprint: env
+version: 1
+producers:
+  Env: { role: dump, output: { type: text, ext: txt } }
+  Keyed: { role: keyed, output: { type: text, ext: txt } }
+--- quire.yaml
+quire: 1
+roles:
+  dump: { provider: envdump, params: { env: [EXTRA_SETTING, UNSET_SETTING] } }
+  keyed: { provider: envdump, secret: ENVDUMP_KEY }
+EOF
+unset UNSET_SETTING
+OTHER_API_KEY=sekrit EXTRA_SETTING=on ENVDUMP_KEY=k-4417 run_q "providers run with OTHER_API_KEY in quire's environment" 0 run --json
+check "do not see it" sh -c "! grep -q sekrit out/Env.txt out/Keyed.txt"
+check "see PATH" grep -q '^PATH=' out/Env.txt
+check "and HOME" grep -q "^HOME=$HOME\$" out/Env.txt
+check "and what the binding lists in env:" grep -qx 'EXTRA_SETTING=on' out/Env.txt
+check "but not what another binding lists" sh -c "! grep -q EXTRA_SETTING out/Keyed.txt"
+check "a listed variable that is not set stays unset" sh -c "! grep -q UNSET_SETTING out/Env.txt"
+check "the secret arrives as QUIRE_SECRET" grep -qx 'QUIRE_SECRET=(set)' out/Keyed.txt
+check "only for the binding that has it" sh -c "! grep -q QUIRE_SECRET out/Env.txt"
+check "not under the name it was read from" sh -c "! grep -q ENVDUMP_KEY out/Keyed.txt"
+printf 'quire: 1\nroles:\n  dump: { provider: envdump, params: { env: ["A=1"] } }\n  keyed: { provider: envdump }\n' >quire.yaml
+run_q "a value in env: is refused" 3 run
+check "env lists names" err_has "env lists names passed through"
 
 done_testing
