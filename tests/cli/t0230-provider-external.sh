@@ -46,7 +46,7 @@ YAML
 cat >quire.yaml <<'YAML'
 quire: 1
 roles:
-  loud: { provider: shout, secret: SHOUT_SECRET, retry_base_ms: 10 }
+  loud: { provider: shout, secret: SHOUT_SECRET, retry_base_ms: 10, params: { env: [SHOUT_LOG] } }
 YAML
 echo "Word: hello" >inputs.yaml
 echo 'line {{i}}: {{Word}}' >prompts/line.md
