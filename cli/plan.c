@@ -41,45 +41,16 @@ int plan_readonly(struct quire_project *p, char **targets, size_t ntargets,
 {
 	struct quire_store *store = NULL;
 	char *cur = NULL;
-	json_t *m = NULL;
-	/* The compact index has what deciding "up to date" needs; the entries of dirty instances
-	 * (their reasons need the recorded deps) are read from the manifest's text on demand.
-	 * It is read on a second thread while this one hashes the project's files. */
+	struct quire_plan_opts o = { (const char *const *)targets, ntargets, NULL, 0, 0 };
 	int err = quire_manifest_current(p->qdir, &cur);
-	struct quire_index_load *il = !err && cur ? quire_manifest_load_index_start(p->qdir, cur) : NULL;
 	if (!err)
 		err = quire_store_open(&store, p->qdir, 1);
 	if (!err)
-		err = quire_project_hash_files(p, store);
-	if (!err)
-		err = quire_project_check_templates_cached(p, store);
-	if (!err)
 		err = quire_project_check_providers(p, 0);
-	struct quire_mbase *base = NULL;
-	if (il)
-		quire_manifest_load_index_finish(il, &m, &base);
-	if (!err && m) {
-		err = quire_plan_build_ex(out, p, m, base, p->qdir, (const char *const *)targets,
-					  ntargets, NULL, 0);
-		/* A text that does not match its index: plan against the manifest itself (any
-		 * other error, a bad target say, would only come again). */
-		if (err == QUIRE_ECORRUPT) {
-			json_decref(m);
-			m = NULL;
-			quire_error_clear();
-			err = 0;
-		}
-	}
-	quire_mbase_free(base);
-	if (!err && cur && !*out)
-		err = quire_manifest_load(p->qdir, cur, &m);
-	if (!err && !m)
-		m = quire_manifest_empty();
-	if (!err && !*out)
-		err = quire_plan_build(out, p, m, p->qdir, (const char *const *)targets, ntargets);
+	if (!err)
+		err = quire_plan_open(out, p, store, cur, &o);
 	if (!err && conf)
 		err = quire_out_check(p, store, (*out)->manifest, (*out)->base, conf, nconf);
-	json_decref(m);
 	free(cur);
 	quire_store_close(store);
 	return err;

@@ -1916,41 +1916,13 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	    (err = quire__run_recover(p, store, res->recovered, sizeof(res->recovered))) ||
 	    (err = quire_manifest_current(p->qdir, &current)))
 		goto out;
-	/* Plan against the revision's compact index when there is one: the entries of dirty
-	 * instances are parsed from the manifest's text as the plan needs them, and the commit
-	 * copies the text of every entry the run does not change. It is read on a second thread
-	 * while this one hashes the project's files (after recovery, which may commit). */
-	struct quire_index_load *il = current ? quire_manifest_load_index_start(p->qdir, current) : NULL;
-	if (!(err = quire_project_hash_files(p, store)))
-		err = quire_project_check_templates_cached(p, store);
-	if (il)
-		quire_manifest_load_index_finish(il, &cur, &base);
-	if (err)
+	/* Planned against the revision's compact index when there is one: the commit then copies
+	 * the text of every entry the run does not change. (After recovery, which may commit.) */
+	struct quire_plan_opts po = { o->targets, o->ntargets, o->regenerate, o->nregenerate, 1 };
+	if ((err = quire_plan_open(&plan, p, store, current, &po)))
 		goto out;
-	if (cur && (err = quire_plan_build_ex(&plan, p, cur, base, p->qdir, o->targets,
-					      o->ntargets, o->regenerate, o->nregenerate))) {
-		/* A user's error (a bad target) is the same against the whole manifest. */
-		if (err != QUIRE_ECORRUPT)
-			goto out;
-		/* A text that does not match its index: plan against the manifest itself. */
-		json_decref(cur);
-		cur = NULL;
-		quire_mbase_free(base);
-		base = NULL;
-		quire_error_clear();
-		err = 0;
-	}
-	if (!cur && current) {
-		if ((err = quire_manifest_load(p->qdir, current, &cur)))
-			goto out;
-		/* No usable index (a fresh clone, another quire's): the next command has one. */
-		quire_manifest_reindex(p->qdir, current, cur);
-	}
-	if (!cur)
-		cur = quire_manifest_empty();
-	if (!plan && (err = quire_plan_build_ex(&plan, p, cur, NULL, p->qdir, o->targets,
-						o->ntargets, o->regenerate, o->nregenerate)))
-		goto out;
+	cur = json_incref(plan->manifest);
+	base = quire_mbase_has_text(plan->base) ? quire_mbase_ref(plan->base) : NULL;
 	res->total = plan->nselected;
 	res->dirty = plan->ndirty;
 	res->estimate_micro = quire_run_estimate_plan(p, plan, &res->priced);

@@ -77,6 +77,26 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 
 void quire_plan_free(struct quire_plan *plan);
 
+/* What quire_plan_open plans. */
+struct quire_plan_opts {
+	const char *const *targets; /* id patterns; none: everything */
+	size_t ntargets;
+	const char *const *regenerate; /* id patterns to make a new take of */
+	size_t nregenerate;
+	int reindex; /* write the current revision's index when it had none usable (writers) */
+};
+
+struct quire_store;
+
+/* Hashes the project's files (through store's stat cache; store may be read-only), checks
+ * its templates, and plans against revision `current` (NULL: nothing committed yet): from its
+ * compact index when that is usable, else from the manifest. The plan holds the manifest it
+ * planned against (plan->manifest) and its rows (plan->base; quire_mbase_has_text tells
+ * whether they came from the index). QUIRE_EINVALID for a bad target or project,
+ * QUIRE_ECORRUPT, QUIRE_EIO. *out belongs to the caller. */
+int quire_plan_open(struct quire_plan **out, struct quire_project *p, struct quire_store *store,
+		    const char *current, const struct quire_plan_opts *o);
+
 /* The fingerprint of node i from its upstream digests (all must be known), and the dependency
  * record stored in the manifest, as canonical JSON text (malloc'd, in *deps when non-NULL). */
 int quire_plan_fingerprint(const struct quire_plan *plan, const struct quire_project *p, size_t i,

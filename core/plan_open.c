@@ -1,0 +1,53 @@
+/* Opening a project's plan: its files hashed, its templates checked, planned against the
+ * current revision's compact index when it is usable, else against the manifest itself. */
+#include <jansson.h>
+
+#include "quire/error.h"
+#include "quire/manifest.h"
+#include "quire/plan.h"
+#include "quire/project.h"
+
+int quire_plan_open(struct quire_plan **out, struct quire_project *p, struct quire_store *store,
+		    const char *current, const struct quire_plan_opts *o)
+{
+	*out = NULL;
+	json_t *m = NULL;
+	struct quire_mbase *base = NULL;
+	/* The index is read on a second thread while this one hashes the project's files: it has
+	 * what deciding "up to date" needs, and the entries of dirty instances (their reasons
+	 * need the recorded dependency records) are parsed from the manifest's text on demand. */
+	struct quire_index_load *il = current ? quire_manifest_load_index_start(p->qdir, current) : NULL;
+	int err = quire_project_hash_files(p, store);
+	if (!err)
+		err = quire_project_check_templates_cached(p, store);
+	if (il)
+		quire_manifest_load_index_finish(il, &m, &base);
+	if (!err && m) {
+		err = quire_plan_build_ex(out, p, m, base, p->qdir, o->targets, o->ntargets,
+					  o->regenerate, o->nregenerate);
+		/* A text that does not match its index: plan against the manifest itself (any
+		 * other error, a bad target say, would only come again). */
+		if (err == QUIRE_ECORRUPT) {
+			quire_error_clear();
+			err = 0;
+		}
+	}
+	quire_mbase_free(base);
+	json_decref(m);
+	m = NULL;
+	if (err || *out)
+		return err;
+	if (current) {
+		if ((err = quire_manifest_load(p->qdir, current, &m)))
+			return err;
+		/* No usable index (a fresh clone, another quire's): the next command has one. */
+		if (o->reindex)
+			quire_manifest_reindex(p->qdir, current, m);
+	} else {
+		m = quire_manifest_empty();
+	}
+	err = quire_plan_build_ex(out, p, m, NULL, p->qdir, o->targets, o->ntargets, o->regenerate,
+				  o->nregenerate);
+	json_decref(m);
+	return err;
+}
