@@ -50,16 +50,6 @@ int usage_error(const char *cmd, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-int open_project(struct quire_project **p)
-{
-	char *root = NULL;
-	int err = quire_project_find(&root, opt_dir);
-	if (!err)
-		err = quire_project_open(p, root);
-	free(root);
-	return err ? die_core(err) : 0;
-}
-
 int wants_help(int argc, char **argv, const struct cmd *c)
 {
 	for (int i = 1; i < argc; i++) {

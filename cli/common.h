@@ -4,8 +4,6 @@
 
 #include <stdio.h>
 
-struct quire_project;
-
 /* Exit codes: documented in README.md and `quire help`; stable. */
 enum {
 	EXIT_OK_ = 0,
@@ -19,11 +17,27 @@ enum {
 	EXIT_INTERRUPTED = 130,
 };
 
+/* What main prepares before a command runs, as its table entry asks (git's RUN_SETUP). */
+enum {
+	CMD_ROOT = 1 << 0,    /* runs in a project: its directory is found first (-C, or upward) */
+	CMD_PROJECT = 1 << 1, /* ... and its files are loaded (quire.yaml, blueprint, inputs) */
+	CMD_WRITES = 1 << 2,  /* changes the project: takes its writer lock (in the core call) */
+};
+
+struct quire_project;
+
+/* What a command gets from main. */
+struct cmd_env {
+	const char *root;	 /* the project directory (CMD_ROOT, CMD_PROJECT), else NULL */
+	struct quire_project *p; /* the loaded project (CMD_PROJECT), else NULL; main frees it */
+};
+
 struct cmd {
 	const char *name;
 	const char *summary;
 	const char *usage; /* full --help text */
-	int (*exec)(int argc, char **argv);
+	unsigned flags;	   /* CMD_* */
+	int (*exec)(int argc, char **argv, const struct cmd_env *env);
 };
 
 /* Global options parsed by main: -C DIR. */
@@ -35,8 +49,6 @@ int die_core(int code);
 /* Prints "quire: <fmt>" and returns EXIT_USAGE. */
 int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Finds and opens the project (-C or upward search); prints and returns an exit code on error. */
-int open_project(struct quire_project **p);
 
 /* 1 when a --help / -h argument is present; then prints usage and the caller returns 0. */
 int wants_help(int argc, char **argv, const struct cmd *c);

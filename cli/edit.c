@@ -375,7 +375,7 @@ static int do_action(struct edit *e, enum action a, const char *pat, const char 
 	return err;
 }
 
-static int cmd_edit(int argc, char **argv)
+static int cmd_edit(int argc, char **argv, const struct cmd_env *env)
 {
 	static const struct option opts[] = {
 		{ "set", required_argument, NULL, 's' },
@@ -454,13 +454,8 @@ static int cmd_edit(int argc, char **argv)
 		quire_buf_release(&command);
 		return usage_error("edit", "%s", bad);
 	}
-	struct edit e = { .said = QUIRE_BUF_INIT };
-	int rc = open_project(&e.p);
-	if (rc) {
-		free(sets);
-		quire_buf_release(&command);
-		return rc;
-	}
+	struct edit e = { .p = env->p, .said = QUIRE_BUF_INIT };
+	int rc = 0;
 	e.events = json_array();
 	e.command = command;
 	/* The lock first: nothing (inputs.yaml included) changes while another quire writes. */
@@ -505,9 +500,8 @@ static int cmd_edit(int argc, char **argv)
 	quire_buf_release(&e.said);
 	json_decref(e.events);
 	quire_buf_release(&e.command);
-	quire_project_free(e.p);
 	return rc;
 }
 
 const struct cmd cmd_edit_desc = { "edit", "change inputs, hand-edit, review, pick takes", usage,
-				   cmd_edit };
+				   CMD_PROJECT | CMD_WRITES, cmd_edit };

@@ -68,7 +68,7 @@ static void print_text(const struct quire_fsck_result *r, int repair)
 		       repair ? " left (see above)" : "; 'quire fsck --repair' mends what it can");
 }
 
-static int cmd_fsck(int argc, char **argv)
+static int cmd_fsck(int argc, char **argv, const struct cmd_env *env)
 {
 	static const struct option opts[] = {
 		{ "repair", no_argument, NULL, 'r' },
@@ -87,12 +87,8 @@ static int cmd_fsck(int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("fsck", "unexpected argument '%s'", argv[optind]);
-	char *root = NULL;
 	struct quire_fsck_result r;
-	int err = quire_project_find(&root, opt_dir);
-	if (!err)
-		err = quire_fsck(root, repair, &r);
-	free(root);
+	int err = quire_fsck(env->root, repair, &r);
 	if (err)
 		return die_core(err);
 	if (json) {
@@ -117,4 +113,4 @@ static int cmd_fsck(int argc, char **argv)
 }
 
 const struct cmd cmd_fsck_desc = { "fsck", "check the store and mend what can be mended", usage,
-				   cmd_fsck };
+				   CMD_ROOT | CMD_WRITES, cmd_fsck };

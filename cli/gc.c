@@ -18,7 +18,7 @@ static const char usage[] =
 	"  --dry-run  count what would be removed, remove nothing\n"
 	"  --json     print the counts as JSON\n";
 
-static int cmd_gc(int argc, char **argv)
+static int cmd_gc(int argc, char **argv, const struct cmd_env *env)
 {
 	static const struct option opts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
@@ -35,12 +35,8 @@ static int cmd_gc(int argc, char **argv)
 		else
 			return usage_error("gc", "unknown option '%s'", argv[optind - 1]);
 	}
-	char *root = NULL;
 	struct quire_gc_stats st;
-	int err = quire_project_find(&root, opt_dir);
-	if (!err)
-		err = quire_gc(root, dry, &st);
-	free(root);
+	int err = quire_gc(env->root, dry, &st);
 	if (err)
 		return die_core(err);
 	if (json) {
@@ -61,4 +57,4 @@ static int cmd_gc(int argc, char **argv)
 }
 
 const struct cmd cmd_gc_desc = { "gc", "remove blobs no revision or cache refers to", usage,
-				 cmd_gc };
+				 CMD_ROOT | CMD_WRITES, cmd_gc };

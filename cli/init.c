@@ -253,8 +253,9 @@ static int collect(struct files *fs, const char *spec)
 	return err;
 }
 
-static int cmd_init(int argc, char **argv)
+static int cmd_init(int argc, char **argv, const struct cmd_env *env)
 {
+	(void)env;
 	static const struct option opts[] = {
 		{ "blueprint", required_argument, NULL, 'b' },
 		{ NULL, 0, NULL, 0 },
@@ -356,4 +357,5 @@ out:
 	return rc;
 }
 
-const struct cmd cmd_init_desc = { "init", "create a project from a blueprint", usage, cmd_init };
+const struct cmd cmd_init_desc = { "init", "create a project from a blueprint", usage, 0,
+				   cmd_init };

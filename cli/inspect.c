@@ -165,7 +165,7 @@ static void print_entry(const char *qdir, const char *id, const json_t *e)
 	quire_buf_release(&b);
 }
 
-static int cmd_inspect(int argc, char **argv)
+static int cmd_inspect(int argc, char **argv, const struct cmd_env *env)
 {
 	static const struct option opts[] = {
 		{ "revision", required_argument, NULL, 'r' },
@@ -217,12 +217,10 @@ static int cmd_inspect(int argc, char **argv)
 	if (!diff && argc - optind > 1)
 		return usage_error("inspect", "give at most one ID");
 	const char *id = optind < argc ? argv[optind] : NULL;
-	char *root = NULL, *cur = NULL, *qdir = NULL;
+	const char *root = env->root;
+	char *cur = NULL, *qdir = NULL;
 	json_t *m = NULL;
-	int rc = 0;
-	int err = quire_project_find(&root, opt_dir);
-	if (err)
-		return die_core(err);
+	int rc = 0, err;
 	qdir = malloc(strlen(root) + 8);
 	snprintf(qdir, strlen(root) + 8, "%s/.quire", root);
 	if (log || diff || export_file) {
@@ -305,11 +303,10 @@ static int cmd_inspect(int argc, char **argv)
 	}
 out:
 	json_decref(m);
-	free(root);
 	free(cur);
 	free(qdir);
 	return rc;
 }
 
 const struct cmd cmd_inspect_desc = { "inspect", "show a revision, or one artefact and its origin",
-				      usage, cmd_inspect };
+				      usage, CMD_ROOT, cmd_inspect };

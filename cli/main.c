@@ -8,17 +8,18 @@
 #include "quire-provider.h"
 #include "quire/error.h"
 #include "quire/mem.h"
+#include "quire/project.h"
 #include "quire/provider.h"
 
-static int cmd_help(int argc, char **argv);
-static int cmd_version(int argc, char **argv);
+static int cmd_help(int argc, char **argv, const struct cmd_env *env);
+static int cmd_version(int argc, char **argv, const struct cmd_env *env);
 
 static const struct cmd cmd_help_desc = {
 	"help", "show help for quire or one command",
-	"usage: quire help [COMMAND]\n", cmd_help,
+	"usage: quire help [COMMAND]\n", 0, cmd_help,
 };
 static const struct cmd cmd_version_desc = {
-	"version", "print quire's version", "usage: quire version\n", cmd_version,
+	"version", "print quire's version", "usage: quire version\n", 0, cmd_version,
 };
 
 static const struct cmd *const commands[] = {
@@ -72,8 +73,9 @@ static const struct cmd *find(const char *name)
 	return NULL;
 }
 
-static int cmd_help(int argc, char **argv)
+static int cmd_help(int argc, char **argv, const struct cmd_env *env)
 {
+	(void)env;
 	if (argc < 2) {
 		overview(stdout);
 		return 0;
@@ -85,8 +87,9 @@ static int cmd_help(int argc, char **argv)
 	return 0;
 }
 
-static int cmd_version(int argc, char **argv)
+static int cmd_version(int argc, char **argv, const struct cmd_env *env)
 {
+	(void)env;
 	(void)argc;
 	(void)argv;
 	printf("quire %s\n", QUIRE_VERSION);
@@ -109,7 +112,7 @@ int main(int argc, char **argv)
 			overview(stdout);
 			return 0;
 		} else if (!strcmp(argv[i], "--version")) {
-			return cmd_version(0, NULL);
+			return cmd_version(0, NULL, NULL);
 		} else {
 			fprintf(stderr, "quire: unknown option '%s'\n", argv[i]);
 			overview(stderr);
@@ -140,5 +143,20 @@ int main(int argc, char **argv)
 	/* The process exits when the command returns: its plan and manifests are not taken
 	 * apart first. */
 	quire_mem_leave_at_exit(1);
-	return c->exec(argc - i, argv + i);
+	struct cmd_env env = { NULL, NULL };
+	char *root = NULL;
+	int err = 0;
+	if (c->flags & (CMD_ROOT | CMD_PROJECT))
+		err = quire_project_find(&root, opt_dir);
+	if (!err && (c->flags & CMD_PROJECT))
+		err = quire_project_open(&env.p, root);
+	if (err) {
+		free(root);
+		return die_core(err);
+	}
+	env.root = root;
+	int rc = c->exec(argc - i, argv + i, &env);
+	quire_project_free(env.p);
+	free(root);
+	return rc;
 }

@@ -125,7 +125,7 @@ void plan_print(const struct quire_plan *plan, int explain, int removals)
 		printf("  remove  %s\n", plan->removed[i]);
 }
 
-static int cmd_plan(int argc, char **argv)
+static int cmd_plan(int argc, char **argv, const struct cmd_env *env)
 {
 	static const struct option opts[] = {
 		{ "explain", no_argument, NULL, 'e' },
@@ -150,10 +150,8 @@ static int cmd_plan(int argc, char **argv)
 			return usage_error("plan", "unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	struct quire_project *p = NULL;
-	int rc = open_project(&p);
-	if (rc)
-		return rc;
+	struct quire_project *p = env->p;
+	int rc = 0;
 	struct quire_plan *plan = NULL;
 	struct quire_out_conflict *conf = NULL;
 	size_t nconf = 0;
@@ -180,8 +178,8 @@ static int cmd_plan(int argc, char **argv)
 out:
 	quire_out_conflicts_free(conf, nconf);
 	quire_plan_free(plan);
-	quire_project_free(p);
 	return rc;
 }
 
-const struct cmd cmd_plan_desc = { "plan", "show what a run would do, and why", usage, cmd_plan };
+const struct cmd cmd_plan_desc = { "plan", "show what a run would do, and why", usage,
+				   CMD_PROJECT, cmd_plan };

@@ -26,7 +26,7 @@ static const char usage[] =
 	"  --json    print a JSON array\n\n"
 	"Exit 1 when any role is not ready.\n";
 
-static int cmd_providers(int argc, char **argv)
+static int cmd_providers(int argc, char **argv, const struct cmd_env *env)
 {
 	static const struct option opts[] = {
 		{ "check", no_argument, NULL, 'c' },
@@ -45,10 +45,7 @@ static int cmd_providers(int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("providers", "unexpected argument '%s'", argv[optind]);
-	struct quire_project *p = NULL;
-	int rc = open_project(&p);
-	if (rc)
-		return rc;
+	struct quire_project *p = env->p;
 	json_t *rows = json_array();
 	int not_ready = 0;
 	size_t nroles;
@@ -144,9 +141,8 @@ static int cmd_providers(int argc, char **argv)
 		}
 	}
 	json_decref(rows);
-	quire_project_free(p);
 	return not_ready ? EXIT_DIRTY : 0;
 }
 
 const struct cmd cmd_providers_desc = { "providers", "list role bindings and whether each is ready",
-					usage, cmd_providers };
+					usage, CMD_PROJECT, cmd_providers };

@@ -40,7 +40,7 @@ static void print_list(const char *label, const json_t *a)
 	printf("\n");
 }
 
-static int cmd_rewind(int argc, char **argv)
+static int cmd_rewind(int argc, char **argv, const struct cmd_env *env)
 {
 	static const struct option opts[] = {
 		{ "preview", no_argument, NULL, 'p' },
@@ -63,11 +63,9 @@ static int cmd_rewind(int argc, char **argv)
 	if (argc - optind != 1)
 		return usage_error("rewind", "give exactly one revision");
 	const char *rev = argv[optind];
-	char *root = NULL;
+	const char *root = env->root;
 	json_t *impact = NULL;
-	int rc = 0, err = quire_project_find(&root, opt_dir);
-	if (!err)
-		err = quire_rewind_impact(root, rev, &impact);
+	int rc = 0, err = quire_rewind_impact(root, rev, &impact);
 	if (err) {
 		rc = die_core(err);
 		goto out;
@@ -123,9 +121,8 @@ static int cmd_rewind(int argc, char **argv)
 	}
 out:
 	json_decref(impact);
-	free(root);
 	return rc;
 }
 
 const struct cmd cmd_rewind_desc = { "rewind", "go back to an earlier revision (a new revision)",
-				     usage, cmd_rewind };
+				     usage, CMD_ROOT | CMD_WRITES, cmd_rewind };

@@ -99,7 +99,7 @@ static void progress(void *ud, const struct quire_progress *ev)
 	fflush(stdout);
 }
 
-static int cmd_run(int argc, char **argv)
+static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 {
 	static const struct option opts[] = {
 		{ "jobs", required_argument, NULL, 'j' },
@@ -171,10 +171,8 @@ static int cmd_run(int argc, char **argv)
 			return usage_error("run", "unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	struct quire_project *p = NULL;
-	int rc = open_project(&p);
-	if (rc)
-		return rc;
+	struct quire_project *p = env->p;
+	int rc = 0;
 	char **targets = argv + optind;
 	size_t ntargets = (size_t)(argc - optind);
 	if (dry) {
@@ -207,7 +205,6 @@ static int cmd_run(int argc, char **argv)
 			rc = EXIT_CONFLICT;
 		quire_out_conflicts_free(conf, nconf);
 		quire_plan_free(plan);
-		quire_project_free(p);
 		return rc;
 	}
 	struct sigaction sa;
@@ -300,9 +297,8 @@ static int cmd_run(int argc, char **argv)
 		rc = EXIT_DIRTY;
 	}
 out:
-	quire_project_free(p);
 	return rc;
 }
 
 const struct cmd cmd_run_desc = { "run", "generate what is dirty and commit a revision", usage,
-				  cmd_run };
+				  CMD_PROJECT | CMD_WRITES, cmd_run };
