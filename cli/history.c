@@ -15,6 +15,7 @@
 #include "quire/edit.h"
 #include "quire/error.h"
 #include "quire/fs.h"
+#include "quire/history.h"
 #include "quire/manifest.h"
 #include "quire/project.h"
 
@@ -31,39 +32,10 @@ static long long num(const json_t *o, const char *k)
 
 int history_log(const char *qdir, int json)
 {
-	long max = quire_manifest_max_rev(qdir);
-	json_t *rows = json_array();
-	for (long n = 1; n <= max; n++) {
-		char rev[32];
-		quire_rev_format(n, rev, sizeof(rev));
-		json_t *m = NULL;
-		if (quire_manifest_load(qdir, rev, &m)) {
-			/* A gap (a number never committed) or a damaged file: say so, go on. */
-			if (quire_error_code() != QUIRE_ENOTFOUND)
-				json_array_append_new(rows, json_pack("{s:s,s:s}", "revision", rev,
-								      "error", quire_error_last()));
-			quire_error_clear();
-			continue;
-		}
-		const json_t *c = json_object_get(m, "counts");
-		json_t *row = json_pack("{s:s,s:O,s:O,s:O,s:I,s:I,s:I,s:I,s:I,s:I}", "revision", rev,
-					"parent", json_object_get(m, "parent"), "created",
-					json_object_get(m, "created"), "message",
-					json_object_get(m, "command"), "produced",
-					(json_int_t)num(c, "produced"), "cached",
-					(json_int_t)num(c, "cached"), "failed",
-					(json_int_t)num(c, "failed"), "edited",
-					(json_int_t)(num(c, "edited") + num(c, "approved") +
-						     num(c, "feedback")),
-					"cost_micro", (json_int_t)num(c, "cost_micro"), "artefacts",
-					(json_int_t)json_object_size(json_object_get(m, "artefacts")));
-		if (json_object_get(m, "restored_from"))
-			json_object_set(row, "restored_from", json_object_get(m, "restored_from"));
-		if (json_is_true(json_object_get(m, "recovered")))
-			json_object_set_new(row, "recovered", json_true());
-		json_array_append_new(rows, row);
-		json_decref(m);
-	}
+	json_t *rows = NULL;
+	int err = quire_history_log(qdir, &rows);
+	if (err)
+		return die_core(err);
 	if (json) {
 		print_json_line(rows);
 	} else {
@@ -128,136 +100,87 @@ static int run_diff(const char *qdir, const char *id, const char *ra, const char
 	return 0;
 }
 
-static int is_text(const json_t *e)
-{
-	const char *t = json_string_value(json_object_get(e, "type"));
-	return t && (!strcmp(t, "text") || !strcmp(t, "json"));
-}
-
 int history_diff(const char *qdir, const char *a, const char *b, int json)
 {
-	json_t *ma = NULL, *mb = NULL;
-	int err = quire_manifest_load(qdir, a, &ma);
-	if (!err)
-		err = quire_manifest_load(qdir, b, &mb);
-	if (err) {
-		json_decref(ma);
+	json_t *d = NULL;
+	int err = quire_revision_diff(qdir, a, b, &d);
+	if (err)
 		return die_core(err);
-	}
-	const char *ra = str(ma, "revision"), *rb = str(mb, "revision");
-	json_t *inputs = json_array(), *added = json_array(), *removed = json_array(),
-	       *changed = json_array();
-	const char *k;
+	const char *ra = str(d, "from"), *rb = str(d, "to");
+	const json_t *arts = json_object_get(d, "artefacts");
+	json_t *inputs = json_object_get(d, "inputs"), *added = json_object_get(arts, "added"),
+	       *removed = json_object_get(arts, "removed"), *changed = json_object_get(arts, "changed");
+	size_t i;
 	json_t *v;
-	json_object_foreach(json_object_get(mb, "inputs"), k, v) {
-		const json_t *o = json_object_get(json_object_get(ma, "inputs"), k);
-		if (!o || strcmp(str(o, "digest"), str(v, "digest")))
-			json_array_append_new(inputs, json_pack("{s:s,s:O,s:O}", "name", k, "from",
-								o ? json_object_get(o, "value")
-								  : json_null(),
-								"to", json_object_get(v, "value")));
-	}
-	const json_t *aa = json_object_get(ma, "artefacts"), *ab = json_object_get(mb, "artefacts");
-	json_object_foreach((json_t *)ab, k, v) {
-		const json_t *o = json_object_get(aa, k);
-		if (!o) {
-			json_array_append_new(added, json_string(k));
-		} else if (strcmp(str(o, "digest"), str(v, "digest")) ||
-			   strcmp(str(o, "status"), str(v, "status"))) {
-			json_t *c = json_pack("{s:s,s:s,s:s}", "id", k, "from", str(o, "status"), "to",
-					      str(v, "status"));
-			const char *da = json_string_value(json_object_get(o, "digest"));
-			const char *db = json_string_value(json_object_get(v, "digest"));
-			if (json && da && db && strcmp(da, db) && is_text(v)) {
+	if (json) {
+		/* Text that changed carries its unified diff. */
+		json_array_foreach(changed, i, v) {
+			const char *da = json_string_value(json_object_get(v, "digest_from"));
+			const char *db = json_string_value(json_object_get(v, "digest_to"));
+			if (da && db && strcmp(da, db) && json_is_true(json_object_get(v, "text"))) {
 				struct quire_buf t = QUIRE_BUF_INIT;
-				run_diff(qdir, k, ra, da, rb, db, &t);
-				json_object_set_new(c, "diff", json_stringn(t.ptr, t.len));
+				run_diff(qdir, str(v, "id"), ra, da, rb, db, &t);
+				json_object_set_new(v, "diff", json_stringn(t.ptr, t.len));
 				quire_buf_release(&t);
 			}
-			json_array_append_new(changed, c);
 		}
+		print_json_line(d);
+		json_decref(d);
+		return 0;
 	}
-	json_object_foreach((json_t *)aa, k, v) if (!json_object_get(ab, k))
-		json_array_append_new(removed, json_string(k));
-	if (json) {
-		json_t *j = json_pack("{s:s,s:s,s:o,s:{s:o,s:o,s:o}}", "from", ra, "to", rb, "inputs",
-				      inputs, "artefacts", "added", added, "removed", removed,
-				      "changed", changed);
-		print_json_line(j);
-		json_decref(j);
-	} else {
-		printf("diff %s %s: %zu input%s, %zu artefact%s changed, %zu added, %zu removed\n", ra,
-		       rb, json_array_size(inputs), json_array_size(inputs) == 1 ? "" : "s",
-		       json_array_size(changed), json_array_size(changed) == 1 ? "" : "s",
-		       json_array_size(added), json_array_size(removed));
-		size_t i;
-		json_array_foreach(inputs, i, v) {
-			char *f = json_dumps(json_object_get(v, "from"), JSON_ENCODE_ANY);
-			char *t = json_dumps(json_object_get(v, "to"), JSON_ENCODE_ANY);
-			printf("input %s: %s -> %s\n", str(v, "name"), f, t);
-			free(f);
-			free(t);
-		}
-		json_array_foreach(added, i, v) printf("added   %s\n", json_string_value(v));
-		json_array_foreach(removed, i, v) printf("removed %s\n", json_string_value(v));
-		json_array_foreach(changed, i, v) {
-			const char *id = str(v, "id");
-			printf("changed %s (%s -> %s)\n", id, str(v, "from"), str(v, "to"));
-			const json_t *o = json_object_get(aa, id), *n = json_object_get(ab, id);
-			const char *da = json_string_value(json_object_get(o, "digest"));
-			const char *db = json_string_value(json_object_get(n, "digest"));
-			if (da && db && strcmp(da, db) && is_text(n))
-				run_diff(qdir, id, ra, da, rb, db, NULL);
-		}
-		json_decref(inputs);
-		json_decref(added);
-		json_decref(removed);
-		json_decref(changed);
+	printf("diff %s %s: %zu input%s, %zu artefact%s changed, %zu added, %zu removed\n", ra, rb,
+	       json_array_size(inputs), json_array_size(inputs) == 1 ? "" : "s",
+	       json_array_size(changed), json_array_size(changed) == 1 ? "" : "s",
+	       json_array_size(added), json_array_size(removed));
+	json_array_foreach(inputs, i, v) {
+		char *f = json_dumps(json_object_get(v, "from"), JSON_ENCODE_ANY);
+		char *t = json_dumps(json_object_get(v, "to"), JSON_ENCODE_ANY);
+		printf("input %s: %s -> %s\n", str(v, "name"), f, t);
+		free(f);
+		free(t);
 	}
-	json_decref(ma);
-	json_decref(mb);
+	json_array_foreach(added, i, v) printf("added   %s\n", json_string_value(v));
+	json_array_foreach(removed, i, v) printf("removed %s\n", json_string_value(v));
+	json_array_foreach(changed, i, v) {
+		const char *id = str(v, "id");
+		printf("changed %s (%s -> %s)\n", id, str(v, "from"), str(v, "to"));
+		const char *da = json_string_value(json_object_get(v, "digest_from"));
+		const char *db = json_string_value(json_object_get(v, "digest_to"));
+		if (da && db && strcmp(da, db) && json_is_true(json_object_get(v, "text")))
+			run_diff(qdir, id, ra, da, rb, db, NULL);
+	}
+	json_decref(d);
 	return 0;
 }
 
 int history_status(const json_t *m, int json)
 {
-	json_t *groups = json_pack("{s:[],s:[],s:[],s:[],s:[]}", "failed", "stale", "pending-review",
-				   "user-edited", "blocked");
-	long long cost = 0;
-	const char *k;
-	json_t *v;
-	json_object_foreach(json_object_get(m, "artefacts"), k, v) {
-		json_t *g = json_object_get(groups, str(v, "status"));
-		if (g)
-			json_array_append_new(g, json_string(k));
-		cost += num(v, "cost_micro");
-	}
+	json_t *st = quire_revision_status(m);
 	if (json) {
-		json_t *j = json_pack("{s:O,s:O,s:I}", "revision", json_object_get(m, "revision"),
-				      "artefacts", groups, "total_cost_micro", (json_int_t)cost);
-		print_json_line(j);
-		json_decref(j);
-	} else {
-		printf("status of %s:\n", str(m, "revision"));
-		const char *order[] = { "failed", "blocked", "stale", "pending-review", "user-edited" };
-		int any = 0;
-		for (size_t i = 0; i < 5; i++) {
-			json_t *g = json_object_get(groups, order[i]);
-			if (!json_array_size(g))
-				continue;
-			any = 1;
-			printf("  %-15s", order[i]);
-			size_t n;
-			json_t *x;
-			json_array_foreach(g, n, x) printf(" %s", json_string_value(x));
-			printf("\n");
-		}
-		if (!any)
-			printf("  everything is clean\n");
-		printf("  total cost of the artefacts shown: %lld.%06lld\n", cost / 1000000,
-		       cost % 1000000);
+		print_json_line(st);
+		json_decref(st);
+		return 0;
 	}
-	json_decref(groups);
+	const json_t *groups = json_object_get(st, "artefacts");
+	long long cost = num(st, "total_cost_micro");
+	printf("status of %s:\n", str(m, "revision"));
+	const char *order[] = { "failed", "blocked", "stale", "pending-review", "user-edited" };
+	int any = 0;
+	for (size_t i = 0; i < 5; i++) {
+		json_t *g = json_object_get(groups, order[i]);
+		if (!json_array_size(g))
+			continue;
+		any = 1;
+		printf("  %-15s", order[i]);
+		size_t n;
+		json_t *x;
+		json_array_foreach(g, n, x) printf(" %s", json_string_value(x));
+		printf("\n");
+	}
+	if (!any)
+		printf("  everything is clean\n");
+	printf("  total cost of the artefacts shown: %lld.%06lld\n", cost / 1000000, cost % 1000000);
+	json_decref(st);
 	return 0;
 }
 

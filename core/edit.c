@@ -12,6 +12,7 @@
 #include "quire/error.h"
 #include "quire/fs.h"
 #include "quire/hash.h"
+#include "quire/history.h"
 #include "quire/lock.h"
 #include "quire/manifest.h"
 #include "quire/out.h"
@@ -263,26 +264,22 @@ int quire_rewind_impact(const char *root, const char *rev, json_t **out)
 		goto out;
 	if (!from)
 		from = quire_manifest_empty();
-	json_t *changed = json_array(), *added = json_array(), *removed = json_array();
-	const json_t *fa = json_object_get(from, "artefacts"), *ta = json_object_get(to, "artefacts");
+	/* The same comparison as 'inspect --diff' (from the current revision to rev), as lists
+	 * of ids and input names. */
+	json_t *d = quire_manifest_diff(from, to);
+	const json_t *da = json_object_get(d, "artefacts");
+	json_t *changed = json_array(), *inputs = json_array();
+	size_t i;
+	json_t *x;
+	json_array_foreach(json_object_get(da, "changed"), i, x)
+		json_array_append(changed, json_object_get(x, "id"));
+	json_array_foreach(json_object_get(d, "inputs"), i, x)
+		json_array_append(inputs, json_object_get(x, "name"));
+	json_t *added = json_incref(json_object_get(da, "added"));
+	json_t *removed = json_incref(json_object_get(da, "removed"));
+	json_decref(d);
 	const char *id;
 	json_t *e;
-	json_object_foreach((json_t *)ta, id, e) {
-		const json_t *f = json_object_get(fa, id);
-		if (!f)
-			json_array_append_new(added, json_string(id));
-		else if (!same(str(f, "digest"), str(e, "digest")) ||
-			 !same(str(f, "status"), str(e, "status")))
-			json_array_append_new(changed, json_string(id));
-	}
-	json_object_foreach((json_t *)fa, id, e) if (!json_object_get(ta, id))
-		json_array_append_new(removed, json_string(id));
-	json_t *inputs = json_array();
-	const json_t *fi = json_object_get(from, "inputs"), *ti = json_object_get(to, "inputs");
-	json_object_foreach((json_t *)ti, id, e) {
-		if (!same(str(json_object_get(fi, id), "digest"), str(e, "digest")))
-			json_array_append_new(inputs, json_string(id));
-	}
 	json_t *files = json_array();
 	json_object_foreach(json_object_get(to, "files"), id, e) {
 		char *now = digest_now(root, id);

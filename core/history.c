@@ -1,0 +1,137 @@
+/* A project's history as data: the revision log, revision diffs, and a revision's status. */
+#include <string.h>
+
+#include <jansson.h>
+
+#include "quire/error.h"
+#include "quire/history.h"
+#include "quire/manifest.h"
+
+static const char *str(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? s : "-";
+}
+
+static json_int_t num(const json_t *o, const char *k)
+{
+	return json_integer_value(json_object_get(o, k));
+}
+
+int quire_history_log(const char *qdir, json_t **out)
+{
+	long max = quire_manifest_max_rev(qdir);
+	json_t *rows = json_array();
+	for (long n = 1; n <= max; n++) {
+		char rev[32];
+		quire_rev_format(n, rev, sizeof(rev));
+		json_t *m = NULL;
+		if (quire_manifest_load(qdir, rev, &m)) {
+			/* A gap (a number never committed) or a damaged file: say so, go on. */
+			if (quire_error_code() != QUIRE_ENOTFOUND)
+				json_array_append_new(rows, json_pack("{s:s,s:s}", "revision", rev,
+								      "error", quire_error_last()));
+			quire_error_clear();
+			continue;
+		}
+		const json_t *c = json_object_get(m, "counts");
+		json_t *row = json_pack(
+			"{s:s,s:O,s:O,s:O,s:I,s:I,s:I,s:I,s:I,s:I}", "revision", rev, "parent",
+			json_object_get(m, "parent"), "created", json_object_get(m, "created"),
+			"message", json_object_get(m, "command"), "produced", num(c, "produced"),
+			"cached", num(c, "cached"), "failed", num(c, "failed"), "edited",
+			num(c, "edited") + num(c, "approved") + num(c, "feedback"), "cost_micro",
+			num(c, "cost_micro"), "artefacts",
+			(json_int_t)json_object_size(json_object_get(m, "artefacts")));
+		if (json_object_get(m, "restored_from"))
+			json_object_set(row, "restored_from", json_object_get(m, "restored_from"));
+		if (json_is_true(json_object_get(m, "recovered")))
+			json_object_set_new(row, "recovered", json_true());
+		json_array_append_new(rows, row);
+		json_decref(m);
+	}
+	*out = rows;
+	return 0;
+}
+
+static int is_text(const json_t *e)
+{
+	const char *t = json_string_value(json_object_get(e, "type"));
+	return t && (!strcmp(t, "text") || !strcmp(t, "json"));
+}
+
+json_t *quire_manifest_diff(const json_t *ma, const json_t *mb)
+{
+	json_t *inputs = json_array(), *added = json_array(), *removed = json_array(),
+	       *changed = json_array();
+	const char *k;
+	json_t *v;
+	json_object_foreach(json_object_get(mb, "inputs"), k, v) {
+		const json_t *o = json_object_get(json_object_get(ma, "inputs"), k);
+		if (!o || strcmp(str(o, "digest"), str(v, "digest")))
+			json_array_append_new(inputs, json_pack("{s:s,s:O,s:O}", "name", k, "from",
+								o ? json_object_get(o, "value")
+								  : json_null(),
+								"to", json_object_get(v, "value")));
+	}
+	const json_t *aa = json_object_get(ma, "artefacts"), *ab = json_object_get(mb, "artefacts");
+	json_object_foreach((json_t *)ab, k, v) {
+		const json_t *o = json_object_get(aa, k);
+		if (!o) {
+			json_array_append_new(added, json_string(k));
+			continue;
+		}
+		if (!strcmp(str(o, "digest"), str(v, "digest")) &&
+		    !strcmp(str(o, "status"), str(v, "status")))
+			continue;
+		json_array_append_new(changed,
+				      json_pack("{s:s,s:s,s:s,s:O,s:O,s:b}", "id", k, "from",
+						str(o, "status"), "to", str(v, "status"), "digest_from",
+						json_object_get(o, "digest") ? json_object_get(o, "digest")
+									     : json_null(),
+						"digest_to",
+						json_object_get(v, "digest") ? json_object_get(v, "digest")
+									     : json_null(),
+						"text", is_text(v) && is_text(o)));
+	}
+	json_object_foreach((json_t *)aa, k, v) if (!json_object_get(ab, k))
+		json_array_append_new(removed, json_string(k));
+	return json_pack("{s:O,s:O,s:o,s:{s:o,s:o,s:o}}", "from",
+			 json_object_get(ma, "revision") ? json_object_get(ma, "revision") : json_null(),
+			 "to",
+			 json_object_get(mb, "revision") ? json_object_get(mb, "revision") : json_null(),
+			 "inputs", inputs, "artefacts", "added", added, "removed", removed, "changed",
+			 changed);
+}
+
+int quire_revision_diff(const char *qdir, const char *a, const char *b, json_t **out)
+{
+	*out = NULL;
+	json_t *ma = NULL, *mb = NULL;
+	int err = quire_manifest_load(qdir, a, &ma);
+	if (!err)
+		err = quire_manifest_load(qdir, b, &mb);
+	if (!err)
+		*out = quire_manifest_diff(ma, mb);
+	json_decref(ma);
+	json_decref(mb);
+	return err;
+}
+
+json_t *quire_revision_status(const json_t *m)
+{
+	json_t *groups = json_pack("{s:[],s:[],s:[],s:[],s:[]}", "failed", "stale", "pending-review",
+				   "user-edited", "blocked");
+	json_int_t cost = 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach(json_object_get(m, "artefacts"), k, v) {
+		json_t *g = json_object_get(groups, str(v, "status"));
+		if (g)
+			json_array_append_new(g, json_string(k));
+		cost += num(v, "cost_micro");
+	}
+	return json_pack("{s:O,s:o,s:I}", "revision",
+			 json_object_get(m, "revision") ? json_object_get(m, "revision") : json_null(),
+			 "artefacts", groups, "total_cost_micro", cost);
+}

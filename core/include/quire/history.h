@@ -1,0 +1,26 @@
+/* A project's history as data: its revisions, the differences between two of them, and what
+ * in one needs attention. The CLI's log, diff and status views print these. */
+#ifndef QUIRE_HISTORY_H
+#define QUIRE_HISTORY_H
+
+#include <jansson.h>
+
+/* Every revision, oldest first: [{revision, parent, created, message, produced, cached,
+ * failed, edited, cost_micro, artefacts, restored_from?, recovered?}]; a revision file that
+ * cannot be read is a row {revision, error}. New reference in *out. */
+int quire_history_log(const char *qdir, json_t **out);
+
+/* What differs from revision a to revision b: {from, to, inputs: [{name, from, to}],
+ * artefacts: {added: [id], removed: [id], changed: [{id, from, to, digest_from, digest_to,
+ * text}]}}, where from/to of a changed artefact are its statuses and text says both outputs
+ * are text or JSON (worth a line diff). QUIRE_ENOTFOUND, QUIRE_ECORRUPT. New reference. */
+int quire_revision_diff(const char *qdir, const char *a, const char *b, json_t **out);
+
+/* The same for two manifests already loaded. New reference. */
+json_t *quire_manifest_diff(const json_t *ma, const json_t *mb);
+
+/* What needs attention in manifest m: {revision, artefacts: {failed, blocked, stale,
+ * pending-review, user-edited: [id]}, total_cost_micro}. New reference. */
+json_t *quire_revision_status(const json_t *m);
+
+#endif
