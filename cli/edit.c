@@ -12,15 +12,11 @@
 #include <jansson.h>
 
 #include "common.h"
-#include "quire/blob.h"
 #include "quire/blueprint.h"
 #include "quire/buf.h"
 #include "quire/edit.h"
 #include "quire/error.h"
 #include "quire/fs.h"
-#include "quire/hash.h"
-#include "quire/id.h"
-#include "quire/manifest.h"
 #include "quire/project.h"
 
 static const char usage[] =
@@ -48,9 +44,6 @@ static const char usage[] =
 struct edit {
 	struct quire_project *p;
 	struct quire_edit *s; /* holds the writer lock while files change */
-	const json_t *m; /* current manifest (the edit's) */
-	json_t *events;  /* [kind, subject, data] triples */
-	struct quire_buf command;
 	struct quire_buf said; /* what is printed once the edit is committed */
 };
 
@@ -64,12 +57,6 @@ static void say(struct edit *e, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	quire_buf_puts(&e->said, line);
-}
-
-static void add_event(struct edit *e, const char *kind, const char *subject, json_t *data)
-{
-	json_array_append_new(e->events, json_pack("[s,s,o]", kind, subject,
-						   data ? data : json_null()));
 }
 
 /* Runs $EDITOR (or $VISUAL, else vi) on path; 0 when it exited 0. */
@@ -127,30 +114,12 @@ static int edit_text(const char *data, size_t len, const char *ext, struct quire
 	return err;
 }
 
-static int set_input(struct edit *e, const char *name, const json_t *v)
+static void say_input(struct edit *e, const char *name, const json_t *v)
 {
-	int err = quire_edit_keep_file(e->s, e->p->inputs_file);
-	if (!err)
-		err = quire_project_set_input(e->p, name, v);
-	if (err)
-		return err;
-	struct quire_digest d, fd;
-	quire_project_input_digest(e->p, name, &d);
-	char *path = malloc(strlen(e->p->root) + strlen(e->p->inputs_file) + 2);
-	snprintf(path, strlen(e->p->root) + strlen(e->p->inputs_file) + 2, "%s/%s", e->p->root,
-		 e->p->inputs_file);
-	err = quire_hash_file(path, &fd, NULL);
-	free(path);
-	if (err)
-		return err;
-	add_event(e, "input.set", name,
-		  json_pack("{s:s,s:O,s:{s:s}}", "digest", d.s, "value", v, "files",
-			    e->p->inputs_file, fd.s));
 	char *s = json_dumps(v, JSON_ENCODE_ANY);
 	size_t l = strlen(s);
 	say(e, "edit: %s = %.*s%s\n", name, l > 70 ? 67 : (int)l, s, l > 70 ? "..." : "");
 	free(s);
-	return 0;
 }
 
 static int do_set(struct edit *e, const char *arg)
@@ -161,8 +130,8 @@ static int do_set(struct edit *e, const char *arg)
 	char *name = strndup(arg, (size_t)(eq - arg));
 	json_t *v = NULL;
 	int err = quire_project_parse_input(e->p, name, eq + 1, &v);
-	if (!err)
-		err = set_input(e, name, v);
+	if (!err && !(err = quire_edit_set_input(e->s, name, v)))
+		say_input(e, name, v);
 	json_decref(v);
 	free(name);
 	return err;
@@ -183,8 +152,8 @@ static int do_input_editor(struct edit *e, const char *name)
 	} else if (!err) {
 		json_t *v = NULL;
 		err = quire_project_parse_input(e->p, name, b.ptr, &v);
-		if (!err)
-			err = set_input(e, name, v);
+		if (!err && !(err = quire_edit_set_input(e->s, name, v)))
+			say_input(e, name, v);
 		json_decref(v);
 	}
 	quire_buf_release(&b);
@@ -196,84 +165,30 @@ static int do_input_editor(struct edit *e, const char *name)
 static int do_from(struct edit *e, const char *file)
 {
 	struct quire_buf b = QUIRE_BUF_INIT;
+	json_t *changed = NULL;
 	int err = quire_fs_read(file, &b, QUIRE_TEXT_CAP);
-	json_t *doc = NULL;
 	if (!err)
-		err = quire_edit_parse_export(e->p, file, b.ptr, b.len, &doc);
+		err = quire_edit_apply_export(e->s, file, b.ptr, b.len, &changed);
+	size_t i;
+	json_t *c;
+	json_array_foreach(changed, i, c) {
+		if (json_object_get(c, "input"))
+			say_input(e, json_string_value(json_object_get(c, "input")),
+				  json_object_get(c, "value"));
+		else
+			say(e, "edit: %s rewritten\n", json_string_value(json_object_get(c, "file")));
+	}
+	json_decref(changed);
 	quire_buf_release(&b);
-	if (err)
-		return err;
-	const char *k;
-	json_t *v;
-	json_object_foreach(json_object_get(doc, "inputs"), k, v) {
-		if (json_equal(v, json_object_get(e->p->inputs, k)))
-			continue;
-		if ((err = set_input(e, k, v)))
-			break;
-	}
-	json_object_foreach(json_object_get(doc, "prompts"), k, v) {
-		if (err)
-			break;
-		char *path = malloc(strlen(e->p->root) + strlen(k) + 2);
-		snprintf(path, strlen(e->p->root) + strlen(k) + 2, "%s/%s", e->p->root, k);
-		struct quire_buf cur = QUIRE_BUF_INIT;
-		int same = quire_fs_read(path, &cur, 0) == 0 && cur.len == json_string_length(v) &&
-			   !memcmp(cur.ptr, json_string_value(v), cur.len);
-		quire_buf_release(&cur);
-		quire_error_clear();
-		if (!same && !(err = quire_edit_keep_file(e->s, k))) {
-			err = quire_fs_write_atomic(path, json_string_value(v), json_string_length(v),
-						    0644);
-			if (!err)
-				say(e, "edit: %s rewritten\n", k);
-		}
-		free(path);
-	}
-	json_decref(doc);
 	return err;
-}
-
-static const json_t *entry(struct edit *e, const char *id)
-{
-	return json_object_get(json_object_get(e->m, "artefacts"), id);
-}
-
-static const char *rev_of(struct edit *e)
-{
-	const char *r = json_string_value(json_object_get(e->m, "revision"));
-	return r ? r : "the current revision";
-}
-
-/* The ids of the current revision matching a pattern, as a JSON array (new reference). */
-static json_t *match(struct edit *e, const char *pat)
-{
-	json_t *ids = json_array();
-	const char *k;
-	json_t *v;
-	json_object_foreach(json_object_get((json_t *)e->m, "artefacts"), k, v) if (quire_id_match(pat, k))
-		json_array_append_new(ids, json_string(k));
-	return ids;
-}
-
-static int unknown_id(struct edit *e, const char *id)
-{
-	return quire_error_set(QUIRE_ENOTFOUND,
-			       "%s has no artefact '%s' (ids look like Chapter[1]; 'quire inspect' "
-			       "lists them; an instance is editable once it has been generated)",
-			       rev_of(e), id);
 }
 
 static int do_content(struct edit *e, const char *id, const char *file)
 {
-	const json_t *en = entry(e, id);
-	if (!en)
-		return unknown_id(e, id);
-	const char *type = json_string_value(json_object_get(en, "type"));
-	const char *digest = json_string_value(json_object_get(en, "digest"));
 	struct quire_buf cur = QUIRE_BUF_INIT, next = QUIRE_BUF_INIT;
-	int err = 0;
-	if (digest)
-		err = quire_blob_read(e->p->qdir, digest, &cur, 0, 1);
+	const json_t *en = NULL;
+	int err = quire_edit_content(e->s, id, &cur, &en);
+	const char *type = json_string_value(json_object_get(en, "type"));
 	if (!err && file) {
 		err = quire_fs_read(file, &next, 0);
 	} else if (!err) {
@@ -285,30 +200,13 @@ static int do_content(struct edit *e, const char *id, const char *file)
 			err = edit_text(cur.ptr, cur.len, json_string_value(json_object_get(en, "ext")),
 					&next);
 	}
-	if (!err && type && !strcmp(type, "json")) {
-		json_error_t je;
-		json_t *j = json_loadb(next.ptr, next.len, JSON_DECODE_ANY, &je);
-		if (!j)
-			err = quire_error_set(QUIRE_EINVALID, "%s:%d:%d: not valid JSON: %s",
-					      file ? file : id, je.line, je.column, je.text);
-		json_decref(j);
-	}
-	if (!err && digest && next.len == cur.len && !memcmp(next.ptr, cur.ptr, cur.len)) {
+	int same = 0;
+	if (!err)
+		err = quire_edit_replace(e->s, id, next.ptr, next.len, file, &same);
+	if (!err && same)
 		say(e, "edit: %s unchanged\n", id);
-	} else if (!err) {
-		struct quire_digest d;
-		err = quire_blob_put(e->p->qdir, next.ptr, next.len, &d);
-		if (!err) {
-			add_event(e, "artefact.edited", id,
-				  json_pack("{s:s,s:I,s:O,s:O,s:O}", "digest", d.s, "size",
-					    (json_int_t)next.len, "producer",
-					    json_object_get(en, "producer"), "type",
-					    json_object_get(en, "type"), "ext",
-					    json_object_get(en, "ext")));
-			say(e, "edit: %s replaced by hand (pinned until 'quire edit %s --release')\n", id,
-			    id);
-		}
-	}
+	else if (!err)
+		say(e, "edit: %s replaced by hand (pinned until 'quire edit %s --release')\n", id, id);
 	quire_buf_release(&cur);
 	quire_buf_release(&next);
 	return err;
@@ -318,60 +216,30 @@ enum action { A_NONE, A_APPROVE, A_FEEDBACK, A_RELEASE, A_TAKE };
 
 static int do_action(struct edit *e, enum action a, const char *pat, const char *text, long take)
 {
-	json_t *ids = match(e, pat);
-	int err = 0, done = 0;
-	if (!json_array_size(ids)) {
-		json_decref(ids);
-		return unknown_id(e, pat);
+	if (a == A_TAKE) {
+		int err = quire_edit_take(e->s, pat, take);
+		if (!err)
+			say(e, "edit: %s shows take %ld; what depends on it follows on the next run\n",
+			    pat, take);
+		return err;
 	}
+	enum quire_edit_review r = a == A_APPROVE	 ? QUIRE_EDIT_APPROVE
+				   : a == A_FEEDBACK ? QUIRE_EDIT_FEEDBACK
+						     : QUIRE_EDIT_RELEASE;
+	json_t *ids = NULL;
+	int err = quire_edit_review(e->s, r, pat, text, &ids);
 	size_t i;
-	json_t *idv;
-	json_array_foreach(ids, i, idv) {
-		const char *id = json_string_value(idv);
-		const json_t *en = entry(e, id);
-		const char *status = json_string_value(json_object_get(en, "status"));
-		if (a == A_APPROVE) {
-			if (!status || strcmp(status, "pending-review"))
-				continue;
-			add_event(e, "artefact.approved", id, NULL);
+	json_t *v;
+	json_array_foreach(ids, i, v) {
+		const char *id = json_string_value(v);
+		if (a == A_APPROVE)
 			say(e, "edit: %s approved\n", id);
-		} else if (a == A_FEEDBACK) {
-			if (!json_object_get(en, "digest"))
-				continue;
-			add_event(e, "artefact.feedback", id, json_pack("{s:s}", "text", text));
+		else if (a == A_FEEDBACK)
 			say(e, "edit: %s will be revised with your feedback on the next run\n", id);
-		} else if (a == A_RELEASE) {
-			if (!status || strcmp(status, "user-edited"))
-				continue;
-			add_event(e, "artefact.released", id, NULL);
+		else
 			say(e, "edit: %s released: the next run generates it again\n", id);
-		} else if (a == A_TAKE) {
-			int found = 0;
-			size_t k;
-			json_t *t;
-			json_array_foreach(json_object_get(en, "takes"), k, t)
-				found |= json_integer_value(json_object_get(t, "take")) == take;
-			if (!found) {
-				err = quire_error_set(QUIRE_ENOTFOUND,
-						      "%s has no take %ld (see 'quire inspect %s --takes')",
-						      id, take, id);
-				break;
-			}
-			add_event(e, "artefact.take_selected", id, json_pack("{s:I}", "take",
-									     (json_int_t)take));
-			say(e, "edit: %s shows take %ld; what depends on it follows on the next run\n", id,
-			    take);
-		}
-		done++;
 	}
 	json_decref(ids);
-	if (!err && !done) {
-		const char *what = a == A_APPROVE ? "awaits review"
-				   : a == A_RELEASE ? "is hand-edited"
-						    : "has an output";
-		err = quire_error_set(QUIRE_EINVALID, "nothing matching '%s' %s in %s", pat, what,
-				      rev_of(e));
-	}
 	return err;
 }
 
@@ -456,12 +324,8 @@ static int cmd_edit(int argc, char **argv, const struct cmd_env *env)
 	}
 	struct edit e = { .p = env->p, .said = QUIRE_BUF_INIT };
 	int rc = 0;
-	e.events = json_array();
-	e.command = command;
 	/* The lock first: nothing (inputs.yaml included) changes while another quire writes. */
-	int err = quire_edit_begin(&e.s, e.p, e.command.ptr);
-	if (!err)
-		e.m = quire_edit_manifest(e.s);
+	int err = quire_edit_begin(&e.s, e.p, command.ptr);
 	for (size_t i = 0; !err && i < nsets; i++)
 		err = do_set(&e, sets[i]);
 	if (!err && from)
@@ -478,7 +342,7 @@ static int cmd_edit(int argc, char **argv, const struct cmd_env *env)
 	}
 	char rev[32] = "";
 	if (!err) {
-		err = quire_edit_finish(e.s, e.events, rev, sizeof(rev));
+		err = quire_edit_finish(e.s, rev, sizeof(rev));
 	} else {
 		quire_edit_abort(e.s); /* puts back what it changed */
 	}
@@ -498,8 +362,7 @@ static int cmd_edit(int argc, char **argv, const struct cmd_env *env)
 	}
 	free(sets);
 	quire_buf_release(&e.said);
-	json_decref(e.events);
-	quire_buf_release(&e.command);
+	quire_buf_release(&command);
 	return rc;
 }
 

@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+struct quire_buf;
 struct quire_project;
 
 /* An edit in progress: it holds the writer lock from quire_edit_begin to quire_edit_finish or
@@ -27,11 +28,49 @@ const json_t *quire_edit_manifest(const struct quire_edit *e);
  * it: a failed or aborted edit puts it back. */
 int quire_edit_keep_file(struct quire_edit *e, const char *rel);
 
-/* Commits `events` (see quire_edit_commit) and ends the edit (e is freed); no events: no
- * revision, the files it changed stay as they are (rev is ""). Nothing committed
- * (an error before the revision; QUIRE_ECONFLICT when out/ holds a writer's file): the kept
+/* The changes an edit records (each committed by quire_edit_finish). */
+
+/* Sets input `name` to v (typed: quire_project_parse_input): inputs.yaml changes in place
+ * (kept, put back if the edit fails). */
+int quire_edit_set_input(struct quire_edit *e, const char *name, const json_t *v);
+
+/* Applies an export document (quire_edit_parse_export): inputs that differ are set,
+ * templates that differ are rewritten (kept). *changed gets what changed, in order:
+ * [{"input": NAME, "value": V} | {"file": PATH}] (new reference, also on error). */
+int quire_edit_apply_export(struct quire_edit *e, const char *name, const char *text,
+			    size_t len, json_t **changed);
+
+/* Appends artefact id's current output (verified) to out; *entry (may be NULL) gets its
+ * manifest entry, borrowed. QUIRE_ENOTFOUND for an unknown id. */
+int quire_edit_content(const struct quire_edit *e, const char *id, struct quire_buf *out,
+		       const json_t **entry);
+
+/* Replaces artefact id's output by hand (user-edited: pinned until released): a JSON
+ * artefact's text must parse (errors name `from`, the file it came from, or the id). *same is
+ * 1 when data is already its output (nothing recorded). QUIRE_ENOTFOUND, QUIRE_EINVALID. */
+int quire_edit_replace(struct quire_edit *e, const char *id, const char *data, size_t len,
+		       const char *from, int *same);
+
+enum quire_edit_review {
+	QUIRE_EDIT_APPROVE,  /* artefacts awaiting review */
+	QUIRE_EDIT_FEEDBACK, /* artefacts with an output: revised with the note */
+	QUIRE_EDIT_RELEASE,  /* hand-edited artefacts: generated again */
+};
+
+/* Applies a review action to every artefact matching id pattern that it applies to; *ids
+ * gets them (new reference). QUIRE_ENOTFOUND when the pattern matches nothing, QUIRE_EINVALID
+ * when nothing it matches is in the state the action needs. text: the feedback note. */
+int quire_edit_review(struct quire_edit *e, enum quire_edit_review a, const char *pattern,
+		      const char *text, json_t **ids);
+
+/* Shows take n of artefact id again (dependants follow on the next run). QUIRE_ENOTFOUND. */
+int quire_edit_take(struct quire_edit *e, const char *id, long n);
+
+/* Commits what the change calls recorded and ends the edit (e is freed); nothing recorded:
+ * no revision, the files it changed stay as they are (rev is ""). Nothing committed (an
+ * error before the revision; QUIRE_ECONFLICT when out/ holds a writer's file): the kept
  * files are put back and rev is "". */
-int quire_edit_finish(struct quire_edit *e, const json_t *events, char *rev, size_t revlen);
+int quire_edit_finish(struct quire_edit *e, char *rev, size_t revlen);
 
 /* Ends the edit without committing (e is freed, NULL is fine): kept files are put back; the
  * thread's last error message is kept. */

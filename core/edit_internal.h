@@ -1,0 +1,43 @@
+/* Internal: the edit session (core/edit.c) that rewinds (core/rewind.c) commit through. */
+#ifndef QUIRE_EDIT_INTERNAL_H
+#define QUIRE_EDIT_INTERNAL_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "quire/buf.h"
+
+struct quire_lock;
+struct quire_project;
+struct quire_store;
+
+/* A project file as it was before the edit changed it, put back if the edit fails. */
+struct quire__kept {
+	char *rel;
+	struct quire_buf old;
+	int existed;
+};
+
+struct quire_edit {
+	const struct quire_project *p; /* whose out/ is synced; root and qdir */
+	struct quire_lock *lock;
+	struct quire_store *store;
+	char *current;  /* the current revision, or NULL */
+	json_t *prev;   /* its manifest (an empty one when there is none) */
+	char *command;
+	json_t *events; /* [kind, subject, data] triples added by the change calls */
+	struct quire__kept *kept;
+	size_t nkept, akept;
+	char recovered[32];
+};
+
+/* Commits events as the next revision on top of the current one; *next gets the new
+ * manifest. Nothing is checked of out/ here (callers preflight). */
+int quire__edit_commit_events(struct quire_edit *e, const json_t *events, char *rev,
+			      size_t revlen, json_t **next);
+
+/* Ends the session (e is freed); restore: the files it kept go back first. */
+void quire__edit_end(struct quire_edit *e, int restore);
+
+#endif

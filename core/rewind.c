@@ -1,0 +1,187 @@
+/* Rewinds: what going back to an earlier revision would change, and doing it as a new
+ * revision (history stays append-only). */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "quire/blob.h"
+#include "quire/buf.h"
+#include "quire/edit.h"
+#include "quire/error.h"
+#include "quire/fs.h"
+#include "quire/hash.h"
+#include "quire/history.h"
+#include "quire/lock.h"
+#include "quire/manifest.h"
+#include "quire/out.h"
+#include "quire/project.h"
+#include "edit_internal.h"
+#include "util.h"
+
+static const char *str(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+static int same(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+/* Digest of a project file now, or NULL (missing): malloc'd. */
+static char *digest_now(const char *root, const char *rel)
+{
+	char *path = quire__xasprintf("%s/%s", root, rel);
+	struct quire_digest d;
+	int err = quire_hash_file(path, &d, NULL);
+	free(path);
+	if (err) {
+		quire_error_clear();
+		return NULL;
+	}
+	return quire__xstrdup(d.s);
+}
+
+int quire_rewind_impact(const char *root, const char *rev, json_t **out)
+{
+	*out = NULL;
+	char *qdir = quire__xasprintf("%s/.quire", root), *current = NULL;
+	json_t *to = NULL, *from = NULL;
+	int err = quire_manifest_load(qdir, rev, &to);
+	if (!err)
+		err = quire_manifest_current(qdir, &current);
+	if (!err && current)
+		err = quire_manifest_load(qdir, current, &from);
+	if (err)
+		goto out;
+	if (!from)
+		from = quire_manifest_empty();
+	/* The same comparison as 'inspect --diff' (from the current revision to rev), as lists
+	 * of ids and input names. */
+	json_t *d = quire_manifest_diff(from, to);
+	const json_t *da = json_object_get(d, "artefacts");
+	json_t *changed = json_array(), *inputs = json_array();
+	size_t i;
+	json_t *x;
+	json_array_foreach(json_object_get(da, "changed"), i, x)
+		json_array_append(changed, json_object_get(x, "id"));
+	json_array_foreach(json_object_get(d, "inputs"), i, x)
+		json_array_append(inputs, json_object_get(x, "name"));
+	json_t *added = json_incref(json_object_get(da, "added"));
+	json_t *removed = json_incref(json_object_get(da, "removed"));
+	json_decref(d);
+	const char *id;
+	json_t *e;
+	json_t *files = json_array();
+	json_object_foreach(json_object_get(to, "files"), id, e) {
+		char *now = digest_now(root, id);
+		if (!same(now, json_string_value(e)))
+			json_array_append_new(files, json_string(id));
+		free(now);
+	}
+	*out = json_pack("{s:O,s:O,s:{s:o,s:o,s:o},s:o,s:o}", "from",
+			 json_object_get(from, "revision"), "to", json_object_get(to, "revision"),
+			 "artefacts", "changed", changed, "added", added, "removed", removed,
+			 "inputs", inputs, "files", files);
+out:
+	json_decref(to);
+	json_decref(from);
+	free(current);
+	free(qdir);
+	return err;
+}
+
+int quire_rewind(const char *root, const char *rev, const char *command, char *newrev,
+		 size_t revlen)
+{
+	char *qdir = quire__xasprintf("%s/.quire", root);
+	json_t *to = NULL, *prev = NULL, *next = NULL;
+	struct quire_lock *lock = NULL;
+	struct quire_project *p = NULL;
+	int err = quire_manifest_load(qdir, rev, &to);
+	if (err)
+		goto out;
+	/* Everything the rewind needs must be in the store before anything changes. */
+	const char *k;
+	json_t *v;
+	json_object_foreach(json_object_get(to, "files"), k, v) {
+		if (!quire_blob_exists(qdir, json_string_value(v))) {
+			err = quire_error_set(QUIRE_ENOTFOUND,
+					      "cannot rewind to %s: the content of '%s' it recorded is not "
+					      "in the store (a fresh clone? run 'quire run' there first)",
+					      rev, k);
+			goto out;
+		}
+	}
+	json_object_foreach(json_object_get(to, "artefacts"), k, v) {
+		const char *d = str(v, "digest");
+		if (d && !quire_blob_exists(qdir, d)) {
+			err = quire_error_set(QUIRE_ENOTFOUND,
+					      "cannot rewind to %s: the output of %s is not in the store",
+					      rev, k);
+			goto out;
+		}
+	}
+	json_t *events = json_pack("[[s,n,{s:O,s:O,s:O,s:O}]]", "revision.restored", "from",
+				   json_object_get(to, "revision"), "artefacts",
+				   json_object_get(to, "artefacts"), "inputs",
+				   json_object_get(to, "inputs"), "files", json_object_get(to, "files"));
+	/* out/ as the project names it now (its default when the files do not load: a rewind
+	 * may be what mends them). */
+	struct quire_project *cur_p = NULL, shell = { 0 };
+	if (quire_project_open(&cur_p, root)) {
+		quire_error_clear();
+		shell.root = (char *)root;
+		shell.qdir = qdir;
+		shell.out_dir = (char *)"out";
+	}
+	struct quire_edit *e = NULL;
+	err = quire_edit_begin(&e, cur_p ? cur_p : &shell, command);
+	if (!err && !(err = quire_out_preflight(e->p, e->store, e->prev, NULL)))
+		err = quire__edit_commit_events(e, events, newrev, revlen, &next);
+	if (e) {
+		prev = json_incref(e->prev);
+		lock = e->lock; /* held until out/ is written */
+		e->lock = NULL;
+		quire__edit_end(e, 0);
+	}
+	quire_project_free(cur_p);
+	json_decref(events);
+	if (err)
+		goto out;
+	/* Restore the files as they were at rev (only those that differ). */
+	json_object_foreach(json_object_get(to, "files"), k, v) {
+		char *now = digest_now(root, k);
+		int differs = !same(now, json_string_value(v));
+		free(now);
+		if (!differs)
+			continue;
+		struct quire_buf b = QUIRE_BUF_INIT;
+		char *path = quire__xasprintf("%s/%s", root, k), *dir = quire__xstrdup(path);
+		*strrchr(dir, '/') = '\0';
+		err = quire_blob_read(qdir, json_string_value(v), &b, 0, 1);
+		if (!err)
+			err = quire_fs_mkdirs(dir, 0755);
+		if (!err)
+			err = quire_fs_write_atomic(path, b.ptr, b.len, 0644);
+		quire_buf_release(&b);
+		free(path);
+		free(dir);
+		if (err)
+			goto out;
+	}
+	if ((err = quire_project_open(&p, root)) == 0) {
+		size_t w, r;
+		err = quire_out_sync(p, next, prev, &w, &r);
+	}
+out:
+	quire_project_free(p);
+	json_decref(to);
+	json_decref(prev);
+	json_decref(next);
+	quire_lock_release(lock);
+	free(qdir);
+	return err;
+}
+
