@@ -50,13 +50,20 @@ int usage_error(const char *cmd, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+void print_usage(const struct cmd *c, FILE *f)
+{
+	fputs(c->usage, f);
+	if (c->help)
+		c->help(f);
+}
+
 int wants_help(int argc, char **argv, const struct cmd *c)
 {
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--"))
 			break;
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			fputs(c->usage, stdout);
+			print_usage(c, stdout);
 			return 1;
 		}
 	}

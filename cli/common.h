@@ -38,7 +38,11 @@ struct cmd {
 	const char *usage; /* full --help text */
 	unsigned flags;	   /* CMD_* */
 	int (*exec)(int argc, char **argv, const struct cmd_env *env);
+	void (*help)(FILE *f); /* prints what follows usage from a name table, or NULL */
 };
+
+/* Prints a command's whole --help text. */
+void print_usage(const struct cmd *c, FILE *f);
 
 /* Global options parsed by main: -C DIR. */
 extern const char *opt_dir;

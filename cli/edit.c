@@ -366,5 +366,10 @@ static int cmd_edit(int argc, char **argv, const struct cmd_env *env)
 	return rc;
 }
 
-const struct cmd cmd_edit_desc = { "edit", "change inputs, hand-edit, review, pick takes", usage,
-				   CMD_PROJECT | CMD_WRITES, cmd_edit };
+const struct cmd cmd_edit_desc = {
+	.name = "edit",
+	.summary = "change inputs, hand-edit, review, pick takes",
+	.usage = usage,
+	.flags = CMD_PROJECT | CMD_WRITES,
+	.exec = cmd_edit,
+};

@@ -112,5 +112,10 @@ static int cmd_fsck(int argc, char **argv, const struct cmd_env *env)
 	return rc;
 }
 
-const struct cmd cmd_fsck_desc = { "fsck", "check the store and mend what can be mended", usage,
-				   CMD_ROOT | CMD_WRITES, cmd_fsck };
+const struct cmd cmd_fsck_desc = {
+	.name = "fsck",
+	.summary = "check the store and mend what can be mended",
+	.usage = usage,
+	.flags = CMD_ROOT | CMD_WRITES,
+	.exec = cmd_fsck,
+};

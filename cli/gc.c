@@ -56,5 +56,10 @@ static int cmd_gc(int argc, char **argv, const struct cmd_env *env)
 	return 0;
 }
 
-const struct cmd cmd_gc_desc = { "gc", "remove blobs no revision or cache refers to", usage,
-				 CMD_ROOT | CMD_WRITES, cmd_gc };
+const struct cmd cmd_gc_desc = {
+	.name = "gc",
+	.summary = "remove blobs no revision or cache refers to",
+	.usage = usage,
+	.flags = CMD_ROOT | CMD_WRITES,
+	.exec = cmd_gc,
+};

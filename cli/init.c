@@ -63,5 +63,10 @@ static int cmd_init(int argc, char **argv, const struct cmd_env *env)
 	return 0;
 }
 
-const struct cmd cmd_init_desc = { "init", "create a project from a blueprint", usage, 0,
-				   cmd_init };
+const struct cmd cmd_init_desc = {
+	.name = "init",
+	.summary = "create a project from a blueprint",
+	.usage = usage,
+	.flags = 0,
+	.exec = cmd_init,
+};

@@ -308,5 +308,10 @@ out:
 	return rc;
 }
 
-const struct cmd cmd_inspect_desc = { "inspect", "show a revision, or one artefact and its origin",
-				      usage, CMD_ROOT, cmd_inspect };
+const struct cmd cmd_inspect_desc = {
+	.name = "inspect",
+	.summary = "show a revision, or one artefact and its origin",
+	.usage = usage,
+	.flags = CMD_ROOT,
+	.exec = cmd_inspect,
+};

@@ -15,11 +15,18 @@ static int cmd_help(int argc, char **argv, const struct cmd_env *env);
 static int cmd_version(int argc, char **argv, const struct cmd_env *env);
 
 static const struct cmd cmd_help_desc = {
-	"help", "show help for quire or one command",
-	"usage: quire help [COMMAND]\n", 0, cmd_help,
+	.name = "help",
+	.summary = "show help for quire or one command",
+	.usage = "usage: quire help [COMMAND]\n",
+	.flags = 0,
+	.exec = cmd_help,
 };
 static const struct cmd cmd_version_desc = {
-	"version", "print quire's version", "usage: quire version\n", 0, cmd_version,
+	.name = "version",
+	.summary = "print quire's version",
+	.usage = "usage: quire version\n",
+	.flags = 0,
+	.exec = cmd_version,
 };
 
 static const struct cmd *const commands[] = {
@@ -83,7 +90,7 @@ static int cmd_help(int argc, char **argv, const struct cmd_env *env)
 	const struct cmd *c = find(argv[1]);
 	if (!c)
 		return usage_error("help", "unknown command '%s'", argv[1]);
-	fputs(c->usage, stdout);
+	print_usage(c, stdout);
 	return 0;
 }
 

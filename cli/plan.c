@@ -12,6 +12,7 @@
 #include "quire/out.h"
 #include "quire/plan.h"
 #include "quire/project.h"
+#include "quire/reason.h"
 #include "quire/store.h"
 
 static const char usage[] =
@@ -25,12 +26,22 @@ static const char usage[] =
 	"  --json      print the plan as one JSON object\n"
 	"  --check     print nothing; exit 1 when anything would run (or out/ holds a file\n"
 	"              'quire run' would refuse to overwrite), 0 when up to date\n\n"
-	"reasons: new, input changed: NAME, prompt changed, schema changed, binding changed: ROLE,\n"
-	"definition changed: PRODUCER, upstream changed: ID, output missing, previously failed,\n"
-	"feedback given, regenerate requested, released from a hand edit; instances below an\n"
-	"output that awaits review are listed as 'wait' (awaiting review: ID).\n\n"
 	"A file in out/ that holds text quire did not write (a hand edit) is listed with the\n"
-	"commands that keep it as a hand edit or discard it: 'quire run' never overwrites it.\n";
+	"commands that keep it as a hand edit or discard it: 'quire run' never overwrites it.\n"
+	"Instances below an output that awaits review are listed as 'wait'.\n\n"
+	"reasons (the first is shown, --explain shows all):\n";
+
+/* The reasons, from the planner's own table. */
+static void plan_help(FILE *f)
+{
+	for (int k = 0; k < QUIRE_REASON_COUNT; k++) {
+		const struct quire_reason_name *r = &quire_reasons[k];
+		char *text = k == QUIRE_REASON_UPSTREAM_MORE ? quire_reason_text(k, "N")
+							     : quire_reason_text(k, NULL);
+		fprintf(f, "  %-40s %s\n", text, r->meaning);
+		free(text);
+	}
+}
 
 /* Plans the project read-only: shared by plan and run --dry-run. conf (may be NULL) gets the
  * files in out/ a run would refuse to overwrite (quire_out_check). */
@@ -181,5 +192,11 @@ out:
 	return rc;
 }
 
-const struct cmd cmd_plan_desc = { "plan", "show what a run would do, and why", usage,
-				   CMD_PROJECT, cmd_plan };
+const struct cmd cmd_plan_desc = {
+	.name = "plan",
+	.summary = "show what a run would do, and why",
+	.usage = usage,
+	.flags = CMD_PROJECT,
+	.exec = cmd_plan,
+	.help = plan_help,
+};

@@ -144,5 +144,10 @@ static int cmd_providers(int argc, char **argv, const struct cmd_env *env)
 	return not_ready ? EXIT_DIRTY : 0;
 }
 
-const struct cmd cmd_providers_desc = { "providers", "list role bindings and whether each is ready",
-					usage, CMD_PROJECT, cmd_providers };
+const struct cmd cmd_providers_desc = {
+	.name = "providers",
+	.summary = "list role bindings and whether each is ready",
+	.usage = usage,
+	.flags = CMD_PROJECT,
+	.exec = cmd_providers,
+};

@@ -124,5 +124,10 @@ out:
 	return rc;
 }
 
-const struct cmd cmd_rewind_desc = { "rewind", "go back to an earlier revision (a new revision)",
-				     usage, CMD_ROOT | CMD_WRITES, cmd_rewind };
+const struct cmd cmd_rewind_desc = {
+	.name = "rewind",
+	.summary = "go back to an earlier revision (a new revision)",
+	.usage = usage,
+	.flags = CMD_ROOT | CMD_WRITES,
+	.exec = cmd_rewind,
+};

@@ -300,5 +300,10 @@ out:
 	return rc;
 }
 
-const struct cmd cmd_run_desc = { "run", "generate what is dirty and commit a revision", usage,
-				  CMD_PROJECT | CMD_WRITES, cmd_run };
+const struct cmd cmd_run_desc = {
+	.name = "run",
+	.summary = "generate what is dirty and commit a revision",
+	.usage = usage,
+	.flags = CMD_PROJECT | CMD_WRITES,
+	.exec = cmd_run,
+};

@@ -9,6 +9,7 @@
 #include "quire/manifest.h"
 #include "quire/id.h"
 #include "quire/plan.h"
+#include "quire/reason.h"
 #include "quire/project.h"
 #include "util.h"
 
@@ -55,11 +56,19 @@ static long idmap_get(const struct idmap *m, const char *key)
 	return -1;
 }
 
-static void add_reason(struct quire_node *n, char *r)
+/* Adds a reason (from the name table: quire/reason.h) and marks the node dirty. */
+static void add_reason(struct quire_node *n, enum quire_reason_kind k, const char *subject)
 {
 	n->reasons = quire__xrealloc(n->reasons, (n->nreasons + 1) * sizeof(char *));
-	n->reasons[n->nreasons++] = r;
+	n->reasons[n->nreasons++] = quire_reason_text(k, subject);
 	n->dirty = 1;
+}
+
+static void add_regenerate(struct quire_node *n)
+{
+	char take[48];
+	snprintf(take, sizeof(take), "take %lld", n->take);
+	add_reason(n, QUIRE_REASON_REGENERATE, take);
 }
 
 void quire_plan_free(struct quire_plan *plan)
@@ -407,7 +416,7 @@ static int upstream_in_order(const struct quire_project *p, struct quire_plan *p
 		if (again)
 			continue;
 		if ((*shown)++ < MAX_UPSTREAM_REASONS)
-			add_reason(n, quire__xasprintf("upstream changed: %s", u->id));
+			add_reason(n, QUIRE_REASON_UPSTREAM_CHANGED, u->id);
 		else
 			(*more)++;
 	}
@@ -421,18 +430,19 @@ static void explain(struct quire_plan *plan, const struct quire_project *p, size
 	struct quire_node *n = &plan->nodes[i];
 	const struct quire_producer *pr = &p->bp->producers[n->producer];
 	if (!e) {
-		add_reason(n, quire__xstrdup("new"));
+		add_reason(n, QUIRE_REASON_NEW, NULL);
 		return;
 	}
 	const char *status = jstr(e, "status");
 	if (status && !strcmp(status, "failed"))
-		add_reason(n, quire__xstrdup("previously failed"));
+		add_reason(n, QUIRE_REASON_FAILED, NULL);
 	else if (status && !strcmp(status, "blocked"))
-		add_reason(n, quire__xstrdup("previously blocked by a failed upstream"));
+		add_reason(n, QUIRE_REASON_BLOCKED, NULL);
 	else if (status && !strcmp(status, "stale"))
-		add_reason(n, json_is_true(json_object_get(e, "released"))
-				      ? quire__xstrdup("released from a hand edit")
-				      : quire__xstrdup("stale: its last run did not complete"));
+		add_reason(n,
+			   json_is_true(json_object_get(e, "released")) ? QUIRE_REASON_RELEASED
+									 : QUIRE_REASON_STALE,
+			   NULL);
 	const json_t *old = json_object_get(e, "deps");
 	json_t *parsed = NULL;
 	if (json_is_string(old)) {
@@ -445,20 +455,20 @@ static void explain(struct quire_plan *plan, const struct quire_project *p, size
 		return;
 	size_t fb_now = json_array_size(n->feedback), fb_then = json_array_size(json_object_get(old, "feedback"));
 	if (fb_now > fb_then)
-		add_reason(n, quire__xasprintf("feedback given: %s",
-					       json_string_value(json_array_get(n->feedback, fb_now - 1))));
+		add_reason(n, QUIRE_REASON_FEEDBACK,
+			   json_string_value(json_array_get(n->feedback, fb_now - 1)));
 	if (n->take != json_integer_value(json_object_get(old, "take")) &&
 	    n->take > json_integer_value(json_object_get(e, "take")))
-		add_reason(n, quire__xasprintf("regenerate requested: take %lld", n->take));
+		add_regenerate(n);
 	if (!same(jstr(old, "definition"), pr->def_digest))
-		add_reason(n, quire__xasprintf("definition changed: %s", pr->name));
+		add_reason(n, QUIRE_REASON_DEFINITION, pr->name);
 	const struct quire_binding *b = quire_project_binding(p, pr->role);
 	if (!same(jstr(old, "binding"), b->digest.s))
-		add_reason(n, quire__xasprintf("binding changed: %s", pr->role));
+		add_reason(n, QUIRE_REASON_BINDING, pr->role);
 	if (!same(jstr(old, "prompt"), quire_project_prompt_digest(p, (size_t)n->producer, n->idx)))
-		add_reason(n, quire__xstrdup("prompt changed"));
+		add_reason(n, QUIRE_REASON_PROMPT, NULL);
 	if (!same(jstr(old, "schema"), quire_project_file_digest(p, pr->output.schema)))
-		add_reason(n, quire__xstrdup("schema changed"));
+		add_reason(n, QUIRE_REASON_SCHEMA, NULL);
 	const json_t *oin = json_object_get(old, "inputs");
 	for (size_t k = 0; k < pr->nuses; k++) {
 		if (!pr->uses[k].is_input)
@@ -467,7 +477,7 @@ static void explain(struct quire_plan *plan, const struct quire_project *p, size
 		struct quire_digest d;
 		quire_project_input_digest(p, name, &d);
 		if (!same(jstr(oin, name), d.s))
-			add_reason(n, quire__xasprintf("input changed: %s", name));
+			add_reason(n, QUIRE_REASON_INPUT, name);
 	}
 	/* Upstream compared as a set of ids: a fan-out that grew or shrank names what changed. */
 	const json_t *oup = json_object_get(old, "upstream");
@@ -498,13 +508,14 @@ static void explain(struct quire_plan *plan, const struct quire_project *p, size
 			continue;
 		json_object_set_new(seen, u->id, json_true());
 		const char *od = json_string_value(json_object_get(prev, u->id));
-		const char *what = !od ? "upstream added" : "upstream changed";
+		enum quire_reason_kind what =
+			!od ? QUIRE_REASON_UPSTREAM_ADDED : QUIRE_REASON_UPSTREAM_CHANGED;
 		int changed = !od || u->dirty || !same(od, u->digest);
 		json_object_del(prev, u->id);
 		if (!changed)
 			continue;
 		if (shown++ < MAX_UPSTREAM_REASONS)
-			add_reason(n, quire__xasprintf("%s: %s", what, u->id));
+			add_reason(n, what, u->id);
 		else
 			more++;
 	}
@@ -512,7 +523,7 @@ static void explain(struct quire_plan *plan, const struct quire_project *p, size
 	json_t *unused;
 	json_object_foreach(prev, gone, unused) {
 		if (shown++ < MAX_UPSTREAM_REASONS)
-			add_reason(n, quire__xasprintf("upstream removed: %s", gone));
+			add_reason(n, QUIRE_REASON_UPSTREAM_REMOVED, gone);
 		else
 			more++;
 	}
@@ -521,12 +532,15 @@ static void explain(struct quire_plan *plan, const struct quire_project *p, size
 	json_decref(oparsed);
 summed:
 	json_decref(parsed);
-	if (more)
-		add_reason(n, quire__xasprintf("and %zu more upstream changes", more));
+	if (more) {
+		char nb[32];
+		snprintf(nb, sizeof(nb), "%zu", more);
+		add_reason(n, QUIRE_REASON_UPSTREAM_MORE, nb);
+	}
 	if (n->nreasons)
 		return;
 	if (!jstr(e, "digest") || !quire_blob_set_has(blobs, jstr(e, "digest")))
-		add_reason(n, quire__xstrdup("output missing"));
+		add_reason(n, QUIRE_REASON_OUTPUT_MISSING, NULL);
 }
 
 static int select_targets(struct quire_plan *plan, const struct quire_project *p,
@@ -732,7 +746,7 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 				break;
 			n->take = max_take(full) + 1;
 			json_decref(full);
-			add_reason(n, quire__xasprintf("regenerate requested: take %lld", n->take));
+			add_regenerate(n);
 		}
 		const char *est = row ? row->status : NULL;
 		const char *edig = row ? row->digest : NULL;
@@ -778,7 +792,7 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 			json_decref(full);
 		}
 		if (!n->nreasons)
-			add_reason(n, quire__xstrdup("fingerprint changed"));
+			add_reason(n, QUIRE_REASON_FINGERPRINT, NULL);
 		/* Dirty below an unapproved review: it cannot run until the review is done. */
 		for (size_t k = 0; k < n->ndeps && !n->waiting; k++) {
 			const struct quire_node *u = &plan->nodes[n->deps[k]];
@@ -788,7 +802,7 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 			if (u->pending_review || u->waiting || gated) {
 				n->waiting = 1;
 				n->awaiting = u->waiting ? u->awaiting : u->id;
-				char *r = quire__xasprintf("awaiting review: %s", n->awaiting);
+				char *r = quire_reason_text(QUIRE_REASON_AWAITING, n->awaiting);
 				/* Put the wait first: it is why nothing happens. */
 				n->reasons = quire__xrealloc(n->reasons, (n->nreasons + 1) * sizeof(char *));
 				memmove(n->reasons + 1, n->reasons, n->nreasons * sizeof(char *));

@@ -10,6 +10,7 @@
 #include "quire/hash.h"
 #include "quire/manifest.h"
 #include "quire/plan.h"
+#include "quire/reason.h"
 #include "quire/project.h"
 #include "quire/provider.h"
 #include "quire/run.h"
@@ -690,10 +691,31 @@ static void test_fanout_too_large(void **state)
 	quire_project_free(p);
 }
 
+/* Every reason kind has a name and a meaning, and its text starts with its name. */
+static void test_reason_table_complete(void **state)
+{
+	(void)state;
+	for (int k = 0; k < QUIRE_REASON_COUNT; k++) {
+		const struct quire_reason_name *r = &quire_reasons[k];
+		assert_non_null(r->name);
+		assert_non_null(r->meaning);
+		char *t = quire_reason_text(k, "X");
+		if (k == QUIRE_REASON_UPSTREAM_MORE)
+			assert_string_equal(t, "and X more upstream changes");
+		else if (r->subject)
+			assert_true(!strncmp(t, r->name, strlen(r->name)) &&
+				    !strcmp(t + strlen(r->name), ": X"));
+		else
+			assert_string_equal(t, r->name);
+		free(t);
+	}
+}
+
 int main(void)
 {
 	assert_int_equal(quire_provider_register(&quire_provider_mock), 0);
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_reason_table_complete),
 	    cmocka_unit_test_setup_teardown(test_empty_manifest_all_new, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_plan_follows_fanout_inputs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_targets_select_dependencies, setup, teardown),
