@@ -22,7 +22,7 @@
 #include "quire/store.h"
 #include "edit_internal.h"
 #include "git.h"
-#include "runlog.h"
+#include "run_commit.h"
 #include "util.h"
 
 int quire_edit_begin(struct quire_edit **out, const struct quire_project *p, const char *command)

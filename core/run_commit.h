@@ -1,7 +1,7 @@
-/* Internal: the pieces of the runner that edits and rewinds share: recording events,
+/* Internal: what edits and rewinds share with the runner (core/run_commit.c): recording events,
  * committing a run as a revision, recovering killed runs, snapshotting input files. */
-#ifndef QUIRE_RUNLOG_H
-#define QUIRE_RUNLOG_H
+#ifndef QUIRE_RUN_COMMIT_H
+#define QUIRE_RUN_COMMIT_H
 
 #include <stddef.h>
 #include <stdint.h>

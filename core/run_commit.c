@@ -1,0 +1,241 @@
+/* Committing a run as a revision (a fold of its events), recovering runs that were
+ * killed, and keeping snapshots of the files a run read. */
+#include <dirent.h>
+#include <string.h>
+
+#include "quire/blob.h"
+#include "quire/error.h"
+#include "quire/fs.h"
+#include "quire/manifest.h"
+#include "quire/plan.h"
+#include "quire/project.h"
+#include "quire/run.h"
+#include "quire/store.h"
+#include "run_commit.h"
+#include "run_internal.h"
+#include "util.h"
+
+struct fold_ctx {
+	json_t *m;
+	struct quire_mbase *base; /* m's base when m is slim */
+	int compact;		  /* keep changed entries as text (a run's commit) */
+	int started, err;
+};
+
+static int fold_cb(void *ud, int64_t seq, int64_t time_ns, const char *kind, const char *subject,
+		   const char *text, size_t len)
+{
+	(void)seq;
+	struct fold_ctx *fc = ud;
+	fc->started |= !strcmp(kind, "run.start");
+	/* An entry only in the base is read from the parent's text first; 10,000 new entries
+	 * held parsed were most of a large first run's memory, so they are compacted again (and
+	 * a run's large records are kept as text: see quire_manifest_fold_text). */
+	fc->err = quire_manifest_fold_text(fc->m, fc->base, time_ns, kind, subject, text, len,
+					   fc->compact);
+	return fc->err ? 1 : 0;
+}
+
+/* Folds run `run`'s events into m (consumed: changed in place; slim with its base, or full),
+ * writes it as revision rev and moves `current`; *out gets m when given. */
+int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t run, const char *rev,
+		       json_t *m, struct quire_mbase *base, int compact, json_t **out)
+{
+	struct fold_ctx fc = { m, base, compact, 0, 0 };
+	int err = quire_store_events_text(store, run, fold_cb, &fc);
+	if (fc.err)
+		err = fc.err;
+	/* A slim manifest's files, inputs and counts are empty until run.start sets them. */
+	if (!err && ((base && !fc.started) || !json_is_string(json_object_get(m, "revision")) ||
+		     strcmp(json_string_value(json_object_get(m, "revision")), rev)))
+		err = quire_error_set(QUIRE_ECORRUPT, "run %lld has no start event", (long long)run);
+	/* Blobs and the event log are written without fsyncs; one sync of the file system makes
+	 * all of them durable before the manifest that names them. */
+	if (!err)
+		err = quire_fs_sync_fs(qdir);
+	if (!err)
+		err = quire_manifest_write_from(qdir, rev, m, base);
+	if (!err)
+		err = quire_manifest_set_current(qdir, rev);
+	if (!err)
+		err = quire_store_run_finish(store, run, "committed");
+	if (err || !out)
+		json_decref(m);
+	else
+		*out = m;
+	return err;
+}
+
+int quire__run_commit(const char *qdir, struct quire_store *store, int64_t run, const char *rev,
+		      const char *parent, const json_t *parent_manifest, json_t **out)
+{
+	json_t *m = NULL;
+	if (parent && parent_manifest) {
+		/* Already in memory: a copy is much cheaper than parsing the file again. */
+		m = json_deep_copy(parent_manifest);
+	} else if (parent) {
+		int err = quire_manifest_load(qdir, parent, &m);
+		if (err)
+			return err;
+	} else {
+		m = quire_manifest_empty();
+	}
+	return quire_run__commit_onto(qdir, store, run, rev, m, NULL, 0, out);
+}
+
+struct outputs {
+	json_t *list; /* [[subject or null for a file snapshot, digest], ...] */
+};
+
+static int collect_output(void *ud, int64_t seq, int64_t time_ns, const char *kind,
+			  const char *subject, const json_t *data)
+{
+	(void)seq;
+	(void)time_ns;
+	struct outputs *o = ud;
+	if (!strcmp(kind, "run.start")) {
+		/* The snapshots of the files the run read: stored, like outputs, without a sync. */
+		const char *rel;
+		json_t *d;
+		json_object_foreach(json_object_get(data, "files"), rel, d)
+			if (json_is_string(d))
+				json_array_append_new(o->list, json_pack("[n,O]", d));
+		return 0;
+	}
+	if (strcmp(kind, "artefact.produced") && strcmp(kind, "artefact.cached"))
+		return 0;
+	const char *digest = json_string_value(json_object_get(data, "digest"));
+	if (subject && digest)
+		json_array_append_new(o->list, json_pack("[s,s]", subject, digest));
+	return 0;
+}
+
+/* The outputs (and file snapshots) of a killed run were renamed into the store but not yet
+ * synced to disk (that happens once, before a revision is committed), so after a power loss a
+ * blob may be missing, empty or partial. Each one is hashed again; a bad one is removed, and
+ * a bad output is recorded as lost (the artefact is then failed, without output), so the next
+ * run makes it again instead of committing it as clean. A removed snapshot is stored again
+ * by the next run that reads the file. */
+static int verify_outputs(struct quire_project *p, struct quire_store *store, int64_t run)
+{
+	struct outputs o = {json_array()};
+	int err = quire_store_events(store, run, collect_output, &o);
+	size_t k;
+	json_t *v;
+	json_array_foreach(o.list, k, v) {
+		if (err)
+			break;
+		const char *subject = json_string_value(json_array_get(v, 0));
+		const char *digest = json_string_value(json_array_get(v, 1));
+		if (!quire_digest_valid(digest))
+			continue;
+		char *path = quire_blob_path(p->qdir, digest);
+		struct quire_digest got;
+		int herr = quire_hash_file(path, &got, NULL), bad = 0;
+		if (herr == QUIRE_ENOTFOUND) {
+			quire_error_clear();
+			bad = 1;
+		} else if (herr) {
+			err = herr; /* unreadable is not lost: nothing is removed on a guess */
+		} else {
+			bad = strcmp(got.s, digest) != 0;
+		}
+		if (bad)
+			unlink(path);
+		if (bad && subject) {
+			char msg[256];
+			snprintf(msg, sizeof(msg), "its output %.19s... was lost when quire was stopped "
+				 "before it reached the disk", digest);
+			json_t *d = json_pack("{s:s,s:s}", "error", msg, "digest", digest);
+			err = quire__run_record(store, run, "artefact.lost", subject, d, NULL, NULL);
+			json_decref(d);
+		}
+		free(path);
+	}
+	json_decref(o.list);
+	return err;
+}
+
+/* A run that was killed left events but no manifest: commit what it finished. */
+int quire__run_recover(struct quire_project *p, struct quire_store *store, char *recovered,
+		       size_t len)
+{
+	int64_t run;
+	char *rev = NULL, *parent = NULL;
+	int err = quire_store_unfinished_run(store, &run, &rev, &parent);
+	while (!err && run) {
+		/* Its start event records what it read: without one (a store made before the row
+		 * and the event were one transaction, killed between them) nothing can be committed
+		 * and nothing was produced, since jobs start only after it. */
+		int has = quire_store_run_has_start(store, run);
+		if (has == 0) {
+			err = quire_store_run_finish(store, run, "abandoned");
+			goto next;
+		}
+		err = has < 0 ? has : verify_outputs(p, store, run);
+		if (!err)
+			err = quire__run_record(store, run, "run.recovered", NULL, NULL, NULL, NULL);
+		if (!err)
+			err = quire__run_commit(p->qdir, store, run, rev, parent, NULL, NULL);
+		if (!err)
+			snprintf(recovered, len, "%s", rev);
+next:
+		free(rev);
+		free(parent);
+		rev = parent = NULL;
+		if (!err)
+			err = quire_store_unfinished_run(store, &run, &rev, &parent);
+	}
+	free(rev);
+	free(parent);
+	return err;
+}
+
+/* Stores one project file's content; d is the digest it was hashed to. */
+static int snapshot_file(struct quire_project *p, const char *rel, const char *d)
+{
+	char *path = quire__xasprintf("%s/%s", p->root, rel);
+	struct quire_digest got;
+	int err = quire_blob_put_file(p->qdir, path, &got, NULL);
+	free(path);
+	if (err)
+		return err;
+	if (strcmp(got.s, d))
+		return quire_error_set(QUIRE_EINVALID, "'%s' changed while quire was reading it", rel);
+	return 0;
+}
+
+/* Keeps the content of every file the build read, so a revision can be restored later. */
+int quire__run_snapshot(struct quire_project *p, const struct quire_plan *plan)
+{
+	int err = 0;
+	if (plan && plan->files_checked) {
+		/* The plan asked the store (mostly answered by trusted shards, see
+		 * quire_blob_set_new): a no-op or one-scene run checked 10,000 files here. */
+		for (size_t k = 0; k < plan->nunstored && !err; k++)
+			err = snapshot_file(p, plan->unstored[k],
+					    quire_project_file_digest(p, plan->unstored[k]));
+		return err;
+	}
+	for (size_t k = 0; k < p->nfiles; k++)
+		if (!quire_blob_exists(p->qdir, p->files[k].d.s) &&
+		    (err = snapshot_file(p, p->files[k].rel, p->files[k].d.s)))
+			return err;
+	return 0;
+}
+
+/* Removes what killed runs left in .quire/tmp (we hold the lock: nobody else writes there). */
+void quire__run_clear_tmp(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.' && unlinkat(dirfd(d), e->d_name, 0) < 0) {
+			char *sub = quire__xasprintf("%s/%s", dir, e->d_name);
+			quire_run__rm_tree(sub); /* a worker's directory */
+			free(sub);
+		}
+	closedir(d);
+}

@@ -1,0 +1,259 @@
+/* Internal: the runner's state shared by its parts: scheduling (run_sched.c), jobs and
+ * workers (run_job.c), recording events (run_events.c), committing and recovery
+ * (run_commit.c), and quire_run itself (run.c). */
+#ifndef QUIRE_RUN_INTERNAL_H
+#define QUIRE_RUN_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "quire-provider.h"
+#include "quire/hash.h"
+#include "quire/run.h"
+
+struct quire_mbase;
+struct quire_plan;
+struct quire_project;
+struct quire_run_opts;
+struct quire_run_result;
+struct quire_store;
+struct quire_template;
+struct quire__jobserver;
+
+/* Largest artefact read back into memory to render a prompt. */
+#define RENDER_CAP (64u << 20)
+
+
+enum nstate {
+	N_PENDING_DEPS, /* waiting for its upstream to finish */
+	N_QUEUED,
+	N_RUNNING,
+	N_OK,
+	N_FAILED,
+	N_BLOCKED,
+	N_SKIPPED,
+	N_REVIEW,    /* done, but its output awaits review: dependants may not use it yet */
+	N_AWAITING,  /* could not run: an upstream awaits review */
+};
+
+
+struct binst {
+	const struct quire_binding *b;
+	const struct quire_provider *vt;
+	void *ctx;
+	size_t running; /* jobs of this role in flight (for the role's concurrency limit) */
+};
+
+
+struct job {
+	size_t node;
+	struct binst *bi;
+	struct quire_provider_request rq;
+	char *prompt;
+	size_t prompt_len;
+	char *schema;     /* rendered schema (json outputs) */
+	json_t *schema_j; /* parsed */
+	char **in_ids, **in_paths;
+	char **in_check; /* per input: the digest to verify it against before the call, or NULL
+			  * (verified already in this run) */
+	int corrupt;     /* an input did not hash to its digest: diag says which */
+	char *tmp;        /* the output file, in the worker's slot directory */
+	const char *ext;  /* the output's extension */
+	int adopted;      /* the output is in the blob store (the worker moved it) */
+	char *adopt_msg;  /* why it could not be */
+	char *params;
+	unsigned attempts;
+	/* What every attempt that reached the provider may have been billed, failed ones too. */
+	long long spent_in, spent_out, spent_micro;
+	int usage_unknown;  /* an attempt answered without saying its usage (tokens -1) */
+	int cost_estimated; /* spent_micro holds an estimate for it */
+	long long estimate; /* one call's estimated cost, for an answer without usage */
+	/* streamed progress from the provider (written by the worker, read by the main thread) */
+	_Atomic long long units;
+	char unit[24]; /* copied: the provider's string may not outlive the call */
+	long long units_reported;
+	struct quire_digest fp;
+	char *deps; /* the dependency record, canonical JSON text */
+	/* results, written by the worker */
+	int rc;
+	struct quire_provider_response rs;
+	struct quire_digest digest;
+	uint64_t size;
+	int64_t dur_ns;
+	struct job *next;
+};
+
+
+/* A worker thread's own files, reused by each job it runs: creating and deleting two files per
+ * job made ext4's inode allocator scan its recently deleted inodes (quadratic in a run). */
+struct wslot {
+	struct runner *r;
+	char *dir;     /* .quire/tmp/w-PID-T-G (worker T, generation G) */
+	char *prompt;  /* the rendered prompt of the current job, rewritten in place */
+	char *scratch; /* the current job's scratch directory, emptied after each job */
+	unsigned gen;  /* bumped when the files could not be reused: the next job gets new ones */
+};
+
+
+struct runner {
+	struct quire_project *p;
+	struct quire_plan *plan;
+	struct quire_store *store;
+	const struct quire_run_opts *o;
+	struct quire_run_result *res;
+	int64_t run_id;
+	char rev[32];
+
+	pthread_mutex_t mu;
+	pthread_cond_t work_cv, done_cv;
+	struct job *work_head, *work_tail, *done_head, *done_tail;
+	struct job **flying; /* jobs handed to workers and not yet completed (at most -j) */
+	size_t nflying;
+	int stop;
+	volatile int cancelled;
+	pthread_t *threads;
+	struct wslot *slots;
+	int nthreads;
+
+	unsigned char *state;
+	size_t *pending;
+	size_t *ready;
+	size_t nready;      /* r->ready is a binary max-heap on prio */
+	uint64_t *prio;     /* critical-path priority: the longest recorded path to a sink */
+	json_t **values;   /* rendered-input cache per node */
+	unsigned char *verified; /* per node: its output was hashed in this run (made, or read
+				  * for a prompt), so a provider may be given its file as is */
+	size_t *users;     /* per node: dependants of it not started yet (its value is kept
+			    * until none is left) */
+	int blobfd;        /* .quire/blobs/sha256 held open (-1: not open) */
+	unsigned *mark;    /* per node: generation in which it is a dependency being rendered */
+	unsigned gen;
+	struct quire_template **tprompt, **tschema; /* per producer: shared templates, parsed */
+	struct binst *binsts;
+	size_t nbinsts;
+	size_t running, done, total;
+	struct quire__jobserver *js; /* make's jobserver, when it bounds us (no explicit -j) */
+	int stopping;      /* fail-fast tripped, interrupted, or the disk is full */
+	struct pend *pend; /* events waiting for their group's commit (see record) */
+	size_t npend, apend;
+	int64_t last_commit; /* when the last group was committed (monotonic ns) */
+	int halt_err;        /* why the run starts nothing new but finishes what runs (a full
+			      * disk, a damaged blob), or 0; it ends with this error */
+	char *halt_msg;      /* its message */
+	struct held_report *held; /* progress reports waiting for their group's commit */
+	size_t nheld, aheld;
+};
+
+
+/* An event waiting for its group's commit, as text: a commit the disk refused is tried again
+ * once the reserve has made room. kind is a literal. */
+struct pend {
+	const char *kind;
+	char *subject, *js, *ac_fp, *ac_js;
+};
+
+
+/* A progress report held back until the events it reports are committed. */
+struct held_report {
+	struct quire_progress ev;
+	char *msg;
+	char unit[24];
+};
+
+/* Group commit: see run_events.c. */
+#define RECORD_BATCH_NS 20000000LL
+#define RECORD_BATCH_MAX 2048
+
+/* Reports a step of node i (kind: "start", "produced", ...) through the caller's callback,
+ * once the events it reports are committed. */
+void quire_run__report(struct runner *r, const char *kind, size_t node, const char *msg);
+
+/* Reports streamed progress of in-flight jobs that moved since the last report. */
+void quire_run__report_progress(struct runner *r);
+
+/* Makes sure .quire/runs/reserve holds RESERVE_BYTES (best effort: none on a disk without
+ * the room). */
+void quire_run__reserve_make(const char *qdir);
+
+/* Forgets the events waiting for their group's commit. */
+void quire_run__pend_clear(struct runner *r);
+
+/* Starts nothing new: the jobs in flight finish and are recorded (they may be paid for),
+ * the revision is committed, and the run ends with this error (the first one given). */
+void quire_run__halt(struct runner *r, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Commits the waiting group, if any, then gives out the reports it held. A report is given
+ * only once its event is committed: when the commit fails, the reports are dropped (the jobs
+ * are not recorded, so they were never reported). A full disk gives back the reserve and
+ * tries once more; that working, the run starts nothing new (see execute) and ends with the
+ * error, having recorded every job already paid for. */
+int quire_run__record_flush(struct runner *r);
+
+/* After a failed job: when the project's disk is (nearly) full, every further job would fail
+ * the same way, and a paid one would be paid for nothing. The run starts nothing new and
+ * gives back the reserve so what finishes can be recorded. */
+void quire_run__check_disk(struct runner *r);
+
+/* Records an event, with its action-cache entry when ac_fp is given, in the current group
+ * (see RECORD_BATCH_NS). deps, when given, is the entry's dependency record as canonical JSON
+ * text, added to data as "deps" without being parsed (a collector's names every upstream). */
+int quire_run__record(struct runner *r, const char *kind, const char *subject, const json_t *data,
+		  const char *deps, const char *ac_fp, const json_t *ac);
+
+/* Records node i as failed or blocked with msg; extra (may be NULL) adds to the event. */
+int quire_run__fail_node_with(struct runner *r, size_t i, const char *msg, enum nstate st,
+			  const json_t *extra);
+
+/* Records node i as failed or blocked with msg. */
+int quire_run__fail_node(struct runner *r, size_t i, const char *msg, enum nstate st);
+
+/* What a job's attempts used, as recorded: {tokens_in, tokens_out}, or null when an answer
+ * did not say (never a zero that would look like a free call). New reference. */
+json_t *quire_run__job_usage(const struct job *j);
+
+/* Removes a directory and what is in it (what a provider left). */
+void quire_run__rm_tree(const char *dir);
+
+/* Frees a job; its output file is removed unless the store took it. */
+void quire_run__job_free(struct job *j);
+
+/* The monotonic clock, in nanoseconds. */
+int64_t quire_run__mono_ns(void);
+
+/* Drops the slot's files (what cannot be removed stays for the next run's clean-up of
+ * .quire/tmp); the next job gets new ones under another name. */
+void quire_run__slot_reset(struct wslot *w);
+
+/* A worker thread: takes jobs, calls providers, stores outputs (arg: its struct wslot). */
+void *quire_run__worker(void *arg);
+
+/* The started binding of a role, or NULL. */
+struct binst *quire_run__binst_for(struct runner *r, const char *role);
+
+/* Builds the job for node i: prompt, schema, input files, output path. */
+int quire_run__make_job(struct runner *r, size_t i, struct job *j);
+
+/* Marks node i finished and releases its dependants. */
+void quire_run__finish(struct runner *r, size_t i, enum nstate st);
+
+/* Starts the provider of every role that has work in the plan. */
+int quire_run__init_bindings(struct runner *r);
+
+/* Stops the providers started by quire_run__init_bindings. */
+void quire_run__fini_bindings(struct runner *r);
+
+/* Runs the plan's dirty instances: the scheduling loop, until nothing is left to start
+ * or wait for. */
+int quire_run__execute(struct runner *r);
+
+/* Folds run `run`'s events into m (consumed: changed in place; slim with its base, or full),
+ * writes it as revision rev and moves `current`; *out gets m when given. */
+int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t run, const char *rev,
+		       json_t *m, struct quire_mbase *base, int compact, json_t **out);
+
+#endif
