@@ -6,11 +6,12 @@
 #include "quire/blob.h"
 #include "quire/buf.h"
 #include "quire/error.h"
-#include "quire/manifest.h"
 #include "quire/id.h"
+#include "quire/json.h"
+#include "quire/manifest.h"
 #include "quire/plan.h"
-#include "quire/reason.h"
 #include "quire/project.h"
+#include "quire/reason.h"
 #include "util.h"
 
 /* Reasons naming more upstream ids than this are summarised ("and N more"). */

@@ -6,6 +6,7 @@
 #include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/fs.h"
+#include "quire/json.h"
 #include "quire/lock.h"
 #include "quire/manifest.h"
 #include "quire/out.h"

@@ -9,6 +9,7 @@
 #include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/hash.h"
+#include "quire/json.h"
 #include "quire/project.h"
 #include "quire/store.h"
 
