@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,41 +15,19 @@
 #include "quire/hash.h"
 #include "quire/json.h"
 #include "quire/store.h"
+#include "stat_cache.h"
 #include "util.h"
-
-/* One stat-cache row held in memory. Loaded rows point into the mapped file; rows put since
- * into the store's arena. */
-struct srow {
-	const char *path; /* pathlen bytes, not NUL-terminated in the file */
-	const char *digest; /* QUIRE_DIGEST_STRLEN - 1 bytes */
-	uint64_t hash;
-	uint32_t pathlen;
-	uint32_t changed; /* put since the file was read: written out on close */
-	int64_t size, mtime_ns, ino, recorded_ns;
-};
 
 struct quire_store {
 	sqlite3 *db;
 	int readonly;
 	sqlite3_stmt *ins_event, *ac_get, *ac_put;
 	char *qdir;
-	int64_t opened_ns; /* for racy stat entries: see quire_store_stat_get */
-	/* The stat cache (.quire/runs/stat-cache), read in one go at the first lookup and written
-	 * back whole by quire_store_close when quire_store_stat_put changed it: open addressing
-	 * on the path. (It was a table of quire.db: stepping through 20,000 rows took 11-18 ms,
-	 * the largest part of a 10k no-op plan.) */
-	struct srow *rows;   /* dense, in the order recorded */
-	size_t nrows, ralloc;
-	uint32_t *slots;     /* open addressing on the path: row index + 1, 0 when empty */
-	size_t cap;
-	int rows_loaded, rows_dirty;
-	size_t file_lines; /* rows read from the file, repeats included (0: no usable file) */
-	const char *map; /* .quire/runs/stat-cache mapped read-only: loaded rows point into it */
-	size_t maplen;
-	struct quire__arena arena; /* the paths and digests of rows put since the load */
+	/* The stat cache (.quire/runs/stat-cache): see stat_cache.c. (It was a table of
+	 * quire.db: stepping through 20,000 rows took 11-18 ms, the largest part of a 10k
+	 * no-op plan.) */
+	struct quire__statcache sc;
 };
-
-static void save_rows(struct quire_store *s);
 
 /* Forward-only migrations: entry N upgrades schema N to N+1. Never edit a shipped entry. */
 static const char *const migrations[] = {
@@ -151,8 +128,8 @@ int quire_store_open(struct quire_store **out, const char *qdir, int readonly)
 	*out = NULL;
 	struct quire_store *s = quire__xcalloc(1, sizeof(*s));
 	s->readonly = readonly;
-	s->opened_ns = quire__now_ns();
 	s->qdir = quire__xstrdup(qdir);
+	s->sc.qdir = s->qdir;
 	char *path = quire__xasprintf("%s/quire.db", qdir);
 	int err = 0;
 	int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
@@ -214,14 +191,8 @@ void quire_store_close(struct quire_store *s)
 	sqlite3_finalize(s->ac_get);
 	sqlite3_finalize(s->ac_put);
 	sqlite3_close(s->db);
-	if (s->rows_dirty && !s->readonly)
-		save_rows(s);
+	quire__statcache_release(&s->sc, !s->readonly);
 	free(s->qdir);
-	if (s->map)
-		munmap((void *)s->map, s->maplen);
-	quire__arena_release(&s->arena);
-	free(s->rows);
-	free(s->slots);
 	free(s);
 }
 
@@ -475,234 +446,15 @@ int quire_store_max_rev(struct quire_store *s, long *out)
 	return 0;
 }
 
-/* Entries recorded within this window of the file's mtime cannot be trusted: the file may have
- * been rewritten in the same timestamp tick after we hashed it (git's "racy clean" problem). */
-#define RACY_WINDOW_NS 2000000000LL
-
-static uint64_t path_hash(const char *p, size_t n)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
-	return h;
-}
-
-/* The slot holding path (of hash h), or the empty slot where it belongs. The table holds
- * 4-byte row numbers, so at 200,000 rows it is 2 MB, not 58 MB of full rows. */
-static uint32_t *row_slot(struct quire_store *s, const char *path, size_t n, uint64_t h)
-{
-	size_t mask = s->cap - 1;
-	for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
-		uint32_t k = s->slots[i];
-		const struct srow *r = k ? &s->rows[k - 1] : NULL;
-		if (!r || (r->hash == h && r->pathlen == n && !memcmp(r->path, path, n)))
-			return &s->slots[i];
-	}
-}
-
-/* Makes room for n rows at a load factor of at most one half. */
-static void rows_reserve(struct quire_store *s, size_t n)
-{
-	if (!s->rows) {
-		/* Sized from the file once (large ones on huge pages); grown only past that. */
-		s->ralloc = n;
-		s->rows = quire__xcalloc_big(n, sizeof(*s->rows));
-	} else if (n > s->ralloc) {
-		s->ralloc = n > 2 * s->ralloc ? n : 2 * s->ralloc;
-		s->rows = quire__xrealloc(s->rows, s->ralloc * sizeof(*s->rows));
-	}
-	if (n * 2 <= s->cap)
-		return;
-	size_t cap = s->cap ? s->cap : 1024;
-	while (n * 2 > cap)
-		cap *= 2;
-	free(s->slots);
-	s->cap = cap;
-	s->slots = quire__xcalloc_big(s->cap, sizeof(*s->slots));
-	for (size_t r = 0; r < s->nrows; r++)
-		*row_slot(s, s->rows[r].path, s->rows[r].pathlen, s->rows[r].hash) = (uint32_t)(r + 1);
-}
-
-/* copy: path and digest are the caller's (copied into the arena), else they live as long as
- * the store (the mapped file). */
-static void row_set(struct quire_store *s, const char *path, size_t pathlen, int64_t size,
-		    int64_t mtime_ns, int64_t ino, const char *digest, int64_t recorded_ns, int copy)
-{
-	if (!digest || s->nrows >= UINT32_MAX - 1 || pathlen >= UINT32_MAX)
-		return;
-	rows_reserve(s, s->nrows + 1);
-	uint64_t h = path_hash(path, pathlen);
-	uint32_t *slot = row_slot(s, path, pathlen, h);
-	if (!*slot) {
-		struct srow *n = &s->rows[s->nrows++];
-		n->path = copy ? quire__arena_copy(&s->arena, path, pathlen) : path;
-		n->pathlen = (uint32_t)pathlen;
-		n->hash = h;
-		*slot = (uint32_t)s->nrows;
-	}
-	struct srow *r = &s->rows[*slot - 1];
-	r->changed = copy;
-	r->size = size;
-	r->mtime_ns = mtime_ns;
-	r->ino = ino;
-	r->recorded_ns = recorded_ns;
-	r->digest = copy ? quire__arena_copy(&s->arena, digest, QUIRE_DIGEST_STRLEN - 1) : digest;
-}
-
-#define STAT_MAGIC "quire-stat-cache 1\n"
-
-/* A decimal int64 (optionally negative) ending at sep; NULL when it is not one. */
-static const char *parse_i64(const char *p, char sep, int64_t *out)
-{
-	int neg = *p == '-';
-	p += neg;
-	if (*p < '0' || *p > '9')
-		return NULL;
-	uint64_t v = 0;
-	int digits = 0;
-	for (; *p >= '0' && *p <= '9'; p++, digits++)
-		v = v * 10 + (uint64_t)(*p - '0');
-	if (*p != sep || digits > 19 || v > (uint64_t)INT64_MAX) /* 19 digits cannot wrap */
-		return NULL;
-	*out = neg ? -(int64_t)v : (int64_t)v;
-	return p + 1;
-}
-
-/* Reads .quire/runs/stat-cache: a header line, then one line per file,
- * "size\tmtime_ns\tino\trecorded_ns\tdigest\tpath". A damaged line ends the load there (a
- * cache: what is missing is hashed). */
-static void load_rows(struct quire_store *s)
-{
-	s->rows_loaded = 1;
-	char *path = quire__xasprintf("%s/runs/stat-cache", s->qdir);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	free(path);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < (off_t)sizeof(STAT_MAGIC) ||
-	    (uint64_t)st.st_size > SIZE_MAX / 2) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	/* Mapped, not read: the rows point into the page cache's own pages. */
-	void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (map == MAP_FAILED)
-		return;
-	s->map = map;
-	s->maplen = (size_t)st.st_size;
-	const char *at = s->map, *end = s->map + s->maplen;
-	if (memcmp(at, STAT_MAGIC, sizeof(STAT_MAGIC) - 1))
-		return;
-	at += sizeof(STAT_MAGIC) - 1;
-	/* Sized once, from the file's size (a row is at least 100 bytes). */
-	rows_reserve(s, s->maplen / 100 + 1);
-	while (at < end) {
-		const char *nl = memchr(at, '\n', (size_t)(end - at));
-		if (!nl)
-			break;
-		int64_t size, mtime, ino, rec;
-		const char *p = at, *d;
-		if (!(p = parse_i64(p, '\t', &size)) || !(p = parse_i64(p, '\t', &mtime)) ||
-		    !(p = parse_i64(p, '\t', &ino)) || !(p = parse_i64(p, '\t', &rec)) ||
-		    nl - p <= QUIRE_DIGEST_STRLEN || p[QUIRE_DIGEST_STRLEN - 1] != '\t')
-			break;
-		d = p;
-		p += QUIRE_DIGEST_STRLEN;
-		char dig[QUIRE_DIGEST_STRLEN];
-		memcpy(dig, d, QUIRE_DIGEST_STRLEN - 1);
-		dig[QUIRE_DIGEST_STRLEN - 1] = '\0';
-		if (!quire_digest_valid(dig) || memchr(p, '\0', (size_t)(nl - p)))
-			break;
-		row_set(s, p, (size_t)(nl - p), size, mtime, ino, d, rec, 0);
-		s->file_lines++;
-		at = nl + 1;
-	}
-	/* A damaged line is where the file stops being usable: appending after it would be
-	 * lost, so the next save writes the whole file. */
-	if (at < end)
-		s->file_lines = 0;
-}
-
-/* Appends the rows (only those changed since the file was read, with only_changed) in the
- * file's line format. */
-static void put_rows(const struct quire_store *s, struct quire_buf *b, int only_changed)
-{
-	for (size_t r = 0; r < s->nrows; r++) {
-		const struct srow *w = &s->rows[r];
-		if (only_changed && !w->changed)
-			continue;
-		if (memchr(w->path, '\t', w->pathlen) || memchr(w->path, '\n', w->pathlen))
-			continue; /* not representable: hashed every time */
-		quire_buf_put_int(b, w->size);
-		quire_buf_putc(b, '\t');
-		quire_buf_put_int(b, w->mtime_ns);
-		quire_buf_putc(b, '\t');
-		quire_buf_put_int(b, w->ino);
-		quire_buf_putc(b, '\t');
-		quire_buf_put_int(b, w->recorded_ns);
-		quire_buf_putc(b, '\t');
-		quire_buf_add(b, w->digest, QUIRE_DIGEST_STRLEN - 1);
-		quire_buf_putc(b, '\t');
-		quire_buf_add(b, w->path, w->pathlen);
-		quire_buf_putc(b, '\n');
-	}
-}
-
-/* Writes the rows back (no fsync: a cache; lost, its files are hashed). Only the rows that
- * changed are appended, while the file holds at most as many old lines as live rows (a scene
- * change at 100k rewrote 29 MB for one line); otherwise, or when the file is not the one that
- * was read, the whole file is written again, temp + rename. Later lines win when the file is
- * read, and a line cut short by a crash ends the read there: its rows are hashed again. */
-static void save_rows(struct quire_store *s)
-{
-	size_t nchanged = 0;
-	for (size_t r = 0; r < s->nrows; r++)
-		nchanged += s->rows[r].changed != 0;
-	char *path = quire__xasprintf("%s/runs/stat-cache", s->qdir);
-	struct quire_buf b = QUIRE_BUF_INIT;
-	int done = 0;
-	if (s->map && s->file_lines && s->file_lines + nchanged <= 2 * s->nrows) {
-		quire_buf_grow(&b, nchanged * 120);
-		put_rows(s, &b, 1);
-		done = quire_fs_append_if_size(path, s->maplen, b.ptr, b.len);
-	}
-	if (!done) {
-		quire_buf_reset(&b);
-		quire_buf_grow(&b, s->nrows * 120 + sizeof(STAT_MAGIC));
-		quire_buf_puts(&b, STAT_MAGIC);
-		put_rows(s, &b, 0);
-		char *dir = quire__xasprintf("%s/runs", s->qdir);
-		if (quire_fs_mkdirs(dir, 0755) || quire_fs_replace(path, b.ptr, b.len, 0644))
-			quire_error_clear();
-		free(dir);
-	}
-	free(path);
-	quire_buf_release(&b);
-}
-
 void quire_store_stat_load(struct quire_store *s)
 {
-	if (!s->rows_loaded)
-		load_rows(s);
+	quire__statcache_load(&s->sc);
 }
 
 int quire_store_stat_get(struct quire_store *s, const char *path, int64_t size, int64_t mtime_ns,
 			 int64_t ino, struct quire_digest *digest)
 {
-	if (!s->rows_loaded)
-		load_rows(s);
-	if (!s->cap)
-		return 0;
-	size_t n = strlen(path);
-	uint32_t k = *row_slot(s, path, n, path_hash(path, n));
-	const struct srow *r = k ? &s->rows[k - 1] : NULL;
-	if (!r || r->size != size || r->mtime_ns != mtime_ns || r->ino != ino ||
-	    r->recorded_ns - mtime_ns <= RACY_WINDOW_NS)
-		return 0;
-	memcpy(digest->s, r->digest, QUIRE_DIGEST_STRLEN - 1);
-	digest->s[QUIRE_DIGEST_STRLEN - 1] = '\0';
-	return 1;
+	return quire__statcache_get(&s->sc, path, size, mtime_ns, ino, digest);
 }
 
 int quire_store_stat_put_at(struct quire_store *s, const char *path, int64_t size,
@@ -711,14 +463,7 @@ int quire_store_stat_put_at(struct quire_store *s, const char *path, int64_t siz
 {
 	if (s->readonly)
 		return 0;
-	if (!s->rows_loaded)
-		load_rows(s);
-	/* An entry recorded this soon after the file changed would never answer (see
-	 * quire_store_stat_get): not kept, so the cache is not rewritten for it. */
-	if (!quire_digest_valid(digest->s) || stat_ns - mtime_ns <= RACY_WINDOW_NS)
-		return 0;
-	row_set(s, path, strlen(path), size, mtime_ns, ino, digest->s, stat_ns, 1);
-	s->rows_dirty = 1;
+	quire__statcache_put(&s->sc, path, size, mtime_ns, ino, digest, stat_ns);
 	return 0;
 }
 
