@@ -82,6 +82,42 @@ static int write_plan_file(struct quire_project *p, const struct quire_plan *pla
 	return err;
 }
 
+/* Records the start of run r on top of revision current: its number, the snapshots of the
+ * files it read, its plan file, and its row and run.start event (inputs, files, git). */
+static int record_start(struct runner *r, const char *current)
+{
+	struct quire_project *p = r->p;
+	long a, b = quire_manifest_max_rev(p->qdir);
+	int err = quire_store_max_rev(r->store, &a);
+	if (err)
+		return err;
+	quire_rev_format((a > b ? a : b) + 1, r->rev, sizeof(r->rev));
+	if ((err = quire__run_snapshot(p, r->plan)) || (err = write_plan_file(p, r->plan, r->rev)))
+		return err;
+	json_t *inputs = json_object();
+	const char *name;
+	json_t *v;
+	json_object_foreach(p->inputs, name, v) {
+		struct quire_digest d;
+		quire_project_input_digest(p, name, &d);
+		json_object_set_new(inputs, name, json_pack("{s:s,s:O}", "digest", d.s, "value", v));
+	}
+	const char *command = r->o->command ? r->o->command : "quire run";
+	json_t *start_data = json_pack("{s:s,s:o,s:o,s:o,s:s}", "revision", r->rev, "parent",
+				       current ? json_string(current) : json_null(), "inputs", inputs,
+				       "git", quire__git_info(p->root), "command", command);
+	struct quire_buf files = QUIRE_BUF_INIT;
+	quire_project_files_text(p, &files);
+	char *start_text = quire_json_canonical_with(start_data, "files", files.ptr);
+	quire_buf_release(&files);
+	json_decref(start_data);
+	err = start_text ? quire_store_run_start(r->store, r->rev, current, r->o->command,
+						 start_text, &r->run_id)
+			 : QUIRE_EINVALID;
+	free(start_text);
+	return err;
+}
+
 int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	      struct quire_run_result *res)
 {
@@ -138,33 +174,8 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	pthread_cond_init(&r.done_cv, NULL);
 	if ((err = quire_run__init_bindings(&r)))
 		goto out_runner;
-	long a, b = quire_manifest_max_rev(p->qdir);
-	if ((err = quire_store_max_rev(store, &a)))
+	if ((err = record_start(&r, current)))
 		goto out_runner;
-	quire_rev_format((a > b ? a : b) + 1, r.rev, sizeof(r.rev));
-	if ((err = quire__run_snapshot(p, plan)) || (err = write_plan_file(p, plan, r.rev)))
-		goto out_runner;
-	json_t *inputs = json_object();
-	const char *name;
-	json_t *v;
-	json_object_foreach(p->inputs, name, v) {
-		struct quire_digest d;
-		quire_project_input_digest(p, name, &d);
-		json_object_set_new(inputs, name, json_pack("{s:s,s:O}", "digest", d.s, "value", v));
-	}
-	json_t *start_data = json_pack("{s:s,s:o,s:o,s:o,s:s}", "revision", r.rev, "parent",
-				       current ? json_string(current) : json_null(), "inputs", inputs,
-				       "git", quire__git_info(p->root), "command",
-				       o->command ? o->command : "quire run");
-	struct quire_buf files = QUIRE_BUF_INIT;
-	quire_project_files_text(p, &files);
-	char *start_text = quire_json_canonical_with(start_data, "files", files.ptr);
-	quire_buf_release(&files);
-	json_decref(start_data);
-	err = start_text ? quire_store_run_start(store, r.rev, current, o->command, start_text,
-						 &r.run_id)
-			 : QUIRE_EINVALID;
-	free(start_text);
 	for (size_t k = 0; !err && k < nremove; k++) {
 		err = quire_run__record(&r, "artefact.removed", plan->removed[k], NULL, NULL, NULL, NULL);
 		res->removed++;

@@ -438,7 +438,8 @@ static int interrupted(const struct runner *r)
 	return r->o->interrupted && *r->o->interrupted;
 }
 
-int quire_run__execute(struct runner *r)
+/* The scheduler's per-node state, and the first ready nodes queued. */
+static void sched_init(struct runner *r)
 {
 	size_t n = r->plan->n;
 	r->state = quire__xcalloc(n, 1);
@@ -471,7 +472,40 @@ int quire_run__execute(struct runner *r)
 	for (size_t i = 0; i < n; i++)
 		if (r->state[i] == N_PENDING_DEPS && r->pending[i] == 0)
 			push_ready(r, i);
+}
 
+/* Frees what sched_init made (and the templates, values and jobserver the run used). */
+static void sched_release(struct runner *r)
+{
+	size_t n = r->plan->n;
+	for (size_t i = 0; i < n; i++)
+		json_decref(r->values[i]);
+	if (r->blobfd >= 0)
+		close(r->blobfd);
+	quire__jobserver_close(r->js);
+	r->js = NULL;
+	free(r->threads);
+	free(r->flying);
+	free(r->state);
+	free(r->pending);
+	free(r->ready);
+	free(r->prio);
+	free(r->values);
+	free(r->verified);
+	free(r->users);
+	free(r->mark);
+	for (size_t k = 0; k < r->p->bp->nproducers; k++) {
+		quire_template_free(r->tprompt[k]);
+		quire_template_free(r->tschema[k]);
+	}
+	free(r->tprompt);
+	free(r->tschema);
+}
+
+int quire_run__execute(struct runner *r)
+{
+	size_t n = r->plan->n;
+	sched_init(r);
 	int jobs = r->o->jobs > 0 ? r->o->jobs : r->p->jobs;
 	if (r->o->jobs <= 0 && (r->js = quire__jobserver_open()))
 		jobs = 64; /* make's tokens decide; threads only cap it */
@@ -570,27 +604,6 @@ int quire_run__execute(struct runner *r)
 		    r->state[i] != N_OK && r->state[i] != N_FAILED && r->state[i] != N_BLOCKED &&
 		    r->state[i] != N_REVIEW && r->state[i] != N_AWAITING)
 			r->res->not_started++;
-	for (size_t i = 0; i < n; i++)
-		json_decref(r->values[i]);
-	if (r->blobfd >= 0)
-		close(r->blobfd);
-	quire__jobserver_close(r->js);
-	r->js = NULL;
-	free(r->threads);
-	free(r->flying);
-	free(r->state);
-	free(r->pending);
-	free(r->ready);
-	free(r->prio);
-	free(r->values);
-	free(r->verified);
-	free(r->users);
-	free(r->mark);
-	for (size_t k = 0; k < r->p->bp->nproducers; k++) {
-		quire_template_free(r->tprompt[k]);
-		quire_template_free(r->tschema[k]);
-	}
-	free(r->tprompt);
-	free(r->tschema);
+	sched_release(r);
 	return err;
 }
