@@ -99,6 +99,87 @@ static void progress(void *ud, const struct quire_progress *ev)
 	fflush(stdout);
 }
 
+/* run --dry-run: the plan, the estimate, and the exit the run itself would have. */
+static int dry_run(struct quire_project *p, char **targets, size_t ntargets, int json,
+		   int has_max, long long max_cost)
+{
+	int rc = 0;
+	struct quire_plan *plan = NULL;
+	struct quire_out_conflict *conf = NULL;
+	size_t nconf = 0;
+	p->no_cache_writes = 1; /* "write nothing at all" */
+	int err = plan_readonly(p, targets, ntargets, &plan, &conf, &nconf);
+	if (err) {
+		rc = die_core(err);
+	} else if (json) {
+		json_t *j = quire_plan_to_json(plan, 0);
+		json_object_set_new(j, "event", json_string("plan"));
+		json_object_set_new(j, "out_conflicts", plan_conflicts_json(conf, nconf));
+		print_json_line(j);
+		json_decref(j);
+	} else {
+		plan_print(plan, 0, ntargets == 0);
+		plan_print_conflicts(conf, nconf);
+	}
+	/* It exits as the run itself would: refused for its cost, or for out/. */
+	int priced = 0;
+	long long est = err ? 0 : quire_run_estimate_plan(p, plan, &priced);
+	if (!err && priced && !json)
+		printf("cost: estimated %lld.%06lld for what would run\n", est / 1000000,
+		       est % 1000000);
+	if (!err && has_max && quire_run_check_cost(est, max_cost))
+		rc = die_core(QUIRE_ECOST);
+	else if (!err && nconf)
+		rc = EXIT_CONFLICT;
+	quire_out_conflicts_free(conf, nconf);
+	quire_plan_free(plan);
+	return rc;
+}
+
+/* The run's last line: what it did, its cost, and what awaits review. */
+static void print_summary(const struct quire_run_result *rr, int json)
+{
+	const struct quire_run_result r = *rr;
+	if (json) {
+		json_t *j = json_pack("{s:s,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "event", "summary",
+				      "revision", r.rev[0] ? json_string(r.rev) : json_null(), "total",
+				      (json_int_t)r.total, "produced", (json_int_t)r.produced, "cached",
+				      (json_int_t)r.cached, "unchanged", (json_int_t)r.unchanged, "failed",
+				      (json_int_t)r.failed, "blocked", (json_int_t)r.blocked, "removed",
+				      (json_int_t)r.removed, "out_written", (json_int_t)r.out_written,
+				      "interrupted", r.interrupted);
+		json_object_set_new(j, "cost_micro", json_integer(r.cost_micro));
+		json_object_set_new(j, "waiting", json_integer((json_int_t)r.waiting));
+		json_object_set_new(j, "pending_review", json_integer((json_int_t)r.pending_review));
+		json_object_set_new(j, "estimate_micro", json_integer(r.estimate_micro));
+		print_json_line(j);
+		json_decref(j);
+	} else if (!r.rev[0]) {
+		printf("run: nothing to do, %zu up to date", r.total);
+		if (r.out_written)
+			printf(" (out/: %zu restored)", r.out_written);
+		printf("\n");
+	} else {
+		printf("run: %s: %zu produced, %zu cached, %zu unchanged, %zu failed, %zu blocked",
+		       r.rev, r.produced, r.cached, r.unchanged, r.failed, r.blocked);
+		if (r.removed)
+			printf(", %zu removed", r.removed);
+		if (r.not_started)
+			printf(", %zu not started", r.not_started);
+		if (r.waiting)
+			printf(", %zu waiting for review", r.waiting);
+		printf(" (out/: %zu written, %zu removed)\n", r.out_written, r.out_removed);
+		if (r.priced)
+			printf("cost: %lld.%06lld (estimated %lld.%06lld)\n", r.cost_micro / 1000000,
+			       r.cost_micro % 1000000, r.estimate_micro / 1000000,
+			       r.estimate_micro % 1000000);
+	}
+	if (!json && r.pending_review && !r.failed && !r.blocked)
+		printf("review: %zu await review: 'quire inspect --status', then 'quire edit ID "
+		       "--approve' or --feedback \"...\"\n",
+		       r.pending_review);
+}
+
 static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 {
 	static const struct option opts[] = {
@@ -175,38 +256,8 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 	int rc = 0;
 	char **targets = argv + optind;
 	size_t ntargets = (size_t)(argc - optind);
-	if (dry) {
-		struct quire_plan *plan = NULL;
-		struct quire_out_conflict *conf = NULL;
-		size_t nconf = 0;
-		p->no_cache_writes = 1; /* "write nothing at all" */
-		int err = plan_readonly(p, targets, ntargets, &plan, &conf, &nconf);
-		if (err) {
-			rc = die_core(err);
-		} else if (json) {
-			json_t *j = quire_plan_to_json(plan, 0);
-			json_object_set_new(j, "event", json_string("plan"));
-			json_object_set_new(j, "out_conflicts", plan_conflicts_json(conf, nconf));
-			print_json_line(j);
-			json_decref(j);
-		} else {
-			plan_print(plan, 0, ntargets == 0);
-			plan_print_conflicts(conf, nconf);
-		}
-		/* It exits as the run itself would: refused for its cost, or for out/. */
-		int priced = 0;
-		long long est = err ? 0 : quire_run_estimate_plan(p, plan, &priced);
-		if (!err && priced && !json)
-			printf("cost: estimated %lld.%06lld for what would run\n", est / 1000000,
-			       est % 1000000);
-		if (!err && has_max && quire_run_check_cost(est, max_cost))
-			rc = die_core(QUIRE_ECOST);
-		else if (!err && nconf)
-			rc = EXIT_CONFLICT;
-		quire_out_conflicts_free(conf, nconf);
-		quire_plan_free(plan);
-		return rc;
-	}
+	if (dry)
+		return dry_run(p, targets, ntargets, json, has_max, max_cost);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_sigint;
@@ -245,44 +296,7 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 			fprintf(stderr, "quire: what finished was committed as %s\n", r.rev);
 		goto out;
 	}
-	if (json) {
-		json_t *j = json_pack("{s:s,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "event", "summary",
-				      "revision", r.rev[0] ? json_string(r.rev) : json_null(), "total",
-				      (json_int_t)r.total, "produced", (json_int_t)r.produced, "cached",
-				      (json_int_t)r.cached, "unchanged", (json_int_t)r.unchanged, "failed",
-				      (json_int_t)r.failed, "blocked", (json_int_t)r.blocked, "removed",
-				      (json_int_t)r.removed, "out_written", (json_int_t)r.out_written,
-				      "interrupted", r.interrupted);
-		json_object_set_new(j, "cost_micro", json_integer(r.cost_micro));
-		json_object_set_new(j, "waiting", json_integer((json_int_t)r.waiting));
-		json_object_set_new(j, "pending_review", json_integer((json_int_t)r.pending_review));
-		json_object_set_new(j, "estimate_micro", json_integer(r.estimate_micro));
-		print_json_line(j);
-		json_decref(j);
-	} else if (!r.rev[0]) {
-		printf("run: nothing to do, %zu up to date", r.total);
-		if (r.out_written)
-			printf(" (out/: %zu restored)", r.out_written);
-		printf("\n");
-	} else {
-		printf("run: %s: %zu produced, %zu cached, %zu unchanged, %zu failed, %zu blocked",
-		       r.rev, r.produced, r.cached, r.unchanged, r.failed, r.blocked);
-		if (r.removed)
-			printf(", %zu removed", r.removed);
-		if (r.not_started)
-			printf(", %zu not started", r.not_started);
-		if (r.waiting)
-			printf(", %zu waiting for review", r.waiting);
-		printf(" (out/: %zu written, %zu removed)\n", r.out_written, r.out_removed);
-		if (r.priced)
-			printf("cost: %lld.%06lld (estimated %lld.%06lld)\n", r.cost_micro / 1000000,
-			       r.cost_micro % 1000000, r.estimate_micro / 1000000,
-			       r.estimate_micro % 1000000);
-	}
-	if (!json && r.pending_review && !r.failed && !r.blocked)
-		printf("review: %zu await review: 'quire inspect --status', then 'quire edit ID "
-		       "--approve' or --feedback \"...\"\n",
-		       r.pending_review);
+	print_summary(&r, json);
 	if (err == QUIRE_EINTR) {
 		fprintf(stderr, "quire: interrupted; what finished was committed as %s\n",
 			r.rev[0] ? r.rev : "(nothing)");

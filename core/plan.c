@@ -617,6 +617,110 @@ static long long max_take(const json_t *e)
 	return t;
 }
 
+/* Dirty below an unapproved review: node n cannot run until the review is done. */
+static void mark_waiting(struct quire_plan *plan, const struct quire_project *p,
+			 struct quire_node *n)
+{
+	for (size_t k = 0; k < n->ndeps && !n->waiting; k++) {
+		const struct quire_node *u = &plan->nodes[n->deps[k]];
+		/* An upstream that awaits review, waits itself, or will be regenerated behind a
+		 * review gate (its new output will need approving too). */
+		int gated = u->dirty && !u->waiting && p->bp->producers[u->producer].review;
+		if (u->pending_review || u->waiting || gated) {
+			n->waiting = 1;
+			n->awaiting = u->waiting ? u->awaiting : u->id;
+			char *r = quire_reason_text(QUIRE_REASON_AWAITING, n->awaiting);
+			/* Put the wait first: it is why nothing happens. */
+			n->reasons = quire__xrealloc(n->reasons, (n->nreasons + 1) * sizeof(char *));
+			memmove(n->reasons + 1, n->reasons, n->nreasons * sizeof(char *));
+			n->reasons[0] = r;
+			n->nreasons++;
+		}
+	}
+}
+
+/* Decides whether node i is up to date against its row of the revision, pinned, or dirty
+ * (and why, and whether it must wait for a review). */
+static int decide(struct quire_plan *plan, const struct quire_project *p, size_t i, json_t *m,
+		  struct quire_mbase *base, struct quire_blob_set *blobs,
+		  const char *const *regenerate, size_t nregenerate)
+{
+	int err;
+	struct quire_node *n = &plan->nodes[i];
+	const struct quire_mrow *row = n->entry = quire_mbase_find(base, n->id);
+	n->take = row ? row->take : 0;
+	if (row && row->feedback) {
+		n->feedback = json_loads(row->feedback, 0, NULL);
+		if (!json_is_array(n->feedback))
+			return quire_error_set(QUIRE_ECORRUPT,
+					       "the feedback of '%s' in revision '%s' is not a list",
+					       n->id, jstr(m, "revision") ? jstr(m, "revision") : "?");
+	}
+	int regen = 0;
+	for (size_t r = 0; r < nregenerate; r++)
+		regen |= quire_id_match(regenerate[r], n->id);
+	/* The row answers "clean"; a new take needs every take listed. */
+	if (regen && n->selected) {
+		json_t *full;
+		if ((err = quire_manifest_peek(m, base, n->id, &full)))
+			return err;
+		n->take = max_take(full) + 1;
+		json_decref(full);
+		add_regenerate(n);
+	}
+	const char *est = row ? row->status : NULL;
+	const char *edig = row ? row->digest : NULL;
+	if (!regen && est && !strcmp(est, "user-edited") && edig &&
+	    quire_blob_set_has(blobs, edig)) {
+		/* A hand edit is pinned: never regenerated until released. */
+		n->pinned = 1;
+		memcpy(n->digest, edig, QUIRE_DIGEST_STRLEN);
+		n->size = row->size;
+		return 0;
+	}
+	int ups_clean = 1;
+	for (size_t k = 0; k < n->ndeps; k++)
+		ups_clean &= !plan->nodes[n->deps[k]].dirty && plan->nodes[n->deps[k]].digest[0];
+	if (ups_clean) {
+		if ((err = quire_plan_fingerprint(plan, p, i, &n->fp, NULL)))
+			return err;
+		n->have_fp = 1;
+	}
+	/* Each field looked up once (the repeated lookups were 3% of a no-op plan). */
+	const char *digest = edig;
+	int same_fp = n->have_fp && est && same(row->fingerprint, n->fp.s);
+	int clean = same_fp && !strcmp(est, "clean") && digest &&
+		    quire_blob_set_has(blobs, digest);
+	int pending = est && !strcmp(est, "pending-review");
+	if (!clean && pending && same_fp && !regen && digest &&
+	    quire_blob_set_has(blobs, digest))
+		clean = 1;
+	if (clean && !regen) {
+		memcpy(n->digest, digest, QUIRE_DIGEST_STRLEN);
+		n->size = row->size;
+		n->pending_review = pending;
+		return 0;
+	}
+	/* Explaining compares with the recorded deps, which only the full entry has: it is
+	 * parsed for that and dropped (an outline change at 100k held 100,000 of them; the
+	 * commit parses each again, one at a time). */
+	if (!regen) {
+		json_t *full;
+		if ((err = quire_manifest_peek_kept(m, base, n->id, &full)))
+			return err;
+		explain(plan, p, i, full, blobs);
+		json_decref(full);
+	}
+	if (!n->nreasons)
+		add_reason(n, QUIRE_REASON_FINGERPRINT, NULL);
+	mark_waiting(plan, p, n);
+	if (n->selected && n->waiting)
+		plan->nwaiting++;
+	else if (n->selected)
+		plan->ndirty++;
+	return 0;
+}
+
 int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, json_t *m,
 			struct quire_mbase *base, const char *qdir, const char *const *targets, size_t ntargets,
 			const char *const *regenerate, size_t nregenerate)
@@ -724,98 +828,8 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 	}
 	ndigests = add_file_digests(p, &digests, &dalloc, ndigests);
 	struct quire_blob_set *blobs = quire_blob_set_new(qdir, digests, ndigests);
-	for (size_t i = 0; i < plan->n && !err; i++) {
-		struct quire_node *n = &plan->nodes[i];
-		const struct quire_mrow *row = n->entry = quire_mbase_find(base, n->id);
-		n->take = row ? row->take : 0;
-		if (row && row->feedback) {
-			n->feedback = json_loads(row->feedback, 0, NULL);
-			if (!json_is_array(n->feedback)) {
-				err = quire_error_set(QUIRE_ECORRUPT, "the feedback of '%s' in revision "
-								      "'%s' is not a list", n->id,
-						      jstr(m, "revision") ? jstr(m, "revision") : "?");
-				break;
-			}
-		}
-		int regen = 0;
-		for (size_t r = 0; r < nregenerate; r++)
-			regen |= quire_id_match(regenerate[r], n->id);
-		/* The row answers "clean"; a new take needs every take listed. */
-		if (regen && n->selected) {
-			json_t *full;
-			if ((err = quire_manifest_peek(m, base, n->id, &full)))
-				break;
-			n->take = max_take(full) + 1;
-			json_decref(full);
-			add_regenerate(n);
-		}
-		const char *est = row ? row->status : NULL;
-		const char *edig = row ? row->digest : NULL;
-		if (!regen && est && !strcmp(est, "user-edited") && edig &&
-		    quire_blob_set_has(blobs, edig)) {
-			/* A hand edit is pinned: never regenerated until released. */
-			n->pinned = 1;
-			memcpy(n->digest, edig, QUIRE_DIGEST_STRLEN);
-			n->size = row->size;
-			continue;
-		}
-		int ups_clean = 1;
-		for (size_t k = 0; k < n->ndeps; k++)
-			ups_clean &= !plan->nodes[n->deps[k]].dirty && plan->nodes[n->deps[k]].digest[0];
-		if (ups_clean) {
-			if ((err = quire_plan_fingerprint(plan, p, i, &n->fp, NULL)))
-				break;
-			n->have_fp = 1;
-		}
-		/* Each field looked up once (the repeated lookups were 3% of a no-op plan). */
-		const char *digest = edig;
-		int same_fp = n->have_fp && est && same(row->fingerprint, n->fp.s);
-		int clean = same_fp && !strcmp(est, "clean") && digest &&
-			    quire_blob_set_has(blobs, digest);
-		int pending = est && !strcmp(est, "pending-review");
-		if (!clean && pending && same_fp && !regen && digest &&
-		    quire_blob_set_has(blobs, digest))
-			clean = 1;
-		if (clean && !regen) {
-			memcpy(n->digest, digest, QUIRE_DIGEST_STRLEN);
-			n->size = row->size;
-			n->pending_review = pending;
-			continue;
-		}
-		/* Explaining compares with the recorded deps, which only the full entry has: it is
-		 * parsed for that and dropped (an outline change at 100k held 100,000 of them; the
-		 * commit parses each again, one at a time). */
-		if (!regen) {
-			json_t *full;
-			if ((err = quire_manifest_peek_kept(m, base, n->id, &full)))
-				break;
-			explain(plan, p, i, full, blobs);
-			json_decref(full);
-		}
-		if (!n->nreasons)
-			add_reason(n, QUIRE_REASON_FINGERPRINT, NULL);
-		/* Dirty below an unapproved review: it cannot run until the review is done. */
-		for (size_t k = 0; k < n->ndeps && !n->waiting; k++) {
-			const struct quire_node *u = &plan->nodes[n->deps[k]];
-			/* An upstream that awaits review, waits itself, or will be regenerated behind a
-			 * review gate (its new output will need approving too). */
-			int gated = u->dirty && !u->waiting && p->bp->producers[u->producer].review;
-			if (u->pending_review || u->waiting || gated) {
-				n->waiting = 1;
-				n->awaiting = u->waiting ? u->awaiting : u->id;
-				char *r = quire_reason_text(QUIRE_REASON_AWAITING, n->awaiting);
-				/* Put the wait first: it is why nothing happens. */
-				n->reasons = quire__xrealloc(n->reasons, (n->nreasons + 1) * sizeof(char *));
-				memmove(n->reasons + 1, n->reasons, n->nreasons * sizeof(char *));
-				n->reasons[0] = r;
-				n->nreasons++;
-			}
-		}
-		if (n->selected && n->waiting)
-			plan->nwaiting++;
-		else if (n->selected)
-			plan->ndirty++;
-	}
+	for (size_t i = 0; i < plan->n && !err; i++)
+		err = decide(plan, p, i, m, base, blobs, regenerate, nregenerate);
 	for (size_t i = 0; i < plan->n; i++)
 		plan->nselected += plan->nodes[i].selected;
 	/* Entries whose instance no longer exists (a fan-out shrank, a producer was removed);
