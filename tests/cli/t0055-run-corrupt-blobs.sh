@@ -95,4 +95,17 @@ sed -i '$d' prompts/chapter.md
 run_q "going back costs nothing: the rebuilt action cache has it" 0 run --json
 is "nothing produced" "$(count_events produced)" 0
 check "restored from the cache" test "$(count_events cached)" -ge 1
+# A damaged revision file: named, with how to get it back, and fsck lists it.
+cur=$(cat .quire/current)
+cp ".quire/manifests/$cur.json" manifest.good
+printf '{"format": 1, "revis' >".quire/manifests/$cur.json"
+run_q "plan on a damaged current revision" 5 plan
+check "names the file and how to restore it" \
+	err_has "git checkout -- .quire/manifests/$cur.json"
+run_q "fsck lists it" 5 fsck
+check "as a damaged revision" out_has "damaged revision $cur"
+run_q "fsck --repair does not touch it" 5 fsck --repair
+check "says what is left" out_has "left (see above)"
+cp manifest.good ".quire/manifests/$cur.json"
+run_q "restored, everything works again" 0 plan --check
 done_testing
