@@ -1,0 +1,30 @@
+#!/bin/bash
+# A store made by quire 0.1 (manifest format 1, tests/fixtures/store-v1) keeps working with
+# this build: nothing to do, no provider call, its history, takes and hand edit intact, and
+# rewind and fsck work on it. When the stored form changes, this is the upgrade path's test:
+# upgrading must never re-bill (DESIGN.md §11).
+. "$(dirname "$0")/lib.sh"
+cp -r "$FIXTURES/store-v1" s && cd s || exit 1
+chmod -R u+w .
+state=$(store_state)
+run_q "plan on the 0.1 store" 0 plan --check
+run_q "fsck on the 0.1 store" 0 fsck
+check "finds nothing damaged" out_has "nothing is damaged"
+# Any provider call would fail: the mock is told to fail every instance.
+QUIRE_MOCK_FAIL='*' run_q "run: nothing to do, no provider called" 0 run --json
+is "nothing produced" "$(count_events produced)" 0
+is "nothing failed" "$(count_events failed)" 0
+check "the summary says so" out_has '"revision":null'
+run_q "the history is all there" 0 inspect --log --json
+check "seven revisions" python3 -c '
+import json,sys; rows=json.load(open(sys.argv[1]))
+assert [r["revision"] for r in rows]==["rev-%04d" % n for n in range(1,8)], rows' "$TRASH/.out"
+run_q "the hand-edited chapter" 0 inspect 'Chapter[2]'
+check "is user-edited" out_has "user-edited"
+run_q "the regenerated scene's takes" 0 inspect 'Scene[0][0]' --takes
+check "has two takes" out_has "take 1"
+run_q "rewind to before the hand edit and the input change" 0 rewind rev-0004 --yes
+check "restores the input" grep -q "^Tone: warm" inputs.yaml
+QUIRE_MOCK_FAIL='*' run_q "and a run after the rewind calls no provider" 0 run --json
+is "nothing produced" "$(count_events produced)" 0
+done_testing
