@@ -1,4 +1,5 @@
 /* CLI helpers shared by the subcommands. */
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "common.h"
 #include "quire/error.h"
 #include "quire/project.h"
+#include "quire/suggest.h"
 
 const char *opt_dir;
 
@@ -37,6 +39,29 @@ int die_core(int code)
 	default:
 		return EXIT_STORE;
 	}
+}
+
+int bad_option(const char *cmd, const struct option *opts, const char *arg)
+{
+	const char *names[64];
+	size_t n = 0;
+	const char *word = arg;
+	while (*word == '-')
+		word++;
+	char base[128];
+	snprintf(base, sizeof(base), "%s", word);
+	char *eq = strchr(base, '=');
+	if (eq)
+		*eq = '\0';
+	for (size_t k = 0; opts[k].name && n < 64; k++) {
+		if (!strcmp(opts[k].name, base) && opts[k].has_arg == required_argument)
+			return usage_error(cmd, "%s needs a value", arg);
+		names[n++] = opts[k].name;
+	}
+	const char *near = quire_suggest(base, names, n);
+	if (near)
+		return usage_error(cmd, "unknown option '%s' (did you mean '--%s'?)", arg, near);
+	return usage_error(cmd, "unknown option '%s'", arg);
 }
 
 int usage_error(const char *cmd, const char *fmt, ...)

@@ -50,6 +50,11 @@ extern const char *opt_dir;
 /* Prints "quire: <message>" for the last core error and maps its code to an exit code. */
 int die_core(int code);
 
+/* For an option getopt_long refused (argv[optind - 1]): "unknown option", with the nearest
+ * option of opts when one is close, or "missing value"; returns EXIT_USAGE. */
+struct option;
+int bad_option(const char *cmd, const struct option *opts, const char *arg);
+
 /* Prints "quire: <fmt>" and returns EXIT_USAGE. */
 int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

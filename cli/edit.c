@@ -301,8 +301,7 @@ static int cmd_edit(int argc, char **argv, const struct cmd_env *env)
 		default:
 			free(sets);
 			quire_buf_release(&command);
-			return usage_error("edit", "unknown option or missing value '%s'",
-					   argv[optind - 1]);
+			return bad_option("edit", opts, argv[optind - 1]);
 		}
 	}
 	int nargs = argc - optind;

@@ -83,7 +83,7 @@ static int cmd_fsck(int argc, char **argv, const struct cmd_env *env)
 		else if (c == 'j')
 			json = 1;
 		else
-			return usage_error("fsck", "unknown option '%s'", argv[optind - 1]);
+			return bad_option("fsck", opts, argv[optind - 1]);
 	}
 	if (optind < argc)
 		return usage_error("fsck", "unexpected argument '%s'", argv[optind]);

@@ -33,7 +33,7 @@ static int cmd_gc(int argc, char **argv, const struct cmd_env *env)
 		else if (c == 'j')
 			json = 1;
 		else
-			return usage_error("gc", "unknown option '%s'", argv[optind - 1]);
+			return bad_option("gc", opts, argv[optind - 1]);
 	}
 	struct quire_gc_stats st;
 	int err = quire_gc(env->root, dry, &st);

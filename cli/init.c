@@ -34,8 +34,7 @@ static int cmd_init(int argc, char **argv, const struct cmd_env *env)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c != 'b')
-			return usage_error("init", "unknown option or missing value '%s'",
-					   argv[optind - 1]);
+			return bad_option("init", opts, argv[optind - 1]);
 		spec = optarg;
 	}
 	if (argc - optind > 1)

@@ -15,6 +15,7 @@
 #include "quire/manifest.h"
 #include "quire/out.h"
 #include "quire/project.h"
+#include "quire/suggest.h"
 
 static const char usage[] =
 	"usage: quire inspect [ID] [--revision REV] [--json]\n"
@@ -204,8 +205,7 @@ static int cmd_inspect(int argc, char **argv, const struct cmd_env *env)
 			export_file = optarg;
 			break;
 		default:
-			return usage_error("inspect", "unknown option or missing value '%s'",
-					   argv[optind - 1]);
+			return bad_option("inspect", opts, argv[optind - 1]);
 		}
 	}
 	if (log + diff + status + takes + (export_file != NULL) > 1)
@@ -273,7 +273,13 @@ static int cmd_inspect(int argc, char **argv, const struct cmd_env *env)
 		json_object_foreach((json_t *)arts, k, v) if (quire_id_match(id, k))
 			json_object_set(matches, k, v);
 		if (!json_object_size(matches)) {
-			fprintf(stderr, "quire: %s has no artefact '%s'\n", str(m, "revision"), id);
+			const char *near = quire_suggest_id(m, id);
+			if (near)
+				fprintf(stderr, "quire: %s has no artefact '%s' (did you mean '%s'?)\n",
+					str(m, "revision"), id, near);
+			else
+				fprintf(stderr, "quire: %s has no artefact '%s'\n", str(m, "revision"),
+					id);
 			json_decref(matches);
 			rc = EXIT_INVALID;
 			goto out;

@@ -10,6 +10,7 @@
 #include "quire/mem.h"
 #include "quire/project.h"
 #include "quire/provider.h"
+#include "quire/suggest.h"
 
 static int cmd_help(int argc, char **argv, const struct cmd_env *env);
 static int cmd_version(int argc, char **argv, const struct cmd_env *env);
@@ -105,6 +106,44 @@ static int cmd_version(int argc, char **argv, const struct cmd_env *env)
 	return 0;
 }
 
+/* Where the commands people reach for from git and make live in quire. */
+static const struct {
+	const char *name, *instead;
+} elsewhere[] = {
+	{ "status", "quire inspect --status (and quire plan for what would run)" },
+	{ "log", "quire inspect --log" },
+	{ "diff", "quire inspect --diff REV REV" },
+	{ "show", "quire inspect [ID] [--revision REV]" },
+	{ "build", "quire run" },
+	{ "make", "quire run" },
+	{ "commit", "quire run (every run commits a revision)" },
+	{ "reset", "quire rewind REV" },
+	{ "revert", "quire rewind REV" },
+	{ "checkout", "quire rewind REV" },
+	{ "clean", "quire gc (it never removes what a revision uses)" },
+};
+
+static int unknown_command(const char *name)
+{
+	for (size_t k = 0; k < sizeof(elsewhere) / sizeof(elsewhere[0]); k++)
+		if (!strcmp(name, elsewhere[k].name)) {
+			fprintf(stderr, "quire: '%s' is not a quire command; try: %s\n", name,
+				elsewhere[k].instead);
+			return EXIT_USAGE;
+		}
+	const char *names[32];
+	size_t n = 0;
+	for (int k = 0; commands[k] && n < 32; k++)
+		names[n++] = commands[k]->name;
+	const char *near = quire_suggest(name, names, n);
+	if (near)
+		fprintf(stderr, "quire: '%s' is not a quire command; did you mean '%s'?\n", name,
+			near);
+	else
+		fprintf(stderr, "quire: '%s' is not a quire command (see 'quire help')\n", name);
+	return EXIT_USAGE;
+}
+
 int main(int argc, char **argv)
 {
 	int i = 1;
@@ -133,10 +172,8 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	const struct cmd *c = find(argv[i]);
-	if (!c) {
-		fprintf(stderr, "quire: '%s' is not a quire command (see 'quire help')\n", argv[i]);
-		return EXIT_USAGE;
-	}
+	if (!c)
+		return unknown_command(argv[i]);
 	static const struct quire_provider *const builtins[] = {
 		&quire_provider_mock, &quire_provider_exec, &quire_provider_openai,
 		&quire_provider_replicate,

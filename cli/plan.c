@@ -158,7 +158,7 @@ static int cmd_plan(int argc, char **argv, const struct cmd_env *env)
 			check = 1;
 			break;
 		default:
-			return usage_error("plan", "unknown option '%s'", argv[optind - 1]);
+			return bad_option("plan", opts, argv[optind - 1]);
 		}
 	}
 	struct quire_project *p = env->p;

@@ -41,7 +41,7 @@ static int cmd_providers(int argc, char **argv, const struct cmd_env *env)
 		else if (c == 'j')
 			json = 1;
 		else
-			return usage_error("providers", "unknown option '%s'", argv[optind - 1]);
+			return bad_option("providers", opts, argv[optind - 1]);
 	}
 	if (optind < argc)
 		return usage_error("providers", "unexpected argument '%s'", argv[optind]);

@@ -58,7 +58,7 @@ static int cmd_rewind(int argc, char **argv, const struct cmd_env *env)
 		else if (c == 'j')
 			json = 1;
 		else
-			return usage_error("rewind", "unknown option '%s'", argv[optind - 1]);
+			return bad_option("rewind", opts, argv[optind - 1]);
 	}
 	if (argc - optind != 1)
 		return usage_error("rewind", "give exactly one revision");

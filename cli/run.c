@@ -247,9 +247,9 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 		case '?':
 			if (optopt == 'j')
 				return usage_error("run", "-j needs a number");
-			return usage_error("run", "unknown option '%s'", argv[optind - 1]);
+			return bad_option("run", opts, argv[optind - 1]);
 		default:
-			return usage_error("run", "unknown option '%s'", argv[optind - 1]);
+			return bad_option("run", opts, argv[optind - 1]);
 		}
 	}
 	struct quire_project *p = env->p;

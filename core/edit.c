@@ -21,6 +21,7 @@
 #include "quire/out.h"
 #include "quire/project.h"
 #include "quire/store.h"
+#include "quire/suggest.h"
 #include "edit_internal.h"
 #include "git.h"
 #include "run_commit.h"
@@ -231,6 +232,10 @@ static const char *rev_of(const struct quire_edit *e)
 
 static int unknown_id(const struct quire_edit *e, const char *id)
 {
+	const char *near = quire_suggest_id(e->prev, id);
+	if (near)
+		return quire_error_set(QUIRE_ENOTFOUND, "%s has no artefact '%s' (did you mean '%s'?)",
+				       rev_of(e), id, near);
 	return quire_error_set(QUIRE_ENOTFOUND,
 			       "%s has no artefact '%s' (ids look like Chapter[1]; 'quire inspect' "
 			       "lists them; an instance is editable once it has been generated)",
