@@ -95,6 +95,16 @@ int wants_help(int argc, char **argv, const struct cmd *c)
 	return 0;
 }
 
+char *project_qdir(const char *root)
+{
+	size_t n = strlen(root) + sizeof("/.quire");
+	char *q = malloc(n);
+	if (!q)
+		abort();
+	snprintf(q, n, "%s/.quire", root);
+	return q;
+}
+
 void print_json_line(const struct json_t *v)
 {
 	char *s = json_dumps((const json_t *)v, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);

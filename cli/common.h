@@ -62,6 +62,9 @@ int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(pri
 /* 1 when a --help / -h argument is present; then prints usage and the caller returns 0. */
 int wants_help(int argc, char **argv, const struct cmd *c);
 
+/* The .quire directory of project root (malloc'd). */
+char *project_qdir(const char *root);
+
 /* Prints a JSON value on one line to stdout. */
 struct json_t;
 void print_json_line(const struct json_t *v);
@@ -70,6 +73,7 @@ void print_json_line(const struct json_t *v);
 int use_color(FILE *f);
 
 extern const struct cmd cmd_init_desc, cmd_plan_desc, cmd_run_desc, cmd_inspect_desc,
-	cmd_providers_desc, cmd_edit_desc, cmd_rewind_desc, cmd_gc_desc, cmd_fsck_desc;
+	cmd_providers_desc, cmd_edit_desc, cmd_rewind_desc, cmd_gc_desc, cmd_fsck_desc,
+	cmd_log_desc, cmd_diff_desc, cmd_show_desc, cmd_status_desc;
 
 #endif

@@ -1,5 +1,6 @@
 /* inspect's history views: --log, --diff A B, --status, --takes, --export. */
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include "common.h"
 #include "history.h"
+#include "planview.h"
 #include "quire/blob.h"
 #include "quire/buf.h"
 #include "quire/edit.h"
@@ -17,6 +19,8 @@
 #include "quire/fs.h"
 #include "quire/history.h"
 #include "quire/manifest.h"
+#include "quire/out.h"
+#include "quire/plan.h"
 #include "quire/project.h"
 
 static const char *str(const json_t *o, const char *k)
@@ -30,12 +34,17 @@ static long long num(const json_t *o, const char *k)
 	return (long long)json_integer_value(json_object_get(o, k));
 }
 
-int history_log(const char *qdir, int json)
+int history_log(const char *qdir, int json, long limit)
 {
-	json_t *rows = NULL;
-	int err = quire_history_log(qdir, &rows);
+	json_t *all = NULL;
+	int err = quire_history_log(qdir, &all);
 	if (err)
 		return die_core(err);
+	/* Newest first, as git log: the revision you just made is the one you look for. */
+	json_t *rows = json_array();
+	for (size_t k = json_array_size(all); k-- > 0 && (limit < 0 || (long)json_array_size(rows) < limit);)
+		json_array_append(rows, json_array_get(all, k));
+	json_decref(all);
 	if (json) {
 		print_json_line(rows);
 	} else {
@@ -63,6 +72,10 @@ int history_log(const char *qdir, int json)
 }
 
 /* Runs diff -u on two blobs; with capture, returns its output in *text. */
+static int word_diff;
+
+/* Runs diff -u on two blobs (git's word diff with --word-diff, which shows a changed
+ * sentence as its changed words); with text, returns its output there, else prints it. */
 static int run_diff(const char *qdir, const char *id, const char *ra, const char *da,
 		    const char *rb, const char *db, struct quire_buf *text)
 {
@@ -70,31 +83,53 @@ static int run_diff(const char *qdir, const char *id, const char *ra, const char
 	char la[256], lb[256];
 	snprintf(la, sizeof(la), "%s@%s", id, ra);
 	snprintf(lb, sizeof(lb), "%s@%s", id, rb);
+	struct quire_buf out = QUIRE_BUF_INIT;
 	int fds[2] = { -1, -1 };
-	if (text && pipe(fds) < 0)
-		text = NULL;
+	if (pipe(fds) < 0) {
+		free(pa);
+		free(pb);
+		return -1;
+	}
 	fflush(stdout);
 	pid_t pid = fork();
 	if (pid == 0) {
-		if (text) {
-			dup2(fds[1], 1);
-			close(fds[0]);
-			close(fds[1]);
-		}
-		execlp("diff", "diff", "-u", "--label", la, "--label", lb, pa, pb, (char *)NULL);
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		if (word_diff)
+			execlp("git", "git", "--no-pager", "diff", "--no-index", "--no-color",
+			       "--word-diff=plain", pa, pb, (char *)NULL);
+		else
+			execlp("diff", "diff", "-u", "--label", la, "--label", lb, pa, pb,
+			       (char *)NULL);
 		_exit(127);
 	}
-	if (text) {
-		close(fds[1]);
-		char buf[4096];
-		ssize_t n;
-		while ((n = read(fds[0], buf, sizeof(buf))) > 0)
-			quire_buf_add(text, buf, (size_t)n);
-		close(fds[0]);
-	}
+	close(fds[1]);
+	char buf[4096];
+	ssize_t n;
+	while ((n = read(fds[0], buf, sizeof(buf))) > 0)
+		quire_buf_add(&out, buf, (size_t)n);
+	close(fds[0]);
 	int status = 0;
 	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
+	/* git names the blob files: its header goes, the artefact's labels take its place. */
+	const char *body = out.ptr;
+	if (word_diff) {
+		const char *hunk = strstr(out.ptr, "\n@@");
+		body = hunk ? hunk + 1 : out.ptr + out.len;
+	}
+	struct quire_buf *to = text ? text : &out;
+	struct quire_buf shown = QUIRE_BUF_INIT;
+	if (word_diff)
+		quire_buf_printf(&shown, "--- %s\n+++ %s\n", la, lb);
+	quire_buf_puts(&shown, body);
+	if (text)
+		quire_buf_add(to, shown.ptr, shown.len);
+	else
+		fwrite(shown.ptr, 1, shown.len, stdout);
+	quire_buf_release(&shown);
+	quire_buf_release(&out);
 	free(pa);
 	free(pb);
 	return 0;
@@ -235,3 +270,222 @@ int history_export(const char *root, const char *file)
 	quire_project_free(p);
 	return rc;
 }
+
+/* quire log, diff, show and status: git's reading commands over the same history views. */
+
+static const char log_usage[] =
+	"usage: quire log [-n N] [--json]\n\n"
+	"Every revision, newest first: its parent, time, what it produced, cached, failed or\n"
+	"changed by hand, its cost and its message. The same as 'quire inspect --log'.\n\n"
+	"  -n N     the N newest only\n"
+	"  --json   the revisions as a JSON array\n";
+
+static int parse_count(const char *cmd, const char *arg, long *n)
+{
+	char *end;
+	*n = strtol(arg, &end, 10);
+	if (*end || *n < 0)
+		return usage_error(cmd, "-n needs a number, not '%s'", arg);
+	return 0;
+}
+
+static int cmd_log(int argc, char **argv, const struct cmd_env *env)
+{
+	static const struct option opts[] = {
+		{ "max-count", required_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int json = 0, c;
+	long limit = -1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "n:", opts, NULL)) != -1) {
+		if (c == 'n') {
+			if (parse_count("log", optarg, &limit))
+				return EXIT_USAGE;
+		} else if (c == 'j') {
+			json = 1;
+		} else {
+			return bad_option("log", opts, argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error("log", "unexpected argument '%s'", argv[optind]);
+	char *qdir = project_qdir(env->root);
+	int rc = history_log(qdir, json, limit);
+	free(qdir);
+	return rc;
+}
+
+const struct cmd cmd_log_desc = {
+	.name = "log",
+	.summary = "list the revisions, newest first",
+	.usage = log_usage,
+	.flags = CMD_ROOT,
+	.exec = cmd_log,
+};
+
+static const char diff_usage[] =
+	"usage: quire diff [A [B]] [--word-diff] [--json]\n\n"
+	"What differs from revision A to revision B (default: current~1 and current, or A and\n"
+	"current): the inputs, the artefacts added, removed or changed, and each changed text as\n"
+	"a unified diff. Revisions are rev-NNNN, NNNN, current or current~N.\n\n"
+	"  --word-diff  show changed words within lines (prose), through git's word diff\n"
+	"  --json       the differences as one JSON object (text diffs included)\n";
+
+static int cmd_diff(int argc, char **argv, const struct cmd_env *env)
+{
+	static const struct option opts[] = {
+		{ "word-diff", no_argument, NULL, 'w' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int json = 0, c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'w')
+			word_diff = 1;
+		else if (c == 'j')
+			json = 1;
+		else
+			return bad_option("diff", opts, argv[optind - 1]);
+	}
+	int n = argc - optind;
+	if (n > 2)
+		return usage_error("diff", "give at most two revisions");
+	const char *a = n >= 1 ? argv[optind] : "current~1";
+	const char *b = n == 2 ? argv[optind + 1] : "current";
+	char *qdir = project_qdir(env->root);
+	int rc = history_diff(qdir, a, b, json);
+	free(qdir);
+	return rc;
+}
+
+const struct cmd cmd_diff_desc = {
+	.name = "diff",
+	.summary = "show what changed between two revisions",
+	.usage = diff_usage,
+	.flags = CMD_ROOT,
+	.exec = cmd_diff,
+};
+
+static const char show_usage[] =
+	"usage: quire show [REV] [ID] [--json]\n\n"
+	"A revision (default: current): its inputs and artefacts; or one artefact of it: its\n"
+	"provenance, then its content. The same as 'quire inspect [ID] --revision REV'.\n";
+
+static int cmd_show(int argc, char **argv, const struct cmd_env *env)
+{
+	/* show is inspect with the revision as an argument: the arguments are rearranged and
+	 * inspect runs them, so the two never disagree. */
+	const char *rev = NULL, *id = NULL;
+	int json = 0;
+	char *qdir = project_qdir(env->root);
+	for (int i = 1; i < argc; i++) {
+		char *name = NULL;
+		if (!strcmp(argv[i], "--json")) {
+			json = 1;
+		} else if (argv[i][0] == '-') {
+			free(qdir);
+			return usage_error("show", "unknown option '%s'", argv[i]);
+		} else if (!rev && !id && quire_revision_resolve(qdir, argv[i], &name) == 0) {
+			rev = argv[i];
+		} else if (!id) {
+			id = argv[i];
+		} else {
+			free(qdir);
+			return usage_error("show", "give at most a revision and an id");
+		}
+		free(name);
+		quire_error_clear();
+	}
+	free(qdir);
+	char *args[6];
+	int n = 0;
+	args[n++] = (char *)"inspect";
+	if (id)
+		args[n++] = (char *)id;
+	if (rev) {
+		args[n++] = (char *)"--revision";
+		args[n++] = (char *)rev;
+	}
+	if (json)
+		args[n++] = (char *)"--json";
+	args[n] = NULL;
+	optind = 1;
+	return cmd_inspect_desc.exec(n, args, env);
+}
+
+const struct cmd cmd_show_desc = {
+	.name = "show",
+	.summary = "show a revision, or one artefact of it",
+	.usage = show_usage,
+	.flags = CMD_ROOT,
+	.exec = cmd_show,
+};
+
+static const char status_usage[] =
+	"usage: quire status [--json]\n\n"
+	"What changed since the current revision and what needs attention: how many instances a\n"
+	"run would make and why (the first reasons; 'quire plan' lists them all), files in out/\n"
+	"quire would not overwrite, and artefacts that failed, await review or were edited by\n"
+	"hand. Changes nothing. Exit 0.\n";
+
+static int cmd_status(int argc, char **argv, const struct cmd_env *env)
+{
+	int json = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = 1;
+		else
+			return usage_error("status", "unknown argument '%s'", argv[i]);
+	}
+	struct quire_plan *plan = NULL;
+	struct quire_out_conflict *conf = NULL;
+	size_t nconf = 0;
+	int err = plan_readonly(env->p, NULL, 0, &plan, &conf, &nconf);
+	if (err)
+		return die_core(err);
+	json_t *st = quire_plan_attention(plan);
+	if (json) {
+		json_t *j = quire_plan_to_json(plan, 0);
+		json_object_set_new(j, "out_conflicts", plan_conflicts_json(conf, nconf));
+		json_object_set(j, "attention", json_object_get(st, "artefacts"));
+		print_json_line(j);
+		json_decref(j);
+	} else {
+		const char *cur = json_string_value(json_object_get(plan->manifest, "revision"));
+		printf("on %s\n", cur ? cur : "nothing yet (no revision)");
+		if (plan->ndirty || plan->nwaiting || plan->nremoved) {
+			plan_print(plan, 0, 1);
+			printf("('quire run' makes them; 'quire plan --explain' says every reason)\n");
+		} else {
+			printf("everything is up to date\n");
+		}
+		plan_print_conflicts(conf, nconf);
+		const json_t *g = json_object_get(st, "artefacts");
+		const char *order[] = { "failed", "blocked", "stale", "pending-review", "user-edited" };
+		for (size_t k = 0; k < 5; k++) {
+			const json_t *ids = json_object_get(g, order[k]);
+			if (!json_array_size(ids))
+				continue;
+			printf("%-15s", order[k]);
+			size_t i;
+			json_t *v;
+			json_array_foreach(ids, i, v) printf(" %s", json_string_value(v));
+			printf("\n");
+		}
+	}
+	json_decref(st);
+	quire_out_conflicts_free(conf, nconf);
+	quire_plan_free(plan);
+	return 0;
+}
+
+const struct cmd cmd_status_desc = {
+	.name = "status",
+	.summary = "what changed and what needs attention",
+	.usage = status_usage,
+	.flags = CMD_PROJECT,
+	.exec = cmd_status,
+};

@@ -4,8 +4,9 @@
 
 #include <jansson.h>
 
-/* Every revision: parent, time, counts, cost, message. */
-int history_log(const char *qdir, int json);
+/* The revisions, newest first (the limit newest; -1: all): parent, time, counts, cost,
+ * message. */
+int history_log(const char *qdir, int json, long limit);
 /* Inputs and artefacts that differ between revisions a and b; text as unified diffs. */
 int history_diff(const char *qdir, const char *a, const char *b, int json);
 /* Failed, blocked, stale, pending-review and user-edited artefacts of m, and total cost. */

@@ -11,6 +11,7 @@
 #include "quire/blob.h"
 #include "quire/buf.h"
 #include "quire/error.h"
+#include "quire/history.h"
 #include "quire/id.h"
 #include "quire/manifest.h"
 #include "quire/out.h"
@@ -224,7 +225,7 @@ static int cmd_inspect(int argc, char **argv, const struct cmd_env *env)
 	qdir = malloc(strlen(root) + 8);
 	snprintf(qdir, strlen(root) + 8, "%s/.quire", root);
 	if (log || diff || export_file) {
-		rc = log ? history_log(qdir, json)
+		rc = log ? history_log(qdir, json, -1)
 			 : diff ? history_diff(qdir, argv[optind], argv[optind + 1], json)
 				: history_export(root, export_file);
 		goto out;
@@ -240,6 +241,11 @@ static int cmd_inspect(int argc, char **argv, const struct cmd_env *env)
 			goto out;
 		}
 		rev = cur;
+	} else if ((err = quire_revision_resolve(qdir, rev, &cur))) {
+		rc = die_core(err);
+		goto out;
+	} else {
+		rev = cur; /* current~1 and the like, named */
 	}
 	if ((err = quire_manifest_load(qdir, rev, &m))) {
 		rc = die_core(err);

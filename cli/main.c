@@ -31,7 +31,8 @@ static const struct cmd cmd_version_desc = {
 };
 
 static const struct cmd *const commands[] = {
-	&cmd_init_desc, &cmd_plan_desc, &cmd_run_desc, &cmd_inspect_desc, &cmd_edit_desc,
+	&cmd_init_desc, &cmd_plan_desc, &cmd_run_desc, &cmd_status_desc, &cmd_log_desc,
+	&cmd_diff_desc, &cmd_show_desc, &cmd_inspect_desc, &cmd_edit_desc,
 	&cmd_rewind_desc, &cmd_providers_desc, &cmd_gc_desc, &cmd_fsck_desc,
 	&cmd_help_desc,
 	&cmd_version_desc, NULL,
@@ -110,10 +111,6 @@ static int cmd_version(int argc, char **argv, const struct cmd_env *env)
 static const struct {
 	const char *name, *instead;
 } elsewhere[] = {
-	{ "status", "quire inspect --status (and quire plan for what would run)" },
-	{ "log", "quire inspect --log" },
-	{ "diff", "quire inspect --diff REV REV" },
-	{ "show", "quire inspect [ID] [--revision REV]" },
 	{ "build", "quire run" },
 	{ "make", "quire run" },
 	{ "commit", "quire run (every run commits a revision)" },

@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "common.h"
+#include "planview.h"
 #include "quire/error.h"
 #include "quire/manifest.h"
 #include "quire/out.h"
@@ -43,10 +44,6 @@ static void plan_help(FILE *f)
 	}
 }
 
-/* Plans the project read-only: shared by plan and run --dry-run. conf (may be NULL) gets the
- * files in out/ a run would refuse to overwrite (quire_out_check). */
-int plan_readonly(struct quire_project *p, char **targets, size_t ntargets,
-		  struct quire_plan **out, struct quire_out_conflict **conf, size_t *nconf);
 int plan_readonly(struct quire_project *p, char **targets, size_t ntargets,
 		  struct quire_plan **out, struct quire_out_conflict **conf, size_t *nconf)
 {
@@ -67,8 +64,6 @@ int plan_readonly(struct quire_project *p, char **targets, size_t ntargets,
 	return err;
 }
 
-/* Prints the files in out/ a run would refuse to overwrite, and what to do about them. */
-void plan_print_conflicts(const struct quire_out_conflict *c, size_t n);
 void plan_print_conflicts(const struct quire_out_conflict *c, size_t n)
 {
 	if (!n)
@@ -85,8 +80,6 @@ void plan_print_conflicts(const struct quire_out_conflict *c, size_t n)
 			       c[k].id, c[k].file, c[k].file);
 }
 
-/* The same as JSON: [{file, id, gone}]. New reference. */
-json_t *plan_conflicts_json(const struct quire_out_conflict *c, size_t n);
 json_t *plan_conflicts_json(const struct quire_out_conflict *c, size_t n)
 {
 	json_t *a = json_array();
@@ -96,8 +89,6 @@ json_t *plan_conflicts_json(const struct quire_out_conflict *c, size_t n)
 	return a;
 }
 
-/* Prints the plan as text: used by plan and run --dry-run. */
-void plan_print(const struct quire_plan *plan, int explain, int removals);
 void plan_print(const struct quire_plan *plan, int explain, int removals)
 {
 	const char *cur = json_string_value(json_object_get(plan->manifest, "revision"));

@@ -10,6 +10,7 @@
 #include "common.h"
 #include "quire/edit.h"
 #include "quire/error.h"
+#include "quire/history.h"
 #include "quire/project.h"
 
 static const char usage[] =
@@ -62,10 +63,13 @@ static int cmd_rewind(int argc, char **argv, const struct cmd_env *env)
 	}
 	if (argc - optind != 1)
 		return usage_error("rewind", "give exactly one revision");
-	const char *rev = argv[optind];
 	const char *root = env->root;
 	json_t *impact = NULL;
-	int rc = 0, err = quire_rewind_impact(root, rev, &impact);
+	char *qdir = project_qdir(root), *rev = NULL;
+	int rc = 0, err = quire_revision_resolve(qdir, argv[optind], &rev);
+	free(qdir);
+	if (!err)
+		err = quire_rewind_impact(root, rev, &impact);
 	if (err) {
 		rc = die_core(err);
 		goto out;
@@ -121,6 +125,7 @@ static int cmd_rewind(int argc, char **argv, const struct cmd_env *env)
 	}
 out:
 	json_decref(impact);
+	free(rev);
 	return rc;
 }
 

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "common.h"
+#include "planview.h"
 #include "quire/error.h"
 #include "quire/out.h"
 #include "quire/plan.h"
@@ -42,11 +43,6 @@ static const char usage[] =
 	"is never overwritten or removed: the run stops first (exit 7) and says how to keep it\n"
 	"('quire edit ID --file out/...') or discard it.\n";
 
-int plan_readonly(struct quire_project *p, char **targets, size_t ntargets,
-		  struct quire_plan **out, struct quire_out_conflict **conf, size_t *nconf);
-void plan_print(const struct quire_plan *plan, int explain, int removals);
-void plan_print_conflicts(const struct quire_out_conflict *c, size_t n);
-json_t *plan_conflicts_json(const struct quire_out_conflict *c, size_t n);
 
 static volatile sig_atomic_t got_sigint;
 

@@ -1,11 +1,15 @@
 /* A project's history as data: the revision log, revision diffs, and a revision's status. */
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "quire/error.h"
 #include "quire/history.h"
 #include "quire/manifest.h"
+#include "quire/plan.h"
+#include "util.h"
 
 static const char *str(const json_t *o, const char *k)
 {
@@ -16,6 +20,71 @@ static const char *str(const json_t *o, const char *k)
 static json_int_t num(const json_t *o, const char *k)
 {
 	return json_integer_value(json_object_get(o, k));
+}
+
+int quire_revision_resolve(const char *qdir, const char *spec, char **rev)
+{
+	*rev = NULL;
+	long back = 0;
+	const char *rest = NULL;
+	if (!strncmp(spec, "current", 7)) {
+		rest = spec + 7;
+		if (!strcmp(rest, "^")) {
+			back = 1;
+		} else if (*rest == '~') {
+			char *end;
+			back = rest[1] ? strtol(rest + 1, &end, 10) : 1;
+			if ((rest[1] && *end) || back < 0)
+				return quire_error_set(QUIRE_EINVALID,
+						       "'%s' is not a revision (current~N counts back N "
+						       "revisions)",
+						       spec);
+		} else if (*rest) {
+			return quire_error_set(QUIRE_EINVALID, "'%s' is not a revision", spec);
+		}
+		char *cur = NULL;
+		int err = quire_manifest_current(qdir, &cur);
+		if (err)
+			return err;
+		if (!cur)
+			return quire_error_set(QUIRE_ENOTFOUND, "nothing has been committed yet");
+		for (long k = 0; k < back; k++) {
+			json_t *m = NULL;
+			if ((err = quire_manifest_load(qdir, cur, &m))) {
+				free(cur);
+				return err;
+			}
+			const char *parent = json_string_value(json_object_get(m, "parent"));
+			if (!parent) {
+				err = quire_error_set(QUIRE_ENOTFOUND,
+						      "'%s' goes back past the first revision (%s has no "
+						      "parent)",
+						      spec, cur);
+				json_decref(m);
+				free(cur);
+				return err;
+			}
+			free(cur);
+			cur = quire__xstrdup(parent);
+			json_decref(m);
+		}
+		*rev = cur;
+		return 0;
+	}
+	long n = quire_rev_parse(spec);
+	if (n <= 0)
+		return quire_error_set(QUIRE_EINVALID,
+				       "'%s' is not a revision (rev-NNNN, NNNN, current or current~N)",
+				       spec);
+	char name[32];
+	quire_rev_format(n, name, sizeof(name));
+	char *path = quire__xasprintf("%s/manifests/%s.json", qdir, name);
+	int exists = access(path, F_OK) == 0;
+	free(path);
+	if (!exists)
+		return quire_error_set(QUIRE_ENOTFOUND, "revision %s does not exist", name);
+	*rev = quire__xstrdup(name);
+	return 0;
 }
 
 int quire_history_log(const char *qdir, json_t **out)
@@ -108,9 +177,16 @@ int quire_revision_diff(const char *qdir, const char *a, const char *b, json_t *
 {
 	*out = NULL;
 	json_t *ma = NULL, *mb = NULL;
-	int err = quire_manifest_load(qdir, a, &ma);
+	char *ra = NULL, *rb = NULL;
+	int err = quire_revision_resolve(qdir, a, &ra);
 	if (!err)
-		err = quire_manifest_load(qdir, b, &mb);
+		err = quire_revision_resolve(qdir, b, &rb);
+	if (!err)
+		err = quire_manifest_load(qdir, ra, &ma);
+	if (!err)
+		err = quire_manifest_load(qdir, rb, &mb);
+	free(ra);
+	free(rb);
 	if (!err)
 		*out = quire_manifest_diff(ma, mb);
 	json_decref(ma);
@@ -134,4 +210,22 @@ json_t *quire_revision_status(const json_t *m)
 	return json_pack("{s:O,s:o,s:I}", "revision",
 			 json_object_get(m, "revision") ? json_object_get(m, "revision") : json_null(),
 			 "artefacts", groups, "total_cost_micro", cost);
+}
+
+json_t *quire_plan_attention(const struct quire_plan *plan)
+{
+	json_t *groups = json_pack("{s:[],s:[],s:[],s:[],s:[]}", "failed", "stale", "pending-review",
+				   "user-edited", "blocked");
+	size_t n;
+	const struct quire_mrow *rows = quire_mbase_rows(plan->base, &n);
+	for (size_t k = 0; k < n; k++) {
+		json_t *g = rows[k].status ? json_object_get(groups, rows[k].status) : NULL;
+		if (g)
+			json_array_append_new(g, json_string(rows[k].id));
+	}
+	return json_pack("{s:O,s:o}", "revision",
+			 json_object_get(plan->manifest, "revision")
+				 ? json_object_get(plan->manifest, "revision")
+				 : json_null(),
+			 "artefacts", groups);
 }

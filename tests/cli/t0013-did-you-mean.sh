@@ -6,10 +6,10 @@ new_story s
 run_q "first run" 0 run
 run_q "a misspelt command" 2 pln
 check "suggests the command" err_has "'pln' is not a quire command; did you mean 'plan'?"
-run_q "git's status" 2 status
-check "says where it is" err_has "try: quire inspect --status"
-run_q "git's log" 2 log
-check "says where it is" err_has "try: quire inspect --log"
+run_q "make's habit" 2 build
+check "says where it is" err_has "try: quire run"
+run_q "git's reset" 2 reset
+check "says where it is" err_has "try: quire rewind REV"
 run_q "a misspelt option" 2 plan --expain
 check "suggests the option" err_has "unknown option '--expain' (did you mean '--explain'?)"
 run_q "an option without its value" 2 run --max-cost

@@ -9,8 +9,8 @@ QUIRE_MOCK_FAIL='Scene[2][1]' run_q "rev-0002 with a failure" 1 run
 run_q "log" 0 inspect --log --json
 check "two revisions with counts and messages" python3 -c '
 import json,sys; d=json.load(open(sys.argv[1]))
-assert [r["revision"] for r in d]==["rev-0001","rev-0002"] and d[0]["produced"]==11
-assert d[1]["failed"]==1 and d[1]["parent"]=="rev-0001" and d[1]["message"]=="quire run"' "$TRASH/.out"
+assert [r["revision"] for r in d]==["rev-0002","rev-0001"] and d[1]["produced"]==11
+assert d[0]["failed"]==1 and d[0]["parent"]=="rev-0001" and d[0]["message"]=="quire run"' "$TRASH/.out"
 run_q "diff as text" 0 inspect --diff rev-0001 rev-0002
 check "the input change" out_has 'input Tone: "warm" -> "wry"'
 check "a unified diff of a chapter" out_has "--- Chapter[0]@rev-0001"

@@ -18,7 +18,7 @@ check "the summary says so" out_has '"revision":null'
 run_q "the history is all there" 0 inspect --log --json
 check "seven revisions" python3 -c '
 import json,sys; rows=json.load(open(sys.argv[1]))
-assert [r["revision"] for r in rows]==["rev-%04d" % n for n in range(1,8)], rows' "$TRASH/.out"
+assert [r["revision"] for r in rows]==["rev-%04d" % n for n in range(7,0,-1)], rows' "$TRASH/.out"
 run_q "the hand-edited chapter" 0 inspect 'Chapter[2]'
 check "is user-edited" out_has "user-edited"
 run_q "the regenerated scene's takes" 0 inspect 'Scene[0][0]' --takes

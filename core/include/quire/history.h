@@ -5,6 +5,12 @@
 
 #include <jansson.h>
 
+/* Resolves a revision as a user names it: "current", "current~N" (N first parents back;
+ * "current^" is "current~1"), "rev-NNNN" or "NNNN". *rev gets the revision's name
+ * (malloc'd). QUIRE_ENOTFOUND (nothing committed, no such revision, or past the first one),
+ * QUIRE_EINVALID (not a way to name one). */
+int quire_revision_resolve(const char *qdir, const char *spec, char **rev);
+
 /* Every revision, oldest first: [{revision, parent, created, message, produced, cached,
  * failed, edited, cost_micro, artefacts, restored_from?, recovered?}]; a revision file that
  * cannot be read is a row {revision, error}. New reference in *out. */
@@ -22,5 +28,9 @@ json_t *quire_manifest_diff(const json_t *ma, const json_t *mb);
 /* What needs attention in manifest m: {revision, artefacts: {failed, blocked, stale,
  * pending-review, user-edited: [id]}, total_cost_micro}. New reference. */
 json_t *quire_revision_status(const json_t *m);
+
+/* The same for the revision a plan was made against, from its rows (no entry is parsed). */
+struct quire_plan;
+json_t *quire_plan_attention(const struct quire_plan *plan);
 
 #endif

@@ -1,0 +1,27 @@
+/* The plan's views shared by plan, run --dry-run and status (cli/plan.c). */
+#ifndef QUIRE_CLI_PLANVIEW_H
+#define QUIRE_CLI_PLANVIEW_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+struct quire_out_conflict;
+struct quire_plan;
+struct quire_project;
+
+/* Plans the project read-only; conf (may be NULL) gets the files in out/ a run would refuse
+ * to overwrite (quire_out_check). A core error code. */
+int plan_readonly(struct quire_project *p, char **targets, size_t ntargets,
+		  struct quire_plan **out, struct quire_out_conflict **conf, size_t *nconf);
+
+/* Prints the plan as text: what runs, waits and is removed, and why. */
+void plan_print(const struct quire_plan *plan, int explain, int removals);
+
+/* Prints the files in out/ a run would refuse to overwrite, and what to do about them. */
+void plan_print_conflicts(const struct quire_out_conflict *c, size_t n);
+
+/* The same as JSON: [{file, id, gone}]. New reference. */
+json_t *plan_conflicts_json(const struct quire_out_conflict *c, size_t n);
+
+#endif
