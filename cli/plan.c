@@ -58,7 +58,7 @@ int plan_readonly(struct quire_project *p, char **targets, size_t ntargets,
 	if (!err)
 		err = quire_plan_open(out, p, store, cur, &o);
 	if (!err && conf)
-		err = quire_out_check(p, store, (*out)->manifest, (*out)->base, conf, nconf);
+		err = quire_out_check(p, store, (*out)->manifest, (*out)->base, NULL, 0, conf, nconf);
 	free(cur);
 	quire_store_close(store);
 	return err;

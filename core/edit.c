@@ -116,6 +116,9 @@ void quire__edit_end(struct quire_edit *e, int restore)
 		quire_buf_release(&e->kept[k].old);
 	}
 	free(e->kept);
+	for (size_t k = 0; k < e->npend; k++)
+		quire_buf_release(&e->pend[k].data);
+	free(e->pend);
 	json_decref(e->prev);
 	json_decref(e->events);
 	free(e->current);
@@ -178,8 +181,17 @@ int quire_edit_finish(struct quire_edit *e, char *rev, size_t revlen)
 	/* Keep the content of every file as it is now (an input edit just rewrote inputs.yaml),
 	 * so this revision can be rewound to later. */
 	struct quire_project *p = (struct quire_project *)e->p;
-	/* Before anything is stored: a writer's file in out/ stops the edit. */
-	int err = quire_out_preflight(e->p, e->store, e->prev, NULL);
+	/* Before anything is stored: a writer's file in out/ stops the edit (one being adopted
+	 * by this edit is not a conflict). */
+	const char **allowed = quire__xcalloc(e->npend + 1, sizeof(char *));
+	for (size_t k = 0; k < e->npend; k++)
+		allowed[k] = e->pend[k].digest;
+	int err = quire_out_preflight(e->p, e->store, e->prev, NULL, allowed, e->npend);
+	free(allowed);
+	for (size_t k = 0; !err && k < e->npend; k++) {
+		struct quire_digest d;
+		err = quire_blob_put(e->p->qdir, e->pend[k].data.ptr, e->pend[k].data.len, &d);
+	}
 	if (!err)
 		err = quire_project_hash_files(p, NULL);
 	if (!err)
@@ -333,9 +345,13 @@ int quire_edit_replace(struct quire_edit *e, const char *id, const char *data, s
 		*same = 1;
 		return 0;
 	}
-	int err = quire_blob_put(e->p->qdir, data, len, &d);
-	if (err)
-		return err;
+	/* Kept until the edit goes through: a refused edit leaves no blob that would make the
+	 * writer's file in out/ look like quire's. */
+	QUIRE_GROW(e->pend, e->apend, e->npend + 1);
+	struct quire__pending *pd = &e->pend[e->npend++];
+	snprintf(pd->digest, sizeof(pd->digest), "%s", d.s);
+	quire_buf_init(&pd->data, 0);
+	quire_buf_add(&pd->data, data, len);
 	add_event(e, "artefact.edited", id,
 		  json_pack("{s:s,s:I,s:O,s:O,s:O}", "digest", d.s, "size", (json_int_t)len,
 			    "producer", json_object_get(en, "producer"), "type",

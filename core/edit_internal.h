@@ -19,6 +19,12 @@ struct quire__kept {
 	int existed;
 };
 
+/* A hand edit's content, stored only once the edit is known to go through. */
+struct quire__pending {
+	char digest[80];
+	struct quire_buf data;
+};
+
 struct quire_edit {
 	const struct quire_project *p; /* whose out/ is synced; root and qdir */
 	struct quire_lock *lock;
@@ -29,6 +35,8 @@ struct quire_edit {
 	json_t *events; /* [kind, subject, data] triples added by the change calls */
 	struct quire__kept *kept;
 	size_t nkept, akept;
+	struct quire__pending *pend; /* hand edits' contents, stored by quire_edit_finish */
+	size_t npend, apend;
 	char recovered[32];
 };
 

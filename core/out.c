@@ -109,26 +109,73 @@ static void check_all(struct checker *c)
 	}
 }
 
+/* What quire can account for in out/: the contents a file there may hold and still be
+ * replaced or removed without losing anything. */
+struct accounted {
+	const struct quire_project *p;
+	struct quire_store *store;   /* the action cache's outputs (may be NULL) */
+	const char **known;	     /* sorted: the outputs of the revisions being synced */
+	size_t nknown;
+	const char *const *allowed;  /* an adoption in progress (its blob is stored after) */
+	size_t nallowed;
+	int may_store;		     /* a writer: an intact copy of a lost blob is taken back */
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void known_add(struct accounted *a, size_t *alloc, const struct quire_mout *v, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if (v[k].digest) {
+			QUIRE_GROW(a->known, *alloc, a->nknown + 1);
+			a->known[a->nknown++] = v[k].digest;
+		}
+	qsort(a->known, a->nknown, sizeof(*a->known), cmp_str);
+}
+
 /* Whether the regular file at path, which is not what the new revision puts there, holds
- * content quire can account for: the output it was written for (was, may be NULL), or any
- * content the blob store keeps. Anything else is a writer's (a hand edit, a merge's conflict
- * markers) and is never overwritten or removed. d: its digest when known. */
-static int replaceable(const struct quire_project *p, const char *path, const char *was,
+ * content quire can account for: the output it was written for (was, may be NULL), an output
+ * of the revisions at hand or of the action cache whose blob the store keeps, or an adoption
+ * in progress. Anything else is a writer's (a hand edit, a merge's conflict markers) and is
+ * never overwritten or removed; a blob that is merely in the store does not count (gc removes
+ * what nothing refers to). d: its digest when known. */
+static int replaceable(const struct accounted *a, const char *path, const char *was,
 		       const struct quire_digest *d)
 {
 	struct quire_digest got;
 	if (!d) {
-		if (quire_hash_file(path, &got, NULL) < 0) {
-			/* Gone or unreadable since the check: nothing of it to keep, or a write that
-			 * fails by name later. */
-			quire_error_clear();
-			return 1;
-		}
+		int err = quire_hash_file(path, &got, NULL);
+		quire_error_clear();
+		if (err == QUIRE_ENOTFOUND)
+			return 1; /* gone since the check: nothing of it to keep */
+		if (err)
+			return 0; /* unreadable: kept, never guessed at */
 		d = &got;
 	}
-	if (was && !strcmp(d->s, was))
-		return 1;
-	return quire_blob_exists(p->qdir, d->s);
+	if (was && !strcmp(d->s, was)) {
+		if (quire_blob_exists(a->p->qdir, was))
+			return 1;
+		/* Its blob is gone (removed as corrupt, a fresh clone): this file is an intact
+		 * copy, taken back into the store before anything replaces it. */
+		if (!a->may_store)
+			return 1;
+		struct quire_digest back;
+		int ok = quire_blob_put_file(a->p->qdir, path, &back, NULL) == 0 &&
+			 !strcmp(back.s, was);
+		quire_error_clear();
+		return ok;
+	}
+	for (size_t k = 0; k < a->nallowed; k++)
+		if (!strcmp(a->allowed[k], d->s))
+			return 1;
+	const char *key = d->s;
+	int known = a->nknown && bsearch(&key, a->known, a->nknown, sizeof(*a->known), cmp_str);
+	if (!known && a->store)
+		known = quire_store_ac_has_digest(a->store, d->s);
+	return known && quire_blob_exists(a->p->qdir, d->s);
 }
 
 static void add_conflict(struct quire_out_conflict **v, size_t *n, size_t *alloc,
@@ -198,7 +245,8 @@ static int check_out_dir(const struct quire_project *p)
 }
 
 int quire_out_check(const struct quire_project *p, struct quire_store *store, const json_t *m,
-		    const struct quire_mbase *base, struct quire_out_conflict **out, size_t *n)
+		    const struct quire_mbase *base, const char *const *allowed, size_t nallowed,
+		    struct quire_out_conflict **out, size_t *n)
 {
 	*out = NULL;
 	*n = 0;
@@ -231,15 +279,19 @@ int quire_out_check(const struct quire_project *p, struct quire_store *store, co
 	if (store)
 		quire_store_stat_load(store);
 	quire__run_parallel(checker_main, &c, c.n >= 256 ? 2 : 1);
+	struct accounted acc = { .p = p, .store = store, .allowed = allowed, .nallowed = nallowed };
+	size_t kalloc = 0;
+	known_add(&acc, &kalloc, now, nnow);
 	for (size_t k = 0; k < c.n; k++) {
 		struct item *t = &c.v[k];
 		if (t->ok || !t->regular)
 			continue;
 		char *path = quire__path_join(dir, t->name);
-		if (!replaceable(p, path, t->digest, t->have_d ? &t->d : NULL))
+		if (!replaceable(&acc, path, t->digest, t->have_d ? &t->d : NULL))
 			add_conflict(out, n, &alloc, p->out_dir, t->name, t->id, 0);
 		free(path);
 	}
+	free(acc.known);
 	free(c.v);
 	quire__arena_release(&names);
 	if (dirfd >= 0)
@@ -250,11 +302,11 @@ int quire_out_check(const struct quire_project *p, struct quire_store *store, co
 }
 
 int quire_out_preflight(const struct quire_project *p, struct quire_store *store, const json_t *m,
-			const struct quire_mbase *base)
+			const struct quire_mbase *base, const char *const *allowed, size_t nallowed)
 {
 	struct quire_out_conflict *c = NULL;
 	size_t n = 0;
-	int err = quire_out_check(p, store, m, base, &c, &n);
+	int err = quire_out_check(p, store, m, base, allowed, nallowed, &c, &n);
 	if (!err && n)
 		err = quire_out_conflict_error(c, n);
 	quire_out_conflicts_free(c, n);
@@ -333,13 +385,16 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 		err = check_out_dir(p); /* what mkdirs found there */
 	struct quire_mout *now = NULL, *then = NULL;
 	struct quire_out_conflict *conf = NULL;
-	size_t nconf = 0, aconf = 0, nthen = 0;
+	size_t nconf = 0, aconf = 0, nthen = 0, kalloc = 0;
+	struct accounted acc = { .p = p, .store = store, .may_store = 1 };
 	*written = *removed = 0;
 	if (err)
 		goto out;
 	size_t nnow = quire_manifest_outputs(m, base, &now);
 	if (prev || prevbase)
 		nthen = quire_manifest_outputs(prev, prevbase, &then);
+	known_add(&acc, &kalloc, now, nnow);
+	known_add(&acc, &kalloc, then, nthen);
 	struct putter w = {.p = p, .dir = dir};
 	size_t alloc = 0;
 	int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -372,7 +427,7 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 				j++;
 			const char *was = j < nthen && !strcmp(then[j].id, t->id) ? then[j].digest : NULL;
 			char *path = quire__path_join(dir, t->name);
-			int keep = !replaceable(p, path, was, t->have_d ? &t->d : NULL);
+			int keep = !replaceable(&acc, path, was, t->have_d ? &t->d : NULL);
 			free(path);
 			if (keep) {
 				add_conflict(&conf, &nconf, &aconf, p->out_dir, t->name, t->id, 0);
@@ -417,7 +472,7 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 			char *path = quire__path_join(dir, name);
 			struct stat st;
 			if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-			    !replaceable(p, path, then[k].digest, NULL))
+			    !replaceable(&acc, path, then[k].digest, NULL))
 				add_conflict(&conf, &nconf, &aconf, p->out_dir, name, then[k].id, !same);
 			else if (lstat(path, &st) == 0 && (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) &&
 				 unlink(path) == 0)
@@ -431,6 +486,7 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 	if (*written)
 		err = quire_fs_sync_fs(dir);
 out:
+	free(acc.known);
 	if (!err && nconf)
 		err = quire_out_conflict_error(conf, nconf);
 	quire_out_conflicts_free(conf, nconf);

@@ -138,7 +138,7 @@ int quire_rewind(const char *root, const char *rev, const char *command, char *n
 	}
 	struct quire_edit *e = NULL;
 	err = quire_edit_begin(&e, cur_p ? cur_p : &shell, command);
-	if (!err && !(err = quire_out_preflight(e->p, e->store, e->prev, NULL)))
+	if (!err && !(err = quire_out_preflight(e->p, e->store, e->prev, NULL, NULL, 0)))
 		err = quire__edit_commit_events(e, events, newrev, revlen, &next);
 	if (e) {
 		prev = json_incref(e->prev);

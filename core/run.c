@@ -161,7 +161,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	if (plan->ndirty == 0 && nremove == 0)
 		goto materialise; /* which leaves a writer's file in out/ alone, and says so */
 	/* A writer's text in out/ stops the run before anything is spent or overwritten. */
-	if ((err = quire_out_preflight(p, store, cur, base)))
+	if ((err = quire_out_preflight(p, store, cur, base, NULL, 0)))
 		goto out;
 
 	r.p = p;

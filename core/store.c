@@ -506,6 +506,22 @@ int quire_store_ac_put_text(struct quire_store *s, const char *fingerprint, cons
 	return step_done(s, st, "updating the action cache");
 }
 
+int quire_store_ac_has_digest(struct quire_store *s, const char *digest)
+{
+	sqlite3_stmt *st;
+	/* A scan: asked only for a file in out/ that matches neither its artefact's output nor
+	 * any output of the revisions at hand. */
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT 1 FROM action_cache WHERE json_extract(result, '$.digest') = ? "
+			       "LIMIT 1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	sqlite3_bind_text(st, 1, digest, -1, SQLITE_STATIC);
+	int found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return found;
+}
+
 int quire_store_ac_digests(struct quire_store *s, void (*cb)(void *ud, const char *digest),
 			   void *ud)
 {

@@ -70,4 +70,20 @@ is "nothing was produced" "$(count_events produced)" 0
 check "the file is still there" grep -q "notes of mine" out/Scene-2-1.md
 mv out/Scene-2-1.md "$TRASH/kept.md"
 run_q "moved out of the way, the run goes on" 0 run
+# An adoption refused because of another file leaves nothing behind that would make the
+# writer's text look like quire's (an unreferenced blob of it used to).
+cd "$TRASH" && new_story t
+run_q "a fresh project" 0 run
+echo "MINE" >>out/Chapter-1.md
+echo "MINE2" >>out/Scene-0-0.md
+run_q "adopting one file while another is a hand edit" 7 edit 'Chapter[1]' --file out/Chapter-1.md
+check "names the other file" err_has "out/Scene-0-0.md"
+run_q "a run refuses both" 7 run
+check "Chapter-1.md still holds the writer's line" grep -q "^MINE$" out/Chapter-1.md
+run_q "gc" 0 gc
+check "and still after gc" grep -q "^MINE$" out/Chapter-1.md
+rm out/Scene-0-0.md
+run_q "with the other file gone, the run still refuses Chapter-1.md" 7 run
+check "naming it" err_has "out/Chapter-1.md"
+check "which still holds the writer's line" grep -q "^MINE$" out/Chapter-1.md
 done_testing

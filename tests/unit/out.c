@@ -193,7 +193,7 @@ static void test_deleted_restored_hand_edit_kept(void **state)
 	assert_int_equal(unlink("out/Outline.json"), 0);
 	struct quire_out_conflict *c = NULL;
 	size_t n = 0;
-	assert_int_equal(quire_out_check(f->p, NULL, f->m, NULL, &c, &n), 0);
+	assert_int_equal(quire_out_check(f->p, NULL, f->m, NULL, NULL, 0, &c, &n), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(c[0].file, "out/Chapter-2.md");
 	assert_string_equal(c[0].id, "Chapter[2]");

@@ -25,7 +25,8 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 			  const struct quire_mbase *prevbase, size_t *written, size_t *removed);
 
 /* A file in out/ that quire will not overwrite or remove: it holds neither the output it was
- * written for nor any content the blob store keeps (a hand edit, a merge's conflict markers).
+ * written for nor another output quire can account for (of the revisions at hand or of the
+ * action cache, its blob in the store): a hand edit, a merge's conflict markers.
  * The syncs above leave such a file as it is, write everything else, and then return
  * QUIRE_ECONFLICT naming it (quire_out_conflict_error). */
 struct quire_out_conflict {
@@ -36,9 +37,11 @@ struct quire_out_conflict {
 
 /* Checks out/ against manifest m (over base; either may be NULL) without changing anything,
  * not even the stat cache: *out gets the files a sync would refuse to replace (malloc'd, *n of
- * them; free with quire_out_conflicts_free). */
+ * them; free with quire_out_conflicts_free). allowed (may be NULL): digests an edit is about
+ * to store (a file in out/ being adopted by hand is not a conflict). */
 int quire_out_check(const struct quire_project *p, struct quire_store *store, const json_t *m,
-		    const struct quire_mbase *base, struct quire_out_conflict **out, size_t *n);
+		    const struct quire_mbase *base, const char *const *allowed, size_t nallowed,
+		    struct quire_out_conflict **out, size_t *n);
 
 void quire_out_conflicts_free(struct quire_out_conflict *c, size_t n);
 
@@ -49,7 +52,7 @@ int quire_out_conflict_error(const struct quire_out_conflict *c, size_t n);
 /* Before a command changes anything: QUIRE_ECONFLICT (with that message) when out/ holds a
  * file a sync to m would refuse, else 0. */
 int quire_out_preflight(const struct quire_project *p, struct quire_store *store, const json_t *m,
-			const struct quire_mbase *base);
+			const struct quire_mbase *base, const char *const *allowed, size_t nallowed);
 
 /* The out/ file name of an artefact entry (malloc'd), e.g. "Scene-1-0.md". */
 char *quire_out_name(const char *id, const json_t *entry);

@@ -95,6 +95,9 @@ int quire_store_ac_put(struct quire_store *s, const char *fingerprint, const jso
 /* The same with the result already canonical JSON text. */
 int quire_store_ac_put_text(struct quire_store *s, const char *fingerprint, const char *result);
 
+/* 1 when some action-cache entry's output is this digest. */
+int quire_store_ac_has_digest(struct quire_store *s, const char *digest);
+
 /* Calls cb with every digest the action cache keeps (its results' outputs). */
 int quire_store_ac_digests(struct quire_store *s, void (*cb)(void *ud, const char *digest),
 			   void *ud);
