@@ -16,6 +16,7 @@
 #include "quire/id.h"
 #include "quire/manifest.h"
 #include "quire/out.h"
+#include "quire/plan.h"
 #include "quire/project.h"
 #include "quire/store.h"
 #include "util.h"
@@ -310,6 +311,44 @@ int quire_out_preflight(const struct quire_project *p, struct quire_store *store
 	if (!err && n)
 		err = quire_out_conflict_error(c, n);
 	quire_out_conflicts_free(c, n);
+	return err;
+}
+
+int quire_out_adopt(const struct quire_project *p, const struct quire_plan *plan, size_t *adopted)
+{
+	*adopted = 0;
+	/* Only when the plan found something missing: a normal run pays nothing here. Then
+	 * every recorded output is looked at, not only those found missing: a node below a
+	 * missing one was judged by its upstream, not by its own blob (a clone misses all). */
+	size_t nmissing = 0;
+	for (size_t i = 0; i < plan->n; i++)
+		nmissing += plan->nodes[i].missing;
+	if (!nmissing)
+		return 0;
+	int err = check_out_dir(p);
+	struct quire_buf nb = QUIRE_BUF_INIT;
+	for (size_t i = 0; !err && i < plan->n; i++) {
+		const struct quire_node *n = &plan->nodes[i];
+		const struct quire_mrow *row = n->entry;
+		if (!row || !row->digest || quire_blob_exists(p->qdir, row->digest))
+			continue;
+		quire_buf_reset(&nb);
+		quire_buf_printf(&nb, "%s/%s/", p->root, p->out_dir);
+		quire_id_filename_add(&nb, row->id, row->ext);
+		struct stat st;
+		if (lstat(nb.ptr, &st) != 0 || !S_ISREG(st.st_mode) ||
+		    (row->size >= 0 && st.st_size != row->size))
+			continue;
+		/* Hashed, never trusted by name: only the exact bytes are taken. */
+		struct quire_digest d;
+		if (quire_hash_file(nb.ptr, &d, NULL) || strcmp(d.s, row->digest)) {
+			quire_error_clear();
+			continue;
+		}
+		if (!(err = quire_blob_put_file(p->qdir, nb.ptr, &d, NULL)))
+			(*adopted)++;
+	}
+	quire_buf_release(&nb);
 	return err;
 }
 

@@ -540,8 +540,10 @@ summed:
 	}
 	if (n->nreasons)
 		return;
-	if (!jstr(e, "digest") || !quire_blob_set_has(blobs, jstr(e, "digest")))
+	if (!jstr(e, "digest") || !quire_blob_set_has(blobs, jstr(e, "digest"))) {
 		add_reason(n, QUIRE_REASON_OUTPUT_MISSING, NULL);
+		n->missing = jstr(e, "digest") != NULL;
+	}
 }
 
 static int select_targets(struct quire_plan *plan, const struct quire_project *p,
@@ -670,10 +672,12 @@ static int decide(struct quire_plan *plan, const struct quire_project *p, size_t
 	}
 	const char *est = row ? row->status : NULL;
 	const char *edig = row ? row->digest : NULL;
-	if (!regen && est && !strcmp(est, "user-edited") && edig &&
-	    quire_blob_set_has(blobs, edig)) {
-		/* A hand edit is pinned: never regenerated until released. */
+	if (!regen && est && !strcmp(est, "user-edited") && edig) {
+		/* A hand edit is pinned: never regenerated until released, also when its blob is
+		 * gone (the runner takes it back from out/, or stops: a writer's text cannot be
+		 * generated again). */
 		n->pinned = 1;
+		n->missing = !quire_blob_set_has(blobs, edig);
 		memcpy(n->digest, edig, QUIRE_DIGEST_STRLEN);
 		n->size = row->size;
 		return 0;

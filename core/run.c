@@ -82,6 +82,34 @@ static int write_plan_file(struct quire_project *p, const struct quire_plan *pla
 	return err;
 }
 
+/* Outputs the plan found missing from the store (a fresh clone, a blob removed as corrupt)
+ * are taken back from out/ when a file there holds exactly their bytes, and the project is
+ * planned again: what out/ already holds is never generated (paid for) again. A hand edit
+ * that is in neither stops the run: a writer's text cannot be made again. */
+static int take_back_outputs(struct quire_project *p, struct quire_store *store,
+			     const char *current, const struct quire_plan_opts *po,
+			     struct quire_plan **plan)
+{
+	size_t adopted = 0;
+	int err = quire_out_adopt(p, *plan, &adopted);
+	if (!err && adopted) {
+		quire_plan_free(*plan);
+		*plan = NULL;
+		err = quire_plan_open(plan, p, store, current, po);
+	}
+	for (size_t i = 0; !err && *plan && i < (*plan)->n; i++) {
+		const struct quire_node *n = &(*plan)->nodes[i];
+		if (n->pinned && n->missing && n->selected)
+			err = quire_error_set(QUIRE_ECORRUPT,
+					      "the hand edit of %s is neither in the store nor in out/ "
+					      "(removed as damaged?): put the text back in out/ and run "
+					      "again, or let it be generated with 'quire edit %s "
+					      "--release'",
+					      n->id, n->id);
+	}
+	return err;
+}
+
 /* Records the start of run r on top of revision current: its number, the snapshots of the
  * files it read, its plan file, and its row and run.start event (inputs, files, git). */
 static int record_start(struct runner *r, const char *current)
@@ -148,7 +176,8 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	/* Planned against the revision's compact index when there is one: the commit then copies
 	 * the text of every entry the run does not change. (After recovery, which may commit.) */
 	struct quire_plan_opts po = { o->targets, o->ntargets, o->regenerate, o->nregenerate, 1 };
-	if ((err = quire_plan_open(&plan, p, store, current, &po)))
+	if ((err = quire_plan_open(&plan, p, store, current, &po)) ||
+	    (err = take_back_outputs(p, store, current, &po, &plan)))
 		goto out;
 	cur = json_incref(plan->manifest);
 	base = quire_mbase_has_text(plan->base) ? quire_mbase_ref(plan->base) : NULL;

@@ -29,8 +29,11 @@ run_q "plan --explain" 0 plan --explain
 check "names it" grep -A1 -F "run     Chapter[1]" "$TRASH/.out"
 check "as missing" out_has "output missing"
 check "and only it (and what depends on it)" out_has "plan: 4 to run, 7 up to date"
-run_q "run makes it again" 0 run --json
+cp out/Chapter-1.md chapter1.kept
+rm out/Chapter-1.md
+run_q "run makes it again (out/ has no copy either)" 0 run --json
 is "exactly that one is produced" "$(count_events produced)" 1
+check "the same text" cmp -s out/Chapter-1.md chapter1.kept
 sleep 1.2
 run_q "plan trusts the shards again" 0 plan --check
 is "every shard again (the untouched ones kept across the revision)" \

@@ -54,6 +54,12 @@ int quire_out_conflict_error(const struct quire_out_conflict *c, size_t n);
 int quire_out_preflight(const struct quire_project *p, struct quire_store *store, const json_t *m,
 			const struct quire_mbase *base, const char *const *allowed, size_t nallowed);
 
+/* Takes back into the blob store the outputs a plan found missing (a fresh clone, a blob
+ * removed as corrupt) from their out/ files, when a file holds exactly the recorded bytes
+ * (hashed, never trusted by name); *adopted counts them. QUIRE_EIO. */
+struct quire_plan;
+int quire_out_adopt(const struct quire_project *p, const struct quire_plan *plan, size_t *adopted);
+
 /* The out/ file name of an artefact entry (malloc'd), e.g. "Scene-1-0.md". */
 char *quire_out_name(const char *id, const json_t *entry);
 

@@ -36,6 +36,7 @@ struct quire_node {
 	json_t *feedback;        /* review feedback history entering the fingerprint (an array
 				  * owned by the plan), NULL when there is none */
 	int pinned;              /* a hand edit: never regenerated until released */
+	int missing;             /* its recorded output's blob is not in the store */
 	int pending_review;      /* its output waits for 'quire edit ID --approve' */
 	int waiting;             /* dirty, but an upstream awaits review: it cannot run yet */
 	const char *awaiting;    /* waiting: the id whose review it waits for (borrowed) */
