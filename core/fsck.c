@@ -171,7 +171,9 @@ static void check_blobs(const char *qdir, int repair, json_t *refs, struct quire
 			struct quire_fsck_problem *p = add(res, alloc, QUIRE_FSCK_BLOB_CORRUPT, digest,
 							   detail);
 			free(who);
-			if (repair && unlink(path) == 0)
+			/* Only content that was read and hashes to something else is removed: an
+			 * unreadable blob (permissions, an I/O error) may be whole. */
+			if (repair && !herr && unlink(path) == 0)
 				p->repaired = 1;
 			free(path);
 		}
@@ -263,6 +265,13 @@ static int check_db(const char *qdir, json_t *refs, struct quire_fsck_result *re
 	struct quire_store *s = NULL;
 	char *problem = NULL;
 	int err = quire_store_open(&s, qdir, 1);
+	if (err == QUIRE_ENEWER) {
+		/* Made by a newer quire: not damage, and never to be rebuilt by this one. */
+		add(res, alloc, QUIRE_FSCK_DATABASE, ".quire/quire.db",
+		    quire__xstrdup(quire_error_last()))->repaired = -1;
+		quire_error_clear();
+		return 0;
+	}
 	if (!err)
 		err = quire_store_check(s, &problem);
 	if (!err && !problem)
@@ -347,9 +356,12 @@ int quire_fsck(const char *root, int repair, struct quire_fsck_result *res)
 		res->db_rebuilt = !err;
 	}
 	res->db_rebuilt |= res->db_moved_to != NULL && !err;
-	for (size_t k = 0; k < res->n; k++)
+	for (size_t k = 0; k < res->n; k++) {
+		if (res->v[k].repaired < 0)
+			res->v[k].repaired = 0; /* not mendable here (a newer quire's database) */
 		if (res->v[k].kind != QUIRE_FSCK_BLOB_MISSING && !res->v[k].repaired)
 			res->unrepaired++;
+	}
 out:
 	json_decref(refs);
 	quire_lock_release(lock);

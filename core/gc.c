@@ -8,8 +8,10 @@
 
 #include <jansson.h>
 
+#include "quire/blob.h"
 #include "quire/error.h"
 #include "quire/gc.h"
+#include "quire/hash.h"
 #include "quire/lock.h"
 #include "quire/manifest.h"
 #include "quire/store.h"
@@ -50,7 +52,8 @@ int quire_gc(const char *root, int dry_run, struct quire_gc_stats *st)
 	int err = quire_lock_acquire(&lock, qdir, dry_run ? "quire gc --dry-run" : "quire gc");
 	if (err)
 		goto out;
-	if ((err = quire_store_open(&store, qdir, 1)) ||
+	/* A linked shard would have gc delete whatever the link points at. */
+	if ((err = quire_blob_check_dirs(qdir)) || (err = quire_store_open(&store, qdir, 1)) ||
 	    (err = quire_store_ac_digests(store, keep, live)))
 		goto out;
 	long max = quire_manifest_max_rev(qdir);
@@ -88,7 +91,8 @@ int quire_gc(const char *root, int dry_run, struct quire_gc_stats *st)
 			snprintf(digest, sizeof(digest), "sha256:%s", b->d_name);
 			struct stat sb;
 			uint64_t size = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
-			if (json_object_get(live, digest) || strstr(b->d_name, ".tmp")) {
+			/* Only blobs are quire's to remove: a name that is no digest is left. */
+			if (json_object_get(live, digest) || !quire_digest_valid(digest)) {
 				st->kept++;
 				st->kept_bytes += size;
 			} else if (dry_run || unlink(path) == 0) {

@@ -96,7 +96,7 @@ static int migrate(struct quire_store *s)
 	sqlite3_finalize(st);
 	int known = (int)(sizeof(migrations) / sizeof(migrations[0]));
 	if (version > known)
-		return quire_error_set(QUIRE_ECORRUPT,
+		return quire_error_set(QUIRE_ENEWER,
 				       "database schema %d is newer than this quire knows (%d): upgrade quire",
 				       version, known);
 	if (version == known || s->readonly)

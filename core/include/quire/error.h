@@ -18,6 +18,7 @@ enum {
 	QUIRE_ENOSPC = -11,   /* the disk (or the user's quota) is full */
 	QUIRE_ECONFLICT = -12, /* a file a user changed would be overwritten: nothing was */
 	QUIRE_ENOMEM = -13,   /* what was asked for needs more memory than there is */
+	QUIRE_ENEWER = -14,   /* made by a newer quire: this one does not change it */
 };
 
 /* Records the message of the error that is starting (printf-style); returns `code`. */
