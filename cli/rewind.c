@@ -19,7 +19,9 @@ static const char usage[] =
 	"inputs that change back, files to restore), then commits a NEW revision equal to REV and\n"
 	"restores the project files it recorded (quire.yaml, blueprint, inputs, prompts, schemas)\n"
 	"and out/. Nothing is regenerated. History is append-only: rewinding to the revision\n"
-	"before the rewind undoes it.\n\n"
+	"before the rewind undoes it. A project file with edits no revision recorded (changed\n"
+	"since the last run) is never overwritten: the rewind refuses (exit 7) until they are\n"
+	"recorded with 'quire run' or the file is moved aside.\n\n"
 	"  --preview  show the impact and change nothing\n"
 	"  --yes      do it without asking (required when not on a terminal)\n"
 	"  --json     print the impact (and the new revision) as JSON\n";
@@ -87,6 +89,7 @@ static int cmd_rewind(int argc, char **argv, const struct cmd_env *env)
 		print_list("artefacts to drop", json_object_get(arts, "removed"));
 		print_list("inputs to change", json_object_get(impact, "inputs"));
 		print_list("files to restore", json_object_get(impact, "files"));
+		print_list("unrecorded edits (block)", json_object_get(impact, "unrecorded"));
 	}
 	if (preview) {
 		if (json)

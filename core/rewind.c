@@ -43,6 +43,22 @@ static char *digest_now(const char *root, const char *rel)
 	return quire__xstrdup(d.s);
 }
 
+/* Files rewinding to `to` would overwrite whose content now no revision recorded and the
+ * store does not hold: the writer's unrun edits, which a rewind must not destroy. */
+static json_t *unrecorded_files(const char *root, const char *qdir, const json_t *to)
+{
+	json_t *list = json_array();
+	const char *id;
+	json_t *e;
+	json_object_foreach(json_object_get(to, "files"), id, e) {
+		char *now = digest_now(root, id);
+		if (now && !same(now, json_string_value(e)) && !quire_blob_exists(qdir, now))
+			json_array_append_new(list, json_string(id));
+		free(now);
+	}
+	return list;
+}
+
 int quire_rewind_impact(const char *root, const char *rev, json_t **out)
 {
 	*out = NULL;
@@ -80,15 +96,40 @@ int quire_rewind_impact(const char *root, const char *rev, json_t **out)
 			json_array_append_new(files, json_string(id));
 		free(now);
 	}
-	*out = json_pack("{s:O,s:O,s:{s:o,s:o,s:o},s:o,s:o}", "from",
+	*out = json_pack("{s:O,s:O,s:{s:o,s:o,s:o},s:o,s:o,s:o}", "from",
 			 json_object_get(from, "revision"), "to", json_object_get(to, "revision"),
 			 "artefacts", "changed", changed, "added", added, "removed", removed,
-			 "inputs", inputs, "files", files);
+			 "inputs", inputs, "files", files, "unrecorded",
+			 unrecorded_files(root, qdir, to));
 out:
 	json_decref(to);
 	json_decref(from);
 	free(current);
 	free(qdir);
+	return err;
+}
+
+/* Checked under the lock, so no edit slips in between the check and the restore. */
+static int refuse_unrecorded(const char *root, const char *qdir, const json_t *to,
+			     const char *rev)
+{
+	json_t *list = unrecorded_files(root, qdir, to);
+	int err = 0;
+	if (json_array_size(list)) {
+		struct quire_buf b = QUIRE_BUF_INIT;
+		size_t i;
+		json_t *x;
+		json_array_foreach(list, i, x)
+			quire_buf_printf(&b, "%s'%s'", i ? ", " : "", json_string_value(x));
+		err = quire_error_set(QUIRE_ECONFLICT,
+				      "cannot rewind to %s: %s %s changes no revision recorded, which "
+				      "the rewind would overwrite; nothing was changed. Record them "
+				      "first ('quire run'), or move the %s aside, then rewind",
+				      rev, b.ptr, json_array_size(list) == 1 ? "has" : "have",
+				      json_array_size(list) == 1 ? "file" : "files");
+		quire_buf_release(&b);
+	}
+	json_decref(list);
 	return err;
 }
 
@@ -138,6 +179,8 @@ int quire_rewind(const char *root, const char *rev, const char *command, char *n
 	}
 	struct quire_edit *e = NULL;
 	err = quire_edit_begin(&e, cur_p ? cur_p : &shell, command);
+	if (!err)
+		err = refuse_unrecorded(root, qdir, to, rev);
 	if (!err && !(err = quire_out_preflight(e->p, e->store, e->prev, NULL, NULL, 0)))
 		err = quire__edit_commit_events(e, events, newrev, revlen, &next);
 	if (e) {

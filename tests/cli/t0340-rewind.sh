@@ -30,8 +30,25 @@ is "manifest equal to rev-0002's" "$(arts .quire/manifests/rev-0004.json)" "$(ar
 run_q "an input edit makes a revision" 0 edit --set Tone=eerie
 edited=$(cat .quire/current)
 sed -i 's/^Tone: eerie/Tone: bright/' inputs.yaml
+echo "An edit nobody ran." >>prompts/chapter.md
+before=$(snap)
+run_q "preview names the edits no revision recorded" 0 rewind "$edited" --preview
+check "as blocking the rewind" out_has "unrecorded edits (block) 2: inputs.yaml prompts/chapter.md"
+run_q "a rewind over unrecorded edits is refused" 7 rewind "$edited" --yes
+check "naming the files" err_has "'inputs.yaml', 'prompts/chapter.md' have changes no revision recorded"
+check "saying how to go on" err_has "quire run"
+is "the writer's edits are untouched" "$(snap)" "$before"
+mv prompts/chapter.md /tmp/chapter.$$.md
+run_q "a file moved aside is no longer in the way" 7 rewind "$edited" --yes
+check "only inputs.yaml is named" err_has "'inputs.yaml' has changes"
+mv /tmp/chapter.$$.md prompts/chapter.md
+run_q "recording them with a run" 0 run
+rec=$(cat .quire/current)
 run_q "rewinding to a revision made by an edit" 0 rewind "$edited" --yes
 check "restores the edited inputs.yaml" grep -qx 'Tone: eerie' inputs.yaml
+run_q "rewind to the recorded edits" 0 rewind "$rec" --yes
+check "inputs.yaml as recorded" grep -qx 'Tone: bright' inputs.yaml
+check "the prompt as recorded" grep -qx 'An edit nobody ran.' prompts/chapter.md
 run_q "rewind back" 0 rewind rev-0004 --yes
 s2=$(snap)
 run_q "the log shows the rewinds" 0 inspect --log
