@@ -253,6 +253,21 @@ void quire_run__check_disk(struct runner *r)
 	halt_disk_full(r, "a job's output could not be written");
 }
 
+/* After an output could not be stored: every further job would be paid for and lost the
+ * same way, so the run starts nothing new and records what finishes. */
+void quire_run__halt_store(struct runner *r, int code, const char *why)
+{
+	if (code == QUIRE_ENOSPC) {
+		reserve_release(r->p->qdir);
+		halt_disk_full(r, "an output could not be stored");
+		return;
+	}
+	quire_run__halt(r, code,
+			"an output could not be stored (%s): quire started nothing new and recorded "
+			"every job that finished",
+			why);
+}
+
 /* Records an event, with its action-cache entry when ac_fp is given, in the current group
  * (see RECORD_BATCH_NS). deps, when given, is the entry's dependency record as canonical JSON
  * text, added to data as "deps" without being parsed (a collector's names every upstream). */
@@ -292,7 +307,10 @@ int quire_run__fail_node_with(struct runner *r, size_t i, const char *msg, enum 
 	else
 		r->res->blocked++;
 	quire_run__finish(r, i, st);
-	quire_run__report(r, st == N_FAILED ? "failed" : "blocked", i, msg);
+	/* A line printed is a line recorded: when the record failed the run stops with that
+	 * error, and the instance runs again next time. */
+	if (!err)
+		quire_run__report(r, st == N_FAILED ? "failed" : "blocked", i, msg);
 	if (st == N_FAILED && r->o->fail_fast)
 		r->stopping = 1;
 	return err;

@@ -65,6 +65,7 @@ struct job {
 	const char *ext;  /* the output's extension */
 	int adopted;      /* the output is in the blob store (the worker moved it) */
 	char *adopt_msg;  /* why it could not be */
+	int adopt_err;    /* and its code */
 	char *params;
 	unsigned attempts;
 	/* What every attempt that reached the provider may have been billed, failed ones too. */
@@ -198,6 +199,7 @@ int quire_run__record_flush(struct runner *r);
  * the same way, and a paid one would be paid for nothing. The run starts nothing new and
  * gives back the reserve so what finishes can be recorded. */
 void quire_run__check_disk(struct runner *r);
+void quire_run__halt_store(struct runner *r, int code, const char *why);
 
 /* Records an event, with its action-cache entry when ac_fp is given, in the current group
  * (see RECORD_BATCH_NS). deps, when given, is the entry's dependency record as canonical JSON

@@ -279,7 +279,7 @@ void *quire_run__worker(void *arg)
 			attempt(r, j);
 			/* Stored here, on the worker, before its slot can be reset. */
 			if (j->rc == 0) {
-				if (quire_blob_adopt(r->p->qdir, j->tmp, j->digest.s) == 0)
+				if ((j->adopt_err = quire_blob_adopt(r->p->qdir, j->tmp, j->digest.s)) == 0)
 					j->adopted = 1;
 				else
 					j->adopt_msg = quire__xstrdup(quire_error_last());

@@ -297,6 +297,14 @@ static int complete(struct runner *r, struct job *j)
 		quire_run__job_free(j);
 		return 0;
 	}
+	if (!j->rc && !j->adopted) {
+		/* Paid for but not stored (the disk filled, or the store's directory is not
+		 * writable): a failure of this instance, billed, while the jobs that did finish are
+		 * still taken in. check_disk stops the run when the disk is the cause. */
+		j->rc = 1;
+		snprintf(j->rs.diag, sizeof(j->rs.diag), "its output could not be stored: %s",
+			 j->adopt_msg ? j->adopt_msg : "unknown error");
+	}
 	if (j->rc) {
 		if (j->corrupt)
 			quire_run__halt(r, QUIRE_ECORRUPT, "%s", j->rs.diag);
@@ -313,19 +321,16 @@ static int complete(struct runner *r, struct job *j)
 		r->res->cost_micro += j->spent_micro;
 		int err = quire_run__fail_node_with(r, i, j->rs.diag, N_FAILED, extra);
 		json_decref(extra);
-		quire_run__job_free(j);
-		if (!err)
+		if (!err && j->adopt_err)
+			quire_run__halt_store(r, j->adopt_err, j->adopt_msg);
+		else if (!err)
 			quire_run__check_disk(r);
+		quire_run__job_free(j);
 		return err;
 	}
 	for (size_t k = 0; k < n->ndeps; k++)
 		r->verified[n->deps[k]] = 1;
 	r->verified[i] = 1; /* hashed as it was sealed */
-	if (!j->adopted) {
-		int err = quire_error_set(QUIRE_EIO, "%s", j->adopt_msg ? j->adopt_msg : "output not stored");
-		quire_run__job_free(j);
-		return err;
-	}
 	int err;
 	json_t *ac = json_pack("{s:s,s:I,s:I,s:I,s:o}", "digest", j->digest.s, "size",
 			       (json_int_t)j->size, "duration_ms", (json_int_t)(j->dur_ns / 1000000),

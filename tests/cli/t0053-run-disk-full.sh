@@ -43,6 +43,15 @@ print(" ".join(sorted(r[0] for r in db.execute(
     "select subject from events where kind=\"artefact.produced\""))))')
 	missing=$(comm -23 <(echo "$reported" | tr " " "\n" | sort) <(echo "$recorded" | tr " " "\n" | sort))
 	is "$1: every instance reported as produced is in the event log" "$missing" ""
+	local failed frec
+	failed=$(event_ids failed)
+	frec=$(python3 -c '
+import sqlite3
+db = sqlite3.connect(".quire/quire.db")
+print(" ".join(sorted(r[0] for r in db.execute(
+    "select subject from events where kind=\"artefact.failed\""))))')
+	missing=$(comm -23 <(echo "$failed" | tr " " "\n" | sort) <(echo "$frec" | tr " " "\n" | sort))
+	is "$1: every instance reported as failed is in the event log" "$missing" ""
 
 	rm -f ../filler
 	run_q "$1: with space again, the next run completes" 0 run -j 4 --json
