@@ -148,24 +148,33 @@ int quire__edit_commit_events(struct quire_edit *e, const json_t *events, char *
 				  e->command, "git", quire__git_info(e->p->root));
 	char *start_text = quire_json_canonical(start);
 	json_decref(start);
-	err = quire_store_run_start(e->store, rev, e->current, e->command, start_text, &run);
-	free(start_text);
-	if (err)
+	/* The run, its events and its end in one transaction: an edit that fails part way (a
+	 * full disk) leaves no run for recovery to commit as half an edit. */
+	if ((err = quire_store_begin(e->store))) {
+		free(start_text);
 		return err;
+	}
+	err = quire_store_run_start_in(e->store, rev, e->current, e->command, start_text, &run);
+	free(start_text);
 	size_t i;
 	json_t *ev;
 	json_array_foreach(events, i, ev) {
 		if (err)
 			break;
-		err = quire__run_record(e->store, run, json_string_value(json_array_get(ev, 0)),
-					json_string_value(json_array_get(ev, 1)), json_array_get(ev, 2),
-					NULL, NULL);
+		err = quire_store_event(e->store, run, json_string_value(json_array_get(ev, 0)),
+					json_string_value(json_array_get(ev, 1)),
+					json_array_get(ev, 2));
 	}
 	if (!err)
-		err = quire__run_record(e->store, run, "run.end", NULL, NULL, NULL, NULL);
-	int cerr = quire__run_commit(qdir, e->store, run, rev, e->current,
-				     e->current ? e->prev : NULL, next);
-	return err ? err : cerr;
+		err = quire_store_event(e->store, run, "run.end", NULL, NULL);
+	if (!err)
+		err = quire_store_commit(e->store);
+	if (err) {
+		quire_store_rollback(e->store);
+		return err;
+	}
+	return quire__run_commit(qdir, e->store, run, rev, e->current, e->current ? e->prev : NULL,
+				 next);
 }
 
 int quire_edit_finish(struct quire_edit *e, char *rev, size_t revlen)

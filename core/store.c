@@ -85,6 +85,13 @@ static int exec(struct quire_store *s, const char *sql)
 	return 0;
 }
 
+/* Quiet: it follows a failure whose message is the one to keep (after a failed COMMIT,
+ * SQLite may have rolled back already and would only say no transaction is active). */
+static void rollback(struct quire_store *s)
+{
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
 static int migrate(struct quire_store *s)
 {
 	sqlite3_stmt *st;
@@ -110,7 +117,7 @@ static int migrate(struct quire_store *s)
 			err = exec(s, pragma);
 	}
 	if (err) {
-		exec(s, "ROLLBACK");
+		rollback(s);
 		return err;
 	}
 	return exec(s, "COMMIT");
@@ -213,7 +220,8 @@ int quire_store_commit(struct quire_store *s)
 
 int quire_store_rollback(struct quire_store *s)
 {
-	return exec(s, "ROLLBACK");
+	rollback(s);
+	return 0;
 }
 
 static int step_done(struct quire_store *s, sqlite3_stmt *st, const char *what)
@@ -302,15 +310,11 @@ int quire_store_events(struct quire_store *s, int64_t run, quire_event_cb cb, vo
 	return quire_store_events_text(s, run, parse_event, &pe);
 }
 
-int quire_store_run_start(struct quire_store *s, const char *rev, const char *parent,
-			  const char *command, const char *start, int64_t *run_id)
+int quire_store_run_start_in(struct quire_store *s, const char *rev, const char *parent,
+			     const char *command, const char *start, int64_t *run_id)
 {
-	/* The run's row and its start event are one transaction: a kill between two commits
-	 * left a run that recovery could never commit. */
 	sqlite3_stmt *st;
-	int err = exec(s, "BEGIN IMMEDIATE");
-	if (err)
-		return err;
+	int err = 0;
 	if (sqlite3_prepare_v2(s->db,
 			       "INSERT INTO runs(rev, parent, command, started_ns, state) VALUES (?,?,?,?,'running')",
 			       -1, &st, NULL) != SQLITE_OK) {
@@ -329,14 +333,24 @@ int quire_store_run_start(struct quire_store *s, const char *rev, const char *pa
 		goto out;
 	}
 	int64_t id = sqlite3_last_insert_rowid(s->db);
-	if ((err = quire_store_event_text(s, id, "run.start", NULL, start)))
-		goto out;
-	err = exec(s, "COMMIT");
-	if (!err)
+	if (!(err = quire_store_event_text(s, id, "run.start", NULL, start)))
 		*run_id = id;
 out:
+	return err;
+}
+
+int quire_store_run_start(struct quire_store *s, const char *rev, const char *parent,
+			  const char *command, const char *start, int64_t *run_id)
+{
+	/* The run's row and its start event are one transaction: a kill between two commits
+	 * left a run that recovery could never commit. */
+	int err = exec(s, "BEGIN IMMEDIATE");
 	if (err)
-		exec(s, "ROLLBACK");
+		return err;
+	if (!(err = quire_store_run_start_in(s, rev, parent, command, start, run_id)))
+		err = exec(s, "COMMIT");
+	if (err)
+		rollback(s);
 	return err;
 }
 

@@ -50,6 +50,10 @@ int quire_store_events_text(struct quire_store *s, int64_t run, quire_event_text
  * and its `run.start` event (data: canonical JSON text) in one transaction. */
 int quire_store_run_start(struct quire_store *s, const char *rev, const char *parent,
 			  const char *command, const char *start, int64_t *run_id);
+/* The same inside the caller's transaction (quire_store_begin): an edit records its run, its
+ * events and its end as one. */
+int quire_store_run_start_in(struct quire_store *s, const char *rev, const char *parent,
+			     const char *command, const char *start, int64_t *run_id);
 
 /* Records an already committed revision as a finished run (rebuilding the database from the
  * revisions). */
