@@ -77,10 +77,22 @@ static int run_editor(const char *path)
 	int status = 0;
 	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		fprintf(stderr, "quire: the editor '%s' failed; nothing was changed\n", ed);
-		return -1;
-	}
+	if (pid < 0)
+		return quire_error_set(QUIRE_EIO, "cannot start the editor '%s': %s", ed,
+				       strerror(errno));
+	if (WIFSIGNALED(status))
+		return quire_error_set(QUIRE_EINVALID,
+				       "the editor '%s' was killed by signal %d; nothing was changed",
+				       ed, WTERMSIG(status));
+	if (WEXITSTATUS(status) == 127)
+		return quire_error_set(QUIRE_EINVALID,
+				       "the editor '%s' was not found (set VISUAL or EDITOR); nothing "
+				       "was changed",
+				       ed);
+	if (WEXITSTATUS(status) != 0)
+		return quire_error_set(QUIRE_EINVALID,
+				       "the editor '%s' exited with status %d; nothing was changed", ed,
+				       WEXITSTATUS(status));
 	return 0;
 }
 
@@ -105,8 +117,8 @@ static int edit_text(const char *data, size_t len, const char *ext, struct quire
 	}
 	const char *file = named ? named : path;
 	int err = quire_fs_write_atomic(file, data, len, 0600);
-	if (!err && run_editor(file))
-		err = QUIRE_EINVALID;
+	if (!err)
+		err = run_editor(file);
 	if (!err)
 		err = quire_fs_read(file, out, 0);
 	unlink(file);

@@ -43,7 +43,10 @@ EDITOR="$TRASH/ed.sh" run_q "edit an input in \$EDITOR" 0 edit Premise
 check "the new value is set" grep -q '^Premise: A lighthouse keeper befriends a storm.$' inputs.yaml
 check "the old folded lines are gone" sh -c '! grep -q "and decides to answer them" inputs.yaml'
 EDITOR=false run_q "a failing editor changes nothing" 3 edit Title
-check "it says so" err_has "the editor 'false' failed; nothing was changed"
+check "it says so" err_has "the editor 'false' exited with status 1; nothing was changed"
+is "on one line, no empty message" "$(grep -c . "$TRASH/.err")" 1
+EDITOR=no-such-editor-here run_q "an editor that is not installed" 3 edit Title
+check "is named as not found" err_has "the editor 'no-such-editor-here' was not found (set VISUAL or EDITOR)"
 
 # A multi-line value is written as a block and reads back exactly.
 printf '#!/bin/sh\nprintf "line one\\n  indented two\\nthree\\n" >"$1"\n' >"$TRASH/ed2.sh"
