@@ -2,6 +2,7 @@
  * as one revision) and the changes it records: inputs, hand edits, approvals, feedback,
  * takes. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,33 +68,49 @@ int quire_edit_keep_file(struct quire_edit *e, const char *rel)
 		if (!strcmp(e->kept[k].rel, rel))
 			return 0;
 	char *path = quire__path_join(e->p->root, rel);
+	/* A link is written through (as editors do), so what is kept is the file it names. */
+	char *real = realpath(path, NULL);
+	if (real) {
+		free(path);
+		path = real;
+	}
 	struct quire_buf b = QUIRE_BUF_INIT;
-	int err = quire_fs_read(path, &b, 0), existed = 1;
-	free(path);
+	int existed = 1, mode = quire_fs_mode(path, 0644);
+	int err = quire_fs_read(path, &b, 0);
 	if (err == QUIRE_ENOTFOUND) {
 		quire_error_clear();
 		err = 0;
 		existed = 0;
 	}
 	if (err) {
+		free(path);
 		quire_buf_release(&b);
 		return err;
 	}
 	QUIRE_GROW(e->kept, e->akept, e->nkept + 1);
-	e->kept[e->nkept++] = (struct quire__kept){ quire__xstrdup(rel), b, existed };
+	e->kept[e->nkept++] = (struct quire__kept){ quire__xstrdup(rel), b, existed, mode, path };
 	return 0;
 }
 
-/* Puts the files the edit changed back as they were. */
-static void restore_kept(struct quire_edit *e)
+/* Puts one kept file back as it was, with its mode. */
+static int restore_one(const struct quire__kept *k)
+{
+	if (k->existed)
+		return quire_fs_write_atomic(k->path, k->old.ptr, k->old.len, k->mode);
+	if (unlink(k->path) != 0 && errno != ENOENT)
+		return quire_error_set(QUIRE_EIO, "%s", strerror(errno));
+	return 0;
+}
+
+/* Puts the files the edit changed back as they were; says in *failed (when not empty) which
+ * could not be, with their earlier content left in the message's reach. */
+static void restore_kept(struct quire_edit *e, struct quire_buf *failed)
 {
 	for (size_t k = 0; k < e->nkept; k++) {
-		char *path = quire__path_join(e->p->root, e->kept[k].rel);
-		if (e->kept[k].existed)
-			quire_fs_write_atomic(path, e->kept[k].old.ptr, e->kept[k].old.len, 0644);
-		else
-			unlink(path);
-		free(path);
+		if (restore_one(&e->kept[k]) == 0)
+			continue;
+		quire_buf_printf(failed, "%s'%s' (%s)", failed->len ? ", " : "", e->kept[k].rel,
+				 quire_error_last());
 	}
 	quire_error_clear();
 }
@@ -106,13 +123,21 @@ void quire__edit_end(struct quire_edit *e, int restore)
 		/* The message that says why the edit failed stays the thread's last. */
 		char *why = quire__xstrdup(quire_error_last());
 		int code = quire_error_code();
-		restore_kept(e);
-		if (why[0])
+		struct quire_buf failed = QUIRE_BUF_INIT;
+		restore_kept(e, &failed);
+		if (failed.len)
+			quire_error_set(code ? code : QUIRE_EIO,
+					"%s%sand the edit could not put back %s: check %s by hand",
+					why, why[0] ? "; " : "", failed.ptr,
+					strchr(failed.ptr, ',') ? "them" : "it");
+		else if (why[0])
 			quire_error_set(code, "%s", why);
+		quire_buf_release(&failed);
 		free(why);
 	}
 	for (size_t k = 0; k < e->nkept; k++) {
 		free(e->kept[k].rel);
+		free(e->kept[k].path);
 		quire_buf_release(&e->kept[k].old);
 	}
 	free(e->kept);
@@ -310,8 +335,7 @@ int quire_edit_apply_export(struct quire_edit *e, const char *name, const char *
 		quire_buf_release(&cur);
 		quire_error_clear();
 		if (!same && !(err = quire_edit_keep_file(e, k)) &&
-		    !(err = quire_fs_write_atomic(path, json_string_value(v), json_string_length(v),
-						  0644)))
+		    !(err = quire_fs_rewrite(path, json_string_value(v), json_string_length(v))))
 			json_array_append_new(*changed, json_pack("{s:s}", "file", k));
 		free(path);
 	}

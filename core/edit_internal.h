@@ -17,6 +17,8 @@ struct quire__kept {
 	char *rel;
 	struct quire_buf old;
 	int existed;
+	int mode;   /* its permission bits */
+	char *path; /* where it is: through a symbolic link, the file it names */
 };
 
 /* A hand edit's content, stored only once the edit is known to go through. */

@@ -250,6 +250,23 @@ void quire_fs_stream_abort(struct quire_fs_stream *w)
 	w->path = w->tmp = NULL;
 }
 
+int quire_fs_mode(const char *path, int dflt)
+{
+	struct stat st;
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return dflt;
+	return (int)(st.st_mode & 07777);
+}
+
+int quire_fs_rewrite(const char *path, const void *data, size_t len)
+{
+	char *real = realpath(path, NULL);
+	const char *at = real ? real : path;
+	int err = quire_fs_write_atomic(at, data, len, quire_fs_mode(at, 0644));
+	free(real);
+	return err;
+}
+
 int quire_fs_write_atomic(const char *path, const void *data, size_t len, int mode)
 {
 	return replace(path, data, len, mode, 1);

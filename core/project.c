@@ -1558,7 +1558,7 @@ int quire_project_set_input(struct quire_project *p, const char *name, const jso
 		goto out;
 	}
 	json_decref(got);
-	if ((err = quire_fs_write_atomic(path, text.ptr, text.len, 0644)))
+	if ((err = quire_fs_rewrite(path, text.ptr, text.len)))
 		goto out;
 	json_object_set(p->inputs, name, (json_t *)value);
 	json_object_del(p->input_digests, name);

@@ -207,7 +207,7 @@ int quire_rewind(const char *root, const char *rev, const char *command, char *n
 		if (!err)
 			err = quire_fs_mkdirs(dir, 0755);
 		if (!err)
-			err = quire_fs_write_atomic(path, b.ptr, b.len, 0644);
+			err = quire_fs_rewrite(path, b.ptr, b.len);
 		quire_buf_release(&b);
 		free(path);
 		free(dir);

@@ -17,6 +17,14 @@ int quire_fs_read(const char *path, struct quire_buf *buf, size_t cap);
  * directory. `mode` is the new file's permission bits. */
 int quire_fs_write_atomic(const char *path, const void *data, size_t len, int mode);
 
+/* The permission bits of the file at path, or dflt when there is none: a file quire rewrites
+ * for the user (inputs.yaml, a prompt) keeps the mode they gave it. */
+int quire_fs_mode(const char *path, int dflt);
+
+/* Writes a file the user owns (inputs.yaml, a prompt) as quire_fs_write_atomic, keeping its
+ * mode, and through a symbolic link (as editors do) rather than replacing the link. */
+int quire_fs_rewrite(const char *path, const void *data, size_t len);
+
 /* A file written in pieces and then put in place as quire_fs_write_atomic does (temp file in
  * the same directory, fsync, rename, directory fsync). The first failure is kept: later
  * calls do nothing and commit returns it (and removes the temp file). */
