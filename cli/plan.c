@@ -75,6 +75,10 @@ void plan_print_conflicts(const struct quire_out_conflict *c, size_t n)
 		if (c[k].gone)
 			printf("  %s  (%s is no longer built: move the file out of out/ to keep it)\n",
 			       c[k].file, c[k].id);
+		else if (c[k].now)
+			printf("  %s  (%s is now %s) keep: quire edit '%s' --file '%s'   discard: rm "
+			       "'%s'\n",
+			       c[k].file, c[k].id, c[k].now, c[k].id, c[k].file, c[k].file);
 		else
 			printf("  %s  keep: quire edit '%s' --file '%s'   discard: rm '%s'\n", c[k].file,
 			       c[k].id, c[k].file, c[k].file);
@@ -83,9 +87,13 @@ void plan_print_conflicts(const struct quire_out_conflict *c, size_t n)
 json_t *plan_conflicts_json(const struct quire_out_conflict *c, size_t n)
 {
 	json_t *a = json_array();
-	for (size_t k = 0; k < n; k++)
-		json_array_append_new(a, json_pack("{s:s,s:s,s:b}", "file", c[k].file, "id", c[k].id,
-						   "gone", c[k].gone));
+	for (size_t k = 0; k < n; k++) {
+		json_t *o = json_pack("{s:s,s:s,s:b}", "file", c[k].file, "id", c[k].id, "gone",
+				      c[k].gone);
+		if (c[k].now)
+			json_object_set_new(o, "now", json_string(c[k].now));
+		json_array_append_new(a, o);
+	}
 	return a;
 }
 

@@ -180,11 +180,36 @@ static int replaceable(const struct accounted *a, const char *path, const char *
 }
 
 static void add_conflict(struct quire_out_conflict **v, size_t *n, size_t *alloc,
-			 const char *out_dir, const char *name, const char *id, int gone)
+			 const char *out_dir, const char *name, const char *id, int gone,
+			 const char *now)
 {
 	QUIRE_GROW(*v, *alloc, *n + 1);
-	(*v)[(*n)++] = (struct quire_out_conflict){ quire__xasprintf("%s/%s", out_dir, name),
-						    quire__xstrdup(id), gone };
+	(*v)[(*n)++] = (struct quire_out_conflict){
+		quire__xasprintf("%s/%s", out_dir, name), quire__xstrdup(id), gone,
+		now ? quire__xasprintf("%s/%s", out_dir, now) : NULL
+	};
+}
+
+/* What the project's blueprint now makes of a recorded output (id, ext): *gone when its
+ * producer is no more; else the file name it is now written under when its extension
+ * changed (malloc'd), or NULL. The advice for a hand edit depends on it. */
+static char *fate(const struct quire_project *p, const char *id, const char *ext, int *gone)
+{
+	*gone = 0;
+	if (!p->bp)
+		return NULL;
+	size_t len = strcspn(id, "[");
+	char *name = quire__xstrndup(id, len);
+	int k = quire_blueprint_producer(p->bp, name);
+	free(name);
+	if (k < 0) {
+		*gone = 1;
+		return NULL;
+	}
+	const char *newext = p->bp->producers[k].output.ext;
+	if (!strcmp(newext ? newext : "", ext ? ext : ""))
+		return NULL;
+	return quire_id_filename(id, newext);
 }
 
 void quire_out_conflicts_free(struct quire_out_conflict *c, size_t n)
@@ -192,6 +217,7 @@ void quire_out_conflicts_free(struct quire_out_conflict *c, size_t n)
 	for (size_t k = 0; k < n; k++) {
 		free(c[k].file);
 		free(c[k].id);
+		free(c[k].now);
 	}
 	free(c);
 }
@@ -207,6 +233,10 @@ int quire_out_conflict_error(const struct quire_out_conflict *c, size_t n)
 			quire_buf_printf(&b, "\n  %s: %s is no longer built; to keep the text move the "
 					 "file out of out/, to discard it: rm '%s'",
 					 c[k].file, c[k].id, c[k].file);
+		else if (c[k].now)
+			quire_buf_printf(&b, "\n  %s: %s is now written as %s; keep this text as it: "
+					 "quire edit '%s' --file '%s'; discard it: rm '%s'",
+					 c[k].file, c[k].id, c[k].now, c[k].id, c[k].file, c[k].file);
 		else
 			quire_buf_printf(&b, "\n  %s: keep it as %s: quire edit '%s' --file '%s'; "
 					 "discard it: rm '%s' (the next run writes quire's version back)",
@@ -288,8 +318,12 @@ int quire_out_check(const struct quire_project *p, struct quire_store *store, co
 		if (t->ok || !t->regular)
 			continue;
 		char *path = quire__path_join(dir, t->name);
-		if (!replaceable(&acc, path, t->digest, t->have_d ? &t->d : NULL))
-			add_conflict(out, n, &alloc, p->out_dir, t->name, t->id, 0);
+		if (!replaceable(&acc, path, t->digest, t->have_d ? &t->d : NULL)) {
+			int gone = 0;
+			char *nowname = fate(p, t->id, now[k].ext, &gone);
+			add_conflict(out, n, &alloc, p->out_dir, t->name, t->id, gone, nowname);
+			free(nowname);
+		}
 		free(path);
 	}
 	free(acc.known);
@@ -469,7 +503,7 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 			int keep = !replaceable(&acc, path, was, t->have_d ? &t->d : NULL);
 			free(path);
 			if (keep) {
-				add_conflict(&conf, &nconf, &aconf, p->out_dir, t->name, t->id, 0);
+				add_conflict(&conf, &nconf, &aconf, p->out_dir, t->name, t->id, 0, NULL);
 				continue;
 			}
 		}
@@ -512,7 +546,8 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 			struct stat st;
 			if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
 			    !replaceable(&acc, path, then[k].digest, NULL))
-				add_conflict(&conf, &nconf, &aconf, p->out_dir, name, then[k].id, !same);
+				add_conflict(&conf, &nconf, &aconf, p->out_dir, name, then[k].id, !same,
+					     nowname);
 			else if (lstat(path, &st) == 0 && (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) &&
 				 unlink(path) == 0)
 				(*removed)++;

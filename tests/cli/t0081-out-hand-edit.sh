@@ -70,6 +70,26 @@ is "nothing was produced" "$(count_events produced)" 0
 check "the file is still there" grep -q "notes of mine" out/Scene-2-1.md
 mv out/Scene-2-1.md "$TRASH/kept.md"
 run_q "moved out of the way, the run goes on" 0 run
+# The file of an artefact now written under another name (its extension changed).
+echo "my ending" >>out/Book.md
+python3 - <<'PY'
+import re
+s = open("blueprint.yaml").read()
+i = s.index("  Book:")
+s = s[:i] + s[i:].replace("ext: md", "ext: txt", 1)
+open("blueprint.yaml", "w").write(s)
+PY
+run_q "a run that would leave a hand-edited file under its old name" 7 run
+check "says where quire's version now is" err_has "out/Book.md: Book is now written as out/Book.txt"
+check "and how to keep the text" err_has "quire edit 'Book' --file 'out/Book.md'"
+check "and does not promise to write it back" err_lacks "writes quire's version back"
+check "the text is still there" grep -q "my ending" out/Book.md
+check "refused before anything was written" test ! -e out/Book.txt
+run_q "plan lists it with its new name" 0 plan --json
+check "as now written elsewhere" out_has '"now":"out/Book.txt"'
+rm out/Book.md
+run_q "discarded, the run goes on" 0 run
+check "quire's version is under the new name" test -f out/Book.txt
 # An adoption refused because of another file leaves nothing behind that would make the
 # writer's text look like quire's (an unreferenced blob of it used to).
 cd "$TRASH" && new_story t

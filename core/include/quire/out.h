@@ -33,6 +33,8 @@ struct quire_out_conflict {
 	char *file; /* relative to the project: "out/Chapter-1.md" */
 	char *id;   /* the artefact it belongs to */
 	int gone;   /* the artefact is no longer built (the file would have been removed) */
+	char *now;  /* or it is now written under another name (its extension changed): that
+		     * file, relative to the project; else NULL */
 };
 
 /* Checks out/ against manifest m (over base; either may be NULL) without changing anything,
