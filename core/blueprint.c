@@ -166,10 +166,9 @@ static int get_relpath(const struct quire__yaml *y, const struct quire__ynode *n
 	const char *s = quire__yaml_scalar(n, &len);
 	if (!s || !len)
 		return quire__yaml_error(y, n, QUIRE_EINVALID, "%s must be a file path", what);
-	char *p = quire__xstrndup(s, len);
-	int bad = p[0] == '/' || !strcmp(p, "..") || !strncmp(p, "../", 3) || strstr(p, "/../") ||
-		  (len >= 3 && !strcmp(p + len - 3, "/.."));
-	if (bad) {
+	char *raw = quire__xstrndup(s, len), *p = quire__rel_normal(raw);
+	free(raw);
+	if (!p || !*p) {
 		free(p);
 		return quire__yaml_error(y, n, QUIRE_EINVALID,
 					 "%s must be a relative path inside the project", what);

@@ -103,18 +103,18 @@ const struct quire_binding *quire_project_binding(const struct quire_project *p,
 static int relpath(const struct quire__yaml *y, const struct quire__ynode *n, const char *what,
 		   char **out)
 {
-	char *s = quire__yaml_strdup(n);
-	if (!s || !*s || s[0] == '/' || !strcmp(s, "..") || !strncmp(s, "../", 3) ||
-	    strstr(s, "/../") || !strcmp(s, ".") || !strcmp(s, ".quire") ||
-	    !strncmp(s, ".quire/", 7)) {
+	char *raw = quire__yaml_strdup(n);
+	/* Judged by what it names, not how it is spelt: "x/.." is the project itself and
+	 * "./.quire" is quire's store. */
+	char *s = raw ? quire__rel_normal(raw) : NULL;
+	free(raw);
+	if (!s || !*s || !strcmp(s, ".quire") || !strncmp(s, ".quire/", 7)) {
 		free(s);
 		return quire__yaml_error(y, n, QUIRE_EINVALID,
-					 "%s must be a relative path inside the project (not .quire)",
+					 "%s must be a relative path inside the project (not the "
+					 "project itself, not .quire)",
 					 what);
 	}
-	size_t len = strlen(s);
-	while (len > 1 && s[len - 1] == '/')
-		s[--len] = '\0';
 	free(*out);
 	*out = s;
 	return 0;

@@ -250,7 +250,10 @@ void quire_run__check_disk(struct runner *r)
 	    (unsigned long long)sv.f_bavail * sv.f_frsize >= DISK_LOW_BYTES)
 		return;
 	reserve_release(r->p->qdir);
-	halt_disk_full(r, "a job's output could not be written");
+	char why[96];
+	snprintf(why, sizeof(why), "%llu KiB left after a job failed",
+		 (unsigned long long)sv.f_bavail * sv.f_frsize / 1024);
+	halt_disk_full(r, why);
 }
 
 /* After an output could not be stored: every further job would be paid for and lost the

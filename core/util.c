@@ -330,6 +330,38 @@ void quire__format_time(int64_t ns, char *out, size_t outlen)
 	strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+char *quire__rel_normal(const char *s)
+{
+	if (!s || s[0] == '/')
+		return NULL;
+	size_t len = strlen(s);
+	char *out = quire__xmalloc(len + 1);
+	size_t n = 0;
+	for (const char *c = s; *c;) {
+		size_t l = strcspn(c, "/");
+		if (l == 2 && c[0] == '.' && c[1] == '.') {
+			if (!n) {
+				free(out);
+				return NULL;
+			}
+			while (n && out[n - 1] != '/')
+				n--;
+			if (n)
+				n--; /* the slash before the dropped component */
+		} else if (l && !(l == 1 && c[0] == '.')) {
+			if (n)
+				out[n++] = '/';
+			memcpy(out + n, c, l);
+			n += l;
+		}
+		c += l;
+		while (*c == '/')
+			c++;
+	}
+	out[n] = '\0';
+	return out;
+}
+
 char *quire__path_join(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);

@@ -30,6 +30,9 @@ int quire__mem_keep(void *p);
 extern void *quire__kept[64];
 /* malloc'd "a/b" (what xasprintf("%s/%s") gives, without printf: on paths made per instance). */
 char *quire__path_join(const char *a, const char *b);
+/* A relative path's normal form ("./a//b/../c" -> "a/c"), malloc'd; "" for the directory
+ * itself. NULL when it is absolute or climbs out ("..", "a/../.."). */
+char *quire__rel_normal(const char *s);
 
 /* Grows *arr to hold at least n items of `size` bytes (doubling). */
 void quire__grow(void **arr, size_t *alloc, size_t n, size_t size);

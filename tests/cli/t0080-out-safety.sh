@@ -29,6 +29,16 @@ run_q "an out directory outside the project is refused" 3 run
 check "nothing was written outside" test ! -e "$TRASH/elsewhere"
 sed -i 's/^out: .*/out: .quire\/x/' quire.yaml
 run_q "out inside .quire is refused" 3 run
+sed -i 's/^out: .*/out: .\/.quire/' quire.yaml
+run_q "out as ./.quire is refused too" 3 run
+check "naming .quire" err_has "not .quire"
+sed -i 's/^out: .*/out: x\/../' quire.yaml
+run_q "out as x/.. (the project itself) is refused" 3 run
+check "saying why" err_has "not the project itself"
+sed -i 's/^out: .*/out: .\/gen\/\/book\//' quire.yaml
+run_q "an out spelt ./gen//book/ is fine" 0 run
+check "and is gen/book" test -d gen/book
+rm -rf gen
 cp q.orig quire.yaml
 run_q "back to normal" 0 run
 check "no stray file next to the project" sh -c "ls '$TRASH' | grep -qvx -e s -e victim -e home -e .out -e .err -e quire-wrapped && exit 1 || exit 0"
