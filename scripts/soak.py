@@ -139,7 +139,7 @@ def kill_scenario(quire, base, kills, rng, env):
         jobs = rng.choice(["2", "8"])
         extra = {"QUIRE_MOCK_LATENCY_MS": str(rng.choice([10, 30, 80, 150]))}
         if rng.random() < 0.25:
-            extra["QUIRE_MOCK_FLAKY"] = "1"
+            extra["QUIRE_MOCK_FLAKY"] = "Scene[*][1],Chapter[2]"  # ids, as globs
         e = dict(p.env)
         e.update(extra)
         proc = subprocess.Popen([quire, "run", "-j", jobs, "--json"], cwd=p.root, env=e,
