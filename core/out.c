@@ -389,7 +389,14 @@ int quire_out_adopt(const struct quire_project *p, const struct quire_plan *plan
 int quire_out_sync(const struct quire_project *p, const json_t *m, const json_t *prev,
 		   size_t *written, size_t *removed)
 {
-	return quire_out_sync_cached(p, NULL, m, NULL, prev, NULL, written, removed);
+	/* The store's action cache says which older outputs are quire's (out/ as a killed run
+	 * left it): without it they would be taken for a writer's text. */
+	struct quire_store *store = NULL;
+	if (quire_store_open(&store, p->qdir, 1))
+		quire_error_clear();
+	int err = quire_out_sync_cached(p, store, m, NULL, prev, NULL, written, removed);
+	quire_store_close(store);
+	return err;
 }
 
 /* One out/ file to (re)write. */

@@ -28,10 +28,16 @@ COUNTS = {"corrupt": 0, "reported-but-lost": 0, "redone": 0}
 DETAILS = []
 
 
+STOP = False  # --stop: leave at the first problem, with the project as it was
+
+
 def problem(kind, what):
     COUNTS[kind] += 1
     if len(DETAILS) < 40:
         DETAILS.append("%s: %s" % (kind, what))
+    if STOP:
+        print("soak: stopped at the first problem: %s: %s" % (kind, what))
+        sys.exit(1)
 
 
 class Project:
@@ -93,14 +99,14 @@ class Project:
 
 
 def reported(output):
-    """Ids reported as produced or cached by a run's --json output, as event kinds."""
+    """Ids reported as produced, cached or failed by a run's --json output, as event kinds."""
     got = set()
     for line in output.splitlines():
         try:
             e = json.loads(line)
         except ValueError:
             continue  # a line cut by the kill
-        if e.get("event") in ("produced", "cached"):
+        if e.get("event") in ("produced", "cached", "failed"):
             got.add(("artefact." + e["event"], e["id"]))
     return got
 
@@ -140,6 +146,9 @@ def kill_scenario(quire, base, kills, rng, env):
         extra = {"QUIRE_MOCK_LATENCY_MS": str(rng.choice([10, 30, 80, 150]))}
         if rng.random() < 0.25:
             extra["QUIRE_MOCK_FLAKY"] = "Scene[*][1],Chapter[2]"  # ids, as globs
+        if rng.random() < 0.15:
+            # A provider that refuses some instances: their failure lines must be durable too.
+            extra["QUIRE_MOCK_FAIL"] = "Scene[%d][*]" % rng.randrange(6)
         e = dict(p.env)
         e.update(extra)
         proc = subprocess.Popen([quire, "run", "-j", jobs, "--json"], cwd=p.root, env=e,
@@ -268,8 +277,12 @@ def main():
     ap.add_argument("--disk", type=int, default=6, help="full-disk rounds")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--work", default=None)
+    ap.add_argument("--stop", action="store_true",
+                    help="stop at the first problem, keeping the project as it was")
     ap.add_argument("--disk-round", type=int, default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    global STOP
+    STOP = a.stop
     quire = os.path.abspath(a.quire)
     env = dict(os.environ)
     env.pop("QUIRE_MOCK_FAIL", None)
@@ -279,6 +292,8 @@ def main():
     seed = a.seed if a.seed is not None else int(time.time())
     rng = random.Random(seed)
     base = a.work or tempfile.mkdtemp(prefix="quire-soak-")
+    if STOP:
+        print("soak: working in %s" % base, flush=True)
     env["HOME"] = os.path.join(base, "home")
     os.makedirs(env["HOME"], exist_ok=True)
     t0 = time.time()

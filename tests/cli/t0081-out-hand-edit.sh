@@ -106,4 +106,18 @@ rm out/Scene-0-0.md
 run_q "with the other file gone, the run still refuses Chapter-1.md" 7 run
 check "naming it" err_has "out/Chapter-1.md"
 check "which still holds the writer's line" grep -q "^MINE$" out/Chapter-1.md
+# An older output of quire's in out/ (a run killed while it rewrote out/): quire's text, which
+# an edit and a rewind replace as a run does, and never half-commit over.
+cd "$TRASH" && new_story old
+run_q "a fresh project" 0 run
+cp out/Scene-0-0.md "$TRASH/older.md"
+sed -i 's/^Tone: .*/Tone: eerie/' inputs.yaml
+run_q "a run that changes the scene" 0 run
+cp "$TRASH/older.md" out/Scene-0-0.md
+recorded() { python3 -c 'import json,sys; print(json.load(open(".quire/manifests/" + open(".quire/current").read().strip() + ".json"))["artefacts"][sys.argv[1]]["digest"])' "$1"; }
+run_q "an edit with an older output of quire's in out/" 0 edit --set Scenes=2
+is "puts quire's current version back" "sha256:$(sha256sum <out/Scene-0-0.md | cut -d' ' -f1)" "$(recorded 'Scene[0][0]')"
+cp "$TRASH/older.md" out/Scene-0-0.md
+run_q "a rewind with an older output of quire's in out/" 0 rewind current~1 --yes
+is "puts that revision's version there" "sha256:$(sha256sum <out/Scene-0-0.md | cut -d' ' -f1)" "$(recorded 'Scene[0][0]')"
 done_testing
