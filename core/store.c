@@ -92,15 +92,24 @@ static void rollback(struct quire_store *s)
 	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-static int migrate(struct quire_store *s)
+static int user_version(struct quire_store *s, int *version)
 {
 	sqlite3_stmt *st;
-	int version = 0;
+	*version = 0;
 	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
 		return db_error(s, "reading schema version");
-	if (sqlite3_step(st) == SQLITE_ROW)
-		version = sqlite3_column_int(st, 0);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : db_error(s, "reading schema version");
+}
+
+static int migrate(struct quire_store *s)
+{
+	int version = 0, err = user_version(s, &version);
+	if (err)
+		return err;
 	int known = (int)(sizeof(migrations) / sizeof(migrations[0]));
 	if (version > known)
 		return quire_error_set(QUIRE_ENEWER,
@@ -108,7 +117,7 @@ static int migrate(struct quire_store *s)
 				       version, known);
 	if (version == known || s->readonly)
 		return 0;
-	int err = exec(s, "BEGIN IMMEDIATE");
+	err = exec(s, "BEGIN IMMEDIATE");
 	for (int v = version; !err && v < known; v++) {
 		char pragma[64];
 		err = exec(s, migrations[v]);
@@ -155,7 +164,39 @@ int quire_store_open(struct quire_store **out, const char *qdir, int readonly)
 	sqlite3_busy_timeout(s->db, 5000);
 	if (!readonly && (err = exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")))
 		goto out;
-	if ((err = migrate(s)))
+	err = migrate(s);
+	if (err && readonly && (sqlite3_extended_errcode(s->db) & 0xff) == SQLITE_READONLY &&
+	    access(path, W_OK) == 0) {
+		/* A writer was killed with a transaction in its journal (or its WAL not yet
+		 * indexed): only a writable connection may roll it back or recover it, which
+		 * changes nothing that was committed. Reading then goes on as asked. */
+		sqlite3_close(s->db);
+		s->db = NULL;
+		quire_error_clear();
+		if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+				    NULL) != SQLITE_OK) {
+			err = quire_error_set(QUIRE_EIO, "cannot open database '%s': %s", path,
+					      s->db ? sqlite3_errmsg(s->db) : "out of memory");
+			goto out;
+		}
+		sqlite3_busy_timeout(s->db, 5000);
+		err = migrate(s);
+	}
+	int version = 0;
+	if (!err && readonly && strcmp(path, ":memory:") && !(err = user_version(s, &version)) &&
+	    version == 0) {
+		/* A database never set up (its first writer was killed creating it): as if there
+		 * were none, without creating its tables here (the next writer does, versioned). */
+		sqlite3_close(s->db);
+		s->db = NULL;
+		if (sqlite3_open_v2(":memory:", &s->db,
+				    SQLITE_OPEN_READWRITE | SQLITE_OPEN_MEMORY | SQLITE_OPEN_NOMUTEX,
+				    NULL) != SQLITE_OK) {
+			err = quire_error_set(QUIRE_EIO, "cannot open an in-memory database");
+			goto out;
+		}
+	}
+	if (err)
 		goto out;
 	s->readonly = readonly;
 	if (!readonly) {
