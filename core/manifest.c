@@ -462,14 +462,6 @@ void quire_mbase_free(struct quire_mbase *b)
 	free(b);
 }
 
-static uint64_t id_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h ^ (h >> 29);
-}
-
 /* Fills the id table (after the last row was added: rows are not moved afterwards). */
 static void mbase_index_rows(struct quire_mbase *b)
 {
@@ -478,7 +470,7 @@ static void mbase_index_rows(struct quire_mbase *b)
 		b->cap *= 2;
 	b->slots = quire__xcalloc_big(b->cap, sizeof(*b->slots));
 	for (size_t i = 0; i < b->nrows; i++) {
-		size_t h = id_hash(b->rows[i].id) & (b->cap - 1);
+		size_t h = quire__hash_str(b->rows[i].id) & (b->cap - 1);
 		while (b->slots[h])
 			h = (h + 1) & (b->cap - 1);
 		b->slots[h] = (uint32_t)(i + 1);
@@ -489,7 +481,7 @@ const struct quire_mrow *quire_mbase_find(const struct quire_mbase *b, const cha
 {
 	if (!b || !b->nrows)
 		return NULL;
-	size_t h = id_hash(id) & (b->cap - 1);
+	size_t h = quire__hash_str(id) & (b->cap - 1);
 	for (uint32_t s; (s = b->slots[h]); h = (h + 1) & (b->cap - 1))
 		if (!strcmp(b->rows[s - 1].id, id))
 			return &b->rows[s - 1];

@@ -29,17 +29,9 @@ struct quire_plan__index {
 	size_t *deps, *rdeps;	 /* every node's deps and rdeps, one array each */
 };
 
-static uint64_t fnv(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
 static void idmap_put(struct idmap *m, char *key, size_t v)
 {
-	size_t i = fnv(key) & (m->cap - 1);
+	size_t i = quire__hash_str(key) & (m->cap - 1);
 	while (m->keys[i])
 		i = (i + 1) & (m->cap - 1);
 	m->keys[i] = key;
@@ -48,7 +40,7 @@ static void idmap_put(struct idmap *m, char *key, size_t v)
 
 static long idmap_get(const struct idmap *m, const char *key)
 {
-	size_t i = fnv(key) & (m->cap - 1);
+	size_t i = quire__hash_str(key) & (m->cap - 1);
 	while (m->keys[i]) {
 		if (!strcmp(m->keys[i], key))
 			return (long)m->vals[i];

@@ -511,20 +511,12 @@ static void pfiles_free(struct quire__pfiles *ft)
 	free(ft);
 }
 
-static uint64_t path_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h ^ (h >> 29);
-}
-
 /* The slot of rel in the table, or the empty slot where it belongs. */
 static uint32_t *pfiles_slot(const struct quire_project *p, const char *rel)
 {
 	const struct quire__pfiles *ft = p->ftab;
 	size_t mask = ft->cap - 1;
-	for (size_t i = (size_t)path_hash(rel) & mask;; i = (i + 1) & mask)
+	for (size_t i = (size_t)quire__hash_str(rel) & mask;; i = (i + 1) & mask)
 		if (!ft->slots[i] || !strcmp(p->files[ft->slots[i] - 1].rel, rel))
 			return &ft->slots[i];
 }
@@ -965,18 +957,10 @@ struct tcache {
 	size_t len;
 };
 
-static uint64_t tc_hash(const char *line)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (int k = 0; k < TC_LINE; k++)
-		h = (h ^ (unsigned char)line[k]) * 1099511628211ULL;
-	return h ^ (h >> 29);
-}
-
 static uint32_t *tc_slot(const struct tcache *tc, const char *line)
 {
 	size_t mask = tc->cap - 1;
-	for (size_t i = (size_t)tc_hash(line) & mask;; i = (i + 1) & mask)
+	for (size_t i = (size_t)quire__hash(line, TC_LINE) & mask;; i = (i + 1) & mask)
 		if (!tc->slots[i] || !memcmp(tc->v[tc->slots[i] - 1].line, line, TC_LINE))
 			return &tc->slots[i];
 }

@@ -21,14 +21,6 @@
  * been rewritten in the same timestamp tick after we hashed it (git's "racy clean" problem). */
 #define RACY_WINDOW_NS 2000000000LL
 
-static uint64_t path_hash(const char *p, size_t n)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
-	return h;
-}
-
 /* The slot holding path (of hash h), or the empty slot where it belongs. The table holds
  * 4-byte row numbers, so at 200,000 rows it is 2 MB, not 58 MB of full rows. */
 static uint32_t *row_slot(struct quire__statcache *s, const char *path, size_t n, uint64_t h)
@@ -73,7 +65,7 @@ static void row_set(struct quire__statcache *s, const char *path, size_t pathlen
 	if (!digest || s->nrows >= UINT32_MAX - 1 || pathlen >= UINT32_MAX)
 		return;
 	rows_reserve(s, s->nrows + 1);
-	uint64_t h = path_hash(path, pathlen);
+	uint64_t h = quire__hash(path, pathlen);
 	uint32_t *slot = row_slot(s, path, pathlen, h);
 	if (!*slot) {
 		struct quire__srow *n = &s->rows[s->nrows++];
@@ -237,7 +229,7 @@ int quire__statcache_get(struct quire__statcache *s, const char *path, int64_t s
 	if (!s->cap)
 		return 0;
 	size_t n = strlen(path);
-	uint32_t k = *row_slot(s, path, n, path_hash(path, n));
+	uint32_t k = *row_slot(s, path, n, quire__hash(path, n));
 	const struct quire__srow *r = k ? &s->rows[k - 1] : NULL;
 	if (!r || r->size != size || r->mtime_ns != mtime_ns || r->ino != ino ||
 	    r->recorded_ns - mtime_ns <= RACY_WINDOW_NS)

@@ -6,6 +6,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The hash of every in-memory table keyed by bytes (ids, paths, template lines): FNV-1a,
+ * with the high bits folded into the low ones the tables index by. Never stored. */
+static inline uint64_t quire__hash(const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ c[i]) * 1099511628211ULL;
+	return h ^ (h >> 29);
+}
+
+static inline uint64_t quire__hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h ^ (h >> 29);
+}
+
 void *quire__xmalloc(size_t n);
 void *quire__xcalloc(size_t n, size_t size);
 void *quire__xrealloc(void *p, size_t n);

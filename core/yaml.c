@@ -24,17 +24,9 @@ struct strtab {
 	size_t cap, n;
 };
 
-static size_t hash_bytes(const char *s, size_t len)
-{
-	uint64_t h = 1469598103934665603u;
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211u;
-	return (size_t)h;
-}
-
 static struct strslot *strtab_slot(struct strtab *t, const char *s, size_t len)
 {
-	size_t i = hash_bytes(s, len) & (t->cap - 1);
+	size_t i = (size_t)quire__hash(s, len) & (t->cap - 1);
 	while (t->slots[i].s && (t->slots[i].len != len || memcmp(t->slots[i].s, s, len)))
 		i = (i + 1) & (t->cap - 1);
 	return &t->slots[i];
