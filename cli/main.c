@@ -5,7 +5,7 @@
 
 #include "common.h"
 #include "quire-config.h"
-#include "quire-provider.h"
+#include "builtin.h"
 #include "quire/error.h"
 #include "quire/mem.h"
 #include "quire/project.h"
@@ -171,16 +171,10 @@ int main(int argc, char **argv)
 	const struct cmd *c = find(argv[i]);
 	if (!c)
 		return unknown_command(argv[i]);
-	static const struct quire_provider *const builtins[] = {
-		&quire_provider_mock, &quire_provider_exec, &quire_provider_openai,
-		&quire_provider_replicate,
-	};
-	quire_provider_set_external(&quire_provider_external);
-	for (size_t k = 0; k < sizeof(builtins) / sizeof(builtins[0]); k++)
-		if (quire_provider_register(builtins[k]) < 0) {
-			fprintf(stderr, "quire: %s\n", quire_error_last());
-			return EXIT_STORE;
-		}
+	if (quire_providers_builtin_register() < 0) {
+		fprintf(stderr, "quire: %s\n", quire_error_last());
+		return EXIT_STORE;
+	}
 	if (wants_help(argc - i, argv + i, c))
 		return 0;
 	/* The process exits when the command returns: its plan and manifests are not taken

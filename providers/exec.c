@@ -13,7 +13,7 @@
 
 #include <jansson.h>
 
-#include "quire-provider.h"
+#include "builtin.h"
 #include "command.h"
 
 enum {

@@ -11,7 +11,7 @@
 #include <jansson.h>
 
 #include "command.h"
-#include "quire-provider.h"
+#include "builtin.h"
 
 enum {
 	DEFAULT_TIMEOUT_S = 600,

@@ -9,7 +9,7 @@
 
 #include <jansson.h>
 
-#include "quire-provider.h"
+#include "builtin.h"
 
 struct mock {
 	int echo;

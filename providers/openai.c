@@ -13,7 +13,7 @@
 #include "curl-lazy.h"
 #include <jansson.h>
 
-#include "quire-provider.h"
+#include "builtin.h"
 
 #define DEFAULT_BASE_URL "https://api.openai.com/v1"
 #define BODY_CAP ((size_t)32 << 20)    /* a whole response, or an error body */

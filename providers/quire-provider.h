@@ -93,11 +93,4 @@ struct quire_provider {
 typedef const struct quire_provider *(*quire_provider_entry_fn)(const char *name);
 #define QUIRE_PROVIDER_ENTRY "quire_provider_entry"
 
-/* Built-in providers. */
-extern const struct quire_provider quire_provider_mock;
-extern const struct quire_provider quire_provider_exec;
-extern const struct quire_provider quire_provider_external;
-extern const struct quire_provider quire_provider_openai;
-extern const struct quire_provider quire_provider_replicate;
-
 #endif

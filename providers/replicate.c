@@ -15,7 +15,7 @@
 #include "curl-lazy.h"
 #include <jansson.h>
 
-#include "quire-provider.h"
+#include "builtin.h"
 
 #define DEFAULT_BASE_URL "https://api.replicate.com/v1"
 #define POLL_CAP_MS 10000L

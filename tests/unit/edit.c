@@ -3,7 +3,7 @@
 
 #include <limits.h>
 
-#include "quire-provider.h"
+#include "builtin.h"
 #include "quire/blob.h"
 #include "quire/buf.h"
 #include "quire/edit.h"

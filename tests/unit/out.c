@@ -4,7 +4,7 @@
 #include <fcntl.h>
 #include <limits.h>
 
-#include "quire-provider.h"
+#include "builtin.h"
 #include "quire/blob.h"
 #include "quire/buf.h"
 #include "quire/error.h"

@@ -3,7 +3,7 @@
 #include "testutil.h"
 
 #include "quire-config.h"
-#include "quire-provider.h"
+#include "builtin.h"
 #include "quire/blob.h"
 #include "quire/edit.h"
 #include "quire/error.h"

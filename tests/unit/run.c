@@ -6,7 +6,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-#include "quire-provider.h"
+#include "builtin.h"
 #include "quire/blob.h"
 #include "quire/buf.h"
 #include "quire/error.h"
