@@ -134,7 +134,8 @@ static void known_add(struct accounted *a, size_t *alloc, const struct quire_mou
 			QUIRE_GROW(a->known, *alloc, a->nknown + 1);
 			a->known[a->nknown++] = v[k].digest;
 		}
-	qsort(a->known, a->nknown, sizeof(*a->known), cmp_str);
+	if (a->nknown) /* known is NULL until the first digest: qsort's argument is nonnull */
+		qsort(a->known, a->nknown, sizeof(*a->known), cmp_str);
 }
 
 /* Whether the regular file at path, which is not what the new revision puts there, holds
