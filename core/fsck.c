@@ -15,7 +15,7 @@
 #include "quire/error.h"
 #include "quire/fsck.h"
 #include "quire/hash.h"
-#include "quire/lock.h"
+#include "lock.h"
 #include "quire/manifest.h"
 #include "quire/store.h"
 #include "util.h"

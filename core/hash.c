@@ -12,7 +12,7 @@
 #include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/hash.h"
-#include "quire/json.h"
+#include "json.h"
 #include "util.h"
 
 struct quire_hasher {

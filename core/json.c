@@ -7,7 +7,7 @@
 
 #include "quire/buf.h"
 #include "quire/error.h"
-#include "quire/json.h"
+#include "json.h"
 #include "util.h"
 
 static int has_real(const json_t *v)

@@ -10,7 +10,7 @@
 
 #include "quire/error.h"
 #include "quire/fs.h"
-#include "quire/lock.h"
+#include "lock.h"
 #include "util.h"
 
 struct quire_lock {

@@ -14,7 +14,7 @@
 #include "quire/error.h"
 #include "quire/fs.h"
 #include "quire/hash.h"
-#include "quire/json.h"
+#include "json.h"
 #include "quire/manifest.h"
 #include "util.h"
 

@@ -7,7 +7,7 @@
 #include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/id.h"
-#include "quire/json.h"
+#include "json.h"
 #include "quire/manifest.h"
 #include "quire/plan.h"
 #include "quire/project.h"

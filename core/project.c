@@ -13,7 +13,7 @@
 #include "quire/blueprint.h"
 #include "quire/buf.h"
 #include "quire/fs.h"
-#include "quire/template.h"
+#include "template.h"
 #include "quire/error.h"
 #include "quire/hash.h"
 #include "quire/project.h"

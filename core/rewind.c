@@ -12,7 +12,7 @@
 #include "quire/fs.h"
 #include "quire/hash.h"
 #include "quire/history.h"
-#include "quire/lock.h"
+#include "lock.h"
 #include "quire/manifest.h"
 #include "quire/out.h"
 #include "quire/project.h"

@@ -7,7 +7,7 @@
 
 #include "quire/error.h"
 #include "quire/fs.h"
-#include "quire/json.h"
+#include "json.h"
 #include "quire/plan.h"
 #include "quire/project.h"
 #include "quire/run.h"

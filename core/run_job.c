@@ -10,9 +10,9 @@
 #include "quire/plan.h"
 #include "quire/project.h"
 #include "quire/run.h"
-#include "quire/schema.h"
+#include "schema.h"
 #include "quire/secret.h"
-#include "quire/template.h"
+#include "template.h"
 #include "run_internal.h"
 #include "util.h"
 

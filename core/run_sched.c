@@ -12,7 +12,7 @@
 #include "quire/run.h"
 #include "quire/secret.h"
 #include "quire/store.h"
-#include "quire/template.h"
+#include "template.h"
 #include "jobserver.h"
 #include "run_internal.h"
 #include "util.h"

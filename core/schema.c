@@ -3,7 +3,7 @@
 
 #include "quire/buf.h"
 #include "quire/error.h"
-#include "quire/schema.h"
+#include "schema.h"
 
 static int type_ok(const char *t, const json_t *v)
 {

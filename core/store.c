@@ -13,7 +13,7 @@
 #include "quire/error.h"
 #include "quire/fs.h"
 #include "quire/hash.h"
-#include "quire/json.h"
+#include "json.h"
 #include "quire/store.h"
 #include "stat_cache.h"
 #include "util.h"

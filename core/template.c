@@ -8,7 +8,7 @@
 #include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/id.h"
-#include "quire/template.h"
+#include "template.h"
 #include "util.h"
 
 enum { SEG_LIT, SEG_EXPR };

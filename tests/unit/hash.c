@@ -7,7 +7,7 @@
 #include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/hash.h"
-#include "quire/json.h"
+#include "core/json.h"
 
 #define EMPTY_SHA "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define ABC_SHA "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

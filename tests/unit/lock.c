@@ -4,7 +4,7 @@
 #include <sys/wait.h>
 
 #include "quire/error.h"
-#include "quire/lock.h"
+#include "core/lock.h"
 
 static void test_second_acquire_fails_naming_holder(void **state)
 {

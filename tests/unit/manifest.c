@@ -6,7 +6,7 @@
 #include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/hash.h"
-#include "quire/json.h"
+#include "core/json.h"
 #include "quire/manifest.h"
 
 #define D1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"

@@ -8,7 +8,7 @@
 #include "quire/edit.h"
 #include "quire/error.h"
 #include "quire/hash.h"
-#include "quire/json.h"
+#include "core/json.h"
 #include "quire/manifest.h"
 #include "quire/plan.h"
 #include "quire/reason.h"

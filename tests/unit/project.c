@@ -9,7 +9,7 @@
 #include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/hash.h"
-#include "quire/json.h"
+#include "core/json.h"
 #include "quire/project.h"
 #include "quire/store.h"
 

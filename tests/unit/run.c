@@ -10,7 +10,7 @@
 #include "quire/blob.h"
 #include "quire/buf.h"
 #include "quire/error.h"
-#include "quire/lock.h"
+#include "core/lock.h"
 #include "quire/manifest.h"
 #include "quire/project.h"
 #include "quire/provider.h"

@@ -4,7 +4,7 @@
 #include <jansson.h>
 
 #include "quire/error.h"
-#include "quire/schema.h"
+#include "core/schema.h"
 
 static json_t *parse(const char *text)
 {

@@ -6,7 +6,7 @@
 
 #include "quire/error.h"
 #include "quire/hash.h"
-#include "quire/json.h"
+#include "core/json.h"
 #include "quire/store.h"
 
 static int64_t now_ns(void)

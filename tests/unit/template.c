@@ -6,7 +6,7 @@
 #include "quire/blueprint.h"
 #include "quire/buf.h"
 #include "quire/error.h"
-#include "quire/template.h"
+#include "core/template.h"
 
 static const char bp_yaml[] = "blueprint: t\n"
 			      "inputs:\n"

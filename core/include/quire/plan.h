@@ -8,7 +8,7 @@
 #include <jansson.h>
 
 #include "quire/blueprint.h"
-#include "quire/hash.h"
+#include "hash.h"
 
 struct quire_mbase;
 struct quire_mrow;

@@ -6,7 +6,7 @@
 
 #include <jansson.h>
 
-#include "quire/hash.h"
+#include "hash.h"
 
 struct quire_blueprint;
 struct quire_buf;
