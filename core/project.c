@@ -22,6 +22,7 @@
 #include "quire-config.h"
 #include "quire-provider.h"
 #include "quire/store.h"
+#include "project_parse.h"
 #include "util.h"
 #include "yaml.h"
 
@@ -199,16 +200,14 @@ long long quire_binding_cost(const struct quire_binding *b, long long tokens_in,
 	       (b->out_per_mtok_micro * tokens_out) / 1000000;
 }
 
-static int load_config(struct quire_project *p)
+int quire__project_parse_config(struct quire_project *p, const char *text, size_t len)
 {
 	static const char *const keys[] = { "quire", "blueprint", "inputs", "out", "jobs", "roles",
 					    NULL };
 	static const char *const role_keys[] = { "provider", "model", "params", "concurrency",
 						 "secret", "retries", "retry_base_ms", "price", NULL };
-	char *path = quire__xasprintf("%s/%s", p->root, QUIRE_PROJECT_FILE);
 	struct quire__yaml *y = NULL;
-	int err = quire__yaml_load(path, QUIRE_PROJECT_FILE, &y);
-	free(path);
+	int err = quire__yaml_parse(text, len, QUIRE_PROJECT_FILE, &y);
 	if (err)
 		return err;
 	p->blueprint_file = quire__xstrdup("blueprint.yaml");
@@ -359,13 +358,11 @@ out:
 	return err;
 }
 
-static int load_inputs(struct quire_project *p)
+int quire__project_parse_inputs(struct quire_project *p, const char *text, size_t len)
 {
 	const struct quire_blueprint *bp = p->bp;
-	char *path = quire__xasprintf("%s/%s", p->root, p->inputs_file);
 	struct quire__yaml *y = NULL;
-	int err = quire__yaml_load(path, p->inputs_file, &y);
-	free(path);
+	int err = quire__yaml_parse(text, len, p->inputs_file, &y);
 	if (err)
 		return err;
 	p->inputs = json_object();
@@ -438,13 +435,27 @@ out:
 	return err;
 }
 
+/* Reads root/rel (capped like every YAML file) and hands its text to parse. */
+static int load_file(struct quire_project *p, const char *rel,
+		     int (*parse)(struct quire_project *, const char *, size_t))
+{
+	char *path = quire__xasprintf("%s/%s", p->root, rel);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int err = quire_fs_read(path, &b, QUIRE_TEXT_CAP);
+	free(path);
+	if (!err)
+		err = parse(p, b.ptr, b.len);
+	quire_buf_release(&b);
+	return err;
+}
+
 int quire_project_open(struct quire_project **out, const char *root)
 {
 	*out = NULL;
 	struct quire_project *p = quire__xcalloc(1, sizeof(*p));
 	p->root = quire__xstrdup(root);
 	p->qdir = quire__xasprintf("%s/.quire", root);
-	int err = load_config(p);
+	int err = load_file(p, QUIRE_PROJECT_FILE, quire__project_parse_config);
 	if (err)
 		goto out;
 	char *bpath = quire__xasprintf("%s/%s", root, p->blueprint_file);
@@ -471,7 +482,7 @@ int quire_project_open(struct quire_project **out, const char *root)
 	free(roles);
 	if (err)
 		goto out;
-	err = load_inputs(p);
+	err = load_file(p, p->inputs_file, quire__project_parse_inputs);
 out:
 	if (err) {
 		quire_project_free(p);
