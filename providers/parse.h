@@ -24,4 +24,12 @@ int quire_openai__reply(const struct quire_provider_request *rq,
 			struct quire_provider_response *rs, long status, int events,
 			const char *headers, size_t hlen, const char *body, size_t blen, size_t chunk);
 
+/* The replicate provider's HTTP reply to creating a prediction (or, with poll, to polling
+ * one): `status`, header lines, body. A succeeded prediction's text or json output is written
+ * (a file output's URL is looked for, never fetched); one still running is a transient
+ * failure. */
+int quire_replicate__reply(const struct quire_provider_request *rq,
+			   struct quire_provider_response *rs, long status, int poll,
+			   const char *headers, size_t hlen, const char *body, size_t blen);
+
 #endif
