@@ -121,16 +121,17 @@ static int relpath(const struct quire__yaml *y, const struct quire__ynode *n, co
 	return 0;
 }
 
-/* A non-negative decimal amount such as 0.15 or 3, as micro-units (exact: no float parsing). */
+/* A non-negative decimal amount such as 0.15 or 3, as micro-units (exact: no float parsing).
+ * At most 10^12 units, so that the micro-units fit. */
 static int parse_amount(const char *s, long long *out)
 {
 	long long whole = 0, frac = 0;
 	int digits = 0, fd = 0;
 	const char *c = s;
 	for (; *c >= '0' && *c <= '9'; c++, digits++) {
+		whole = whole * 10 + (*c - '0');
 		if (whole > 1000000000000LL)
 			return -1;
-		whole = whole * 10 + (*c - '0');
 	}
 	if (*c == '.')
 		for (c++; *c >= '0' && *c <= '9'; c++, digits++)
@@ -173,7 +174,9 @@ static int parse_price(const struct quire__yaml *y, const struct quire__ynode *n
 						k ? k : "?");
 		else if (!v || parse_amount(v, &amount))
 			err = quire__yaml_error(y, val, QUIRE_EINVALID,
-						"%s must be a non-negative number", k);
+						"%s must be a non-negative number (at most "
+						"1000000000000)",
+						k);
 		free(k);
 		free(v);
 		if (err)

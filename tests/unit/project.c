@@ -226,6 +226,28 @@ static void test_quire_yaml_errors(void **state)
 	quire_project_free(p);
 }
 
+/* Prices are micro-units in a long long: the largest one that fits is read, one digit more
+ * is refused where it is written (it used to overflow). */
+static void test_price_bounds(void **state)
+{
+	char *dir = *state;
+	tu_write(dir, "quire.yaml",
+		 "roles:\n  writer: { provider: mock, price: { per_call: 1000000000000.999999,\n"
+		 "    input_per_mtok: 0.15 } }\n  assemble: { provider: mock }\n");
+	struct quire_project *p = NULL;
+	assert_int_equal(quire_project_open(&p, dir), 0);
+	const struct quire_binding *w = quire_project_binding(p, "writer");
+	assert_true(w->per_call_micro == 1000000000000999999LL);
+	assert_true(w->in_per_mtok_micro == 150000);
+	quire_project_free(p);
+
+	tu_write(dir, "quire.yaml",
+		 "roles:\n  writer: { provider: mock, price: { per_call: 9999999999999 } }\n"
+		 "  assemble: { provider: mock }\n");
+	const char *msg = open_fails(dir, QUIRE_EINVALID);
+	assert_prefix(msg, "quire.yaml:2:48: per_call must be a non-negative number");
+}
+
 static void test_find_walks_up(void **state)
 {
 	char *dir = *state;
@@ -477,6 +499,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_unbound_role, tu_setup_story, tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_quire_yaml_errors, tu_setup_story,
 					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_price_bounds, tu_setup_story, tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_find_walks_up, tu_setup_story, tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_hash_files, tu_setup_story, tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_prompt_digest_by_instance, tu_setup_story,
