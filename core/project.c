@@ -194,13 +194,30 @@ static int parse_price(const struct quire__yaml *y, const struct quire__ynode *n
 	return 0;
 }
 
+/* price * tokens / 10^6 (both at least 0) without the product, which a large price or token
+ * count takes past a long long: price * q + ph * r + pl * r / 10^6, where tokens = q * 10^6 + r
+ * and price = ph * 10^6 + pl. LLONG_MAX when the result is larger. */
+static long long per_million(long long price, long long tokens)
+{
+	long long q = tokens / 1000000, r = tokens % 1000000, a, b;
+	if (__builtin_mul_overflow(price, q, &a) ||
+	    __builtin_mul_overflow(price / 1000000, r, &b) || __builtin_add_overflow(a, b, &a) ||
+	    __builtin_add_overflow(a, price % 1000000 * r / 1000000, &a))
+		return LLONG_MAX;
+	return a;
+}
+
 long long quire_binding_cost(const struct quire_binding *b, long long tokens_in,
 			     long long tokens_out)
 {
 	if (!b->priced)
 		return 0;
-	return b->per_call_micro + (b->in_per_mtok_micro * tokens_in) / 1000000 +
-	       (b->out_per_mtok_micro * tokens_out) / 1000000;
+	long long cost = b->per_call_micro;
+	if (__builtin_add_overflow(cost, per_million(b->in_per_mtok_micro, tokens_in), &cost) ||
+	    __builtin_add_overflow(cost, per_million(b->out_per_mtok_micro, tokens_out), &cost) ||
+	    cost > QUIRE_COST_MAX)
+		return QUIRE_COST_MAX;
+	return cost;
 }
 
 int quire__project_parse_config(struct quire_project *p, const char *text, size_t len)

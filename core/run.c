@@ -5,6 +5,7 @@
 #include <sys/statvfs.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -39,6 +40,8 @@
 
 /* Largest artefact read back into memory to render a prompt. */
 #define RENDER_CAP (64u << 20)
+/* Most tokens one call may report and have counted (a million times a large context). */
+#define MAX_TOKENS 1000000000000LL
 
 enum nstate {
 	N_PENDING_DEPS, /* waiting for its upstream to finish */
@@ -357,7 +360,10 @@ static void nap(struct runner *r, long ms)
 static void account(struct job *j)
 {
 	const struct quire_provider_response *rs = &j->rs;
-	int unknown = rs->tokens_in < 0 || rs->tokens_out < 0;
+	/* A token count no model comes near is a provider's mistake, not usage (summed and
+	 * priced, it would overflow); a cost it reports is kept within 0..QUIRE_COST_MAX. */
+	int unknown = rs->tokens_in < 0 || rs->tokens_out < 0 || rs->tokens_in > MAX_TOKENS ||
+		      rs->tokens_out > MAX_TOKENS;
 	if (unknown) {
 		j->usage_unknown = 1;
 	} else {
@@ -365,7 +371,9 @@ static void account(struct job *j)
 		j->spent_out += rs->tokens_out;
 	}
 	if (rs->cost_micro) {
-		j->spent_micro += rs->cost_micro;
+		j->spent_micro += rs->cost_micro < 0		  ? 0
+				  : rs->cost_micro > QUIRE_COST_MAX ? QUIRE_COST_MAX
+								    : rs->cost_micro;
 	} else if (unknown) {
 		j->spent_micro += j->estimate;
 		j->cost_estimated |= j->estimate > 0;
@@ -1819,7 +1827,9 @@ long long quire_run_estimate_plan(const struct quire_project *p, const struct qu
 		const struct quire_node *n = &plan->nodes[i];
 		if (!n->selected || !n->dirty)
 			continue;
-		sum += quire_run_estimate(p, plan, i);
+		/* Saturated: QUIRE_COST_MAX per instance over a large plan passes LLONG_MAX. */
+		if (__builtin_add_overflow(sum, quire_run_estimate(p, plan, i), &sum))
+			sum = LLONG_MAX;
 		*priced |= quire_project_binding(p, p->bp->producers[n->producer].role)->priced;
 	}
 	return sum;
