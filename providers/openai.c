@@ -542,7 +542,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 	} else if (!strncasecmp(line, "retry-after-ms:", 15)) {
 		long v = strtol(line + 15, NULL, 10);
 		if (v > 0)
-			x->retry_after_ms = v;
+			x->retry_after_ms = v > RETRY_AFTER_CAP_MS ? RETRY_AFTER_CAP_MS : v;
 	} else if (!strncasecmp(line, "retry-after:", 12) && !x->retry_after_ms) {
 		const char *v = line + 12;
 		while (*v == ' ')

@@ -82,6 +82,27 @@ static void test_openai_stream(void **state)
 	assert_string_equal(f->rs.meta, "{\"response_id\":\"c1\",\"finish_reason\":\"stop\"}");
 }
 
+/* A server's word on when to come back is capped at ten minutes in either header (a
+ * retry-after-ms of a year was slept whole). */
+static void test_openai_retry_after_capped(void **state)
+{
+	struct fx *f = *state;
+	const char body[] = "{\"error\":{\"message\":\"slow down\",\"type\":\"rate_limit\"}}";
+	const char *headers[] = { "HTTP/1.1 429 Too Many Requests\r\nretry-after-ms: 31536000000\r\n",
+				  "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 31536000\r\n",
+				  "HTTP/1.1 429 Too Many Requests\r\nretry-after-ms: 1500\r\n" };
+	const long want[] = { 600000, 600000, 1500 };
+	for (int i = 0; i < 3; i++) {
+		memset(&f->rs, 0, sizeof(f->rs));
+		assert_int_equal(quire_openai__reply(&f->rq, &f->rs, 429, 0, headers[i],
+						     strlen(headers[i]), body, strlen(body), 0),
+				 -1);
+		assert_true(f->rs.transient);
+		assert_int_equal(f->rs.retry_after_ms, want[i]);
+		assert_string_equal(f->rs.diag, "openai: 429 Too Many Requests: slow down");
+	}
+}
+
 static void test_replicate_prediction(void **state)
 {
 	struct fx *f = *state;
@@ -108,6 +129,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_external_lines, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_openai_stream, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_openai_retry_after_capped, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_replicate_prediction, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
