@@ -901,7 +901,13 @@ static int fail_node_with(struct runner *r, size_t i, const char *msg, enum nsta
 {
 	const struct quire_node *n = &r->plan->nodes[i];
 	const struct quire_producer *pr = &r->p->bp->producers[n->producer];
-	json_t *d = json_pack("{s:s,s:s,s:s}", "error", msg, "producer", pr->name, "role", pr->role);
+	/* A provider's message may hold anything (a Latin-1 error page, a UTF-8 character cut by
+	 * the end of its buffer); as it was, json_pack refused it and the event lost the error,
+	 * the producer and the role. */
+	char *clean = quire__xstrdup(msg);
+	quire__utf8_scrub(clean);
+	json_t *d = json_pack("{s:s,s:s,s:s}", "error", clean, "producer", pr->name, "role",
+			      pr->role);
 	if (extra)
 		json_object_update(d, (json_t *)extra);
 	int err = record(r, st == N_FAILED ? "artefact.failed" : "artefact.blocked", n->id, d, NULL, NULL,
@@ -912,7 +918,8 @@ static int fail_node_with(struct runner *r, size_t i, const char *msg, enum nsta
 	else
 		r->res->blocked++;
 	finish(r, i, st);
-	report(r, st == N_FAILED ? "failed" : "blocked", i, msg);
+	report(r, st == N_FAILED ? "failed" : "blocked", i, clean);
+	free(clean);
 	if (st == N_FAILED && r->o->fail_fast)
 		r->stopping = 1;
 	return err;

@@ -261,4 +261,30 @@ check "the revision's cost is that estimate" python3 -c '
 import json; m=json.load(open(".quire/manifests/rev-0001.json"))
 assert m["counts"]["cost_micro"] == m["artefacts"]["Boast"]["cost_micro"] > 0, m["counts"]'
 
+# --- (g) An error longer than a message holds, cut inside a character: still recorded. ---
+cat >"$TRASH/bin/quire-provider-verbose" <<'EOF'
+#!/bin/sh
+read -r req
+printf '{"type":"result","ok":false,"error":"'
+i=0
+while [ $i -lt 1500 ]; do printf '\303\251'; i=$((i + 1)); done
+printf '"}\n'
+EOF
+chmod +x "$TRASH/bin/quire-provider-verbose"
+project verbose <<'EOF'
+blueprint: verbose
+version: 1
+producers:
+  Long: { role: talk, output: { type: text, ext: txt } }
+--- quire.yaml
+quire: 1
+roles:
+  talk: { provider: verbose, retries: 0 }
+EOF
+run_q "a provider failing with 1,500 'é'" 1 run
+check "the failure keeps its message, producer and role" python3 -c '
+import json; e=json.load(open(".quire/manifests/rev-0001.json"))["artefacts"]["Long"]
+assert e["status"] == "failed" and e["producer"] == "Long" and e["role"] == "talk", e
+assert e["error"].startswith("\u00e9" * 500) and len(e["error"]) > 1000, e["error"][-20:]'
+
 done_testing
