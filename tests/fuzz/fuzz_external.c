@@ -4,17 +4,9 @@
  * then optionally a NUL and stderr. */
 #include "fuzz.h"
 
-#include "providers/parse.h"
-#include "quire-provider.h"
+#include "reply.h"
 
 static char out_path[300];
-
-static void progress(void *ud, long long units, const char *unit)
-{
-	(void)ud;
-	(void)units;
-	(void)unit;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -28,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct quire_provider_request rq = {
 		.abi = QUIRE_PROVIDER_ABI, .id = "Scene[0][1]", .producer = "Scene", .role = "w",
 		.output_type = "text", .output_ext = "md", .output_path = out_path,
-		.progress = flags & 0x80 ? progress : NULL,
+		.progress = flags & 0x80 ? fuzz_progress : NULL,
 	};
 	struct quire_provider_response rs = { 0 };
 	/* Read sizes 1 to 7 split lines and characters; 0 reads everything at once. Exit
@@ -36,5 +28,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const int status[] = { 0, 1 << 8, 9 };
 	quire_external__reply(&rq, &rs, (const char *)data + 1, len, flags & 7, err, errlen,
 			      status[(flags >> 3) % 3]);
+	fuzz_check_response(&rs, 0);
 	return 0;
 }

@@ -5,17 +5,9 @@
  * lines, a NUL and the body. */
 #include "fuzz.h"
 
-#include "providers/parse.h"
-#include "quire-provider.h"
+#include "reply.h"
 
 static char out_path[300];
-
-static void progress(void *ud, long long units, const char *unit)
-{
-	(void)ud;
-	(void)units;
-	(void)unit;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -37,11 +29,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct quire_provider_request rq = {
 		.abi = QUIRE_PROVIDER_ABI, .id = "Outline", .producer = "Outline", .role = "w",
 		.output_type = flags & 2 ? "json" : "text", .output_ext = flags & 2 ? "json" : "md",
-		.output_path = out_path, .progress = progress,
+		.output_path = out_path, .progress = fuzz_progress,
 	};
 	struct quire_provider_response rs = { 0 };
 	/* Read sizes 1 to 15 split events and characters; 0 reads everything at once. */
 	quire_openai__reply(&rq, &rs, status[data[1] % 16], flags & 1, headers, hlen, body, blen,
 			    (flags >> 4) & 15);
+	fuzz_check_response(&rs, 1);
 	return 0;
 }

@@ -5,8 +5,7 @@
  * or the header lines, a NUL and the body. */
 #include "fuzz.h"
 
-#include "providers/parse.h"
-#include "quire-provider.h"
+#include "reply.h"
 
 static char out_path[300];
 
@@ -36,5 +35,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct quire_provider_response rs = { 0 };
 	quire_replicate__reply(&rq, &rs, status[data[1] % 16], flags & 1, headers, hlen, body,
 			       blen);
+	fuzz_check_response(&rs, 1);
 	return 0;
 }
