@@ -87,10 +87,38 @@ size_t quire__mem_available(void)
 			}
 		fclose(f);
 	}
+	/* In a container MemAvailable is the host's: the cgroup's limit is what counts. */
+	unsigned long long max = 0, cur = 0;
+	f = fopen("/sys/fs/cgroup/memory.max", "r");
+	if (f) {
+		if (fscanf(f, "%llu", &max) != 1)
+			max = 0; /* "max": no limit */
+		fclose(f);
+	}
+	f = max ? fopen("/sys/fs/cgroup/memory.current", "r") : NULL;
+	if (f) {
+		if (fscanf(f, "%llu", &cur) != 1)
+			cur = 0;
+		fclose(f);
+	}
+	if (max && max - (cur < max ? cur : max) < avail)
+		avail = (size_t)(max - (cur < max ? cur : max));
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 	    (unsigned long long)rl.rlim_cur < avail)
 		avail = (size_t)rl.rlim_cur;
+	/* The user's own cap (e.g. for a CI machine shared with other jobs): bytes, or with
+	 * K, M or G. */
+	const char *env = getenv("QUIRE_MEMORY_LIMIT");
+	if (env && *env) {
+		char *end;
+		unsigned long long v = strtoull(env, &end, 10);
+		unsigned shift = *end == 'K' || *end == 'k' ? 10 : *end == 'M' || *end == 'm' ? 20
+				 : *end == 'G' || *end == 'g'			     ? 30
+												     : 0;
+		if (end != env && v && v < (SIZE_MAX >> shift) && (v << shift) < avail)
+			avail = (size_t)(v << shift);
+	}
 	return avail;
 }
 

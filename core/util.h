@@ -17,7 +17,7 @@ void *quire__xcalloc_big(size_t n, size_t size);
 /* The same without aborting: NULL when the memory is not there (the caller says why). */
 void *quire__calloc_big(size_t n, size_t size);
 /* Bytes this process may still allocate as far as the system says: MemAvailable, capped by
- * RLIMIT_AS; SIZE_MAX when neither is known. */
+ * the cgroup's memory.max, RLIMIT_AS and $QUIRE_MEMORY_LIMIT; SIZE_MAX when none is known. */
 size_t quire__mem_available(void);
 char *quire__xstrdup(const char *s);
 char *quire__xstrndup(const char *s, size_t n);
