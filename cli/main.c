@@ -59,7 +59,7 @@ static void overview(FILE *f)
 	fputs("\nenvironment: NO_COLOR is honoured (quire prints no colour); QUIRE_PLUGIN_PATH lists\n"
 	      "directories of provider "
 	      "modules; QUIRE_SECRETS_FILE names the secrets file (default ~/.config/quire/secrets);\n"
-	      "QUIRE_MEMORY_LIMIT (bytes, or with K, M, G) caps the memory a plan may count on\n"
+	      "QUIRE_MEMORY_LIMIT (bytes, or with K, M, G, T: 1.5G) caps the memory a plan may count on\n"
 	      "(besides the system's available memory, the cgroup's limit and ulimit -v);\n"
 	      "QUIRE_MOCK_FAIL, QUIRE_MOCK_FLAKY and QUIRE_MOCK_LATENCY_MS inject failures and latency\n"
 	      "into the mock provider (for tests).\n",

@@ -141,6 +141,12 @@ static int count_nodes(const struct quire_project *p, size_t *total)
  * its edges both ways, the runner's per-node state (a measured average with room). */
 #define NODE_EXTRA_BYTES 256
 
+/* Bytes in MiB, rounded up (a need is never shown as less than it is). */
+static size_t mib_up(size_t bytes)
+{
+	return bytes / (1u << 20) + (bytes % (1u << 20) != 0);
+}
+
 /* QUIRE_ENOMEM naming the largest fan-out, for a plan of n instances that needs `need`
  * bytes (0: the allocation itself failed). */
 static int too_large(const struct quire_project *p, size_t n, size_t need)
@@ -152,7 +158,9 @@ static int too_large(const struct quire_project *p, size_t n, size_t need)
 			big = c, at = k;
 	}
 	quire_error_clear();
-	size_t avail = quire__mem_available();
+	size_t avail = SIZE_MAX;
+	if (quire__mem_available(&avail))
+		quire_error_clear();
 	char have[64] = "";
 	if (avail != SIZE_MAX)
 		snprintf(have, sizeof(have), ", and about %zu MiB are available", avail >> 20);
@@ -161,7 +169,7 @@ static int too_large(const struct quire_project *p, size_t n, size_t need)
 			       "'%s' alone has %zu (its fan-out's inputs are too large for this "
 			       "machine)",
 			       p->inputs_file, n, need ? "about " : "more than ",
-			       (need ? need : n * sizeof(struct quire_node)) >> 20, have,
+			       mib_up(need ? need : n * sizeof(struct quire_node)), have,
 			       p->bp->producers[at].name, big);
 }
 
@@ -170,8 +178,11 @@ static int too_large(const struct quire_project *p, size_t n, size_t need)
 static int check_memory(const struct quire_project *p, size_t n)
 {
 	size_t per = sizeof(struct quire_node) + NODE_EXTRA_BYTES;
-	size_t need = n > SIZE_MAX / per ? SIZE_MAX : n * per;
-	return need > quire__mem_available() ? too_large(p, n, need) : 0;
+	size_t need = n > SIZE_MAX / per ? SIZE_MAX : n * per, avail;
+	int err = quire__mem_available(&avail);
+	if (err)
+		return err;
+	return need > avail ? too_large(p, n, need) : 0;
 }
 
 /* Every node's upstream nodes, one after the other (a node's are a range of v). */

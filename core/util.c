@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,9 +74,75 @@ void *quire__calloc_big(size_t n, size_t size)
 	return p;
 }
 
-size_t quire__mem_available(void)
+/* A size as people write it: "2G", "1.5G", "512M", "2GiB", "1048576". 0 when it is not one. */
+static int parse_size(const char *s, unsigned long long *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (end == s || errno || !(v > 0) || *s == '-' || *s == '+')
+		return 0;
+	static const char units[] = "KMGT";
+	double mult = 1;
+	if (*end) {
+		const char *u = strchr(units, toupper((unsigned char)*end));
+		if (!u)
+			return 0;
+		for (const char *k = units; k <= u; k++)
+			mult *= 1024;
+		end++;
+		if (!strcmp(end, "iB") || !strcmp(end, "B"))
+			end += strlen(end);
+	}
+	if (*end || v * mult >= 18e18 || v * mult < 1)
+		return 0;
+	*out = (unsigned long long)(v * mult);
+	return 1;
+}
+
+/* The cgroup's (v2) memory.stat value of a key, or 0. */
+static unsigned long long cgroup_stat(const char *key)
+{
+	FILE *f = fopen("/sys/fs/cgroup/memory.stat", "r");
+	unsigned long long v = 0;
+	if (!f)
+		return 0;
+	char line[256];
+	size_t klen = strlen(key);
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, klen) && line[klen] == ' ') {
+			v = strtoull(line + klen + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/* Address space this process uses now (for RLIMIT_AS), or 0. */
+static unsigned long long vm_size(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	unsigned long long pages = 0;
+	if (f) {
+		if (fscanf(f, "%llu", &pages) != 1)
+			pages = 0;
+		fclose(f);
+	}
+	return pages * (unsigned long long)sysconf(_SC_PAGESIZE);
+}
+
+int quire__mem_available(size_t *availp)
 {
 	size_t avail = SIZE_MAX;
+	/* The user's own cap (e.g. for a CI machine shared with other jobs): checked first so
+	 * that a typo is an error on every machine, not only where the other limits are high. */
+	const char *env = getenv("QUIRE_MEMORY_LIMIT");
+	unsigned long long cap = 0;
+	if (env && *env && !parse_size(env, &cap))
+		return quire_error_set(QUIRE_EINVALID,
+				       "QUIRE_MEMORY_LIMIT='%s' is not a size: give bytes, or a "
+				       "number with K, M, G or T (e.g. 1.5G, 512M)",
+				       env);
 	FILE *f = fopen("/proc/meminfo", "r");
 	if (f) {
 		char line[256];
@@ -87,7 +154,8 @@ size_t quire__mem_available(void)
 			}
 		fclose(f);
 	}
-	/* In a container MemAvailable is the host's: the cgroup's limit is what counts. */
+	/* In a container MemAvailable is the host's: the cgroup's limit is what counts, less
+	 * what the cgroup uses; its page cache (inactive files) is given back under pressure. */
 	unsigned long long max = 0, cur = 0;
 	f = fopen("/sys/fs/cgroup/memory.max", "r");
 	if (f) {
@@ -100,26 +168,23 @@ size_t quire__mem_available(void)
 		if (fscanf(f, "%llu", &cur) != 1)
 			cur = 0;
 		fclose(f);
+		unsigned long long cache = cgroup_stat("inactive_file");
+		cur = cache < cur ? cur - cache : 0;
 	}
 	if (max && max - (cur < max ? cur : max) < avail)
 		avail = (size_t)(max - (cur < max ? cur : max));
 	struct rlimit rl;
-	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    (unsigned long long)rl.rlim_cur < avail)
-		avail = (size_t)rl.rlim_cur;
-	/* The user's own cap (e.g. for a CI machine shared with other jobs): bytes, or with
-	 * K, M or G. */
-	const char *env = getenv("QUIRE_MEMORY_LIMIT");
-	if (env && *env) {
-		char *end;
-		unsigned long long v = strtoull(env, &end, 10);
-		unsigned shift = *end == 'K' || *end == 'k' ? 10 : *end == 'M' || *end == 'm' ? 20
-				 : *end == 'G' || *end == 'g'			     ? 30
-												     : 0;
-		if (end != env && v && v < (SIZE_MAX >> shift) && (v << shift) < avail)
-			avail = (size_t)(v << shift);
+	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		unsigned long long used = vm_size(), left = 0;
+		if ((unsigned long long)rl.rlim_cur > used)
+			left = (unsigned long long)rl.rlim_cur - used;
+		if (left < avail)
+			avail = (size_t)left;
 	}
-	return avail;
+	if (cap && cap < avail)
+		avail = (size_t)cap;
+	*availp = avail;
+	return 0;
 }
 
 void *quire__xrealloc(void *p, size_t n)

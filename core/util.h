@@ -16,9 +16,11 @@ void *quire__xrealloc(void *p, size_t n);
 void *quire__xcalloc_big(size_t n, size_t size);
 /* The same without aborting: NULL when the memory is not there (the caller says why). */
 void *quire__calloc_big(size_t n, size_t size);
-/* Bytes this process may still allocate as far as the system says: MemAvailable, capped by
- * the cgroup's memory.max, RLIMIT_AS and $QUIRE_MEMORY_LIMIT; SIZE_MAX when none is known. */
-size_t quire__mem_available(void);
+/* Bytes this process may still allocate as far as the system says, in *avail: MemAvailable,
+ * capped by what the cgroup's memory.max leaves, what RLIMIT_AS leaves and
+ * $QUIRE_MEMORY_LIMIT; SIZE_MAX when none is known. QUIRE_EINVALID when $QUIRE_MEMORY_LIMIT
+ * is not a size. */
+int quire__mem_available(size_t *avail);
 char *quire__xstrdup(const char *s);
 char *quire__xstrndup(const char *s, size_t n);
 /* malloc'd formatted string. */

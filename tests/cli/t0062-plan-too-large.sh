@@ -18,6 +18,15 @@ limited run
 is "run: exit 3, not an abort" "$?" 3
 check "the same message" err_has "producer 'Scene' alone has 49000000"
 is "nothing changed" "$(store_state)" "$state"
+QUIRE_MEMORY_LIMIT=1.5G "$QUIRE" plan >"$TRASH/.out" 2>"$TRASH/.err"
+is "a limit written 1.5G" "$?" 3
+check "is 1536 MiB" err_has "about 1536 MiB are available"
+QUIRE_MEMORY_LIMIT=lots "$QUIRE" plan >"$TRASH/.out" 2>"$TRASH/.err"
+is "a limit that is not a size: exit 3" "$?" 3
+check "says so and how to write one" err_has "QUIRE_MEMORY_LIMIT='lots' is not a size"
+QUIRE_MEMORY_LIMIT=2X "$QUIRE" plan >"$TRASH/.out" 2>"$TRASH/.err"
+is "an unknown unit is refused too (not taken as bytes)" "$?" 3
+is "nothing changed" "$(store_state)" "$state"
 # An address-space limit as well, where the binary can start under one (not with ASan, not
 # under valgrind).
 if [ -z "${QUIRE_WRAPPER:-}" ] && ! ldd "$QUIRE" 2>/dev/null | grep -q libasan; then
