@@ -24,8 +24,13 @@ if [ "${1:-}" = "--one" ]; then
 	d="$scratch/$t"
 	mkdir -p "$d/corpus" "$d/tmp"
 	cp tests/fuzz/corpus/"$t"/* "$d/corpus/"
+	norand=""
 	if [ "$mode" = ci ]; then
-		limit="-runs=$CI_RUNS -seed=1"
+		# The same runs every time: a fixed seed, no rereading of the corpus on a timer,
+		# and (where the system allows it) no address randomisation, since compared
+		# pointers feed libFuzzer's mutations.
+		limit="-runs=$CI_RUNS -seed=1 -reload=0"
+		setarch "$(uname -m)" -R true 2>/dev/null && norand="setarch $(uname -m) -R"
 	else
 		limit="-max_total_time=$mode"
 	fi
@@ -33,7 +38,7 @@ if [ "${1:-}" = "--one" ]; then
 	# The harness's own files go to tmp/ (TMPDIR); what it finds, to the corpus's copy.
 	# shellcheck disable=SC2086
 	TMPDIR="$d/tmp" UBSAN_OPTIONS=print_stacktrace=1 \
-		build-fuzz/tests/fuzz/fuzz-"$t" $limit -timeout=30 -rss_limit_mb=2048 \
+		$norand build-fuzz/tests/fuzz/fuzz-"$t" $limit -timeout=30 -rss_limit_mb=2048 \
 		-artifact_prefix="$d/" -print_final_stats=1 "$d/corpus" >"$d/log" 2>&1
 	rc=$?
 	secs=$(($(date +%s) - start))
