@@ -14,7 +14,7 @@ set -u
 cd "$(dirname "$0")/.."
 
 ALL="manifest yaml blueprint inputs project template external openai replicate"
-CI_RUNS=100000 # per target: about a minute and a half for all of them, two at a time on two cores
+CI_RUNS=50000 # per target: about a minute for all of them, two at a time on two cores
 JOBS=2
 
 # One target (run by xargs below): fuzz-TARGET on a copy of its corpus, a result line in
