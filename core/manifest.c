@@ -16,6 +16,7 @@
 #include "quire/hash.h"
 #include "json.h"
 #include "quire/manifest.h"
+#include "manifest_parse.h"
 #include "util.h"
 
 #define MANIFEST_FORMAT 1
@@ -87,36 +88,39 @@ int quire_manifest_load(const char *qdir, const char *rev, json_t **out)
 	int err = quire_fs_read(path, &b, 1u << 30);
 	if (err == QUIRE_ENOTFOUND)
 		err = quire_error_set(QUIRE_ENOTFOUND, "revision %s does not exist", name);
-	if (err)
-		goto out;
+	if (!err)
+		err = quire__manifest_parse(b.ptr, b.len, name, out);
+	free(path);
+	quire_buf_release(&b);
+	return err;
+}
+
+int quire__manifest_parse(const char *text, size_t len, const char *name, json_t **out)
+{
+	*out = NULL;
 	json_error_t je;
-	json_t *m = json_loadb(b.ptr, b.len, 0, &je);
-	if (!m) {
-		err = quire_error_set(QUIRE_ECORRUPT,
-				      ".quire/manifests/%s.json:%d:%d: %s (a damaged revision: restore it "
-				      "from git, 'git checkout -- .quire/manifests/%s.json'; 'quire fsck' "
-				      "lists what else is damaged)",
-				      name, je.line, je.column, je.text, name);
-		goto out;
-	}
+	json_t *m = json_loadb(text, len, 0, &je);
+	if (!m)
+		return quire_error_set(QUIRE_ECORRUPT,
+				       ".quire/manifests/%s.json:%d:%d: %s (a damaged revision: restore "
+				       "it from git, 'git checkout -- .quire/manifests/%s.json'; 'quire "
+				       "fsck' lists what else is damaged)",
+				       name, je.line, je.column, je.text, name);
 	if (!json_is_object(m) || json_integer_value(json_object_get(m, "format")) != MANIFEST_FORMAT ||
 	    !json_is_object(json_object_get(m, "artefacts")) ||
 	    !json_is_object(json_object_get(m, "inputs")) ||
 	    !json_is_string(json_object_get(m, "revision")) ||
 	    strcmp(json_string_value(json_object_get(m, "revision")), name)) {
 		json_decref(m);
-		err = quire_error_set(QUIRE_ECORRUPT,
-				      ".quire/manifests/%s.json is not a valid manifest (a damaged "
-				      "revision: restore it from git, 'git checkout -- "
-				      ".quire/manifests/%s.json'; 'quire fsck' lists what else is damaged)",
-				      name, name);
-		goto out;
+		return quire_error_set(QUIRE_ECORRUPT,
+				       ".quire/manifests/%s.json is not a valid manifest (a damaged "
+				       "revision: restore it from git, 'git checkout -- "
+				       ".quire/manifests/%s.json'; 'quire fsck' lists what else is "
+				       "damaged)",
+				       name, name);
 	}
 	*out = m;
-out:
-	free(path);
-	quire_buf_release(&b);
-	return err;
+	return 0;
 }
 
 static void count(json_t *m, const char *what)
@@ -1401,13 +1405,30 @@ void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out,
 	*out = NULL;
 	*base_out = NULL;
 	char *path = quire__xasprintf("%s/runs/%s-index.tsv", qdir, rev);
-	char *mpath = quire__xasprintf("%s/manifests/%s.json", qdir, rev);
 	size_t tlen = 0;
 	char *text = read_whole(path, &tlen);
+	free(path);
+	if (!text)
+		return;
+	/* The file the spans point into is held open: it is the one the index describes. */
+	char *mpath = quire__xasprintf("%s/manifests/%s.json", qdir, rev);
+	int fd = open(mpath, O_RDONLY | O_CLOEXEC);
+	free(mpath);
+	char *spilldir = quire__xasprintf("%s/tmp", qdir);
+	quire__manifest_index_parse(text, tlen, rev, fd, spilldir, out, base_out);
+	free(spilldir);
+}
+
+void quire__manifest_index_parse(char *text, size_t tlen, const char *rev, int fd,
+				 const char *spilldir, json_t **out, struct quire_mbase **base_out)
+{
+	*out = NULL;
+	*base_out = NULL;
 	struct quire_mbase *base = mbase_new();
 	base->rev = quire__xstrdup(rev);
 	base->itext = text;
-	base->spilldir = quire__xasprintf("%s/tmp", qdir);
+	base->fd = fd;
+	base->spilldir = spilldir ? quire__xstrdup(spilldir) : NULL;
 	long long isize, imtime;
 	char *line = text, *nl = text ? strchr(line, '\n') : NULL;
 	char *h[5];
@@ -1425,8 +1446,6 @@ void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out,
 	    atoi(h[1]) != MANIFEST_FORMAT || strcmp(h[2], rev) || parse_int(h[3], &isize) ||
 	    parse_int(h[4], &imtime))
 		goto bad;
-	/* The file the spans point into is held open: it is the one the index describes. */
-	base->fd = open(mpath, O_RDONLY | O_CLOEXEC);
 	if (base->fd < 0 || fstat(base->fd, &st) < 0 || st.st_size != isize ||
 	    (long long)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != imtime ||
 	    !st.st_size)
@@ -1492,8 +1511,6 @@ bad:
 	/* A missing, damaged or stale index is no error: the caller reads the manifest. */
 	quire_error_clear();
 	quire_mbase_free(base);
-	free(path);
-	free(mpath);
 }
 
 struct quire_index_load {

@@ -22,6 +22,7 @@
 #include "quire-config.h"
 #include "quire-provider.h"
 #include "quire/store.h"
+#include "project_parse.h"
 #include "util.h"
 #include "yaml.h"
 
@@ -120,16 +121,17 @@ static int relpath(const struct quire__yaml *y, const struct quire__ynode *n, co
 	return 0;
 }
 
-/* A non-negative decimal amount such as 0.15 or 3, as micro-units (exact: no float parsing). */
+/* A non-negative decimal amount such as 0.15 or 3, as micro-units (exact: no float parsing).
+ * At most 10^12 units, so that the micro-units fit. */
 static int parse_amount(const char *s, long long *out)
 {
 	long long whole = 0, frac = 0;
 	int digits = 0, fd = 0;
 	const char *c = s;
 	for (; *c >= '0' && *c <= '9'; c++, digits++) {
+		whole = whole * 10 + (*c - '0');
 		if (whole > 1000000000000LL)
 			return -1;
-		whole = whole * 10 + (*c - '0');
 	}
 	if (*c == '.')
 		for (c++; *c >= '0' && *c <= '9'; c++, digits++)
@@ -172,7 +174,9 @@ static int parse_price(const struct quire__yaml *y, const struct quire__ynode *n
 						k ? k : "?");
 		else if (!v || parse_amount(v, &amount))
 			err = quire__yaml_error(y, val, QUIRE_EINVALID,
-						"%s must be a non-negative number", k);
+						"%s must be a non-negative number (at most "
+						"1000000000000)",
+						k);
 		free(k);
 		free(v);
 		if (err)
@@ -190,25 +194,40 @@ static int parse_price(const struct quire__yaml *y, const struct quire__ynode *n
 	return 0;
 }
 
+/* price * tokens / 10^6 (both at least 0) without the product, which a large price or token
+ * count takes past a long long: price * q + ph * r + pl * r / 10^6, where tokens = q * 10^6 + r
+ * and price = ph * 10^6 + pl. LLONG_MAX when the result is larger. */
+static long long per_million(long long price, long long tokens)
+{
+	long long q = tokens / 1000000, r = tokens % 1000000, a, b;
+	if (__builtin_mul_overflow(price, q, &a) ||
+	    __builtin_mul_overflow(price / 1000000, r, &b) || __builtin_add_overflow(a, b, &a) ||
+	    __builtin_add_overflow(a, price % 1000000 * r / 1000000, &a))
+		return LLONG_MAX;
+	return a;
+}
+
 long long quire_binding_cost(const struct quire_binding *b, long long tokens_in,
 			     long long tokens_out)
 {
 	if (!b->priced)
 		return 0;
-	return b->per_call_micro + (b->in_per_mtok_micro * tokens_in) / 1000000 +
-	       (b->out_per_mtok_micro * tokens_out) / 1000000;
+	long long cost = b->per_call_micro;
+	if (__builtin_add_overflow(cost, per_million(b->in_per_mtok_micro, tokens_in), &cost) ||
+	    __builtin_add_overflow(cost, per_million(b->out_per_mtok_micro, tokens_out), &cost) ||
+	    cost > QUIRE_COST_MAX)
+		return QUIRE_COST_MAX;
+	return cost;
 }
 
-static int load_config(struct quire_project *p)
+int quire__project_parse_config(struct quire_project *p, const char *text, size_t len)
 {
 	static const char *const keys[] = { "quire", "blueprint", "inputs", "out", "jobs", "roles",
 					    NULL };
 	static const char *const role_keys[] = { "provider", "model", "params", "concurrency",
 						 "secret", "retries", "retry_base_ms", "price", NULL };
-	char *path = quire__xasprintf("%s/%s", p->root, QUIRE_PROJECT_FILE);
 	struct quire__yaml *y = NULL;
-	int err = quire__yaml_load(path, QUIRE_PROJECT_FILE, &y);
-	free(path);
+	int err = quire__yaml_parse(text, len, QUIRE_PROJECT_FILE, &y);
 	if (err)
 		return err;
 	p->blueprint_file = quire__xstrdup("blueprint.yaml");
@@ -359,13 +378,11 @@ out:
 	return err;
 }
 
-static int load_inputs(struct quire_project *p)
+int quire__project_parse_inputs(struct quire_project *p, const char *text, size_t len)
 {
 	const struct quire_blueprint *bp = p->bp;
-	char *path = quire__xasprintf("%s/%s", p->root, p->inputs_file);
 	struct quire__yaml *y = NULL;
-	int err = quire__yaml_load(path, p->inputs_file, &y);
-	free(path);
+	int err = quire__yaml_parse(text, len, p->inputs_file, &y);
 	if (err)
 		return err;
 	p->inputs = json_object();
@@ -438,13 +455,27 @@ out:
 	return err;
 }
 
+/* Reads root/rel (capped like every YAML file) and hands its text to parse. */
+static int load_file(struct quire_project *p, const char *rel,
+		     int (*parse)(struct quire_project *, const char *, size_t))
+{
+	char *path = quire__xasprintf("%s/%s", p->root, rel);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int err = quire_fs_read(path, &b, QUIRE_TEXT_CAP);
+	free(path);
+	if (!err)
+		err = parse(p, b.ptr, b.len);
+	quire_buf_release(&b);
+	return err;
+}
+
 int quire_project_open(struct quire_project **out, const char *root)
 {
 	*out = NULL;
 	struct quire_project *p = quire__xcalloc(1, sizeof(*p));
 	p->root = quire__xstrdup(root);
 	p->qdir = quire__xasprintf("%s/.quire", root);
-	int err = load_config(p);
+	int err = load_file(p, QUIRE_PROJECT_FILE, quire__project_parse_config);
 	if (err)
 		goto out;
 	char *bpath = quire__xasprintf("%s/%s", root, p->blueprint_file);
@@ -471,7 +502,7 @@ int quire_project_open(struct quire_project **out, const char *root)
 	free(roles);
 	if (err)
 		goto out;
-	err = load_inputs(p);
+	err = load_file(p, p->inputs_file, quire__project_parse_inputs);
 out:
 	if (err) {
 		quire_project_free(p);

@@ -1,5 +1,6 @@
 /* The runner: quire_run plans, records, executes and commits a run; cost estimates. */
 #include <sys/stat.h>
+#include <limits.h>
 #include <string.h>
 
 #include "quire/blob.h"
@@ -28,7 +29,9 @@ long long quire_run_estimate_plan(const struct quire_project *p, const struct qu
 		const struct quire_node *n = &plan->nodes[i];
 		if (!n->selected || !n->dirty)
 			continue;
-		sum += quire_run_estimate(p, plan, i);
+		/* Saturated: QUIRE_COST_MAX per instance over a large plan passes LLONG_MAX. */
+		if (__builtin_add_overflow(sum, quire_run_estimate(p, plan, i), &sum))
+			sum = LLONG_MAX;
 		*priced |= quire_project_binding(p, p->bp->producers[n->producer].role)->priced;
 	}
 	return sum;

@@ -299,7 +299,13 @@ int quire_run__fail_node_with(struct runner *r, size_t i, const char *msg, enum 
 {
 	const struct quire_node *n = &r->plan->nodes[i];
 	const struct quire_producer *pr = &r->p->bp->producers[n->producer];
-	json_t *d = json_pack("{s:s,s:s,s:s}", "error", msg, "producer", pr->name, "role", pr->role);
+	/* A provider's message may hold anything (a Latin-1 error page, a UTF-8 character cut by
+	 * the end of its buffer); as it was, json_pack refused it and the event lost the error,
+	 * the producer and the role. */
+	char *clean = quire__xstrdup(msg);
+	quire__utf8_scrub(clean);
+	json_t *d = json_pack("{s:s,s:s,s:s}", "error", clean, "producer", pr->name, "role",
+			      pr->role);
 	if (extra)
 		json_object_update(d, (json_t *)extra);
 	int err = quire_run__record(r, st == N_FAILED ? "artefact.failed" : "artefact.blocked", n->id, d, NULL, NULL,
@@ -313,7 +319,8 @@ int quire_run__fail_node_with(struct runner *r, size_t i, const char *msg, enum 
 	/* A line printed is a line recorded: when the record failed the run stops with that
 	 * error, and the instance runs again next time. */
 	if (!err)
-		quire_run__report(r, st == N_FAILED ? "failed" : "blocked", i, msg);
+		quire_run__report(r, st == N_FAILED ? "failed" : "blocked", i, clean);
+	free(clean);
 	if (st == N_FAILED && r->o->fail_fast)
 		r->stopping = 1;
 	return err;

@@ -26,6 +26,8 @@ struct quire__jobserver;
 
 /* Largest artefact read back into memory to render a prompt. */
 #define RENDER_CAP (64u << 20)
+/* Most tokens one call may report and have counted (a million times a large context). */
+#define MAX_TOKENS 1000000000000LL
 
 
 enum nstate {

@@ -127,7 +127,10 @@ static void nap(struct runner *r, long ms)
 static void account(struct job *j)
 {
 	const struct quire_provider_response *rs = &j->rs;
-	int unknown = rs->tokens_in < 0 || rs->tokens_out < 0;
+	/* A token count no model comes near is a provider's mistake, not usage (summed and
+	 * priced, it would overflow); a cost it reports is kept within 0..QUIRE_COST_MAX. */
+	int unknown = rs->tokens_in < 0 || rs->tokens_out < 0 || rs->tokens_in > MAX_TOKENS ||
+		      rs->tokens_out > MAX_TOKENS;
 	if (unknown) {
 		j->usage_unknown = 1;
 	} else {
@@ -135,7 +138,9 @@ static void account(struct job *j)
 		j->spent_out += rs->tokens_out;
 	}
 	if (rs->cost_micro) {
-		j->spent_micro += rs->cost_micro;
+		j->spent_micro += rs->cost_micro < 0		  ? 0
+				  : rs->cost_micro > QUIRE_COST_MAX ? QUIRE_COST_MAX
+								    : rs->cost_micro;
 	} else if (unknown) {
 		j->spent_micro += j->estimate;
 		j->cost_estimated |= j->estimate > 0;

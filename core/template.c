@@ -1,4 +1,5 @@
 /* Template parsing and rendering for prompts and schemas. */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -420,7 +421,11 @@ static int eval_ix(const struct quire_render_ctx *c, const struct tix *ix, long 
 	}
 	if (index_input(c->bp, c->p, ix->var) < 0)
 		return -1;
-	*out = json_integer_value(json_object_get(c->inputs, ix->var)) + ix->n;
+	/* An int input without a max can be any long long: past the end, the index is out of
+	 * range either way, and is said to be. */
+	if (__builtin_add_overflow(json_integer_value(json_object_get(c->inputs, ix->var)), ix->n,
+				   out))
+		*out = ix->n > 0 ? LLONG_MAX : LLONG_MIN;
 	return 0;
 }
 

@@ -290,6 +290,42 @@ bool quire__is_ident(const char *s, size_t len)
 	return true;
 }
 
+/* Length of the valid UTF-8 sequence at s (NUL-terminated), or 0. */
+static size_t utf8_seq(const unsigned char *s)
+{
+	unsigned c = s[0], cp, min;
+	size_t n;
+	if (c < 0x80)
+		return 1;
+	if ((c & 0xe0) == 0xc0)
+		n = 2, cp = c & 0x1f, min = 0x80;
+	else if ((c & 0xf0) == 0xe0)
+		n = 3, cp = c & 0x0f, min = 0x800;
+	else if ((c & 0xf8) == 0xf0)
+		n = 4, cp = c & 0x07, min = 0x10000;
+	else
+		return 0;
+	for (size_t k = 1; k < n; k++) {
+		if ((s[k] & 0xc0) != 0x80) /* the NUL at the end stops here too */
+			return 0;
+		cp = (cp << 6) | (s[k] & 0x3f);
+	}
+	return cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ? 0 : n;
+}
+
+void quire__utf8_scrub(char *s)
+{
+	unsigned char *u = (unsigned char *)s;
+	while (*u) {
+		size_t n = utf8_seq(u);
+		if (!n) {
+			*u = '?';
+			n = 1;
+		}
+		u += n;
+	}
+}
+
 size_t quire__edit_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);

@@ -77,6 +77,11 @@ void quire__arena_release(struct quire__arena *a);
 /* true when s is a valid identifier: [A-Za-z_][A-Za-z0-9_]* */
 bool quire__is_ident(const char *s, size_t len);
 
+/* Makes NUL-terminated s valid UTF-8 in place: every byte that does not begin a whole, valid
+ * sequence (one cut short at the end included) becomes '?'. Messages from providers and the
+ * file system go into JSON, which refuses anything else. */
+void quire__utf8_scrub(char *s);
+
 /* Levenshtein distance, capped: used for "did you mean" suggestions. */
 size_t quire__edit_distance(const char *a, const char *b);
 

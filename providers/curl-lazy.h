@@ -28,4 +28,13 @@
 
 #include <curl/curl.h>
 
+/* Without its type checks curl.h defines these two again, as function-like macros of their
+ * own names (to count arguments), undoing the renames: calls went to an undeclared
+ * curl_easy_setopt, defined by curl-lazy.c under libcurl's own name (gcc says nothing about
+ * a call spelled in a system header's macro; clang refuses it). */
+#undef curl_easy_setopt
+#undef curl_easy_getinfo
+#define curl_easy_setopt quire__curl_easy_setopt
+#define curl_easy_getinfo quire__curl_easy_getinfo
+
 #endif

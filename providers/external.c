@@ -12,6 +12,7 @@
 
 #include "command.h"
 #include "builtin.h"
+#include "parse.h"
 
 enum {
 	DEFAULT_TIMEOUT_S = 600,
@@ -300,6 +301,30 @@ out:
 	quire_command__strv_free(envp);
 	free(req);
 	free(t);
+	return rc;
+}
+
+int quire_external__reply(const struct quire_provider_request *rq,
+			  struct quire_provider_response *rs, const char *out, size_t len,
+			  size_t chunk, const char *err, size_t errlen, int status)
+{
+	char prog[] = "quire-provider-test";
+	struct ext x = {.program = prog};
+	struct reply r = {.rq = rq, .rs = rs, .line = {.max = LINE_MAX_BYTES}};
+	struct quire_command c = {.status = status};
+	struct quire_command_tail t = {0};
+	enum quire_command_end end = QUIRE_COMMAND_EXITED;
+	if (errlen)
+		quire_command__tail_add(&t, err, errlen);
+	if (!chunk)
+		chunk = len ? len : 1;
+	for (size_t at = 0; at < len; at += chunk)
+		if (take_output(&r, out + at, len - at < chunk ? len - at : chunk)) {
+			end = QUIRE_COMMAND_STOPPED;
+			break;
+		}
+	int rc = outcome(&x, &r, &c, end, &t);
+	quire_command__buf_release(&r.line);
 	return rc;
 }
 

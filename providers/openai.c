@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <jansson.h>
 
 #include "builtin.h"
+#include "parse.h"
 
 #define DEFAULT_BASE_URL "https://api.openai.com/v1"
 #define BODY_CAP ((size_t)32 << 20)    /* a whole response, or an error body */
@@ -487,6 +489,22 @@ static int sse_feed(struct xfer *x, const char *data, size_t n)
 }
 
 
+/* n bytes of the body, once the mode is known; -1 to stop the transfer. */
+static int take_body(struct xfer *x, const char *data, size_t n)
+{
+	if (x->mode == 1)
+		return sse_feed(x, data, n);
+	if (dbuf_add(&x->body, data, n))
+		return fault(x, 0, "openai: the response is larger than %zu MiB", BODY_CAP >> 20);
+	return 0;
+}
+
+/* The body ended: a last event without its newline counts. -1 to fail the transfer. */
+static int end_body(struct xfer *x)
+{
+	return x->mode == 1 && x->line.len ? sse_line(x, x->line.p, x->line.len) : 0;
+}
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 {
 	struct xfer *x = ud;
@@ -500,13 +518,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 		curl_easy_getinfo(x->h, CURLINFO_CONTENT_TYPE, &ct);
 		x->mode = x->want_stream && code / 100 == 2 && !(ct && strstr(ct, "json")) ? 1 : 2;
 	}
-	if (x->mode == 1)
-		return sse_feed(x, data, n) ? 0 : n;
-	if (dbuf_add(&x->body, data, n)) {
-		fault(x, 0, "openai: the response is larger than %zu MiB", BODY_CAP >> 20);
-		return 0;
-	}
-	return n;
+	return take_body(x, data, n) ? 0 : n;
 }
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
@@ -530,7 +542,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 	} else if (!strncasecmp(line, "retry-after-ms:", 15)) {
 		long v = strtol(line + 15, NULL, 10);
 		if (v > 0)
-			x->retry_after_ms = v;
+			x->retry_after_ms = v > RETRY_AFTER_CAP_MS ? RETRY_AFTER_CAP_MS : v;
 	} else if (!strncasecmp(line, "retry-after:", 12) && !x->retry_after_ms) {
 		const char *v = line + 12;
 		while (*v == ' ')
@@ -623,8 +635,8 @@ static CURLcode perform(struct xfer *x, const char *url, const char *body, char 
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->status);
-	if (rc == CURLE_OK && x->mode == 1 && x->line.len && sse_line(x, x->line.p, x->line.len))
-		rc = CURLE_WRITE_ERROR; /* a last event without its newline */
+	if (rc == CURLE_OK && end_body(x))
+		rc = CURLE_WRITE_ERROR;
 out:
 	/* libcurl copied the header lines: wipe the one holding the key. */
 	for (t = hdr; t; t = t->next)
@@ -811,6 +823,118 @@ static void unfence(const char **s, size_t *n)
 	*n = (size_t)(e - p);
 }
 
+/* What a finished exchange means for the generation: the HTTP status, the error, the body or
+ * the stream read; the content written to the output. 0 when it produced. */
+static int conclude(struct xfer *x, CURLcode cc, const char *url, const char *errbuf,
+		    int is_json, struct quire_provider_response *rs)
+{
+	json_t *doc = NULL;
+	int rc = -1;
+	if (cc != CURLE_OK) {
+		rs->transient = transfer_error(x, cc, url, errbuf, rs->diag, sizeof(rs->diag));
+		goto out;
+	}
+	if (x->status / 100 != 2) {
+		rs->transient = http_error(x, rs->diag, sizeof(rs->diag));
+		rs->retry_after_ms = x->retry_after_ms;
+		goto out;
+	}
+	const char *content;
+	size_t len;
+	if (x->mode == 1) {
+		if (!x->done && !x->finish) {
+			snprintf(rs->diag, sizeof(rs->diag),
+				 "openai: the stream from %s ended before the message was complete", url);
+			rs->transient = 1;
+			goto out;
+		}
+		content = x->content.p ? x->content.p : "";
+		len = x->content.len;
+	} else {
+		json_error_t je;
+		doc = json_loadb(x->body.p ? x->body.p : "", x->body.len, 0, &je);
+		if (!json_is_object(doc)) {
+			snprintf(rs->diag, sizeof(rs->diag),
+				 "openai: invalid JSON in the response from %s: %s (at byte %d of %zu)",
+				 url, doc ? "not an object" : je.text, doc ? 0 : je.position, x->body.len);
+			rs->transient = 1;
+			goto out;
+		}
+		if (json_object_get(doc, "error")) {
+			const char *m = error_message(doc);
+			snprintf(rs->diag, sizeof(rs->diag), "openai: the server reported an error: %s",
+				 m ? m : "(no message)");
+			rs->transient = error_transient(doc);
+			goto out;
+		}
+		set_str(&x->id, json_object_get(doc, "id"));
+		set_str(&x->model, json_object_get(doc, "model"));
+		take_usage(x, doc);
+		const json_t *ch = json_array_get(json_object_get(doc, "choices"), 0);
+		const json_t *msg = json_object_get(ch, "message");
+		set_str(&x->finish, json_object_get(ch, "finish_reason"));
+		const json_t *c = json_object_get(msg, "content");
+		const char *refusal = json_string_value(json_object_get(msg, "refusal"));
+		if (!json_is_string(c) && refusal) {
+			snprintf(rs->diag, sizeof(rs->diag), "openai: the model refused: %s", refusal);
+			goto out;
+		}
+		if (!json_is_string(c)) {
+			snprintf(rs->diag, sizeof(rs->diag),
+				 "openai: the response from %s holds no message content", url);
+			rs->transient = 1;
+			goto out;
+		}
+		content = json_string_value(c);
+		len = json_string_length(c);
+	}
+	if (is_json)
+		unfence(&content, &len);
+	if (!len) {
+		snprintf(rs->diag, sizeof(rs->diag),
+			 "openai: the model returned an empty message (finish_reason %s)",
+			 x->finish ? x->finish : "unknown");
+		rs->transient = 1;
+		goto out;
+	}
+	FILE *f = fopen(x->rq->output_path, "wb");
+	if (!f || fwrite(content, 1, len, f) != len || (is_json && fputc('\n', f) == EOF)) {
+		snprintf(rs->diag, sizeof(rs->diag), "openai: cannot write output: %s",
+			 strerror(errno));
+		if (f)
+			fclose(f);
+		goto out;
+	}
+	if (fclose(f)) {
+		snprintf(rs->diag, sizeof(rs->diag), "openai: cannot write output: %s",
+			 strerror(errno));
+		goto out;
+	}
+	if (x->have_usage) {
+		rs->tokens_in = x->tokens_in;
+		rs->tokens_out = x->tokens_out;
+	} else {
+		/* Not zero: the call was made and may be billed; the core estimates it. */
+		rs->tokens_in = rs->tokens_out = -1;
+	}
+	json_t *meta = json_object();
+	if (x->id)
+		json_object_set_new(meta, "response_id", json_string(x->id));
+	if (x->model)
+		json_object_set_new(meta, "model", json_string(x->model));
+	if (x->finish)
+		json_object_set_new(meta, "finish_reason", json_string(x->finish));
+	char *ms = json_dumps(meta, JSON_COMPACT);
+	if (ms && strlen(ms) < sizeof(rs->meta))
+		memcpy(rs->meta, ms, strlen(ms) + 1);
+	free(ms);
+	json_decref(meta);
+	rc = 0;
+out:
+	json_decref(doc);
+	return rc;
+}
+
 static int openai_produce(void *ctx, const struct quire_provider_request *rq,
 			  struct quire_provider_response *rs)
 {
@@ -819,7 +943,7 @@ static int openai_produce(void *ctx, const struct quire_provider_request *rq,
 	x.body.cap = BODY_CAP;
 	x.line.cap = LINE_CAP;
 	x.content.cap = BODY_CAP;
-	json_t *req = NULL, *doc = NULL;
+	json_t *req = NULL;
 	char *post = NULL, *url = NULL;
 	char errbuf[CURL_ERROR_SIZE];
 	int rc = -1;
@@ -843,114 +967,50 @@ static int openai_produce(void *ctx, const struct quire_provider_request *rq,
 		goto out;
 	}
 	CURLcode cc = perform(&x, url, post, errbuf);
-	if (cc != CURLE_OK) {
-		rs->transient = transfer_error(&x, cc, url, errbuf, rs->diag, sizeof(rs->diag));
-		goto out;
-	}
-	if (x.status / 100 != 2) {
-		rs->transient = http_error(&x, rs->diag, sizeof(rs->diag));
-		rs->retry_after_ms = x.retry_after_ms;
-		goto out;
-	}
-	const char *content;
-	size_t len;
-	if (x.mode == 1) {
-		if (!x.done && !x.finish) {
-			snprintf(rs->diag, sizeof(rs->diag),
-				 "openai: the stream from %s ended before the message was complete", url);
-			rs->transient = 1;
-			goto out;
-		}
-		content = x.content.p ? x.content.p : "";
-		len = x.content.len;
-	} else {
-		json_error_t je;
-		doc = json_loadb(x.body.p ? x.body.p : "", x.body.len, 0, &je);
-		if (!json_is_object(doc)) {
-			snprintf(rs->diag, sizeof(rs->diag),
-				 "openai: invalid JSON in the response from %s: %s (at byte %d of %zu)",
-				 url, doc ? "not an object" : je.text, doc ? 0 : je.position, x.body.len);
-			rs->transient = 1;
-			goto out;
-		}
-		if (json_object_get(doc, "error")) {
-			const char *m = error_message(doc);
-			snprintf(rs->diag, sizeof(rs->diag), "openai: the server reported an error: %s",
-				 m ? m : "(no message)");
-			rs->transient = error_transient(doc);
-			goto out;
-		}
-		set_str(&x.id, json_object_get(doc, "id"));
-		set_str(&x.model, json_object_get(doc, "model"));
-		take_usage(&x, doc);
-		const json_t *ch = json_array_get(json_object_get(doc, "choices"), 0);
-		const json_t *msg = json_object_get(ch, "message");
-		set_str(&x.finish, json_object_get(ch, "finish_reason"));
-		const json_t *c = json_object_get(msg, "content");
-		const char *refusal = json_string_value(json_object_get(msg, "refusal"));
-		if (!json_is_string(c) && refusal) {
-			snprintf(rs->diag, sizeof(rs->diag), "openai: the model refused: %s", refusal);
-			goto out;
-		}
-		if (!json_is_string(c)) {
-			snprintf(rs->diag, sizeof(rs->diag),
-				 "openai: the response from %s holds no message content", url);
-			rs->transient = 1;
-			goto out;
-		}
-		content = json_string_value(c);
-		len = json_string_length(c);
-	}
-	if (is_json)
-		unfence(&content, &len);
-	if (!len) {
-		snprintf(rs->diag, sizeof(rs->diag),
-			 "openai: the model returned an empty message (finish_reason %s)",
-			 x.finish ? x.finish : "unknown");
-		rs->transient = 1;
-		goto out;
-	}
-	FILE *f = fopen(rq->output_path, "wb");
-	if (!f || fwrite(content, 1, len, f) != len || (is_json && fputc('\n', f) == EOF)) {
-		snprintf(rs->diag, sizeof(rs->diag), "openai: cannot write output: %s",
-			 strerror(errno));
-		if (f)
-			fclose(f);
-		goto out;
-	}
-	if (fclose(f)) {
-		snprintf(rs->diag, sizeof(rs->diag), "openai: cannot write output: %s",
-			 strerror(errno));
-		goto out;
-	}
-	if (x.have_usage) {
-		rs->tokens_in = x.tokens_in;
-		rs->tokens_out = x.tokens_out;
-	} else {
-		/* Not zero: the call was made and may be billed; the core estimates it. */
-		rs->tokens_in = rs->tokens_out = -1;
-	}
-	json_t *meta = json_object();
-	if (x.id)
-		json_object_set_new(meta, "response_id", json_string(x.id));
-	if (x.model)
-		json_object_set_new(meta, "model", json_string(x.model));
-	if (x.finish)
-		json_object_set_new(meta, "finish_reason", json_string(x.finish));
-	char *ms = json_dumps(meta, JSON_COMPACT);
-	if (ms && strlen(ms) < sizeof(rs->meta))
-		memcpy(rs->meta, ms, strlen(ms) + 1);
-	free(ms);
-	json_decref(meta);
-	rc = 0;
+	rc = conclude(&x, cc, url, errbuf, is_json, rs);
 out:
 	redact(rs->diag, sizeof(rs->diag), o->secret);
 	redact(rs->meta, sizeof(rs->meta), o->secret);
 	xfer_release(&x);
-	json_decref(doc);
 	json_decref(req);
 	free(post);
 	free(url);
+	return rc;
+}
+
+int quire_openai__reply(const struct quire_provider_request *rq,
+			struct quire_provider_response *rs, long status, int events,
+			const char *headers, size_t hlen, const char *body, size_t blen, size_t chunk)
+{
+	char base[] = "http://127.0.0.1:9/v1", model[] = "test", secret[] = "sk-test-quire-0c5e";
+	struct openai o = { .base_url = base, .model = model, .secret = secret, .stream = events,
+			    .timeout_s = 60 };
+	struct xfer x = { .o = &o, .rq = rq, .want_stream = events, .mode = events ? 1 : 2,
+			  .status = status, .timeout_s = 60 };
+	x.body.cap = BODY_CAP;
+	x.line.cap = LINE_CAP;
+	x.content.cap = BODY_CAP;
+	const char *type = rq->output_type ? rq->output_type : "text";
+	char errbuf[CURL_ERROR_SIZE] = "";
+	CURLcode cc = CURLE_OK;
+	/* on_header reads a line without changing it (libcurl's buffer is not const either). */
+	for (size_t at = 0, n; at < hlen; at += n) {
+		const char *nl = memchr(headers + at, '\n', hlen - at);
+		n = nl ? (size_t)(nl - headers - at) + 1 : hlen - at;
+		on_header((char *)(uintptr_t)(headers + at), 1, n, &x);
+	}
+	if (!chunk)
+		chunk = blen ? blen : 1;
+	for (size_t at = 0; at < blen && cc == CURLE_OK; at += chunk)
+		if (take_body(&x, body + at, blen - at < chunk ? blen - at : chunk))
+			cc = CURLE_WRITE_ERROR;
+	if (cc == CURLE_OK && end_body(&x))
+		cc = CURLE_WRITE_ERROR;
+	int rc = conclude(&x, cc, "http://127.0.0.1:9/v1/chat/completions", errbuf,
+			  !strcmp(type, "json"), rs);
+	redact(rs->diag, sizeof(rs->diag), o.secret);
+	redact(rs->meta, sizeof(rs->meta), o.secret);
+	xfer_release(&x);
 	return rc;
 }
 

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "builtin.h"
+#include "parse.h"
 
 #define DEFAULT_BASE_URL "https://api.replicate.com/v1"
 #define POLL_CAP_MS 10000L
@@ -567,6 +568,26 @@ static void decimals_to_numbers(json_t *j)
 	}
 }
 
+/* The reply to a create: *state receives the created prediction (its first status), p its id
+ * and URLs. */
+static int created(struct call *c, struct quire_provider_response *rs, CURLcode e,
+		   struct pred *p, json_t **state)
+{
+	if (e != CURLE_OK || c->status < 200 || c->status >= 300)
+		return call_failed(rs, c, e, "creating the prediction");
+	json_t *j = json_loadb(c->body.p ? c->body.p : "", c->body.len, 0, NULL);
+	if (!json_is_object(j) || pred_from_json(c->rp, j, p)) {
+		char s[256];
+		snippet(s, sizeof(s), c->body.p ? c->body.p : "", c->body.len);
+		json_decref(j);
+		return fail(rs, 0,
+			    "replicate: creating the prediction: the reply has no prediction id: %s",
+			    s);
+	}
+	*state = j;
+	return 0;
+}
+
 /* POST the prediction; *state receives the created prediction (its first status). */
 static int create(struct call *c, struct quire_provider_response *rs, struct pred *p,
 		  json_t **state)
@@ -603,26 +624,10 @@ static int create(struct call *c, struct quire_provider_response *rs, struct pre
 	c->grace_ms = CREATE_GRACE_MS;
 	CURLcode e = perform(c, url, body, 0, API_TIMEOUT_S, 0);
 	c->grace_ms = 0;
-	if (c->was_cancelled) {
+	if (c->was_cancelled)
 		rc = fail(rs, 0, "cancelled");
-		goto out;
-	}
-	if (e != CURLE_OK || c->status < 200 || c->status >= 300) {
-		rc = call_failed(rs, c, e, "creating the prediction");
-		goto out;
-	}
-	json_t *j = json_loadb(c->body.p ? c->body.p : "", c->body.len, 0, NULL);
-	if (!json_is_object(j) || pred_from_json(rp, j, p)) {
-		char s[256];
-		snippet(s, sizeof(s), c->body.p ? c->body.p : "", c->body.len);
-		json_decref(j);
-		rc = fail(rs, 0,
-			  "replicate: creating the prediction: the reply has no prediction id: %s",
-			  s);
-		goto out;
-	}
-	*state = j;
-	rc = 0;
+	else
+		rc = created(c, rs, e, p, state);
 out:
 	free(url);
 	free(body);
@@ -643,6 +648,39 @@ static void logs_tail(const json_t *j, char *dst, size_t cap)
 	snippet(dst, cap, logs + from, n - from);
 }
 
+/* What a prediction's state says: 1 it succeeded, -1 it failed or was cancelled (rs says
+ * so), 0 it is still running (its status, when it has one, in last). */
+static int settled(const json_t *state, const struct pred *p, struct quire_provider_response *rs,
+		   char *last, size_t lastlen)
+{
+	const char *st = state ? json_string_value(json_object_get(state, "status")) : NULL;
+	if (!st)
+		return 0;
+	snprintf(last, lastlen, "%s", st);
+	if (!strcmp(st, "succeeded"))
+		return 1;
+	if (!strcmp(st, "failed")) {
+		const json_t *err = json_object_get(state, "error");
+		char msg[1024];
+		if (json_is_string(err)) {
+			snprintf(msg, sizeof(msg), "%s", json_string_value(err));
+		} else if (err && !json_is_null(err)) {
+			char *d = json_dumps(err, JSON_COMPACT | JSON_ENCODE_ANY);
+			snprintf(msg, sizeof(msg), "%s", d ? d : "unknown error");
+			free(d);
+		} else {
+			char tail[400];
+			logs_tail(state, tail, sizeof(tail));
+			snprintf(msg, sizeof(msg), "no error given%s%s", tail[0] ? "; logs end: " : "",
+				 tail);
+		}
+		return fail(rs, 0, "replicate: prediction %s failed: %s", p->id, msg);
+	}
+	if (!strcmp(st, "canceled") || !strcmp(st, "aborted"))
+		return fail(rs, 0, "replicate: prediction %s was %s on Replicate", p->id, st);
+	return 0;
+}
+
 /* Polls until the prediction ends; *done receives the succeeded prediction. Transient poll
  * failures are retried here until the deadline: polling is idempotent, creating is not. */
 static int wait_for(struct call *c, struct quire_provider_response *rs, struct pred *p,
@@ -655,37 +693,13 @@ static int wait_for(struct call *c, struct quire_provider_response *rs, struct p
 	char last[64] = "starting", lasterr[512] = "";
 	int rc = -1;
 	for (;;) {
-		const char *st = state ? json_string_value(json_object_get(state, "status")) : NULL;
-		if (st) {
-			snprintf(last, sizeof(last), "%s", st);
-			if (!strcmp(st, "succeeded")) {
-				*done = state;
-				return 0;
-			}
-			if (!strcmp(st, "failed")) {
-				const json_t *err = json_object_get(state, "error");
-				char msg[1024];
-				if (json_is_string(err)) {
-					snprintf(msg, sizeof(msg), "%s", json_string_value(err));
-				} else if (err && !json_is_null(err)) {
-					char *d = json_dumps(err, JSON_COMPACT | JSON_ENCODE_ANY);
-					snprintf(msg, sizeof(msg), "%s", d ? d : "unknown error");
-					free(d);
-				} else {
-					char tail[400];
-					logs_tail(state, tail, sizeof(tail));
-					snprintf(msg, sizeof(msg), "no error given%s%s",
-						 tail[0] ? "; logs end: " : "", tail);
-				}
-				rc = fail(rs, 0, "replicate: prediction %s failed: %s", p->id, msg);
-				goto out;
-			}
-			if (!strcmp(st, "canceled") || !strcmp(st, "aborted")) {
-				rc = fail(rs, 0, "replicate: prediction %s was %s on Replicate",
-					  p->id, st);
-				goto out;
-			}
+		int s = settled(state, p, rs, last, sizeof(last));
+		if (s > 0) {
+			*done = state;
+			return 0;
 		}
+		if (s < 0)
+			goto out;
 		json_decref(state);
 		state = NULL;
 		int64_t left = deadline - now_ms();
@@ -924,6 +938,37 @@ static void set_meta(struct replicate *rp, struct quire_provider_response *rs, c
 	json_decref(m);
 }
 
+/* The output of succeeded prediction done into rq->output_path: text and json from the
+ * reply, a file downloaded from its URL (with fetch; without, only the URL is looked for). */
+static int deliver(struct call *c, struct quire_provider_response *rs, struct pred *p,
+		   const json_t *done, int fetch)
+{
+	const struct quire_provider_request *rq = c->rq;
+	const json_t *output = json_object_get(done, "output");
+	const char *type = rq->output_type ? rq->output_type : "text";
+	int rc;
+	if (!output || json_is_null(output)) {
+		rc = fail(rs, 0, "replicate: prediction %s succeeded without an output", p->id);
+	} else if (!strcmp(type, "text") || !strcmp(type, "json")) {
+		rc = write_text(rq, rs, p->id, output);
+	} else {
+		const char *url = output_url(output);
+		if (url)
+			rc = fetch ? download(c, rs, p->id, url) : 0;
+		else
+			rc =
+			    fail(rs, 0,
+				 "replicate: prediction %s returned %s without a file URL, but the "
+				 "producer's output type is %s",
+				 p->id, json_kind(output), type);
+		if (rc && rs->transient)
+			pending_keep(c->rp, rq->fingerprint, p);
+	}
+	if (!rc)
+		set_meta(c->rp, rs, p->id, done);
+	return rc;
+}
+
 static int replicate_produce(void *ctx, const struct quire_provider_request *rq,
 			     struct quire_provider_response *rs)
 {
@@ -946,27 +991,7 @@ static int replicate_produce(void *ctx, const struct quire_provider_request *rq,
 	state = NULL;
 	if (rc)
 		goto out;
-	const json_t *output = json_object_get(done, "output");
-	const char *type = rq->output_type ? rq->output_type : "text";
-	if (!output || json_is_null(output)) {
-		rc = fail(rs, 0, "replicate: prediction %s succeeded without an output", p.id);
-	} else if (!strcmp(type, "text") || !strcmp(type, "json")) {
-		rc = write_text(rq, rs, p.id, output);
-	} else {
-		const char *url = output_url(output);
-		if (url)
-			rc = download(&c, rs, p.id, url);
-		else
-			rc =
-			    fail(rs, 0,
-				 "replicate: prediction %s returned %s without a file URL, but the "
-				 "producer's output type is %s",
-				 p.id, json_kind(output), type);
-		if (rc && rs->transient)
-			pending_keep(rp, rq->fingerprint, &p);
-	}
-	if (!rc)
-		set_meta(rp, rs, p.id, done);
+	rc = deliver(&c, rs, &p, done, 1);
 out:
 	json_decref(state);
 	json_decref(done);
@@ -1001,6 +1026,57 @@ static int replicate_check(void *ctx, char *msg, size_t msglen)
 	free(url);
 	free(c.body.p);
 	curl_easy_cleanup(c.h);
+	return rc;
+}
+
+int quire_replicate__reply(const struct quire_provider_request *rq,
+			   struct quire_provider_response *rs, long status, int poll,
+			   const char *headers, size_t hlen, const char *body, size_t blen)
+{
+	char base[] = "https://api.replicate.com/v1", model[] = "owner/model", id[] = "test";
+	struct replicate rp = { .model = model, .base_url = base, .poll_ms = 1, .timeout_s = 1 };
+	struct call c = { .rp = &rp, .rq = rq, .status = status, .body = { .max = API_BODY_CAP } };
+	struct pred p = { 0 };
+	json_t *state = NULL;
+	char last[64] = "starting";
+	int rc = -1;
+	pthread_mutex_init(&rp.mu, NULL);
+	for (size_t at = 0, n; at < hlen; at += n) {
+		const char *nl = memchr(headers + at, '\n', hlen - at);
+		n = nl ? (size_t)(nl - headers - at) + 1 : hlen - at;
+		on_header((char *)(uintptr_t)(headers + at), 1, n, &c);
+	}
+	/* As on_body keeps an API reply: an oversized one is cut. */
+	if (mem_add(&c.body, body, blen) && !c.body.over)
+		goto out;
+	if (!poll) {
+		if (created(&c, rs, CURLE_OK, &p, &state))
+			goto out;
+	} else if (status < 200 || status >= 300) {
+		call_failed(rs, &c, CURLE_OK, "polling the prediction");
+		goto out;
+	} else {
+		/* As wait_for reads a poll's reply about prediction "test". */
+		p.id = id;
+		state = json_loadb(c.body.p ? c.body.p : "", c.body.len, 0, NULL);
+	}
+	int st = json_is_object(state) ? settled(state, &p, rs, last, sizeof(last)) : 0;
+	if (st > 0)
+		rc = deliver(&c, rs, &p, state, 0);
+	else if (!st)
+		fail(rs, 1, "replicate: prediction %s is still %s", p.id ? p.id : "?", last);
+out:
+	if (p.id == id)
+		p.id = NULL;
+	pred_release(&p);
+	json_decref(state);
+	free(c.body.p);
+	while (rp.pending) {
+		struct pending *q = rp.pending;
+		rp.pending = q->next;
+		pending_free(q);
+	}
+	pthread_mutex_destroy(&rp.mu);
 	return rc;
 }
 

@@ -234,4 +234,57 @@ printf 'quire: 1\nroles:\n  dump: { provider: envdump, params: { env: ["A=1"] } 
 run_q "a value in env: is refused" 3 run
 check "env lists names" err_has "env lists names passed through"
 
+# --- (f) Usage beyond any model: not counted, and no price times it overflows. ---
+cat >"$TRASH/bin/quire-provider-boast" <<'EOF'
+#!/bin/sh
+read -r req
+echo '{"type":"result","ok":true,"content":"boasted","tokens_in":9223372036854775807,"tokens_out":9223372036854775807}'
+EOF
+chmod +x "$TRASH/bin/quire-provider-boast"
+project boast <<'EOF'
+blueprint: boast
+version: 1
+producers:
+  Boast: { role: boast, output: { type: text, ext: txt } }
+--- quire.yaml
+quire: 1
+roles:
+  boast: { provider: boast, price: { per_call: 0.01, input_per_mtok: 1, output_per_mtok: 2 } }
+EOF
+run_q "a provider reporting 2^63-1 tokens each way" 0 run
+run_q "inspect it" 0 inspect --json Boast
+check "its usage is unknown, its cost the estimate" python3 -c '
+import json,sys; d=json.load(open(sys.argv[1]))
+assert d["usage"] is None and d.get("cost_estimated") is True, d
+assert 10000 <= d["cost_micro"] < 10**9, d' "$TRASH/.out"
+check "the revision's cost is that estimate" python3 -c '
+import json; m=json.load(open(".quire/manifests/rev-0001.json"))
+assert m["counts"]["cost_micro"] == m["artefacts"]["Boast"]["cost_micro"] > 0, m["counts"]'
+
+# --- (g) An error longer than a message holds, cut inside a character: still recorded. ---
+cat >"$TRASH/bin/quire-provider-verbose" <<'EOF'
+#!/bin/sh
+read -r req
+printf '{"type":"result","ok":false,"error":"'
+i=0
+while [ $i -lt 1500 ]; do printf '\303\251'; i=$((i + 1)); done
+printf '"}\n'
+EOF
+chmod +x "$TRASH/bin/quire-provider-verbose"
+project verbose <<'EOF'
+blueprint: verbose
+version: 1
+producers:
+  Long: { role: talk, output: { type: text, ext: txt } }
+--- quire.yaml
+quire: 1
+roles:
+  talk: { provider: verbose, retries: 0 }
+EOF
+run_q "a provider failing with 1,500 'é'" 1 run
+check "the failure keeps its message, producer and role" python3 -c '
+import json; e=json.load(open(".quire/manifests/rev-0001.json"))["artefacts"]["Long"]
+assert e["status"] == "failed" and e["producer"] == "Long" and e["role"] == "talk", e
+assert e["error"].startswith("\u00e9" * 500) and len(e["error"]) > 1000, e["error"][-20:]'
+
 done_testing

@@ -1,4 +1,4 @@
-/* Unit tests for the project writer lock (quire/lock.h): exclusion and holder identification. */
+/* Unit tests for the project writer lock (core/lock.h): exclusion and holder identification. */
 #include "testutil.h"
 
 #include <sys/wait.h>

@@ -227,6 +227,47 @@ static void test_quire_yaml_errors(void **state)
 	quire_project_free(p);
 }
 
+/* Prices are micro-units in a long long: the largest one that fits is read, one digit more
+ * is refused where it is written (it used to overflow). */
+static void test_price_bounds(void **state)
+{
+	char *dir = *state;
+	tu_write(dir, "quire.yaml",
+		 "roles:\n  writer: { provider: mock, price: { per_call: 1000000000000.999999,\n"
+		 "    input_per_mtok: 0.15 } }\n  assemble: { provider: mock }\n");
+	struct quire_project *p = NULL;
+	assert_int_equal(quire_project_open(&p, dir), 0);
+	const struct quire_binding *w = quire_project_binding(p, "writer");
+	assert_true(w->per_call_micro == 1000000000000999999LL);
+	assert_true(w->in_per_mtok_micro == 150000);
+	quire_project_free(p);
+
+	tu_write(dir, "quire.yaml",
+		 "roles:\n  writer: { provider: mock, price: { per_call: 9999999999999 } }\n"
+		 "  assemble: { provider: mock }\n");
+	const char *msg = open_fails(dir, QUIRE_EINVALID);
+	assert_prefix(msg, "quire.yaml:2:48: per_call must be a non-negative number");
+}
+
+/* A generation's cost is exact where it fits and QUIRE_COST_MAX beyond, whatever the token
+ * counts a provider reports (their product with a price used to overflow). */
+static void test_cost_bounded(void **state)
+{
+	(void)state;
+	struct quire_binding b = { .priced = 1, .per_call_micro = 2000, .in_per_mtok_micro = 150000,
+				   .out_per_mtok_micro = 600000 };
+	assert_true(quire_binding_cost(&b, 1000, 500) == 2000 + 150 + 300);
+	assert_true(quire_binding_cost(&b, 0, 0) == 2000);
+	b.in_per_mtok_micro = 1000000000000999999LL; /* the largest price there is */
+	assert_true(quire_binding_cost(&b, 3, 0) == 2000 + 3000000000002LL);
+	assert_true(quire_binding_cost(&b, 1000000, 0) == QUIRE_COST_MAX);
+	b.in_per_mtok_micro = 150000;
+	assert_true(quire_binding_cost(&b, LLONG_MAX, LLONG_MAX) == QUIRE_COST_MAX);
+	assert_true(quire_binding_cost(&b, 0, LLONG_MAX / 2) == QUIRE_COST_MAX);
+	b.priced = 0;
+	assert_true(quire_binding_cost(&b, LLONG_MAX, LLONG_MAX) == 0);
+}
+
 static void test_find_walks_up(void **state)
 {
 	char *dir = *state;
@@ -478,6 +519,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_unbound_role, tu_setup_story, tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_quire_yaml_errors, tu_setup_story,
 					    tu_teardown_tmpdir),
+	    cmocka_unit_test_setup_teardown(test_price_bounds, tu_setup_story, tu_teardown_tmpdir),
+	    cmocka_unit_test(test_cost_bounded),
 	    cmocka_unit_test_setup_teardown(test_find_walks_up, tu_setup_story, tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_hash_files, tu_setup_story, tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_prompt_digest_by_instance, tu_setup_story,

@@ -1,4 +1,4 @@
-/* Unit tests for quire/schema.h: each supported keyword, and error messages that name the JSON path. */
+/* Unit tests for core/schema.h: each supported keyword, and error messages that name the JSON path. */
 #include "testutil.h"
 
 #include <jansson.h>

@@ -1,5 +1,7 @@
-/* Unit tests for quire/template.h: parsing, checking against a blueprint, and rendering. */
+/* Unit tests for core/template.h: parsing, checking against a blueprint, and rendering. */
 #include "testutil.h"
+
+#include <limits.h>
 
 #include <jansson.h>
 
@@ -41,7 +43,10 @@ static const char bp_yaml[] = "blueprint: t\n"
 			      "    role: assemble\n"
 			      "    uses:\n"
 			      "      - Tone\n"
-			      "      - Scene[*][*]\n";
+			      "      - Scene[*][*]\n"
+			      "  Pick:\n"
+			      "    role: writer\n"
+			      "    uses: [Chapters, Outline]\n";
 
 struct fx {
 	struct quire_blueprint *bp;
@@ -255,6 +260,13 @@ static void test_out_of_range(void **state)
 		    "'Outline.chapters[0].nope'", "does not exist");
 	expect_fail(f, "{{Outline.title}}", "Chapter", i0, "t.md:1:1: ", "'Outline.title'",
 		    "does not exist");
+	/* An int input at the end of its range, an offset past it (this overflowed). */
+	json_object_set_new(f->inputs, "Chapters", json_integer(LLONG_MAX));
+	expect_fail(f, "{{Outline.chapters[Chapters+1].title}}", "Pick", NULL, "t.md:1:1: ",
+		    "'Outline.chapters[9223372036854775807]'", "out of range");
+	json_object_set_new(f->inputs, "Chapters", json_integer(LLONG_MIN));
+	expect_fail(f, "{{Outline.chapters[Chapters-1].title}}", "Pick", NULL, "t.md:1:1: ",
+		    "'Outline.chapters[-9223372036854775808]'", "out of range");
 }
 
 static void test_missing_artefact_is_positioned(void **state)

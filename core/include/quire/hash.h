@@ -1,5 +1,5 @@
 /* SHA-256 digests in quire's one spelling ("sha256:<64 hex>"), of bytes, files and canonical
- * JSON (quire/json.h). */
+ * JSON (core/json.h). */
 #ifndef QUIRE_HASH_H
 #define QUIRE_HASH_H
 

@@ -141,7 +141,13 @@ int quire_project_set_input(struct quire_project *p, const char *name, const jso
 /* Appends value as a YAML scalar (indent: the block indentation for multi-line text). */
 void quire_yaml_emit_scalar(struct quire_buf *out, const json_t *value, int indent);
 
-/* Cost of one generation with this binding's prices, in micro-units. */
+/* The most one generation costs, in micro-units (a billion of the price table's unit): a
+ * larger figure is a mistake in a price or in what a provider reported, and the sums of
+ * costs over a run must stay countable. */
+#define QUIRE_COST_MAX 1000000000000000LL
+
+/* Cost of one generation with this binding's prices, in micro-units; at most QUIRE_COST_MAX
+ * (token counts are at least 0). */
 long long quire_binding_cost(const struct quire_binding *b, long long tokens_in,
 			     long long tokens_out);
 
