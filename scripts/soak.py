@@ -270,6 +270,23 @@ def disk_round(quire, work, free_kib, env):
     return 0
 
 
+def write_junit(path, seed):
+    """One test case per count, so that scripts/summary.py counts the soak in CI's line."""
+    from xml.sax.saxutils import quoteattr, escape
+    cases = []
+    for kind in ("corrupt", "reported-but-lost", "redone"):
+        name = quoteattr("soak (seed %d): %s is zero" % (seed, kind))
+        if COUNTS[kind]:
+            body = escape("\n".join(d for d in DETAILS if kind in d) or "%d" % COUNTS[kind])
+            cases.append("<testcase name=%s><failure message=%s>%s</failure></testcase>"
+                         % (name, quoteattr("%d" % COUNTS[kind]), body))
+        else:
+            cases.append("<testcase name=%s/>" % name)
+    with open(path, "w") as f:
+        f.write('<?xml version="1.0" encoding="utf-8"?>\n<testsuites><testsuite name="soak">'
+                + "".join(cases) + "</testsuite></testsuites>\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("quire")
@@ -279,6 +296,8 @@ def main():
     ap.add_argument("--work", default=None)
     ap.add_argument("--stop", action="store_true",
                     help="stop at the first problem, keeping the project as it was")
+    ap.add_argument("--junit", default=None,
+                    help="also write the three counts as JUnit test cases to this file")
     ap.add_argument("--disk-round", type=int, default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     global STOP
@@ -308,6 +327,8 @@ def main():
     print("soak: corrupt %d, reported-but-lost %d, redone %d" % (
         COUNTS["corrupt"], COUNTS["reported-but-lost"], COUNTS["redone"]))
     ok = not any(COUNTS.values())
+    if a.junit:
+        write_junit(a.junit, seed)
     if ok and not a.work:
         shutil.rmtree(base, ignore_errors=True)
     elif not ok:
