@@ -27,6 +27,7 @@
 #include "git.h"
 #include "run_commit.h"
 #include "util.h"
+#include "event.h"
 
 int quire_edit_begin(struct quire_edit **out, const struct quire_project *p, const char *command)
 {
@@ -191,7 +192,7 @@ int quire__edit_commit_events(struct quire_edit *e, const json_t *events, char *
 					json_array_get(ev, 2));
 	}
 	if (!err)
-		err = quire_store_event(e->store, run, "run.end", NULL, NULL);
+		err = quire_store_event(e->store, run, quire_ev_name(QUIRE_EV_RUN_END), NULL, NULL);
 	if (!err)
 		err = quire_store_commit(e->store);
 	if (err) {
@@ -303,7 +304,7 @@ int quire_edit_set_input(struct quire_edit *e, const char *name, const json_t *v
 	free(path);
 	if (err)
 		return err;
-	add_event(e, "input.set", name,
+	add_event(e, quire_ev_name(QUIRE_EV_INPUT_SET), name,
 		  json_pack("{s:s,s:O,s:{s:s}}", "digest", d.s, "value", v, "files", p->inputs_file,
 			    fd.s));
 	return 0;
@@ -385,7 +386,7 @@ int quire_edit_replace(struct quire_edit *e, const char *id, const char *data, s
 	snprintf(pd->digest, sizeof(pd->digest), "%s", d.s);
 	quire_buf_init(&pd->data, 0);
 	quire_buf_add(&pd->data, data, len);
-	add_event(e, "artefact.edited", id,
+	add_event(e, quire_ev_name(QUIRE_EV_EDITED), id,
 		  json_pack("{s:s,s:I,s:O,s:O,s:O}", "digest", d.s, "size", (json_int_t)len,
 			    "producer", json_object_get(en, "producer"), "type",
 			    json_object_get(en, "type"), "ext", json_object_get(en, "ext")));
@@ -405,11 +406,11 @@ int quire_edit_review(struct quire_edit *e, enum quire_edit_review a, const char
 		matched = 1;
 		const char *status = json_string_value(json_object_get(en, "status"));
 		if (a == QUIRE_EDIT_APPROVE && status && !strcmp(status, "pending-review"))
-			add_event(e, "artefact.approved", k, NULL);
+			add_event(e, quire_ev_name(QUIRE_EV_APPROVED), k, NULL);
 		else if (a == QUIRE_EDIT_FEEDBACK && json_object_get(en, "digest"))
-			add_event(e, "artefact.feedback", k, json_pack("{s:s}", "text", text));
+			add_event(e, quire_ev_name(QUIRE_EV_FEEDBACK), k, json_pack("{s:s}", "text", text));
 		else if (a == QUIRE_EDIT_RELEASE && status && !strcmp(status, "user-edited"))
-			add_event(e, "artefact.released", k, NULL);
+			add_event(e, quire_ev_name(QUIRE_EV_RELEASED), k, NULL);
 		else
 			continue;
 		json_array_append_new(*ids, json_string(k));
@@ -439,7 +440,7 @@ int quire_edit_take(struct quire_edit *e, const char *id, long n)
 	if (!found)
 		return quire_error_set(QUIRE_ENOTFOUND,
 				       "%s has no take %ld (see 'quire inspect %s --takes')", id, n, id);
-	add_event(e, "artefact.take_selected", id, json_pack("{s:I}", "take", (json_int_t)n));
+	add_event(e, quire_ev_name(QUIRE_EV_TAKE_SELECTED), id, json_pack("{s:I}", "take", (json_int_t)n));
 	return 0;
 }
 

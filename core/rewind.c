@@ -18,6 +18,7 @@
 #include "quire/project.h"
 #include "edit_internal.h"
 #include "util.h"
+#include "event.h"
 
 static const char *str(const json_t *o, const char *k)
 {
@@ -164,7 +165,7 @@ int quire_rewind(const char *root, const char *rev, const char *command, char *n
 			goto out;
 		}
 	}
-	json_t *events = json_pack("[[s,n,{s:O,s:O,s:O,s:O}]]", "revision.restored", "from",
+	json_t *events = json_pack("[[s,n,{s:O,s:O,s:O,s:O}]]", quire_ev_name(QUIRE_EV_RESTORED), "from",
 				   json_object_get(to, "revision"), "artefacts",
 				   json_object_get(to, "artefacts"), "inputs",
 				   json_object_get(to, "inputs"), "files", json_object_get(to, "files"));

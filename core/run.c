@@ -19,6 +19,7 @@
 #include "run_commit.h"
 #include "run_internal.h"
 #include "util.h"
+#include "event.h"
 
 long long quire_run_estimate_plan(const struct quire_project *p, const struct quire_plan *plan,
 				  int *priced)
@@ -209,7 +210,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	if ((err = record_start(&r, current)))
 		goto out_runner;
 	for (size_t k = 0; !err && k < nremove; k++) {
-		err = quire_run__record(&r, "artefact.removed", plan->removed[k], NULL, NULL, NULL, NULL);
+		err = quire_run__record(&r, quire_ev_name(QUIRE_EV_REMOVED), plan->removed[k], NULL, NULL, NULL, NULL);
 		res->removed++;
 	}
 	if (!err)
@@ -218,7 +219,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 		err = quire_run__execute(&r);
 	if (!err) {
 		json_t *end = json_pack("{s:b}", "interrupted", res->interrupted);
-		err = quire_run__record(&r, "run.end", NULL, end, NULL, NULL, NULL);
+		err = quire_run__record(&r, quire_ev_name(QUIRE_EV_RUN_END), NULL, end, NULL, NULL, NULL);
 		json_decref(end);
 	}
 	int ferr = quire_run__record_flush(&r);

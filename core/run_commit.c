@@ -14,6 +14,7 @@
 #include "run_commit.h"
 #include "run_internal.h"
 #include "util.h"
+#include "event.h"
 
 struct fold_ctx {
 	json_t *m;
@@ -27,7 +28,7 @@ static int fold_cb(void *ud, int64_t seq, int64_t time_ns, const char *kind, con
 {
 	(void)seq;
 	struct fold_ctx *fc = ud;
-	fc->started |= !strcmp(kind, "run.start");
+	fc->started |= !strcmp(kind, quire_ev_name(QUIRE_EV_RUN_START));
 	/* An entry only in the base is read from the parent's text first; 10,000 new entries
 	 * held parsed were most of a large first run's memory, so they are compacted again (and
 	 * a run's large records are kept as text: see quire_manifest_fold_text). */
@@ -93,7 +94,7 @@ static int collect_output(void *ud, int64_t seq, int64_t time_ns, const char *ki
 	(void)seq;
 	(void)time_ns;
 	struct outputs *o = ud;
-	if (!strcmp(kind, "run.start")) {
+	if (!strcmp(kind, quire_ev_name(QUIRE_EV_RUN_START))) {
 		/* The snapshots of the files the run read: stored, like outputs, without a sync. */
 		const char *rel;
 		json_t *d;
@@ -102,7 +103,7 @@ static int collect_output(void *ud, int64_t seq, int64_t time_ns, const char *ki
 				json_array_append_new(o->list, json_pack("[n,O]", d));
 		return 0;
 	}
-	if (strcmp(kind, "artefact.produced") && strcmp(kind, "artefact.cached"))
+	if (strcmp(kind, quire_ev_name(QUIRE_EV_PRODUCED)) && strcmp(kind, quire_ev_name(QUIRE_EV_CACHED)))
 		return 0;
 	const char *digest = json_string_value(json_object_get(data, "digest"));
 	if (subject && digest)
@@ -147,7 +148,7 @@ static int verify_outputs(struct quire_project *p, struct quire_store *store, in
 			snprintf(msg, sizeof(msg), "its output %.19s... was lost when quire was stopped "
 				 "before it reached the disk", digest);
 			json_t *d = json_pack("{s:s,s:s}", "error", msg, "digest", digest);
-			err = quire__run_record(store, run, "artefact.lost", subject, d, NULL, NULL);
+			err = quire__run_record(store, run, quire_ev_name(QUIRE_EV_LOST), subject, d, NULL, NULL);
 			json_decref(d);
 		}
 		free(path);
@@ -174,7 +175,7 @@ int quire__run_recover(struct quire_project *p, struct quire_store *store, char 
 		}
 		err = has < 0 ? has : verify_outputs(p, store, run);
 		if (!err)
-			err = quire__run_record(store, run, "run.recovered", NULL, NULL, NULL, NULL);
+			err = quire__run_record(store, run, quire_ev_name(QUIRE_EV_RUN_RECOVERED), NULL, NULL, NULL, NULL);
 		if (!err)
 			err = quire__run_commit(p->qdir, store, run, rev, parent, NULL, NULL);
 		if (!err)

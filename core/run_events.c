@@ -15,6 +15,7 @@
 #include "run_commit.h"
 #include "run_internal.h"
 #include "util.h"
+#include "event.h"
 
 /* A progress event with the run's counters filled in. */
 static struct quire_progress progress_event(const struct runner *r, const char *kind, size_t node,
@@ -308,7 +309,7 @@ int quire_run__fail_node_with(struct runner *r, size_t i, const char *msg, enum 
 			      pr->role);
 	if (extra)
 		json_object_update(d, (json_t *)extra);
-	int err = quire_run__record(r, st == N_FAILED ? "artefact.failed" : "artefact.blocked", n->id, d, NULL, NULL,
+	int err = quire_run__record(r, st == N_FAILED ? quire_ev_name(QUIRE_EV_FAILED) : quire_ev_name(QUIRE_EV_BLOCKED), n->id, d, NULL, NULL,
 			 NULL);
 	json_decref(d);
 	if (st == N_FAILED)

@@ -16,6 +16,7 @@
 #include "jobserver.h"
 #include "run_internal.h"
 #include "util.h"
+#include "event.h"
 
 /* Whether another job may start now: under -j, or with a jobserver token for every job but the
  * first (the token every make child holds implicitly). */
@@ -238,7 +239,7 @@ static int start_node(struct runner *r, size_t i)
 		json_t *d = entry_data(r, i, &j->fp);
 		json_object_update_missing(d, ac);
 		json_object_set_new(d, "cached", json_true());
-		err = quire_run__record(r, "artefact.cached", n->id, d, j->deps, NULL, NULL);
+		err = quire_run__record(r, quire_ev_name(QUIRE_EV_CACHED), n->id, d, j->deps, NULL, NULL);
 		json_decref(d);
 		memcpy(n->digest, acd, QUIRE_DIGEST_STRLEN);
 		n->size = json_is_integer(json_object_get(ac, "size"))
@@ -350,7 +351,7 @@ static int complete(struct runner *r, struct job *j)
 	r->res->cost_micro += cost;
 	json_t *d = entry_data(r, i, &j->fp);
 	json_object_update(d, ac);
-	err = quire_run__record(r, "artefact.produced", n->id, d, j->deps, j->fp.s, ac);
+	err = quire_run__record(r, quire_ev_name(QUIRE_EV_PRODUCED), n->id, d, j->deps, j->fp.s, ac);
 	json_decref(d);
 	json_decref(ac);
 	memcpy(n->digest, j->digest.s, QUIRE_DIGEST_STRLEN);

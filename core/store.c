@@ -17,6 +17,7 @@
 #include "quire/store.h"
 #include "stat_cache.h"
 #include "util.h"
+#include "event.h"
 
 struct quire_store {
 	sqlite3 *db;
@@ -374,7 +375,7 @@ int quire_store_run_start_in(struct quire_store *s, const char *rev, const char 
 		goto out;
 	}
 	int64_t id = sqlite3_last_insert_rowid(s->db);
-	if (!(err = quire_store_event_text(s, id, "run.start", NULL, start)))
+	if (!(err = quire_store_event_text(s, id, quire_ev_name(QUIRE_EV_RUN_START), NULL, start)))
 		*run_id = id;
 out:
 	return err;

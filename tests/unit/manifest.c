@@ -8,6 +8,8 @@
 #include "quire/hash.h"
 #include "core/json.h"
 #include "quire/manifest.h"
+#include "core/event.h"
+#include "core/manifest_internal.h"
 
 #define D1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 #define D2 "sha256:2222222222222222222222222222222222222222222222222222222222222222"
@@ -653,6 +655,51 @@ static void test_fold_text_refuses_damage(void **state)
 	json_decref(m);
 }
 
+/* One name table for event kinds: each has a distinct name that parses back, a fold, and a
+ * place in docs/design-notes.md's list, which names no kind the table lacks. */
+static void test_event_kinds_one_table(void **state)
+{
+	(void)state;
+	for (int k = 0; k < QUIRE_EV_COUNT; k++) {
+		assert_non_null(quire_evs[k].name);
+		assert_int_equal(quire_ev_parse(quire_evs[k].name), k);
+		assert_true(quire__manifest_has_fold(k));
+	}
+	assert_int_equal(quire_ev_parse("artefact.unheard_of"), -1);
+	const char *root = getenv("QUIRE_SOURCE_ROOT");
+	assert_non_null(root);
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/docs/design-notes.md", root);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	static char text[1 << 20];
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	const char *list = strstr(text, "- Event kinds:");
+	assert_non_null(list);
+	const char *end = strstr(list, "\n- ");
+	if (!end)
+		end = list + strlen(list);
+	int seen[QUIRE_EV_COUNT] = { 0 };
+	for (const char *q = list; (q = strchr(q, '`')) && q < end;) {
+		const char *e = strchr(q + 1, '`');
+		assert_non_null(e);
+		char name[64];
+		snprintf(name, sizeof(name), "%.*s", (int)(e - q - 1), q + 1);
+		q = e + 1;
+		if (!strchr(name, '.') || strchr(name, ' '))
+			continue; /* `quire edit`: a command, not a kind */
+		int k = quire_ev_parse(name);
+		if (k < 0)
+			fail_msg("docs/design-notes.md lists an event kind quire does not have: %s", name);
+		seen[k] = 1;
+	}
+	for (int k = 0; k < QUIRE_EV_COUNT; k++)
+		if (!seen[k])
+			fail_msg("docs/design-notes.md does not list the event kind %s", quire_evs[k].name);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -680,6 +727,7 @@ int main(void)
 					    tu_teardown_tmpdir),
 	    cmocka_unit_test_setup_teardown(test_slim_commit_matches_full, tu_setup_qdir,
 					    tu_teardown_tmpdir),
+	    cmocka_unit_test(test_event_kinds_one_table),
 	    cmocka_unit_test_setup_teardown(test_fold_interrupted_flag, tu_setup_qdir,
 					    tu_teardown_tmpdir),
 	};

@@ -1,0 +1,86 @@
+/* Internal: the manifest module's shared parts. manifest.c holds revision names, the current
+ * pointer and loading; manifest_fold.c the fold of events; manifest_base.c a revision's rows
+ * and the entries a commit changes (peek, materialise, compact, the spill); manifest_write.c
+ * writing a manifest and its index; manifest_index.c reading the index. */
+#ifndef QUIRE_MANIFEST_INTERNAL_H
+#define QUIRE_MANIFEST_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "quire/buf.h"
+#include "quire/manifest.h"
+#include "util.h"
+
+#define MANIFEST_FORMAT 1
+
+/* The compact index: a header line, then one tab-separated line per artefact (ids, statuses,
+ * digests, extensions and producer names hold no tab or newline; feedback is compact JSON,
+ * which escapes both), ending with the byte range of the artefact's entry in the manifest's
+ * text. Parsed by hand into rows that point into the file's text, split in place: a jansson
+ * object per artefact was most of a 100k no-op plan (about 15 allocations each). */
+#define INDEX_MAGIC "quire-index 5"
+enum { INDEX_NSTR = 5, INDEX_NINT = 3, INDEX_NFIELDS = 1 + INDEX_NSTR + INDEX_NINT + 3 };
+extern const char *const quire__index_str[INDEX_NSTR];
+extern const char *const quire__index_int[INDEX_NINT];
+
+/* A compacted entry's text (quire_manifest_compact): written as is, parsed when changed. */
+#define TEXT_KEY " text"
+
+struct quire_mbase {
+	int refs;
+	char *rev;	  /* the revision whose text this is; NULL for rows of a manifest */
+	int fd;		  /* the manifest's file, held open; -1 when there is no text */
+	const char *map;  /* its text, mapped read-only; NULL until first needed */
+	size_t size;
+	size_t touched;	  /* bytes of the map read since its pages were last let go */
+	char *itext;	  /* the index file's text, split in place: the rows point into it */
+	struct quire_mrow *rows; /* in the manifest's order: ids sorted */
+	size_t nrows;
+	uint32_t *slots;  /* open addressing by id: row + 1, 0 for an empty slot */
+	size_t cap;
+	struct quire__arena strings; /* the rows' strings, for rows of a manifest */
+	/* The texts of the entries a commit onto this base changed, written to an unnamed file
+	 * as they are folded instead of held (190 MB at 100k when every entry changes). */
+	char *spilldir;	   /* where that file is made (.quire/tmp); NULL: texts stay in memory */
+	int spill_fd;	   /* -1 until the first text is written (or when none can be) */
+	int spill_full;	   /* writing failed: later texts stay in memory (what was written
+			    * is still read back from the file) */
+	size_t spilled;	   /* bytes in the file */
+	struct quire_buf spill; /* bytes after those, not yet written */
+	/* The index's fields of those entries (strings in `strings`), their byte ranges in the
+	 * spill: a compacted entry in the overlay is the JSON integer of its row here (a jansson
+	 * object of ten fields per entry was 1.3 KB of a 100k commit's memory each). */
+	struct quire_mrow *crows;
+	size_t ncrows, acrows;
+};
+
+struct quire_mbase *quire__mbase_new(void);
+/* Fills the id table (after the last row was added: rows are not moved afterwards). */
+void quire__mbase_index_rows(struct quire_mbase *b);
+/* Maps the base's manifest text (once). */
+int quire__mbase_map(struct quire_mbase *b);
+/* The row of a spilled entry e (a row number), or NULL. */
+const struct quire_mrow *quire__mb_crow(const struct quire_mbase *b, const json_t *e);
+/* Appends the spilled text at off (len bytes) to out. */
+int quire__mb_spill_read(struct quire_mbase *b, size_t off, size_t len, struct quire_buf *out);
+/* Writes an entry (or a take, in_take) at depth, its kept "deps" laid out from text. */
+void quire__mb_put_entry(struct quire_buf *b, const json_t *e, int depth, int in_take);
+/* A value kept as text laid out at depth, else written. */
+void quire__mb_put_kept(struct quire_buf *b, const json_t *v, int depth);
+/* The index's fields of entry e (full or compacted: both have them at the top). */
+void quire__mb_row_of_entry(struct quire_mrow *r, const char *id, const json_t *e);
+int quire__mb_cmp_keys(const void *x, const void *y);
+/* The full entry of id in m (parsed from base when m has only its row or text); *entry NULL
+ * when there is none. keep: "deps" stays text. */
+int quire__mb_materialise(json_t *m, struct quire_mbase *base, const char *id, json_t **entry,
+			  int keep);
+/* Compacts the entry of id, its text spilled when base can hold it. */
+void quire__mb_compact(json_t *m, struct quire_mbase *base, const char *id);
+/* Parses JSON object text, keeping the value of key as text when it is large enough. */
+json_t *quire__mb_parse_keeping(const char *text, size_t len, const char *key);
+/* Whether kind (enum quire_ev) has a fold function (for the unit tests). */
+int quire__manifest_has_fold(int kind);
+
+#endif
