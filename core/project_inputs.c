@@ -1,0 +1,450 @@
+/* Inputs: inputs.yaml parsed against the blueprint, one input's value from text, and
+ * rewriting inputs.yaml in place ('quire edit --set') keeping the writer's comments. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "quire/blueprint.h"
+#include "quire/buf.h"
+#include "quire/fs.h"
+#include "template.h"
+#include "quire/error.h"
+#include "quire/hash.h"
+#include "quire/project.h"
+#include "quire/provider.h"
+#include "quire/secret.h"
+#include "quire-config.h"
+#include "quire-provider.h"
+#include "quire/store.h"
+#include "project_internal.h"
+#include "project_parse.h"
+#include "util.h"
+#include "yaml.h"
+
+
+int quire__project_parse_inputs(struct quire_project *p, const char *text, size_t len)
+{
+	const struct quire_blueprint *bp = p->bp;
+	struct quire__yaml *y = NULL;
+	int err = quire__yaml_parse(text, len, p->inputs_file, &y);
+	if (err)
+		return err;
+	p->inputs = json_object();
+	struct quire__ynode *root = y->root;
+	if (root && !quire__yaml_is_map(root) && !quire__yaml_empty(root)) {
+		err = quire__yaml_error(y, root, QUIRE_EINVALID,
+					"%s must be a mapping of input names to values", p->inputs_file);
+		goto out;
+	}
+	for (size_t pi = 0; pi < quire__yaml_count(root); pi++) {
+		struct quire__ynode *key = quire__yaml_key(root, pi);
+		char *k = quire__yaml_strdup(key);
+		int idx = k ? quire_blueprint_input(bp, k) : -1;
+		if (idx < 0) {
+			const char *best = NULL;
+			size_t bestd = (size_t)-1;
+			for (size_t i = 0; k && i < bp->ninputs; i++) {
+				size_t d = quire__edit_distance(k, bp->inputs[i].name);
+				if (d < bestd)
+					bestd = d, best = bp->inputs[i].name;
+			}
+			if (best && bestd <= strlen(k) / 3 + 1)
+				err = quire__yaml_error(y, key, QUIRE_EINVALID,
+							"unknown input '%s' (did you mean '%s'?)", k, best);
+			else
+				err = quire__yaml_error(y, key, QUIRE_EINVALID,
+							"unknown input '%s' (the blueprint declares no such input)",
+							k ? k : "?");
+			free(k);
+			goto out;
+		}
+		json_t *v = NULL;
+		struct quire__ynode *val = quire__yaml_value(root, pi);
+		if (!val || quire__yaml_empty(val)) {
+			free(k);
+			continue; /* "Name:" with no value means: use the default */
+		}
+		err = quire__input_value(y, val, &bp->inputs[idx], &v);
+		if (err) {
+			free(k);
+			goto out;
+		}
+		json_object_set_new(p->inputs, k, v);
+		free(k);
+	}
+	for (size_t i = 0; i < bp->ninputs; i++) {
+		const struct quire_input_decl *in = &bp->inputs[i];
+		if (json_object_get(p->inputs, in->name))
+			continue;
+		if (in->def) {
+			json_object_set(p->inputs, in->name, in->def);
+		} else if (in->required) {
+			err = quire_error_set(QUIRE_EINVALID,
+					      "%s: required input '%s' has no value (set it in %s)",
+					      p->inputs_file, in->name, p->inputs_file);
+			goto out;
+		} else if (in->type == QUIRE_INPUT_INT) {
+			json_object_set_new(p->inputs, in->name,
+					    json_integer(in->has_min && in->min > 0 ? in->min : 0));
+		} else if (in->type == QUIRE_INPUT_BOOL) {
+			json_object_set_new(p->inputs, in->name, json_false());
+		} else if (in->type == QUIRE_INPUT_ENUM) {
+			json_object_set_new(p->inputs, in->name, json_string(in->values[0]));
+		} else {
+			json_object_set_new(p->inputs, in->name, json_string(""));
+		}
+	}
+out:
+	quire__yaml_free(y);
+	return err;
+}
+
+
+void quire_project_input_digest(const struct quire_project *p, const char *name,
+				struct quire_digest *out)
+{
+	/* Memoised: planning asks for the same few inputs for every instance. The memo is
+	 * dropped for an input whose value quire_project_set_input changes. */
+	struct quire_project *mp = (struct quire_project *)p;
+	const char *known = json_string_value(json_object_get(mp->input_digests, name));
+	if (known) {
+		memcpy(out->s, known, QUIRE_DIGEST_STRLEN);
+		return;
+	}
+	json_t *v = json_object_get(p->inputs, name);
+	quire_hash_json(v ? v : json_null(), out);
+	if (!mp->input_digests)
+		mp->input_digests = json_object();
+	json_object_set_new(mp->input_digests, name, json_string(out->s));
+}
+
+
+int quire_project_parse_input(const struct quire_project *p, const char *name, const char *text,
+			      json_t **out)
+{
+	*out = NULL;
+	int idx = quire_blueprint_input(p->bp, name);
+	if (idx < 0) {
+		const char *best = NULL;
+		size_t bestd = (size_t)-1;
+		for (size_t i = 0; i < p->bp->ninputs; i++) {
+			size_t d = quire__edit_distance(name, p->bp->inputs[i].name);
+			if (d < bestd)
+				bestd = d, best = p->bp->inputs[i].name;
+		}
+		if (best && bestd <= strlen(name) / 3 + 1)
+			return quire_error_set(QUIRE_ENOTFOUND, "unknown input '%s' (did you mean '%s'?)",
+					       name, best);
+		return quire_error_set(QUIRE_ENOTFOUND, "unknown input '%s'", name);
+	}
+	const struct quire_input_decl *in = &p->bp->inputs[idx];
+	switch (in->type) {
+	case QUIRE_INPUT_TEXT:
+		if (quire_fs_check_utf8(name, text, strlen(text)))
+			return QUIRE_EINVALID;
+		*out = json_string(text);
+		return 0;
+	case QUIRE_INPUT_INT: {
+		char *end;
+		errno = 0;
+		long long v = strtoll(text, &end, 10);
+		if (!*text || *end || errno)
+			return quire_error_set(QUIRE_EINVALID, "input '%s' must be an integer, not '%s'",
+					       name, text);
+		if (in->has_min && v < in->min)
+			return quire_error_set(QUIRE_EINVALID, "input '%s' is %lld, below its minimum %lld",
+					       name, v, in->min);
+		if (in->has_max && v > in->max)
+			return quire_error_set(QUIRE_EINVALID, "input '%s' is %lld, above its maximum %lld",
+					       name, v, in->max);
+		*out = json_integer(v);
+		return 0;
+	}
+	case QUIRE_INPUT_BOOL:
+		if (!strcmp(text, "true") || !strcmp(text, "yes"))
+			*out = json_true();
+		else if (!strcmp(text, "false") || !strcmp(text, "no"))
+			*out = json_false();
+		else
+			return quire_error_set(QUIRE_EINVALID, "input '%s' must be true or false, not '%s'",
+					       name, text);
+		return 0;
+	case QUIRE_INPUT_ENUM:
+		for (size_t k = 0; k < in->nvalues; k++)
+			if (!strcmp(in->values[k], text)) {
+				*out = json_string(text);
+				return 0;
+			}
+		{
+			struct quire_buf b = QUIRE_BUF_INIT;
+			for (size_t k = 0; k < in->nvalues; k++)
+				quire_buf_printf(&b, "%s'%s'", k ? ", " : "", in->values[k]);
+			int err = quire_error_set(QUIRE_EINVALID, "input '%s' must be one of %s, not '%s'",
+						  name, b.ptr, text);
+			quire_buf_release(&b);
+			return err;
+		}
+	}
+	return QUIRE_EINVALID;
+}
+
+/* true when text can be written as a plain YAML scalar and read back as the same text. */
+static int plain_safe(const char *s, size_t len)
+{
+	static const char *const words[] = { "true", "false", "yes", "no", "on", "off", "null",
+					     "y", "n", "~", NULL };
+	if (!len || len > 200 || s[0] == ' ' || s[len - 1] == ' ')
+		return 0;
+	if (!((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z')))
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			 c == ' ' || c == '_' || c == '-' || c == '.' || c == ',' || c == '\'' ||
+			 c == '!' || c == '?' || c == '(' || c == ')';
+		if (!ok)
+			return 0;
+	}
+	for (int i = 0; words[i]; i++)
+		if (strlen(words[i]) == len && !strncasecmp(words[i], s, len))
+			return 0;
+	return 1;
+}
+
+/* The code point of the UTF-8 character at s (valid UTF-8: a JSON string); its length in *n. */
+static unsigned utf8_at(const unsigned char *s, size_t *n)
+{
+	if (s[0] < 0x80) {
+		*n = 1;
+		return s[0];
+	}
+	*n = s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
+	unsigned cp = s[0] & (0x7f >> *n);
+	for (size_t k = 1; k < *n; k++)
+		cp = (cp << 6) | (s[k] & 0x3f);
+	return cp;
+}
+
+/* 1 for what libyaml refuses unescaped (DEL, C1 controls, U+FFFE, U+FFFF) or reads as a line
+ * break (U+0085, U+2028, U+2029): written as an escape in double quotes. */
+static int needs_escape(unsigned cp)
+{
+	return cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 ||
+	       cp == 0xfffe || cp == 0xffff;
+}
+
+/* js (a JSON string, whose C0 controls are escaped already) with needs_escape() escaped. */
+static void put_json_escaped(struct quire_buf *out, const char *js)
+{
+	const unsigned char *s = (const unsigned char *)js;
+	while (*s) {
+		size_t n;
+		unsigned cp = utf8_at(s, &n);
+		if (needs_escape(cp))
+			quire_buf_printf(out, "\\u%04X", cp);
+		else
+			quire_buf_add(out, s, n);
+		s += n;
+	}
+}
+
+void quire_yaml_emit_scalar(struct quire_buf *out, const json_t *value, int indent)
+{
+	if (!json_is_string(value)) {
+		char *s = json_dumps(value, JSON_ENCODE_ANY);
+		quire_buf_puts(out, s);
+		free(s);
+		return;
+	}
+	const char *s = json_string_value(value);
+	size_t len = json_string_length(value);
+	if (plain_safe(s, len)) {
+		quire_buf_add(out, s, len);
+		return;
+	}
+	int multiline = memchr(s, '\n', len) != NULL;
+	int ok_block = multiline && len && memchr(s, '\0', len) == NULL && s[0] != ' ' &&
+		       s[0] != '\n' && !(len >= 2 && s[len - 1] == '\n' && s[len - 2] == '\n');
+	for (size_t i = 0; ok_block && i < len; i++)
+		ok_block = !(s[i] == ' ' && (i + 1 == len || s[i + 1] == '\n')) && s[i] != '\r' &&
+			   ((unsigned char)s[i] >= 0x20 || s[i] == '\n' || s[i] == '\t');
+	for (size_t i = 0, n; ok_block && i < len; i += n)
+		ok_block = !needs_escape(utf8_at((const unsigned char *)s + i, &n));
+	if (!ok_block) {
+		/* A JSON string is a valid YAML double-quoted scalar. */
+		char *js = json_dumps(value, JSON_ENCODE_ANY);
+		put_json_escaped(out, js);
+		free(js);
+		return;
+	}
+	quire_buf_puts(out, s[len - 1] == '\n' ? "|" : "|-");
+	for (const char *line = s; line < s + len;) {
+		const char *nl = memchr(line, '\n', (size_t)(s + len - line));
+		size_t l = nl ? (size_t)(nl - line) : (size_t)(s + len - line);
+		quire_buf_putc(out, '\n');
+		if (l)
+			quire_buf_printf(out, "%*s%.*s", indent, "", (int)l, line);
+		line += l + 1;
+	}
+}
+
+/* Where a block scalar that starts at `start` (its '|' or '>') ends: after the last line more
+ * indented than the line holding its key (blank lines inside count), before that line break. */
+static size_t block_end(const char *t, size_t len, size_t start)
+{
+	size_t pos = start;
+	while (pos < len && t[pos] != '\n')
+		pos++;
+	size_t end = pos; /* end of the header line */
+	if (end > start && t[end - 1] == '\r')
+		end--;
+	/* The block's lines are indented at least as much as its first non-blank line; the
+	 * first non-blank line indented less (a key, or a comment) ends it. */
+	size_t content_indent = 0;
+	/* An explicit indentation indicator ("|2") fixes it relative to the key's line. */
+	for (size_t c = start + 1; c < end && c < start + 3; c++)
+		if (t[c] >= '1' && t[c] <= '9') {
+			size_t ls = start, key = 0;
+			while (ls > 0 && t[ls - 1] != '\n')
+				ls--;
+			while (t[ls + key] == ' ')
+				key++;
+			content_indent = key + (size_t)(t[c] - '0');
+		}
+	while (pos < len) {
+		size_t line = pos + 1, ind = 0;
+		while (line + ind < len && t[line + ind] == ' ')
+			ind++;
+		size_t eol = line;
+		while (eol < len && t[eol] != '\n')
+			eol++;
+		int blank = line + ind >= eol || (line + ind + 1 == eol && t[line + ind] == '\r');
+		if (!blank) {
+			if (!content_indent)
+				content_indent = ind ? ind : 1;
+			if (ind < content_indent)
+				break;
+			end = eol > line && t[eol - 1] == '\r' ? eol - 1 : eol;
+		}
+		pos = eol;
+	}
+	return end;
+}
+
+int quire_project_set_input(struct quire_project *p, const char *name, const json_t *value)
+{
+	char *path = quire__xasprintf("%s/%s", p->root, p->inputs_file);
+	struct quire__yaml *y = NULL, *check = NULL;
+	struct quire_buf text = QUIRE_BUF_INIT, emitted = QUIRE_BUF_INIT;
+	int err = quire__yaml_load(path, p->inputs_file, &y);
+	if (err)
+		goto out;
+	struct quire__ynode *val = quire__yaml_get(y->root, name);
+	const struct quire__ynode *key = quire__yaml_key_of(val);
+	quire_yaml_emit_scalar(&emitted, value, 2);
+	size_t tl = y->len;
+	if (val && (val->parent != y->root || !key || strcmp(key->text, name))) {
+		/* Written as an alias or merged in: its characters hold another value too. */
+		err = quire_error_set(QUIRE_EINVALID,
+				      "%s: the value of '%s' is an alias of another value; "
+				      "edit it by hand",
+				      p->inputs_file, name);
+		goto out;
+	}
+	if (quire__yaml_is_scalar(val) && !quire__yaml_empty(val) && val->start <= val->end &&
+	    val->end <= tl) {
+		/* Replace exactly the old value's characters (its quotes too); everything else
+		 * stays as written. */
+		size_t start = val->start, end = val->end;
+		char comment[256] = "";
+		if (val->style == QUIRE_YLITERAL || val->style == QUIRE_YFOLDED) {
+			if (start >= tl || (y->text[start] != '|' && y->text[start] != '>')) {
+				err = quire_error_set(QUIRE_EINVALID,
+						      "%s: cannot find where the value of '%s' starts; "
+						      "edit it by hand",
+						      p->inputs_file, name);
+				goto out;
+			}
+			/* libyaml's block takes the blank lines after it: they stay in the file. */
+			end = block_end(y->text, tl, start);
+			/* Keep a comment on the header line ("|-  # note"). */
+			const char *hash = NULL;
+			for (size_t c = start + 1; c < tl && y->text[c] != '\n'; c++)
+				if (y->text[c] == '#' && y->text[c - 1] == ' ') {
+					hash = y->text + c;
+					break;
+				}
+			if (hash) {
+				size_t cl = 0;
+				while (hash[cl] && hash[cl] != '\n' && hash[cl] != '\r')
+					cl++;
+				snprintf(comment, sizeof(comment), "  %.*s", (int)cl, hash);
+			}
+		}
+		quire_buf_add(&text, y->text, start);
+		if (comment[0]) {
+			/* After the value's first line: its block header, or the whole value. */
+			const char *nl = memchr(emitted.ptr, '\n', emitted.len);
+			size_t first = nl ? (size_t)(nl - emitted.ptr) : emitted.len;
+			quire_buf_add(&text, emitted.ptr, first);
+			quire_buf_puts(&text, comment);
+			quire_buf_add(&text, emitted.ptr + first, emitted.len - first);
+		} else {
+			quire_buf_add(&text, emitted.ptr, emitted.len);
+		}
+		quire_buf_add(&text, y->text + end, tl - end);
+	} else if (!val || quire__yaml_empty(val)) {
+		const char *eol = strstr(y->text, "\r\n") ? "\r\n" : "\n";
+		quire_buf_add(&text, y->text, tl);
+		if (tl && y->text[tl - 1] != '\n')
+			quire_buf_puts(&text, eol);
+		if (val) {
+			/* "Name:" with no value: drop that line's key by appending after it is not
+			 * possible without a second key; refuse rather than guess. */
+			err = quire_error_set(QUIRE_EINVALID,
+					      "%s: '%s:' has no value; give it one by hand first",
+					      p->inputs_file, name);
+			goto out;
+		}
+		quire_buf_printf(&text, "%s: %s%s", name, emitted.ptr, eol);
+	} else {
+		err = quire_error_set(QUIRE_EINVALID, "%s: the value of '%s' is not a scalar",
+				      p->inputs_file, name);
+		goto out;
+	}
+	/* Read it back: the file must parse and hold exactly the new value. */
+	if ((err = quire__yaml_parse(text.ptr, text.len, p->inputs_file, &check)))
+		goto out;
+	json_t *got = NULL;
+	int idx = quire_blueprint_input(p->bp, name);
+	struct quire__ynode *nv = quire__yaml_get(check->root, name);
+	if (idx < 0 || !nv || quire__input_value(check, nv, &p->bp->inputs[idx], &got) ||
+	    !json_equal(got, (json_t *)value)) {
+		json_decref(got);
+		err = quire_error_set(QUIRE_ERROR,
+				      "internal: rewriting %s would not hold the new value of '%s'; "
+				      "the file was left unchanged",
+				      p->inputs_file, name);
+		goto out;
+	}
+	json_decref(got);
+	if ((err = quire_fs_rewrite(path, text.ptr, text.len)))
+		goto out;
+	json_object_set(p->inputs, name, (json_t *)value);
+	json_object_del(p->input_digests, name);
+out:
+	quire__yaml_free(y);
+	quire__yaml_free(check);
+	quire_buf_release(&text);
+	quire_buf_release(&emitted);
+	free(path);
+	return err;
+}
+
