@@ -11,7 +11,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "curl-lazy.h"
+#include "http.h"
 #include <jansson.h>
 
 #include "builtin.h"
@@ -20,7 +20,6 @@
 #define DEFAULT_BASE_URL "https://api.openai.com/v1"
 #define BODY_CAP ((size_t)32 << 20)    /* a whole response, or an error body */
 #define LINE_CAP ((size_t)4 << 20)     /* one SSE line */
-#define RETRY_AFTER_CAP_MS (600L * 1000) /* never sleep longer than this on a server's word */
 
 struct openai {
 	char *base_url; /* without a trailing slash */
@@ -34,47 +33,6 @@ struct openai {
 	int stream;
 	volatile int cancelled;
 };
-
-/* A growable buffer with a size cap, always NUL-terminated once anything was added. */
-struct dbuf {
-	char *p;
-	size_t len, alloc, cap;
-};
-
-static int dbuf_add(struct dbuf *b, const char *s, size_t n)
-{
-	if (n > b->cap - b->len)
-		return -1;
-	if (b->len + n + 1 > b->alloc) {
-		size_t na = b->alloc ? b->alloc : 256;
-		while (na < b->len + n + 1)
-			na *= 2;
-		char *np = realloc(b->p, na);
-		if (!np)
-			return -1;
-		b->p = np;
-		b->alloc = na;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return 0;
-}
-
-static void dbuf_free(struct dbuf *b)
-{
-	free(b->p);
-	b->p = NULL;
-	b->len = b->alloc = 0;
-}
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-
-static void curl_setup(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 /* Replaces every occurrence of secret in buf (capacity cap), in any letter case, with
  * "[redacted]", in place: a server that echoes the key back must not get it as far as the
@@ -190,12 +148,8 @@ static int openai_init(void **ctx, const struct quire_provider_config *cfg, char
 	static const char *const known[] = { "base_url", "temperature", "max_tokens", "timeout_s",
 					     "stream",   "system",      NULL };
 	*ctx = NULL;
-	pthread_once(&curl_once, curl_setup);
-	if (curl_init_rc != CURLE_OK) {
-		snprintf(err, errlen, "libcurl failed to start: %s",
-			 curl_easy_strerror(curl_init_rc));
+	if (quire_http_init(err, errlen))
 		return -1;
-	}
 	struct openai *o = calloc(1, sizeof(*o));
 	json_t *params = json_loads(cfg->params_json ? cfg->params_json : "{}", 0, NULL);
 	int rc = -1;
@@ -319,12 +273,11 @@ struct xfer {
 	const struct quire_provider_request *rq; /* NULL for check() */
 	int want_stream;
 	int mode; /* 0 undecided, 1 server-sent events, 2 plain body */
-	struct dbuf body, line, content;
+	struct quire_http_buf body, line, content;
 	char *id, *model, *finish;
 	long long tokens_in, tokens_out, chunks;
 	int have_usage, done;
-	long retry_after_ms;
-	char reason[64];
+	struct quire_http_head head; /* the reason phrase, Retry-After */
 	char fault[512]; /* why the write callback stopped the transfer */
 	int fault_transient;
 	long status;        /* the HTTP status */
@@ -403,7 +356,7 @@ static int error_transient(const json_t *doc)
 		st = json_object_get(e, "code");
 	if (json_is_integer(st)) {
 		json_int_t c = json_integer_value(st);
-		return !(c >= 400 && c < 500 && c != 408 && c != 409 && c != 429);
+		return c < 400 || quire_http_status_transient((long)c);
 	}
 	return 1;
 }
@@ -460,7 +413,7 @@ static int sse_line(struct xfer *x, char *s, size_t n)
 	set_str(&x->finish, json_object_get(ch, "finish_reason"));
 	int rc = 0;
 	if (json_is_string(c) && json_string_length(c)) {
-		if (dbuf_add(&x->content, json_string_value(c), json_string_length(c)))
+		if (quire_http_buf_add(&x->content, json_string_value(c), json_string_length(c)))
 			rc = fault(x, 0, "openai: the streamed message is larger than %zu MiB",
 				   BODY_CAP >> 20);
 		x->chunks++;
@@ -473,7 +426,7 @@ static int sse_line(struct xfer *x, char *s, size_t n)
 
 static int sse_feed(struct xfer *x, const char *data, size_t n)
 {
-	if (dbuf_add(&x->line, data, n))
+	if (quire_http_buf_add(&x->line, data, n))
 		return fault(x, 0, "openai: a streamed line is longer than %zu MiB", LINE_CAP >> 20);
 	size_t start = 0;
 	for (char *nl; (nl = memchr(x->line.p + start, '\n', x->line.len - start));) {
@@ -494,7 +447,7 @@ static int take_body(struct xfer *x, const char *data, size_t n)
 {
 	if (x->mode == 1)
 		return sse_feed(x, data, n);
-	if (dbuf_add(&x->body, data, n))
+	if (quire_http_buf_add(&x->body, data, n))
 		return fault(x, 0, "openai: the response is larger than %zu MiB", BODY_CAP >> 20);
 	return 0;
 }
@@ -524,41 +477,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 {
 	struct xfer *x = ud;
-	size_t n = size * nmemb;
-	char line[256];
-	size_t l = n < sizeof(line) - 1 ? n : sizeof(line) - 1;
-	memcpy(line, data, l);
-	line[l] = '\0';
-	while (l && (line[l - 1] == '\n' || line[l - 1] == '\r'))
-		line[--l] = '\0';
-	if (!strncmp(line, "HTTP/", 5)) {
-		/* A new response (after 100 Continue): forget what the previous one said. */
-		x->retry_after_ms = 0;
-		x->reason[0] = '\0';
-		char *sp = strchr(line, ' ');
-		sp = sp ? strchr(sp + 1, ' ') : NULL;
-		if (sp)
-			snprintf(x->reason, sizeof(x->reason), "%s", sp + 1);
-	} else if (!strncasecmp(line, "retry-after-ms:", 15)) {
-		long v = strtol(line + 15, NULL, 10);
-		if (v > 0)
-			x->retry_after_ms = v > RETRY_AFTER_CAP_MS ? RETRY_AFTER_CAP_MS : v;
-	} else if (!strncasecmp(line, "retry-after:", 12) && !x->retry_after_ms) {
-		const char *v = line + 12;
-		while (*v == ' ')
-			v++;
-		if (isdigit((unsigned char)*v)) {
-			long s = strtol(v, NULL, 10);
-			x->retry_after_ms = s > RETRY_AFTER_CAP_MS / 1000 ? RETRY_AFTER_CAP_MS : s * 1000;
-		} else {
-			time_t t = curl_getdate(v, NULL), now = time(NULL);
-			if (t > now)
-				x->retry_after_ms = t - now > RETRY_AFTER_CAP_MS / 1000
-							    ? RETRY_AFTER_CAP_MS
-							    : (long)(t - now) * 1000;
-		}
-	}
-	return n;
+	quire_http_head_line(&x->head, data, size * nmemb);
+	return size * nmemb;
 }
 
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
@@ -610,15 +530,10 @@ static CURLcode perform(struct xfer *x, const char *url, const char *body, char 
 	if (!hdr)
 		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &x->last);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_NOPROXY, "127.0.0.1,localhost");
+	quire_http_setup(h, url, "quire-openai/1", errbuf);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "quire-openai/1");
 	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, x->timeout_s);
 	if (body) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
@@ -647,24 +562,6 @@ out:
 	return rc;
 }
 
-static int curl_transient(CURLcode rc)
-{
-	switch (rc) {
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_RECV_ERROR:
-	case CURLE_SEND_ERROR:
-	case CURLE_GOT_NOTHING:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
 /* Describes a transfer that did not complete; returns whether a retry may help. */
 static int transfer_error(const struct xfer *x, CURLcode rc, const char *url, const char *errbuf,
 			  char *out, size_t outlen)
@@ -683,32 +580,12 @@ static int transfer_error(const struct xfer *x, CURLcode rc, const char *url, co
 		return x->fault_transient;
 	}
 	snprintf(out, outlen, "openai: %s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
-	return curl_transient(rc);
-}
-
-/* For HTTP/2 responses, whose status line carries no reason phrase. */
-static const char *reason_phrase(long code)
-{
-	static const struct {
-		long code;
-		const char *text;
-	} phrases[] = {
-		{ 400, "Bad Request" },	      { 401, "Unauthorized" },
-		{ 403, "Forbidden" },	      { 404, "Not Found" },
-		{ 408, "Request Timeout" },   { 409, "Conflict" },
-		{ 413, "Payload Too Large" }, { 422, "Unprocessable Entity" },
-		{ 429, "Too Many Requests" }, { 500, "Internal Server Error" },
-		{ 502, "Bad Gateway" },	      { 503, "Service Unavailable" },
-		{ 504, "Gateway Timeout" },
-	};
-	for (size_t i = 0; i < sizeof(phrases) / sizeof(phrases[0]); i++)
-		if (phrases[i].code == code)
-			return phrases[i].text;
-	return "";
+	return quire_http_curl_transient(rc);
 }
 
 /* Describes an HTTP error status with the server's message; returns whether a retry may
- * help (408, 409, 429 and 5xx, except a 429 that means the account is out of quota). */
+ * help (quire_http_status_transient: 408, 429 and 5xx, except a 429 that means the account is
+ * out of quota). */
 static int http_error(const struct xfer *x, char *out, size_t outlen)
 {
 	long code = x->status;
@@ -717,15 +594,10 @@ static int http_error(const struct xfer *x, char *out, size_t outlen)
 	char snippet[256] = "";
 	if (!m && x->body.len) {
 		/* Not a JSON error: show the start of whatever came back, on one line. */
-		size_t k = 0;
-		for (size_t i = 0; i < x->body.len && k < 200; i++) {
-			unsigned char c = (unsigned char)x->body.p[i];
-			snippet[k++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
-		}
-		snippet[k] = '\0';
+		quire_http_snippet(snippet, sizeof(snippet), x->body.p, x->body.len);
 		m = snippet;
 	}
-	const char *reason = x->reason[0] ? x->reason : reason_phrase(code);
+	const char *reason = x->head.reason[0] ? x->head.reason : quire_http_reason(code);
 	snprintf(out, outlen, "openai: %ld%s%s%s%s", code, reason[0] ? " " : "", reason,
 		 m && *m ? ": " : "", m ? m : "");
 	const json_t *e = json_object_get(doc, "error");
@@ -736,7 +608,7 @@ static int http_error(const struct xfer *x, char *out, size_t outlen)
 	json_decref(doc);
 	if (code == 429)
 		return !quota;
-	return code == 408 || code == 409 || code >= 500;
+	return quire_http_status_transient(code);
 }
 
 static char *join_url(const char *base, const char *path)
@@ -750,9 +622,9 @@ static char *join_url(const char *base, const char *path)
 
 static void xfer_release(struct xfer *x)
 {
-	dbuf_free(&x->body);
-	dbuf_free(&x->line);
-	dbuf_free(&x->content);
+	quire_http_buf_free(&x->body);
+	quire_http_buf_free(&x->line);
+	quire_http_buf_free(&x->content);
 	free(x->id);
 	free(x->model);
 	free(x->finish);
@@ -836,7 +708,7 @@ static int conclude(struct xfer *x, CURLcode cc, const char *url, const char *er
 	}
 	if (x->status / 100 != 2) {
 		rs->transient = http_error(x, rs->diag, sizeof(rs->diag));
-		rs->retry_after_ms = x->retry_after_ms;
+		rs->retry_after_ms = x->head.retry_after_ms;
 		goto out;
 	}
 	const char *content;

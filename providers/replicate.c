@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "curl-lazy.h"
+#include "http.h"
 #include <jansson.h>
 
 #include "builtin.h"
@@ -25,7 +25,6 @@
 #define CANCEL_TIMEOUT_S 10L
 #define CREATE_GRACE_MS 5000L /* how long a create may finish after Ctrl-C, to learn its id */
 #define DOWNLOAD_TRIES 3
-#define RETRY_AFTER_CAP_MS 600000L
 
 /* A prediction an attempt created but could not deliver (a transient download failure): the
  * next attempt of the same request resumes it instead of paying for a new one. */
@@ -53,13 +52,6 @@ struct pred {
 	char *id, *get_url, *cancel_url;
 };
 
-/* A growable buffer with a cap, for API replies. */
-struct mem {
-	char *p;
-	size_t len, max;
-	int over;
-};
-
 /* One HTTP exchange. */
 struct call {
 	struct replicate *rp;
@@ -70,22 +62,14 @@ struct call {
 	int64_t cancel_seen; /* when the cancel was first noticed (ms), or 0 */
 	int was_cancelled;
 	long status;
-	long retry_after_ms;
-	struct mem body;
+	struct quire_http_head head; /* Retry-After, retry-after-ms */
+	struct quire_http_buf body;
 	char errbuf[CURL_ERROR_SIZE];
 	/* downloads */
 	FILE *out;
 	long long written, cap;
 	int too_big, write_failed;
 };
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-
-static void curl_global(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 static int64_t now_ms(void)
 {
@@ -127,22 +111,6 @@ static int nap(const struct replicate *rp, const struct quire_provider_request *
 	return want_cancel(rp, rq);
 }
 
-static int mem_add(struct mem *m, const char *p, size_t n)
-{
-	if (m->len + n > m->max) {
-		m->over = 1;
-		return -1;
-	}
-	char *q = realloc(m->p, m->len + n + 1);
-	if (!q)
-		return -1;
-	memcpy(q + m->len, p, n);
-	m->p = q;
-	m->len += n;
-	m->p[m->len] = '\0';
-	return 0;
-}
-
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 {
 	struct call *c = ud;
@@ -162,37 +130,16 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 		return n;
 	}
 	/* An error page is kept (capped) for its message; an oversized one is cut, not fatal. */
-	if (mem_add(&c->body, ptr, n) && !c->body.over)
+	if (quire_http_buf_add(&c->body, ptr, n) && !c->body.over)
 		return 0;
 	return n;
 }
 
-/* Retry-After: delay-seconds or an HTTP date. */
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 {
 	struct call *c = ud;
-	size_t n = size * nmemb;
-	static const char name[] = "retry-after:";
-	if (n > sizeof(name) - 1 && !strncasecmp(ptr, name, sizeof(name) - 1)) {
-		char v[128];
-		size_t len = n - (sizeof(name) - 1);
-		if (len >= sizeof(v))
-			len = sizeof(v) - 1;
-		memcpy(v, ptr + sizeof(name) - 1, len);
-		v[len] = '\0';
-		char *s = v + strspn(v, " \t");
-		s[strcspn(s, "\r\n")] = '\0';
-		char *end;
-		long secs = strtol(s, &end, 10);
-		if (end == s) {
-			time_t t = curl_getdate(s, NULL);
-			secs = t > 0 ? (long)(t - time(NULL)) : 0;
-		}
-		if (secs > 0)
-			c->retry_after_ms =
-			    secs > RETRY_AFTER_CAP_MS / 1000 ? RETRY_AFTER_CAP_MS : secs * 1000;
-	}
-	return n;
+	quire_http_head_line(&c->head, ptr, size * nmemb);
+	return size * nmemb;
 }
 
 static int on_xfer(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
@@ -248,13 +195,12 @@ static CURLcode perform(struct call *c, const char *url, const char *body_json, 
 {
 	CURL *h = c->h;
 	curl_easy_reset(h);
-	free(c->body.p);
-	c->body = (struct mem){.max = API_BODY_CAP};
+	quire_http_buf_free(&c->body);
+	c->body = (struct quire_http_buf){.cap = API_BODY_CAP};
 	c->status = 0;
-	c->retry_after_ms = 0;
+	c->head = (struct quire_http_head){ .reason = "" };
 	c->cancel_seen = 0;
 	c->was_cancelled = 0;
-	c->errbuf[0] = '\0';
 	struct curl_slist *hdr = NULL, *t;
 	int auth = c->rp->auth && (!download || same_origin(c->rp->base_url, url));
 	if (auth && (t = curl_slist_append(hdr, c->rp->auth)))
@@ -263,21 +209,10 @@ static CURLcode perform(struct call *c, const char *url, const char *body_json, 
 		hdr = t;
 	if (body_json && (t = curl_slist_append(hdr, "Content-Type: application/json")))
 		hdr = t;
-	curl_easy_setopt(h, CURLOPT_URL, url);
+	quire_http_setup(h, url, "quire (replicate provider)", c->errbuf);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "quire (replicate provider)");
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_NOPROXY, "127.0.0.1,localhost");
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-#else
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout_s);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -307,43 +242,6 @@ static CURLcode perform(struct call *c, const char *url, const char *body_json, 
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(hdr);
 	return e;
-}
-
-/* Network failures a retry may cure. */
-static int curl_transient(CURLcode e)
-{
-	switch (e) {
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_RESOLVE_PROXY:
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_GOT_NOTHING:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-static int http_transient(long status)
-{
-	return status == 408 || status == 429 || status >= 500;
-}
-
-/* Printable ASCII from an unexpected reply, for a message. */
-static void snippet(char *dst, size_t cap, const char *src, size_t len)
-{
-	size_t k = 0;
-	for (size_t i = 0; i < len && k + 1 < cap && k < 200; i++) {
-		unsigned char ch = (unsigned char)src[i];
-		dst[k++] = ch >= 0x20 && ch < 0x7f ? (char)ch : ' ';
-	}
-	dst[k] = '\0';
 }
 
 /* The server's message from an error reply: Replicate sends problem JSON with "title" and
@@ -383,7 +281,7 @@ static void server_message(const struct call *c, char *dst, size_t cap)
 	}
 	json_decref(j);
 	if (!dst[0] && c->body.len)
-		snippet(dst, cap, c->body.p, c->body.len);
+		quire_http_snippet(dst, cap, c->body.p, c->body.len);
 	if (!dst[0])
 		snprintf(dst, cap, "no message");
 }
@@ -394,7 +292,7 @@ static int call_failed(struct quire_provider_response *rs, const struct call *c,
 		       const char *what)
 {
 	if (e != CURLE_OK)
-		return fail(rs, curl_transient(e), "replicate: %s: %s", what,
+		return fail(rs, quire_http_curl_transient(e), "replicate: %s: %s", what,
 			    c->errbuf[0] ? c->errbuf : curl_easy_strerror(e));
 	char msg[1024];
 	server_message(c, msg, sizeof(msg));
@@ -403,8 +301,8 @@ static int call_failed(struct quire_provider_response *rs, const struct call *c,
 		hint = " (check REPLICATE_API_TOKEN)";
 	else if (c->status == 404 && strstr(what, "creat"))
 		hint = " (check the model name and version)";
-	rs->retry_after_ms = c->retry_after_ms;
-	return fail(rs, http_transient(c->status), "replicate: %s: HTTP %ld: %s%s", what, c->status,
+	rs->retry_after_ms = c->head.retry_after_ms;
+	return fail(rs, quire_http_status_transient(c->status), "replicate: %s: HTTP %ld: %s%s", what, c->status,
 		    msg, hint);
 }
 
@@ -578,7 +476,7 @@ static int created(struct call *c, struct quire_provider_response *rs, CURLcode 
 	json_t *j = json_loadb(c->body.p ? c->body.p : "", c->body.len, 0, NULL);
 	if (!json_is_object(j) || pred_from_json(c->rp, j, p)) {
 		char s[256];
-		snippet(s, sizeof(s), c->body.p ? c->body.p : "", c->body.len);
+		quire_http_snippet(s, sizeof(s), c->body.p ? c->body.p : "", c->body.len);
 		json_decref(j);
 		return fail(rs, 0,
 			    "replicate: creating the prediction: the reply has no prediction id: %s",
@@ -645,7 +543,7 @@ static void logs_tail(const json_t *j, char *dst, size_t cap)
 	while (n && (logs[n - 1] == '\n' || logs[n - 1] == ' '))
 		n--;
 	size_t from = n > 300 ? n - 300 : 0;
-	snippet(dst, cap, logs + from, n - from);
+	quire_http_snippet(dst, cap, logs + from, n - from);
 }
 
 /* What a prediction's state says: 1 it succeeded, -1 it failed or was cancelled (rs says
@@ -711,7 +609,7 @@ static int wait_for(struct call *c, struct quire_provider_response *rs, struct p
 				  p->id, rp->timeout_s, last, lasterr[0] ? "; " : "", lasterr);
 			goto out;
 		}
-		long wait = c->retry_after_ms > interval ? c->retry_after_ms : interval;
+		long wait = c->head.retry_after_ms > interval ? c->head.retry_after_ms : interval;
 		if (nap(rp, rq, wait < left ? wait : (long)left))
 			goto cancelled;
 		interval = interval * 2 > POLL_CAP_MS ? POLL_CAP_MS : interval * 2;
@@ -736,8 +634,8 @@ static int wait_for(struct call *c, struct quire_provider_response *rs, struct p
 			}
 			continue;
 		}
-		if ((e != CURLE_OK && curl_transient(e)) ||
-		    (e == CURLE_OK && http_transient(c->status))) {
+		if ((e != CURLE_OK && quire_http_curl_transient(e)) ||
+		    (e == CURLE_OK && quire_http_status_transient(c->status))) {
 			struct quire_provider_response tmp = {0};
 			call_failed(&tmp, c, e, "polling");
 			snprintf(lasterr, sizeof(lasterr), "%.400s", tmp.diag);
@@ -980,9 +878,11 @@ static int replicate_produce(void *ctx, const struct quire_provider_request *rq,
 		return fail(rs, 0, "replicate: no API token: set REPLICATE_API_TOKEN");
 	if (want_cancel(rp, rq))
 		return fail(rs, 0, "cancelled");
-	pthread_once(&curl_once, curl_global);
+	char why[200];
+	if (quire_http_init(why, sizeof(why)))
+		return fail(rs, 0, "replicate: %s", why);
 	struct call c = {.rp = rp, .rq = rq, .h = curl_easy_init()};
-	if (curl_init_rc != CURLE_OK || !c.h)
+	if (!c.h)
 		return fail(rs, 0, "replicate: cannot start libcurl");
 	if (!pending_take(rp, rq->fingerprint, &p) && (rc = create(&c, rs, &p, &state)))
 		goto out;
@@ -995,7 +895,7 @@ static int replicate_produce(void *ctx, const struct quire_provider_request *rq,
 out:
 	json_decref(state);
 	json_decref(done);
-	free(c.body.p);
+	quire_http_buf_free(&c.body);
 	curl_easy_cleanup(c.h);
 	pred_release(&p);
 	return rc;
@@ -1008,9 +908,8 @@ static int replicate_check(void *ctx, char *msg, size_t msglen)
 		snprintf(msg, msglen, "replicate: no API token: set REPLICATE_API_TOKEN");
 		return -1;
 	}
-	pthread_once(&curl_once, curl_global);
-	struct call c = {.rp = rp, .h = curl_easy_init()};
-	if (curl_init_rc != CURLE_OK || !c.h) {
+	struct call c = {.rp = rp};
+	if (quire_http_init(msg, msglen) || !(c.h = curl_easy_init())) {
 		snprintf(msg, msglen, "replicate: cannot start libcurl");
 		return -1;
 	}
@@ -1024,7 +923,7 @@ static int replicate_check(void *ctx, char *msg, size_t msglen)
 		rc = -1;
 	}
 	free(url);
-	free(c.body.p);
+	quire_http_buf_free(&c.body);
 	curl_easy_cleanup(c.h);
 	return rc;
 }
@@ -1035,7 +934,7 @@ int quire_replicate__reply(const struct quire_provider_request *rq,
 {
 	char base[] = "https://api.replicate.com/v1", model[] = "owner/model", id[] = "test";
 	struct replicate rp = { .model = model, .base_url = base, .poll_ms = 1, .timeout_s = 1 };
-	struct call c = { .rp = &rp, .rq = rq, .status = status, .body = { .max = API_BODY_CAP } };
+	struct call c = { .rp = &rp, .rq = rq, .status = status, .body = { .cap = API_BODY_CAP } };
 	struct pred p = { 0 };
 	json_t *state = NULL;
 	char last[64] = "starting";
@@ -1047,7 +946,7 @@ int quire_replicate__reply(const struct quire_provider_request *rq,
 		on_header((char *)(uintptr_t)(headers + at), 1, n, &c);
 	}
 	/* As on_body keeps an API reply: an oversized one is cut. */
-	if (mem_add(&c.body, body, blen) && !c.body.over)
+	if (quire_http_buf_add(&c.body, body, blen) && !c.body.over)
 		goto out;
 	if (!poll) {
 		if (created(&c, rs, CURLE_OK, &p, &state))
@@ -1070,7 +969,7 @@ out:
 		p.id = NULL;
 	pred_release(&p);
 	json_decref(state);
-	free(c.body.p);
+	quire_http_buf_free(&c.body);
 	while (rp.pending) {
 		struct pending *q = rp.pending;
 		rp.pending = q->next;

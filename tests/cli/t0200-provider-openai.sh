@@ -85,11 +85,12 @@ producers:
   Unauthorized: { role: writer,  prompt: prompts/unauthorized.md, uses: [Subject] }
   Quota:        { role: writer,  prompt: prompts/quota.md,        uses: [Subject] }
   BadRequest:   { role: writer,  prompt: prompts/badrequest.md,   uses: [Subject] }
+  Conflict:     { role: writer,  prompt: prompts/conflict.md,     uses: [Subject] }
   Slow:         { role: patient, prompt: prompts/slow.md,         uses: [Subject] }
   Refused:      { role: nowhere, prompt: prompts/plain.md,        uses: [Subject] }
 EOF
 for c in plain stream json jsonobj fenced ratelimit flaky hang truncated badjson unauthorized \
-	quota badrequest; do
+	quota badrequest conflict; do
 	printf 'case:%s\nWrite one sentence about {{Subject}}.\n' "$c" >"prompts/$c.md"
 done
 printf 'case:hang\nTake your time with {{Subject}}.\n' >prompts/slow.md
@@ -181,11 +182,11 @@ is "500 twice: the artefact (streamed)" "$(cat out/Flaky.md)" "STREAMED flaky: o
 
 # Failures: transient ones after their retries, permanent ones at once.
 start=$(date +%s)
-run_q "the failing cases exit 1" 1 run --json Hang Truncated BadJson Unauthorized Quota BadRequest \
+run_q "the failing cases exit 1" 1 run --json Hang Truncated BadJson Unauthorized Quota BadRequest Conflict \
 	Refused
 took=$(($(date +%s) - start))
-is "all seven fail" "$(event_ids failed)" \
-	"BadJson BadRequest Hang Quota Refused Truncated Unauthorized"
+is "all eight fail" "$(event_ids failed)" \
+	"BadJson BadRequest Conflict Hang Quota Refused Truncated Unauthorized"
 is "nothing else ran" "$(count_events produced)" 0
 check "hang: timed out with a clear message" msg_has Hang 'did not answer within 1 s (timeout_s) (after 2 attempts)'
 is "hang: retried once (retries: 1)" "$(stats hang)" 2
@@ -199,6 +200,8 @@ check "401: the echoed key is not in the message" msg_lacks Unauthorized "$KEY"
 is "401: not retried" "$(stats unauthorized)" 1
 check "429 out of quota: permanent, with the message" msg_has Quota '^openai: 429 Too Many Requests: You exceeded your current quota'
 is "429 out of quota: not retried" "$(stats quota)" 1
+check "409: permanent, with the message" msg_has Conflict '^openai: 409 Conflict: Another request'
+is "409: not retried (one policy with replicate: 408, 429, 5xx)" "$(stats conflict)" 1
 is "400: the server's message" "$(message BadRequest)" \
 	"openai: 400 Bad Request: Invalid value for 'model': this model does not exist"
 is "400: not retried" "$(stats badrequest)" 1

@@ -229,6 +229,22 @@ is "the server saw the cancel" "$(stat cancels fake/slow-model)" 1
 is "the cancelled job is not a failure" "$(grep -c '"event":"failed"' "$LOGS/cancel.out")" 0
 is "one prediction was created" "$(stat creates fake/slow-model)" 1
 
+# --- retry-after-ms (the same header handling as the openai provider's): waited for.
+role painter fake/waitms-image >"$TRASH/roles"
+project w <"$TRASH/roles"
+cat >blueprint.yaml <<'EOF'
+blueprint: replicate-waitms
+inputs:
+  Subject: { type: text, default: "a lighthouse" }
+producers:
+  Cover: { role: painter, prompt: prompts/paint.md, uses: [Subject], output: { type: image } }
+EOF
+t0=$(date +%s%N)
+rq "a 429 with retry-after-ms is retried" 0 run --json
+ms=$((($(date +%s%N) - t0) / 1000000))
+is "the 429 was answered once" "$(stat throttled fake/waitms-image)" 1
+check "retry-after-ms: 1500 was honoured ($ms ms; retry_base_ms is 10)" test "$ms" -ge 1500
+
 # --- The token appears nowhere: project trees, stores, stdout and stderr of every command.
 cd "$TRASH" || exit 1
 check "the token leaks nowhere in the trash directory" test -z "$(grep -rlaF "$TOKEN" "$TRASH")"
