@@ -53,7 +53,7 @@ void quire_mbase_free(struct quire_mbase *b)
 	free(b->spilldir);
 	free(b->crows);
 	quire__arena_release(&b->strings);
-	free(b->slots);
+	quire__table_release(&b->ids);
 	free(b->rows);
 	free(b->itext);
 	free(b->rev);
@@ -63,15 +63,12 @@ void quire_mbase_free(struct quire_mbase *b)
 /* Fills the id table (after the last row was added: rows are not moved afterwards). */
 void quire__mbase_index_rows(struct quire_mbase *b)
 {
-	b->cap = 16;
-	while (b->cap < b->nrows * 2)
-		b->cap *= 2;
-	b->slots = quire__xcalloc_big(b->cap, sizeof(*b->slots));
+	quire__table_size(&b->ids, b->nrows, 16);
 	for (size_t i = 0; i < b->nrows; i++) {
-		size_t h = quire__hash_str(b->rows[i].id) & (b->cap - 1);
-		while (b->slots[h])
-			h = (h + 1) & (b->cap - 1);
-		b->slots[h] = (uint32_t)(i + 1);
+		uint32_t *s = quire__table_first(&b->ids, quire__hash_str(b->rows[i].id));
+		while (*s)
+			s = quire__table_next(&b->ids, s);
+		*s = (uint32_t)(i + 1);
 	}
 }
 
@@ -79,11 +76,10 @@ const struct quire_mrow *quire_mbase_find(const struct quire_mbase *b, const cha
 {
 	if (!b || !b->nrows)
 		return NULL;
-	size_t h = quire__hash_str(id) & (b->cap - 1);
-	for (uint32_t s; (s = b->slots[h]); h = (h + 1) & (b->cap - 1))
-		if (!strcmp(b->rows[s - 1].id, id))
-			return &b->rows[s - 1];
-	return NULL;
+	uint32_t *s = quire__table_first(&b->ids, quire__hash_str(id));
+	while (*s && strcmp(b->rows[*s - 1].id, id))
+		s = quire__table_next(&b->ids, s);
+	return *s ? &b->rows[*s - 1] : NULL;
 }
 
 const struct quire_mrow *quire_mbase_rows(const struct quire_mbase *b, size_t *n)

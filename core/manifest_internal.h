@@ -11,6 +11,7 @@
 
 #include "quire/buf.h"
 #include "quire/manifest.h"
+#include "table.h"
 #include "util.h"
 
 #define MANIFEST_FORMAT 1
@@ -38,8 +39,7 @@ struct quire_mbase {
 	char *itext;	  /* the index file's text, split in place: the rows point into it */
 	struct quire_mrow *rows; /* in the manifest's order: ids sorted */
 	size_t nrows;
-	uint32_t *slots;  /* open addressing by id: row + 1, 0 for an empty slot */
-	size_t cap;
+	struct quire__table ids; /* the rows by id */
 	struct quire__arena strings; /* the rows' strings, for rows of a manifest */
 	/* The texts of the entries a commit onto this base changed, written to an unnamed file
 	 * as they are folded instead of held (190 MB at 100k when every entry changes). */

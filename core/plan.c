@@ -12,15 +12,16 @@
 #include "quire/plan.h"
 #include "quire/project.h"
 #include "quire/reason.h"
+#include "table.h"
 #include "util.h"
 
 /* Reasons naming more upstream ids than this are summarised ("and N more"). */
 #define MAX_UPSTREAM_REASONS 3
 
+/* The nodes by id. */
 struct idmap {
-	char **keys;
-	size_t *vals;
-	size_t cap;
+	struct quire__table t;
+	const struct quire_plan *plan;
 };
 
 struct quire_plan__index {
@@ -29,24 +30,20 @@ struct quire_plan__index {
 	size_t *deps, *rdeps;	 /* every node's deps and rdeps, one array each */
 };
 
-static void idmap_put(struct idmap *m, char *key, size_t v)
+static void idmap_put(struct idmap *m, size_t v)
 {
-	size_t i = quire__hash_str(key) & (m->cap - 1);
-	while (m->keys[i])
-		i = (i + 1) & (m->cap - 1);
-	m->keys[i] = key;
-	m->vals[i] = v;
+	uint32_t *s = quire__table_first(&m->t, quire__hash_str(m->plan->nodes[v].id));
+	while (*s)
+		s = quire__table_next(&m->t, s);
+	*s = (uint32_t)(v + 1);
 }
 
 static long idmap_get(const struct idmap *m, const char *key)
 {
-	size_t i = quire__hash_str(key) & (m->cap - 1);
-	while (m->keys[i]) {
-		if (!strcmp(m->keys[i], key))
-			return (long)m->vals[i];
-		i = (i + 1) & (m->cap - 1);
-	}
-	return -1;
+	uint32_t *s = quire__table_first(&m->t, quire__hash_str(key));
+	while (*s && strcmp(m->plan->nodes[*s - 1].id, key))
+		s = quire__table_next(&m->t, s);
+	return (long)*s - 1;
 }
 
 /* Adds a reason (from the name table: quire/reason.h) and marks the node dirty. */
@@ -76,8 +73,7 @@ void quire_plan_free(struct quire_plan *plan)
 		json_decref(n->feedback);
 	}
 	if (plan->index) {
-		free(plan->index->map.keys);
-		free(plan->index->map.vals);
+		quire__table_release(&plan->index->map.t);
 		quire__arena_release(&plan->index->ids);
 		free(plan->index->deps);
 		free(plan->index->rdeps);
@@ -756,14 +752,10 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 		expand(plan, &idb, p, (int)p->bp->order[k], 0, idx);
 	quire_buf_release(&idb);
 
-	struct idmap map = { 0 };
-	map.cap = 16;
-	while (map.cap < plan->n * 2)
-		map.cap *= 2;
-	map.keys = quire__xcalloc_big(map.cap, sizeof(char *));
-	map.vals = quire__xcalloc_big(map.cap, sizeof(size_t));
+	struct idmap map = { .plan = plan };
+	quire__table_size(&map.t, plan->n, 16);
 	for (size_t i = 0; i < plan->n; i++)
-		idmap_put(&map, plan->nodes[i].id, i);
+		idmap_put(&map, i);
 
 	int err = 0;
 	/* The edges in two arrays, not two allocations per node. */

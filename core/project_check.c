@@ -25,6 +25,7 @@
 #include "quire/store.h"
 #include "project_internal.h"
 #include "project_parse.h"
+#include "table.h"
 #include "util.h"
 #include "yaml.h"
 
@@ -70,8 +71,7 @@ struct tentry {
 struct tcache {
 	struct tentry *v; /* lines known to have passed: the file's, then this check's */
 	size_t n, alloc;
-	uint32_t *slots;  /* open addressing on the line: entry + 1, 0 when empty */
-	size_t cap;
+	struct quire__table lines; /* the entries by line */
 	size_t nfile;	  /* lines read from the file (usable: header matched), repeats included */
 	size_t nknown;	  /* entries after the file was read (those after it passed now) */
 	size_t nused;	  /* distinct lines this check named */
@@ -82,22 +82,17 @@ struct tcache {
 
 static uint32_t *tc_slot(const struct tcache *tc, const char *line)
 {
-	size_t mask = tc->cap - 1;
-	for (size_t i = (size_t)quire__hash(line, TC_LINE) & mask;; i = (i + 1) & mask)
-		if (!tc->slots[i] || !memcmp(tc->v[tc->slots[i] - 1].line, line, TC_LINE))
-			return &tc->slots[i];
+	uint32_t *s = quire__table_first(&tc->lines, quire__hash(line, TC_LINE));
+	while (*s && memcmp(tc->v[*s - 1].line, line, TC_LINE))
+		s = quire__table_next(&tc->lines, s);
+	return s;
 }
 
 /* Adds a line known to pass (its bytes must outlive the cache); its entry. */
 static struct tentry *tc_add(struct tcache *tc, const char *line)
 {
-	if (2 * (tc->n + 1) > tc->cap) {
-		size_t cap = tc->cap ? 2 * tc->cap : 1024;
-		while (2 * (tc->n + 1) > cap)
-			cap *= 2;
-		free(tc->slots);
-		tc->cap = cap;
-		tc->slots = quire__xcalloc_big(cap, sizeof(*tc->slots));
+	if (quire__table_full(&tc->lines, tc->n + 1)) {
+		quire__table_size(&tc->lines, 2 * (tc->n + 1), 1024);
 		for (size_t k = 0; k < tc->n; k++)
 			*tc_slot(tc, tc->v[k].line) = (uint32_t)(k + 1);
 	}
@@ -113,7 +108,7 @@ static struct tentry *tc_add(struct tcache *tc, const char *line)
 static void tc_release(struct tcache *tc)
 {
 	free(tc->v);
-	free(tc->slots);
+	quire__table_release(&tc->lines);
 	quire__arena_release(&tc->fresh);
 	free(tc->text);
 }
@@ -133,11 +128,8 @@ static void tc_load(struct tcache *tc, const char *path, const char *header)
 	if (tc->len < hl || memcmp(tc->text, header, hl))
 		return;
 	/* The table sized once for the file's lines and as many new ones. */
-	size_t lines = (tc->len - hl) / TC_LINE, cap = 1024;
-	while (cap < 4 * (lines + 1))
-		cap *= 2;
-	tc->cap = cap;
-	tc->slots = quire__xcalloc_big(cap, sizeof(*tc->slots));
+	size_t lines = (tc->len - hl) / TC_LINE;
+	quire__table_size(&tc->lines, 2 * (lines + 1), 1024);
 	tc->alloc = 2 * lines + 16;
 	tc->v = quire__xcalloc_big(tc->alloc, sizeof(*tc->v));
 	size_t at = hl;
@@ -174,7 +166,7 @@ static int tc_check(const struct quire_project *p, struct tcache *tc, size_t pi,
 		line[QUIRE_DIGEST_HEX + k] = hexd[(pi >> (4 * (3 - k))) & 15];
 	line[TC_LINE - 1] = '\n';
 	line[TC_LINE] = '\0';
-	uint32_t k = tc->cap ? *tc_slot(tc, line) : 0;
+	uint32_t k = tc->lines.cap ? *tc_slot(tc, line) : 0;
 	struct tentry *e = k ? &tc->v[k - 1] : NULL;
 	if (!e && !(err = check_file(p, pr, rel)))
 		e = tc_add(tc, quire__arena_copy(&tc->fresh, line, TC_LINE));

@@ -25,6 +25,7 @@
 #include "quire/store.h"
 #include "project_internal.h"
 #include "project_parse.h"
+#include "table.h"
 #include "util.h"
 #include "yaml.h"
 
@@ -34,8 +35,7 @@
  * planning. */
 struct quire__pfiles {
 	struct quire__arena paths;
-	uint32_t *slots; /* open addressing on the path: file index + 1, 0 when empty */
-	size_t cap;
+	struct quire__table paths_at; /* the files by path */
 	uint32_t *named; /* per file named (in the order named, repeats included): its index */
 	size_t nnamed;
 	/* per producer with per-instance prompts: where its instances' prompts start in named,
@@ -50,7 +50,7 @@ void quire__pfiles_free(struct quire__pfiles *ft)
 	if (!ft)
 		return;
 	quire__arena_release(&ft->paths);
-	free(ft->slots);
+	quire__table_release(&ft->paths_at);
 	free(ft->named);
 	free(ft->first);
 	free(ft->counts);
@@ -61,16 +61,16 @@ void quire__pfiles_free(struct quire__pfiles *ft)
 /* The slot of rel in the table, or the empty slot where it belongs. */
 static uint32_t *pfiles_slot(const struct quire_project *p, const char *rel)
 {
-	const struct quire__pfiles *ft = p->ftab;
-	size_t mask = ft->cap - 1;
-	for (size_t i = (size_t)quire__hash_str(rel) & mask;; i = (i + 1) & mask)
-		if (!ft->slots[i] || !strcmp(p->files[ft->slots[i] - 1].rel, rel))
-			return &ft->slots[i];
+	const struct quire__table *t = &p->ftab->paths_at;
+	uint32_t *s = quire__table_first(t, quire__hash_str(rel));
+	while (*s && strcmp(p->files[*s - 1].rel, rel))
+		s = quire__table_next(t, s);
+	return s;
 }
 
 const char *quire_project_file_digest(const struct quire_project *p, const char *rel)
 {
-	if (!rel || !p->ftab || !p->ftab->cap)
+	if (!rel || !p->ftab || !p->ftab->paths_at.cap)
 		return NULL;
 	uint32_t k = *pfiles_slot(p, rel);
 	return k ? p->files[k - 1].d.s : NULL;
@@ -271,10 +271,7 @@ static int hfile_record_all(struct quire_project *p, struct hlist *l)
 	if (l->store)
 		quire_store_stat_load(l->store);
 	quire__run_parallel(hfile_worker, l, l->n >= 256 ? 2 : 1);
-	ft->cap = 16;
-	while (ft->cap < l->n * 2)
-		ft->cap *= 2;
-	ft->slots = quire__xcalloc_big(ft->cap, sizeof(*ft->slots));
+	quire__table_size(&ft->paths_at, l->n, 16);
 	ft->named = quire__xcalloc_big(l->n + 1, sizeof(*ft->named));
 	p->files = quire__xcalloc_big(l->n + 1, sizeof(*p->files));
 	int err = 0;

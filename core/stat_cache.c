@@ -25,12 +25,11 @@
  * 4-byte row numbers, so at 200,000 rows it is 2 MB, not 58 MB of full rows. */
 static uint32_t *row_slot(struct quire__statcache *s, const char *path, size_t n, uint64_t h)
 {
-	size_t mask = s->cap - 1;
-	for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
-		uint32_t k = s->slots[i];
-		const struct quire__srow *r = k ? &s->rows[k - 1] : NULL;
+	uint32_t *sl = quire__table_first(&s->paths, h);
+	for (;; sl = quire__table_next(&s->paths, sl)) {
+		const struct quire__srow *r = *sl ? &s->rows[*sl - 1] : NULL;
 		if (!r || (r->hash == h && r->pathlen == n && !memcmp(r->path, path, n)))
-			return &s->slots[i];
+			return sl;
 	}
 }
 
@@ -45,14 +44,9 @@ static void rows_reserve(struct quire__statcache *s, size_t n)
 		s->ralloc = n > 2 * s->ralloc ? n : 2 * s->ralloc;
 		s->rows = quire__xrealloc(s->rows, s->ralloc * sizeof(*s->rows));
 	}
-	if (n * 2 <= s->cap)
+	if (!quire__table_full(&s->paths, n))
 		return;
-	size_t cap = s->cap ? s->cap : 1024;
-	while (n * 2 > cap)
-		cap *= 2;
-	free(s->slots);
-	s->cap = cap;
-	s->slots = quire__xcalloc_big(s->cap, sizeof(*s->slots));
+	quire__table_size(&s->paths, n, s->paths.cap ? s->paths.cap : 1024);
 	for (size_t r = 0; r < s->nrows; r++)
 		*row_slot(s, s->rows[r].path, s->rows[r].pathlen, s->rows[r].hash) = (uint32_t)(r + 1);
 }
@@ -226,7 +220,7 @@ int quire__statcache_get(struct quire__statcache *s, const char *path, int64_t s
 {
 	if (!s->rows_loaded)
 		load_rows(s);
-	if (!s->cap)
+	if (!s->paths.cap)
 		return 0;
 	size_t n = strlen(path);
 	uint32_t k = *row_slot(s, path, n, quire__hash(path, n));
@@ -261,6 +255,6 @@ void quire__statcache_release(struct quire__statcache *s, int save)
 		munmap((void *)s->map, s->maplen);
 	quire__arena_release(&s->arena);
 	free(s->rows);
-	free(s->slots);
+	quire__table_release(&s->paths);
 	memset(s, 0, sizeof(*s));
 }

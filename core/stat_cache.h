@@ -2,6 +2,7 @@
 #ifndef QUIRE_STAT_CACHE_H
 #define QUIRE_STAT_CACHE_H
 
+#include "table.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,8 +26,7 @@ struct quire__statcache {
 	const char *qdir;
 	struct quire__srow *rows; /* dense, in the order recorded */
 	size_t nrows, ralloc;
-	uint32_t *slots; /* open addressing on the path: row index + 1, 0 when empty */
-	size_t cap;
+	struct quire__table paths; /* the rows by path */
 	int rows_loaded, rows_dirty;
 	size_t file_lines; /* rows read from the file, repeats included (0: no usable file) */
 	const char *map;   /* the file mapped read-only: loaded rows point into it */

@@ -12,57 +12,55 @@
 #include "quire/error.h"
 #include "quire/fs.h"
 #include "util.h"
+#include "table.h"
 #include "yaml.h"
 
-/* Strings to pointers, open addressing: anchors while parsing, a mapping's keys. */
+/* Strings to pointers: anchors while parsing, a mapping's keys. */
 struct strtab {
-	struct strslot {
+	struct strent {
 		const char *s;
 		size_t len;
 		void *val;
-	} *slots;
-	size_t cap, n;
+	} *v;
+	size_t n, alloc;
+	struct quire__table at; /* the entries by string */
 };
 
-static struct strslot *strtab_slot(struct strtab *t, const char *s, size_t len)
+static uint32_t *strtab_slot(const struct strtab *t, const char *s, size_t len)
 {
-	size_t i = (size_t)quire__hash(s, len) & (t->cap - 1);
-	while (t->slots[i].s && (t->slots[i].len != len || memcmp(t->slots[i].s, s, len)))
-		i = (i + 1) & (t->cap - 1);
-	return &t->slots[i];
+	uint32_t *sl = quire__table_first(&t->at, quire__hash(s, len));
+	while (*sl && (t->v[*sl - 1].len != len || memcmp(t->v[*sl - 1].s, s, len)))
+		sl = quire__table_next(&t->at, sl);
+	return sl;
 }
 
 /* The value stored for s, or NULL. */
-static void *strtab_get(struct strtab *t, const char *s, size_t len)
+static void *strtab_get(const struct strtab *t, const char *s, size_t len)
 {
-	return t->cap ? strtab_slot(t, s, len)->val : NULL;
+	uint32_t k = t->at.cap ? *strtab_slot(t, s, len) : 0;
+	return k ? t->v[k - 1].val : NULL;
 }
 
 /* Stores val for s (s must outlive the table), replacing what was there. */
 static void strtab_set(struct strtab *t, const char *s, size_t len, void *val)
 {
-	if ((t->n + 1) * 2 > t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 16;
-		struct strtab bigger = { quire__xcalloc(cap, sizeof(*t->slots)), cap, 0 };
-		for (size_t i = 0; i < t->cap; i++) {
-			struct strslot *sl = &t->slots[i];
-			if (sl->s)
-				strtab_set(&bigger, sl->s, sl->len, sl->val);
-		}
-		free(t->slots);
-		*t = bigger;
+	if (quire__table_full(&t->at, t->n + 1)) {
+		quire__table_size(&t->at, t->n + 1, t->at.cap ? 2 * t->at.cap : 16);
+		for (size_t k = 0; k < t->n; k++)
+			*strtab_slot(t, t->v[k].s, t->v[k].len) = (uint32_t)(k + 1);
 	}
-	struct strslot *sl = strtab_slot(t, s, len);
-	if (!sl->s)
-		t->n++;
-	sl->s = s;
-	sl->len = len;
-	sl->val = val;
+	uint32_t *sl = strtab_slot(t, s, len);
+	if (!*sl) {
+		QUIRE_GROW(t->v, t->alloc, t->n + 1);
+		*sl = (uint32_t)++t->n;
+	}
+	t->v[*sl - 1] = (struct strent){ s, len, val };
 }
 
 static void strtab_release(struct strtab *t)
 {
-	free(t->slots);
+	free(t->v);
+	quire__table_release(&t->at);
 	memset(t, 0, sizeof(*t));
 }
 
