@@ -167,6 +167,38 @@ static void print_entry(const char *qdir, const char *id, const json_t *e)
 	quire_buf_release(&b);
 }
 
+/* inspect ID where ID is no artefact of m: the artefacts a pattern (Scene[1][*]) matches, or
+ * a "no such artefact" with the nearest id. */
+static int inspect_matching(const json_t *m, const char *id, int json)
+{
+	const json_t *arts = json_object_get(m, "artefacts");
+	if (!quire_id_valid_pattern(id))
+		return usage_error("inspect", "'%s' is not an id (e.g. Chapter[2])", id);
+	json_t *matches = json_object();
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)arts, k, v) if (quire_id_match(id, k))
+		json_object_set(matches, k, v);
+	if (!json_object_size(matches)) {
+		const char *near = quire_suggest_id(m, id);
+		if (near)
+			fprintf(stderr, "quire: %s has no artefact '%s' (did you mean '%s'?)\n",
+				str(m, "revision"), id, near);
+		else
+			fprintf(stderr, "quire: %s has no artefact '%s'\n", str(m, "revision"), id);
+		json_decref(matches);
+		return EXIT_INVALID;
+	}
+	if (json) {
+		print_json_line(matches);
+	} else {
+		json_object_foreach(matches, k, v)
+			printf("%-20s %-7s %.19s\n", k, str(v, "status"), str(v, "digest"));
+	}
+	json_decref(matches);
+	return 0;
+}
+
 static int cmd_inspect(int argc, char **argv, const struct cmd_env *env)
 {
 	static const struct option opts[] = {
@@ -269,34 +301,7 @@ static int cmd_inspect(int argc, char **argv, const struct cmd_env *env)
 	}
 	const json_t *e = json_object_get(arts, id);
 	if (!e) {
-		if (!quire_id_valid_pattern(id)) {
-			rc = usage_error("inspect", "'%s' is not an id (e.g. Chapter[2])", id);
-			goto out;
-		}
-		json_t *matches = json_object();
-		const char *k;
-		json_t *v;
-		json_object_foreach((json_t *)arts, k, v) if (quire_id_match(id, k))
-			json_object_set(matches, k, v);
-		if (!json_object_size(matches)) {
-			const char *near = quire_suggest_id(m, id);
-			if (near)
-				fprintf(stderr, "quire: %s has no artefact '%s' (did you mean '%s'?)\n",
-					str(m, "revision"), id, near);
-			else
-				fprintf(stderr, "quire: %s has no artefact '%s'\n", str(m, "revision"),
-					id);
-			json_decref(matches);
-			rc = EXIT_INVALID;
-			goto out;
-		}
-		if (json) {
-			print_json_line(matches);
-		} else {
-			json_object_foreach(matches, k, v)
-				printf("%-20s %-7s %.19s\n", k, str(v, "status"), str(v, "digest"));
-		}
-		json_decref(matches);
+		rc = inspect_matching(m, id, json);
 		goto out;
 	}
 	if (json) {

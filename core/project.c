@@ -222,12 +222,102 @@ long long quire_binding_cost(const struct quire_binding *b, long long tokens_in,
 	return cost;
 }
 
+/* One role of quire.yaml's roles: into b (already counted in the project, so that it is
+ * freed with it whatever happens here). */
+static int parse_role(const struct quire__yaml *y, struct quire__ynode *key,
+		      struct quire__ynode *val, struct quire_binding *b)
+{
+	static const char *const role_keys[] = { "provider", "model", "params", "concurrency",
+						 "secret", "retries", "retry_base_ms", "price", NULL };
+	struct quire__ynode *n;
+	long long v;
+	int err;
+	b->role = quire__yaml_strdup(key);
+	b->params = json_object();
+	b->retries = 3;
+	b->retry_base_ms = 1000;
+	if (!b->role || !quire__is_ident(b->role, strlen(b->role))) {
+		return quire__yaml_error(y, key, QUIRE_EINVALID, "a role must be a name");
+	}
+	if (!val || !quire__yaml_is_map(val)) {
+		return quire__yaml_error(y, val ? val : key, QUIRE_EINVALID,
+					"role '%s' must be a mapping such as { provider: mock }",
+					b->role);
+	}
+	for (size_t pi = 0; pi < quire__yaml_count(val); pi++) {
+		struct quire__ynode *rk = quire__yaml_key(val, pi);
+		char *k = quire__yaml_strdup(rk);
+		int ok = 0;
+		for (size_t i = 0; k && role_keys[i]; i++)
+			ok |= !strcmp(k, role_keys[i]);
+		if (!ok) {
+			err = quire__yaml_error(y, rk, QUIRE_EINVALID,
+						"unknown key '%s' in role '%s' (expected provider, model, params, "
+						"concurrency, secret, retries, retry_base_ms or price)",
+						k ? k : "?", b->role);
+			free(k);
+			return err;
+		}
+		free(k);
+	}
+	n = quire__yaml_get(val, "provider");
+	b->provider = n ? quire__yaml_strdup(n) : NULL;
+	if (!b->provider || !quire__is_ident(b->provider, strlen(b->provider))) {
+		return quire__yaml_error(y, n ? n : key, QUIRE_EINVALID,
+					"role '%s' needs a provider name", b->role);
+	}
+	if ((n = quire__yaml_get(val, "model")))
+		b->model = quire__yaml_strdup(n);
+	if ((n = quire__yaml_get(val, "params"))) {
+		if (!quire__yaml_is_map(n)) {
+			return quire__yaml_error(y, n, QUIRE_EINVALID, "params must be a mapping");
+		}
+		json_decref(b->params);
+		b->params = quire__yaml_to_json(n);
+	}
+	if ((n = quire__yaml_get(val, "secret"))) {
+		b->secret = quire__yaml_strdup(n);
+		if (!b->secret || !quire__is_ident(b->secret, strlen(b->secret))) {
+			return quire__yaml_error(y, n, QUIRE_EINVALID,
+						"secret must name an environment variable, "
+						"e.g. OPENAI_API_KEY (never the key itself)");
+		}
+	}
+	if ((n = quire__yaml_get(val, "retries"))) {
+		if (quire__yaml_int(n, &v) || v < 0 || v > 100) {
+			return quire__yaml_error(y, n, QUIRE_EINVALID,
+						"retries must be an integer from 0 to 100");
+		}
+		b->retries = (int)v;
+	}
+	if ((n = quire__yaml_get(val, "retry_base_ms"))) {
+		if (quire__yaml_int(n, &v) || v < 0 || v > 600000) {
+			return quire__yaml_error(y, n, QUIRE_EINVALID,
+						"retry_base_ms must be an integer from 0 to 600000");
+		}
+		b->retry_base_ms = (int)v;
+	}
+	if ((n = quire__yaml_get(val, "price")) && (err = parse_price(y, n, b)))
+		return err;
+	if ((n = quire__yaml_get(val, "concurrency"))) {
+		if (quire__yaml_int(n, &v) || v < 1) {
+			return quire__yaml_error(y, n, QUIRE_EINVALID,
+						"concurrency must be a positive integer");
+		}
+		b->max_concurrency = (int)v;
+	}
+	json_t *bj = json_pack("{s:s,s:o,s:O}", "provider", b->provider, "model",
+			       b->model ? json_string(b->model) : json_null(), "params",
+			       b->params);
+	quire_hash_json(bj, &b->digest);
+	json_decref(bj);
+	return 0;
+}
+
 int quire__project_parse_config(struct quire_project *p, const char *text, size_t len)
 {
 	static const char *const keys[] = { "quire", "blueprint", "inputs", "out", "jobs", "roles",
 					    NULL };
-	static const char *const role_keys[] = { "provider", "model", "params", "concurrency",
-						 "secret", "retries", "retry_base_ms", "price", NULL };
 	struct quire__yaml *y = NULL;
 	int err = quire__yaml_parse(text, len, QUIRE_PROJECT_FILE, &y);
 	if (err)
@@ -282,98 +372,9 @@ int quire__project_parse_config(struct quire_project *p, const char *text, size_
 	}
 	if (roles) {
 		p->bindings = quire__xcalloc(quire__yaml_count(roles) + 1, sizeof(*p->bindings));
-		for (size_t ri = 0; ri < quire__yaml_count(roles); ri++) {
-			struct quire_binding *b = &p->bindings[p->nbindings++];
-			struct quire__ynode *key = quire__yaml_key(roles, ri);
-			struct quire__ynode *val = quire__yaml_value(roles, ri);
-			b->role = quire__yaml_strdup(key);
-			b->params = json_object();
-			b->retries = 3;
-			b->retry_base_ms = 1000;
-			if (!b->role || !quire__is_ident(b->role, strlen(b->role))) {
-				err = quire__yaml_error(y, key, QUIRE_EINVALID, "a role must be a name");
-				goto out;
-			}
-			if (!val || !quire__yaml_is_map(val)) {
-				err = quire__yaml_error(y, val ? val : key, QUIRE_EINVALID,
-							"role '%s' must be a mapping such as { provider: mock }",
-							b->role);
-				goto out;
-			}
-			for (size_t pi = 0; pi < quire__yaml_count(val); pi++) {
-				struct quire__ynode *rk = quire__yaml_key(val, pi);
-				char *k = quire__yaml_strdup(rk);
-				int ok = 0;
-				for (size_t i = 0; k && role_keys[i]; i++)
-					ok |= !strcmp(k, role_keys[i]);
-				if (!ok) {
-					err = quire__yaml_error(y, rk, QUIRE_EINVALID,
-								"unknown key '%s' in role '%s' (expected provider, model, params, "
-								"concurrency, secret, retries, retry_base_ms or price)",
-								k ? k : "?", b->role);
-					free(k);
-					goto out;
-				}
-				free(k);
-			}
-			n = quire__yaml_get(val, "provider");
-			b->provider = n ? quire__yaml_strdup(n) : NULL;
-			if (!b->provider || !quire__is_ident(b->provider, strlen(b->provider))) {
-				err = quire__yaml_error(y, n ? n : key, QUIRE_EINVALID,
-							"role '%s' needs a provider name", b->role);
-				goto out;
-			}
-			if ((n = quire__yaml_get(val, "model")))
-				b->model = quire__yaml_strdup(n);
-			if ((n = quire__yaml_get(val, "params"))) {
-				if (!quire__yaml_is_map(n)) {
-					err = quire__yaml_error(y, n, QUIRE_EINVALID, "params must be a mapping");
-					goto out;
-				}
-				json_decref(b->params);
-				b->params = quire__yaml_to_json(n);
-			}
-			if ((n = quire__yaml_get(val, "secret"))) {
-				b->secret = quire__yaml_strdup(n);
-				if (!b->secret || !quire__is_ident(b->secret, strlen(b->secret))) {
-					err = quire__yaml_error(y, n, QUIRE_EINVALID,
-								"secret must name an environment variable, "
-								"e.g. OPENAI_API_KEY (never the key itself)");
-					goto out;
-				}
-			}
-			if ((n = quire__yaml_get(val, "retries"))) {
-				if (quire__yaml_int(n, &v) || v < 0 || v > 100) {
-					err = quire__yaml_error(y, n, QUIRE_EINVALID,
-								"retries must be an integer from 0 to 100");
-					goto out;
-				}
-				b->retries = (int)v;
-			}
-			if ((n = quire__yaml_get(val, "retry_base_ms"))) {
-				if (quire__yaml_int(n, &v) || v < 0 || v > 600000) {
-					err = quire__yaml_error(y, n, QUIRE_EINVALID,
-								"retry_base_ms must be an integer from 0 to 600000");
-					goto out;
-				}
-				b->retry_base_ms = (int)v;
-			}
-			if ((n = quire__yaml_get(val, "price")) && (err = parse_price(y, n, b)))
-				goto out;
-			if ((n = quire__yaml_get(val, "concurrency"))) {
-				if (quire__yaml_int(n, &v) || v < 1) {
-					err = quire__yaml_error(y, n, QUIRE_EINVALID,
-								"concurrency must be a positive integer");
-					goto out;
-				}
-				b->max_concurrency = (int)v;
-			}
-			json_t *bj = json_pack("{s:s,s:o,s:O}", "provider", b->provider, "model",
-					       b->model ? json_string(b->model) : json_null(), "params",
-					       b->params);
-			quire_hash_json(bj, &b->digest);
-			json_decref(bj);
-		}
+		for (size_t ri = 0; ri < quire__yaml_count(roles) && !err; ri++)
+			err = parse_role(y, quire__yaml_key(roles, ri), quire__yaml_value(roles, ri),
+					 &p->bindings[p->nbindings++]);
 	}
 out:
 	quire__yaml_free(y);
