@@ -63,7 +63,7 @@ int main(int argc, char **argv)
 	char a[4096], b[4096];
 	if (mkdir(dir, 0755) < 0)
 		die("mkdir", dir);
-	const char *subs[] = {"work", "blobs", "out"};
+	const char *subs[] = { "work", "blobs", "out" };
 	for (int k = 0; k < 3; k++) {
 		snprintf(a, sizeof(a), "%s/%s", dir, subs[k]);
 		if (mkdir(a, 0755) < 0)
@@ -76,7 +76,8 @@ int main(int argc, char **argv)
 	}
 	double t0 = now();
 	for (long i = 0; i < n; i++) {
-		snprintf(buf, (size_t)size, "step %ld\n", i); /* distinct contents, like real outputs */
+		snprintf(buf, (size_t)size, "step %ld\n",
+			 i); /* distinct contents, like real outputs */
 		snprintf(a, sizeof(a), "%s/work/out-%ld", dir, i);
 		put(a, buf, (size_t)size);
 		snprintf(b, sizeof(b), "%s/blobs/%02lx/%064lx", dir, (unsigned long)i % 256,

@@ -19,7 +19,8 @@ int die_core(int code)
 {
 	fprintf(stderr, "quire: %s\n", quire_error_last());
 	if (code == QUIRE_ENOSPC && !strstr(quire_error_last(), "disk is full"))
-		fputs("quire: the disk is full: free some space and run again (what was reported as "
+		fputs("quire: the disk is full: free some space and run again (what was reported "
+		      "as "
 		      "done is kept)\n",
 		      stderr);
 	switch (code) {

@@ -7,12 +7,12 @@
 /* Exit codes: documented in README.md and `quire help`; stable. */
 enum {
 	EXIT_OK_ = 0,
-	EXIT_DIRTY = 1,    /* plan --check found work; run had failed or blocked instances */
-	EXIT_USAGE = 2,    /* bad command line */
+	EXIT_DIRTY = 1,	   /* plan --check found work; run had failed or blocked instances */
+	EXIT_USAGE = 2,	   /* bad command line */
 	EXIT_INVALID = 3,  /* invalid project, blueprint, inputs or id */
 	EXIT_LOCKED = 4,   /* another quire is writing the project */
-	EXIT_STORE = 5,    /* the store or file system failed, or is corrupt */
-	EXIT_COST = 6,     /* run --max-cost: the estimate exceeds the limit; nothing was spent */
+	EXIT_STORE = 5,	   /* the store or file system failed, or is corrupt */
+	EXIT_COST = 6,	   /* run --max-cost: the estimate exceeds the limit; nothing was spent */
 	EXIT_CONFLICT = 7, /* a file in out/ holds text quire did not write; nothing overwritten */
 	EXIT_INTERRUPTED = 130,
 };
@@ -57,7 +57,6 @@ int bad_option(const char *cmd, const struct option *opts, const char *arg);
 
 /* Prints "quire: <fmt>" and returns EXIT_USAGE. */
 int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
 
 /* 1 when a --help / -h argument is present; then prints usage and the caller returns 0. */
 int wants_help(int argc, char **argv, const struct cmd *c);

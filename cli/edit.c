@@ -22,7 +22,8 @@
 static const char usage[] =
 	"usage: quire edit NAME                    edit an input's value in $EDITOR\n"
 	"       quire edit --set NAME=VALUE...     set inputs (typed and validated)\n"
-	"       quire edit --from FILE             apply a file written by 'quire inspect --export'\n"
+	"       quire edit --from FILE             apply a file written by 'quire inspect "
+	"--export'\n"
 	"       quire edit ID [--file F]           replace an artefact by hand ($EDITOR, or F)\n"
 	"       quire edit ID --release            let a hand-edited artefact be generated again\n"
 	"       quire edit ID... --approve         approve artefacts that await review\n"
@@ -43,7 +44,7 @@ static const char usage[] =
 
 struct edit {
 	struct quire_project *p;
-	struct quire_edit *s; /* holds the writer lock while files change */
+	struct quire_edit *s;  /* holds the writer lock while files change */
 	struct quire_buf said; /* what is printed once the edit is committed */
 };
 
@@ -81,18 +82,20 @@ static int run_editor(const char *path)
 		return quire_error_set(QUIRE_EIO, "cannot start the editor '%s': %s", ed,
 				       strerror(errno));
 	if (WIFSIGNALED(status))
-		return quire_error_set(QUIRE_EINVALID,
-				       "the editor '%s' was killed by signal %d; nothing was changed",
-				       ed, WTERMSIG(status));
+		return quire_error_set(
+			QUIRE_EINVALID,
+			"the editor '%s' was killed by signal %d; nothing was changed", ed,
+			WTERMSIG(status));
 	if (WEXITSTATUS(status) == 127)
-		return quire_error_set(QUIRE_EINVALID,
-				       "the editor '%s' was not found (set VISUAL or EDITOR); nothing "
-				       "was changed",
-				       ed);
+		return quire_error_set(
+			QUIRE_EINVALID,
+			"the editor '%s' was not found (set VISUAL or EDITOR); nothing "
+			"was changed",
+			ed);
 	if (WEXITSTATUS(status) != 0)
 		return quire_error_set(QUIRE_EINVALID,
-				       "the editor '%s' exited with status %d; nothing was changed", ed,
-				       WEXITSTATUS(status));
+				       "the editor '%s' exited with status %d; nothing was changed",
+				       ed, WEXITSTATUS(status));
 	return 0;
 }
 
@@ -102,7 +105,8 @@ static int edit_text(const char *data, size_t len, const char *ext, struct quire
 	char path[] = "/tmp/quire-edit-XXXXXX";
 	int fd = mkstemp(path);
 	if (fd < 0)
-		return quire_error_set(QUIRE_EIO, "cannot create a temporary file: %s", strerror(errno));
+		return quire_error_set(QUIRE_EIO, "cannot create a temporary file: %s",
+				       strerror(errno));
 	close(fd);
 	char *named = NULL;
 	if (ext && *ext) {
@@ -188,7 +192,8 @@ static int do_from(struct edit *e, const char *file)
 			say_input(e, json_string_value(json_object_get(c, "input")),
 				  json_object_get(c, "value"));
 		else
-			say(e, "edit: %s rewritten\n", json_string_value(json_object_get(c, "file")));
+			say(e, "edit: %s rewritten\n",
+			    json_string_value(json_object_get(c, "file")));
 	}
 	json_decref(changed);
 	quire_buf_release(&b);
@@ -205,12 +210,13 @@ static int do_content(struct edit *e, const char *id, const char *file)
 		err = quire_fs_read(file, &next, 0);
 	} else if (!err) {
 		if (type && strcmp(type, "text") && strcmp(type, "json") && strcmp(type, "file"))
-			err = quire_error_set(QUIRE_EINVALID,
-					      "%s is a %s artefact: give the replacement with --file F", id,
-					      type);
+			err = quire_error_set(
+				QUIRE_EINVALID,
+				"%s is a %s artefact: give the replacement with --file F", id,
+				type);
 		else
-			err = edit_text(cur.ptr, cur.len, json_string_value(json_object_get(en, "ext")),
-					&next);
+			err = edit_text(cur.ptr, cur.len,
+					json_string_value(json_object_get(en, "ext")), &next);
 	}
 	int same = 0;
 	if (!err)
@@ -218,7 +224,8 @@ static int do_content(struct edit *e, const char *id, const char *file)
 	if (!err && same)
 		say(e, "edit: %s unchanged\n", id);
 	else if (!err)
-		say(e, "edit: %s replaced by hand (pinned until 'quire edit %s --release')\n", id, id);
+		say(e, "edit: %s replaced by hand (pinned until 'quire edit %s --release')\n", id,
+		    id);
 	quire_buf_release(&cur);
 	quire_buf_release(&next);
 	return err;
@@ -231,11 +238,12 @@ static int do_action(struct edit *e, enum action a, const char *pat, const char 
 	if (a == A_TAKE) {
 		int err = quire_edit_take(e->s, pat, take);
 		if (!err)
-			say(e, "edit: %s shows take %ld; what depends on it follows on the next run\n",
+			say(e,
+			    "edit: %s shows take %ld; what depends on it follows on the next run\n",
 			    pat, take);
 		return err;
 	}
-	enum quire_edit_review r = a == A_APPROVE	 ? QUIRE_EDIT_APPROVE
+	enum quire_edit_review r = a == A_APPROVE    ? QUIRE_EDIT_APPROVE
 				   : a == A_FEEDBACK ? QUIRE_EDIT_FEEDBACK
 						     : QUIRE_EDIT_RELEASE;
 	json_t *ids = NULL;
@@ -305,7 +313,8 @@ static int cmd_edit(int argc, char **argv, const struct cmd_env *env)
 			if (*end || take < 0) {
 				free(sets);
 				quire_buf_release(&command);
-				return usage_error("edit", "--take needs a take number, not '%s'", optarg);
+				return usage_error("edit", "--take needs a take number, not '%s'",
+						   optarg);
 			}
 			a = A_TAKE, nactions++;
 			break;

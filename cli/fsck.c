@@ -48,7 +48,8 @@ static void print_text(const struct quire_fsck_result *r, int repair)
 		       p->subject, p->detail);
 	}
 	if (missing)
-		printf("%zu blob%s named by revisions %s not in the store (a fresh clone, or removed "
+		printf("%zu blob%s named by revisions %s not in the store (a fresh clone, or "
+		       "removed "
 		       "as corrupt): 'quire plan' shows what the current revision needs\n",
 		       missing, missing == 1 ? "" : "s", missing == 1 ? "is" : "are");
 	if (r->db_moved_to)
@@ -99,8 +100,8 @@ static int cmd_fsck(int argc, char **argv, const struct cmd_env *env)
 							   r.v[k].subject, "detail", r.v[k].detail,
 							   "repaired", r.v[k].repaired));
 		json_t *j = json_pack("{s:I,s:I,s:o,s:I,s:I,s:b}", "revisions",
-				      (json_int_t)r.revisions, "blobs", (json_int_t)r.blobs, "problems",
-				      a, "damaged", (json_int_t)r.damaged, "unrepaired",
+				      (json_int_t)r.revisions, "blobs", (json_int_t)r.blobs,
+				      "problems", a, "damaged", (json_int_t)r.damaged, "unrepaired",
 				      (json_int_t)r.unrepaired, "db_rebuilt", r.db_rebuilt);
 		print_json_line(j);
 		json_decref(j);

@@ -51,7 +51,8 @@ static int cmd_gc(int argc, char **argv, const struct cmd_env *env)
 		printf("gc: %s %zu blob%s (%llu bytes), kept %zu (%llu bytes) for %zu revision%s\n",
 		       dry ? "would remove" : "removed", st.removed, st.removed == 1 ? "" : "s",
 		       (unsigned long long)st.removed_bytes, st.kept,
-		       (unsigned long long)st.kept_bytes, st.manifests, st.manifests == 1 ? "" : "s");
+		       (unsigned long long)st.kept_bytes, st.manifests,
+		       st.manifests == 1 ? "" : "s");
 	}
 	return 0;
 }

@@ -42,7 +42,8 @@ int history_log(const char *qdir, int json, long limit)
 		return die_core(err);
 	/* Newest first, as git log: the revision you just made is the one you look for. */
 	json_t *rows = json_array();
-	for (size_t k = json_array_size(all); k-- > 0 && (limit < 0 || (long)json_array_size(rows) < limit);)
+	for (size_t k = json_array_size(all);
+	     k-- > 0 && (limit < 0 || (long)json_array_size(rows) < limit);)
 		json_array_append(rows, json_array_get(all, k));
 	json_decref(all);
 	if (json) {
@@ -52,12 +53,15 @@ int history_log(const char *qdir, int json, long limit)
 		json_t *r;
 		json_array_foreach(rows, i, r) {
 			if (json_object_get(r, "error")) {
-				printf("%s  (unreadable: %s)\n", str(r, "revision"), str(r, "error"));
+				printf("%s  (unreadable: %s)\n", str(r, "revision"),
+				       str(r, "error"));
 				continue;
 			}
-			printf("%s  parent %-8s  %s  %lld produced, %lld cached, %lld failed, %lld edited",
-			       str(r, "revision"), str(r, "parent"), str(r, "created"), num(r, "produced"),
-			       num(r, "cached"), num(r, "failed"), num(r, "edited"));
+			printf("%s  parent %-8s  %s  %lld produced, %lld cached, %lld failed, %lld "
+			       "edited",
+			       str(r, "revision"), str(r, "parent"), str(r, "created"),
+			       num(r, "produced"), num(r, "cached"), num(r, "failed"),
+			       num(r, "edited"));
 			if (num(r, "cost_micro"))
 				printf(", cost %lld.%06lld", num(r, "cost_micro") / 1000000,
 				       num(r, "cost_micro") % 1000000);
@@ -144,7 +148,8 @@ int history_diff(const char *qdir, const char *a, const char *b, int json)
 	const char *ra = str(d, "from"), *rb = str(d, "to");
 	const json_t *arts = json_object_get(d, "artefacts");
 	json_t *inputs = json_object_get(d, "inputs"), *added = json_object_get(arts, "added"),
-	       *removed = json_object_get(arts, "removed"), *changed = json_object_get(arts, "changed");
+	       *removed = json_object_get(arts, "removed"),
+	       *changed = json_object_get(arts, "changed");
 	size_t i;
 	json_t *v;
 	if (json) {
@@ -152,7 +157,8 @@ int history_diff(const char *qdir, const char *a, const char *b, int json)
 		json_array_foreach(changed, i, v) {
 			const char *da = json_string_value(json_object_get(v, "digest_from"));
 			const char *db = json_string_value(json_object_get(v, "digest_to"));
-			if (da && db && strcmp(da, db) && json_is_true(json_object_get(v, "text"))) {
+			if (da && db && strcmp(da, db) &&
+			    json_is_true(json_object_get(v, "text"))) {
 				struct quire_buf t = QUIRE_BUF_INIT;
 				run_diff(qdir, str(v, "id"), ra, da, rb, db, &t);
 				json_object_set_new(v, "diff", json_stringn(t.ptr, t.len));
@@ -174,8 +180,10 @@ int history_diff(const char *qdir, const char *a, const char *b, int json)
 		free(f);
 		free(t);
 	}
-	json_array_foreach(added, i, v) printf("added   %s\n", json_string_value(v));
-	json_array_foreach(removed, i, v) printf("removed %s\n", json_string_value(v));
+	json_array_foreach(added, i, v)
+		printf("added   %s\n", json_string_value(v));
+	json_array_foreach(removed, i, v)
+		printf("removed %s\n", json_string_value(v));
 	json_array_foreach(changed, i, v) {
 		const char *id = str(v, "id");
 		printf("changed %s (%s -> %s)\n", id, str(v, "from"), str(v, "to"));
@@ -209,12 +217,14 @@ int history_status(const json_t *m, int json)
 		printf("  %-15s", order[i]);
 		size_t n;
 		json_t *x;
-		json_array_foreach(g, n, x) printf(" %s", json_string_value(x));
+		json_array_foreach(g, n, x)
+			printf(" %s", json_string_value(x));
 		printf("\n");
 	}
 	if (!any)
 		printf("  everything is clean\n");
-	printf("  total cost of the artefacts shown: %lld.%06lld\n", cost / 1000000, cost % 1000000);
+	printf("  total cost of the artefacts shown: %lld.%06lld\n", cost / 1000000,
+	       cost % 1000000);
 	json_decref(st);
 	return 0;
 }
@@ -237,12 +247,13 @@ int history_takes(const char *qdir, const json_t *m, const char *id, int json)
 	}
 	size_t i;
 	json_t *t;
-	json_array_foreach(takes, i, t) printf("%s take %lld  %.19s  %lld bytes%s\n", id,
-					       num(t, "take"), str(t, "digest"), num(t, "size"),
-					       num(t, "take") == num(e, "take") &&
-							       !strcmp(str(t, "digest"), str(e, "digest"))
-						       ? "  (shown)"
-						       : "");
+	json_array_foreach(takes, i, t)
+		printf("%s take %lld  %.19s  %lld bytes%s\n", id, num(t, "take"), str(t, "digest"),
+		       num(t, "size"),
+		       num(t, "take") == num(e, "take") &&
+				       !strcmp(str(t, "digest"), str(e, "digest"))
+			       ? "  (shown)"
+			       : "");
 	if (!json_array_size(takes))
 		printf("%s has no generated takes\n", id);
 	return 0;
@@ -458,13 +469,15 @@ static int cmd_status(int argc, char **argv, const struct cmd_env *env)
 		printf("on %s\n", cur ? cur : "nothing yet (no revision)");
 		if (plan->ndirty || plan->nwaiting || plan->nremoved) {
 			plan_print(plan, 0, 1);
-			printf("('quire run' makes them; 'quire plan --explain' says every reason)\n");
+			printf("('quire run' makes them; 'quire plan --explain' says every "
+			       "reason)\n");
 		} else {
 			printf("everything is up to date\n");
 		}
 		plan_print_conflicts(conf, nconf);
 		const json_t *g = json_object_get(st, "artefacts");
-		const char *order[] = { "failed", "blocked", "stale", "pending-review", "user-edited" };
+		const char *order[] = { "failed", "blocked", "stale", "pending-review",
+					"user-edited" };
 		for (size_t k = 0; k < 5; k++) {
 			const json_t *ids = json_object_get(g, order[k]);
 			if (!json_array_size(ids))
@@ -472,7 +485,8 @@ static int cmd_status(int argc, char **argv, const struct cmd_env *env)
 			printf("%-15s", order[k]);
 			size_t i;
 			json_t *v;
-			json_array_foreach(ids, i, v) printf(" %s", json_string_value(v));
+			json_array_foreach(ids, i, v)
+				printf(" %s", json_string_value(v));
 			printf("\n");
 		}
 	}

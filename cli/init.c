@@ -20,7 +20,8 @@ static const char usage[] =
 	"  --blueprint PATH  a blueprint directory (holding blueprint.yaml) or a blueprint file\n\n"
 	"Running init again is safe: files that already hold what init would write are left\n"
 	"alone, and init refuses (writing nothing) when an existing file differs.\n"
-	"Bundled blueprints are looked up in $QUIRE_BLUEPRINTS, then " QUIRE_DATADIR "/blueprints.\n";
+	"Bundled blueprints are looked up in $QUIRE_BLUEPRINTS, then " QUIRE_DATADIR
+	"/blueprints.\n";
 
 static int cmd_init(int argc, char **argv, const struct cmd_env *env)
 {
@@ -44,7 +45,8 @@ static int cmd_init(int argc, char **argv, const struct cmd_env *env)
 		size_t i;
 		json_t *v;
 		printf("bundled blueprints:\n");
-		json_array_foreach(names, i, v) printf("  %s\n", json_string_value(v));
+		json_array_foreach(names, i, v)
+			printf("  %s\n", json_string_value(v));
 		json_decref(names);
 		return 0;
 	}
@@ -54,7 +56,8 @@ static int cmd_init(int argc, char **argv, const struct cmd_env *env)
 	if (err)
 		return die_core(err);
 	if (!r.written)
-		printf("init: %s is already a quire project with these files; nothing to do\n", dir);
+		printf("init: %s is already a quire project with these files; nothing to do\n",
+		       dir);
 	else
 		printf("init: created a '%s' project in %s (%zu files)\n"
 		       "next: edit inputs.yaml, then 'quire plan' and 'quire run'\n",

@@ -21,7 +21,8 @@
 static const char usage[] =
 	"usage: quire inspect [ID] [--revision REV] [--json]\n"
 	"       quire inspect ID --takes         the takes of an artefact\n"
-	"       quire inspect --log              every revision: parent, time, counts, cost, message\n"
+	"       quire inspect --log              every revision: parent, time, counts, cost, "
+	"message\n"
 	"       quire inspect --diff A B         inputs and artefacts that differ (text as diffs)\n"
 	"       quire inspect --status           failed, stale, pending-review, user-edited; cost\n"
 	"       quire inspect --export FILE      inputs and prompts as an editable file for\n"
@@ -33,7 +34,8 @@ static const char usage[] =
 	"  --revision REV  inspect revision REV (rev-NNNN or NNNN) instead of the current one\n"
 	"  --json          print JSON (with ID: provenance plus \"content\" for text)\n\n"
 	"statuses: clean, stale (kept from an earlier run; the latest attempt failed or was\n"
-	"blocked, or it was released from a hand edit), failed, blocked, pending-review (waits for\n"
+	"blocked, or it was released from a hand edit), failed, blocked, pending-review (waits "
+	"for\n"
 	"'quire edit ID --approve'), user-edited (a hand edit, pinned).\n";
 
 static const char *str(const json_t *o, const char *k)
@@ -63,7 +65,8 @@ static void print_summary(const json_t *m)
 	const json_t *c = json_object_get(m, "counts");
 	const json_t *cm = json_object_get(c, "cost_micro");
 	if (json_is_integer(cm))
-		printf("cost of this run: %lld.%06lld\n", (long long)json_integer_value(cm) / 1000000,
+		printf("cost of this run: %lld.%06lld\n",
+		       (long long)json_integer_value(cm) / 1000000,
 		       (long long)json_integer_value(cm) % 1000000);
 	printf("this run: %lld produced, %lld cached, %lld failed, %lld blocked, %lld removed\n",
 	       (long long)json_integer_value(json_object_get(c, "produced")),
@@ -75,7 +78,9 @@ static void print_summary(const json_t *m)
 	const char *k;
 	json_t *v;
 	size_t w = 0;
-	json_object_foreach(json_object_get(m, "inputs"), k, v) if (strlen(k) > w) w = strlen(k);
+	json_object_foreach(json_object_get(m, "inputs"), k, v)
+		if (strlen(k) > w)
+			w = strlen(k);
 	json_object_foreach(json_object_get(m, "inputs"), k, v) {
 		json_t *val = json_object_get(v, "value");
 		char *s = json_dumps(val, JSON_ENCODE_ANY);
@@ -87,7 +92,9 @@ static void print_summary(const json_t *m)
 	const json_t *arts = json_object_get(m, "artefacts");
 	printf("artefacts (%zu):\n", json_object_size(arts));
 	w = 2;
-	json_object_foreach((json_t *)arts, k, v) if (strlen(k) > w) w = strlen(k);
+	json_object_foreach((json_t *)arts, k, v)
+		if (strlen(k) > w)
+			w = strlen(k);
 	printf("  %-*s  %-7s  %-10s  %-8s  %s\n", (int)w, "ID", "STATUS", "PRODUCER", "PROVIDER",
 	       "DIGEST");
 	json_object_foreach((json_t *)arts, k, v)
@@ -127,10 +134,12 @@ static void print_entry(const char *qdir, const char *id, const json_t *e)
 		printf("usage:       unknown (the provider did not report it)\n");
 	const json_t *cost = json_object_get(e, "cost_micro");
 	if (json_is_integer(cost))
-		printf("cost:        %lld.%06lld%s\n", (long long)json_integer_value(cost) / 1000000,
+		printf("cost:        %lld.%06lld%s\n",
+		       (long long)json_integer_value(cost) / 1000000,
 		       (long long)json_integer_value(cost) % 1000000,
-		       json_is_true(json_object_get(e, "cost_estimated")) ? " (estimated: usage unknown)"
-									  : "");
+		       json_is_true(json_object_get(e, "cost_estimated"))
+			       ? " (estimated: usage unknown)"
+			       : "");
 	const json_t *meta = json_object_get(e, "meta");
 	if (json_is_object(meta)) {
 		char *ms = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS);
@@ -177,8 +186,9 @@ static int inspect_matching(const json_t *m, const char *id, int json)
 	json_t *matches = json_object();
 	const char *k;
 	json_t *v;
-	json_object_foreach((json_t *)arts, k, v) if (quire_id_match(id, k))
-		json_object_set(matches, k, v);
+	json_object_foreach((json_t *)arts, k, v)
+		if (quire_id_match(id, k))
+			json_object_set(matches, k, v);
 	if (!json_object_size(matches)) {
 		const char *near = quire_suggest_id(m, id);
 		if (near)
@@ -242,7 +252,8 @@ static int cmd_inspect(int argc, char **argv, const struct cmd_env *env)
 		}
 	}
 	if (log + diff + status + takes + (export_file != NULL) > 1)
-		return usage_error("inspect", "give one of --log, --diff, --status, --takes, --export");
+		return usage_error("inspect",
+				   "give one of --log, --diff, --status, --takes, --export");
 	if (diff && argc - optind != 2)
 		return usage_error("inspect", "--diff needs two revisions: --diff A B");
 	if (takes && argc - optind != 1)
@@ -257,9 +268,9 @@ static int cmd_inspect(int argc, char **argv, const struct cmd_env *env)
 	qdir = malloc(strlen(root) + 8);
 	snprintf(qdir, strlen(root) + 8, "%s/.quire", root);
 	if (log || diff || export_file) {
-		rc = log ? history_log(qdir, json, -1)
-			 : diff ? history_diff(qdir, argv[optind], argv[optind + 1], json)
-				: history_export(root, export_file);
+		rc = log    ? history_log(qdir, json, -1)
+		     : diff ? history_diff(qdir, argv[optind], argv[optind + 1], json)
+			    : history_export(root, export_file);
 		goto out;
 	}
 	if (!rev) {

@@ -31,11 +31,10 @@ static const struct cmd cmd_version_desc = {
 };
 
 static const struct cmd *const commands[] = {
-	&cmd_init_desc, &cmd_plan_desc, &cmd_run_desc, &cmd_status_desc, &cmd_log_desc,
-	&cmd_diff_desc, &cmd_show_desc, &cmd_inspect_desc, &cmd_edit_desc,
-	&cmd_rewind_desc, &cmd_providers_desc, &cmd_gc_desc, &cmd_fsck_desc,
-	&cmd_help_desc,
-	&cmd_version_desc, NULL,
+	&cmd_init_desc, &cmd_plan_desc,	  &cmd_run_desc,       &cmd_status_desc,
+	&cmd_log_desc,	&cmd_diff_desc,	  &cmd_show_desc,      &cmd_inspect_desc,
+	&cmd_edit_desc, &cmd_rewind_desc, &cmd_providers_desc, &cmd_gc_desc,
+	&cmd_fsck_desc, &cmd_help_desc,	  &cmd_version_desc,   NULL,
 };
 
 static const char exit_codes[] =
@@ -66,12 +65,16 @@ static void overview(FILE *f)
 	      "  --version      print the version\n\n",
 	      f);
 	fputs(exit_codes, f);
-	fputs("\nenvironment: NO_COLOR is honoured (quire prints no colour); QUIRE_PLUGIN_PATH lists\n"
+	fputs("\nenvironment: NO_COLOR is honoured (quire prints no colour); QUIRE_PLUGIN_PATH "
+	      "lists\n"
 	      "directories of provider "
-	      "modules; QUIRE_SECRETS_FILE names the secrets file (default ~/.config/quire/secrets);\n"
-	      "QUIRE_MEMORY_LIMIT (bytes, or with K, M, G, T: 1.5G) caps the memory a plan may count on\n"
+	      "modules; QUIRE_SECRETS_FILE names the secrets file (default "
+	      "~/.config/quire/secrets);\n"
+	      "QUIRE_MEMORY_LIMIT (bytes, or with K, M, G, T: 1.5G) caps the memory a plan may "
+	      "count on\n"
 	      "(besides the system's available memory, the cgroup's limit and ulimit -v);\n"
-	      "QUIRE_MOCK_FAIL, QUIRE_MOCK_FLAKY and QUIRE_MOCK_LATENCY_MS inject failures and latency\n"
+	      "QUIRE_MOCK_FAIL, QUIRE_MOCK_FLAKY and QUIRE_MOCK_LATENCY_MS inject failures and "
+	      "latency\n"
 	      "into the mock provider (for tests).\n",
 	      f);
 }

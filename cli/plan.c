@@ -44,8 +44,8 @@ static void plan_help(FILE *f)
 	}
 }
 
-int plan_readonly(struct quire_project *p, char **targets, size_t ntargets,
-		  struct quire_plan **out, struct quire_out_conflict **conf, size_t *nconf)
+int plan_readonly(struct quire_project *p, char **targets, size_t ntargets, struct quire_plan **out,
+		  struct quire_out_conflict **conf, size_t *nconf)
 {
 	struct quire_store *store = NULL;
 	char *cur = NULL;
@@ -58,7 +58,8 @@ int plan_readonly(struct quire_project *p, char **targets, size_t ntargets,
 	if (!err)
 		err = quire_plan_open(out, p, store, cur, &o);
 	if (!err && conf)
-		err = quire_out_check(p, store, (*out)->manifest, (*out)->base, NULL, 0, conf, nconf);
+		err = quire_out_check(p, store, (*out)->manifest, (*out)->base, NULL, 0, conf,
+				      nconf);
 	free(cur);
 	quire_store_close(store);
 	return err;
@@ -73,15 +74,17 @@ void plan_print_conflicts(const struct quire_out_conflict *c, size_t n)
 	       n, n == 1 ? "" : "s", n == 1 ? "s" : "", n == 1 ? "it" : "them");
 	for (size_t k = 0; k < n; k++)
 		if (c[k].gone)
-			printf("  %s  (%s is no longer built: move the file out of out/ to keep it)\n",
+			printf("  %s  (%s is no longer built: move the file out of out/ to keep "
+			       "it)\n",
 			       c[k].file, c[k].id);
 		else if (c[k].now)
-			printf("  %s  (%s is now %s) keep: quire edit '%s' --file '%s'   discard: rm "
+			printf("  %s  (%s is now %s) keep: quire edit '%s' --file '%s'   discard: "
+			       "rm "
 			       "'%s'\n",
 			       c[k].file, c[k].id, c[k].now, c[k].id, c[k].file, c[k].file);
 		else
-			printf("  %s  keep: quire edit '%s' --file '%s'   discard: rm '%s'\n", c[k].file,
-			       c[k].id, c[k].file, c[k].file);
+			printf("  %s  keep: quire edit '%s' --file '%s'   discard: rm '%s'\n",
+			       c[k].file, c[k].id, c[k].file, c[k].file);
 }
 
 json_t *plan_conflicts_json(const struct quire_out_conflict *c, size_t n)
@@ -115,7 +118,8 @@ void plan_print(const struct quire_plan *plan, int explain, int removals)
 	printf(" (current %s)\n", cur ? cur : "none");
 	size_t w = 0;
 	for (size_t i = 0; i < plan->n; i++)
-		if (plan->nodes[i].selected && plan->nodes[i].dirty && strlen(plan->nodes[i].id) > w)
+		if (plan->nodes[i].selected && plan->nodes[i].dirty &&
+		    strlen(plan->nodes[i].id) > w)
 			w = strlen(plan->nodes[i].id);
 	for (size_t i = 0; i < plan->n; i++) {
 		const struct quire_node *n = &plan->nodes[i];

@@ -71,20 +71,28 @@ static int cmd_providers(int argc, char **argv, const struct cmd_env *env)
 					snprintf(detail, sizeof(detail), "%s", quire_error_last());
 				} else if (secret) {
 					json_object_set_new(row, "secret", json_string("present"));
-					json_object_set_new(row, "secret_source", json_string(source));
+					json_object_set_new(row, "secret_source",
+							    json_string(source));
 				} else {
 					json_object_set_new(row, "secret", json_string("missing"));
 					if (vt->flags & QUIRE_PROVIDER_NEEDS_SECRET) {
 						status = "not ready";
-						snprintf(detail, sizeof(detail), "secret %s is not set", sn);
+						snprintf(detail, sizeof(detail),
+							 "secret %s is not set", sn);
 					}
 				}
 			}
 			if (check && !strcmp(status, "ready")) {
 				char *params = json_dumps(b->params, JSON_COMPACT | JSON_SORT_KEYS);
 				struct quire_provider_config cfg = {
-					QUIRE_PROVIDER_ABI, b->provider, b->role, b->model, params,
-					secret, p->root, program,
+					QUIRE_PROVIDER_ABI,
+					b->provider,
+					b->role,
+					b->model,
+					params,
+					secret,
+					p->root,
+					program,
 				};
 				void *ctx = NULL;
 				char msg[1024] = "";
@@ -124,8 +132,10 @@ static int cmd_providers(int argc, char **argv, const struct cmd_env *env)
 		json_t *r;
 		json_array_foreach(rows, i, r) {
 			const char *model = json_string_value(json_object_get(r, "model"));
-			printf("%-10s %-10s %-14s %-10s", json_string_value(json_object_get(r, "role")),
-			       json_string_value(json_object_get(r, "provider")), model ? model : "-",
+			printf("%-10s %-10s %-14s %-10s",
+			       json_string_value(json_object_get(r, "role")),
+			       json_string_value(json_object_get(r, "provider")),
+			       model ? model : "-",
 			       json_string_value(json_object_get(r, "status")));
 			const char *found = json_string_value(json_object_get(r, "found"));
 			if (found)

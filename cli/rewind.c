@@ -98,8 +98,9 @@ static int cmd_rewind(int argc, char **argv, const struct cmd_env *env)
 	}
 	if (!yes) {
 		if (!isatty(STDIN_FILENO)) {
-			rc = usage_error("rewind", "not on a terminal: confirm with --yes (or look first "
-						   "with --preview)");
+			rc = usage_error("rewind",
+					 "not on a terminal: confirm with --yes (or look first "
+					 "with --preview)");
 			goto out;
 		}
 		printf("rewind? [y/N] ");

@@ -38,11 +38,11 @@ static const char usage[] =
 	"                with --dry-run, exit 6 the same way\n\n"
 	"A failed instance blocks only what depends on it; the revision records the failure and\n"
 	"the next run retries just that. Ctrl-C (SIGINT, SIGTERM, SIGHUP) stops starting jobs,\n"
-	"cancels the running ones, commits what finished and exits 130. Exit 1 when anything failed or was blocked.\n"
+	"cancels the running ones, commits what finished and exits 130. Exit 1 when anything "
+	"failed or was blocked.\n"
 	"A file in out/ holding text quire did not write (a hand edit, merge-conflict markers)\n"
 	"is never overwritten or removed: the run stops first (exit 7) and says how to keep it\n"
 	"('quire edit ID --file out/...') or discard it.\n";
-
 
 static volatile sig_atomic_t got_sigint;
 
@@ -61,9 +61,9 @@ static void progress(void *ud, const struct quire_progress *ev)
 {
 	struct ui *u = ud;
 	if (u->json) {
-		json_t *j = json_pack("{s:s,s:s,s:I,s:I,s:I}", "event", ev->kind, "id", ev->id, "done",
-				      (json_int_t)ev->done, "total", (json_int_t)ev->total, "running",
-				      (json_int_t)ev->running);
+		json_t *j = json_pack("{s:s,s:s,s:I,s:I,s:I}", "event", ev->kind, "id", ev->id,
+				      "done", (json_int_t)ev->done, "total", (json_int_t)ev->total,
+				      "running", (json_int_t)ev->running);
 		if (ev->message)
 			json_object_set_new(j, "message", json_string(ev->message));
 		if (!strcmp(ev->kind, "progress")) {
@@ -78,8 +78,10 @@ static void progress(void *ud, const struct quire_progress *ev)
 		/* One live status line; finished work scrolls above it only when it failed. */
 		fprintf(stderr, "\r\033[K");
 		if (!strcmp(ev->kind, "failed") || !strcmp(ev->kind, "blocked"))
-			fprintf(stderr, "%s %s: %s\n", ev->kind, ev->id, ev->message ? ev->message : "");
-		fprintf(stderr, "[%zu/%zu] running %zu, produced %zu, cached %zu, failed %zu  %s %s",
+			fprintf(stderr, "%s %s: %s\n", ev->kind, ev->id,
+				ev->message ? ev->message : "");
+		fprintf(stderr,
+			"[%zu/%zu] running %zu, produced %zu, cached %zu, failed %zu  %s %s",
 			ev->done, ev->total, ev->running, ev->produced, ev->cached, ev->failed,
 			ev->kind, ev->id);
 		if (!strcmp(ev->kind, "progress"))
@@ -96,8 +98,8 @@ static void progress(void *ud, const struct quire_progress *ev)
 }
 
 /* run --dry-run: the plan, the estimate, and the exit the run itself would have. */
-static int dry_run(struct quire_project *p, char **targets, size_t ntargets, int json,
-		   int has_max, long long max_cost)
+static int dry_run(struct quire_project *p, char **targets, size_t ntargets, int json, int has_max,
+		   long long max_cost)
 {
 	int rc = 0;
 	struct quire_plan *plan = NULL;
@@ -137,16 +139,18 @@ static void print_summary(const struct quire_run_result *rr, int json)
 {
 	const struct quire_run_result r = *rr;
 	if (json) {
-		json_t *j = json_pack("{s:s,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "event", "summary",
-				      "revision", r.rev[0] ? json_string(r.rev) : json_null(), "total",
-				      (json_int_t)r.total, "produced", (json_int_t)r.produced, "cached",
-				      (json_int_t)r.cached, "unchanged", (json_int_t)r.unchanged, "failed",
-				      (json_int_t)r.failed, "blocked", (json_int_t)r.blocked, "removed",
-				      (json_int_t)r.removed, "out_written", (json_int_t)r.out_written,
-				      "interrupted", r.interrupted);
+		json_t *j = json_pack(
+			"{s:s,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "event", "summary",
+			"revision", r.rev[0] ? json_string(r.rev) : json_null(), "total",
+			(json_int_t)r.total, "produced", (json_int_t)r.produced, "cached",
+			(json_int_t)r.cached, "unchanged", (json_int_t)r.unchanged, "failed",
+			(json_int_t)r.failed, "blocked", (json_int_t)r.blocked, "removed",
+			(json_int_t)r.removed, "out_written", (json_int_t)r.out_written,
+			"interrupted", r.interrupted);
 		json_object_set_new(j, "cost_micro", json_integer(r.cost_micro));
 		json_object_set_new(j, "waiting", json_integer((json_int_t)r.waiting));
-		json_object_set_new(j, "pending_review", json_integer((json_int_t)r.pending_review));
+		json_object_set_new(j, "pending_review",
+				    json_integer((json_int_t)r.pending_review));
 		json_object_set_new(j, "estimate_micro", json_integer(r.estimate_micro));
 		print_json_line(j);
 		json_decref(j);
@@ -166,9 +170,9 @@ static void print_summary(const struct quire_run_result *rr, int json)
 			printf(", %zu waiting for review", r.waiting);
 		printf(" (out/: %zu written, %zu removed)\n", r.out_written, r.out_removed);
 		if (r.priced)
-			printf("cost: %lld.%06lld (estimated %lld.%06lld)\n", r.cost_micro / 1000000,
-			       r.cost_micro % 1000000, r.estimate_micro / 1000000,
-			       r.estimate_micro % 1000000);
+			printf("cost: %lld.%06lld (estimated %lld.%06lld)\n",
+			       r.cost_micro / 1000000, r.cost_micro % 1000000,
+			       r.estimate_micro / 1000000, r.estimate_micro % 1000000);
 	}
 	if (!json && r.pending_review && !r.failed && !r.blocked)
 		printf("review: %zu await review: 'quire inspect --status', then 'quire edit ID "
@@ -199,7 +203,9 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 			char *end;
 			long v = strtol(optarg, &end, 10);
 			if (*end || v < 1 || v > 1024)
-				return usage_error("run", "-j needs a number from 1 to 1024, not '%s'", optarg);
+				return usage_error("run",
+						   "-j needs a number from 1 to 1024, not '%s'",
+						   optarg);
 			jobs = (int)v;
 			break;
 		}
@@ -221,7 +227,8 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 			regen[nregen++] = optarg;
 			break;
 		case 'M': {
-			/* An amount in the price table's currency: whole units and up to 6 decimals. */
+			/* An amount in the price table's currency: whole units and up to 6
+			 * decimals. */
 			long long whole = 0, frac = 0;
 			int fd = 0, digits = 0;
 			const char *q = optarg;
@@ -232,8 +239,9 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 					if (fd < 6)
 						frac = frac * 10 + (*q - '0'), fd++;
 			if (*q || !digits)
-				return usage_error("run", "--max-cost needs an amount such as 2.50, not '%s'",
-						   optarg);
+				return usage_error(
+					"run", "--max-cost needs an amount such as 2.50, not '%s'",
+					optarg);
 			while (fd++ < 6)
 				frac *= 10;
 			max_cost = whole * 1000000 + frac;
@@ -284,7 +292,8 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 	if (u.tty)
 		fprintf(stderr, "\r\033[K");
 	if (r.recovered[0] && !json)
-		printf("run: recovered %s, committed from a run that was killed before it finished\n",
+		printf("run: recovered %s, committed from a run that was killed before it "
+		       "finished\n",
 		       r.recovered);
 	if (err && err != QUIRE_EINTR) {
 		rc = die_core(err);
@@ -302,7 +311,9 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 			fprintf(stderr, "quire: %zu await review ('quire edit ID --approve')\n",
 				r.pending_review);
 		if (!json)
-			fprintf(stderr, "quire: %zu failed, %zu blocked; 'quire run' again retries just those\n",
+			fprintf(stderr,
+				"quire: %zu failed, %zu blocked; 'quire run' again retries just "
+				"those\n",
 				r.failed, r.blocked);
 		rc = EXIT_DIRTY;
 	}

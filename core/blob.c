@@ -43,10 +43,11 @@ int quire_blob_check_dirs(const char *qdir)
 		char *path = quire__path_join(qdir, tops[k]);
 		struct stat st;
 		if (lstat(path, &st) == 0 && !S_ISDIR(st.st_mode))
-			err = quire_error_set(QUIRE_ECORRUPT,
-					      "'.quire/%s' is not a directory (a link?): the store must "
-					      "be inside the project; 'quire fsck --repair' mends it",
-					      tops[k]);
+			err = quire_error_set(
+				QUIRE_ECORRUPT,
+				"'.quire/%s' is not a directory (a link?): the store must "
+				"be inside the project; 'quire fsck --repair' mends it",
+				tops[k]);
 		free(path);
 	}
 	char *root = quire__xasprintf("%s/blobs/sha256", qdir);
@@ -57,15 +58,16 @@ int quire_blob_check_dirs(const char *qdir)
 			continue;
 		struct stat st;
 		int isdir = e->d_type == DT_DIR ||
-			    (e->d_type == DT_UNKNOWN && fstatat(dirfd(d), e->d_name, &st,
-								AT_SYMLINK_NOFOLLOW) == 0 &&
+			    (e->d_type == DT_UNKNOWN &&
+			     fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 			     S_ISDIR(st.st_mode));
 		if (!isdir)
-			err = quire_error_set(QUIRE_ECORRUPT,
-					      "'.quire/blobs/sha256/%s' is not a directory (a link?): the "
-					      "store must be inside the project; 'quire fsck --repair' "
-					      "mends it",
-					      e->d_name);
+			err = quire_error_set(
+				QUIRE_ECORRUPT,
+				"'.quire/blobs/sha256/%s' is not a directory (a link?): the "
+				"store must be inside the project; 'quire fsck --repair' "
+				"mends it",
+				e->d_name);
 	}
 	if (d)
 		closedir(d);
@@ -97,9 +99,9 @@ struct shard {
 	unsigned char recorded; /* the trust file has a record for this shard */
 	int64_t rec_ino, rec_ctime;
 	struct digset rec_set; /* the digests the record vouches for */
-	struct digset cur; /* the digests of the manifest being planned */
-	int64_t ino, ctime; /* stat taken before the first check (SHARD_CHECKING) */
-	int64_t taken; /* CLOCK_REALTIME just before that stat, ns */
+	struct digset cur;     /* the digests of the manifest being planned */
+	int64_t ino, ctime;    /* stat taken before the first check (SHARD_CHECKING) */
+	int64_t taken;	       /* CLOCK_REALTIME just before that stat, ns */
 };
 
 struct checked {
@@ -109,8 +111,8 @@ struct checked {
 
 struct quire_blob_set {
 	char *qdir;
-	int dirfd; /* .quire/blobs/sha256, or -1 */
-	int trust; /* shards may be trusted and recorded (the manifest's digests were given) */
+	int dirfd;   /* .quire/blobs/sha256, or -1 */
+	int trust;   /* shards may be trusted and recorded (the manifest's digests were given) */
 	int pending; /* some shard is SHARD_CHECKING */
 	struct shard sh[256];
 	struct checked seen;
@@ -140,7 +142,8 @@ static int64_t ctime_ns(const struct stat *st)
 static void digest_bytes(const char *digest, unsigned char out[32])
 {
 	for (int i = 0; i < 32; i++)
-		out[i] = (unsigned char)(hexval(digest[7 + 2 * i]) * 16 + hexval(digest[8 + 2 * i]));
+		out[i] =
+			(unsigned char)(hexval(digest[7 + 2 * i]) * 16 + hexval(digest[8 + 2 * i]));
 }
 
 /* The first 64 bits of a valid digest. */
@@ -183,7 +186,8 @@ static void load_trust(struct quire_blob_set *s)
 		while (at < end) {
 			const char *nl = memchr(at, '\n', (size_t)(end - at));
 			uint64_t v[5];
-			int hi = nl && nl - at > 3 ? hexval(at[0]) : -1, lo = hi < 0 ? -1 : hexval(at[1]);
+			int hi = nl && nl - at > 3 ? hexval(at[0]) : -1,
+			    lo = hi < 0 ? -1 : hexval(at[1]);
 			if (lo < 0 || at[2] != '\t' || !parse_fields(at + 3, nl, v, 5) ||
 			    v[1] > INT64_MAX)
 				break;
@@ -230,7 +234,7 @@ static void note_checked(struct quire_blob_set *s, const char *digest)
 
 static int same_set(const struct digset *a, const struct digset *b)
 {
-	return a->n == b->n && a->sum == b->sum && a->xor == b->xor;
+	return a->n == b->n && a->sum == b->sum && a->xor == b->xor ;
 }
 
 int quire_blob_set_has(struct quire_blob_set *s, const char *digest)
@@ -334,9 +338,9 @@ void quire_blob_set_save(struct quire_blob_set *s, const char *const *digests, s
 		}
 		if (keep)
 			quire_buf_printf(&b, "%02x\t%llu\t%lld\t%llu\t%llu\t%llu\n", i,
-					 (unsigned long long)(uint64_t)ino,
-					 (long long)ct, (unsigned long long)set.n,
-					 (unsigned long long)set.sum, (unsigned long long)set.xor);
+					 (unsigned long long)(uint64_t)ino, (long long)ct,
+					 (unsigned long long)set.n, (unsigned long long)set.sum,
+					 (unsigned long long)set.xor);
 	}
 	if (added) {
 		/* A cache: if it cannot be written, the next plan checks every blob again. */
@@ -375,11 +379,12 @@ int quire_blob_adopt(const char *qdir, const char *tmp_path, const char *digest)
 	 * has just been hashed. */
 	chmod(tmp_path, 0444);
 	/* The shard directory is made only when the rename finds it missing (once per shard). */
-	if (rename(tmp_path, path) < 0 && (errno != ENOENT || (err = quire_fs_mkdirs(dir, 0755)) ||
-					   rename(tmp_path, path) < 0)) {
+	if (rename(tmp_path, path) < 0 &&
+	    (errno != ENOENT || (err = quire_fs_mkdirs(dir, 0755)) || rename(tmp_path, path) < 0)) {
 		if (err)
 			goto out;
-		err = quire_error_set(quire__io_code(errno), "cannot store blob '%s': %s", path, strerror(errno));
+		err = quire_error_set(quire__io_code(errno), "cannot store blob '%s': %s", path,
+				      strerror(errno));
 		goto out;
 	}
 out:
@@ -427,14 +432,16 @@ int quire_blob_read_at(int dirfd, const char *digest, long long size, struct qui
 	memcpy(rel + 3, digest + 7, QUIRE_DIGEST_HEX + 1);
 	int fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return quire_error_set(errno == ENOENT ? QUIRE_ENOTFOUND : QUIRE_EIO,
-				       "blob %s %s", digest,
-				       errno == ENOENT ? "is missing from the store" : strerror(errno));
+		return quire_error_set(
+			errno == ENOENT ? QUIRE_ENOTFOUND : QUIRE_EIO, "blob %s %s", digest,
+			errno == ENOENT ? "is missing from the store" : strerror(errno));
 	size_t start = buf->len;
 	/* One read of the size it should have plus one byte: less back is its end. */
-	size_t room = size >= 0 && (unsigned long long)size < (1ull << 30) ? (size_t)size + 1 : 65536;
+	size_t room =
+		size >= 0 && (unsigned long long)size < (1ull << 30) ? (size_t)size + 1 : 65536;
 	if (cap && room > cap + 1)
-		room = cap + 1; /* past the limit is an error: never read more than one byte of it */
+		room = cap +
+		       1; /* past the limit is an error: never read more than one byte of it */
 	int err = 0;
 	for (;;) {
 		if ((err = quire_buf_grow(buf, room)))
@@ -464,7 +471,8 @@ int quire_blob_read_at(int dirfd, const char *digest, long long size, struct qui
 		quire_hash_bytes(buf->ptr + start, buf->len - start, &d);
 		if (strcmp(d.s, digest))
 			err = quire_error_set(QUIRE_ECORRUPT,
-					      "blob %s is corrupt (its content hashes to %s)", digest, d.s);
+					      "blob %s is corrupt (its content hashes to %s)",
+					      digest, d.s);
 	}
 	return err;
 }
@@ -483,7 +491,8 @@ int quire_blob_read(const char *qdir, const char *digest, struct quire_buf *buf,
 		struct quire_digest d;
 		quire_hash_bytes(buf->ptr + start, buf->len - start, &d);
 		if (strcmp(d.s, digest))
-			err = quire_error_set(QUIRE_ECORRUPT, "blob %s is corrupt (its content hashes to %s)",
+			err = quire_error_set(QUIRE_ECORRUPT,
+					      "blob %s is corrupt (its content hashes to %s)",
 					      digest, d.s);
 	}
 	free(path);

@@ -77,7 +77,8 @@ static void suggest(const struct quire_blueprint *bp, const char *name, char *ou
 	size_t bestd = (size_t)-1;
 	size_t limit = strlen(name) / 3 + 1;
 	for (size_t i = 0; i < bp->ninputs + (inputs_only ? 0 : bp->nproducers); i++) {
-		const char *c = i < bp->ninputs ? bp->inputs[i].name : bp->producers[i - bp->ninputs].name;
+		const char *c =
+			i < bp->ninputs ? bp->inputs[i].name : bp->producers[i - bp->ninputs].name;
 		size_t d = quire__edit_distance(name, c);
 		if (d < bestd) {
 			bestd = d;
@@ -116,7 +117,8 @@ static int check_keys(const struct quire__yaml *y, const struct quire__ynode *n,
 		size_t len;
 		const char *s = quire__yaml_scalar(k, &len);
 		if (!s)
-			return quire__yaml_error(y, k, QUIRE_EINVALID, "%s keys must be plain names", what);
+			return quire__yaml_error(y, k, QUIRE_EINVALID,
+						 "%s keys must be plain names", what);
 		int ok = 0;
 		for (size_t i = 0; known[i]; i++)
 			if (strlen(known[i]) == len && !memcmp(known[i], s, len))
@@ -125,8 +127,8 @@ static int check_keys(const struct quire__yaml *y, const struct quire__ynode *n,
 			char key[128], hint[160];
 			snprintf(key, sizeof(key), "%.*s", (int)(len > 100 ? 100 : len), s);
 			suggest_key(key, known, hint, sizeof(hint));
-			return quire__yaml_error(y, k, QUIRE_EINVALID, "unknown key '%s' in %s%s", key,
-						 what, hint);
+			return quire__yaml_error(y, k, QUIRE_EINVALID, "unknown key '%s' in %s%s",
+						 key, what, hint);
 		}
 	}
 	return 0;
@@ -151,16 +153,17 @@ static int get_name(const struct quire__yaml *y, const struct quire__ynode *n, c
 	size_t len;
 	const char *s = quire__yaml_scalar(n, &len);
 	if (!s || !quire__is_ident(s, len))
-		return quire__yaml_error(y, n, QUIRE_EINVALID,
-					 "%s must be a name (letters, digits, '_', not starting with a digit)",
-					 what);
+		return quire__yaml_error(
+			y, n, QUIRE_EINVALID,
+			"%s must be a name (letters, digits, '_', not starting with a digit)",
+			what);
 	*out = quire__xstrndup(s, len);
 	return 0;
 }
 
 /* A project-relative path that cannot leave the project. */
-static int get_relpath(const struct quire__yaml *y, const struct quire__ynode *n,
-		       const char *what, char **out)
+static int get_relpath(const struct quire__yaml *y, const struct quire__ynode *n, const char *what,
+		       char **out)
 {
 	size_t len;
 	const char *s = quire__yaml_scalar(n, &len);
@@ -186,7 +189,8 @@ static int typed_value(const struct quire__yaml *y, const struct quire__ynode *n
 	switch (in->type) {
 	case QUIRE_INPUT_TEXT:
 		if (!quire__yaml_is_scalar(n) || json_is_null(v)) {
-			err = quire__yaml_error(y, n, QUIRE_EINVALID, "input '%s' must be text", in->name);
+			err = quire__yaml_error(y, n, QUIRE_EINVALID, "input '%s' must be text",
+						in->name);
 			break;
 		}
 		{
@@ -199,26 +203,28 @@ static int typed_value(const struct quire__yaml *y, const struct quire__ynode *n
 		break;
 	case QUIRE_INPUT_INT:
 		if (!json_is_integer(v)) {
-			err = quire__yaml_error(y, n, QUIRE_EINVALID, "input '%s' must be an integer",
-						in->name);
+			err = quire__yaml_error(y, n, QUIRE_EINVALID,
+						"input '%s' must be an integer", in->name);
 			break;
 		}
 		{
 			long long x = json_integer_value(v);
 			if (in->has_min && x < in->min)
-				err = quire__yaml_error(y, n, QUIRE_EINVALID,
-							"input '%s' is %lld, below its minimum %lld", in->name,
-							x, in->min);
+				err = quire__yaml_error(
+					y, n, QUIRE_EINVALID,
+					"input '%s' is %lld, below its minimum %lld", in->name, x,
+					in->min);
 			else if (in->has_max && x > in->max)
-				err = quire__yaml_error(y, n, QUIRE_EINVALID,
-							"input '%s' is %lld, above its maximum %lld", in->name,
-							x, in->max);
+				err = quire__yaml_error(
+					y, n, QUIRE_EINVALID,
+					"input '%s' is %lld, above its maximum %lld", in->name, x,
+					in->max);
 		}
 		break;
 	case QUIRE_INPUT_BOOL:
 		if (!json_is_boolean(v))
-			err = quire__yaml_error(y, n, QUIRE_EINVALID, "input '%s' must be true or false",
-						in->name);
+			err = quire__yaml_error(y, n, QUIRE_EINVALID,
+						"input '%s' must be true or false", in->name);
 		break;
 	case QUIRE_INPUT_ENUM: {
 		/* Compare the scalar as written: enum values like 2 or no are text, not numbers. */
@@ -234,8 +240,8 @@ static int typed_value(const struct quire__yaml *y, const struct quire__ynode *n
 			struct quire_buf b = QUIRE_BUF_INIT;
 			for (size_t k = 0; k < in->nvalues; k++)
 				quire_buf_printf(&b, "%s'%s'", k ? ", " : "", in->values[k]);
-			err = quire__yaml_error(y, n, QUIRE_EINVALID, "input '%s' must be one of %s",
-						in->name, b.ptr);
+			err = quire__yaml_error(y, n, QUIRE_EINVALID,
+						"input '%s' must be one of %s", in->name, b.ptr);
 			quire_buf_release(&b);
 		}
 		break;
@@ -258,15 +264,16 @@ int quire__input_value(const struct quire__yaml *y, const struct quire__ynode *n
 static int parse_input(const struct quire__yaml *y, struct quire__ynode *key,
 		       struct quire__ynode *val, struct quire_input_decl *in)
 {
-	static const char *const keys[] = { "type", "required", "default", "min", "max", "values",
-					    "description", NULL };
+	static const char *const keys[] = { "type", "required", "default",     "min",
+					    "max",  "values",	"description", NULL };
 	int err = get_name(y, key, "an input name", &in->name);
 	if (err)
 		return err;
 	quire__yaml_pos(key, &in->line, &in->col);
 	if (!val || !quire__yaml_is_map(val))
 		return quire__yaml_error(y, val ? val : key, QUIRE_EINVALID,
-					 "input '%s' must be a mapping such as { type: text }", in->name);
+					 "input '%s' must be a mapping such as { type: text }",
+					 in->name);
 	if ((err = check_keys(y, val, "an input", keys)))
 		return err;
 	struct quire__ynode *t = quire__yaml_get(val, "type");
@@ -285,11 +292,13 @@ static int parse_input(const struct quire__yaml *y, struct quire__ynode *key,
 	else if (len == 4 && !memcmp(ts, "enum", 4))
 		in->type = QUIRE_INPUT_ENUM;
 	else
-		return quire__yaml_error(y, t, QUIRE_EINVALID,
-					 "unknown input type '%.*s' (expected text, int, bool or enum)",
-					 (int)len, ts);
+		return quire__yaml_error(
+			y, t, QUIRE_EINVALID,
+			"unknown input type '%.*s' (expected text, int, bool or enum)", (int)len,
+			ts);
 	struct quire__ynode *n;
-	if ((n = quire__yaml_get(val, "required")) && (err = get_bool(y, n, "required", &in->required)))
+	if ((n = quire__yaml_get(val, "required")) &&
+	    (err = get_bool(y, n, "required", &in->required)))
 		return err;
 	struct quire__ynode *mn = quire__yaml_get(val, "min"), *mx = quire__yaml_get(val, "max");
 	if ((mn || mx) && in->type != QUIRE_INPUT_INT)
@@ -317,8 +326,10 @@ static int parse_input(const struct quire__yaml *y, struct quire__ynode *key,
 			struct quire__ynode *c = quire__yaml_item(vs, i);
 			char *s = quire__yaml_strdup(c);
 			if (!s)
-				return quire__yaml_error(y, c, QUIRE_EINVALID, "enum values must be scalars");
-			in->values = quire__xrealloc(in->values, (in->nvalues + 1) * sizeof(char *));
+				return quire__yaml_error(y, c, QUIRE_EINVALID,
+							 "enum values must be scalars");
+			in->values =
+				quire__xrealloc(in->values, (in->nvalues + 1) * sizeof(char *));
 			in->values[in->nvalues++] = s;
 		}
 	} else if (vs) {
@@ -336,7 +347,8 @@ static int parse_use(const struct quire__yaml *y, const struct quire__ynode *n,
 	size_t len;
 	const char *s = quire__yaml_scalar(n, &len);
 	if (!s)
-		return quire__yaml_error(y, n, QUIRE_EINVALID, "each entry of 'uses' must be a name");
+		return quire__yaml_error(y, n, QUIRE_EINVALID,
+					 "each entry of 'uses' must be a name");
 	quire__yaml_pos(n, &u->line, &u->col);
 	size_t i = 0;
 	while (i < len && s[i] != '[' && s[i] != ' ')
@@ -381,13 +393,15 @@ static int parse_use(const struct quire__yaml *y, const struct quire__ynode *n,
 			ix->kind = QUIRE_IDX_VAR;
 			ix->var = -1;
 			for (int d = 0; d < p->ndims; d++)
-				if (strlen(p->dims[d].var) == b - a && !memcmp(p->dims[d].var, s + a, b - a))
+				if (strlen(p->dims[d].var) == b - a &&
+				    !memcmp(p->dims[d].var, s + a, b - a))
 					ix->var = d;
 			if (ix->var < 0) {
 				quire_buf_release(&canon);
-				return quire__yaml_error(y, n, QUIRE_EINVALID,
-							 "'%.*s' in '%.*s' is not a loop variable of producer '%s'",
-							 (int)(b - a), s + a, (int)len, s, p->name);
+				return quire__yaml_error(
+					y, n, QUIRE_EINVALID,
+					"'%.*s' in '%.*s' is not a loop variable of producer '%s'",
+					(int)(b - a), s + a, (int)len, s, p->name);
 			}
 			quire_buf_printf(&canon, "[%.*s]", (int)(b - a), s + a);
 		} else {
@@ -399,9 +413,9 @@ static int parse_use(const struct quire__yaml *y, const struct quire__ynode *n,
 	return 0;
 bad:
 	quire_buf_release(&canon);
-	return quire__yaml_error(y, n, QUIRE_EINVALID,
-				 "'%.*s' is not a valid reference (expected Name, Name[i] or Name[*])",
-				 (int)len, s);
+	return quire__yaml_error(
+		y, n, QUIRE_EINVALID,
+		"'%.*s' is not a valid reference (expected Name, Name[i] or Name[*])", (int)len, s);
 }
 
 static int parse_output(const struct quire__yaml *y, const struct quire__ynode *n,
@@ -411,8 +425,9 @@ static int parse_output(const struct quire__yaml *y, const struct quire__ynode *
 	o->type = QUIRE_OUT_TEXT;
 	if (n) {
 		if (!quire__yaml_is_map(n))
-			return quire__yaml_error(y, n, QUIRE_EINVALID,
-						 "output must be a mapping such as { type: text, ext: md }");
+			return quire__yaml_error(
+				y, n, QUIRE_EINVALID,
+				"output must be a mapping such as { type: text, ext: md }");
 		int err = check_keys(y, n, "an output", keys);
 		if (err)
 			return err;
@@ -425,10 +440,10 @@ static int parse_output(const struct quire__yaml *y, const struct quire__ynode *
 				if (strlen(type_names[k]) == len && !memcmp(type_names[k], s, len))
 					found = k;
 			if (found < 0)
-				return quire__yaml_error(
-					y, t, QUIRE_EINVALID,
-					"unknown output type '%.*s' (expected text, json, image, audio or file)",
-					s ? (int)len : 0, s ? s : "");
+				return quire__yaml_error(y, t, QUIRE_EINVALID,
+							 "unknown output type '%.*s' (expected "
+							 "text, json, image, audio or file)",
+							 s ? (int)len : 0, s ? s : "");
 			o->type = (enum quire_output_type)found;
 		}
 		struct quire__ynode *e = quire__yaml_get(n, "ext");
@@ -440,8 +455,9 @@ static int parse_output(const struct quire__yaml *y, const struct quire__ynode *
 				ok = (s[k] >= 'a' && s[k] <= 'z') || (s[k] >= 'A' && s[k] <= 'Z') ||
 				     (s[k] >= '0' && s[k] <= '9');
 			if (!ok)
-				return quire__yaml_error(y, e, QUIRE_EINVALID,
-							 "ext must be 1 to 16 letters or digits, without a dot");
+				return quire__yaml_error(
+					y, e, QUIRE_EINVALID,
+					"ext must be 1 to 16 letters or digits, without a dot");
 			o->ext = quire__xstrndup(s, len);
 		}
 		struct quire__ynode *sc = quire__yaml_get(n, "schema");
@@ -462,8 +478,8 @@ static int parse_producer(const struct quire__yaml *y, struct quire_blueprint *b
 			  struct quire__ynode *key, struct quire__ynode *val,
 			  struct quire_producer *p, struct quire__ynode **uses_nodes)
 {
-	static const char *const keys[] = { "role", "prompt", "uses", "output", "foreach", "review",
-					    "description", NULL };
+	static const char *const keys[] = { "role",    "prompt", "uses",	"output",
+					    "foreach", "review", "description", NULL };
 	int err = get_name(y, key, "a producer name", &p->name);
 	if (err)
 		return err;
@@ -475,7 +491,8 @@ static int parse_producer(const struct quire__yaml *y, struct quire_blueprint *b
 		return err;
 	struct quire__ynode *n = quire__yaml_get(val, "role");
 	if (!n)
-		return quire__yaml_error(y, key, QUIRE_EINVALID, "producer '%s' has no role", p->name);
+		return quire__yaml_error(y, key, QUIRE_EINVALID, "producer '%s' has no role",
+					 p->name);
 	if ((err = get_name(y, n, "role", &p->role)))
 		return err;
 	if ((n = quire__yaml_get(val, "prompt")) && (err = get_relpath(y, n, "prompt", &p->prompt)))
@@ -486,13 +503,15 @@ static int parse_producer(const struct quire__yaml *y, struct quire_blueprint *b
 		return err;
 	if ((n = quire__yaml_get(val, "foreach"))) {
 		if (!quire__yaml_is_map(n) || quire__yaml_count(n) == 0)
-			return quire__yaml_error(y, n, QUIRE_EINVALID,
-						 "foreach must be a mapping such as { i: Chapters }");
+			return quire__yaml_error(
+				y, n, QUIRE_EINVALID,
+				"foreach must be a mapping such as { i: Chapters }");
 		for (size_t i = 0; i < quire__yaml_count(n); i++) {
 			struct quire__ynode *var = quire__yaml_key(n, i);
 			if (p->ndims == QUIRE_MAX_DIMS)
 				return quire__yaml_error(y, var, QUIRE_EINVALID,
-							 "at most %d foreach dimensions", QUIRE_MAX_DIMS);
+							 "at most %d foreach dimensions",
+							 QUIRE_MAX_DIMS);
 			struct quire_dim *d = &p->dims[p->ndims++];
 			if ((err = get_name(y, var, "a loop variable", &d->var)))
 				return err;
@@ -504,21 +523,24 @@ static int parse_producer(const struct quire__yaml *y, struct quire_blueprint *b
 			if (d->input < 0) {
 				char hint[160];
 				suggest(bp, in, hint, sizeof(hint), 1);
-				err = quire__yaml_error(y, iv, QUIRE_EINVALID,
-							"producer '%s' fans out over unknown input '%s'%s",
-							p->name, in, hint);
+				err = quire__yaml_error(
+					y, iv, QUIRE_EINVALID,
+					"producer '%s' fans out over unknown input '%s'%s", p->name,
+					in, hint);
 				free(in);
 				return err;
 			}
 			free(in);
 			if (bp->inputs[d->input].type != QUIRE_INPUT_INT)
 				return quire__yaml_error(y, iv, QUIRE_EINVALID,
-							 "producer '%s' fans out over '%s', which is not an int input",
+							 "producer '%s' fans out over '%s', which "
+							 "is not an int input",
 							 p->name, bp->inputs[d->input].name);
 			for (int k = 0; k < p->ndims - 1; k++)
 				if (!strcmp(p->dims[k].var, d->var))
 					return quire__yaml_error(y, var, QUIRE_EINVALID,
-								 "loop variable '%s' repeated", d->var);
+								 "loop variable '%s' repeated",
+								 d->var);
 		}
 	}
 	if (p->prompt && strstr(p->prompt, "{{")) {
@@ -537,22 +559,25 @@ static int parse_producer(const struct quire__yaml *y, struct quire_blueprint *b
 			if (ok) {
 				int found = 0;
 				for (int d = 0; d < p->ndims; d++)
-					found |= strlen(p->dims[d].var) == vl && !memcmp(p->dims[d].var, v, vl);
+					found |= strlen(p->dims[d].var) == vl &&
+						 !memcmp(p->dims[d].var, v, vl);
 				const char *rest = v + vl;
 				while (rest < e && *rest == ' ')
 					rest++;
 				if (rest < e && (*rest == '+' || *rest == '-')) {
 					rest++;
-					while (rest < e && (*rest == ' ' || (*rest >= '0' && *rest <= '9')))
+					while (rest < e &&
+					       (*rest == ' ' || (*rest >= '0' && *rest <= '9')))
 						rest++;
 				}
 				ok = found && rest == e;
 			}
 			if (!ok)
-				return quire__yaml_error(y, quire__yaml_get(val, "prompt"), QUIRE_EINVALID,
-							 "a prompt path may use only the loop variables of "
-							 "producer '%s' ({{i}}, {{i+1}})",
-							 p->name);
+				return quire__yaml_error(
+					y, quire__yaml_get(val, "prompt"), QUIRE_EINVALID,
+					"a prompt path may use only the loop variables of "
+					"producer '%s' ({{i}}, {{i+1}})",
+					p->name);
 			c = e + 2;
 		}
 	}
@@ -588,7 +613,8 @@ static int resolve_uses(const struct quire__yaml *y, struct quire_blueprint *bp,
 			char hint[160];
 			suggest(bp, name, hint, sizeof(hint), 0);
 			err = quire__yaml_error(y, c, QUIRE_EINVALID,
-						"producer '%s' uses unknown id '%s'%s", p->name, name, hint);
+						"producer '%s' uses unknown id '%s'%s", p->name,
+						name, hint);
 			free(name);
 			return err;
 		}
@@ -599,11 +625,13 @@ static int resolve_uses(const struct quire__yaml *y, struct quire_blueprint *bp,
 		if (u->nidx != want)
 			return quire__yaml_error(
 				y, c, QUIRE_EINVALID,
-				"'%s' needs %d index%s (it fans out over %d dimension%s), got %d", u->text,
-				want, want == 1 ? "" : "es", want, want == 1 ? "" : "s", u->nidx);
+				"'%s' needs %d index%s (it fans out over %d dimension%s), got %d",
+				u->text, want, want == 1 ? "" : "es", want, want == 1 ? "" : "s",
+				u->nidx);
 		for (size_t k = 0; k + 1 < p->nuses; k++)
 			if (!strcmp(p->uses[k].text, u->text))
-				return quire__yaml_error(y, c, QUIRE_EINVALID, "'%s' is used twice", u->text);
+				return quire__yaml_error(y, c, QUIRE_EINVALID, "'%s' is used twice",
+							 u->text);
 	}
 	return 0;
 }
@@ -647,7 +675,8 @@ static json_t *normalise(const struct quire_producer *p)
 	json_t *dims = json_array();
 	for (int d = 0; d < p->ndims; d++)
 		json_array_append_new(dims, json_string(p->dims[d].var));
-	json_t *out = json_pack("{s:s,s:s}", "type", type_names[p->output.type], "ext", p->output.ext);
+	json_t *out =
+		json_pack("{s:s,s:s}", "type", type_names[p->output.type], "ext", p->output.ext);
 	if (p->output.schema)
 		json_object_set_new(out, "schema", json_string(p->output.schema));
 	return json_pack("{s:s,s:s,s:o,s:o,s:o,s:b,s:o}", "name", p->name, "role", p->role, "uses",
@@ -657,14 +686,15 @@ static json_t *normalise(const struct quire_producer *p)
 
 static int build(struct quire_blueprint *bp, const struct quire__yaml *y)
 {
-	static const char *const keys[] = { "blueprint", "version", "description", "inputs",
-					    "producers", NULL };
+	static const char *const keys[] = { "blueprint", "version",   "description",
+					    "inputs",	 "producers", NULL };
 	struct quire__ynode *root = y->root;
 	struct quire__ynode **uses_nodes = NULL;
 	int err;
 	if (!root || !quire__yaml_is_map(root))
-		return quire__yaml_error(y, root, QUIRE_EINVALID,
-					 "a blueprint must be a mapping with 'inputs' and 'producers'");
+		return quire__yaml_error(
+			y, root, QUIRE_EINVALID,
+			"a blueprint must be a mapping with 'inputs' and 'producers'");
 	if ((err = check_keys(y, root, "the blueprint", keys)))
 		return err;
 	struct quire__ynode *n = quire__yaml_get(root, "blueprint");
@@ -678,8 +708,7 @@ static int build(struct quire_blueprint *bp, const struct quire__yaml *y)
 	if (ins && !quire__yaml_is_map(ins) && !quire__yaml_empty(ins))
 		return quire__yaml_error(y, ins, QUIRE_EINVALID, "inputs must be a mapping");
 	if (ins && quire__yaml_is_map(ins)) {
-		bp->inputs = quire__xcalloc(quire__yaml_count(ins) + 1,
-					    sizeof(*bp->inputs));
+		bp->inputs = quire__xcalloc(quire__yaml_count(ins) + 1, sizeof(*bp->inputs));
 		for (size_t i = 0; i < quire__yaml_count(ins); i++) {
 			struct quire_input_decl *in = &bp->inputs[bp->ninputs++];
 			struct quire__ynode *key = quire__yaml_key(ins, i);
@@ -689,8 +718,9 @@ static int build(struct quire_blueprint *bp, const struct quire__yaml *y)
 	}
 	struct quire__ynode *prs = quire__yaml_get(root, "producers");
 	if (!prs || !quire__yaml_is_map(prs) || quire__yaml_count(prs) == 0)
-		return quire__yaml_error(y, prs ? prs : root, QUIRE_EINVALID,
-					 "the blueprint needs a 'producers' mapping with at least one producer");
+		return quire__yaml_error(
+			y, prs ? prs : root, QUIRE_EINVALID,
+			"the blueprint needs a 'producers' mapping with at least one producer");
 	size_t np = quire__yaml_count(prs);
 	bp->producers = quire__xcalloc(np, sizeof(*bp->producers));
 	uses_nodes = quire__xcalloc(np, sizeof(*uses_nodes));
@@ -702,7 +732,8 @@ static int build(struct quire_blueprint *bp, const struct quire__yaml *y)
 			goto out;
 		if (quire_blueprint_input(bp, p->name) >= 0 ||
 		    quire_blueprint_producer(bp, p->name) != (int)bp->nproducers - 1) {
-			err = quire__yaml_error(y, key, QUIRE_EINVALID, "'%s' is defined twice", p->name);
+			err = quire__yaml_error(y, key, QUIRE_EINVALID, "'%s' is defined twice",
+						p->name);
 			goto out;
 		}
 	}
@@ -719,8 +750,8 @@ static int build(struct quire_blueprint *bp, const struct quire__yaml *y)
 		if (state[i] == 0 &&
 		    find_cycle(bp, i, state, stack, 0, &path, &bp->order, &norder, &start)) {
 			const struct quire_producer *p = &bp->producers[start];
-			err = quire_error_set(QUIRE_EINVALID, "%s:%d:%d: dependency cycle: %s", y->name,
-					      p->line, p->col, path.ptr);
+			err = quire_error_set(QUIRE_EINVALID, "%s:%d:%d: dependency cycle: %s",
+					      y->name, p->line, p->col, path.ptr);
 		}
 	}
 	quire_buf_release(&path);

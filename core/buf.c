@@ -149,16 +149,16 @@ int quire_buf_put_jstr(struct quire_buf *b, const char *s, size_t len)
 			break;
 		const char *esc = *c == '"'    ? "\\\""
 				  : *c == '\\' ? "\\\\"
-				  : *c == '\b'  ? "\\b"
-				  : *c == '\f'  ? "\\f"
-				  : *c == '\n'  ? "\\n"
-				  : *c == '\r'  ? "\\r"
-				  : *c == '\t'  ? "\\t"
-						: NULL;
+				  : *c == '\b' ? "\\b"
+				  : *c == '\f' ? "\\f"
+				  : *c == '\n' ? "\\n"
+				  : *c == '\r' ? "\\r"
+				  : *c == '\t' ? "\\t"
+					       : NULL;
 		if (esc) {
 			quire_buf_puts(b, esc);
 		} else {
-			char u[7] = {'\\', 'u', '0', '0', hex[*c >> 4], hex[*c & 15], 0};
+			char u[7] = { '\\', 'u', '0', '0', hex[*c >> 4], hex[*c & 15], 0 };
 			quire_buf_puts(b, u);
 		}
 		c++;
@@ -170,8 +170,8 @@ size_t quire_jstr_len(const char *s, size_t len)
 {
 	size_t n = 2;
 	for (const unsigned char *c = (const unsigned char *)s, *end = c + len; c < end; c++) {
-		if (*c == '"' || *c == '\\' || *c == '\b' || *c == '\f' || *c == '\n' || *c == '\r' ||
-		    *c == '\t')
+		if (*c == '"' || *c == '\\' || *c == '\b' || *c == '\f' || *c == '\n' ||
+		    *c == '\r' || *c == '\t')
 			n += 2;
 		else if (*c < 0x20)
 			n += 6;

@@ -159,8 +159,8 @@ void quire_edit_abort(struct quire_edit *e)
 	quire__edit_end(e, 1);
 }
 
-int quire__edit_commit_events(struct quire_edit *e, const json_t *events, char *rev,
-			      size_t revlen, json_t **next)
+int quire__edit_commit_events(struct quire_edit *e, const json_t *events, char *rev, size_t revlen,
+			      json_t **next)
 {
 	const char *qdir = e->p->qdir;
 	long a, b = quire_manifest_max_rev(qdir);
@@ -249,8 +249,8 @@ int quire_edit_finish(struct quire_edit *e, char *rev, size_t revlen)
 	return err;
 }
 
-int quire_edit_commit(struct quire_project *p, const char *command, const json_t *events,
-		      char *rev, size_t revlen)
+int quire_edit_commit(struct quire_project *p, const char *command, const json_t *events, char *rev,
+		      size_t revlen)
 {
 	struct quire_edit *e = NULL;
 	int err = quire_edit_begin(&e, p, command);
@@ -262,8 +262,8 @@ int quire_edit_commit(struct quire_project *p, const char *command, const json_t
 
 static void add_event(struct quire_edit *e, const char *kind, const char *subject, json_t *data)
 {
-	json_array_append_new(e->events, json_pack("[s,s,o]", kind, subject,
-						   data ? data : json_null()));
+	json_array_append_new(e->events,
+			      json_pack("[s,s,o]", kind, subject, data ? data : json_null()));
 }
 
 static const json_t *entry_of(const struct quire_edit *e, const char *id)
@@ -281,8 +281,9 @@ static int unknown_id(const struct quire_edit *e, const char *id)
 {
 	const char *near = quire_suggest_id(e->prev, id);
 	if (near)
-		return quire_error_set(QUIRE_ENOTFOUND, "%s has no artefact '%s' (did you mean '%s'?)",
-				       rev_of(e), id, near);
+		return quire_error_set(QUIRE_ENOTFOUND,
+				       "%s has no artefact '%s' (did you mean '%s'?)", rev_of(e),
+				       id, near);
 	return quire_error_set(QUIRE_ENOTFOUND,
 			       "%s has no artefact '%s' (ids look like Chapter[1]; 'quire inspect' "
 			       "lists them; an instance is editable once it has been generated)",
@@ -310,8 +311,8 @@ int quire_edit_set_input(struct quire_edit *e, const char *name, const json_t *v
 	return 0;
 }
 
-int quire_edit_apply_export(struct quire_edit *e, const char *name, const char *text,
-			    size_t len, json_t **changed)
+int quire_edit_apply_export(struct quire_edit *e, const char *name, const char *text, size_t len,
+			    json_t **changed)
 {
 	*changed = json_array();
 	json_t *doc = NULL;
@@ -324,7 +325,8 @@ int quire_edit_apply_export(struct quire_edit *e, const char *name, const char *
 		if (json_equal(v, json_object_get(e->p->inputs, k)))
 			continue;
 		if (!(err = quire_edit_set_input(e, k, v)))
-			json_array_append_new(*changed, json_pack("{s:s,s:O}", "input", k, "value", v));
+			json_array_append_new(*changed,
+					      json_pack("{s:s,s:O}", "input", k, "value", v));
 	}
 	json_object_foreach(json_object_get(doc, "prompts"), k, v) {
 		if (err)
@@ -408,7 +410,8 @@ int quire_edit_review(struct quire_edit *e, enum quire_edit_review a, const char
 		if (a == QUIRE_EDIT_APPROVE && status && !strcmp(status, "pending-review"))
 			add_event(e, quire_ev_name(QUIRE_EV_APPROVED), k, NULL);
 		else if (a == QUIRE_EDIT_FEEDBACK && json_object_get(en, "digest"))
-			add_event(e, quire_ev_name(QUIRE_EV_FEEDBACK), k, json_pack("{s:s}", "text", text));
+			add_event(e, quire_ev_name(QUIRE_EV_FEEDBACK), k,
+				  json_pack("{s:s}", "text", text));
 		else if (a == QUIRE_EDIT_RELEASE && status && !strcmp(status, "user-edited"))
 			add_event(e, quire_ev_name(QUIRE_EV_RELEASED), k, NULL);
 		else
@@ -418,7 +421,7 @@ int quire_edit_review(struct quire_edit *e, enum quire_edit_review a, const char
 	if (!matched)
 		return unknown_id(e, pattern);
 	if (!json_array_size(*ids)) {
-		const char *what = a == QUIRE_EDIT_APPROVE ? "awaits review"
+		const char *what = a == QUIRE_EDIT_APPROVE   ? "awaits review"
 				   : a == QUIRE_EDIT_RELEASE ? "is hand-edited"
 							     : "has an output";
 		return quire_error_set(QUIRE_EINVALID, "nothing matching '%s' %s in %s", pattern,
@@ -439,8 +442,9 @@ int quire_edit_take(struct quire_edit *e, const char *id, long n)
 		found |= json_integer_value(json_object_get(t, "take")) == n;
 	if (!found)
 		return quire_error_set(QUIRE_ENOTFOUND,
-				       "%s has no take %ld (see 'quire inspect %s --takes')", id, n, id);
-	add_event(e, quire_ev_name(QUIRE_EV_TAKE_SELECTED), id, json_pack("{s:I}", "take", (json_int_t)n));
+				       "%s has no take %ld (see 'quire inspect %s --takes')", id, n,
+				       id);
+	add_event(e, quire_ev_name(QUIRE_EV_TAKE_SELECTED), id,
+		  json_pack("{s:I}", "take", (json_int_t)n));
 	return 0;
 }
-

@@ -31,8 +31,8 @@ struct quire_edit {
 	const struct quire_project *p; /* whose out/ is synced; root and qdir */
 	struct quire_lock *lock;
 	struct quire_store *store;
-	char *current;  /* the current revision, or NULL */
-	json_t *prev;   /* its manifest (an empty one when there is none) */
+	char *current; /* the current revision, or NULL */
+	json_t *prev;  /* its manifest (an empty one when there is none) */
 	char *command;
 	json_t *events; /* [kind, subject, data] triples added by the change calls */
 	struct quire__kept *kept;
@@ -44,8 +44,8 @@ struct quire_edit {
 
 /* Commits events as the next revision on top of the current one; *next gets the new
  * manifest. Nothing is checked of out/ here (callers preflight). */
-int quire__edit_commit_events(struct quire_edit *e, const json_t *events, char *rev,
-			      size_t revlen, json_t **next);
+int quire__edit_commit_events(struct quire_edit *e, const json_t *events, char *rev, size_t revlen,
+			      json_t **next);
 
 /* Ends the session (e is freed); restore: the files it kept go back first. */
 void quire__edit_end(struct quire_edit *e, int restore);

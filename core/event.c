@@ -12,7 +12,8 @@ const struct quire_ev_name quire_evs[QUIRE_EV_COUNT] = {
 	[QUIRE_EV_PRODUCED] = { "artefact.produced", "a provider made an output (a new take)" },
 	[QUIRE_EV_CACHED] = { "artefact.cached", "an output was reused from the action cache" },
 	[QUIRE_EV_FAILED] = { "artefact.failed", "an instance failed, with the error" },
-	[QUIRE_EV_BLOCKED] = { "artefact.blocked", "an instance could not run: an upstream failed" },
+	[QUIRE_EV_BLOCKED] = { "artefact.blocked",
+			       "an instance could not run: an upstream failed" },
 	[QUIRE_EV_REMOVED] = { "artefact.removed", "the blueprint no longer has the instance" },
 	[QUIRE_EV_LOST] = { "artefact.lost", "recovery found an unsynced output missing or "
 					     "damaged" },

@@ -19,14 +19,16 @@ static json_t *template_files(const struct quire_project *p)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; i < p->bp->nproducers; i++) {
-		const char *f[2] = { p->bp->producers[i].prompt, p->bp->producers[i].output.schema };
+		const char *f[2] = { p->bp->producers[i].prompt,
+				     p->bp->producers[i].output.schema };
 		for (int k = 0; k < 2; k++) {
 			if (!f[k])
 				continue;
 			int seen = 0;
 			size_t j;
 			json_t *x;
-			json_array_foreach(a, j, x) seen |= !strcmp(json_string_value(x), f[k]);
+			json_array_foreach(a, j, x)
+				seen |= !strcmp(json_string_value(x), f[k]);
 			if (!seen)
 				json_array_append_new(a, json_string(f[k]));
 		}
@@ -120,18 +122,20 @@ int quire_edit_parse_export(const struct quire_project *p, const char *name, con
 		int named = 0;
 		size_t i;
 		json_t *f;
-		json_array_foreach(files, i, f) named |= k && !strcmp(json_string_value(f), k);
+		json_array_foreach(files, i, f)
+			named |= k && !strcmp(json_string_value(f), k);
 		size_t vl = 0;
 		const char *v = quire__yaml_scalar(val, &vl);
 		if (!named)
-			err = quire__yaml_error(y, key, QUIRE_EINVALID,
-						"'%s' is not a prompt or schema the blueprint names",
-						k ? k : "?");
+			err = quire__yaml_error(
+				y, key, QUIRE_EINVALID,
+				"'%s' is not a prompt or schema the blueprint names", k ? k : "?");
 		else if (!v)
 			err = quire__yaml_error(y, val, QUIRE_EINVALID,
 						"the template '%s' must be text", k);
 		if (!err)
-			json_object_set_new(json_object_get(doc, "prompts"), k, json_stringn(v, vl));
+			json_object_set_new(json_object_get(doc, "prompts"), k,
+					    json_stringn(v, vl));
 		free(k);
 		if (err)
 			goto out;

@@ -29,10 +29,10 @@ int quire_fs_read(const char *path, struct quire_buf *buf, size_t cap)
 	}
 	/* A regular file is read in one read of its size plus one byte: getting exactly its size
 	 * back means the end (no second read, no 64 KiB buffer for a 600-byte file). */
-	size_t expect = have_st && S_ISREG(st.st_mode) && st.st_size >= 0 &&
-				(uint64_t)st.st_size < 65536
-			    ? (size_t)st.st_size
-			    : (size_t)-1;
+	size_t expect =
+		have_st && S_ISREG(st.st_mode) && st.st_size >= 0 && (uint64_t)st.st_size < 65536
+			? (size_t)st.st_size
+			: (size_t)-1;
 	size_t start = buf->len;
 	for (int first = 1;; first = 0) {
 		size_t room = first && expect != (size_t)-1 ? expect + 1 : 65536;
@@ -42,8 +42,9 @@ int quire_fs_read(const char *path, struct quire_buf *buf, size_t cap)
 			ssize_t more = read(fd, &probe, 1);
 			close(fd);
 			if (more > 0)
-				return quire_error_set(QUIRE_EINVALID, "'%s' is larger than %zu bytes",
-						       path, buf->cap);
+				return quire_error_set(QUIRE_EINVALID,
+						       "'%s' is larger than %zu bytes", path,
+						       buf->cap);
 			return 0;
 		}
 		if (buf->cap && room > buf->cap - buf->len)
@@ -59,7 +60,8 @@ int quire_fs_read(const char *path, struct quire_buf *buf, size_t cap)
 				continue;
 			int e = errno;
 			close(fd);
-			return quire_error_set(QUIRE_EIO, "cannot read '%s': %s", path, strerror(e));
+			return quire_error_set(QUIRE_EIO, "cannot read '%s': %s", path,
+					       strerror(e));
 		}
 		if (n == 0)
 			break;
@@ -67,8 +69,8 @@ int quire_fs_read(const char *path, struct quire_buf *buf, size_t cap)
 		buf->ptr[buf->len] = '\0';
 		if (cap && buf->len - start > cap) {
 			close(fd);
-			return quire_error_set(QUIRE_EINVALID, "'%s' is larger than %zu bytes", path,
-					       cap);
+			return quire_error_set(QUIRE_EINVALID, "'%s' is larger than %zu bytes",
+					       path, cap);
 		}
 		if (first && (size_t)n == expect && (size_t)n < room)
 			break;
@@ -118,16 +120,19 @@ static int replace(const char *path, const void *data, size_t len, int mode, int
 	int err = 0;
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0) {
-		err = quire_error_set(quire__io_code(errno), "cannot create '%s': %s", tmp, strerror(errno));
+		err = quire_error_set(quire__io_code(errno), "cannot create '%s': %s", tmp,
+				      strerror(errno));
 		goto out;
 	}
 	if (write_all(fd, data, len) < 0) {
-		err = quire_error_set(quire__io_code(errno), "cannot write '%s': %s", tmp, strerror(errno));
+		err = quire_error_set(quire__io_code(errno), "cannot write '%s': %s", tmp,
+				      strerror(errno));
 		close(fd);
 		goto fail;
 	}
 	if ((durable && fsync(fd) < 0) || close(fd) < 0) {
-		err = quire_error_set(quire__io_code(errno), "cannot sync '%s': %s", tmp, strerror(errno));
+		err = quire_error_set(quire__io_code(errno), "cannot sync '%s': %s", tmp,
+				      strerror(errno));
 		goto fail;
 	}
 	if (rename(tmp, path) < 0) {
@@ -153,7 +158,8 @@ int quire_fs_stream_open(struct quire_fs_stream *w, const char *path, int mode)
 	w->tmp = quire__xasprintf("%s.tmp-%ld", path, (long)getpid());
 	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (w->fd < 0) {
-		int err = quire_error_set(quire__io_code(errno), "cannot create '%s': %s", w->tmp, strerror(errno));
+		int err = quire_error_set(quire__io_code(errno), "cannot create '%s': %s", w->tmp,
+					  strerror(errno));
 		free(w->path);
 		free(w->tmp);
 		w->path = w->tmp = NULL;
@@ -165,7 +171,8 @@ int quire_fs_stream_open(struct quire_fs_stream *w, const char *path, int mode)
 static int stream_fail(struct quire_fs_stream *w, const char *what)
 {
 	if (!w->err)
-		w->err = quire_error_set(quire__io_code(errno), "cannot %s '%s': %s", what, w->tmp, strerror(errno));
+		w->err = quire_error_set(quire__io_code(errno), "cannot %s '%s': %s", what, w->tmp,
+					 strerror(errno));
 	return w->err;
 }
 
@@ -282,7 +289,9 @@ int quire_fs_create_new(const char *dir, const char *path, const void *data, siz
 		return -1;
 	char proc[64];
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	int rc = write_all(fd, data, len) < 0 ? -1 : linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
+	int rc = write_all(fd, data, len) < 0
+			 ? -1
+			 : linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
 	int e = errno;
 	close(fd); /* an unlinked file is freed with its last descriptor */
 	errno = e;
@@ -320,12 +329,15 @@ int quire_fs_write_file(const char *path, const void *data, size_t len, int mode
 	 * which made rewriting the same scratch file cost a disk write each time. */
 	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
-		return quire_error_set(quire__io_code(errno), "cannot create '%s': %s", path, strerror(errno));
+		return quire_error_set(quire__io_code(errno), "cannot create '%s': %s", path,
+				       strerror(errno));
 	int err = 0;
 	if (write_all(fd, data, len) < 0 || ftruncate(fd, (off_t)len) < 0)
-		err = quire_error_set(quire__io_code(errno), "cannot write '%s': %s", path, strerror(errno));
+		err = quire_error_set(quire__io_code(errno), "cannot write '%s': %s", path,
+				      strerror(errno));
 	if (close(fd) < 0 && !err)
-		err = quire_error_set(quire__io_code(errno), "cannot write '%s': %s", path, strerror(errno));
+		err = quire_error_set(quire__io_code(errno), "cannot write '%s': %s", path,
+				      strerror(errno));
 	return err;
 }
 
@@ -338,8 +350,8 @@ int quire_fs_sync_fs(const char *path)
 	int e = errno;
 	close(fd);
 	if (rc < 0)
-		return quire_error_set(quire__io_code(e), "cannot sync the file system of '%s': %s", path,
-				       strerror(e));
+		return quire_error_set(quire__io_code(e), "cannot sync the file system of '%s': %s",
+				       path, strerror(e));
 	return 0;
 }
 
@@ -350,8 +362,8 @@ int quire_fs_mkdirs(const char *path, int mode)
 	if (mkdir(path, (mode_t)mode) == 0 || errno == EEXIST)
 		return 0;
 	if (errno != ENOENT)
-		return quire_error_set(quire__io_code(errno), "cannot create directory '%s': %s", path,
-				       strerror(errno));
+		return quire_error_set(quire__io_code(errno), "cannot create directory '%s': %s",
+				       path, strerror(errno));
 	char *p = quire__xstrdup(path);
 	int err = 0;
 	for (char *s = p + 1;; s++) {
@@ -359,7 +371,8 @@ int quire_fs_mkdirs(const char *path, int mode)
 			char c = *s;
 			*s = '\0';
 			if (mkdir(p, (mode_t)mode) < 0 && errno != EEXIST) {
-				err = quire_error_set(quire__io_code(errno), "cannot create directory '%s': %s", p,
+				err = quire_error_set(quire__io_code(errno),
+						      "cannot create directory '%s': %s", p,
 						      strerror(errno));
 				break;
 			}

@@ -32,7 +32,8 @@ static void use(json_t *refs, const char *digest, const char *who, const char *r
 		free(w);
 		return;
 	}
-	json_object_set_new(u, "more", json_integer(json_integer_value(json_object_get(u, "more")) + 1));
+	json_object_set_new(u, "more",
+			    json_integer(json_integer_value(json_object_get(u, "more")) + 1));
 }
 
 static void use_manifest(json_t *refs, const json_t *m, const char *rev)
@@ -49,8 +50,9 @@ static void use_manifest(json_t *refs, const json_t *m, const char *rev)
 		size_t i;
 		json_t *t;
 		json_array_foreach(json_object_get(v, "takes"), i, t) {
-			char *who = quire__xasprintf("%s take %lld", k,
-						     (long long)json_integer_value(json_object_get(t, "take")));
+			char *who = quire__xasprintf(
+				"%s take %lld", k,
+				(long long)json_integer_value(json_object_get(t, "take")));
 			use(refs, json_string_value(json_object_get(t, "digest")), who, rev);
 			free(who);
 		}
@@ -99,7 +101,8 @@ static void check_store_dirs(const char *qdir, int repair, struct quire_fsck_res
 		if (lstat(tops[k], &st) != 0 || S_ISDIR(st.st_mode))
 			continue;
 		struct quire_fsck_problem *p =
-			add(res, alloc, QUIRE_FSCK_STORE_DIR, k ? ".quire/blobs/sha256" : ".quire/blobs",
+			add(res, alloc, QUIRE_FSCK_STORE_DIR,
+			    k ? ".quire/blobs/sha256" : ".quire/blobs",
 			    quire__xstrdup("is not a directory (a link?): the store must be inside "
 					   "the project"));
 		if (repair && unlink(tops[k]) == 0 && mkdir(tops[k], 0755) == 0)
@@ -110,7 +113,8 @@ static void check_store_dirs(const char *qdir, int repair, struct quire_fsck_res
 	while (d && (e = readdir(d))) {
 		struct stat st;
 		if (e->d_name[0] == '.' ||
-		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || S_ISDIR(st.st_mode))
+		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    S_ISDIR(st.st_mode))
 			continue;
 		char *subject = quire__xasprintf(".quire/blobs/sha256/%s", e->d_name);
 		struct quire_fsck_problem *p =
@@ -163,13 +167,14 @@ static void check_blobs(const char *qdir, int repair, json_t *refs, struct quire
 			if (seen)
 				json_object_set_new(seen, "seen", json_true());
 			char *who = users(refs, digest);
-			char *detail = herr ? quire__xasprintf("cannot be read (%s); %s",
-							       quire_error_last(), who)
-					    : quire__xasprintf("holds other content (it hashes to %s); %s",
-							       got.s, who);
+			char *detail =
+				herr ? quire__xasprintf("cannot be read (%s); %s",
+							quire_error_last(), who)
+				     : quire__xasprintf("holds other content (it hashes to %s); %s",
+							got.s, who);
 			quire_error_clear();
-			struct quire_fsck_problem *p = add(res, alloc, QUIRE_FSCK_BLOB_CORRUPT, digest,
-							   detail);
+			struct quire_fsck_problem *p =
+				add(res, alloc, QUIRE_FSCK_BLOB_CORRUPT, digest, detail);
 			free(who);
 			/* Only content that was read and hashes to something else is removed: an
 			 * unreadable blob (permissions, an I/O error) may be whole. */
@@ -203,7 +208,8 @@ static int rebuild_db(const char *qdir, long max)
 			quire_error_clear();
 			continue;
 		}
-		err = quire_store_run_restore(s, rev, json_string_value(json_object_get(m, "parent")),
+		err = quire_store_run_restore(s, rev,
+					      json_string_value(json_object_get(m, "parent")),
 					      json_string_value(json_object_get(m, "command")), 0);
 		const char *k;
 		json_t *v;
@@ -211,7 +217,8 @@ static int rebuild_db(const char *qdir, long max)
 			size_t i;
 			json_t *t;
 			json_array_foreach(json_object_get(v, "takes"), i, t) {
-				const char *fp = json_string_value(json_object_get(t, "fingerprint"));
+				const char *fp =
+					json_string_value(json_object_get(t, "fingerprint"));
 				const json_t *d = json_object_get(t, "digest");
 				if (err || !fp || !json_is_string(d))
 					continue;
@@ -242,13 +249,15 @@ static int move_db_aside(const char *qdir, char **moved)
 	char *to = quire__xasprintf("%s/quire.db.damaged-%s", qdir, ts);
 	int err = 0;
 	if (rename(from, to) < 0 && errno != ENOENT)
-		err = quire_error_set(QUIRE_EIO, "cannot move '%s' aside: %s", from, strerror(errno));
+		err = quire_error_set(QUIRE_EIO, "cannot move '%s' aside: %s", from,
+				      strerror(errno));
 	for (int k = 0; !err && k < 2; k++) {
 		/* A journal left beside a new database would be applied to it. */
 		char *j = quire__xasprintf("%s%s", from, k ? "-shm" : "-wal");
 		char *jt = quire__xasprintf("%s%s", to, k ? "-shm" : "-wal");
 		if (rename(j, jt) < 0 && errno != ENOENT)
-			err = quire_error_set(QUIRE_EIO, "cannot move '%s' aside: %s", j, strerror(errno));
+			err = quire_error_set(QUIRE_EIO, "cannot move '%s' aside: %s", j,
+					      strerror(errno));
 		free(j);
 		free(jt);
 	}
@@ -268,7 +277,8 @@ static int check_db(const char *qdir, json_t *refs, struct quire_fsck_result *re
 	if (err == QUIRE_ENEWER) {
 		/* Made by a newer quire: not damage, and never to be rebuilt by this one. */
 		add(res, alloc, QUIRE_FSCK_DATABASE, ".quire/quire.db",
-		    quire__xstrdup(quire_error_last()))->repaired = -1;
+		    quire__xstrdup(quire_error_last()))
+			->repaired = -1;
 		quire_error_clear();
 		return 0;
 	}
@@ -346,7 +356,8 @@ int quire_fsck(const char *root, int repair, struct quire_fsck_result *res)
 		add(res, &alloc, QUIRE_FSCK_BLOB_MISSING, digest, users(refs, digest));
 	}
 	if (repair && db_bad) {
-		if (!(err = move_db_aside(qdir, &res->db_moved_to)) && !(err = rebuild_db(qdir, max)))
+		if (!(err = move_db_aside(qdir, &res->db_moved_to)) &&
+		    !(err = rebuild_db(qdir, max)))
 			for (size_t k = 0; k < res->n; k++)
 				if (res->v[k].kind == QUIRE_FSCK_DATABASE)
 					res->v[k].repaired = 1;

@@ -26,8 +26,9 @@ static void mark_manifest(json_t *live, const json_t *m)
 {
 	const char *k;
 	json_t *v;
-	json_object_foreach(json_object_get(m, "files"), k, v) if (json_is_string(v))
-		keep(live, json_string_value(v));
+	json_object_foreach(json_object_get(m, "files"), k, v)
+		if (json_is_string(v))
+			keep(live, json_string_value(v));
 	json_object_foreach(json_object_get(m, "artefacts"), k, v) {
 		const json_t *d = json_object_get(v, "digest");
 		if (json_is_string(d))

@@ -129,7 +129,8 @@ int quire_hash_file(const char *path, struct quire_digest *out, uint64_t *size)
 				continue;
 			int e = errno;
 			close(fd);
-			return quire_error_set(QUIRE_EIO, "cannot read '%s': %s", path, strerror(e));
+			return quire_error_set(QUIRE_EIO, "cannot read '%s': %s", path,
+					       strerror(e));
 		}
 		if (n == 0)
 			break;
@@ -158,7 +159,8 @@ int quire_digest_valid(const char *s)
 	/* Called for every digest read back (indexes, the stat cache, blob checks): the length
 	 * first (strnlen reads no further than the NUL), then the digits without branches on
 	 * their (random) values. */
-	if (strncmp(s, "sha256:", 7) != 0 || strnlen(s + 7, QUIRE_DIGEST_HEX + 1) != QUIRE_DIGEST_HEX)
+	if (strncmp(s, "sha256:", 7) != 0 ||
+	    strnlen(s + 7, QUIRE_DIGEST_HEX + 1) != QUIRE_DIGEST_HEX)
 		return 0;
 	const unsigned char *p = (const unsigned char *)s + 7;
 	/* Compares, not a table: the compiler checks 16 or 32 digits per instruction. */

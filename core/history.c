@@ -35,10 +35,11 @@ int quire_revision_resolve(const char *qdir, const char *spec, char **rev)
 			char *end;
 			back = rest[1] ? strtol(rest + 1, &end, 10) : 1;
 			if ((rest[1] && *end) || back < 0)
-				return quire_error_set(QUIRE_EINVALID,
-						       "'%s' is not a revision (current~N counts back N "
-						       "revisions)",
-						       spec);
+				return quire_error_set(
+					QUIRE_EINVALID,
+					"'%s' is not a revision (current~N counts back N "
+					"revisions)",
+					spec);
 		} else if (*rest) {
 			return quire_error_set(QUIRE_EINVALID, "'%s' is not a revision", spec);
 		}
@@ -56,10 +57,11 @@ int quire_revision_resolve(const char *qdir, const char *spec, char **rev)
 			}
 			const char *parent = json_string_value(json_object_get(m, "parent"));
 			if (!parent) {
-				err = quire_error_set(QUIRE_ENOTFOUND,
-						      "'%s' goes back past the first revision (%s has no "
-						      "parent)",
-						      spec, cur);
+				err = quire_error_set(
+					QUIRE_ENOTFOUND,
+					"'%s' goes back past the first revision (%s has no "
+					"parent)",
+					spec, cur);
 				json_decref(m);
 				free(cur);
 				return err;
@@ -73,9 +75,9 @@ int quire_revision_resolve(const char *qdir, const char *spec, char **rev)
 	}
 	long n = quire_rev_parse(spec);
 	if (n <= 0)
-		return quire_error_set(QUIRE_EINVALID,
-				       "'%s' is not a revision (rev-NNNN, NNNN, current or current~N)",
-				       spec);
+		return quire_error_set(
+			QUIRE_EINVALID,
+			"'%s' is not a revision (rev-NNNN, NNNN, current or current~N)", spec);
 	char name[32];
 	quire_rev_format(n, name, sizeof(name));
 	char *path = quire__xasprintf("%s/manifests/%s.json", qdir, name);
@@ -138,10 +140,10 @@ json_t *quire_manifest_diff(const json_t *ma, const json_t *mb)
 	json_object_foreach(json_object_get(mb, "inputs"), k, v) {
 		const json_t *o = json_object_get(json_object_get(ma, "inputs"), k);
 		if (!o || strcmp(str(o, "digest"), str(v, "digest")))
-			json_array_append_new(inputs, json_pack("{s:s,s:O,s:O}", "name", k, "from",
-								o ? json_object_get(o, "value")
-								  : json_null(),
-								"to", json_object_get(v, "value")));
+			json_array_append_new(
+				inputs, json_pack("{s:s,s:O,s:O}", "name", k, "from",
+						  o ? json_object_get(o, "value") : json_null(),
+						  "to", json_object_get(v, "value")));
 	}
 	const json_t *aa = json_object_get(ma, "artefacts"), *ab = json_object_get(mb, "artefacts");
 	json_object_foreach((json_t *)ab, k, v) {
@@ -153,24 +155,27 @@ json_t *quire_manifest_diff(const json_t *ma, const json_t *mb)
 		if (!strcmp(str(o, "digest"), str(v, "digest")) &&
 		    !strcmp(str(o, "status"), str(v, "status")))
 			continue;
-		json_array_append_new(changed,
-				      json_pack("{s:s,s:s,s:s,s:O,s:O,s:b}", "id", k, "from",
-						str(o, "status"), "to", str(v, "status"), "digest_from",
-						json_object_get(o, "digest") ? json_object_get(o, "digest")
-									     : json_null(),
-						"digest_to",
-						json_object_get(v, "digest") ? json_object_get(v, "digest")
-									     : json_null(),
-						"text", is_text(v) && is_text(o)));
+		json_array_append_new(
+			changed,
+			json_pack("{s:s,s:s,s:s,s:O,s:O,s:b}", "id", k, "from", str(o, "status"),
+				  "to", str(v, "status"), "digest_from",
+				  json_object_get(o, "digest") ? json_object_get(o, "digest")
+							       : json_null(),
+				  "digest_to",
+				  json_object_get(v, "digest") ? json_object_get(v, "digest")
+							       : json_null(),
+				  "text", is_text(v) && is_text(o)));
 	}
-	json_object_foreach((json_t *)aa, k, v) if (!json_object_get(ab, k))
-		json_array_append_new(removed, json_string(k));
-	return json_pack("{s:O,s:O,s:o,s:{s:o,s:o,s:o}}", "from",
-			 json_object_get(ma, "revision") ? json_object_get(ma, "revision") : json_null(),
-			 "to",
-			 json_object_get(mb, "revision") ? json_object_get(mb, "revision") : json_null(),
-			 "inputs", inputs, "artefacts", "added", added, "removed", removed, "changed",
-			 changed);
+	json_object_foreach((json_t *)aa, k, v)
+		if (!json_object_get(ab, k))
+			json_array_append_new(removed, json_string(k));
+	return json_pack(
+		"{s:O,s:O,s:o,s:{s:o,s:o,s:o}}", "from",
+		json_object_get(ma, "revision") ? json_object_get(ma, "revision") : json_null(),
+		"to",
+		json_object_get(mb, "revision") ? json_object_get(mb, "revision") : json_null(),
+		"inputs", inputs, "artefacts", "added", added, "removed", removed, "changed",
+		changed);
 }
 
 int quire_revision_diff(const char *qdir, const char *a, const char *b, json_t **out)
@@ -196,8 +201,8 @@ int quire_revision_diff(const char *qdir, const char *a, const char *b, json_t *
 
 json_t *quire_revision_status(const json_t *m)
 {
-	json_t *groups = json_pack("{s:[],s:[],s:[],s:[],s:[]}", "failed", "stale", "pending-review",
-				   "user-edited", "blocked");
+	json_t *groups = json_pack("{s:[],s:[],s:[],s:[],s:[]}", "failed", "stale",
+				   "pending-review", "user-edited", "blocked");
 	json_int_t cost = 0;
 	const char *k;
 	json_t *v;
@@ -208,14 +213,15 @@ json_t *quire_revision_status(const json_t *m)
 		cost += num(v, "cost_micro");
 	}
 	return json_pack("{s:O,s:o,s:I}", "revision",
-			 json_object_get(m, "revision") ? json_object_get(m, "revision") : json_null(),
+			 json_object_get(m, "revision") ? json_object_get(m, "revision")
+							: json_null(),
 			 "artefacts", groups, "total_cost_micro", cost);
 }
 
 json_t *quire_plan_attention(const struct quire_plan *plan)
 {
-	json_t *groups = json_pack("{s:[],s:[],s:[],s:[],s:[]}", "failed", "stale", "pending-review",
-				   "user-edited", "blocked");
+	json_t *groups = json_pack("{s:[],s:[],s:[],s:[],s:[]}", "failed", "stale",
+				   "pending-review", "user-edited", "blocked");
 	size_t n;
 	const struct quire_mrow *rows = quire_mbase_rows(plan->base, &n);
 	for (size_t k = 0; k < n; k++) {

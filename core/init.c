@@ -137,15 +137,16 @@ json_t *quire_init_blueprints(void)
 static void gen_config(struct files *fs, const struct quire_blueprint *bp)
 {
 	struct quire_buf b = QUIRE_BUF_INIT;
-	quire_buf_puts(&b, "# quire project file: which blueprint, where inputs and outputs live, and\n"
-			   "# which provider each role uses. Changing a binding re-runs exactly the\n"
-			   "# producers with that role.\n"
-			   "quire: 1\n"
-			   "blueprint: blueprint.yaml\n"
-			   "inputs: inputs.yaml\n"
-			   "out: out\n"
-			   "jobs: 4\n"
-			   "roles:\n");
+	quire_buf_puts(&b,
+		       "# quire project file: which blueprint, where inputs and outputs live, and\n"
+		       "# which provider each role uses. Changing a binding re-runs exactly the\n"
+		       "# producers with that role.\n"
+		       "quire: 1\n"
+		       "blueprint: blueprint.yaml\n"
+		       "inputs: inputs.yaml\n"
+		       "out: out\n"
+		       "jobs: 4\n"
+		       "roles:\n");
 	size_t n;
 	const char **roles = quire_blueprint_roles(bp, &n);
 	for (size_t i = 0; i < n; i++)
@@ -159,8 +160,9 @@ static void gen_config(struct files *fs, const struct quire_blueprint *bp)
 static void gen_inputs(struct files *fs, const struct quire_blueprint *bp)
 {
 	struct quire_buf b = QUIRE_BUF_INIT;
-	quire_buf_puts(&b, "# Input values for this story build. Edit them and run 'quire plan' to see\n"
-			   "# what would be regenerated.\n");
+	quire_buf_puts(
+		&b, "# Input values for this story build. Edit them and run 'quire plan' to see\n"
+		    "# what would be regenerated.\n");
 	for (size_t i = 0; i < bp->ninputs; i++) {
 		const struct quire_input_decl *in = &bp->inputs[i];
 		if (in->def) {
@@ -207,8 +209,8 @@ static int collect(struct files *fs, const char *spec)
 	} else {
 		snprintf(src, sizeof(src), "%s", spec);
 		if (stat(src, &st) < 0)
-			return quire_error_set(QUIRE_ENOTFOUND, "cannot read blueprint '%s': %s", src,
-					       strerror(errno));
+			return quire_error_set(QUIRE_ENOTFOUND, "cannot read blueprint '%s': %s",
+					       src, strerror(errno));
 	}
 	stat(src, &st);
 	struct quire_blueprint *bp = NULL;
@@ -232,7 +234,8 @@ static int collect(struct files *fs, const char *spec)
 		else
 			snprintf(dir, sizeof(dir), ".");
 		for (size_t i = 0; !err && i < bp->nproducers; i++) {
-			const char *refs[2] = { bp->producers[i].prompt, bp->producers[i].output.schema };
+			const char *refs[2] = { bp->producers[i].prompt,
+						bp->producers[i].output.schema };
 			for (int k = 0; k < 2 && !err; k++) {
 				if (!refs[k] || find_file(fs, refs[k]))
 					continue;
@@ -249,7 +252,6 @@ static int collect(struct files *fs, const char *spec)
 	quire_blueprint_free(bp);
 	return err;
 }
-
 
 int quire_init(const char *dir, const char *spec, struct quire_init_result *res)
 {
@@ -280,8 +282,8 @@ int quire_init(const char *dir, const char *spec, struct quire_init_result *res)
 		snprintf(path, sizeof(path), "%s/%s", dir, fs.v[i].rel);
 		struct quire_buf cur = QUIRE_BUF_INIT;
 		int r = quire_fs_read(path, &cur, 0);
-		if (r == 0 && (cur.len != fs.v[i].data.len ||
-			       memcmp(cur.ptr, fs.v[i].data.ptr, cur.len)) &&
+		if (r == 0 &&
+		    (cur.len != fs.v[i].data.len || memcmp(cur.ptr, fs.v[i].data.ptr, cur.len)) &&
 		    strcmp(fs.v[i].rel, ".gitignore")) {
 			quire_buf_printf(&differ, "%s%s", conflicts ? ", " : "", path);
 			conflicts++;
@@ -290,10 +292,11 @@ int quire_init(const char *dir, const char *spec, struct quire_init_result *res)
 	}
 	quire_error_clear();
 	if (conflicts) {
-		err = quire_error_set(QUIRE_EEXISTS,
-				      "%s already exist%s with other content; refusing to overwrite "
-				      "%s: nothing was written",
-				      differ.ptr, conflicts == 1 ? "s" : "", conflicts == 1 ? "it" : "them");
+		err = quire_error_set(
+			QUIRE_EEXISTS,
+			"%s already exist%s with other content; refusing to overwrite "
+			"%s: nothing was written",
+			differ.ptr, conflicts == 1 ? "s" : "", conflicts == 1 ? "it" : "them");
 		quire_buf_release(&differ);
 		goto out;
 	}

@@ -10,8 +10,8 @@
 #include "util.h"
 
 struct quire__jobserver {
-	int rfd, wfd;      /* our own descriptors: rfd non-blocking */
-	char held[256];    /* the bytes taken, given back as they were */
+	int rfd, wfd;	/* our own descriptors: rfd non-blocking */
+	char held[256]; /* the bytes taken, given back as they were */
 	int nheld;
 };
 
@@ -29,7 +29,8 @@ struct quire__jobserver *quire__jobserver_open(void)
 	/* The last --jobserver-auth= (or the older --jobserver-fds=) wins, as make documents. */
 	while ((p = strstr(p, "--jobserver-"))) {
 		const char *eq = strchr(p, '=');
-		if (eq && (!strncmp(p, "--jobserver-auth=", 17) || !strncmp(p, "--jobserver-fds=", 16)))
+		if (eq &&
+		    (!strncmp(p, "--jobserver-auth=", 17) || !strncmp(p, "--jobserver-fds=", 16)))
 			auth = eq + 1;
 		p += 12;
 	}

@@ -61,7 +61,8 @@ const char **quire_json_sorted_keys(const json_t *obj, size_t *n)
 	size_t k = 0;
 	const char *key;
 	json_t *x;
-	json_object_foreach((json_t *)obj, key, x) keys[k++] = key;
+	json_object_foreach((json_t *)obj, key, x)
+		keys[k++] = key;
 	qsort(keys, k, sizeof(*keys), cmp_keys);
 	return keys;
 }
@@ -168,12 +169,16 @@ static size_t string_end_strict(const char *s, size_t n, size_t i)
 				return (size_t)-1;
 			if (s[i] == 'u') {
 				for (int k = 0; k < 4; k++)
-					if (++i >= n || !strchr("0123456789abcdefABCDEF", s[i]) || !s[i])
+					if (++i >= n || !strchr("0123456789abcdefABCDEF", s[i]) ||
+					    !s[i])
 						return (size_t)-1;
 			}
 		} else if (c >= 0x80) {
 			/* A UTF-8 sequence: its length from the lead byte, then continuations. */
-			size_t len = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+			size_t len = c >= 0xf0 && c < 0xf5   ? 4
+				     : c >= 0xe0	     ? 3
+				     : c >= 0xc2 && c < 0xe0 ? 2
+							     : 0;
 			if (!len || i + len > n)
 				return (size_t)-1;
 			unsigned cp = c & (len == 2 ? 0x1f : len == 3 ? 0x0f : 0x07);
@@ -373,7 +378,8 @@ json_t *quire_json_loads_keeping(const char *text, size_t len, const char *key, 
 			break;
 		while (vs < ve && (text[vs] == ' ' || text[vs] == '\n'))
 			vs++;
-		if (ke - 1 - ks == klen && !memcmp(text + ks, key, klen) && text[ks + klen] == '"') {
+		if (ke - 1 - ks == klen && !memcmp(text + ks, key, klen) &&
+		    text[ks + klen] == '"') {
 			if (ve - vs < min || (text[vs] != '{' && text[vs] != '['))
 				break;
 			/* The rest parsed with null in its place, then the text put there. */
@@ -384,7 +390,8 @@ json_t *quire_json_loads_keeping(const char *text, size_t len, const char *key, 
 			json_t *o = json_loadb(b.ptr, b.len, 0, &je);
 			quire_buf_release(&b);
 			if (json_is_object(o) && json_is_null(json_object_get(o, key))) {
-				json_object_set_new(o, key, json_stringn_nocheck(text + vs, ve - vs));
+				json_object_set_new(o, key,
+						    json_stringn_nocheck(text + vs, ve - vs));
 				return o;
 			}
 			json_decref(o);
@@ -454,4 +461,3 @@ char *quire_json_canonical_with(const json_t *obj, const char *key, const char *
 	free(keys);
 	return quire_buf_detach(&b, NULL);
 }
-

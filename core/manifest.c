@@ -61,10 +61,11 @@ int quire_manifest_current(const char *qdir, char **rev)
 		b.ptr[--b.len] = '\0';
 	if (quire_rev_parse(b.ptr) < 0 || strncmp(b.ptr, "rev-", 4)) {
 		quire_buf_release(&b);
-		return quire_error_set(QUIRE_ECORRUPT,
-				       ".quire/current does not name a revision (expected rev-NNNN; "
-				       "restore it from git, 'git checkout -- .quire/current', or write "
-				       "the newest revision's name into it)");
+		return quire_error_set(
+			QUIRE_ECORRUPT,
+			".quire/current does not name a revision (expected rev-NNNN; "
+			"restore it from git, 'git checkout -- .quire/current', or write "
+			"the newest revision's name into it)");
 	}
 	*rev = quire_buf_detach(&b, NULL);
 	return 0;
@@ -72,15 +73,16 @@ int quire_manifest_current(const char *qdir, char **rev)
 
 json_t *quire_manifest_empty(void)
 {
-	return json_pack("{s:i,s:n,s:n,s:{},s:{},s:{},s:{}}", "format", MANIFEST_FORMAT,
-			 "revision", "parent", "files", "inputs", "artefacts", "counts");
+	return json_pack("{s:i,s:n,s:n,s:{},s:{},s:{},s:{}}", "format", MANIFEST_FORMAT, "revision",
+			 "parent", "files", "inputs", "artefacts", "counts");
 }
 
 int quire_manifest_load(const char *qdir, const char *rev, json_t **out)
 {
 	*out = NULL;
 	if (quire_rev_parse(rev) < 0)
-		return quire_error_set(QUIRE_EINVALID, "'%s' is not a revision (expected rev-NNNN)", rev);
+		return quire_error_set(QUIRE_EINVALID, "'%s' is not a revision (expected rev-NNNN)",
+				       rev);
 	char name[32];
 	quire_rev_format(quire_rev_parse(rev), name, sizeof(name));
 	char *path = quire__xasprintf("%s/manifests/%s.json", qdir, name);
@@ -101,23 +103,26 @@ int quire__manifest_parse(const char *text, size_t len, const char *name, json_t
 	json_error_t je;
 	json_t *m = json_loadb(text, len, 0, &je);
 	if (!m)
-		return quire_error_set(QUIRE_ECORRUPT,
-				       ".quire/manifests/%s.json:%d:%d: %s (a damaged revision: restore "
-				       "it from git, 'git checkout -- .quire/manifests/%s.json'; 'quire "
-				       "fsck' lists what else is damaged)",
-				       name, je.line, je.column, je.text, name);
-	if (!json_is_object(m) || json_integer_value(json_object_get(m, "format")) != MANIFEST_FORMAT ||
+		return quire_error_set(
+			QUIRE_ECORRUPT,
+			".quire/manifests/%s.json:%d:%d: %s (a damaged revision: restore "
+			"it from git, 'git checkout -- .quire/manifests/%s.json'; 'quire "
+			"fsck' lists what else is damaged)",
+			name, je.line, je.column, je.text, name);
+	if (!json_is_object(m) ||
+	    json_integer_value(json_object_get(m, "format")) != MANIFEST_FORMAT ||
 	    !json_is_object(json_object_get(m, "artefacts")) ||
 	    !json_is_object(json_object_get(m, "inputs")) ||
 	    !json_is_string(json_object_get(m, "revision")) ||
 	    strcmp(json_string_value(json_object_get(m, "revision")), name)) {
 		json_decref(m);
-		return quire_error_set(QUIRE_ECORRUPT,
-				       ".quire/manifests/%s.json is not a valid manifest (a damaged "
-				       "revision: restore it from git, 'git checkout -- "
-				       ".quire/manifests/%s.json'; 'quire fsck' lists what else is "
-				       "damaged)",
-				       name, name);
+		return quire_error_set(
+			QUIRE_ECORRUPT,
+			".quire/manifests/%s.json is not a valid manifest (a damaged "
+			"revision: restore it from git, 'git checkout -- "
+			".quire/manifests/%s.json'; 'quire fsck' lists what else is "
+			"damaged)",
+			name, name);
 	}
 	*out = m;
 	return 0;
@@ -158,4 +163,3 @@ long quire_manifest_max_rev(const char *qdir)
 	closedir(d);
 	return max;
 }
-

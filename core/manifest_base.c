@@ -19,7 +19,7 @@
 #include "util.h"
 
 const char *const quire__index_str[INDEX_NSTR] = { "status", "digest", "fingerprint", "ext",
-					 "approved_digest" };
+						   "approved_digest" };
 const char *const quire__index_int[INDEX_NINT] = { "take", "size", "duration_ms" };
 
 struct quire_mbase *quire__mbase_new(void)
@@ -178,8 +178,8 @@ static json_t *overlay(const json_t *m, const char *id)
 /* A commit keeps large dependency records (an entry's "deps", also inside its "takes") and a
  * run's file list (the manifest's "files") as their JSON text in a JSON string, where the
  * value is otherwise always an object: parsed, a collector's record at 100k was 10 MB of
- * jansson objects, built twice per commit only to be written out again. quire__mb_put_entry lays the
- * text out where it goes. Records shorter than this stay parsed (unit tests set it to 0). */
+ * jansson objects, built twice per commit only to be written out again. quire__mb_put_entry lays
+ * the text out where it goes. Records shorter than this stay parsed (unit tests set it to 0). */
 size_t quire__manifest_raw_min = 256;
 
 /* How much of a manifest's map is read before its pages are let go (see peek_ex; unit tests
@@ -253,7 +253,8 @@ int quire__mb_spill_read(struct quire_mbase *b, size_t off, size_t len, struct q
 {
 	if (off >= b->spilled) {
 		if (off - b->spilled + len > b->spill.len)
-			return quire_error_set(QUIRE_ERROR, "internal: a spilled text out of range");
+			return quire_error_set(QUIRE_ERROR,
+					       "internal: a spilled text out of range");
 		return quire_buf_add(out, b->spill.ptr + (off - b->spilled), len);
 	}
 	int err = quire_buf_grow(out, len);
@@ -304,28 +305,36 @@ static int peek_ex(const json_t *m, struct quire_mbase *base, const char *id, js
 	if (e && !text) {
 		const struct quire_mrow *cr = quire__mb_crow(base, e);
 		if (!cr)
-			return quire_error_set(QUIRE_ECORRUPT, "the entry of '%s' is not an object", id);
+			return quire_error_set(QUIRE_ECORRUPT, "the entry of '%s' is not an object",
+					       id);
 		struct quire_buf t = QUIRE_BUF_INIT;
 		int err = quire__mb_spill_read(base, cr->off, cr->len, &t);
 		if (!err && !(*entry = quire__mb_parse_keeping(t.ptr, t.len, key)))
-			err = quire_error_set(QUIRE_ERROR, "internal: the compacted entry of '%s' "
-							   "does not parse", id);
+			err = quire_error_set(QUIRE_ERROR,
+					      "internal: the compacted entry of '%s' "
+					      "does not parse",
+					      id);
 		quire_buf_release(&t);
 		return err;
 	}
 	if (text) {
-		*entry = quire__mb_parse_keeping(json_string_value(text), json_string_length(text), key);
+		*entry = quire__mb_parse_keeping(json_string_value(text), json_string_length(text),
+						 key);
 		if (*entry)
 			return 0;
-		return quire_error_set(QUIRE_ERROR, "internal: the compacted entry of '%s' does not "
-						    "parse", id);
+		return quire_error_set(QUIRE_ERROR,
+				       "internal: the compacted entry of '%s' does not "
+				       "parse",
+				       id);
 	}
 	const struct quire_mrow *r = quire_mbase_find(base, id);
 	if (!r)
 		return 0;
 	if (!quire_mbase_has_text(base))
-		return quire_error_set(QUIRE_ERROR, "internal: the entry of '%s' is not in its "
-						    "manifest", id);
+		return quire_error_set(QUIRE_ERROR,
+				       "internal: the entry of '%s' is not in its "
+				       "manifest",
+				       id);
 	int err = quire__mbase_map(base);
 	if (err)
 		return err;
@@ -341,10 +350,11 @@ static int peek_ex(const json_t *m, struct quire_mbase *base, const char *id, js
 		return 0;
 	json_error_t je;
 	json_decref(json_loadb(base->map + r->off, r->len, 0, &je));
-	return quire_error_set(QUIRE_ECORRUPT,
-			       ".quire/manifests/%s.json: the entry of '%s' (byte %zu) does not match "
-			       ".quire/runs/%s-index.tsv: %s",
-			       base->rev, id, r->off, base->rev, je.text);
+	return quire_error_set(
+		QUIRE_ECORRUPT,
+		".quire/manifests/%s.json: the entry of '%s' (byte %zu) does not match "
+		".quire/runs/%s-index.tsv: %s",
+		base->rev, id, r->off, base->rev, je.text);
 }
 
 int quire__mb_materialise(json_t *m, struct quire_mbase *base, const char *id, json_t **entry,
@@ -367,14 +377,12 @@ int quire__mb_materialise(json_t *m, struct quire_mbase *base, const char *id, j
 	return 0;
 }
 
-int quire_manifest_materialise(json_t *m, struct quire_mbase *base, const char *id,
-			       json_t **entry)
+int quire_manifest_materialise(json_t *m, struct quire_mbase *base, const char *id, json_t **entry)
 {
 	return quire__mb_materialise(m, base, id, entry, 0);
 }
 
-int quire_manifest_peek(const json_t *m, struct quire_mbase *base, const char *id,
-			json_t **entry)
+int quire_manifest_peek(const json_t *m, struct quire_mbase *base, const char *id, json_t **entry)
 {
 	return peek_ex(m, base, id, entry, 0);
 }
@@ -390,7 +398,6 @@ int quire__mb_cmp_keys(const void *x, const void *y)
 	return strcmp(*(const char *const *)x, *(const char *const *)y);
 }
 
-
 /* A value kept as text (see quire__manifest_raw_min) laid out at depth, else written. */
 void quire__mb_put_kept(struct quire_buf *b, const json_t *v, int depth)
 {
@@ -398,7 +405,6 @@ void quire__mb_put_kept(struct quire_buf *b, const json_t *v, int depth)
 	    quire_json_reformat(b, json_string_value(v), json_string_length(v), depth))
 		quire_json_write_at(b, v, depth);
 }
-
 
 /* Writes an entry (or a take, in_take) as quire_json_write_at(e, depth) would, its "deps"
  * laid out from text when kept so, and its takes' too. */
@@ -477,10 +483,12 @@ void quire__mb_compact(json_t *m, struct quire_mbase *base, const char *id)
 	/* The index's fields (shared values, not copies), then the text. */
 	for (int k = 0; k < INDEX_NSTR; k++)
 		if (json_object_get(e, quire__index_str[k]))
-			json_object_set_nocheck(c, quire__index_str[k], json_object_get(e, quire__index_str[k]));
+			json_object_set_nocheck(c, quire__index_str[k],
+						json_object_get(e, quire__index_str[k]));
 	for (int k = 0; k < INDEX_NINT; k++)
 		if (json_object_get(e, quire__index_int[k]))
-			json_object_set_nocheck(c, quire__index_int[k], json_object_get(e, quire__index_int[k]));
+			json_object_set_nocheck(c, quire__index_int[k],
+						json_object_get(e, quire__index_int[k]));
 	if (json_object_get(e, "feedback"))
 		json_object_set_nocheck(c, "feedback", json_object_get(e, "feedback"));
 	json_object_set_new_nocheck(c, TEXT_KEY, json_stringn_nocheck(b.ptr, b.len));
@@ -492,4 +500,3 @@ void quire_manifest_compact(json_t *m, const char *id)
 {
 	quire__mb_compact(m, NULL, id);
 }
-

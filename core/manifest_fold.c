@@ -21,7 +21,8 @@ struct fold_ev {
 static void count(json_t *m, const char *what)
 {
 	json_t *c = json_object_get(m, "counts");
-	json_object_set_new(c, what, json_integer(json_integer_value(json_object_get(c, what)) + 1));
+	json_object_set_new(c, what,
+			    json_integer(json_integer_value(json_object_get(c, what)) + 1));
 }
 
 /* A run, edit or rewind began: the revision's metadata, counts from zero. */
@@ -64,11 +65,11 @@ static void fold_produced(const struct fold_ev *ev)
 	json_int_t take = json_integer_value(json_object_get(data, "take"));
 	size_t k;
 	json_t *t;
-	json_array_foreach(takes, k, t) if (json_integer_value(json_object_get(t, "take")) == take)
-	{
-		json_array_remove(takes, k);
-		break;
-	}
+	json_array_foreach(takes, k, t)
+		if (json_integer_value(json_object_get(t, "take")) == take) {
+			json_array_remove(takes, k);
+			break;
+		}
 	/* The take being shown keeps its deps on the entry itself; a take that stops being
 	 * shown takes them along, so it can be selected again (no copy per take otherwise). */
 	json_array_foreach(takes, k, t) {
@@ -94,9 +95,10 @@ static void fold_produced(const struct fold_ev *ev)
 	json_t *cost = json_object_get(data, "cost_micro");
 	if (kind == QUIRE_EV_PRODUCED && json_is_integer(cost)) {
 		json_t *c = json_object_get(m, "counts");
-		json_object_set_new(c, "cost_micro",
-				    json_integer(json_integer_value(json_object_get(c, "cost_micro")) +
-						 json_integer_value(cost)));
+		json_object_set_new(
+			c, "cost_micro",
+			json_integer(json_integer_value(json_object_get(c, "cost_micro")) +
+				     json_integer_value(cost)));
 	}
 }
 
@@ -114,7 +116,9 @@ static void fold_failed(const struct fold_ev *ev)
 	/* A failed re-run keeps the earlier output visible, but never as clean. */
 	int has_output = json_is_string(json_object_get(e, "digest"));
 	json_object_set_new(e, "status",
-			    json_string(has_output ? "stale" : failed ? "failed" : "blocked"));
+			    json_string(has_output ? "stale"
+					: failed   ? "failed"
+						   : "blocked"));
 	json_object_set(e, "error", json_object_get(data, "error"));
 	if (!old) {
 		json_object_set(e, "producer", json_object_get(data, "producer"));
@@ -135,9 +139,10 @@ static void fold_failed(const struct fold_ev *ev)
 	json_t *cost = json_object_get(data, "cost_micro");
 	if (json_is_integer(cost)) {
 		json_t *c = json_object_get(m, "counts");
-		json_object_set_new(c, "cost_micro",
-				    json_integer(json_integer_value(json_object_get(c, "cost_micro")) +
-						 json_integer_value(cost)));
+		json_object_set_new(
+			c, "cost_micro",
+			json_integer(json_integer_value(json_object_get(c, "cost_micro")) +
+				     json_integer_value(cost)));
 	}
 }
 
@@ -370,8 +375,9 @@ void quire_manifest_apply(json_t *m, int64_t time_ns, const char *kind, const ch
 	/* An unknown kind (an event from a newer quire) changes nothing. */
 	if (k < 0 || !folds[k])
 		return;
-	struct fold_ev ev = { m, json_object_get(m, "artefacts"), (enum quire_ev)k, time_ns,
-			      subject, data };
+	struct fold_ev ev = {
+		m, json_object_get(m, "artefacts"), (enum quire_ev)k, time_ns, subject, data
+	};
 	folds[k](&ev);
 }
 
@@ -380,7 +386,8 @@ static int fold(json_t *m, struct quire_mbase *base, int64_t time_ns, const char
 {
 	json_t *arts = json_object_get(m, "artefacts");
 	if (base && quire_ev_parse(kind) == QUIRE_EV_RESTORED)
-		return quire_error_set(QUIRE_ERROR, "internal: a rewind folded onto a revision's index");
+		return quire_error_set(QUIRE_ERROR,
+				       "internal: a rewind folded onto a revision's index");
 	if (subject && json_is_null(json_object_get(arts, subject))) {
 		/* Removed earlier in this fold: absent (its base row stays hidden). */
 		json_object_del(arts, subject);
@@ -407,15 +414,14 @@ int quire_manifest_fold(json_t *m, struct quire_mbase *base, int64_t time_ns, co
 	return fold(m, base, time_ns, kind, subject, data, compact);
 }
 
-int quire_manifest_fold_text(json_t *m, struct quire_mbase *base, int64_t time_ns,
-			     const char *kind, const char *subject, const char *text, size_t len,
-			     int compact)
+int quire_manifest_fold_text(json_t *m, struct quire_mbase *base, int64_t time_ns, const char *kind,
+			     const char *subject, const char *text, size_t len, int compact)
 {
 	/* What a commit keeps as text: a record's "deps", a run's "files". */
 	int k = compact ? quire_ev_parse(kind) : -1;
 	const char *key = k == QUIRE_EV_PRODUCED || k == QUIRE_EV_CACHED ? "deps"
-			  : k == QUIRE_EV_RUN_START			   ? "files"
-								   : NULL;
+			  : k == QUIRE_EV_RUN_START			 ? "files"
+									 : NULL;
 	json_t *data = NULL;
 	if (text && (data = quire__mb_parse_keeping(text, len, key))) {
 		/* What was kept as text is checked once as a parser would: written as it is, a
@@ -432,11 +438,11 @@ int quire_manifest_fold_text(json_t *m, struct quire_mbase *base, int64_t time_n
 	if (text && !data) {
 		json_error_t je;
 		if (!(data = json_loadb(text, len, JSON_DECODE_ANY, &je)))
-			return quire_error_set(QUIRE_ECORRUPT, "an event of '%s' has invalid data: %s",
+			return quire_error_set(QUIRE_ECORRUPT,
+					       "an event of '%s' has invalid data: %s",
 					       subject ? subject : kind, je.text);
 	}
 	int err = fold(m, base, time_ns, kind, subject, data, compact);
 	json_decref(data);
 	return err;
 }
-

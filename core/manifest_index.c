@@ -132,8 +132,7 @@ void quire__manifest_index_parse(char *text, size_t tlen, const char *rev, int f
 	    parse_int(h[4], &imtime))
 		goto bad;
 	if (base->fd < 0 || fstat(base->fd, &st) < 0 || st.st_size != isize ||
-	    (long long)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != imtime ||
-	    !st.st_size)
+	    (long long)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != imtime || !st.st_size)
 		goto bad;
 	base->size = (size_t)st.st_size;
 	for (line = nl + 1; *line; line = nl + 1) {
@@ -144,11 +143,13 @@ void quire__manifest_index_parse(char *text, size_t tlen, const char *rev, int f
 		if (split_tabs(line, f, INDEX_NFIELDS) != INDEX_NFIELDS || !*f[0] || !text_ok(f[0]))
 			goto bad;
 		long long off, len;
-		if (parse_int(f[INDEX_NFIELDS - 2], &off) || parse_int(f[INDEX_NFIELDS - 1], &len) ||
-		    off <= 0 || len < 2 || (size_t)off + (size_t)len > base->size)
+		if (parse_int(f[INDEX_NFIELDS - 2], &off) ||
+		    parse_int(f[INDEX_NFIELDS - 1], &len) || off <= 0 || len < 2 ||
+		    (size_t)off + (size_t)len > base->size)
 			goto bad;
-		struct quire_mrow r = { .id = f[0], .size = -1, .off = (size_t)off,
-					.len = (size_t)len };
+		struct quire_mrow r = {
+			.id = f[0], .size = -1, .off = (size_t)off, .len = (size_t)len
+		};
 		const char **str[INDEX_NSTR] = { &r.status, &r.digest, &r.fingerprint, &r.ext,
 						 &r.approved_digest };
 		for (int k = 0; k < INDEX_NSTR; k++) {
@@ -188,8 +189,8 @@ void quire__manifest_index_parse(char *text, size_t tlen, const char *rev, int f
 		base->rows[base->nrows++] = r;
 	}
 	quire__mbase_index_rows(base);
-	*out = json_pack("{s:i,s:s,s:{},s:{},s:{},s:b}", "format", MANIFEST_FORMAT, "revision",
-			 rev, "artefacts", "inputs", "files", "slim", 1);
+	*out = json_pack("{s:i,s:s,s:{},s:{},s:{},s:b}", "format", MANIFEST_FORMAT, "revision", rev,
+			 "artefacts", "inputs", "files", "slim", 1);
 	*base_out = base;
 	base = NULL;
 bad:
@@ -235,4 +236,3 @@ void quire_manifest_load_index_finish(struct quire_index_load *l, json_t **out,
 	free(l->rev);
 	free(l);
 }
-

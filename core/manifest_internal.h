@@ -31,23 +31,23 @@ extern const char *const quire__index_int[INDEX_NINT];
 
 struct quire_mbase {
 	int refs;
-	char *rev;	  /* the revision whose text this is; NULL for rows of a manifest */
-	int fd;		  /* the manifest's file, held open; -1 when there is no text */
-	const char *map;  /* its text, mapped read-only; NULL until first needed */
+	char *rev;	 /* the revision whose text this is; NULL for rows of a manifest */
+	int fd;		 /* the manifest's file, held open; -1 when there is no text */
+	const char *map; /* its text, mapped read-only; NULL until first needed */
 	size_t size;
-	size_t touched;	  /* bytes of the map read since its pages were last let go */
-	char *itext;	  /* the index file's text, split in place: the rows point into it */
+	size_t touched;		 /* bytes of the map read since its pages were last let go */
+	char *itext;		 /* the index file's text, split in place: the rows point into it */
 	struct quire_mrow *rows; /* in the manifest's order: ids sorted */
 	size_t nrows;
-	struct quire__table ids; /* the rows by id */
+	struct quire__table ids;     /* the rows by id */
 	struct quire__arena strings; /* the rows' strings, for rows of a manifest */
 	/* The texts of the entries a commit onto this base changed, written to an unnamed file
 	 * as they are folded instead of held (190 MB at 100k when every entry changes). */
-	char *spilldir;	   /* where that file is made (.quire/tmp); NULL: texts stay in memory */
-	int spill_fd;	   /* -1 until the first text is written (or when none can be) */
-	int spill_full;	   /* writing failed: later texts stay in memory (what was written
-			    * is still read back from the file) */
-	size_t spilled;	   /* bytes in the file */
+	char *spilldir; /* where that file is made (.quire/tmp); NULL: texts stay in memory */
+	int spill_fd;	/* -1 until the first text is written (or when none can be) */
+	int spill_full; /* writing failed: later texts stay in memory (what was written
+			 * is still read back from the file) */
+	size_t spilled; /* bytes in the file */
 	struct quire_buf spill; /* bytes after those, not yet written */
 	/* The index's fields of those entries (strings in `strings`), their byte ranges in the
 	 * spill: a compacted entry in the overlay is the JSON integer of its row here (a jansson

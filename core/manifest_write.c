@@ -28,7 +28,7 @@ static int index_safe(const char *s)
 struct span {
 	const char *id;
 	const struct quire_mrow *row;
-	int spilled;	 /* row is a changed entry's, its text in the base's spill */
+	int spilled; /* row is a changed entry's, its text in the base's spill */
 	const json_t *e;
 	size_t off, len; /* in the text written */
 };
@@ -153,7 +153,6 @@ static void write_index(const char *qdir, const char *rev, const struct stat *st
 	free(path);
 }
 
-
 /* Where a manifest's text goes: a buffer, or a file written as it is made (flushed every
  * MiB, so a large manifest is never held whole), with runs of entries copied from the base's
  * file kept pending so that neighbours in the parent are copied as one range. */
@@ -161,8 +160,8 @@ struct mw {
 	struct quire_buf buf;
 	struct quire_fs_stream *st; /* NULL: everything stays in buf */
 	struct quire_mbase *base;
-	size_t flushed;	   /* bytes already in the file */
-	size_t cp_off, cp_len; /* the pending copy from base */
+	size_t flushed;			 /* bytes already in the file */
+	size_t cp_off, cp_len;		 /* the pending copy from base */
 	const struct quire_mrow *cp_row; /* the last row in it */
 	int err;
 };
@@ -214,8 +213,7 @@ static struct quire_buf *mw_buf(struct mw *w)
 /* The manifest's text (what quire_json_write(m, pretty) gives, and a final newline), with the
  * span of every artefact's entry in it. The base's rows that m does not replace are copied
  * from its text. */
-static int manifest_emit(const json_t *m, struct mw *w, struct span **spans_out,
-			 size_t *nspans_out)
+static int manifest_emit(const json_t *m, struct mw *w, struct span **spans_out, size_t *nspans_out)
 {
 	const json_t *arts = json_object_get(m, "artefacts");
 	size_t nkeys = json_object_size(m), nk = 0, ns = 0;
@@ -249,15 +247,18 @@ static int manifest_emit(const json_t *m, struct mw *w, struct span **spans_out,
 		int last_copied = 0;
 		for (size_t i = 0; i < ns && !w->err; i++) {
 			const struct quire_mrow *from = spans[i].spilled ? NULL : spans[i].row;
-			const json_t *text = spans[i].e ? json_object_get(spans[i].e, TEXT_KEY) : NULL;
+			const json_t *text =
+				spans[i].e ? json_object_get(spans[i].e, TEXT_KEY) : NULL;
 			if (from && !quire_mbase_has_text(w->base)) {
-				w->err = quire_error_set(QUIRE_ERROR, "internal: '%s' is not in its "
-								      "manifest's text", from->id);
+				w->err = quire_error_set(QUIRE_ERROR,
+							 "internal: '%s' is not in its "
+							 "manifest's text",
+							 from->id);
 				break;
 			}
 			if (from && last_copied && w->cp_len && from == w->cp_row + 1) {
-				/* The parent's next entry: the separator and key between are the same
-				 * bytes, so the pending copy just grows. */
+				/* The parent's next entry: the separator and key between are the
+				 * same bytes, so the pending copy just grows. */
 				size_t at = mw_pos(w) + (from->off - (w->cp_off + w->cp_len));
 				w->cp_len = from->off + from->len - w->cp_off;
 				w->cp_row = from;
@@ -277,11 +278,14 @@ static int manifest_emit(const json_t *m, struct mw *w, struct span **spans_out,
 				spans[i].len = from->len;
 				last_copied = 1;
 			} else {
-				const struct quire_mrow *cr = spans[i].spilled ? spans[i].row : NULL;
+				const struct quire_mrow *cr =
+					spans[i].spilled ? spans[i].row : NULL;
 				if (text)
-					quire_buf_add(b, json_string_value(text), json_string_length(text));
+					quire_buf_add(b, json_string_value(text),
+						      json_string_length(text));
 				else if (cr) {
-					int rerr = quire__mb_spill_read(w->base, cr->off, cr->len, b);
+					int rerr =
+						quire__mb_spill_read(w->base, cr->off, cr->len, b);
 					if (rerr) {
 						w->err = rerr;
 						break;

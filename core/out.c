@@ -30,11 +30,11 @@ char *quire_out_name(const char *id, const json_t *entry)
 struct item {
 	const char *id;
 	const char *digest;
-	json_int_t size; /* -1: not recorded */
-	const char *rel;  /* "out/NAME" (the stat cache's key), in the sync's arena */
-	const char *name; /* NAME, inside rel */
+	json_int_t size;	   /* -1: not recorded */
+	const char *rel;	   /* "out/NAME" (the stat cache's key), in the sync's arena */
+	const char *name;	   /* NAME, inside rel */
 	int64_t fsize, mtime, ino; /* what was there (have_stat) */
-	int64_t stat_ns; /* just before the stat: when the stat cache records it */
+	int64_t stat_ns;	   /* just before the stat: when the stat cache records it */
 	int have_stat, exists, regular, ok;
 	int hashed; /* hashed now: d goes into the stat cache */
 	int have_d; /* d holds the file's digest (hashed, or from the stat cache) */
@@ -114,12 +114,12 @@ static void check_all(struct checker *c)
  * replaced or removed without losing anything. */
 struct accounted {
 	const struct quire_project *p;
-	struct quire_store *store;   /* the action cache's outputs (may be NULL) */
-	const char **known;	     /* sorted: the outputs of the revisions being synced */
+	struct quire_store *store; /* the action cache's outputs (may be NULL) */
+	const char **known;	   /* sorted: the outputs of the revisions being synced */
 	size_t nknown;
-	const char *const *allowed;  /* an adoption in progress (its blob is stored after) */
+	const char *const *allowed; /* an adoption in progress (its blob is stored after) */
 	size_t nallowed;
-	int may_store;		     /* a writer: an intact copy of a lost blob is taken back */
+	int may_store; /* a writer: an intact copy of a lost blob is taken back */
 };
 
 static int cmp_str(const void *a, const void *b)
@@ -185,10 +185,10 @@ static void add_conflict(struct quire_out_conflict **v, size_t *n, size_t *alloc
 			 const char *now)
 {
 	QUIRE_GROW(*v, *alloc, *n + 1);
-	(*v)[(*n)++] = (struct quire_out_conflict){
-		quire__xasprintf("%s/%s", out_dir, name), quire__xstrdup(id), gone,
-		now ? quire__xasprintf("%s/%s", out_dir, now) : NULL
-	};
+	(*v)[(*n)++] =
+		(struct quire_out_conflict){ quire__xasprintf("%s/%s", out_dir, name),
+					     quire__xstrdup(id), gone,
+					     now ? quire__xasprintf("%s/%s", out_dir, now) : NULL };
 }
 
 /* What the project's blueprint now makes of a recorded output (id, ext): *gone when its
@@ -226,22 +226,28 @@ void quire_out_conflicts_free(struct quire_out_conflict *c, size_t n)
 int quire_out_conflict_error(const struct quire_out_conflict *c, size_t n)
 {
 	struct quire_buf b = QUIRE_BUF_INIT;
-	quire_buf_printf(&b, "%zu file%s in out/ hold%s text quire did not write (a hand edit?); "
+	quire_buf_printf(&b,
+			 "%zu file%s in out/ hold%s text quire did not write (a hand edit?); "
 			 "nothing was overwritten",
 			 n, n == 1 ? "" : "s", n == 1 ? "s" : "");
 	for (size_t k = 0; k < n && k < 20; k++) {
 		if (c[k].gone)
-			quire_buf_printf(&b, "\n  %s: %s is no longer built; to keep the text move the "
+			quire_buf_printf(&b,
+					 "\n  %s: %s is no longer built; to keep the text move the "
 					 "file out of out/, to discard it: rm '%s'",
 					 c[k].file, c[k].id, c[k].file);
 		else if (c[k].now)
-			quire_buf_printf(&b, "\n  %s: %s is now written as %s; keep this text as it: "
+			quire_buf_printf(&b,
+					 "\n  %s: %s is now written as %s; keep this text as it: "
 					 "quire edit '%s' --file '%s'; discard it: rm '%s'",
-					 c[k].file, c[k].id, c[k].now, c[k].id, c[k].file, c[k].file);
+					 c[k].file, c[k].id, c[k].now, c[k].id, c[k].file,
+					 c[k].file);
 		else
-			quire_buf_printf(&b, "\n  %s: keep it as %s: quire edit '%s' --file '%s'; "
-					 "discard it: rm '%s' (the next run writes quire's version back)",
-					 c[k].file, c[k].id, c[k].id, c[k].file, c[k].file);
+			quire_buf_printf(
+				&b,
+				"\n  %s: keep it as %s: quire edit '%s' --file '%s'; "
+				"discard it: rm '%s' (the next run writes quire's version back)",
+				c[k].file, c[k].id, c[k].id, c[k].file, c[k].file);
 	}
 	if (n > 20)
 		quire_buf_printf(&b, "\n  ... and %zu more", n - 20);
@@ -263,10 +269,11 @@ static int check_out_dir(const struct quire_project *p)
 		char *path = quire__path_join(p->root, rel);
 		struct stat st;
 		if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
-			err = quire_error_set(QUIRE_EINVALID,
-					      "'%s' is a symbolic link: quire writes out/ only inside the "
-					      "project; make it a directory (or set 'out:' in %s)",
-					      rel, QUIRE_PROJECT_FILE);
+			err = quire_error_set(
+				QUIRE_EINVALID,
+				"'%s' is a symbolic link: quire writes out/ only inside the "
+				"project; make it a directory (or set 'out:' in %s)",
+				rel, QUIRE_PROJECT_FILE);
 		free(path);
 		if (slash)
 			*slash = '/';
@@ -424,10 +431,11 @@ static void put_one(const struct putter *w, struct put *t)
 	/* Verified: a damaged blob must not become a writer's file. */
 	int err = quire_blob_read(w->p->qdir, t->digest, &b, 0, 1);
 	if (err == QUIRE_ECORRUPT || err == QUIRE_ENOTFOUND)
-		err = quire_error_set(QUIRE_ECORRUPT,
-				      "the stored output of '%s' is damaged (%s): 'quire fsck --repair' "
-				      "removes it, and the next run makes it again",
-				      t->id, quire_error_last());
+		err = quire_error_set(
+			QUIRE_ECORRUPT,
+			"the stored output of '%s' is damaged (%s): 'quire fsck --repair' "
+			"removes it, and the next run makes it again",
+			t->id, quire_error_last());
 	/* rename() replaces a symlink itself, so nothing outside out/ is written. */
 	if (!err && (t->exists || quire_fs_create_new(w->dir, t->path, b.ptr, b.len, 0644) < 0))
 		err = quire_fs_replace(t->path, b.ptr, b.len, 0644);
@@ -454,8 +462,8 @@ static void put_all(struct putter *w)
 	quire__run_parallel(putter_main, w, nt > 4 ? 4 : nt ? nt : 1);
 }
 
-int quire_out_sync_cached(const struct quire_project *p, struct quire_store *store,
-			  const json_t *m, const struct quire_mbase *base, const json_t *prev,
+int quire_out_sync_cached(const struct quire_project *p, struct quire_store *store, const json_t *m,
+			  const struct quire_mbase *base, const json_t *prev,
 			  const struct quire_mbase *prevbase, size_t *written, size_t *removed)
 {
 	char *dir = quire__xasprintf("%s/%s", p->root, p->out_dir);
@@ -476,7 +484,7 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 		nthen = quire_manifest_outputs(prev, prevbase, &then);
 	known_add(&acc, &kalloc, now, nnow);
 	known_add(&acc, &kalloc, then, nthen);
-	struct putter w = {.p = p, .dir = dir};
+	struct putter w = { .p = p, .dir = dir };
 	size_t alloc = 0;
 	int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	struct checker c = { .store = store, .dir = dir, .dirfd = dirfd };
@@ -506,19 +514,22 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 		if (!t->ok && t->regular) {
 			while (j < nthen && strcmp(then[j].id, t->id) < 0)
 				j++;
-			const char *was = j < nthen && !strcmp(then[j].id, t->id) ? then[j].digest : NULL;
+			const char *was =
+				j < nthen && !strcmp(then[j].id, t->id) ? then[j].digest : NULL;
 			char *path = quire__path_join(dir, t->name);
 			int keep = !replaceable(&acc, path, was, t->have_d ? &t->d : NULL);
 			free(path);
 			if (keep) {
-				add_conflict(&conf, &nconf, &aconf, p->out_dir, t->name, t->id, 0, NULL);
+				add_conflict(&conf, &nconf, &aconf, p->out_dir, t->name, t->id, 0,
+					     NULL);
 				continue;
 			}
 		}
 		if (!t->ok) {
 			QUIRE_GROW(w.v, alloc, w.n + 1);
-			w.v[w.n++] = (struct put){ quire__path_join(dir, t->name), t->id, t->digest,
-						   t->exists, 0, NULL };
+			w.v[w.n++] = (struct put){
+				quire__path_join(dir, t->name), t->id, t->digest, t->exists, 0, NULL
+			};
 		}
 	}
 	free(c.v);
@@ -542,8 +553,8 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 	for (size_t k = 0, j = 0; k < nthen; k++) {
 		while (j < nnow && strcmp(now[j].id, then[k].id) < 0)
 			j++;
-		const struct quire_mout *same = j < nnow && !strcmp(now[j].id, then[k].id) ? &now[j]
-											 : NULL;
+		const struct quire_mout *same =
+			j < nnow && !strcmp(now[j].id, then[k].id) ? &now[j] : NULL;
 		/* A name is made of the id and the extension. */
 		if (same && !strcmp(same->ext ? same->ext : "", then[k].ext ? then[k].ext : ""))
 			continue;
@@ -554,10 +565,10 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 			struct stat st;
 			if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
 			    !replaceable(&acc, path, then[k].digest, NULL))
-				add_conflict(&conf, &nconf, &aconf, p->out_dir, name, then[k].id, !same,
-					     nowname);
-			else if (lstat(path, &st) == 0 && (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) &&
-				 unlink(path) == 0)
+				add_conflict(&conf, &nconf, &aconf, p->out_dir, name, then[k].id,
+					     !same, nowname);
+			else if (lstat(path, &st) == 0 &&
+				 (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) && unlink(path) == 0)
 				(*removed)++;
 			free(path);
 		}

@@ -201,10 +201,11 @@ static int resolve_use(const struct quire_project *p, const struct idmap *map,
 		quire_id_format(&e->id, tp->name, idx, u->nidx);
 		long k = idmap_get(map, e->id.ptr);
 		if (k < 0)
-			return quire_error_set(QUIRE_EINVALID,
-					       "%s:%d:%d: '%s' (for %s) refers to '%s', which does not "
-					       "exist with the current inputs",
-					       p->bp->file, u->line, u->col, u->text, n->id, e->id.ptr);
+			return quire_error_set(
+				QUIRE_EINVALID,
+				"%s:%d:%d: '%s' (for %s) refers to '%s', which does not "
+				"exist with the current inputs",
+				p->bp->file, u->line, u->col, u->text, n->id, e->id.ptr);
 		QUIRE_GROW(e->v, e->alloc, e->n + 1);
 		e->v[e->n++] = (size_t)k;
 		return 0;
@@ -326,7 +327,8 @@ int quire_plan_fingerprint(const struct quire_plan *plan, const struct quire_pro
 	quire_buf_puts(&c, "]},\"v\":1}");
 	quire_hash_bytes(c.ptr, c.len, fp);
 	if (deps_out) {
-		/* The same record as text, for the manifest: what follows {"deps": up to ,"v":1}. */
+		/* The same record as text, for the manifest: what follows {"deps": up to ,"v":1}.
+		 */
 		static const char head[] = "{\"deps\":", tail[] = ",\"v\":1}";
 		size_t len = c.len - (sizeof(head) - 1) - (sizeof(tail) - 1);
 		*deps_out = quire__xmalloc(len + 1);
@@ -441,7 +443,7 @@ static void explain(struct quire_plan *plan, const struct quire_project *p, size
 	else if (status && !strcmp(status, "stale"))
 		add_reason(n,
 			   json_is_true(json_object_get(e, "released")) ? QUIRE_REASON_RELEASED
-									 : QUIRE_REASON_STALE,
+									: QUIRE_REASON_STALE,
 			   NULL);
 	const json_t *old = json_object_get(e, "deps");
 	json_t *parsed = NULL;
@@ -453,7 +455,8 @@ static void explain(struct quire_plan *plan, const struct quire_project *p, size
 	/* Never built (it failed or was blocked the first time): there is nothing to compare. */
 	if (!old)
 		return;
-	size_t fb_now = json_array_size(n->feedback), fb_then = json_array_size(json_object_get(old, "feedback"));
+	size_t fb_now = json_array_size(n->feedback),
+	       fb_then = json_array_size(json_object_get(old, "feedback"));
 	if (fb_now > fb_then)
 		add_reason(n, QUIRE_REASON_FEEDBACK,
 			   json_string_value(json_array_get(n->feedback, fb_now - 1)));
@@ -555,9 +558,10 @@ static int select_targets(struct quire_plan *plan, const struct quire_project *p
 	}
 	for (size_t t = 0; t < ntargets; t++) {
 		if (!quire_id_valid_pattern(targets[t]))
-			return quire_error_set(QUIRE_EINVALID,
-					       "'%s' is not an id or id pattern (e.g. Chapter[2], Scene[1][*])",
-					       targets[t]);
+			return quire_error_set(
+				QUIRE_EINVALID,
+				"'%s' is not an id or id pattern (e.g. Chapter[2], Scene[1][*])",
+				targets[t]);
 		int any = 0;
 		for (size_t i = 0; i < plan->n; i++)
 			if (quire_id_match(targets[t], plan->nodes[i].id))
@@ -576,10 +580,12 @@ static int select_targets(struct quire_plan *plan, const struct quire_project *p
 					bestd = d, best = p->bp->producers[k].name;
 			}
 			if (best && bestd && bestd <= strlen(name) / 3 + 1)
-				return quire_error_set(QUIRE_EINVALID,
-						       "no instance matches '%s' (did you mean '%s'?)",
-						       targets[t], best);
-			return quire_error_set(QUIRE_EINVALID, "no instance matches '%s'", targets[t]);
+				return quire_error_set(
+					QUIRE_EINVALID,
+					"no instance matches '%s' (did you mean '%s'?)", targets[t],
+					best);
+			return quire_error_set(QUIRE_EINVALID, "no instance matches '%s'",
+					       targets[t]);
 		}
 	}
 	/* Dependencies of a selected node are selected: walk in reverse dependency order. */
@@ -597,8 +603,8 @@ int quire_plan_build(struct quire_plan **out, const struct quire_project *p, jso
 }
 
 /* Appends the digest of every project file (p->files) to the list. */
-static size_t add_file_digests(const struct quire_project *p, const char ***digests,
-			       size_t *alloc, size_t n)
+static size_t add_file_digests(const struct quire_project *p, const char ***digests, size_t *alloc,
+			       size_t n)
 {
 	QUIRE_GROW(*digests, *alloc, n + p->nfiles);
 	for (size_t k = 0; k < p->nfiles; k++)
@@ -632,7 +638,8 @@ static void mark_waiting(struct quire_plan *plan, const struct quire_project *p,
 			n->awaiting = u->waiting ? u->awaiting : u->id;
 			char *r = quire_reason_text(QUIRE_REASON_AWAITING, n->awaiting);
 			/* Put the wait first: it is why nothing happens. */
-			n->reasons = quire__xrealloc(n->reasons, (n->nreasons + 1) * sizeof(char *));
+			n->reasons =
+				quire__xrealloc(n->reasons, (n->nreasons + 1) * sizeof(char *));
 			memmove(n->reasons + 1, n->reasons, n->nreasons * sizeof(char *));
 			n->reasons[0] = r;
 			n->nreasons++;
@@ -653,9 +660,10 @@ static int decide(struct quire_plan *plan, const struct quire_project *p, size_t
 	if (row && row->feedback) {
 		n->feedback = json_loads(row->feedback, 0, NULL);
 		if (!json_is_array(n->feedback))
-			return quire_error_set(QUIRE_ECORRUPT,
-					       "the feedback of '%s' in revision '%s' is not a list",
-					       n->id, jstr(m, "revision") ? jstr(m, "revision") : "?");
+			return quire_error_set(
+				QUIRE_ECORRUPT,
+				"the feedback of '%s' in revision '%s' is not a list", n->id,
+				jstr(m, "revision") ? jstr(m, "revision") : "?");
 	}
 	int regen = 0;
 	for (size_t r = 0; r < nregenerate; r++)
@@ -692,11 +700,9 @@ static int decide(struct quire_plan *plan, const struct quire_project *p, size_t
 	/* Each field looked up once (the repeated lookups were 3% of a no-op plan). */
 	const char *digest = edig;
 	int same_fp = n->have_fp && est && same(row->fingerprint, n->fp.s);
-	int clean = same_fp && !strcmp(est, "clean") && digest &&
-		    quire_blob_set_has(blobs, digest);
+	int clean = same_fp && !strcmp(est, "clean") && digest && quire_blob_set_has(blobs, digest);
 	int pending = est && !strcmp(est, "pending-review");
-	if (!clean && pending && same_fp && !regen && digest &&
-	    quire_blob_set_has(blobs, digest))
+	if (!clean && pending && same_fp && !regen && digest && quire_blob_set_has(blobs, digest))
 		clean = 1;
 	if (clean && !regen) {
 		memcpy(n->digest, digest, QUIRE_DIGEST_STRLEN);
@@ -725,8 +731,8 @@ static int decide(struct quire_plan *plan, const struct quire_project *p, size_t
 }
 
 int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, json_t *m,
-			struct quire_mbase *base, const char *qdir, const char *const *targets, size_t ntargets,
-			const char *const *regenerate, size_t nregenerate)
+			struct quire_mbase *base, const char *qdir, const char *const *targets,
+			size_t ntargets, const char *const *regenerate, size_t nregenerate)
 {
 	*out = NULL;
 	struct quire_plan *plan = quire__xcalloc(1, sizeof(*plan));
@@ -806,7 +812,8 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 		for (size_t i = 0; i < plan->n; i++)
 			any |= quire_id_match(regenerate[r], plan->nodes[i].id);
 		if (!any) {
-			err = quire_error_set(QUIRE_EINVALID, "--regenerate: no instance matches '%s'",
+			err = quire_error_set(QUIRE_EINVALID,
+					      "--regenerate: no instance matches '%s'",
 					      regenerate[r]);
 			goto out;
 		}
@@ -888,8 +895,9 @@ json_t *quire_plan_to_json(const struct quire_plan *plan, int all)
 		json_t *r = json_array();
 		for (size_t k = 0; k < n->nreasons; k++)
 			json_array_append_new(r, json_string(n->reasons[k]));
-		json_array_append_new(inst, json_pack("{s:s,s:b,s:b,s:o}", "id", n->id, "dirty",
-						      n->dirty, "waiting", n->waiting, "reasons", r));
+		json_array_append_new(inst,
+				      json_pack("{s:s,s:b,s:b,s:o}", "id", n->id, "dirty", n->dirty,
+						"waiting", n->waiting, "reasons", r));
 	}
 	json_t *rem = json_array();
 	for (size_t i = 0; i < plan->nremoved; i++)

@@ -16,7 +16,8 @@ int quire_plan_open(struct quire_plan **out, struct quire_project *p, struct qui
 	/* The index is read on a second thread while this one hashes the project's files: it has
 	 * what deciding "up to date" needs, and the entries of dirty instances (their reasons
 	 * need the recorded dependency records) are parsed from the manifest's text on demand. */
-	struct quire_index_load *il = current ? quire_manifest_load_index_start(p->qdir, current) : NULL;
+	struct quire_index_load *il =
+		current ? quire_manifest_load_index_start(p->qdir, current) : NULL;
 	int err = quire_project_hash_files(p, store);
 	if (!err)
 		err = quire_project_check_templates_cached(p, store);

@@ -41,9 +41,10 @@ int quire_project_find(char **root, const char *dir)
 		int ok = access(f, F_OK) == 0;
 		free(f);
 		if (!ok)
-			return quire_error_set(QUIRE_ENOTFOUND,
-					       "'%s' is not a quire project (no %s; create one with 'quire init')",
-					       dir, QUIRE_PROJECT_FILE);
+			return quire_error_set(
+				QUIRE_ENOTFOUND,
+				"'%s' is not a quire project (no %s; create one with 'quire init')",
+				dir, QUIRE_PROJECT_FILE);
 		*root = quire__xstrdup(buf);
 		return 0;
 	}
@@ -68,7 +69,6 @@ int quire_project_find(char **root, const char *dir)
 			       "create one with 'quire init')",
 			       QUIRE_PROJECT_FILE);
 }
-
 
 void quire_project_free(struct quire_project *p)
 {
@@ -170,10 +170,11 @@ static int parse_price(const struct quire__yaml *y, const struct quire__ynode *n
 		long long amount = 0;
 		int err = 0;
 		if (which < 0)
-			err = quire__yaml_error(y, key, QUIRE_EINVALID,
-						"unknown key '%s' in price (expected per_call, "
-						"input_per_mtok, output_per_mtok or estimate_tokens_out)",
-						k ? k : "?");
+			err = quire__yaml_error(
+				y, key, QUIRE_EINVALID,
+				"unknown key '%s' in price (expected per_call, "
+				"input_per_mtok, output_per_mtok or estimate_tokens_out)",
+				k ? k : "?");
 		else if (!v || parse_amount(v, &amount))
 			err = quire__yaml_error(y, val, QUIRE_EINVALID,
 						"%s must be a non-negative number (at most "
@@ -227,8 +228,9 @@ long long quire_binding_cost(const struct quire_binding *b, long long tokens_in,
 static int parse_role(const struct quire__yaml *y, struct quire__ynode *key,
 		      struct quire__ynode *val, struct quire_binding *b)
 {
-	static const char *const role_keys[] = { "provider", "model", "params", "concurrency",
-						 "secret", "retries", "retry_base_ms", "price", NULL };
+	static const char *const role_keys[] = { "provider",	  "model",  "params",
+						 "concurrency",	  "secret", "retries",
+						 "retry_base_ms", "price",  NULL };
 	struct quire__ynode *n;
 	long long v;
 	int err;
@@ -241,8 +243,8 @@ static int parse_role(const struct quire__yaml *y, struct quire__ynode *key,
 	}
 	if (!val || !quire__yaml_is_map(val)) {
 		return quire__yaml_error(y, val ? val : key, QUIRE_EINVALID,
-					"role '%s' must be a mapping such as { provider: mock }",
-					b->role);
+					 "role '%s' must be a mapping such as { provider: mock }",
+					 b->role);
 	}
 	for (size_t pi = 0; pi < quire__yaml_count(val); pi++) {
 		struct quire__ynode *rk = quire__yaml_key(val, pi);
@@ -251,10 +253,11 @@ static int parse_role(const struct quire__yaml *y, struct quire__ynode *key,
 		for (size_t i = 0; k && role_keys[i]; i++)
 			ok |= !strcmp(k, role_keys[i]);
 		if (!ok) {
-			err = quire__yaml_error(y, rk, QUIRE_EINVALID,
-						"unknown key '%s' in role '%s' (expected provider, model, params, "
-						"concurrency, secret, retries, retry_base_ms or price)",
-						k ? k : "?", b->role);
+			err = quire__yaml_error(
+				y, rk, QUIRE_EINVALID,
+				"unknown key '%s' in role '%s' (expected provider, model, params, "
+				"concurrency, secret, retries, retry_base_ms or price)",
+				k ? k : "?", b->role);
 			free(k);
 			return err;
 		}
@@ -264,7 +267,7 @@ static int parse_role(const struct quire__yaml *y, struct quire__ynode *key,
 	b->provider = n ? quire__yaml_strdup(n) : NULL;
 	if (!b->provider || !quire__is_ident(b->provider, strlen(b->provider))) {
 		return quire__yaml_error(y, n ? n : key, QUIRE_EINVALID,
-					"role '%s' needs a provider name", b->role);
+					 "role '%s' needs a provider name", b->role);
 	}
 	if ((n = quire__yaml_get(val, "model")))
 		b->model = quire__yaml_strdup(n);
@@ -279,21 +282,22 @@ static int parse_role(const struct quire__yaml *y, struct quire__ynode *key,
 		b->secret = quire__yaml_strdup(n);
 		if (!b->secret || !quire__is_ident(b->secret, strlen(b->secret))) {
 			return quire__yaml_error(y, n, QUIRE_EINVALID,
-						"secret must name an environment variable, "
-						"e.g. OPENAI_API_KEY (never the key itself)");
+						 "secret must name an environment variable, "
+						 "e.g. OPENAI_API_KEY (never the key itself)");
 		}
 	}
 	if ((n = quire__yaml_get(val, "retries"))) {
 		if (quire__yaml_int(n, &v) || v < 0 || v > 100) {
 			return quire__yaml_error(y, n, QUIRE_EINVALID,
-						"retries must be an integer from 0 to 100");
+						 "retries must be an integer from 0 to 100");
 		}
 		b->retries = (int)v;
 	}
 	if ((n = quire__yaml_get(val, "retry_base_ms"))) {
 		if (quire__yaml_int(n, &v) || v < 0 || v > 600000) {
-			return quire__yaml_error(y, n, QUIRE_EINVALID,
-						"retry_base_ms must be an integer from 0 to 600000");
+			return quire__yaml_error(
+				y, n, QUIRE_EINVALID,
+				"retry_base_ms must be an integer from 0 to 600000");
 		}
 		b->retry_base_ms = (int)v;
 	}
@@ -302,13 +306,12 @@ static int parse_role(const struct quire__yaml *y, struct quire__ynode *key,
 	if ((n = quire__yaml_get(val, "concurrency"))) {
 		if (quire__yaml_int(n, &v) || v < 1) {
 			return quire__yaml_error(y, n, QUIRE_EINVALID,
-						"concurrency must be a positive integer");
+						 "concurrency must be a positive integer");
 		}
 		b->max_concurrency = (int)v;
 	}
 	json_t *bj = json_pack("{s:s,s:o,s:O}", "provider", b->provider, "model",
-			       b->model ? json_string(b->model) : json_null(), "params",
-			       b->params);
+			       b->model ? json_string(b->model) : json_null(), "params", b->params);
 	quire_hash_json(bj, &b->digest);
 	json_decref(bj);
 	return 0;
@@ -316,8 +319,8 @@ static int parse_role(const struct quire__yaml *y, struct quire__ynode *key,
 
 int quire__project_parse_config(struct quire_project *p, const char *text, size_t len)
 {
-	static const char *const keys[] = { "quire", "blueprint", "inputs", "out", "jobs", "roles",
-					    NULL };
+	static const char *const keys[] = { "quire", "blueprint", "inputs", "out",
+					    "jobs",  "roles",	  NULL };
 	struct quire__yaml *y = NULL;
 	int err = quire__yaml_parse(text, len, QUIRE_PROJECT_FILE, &y);
 	if (err)
@@ -338,7 +341,8 @@ int quire__project_parse_config(struct quire_project *p, const char *text, size_
 			ok |= !strcmp(k, keys[i]);
 		if (!ok) {
 			err = quire__yaml_error(y, quire__yaml_key(root, pi), QUIRE_EINVALID,
-						"unknown key '%s' (expected quire, blueprint, inputs, out, jobs or roles)",
+						"unknown key '%s' (expected quire, blueprint, "
+						"inputs, out, jobs or roles)",
 						k ? k : "?");
 			free(k);
 			goto out;
@@ -354,26 +358,30 @@ int quire__project_parse_config(struct quire_project *p, const char *text, size_
 	if ((n = quire__yaml_get(root, "blueprint")) &&
 	    (err = relpath(y, n, "blueprint", &p->blueprint_file)))
 		goto out;
-	if ((n = quire__yaml_get(root, "inputs")) && (err = relpath(y, n, "inputs", &p->inputs_file)))
+	if ((n = quire__yaml_get(root, "inputs")) &&
+	    (err = relpath(y, n, "inputs", &p->inputs_file)))
 		goto out;
 	if ((n = quire__yaml_get(root, "out")) && (err = relpath(y, n, "out", &p->out_dir)))
 		goto out;
 	if ((n = quire__yaml_get(root, "jobs"))) {
 		if (quire__yaml_int(n, &v) || v < 1 || v > 1024) {
-			err = quire__yaml_error(y, n, QUIRE_EINVALID, "jobs must be an integer from 1 to 1024");
+			err = quire__yaml_error(y, n, QUIRE_EINVALID,
+						"jobs must be an integer from 1 to 1024");
 			goto out;
 		}
 		p->jobs = (int)v;
 	}
 	struct quire__ynode *roles = quire__yaml_get(root, "roles");
 	if (roles && !quire__yaml_is_map(roles)) {
-		err = quire__yaml_error(y, roles, QUIRE_EINVALID, "roles must be a mapping of role: { provider: ... }");
+		err = quire__yaml_error(y, roles, QUIRE_EINVALID,
+					"roles must be a mapping of role: { provider: ... }");
 		goto out;
 	}
 	if (roles) {
 		p->bindings = quire__xcalloc(quire__yaml_count(roles) + 1, sizeof(*p->bindings));
 		for (size_t ri = 0; ri < quire__yaml_count(roles) && !err; ri++)
-			err = parse_role(y, quire__yaml_key(roles, ri), quire__yaml_value(roles, ri),
+			err = parse_role(y, quire__yaml_key(roles, ri),
+					 quire__yaml_value(roles, ri),
 					 &p->bindings[p->nbindings++]);
 	}
 out:
@@ -418,11 +426,12 @@ int quire_project_open(struct quire_project **out, const char *root)
 					pr = &p->bp->producers[k];
 					break;
 				}
-			err = quire_error_set(QUIRE_EINVALID,
-					      "%s:%d:%d: producer '%s' has role '%s', which %s does not bind "
-					      "(add it under 'roles:', e.g. '%s: { provider: mock }')",
-					      p->bp->file, pr->line, pr->col, pr->name, roles[i],
-					      QUIRE_PROJECT_FILE, roles[i]);
+			err = quire_error_set(
+				QUIRE_EINVALID,
+				"%s:%d:%d: producer '%s' has role '%s', which %s does not bind "
+				"(add it under 'roles:', e.g. '%s: { provider: mock }')",
+				p->bp->file, pr->line, pr->col, pr->name, roles[i],
+				QUIRE_PROJECT_FILE, roles[i]);
 		}
 	free(roles);
 	if (err)
@@ -436,7 +445,6 @@ out:
 	*out = p;
 	return 0;
 }
-
 
 const char *quire_binding_secret_name(const struct quire_binding *b,
 				      const struct quire_provider *vt)
@@ -455,7 +463,8 @@ int quire_project_check_providers(const struct quire_project *p, int need_secret
 		int err = quire_provider_resolve(b->provider, &vt, &program, NULL);
 		free(program);
 		if (err)
-			return quire_error_prefix(err, "%s: role '%s'", QUIRE_PROJECT_FILE, b->role);
+			return quire_error_prefix(err, "%s: role '%s'", QUIRE_PROJECT_FILE,
+						  b->role);
 		const char *sn = quire_binding_secret_name(b, vt);
 		if (!need_secrets || !sn || !(vt->flags & QUIRE_PROVIDER_NEEDS_SECRET))
 			continue;
@@ -468,10 +477,11 @@ int quire_project_check_providers(const struct quire_project *p, int need_secret
 			return err;
 		if (missing) {
 			char *file = quire_secret_file();
-			err = quire_error_set(QUIRE_EINVALID,
-					      "role '%s' (provider '%s') needs the secret %s: set the "
-					      "environment variable %s or add '%s=...' to %s (mode 0600)",
-					      b->role, b->provider, sn, sn, sn, file);
+			err = quire_error_set(
+				QUIRE_EINVALID,
+				"role '%s' (provider '%s') needs the secret %s: set the "
+				"environment variable %s or add '%s=...' to %s (mode 0600)",
+				b->role, b->provider, sn, sn, sn, file);
 			free(file);
 			return err;
 		}

@@ -72,11 +72,11 @@ struct tcache {
 	struct tentry *v; /* lines known to have passed: the file's, then this check's */
 	size_t n, alloc;
 	struct quire__table lines; /* the entries by line */
-	size_t nfile;	  /* lines read from the file (usable: header matched), repeats included */
-	size_t nknown;	  /* entries after the file was read (those after it passed now) */
-	size_t nused;	  /* distinct lines this check named */
+	size_t nfile;  /* lines read from the file (usable: header matched), repeats included */
+	size_t nknown; /* entries after the file was read (those after it passed now) */
+	size_t nused;  /* distinct lines this check named */
 	struct quire__arena fresh; /* lines that passed now */
-	char *text;	  /* the file's text */
+	char *text;		   /* the file's text */
 	size_t len;
 };
 
@@ -208,7 +208,8 @@ static int check_templates(const struct quire_project *p, struct tcache *tc)
 		for (int k = 0; k < 2 && !err; k++) {
 			if (!files[k])
 				continue;
-			err = tc_check(p, tc, i, quire_project_file_digest(p, files[k]), files[k], NULL);
+			err = tc_check(p, tc, i, quire_project_file_digest(p, files[k]), files[k],
+				       NULL);
 		}
 	}
 	return err;
@@ -271,8 +272,7 @@ static void tc_save(struct tcache *tc, const char *dir, const char *path, const 
 	quire_buf_release(&b);
 }
 
-int quire_project_check_templates_cached(const struct quire_project *p,
-					 struct quire_store *store)
+int quire_project_check_templates_cached(const struct quire_project *p, struct quire_store *store)
 {
 	if (!store || !p->ftab)
 		return quire_project_check_templates(p);

@@ -147,10 +147,10 @@ void quire_project_files_text(const struct quire_project *p, struct quire_buf *o
 struct hfile {
 	const char *rel; /* in the file table's blocks */
 	const char *who; /* for messages: "project" or the producer naming it */
-	int serr; /* errno of a failed stat, or 0 (EXDEV: a link out of the project) */
-	int herr; /* quire error code of a failed hash, or 0 */
-	char *hmsg; /* its message */
-	int hashed; /* d computed now: it goes into the stat cache */
+	int serr;	 /* errno of a failed stat, or 0 (EXDEV: a link out of the project) */
+	int herr;	 /* quire error code of a failed hash, or 0 */
+	char *hmsg;	 /* its message */
+	int hashed;	 /* d computed now: it goes into the stat cache */
 	int64_t size, mtime, ino;
 	int64_t stat_ns; /* just before the stat: when the stat cache records it */
 	struct quire_digest d;
@@ -199,10 +199,11 @@ static int check_dirs(const struct quire_project *p, const struct hlist *l)
 		int ok = inside_project(p, path);
 		free(path);
 		if (!ok)
-			return quire_error_set(QUIRE_EINVALID,
-					       "%s names '%s', whose directory '%s' is a link out of the "
-					       "project: a project reads only its own files",
-					       l->v[k].who, rel, last);
+			return quire_error_set(
+				QUIRE_EINVALID,
+				"%s names '%s', whose directory '%s' is a link out of the "
+				"project: a project reads only its own files",
+				l->v[k].who, rel, last);
 	}
 	return 0;
 }
@@ -283,13 +284,15 @@ static int hfile_record_all(struct quire_project *p, struct hlist *l)
 			continue;
 		}
 		if (f->serr == EXDEV)
-			err = quire_error_set(QUIRE_EINVALID,
-					      "%s names '%s', a link to a file outside the project: a "
-					      "project reads only its own files (copy it in instead)",
-					      f->who, f->rel);
+			err = quire_error_set(
+				QUIRE_EINVALID,
+				"%s names '%s', a link to a file outside the project: a "
+				"project reads only its own files (copy it in instead)",
+				f->who, f->rel);
 		else if (f->serr == ENOENT && strcmp(f->who, "project"))
-			err = quire_error_set(QUIRE_ENOTFOUND, "%s names '%s', which does not exist",
-					      f->who, f->rel);
+			err = quire_error_set(QUIRE_ENOTFOUND,
+					      "%s names '%s', which does not exist", f->who,
+					      f->rel);
 		else if (f->serr)
 			err = quire_error_set(f->serr == ENOENT ? QUIRE_ENOTFOUND : QUIRE_EIO,
 					      "%s: cannot read '%s': %s", f->who, f->rel,
@@ -309,7 +312,7 @@ static int hfile_record_all(struct quire_project *p, struct hlist *l)
 }
 
 void quire__project_dim_counts(const struct quire_project *p, const struct quire_producer *pr,
-				long long *counts)
+			       long long *counts)
 {
 	for (int d = 0; d < pr->ndims; d++)
 		counts[d] = json_integer_value(
@@ -328,12 +331,12 @@ int quire_project_instance_count(const struct quire_project *p, size_t pi, size_
 			break;
 		}
 		if ((unsigned long long)counts[d] > QUIRE_MAX_INSTANCES / n)
-			return quire_error_set(QUIRE_EINVALID,
-					       "%s: producer '%s' would have more than %llu instances "
-					       "with these inputs (%s is %lld)",
-					       p->inputs_file, pr->name,
-					       (unsigned long long)QUIRE_MAX_INSTANCES,
-					       p->bp->inputs[pr->dims[d].input].name, counts[d]);
+			return quire_error_set(
+				QUIRE_EINVALID,
+				"%s: producer '%s' would have more than %llu instances "
+				"with these inputs (%s is %lld)",
+				p->inputs_file, pr->name, (unsigned long long)QUIRE_MAX_INSTANCES,
+				p->bp->inputs[pr->dims[d].input].name, counts[d]);
 		n *= (size_t)counts[d];
 	}
 	*out = n;
@@ -352,7 +355,8 @@ static int hash_instance(void *ud, const long long *idx)
 	struct hash_each *he = ud;
 	quire_buf_reset(&he->path);
 	quire_producer_prompt_path_add(he->pr, idx, &he->path);
-	hlist_add(he->l, quire__arena_copy(&he->l->p->ftab->paths, he->path.ptr, he->path.len), he->who);
+	hlist_add(he->l, quire__arena_copy(&he->l->p->ftab->paths, he->path.ptr, he->path.len),
+		  he->who);
 	return 0;
 }
 
@@ -396,8 +400,8 @@ int quire_project_hash_files(struct quire_project *p, struct quire_store *store)
 	int err = 0;
 	for (size_t i = 0; !err && i < p->bp->nproducers; i++) {
 		const struct quire_producer *pr = &p->bp->producers[i];
-		whos[i] = quire__xasprintf("%s:%d:%d: producer '%s'", p->bp->file, pr->line, pr->col,
-					   pr->name);
+		whos[i] = quire__xasprintf("%s:%d:%d: producer '%s'", p->bp->file, pr->line,
+					   pr->col, pr->name);
 		ft->first[i] = SIZE_MAX;
 		if (pr->prompt && pr->prompt_per_instance) {
 			struct hash_each he = { &l, pr, whos[i], QUIRE_BUF_INIT };

@@ -28,7 +28,6 @@
 #include "util.h"
 #include "yaml.h"
 
-
 int quire__project_parse_inputs(struct quire_project *p, const char *text, size_t len)
 {
 	const struct quire_blueprint *bp = p->bp;
@@ -40,7 +39,8 @@ int quire__project_parse_inputs(struct quire_project *p, const char *text, size_
 	struct quire__ynode *root = y->root;
 	if (root && !quire__yaml_is_map(root) && !quire__yaml_empty(root)) {
 		err = quire__yaml_error(y, root, QUIRE_EINVALID,
-					"%s must be a mapping of input names to values", p->inputs_file);
+					"%s must be a mapping of input names to values",
+					p->inputs_file);
 		goto out;
 	}
 	for (size_t pi = 0; pi < quire__yaml_count(root); pi++) {
@@ -57,11 +57,13 @@ int quire__project_parse_inputs(struct quire_project *p, const char *text, size_
 			}
 			if (best && bestd <= strlen(k) / 3 + 1)
 				err = quire__yaml_error(y, key, QUIRE_EINVALID,
-							"unknown input '%s' (did you mean '%s'?)", k, best);
+							"unknown input '%s' (did you mean '%s'?)",
+							k, best);
 			else
-				err = quire__yaml_error(y, key, QUIRE_EINVALID,
-							"unknown input '%s' (the blueprint declares no such input)",
-							k ? k : "?");
+				err = quire__yaml_error(
+					y, key, QUIRE_EINVALID,
+					"unknown input '%s' (the blueprint declares no such input)",
+					k ? k : "?");
 			free(k);
 			goto out;
 		}
@@ -106,7 +108,6 @@ out:
 	return err;
 }
 
-
 void quire_project_input_digest(const struct quire_project *p, const char *name,
 				struct quire_digest *out)
 {
@@ -125,7 +126,6 @@ void quire_project_input_digest(const struct quire_project *p, const char *name,
 	json_object_set_new(mp->input_digests, name, json_string(out->s));
 }
 
-
 int quire_project_parse_input(const struct quire_project *p, const char *name, const char *text,
 			      json_t **out)
 {
@@ -140,8 +140,9 @@ int quire_project_parse_input(const struct quire_project *p, const char *name, c
 				bestd = d, best = p->bp->inputs[i].name;
 		}
 		if (best && bestd <= strlen(name) / 3 + 1)
-			return quire_error_set(QUIRE_ENOTFOUND, "unknown input '%s' (did you mean '%s'?)",
-					       name, best);
+			return quire_error_set(QUIRE_ENOTFOUND,
+					       "unknown input '%s' (did you mean '%s'?)", name,
+					       best);
 		return quire_error_set(QUIRE_ENOTFOUND, "unknown input '%s'", name);
 	}
 	const struct quire_input_decl *in = &p->bp->inputs[idx];
@@ -156,14 +157,17 @@ int quire_project_parse_input(const struct quire_project *p, const char *name, c
 		errno = 0;
 		long long v = strtoll(text, &end, 10);
 		if (!*text || *end || errno)
-			return quire_error_set(QUIRE_EINVALID, "input '%s' must be an integer, not '%s'",
-					       name, text);
+			return quire_error_set(QUIRE_EINVALID,
+					       "input '%s' must be an integer, not '%s'", name,
+					       text);
 		if (in->has_min && v < in->min)
-			return quire_error_set(QUIRE_EINVALID, "input '%s' is %lld, below its minimum %lld",
-					       name, v, in->min);
+			return quire_error_set(QUIRE_EINVALID,
+					       "input '%s' is %lld, below its minimum %lld", name,
+					       v, in->min);
 		if (in->has_max && v > in->max)
-			return quire_error_set(QUIRE_EINVALID, "input '%s' is %lld, above its maximum %lld",
-					       name, v, in->max);
+			return quire_error_set(QUIRE_EINVALID,
+					       "input '%s' is %lld, above its maximum %lld", name,
+					       v, in->max);
 		*out = json_integer(v);
 		return 0;
 	}
@@ -173,8 +177,9 @@ int quire_project_parse_input(const struct quire_project *p, const char *name, c
 		else if (!strcmp(text, "false") || !strcmp(text, "no"))
 			*out = json_false();
 		else
-			return quire_error_set(QUIRE_EINVALID, "input '%s' must be true or false, not '%s'",
-					       name, text);
+			return quire_error_set(QUIRE_EINVALID,
+					       "input '%s' must be true or false, not '%s'", name,
+					       text);
 		return 0;
 	case QUIRE_INPUT_ENUM:
 		for (size_t k = 0; k < in->nvalues; k++)
@@ -186,8 +191,9 @@ int quire_project_parse_input(const struct quire_project *p, const char *name, c
 			struct quire_buf b = QUIRE_BUF_INIT;
 			for (size_t k = 0; k < in->nvalues; k++)
 				quire_buf_printf(&b, "%s'%s'", k ? ", " : "", in->values[k]);
-			int err = quire_error_set(QUIRE_EINVALID, "input '%s' must be one of %s, not '%s'",
-						  name, b.ptr, text);
+			int err = quire_error_set(QUIRE_EINVALID,
+						  "input '%s' must be one of %s, not '%s'", name,
+						  b.ptr, text);
 			quire_buf_release(&b);
 			return err;
 		}
@@ -198,17 +204,17 @@ int quire_project_parse_input(const struct quire_project *p, const char *name, c
 /* true when text can be written as a plain YAML scalar and read back as the same text. */
 static int plain_safe(const char *s, size_t len)
 {
-	static const char *const words[] = { "true", "false", "yes", "no", "on", "off", "null",
-					     "y", "n", "~", NULL };
+	static const char *const words[] = { "true", "false", "yes", "no", "on", "off",
+					     "null", "y",     "n",   "~",  NULL };
 	if (!len || len > 200 || s[0] == ' ' || s[len - 1] == ' ')
 		return 0;
 	if (!((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z')))
 		return 0;
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i];
-		int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			 c == ' ' || c == '_' || c == '-' || c == '.' || c == ',' || c == '\'' ||
-			 c == '!' || c == '?' || c == '(' || c == ')';
+		int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			 (c >= '0' && c <= '9') || c == ' ' || c == '_' || c == '-' || c == '.' ||
+			 c == ',' || c == '\'' || c == '!' || c == '?' || c == '(' || c == ')';
 		if (!ok)
 			return 0;
 	}
@@ -366,10 +372,11 @@ int quire_project_set_input(struct quire_project *p, const char *name, const jso
 		char comment[256] = "";
 		if (val->style == QUIRE_YLITERAL || val->style == QUIRE_YFOLDED) {
 			if (start >= tl || (y->text[start] != '|' && y->text[start] != '>')) {
-				err = quire_error_set(QUIRE_EINVALID,
-						      "%s: cannot find where the value of '%s' starts; "
-						      "edit it by hand",
-						      p->inputs_file, name);
+				err = quire_error_set(
+					QUIRE_EINVALID,
+					"%s: cannot find where the value of '%s' starts; "
+					"edit it by hand",
+					p->inputs_file, name);
 				goto out;
 			}
 			/* libyaml's block takes the blank lines after it: they stay in the file. */
@@ -428,10 +435,11 @@ int quire_project_set_input(struct quire_project *p, const char *name, const jso
 	if (idx < 0 || !nv || quire__input_value(check, nv, &p->bp->inputs[idx], &got) ||
 	    !json_equal(got, (json_t *)value)) {
 		json_decref(got);
-		err = quire_error_set(QUIRE_ERROR,
-				      "internal: rewriting %s would not hold the new value of '%s'; "
-				      "the file was left unchanged",
-				      p->inputs_file, name);
+		err = quire_error_set(
+			QUIRE_ERROR,
+			"internal: rewriting %s would not hold the new value of '%s'; "
+			"the file was left unchanged",
+			p->inputs_file, name);
 		goto out;
 	}
 	json_decref(got);
@@ -447,4 +455,3 @@ out:
 	free(path);
 	return err;
 }
-

@@ -13,6 +13,6 @@ void quire__pfiles_free(struct quire__pfiles *ft);
 
 /* The counts of pr's loop dimensions, from the project's inputs. */
 void quire__project_dim_counts(const struct quire_project *p, const struct quire_producer *pr,
-				long long *counts);
+			       long long *counts);
 
 #endif

@@ -23,12 +23,14 @@ static int add(const struct quire_provider *vt, const char *from)
 	if (!vt || !vt->name || !vt->produce)
 		return quire_error_set(QUIRE_EINVALID, "provider has no name or produce function");
 	if (vt->abi != QUIRE_PROVIDER_ABI)
-		return quire_error_set(QUIRE_EINVALID,
-				       "provider '%s'%s%s was built for ABI version %u, this quire speaks %u",
-				       vt->name, from ? " in " : "", from ? from : "", vt->abi,
-				       QUIRE_PROVIDER_ABI);
+		return quire_error_set(
+			QUIRE_EINVALID,
+			"provider '%s'%s%s was built for ABI version %u, this quire speaks %u",
+			vt->name, from ? " in " : "", from ? from : "", vt->abi,
+			QUIRE_PROVIDER_ABI);
 	if (quire_provider_find(vt->name))
-		return quire_error_set(QUIRE_EEXISTS, "provider '%s' is already registered", vt->name);
+		return quire_error_set(QUIRE_EEXISTS, "provider '%s' is already registered",
+				       vt->name);
 	if (nregistry == MAX_PROVIDERS)
 		return quire_error_set(QUIRE_EINVALID, "too many providers");
 	origin[nregistry] = from ? quire__xstrdup(from) : NULL;
@@ -81,9 +83,10 @@ static int try_module(const char *dir, const char *name, int *err)
 	*(void **)&entry = dlsym(h, QUIRE_PROVIDER_ENTRY);
 	const struct quire_provider *vt = entry ? entry(name) : NULL;
 	if (!vt) {
-		*err = quire_error_set(QUIRE_EINVALID,
-				       "provider module '%s' has no provider '%s' (it must export %s)",
-				       path, name, QUIRE_PROVIDER_ENTRY);
+		*err = quire_error_set(
+			QUIRE_EINVALID,
+			"provider module '%s' has no provider '%s' (it must export %s)", path, name,
+			QUIRE_PROVIDER_ENTRY);
 		dlclose(h);
 		goto out;
 	}
@@ -171,7 +174,8 @@ int quire_provider_resolve(const char *name, const struct quire_provider **vt, c
 	char *names = quire_provider_names();
 	err = quire_error_set(QUIRE_ENOTFOUND,
 			      "no provider '%s': not built in (%s), no quire-provider-%s.so on "
-			      "QUIRE_PLUGIN_PATH or in " QUIRE_PLUGINDIR ", no quire-provider-%s on PATH",
+			      "QUIRE_PLUGIN_PATH or in " QUIRE_PLUGINDIR
+			      ", no quire-provider-%s on PATH",
 			      name, names, name, name);
 	free(names);
 	return err;

@@ -29,7 +29,8 @@ const struct quire_reason_name quire_reasons[QUIRE_REASON_COUNT] = {
 	[QUIRE_REASON_RELEASED] = { "released from a hand edit", NULL,
 				    "'quire edit ID --release' let it be generated again" },
 	[QUIRE_REASON_FEEDBACK] = { "feedback given", "TEXT",
-				    "a review note asks for a revision ('quire edit ID --feedback')" },
+				    "a review note asks for a revision ('quire edit ID "
+				    "--feedback')" },
 	[QUIRE_REASON_REGENERATE] = { "regenerate requested", "take N",
 				      "'quire run --regenerate ID' asks for a new take" },
 	[QUIRE_REASON_FINGERPRINT] = { "fingerprint changed", NULL,

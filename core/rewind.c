@@ -111,8 +111,7 @@ out:
 }
 
 /* Checked under the lock, so no edit slips in between the check and the restore. */
-static int refuse_unrecorded(const char *root, const char *qdir, const json_t *to,
-			     const char *rev)
+static int refuse_unrecorded(const char *root, const char *qdir, const json_t *to, const char *rev)
 {
 	json_t *list = unrecorded_files(root, qdir, to);
 	int err = 0;
@@ -122,12 +121,13 @@ static int refuse_unrecorded(const char *root, const char *qdir, const json_t *t
 		json_t *x;
 		json_array_foreach(list, i, x)
 			quire_buf_printf(&b, "%s'%s'", i ? ", " : "", json_string_value(x));
-		err = quire_error_set(QUIRE_ECONFLICT,
-				      "cannot rewind to %s: %s %s changes no revision recorded, which "
-				      "the rewind would overwrite; nothing was changed. Record them "
-				      "first ('quire run'), or move the %s aside, then rewind",
-				      rev, b.ptr, json_array_size(list) == 1 ? "has" : "have",
-				      json_array_size(list) == 1 ? "file" : "files");
+		err = quire_error_set(
+			QUIRE_ECONFLICT,
+			"cannot rewind to %s: %s %s changes no revision recorded, which "
+			"the rewind would overwrite; nothing was changed. Record them "
+			"first ('quire run'), or move the %s aside, then rewind",
+			rev, b.ptr, json_array_size(list) == 1 ? "has" : "have",
+			json_array_size(list) == 1 ? "file" : "files");
 		quire_buf_release(&b);
 	}
 	json_decref(list);
@@ -149,26 +149,28 @@ int quire_rewind(const char *root, const char *rev, const char *command, char *n
 	json_t *v;
 	json_object_foreach(json_object_get(to, "files"), k, v) {
 		if (!quire_blob_exists(qdir, json_string_value(v))) {
-			err = quire_error_set(QUIRE_ENOTFOUND,
-					      "cannot rewind to %s: the content of '%s' it recorded is not "
-					      "in the store (a fresh clone? run 'quire run' there first)",
-					      rev, k);
+			err = quire_error_set(
+				QUIRE_ENOTFOUND,
+				"cannot rewind to %s: the content of '%s' it recorded is not "
+				"in the store (a fresh clone? run 'quire run' there first)",
+				rev, k);
 			goto out;
 		}
 	}
 	json_object_foreach(json_object_get(to, "artefacts"), k, v) {
 		const char *d = str(v, "digest");
 		if (d && !quire_blob_exists(qdir, d)) {
-			err = quire_error_set(QUIRE_ENOTFOUND,
-					      "cannot rewind to %s: the output of %s is not in the store",
-					      rev, k);
+			err = quire_error_set(
+				QUIRE_ENOTFOUND,
+				"cannot rewind to %s: the output of %s is not in the store", rev,
+				k);
 			goto out;
 		}
 	}
-	json_t *events = json_pack("[[s,n,{s:O,s:O,s:O,s:O}]]", quire_ev_name(QUIRE_EV_RESTORED), "from",
-				   json_object_get(to, "revision"), "artefacts",
-				   json_object_get(to, "artefacts"), "inputs",
-				   json_object_get(to, "inputs"), "files", json_object_get(to, "files"));
+	json_t *events = json_pack(
+		"[[s,n,{s:O,s:O,s:O,s:O}]]", quire_ev_name(QUIRE_EV_RESTORED), "from",
+		json_object_get(to, "revision"), "artefacts", json_object_get(to, "artefacts"),
+		"inputs", json_object_get(to, "inputs"), "files", json_object_get(to, "files"));
 	/* out/ as the project names it now (its default when the files do not load: a rewind
 	 * may be what mends them). */
 	struct quire_project *cur_p = NULL, shell = { 0 };
@@ -228,4 +230,3 @@ out:
 	free(qdir);
 	return err;
 }
-

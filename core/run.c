@@ -49,8 +49,7 @@ int quire_run_check_cost(long long estimate_micro, long long max_micro)
 			       max_micro / 1000000, max_micro % 1000000);
 }
 
-long long quire_run_estimate(const struct quire_project *p, const struct quire_plan *plan,
-			     size_t i)
+long long quire_run_estimate(const struct quire_project *p, const struct quire_plan *plan, size_t i)
 {
 	const struct quire_producer *pr = &p->bp->producers[plan->nodes[i].producer];
 	const struct quire_binding *b = quire_project_binding(p, pr->role);
@@ -104,12 +103,13 @@ static int take_back_outputs(struct quire_project *p, struct quire_store *store,
 	for (size_t i = 0; !err && *plan && i < (*plan)->n; i++) {
 		const struct quire_node *n = &(*plan)->nodes[i];
 		if (n->pinned && n->missing && n->selected)
-			err = quire_error_set(QUIRE_ECORRUPT,
-					      "the hand edit of %s is neither in the store nor in out/ "
-					      "(removed as damaged?): put the text back in out/ and run "
-					      "again, or let it be generated with 'quire edit %s "
-					      "--release'",
-					      n->id, n->id);
+			err = quire_error_set(
+				QUIRE_ECORRUPT,
+				"the hand edit of %s is neither in the store nor in out/ "
+				"(removed as damaged?): put the text back in out/ and run "
+				"again, or let it be generated with 'quire edit %s "
+				"--release'",
+				n->id, n->id);
 	}
 	return err;
 }
@@ -132,12 +132,13 @@ static int record_start(struct runner *r, const char *current)
 	json_object_foreach(p->inputs, name, v) {
 		struct quire_digest d;
 		quire_project_input_digest(p, name, &d);
-		json_object_set_new(inputs, name, json_pack("{s:s,s:O}", "digest", d.s, "value", v));
+		json_object_set_new(inputs, name,
+				    json_pack("{s:s,s:O}", "digest", d.s, "value", v));
 	}
 	const char *command = r->o->command ? r->o->command : "quire run";
 	json_t *start_data = json_pack("{s:s,s:o,s:o,s:o,s:s}", "revision", r->rev, "parent",
-				       current ? json_string(current) : json_null(), "inputs", inputs,
-				       "git", quire__git_info(p->root), "command", command);
+				       current ? json_string(current) : json_null(), "inputs",
+				       inputs, "git", quire__git_info(p->root), "command", command);
 	struct quire_buf files = QUIRE_BUF_INIT;
 	quire_project_files_text(p, &files);
 	char *start_text = quire_json_canonical_with(start_data, "files", files.ptr);
@@ -150,8 +151,7 @@ static int record_start(struct runner *r, const char *current)
 	return err;
 }
 
-int quire_run(struct quire_project *p, const struct quire_run_opts *o,
-	      struct quire_run_result *res)
+int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct quire_run_result *res)
 {
 	memset(res, 0, sizeof(*res));
 	struct quire_lock *lock = NULL;
@@ -210,16 +210,19 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	if ((err = record_start(&r, current)))
 		goto out_runner;
 	for (size_t k = 0; !err && k < nremove; k++) {
-		err = quire_run__record(&r, quire_ev_name(QUIRE_EV_REMOVED), plan->removed[k], NULL, NULL, NULL, NULL);
+		err = quire_run__record(&r, quire_ev_name(QUIRE_EV_REMOVED), plan->removed[k], NULL,
+					NULL, NULL, NULL);
 		res->removed++;
 	}
 	if (!err)
-		err = quire_run__record_flush(&r); /* the run's start is on disk before its first job */
+		err = quire_run__record_flush(
+			&r); /* the run's start is on disk before its first job */
 	if (!err)
 		err = quire_run__execute(&r);
 	if (!err) {
 		json_t *end = json_pack("{s:b}", "interrupted", res->interrupted);
-		err = quire_run__record(&r, quire_ev_name(QUIRE_EV_RUN_END), NULL, end, NULL, NULL, NULL);
+		err = quire_run__record(&r, quire_ev_name(QUIRE_EV_RUN_END), NULL, end, NULL, NULL,
+					NULL);
 		json_decref(end);
 	}
 	int ferr = quire_run__record_flush(&r);

@@ -39,8 +39,9 @@ static int fold_cb(void *ud, int64_t seq, int64_t time_ns, const char *kind, con
 
 /* Folds run `run`'s events into m (consumed: changed in place; slim with its base, or full),
  * writes it as revision rev and moves `current`; *out gets m when given. */
-int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t run, const char *rev,
-		       json_t *m, struct quire_mbase *base, int compact, json_t **out)
+int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t run,
+			   const char *rev, json_t *m, struct quire_mbase *base, int compact,
+			   json_t **out)
 {
 	struct fold_ctx fc = { m, base, compact, 0, 0 };
 	int err = quire_store_events_text(store, run, fold_cb, &fc);
@@ -49,7 +50,8 @@ int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t 
 	/* A slim manifest's files, inputs and counts are empty until run.start sets them. */
 	if (!err && ((base && !fc.started) || !json_is_string(json_object_get(m, "revision")) ||
 		     strcmp(json_string_value(json_object_get(m, "revision")), rev)))
-		err = quire_error_set(QUIRE_ECORRUPT, "run %lld has no start event", (long long)run);
+		err = quire_error_set(QUIRE_ECORRUPT, "run %lld has no start event",
+				      (long long)run);
 	/* Blobs and the event log are written without fsyncs; one sync of the file system makes
 	 * all of them durable before the manifest that names them. */
 	if (!err)
@@ -103,7 +105,8 @@ static int collect_output(void *ud, int64_t seq, int64_t time_ns, const char *ki
 				json_array_append_new(o->list, json_pack("[n,O]", d));
 		return 0;
 	}
-	if (strcmp(kind, quire_ev_name(QUIRE_EV_PRODUCED)) && strcmp(kind, quire_ev_name(QUIRE_EV_CACHED)))
+	if (strcmp(kind, quire_ev_name(QUIRE_EV_PRODUCED)) &&
+	    strcmp(kind, quire_ev_name(QUIRE_EV_CACHED)))
 		return 0;
 	const char *digest = json_string_value(json_object_get(data, "digest"));
 	if (subject && digest)
@@ -119,7 +122,7 @@ static int collect_output(void *ud, int64_t seq, int64_t time_ns, const char *ki
  * by the next run that reads the file. */
 static int verify_outputs(struct quire_project *p, struct quire_store *store, int64_t run)
 {
-	struct outputs o = {json_array()};
+	struct outputs o = { json_array() };
 	int err = quire_store_events(store, run, collect_output, &o);
 	size_t k;
 	json_t *v;
@@ -145,10 +148,13 @@ static int verify_outputs(struct quire_project *p, struct quire_store *store, in
 			unlink(path);
 		if (bad && subject) {
 			char msg[256];
-			snprintf(msg, sizeof(msg), "its output %.19s... was lost when quire was stopped "
-				 "before it reached the disk", digest);
+			snprintf(msg, sizeof(msg),
+				 "its output %.19s... was lost when quire was stopped "
+				 "before it reached the disk",
+				 digest);
 			json_t *d = json_pack("{s:s,s:s}", "error", msg, "digest", digest);
-			err = quire__run_record(store, run, quire_ev_name(QUIRE_EV_LOST), subject, d, NULL, NULL);
+			err = quire__run_record(store, run, quire_ev_name(QUIRE_EV_LOST), subject,
+						d, NULL, NULL);
 			json_decref(d);
 		}
 		free(path);
@@ -175,12 +181,13 @@ int quire__run_recover(struct quire_project *p, struct quire_store *store, char 
 		}
 		err = has < 0 ? has : verify_outputs(p, store, run);
 		if (!err)
-			err = quire__run_record(store, run, quire_ev_name(QUIRE_EV_RUN_RECOVERED), NULL, NULL, NULL, NULL);
+			err = quire__run_record(store, run, quire_ev_name(QUIRE_EV_RUN_RECOVERED),
+						NULL, NULL, NULL, NULL);
 		if (!err)
 			err = quire__run_commit(p->qdir, store, run, rev, parent, NULL, NULL);
 		if (!err)
 			snprintf(recovered, len, "%s", rev);
-next:
+	next:
 		free(rev);
 		free(parent);
 		rev = parent = NULL;
@@ -202,7 +209,8 @@ static int snapshot_file(struct quire_project *p, const char *rel, const char *d
 	if (err)
 		return err;
 	if (strcmp(got.s, d))
-		return quire_error_set(QUIRE_EINVALID, "'%s' changed while quire was reading it", rel);
+		return quire_error_set(QUIRE_EINVALID, "'%s' changed while quire was reading it",
+				       rel);
 	return 0;
 }
 

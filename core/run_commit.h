@@ -13,8 +13,8 @@ struct quire_project;
 struct quire_store;
 
 /* Records one event (and optionally its action-cache entry) in its own transaction. */
-int quire__run_record(struct quire_store *store, int64_t run, const char *kind,
-		      const char *subject, const json_t *data, const char *ac_fp, const json_t *ac);
+int quire__run_record(struct quire_store *store, int64_t run, const char *kind, const char *subject,
+		      const json_t *data, const char *ac_fp, const json_t *ac);
 
 /* Commits run `run` as revision rev: parent's manifest (parent_manifest when the caller has it
  * loaded, else read) folded with the run's events, written, `current` moved, the run marked

@@ -94,8 +94,8 @@ void quire_run__report_progress(struct runner *r)
 }
 
 /* Records one event in its own transaction, outside a run's scheduler (edit, recovery). */
-int quire__run_record(struct quire_store *store, int64_t run, const char *kind,
-		      const char *subject, const json_t *data, const char *ac_fp, const json_t *ac)
+int quire__run_record(struct quire_store *store, int64_t run, const char *kind, const char *subject,
+		      const json_t *data, const char *ac_fp, const json_t *ac)
 {
 	int err = quire_store_begin(store);
 	if (err)
@@ -202,10 +202,11 @@ void quire_run__halt(struct runner *r, int code, const char *fmt, ...)
 
 static void halt_disk_full(struct runner *r, const char *why)
 {
-	quire_run__halt(r, QUIRE_ENOSPC,
-	     "the disk is full (%s): quire started nothing new and recorded every job that "
-	     "finished; free some space and run again",
-	     why);
+	quire_run__halt(
+		r, QUIRE_ENOSPC,
+		"the disk is full (%s): quire started nothing new and recorded every job that "
+		"finished; free some space and run again",
+		why);
 }
 
 /* Commits the waiting group, if any, then gives out the reports it held. A report is given
@@ -266,21 +267,23 @@ void quire_run__halt_store(struct runner *r, int code, const char *why)
 		halt_disk_full(r, "an output could not be stored");
 		return;
 	}
-	quire_run__halt(r, code,
-			"an output could not be stored (%s): quire started nothing new and recorded "
-			"every job that finished",
-			why);
+	quire_run__halt(
+		r, code,
+		"an output could not be stored (%s): quire started nothing new and recorded "
+		"every job that finished",
+		why);
 }
 
 /* Records an event, with its action-cache entry when ac_fp is given, in the current group
  * (see RECORD_BATCH_NS). deps, when given, is the entry's dependency record as canonical JSON
  * text, added to data as "deps" without being parsed (a collector's names every upstream). */
 int quire_run__record(struct runner *r, const char *kind, const char *subject, const json_t *data,
-		  const char *deps, const char *ac_fp, const json_t *ac)
+		      const char *deps, const char *ac_fp, const json_t *ac)
 {
 	char *js = NULL, *acjs = NULL;
 	if (data && !json_is_null(data) &&
-	    !(js = deps ? quire_json_canonical_with(data, "deps", deps) : quire_json_canonical(data)))
+	    !(js = deps ? quire_json_canonical_with(data, "deps", deps)
+			: quire_json_canonical(data)))
 		return QUIRE_EINVALID;
 	if (ac_fp && !(acjs = quire_json_canonical(ac))) {
 		free(js);
@@ -289,14 +292,15 @@ int quire_run__record(struct runner *r, const char *kind, const char *subject, c
 	QUIRE_GROW(r->pend, r->apend, r->npend + 1);
 	r->pend[r->npend++] = (struct pend){ kind, subject ? quire__xstrdup(subject) : NULL, js,
 					     ac_fp ? quire__xstrdup(ac_fp) : NULL, acjs };
-	if (r->npend >= RECORD_BATCH_MAX || quire_run__mono_ns() - r->last_commit >= RECORD_BATCH_NS)
+	if (r->npend >= RECORD_BATCH_MAX ||
+	    quire_run__mono_ns() - r->last_commit >= RECORD_BATCH_NS)
 		return quire_run__record_flush(r);
 	return 0;
 }
 
 /* Records node i as failed or blocked with msg; extra (may be NULL) adds to the event. */
 int quire_run__fail_node_with(struct runner *r, size_t i, const char *msg, enum nstate st,
-			  const json_t *extra)
+			      const json_t *extra)
 {
 	const struct quire_node *n = &r->plan->nodes[i];
 	const struct quire_producer *pr = &r->p->bp->producers[n->producer];
@@ -305,12 +309,14 @@ int quire_run__fail_node_with(struct runner *r, size_t i, const char *msg, enum 
 	 * the producer and the role. */
 	char *clean = quire__xstrdup(msg);
 	quire__utf8_scrub(clean);
-	json_t *d = json_pack("{s:s,s:s,s:s}", "error", clean, "producer", pr->name, "role",
-			      pr->role);
+	json_t *d =
+		json_pack("{s:s,s:s,s:s}", "error", clean, "producer", pr->name, "role", pr->role);
 	if (extra)
 		json_object_update(d, (json_t *)extra);
-	int err = quire_run__record(r, st == N_FAILED ? quire_ev_name(QUIRE_EV_FAILED) : quire_ev_name(QUIRE_EV_BLOCKED), n->id, d, NULL, NULL,
-			 NULL);
+	int err = quire_run__record(r,
+				    st == N_FAILED ? quire_ev_name(QUIRE_EV_FAILED)
+						   : quire_ev_name(QUIRE_EV_BLOCKED),
+				    n->id, d, NULL, NULL, NULL);
 	json_decref(d);
 	if (st == N_FAILED)
 		r->res->failed++;

@@ -29,7 +29,6 @@ struct quire__jobserver;
 /* Most tokens one call may report and have counted (a million times a large context). */
 #define MAX_TOKENS 1000000000000LL
 
-
 enum nstate {
 	N_PENDING_DEPS, /* waiting for its upstream to finish */
 	N_QUEUED,
@@ -38,10 +37,9 @@ enum nstate {
 	N_FAILED,
 	N_BLOCKED,
 	N_SKIPPED,
-	N_REVIEW,    /* done, but its output awaits review: dependants may not use it yet */
-	N_AWAITING,  /* could not run: an upstream awaits review */
+	N_REVIEW,   /* done, but its output awaits review: dependants may not use it yet */
+	N_AWAITING, /* could not run: an upstream awaits review */
 };
-
 
 struct binst {
 	const struct quire_binding *b;
@@ -50,24 +48,23 @@ struct binst {
 	size_t running; /* jobs of this role in flight (for the role's concurrency limit) */
 };
 
-
 struct job {
 	size_t node;
 	struct binst *bi;
 	struct quire_provider_request rq;
 	char *prompt;
 	size_t prompt_len;
-	char *schema;     /* rendered schema (json outputs) */
+	char *schema;	  /* rendered schema (json outputs) */
 	json_t *schema_j; /* parsed */
 	char **in_ids, **in_paths;
 	char **in_check; /* per input: the digest to verify it against before the call, or NULL
 			  * (verified already in this run) */
-	int corrupt;     /* an input did not hash to its digest: diag says which */
-	char *tmp;        /* the output file, in the worker's slot directory */
-	const char *ext;  /* the output's extension */
-	int adopted;      /* the output is in the blob store (the worker moved it) */
-	char *adopt_msg;  /* why it could not be */
-	int adopt_err;    /* and its code */
+	int corrupt;	 /* an input did not hash to its digest: diag says which */
+	char *tmp;	 /* the output file, in the worker's slot directory */
+	const char *ext; /* the output's extension */
+	int adopted;	 /* the output is in the blob store (the worker moved it) */
+	char *adopt_msg; /* why it could not be */
+	int adopt_err;	 /* and its code */
 	char *params;
 	unsigned attempts;
 	/* What every attempt that reached the provider may have been billed, failed ones too. */
@@ -90,7 +87,6 @@ struct job {
 	struct job *next;
 };
 
-
 /* A worker thread's own files, reused by each job it runs: creating and deleting two files per
  * job made ext4's inode allocator scan its recently deleted inodes (quadratic in a run). */
 struct wslot {
@@ -100,7 +96,6 @@ struct wslot {
 	char *scratch; /* the current job's scratch directory, emptied after each job */
 	unsigned gen;  /* bumped when the files could not be reused: the next job gets new ones */
 };
-
 
 struct runner {
 	struct quire_project *p;
@@ -125,32 +120,31 @@ struct runner {
 	unsigned char *state;
 	size_t *pending;
 	size_t *ready;
-	size_t nready;      /* r->ready is a binary max-heap on prio */
-	uint64_t *prio;     /* critical-path priority: the longest recorded path to a sink */
-	json_t **values;   /* rendered-input cache per node */
+	size_t nready;		 /* r->ready is a binary max-heap on prio */
+	uint64_t *prio;		 /* critical-path priority: the longest recorded path to a sink */
+	json_t **values;	 /* rendered-input cache per node */
 	unsigned char *verified; /* per node: its output was hashed in this run (made, or read
 				  * for a prompt), so a provider may be given its file as is */
-	size_t *users;     /* per node: dependants of it not started yet (its value is kept
-			    * until none is left) */
-	int blobfd;        /* .quire/blobs/sha256 held open (-1: not open) */
-	unsigned *mark;    /* per node: generation in which it is a dependency being rendered */
+	size_t *users;		 /* per node: dependants of it not started yet (its value is kept
+				  * until none is left) */
+	int blobfd;		 /* .quire/blobs/sha256 held open (-1: not open) */
+	unsigned *mark; /* per node: generation in which it is a dependency being rendered */
 	unsigned gen;
 	struct quire_template **tprompt, **tschema; /* per producer: shared templates, parsed */
 	struct binst *binsts;
 	size_t nbinsts;
 	size_t running, done, total;
 	struct quire__jobserver *js; /* make's jobserver, when it bounds us (no explicit -j) */
-	int stopping;      /* fail-fast tripped, interrupted, or the disk is full */
-	struct pend *pend; /* events waiting for their group's commit (see record) */
+	int stopping;		     /* fail-fast tripped, interrupted, or the disk is full */
+	struct pend *pend;	     /* events waiting for their group's commit (see record) */
 	size_t npend, apend;
-	int64_t last_commit; /* when the last group was committed (monotonic ns) */
-	int halt_err;        /* why the run starts nothing new but finishes what runs (a full
-			      * disk, a damaged blob), or 0; it ends with this error */
-	char *halt_msg;      /* its message */
+	int64_t last_commit;	  /* when the last group was committed (monotonic ns) */
+	int halt_err;		  /* why the run starts nothing new but finishes what runs (a full
+				   * disk, a damaged blob), or 0; it ends with this error */
+	char *halt_msg;		  /* its message */
 	struct held_report *held; /* progress reports waiting for their group's commit */
 	size_t nheld, aheld;
 };
-
 
 /* An event waiting for its group's commit, as text: a commit the disk refused is tried again
  * once the reserve has made room. kind is a literal. */
@@ -158,7 +152,6 @@ struct pend {
 	const char *kind;
 	char *subject, *js, *ac_fp, *ac_js;
 };
-
 
 /* A progress report held back until the events it reports are committed. */
 struct held_report {
@@ -207,11 +200,11 @@ void quire_run__halt_store(struct runner *r, int code, const char *why);
  * (see RECORD_BATCH_NS). deps, when given, is the entry's dependency record as canonical JSON
  * text, added to data as "deps" without being parsed (a collector's names every upstream). */
 int quire_run__record(struct runner *r, const char *kind, const char *subject, const json_t *data,
-		  const char *deps, const char *ac_fp, const json_t *ac);
+		      const char *deps, const char *ac_fp, const json_t *ac);
 
 /* Records node i as failed or blocked with msg; extra (may be NULL) adds to the event. */
 int quire_run__fail_node_with(struct runner *r, size_t i, const char *msg, enum nstate st,
-			  const json_t *extra);
+			      const json_t *extra);
 
 /* Records node i as failed or blocked with msg. */
 int quire_run__fail_node(struct runner *r, size_t i, const char *msg, enum nstate st);
@@ -257,7 +250,8 @@ int quire_run__execute(struct runner *r);
 
 /* Folds run `run`'s events into m (consumed: changed in place; slim with its base, or full),
  * writes it as revision rev and moves `current`; *out gets m when given. */
-int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t run, const char *rev,
-		       json_t *m, struct quire_mbase *base, int compact, json_t **out);
+int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t run,
+			   const char *rev, json_t *m, struct quire_mbase *base, int compact,
+			   json_t **out);
 
 #endif

@@ -88,22 +88,24 @@ static int seal_output(struct job *j)
 	int err = quire_hash_file(j->tmp, &j->digest, &j->size);
 	if (err) {
 		snprintf(j->rs.diag, sizeof(j->rs.diag), "%s",
-			 err == QUIRE_ENOTFOUND ? "provider wrote no output file" : quire_error_last());
+			 err == QUIRE_ENOTFOUND ? "provider wrote no output file"
+						: quire_error_last());
 		return -1;
 	}
 	if (!strcmp(j->rq.output_type, "json")) {
 		json_error_t je;
 		json_t *doc = json_load_file(j->tmp, JSON_DECODE_ANY, &je);
 		if (!doc) {
-			snprintf(j->rs.diag, sizeof(j->rs.diag), "output is not valid JSON: %d:%d: %s",
-				 je.line, je.column, je.text);
+			snprintf(j->rs.diag, sizeof(j->rs.diag),
+				 "output is not valid JSON: %d:%d: %s", je.line, je.column,
+				 je.text);
 			return -1;
 		}
 		err = j->schema_j ? quire_schema_validate(j->schema_j, doc) : 0;
 		json_decref(doc);
 		if (err) {
-			snprintf(j->rs.diag, sizeof(j->rs.diag), "output does not match its schema: %s",
-				 quire_error_last());
+			snprintf(j->rs.diag, sizeof(j->rs.diag),
+				 "output does not match its schema: %s", quire_error_last());
 			return -1;
 		}
 	}
@@ -138,7 +140,7 @@ static void account(struct job *j)
 		j->spent_out += rs->tokens_out;
 	}
 	if (rs->cost_micro) {
-		j->spent_micro += rs->cost_micro < 0		  ? 0
+		j->spent_micro += rs->cost_micro < 0		    ? 0
 				  : rs->cost_micro > QUIRE_COST_MAX ? QUIRE_COST_MAX
 								    : rs->cost_micro;
 	} else if (unknown) {
@@ -164,15 +166,17 @@ static void attempt(struct runner *r, struct job *j)
 		account(j);
 		if (j->rc == 0 && seal_output(j)) {
 			j->rc = -1;
-			j->rs.transient = 1; /* a malformed or schema-violating output may come out right */
+			j->rs.transient =
+				1; /* a malformed or schema-violating output may come out right */
 		}
 		if (j->rc && !j->rs.diag[0])
-			snprintf(j->rs.diag, sizeof(j->rs.diag), "provider '%s' failed without a message",
-				 j->bi->vt->name);
+			snprintf(j->rs.diag, sizeof(j->rs.diag),
+				 "provider '%s' failed without a message", j->bi->vt->name);
 		if (j->rc == 0 || !j->rs.transient || r->cancelled ||
 		    j->attempts > (unsigned)b->retries)
 			break;
-		long delay = (long)b->retry_base_ms << (j->attempts - 1 < 16 ? j->attempts - 1 : 16);
+		long delay = (long)b->retry_base_ms
+			     << (j->attempts - 1 < 16 ? j->attempts - 1 : 16);
 		delay += delay ? (long)(rand_r(&seed) % (unsigned)(delay / 2 + 1)) : 0;
 		if (j->rs.retry_after_ms > delay)
 			delay = j->rs.retry_after_ms;
@@ -211,8 +215,8 @@ static int slot_prepare(struct wslot *w, struct job *j)
 		if (tries)
 			quire_run__slot_reset(w);
 		if (!w->dir) {
-			w->dir = quire__xasprintf("%s/tmp/w-%ld-%d-%u", w->r->p->qdir, (long)getpid(),
-						  (int)(w - w->r->slots), w->gen);
+			w->dir = quire__xasprintf("%s/tmp/w-%ld-%d-%u", w->r->p->qdir,
+						  (long)getpid(), (int)(w - w->r->slots), w->gen);
 			w->prompt = quire__xasprintf("%s/prompt", w->dir);
 			w->scratch = quire__xasprintf("%s/scratch", w->dir);
 			err = quire_fs_mkdirs(w->scratch, 0700);
@@ -250,9 +254,11 @@ static int verify_inputs(struct job *j)
 		if (!err && !strcmp(got.s, j->in_check[k]))
 			continue;
 		snprintf(j->rs.diag, sizeof(j->rs.diag),
-			 "the stored output of '%s' is damaged (%s): 'quire fsck --repair' removes it, "
+			 "the stored output of '%s' is damaged (%s): 'quire fsck --repair' removes "
+			 "it, "
 			 "and the next run makes it again",
-			 j->in_ids[k], err ? quire_error_last() : "its content does not match its digest");
+			 j->in_ids[k],
+			 err ? quire_error_last() : "its content does not match its digest");
 		quire_error_clear();
 		j->rc = -1;
 		j->corrupt = 1;
@@ -284,13 +290,15 @@ void *quire_run__worker(void *arg)
 			attempt(r, j);
 			/* Stored here, on the worker, before its slot can be reset. */
 			if (j->rc == 0) {
-				if ((j->adopt_err = quire_blob_adopt(r->p->qdir, j->tmp, j->digest.s)) == 0)
+				if ((j->adopt_err = quire_blob_adopt(r->p->qdir, j->tmp,
+								     j->digest.s)) == 0)
 					j->adopted = 1;
 				else
 					j->adopt_msg = quire__xstrdup(quire_error_last());
 			}
 			if (clear_dir(w->scratch))
-				quire_run__slot_reset(w); /* the next job must find its scratch empty */
+				quire_run__slot_reset(
+					w); /* the next job must find its scratch empty */
 		}
 		j->dur_ns = quire_run__mono_ns() - t0;
 
@@ -353,7 +361,8 @@ static json_t *load_value(struct runner *r, size_t i)
 		json_error_t je;
 		v = json_loadb(b.ptr, b.len, JSON_DECODE_ANY, &je);
 		if (!v)
-			quire_error_set(QUIRE_ECORRUPT, "'%s' is not valid JSON: %s", n->id, je.text);
+			quire_error_set(QUIRE_ECORRUPT, "'%s' is not valid JSON: %s", n->id,
+					je.text);
 	} else {
 		v = json_stringn_nocheck(b.ptr, b.len);
 	}
@@ -367,7 +376,7 @@ static json_t *load_value(struct runner *r, size_t i)
 struct prefetch {
 	struct runner *r;
 	const struct quire_node *n;
-	json_t **got; /* per dependency (a node named twice is read twice, kept once) */
+	json_t **got;	     /* per dependency (a node named twice is read twice, kept once) */
 	unsigned char *want; /* per dependency: the template reads its producer whole */
 	_Atomic size_t next;
 };
@@ -515,8 +524,9 @@ int quire_run__make_job(struct runner *r, size_t i, struct job *j)
 			json_error_t je;
 			j->schema_j = json_loadb(sb.ptr, sb.len, 0, &je);
 			if (!j->schema_j)
-				err = quire_error_set(QUIRE_EINVALID, "%s:%d:%d: schema is not valid JSON: %s",
-						      pr->output.schema, je.line, je.column, je.text);
+				err = quire_error_set(
+					QUIRE_EINVALID, "%s:%d:%d: schema is not valid JSON: %s",
+					pr->output.schema, je.line, je.column, je.text);
 			j->schema = quire_buf_detach(&sb, NULL);
 		}
 		quire_buf_release(&sb);

@@ -157,12 +157,13 @@ static json_t *entry_data(struct runner *r, size_t i, const struct quire_digest 
 	for (int d = 0; d < pr->ndims; d++)
 		json_array_append_new(index, json_integer(n->idx[d]));
 	json_t *d = json_pack("{s:s,s:s,s:s,s:o,s:O,s:o,s:s,s:s,s:s}", "producer", pr->name, "role",
-			 pr->role, "provider", b->provider, "model",
-			 b->model ? json_string(b->model) : json_null(), "params", b->params, "index",
-			 index, "type", quire_output_type_name(pr->output.type), "ext", pr->output.ext,
-			 "fingerprint", fp->s);
+			      pr->role, "provider", b->provider, "model",
+			      b->model ? json_string(b->model) : json_null(), "params", b->params,
+			      "index", index, "type", quire_output_type_name(pr->output.type),
+			      "ext", pr->output.ext, "fingerprint", fp->s);
 	json_object_set_new(d, "take", json_integer(n->take));
-	json_object_set_new(d, "feedback", n->feedback ? json_deep_copy(n->feedback) : json_array());
+	json_object_set_new(d, "feedback",
+			    n->feedback ? json_deep_copy(n->feedback) : json_array());
 	if (pr->review)
 		json_object_set_new(d, "review_required", json_true());
 	return d;
@@ -205,7 +206,8 @@ static int start_node(struct runner *r, size_t i)
 		unsigned char st = r->state[n->deps[k]];
 		if (st == N_FAILED || st == N_BLOCKED) {
 			char msg[512];
-			snprintf(msg, sizeof(msg), "blocked by %s, which %s", r->plan->nodes[n->deps[k]].id,
+			snprintf(msg, sizeof(msg), "blocked by %s, which %s",
+				 r->plan->nodes[n->deps[k]].id,
 				 st == N_FAILED ? "failed" : "was blocked");
 			return quire_run__fail_node(r, i, msg, N_BLOCKED);
 		}
@@ -239,7 +241,8 @@ static int start_node(struct runner *r, size_t i)
 		json_t *d = entry_data(r, i, &j->fp);
 		json_object_update_missing(d, ac);
 		json_object_set_new(d, "cached", json_true());
-		err = quire_run__record(r, quire_ev_name(QUIRE_EV_CACHED), n->id, d, j->deps, NULL, NULL);
+		err = quire_run__record(r, quire_ev_name(QUIRE_EV_CACHED), n->id, d, j->deps, NULL,
+					NULL);
 		json_decref(d);
 		memcpy(n->digest, acd, QUIRE_DIGEST_STRLEN);
 		n->size = json_is_integer(json_object_get(ac, "size"))
@@ -259,7 +262,8 @@ static int start_node(struct runner *r, size_t i)
 		char msg[2048];
 		snprintf(msg, sizeof(msg), "%s", quire_error_last());
 		quire_run__job_free(j);
-		/* A damaged store is quire's failure, not the instance's: the run stops (exit 5). */
+		/* A damaged store is quire's failure, not the instance's: the run stops (exit 5).
+		 */
 		if (err == QUIRE_ECORRUPT)
 			quire_run__halt(r, QUIRE_ECORRUPT, "%s", msg);
 		return quire_run__fail_node(r, i, msg, N_FAILED);
@@ -310,9 +314,10 @@ static int complete(struct runner *r, struct job *j)
 		if (j->corrupt)
 			quire_run__halt(r, QUIRE_ECORRUPT, "%s", j->rs.diag);
 		/* What the failure cost, and who failed: the revision says it. */
-		json_t *extra = json_pack("{s:s,s:o,s:I}", "provider", j->bi->b->provider, "model",
-					  j->bi->b->model ? json_string(j->bi->b->model) : json_null(),
-					  "attempts", (json_int_t)j->attempts);
+		json_t *extra =
+			json_pack("{s:s,s:o,s:I}", "provider", j->bi->b->provider, "model",
+				  j->bi->b->model ? json_string(j->bi->b->model) : json_null(),
+				  "attempts", (json_int_t)j->attempts);
 		if (j->spent_micro || j->cost_estimated) {
 			json_object_set_new(extra, "cost_micro", json_integer(j->spent_micro));
 			json_object_set_new(extra, "usage", quire_run__job_usage(j));
@@ -333,9 +338,10 @@ static int complete(struct runner *r, struct job *j)
 		r->verified[n->deps[k]] = 1;
 	r->verified[i] = 1; /* hashed as it was sealed */
 	int err;
-	json_t *ac = json_pack("{s:s,s:I,s:I,s:I,s:o}", "digest", j->digest.s, "size",
-			       (json_int_t)j->size, "duration_ms", (json_int_t)(j->dur_ns / 1000000),
-			       "attempts", (json_int_t)j->attempts, "usage", quire_run__job_usage(j));
+	json_t *ac =
+		json_pack("{s:s,s:I,s:I,s:I,s:o}", "digest", j->digest.s, "size",
+			  (json_int_t)j->size, "duration_ms", (json_int_t)(j->dur_ns / 1000000),
+			  "attempts", (json_int_t)j->attempts, "usage", quire_run__job_usage(j));
 	if (j->rs.meta[0]) {
 		json_t *meta = json_loads(j->rs.meta, 0, NULL);
 		if (json_is_object(meta))
@@ -351,7 +357,8 @@ static int complete(struct runner *r, struct job *j)
 	r->res->cost_micro += cost;
 	json_t *d = entry_data(r, i, &j->fp);
 	json_object_update(d, ac);
-	err = quire_run__record(r, quire_ev_name(QUIRE_EV_PRODUCED), n->id, d, j->deps, j->fp.s, ac);
+	err = quire_run__record(r, quire_ev_name(QUIRE_EV_PRODUCED), n->id, d, j->deps, j->fp.s,
+				ac);
 	json_decref(d);
 	json_decref(ac);
 	memcpy(n->digest, j->digest.s, QUIRE_DIGEST_STRLEN);
@@ -465,7 +472,9 @@ static void sched_init(struct runner *r)
 	for (size_t i = 0; i < n; i++) {
 		struct quire_node *nd = &r->plan->nodes[i];
 		if (!nd->selected || !nd->dirty) {
-			r->state[i] = !nd->selected ? N_SKIPPED : nd->pending_review ? N_REVIEW : N_OK;
+			r->state[i] = !nd->selected	   ? N_SKIPPED
+				      : nd->pending_review ? N_REVIEW
+							   : N_OK;
 			continue;
 		}
 		r->total++;
@@ -545,11 +554,12 @@ int quire_run__execute(struct runner *r)
 			break;
 		pthread_mutex_lock(&r->mu);
 		if (!r->done_head) {
-			/* Wake at least every 100 ms to notice SIGINT (the handler only sets a flag),
-			 * and in time to commit an open group of events. */
+			/* Wake at least every 100 ms to notice SIGINT (the handler only sets a
+			 * flag), and in time to commit an open group of events. */
 			int64_t wait = 100000000;
 			if (r->npend) {
-				int64_t left = r->last_commit + RECORD_BATCH_NS - quire_run__mono_ns();
+				int64_t left =
+					r->last_commit + RECORD_BATCH_NS - quire_run__mono_ns();
 				wait = left < 0 ? 0 : left < wait ? left : wait;
 			}
 			struct timespec ts;
@@ -606,8 +616,8 @@ int quire_run__execute(struct runner *r)
 	if (!err)
 		err = ferr;
 	for (size_t i = 0; i < n; i++)
-		if (r->plan->nodes[i].selected && r->plan->nodes[i].dirty &&
-		    r->state[i] != N_OK && r->state[i] != N_FAILED && r->state[i] != N_BLOCKED &&
+		if (r->plan->nodes[i].selected && r->plan->nodes[i].dirty && r->state[i] != N_OK &&
+		    r->state[i] != N_FAILED && r->state[i] != N_BLOCKED &&
 		    r->state[i] != N_REVIEW && r->state[i] != N_AWAITING)
 			r->res->not_started++;
 	sched_release(r);

@@ -43,7 +43,8 @@ static int check(const json_t *s, const json_t *v, struct quire_buf *path)
 		size_t i;
 		const json_t *x;
 		int ok = 0;
-		json_array_foreach(t, i, x) ok |= json_is_string(x) && type_ok(json_string_value(x), v);
+		json_array_foreach(t, i, x)
+			ok |= json_is_string(x) && type_ok(json_string_value(x), v);
 		if (!ok)
 			return fail(path, "has none of the allowed types");
 	}
@@ -52,7 +53,8 @@ static int check(const json_t *s, const json_t *v, struct quire_buf *path)
 		size_t i;
 		const json_t *x;
 		int ok = 0;
-		json_array_foreach(en, i, x) ok |= json_equal((json_t *)x, (json_t *)v);
+		json_array_foreach(en, i, x)
+			ok |= json_equal((json_t *)x, (json_t *)v);
 		if (!ok)
 			return fail(path, "is not one of the allowed values");
 	}
@@ -61,7 +63,8 @@ static int check(const json_t *s, const json_t *v, struct quire_buf *path)
 		return fail(path, "does not equal the required constant");
 	if (json_is_number(v)) {
 		/* Comparing (never hashing) floats is fine: outputs may carry real numbers. */
-		const json_t *mn = json_object_get(s, "minimum"), *mx = json_object_get(s, "maximum");
+		const json_t *mn = json_object_get(s, "minimum"),
+			     *mx = json_object_get(s, "maximum");
 		if (json_is_number(mn) && json_number_value(v) < json_number_value(mn))
 			return fail(path, "is below the minimum");
 		if (json_is_number(mx) && json_number_value(v) > json_number_value(mx))
@@ -101,17 +104,20 @@ static int check(const json_t *s, const json_t *v, struct quire_buf *path)
 		}
 	}
 	if (json_is_array(v)) {
-		const json_t *mn = json_object_get(s, "minItems"), *mx = json_object_get(s, "maxItems");
-		if (json_is_integer(mn) && (json_int_t)json_array_size(v) < json_integer_value(mn)) {
+		const json_t *mn = json_object_get(s, "minItems"),
+			     *mx = json_object_get(s, "maxItems");
+		if (json_is_integer(mn) &&
+		    (json_int_t)json_array_size(v) < json_integer_value(mn)) {
 			char msg[96];
-			snprintf(msg, sizeof(msg), "has %zu items, fewer than %lld", json_array_size(v),
-				 (long long)json_integer_value(mn));
+			snprintf(msg, sizeof(msg), "has %zu items, fewer than %lld",
+				 json_array_size(v), (long long)json_integer_value(mn));
 			return fail(path, msg);
 		}
-		if (json_is_integer(mx) && (json_int_t)json_array_size(v) > json_integer_value(mx)) {
+		if (json_is_integer(mx) &&
+		    (json_int_t)json_array_size(v) > json_integer_value(mx)) {
 			char msg[96];
-			snprintf(msg, sizeof(msg), "has %zu items, more than %lld", json_array_size(v),
-				 (long long)json_integer_value(mx));
+			snprintf(msg, sizeof(msg), "has %zu items, more than %lld",
+				 json_array_size(v), (long long)json_integer_value(mx));
 			return fail(path, msg);
 		}
 		const json_t *items = json_object_get(s, "items");

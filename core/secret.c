@@ -55,7 +55,8 @@ static void mark_runs(const char *buf, size_t len, const char *secret, size_t ru
 	for (size_t i = 0; i + run <= len; i++) {
 		for (size_t j = 0; j + run <= sl; j++) {
 			size_t m = 0;
-			while (m < run && lower((unsigned char)buf[i + m]) == lower((unsigned char)secret[j + m]))
+			while (m < run && lower((unsigned char)buf[i + m]) ==
+						  lower((unsigned char)secret[j + m]))
 				m++;
 			if (m == run) {
 				memset(hit + i, 1, run);
@@ -132,33 +133,37 @@ int quire_secret_lookup(const char *name, char **value, char **source)
 	int err = 0;
 	if (stat(path, &st) < 0) {
 		/* No file is no secret; a file that is there but cannot be used is said, not taken
-		 * for a missing secret (a link to a file that was moved, a file we may not read). */
+		 * for a missing secret (a link to a file that was moved, a file we may not read).
+		 */
 		struct stat lst;
 		int e = errno;
 		if (e == ENOENT && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
 			char target[4096];
 			ssize_t n = readlink(path, target, sizeof(target) - 1);
 			target[n > 0 ? n : 0] = '\0';
-			err = quire_error_set(QUIRE_EINVALID,
-					      "secrets file '%s' is a link to '%s', which does not exist",
-					      path, target);
+			err = quire_error_set(
+				QUIRE_EINVALID,
+				"secrets file '%s' is a link to '%s', which does not exist", path,
+				target);
 		} else if (e != ENOENT && e != ENOTDIR) {
-			err = quire_error_set(QUIRE_EINVALID, "cannot read secrets file '%s': %s", path,
-					      strerror(e));
+			err = quire_error_set(QUIRE_EINVALID, "cannot read secrets file '%s': %s",
+					      path, strerror(e));
 		}
 		free(path);
 		return err;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		err = quire_error_set(QUIRE_EINVALID, "secrets file '%s' is not a regular file", path);
+		err = quire_error_set(QUIRE_EINVALID, "secrets file '%s' is not a regular file",
+				      path);
 		free(path);
 		return err;
 	}
 	if (st.st_mode & 077) {
-		err = quire_error_set(QUIRE_EINVALID,
-				      "secrets file '%s' has mode %03o: it must be readable by you alone "
-				      "(chmod 600 '%s')",
-				      path, (unsigned)(st.st_mode & 0777), path);
+		err = quire_error_set(
+			QUIRE_EINVALID,
+			"secrets file '%s' has mode %03o: it must be readable by you alone "
+			"(chmod 600 '%s')",
+			path, (unsigned)(st.st_mode & 0777), path);
 		free(path);
 		return err;
 	}

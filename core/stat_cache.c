@@ -48,13 +48,15 @@ static void rows_reserve(struct quire__statcache *s, size_t n)
 		return;
 	quire__table_size(&s->paths, n, s->paths.cap ? s->paths.cap : 1024);
 	for (size_t r = 0; r < s->nrows; r++)
-		*row_slot(s, s->rows[r].path, s->rows[r].pathlen, s->rows[r].hash) = (uint32_t)(r + 1);
+		*row_slot(s, s->rows[r].path, s->rows[r].pathlen, s->rows[r].hash) =
+			(uint32_t)(r + 1);
 }
 
 /* copy: path and digest are the caller's (copied into the arena), else they live as long as
  * the store (the mapped file). */
 static void row_set(struct quire__statcache *s, const char *path, size_t pathlen, int64_t size,
-		    int64_t mtime_ns, int64_t ino, const char *digest, int64_t recorded_ns, int copy)
+		    int64_t mtime_ns, int64_t ino, const char *digest, int64_t recorded_ns,
+		    int copy)
 {
 	if (!digest || s->nrows >= UINT32_MAX - 1 || pathlen >= UINT32_MAX)
 		return;

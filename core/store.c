@@ -113,9 +113,10 @@ static int migrate(struct quire_store *s)
 		return err;
 	int known = (int)(sizeof(migrations) / sizeof(migrations[0]));
 	if (version > known)
-		return quire_error_set(QUIRE_ENEWER,
-				       "database schema %d is newer than this quire knows (%d): upgrade quire",
-				       version, known);
+		return quire_error_set(
+			QUIRE_ENEWER,
+			"database schema %d is newer than this quire knows (%d): upgrade quire",
+			version, known);
 	if (version == known || s->readonly)
 		return 0;
 	err = exec(s, "BEGIN IMMEDIATE");
@@ -151,7 +152,8 @@ int quire_store_open(struct quire_store **out, const char *qdir, int readonly)
 	int err = 0;
 	int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 	if (readonly && access(path, F_OK) != 0) {
-		/* Nothing recorded yet: an empty in-memory store answers every lookup with a miss. */
+		/* Nothing recorded yet: an empty in-memory store answers every lookup with a miss.
+		 */
 		free(path);
 		path = quire__xstrdup(":memory:");
 		flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_MEMORY;
@@ -191,7 +193,8 @@ int quire_store_open(struct quire_store **out, const char *qdir, int readonly)
 		sqlite3_close(s->db);
 		s->db = NULL;
 		if (sqlite3_open_v2(":memory:", &s->db,
-				    SQLITE_OPEN_READWRITE | SQLITE_OPEN_MEMORY | SQLITE_OPEN_NOMUTEX,
+				    SQLITE_OPEN_READWRITE | SQLITE_OPEN_MEMORY |
+					    SQLITE_OPEN_NOMUTEX,
 				    NULL) != SQLITE_OK) {
 			err = quire_error_set(QUIRE_EIO, "cannot open an in-memory database");
 			goto out;
@@ -202,20 +205,23 @@ int quire_store_open(struct quire_store **out, const char *qdir, int readonly)
 	s->readonly = readonly;
 	if (!readonly) {
 		if ((err = prepare(s, &s->ins_event,
-				   "INSERT INTO events(run, time_ns, kind, subject, data) VALUES (?,?,?,?,?)")) ||
+				   "INSERT INTO events(run, time_ns, kind, subject, data) VALUES "
+				   "(?,?,?,?,?)")) ||
 		    (err = prepare(s, &s->ac_put,
-				   "INSERT OR REPLACE INTO action_cache(fingerprint, result, created_ns) VALUES (?,?,?)")))
+				   "INSERT OR REPLACE INTO action_cache(fingerprint, result, "
+				   "created_ns) VALUES (?,?,?)")))
 			goto out;
 	}
 	int have_tables = 1;
 	sqlite3_stmt *chk;
-	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM sqlite_master WHERE name='stat_cache'", -1, &chk,
-			       NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM sqlite_master WHERE name='stat_cache'", -1,
+			       &chk, NULL) == SQLITE_OK) {
 		have_tables = sqlite3_step(chk) == SQLITE_ROW;
 		sqlite3_finalize(chk);
 	}
 	if (!have_tables) {
-		/* A read-only open of an in-memory store: create the tables so lookups just miss. */
+		/* A read-only open of an in-memory store: create the tables so lookups just miss.
+		 */
 		for (size_t v = 0; v < sizeof(migrations) / sizeof(migrations[0]); v++)
 			if ((err = exec(s, migrations[v])))
 				goto out;
@@ -303,12 +309,12 @@ int quire_store_event_text(struct quire_store *s, int64_t run, const char *kind,
 	return step_done(s, st, "recording an event");
 }
 
-int quire_store_events_text(struct quire_store *s, int64_t run, quire_event_text_cb cb,
-			    void *ctx)
+int quire_store_events_text(struct quire_store *s, int64_t run, quire_event_text_cb cb, void *ctx)
 {
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(s->db,
-			       "SELECT seq, time_ns, kind, subject, data FROM events WHERE run = ? ORDER BY seq",
+			       "SELECT seq, time_ns, kind, subject, data FROM events WHERE run = ? "
+			       "ORDER BY seq",
 			       -1, &st, NULL) != SQLITE_OK)
 		return db_error(s, "reading events");
 	sqlite3_bind_int64(st, 1, run);
@@ -358,7 +364,8 @@ int quire_store_run_start_in(struct quire_store *s, const char *rev, const char 
 	sqlite3_stmt *st;
 	int err = 0;
 	if (sqlite3_prepare_v2(s->db,
-			       "INSERT INTO runs(rev, parent, command, started_ns, state) VALUES (?,?,?,?,'running')",
+			       "INSERT INTO runs(rev, parent, command, started_ns, state) VALUES "
+			       "(?,?,?,?,'running')",
 			       -1, &st, NULL) != SQLITE_OK) {
 		err = db_error(s, "recording a run");
 		goto out;
@@ -400,10 +407,11 @@ int quire_store_run_restore(struct quire_store *s, const char *rev, const char *
 			    const char *command, int64_t started_ns)
 {
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(s->db,
-			       "INSERT INTO runs(rev, parent, command, started_ns, finished_ns, state) "
-			       "VALUES (?,?,?,?,?,'committed')",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		    s->db,
+		    "INSERT INTO runs(rev, parent, command, started_ns, finished_ns, state) "
+		    "VALUES (?,?,?,?,?,'committed')",
+		    -1, &st, NULL) != SQLITE_OK)
 		return db_error(s, "recording a run");
 	sqlite3_bind_text(st, 1, rev, -1, SQLITE_STATIC);
 	if (parent)
@@ -442,8 +450,8 @@ int quire_store_run_has_start(struct quire_store *s, int64_t run)
 {
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(s->db,
-			       "SELECT 1 FROM events WHERE run = ? AND kind = 'run.start' LIMIT 1", -1,
-			       &st, NULL) != SQLITE_OK)
+			       "SELECT 1 FROM events WHERE run = ? AND kind = 'run.start' LIMIT 1",
+			       -1, &st, NULL) != SQLITE_OK)
 		return db_error(s, "reading events");
 	sqlite3_bind_int64(st, 1, run);
 	int rc = sqlite3_step(st);
@@ -472,9 +480,10 @@ int quire_store_unfinished_run(struct quire_store *s, int64_t *run_id, char **re
 	sqlite3_stmt *st;
 	*run_id = 0;
 	*rev = *parent = NULL;
-	if (sqlite3_prepare_v2(s->db,
-			       "SELECT id, rev, parent FROM runs WHERE state = 'running' ORDER BY id LIMIT 1",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		    s->db,
+		    "SELECT id, rev, parent FROM runs WHERE state = 'running' ORDER BY id LIMIT 1",
+		    -1, &st, NULL) != SQLITE_OK)
 		return db_error(s, "reading runs");
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		*run_id = sqlite3_column_int64(st, 0);
@@ -513,9 +522,8 @@ int quire_store_stat_get(struct quire_store *s, const char *path, int64_t size, 
 	return quire__statcache_get(&s->sc, path, size, mtime_ns, ino, digest);
 }
 
-int quire_store_stat_put_at(struct quire_store *s, const char *path, int64_t size,
-			    int64_t mtime_ns, int64_t ino, const struct quire_digest *digest,
-			    int64_t stat_ns)
+int quire_store_stat_put_at(struct quire_store *s, const char *path, int64_t size, int64_t mtime_ns,
+			    int64_t ino, const struct quire_digest *digest, int64_t stat_ns)
 {
 	if (s->readonly)
 		return 0;
@@ -567,10 +575,11 @@ int quire_store_ac_has_digest(struct quire_store *s, const char *digest)
 	sqlite3_stmt *st;
 	/* A scan: asked only for a file in out/ that matches neither its artefact's output nor
 	 * any output of the revisions at hand. */
-	if (sqlite3_prepare_v2(s->db,
-			       "SELECT 1 FROM action_cache WHERE json_extract(result, '$.digest') = ? "
-			       "LIMIT 1",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		    s->db,
+		    "SELECT 1 FROM action_cache WHERE json_extract(result, '$.digest') = ? "
+		    "LIMIT 1",
+		    -1, &st, NULL) != SQLITE_OK)
 		return 0;
 	sqlite3_bind_text(st, 1, digest, -1, SQLITE_STATIC);
 	int found = sqlite3_step(st) == SQLITE_ROW;
@@ -582,8 +591,8 @@ int quire_store_ac_digests(struct quire_store *s, void (*cb)(void *ud, const cha
 			   void *ud)
 {
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(s->db, "SELECT json_extract(result, '$.digest') FROM action_cache", -1,
-			       &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(s->db, "SELECT json_extract(result, '$.digest') FROM action_cache",
+			       -1, &st, NULL) != SQLITE_OK)
 		return db_error(s, "reading the action cache");
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *d = (const char *)sqlite3_column_text(st, 0);

@@ -32,7 +32,8 @@ const char *quire_suggest_id(const json_t *m, const char *id)
 	const char **ids = quire__xcalloc(n, sizeof(char *));
 	const char *key;
 	json_t *v;
-	json_object_foreach((json_t *)arts, key, v) ids[k++] = key;
+	json_object_foreach((json_t *)arts, key, v)
+		ids[k++] = key;
 	const char *near = quire_suggest(id, ids, k);
 	free(ids);
 	/* Chapter[9] for Chapter[0] is no slip of the fingers: the name is right, the index is

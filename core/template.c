@@ -139,7 +139,9 @@ static int lex_indexes(struct lexer *L, struct tix **out, int *n)
 				L->s++;
 				skip_ws(L);
 				if (lex_number(L, &ix->n))
-					return lex_error(L, "expected a number after '+' or '-' in an index");
+					return lex_error(
+						L,
+						"expected a number after '+' or '-' in an index");
 				if (neg)
 					ix->n = -ix->n;
 			}
@@ -198,7 +200,8 @@ static int parse_expr(struct lexer *L, struct seg *sg)
 		int ok = f && !strcmp(f, "join");
 		free(f);
 		if (!ok)
-			return lex_error(L, "unknown filter (the only filter is: join \"SEPARATOR\")");
+			return lex_error(L,
+					 "unknown filter (the only filter is: join \"SEPARATOR\")");
 		skip_ws(L);
 		struct quire_buf b = QUIRE_BUF_INIT;
 		if (L->s < L->e && *L->s == '"') {
@@ -206,7 +209,9 @@ static int parse_expr(struct lexer *L, struct seg *sg)
 			while (L->s < L->e && *L->s != '"') {
 				if (*L->s == '\\' && L->s + 1 < L->e) {
 					L->s++;
-					quire_buf_putc(&b, *L->s == 'n' ? '\n' : *L->s == 't' ? '\t' : *L->s);
+					quire_buf_putc(&b, *L->s == 'n'	  ? '\n'
+							   : *L->s == 't' ? '\t'
+									  : *L->s);
 				} else {
 					quire_buf_putc(&b, *L->s);
 				}
@@ -374,8 +379,8 @@ int quire_template_check(const struct quire_template *t, const struct quire_blue
 			int pi = quire_blueprint_producer(bp, s->head);
 			int want = pi >= 0 ? bp->producers[pi].ndims : 0;
 			if (s->nhix != want)
-				return seg_error(t, s, "'%s' needs %d index%s, got %d", s->head, want,
-						 want == 1 ? "" : "es", s->nhix);
+				return seg_error(t, s, "'%s' needs %d index%s, got %d", s->head,
+						 want, want == 1 ? "" : "es", s->nhix);
 			continue;
 		}
 		/* Not in uses: say what it is, and suggest the closest name that may be used. */
@@ -400,10 +405,11 @@ int quire_template_check(const struct quire_template *t, const struct quire_blue
 		if (best && bestd <= strlen(s->head) / 3 + 1)
 			snprintf(hint, sizeof(hint), " (did you mean '%s'?)", best);
 		if (known)
-			return seg_error(t, s, "'%s' is not in the uses of producer '%s'; add it there%s",
+			return seg_error(t, s,
+					 "'%s' is not in the uses of producer '%s'; add it there%s",
 					 s->head, p->name, hint);
-		return seg_error(t, s, "unknown name '%s' in the template of producer '%s'%s", s->head,
-				 p->name, hint);
+		return seg_error(t, s, "unknown name '%s' in the template of producer '%s'%s",
+				 s->head, p->name, hint);
 	}
 	return 0;
 }
@@ -478,8 +484,9 @@ static int walk(const struct quire_template *t, const struct seg *s,
 			}
 			quire_buf_printf(&path, "[%lld]", n);
 			if (!json_is_array(v) || n < 0 || (size_t)n >= json_array_size(v)) {
-				int err = seg_error(t, s, "'%s' is out of range (%s has %zu items)", path.ptr,
-						    st->field, json_is_array(v) ? json_array_size(v) : 0);
+				int err = seg_error(t, s, "'%s' is out of range (%s has %zu items)",
+						    path.ptr, st->field,
+						    json_is_array(v) ? json_array_size(v) : 0);
 				quire_buf_release(&path);
 				return err;
 			}

@@ -21,7 +21,7 @@ struct strtab {
 		const char *s;
 		size_t len;
 		void *val;
-	} *v;
+	} * v;
 	size_t n, alloc;
 	struct quire__table at; /* the entries by string */
 };
@@ -74,8 +74,8 @@ struct open_coll {
 struct builder {
 	struct quire__yaml *y;
 	const unsigned char *t;
-	size_t bom;   /* libyaml skips a UTF-8 byte order mark without counting it */
-	int ascii;    /* every character one byte: a mark's index is its byte offset */
+	size_t bom;	    /* libyaml skips a UTF-8 byte order mark without counting it */
+	int ascii;	    /* every character one byte: a mark's index is its byte offset */
 	size_t cchr, cbyte; /* the last character index turned into a byte offset */
 	struct open_coll stack[QUIRE_YAML_MAX_DEPTH];
 	int depth;
@@ -145,7 +145,8 @@ static void skip_properties(const struct builder *b, size_t *at, int *line, int 
 			continue;
 		}
 		if (i < end && t[i] == '&') {
-			/* libyaml's anchor names are [0-9A-Za-z_-]: "&a?b" is anchor a, then "?b". */
+			/* libyaml's anchor names are [0-9A-Za-z_-]: "&a?b" is anchor a, then "?b".
+			 */
 			do
 				i++, (*col)++;
 			while (i < end && is_anchor_char(t[i]));
@@ -445,10 +446,10 @@ static int on_event(struct builder *b, const yaml_event_t *e)
 	case YAML_SEQUENCE_START_EVENT:
 	case YAML_MAPPING_START_EVENT: {
 		int seq = e->type == YAML_SEQUENCE_START_EVENT;
-		const yaml_char_t *anchor = seq ? e->data.sequence_start.anchor
-						: e->data.mapping_start.anchor;
-		const yaml_char_t *tag = seq ? e->data.sequence_start.tag
-					     : e->data.mapping_start.tag;
+		const yaml_char_t *anchor =
+			seq ? e->data.sequence_start.anchor : e->data.mapping_start.anchor;
+		const yaml_char_t *tag =
+			seq ? e->data.sequence_start.tag : e->data.mapping_start.tag;
 		if (b->depth == QUIRE_YAML_MAX_DEPTH)
 			return set_error(b, &e->start_mark, "yaml nests more than %d levels deep",
 					 QUIRE_YAML_MAX_DEPTH);
@@ -483,10 +484,11 @@ static int check_unicode_breaks(const char *name, const char *text, size_t len)
 			 (t[i + 2] == 0xa8 || t[i + 2] == 0xa9))
 			k = t[i + 2] == 0xa8 ? 1 : 2;
 		if (k >= 0)
-			return quire_error_set(QUIRE_EINVALID,
-					       "%s:%zu:%zu: %s is a line break to YAML 1.1: write it "
-					       "as \\u%04X inside double quotes",
-					       name, line, col, what[k], k == 0 ? 0x85 : 0x2027 + k);
+			return quire_error_set(
+				QUIRE_EINVALID,
+				"%s:%zu:%zu: %s is a line break to YAML 1.1: write it "
+				"as \\u%04X inside double quotes",
+				name, line, col, what[k], k == 0 ? 0x85 : 0x2027 + k);
 		if (t[i] == '\n')
 			line++, col = 1;
 		else if ((t[i] & 0xc0) != 0x80)

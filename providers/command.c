@@ -32,7 +32,9 @@ enum {
 
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
-const char *const quire_command__always_env[] = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", NULL};
+const char *const quire_command__always_env[] = {
+	"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", NULL
+};
 
 int quire_command__buf_add(struct quire_command_buf *b, const char *p, size_t n)
 {
@@ -139,7 +141,7 @@ static int valid_env_name(const char *s)
 
 int quire_command__env_names(char ***names, const struct json_t *env, char *err, size_t errlen)
 {
-	struct quire_command_strv e = {0};
+	struct quire_command_strv e = { 0 };
 	*names = NULL;
 	if (env && !json_is_array(env)) {
 		snprintf(err, errlen,
@@ -148,8 +150,7 @@ int quire_command__env_names(char ***names, const struct json_t *env, char *err,
 	}
 	size_t i;
 	json_t *el;
-	json_array_foreach((json_t *)env, i, el)
-	{
+	json_array_foreach((json_t *)env, i, el) {
 		const char *s = json_string_value(el);
 		if (!s || !valid_env_name(s)) {
 			if (s && strchr(s, '='))
@@ -218,7 +219,7 @@ void quire_command__env_allow(struct quire_command_strv *e, const char *const *n
 
 char **quire_command__candidates(const char *prog, const char *path)
 {
-	struct quire_command_strv c = {0};
+	struct quire_command_strv c = { 0 };
 	if (strchr(prog, '/')) {
 		quire_command__strv_push(&c, strdup(prog));
 		return c.oom ? (quire_command__strv_free(c.v), NULL) : c.v;
@@ -342,11 +343,12 @@ const char *quire_command__signame(int sig)
 		int sig;
 		const char *name;
 	} names[] = {
-	    {SIGHUP, "SIGHUP"},	  {SIGINT, "SIGINT"},	{SIGQUIT, "SIGQUIT"}, {SIGILL, "SIGILL"},
-	    {SIGTRAP, "SIGTRAP"}, {SIGABRT, "SIGABRT"}, {SIGBUS, "SIGBUS"},   {SIGFPE, "SIGFPE"},
-	    {SIGKILL, "SIGKILL"}, {SIGUSR1, "SIGUSR1"}, {SIGSEGV, "SIGSEGV"}, {SIGUSR2, "SIGUSR2"},
-	    {SIGPIPE, "SIGPIPE"}, {SIGALRM, "SIGALRM"}, {SIGTERM, "SIGTERM"}, {SIGXCPU, "SIGXCPU"},
-	    {SIGXFSZ, "SIGXFSZ"}, {SIGSYS, "SIGSYS"},
+		{ SIGHUP, "SIGHUP" },	{ SIGINT, "SIGINT" },	{ SIGQUIT, "SIGQUIT" },
+		{ SIGILL, "SIGILL" },	{ SIGTRAP, "SIGTRAP" }, { SIGABRT, "SIGABRT" },
+		{ SIGBUS, "SIGBUS" },	{ SIGFPE, "SIGFPE" },	{ SIGKILL, "SIGKILL" },
+		{ SIGUSR1, "SIGUSR1" }, { SIGSEGV, "SIGSEGV" }, { SIGUSR2, "SIGUSR2" },
+		{ SIGPIPE, "SIGPIPE" }, { SIGALRM, "SIGALRM" }, { SIGTERM, "SIGTERM" },
+		{ SIGXCPU, "SIGXCPU" }, { SIGXFSZ, "SIGXFSZ" }, { SIGSYS, "SIGSYS" },
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (names[i].sig == sig)
@@ -367,7 +369,7 @@ static int start(const struct quire_command *s, const int child[3], char *const 
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	sigset_t none, all; /* all: the signals set back to their defaults */
-	int fds[3] = {child[0], child[1], child[2]}, lifted[3] = {-1, -1, -1}, rc = 0;
+	int fds[3] = { child[0], child[1], child[2] }, lifted[3] = { -1, -1, -1 }, rc = 0;
 	*in_cwd = 0;
 	/* A descriptor below 3 could be clobbered by the dup2 of another: lift those first. */
 	for (int k = 0; k < 3; k++)
@@ -396,7 +398,7 @@ static int start(const struct quire_command *s, const int child[3], char *const 
 		rc = posix_spawn_file_actions_addchdir_np(&fa, s->cwd);
 	if (!rc)
 		rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-						       POSIX_SPAWN_SETSIGDEF);
+							   POSIX_SPAWN_SETSIGDEF);
 	if (!rc)
 		rc = posix_spawnattr_setpgroup(&at, 0);
 	if (!rc)
@@ -409,15 +411,15 @@ static int start(const struct quire_command *s, const int child[3], char *const 
 			/* Each failed posix_spawn is a whole clone: skip what is plainly not there.
 			 */
 			char *full = cands[k][0] == '/'
-					 ? NULL
-					 : quire_command__asprintf("%s/%s", s->cwd, cands[k]);
+					     ? NULL
+					     : quire_command__asprintf("%s/%s", s->cwd, cands[k]);
 			int there = access(full ? full : cands[k], F_OK) == 0;
 			int why = errno;
 			free(full);
 			if (!there) {
 				if (why == EACCES)
-					saved =
-					    EACCES; /* as execvp: a directory we may not search */
+					saved = EACCES; /* as execvp: a directory we may not search
+							 */
 				rc = ENOENT;
 				continue;
 			}
@@ -425,8 +427,8 @@ static int start(const struct quire_command *s, const int child[3], char *const 
 			if (!rc)
 				break;
 			if (rc != ENOENT && rc != ENOTDIR)
-				saved =
-				    rc; /* like execvp: a program found but not runnable says why */
+				saved = rc; /* like execvp: a program found but not runnable says
+					       why */
 			if (rc != ENOENT && rc != ENOTDIR && rc != EACCES)
 				break;
 		}
@@ -528,7 +530,7 @@ static void feed(const struct quire_command *s, struct io *io)
 			sigset_t pipe;
 			sigemptyset(&pipe);
 			sigaddset(&pipe, SIGPIPE);
-			struct timespec zero = {0, 0};
+			struct timespec zero = { 0, 0 };
 			sigtimedwait(&pipe, NULL, &zero);
 		}
 		if (n <= 0)
@@ -564,14 +566,14 @@ static int pump(const struct quire_command *s, struct io *io, int pidfd)
 	struct pollfd pf[4];
 	int *which[4];
 	nfds_t n = 0;
-	int *mine[3] = {&io->in, &io->out, &io->err};
+	int *mine[3] = { &io->in, &io->out, &io->err };
 	for (int k = 0; k < 3; k++)
 		if (*mine[k] >= 0) {
-			pf[n] = (struct pollfd){*mine[k], k ? POLLIN : POLLOUT, 0};
+			pf[n] = (struct pollfd){ *mine[k], k ? POLLIN : POLLOUT, 0 };
 			which[n++] = mine[k];
 		}
 	if (pidfd >= 0) {
-		pf[n] = (struct pollfd){pidfd, POLLIN, 0};
+		pf[n] = (struct pollfd){ pidfd, POLLIN, 0 };
 		which[n++] = NULL;
 	}
 	if (poll(pf, n, POLL_MS) <= 0)
@@ -666,7 +668,7 @@ static enum quire_command_end watch(struct quire_command *s, struct io *io, pid_
 
 enum quire_command_end quire_command__run(struct quire_command *s)
 {
-	struct io io = {.in = -1, .out = -1, .err = -1, .child = {-1, -1, -1}};
+	struct io io = { .in = -1, .out = -1, .err = -1, .child = { -1, -1, -1 } };
 	enum quire_command_end end = QUIRE_COMMAND_NOT_STARTED;
 	int64_t t0 = now_ms();
 	s->status = s->error = s->in_cwd = 0;

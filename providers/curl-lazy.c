@@ -45,10 +45,14 @@ static void load(void)
 		return;
 	}
 	static const char *const names[] = {
-		"curl_global_init",  "curl_easy_init",	  "curl_easy_setopt",  "curl_easy_perform",
-		"curl_easy_getinfo", "curl_easy_cleanup", "curl_easy_reset",   "curl_easy_strerror",
-		"curl_slist_append", "curl_slist_free_all", "curl_getdate",    "curl_free",
-		"curl_url",	     "curl_url_set",	  "curl_url_get",      "curl_url_cleanup",
+		"curl_global_init",  "curl_easy_init",
+		"curl_easy_setopt",  "curl_easy_perform",
+		"curl_easy_getinfo", "curl_easy_cleanup",
+		"curl_easy_reset",   "curl_easy_strerror",
+		"curl_slist_append", "curl_slist_free_all",
+		"curl_getdate",	     "curl_free",
+		"curl_url",	     "curl_url_set",
+		"curl_url_get",	     "curl_url_cleanup",
 	};
 	void **slots = (void **)&fn;
 	_Static_assert(sizeof(fn) == sizeof(names) / sizeof(names[0]) * sizeof(void *),

@@ -21,8 +21,8 @@ enum {
 	DEFAULT_TIMEOUT_S = 600,
 };
 
-static const char *const known_params[] = {"argv",	"shell", "stdin", "output_from",
-					   "timeout_s", "env",	 "cwd",	  NULL};
+static const char *const known_params[] = { "argv",	 "shell", "stdin", "output_from",
+					    "timeout_s", "env",	  "cwd",   NULL };
 
 /* One binding's settings; read-only after init except the cancel flag, so produce() may run on
  * several threads at once. */
@@ -45,8 +45,8 @@ struct vals {
 };
 
 enum ph { PH_PROMPT_FILE, PH_OUTPUT, PH_SCRATCH, PH_ID, PH_INPUT, PH_INPUTS, PH_EXT, PH_N };
-static const char *const ph_names[PH_N] = {"prompt_file", "output", "scratch", "id",
-					   "input",	  "inputs", "ext"};
+static const char *const ph_names[PH_N] = { "prompt_file", "output", "scratch", "id",
+					    "input",	   "inputs", "ext" };
 #define PH_LIST "{prompt_file}, {output}, {scratch}, {id}, {input:N}, {inputs} or {ext}"
 
 /* Substitutes the placeholders of one argument template into out; with v NULL it only checks
@@ -170,17 +170,16 @@ static int parse_params(struct exec *x, const json_t *pj, const char *project_di
 {
 	const char *key;
 	json_t *val;
-	json_object_foreach((json_t *)pj, key, val)
-	{
+	json_object_foreach((json_t *)pj, key, val) {
 		int k = 0;
 		while (known_params[k] && strcmp(known_params[k], key))
 			k++;
 		if (!known_params[k]) {
 			snprintf(
-			    err, errlen,
-			    "unknown parameter '%s' (expected argv, shell, stdin, output_from, "
-			    "timeout_s, env or cwd)",
-			    key);
+				err, errlen,
+				"unknown parameter '%s' (expected argv, shell, stdin, output_from, "
+				"timeout_s, env or cwd)",
+				key);
 			return -1;
 		}
 	}
@@ -210,11 +209,10 @@ static int parse_params(struct exec *x, const json_t *pj, const char *project_di
 				 "arguments)");
 			return -1;
 		}
-		struct quire_command_strv a = {0};
+		struct quire_command_strv a = { 0 };
 		size_t i;
 		json_t *el;
-		json_array_foreach(argv, i, el)
-		{
+		json_array_foreach(argv, i, el) {
 			char where[32];
 			snprintf(where, sizeof(where), "argv[%zu]", i);
 			if (!json_is_string(el)) {
@@ -225,7 +223,7 @@ static int parse_params(struct exec *x, const json_t *pj, const char *project_di
 				quire_command__strv_free(a.v);
 				return -1;
 			}
-			struct quire_command_buf dummy = {0};
+			struct quire_command_buf dummy = { 0 };
 			int rc = subst(json_string_value(el), where, NULL, &dummy, err, errlen);
 			free(dummy.p);
 			if (rc) {
@@ -258,10 +256,10 @@ static int parse_params(struct exec *x, const json_t *pj, const char *project_di
 	if (of) {
 		const char *s = json_string_value(of);
 		if (!s || (strcmp(s, "stdout") && strcmp(s, "file"))) {
-			snprintf(
-			    err, errlen,
-			    "output_from must be \"stdout\" (the default) or \"file\" (the command "
-			    "writes {output})");
+			snprintf(err, errlen,
+				 "output_from must be \"stdout\" (the default) or \"file\" (the "
+				 "command "
+				 "writes {output})");
 			return -1;
 		}
 		x->output_file = !strcmp(s, "file");
@@ -339,8 +337,8 @@ static const char *errstr(int e, char *buf, size_t len)
  * the binding's allow-list, nothing else. */
 static char **build_env(const struct exec *x, const struct vals *v)
 {
-	struct quire_command_strv e = {0};
-	struct quire_command_buf inputs = {0};
+	struct quire_command_strv e = { 0 };
+	struct quire_command_buf inputs = { 0 };
 	for (size_t i = 0; i < v->ninputs; i++) {
 		if (i)
 			quire_command__buf_add(&inputs, "\n", 1);
@@ -357,7 +355,7 @@ static char **build_env(const struct exec *x, const struct vals *v)
 				fprintf(f, "%s\n", in);
 			if (fclose(f) == 0)
 				quire_command__strv_push(
-				    &e, quire_command__asprintf("QUIRE_INPUTS_FILE=%s", list));
+					&e, quire_command__asprintf("QUIRE_INPUTS_FILE=%s", list));
 		}
 		free(list);
 	}
@@ -385,7 +383,7 @@ static char **build_env(const struct exec *x, const struct vals *v)
 /* Expands the argv templates (or wraps the shell script) for one request. */
 static char **build_argv(const struct exec *x, const struct vals *v, char *err, size_t errlen)
 {
-	struct quire_command_strv a = {0};
+	struct quire_command_strv a = { 0 };
 	if (x->shell) {
 		/* The script is the binding's text, never a template; input paths arrive as "$@".
 		 */
@@ -404,7 +402,7 @@ static char **build_argv(const struct exec *x, const struct vals *v, char *err, 
 			}
 			char where[32];
 			snprintf(where, sizeof(where), "argv[%zu]", i);
-			struct quire_command_buf b = {0};
+			struct quire_command_buf b = { 0 };
 			if (subst(x->argv[i], where, v, &b, err, errlen)) {
 				free(b.p);
 				quire_command__strv_free(a.v);
@@ -517,13 +515,13 @@ static int exec_produce(void *ctx, const struct quire_provider_request *rq,
 		prompt_file = prompt_tmp;
 	}
 	struct vals v = {
-	    .prompt_file = prompt_file,
-	    .output = rq->output_path,
-	    .scratch = rq->scratch_dir ? rq->scratch_dir : "",
-	    .id = rq->id,
-	    .ext = rq->output_ext ? rq->output_ext : "",
-	    .inputs = rq->input_paths,
-	    .ninputs = rq->ninputs,
+		.prompt_file = prompt_file,
+		.output = rq->output_path,
+		.scratch = rq->scratch_dir ? rq->scratch_dir : "",
+		.id = rq->id,
+		.ext = rq->output_ext ? rq->output_ext : "",
+		.inputs = rq->input_paths,
+		.ninputs = rq->ninputs,
 	};
 	if (!(argv = build_argv(x, &v, rs->diag, sizeof(rs->diag))))
 		goto out;
@@ -547,16 +545,16 @@ static int exec_produce(void *ctx, const struct quire_provider_request *rq,
 		}
 	}
 	struct quire_command sp = {
-	    .argv = argv,
-	    .envp = envp,
-	    .path = getenv("PATH"),
-	    .cwd = x->cwd,
-	    .in = in_fd,
-	    /* with output_from: file, stdout is chatter for the diagnostics */
-	    .out = out_fd >= 0 ? out_fd : QUIRE_COMMAND_TO_ERR,
-	    .err_tail = t,
-	    .timeout_ms = (long long)x->timeout_s * 1000,
-	    .cancelled = {rq->cancelled, &x->cancelled},
+		.argv = argv,
+		.envp = envp,
+		.path = getenv("PATH"),
+		.cwd = x->cwd,
+		.in = in_fd,
+		/* with output_from: file, stdout is chatter for the diagnostics */
+		.out = out_fd >= 0 ? out_fd : QUIRE_COMMAND_TO_ERR,
+		.err_tail = t,
+		.timeout_ms = (long long)x->timeout_s * 1000,
+		.cancelled = { rq->cancelled, &x->cancelled },
 	};
 	enum quire_command_end end = quire_command__run(&sp);
 	rc = outcome(x, rq, rs, &sp, end, t);
@@ -588,8 +586,8 @@ static int exec_check(void *ctx, char *msg, size_t msglen)
 	char **c = quire_command__candidates(prog, getenv("PATH"));
 	int ok = 0;
 	for (size_t k = 0; c && c[k] && !ok; k++) {
-		char *full =
-		    c[k][0] == '/' ? strdup(c[k]) : quire_command__asprintf("%s/%s", x->cwd, c[k]);
+		char *full = c[k][0] == '/' ? strdup(c[k])
+					    : quire_command__asprintf("%s/%s", x->cwd, c[k]);
 		struct stat st;
 		ok = full && stat(full, &st) == 0 && S_ISREG(st.st_mode) && access(full, X_OK) == 0;
 		free(full);
@@ -604,13 +602,13 @@ static int exec_check(void *ctx, char *msg, size_t msglen)
 }
 
 const struct quire_provider quire_provider_exec = {
-    .abi = QUIRE_PROVIDER_ABI,
-    .name = "exec",
-    .flags = QUIRE_PROVIDER_THREADSAFE,
-    .secret_env = NULL,
-    .init = exec_init,
-    .produce = exec_produce,
-    .cancel = exec_cancel,
-    .fini = exec_fini,
-    .check = exec_check,
+	.abi = QUIRE_PROVIDER_ABI,
+	.name = "exec",
+	.flags = QUIRE_PROVIDER_THREADSAFE,
+	.secret_env = NULL,
+	.init = exec_init,
+	.produce = exec_produce,
+	.cancel = exec_cancel,
+	.fini = exec_fini,
+	.check = exec_check,
 };

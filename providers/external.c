@@ -101,13 +101,13 @@ static char *request_line(const struct ext *x, const struct quire_provider_reque
 							rq->input_paths[i]));
 	json_t *schema = rq->schema_json ? json_loads(rq->schema_json, 0, NULL) : NULL;
 	json_t *req = json_pack(
-	    "{s:s,s:i,s:s,s:s,s:s,s:o,s:O,s:s%,s:s,s:s,s:s,s:o,s:s,s:s,s:o,s:i}", "type", "produce",
-	    "abi", QUIRE_PROVIDER_ABI, "id", rq->id, "producer", rq->producer, "role", rq->role,
-	    "model", x->model ? json_string(x->model) : json_null(), "params", x->params, "prompt",
-	    rq->prompt, rq->prompt_len, "fingerprint", rq->fingerprint, "output_type",
-	    rq->output_type, "output_ext", rq->output_ext, "schema", schema ? schema : json_null(),
-	    "output_path", rq->output_path, "scratch_dir", rq->scratch_dir, "inputs", inputs,
-	    "attempt", (int)rq->attempt);
+		"{s:s,s:i,s:s,s:s,s:s,s:o,s:O,s:s%,s:s,s:s,s:s,s:o,s:s,s:s,s:o,s:i}", "type",
+		"produce", "abi", QUIRE_PROVIDER_ABI, "id", rq->id, "producer", rq->producer,
+		"role", rq->role, "model", x->model ? json_string(x->model) : json_null(), "params",
+		x->params, "prompt", rq->prompt, rq->prompt_len, "fingerprint", rq->fingerprint,
+		"output_type", rq->output_type, "output_ext", rq->output_ext, "schema",
+		schema ? schema : json_null(), "output_path", rq->output_path, "scratch_dir",
+		rq->scratch_dir, "inputs", inputs, "attempt", (int)rq->attempt);
 	char *line = req ? json_dumps(req, JSON_COMPACT) : NULL;
 	json_decref(req);
 	char *withnl = line ? quire_command__asprintf("%s\n", line) : NULL;
@@ -119,7 +119,7 @@ static char *request_line(const struct ext *x, const struct quire_provider_reque
  * binding's allow-list, nothing else of quire's (other roles' keys least of all). */
 static char **build_env(const struct ext *x)
 {
-	struct quire_command_strv e = {0};
+	struct quire_command_strv e = { 0 };
 	if (x->secret)
 		quire_command__strv_push(&e, quire_command__asprintf("QUIRE_SECRET=%s", x->secret));
 	quire_command__env_allow(&e, (const char *const *)x->env);
@@ -235,10 +235,10 @@ static int outcome(const struct ext *x, struct reply *r, const struct quire_comm
 		return -1;
 	case QUIRE_COMMAND_STOPPED:
 		if (r->line.err == EFBIG)
-			quire_command__diag(
-			    rs, NULL,
-			    "%s wrote a line longer than %d MiB, the most quire reads as one line",
-			    prog, LINE_MAX_BYTES >> 20);
+			quire_command__diag(rs, NULL,
+					    "%s wrote a line longer than %d MiB, the most quire "
+					    "reads as one line",
+					    prog, LINE_MAX_BYTES >> 20);
 		else
 			quire_command__diag(rs, NULL, "%s: out of memory reading its output", prog);
 		return -1;
@@ -256,8 +256,8 @@ static int outcome(const struct ext *x, struct reply *r, const struct quire_comm
 	if (!r->got_result) {
 		if (WIFSIGNALED(c->status))
 			quire_command__diag(
-			    rs, t, "%s was killed by signal %d (%s) before a result line", prog,
-			    WTERMSIG(c->status), quire_command__signame(WTERMSIG(c->status)));
+				rs, t, "%s was killed by signal %d (%s) before a result line", prog,
+				WTERMSIG(c->status), quire_command__signame(WTERMSIG(c->status)));
 		else
 			quire_command__diag(rs, t, "%s exited (status %d) without a result line",
 					    prog, WEXITSTATUS(c->status));
@@ -274,26 +274,26 @@ static int ext_produce(void *ctx, const struct quire_provider_request *rq,
 	struct ext *x = ctx;
 	struct quire_command_tail *t = calloc(1, sizeof(*t));
 	char *req = request_line(x, rq), **envp = build_env(x);
-	char *argv[] = {x->program, NULL};
-	struct reply r = {.rq = rq, .rs = rs, .line = {.max = LINE_MAX_BYTES}};
+	char *argv[] = { x->program, NULL };
+	struct reply r = { .rq = rq, .rs = rs, .line = { .max = LINE_MAX_BYTES } };
 	int rc = -1;
 	if (!t || !req || !envp) {
 		quire_command__diag(rs, NULL, "out of memory");
 		goto out;
 	}
 	struct quire_command c = {
-	    .argv = argv,
-	    .envp = envp,
-	    .cwd = x->project_dir,
-	    .in = QUIRE_COMMAND_PIPE,
-	    .input = req,
-	    .input_len = strlen(req),
-	    .out = QUIRE_COMMAND_PIPE,
-	    .on_out = take_output,
-	    .ud = &r,
-	    .err_tail = t,
-	    .timeout_ms = (long long)x->timeout_s * 1000,
-	    .cancelled = {rq->cancelled, &x->cancelled},
+		.argv = argv,
+		.envp = envp,
+		.cwd = x->project_dir,
+		.in = QUIRE_COMMAND_PIPE,
+		.input = req,
+		.input_len = strlen(req),
+		.out = QUIRE_COMMAND_PIPE,
+		.on_out = take_output,
+		.ud = &r,
+		.err_tail = t,
+		.timeout_ms = (long long)x->timeout_s * 1000,
+		.cancelled = { rq->cancelled, &x->cancelled },
 	};
 	rc = outcome(x, &r, &c, quire_command__run(&c), t);
 out:
@@ -309,10 +309,10 @@ int quire_external__reply(const struct quire_provider_request *rq,
 			  size_t chunk, const char *err, size_t errlen, int status)
 {
 	char prog[] = "quire-provider-test";
-	struct ext x = {.program = prog};
-	struct reply r = {.rq = rq, .rs = rs, .line = {.max = LINE_MAX_BYTES}};
-	struct quire_command c = {.status = status};
-	struct quire_command_tail t = {0};
+	struct ext x = { .program = prog };
+	struct reply r = { .rq = rq, .rs = rs, .line = { .max = LINE_MAX_BYTES } };
+	struct quire_command c = { .status = status };
+	struct quire_command_tail t = { 0 };
 	enum quire_command_end end = QUIRE_COMMAND_EXITED;
 	if (errlen)
 		quire_command__tail_add(&t, err, errlen);
@@ -329,12 +329,12 @@ int quire_external__reply(const struct quire_provider_request *rq,
 }
 
 const struct quire_provider quire_provider_external = {
-    .abi = QUIRE_PROVIDER_ABI,
-    .name = "external",
-    .flags = QUIRE_PROVIDER_THREADSAFE,
-    .secret_env = NULL,
-    .init = ext_init,
-    .produce = ext_produce,
-    .cancel = ext_cancel,
-    .fini = ext_fini,
+	.abi = QUIRE_PROVIDER_ABI,
+	.name = "external",
+	.flags = QUIRE_PROVIDER_THREADSAFE,
+	.secret_env = NULL,
+	.init = ext_init,
+	.produce = ext_produce,
+	.cancel = ext_cancel,
+	.fini = ext_fini,
 };

@@ -64,8 +64,7 @@ static int listed(const char *list, const char *id)
 	return hit;
 }
 
-static int mock_init(void **ctx, const struct quire_provider_config *cfg, char *err,
-		     size_t errlen)
+static int mock_init(void **ctx, const struct quire_provider_config *cfg, char *err, size_t errlen)
 {
 	struct mock *m = calloc(1, sizeof(*m));
 	if (!m) {
@@ -101,17 +100,18 @@ static int mock_init(void **ctx, const struct quire_provider_config *cfg, char *
 }
 
 static const char *const words[] = {
-	"lantern", "harbour", "quiet", "river", "stranger", "letter", "winter", "orchard", "bell",
-	"window", "promise", "storm", "map", "garden", "silver", "road", "whisper", "tower", "salt",
-	"morning", "shadow", "key", "feather", "bridge", "candle", "voice", "mountain", "thread",
+	"lantern", "harbour", "quiet",	 "river",   "stranger", "letter",   "winter",
+	"orchard", "bell",    "window",	 "promise", "storm",	"map",	    "garden",
+	"silver",  "road",    "whisper", "tower",   "salt",	"morning",  "shadow",
+	"key",	   "feather", "bridge",	 "candle",  "voice",	"mountain", "thread",
 };
 static const char *const openers[] = {
-	"In the morning", "Before anyone noticed", "Much later", "Without a word",
-	"As the light changed", "At the edge of town", "By nightfall", "Somewhere below",
+	"In the morning",	"Before anyone noticed", "Much later",	 "Without a word",
+	"As the light changed", "At the edge of town",	 "By nightfall", "Somewhere below",
 };
 static const char *const verbs[] = {
-	"remembered", "carried", "found", "followed", "waited for", "forgot", "answered",
-	"opened", "kept", "traced",
+	"remembered", "carried",  "found",  "followed", "waited for",
+	"forgot",     "answered", "opened", "kept",	"traced",
 };
 
 static void sentence(FILE *f, uint64_t *s)
@@ -170,7 +170,8 @@ static json_t *gen(const json_t *schema, uint64_t *s, const char *key, int depth
 			n = 10000;
 		json_t *a = json_array();
 		for (json_int_t i = 0; i < n; i++)
-			json_array_append_new(a, gen(json_object_get(schema, "items"), s, key, depth + 1));
+			json_array_append_new(
+				a, gen(json_object_get(schema, "items"), s, key, depth + 1));
 		return a;
 	}
 	if (!strcmp(type, "integer") || !strcmp(type, "number")) {
@@ -369,8 +370,9 @@ static int mock_produce(void *ctx, const struct quire_provider_request *rq,
 		return -1;
 	}
 	if (rq->attempt < 3 && listed(m->flaky, rq->id)) {
-		snprintf(rs->diag, sizeof(rs->diag), "mock: injected transient failure for %s (attempt %u)",
-			 rq->id, rq->attempt);
+		snprintf(rs->diag, sizeof(rs->diag),
+			 "mock: injected transient failure for %s (attempt %u)", rq->id,
+			 rq->attempt);
 		rs->transient = 1;
 		return -1;
 	}
@@ -380,7 +382,8 @@ static int mock_produce(void *ctx, const struct quire_provider_request *rq,
 	}
 	FILE *f = fopen(rq->output_path, "wb");
 	if (!f) {
-		snprintf(rs->diag, sizeof(rs->diag), "mock: cannot write output: %s", strerror(errno));
+		snprintf(rs->diag, sizeof(rs->diag), "mock: cannot write output: %s",
+			 strerror(errno));
 		return -1;
 	}
 	uint64_t s = seed_of(rq->fingerprint);
@@ -413,7 +416,8 @@ static int mock_produce(void *ctx, const struct quire_provider_request *rq,
 		prose(f, rq, &s);
 	}
 	if (fclose(f) != 0) {
-		snprintf(rs->diag, sizeof(rs->diag), "mock: cannot write output: %s", strerror(errno));
+		snprintf(rs->diag, sizeof(rs->diag), "mock: cannot write output: %s",
+			 strerror(errno));
 		return -1;
 	}
 	rs->tokens_in = (long long)(rq->prompt_len / 4);

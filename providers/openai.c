@@ -18,8 +18,8 @@
 #include "parse.h"
 
 #define DEFAULT_BASE_URL "https://api.openai.com/v1"
-#define BODY_CAP ((size_t)32 << 20)    /* a whole response, or an error body */
-#define LINE_CAP ((size_t)4 << 20)     /* one SSE line */
+#define BODY_CAP ((size_t)32 << 20) /* a whole response, or an error body */
+#define LINE_CAP ((size_t)4 << 20)  /* one SSE line */
 
 struct openai {
 	char *base_url; /* without a trailing slash */
@@ -146,7 +146,7 @@ static int openai_init(void **ctx, const struct quire_provider_config *cfg, char
 		       size_t errlen)
 {
 	static const char *const known[] = { "base_url", "temperature", "max_tokens", "timeout_s",
-					     "stream",   "system",      NULL };
+					     "stream",	 "system",	NULL };
 	*ctx = NULL;
 	if (quire_http_init(err, errlen))
 		return -1;
@@ -278,11 +278,11 @@ struct xfer {
 	long long tokens_in, tokens_out, chunks;
 	int have_usage, done;
 	struct quire_http_head head; /* the reason phrase, Retry-After */
-	char fault[512]; /* why the write callback stopped the transfer */
+	char fault[512];	     /* why the write callback stopped the transfer */
 	int fault_transient;
-	long status;        /* the HTTP status */
-	long timeout_s;     /* longest silence allowed */
-	long long seen;     /* bytes moved so far, to notice silence */
+	long status;	      /* the HTTP status */
+	long timeout_s;	      /* longest silence allowed */
+	long long seen;	      /* bytes moved so far, to notice silence */
 	struct timespec last; /* when bytes last moved */
 	int timed_out, aborted;
 };
@@ -337,11 +337,20 @@ static const char *error_message(const json_t *doc)
 static int error_transient(const json_t *doc)
 {
 	static const char *const permanent[] = {
-		"invalid_api_key",	 "invalid_request_error", "authentication_error",
-		"permission_error",	 "permission_denied",	  "not_found_error",
-		"model_not_found",	 "insufficient_quota",	  "billing_hard_limit_reached",
-		"context_length_exceeded", "invalid_prompt",	  "unsupported_model",
-		"account_deactivated",	 NULL,
+		"invalid_api_key",
+		"invalid_request_error",
+		"authentication_error",
+		"permission_error",
+		"permission_denied",
+		"not_found_error",
+		"model_not_found",
+		"insufficient_quota",
+		"billing_hard_limit_reached",
+		"context_length_exceeded",
+		"invalid_prompt",
+		"unsupported_model",
+		"account_deactivated",
+		NULL,
 	};
 	const json_t *e = json_object_get(doc, "error");
 	const char *fields[2] = { json_string_value(json_object_get(e, "code")),
@@ -400,7 +409,8 @@ static int sse_line(struct xfer *x, char *s, size_t n)
 	}
 	if (json_object_get(doc, "error")) {
 		const char *m = error_message(doc);
-		fault(x, error_transient(doc), "openai: the server reported an error mid-stream: %s",
+		fault(x, error_transient(doc),
+		      "openai: the server reported an error mid-stream: %s",
 		      m ? m : "(no message)");
 		json_decref(doc);
 		return -1;
@@ -427,7 +437,8 @@ static int sse_line(struct xfer *x, char *s, size_t n)
 static int sse_feed(struct xfer *x, const char *data, size_t n)
 {
 	if (quire_http_buf_add(&x->line, data, n))
-		return fault(x, 0, "openai: a streamed line is longer than %zu MiB", LINE_CAP >> 20);
+		return fault(x, 0, "openai: a streamed line is longer than %zu MiB",
+			     LINE_CAP >> 20);
 	size_t start = 0;
 	for (char *nl; (nl = memchr(x->line.p + start, '\n', x->line.len - start));) {
 		*nl = '\0';
@@ -440,7 +451,6 @@ static int sse_feed(struct xfer *x, const char *data, size_t n)
 	x->line.p[x->line.len] = '\0';
 	return 0;
 }
-
 
 /* n bytes of the body, once the mode is known; -1 to stop the transfer. */
 static int take_body(struct xfer *x, const char *data, size_t n)
@@ -636,8 +646,8 @@ static json_t *request_body(const struct openai *o, const struct quire_provider_
 {
 	json_t *msgs = json_array();
 	if (o->system)
-		json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "system", "content",
-						      o->system));
+		json_array_append_new(
+			msgs, json_pack("{s:s,s:s}", "role", "system", "content", o->system));
 	json_t *prompt = json_stringn(rq->prompt ? rq->prompt : "", rq->prompt_len);
 	if (!prompt) {
 		snprintf(err, errlen, "openai: the prompt is not valid UTF-8");
@@ -656,7 +666,8 @@ static json_t *request_body(const struct openai *o, const struct quire_provider_
 	if (!is_json)
 		return req;
 	if (!rq->schema_json) {
-		json_object_set_new(req, "response_format", json_pack("{s:s}", "type", "json_object"));
+		json_object_set_new(req, "response_format",
+				    json_pack("{s:s}", "type", "json_object"));
 		return req;
 	}
 	json_error_t je;
@@ -697,8 +708,8 @@ static void unfence(const char **s, size_t *n)
 
 /* What a finished exchange means for the generation: the HTTP status, the error, the body or
  * the stream read; the content written to the output. 0 when it produced. */
-static int conclude(struct xfer *x, CURLcode cc, const char *url, const char *errbuf,
-		    int is_json, struct quire_provider_response *rs)
+static int conclude(struct xfer *x, CURLcode cc, const char *url, const char *errbuf, int is_json,
+		    struct quire_provider_response *rs)
 {
 	json_t *doc = NULL;
 	int rc = -1;
@@ -716,7 +727,8 @@ static int conclude(struct xfer *x, CURLcode cc, const char *url, const char *er
 	if (x->mode == 1) {
 		if (!x->done && !x->finish) {
 			snprintf(rs->diag, sizeof(rs->diag),
-				 "openai: the stream from %s ended before the message was complete", url);
+				 "openai: the stream from %s ended before the message was complete",
+				 url);
 			rs->transient = 1;
 			goto out;
 		}
@@ -727,14 +739,17 @@ static int conclude(struct xfer *x, CURLcode cc, const char *url, const char *er
 		doc = json_loadb(x->body.p ? x->body.p : "", x->body.len, 0, &je);
 		if (!json_is_object(doc)) {
 			snprintf(rs->diag, sizeof(rs->diag),
-				 "openai: invalid JSON in the response from %s: %s (at byte %d of %zu)",
-				 url, doc ? "not an object" : je.text, doc ? 0 : je.position, x->body.len);
+				 "openai: invalid JSON in the response from %s: %s (at byte %d of "
+				 "%zu)",
+				 url, doc ? "not an object" : je.text, doc ? 0 : je.position,
+				 x->body.len);
 			rs->transient = 1;
 			goto out;
 		}
 		if (json_object_get(doc, "error")) {
 			const char *m = error_message(doc);
-			snprintf(rs->diag, sizeof(rs->diag), "openai: the server reported an error: %s",
+			snprintf(rs->diag, sizeof(rs->diag),
+				 "openai: the server reported an error: %s",
 				 m ? m : "(no message)");
 			rs->transient = error_transient(doc);
 			goto out;
@@ -748,7 +763,8 @@ static int conclude(struct xfer *x, CURLcode cc, const char *url, const char *er
 		const json_t *c = json_object_get(msg, "content");
 		const char *refusal = json_string_value(json_object_get(msg, "refusal"));
 		if (!json_is_string(c) && refusal) {
-			snprintf(rs->diag, sizeof(rs->diag), "openai: the model refused: %s", refusal);
+			snprintf(rs->diag, sizeof(rs->diag), "openai: the model refused: %s",
+				 refusal);
 			goto out;
 		}
 		if (!json_is_string(c)) {
@@ -850,15 +866,22 @@ out:
 	return rc;
 }
 
-int quire_openai__reply(const struct quire_provider_request *rq,
-			struct quire_provider_response *rs, long status, int events,
-			const char *headers, size_t hlen, const char *body, size_t blen, size_t chunk)
+int quire_openai__reply(const struct quire_provider_request *rq, struct quire_provider_response *rs,
+			long status, int events, const char *headers, size_t hlen, const char *body,
+			size_t blen, size_t chunk)
 {
 	char base[] = "http://127.0.0.1:9/v1", model[] = "test", secret[] = "sk-test-quire-0c5e";
-	struct openai o = { .base_url = base, .model = model, .secret = secret, .stream = events,
+	struct openai o = { .base_url = base,
+			    .model = model,
+			    .secret = secret,
+			    .stream = events,
 			    .timeout_s = 60 };
-	struct xfer x = { .o = &o, .rq = rq, .want_stream = events, .mode = events ? 1 : 2,
-			  .status = status, .timeout_s = 60 };
+	struct xfer x = { .o = &o,
+			  .rq = rq,
+			  .want_stream = events,
+			  .mode = events ? 1 : 2,
+			  .status = status,
+			  .timeout_s = 60 };
 	x.body.cap = BODY_CAP;
 	x.line.cap = LINE_CAP;
 	x.content.cap = BODY_CAP;

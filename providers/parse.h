@@ -20,9 +20,9 @@ int quire_external__reply(const struct quire_provider_request *rq,
 /* The openai provider's HTTP response: `status`, the header lines (headers, hlen bytes, each
  * ending in a newline), then the body (server-sent events when `events`, else one JSON
  * document) read chunk bytes at a time (0: at once). */
-int quire_openai__reply(const struct quire_provider_request *rq,
-			struct quire_provider_response *rs, long status, int events,
-			const char *headers, size_t hlen, const char *body, size_t blen, size_t chunk);
+int quire_openai__reply(const struct quire_provider_request *rq, struct quire_provider_response *rs,
+			long status, int events, const char *headers, size_t hlen, const char *body,
+			size_t blen, size_t chunk);
 
 /* The replicate provider's HTTP reply to creating a prediction (or, with poll, to polling
  * one): `status`, header lines, body. A succeeded prediction's text or json output is written

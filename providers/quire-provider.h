@@ -11,38 +11,38 @@
 /* How one binding (a role in quire.yaml) configures a provider instance. Borrowed for the
  * duration of init(); copy what you keep. */
 struct quire_provider_config {
-	unsigned abi;            /* QUIRE_PROVIDER_ABI */
-	const char *provider;    /* the provider name the binding uses */
-	const char *role;        /* the role being bound */
-	const char *model;       /* model from the binding, or NULL */
+	unsigned abi;		 /* QUIRE_PROVIDER_ABI */
+	const char *provider;	 /* the provider name the binding uses */
+	const char *role;	 /* the role being bound */
+	const char *model;	 /* model from the binding, or NULL */
 	const char *params_json; /* binding parameters as a JSON object (never NULL) */
-	const char *secret;      /* the binding's API key or token, or NULL. Never log it, never
+	const char *secret;	 /* the binding's API key or token, or NULL. Never log it, never
 				  * put it in diag or meta: the core redacts it, but do not rely on it */
 	const char *project_dir; /* absolute project directory (exec runs commands here) */
-	const char *program;     /* external providers: path of quire-provider-NAME, else NULL */
+	const char *program;	 /* external providers: path of quire-provider-NAME, else NULL */
 };
 
 /* One generation request. Every pointer is borrowed for the duration of produce(). */
 struct quire_provider_request {
-	unsigned abi;             /* QUIRE_PROVIDER_ABI */
-	const char *id;           /* instance id, e.g. "Scene[1][0]" */
-	const char *producer;     /* producer name */
-	const char *role;         /* role the producer names */
-	const char *model;        /* model from the binding, or NULL */
-	const char *params_json;  /* binding parameters as a JSON object */
-	const char *prompt;       /* rendered prompt (UTF-8) */
+	unsigned abi;		 /* QUIRE_PROVIDER_ABI */
+	const char *id;		 /* instance id, e.g. "Scene[1][0]" */
+	const char *producer;	 /* producer name */
+	const char *role;	 /* role the producer names */
+	const char *model;	 /* model from the binding, or NULL */
+	const char *params_json; /* binding parameters as a JSON object */
+	const char *prompt;	 /* rendered prompt (UTF-8) */
 	size_t prompt_len;
-	const char *fingerprint;  /* "sha256:..." identifying this exact request */
-	const char *output_type;  /* "text", "json", "image", "audio" or "file" */
-	const char *output_ext;   /* extension without dot */
-	const char *schema_json;  /* rendered JSON schema for json outputs, or NULL */
-	const char *const *input_ids;   /* upstream artefact ids, in use order */
+	const char *fingerprint;	/* "sha256:..." identifying this exact request */
+	const char *output_type;	/* "text", "json", "image", "audio" or "file" */
+	const char *output_ext;		/* extension without dot */
+	const char *schema_json;	/* rendered JSON schema for json outputs, or NULL */
+	const char *const *input_ids;	/* upstream artefact ids, in use order */
 	const char *const *input_paths; /* their content, as read-only files */
 	size_t ninputs;
-	const char *prompt_path;  /* the rendered prompt as a file (same bytes as prompt) */
-	const char *output_path;  /* write the output here (the core moves it into the store) */
-	const char *scratch_dir;  /* a private empty directory for this attempt */
-	unsigned attempt;         /* 1 for the first try, 2 for the first retry, ... */
+	const char *prompt_path; /* the rendered prompt as a file (same bytes as prompt) */
+	const char *output_path; /* write the output here (the core moves it into the store) */
+	const char *scratch_dir; /* a private empty directory for this attempt */
+	unsigned attempt;	 /* 1 for the first try, 2 for the first retry, ... */
 	const volatile int *cancelled; /* becomes non-zero when the run is interrupted */
 	/* Optional progress for the live display (e.g. streamed tokens); may be called from the
 	 * produce() thread at any rate; NULL when nobody listens. */
@@ -52,25 +52,26 @@ struct quire_provider_request {
 
 /* What the provider reports back. The core zeroes it before produce(). */
 struct quire_provider_response {
-	long long tokens_in, tokens_out; /* -1 when the answer did not say (the call was made and may
-					  * be billed: the core records the usage as unknown and
+	long long tokens_in, tokens_out; /* -1 when the answer did not say (the call was made and
+					  * may be billed: the core records the usage as unknown and
 					  * counts an estimate), 0 when nothing was used */
-	long long cost_micro; /* cost in millionths of the price table's unit, if the provider knows */
-	int transient;        /* on failure: 1 when a retry may succeed (429, 5xx, timeout, reset) */
-	long retry_after_ms;  /* on a transient failure: wait at least this long (Retry-After) */
-	char diag[2048];      /* on failure: what went wrong (never a secret) */
-	char meta[2048];      /* on success: optional JSON object recorded as provenance
-			       * (response ids, prediction ids, ...) */
+	long long cost_micro; /* cost in millionths of the price table's unit, if the provider knows
+			       */
+	int transient;	     /* on failure: 1 when a retry may succeed (429, 5xx, timeout, reset) */
+	long retry_after_ms; /* on a transient failure: wait at least this long (Retry-After) */
+	char diag[2048];     /* on failure: what went wrong (never a secret) */
+	char meta[2048];     /* on success: optional JSON object recorded as provenance
+			      * (response ids, prediction ids, ...) */
 };
 
 enum {
-	QUIRE_PROVIDER_THREADSAFE = 1 << 0, /* produce() may run on several threads at once */
+	QUIRE_PROVIDER_THREADSAFE = 1 << 0,   /* produce() may run on several threads at once */
 	QUIRE_PROVIDER_NEEDS_SECRET = 1 << 1, /* refuse to run without a secret */
 };
 
 /* A provider type: a const vtable. */
 struct quire_provider {
-	unsigned abi;     /* QUIRE_PROVIDER_ABI */
+	unsigned abi;	  /* QUIRE_PROVIDER_ABI */
 	const char *name; /* the name bindings use, e.g. "mock" */
 	unsigned flags;
 	const char *secret_env; /* default environment variable holding the secret, or NULL */

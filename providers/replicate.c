@@ -19,7 +19,6 @@
 #include "parse.h"
 #include "replicate_internal.h"
 
-
 static void pred_release(struct pred *p)
 {
 	free(p->id);
@@ -114,11 +113,11 @@ static int pred_from_json(struct replicate *rp, const json_t *j, struct pred *p)
 	const char *get = json_string_value(json_object_get(urls, "get"));
 	const char *cancel = json_string_value(json_object_get(urls, "cancel"));
 	p->id = strdup(id);
-	p->get_url =
-	    quire_rp__is_http_url(get) ? strdup(get) : xasprintf("%s/predictions/%s", rp->base_url, id);
+	p->get_url = quire_rp__is_http_url(get) ? strdup(get)
+						: xasprintf("%s/predictions/%s", rp->base_url, id);
 	p->cancel_url = quire_rp__is_http_url(cancel)
-			    ? strdup(cancel)
-			    : xasprintf("%s/predictions/%s/cancel", rp->base_url, id);
+				? strdup(cancel)
+				: xasprintf("%s/predictions/%s/cancel", rp->base_url, id);
 	return p->id && p->get_url && p->cancel_url ? 0 : -1;
 }
 
@@ -166,13 +165,13 @@ static void decimals_to_numbers(json_t *j)
 	const char *k;
 	json_t *v;
 	size_t i;
-	json_object_foreach (j, k, v) {
+	json_object_foreach(j, k, v) {
 		if (json_is_string(v) && decimal_literal(json_string_value(v)))
 			json_object_set_new(j, k, json_real(strtod(json_string_value(v), NULL)));
 		else
 			decimals_to_numbers(v);
 	}
-	json_array_foreach (j, i, v) {
+	json_array_foreach(j, i, v) {
 		if (json_is_string(v) && decimal_literal(json_string_value(v)))
 			json_array_set_new(j, i, json_real(strtod(json_string_value(v), NULL)));
 		else
@@ -182,8 +181,8 @@ static void decimals_to_numbers(json_t *j)
 
 /* The reply to a create: *state receives the created prediction (its first status), p its id
  * and URLs. */
-static int created(struct call *c, struct quire_provider_response *rs, CURLcode e,
-		   struct pred *p, json_t **state)
+static int created(struct call *c, struct quire_provider_response *rs, CURLcode e, struct pred *p,
+		   json_t **state)
 {
 	if (e != CURLE_OK || c->status < 200 || c->status >= 300)
 		return quire_rp__call_failed(rs, c, e, "creating the prediction");
@@ -192,9 +191,10 @@ static int created(struct call *c, struct quire_provider_response *rs, CURLcode 
 		char s[256];
 		quire_http_snippet(s, sizeof(s), c->body.p ? c->body.p : "", c->body.len);
 		json_decref(j);
-		return quire_rp__fail(rs, 0,
-			    "replicate: creating the prediction: the reply has no prediction id: %s",
-			    s);
+		return quire_rp__fail(
+			rs, 0,
+			"replicate: creating the prediction: the reply has no prediction id: %s",
+			s);
 	}
 	*state = j;
 	return 0;
@@ -211,7 +211,7 @@ static int create(struct call *c, struct quire_provider_response *rs, struct pre
 	json_t *input = rp->input ? json_deep_copy(rp->input) : json_object();
 	decimals_to_numbers(input);
 	json_t *prompt =
-	    json_stringn(rq->prompt ? rq->prompt : "", rq->prompt ? rq->prompt_len : 0);
+		json_stringn(rq->prompt ? rq->prompt : "", rq->prompt ? rq->prompt_len : 0);
 	if (!prompt) {
 		json_decref(input);
 		return quire_rp__fail(rs, 0, "replicate: the rendered prompt is not valid UTF-8");
@@ -283,13 +283,14 @@ static int settled(const json_t *state, const struct pred *p, struct quire_provi
 		} else {
 			char tail[400];
 			logs_tail(state, tail, sizeof(tail));
-			snprintf(msg, sizeof(msg), "no error given%s%s", tail[0] ? "; logs end: " : "",
-				 tail);
+			snprintf(msg, sizeof(msg), "no error given%s%s",
+				 tail[0] ? "; logs end: " : "", tail);
 		}
 		return quire_rp__fail(rs, 0, "replicate: prediction %s failed: %s", p->id, msg);
 	}
 	if (!strcmp(st, "canceled") || !strcmp(st, "aborted"))
-		return quire_rp__fail(rs, 0, "replicate: prediction %s was %s on Replicate", p->id, st);
+		return quire_rp__fail(rs, 0, "replicate: prediction %s was %s on Replicate", p->id,
+				      st);
 	return 0;
 }
 
@@ -317,10 +318,11 @@ static int wait_for(struct call *c, struct quire_provider_response *rs, struct p
 		int64_t left = deadline - quire_rp__now_ms();
 		if (left <= 0) {
 			cancel_remote(c, p);
-			rc = quire_rp__fail(rs, 0,
-				  "replicate: prediction %s did not finish within timeout_s=%ld "
-				  "(last status: %s%s%s); it was cancelled",
-				  p->id, rp->timeout_s, last, lasterr[0] ? "; " : "", lasterr);
+			rc = quire_rp__fail(
+				rs, 0,
+				"replicate: prediction %s did not finish within timeout_s=%ld "
+				"(last status: %s%s%s); it was cancelled",
+				p->id, rp->timeout_s, last, lasterr[0] ? "; " : "", lasterr);
 			goto out;
 		}
 		long wait = c->head.retry_after_ms > interval ? c->head.retry_after_ms : interval;
@@ -334,10 +336,11 @@ static int wait_for(struct call *c, struct quire_provider_response *rs, struct p
 			goto cancelled;
 		if (e == CURLE_OK && c->status >= 200 && c->status < 300) {
 			if (c->body.over) {
-				rc = quire_rp__fail(rs, 0,
-					  "replicate: polling prediction %s: the reply is larger "
-					  "than %zu MiB",
-					  p->id, API_BODY_CAP >> 20);
+				rc = quire_rp__fail(
+					rs, 0,
+					"replicate: polling prediction %s: the reply is larger "
+					"than %zu MiB",
+					p->id, API_BODY_CAP >> 20);
 				goto out;
 			}
 			state = json_loadb(c->body.p ? c->body.p : "", c->body.len, 0, NULL);
@@ -350,7 +353,7 @@ static int wait_for(struct call *c, struct quire_provider_response *rs, struct p
 		}
 		if ((e != CURLE_OK && quire_http_curl_transient(e)) ||
 		    (e == CURLE_OK && quire_http_status_transient(c->status))) {
-			struct quire_provider_response tmp = {0};
+			struct quire_provider_response tmp = { 0 };
 			quire_rp__call_failed(&tmp, c, e, "polling");
 			snprintf(lasterr, sizeof(lasterr), "%.400s", tmp.diag);
 			continue;
@@ -370,7 +373,7 @@ static int replicate_produce(void *ctx, const struct quire_provider_request *rq,
 			     struct quire_provider_response *rs)
 {
 	struct replicate *rp = ctx;
-	struct pred p = {0};
+	struct pred p = { 0 };
 	json_t *state = NULL, *done = NULL;
 	int rc = -1;
 	if (!rp->auth)
@@ -380,7 +383,7 @@ static int replicate_produce(void *ctx, const struct quire_provider_request *rq,
 	char why[200];
 	if (quire_http_init(why, sizeof(why)))
 		return quire_rp__fail(rs, 0, "replicate: %s", why);
-	struct call c = {.rp = rp, .rq = rq, .h = curl_easy_init()};
+	struct call c = { .rp = rp, .rq = rq, .h = curl_easy_init() };
 	if (!c.h)
 		return quire_rp__fail(rs, 0, "replicate: cannot start libcurl");
 	if (!pending_take(rp, rq->fingerprint, &p) && (rc = create(&c, rs, &p, &state)))
@@ -407,7 +410,7 @@ static int replicate_check(void *ctx, char *msg, size_t msglen)
 		snprintf(msg, msglen, "replicate: no API token: set REPLICATE_API_TOKEN");
 		return -1;
 	}
-	struct call c = {.rp = rp};
+	struct call c = { .rp = rp };
 	if (quire_http_init(msg, msglen) || !(c.h = curl_easy_init())) {
 		snprintf(msg, msglen, "replicate: cannot start libcurl");
 		return -1;
@@ -416,7 +419,7 @@ static int replicate_check(void *ctx, char *msg, size_t msglen)
 	CURLcode e = url ? quire_rp__perform(&c, url, NULL, 0, 20L, 0) : CURLE_OUT_OF_MEMORY;
 	int rc = 0;
 	if (e != CURLE_OK || c.status != 200) {
-		struct quire_provider_response tmp = {0};
+		struct quire_provider_response tmp = { 0 };
 		quire_rp__call_failed(&tmp, &c, e, "checking the account");
 		snprintf(msg, msglen, "%s", tmp.diag);
 		rc = -1;
@@ -462,7 +465,8 @@ int quire_replicate__reply(const struct quire_provider_request *rq,
 	if (st > 0)
 		rc = quire_rp__deliver(&c, rs, &p, state, 0);
 	else if (!st)
-		quire_rp__fail(rs, 1, "replicate: prediction %s is still %s", p.id ? p.id : "?", last);
+		quire_rp__fail(rs, 1, "replicate: prediction %s is still %s", p.id ? p.id : "?",
+			       last);
 out:
 	if (p.id == id)
 		p.id = NULL;
@@ -554,9 +558,9 @@ static int valid_model(const char *m)
 static int replicate_init(void **ctx, const struct quire_provider_config *cfg, char *err,
 			  size_t errlen)
 {
-	static const char *const known[] = {"base_url",	       "version", "input",
-					    "prompt_field",    "poll_ms", "timeout_s",
-					    "max_download_mb", NULL};
+	static const char *const known[] = { "base_url",	"version", "input",
+					     "prompt_field",	"poll_ms", "timeout_s",
+					     "max_download_mb", NULL };
 	*ctx = NULL;
 	struct replicate *rp = calloc(1, sizeof(*rp));
 	if (!rp) {
@@ -574,7 +578,7 @@ static int replicate_init(void **ctx, const struct quire_provider_config *cfg, c
 		snprintf(err, errlen, "params must be a mapping");
 		goto fail;
 	}
-	json_object_foreach (params, key, v) {
+	json_object_foreach(params, key, v) {
 		int ok = 0;
 		for (size_t i = 0; known[i]; i++)
 			ok |= !strcmp(key, known[i]);
@@ -605,8 +609,8 @@ static int replicate_init(void **ctx, const struct quire_provider_config *cfg, c
 	if (cfg->model && *cfg->model) {
 		/* "owner/name:version", as Replicate writes model references, is accepted too. */
 		const char *colon = strchr(cfg->model, ':');
-		rp->model =
-		    colon ? strndup(cfg->model, (size_t)(colon - cfg->model)) : strdup(cfg->model);
+		rp->model = colon ? strndup(cfg->model, (size_t)(colon - cfg->model))
+				  : strdup(cfg->model);
 		if (!rp->model) {
 			snprintf(err, errlen, "out of memory");
 			goto fail;
@@ -690,14 +694,13 @@ fail:
 }
 
 const struct quire_provider quire_provider_replicate = {
-    .abi = QUIRE_PROVIDER_ABI,
-    .name = "replicate",
-    .flags = QUIRE_PROVIDER_THREADSAFE | QUIRE_PROVIDER_NEEDS_SECRET,
-    .secret_env = "REPLICATE_API_TOKEN",
-    .init = replicate_init,
-    .produce = replicate_produce,
-    .cancel = replicate_cancel,
-    .fini = replicate_fini,
-    .check = replicate_check,
+	.abi = QUIRE_PROVIDER_ABI,
+	.name = "replicate",
+	.flags = QUIRE_PROVIDER_THREADSAFE | QUIRE_PROVIDER_NEEDS_SECRET,
+	.secret_env = "REPLICATE_API_TOKEN",
+	.init = replicate_init,
+	.produce = replicate_produce,
+	.cancel = replicate_cancel,
+	.fini = replicate_fini,
+	.check = replicate_check,
 };
-

@@ -19,7 +19,6 @@
 #include "parse.h"
 #include "replicate_internal.h"
 
-
 int64_t quire_rp__now_ms(void)
 {
 	struct timespec ts;
@@ -50,7 +49,7 @@ int quire_rp__nap(const struct replicate *rp, const struct quire_provider_reques
 		if (quire_rp__want_cancel(rp, rq))
 			return 1;
 		long step = ms > 25 ? 25 : ms;
-		struct timespec ts = {0, step * 1000000L};
+		struct timespec ts = { 0, step * 1000000L };
 		nanosleep(&ts, NULL);
 		ms -= step;
 	}
@@ -137,12 +136,12 @@ int quire_rp__is_http_url(const char *s)
 /* Performs one request; the reply lands in c->status and c->body (or c->out for a download).
  * body_json: a POST body, or NULL for a GET (post_empty: a POST without a body). */
 CURLcode quire_rp__perform(struct call *c, const char *url, const char *body_json, int post_empty,
-			long timeout_s, int download)
+			   long timeout_s, int download)
 {
 	CURL *h = c->h;
 	curl_easy_reset(h);
 	quire_http_buf_free(&c->body);
-	c->body = (struct quire_http_buf){.cap = API_BODY_CAP};
+	c->body = (struct quire_http_buf){ .cap = API_BODY_CAP };
 	c->status = 0;
 	c->head = (struct quire_http_head){ .reason = "" };
 	c->cancel_seen = 0;
@@ -206,10 +205,10 @@ static void server_message(const struct call *c, char *dst, size_t cap)
 			len += (size_t)snprintf(dst + len, cap - len, "%s%s", len ? ": " : "",
 						json_string_value(detail));
 		json_t *list =
-		    json_is_array(detail) ? detail : json_object_get(j, "invalid_fields");
+			json_is_array(detail) ? detail : json_object_get(j, "invalid_fields");
 		size_t i;
 		json_t *it;
-		json_array_foreach (list, i, it) {
+		json_array_foreach(list, i, it) {
 			if (len >= cap)
 				break;
 			const char *msg = json_string_value(json_object_get(it, "msg"));
@@ -235,11 +234,11 @@ static void server_message(const struct call *c, char *dst, size_t cap)
 /* Turns a failed exchange into the response: transient for 408, 429, 5xx, timeouts and
  * resets (with Retry-After), permanent otherwise with the server's own words. */
 int quire_rp__call_failed(struct quire_provider_response *rs, const struct call *c, CURLcode e,
-		       const char *what)
+			  const char *what)
 {
 	if (e != CURLE_OK)
 		return quire_rp__fail(rs, quire_http_curl_transient(e), "replicate: %s: %s", what,
-			    c->errbuf[0] ? c->errbuf : curl_easy_strerror(e));
+				      c->errbuf[0] ? c->errbuf : curl_easy_strerror(e));
 	char msg[1024];
 	server_message(c, msg, sizeof(msg));
 	const char *hint = "";
@@ -248,7 +247,6 @@ int quire_rp__call_failed(struct quire_provider_response *rs, const struct call 
 	else if (c->status == 404 && strstr(what, "creat"))
 		hint = " (check the model name and version)";
 	rs->retry_after_ms = c->head.retry_after_ms;
-	return quire_rp__fail(rs, quire_http_status_transient(c->status), "replicate: %s: HTTP %ld: %s%s", what, c->status,
-		    msg, hint);
+	return quire_rp__fail(rs, quire_http_status_transient(c->status),
+			      "replicate: %s: HTTP %ld: %s%s", what, c->status, msg, hint);
 }
-

@@ -74,17 +74,18 @@ int quire_rp__is_http_url(const char *s);
 int quire_rp__nap(const struct replicate *rp, const struct quire_provider_request *rq, long ms);
 
 /* Sets the diagnostics and the transient flag; returns -1 for `return quire_rp__fail(...)`. */
-int quire_rp__fail(struct quire_provider_response *rs, int transient, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int quire_rp__fail(struct quire_provider_response *rs, int transient, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Performs one request; the reply lands in c->status and c->body (or c->out for a download).
  * body_json: a POST body, or NULL for a GET (post_empty: a POST without a body). */
 CURLcode quire_rp__perform(struct call *c, const char *url, const char *body_json, int post_empty,
-			long timeout_s, int download);
+			   long timeout_s, int download);
 
 /* Turns a failed exchange into the response: transient for 408, 429, 5xx, timeouts and
  * resets (with Retry-After), permanent otherwise with the server's own words. */
 int quire_rp__call_failed(struct quire_provider_response *rs, const struct call *c, CURLcode e,
-		       const char *what);
+			  const char *what);
 
 /* A monotonic clock in milliseconds. */
 int64_t quire_rp__now_ms(void);
@@ -101,6 +102,6 @@ void quire_rp__pending_keep(struct replicate *rp, const char *fingerprint, struc
 /* The output of succeeded prediction done into rq->output_path: text and json from the
  * reply, a file downloaded from its URL (with fetch; without, only the URL is looked for). */
 int quire_rp__deliver(struct call *c, struct quire_provider_response *rs, struct pred *p,
-		   const json_t *done, int fetch);
+		      const json_t *done, int fetch);
 
 #endif

@@ -19,23 +19,23 @@
 #include "parse.h"
 #include "replicate_internal.h"
 
-
 /* The file URL of an output: a string, the first URL of an array, or the first URL-valued
  * field of an object. */
 static const char *output_url(const json_t *out)
 {
 	if (json_is_string(out))
-		return quire_rp__is_http_url(json_string_value(out)) ? json_string_value(out) : NULL;
+		return quire_rp__is_http_url(json_string_value(out)) ? json_string_value(out)
+								     : NULL;
 	size_t i;
 	const char *k;
 	json_t *v;
 	if (json_is_array(out)) {
-		json_array_foreach (out, i, v) {
+		json_array_foreach(out, i, v) {
 			if (quire_rp__is_http_url(json_string_value(v)))
 				return json_string_value(v);
 		}
 	} else if (json_is_object(out)) {
-		json_object_foreach ((json_t *)out, k, v) {
+		json_object_foreach((json_t *)out, k, v) {
 			if (quire_rp__is_http_url(json_string_value(v)))
 				return json_string_value(v);
 		}
@@ -72,22 +72,23 @@ static int write_text(const struct quire_provider_request *rq, struct quire_prov
 	int all_strings = json_is_array(out);
 	size_t i;
 	json_t *v;
-	json_array_foreach (out, i, v)
+	json_array_foreach(out, i, v)
 		all_strings &= json_is_string(v);
 	char *dumped = NULL;
 	if (!json_is_string(out) && !all_strings) {
 		if (!is_json || json_is_null(out))
 			return quire_rp__fail(
-			    rs, 0,
-			    "replicate: prediction %s returned %s, not text (for structured "
-			    "output use output type json; for files image, audio or file)",
-			    id, json_kind(out));
+				rs, 0,
+				"replicate: prediction %s returned %s, not text (for structured "
+				"output use output type json; for files image, audio or file)",
+				id, json_kind(out));
 		dumped = json_dumps(out, JSON_INDENT(2) | JSON_ENCODE_ANY);
 	}
 	FILE *f = fopen(rq->output_path, "wb");
 	if (!f) {
 		free(dumped);
-		return quire_rp__fail(rs, 0, "replicate: cannot write the output: %s", strerror(errno));
+		return quire_rp__fail(rs, 0, "replicate: cannot write the output: %s",
+				      strerror(errno));
 	}
 	int bad = 0;
 	if (dumped) {
@@ -96,7 +97,7 @@ static int write_text(const struct quire_provider_request *rq, struct quire_prov
 		bad |= fwrite(json_string_value(out), 1, json_string_length(out), f) !=
 		       json_string_length(out);
 	} else {
-		json_array_foreach (out, i, v) {
+		json_array_foreach(out, i, v) {
 			bad |= fwrite(json_string_value(v), 1, json_string_length(v), f) !=
 			       json_string_length(v);
 		}
@@ -105,7 +106,8 @@ static int write_text(const struct quire_provider_request *rq, struct quire_prov
 	bad |= fclose(f) != 0;
 	free(dumped);
 	if (bad)
-		return quire_rp__fail(rs, 0, "replicate: cannot write the output: %s", strerror(e ? e : EIO));
+		return quire_rp__fail(rs, 0, "replicate: cannot write the output: %s",
+				      strerror(e ? e : EIO));
 	return 0;
 }
 
@@ -121,7 +123,7 @@ static int download(struct call *c, struct quire_provider_response *rs, const ch
 		FILE *f = fopen(rq->output_path, "wb");
 		if (!f)
 			return quire_rp__fail(rs, 0, "replicate: cannot write the output: %s",
-				    strerror(errno));
+					      strerror(errno));
 		c->out = f;
 		c->cap = rp->max_download;
 		c->written = 0;
@@ -136,14 +138,15 @@ static int download(struct call *c, struct quire_provider_response *rs, const ch
 		}
 		if (c->too_big) {
 			rc = quire_rp__fail(rs, 0,
-				  "replicate: the output of prediction %s is larger than "
-				  "max_download_mb=%lld; download stopped",
-				  id, rp->max_download >> 20);
+					    "replicate: the output of prediction %s is larger than "
+					    "max_download_mb=%lld; download stopped",
+					    id, rp->max_download >> 20);
 			break;
 		}
 		if (c->write_failed || close_err) {
-			rc = quire_rp__fail(rs, 0, "replicate: cannot write the output: %s",
-				  strerror(c->write_failed ? c->write_failed : close_err));
+			rc = quire_rp__fail(
+				rs, 0, "replicate: cannot write the output: %s",
+				strerror(c->write_failed ? c->write_failed : close_err));
 			break;
 		}
 		if (e == CURLE_OK && c->status >= 200 && c->status < 300)
@@ -207,14 +210,15 @@ static void set_meta(struct replicate *rp, struct quire_provider_response *rs, c
 /* The output of succeeded prediction done into rq->output_path: text and json from the
  * reply, a file downloaded from its URL (with fetch; without, only the URL is looked for). */
 int quire_rp__deliver(struct call *c, struct quire_provider_response *rs, struct pred *p,
-		   const json_t *done, int fetch)
+		      const json_t *done, int fetch)
 {
 	const struct quire_provider_request *rq = c->rq;
 	const json_t *output = json_object_get(done, "output");
 	const char *type = rq->output_type ? rq->output_type : "text";
 	int rc;
 	if (!output || json_is_null(output)) {
-		rc = quire_rp__fail(rs, 0, "replicate: prediction %s succeeded without an output", p->id);
+		rc = quire_rp__fail(rs, 0, "replicate: prediction %s succeeded without an output",
+				    p->id);
 	} else if (!strcmp(type, "text") || !strcmp(type, "json")) {
 		rc = write_text(rq, rs, p->id, output);
 	} else {
@@ -222,11 +226,11 @@ int quire_rp__deliver(struct call *c, struct quire_provider_response *rs, struct
 		if (url)
 			rc = fetch ? download(c, rs, p->id, url) : 0;
 		else
-			rc =
-			    quire_rp__fail(rs, 0,
-				 "replicate: prediction %s returned %s without a file URL, but the "
-				 "producer's output type is %s",
-				 p->id, json_kind(output), type);
+			rc = quire_rp__fail(
+				rs, 0,
+				"replicate: prediction %s returned %s without a file URL, but the "
+				"producer's output type is %s",
+				p->id, json_kind(output), type);
 		if (rc && rs->transient)
 			quire_rp__pending_keep(c->rp, rq->fingerprint, p);
 	}
@@ -234,4 +238,3 @@ int quire_rp__deliver(struct call *c, struct quire_provider_response *rs, struct
 		set_meta(c->rp, rs, p->id, done);
 	return rc;
 }
-

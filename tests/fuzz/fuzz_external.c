@@ -18,8 +18,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *err;
 	size_t errlen, len = fuzz_split(data + 1, size - 1, &err, &errlen);
 	struct quire_provider_request rq = {
-		.abi = QUIRE_PROVIDER_ABI, .id = "Scene[0][1]", .producer = "Scene", .role = "w",
-		.output_type = "text", .output_ext = "md", .output_path = out_path,
+		.abi = QUIRE_PROVIDER_ABI,
+		.id = "Scene[0][1]",
+		.producer = "Scene",
+		.role = "w",
+		.output_type = "text",
+		.output_ext = "md",
+		.output_path = out_path,
 		.progress = flags & 0x80 ? fuzz_progress : NULL,
 	};
 	struct quire_provider_response rs = { 0 };

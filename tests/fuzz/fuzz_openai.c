@@ -27,9 +27,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		hlen = 0;
 	}
 	struct quire_provider_request rq = {
-		.abi = QUIRE_PROVIDER_ABI, .id = "Outline", .producer = "Outline", .role = "w",
-		.output_type = flags & 2 ? "json" : "text", .output_ext = flags & 2 ? "json" : "md",
-		.output_path = out_path, .progress = fuzz_progress,
+		.abi = QUIRE_PROVIDER_ABI,
+		.id = "Outline",
+		.producer = "Outline",
+		.role = "w",
+		.output_type = flags & 2 ? "json" : "text",
+		.output_ext = flags & 2 ? "json" : "md",
+		.output_path = out_path,
+		.progress = fuzz_progress,
 	};
 	struct quire_provider_response rs = { 0 };
 	/* Read sizes 1 to 15 split events and characters; 0 reads everything at once. */

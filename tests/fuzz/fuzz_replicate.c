@@ -28,9 +28,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		hlen = 0;
 	}
 	struct quire_provider_request rq = {
-		.abi = QUIRE_PROVIDER_ABI, .id = "Cover", .producer = "Cover", .role = "painter",
-		.fingerprint = "sha256:0f", .output_type = types[(flags >> 1) & 3],
-		.output_ext = "out", .output_path = out_path,
+		.abi = QUIRE_PROVIDER_ABI,
+		.id = "Cover",
+		.producer = "Cover",
+		.role = "painter",
+		.fingerprint = "sha256:0f",
+		.output_type = types[(flags >> 1) & 3],
+		.output_ext = "out",
+		.output_path = out_path,
 	};
 	struct quire_provider_response rs = { 0 };
 	quire_replicate__reply(&rq, &rs, status[data[1] % 16], flags & 1, headers, hlen, body,

@@ -63,8 +63,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		quire_template_reads_all(t, p->name);
 		if (quire_template_check(t, bp, p))
 			continue;
-		struct quire_render_ctx c = { .bp = bp, .p = p, .idx = idx, .inputs = inputs,
-					      .feedback = "more letters", .artefact = artefact,
+		struct quire_render_ctx c = { .bp = bp,
+					      .p = p,
+					      .idx = idx,
+					      .inputs = inputs,
+					      .feedback = "more letters",
+					      .artefact = artefact,
 					      .ud = doc };
 		struct quire_buf out = QUIRE_BUF_INIT;
 		quire_template_render(t, &c, &out);

@@ -12,7 +12,7 @@
 static void test_put_addresses_by_sha256(void **state)
 {
 	(void)state;
-	struct quire_digest d = {0};
+	struct quire_digest d = { 0 };
 	assert_int_equal(quire_blob_put(".quire", "hello\n", 6, &d), 0);
 	assert_string_equal(d.s, "sha256:" HELLO_HEX);
 
@@ -56,7 +56,7 @@ static void test_put_same_content_twice(void **state)
 	struct quire_digest e;
 	assert_int_equal(quire_blob_put(".quire", "", 0, &e), 0);
 	assert_string_equal(
-	    e.s, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+		e.s, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 	assert_int_equal(quire_blob_read(".quire", e.s, &buf, 0, 1), 0);
 	assert_int_equal(buf.len, 0);
 	quire_buf_release(&buf);
@@ -395,25 +395,25 @@ static void test_put_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_blob_set_answers_like_exists, tu_setup_tmpdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_blob_set_trusts_checked_shards, tu_setup_tmpdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_blob_set_records_only_complete_old_shards,
-					    tu_setup_tmpdir, tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_put_addresses_by_sha256, tu_setup_tmpdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_put_same_content_twice, tu_setup_tmpdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_read_appends_and_caps, tu_setup_tmpdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_verify_detects_corruption, tu_setup_tmpdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_missing_and_invalid, tu_setup_tmpdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_adopt_moves_temp_file, tu_setup_tmpdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_put_file, tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_blob_set_answers_like_exists, tu_setup_tmpdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_blob_set_trusts_checked_shards,
+						tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_blob_set_records_only_complete_old_shards,
+						tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_put_addresses_by_sha256, tu_setup_tmpdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_put_same_content_twice, tu_setup_tmpdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_read_appends_and_caps, tu_setup_tmpdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_verify_detects_corruption, tu_setup_tmpdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_missing_and_invalid, tu_setup_tmpdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_adopt_moves_temp_file, tu_setup_tmpdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_put_file, tu_setup_tmpdir, tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -83,7 +83,8 @@ static void expect_error_n(const char *text, size_t len, const char *prefix, ...
 	va_end(ap);
 }
 
-#define expect_error(text, prefix, ...) expect_error_n(text, strlen(text), prefix, __VA_ARGS__, NULL)
+#define expect_error(text, prefix, ...)                                                            \
+	expect_error_n(text, strlen(text), prefix, __VA_ARGS__, NULL)
 
 static void test_full_blueprint_inputs(void **state)
 {
@@ -252,7 +253,8 @@ static void test_order_is_a_dependency_order(void **state)
 		    at[quire_blueprint_producer(bp, "Chapter")]);
 	assert_true(at[quire_blueprint_producer(bp, "Chapter")] <
 		    at[quire_blueprint_producer(bp, "Scene")]);
-	assert_true(at[quire_blueprint_producer(bp, "Scene")] < at[quire_blueprint_producer(bp, "Book")]);
+	assert_true(at[quire_blueprint_producer(bp, "Scene")] <
+		    at[quire_blueprint_producer(bp, "Book")]);
 	quire_blueprint_free(bp);
 
 	/* A diamond plus a chain declared backwards. */
@@ -273,20 +275,23 @@ static void test_order_is_a_dependency_order(void **state)
 static void test_definition_ignores_formatting(void **state)
 {
 	(void)state;
-	struct quire_blueprint *a = parse_ok("inputs:\n  N: { type: int }\n"
-					     "producers:\n"
-					     "  C: { role: w, foreach: { i: N } }\n"
-					     "  P: { role: w, uses: [N, \"C[ * ]\"], output: { type: text } }\n");
-	struct quire_blueprint *b = parse_ok("# same, written differently\n"
-					     "inputs:\n  N:\n    type: int\n"
-					     "producers:\n"
-					     "  C:\n    foreach:\n      i: N\n    role: w\n"
-					     "  P:\n    role: w\n    uses:\n      - N\n      - C[*]\n");
+	struct quire_blueprint *a =
+		parse_ok("inputs:\n  N: { type: int }\n"
+			 "producers:\n"
+			 "  C: { role: w, foreach: { i: N } }\n"
+			 "  P: { role: w, uses: [N, \"C[ * ]\"], output: { type: text } }\n");
+	struct quire_blueprint *b =
+		parse_ok("# same, written differently\n"
+			 "inputs:\n  N:\n    type: int\n"
+			 "producers:\n"
+			 "  C:\n    foreach:\n      i: N\n    role: w\n"
+			 "  P:\n    role: w\n    uses:\n      - N\n      - C[*]\n");
 	struct quire_blueprint *c = parse_ok("inputs:\n  N: { type: int }\n"
 					     "producers:\n"
 					     "  C: { role: w, foreach: { i: N } }\n"
 					     "  P: { role: x, uses: [N, \"C[*]\"] }\n");
-	const json_t *pa = a->producers[1].def, *pb = b->producers[1].def, *pc = c->producers[1].def;
+	const json_t *pa = a->producers[1].def, *pb = b->producers[1].def,
+		     *pc = c->producers[1].def;
 	assert_non_null(pa);
 	assert_true(json_equal((json_t *)pa, (json_t *)pb));
 	assert_true(json_equal((json_t *)a->producers[0].def, (json_t *)b->producers[0].def));
@@ -365,7 +370,8 @@ static void test_error_uses_unknown_id(void **state)
 	struct quire_blueprint *bp = NULL;
 	const char *t = "producers:\n  P: { role: w, uses: [Zebra] }\n";
 	assert_int_equal(quire_blueprint_parse(&bp, t, strlen(t), "bp.yaml"), QUIRE_EINVALID);
-	assert_string_equal(quire_error_last(), "bp.yaml:2:24: producer 'P' uses unknown id 'Zebra'");
+	assert_string_equal(quire_error_last(),
+			    "bp.yaml:2:24: producer 'P' uses unknown id 'Zebra'");
 }
 
 static void test_error_cycle_names_path(void **state)
@@ -417,14 +423,16 @@ static void test_error_wrong_index_count(void **state)
 	snprintf(text, sizeof(text), "%s  Book:\n    role: w\n    uses: [Chapter]\n", head);
 	expect_error(text, "bp.yaml:10:12: ", "'Chapter' needs 1 index", "got 0");
 	snprintf(text, sizeof(text),
-		 "%s  Scene:\n    foreach: { i: N, j: N }\n    role: w\n    uses:\n      - Chapter[i][j]\n",
+		 "%s  Scene:\n    foreach: { i: N, j: N }\n    role: w\n    uses:\n      - "
+		 "Chapter[i][j]\n",
 		 head);
 	expect_error(text, "bp.yaml:12:9: ", "'Chapter[i][j]' needs 1 index", "got 2");
 	snprintf(text, sizeof(text),
 		 "%s  Scene:\n    foreach: { i: N }\n    role: w\n    uses:\n      - N[i]\n", head);
 	expect_error(text, "bp.yaml:12:9: ", "'N[i]' needs 0 indexes", "got 1");
 	/* A loop variable the using producer does not have. */
-	snprintf(text, sizeof(text), "%s  Scene:\n    role: w\n    uses:\n      - Chapter[i]\n", head);
+	snprintf(text, sizeof(text), "%s  Scene:\n    role: w\n    uses:\n      - Chapter[i]\n",
+		 head);
 	expect_error(text, "bp.yaml:11:9: ", "'i'", "not a loop variable of producer 'Scene'");
 }
 
@@ -472,7 +480,8 @@ static void test_error_duplicate_names(void **state)
 		     "  P:\n"
 		     "    role: w\n",
 		     "bp.yaml:5:3: ", "'P' is defined twice");
-	/* The same producer twice is a YAML-level duplicate key (its exact position is tested below). */
+	/* The same producer twice is a YAML-level duplicate key (its exact position is tested
+	 * below). */
 	expect_error("blueprint: t\n"
 		     "producers:\n"
 		     "  P:\n"
@@ -491,11 +500,12 @@ static void test_error_bad_ext(void **state)
 		     "    role: w\n"
 		     "    output: { type: text, ext: ../x }\n",
 		     "bp.yaml:5:32: ", "ext must be");
-	expect_error("producers:\n  P: { role: w, output: { ext: .md } }\n", "bp.yaml:2:32: ",
-		     "ext must be");
+	expect_error("producers:\n  P: { role: w, output: { ext: .md } }\n",
+		     "bp.yaml:2:32: ", "ext must be");
 	expect_error("producers:\n  P: { role: w, output: { ext: abcdefghijklmnopq } }\n",
 		     "bp.yaml:2:32: ", "ext must be");
-	struct quire_blueprint *bp = parse_ok("producers:\n  P: { role: w, output: { ext: abcdefghijklmnop } }\n");
+	struct quire_blueprint *bp =
+		parse_ok("producers:\n  P: { role: w, output: { ext: abcdefghijklmnop } }\n");
 	assert_string_equal(bp->producers[0].output.ext, "abcdefghijklmnop");
 	quire_blueprint_free(bp);
 }
@@ -515,11 +525,11 @@ static void test_error_paths_outside_project(void **state)
 		     "bp.yaml:2:47: ", "relative path inside the project");
 	expect_error("producers:\n  P: { role: w, output: { type: json, schema: a/.. } }\n",
 		     "bp.yaml:2:47: ", "relative path inside the project");
-	expect_error("producers:\n  P: { role: w, prompt: ../prompts/p.md }\n", "bp.yaml:2:25: ",
-		     "prompt must be a relative path inside the project");
+	expect_error("producers:\n  P: { role: w, prompt: ../prompts/p.md }\n",
+		     "bp.yaml:2:25: ", "prompt must be a relative path inside the project");
 	/* Names that merely contain dots are fine. */
-	struct quire_blueprint *bp =
-		parse_ok("producers:\n  P: { role: w, prompt: p..v2.md, output: { type: json, schema: s/..x.json } }\n");
+	struct quire_blueprint *bp = parse_ok("producers:\n  P: { role: w, prompt: p..v2.md, "
+					      "output: { type: json, schema: s/..x.json } }\n");
 	assert_string_equal(bp->producers[0].prompt, "p..v2.md");
 	quire_blueprint_free(bp);
 	/* A schema on a text output is refused. */
@@ -562,11 +572,12 @@ static void test_error_empty_collection_position(void **state)
 static void test_enum_values_that_look_like_numbers(void **state)
 {
 	(void)state;
-	struct quire_blueprint *bp = parse_ok("inputs:\n"
-					      "  Lvl: { type: enum, values: [1, 2, 3], default: 2 }\n"
-					      "  Ans: { type: enum, values: [yes, no], default: no }\n"
-					      "producers:\n"
-					      "  P: { role: w }\n");
+	struct quire_blueprint *bp =
+		parse_ok("inputs:\n"
+			 "  Lvl: { type: enum, values: [1, 2, 3], default: 2 }\n"
+			 "  Ans: { type: enum, values: [yes, no], default: no }\n"
+			 "producers:\n"
+			 "  P: { role: w }\n");
 	assert_string_equal(json_string_value(bp->inputs[0].def), "2");
 	assert_string_equal(json_string_value(bp->inputs[1].def), "no");
 	quire_blueprint_free(bp);
@@ -596,15 +607,17 @@ static void test_error_min_greater_than_max(void **state)
 static void test_error_other_positioned(void **state)
 {
 	(void)state;
-	expect_error("producers:\n  P:\n    prompt: p.md\n", "bp.yaml:2:3: ", "producer 'P' has no role");
+	expect_error("producers:\n  P:\n    prompt: p.md\n",
+		     "bp.yaml:2:3: ", "producer 'P' has no role");
 	expect_error("inputs:\n  N: { type: integer }\nproducers:\n  P: { role: w }\n",
 		     "bp.yaml:2:14: ", "unknown input type 'integer'");
-	expect_error("producers:\n  P: { role: w, output: { type: txt } }\n", "bp.yaml:2:33: ",
-		     "unknown output type 'txt'");
+	expect_error("producers:\n  P: { role: w, output: { type: txt } }\n",
+		     "bp.yaml:2:33: ", "unknown output type 'txt'");
 	expect_error("inputs:\n  N: { type: int }\nproducers:\n  P: { role: w, uses: [N, N] }\n",
 		     "bp.yaml:4:27: ", "'N' is used twice");
 	expect_error("inputs:\n  N: { type: int }\n", "bp.yaml:", "'producers'");
-	expect_error("producers:\n  2P: { role: w }\n", "bp.yaml:2:3: ", "producer name must be a name");
+	expect_error("producers:\n  2P: { role: w }\n",
+		     "bp.yaml:2:3: ", "producer name must be a name");
 }
 
 static void test_error_brackets_in_flow_list_hint(void **state)

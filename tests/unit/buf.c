@@ -179,7 +179,7 @@ static int call_vprintf(struct quire_buf *b, const char *fmt, ...)
 static void test_put_int_matches_printf(void **state)
 {
 	(void)state;
-	const long long vals[] = {0, 7, -1, 10, 99, -100, 123456789, LLONG_MAX, LLONG_MIN};
+	const long long vals[] = { 0, 7, -1, 10, 99, -100, 123456789, LLONG_MAX, LLONG_MIN };
 	for (size_t k = 0; k < sizeof(vals) / sizeof(vals[0]); k++) {
 		struct quire_buf a = QUIRE_BUF_INIT, b = QUIRE_BUF_INIT;
 		quire_buf_puts(&a, "x");
@@ -311,8 +311,13 @@ static void test_grow_overflow_respects_cap(void **state)
 static void test_jstr_len_matches_put_jstr(void **state)
 {
 	(void)state;
-	const char *cases[] = {"", "Scene[3][14]", "say \"hi\" \\ back", "a\tb\nc\rd\be\ff",
-			       "\x01\x1f ctl", "caf\xc3\xa9 \xe2\x80\x94", "\x7f"};
+	const char *cases[] = { "",
+				"Scene[3][14]",
+				"say \"hi\" \\ back",
+				"a\tb\nc\rd\be\ff",
+				"\x01\x1f ctl",
+				"caf\xc3\xa9 \xe2\x80\x94",
+				"\x7f" };
 	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
 		struct quire_buf b = QUIRE_BUF_INIT;
 		quire_buf_put_jstr(&b, cases[k], strlen(cases[k]));

@@ -38,7 +38,7 @@ static int dead(pid_t pid)
 /* A SIGKILL takes effect when its target next runs: give it up to 2 s. */
 static int gone(pid_t pid)
 {
-	struct timespec ts = {0, 10 * 1000 * 1000};
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
 	for (int i = 0; i < 200 && !dead(pid); i++)
 		nanosleep(&ts, NULL);
 	return dead(pid);
@@ -62,7 +62,7 @@ static enum quire_command_end run(char *const *argv, struct collect *c,
 				  struct quire_command_tail *t, long long timeout_ms,
 				  struct quire_command *cmd)
 {
-	static char *const envp[] = {"PATH=/usr/bin:/bin", NULL};
+	static char *const envp[] = { "PATH=/usr/bin:/bin", NULL };
 	memset(cmd, 0, sizeof(*cmd));
 	cmd->argv = argv;
 	cmd->envp = envp;
@@ -79,7 +79,7 @@ static enum quire_command_end run(char *const *argv, struct collect *c,
 static void test_buf_cap(void **state)
 {
 	(void)state;
-	struct quire_command_buf b = {.max = 8};
+	struct quire_command_buf b = { .max = 8 };
 	assert_int_equal(quire_command__buf_add(&b, "abcd", 4), 0);
 	assert_int_equal(quire_command__buf_add(&b, "efgh", 4), 0);
 	assert_string_equal(b.p, "abcdefgh");
@@ -135,9 +135,9 @@ static void test_env_allow(void **state)
 	setenv("QUIRE_UNIT_LISTED", "yes", 1);
 	setenv("QUIRE_UNIT_OTHER", "no", 1);
 	setenv("HOME", "/home/unit", 1);
-	struct quire_command_strv e = {0};
+	struct quire_command_strv e = { 0 };
 	quire_command__strv_push(&e, strdup("HOME=/mine"));
-	const char *const names[] = {"QUIRE_UNIT_LISTED", "QUIRE_UNIT_UNSET", NULL};
+	const char *const names[] = { "QUIRE_UNIT_LISTED", "QUIRE_UNIT_UNSET", NULL };
 	unsetenv("QUIRE_UNIT_UNSET");
 	quire_command__env_allow(&e, names);
 	assert_false(e.oom);
@@ -157,9 +157,9 @@ static void test_env_allow(void **state)
 static void test_run_output_status_stderr(void **state)
 {
 	(void)state;
-	char *argv[] = {"sh", "-c", "cat; echo out; echo err >&2; exit 3", NULL};
-	struct collect c = {{0}, 0};
-	struct quire_command_tail t = {0};
+	char *argv[] = { "sh", "-c", "cat; echo out; echo err >&2; exit 3", NULL };
+	struct collect c = { { 0 }, 0 };
+	struct quire_command_tail t = { 0 };
 	struct quire_command cmd;
 	/* More than a pipe holds, so input and output must flow together. */
 	size_t n = 1 << 20;
@@ -168,7 +168,7 @@ static void test_run_output_status_stderr(void **state)
 	for (size_t i = 0; i < n; i++)
 		in[i] = (char)('a' + i % 26);
 	memset(&cmd, 0, sizeof(cmd));
-	char *const envp[] = {NULL};
+	char *const envp[] = { NULL };
 	cmd.argv = argv;
 	cmd.envp = envp;
 	cmd.cwd = "/";
@@ -196,12 +196,12 @@ static void test_run_stdin_not_read(void **state)
 	(void)state;
 	/* A command that never reads its input: the write fails with EPIPE, not a SIGPIPE that
 	 * kills the test, and no SIGPIPE stays pending or blocked afterwards. */
-	char *argv[] = {"true", NULL};
-	struct collect c = {{0}, 0};
+	char *argv[] = { "true", NULL };
+	struct collect c = { { 0 }, 0 };
 	struct quire_command cmd;
 	size_t n = 4 << 20;
 	char *in = calloc(1, n);
-	char *const envp[] = {NULL};
+	char *const envp[] = { NULL };
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.argv = argv;
 	cmd.envp = envp;
@@ -228,9 +228,9 @@ static void test_run_timeout_kills_group(void **state)
 {
 	(void)state;
 	/* SIGTERM is ignored by the command and its child: SIGKILL after the grace period. */
-	char *argv[] = {"sh", "-c", "trap '' TERM; sleep 30 & echo $!; wait", NULL};
-	struct collect c = {{0}, 0};
-	struct quire_command_tail t = {0};
+	char *argv[] = { "sh", "-c", "trap '' TERM; sleep 30 & echo $!; wait", NULL };
+	struct collect c = { { 0 }, 0 };
+	struct quire_command_tail t = { 0 };
 	struct quire_command cmd;
 	long long t0 = ms_now();
 	assert_int_equal(run(argv, &c, &t, 300, &cmd), QUIRE_COMMAND_TIMED_OUT);
@@ -246,7 +246,7 @@ static void test_run_timeout_kills_group(void **state)
 
 static void *cancel_soon(void *flag)
 {
-	struct timespec ts = {0, 200 * 1000 * 1000};
+	struct timespec ts = { 0, 200 * 1000 * 1000 };
 	nanosleep(&ts, NULL);
 	*(volatile int *)flag = 1;
 	return NULL;
@@ -255,8 +255,8 @@ static void *cancel_soon(void *flag)
 static void test_run_cancel(void **state)
 {
 	(void)state;
-	char *argv[] = {"sleep", "30", NULL};
-	static char *const envp[] = {NULL};
+	char *argv[] = { "sleep", "30", NULL };
+	static char *const envp[] = { NULL };
 	volatile int flag = 0;
 	struct quire_command cmd;
 	memset(&cmd, 0, sizeof(cmd));
@@ -278,8 +278,8 @@ static void test_run_cancel(void **state)
 static void test_run_stop_from_on_out(void **state)
 {
 	(void)state;
-	char *argv[] = {"yes", NULL};
-	struct collect c = {{0}, 1 << 20};
+	char *argv[] = { "yes", NULL };
+	struct collect c = { { 0 }, 1 << 20 };
 	struct quire_command cmd;
 	long long t0 = ms_now();
 	assert_int_equal(run(argv, &c, NULL, 0, &cmd), QUIRE_COMMAND_STOPPED);
@@ -293,8 +293,8 @@ static void test_run_grandchild_holds_stdout(void **state)
 	(void)state;
 	/* It answers and exits; a sleeper that left its group keeps stdout and stderr open. The
 	 * run ends with the command, with everything it wrote. */
-	char *argv[] = {"sh", "-c", "setsid sleep 30 & echo $!; echo answered", NULL};
-	struct collect c = {{0}, 0};
+	char *argv[] = { "sh", "-c", "setsid sleep 30 & echo $!; echo answered", NULL };
+	struct collect c = { { 0 }, 0 };
 	struct quire_command cmd;
 	long long t0 = ms_now();
 	assert_int_equal(run(argv, &c, NULL, 20000, &cmd), QUIRE_COMMAND_EXITED);
@@ -312,10 +312,10 @@ static void test_run_default_signals(void **state)
 {
 	(void)state;
 	/* What the caller ignores and blocks is not passed on. */
-	char *argv[] = {"sh", "-c", "grep -E '^Sig(Blk|Ign)' /proc/self/status", NULL};
-	struct collect c = {{0}, 0};
+	char *argv[] = { "sh", "-c", "grep -E '^Sig(Blk|Ign)' /proc/self/status", NULL };
+	struct collect c = { { 0 }, 0 };
 	struct quire_command cmd;
-	struct sigaction ignore = {.sa_handler = SIG_IGN}, old;
+	struct sigaction ignore = { .sa_handler = SIG_IGN }, old;
 	sigaction(SIGHUP, &ignore, &old);
 	sigset_t usr, oldmask;
 	sigemptyset(&usr);
@@ -336,13 +336,13 @@ static void test_run_default_signals(void **state)
 static void test_run_not_started(void **state)
 {
 	(void)state;
-	char *missing[] = {"/nonexistent/quire-unit-prog", NULL};
+	char *missing[] = { "/nonexistent/quire-unit-prog", NULL };
 	struct quire_command cmd;
 	assert_int_equal(run(missing, NULL, NULL, 0, &cmd), QUIRE_COMMAND_NOT_STARTED);
 	assert_int_equal(cmd.error, ENOENT);
 	assert_int_equal(cmd.in_cwd, 0);
-	char *sh[] = {"sh", "-c", "true", NULL};
-	static char *const envp[] = {NULL};
+	char *sh[] = { "sh", "-c", "true", NULL };
+	static char *const envp[] = { NULL };
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.argv = sh;
 	cmd.envp = envp;
@@ -365,7 +365,7 @@ static void test_diag_tail(void **state)
 {
 	(void)state;
 	struct quire_provider_response rs;
-	struct quire_command_tail t = {0};
+	struct quire_command_tail t = { 0 };
 	memset(&rs, 0, sizeof(rs));
 	quire_command__tail_add(&t, "line\x01 \xff end\n", 12);
 	quire_command__diag(&rs, &t, "exit status %d", 2);
@@ -376,18 +376,18 @@ static void test_diag_tail(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_buf_cap),
-	    cmocka_unit_test(test_env_names),
-	    cmocka_unit_test(test_env_allow),
-	    cmocka_unit_test(test_run_output_status_stderr),
-	    cmocka_unit_test(test_run_stdin_not_read),
-	    cmocka_unit_test(test_run_timeout_kills_group),
-	    cmocka_unit_test(test_run_cancel),
-	    cmocka_unit_test(test_run_stop_from_on_out),
-	    cmocka_unit_test(test_run_grandchild_holds_stdout),
-	    cmocka_unit_test(test_run_default_signals),
-	    cmocka_unit_test(test_run_not_started),
-	    cmocka_unit_test(test_diag_tail),
+		cmocka_unit_test(test_buf_cap),
+		cmocka_unit_test(test_env_names),
+		cmocka_unit_test(test_env_allow),
+		cmocka_unit_test(test_run_output_status_stderr),
+		cmocka_unit_test(test_run_stdin_not_read),
+		cmocka_unit_test(test_run_timeout_kills_group),
+		cmocka_unit_test(test_run_cancel),
+		cmocka_unit_test(test_run_stop_from_on_out),
+		cmocka_unit_test(test_run_grandchild_holds_stdout),
+		cmocka_unit_test(test_run_default_signals),
+		cmocka_unit_test(test_run_not_started),
+		cmocka_unit_test(test_diag_tail),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -206,9 +206,17 @@ static void test_set_crlf_block_and_append(void **state)
 
 static void test_set_values_needing_quotes(void **state)
 {
-	static const char *const values[] = {
-	    "yes",  "123",    "a: b", "# not a comment", " leading space", "null", "", "trailing ",
-	    "x #y", "- item", NULL};
+	static const char *const values[] = { "yes",
+					      "123",
+					      "a: b",
+					      "# not a comment",
+					      " leading space",
+					      "null",
+					      "",
+					      "trailing ",
+					      "x #y",
+					      "- item",
+					      NULL };
 	for (int i = 0; values[i]; i++) {
 		json_t *v = json_string(values[i]);
 		char *quoted = json_dumps(v, JSON_ENCODE_ANY);
@@ -298,9 +306,9 @@ static void test_export_round_trip(void **state)
 	json_t *doc = parse_export_ok(p, b.ptr);
 	assert_true(json_equal(json_object_get(doc, "inputs"), p->inputs));
 	const json_t *prompts = json_object_get(doc, "prompts");
-	static const char *const files[] = {"prompts/outline.md", "schemas/outline.json",
-					    "prompts/chapter.md", "prompts/scene.md",
-					    "prompts/book.md",	  NULL};
+	static const char *const files[] = { "prompts/outline.md", "schemas/outline.json",
+					     "prompts/chapter.md", "prompts/scene.md",
+					     "prompts/book.md",	   NULL };
 	assert_int_equal(json_object_size(prompts), 5);
 	for (int i = 0; files[i]; i++) {
 		char *want = slurp_in(dir, files[i]);
@@ -331,7 +339,7 @@ static void test_parse_export_partial(void **state)
 	struct quire_project *p = open_ok(*state);
 	json_t *doc = parse_export_ok(p, "inputs:\n  Chapters: 7\n  Tone: wry\n");
 	json_t *want =
-	    json_pack("{s:{s:i,s:s},s:{}}", "inputs", "Chapters", 7, "Tone", "wry", "prompts");
+		json_pack("{s:{s:i,s:s},s:{}}", "inputs", "Chapters", 7, "Tone", "wry", "prompts");
 	assert_true(json_equal(doc, want));
 	json_decref(doc);
 	json_decref(want);
@@ -377,7 +385,7 @@ static void test_parse_export_errors(void **state)
 static void run_ok(const char *dir, const char *want_rev)
 {
 	struct quire_project *p = open_ok(dir);
-	struct quire_run_opts o = {.jobs = 2};
+	struct quire_run_opts o = { .jobs = 2 };
 	struct quire_run_result res;
 	if (quire_run(p, &o, &res))
 		fail_msg("run: %s", quire_error_last());
@@ -471,7 +479,7 @@ static void test_rewind_impact_and_rewind(void **state)
 		snprintf(qdir, sizeof(qdir), "%s/.quire", dir);
 		struct quire_buf b = QUIRE_BUF_INIT;
 		const char *d = json_string_value(json_object_get(
-		    json_object_get(json_object_get(m1, "artefacts"), "Book"), "digest"));
+			json_object_get(json_object_get(m1, "artefacts"), "Book"), "digest"));
 		assert_non_null(d);
 		assert_int_equal(quire_blob_read(qdir, d, &b, 0, 1), 0);
 		book1 = quire_buf_detach(&b, NULL);
@@ -510,8 +518,7 @@ static void test_rewind_impact_and_rewind(void **state)
 	assert_int_equal(json_object_size(a3), 11);
 	const char *id;
 	json_t *e;
-	json_object_foreach((json_t *)a1, id, e)
-	{
+	json_object_foreach((json_t *)a1, id, e) {
 		const json_t *e3 = json_object_get(a3, id);
 		if (!e3)
 			fail_msg("rev-0003 lacks %s", id);
@@ -522,9 +529,10 @@ static void test_rewind_impact_and_rewind(void **state)
 	}
 	assert_true(json_equal(json_object_get(m3, "files"), json_object_get(m1, "files")));
 	json_t *i1 = json_object_get(m1, "inputs"), *i3 = json_object_get(m3, "inputs");
-	json_object_foreach(i1, id, e) assert_string_equal(
-	    json_string_value(json_object_get(json_object_get(i3, id), "digest")),
-	    json_string_value(json_object_get(e, "digest")));
+	json_object_foreach(i1, id, e)
+		assert_string_equal(
+			json_string_value(json_object_get(json_object_get(i3, id), "digest")),
+			json_string_value(json_object_get(e, "digest")));
 	json_decref(m1);
 	json_decref(m3);
 	/* out/ shows rev-0001's book again. */
@@ -589,7 +597,7 @@ static void test_rewind_missing_blob_changes_nothing(void **state)
 	snprintf(qdir, sizeof(qdir), "%s/.quire", dir);
 	json_t *m1 = manifest(dir, "rev-0001");
 	const char *d =
-	    json_string_value(json_object_get(json_object_get(m1, "files"), "inputs.yaml"));
+		json_string_value(json_object_get(json_object_get(m1, "files"), "inputs.yaml"));
 	assert_non_null(d);
 	char *blob = quire_blob_path(qdir, d);
 	assert_int_equal(unlink(blob), 0);
@@ -622,7 +630,7 @@ static void test_rewind_missing_output_changes_nothing(void **state)
 	snprintf(qdir, sizeof(qdir), "%s/.quire", dir);
 	json_t *m1 = manifest(dir, "rev-0001");
 	const char *d = json_string_value(json_object_get(
-	    json_object_get(json_object_get(m1, "artefacts"), "Outline"), "digest"));
+		json_object_get(json_object_get(m1, "artefacts"), "Outline"), "digest"));
 	assert_non_null(d);
 	char *blob = quire_blob_path(qdir, d);
 	assert_int_equal(unlink(blob), 0);
@@ -644,43 +652,46 @@ int main(void)
 {
 	assert_int_equal(quire_provider_register(&quire_provider_mock), 0);
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_set_plain, setup, tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_set_keeps_comment, setup, tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_set_double_quoted, setup, tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_set_single_quoted, setup, tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_set_folded_block_to_one_line, setup,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_set_literal_block_multiline, setup,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_set_other_scalar_forms, setup, tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_set_block_keeps_header_comment, setup,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_set_block_keeps_indented_comment_after, setup,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_set_int, setup, tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_set_absent_key_appended, setup,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_set_key_without_value_refused, setup,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_set_crlf, setup, tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_set_crlf_block_and_append, setup,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_set_values_needing_quotes, setup,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test(test_emit_scalar),
-	    cmocka_unit_test_setup_teardown(test_emit_escapes_what_libyaml_refuses, setup,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_export_round_trip, setup, tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_parse_export_partial, setup, tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_parse_export_errors, setup, tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_rewind_impact_and_rewind, setup,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_rewind_unknown_revision, setup,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_rewind_missing_blob_changes_nothing, setup,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_rewind_missing_output_changes_nothing, setup,
-					    tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_set_plain, setup, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_set_keeps_comment, setup, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_set_double_quoted, setup, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_set_single_quoted, setup, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_set_folded_block_to_one_line, setup,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_set_literal_block_multiline, setup,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_set_other_scalar_forms, setup,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_set_block_keeps_header_comment, setup,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_set_block_keeps_indented_comment_after, setup,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_set_int, setup, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_set_absent_key_appended, setup,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_set_key_without_value_refused, setup,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_set_crlf, setup, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_set_crlf_block_and_append, setup,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_set_values_needing_quotes, setup,
+						tu_teardown_tmpdir),
+		cmocka_unit_test(test_emit_scalar),
+		cmocka_unit_test_setup_teardown(test_emit_escapes_what_libyaml_refuses, setup,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_export_round_trip, setup, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_parse_export_partial, setup,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_parse_export_errors, setup,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_rewind_impact_and_rewind, setup,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_rewind_unknown_revision, setup,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_rewind_missing_blob_changes_nothing, setup,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_rewind_missing_output_changes_nothing, setup,
+						tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,5 @@
-/* Unit tests for quire/fs.h: atomic writes, capped reads, mkdir -p and the positioned UTF-8 check. */
+/* Unit tests for quire/fs.h: atomic writes, capped reads, mkdir -p and the positioned UTF-8 check.
+ */
 #include "testutil.h"
 
 #include <errno.h>
@@ -335,10 +336,10 @@ static void test_utf8_accepts_valid_text(void **state)
 	(void)state;
 	OK("");
 	OK("plain ascii\nsecond line\r\n\ttab");
-	OK("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");  /* é € 😀 */
+	OK("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"); /* é € 😀 */
 	OK("\xef\xbb\xbfwith a BOM");
 	OK("\xc2\x80\xdf\xbf\xe0\xa0\x80\xef\xbf\xbf"); /* smallest/largest 2 and 3 byte forms */
-	OK("\xf0\x90\x80\x80\xf4\x8f\xbf\xbf");         /* U+10000 and U+10FFFF */
+	OK("\xf0\x90\x80\x80\xf4\x8f\xbf\xbf");		/* U+10000 and U+10FFFF */
 	/* Only len bytes are looked at. */
 	assert_utf8_ok("ok\xff", 2);
 }
@@ -362,14 +363,14 @@ static void test_utf8_rejects_bad_bytes_with_position(void **state)
 static void test_utf8_rejects_overlong_surrogates_and_range(void **state)
 {
 	(void)state;
-	BAD("\xc0\xaf", 1, 1);             /* overlong '/' */
-	BAD("a\xc1\xbf", 1, 2);            /* overlong DEL */
-	BAD("ab\xe0\x80\xaf", 1, 3);       /* 3-byte overlong '/' */
-	BAD("\n\xf0\x80\x80\xaf", 2, 1);   /* 4-byte overlong '/' */
-	BAD("\xc0\x80", 1, 1);             /* overlong NUL */
-	BAD("x\xed\xa0\x80", 1, 2);        /* UTF-16 surrogate D800 */
-	BAD("\xed\xbf\xbf", 1, 1);         /* surrogate DFFF */
-	BAD("\xf4\x90\x80\x80", 1, 1);     /* U+110000 */
+	BAD("\xc0\xaf", 1, 1);		 /* overlong '/' */
+	BAD("a\xc1\xbf", 1, 2);		 /* overlong DEL */
+	BAD("ab\xe0\x80\xaf", 1, 3);	 /* 3-byte overlong '/' */
+	BAD("\n\xf0\x80\x80\xaf", 2, 1); /* 4-byte overlong '/' */
+	BAD("\xc0\x80", 1, 1);		 /* overlong NUL */
+	BAD("x\xed\xa0\x80", 1, 2);	 /* UTF-16 surrogate D800 */
+	BAD("\xed\xbf\xbf", 1, 1);	 /* surrogate DFFF */
+	BAD("\xf4\x90\x80\x80", 1, 1);	 /* U+110000 */
 	BAD("\xf5\x80\x80\x80", 1, 1);
 }
 
@@ -446,9 +447,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stream_write_copy_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_atomic_mode_bits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_new_only_creates, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_atomic_replaces_symlink_not_target, setup,
+		cmocka_unit_test_setup_teardown(test_write_atomic_replaces_symlink_not_target,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_atomic_missing_dir_fails, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_write_atomic_missing_dir_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_appends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_cap_on_large_file, setup, teardown),

@@ -26,11 +26,11 @@ static void test_known_vectors(void **state)
 	digest_of("", &d);
 	assert_string_equal(d.s, EMPTY_SHA);
 	digest_of("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", &d);
-	assert_string_equal(d.s,
-			    "sha256:248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+	assert_string_equal(
+		d.s, "sha256:248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 	digest_of("The quick brown fox jumps over the lazy dog", &d);
-	assert_string_equal(d.s,
-			    "sha256:d7a8fbb307d7809469ca9abcb0082e4f8d5651e46d3cdb762d02d0bf37c9e592");
+	assert_string_equal(
+		d.s, "sha256:d7a8fbb307d7809469ca9abcb0082e4f8d5651e46d3cdb762d02d0bf37c9e592");
 	assert_int_equal(strlen(d.s), QUIRE_DIGEST_STRLEN - 1);
 }
 
@@ -38,13 +38,14 @@ static void test_known_vectors(void **state)
 static void test_canonical_with_raw_value(void **state)
 {
 	(void)state;
-	static const char *const keys[] = {"aaa", "deps", "zzz", "m"};
+	static const char *const keys[] = { "aaa", "deps", "zzz", "m" };
 	const char *raw = "{\"a\":[1,\"x\\n\"],\"b\":null}";
 	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
-		json_t *o = json_pack("{s:s,s:i,s:[i,i],s:{s:b}}", "b", "\u00e9t\u00e9", "c", 3, "y", 1, 2,
-				      "n", "t", 1);
+		json_t *o = json_pack("{s:s,s:i,s:[i,i],s:{s:b}}", "b", "\u00e9t\u00e9", "c", 3,
+				      "y", 1, 2, "n", "t", 1);
 		if (k % 2)
-			json_object_set_new(o, keys[k], json_string("replaced")); /* the key's value goes */
+			json_object_set_new(o, keys[k],
+					    json_string("replaced")); /* the key's value goes */
 		char *with = quire_json_canonical_with(o, keys[k], raw);
 		json_object_set_new(o, keys[k], json_loads(raw, 0, NULL));
 		char *whole = quire_json_canonical(o);
@@ -174,15 +175,17 @@ static void test_canonical_sorts_keys_and_is_compact(void **state)
 {
 	(void)state;
 	assert_canonical("{\"b\":1,\"a\":[1,2]}", "{\"a\":[1,2],\"b\":1}");
-	assert_canonical("{ \"z\" : { \"y\" : 1 , \"x\" : [ {\"d\":null,\"c\":true} ] },\n \"a\" : \"s\" }",
-			 "{\"a\":\"s\",\"z\":{\"x\":[{\"c\":true,\"d\":null}],\"y\":1}}");
+	assert_canonical(
+		"{ \"z\" : { \"y\" : 1 , \"x\" : [ {\"d\":null,\"c\":true} ] },\n \"a\" : \"s\" }",
+		"{\"a\":\"s\",\"z\":{\"x\":[{\"c\":true,\"d\":null}],\"y\":1}}");
 	/* Array order is data, not presentation: kept. */
 	assert_canonical("[3,1,2]", "[3,1,2]");
 	assert_canonical("{}", "{}");
 	assert_canonical("\"text\"", "\"text\"");
 	assert_canonical("-42", "-42");
 	/* UTF-8 stays UTF-8; quotes and control characters are escaped. */
-	assert_canonical("{\"k\":\"caf\\u00e9 \\\"q\\\"\\n\"}", "{\"k\":\"caf\xc3\xa9 \\\"q\\\"\\n\"}");
+	assert_canonical("{\"k\":\"caf\\u00e9 \\\"q\\\"\\n\"}",
+			 "{\"k\":\"caf\xc3\xa9 \\\"q\\\"\\n\"}");
 }
 
 /* Canonical JSON is quire's own writer now: it must give jansson's compact sorted bytes, or
@@ -190,11 +193,12 @@ static void test_canonical_sorts_keys_and_is_compact(void **state)
 static void test_canonical_matches_jansson(void **state)
 {
 	(void)state;
-	json_t *v = json_pack("{s:s,s:s,s:s,s:[],s:{},s:[i,I,b,b,n],s:{s:{s:[s,{s:i}]}},s:s}",
-			      "quote", "say \"hi\" \\ back", "controls", "a\tb\nc\rd\be\ff\x01g\x1f",
-			      "utf8", "caf\xc3\xa9 \xe2\x80\x94 /slash\x7f", "empty_a", "empty_o",
-			      "mixed", -42, (json_int_t)1 << 62, 1, 0, "zz", "b", "a", "Scene[0][1]",
-			      "n", 7, "B", "capital sorts first");
+	json_t *v =
+		json_pack("{s:s,s:s,s:s,s:[],s:{},s:[i,I,b,b,n],s:{s:{s:[s,{s:i}]}},s:s}", "quote",
+			  "say \"hi\" \\ back", "controls", "a\tb\nc\rd\be\ff\x01g\x1f", "utf8",
+			  "caf\xc3\xa9 \xe2\x80\x94 /slash\x7f", "empty_a", "empty_o", "mixed", -42,
+			  (json_int_t)1 << 62, 1, 0, "zz", "b", "a", "Scene[0][1]", "n", 7, "B",
+			  "capital sorts first");
 	char *want = json_dumps(v, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
 	char *got = quire_json_canonical(v);
 	assert_string_equal(got, want);
@@ -305,7 +309,12 @@ static void test_reformat_matches_writer(void **state)
 {
 	(void)state;
 	static const char *const docs[] = {
-		"{}", "[]", "\"x\"", "-12", "null", "true",
+		"{}",
+		"[]",
+		"\"x\"",
+		"-12",
+		"null",
+		"true",
 		"{\"a\":1,\"b\":[1,2,{\"c\":[]}],\"d\":{},\"e\":{\"f\":\"g\\\"h\\\\\\n\\u00e9\"}}",
 		"[[\"Scene[0][0]\",\"sha256:00\"],[\"Scene[0][1]\",\"sha256:01\"]]",
 		"{\"binding\":\"sha256:ab\",\"feedback\":[\"more , ] } detail\"],\"index\":[0,3],"
@@ -324,15 +333,18 @@ static void test_reformat_matches_writer(void **state)
 			/* From the compact text quire writes (strings are copied as they are). */
 			struct quire_buf compact = QUIRE_BUF_INIT;
 			quire_json_write_at(&compact, v, -1);
-			assert_int_equal(quire_json_reformat(&got, compact.ptr, compact.len, depth), 0);
+			assert_int_equal(quire_json_reformat(&got, compact.ptr, compact.len, depth),
+					 0);
 			quire_buf_release(&compact);
 			assert_string_equal(got.ptr, want.ptr);
 			/* From pretty text at depth 3 to this depth. */
 			struct quire_buf pretty = QUIRE_BUF_INIT;
 			quire_json_write_at(&pretty, v, 3);
-			assert_int_equal(quire_json_reformat(&again, pretty.ptr, pretty.len, depth), 0);
+			assert_int_equal(quire_json_reformat(&again, pretty.ptr, pretty.len, depth),
+					 0);
 			assert_string_equal(again.ptr, want.ptr);
-			assert_int_equal(quire_json_value_end(pretty.ptr, pretty.len, 0), pretty.len);
+			assert_int_equal(quire_json_value_end(pretty.ptr, pretty.len, 0),
+					 pretty.len);
 			quire_buf_release(&want);
 			quire_buf_release(&got);
 			quire_buf_release(&again);
@@ -340,10 +352,27 @@ static void test_reformat_matches_writer(void **state)
 		}
 		json_decref(v);
 	}
-	static const char *const bad[] = { "", "{", "[1,", "{\"a\" 1}", "{\"a\":1]", "[1]]",
-					   "{1:2}", "\"open", "[1] 2", "\"a\nb\"", "{\"a\":tru}",
-					   "[1.]", "[01]", "[1e]", "[-]", "\"\\x\"", "\"\\u12g4\"",
-					   "\"\xff\"", "\"\xc3\"", "\"\xed\xa0\x80\"", "[nul]" };
+	static const char *const bad[] = { "",
+					   "{",
+					   "[1,",
+					   "{\"a\" 1}",
+					   "{\"a\":1]",
+					   "[1]]",
+					   "{1:2}",
+					   "\"open",
+					   "[1] 2",
+					   "\"a\nb\"",
+					   "{\"a\":tru}",
+					   "[1.]",
+					   "[01]",
+					   "[1e]",
+					   "[-]",
+					   "\"\\x\"",
+					   "\"\\u12g4\"",
+					   "\"\xff\"",
+					   "\"\xc3\"",
+					   "\"\xed\xa0\x80\"",
+					   "[nul]" };
 	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
 		struct quire_buf b = QUIRE_BUF_INIT;
 		quire_buf_puts(&b, "kept");
@@ -354,8 +383,7 @@ static void test_reformat_matches_writer(void **state)
 	/* The end of a member's value inside an object's text, strings followed. */
 	const char *obj = "{\"a\":\"}]\",\"b\":[{\"c\":\"x\"}],\"d\":7}";
 	size_t b_at = strstr(obj, "[{") - obj;
-	assert_int_equal(quire_json_value_end(obj, strlen(obj), b_at),
-			 strstr(obj, ",\"d\"") - obj);
+	assert_int_equal(quire_json_value_end(obj, strlen(obj), b_at), strstr(obj, ",\"d\"") - obj);
 	assert_int_equal(quire_json_value_end("[1,2", 4, 0), (size_t)-1);
 }
 

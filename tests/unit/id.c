@@ -144,8 +144,8 @@ static void assert_safe_filename(const char *id, const char *ext)
 		int ok = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
 			 (*c >= '0' && *c <= '9') || *c == '_' || *c == '.' || *c == '-';
 		if (!ok)
-			fail_msg("'%s' + '%s' gave '%s' with byte 0x%02x", id, ext ? ext : "(null)", s,
-				 (unsigned char)*c);
+			fail_msg("'%s' + '%s' gave '%s' with byte 0x%02x", id, ext ? ext : "(null)",
+				 s, (unsigned char)*c);
 	}
 	free(s);
 }
@@ -165,8 +165,19 @@ static void test_filename_is_path_safe(void **state)
 {
 	(void)state;
 	static const char *const ids[] = {
-		"../../etc/passwd", ".hidden", "..", ".", "", "a/b", "/abs", "Scene[1]/../x",
-		"caf\xc3\xa9", "sp ace", "new\nline", "-rf", "Scene[2][7]",
+		"../../etc/passwd",
+		".hidden",
+		"..",
+		".",
+		"",
+		"a/b",
+		"/abs",
+		"Scene[1]/../x",
+		"caf\xc3\xa9",
+		"sp ace",
+		"new\nline",
+		"-rf",
+		"Scene[2][7]",
 	};
 	static const char *const exts[] = { "md", "", NULL, "../x", "m/d", ".md", "tar.gz" };
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)

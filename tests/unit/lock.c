@@ -67,9 +67,9 @@ static void test_other_process_is_excluded(void **state)
 		char want[64];
 		snprintf(want, sizeof(want), "pid %ld", parent);
 		_exit(rc == QUIRE_ELOCKED && !b && strstr(quire_error_last(), want) &&
-			      strstr(quire_error_last(), "'quire run'")
-			  ? 0
-			  : 1);
+				      strstr(quire_error_last(), "'quire run'")
+			      ? 0
+			      : 1);
 	}
 	int status = 0;
 	assert_int_equal(waitpid(child, &status, 0), child);
@@ -119,14 +119,14 @@ static void test_lock_dies_with_its_process(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_second_acquire_fails_naming_holder,
-					    tu_setup_tmpdir, tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_acquire_creates_qdir, tu_setup_tmpdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_other_process_is_excluded, tu_setup_tmpdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_lock_dies_with_its_process, tu_setup_tmpdir,
-					    tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_second_acquire_fails_naming_holder,
+						tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_acquire_creates_qdir, tu_setup_tmpdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_other_process_is_excluded, tu_setup_tmpdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_lock_dies_with_its_process, tu_setup_tmpdir,
+						tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

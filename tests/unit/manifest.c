@@ -17,7 +17,7 @@
 static const char *status_of(const json_t *m, const char *id)
 {
 	return json_string_value(
-	    json_object_get(json_object_get(json_object_get(m, "artefacts"), id), "status"));
+		json_object_get(json_object_get(json_object_get(m, "artefacts"), id), "status"));
 }
 
 static json_int_t count_of(const json_t *m, const char *what)
@@ -177,9 +177,9 @@ static void test_load_rejects_revision_mismatch(void **state)
 	/* Valid JSON that is not a manifest at all. */
 	tu_write(".", ".quire/manifests/rev-0003.json", "[1, 2, 3]\n");
 	assert_int_equal(quire_manifest_load(".quire", "rev-0003", &back), QUIRE_ECORRUPT);
-	tu_write(
-	    ".", ".quire/manifests/rev-0004.json",
-	    "{\"format\": 99, \"revision\": \"rev-0004\", \"inputs\": {}, \"artefacts\": {}}\n");
+	tu_write(".", ".quire/manifests/rev-0004.json",
+		 "{\"format\": 99, \"revision\": \"rev-0004\", \"inputs\": {}, \"artefacts\": "
+		 "{}}\n");
 	assert_int_equal(quire_manifest_load(".quire", "rev-0004", &back), QUIRE_ECORRUPT);
 }
 
@@ -316,9 +316,9 @@ static void test_text_matches_jansson(void **state)
 	json_t *m = started("rev-0001", NULL);
 	json_t *odd = json_pack("{s:s,s:s,s:s,s:[],s:{},s:[i,I,b,b,n],s:{s:{s:[s]}}}", "quote",
 				"say \"hi\" \\ back", "controls", "a\tb\nc\rd\be\ff\x01g\x1f",
-				"utf8", "caf\xc3\xa9 \xe2\x80\x94 \xf0\x9f\x93\x96 /slash\x7f", "empty_a",
-				"empty_o", "mixed", -42, (json_int_t)1 << 62, 1, 0, "zz", "b", "a",
-				"Scene[0][1]");
+				"utf8", "caf\xc3\xa9 \xe2\x80\x94 \xf0\x9f\x93\x96 /slash\x7f",
+				"empty_a", "empty_o", "mixed", -42, (json_int_t)1 << 62, 1, 0, "zz",
+				"b", "a", "Scene[0][1]");
 	json_object_set_new(m, "odd", odd);
 	json_object_set_new(m, "B", json_string("capital sorts first"));
 	char *want = json_dumps(m, JSON_SORT_KEYS | JSON_INDENT(2));
@@ -369,9 +369,9 @@ static void test_index_round_trip_and_damage(void **state)
 	json_decref(idx);
 
 	char *good = tu_slurp(".quire/runs/rev-0001-index.tsv");
-	const char *damage[][2] = {{"Chapter[0]", "Chapter[\xff]"},
-				   {"Chapter[0]", "Chap\n"},
-				   {D1, "sha256:nothex"}};
+	const char *damage[][2] = { { "Chapter[0]", "Chapter[\xff]" },
+				    { "Chapter[0]", "Chap\n" },
+				    { D1, "sha256:nothex" } };
 	for (size_t k = 0; k < sizeof(damage) / sizeof(damage[0]); k++) {
 		char *at = strstr(good, damage[k][0]);
 		assert_non_null(at);
@@ -433,8 +433,8 @@ static void apply_slim(json_t *m, struct quire_mbase *base, const char *kind, co
 		       json_t *data)
 {
 	char *text = data ? quire_json_canonical(data) : NULL;
-	assert_int_equal(quire_manifest_fold_text(m, base, 1700000100LL * 1000000000, kind,
-						  subject, text, text ? strlen(text) : 0, 1),
+	assert_int_equal(quire_manifest_fold_text(m, base, 1700000100LL * 1000000000, kind, subject,
+						  text, text ? strlen(text) : 0, 1),
 			 0);
 	free(text);
 	json_decref(data);
@@ -442,10 +442,10 @@ static void apply_slim(json_t *m, struct quire_mbase *base, const char *kind, co
 
 static json_t *produced(const char *digest, int take, const char *up)
 {
-	return json_pack("{s:s,s:s,s:s,s:i,s:i,s:{s:[[s,s]],s:i},s:s,s:{s:[s,s]}}", "digest", digest,
-			 "fingerprint", D2, "ext", "md", "size", 10, "take", take, "deps", "upstream",
-			 up, D1, "take", take, "producer", "Chapter", "params", "argv", "cat",
-			 "{inputs}");
+	return json_pack("{s:s,s:s,s:s,s:i,s:i,s:{s:[[s,s]],s:i},s:s,s:{s:[s,s]}}", "digest",
+			 digest, "fingerprint", D2, "ext", "md", "size", 10, "take", take, "deps",
+			 "upstream", up, D1, "take", take, "producer", "Chapter", "params", "argv",
+			 "cat", "{inputs}");
 }
 
 /* A commit folded onto the slim manifest (entries it did not touch copied from the parent's
@@ -454,7 +454,7 @@ static json_t *produced(const char *digest, int take, const char *up)
 static void slim_commit_matches_full(void)
 {
 	json_t *m = started("rev-0001", NULL);
-	const char *ids[] = {"Book", "Chapter[0]", "Chapter[1]", "Chapter[10]", "Chapter[2]"};
+	const char *ids[] = { "Book", "Chapter[0]", "Chapter[1]", "Chapter[10]", "Chapter[2]" };
 	for (size_t k = 0; k < 5; k++) {
 		json_t *d = produced(D1, 0, "Outline");
 		quire_manifest_apply(m, 0, "artefact.produced", ids[k], d);
@@ -484,19 +484,22 @@ static void slim_commit_matches_full(void)
 	struct {
 		const char *kind, *subject;
 		json_t *(*data)(void);
-	} evs[] = {{"artefact.produced", "Chapter[1]", NULL},
-		   {"artefact.removed", "Chapter[10]", NULL},
-		   {"artefact.produced", "Chapter[3]", NULL},
-		   {"artefact.feedback", "Book", NULL},
-		   {"artefact.feedback", "Chapter[1]", NULL}, /* a compacted entry changed again */
-		   {"artefact.blocked", "Scene[0][0]", NULL}};
+	} evs[] = {
+		{ "artefact.produced", "Chapter[1]", NULL },
+		{ "artefact.removed", "Chapter[10]", NULL },
+		{ "artefact.produced", "Chapter[3]", NULL },
+		{ "artefact.feedback", "Book", NULL },
+		{ "artefact.feedback", "Chapter[1]", NULL }, /* a compacted entry changed again */
+		{ "artefact.blocked", "Scene[0][0]", NULL }
+	};
 	for (size_t k = 0; k < sizeof(evs) / sizeof(evs[0]); k++) {
 		json_t *d = !strcmp(evs[k].kind, "artefact.produced")
 				    ? produced(D2, 1, "Chapter[0]")
 			    : !strcmp(evs[k].kind, "artefact.feedback")
 				    ? json_pack("{s:s}", "text", "shorter")
 				    : json_pack("{s:s}", "error", "blocked by Outline");
-		quire_manifest_apply(full, 1700000100LL * 1000000000, evs[k].kind, evs[k].subject, d);
+		quire_manifest_apply(full, 1700000100LL * 1000000000, evs[k].kind, evs[k].subject,
+				     d);
 		apply_slim(slim, base, evs[k].kind, evs[k].subject, json_incref(d));
 		json_decref(d);
 	}
@@ -528,7 +531,8 @@ static void slim_commit_matches_full(void)
 		const json_t *fe = json_object_get(json_object_get(full, "artefacts"), rows[k].id);
 		assert_non_null(fe);
 		assert_true(k == 0 || strcmp(rows[k - 1].id, rows[k].id) < 0);
-		assert_string_equal(rows[k].status, json_string_value(json_object_get(fe, "status")));
+		assert_string_equal(rows[k].status,
+				    json_string_value(json_object_get(fe, "status")));
 		if (json_object_get(fe, "digest"))
 			assert_string_equal(rows[k].digest,
 					    json_string_value(json_object_get(fe, "digest")));
@@ -582,7 +586,7 @@ static void slim_commit_matches_full(void)
 	assert_non_null(f);
 	fwrite(got, 1, strlen(got), f);
 	fclose(f);
-	struct timespec ts[2] = {st.st_atim, st.st_mtim};
+	struct timespec ts[2] = { st.st_atim, st.st_mtim };
 	assert_int_equal(utimensat(AT_FDCWD, ".quire/manifests/rev-0002.json", ts, 0), 0);
 	quire_manifest_load_index(".quire", "rev-0002", &slim2, &base);
 	assert_non_null(slim2);
@@ -599,7 +603,6 @@ static void slim_commit_matches_full(void)
 	json_decref(full);
 	json_decref(slim);
 }
-
 
 static void test_slim_commit_matches_full(void **state)
 {
@@ -692,44 +695,48 @@ static void test_event_kinds_one_table(void **state)
 			continue; /* `quire edit`: a command, not a kind */
 		int k = quire_ev_parse(name);
 		if (k < 0)
-			fail_msg("docs/design-notes.md lists an event kind quire does not have: %s", name);
+			fail_msg("docs/design-notes.md lists an event kind quire does not have: %s",
+				 name);
 		seen[k] = 1;
 	}
 	for (int k = 0; k < QUIRE_EV_COUNT; k++)
 		if (!seen[k])
-			fail_msg("docs/design-notes.md does not list the event kind %s", quire_evs[k].name);
+			fail_msg("docs/design-notes.md does not list the event kind %s",
+				 quire_evs[k].name);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_rev_format_and_parse, tu_setup_qdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_current_pointer, tu_setup_qdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_write_then_load, tu_setup_qdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_load_missing_and_bad_name, tu_setup_qdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_load_rejects_malformed_json, tu_setup_qdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_load_rejects_revision_mismatch, tu_setup_qdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_max_rev_on_disk, tu_setup_qdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_fold_run_start, tu_setup_qdir, tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_fold_artefacts, tu_setup_qdir, tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_text_matches_jansson, tu_setup_qdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_index_round_trip_and_damage, tu_setup_qdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_fold_text_refuses_damage, tu_setup_qdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_slim_commit_matches_full, tu_setup_qdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test(test_event_kinds_one_table),
-	    cmocka_unit_test_setup_teardown(test_fold_interrupted_flag, tu_setup_qdir,
-					    tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_rev_format_and_parse, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_current_pointer, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_write_then_load, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_load_missing_and_bad_name, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_load_rejects_malformed_json, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_load_rejects_revision_mismatch, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_max_rev_on_disk, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_fold_run_start, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_fold_artefacts, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_text_matches_jansson, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_index_round_trip_and_damage, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_fold_text_refuses_damage, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_slim_commit_matches_full, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test(test_event_kinds_one_table),
+		cmocka_unit_test_setup_teardown(test_fold_interrupted_flag, tu_setup_qdir,
+						tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,7 +29,7 @@ static int setup(void **state)
 	assert_int_equal(chdir(f->dir), 0);
 	unsetenv("QUIRE_MOCK_FAIL");
 	assert_int_equal(quire_project_open(&f->p, f->dir), 0);
-	struct quire_run_opts o = {.jobs = 4};
+	struct quire_run_opts o = { .jobs = 4 };
 	struct quire_run_result res;
 	if (quire_run(f->p, &o, &res))
 		fail_msg("run: %s", quire_error_last());
@@ -71,17 +71,18 @@ static void assert_out_matches(const struct fx *f, const char *id, const char *f
 
 static void set_old_mtime(const char *path)
 {
-	struct timespec t[2] = {{1000000000, 0}, {1000000000, 0}};
+	struct timespec t[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
 	assert_int_equal(utimensat(AT_FDCWD, path, t, AT_SYMLINK_NOFOLLOW), 0);
 }
 
 static const char *const files[] = {
-    "Outline.json", "Chapter-0.md", "Chapter-1.md", "Chapter-2.md", "Scene-0-0.md", "Scene-0-1.md",
-    "Scene-1-0.md", "Scene-1-1.md", "Scene-2-0.md", "Scene-2-1.md", "Book.md",
+	"Outline.json", "Chapter-0.md", "Chapter-1.md", "Chapter-2.md",
+	"Scene-0-0.md", "Scene-0-1.md", "Scene-1-0.md", "Scene-1-1.md",
+	"Scene-2-0.md", "Scene-2-1.md", "Book.md",
 };
 static const char *const ids[] = {
-    "Outline",	   "Chapter[0]",  "Chapter[1]",	 "Chapter[2]",	"Scene[0][0]", "Scene[0][1]",
-    "Scene[1][0]", "Scene[1][1]", "Scene[2][0]", "Scene[2][1]", "Book",
+	"Outline",     "Chapter[0]",  "Chapter[1]",  "Chapter[2]",  "Scene[0][0]", "Scene[0][1]",
+	"Scene[1][0]", "Scene[1][1]", "Scene[2][0]", "Scene[2][1]", "Book",
 };
 
 static void test_one_file_per_artefact(void **state)
@@ -151,7 +152,7 @@ static void test_second_sync_writes_nothing(void **state)
 		assert_int_equal(after.st_ino, before[i].st_ino);
 	}
 	/* A run with nothing to do does not touch out/ either. */
-	struct quire_run_opts o = {.jobs = 2};
+	struct quire_run_opts o = { .jobs = 2 };
 	struct quire_run_result res;
 	assert_int_equal(quire_run(f->p, &o, &res), 0);
 	assert_int_equal(res.out_written, 0);
@@ -201,7 +202,7 @@ static void test_deleted_restored_hand_edit_kept(void **state)
 	assert_int_equal(lstat("out/Outline.json", &st), -1);
 
 	/* A run with nothing else to do restores the missing file and refuses the same. */
-	struct quire_run_opts o = {.jobs = 2};
+	struct quire_run_opts o = { .jobs = 2 };
 	struct quire_run_result res;
 	assert_int_equal(quire_run(f->p, &o, &res), QUIRE_ECONFLICT);
 	assert_int_equal(res.produced, 0);
@@ -242,8 +243,9 @@ static void test_many_files_checked_in_parallel(void **state)
 		snprintf(text, sizeof(text), "text of file %04d\n", k);
 		assert_int_equal(quire_blob_put(f->p->qdir, text, strlen(text), &d), 0);
 		snprintf(id, sizeof(id), "Many[%d]", k);
-		json_object_set_new(arts, id, json_pack("{s:s,s:I,s:s}", "digest", d.s, "size",
-							(json_int_t)strlen(text), "ext", "md"));
+		json_object_set_new(arts, id,
+				    json_pack("{s:s,s:I,s:s}", "digest", d.s, "size",
+					      (json_int_t)strlen(text), "ext", "md"));
 	}
 	struct quire_store *store = NULL;
 	assert_int_equal(quire_store_open(&store, f->p->qdir, 0), 0);
@@ -263,7 +265,8 @@ static void test_many_files_checked_in_parallel(void **state)
 	assert_int_equal(mkdir("out/Many-301.md", 0755), 0);
 	assert_int_equal(unlink("out/Many-599.md"), 0);
 	assert_int_equal(symlink("Many-0.md", "out/Many-599.md"), 0);
-	/* The directory cannot be replaced: that fails the sync, by name, the others are written. */
+	/* The directory cannot be replaced: that fails the sync, by name, the others are written.
+	 */
 	assert_int_not_equal(quire_out_sync_cached(f->p, store, m2, NULL, m2, NULL, &w, &r), 0);
 	assert_non_null(strstr(quire_error_last(), "Many-301.md"));
 	assert_int_equal(w, 3);
@@ -374,7 +377,7 @@ static void test_removed_artefacts_deleted(void **state)
 	assert_int_equal(system("sed -i 's/^Scenes: 2$/Scenes: 1/' inputs.yaml"), 0);
 	struct quire_project *p = NULL;
 	assert_int_equal(quire_project_open(&p, f->dir), 0);
-	struct quire_run_opts o = {.jobs = 2};
+	struct quire_run_opts o = { .jobs = 2 };
 	struct quire_run_result res;
 	if (quire_run(p, &o, &res))
 		fail_msg("run: %s", quire_error_last());
@@ -418,16 +421,19 @@ int main(void)
 {
 	assert_int_equal(quire_provider_register(&quire_provider_mock), 0);
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_one_file_per_artefact, setup, teardown),
-	    cmocka_unit_test(test_out_name),
-	    cmocka_unit_test_setup_teardown(test_second_sync_writes_nothing, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_deleted_restored_hand_edit_kept, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_many_files_checked_in_parallel, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_symlink_replaced_not_followed, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_unwritable_name_fails_others_written, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_removed_artefacts_deleted, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_hostile_ids_stay_inside_out, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_file_per_artefact, setup, teardown),
+		cmocka_unit_test(test_out_name),
+		cmocka_unit_test_setup_teardown(test_second_sync_writes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deleted_restored_hand_edit_kept, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_many_files_checked_in_parallel, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_symlink_replaced_not_followed, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_unwritable_name_fails_others_written, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_removed_artefacts_deleted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_ids_stay_inside_out, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

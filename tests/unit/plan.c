@@ -59,7 +59,7 @@ static void build(const char *dir, size_t want_produced)
 {
 	struct quire_project *p = NULL;
 	assert_int_equal(quire_project_open(&p, dir), 0);
-	struct quire_run_opts o = {.jobs = 4};
+	struct quire_run_opts o = { .jobs = 4 };
 	struct quire_run_result res;
 	if (quire_run(p, &o, &res))
 		fail_msg("run: %s", quire_error_last());
@@ -88,8 +88,8 @@ static struct quire_plan *replan(const char *dir, struct quire_project **pp)
 	 * with large dependency records kept as text): the same plan, reason for reason. */
 	json_t *slim = NULL;
 	struct quire_mbase *base = NULL;
-	quire_manifest_load_index(p->qdir, json_string_value(json_object_get(plan->manifest,
-									     "revision")),
+	quire_manifest_load_index(p->qdir,
+				  json_string_value(json_object_get(plan->manifest, "revision")),
 				  &slim, &base);
 	assert_non_null(slim);
 	struct quire_plan *fast = NULL;
@@ -103,7 +103,8 @@ static struct quire_plan *replan(const char *dir, struct quire_project **pp)
 		assert_string_equal(a->id, b->id);
 		assert_int_equal(a->dirty, b->dirty);
 		char want[4096];
-		snprintf(want, sizeof(want), "%s", reasons_text(a)); /* reasons_text reuses one buffer */
+		snprintf(want, sizeof(want), "%s",
+			 reasons_text(a)); /* reasons_text reuses one buffer */
 		if (strcmp(want, reasons_text(b)))
 			fail_msg("%s: reasons [%s] from the manifest, [%s] from the index", a->id,
 				 want, reasons_text(b));
@@ -172,9 +173,9 @@ static void test_empty_manifest_all_new(void **state)
 	assert_int_equal(plan->ndirty, 11);
 	assert_int_equal(plan->nremoved, 0);
 	static const char *const ids[] = {
-	    "Outline",	   "Chapter[0]",  "Chapter[1]",	 "Chapter[2]",
-	    "Scene[0][0]", "Scene[0][1]", "Scene[1][0]", "Scene[1][1]",
-	    "Scene[2][0]", "Scene[2][1]", "Book",
+		"Outline",     "Chapter[0]",  "Chapter[1]",  "Chapter[2]",
+		"Scene[0][0]", "Scene[0][1]", "Scene[1][0]", "Scene[1][1]",
+		"Scene[2][0]", "Scene[2][1]", "Book",
 	};
 	for (size_t i = 0; i < plan->n; i++) {
 		const struct quire_node *n = &plan->nodes[i];
@@ -232,7 +233,7 @@ static void test_plan_follows_fanout_inputs(void **state)
 static void test_targets_select_dependencies(void **state)
 {
 	struct quire_project *p = open_project(*state);
-	const char *t1[] = {"Chapter[1]"};
+	const char *t1[] = { "Chapter[1]" };
 	struct quire_plan *plan = plan_empty(p, t1, 1);
 	assert_int_equal(plan->n, 11);
 	assert_int_equal(plan->nselected, 2);
@@ -249,7 +250,7 @@ static void test_targets_select_dependencies(void **state)
 	quire_plan_free(plan);
 
 	/* A glob: Scene[1] means every scene of chapter 1, plus what they need. */
-	const char *t2[] = {"Scene[1]"};
+	const char *t2[] = { "Scene[1]" };
 	plan = plan_empty(p, t2, 1);
 	assert_int_equal(plan->nselected, 4);
 	assert_true(node(plan, "Scene[1][0]")->selected);
@@ -261,7 +262,7 @@ static void test_targets_select_dependencies(void **state)
 	quire_plan_free(plan);
 
 	/* Several targets union; the collector pulls in everything. */
-	const char *t3[] = {"Chapter[0]", "Book"};
+	const char *t3[] = { "Chapter[0]", "Book" };
 	plan = plan_empty(p, t3, 2);
 	assert_int_equal(plan->nselected, 11);
 	quire_plan_free(plan);
@@ -273,22 +274,22 @@ static void test_target_matching_nothing(void **state)
 	struct quire_project *p = open_project(*state);
 	json_t *m = quire_manifest_empty();
 	struct quire_plan *plan = (struct quire_plan *)1;
-	const char *t1[] = {"Chaptr[1]"};
+	const char *t1[] = { "Chaptr[1]" };
 	assert_int_equal(quire_plan_build(&plan, p, m, p->qdir, t1, 1), QUIRE_EINVALID);
 	assert_null(plan);
 	assert_non_null(strstr(quire_error_last(), "'Chaptr[1]'"));
 	assert_non_null(strstr(quire_error_last(), "did you mean 'Chapter'"));
 
-	const char *t2[] = {"Chapter[7]"};
+	const char *t2[] = { "Chapter[7]" };
 	assert_int_equal(quire_plan_build(&plan, p, m, p->qdir, t2, 1), QUIRE_EINVALID);
 	assert_non_null(strstr(quire_error_last(), "'Chapter[7]'"));
 
 	/* One bad target spoils the set. */
-	const char *t3[] = {"Outline", "Sceen"};
+	const char *t3[] = { "Outline", "Sceen" };
 	assert_int_equal(quire_plan_build(&plan, p, m, p->qdir, t3, 2), QUIRE_EINVALID);
 	assert_non_null(strstr(quire_error_last(), "did you mean 'Scene'"));
 
-	const char *t4[] = {"Chapter["};
+	const char *t4[] = { "Chapter[" };
 	assert_int_equal(quire_plan_build(&plan, p, m, p->qdir, t4, 1), QUIRE_EINVALID);
 	assert_null(plan);
 	json_decref(m);
@@ -500,11 +501,11 @@ static void test_chapter_prompt_and_binding_changed(void **state)
 
 	/* Rebinding the assemble role touches only the producer with that role. */
 	char cmd[8192];
-	snprintf(
-	    cmd, sizeof(cmd),
-	    "cp '%s/story/prompts/chapter.md' prompts/chapter.md && "
-	    "sed -i 's/params: { mode: echo }/params: { mode: echo, latency_ms: 0 }/' quire.yaml",
-	    QUIRE_SOURCE_BLUEPRINTS);
+	snprintf(cmd, sizeof(cmd),
+		 "cp '%s/story/prompts/chapter.md' prompts/chapter.md && "
+		 "sed -i 's/params: { mode: echo }/params: { mode: echo, latency_ms: 0 }/' "
+		 "quire.yaml",
+		 QUIRE_SOURCE_BLUEPRINTS);
 	assert_int_equal(system(cmd), 0);
 	plan = replan(dir, &p);
 	assert_int_equal(plan->ndirty, 1);
@@ -575,9 +576,9 @@ static void test_previously_failed_reasons_exact(void **state)
 	struct quire_plan *plan = replan(dir, &p);
 	expect_reasons(plan, "Chapter[1]", "previously failed", NULL);
 	/* Blocked ones may also name their dirty upstream, but nothing of theirs changed. */
-	static const char *const wrong[] = {"definition changed", "binding changed",
-					    "prompt changed", "input changed", "upstream added"};
-	const char *ids[] = {"Scene[1][0]", "Book"};
+	static const char *const wrong[] = { "definition changed", "binding changed",
+					     "prompt changed", "input changed", "upstream added" };
+	const char *ids[] = { "Scene[1][0]", "Book" };
 	for (size_t i = 0; i < 2; i++) {
 		const struct quire_node *n = node(plan, ids[i]);
 		for (size_t k = 0; k < n->nreasons; k++)
@@ -662,8 +663,10 @@ static void test_upstream_named_twice(void **state)
 {
 	char *dir = *state;
 	char cmd[4096];
-	snprintf(cmd, sizeof(cmd), "sed -i 's/^      - Scene\\[\\*\\]\\[\\*\\].*/&\\n      - Scene[1][0]/' "
-		 "'%s/blueprint.yaml' && grep -q '^      - Scene.1..0.$' '%s/blueprint.yaml'", dir, dir);
+	snprintf(cmd, sizeof(cmd),
+		 "sed -i 's/^      - Scene\\[\\*\\]\\[\\*\\].*/&\\n      - Scene[1][0]/' "
+		 "'%s/blueprint.yaml' && grep -q '^      - Scene.1..0.$' '%s/blueprint.yaml'",
+		 dir, dir);
 	assert_int_equal(system(cmd), 0);
 	upstream_edited(dir);
 }
@@ -716,26 +719,28 @@ int main(void)
 {
 	assert_int_equal(quire_provider_register(&quire_provider_mock), 0);
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_reason_table_complete),
-	    cmocka_unit_test_setup_teardown(test_empty_manifest_all_new, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_plan_follows_fanout_inputs, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_targets_select_dependencies, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_target_matching_nothing, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_fingerprint_inputs, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_fingerprint_prompt_and_binding, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_clean_after_run, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_input_changed_reasons, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_title_changed_reasons, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_scene_prompt_changed, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_chapter_prompt_and_binding_changed, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_output_missing, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_previously_failed, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_fanout_shrinks_and_grows, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_upstream_edited, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_upstream_named_twice, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_fanout_too_large, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_previously_failed_reasons_exact, setup, teardown),
+		cmocka_unit_test(test_reason_table_complete),
+		cmocka_unit_test_setup_teardown(test_empty_manifest_all_new, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plan_follows_fanout_inputs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_targets_select_dependencies, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_target_matching_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fingerprint_inputs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fingerprint_prompt_and_binding, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_clean_after_run, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_input_changed_reasons, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_title_changed_reasons, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scene_prompt_changed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_chapter_prompt_and_binding_changed, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_output_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_previously_failed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fanout_shrinks_and_grows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upstream_edited, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upstream_named_twice, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fanout_too_large, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_previously_failed_reasons_exact, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

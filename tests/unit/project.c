@@ -211,8 +211,8 @@ static void test_quire_yaml_errors(void **state)
 	assert_prefix(msg, "quire.yaml:2:6: ");
 
 	tu_write(
-	    dir, "quire.yaml",
-	    "quire: 2\nroles:\n  writer: { provider: mock }\n  assemble: { provider: mock }\n");
+		dir, "quire.yaml",
+		"quire: 2\nroles:\n  writer: { provider: mock }\n  assemble: { provider: mock }\n");
 	msg = open_fails(dir, QUIRE_EINVALID);
 	assert_prefix(msg, "quire.yaml:1:8: ");
 
@@ -254,7 +254,9 @@ static void test_price_bounds(void **state)
 static void test_cost_bounded(void **state)
 {
 	(void)state;
-	struct quire_binding b = { .priced = 1, .per_call_micro = 2000, .in_per_mtok_micro = 150000,
+	struct quire_binding b = { .priced = 1,
+				   .per_call_micro = 2000,
+				   .in_per_mtok_micro = 150000,
 				   .out_per_mtok_micro = 600000 };
 	assert_true(quire_binding_cost(&b, 1000, 500) == 2000 + 150 + 300);
 	assert_true(quire_binding_cost(&b, 0, 0) == 2000);
@@ -308,8 +310,9 @@ static void test_hash_files(void **state)
 	assert_int_equal(quire_project_open(&p, dir), 0);
 	assert_int_equal(quire_project_hash_files(p, NULL), 0);
 	static const char *const want[] = {
-	    "quire.yaml",	    "blueprint.yaml",	  "inputs.yaml",      "prompts/outline.md",
-	    "schemas/outline.json", "prompts/chapter.md", "prompts/scene.md", "prompts/book.md",
+		"quire.yaml",	      "blueprint.yaml",	      "inputs.yaml",
+		"prompts/outline.md", "schemas/outline.json", "prompts/chapter.md",
+		"prompts/scene.md",   "prompts/book.md",
 	};
 	assert_int_equal(p->nfiles, 8);
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
@@ -377,7 +380,8 @@ static void test_prompt_digest_by_instance(void **state)
 				long long idx[QUIRE_MAX_DIMS] = { i, j };
 				char rel[64];
 				snprintf(rel, sizeof(rel), "prompts/scene-%lld-%lld.md", i, j + 1);
-				const char *got = quire_project_prompt_digest(p, (size_t)scene, idx);
+				const char *got =
+					quire_project_prompt_digest(p, (size_t)scene, idx);
 				if (j >= 2 && round == 0) {
 					assert_null(got); /* Scenes is 2: not hashed */
 					continue;
@@ -388,7 +392,8 @@ static void test_prompt_digest_by_instance(void **state)
 				assert_string_equal(got, d.s);
 				assert_string_equal(got, quire_project_file_digest(p, rel));
 			}
-		/* Three scenes per chapter, the files hashed for two: each is still in its place. */
+		/* Three scenes per chapter, the files hashed for two: each is still in its place.
+		 */
 		json_t *three = json_integer(3);
 		assert_int_equal(quire_project_set_input(p, "Scenes", three), 0);
 		json_decref(three);
@@ -396,7 +401,8 @@ static void test_prompt_digest_by_instance(void **state)
 			long long idx[QUIRE_MAX_DIMS] = { 1, 1 };
 			struct quire_digest d;
 			assert_int_equal(quire_hash_file("prompts/scene-1-2.md", &d, NULL), 0);
-			assert_string_equal(quire_project_prompt_digest(p, (size_t)scene, idx), d.s);
+			assert_string_equal(quire_project_prompt_digest(p, (size_t)scene, idx),
+					    d.s);
 			long long idx2[QUIRE_MAX_DIMS] = { 1, 2 };
 			assert_null(quire_project_prompt_digest(p, (size_t)scene, idx2));
 			assert_int_equal(quire_project_hash_files(p, NULL), 0);
@@ -405,9 +411,10 @@ static void test_prompt_digest_by_instance(void **state)
 	long long chapter0[QUIRE_MAX_DIMS] = { 0 };
 	struct quire_digest d;
 	assert_int_equal(quire_hash_file("prompts/chapter.md", &d, NULL), 0);
-	assert_string_equal(quire_project_prompt_digest(
-				    p, (size_t)quire_blueprint_producer(p->bp, "Chapter"), chapter0),
-			    d.s);
+	assert_string_equal(
+		quire_project_prompt_digest(p, (size_t)quire_blueprint_producer(p->bp, "Chapter"),
+					    chapter0),
+		d.s);
 	quire_project_free(p);
 }
 
@@ -444,7 +451,7 @@ static void test_hash_files_racy_edit_is_seen(void **state)
 
 	/* Same size, same inode, same mtime: only the racy-clean rule can notice the edit. */
 	tu_write(dir, "prompts/book.md", "Version B {{Title}}\n");
-	struct timespec times[2] = {st1.st_atim, st1.st_mtim};
+	struct timespec times[2] = { st1.st_atim, st1.st_mtim };
 	assert_int_equal(utimensat(AT_FDCWD, "prompts/book.md", times, 0), 0);
 	struct stat st2;
 	assert_int_equal(stat("prompts/book.md", &st2), 0);
@@ -503,33 +510,39 @@ static void test_input_digest(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_open_story, tu_setup_story, tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_defaults_applied, tu_setup_story,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_required_input_missing, tu_setup_story,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_comment_only_inputs_file, tu_setup_story,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_wrong_type_positioned, tu_setup_story,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_unknown_input_did_you_mean, tu_setup_story,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_value_out_of_range, tu_setup_story,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_unbound_role, tu_setup_story, tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_quire_yaml_errors, tu_setup_story,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_price_bounds, tu_setup_story, tu_teardown_tmpdir),
-	    cmocka_unit_test(test_cost_bounded),
-	    cmocka_unit_test_setup_teardown(test_find_walks_up, tu_setup_story, tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_hash_files, tu_setup_story, tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_prompt_digest_by_instance, tu_setup_story,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_hash_files_missing_prompt, tu_setup_story,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_hash_files_racy_edit_is_seen, tu_setup_story,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_input_digest, tu_setup_story, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_open_story, tu_setup_story,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_defaults_applied, tu_setup_story,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_required_input_missing, tu_setup_story,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_comment_only_inputs_file, tu_setup_story,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_wrong_type_positioned, tu_setup_story,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_unknown_input_did_you_mean, tu_setup_story,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_value_out_of_range, tu_setup_story,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_unbound_role, tu_setup_story,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_quire_yaml_errors, tu_setup_story,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_price_bounds, tu_setup_story,
+						tu_teardown_tmpdir),
+		cmocka_unit_test(test_cost_bounded),
+		cmocka_unit_test_setup_teardown(test_find_walks_up, tu_setup_story,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_hash_files, tu_setup_story,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_prompt_digest_by_instance, tu_setup_story,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_hash_files_missing_prompt, tu_setup_story,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_hash_files_racy_edit_is_seen, tu_setup_story,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_input_digest, tu_setup_story,
+						tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

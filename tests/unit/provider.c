@@ -17,32 +17,32 @@ static int fake_produce(void *ctx, const struct quire_provider_request *rq,
 }
 
 static const struct quire_provider fake_one = {
-    .abi = QUIRE_PROVIDER_ABI,
-    .name = "fake-one",
-    .produce = fake_produce,
+	.abi = QUIRE_PROVIDER_ABI,
+	.name = "fake-one",
+	.produce = fake_produce,
 };
 
 static const struct quire_provider fake_one_again = {
-    .abi = QUIRE_PROVIDER_ABI,
-    .name = "fake-one",
-    .flags = QUIRE_PROVIDER_THREADSAFE,
-    .produce = fake_produce,
+	.abi = QUIRE_PROVIDER_ABI,
+	.name = "fake-one",
+	.flags = QUIRE_PROVIDER_THREADSAFE,
+	.produce = fake_produce,
 };
 
 static const struct quire_provider fake_future = {
-    .abi = QUIRE_PROVIDER_ABI + 1,
-    .name = "fake-future",
-    .produce = fake_produce,
+	.abi = QUIRE_PROVIDER_ABI + 1,
+	.name = "fake-future",
+	.produce = fake_produce,
 };
 
 static const struct quire_provider fake_lazy = {
-    .abi = QUIRE_PROVIDER_ABI,
-    .name = "fake-lazy",
+	.abi = QUIRE_PROVIDER_ABI,
+	.name = "fake-lazy",
 };
 
 static const struct quire_provider fake_nameless = {
-    .abi = QUIRE_PROVIDER_ABI,
-    .produce = fake_produce,
+	.abi = QUIRE_PROVIDER_ABI,
+	.produce = fake_produce,
 };
 
 static char *saved_path;
@@ -269,16 +269,19 @@ int main(void)
 {
 	assert_int_equal(quire_provider_register(&quire_provider_mock), 0);
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_register_checks_abi, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_register_needs_produce_and_name, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_register_duplicate_name, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_resolve_built_in, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_resolve_module_on_plugin_path, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_resolve_module_old_abi_refused, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_resolve_module_without_that_provider, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_resolve_external_program, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_resolve_unknown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_register_checks_abi, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_register_needs_produce_and_name, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_register_duplicate_name, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resolve_built_in, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resolve_module_on_plugin_path, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_resolve_module_old_abi_refused, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_resolve_module_without_that_provider, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_resolve_external_program, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resolve_unknown, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

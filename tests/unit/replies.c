@@ -19,9 +19,13 @@ static int setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 	f->dir = tu_tempdir();
 	snprintf(f->out, sizeof(f->out), "%s/out", f->dir);
-	f->rq = (struct quire_provider_request){ .abi = QUIRE_PROVIDER_ABI, .id = "A",
-						 .producer = "A", .role = "w", .output_type = "text",
-						 .output_ext = "md", .output_path = f->out };
+	f->rq = (struct quire_provider_request){ .abi = QUIRE_PROVIDER_ABI,
+						 .id = "A",
+						 .producer = "A",
+						 .role = "w",
+						 .output_type = "text",
+						 .output_ext = "md",
+						 .output_path = f->out };
 	*state = f;
 	return 0;
 }
@@ -70,11 +74,12 @@ static void test_external_lines(void **state)
 static void test_openai_stream(void **state)
 {
 	struct fx *f = *state;
-	const char body[] = ": comment\r\n\r\n"
-			    "data: {\"id\":\"c1\",\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n"
-			    "data: {\"choices\":[{\"delta\":{\"content\":\"lo\"},"
-			    "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":5,"
-			    "\"completion_tokens\":2}}\n\ndata: [DONE]\n\n";
+	const char body[] =
+		": comment\r\n\r\n"
+		"data: {\"id\":\"c1\",\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n"
+		"data: {\"choices\":[{\"delta\":{\"content\":\"lo\"},"
+		"\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":5,"
+		"\"completion_tokens\":2}}\n\ndata: [DONE]\n\n";
 	assert_int_equal(quire_openai__reply(&f->rq, &f->rs, 200, 1, "", 0, body, strlen(body), 7),
 			 0);
 	assert_string_equal(output(f), "Hello");
@@ -88,9 +93,11 @@ static void test_openai_retry_after_capped(void **state)
 {
 	struct fx *f = *state;
 	const char body[] = "{\"error\":{\"message\":\"slow down\",\"type\":\"rate_limit\"}}";
-	const char *headers[] = { "HTTP/1.1 429 Too Many Requests\r\nretry-after-ms: 31536000000\r\n",
-				  "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 31536000\r\n",
-				  "HTTP/1.1 429 Too Many Requests\r\nretry-after-ms: 1500\r\n" };
+	const char *headers[] = {
+		"HTTP/1.1 429 Too Many Requests\r\nretry-after-ms: 31536000000\r\n",
+		"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 31536000\r\n",
+		"HTTP/1.1 429 Too Many Requests\r\nretry-after-ms: 1500\r\n"
+	};
 	const long want[] = { 600000, 600000, 1500 };
 	for (int i = 0; i < 3; i++) {
 		memset(&f->rs, 0, sizeof(f->rs));
@@ -116,21 +123,22 @@ static void test_replicate_prediction(void **state)
 					"\"prediction_id\":\"p1\"}");
 
 	memset(&f->rs, 0, sizeof(f->rs));
-	const char failed[] = "{\"status\":\"failed\",\"error\":null,\"logs\":\"x\\nCUDA error\\n\"}";
-	assert_int_equal(quire_replicate__reply(&f->rq, &f->rs, 200, 1, "", 0, failed,
-						strlen(failed)),
-			 -1);
-	assert_string_equal(f->rs.diag,
-			    "replicate: prediction test failed: no error given; logs end: x CUDA error");
+	const char failed[] =
+		"{\"status\":\"failed\",\"error\":null,\"logs\":\"x\\nCUDA error\\n\"}";
+	assert_int_equal(
+		quire_replicate__reply(&f->rq, &f->rs, 200, 1, "", 0, failed, strlen(failed)), -1);
+	assert_string_equal(
+		f->rs.diag,
+		"replicate: prediction test failed: no error given; logs end: x CUDA error");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_external_lines, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_openai_stream, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_openai_retry_after_capped, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_replicate_prediction, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_external_lines, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_openai_stream, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_openai_retry_after_capped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replicate_prediction, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -43,7 +43,7 @@ static int run_in(const char *dir, const struct quire_run_opts *o, struct quire_
 
 static void run_ok(const char *dir, int jobs, struct quire_run_result *res)
 {
-	struct quire_run_opts o = {.jobs = jobs};
+	struct quire_run_opts o = { .jobs = jobs };
 	if (run_in(dir, &o, res))
 		fail_msg("run: %s", quire_error_last());
 }
@@ -103,8 +103,7 @@ static void progress(void *ud, const struct quire_progress *ev)
 				fclose(f);
 			}
 		}
-	}
-	else if (!strcmp(ev->kind, "cached"))
+	} else if (!strcmp(ev->kind, "cached"))
 		t->cached++;
 	else if (!strcmp(ev->kind, "unchanged"))
 		t->unchanged++;
@@ -123,15 +122,15 @@ static void progress(void *ud, const struct quire_progress *ev)
 }
 
 static const char *const ids[] = {
-    "Outline",	   "Chapter[0]",  "Chapter[1]",	 "Chapter[2]",	"Scene[0][0]", "Scene[0][1]",
-    "Scene[1][0]", "Scene[1][1]", "Scene[2][0]", "Scene[2][1]", "Book",
+	"Outline",     "Chapter[0]",  "Chapter[1]",  "Chapter[2]",  "Scene[0][0]", "Scene[0][1]",
+	"Scene[1][0]", "Scene[1][1]", "Scene[2][0]", "Scene[2][1]", "Book",
 };
 
 static void test_full_run(void **state)
 {
 	char *dir = *state;
-	struct tally t = {0};
-	struct quire_run_opts o = {.jobs = 4, .progress = progress, .ud = &t};
+	struct tally t = { 0 };
+	struct quire_run_opts o = { .jobs = 4, .progress = progress, .ud = &t };
 	struct quire_run_result res;
 	assert_int_equal(run_in(dir, &o, &res), 0);
 	assert_string_equal(res.rev, "rev-0001");
@@ -159,7 +158,7 @@ static void test_full_run(void **state)
 	assert_true(json_is_null(json_object_get(m, "parent")));
 	assert_int_equal(json_object_size(json_object_get(m, "artefacts")), 11);
 	assert_int_equal(
-	    json_integer_value(json_object_get(json_object_get(m, "counts"), "produced")), 11);
+		json_integer_value(json_object_get(json_object_get(m, "counts"), "produced")), 11);
 	for (size_t i = 0; i < 11; i++) {
 		assert_string_equal(field(m, ids[i], "status"), "clean");
 		const char *d = field(m, ids[i], "digest");
@@ -177,7 +176,7 @@ static void test_full_run(void **state)
 	assert_non_null(json_object_get(json_object_get(m, "files"), "prompts/scene.md"));
 	/* ...and keeps the content of those files, so the revision can be restored later. */
 	const char *inputs_digest =
-	    json_string_value(json_object_get(json_object_get(m, "files"), "inputs.yaml"));
+		json_string_value(json_object_get(json_object_get(m, "files"), "inputs.yaml"));
 	assert_int_equal(quire_blob_exists(".quire", inputs_digest), 1);
 	json_decref(m);
 }
@@ -187,8 +186,8 @@ static void test_second_run_nothing_to_do(void **state)
 	char *dir = *state;
 	struct quire_run_result res;
 	run_ok(dir, 4, &res);
-	struct tally t = {0};
-	struct quire_run_opts o = {.jobs = 4, .progress = progress, .ud = &t};
+	struct tally t = { 0 };
+	struct quire_run_opts o = { .jobs = 4, .progress = progress, .ud = &t };
 	assert_int_equal(run_in(dir, &o, &res), 0);
 	assert_string_equal(res.rev, "");
 	assert_int_equal(res.total, 11);
@@ -223,9 +222,9 @@ static void test_failure_blocks_dependants_then_retry(void **state)
 	assert_string_equal(field(m, "Scene[1][1]", "status"), "blocked");
 	assert_string_equal(field(m, "Book", "status"), "blocked");
 	assert_non_null(strstr(field(m, "Scene[1][0]", "error"), "Chapter[1]"));
-	static const char *const fine[] = {"Outline",	  "Chapter[0]",	 "Chapter[2]",
-					   "Scene[0][0]", "Scene[0][1]", "Scene[2][0]",
-					   "Scene[2][1]"};
+	static const char *const fine[] = { "Outline",	   "Chapter[0]",  "Chapter[2]",
+					    "Scene[0][0]", "Scene[0][1]", "Scene[2][0]",
+					    "Scene[2][1]" };
 	for (size_t i = 0; i < 7; i++)
 		assert_string_equal(field(m, fine[i], "status"), "clean");
 	json_decref(m);
@@ -234,8 +233,8 @@ static void test_failure_blocks_dependants_then_retry(void **state)
 	assert_int_equal(stat("out/Chapter-1.md", &st), -1);
 
 	unsetenv("QUIRE_MOCK_FAIL");
-	struct tally t = {0};
-	struct quire_run_opts o = {.jobs = 4, .progress = progress, .ud = &t};
+	struct tally t = { 0 };
+	struct quire_run_opts o = { .jobs = 4, .progress = progress, .ud = &t };
 	assert_int_equal(run_in(dir, &o, &res), 0);
 	assert_string_equal(res.rev, "rev-0002");
 	assert_int_equal(res.dirty, 4);
@@ -298,7 +297,7 @@ static void test_fail_fast_stops_starting(void **state)
 {
 	char *dir = *state;
 	setenv("QUIRE_MOCK_FAIL", "Chapter[0]", 1);
-	struct quire_run_opts o = {.jobs = 1, .fail_fast = 1};
+	struct quire_run_opts o = { .jobs = 1, .fail_fast = 1 };
 	struct quire_run_result res;
 	assert_int_equal(run_in(dir, &o, &res), 0);
 	assert_string_equal(res.rev, "rev-0001");
@@ -320,8 +319,8 @@ static void test_going_back_hits_action_cache(void **state)
 	assert_string_equal(res.rev, "rev-0002");
 	assert_int_equal(res.produced, 11);
 	tu_edit_inputs(dir, "Tone: eerie", "Tone: warm");
-	struct tally t = {0};
-	struct quire_run_opts o = {.jobs = 4, .progress = progress, .ud = &t};
+	struct tally t = { 0 };
+	struct quire_run_opts o = { .jobs = 4, .progress = progress, .ud = &t };
 	assert_int_equal(run_in(dir, &o, &res), 0);
 	assert_string_equal(res.rev, "rev-0003");
 	assert_int_equal(res.produced, 0);
@@ -337,7 +336,7 @@ static void test_going_back_hits_action_cache(void **state)
 				    field(m1, ids[i], "fingerprint"));
 	}
 	assert_int_equal(
-	    json_integer_value(json_object_get(json_object_get(m3, "counts"), "cached")), 11);
+		json_integer_value(json_object_get(json_object_get(m3, "counts"), "cached")), 11);
 	json_decref(m1);
 	json_decref(m3);
 	/* And out/ is back to the first revision's content. */
@@ -386,8 +385,8 @@ static void test_early_cutoff(void **state)
 
 	/* Up re-runs (its fingerprint changed) but yields the same bytes: Down is not re-run. */
 	tu_edit_inputs(dir, "Noise: 1", "Noise: 2");
-	struct tally t = {0};
-	struct quire_run_opts o = {.jobs = 2, .progress = progress, .ud = &t};
+	struct tally t = { 0 };
+	struct quire_run_opts o = { .jobs = 2, .progress = progress, .ud = &t };
 	assert_int_equal(run_in(dir, &o, &res), 0);
 	assert_string_equal(res.rev, "rev-0002");
 	assert_int_equal(res.dirty, 2);
@@ -444,7 +443,7 @@ static void test_interrupt_before_start(void **state)
 {
 	char *dir = *state;
 	volatile sig_atomic_t flag = 1;
-	struct quire_run_opts o = {.jobs = 4, .interrupted = &flag};
+	struct quire_run_opts o = { .jobs = 4, .interrupted = &flag };
 	struct quire_run_result res;
 	assert_int_equal(run_in(dir, &o, &res), QUIRE_EINTR);
 	assert_int_equal(res.interrupted, 1);
@@ -473,8 +472,10 @@ static void test_interrupt_midway_keeps_work(void **state)
 	char *dir = *state;
 	slow_jobs();
 	volatile sig_atomic_t flag = 0;
-	struct tally t = {.interrupt_on_produced = 2, .flag = &flag};
-	struct quire_run_opts o = {.jobs = 1, .interrupted = &flag, .progress = progress, .ud = &t};
+	struct tally t = { .interrupt_on_produced = 2, .flag = &flag };
+	struct quire_run_opts o = {
+		.jobs = 1, .interrupted = &flag, .progress = progress, .ud = &t
+	};
 	struct quire_run_result res;
 	assert_int_equal(run_in(dir, &o, &res), QUIRE_EINTR);
 	assert_int_equal(res.interrupted, 1);
@@ -499,8 +500,10 @@ static void test_interrupt_cancels_in_flight(void **state)
 	/* Slow jobs, interrupted while the three chapters are running. */
 	setenv("QUIRE_MOCK_LATENCY_MS", "2000", 1);
 	volatile sig_atomic_t flag = 0;
-	struct tally t = {.interrupt_on_start = 4, .flag = &flag};
-	struct quire_run_opts o = {.jobs = 4, .interrupted = &flag, .progress = progress, .ud = &t};
+	struct tally t = { .interrupt_on_start = 4, .flag = &flag };
+	struct quire_run_opts o = {
+		.jobs = 4, .interrupted = &flag, .progress = progress, .ud = &t
+	};
 	struct quire_run_result res;
 	assert_int_equal(run_in(dir, &o, &res), QUIRE_EINTR);
 	assert_int_equal(res.interrupted, 1);
@@ -510,8 +513,7 @@ static void test_interrupt_cancels_in_flight(void **state)
 	/* Cancelled jobs did not fail: nothing is reported or recorded as a failure. */
 	const char *id;
 	json_t *e;
-	json_object_foreach(json_object_get(m, "artefacts"), id, e)
-	{
+	json_object_foreach(json_object_get(m, "artefacts"), id, e) {
 		const char *st = json_string_value(json_object_get(e, "status"));
 		if (strcmp(st, "clean"))
 			fail_msg("%s is '%s' (%s) after an interrupt", id, st,
@@ -527,7 +529,7 @@ static void test_lock_held_refuses(void **state)
 	char *dir = *state;
 	struct quire_lock *l = NULL;
 	assert_int_equal(quire_lock_acquire(&l, ".quire", "quire edit"), 0);
-	struct quire_run_opts o = {.jobs = 2};
+	struct quire_run_opts o = { .jobs = 2 };
 	struct quire_run_result res;
 	assert_int_equal(run_in(dir, &o, &res), QUIRE_ELOCKED);
 	assert_non_null(strstr(quire_error_last(), "quire edit"));
@@ -546,8 +548,8 @@ static void run_killed(const char *dir, int after, int jobs, const char *log)
 	pid_t child = fork();
 	assert_true(child >= 0);
 	if (child == 0) {
-		struct tally t = {.kill_on_produced = after, .log = log};
-		struct quire_run_opts o = {.jobs = jobs, .progress = progress, .ud = &t};
+		struct tally t = { .kill_on_produced = after, .log = log };
+		struct quire_run_opts o = { .jobs = jobs, .progress = progress, .ud = &t };
 		struct quire_project *p = NULL;
 		struct quire_run_result res;
 		if (quire_project_open(&p, dir) == 0)
@@ -607,7 +609,8 @@ static void test_killed_fast_run_keeps_what_it_reported(void **state)
 	size_t nrep = 0;
 	for (char *line = strtok(reported, "\n"); line; line = strtok(NULL, "\n"), nrep++)
 		if (!json_object_get(json_object_get(m1, "artefacts"), line))
-			fail_msg("%s was reported produced but is not in the recovered revision", line);
+			fail_msg("%s was reported produced but is not in the recovered revision",
+				 line);
 	assert_int_equal(nrep, 3);
 	free(reported);
 	json_decref(m1);
@@ -626,7 +629,8 @@ static int first_output_cb(void *ud, int64_t seq, int64_t time_ns, const char *k
 	if (strcmp(kind, "artefact.produced") || f->subject[0])
 		return 0;
 	snprintf(f->subject, sizeof(f->subject), "%s", subject);
-	snprintf(f->digest, sizeof(f->digest), "%s", json_string_value(json_object_get(data, "digest")));
+	snprintf(f->digest, sizeof(f->digest), "%s",
+		 json_string_value(json_object_get(data, "digest")));
 	return 0;
 }
 
@@ -640,12 +644,13 @@ static void test_recovery_rehashes_unsynced_outputs(void **state)
 	tu_unset_mock_env();
 	struct quire_store *st = NULL;
 	assert_int_equal(quire_store_open(&st, ".quire", 1), 0);
-	struct first_output f = {{0}, {0}};
+	struct first_output f = { { 0 }, { 0 } };
 	assert_int_equal(quire_store_events(st, 1, first_output_cb, &f), 0);
 	quire_store_close(st);
 	assert_true(f.subject[0] != '\0');
 	char *blob = quire_blob_path(".quire", f.digest);
-	assert_int_equal(truncate(blob, 0), 0); /* what a power loss can leave of an unsynced file */
+	assert_int_equal(truncate(blob, 0),
+			 0); /* what a power loss can leave of an unsynced file */
 
 	struct quire_run_result res;
 	run_ok(dir, 2, &res);
@@ -677,10 +682,10 @@ static int silent_produce(void *ctx, const struct quire_provider_request *rq,
 }
 
 static const struct quire_provider silent = {
-    .abi = QUIRE_PROVIDER_ABI,
-    .name = "silent",
-    .flags = QUIRE_PROVIDER_THREADSAFE,
-    .produce = silent_produce,
+	.abi = QUIRE_PROVIDER_ABI,
+	.name = "silent",
+	.flags = QUIRE_PROVIDER_THREADSAFE,
+	.produce = silent_produce,
 };
 
 /* "Success" without an output file fails the job with a clear message, and blocks what uses it. */
@@ -688,11 +693,13 @@ static void test_provider_without_output_fails(void **state)
 {
 	char *dir = *state;
 	char cmd[4096];
-	snprintf(cmd, sizeof(cmd), "sed -i 's/provider: mock$/provider: silent/' '%s/quire.yaml' && "
-		 "grep -q 'provider: silent' '%s/quire.yaml'", dir, dir);
+	snprintf(cmd, sizeof(cmd),
+		 "sed -i 's/provider: mock$/provider: silent/' '%s/quire.yaml' && "
+		 "grep -q 'provider: silent' '%s/quire.yaml'",
+		 dir, dir);
 	assert_int_equal(system(cmd), 0);
-	struct tally t = {0};
-	struct quire_run_opts o = {.jobs = 2, .progress = progress, .ud = &t};
+	struct tally t = { 0 };
+	struct quire_run_opts o = { .jobs = 2, .progress = progress, .ud = &t };
 	struct quire_run_result res;
 	run_in(dir, &o, &res);
 	assert_true(res.failed >= 1);
@@ -706,8 +713,8 @@ static void test_provider_without_output_fails(void **state)
 static void test_targets_run_only_selection(void **state)
 {
 	char *dir = *state;
-	const char *targets[] = {"Chapter[1]"};
-	struct quire_run_opts o = {.jobs = 4, .targets = targets, .ntargets = 1};
+	const char *targets[] = { "Chapter[1]" };
+	struct quire_run_opts o = { .jobs = 4, .targets = targets, .ntargets = 1 };
 	struct quire_run_result res;
 	assert_int_equal(run_in(dir, &o, &res), 0);
 	assert_int_equal(res.total, 2);
@@ -726,26 +733,28 @@ int main(void)
 	assert_int_equal(quire_provider_register(&quire_provider_mock), 0);
 	assert_int_equal(quire_provider_register(&silent), 0);
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_full_run, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_second_run_nothing_to_do, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_failure_blocks_dependants_then_retry, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_failed_rerun_keeps_stale_output, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_fail_fast_stops_starting, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_going_back_hits_action_cache, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_early_cutoff, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_jobs_do_not_change_results, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_interrupt_before_start, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_interrupt_midway_keeps_work, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_lock_held_refuses, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_killed_run_is_recovered, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_killed_fast_run_keeps_what_it_reported, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_recovery_rehashes_unsynced_outputs, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_provider_without_output_fails, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_targets_run_only_selection, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_interrupt_cancels_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_run, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_second_run_nothing_to_do, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failure_blocks_dependants_then_retry, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_failed_rerun_keeps_stale_output, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_fail_fast_stops_starting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_going_back_hits_action_cache, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_early_cutoff, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_jobs_do_not_change_results, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_interrupt_before_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_interrupt_midway_keeps_work, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_held_refuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_killed_run_is_recovered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_killed_fast_run_keeps_what_it_reported, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_recovery_rehashes_unsynced_outputs, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_provider_without_output_fails, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_targets_run_only_selection, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_interrupt_cancels_in_flight, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

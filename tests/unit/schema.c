@@ -1,4 +1,5 @@
-/* Unit tests for core/schema.h: each supported keyword, and error messages that name the JSON path. */
+/* Unit tests for core/schema.h: each supported keyword, and error messages that name the JSON path.
+ */
 #include "testutil.h"
 
 #include <jansson.h>
@@ -84,12 +85,14 @@ static void test_required(void **state)
 static void test_properties_and_nested_path(void **state)
 {
 	(void)state;
-	const char *s = "{\"type\":\"object\",\"properties\":{"
-			"\"title\":{\"type\":\"string\"},"
-			"\"chapters\":{\"type\":\"array\",\"items\":{"
-			"\"type\":\"object\",\"required\":[\"title\"],"
-			"\"properties\":{\"title\":{\"type\":\"string\"},\"n\":{\"type\":\"integer\"}}}}}}";
-	expect_ok(s, "{\"title\":\"T\",\"chapters\":[{\"title\":\"a\"},{\"title\":\"b\",\"n\":2}]}");
+	const char *s =
+		"{\"type\":\"object\",\"properties\":{"
+		"\"title\":{\"type\":\"string\"},"
+		"\"chapters\":{\"type\":\"array\",\"items\":{"
+		"\"type\":\"object\",\"required\":[\"title\"],"
+		"\"properties\":{\"title\":{\"type\":\"string\"},\"n\":{\"type\":\"integer\"}}}}}}";
+	expect_ok(s,
+		  "{\"title\":\"T\",\"chapters\":[{\"title\":\"a\"},{\"title\":\"b\",\"n\":2}]}");
 	expect_fail(s, "{\"title\":\"T\",\"chapters\":[{\"title\":\"a\"},{\"title\":7}]}",
 		    "$.chapters[1].title: expected string");
 	expect_fail(s, "{\"chapters\":[{\"title\":\"a\"},{\"title\":\"b\"},{\"n\":1}]}",
@@ -108,7 +111,8 @@ static void test_path_resets_between_siblings(void **state)
 			"\"a\":{\"properties\":{\"x\":{\"type\":\"integer\"}}},"
 			"\"b\":{\"type\":\"string\"}}}";
 	expect_fail(s, "{\"a\":{\"x\":1},\"b\":2}", "$.b: expected string");
-	const char *t = "{\"type\":\"array\",\"items\":{\"type\":\"array\",\"items\":{\"type\":\"integer\"}}}";
+	const char *t = "{\"type\":\"array\",\"items\":{\"type\":\"array\",\"items\":{\"type\":"
+			"\"integer\"}}}";
 	expect_ok(t, "[[1,2],[3]]");
 	expect_fail(t, "[[1,2],[3,\"x\"]]", "$[1][1]: expected integer");
 }
@@ -121,8 +125,8 @@ static void test_additional_properties_false(void **state)
 	expect_ok(closed, "{\"title\":\"x\"}");
 	expect_ok(closed, "{}");
 	expect_fail(closed, "{\"title\":\"x\",\"extra\":1}", "$.extra: is not an allowed property");
-	expect_fail("{\"properties\":{\"o\":{\"additionalProperties\":false}}}", "{\"o\":{\"k\":1}}",
-		    "$.o.k: is not an allowed property");
+	expect_fail("{\"properties\":{\"o\":{\"additionalProperties\":false}}}",
+		    "{\"o\":{\"k\":1}}", "$.o.k: is not an allowed property");
 	/* true, or absent, allows anything extra. */
 	expect_ok("{\"additionalProperties\":true,\"properties\":{}}", "{\"extra\":1}");
 	expect_ok("{\"properties\":{\"title\":{\"type\":\"string\"}}}", "{\"extra\":1}");
@@ -141,7 +145,8 @@ static void test_items(void **state)
 static void test_min_max_items(void **state)
 {
 	(void)state;
-	const char *s = "{\"properties\":{\"chapters\":{\"type\":\"array\",\"minItems\":2,\"maxItems\":3}}}";
+	const char *s = "{\"properties\":{\"chapters\":{\"type\":\"array\",\"minItems\":2,"
+			"\"maxItems\":3}}}";
 	expect_ok(s, "{\"chapters\":[1,2]}");
 	expect_ok(s, "{\"chapters\":[1,2,3]}");
 	expect_fail(s, "{\"chapters\":[1]}", "$.chapters: has 1 items, fewer than 2");
@@ -159,13 +164,15 @@ static void test_enum_and_const(void **state)
 	expect_fail(s, "{\"tone\":\"cold\"}", "$.tone: is not one of the allowed values");
 	expect_fail(s, "{\"tone\":\"3\"}", "$.tone: is not one of the allowed values");
 	expect_ok("{\"const\":{\"v\":1}}", "{\"v\":1}");
-	expect_fail("{\"const\":{\"v\":1}}", "{\"v\":2}", "$: does not equal the required constant");
+	expect_fail("{\"const\":{\"v\":1}}", "{\"v\":2}",
+		    "$: does not equal the required constant");
 }
 
 static void test_minimum_maximum(void **state)
 {
 	(void)state;
-	const char *s = "{\"properties\":{\"n\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":10}}}";
+	const char *s =
+		"{\"properties\":{\"n\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":10}}}";
 	expect_ok(s, "{\"n\":1}");
 	expect_ok(s, "{\"n\":10}");
 	expect_ok(s, "{\"n\":5}");
@@ -178,7 +185,8 @@ static void test_minimum_maximum(void **state)
 static void test_minimum_applies_to_numbers(void **state)
 {
 	(void)state;
-	const char *s = "{\"properties\":{\"x\":{\"type\":\"number\",\"minimum\":0,\"maximum\":1}}}";
+	const char *s =
+		"{\"properties\":{\"x\":{\"type\":\"number\",\"minimum\":0,\"maximum\":1}}}";
 	expect_ok(s, "{\"x\":0.5}");
 	expect_fail(s, "{\"x\":-1.5}", "$.x: is below the minimum");
 	expect_fail(s, "{\"x\":1.5}", "$.x: is above the maximum");

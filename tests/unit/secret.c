@@ -195,7 +195,8 @@ static void test_redact_after_lookup(void **state)
 	snprintf(buf, sizeof(buf), "%s",
 		 "key 'sk-ABCDEFGHIJ...' is invalid; got sk-abcdefghijklmnop; tail GHIJKLMNOP.");
 	quire_secret_redact(buf, sizeof(buf));
-	assert_string_equal(buf, "key '[redacted]...' is invalid; got [redacted]; tail [redacted].");
+	assert_string_equal(buf,
+			    "key '[redacted]...' is invalid; got [redacted]; tail [redacted].");
 
 	/* Fewer than 8 characters of a long key, or part of a short one, are left alone. */
 	snprintf(buf, sizeof(buf), "%s", "sk-ABCD and tok_z are fine");
@@ -267,17 +268,18 @@ static void test_redact_secret_inside_mark(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_environment_wins_over_file, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_file_lines, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_missing_name_and_missing_file, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_secrets_file_path, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_world_readable_file_refused, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_redact_after_lookup, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_redact_tight_cap_cuts_off, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_redact_never_reveals_length, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_short_values_not_registered, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_file_repeated_name, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_redact_secret_inside_mark, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_environment_wins_over_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_lines, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_name_and_missing_file, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_secrets_file_path, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_world_readable_file_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_redact_after_lookup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_redact_tight_cap_cuts_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_redact_never_reveals_length, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_short_values_not_registered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_repeated_name, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_redact_secret_inside_mark, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

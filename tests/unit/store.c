@@ -123,7 +123,7 @@ static void test_reopen_keeps_data(void **state)
 	quire_store_close(s);
 
 	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
-	struct evlist l = {0};
+	struct evlist l = { 0 };
 	assert_int_equal(quire_store_events(s, run, collect, &l), 0);
 	assert_int_equal(l.n, 2);
 	assert_string_equal(l.ev[0].kind, "run.start");
@@ -131,7 +131,7 @@ static void test_reopen_keeps_data(void **state)
 	assert_string_equal(l.ev[1].subject, "Outline");
 	assert_string_equal(l.ev[1].data, "{\"k\":\"v\"}");
 	evlist_free(&l);
-	struct quire_digest got = {0};
+	struct quire_digest got = { 0 };
 	assert_int_equal(quire_store_stat_get(s, "inputs.yaml", 10, old, 77, &got), 1);
 	assert_string_equal(got.s, dg.s);
 	json_t *back = NULL;
@@ -184,13 +184,13 @@ static void test_events_round_trip_in_order(void **state)
 	assert_int_equal(quire_store_run_start(s, "rev-0002", "rev-0001", NULL, NULL, &r2), 0);
 	assert_true(r1 != r2);
 	json_t *prod =
-	    json_pack("{s:s,s:i,s:[i,i]}", "digest", "sha256:aa", "size", 12, "index", 1, 0);
+		json_pack("{s:s,s:i,s:[i,i]}", "digest", "sha256:aa", "size", 12, "index", 1, 0);
 	assert_int_equal(quire_store_event(s, r1, "artefact.produced", "Scene[1][0]", prod), 0);
 	assert_int_equal(quire_store_event(s, r1, "artefact.removed", "Scene[2][0]", NULL), 0);
 	assert_int_equal(quire_store_event(s, r1, "run.end", NULL, NULL), 0);
 	int64_t after = now_ns();
 
-	struct evlist l = {0};
+	struct evlist l = { 0 };
 	assert_int_equal(quire_store_events(s, r1, collect, &l), 0);
 	assert_int_equal(l.n, 4);
 	assert_string_equal(l.ev[0].kind, "run.start");
@@ -256,7 +256,7 @@ static void test_rollback_discards_events(void **state)
 	quire_store_close(s);
 
 	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
-	struct evlist l = {0};
+	struct evlist l = { 0 };
 	assert_int_equal(quire_store_events(s, run, collect, &l), 0);
 	assert_int_equal(l.n, 2); /* run.start, B */
 	assert_string_equal(l.ev[1].subject, "B");
@@ -278,7 +278,8 @@ static void test_runs_unfinished_and_finish(void **state)
 
 	int64_t r1 = 0, r2 = 0;
 	assert_int_equal(quire_store_run_start(s, "rev-0001", NULL, "quire run", "{}", &r1), 0);
-	assert_int_equal(quire_store_run_start(s, "rev-0002", "rev-0001", "quire run", "{}", &r2), 0);
+	assert_int_equal(quire_store_run_start(s, "rev-0002", "rev-0001", "quire run", "{}", &r2),
+			 0);
 	assert_true(r1 > 0 && r2 > r1);
 
 	/* The oldest unfinished run comes first. */
@@ -336,7 +337,7 @@ static void test_readonly_missing_db_is_empty(void **state)
 	assert_int_equal(quire_store_open(&s, ".quire", 1), 0);
 	assert_non_null(s);
 	assert_int_equal(quire_store_readonly(s), 1);
-	struct quire_digest d = {0};
+	struct quire_digest d = { 0 };
 	int64_t old = now_ns() - 60LL * 1000000000;
 	assert_int_equal(quire_store_stat_get(s, "inputs.yaml", 1, old, 1, &d), 0);
 	json_t *ac = (json_t *)1;
@@ -349,7 +350,7 @@ static void test_readonly_missing_db_is_empty(void **state)
 	char *rev = NULL, *parent = NULL;
 	assert_int_equal(quire_store_unfinished_run(s, &id, &rev, &parent), 0);
 	assert_int_equal(id, 0);
-	struct evlist l = {0};
+	struct evlist l = { 0 };
 	assert_int_equal(quire_store_events(s, 1, collect, &l), 0);
 	assert_int_equal(l.n, 0);
 	/* A stat cache write on a read-only store is a quiet no-op. */
@@ -379,7 +380,7 @@ static void test_readonly_existing_db_reads(void **state)
 
 	assert_int_equal(quire_store_open(&s, ".quire", 1), 0);
 	assert_int_equal(quire_store_readonly(s), 1);
-	struct quire_digest got = {0};
+	struct quire_digest got = { 0 };
 	assert_int_equal(quire_store_stat_get(s, "a.txt", 5, old, 9, &got), 1);
 	assert_string_equal(got.s, d.s);
 	/* Writes through a read-only store change nothing. */
@@ -418,12 +419,15 @@ static void test_stat_cache_many_entries(void **state)
 			snprintf(path, sizeof(path), "prompts/scene-%d.md", k);
 			snprintf(text, sizeof(text), "scene %d", k);
 			digest_of(text, &d);
-			assert_int_equal(quire_store_stat_get(s, path, k, mtime, 1000 + k, &got), 1);
+			assert_int_equal(quire_store_stat_get(s, path, k, mtime, 1000 + k, &got),
+					 1);
 			assert_string_equal(got.s, d.s);
-			assert_int_equal(quire_store_stat_get(s, path, k + 1, mtime, 1000 + k, &got), 0);
+			assert_int_equal(
+				quire_store_stat_get(s, path, k + 1, mtime, 1000 + k, &got), 0);
 		}
-		assert_int_equal(quire_store_stat_get(s, "prompts/scene-3000.md", 3000, mtime, 4000,
-						      &got), 0);
+		assert_int_equal(
+			quire_store_stat_get(s, "prompts/scene-3000.md", 3000, mtime, 4000, &got),
+			0);
 		quire_store_close(s);
 	}
 }
@@ -619,7 +623,8 @@ static void test_stat_cache_racy_entry_misses(void **state)
 	int64_t m2 = now_ns() - 3000000000LL;
 	assert_int_equal(quire_store_stat_put_at(s, "slow.md", 50, m2, 8, &d, m2 + 500000000LL), 0);
 	assert_int_equal(quire_store_stat_get(s, "slow.md", 50, m2, 8, &got), 0);
-	assert_int_equal(quire_store_stat_put_at(s, "slow.md", 50, m2, 8, &d, m2 + 2500000000LL), 0);
+	assert_int_equal(quire_store_stat_put_at(s, "slow.md", 50, m2, 8, &d, m2 + 2500000000LL),
+			 0);
 	assert_int_equal(quire_store_stat_get(s, "slow.md", 50, m2, 8, &got), 1);
 	quire_store_close(s);
 	/* Racy entries are not even kept: a store that recorded only those leaves no file. */
@@ -641,9 +646,9 @@ static void test_action_cache_put_get(void **state)
 	assert_null(out);
 
 	json_t *r1 =
-	    json_pack("{s:s,s:i,s:{s:i,s:i}}", "digest",
-		      "sha256:0000000000000000000000000000000000000000000000000000000000000001",
-		      "size", 42, "usage", "tokens_in", 10, "tokens_out", 200);
+		json_pack("{s:s,s:i,s:{s:i,s:i}}", "digest",
+			  "sha256:0000000000000000000000000000000000000000000000000000000000000001",
+			  "size", 42, "usage", "tokens_in", 10, "tokens_out", 200);
 	assert_int_equal(quire_store_ac_put(s, "sha256:fp1", r1), 0);
 	assert_int_equal(quire_store_ac_get(s, "sha256:fp1", &out), 0);
 	assert_non_null(out);
@@ -651,9 +656,10 @@ static void test_action_cache_put_get(void **state)
 	json_decref(out);
 
 	/* A second result for the same fingerprint replaces the first. */
-	json_t *r2 = json_pack(
-	    "{s:s,s:i}", "digest",
-	    "sha256:0000000000000000000000000000000000000000000000000000000000000002", "size", 7);
+	json_t *r2 =
+		json_pack("{s:s,s:i}", "digest",
+			  "sha256:0000000000000000000000000000000000000000000000000000000000000002",
+			  "size", 7);
 	assert_int_equal(quire_store_ac_put(s, "sha256:fp1", r2), 0);
 	assert_int_equal(quire_store_ac_get(s, "sha256:fp1", &out), 0);
 	assert_true(json_equal(out, r2));
@@ -689,35 +695,37 @@ static void test_meta_put_get_remove(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_open_creates_wal_db, tu_setup_qdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_reopen_keeps_data, tu_setup_qdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_newer_schema_refused, tu_setup_qdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_events_round_trip_in_order, tu_setup_qdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_rollback_discards_events, tu_setup_qdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_runs_unfinished_and_finish, tu_setup_qdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_max_rev, tu_setup_qdir, tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_readonly_missing_db_is_empty, tu_setup_qdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_readonly_existing_db_reads, tu_setup_qdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_stat_cache_many_entries, tu_setup_qdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_stat_cache_hit_needs_all_fields, tu_setup_qdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_stat_cache_file_damage, tu_setup_qdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_stat_cache_appends, tu_setup_qdir, tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_meta_put_get_remove, tu_setup_qdir, tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_stat_cache_racy_entry_misses, tu_setup_qdir,
-					    tu_teardown_tmpdir),
-	    cmocka_unit_test_setup_teardown(test_action_cache_put_get, tu_setup_qdir,
-					    tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_open_creates_wal_db, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_newer_schema_refused, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_events_round_trip_in_order, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_rollback_discards_events, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_runs_unfinished_and_finish, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_max_rev, tu_setup_qdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_readonly_missing_db_is_empty, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_readonly_existing_db_reads, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_stat_cache_many_entries, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_stat_cache_hit_needs_all_fields, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_stat_cache_file_damage, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_stat_cache_appends, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_meta_put_get_remove, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_stat_cache_racy_entry_misses, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_action_cache_put_get, tu_setup_qdir,
+						tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -51,7 +51,7 @@ static const char bp_yaml[] = "blueprint: t\n"
 struct fx {
 	struct quire_blueprint *bp;
 	json_t *inputs;
-	json_t *arts;       /* id -> value */
+	json_t *arts;	      /* id -> value */
 	struct quire_buf log; /* ids the renderer asked for, one per line */
 	const char *feedback;
 };
@@ -74,13 +74,14 @@ static int setup(void **state)
 		fprintf(stderr, "blueprint: %s\n", quire_error_last());
 		return -1;
 	}
-	f->inputs = json_pack("{s:s,s:s,s:i,s:i,s:b}", "Premise", "A keeper answers letters.", "Tone",
-			      "wry", "Chapters", 3, "Scenes", 2, "Draft", 0);
+	f->inputs = json_pack("{s:s,s:s,s:i,s:i,s:b}", "Premise", "A keeper answers letters.",
+			      "Tone", "wry", "Chapters", 3, "Scenes", 2, "Draft", 0);
 	f->arts = json_object();
 	json_object_set_new(f->arts, "Outline",
 			    json_pack("{s:s,s:[{s:s,s:s},{s:s,s:s},{s:s,s:s}]}", "title", "Letters",
-				      "chapters", "title", "First", "summary", "s0", "title", "Second",
-				      "summary", "s1", "title", "Third", "summary", "s2"));
+				      "chapters", "title", "First", "summary", "s0", "title",
+				      "Second", "summary", "s1", "title", "Third", "summary",
+				      "s2"));
 	for (int i = 0; i < 3; i++) {
 		char id[32], text[64];
 		snprintf(id, sizeof(id), "Chapter[%d]", i);
@@ -160,7 +161,8 @@ static void expect_render(struct fx *f, const char *text, const char *prod, cons
 	char *got = NULL;
 	int err = render(f, text, prod, idx, &got);
 	if (err)
-		fail_msg("rendering \"%s\" for %s: error %d: %s", text, prod, err, quire_error_last());
+		fail_msg("rendering \"%s\" for %s: error %d: %s", text, prod, err,
+			 quire_error_last());
 	assert_string_equal(got, want);
 	free(got);
 }
@@ -182,14 +184,15 @@ static void expect_fail_v(struct fx *f, const char *text, const char *prod, cons
 	va_end(ap);
 }
 
-#define expect_fail(f, text, prod, idx, prefix, ...) \
+#define expect_fail(f, text, prod, idx, prefix, ...)                                               \
 	expect_fail_v(f, text, prod, idx, prefix, __VA_ARGS__, NULL)
 
 static void test_inputs(void **state)
 {
 	struct fx *f = *state;
 	const long long i1[] = { 1 };
-	expect_render(f, "Premise: {{Premise}}!", "Chapter", i1, "Premise: A keeper answers letters.!");
+	expect_render(f, "Premise: {{Premise}}!", "Chapter", i1,
+		      "Premise: A keeper answers letters.!");
 	expect_render(f, "{{Chapters}} chapters, draft={{Draft}}", "Outline", NULL,
 		      "3 chapters, draft=false");
 	expect_render(f, "tone={{ Tone }}.", "Book", NULL, "tone=wry.");
@@ -251,29 +254,30 @@ static void test_out_of_range(void **state)
 	json_object_set_new(f->arts, "Outline",
 			    json_pack("{s:[{s:s},{s:s}]}", "chapters", "title", "A", "title", "B"));
 	const long long i2[] = { 2 };
-	expect_fail(f, "Title:\n    {{Outline.chapters[i].title}}", "Chapter", i2, "t.md:2:5: ",
-		    "'Outline.chapters[2]'", "out of range");
+	expect_fail(f, "Title:\n    {{Outline.chapters[i].title}}", "Chapter", i2,
+		    "t.md:2:5: ", "'Outline.chapters[2]'", "out of range");
 	const long long i0[] = { 0 };
-	expect_fail(f, "x{{Outline.chapters[i-1].title}}", "Chapter", i0, "t.md:1:2: ",
-		    "'Outline.chapters[-1]'", "out of range");
-	expect_fail(f, "{{Outline.chapters[0].nope}}", "Chapter", i0, "t.md:1:1: ",
-		    "'Outline.chapters[0].nope'", "does not exist");
+	expect_fail(f, "x{{Outline.chapters[i-1].title}}", "Chapter", i0,
+		    "t.md:1:2: ", "'Outline.chapters[-1]'", "out of range");
+	expect_fail(f, "{{Outline.chapters[0].nope}}", "Chapter", i0,
+		    "t.md:1:1: ", "'Outline.chapters[0].nope'", "does not exist");
 	expect_fail(f, "{{Outline.title}}", "Chapter", i0, "t.md:1:1: ", "'Outline.title'",
 		    "does not exist");
 	/* An int input at the end of its range, an offset past it (this overflowed). */
 	json_object_set_new(f->inputs, "Chapters", json_integer(LLONG_MAX));
-	expect_fail(f, "{{Outline.chapters[Chapters+1].title}}", "Pick", NULL, "t.md:1:1: ",
-		    "'Outline.chapters[9223372036854775807]'", "out of range");
+	expect_fail(f, "{{Outline.chapters[Chapters+1].title}}", "Pick", NULL,
+		    "t.md:1:1: ", "'Outline.chapters[9223372036854775807]'", "out of range");
 	json_object_set_new(f->inputs, "Chapters", json_integer(LLONG_MIN));
-	expect_fail(f, "{{Outline.chapters[Chapters-1].title}}", "Pick", NULL, "t.md:1:1: ",
-		    "'Outline.chapters[-9223372036854775808]'", "out of range");
+	expect_fail(f, "{{Outline.chapters[Chapters-1].title}}", "Pick", NULL,
+		    "t.md:1:1: ", "'Outline.chapters[-9223372036854775808]'", "out of range");
 }
 
 static void test_missing_artefact_is_positioned(void **state)
 {
 	struct fx *f = *state;
 	const long long i00[] = { 0, 0 };
-	expect_fail(f, "ab\ncd {{Chapter[7]}}", "Scene", i00, "t.md:2:4: ", "no artefact 'Chapter[7]'");
+	expect_fail(f, "ab\ncd {{Chapter[7]}}", "Scene", i00,
+		    "t.md:2:4: ", "no artefact 'Chapter[7]'");
 }
 
 static void test_name_not_in_uses(void **state)
@@ -297,8 +301,8 @@ static void test_unknown_name_did_you_mean(void **state)
 	const long long i00[] = { 0, 0 };
 	expect_fail(f, "{{Zebra}}", "Scene", i00, "t.md:1:1: ", "unknown name 'Zebra'");
 	/* Columns count characters, not bytes. */
-	expect_fail(f, "\xc3\xa9\xe2\x82\xac {{Nope}}", "Chapter", i0, "t.md:1:4: ",
-		    "unknown name 'Nope'");
+	expect_fail(f, "\xc3\xa9\xe2\x82\xac {{Nope}}", "Chapter", i0,
+		    "t.md:1:4: ", "unknown name 'Nope'");
 }
 
 static void test_unclosed_braces_positioned(void **state)
@@ -318,8 +322,8 @@ static void test_syntax_errors(void **state)
 	expect_fail(f, "{{Chapter[}}", "Scene", i0, "t.md:1:1: ", "expected an index");
 	expect_fail(f, "{{Chapter[i}}", "Scene", i0, "t.md:1:1: ", "expected ']'");
 	expect_fail(f, "{{Premise extra}}", "Chapter", i0, "t.md:1:1: ", "unexpected text");
-	expect_fail(f, "{{Scene[i][*] | join \", }}", "Summary", i0, "t.md:1:1: ",
-		    "unterminated string");
+	expect_fail(f, "{{Scene[i][*] | join \", }}", "Summary", i0,
+		    "t.md:1:1: ", "unterminated string");
 	expect_fail(f, "{{Outline.}}", "Chapter", i0, "t.md:1:1: ", "field name");
 }
 
@@ -327,7 +331,8 @@ static void test_check_errors(void **state)
 {
 	struct fx *f = *state;
 	const long long i00[] = { 0, 0 };
-	expect_fail(f, "{{Chapter}}", "Scene", i00, "t.md:1:1: ", "'Chapter' needs 1 index", "got 0");
+	expect_fail(f, "{{Chapter}}", "Scene", i00, "t.md:1:1: ", "'Chapter' needs 1 index",
+		    "got 0");
 	expect_fail(f, "{{Chapter[i][j]}}", "Scene", i00, "t.md:1:1: ", "needs 1 index", "got 2");
 	expect_fail(f, "{{Chapter[k]}}", "Scene", i00, "t.md:1:1: ", "'k' is not a loop variable");
 	expect_fail(f, "{{i[0]}}", "Scene", i00, "t.md:1:1: ", "'i' takes no index");
@@ -384,9 +389,13 @@ static void test_deterministic(void **state)
 	/* One parsed template rendered twice into the same buffer gives the text twice. */
 	struct quire_template *t = NULL;
 	assert_int_equal(quire_template_parse(&t, text, strlen(text), "t.md"), 0);
-	struct quire_render_ctx c = { .bp = bp, .p = &bp->producers[quire_blueprint_producer(bp, "All")],
-				      .idx = i1, .inputs = f->inputs, .feedback = "",
-				      .artefact = artefact, .ud = f };
+	struct quire_render_ctx c = { .bp = bp,
+				      .p = &bp->producers[quire_blueprint_producer(bp, "All")],
+				      .idx = i1,
+				      .inputs = f->inputs,
+				      .feedback = "",
+				      .artefact = artefact,
+				      .ud = f };
 	struct quire_buf out = QUIRE_BUF_INIT;
 	assert_int_equal(quire_template_render(t, &c, &out), 0);
 	size_t half = out.len;
@@ -405,8 +414,8 @@ static void test_column_after_multibyte_expression(void **state)
 {
 	struct fx *f = *state;
 	const long long i0[] = { 0 };
-	expect_fail(f, "{{Scene[i][*] | join \"\xe2\x80\x94\"}} {{Nope}}", "Summary", i0, "t.md:1:28: ",
-		    "unknown name 'Nope'");
+	expect_fail(f, "{{Scene[i][*] | join \"\xe2\x80\x94\"}} {{Nope}}", "Summary", i0,
+		    "t.md:1:28: ", "unknown name 'Nope'");
 }
 
 int main(void)

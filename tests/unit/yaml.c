@@ -83,10 +83,13 @@ static void test_byte_offsets_after_multibyte(void **state)
 	quire__yaml_free(y);
 
 	/* libyaml skips a byte order mark at the start of a line, and only there. */
-	y = parse_ok("a: &x\n\xef\xbb\xbf b\nc: &y \xef\xbb\xbf" "d\n");
+	y = parse_ok("a: &x\n\xef\xbb\xbf b\nc: &y \xef\xbb\xbf"
+		     "d\n");
 	assert_written(y, quire__yaml_get(y->root, "a"), "b");
 	assert_pos(quire__yaml_get(y->root, "a"), 2, 3);
-	assert_written(y, quire__yaml_get(y->root, "c"), "\xef\xbb\xbf" "d");
+	assert_written(y, quire__yaml_get(y->root, "c"),
+		       "\xef\xbb\xbf"
+		       "d");
 	quire__yaml_free(y);
 }
 
@@ -352,15 +355,15 @@ static void test_depth_bound(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_byte_offsets_after_multibyte),
-	    cmocka_unit_test(test_styles_and_properties),
-	    cmocka_unit_test(test_collections_and_positions),
-	    cmocka_unit_test(test_aliases_and_merges),
-	    cmocka_unit_test(test_duplicates_and_documents),
-	    cmocka_unit_test(test_syntax_errors),
-	    cmocka_unit_test(test_alias_expansion_bound),
-	    cmocka_unit_test(test_value_bound),
-	    cmocka_unit_test(test_depth_bound),
+		cmocka_unit_test(test_byte_offsets_after_multibyte),
+		cmocka_unit_test(test_styles_and_properties),
+		cmocka_unit_test(test_collections_and_positions),
+		cmocka_unit_test(test_aliases_and_merges),
+		cmocka_unit_test(test_duplicates_and_documents),
+		cmocka_unit_test(test_syntax_errors),
+		cmocka_unit_test(test_alias_expansion_bound),
+		cmocka_unit_test(test_value_bound),
+		cmocka_unit_test(test_depth_bound),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

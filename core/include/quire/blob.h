@@ -49,8 +49,9 @@ int quire_blob_exists(const char *qdir, const char *digest);
 int quire_blob_put(const char *qdir, const void *data, size_t len, struct quire_digest *out);
 
 /* Moves the finished file tmp_path whose digest is known into the store (a rename over any blob
- * of that digest already there; tmp_path must be on the same file system). Nothing is fsynced: the blob is durable after the next
- * quire_fs_sync_fs, which the runner calls once before it commits a revision naming it. */
+ * of that digest already there; tmp_path must be on the same file system). Nothing is fsynced: the
+ * blob is durable after the next quire_fs_sync_fs, which the runner calls once before it commits a
+ * revision naming it. */
 int quire_blob_adopt(const char *qdir, const char *tmp_path, const char *digest);
 
 /* Copies the file at path into the store; fills *out and *size. */

@@ -75,7 +75,7 @@ struct quire_producer {
 	struct quire_dim dims[QUIRE_MAX_DIMS];
 	int ndims;
 	int review;
-	json_t *def; /* normalised definition, hashed into fingerprints */
+	json_t *def;	     /* normalised definition, hashed into fingerprints */
 	char def_digest[72]; /* digest of def, computed once */
 	int line, col;
 };

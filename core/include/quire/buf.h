@@ -13,7 +13,10 @@ struct quire_buf {
 };
 
 extern char quire_buf__empty[];
-#define QUIRE_BUF_INIT { quire_buf__empty, 0, 0, 0 }
+#define QUIRE_BUF_INIT                                                                             \
+	{                                                                                          \
+		quire_buf__empty, 0, 0, 0                                                          \
+	}
 
 /* Initialises an empty buffer that may hold at most `cap` bytes (0 = unlimited). */
 void quire_buf_init(struct quire_buf *b, size_t cap);
@@ -47,7 +50,8 @@ int quire_buf_put_jstr(struct quire_buf *b, const char *s, size_t len);
 size_t quire_jstr_len(const char *s, size_t len);
 
 /* Appends formatted text. */
-int quire_buf_printf(struct quire_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int quire_buf_printf(struct quire_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* Appends formatted text from a va_list. */
 int quire_buf_vprintf(struct quire_buf *b, const char *fmt, va_list ap);

@@ -18,8 +18,7 @@ struct quire_edit;
 
 /* Takes the writer lock, commits a killed run, reads the current revision. QUIRE_ELOCKED,
  * QUIRE_EIO, QUIRE_ECORRUPT. */
-int quire_edit_begin(struct quire_edit **out, const struct quire_project *p,
-		     const char *command);
+int quire_edit_begin(struct quire_edit **out, const struct quire_project *p, const char *command);
 
 /* The current revision's manifest (an empty one when there is none). Borrowed. */
 const json_t *quire_edit_manifest(const struct quire_edit *e);
@@ -37,8 +36,8 @@ int quire_edit_set_input(struct quire_edit *e, const char *name, const json_t *v
 /* Applies an export document (quire_edit_parse_export): inputs that differ are set,
  * templates that differ are rewritten (kept). *changed gets what changed, in order:
  * [{"input": NAME, "value": V} | {"file": PATH}] (new reference, also on error). */
-int quire_edit_apply_export(struct quire_edit *e, const char *name, const char *text,
-			    size_t len, json_t **changed);
+int quire_edit_apply_export(struct quire_edit *e, const char *name, const char *text, size_t len,
+			    json_t **changed);
 
 /* Appends artefact id's current output (verified) to out; *entry (may be NULL) gets its
  * manifest entry, borrowed. QUIRE_ENOTFOUND for an unknown id. */
@@ -81,8 +80,8 @@ void quire_edit_abort(struct quire_edit *e);
  * `command` is recorded as the revision's message. rev receives the new revision's name.
  * QUIRE_ELOCKED, QUIRE_EIO, QUIRE_ECORRUPT, QUIRE_ECONFLICT (out/ holds a writer's file: nothing
  * was committed). */
-int quire_edit_commit(struct quire_project *p, const char *command, const json_t *events,
-		      char *rev, size_t revlen);
+int quire_edit_commit(struct quire_project *p, const char *command, const json_t *events, char *rev,
+		      size_t revlen);
 
 /* What rewinding to a revision would change: {from, to, artefacts: {changed, added, removed},
  * inputs: [names whose value differs], files: [paths whose content differs]}. root is the

@@ -7,12 +7,12 @@
 
 /* What fsck found; each kind is one line of its report. */
 enum quire_fsck_kind {
-	QUIRE_FSCK_BLOB_CORRUPT,  /* a blob's content does not hash to its name */
-	QUIRE_FSCK_BLOB_MISSING,  /* a revision names a blob the store lacks (normal in a clone) */
-	QUIRE_FSCK_REVISION,      /* a revision file that cannot be read */
-	QUIRE_FSCK_CURRENT,       /* .quire/current is malformed or names a missing revision */
-	QUIRE_FSCK_DATABASE,      /* quire.db cannot be opened or fails its integrity check */
-	QUIRE_FSCK_STORE_DIR,     /* a directory of the blob store is a link or not a directory */
+	QUIRE_FSCK_BLOB_CORRUPT, /* a blob's content does not hash to its name */
+	QUIRE_FSCK_BLOB_MISSING, /* a revision names a blob the store lacks (normal in a clone) */
+	QUIRE_FSCK_REVISION,	 /* a revision file that cannot be read */
+	QUIRE_FSCK_CURRENT,	 /* .quire/current is malformed or names a missing revision */
+	QUIRE_FSCK_DATABASE,	 /* quire.db cannot be opened or fails its integrity check */
+	QUIRE_FSCK_STORE_DIR,	 /* a directory of the blob store is a link or not a directory */
 };
 
 struct quire_fsck_problem {
@@ -23,14 +23,14 @@ struct quire_fsck_problem {
 };
 
 struct quire_fsck_result {
-	size_t revisions;	     /* revision files read */
-	size_t blobs;		     /* blob files hashed */
+	size_t revisions;	      /* revision files read */
+	size_t blobs;		      /* blob files hashed */
 	struct quire_fsck_problem *v; /* in the order found */
 	size_t n;
-	size_t damaged;		     /* problems that are damage (all but missing blobs) */
-	size_t unrepaired;	     /* damage still there after this call */
-	char *db_moved_to;	     /* repair: where the damaged database was kept, or NULL */
-	int db_rebuilt;		     /* repair: quire.db was made again from the revisions */
+	size_t damaged;	   /* problems that are damage (all but missing blobs) */
+	size_t unrepaired; /* damage still there after this call */
+	char *db_moved_to; /* repair: where the damaged database was kept, or NULL */
+	int db_rebuilt;	   /* repair: quire.db was made again from the revisions */
 };
 
 /* Checks the store of the project at root. With repair (under the writer lock: QUIRE_ELOCKED):

@@ -7,9 +7,9 @@
 #include <stdint.h>
 
 struct quire_gc_stats {
-	size_t kept, removed;            /* blobs */
+	size_t kept, removed; /* blobs */
 	uint64_t kept_bytes, removed_bytes;
-	size_t manifests;                /* revisions read */
+	size_t manifests; /* revisions read */
 };
 
 /* Removes (or with dry_run only counts) blobs of the project at root that no manifest

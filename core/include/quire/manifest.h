@@ -39,9 +39,9 @@ void quire_manifest_text(const json_t *m, struct quire_buf *out);
  * writing out/ need. Strings are borrowed from the base that holds the row. */
 struct quire_mrow {
 	const char *id;
-	const char *status;	     /* NULL when the entry has none */
-	const char *digest;	     /* NULL: no output */
-	const char *fingerprint;     /* NULL when never built */
+	const char *status;	 /* NULL when the entry has none */
+	const char *digest;	 /* NULL: no output */
+	const char *fingerprint; /* NULL when never built */
 	const char *ext;
 	const char *approved_digest; /* NULL when never approved */
 	const char *feedback;	     /* the feedback history as compact JSON, NULL when none */
@@ -128,8 +128,7 @@ void quire_manifest_compact(json_t *m, const char *id);
 /* A new reference to the full entry of id in m over base: m's own (parsed when compacted), else
  * base's row parsed from its text; NULL when neither has it (or m removed it). Errors as
  * below. */
-int quire_manifest_peek(const json_t *m, struct quire_mbase *base, const char *id,
-			json_t **entry);
+int quire_manifest_peek(const json_t *m, struct quire_mbase *base, const char *id, json_t **entry);
 
 /* The same with a large "deps" kept as its JSON text, in a JSON string (see
  * quire_json_loads_keeping): explaining a collector's change needs its fields, not 10,000
@@ -140,8 +139,7 @@ int quire_manifest_peek_kept(const json_t *m, struct quire_mbase *base, const ch
 /* The full entry of id in m over base (*entry borrowed from m; NULL when there is none): one
  * only in base, or compacted, is parsed into m. QUIRE_ECORRUPT when base's text there is not
  * the entry. */
-int quire_manifest_materialise(json_t *m, struct quire_mbase *base, const char *id,
-			       json_t **entry);
+int quire_manifest_materialise(json_t *m, struct quire_mbase *base, const char *id, json_t **entry);
 
 /* Applies one event to m over base (NULL for a full m), the way a commit does: the subject's
  * full entry first (quire_manifest_materialise), then quire_manifest_apply; an entry removed
@@ -155,9 +153,8 @@ int quire_manifest_fold(json_t *m, struct quire_mbase *base, int64_t time_ns, co
  * goes when the entry (or the manifest) is written. m (and its compacted entries) then hold
  * such text, so m is for writing (quire_manifest_write_from) and out/ only. QUIRE_ECORRUPT
  * when the text is not JSON. */
-int quire_manifest_fold_text(json_t *m, struct quire_mbase *base, int64_t time_ns,
-			     const char *kind, const char *subject, const char *text, size_t len,
-			     int compact);
+int quire_manifest_fold_text(json_t *m, struct quire_mbase *base, int64_t time_ns, const char *kind,
+			     const char *subject, const char *text, size_t len, int compact);
 
 /* Highest revision number among the manifests on disk (0 when none). */
 long quire_manifest_max_rev(const char *qdir);

@@ -20,8 +20,8 @@ int quire_out_sync(const struct quire_project *p, const json_t *m, const json_t 
  * NULL) for files unchanged since they were last hashed, and recording what it hashes. */
 struct quire_store;
 struct quire_mbase;
-int quire_out_sync_cached(const struct quire_project *p, struct quire_store *store,
-			  const json_t *m, const struct quire_mbase *base, const json_t *prev,
+int quire_out_sync_cached(const struct quire_project *p, struct quire_store *store, const json_t *m,
+			  const struct quire_mbase *base, const json_t *prev,
 			  const struct quire_mbase *prevbase, size_t *written, size_t *removed);
 
 /* A file in out/ that quire will not overwrite or remove: it holds neither the output it was
@@ -54,7 +54,8 @@ int quire_out_conflict_error(const struct quire_out_conflict *c, size_t n);
 /* Before a command changes anything: QUIRE_ECONFLICT (with that message) when out/ holds a
  * file a sync to m would refuse, else 0. */
 int quire_out_preflight(const struct quire_project *p, struct quire_store *store, const json_t *m,
-			const struct quire_mbase *base, const char *const *allowed, size_t nallowed);
+			const struct quire_mbase *base, const char *const *allowed,
+			size_t nallowed);
 
 /* Takes back into the blob store the outputs a plan found missing (a fresh clone, a blob
  * removed as corrupt) from their out/ files, when a file holds exactly the recorded bytes

@@ -28,18 +28,18 @@ struct quire_node {
 	char **reasons;
 	size_t nreasons;
 	const struct quire_mrow *entry; /* the current revision's row (borrowed from plan->base) */
-	int have_fp;         /* fingerprint known at plan time (every upstream clean) */
+	int have_fp;			/* fingerprint known at plan time (every upstream clean) */
 	struct quire_digest fp;
 	char digest[QUIRE_DIGEST_STRLEN]; /* output digest when known ("" otherwise) */
-	long long size;          /* its size in bytes when known, else -1 */
-	long long take;          /* take number entering the fingerprint (0 for the first) */
-	json_t *feedback;        /* review feedback history entering the fingerprint (an array
-				  * owned by the plan), NULL when there is none */
-	int pinned;              /* a hand edit: never regenerated until released */
-	int missing;             /* its recorded output's blob is not in the store */
-	int pending_review;      /* its output waits for 'quire edit ID --approve' */
-	int waiting;             /* dirty, but an upstream awaits review: it cannot run yet */
-	const char *awaiting;    /* waiting: the id whose review it waits for (borrowed) */
+	long long size;			  /* its size in bytes when known, else -1 */
+	long long take;	      /* take number entering the fingerprint (0 for the first) */
+	json_t *feedback;     /* review feedback history entering the fingerprint (an array
+			       * owned by the plan), NULL when there is none */
+	int pinned;	      /* a hand edit: never regenerated until released */
+	int missing;	      /* its recorded output's blob is not in the store */
+	int pending_review;   /* its output waits for 'quire edit ID --approve' */
+	int waiting;	      /* dirty, but an upstream awaits review: it cannot run yet */
+	const char *awaiting; /* waiting: the id whose review it waits for (borrowed) */
 };
 
 struct quire_plan {
@@ -47,10 +47,10 @@ struct quire_plan {
 	size_t n;
 	char **removed; /* ids in the manifest that the blueprint no longer produces */
 	size_t nremoved;
-	json_t *manifest; /* the manifest planned against (owned reference) */
+	json_t *manifest;	  /* the manifest planned against (owned reference) */
 	struct quire_mbase *base; /* its rows (a reference of the plan's own) */
-	size_t ndirty;    /* selected dirty nodes that can run now */
-	size_t nwaiting;  /* selected dirty nodes waiting for a review upstream */
+	size_t ndirty;		  /* selected dirty nodes that can run now */
+	size_t nwaiting;	  /* selected dirty nodes waiting for a review upstream */
 	size_t nselected;
 	/* The project's files (keys of p->files) whose content the blob store lacks, found with
 	 * the plan's check of the store; files_checked says the list is complete. */
@@ -73,8 +73,8 @@ int quire_plan_build(struct quire_plan **out, const struct quire_project *p, jso
  * explain them. With base NULL, m is a full manifest and the plan makes rows of it. The plan
  * holds a reference to base. */
 int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, json_t *m,
-			struct quire_mbase *base, const char *qdir, const char *const *targets, size_t ntargets,
-			const char *const *regenerate, size_t nregenerate);
+			struct quire_mbase *base, const char *qdir, const char *const *targets,
+			size_t ntargets, const char *const *regenerate, size_t nregenerate);
 
 void quire_plan_free(struct quire_plan *plan);
 

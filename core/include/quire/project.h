@@ -17,21 +17,21 @@ struct quire_provider;
 struct quire_binding {
 	char *role;
 	char *provider;
-	char *model;              /* may be NULL */
-	json_t *params;           /* object, never NULL */
-	int max_concurrency;      /* 0 = unlimited */
-	char *secret;             /* name of the secret (env variable / secrets-file key), or NULL
-				   * for the provider's default */
-	int retries;              /* transient failures retried this many times (default 3) */
-	int retry_base_ms;        /* first backoff delay (default 1000), doubled each retry */
+	char *model;	     /* may be NULL */
+	json_t *params;	     /* object, never NULL */
+	int max_concurrency; /* 0 = unlimited */
+	char *secret;	     /* name of the secret (env variable / secrets-file key), or NULL
+			      * for the provider's default */
+	int retries;	     /* transient failures retried this many times (default 3) */
+	int retry_base_ms;   /* first backoff delay (default 1000), doubled each retry */
 	/* Price table (not hashed: prices do not change outputs). Costs are in millionths of
 	 * the user's currency unit. */
-	int priced;                  /* a price was given */
-	long long per_call_micro;    /* per generation */
-	long long in_per_mtok_micro; /* per million input tokens */
+	int priced;		      /* a price was given */
+	long long per_call_micro;     /* per generation */
+	long long in_per_mtok_micro;  /* per million input tokens */
 	long long out_per_mtok_micro; /* per million output tokens */
-	long long est_tokens_out;    /* output tokens assumed by estimates (default 1000) */
-	struct quire_digest digest; /* of {provider, model, params} */
+	long long est_tokens_out;     /* output tokens assumed by estimates (default 1000) */
+	struct quire_digest digest;   /* of {provider, model, params} */
 };
 
 /* One file the build reads, and the digest of its content. */
@@ -41,22 +41,23 @@ struct quire_pfile {
 };
 
 struct quire_project {
-	char *root;           /* absolute project directory */
-	char *qdir;           /* root/.quire */
+	char *root;	      /* absolute project directory */
+	char *qdir;	      /* root/.quire */
 	char *blueprint_file; /* relative to root */
 	char *inputs_file;    /* relative to root */
-	char *out_dir;        /* relative to root */
-	int jobs;             /* default -j */
+	char *out_dir;	      /* relative to root */
+	int jobs;	      /* default -j */
 	struct quire_binding *bindings;
 	size_t nbindings;
 	struct quire_blueprint *bp;
-	json_t *inputs;  /* name -> typed value, defaults applied */
+	json_t *inputs;		   /* name -> typed value, defaults applied */
 	struct quire_pfile *files; /* every file the build reads, each once, in the order first
 				    * named (after quire_project_hash_files) */
 	size_t nfiles;
 	struct quire__pfiles *ftab; /* private: the files by path and by instance */
-	json_t *input_digests; /* private memo of quire_project_input_digest */
-	int no_cache_writes; /* set: planning writes no cache either (.quire/blob-trust); dry runs */
+	json_t *input_digests;	    /* private memo of quire_project_input_digest */
+	int no_cache_writes; /* set: planning writes no cache either (.quire/blob-trust); dry runs
+			      */
 };
 
 /* The project file's name. */
@@ -112,8 +113,7 @@ int quire_project_check_templates(const struct quire_project *p);
 /* The same check, skipped when the blueprint and every template file (p->files, from
  * quire_project_hash_files) are what the last successful check saw; a writable store records
  * a successful check. Without a store or hashed files it is quire_project_check_templates. */
-int quire_project_check_templates_cached(const struct quire_project *p,
-					 struct quire_store *store);
+int quire_project_check_templates_cached(const struct quire_project *p, struct quire_store *store);
 
 /* Checks that every role the blueprint uses is bound to a provider that can be found (see
  * quire_provider_resolve), and with need_secrets that each provider needing a secret has one,

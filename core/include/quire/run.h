@@ -12,7 +12,7 @@ struct quire_project;
 struct quire_progress {
 	const char *kind;    /* "start", "progress", "produced", "cached", "unchanged", "failed",
 			      * "blocked", "waiting" (message: the id under review) */
-	const char *id;      /* instance id */
+	const char *id;	     /* instance id */
 	const char *message; /* failure or block reason, or NULL */
 	long long units;     /* "progress": what the provider reported so far (e.g. tokens) */
 	const char *unit;    /* "progress": the unit, e.g. "tokens" */
@@ -31,23 +31,23 @@ struct quire_run_opts {
 	const char *command; /* how this run was started, for the lock holder and history */
 	const char *const *regenerate; /* id patterns to generate a new take of */
 	size_t nregenerate;
-	int has_max_cost;         /* refuse (QUIRE_ECOST) when the estimate exceeds max_cost_micro */
+	int has_max_cost; /* refuse (QUIRE_ECOST) when the estimate exceeds max_cost_micro */
 	long long max_cost_micro;
 };
 
 struct quire_run_result {
-	char rev[32];       /* revision committed, or "" when there was nothing to do */
+	char rev[32];	    /* revision committed, or "" when there was nothing to do */
 	char recovered[32]; /* revision recovered from a run that was killed, or "" */
-	size_t total;       /* selected instances */
-	size_t dirty;       /* instances the plan said must run */
+	size_t total;	    /* selected instances */
+	size_t dirty;	    /* instances the plan said must run */
 	size_t produced, cached, unchanged, failed, blocked, removed, not_started;
-	size_t waiting;        /* could not run: an upstream awaits review */
+	size_t waiting;	       /* could not run: an upstream awaits review */
 	size_t pending_review; /* outputs of this run that await review */
 	size_t out_written, out_removed;
 	int interrupted;
 	long long estimate_micro; /* estimated cost of the dirty instances (priced roles only) */
-	long long cost_micro;     /* cost of what this run generated */
-	int priced;               /* some role with work has a price */
+	long long cost_micro;	  /* cost of what this run generated */
+	int priced;		  /* some role with work has a price */
 };
 
 /* Estimated cost of generating instance `i` of a plan: the role's per-call price plus its token

@@ -43,8 +43,7 @@ int quire_store_events(struct quire_store *s, int64_t run, quire_event_cb cb, vo
  * none), unparsed: a commit keeps a collector's dependency record as text. */
 typedef int (*quire_event_text_cb)(void *ctx, int64_t seq, int64_t time_ns, const char *kind,
 				   const char *subject, const char *text, size_t len);
-int quire_store_events_text(struct quire_store *s, int64_t run, quire_event_text_cb cb,
-			    void *ctx);
+int quire_store_events_text(struct quire_store *s, int64_t run, quire_event_text_cb cb, void *ctx);
 
 /* Records the start of a run that will commit revision `rev` on top of `parent` (may be NULL)
  * and its `run.start` event (data: canonical JSON text) in one transaction. */
@@ -85,9 +84,8 @@ int quire_store_stat_put(struct quire_store *s, const char *path, int64_t size, 
 			 int64_t ino, const struct quire_digest *digest);
 /* The same, for a file stat'ed at stat_ns (taken just before the stat, not after the hash:
  * a file rewritten within its timestamp tick after that stat must stay racy). */
-int quire_store_stat_put_at(struct quire_store *s, const char *path, int64_t size,
-			    int64_t mtime_ns, int64_t ino, const struct quire_digest *digest,
-			    int64_t stat_ns);
+int quire_store_stat_put_at(struct quire_store *s, const char *path, int64_t size, int64_t mtime_ns,
+			    int64_t ino, const struct quire_digest *digest, int64_t stat_ns);
 /* Loads the stat cache's rows now (quire_store_stat_get loads them on first use): afterwards,
  * until the next quire_store_stat_put, quire_store_stat_get may be called from several
  * threads at once. */
