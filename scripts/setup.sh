@@ -2,7 +2,7 @@
 # Installs the Debian packages quire needs to build and test, only those that are missing.
 set -eu
 pkgs="meson ninja-build pkg-config gcc libsqlite3-dev libcurl4-openssl-dev libgit2-dev \
-libjansson-dev libyaml-dev libssl-dev libcmocka-dev valgrind clang libclang-rt-14-dev \
+libjansson-dev libyaml-dev libssl-dev libcmocka-dev valgrind clang libclang-rt-14-dev clang-format \
 python3 make git espeak-ng sox"
 missing=""
 for p in $pkgs; do
