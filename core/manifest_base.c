@@ -82,6 +82,12 @@ const struct quire_mrow *quire_mbase_find(const struct quire_mbase *b, const cha
 	return *s ? &b->rows[*s - 1] : NULL;
 }
 
+int quire_mrow_current(const struct quire_mrow *r, const char *fp)
+{
+	return r && r->status && r->digest && r->fingerprint && fp && !strcmp(r->status, "clean") &&
+	       !strcmp(r->fingerprint, fp);
+}
+
 const struct quire_mrow *quire_mbase_rows(const struct quire_mbase *b, size_t *n)
 {
 	*n = b ? b->nrows : 0;

@@ -700,7 +700,8 @@ static int decide(struct quire_plan *plan, const struct quire_project *p, size_t
 	/* Each field looked up once (the repeated lookups were 3% of a no-op plan). */
 	const char *digest = edig;
 	int same_fp = n->have_fp && est && same(row->fingerprint, n->fp.s);
-	int clean = same_fp && !strcmp(est, "clean") && digest && quire_blob_set_has(blobs, digest);
+	int clean =
+		n->have_fp && quire_mrow_current(row, n->fp.s) && quire_blob_set_has(blobs, digest);
 	int pending = est && !strcmp(est, "pending-review");
 	if (!clean && pending && same_fp && !regen && digest && quire_blob_set_has(blobs, digest))
 		clean = 1;

@@ -221,10 +221,7 @@ static int start_node(struct runner *r, size_t i)
 	}
 	const struct quire_mrow *e = n->entry;
 	const char *old = e ? e->digest : NULL;
-	const char *ofp = e ? e->fingerprint : NULL;
-	const char *ost = e ? e->status : NULL;
-	if (old && ofp && ost && !strcmp(ost, "clean") && !strcmp(ofp, j->fp.s) &&
-	    quire_blob_exists(r->p->qdir, old)) {
+	if (quire_mrow_current(e, j->fp.s) && quire_blob_exists(r->p->qdir, old)) {
 		/* Early cutoff: the upstream re-ran but produced the same bytes. */
 		memcpy(n->digest, old, QUIRE_DIGEST_STRLEN);
 		n->size = e->size;

@@ -50,6 +50,11 @@ struct quire_mrow {
 	size_t off, len;	     /* the entry's byte range in the manifest's text */
 };
 
+/* Whether row r holds an output that is current for fingerprint fp: clean, recorded with fp,
+ * with an output. The one "up to date" test of the planner and of the runner's early cutoff;
+ * whether the output's blob is present is the caller's check. */
+int quire_mrow_current(const struct quire_mrow *r, const char *fp);
+
 /* A revision's artefacts as rows (from its compact index, or from a manifest in memory), and
  * the manifest's text held open read-only when there is one: a plan reads the rows and parses
  * only the entries it must explain, and a commit copies every entry it did not change.
