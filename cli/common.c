@@ -81,6 +81,46 @@ void print_usage(const struct cmd *c, FILE *f)
 	fputs(c->usage, f);
 	if (c->help)
 		c->help(f);
+	if (c->flags & CMD_WRITES)
+		fputs("\nEvery command that writes the project also takes:\n"
+		      "  --wait[=SECONDS]  when another quire holds the writer lock, wait for it "
+		      "to\n"
+		      "                    finish (without a limit, or up to SECONDS) instead of\n"
+		      "                    exiting 4; QUIRE_WAIT=SECONDS (or 'forever') does the "
+		      "same\n",
+		      f);
+}
+
+int take_wait_option(int *argc, char **argv)
+{
+	int out = 1;
+	for (int i = 1; i < *argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			while (i < *argc)
+				argv[out++] = argv[i++];
+			break;
+		}
+		const char *v = NULL;
+		if (!strcmp(argv[i], "--wait"))
+			v = "forever";
+		else if (!strncmp(argv[i], "--wait=", 7))
+			v = argv[i] + 7;
+		if (!v) {
+			argv[out++] = argv[i];
+			continue;
+		}
+		char *end;
+		double s = strtod(v, &end);
+		if (strcmp(v, "forever") && (end == v || *end || !(s >= 0) || s > 31536000))
+			return usage_error(argv[0],
+					   "--wait=%s: give a number of seconds (or --wait "
+					   "alone to wait without a limit)",
+					   v);
+		setenv("QUIRE_WAIT", v, 1);
+	}
+	*argc = out;
+	argv[out] = NULL;
+	return 0;
 }
 
 int wants_help(int argc, char **argv, const struct cmd *c)

@@ -58,6 +58,10 @@ int bad_option(const char *cmd, const struct option *opts, const char *arg);
 /* Prints "quire: <fmt>" and returns EXIT_USAGE. */
 int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Takes --wait[=SECONDS] out of a writing command's arguments (before any "--") into
+ * QUIRE_WAIT, which the writer lock reads. 0, or EXIT_USAGE after saying why. */
+int take_wait_option(int *argc, char **argv);
+
 /* 1 when a --help / -h argument is present; then prints usage and the caller returns 0. */
 int wants_help(int argc, char **argv, const struct cmd *c);
 

@@ -43,7 +43,7 @@ static const char exit_codes[] =
 	"  1    plan --check: something would run; run: an instance failed or was blocked\n"
 	"  2    usage error (bad option or argument)\n"
 	"  3    invalid project, blueprint, inputs or id (message names file:line:col)\n"
-	"  4    another quire is writing this project (the lock is held)\n"
+	"  4    another quire is writing this project (the lock is held; --wait waits)\n"
 	"  5    the store or file system failed (the disk is full), or a stored file is corrupt\n"
 	"  6    run --max-cost: the estimated cost exceeds the limit (nothing was spent)\n"
 	"  7    a file in out/ holds text quire did not write (a hand edit): nothing was\n"
@@ -70,6 +70,8 @@ static void overview(FILE *f)
 	      "directories of provider "
 	      "modules; QUIRE_SECRETS_FILE names the secrets file (default "
 	      "~/.config/quire/secrets);\n"
+	      "QUIRE_WAIT=SECONDS (or 'forever') makes writing commands wait for the writer "
+	      "lock (--wait);\n"
 	      "QUIRE_MEMORY_LIMIT (bytes, or with K, M, G, T: 1.5G) caps the memory a plan may "
 	      "count on\n"
 	      "(besides the system's available memory, the cgroup's limit and ulimit -v);\n"
@@ -180,6 +182,9 @@ int main(int argc, char **argv)
 	}
 	if (wants_help(argc - i, argv + i, c))
 		return 0;
+	int cargc = argc - i;
+	if ((c->flags & CMD_WRITES) && take_wait_option(&cargc, argv + i))
+		return EXIT_USAGE;
 	/* The process exits when the command returns: its plan and manifests are not taken
 	 * apart first. */
 	quire_mem_leave_at_exit(1);
@@ -195,7 +200,7 @@ int main(int argc, char **argv)
 		return die_core(err);
 	}
 	env.root = root;
-	int rc = c->exec(argc - i, argv + i, &env);
+	int rc = c->exec(cargc, argv + i, &env);
 	quire_project_free(env.p);
 	free(root);
 	return rc;
