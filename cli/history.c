@@ -65,7 +65,9 @@ int history_log(const char *qdir, int json, long limit)
 			if (num(r, "cost_micro"))
 				printf(", cost %lld.%06lld", num(r, "cost_micro") / 1000000,
 				       num(r, "cost_micro") % 1000000);
-			printf("\n      %s%s%s%s\n", str(r, "message"),
+			/* The first line of a message: the log is one entry per two lines. */
+			const char *msg = str(r, "message");
+			printf("\n      %.*s%s%s%s\n", (int)strcspn(msg, "\n"), msg,
 			       json_object_get(r, "restored_from") ? " (restores " : "",
 			       json_object_get(r, "restored_from") ? str(r, "restored_from") : "",
 			       json_object_get(r, "restored_from") ? ")" : "");

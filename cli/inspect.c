@@ -58,6 +58,8 @@ static void print_summary(const json_t *m)
 	if (json_is_object(git))
 		printf("git: %.12s%s\n", str(git, "head"),
 		       json_is_true(json_object_get(git, "dirty")) ? " (uncommitted changes)" : "");
+	if (json_is_string(json_object_get(m, "message")))
+		printf("\n    %s\n\n", str(m, "message"));
 	if (json_is_true(json_object_get(m, "recovered")))
 		printf("note: recovered from a run that was killed before it finished\n");
 	if (json_is_true(json_object_get(m, "interrupted")))

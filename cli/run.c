@@ -18,7 +18,7 @@
 
 static const char usage[] =
 	"usage: quire run [TARGET...] [-j N] [--dry-run] [--keep-going | --fail-fast] [--json]\n"
-	"                 [--max-cost X] [--regenerate ID]...\n\n"
+	"                 [--max-cost X] [--regenerate ID]... [-m TEXT]\n\n"
 	"Generates every dirty instance (see 'quire plan'), reusing whatever is unchanged or\n"
 	"already in the action cache, commits the result as a new revision and rewrites the\n"
 	"changed files in out/. With nothing to do it commits nothing.\n\n"
@@ -31,6 +31,8 @@ static const char usage[] =
 	"  --keep-going  after a failure, run everything that does not depend on it (default)\n"
 	"  --fail-fast   start nothing new after the first failure\n"
 	"  --json        print one JSON event per line instead of text\n"
+	"  -m, --message TEXT  a message for the revision ('quire log' shows it instead of the\n"
+	"                command line)\n"
 	"  --regenerate ID  make a new take of ID (a pattern; repeatable) even though nothing\n"
 	"                changed; earlier takes stay ('quire inspect ID --takes')\n"
 	"  --max-cost X  refuse to start (exit 6) when the estimated cost of what would be\n"
@@ -190,14 +192,16 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 		{ "json", no_argument, NULL, 'J' },
 		{ "max-cost", required_argument, NULL, 'M' },
 		{ "regenerate", required_argument, NULL, 'R' },
+		{ "message", required_argument, NULL, 'm' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *message = NULL;
 	int jobs = 0, dry = 0, fail_fast = 0, json = 0, c, has_max = 0;
 	long long max_cost = 0;
 	const char *regen[64];
 	size_t nregen = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "j:n", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "j:nm:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': {
 			char *end;
@@ -221,6 +225,17 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 		case 'J':
 			json = 1;
 			break;
+		case 'm': {
+			/* Kept in the revision as JSON text: UTF-8, and short enough to read. */
+			json_t *s = json_string(optarg);
+			json_decref(s);
+			if (!*optarg || !s || strlen(optarg) > 4096)
+				return usage_error("run",
+						   "-m needs a message of 1 to 4096 bytes of "
+						   "UTF-8 text");
+			message = optarg;
+			break;
+		}
 		case 'R':
 			if (nregen == sizeof(regen) / sizeof(regen[0]))
 				return usage_error("run", "at most 64 --regenerate patterns");
@@ -251,6 +266,8 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 		case '?':
 			if (optopt == 'j')
 				return usage_error("run", "-j needs a number");
+			if (optopt == 'm')
+				return usage_error("run", "-m needs a message");
 			return bad_option("run", opts, argv[optind - 1]);
 		default:
 			return bad_option("run", opts, argv[optind - 1]);
@@ -282,6 +299,7 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 		.progress = progress,
 		.ud = &u,
 		.command = "quire run",
+		.message = message,
 		.regenerate = regen,
 		.nregenerate = nregen,
 		.has_max_cost = has_max,

@@ -109,8 +109,10 @@ int quire_history_log(const char *qdir, json_t **out)
 		json_t *row = json_pack(
 			"{s:s,s:O,s:O,s:O,s:I,s:I,s:I,s:I,s:I,s:I}", "revision", rev, "parent",
 			json_object_get(m, "parent"), "created", json_object_get(m, "created"),
-			"message", json_object_get(m, "command"), "produced", num(c, "produced"),
-			"cached", num(c, "cached"), "failed", num(c, "failed"), "edited",
+			"message",
+			json_object_get(m, json_object_get(m, "message") ? "message" : "command"),
+			"produced", num(c, "produced"), "cached", num(c, "cached"), "failed",
+			num(c, "failed"), "edited",
 			num(c, "edited") + num(c, "approved") + num(c, "feedback"), "cost_micro",
 			num(c, "cost_micro"), "artefacts",
 			(json_int_t)json_object_size(json_object_get(m, "artefacts")));

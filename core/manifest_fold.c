@@ -41,6 +41,11 @@ static void fold_run_start(const struct fold_ev *ev)
 		json_object_set(m, "inputs", json_object_get(data, "inputs"));
 	json_object_set(m, "git", json_object_get(data, "git"));
 	json_object_set(m, "command", json_object_get(data, "command"));
+	/* A message is this revision's own ('run -m'): never inherited from the parent. */
+	if (json_object_get(data, "message"))
+		json_object_set(m, "message", json_object_get(data, "message"));
+	else
+		json_object_del(m, "message");
 	json_object_set_new(m, "created", json_string(ts));
 	json_object_del(m, "restored_from");
 	json_object_set_new(m, "counts", json_object());

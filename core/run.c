@@ -139,6 +139,8 @@ static int record_start(struct runner *r, const char *current)
 	json_t *start_data = json_pack("{s:s,s:o,s:o,s:o,s:s}", "revision", r->rev, "parent",
 				       current ? json_string(current) : json_null(), "inputs",
 				       inputs, "git", quire__git_info(p->root), "command", command);
+	if (r->o->message)
+		json_object_set_new(start_data, "message", json_string(r->o->message));
 	struct quire_buf files = QUIRE_BUF_INIT;
 	quire_project_files_text(p, &files);
 	char *start_text = quire_json_canonical_with(start_data, "files", files.ptr);

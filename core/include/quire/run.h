@@ -29,6 +29,7 @@ struct quire_run_opts {
 	void (*progress)(void *ud, const struct quire_progress *ev);
 	void *ud;
 	const char *command; /* how this run was started, for the lock holder and history */
+	const char *message; /* the revision's message (UTF-8), or NULL: history shows command */
 	const char *const *regenerate; /* id patterns to generate a new take of */
 	size_t nregenerate;
 	int has_max_cost; /* refuse (QUIRE_ECOST) when the estimate exceeds max_cost_micro */
