@@ -14,6 +14,7 @@
 #include "quire/plan.h"
 #include "quire/project.h"
 #include "quire/reason.h"
+#include "quire/run.h"
 #include "quire/store.h"
 
 static const char usage[] =
@@ -139,6 +140,35 @@ void plan_print(const struct quire_plan *plan, int explain, int removals)
 		printf("  remove  %s\n", plan->removed[i]);
 }
 
+void plan_print_estimate(const json_t *est)
+{
+	if (!json_is_true(json_object_get(est, "priced")))
+		return;
+	long long t = json_integer_value(json_object_get(est, "total_micro"));
+	printf("cost: estimated %lld.%06lld for what would run\n", t / 1000000, t % 1000000);
+	const char *role;
+	json_t *r;
+	const json_t *roles = json_object_get(est, "roles");
+	size_t w = 0;
+	json_object_foreach((json_t *)roles, role, r)
+		if (strlen(role) > w)
+			w = strlen(role);
+	json_object_foreach((json_t *)roles, role, r) {
+		long long n = json_integer_value(json_object_get(r, "instances"));
+		long long e = json_integer_value(json_object_get(r, "estimate_micro"));
+		if (json_is_true(json_object_get(r, "priced")))
+			printf("  %-*s  %lld.%06lld for %lld\n", (int)w, role, e / 1000000,
+			       e % 1000000, n);
+		else
+			printf("  %-*s  not priced (no 'price' in quire.yaml) for %lld\n", (int)w,
+			       role, n);
+	}
+	printf("  (an estimate: each prompt counts as its template's bytes / 4 tokens, each "
+	       "answer\n"
+	       "  as the role's price.estimate_tokens_out; what answers really use is known only\n"
+	       "  after the run, which records it)\n");
+}
+
 static int cmd_plan(int argc, char **argv, const struct cmd_env *env)
 {
 	static const struct option opts[] = {
@@ -182,11 +212,15 @@ static int cmd_plan(int argc, char **argv, const struct cmd_env *env)
 		if (optind < argc)
 			json_object_set_new(j, "removed", json_array());
 		json_object_set_new(j, "out_conflicts", plan_conflicts_json(conf, nconf));
+		json_object_set_new(j, "estimate", quire_run_estimate_json(p, plan));
 		print_json_line(j);
 		json_decref(j);
 	} else if (!check) {
 		plan_print(plan, explain, optind >= argc);
 		plan_print_conflicts(conf, nconf);
+		json_t *est = quire_run_estimate_json(p, plan);
+		plan_print_estimate(est);
+		json_decref(est);
 	}
 	rc = check && dirty ? EXIT_DIRTY : 0;
 out:

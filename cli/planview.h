@@ -18,6 +18,9 @@ int plan_readonly(struct quire_project *p, char **targets, size_t ntargets, stru
 /* Prints the plan as text: what runs, waits and is removed, and why. */
 void plan_print(const struct quire_plan *plan, int explain, int removals);
 
+/* Prints the cost estimate (quire_run_estimate_json) when some role with work has a price. */
+void plan_print_estimate(const json_t *est);
+
 /* Prints the files in out/ a run would refuse to overwrite, and what to do about them. */
 void plan_print_conflicts(const struct quire_out_conflict *c, size_t n);
 

@@ -115,6 +115,7 @@ static int dry_run(struct quire_project *p, char **targets, size_t ntargets, int
 		json_t *j = quire_plan_to_json(plan, 0);
 		json_object_set_new(j, "event", json_string("plan"));
 		json_object_set_new(j, "out_conflicts", plan_conflicts_json(conf, nconf));
+		json_object_set_new(j, "estimate", quire_run_estimate_json(p, plan));
 		print_json_line(j);
 		json_decref(j);
 	} else {
@@ -124,9 +125,11 @@ static int dry_run(struct quire_project *p, char **targets, size_t ntargets, int
 	/* It exits as the run itself would: refused for its cost, or for out/. */
 	int priced = 0;
 	long long est = err ? 0 : quire_run_estimate_plan(p, plan, &priced);
-	if (!err && priced && !json)
-		printf("cost: estimated %lld.%06lld for what would run\n", est / 1000000,
-		       est % 1000000);
+	if (!err && priced && !json) {
+		json_t *e = quire_run_estimate_json(p, plan);
+		plan_print_estimate(e);
+		json_decref(e);
+	}
 	if (!err && has_max && quire_run_check_cost(est, max_cost))
 		rc = die_core(QUIRE_ECOST);
 	else if (!err && nconf)

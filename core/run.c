@@ -38,6 +38,39 @@ long long quire_run_estimate_plan(const struct quire_project *p, const struct qu
 	return sum;
 }
 
+json_t *quire_run_estimate_json(const struct quire_project *p, const struct quire_plan *plan)
+{
+	json_t *roles = json_object();
+	long long total = 0;
+	int any = 0;
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct quire_node *n = &plan->nodes[i];
+		if (!n->selected || !n->dirty)
+			continue;
+		const char *role = p->bp->producers[n->producer].role;
+		const struct quire_binding *b = quire_project_binding(p, role);
+		json_t *r = json_object_get(roles, role);
+		if (!r) {
+			r = json_pack("{s:I,s:I,s:b}", "instances", (json_int_t)0, "estimate_micro",
+				      (json_int_t)0, "priced", b->priced);
+			json_object_set_new(roles, role, r);
+		}
+		long long e = quire_run_estimate(p, plan, i), sum;
+		if (__builtin_add_overflow(json_integer_value(json_object_get(r, "estimate_micro")),
+					   e, &sum))
+			sum = LLONG_MAX;
+		json_object_set_new(r, "estimate_micro", json_integer(sum));
+		json_object_set_new(
+			r, "instances",
+			json_integer(json_integer_value(json_object_get(r, "instances")) + 1));
+		if (__builtin_add_overflow(total, e, &total))
+			total = LLONG_MAX;
+		any |= b->priced;
+	}
+	return json_pack("{s:I,s:b,s:o}", "total_micro", (json_int_t)total, "priced", any, "roles",
+			 roles);
+}
+
 int quire_run_check_cost(long long estimate_micro, long long max_micro)
 {
 	if (estimate_micro <= max_micro)

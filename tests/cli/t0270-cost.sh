@@ -4,6 +4,21 @@
 . "$(dirname "$0")/lib.sh"
 new_story s
 sed -i 's/^    model: mock-writer$/    model: mock-writer\n    price: { per_call: 0.002, input_per_mtok: 0.15, output_per_mtok: 0.6, estimate_tokens_out: 800 }/' quire.yaml
+run_q "plan shows the estimate before anything is spent" 0 plan
+check "the total" out_has "cost: estimated "
+check "per role: the writer's ten instances" grep -qE '^  writer    [0-9]+\.[0-9]{6} for 10$' "$TRASH/.out"
+check "the unpriced role says so" out_has "  assemble  not priced (no 'price' in quire.yaml) for 1"
+check "and what the estimate cannot know" out_has "known only"
+run_q "plan --json carries it" 0 plan --json
+check "total and roles, the total their sum" python3 -c '
+import json,sys; e=json.load(open(sys.argv[1]))["estimate"]
+r=e["roles"]
+assert e["priced"] and r["writer"]["instances"]==10 and r["assemble"]=={"instances":1,"estimate_micro":0,"priced":False}, e
+assert e["total_micro"]==r["writer"]["estimate_micro"]>=10*2000, e' "$TRASH/.out"
+run_q "run --dry-run --json carries it too" 0 run --dry-run --json
+check "the same estimate" python3 -c '
+import json,sys; e=json.loads(open(sys.argv[1]).readline())["estimate"]
+assert e["roles"]["writer"]["instances"]==10, e' "$TRASH/.out"
 run_q "a run over the limit is refused" 6 run --max-cost 0.01
 check "the estimate and the limit are named" err_has "exceeds --max-cost 0.010000; nothing was generated"
 check "no revision was made" test ! -e .quire/current

@@ -63,6 +63,13 @@ long long quire_run_estimate(const struct quire_project *p, const struct quire_p
 long long quire_run_estimate_plan(const struct quire_project *p, const struct quire_plan *plan,
 				  int *priced);
 
+/* The estimate of what the plan would run, for plan and run --dry-run: {"total_micro": N,
+ * "priced": bool, "roles": {ROLE: {"instances": n, "estimate_micro": m, "priced": bool}}}
+ * over the roles with work to do. */
+struct json_t;
+struct json_t *quire_run_estimate_json(const struct quire_project *p,
+				       const struct quire_plan *plan);
+
 /* QUIRE_ECOST (with the message a refused run gives) when the estimate exceeds the limit. */
 int quire_run_check_cost(long long estimate_micro, long long max_micro);
 
