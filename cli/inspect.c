@@ -8,6 +8,9 @@
 
 #include "common.h"
 #include "history.h"
+#include "planview.h"
+#include "quire/graph.h"
+#include "quire/plan.h"
 #include "quire/blob.h"
 #include "quire/buf.h"
 #include "quire/error.h"
@@ -21,6 +24,7 @@
 static const char usage[] =
 	"usage: quire inspect [ID] [--revision REV] [--json]\n"
 	"       quire inspect ID --takes         the takes of an artefact\n"
+	"       quire inspect ID --used-by       what uses it, directly and downstream\n"
 	"       quire inspect --log              every revision: parent, time, counts, cost, "
 	"message\n"
 	"       quire inspect --diff A B         inputs and artefacts that differ (text as diffs)\n"
@@ -211,6 +215,51 @@ static int inspect_matching(const json_t *m, const char *id, int json)
 	return 0;
 }
 
+/* inspect ID --used-by: what depends on ID in the project as it is now (its plan), directly
+ * and further downstream. */
+static int inspect_used_by(const char *root, const char *id, int json)
+{
+	struct quire_project *p = NULL;
+	struct quire_plan *plan = NULL;
+	int err = quire_project_open(&p, root);
+	if (!err)
+		err = plan_readonly(p, NULL, 0, &plan, NULL, NULL);
+	if (err) {
+		quire_project_free(p);
+		return die_core(err);
+	}
+	long i = quire_plan_find(plan, id);
+	int rc = 0;
+	if (i < 0) {
+		rc = usage_error("inspect", "the blueprint has no instance '%s' (see 'quire plan')",
+				 id);
+	} else {
+		json_t *u = quire_graph_used_by(plan, (size_t)i);
+		if (json) {
+			print_json_line(u);
+		} else {
+			const json_t *d = json_object_get(u, "used_by");
+			const json_t *all = json_object_get(u, "downstream");
+			if (!json_array_size(d))
+				printf("%s: nothing uses it\n", id);
+			else
+				printf("%s is used by:\n", id);
+			size_t k;
+			json_t *v;
+			json_array_foreach(d, k, v)
+				printf("  %s\n", json_string_value(v));
+			if (json_array_size(all) > json_array_size(d))
+				printf("and, through them, %zu more downstream ('--json' lists "
+				       "them)\n",
+				       json_array_size(all) - json_array_size(d));
+		}
+		json_decref(u);
+	}
+	quire_plan_free(plan);
+	quire_project_free(p);
+	return rc;
+}
+
 static int cmd_inspect(int argc, char **argv, const struct cmd_env *env)
 {
 	static const struct option opts[] = {
@@ -221,8 +270,10 @@ static int cmd_inspect(int argc, char **argv, const struct cmd_env *env)
 		{ "status", no_argument, NULL, 's' },
 		{ "takes", no_argument, NULL, 't' },
 		{ "export", required_argument, NULL, 'e' },
+		{ "used-by", no_argument, NULL, 'u' },
 		{ NULL, 0, NULL, 0 },
 	};
+	int used_by = 0;
 	const char *rev = NULL, *export_file = NULL;
 	int json = 0, c, log = 0, diff = 0, status = 0, takes = 0;
 	opterr = 0;
@@ -249,13 +300,21 @@ static int cmd_inspect(int argc, char **argv, const struct cmd_env *env)
 		case 'e':
 			export_file = optarg;
 			break;
+		case 'u':
+			used_by = 1;
+			break;
 		default:
 			return bad_option("inspect", opts, argv[optind - 1]);
 		}
 	}
-	if (log + diff + status + takes + (export_file != NULL) > 1)
-		return usage_error("inspect",
-				   "give one of --log, --diff, --status, --takes, --export");
+	if (log + diff + status + takes + used_by + (export_file != NULL) > 1)
+		return usage_error(
+			"inspect",
+			"give one of --log, --diff, --status, --takes, --used-by, --export");
+	if (used_by && (argc - optind != 1 || rev))
+		return usage_error("inspect", "--used-by needs one ID (of the current blueprint)");
+	if (used_by)
+		return inspect_used_by(env->root, argv[optind], json);
 	if (diff && argc - optind != 2)
 		return usage_error("inspect", "--diff needs two revisions: --diff A B");
 	if (takes && argc - optind != 1)

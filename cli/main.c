@@ -31,10 +31,23 @@ static const struct cmd cmd_version_desc = {
 };
 
 static const struct cmd *const commands[] = {
-	&cmd_init_desc, &cmd_plan_desc,	  &cmd_run_desc,       &cmd_status_desc,
-	&cmd_log_desc,	&cmd_diff_desc,	  &cmd_show_desc,      &cmd_inspect_desc,
-	&cmd_edit_desc, &cmd_rewind_desc, &cmd_providers_desc, &cmd_gc_desc,
-	&cmd_fsck_desc, &cmd_help_desc,	  &cmd_version_desc,   NULL,
+	&cmd_init_desc,
+	&cmd_plan_desc,
+	&cmd_run_desc,
+	&cmd_status_desc,
+	&cmd_log_desc,
+	&cmd_diff_desc,
+	&cmd_show_desc,
+	&cmd_inspect_desc,
+	&cmd_graph_desc,
+	&cmd_edit_desc,
+	&cmd_rewind_desc,
+	&cmd_providers_desc,
+	&cmd_gc_desc,
+	&cmd_fsck_desc,
+	&cmd_help_desc,
+	&cmd_version_desc,
+	NULL,
 };
 
 static const char exit_codes[] =

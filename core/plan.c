@@ -548,6 +548,35 @@ summed:
 	}
 }
 
+/* The stem of an out/ file a target names ("out/Scene-1-0.md" -> "Scene-1-0"), or NULL when
+ * the target is not under the project's out directory. Malloc'd. */
+static char *out_stem(const struct quire_project *p, const char *t)
+{
+	size_t ol = strlen(p->out_dir);
+	if (!strncmp(t, "./", 2))
+		t += 2;
+	if (strncmp(t, p->out_dir, ol) || t[ol] != '/' || !t[ol + 1] || strchr(t + ol + 1, '/'))
+		return NULL;
+	char *stem = quire__xstrdup(t + ol + 1);
+	char *dot = strrchr(stem, '.');
+	if (dot && dot != stem)
+		*dot = '\0';
+	return stem;
+}
+
+/* Selects the instance whose out/ file is stem; whether one was. */
+static int select_out_file(struct quire_plan *plan, const char *stem)
+{
+	for (size_t i = 0; i < plan->n; i++) {
+		char *name = quire_id_filename(plan->nodes[i].id, NULL);
+		int hit = !strcmp(name, stem);
+		free(name);
+		if (hit)
+			return plan->nodes[i].selected = 1;
+	}
+	return 0;
+}
+
 static int select_targets(struct quire_plan *plan, const struct quire_project *p,
 			  const char *const *targets, size_t ntargets)
 {
@@ -557,11 +586,23 @@ static int select_targets(struct quire_plan *plan, const struct quire_project *p
 		return 0;
 	}
 	for (size_t t = 0; t < ntargets; t++) {
+		/* An out/ file stands for the instance it holds (the way make takes a file). */
+		char *stem = out_stem(p, targets[t]);
+		if (stem) {
+			int hit = select_out_file(plan, stem);
+			free(stem);
+			if (!hit)
+				return quire_error_set(QUIRE_EINVALID,
+						       "'%s' is not the out/ file of any instance",
+						       targets[t]);
+			continue;
+		}
 		if (!quire_id_valid_pattern(targets[t]))
-			return quire_error_set(
-				QUIRE_EINVALID,
-				"'%s' is not an id or id pattern (e.g. Chapter[2], Scene[1][*])",
-				targets[t]);
+			return quire_error_set(QUIRE_EINVALID,
+					       "'%s' is not an id, an id pattern (e.g. Chapter[2], "
+					       "Scene[1][*]) or "
+					       "an out/ file",
+					       targets[t]);
 		int any = 0;
 		for (size_t i = 0; i < plan->n; i++)
 			if (quire_id_match(targets[t], plan->nodes[i].id))
