@@ -185,6 +185,27 @@ static void print_summary(const struct quire_run_result *rr, int json)
 		       r.pending_review);
 }
 
+/* An amount in the price table's currency (whole units and up to 6 decimals) in
+ * micro-units; -1 when s is not one. */
+static int parse_amount(const char *s, long long *out)
+{
+	long long whole = 0, frac = 0;
+	int fd = 0, digits = 0;
+	const char *q = s;
+	for (; *q >= '0' && *q <= '9' && whole < 1000000000000LL; q++, digits++)
+		whole = whole * 10 + (*q - '0');
+	if (*q == '.')
+		for (q++; *q >= '0' && *q <= '9'; q++, digits++)
+			if (fd < 6)
+				frac = frac * 10 + (*q - '0'), fd++;
+	if (*q || !digits)
+		return -1;
+	while (fd++ < 6)
+		frac *= 10;
+	*out = whole * 1000000 + frac;
+	return 0;
+}
+
 static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 {
 	static const struct option opts[] = {
@@ -244,28 +265,13 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 				return usage_error("run", "at most 64 --regenerate patterns");
 			regen[nregen++] = optarg;
 			break;
-		case 'M': {
-			/* An amount in the price table's currency: whole units and up to 6
-			 * decimals. */
-			long long whole = 0, frac = 0;
-			int fd = 0, digits = 0;
-			const char *q = optarg;
-			for (; *q >= '0' && *q <= '9' && whole < 1000000000000LL; q++, digits++)
-				whole = whole * 10 + (*q - '0');
-			if (*q == '.')
-				for (q++; *q >= '0' && *q <= '9'; q++, digits++)
-					if (fd < 6)
-						frac = frac * 10 + (*q - '0'), fd++;
-			if (*q || !digits)
+		case 'M':
+			if (parse_amount(optarg, &max_cost))
 				return usage_error(
 					"run", "--max-cost needs an amount such as 2.50, not '%s'",
 					optarg);
-			while (fd++ < 6)
-				frac *= 10;
-			max_cost = whole * 1000000 + frac;
 			has_max = 1;
 			break;
-		}
 		case '?':
 			if (optopt == 'j')
 				return usage_error("run", "-j needs a number");
