@@ -22,6 +22,7 @@ enum {
 	CMD_ROOT = 1 << 0,    /* runs in a project: its directory is found first (-C, or upward) */
 	CMD_PROJECT = 1 << 1, /* ... and its files are loaded (quire.yaml, blueprint, inputs) */
 	CMD_WRITES = 1 << 2,  /* changes the project: takes its writer lock (in the core call) */
+	CMD_PROJECT_IF_ANY = 1 << 3, /* loads the project when there is one; env->p NULL if not */
 };
 
 struct quire_project;
@@ -77,6 +78,7 @@ int use_color(FILE *f);
 
 extern const struct cmd cmd_init_desc, cmd_plan_desc, cmd_run_desc, cmd_inspect_desc,
 	cmd_providers_desc, cmd_edit_desc, cmd_rewind_desc, cmd_gc_desc, cmd_fsck_desc,
-	cmd_log_desc, cmd_diff_desc, cmd_show_desc, cmd_status_desc, cmd_graph_desc;
+	cmd_log_desc, cmd_diff_desc, cmd_show_desc, cmd_status_desc, cmd_graph_desc,
+	cmd_secret_desc;
 
 #endif

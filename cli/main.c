@@ -31,23 +31,11 @@ static const struct cmd cmd_version_desc = {
 };
 
 static const struct cmd *const commands[] = {
-	&cmd_init_desc,
-	&cmd_plan_desc,
-	&cmd_run_desc,
-	&cmd_status_desc,
-	&cmd_log_desc,
-	&cmd_diff_desc,
-	&cmd_show_desc,
-	&cmd_inspect_desc,
-	&cmd_graph_desc,
-	&cmd_edit_desc,
-	&cmd_rewind_desc,
-	&cmd_providers_desc,
-	&cmd_gc_desc,
-	&cmd_fsck_desc,
-	&cmd_help_desc,
-	&cmd_version_desc,
-	NULL,
+	&cmd_init_desc,	   &cmd_plan_desc, &cmd_run_desc,    &cmd_status_desc,
+	&cmd_log_desc,	   &cmd_diff_desc, &cmd_show_desc,   &cmd_inspect_desc,
+	&cmd_graph_desc,   &cmd_edit_desc, &cmd_rewind_desc, &cmd_providers_desc,
+	&cmd_secret_desc,  &cmd_gc_desc,   &cmd_fsck_desc,   &cmd_help_desc,
+	&cmd_version_desc, NULL,
 };
 
 static const char exit_codes[] =
@@ -204,6 +192,13 @@ int main(int argc, char **argv)
 	struct cmd_env env = { NULL, NULL };
 	char *root = NULL;
 	int err = 0;
+	if (c->flags & CMD_PROJECT_IF_ANY) {
+		/* Only when a project is there: its absence is the command's to judge. */
+		if (quire_project_find(&root, opt_dir) == 0)
+			err = quire_project_open(&env.p, root);
+		else
+			quire_error_clear();
+	}
 	if (c->flags & (CMD_ROOT | CMD_PROJECT))
 		err = quire_project_find(&root, opt_dir);
 	if (!err && (c->flags & CMD_PROJECT))

@@ -16,36 +16,74 @@
 #include "quire/secret.h"
 
 static const char usage[] =
-	"usage: quire providers [--check] [--json]\n\n"
+	"usage: quire providers [--check] [--json]\n"
+	"       quire providers --available [--json]\n\n"
 	"Lists every role the blueprint uses with its binding from quire.yaml: provider, model,\n"
 	"where the provider was found (built-in, a plugin module, or an external executable on\n"
 	"PATH) and whether its secret is present (from the environment or the secrets file).\n"
 	"Secrets are never printed.\n\n"
 	"  --check   also start each provider and ask it whether it is ready (for HTTP providers:\n"
 	"            the server answers and accepts the key)\n"
+	"  --available  list every provider a role can bind instead: the built-in ones, plugin\n"
+	"            modules (quire-provider-NAME.so on QUIRE_PLUGIN_PATH and in the install's\n"
+	"            plugin directory) and programs (quire-provider-NAME on PATH); works\n"
+	"            outside a project\n"
 	"  --json    print a JSON array\n\n"
 	"Exit 1 when any role is not ready.\n";
+
+/* providers --available: every provider a role could bind, wherever quire would find it. */
+static int list_available(int json)
+{
+	json_t *a = quire_provider_available();
+	if (json) {
+		print_json_line(a);
+	} else {
+		size_t k;
+		json_t *v;
+		json_array_foreach(a, k, v) {
+			const char *path = json_string_value(json_object_get(v, "path"));
+			printf("%-12s %-9s%s%s\n", json_string_value(json_object_get(v, "name")),
+			       json_string_value(json_object_get(v, "kind")), path ? " " : "",
+			       path ? path : "");
+		}
+	}
+	json_decref(a);
+	return 0;
+}
 
 static int cmd_providers(int argc, char **argv, const struct cmd_env *env)
 {
 	static const struct option opts[] = {
 		{ "check", no_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "available", no_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int check = 0, json = 0, c;
+	int check = 0, json = 0, available = 0, c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'c')
 			check = 1;
 		else if (c == 'j')
 			json = 1;
+		else if (c == 'a')
+			available = 1;
 		else
 			return bad_option("providers", opts, argv[optind - 1]);
 	}
 	if (optind < argc)
 		return usage_error("providers", "unexpected argument '%s'", argv[optind]);
+	if (available && check)
+		return usage_error("providers",
+				   "--available lists providers; --check checks roles");
+	if (available)
+		return list_available(json);
 	struct quire_project *p = env->p;
+	if (!p)
+		return die_core(quire_error_set(
+			QUIRE_EINVALID, "not in a quire project (no quire.yaml here or in any "
+					"parent directory); 'quire providers --available' lists "
+					"the providers there are"));
 	json_t *rows = json_array();
 	int not_ready = 0;
 	size_t nroles;
@@ -158,6 +196,6 @@ const struct cmd cmd_providers_desc = {
 	.name = "providers",
 	.summary = "list role bindings and whether each is ready",
 	.usage = usage,
-	.flags = CMD_PROJECT,
+	.flags = CMD_PROJECT_IF_ANY,
 	.exec = cmd_providers,
 };

@@ -1,8 +1,11 @@
 /* The registry of provider types: built-ins, dlopen'd plugins and external executables. */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "quire-config.h"
 #include "quire-provider.h"
@@ -179,6 +182,76 @@ int quire_provider_resolve(const char *name, const struct quire_provider **vt, c
 			      name, names, name, name);
 	free(names);
 	return err;
+}
+
+static int listed(const json_t *a, const char *name)
+{
+	size_t k;
+	json_t *v;
+	json_array_foreach(a, k, v)
+		if (!strcmp(json_string_value(json_object_get(v, "name")), name))
+			return 1;
+	return 0;
+}
+
+/* Adds the names in dir of files "quire-provider-NAME" + suffix (executables when program). */
+static void list_dir(json_t *a, const char *dir, const char *suffix, const char *kind, int program)
+{
+	DIR *d = opendir(*dir ? dir : ".");
+	if (!d)
+		return;
+	size_t sl = strlen(suffix);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		const char *n = e->d_name;
+		size_t len = strlen(n);
+		if (strncmp(n, "quire-provider-", 15) || len <= 15 + sl ||
+		    strcmp(n + len - sl, suffix))
+			continue;
+		char *name = quire__xstrndup(n + 15, len - 15 - sl);
+		char *path = quire__xasprintf("%s/%s", *dir ? dir : ".", n);
+		if (quire__is_ident(name, strlen(name)) && !listed(a, name) &&
+		    (!program || access(path, X_OK) == 0))
+			json_array_append_new(a, json_pack("{s:s,s:s,s:s}", "name", name, "kind",
+							   kind, "path", path));
+		free(name);
+		free(path);
+	}
+	closedir(d);
+}
+
+/* Calls list_dir for each directory of a colon-separated list. */
+static void list_dirs(json_t *a, const char *dirs, const char *suffix, const char *kind,
+		      int program)
+{
+	if (!dirs)
+		return;
+	char *copy = quire__xstrdup(dirs);
+	for (char *d = copy; d;) {
+		char *colon = strchr(d, ':');
+		if (colon)
+			*colon = '\0';
+		if (*d || program)
+			list_dir(a, d, suffix, kind, program);
+		d = colon ? colon + 1 : NULL;
+	}
+	free(copy);
+}
+
+json_t *quire_provider_available(void)
+{
+	json_t *a = json_array();
+	for (int i = 0; i < nregistry; i++)
+		json_array_append_new(
+			a, origin[i] ? json_pack("{s:s,s:s,s:s}", "name", registry[i]->name, "kind",
+						 "module", "path", origin[i])
+				     : json_pack("{s:s,s:s}", "name", registry[i]->name, "kind",
+						 "built-in"));
+	list_dirs(a, getenv("QUIRE_PLUGIN_PATH"), ".so", "module", 0);
+	list_dir(a, QUIRE_PLUGINDIR, ".so", "module", 0);
+	if (external_adapter)
+		list_dirs(a, getenv("PATH"), "", "program", 1);
+	return a;
 }
 
 char *quire_provider_names(void)

@@ -206,3 +206,115 @@ int quire_secret_lookup(const char *name, char **value, char **source)
 		free(path);
 	return 0;
 }
+
+/* Reads the secrets file into b when it is there and only its owner may read it: 0 with
+ * *exists set, or a QUIRE_E* code naming the problem. */
+static int read_file(const char *path, struct quire_buf *b, int *exists)
+{
+	struct stat st;
+	*exists = 0;
+	if (stat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return quire_error_set(QUIRE_EINVALID, "cannot read secrets file '%s': %s", path,
+				       strerror(errno));
+	}
+	if (!S_ISREG(st.st_mode))
+		return quire_error_set(QUIRE_EINVALID, "secrets file '%s' is not a regular file",
+				       path);
+	if (st.st_mode & 077)
+		return quire_error_set(QUIRE_EINVALID,
+				       "secrets file '%s' has mode %03o: it must be readable by "
+				       "you alone (chmod 600 '%s')",
+				       path, (unsigned)(st.st_mode & 0777), path);
+	*exists = 1;
+	return quire_fs_read(path, b, 1u << 20);
+}
+
+/* The name a line of the secrets file sets (len bytes at *name), or 0 for none. */
+static size_t line_name(const char *line, const char **name)
+{
+	while (*line == ' ' || *line == '\t')
+		line++;
+	const char *eq = strchr(line, '=');
+	if (*line == '#' || !eq || eq == line)
+		return 0;
+	*name = line;
+	return (size_t)(eq - line);
+}
+
+int quire_secret_store(const char *name, const char *value)
+{
+	if (!quire__is_ident(name, strlen(name)))
+		return quire_error_set(
+			QUIRE_EINVALID,
+			"'%s' is not a secret's name (letters, digits and '_', as an "
+			"environment variable: OPENAI_API_KEY)",
+			name);
+	if (!*value || strpbrk(value, "\r\n"))
+		return quire_error_set(QUIRE_EINVALID,
+				       "the value of %s must be one line, not empty", name);
+	char *path = quire_secret_file();
+	struct quire_buf old = QUIRE_BUF_INIT, out = QUIRE_BUF_INIT;
+	int exists, err = read_file(path, &old, &exists);
+	if (!err && !exists) {
+		char *dir = quire__xstrdup(path), *slash = strrchr(dir, '/');
+		if (slash && slash != dir) {
+			*slash = '\0';
+			err = quire_fs_mkdirs(dir, 0700);
+		}
+		free(dir);
+	}
+	size_t nl = strlen(name);
+	for (char *line = old.ptr; !err && line && *line;) {
+		char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		const char *n;
+		size_t l = line_name(line, &n);
+		if (!(l == nl && !strncmp(n, name, nl)))
+			err = quire_buf_add(&out, line, len) || quire_buf_putc(&out, '\n');
+		line = end ? end + 1 : NULL;
+	}
+	if (!err)
+		err = quire_buf_printf(&out, "%s=%s\n", name, value);
+	if (!err)
+		err = exists ? quire_fs_rewrite(path, out.ptr, out.len)
+			     : quire_fs_write_atomic(path, out.ptr, out.len, 0600);
+	/* Both buffers held secrets: wipe them before freeing. */
+	if (old.ptr)
+		memset(old.ptr, 0, old.len);
+	if (out.ptr)
+		memset(out.ptr, 0, out.len);
+	quire_buf_release(&old);
+	quire_buf_release(&out);
+	free(path);
+	return err;
+}
+
+int quire_secret_names(char ***names, size_t *n)
+{
+	*names = NULL;
+	*n = 0;
+	char *path = quire_secret_file();
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int exists, err = read_file(path, &b, &exists);
+	size_t alloc = 0;
+	for (char *line = b.ptr; !err && line && *line;) {
+		char *end = strchr(line, '\n');
+		const char *nm;
+		size_t l = line_name(line, &nm);
+		int dup = 0;
+		for (size_t k = 0; l && k < *n; k++)
+			dup |= strlen((*names)[k]) == l && !strncmp((*names)[k], nm, l);
+		if (l && !dup) {
+			QUIRE_GROW(*names, alloc, *n + 1);
+			(*names)[(*n)++] = quire__xstrndup(nm, l);
+		}
+		line = end ? end + 1 : NULL;
+	}
+	if (b.ptr)
+		memset(b.ptr, 0, b.len);
+	quire_buf_release(&b);
+	free(path);
+	return err;
+}

@@ -25,6 +25,13 @@ const struct quire_provider *quire_provider_find(const char *name);
 int quire_provider_resolve(const char *name, const struct quire_provider **vt, char **program,
 			   char **where);
 
+/* Every provider a role could bind, in the order resolve tries them: [{"name", "kind":
+ * "built-in" | "module" | "program", "path"?}]. Modules are named from their file
+ * (quire-provider-NAME.so on QUIRE_PLUGIN_PATH and in the install's plugin directory) without
+ * being loaded; a name found twice is listed where resolve would find it first. */
+struct json_t;
+struct json_t *quire_provider_available(void);
+
 /* Names of the registered providers, for messages: ", "-separated, malloc'd. */
 char *quire_provider_names(void);
 

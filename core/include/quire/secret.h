@@ -22,6 +22,17 @@ void quire_secret_register(const char *value);
  * not fit after a mark is cut off, never shown. */
 void quire_secret_redact(char *buf, size_t cap);
 
+/* Stores value as secret `name` in the secrets file (made 0600, in a 0700 directory, when
+ * absent), replacing any line that named it and keeping every other line; written
+ * atomically. QUIRE_EINVALID for a name that is not an environment variable's, an empty
+ * value or one with a line break, or a secrets file others may read (its mode is named,
+ * never its content). */
+int quire_secret_store(const char *name, const char *value);
+
+/* The names the secrets file holds (values never), as a malloc'd array of malloc'd strings;
+ * *n its length. A missing file holds none. */
+int quire_secret_names(char ***names, size_t *n);
+
 /* The path of the secrets file that would be read (malloc'd). */
 char *quire_secret_file(void);
 

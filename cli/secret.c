@@ -1,0 +1,95 @@
+/* quire secret: keys in the 0600 secrets file, set from standard input without echo. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "quire/error.h"
+#include "quire/secret.h"
+
+static const char usage[] =
+	"usage: quire secret set NAME     read NAME's value from standard input and store it\n"
+	"       quire secret list         the names the secrets file holds (never values)\n"
+	"       quire secret path         the secrets file's path\n\n"
+	"Keys (OPENAI_API_KEY, REPLICATE_API_TOKEN, or a role's 'secret') live in the\n"
+	"environment or in the secrets file: $QUIRE_SECRETS_FILE, else\n"
+	"$XDG_CONFIG_HOME/quire/secrets, else ~/.config/quire/secrets, readable by you alone\n"
+	"(0600; quire refuses a file others may read). 'set' reads one line (on a terminal it\n"
+	"asks, without echo), replaces any earlier value of NAME and keeps the other lines. A\n"
+	"key is never printed, logged or passed to a provider that did not ask for it.\n";
+
+/* Reads one line of at most cap - 1 bytes from stdin into buf, without echo on a terminal;
+ * 0, or -1 at end of input. The line break is dropped. */
+static int read_value(const char *name, char *buf, size_t cap)
+{
+	struct termios old, quiet;
+	int tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+	if (tty) {
+		fprintf(stderr, "%s: ", name);
+		fflush(stderr);
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	}
+	char *line = fgets(buf, (int)cap, stdin);
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	}
+	if (!line)
+		return -1;
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return 0;
+}
+
+static int cmd_secret(int argc, char **argv, const struct cmd_env *env)
+{
+	(void)env;
+	if (argc < 2)
+		return usage_error("secret", "give set NAME, list or path");
+	const char *sub = argv[1];
+	if (!strcmp(sub, "path") && argc == 2) {
+		char *p = quire_secret_file();
+		printf("%s\n", p);
+		free(p);
+		return 0;
+	}
+	if (!strcmp(sub, "list") && argc == 2) {
+		char **names;
+		size_t n;
+		int err = quire_secret_names(&names, &n);
+		if (err)
+			return die_core(err);
+		for (size_t k = 0; k < n; k++) {
+			printf("%s\n", names[k]);
+			free(names[k]);
+		}
+		free(names);
+		return 0;
+	}
+	if (!strcmp(sub, "set") && argc == 3) {
+		char value[8192];
+		if (read_value(argv[2], value, sizeof(value)))
+			return usage_error("secret", "no value on standard input for %s", argv[2]);
+		int err = quire_secret_store(argv[2], value);
+		memset(value, 0, sizeof(value));
+		if (err)
+			return die_core(err);
+		char *p = quire_secret_file();
+		printf("secret: %s stored in %s\n", argv[2], p);
+		free(p);
+		return 0;
+	}
+	return usage_error("secret", "give set NAME, list or path");
+}
+
+const struct cmd cmd_secret_desc = {
+	.name = "secret",
+	.summary = "store an API key in the private secrets file",
+	.usage = usage,
+	.flags = 0,
+	.exec = cmd_secret,
+};
