@@ -83,6 +83,9 @@ _quire()
 	help)
 		COMPREPLY=($(compgen -W "$(_quire_commands "$quire")" -- "$cur"))
 		;;
+	secret)
+		[[ $prev == secret ]] && COMPREPLY=($(compgen -W "set list path" -- "$cur"))
+		;;
 	init)
 		COMPREPLY=($(compgen -d -- "$cur"))
 		;;

@@ -27,6 +27,7 @@ check "revisions for diff" grep -qx rev-0001 <<<"$(complete_words diff '')"
 check "and current~1" grep -qx 'current~1' <<<"$(complete_words diff cur)"
 is "-C takes a directory" "$(cd "$TRASH" && complete_words -C s | tr '\n' ' ')" "s "
 is "after -C DIR, commands again" "$(complete_words -C . pl | tr '\n' ' ')" "plan "
+is "secret's subcommands" "$(complete_words secret s | tr '\n' ' ')" "set "
 is "init --blueprint names blueprints" "$(complete_words init --blueprint s | tr '\n' ' ')" "screenplay story "
 # meson install puts it where bash-completion looks (share/bash-completion/completions).
 if [ -n "${QUIRE_BUILD_ROOT:-}" ]; then
