@@ -4,6 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -154,8 +158,90 @@ void print_json_line(const struct json_t *v)
 	fflush(stdout);
 }
 
+static int color_mode = -1; /* -1 auto, 0 never, 1 always */
+static int paged_tty;	    /* stdout was a terminal before the pager took it */
+static int no_pager;
+static pid_t pager_pid;
+
+int set_color(const char *when)
+{
+	if (!strcmp(when, "always"))
+		color_mode = 1;
+	else if (!strcmp(when, "never"))
+		color_mode = 0;
+	else if (!strcmp(when, "auto"))
+		color_mode = -1;
+	else
+		return -1;
+	return 0;
+}
+
 int use_color(FILE *f)
 {
-	const char *nc = getenv("NO_COLOR");
-	return isatty(fileno(f)) && !(nc && *nc);
+	if (color_mode >= 0)
+		return color_mode;
+	const char *nc = getenv("NO_COLOR"), *term = getenv("TERM");
+	if ((nc && *nc) || (term && !strcmp(term, "dumb")))
+		return 0;
+	return isatty(fileno(f)) || (f == stdout && paged_tty);
+}
+
+const char *color(FILE *f, const char *code)
+{
+	return use_color(f) ? code : "";
+}
+
+void disable_pager(void)
+{
+	no_pager = 1;
+}
+
+static void wait_for_pager(void)
+{
+	fflush(stdout);
+	fclose(stdout);
+	close(STDOUT_FILENO);
+	while (waitpid(pager_pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+void setup_pager(void)
+{
+	if (no_pager || pager_pid || !isatty(STDOUT_FILENO))
+		return;
+	const char *pager = getenv("QUIRE_PAGER");
+	if (!pager)
+		pager = getenv("PAGER");
+	if (!pager || !*pager)
+		pager = "less";
+	if (!strcmp(pager, "cat"))
+		return;
+	int fds[2];
+	if (pipe(fds) < 0)
+		return;
+	/* less: quit when it fits (F), keep colours (R), leave the screen as it was (X). */
+	setenv("LESS", getenv("LESS") ? getenv("LESS") : "FRX", 1);
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fds[0], STDIN_FILENO);
+	posix_spawn_file_actions_addclose(&fa, fds[0]);
+	posix_spawn_file_actions_addclose(&fa, fds[1]);
+	char *argv[] = { "sh", "-c", (char *)pager, NULL };
+	extern char **environ;
+	pid_t pid;
+	int rc = posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(fds[0]);
+	if (rc) {
+		close(fds[1]);
+		return;
+	}
+	fflush(stdout);
+	paged_tty = 1;
+	dup2(fds[1], STDOUT_FILENO);
+	close(fds[1]);
+	pager_pid = pid;
+	/* A reader who quits the pager early ends the view, not with a message. */
+	signal(SIGPIPE, SIG_DFL);
+	atexit(wait_for_pager);
 }

@@ -23,6 +23,7 @@ enum {
 	CMD_PROJECT = 1 << 1, /* ... and its files are loaded (quire.yaml, blueprint, inputs) */
 	CMD_WRITES = 1 << 2,  /* changes the project: takes its writer lock (in the core call) */
 	CMD_PROJECT_IF_ANY = 1 << 3, /* loads the project when there is one; env->p NULL if not */
+	CMD_PAGER = 1 << 4,	     /* a long view: stdout goes through the pager on a terminal */
 };
 
 struct quire_project;
@@ -73,8 +74,29 @@ char *project_qdir(const char *root);
 struct json_t;
 void print_json_line(const struct json_t *v);
 
-/* true when colour is allowed on f (a TTY and NO_COLOR unset). */
+/* Whether to colour what goes to f: --color=always|never, else only on a terminal (also
+ * behind the pager quire started on one), never with NO_COLOR set or TERM=dumb. */
 int use_color(FILE *f);
+
+/* --color=WHEN (always, never, auto): 0, or -1 for another word. */
+int set_color(const char *when);
+
+/* code when colouring f, else "" (codes: COLOR_RED ...). */
+const char *color(FILE *f, const char *code);
+#define COLOR_RED "\033[31m"
+#define COLOR_GREEN "\033[32m"
+#define COLOR_YELLOW "\033[33m"
+#define COLOR_CYAN "\033[36m"
+#define COLOR_BOLD "\033[1m"
+#define COLOR_RESET "\033[m"
+
+/* Sends stdout through $QUIRE_PAGER or $PAGER (default "less", with LESS=FRX unless LESS is
+ * set) when stdout is a terminal and --no-pager was not given; the pager is waited for at
+ * exit. Long views call it before they print. */
+void setup_pager(void);
+
+/* --no-pager. */
+void disable_pager(void);
 
 extern const struct cmd cmd_init_desc, cmd_plan_desc, cmd_run_desc, cmd_inspect_desc,
 	cmd_providers_desc, cmd_edit_desc, cmd_rewind_desc, cmd_gc_desc, cmd_fsck_desc,

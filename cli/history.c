@@ -57,9 +57,10 @@ int history_log(const char *qdir, int json, long limit)
 				       str(r, "error"));
 				continue;
 			}
-			printf("%s  parent %-8s  %s  %lld produced, %lld cached, %lld failed, %lld "
-			       "edited",
-			       str(r, "revision"), str(r, "parent"), str(r, "created"),
+			printf("%s%s%s  parent %-8s  %s  %lld produced, %lld cached, %lld failed, "
+			       "%lld edited",
+			       color(stdout, COLOR_YELLOW), str(r, "revision"),
+			       color(stdout, COLOR_RESET), str(r, "parent"), str(r, "created"),
 			       num(r, "produced"), num(r, "cached"), num(r, "failed"),
 			       num(r, "edited"));
 			if (num(r, "cost_micro"))
@@ -77,8 +78,47 @@ int history_log(const char *qdir, int json, long limit)
 	return 0;
 }
 
-/* Runs diff -u on two blobs; with capture, returns its output in *text. */
+/* diff --word-diff was asked for. */
 static int word_diff;
+
+/* Prints a unified or word diff, coloured as git colours one when colour is on. */
+static void print_diff(const char *t)
+{
+	if (!use_color(stdout)) {
+		fputs(t, stdout);
+		return;
+	}
+	const char *R = COLOR_RESET;
+	for (const char *line = t; *line;) {
+		size_t len = strcspn(line, "\n");
+		const char *c = "";
+		if (!strncmp(line, "+++", 3) || !strncmp(line, "---", 3))
+			c = COLOR_BOLD;
+		else if (line[0] == '+')
+			c = COLOR_GREEN;
+		else if (line[0] == '-')
+			c = COLOR_RED;
+		else if (!strncmp(line, "@@", 2))
+			c = COLOR_CYAN;
+		if (*c || !word_diff) {
+			printf("%s%.*s%s\n", c, (int)len, line, *c ? R : "");
+		} else {
+			/* A word diff: [-removed-] red, {+added+} green, within the line. */
+			for (size_t k = 0; k < len; k++) {
+				if (!strncmp(line + k, "[-", 2))
+					fputs(COLOR_RED, stdout);
+				else if (!strncmp(line + k, "{+", 2))
+					fputs(COLOR_GREEN, stdout);
+				putchar(line[k]);
+				if (k && (!strncmp(line + k - 1, "-]", 2) ||
+					  !strncmp(line + k - 1, "+}", 2)))
+					fputs(R, stdout);
+			}
+			putchar('\n');
+		}
+		line += len + (line[len] == '\n');
+	}
+}
 
 /* Runs diff -u on two blobs (git's word diff with --word-diff, which shows a changed
  * sentence as its changed words); with text, returns its output there, else prints it. */
@@ -133,7 +173,7 @@ static int run_diff(const char *qdir, const char *id, const char *ra, const char
 	if (text)
 		quire_buf_add(to, shown.ptr, shown.len);
 	else
-		fwrite(shown.ptr, 1, shown.len, stdout);
+		print_diff(shown.ptr);
 	quire_buf_release(&shown);
 	quire_buf_release(&out);
 	free(pa);
@@ -334,7 +374,7 @@ const struct cmd cmd_log_desc = {
 	.name = "log",
 	.summary = "list the revisions, newest first",
 	.usage = log_usage,
-	.flags = CMD_ROOT,
+	.flags = CMD_ROOT | CMD_PAGER,
 	.exec = cmd_log,
 };
 
@@ -378,7 +418,7 @@ const struct cmd cmd_diff_desc = {
 	.name = "diff",
 	.summary = "show what changed between two revisions",
 	.usage = diff_usage,
-	.flags = CMD_ROOT,
+	.flags = CMD_ROOT | CMD_PAGER,
 	.exec = cmd_diff,
 };
 
@@ -433,7 +473,7 @@ const struct cmd cmd_show_desc = {
 	.name = "show",
 	.summary = "show a revision, or one artefact of it",
 	.usage = show_usage,
-	.flags = CMD_ROOT,
+	.flags = CMD_ROOT | CMD_PAGER,
 	.exec = cmd_show,
 };
 

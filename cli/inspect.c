@@ -401,6 +401,6 @@ const struct cmd cmd_inspect_desc = {
 	.name = "inspect",
 	.summary = "show a revision, or one artefact and its origin",
 	.usage = usage,
-	.flags = CMD_ROOT,
+	.flags = CMD_ROOT | CMD_PAGER,
 	.exec = cmd_inspect,
 };

@@ -63,10 +63,15 @@ static void overview(FILE *f)
 	fputs("\noptions:\n"
 	      "  -C DIR         run as if started in DIR (the project directory)\n"
 	      "  -h, --help     show this help; 'quire COMMAND --help' for a command\n"
+	      "  --color[=WHEN] colour the output: auto (on a terminal; the default), always,\n"
+	      "                 never; NO_COLOR=1 turns auto off\n"
+	      "  --no-pager     never send long views (log, diff, show, inspect, plan --explain)\n"
+	      "                 through $QUIRE_PAGER or $PAGER (default less, LESS=FRX)\n"
 	      "  --version      print the version\n\n",
 	      f);
 	fputs(exit_codes, f);
-	fputs("\nenvironment: NO_COLOR is honoured (quire prints no colour); QUIRE_PLUGIN_PATH "
+	fputs("\nenvironment: NO_COLOR turns colour off; QUIRE_PAGER or PAGER names the pager; "
+	      "QUIRE_PLUGIN_PATH "
 	      "lists\n"
 	      "directories of provider "
 	      "modules; QUIRE_SECRETS_FILE names the secrets file (default "
@@ -162,6 +167,16 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			overview(stdout);
 			return 0;
+		} else if (!strcmp(argv[i], "--no-pager")) {
+			disable_pager();
+		} else if (!strcmp(argv[i], "--color") || !strncmp(argv[i], "--color=", 8)) {
+			if (set_color(argv[i][7] ? argv[i] + 8 : "always")) {
+				fprintf(stderr,
+					"quire: --color takes always, never or auto, not "
+					"'%s'\n",
+					argv[i] + 8);
+				return EXIT_USAGE;
+			}
 		} else if (!strcmp(argv[i], "--version")) {
 			return cmd_version(0, NULL, NULL);
 		} else {
@@ -208,6 +223,8 @@ int main(int argc, char **argv)
 		return die_core(err);
 	}
 	env.root = root;
+	if (c->flags & CMD_PAGER)
+		setup_pager();
 	int rc = c->exec(cargc, argv + i, &env);
 	quire_project_free(env.p);
 	free(root);

@@ -128,17 +128,20 @@ void plan_print(const struct quire_plan *plan, int explain, int removals)
 		if (!n->selected || !n->dirty)
 			continue;
 		const char *verb = n->waiting ? "wait" : "run";
+		const char *c = color(stdout, n->waiting ? COLOR_CYAN : COLOR_YELLOW);
+		const char *r = color(stdout, COLOR_RESET);
 		if (!explain) {
-			printf("  %-6s  %-*s  %s%s\n", verb, (int)w, n->id, n->reasons[0],
+			printf("  %s%-6s%s  %-*s  %s%s\n", c, verb, r, (int)w, n->id, n->reasons[0],
 			       n->nreasons > 1 ? " (+more: --explain)" : "");
 			continue;
 		}
-		printf("  %-6s  %s\n", verb, n->id);
+		printf("  %s%-6s%s  %s\n", c, verb, r, n->id);
 		for (size_t k = 0; k < n->nreasons; k++)
 			printf("            %s\n", n->reasons[k]);
 	}
 	for (size_t i = 0; i < nrem; i++)
-		printf("  remove  %s\n", plan->removed[i]);
+		printf("  %sremove%s  %s\n", color(stdout, COLOR_RED), color(stdout, COLOR_RESET),
+		       plan->removed[i]);
 }
 
 void plan_print_estimate(const json_t *est)
@@ -217,6 +220,8 @@ static int cmd_plan(int argc, char **argv, const struct cmd_env *env)
 		print_json_line(j);
 		json_decref(j);
 	} else if (!check) {
+		if (explain)
+			setup_pager();
 		plan_print(plan, explain, optind >= argc);
 		plan_print_conflicts(conf, nconf);
 		json_t *est = quire_run_estimate_json(p, plan);

@@ -94,8 +94,13 @@ static void progress(void *ud, const struct quire_progress *ev)
 	if (!strcmp(ev->kind, "start") || !strcmp(ev->kind, "progress") ||
 	    !strcmp(ev->kind, "waiting"))
 		return;
-	printf("[%zu/%zu] %-9s %s%s%s\n", ev->done, ev->total, ev->kind, ev->id,
-	       ev->message ? ": " : "", ev->message ? ev->message : "");
+	const char *c = !strcmp(ev->kind, "produced")  ? COLOR_GREEN
+			: !strcmp(ev->kind, "failed")  ? COLOR_RED
+			: !strcmp(ev->kind, "blocked") ? COLOR_YELLOW
+						       : "";
+	printf("[%zu/%zu] %s%-9s%s %s%s%s\n", ev->done, ev->total, color(stdout, c), ev->kind,
+	       *c ? color(stdout, COLOR_RESET) : "", ev->id, ev->message ? ": " : "",
+	       ev->message ? ev->message : "");
 	fflush(stdout);
 }
 

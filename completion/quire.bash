@@ -45,7 +45,7 @@ _quire()
 	fi
 	if [[ -z $cmd ]]; then
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W '-C --help --version' -- "$cur"))
+			COMPREPLY=($(compgen -W '-C --help --version --color=always --color=never --color=auto --no-pager' -- "$cur"))
 		else
 			COMPREPLY=($(compgen -W "$(_quire_commands "$quire")" -- "$cur"))
 		fi
