@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -57,7 +59,71 @@ static void on_sigint(int sig)
 struct ui {
 	int json, tty;
 	size_t width;
+	size_t shown;	 /* finished instances reported so far: the counter moves one by one */
+	long long t0_ms; /* when the run started, for elapsed time and the estimate of the rest */
 };
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The terminal's width (stderr's), else $COLUMNS, else 80. */
+static size_t term_width(void)
+{
+	struct winsize ws;
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		return ws.ws_col;
+	const char *c = getenv("COLUMNS");
+	long v = c ? strtol(c, NULL, 10) : 0;
+	return v > 0 && v < 10000 ? (size_t)v : 80;
+}
+
+static void put_duration(char *out, size_t cap, long long ms)
+{
+	long long s = ms / 1000;
+	if (s >= 3600)
+		snprintf(out, cap, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
+	else
+		snprintf(out, cap, "%lld:%02lld", s / 60, s % 60);
+}
+
+/* The live line on a terminal: counts, elapsed time, an estimate of what is left, and the
+ * latest event, cut to the terminal's width so that it never wraps. */
+static void status_line(struct ui *u, const struct quire_progress *ev)
+{
+	char line[1024], el[32], left[48] = "";
+	long long ms = now_ms() - u->t0_ms;
+	put_duration(el, sizeof(el), ms);
+	if (u->shown && u->shown < ev->total) {
+		char d[32];
+		put_duration(d, sizeof(d),
+			     (long long)((double)ms / (double)u->shown *
+					 (double)(ev->total - u->shown)));
+		snprintf(left, sizeof(left), ", ~%s left", d);
+	}
+	int n = snprintf(
+		line, sizeof(line),
+		"[%zu/%zu] %zu running, %zu produced, %zu cached, %zu failed, %s elapsed%s  "
+		"%s %s",
+		u->shown, ev->total, ev->running, ev->produced, ev->cached, ev->failed, el, left,
+		ev->kind, ev->id);
+	if (n > 0 && !strcmp(ev->kind, "progress") && (size_t)n < sizeof(line))
+		snprintf(line + n, sizeof(line) - (size_t)n, " (%lld %s)", ev->units, ev->unit);
+	size_t w = term_width();
+	/* One column short of the width: a line that fills it would wrap on some terminals. */
+	if (w > 1 && strlen(line) > w - 1)
+		line[w - 1] = '\0';
+	fprintf(stderr, "\r\033[K%s", line);
+}
+
+static int finished_kind(const char *k)
+{
+	return !strcmp(k, "produced") || !strcmp(k, "cached") || !strcmp(k, "unchanged") ||
+	       !strcmp(k, "failed") || !strcmp(k, "blocked");
+}
 
 static void progress(void *ud, const struct quire_progress *ev)
 {
@@ -76,18 +142,15 @@ static void progress(void *ud, const struct quire_progress *ev)
 		json_decref(j);
 		return;
 	}
+	if (finished_kind(ev->kind))
+		u->shown++;
 	if (u->tty) {
 		/* One live status line; finished work scrolls above it only when it failed. */
-		fprintf(stderr, "\r\033[K");
 		if (!strcmp(ev->kind, "failed") || !strcmp(ev->kind, "blocked"))
-			fprintf(stderr, "%s %s: %s\n", ev->kind, ev->id,
+			fprintf(stderr, "\r\033[K%s%s%s %s: %s\n", color(stderr, COLOR_RED),
+				ev->kind, color(stderr, COLOR_RESET), ev->id,
 				ev->message ? ev->message : "");
-		fprintf(stderr,
-			"[%zu/%zu] running %zu, produced %zu, cached %zu, failed %zu  %s %s",
-			ev->done, ev->total, ev->running, ev->produced, ev->cached, ev->failed,
-			ev->kind, ev->id);
-		if (!strcmp(ev->kind, "progress"))
-			fprintf(stderr, " (%lld %s)", ev->units, ev->unit);
+		status_line(u, ev);
 		fflush(stderr);
 		return;
 	}
@@ -98,7 +161,7 @@ static void progress(void *ud, const struct quire_progress *ev)
 			: !strcmp(ev->kind, "failed")  ? COLOR_RED
 			: !strcmp(ev->kind, "blocked") ? COLOR_YELLOW
 						       : "";
-	printf("[%zu/%zu] %s%-9s%s %s%s%s\n", ev->done, ev->total, color(stdout, c), ev->kind,
+	printf("[%zu/%zu] %s%-9s%s %s%s%s\n", u->shown, ev->total, color(stdout, c), ev->kind,
 	       *c ? color(stdout, COLOR_RESET) : "", ev->id, ev->message ? ": " : "",
 	       ev->message ? ev->message : "");
 	fflush(stdout);
@@ -303,7 +366,7 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 	 * is committed, not left for the next run to recover. */
 	sigaction(SIGHUP, &sa, NULL);
 
-	struct ui u = { json, !json && isatty(STDERR_FILENO), 0 };
+	struct ui u = { json, !json && isatty(STDERR_FILENO), 0, 0, now_ms() };
 	struct quire_run_opts o = {
 		.jobs = jobs,
 		.fail_fast = fail_fast,
