@@ -120,7 +120,10 @@ static void print_entry(const char *qdir, const char *id, const json_t *e)
 	       (long long)json_integer_value(json_object_get(e, "size")));
 	printf("digest:      %s\n", str(e, "digest"));
 	printf("fingerprint: %s\n", str(e, "fingerprint"));
-	if (json_is_true(json_object_get(e, "cached")))
+	if (json_is_true(json_object_get(e, "accepted")))
+		printf("origin:      accepted without regenerating ('quire run --touch'): its "
+		       "output was made for an earlier fingerprint\n");
+	else if (json_is_true(json_object_get(e, "cached")))
 		printf("origin:      restored from the action cache\n");
 	long long attempts = (long long)json_integer_value(json_object_get(e, "attempts"));
 	if (json_object_get(e, "digest"))

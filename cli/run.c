@@ -20,7 +20,7 @@
 
 static const char usage[] =
 	"usage: quire run [TARGET...] [-j N] [--dry-run] [--keep-going | --fail-fast] [--json]\n"
-	"                 [--max-cost X] [--regenerate ID]... [-m TEXT]\n\n"
+	"                 [--max-cost X] [--regenerate ID]... [-m TEXT] [--touch]\n\n"
 	"Generates every dirty instance (see 'quire plan'), reusing whatever is unchanged or\n"
 	"already in the action cache, commits the result as a new revision and rewrites the\n"
 	"changed files in out/. With nothing to do it commits nothing.\n\n"
@@ -33,6 +33,10 @@ static const char usage[] =
 	"  --keep-going  after a failure, run everything that does not depend on it (default)\n"
 	"  --fail-fast   start nothing new after the first failure\n"
 	"  --json        print one JSON event per line instead of text\n"
+	"  --touch       accept the current output of every dirty instance (of the targets) as\n"
+	"                up to date, without generating anything (make -t): a typo fixed in a\n"
+	"                prompt need not re-bill every chapter; refused for an instance that\n"
+	"                has no output yet\n"
 	"  -m, --message TEXT  a message for the revision ('quire log' shows it instead of the\n"
 	"                command line)\n"
 	"  --regenerate ID  make a new take of ID (a pattern; repeatable) even though nothing\n"
@@ -122,7 +126,7 @@ static void status_line(struct ui *u, const struct quire_progress *ev)
 static int finished_kind(const char *k)
 {
 	return !strcmp(k, "produced") || !strcmp(k, "cached") || !strcmp(k, "unchanged") ||
-	       !strcmp(k, "failed") || !strcmp(k, "blocked");
+	       !strcmp(k, "accepted") || !strcmp(k, "failed") || !strcmp(k, "blocked");
 }
 
 static void progress(void *ud, const struct quire_progress *ev)
@@ -225,6 +229,7 @@ static void print_summary(const struct quire_run_result *rr, int json)
 		json_object_set_new(j, "pending_review",
 				    json_integer((json_int_t)r.pending_review));
 		json_object_set_new(j, "estimate_micro", json_integer(r.estimate_micro));
+		json_object_set_new(j, "accepted", json_integer((json_int_t)r.accepted));
 		print_json_line(j);
 		json_decref(j);
 	} else if (!r.rev[0]) {
@@ -235,6 +240,8 @@ static void print_summary(const struct quire_run_result *rr, int json)
 	} else {
 		printf("run: %s: %zu produced, %zu cached, %zu unchanged, %zu failed, %zu blocked",
 		       r.rev, r.produced, r.cached, r.unchanged, r.failed, r.blocked);
+		if (r.accepted)
+			printf(", %zu accepted without regenerating", r.accepted);
 		if (r.removed)
 			printf(", %zu removed", r.removed);
 		if (r.not_started)
@@ -285,9 +292,11 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 		{ "max-cost", required_argument, NULL, 'M' },
 		{ "regenerate", required_argument, NULL, 'R' },
 		{ "message", required_argument, NULL, 'm' },
+		{ "touch", no_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *message = NULL;
+	int touch = 0;
 	int jobs = 0, dry = 0, fail_fast = 0, json = 0, c, has_max = 0;
 	long long max_cost = 0;
 	const char *regen[64];
@@ -328,6 +337,9 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 			message = optarg;
 			break;
 		}
+		case 'T':
+			touch = 1;
+			break;
 		case 'R':
 			if (nregen == sizeof(regen) / sizeof(regen[0]))
 				return usage_error("run", "at most 64 --regenerate patterns");
@@ -351,6 +363,9 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 		}
 	}
 	struct quire_project *p = env->p;
+	if (touch && (nregen || dry))
+		return usage_error("run", "--touch accepts what exists: it takes neither "
+					  "--regenerate nor --dry-run");
 	int rc = 0;
 	char **targets = argv + optind;
 	size_t ntargets = (size_t)(argc - optind);
@@ -377,6 +392,7 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 		.ud = &u,
 		.command = "quire run",
 		.message = message,
+		.touch = touch,
 		.regenerate = regen,
 		.nregenerate = nregen,
 		.has_max_cost = has_max,

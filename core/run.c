@@ -101,6 +101,22 @@ long long quire_run_estimate(const struct quire_project *p, const struct quire_p
 	return quire_binding_cost(b, in, b->est_tokens_out);
 }
 
+/* run --touch accepts outputs that exist: an instance with none (new, or its blob lost) would
+ * have to be generated, which --touch promises not to do. */
+static int check_touch(const struct quire_plan *plan)
+{
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct quire_node *n = &plan->nodes[i];
+		if (n->selected && n->dirty && !n->waiting &&
+		    (!n->entry || !n->entry->digest || n->missing))
+			return quire_error_set(QUIRE_EINVALID,
+					       "run --touch: %s has no output to accept (%s); run "
+					       "it without --touch, or name other targets",
+					       n->id, n->nreasons ? n->reasons[0] : "new");
+	}
+	return 0;
+}
+
 static int write_plan_file(struct quire_project *p, const struct quire_plan *plan, const char *rev)
 {
 	char *dir = quire__xasprintf("%s/runs", p->qdir);
@@ -224,6 +240,8 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 	res->dirty = plan->ndirty;
 	res->estimate_micro = quire_run_estimate_plan(p, plan, &res->priced);
 	if (o->has_max_cost && (err = quire_run_check_cost(res->estimate_micro, o->max_cost_micro)))
+		goto out;
+	if (o->touch && (err = check_touch(plan)))
 		goto out;
 	size_t nremove = o->ntargets ? 0 : plan->nremoved;
 	if (plan->ndirty == 0 && nremove == 0)

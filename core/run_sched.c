@@ -255,6 +255,30 @@ static int start_node(struct runner *r, size_t i)
 		return 0;
 	}
 	json_decref(ac);
+	if (r->o->touch && old && quire_blob_exists(r->p->qdir, old)) {
+		/* run --touch: the output it has is recorded for its new fingerprint, as if it
+		 * had been made for it, and marked so; nothing is generated, nothing is billed,
+		 * and nothing goes into the action cache (a fingerprint there promises an output
+		 * made for it). */
+		json_t *d = entry_data(r, i, &j->fp);
+		json_object_set_new(d, "digest", json_string(old));
+		if (e->size >= 0)
+			json_object_set_new(d, "size", json_integer(e->size));
+		json_object_set_new(d, "take", json_integer(e->take));
+		json_object_set_new(d, "accepted", json_true());
+		err = quire_run__record(r, quire_ev_name(QUIRE_EV_CACHED), n->id, d, j->deps, NULL,
+					NULL);
+		json_decref(d);
+		memcpy(n->digest, old, QUIRE_DIGEST_STRLEN);
+		n->size = e->size;
+		quire_run__job_free(j);
+		if (err)
+			return err;
+		r->res->accepted++;
+		quire_run__finish(r, i, after_output(r, i));
+		quire_run__report(r, "accepted", i, NULL);
+		return 0;
+	}
 	if ((err = quire_run__make_job(r, i, j))) {
 		char msg[2048];
 		snprintf(msg, sizeof(msg), "%s", quire_error_last());

@@ -32,6 +32,8 @@ struct quire_run_opts {
 	const char *message; /* the revision's message (UTF-8), or NULL: history shows command */
 	const char *const *regenerate; /* id patterns to generate a new take of */
 	size_t nregenerate;
+	int touch; /* accept each dirty instance's current output for its new fingerprint, without
+		    * calling a provider (make -t); QUIRE_EINVALID when one has no output */
 	int has_max_cost; /* refuse (QUIRE_ECOST) when the estimate exceeds max_cost_micro */
 	long long max_cost_micro;
 };
@@ -42,6 +44,7 @@ struct quire_run_result {
 	size_t total;	    /* selected instances */
 	size_t dirty;	    /* instances the plan said must run */
 	size_t produced, cached, unchanged, failed, blocked, removed, not_started;
+	size_t accepted;       /* run --touch: outputs accepted without regenerating */
 	size_t waiting;	       /* could not run: an upstream awaits review */
 	size_t pending_review; /* outputs of this run that await review */
 	size_t out_written, out_removed;
