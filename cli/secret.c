@@ -6,13 +6,15 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "common.h"
 #include "quire/error.h"
 #include "quire/secret.h"
 
 static const char usage[] =
 	"usage: quire secret set NAME     read NAME's value from standard input and store it\n"
-	"       quire secret list         the names the secrets file holds (never values)\n"
+	"       quire secret list [--json]  the names the secrets file holds (never values)\n"
 	"       quire secret path         the secrets file's path\n\n"
 	"Keys (OPENAI_API_KEY, REPLICATE_API_TOKEN, or a role's 'secret') live in the\n"
 	"environment or in the secrets file: $QUIRE_SECRETS_FILE, else\n"
@@ -57,17 +59,25 @@ static int cmd_secret(int argc, char **argv, const struct cmd_env *env)
 		free(p);
 		return 0;
 	}
-	if (!strcmp(sub, "list") && argc == 2) {
+	int json = argc == 3 && !strcmp(argv[2], "--json");
+	if (!strcmp(sub, "list") && (argc == 2 || json)) {
 		char **names;
 		size_t n;
 		int err = quire_secret_names(&names, &n);
 		if (err)
 			return die_core(err);
+		json_t *a = json_array();
 		for (size_t k = 0; k < n; k++) {
-			printf("%s\n", names[k]);
+			if (json)
+				json_array_append_new(a, json_string(names[k]));
+			else
+				printf("%s\n", names[k]);
 			free(names[k]);
 		}
 		free(names);
+		if (json)
+			print_json_line(a);
+		json_decref(a);
 		return 0;
 	}
 	if (!strcmp(sub, "set") && argc == 3) {

@@ -33,6 +33,8 @@ check "other lines kept, comments too" grep -q '^# my keys$' "$QUIRE_SECRETS_FIL
 run_q "secret list" 0 secret list
 is "names only" "$(cat "$TRASH/.out" | tr '\n' ' ')" "REPLICATE_API_TOKEN OPENAI_API_KEY "
 check "never values" out_lacks "r8_keep_me"
+run_q "secret list --json" 0 secret list --json
+is "a JSON array of names" "$(cat "$TRASH/.out")" '["REPLICATE_API_TOKEN","OPENAI_API_KEY"]'
 run_q "a name that is no variable's" 3 secret set 'my key' <<<"x-value-1234"
 run_q "an empty value" 3 secret set EMPTY_KEY <<<""
 run_q "no value at all" 2 secret set EMPTY_KEY </dev/null
