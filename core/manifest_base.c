@@ -132,6 +132,17 @@ static const char *own(struct quire_mbase *b, const char *s)
 	return s ? quire__arena_copy(&b->strings, s, strlen(s)) : NULL;
 }
 
+/* Copies a row's strings into the base's arena: the row outlives the entry it was read from. */
+static void own_row(struct quire_mbase *b, struct quire_mrow *r)
+{
+	r->id = own(b, r->id);
+	r->status = own(b, r->status);
+	r->digest = own(b, r->digest);
+	r->fingerprint = own(b, r->fingerprint);
+	r->ext = own(b, r->ext);
+	r->approved_digest = own(b, r->approved_digest);
+}
+
 struct quire_mbase *quire_mbase_from_manifest(const json_t *m)
 {
 	struct quire_mbase *b = quire__mbase_new();
@@ -145,12 +156,7 @@ struct quire_mbase *quire_mbase_from_manifest(const json_t *m)
 		/* Copies: a run's commit changes m in place while the plan made of it lives. */
 		struct quire_mrow *r = &b->rows[b->nrows++];
 		quire__mb_row_of_entry(r, key, e);
-		r->id = own(b, r->id);
-		r->status = own(b, r->status);
-		r->digest = own(b, r->digest);
-		r->fingerprint = own(b, r->fingerprint);
-		r->ext = own(b, r->ext);
-		r->approved_digest = own(b, r->approved_digest);
+		own_row(b, r);
 		const json_t *fb = json_object_get(e, "feedback");
 		if (json_array_size(fb)) {
 			char *t = json_dumps(fb, JSON_COMPACT);
@@ -466,12 +472,7 @@ void quire__mb_compact(json_t *m, struct quire_mbase *base, const char *id)
 		QUIRE_GROW(base->crows, base->acrows, base->ncrows + 1);
 		struct quire_mrow *r = &base->crows[base->ncrows];
 		quire__mb_row_of_entry(r, id, e);
-		r->id = own(base, r->id);
-		r->status = own(base, r->status);
-		r->digest = own(base, r->digest);
-		r->fingerprint = own(base, r->fingerprint);
-		r->ext = own(base, r->ext);
-		r->approved_digest = own(base, r->approved_digest);
+		own_row(base, r);
 		const json_t *fb = json_object_get(e, "feedback");
 		if (json_array_size(fb)) {
 			struct quire_buf f = QUIRE_BUF_INIT;

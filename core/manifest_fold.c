@@ -18,6 +18,18 @@ struct fold_ev {
 	const json_t *data;
 };
 
+/* Adds an event's cost_micro, when it has one, to the revision's. */
+static void add_cost(json_t *m, const json_t *data)
+{
+	json_t *cost = json_object_get(data, "cost_micro");
+	if (!json_is_integer(cost))
+		return;
+	json_t *c = json_object_get(m, "counts");
+	json_object_set_new(c, "cost_micro",
+			    json_integer(json_integer_value(json_object_get(c, "cost_micro")) +
+					 json_integer_value(cost)));
+}
+
 static void count(json_t *m, const char *what)
 {
 	json_t *c = json_object_get(m, "counts");
@@ -97,14 +109,8 @@ static void fold_produced(const struct fold_ev *ev)
 	json_object_set_new(e, "status", json_string(pending ? "pending-review" : "clean"));
 	json_object_set_new(arts, subject, e);
 	count(m, kind == QUIRE_EV_PRODUCED ? "produced" : "cached");
-	json_t *cost = json_object_get(data, "cost_micro");
-	if (kind == QUIRE_EV_PRODUCED && json_is_integer(cost)) {
-		json_t *c = json_object_get(m, "counts");
-		json_object_set_new(
-			c, "cost_micro",
-			json_integer(json_integer_value(json_object_get(c, "cost_micro")) +
-				     json_integer_value(cost)));
-	}
+	if (kind == QUIRE_EV_PRODUCED)
+		add_cost(m, data);
 }
 
 /* A failed or blocked instance: an earlier output stays visible, never as clean. */
@@ -141,14 +147,7 @@ static void fold_failed(const struct fold_ev *ev)
 	json_object_set_new(arts, subject, e);
 	count(m, failed ? "failed" : "blocked");
 	/* A failed call may be billed: the revision's cost counts it. */
-	json_t *cost = json_object_get(data, "cost_micro");
-	if (json_is_integer(cost)) {
-		json_t *c = json_object_get(m, "counts");
-		json_object_set_new(
-			c, "cost_micro",
-			json_integer(json_integer_value(json_object_get(c, "cost_micro")) +
-				     json_integer_value(cost)));
-	}
+	add_cost(m, data);
 }
 
 /* Recovery found this output missing or damaged (never synced before a crash): the

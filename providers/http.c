@@ -82,6 +82,21 @@ void quire_http_head_line(struct quire_http_head *hd, const char *data, size_t n
 	}
 }
 
+size_t quire_http_header_cb(char *data, size_t size, size_t nmemb, void *head)
+{
+	quire_http_head_line(head, data, size * nmemb);
+	return size * nmemb;
+}
+
+void quire_http_head_text(struct quire_http_head *hd, const char *text, size_t len)
+{
+	for (size_t at = 0, n; at < len; at += n) {
+		const char *nl = memchr(text + at, '\n', len - at);
+		n = nl ? (size_t)(nl - text - at) + 1 : len - at;
+		quire_http_head_line(hd, text + at, n);
+	}
+}
+
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static CURLcode init_rc;
 

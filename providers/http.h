@@ -34,6 +34,13 @@ struct quire_http_head {
 /* Takes one header line (n bytes, with or without its CRLF) into hd. */
 void quire_http_head_line(struct quire_http_head *hd, const char *line, size_t n);
 
+/* libcurl's header callback: CURLOPT_HEADERDATA is the struct quire_http_head to fill. */
+size_t quire_http_header_cb(char *data, size_t size, size_t nmemb, void *head);
+
+/* Takes header lines given as text (each ending in a newline; the last may not), as a
+ * transfer would: for the reply parsers that run without a server. */
+void quire_http_head_text(struct quire_http_head *hd, const char *text, size_t len);
+
 /* libcurl's global set-up, once per process: 0, or -1 with msg set. */
 int quire_http_init(char *msg, size_t msglen);
 

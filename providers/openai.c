@@ -277,13 +277,6 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 	return quire_oa__take_body(x, data, n) ? 0 : n;
 }
 
-static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
-{
-	struct xfer *x = ud;
-	quire_http_head_line(&x->head, data, size * nmemb);
-	return size * nmemb;
-}
-
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
 		       curl_off_t ulnow)
 {
@@ -346,8 +339,8 @@ static CURLcode perform(struct xfer *x, const char *url, const char *body, char 
 	}
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, quire_http_header_cb);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, &x->head);
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
@@ -494,12 +487,7 @@ int quire_openai__reply(const struct quire_provider_request *rq, struct quire_pr
 	const char *type = rq->output_type ? rq->output_type : "text";
 	char errbuf[CURL_ERROR_SIZE] = "";
 	CURLcode cc = CURLE_OK;
-	/* on_header reads a line without changing it (libcurl's buffer is not const either). */
-	for (size_t at = 0, n; at < hlen; at += n) {
-		const char *nl = memchr(headers + at, '\n', hlen - at);
-		n = nl ? (size_t)(nl - headers - at) + 1 : hlen - at;
-		on_header((char *)(uintptr_t)(headers + at), 1, n, &x);
-	}
+	quire_http_head_text(&x.head, headers, hlen);
 	if (!chunk)
 		chunk = blen ? blen : 1;
 	for (size_t at = 0; at < blen && cc == CURLE_OK; at += chunk)

@@ -442,11 +442,7 @@ int quire_replicate__reply(const struct quire_provider_request *rq,
 	char last[64] = "starting";
 	int rc = -1;
 	pthread_mutex_init(&rp.mu, NULL);
-	for (size_t at = 0, n; at < hlen; at += n) {
-		const char *nl = memchr(headers + at, '\n', hlen - at);
-		n = nl ? (size_t)(nl - headers - at) + 1 : hlen - at;
-		quire_rp__on_header((char *)(uintptr_t)(headers + at), 1, n, &c);
-	}
+	quire_http_head_text(&c.head, headers, hlen);
 	/* As on_body keeps an API reply: an oversized one is cut. */
 	if (quire_http_buf_add(&c.body, body, blen) && !c.body.over)
 		goto out;

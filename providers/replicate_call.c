@@ -80,13 +80,6 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
-size_t quire_rp__on_header(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	struct call *c = ud;
-	quire_http_head_line(&c->head, ptr, size * nmemb);
-	return size * nmemb;
-}
-
 static int on_xfer(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
 		   curl_off_t ulnow)
 {
@@ -160,8 +153,8 @@ CURLcode quire_rp__perform(struct call *c, const char *url, const char *body_jso
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout_s);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, quire_rp__on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, c);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, quire_http_header_cb);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, &c->head);
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xfer);
 	curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);

@@ -93,9 +93,6 @@ int64_t quire_rp__now_ms(void);
 /* Whether the run or this request was cancelled. */
 int quire_rp__want_cancel(const struct replicate *rp, const struct quire_provider_request *rq);
 
-/* libcurl's header callback: Retry-After and the status line into the call's head. */
-size_t quire_rp__on_header(char *ptr, size_t size, size_t nmemb, void *ud);
-
 /* Keeps a created prediction that could not be delivered, for the next attempt to resume. */
 void quire_rp__pending_keep(struct replicate *rp, const char *fingerprint, struct pred *p);
 
