@@ -18,14 +18,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!out_path[0])
 		snprintf(out_path, sizeof(out_path), "%s/out", fuzz_dir());
 	unsigned flags = data[0];
-	const char *body;
-	size_t blen, hlen = fuzz_split(data + 2, size - 2, &body, &blen);
-	const char *headers = (const char *)data + 2;
-	if (!body) {
-		body = headers;
-		blen = hlen;
-		hlen = 0;
-	}
+	const char *headers, *body;
+	size_t hlen, blen;
+	fuzz_http_answer(data + 2, size - 2, &headers, &hlen, &body, &blen);
 	struct quire_provider_request rq = {
 		.abi = QUIRE_PROVIDER_ABI,
 		.id = "Outline",

@@ -17,6 +17,20 @@ static inline void fuzz_progress(void *ud, long long units, const char *unit)
 	(void)unit;
 }
 
+/* An HTTP answer from the harness's input after its two leading bytes: the header lines, a
+ * NUL, then the body; without a NUL, all of it is the body. */
+static inline void fuzz_http_answer(const uint8_t *data, size_t size, const char **headers,
+				    size_t *hlen, const char **body, size_t *blen)
+{
+	*hlen = fuzz_split(data, size, body, blen);
+	*headers = (const char *)data;
+	if (!*body) {
+		*body = *headers;
+		*blen = *hlen;
+		*hlen = 0;
+	}
+}
+
 /* What the core relies on in a provider's response: meta empty or a JSON object, and (from
  * the HTTP providers, which cap it) no retry put off beyond ten minutes. A breach aborts,
  * which libFuzzer reports as a crash. */
