@@ -76,6 +76,9 @@ producers:
                   output: { type: json } }
   Fenced:       { role: writer,  prompt: prompts/fenced.md,       uses: [Subject],
                   output: { type: json, schema: schemas/outline.json } }
+  Thinking:     { role: writer,  prompt: prompts/think.md,        uses: [Subject] }
+  ThinkingJson: { role: writer,  prompt: prompts/thinkjson.md,    uses: [Subject],
+                  output: { type: json, schema: schemas/outline.json } }
   RateLimited:  { role: writer,  prompt: prompts/ratelimit.md,    uses: [Subject] }
   Flaky:        { role: writer,  prompt: prompts/flaky.md,        uses: [Subject] }
   Hang:         { role: fragile, prompt: prompts/hang.md,         uses: [Subject] }
@@ -89,7 +92,7 @@ producers:
   Slow:         { role: patient, prompt: prompts/slow.md,         uses: [Subject] }
   Refused:      { role: nowhere, prompt: prompts/plain.md,        uses: [Subject] }
 EOF
-for c in plain stream json jsonobj fenced ratelimit flaky hang truncated badjson unauthorized \
+for c in plain stream json jsonobj fenced think thinkjson ratelimit flaky hang truncated badjson unauthorized \
 	quota badrequest conflict; do
 	printf 'case:%s\nWrite one sentence about {{Subject}}.\n' "$c" >"prompts/$c.md"
 done
@@ -134,9 +137,9 @@ roles:
 EOF
 
 # Successes, retried or not.
-run_q "the successful cases run" 0 run --json Plain Streamed Outline Notes Fenced RateLimited Flaky
-is "all seven are produced" "$(event_ids produced)" \
-	"Fenced Flaky Notes Outline Plain RateLimited Streamed"
+run_q "the successful cases run" 0 run --json Plain Streamed Outline Notes Fenced Thinking ThinkingJson RateLimited Flaky
+is "all nine are produced" "$(event_ids produced)" \
+	"Fenced Flaky Notes Outline Plain RateLimited Streamed Thinking ThinkingJson"
 is "nothing failed" "$(count_events failed)" 0
 
 is "plain: the message content is the artefact" "$(cat out/Plain.md)" \
@@ -167,6 +170,12 @@ r["response_format"]["json_schema"]["schema"]==json.load(open("schemas/outline.j
 is "json: one request" "$(stats json)" 1
 check "json without a schema: json_object, content kept" python3 -c '
 import json; assert json.load(open("out/Notes.json"))=={"note":"free-form JSON"}'
+is "a reasoning block before the answer is dropped" "$(cat out/Thinking.md)" "The light answered every letter."
+check "meta says how much was dropped" python3 -c '
+import json; m=json.load(open(".quire/manifests/rev-0001.json"))["artefacts"]["Thinking"]["meta"]
+assert m["reasoning_dropped"]>40, m'
+check "before fenced JSON too (any letter case)" python3 -c '
+import json; assert json.load(open("out/ThinkingJson.json"))["beats"][1]=="the light answers"'
 check "json in a Markdown fence: the fence is dropped" python3 -c '
 import json; assert json.load(open("out/Fenced.json"))["beats"][1]=="the light answers"'
 
