@@ -63,6 +63,8 @@ int history_log(const char *qdir, int json, long limit)
 			       color(stdout, COLOR_RESET), str(r, "parent"), str(r, "created"),
 			       num(r, "produced"), num(r, "cached"), num(r, "failed"),
 			       num(r, "edited"));
+			if (num(r, "accepted"))
+				printf(", %lld accepted without regenerating", num(r, "accepted"));
 			if (num(r, "cost_micro"))
 				printf(", cost %lld.%06lld", num(r, "cost_micro") / 1000000,
 				       num(r, "cost_micro") % 1000000);

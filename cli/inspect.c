@@ -80,6 +80,9 @@ static void print_summary(const json_t *m)
 	       (long long)json_integer_value(json_object_get(c, "failed")),
 	       (long long)json_integer_value(json_object_get(c, "blocked")),
 	       (long long)json_integer_value(json_object_get(c, "removed")));
+	if (json_integer_value(json_object_get(c, "accepted")))
+		printf("accepted without regenerating ('quire run --touch'): %lld\n",
+		       (long long)json_integer_value(json_object_get(c, "accepted")));
 	printf("inputs:\n");
 	const char *k;
 	json_t *v;

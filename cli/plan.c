@@ -102,6 +102,37 @@ json_t *plan_conflicts_json(const struct quire_out_conflict *c, size_t n)
 	return a;
 }
 
+/* The selected instances that are up to date with an output accepted by 'run --touch'
+ * rather than made for their fingerprint (plan --explain says so). Reads their entries. */
+static json_t *accepted_ids(const struct quire_plan *plan)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct quire_node *n = &plan->nodes[i];
+		json_t *e = NULL;
+		if (!n->selected || n->dirty || !n->entry ||
+		    quire_manifest_peek(plan->manifest, plan->base, n->id, &e))
+			continue;
+		if (json_is_true(json_object_get(e, "accepted")))
+			json_array_append_new(a, json_string(n->id));
+		json_decref(e);
+	}
+	quire_error_clear();
+	return a;
+}
+
+static void print_accepted(const struct quire_plan *plan)
+{
+	json_t *a = accepted_ids(plan);
+	size_t k;
+	json_t *v;
+	if (json_array_size(a))
+		printf("up to date, accepted without regenerating ('quire run --touch'):\n");
+	json_array_foreach(a, k, v)
+		printf("  %s\n", json_string_value(v));
+	json_decref(a);
+}
+
 void plan_print(const struct quire_plan *plan, int explain, int removals)
 {
 	const char *cur = json_string_value(json_object_get(plan->manifest, "revision"));
@@ -110,6 +141,8 @@ void plan_print(const struct quire_plan *plan, int explain, int removals)
 	if (plan->ndirty == 0 && nrem == 0 && plan->nwaiting == 0) {
 		printf("plan: nothing to do, %zu up to date (current %s)\n", plan->nselected,
 		       cur ? cur : "none");
+		if (explain)
+			print_accepted(plan);
 		return;
 	}
 	printf("plan: %zu to run, %zu up to date", plan->ndirty, uptodate);
@@ -142,6 +175,8 @@ void plan_print(const struct quire_plan *plan, int explain, int removals)
 	for (size_t i = 0; i < nrem; i++)
 		printf("  %sremove%s  %s\n", color(stdout, COLOR_RED), color(stdout, COLOR_RESET),
 		       plan->removed[i]);
+	if (explain)
+		print_accepted(plan);
 }
 
 void plan_print_estimate(const json_t *est)
@@ -217,6 +252,8 @@ static int cmd_plan(int argc, char **argv, const struct cmd_env *env)
 			json_object_set_new(j, "removed", json_array());
 		json_object_set_new(j, "out_conflicts", plan_conflicts_json(conf, nconf));
 		json_object_set_new(j, "estimate", quire_run_estimate_json(p, plan));
+		if (explain)
+			json_object_set_new(j, "accepted", accepted_ids(plan));
 		print_json_line(j);
 		json_decref(j);
 	} else if (!check) {

@@ -116,6 +116,8 @@ int quire_history_log(const char *qdir, json_t **out)
 			num(c, "edited") + num(c, "approved") + num(c, "feedback"), "cost_micro",
 			num(c, "cost_micro"), "artefacts",
 			(json_int_t)json_object_size(json_object_get(m, "artefacts")));
+		if (num(c, "accepted"))
+			json_object_set_new(row, "accepted", json_integer(num(c, "accepted")));
 		if (json_object_get(m, "restored_from"))
 			json_object_set(row, "restored_from", json_object_get(m, "restored_from"));
 		if (json_is_true(json_object_get(m, "recovered")))

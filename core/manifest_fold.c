@@ -109,6 +109,9 @@ static void fold_produced(const struct fold_ev *ev)
 	json_object_set_new(e, "status", json_string(pending ? "pending-review" : "clean"));
 	json_object_set_new(arts, subject, e);
 	count(m, kind == QUIRE_EV_PRODUCED ? "produced" : "cached");
+	/* run --touch: counted apart too, so the revision says what was not regenerated. */
+	if (json_is_true(json_object_get(data, "accepted")))
+		count(m, "accepted");
 	if (kind == QUIRE_EV_PRODUCED)
 		add_cost(m, data);
 }

@@ -18,8 +18,18 @@ run_q "up to date now" 0 plan --check
 check "out/ is as it was" diff -r out "$TRASH/out-before"
 run_q "inspect says how it came to be" 0 inspect 'Scene[1][0]'
 check "accepted without regenerating" out_has "accepted without regenerating ('quire run --touch')"
-run_q "the revision's log line" 0 run --touch
-check "nothing to do the second time" out_has "run: nothing to do"
+run_q "a second --touch" 0 run --touch
+check "has nothing to do" out_has "run: nothing to do"
+run_q "log" 0 log -n 1
+check "the revision says what it accepted" out_has "6 accepted without regenerating"
+run_q "show" 0 show
+check "so does show" out_has "accepted without regenerating ('quire run --touch'): 6"
+run_q "plan --explain" 0 plan --explain
+check "names what is up to date by acceptance" out_has "up to date, accepted without regenerating ('quire run --touch'):"
+check "the scenes" out_has "  Scene[2][1]"
+run_q "plan --explain --json" 0 plan --explain --json
+check "as a list" python3 -c '
+import json,sys; d=json.load(open(sys.argv[1])); assert len(d["accepted"])==6 and "Scene[0][0]" in d["accepted"], d' "$TRASH/.out"
 
 # The accepted fingerprint never entered the action cache: back to the original text, the
 # scenes come from the cache (made for it); with the typo again, they are generated, not
