@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "quire/blob.h"
+#include "quire/blueprint.h"
 #include "quire/buf.h"
 #include "quire/edit.h"
 #include "quire/error.h"
@@ -24,6 +25,7 @@
 #include "quire/store.h"
 #include "quire/suggest.h"
 #include "edit_internal.h"
+#include "template.h"
 #include "git.h"
 #include "run_commit.h"
 #include "util.h"
@@ -395,6 +397,47 @@ int quire_edit_replace(struct quire_edit *e, const char *id, const char *data, s
 	return 0;
 }
 
+/* Feedback regenerates an artefact with the note in its prompt: a prompt without
+ * {{feedback}} would bill a new take the model wrote without ever seeing the note. 0 when the
+ * prompt of entry en reads it (or cannot be read here: the run will say why), else
+ * QUIRE_EINVALID naming the prompt. */
+static int feedback_reaches(const struct quire_edit *e, const char *id, const json_t *en)
+{
+	const char *name = json_string_value(json_object_get(en, "producer"));
+	const struct quire_producer *pr = NULL;
+	for (size_t k = 0; name && k < e->p->bp->nproducers; k++)
+		if (!strcmp(e->p->bp->producers[k].name, name))
+			pr = &e->p->bp->producers[k];
+	if (!pr || !pr->prompt)
+		return 0;
+	long long idx[QUIRE_MAX_DIMS] = { 0 };
+	const json_t *ix = json_object_get(en, "index");
+	for (size_t d = 0; d < json_array_size(ix) && d < QUIRE_MAX_DIMS; d++)
+		idx[d] = (long long)json_integer_value(json_array_get(ix, d));
+	char *rel = quire_producer_prompt_path(pr, idx);
+	char *path = rel ? quire__xasprintf("%s/%s", e->p->root, rel) : NULL;
+	struct quire_buf b = QUIRE_BUF_INIT;
+	struct quire_template *t = NULL;
+	int reads = 1;
+	if (path && !quire_fs_read(path, &b, QUIRE_TEXT_CAP) &&
+	    !quire_template_parse(&t, b.ptr, b.len, rel))
+		reads = quire_template_reads(t, "feedback");
+	quire_error_clear();
+	quire_template_free(t);
+	quire_buf_release(&b);
+	free(path);
+	int err = reads ? 0
+			: quire_error_set(
+				  QUIRE_EINVALID,
+				  "the prompt of %s (%s) does not use {{feedback}}: the "
+				  "model would never see the note, and the new take would be "
+				  "billed all the same; add {{feedback}} to the prompt (or use "
+				  "'quire run --regenerate %s' for a new take without a note)",
+				  id, rel, id);
+	free(rel);
+	return err;
+}
+
 int quire_edit_review(struct quire_edit *e, enum quire_edit_review a, const char *pattern,
 		      const char *text, json_t **ids)
 {
@@ -409,10 +452,13 @@ int quire_edit_review(struct quire_edit *e, enum quire_edit_review a, const char
 		const char *status = json_string_value(json_object_get(en, "status"));
 		if (a == QUIRE_EDIT_APPROVE && status && !strcmp(status, "pending-review"))
 			add_event(e, quire_ev_name(QUIRE_EV_APPROVED), k, NULL);
-		else if (a == QUIRE_EDIT_FEEDBACK && json_object_get(en, "digest"))
+		else if (a == QUIRE_EDIT_FEEDBACK && json_object_get(en, "digest")) {
+			int err = feedback_reaches(e, k, en);
+			if (err)
+				return err;
 			add_event(e, quire_ev_name(QUIRE_EV_FEEDBACK), k,
 				  json_pack("{s:s}", "text", text));
-		else if (a == QUIRE_EDIT_RELEASE && status && !strcmp(status, "user-edited"))
+		} else if (a == QUIRE_EDIT_RELEASE && status && !strcmp(status, "user-edited"))
 			add_event(e, quire_ev_name(QUIRE_EV_RELEASED), k, NULL);
 		else
 			continue;

@@ -589,6 +589,15 @@ int quire_template_render(const struct quire_template *t, const struct quire_ren
 	return 0;
 }
 
+int quire_template_reads(const struct quire_template *t, const char *name)
+{
+	for (size_t i = 0; i < t->nsegs; i++)
+		if (t->segs[i].kind == SEG_EXPR && t->segs[i].head &&
+		    !strcmp(t->segs[i].head, name))
+			return 1;
+	return 0;
+}
+
 int quire_template_reads_all(const struct quire_template *t, const char *producer)
 {
 	for (size_t i = 0; i < t->nsegs; i++) {

@@ -27,6 +27,9 @@ int quire_template_check(const struct quire_template *t, const struct quire_blue
  * collector's render then reads many of its outputs. */
 int quire_template_reads_all(const struct quire_template *t, const char *producer);
 
+/* Whether the template reads name anywhere ({{feedback}}, {{Premise}}, {{Chapter[i]}}). */
+int quire_template_reads(const struct quire_template *t, const char *name);
+
 /* What rendering needs to know about one instance. */
 struct quire_render_ctx {
 	const struct quire_blueprint *bp;

@@ -40,4 +40,12 @@ is "the last final runs" "$(event_ids produced)" "Final[1]"
 run_q "approving again finds nothing" 3 edit 'Draft[*]' --approve
 check "says so" err_has "nothing matching 'Draft[*]' awaits review"
 run_q "up to date" 0 plan --check
+# Feedback whose prompt has no {{feedback}} never reaches the model: refused, nothing billed.
+new_story plain
+run_q "a story whose prompts read no feedback" 0 run
+before=$(cat .quire/current)
+run_q "feedback on a chapter is refused" 3 edit 'Chapter[0]' --feedback "more letters, please"
+check "naming the prompt and what to add" err_has "the prompt of Chapter[0] (prompts/chapter.md) does not use {{feedback}}"
+is "no revision was made" "$(cat .quire/current)" "$before"
+run_q "nothing would run" 0 plan --check
 done_testing
