@@ -578,17 +578,23 @@ static long long max_take(const json_t *e)
 }
 
 /* Dirty below an unapproved review: node n cannot run until the review is done. */
+/* Whether what uses node u must wait for a review: u awaits review, waits itself, will be
+ * regenerated behind a review gate (its new output will need approving too), or is a hand
+ * edit made while its own upstream awaited review. */
+static int holds_back(const struct quire_project *p, const struct quire_node *u)
+{
+	int gated = u->dirty && !u->waiting && p->bp->producers[u->producer].review;
+	return u->pending_review || u->waiting || gated || u->behind_review;
+}
+
 static void mark_waiting(struct quire_plan *plan, const struct quire_project *p,
 			 struct quire_node *n)
 {
 	for (size_t k = 0; k < n->ndeps && !n->waiting; k++) {
 		const struct quire_node *u = &plan->nodes[n->deps[k]];
-		/* An upstream that awaits review, waits itself, or will be regenerated behind a
-		 * review gate (its new output will need approving too). */
-		int gated = u->dirty && !u->waiting && p->bp->producers[u->producer].review;
-		if (u->pending_review || u->waiting || gated) {
+		if (holds_back(p, u)) {
 			n->waiting = 1;
-			n->awaiting = u->waiting ? u->awaiting : u->id;
+			n->awaiting = u->waiting || u->behind_review ? u->awaiting : u->id;
 			char *r = quire_reason_text(QUIRE_REASON_AWAITING, n->awaiting);
 			/* Put the wait first: it is why nothing happens. */
 			n->reasons =
@@ -640,6 +646,13 @@ static int decide(struct quire_plan *plan, const struct quire_project *p, size_t
 		n->missing = !quire_blob_set_has(blobs, edig);
 		memcpy(n->digest, edig, QUIRE_DIGEST_STRLEN);
 		n->size = row->size;
+		for (size_t k = 0; k < n->ndeps && !n->behind_review; k++) {
+			const struct quire_node *u = &plan->nodes[n->deps[k]];
+			if (holds_back(p, u)) {
+				n->behind_review = 1;
+				n->awaiting = u->waiting || u->behind_review ? u->awaiting : u->id;
+			}
+		}
 		return 0;
 	}
 	int ups_clean = 1;

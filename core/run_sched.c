@@ -493,8 +493,11 @@ static void sched_init(struct runner *r)
 	for (size_t i = 0; i < n; i++) {
 		struct quire_node *nd = &r->plan->nodes[i];
 		if (!nd->selected || !nd->dirty) {
+			/* A hand edit behind a review gate holds what uses it back as a review
+			 * does. */
 			r->state[i] = !nd->selected	   ? N_SKIPPED
 				      : nd->pending_review ? N_REVIEW
+				      : nd->behind_review  ? N_AWAITING
 							   : N_OK;
 			continue;
 		}

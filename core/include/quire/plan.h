@@ -39,6 +39,8 @@ struct quire_node {
 	int missing;	      /* its recorded output's blob is not in the store */
 	int pending_review;   /* its output waits for 'quire edit ID --approve' */
 	int waiting;	      /* dirty, but an upstream awaits review: it cannot run yet */
+	int behind_review;    /* a hand edit whose upstream awaits review: what uses it waits
+			       * too, or a hand edit would walk around the review gate */
 	const char *awaiting; /* waiting: the id whose review it waits for (borrowed) */
 };
 
