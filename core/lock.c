@@ -19,6 +19,13 @@ struct quire_lock {
 	int fd;
 };
 
+static const volatile sig_atomic_t *watch;
+
+void quire__lock_watch(const volatile sig_atomic_t *flag)
+{
+	watch = flag;
+}
+
 /* How long to wait for a held lock (QUIRE_WAIT, set by --wait): 0 none, -1 without limit.
  * 0 on success, or QUIRE_EINVALID for a value that is not a number of seconds. */
 static int wait_limit(long long *ms)
@@ -70,6 +77,9 @@ static int take(int fd, const char *qdir, long long *waited_ms)
 					       strerror(errno));
 		if (limit >= 0 && *waited_ms >= limit)
 			return 1;
+		if (watch && *watch)
+			return quire_error_set(QUIRE_EINTR,
+					       "interrupted while waiting for the writer lock");
 		if (!*waited_ms) {
 			char holder[256];
 			read_holder(fd, holder, sizeof(holder));

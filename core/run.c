@@ -217,7 +217,9 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 	int err = quire_project_check_providers(p, 1);
 	if (err)
 		return err;
+	quire__lock_watch(o->interrupted);
 	err = quire_lock_acquire(&lock, p->qdir, o->command ? o->command : "quire run");
+	quire__lock_watch(NULL);
 	if (err)
 		return err;
 	char *tmpdir = quire__xasprintf("%s/tmp", p->qdir);

@@ -30,6 +30,19 @@ echo "again" >>prompts/chapter.md
 hold
 QUIRE_WAIT=forever run_q "QUIRE_WAIT=forever does what --wait does" 0 run
 wait "$holder"
+# Ctrl-C ends a wait at once (run catches SIGINT itself, so the wait must look).
+setsid flock .quire/lock sleep 30 &
+locker=$!
+for _ in $(seq 50); do flock -n .quire/lock true 2>/dev/null || break; sleep 0.1; done
+"$QUIRE" run --wait >"$TRASH/int.out" 2>"$TRASH/int.err" &
+waiter=$!
+for _ in $(seq 50); do grep -q "waiting for the writer lock" "$TRASH/int.err" 2>/dev/null && break; sleep 0.1; done
+kill -INT "$waiter"
+wait "$waiter"
+is "a waiting run interrupted exits 130" "$?" 130
+check "saying so" grep -q "interrupted" "$TRASH/int.err"
+kill -- -"$locker" 2>/dev/null || kill "$locker"
+wait "$locker" 2>/dev/null
 run_q "gc takes --wait too" 0 gc --wait=5
 run_q "a --wait that is no number is a usage error" 2 run --wait=soon
 check "naming it" err_has "--wait=soon"
