@@ -1,5 +1,6 @@
 /* quire secret: keys in the 0600 secrets file, set from standard input without echo. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,26 +24,46 @@ static const char usage[] =
 	"asks, without echo), replaces any earlier value of NAME and keeps the other lines. A\n"
 	"key is never printed, logged or passed to a provider that did not ask for it.\n";
 
-/* Reads one line of at most cap - 1 bytes from stdin into buf, without echo on a terminal;
- * 0, or -1 at end of input. The line break is dropped. */
+static struct termios saved;
+
+/* Ctrl-C at the prompt: the terminal gets its echo back before quire goes. */
+static void restore_and_die(int sig)
+{
+	tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Reads one line of at most cap - 2 bytes from stdin into buf, without echo on a terminal;
+ * 0, -1 at end of input, -2 for a longer line. The line break is dropped. */
 static int read_value(const char *name, char *buf, size_t cap)
 {
-	struct termios old, quiet;
-	int tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+	struct termios quiet;
+	int tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
 	if (tty) {
 		fprintf(stderr, "%s: ", name);
 		fflush(stderr);
-		quiet = old;
+		signal(SIGINT, restore_and_die);
+		signal(SIGTERM, restore_and_die);
+		signal(SIGHUP, restore_and_die);
+		quiet = saved;
 		quiet.c_lflag &= ~(tcflag_t)ECHO;
 		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
 	}
 	char *line = fgets(buf, (int)cap, stdin);
 	if (tty) {
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
 		fputc('\n', stderr);
 	}
 	if (!line)
 		return -1;
+	size_t len = strlen(buf);
+	/* A full buffer without a line break is a value cut short: never stored so. */
+	if (len == cap - 1 && buf[len - 1] != '\n' && !feof(stdin))
+		return -2;
 	buf[strcspn(buf, "\r\n")] = '\0';
 	return 0;
 }
@@ -82,8 +103,14 @@ static int cmd_secret(int argc, char **argv, const struct cmd_env *env)
 	}
 	if (!strcmp(sub, "set") && argc == 3) {
 		char value[8192];
-		if (read_value(argv[2], value, sizeof(value)))
-			return usage_error("secret", "no value on standard input for %s", argv[2]);
+		int r = read_value(argv[2], value, sizeof(value));
+		if (r == -2)
+			memset(value, 0, sizeof(value));
+		if (r)
+			return usage_error("secret",
+					   r == -2 ? "the value of %s is longer than 8 KiB"
+						   : "no value on standard input for %s",
+					   argv[2]);
 		int err = quire_secret_store(argv[2], value);
 		memset(value, 0, sizeof(value));
 		if (err)

@@ -236,8 +236,9 @@ static size_t line_name(const char *line, const char **name)
 {
 	while (*line == ' ' || *line == '\t')
 		line++;
-	const char *eq = strchr(line, '=');
-	if (*line == '#' || !eq || eq == line)
+	/* Within this line only: a line without '=' must not borrow the next one's. */
+	const char *eq = memchr(line, '=', strcspn(line, "\n"));
+	if (*line == '#' || !eq || eq == line || !quire__is_ident(line, (size_t)(eq - line)))
 		return 0;
 	*name = line;
 	return (size_t)(eq - line);

@@ -33,6 +33,13 @@ check "other lines kept, comments too" grep -q '^# my keys$' "$QUIRE_SECRETS_FIL
 run_q "secret list" 0 secret list
 is "names only" "$(cat "$TRASH/.out" | tr '\n' ' ')" "REPLICATE_API_TOKEN OPENAI_API_KEY "
 check "never values" out_lacks "r8_keep_me"
+printf '\nsk-bare-line-quire-424242\n' >>"$QUIRE_SECRETS_FILE"
+run_q "a line that is only a value" 0 secret list
+check "is never listed as a name" out_lacks "sk-bare-line"
+sed -i '/sk-bare-line/d' "$QUIRE_SECRETS_FILE"
+head -c 9000 /dev/zero | tr '\0' a >"$TRASH/long"
+run_q "a value longer than 8 KiB" 2 secret set LONG_KEY <"$TRASH/long"
+check "is refused, not cut short" test -z "$(grep LONG_KEY "$QUIRE_SECRETS_FILE")"
 run_q "secret list --json" 0 secret list --json
 is "a JSON array of names" "$(cat "$TRASH/.out")" '["REPLICATE_API_TOKEN","OPENAI_API_KEY"]'
 run_q "a name that is no variable's" 3 secret set 'my key' <<<"x-value-1234"
