@@ -201,8 +201,23 @@ static void wait_for_pager(void)
 	fflush(stdout);
 	fclose(stdout);
 	close(STDOUT_FILENO);
+	/* Ctrl-C in the pager (less keeps running) must not end quire first and hand the
+	 * terminal back to the shell while less still reads it. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
 	while (waitpid(pager_pid, NULL, 0) < 0 && errno == EINTR)
 		;
+}
+
+/* A signal while paging: the pager gets the end of the output and is waited for, then the
+ * signal does what it would have (as git does). Only async-signal-safe calls. */
+static void pager_signal(int sig)
+{
+	close(STDOUT_FILENO);
+	while (waitpid(pager_pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	signal(sig, SIG_DFL);
+	raise(sig);
 }
 
 void setup_pager(void)
@@ -243,5 +258,8 @@ void setup_pager(void)
 	pager_pid = pid;
 	/* A reader who quits the pager early ends the view, not with a message. */
 	signal(SIGPIPE, SIG_DFL);
+	signal(SIGINT, pager_signal);
+	signal(SIGTERM, pager_signal);
+	signal(SIGQUIT, pager_signal);
 	atexit(wait_for_pager);
 }
