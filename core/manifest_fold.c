@@ -108,10 +108,10 @@ static void fold_produced(const struct fold_ev *ev)
 		      !(approved && digest && !strcmp(approved, digest));
 	json_object_set_new(e, "status", json_string(pending ? "pending-review" : "clean"));
 	json_object_set_new(arts, subject, e);
-	count(m, kind == QUIRE_EV_PRODUCED ? "produced" : "cached");
-	/* run --touch: counted apart too, so the revision says what was not regenerated. */
-	if (json_is_true(json_object_get(data, "accepted")))
-		count(m, "accepted");
+	/* run --touch's outputs are counted apart: they were neither made nor found cached. */
+	count(m, kind == QUIRE_EV_PRODUCED			   ? "produced"
+		 : json_is_true(json_object_get(data, "accepted")) ? "accepted"
+								   : "cached");
 	if (kind == QUIRE_EV_PRODUCED)
 		add_cost(m, data);
 }
@@ -198,6 +198,7 @@ static void fold_edited(const struct fold_ev *ev)
 	json_object_set_new(e, "user_edited", json_true());
 	json_object_del(e, "error");
 	json_object_del(e, "released");
+	json_object_del(e, "accepted"); /* the writer's text now, not an accepted output */
 	if (!json_object_get(e, "producer"))
 		json_object_set(e, "producer", json_object_get(data, "producer"));
 	if (!json_object_get(e, "type")) {
@@ -283,6 +284,7 @@ static void fold_take_selected(const struct fold_ev *ev)
 		json_object_set(e, "size", json_object_get(t, "size"));
 		json_object_set(e, "fingerprint", json_object_get(t, "fingerprint"));
 		json_object_set_new(e, "take", json_integer(want));
+		json_object_del(e, "accepted"); /* a take shown again is one that was made */
 		const char *ap = json_string_value(json_object_get(e, "approved_digest"));
 		int pending = json_is_true(json_object_get(e, "review_required")) &&
 			      !(ap && !strcmp(ap, json_string_value(json_object_get(t, "digest"))));

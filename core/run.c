@@ -103,16 +103,27 @@ long long quire_run_estimate(const struct quire_project *p, const struct quire_p
 
 /* run --touch accepts outputs that exist: an instance with none (new, or its blob lost) would
  * have to be generated, which --touch promises not to do. */
-static int check_touch(const struct quire_plan *plan)
+static int check_touch(const struct quire_project *p, const struct quire_plan *plan)
 {
 	for (size_t i = 0; i < plan->n; i++) {
 		const struct quire_node *n = &plan->nodes[i];
-		if (n->selected && n->dirty && !n->waiting &&
-		    (!n->entry || !n->entry->digest || n->missing))
+		if (!n->selected || !n->dirty || n->waiting)
+			continue;
+		/* The blob itself is asked for: a plan says "missing" only when nothing else
+		 * made the instance dirty. */
+		if (!n->entry || !n->entry->digest || !quire_blob_exists(p->qdir, n->entry->digest))
 			return quire_error_set(QUIRE_EINVALID,
 					       "run --touch: %s has no output to accept (%s); run "
 					       "it without --touch, or name other targets",
 					       n->id, n->nreasons ? n->reasons[0] : "new");
+		const char *ext = p->bp->producers[n->producer].output.ext;
+		if (n->entry->ext && ext && strcmp(n->entry->ext, ext))
+			return quire_error_set(
+				QUIRE_EINVALID,
+				"run --touch: %s's output is .%s, its producer now makes "
+				".%s: an output of another type cannot be accepted; run "
+				"it without --touch",
+				n->id, n->entry->ext, ext);
 	}
 	return 0;
 }
@@ -243,7 +254,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 	res->estimate_micro = quire_run_estimate_plan(p, plan, &res->priced);
 	if (o->has_max_cost && (err = quire_run_check_cost(res->estimate_micro, o->max_cost_micro)))
 		goto out;
-	if (o->touch && (err = check_touch(plan)))
+	if (o->touch && (err = check_touch(p, plan)))
 		goto out;
 	size_t nremove = o->ntargets ? 0 : plan->nremoved;
 	if (plan->ndirty == 0 && nremove == 0)

@@ -255,12 +255,32 @@ static int start_node(struct runner *r, size_t i)
 		return 0;
 	}
 	json_decref(ac);
-	if (r->o->touch && old && quire_blob_exists(r->p->qdir, old)) {
+	if (r->o->touch) {
+		/* run --touch never generates: checked before the run (check_touch), but a blob
+		 * can go between the check and now. */
+		if (!old || !quire_blob_exists(r->p->qdir, old)) {
+			quire_run__job_free(j);
+			return quire_run__fail_node(r, i,
+						    "run --touch: no output to accept (its blob is "
+						    "gone); run it without --touch",
+						    N_FAILED);
+		}
 		/* run --touch: the output it has is recorded for its new fingerprint, as if it
 		 * had been made for it, and marked so; nothing is generated, nothing is billed,
 		 * and nothing goes into the action cache (a fingerprint there promises an output
 		 * made for it). */
 		json_t *d = entry_data(r, i, &j->fp);
+		/* Who made it stays as recorded: the binding may have changed since. */
+		json_t *was = NULL;
+		if (!quire_manifest_peek(r->plan->manifest, r->plan->base, n->id, &was) && was) {
+			static const char *const keep[] = { "provider", "model", "params",
+							    "type",	"ext",	 "role" };
+			for (size_t k = 0; k < sizeof(keep) / sizeof(keep[0]); k++)
+				if (json_object_get(was, keep[k]))
+					json_object_set(d, keep[k], json_object_get(was, keep[k]));
+		}
+		json_decref(was);
+		quire_error_clear();
 		json_object_set_new(d, "digest", json_string(old));
 		if (e->size >= 0)
 			json_object_set_new(d, "size", json_integer(e->size));

@@ -15,6 +15,9 @@ check "the summary counts them" python3 -c '
 import json,sys; s=[json.loads(l) for l in open(sys.argv[1])][-1]
 assert s["accepted"]==6 and s["produced"]==0 and s["revision"]=="rev-0002", s' "$TRASH/.out"
 run_q "up to date now" 0 plan --check
+check "the revision counts them as accepted, not cached" python3 -c '
+import json; c=json.load(open(".quire/manifests/rev-0002.json"))["counts"]
+assert c.get("accepted")==6 and not c.get("cached"), c'
 check "out/ is as it was" diff -r out "$TRASH/out-before"
 run_q "inspect says how it came to be" 0 inspect 'Scene[1][0]'
 check "accepted without regenerating" out_has "accepted without regenerating ('quire run --touch')"
@@ -46,6 +49,18 @@ sed -i 's/vivid, /vivid; /' prompts/scene.md
 run_q "--touch with a target" 0 run --touch 'Scene[0][*]'
 check "two accepted" out_has "2 accepted without regenerating"
 run_q "the other scenes are still dirty" 1 plan --check
+
+# An output whose blob is gone cannot be accepted, also when something else made it dirty.
+sed -i 's/vivid; /vivid, /' prompts/scene.md
+blob=$(python3 -c '
+import json; print(json.load(open(".quire/manifests/"+open(".quire/current").read().strip()+".json"))["artefacts"]["Scene[1][0]"]["digest"].split(":")[1])')
+find .quire/blobs -name "${blob}*" -delete
+rm -f out/Scene-1-0.md
+before=$(cat .quire/current)
+run_q "--touch with a lost blob is refused" 3 run --touch
+check "naming it" err_has "run --touch: Scene[1][0] has no output to accept"
+is "no revision was made" "$(cat .quire/current)" "$before"
+run_q "a normal run makes it again" 0 run
 
 # An instance with no output cannot be accepted: nothing is done.
 sed -i 's/^Chapters: 3/Chapters: 4/' inputs.yaml
