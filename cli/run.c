@@ -62,7 +62,6 @@ static void on_sigint(int sig)
 
 struct ui {
 	int json, tty;
-	size_t width;
 	size_t shown;	 /* finished instances reported so far: the counter moves one by one */
 	long long t0_ms; /* when the run started, for elapsed time and the estimate of the rest */
 };
@@ -260,27 +259,6 @@ static void print_summary(const struct quire_run_result *rr, int json)
 		       r.pending_review);
 }
 
-/* An amount in the price table's currency (whole units and up to 6 decimals) in
- * micro-units; -1 when s is not one. */
-static int parse_amount(const char *s, long long *out)
-{
-	long long whole = 0, frac = 0;
-	int fd = 0, digits = 0;
-	const char *q = s;
-	for (; *q >= '0' && *q <= '9' && whole < 1000000000000LL; q++, digits++)
-		whole = whole * 10 + (*q - '0');
-	if (*q == '.')
-		for (q++; *q >= '0' && *q <= '9'; q++, digits++)
-			if (fd < 6)
-				frac = frac * 10 + (*q - '0'), fd++;
-	if (*q || !digits)
-		return -1;
-	while (fd++ < 6)
-		frac *= 10;
-	*out = whole * 1000000 + frac;
-	return 0;
-}
-
 static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 {
 	static const struct option opts[] = {
@@ -346,7 +324,7 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 			regen[nregen++] = optarg;
 			break;
 		case 'M':
-			if (parse_amount(optarg, &max_cost))
+			if (quire_amount_parse(optarg, &max_cost))
 				return usage_error(
 					"run", "--max-cost needs an amount such as 2.50, not '%s'",
 					optarg);
@@ -381,7 +359,7 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 	 * is committed, not left for the next run to recover. */
 	sigaction(SIGHUP, &sa, NULL);
 
-	struct ui u = { json, !json && isatty(STDERR_FILENO), 0, 0, now_ms() };
+	struct ui u = { json, !json && isatty(STDERR_FILENO), 0, now_ms() };
 	struct quire_run_opts o = {
 		.jobs = jobs,
 		.fail_fast = fail_fast,

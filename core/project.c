@@ -125,7 +125,7 @@ static int relpath(const struct quire__yaml *y, const struct quire__ynode *n, co
 
 /* A non-negative decimal amount such as 0.15 or 3, as micro-units (exact: no float parsing).
  * At most 10^12 units, so that the micro-units fit. */
-static int parse_amount(const char *s, long long *out)
+int quire_amount_parse(const char *s, long long *out)
 {
 	long long whole = 0, frac = 0;
 	int digits = 0, fd = 0;
@@ -175,7 +175,7 @@ static int parse_price(const struct quire__yaml *y, const struct quire__ynode *n
 				"unknown key '%s' in price (expected per_call, "
 				"input_per_mtok, output_per_mtok or estimate_tokens_out)",
 				k ? k : "?");
-		else if (!v || parse_amount(v, &amount))
+		else if (!v || quire_amount_parse(v, &amount))
 			err = quire__yaml_error(y, val, QUIRE_EINVALID,
 						"%s must be a non-negative number (at most "
 						"1000000000000)",

@@ -146,6 +146,10 @@ void quire_yaml_emit_scalar(struct quire_buf *out, const json_t *value, int inde
  * costs over a run must stay countable. */
 #define QUIRE_COST_MAX 1000000000000000LL
 
+/* An amount in the price table's currency ("2.50": whole units, up to 6 decimals, at most
+ * 10^12 units) in micro-units: 0, or -1 when s is not one (quire.yaml prices, --max-cost). */
+int quire_amount_parse(const char *s, long long *micro);
+
 /* Cost of one generation with this binding's prices, in micro-units; at most QUIRE_COST_MAX
  * (token counts are at least 0). */
 long long quire_binding_cost(const struct quire_binding *b, long long tokens_in,
