@@ -117,20 +117,12 @@ char *quire_secret_file(void)
 	return quire__xasprintf("%s/.config/quire/secrets", home ? home : ".");
 }
 
-int quire_secret_lookup(const char *name, char **value, char **source)
+/* Reads the secrets file into b when it is there and only its owner may read it: 0 with
+ * *exists set, or a QUIRE_E* code naming the problem. */
+static int read_file(const char *path, struct quire_buf *b, int *exists)
 {
-	*value = NULL;
-	*source = NULL;
-	const char *env = getenv(name);
-	if (env && *env) {
-		*value = quire__xstrdup(env);
-		*source = quire__xstrdup("environment");
-		quire_secret_register(env);
-		return 0;
-	}
-	char *path = quire_secret_file();
 	struct stat st;
-	int err = 0;
+	*exists = 0;
 	if (stat(path, &st) < 0) {
 		/* No file is no secret; a file that is there but cannot be used is said, not taken
 		 * for a missing secret (a link to a file that was moved, a file we may not read).
@@ -141,83 +133,16 @@ int quire_secret_lookup(const char *name, char **value, char **source)
 			char target[4096];
 			ssize_t n = readlink(path, target, sizeof(target) - 1);
 			target[n > 0 ? n : 0] = '\0';
-			err = quire_error_set(
+			return quire_error_set(
 				QUIRE_EINVALID,
-				"secrets file '%s' is a link to '%s', which does not exist", path,
-				target);
-		} else if (e != ENOENT && e != ENOTDIR) {
-			err = quire_error_set(QUIRE_EINVALID, "cannot read secrets file '%s': %s",
-					      path, strerror(e));
+				"secrets file '%s' is a link to '%s', which does not "
+				"exist",
+				path, target);
 		}
-		free(path);
-		return err;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		err = quire_error_set(QUIRE_EINVALID, "secrets file '%s' is not a regular file",
-				      path);
-		free(path);
-		return err;
-	}
-	if (st.st_mode & 077) {
-		err = quire_error_set(
-			QUIRE_EINVALID,
-			"secrets file '%s' has mode %03o: it must be readable by you alone "
-			"(chmod 600 '%s')",
-			path, (unsigned)(st.st_mode & 0777), path);
-		free(path);
-		return err;
-	}
-	struct quire_buf b = QUIRE_BUF_INIT;
-	if ((err = quire_fs_read(path, &b, 1u << 20))) {
-		quire_buf_release(&b);
-		free(path);
-		return err;
-	}
-	size_t nl = strlen(name);
-	for (char *line = b.ptr; line && *line;) {
-		char *end = strchr(line, '\n');
-		if (end)
-			*end = '\0';
-		while (*line == ' ' || *line == '\t')
-			line++;
-		if (*line != '#' && !strncmp(line, name, nl) && line[nl] == '=') {
-			char *v = line + nl + 1;
-			size_t vl = strlen(v);
-			while (vl && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
-				v[--vl] = '\0';
-			if (vl) {
-				/* The last line naming it wins; wipe an earlier one. */
-				if (*value) {
-					memset(*value, 0, strlen(*value));
-					free(*value);
-				}
-				*value = quire__xstrdup(v);
-				quire_secret_register(v);
-			}
-		}
-		line = end ? end + 1 : NULL;
-	}
-	/* The file's bytes held the secret: wipe them before freeing. */
-	memset(b.ptr, 0, b.len);
-	quire_buf_release(&b);
-	if (*value)
-		*source = path;
-	else
-		free(path);
-	return 0;
-}
-
-/* Reads the secrets file into b when it is there and only its owner may read it: 0 with
- * *exists set, or a QUIRE_E* code naming the problem. */
-static int read_file(const char *path, struct quire_buf *b, int *exists)
-{
-	struct stat st;
-	*exists = 0;
-	if (stat(path, &st) < 0) {
-		if (errno == ENOENT)
+		if (e == ENOENT || e == ENOTDIR)
 			return 0;
 		return quire_error_set(QUIRE_EINVALID, "cannot read secrets file '%s': %s", path,
-				       strerror(errno));
+				       strerror(e));
 	}
 	if (!S_ISREG(st.st_mode))
 		return quire_error_set(QUIRE_EINVALID, "secrets file '%s' is not a regular file",
@@ -242,6 +167,58 @@ static size_t line_name(const char *line, const char **name)
 		return 0;
 	*name = line;
 	return (size_t)(eq - line);
+}
+
+int quire_secret_lookup(const char *name, char **value, char **source)
+{
+	*value = NULL;
+	*source = NULL;
+	const char *env = getenv(name);
+	if (env && *env) {
+		*value = quire__xstrdup(env);
+		*source = quire__xstrdup("environment");
+		quire_secret_register(env);
+		return 0;
+	}
+	char *path = quire_secret_file();
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int exists, err = read_file(path, &b, &exists);
+	if (err || !exists) {
+		quire_buf_release(&b);
+		free(path);
+		return err;
+	}
+	size_t nl = strlen(name);
+	for (char *line = b.ptr; line && *line;) {
+		char *end = strchr(line, '\n');
+		if (end)
+			*end = '\0';
+		const char *n;
+		if (line_name(line, &n) == nl && !strncmp(n, name, nl)) {
+			char *v = (char *)n + nl + 1;
+			size_t vl = strlen(v);
+			while (vl && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
+				v[--vl] = '\0';
+			if (vl) {
+				/* The last line naming it wins; wipe an earlier one. */
+				if (*value) {
+					memset(*value, 0, strlen(*value));
+					free(*value);
+				}
+				*value = quire__xstrdup(v);
+				quire_secret_register(v);
+			}
+		}
+		line = end ? end + 1 : NULL;
+	}
+	/* The file's bytes held the secret: wipe them before freeing. */
+	memset(b.ptr, 0, b.len);
+	quire_buf_release(&b);
+	if (*value)
+		*source = path;
+	else
+		free(path);
+	return 0;
 }
 
 int quire_secret_store(const char *name, const char *value)
