@@ -103,46 +103,69 @@ out:
 	return found;
 }
 
+/* Calls fn(dir, ud) for each entry of a colon-separated list (an empty one as "": PATH reads
+ * it as ".", module paths skip it, never loading code from wherever quire was started)
+ * until it returns nonzero; that value, else 0. */
+static int each_dir(const char *dirs, int (*fn)(const char *dir, void *ud), void *ud)
+{
+	if (!dirs)
+		return 0;
+	char *copy = quire__xstrdup(dirs);
+	int r = 0;
+	for (char *d = copy; d && !r;) {
+		char *colon = strchr(d, ':');
+		if (colon)
+			*colon = '\0';
+		r = fn(d, ud);
+		d = colon ? colon + 1 : NULL;
+	}
+	free(copy);
+	return r;
+}
+
+struct module_search {
+	const char *name;
+	int err;
+};
+
+static int module_in(const char *dir, void *ud)
+{
+	struct module_search *m = ud;
+	return *dir && (try_module(dir, m->name, &m->err) || m->err);
+}
+
 static int search_modules(const char *name, int *err)
 {
+	struct module_search m = { name, 0 };
 	const char *env = getenv("QUIRE_PLUGIN_PATH");
-	if (env && *env) {
-		char *copy = quire__xstrdup(env);
-		for (char *d = copy; d && !*err;) {
-			char *colon = strchr(d, ':');
-			if (colon)
-				*colon = '\0';
-			if (*d && try_module(d, name, err)) {
-				free(copy);
-				return 1;
-			}
-			d = colon ? colon + 1 : NULL;
-		}
-		free(copy);
-	}
-	return !*err && try_module(QUIRE_PLUGINDIR, name, err);
+	int found = env && *env && each_dir(env, module_in, &m);
+	if (!found && !m.err)
+		found = module_in(QUIRE_PLUGINDIR, &m);
+	*err = m.err;
+	return found && !m.err;
+}
+
+struct program_search {
+	const char *name;
+	char *found;
+};
+
+static int program_in(const char *dir, void *ud)
+{
+	struct program_search *s = ud;
+	char *p = quire__xasprintf("%s/quire-provider-%s", *dir ? dir : ".", s->name);
+	if (access(p, X_OK) == 0)
+		s->found = p;
+	else
+		free(p);
+	return s->found != NULL;
 }
 
 static char *search_path(const char *name)
 {
-	const char *env = getenv("PATH");
-	if (!env)
-		return NULL;
-	char *copy = quire__xstrdup(env);
-	char *found = NULL;
-	for (char *d = copy; d && !found;) {
-		char *colon = strchr(d, ':');
-		if (colon)
-			*colon = '\0';
-		char *p = quire__xasprintf("%s/quire-provider-%s", *d ? d : ".", name);
-		if (access(p, X_OK) == 0)
-			found = p;
-		else
-			free(p);
-		d = colon ? colon + 1 : NULL;
-	}
-	free(copy);
-	return found;
+	struct program_search s = { name, NULL };
+	each_dir(getenv("PATH"), program_in, &s);
+	return s.found;
 }
 
 int quire_provider_resolve(const char *name, const struct quire_provider **vt, char **program,
@@ -197,7 +220,7 @@ static int listed(const json_t *a, const char *name)
 /* Adds the names in dir of files "quire-provider-NAME" + suffix (executables when program). */
 static void list_dir(json_t *a, const char *dir, const char *suffix, const char *kind, int program)
 {
-	DIR *d = opendir(*dir ? dir : ".");
+	DIR *d = opendir(dir);
 	if (!d)
 		return;
 	size_t sl = strlen(suffix);
@@ -209,7 +232,7 @@ static void list_dir(json_t *a, const char *dir, const char *suffix, const char 
 		    strcmp(n + len - sl, suffix))
 			continue;
 		char *name = quire__xstrndup(n + 15, len - 15 - sl);
-		char *path = quire__xasprintf("%s/%s", *dir ? dir : ".", n);
+		char *path = quire__xasprintf("%s/%s", dir, n);
 		if (quire__is_ident(name, strlen(name)) && !listed(a, name) &&
 		    (!program || access(path, X_OK) == 0))
 			json_array_append_new(a, json_pack("{s:s,s:s,s:s}", "name", name, "kind",
@@ -220,22 +243,18 @@ static void list_dir(json_t *a, const char *dir, const char *suffix, const char 
 	closedir(d);
 }
 
-/* Calls list_dir for each directory of a colon-separated list. */
-static void list_dirs(json_t *a, const char *dirs, const char *suffix, const char *kind,
-		      int program)
+struct listing {
+	json_t *a;
+	const char *suffix, *kind;
+	int program;
+};
+
+static int list_in(const char *dir, void *ud)
 {
-	if (!dirs)
-		return;
-	char *copy = quire__xstrdup(dirs);
-	for (char *d = copy; d;) {
-		char *colon = strchr(d, ':');
-		if (colon)
-			*colon = '\0';
-		if (*d || program)
-			list_dir(a, d, suffix, kind, program);
-		d = colon ? colon + 1 : NULL;
-	}
-	free(copy);
+	struct listing *l = ud;
+	if (*dir || l->program)
+		list_dir(l->a, *dir ? dir : ".", l->suffix, l->kind, l->program);
+	return 0;
 }
 
 json_t *quire_provider_available(void)
@@ -247,10 +266,11 @@ json_t *quire_provider_available(void)
 						 "module", "path", origin[i])
 				     : json_pack("{s:s,s:s}", "name", registry[i]->name, "kind",
 						 "built-in"));
-	list_dirs(a, getenv("QUIRE_PLUGIN_PATH"), ".so", "module", 0);
+	struct listing modules = { a, ".so", "module", 0 }, programs = { a, "", "program", 1 };
+	each_dir(getenv("QUIRE_PLUGIN_PATH"), list_in, &modules);
 	list_dir(a, QUIRE_PLUGINDIR, ".so", "module", 0);
 	if (external_adapter)
-		list_dirs(a, getenv("PATH"), "", "program", 1);
+		each_dir(getenv("PATH"), list_in, &programs);
 	return a;
 }
 
