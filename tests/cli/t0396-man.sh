@@ -9,8 +9,10 @@ check "quire(1) renders" bash -c "MANWIDTH=200 man -l '$MAN/quire.1' | col -b | 
 for c in $cmds; do
 	page=$(render "quire-$c")
 	check "quire-$c(1) renders with its name" grep -q "quire-$c - " <<<"$page"
+	opts=$("$QUIRE" "$c" --help | grep -o -- '--[a-z][a-z-]*' | sort -u)
+	check "quire $c --help names options (the check below is not empty)" test -n "$opts"
 	missing=
-	for o in $("$QUIRE" "$c" --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+	for o in $opts; do
 		grep -qF -- "$o" <<<"$page" || missing="$missing $o"
 	done
 	is "quire-$c(1) has every option of 'quire $c --help'" "$missing" ""
@@ -23,10 +25,12 @@ man_codes=$(render quire | sed -n '/^EXIT STATUS/,/^ENVIRONMENT/p' | sed '1d;$d;
 is "quire(1)'s exit codes are quire --help's" "$man_codes" "$help_codes"
 # The dirty reasons: every one 'quire plan --help' lists is in quire-plan(1).
 plan_page=$(render quire-plan)
+reasons=$("$QUIRE" plan --help | sed -n '/^reasons/,$p' | sed '1d' | grep -E '^  [a-z]' | sed -E 's/^  ([^ ].*[^ ])  +.*/\1/' | cut -c1-30)
+check "the reasons were read from plan --help (the check below is not empty)" test "$(wc -l <<<"$reasons")" -ge 15
 missing=
 while read -r reason; do
 	grep -qF -- "$reason" <<<"$plan_page" || missing="$missing [$reason]"
-done < <("$QUIRE" plan --help | sed -n '/^reasons/,$p' | sed '1d' | grep -E '^  [a-z]' | sed -E 's/^  ([^ ].*[^ ])  +.*/\1/' | cut -c1-30)
+done <<<"$reasons"
 is "quire-plan(1) names every reason plan --help lists" "$missing" ""
 check "installed by meson install into man1" bash -c "meson install -C '$QUIRE_BUILD_ROOT' --destdir '$TRASH/dest' >/dev/null 2>&1 &&
 	test -f \"\$(find '$TRASH/dest' -path '*/man1/quire-run.1' | head -1)\""
