@@ -340,7 +340,44 @@ static int parse_input(const struct quire__yaml *y, struct quire__ynode *key,
 	return 0;
 }
 
-/* Parses "Name", "Name[i]", "Name[*][2]". */
+/* Whether t[0..n) is a loop-variable index: "i", "i - 1" (N back, N from 1) or "<i"; sets
+ * ix's kind and offset (the caller finds the variable). */
+static int var_index(const char *t, size_t n, struct quire_idx *ix)
+{
+	size_t k = 0;
+	ix->kind = QUIRE_IDX_VAR;
+	ix->off = 0;
+	if (n && t[0] == '<') {
+		ix->kind = QUIRE_IDX_BEFORE;
+		for (k = 1; k < n && t[k] == ' ';)
+			k++;
+		return k < n && quire__is_ident(t + k, n - k);
+	}
+	while (k < n && quire__is_ident(t, k + 1))
+		k++;
+	if (!k)
+		return 0;
+	if (k == n)
+		return 1;
+	while (k < n && t[k] == ' ')
+		k++;
+	if (k == n || t[k++] != '-')
+		return 0;
+	while (k < n && t[k] == ' ')
+		k++;
+	long long v = 0;
+	if (k == n)
+		return 0;
+	for (; k < n; k++) {
+		if (t[k] < '0' || t[k] > '9' || v > 100000000)
+			return 0;
+		v = v * 10 + (t[k] - '0');
+	}
+	ix->off = -v;
+	return v > 0;
+}
+
+/* Parses "Name", "Name[i]", "Name[*][2]", "Name[i-1]", "Name[<i]". */
 static int parse_use(const struct quire__yaml *y, const struct quire__ynode *n,
 		     struct quire_producer *p, struct quire_use *u, char **name)
 {
@@ -389,21 +426,33 @@ static int parse_use(const struct quire__yaml *y, const struct quire__ynode *n,
 				ix->lit = ix->lit * 10 + (s[k] - '0');
 			}
 			quire_buf_printf(&canon, "[%lld]", ix->lit);
-		} else if (quire__is_ident(s + a, b - a)) {
-			ix->kind = QUIRE_IDX_VAR;
+		} else if (var_index(s + a, b - a, ix)) {
+			/* "i", "i-1" (an earlier instance) or "<i" (every earlier one). */
+			size_t va = a + (ix->kind == QUIRE_IDX_BEFORE), vb;
+			while (s[va] == ' ')
+				va++;
+			vb = va;
+			while (vb < b && quire__is_ident(s + va, vb - va + 1))
+				vb++;
 			ix->var = -1;
 			for (int d = 0; d < p->ndims; d++)
-				if (strlen(p->dims[d].var) == b - a &&
-				    !memcmp(p->dims[d].var, s + a, b - a))
+				if (strlen(p->dims[d].var) == vb - va &&
+				    !memcmp(p->dims[d].var, s + va, vb - va))
 					ix->var = d;
 			if (ix->var < 0) {
 				quire_buf_release(&canon);
 				return quire__yaml_error(
 					y, n, QUIRE_EINVALID,
 					"'%.*s' in '%.*s' is not a loop variable of producer '%s'",
-					(int)(b - a), s + a, (int)len, s, p->name);
+					(int)(vb - va), s + va, (int)len, s, p->name);
 			}
-			quire_buf_printf(&canon, "[%.*s]", (int)(b - a), s + a);
+			u->earlier |= ix->kind == QUIRE_IDX_BEFORE || ix->off < 0;
+			if (ix->kind == QUIRE_IDX_BEFORE)
+				quire_buf_printf(&canon, "[<%s]", p->dims[ix->var].var);
+			else if (ix->off)
+				quire_buf_printf(&canon, "[%s%lld]", p->dims[ix->var].var, ix->off);
+			else
+				quire_buf_printf(&canon, "[%s]", p->dims[ix->var].var);
 		} else {
 			goto bad;
 		}
@@ -415,7 +464,9 @@ bad:
 	quire_buf_release(&canon);
 	return quire__yaml_error(
 		y, n, QUIRE_EINVALID,
-		"'%.*s' is not a valid reference (expected Name, Name[i] or Name[*])", (int)len, s);
+		"'%.*s' is not a valid reference (expected Name, Name[i], Name[i-1], Name[<i] or "
+		"Name[*])",
+		(int)len, s);
 }
 
 static int parse_output(const struct quire__yaml *y, const struct quire__ynode *n,
@@ -645,7 +696,9 @@ static int find_cycle(const struct quire_blueprint *bp, size_t v, int *state, si
 	stack[depth] = v;
 	const struct quire_producer *p = &bp->producers[v];
 	for (size_t k = 0; k < p->nuses; k++) {
-		if (p->uses[k].is_input)
+		/* A use of earlier instances (Chapter[i-1]) may close a loop among producers
+		 * without one among instances: the planner orders and checks instances. */
+		if (p->uses[k].is_input || p->uses[k].earlier)
 			continue;
 		size_t w = (size_t)p->uses[k].target;
 		if (state[w] == 1) {

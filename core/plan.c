@@ -212,8 +212,8 @@ static int resolve_use(const struct quire_project *p, const struct idmap *map,
 		return 0;
 	}
 	const struct quire_idx *ix = &u->idx[d];
-	if (ix->kind == QUIRE_IDX_ALL) {
-		long long c = dim_count(p, tp, d);
+	if (ix->kind == QUIRE_IDX_ALL || ix->kind == QUIRE_IDX_BEFORE) {
+		long long c = ix->kind == QUIRE_IDX_ALL ? dim_count(p, tp, d) : n->idx[ix->var];
 		for (long long k = 0; k < c; k++) {
 			idx[d] = k;
 			int err = resolve_use(p, map, n, u, d + 1, idx, e);
@@ -222,8 +222,98 @@ static int resolve_use(const struct quire_project *p, const struct idmap *map,
 		}
 		return 0;
 	}
-	idx[d] = ix->kind == QUIRE_IDX_LIT ? ix->lit : n->idx[ix->var];
+	idx[d] = ix->kind == QUIRE_IDX_LIT ? ix->lit : n->idx[ix->var] + ix->off;
+	/* Chapter[i-1] of the first chapter: there is none, and no edge. */
+	if (idx[d] < 0)
+		return 0;
 	return resolve_use(p, map, n, u, d + 1, idx, e);
+}
+
+/* The instance path of a cycle, from the stack of a depth-first walk: stack[from..top], then
+ * back to stack[from]. */
+static int instance_cycle(const struct quire_project *p, const struct quire_plan *plan,
+			  const size_t *stack, size_t from, size_t top)
+{
+	struct quire_buf path = QUIRE_BUF_INIT;
+	for (size_t k = from; k <= top; k++)
+		quire_buf_printf(&path, "%s -> ", plan->nodes[stack[k]].id);
+	quire_buf_puts(&path, plan->nodes[stack[from]].id);
+	const struct quire_producer *pr = &p->bp->producers[plan->nodes[stack[from]].producer];
+	int err = quire_error_set(QUIRE_EINVALID, "%s:%d:%d: dependency cycle: %s", p->bp->file,
+				  pr->line, pr->col, path.ptr);
+	quire_buf_release(&path);
+	return err;
+}
+
+/* Puts the nodes in dependency order when uses of earlier instances (Chapter[i] uses
+ * Summary[i-1], which uses Chapter[i-1]) interleave producers that the blueprint's order
+ * keeps apart; finds a cycle among instances, which the blueprint's check of producers
+ * cannot see through such uses. Expansion order is kept wherever it already works. */
+static int order_instances(struct quire_plan *plan, const struct quire_project *p,
+			   struct idmap *map, size_t ndeps_total)
+{
+	int sorted = 1;
+	for (size_t i = 0; i < plan->n && sorted; i++)
+		for (size_t k = 0; k < plan->nodes[i].ndeps; k++)
+			sorted &= plan->nodes[i].deps[k] < i;
+	if (sorted)
+		return 0;
+	size_t n = plan->n, top = 0, done = 0;
+	unsigned char *state = quire__xcalloc_big(n + 1, 1);
+	size_t *stack = quire__xcalloc_big(n + 1, sizeof(size_t));
+	size_t *next = quire__xcalloc_big(n + 1, sizeof(size_t));
+	size_t *pos = quire__xcalloc_big(n + 1, sizeof(size_t));
+	int err = 0;
+	/* Depth first and without recursion (a chain of 100,000 chapters is that deep): a
+	 * node is placed once everything it uses is. */
+	for (size_t r = 0; r < n && !err; r++) {
+		if (state[r])
+			continue;
+		stack[top = 0] = r;
+		state[r] = 1;
+		for (;;) {
+			size_t v = stack[top];
+			const struct quire_node *nv = &plan->nodes[v];
+			if (next[v] < nv->ndeps) {
+				size_t w = nv->deps[next[v]++];
+				if (state[w] == 1) {
+					size_t from = top;
+					while (stack[from] != w)
+						from--;
+					err = instance_cycle(p, plan, stack, from, top);
+					break;
+				}
+				if (!state[w]) {
+					state[w] = 1;
+					stack[++top] = w;
+				}
+				continue;
+			}
+			state[v] = 2;
+			pos[v] = done++;
+			if (!top)
+				break;
+			top--;
+		}
+	}
+	if (!err) {
+		struct quire_node *moved = quire__xcalloc_big(n + 1, sizeof(*moved));
+		for (size_t i = 0; i < n; i++)
+			moved[pos[i]] = plan->nodes[i];
+		memcpy(plan->nodes, moved, n * sizeof(*moved));
+		free(moved);
+		for (size_t k = 0; k < ndeps_total; k++)
+			plan->index->deps[k] = pos[plan->index->deps[k]];
+		quire__table_release(&map->t);
+		quire__table_size(&map->t, n, 16);
+		for (size_t i = 0; i < n; i++)
+			idmap_put(map, i);
+	}
+	free(state);
+	free(stack);
+	free(next);
+	free(pos);
+	return err;
 }
 
 /* Appends s as a JSON string exactly as jansson's compact encoder writes it (the fingerprint
@@ -751,6 +841,8 @@ int quire_plan_build_ex(struct quire_plan **out, const struct quire_project *p, 
 	plan->index->deps = e.v;
 	for (size_t i = 0; i < plan->n; i++)
 		plan->nodes[i].deps = e.v ? e.v + nr[i] : NULL;
+	if (!err)
+		err = order_instances(plan, p, &map, e.n);
 	if (err)
 		goto out;
 	/* Reverse edges, sized in one pass. */

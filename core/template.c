@@ -12,8 +12,10 @@
 #include "template.h"
 #include "util.h"
 
-enum { SEG_LIT, SEG_EXPR };
-enum { IX_LIT, IX_VAR, IX_ALL };
+/* {{#if X}} ... {{else}} ... {{/if}} are SEG_IF (its condition parsed as an expression),
+ * SEG_ELSE and SEG_END, each with the segment to go on from when it does not hold. */
+enum { SEG_LIT, SEG_EXPR, SEG_IF, SEG_ELSE, SEG_END };
+enum { IX_LIT, IX_VAR, IX_ALL, IX_BEFORE };
 
 struct tix {
 	int kind;
@@ -36,7 +38,8 @@ struct seg {
 	int nhix;
 	struct tstep *steps;
 	int nsteps;
-	char *join; /* separator for lists */
+	char *join;  /* separator for lists */
+	size_t jump; /* SEG_IF: its {{else}} or {{/if}}; SEG_ELSE: its {{/if}} */
 	int line, col;
 };
 
@@ -129,6 +132,12 @@ static int lex_indexes(struct lexer *L, struct tix **out, int *n)
 		if (L->s < L->e && *L->s == '*') {
 			ix->kind = IX_ALL;
 			L->s++;
+		} else if (L->s < L->e && *L->s == '<') {
+			ix->kind = IX_BEFORE;
+			L->s++;
+			skip_ws(L);
+			if (!(ix->var = lex_ident(L)))
+				return lex_error(L, "expected a loop variable after '<'");
 		} else if (lex_number(L, &ix->n) == 0) {
 			ix->kind = IX_LIT;
 		} else if ((ix->var = lex_ident(L))) {
@@ -233,12 +242,103 @@ static int parse_expr(struct lexer *L, struct seg *sg)
 	return 0;
 }
 
+/* Whether the lexer's text, after spacing, is exactly word (and spacing). */
+static int lex_word(struct lexer *L, const char *word)
+{
+	const char *p = L->s;
+	size_t n = strlen(word);
+	while (p < L->e && (*p == ' ' || *p == '\t'))
+		p++;
+	if ((size_t)(L->e - p) < n || memcmp(p, word, n))
+		return 0;
+	p += n;
+	while (p < L->e && (*p == ' ' || *p == '\t'))
+		p++;
+	return p == L->e;
+}
+
+/* Parses the inside of "{{ }}" into the last segment: an expression, or "#if X", "else",
+ * "/if". blocks holds the open {{#if}}s, each as the segment whose jump its next tag sets. */
+static int parse_block(struct lexer *L, struct quire_template *t, size_t **blocks, size_t *nblocks,
+		       size_t *balloc)
+{
+	struct seg *sg = &t->segs[t->nsegs - 1];
+	size_t self = t->nsegs - 1;
+	skip_ws(L);
+	if (L->s < L->e && *L->s == '#') {
+		if (L->e - L->s < 4 || memcmp(L->s, "#if", 3) ||
+		    (L->s[3] != ' ' && L->s[3] != '\t'))
+			return lex_error(L, "unknown block (blocks are {{#if X}}, {{else}} and "
+					    "{{/if}})");
+		L->s += 3;
+		sg->kind = SEG_IF;
+		QUIRE_GROW(*blocks, *balloc, *nblocks + 1);
+		(*blocks)[(*nblocks)++] = self;
+		return parse_expr(L, sg);
+	}
+	if (lex_word(L, "else") || lex_word(L, "/if")) {
+		int is_else = lex_word(L, "else");
+		if (!*nblocks)
+			return lex_error(L, is_else ? "'{{else}}' outside '{{#if}}'"
+						    : "'{{/if}}' without its '{{#if}}'");
+		struct seg *last = &t->segs[(*blocks)[*nblocks - 1]];
+		if (is_else && last->kind == SEG_ELSE)
+			return lex_error(L, "a second '{{else}}' in one '{{#if}}'");
+		last->jump = self;
+		sg->kind = is_else ? SEG_ELSE : SEG_END;
+		if (is_else)
+			(*blocks)[*nblocks - 1] = self;
+		else
+			(*nblocks)--;
+		return 0;
+	}
+	if (L->s < L->e && *L->s == '/')
+		return lex_error(L, "unknown block end (blocks are {{#if X}}, {{else}} and "
+				    "{{/if}})");
+	return parse_expr(L, sg);
+}
+
+/* A block tag alone on its line takes the line with it ("standalone", as in Mustache), so a
+ * guarded paragraph leaves no blank lines behind. */
+static void trim_block_lines(struct quire_template *t)
+{
+	for (size_t i = 0; i < t->nsegs; i++) {
+		int k = t->segs[i].kind;
+		if (k != SEG_IF && k != SEG_ELSE && k != SEG_END)
+			continue;
+		struct seg *prev = i ? &t->segs[i - 1] : NULL,
+			   *next = i + 1 < t->nsegs ? &t->segs[i + 1] : NULL;
+		if ((prev && prev->kind != SEG_LIT) || (next && next->kind != SEG_LIT))
+			continue;
+		size_t ps = prev ? prev->len : 0;
+		while (ps && (prev->text[ps - 1] == ' ' || prev->text[ps - 1] == '\t'))
+			ps--;
+		if (ps && prev->text[ps - 1] != '\n')
+			continue;
+		if (!prev && i)
+			continue;
+		size_t ne = 0;
+		while (next && ne < next->len && (next->text[ne] == ' ' || next->text[ne] == '\t'))
+			ne++;
+		if (next && ne < next->len && next->text[ne] != '\n')
+			continue;
+		if (next && ne < next->len)
+			ne++;
+		if (prev)
+			prev->len = ps;
+		if (next) {
+			memmove(next->text, next->text + ne, next->len - ne);
+			next->len -= ne;
+		}
+	}
+}
+
 int quire_template_parse(struct quire_template **out, const char *text, size_t len,
 			 const char *name)
 {
 	struct quire_template *t = quire__xcalloc(1, sizeof(*t));
 	t->name = quire__xstrdup(name);
-	size_t alloc = 0;
+	size_t alloc = 0, *blocks = NULL, nblocks = 0, balloc = 0;
 	int line = 1, col = 1, err = 0;
 	size_t i = 0, lit = 0;
 	*out = NULL;
@@ -275,7 +375,7 @@ int quire_template_parse(struct quire_template **out, const char *text, size_t l
 				err = lex_error(&L, "'{{' without a closing '}}' on the same line");
 				goto out;
 			}
-			if ((err = parse_expr(&L, s)))
+			if ((err = parse_block(&L, t, &blocks, &nblocks, &balloc)))
 				goto out;
 			size_t consumed = (size_t)(close + 2 - (text + i));
 			for (size_t k = 0; k < consumed; k++)
@@ -292,7 +392,15 @@ int quire_template_parse(struct quire_template **out, const char *text, size_t l
 		}
 		i++;
 	}
+	if (!err && nblocks) {
+		const struct seg *open = &t->segs[blocks[0]];
+		struct lexer L = { NULL, NULL, t, open->line, open->col };
+		err = lex_error(&L, "'{{#if' without its '{{/if}}'");
+	}
+	if (!err)
+		trim_block_lines(t);
 out:
+	free(blocks);
 	if (err) {
 		quire_template_free(t);
 		return err;
@@ -338,13 +446,18 @@ static int check_ix(const struct quire_template *t, const struct seg *s,
 		    const struct quire_blueprint *bp, const struct quire_producer *p,
 		    const struct tix *ix, int n)
 {
-	for (int k = 0; k < n; k++)
+	for (int k = 0; k < n; k++) {
 		if (ix[k].kind == IX_VAR && var_dim(p, ix[k].var) < 0 &&
 		    index_input(bp, p, ix[k].var) < 0)
 			return seg_error(t, s,
 					 "'%s' is not a loop variable of producer '%s' (nor an int "
 					 "input it uses)",
 					 ix[k].var, p->name);
+		if (ix[k].kind == IX_BEFORE && var_dim(p, ix[k].var) < 0)
+			return seg_error(t, s,
+					 "'<%s': '%s' is not a loop variable of producer '%s'",
+					 ix[k].var, ix[k].var, p->name);
+	}
 	return 0;
 }
 
@@ -353,10 +466,11 @@ int quire_template_check(const struct quire_template *t, const struct quire_blue
 {
 	for (size_t i = 0; i < t->nsegs; i++) {
 		const struct seg *s = &t->segs[i];
-		if (s->kind != SEG_EXPR)
+		if (s->kind != SEG_EXPR && s->kind != SEG_IF)
 			continue;
 		int err = 0;
-		if (!strcmp(s->head, "feedback") || var_dim(p, s->head) >= 0) {
+		if (!strcmp(s->head, "feedback") || !strcmp(s->head, "draft") ||
+		    var_dim(p, s->head) >= 0) {
 			if (s->nhix > 0 || s->nsteps)
 				return seg_error(t, s, "'%s' takes no index or field", s->head);
 			continue;
@@ -461,46 +575,57 @@ static void emit_value(const json_t *v, struct quire_buf *out)
 	}
 }
 
-/* Applies the field steps to v, appending the result. */
+/* Applies the field steps to v, appending the result. quiet (a condition): a missing field
+ * or an index out of range is nothing, not an error. */
 static int walk(const struct quire_template *t, const struct seg *s,
-		const struct quire_render_ctx *c, const json_t *v, const char *id, json_t *acc)
+		const struct quire_render_ctx *c, const json_t *v, const char *id, json_t *acc,
+		int quiet)
 {
 	struct quire_buf path = QUIRE_BUF_INIT;
 	quire_buf_puts(&path, id);
-	for (int k = 0; k < s->nsteps; k++) {
+	int err = 0;
+	for (int k = 0; k < s->nsteps && v; k++) {
 		const struct tstep *st = &s->steps[k];
 		quire_buf_printf(&path, ".%s", st->field);
 		v = json_is_object(v) ? json_object_get(v, st->field) : NULL;
 		if (!v) {
-			int err = seg_error(t, s, "'%s' does not exist", path.ptr);
-			quire_buf_release(&path);
-			return err;
+			if (!quiet)
+				err = seg_error(t, s, "'%s' does not exist", path.ptr);
+			break;
 		}
-		for (int m = 0; m < st->nix; m++) {
+		for (int m = 0; m < st->nix && v; m++) {
 			long long n;
-			if (st->ix[m].kind == IX_ALL || eval_ix(c, &st->ix[m], &n)) {
-				quire_buf_release(&path);
-				return seg_error(t, s, "'*' is not allowed inside a field path");
+			if (st->ix[m].kind == IX_ALL || st->ix[m].kind == IX_BEFORE ||
+			    eval_ix(c, &st->ix[m], &n)) {
+				err = seg_error(t, s,
+						"'*' and '<' are not allowed inside a field path");
+				v = NULL;
+				break;
 			}
 			quire_buf_printf(&path, "[%lld]", n);
 			if (!json_is_array(v) || n < 0 || (size_t)n >= json_array_size(v)) {
-				int err = seg_error(t, s, "'%s' is out of range (%s has %zu items)",
-						    path.ptr, st->field,
-						    json_is_array(v) ? json_array_size(v) : 0);
-				quire_buf_release(&path);
-				return err;
+				if (!quiet)
+					err = seg_error(t, s,
+							"'%s' is out of range (%s has %zu items)",
+							path.ptr, st->field,
+							json_is_array(v) ? json_array_size(v) : 0);
+				v = NULL;
+				break;
 			}
 			v = json_array_get(v, (size_t)n);
 		}
 	}
 	quire_buf_release(&path);
-	json_array_append(acc, (json_t *)v);
-	return 0;
+	if (v && !err)
+		json_array_append(acc, (json_t *)v);
+	return err;
 }
 
-/* Enumerates instances of producer `pi` matching the head indexes, calling walk for each. */
+/* Enumerates instances of producer `pi` matching the head indexes, calling walk for each. An
+ * earlier instance before the first ({{Chapter[i-1]}} of Chapter[0]) is absent: nothing. */
 static int expand(const struct quire_template *t, const struct seg *s,
-		  const struct quire_render_ctx *c, int pi, int dim, long long *idx, json_t *acc)
+		  const struct quire_render_ctx *c, int pi, int dim, long long *idx, json_t *acc,
+		  int quiet)
 {
 	const struct quire_producer *tp = &c->bp->producers[pi];
 	if (dim == tp->ndims) {
@@ -509,26 +634,91 @@ static int expand(const struct quire_template *t, const struct seg *s,
 		const json_t *v = c->artefact(c->ud, id.ptr);
 		/* A damaged or missing blob keeps its code: the caller tells it from a bad name. */
 		int code = quire_error_code() == QUIRE_ECORRUPT ? QUIRE_ECORRUPT : QUIRE_EINVALID;
-		int err = v ? walk(t, s, c, v, id.ptr, acc)
+		int err = v ? walk(t, s, c, v, id.ptr, acc, quiet)
 			    : quire_error_prefix(code, "%s:%d:%d", t->name, s->line, s->col);
 		quire_buf_release(&id);
 		return err;
 	}
 	const struct tix *ix = &s->hix[dim];
-	if (ix->kind != IX_ALL) {
+	long long count;
+	if (ix->kind == IX_ALL) {
+		count = json_integer_value(
+			json_object_get(c->inputs, c->bp->inputs[tp->dims[dim].input].name));
+	} else if (ix->kind == IX_BEFORE) {
+		int d = var_dim(c->p, ix->var);
+		if (d < 0)
+			return seg_error(t, s, "unknown loop variable");
+		count = c->idx[d];
+	} else {
 		if (eval_ix(c, ix, &idx[dim]))
 			return seg_error(t, s, "unknown loop variable");
-		return expand(t, s, c, pi, dim + 1, idx, acc);
+		return idx[dim] < 0 ? 0 : expand(t, s, c, pi, dim + 1, idx, acc, quiet);
 	}
-	long long count = json_integer_value(
-		json_object_get(c->inputs, c->bp->inputs[tp->dims[dim].input].name));
 	for (long long k = 0; k < count; k++) {
 		idx[dim] = k;
-		int err = expand(t, s, c, pi, dim + 1, idx, acc);
+		int err = expand(t, s, c, pi, dim + 1, idx, acc, quiet);
 		if (err)
 			return err;
 	}
 	return 0;
+}
+
+/* The values expression s names, in order, appended to acc; *list when it names many
+ * (Scene[i][*], Chapter[<i]), joined when shown. */
+static int eval_seg(const struct quire_template *t, const struct seg *s,
+		    const struct quire_render_ctx *c, json_t *acc, int *list, int quiet)
+{
+	*list = 0;
+	int d = var_dim(c->p, s->head);
+	if (d >= 0) {
+		json_array_append_new(acc,
+				      json_integer(c->idx[d] + (s->nhix < 0 ? s->hix[0].n : 0)));
+		return 0;
+	}
+	if (!strcmp(s->head, "feedback")) {
+		json_array_append_new(acc, json_string(c->feedback ? c->feedback : ""));
+		return 0;
+	}
+	if (!strcmp(s->head, "draft")) {
+		if (c->draft)
+			json_array_append_new(acc, json_string(c->draft));
+		return 0;
+	}
+	if (quire_blueprint_input(c->bp, s->head) >= 0)
+		return walk(t, s, c, json_object_get(c->inputs, s->head), s->head, acc, quiet);
+	int pi = quire_blueprint_producer(c->bp, s->head);
+	if (pi < 0)
+		return seg_error(t, s, "unknown name '%s'", s->head);
+	for (int k = 0; k < s->nhix; k++)
+		*list |= s->hix[k].kind == IX_ALL || s->hix[k].kind == IX_BEFORE;
+	long long idx[QUIRE_MAX_DIMS] = { 0 };
+	return expand(t, s, c, pi, 0, idx, acc, quiet);
+}
+
+/* What {{#if}} holds for: something there that is not empty, blank, false, null or zero. */
+static int truthy(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_STRING: {
+		const char *p = json_string_value(v);
+		for (size_t k = 0; k < json_string_length(v); k++)
+			if (p[k] != ' ' && p[k] != '\t' && p[k] != '\n' && p[k] != '\r')
+				return 1;
+		return 0;
+	}
+	case JSON_INTEGER:
+		return json_integer_value(v) != 0;
+	case JSON_REAL:
+		return json_real_value(v) != 0;
+	case JSON_TRUE:
+		return 1;
+	case JSON_ARRAY:
+		return json_array_size(v) > 0;
+	case JSON_OBJECT:
+		return json_object_size(v) > 0;
+	default:
+		return 0;
+	}
 }
 
 int quire_template_render(const struct quire_template *t, const struct quire_render_ctx *c,
@@ -540,49 +730,35 @@ int quire_template_render(const struct quire_template *t, const struct quire_ren
 			quire_buf_add(out, s->text, s->len);
 			continue;
 		}
-		int d = var_dim(c->p, s->head);
-		if (d >= 0) {
-			quire_buf_printf(out, "%lld", c->idx[d] + (s->nhix < 0 ? s->hix[0].n : 0));
+		if (s->kind == SEG_END)
+			continue;
+		if (s->kind == SEG_ELSE) {
+			i = s->jump; /* the {{#if}} held: skip to its {{/if}} */
 			continue;
 		}
-		if (!strcmp(s->head, "feedback")) {
-			quire_buf_puts(out, c->feedback ? c->feedback : "");
-			continue;
-		}
-		int in = quire_blueprint_input(c->bp, s->head);
-		if (in >= 0) {
-			json_t *acc = json_array();
-			int err = walk(t, s, c, json_object_get(c->inputs, s->head), s->head, acc);
-			if (!err)
-				emit_value(json_array_get(acc, 0), out);
-			json_decref(acc);
-			if (err)
-				return err;
-			continue;
-		}
-		int pi = quire_blueprint_producer(c->bp, s->head);
-		if (pi < 0)
-			return seg_error(t, s, "unknown name '%s'", s->head);
-		long long idx[QUIRE_MAX_DIMS] = { 0 };
 		json_t *acc = json_array();
-		int err = expand(t, s, c, pi, 0, idx, acc);
+		int list, err = eval_seg(t, s, c, acc, &list, s->kind == SEG_IF);
 		if (err) {
 			json_decref(acc);
 			return err;
 		}
-		int list = 0;
-		for (int k = 0; k < s->nhix; k++)
-			list |= s->hix[k].kind == IX_ALL;
-		if (!list) {
-			emit_value(json_array_get(acc, 0), out);
-		} else {
-			size_t k;
-			json_t *v;
-			json_array_foreach(acc, k, v) {
-				if (k)
-					quire_buf_puts(out, s->join ? s->join : "\n\n");
-				emit_value(v, out);
-			}
+		if (s->kind == SEG_IF) {
+			int holds = 0;
+			for (size_t k = 0; k < json_array_size(acc) && !holds; k++)
+				holds = truthy(json_array_get(acc, k));
+			json_decref(acc);
+			if (!holds)
+				i = s->jump; /* on to after its {{else}}, or past its {{/if}} */
+			continue;
+		}
+		size_t k;
+		json_t *v;
+		json_array_foreach(acc, k, v) {
+			if (k)
+				quire_buf_puts(out, s->join ? s->join : "\n\n");
+			emit_value(v, out);
+			if (!list)
+				break;
 		}
 		json_decref(acc);
 	}
@@ -592,7 +768,7 @@ int quire_template_render(const struct quire_template *t, const struct quire_ren
 int quire_template_reads(const struct quire_template *t, const char *name)
 {
 	for (size_t i = 0; i < t->nsegs; i++)
-		if (t->segs[i].kind == SEG_EXPR && t->segs[i].head &&
+		if ((t->segs[i].kind == SEG_EXPR || t->segs[i].kind == SEG_IF) && t->segs[i].head &&
 		    !strcmp(t->segs[i].head, name))
 			return 1;
 	return 0;
@@ -602,10 +778,11 @@ int quire_template_reads_all(const struct quire_template *t, const char *produce
 {
 	for (size_t i = 0; i < t->nsegs; i++) {
 		const struct seg *s = &t->segs[i];
-		if (s->kind != SEG_EXPR || !s->head || strcmp(s->head, producer))
+		if ((s->kind != SEG_EXPR && s->kind != SEG_IF) || !s->head ||
+		    strcmp(s->head, producer))
 			continue;
 		for (int k = 0; k < s->nhix; k++)
-			if (s->hix[k].kind == IX_ALL)
+			if (s->hix[k].kind == IX_ALL || s->hix[k].kind == IX_BEFORE)
 				return 1;
 	}
 	return 0;

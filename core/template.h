@@ -1,5 +1,7 @@
 /* Prompt (and schema) templates: {{Premise}}, {{i}}, {{i+1}}, {{Chapter[i]}},
- * {{Outline.chapters[i].summary}}, {{Scene[i][*] | join ", "}}, {{feedback}}. Deterministic. */
+ * {{Outline.chapters[i].summary}}, {{Scene[i][*] | join ", "}}, {{Chapter[i-1]}} (nothing for
+ * the first), {{Chapter[<i]}} (every earlier one), {{feedback}}, {{draft}}, and
+ * {{#if X}} ... {{else}} ... {{/if}}. Deterministic. */
 #ifndef QUIRE_TEMPLATE_H
 #define QUIRE_TEMPLATE_H
 
@@ -37,6 +39,7 @@ struct quire_render_ctx {
 	const long long *idx; /* the instance's index per dimension */
 	const json_t *inputs; /* name -> typed value */
 	const char *feedback; /* "" when none */
+	const char *draft;    /* the output a feedback round revises, NULL when none */
 	/* Looks up an artefact's value by id: a JSON string for text, the parsed document for json.
 	 * Returns a borrowed value or NULL with an error set. */
 	const json_t *(*artefact)(void *ud, const char *id);

@@ -409,6 +409,51 @@ static void test_error_cycle_names_path(void **state)
 		     "bp.yaml:2:3: ", "cycle", "S -> S");
 }
 
+static void test_earlier_instance_uses(void **state)
+{
+	(void)state;
+	/* A chapter reads the summary before it, the summary its chapter and the one before:
+	 * a loop among producers, none among instances. Spelled with spaces, kept canonical. */
+	struct quire_blueprint *bp = parse_ok("inputs:\n"
+					      "  N: { type: int, default: 3 }\n"
+					      "producers:\n"
+					      "  Chapter:\n"
+					      "    foreach: { i: N }\n"
+					      "    role: w\n"
+					      "    uses:\n"
+					      "      - Summary[ i - 1 ]\n"
+					      "      - Chapter[< i]\n"
+					      "  Summary:\n"
+					      "    foreach: { i: N }\n"
+					      "    role: w\n"
+					      "    uses:\n"
+					      "      - Chapter[i]\n"
+					      "      - Summary[i-2]\n");
+	const struct quire_producer *c = &bp->producers[0], *s = &bp->producers[1];
+	assert_string_equal(c->uses[0].text, "Summary[i-1]");
+	assert_int_equal(c->uses[0].idx[0].off, -1);
+	assert_true(c->uses[0].earlier);
+	assert_string_equal(c->uses[1].text, "Chapter[<i]");
+	assert_int_equal(c->uses[1].idx[0].kind, QUIRE_IDX_BEFORE);
+	assert_false(s->uses[0].earlier);
+	assert_string_equal(s->uses[1].text, "Summary[i-2]");
+	quire_blueprint_free(bp);
+	/* A producer that uses itself at the same index is still a cycle. */
+	expect_error("inputs:\n  N: { type: int }\nproducers:\n"
+		     "  C:\n    foreach: { i: N }\n    role: w\n    uses:\n      - C[i]\n",
+		     "bp.yaml:4:3: ", "dependency cycle: C -> C");
+	/* Offsets count back from 1; '<' takes a loop variable. */
+	expect_error("inputs:\n  N: { type: int }\nproducers:\n"
+		     "  C:\n    foreach: { i: N }\n    role: w\n    uses:\n      - C[i-0]\n",
+		     "bp.yaml:8:9: ", "'C[i-0]' is not a valid reference", "Name[i-1]");
+	expect_error("inputs:\n  N: { type: int }\nproducers:\n"
+		     "  C:\n    foreach: { i: N }\n    role: w\n    uses:\n      - C[i+1]\n",
+		     "bp.yaml:8:9: ", "'C[i+1]' is not a valid reference");
+	expect_error("inputs:\n  N: { type: int }\nproducers:\n"
+		     "  C:\n    foreach: { i: N }\n    role: w\n    uses:\n      - C[<j]\n",
+		     "bp.yaml:8:9: ", "'j' in 'C[<j]' is not a loop variable of producer 'C'");
+}
+
 static void test_error_wrong_index_count(void **state)
 {
 	(void)state;
@@ -702,6 +747,7 @@ static void test_error_invalid_utf8_does_not_hang(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_earlier_instance_uses),
 		cmocka_unit_test(test_full_blueprint_inputs),
 		cmocka_unit_test(test_full_blueprint_producers),
 		cmocka_unit_test(test_order_is_a_dependency_order),

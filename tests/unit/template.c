@@ -46,7 +46,14 @@ static const char bp_yaml[] = "blueprint: t\n"
 			      "      - Scene[*][*]\n"
 			      "  Pick:\n"
 			      "    role: writer\n"
-			      "    uses: [Chapters, Outline]\n";
+			      "    uses: [Chapters, Outline]\n"
+			      "  Sofar:\n"
+			      "    foreach: { i: Chapters }\n"
+			      "    role: writer\n"
+			      "    uses:\n"
+			      "      - Chapter[<i]\n"
+			      "      - Sofar[i-1]\n"
+			      "      - Outline\n";
 
 struct fx {
 	struct quire_blueprint *bp;
@@ -54,6 +61,7 @@ struct fx {
 	json_t *arts;	      /* id -> value */
 	struct quire_buf log; /* ids the renderer asked for, one per line */
 	const char *feedback;
+	const char *draft;
 };
 
 static const json_t *artefact(void *ud, const char *id)
@@ -141,6 +149,7 @@ static int render(struct fx *f, const char *text, const char *prod, const long l
 		.idx = idx ? idx : none,
 		.inputs = f->inputs,
 		.feedback = f->feedback,
+		.draft = f->draft,
 		.artefact = artefact,
 		.ud = f,
 	};
@@ -418,6 +427,72 @@ static void test_column_after_multibyte_expression(void **state)
 		    "t.md:1:28: ", "unknown name 'Nope'");
 }
 
+static void test_earlier_instances(void **state)
+{
+	struct fx *f = *state;
+	json_object_set_new(f->arts, "Sofar[0]", json_string("Sum 0."));
+	json_object_set_new(f->arts, "Sofar[1]", json_string("Sum 1."));
+	const long long i0[] = { 0 }, i1[] = { 1 }, i2[] = { 2 };
+	expect_render(f, "[{{Chapter[<i] | join \"|\"}}]", "Sofar", i2,
+		      "[Chapter 0 text.|Chapter 1 text.]");
+	expect_render(f, "[{{Chapter[<i]}}]", "Sofar", i1, "[Chapter 0 text.]");
+	/* Before the first there is nothing: no lookup, no error. */
+	quire_buf_reset(&f->log);
+	expect_render(f, "[{{Chapter[<i]}}|{{Sofar[i-1]}}]", "Sofar", i0, "[|]");
+	assert_int_equal(f->log.len, 0);
+	expect_render(f, "{{Sofar[i-1]}}", "Sofar", i2, "Sum 1.");
+}
+
+static void test_if_blocks(void **state)
+{
+	struct fx *f = *state;
+	json_object_set_new(f->arts, "Sofar[0]", json_string("Sum 0."));
+	json_object_set_new(f->arts, "Sofar[1]", json_string("  \n"));
+	const long long i0[] = { 0 }, i1[] = { 1 }, i2[] = { 2 };
+	const char *t = "{{#if Sofar[i-1]}}So far: {{Sofar[i-1]}}{{else}}The start.{{/if}}";
+	expect_render(f, t, "Sofar", i0, "The start.");
+	expect_render(f, t, "Sofar", i1, "So far: Sum 0.");
+	/* Blank text is nothing to show. */
+	expect_render(f, t, "Sofar", i2, "The start.");
+	/* A tag alone on its line takes the line with it. */
+	const char *lines =
+		"a\n  {{#if Sofar[i-1]}}\nX {{Sofar[i-1]}}\n{{else}}\nnone\n{{/if}}\nb\n";
+	expect_render(f, lines, "Sofar", i0, "a\nnone\nb\n");
+	expect_render(f, lines, "Sofar", i1, "a\nX Sum 0.\nb\n");
+	/* Nested, on lists, on loop variables, on fields: a missing field is false, not an
+	 * error, inside a condition. */
+	expect_render(f, "{{#if Chapter[<i]}}{{#if i}}n{{/if}}+{{else}}-{{/if}}", "Sofar", i0, "-");
+	expect_render(f, "{{#if Chapter[<i]}}{{#if i}}n{{/if}}+{{else}}-{{/if}}", "Sofar", i2,
+		      "n+");
+	expect_render(f, "{{#if Outline.chapters[i-1].title}}prev{{/if}}.", "Chapter", i0, ".");
+	expect_render(f, "{{#if Outline.nope}}x{{else}}y{{/if}}", "Chapter", i0, "y");
+	expect_render(f, "{{#if Draft}}d{{else}}final{{/if}}", "Outline", NULL, "final");
+	/* feedback and draft. */
+	expect_render(f, "{{#if draft}}Revise: {{draft}} ({{feedback}}){{else}}New.{{/if}}",
+		      "Chapter", i0, "New.");
+	f->draft = "Old text.";
+	f->feedback = "shorter";
+	expect_render(f, "{{#if draft}}Revise: {{draft}} ({{feedback}}){{else}}New.{{/if}}",
+		      "Chapter", i0, "Revise: Old text. (shorter)");
+	/* Outside a condition a missing field is still an error. */
+	expect_fail(f, "{{Outline.nope}}", "Chapter", i0, "t.md:1:1: ", "does not exist");
+}
+
+static void test_if_errors(void **state)
+{
+	struct fx *f = *state;
+	const long long i1[] = { 1 };
+	expect_fail(f, "x\n  {{#if Sofar[i-1]}} open", "Sofar", i1,
+		    "t.md:2:3: ", "'{{#if' without its '{{/if}}'");
+	expect_fail(f, "{{/if}}", "Sofar", i1, "t.md:1:1: ", "without its '{{#if}}'");
+	expect_fail(f, "a {{else}}", "Sofar", i1, "t.md:1:3: ", "outside '{{#if}}'");
+	expect_fail(f, "{{#if i}}{{else}}{{else}}{{/if}}", "Sofar", i1, "t.md:1:", "second");
+	expect_fail(f, "{{#each Chapter[<i]}}", "Sofar", i1, "t.md:1:1: ", "unknown block");
+	expect_fail(f, "{{#if Nope}}x{{/if}}", "Sofar", i1, "t.md:1:1: ", "unknown name 'Nope'");
+	expect_fail(f, "{{Chapter[<Chapters]}}", "Pick", NULL, "t.md:1:1: ", "not a loop variable");
+	expect_fail(f, "{{draft[0]}}", "Sofar", i1, "t.md:1:1: ", "takes no index");
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -438,6 +513,9 @@ int main(void)
 		T(test_feedback),
 		T(test_deterministic),
 		T(test_column_after_multibyte_expression),
+		T(test_earlier_instances),
+		T(test_if_blocks),
+		T(test_if_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

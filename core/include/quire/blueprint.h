@@ -25,12 +25,14 @@ struct quire_input_decl {
 	int line, col;
 };
 
-enum quire_idx_kind { QUIRE_IDX_VAR, QUIRE_IDX_ALL, QUIRE_IDX_LIT };
+enum quire_idx_kind { QUIRE_IDX_VAR, QUIRE_IDX_ALL, QUIRE_IDX_LIT, QUIRE_IDX_BEFORE };
 
-/* One index of a reference: a loop variable of the using producer, '*', or a literal. */
+/* One index of a reference: a loop variable of the using producer ("i", or "i-1": an earlier
+ * instance, absent for the first), '*', a literal, or every earlier index ("<i"). */
 struct quire_idx {
 	enum quire_idx_kind kind;
-	int var; /* QUIRE_IDX_VAR: dimension number in the using producer */
+	int var;       /* QUIRE_IDX_VAR and _BEFORE: dimension number in the using producer */
+	long long off; /* QUIRE_IDX_VAR: 0, or minus how many indexes back ("i-1": -1) */
 	long long lit;
 };
 
@@ -41,6 +43,7 @@ struct quire_use {
 	int target; /* index into inputs or producers */
 	int nidx;
 	struct quire_idx idx[QUIRE_MAX_DIMS];
+	int earlier; /* an index says "i-N" or "<i": the use reaches back along a loop */
 	int line, col;
 };
 
