@@ -502,10 +502,10 @@ static void test_chapter_prompt_and_binding_changed(void **state)
 	/* Rebinding the assemble role touches only the producer with that role. */
 	char cmd[8192];
 	snprintf(cmd, sizeof(cmd),
-		 "cp '%s/story/prompts/chapter.md' prompts/chapter.md && "
+		 "cp '%s/story-flat/prompts/chapter.md' prompts/chapter.md && "
 		 "sed -i 's/params: { mode: echo }/params: { mode: echo, latency_ms: 0 }/' "
 		 "quire.yaml",
-		 QUIRE_SOURCE_BLUEPRINTS);
+		 QUIRE_SOURCE_FIXTURES);
 	assert_int_equal(system(cmd), 0);
 	plan = replan(dir, &p);
 	assert_int_equal(plan->ndirty, 1);

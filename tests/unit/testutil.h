@@ -56,11 +56,12 @@ static inline void tu_rmrf(const char *dir)
 	}
 }
 
-/* Copies the story blueprint project (blueprints/story) into dir. */
+/* Copies the story project the machinery is tested on (tests/fixtures/story-flat: 11
+ * instances, fixed whatever the bundled blueprint becomes) into dir. */
 static inline void tu_copy_story(const char *dir)
 {
 	char cmd[8192];
-	snprintf(cmd, sizeof(cmd), "cp -R '%s/story/.' '%s/'", QUIRE_SOURCE_BLUEPRINTS, dir);
+	snprintf(cmd, sizeof(cmd), "cp -R '%s/story-flat/.' '%s/'", QUIRE_SOURCE_FIXTURES, dir);
 	assert_int_equal(system(cmd), 0);
 }
 
