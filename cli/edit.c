@@ -36,8 +36,9 @@ static const char usage[] =
 	"--release; what depends on it is regenerated from your text on the next run.\n"
 	"Review: producers with 'review: true' leave their outputs 'pending-review' and what\n"
 	"depends on them waits; --approve releases them. --feedback appends a note (the history\n"
-	"is kept) that enters the fingerprint and the prompt as {{feedback}}, so the next run\n"
-	"revises just that artefact. IDs may be patterns for --approve and --feedback:\n"
+	"is kept) that enters the fingerprint and the prompt as {{feedback}}, with the output\n"
+	"it was given on as {{draft}}, so the next run revises just that artefact from its\n"
+	"draft. IDs may be patterns for --approve and --feedback:\n"
 	"'Scene[2][*]'.\n"
 	"Takes: 'quire run --regenerate ID' makes a new take; earlier takes stay in the store\n"
 	"('quire inspect ID --takes'); --take N shows take N again and dependants follow.\n";

@@ -457,7 +457,8 @@ int quire_edit_review(struct quire_edit *e, enum quire_edit_review a, const char
 			if (err)
 				return err;
 			add_event(e, quire_ev_name(QUIRE_EV_FEEDBACK), k,
-				  json_pack("{s:s}", "text", text));
+				  json_pack("{s:s,s:O}", "text", text, "draft",
+					    json_object_get(en, "digest")));
 		} else if (a == QUIRE_EDIT_RELEASE && status && !strcmp(status, "user-edited"))
 			add_event(e, quire_ev_name(QUIRE_EV_RELEASED), k, NULL);
 		else

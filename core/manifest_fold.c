@@ -240,7 +240,8 @@ static void fold_approved(const struct fold_ev *ev)
 	count(m, "approved");
 }
 
-/* A review note, kept until the next take. */
+/* A review note, kept until the next take, and the output it was given on: the draft the
+ * revision revises. */
 static void fold_feedback(const struct fold_ev *ev)
 {
 	json_t *m = ev->m;
@@ -255,6 +256,8 @@ static void fold_feedback(const struct fold_ev *ev)
 			json_object_set_new(e, "feedback", fb);
 		}
 		json_array_append(fb, json_object_get(data, "text"));
+		if (json_is_string(json_object_get(data, "draft")))
+			json_object_set(e, "draft", json_object_get(data, "draft"));
 	}
 	count(m, "feedback");
 }

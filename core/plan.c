@@ -364,6 +364,11 @@ int quire_plan_fingerprint(const struct quire_plan *plan, const struct quire_pro
 	put_digest(&c, b->digest.s);
 	quire_buf_puts(&c, ",\"definition\":");
 	put_digest(&c, pr->def_digest);
+	/* Only feedback recorded with its draft has one: older records hash as they did. */
+	if (n->draft[0] && json_array_size(n->feedback)) {
+		quire_buf_puts(&c, ",\"draft\":");
+		put_digest(&c, n->draft);
+	}
 	quire_buf_puts(&c, ",\"feedback\":");
 	if (json_array_size(n->feedback)) {
 		char *fb = json_dumps(n->feedback, JSON_COMPACT | JSON_SORT_KEYS);
@@ -713,6 +718,14 @@ static int decide(struct quire_plan *plan, const struct quire_project *p, size_t
 				QUIRE_ECORRUPT,
 				"the feedback of '%s' in revision '%s' is not a list", n->id,
 				jstr(m, "revision") ? jstr(m, "revision") : "?");
+		/* The draft the notes were given on is on the entry (few have feedback). */
+		json_t *full;
+		if ((err = quire_manifest_peek(m, base, n->id, &full)))
+			return err;
+		const char *dr = jstr(full, "draft");
+		if (dr && quire_digest_valid(dr))
+			memcpy(n->draft, dr, QUIRE_DIGEST_STRLEN);
+		json_decref(full);
 	}
 	int regen = 0;
 	for (size_t r = 0; r < nregenerate; r++)

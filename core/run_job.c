@@ -442,6 +442,29 @@ static const json_t *artefact_value(void *ud, const char *id)
 	return r->values[i];
 }
 
+/* The draft a feedback round revises, as text for {{draft}} (verified like any blob; a draft
+ * that is not text, an image's, renders as nothing). */
+static int read_draft(struct runner *r, const struct quire_node *n, struct quire_buf *b, int *has)
+{
+	const struct quire_producer *pr = &r->p->bp->producers[n->producer];
+	*has = 0;
+	if (pr->output.type != QUIRE_OUT_TEXT && pr->output.type != QUIRE_OUT_JSON &&
+	    pr->output.type != QUIRE_OUT_FILE)
+		return 0;
+	int err = quire_blob_read(r->p->qdir, n->draft, b, RENDER_CAP, 1);
+	if (err)
+		return quire_error_prefix(err, "the draft of %s, which its feedback revises",
+					  n->id);
+	if (quire_fs_check_utf8(n->id, b->ptr, b->len)) {
+		quire_error_clear();
+		return 0;
+	}
+	quire_buf_putc(b, '\0');
+	b->len--;
+	*has = 1;
+	return 0;
+}
+
 /* Loads and renders a template file for node i into out. A template every instance of a
  * producer shares is read, parsed and checked once per run and kept in *cache (NULL for a
  * per-instance prompt, used once). */
@@ -471,22 +494,28 @@ static int render_file(struct runner *r, size_t i, const char *rel, struct quire
 		r->gen++;
 		for (size_t k = 0; k < n->ndeps; k++)
 			r->mark[n->deps[k]] = r->gen;
-		struct quire_buf fb = QUIRE_BUF_INIT;
+		struct quire_buf fb = QUIRE_BUF_INIT, draft = QUIRE_BUF_INIT;
 		size_t k;
 		json_t *f;
 		json_array_foreach(n->feedback, k, f)
 			quire_buf_printf(&fb, "%s%s", k ? "\n" : "", json_string_value(f));
+		int has_draft = 0;
+		if (n->draft[0] && json_array_size(n->feedback) && quire_template_reads(t, "draft"))
+			err = read_draft(r, n, &draft, &has_draft);
 		struct quire_render_ctx c = {
 			.bp = r->p->bp,
 			.p = pr,
 			.idx = n->idx,
 			.inputs = r->p->inputs,
 			.feedback = fb.ptr,
+			.draft = has_draft ? draft.ptr : NULL,
 			.artefact = artefact_value,
 			.ud = r,
 		};
-		err = quire_template_render(t, &c, out);
+		if (!err)
+			err = quire_template_render(t, &c, out);
 		quire_buf_release(&fb);
+		quire_buf_release(&draft);
 	}
 	if (!cache || *cache != t)
 		quire_template_free(t);

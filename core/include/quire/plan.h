@@ -32,12 +32,14 @@ struct quire_node {
 	struct quire_digest fp;
 	char digest[QUIRE_DIGEST_STRLEN]; /* output digest when known ("" otherwise) */
 	long long size;			  /* its size in bytes when known, else -1 */
-	long long take;	      /* take number entering the fingerprint (0 for the first) */
-	json_t *feedback;     /* review feedback history entering the fingerprint (an array
-			       * owned by the plan), NULL when there is none */
-	int pinned;	      /* a hand edit: never regenerated until released */
-	int missing;	      /* its recorded output's blob is not in the store */
-	int pending_review;   /* its output waits for 'quire edit ID --approve' */
+	long long take;	  /* take number entering the fingerprint (0 for the first) */
+	json_t *feedback; /* review feedback history entering the fingerprint (an array
+			   * owned by the plan), NULL when there is none */
+	char draft[QUIRE_DIGEST_STRLEN]; /* with feedback: the output the latest note was
+					  * given on, which a revision revises ({{draft}}) */
+	int pinned;			 /* a hand edit: never regenerated until released */
+	int missing;			 /* its recorded output's blob is not in the store */
+	int pending_review;		 /* its output waits for 'quire edit ID --approve' */
 	int waiting;	      /* dirty, but an upstream awaits review: it cannot run yet */
 	int behind_review;    /* a hand edit whose upstream awaits review: what uses it waits
 			       * too, or a hand edit would walk around the review gate */

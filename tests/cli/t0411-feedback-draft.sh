@@ -1,0 +1,55 @@
+#!/bin/bash
+# A feedback round revises its draft: the template gets the output the note was given on
+# ({{draft}}) and the notes ({{feedback}}); the revision is then up to date (the draft is
+# recorded with the note, not re-read from the entry it replaces); a second note revises the
+# first revision. The bundled blueprints' prompts use both.
+. "$(dirname "$0")/lib.sh"
+q init s >/dev/null && cd s || exit 1
+# Echo: a text output is its rendered prompt, so what the model was told can be read back.
+sed -i 's/    model: mock-writer/    params: { mode: echo }/' quire.yaml
+run_q "run the story" 0 run
+cp out/Chapter-1.md ../first.md
+check "no revision block without feedback" sh -c '! grep -q "previous draft" out/Chapter-1.md'
+run_q "feedback on Chapter[1]" 0 edit 'Chapter[1]' --feedback "Shorter, please."
+run_q "plan says why" 0 plan --explain 'Chapter[1]'
+check "feedback given" out_has "feedback given: Shorter, please."
+run_q "run the revision" 0 run --json
+check "Chapter[1] was revised" sh -c "grep -q '\"event\":\"produced\",\"id\":\"Chapter\[1\]\"' '$TRASH/.out'"
+check "the prompt carried the draft it revises" \
+	python3 -c '
+import sys
+new=open("out/Chapter-1.md").read(); old=open("../first.md").read()
+body=old.split("\n",1)[1] if old.startswith("# ") else old
+mark="Your previous draft of this chapter:\n"
+assert mark in new, new
+assert body.strip()[:200] in new.split(mark,1)[1], "draft missing"'
+check "and the note" grep -q "^Shorter, please.$" out/Chapter-1.md
+run_q "plan after the revision" 0 plan
+check "nothing to do: the revision is up to date" out_has "plan: nothing to do"
+cp out/Chapter-1.md ../second.md
+run_q "a second note" 0 edit 'Chapter[1]' --feedback "Warmer ending."
+run_q "run it" 0 run
+check "revises the first revision" \
+	python3 -c '
+new=open("out/Chapter-1.md").read(); prev=open("../second.md").read()
+assert "Revise it as these notes ask" in prev
+assert prev.split("\n",2)[2][:300] in new, "the first revision is not the draft"'
+check "both notes, in order" sh -c 'grep -A1 "^Shorter, please.$" out/Chapter-1.md | grep -q "^Warmer ending.$"'
+run_q "and again up to date" 0 plan
+check "nothing to do" out_has "plan: nothing to do"
+run_q "inspect --json names the draft" 0 inspect 'Chapter[1]' --json
+check "its digest on the entry and in the record" python3 -c '
+import json,sys
+d=json.load(open(sys.argv[1]))
+assert d["draft"].startswith("sha256:") and d["deps"]["draft"]==d["draft"], d.get("draft")' "$TRASH/.out"
+cd ..
+
+# The comic's reviewed narration: a feedback round shows the draft too.
+q init c --blueprint comic >/dev/null && cd c || exit 1
+sed -i 's/    model: mock-writer/    params: { mode: echo }/' quire.yaml
+run_q "run the comic" 0 run
+run_q "feedback on Narration[0]" 0 edit 'Narration[0]' --feedback "Less exposition."
+run_q "run the revision" 0 run
+check "its prompt held the draft and the note" \
+	sh -c 'grep -q "Your previous draft of this narration:" out/Narration-0.md && grep -q "^Less exposition.$" out/Narration-0.md'
+done_testing
