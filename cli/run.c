@@ -231,6 +231,12 @@ static void print_summary(const struct quire_run_result *rr, int json)
 		json_object_set_new(j, "accepted", json_integer((json_int_t)r.accepted));
 		print_json_line(j);
 		json_decref(j);
+	} else if (!r.rev[0] && r.waiting) {
+		printf("run: nothing to run: %zu up to date, %zu waiting for review",
+		       r.total - r.waiting, r.waiting);
+		if (r.out_written)
+			printf(" (out/: %zu restored)", r.out_written);
+		printf("\n");
 	} else if (!r.rev[0]) {
 		printf("run: nothing to do, %zu up to date", r.total);
 		if (r.out_written)

@@ -257,8 +257,14 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 	if (o->touch && (err = check_touch(p, plan)))
 		goto out;
 	size_t nremove = o->ntargets ? 0 : plan->nremoved;
-	if (plan->ndirty == 0 && nremove == 0)
+	if (plan->ndirty == 0 && nremove == 0) {
+		/* Nothing may run, which is not "all done" while reviews hold work back. */
+		res->waiting = plan->nwaiting;
+		for (size_t i = 0; i < plan->n; i++)
+			res->pending_review +=
+				plan->nodes[i].selected && plan->nodes[i].pending_review;
 		goto materialise; /* which leaves a writer's file in out/ alone, and says so */
+	}
 	/* A writer's text in out/ stops the run before anything is spent or overwritten. */
 	if ((err = quire_out_preflight(p, store, cur, base, NULL, 0)))
 		goto out;

@@ -10,6 +10,15 @@ is "finals wait" "$(event_ids waiting)" "Final[0] Final[1]"
 run_q "plan says why" 0 plan
 check "waiting for review" out_has "wait    Final[0]  awaiting review: Draft[0]"
 run_q "plan --check has nothing runnable" 0 plan --check
+# A second run has nothing it may run, but does not pretend all is done.
+run_q "a second run while both wait" 0 run
+check "says what waits, not 'nothing to do'" \
+	out_has "run: nothing to run: 2 up to date, 2 waiting for review"
+check "and what to review" out_has "review: 2 await review:"
+run_q "the same as JSON" 0 run --json
+check "counts what waits and what awaits review" python3 -c '
+import json,sys; d=[json.loads(l) for l in open(sys.argv[1])][-1]
+assert d["event"]=="summary" and d["waiting"]==2 and d["pending_review"]==2, d' "$TRASH/.out"
 run_q "status lists pending reviews" 0 inspect --status --json
 check "both drafts" python3 -c '
 import json,sys; d=json.load(open(sys.argv[1])); assert d["artefacts"]["pending-review"]==["Draft[0]","Draft[1]"]' "$TRASH/.out"
