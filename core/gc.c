@@ -33,6 +33,11 @@ static void mark_manifest(json_t *live, const json_t *m)
 		const json_t *d = json_object_get(v, "digest");
 		if (json_is_string(d))
 			keep(live, json_string_value(d));
+		/* A feedback round's draft and a cut-off answer's text are named too. */
+		static const char *const more[] = { "draft", "partial" };
+		for (size_t x = 0; x < 2; x++)
+			if (json_is_string(json_object_get(v, more[x])))
+				keep(live, json_string_value(json_object_get(v, more[x])));
 		size_t i;
 		json_t *t;
 		json_array_foreach(json_object_get(v, "takes"), i, t) {

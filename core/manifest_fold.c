@@ -142,6 +142,15 @@ static void fold_failed(const struct fold_ev *ev)
 			json_object_set(e, "model", json_object_get(data, "model"));
 		}
 	}
+	/* A cut-off answer that was paid for is kept beside the error (gc keeps it too). */
+	if (json_is_string(json_object_get(data, "partial")))
+		json_object_set(e, "partial", json_object_get(data, "partial"));
+	else
+		json_object_del(e, "partial");
+	if (json_is_true(json_object_get(data, "truncated")))
+		json_object_set(e, "truncated", json_true());
+	else
+		json_object_del(e, "truncated");
 	/* The failed try's own count, beside the kept output's "attempts". */
 	if (json_is_integer(json_object_get(data, "attempts")))
 		json_object_set(e, "failed_attempts", json_object_get(data, "attempts"));

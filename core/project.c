@@ -79,6 +79,9 @@ void quire_project_free(struct quire_project *p)
 		free(p->bindings[i].provider);
 		free(p->bindings[i].model);
 		free(p->bindings[i].secret);
+		for (size_t k = 0; k < p->bindings[i].nreasoning; k++)
+			free(p->bindings[i].reasoning[k]);
+		free(p->bindings[i].reasoning);
 		json_decref(p->bindings[i].params);
 	}
 	free(p->bindings);
@@ -223,6 +226,45 @@ long long quire_binding_cost(const struct quire_binding *b, long long tokens_in,
 	return cost;
 }
 
+/* The role's reasoning tags: given, a list of tag names ([] keeps everything), hashed into
+ * the binding (bj) since they change what is stored; else think and reasoning, or none for
+ * exec (a local tool's output is its own), not hashed: bindings hash as they always did. */
+static int parse_reasoning(const struct quire__yaml *y, struct quire__ynode *n,
+			   struct quire_binding *b, json_t *bj)
+{
+	static const char *const dflt[] = { "think", "reasoning" };
+	if (!n) {
+		if (!strcmp(b->provider, "exec"))
+			return 0;
+		b->reasoning = quire__xcalloc(2, sizeof(char *));
+		for (size_t k = 0; k < 2; k++)
+			b->reasoning[b->nreasoning++] = quire__xstrdup(dflt[k]);
+		return 0;
+	}
+	if (!quire__yaml_is_seq(n) && !quire__yaml_empty(n))
+		return quire__yaml_error(y, n, QUIRE_EINVALID,
+					 "reasoning must be a list of tag names such as [think, "
+					 "reasoning] ([] keeps reasoning blocks)");
+	json_t *tags = json_array();
+	size_t count = quire__yaml_is_seq(n) ? quire__yaml_count(n) : 0;
+	b->reasoning = quire__xcalloc(count + 1, sizeof(char *));
+	for (size_t k = 0; k < count; k++) {
+		struct quire__ynode *c = quire__yaml_item(n, k);
+		char *t = quire__yaml_strdup(c);
+		if (!t || !quire__is_ident(t, strlen(t)) || strlen(t) > 32) {
+			free(t);
+			json_decref(tags);
+			return quire__yaml_error(y, c, QUIRE_EINVALID,
+						 "a reasoning tag is a name such as think (the "
+						 "block is <think>...</think>)");
+		}
+		b->reasoning[b->nreasoning++] = t;
+		json_array_append_new(tags, json_string(t));
+	}
+	json_object_set_new(bj, "reasoning", tags);
+	return 0;
+}
+
 /* One role of quire.yaml's roles: into b (already counted in the project, so that it is
  * freed with it whatever happens here). */
 static int parse_role(const struct quire__yaml *y, struct quire__ynode *key,
@@ -230,7 +272,8 @@ static int parse_role(const struct quire__yaml *y, struct quire__ynode *key,
 {
 	static const char *const role_keys[] = { "provider",	  "model",  "params",
 						 "concurrency",	  "secret", "retries",
-						 "retry_base_ms", "price",  NULL };
+						 "retry_base_ms", "price",  "context_tokens",
+						 "reasoning",	  NULL };
 	struct quire__ynode *n;
 	long long v;
 	int err;
@@ -256,7 +299,9 @@ static int parse_role(const struct quire__yaml *y, struct quire__ynode *key,
 			err = quire__yaml_error(
 				y, rk, QUIRE_EINVALID,
 				"unknown key '%s' in role '%s' (expected provider, model, params, "
-				"concurrency, secret, retries, retry_base_ms or price)",
+				"concurrency, secret, retries, retry_base_ms, price, "
+				"context_tokens "
+				"or reasoning)",
 				k ? k : "?", b->role);
 			free(k);
 			return err;
@@ -310,8 +355,20 @@ static int parse_role(const struct quire__yaml *y, struct quire__ynode *key,
 		}
 		b->max_concurrency = (int)v;
 	}
+	if ((n = quire__yaml_get(val, "context_tokens"))) {
+		if (quire__yaml_int(n, &v) || v < 1 || v > 100000000)
+			return quire__yaml_error(y, n, QUIRE_EINVALID,
+						 "context_tokens must be an integer from 1 to "
+						 "100000000 (the model's "
+						 "context window, in tokens)");
+		b->context_tokens = v;
+	}
 	json_t *bj = json_pack("{s:s,s:o,s:O}", "provider", b->provider, "model",
 			       b->model ? json_string(b->model) : json_null(), "params", b->params);
+	if ((err = parse_reasoning(y, quire__yaml_get(val, "reasoning"), b, bj))) {
+		json_decref(bj);
+		return err;
+	}
 	quire_hash_json(bj, &b->digest);
 	json_decref(bj);
 	return 0;

@@ -60,6 +60,8 @@ struct job {
 	char **in_check; /* per input: the digest to verify it against before the call, or NULL
 			  * (verified already in this run) */
 	int corrupt;	 /* an input did not hash to its digest: diag says which */
+	int truncated;	 /* the answer was cut off by a length limit (a failure) */
+	int partial;	 /* and it is kept: digest and size name it, the worker stores it */
 	char *tmp;	 /* the output file, in the worker's slot directory */
 	const char *ext; /* the output's extension */
 	int adopted;	 /* the output is in the blob store (the worker moved it) */
@@ -86,6 +88,11 @@ struct job {
 	int64_t dur_ns;
 	struct job *next;
 };
+
+/* Checks and tidies a provider's answer in j->tmp before it is sealed: a cut-off answer
+ * fails (j->truncated, not transient), leading reasoning blocks are dropped, JSON is taken
+ * out of a fence or prose. 0, or -1 with j->rs.diag set. */
+int quire_run__answer(struct job *j);
 
 /* A worker thread's own files, reused by each job it runs: creating and deleting two files per
  * job made ext4's inode allocator scan its recently deleted inodes (quadratic in a run). */

@@ -164,7 +164,9 @@ static void attempt(struct runner *r, struct job *j)
 		j->rq.attempt = j->attempts;
 		j->rc = j->bi->vt->produce(j->bi->ctx, &j->rq, &j->rs);
 		account(j);
-		if (j->rc == 0 && seal_output(j)) {
+		if (j->rc == 0 && quire_run__answer(j))
+			j->rc = -1;
+		else if (j->rc == 0 && seal_output(j)) {
 			j->rc = -1;
 			j->rs.transient =
 				1; /* a malformed or schema-violating output may come out right */
@@ -182,6 +184,10 @@ static void attempt(struct runner *r, struct job *j)
 			delay = j->rs.retry_after_ms;
 		nap(r, delay);
 	}
+	/* A cut-off answer was paid for: it is stored, and the failure names it. */
+	if (j->truncated && quire_hash_file(j->tmp, &j->digest, &j->size) == 0)
+		j->partial = 1;
+	quire_error_clear();
 	/* Whatever the provider said, a known secret never leaves this function. */
 	quire_secret_redact(j->rs.diag, sizeof(j->rs.diag));
 	quire_secret_redact(j->rs.meta, sizeof(j->rs.meta));
@@ -289,7 +295,7 @@ void *quire_run__worker(void *arg)
 		if (verify_inputs(j) == 0 && slot_prepare(w, j) == 0) {
 			attempt(r, j);
 			/* Stored here, on the worker, before its slot can be reset. */
-			if (j->rc == 0) {
+			if (j->rc == 0 || j->partial) {
 				if ((j->adopt_err = quire_blob_adopt(r->p->qdir, j->tmp,
 								     j->digest.s)) == 0)
 					j->adopted = 1;

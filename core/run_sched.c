@@ -367,6 +367,10 @@ static int complete(struct runner *r, struct job *j)
 			if (j->cost_estimated)
 				json_object_set_new(extra, "cost_estimated", json_true());
 		}
+		if (j->truncated)
+			json_object_set_new(extra, "truncated", json_true());
+		if (j->partial && j->adopted)
+			json_object_set_new(extra, "partial", json_string(j->digest.s));
 		r->res->cost_micro += j->spent_micro;
 		int err = quire_run__fail_node_with(r, i, j->rs.diag, N_FAILED, extra);
 		json_decref(extra);

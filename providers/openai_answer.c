@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "http.h"
@@ -230,33 +229,6 @@ int quire_oa__http_error(const struct xfer *x, char *out, size_t outlen)
 	return quire_http_status_transient(code);
 }
 /* Local models like to wrap JSON in a Markdown fence; the schema check wants just the JSON. */
-/* Drops the reasoning some models put before their answer (<think>...</think>, as DeepSeek-R1
- * and Qwen's thinking models answer): it is not the chapter, and before JSON it breaks the
- * document. Leading blocks only; returns the bytes dropped. An unclosed block is left
- * alone (the answer may be only reasoning, cut off: better seen than silently emptied). */
-static size_t unthink(const char **s, size_t *n)
-{
-	size_t dropped = 0;
-	for (;;) {
-		const char *p = *s, *e = *s + *n;
-		while (p < e && isspace((unsigned char)*p))
-			p++;
-		if ((size_t)(e - p) < 7 || strncasecmp(p, "<think>", 7))
-			return dropped;
-		const char *end = NULL;
-		for (const char *q = p + 7; q + 8 <= e; q++)
-			if (!strncasecmp(q, "</think>", 8)) {
-				end = q + 8;
-				break;
-			}
-		if (!end)
-			return dropped;
-		dropped += (size_t)(end - *s);
-		*n -= (size_t)(end - *s);
-		*s = end;
-	}
-}
-
 static void unfence(const char **s, size_t *n)
 {
 	const char *p = *s, *e = *s + *n;
@@ -347,10 +319,8 @@ int quire_oa__conclude(struct xfer *x, CURLcode cc, const char *url, const char 
 		content = json_string_value(c);
 		len = json_string_length(c);
 	}
-	size_t thought = unthink(&content, &len);
-	if (thought)
-		while (len && isspace((unsigned char)*content))
-			content++, len--;
+	/* Reasoning before the answer (<think>...</think>) is the core's to drop, as the role
+	 * says: it does so for every provider. */
 	if (is_json)
 		unfence(&content, &len);
 	if (!len) {
@@ -387,8 +357,6 @@ int quire_oa__conclude(struct xfer *x, CURLcode cc, const char *url, const char 
 		json_object_set_new(meta, "model", json_string(x->model));
 	if (x->finish)
 		json_object_set_new(meta, "finish_reason", json_string(x->finish));
-	if (thought)
-		json_object_set_new(meta, "reasoning_dropped", json_integer((json_int_t)thought));
 	char *ms = json_dumps(meta, JSON_COMPACT);
 	if (ms && strlen(ms) < sizeof(rs->meta))
 		memcpy(rs->meta, ms, strlen(ms) + 1);

@@ -31,7 +31,12 @@ struct quire_binding {
 	long long in_per_mtok_micro;  /* per million input tokens */
 	long long out_per_mtok_micro; /* per million output tokens */
 	long long est_tokens_out;     /* output tokens assumed by estimates (default 1000) */
-	struct quire_digest digest;   /* of {provider, model, params} */
+	/* Reasoning blocks (<think>...</think>) dropped from the start of text and json outputs:
+	 * tag names, by default think and reasoning (none for exec); hashed when given. */
+	char **reasoning;
+	size_t nreasoning;
+	long long context_tokens;   /* the model's context, 0 when not set: prompts are checked */
+	struct quire_digest digest; /* of {provider, model, params} (and reasoning when given) */
 };
 
 /* One file the build reads, and the digest of its content. */

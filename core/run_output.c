@@ -1,0 +1,201 @@
+/* What the runner does with an answer before it is sealed: an answer cut off by a length limit
+ * fails (never retried), reasoning blocks are dropped from the start of text and JSON, and
+ * JSON wrapped in a code fence or in prose is taken out of it. Every provider's answer goes
+ * through here, so a plugin or an external program gets the same treatment as openai. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "quire/buf.h"
+#include "quire/error.h"
+#include "quire/fs.h"
+#include "quire/hash.h"
+#include "quire/project.h"
+#include "run_internal.h"
+#include "util.h"
+
+/* Whether the answer's provenance says it was cut off: finish_reason "length" (OpenAI and
+ * the servers that speak its API), stop_reason "max_tokens", or "truncated": true (the
+ * convention for external providers and plugins). */
+static int cut_off(const char *meta, char *why, size_t whylen)
+{
+	json_t *m = meta[0] ? json_loads(meta, 0, NULL) : NULL;
+	const char *fr = json_string_value(json_object_get(m, "finish_reason"));
+	const char *sr = json_string_value(json_object_get(m, "stop_reason"));
+	int cut = 1;
+	if (fr && !strcmp(fr, "length"))
+		snprintf(why, whylen, "finish_reason: length");
+	else if (sr && !strcmp(sr, "max_tokens"))
+		snprintf(why, whylen, "stop_reason: max_tokens");
+	else if (json_is_true(json_object_get(m, "truncated")))
+		snprintf(why, whylen, "truncated: true");
+	else
+		cut = 0;
+	json_decref(m);
+	return cut;
+}
+
+/* Drops leading <tag>...</tag> blocks (any of b's tags, any case) and the spacing after them;
+ * the bytes dropped. An unclosed block is kept: an answer that is only reasoning, cut off,
+ * is better seen than silently emptied. */
+static size_t drop_reasoning(const struct quire_binding *b, const char **s, size_t *n)
+{
+	size_t dropped = 0;
+	for (int again = 1; again;) {
+		again = 0;
+		const char *p = *s, *e = *s + *n;
+		while (p < e && isspace((unsigned char)*p))
+			p++;
+		for (size_t k = 0; k < b->nreasoning && !again; k++) {
+			const char *tag = b->reasoning[k];
+			size_t tl = strlen(tag);
+			if ((size_t)(e - p) < tl + 2 || p[0] != '<' ||
+			    strncasecmp(p + 1, tag, tl) || p[tl + 1] != '>')
+				continue;
+			for (const char *q = p + tl + 2; q + tl + 3 <= e; q++) {
+				if (q[0] == '<' && q[1] == '/' && !strncasecmp(q + 2, tag, tl) &&
+				    q[tl + 2] == '>') {
+					const char *end = q + tl + 3;
+					while (end < e && isspace((unsigned char)*end))
+						end++;
+					dropped += (size_t)(end - *s);
+					*n -= (size_t)(end - *s);
+					*s = end;
+					again = 1;
+					break;
+				}
+			}
+		}
+	}
+	return dropped;
+}
+
+/* The JSON document inside an answer that is not JSON as a whole: a Markdown code fence
+ * (```json ... ```), or the span from the first '{' or '[' to the last '}' or ']' when that
+ * parses ("Here is the outline: {...} Hope this helps"). 0 and the span, or -1. */
+static int extract_json(const char *s, size_t n, const char **js, size_t *jn)
+{
+	const char *f = n >= 3 ? strstr(s, "```") : NULL;
+	if (f && (size_t)(f - s) < n) {
+		const char *nl = memchr(f, '\n', n - (size_t)(f - s));
+		const char *close = nl ? strstr(nl, "```") : NULL;
+		if (close && (size_t)(close - s) < n) {
+			json_t *d =
+				json_loadb(nl + 1, (size_t)(close - nl - 1), JSON_DECODE_ANY, NULL);
+			if (d) {
+				json_decref(d);
+				*js = nl + 1;
+				*jn = (size_t)(close - nl - 1);
+				return 0;
+			}
+		}
+	}
+	const char *a = NULL, *z = NULL;
+	for (size_t k = 0; k < n && !a; k++)
+		if (s[k] == '{' || s[k] == '[')
+			a = s + k;
+	for (size_t k = n; k > 0 && !z; k--)
+		if (s[k - 1] == '}' || s[k - 1] == ']')
+			z = s + k;
+	if (!a || !z || z <= a)
+		return -1;
+	json_t *d = json_loadb(a, (size_t)(z - a), 0, NULL);
+	if (!d)
+		return -1;
+	json_decref(d);
+	*js = a;
+	*jn = (size_t)(z - a);
+	return 0;
+}
+
+static int rewrite(const char *path, const char *s, size_t n, int newline)
+{
+	FILE *f = fopen(path, "wb");
+	if (!f)
+		return -1;
+	int bad = fwrite(s, 1, n, f) != n || (newline && fputc('\n', f) == EOF);
+	return fclose(f) || bad ? -1 : 0;
+}
+
+/* Adds "reasoning_dropped" to the provider's provenance (kept when it no longer fits). */
+static void note_dropped(struct job *j, size_t bytes)
+{
+	json_t *m = j->rs.meta[0] ? json_loads(j->rs.meta, 0, NULL) : json_object();
+	if (!json_is_object(m)) {
+		json_decref(m);
+		return;
+	}
+	json_int_t before = json_integer_value(json_object_get(m, "reasoning_dropped"));
+	json_object_set_new(m, "reasoning_dropped", json_integer(before + (json_int_t)bytes));
+	char *t = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS);
+	if (t && strlen(t) < sizeof(j->rs.meta))
+		memcpy(j->rs.meta, t, strlen(t) + 1);
+	free(t);
+	json_decref(m);
+}
+
+int quire_run__answer(struct job *j)
+{
+	const struct quire_binding *b = j->bi->b;
+	char why[64];
+	if (cut_off(j->rs.meta, why, sizeof(why))) {
+		/* Kept as the failure's "partial" (it was paid for); never retried: the same
+		 * limit would cut the next answer off too, and bill it. */
+		j->truncated = 1;
+		j->rs.transient = 0;
+		char out[64] = "";
+		if (j->rs.tokens_out > 0)
+			snprintf(out, sizeof(out), " after %lld output tokens", j->rs.tokens_out);
+		snprintf(j->rs.diag, sizeof(j->rs.diag),
+			 "truncated: the answer was cut off by its length limit (%s)%s; quire does "
+			 "not retry it (the same limit would cut the next answer off, billed): "
+			 "raise the output limit of role '%s' in quire.yaml (for openai, params: "
+			 "{ max_tokens: N }) and run again; the cut-off answer is kept as the "
+			 "failure's 'partial' ('quire inspect %s --json')",
+			 why, out, b->role, j->rq.id);
+		return -1;
+	}
+	int is_json = !strcmp(j->rq.output_type, "json");
+	if (!is_json && strcmp(j->rq.output_type, "text"))
+		return 0;
+	struct quire_buf a = QUIRE_BUF_INIT;
+	/* A missing or huge output is seal_output's to report. */
+	if (quire_fs_read(j->tmp, &a, QUIRE_TEXT_CAP)) {
+		quire_error_clear();
+		quire_buf_release(&a);
+		return 0;
+	}
+	const char *s = a.ptr ? a.ptr : "";
+	size_t n = a.len, n0 = a.len;
+	size_t dropped = drop_reasoning(b, &s, &n);
+	int changed = dropped != 0, err = 0;
+	if (is_json) {
+		json_t *d = json_loadb(s, n, JSON_DECODE_ANY, NULL);
+		const char *js;
+		size_t jn;
+		if (!d && extract_json(s, n, &js, &jn) == 0) {
+			s = js;
+			n = jn;
+			changed = 1;
+		}
+		json_decref(d);
+	}
+	if (dropped && !n) {
+		snprintf(j->rs.diag, sizeof(j->rs.diag),
+			 "the answer held only reasoning (%zu bytes dropped), no text", dropped);
+		j->rs.transient = 1;
+		quire_buf_release(&a);
+		return -1;
+	}
+	if (changed && rewrite(j->tmp, s, n, is_json && n != n0)) {
+		snprintf(j->rs.diag, sizeof(j->rs.diag), "cannot write output: %s",
+			 strerror(errno));
+		err = -1;
+	}
+	if (dropped)
+		note_dropped(j, dropped);
+	quire_buf_release(&a);
+	return err;
+}
