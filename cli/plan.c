@@ -184,7 +184,9 @@ void plan_print_estimate(const json_t *est)
 	if (!json_is_true(json_object_get(est, "priced")))
 		return;
 	long long t = json_integer_value(json_object_get(est, "total_micro"));
-	printf("cost: estimated %lld.%06lld for what would run\n", t / 1000000, t % 1000000);
+	long long unk = json_integer_value(json_object_get(est, "unknown"));
+	printf("cost: estimated %s%lld.%06lld for what would run\n", unk ? "at least " : "",
+	       t / 1000000, t % 1000000);
 	const char *role;
 	json_t *r;
 	const json_t *roles = json_object_get(est, "roles");
@@ -195,17 +197,23 @@ void plan_print_estimate(const json_t *est)
 	json_object_foreach((json_t *)roles, role, r) {
 		long long n = json_integer_value(json_object_get(r, "instances"));
 		long long e = json_integer_value(json_object_get(r, "estimate_micro"));
-		if (json_is_true(json_object_get(r, "priced")))
+		long long u = json_integer_value(json_object_get(r, "unknown"));
+		if (json_is_true(json_object_get(r, "priced")) && u)
+			printf("  %-*s  at least %lld.%06lld for %lld (%lld unknown: what they "
+			       "read "
+			       "is not generated yet)\n",
+			       (int)w, role, e / 1000000, e % 1000000, n, u);
+		else if (json_is_true(json_object_get(r, "priced")))
 			printf("  %-*s  %lld.%06lld for %lld\n", (int)w, role, e / 1000000,
 			       e % 1000000, n);
 		else
 			printf("  %-*s  not priced (no 'price' in quire.yaml) for %lld\n", (int)w,
 			       role, n);
 	}
-	printf("  (an estimate: each prompt counts as its template's bytes / 4 tokens, each "
-	       "answer\n"
-	       "  as the role's price.estimate_tokens_out; what answers really use is known only\n"
-	       "  after the run, which records it)\n");
+	printf("  (an estimate: each prompt counts as the bytes of its template and of the\n"
+	       "  outputs it reads / 4 tokens, each answer as the role's\n"
+	       "  price.estimate_tokens_out; what answers really use is known only after the\n"
+	       "  run, which records it)\n");
 }
 
 static int cmd_plan(int argc, char **argv, const struct cmd_env *env)

@@ -41,7 +41,7 @@ long long quire_run_estimate_plan(const struct quire_project *p, const struct qu
 json_t *quire_run_estimate_json(const struct quire_project *p, const struct quire_plan *plan)
 {
 	json_t *roles = json_object();
-	long long total = 0;
+	long long total = 0, unknown = 0;
 	int any = 0;
 	for (size_t i = 0; i < plan->n; i++) {
 		const struct quire_node *n = &plan->nodes[i];
@@ -51,11 +51,20 @@ json_t *quire_run_estimate_json(const struct quire_project *p, const struct quir
 		const struct quire_binding *b = quire_project_binding(p, role);
 		json_t *r = json_object_get(roles, role);
 		if (!r) {
-			r = json_pack("{s:I,s:I,s:b}", "instances", (json_int_t)0, "estimate_micro",
-				      (json_int_t)0, "priced", b->priced);
+			r = json_pack("{s:I,s:I,s:b,s:I}", "instances", (json_int_t)0,
+				      "estimate_micro", (json_int_t)0, "priced", b->priced,
+				      "unknown", (json_int_t)0);
 			json_object_set_new(roles, role, r);
 		}
-		long long e = quire_run_estimate(p, plan, i), sum;
+		int unk;
+		long long e = quire_run_estimate_ex(p, plan, i, &unk), sum;
+		if (unk && b->priced) {
+			json_object_set_new(
+				r, "unknown",
+				json_integer(json_integer_value(json_object_get(r, "unknown")) +
+					     1));
+			unknown++;
+		}
 		if (__builtin_add_overflow(json_integer_value(json_object_get(r, "estimate_micro")),
 					   e, &sum))
 			sum = LLONG_MAX;
@@ -67,8 +76,8 @@ json_t *quire_run_estimate_json(const struct quire_project *p, const struct quir
 			total = LLONG_MAX;
 		any |= b->priced;
 	}
-	return json_pack("{s:I,s:b,s:o}", "total_micro", (json_int_t)total, "priced", any, "roles",
-			 roles);
+	return json_pack("{s:I,s:b,s:o,s:I}", "total_micro", (json_int_t)total, "priced", any,
+			 "roles", roles, "unknown", (json_int_t)unknown);
 }
 
 int quire_run_check_cost(long long estimate_micro, long long max_micro)
@@ -82,23 +91,60 @@ int quire_run_check_cost(long long estimate_micro, long long max_micro)
 			       max_micro / 1000000, max_micro % 1000000);
 }
 
-long long quire_run_estimate(const struct quire_project *p, const struct quire_plan *plan, size_t i)
+/* The bytes of node i's upstream outputs a prompt can hold (text, json, file), with those
+ * not generated yet (new, never made) counted in *unknown. A dirty upstream counts its last
+ * output's size: the best guess there is. */
+static long long upstream_bytes(const struct quire_project *p, const struct quire_plan *plan,
+				size_t i, size_t *unknown)
+{
+	const struct quire_node *n = &plan->nodes[i];
+	long long sum = 0;
+	for (size_t k = 0; k < n->ndeps; k++) {
+		const struct quire_node *u = &plan->nodes[n->deps[k]];
+		enum quire_output_type t = p->bp->producers[u->producer].output.type;
+		if (t == QUIRE_OUT_IMAGE || t == QUIRE_OUT_AUDIO)
+			continue;
+		long long sz = !u->dirty && u->size >= 0 ? u->size
+			       : u->entry && u->entry->digest && u->entry->size >= 0
+				       ? u->entry->size
+				       : -1;
+		if (sz < 0)
+			++*unknown;
+		else if (__builtin_add_overflow(sum, sz, &sum))
+			sum = LLONG_MAX;
+	}
+	return sum;
+}
+
+long long quire_run_estimate_ex(const struct quire_project *p, const struct quire_plan *plan,
+				size_t i, int *unknown)
 {
 	const struct quire_producer *pr = &p->bp->producers[plan->nodes[i].producer];
 	const struct quire_binding *b = quire_project_binding(p, pr->role);
+	if (unknown)
+		*unknown = 0;
 	if (!b->priced)
 		return 0;
-	long long in = 0;
+	long long bytes = 0;
 	char *ppath = quire_producer_prompt_path(pr, plan->nodes[i].idx);
 	if (ppath) {
 		char *path = quire__xasprintf("%s/%s", p->root, ppath);
 		struct stat st;
 		if (stat(path, &st) == 0)
-			in = (long long)st.st_size / 4;
+			bytes = (long long)st.st_size;
 		free(path);
 	}
 	free(ppath);
-	return quire_binding_cost(b, in, b->est_tokens_out);
+	size_t missing = 0;
+	bytes += upstream_bytes(p, plan, i, &missing);
+	if (unknown)
+		*unknown = missing > 0;
+	return quire_binding_cost(b, bytes / 4, b->est_tokens_out);
+}
+
+long long quire_run_estimate(const struct quire_project *p, const struct quire_plan *plan, size_t i)
+{
+	return quire_run_estimate_ex(p, plan, i, NULL);
 }
 
 /* run --touch accepts outputs that exist: an instance with none (new, or its blob lost) would

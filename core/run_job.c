@@ -537,6 +537,35 @@ struct binst *quire_run__binst_for(struct runner *r, const char *role)
 	return NULL;
 }
 
+/* A prompt larger than the role's context_tokens is refused before it is sent (a server
+ * would refuse it, or quietly cut it, after the call was billed). Tokens are estimated at 4
+ * bytes each, plus the answer's max_tokens when the params set one. */
+static int check_context(const struct job *j, const char *id)
+{
+	const struct quire_binding *b = j->bi->b;
+	if (!b->context_tokens)
+		return 0;
+	size_t bytes = j->prompt_len + (j->schema ? strlen(j->schema) : 0);
+	long long tokens = (long long)((bytes + 3) / 4), answer = 0;
+	static const char *const keys[] = { "max_tokens", "max_completion_tokens" };
+	for (size_t k = 0; k < 2 && !answer; k++)
+		answer = json_integer_value(json_object_get(b->params, keys[k]));
+	if (answer < 0)
+		answer = 0;
+	if (tokens + answer <= b->context_tokens)
+		return 0;
+	char plus[96] = "";
+	if (answer)
+		snprintf(plus, sizeof(plus), " and an answer of up to %lld (max_tokens)", answer);
+	return quire_error_set(
+		QUIRE_EINVALID,
+		"%s: its prompt is about %lld tokens (%zu bytes, counted at 4 bytes a "
+		"token)%s, more than role '%s' has room for (context_tokens: %lld); "
+		"nothing was sent: shorten what it reads (a rolling summary rather "
+		"than every earlier chapter) or bind a model with a larger context",
+		id, tokens, bytes, plus, b->role, b->context_tokens);
+}
+
 /* Builds the job for node i: prompt, schema, input files, output path. */
 int quire_run__make_job(struct runner *r, size_t i, struct job *j)
 {
@@ -569,6 +598,8 @@ int quire_run__make_job(struct runner *r, size_t i, struct job *j)
 			goto out;
 	}
 	j->bi = quire_run__binst_for(r, pr->role);
+	if ((err = check_context(j, n->id)))
+		goto out;
 	j->rq.ninputs = n->ndeps;
 	j->in_ids = quire__xcalloc(n->ndeps + 1, sizeof(char *));
 	j->in_paths = quire__xcalloc(n->ndeps + 1, sizeof(char *));

@@ -6,14 +6,17 @@ new_story s
 sed -i 's/^    model: mock-writer$/    model: mock-writer\n    price: { per_call: 0.002, input_per_mtok: 0.15, output_per_mtok: 0.6, estimate_tokens_out: 800 }/' quire.yaml
 run_q "plan shows the estimate before anything is spent" 0 plan
 check "the total" out_has "cost: estimated "
-check "per role: the writer's ten instances" grep -qE '^  writer    [0-9]+\.[0-9]{6} for 10$' "$TRASH/.out"
+check "a floor while outputs it reads are not generated" out_has "cost: estimated at least "
+check "per role: the writer's ten instances, nine of which read what is not made yet" \
+	grep -qE '^  writer    at least [0-9]+\.[0-9]{6} for 10 \(9 unknown: what they read is not generated yet\)$' "$TRASH/.out"
 check "the unpriced role says so" out_has "  assemble  not priced (no 'price' in quire.yaml) for 1"
 check "and what the estimate cannot know" out_has "known only"
 run_q "plan --json carries it" 0 plan --json
 check "total and roles, the total their sum" python3 -c '
 import json,sys; e=json.load(open(sys.argv[1]))["estimate"]
 r=e["roles"]
-assert e["priced"] and r["writer"]["instances"]==10 and r["assemble"]=={"instances":1,"estimate_micro":0,"priced":False}, e
+assert e["priced"] and r["writer"]["instances"]==10 and r["assemble"]=={"instances":1,"estimate_micro":0,"priced":False,"unknown":0}, e
+assert r["writer"]["unknown"]==9 and e["unknown"]==9, e
 assert e["total_micro"]==r["writer"]["estimate_micro"]>=10*2000, e' "$TRASH/.out"
 run_q "run --dry-run --json carries it too" 0 run --dry-run --json
 check "the same estimate" python3 -c '
@@ -41,4 +44,16 @@ run_q "inspect shows an artefact's cost" 0 inspect 'Chapter[0]'
 check "cost line" out_has "cost:        0.00"
 run_q "nothing to do costs nothing" 0 run --max-cost 0 --json
 check "zero estimate when up to date" out_has '"estimate_micro":0'
+# With what they read generated, the estimate counts it: a scene's prompt holds its chapter
+# and the outline.
+echo "Be brief." >>prompts/scene.md
+run_q "after a change to the scene prompt" 0 plan --json
+check "the scenes' estimate is known and counts what they read" python3 -c '
+import json,os,sys; e=json.load(open(sys.argv[1]))["estimate"]
+w=e["roles"]["writer"]; assert w["instances"]==6 and w["unknown"]==0 and e["unknown"]==0, e
+size=os.path.getsize
+tokens=(size("prompts/scene.md")+size("out/Chapter-0.md")+size("out/Outline.json"))//4
+assert w["estimate_micro"] >= 6*(2000+480+tokens*15//100)-6, (w, tokens)' "$TRASH/.out"
+run_q "the text says it without 'at least'" 0 plan
+check "a plain estimate" grep -qE '^  writer    [0-9]+\.[0-9]{6} for 6$' "$TRASH/.out"
 done_testing

@@ -58,6 +58,31 @@ import json,sys
 d=json.load(open(sys.argv[1])); up=[u[0] for u in d["deps"]["upstream"]]
 assert up==["Chapter[0]","Chapter[1]"], up' "$TRASH/.out"
 
+# A prompt that grows with the story is checked against the role's context before a call.
+# Room for the second recap's prompt (echo: its output is its prompt), not the third's.
+room=$((($(stat -c %s out/Recap-1.md) + 3) / 4))
+test $((($(stat -c %s out/Recap-2.md) + 3) / 4)) -gt "$room" || echo "Bail out! the recaps are too alike"
+sed -i "s/^  assemble:$/  assemble:\n    context_tokens: $room/" quire.yaml
+run_q "recaps again, in a context with room for the second" 1 run --regenerate 'Recap[*]' --json
+is "the short ones are made" "$(event_ids produced)" "Recap[0] Recap[1]"
+check "the long one is refused before anything is sent, with its size and the limit" python3 -c '
+import json,sys,re
+for l in open(sys.argv[1]):
+    e=json.loads(l)
+    if e.get("event")=="failed" and e["id"]=="Recap[2]":
+        m=e["message"]
+        assert re.search(r"Recap\[2\]: its prompt is about \d+ tokens \(\d+ bytes, counted at 4 bytes a token\), more than role .assemble. has room for \(context_tokens: %s\); nothing was sent" % sys.argv[2], m), m
+        sys.exit(0)
+sys.exit(1)' "$TRASH/.out" "$room"
+sed -i "/^    context_tokens: $room$/d" quire.yaml
+run_q "with room again" 0 run --json
+is "it is back, from the action cache (its earlier take)" "$(event_ids cached)" "Recap[2]"
+sed -i 's/^  assemble:$/  assemble:\n    context_tokens: 0/' quire.yaml
+run_q "a context of 0 tokens is a mistake" 3 plan
+check "positioned" err_has "quire.yaml:"
+check "and explained" err_has "context_tokens must be an integer from 1 to 100000000"
+sed -i '/^    context_tokens: 0$/d' quire.yaml
+
 # A loop through an earlier use that the blueprint cannot see: each Gather reads every
 # chapter, each chapter the Gather before it.
 cp blueprint.yaml blueprint.good

@@ -55,9 +55,13 @@ struct quire_run_result {
 };
 
 /* Estimated cost of generating instance `i` of a plan: the role's per-call price plus its token
- * prices, counting the prompt template's bytes / 4 as input tokens and the price's
- * estimate_tokens_out as output. */
+ * prices, counting the bytes of the prompt template and of the upstream outputs it may hold,
+ * / 4, as input tokens and the price's estimate_tokens_out as output. */
 struct quire_plan;
+/* The same, saying in *unknown whether some upstream the prompt may hold is not generated
+ * yet (the estimate then counts only what exists: a floor). */
+long long quire_run_estimate_ex(const struct quire_project *p, const struct quire_plan *plan,
+				size_t i, int *unknown);
 long long quire_run_estimate(const struct quire_project *p, const struct quire_plan *plan,
 			     size_t i);
 
@@ -67,8 +71,10 @@ long long quire_run_estimate_plan(const struct quire_project *p, const struct qu
 				  int *priced);
 
 /* The estimate of what the plan would run, for plan and run --dry-run: {"total_micro": N,
- * "priced": bool, "roles": {ROLE: {"instances": n, "estimate_micro": m, "priced": bool}}}
- * over the roles with work to do. */
+ * "priced": bool, "unknown": u, "roles": {ROLE: {"instances": n, "estimate_micro": m,
+ * "priced": bool, "unknown": u}}} over the roles with work to do; unknown counts the priced
+ * instances whose prompts read upstream outputs not generated yet (their estimate is a
+ * floor). */
 struct json_t;
 struct json_t *quire_run_estimate_json(const struct quire_project *p,
 				       const struct quire_plan *plan);
