@@ -40,7 +40,8 @@ static const char usage[] =
 	"it was given on as {{draft}}, so the next run revises just that artefact from its\n"
 	"draft. IDs may be patterns for --approve and --feedback:\n"
 	"'Scene[2][*]'.\n"
-	"Takes: 'quire run --regenerate ID' makes a new take; earlier takes stay in the store\n"
+	"Takes: 'quire run --regenerate ID' makes a new take, and so does each feedback round;\n"
+	"earlier takes stay in the store\n"
 	"('quire inspect ID --takes'); --take N shows take N again and dependants follow.\n";
 
 struct edit {

@@ -291,13 +291,17 @@ int history_takes(const char *qdir, const json_t *m, const char *id, int json)
 	}
 	size_t i;
 	json_t *t;
-	json_array_foreach(takes, i, t)
-		printf("%s take %lld  %.19s  %lld bytes%s\n", id, num(t, "take"), str(t, "digest"),
+	json_array_foreach(takes, i, t) {
+		printf("%s take %lld  %.19s  %lld bytes%s", id, num(t, "take"), str(t, "digest"),
 		       num(t, "size"),
 		       num(t, "take") == num(e, "take") &&
 				       !strcmp(str(t, "digest"), str(e, "digest"))
 			       ? "  (shown)"
 			       : "");
+		if (json_is_string(json_object_get(t, "note")))
+			printf("  feedback: %s", str(t, "note"));
+		printf("\n");
+	}
 	if (!json_array_size(takes))
 		printf("%s has no generated takes\n", id);
 	return 0;

@@ -95,10 +95,15 @@ static void fold_produced(const struct fold_ev *ev)
 			    json_integer_value(json_object_get(old, "take")))
 			json_object_set(t, "deps", json_object_get(old, "deps"));
 	}
-	json_array_append_new(takes, json_pack("{s:I,s:O,s:O,s:O}", "take", take, "digest",
-					       json_object_get(data, "digest"), "size",
-					       json_object_get(data, "size"), "fingerprint",
-					       json_object_get(data, "fingerprint")));
+	json_t *nt =
+		json_pack("{s:I,s:O,s:O,s:O}", "take", take, "digest",
+			  json_object_get(data, "digest"), "size", json_object_get(data, "size"),
+			  "fingerprint", json_object_get(data, "fingerprint"));
+	/* A feedback round's take says which note it answered ('inspect ID --takes'). */
+	const json_t *fb = json_object_get(data, "feedback");
+	if (json_array_size(fb))
+		json_object_set(nt, "note", json_array_get(fb, json_array_size(fb) - 1));
+	json_array_append_new(takes, nt);
 	json_object_set_new(e, "takes", takes);
 	const char *approved = json_string_value(json_object_get(old, "approved_digest"));
 	const char *digest = json_string_value(json_object_get(data, "digest"));
@@ -272,6 +277,32 @@ static void fold_feedback(const struct fold_ev *ev)
 }
 
 /* An earlier take shown again. */
+/* The notes (and draft) of the take now shown are the entry's: notes given on a later take
+ * are not pending on an earlier one, which would otherwise be revised (and billed) again. */
+static void shown_feedback(json_t *e)
+{
+	const json_t *deps = json_object_get(e, "deps");
+	json_t *parsed = json_is_string(deps) ? json_loadb(json_string_value(deps),
+							   json_string_length(deps), 0, NULL)
+					      : NULL;
+	if (parsed)
+		deps = parsed;
+	if (!json_is_object(deps)) {
+		json_decref(parsed);
+		return;
+	}
+	const json_t *fb = json_object_get(deps, "feedback");
+	if (json_array_size(fb))
+		json_object_set_new(e, "feedback", json_deep_copy(fb));
+	else
+		json_object_del(e, "feedback");
+	if (json_is_string(json_object_get(deps, "draft")))
+		json_object_set(e, "draft", json_object_get(deps, "draft"));
+	else
+		json_object_del(e, "draft");
+	json_decref(parsed);
+}
+
 static void fold_take_selected(const struct fold_ev *ev)
 {
 	json_t *m = ev->m;
@@ -306,6 +337,7 @@ static void fold_take_selected(const struct fold_ev *ev)
 			json_object_set(e, "deps", json_object_get(t, "deps"));
 			json_object_del(t, "deps");
 		}
+		shown_feedback(e);
 	}
 	count(m, "edited");
 }

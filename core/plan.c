@@ -556,7 +556,7 @@ static void explain(struct quire_plan *plan, const struct quire_project *p, size
 	if (fb_now > fb_then)
 		add_reason(n, QUIRE_REASON_FEEDBACK,
 			   json_string_value(json_array_get(n->feedback, fb_now - 1)));
-	if (n->take != json_integer_value(json_object_get(old, "take")) &&
+	if (!n->feedback_round && n->take != json_integer_value(json_object_get(old, "take")) &&
 	    n->take > json_integer_value(json_object_get(e, "take")))
 		add_regenerate(n);
 	if (!same(jstr(old, "definition"), pr->def_digest))
@@ -661,6 +661,19 @@ static size_t add_file_digests(const struct quire_project *p, const char ***dige
 }
 
 /* The highest take an entry has had. */
+/* How many notes the shown output was made with (its record's feedback). */
+static size_t recorded_feedback(const json_t *e)
+{
+	const json_t *deps = json_object_get(e, "deps");
+	if (!json_is_string(deps))
+		return json_array_size(json_object_get(deps, "feedback"));
+	json_t *d = quire_json_loads_keeping(json_string_value(deps), json_string_length(deps),
+					     "upstream", 0);
+	size_t n = json_array_size(json_object_get(d, "feedback"));
+	json_decref(d);
+	return n;
+}
+
 static long long max_take(const json_t *e)
 {
 	long long t = json_integer_value(json_object_get(e, "take"));
@@ -725,6 +738,12 @@ static int decide(struct quire_plan *plan, const struct quire_project *p, size_t
 		const char *dr = jstr(full, "draft");
 		if (dr && quire_digest_valid(dr))
 			memcpy(n->draft, dr, QUIRE_DIGEST_STRLEN);
+		/* Notes given since its output was made: the revision is a take of its own, so
+		 * the draft it revises stays a take ('edit ID --take N' goes back to it). */
+		if (json_array_size(n->feedback) > recorded_feedback(full)) {
+			n->take = max_take(full) + 1;
+			n->feedback_round = 1;
+		}
 		json_decref(full);
 	}
 	int regen = 0;

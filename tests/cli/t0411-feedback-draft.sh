@@ -42,6 +42,32 @@ check "its digest on the entry and in the record" python3 -c '
 import json,sys
 d=json.load(open(sys.argv[1]))
 assert d["draft"].startswith("sha256:") and d["deps"]["draft"]==d["draft"], d.get("draft")' "$TRASH/.out"
+# Each round is a take of its own: the drafts stay, and a writer can go back to one.
+run_q "the takes of Chapter[1]" 0 inspect 'Chapter[1]' --takes
+check "the first draft and both rounds, with their notes" sh -c "
+	grep -q '^Chapter\[1\] take 0 ' '$TRASH/.out' &&
+	grep -q '^Chapter\[1\] take 1 .*feedback: Shorter, please.$' '$TRASH/.out' &&
+	grep -q '^Chapter\[1\] take 2 .*(shown)  feedback: Warmer ending.$' '$TRASH/.out'"
+run_q "back to the first draft" 0 edit 'Chapter[1]' --take 0
+cmp -s out/Chapter-1.md ../first.md
+is "out/ holds it again" "$?" 0
+run_q "plan after going back" 0 plan --json
+check "the first draft is not revised again (its notes are not pending)" python3 -c '
+import json,sys
+ids=[i["id"] for i in json.load(open(sys.argv[1]))["instances"]]
+assert "Chapter[1]" not in ids and "StorySoFar[1]" in ids, ids' "$TRASH/.out"
+run_q "a note on the first draft" 0 edit 'Chapter[1]' --feedback "Start at the harbour."
+run_q "run it" 0 run
+run_q "its takes" 0 inspect 'Chapter[1]' --takes
+check "a new take answers it, the others stay" sh -c "
+	grep -q '^Chapter\[1\] take 3 .*(shown)  feedback: Start at the harbour.$' '$TRASH/.out' &&
+	grep -q '^Chapter\[1\] take 2 ' '$TRASH/.out'"
+check "revised from the first draft, with only its own note" python3 -c '
+new=open("out/Chapter-1.md").read(); old=open("../first.md").read()
+assert old.split("\n",2)[2][:300] in new and "Shorter, please." not in new, new'
+run_q "and gc keeps every draft" 0 gc
+run_q "back to the second round" 0 edit 'Chapter[1]' --take 2
+check "its text" grep -q "^Warmer ending.$" out/Chapter-1.md
 cd ..
 
 # The comic's reviewed narration: a feedback round shows the draft too.

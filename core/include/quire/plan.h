@@ -32,9 +32,10 @@ struct quire_node {
 	struct quire_digest fp;
 	char digest[QUIRE_DIGEST_STRLEN]; /* output digest when known ("" otherwise) */
 	long long size;			  /* its size in bytes when known, else -1 */
-	long long take;	  /* take number entering the fingerprint (0 for the first) */
-	json_t *feedback; /* review feedback history entering the fingerprint (an array
-			   * owned by the plan), NULL when there is none */
+	long long take;	    /* take number entering the fingerprint (0 for the first) */
+	json_t *feedback;   /* review feedback history entering the fingerprint (an array
+			     * owned by the plan), NULL when there is none */
+	int feedback_round; /* notes came after its output: a new take revises it */
 	char draft[QUIRE_DIGEST_STRLEN]; /* with feedback: the output the latest note was
 					  * given on, which a revision revises ({{draft}}) */
 	int pinned;			 /* a hand edit: never regenerated until released */
