@@ -157,6 +157,20 @@ static int do_set(struct edit *e, const char *arg)
 
 static int do_input_editor(struct edit *e, const char *name)
 {
+	int fi = quire_blueprint_input(e->p->bp, name);
+	if (e->p->bp->inputs[fi].type == QUIRE_INPUT_FILE) {
+		/* The file itself: the next run reads what was saved (as for a prompt). */
+		const char *rel = json_string_value(json_object_get(e->p->inputs, name));
+		char *path = NULL;
+		if (asprintf(&path, "%s/%s", e->p->root, rel) < 0)
+			return quire_error_set(QUIRE_ENOMEM, "out of memory");
+		int err = run_editor(path);
+		free(path);
+		if (!err)
+			say(e, "edit: %s is the file %s; the next run reads what you saved\n", name,
+			    rel);
+		return err;
+	}
 	json_t *cur = json_object_get(e->p->inputs, name);
 	char *text = json_is_string(cur) ? strdup(json_string_value(cur))
 					 : json_dumps(cur, JSON_ENCODE_ANY);

@@ -187,6 +187,16 @@ static int typed_value(const struct quire__yaml *y, const struct quire__ynode *n
 	json_t *v = quire__yaml_to_json(n);
 	int err = 0;
 	switch (in->type) {
+	case QUIRE_INPUT_FILE:
+		if (!quire__yaml_is_scalar(n) || json_is_null(v) || !json_is_string(v) ||
+		    !json_string_length(v)) {
+			err = quire__yaml_error(
+				y, n, QUIRE_EINVALID,
+				"input '%s' must name a file in the project, such as canon.md",
+				in->name);
+			break;
+		}
+		break;
 	case QUIRE_INPUT_TEXT:
 		if (!quire__yaml_is_scalar(n) || json_is_null(v)) {
 			err = quire__yaml_error(y, n, QUIRE_EINVALID, "input '%s' must be text",
@@ -291,11 +301,13 @@ static int parse_input(const struct quire__yaml *y, struct quire__ynode *key,
 		in->type = QUIRE_INPUT_BOOL;
 	else if (len == 4 && !memcmp(ts, "enum", 4))
 		in->type = QUIRE_INPUT_ENUM;
+	else if (len == 4 && !memcmp(ts, "file", 4))
+		in->type = QUIRE_INPUT_FILE;
 	else
 		return quire__yaml_error(
 			y, t, QUIRE_EINVALID,
-			"unknown input type '%.*s' (expected text, int, bool or enum)", (int)len,
-			ts);
+			"unknown input type '%.*s' (expected text, int, bool, enum or file)",
+			(int)len, ts);
 	struct quire__ynode *n;
 	if ((n = quire__yaml_get(val, "required")) &&
 	    (err = get_bool(y, n, "required", &in->required)))

@@ -14,7 +14,8 @@
 #include "util.h"
 #include "yaml.h"
 
-/* Prompt and schema files the blueprint names, in blueprint order, without repeats. */
+/* Prompt and schema files the blueprint names, in blueprint order, then the files of file
+ * inputs (a canon file travels with the prompts), without repeats. */
 static json_t *template_files(const struct quire_project *p)
 {
 	json_t *a = json_array();
@@ -32,6 +33,19 @@ static json_t *template_files(const struct quire_project *p)
 			if (!seen)
 				json_array_append_new(a, json_string(f[k]));
 		}
+	}
+	const char *name;
+	json_t *text;
+	json_object_foreach(p->input_text, name, text) {
+		(void)text;
+		const char *rel = json_string_value(json_object_get(p->inputs, name));
+		int seen = 0;
+		size_t j;
+		json_t *x;
+		json_array_foreach(a, j, x)
+			seen |= rel && !strcmp(json_string_value(x), rel);
+		if (rel && !seen)
+			json_array_append_new(a, json_string(rel));
 	}
 	return a;
 }
@@ -129,7 +143,9 @@ int quire_edit_parse_export(const struct quire_project *p, const char *name, con
 		if (!named)
 			err = quire__yaml_error(
 				y, key, QUIRE_EINVALID,
-				"'%s' is not a prompt or schema the blueprint names", k ? k : "?");
+				"'%s' is not a prompt or schema the blueprint names, nor a file "
+				"input's file",
+				k ? k : "?");
 		else if (!v)
 			err = quire__yaml_error(y, val, QUIRE_EINVALID,
 						"the template '%s' must be text", k);

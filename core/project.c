@@ -88,6 +88,8 @@ void quire_project_free(struct quire_project *p)
 	quire_blueprint_free(p->bp);
 	json_decref(p->inputs);
 	json_decref(p->input_digests);
+	json_decref(p->input_text);
+	json_decref(p->render_inputs);
 	quire__pfiles_free(p->ftab);
 	free(p->files);
 	free(p->root);

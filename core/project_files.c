@@ -376,8 +376,9 @@ int quire_project_hash_files(struct quire_project *p, struct quire_store *store)
 	ft->first = quire__xcalloc(p->bp->nproducers + 1, sizeof(*ft->first));
 	ft->counts = quire__xcalloc(p->bp->nproducers + 1, sizeof(*ft->counts));
 	struct hlist l = { .p = p, .store = store };
-	/* Sized once: the three project files, then each producer's prompts and schema. */
-	l.alloc = 3;
+	/* Sized once: the three project files, the file inputs, then each producer's prompts
+	 * and schema. */
+	l.alloc = 3 + json_object_size(p->input_text);
 	for (size_t i = 0; i < p->bp->nproducers; i++) {
 		const struct quire_producer *pr = &p->bp->producers[i];
 		size_t n = 1;
@@ -397,6 +398,15 @@ int quire_project_hash_files(struct quire_project *p, struct quire_store *store)
 	hash_named(&l, QUIRE_PROJECT_FILE, "project");
 	hash_named(&l, p->blueprint_file, "project");
 	hash_named(&l, p->inputs_file, "project");
+	/* A file input's file is kept with each run like a prompt: a rewind restores it. */
+	const char *fname;
+	json_t *fv;
+	json_object_foreach(p->input_text, fname, fv) {
+		(void)fv;
+		const char *rel = json_string_value(json_object_get(p->inputs, fname));
+		if (rel)
+			hash_named(&l, rel, "project");
+	}
 	int err = 0;
 	for (size_t i = 0; !err && i < p->bp->nproducers; i++) {
 		const struct quire_producer *pr = &p->bp->producers[i];

@@ -28,6 +28,59 @@
 #include "util.h"
 #include "yaml.h"
 
+/* Reads file input `name` (rel, relative to the project) into p->input_text, and sets its
+ * value to the path as normalised; `where` ("inputs.yaml:3:8") positions what is wrong. */
+static int load_file_input(struct quire_project *p, const char *name, const char *rel,
+			   const char *where)
+{
+	char *norm = quire__rel_normal(rel);
+	size_t ol = strlen(p->out_dir);
+	if (!norm || !*norm || !strcmp(norm, ".quire") || !strncmp(norm, ".quire/", 7) ||
+	    (!strncmp(norm, p->out_dir, ol) && (!norm[ol] || norm[ol] == '/'))) {
+		free(norm);
+		return quire_error_set(QUIRE_EINVALID,
+				       "%s: input '%s' must name a file inside the project (not "
+				       "in .quire or %s/, which quire writes), not '%s'",
+				       where, name, p->out_dir, rel);
+	}
+	char *path = quire__path_join(p->root, norm);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int err = quire_fs_read(path, &b, QUIRE_TEXT_CAP);
+	if (err == QUIRE_ENOTFOUND)
+		err = quire_error_set(QUIRE_ENOTFOUND,
+				      "%s: input '%s' names '%s', which does not exist (create it, "
+				      "or point %s at another file)",
+				      where, name, norm, name);
+	else if (err)
+		err = quire_error_prefix(err, "%s: input '%s'", where, name);
+	if (!err)
+		err = quire_fs_check_utf8(norm, b.ptr, b.len);
+	if (!err) {
+		if (!p->input_text)
+			p->input_text = json_object();
+		json_object_set_new(p->input_text, name, json_stringn(b.ptr ? b.ptr : "", b.len));
+		json_object_set_new(p->inputs, name, json_string(norm));
+		json_decref(p->render_inputs);
+		p->render_inputs = NULL;
+	}
+	quire_buf_release(&b);
+	free(path);
+	free(norm);
+	return err;
+}
+
+const json_t *quire_project_render_inputs(const struct quire_project *p)
+{
+	if (!p->input_text)
+		return p->inputs;
+	struct quire_project *mp = (struct quire_project *)p;
+	if (!mp->render_inputs) {
+		mp->render_inputs = json_copy(p->inputs);
+		json_object_update(mp->render_inputs, p->input_text);
+	}
+	return mp->render_inputs;
+}
+
 int quire__project_parse_inputs(struct quire_project *p, const char *text, size_t len)
 {
 	const struct quire_blueprint *bp = p->bp;
@@ -79,15 +132,30 @@ int quire__project_parse_inputs(struct quire_project *p, const char *text, size_
 			goto out;
 		}
 		json_object_set_new(p->inputs, k, v);
+		if (bp->inputs[idx].type == QUIRE_INPUT_FILE) {
+			int line, col;
+			quire__yaml_pos(val, &line, &col);
+			char where[512];
+			snprintf(where, sizeof(where), "%s:%d:%d", p->inputs_file, line, col);
+			err = load_file_input(p, k, json_string_value(v), where);
+		}
 		free(k);
+		if (err)
+			goto out;
 	}
 	for (size_t i = 0; i < bp->ninputs; i++) {
 		const struct quire_input_decl *in = &bp->inputs[i];
 		if (json_object_get(p->inputs, in->name))
 			continue;
-		if (in->def) {
+		if (in->def && in->type == QUIRE_INPUT_FILE) {
+			char where[512];
+			snprintf(where, sizeof(where), "%s:%d:%d (its default)", bp->file, in->line,
+				 in->col);
+			if ((err = load_file_input(p, in->name, json_string_value(in->def), where)))
+				goto out;
+		} else if (in->def) {
 			json_object_set(p->inputs, in->name, in->def);
-		} else if (in->required) {
+		} else if (in->required || in->type == QUIRE_INPUT_FILE) {
 			err = quire_error_set(QUIRE_EINVALID,
 					      "%s: required input '%s' has no value (set it in %s)",
 					      p->inputs_file, in->name, p->inputs_file);
@@ -119,7 +187,10 @@ void quire_project_input_digest(const struct quire_project *p, const char *name,
 		memcpy(out->s, known, QUIRE_DIGEST_STRLEN);
 		return;
 	}
-	json_t *v = json_object_get(p->inputs, name);
+	/* A file input by its text: renaming the file changes nothing that is generated. */
+	json_t *v = json_object_get(p->input_text, name);
+	if (!v)
+		v = json_object_get(p->inputs, name);
 	quire_hash_json(v ? v : json_null(), out);
 	if (!mp->input_digests)
 		mp->input_digests = json_object();
@@ -152,6 +223,27 @@ int quire_project_parse_input(const struct quire_project *p, const char *name, c
 			return QUIRE_EINVALID;
 		*out = json_string(text);
 		return 0;
+	case QUIRE_INPUT_FILE: {
+		if (quire_fs_check_utf8(name, text, strlen(text)))
+			return QUIRE_EINVALID;
+		char *norm = quire__rel_normal(text);
+		char *path = norm && *norm ? quire__path_join(p->root, norm) : NULL;
+		struct stat st;
+		int ok = path && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+		free(path);
+		if (!ok) {
+			int err = quire_error_set(
+				QUIRE_EINVALID,
+				"input '%s' names a file: '%s' is not a file in the "
+				"project",
+				name, text);
+			free(norm);
+			return err;
+		}
+		*out = json_string(norm);
+		free(norm);
+		return 0;
+	}
 	case QUIRE_INPUT_INT: {
 		char *end;
 		errno = 0;
@@ -447,6 +539,11 @@ int quire_project_set_input(struct quire_project *p, const char *name, const jso
 		goto out;
 	json_object_set(p->inputs, name, (json_t *)value);
 	json_object_del(p->input_digests, name);
+	json_decref(p->render_inputs);
+	p->render_inputs = NULL;
+	int fi = quire_blueprint_input(p->bp, name);
+	if (fi >= 0 && p->bp->inputs[fi].type == QUIRE_INPUT_FILE)
+		err = load_file_input(p, name, json_string_value(value), p->inputs_file);
 out:
 	quire__yaml_free(y);
 	quire__yaml_free(check);

@@ -512,7 +512,7 @@ static int render_file(struct runner *r, size_t i, const char *rel, struct quire
 			.bp = r->p->bp,
 			.p = pr,
 			.idx = n->idx,
-			.inputs = r->p->inputs,
+			.inputs = quire_project_render_inputs(r->p),
 			.feedback = fb.ptr,
 			.draft = has_draft ? draft.ptr : NULL,
 			.artefact = artefact_value,

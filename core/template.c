@@ -38,8 +38,9 @@ struct seg {
 	int nhix;
 	struct tstep *steps;
 	int nsteps;
-	char *join;  /* separator for lists */
-	size_t jump; /* SEG_IF: its {{else}} or {{/if}}; SEG_ELSE: its {{/if}} */
+	char *join;    /* separator for lists */
+	char *section; /* | section "Heading": the part of a Markdown text under it */
+	size_t jump;   /* SEG_IF: its {{else}} or {{/if}}; SEG_ELSE: its {{/if}} */
 	int line, col;
 };
 
@@ -71,6 +72,7 @@ void quire_template_free(struct quire_template *t)
 		}
 		free(s->steps);
 		free(s->join);
+		free(s->section);
 	}
 	free(t->segs);
 	free(t->name);
@@ -164,6 +166,32 @@ static int lex_indexes(struct lexer *L, struct tix **out, int *n)
 	}
 }
 
+/* A quoted string ("..." with \n, \t, \" and \\ escapes) into *out. */
+static int lex_string(struct lexer *L, char **out)
+{
+	if (L->s >= L->e || *L->s != '"')
+		return lex_error(L, "expected a quoted string");
+	L->s++;
+	struct quire_buf b = QUIRE_BUF_INIT;
+	while (L->s < L->e && *L->s != '"') {
+		if (*L->s == '\\' && L->s + 1 < L->e) {
+			L->s++;
+			quire_buf_putc(&b, *L->s == 'n' ? '\n' : *L->s == 't' ? '\t' : *L->s);
+		} else {
+			quire_buf_putc(&b, *L->s);
+		}
+		L->s++;
+	}
+	if (L->s >= L->e) {
+		quire_buf_release(&b);
+		return lex_error(L, "unterminated string");
+	}
+	L->s++;
+	quire_buf_putc(&b, '\0');
+	*out = quire_buf_detach(&b, NULL);
+	return 0;
+}
+
 static int parse_expr(struct lexer *L, struct seg *sg)
 {
 	skip_ws(L);
@@ -201,17 +229,26 @@ static int parse_expr(struct lexer *L, struct seg *sg)
 		if ((err = lex_indexes(L, &st->ix, &st->nix)))
 			return err;
 	}
-	skip_ws(L);
-	if (L->s < L->e && *L->s == '|') {
+	for (skip_ws(L); L->s < L->e && *L->s == '|'; skip_ws(L)) {
 		L->s++;
 		skip_ws(L);
 		char *f = lex_ident(L);
-		int ok = f && !strcmp(f, "join");
+		int join = f && !strcmp(f, "join"), section = f && !strcmp(f, "section");
 		free(f);
-		if (!ok)
-			return lex_error(L,
-					 "unknown filter (the only filter is: join \"SEPARATOR\")");
+		if (!join && !section)
+			return lex_error(L, "unknown filter (filters are: join \"SEPARATOR\", "
+					    "section \"HEADING\")");
+		if ((join && sg->join) || (section && sg->section))
+			return lex_error(L, "a filter given twice");
 		skip_ws(L);
+		if (section) {
+			if ((err = lex_string(L, &sg->section)))
+				return err;
+			if (!*sg->section)
+				return lex_error(
+					L, "section needs a heading: | section \"Characters\"");
+			continue;
+		}
 		struct quire_buf b = QUIRE_BUF_INIT;
 		if (L->s < L->e && *L->s == '"') {
 			L->s++;
@@ -695,6 +732,97 @@ static int eval_seg(const struct quire_template *t, const struct seg *s,
 	return expand(t, s, c, pi, 0, idx, acc, quiet);
 }
 
+/* A Markdown ATX heading line ("## Characters ##"): its level (1-6) and its text, trimmed;
+ * 0 when the line is not one. */
+static int heading_at(const char *l, size_t n, const char **t, size_t *tn)
+{
+	size_t k = 0;
+	while (k < n && k < 7 && l[k] == '#')
+		k++;
+	if (!k || k > 6 || (k < n && l[k] != ' ' && l[k] != '\t'))
+		return 0;
+	size_t a = k, b = n;
+	while (a < b && (l[a] == ' ' || l[a] == '\t'))
+		a++;
+	while (b > a && (l[b - 1] == ' ' || l[b - 1] == '\t' || l[b - 1] == '\r'))
+		b--;
+	while (b > a && l[b - 1] == '#')
+		b--;
+	while (b > a && (l[b - 1] == ' ' || l[b - 1] == '\t'))
+		b--;
+	*t = l + a;
+	*tn = b - a;
+	return (int)k;
+}
+
+/* The part of Markdown text s under the heading named h (any level, any letter case): the
+ * lines after it up to the next heading of its level or above, without blank lines at either
+ * end. 0, or -1 (with the headings there are in *all, "A, B") when there is none. */
+static int md_section(const char *s, size_t n, const char *h, struct quire_buf *out,
+		      struct quire_buf *all)
+{
+	size_t hl = strlen(h), start = 0, end = n;
+	int level = 0;
+	for (size_t i = 0; i < n;) {
+		const char *nl = memchr(s + i, '\n', n - i);
+		size_t e = nl ? (size_t)(nl - s) : n, tn;
+		const char *t;
+		int lv = heading_at(s + i, e - i, &t, &tn);
+		if (lv && level && lv <= level) {
+			end = i;
+			break;
+		}
+		if (lv && !level) {
+			if (tn == hl && !strncasecmp(t, h, hl)) {
+				level = lv;
+				start = nl ? e + 1 : n;
+			} else {
+				quire_buf_printf(all, "%s%.*s", all->len ? ", " : "", (int)tn, t);
+			}
+		}
+		i = nl ? e + 1 : n;
+	}
+	if (!level)
+		return -1;
+	while (start < end && (s[start] == '\n' || s[start] == '\r' || s[start] == ' '))
+		start++;
+	while (end > start && (s[end - 1] == '\n' || s[end - 1] == '\r' || s[end - 1] == ' '))
+		end--;
+	quire_buf_add(out, s + start, end - start);
+	return 0;
+}
+
+/* Applies "| section" to every value in acc (text only); in a condition a missing heading
+ * leaves nothing, elsewhere it is an error naming the headings there are. */
+static int apply_section(const struct quire_template *t, const struct seg *s, json_t *acc,
+			 int quiet)
+{
+	for (size_t k = 0; k < json_array_size(acc); k++) {
+		const json_t *v = json_array_get(acc, k);
+		if (!json_is_string(v))
+			return seg_error(t, s, "'| section' applies to text, and '%s' is not text",
+					 s->head);
+		struct quire_buf out = QUIRE_BUF_INIT, all = QUIRE_BUF_INIT;
+		int found = md_section(json_string_value(v), json_string_length(v), s->section,
+				       &out, &all) == 0;
+		int err = 0;
+		if (found)
+			json_array_set_new(acc, k, json_stringn(out.ptr ? out.ptr : "", out.len));
+		else if (quiet)
+			json_array_remove(acc, k--);
+		else
+			err = seg_error(t, s, "'%s' has no heading '%s' (%s%s)", s->head,
+					s->section,
+					all.len ? "its headings: " : "it has no headings",
+					all.len ? all.ptr : "");
+		quire_buf_release(&out);
+		quire_buf_release(&all);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 /* What {{#if}} holds for: something there that is not empty, blank, false, null or zero. */
 static int truthy(const json_t *v)
 {
@@ -738,6 +866,8 @@ int quire_template_render(const struct quire_template *t, const struct quire_ren
 		}
 		json_t *acc = json_array();
 		int list, err = eval_seg(t, s, c, acc, &list, s->kind == SEG_IF);
+		if (!err && s->section)
+			err = apply_section(t, s, acc, s->kind == SEG_IF);
 		if (err) {
 			json_decref(acc);
 			return err;

@@ -371,7 +371,8 @@ static void test_parse_export_errors(void **state)
 	parse_fails(p, "inputs:\n  Chapters: 0\n",
 		    "x.yaml:2:13: input 'Chapters' is 0, below its minimum 1");
 	parse_fails(p, "# header\nprompts:\n  prompts/nope.md: hi\n",
-		    "x.yaml:3:3: 'prompts/nope.md' is not a prompt or schema the blueprint names");
+		    "x.yaml:3:3: 'prompts/nope.md' is not a prompt or schema the blueprint names, "
+		    "nor a file input's file");
 	parse_fails(p, "prompts:\n  prompts/book.md: [a]\n",
 		    "x.yaml:2:21: the template 'prompts/book.md' must be text");
 	parse_fails(p, "inputs: {}\nextra: 1\n",

@@ -493,6 +493,32 @@ static void test_if_errors(void **state)
 	expect_fail(f, "{{draft[0]}}", "Sofar", i1, "t.md:1:1: ", "takes no index");
 }
 
+static void test_section(void **state)
+{
+	struct fx *f = *state;
+	json_object_set_new(f->inputs, "Premise",
+			    json_string("# Canon\n\nIntro.\n\n## Characters ##\n\nAda, a keeper.\n"
+					"### Minor\nBo.\n\n## Places\nThe light.\n"));
+	const long long i0[] = { 0 };
+	expect_render(f, "[{{Premise | section \"characters\"}}]", "Chapter", i0,
+		      "[Ada, a keeper.\n### Minor\nBo.]");
+	expect_render(f, "[{{Premise | section \"Places\"}}]", "Chapter", i0, "[The light.]");
+	expect_render(f, "{{#if Premise | section \"Timeline\"}}t{{else}}none{{/if}}", "Chapter",
+		      i0, "none");
+	expect_fail(f, "x {{Premise | section \"Timeline\"}}", "Chapter", i0, "t.md:1:3: ",
+		    "'Premise' has no heading 'Timeline' (its headings: Canon, Characters, Minor, "
+		    "Places)");
+	expect_fail(f, "{{Premise | section \"\"}}", "Chapter", i0, "t.md:1:", "needs a heading");
+	expect_fail(f, "{{Premise | sections \"A\"}}", "Chapter", i0, "t.md:1:", "unknown filter");
+	expect_fail(f, "{{Outline | section \"A\"}}", "Chapter", i0,
+		    "t.md:1:1: ", "applies to text");
+	/* With join, each value's section. */
+	json_object_set_new(f->arts, "Scene[0][0]", json_string("# A\none\n# B\ntwo"));
+	json_object_set_new(f->arts, "Scene[0][1]", json_string("# B\nthree"));
+	expect_render(f, "{{Scene[i][*] | section \"b\" | join \"|\"}}", "Summary", i0,
+		      "two|three");
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -516,6 +542,7 @@ int main(void)
 		T(test_earlier_instances),
 		T(test_if_blocks),
 		T(test_if_errors),
+		T(test_section),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

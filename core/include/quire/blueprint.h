@@ -11,7 +11,15 @@ struct quire_buf;
 /* Most fan-out dimensions a producer may have (Scene[i][j] has two). */
 #define QUIRE_MAX_DIMS 4
 
-enum quire_input_type { QUIRE_INPUT_TEXT, QUIRE_INPUT_INT, QUIRE_INPUT_BOOL, QUIRE_INPUT_ENUM };
+/* A file input's value is a path in the project; templates read the file's text, and its
+ * content (not its name) enters fingerprints. */
+enum quire_input_type {
+	QUIRE_INPUT_TEXT,
+	QUIRE_INPUT_INT,
+	QUIRE_INPUT_BOOL,
+	QUIRE_INPUT_ENUM,
+	QUIRE_INPUT_FILE
+};
 
 struct quire_input_decl {
 	char *name;

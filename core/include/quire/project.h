@@ -55,7 +55,10 @@ struct quire_project {
 	struct quire_binding *bindings;
 	size_t nbindings;
 	struct quire_blueprint *bp;
-	json_t *inputs;		   /* name -> typed value, defaults applied */
+	json_t *inputs;		   /* name -> typed value, defaults applied (a file input's is
+				    * its path) */
+	json_t *input_text;	   /* file inputs: name -> the file's text, NULL when none */
+	json_t *render_inputs;	   /* private: inputs with file inputs' text, for templates */
 	struct quire_pfile *files; /* every file the build reads, each once, in the order first
 				    * named (after quire_project_hash_files) */
 	size_t nfiles;
@@ -77,6 +80,9 @@ int quire_project_find(char **root, const char *dir);
 int quire_project_open(struct quire_project **out, const char *root);
 
 void quire_project_free(struct quire_project *p);
+
+/* The inputs as templates see them: a file input's value is its file's text. Borrowed. */
+const json_t *quire_project_render_inputs(const struct quire_project *p);
 
 /* The binding of a role, or NULL. Borrowed. */
 const struct quire_binding *quire_project_binding(const struct quire_project *p, const char *role);
