@@ -25,6 +25,8 @@ static const char usage[] =
 	"usage: quire inspect [ID] [--revision REV] [--json]\n"
 	"       quire inspect ID --takes         the takes of an artefact\n"
 	"       quire inspect ID --used-by       what uses it, directly and downstream\n"
+	"       quire inspect ID --prompt        the prompt its call sent (--take N: a take's)\n"
+	"       quire inspect ID --response      the raw answer its call received\n"
 	"       quire inspect --log              every revision: parent, time, counts, cost, "
 	"message\n"
 	"       quire inspect --diff A B         inputs and artefacts that differ (text as diffs)\n"
@@ -36,7 +38,9 @@ static const char usage[] =
 	"model, fingerprint, digest, what it was made from) followed by its content when it is\n"
 	"text. An id pattern ('Scene[1][*]') lists the matching artefacts.\n\n"
 	"  --revision REV  inspect revision REV (rev-NNNN or NNNN) instead of the current one\n"
-	"  --json          print JSON (with ID: provenance plus \"content\" for text)\n\n"
+	"  --json          print JSON (with ID: provenance plus \"content\" for text, and the\n"
+	"                  call's record with the digests of its prompt and raw answer)\n"
+	"  --take N        with --prompt or --response: the call that made take N\n\n"
 	"statuses: clean, stale (kept from an earlier run; the latest attempt failed or was\n"
 	"blocked, or it was released from a hand edit), failed, blocked, pending-review (waits "
 	"for\n"
@@ -158,6 +162,13 @@ static void print_entry(const char *qdir, const char *id, const json_t *e)
 		printf("response:    %s\n", ms);
 		free(ms);
 	}
+	if (json_is_string(json_object_get(e, "call")) ||
+	    json_is_string(json_object_get(e, "failed_call")))
+		printf("call:        %.19s (what it sent and got: 'quire inspect %s --prompt', "
+		       "--response)\n",
+		       json_is_string(json_object_get(e, "call")) ? str(e, "call")
+								  : str(e, "failed_call"),
+		       id);
 	const json_t *deps = json_object_get(e, "deps");
 	const char *k;
 	json_t *v;
@@ -266,6 +277,94 @@ static int inspect_used_by(const char *root, const char *id, int json)
 	return rc;
 }
 
+/* The record of call digest cd (a blob), or NULL (none, or gone). */
+static json_t *load_call(const char *qdir, const char *cd)
+{
+	if (!cd)
+		return NULL;
+	struct quire_buf b = QUIRE_BUF_INIT;
+	json_t *c = NULL;
+	if (quire_blob_read(qdir, cd, &b, 1u << 20, 1) == 0)
+		c = json_loadb(b.ptr, b.len, 0, NULL);
+	quire_error_clear();
+	quire_buf_release(&b);
+	return c;
+}
+
+/* --prompt / --response: what the call that made an artefact (or its take N) sent and got. */
+static int inspect_call(const char *qdir, const json_t *m, const char *id, const json_t *e,
+			long long take, int response, int json)
+{
+	if (!e) {
+		fprintf(stderr, "quire: %s has no artefact '%s'\n", str(m, "revision"), id);
+		return EXIT_INVALID;
+	}
+	const char *cd = json_string_value(json_object_get(e, "call"));
+	if (!cd) /* never made: the call that failed */
+		cd = json_string_value(json_object_get(e, "failed_call"));
+	if (take >= 0) {
+		const json_t *t = NULL, *x;
+		size_t k;
+		json_array_foreach(json_object_get(e, "takes"), k, x)
+			if (json_integer_value(json_object_get(x, "take")) == take)
+				t = x;
+		if (!t) {
+			fprintf(stderr, "quire: %s has no take %lld ('quire inspect %s --takes')\n",
+				id, take, id);
+			return EXIT_INVALID;
+		}
+		cd = json_string_value(json_object_get(t, "call"));
+	}
+	json_t *c = load_call(qdir, cd);
+	if (!c) {
+		fprintf(stderr,
+			"quire: %s has no recorded call%s (%s): made before quire kept calls, by "
+			"hand, or its record was removed by 'quire gc'\n",
+			id, take >= 0 ? " for that take" : "",
+			cd ? "its record is missing" : "none was recorded");
+		return EXIT_INVALID;
+	}
+	const json_t *p = json_object_get(c, "prompt");
+	const char *d = response ? json_string_value(json_object_get(c, "response"))
+			: json_is_true(json_object_get(p, "kept"))
+				? json_string_value(json_object_get(p, "digest"))
+				: NULL;
+	int rc = 0;
+	if (!d) {
+		if (response)
+			fprintf(stderr,
+				"quire: the call that made %s kept no raw answer (provider "
+				"'%s' does not leave one)\n",
+				id, str(c, "provider"));
+		else
+			fprintf(stderr,
+				"quire: the prompt of %s (%lld bytes) was not kept: prompts over 1 "
+				"MiB are recorded by digest only (%s)\n",
+				id, (long long)json_integer_value(json_object_get(p, "bytes")),
+				str(p, "digest"));
+		json_decref(c);
+		return EXIT_INVALID;
+	}
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int err = quire_blob_read(qdir, d, &b, 0, 1);
+	if (err) {
+		rc = die_core(err);
+	} else if (json) {
+		json_t *j = json_pack("{s:s,s:s,s:o,s:s%}", "id", id, "digest", d, "call", c,
+				      response ? "response" : "prompt", b.ptr, b.len);
+		c = NULL;
+		print_json_line(j);
+		json_decref(j);
+	} else {
+		fwrite(b.ptr, 1, b.len, stdout);
+		if (b.len && b.ptr[b.len - 1] != '\n')
+			putchar('\n');
+	}
+	quire_buf_release(&b);
+	json_decref(c);
+	return rc;
+}
+
 static int cmd_inspect(int argc, char **argv, const struct cmd_env *env)
 {
 	static const struct option opts[] = {
@@ -277,9 +376,13 @@ static int cmd_inspect(int argc, char **argv, const struct cmd_env *env)
 		{ "takes", no_argument, NULL, 't' },
 		{ "export", required_argument, NULL, 'e' },
 		{ "used-by", no_argument, NULL, 'u' },
+		{ "prompt", no_argument, NULL, 'P' },
+		{ "response", no_argument, NULL, 'R' },
+		{ "take", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int used_by = 0;
+	int used_by = 0, call = 0; /* 1: --prompt, 2: --response */
+	long long take = -1;
 	const char *rev = NULL, *export_file = NULL;
 	int json = 0, c, log = 0, diff = 0, status = 0, takes = 0;
 	opterr = 0;
@@ -309,14 +412,32 @@ static int cmd_inspect(int argc, char **argv, const struct cmd_env *env)
 		case 'u':
 			used_by = 1;
 			break;
+		case 'P':
+			call = call ? -1 : 1;
+			break;
+		case 'R':
+			call = call ? -1 : 2;
+			break;
+		case 'T': {
+			char *end;
+			take = strtoll(optarg, &end, 10);
+			if (*end || take < 0)
+				return usage_error("inspect",
+						   "--take needs a take number, not '%s'", optarg);
+			break;
+		}
 		default:
 			return bad_option("inspect", opts, argv[optind - 1]);
 		}
 	}
-	if (log + diff + status + takes + used_by + (export_file != NULL) > 1)
-		return usage_error(
-			"inspect",
-			"give one of --log, --diff, --status, --takes, --used-by, --export");
+	if (log + diff + status + takes + used_by + (export_file != NULL) + (call != 0) > 1 ||
+	    call < 0)
+		return usage_error("inspect", "give one of --log, --diff, --status, --takes, "
+					      "--used-by, --export, --prompt, --response");
+	if (call && argc - optind != 1)
+		return usage_error("inspect", "--prompt and --response need an ID");
+	if (take >= 0 && !call)
+		return usage_error("inspect", "--take goes with --prompt or --response");
 	if (used_by && (argc - optind != 1 || rev))
 		return usage_error("inspect", "--used-by needs one ID (of the current blueprint)");
 	if (used_by)
@@ -378,6 +499,10 @@ static int cmd_inspect(int argc, char **argv, const struct cmd_env *env)
 		goto out;
 	}
 	const json_t *e = json_object_get(arts, id);
+	if (call) {
+		rc = inspect_call(qdir, m, id, e, take, call == 2, json);
+		goto out;
+	}
 	if (!e) {
 		rc = inspect_matching(m, id, json);
 		goto out;
@@ -391,6 +516,10 @@ static int cmd_inspect(int argc, char **argv, const struct cmd_env *env)
 		if (d && is_text(e) && quire_blob_read(qdir, d, &b, 0, 1) == 0)
 			json_object_set_new(j, "content", json_stringn(b.ptr, b.len));
 		quire_buf_release(&b);
+		/* The call's record: what it names (prompt, schema, raw answer) by digest. */
+		json_t *cr = load_call(qdir, json_string_value(json_object_get(e, "call")));
+		if (cr)
+			json_object_set_new(j, "call_record", cr);
 		print_json_line(j);
 		json_decref(j);
 	} else {

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "quire/blob.h"
+#include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/gc.h"
 #include "quire/hash.h"
@@ -22,7 +23,31 @@ static void keep(void *ud, const char *digest)
 	json_object_set_new((json_t *)ud, digest, json_true());
 }
 
-static void mark_manifest(json_t *live, const json_t *m)
+/* A call's record and the blobs it names (prompt, schema, raw answer). */
+static void keep_call(json_t *live, const char *qdir, const json_t *d)
+{
+	const char *cd = json_string_value(d);
+	if (!cd || json_object_get(live, cd))
+		return;
+	keep(live, cd);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	json_t *c = NULL;
+	if (quire_blob_read(qdir, cd, &b, 1u << 20, 1) == 0)
+		c = json_loadb(b.ptr, b.len, 0, NULL);
+	quire_error_clear();
+	quire_buf_release(&b);
+	const json_t *pd = json_object_get(json_object_get(c, "prompt"), "digest");
+	if (json_is_true(json_object_get(json_object_get(c, "prompt"), "kept")) &&
+	    json_is_string(pd))
+		keep(live, json_string_value(pd));
+	static const char *const keys[] = { "schema", "response" };
+	for (size_t k = 0; k < 2; k++)
+		if (json_is_string(json_object_get(c, keys[k])))
+			keep(live, json_string_value(json_object_get(c, keys[k])));
+	json_decref(c);
+}
+
+static void mark_manifest(json_t *live, const char *qdir, const json_t *m)
 {
 	const char *k;
 	json_t *v;
@@ -34,6 +59,8 @@ static void mark_manifest(json_t *live, const json_t *m)
 		if (json_is_string(d))
 			keep(live, json_string_value(d));
 		/* A feedback round's draft and a cut-off answer's text are named too. */
+		keep_call(live, qdir, json_object_get(v, "call"));
+		keep_call(live, qdir, json_object_get(v, "failed_call"));
 		static const char *const more[] = { "draft", "partial" };
 		for (size_t x = 0; x < 2; x++)
 			if (json_is_string(json_object_get(v, more[x])))
@@ -44,6 +71,7 @@ static void mark_manifest(json_t *live, const json_t *m)
 			d = json_object_get(t, "digest");
 			if (json_is_string(d))
 				keep(live, json_string_value(d));
+			keep_call(live, qdir, json_object_get(t, "call"));
 		}
 	}
 }
@@ -77,7 +105,7 @@ int quire_gc(const char *root, int dry_run, struct quire_gc_stats *st)
 			quire_error_prefix(err, "gc stopped before removing anything");
 			goto out;
 		}
-		mark_manifest(live, m);
+		mark_manifest(live, qdir, m);
 		st->manifests++;
 		json_decref(m);
 	}

@@ -103,6 +103,8 @@ static void fold_produced(const struct fold_ev *ev)
 	const json_t *fb = json_object_get(data, "feedback");
 	if (json_array_size(fb))
 		json_object_set(nt, "note", json_array_get(fb, json_array_size(fb) - 1));
+	if (json_is_string(json_object_get(data, "call")))
+		json_object_set(nt, "call", json_object_get(data, "call"));
 	json_array_append_new(takes, nt);
 	json_object_set_new(e, "takes", takes);
 	const char *approved = json_string_value(json_object_get(old, "approved_digest"));
@@ -147,6 +149,11 @@ static void fold_failed(const struct fold_ev *ev)
 			json_object_set(e, "model", json_object_get(data, "model"));
 		}
 	}
+	/* The failed call's record, beside the call that made the output still shown. */
+	if (json_is_string(json_object_get(data, "call")))
+		json_object_set(e, "failed_call", json_object_get(data, "call"));
+	else
+		json_object_del(e, "failed_call");
 	/* A cut-off answer that was paid for is kept beside the error (gc keeps it too). */
 	if (json_is_string(json_object_get(data, "partial")))
 		json_object_set(e, "partial", json_object_get(data, "partial"));

@@ -62,6 +62,8 @@ struct job {
 	int corrupt;	 /* an input did not hash to its digest: diag says which */
 	int truncated;	 /* the answer was cut off by a length limit (a failure) */
 	int partial;	 /* and it is kept: digest and size name it, the worker stores it */
+	struct quire_digest call; /* the call's record (a blob), when has_call */
+	int has_call;
 	char *tmp;	 /* the output file, in the worker's slot directory */
 	const char *ext; /* the output's extension */
 	int adopted;	 /* the output is in the blob store (the worker moved it) */
@@ -89,10 +91,19 @@ struct job {
 	struct job *next;
 };
 
+struct runner;
+
 /* Checks and tidies a provider's answer in j->tmp before it is sealed: a cut-off answer
  * fails (j->truncated, not transient), leading reasoning blocks are dropped, JSON is taken
  * out of a fence or prose. 0, or -1 with j->rs.diag set. */
 int quire_run__answer(struct job *j);
+
+/* Keeps what was sent and what came back (on the worker, after the call): the rendered prompt
+ * and schema, the raw answer the provider left in scratch (redacted of secrets), and a record
+ * naming them with the provider, model, params, usage, cost, attempts and any error, each a
+ * blob written through the slot directory dir. Sets j->call; best effort (a call is not
+ * failed for its record). */
+void quire_run__record_call(struct runner *r, struct job *j, const char *dir, const char *scratch);
 
 /* A worker thread's own files, reused by each job it runs: creating and deleting two files per
  * job made ext4's inode allocator scan its recently deleted inodes (quadratic in a run). */

@@ -8,11 +8,14 @@
 #include <string.h>
 #include <strings.h>
 
+#include "quire/blob.h"
 #include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/fs.h"
 #include "quire/hash.h"
 #include "quire/project.h"
+#include "quire/secret.h"
+#include "quire-provider.h"
 #include "run_internal.h"
 #include "util.h"
 
@@ -198,4 +201,99 @@ int quire_run__answer(struct job *j)
 		note_dropped(j, dropped);
 	quire_buf_release(&a);
 	return err;
+}
+
+/* Prompts up to this size are kept whole; a larger one (a collector's) by its digest and
+ * size only, until records keep what a prompt was rendered from. */
+#define CALL_PROMPT_MAX (1u << 20)
+/* The raw answer kept, at most (a longer one is cut, and says so). */
+#define CALL_RESPONSE_MAX (16u << 20)
+
+/* Stores data as a blob through a file in the slot directory (a name no other thread uses:
+ * two jobs may store the same bytes at once). */
+static int put_blob(struct runner *r, const char *dir, const char *name, const void *data,
+		    size_t len, struct quire_digest *d)
+{
+	quire_hash_bytes(data, len, d);
+	if (quire_blob_exists(r->p->qdir, d->s))
+		return 0;
+	char *tmp = quire__xasprintf("%s/%s", dir, name);
+	int err = quire_fs_write_file(tmp, data, len, 0644);
+	if (!err)
+		err = quire_blob_adopt(r->p->qdir, tmp, d->s);
+	if (err)
+		unlink(tmp);
+	free(tmp);
+	return err;
+}
+
+void quire_run__record_call(struct runner *r, struct job *j, const char *dir, const char *scratch)
+{
+	const struct quire_binding *b = j->bi->b;
+	struct quire_digest pd, sd, rd, cd;
+	int err = 0;
+	json_t *prompt = json_pack("{s:I}", "bytes", (json_int_t)j->prompt_len);
+	if (j->prompt_len <= CALL_PROMPT_MAX) {
+		err = put_blob(r, dir, "call-prompt", j->prompt ? j->prompt : "", j->prompt_len,
+			       &pd);
+		json_object_set_new(prompt, "kept", json_true());
+	} else {
+		quire_hash_bytes(j->prompt, j->prompt_len, &pd);
+		json_object_set_new(prompt, "kept", json_false());
+	}
+	json_object_set_new(prompt, "digest", json_string(pd.s));
+	json_t *params = json_loads(j->params ? j->params : "{}", 0, NULL);
+	json_t *c =
+		json_pack("{s:i,s:s,s:s,s:o,s:o,s:o,s:I,s:o,s:I}", "v", 1, "provider", b->provider,
+			  "role", b->role, "model", b->model ? json_string(b->model) : json_null(),
+			  "params", params ? params : json_object(), "prompt", prompt, "attempts",
+			  (json_int_t)j->attempts, "usage", quire_run__job_usage(j), "cost_micro",
+			  (json_int_t)j->spent_micro);
+	if (!err && j->schema &&
+	    !(err = put_blob(r, dir, "call-schema", j->schema, strlen(j->schema), &sd)))
+		json_object_set_new(c, "schema", json_string(sd.s));
+	/* The raw answer, when the provider left one: secrets it may echo are taken out. */
+	char *rpath = quire__xasprintf("%s/%s", scratch, QUIRE_RESPONSE_FILE);
+	struct quire_buf raw = QUIRE_BUF_INIT;
+	if (!err && quire_fs_read(rpath, &raw, CALL_RESPONSE_MAX + 1) == 0) {
+		int cut = raw.len > CALL_RESPONSE_MAX;
+		if (cut)
+			raw.len = CALL_RESPONSE_MAX;
+		/* Room for the marks, which may be longer than what they replace. */
+		size_t cap = raw.len + raw.len / 4 + 64;
+		char *red = quire__xmalloc(cap);
+		memcpy(red, raw.ptr, raw.len);
+		red[raw.len] = '\0';
+		quire_secret_redact(red, cap);
+		if (!(err = put_blob(r, dir, "call-response", red, strlen(red), &rd))) {
+			json_object_set_new(c, "response", json_string(rd.s));
+			if (cut)
+				json_object_set_new(c, "response_cut", json_true());
+		}
+		free(red);
+	}
+	quire_error_clear();
+	quire_buf_release(&raw);
+	free(rpath);
+	if (j->rs.meta[0]) {
+		json_t *meta = json_loads(j->rs.meta, 0, NULL);
+		if (json_is_object(meta))
+			json_object_set_new(c, "meta", meta);
+		else
+			json_decref(meta);
+	}
+	if (j->rc) {
+		char *clean = quire__xstrdup(j->rs.diag);
+		quire__utf8_scrub(clean);
+		json_object_set_new(c, "error", json_string(clean));
+		free(clean);
+	}
+	char *text = err ? NULL : json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
+	if (text && !put_blob(r, dir, "call", text, strlen(text), &cd)) {
+		j->call = cd;
+		j->has_call = 1;
+	}
+	quire_error_clear();
+	free(text);
+	json_decref(c);
 }

@@ -371,6 +371,8 @@ static int complete(struct runner *r, struct job *j)
 			json_object_set_new(extra, "truncated", json_true());
 		if (j->partial && j->adopted)
 			json_object_set_new(extra, "partial", json_string(j->digest.s));
+		if (j->has_call)
+			json_object_set_new(extra, "call", json_string(j->call.s));
 		r->res->cost_micro += j->spent_micro;
 		int err = quire_run__fail_node_with(r, i, j->rs.diag, N_FAILED, extra);
 		json_decref(extra);
@@ -396,6 +398,8 @@ static int complete(struct runner *r, struct job *j)
 		else
 			json_decref(meta);
 	}
+	if (j->has_call)
+		json_object_set_new(ac, "call", json_string(j->call.s));
 	long long cost = j->spent_micro;
 	if (j->bi->b->priced || cost)
 		json_object_set_new(ac, "cost_micro", json_integer(cost));

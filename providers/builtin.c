@@ -3,6 +3,7 @@
 #include "builtin.h"
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "quire/provider.h"
 
@@ -21,4 +22,21 @@ int quire_providers_builtin_register(void)
 			return err;
 	}
 	return 0;
+}
+
+void quire__provider_save_response(const struct quire_provider_request *rq, const void *data,
+				   size_t len)
+{
+	if (!rq || !rq->scratch_dir || !*rq->scratch_dir)
+		return;
+	char path[4096];
+	if (snprintf(path, sizeof(path), "%s/%s", rq->scratch_dir, QUIRE_RESPONSE_FILE) >=
+	    (int)sizeof(path))
+		return;
+	FILE *f = fopen(path, "wb");
+	if (!f)
+		return;
+	if (len)
+		fwrite(data, 1, len, f);
+	fclose(f);
 }

@@ -15,4 +15,9 @@ extern const struct quire_provider quire_provider_replicate;
  * programs). 0, or a QUIRE_E* code with the message set. */
 int quire_providers_builtin_register(void);
 
+/* Leaves the raw answer in rq's scratch directory (QUIRE_RESPONSE_FILE) for the call's
+ * record; best effort: a call is not failed for its record. */
+void quire__provider_save_response(const struct quire_provider_request *rq, const void *data,
+				   size_t len);
+
 #endif

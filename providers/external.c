@@ -155,6 +155,11 @@ static void handle_line(struct reply *r, const char *line, size_t len)
 			     unit ? unit : "units");
 	} else if (type && !strcmp(type, "result")) {
 		r->got_result = 1;
+		/* The result line is the raw answer the call's record keeps. */
+		char *raw = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS);
+		if (raw)
+			quire__provider_save_response(rq, raw, strlen(raw));
+		free(raw);
 		r->ok = json_is_true(json_object_get(m, "ok"));
 		rs->tokens_in = (long long)json_integer_value(json_object_get(m, "tokens_in"));
 		rs->tokens_out = (long long)json_integer_value(json_object_get(m, "tokens_out"));

@@ -250,11 +250,42 @@ static void unfence(const char **s, size_t *n)
 }
 /* What a finished exchange means for the generation: the HTTP status, the error, the body or
  * the stream read; the content written to the output. 0 when it produced. */
+/* Leaves what the server answered for the call's record: the body as it came, or for a
+ * stream (whose events are not kept) what it assembled to. */
+static void save_response(const struct xfer *x)
+{
+	if (!x->rq)
+		return;
+	if (x->mode != 1) {
+		if (x->body.len || x->status)
+			quire__provider_save_response(x->rq, x->body.p ? x->body.p : "",
+						      x->body.len);
+		return;
+	}
+	json_t *s = json_pack("{s:b,s:s%,s:o,s:o,s:o}", "stream", 1, "content",
+			      x->content.p ? x->content.p : "", x->content.len, "finish_reason",
+			      x->finish ? json_string(x->finish) : json_null(), "id",
+			      x->id ? json_string(x->id) : json_null(), "model",
+			      x->model ? json_string(x->model) : json_null());
+	if (s && x->have_usage)
+		json_object_set_new(s, "usage",
+				    json_pack("{s:I,s:I}", "prompt_tokens",
+					      (json_int_t)x->tokens_in, "completion_tokens",
+					      (json_int_t)x->tokens_out));
+	char *t = s ? json_dumps(s, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	if (t)
+		quire__provider_save_response(x->rq, t, strlen(t));
+	free(t);
+	json_decref(s);
+}
+
 int quire_oa__conclude(struct xfer *x, CURLcode cc, const char *url, const char *errbuf,
 		       int is_json, struct quire_provider_response *rs)
 {
 	json_t *doc = NULL;
 	int rc = -1;
+	if (cc == CURLE_OK)
+		save_response(x);
 	if (cc != CURLE_OK) {
 		rs->transient =
 			quire_oa__transfer_error(x, cc, url, errbuf, rs->diag, sizeof(rs->diag));

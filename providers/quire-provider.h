@@ -41,7 +41,10 @@ struct quire_provider_request {
 	size_t ninputs;
 	const char *prompt_path; /* the rendered prompt as a file (same bytes as prompt) */
 	const char *output_path; /* write the output here (the core moves it into the store) */
-	const char *scratch_dir; /* a private empty directory for this attempt */
+	const char *scratch_dir; /* a private empty directory for this attempt; a provider may
+				  * leave the raw answer it received there as the file
+				  * QUIRE_RESPONSE_FILE, which quire keeps (redacted of secrets)
+				  * with the call's record */
 	unsigned attempt;	 /* 1 for the first try, 2 for the first retry, ... */
 	const volatile int *cancelled; /* becomes non-zero when the run is interrupted */
 	/* Optional progress for the live display (e.g. streamed tokens); may be called from the
@@ -51,6 +54,9 @@ struct quire_provider_request {
 };
 
 /* What the provider reports back. The core zeroes it before produce(). */
+/* The raw answer's file name in scratch_dir (see quire_provider_request). */
+#define QUIRE_RESPONSE_FILE "response"
+
 struct quire_provider_response {
 	long long tokens_in, tokens_out; /* -1 when the answer did not say (the call was made and
 					  * may be billed: the core records the usage as unknown and

@@ -52,8 +52,9 @@ producers:
   After:      { role: writer, prompt: prompts/after.md, uses: [CutOff] }
   ExtCut:     { role: ext, prompt: prompts/ext.md, uses: [Subject] }
   ExtThink:   { role: ext, prompt: prompts/extthink.md, uses: [Subject] }
+  Denied:     { role: writer, prompt: prompts/unauthorized.md, uses: [Subject] }
 EOF
-for c in cutoff cutoffjson reasoning prosejson; do
+for c in cutoff cutoffjson reasoning prosejson unauthorized; do
 	printf 'case:%s\nWrite one sentence about {{Subject}}.\n' "$c" >"prompts/$c.md"
 done
 printf 'case:plain\n{{CutOff}}\n' >prompts/after.md
@@ -116,6 +117,38 @@ check "reasoning: [] keeps it" grep -q "^<reasoning>Keep it to one line.</reason
 is "an external provider's <THINK> block dropped too" "$(cat out/ExtThink.md)" "Done thinking."
 check "JSON taken out of prose" python3 -c '
 import json; d=json.load(open("out/Prose.json")); assert d["title"]=="The Keeper'"'"'s Letters", d'
+
+# Every call is recorded: the prompt sent and the raw answer, reachable from the artefact.
+run_q "the prompt Reasoned's call sent" 0 inspect Reasoned --prompt
+is "is the rendered prompt" "$(cat "$TRASH/.out")" "$(printf 'case:reasoning\nWrite one sentence about a lighthouse keeper.')"
+run_q "the raw answer it received" 0 inspect Reasoned --response
+check "keeps the reasoning the output dropped" grep -q '<reasoning>Keep it to one line.</reasoning>' "$TRASH/.out"
+check "and is the server's JSON" python3 -c '
+import json,sys; d=json.load(open(sys.argv[1])); assert d["choices"][0]["finish_reason"]=="stop", d' "$TRASH/.out"
+run_q "inspect --json names the call's record" 0 inspect Reasoned --json
+check "its digests, provider, model, params and usage" python3 -c '
+import json,sys; d=json.load(open(sys.argv[1])); c=d["call_record"]
+assert d["call"].startswith("sha256:") and c["prompt"]["digest"].startswith("sha256:") and c["response"].startswith("sha256:"), c
+assert c["provider"]=="openai" and c["model"]=="fake" and c["params"]["base_url"].startswith("http://127.0.0.1:"), c
+assert c["usage"]["tokens_in"]==11 and c["attempts"]==1, c' "$TRASH/.out"
+run_q "the text view points at them" 0 inspect Reasoned
+check "call line" out_has "--prompt', --response)"
+run_q "a cut-off answer's call" 0 inspect CutOff --response
+check "is kept with the failure" grep -q '"finish_reason": *"length"' "$TRASH/.out"
+run_q "an external provider's raw answer" 0 inspect ExtThink --response
+check "is its result line" grep -q '"type":"result"' "$TRASH/.out"
+run_q "a failed call's raw answer, which echoed the key" 0 inspect Denied --response
+check "is kept" out_has "Incorrect API key provided"
+check "without the key" out_lacks "$KEY"
+check "redacted" out_has "[redacted]"
+check "no blob holds the key" sh -c "! grep -rqF '$KEY' .quire/blobs"
+run_q "--take picks a take's call" 0 inspect Reasoned --prompt --take 0
+check "the same prompt" out_has "case:reasoning"
+run_q "a take that does not exist" 3 inspect Reasoned --prompt --take 7
+check "says so" err_has "Reasoned has no take 7"
+run_q "gc keeps every call's blobs" 0 gc
+run_q "the prompt is still there" 0 inspect Reasoned --prompt
+run_q "the answer too" 0 inspect Denied --response
 
 # The reasoning setting is part of the fingerprint of the role that sets it.
 run_q "plan" 0 plan
