@@ -147,7 +147,15 @@ static int do_set(struct edit *e, const char *arg)
 		return quire_error_set(QUIRE_EINVALID, "--set needs NAME=VALUE, not '%s'", arg);
 	char *name = strndup(arg, (size_t)(eq - arg));
 	json_t *v = NULL;
-	int err = quire_project_parse_input(e->p, name, eq + 1, &v);
+	int err;
+	if (strchr(name, '[')) {
+		/* One item of a list input: the whole list is written back. */
+		char *target = name;
+		err = quire_project_parse_list_item(e->p, target, eq + 1, &name, &v);
+		free(target);
+	} else {
+		err = quire_project_parse_input(e->p, name, eq + 1, &v);
+	}
 	if (!err && !(err = quire_edit_set_input(e->s, name, v)))
 		say_input(e, name, v);
 	json_decref(v);

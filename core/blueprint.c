@@ -187,6 +187,29 @@ static int typed_value(const struct quire__yaml *y, const struct quire__ynode *n
 	json_t *v = quire__yaml_to_json(n);
 	int err = 0;
 	switch (in->type) {
+	case QUIRE_INPUT_LIST:
+		if (!quire__yaml_is_seq(n)) {
+			err = quire__yaml_error(y, n, QUIRE_EINVALID,
+						"input '%s' must be a list of texts, one per line "
+						"starting with '- '",
+						in->name);
+			break;
+		}
+		json_decref(v);
+		v = json_array();
+		for (size_t k = 0; k < quire__yaml_count(n) && !err; k++) {
+			const struct quire__ynode *c = quire__yaml_item(n, k);
+			size_t len;
+			const char *s =
+				quire__yaml_is_scalar(c) ? quire__yaml_scalar(c, &len) : NULL;
+			if (!s)
+				err = quire__yaml_error(y, c, QUIRE_EINVALID,
+							"each item of input '%s' must be text",
+							in->name);
+			else
+				json_array_append_new(v, json_stringn(s, len));
+		}
+		break;
 	case QUIRE_INPUT_FILE:
 		if (!quire__yaml_is_scalar(n) || json_is_null(v) || !json_is_string(v) ||
 		    !json_string_length(v)) {
@@ -303,10 +326,12 @@ static int parse_input(const struct quire__yaml *y, struct quire__ynode *key,
 		in->type = QUIRE_INPUT_ENUM;
 	else if (len == 4 && !memcmp(ts, "file", 4))
 		in->type = QUIRE_INPUT_FILE;
+	else if (len == 4 && !memcmp(ts, "list", 4))
+		in->type = QUIRE_INPUT_LIST;
 	else
 		return quire__yaml_error(
 			y, t, QUIRE_EINVALID,
-			"unknown input type '%.*s' (expected text, int, bool, enum or file)",
+			"unknown input type '%.*s' (expected text, int, bool, enum, file or list)",
 			(int)len, ts);
 	struct quire__ynode *n;
 	if ((n = quire__yaml_get(val, "required")) &&

@@ -338,9 +338,75 @@ static void put_digest(struct quire_buf *b, const char *d)
 	quire_buf_add(b, q, QUIRE_DIGEST_STRLEN + 1);
 }
 
-static int cmp_name(const void *x, const void *y)
+/* One entry of a record's "inputs": an input's name (or a list item's, "Notes[3]") and the
+ * digest of its value. */
+struct ipair {
+	const char *key;
+	char *owned; /* key, when it is a list item's name made here */
+	struct quire_digest d;
+};
+
+static int cmp_ipair(const void *x, const void *y)
 {
-	return strcmp(*(const char *const *)x, *(const char *const *)y);
+	return strcmp(((const struct ipair *)x)->key, ((const struct ipair *)y)->key);
+}
+
+/* The inputs node n's record names, sorted by key: each input it uses by the digest of its
+ * value, but a list input whose templates read it item by item ({{Notes[p]}}) by the items
+ * read, so that editing one page's note re-runs that page only. */
+static struct ipair *input_pairs(const struct quire_project *p, const struct quire_node *n,
+				 size_t *count)
+{
+	const struct quire_producer *pr = &p->bp->producers[n->producer];
+	struct ipair *v = NULL;
+	size_t nv = 0, alloc = 0;
+	for (size_t k = 0; k < pr->nuses; k++) {
+		if (!pr->uses[k].is_input)
+			continue;
+		const struct quire_input_decl *in = &p->bp->inputs[pr->uses[k].target];
+		json_t *ks = in->type == QUIRE_INPUT_LIST ? json_array() : NULL;
+		if (ks && !quire_project_list_keys(p, (size_t)n->producer, in->name, n->idx, ks)) {
+			const json_t *list = json_object_get(p->inputs, in->name);
+			size_t i;
+			json_t *x;
+			json_array_foreach(ks, i, x) {
+				long long at = json_integer_value(x);
+				QUIRE_GROW(v, alloc, nv + 1);
+				v[nv].key = v[nv].owned =
+					quire__xasprintf("%s[%lld]", in->name, at);
+				const json_t *item =
+					at >= 0 ? json_array_get(list, (size_t)at) : NULL;
+				quire_hash_json(item ? item : json_null(), &v[nv].d);
+				nv++;
+			}
+		} else {
+			QUIRE_GROW(v, alloc, nv + 1);
+			v[nv].key = in->name;
+			v[nv].owned = NULL;
+			quire_project_input_digest(p, in->name, &v[nv].d);
+			nv++;
+		}
+		json_decref(ks);
+	}
+	qsort(v, nv, sizeof(*v), cmp_ipair);
+	/* An item read twice ({{Notes[p]}} in the prompt and the schema) is one entry. */
+	size_t u = 0;
+	for (size_t i = 0; i < nv; i++) {
+		if (u && !strcmp(v[u - 1].key, v[i].key)) {
+			free(v[i].owned);
+			continue;
+		}
+		v[u++] = v[i];
+	}
+	*count = u;
+	return v;
+}
+
+static void free_ipairs(struct ipair *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].owned);
+	free(v);
 }
 
 int quire_plan_fingerprint(const struct quire_plan *plan, const struct quire_project *p, size_t i,
@@ -384,21 +450,16 @@ int quire_plan_fingerprint(const struct quire_plan *plan, const struct quire_pro
 		quire_buf_put_int(&c, n->idx[d]);
 	}
 	quire_buf_puts(&c, "],\"inputs\":{");
-	const char *names[64];
-	size_t nn = 0;
-	for (size_t k = 0; k < pr->nuses && nn < 64; k++)
-		if (pr->uses[k].is_input)
-			names[nn++] = p->bp->inputs[pr->uses[k].target].name;
-	qsort(names, nn, sizeof(names[0]), cmp_name);
+	size_t nn;
+	struct ipair *ins = input_pairs(p, n, &nn);
 	for (size_t k = 0; k < nn; k++) {
-		struct quire_digest d;
-		quire_project_input_digest(p, names[k], &d);
 		if (k)
 			quire_buf_putc(&c, ',');
-		put_jstr(&c, names[k]);
+		put_jstr(&c, ins[k].key);
 		quire_buf_putc(&c, ':');
-		put_jstr(&c, d.s);
+		put_jstr(&c, ins[k].d.s);
 	}
+	free_ipairs(ins, nn);
 	quire_buf_puts(&c, "},\"prompt\":");
 	if (pd)
 		put_digest(&c, pd);
@@ -569,15 +630,12 @@ static void explain(struct quire_plan *plan, const struct quire_project *p, size
 	if (!same(jstr(old, "schema"), quire_project_file_digest(p, pr->output.schema)))
 		add_reason(n, QUIRE_REASON_SCHEMA, NULL);
 	const json_t *oin = json_object_get(old, "inputs");
-	for (size_t k = 0; k < pr->nuses; k++) {
-		if (!pr->uses[k].is_input)
-			continue;
-		const char *name = p->bp->inputs[pr->uses[k].target].name;
-		struct quire_digest d;
-		quire_project_input_digest(p, name, &d);
-		if (!same(jstr(oin, name), d.s))
-			add_reason(n, QUIRE_REASON_INPUT, name);
-	}
+	size_t nin;
+	struct ipair *ins = input_pairs(p, n, &nin);
+	for (size_t k = 0; k < nin; k++)
+		if (!same(jstr(oin, ins[k].key), ins[k].d.s))
+			add_reason(n, QUIRE_REASON_INPUT, ins[k].key);
+	free_ipairs(ins, nin);
 	/* Upstream compared as a set of ids: a fan-out that grew or shrank names what changed. */
 	const json_t *oup = json_object_get(old, "upstream");
 	size_t shown = 0, more = 0;

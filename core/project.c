@@ -85,6 +85,10 @@ void quire_project_free(struct quire_project *p)
 		json_decref(p->bindings[i].params);
 	}
 	free(p->bindings);
+	for (size_t k = 0; p->list_tpl && k < 2 * p->bp->nproducers; k++)
+		quire_template_free(p->list_tpl[k]);
+	free(p->list_tpl);
+	free(p->list_tpl_state);
 	quire_blueprint_free(p->bp);
 	json_decref(p->inputs);
 	json_decref(p->input_digests);

@@ -306,3 +306,42 @@ int quire_project_check_templates_cached(const struct quire_project *p, struct q
 	free(header);
 	return err;
 }
+
+int quire_project_list_keys(const struct quire_project *p, size_t pi, const char *name,
+			    const long long *idx, json_t *out)
+{
+	struct quire_project *mp = (struct quire_project *)p;
+	const struct quire_producer *pr = &p->bp->producers[pi];
+	if (pr->prompt_per_instance)
+		return 1;
+	if (!mp->list_tpl) {
+		mp->list_tpl = quire__xcalloc(2 * p->bp->nproducers + 1, sizeof(*mp->list_tpl));
+		mp->list_tpl_state = quire__xcalloc(p->bp->nproducers + 1, 1);
+	}
+	if (!mp->list_tpl_state[pi]) {
+		const char *rel[2] = { pr->prompt, pr->output.schema };
+		mp->list_tpl_state[pi] = 1;
+		for (int k = 0; k < 2; k++) {
+			if (!rel[k])
+				continue;
+			char *path = quire__path_join(p->root, rel[k]);
+			struct quire_buf b = QUIRE_BUF_INIT;
+			if (quire_fs_read(path, &b, QUIRE_TEXT_CAP) ||
+			    quire_template_parse(&mp->list_tpl[2 * pi + k], b.ptr, b.len, rel[k]))
+				mp->list_tpl_state[pi] = 2;
+			quire_error_clear();
+			quire_buf_release(&b);
+			free(path);
+		}
+	}
+	if (mp->list_tpl_state[pi] != 1)
+		return 1;
+	for (int k = 0; k < 2; k++) {
+		const struct quire_template *t = mp->list_tpl[2 * pi + k];
+		if (t && quire_template_list_indexes(t, p->bp, pr, name, idx,
+						     quire_project_render_inputs(p), out))
+			return 1;
+	}
+	/* A list it uses but never names counts whole (nothing is known to be unread). */
+	return json_array_size(out) ? 0 : 1;
+}

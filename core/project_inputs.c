@@ -167,6 +167,8 @@ int quire__project_parse_inputs(struct quire_project *p, const char *text, size_
 			json_object_set_new(p->inputs, in->name, json_false());
 		} else if (in->type == QUIRE_INPUT_ENUM) {
 			json_object_set_new(p->inputs, in->name, json_string(in->values[0]));
+		} else if (in->type == QUIRE_INPUT_LIST) {
+			json_object_set_new(p->inputs, in->name, json_array());
 		} else {
 			json_object_set_new(p->inputs, in->name, json_string(""));
 		}
@@ -197,6 +199,52 @@ void quire_project_input_digest(const struct quire_project *p, const char *name,
 	json_object_set_new(mp->input_digests, name, json_string(out->s));
 }
 
+int quire_project_parse_list_item(const struct quire_project *p, const char *target,
+				  const char *text, char **name, json_t **out)
+{
+	*out = NULL;
+	*name = NULL;
+	const char *br = strchr(target, '[');
+	char *end = NULL;
+	long long k = br ? strtoll(br + 1, &end, 10) : -1;
+	if (!br || !end || end == br + 1 || strcmp(end, "]") || k < 0)
+		return quire_error_set(QUIRE_EINVALID,
+				       "'%s' is not a list item (NAME[N], N from 0)", target);
+	char *n = quire__xstrndup(target, (size_t)(br - target));
+	int idx = quire_blueprint_input(p->bp, n);
+	if (idx < 0 || p->bp->inputs[idx].type != QUIRE_INPUT_LIST) {
+		int err = idx < 0 ? quire_error_set(QUIRE_ENOTFOUND, "unknown input '%s'", n)
+				  : quire_error_set(QUIRE_EINVALID,
+						    "input '%s' is not a list: set it with --set "
+						    "'%s=VALUE'",
+						    n, n);
+		free(n);
+		return err;
+	}
+	const json_t *cur = json_object_get(p->inputs, n);
+	size_t count = json_array_size(cur);
+	if ((size_t)k > count) {
+		int err = quire_error_set(QUIRE_EINVALID,
+					  "input '%s' has %zu item%s: set %s[0] to %s[%zu] (the "
+					  "last adds one), not %s",
+					  n, count, count == 1 ? "" : "s", n, n, count, target);
+		free(n);
+		return err;
+	}
+	if (quire_fs_check_utf8(target, text, strlen(text))) {
+		free(n);
+		return QUIRE_EINVALID;
+	}
+	json_t *v = json_copy((json_t *)cur);
+	if ((size_t)k == count)
+		json_array_append_new(v, json_string(text));
+	else
+		json_array_set_new(v, (size_t)k, json_string(text));
+	*out = v;
+	*name = n;
+	return 0;
+}
+
 int quire_project_parse_input(const struct quire_project *p, const char *name, const char *text,
 			      json_t **out)
 {
@@ -223,6 +271,11 @@ int quire_project_parse_input(const struct quire_project *p, const char *name, c
 			return QUIRE_EINVALID;
 		*out = json_string(text);
 		return 0;
+	case QUIRE_INPUT_LIST:
+		return quire_error_set(QUIRE_EINVALID,
+				       "input '%s' is a list: set one item with --set '%s[N]=TEXT' "
+				       "(N from 0; the next N adds one), or edit %s",
+				       name, name, p->inputs_file);
 	case QUIRE_INPUT_FILE: {
 		if (quire_fs_check_utf8(name, text, strlen(text)))
 			return QUIRE_EINVALID;
@@ -355,6 +408,18 @@ static void put_json_escaped(struct quire_buf *out, const char *js)
 
 void quire_yaml_emit_scalar(struct quire_buf *out, const json_t *value, int indent)
 {
+	if (json_is_array(value)) {
+		/* A list input: a block sequence on the lines after its key. */
+		size_t k;
+		const json_t *item;
+		json_array_foreach(value, k, item) {
+			quire_buf_printf(out, "\n%*s- ", indent, "");
+			quire_yaml_emit_scalar(out, item, indent + 2);
+		}
+		if (!json_array_size(value))
+			quire_buf_puts(out, "[]");
+		return;
+	}
 	if (!json_is_string(value)) {
 		char *s = json_dumps(value, JSON_ENCODE_ANY);
 		quire_buf_puts(out, s);
@@ -497,6 +562,68 @@ int quire_project_set_input(struct quire_project *p, const char *name, const jso
 			quire_buf_add(&text, emitted.ptr + first, emitted.len - first);
 		} else {
 			quire_buf_add(&text, emitted.ptr, emitted.len);
+		}
+		quire_buf_add(&text, y->text + end, tl - end);
+	} else if (quire__yaml_is_seq(val) && val->start < val->end && val->end <= tl &&
+		   json_is_array(value)) {
+		/* A list: its items' characters replaced, in its own style, where it stood. */
+		size_t start = val->start, end = val->end, col = 0;
+		/* A block list ends with its last item (libyaml's mark for the list may be the
+		 * next key's line). */
+		size_t count = quire__yaml_count(val);
+		const struct quire__ynode *last = count ? quire__yaml_item(val, count - 1) : NULL;
+		if (y->text[start] != '[' && last && last->end <= tl)
+			end = last->style == QUIRE_YLITERAL || last->style == QUIRE_YFOLDED
+				      ? block_end(y->text, tl, last->start)
+				      : last->end;
+		while (col < start && y->text[start - col - 1] != '\n')
+			col++;
+		quire_buf_add(&text, y->text, start);
+		size_t k;
+		const json_t *item;
+		if (y->text[start] == '[') {
+			quire_buf_putc(&text, '[');
+			json_array_foreach(value, k, item) {
+				char *js = json_dumps(item, JSON_ENCODE_ANY);
+				quire_buf_printf(&text, "%s%s", k ? ", " : "", js);
+				free(js);
+			}
+			quire_buf_putc(&text, ']');
+		} else if (!json_array_size(value)) {
+			quire_buf_puts(&text, "[]");
+		} else if (count && json_array_size(value) >= count) {
+			/* Item by item: what did not change keeps its characters (and the
+			 * comments between items); new items follow the last. */
+			size_t pos = start;
+			for (k = 0; k < count; k++) {
+				const struct quire__ynode *it = quire__yaml_item(val, k);
+				size_t il;
+				const char *was = quire__yaml_scalar(it, &il);
+				const char *now = json_string_value(json_array_get(value, k));
+				if (was && now && il == strlen(now) && !memcmp(was, now, il))
+					continue;
+				size_t ie =
+					it->style == QUIRE_YLITERAL || it->style == QUIRE_YFOLDED
+						? block_end(y->text, tl, it->start)
+						: it->end;
+				quire_buf_add(&text, y->text + pos, it->start - pos);
+				quire_yaml_emit_scalar(&text, json_array_get(value, k),
+						       (int)col + 2);
+				pos = ie;
+			}
+			quire_buf_add(&text, y->text + pos, end - pos);
+			for (k = count; k < json_array_size(value); k++) {
+				quire_buf_printf(&text, "\n%*s- ", (int)col, "");
+				quire_yaml_emit_scalar(&text, json_array_get(value, k),
+						       (int)col + 2);
+			}
+		} else {
+			json_array_foreach(value, k, item) {
+				if (k)
+					quire_buf_printf(&text, "\n%*s", (int)col, "");
+				quire_buf_puts(&text, "- ");
+				quire_yaml_emit_scalar(&text, item, (int)col + 2);
+			}
 		}
 		quire_buf_add(&text, y->text + end, tl - end);
 	} else if (!val || quire__yaml_empty(val)) {

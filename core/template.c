@@ -529,6 +529,10 @@ int quire_template_check(const struct quire_template *t, const struct quire_blue
 		if (used) {
 			int pi = quire_blueprint_producer(bp, s->head);
 			int want = pi >= 0 ? bp->producers[pi].ndims : 0;
+			int ii = quire_blueprint_input(bp, s->head);
+			/* A list input whole, or one index: {{Notes}}, {{Notes[p]}}. */
+			if (ii >= 0 && bp->inputs[ii].type == QUIRE_INPUT_LIST && s->nhix == 1)
+				continue;
 			if (s->nhix != want)
 				return seg_error(t, s, "'%s' needs %d index%s, got %d", s->head,
 						 want, want == 1 ? "" : "es", s->nhix);
@@ -700,6 +704,38 @@ static int expand(const struct quire_template *t, const struct seg *s,
 	return 0;
 }
 
+/* A list input's items: all ({{Notes}}, {{Notes[*]}}), the earlier ones ({{Notes[<p]}}) or
+ * one ({{Notes[p]}}, nothing past the end: a page without a note). */
+static int eval_list(const struct quire_template *t, const struct seg *s,
+		     const struct quire_render_ctx *c, const json_t *v, json_t *acc, int *list,
+		     int quiet)
+{
+	size_t n = json_array_size(v), from = 0, to = n;
+	*list = s->nhix == 0 || s->hix[0].kind == IX_ALL || s->hix[0].kind == IX_BEFORE;
+	if (s->nhix == 1 && s->hix[0].kind == IX_BEFORE) {
+		int d = var_dim(c->p, s->hix[0].var);
+		if (d < 0)
+			return seg_error(t, s, "unknown loop variable");
+		to = c->idx[d] < 0 ? 0 : (size_t)c->idx[d] < n ? (size_t)c->idx[d] : n;
+	} else if (s->nhix == 1 && s->hix[0].kind != IX_ALL) {
+		long long k;
+		if (eval_ix(c, &s->hix[0], &k))
+			return seg_error(t, s, "unknown loop variable");
+		if (k < 0 || (size_t)k >= n)
+			return 0;
+		from = (size_t)k;
+		to = from + 1;
+	}
+	for (size_t k = from; k < to; k++) {
+		char id[256];
+		snprintf(id, sizeof(id), "%s[%zu]", s->head, k);
+		int err = walk(t, s, c, json_array_get(v, k), id, acc, quiet);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 /* The values expression s names, in order, appended to acc; *list when it names many
  * (Scene[i][*], Chapter[<i]), joined when shown. */
 static int eval_seg(const struct quire_template *t, const struct seg *s,
@@ -721,7 +757,10 @@ static int eval_seg(const struct quire_template *t, const struct seg *s,
 			json_array_append_new(acc, json_string(c->draft));
 		return 0;
 	}
-	if (quire_blueprint_input(c->bp, s->head) >= 0)
+	int in = quire_blueprint_input(c->bp, s->head);
+	if (in >= 0 && c->bp->inputs[in].type == QUIRE_INPUT_LIST)
+		return eval_list(t, s, c, json_object_get(c->inputs, s->head), acc, list, quiet);
+	if (in >= 0)
 		return walk(t, s, c, json_object_get(c->inputs, s->head), s->head, acc, quiet);
 	int pi = quire_blueprint_producer(c->bp, s->head);
 	if (pi < 0)
@@ -891,6 +930,24 @@ int quire_template_render(const struct quire_template *t, const struct quire_ren
 				break;
 		}
 		json_decref(acc);
+	}
+	return 0;
+}
+
+int quire_template_list_indexes(const struct quire_template *t, const struct quire_blueprint *bp,
+				const struct quire_producer *p, const char *name,
+				const long long *idx, const json_t *inputs, json_t *out)
+{
+	struct quire_render_ctx c = { .bp = bp, .p = p, .idx = idx, .inputs = inputs };
+	for (size_t i = 0; i < t->nsegs; i++) {
+		const struct seg *s = &t->segs[i];
+		if ((s->kind != SEG_EXPR && s->kind != SEG_IF) || !s->head || strcmp(s->head, name))
+			continue;
+		long long k;
+		if (s->nhix != 1 || s->hix[0].kind == IX_ALL || s->hix[0].kind == IX_BEFORE ||
+		    eval_ix(&c, &s->hix[0], &k))
+			return 1;
+		json_array_append_new(out, json_integer(k));
 	}
 	return 0;
 }

@@ -29,6 +29,13 @@ int quire_template_check(const struct quire_template *t, const struct quire_blue
  * collector's render then reads many of its outputs. */
 int quire_template_reads_all(const struct quire_template *t, const char *producer);
 
+/* The indexes of list input `name` that t reads for the instance at idx, appended to out
+ * (integers; an index past the end too): 0, or 1 when t reads the list whole ({{Notes}},
+ * [*], [<p]), so that every item counts. */
+int quire_template_list_indexes(const struct quire_template *t, const struct quire_blueprint *bp,
+				const struct quire_producer *p, const char *name,
+				const long long *idx, const json_t *inputs, json_t *out);
+
 /* Whether the template reads name anywhere ({{feedback}}, {{Premise}}, {{Chapter[i]}}). */
 int quire_template_reads(const struct quire_template *t, const char *name);
 

@@ -18,7 +18,8 @@ enum quire_input_type {
 	QUIRE_INPUT_INT,
 	QUIRE_INPUT_BOOL,
 	QUIRE_INPUT_ENUM,
-	QUIRE_INPUT_FILE
+	QUIRE_INPUT_FILE,
+	QUIRE_INPUT_LIST /* texts, addressed by index ({{Notes[p]}}): each element counts alone */
 };
 
 struct quire_input_decl {

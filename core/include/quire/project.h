@@ -55,10 +55,13 @@ struct quire_project {
 	struct quire_binding *bindings;
 	size_t nbindings;
 	struct quire_blueprint *bp;
-	json_t *inputs;		   /* name -> typed value, defaults applied (a file input's is
-				    * its path) */
-	json_t *input_text;	   /* file inputs: name -> the file's text, NULL when none */
-	json_t *render_inputs;	   /* private: inputs with file inputs' text, for templates */
+	json_t *inputs;	       /* name -> typed value, defaults applied (a file input's is
+				* its path) */
+	json_t *input_text;    /* file inputs: name -> the file's text, NULL when none */
+	json_t *render_inputs; /* private: inputs with file inputs' text, for templates */
+	struct quire_template **list_tpl; /* private: per producer, its prompt and schema parsed
+					   * (2 each) when it reads a list input */
+	unsigned char *list_tpl_state;	  /* private: 0 not yet, 1 parsed, 2 unusable */
 	struct quire_pfile *files; /* every file the build reads, each once, in the order first
 				    * named (after quire_project_hash_files) */
 	size_t nfiles;
@@ -83,6 +86,18 @@ void quire_project_free(struct quire_project *p);
 
 /* The inputs as templates see them: a file input's value is its file's text. Borrowed. */
 const json_t *quire_project_render_inputs(const struct quire_project *p);
+
+/* For --set 'Notes[3]=TEXT': the list input's new value (item 3 replaced, or added when 3 is
+ * its length) in *out and the input's name in *name (both the caller's). QUIRE_EINVALID /
+ * QUIRE_ENOTFOUND naming what is wrong. */
+int quire_project_parse_list_item(const struct quire_project *p, const char *target,
+				  const char *text, char **name, json_t **out);
+
+/* The items of list input `name` that instance idx of producer pi reads, as integers in out:
+ * 0, or 1 when it reads the list whole (or its templates cannot be read here: the run says
+ * why), so that the whole list enters its fingerprint. */
+int quire_project_list_keys(const struct quire_project *p, size_t pi, const char *name,
+			    const long long *idx, json_t *out);
 
 /* The binding of a role, or NULL. Borrowed. */
 const struct quire_binding *quire_project_binding(const struct quire_project *p, const char *role);
