@@ -339,6 +339,12 @@ static int parse_block(struct lexer *L, struct quire_template *t, size_t **block
  * guarded paragraph leaves no blank lines behind. */
 static void trim_block_lines(struct quire_template *t)
 {
+	/* Decided on the text as written, then cut: a literal between two tags on consecutive
+	 * lines ("{{/if}}\n{{#if b}}") loses its front to one and its back to the other. */
+	size_t *front = quire__xcalloc(t->nsegs + 1, sizeof(size_t));
+	size_t *keep = quire__xcalloc(t->nsegs + 1, sizeof(size_t));
+	for (size_t i = 0; i < t->nsegs; i++)
+		keep[i] = t->segs[i].len;
 	for (size_t i = 0; i < t->nsegs; i++) {
 		int k = t->segs[i].kind;
 		if (k != SEG_IF && k != SEG_ELSE && k != SEG_END)
@@ -350,24 +356,32 @@ static void trim_block_lines(struct quire_template *t)
 		size_t ps = prev ? prev->len : 0;
 		while (ps && (prev->text[ps - 1] == ' ' || prev->text[ps - 1] == '\t'))
 			ps--;
-		if (ps && prev->text[ps - 1] != '\n')
-			continue;
-		if (!prev && i)
+		/* Alone on its line: after a line break, or at the very start of the text. */
+		if (ps ? prev->text[ps - 1] != '\n' : prev && i - 1 != 0)
 			continue;
 		size_t ne = 0;
 		while (next && ne < next->len && (next->text[ne] == ' ' || next->text[ne] == '\t'))
 			ne++;
-		if (next && ne < next->len && next->text[ne] != '\n')
+		/* ... and before a line break, or at the very end of the text. */
+		if (next && (ne < next->len ? next->text[ne] != '\n' : i + 1 != t->nsegs - 1))
 			continue;
 		if (next && ne < next->len)
 			ne++;
 		if (prev)
-			prev->len = ps;
-		if (next) {
-			memmove(next->text, next->text + ne, next->len - ne);
-			next->len -= ne;
-		}
+			keep[i - 1] = ps;
+		if (next)
+			front[i + 1] = ne;
 	}
+	for (size_t i = 0; i < t->nsegs; i++) {
+		struct seg *s = &t->segs[i];
+		if (s->kind != SEG_LIT)
+			continue;
+		size_t a = front[i], e = keep[i] > a ? keep[i] : a;
+		memmove(s->text, s->text + a, e - a);
+		s->len = e - a;
+	}
+	free(front);
+	free(keep);
 }
 
 int quire_template_parse(struct quire_template **out, const char *text, size_t len,
@@ -785,8 +799,12 @@ static int heading_at(const char *l, size_t n, const char **t, size_t *tn)
 		a++;
 	while (b > a && (l[b - 1] == ' ' || l[b - 1] == '\t' || l[b - 1] == '\r'))
 		b--;
-	while (b > a && l[b - 1] == '#')
-		b--;
+	/* A closing run of '#' goes only after a space ("## Go ##"; "## C#" keeps it). */
+	size_t h = b;
+	while (h > a && l[h - 1] == '#')
+		h--;
+	if (h < b && (h == a || l[h - 1] == ' ' || l[h - 1] == '\t'))
+		b = h;
 	while (b > a && (l[b - 1] == ' ' || l[b - 1] == '\t'))
 		b--;
 	*t = l + a;

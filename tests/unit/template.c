@@ -478,6 +478,19 @@ static void test_if_blocks(void **state)
 	expect_fail(f, "{{Outline.nope}}", "Chapter", i0, "t.md:1:1: ", "does not exist");
 }
 
+static void test_if_mid_line(void **state)
+{
+	struct fx *f = *state;
+	const long long i1[] = { 1 };
+	/* A tag after an expression on its line is not alone there: nothing is joined. */
+	expect_render(f, "Hello {{i}}  {{#if i}}\nOne: {{i}}\n{{/if}}\nEnd", "Sofar", i1,
+		      "Hello 1  \nOne: 1\nEnd");
+	expect_render(f, "{{#if i}}\nA\n{{/if}}  {{i}}\nEnd", "Sofar", i1, "A\n  1\nEnd");
+	/* Blocks on consecutive lines: each takes its own line. */
+	expect_render(f, "x\n{{#if i}}\nA\n{{/if}}\n{{#if i}}\nB\n{{/if}}\ny\n", "Sofar", i1,
+		      "x\nA\nB\ny\n");
+}
+
 static void test_if_errors(void **state)
 {
 	struct fx *f = *state;
@@ -503,6 +516,13 @@ static void test_section(void **state)
 	expect_render(f, "[{{Premise | section \"characters\"}}]", "Chapter", i0,
 		      "[Ada, a keeper.\n### Minor\nBo.]");
 	expect_render(f, "[{{Premise | section \"Places\"}}]", "Chapter", i0, "[The light.]");
+	/* A heading that ends in '#' keeps it; only a closing run after a space goes. */
+	json_object_set_new(f->inputs, "Premise", json_string("## C#\nsharp\n## Go ##\ngo"));
+	expect_render(f, "{{Premise | section \"C#\"}}|{{Premise | section \"Go\"}}", "Chapter", i0,
+		      "sharp|go");
+	json_object_set_new(f->inputs, "Premise",
+			    json_string("# Canon\n\nIntro.\n\n## Characters ##\n\nAda, a keeper.\n"
+					"### Minor\nBo.\n\n## Places\nThe light.\n"));
 	expect_render(f, "{{#if Premise | section \"Timeline\"}}t{{else}}none{{/if}}", "Chapter",
 		      i0, "none");
 	expect_fail(f, "x {{Premise | section \"Timeline\"}}", "Chapter", i0, "t.md:1:3: ",
@@ -543,6 +563,7 @@ int main(void)
 		T(test_if_blocks),
 		T(test_if_errors),
 		T(test_section),
+		T(test_if_mid_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
