@@ -335,6 +335,14 @@ static void fold_take_selected(const struct fold_ev *ev)
 		json_object_set(e, "fingerprint", json_object_get(t, "fingerprint"));
 		json_object_set_new(e, "take", json_integer(want));
 		json_object_del(e, "accepted"); /* a take shown again is one that was made */
+		/* Its own call; a failure's leftovers were about another take. */
+		if (json_is_string(json_object_get(t, "call")))
+			json_object_set(e, "call", json_object_get(t, "call"));
+		else
+			json_object_del(e, "call");
+		static const char *const stale[] = { "failed_call", "partial", "truncated" };
+		for (size_t x = 0; x < 3; x++)
+			json_object_del(e, stale[x]);
 		const char *ap = json_string_value(json_object_get(e, "approved_digest"));
 		int pending = json_is_true(json_object_get(e, "review_required")) &&
 			      !(ap && !strcmp(ap, json_string_value(json_object_get(t, "digest"))));

@@ -51,6 +51,8 @@ check "the first draft and both rounds, with their notes" sh -c "
 run_q "back to the first draft" 0 edit 'Chapter[1]' --take 0
 cmp -s out/Chapter-1.md ../first.md
 is "out/ holds it again" "$?" 0
+run_q "the prompt of the take now shown" 0 inspect 'Chapter[1]' --prompt
+check "is the first draft's, not a revision's" out_lacks "Revise it as these notes ask"
 run_q "plan after going back" 0 plan --json
 check "the first draft is not revised again (its notes are not pending)" python3 -c '
 import json,sys
