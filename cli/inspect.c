@@ -14,6 +14,7 @@
 #include "quire/blob.h"
 #include "quire/buf.h"
 #include "quire/error.h"
+#include "quire/fs.h"
 #include "quire/history.h"
 #include "quire/id.h"
 #include "quire/manifest.h"
@@ -350,8 +351,14 @@ static int inspect_call(const char *qdir, const json_t *m, const char *id, const
 	if (err) {
 		rc = die_core(err);
 	} else if (json) {
-		json_t *j = json_pack("{s:s,s:s,s:o,s:s%}", "id", id, "digest", d, "call", c,
-				      response ? "response" : "prompt", b.ptr, b.len);
+		/* An answer that is not UTF-8 (a Latin-1 error page) cannot be a JSON string:
+		 * it is null here, and --response without --json prints its bytes. */
+		int text = quire_fs_check_utf8(d, b.ptr ? b.ptr : "", b.len) == 0;
+		quire_error_clear();
+		json_t *j = json_pack("{s:s,s:s,s:o,s:o,s:b}", "id", id, "digest", d, "call", c,
+				      response ? "response" : "prompt",
+				      text ? json_stringn(b.ptr ? b.ptr : "", b.len) : json_null(),
+				      "utf8", text);
 		c = NULL;
 		print_json_line(j);
 		json_decref(j);
@@ -517,7 +524,9 @@ static int cmd_inspect(int argc, char **argv, const struct cmd_env *env)
 			json_object_set_new(j, "content", json_stringn(b.ptr, b.len));
 		quire_buf_release(&b);
 		/* The call's record: what it names (prompt, schema, raw answer) by digest. */
-		json_t *cr = load_call(qdir, json_string_value(json_object_get(e, "call")));
+		const json_t *cd = json_object_get(e, "call");
+		json_t *cr = load_call(
+			qdir, json_string_value(cd ? cd : json_object_get(e, "failed_call")));
 		if (cr)
 			json_object_set_new(j, "call_record", cr);
 		print_json_line(j);

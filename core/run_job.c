@@ -159,8 +159,14 @@ static void attempt(struct runner *r, struct job *j)
 	unsigned seed = (unsigned)(quire_run__mono_ns() ^ (int64_t)j->node);
 	for (j->attempts = 1;; j->attempts++) {
 		memset(&j->rs, 0, sizeof(j->rs));
-		if (j->attempts > 1)
+		if (j->attempts > 1) {
 			unlink(j->tmp); /* a new file per job: only a retry can find one */
+			/* Nor may a retry's record show the answer of the try before it. */
+			char *rp =
+				quire__xasprintf("%s/%s", j->rq.scratch_dir, QUIRE_RESPONSE_FILE);
+			unlink(rp);
+			free(rp);
+		}
 		j->rq.attempt = j->attempts;
 		j->rc = j->bi->vt->produce(j->bi->ctx, &j->rq, &j->rs);
 		account(j);

@@ -354,7 +354,10 @@ int quire_oa__conclude(struct xfer *x, CURLcode cc, const char *url, const char 
 	 * says: it does so for every provider. */
 	if (is_json)
 		unfence(&content, &len);
-	if (!len) {
+	/* Nothing because the budget ran out (a thinking model can spend it all thinking) is an
+	 * answer cut off, which the core fails as truncated without retrying: not empty. */
+	int cut = x->finish && !strcmp(x->finish, "length");
+	if (!len && !cut) {
 		snprintf(rs->diag, sizeof(rs->diag),
 			 "openai: the model returned an empty message (finish_reason %s)",
 			 x->finish ? x->finish : "unknown");

@@ -53,8 +53,10 @@ producers:
   ExtCut:     { role: ext, prompt: prompts/ext.md, uses: [Subject] }
   ExtThink:   { role: ext, prompt: prompts/extthink.md, uses: [Subject] }
   Denied:     { role: writer, prompt: prompts/unauthorized.md, uses: [Subject] }
+  Spent:      { role: writer, prompt: prompts/cutoffempty.md, uses: [Subject] }
+  Latin:      { role: writer, prompt: prompts/latin1.md, uses: [Subject] }
 EOF
-for c in cutoff cutoffjson reasoning prosejson unauthorized; do
+for c in cutoff cutoffjson reasoning prosejson unauthorized cutoffempty latin1; do
 	printf 'case:%s\nWrite one sentence about {{Subject}}.\n' "$c" >"prompts/$c.md"
 done
 printf 'case:plain\n{{CutOff}}\n' >prompts/after.md
@@ -89,6 +91,12 @@ sys.exit(1)' "$TRASH/.out"
 is "called once, never retried" "$(count cutoff)" 1
 is "the cut-off JSON called once too" "$(count cutoffjson)" 1
 is "what used it is blocked, not generated" "$(grep -c '"event":"blocked","id":"After"' "$TRASH/.out")" 1
+is "an answer cut off before any text: called once, not retried" "$(count cutoffempty)" 1
+run_q "inspect it" 0 inspect Spent --json
+check "truncated, its usage counted" python3 -c '
+import json,sys; d=json.load(open(sys.argv[1]))
+assert d["truncated"] is True and "truncated:" in d["error"], d
+assert d["call_record"]["usage"]["tokens_out"]==4096, d' "$TRASH/.out"
 run_q "inspect the cut-off answer" 0 inspect CutOff --json
 check "its text is kept as the failure's partial, and the error says truncated" python3 -c '
 import json,sys
@@ -142,6 +150,11 @@ check "is kept" out_has "Incorrect API key provided"
 check "without the key" out_lacks "$KEY"
 check "redacted" out_has "[redacted]"
 check "no blob holds the key" sh -c "! grep -rqF '$KEY' .quire/blobs"
+run_q "an answer that is not UTF-8, as JSON" 0 inspect Latin --response --json
+check "is valid JSON, saying so" python3 -c '
+import json,sys; d=json.load(open(sys.argv[1])); assert d["response"] is None and d["utf8"] is False, d' "$TRASH/.out"
+run_q "and its bytes without --json" 0 inspect Latin --response
+check "as they came" grep -qa "ferm" "$TRASH/.out"
 run_q "--take picks a take's call" 0 inspect Reasoned --prompt --take 0
 check "the same prompt" out_has "case:reasoning"
 run_q "a take that does not exist" 3 inspect Reasoned --prompt --take 7
