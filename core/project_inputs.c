@@ -45,7 +45,26 @@ static int load_file_input(struct quire_project *p, const char *name, const char
 	}
 	char *path = quire__path_join(p->root, norm);
 	struct quire_buf b = QUIRE_BUF_INIT;
-	int err = quire_fs_read(path, &b, QUIRE_TEXT_CAP);
+	int err = 0;
+	/* Judged by what it is: a link out of the project, or a FIFO that would block the
+	 * read, is refused like a path that leaves it. */
+	char *real = realpath(path, NULL), *rroot = realpath(p->root, NULL);
+	struct stat st;
+	size_t rl = rroot ? strlen(rroot) : 0;
+	if (real && rroot &&
+	    (strncmp(real, rroot, rl) || real[rl] != '/' || stat(real, &st) ||
+	     !S_ISREG(st.st_mode)))
+		err = quire_error_set(QUIRE_EINVALID,
+				      "%s: input '%s' must name a regular file inside the project; "
+				      "'%s' is %s",
+				      where, name, norm,
+				      strncmp(real, rroot, rl) || real[rl] != '/'
+					      ? "a link that leaves it"
+					      : "not a regular file");
+	free(real);
+	free(rroot);
+	if (!err)
+		err = quire_fs_read(path, &b, QUIRE_TEXT_CAP);
 	if (err == QUIRE_ENOTFOUND)
 		err = quire_error_set(QUIRE_ENOTFOUND,
 				      "%s: input '%s' names '%s', which does not exist (create it, "

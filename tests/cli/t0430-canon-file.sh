@@ -54,7 +54,19 @@ check "refused" err_has "input 'Canon' must name a file inside the project"
 sed -i 's|^Canon: ../outside.md|Canon: out/Book.md|' inputs.yaml
 run_q "in out/" 3 plan
 check "refused too" err_has "(not in .quire or out/, which quire writes)"
-sed -i 's|^Canon: out/Book.md|Canon: notes/lore.md|' inputs.yaml
+echo "secret plans" >../outside.md
+ln -s ../../outside.md notes/evil.md
+mkfifo notes/pipe.md
+sed -i 's|^Canon: out/Book.md|Canon: notes/evil.md|' inputs.yaml
+run_q "a link that leaves the project" 3 plan
+check "refused, saying why" err_has "input 'Canon' must name a regular file inside the project; 'notes/evil.md' is a link that leaves it"
+run_q "inspect --export does not read it either" 3 inspect --export ../leak.yaml
+check "nothing of it written" sh -c '! grep -qs "secret plans" ../leak.yaml'
+sed -i 's|^Canon: notes/evil.md|Canon: notes/pipe.md|' inputs.yaml
+run_q "a FIFO" 3 plan
+check "refused without blocking" err_has "'notes/pipe.md' is not a regular file"
+rm notes/evil.md notes/pipe.md
+sed -i 's|^Canon: notes/pipe.md|Canon: notes/lore.md|' inputs.yaml
 
 # --set names another file; the editor edits the file itself.
 run_q "edit --set a file that is not there" 3 edit --set Canon=nope.md
