@@ -330,6 +330,7 @@ static int inspect_call(const char *qdir, const json_t *m, const char *id, const
 			: json_is_true(json_object_get(p, "kept"))
 				? json_string_value(json_object_get(p, "digest"))
 				: NULL;
+	const json_t *inline_text = response ? NULL : json_object_get(p, "text");
 	int rc = 0;
 	if (!d) {
 		if (response)
@@ -347,7 +348,10 @@ static int inspect_call(const char *qdir, const json_t *m, const char *id, const
 		return EXIT_INVALID;
 	}
 	struct quire_buf b = QUIRE_BUF_INIT;
-	int err = quire_blob_read(qdir, d, &b, 0, 1);
+	/* A small prompt is kept in the record itself. */
+	int err = json_is_string(inline_text) ? quire_buf_add(&b, json_string_value(inline_text),
+							      json_string_length(inline_text))
+					      : quire_blob_read(qdir, d, &b, 0, 1);
 	if (err) {
 		rc = die_core(err);
 	} else if (json) {

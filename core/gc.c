@@ -38,7 +38,7 @@ static void keep_call(json_t *live, const char *qdir, const json_t *d)
 	quire_buf_release(&b);
 	const json_t *pd = json_object_get(json_object_get(c, "prompt"), "digest");
 	if (json_is_true(json_object_get(json_object_get(c, "prompt"), "kept")) &&
-	    json_is_string(pd))
+	    !json_object_get(json_object_get(c, "prompt"), "text") && json_is_string(pd))
 		keep(live, json_string_value(pd));
 	static const char *const keys[] = { "schema", "response" };
 	for (size_t k = 0; k < 2; k++)

@@ -206,6 +206,9 @@ int quire_run__answer(struct job *j)
 /* Prompts up to this size are kept whole; a larger one (a collector's) by its digest and
  * size only, until records keep what a prompt was rendered from. */
 #define CALL_PROMPT_MAX (1u << 20)
+/* Prompts and schemas up to this size are kept in the record itself: a blob (a file, until
+ * small blobs are packed) less per call. */
+#define CALL_INLINE_MAX (16u << 10)
 /* The raw answer kept, at most (a longer one is cut, and says so). */
 #define CALL_RESPONSE_MAX (16u << 20)
 
@@ -233,7 +236,14 @@ void quire_run__record_call(struct runner *r, struct job *j, const char *dir, co
 	struct quire_digest pd, sd, rd, cd;
 	int err = 0;
 	json_t *prompt = json_pack("{s:I}", "bytes", (json_int_t)j->prompt_len);
-	if (j->prompt_len <= CALL_PROMPT_MAX) {
+	json_t *ptext = j->prompt_len <= CALL_INLINE_MAX
+				? json_stringn(j->prompt ? j->prompt : "", j->prompt_len)
+				: NULL;
+	if (ptext) {
+		quire_hash_bytes(j->prompt ? j->prompt : "", j->prompt_len, &pd);
+		json_object_set_new(prompt, "kept", json_true());
+		json_object_set_new(prompt, "text", ptext);
+	} else if (j->prompt_len <= CALL_PROMPT_MAX) {
 		err = put_blob(r, dir, "call-prompt", j->prompt ? j->prompt : "", j->prompt_len,
 			       &pd);
 		json_object_set_new(prompt, "kept", json_true());
@@ -249,8 +259,10 @@ void quire_run__record_call(struct runner *r, struct job *j, const char *dir, co
 			  "params", params ? params : json_object(), "prompt", prompt, "attempts",
 			  (json_int_t)j->attempts, "usage", quire_run__job_usage(j), "cost_micro",
 			  (json_int_t)j->spent_micro);
-	if (!err && j->schema &&
-	    !(err = put_blob(r, dir, "call-schema", j->schema, strlen(j->schema), &sd)))
+	size_t sl = j->schema ? strlen(j->schema) : 0;
+	if (j->schema && sl <= CALL_INLINE_MAX)
+		json_object_set_new(c, "schema_text", json_stringn(j->schema, sl));
+	else if (!err && j->schema && !(err = put_blob(r, dir, "call-schema", j->schema, sl, &sd)))
 		json_object_set_new(c, "schema", json_string(sd.s));
 	/* The raw answer, when the provider left one: secrets it may echo are taken out. */
 	char *rpath = quire__xasprintf("%s/%s", scratch, QUIRE_RESPONSE_FILE);
