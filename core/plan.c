@@ -388,7 +388,8 @@ static struct ipair *input_pairs(const struct quire_project *p, const struct qui
 		}
 		json_decref(ks);
 	}
-	qsort(v, nv, sizeof(*v), cmp_ipair);
+	if (nv > 1) /* qsort(NULL, 0, ...) is undefined: a producer may use no input */
+		qsort(v, nv, sizeof(*v), cmp_ipair);
 	/* An item read twice ({{Notes[p]}} in the prompt and the schema) is one entry. */
 	size_t u = 0;
 	for (size_t i = 0; i < nv; i++) {

@@ -26,7 +26,7 @@ d=$(digest_of rev-0001 'Chapter[1]')
 rm -f ".quire/blobs/sha256/${d:0:2}/$d"
 run_q "an output removed from a trusted shard" 1 plan --check
 run_q "plan --explain" 0 plan --explain
-check "names it" grep -A1 -F "run     Chapter[1]" "$TRASH/.out"
+check "names it" grep -q -A1 -F "run     Chapter[1]" "$TRASH/.out"
 check "as missing" out_has "output missing"
 check "and only it (and what depends on it)" out_has "plan: 4 to run, 7 up to date"
 cp out/Chapter-1.md chapter1.kept
