@@ -376,6 +376,51 @@ static int inspect_call(const char *qdir, const json_t *m, const char *id, const
 	return rc;
 }
 
+/* One artefact of revision m: its provenance and content, as text or JSON. */
+static void show_entry(const char *qdir, const json_t *m, const char *id, const json_t *e, int json)
+{
+	if (json) {
+		json_t *j = json_deep_copy(e);
+		json_object_set_new(j, "id", json_string(id));
+		json_object_set_new(j, "revision", json_string(str(m, "revision")));
+		const char *d = json_string_value(json_object_get(e, "digest"));
+		struct quire_buf b = QUIRE_BUF_INIT;
+		if (d && is_text(e) && quire_blob_read(qdir, d, &b, 0, 1) == 0)
+			json_object_set_new(j, "content", json_stringn(b.ptr, b.len));
+		quire_buf_release(&b);
+		/* The call's record: what it names (prompt, schema, raw answer) by digest. */
+		const json_t *cd = json_object_get(e, "call");
+		json_t *cr = load_call(
+			qdir, json_string_value(cd ? cd : json_object_get(e, "failed_call")));
+		if (cr)
+			json_object_set_new(j, "call_record", cr);
+		print_json_line(j);
+		json_decref(j);
+	} else {
+		print_entry(qdir, id, e);
+	}
+}
+
+/* The revision inspected: rev (current~1 and the like named), else the current one, loaded
+ * into *m (its name in *cur, the caller's); 0 or an exit code, said. */
+static int load_revision(const char *qdir, const char *rev, char **cur, json_t **m)
+{
+	int err;
+	if (!rev) {
+		if ((err = quire_manifest_current(qdir, cur)))
+			return die_core(err);
+		if (!*cur) {
+			fprintf(stderr, "quire: nothing has been built yet (run 'quire run')\n");
+			return EXIT_INVALID;
+		}
+	} else if ((err = quire_revision_resolve(qdir, rev, cur))) {
+		return die_core(err);
+	}
+	if ((err = quire_manifest_load(qdir, *cur, m)))
+		return die_core(err);
+	return 0;
+}
+
 static int cmd_inspect(int argc, char **argv, const struct cmd_env *env)
 {
 	static const struct option opts[] = {
@@ -463,7 +508,7 @@ static int cmd_inspect(int argc, char **argv, const struct cmd_env *env)
 	const char *root = env->root;
 	char *cur = NULL, *qdir = NULL;
 	json_t *m = NULL;
-	int rc = 0, err;
+	int rc = 0;
 	qdir = malloc(strlen(root) + 8);
 	snprintf(qdir, strlen(root) + 8, "%s/.quire", root);
 	if (log || diff || export_file) {
@@ -472,27 +517,8 @@ static int cmd_inspect(int argc, char **argv, const struct cmd_env *env)
 			    : history_export(root, export_file);
 		goto out;
 	}
-	if (!rev) {
-		if ((err = quire_manifest_current(qdir, &cur))) {
-			rc = die_core(err);
-			goto out;
-		}
-		if (!cur) {
-			fprintf(stderr, "quire: nothing has been built yet (run 'quire run')\n");
-			rc = EXIT_INVALID;
-			goto out;
-		}
-		rev = cur;
-	} else if ((err = quire_revision_resolve(qdir, rev, &cur))) {
-		rc = die_core(err);
+	if ((rc = load_revision(qdir, rev, &cur, &m)))
 		goto out;
-	} else {
-		rev = cur; /* current~1 and the like, named */
-	}
-	if ((err = quire_manifest_load(qdir, rev, &m))) {
-		rc = die_core(err);
-		goto out;
-	}
 	const json_t *arts = json_object_get(m, "artefacts");
 	if (status) {
 		rc = history_status(m, json);
@@ -518,26 +544,7 @@ static int cmd_inspect(int argc, char **argv, const struct cmd_env *env)
 		rc = inspect_matching(m, id, json);
 		goto out;
 	}
-	if (json) {
-		json_t *j = json_deep_copy(e);
-		json_object_set_new(j, "id", json_string(id));
-		json_object_set_new(j, "revision", json_string(str(m, "revision")));
-		const char *d = json_string_value(json_object_get(e, "digest"));
-		struct quire_buf b = QUIRE_BUF_INIT;
-		if (d && is_text(e) && quire_blob_read(qdir, d, &b, 0, 1) == 0)
-			json_object_set_new(j, "content", json_stringn(b.ptr, b.len));
-		quire_buf_release(&b);
-		/* The call's record: what it names (prompt, schema, raw answer) by digest. */
-		const json_t *cd = json_object_get(e, "call");
-		json_t *cr = load_call(
-			qdir, json_string_value(cd ? cd : json_object_get(e, "failed_call")));
-		if (cr)
-			json_object_set_new(j, "call_record", cr);
-		print_json_line(j);
-		json_decref(j);
-	} else {
-		print_entry(qdir, id, e);
-	}
+	show_entry(qdir, m, id, e, json);
 out:
 	json_decref(m);
 	free(cur);

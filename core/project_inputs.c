@@ -520,6 +520,72 @@ static size_t block_end(const char *t, size_t len, size_t start)
 	return end;
 }
 
+/* The text of inputs.yaml with list node val (of y, text length tl) holding value: its items'
+ * characters replaced in its own style where it stood; in a block list item by item, so what
+ * did not change keeps its characters (and the comments between items), and new items follow
+ * the last. */
+static void list_text(struct quire_buf *text, const struct quire__yaml *y,
+		      const struct quire__ynode *val, size_t tl, const json_t *value)
+{
+	/* A list: its items' characters replaced, in its own style, where it stood. */
+	size_t start = val->start, end = val->end, col = 0;
+	/* A block list ends with its last item (libyaml's mark for the list may be the
+	 * next key's line). */
+	size_t count = quire__yaml_count(val);
+	const struct quire__ynode *last = count ? quire__yaml_item(val, count - 1) : NULL;
+	if (y->text[start] != '[' && last && last->end <= tl)
+		end = last->style == QUIRE_YLITERAL || last->style == QUIRE_YFOLDED
+			      ? block_end(y->text, tl, last->start)
+			      : last->end;
+	while (col < start && y->text[start - col - 1] != '\n')
+		col++;
+	quire_buf_add(text, y->text, start);
+	size_t k;
+	const json_t *item;
+	if (y->text[start] == '[') {
+		quire_buf_putc(text, '[');
+		json_array_foreach(value, k, item) {
+			char *js = json_dumps(item, JSON_ENCODE_ANY);
+			quire_buf_printf(text, "%s%s", k ? ", " : "", js);
+			free(js);
+		}
+		quire_buf_putc(text, ']');
+	} else if (!json_array_size(value)) {
+		quire_buf_puts(text, "[]");
+	} else if (count && json_array_size(value) >= count) {
+		/* Item by item: what did not change keeps its characters (and the
+		 * comments between items); new items follow the last. */
+		size_t pos = start;
+		for (k = 0; k < count; k++) {
+			const struct quire__ynode *it = quire__yaml_item(val, k);
+			size_t il;
+			const char *was = quire__yaml_scalar(it, &il);
+			const char *now = json_string_value(json_array_get(value, k));
+			if (was && now && il == strlen(now) && !memcmp(was, now, il))
+				continue;
+			size_t ie = it->style == QUIRE_YLITERAL || it->style == QUIRE_YFOLDED
+					    ? block_end(y->text, tl, it->start)
+					    : it->end;
+			quire_buf_add(text, y->text + pos, it->start - pos);
+			quire_yaml_emit_scalar(text, json_array_get(value, k), (int)col + 2);
+			pos = ie;
+		}
+		quire_buf_add(text, y->text + pos, end - pos);
+		for (k = count; k < json_array_size(value); k++) {
+			quire_buf_printf(text, "\n%*s- ", (int)col, "");
+			quire_yaml_emit_scalar(text, json_array_get(value, k), (int)col + 2);
+		}
+	} else {
+		json_array_foreach(value, k, item) {
+			if (k)
+				quire_buf_printf(text, "\n%*s", (int)col, "");
+			quire_buf_puts(text, "- ");
+			quire_yaml_emit_scalar(text, item, (int)col + 2);
+		}
+	}
+	quire_buf_add(text, y->text + end, tl - end);
+}
+
 int quire_project_set_input(struct quire_project *p, const char *name, const json_t *value)
 {
 	char *path = quire__xasprintf("%s/%s", p->root, p->inputs_file);
@@ -585,66 +651,7 @@ int quire_project_set_input(struct quire_project *p, const char *name, const jso
 		quire_buf_add(&text, y->text + end, tl - end);
 	} else if (quire__yaml_is_seq(val) && val->start < val->end && val->end <= tl &&
 		   json_is_array(value)) {
-		/* A list: its items' characters replaced, in its own style, where it stood. */
-		size_t start = val->start, end = val->end, col = 0;
-		/* A block list ends with its last item (libyaml's mark for the list may be the
-		 * next key's line). */
-		size_t count = quire__yaml_count(val);
-		const struct quire__ynode *last = count ? quire__yaml_item(val, count - 1) : NULL;
-		if (y->text[start] != '[' && last && last->end <= tl)
-			end = last->style == QUIRE_YLITERAL || last->style == QUIRE_YFOLDED
-				      ? block_end(y->text, tl, last->start)
-				      : last->end;
-		while (col < start && y->text[start - col - 1] != '\n')
-			col++;
-		quire_buf_add(&text, y->text, start);
-		size_t k;
-		const json_t *item;
-		if (y->text[start] == '[') {
-			quire_buf_putc(&text, '[');
-			json_array_foreach(value, k, item) {
-				char *js = json_dumps(item, JSON_ENCODE_ANY);
-				quire_buf_printf(&text, "%s%s", k ? ", " : "", js);
-				free(js);
-			}
-			quire_buf_putc(&text, ']');
-		} else if (!json_array_size(value)) {
-			quire_buf_puts(&text, "[]");
-		} else if (count && json_array_size(value) >= count) {
-			/* Item by item: what did not change keeps its characters (and the
-			 * comments between items); new items follow the last. */
-			size_t pos = start;
-			for (k = 0; k < count; k++) {
-				const struct quire__ynode *it = quire__yaml_item(val, k);
-				size_t il;
-				const char *was = quire__yaml_scalar(it, &il);
-				const char *now = json_string_value(json_array_get(value, k));
-				if (was && now && il == strlen(now) && !memcmp(was, now, il))
-					continue;
-				size_t ie =
-					it->style == QUIRE_YLITERAL || it->style == QUIRE_YFOLDED
-						? block_end(y->text, tl, it->start)
-						: it->end;
-				quire_buf_add(&text, y->text + pos, it->start - pos);
-				quire_yaml_emit_scalar(&text, json_array_get(value, k),
-						       (int)col + 2);
-				pos = ie;
-			}
-			quire_buf_add(&text, y->text + pos, end - pos);
-			for (k = count; k < json_array_size(value); k++) {
-				quire_buf_printf(&text, "\n%*s- ", (int)col, "");
-				quire_yaml_emit_scalar(&text, json_array_get(value, k),
-						       (int)col + 2);
-			}
-		} else {
-			json_array_foreach(value, k, item) {
-				if (k)
-					quire_buf_printf(&text, "\n%*s", (int)col, "");
-				quire_buf_puts(&text, "- ");
-				quire_yaml_emit_scalar(&text, item, (int)col + 2);
-			}
-		}
-		quire_buf_add(&text, y->text + end, tl - end);
+		list_text(&text, y, val, tl, value);
 	} else if (!val || quire__yaml_empty(val)) {
 		const char *eol = strstr(y->text, "\r\n") ? "\r\n" : "\n";
 		quire_buf_add(&text, y->text, tl);
