@@ -166,6 +166,13 @@ static int do_set(struct edit *e, const char *arg)
 static int do_input_editor(struct edit *e, const char *name)
 {
 	int fi = quire_blueprint_input(e->p->bp, name);
+	/* Refused before the editor opens: what was typed there could not be taken. */
+	if (e->p->bp->inputs[fi].type == QUIRE_INPUT_LIST) {
+		json_t *v = NULL;
+		int err = quire_project_parse_input(e->p, name, "", &v);
+		json_decref(v);
+		return err;
+	}
 	if (e->p->bp->inputs[fi].type == QUIRE_INPUT_FILE) {
 		/* The file itself: the next run reads what was saved (as for a prompt). */
 		const char *rel = json_string_value(json_object_get(e->p->inputs, name));

@@ -42,6 +42,17 @@ check "points at items" err_has "input 'PageNotes' is a list: set one item with 
 run_q "an item of a text input" 3 edit --set 'Premise[0]=x'
 check "refused" err_has "input 'Premise' is not a list"
 
+# $EDITOR on a list would hand back text quire cannot take as a list: refused before it opens.
+cat >../ed.sh <<'EOF2'
+#!/bin/sh
+echo "edited" >>"$1"
+touch "$(dirname "$0")/editor-ran"
+EOF2
+chmod +x ../ed.sh
+EDITOR=../ed.sh run_q "quire edit on a list input" 3 edit PageNotes
+check "points at items and inputs.yaml" err_has "input 'PageNotes' is a list: set one item with --set 'PageNotes[N]=TEXT'"
+check "and never ran the editor (whose work would be lost)" test ! -e ../editor-ran
+
 # A template that reads the list whole counts every note.
 sed -i '0,/      - Page\[p\]$/s//      - Page[p]\n      - PageNotes/' blueprint.yaml
 printf 'All notes: {{PageNotes | join "; "}}\n' >>prompts/narration.md
