@@ -340,8 +340,9 @@ static int inspect_call(const char *qdir, const json_t *m, const char *id, const
 				id, str(c, "provider"));
 		else
 			fprintf(stderr,
-				"quire: the prompt of %s (%lld bytes) was not kept: prompts over 1 "
-				"MiB are recorded by digest only (%s)\n",
+				"quire: the prompt of %s (%lld bytes) was not kept: prompts over "
+				"64 "
+				"KiB are recorded by digest only (%s)\n",
 				id, (long long)json_integer_value(json_object_get(p, "bytes")),
 				str(p, "digest"));
 		json_decref(c);

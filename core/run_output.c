@@ -203,9 +203,10 @@ int quire_run__answer(struct job *j)
 	return err;
 }
 
-/* Prompts up to this size are kept whole; a larger one (a collector's) by its digest and
- * size only, until records keep what a prompt was rendered from. */
-#define CALL_PROMPT_MAX (1u << 20)
+/* Prompts up to this size are kept whole; a larger one (a collector's, which is most of the
+ * book again on every scene's change) by its digest and size only, until records keep what a
+ * prompt was rendered from. */
+#define CALL_PROMPT_MAX (64u << 10)
 /* Prompts and schemas up to this size are kept in the record itself: a blob (a file, until
  * small blobs are packed) less per call. */
 #define CALL_INLINE_MAX (16u << 10)

@@ -41,6 +41,7 @@ cat >blueprint.yaml <<'EOF'
 blueprint: hygiene
 inputs:
   Subject: { type: text, default: "a lighthouse keeper" }
+  Long:    { type: text, default: "" }
 producers:
   CutOff:     { role: writer, prompt: prompts/cutoff.md, uses: [Subject] }
   CutOffJson: { role: writer, prompt: prompts/cutoffjson.md, uses: [Subject],
@@ -55,11 +56,13 @@ producers:
   Denied:     { role: writer, prompt: prompts/unauthorized.md, uses: [Subject] }
   Spent:      { role: writer, prompt: prompts/cutoffempty.md, uses: [Subject] }
   Latin:      { role: writer, prompt: prompts/latin1.md, uses: [Subject] }
+  Big:        { role: writer, prompt: prompts/big.md, uses: [Long] }
 EOF
 for c in cutoff cutoffjson reasoning prosejson unauthorized cutoffempty latin1; do
 	printf 'case:%s\nWrite one sentence about {{Subject}}.\n' "$c" >"prompts/$c.md"
 done
 printf 'case:plain\n{{CutOff}}\n' >prompts/after.md
+printf 'case:plain\n{{Long}}\n' >prompts/big.md
 printf 'cut {{Subject}}\n' >prompts/ext.md
 printf 'THINK about {{Subject}}\n' >prompts/extthink.md
 cat >schemas/outline.json <<'EOF'
@@ -75,7 +78,7 @@ roles:
             params: { base_url: "http://127.0.0.1:$PORT/v1" } }
   ext:    { provider: cut, retries: 3, retry_base_ms: 10 }
 EOF
-: >inputs.yaml
+python3 -c 'print("Long: " + "word " * 14000)' >inputs.yaml
 run_q "a run with cut-off answers" 1 run --json
 is "CutOff failed" "$(grep -c '"event":"failed","id":"CutOff"' "$TRASH/.out")" 1
 check "as truncated, saying how to raise the limit" python3 -c '
@@ -155,6 +158,8 @@ check "is valid JSON, saying so" python3 -c '
 import json,sys; d=json.load(open(sys.argv[1])); assert d["response"] is None and d["utf8"] is False, d' "$TRASH/.out"
 run_q "and its bytes without --json" 0 inspect Latin --response
 check "as they came" grep -qa "ferm" "$TRASH/.out"
+run_q "a prompt over 64 KiB" 3 inspect Big --prompt
+check "is recorded by digest and size, and says so" err_has "the prompt of Big (70011 bytes) was not kept: prompts over 64 KiB are recorded by digest only (sha256:"
 run_q "--take picks a take's call" 0 inspect Reasoned --prompt --take 0
 check "the same prompt" out_has "case:reasoning"
 run_q "a take that does not exist" 3 inspect Reasoned --prompt --take 7
