@@ -77,6 +77,14 @@ static void print_dot(const json_t *g)
 		dot_str(json_string_value(json_array_get(n, 0)));
 		printf(" -> ");
 		dot_str(json_string_value(json_array_get(n, 1)));
+		/* A use of earlier instances: dashed, labelled with its index ("i-1"). */
+		const char *ref = json_string_value(json_array_get(n, 2));
+		const char *ix = ref ? strchr(ref, '[') : NULL;
+		if (ix) {
+			printf(" [style=dashed, label=");
+			dot_str(ix);
+			printf("]");
+		}
 		printf(";\n");
 	}
 	printf("}\n");

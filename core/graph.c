@@ -65,7 +65,12 @@ json_t *quire_graph_blueprint(const struct quire_project *p)
 			for (size_t v = 0; v < u; v++)
 				seen |= pr->uses[v].is_input == use->is_input &&
 					pr->uses[v].target == use->target;
-			if (!seen)
+			/* A use of earlier instances (StorySoFar[i-1]) names itself: the loop it
+			 * draws among producers is none among instances. */
+			if (!seen && use->earlier)
+				json_array_append_new(
+					edges, json_pack("[s,s,s]", from, pr->name, use->text));
+			else if (!seen)
 				json_array_append_new(edges, json_pack("[s,s]", from, pr->name));
 		}
 	}

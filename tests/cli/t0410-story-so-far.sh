@@ -35,6 +35,16 @@ is "its summary, the chapters after it, their scenes and the book re-ran" "$(eve
 	"Book Chapter[2] Scene[1][0] Scene[1][1] Scene[2][0] Scene[2][1] StorySoFar[1] StorySoFar[2]"
 check "the next chapter read the edit" grep -q "Chapter two, rewritten by hand." out/Chapter-2.md
 
+# The blueprint graph shows the loop among producers as uses of earlier instances.
+run_q "graph --blueprint" 0 graph --blueprint
+check "the chapter reads the summary before it, dashed and labelled" \
+	out_has '"StorySoFar" -> "Chapter" [style=dashed, label="[i-1]"];'
+check "the summary reads itself the same way" \
+	out_has '"StorySoFar" -> "StorySoFar" [style=dashed, label="[i-1]"];'
+check "a plain use stays plain" out_has '"Chapter" -> "StorySoFar";'
+cp "$TRASH/.out" ../bp.dot
+check "Graphviz draws it" dot -Tsvg ../bp.dot -o ../bp.svg
+
 # Every earlier chapter at once, joined like a collector.
 cat >>blueprint.yaml <<'EOF'
 
