@@ -20,6 +20,7 @@
 #include "quire/manifest.h"
 #include "quire/out.h"
 #include "quire/project.h"
+#include "quire/run.h"
 #include "quire/suggest.h"
 
 static const char usage[] =
@@ -278,20 +279,6 @@ static int inspect_used_by(const char *root, const char *id, int json)
 	return rc;
 }
 
-/* The record of call digest cd (a blob), or NULL (none, or gone). */
-static json_t *load_call(const char *qdir, const char *cd)
-{
-	if (!cd)
-		return NULL;
-	struct quire_buf b = QUIRE_BUF_INIT;
-	json_t *c = NULL;
-	if (quire_blob_read(qdir, cd, &b, 1u << 20, 1) == 0)
-		c = json_loadb(b.ptr, b.len, 0, NULL);
-	quire_error_clear();
-	quire_buf_release(&b);
-	return c;
-}
-
 /* --prompt / --response: what the call that made an artefact (or its take N) sent and got. */
 static int inspect_call(const char *qdir, const json_t *m, const char *id, const json_t *e,
 			long long take, int response, int json)
@@ -316,7 +303,7 @@ static int inspect_call(const char *qdir, const json_t *m, const char *id, const
 		}
 		cd = json_string_value(json_object_get(t, "call"));
 	}
-	json_t *c = load_call(qdir, cd);
+	json_t *c = quire_call_load(qdir, cd);
 	if (!c) {
 		fprintf(stderr,
 			"quire: %s has no recorded call%s (%s): made before quire kept calls, by "
@@ -391,7 +378,7 @@ static void show_entry(const char *qdir, const json_t *m, const char *id, const 
 		quire_buf_release(&b);
 		/* The call's record: what it names (prompt, schema, raw answer) by digest. */
 		const json_t *cd = json_object_get(e, "call");
-		json_t *cr = load_call(
+		json_t *cr = quire_call_load(
 			qdir, json_string_value(cd ? cd : json_object_get(e, "failed_call")));
 		if (cr)
 			json_object_set_new(j, "call_record", cr);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,11 +112,19 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
+/* A temporary name beside path that no other writer uses: threads of one process may write
+ * the same path at once (two jobs storing the same bytes as a blob). */
+static char *temp_name(const char *path)
+{
+	static _Atomic unsigned seq;
+	return quire__xasprintf("%s.tmp-%ld-%u", path, (long)getpid(), atomic_fetch_add(&seq, 1));
+}
+
 /* Temp file in path's directory, written, fsynced when durable, renamed over path; when
  * durable the directory is fsynced too. */
 static int replace(const char *path, const void *data, size_t len, int mode, int durable)
 {
-	char *tmp = quire__xasprintf("%s.tmp-%ld", path, (long)getpid());
+	char *tmp = temp_name(path);
 	char *dcopy = quire__xstrdup(path);
 	int err = 0;
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
@@ -155,7 +164,7 @@ int quire_fs_stream_open(struct quire_fs_stream *w, const char *path, int mode)
 {
 	memset(w, 0, sizeof(*w));
 	w->path = quire__xstrdup(path);
-	w->tmp = quire__xasprintf("%s.tmp-%ld", path, (long)getpid());
+	w->tmp = temp_name(path);
 	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (w->fd < 0) {
 		int err = quire_error_set(quire__io_code(errno), "cannot create '%s': %s", w->tmp,

@@ -9,12 +9,12 @@
 #include <jansson.h>
 
 #include "quire/blob.h"
-#include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/gc.h"
 #include "quire/hash.h"
 #include "lock.h"
 #include "quire/manifest.h"
+#include "quire/run.h"
 #include "quire/store.h"
 #include "util.h"
 
@@ -30,12 +30,7 @@ static void keep_call(json_t *live, const char *qdir, const json_t *d)
 	if (!cd || json_object_get(live, cd))
 		return;
 	keep(live, cd);
-	struct quire_buf b = QUIRE_BUF_INIT;
-	json_t *c = NULL;
-	if (quire_blob_read(qdir, cd, &b, 1u << 20, 1) == 0)
-		c = json_loadb(b.ptr, b.len, 0, NULL);
-	quire_error_clear();
-	quire_buf_release(&b);
+	json_t *c = quire_call_load(qdir, cd);
 	const json_t *pd = json_object_get(json_object_get(c, "prompt"), "digest");
 	if (json_is_true(json_object_get(json_object_get(c, "prompt"), "kept")) &&
 	    !json_object_get(json_object_get(c, "prompt"), "text") && json_is_string(pd))

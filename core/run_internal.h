@@ -100,10 +100,9 @@ int quire_run__answer(struct job *j);
 
 /* Keeps what was sent and what came back (on the worker, after the call): the rendered prompt
  * and schema, the raw answer the provider left in scratch (redacted of secrets), and a record
- * naming them with the provider, model, params, usage, cost, attempts and any error, each a
- * blob written through the slot directory dir. Sets j->call; best effort (a call is not
- * failed for its record). */
-void quire_run__record_call(struct runner *r, struct job *j, const char *dir, const char *scratch);
+ * naming them with the provider, model, params, usage, cost, attempts and any error. Sets
+ * j->call; best effort (a call is not failed for its record). */
+void quire_run__record_call(struct runner *r, struct job *j, const char *scratch);
 
 /* A worker thread's own files, reused by each job it runs: creating and deleting two files per
  * job made ext4's inode allocator scan its recently deleted inodes (quadratic in a run). */

@@ -301,7 +301,7 @@ void *quire_run__worker(void *arg)
 		if (verify_inputs(j) == 0 && slot_prepare(w, j) == 0) {
 			attempt(r, j);
 			/* Stored here, on the worker, before its slot can be reset. */
-			quire_run__record_call(r, j, w->dir, w->scratch);
+			quire_run__record_call(r, j, w->scratch);
 			if (j->rc == 0 || j->partial) {
 				if ((j->adopt_err = quire_blob_adopt(r->p->qdir, j->tmp,
 								     j->digest.s)) == 0)

@@ -213,25 +213,7 @@ int quire_run__answer(struct job *j)
 /* The raw answer kept, at most (a longer one is cut, and says so). */
 #define CALL_RESPONSE_MAX (16u << 20)
 
-/* Stores data as a blob through a file in the slot directory (a name no other thread uses:
- * two jobs may store the same bytes at once). */
-static int put_blob(struct runner *r, const char *dir, const char *name, const void *data,
-		    size_t len, struct quire_digest *d)
-{
-	quire_hash_bytes(data, len, d);
-	if (quire_blob_exists(r->p->qdir, d->s))
-		return 0;
-	char *tmp = quire__xasprintf("%s/%s", dir, name);
-	int err = quire_fs_write_file(tmp, data, len, 0644);
-	if (!err)
-		err = quire_blob_adopt(r->p->qdir, tmp, d->s);
-	if (err)
-		unlink(tmp);
-	free(tmp);
-	return err;
-}
-
-void quire_run__record_call(struct runner *r, struct job *j, const char *dir, const char *scratch)
+void quire_run__record_call(struct runner *r, struct job *j, const char *scratch)
 {
 	const struct quire_binding *b = j->bi->b;
 	struct quire_digest pd, sd, rd, cd;
@@ -245,8 +227,7 @@ void quire_run__record_call(struct runner *r, struct job *j, const char *dir, co
 		json_object_set_new(prompt, "kept", json_true());
 		json_object_set_new(prompt, "text", ptext);
 	} else if (j->prompt_len <= CALL_PROMPT_MAX) {
-		err = put_blob(r, dir, "call-prompt", j->prompt ? j->prompt : "", j->prompt_len,
-			       &pd);
+		err = quire_blob_put(r->p->qdir, j->prompt ? j->prompt : "", j->prompt_len, &pd);
 		json_object_set_new(prompt, "kept", json_true());
 	} else {
 		quire_hash_bytes(j->prompt, j->prompt_len, &pd);
@@ -263,7 +244,7 @@ void quire_run__record_call(struct runner *r, struct job *j, const char *dir, co
 	size_t sl = j->schema ? strlen(j->schema) : 0;
 	if (j->schema && sl <= CALL_INLINE_MAX)
 		json_object_set_new(c, "schema_text", json_stringn(j->schema, sl));
-	else if (!err && j->schema && !(err = put_blob(r, dir, "call-schema", j->schema, sl, &sd)))
+	else if (!err && j->schema && !(err = quire_blob_put(r->p->qdir, j->schema, sl, &sd)))
 		json_object_set_new(c, "schema", json_string(sd.s));
 	/* The raw answer, when the provider left one: secrets it may echo are taken out. */
 	char *rpath = quire__xasprintf("%s/%s", scratch, QUIRE_RESPONSE_FILE);
@@ -278,7 +259,7 @@ void quire_run__record_call(struct runner *r, struct job *j, const char *dir, co
 		memcpy(red, raw.ptr, raw.len);
 		red[raw.len] = '\0';
 		quire_secret_redact(red, cap);
-		if (!(err = put_blob(r, dir, "call-response", red, strlen(red), &rd))) {
+		if (!(err = quire_blob_put(r->p->qdir, red, strlen(red), &rd))) {
 			json_object_set_new(c, "response", json_string(rd.s));
 			if (cut)
 				json_object_set_new(c, "response_cut", json_true());
@@ -302,11 +283,25 @@ void quire_run__record_call(struct runner *r, struct job *j, const char *dir, co
 		free(clean);
 	}
 	char *text = err ? NULL : json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
-	if (text && !put_blob(r, dir, "call", text, strlen(text), &cd)) {
+	if (text && !quire_blob_put(r->p->qdir, text, strlen(text), &cd)) {
 		j->call = cd;
 		j->has_call = 1;
 	}
 	quire_error_clear();
 	free(text);
 	json_decref(c);
+}
+
+json_t *quire_call_load(const char *qdir, const char *digest)
+{
+	if (!digest)
+		return NULL;
+	struct quire_buf b = QUIRE_BUF_INIT;
+	json_t *c = NULL;
+	/* Small: a prompt kept in the record is under 16 KiB, the rest are digests. */
+	if (quire_blob_read(qdir, digest, &b, 1u << 20, 1) == 0)
+		c = json_loadb(b.ptr, b.len, 0, NULL);
+	quire_error_clear();
+	quire_buf_release(&b);
+	return c;
 }

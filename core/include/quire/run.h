@@ -89,4 +89,8 @@ int quire_run_check_cost(long long estimate_micro, long long max_micro);
 int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	      struct quire_run_result *res);
 
+/* The record of a provider call (the blob an entry's "call" names: what was sent and what
+ * came back), parsed; NULL when digest is NULL or the blob is missing or damaged. */
+struct json_t *quire_call_load(const char *qdir, const char *digest);
+
 #endif
