@@ -96,6 +96,31 @@ new_story() {
 	cp -R "$FIXTURES/story-flat/." . && rm README.md
 }
 
+# start_fake_openai KEY: starts tests/fixtures/fake_openai.py on 127.0.0.1 (for at most 110 s),
+# setting PORT, BASE (its /v1 URL) and server (its pid); bails out when it does not start.
+start_fake_openai() {
+	python3 "$FIXTURES/fake_openai.py" --key "$1" --lifetime 110 >"$TRASH/server.port" \
+		2>"$TRASH/server.err" &
+	server=$!
+	for _ in $(seq 100); do
+		[ -s "$TRASH/server.port" ] && break
+		sleep 0.1
+	done
+	PORT=$(head -1 "$TRASH/server.port")
+	case "$PORT" in
+	'' | *[!0-9]*) echo "Bail out! the fake server did not start: $(cat "$TRASH/server.err")"; exit 1 ;;
+	esac
+	BASE="http://127.0.0.1:$PORT/v1"
+}
+
+# fake_count CASE: how many requests the fake OpenAI server saw for a case.
+fake_count() {
+	python3 -c '
+import json,sys,urllib.request
+c=json.load(urllib.request.urlopen("http://127.0.0.1:%s/stats" % sys.argv[1]))["counts"]
+print(c.get(sys.argv[2], 0))' "$PORT" "$1"
+}
+
 done_testing() {
 	echo "1..$T_NUM"
 	[ "$T_FAIL" -eq 0 ]

@@ -7,17 +7,7 @@ KEY=sk-test-quire-5f2a9c
 WRONG=sk-wrong-quire-77d1e0
 export OPENAI_API_KEY=$KEY
 
-python3 "$FIXTURES/fake_openai.py" --key "$KEY" --lifetime 110 >server.port 2>server.err &
-server=$!
-for _ in $(seq 100); do
-	[ -s server.port ] && break
-	sleep 0.1
-done
-PORT=$(head -1 server.port)
-case "$PORT" in
-'' | *[!0-9]*) echo "Bail out! the fake server did not start: $(cat server.err)"; exit 1 ;;
-esac
-BASE="http://127.0.0.1:$PORT/v1"
+start_fake_openai "$KEY"
 
 # stats CASE: how many requests the fake server saw for a case (bash's /dev/tcp: no python
 # start-up per question).

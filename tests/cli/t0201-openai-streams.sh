@@ -6,15 +6,8 @@
 . "$(dirname "$0")/lib.sh"
 KEY=sk-test-QUIRE-5f2a9c81b7
 export OPENAI_API_KEY=$KEY
-python3 "$FIXTURES/fake_openai.py" --key "$KEY" --lifetime 110 >server.port 2>server.err &
-for _ in $(seq 100); do [ -s server.port ] && break; sleep 0.1; done
-PORT=$(head -1 server.port)
-case "$PORT" in '' | *[!0-9]*) echo "Bail out! no fake server: $(cat server.err)"; exit 1 ;; esac
-BASE="http://127.0.0.1:$PORT/v1"
-count() { python3 -c '
-import json,sys,urllib.request
-c=json.load(urllib.request.urlopen("http://127.0.0.1:%s/stats" % sys.argv[1]))["counts"]
-print(c.get(sys.argv[2], 0))' "$PORT" "$1"; }
+start_fake_openai "$KEY"
+count() { fake_count "$1"; }
 
 mkdir -p p/prompts p/schemas && cd p || exit 1
 cat >blueprint.yaml <<'YAML'

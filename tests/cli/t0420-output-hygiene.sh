@@ -6,19 +6,8 @@
 . "$(dirname "$0")/lib.sh"
 KEY=sk-test-quire-7c1d44
 export OPENAI_API_KEY=$KEY
-python3 "$FIXTURES/fake_openai.py" --key "$KEY" --lifetime 110 >server.port 2>server.err &
-server=$!
-for _ in $(seq 100); do
-	[ -s server.port ] && break
-	sleep 0.1
-done
-PORT=$(head -1 server.port)
-case "$PORT" in
-'' | *[!0-9]*) echo "Bail out! the fake server did not start: $(cat server.err)"; exit 1 ;;
-esac
-count() { python3 -c '
-import json,sys,urllib.request
-print(json.load(urllib.request.urlopen("http://127.0.0.1:%s/stats" % sys.argv[1]))["counts"].get(sys.argv[2],0))' "$PORT" "$1"; }
+start_fake_openai "$KEY"
+count() { fake_count "$1"; }
 
 # An external provider that says its answer was cut off, and one that thinks aloud.
 mkdir bin
