@@ -59,6 +59,11 @@ printf 'All notes: {{PageNotes | join "; "}}\n' >>prompts/narration.md
 run_q "narration reading every note" 0 plan --explain
 check "its definition changed, and it reads every note" python3 -c '
 import sys; t=open(sys.argv[1]).read(); assert "Narration[0]" in t and "Narration[1]" in t, t' "$TRASH/.out"
+run_q "run the narration" 0 run
+run_q "inspect Narration[0]'s record" 0 inspect 'Narration[0]' --json
+check "names the whole list, not items" python3 -c '
+import json,sys; ins=json.load(open(sys.argv[1]))["deps"]["inputs"]
+assert "PageNotes" in ins and not any(k.startswith("PageNotes[") for k in ins), ins' "$TRASH/.out"
 
 # Export and back.
 run_q "export" 0 inspect --export ../x.yaml
