@@ -180,6 +180,10 @@ static void print_entry(const char *qdir, const char *id, const json_t *e)
 	json_array_foreach(json_object_get(deps, "upstream"), i, v)
 		printf("upstream:    %s %.19s\n", json_string_value(json_array_get(v, 0)),
 		       json_string_value(json_array_get(v, 1)));
+	/* Upstreams read by their JSON fields: each field and its value's digest. */
+	json_object_foreach(json_object_get(deps, "fields"), k, v)
+		printf("upstream:    %s %.19s\n", k,
+		       json_is_string(v) ? json_string_value(v) : "(absent)");
 	const char *d = json_string_value(json_object_get(e, "digest"));
 	if (!d)
 		return;

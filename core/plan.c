@@ -16,9 +16,6 @@
 #include "table.h"
 #include "util.h"
 
-/* Reasons naming more upstream ids than this are summarised ("and N more"). */
-#define MAX_UPSTREAM_REASONS 3
-
 /* The nodes by id. */
 struct idmap {
 	struct quire__table t;
@@ -29,7 +26,13 @@ struct quire_plan__index {
 	struct idmap map;
 	struct quire__arena ids; /* the nodes' ids */
 	size_t *deps, *rdeps;	 /* every node's deps and rdeps, one array each */
+	struct quire__fvals fv;	 /* upstream outputs read for their fields */
 };
+
+struct quire__fvals *quire__plan_fvals(const struct quire_plan *plan)
+{
+	return &plan->index->fv;
+}
 
 static void idmap_put(struct idmap *m, size_t v)
 {
@@ -45,21 +48,6 @@ static long idmap_get(const struct idmap *m, const char *key)
 	while (*s && strcmp(m->plan->nodes[*s - 1].id, key))
 		s = quire__table_next(&m->t, s);
 	return (long)*s - 1;
-}
-
-/* Adds a reason (from the name table: quire/reason.h) and marks the node dirty. */
-static void add_reason(struct quire_node *n, enum quire_reason_kind k, const char *subject)
-{
-	n->reasons = quire__xrealloc(n->reasons, (n->nreasons + 1) * sizeof(char *));
-	n->reasons[n->nreasons++] = quire_reason_text(k, subject);
-	n->dirty = 1;
-}
-
-static void add_regenerate(struct quire_node *n)
-{
-	char take[48];
-	snprintf(take, sizeof(take), "take %lld", n->take);
-	add_reason(n, QUIRE_REASON_REGENERATE, take);
 }
 
 void quire_plan_free(struct quire_plan *plan)
@@ -78,6 +66,8 @@ void quire_plan_free(struct quire_plan *plan)
 		quire__arena_release(&plan->index->ids);
 		free(plan->index->deps);
 		free(plan->index->rdeps);
+		for (size_t k = 0; k < QUIRE__FVALS; k++)
+			json_decref(plan->index->fv.v[k]);
 		free(plan->index);
 	}
 	for (size_t i = 0; i < plan->nremoved; i++)
@@ -321,207 +311,6 @@ static const char *jstr(const json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 
-static int same(const char *a, const char *b)
-{
-	if (!a || !b)
-		return a == b;
-	return !strcmp(a, b);
-}
-
-/* The next JSON string token at t[*i] (after spacing): its bytes between the quotes in
- * *s, *len; 0, or -1 when there is none. */
-static int next_str(const char *t, size_t n, size_t *i, const char **s, size_t *len)
-{
-	size_t j = *i;
-	while (j < n && (t[j] == ' ' || t[j] == '\n'))
-		j++;
-	size_t e = j < n && t[j] == '"' ? quire_json_value_end(t, n, j) : (size_t)-1;
-	if (e == (size_t)-1)
-		return -1;
-	*s = t + j + 1;
-	*len = e - j - 2;
-	*i = e;
-	return 0;
-}
-
-/* Skips spacing and then expects c at t[*i]. */
-static int next_char(const char *t, size_t n, size_t *i, char c)
-{
-	size_t j = *i;
-	while (j < n && (t[j] == ' ' || t[j] == '\n'))
-		j++;
-	if (j >= n || t[j] != c)
-		return -1;
-	*i = j + 1;
-	return 0;
-}
-
-/* Compares the recorded upstream list, as its JSON text ([["id", "digest"], ...]), with n's
- * upstream nodes in order, without parsing it into 20,000 JSON values for a collector of
- * 10,000: with reason 0 only checks that the ids are the same in the same order (0, else
- * -1: the caller compares the lists as sets); with reason 1 adds the reasons. */
-static int upstream_in_order(const struct quire_project *p, struct quire_plan *plan,
-			     struct quire_node *n, const char *t, size_t len, int reason,
-			     size_t *shown, size_t *more)
-{
-	const struct quire_producer *pr = &p->bp->producers[n->producer];
-	int twice = 0;
-	for (size_t a = 0; a < pr->nuses; a++)
-		for (size_t b = a + 1; b < pr->nuses; b++)
-			twice |= !pr->uses[a].is_input && !pr->uses[b].is_input &&
-				 pr->uses[a].target == pr->uses[b].target;
-	size_t i = 0;
-	if (next_char(t, len, &i, '['))
-		return -1;
-	for (size_t k = 0; k < n->ndeps; k++) {
-		const struct quire_node *u = &plan->nodes[n->deps[k]];
-		const char *id, *dg;
-		size_t idl, dgl;
-		if ((k && next_char(t, len, &i, ',')) || next_char(t, len, &i, '[') ||
-		    next_str(t, len, &i, &id, &idl) || next_char(t, len, &i, ',') ||
-		    next_str(t, len, &i, &dg, &dgl) || next_char(t, len, &i, ']'))
-			return -1;
-		/* Ids need no escapes (quire_id_valid), so their JSON text is the id. */
-		if (idl != strlen(u->id) || memcmp(id, u->id, idl))
-			return -1;
-		int changed = u->dirty || dgl != strlen(u->digest) || memcmp(dg, u->digest, dgl);
-		if (!reason || !changed)
-			continue;
-		/* An upstream used twice is one upstream (only two uses of one producer can name
-		 * the same instance twice). */
-		int again = 0;
-		for (size_t j = 0; twice && j < k && !again; j++)
-			again = n->deps[j] == n->deps[k];
-		if (again)
-			continue;
-		if ((*shown)++ < MAX_UPSTREAM_REASONS)
-			add_reason(n, QUIRE_REASON_UPSTREAM_CHANGED, u->id);
-		else
-			(*more)++;
-	}
-	return next_char(t, len, &i, ']');
-}
-
-/* Explains why node i differs from its manifest entry e (full; NULL when there is none). */
-static void explain(struct quire_plan *plan, const struct quire_project *p, size_t i,
-		    const json_t *e, struct quire_blob_set *blobs)
-{
-	struct quire_node *n = &plan->nodes[i];
-	const struct quire_producer *pr = &p->bp->producers[n->producer];
-	if (!e) {
-		add_reason(n, QUIRE_REASON_NEW, NULL);
-		return;
-	}
-	const char *status = jstr(e, "status");
-	if (status && !strcmp(status, "failed"))
-		add_reason(n, QUIRE_REASON_FAILED, NULL);
-	else if (status && !strcmp(status, "blocked"))
-		add_reason(n, QUIRE_REASON_BLOCKED, NULL);
-	else if (status && !strcmp(status, "stale"))
-		add_reason(n,
-			   json_is_true(json_object_get(e, "released")) ? QUIRE_REASON_RELEASED
-									: QUIRE_REASON_STALE,
-			   NULL);
-	const json_t *old = json_object_get(e, "deps");
-	json_t *parsed = NULL;
-	if (json_is_string(old)) {
-		/* Kept as text (a collector's): parsed but for its upstream list. */
-		old = parsed = quire_json_loads_keeping(json_string_value(old),
-							json_string_length(old), "upstream", 0);
-	}
-	/* Never built (it failed or was blocked the first time): there is nothing to compare. */
-	if (!old)
-		return;
-	size_t fb_now = json_array_size(n->feedback),
-	       fb_then = json_array_size(json_object_get(old, "feedback"));
-	if (fb_now > fb_then)
-		add_reason(n, QUIRE_REASON_FEEDBACK,
-			   json_string_value(json_array_get(n->feedback, fb_now - 1)));
-	if (!n->feedback_round && n->take != json_integer_value(json_object_get(old, "take")) &&
-	    n->take > json_integer_value(json_object_get(e, "take")))
-		add_regenerate(n);
-	if (!same(jstr(old, "definition"), pr->def_digest))
-		add_reason(n, QUIRE_REASON_DEFINITION, pr->name);
-	const struct quire_binding *b = quire_project_binding(p, pr->role);
-	if (!same(jstr(old, "binding"), b->digest.s))
-		add_reason(n, QUIRE_REASON_BINDING, pr->role);
-	if (!same(jstr(old, "prompt"), quire_project_prompt_digest(p, (size_t)n->producer, n->idx)))
-		add_reason(n, QUIRE_REASON_PROMPT, NULL);
-	if (!same(jstr(old, "schema"), quire_project_file_digest(p, pr->output.schema)))
-		add_reason(n, QUIRE_REASON_SCHEMA, NULL);
-	const json_t *oin = json_object_get(old, "inputs");
-	size_t nin;
-	struct quire__ipair *ins = quire__plan_input_pairs(p, n, &nin);
-	for (size_t k = 0; k < nin; k++)
-		if (!same(jstr(oin, ins[k].key), ins[k].d.s))
-			add_reason(n, QUIRE_REASON_INPUT, ins[k].key);
-	quire__plan_free_ipairs(ins, nin);
-	/* Upstream compared as a set of ids: a fan-out that grew or shrank names what changed. */
-	const json_t *oup = json_object_get(old, "upstream");
-	size_t shown = 0, more = 0;
-	json_t *oparsed = NULL;
-	if (json_is_string(oup)) {
-		const char *t = json_string_value(oup);
-		size_t tl = json_string_length(oup);
-		if (upstream_in_order(p, plan, n, t, tl, 0, &shown, &more) == 0) {
-			upstream_in_order(p, plan, n, t, tl, 1, &shown, &more);
-			goto summed;
-		}
-		oup = oparsed = json_loadb(t, tl, 0, NULL);
-	}
-	json_t *prev = json_object();
-	size_t k;
-	json_t *pair;
-	json_array_foreach(oup, k, pair) {
-		const char *oid = json_string_value(json_array_get(pair, 0));
-		if (oid)
-			json_object_set(prev, oid, json_array_get(pair, 1));
-	}
-	json_t *seen = json_object();
-	for (k = 0; k < n->ndeps; k++) {
-		const struct quire_node *u = &plan->nodes[n->deps[k]];
-		/* An upstream used twice (uses: [Scene[i][*], Scene[i][0]]) is one upstream. */
-		if (json_object_get(seen, u->id))
-			continue;
-		json_object_set_new(seen, u->id, json_true());
-		const char *od = json_string_value(json_object_get(prev, u->id));
-		enum quire_reason_kind what =
-			!od ? QUIRE_REASON_UPSTREAM_ADDED : QUIRE_REASON_UPSTREAM_CHANGED;
-		int changed = !od || u->dirty || !same(od, u->digest);
-		json_object_del(prev, u->id);
-		if (!changed)
-			continue;
-		if (shown++ < MAX_UPSTREAM_REASONS)
-			add_reason(n, what, u->id);
-		else
-			more++;
-	}
-	const char *gone;
-	json_t *unused;
-	json_object_foreach(prev, gone, unused) {
-		if (shown++ < MAX_UPSTREAM_REASONS)
-			add_reason(n, QUIRE_REASON_UPSTREAM_REMOVED, gone);
-		else
-			more++;
-	}
-	json_decref(prev);
-	json_decref(seen);
-	json_decref(oparsed);
-summed:
-	json_decref(parsed);
-	if (more) {
-		char nb[32];
-		snprintf(nb, sizeof(nb), "%zu", more);
-		add_reason(n, QUIRE_REASON_UPSTREAM_MORE, nb);
-	}
-	if (n->nreasons)
-		return;
-	if (!jstr(e, "digest") || !quire_blob_set_has(blobs, jstr(e, "digest"))) {
-		add_reason(n, QUIRE_REASON_OUTPUT_MISSING, NULL);
-		n->missing = jstr(e, "digest") != NULL;
-	}
-}
-
 int quire_plan_build(struct quire_plan **out, const struct quire_project *p, json_t *m,
 		     const char *qdir, const char *const *targets, size_t ntargets)
 {
@@ -634,7 +423,7 @@ static int decide(struct quire_plan *plan, const struct quire_project *p, size_t
 			return err;
 		n->take = max_take(full) + 1;
 		json_decref(full);
-		add_regenerate(n);
+		quire__plan_add_regenerate(n);
 	}
 	const char *est = row ? row->status : NULL;
 	const char *edig = row ? row->digest : NULL;
@@ -658,16 +447,25 @@ static int decide(struct quire_plan *plan, const struct quire_project *p, size_t
 	int ups_clean = 1;
 	for (size_t k = 0; k < n->ndeps; k++)
 		ups_clean &= !plan->nodes[n->deps[k]].dirty && plan->nodes[n->deps[k]].digest[0];
+	int same_fp = 0;
 	if (ups_clean) {
-		if ((err = quire_plan_fingerprint(plan, p, i, &n->fp, NULL)))
+		err = quire_plan_match(plan, p, i, row, 1, &n->fp, NULL, &same_fp);
+		/* An upstream output that cannot be read for its fields: the run reads it again
+		 * and says what is wrong; planning goes on. */
+		if (err == QUIRE_ECORRUPT || err == QUIRE_ENOTFOUND || err == QUIRE_EIO) {
+			quire_error_clear();
+			err = 0;
+		} else if (err) {
 			return err;
-		n->have_fp = 1;
+		} else {
+			n->have_fp = 1;
+		}
 	}
 	/* Each field looked up once (the repeated lookups were 3% of a no-op plan). */
 	const char *digest = edig;
-	int same_fp = n->have_fp && est && same(row->fingerprint, n->fp.s);
-	int clean =
-		n->have_fp && quire_mrow_current(row, n->fp.s) && quire_blob_set_has(blobs, digest);
+	same_fp &= n->have_fp && est;
+	int clean = same_fp && quire_mrow_current(row, row->fingerprint) &&
+		    quire_blob_set_has(blobs, digest);
 	int pending = est && !strcmp(est, "pending-review");
 	if (!clean && pending && same_fp && !regen && digest && quire_blob_set_has(blobs, digest))
 		clean = 1;
@@ -684,11 +482,11 @@ static int decide(struct quire_plan *plan, const struct quire_project *p, size_t
 		json_t *full;
 		if ((err = quire_manifest_peek_kept(m, base, n->id, &full)))
 			return err;
-		explain(plan, p, i, full, blobs);
+		quire__plan_explain(plan, p, i, full, blobs);
 		json_decref(full);
 	}
 	if (!n->nreasons)
-		add_reason(n, QUIRE_REASON_FINGERPRINT, NULL);
+		quire__plan_add_reason(n, QUIRE_REASON_FINGERPRINT, NULL);
 	mark_waiting(plan, p, n);
 	if (n->selected && n->waiting)
 		plan->nwaiting++;

@@ -97,8 +97,8 @@ void quire__plan_free_ipairs(struct quire__ipair *v, size_t n)
 	free(v);
 }
 
-int quire_plan_fingerprint(const struct quire_plan *plan, const struct quire_project *p, size_t i,
-			   struct quire_digest *fp, char **deps_out)
+int quire__plan_record(const struct quire_plan *plan, const struct quire_project *p, size_t i,
+		       const struct quire__recopt *o, struct quire_digest *fp, char **deps_out)
 {
 	const struct quire_node *n = &plan->nodes[i];
 	const struct quire_producer *pr = &p->bp->producers[n->producer];
@@ -131,6 +131,21 @@ int quire_plan_fingerprint(const struct quire_plan *plan, const struct quire_pro
 	} else {
 		quire_buf_puts(&c, "[]");
 	}
+	if (o->fl) {
+		/* Version 2: the JSON fields it reads from the upstreams fl marks. */
+		quire_buf_puts(&c, ",\"fields\":{");
+		for (size_t k = 0; k < o->nfields; k++) {
+			if (k)
+				quire_buf_putc(&c, ',');
+			put_jstr(&c, o->fields[k].key);
+			quire_buf_putc(&c, ':');
+			if (o->fields[k].absent)
+				quire_buf_puts(&c, "null");
+			else
+				put_digest(&c, o->fields[k].d.s);
+		}
+		quire_buf_putc(&c, '}');
+	}
 	quire_buf_puts(&c, ",\"index\":[");
 	for (int d = 0; d < pr->ndims; d++) {
 		if (d)
@@ -161,18 +176,22 @@ int quire_plan_fingerprint(const struct quire_plan *plan, const struct quire_pro
 	quire_buf_puts(&c, ",\"take\":");
 	quire_buf_put_int(&c, n->take);
 	quire_buf_puts(&c, ",\"upstream\":[");
+	int first = 1;
 	for (size_t k = 0; k < n->ndeps; k++) {
 		const struct quire_node *u = &plan->nodes[n->deps[k]];
-		quire_buf_puts(&c, k ? ",[" : "[");
+		if (o->fl && o->fl[k])
+			continue;
+		quire_buf_puts(&c, first ? "[" : ",[");
+		first = 0;
 		put_jstr(&c, u->id);
 		quire_buf_putc(&c, ',');
-		put_digest(&c, u->digest);
+		put_digest(&c, o->subst && o->subst[k] ? o->subst[k] : u->digest);
 		quire_buf_putc(&c, ']');
 	}
-	quire_buf_puts(&c, "]},\"v\":1}");
+	quire_buf_puts(&c, o->fl ? "]},\"v\":2}" : "]},\"v\":1}");
 	quire_hash_bytes(c.ptr, c.len, fp);
 	if (deps_out) {
-		/* The same record as text, for the manifest: what follows {"deps": up to ,"v":1}.
+		/* The same record as text, for the manifest: what follows {"deps": up to ,"v":N}.
 		 */
 		static const char head[] = "{\"deps\":", tail[] = ",\"v\":1}";
 		size_t len = c.len - (sizeof(head) - 1) - (sizeof(tail) - 1);
@@ -182,4 +201,11 @@ int quire_plan_fingerprint(const struct quire_plan *plan, const struct quire_pro
 	}
 	quire_buf_release(&c);
 	return 0;
+}
+
+int quire_plan_fingerprint(const struct quire_plan *plan, const struct quire_project *p, size_t i,
+			   struct quire_digest *fp, char **deps_out)
+{
+	int same;
+	return quire_plan_match(plan, p, i, NULL, 0, fp, deps_out, &same);
 }

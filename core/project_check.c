@@ -307,8 +307,10 @@ int quire_project_check_templates_cached(const struct quire_project *p, struct q
 	return err;
 }
 
-int quire_project_list_keys(const struct quire_project *p, size_t pi, const char *name,
-			    const long long *idx, json_t *out)
+/* Producer pi's prompt and schema templates, parsed once (NULL when it has none); 1 when they
+ * cannot be read here (a prompt per instance, or a template that does not parse). */
+static int producer_templates(const struct quire_project *p, size_t pi,
+			      struct quire_template *const **out)
 {
 	struct quire_project *mp = (struct quire_project *)p;
 	const struct quire_producer *pr = &p->bp->producers[pi];
@@ -334,14 +336,42 @@ int quire_project_list_keys(const struct quire_project *p, size_t pi, const char
 			free(path);
 		}
 	}
-	if (mp->list_tpl_state[pi] != 1)
+	*out = mp->list_tpl + 2 * pi;
+	return mp->list_tpl_state[pi] != 1;
+}
+
+int quire_project_list_keys(const struct quire_project *p, size_t pi, const char *name,
+			    const long long *idx, json_t *out)
+{
+	const struct quire_producer *pr = &p->bp->producers[pi];
+	struct quire_template *const *t;
+	if (producer_templates(p, pi, &t))
 		return 1;
-	for (int k = 0; k < 2; k++) {
-		const struct quire_template *t = mp->list_tpl[2 * pi + k];
-		if (t && quire_template_list_indexes(t, p->bp, pr, name, idx,
-						     quire_project_render_inputs(p), out))
+	for (int k = 0; k < 2; k++)
+		if (t[k] && quire_template_list_indexes(t[k], p->bp, pr, name, idx,
+							quire_project_render_inputs(p), out))
 			return 1;
-	}
 	/* A list it uses but never names counts whole (nothing is known to be unread). */
 	return json_array_size(out) ? 0 : 1;
+}
+
+int quire_project_field_paths(const struct quire_project *p, size_t pi, const char *upstream,
+			      const long long *idx, json_t *out)
+{
+	const struct quire_producer *pr = &p->bp->producers[pi];
+	const struct quire_binding *b = quire_project_binding(p, pr->role);
+	/* Only a provider that is given nothing but the prompt: exec and plugins are also given
+	 * the upstream files themselves. */
+	static const char *const prompt_only[] = { "mock", "openai", "replicate" };
+	int only = 0;
+	for (size_t k = 0; k < sizeof(prompt_only) / sizeof(prompt_only[0]); k++)
+		only |= b && !strcmp(b->provider, prompt_only[k]);
+	struct quire_template *const *t;
+	if (!only || producer_templates(p, pi, &t))
+		return 1;
+	for (int k = 0; k < 2; k++)
+		if (t[k] && quire_template_field_paths(t[k], p->bp, pr, upstream, idx,
+						       quire_project_render_inputs(p), out))
+			return 1;
+	return 0;
 }

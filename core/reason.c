@@ -14,6 +14,9 @@ const struct quire_reason_name quire_reasons[QUIRE_REASON_COUNT] = {
 				      "its producer's definition in the blueprint changed" },
 	[QUIRE_REASON_UPSTREAM_CHANGED] = { "upstream changed", "ID",
 					    "an artefact it uses changed or will be regenerated" },
+	[QUIRE_REASON_UPSTREAM_FIELD] = { "upstream field changed", "ID.FIELD",
+					  "a JSON field it reads from an artefact it uses "
+					  "changed" },
 	[QUIRE_REASON_UPSTREAM_ADDED] = { "upstream added", "ID", "a collector's fan-in grew" },
 	[QUIRE_REASON_UPSTREAM_REMOVED] = { "upstream removed", "ID",
 					    "a collector's fan-in shrank" },

@@ -216,14 +216,21 @@ static int start_node(struct runner *r, size_t i)
 	}
 	struct job *j = quire__xcalloc(1, sizeof(*j));
 	j->node = i;
-	int err = quire_plan_fingerprint(r->plan, r->p, i, &j->fp, &j->deps);
+	const struct quire_mrow *e = n->entry;
+	int same;
+	int err = quire_plan_match(r->plan, r->p, i, e, 0, &j->fp, &j->deps, &same);
 	if (err) {
 		quire_run__job_free(j);
-		return err;
+		if (err != QUIRE_ECORRUPT)
+			return err;
+		/* An upstream read for its fields is damaged: as when rendering reads it. */
+		char msg[2048];
+		snprintf(msg, sizeof(msg), "%s", quire_error_last());
+		quire_run__halt(r, QUIRE_ECORRUPT, "%s", msg);
+		return quire_run__fail_node(r, i, msg, N_FAILED);
 	}
-	const struct quire_mrow *e = n->entry;
 	const char *old = e ? e->digest : NULL;
-	if (quire_mrow_current(e, j->fp.s) && quire_blob_exists(r->p->qdir, old)) {
+	if (same && quire_mrow_current(e, e->fingerprint) && quire_blob_exists(r->p->qdir, old)) {
 		/* Early cutoff: the upstream re-ran but produced the same bytes. */
 		memcpy(n->digest, old, QUIRE_DIGEST_STRLEN);
 		n->size = e->size;

@@ -523,6 +523,84 @@ int quire_template_list_indexes(const struct quire_template *t, const struct qui
 	return 0;
 }
 
+/* Appends to out[id] the field path s reads from each instance of producer pi its head
+ * indexes name (Chapter[<i] names every earlier one; one before the first names none). */
+static int field_ids(const struct seg *s, const struct quire_render_ctx *c, int pi, int dim,
+		     long long *idx, const char *path, json_t *out)
+{
+	const struct quire_producer *tp = &c->bp->producers[pi];
+	if (dim == tp->ndims) {
+		struct quire_buf id = QUIRE_BUF_INIT;
+		quire_id_format(&id, tp->name, idx, tp->ndims);
+		json_t *paths = json_object_get(out, id.ptr);
+		if (!paths)
+			json_object_set_new(out, id.ptr, paths = json_array());
+		json_array_append_new(paths, json_string(path));
+		quire_buf_release(&id);
+		return 0;
+	}
+	const struct tix *ix = &s->hix[dim];
+	long long count;
+	if (ix->kind == IX_ALL) {
+		count = json_integer_value(
+			json_object_get(c->inputs, c->bp->inputs[tp->dims[dim].input].name));
+	} else if (ix->kind == IX_BEFORE) {
+		int d = var_dim(c->p, ix->var);
+		if (d < 0)
+			return 1;
+		count = c->idx[d];
+	} else {
+		if (eval_ix(c, ix, &idx[dim]))
+			return 1;
+		return idx[dim] < 0 ? 0 : field_ids(s, c, pi, dim + 1, idx, path, out);
+	}
+	for (long long k = 0; k < count; k++) {
+		idx[dim] = k;
+		if (field_ids(s, c, pi, dim + 1, idx, path, out))
+			return 1;
+	}
+	return 0;
+}
+
+int quire_template_field_paths(const struct quire_template *t, const struct quire_blueprint *bp,
+			       const struct quire_producer *p, const char *producer,
+			       const long long *idx, const json_t *inputs, json_t *out)
+{
+	struct quire_render_ctx c = { .bp = bp, .p = p, .idx = idx, .inputs = inputs };
+	int pi = quire_blueprint_producer(bp, producer);
+	if (pi < 0)
+		return 1;
+	for (size_t i = 0; i < t->nsegs; i++) {
+		const struct seg *s = &t->segs[i];
+		if ((s->kind != SEG_EXPR && s->kind != SEG_IF) || !s->head ||
+		    strcmp(s->head, producer))
+			continue;
+		/* Read whole, or with an index into a field that cannot be known here. */
+		if (!s->nsteps || s->nhix != bp->producers[pi].ndims)
+			return 1;
+		struct quire_buf path = QUIRE_BUF_INIT;
+		int err = 0;
+		for (int k = 0; k < s->nsteps && !err; k++) {
+			quire_buf_printf(&path, ".%s", s->steps[k].field);
+			for (int m = 0; m < s->steps[k].nix && !err; m++) {
+				long long n;
+				const struct tix *ix = &s->steps[k].ix[m];
+				err = ix->kind == IX_ALL || ix->kind == IX_BEFORE ||
+				      eval_ix(&c, ix, &n);
+				if (!err)
+					quire_buf_printf(&path, "[%lld]", n);
+			}
+		}
+		long long hidx[QUIRE_MAX_DIMS] = { 0 };
+		if (!err)
+			err = field_ids(s, &c, pi, 0, hidx, path.ptr, out);
+		quire_buf_release(&path);
+		if (err)
+			return 1;
+	}
+	return 0;
+}
+
 int quire_template_reads(const struct quire_template *t, const char *name)
 {
 	for (size_t i = 0; i < t->nsegs; i++)

@@ -36,6 +36,14 @@ int quire_template_list_indexes(const struct quire_template *t, const struct qui
 				const struct quire_producer *p, const char *name,
 				const long long *idx, const json_t *inputs, json_t *out);
 
+/* The JSON fields t reads from the outputs of producer `producer` for the instance at idx:
+ * out gets each upstream instance's id mapped to the paths read from it (".chapters[1].title",
+ * in template order, repeats kept). 0, or 1 when t reads one of them whole ({{Outline}}) or
+ * by an index that cannot be known before rendering, so that the whole output counts. */
+int quire_template_field_paths(const struct quire_template *t, const struct quire_blueprint *bp,
+			       const struct quire_producer *p, const char *producer,
+			       const long long *idx, const json_t *inputs, json_t *out);
+
 /* Whether the template reads name anywhere ({{feedback}}, {{Premise}}, {{Chapter[i]}}). */
 int quire_template_reads(const struct quire_template *t, const char *name);
 

@@ -8,5 +8,5 @@ docs=$(sed -n '/^| reason | meaning |/,/^$/p' "$QUIRE_SOURCE_ROOT/docs/usage.md"
 	grep '^| `' | sed -E 's/^\| `([^`]*)`.*/\1/' | sort)
 check "plan --help lists reasons" test -n "$help"
 is "docs/usage.md lists exactly the reasons plan --help does" "$docs" "$help"
-is "19 reasons" "$(echo "$help" | wc -l)" 19
+is "20 reasons" "$(echo "$help" | wc -l)" 20
 done_testing

@@ -27,4 +27,26 @@ run_q "rewind to before the hand edit and the input change" 0 rewind rev-0004 --
 check "restores the input" grep -q "^Tone: warm" inputs.yaml
 QUIRE_MOCK_FAIL='*' run_q "and a run after the rewind calls no provider" 0 run --json
 is "nothing produced" "$(count_events produced)" 0
+# Its records name the outline whole (before field-level fingerprints): an outline written
+# otherwise with the same values re-runs nothing, and renaming one chapter re-runs that
+# chapter and what depends on it, read from the outline those records name.
+python3 - <<'EOF'
+import json
+o = json.load(open("out/Outline.json"))
+open("../same.json", "w").write(json.dumps(o, indent=7))
+o["chapters"][1]["title"] = "Renamed"
+json.dump(o, open("../renamed.json", "w"))
+EOF
+run_q "the outline reformatted by hand" 0 edit Outline --file ../same.json
+run_q "plan" 0 plan
+check "nothing to do" out_has "plan: nothing to do"
+run_q "one chapter renamed" 0 edit Outline --file ../renamed.json
+run_q "plan --explain" 0 plan --explain --json
+check "that chapter, its scenes and the book" python3 -c '
+import json,sys
+inst={i["id"]:i for i in json.load(open(sys.argv[1]))["instances"] if i["dirty"]}
+assert sorted(inst)==["Book","Chapter[1]","Scene[1][0]","Scene[1][1]"], sorted(inst)
+assert inst["Chapter[1]"]["reasons"]==["upstream field changed: Outline.chapters[1].title"], inst' "$TRASH/.out"
+run_q "run it" 0 run --json
+is "four made" "$(event_ids produced)" "Book Chapter[1] Scene[1][0] Scene[1][1]"
 done_testing

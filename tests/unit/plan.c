@@ -16,8 +16,20 @@
 #include "quire/provider.h"
 #include "quire/run.h"
 
-#define FAKE1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"
-#define FAKE2 "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+/* Outline outputs: the second differs in chapter 1's title, the third in chapter 0's, the
+ * fourth only in how it is written. */
+#define FAKE1                                                                                      \
+	"{\"chapters\": [{\"title\": \"A\", \"summary\": \"a\"}, {\"title\": \"B\", "              \
+	"\"summary\": \"b\"}, {\"title\": \"C\", \"summary\": \"c\"}]}"
+#define FAKE1B                                                                                     \
+	"{\"chapters\": [{\"title\": \"A\", \"summary\": \"a\"}, {\"title\": \"B2\", "             \
+	"\"summary\": \"b\"}, {\"title\": \"C\", \"summary\": \"c\"}]}"
+#define FAKE2                                                                                      \
+	"{\"chapters\": [{\"title\": \"A2\", \"summary\": \"a\"}, {\"title\": \"B\", "             \
+	"\"summary\": \"b\"}, {\"title\": \"C\", \"summary\": \"c\"}]}"
+#define FAKE1_REWRITTEN                                                                            \
+	"{\"chapters\":[{\"summary\":\"a\",\"title\":\"A\"},{\"summary\":\"b\",\"title\":"         \
+	"\"B\"},{\"summary\":\"c\",\"title\":\"C\"}]}\n"
 
 static int setup(void **state)
 {
@@ -296,14 +308,17 @@ static void test_target_matching_nothing(void **state)
 	quire_project_free(p);
 }
 
-/* Fingerprint of id with Outline's output digest pretended to be `outline`. */
+/* Fingerprint of id with Outline's output pretended to be `outline` (put in the store: a
+ * chapter's record names the fields it reads from it). */
 static void fingerprint_of(const char *dir, const char *id, const char *outline,
 			   struct quire_digest *fp)
 {
 	struct quire_project *p = open_project(dir);
 	struct quire_plan *plan = plan_empty(p, NULL, 0);
 	long o = quire_plan_find(plan, "Outline");
-	snprintf(plan->nodes[o].digest, sizeof(plan->nodes[o].digest), "%s", outline);
+	struct quire_digest od;
+	assert_int_equal(quire_blob_put(p->qdir, outline, strlen(outline), &od), 0);
+	snprintf(plan->nodes[o].digest, sizeof(plan->nodes[o].digest), "%s", od.s);
 	long i = quire_plan_find(plan, id);
 	assert_true(i >= 0);
 	char *deps = NULL;
@@ -313,12 +328,14 @@ static void fingerprint_of(const char *dir, const char *id, const char *outline,
 	if (!strcmp(id, "Outline"))
 		assert_string_equal(fp->s, plan->nodes[i].fp.s); /* the same as the planner's */
 	/* The record is canonical JSON (stored as it is, never re-written), and the fingerprint
-	 * is the hash of {"deps": record, "v": 1}. */
+	 * is the hash of {"deps": record, "v": 1}, or "v": 2 when it names the fields it reads
+	 * from an upstream (and not that upstream whole). */
 	json_t *dj = json_loads(deps, 0, NULL);
 	assert_true(json_is_object(dj));
 	char *again = quire_json_canonical(dj);
 	assert_string_equal(again, deps);
-	json_t *whole = json_pack("{s:O,s:i}", "deps", dj, "v", 1);
+	int v2 = json_object_get(dj, "fields") != NULL;
+	json_t *whole = json_pack("{s:O,s:i}", "deps", dj, "v", v2 ? 2 : 1);
 	struct quire_digest h;
 	assert_int_equal(quire_hash_json(whole, &h), 0);
 	assert_string_equal(h.s, fp->s);
@@ -343,10 +360,16 @@ static void test_fingerprint_inputs(void **state)
 	fingerprint_of(dir, "Chapter[1]", FAKE1, &c1b);
 	assert_string_not_equal(c1.s, c1b.s); /* the index is part of it */
 
-	/* The upstream output is part of it. */
+	/* The fields it reads from the upstream output are part of it, and only they. */
 	struct quire_digest c3;
 	fingerprint_of(dir, "Chapter[0]", FAKE2, &c3);
 	assert_string_not_equal(c1.s, c3.s);
+	fingerprint_of(dir, "Chapter[0]", FAKE1B, &c3);
+	assert_string_equal(c1.s, c3.s);
+	fingerprint_of(dir, "Chapter[0]", FAKE1_REWRITTEN, &c3);
+	assert_string_equal(c1.s, c3.s);
+	fingerprint_of(dir, "Chapter[1]", FAKE1B, &c3);
+	assert_string_not_equal(c1b.s, c3.s);
 
 	/* Scenes is used by neither Outline nor Chapter. */
 	tu_edit_inputs(dir, "Scenes: 2", "Scenes: 5");

@@ -104,9 +104,24 @@ int quire_plan_open(struct quire_plan **out, struct quire_project *p, struct qui
 		    const char *current, const struct quire_plan_opts *o);
 
 /* The fingerprint of node i from its upstream digests (all must be known), and the dependency
- * record stored in the manifest, as canonical JSON text (malloc'd, in *deps when non-NULL). */
+ * record stored in the manifest, as canonical JSON text (malloc'd, in *deps when non-NULL).
+ * The JSON fields its templates read from an upstream output, rather than the whole output,
+ * enter the record when the provider is given nothing but the prompt (a version 2 record);
+ * reading them reads those outputs (verified: QUIRE_ECORRUPT, QUIRE_ENOTFOUND). */
 int quire_plan_fingerprint(const struct quire_plan *plan, const struct quire_project *p, size_t i,
 			   struct quire_digest *fp, char **deps);
+
+struct quire_mrow;
+
+/* The same, and whether row (NULL: none) was recorded for what node i would be made from now
+ * (*same): its fingerprint is today's, or it is a record of before field-level fingerprints
+ * (its JSON upstreams named whole) that is today's with those upstreams as they were, or
+ * whose outputs differ from today's only in fields node i does not read. With lazy, a row
+ * recorded before them and unchanged since answers without reading any output, and *fp is
+ * then its fingerprint (and *deps NULL): for deciding, not for recording. */
+int quire_plan_match(const struct quire_plan *plan, const struct quire_project *p, size_t i,
+		     const struct quire_mrow *row, int lazy, struct quire_digest *fp, char **deps,
+		     int *same);
 
 /* The plan as data: {current, total, dirty, waiting, instances: [{id, dirty, waiting,
  * reasons}], removed}. With

@@ -99,6 +99,13 @@ int quire_project_parse_list_item(const struct quire_project *p, const char *tar
 int quire_project_list_keys(const struct quire_project *p, size_t pi, const char *name,
 			    const long long *idx, json_t *out);
 
+/* The JSON fields producer pi's templates read from upstream producer `upstream` for the
+ * instance at idx (see quire_template_field_paths): 0 with out filled, or 1 when its outputs
+ * count whole (read whole, an unknown index, a template that cannot be read here, or a
+ * provider that is given the upstream files too: exec, plugins). */
+int quire_project_field_paths(const struct quire_project *p, size_t pi, const char *upstream,
+			      const long long *idx, json_t *out);
+
 /* The binding of a role, or NULL. Borrowed. */
 const struct quire_binding *quire_project_binding(const struct quire_project *p, const char *role);
 

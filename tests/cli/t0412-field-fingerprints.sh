@@ -1,0 +1,101 @@
+#!/bin/bash
+# Field-level fingerprints: an instance's record names the JSON fields its templates read
+# from an upstream output (Outline.chapters[1].title), not the whole output. Renaming one
+# chapter in the outline re-runs that chapter and what depends on it, nothing else, whether
+# the outline is edited by hand or regenerated in the same run (early cutoff); the same
+# values written differently re-run nothing; `plan --explain` names the field.
+. "$(dirname "$0")/lib.sh"
+q init s >/dev/null && cd s || exit 1
+# The outline comes from a file by the exec provider, so a test can say what it holds; the
+# chapters and scenes stay on the mock, which is given nothing but the prompt.
+cat >>quire.yaml <<'EOF'
+  planner:
+    provider: exec
+    params: { argv: [cat, outline-src.json] }
+EOF
+python3 - <<'EOF'
+import re
+b = open("blueprint.yaml").read()
+b = re.sub(r"(  Outline:\n    role: )writer", r"\1planner", b)
+open("blueprint.yaml", "w").write(b)
+EOF
+cat >outline-src.json <<'EOF'
+{"chapters": [
+  {"title": "The Voice", "summary": "A voice calls from the salt marsh."},
+  {"title": "The Lantern", "summary": "A lantern is lit in the tower."},
+  {"title": "The Candle", "summary": "The candle burns down at last."}]}
+EOF
+run_q "run the story" 0 run --json
+is "every instance made" "$(count_events produced)" 14
+
+# The outline regenerated with one chapter renamed: the chapters and scenes whose fields
+# are the same are cut off when the new outline is in, in the same run.
+sed -i 's/The Candle/The Last Candle/' outline-src.json
+run_q "regenerate the outline with chapter 3 renamed" 0 run --regenerate Outline --json
+is "made: the outline, that chapter and what depends on it" "$(event_ids produced)" \
+	"Book Chapter[2] Outline Scene[2][0] Scene[2][1] StorySoFar[2]"
+is "the other chapters, summaries and scenes unchanged" "$(event_ids unchanged)" \
+	"Chapter[0] Chapter[1] Scene[0][0] Scene[0][1] Scene[1][0] Scene[1][1] StorySoFar[0] StorySoFar[1]"
+check "chapter 3's prompt has its new title" grep -q '"The Last Candle"' \
+	"$(q inspect 'Chapter[2]' --prompt >../p.txt && echo ../p.txt)"
+
+# A hand edit of the outline renaming chapter 2.
+python3 - <<'EOF'
+import json
+o = json.load(open("out/Outline.json"))
+o["chapters"][1]["title"] = "The Lantern Renamed"
+json.dump(o, open("../renamed.json", "w"), indent=1)
+EOF
+run_q "rename chapter 2 in the outline by hand" 0 edit Outline --file ../renamed.json
+run_q "plan --explain" 0 plan --explain --json
+check "exactly chapter 2 and what depends on it" python3 -c '
+import json,sys
+ids=sorted(i["id"] for i in json.load(open(sys.argv[1]))["instances"] if i["dirty"])
+want=sorted(["Chapter[1]","StorySoFar[1]","Chapter[2]","StorySoFar[2]","Scene[1][0]",
+             "Scene[1][1]","Scene[2][0]","Scene[2][1]","Book"])
+assert ids==want, ids' "$TRASH/.out"
+check "the field that changed is named" python3 -c '
+import json,sys
+inst={i["id"]:i for i in json.load(open(sys.argv[1]))["instances"]}
+assert inst["Chapter[1]"]["reasons"]==["upstream field changed: Outline.chapters[1].title"], inst["Chapter[1]"]' "$TRASH/.out"
+run_q "plan --explain (text)" 0 plan --explain 'Chapter[1]'
+check "says it the same way" out_has "upstream field changed: Outline.chapters[1].title"
+run_q "run it" 0 run --json
+is "nine made" "$(count_events produced)" 9
+check "chapter 1 was not" sh -c "! grep -q '\"id\":\"Chapter\[0\]\"' '$TRASH/.out'"
+
+# The same values written otherwise (indented, keys reordered): other bytes, same fields.
+python3 - <<'EOF'
+import json
+o = json.load(open("out/Outline.json"))
+o["chapters"] = [dict(reversed(list(c.items()))) for c in o["chapters"]]
+open("../reformatted.json", "w").write(json.dumps(o, indent=8))
+EOF
+run_q "the outline reformatted by hand" 0 edit Outline --file ../reformatted.json
+run_q "plan" 0 plan
+check "nothing to do" out_has "plan: nothing to do"
+
+# The record says what it read.
+run_q "inspect --json Chapter[1]" 0 inspect 'Chapter[1]' --json
+check "its record names the fields, and the outline is not among the whole upstreams" \
+	python3 -c '
+import json,sys
+d=json.load(open(sys.argv[1]))["deps"]
+assert sorted(d["fields"])==["Outline.chapters[1].summary","Outline.chapters[1].title"], d
+assert all(u[0]!="Outline" for u in d["upstream"]), d["upstream"]' "$TRASH/.out"
+
+# exec is given the upstream files themselves: what it reads is not known, so they count
+# whole.
+cat >>quire.yaml <<'EOF'
+  tool:
+    provider: exec
+    params: { argv: [cat, "{prompt_file}"] }
+EOF
+sed -i '/^  Chapter:/,/^  StorySoFar:/s/    role: writer/    role: tool/' blueprint.yaml
+run_q "chapters on exec" 0 run
+run_q "inspect --json Chapter[1] on exec" 0 inspect 'Chapter[1]' --json
+check "names the outline whole" python3 -c '
+import json,sys
+d=json.load(open(sys.argv[1]))["deps"]
+assert "fields" not in d and any(u[0]=="Outline" for u in d["upstream"]), d' "$TRASH/.out"
+done_testing
