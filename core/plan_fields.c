@@ -16,8 +16,8 @@
 #include "plan_internal.h"
 #include "util.h"
 
-/* Upstream outputs larger than this are not read for their fields: they count whole. */
-#define FIELD_VALUE_CAP (16u << 20)
+/* As rendering's: an upstream larger than this cannot be put in a prompt either. */
+#define FIELD_VALUE_CAP (64u << 20)
 
 json_t *quire__plan_fl(const struct quire_plan *plan, const struct quire_project *p, size_t i,
 		       unsigned char *fl)
@@ -45,7 +45,13 @@ json_t *quire__plan_fl(const struct quire_plan *plan, const struct quire_project
 		json_decref(paths);
 		quire_error_clear();
 	}
+	/* Reading many upstream outputs for their fields ({{Item[<i].title}}, a collector's)
+	 * would read them all at every plan: a node reading more than a few counts them whole. */
 	int any = 0;
+	if (json_object_size(all) > QUIRE__FVALS) {
+		json_decref(all);
+		all = NULL;
+	}
 	for (size_t k = 0; all && k < n->ndeps; k++)
 		any |= fl[k] = json_object_get(all, plan->nodes[n->deps[k]].id) != NULL;
 	if (!any) {
@@ -81,6 +87,23 @@ static const json_t *value_of(const struct quire_plan *plan, const struct quire_
 	c->v[slot] = v;
 	memcpy(c->digest[slot], d, QUIRE_DIGEST_STRLEN);
 	return v;
+}
+
+/* The digest of a value read: its canonical JSON's, or, for a value holding a real number
+ * (which canonical JSON refuses), its compact sorted JSON with 17 significant digits: one
+ * spelling for one double. */
+static int value_digest(const json_t *x, struct quire_digest *d)
+{
+	if (!quire_hash_json(x, d))
+		return 0;
+	quire_error_clear();
+	char *s = json_dumps(x, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY |
+					JSON_REAL_PRECISION(17));
+	if (!s)
+		return quire_error_set(QUIRE_EINVALID, "a value that cannot be written as JSON");
+	quire_hash_bytes(s, strlen(s), d);
+	free(s);
+	return 0;
 }
 
 /* The value at path (".chapters[1].title") in v, or NULL when it is not there. */
@@ -127,6 +150,11 @@ int quire__plan_field_pairs(const struct quire_plan *plan, const struct quire_pr
 		const struct quire_node *u = &plan->nodes[n->deps[k]];
 		const char *d = subst && subst[k] ? subst[k] : u->digest;
 		const json_t *val = value_of(plan, p, d);
+		if (!val && quire_error_code() != QUIRE_ECORRUPT &&
+		    quire_error_code() != QUIRE_ENOTFOUND) {
+			err = quire_error_code() ? quire_error_code() : QUIRE_EIO;
+			break;
+		}
 		if (!val) {
 			err = quire_error_set(
 				QUIRE_ECORRUPT,
@@ -143,8 +171,10 @@ int quire__plan_field_pairs(const struct quire_plan *plan, const struct quire_pr
 			v[nv].key = quire__xasprintf("%s%s", u->id, json_string_value(path));
 			const json_t *x = at_path(val, json_string_value(path));
 			v[nv].absent = !x;
-			if (x)
-				quire_hash_json(x, &v[nv].d);
+			if (x && (err = value_digest(x, &v[nv].d))) {
+				free(v[nv].key);
+				break;
+			}
 			nv++;
 		}
 	}
@@ -321,4 +351,11 @@ out:
 	json_decref(paths);
 	free(fl);
 	return err;
+}
+
+int quire_plan_fingerprint_v1(const struct quire_plan *plan, const struct quire_project *p,
+			      size_t i, struct quire_digest *fp)
+{
+	struct quire__recopt whole = { 0 };
+	return quire__plan_record(plan, p, i, &whole, fp, NULL);
 }

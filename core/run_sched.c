@@ -242,6 +242,11 @@ static int start_node(struct runner *r, size_t i)
 	}
 	json_t *ac = NULL;
 	quire_store_ac_get(r->store, j->fp.s, &ac);
+	struct quire_digest v1;
+	/* Made before field-level records: cached under the record that named the upstream
+	 * whole (the same upstream output, so the same fields). */
+	if (!ac && !quire_plan_fingerprint_v1(r->plan, r->p, i, &v1) && strcmp(v1.s, j->fp.s))
+		quire_store_ac_get(r->store, v1.s, &ac);
 	const char *acd = ac ? json_string_value(json_object_get(ac, "digest")) : NULL;
 	if (acd && quire_blob_exists(r->p->qdir, acd)) {
 		json_t *d = entry_data(r, i, &j->fp);

@@ -30,6 +30,7 @@ is "nothing produced" "$(count_events produced)" 0
 # Its records name the outline whole (before field-level fingerprints): an outline written
 # otherwise with the same values re-runs nothing, and renaming one chapter re-runs that
 # chapter and what depends on it, read from the outline those records name.
+cp out/Outline.json ../original.json
 python3 - <<'EOF'
 import json
 o = json.load(open("out/Outline.json"))
@@ -49,4 +50,10 @@ assert sorted(inst)==["Book","Chapter[1]","Scene[1][0]","Scene[1][1]"], sorted(i
 assert inst["Chapter[1]"]["reasons"]==["upstream field changed: Outline.chapters[1].title"], inst' "$TRASH/.out"
 run_q "run it" 0 run --json
 is "four made" "$(event_ids produced)" "Book Chapter[1] Scene[1][0] Scene[1][1]"
+# Back to the outline as it was: what was made from it then is in the action cache under the
+# records of before field-level ones, and is taken from there.
+run_q "the outline put back as it was" 0 edit Outline --file ../original.json
+QUIRE_MOCK_FAIL='*' run_q "run: no provider called" 0 run --json
+is "nothing produced" "$(count_events produced)" 0
+is "the four taken from the cache" "$(event_ids cached)" "Book Chapter[1] Scene[1][0] Scene[1][1]"
 done_testing

@@ -84,6 +84,35 @@ d=json.load(open(sys.argv[1]))["deps"]
 assert sorted(d["fields"])==["Outline.chapters[1].summary","Outline.chapters[1].title"], d
 assert all(u[0]!="Outline" for u in d["upstream"]), d["upstream"]' "$TRASH/.out"
 
+# A field holding a real number has one spelling per value, so it can be told apart.
+python3 - <<'EOF'
+import json
+s = open("schemas/outline.json").read()
+s = s.replace('"summary": { "type": "string" }',
+              '"summary": { "type": "string" }, "mood": { "type": "number" }')
+assert '"mood"' in s
+open("schemas/outline.json", "w").write(s)
+o = json.load(open("out/Outline.json"))
+for c, m in zip(o["chapters"], [0.5, 0.25, 1.5]):
+    c["mood"] = m
+json.dump(o, open("../moods.json", "w"))
+o["chapters"][1]["mood"] = 0.75
+json.dump(o, open("../moods2.json", "w"))
+EOF
+echo 'Mood: {{Outline.chapters[i].mood}}' >>prompts/chapter.md
+run_q "chapters that read a number" 0 edit Outline --file ../moods.json
+run_q "run them" 0 run
+check "the mood is in the prompt" sh -c "'$QUIRE' inspect 'Chapter[1]' --prompt | grep -qx 'Mood: 0.25'"
+run_q "one chapter's mood changed" 0 edit Outline --file ../moods2.json
+run_q "plan --explain" 0 plan --explain --json
+check "that chapter, for that field" python3 -c '
+import json,sys
+inst={i["id"]:i for i in json.load(open(sys.argv[1]))["instances"] if i["dirty"]}
+assert "Chapter[0]" not in inst and "Scene[0][0]" not in inst, sorted(inst)
+assert inst["Chapter[1]"]["reasons"]==["upstream field changed: Outline.chapters[1].mood"], inst' "$TRASH/.out"
+run_q "run it" 0 run
+check "the new mood is in the prompt" sh -c "'$QUIRE' inspect 'Chapter[1]' --prompt | grep -qx 'Mood: 0.75'"
+
 # exec is given the upstream files themselves: what it reads is not known, so they count
 # whole.
 cat >>quire.yaml <<'EOF'

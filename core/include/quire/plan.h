@@ -123,6 +123,11 @@ int quire_plan_match(const struct quire_plan *plan, const struct quire_project *
 		     const struct quire_mrow *row, int lazy, struct quire_digest *fp, char **deps,
 		     int *same);
 
+/* The fingerprint node i's record had before field-level records (every upstream named
+ * whole): outputs made then are in the action cache under it. */
+int quire_plan_fingerprint_v1(const struct quire_plan *plan, const struct quire_project *p,
+			      size_t i, struct quire_digest *fp);
+
 /* The plan as data: {current, total, dirty, waiting, instances: [{id, dirty, waiting,
  * reasons}], removed}. With
  * all, clean instances are listed too. New reference. */
