@@ -22,7 +22,11 @@ static const char usage[] =
 	"before the rewind undoes it. A project file with edits no revision recorded (changed\n"
 	"since the last run) is never overwritten: the rewind refuses (exit 7) until they are\n"
 	"recorded with 'quire run' or the file is moved aside.\n\n"
-	"  --preview  show the impact and change nothing\n"
+	"In a clone, whose store lacks what others made, what REV recorded is taken from the\n"
+	"project's git history where a commit holds it (out/ files and project files, hashed,\n"
+	"never trusted by name); what neither has is listed ('outputs not here', 'files not\n"
+	"here') and the rewind refuses (exit 3), changing nothing.\n\n"
+	"  --preview  show the impact and change nothing (but the local store, filled from git)\n"
 	"  --yes      do it without asking (required when not on a terminal)\n"
 	"  --json     print the impact (and the new revision) as JSON\n";
 
@@ -90,6 +94,11 @@ static int cmd_rewind(int argc, char **argv, const struct cmd_env *env)
 		print_list("inputs to change", json_object_get(impact, "inputs"));
 		print_list("files to restore", json_object_get(impact, "files"));
 		print_list("unrecorded edits (block)", json_object_get(impact, "unrecorded"));
+		/* Neither in the store nor in the git history (a clone of a revision never
+		 * committed). */
+		const json_t *miss = json_object_get(impact, "missing");
+		print_list("outputs not here (block)", json_object_get(miss, "outputs"));
+		print_list("files not here (block)", json_object_get(miss, "files"));
 	}
 	if (preview) {
 		if (json)

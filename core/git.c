@@ -5,6 +5,9 @@
 
 #include <git2.h>
 
+#include "quire/blob.h"
+#include "quire/error.h"
+#include "quire/hash.h"
 #include "git.h"
 #include "util.h"
 
@@ -65,4 +68,90 @@ json_t *quire__git_info(const char *root)
 done:
 	git_libgit2_shutdown();
 	return out;
+}
+
+/* The path of root inside the work tree of repo ("" at its top, else "dir/sub/"), or NULL
+ * when root is not inside it. */
+static char *path_in_repo(git_repository *repo, const char *root)
+{
+	const char *wd = git_repository_workdir(repo);
+	char *r = wd ? realpath(root, NULL) : NULL, *w = wd ? realpath(wd, NULL) : NULL;
+	char *prefix = NULL;
+	size_t wl = w ? strlen(w) : 0;
+	if (r && w && !strncmp(r, w, wl) && (r[wl] == '/' || !r[wl]))
+		prefix = r[wl] ? quire__xasprintf("%s/", r + wl + 1) : quire__xstrdup("");
+	free(r);
+	free(w);
+	return prefix;
+}
+
+size_t quire__git_adopt(const char *root, const char *qdir, const char *const *paths,
+			const char *const *digests, size_t n, unsigned char *found)
+{
+	size_t got = 0;
+	if (!n || !maybe_in_repo(root))
+		return 0;
+	git_libgit2_init();
+	git_repository *repo = NULL;
+	git_revwalk *walk = NULL;
+	char *prefix = NULL;
+	/* Each version looked at once: blob id -> the digest of its content. */
+	json_t *seen = json_object();
+	if (git_repository_open_ext(&repo, root, 0, NULL) || !(prefix = path_in_repo(repo, root)) ||
+	    git_revwalk_new(&walk, repo) || git_revwalk_push_head(walk))
+		goto out;
+	git_revwalk_sorting(walk, GIT_SORT_TIME);
+	git_oid oid;
+	while (got < n && git_revwalk_next(&oid, walk) == 0) {
+		git_commit *c = NULL;
+		git_tree *tree = NULL;
+		if (git_commit_lookup(&c, repo, &oid) || git_commit_tree(&tree, c)) {
+			git_commit_free(c);
+			continue;
+		}
+		for (size_t k = 0; k < n; k++) {
+			if (found[k])
+				continue;
+			char *full = quire__xasprintf("%s%s", prefix, paths[k]);
+			git_tree_entry *te = NULL;
+			if (git_tree_entry_bypath(&te, tree, full) == 0 &&
+			    git_tree_entry_type(te) == GIT_OBJECT_BLOB) {
+				char hex[GIT_OID_HEXSZ + 1];
+				git_oid_tostr(hex, sizeof(hex), git_tree_entry_id(te));
+				const char *d = json_string_value(json_object_get(seen, hex));
+				git_blob *b = NULL;
+				if ((!d || !strcmp(d, digests[k])) &&
+				    git_blob_lookup(&b, repo, git_tree_entry_id(te)) == 0) {
+					const void *bytes = git_blob_rawcontent(b);
+					size_t len = (size_t)git_blob_rawsize(b);
+					struct quire_digest h;
+					if (!d) {
+						quire_hash_bytes(bytes, len, &h);
+						json_object_set_new(seen, hex, json_string(h.s));
+					}
+					/* Hashed, never trusted by name: only the recorded bytes.
+					 */
+					if ((d || !strcmp(h.s, digests[k])) &&
+					    !quire_blob_put(qdir, bytes, len, &h) &&
+					    !strcmp(h.s, digests[k])) {
+						found[k] = 1;
+						got++;
+					}
+				}
+				git_blob_free(b);
+			}
+			git_tree_entry_free(te);
+			free(full);
+		}
+		git_tree_free(tree);
+		git_commit_free(c);
+	}
+out:
+	quire_error_clear();
+	json_decref(seen);
+	free(prefix);
+	git_revwalk_free(walk);
+	git_repository_free(repo);
+	git_libgit2_shutdown();
+	return got;
 }

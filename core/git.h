@@ -8,4 +8,12 @@
  * when root is not in a git repository. New reference; never fails. */
 json_t *quire__git_info(const char *root);
 
+/* Looks in the git history of the repository holding root (commits reachable from HEAD,
+ * newest first) for content the store lacks: want k is the file at paths[k] (relative to
+ * root) whose content has digest digests[k]; a version of it that hashes to that is put in
+ * the store under qdir and found[k] set. Returns how many were found; no repository, or none
+ * of it, finds none (never an error). */
+size_t quire__git_adopt(const char *root, const char *qdir, const char *const *paths,
+			const char *const *digests, size_t n, unsigned char *found);
+
 #endif

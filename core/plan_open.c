@@ -4,11 +4,12 @@
 
 #include "quire/error.h"
 #include "quire/manifest.h"
+#include "quire/out.h"
 #include "quire/plan.h"
 #include "quire/project.h"
 
-int quire_plan_open(struct quire_plan **out, struct quire_project *p, struct quire_store *store,
-		    const char *current, const struct quire_plan_opts *o)
+static int plan_once(struct quire_plan **out, struct quire_project *p, struct quire_store *store,
+		     const char *current, const struct quire_plan_opts *o)
 {
 	*out = NULL;
 	json_t *m = NULL;
@@ -51,4 +52,27 @@ int quire_plan_open(struct quire_plan **out, struct quire_project *p, struct qui
 				  o->nregenerate);
 	json_decref(m);
 	return err;
+}
+
+int quire_plan_open(struct quire_plan **out, struct quire_project *p, struct quire_store *store,
+		    const char *current, const struct quire_plan_opts *o)
+{
+	int err = plan_once(out, p, store, current, o);
+	/* Outputs missing from the store (a fresh clone, a blob removed as damaged) are taken
+	 * back from out/ when a file there holds exactly their bytes, and the project planned
+	 * again: what out/ already holds is never generated (paid for) again. A cache fill, as
+	 * the blob check's: not when planning must write nothing (run --dry-run). */
+	size_t adopted = 0;
+	if (err || p->no_cache_writes)
+		return err;
+	if (quire_out_adopt(p, *out, &adopted)) {
+		/* Not being able to fill the cache (a read-only checkout) only costs a re-run. */
+		quire_error_clear();
+		return 0;
+	}
+	if (!adopted)
+		return 0;
+	quire_plan_free(*out);
+	*out = NULL;
+	return plan_once(out, p, store, current, o);
 }

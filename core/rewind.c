@@ -15,6 +15,7 @@
 #include "lock.h"
 #include "quire/manifest.h"
 #include "quire/out.h"
+#include "git.h"
 #include "quire/project.h"
 #include "edit_internal.h"
 #include "util.h"
@@ -45,19 +46,89 @@ static char *digest_now(const char *root, const char *rel)
 }
 
 /* Files rewinding to `to` would overwrite whose content now no revision recorded and the
- * store does not hold: the writer's unrun edits, which a rewind must not destroy. */
-static json_t *unrecorded_files(const char *root, const char *qdir, const json_t *to)
+ * store does not hold: the writer's unrun edits, which a rewind must not destroy. What the
+ * current revision (from) recorded is recorded, also in a clone whose store never held it. */
+static json_t *unrecorded_files(const char *root, const char *qdir, const json_t *to,
+				const json_t *from)
 {
 	json_t *list = json_array();
 	const char *id;
 	json_t *e;
 	json_object_foreach(json_object_get(to, "files"), id, e) {
 		char *now = digest_now(root, id);
-		if (now && !same(now, json_string_value(e)) && !quire_blob_exists(qdir, now))
+		const char *was =
+			json_string_value(json_object_get(json_object_get(from, "files"), id));
+		if (now && !same(now, json_string_value(e)) && !same(now, was) &&
+		    !quire_blob_exists(qdir, now))
 			json_array_append_new(list, json_string(id));
 		free(now);
 	}
 	return list;
+}
+
+/* What rewinding to `to` needs that the store lacks, {"files": [...], "outputs": [ids]}, after
+ * looking for each in the git history of the project (a clone has its committed files and
+ * out/ there, not in its store). */
+static json_t *missing_content(const char *root, const char *qdir, const char *out_dir,
+			       const json_t *to)
+{
+	const char **paths = NULL, **digests = NULL, **names = NULL;
+	size_t n = 0, alloc = 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach(json_object_get(to, "files"), k, v) {
+		const char *d = json_string_value(v);
+		if (!d || quire_blob_exists(qdir, d))
+			continue;
+		QUIRE_GROW(paths, alloc, n + 1);
+		digests = quire__xrealloc(digests, alloc * sizeof(*digests));
+		names = quire__xrealloc(names, alloc * sizeof(*names));
+		paths[n] = quire__xstrdup(k);
+		names[n] = quire__xstrdup(k);
+		digests[n++] = d;
+	}
+	size_t nfiles = n;
+	json_object_foreach(json_object_get(to, "artefacts"), k, v) {
+		const char *d = str(v, "digest");
+		if (!d || quire_blob_exists(qdir, d))
+			continue;
+		QUIRE_GROW(paths, alloc, n + 1);
+		digests = quire__xrealloc(digests, alloc * sizeof(*digests));
+		names = quire__xrealloc(names, alloc * sizeof(*names));
+		char *name = quire_out_name(k, v);
+		paths[n] = quire__xasprintf("%s/%s", out_dir, name);
+		free(name);
+		names[n] = quire__xstrdup(k);
+		digests[n++] = d;
+	}
+	unsigned char *found = quire__xcalloc(n + 1, 1);
+	quire__git_adopt(root, qdir, paths, digests, n, found);
+	json_t *files = json_array(), *outputs = json_array();
+	for (size_t i = 0; i < n; i++) {
+		if (!found[i])
+			json_array_append_new(i < nfiles ? files : outputs, json_string(names[i]));
+		free((char *)paths[i]);
+		free((char *)names[i]);
+	}
+	free(found);
+	free(paths);
+	free(names);
+	free(digests);
+	return json_pack("{s:o,s:o}", "files", files, "outputs", outputs);
+}
+
+/* The project's out/ directory name (its default when the project does not load: a rewind
+ * may be what mends it). Malloc'd. */
+static char *out_dir_of(const char *root)
+{
+	struct quire_project *p = NULL;
+	if (quire_project_open(&p, root)) {
+		quire_error_clear();
+		return quire__xstrdup("out");
+	}
+	char *d = quire__xstrdup(p->out_dir);
+	quire_project_free(p);
+	return d;
 }
 
 int quire_rewind_impact(const char *root, const char *rev, json_t **out)
@@ -97,11 +168,14 @@ int quire_rewind_impact(const char *root, const char *rev, json_t **out)
 			json_array_append_new(files, json_string(id));
 		free(now);
 	}
-	*out = json_pack("{s:O,s:O,s:{s:o,s:o,s:o},s:o,s:o,s:o}", "from",
+	char *od = out_dir_of(root);
+	*out = json_pack("{s:O,s:O,s:{s:o,s:o,s:o},s:o,s:o,s:o,s:o}", "from",
 			 json_object_get(from, "revision"), "to", json_object_get(to, "revision"),
 			 "artefacts", "changed", changed, "added", added, "removed", removed,
 			 "inputs", inputs, "files", files, "unrecorded",
-			 unrecorded_files(root, qdir, to));
+			 unrecorded_files(root, qdir, to, from), "missing",
+			 missing_content(root, qdir, od, to));
+	free(od);
 out:
 	json_decref(to);
 	json_decref(from);
@@ -113,7 +187,14 @@ out:
 /* Checked under the lock, so no edit slips in between the check and the restore. */
 static int refuse_unrecorded(const char *root, const char *qdir, const json_t *to, const char *rev)
 {
-	json_t *list = unrecorded_files(root, qdir, to);
+	char *current = NULL;
+	json_t *from = NULL;
+	if (quire_manifest_current(qdir, &current) ||
+	    (current && quire_manifest_load(qdir, current, &from)))
+		quire_error_clear();
+	free(current);
+	json_t *list = unrecorded_files(root, qdir, to, from);
+	json_decref(from);
 	int err = 0;
 	if (json_array_size(list)) {
 		struct quire_buf b = QUIRE_BUF_INIT;
@@ -145,28 +226,43 @@ int quire_rewind(const char *root, const char *rev, const char *command, char *n
 	if (err)
 		goto out;
 	/* Everything the rewind needs must be in the store before anything changes. */
+	char *od = out_dir_of(root);
+	json_t *missing = missing_content(root, qdir, od, to);
+	free(od);
+	const json_t *mf = json_object_get(missing, "files"),
+		     *mo = json_object_get(missing, "outputs");
+	if (json_array_size(mf) || json_array_size(mo)) {
+		struct quire_buf b = QUIRE_BUF_INIT;
+		size_t i;
+		json_t *x;
+		if (json_array_size(mo))
+			quire_buf_printf(&b, "the output%s of ",
+					 json_array_size(mo) == 1 ? "" : "s");
+		json_array_foreach(mo, i, x) {
+			if (i == 5) {
+				quire_buf_printf(&b, " and %zu more", json_array_size(mo) - i);
+				break;
+			}
+			quire_buf_printf(&b, "%s%s", i ? ", " : "", json_string_value(x));
+		}
+		if (json_array_size(mf))
+			quire_buf_printf(&b, "%sthe content of ", json_array_size(mo) ? "; " : "");
+		json_array_foreach(mf, i, x)
+			quire_buf_printf(&b, "%s'%s'", i ? ", " : "", json_string_value(x));
+		err = quire_error_set(
+			QUIRE_ENOTFOUND,
+			"cannot rewind to %s: it recorded what is neither in the store "
+			"nor in the project's git history: %s; nothing was changed (the "
+			"clone that made %s has it: rewind there, or commit its out/ "
+			"and files)",
+			rev, b.ptr, rev);
+		quire_buf_release(&b);
+		json_decref(missing);
+		goto out;
+	}
+	json_decref(missing);
 	const char *k;
 	json_t *v;
-	json_object_foreach(json_object_get(to, "files"), k, v) {
-		if (!quire_blob_exists(qdir, json_string_value(v))) {
-			err = quire_error_set(
-				QUIRE_ENOTFOUND,
-				"cannot rewind to %s: the content of '%s' it recorded is not "
-				"in the store (a fresh clone? run 'quire run' there first)",
-				rev, k);
-			goto out;
-		}
-	}
-	json_object_foreach(json_object_get(to, "artefacts"), k, v) {
-		const char *d = str(v, "digest");
-		if (d && !quire_blob_exists(qdir, d)) {
-			err = quire_error_set(
-				QUIRE_ENOTFOUND,
-				"cannot rewind to %s: the output of %s is not in the store", rev,
-				k);
-			goto out;
-		}
-	}
 	json_t *events = json_pack(
 		"[[s,n,{s:O,s:O,s:O,s:O}]]", quire_ev_name(QUIRE_EV_RESTORED), "from",
 		json_object_get(to, "revision"), "artefacts", json_object_get(to, "artefacts"),

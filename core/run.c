@@ -191,23 +191,14 @@ static int write_plan_file(struct quire_project *p, const struct quire_plan *pla
 	return err;
 }
 
-/* Outputs the plan found missing from the store (a fresh clone, a blob removed as corrupt)
- * are taken back from out/ when a file there holds exactly their bytes, and the project is
- * planned again: what out/ already holds is never generated (paid for) again. A hand edit
- * that is in neither stops the run: a writer's text cannot be made again. */
-static int take_back_outputs(struct quire_project *p, struct quire_store *store,
-			     const char *current, const struct quire_plan_opts *po,
-			     struct quire_plan **plan)
+/* Outputs the plan found missing from the store were taken back from out/ where it held
+ * them (quire_plan_open); a hand edit that is in neither stops the run: a writer's text
+ * cannot be made again. */
+static int check_hand_edits(const struct quire_plan *plan)
 {
-	size_t adopted = 0;
-	int err = quire_out_adopt(p, *plan, &adopted);
-	if (!err && adopted) {
-		quire_plan_free(*plan);
-		*plan = NULL;
-		err = quire_plan_open(plan, p, store, current, po);
-	}
-	for (size_t i = 0; !err && *plan && i < (*plan)->n; i++) {
-		const struct quire_node *n = &(*plan)->nodes[i];
+	int err = 0;
+	for (size_t i = 0; !err && i < plan->n; i++) {
+		const struct quire_node *n = &plan->nodes[i];
 		if (n->pinned && n->missing && n->selected)
 			err = quire_error_set(
 				QUIRE_ECORRUPT,
@@ -291,7 +282,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 	 * the text of every entry the run does not change. (After recovery, which may commit.) */
 	struct quire_plan_opts po = { o->targets, o->ntargets, o->regenerate, o->nregenerate, 1 };
 	if ((err = quire_plan_open(&plan, p, store, current, &po)) ||
-	    (err = take_back_outputs(p, store, current, &po, &plan)))
+	    (err = check_hand_edits(plan)))
 		goto out;
 	cur = json_incref(plan->manifest);
 	base = quire_mbase_has_text(plan->base) ? quire_mbase_ref(plan->base) : NULL;

@@ -609,7 +609,8 @@ static void test_rewind_missing_blob_changes_nothing(void **state)
 	assert_int_equal(quire_rewind(dir, "rev-0001", "quire rewind rev-0001", rev, sizeof(rev)),
 			 QUIRE_ENOTFOUND);
 	assert_contains(quire_error_last(), "'inputs.yaml'");
-	assert_contains(quire_error_last(), "not in the store");
+	assert_contains(quire_error_last(),
+			"neither in the store nor in the project's git history");
 	assert_false(has_manifest(dir, "rev-0005"));
 	char *cur = current_rev(dir);
 	assert_string_equal(cur, "rev-0004");

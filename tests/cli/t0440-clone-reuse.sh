@@ -1,0 +1,57 @@
+#!/bin/bash
+# A clone of a git-versioned project (manifests, current and out/ committed; blobs and the
+# database not) pays for nothing it has: plan says nothing to do (out/ files holding exactly
+# the recorded bytes are taken into its store, hashed), a run calls no provider, and rewind
+# takes what a revision recorded from the git history; what is in neither is named, and
+# nothing changes.
+. "$(dirname "$0")/lib.sh"
+g() { git -c user.email=w@example.org -c user.name=Writer "$@"; }
+q init orig >/dev/null && cd orig || exit 1
+g init -q . && run_q "first run" 0 run
+g add -A && g commit -qm "first draft"
+run_q "a second tone" 0 edit --set Tone=eerie
+run_q "run it (never committed)" 0 run
+run_q "a third tone" 0 edit --set Tone=wry
+run_q "run it" 0 run
+g add -A && g commit -qm "wry"
+cd .. && git clone -q orig clone && cd clone || exit 1
+check "the clone has no blobs" test ! -e .quire/blobs
+
+run_q "plan in the clone" 0 plan --explain
+check "nothing to do: out/ holds every output" out_has "plan: nothing to do, 14 up to date"
+# Any provider call would fail: the mock is told to fail every instance.
+QUIRE_MOCK_FAIL='*' run_q "run in the clone" 0 run --json
+is "nothing produced" "$(count_events produced)" 0
+is "nothing failed" "$(count_events failed)" 0
+is "no revision made, nothing in git changed" "$(git status --porcelain)" ""
+
+# A clone whose out/ file differs from what was recorded takes nothing from it.
+cd .. && git clone -q orig clone2 && cd clone2 || exit 1
+echo "not what was recorded" >out/Chapter-1.md
+run_q "plan with one out/ file changed" 0 plan --json
+check "that one is not taken" python3 -c '
+import json,sys
+ids=[i["id"] for i in json.load(open(sys.argv[1]))["instances"]]
+assert "Chapter[1]" in ids and "Chapter[0]" not in ids, ids' "$TRASH/.out"
+cd ../clone || exit 1
+
+run_q "rewind preview to the first draft" 0 rewind rev-0001 --preview
+check "nothing blocks it" sh -c "! grep -q 'block' '$TRASH/.out'"
+run_q "rewind to the first draft" 0 rewind rev-0001 --yes
+check "its tone is back" grep -q "^Tone: warm" inputs.yaml
+check "its chapters are back, as they were committed" sh -c \
+	'git -C ../orig show HEAD~1:out/Chapter-1.md | cmp -s - out/Chapter-1.md'
+QUIRE_MOCK_FAIL='*' run_q "a run after it calls no provider" 0 run --json
+is "nothing produced" "$(count_events produced)" 0
+
+# rev-0003 was never committed: its outputs are in no store and no commit here.
+state=$(store_state)
+run_q "rewind preview to a revision made but never committed" 0 rewind rev-0003 --preview
+check "says what cannot be had" out_has "outputs not here (block)"
+check "names the file too" out_has "files not here (block)  1: inputs.yaml"
+run_q "rewind to it" 3 rewind rev-0003 --yes
+check "says what is missing and where it is" err_has "neither in the store nor in the project's git history"
+check "names the outputs and the file" err_has "the outputs of Book, Chapter[0], Chapter[1], Chapter[2], Outline and 9 more; the content of 'inputs.yaml'"
+is "nothing changed" "$(store_state)" "$state"
+check "inputs.yaml as it was" grep -q "^Tone: warm" inputs.yaml
+done_testing
