@@ -3,7 +3,8 @@
 # from an upstream output (Outline.chapters[1].title), not the whole output. Renaming one
 # chapter in the outline re-runs that chapter and what depends on it, nothing else, whether
 # the outline is edited by hand or regenerated in the same run (early cutoff); the same
-# values written differently re-run nothing; `plan --explain` names the field.
+# values written differently re-run nothing; `plan --explain` names the field. On the mock
+# and on the openai provider (the fake server, counting its calls).
 . "$(dirname "$0")/lib.sh"
 q init s >/dev/null && cd s || exit 1
 # The outline comes from a file by the exec provider, so a test can say what it holds; the
@@ -127,4 +128,41 @@ check "names the outline whole" python3 -c '
 import json,sys
 d=json.load(open(sys.argv[1]))["deps"]
 assert "fields" not in d and any(u[0]=="Outline" for u in d["upstream"]), d' "$TRASH/.out"
+# The same on the openai provider (the fake server: every answer is the same text, so what
+# follows a re-run chapter is cut off): renaming a chapter costs one call.
+cd "$TRASH" || exit 1
+KEY=sk-test-quire-fields-5e2a
+export OPENAI_API_KEY=$KEY
+start_fake_openai "$KEY"
+q init o >/dev/null && cd o || exit 1
+cp ../s/outline-src.json .
+cat >>quire.yaml <<EOF
+  planner:
+    provider: exec
+    params: { argv: [cat, outline-src.json] }
+EOF
+python3 - "$PORT" <<'EOF'
+import re, sys
+q = open("quire.yaml").read()
+q = q.replace("    provider: mock\n    model: mock-writer\n",
+              "    provider: openai\n    model: stream\n"
+              "    params: { base_url: \"http://127.0.0.1:%s/v1\" }\n" % sys.argv[1], 1)
+open("quire.yaml", "w").write(q)
+b = open("blueprint.yaml").read()
+open("blueprint.yaml", "w").write(re.sub(r"(  Outline:\n    role: )writer", r"\1planner", b))
+EOF
+run_q "the story on openai" 0 run
+is "twelve calls: three chapters, three summaries, six scenes" "$(fake_count stream)" 12
+python3 - <<'EOF'
+import json
+o = json.load(open("out/Outline.json"))
+o["chapters"][1]["title"] = "Another Name"
+json.dump(o, open("../renamed-o.json", "w"))
+EOF
+run_q "rename chapter 2" 0 edit Outline --file ../renamed-o.json
+run_q "run it" 0 run --json
+is "one call" "$(fake_count stream)" 13
+is "that chapter made" "$(event_ids produced)" "Chapter[1]"
+check "what follows it unchanged" sh -c "grep -q '\"event\":\"unchanged\",\"id\":\"StorySoFar\[1\]\"' '$TRASH/.out'"
+kill "$server" 2>/dev/null
 done_testing
