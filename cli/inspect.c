@@ -307,7 +307,7 @@ static int inspect_call(const char *qdir, const json_t *m, const char *id, const
 		}
 		cd = json_string_value(json_object_get(t, "call"));
 	}
-	json_t *c = quire_call_load(qdir, cd);
+	json_t *c = quire_call_fetch(qdir, cd);
 	if (!c) {
 		fprintf(stderr,
 			"quire: %s has no recorded call%s (%s): made before quire kept calls, by "
@@ -382,7 +382,7 @@ static void show_entry(const char *qdir, const json_t *m, const char *id, const 
 		quire_buf_release(&b);
 		/* The call's record: what it names (prompt, schema, raw answer) by digest. */
 		const json_t *cd = json_object_get(e, "call");
-		json_t *cr = quire_call_load(
+		json_t *cr = quire_call_fetch(
 			qdir, json_string_value(cd ? cd : json_object_get(e, "failed_call")));
 		if (cr)
 			json_object_set_new(j, "call_record", cr);

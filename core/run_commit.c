@@ -21,7 +21,29 @@ struct fold_ctx {
 	struct quire_mbase *base; /* m's base when m is slim */
 	int compact;		  /* keep changed entries as text (a run's commit) */
 	int started, err;
+	const char **calls; /* the call records the run's events name (into their text) */
+	size_t ncalls, acalls;
 };
+
+/* The call records an event names ("call", "failed_call"), found in its text without
+ * parsing it again. */
+static void note_calls(struct fold_ctx *fc, const char *text, size_t len)
+{
+	static const char key[] = "call\":\"sha256:";
+	const char *t = text, *e = text + len;
+	while (t && t < e) {
+		const char *at = memmem(t, (size_t)(e - t), key, sizeof(key) - 1);
+		if (!at)
+			break;
+		const char *d = at + sizeof(key) - 1 - strlen("sha256:");
+		if ((size_t)(e - d) >= QUIRE_DIGEST_STRLEN - 1 &&
+		    d[QUIRE_DIGEST_STRLEN - 1] == '"') {
+			QUIRE_GROW(fc->calls, fc->acalls, fc->ncalls + 1);
+			fc->calls[fc->ncalls++] = quire__xstrndup(d, QUIRE_DIGEST_STRLEN - 1);
+		}
+		t = at + sizeof(key) - 1;
+	}
+}
 
 static int fold_cb(void *ud, int64_t seq, int64_t time_ns, const char *kind, const char *subject,
 		   const char *text, size_t len)
@@ -29,6 +51,10 @@ static int fold_cb(void *ud, int64_t seq, int64_t time_ns, const char *kind, con
 	(void)seq;
 	struct fold_ctx *fc = ud;
 	fc->started |= !strcmp(kind, quire_ev_name(QUIRE_EV_RUN_START));
+	if (text && (!strcmp(kind, quire_ev_name(QUIRE_EV_PRODUCED)) ||
+		     !strcmp(kind, quire_ev_name(QUIRE_EV_CACHED)) ||
+		     !strcmp(kind, quire_ev_name(QUIRE_EV_FAILED))))
+		note_calls(fc, text, len);
 	/* An entry only in the base is read from the parent's text first; 10,000 new entries
 	 * held parsed were most of a large first run's memory, so they are compacted again (and
 	 * a run's large records are kept as text: see quire_manifest_fold_text). */
@@ -43,10 +69,17 @@ int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t 
 			   const char *rev, json_t *m, struct quire_mbase *base, int compact,
 			   json_t **out)
 {
-	struct fold_ctx fc = { m, base, compact, 0, 0 };
+	struct fold_ctx fc = { m, base, compact, 0, 0, NULL, 0, 0 };
 	int err = quire_store_events_text(store, run, fold_cb, &fc);
 	if (fc.err)
 		err = fc.err;
+	/* What the calls sent and got, committed beside the manifest so that a clone can show
+	 * it. A pack that cannot be written costs only that (the store keeps the records). */
+	if (!err && quire_calls_write(qdir, rev, fc.calls, fc.ncalls))
+		quire_error_clear();
+	for (size_t k = 0; k < fc.ncalls; k++)
+		free((char *)fc.calls[k]);
+	free(fc.calls);
 	/* A slim manifest's files, inputs and counts are empty until run.start sets them. */
 	if (!err && ((base && !fc.started) || !json_is_string(json_object_get(m, "revision")) ||
 		     strcmp(json_string_value(json_object_get(m, "revision")), rev)))

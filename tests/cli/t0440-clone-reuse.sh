@@ -1,7 +1,8 @@
 #!/bin/bash
 # A clone of a git-versioned project (manifests, current and out/ committed; blobs and the
 # database not) pays for nothing it has: plan says nothing to do (out/ files holding exactly
-# the recorded bytes are taken into its store, hashed), a run calls no provider, and rewind
+# the recorded bytes are taken into its store, hashed), a run calls no provider, the prompts
+# the calls sent can be read (committed with each revision), and rewind
 # takes what a revision recorded from the git history; what is in neither is named, and
 # nothing changes.
 . "$(dirname "$0")/lib.sh"
@@ -24,6 +25,15 @@ QUIRE_MOCK_FAIL='*' run_q "run in the clone" 0 run --json
 is "nothing produced" "$(count_events produced)" 0
 is "nothing failed" "$(count_events failed)" 0
 is "no revision made, nothing in git changed" "$(git status --porcelain)" ""
+# What each call sent is committed with the revision (.quire/calls), so a clone shows it.
+check "the calls of each run are committed" test -s .quire/calls/rev-0005.jsonl
+run_q "the prompt a chapter was written from, in the clone" 0 inspect 'Chapter[1]' --prompt
+(cd ../orig && "$QUIRE" inspect 'Chapter[1]' --prompt) >../prompt.orig
+check "is the one sent" cmp -s "$TRASH/.out" ../prompt.orig
+run_q "inspect --json" 0 inspect 'Chapter[1]' --json
+check "names its call record" python3 -c '
+import json,sys; d=json.load(open(sys.argv[1]))
+assert d["call_record"]["provider"]=="mock" and d["call_record"]["prompt"]["kept"], d' "$TRASH/.out"
 
 # A clone whose out/ file differs from what was recorded takes nothing from it.
 cd .. && git clone -q orig clone2 && cd clone2 || exit 1

@@ -93,4 +93,12 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o,
  * came back), parsed; NULL when digest is NULL or the blob is missing or damaged. */
 struct json_t *quire_call_load(const char *qdir, const char *digest);
 
+/* The same, taking the record and the blobs it names from the committed call packs
+ * (.quire/calls/<rev>.jsonl) into the store when the store lacks them (a clone's). */
+struct json_t *quire_call_fetch(const char *qdir, const char *digest);
+
+/* Writes .quire/calls/<rev>.jsonl: the records of calls (digests) and the blobs they name,
+ * one {"digest", "text"} per line, so that a clone of the committed revision can show them. */
+int quire_calls_write(const char *qdir, const char *rev, const char *const *calls, size_t n);
+
 #endif

@@ -1,0 +1,167 @@
+/* Call records a clone can read: a run's commit writes the records of the calls it made, and
+ * the blobs they name, to .quire/calls/<rev>.jsonl, committed with the manifest; a store that
+ * lacks a record (a clone's) takes it from there, verified by its digest. */
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "quire/blob.h"
+#include "quire/buf.h"
+#include "quire/error.h"
+#include "quire/fs.h"
+#include "quire/hash.h"
+#include "quire/run.h"
+#include "util.h"
+
+/* Records are small (a prompt over 16 KiB is a blob of its own); a raw answer is at most
+ * 16 MiB. */
+#define CALL_BLOB_CAP (17u << 20)
+
+/* The blobs a call record names: a prompt kept apart, the schema, the raw answer. */
+static void named_blobs(const json_t *c, const char *out[3])
+{
+	const json_t *p = json_object_get(c, "prompt");
+	out[0] = json_is_true(json_object_get(p, "kept")) && !json_object_get(p, "text")
+			 ? json_string_value(json_object_get(p, "digest"))
+			 : NULL;
+	out[1] = json_string_value(json_object_get(c, "schema"));
+	out[2] = json_string_value(json_object_get(c, "response"));
+}
+
+/* Appends blob d as a line {"digest": d, "text": content} (text that is not UTF-8 is left
+ * out: the record still says what it was). */
+static void add_line(struct quire_buf *out, const char *qdir, const char *d, json_t *done)
+{
+	if (!d || json_object_get(done, d))
+		return;
+	json_object_set_new(done, d, json_true());
+	struct quire_buf b = QUIRE_BUF_INIT;
+	if (!quire_blob_read(qdir, d, &b, CALL_BLOB_CAP, 0)) {
+		json_t *line =
+			json_pack("{s:s,s:s%}", "digest", d, "text", b.ptr ? b.ptr : "", b.len);
+		char *s = line ? json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		if (s) {
+			quire_buf_puts(out, s);
+			quire_buf_putc(out, '\n');
+		}
+		free(s);
+		json_decref(line);
+	}
+	quire_error_clear();
+	quire_buf_release(&b);
+}
+
+int quire_calls_write(const char *qdir, const char *rev, const char *const *calls, size_t n)
+{
+	if (!n)
+		return 0;
+	struct quire_buf out = QUIRE_BUF_INIT;
+	json_t *done = json_object();
+	for (size_t k = 0; k < n; k++) {
+		add_line(&out, qdir, calls[k], done);
+		json_t *c = quire_call_load(qdir, calls[k]);
+		const char *named[3];
+		named_blobs(c, named);
+		for (int x = 0; x < 3; x++)
+			add_line(&out, qdir, named[x], done);
+		json_decref(c);
+	}
+	json_decref(done);
+	char *dir = quire__xasprintf("%s/calls", qdir);
+	char *path = quire__xasprintf("%s/%s.jsonl", dir, rev);
+	int err = quire_fs_mkdirs(dir, 0755);
+	if (!err && out.len)
+		err = quire_fs_write_atomic(path, out.ptr, out.len, 0644);
+	free(path);
+	free(dir);
+	quire_buf_release(&out);
+	return err;
+}
+
+/* Puts into the store the blob with digest d from the committed pack at path, when the pack
+ * has it and its content hashes to d. */
+static int adopt_from(const char *qdir, const char *path, const char *d)
+{
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int found = 0;
+	if (quire_fs_read(path, &b, 0)) {
+		quire_error_clear();
+		return 0;
+	}
+	char needle[QUIRE_DIGEST_STRLEN + 16];
+	snprintf(needle, sizeof(needle), "{\"digest\":\"%s\"", d);
+	for (char *l = b.ptr; l && !found && l < b.ptr + b.len;) {
+		char *nl = memchr(l, '\n', (size_t)(b.ptr + b.len - l));
+		size_t len = nl ? (size_t)(nl - l) : (size_t)(b.ptr + b.len - l);
+		if (len > strlen(needle) && !strncmp(l, needle, strlen(needle))) {
+			json_t *line = json_loadb(l, len, 0, NULL);
+			const json_t *t = json_object_get(line, "text");
+			struct quire_digest got;
+			/* Hashed, never trusted by name: a damaged line is no answer. */
+			if (json_is_string(t) &&
+			    !quire_blob_put(qdir, json_string_value(t), json_string_length(t),
+					    &got) &&
+			    !strcmp(got.s, d))
+				found = 1;
+			json_decref(line);
+		}
+		l = nl ? nl + 1 : NULL;
+	}
+	quire_error_clear();
+	quire_buf_release(&b);
+	return found;
+}
+
+static int cmp_names(const void *x, const void *y)
+{
+	return -strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* Takes blob d from the committed packs (newest first) into the store. */
+static int adopt(const char *qdir, const char *d)
+{
+	char *dir = quire__xasprintf("%s/calls", qdir);
+	DIR *dh = opendir(dir);
+	char **names = NULL;
+	size_t n = 0, alloc = 0;
+	struct dirent *de;
+	while (dh && (de = readdir(dh))) {
+		size_t l = strlen(de->d_name);
+		if (l > 6 && !strcmp(de->d_name + l - 6, ".jsonl")) {
+			QUIRE_GROW(names, alloc, n + 1);
+			names[n++] = quire__xstrdup(de->d_name);
+		}
+	}
+	if (dh)
+		closedir(dh);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_names);
+	int found = 0;
+	for (size_t k = 0; k < n; k++) {
+		char *path = quire__xasprintf("%s/%s", dir, names[k]);
+		if (!found)
+			found = adopt_from(qdir, path, d);
+		free(path);
+		free(names[k]);
+	}
+	free(names);
+	free(dir);
+	return found;
+}
+
+json_t *quire_call_fetch(const char *qdir, const char *digest)
+{
+	if (!digest || !quire_digest_valid(digest))
+		return NULL;
+	if (!quire_blob_exists(qdir, digest) && !adopt(qdir, digest))
+		return NULL;
+	json_t *c = quire_call_load(qdir, digest);
+	const char *named[3];
+	named_blobs(c, named);
+	for (int x = 0; x < 3; x++)
+		if (named[x] && quire_digest_valid(named[x]) && !quire_blob_exists(qdir, named[x]))
+			adopt(qdir, named[x]);
+	return c;
+}
