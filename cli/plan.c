@@ -20,8 +20,10 @@
 static const char usage[] =
 	"usage: quire plan [--explain] [--json] [--check] [TARGET...]\n\n"
 	"Shows which instances a run would generate and why, and which artefacts it would\n"
-	"remove. Reads the project and the current revision; changes nothing (it may\n"
-	"refresh .quire/runs/blob-trust, a cache of the blob directories it checked).\n\n"
+	"remove. Reads the project and the current revision; changes nothing but caches: it\n"
+	"may refresh .quire/runs/blob-trust (the blob directories it checked) and take into\n"
+	"the store an output it lacks from the out/ file that holds exactly its bytes (a\n"
+	"fresh clone's).\n\n"
 	"  TARGET      an id or id pattern: Chapter[2], Scene[1][*], Scene (every Scene), or\n"
 	"              the out/ file of one (out/Chapter-2.md); only the targets and what they\n"
 	"              depend on are planned\n"

@@ -93,21 +93,36 @@ size_t quire__git_adopt(const char *root, const char *qdir, const char *const *p
 		return 0;
 	git_libgit2_init();
 	git_repository *repo = NULL;
-	git_revwalk *walk = NULL;
+	git_oid *queue = NULL;
+	size_t qhead = 0, qn = 0, qalloc = 0;
 	char *prefix = NULL;
 	/* Each version looked at once: blob id -> the digest of its content. */
 	json_t *seen = json_object();
+	/* Commits from HEAD through their parents, each once; a parent that is not there (the
+	 * edge of a shallow clone) ends that line: libgit2's revwalk stops at it at once. */
+	json_t *visited = json_object();
+	git_oid head;
 	if (git_repository_open_ext(&repo, root, 0, NULL) || !(prefix = path_in_repo(repo, root)) ||
-	    git_revwalk_new(&walk, repo) || git_revwalk_push_head(walk))
+	    git_reference_name_to_id(&head, repo, "HEAD"))
 		goto out;
-	git_revwalk_sorting(walk, GIT_SORT_TIME);
-	git_oid oid;
-	while (got < n && git_revwalk_next(&oid, walk) == 0) {
+	QUIRE_GROW(queue, qalloc, qn + 1);
+	queue[qn++] = head;
+	while (got < n && qhead < qn && qhead < 1000000) {
+		git_oid oid = queue[qhead++];
+		char ohex[GIT_OID_HEXSZ + 1];
+		git_oid_tostr(ohex, sizeof(ohex), &oid);
+		if (json_object_get(visited, ohex))
+			continue;
+		json_object_set_new(visited, ohex, json_true());
 		git_commit *c = NULL;
 		git_tree *tree = NULL;
 		if (git_commit_lookup(&c, repo, &oid) || git_commit_tree(&tree, c)) {
 			git_commit_free(c);
 			continue;
+		}
+		for (unsigned int pi = 0; pi < git_commit_parentcount(c); pi++) {
+			QUIRE_GROW(queue, qalloc, qn + 1);
+			queue[qn++] = *git_commit_parent_id(c, pi);
 		}
 		for (size_t k = 0; k < n; k++) {
 			if (found[k])
@@ -148,9 +163,11 @@ size_t quire__git_adopt(const char *root, const char *qdir, const char *const *p
 	}
 out:
 	quire_error_clear();
+	git_error_clear();
 	json_decref(seen);
+	json_decref(visited);
+	free(queue);
 	free(prefix);
-	git_revwalk_free(walk);
 	git_repository_free(repo);
 	git_libgit2_shutdown();
 	return got;

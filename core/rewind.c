@@ -45,6 +45,17 @@ static char *digest_now(const char *root, const char *rel)
 	return quire__xstrdup(d.s);
 }
 
+/* Puts project file rel into the store when its content has digest d: 1 when it is there. */
+static int store_file(const char *root, const char *qdir, const char *rel, const char *d)
+{
+	char *path = quire__xasprintf("%s/%s", root, rel);
+	struct quire_digest got;
+	int ok = !quire_blob_put_file(qdir, path, &got, NULL) && !strcmp(got.s, d);
+	quire_error_clear();
+	free(path);
+	return ok;
+}
+
 /* Files rewinding to `to` would overwrite whose content now no revision recorded and the
  * store does not hold: the writer's unrun edits, which a rewind must not destroy. What the
  * current revision (from) recorded is recorded, also in a clone whose store never held it. */
@@ -58,8 +69,11 @@ static json_t *unrecorded_files(const char *root, const char *qdir, const json_t
 		char *now = digest_now(root, id);
 		const char *was =
 			json_string_value(json_object_get(json_object_get(from, "files"), id));
-		if (now && !same(now, json_string_value(e)) && !same(now, was) &&
-		    !quire_blob_exists(qdir, now))
+		/* What the current revision recorded but no store holds (a clone's, a blob
+		 * removed as damaged) is stored now, hashed: else this file is the only copy,
+		 * and the rewind would destroy it. */
+		if (now && !same(now, json_string_value(e)) && !quire_blob_exists(qdir, now) &&
+		    (!same(now, was) || !store_file(root, qdir, id, now)))
 			json_array_append_new(list, json_string(id));
 		free(now);
 	}
@@ -78,7 +92,8 @@ static json_t *missing_content(const char *root, const char *qdir, const char *o
 	json_t *v;
 	json_object_foreach(json_object_get(to, "files"), k, v) {
 		const char *d = json_string_value(v);
-		if (!d || quire_blob_exists(qdir, d))
+		/* The file as it is now may be the recorded one (a clone's). */
+		if (!d || quire_blob_exists(qdir, d) || store_file(root, qdir, k, d))
 			continue;
 		QUIRE_GROW(paths, alloc, n + 1);
 		digests = quire__xrealloc(digests, alloc * sizeof(*digests));
@@ -252,9 +267,9 @@ int quire_rewind(const char *root, const char *rev, const char *command, char *n
 		err = quire_error_set(
 			QUIRE_ENOTFOUND,
 			"cannot rewind to %s: it recorded what is neither in the store "
-			"nor in the project's git history: %s; nothing was changed (the "
-			"clone that made %s has it: rewind there, or commit its out/ "
-			"and files)",
+			"nor in the project's git history: %s; nothing was changed (a "
+			"clone whose store holds it can rewind to %s; commit out/ and "
+			"the files after each run)",
 			rev, b.ptr, rev);
 		quire_buf_release(&b);
 		json_decref(missing);

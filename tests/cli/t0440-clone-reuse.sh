@@ -64,4 +64,28 @@ check "says what is missing and where it is" err_has "neither in the store nor i
 check "names the outputs and the file" err_has "the outputs of Book, Chapter[0], Chapter[1], Chapter[2], Outline and 9 more; the content of 'inputs.yaml'"
 is "nothing changed" "$(store_state)" "$state"
 check "inputs.yaml as it was" grep -q "^Tone: warm" inputs.yaml
+# A file whose text the current revision recorded but no store holds (its blob removed as
+# damaged) is the only copy: a rewind stores it before replacing it, so it can be undone.
+cd "$TRASH" && q init ng >/dev/null && cd ng || exit 1
+run_q "a project without git" 0 run
+echo "my careful prompt work" >>prompts/book.md
+run_q "a prompt changed and run" 0 run
+d=$(sha256sum prompts/book.md | cut -c1-64)
+rm -f ".quire/blobs/sha256/${d:0:2}/$d"
+run_q "rewind to before it" 0 rewind rev-0001 --yes
+check "the prompt as it was then" sh -c '! grep -q "my careful prompt work" prompts/book.md'
+run_q "and back" 0 rewind rev-0002 --yes
+check "the writer's text is back" grep -q "my careful prompt work" prompts/book.md
+# A shallow clone (CI's depth 1 or 2) has the commits it has: the history is read up to its
+# edge.
+cd "$TRASH/orig" || exit 1
+run_q "a third tone" 0 edit --set Tone=bright
+run_q "run it" 0 run
+g add -A && g commit -qm "bright"
+cd "$TRASH" && git clone -q --depth 2 "file://$TRASH/orig" shallow && cd shallow || exit 1
+check "the clone is shallow" test -f .git/shallow
+run_q "rewind to the revision of the commit before" 0 rewind rev-0005 --yes
+check "its tone is back" grep -q "^Tone: wry" inputs.yaml
+QUIRE_MOCK_FAIL='*' run_q "a run after it calls no provider" 0 run --json
+is "nothing produced" "$(count_events produced)" 0
 done_testing
