@@ -20,10 +20,13 @@
 
 static const char usage[] =
 	"usage: quire run [TARGET...] [-j N] [--dry-run] [--keep-going | --fail-fast] [--json]\n"
-	"                 [--max-cost X] [--regenerate ID]... [-m TEXT] [--touch]\n\n"
+	"                 [--max-cost X] [--regenerate ID]... [-m TEXT] [--touch] [--no-remote]\n\n"
 	"Generates every dirty instance (see 'quire plan'), reusing whatever is unchanged or\n"
 	"already in the action cache, commits the result as a new revision and rewrites the\n"
-	"changed files in out/. With nothing to do it commits nothing.\n\n"
+	"changed files in out/. With nothing to do it commits nothing. With a shared cache\n"
+	"('cache: { remote: URL }' in quire.yaml, or QUIRE_REMOTE_CACHE), what the local store\n"
+	"lacks is asked of it before any provider is called, and what this run makes is put\n"
+	"there (docs/sharing.md).\n\n"
 	"  TARGET        an id or id pattern (quote it: 'Scene[1][*]'), or an out/ file; only\n"
 	"                the targets and what they depend on run\n"
 	"  -j, --jobs N  run up to N generations at once (default: 'jobs' in quire.yaml, or 4;\n"
@@ -43,7 +46,8 @@ static const char usage[] =
 	"                changed; earlier takes stay ('quire inspect ID --takes')\n"
 	"  --max-cost X  refuse to start (exit 6) when the estimated cost of what would be\n"
 	"                generated exceeds X (see 'price' in quire.yaml); nothing is spent;\n"
-	"                with --dry-run, exit 6 the same way\n\n"
+	"                with --dry-run, exit 6 the same way\n"
+	"  --no-remote   leave the shared cache alone (as QUIRE_NO_REMOTE=1 does)\n\n"
 	"A failed instance blocks only what depends on it; the revision records the failure and\n"
 	"the next run retries just that. Ctrl-C (SIGINT, SIGTERM, SIGHUP) stops starting jobs,\n"
 	"cancels the running ones, commits what finished and exits 130. Exit 1 when anything "
@@ -53,6 +57,14 @@ static const char usage[] =
 	"('quire edit ID --file out/...') or discard it.\n";
 
 static volatile sig_atomic_t got_sigint;
+
+/* -j N: 1 to 1024, else -1. */
+static int parse_jobs(const char *arg)
+{
+	char *end;
+	long v = strtol(arg, &end, 10);
+	return *end || v < 1 || v > 1024 ? -1 : (int)v;
+}
 
 static void on_sigint(int sig)
 {
@@ -143,6 +155,11 @@ static void progress(void *ud, const struct quire_progress *ev)
 		}
 		print_json_line(j);
 		json_decref(j);
+		return;
+	}
+	if (!strcmp(ev->kind, "warning")) {
+		fprintf(stderr, "%squire: warning: %s\n", u->tty ? "\r\033[K" : "",
+			ev->message ? ev->message : "");
 		return;
 	}
 	if (finished_kind(ev->kind))
@@ -277,6 +294,7 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 		{ "regenerate", required_argument, NULL, 'R' },
 		{ "message", required_argument, NULL, 'm' },
 		{ "touch", no_argument, NULL, 'T' },
+		{ "no-remote", no_argument, NULL, 'O' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *message = NULL;
@@ -288,16 +306,12 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "j:nm:", opts, NULL)) != -1) {
 		switch (c) {
-		case 'j': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (*end || v < 1 || v > 1024)
+		case 'j':
+			if ((jobs = parse_jobs(optarg)) < 0)
 				return usage_error("run",
 						   "-j needs a number from 1 to 1024, not '%s'",
 						   optarg);
-			jobs = (int)v;
 			break;
-		}
 		case 'n':
 			dry = 1;
 			break;
@@ -323,6 +337,9 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 		}
 		case 'T':
 			touch = 1;
+			break;
+		case 'O':
+			setenv("QUIRE_NO_REMOTE", "1", 1);
 			break;
 		case 'R':
 			if (nregen == sizeof(regen) / sizeof(regen[0]))

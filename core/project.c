@@ -101,6 +101,7 @@ void quire_project_free(struct quire_project *p)
 	free(p->blueprint_file);
 	free(p->inputs_file);
 	free(p->out_dir);
+	free(p->cache_remote);
 	free(p);
 }
 
@@ -380,10 +381,60 @@ static int parse_role(const struct quire__yaml *y, struct quire__ynode *key,
 	return 0;
 }
 
+/* cache: { remote: URL, push: true|false }: the shared cache (docs/sharing.md). */
+static int parse_cache(const struct quire__yaml *y, const struct quire__ynode *n,
+		       struct quire_project *p)
+{
+	if (!quire__yaml_is_map(n))
+		return quire__yaml_error(y, n, QUIRE_EINVALID,
+					 "cache must be a mapping: { remote: URL, push: true }");
+	for (size_t i = 0; i < quire__yaml_count(n); i++) {
+		char *k = quire__yaml_strdup(quire__yaml_key(n, i));
+		int ok = k && (!strcmp(k, "remote") || !strcmp(k, "push"));
+		free(k);
+		if (!ok)
+			return quire__yaml_error(y, quire__yaml_key(n, i), QUIRE_EINVALID,
+						 "unknown key in cache (expected remote or push)");
+	}
+	const struct quire__ynode *r = quire__yaml_get(n, "remote"),
+				  *push = quire__yaml_get(n, "push");
+	if (r) {
+		char *url = quire__yaml_strdup(r);
+		const char *auth = url ? strstr(url, "://") : NULL;
+		size_t alen = auth ? strcspn(auth + 3, "/") : 0;
+		int err = 0;
+		if (!url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8) &&
+			     strncmp(url, "file://", 7)))
+			err = quire__yaml_error(
+				y, r, QUIRE_EINVALID,
+				"cache.remote must be an http://, https:// or file:// "
+				"URL");
+		else if (auth && memchr(auth + 3, '@', alen))
+			/* Never echoed: the URL holds a password. */
+			err = quire__yaml_error(y, r, QUIRE_EINVALID,
+						"cache.remote holds credentials, and quire.yaml is "
+						"committed: give the URL without them, and the "
+						"credentials (user:password) in QUIRE_CACHE_AUTH");
+		if (err) {
+			free(url);
+			return err;
+		}
+		p->cache_remote = url;
+	}
+	if (push) {
+		const char *v = quire__yaml_scalar(push, NULL);
+		if (!v || (strcmp(v, "true") && strcmp(v, "false")))
+			return quire__yaml_error(y, push, QUIRE_EINVALID,
+						 "cache.push must be true or false");
+		p->cache_no_push = !strcmp(v, "false");
+	}
+	return 0;
+}
+
 int quire__project_parse_config(struct quire_project *p, const char *text, size_t len)
 {
 	static const char *const keys[] = { "quire", "blueprint", "inputs", "out",
-					    "jobs",  "roles",	  NULL };
+					    "jobs",  "roles",	  "cache",  NULL };
 	struct quire__yaml *y = NULL;
 	int err = quire__yaml_parse(text, len, QUIRE_PROJECT_FILE, &y);
 	if (err)
@@ -405,7 +456,7 @@ int quire__project_parse_config(struct quire_project *p, const char *text, size_
 		if (!ok) {
 			err = quire__yaml_error(y, quire__yaml_key(root, pi), QUIRE_EINVALID,
 						"unknown key '%s' (expected quire, blueprint, "
-						"inputs, out, jobs or roles)",
+						"inputs, out, jobs, roles or cache)",
 						k ? k : "?");
 			free(k);
 			goto out;
@@ -434,6 +485,8 @@ int quire__project_parse_config(struct quire_project *p, const char *text, size_
 		}
 		p->jobs = (int)v;
 	}
+	if ((n = quire__yaml_get(root, "cache")) && (err = parse_cache(y, n, p)))
+		goto out;
 	struct quire__ynode *roles = quire__yaml_get(root, "roles");
 	if (roles && !quire__yaml_is_map(roles)) {
 		err = quire__yaml_error(y, roles, QUIRE_EINVALID,

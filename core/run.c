@@ -17,6 +17,7 @@
 #include "quire/store.h"
 #include "git.h"
 #include "run_commit.h"
+#include "remote.h"
 #include "run_internal.h"
 #include "util.h"
 #include "event.h"
@@ -314,7 +315,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 	pthread_mutex_init(&r.mu, NULL);
 	pthread_cond_init(&r.work_cv, NULL);
 	pthread_cond_init(&r.done_cv, NULL);
-	if ((err = quire_run__init_bindings(&r)))
+	if ((err = quire_run__init_bindings(&r)) || (err = quire_remote_open(&r.remote, p)))
 		goto out_runner;
 	if ((err = record_start(&r, current)))
 		goto out_runner;
@@ -366,6 +367,7 @@ out_runner:
 		free(msg);
 	}
 	quire_run__pend_clear(&r);
+	quire_remote_free(r.remote);
 	free(r.pend);
 	free(r.halt_msg);
 	free(r.held);

@@ -13,6 +13,7 @@
 #include "quire/run.h"
 #include "quire/store.h"
 #include "run_commit.h"
+#include "remote.h"
 #include "run_internal.h"
 #include "util.h"
 #include "event.h"
@@ -232,6 +233,17 @@ int quire_run__record_flush(struct runner *r)
 		r->nheld = 0;
 		quire_run__pend_clear(r);
 		return err;
+	}
+	/* Shared once recorded here: what is uploaded is what this store keeps. */
+	for (size_t k = 0; r->remote && k < r->npend; k++) {
+		const struct pend *e = &r->pend[k];
+		if (e->ac_fp && e->ac_js && !strcmp(e->kind, quire_ev_name(QUIRE_EV_PRODUCED))) {
+			quire_remote_push(r->remote, r->p->qdir, e->ac_fp, e->ac_js);
+			const char *w = quire_remote_take_warning(r->remote);
+			if (w)
+				quire_run__report(r, "warning",
+						  quire_plan_find(r->plan, e->subject), w);
+		}
 	}
 	quire_run__pend_clear(r);
 	emit_held(r);

@@ -114,8 +114,11 @@ struct wslot {
 	unsigned gen;  /* bumped when the files could not be reused: the next job gets new ones */
 };
 
+struct quire_remote;
+
 struct runner {
 	struct quire_project *p;
+	struct quire_remote *remote; /* the shared cache, or NULL */
 	struct quire_plan *plan;
 	struct quire_store *store;
 	const struct quire_run_opts *o;

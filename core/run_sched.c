@@ -14,6 +14,7 @@
 #include "quire/store.h"
 #include "template.h"
 #include "jobserver.h"
+#include "remote.h"
 #include "run_internal.h"
 #include "util.h"
 #include "event.h"
@@ -190,6 +191,32 @@ static int start(struct runner *r, size_t i)
 	return err;
 }
 
+/* Asks the shared cache for fingerprint fp: 1 with *ac set when it has the result and its
+ * output (brought into the store, verified; the call's record too when it has it). */
+static int from_remote(struct runner *r, size_t i, const char *fp, json_t **ac)
+{
+	json_t *got = NULL;
+	int ok = 0;
+	if (!quire_remote_get_ac(r->remote, fp, &got)) {
+		const char *d = json_string_value(json_object_get(got, "digest"));
+		ok = !quire_remote_get_blob(r->remote, r->p->qdir, d);
+		const char *cd = json_string_value(json_object_get(got, "call"));
+		if (ok && cd && quire_remote_get_blob(r->remote, r->p->qdir, cd))
+			json_object_del(got, "call"); /* not there: not named */
+	}
+	quire_error_clear();
+	const char *w = quire_remote_take_warning(r->remote);
+	if (w)
+		quire_run__report(r, "warning", i, w);
+	if (!ok) {
+		json_decref(got);
+		return 0;
+	}
+	json_object_del(got, "quire");
+	*ac = got;
+	return 1;
+}
+
 /* Starts node i: blocked, unchanged (early cutoff), restored from the action cache, or a job. */
 static int start_node(struct runner *r, size_t i)
 {
@@ -247,11 +274,14 @@ static int start_node(struct runner *r, size_t i)
 	 * whole (the same upstream output, so the same fields). */
 	if (!ac && !quire_plan_fingerprint_v1(r->plan, r->p, i, &v1) && strcmp(v1.s, j->fp.s))
 		quire_store_ac_get(r->store, v1.s, &ac);
+	int remote = !ac && r->remote && from_remote(r, i, j->fp.s, &ac);
 	const char *acd = ac ? json_string_value(json_object_get(ac, "digest")) : NULL;
 	if (acd && quire_blob_exists(r->p->qdir, acd)) {
 		json_t *d = entry_data(r, i, &j->fp);
 		json_object_update_missing(d, ac);
 		json_object_set_new(d, "cached", json_true());
+		if (remote)
+			json_object_set_new(d, "cached_from", json_string("remote"));
 		err = quire_run__record(r, quire_ev_name(QUIRE_EV_CACHED), n->id, d, j->deps, NULL,
 					NULL);
 		json_decref(d);

@@ -3,7 +3,7 @@
 set -eu
 pkgs="meson ninja-build pkg-config gcc libsqlite3-dev libcurl4-openssl-dev libgit2-dev \
 libjansson-dev libyaml-dev libssl-dev libcmocka-dev valgrind clang libclang-rt-14-dev clang-format \
-python3 make git espeak-ng sox graphviz scdoc man-db"
+python3 make git espeak-ng sox graphviz scdoc man-db nginx-core"
 missing=""
 for p in $pkgs; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

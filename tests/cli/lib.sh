@@ -15,6 +15,7 @@ mkdir -p "$HOME"
 cd "$TRASH" || exit 1
 cleanup() {
 	jobs -p | xargs -r kill -9 2>/dev/null
+	[ -n "${nginx:-}" ] && kill -9 "$nginx" 2>/dev/null
 	chmod -R u+w "$TRASH" 2>/dev/null
 	[ "$T_FAIL" -eq 0 ] && rm -rf "$TRASH"
 }
@@ -119,6 +120,55 @@ fake_count() {
 import json,sys,urllib.request
 c=json.load(urllib.request.urlopen("http://127.0.0.1:%s/stats" % sys.argv[1]))["counts"]
 print(c.get(sys.argv[2], 0))' "$PORT" "$1"
+}
+
+# start_nginx_dav: starts Debian's nginx on 127.0.0.1 with a WebDAV location that takes PUT
+# (a shared cache as docs/sharing.md sets one up), in the foreground of a background job and
+# as this user (cleanup kills it); sets NGINX_URL, NGINX_DATA (what it serves) and nginx.
+start_nginx_dav() {
+	local d="$TRASH/nginx" port
+	mkdir -p "$d/data" "$d/tmp"
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	cat >"$d/nginx.conf" <<NGINX
+daemon off;
+master_process off;
+worker_processes 1;
+pid $d/nginx.pid;
+error_log $d/error.log;
+events { worker_connections 64; }
+http {
+	access_log $d/access.log;
+	client_body_temp_path $d/tmp/body;
+	proxy_temp_path $d/tmp/proxy;
+	fastcgi_temp_path $d/tmp/fastcgi;
+	uwsgi_temp_path $d/tmp/uwsgi;
+	scgi_temp_path $d/tmp/scgi;
+	client_max_body_size 0;
+	server {
+		listen 127.0.0.1:$port;
+		location / {
+			root $d/data;
+			dav_methods PUT;
+			create_full_put_path on;
+			dav_access user:rw;
+		}
+	}
+}
+NGINX
+	/usr/sbin/nginx -p "$d" -c "$d/nginx.conf" 2>"$d/stderr" &
+	nginx=$!
+	disown "$nginx" # killed by cleanup, without the shell's "Killed" line
+	local up='import socket,sys
+try: socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close()
+except OSError: sys.exit(1)'
+	for _ in $(seq 100); do
+		python3 -c "$up" "$port" && break
+		sleep 0.1
+	done
+	python3 -c "$up" "$port" ||
+		{ echo "Bail out! nginx did not start: $(cat "$d/stderr" "$d/error.log" 2>/dev/null)"; exit 1; }
+	NGINX_URL="http://127.0.0.1:$port"
+	NGINX_DATA="$d/data"
 }
 
 done_testing() {

@@ -52,6 +52,8 @@ struct quire_project {
 	char *inputs_file;    /* relative to root */
 	char *out_dir;	      /* relative to root */
 	int jobs;	      /* default -j */
+	char *cache_remote;   /* cache.remote: the shared cache's URL, or NULL */
+	int cache_no_push;    /* cache.push: false */
 	struct quire_binding *bindings;
 	size_t nbindings;
 	struct quire_blueprint *bp;

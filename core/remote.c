@@ -1,0 +1,377 @@
+/* The shared cache: bazel-remote's HTTP protocol (GET/PUT/HEAD /cas/<sha256> for blobs and
+ * /ac/<sha256> for action results, here quire's own JSON keyed by fingerprint), also served
+ * by an nginx WebDAV location, or a directory (file://). Every blob fetched is verified
+ * against its digest; a missing or damaged one is a miss, never an error; the remote is
+ * never listed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "curl-lazy.h"
+#include "quire/blob.h"
+#include "quire/buf.h"
+#include "quire/error.h"
+#include "quire/fs.h"
+#include "quire/hash.h"
+#include "quire/project.h"
+#include "quire/run.h"
+#include "remote.h"
+#include "util.h"
+
+/* An action result is small; a blob is at most what a run stores. */
+#define AC_CAP (1u << 20)
+#define BLOB_CAP (1u << 30)
+
+struct quire_remote {
+	char *base; /* http(s): the URL without a trailing slash */
+	char *dir;  /* file://: the directory */
+	char *auth; /* QUIRE_CACHE_AUTH (user:password): never printed */
+	int push;
+	int dead; /* failed once: said so, and not asked again this run */
+	char *warning;
+	CURL *h;
+};
+
+int quire_remote_open(struct quire_remote **out, const struct quire_project *p)
+{
+	*out = NULL;
+	const char *off = getenv("QUIRE_NO_REMOTE");
+	if (off && *off && strcmp(off, "0"))
+		return 0;
+	const char *env = getenv("QUIRE_REMOTE_CACHE");
+	const char *url = env ? env : p->cache_remote;
+	if (!url || !*url)
+		return 0;
+	struct quire_remote *r = quire__xcalloc(1, sizeof(*r));
+	if (!strncmp(url, "file://", 7)) {
+		r->dir = quire__xstrdup(url + 7);
+	} else if (!strncmp(url, "http://", 7) || !strncmp(url, "https://", 8)) {
+		r->base = quire__xstrdup(url);
+		size_t n = strlen(r->base);
+		while (n > 8 && r->base[n - 1] == '/')
+			r->base[--n] = '\0';
+	} else {
+		free(r);
+		return quire_error_set(QUIRE_EINVALID,
+				       "QUIRE_REMOTE_CACHE must be an http://, https:// or file:// "
+				       "URL");
+	}
+	const char *auth = getenv("QUIRE_CACHE_AUTH");
+	r->auth = auth && *auth ? quire__xstrdup(auth) : NULL;
+	const char *push = getenv("QUIRE_CACHE_PUSH");
+	r->push = push && *push ? strcmp(push, "0") != 0 : !p->cache_no_push;
+	*out = r;
+	return 0;
+}
+
+void quire_remote_free(struct quire_remote *r)
+{
+	if (!r)
+		return;
+	if (r->h)
+		curl_easy_cleanup(r->h);
+	free(r->base);
+	free(r->dir);
+	if (r->auth)
+		memset(r->auth, 0, strlen(r->auth));
+	free(r->auth);
+	free(r->warning);
+	free(r);
+}
+
+const char *quire_remote_take_warning(struct quire_remote *r)
+{
+	static char last[640];
+	if (!r || !r->warning)
+		return NULL;
+	snprintf(last, sizeof(last), "%s", r->warning);
+	free(r->warning);
+	r->warning = NULL;
+	return last;
+}
+
+/* Says once that the remote failed, and stops asking it. */
+static void give_up(struct quire_remote *r, const char *why)
+{
+	if (r->dead)
+		return;
+	r->dead = 1;
+	free(r->warning);
+	r->warning =
+		quire__xasprintf("the remote cache %s: %s; going on without it",
+				 r->base ? "did not answer as expected" : "cannot be used", why);
+}
+
+/* The hex of a digest ("sha256:<hex>"): the name bazel-remote uses. */
+static const char *hex_of(const char *digest)
+{
+	return strncmp(digest, "sha256:", 7) ? digest : digest + 7;
+}
+
+struct sink {
+	struct quire_buf *b;
+	size_t cap;
+	int over;
+};
+
+static size_t on_data(char *p, size_t size, size_t n, void *ud)
+{
+	struct sink *s = ud;
+	if (s->b->len + size * n > s->cap) {
+		s->over = 1;
+		return 0;
+	}
+	quire_buf_add(s->b, p, size * n);
+	return size * n;
+}
+
+/* One request to base/kind/hex: GET (out), PUT (body) or HEAD (neither). Returns the HTTP
+ * status, or -1 when the server could not be reached (the remote is then given up). */
+static long request(struct quire_remote *r, const char *method, const char *kind, const char *hex,
+		    const void *body, size_t len, struct quire_buf *out, size_t cap)
+{
+	if (!r->h) {
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		r->h = curl_easy_init();
+	} else {
+		curl_easy_reset(r->h);
+	}
+	if (!r->h) {
+		give_up(r, "libcurl could not be started");
+		return -1;
+	}
+	char *url = quire__xasprintf("%s/%s/%s", r->base, kind, hex);
+	struct sink s = { out, cap, 0 };
+	curl_easy_setopt(r->h, CURLOPT_URL, url);
+	curl_easy_setopt(r->h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(r->h, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
+	curl_easy_setopt(r->h, CURLOPT_TIMEOUT, 120L);
+	curl_easy_setopt(r->h, CURLOPT_USERAGENT, "quire");
+	if (r->auth)
+		curl_easy_setopt(r->h, CURLOPT_USERPWD, r->auth);
+	struct curl_slist *hd = NULL;
+	if (!strcmp(method, "HEAD")) {
+		curl_easy_setopt(r->h, CURLOPT_NOBODY, 1L);
+	} else if (!strcmp(method, "PUT")) {
+		hd = curl_slist_append(hd, "Content-Type: application/octet-stream");
+		hd = curl_slist_append(hd, "Expect:");
+		curl_easy_setopt(r->h, CURLOPT_HTTPHEADER, hd);
+		curl_easy_setopt(r->h, CURLOPT_CUSTOMREQUEST, "PUT");
+		curl_easy_setopt(r->h, CURLOPT_POSTFIELDS, body ? body : "");
+		curl_easy_setopt(r->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	}
+	struct quire_buf scratch = QUIRE_BUF_INIT;
+	if (!out)
+		s.b = &scratch, s.cap = 1u << 16;
+	curl_easy_setopt(r->h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(r->h, CURLOPT_WRITEDATA, &s);
+	CURLcode rc = curl_easy_perform(r->h);
+	long status = -1;
+	if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && s.over))
+		curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &status);
+	else
+		give_up(r, curl_easy_strerror(rc));
+	if (s.over)
+		status = -2; /* larger than it can be: not what was asked for */
+	curl_slist_free_all(hd);
+	quire_buf_release(&scratch);
+	free(url);
+	return status;
+}
+
+/* file://: dir/kind/hex. */
+static char *file_path(const struct quire_remote *r, const char *kind, const char *hex)
+{
+	return quire__xasprintf("%s/%s/%s", r->dir, kind, hex);
+}
+
+/* Reads what the remote holds under kind/hex into out: 0, QUIRE_ENOTFOUND for a miss, else
+ * an error (the remote is given up). */
+static int fetch(struct quire_remote *r, const char *kind, const char *hex, struct quire_buf *out,
+		 size_t cap)
+{
+	if (r->dead)
+		return QUIRE_ENOTFOUND;
+	if (r->dir) {
+		char *path = file_path(r, kind, hex);
+		int err = quire_fs_read(path, out, cap);
+		free(path);
+		if (err == QUIRE_ENOTFOUND) {
+			quire_error_clear();
+			return QUIRE_ENOTFOUND;
+		}
+		if (err) {
+			give_up(r, quire_error_last());
+			quire_error_clear();
+		}
+		return err;
+	}
+	long st = request(r, "GET", kind, hex, NULL, 0, out, cap);
+	if (st == 200)
+		return 0;
+	if (st == 404 || st == -2)
+		return QUIRE_ENOTFOUND;
+	if (st > 0) {
+		char why[64];
+		snprintf(why, sizeof(why), "GET answered %ld", st);
+		give_up(r, why);
+	}
+	return QUIRE_EIO;
+}
+
+/* Stores body under kind/hex: 0, or an error (the remote is given up). */
+static int store(struct quire_remote *r, const char *kind, const char *hex, const void *body,
+		 size_t len)
+{
+	if (r->dead)
+		return QUIRE_EIO;
+	if (r->dir) {
+		char *dir = quire__xasprintf("%s/%s", r->dir, kind);
+		char *path = file_path(r, kind, hex);
+		int err = quire_fs_mkdirs(dir, 0755);
+		if (!err)
+			err = quire_fs_write_atomic(path, body, len, 0644);
+		if (err) {
+			give_up(r, quire_error_last());
+			quire_error_clear();
+		}
+		free(dir);
+		free(path);
+		return err;
+	}
+	long st = request(r, "PUT", kind, hex, body, len, NULL, 0);
+	if (st >= 200 && st < 300)
+		return 0;
+	if (st > 0) {
+		char why[64];
+		snprintf(why, sizeof(why), "PUT answered %ld", st);
+		give_up(r, why);
+	}
+	return QUIRE_EIO;
+}
+
+/* Whether the remote holds kind/hex (an upload is checked this way before the action result
+ * that names it is written). */
+static int holds(struct quire_remote *r, const char *kind, const char *hex)
+{
+	if (r->dead)
+		return 0;
+	if (r->dir) {
+		char *path = file_path(r, kind, hex);
+		int ok = quire_fs_exists(path);
+		free(path);
+		return ok;
+	}
+	return request(r, "HEAD", kind, hex, NULL, 0, NULL, 0) == 200;
+}
+
+int quire_remote_get_ac(struct quire_remote *r, const char *fp, json_t **ac)
+{
+	*ac = NULL;
+	if (!r || !quire_digest_valid(fp))
+		return QUIRE_ENOTFOUND;
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int err = fetch(r, "ac", hex_of(fp), &b, AC_CAP);
+	if (!err) {
+		json_t *j = json_loadb(b.ptr ? b.ptr : "", b.len, 0, NULL);
+		const char *d = json_string_value(json_object_get(j, "digest"));
+		/* Not quire's (another tool's entry, bazel's ActionResult) or damaged: a miss. */
+		if (j && json_integer_value(json_object_get(j, "quire")) == 1 && d &&
+		    quire_digest_valid(d))
+			*ac = j;
+		else
+			json_decref(j);
+		err = *ac ? 0 : QUIRE_ENOTFOUND;
+	}
+	quire_buf_release(&b);
+	return err;
+}
+
+int quire_remote_get_blob(struct quire_remote *r, const char *qdir, const char *digest)
+{
+	if (!r || !quire_digest_valid(digest))
+		return QUIRE_ENOTFOUND;
+	if (quire_blob_exists(qdir, digest))
+		return 0;
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int err = fetch(r, "cas", hex_of(digest), &b, BLOB_CAP);
+	if (!err) {
+		struct quire_digest d;
+		quire_hash_bytes(b.ptr ? b.ptr : "", b.len, &d);
+		/* Verified before use: a poisoned or damaged copy is a miss, and said to be. */
+		if (strcmp(d.s, digest)) {
+			err = QUIRE_ECORRUPT;
+			free(r->warning);
+			r->warning = quire__xasprintf("the remote cache's copy of %.19s... is "
+						      "damaged (its content hashes "
+						      "to %.19s...): not used",
+						      digest, d.s);
+		} else {
+			err = quire_blob_put(qdir, b.ptr ? b.ptr : "", b.len, &d);
+		}
+	}
+	quire_buf_release(&b);
+	return err;
+}
+
+/* Uploads blob digest from the store, unless the remote has it already. */
+static int push_blob(struct quire_remote *r, const char *qdir, const char *digest)
+{
+	if (!digest || !quire_digest_valid(digest))
+		return 0;
+	if (holds(r, "cas", hex_of(digest)))
+		return 0;
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int err = quire_blob_read(qdir, digest, &b, BLOB_CAP, 1);
+	if (err) {
+		quire_buf_release(&b);
+		quire_error_clear();
+		return err;
+	}
+	err = store(r, "cas", hex_of(digest), b.ptr ? b.ptr : "", b.len);
+	quire_buf_release(&b);
+	if (!err && !holds(r, "cas", hex_of(digest)))
+		err = QUIRE_EIO;
+	return err;
+}
+
+int quire_remote_push(struct quire_remote *r, const char *qdir, const char *fp, const char *ac)
+{
+	if (!r || !r->push || r->dead || !quire_digest_valid(fp))
+		return 0;
+	json_t *j = json_loads(ac, 0, NULL);
+	const char *d = json_string_value(json_object_get(j, "digest"));
+	int err = d ? push_blob(r, qdir, d) : QUIRE_EINVALID;
+	/* The call's record and what it names travel with it (inspect in another clone). */
+	const char *cd = json_string_value(json_object_get(j, "call"));
+	json_t *c = !err && cd ? quire_call_load(qdir, cd) : NULL;
+	if (c) {
+		const json_t *p = json_object_get(c, "prompt");
+		const char *named[4] = {
+			cd,
+			json_is_true(json_object_get(p, "kept")) && !json_object_get(p, "text")
+				? json_string_value(json_object_get(p, "digest"))
+				: NULL,
+			json_string_value(json_object_get(c, "schema")),
+			json_string_value(json_object_get(c, "response")),
+		};
+		for (int k = 0; k < 4 && !err; k++)
+			err = push_blob(r, qdir, named[k]);
+	}
+	json_decref(c);
+	/* Only once what it names is there: an entry never points at a missing blob. */
+	if (!err) {
+		json_object_set_new(j, "quire", json_integer(1));
+		char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+		err = store(r, "ac", hex_of(fp), text, strlen(text));
+		free(text);
+	}
+	json_decref(j);
+	quire_error_clear();
+	return err;
+}

@@ -1,0 +1,33 @@
+/* Internal: the shared cache (bazel-remote's HTTP protocol, an nginx WebDAV location, or a
+ * directory). See remote.c and docs/sharing.md. */
+#ifndef QUIRE_REMOTE_H
+#define QUIRE_REMOTE_H
+
+#include <jansson.h>
+
+struct quire_project;
+struct quire_remote;
+
+/* The project's remote cache (QUIRE_REMOTE_CACHE, else quire.yaml's cache.remote), *out NULL
+ * when there is none or QUIRE_NO_REMOTE is set. QUIRE_EINVALID for a URL it cannot use. */
+int quire_remote_open(struct quire_remote **out, const struct quire_project *p);
+void quire_remote_free(struct quire_remote *r);
+
+/* The action result the remote holds for fingerprint fp (quire's JSON: digest, size, call,
+ * ...): 0 with *ac set, QUIRE_ENOTFOUND for a miss (also for an entry that is not quire's,
+ * and once the remote was given up), another error when it could not be asked. */
+int quire_remote_get_ac(struct quire_remote *r, const char *fp, json_t **ac);
+
+/* Brings blob digest from the remote into the store under qdir, verified: 0, or an error (a
+ * copy whose content does not hash to digest is QUIRE_ECORRUPT, and not kept). */
+int quire_remote_get_blob(struct quire_remote *r, const char *qdir, const char *digest);
+
+/* With push on: uploads the output the action result ac (JSON text) names, its call record
+ * and the blobs that names, each checked to be there, then the result under fp. */
+int quire_remote_push(struct quire_remote *r, const char *qdir, const char *fp, const char *ac);
+
+/* What went wrong since the last call, said once (NULL when nothing did): for the run to
+ * report. Never holds a credential. */
+const char *quire_remote_take_warning(struct quire_remote *r);
+
+#endif
