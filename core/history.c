@@ -97,7 +97,8 @@ int quire_history_log(const char *qdir, json_t **out)
 		char rev[32];
 		quire_rev_format(n, rev, sizeof(rev));
 		json_t *m = NULL;
-		if (quire_manifest_load(qdir, rev, &m)) {
+		long long narts = 0;
+		if (quire_manifest_head(qdir, rev, &m, &narts)) {
 			/* A gap (a number never committed) or a damaged file: say so, go on. */
 			if (quire_error_code() != QUIRE_ENOTFOUND)
 				json_array_append_new(rows, json_pack("{s:s,s:s}", "revision", rev,
@@ -114,8 +115,7 @@ int quire_history_log(const char *qdir, json_t **out)
 			"produced", num(c, "produced"), "cached", num(c, "cached"), "failed",
 			num(c, "failed"), "edited",
 			num(c, "edited") + num(c, "approved") + num(c, "feedback"), "cost_micro",
-			num(c, "cost_micro"), "artefacts",
-			(json_int_t)json_object_size(json_object_get(m, "artefacts")));
+			num(c, "cost_micro"), "artefacts", (json_int_t)narts);
 		if (num(c, "accepted"))
 			json_object_set_new(row, "accepted", json_integer(num(c, "accepted")));
 		if (json_object_get(m, "restored_from"))

@@ -660,6 +660,58 @@ static void test_fold_text_refuses_damage(void **state)
 
 /* One name table for event kinds: each has a distinct name that parses back, a fold, and a
  * place in docs/design-notes.md's list, which names no kind the table lacks. */
+/* A revision's head read from the end of its manifest is what a whole parse gives, for a
+ * small manifest (read whole), a large one (read from its last MiB), one whose artefacts hold
+ * text that looks like keys, and a file not laid out as quire writes it. */
+static void check_head(const char *rev)
+{
+	json_t *h = NULL, *w = NULL;
+	long long nh = -1, nw = -2;
+	assert_int_equal(quire_manifest_head(".quire", rev, &h, &nh), 0);
+	assert_int_equal(quire_manifest_load_whole(".quire", rev, &w, &nw), 0);
+	assert_true(json_equal(h, w));
+	assert_int_equal(nh, nw);
+	json_decref(h);
+	json_decref(w);
+}
+
+static void test_head_from_the_end(void **state)
+{
+	(void)state;
+	json_t *m = started("rev-0001", NULL);
+	quire_manifest_apply(m, 1, "run.end", NULL, NULL);
+	assert_int_equal(quire_manifest_write(".quire", "rev-0001", m), 0);
+	check_head("rev-0001");
+	json_t *arts = json_object_get(m, "artefacts");
+	for (int k = 0; k < 6000; k++) {
+		char id[32];
+		snprintf(id, sizeof(id), "Scene[%d][%d]", k / 100, k % 100);
+		json_object_set_new(arts, id,
+				    json_pack("{s:s,s:s,s:s,s:{s:s}}", "status", "clean", "digest",
+					      D1, "fingerprint", D2, "deps", "note",
+					      "\n  \"revision\": \"rev-0009\"\n    \"x\": {"));
+	}
+	json_object_set_new(m, "revision", json_string("rev-0002"));
+	assert_int_equal(quire_manifest_write(".quire", "rev-0002", m), 0);
+	struct stat st;
+	assert_int_equal(stat(".quire/manifests/rev-0002.json", &st), 0);
+	assert_true(st.st_size > (1 << 20)); /* read from its end */
+	check_head("rev-0002");
+	json_t *h = NULL;
+	long long n = 0;
+	assert_int_equal(quire_manifest_head(".quire", "rev-0002", &h, &n), 0);
+	assert_int_equal(n, 6000);
+	assert_null(json_object_get(h, "artefacts"));
+	assert_string_equal(json_string_value(json_object_get(h, "revision")), "rev-0002");
+	json_decref(h);
+	/* Compact JSON, as another tool might write it: parsed whole. */
+	char *text = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS);
+	tu_write(".", ".quire/manifests/rev-0002.json", text);
+	free(text);
+	check_head("rev-0002");
+	json_decref(m);
+}
+
 static void test_event_kinds_one_table(void **state)
 {
 	(void)state;
@@ -708,6 +760,8 @@ static void test_event_kinds_one_table(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_head_from_the_end, tu_setup_qdir,
+						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_rev_format_and_parse, tu_setup_qdir,
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_current_pointer, tu_setup_qdir,

@@ -22,6 +22,16 @@ int quire_manifest_current(const char *qdir, char **rev);
 /* Loads and checks a manifest. QUIRE_ENOTFOUND, QUIRE_ECORRUPT. New reference in *out. */
 int quire_manifest_load(const char *qdir, const char *rev, json_t **out);
 
+/* Revision rev without its artefacts (*out: its other top-level keys: parent, created,
+ * command, message, counts, inputs, files, ...) and how many artefacts it has, read from the
+ * end of its manifest without parsing the artefacts (falls back to a whole parse for a file
+ * not laid out as quire writes it). Errors as quire_manifest_load. */
+int quire_manifest_head(const char *qdir, const char *rev, json_t **out, long long *nartefacts);
+
+/* The same by a whole parse (what the head reader is checked against). */
+int quire_manifest_load_whole(const char *qdir, const char *rev, json_t **out,
+			      long long *nartefacts);
+
 /* A manifest with no revision, inputs or artefacts. New reference. */
 json_t *quire_manifest_empty(void);
 
