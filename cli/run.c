@@ -20,7 +20,8 @@
 
 static const char usage[] =
 	"usage: quire run [TARGET...] [-j N] [--dry-run] [--keep-going | --fail-fast] [--json]\n"
-	"                 [--max-cost X] [--regenerate ID]... [-m TEXT] [--touch] [--no-remote]\n\n"
+	"                 [--max-cost X] [--regenerate ID]... [-m TEXT] [--touch] [--no-remote]\n"
+	"                 [--commit[=always]]\n\n"
 	"Generates every dirty instance (see 'quire plan'), reusing whatever is unchanged or\n"
 	"already in the action cache, commits the result as a new revision and rewrites the\n"
 	"changed files in out/. With nothing to do it commits nothing. With a shared cache\n"
@@ -47,7 +48,10 @@ static const char usage[] =
 	"  --max-cost X  refuse to start (exit 6) when the estimated cost of what would be\n"
 	"                generated exceeds X (see 'price' in quire.yaml); nothing is spent;\n"
 	"                with --dry-run, exit 6 the same way\n"
-	"  --no-remote   leave the shared cache alone (as QUIRE_NO_REMOTE=1 does)\n\n"
+	"  --no-remote   leave the shared cache alone (as QUIRE_NO_REMOTE=1 does)\n"
+	"  --commit[=always]  commit the revision to git (quire.yaml, the files it read,\n"
+	"                .quire/manifests, current and calls, out/) when the run succeeded, or\n"
+	"                always; 'git: { autocommit: true }' in quire.yaml does it every run\n\n"
 	"A failed instance blocks only what depends on it; the revision records the failure and\n"
 	"the next run retries just that. Ctrl-C (SIGINT, SIGTERM, SIGHUP) stops starting jobs,\n"
 	"cancels the running ones, commits what finished and exits 130. Exit 1 when anything "
@@ -227,6 +231,30 @@ static int dry_run(struct quire_project *p, char **targets, size_t ntargets, int
 	return rc;
 }
 
+/* run --commit: the revision into git; the revision itself is kept whatever happens. */
+static int git_commit(struct quire_project *p, const struct quire_run_result *r,
+		      const char *message, int json)
+{
+	char id[64];
+	int err = quire_run_git_commit(p, r, message, id, sizeof(id));
+	if (err) {
+		int rc = die_core(err);
+		fprintf(stderr, "quire: %s is committed in quire, not in git\n", r->rev);
+		return rc;
+	}
+	if (json) {
+		json_t *j = json_pack("{s:s,s:s,s:o}", "event", "git", "revision", r->rev, "commit",
+				      id[0] ? json_string(id) : json_null());
+		print_json_line(j);
+		json_decref(j);
+	} else if (id[0]) {
+		printf("git: committed %s as %.12s\n", r->rev, id);
+	} else {
+		printf("git: nothing to commit for %s\n", r->rev);
+	}
+	return 0;
+}
+
 /* The run's last line: what it did, its cost, and what awaits review. */
 static void print_summary(const struct quire_run_result *rr, int json)
 {
@@ -282,6 +310,50 @@ static void print_summary(const struct quire_run_result *rr, int json)
 		       r.pending_review);
 }
 
+/* What a run says when it ends, its git commit, and the exit status. */
+static int after_run(struct quire_project *p, const struct quire_run_result *rr, int err,
+		     const char *message, int commit, int json)
+{
+	const struct quire_run_result r = *rr;
+	int rc = 0;
+	if (r.recovered[0] && !json)
+		printf("run: recovered %s, committed from a run that was killed before it "
+		       "finished\n",
+		       r.recovered);
+	if (err && err != QUIRE_EINTR) {
+		rc = die_core(err);
+		if (r.rev[0])
+			fprintf(stderr, "quire: what finished was committed as %s\n", r.rev);
+		return rc;
+	}
+	print_summary(&r, json);
+	if (!commit && p->git_autocommit)
+		commit = 1;
+	if (commit && !err && r.rev[0] && (commit == 2 || (!r.failed && !r.blocked)))
+		rc = git_commit(p, &r, message, json);
+	else if (commit && r.rev[0] && !json)
+		fprintf(stderr,
+			"quire: %s was not committed to git: %s ('--commit=always' commits "
+			"it anyway)\n",
+			r.rev, err ? "the run was interrupted" : "something failed or was blocked");
+	if (err == QUIRE_EINTR) {
+		fprintf(stderr, "quire: interrupted; what finished was committed as %s\n",
+			r.rev[0] ? r.rev : "(nothing)");
+		rc = EXIT_INTERRUPTED;
+	} else if (r.failed || r.blocked) {
+		if (!json && r.pending_review)
+			fprintf(stderr, "quire: %zu await review ('quire edit ID --approve')\n",
+				r.pending_review);
+		if (!json)
+			fprintf(stderr,
+				"quire: %zu failed, %zu blocked; 'quire run' again retries just "
+				"those\n",
+				r.failed, r.blocked);
+		rc = EXIT_DIRTY;
+	}
+	return rc;
+}
+
 static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 {
 	static const struct option opts[] = {
@@ -295,10 +367,11 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 		{ "message", required_argument, NULL, 'm' },
 		{ "touch", no_argument, NULL, 'T' },
 		{ "no-remote", no_argument, NULL, 'O' },
+		{ "commit", optional_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *message = NULL;
-	int touch = 0;
+	int touch = 0, commit = 0; /* 1: when the run succeeded, 2: always */
 	int jobs = 0, dry = 0, fail_fast = 0, json = 0, c, has_max = 0;
 	long long max_cost = 0;
 	const char *regen[64];
@@ -341,6 +414,13 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 		case 'O':
 			setenv("QUIRE_NO_REMOTE", "1", 1);
 			break;
+		case 'C':
+			if (optarg && strcmp(optarg, "always"))
+				return usage_error("run",
+						   "--commit takes no value but 'always', not '%s'",
+						   optarg);
+			commit = optarg ? 2 : 1;
+			break;
 		case 'R':
 			if (nregen == sizeof(regen) / sizeof(regen[0]))
 				return usage_error("run", "at most 64 --regenerate patterns");
@@ -367,7 +447,6 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 	if (touch && (nregen || dry))
 		return usage_error("run", "--touch accepts what exists: it takes neither "
 					  "--regenerate nor --dry-run");
-	int rc = 0;
 	char **targets = argv + optind;
 	size_t ntargets = (size_t)(argc - optind);
 	if (dry)
@@ -403,34 +482,7 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 	int err = quire_run(p, &o, &r);
 	if (u.tty)
 		fprintf(stderr, "\r\033[K");
-	if (r.recovered[0] && !json)
-		printf("run: recovered %s, committed from a run that was killed before it "
-		       "finished\n",
-		       r.recovered);
-	if (err && err != QUIRE_EINTR) {
-		rc = die_core(err);
-		if (r.rev[0])
-			fprintf(stderr, "quire: what finished was committed as %s\n", r.rev);
-		goto out;
-	}
-	print_summary(&r, json);
-	if (err == QUIRE_EINTR) {
-		fprintf(stderr, "quire: interrupted; what finished was committed as %s\n",
-			r.rev[0] ? r.rev : "(nothing)");
-		rc = EXIT_INTERRUPTED;
-	} else if (r.failed || r.blocked) {
-		if (!json && r.pending_review)
-			fprintf(stderr, "quire: %zu await review ('quire edit ID --approve')\n",
-				r.pending_review);
-		if (!json)
-			fprintf(stderr,
-				"quire: %zu failed, %zu blocked; 'quire run' again retries just "
-				"those\n",
-				r.failed, r.blocked);
-		rc = EXIT_DIRTY;
-	}
-out:
-	return rc;
+	return after_run(p, &r, err, message, commit, json);
 }
 
 const struct cmd cmd_run_desc = {

@@ -172,3 +172,117 @@ out:
 	git_libgit2_shutdown();
 	return got;
 }
+
+/* Whether path (relative to the work tree) is one of the project's parts a run commit takes:
+ * each of prefixes[] is a directory ("dir/") or a file. */
+static int ours(const char *path, char *const *prefixes, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		size_t l = strlen(prefixes[k]);
+		if (l && prefixes[k][l - 1] == '/' ? !strncmp(path, prefixes[k], l)
+						   : !strcmp(path, prefixes[k]))
+			return 1;
+	}
+	return 0;
+}
+
+static int git_fail(const char *what)
+{
+	const git_error *e = git_error_last();
+	return quire_error_set(QUIRE_EIO, "git: %s: %s", what,
+			       e && e->message ? e->message : "failed");
+}
+
+int quire_git_commit(const char *root, char *const *paths, size_t npaths, const char *message,
+		     char *id, size_t idlen)
+{
+	if (idlen)
+		id[0] = '\0';
+	git_libgit2_init();
+	git_repository *repo = NULL;
+	git_index *index = NULL;
+	git_tree *tree = NULL, *head_tree = NULL;
+	git_commit *parent = NULL;
+	git_signature *sig = NULL;
+	git_diff *staged = NULL;
+	char *prefix = NULL, **specs = NULL;
+	int err = 0;
+	if (git_repository_open_ext(&repo, root, 0, NULL) || !(prefix = path_in_repo(repo, root))) {
+		err = quire_error_set(QUIRE_EINVALID,
+				      "run --commit: %s is not in a git repository ('git init' "
+				      "first)",
+				      root);
+		goto out;
+	}
+	if (git_repository_head_unborn(repo) == 0) {
+		git_oid h;
+		if (git_reference_name_to_id(&h, repo, "HEAD") ||
+		    git_commit_lookup(&parent, repo, &h) || git_commit_tree(&head_tree, parent)) {
+			err = git_fail("reading HEAD");
+			goto out;
+		}
+	}
+	specs = quire__xcalloc(npaths + 1, sizeof(char *));
+	for (size_t k = 0; k < npaths; k++)
+		specs[k] = quire__xasprintf("%s%s", prefix, paths[k]);
+	if (git_repository_index(&index, repo)) {
+		err = git_fail("opening the index");
+		goto out;
+	}
+	/* What the writer staged themselves is theirs to commit: not folded into quire's. */
+	if (git_diff_tree_to_index(&staged, repo, head_tree, index, NULL)) {
+		err = git_fail("reading the index");
+		goto out;
+	}
+	for (size_t k = 0; k < git_diff_num_deltas(staged); k++) {
+		const git_diff_delta *d = git_diff_get_delta(staged, k);
+		if (!ours(d->new_file.path, specs, npaths) ||
+		    !ours(d->old_file.path, specs, npaths)) {
+			err = quire_error_set(
+				QUIRE_ECONFLICT,
+				"run --commit: '%s' is staged in git and is not the "
+				"project's: commit or unstage it first, then run "
+				"'git add' and 'git commit' for this revision yourself "
+				"(nothing was committed)",
+				d->new_file.path);
+			goto out;
+		}
+	}
+	git_strarray sa = { specs, npaths };
+	git_oid tree_id, commit_id;
+	if (git_index_add_all(index, &sa, GIT_INDEX_ADD_DEFAULT, NULL, NULL) ||
+	    git_index_update_all(index, &sa, NULL, NULL) || git_index_write(index) ||
+	    git_index_write_tree(&tree_id, index) || git_tree_lookup(&tree, repo, &tree_id)) {
+		err = git_fail("staging the revision");
+		goto out;
+	}
+	/* Nothing changed (a run that only recorded what it had): no empty commit. */
+	if (head_tree && git_oid_equal(git_tree_id(head_tree), &tree_id))
+		goto out;
+	if (git_signature_default(&sig, repo) &&
+	    git_signature_now(&sig, "quire", "quire@localhost")) {
+		err = git_fail("making a signature");
+		goto out;
+	}
+	const git_commit *parents[1] = { parent };
+	if (git_commit_create(&commit_id, repo, "HEAD", sig, sig, NULL, message, tree,
+			      parent ? 1 : 0, parents)) {
+		err = git_fail("committing");
+		goto out;
+	}
+	git_oid_tostr(id, idlen, &commit_id);
+out:
+	for (size_t k = 0; specs && k < npaths; k++)
+		free(specs[k]);
+	free(specs);
+	free(prefix);
+	git_diff_free(staged);
+	git_signature_free(sig);
+	git_tree_free(tree);
+	git_tree_free(head_tree);
+	git_commit_free(parent);
+	git_index_free(index);
+	git_repository_free(repo);
+	git_libgit2_shutdown();
+	return err;
+}

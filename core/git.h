@@ -16,4 +16,11 @@ json_t *quire__git_info(const char *root);
 size_t quire__git_adopt(const char *root, const char *qdir, const char *const *paths,
 			const char *const *digests, size_t n, unsigned char *found);
 
+/* Commits paths (relative to root: files, or directories ending in '/') as they are in the
+ * work tree, on HEAD, with message: staged with .gitignore honoured, removals too. Nothing
+ * when the tree is HEAD's (id ""). QUIRE_EINVALID outside a repository, QUIRE_ECONFLICT when
+ * the writer staged something else (left alone), QUIRE_EIO with libgit2's message. */
+int quire_git_commit(const char *root, char *const *paths, size_t npaths, const char *message,
+		     char *id, size_t idlen);
+
 #endif

@@ -381,6 +381,12 @@ static int parse_role(const struct quire__yaml *y, struct quire__ynode *key,
 	return 0;
 }
 
+/* Whether a scalar's text (len bytes, not NUL-terminated) is word. */
+static int yaml_is(const char *s, size_t len, const char *word)
+{
+	return len == strlen(word) && !memcmp(s, word, len);
+}
+
 /* cache: { remote: URL, push: true|false }: the shared cache (docs/sharing.md). */
 static int parse_cache(const struct quire__yaml *y, const struct quire__ynode *n,
 		       struct quire_project *p)
@@ -422,19 +428,21 @@ static int parse_cache(const struct quire__yaml *y, const struct quire__ynode *n
 		p->cache_remote = url;
 	}
 	if (push) {
-		const char *v = quire__yaml_scalar(push, NULL);
-		if (!v || (strcmp(v, "true") && strcmp(v, "false")))
+		size_t plen = 0;
+		const char *v =
+			quire__yaml_is_scalar(push) ? quire__yaml_scalar(push, &plen) : NULL;
+		if (!v || (!yaml_is(v, plen, "true") && !yaml_is(v, plen, "false")))
 			return quire__yaml_error(y, push, QUIRE_EINVALID,
 						 "cache.push must be true or false");
-		p->cache_no_push = !strcmp(v, "false");
+		p->cache_no_push = yaml_is(v, plen, "false");
 	}
 	return 0;
 }
 
 int quire__project_parse_config(struct quire_project *p, const char *text, size_t len)
 {
-	static const char *const keys[] = { "quire", "blueprint", "inputs", "out",
-					    "jobs",  "roles",	  "cache",  NULL };
+	static const char *const keys[] = { "quire", "blueprint", "inputs", "out", "jobs",
+					    "roles", "cache",	  "git",    NULL };
 	struct quire__yaml *y = NULL;
 	int err = quire__yaml_parse(text, len, QUIRE_PROJECT_FILE, &y);
 	if (err)
@@ -456,7 +464,7 @@ int quire__project_parse_config(struct quire_project *p, const char *text, size_
 		if (!ok) {
 			err = quire__yaml_error(y, quire__yaml_key(root, pi), QUIRE_EINVALID,
 						"unknown key '%s' (expected quire, blueprint, "
-						"inputs, out, jobs, roles or cache)",
+						"inputs, out, jobs, roles, cache or git)",
 						k ? k : "?");
 			free(k);
 			goto out;
@@ -487,6 +495,21 @@ int quire__project_parse_config(struct quire_project *p, const char *text, size_
 	}
 	if ((n = quire__yaml_get(root, "cache")) && (err = parse_cache(y, n, p)))
 		goto out;
+	if ((n = quire__yaml_get(root, "git"))) {
+		const struct quire__ynode *a =
+			quire__yaml_is_map(n) ? quire__yaml_get(n, "autocommit") : NULL;
+		size_t alen = 0;
+		const char *ac =
+			a && quire__yaml_is_scalar(a) ? quire__yaml_scalar(a, &alen) : NULL;
+		if (!quire__yaml_is_map(n) || quire__yaml_count(n) != 1 || !ac ||
+		    (!yaml_is(ac, alen, "true") && !yaml_is(ac, alen, "false"))) {
+			err = quire__yaml_error(y, n, QUIRE_EINVALID,
+						"git must be { autocommit: true } or { autocommit: "
+						"false }");
+			goto out;
+		}
+		p->git_autocommit = yaml_is(ac, alen, "true");
+	}
 	struct quire__ynode *roles = quire__yaml_get(root, "roles");
 	if (roles && !quire__yaml_is_map(roles)) {
 		err = quire__yaml_error(y, roles, QUIRE_EINVALID,

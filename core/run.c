@@ -395,3 +395,33 @@ out:
 	quire_lock_release(lock);
 	return err;
 }
+
+int quire_run_git_commit(const struct quire_project *p, const struct quire_run_result *r,
+			 const char *message, char *id, size_t idlen)
+{
+	/* What the README says to commit: the project's files, the revisions, the calls, out/. */
+	size_t n = 0;
+	char **paths = quire__xcalloc(p->nfiles + 9, sizeof(char *));
+	paths[n++] = quire__xstrdup(QUIRE_PROJECT_FILE);
+	paths[n++] = quire__xstrdup(".gitignore");
+	for (size_t k = 0; k < p->nfiles; k++)
+		paths[n++] = quire__xstrdup(p->files[k].rel);
+	paths[n++] = quire__xstrdup(".quire/manifests/");
+	paths[n++] = quire__xstrdup(".quire/current");
+	paths[n++] = quire__xstrdup(".quire/calls/");
+	paths[n++] = quire__xasprintf("%s/", p->out_dir);
+	struct quire_buf m = QUIRE_BUF_INIT;
+	quire_buf_printf(&m, "quire: %s: %zu produced, %zu cached", r->rev, r->produced, r->cached);
+	if (r->priced)
+		quire_buf_printf(&m, ", cost %lld.%06lld", r->cost_micro / 1000000,
+				 r->cost_micro % 1000000);
+	quire_buf_puts(&m, "\n");
+	if (message)
+		quire_buf_printf(&m, "\n%s\n", message);
+	int err = quire_git_commit(p->root, paths, n, m.ptr, id, idlen);
+	quire_buf_release(&m);
+	for (size_t k = 0; k < n; k++)
+		free(paths[k]);
+	free(paths);
+	return err;
+}

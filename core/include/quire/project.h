@@ -54,6 +54,7 @@ struct quire_project {
 	int jobs;	      /* default -j */
 	char *cache_remote;   /* cache.remote: the shared cache's URL, or NULL */
 	int cache_no_push;    /* cache.push: false */
+	int git_autocommit;   /* git.autocommit: every run commits its revision to git */
 	struct quire_binding *bindings;
 	size_t nbindings;
 	struct quire_blueprint *bp;

@@ -89,6 +89,13 @@ int quire_run_check_cost(long long estimate_micro, long long max_micro);
 int quire_run(struct quire_project *p, const struct quire_run_opts *o,
 	      struct quire_run_result *res);
 
+/* run --commit: commits revision r->rev to the project's git repository (quire.yaml, the files
+ * the build read, .quire/manifests, current and calls, out/), with a message summing the run
+ * and `message`; id gets the commit's id ("" when the tree did not change). Errors as
+ * quire_git_commit (core/git.h): outside a repository, something else staged, libgit2. */
+int quire_run_git_commit(const struct quire_project *p, const struct quire_run_result *r,
+			 const char *message, char *id, size_t idlen);
+
 /* The record of a provider call (the blob an entry's "call" names: what was sent and what
  * came back), parsed; NULL when digest is NULL or the blob is missing or damaged. */
 struct json_t *quire_call_load(const char *qdir, const char *digest);

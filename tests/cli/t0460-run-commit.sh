@@ -1,0 +1,51 @@
+#!/bin/bash
+# run --commit puts the revision into git (libgit2): the project's files, the revisions, the
+# call records and out/, with a message summing the run; nothing when nothing changed, when
+# the run failed (unless --commit=always), or when the writer staged something else (left
+# for them to commit); git.autocommit in quire.yaml does it every run.
+. "$(dirname "$0")/lib.sh"
+g() { git -c user.email=w@example.org -c user.name=Writer "$@"; }
+q init s >/dev/null && cd s || exit 1
+export GIT_AUTHOR_NAME=Writer GIT_AUTHOR_EMAIL=w@example.org
+git init -q . && git config user.name Writer && git config user.email w@example.org
+run_q "run --commit" 0 run --commit -m "first draft"
+check "says so" grep -qE '^git: committed rev-0001 as [0-9a-f]{12}$' "$TRASH/.out"
+is "one commit" "$(git rev-list --count HEAD)" 1
+check "its message sums the run" sh -c "git log -1 --format=%B | grep -q '^quire: rev-0001: 14 produced, 0 cached$'"
+check "and carries the revision's message" sh -c "git log -1 --format=%B | grep -qx 'first draft'"
+check "it holds the revision, its calls and out/" sh -c \
+	"git ls-files | grep -qx .quire/manifests/rev-0001.json && git ls-files | grep -qx .quire/current && git ls-files | grep -qx .quire/calls/rev-0001.jsonl && git ls-files | grep -qx out/Book.md && git ls-files | grep -qx inputs.yaml && git ls-files | grep -qx prompts/chapter.md"
+check "and nothing local" sh -c "! git ls-files | grep -q -e quire.db -e '^.quire/blobs'"
+is "the work tree is clean" "$(git status --porcelain)" ""
+
+run_q "a run with nothing to do" 0 run --commit
+is "commits nothing" "$(git rev-list --count HEAD)" 1
+
+run_q "an input changed" 0 edit --set Tone=wry
+QUIRE_MOCK_FAIL='Scene[2][1]' run_q "a run with a failure" 1 run --commit
+check "is not committed, and says so" err_has "was not committed to git"
+is "still one commit" "$(git rev-list --count HEAD)" 1
+QUIRE_MOCK_FAIL='Scene[2][1]' run_q "--commit=always" 1 run --commit=always
+is "commits it anyway" "$(git rev-list --count HEAD)" 2
+
+# What the writer staged is theirs.
+echo "notes" >notes.txt && git add notes.txt
+run_q "run --commit with something else staged" 7 run --commit
+check "refuses to fold it in" err_has "'notes.txt' is staged in git and is not the project's"
+is "no commit" "$(git rev-list --count HEAD)" 2
+check "the file still staged" sh -c "git diff --cached --name-only | grep -qx notes.txt"
+g commit -qm notes
+
+# Every run, from quire.yaml.
+printf 'git: { autocommit: true }\ncache: { push: false }\n' >>quire.yaml
+run_q "another input changed" 0 edit --set Tone=eerie
+run_q "a run with autocommit" 0 run
+is "commits" "$(git rev-list --count HEAD)" 4
+check "quire.yaml's change with it" sh -c "git show --stat HEAD | grep -q quire.yaml"
+
+# Outside a repository.
+cd "$TRASH" && q init plain >/dev/null && cd plain || exit 1
+run_q "run --commit outside git" 3 run --commit
+check "says why" err_has "is not in a git repository"
+check "the revision is kept" test -f .quire/manifests/rev-0001.json
+done_testing
