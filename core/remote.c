@@ -8,11 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "curl-lazy.h"
+#include "http.h"
 #include "quire/blob.h"
 #include "quire/buf.h"
 #include "quire/error.h"
@@ -35,7 +38,33 @@ struct quire_remote {
 	int dead; /* failed once: said so, and not asked again this run */
 	char *warning;
 	CURL *h;
+	const volatile sig_atomic_t *cancel; /* the run's interrupt flag: transfers stop */
+	json_t *damaged;		     /* digests whose copy there failed verification */
+	long long head_len;		     /* the last HEAD's Content-Length, -1 if none */
 };
+
+void quire_remote_set_cancel(struct quire_remote *r, const volatile sig_atomic_t *flag)
+{
+	if (r)
+		r->cancel = flag;
+}
+
+/* Decodes %XX in a file:// URL's path. */
+static char *url_path(const char *s)
+{
+	char *out = quire__xmalloc(strlen(s) + 1), *o = out;
+	for (; *s; s++) {
+		unsigned v;
+		if (*s == '%' && s[1] && s[2] && sscanf(s + 1, "%2x", &v) == 1 && v) {
+			*o++ = (char)v;
+			s += 2;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+	return out;
+}
 
 int quire_remote_open(struct quire_remote **out, const struct quire_project *p)
 {
@@ -49,7 +78,17 @@ int quire_remote_open(struct quire_remote **out, const struct quire_project *p)
 		return 0;
 	struct quire_remote *r = quire__xcalloc(1, sizeof(*r));
 	if (!strncmp(url, "file://", 7)) {
-		r->dir = quire__xstrdup(url + 7);
+		/* file:///abs/path or file://localhost/abs/path: nothing relative to where quire
+		 * happens to run. */
+		const char *path = !strncmp(url + 7, "localhost/", 10) ? url + 16 : url + 7;
+		if (*path != '/') {
+			free(r);
+			return quire_error_set(QUIRE_EINVALID,
+					       "a file:// cache needs an absolute path "
+					       "(file:///srv/quire-cache), not '%s'",
+					       url);
+		}
+		r->dir = url_path(path);
 	} else if (!strncmp(url, "http://", 7) || !strncmp(url, "https://", 8)) {
 		r->base = quire__xstrdup(url);
 		size_t n = strlen(r->base);
@@ -64,7 +103,10 @@ int quire_remote_open(struct quire_remote **out, const struct quire_project *p)
 	const char *auth = getenv("QUIRE_CACHE_AUTH");
 	r->auth = auth && *auth ? quire__xstrdup(auth) : NULL;
 	const char *push = getenv("QUIRE_CACHE_PUSH");
-	r->push = push && *push ? strcmp(push, "0") != 0 : !p->cache_no_push;
+	r->push = push && *push
+			  ? strcmp(push, "0") && strcasecmp(push, "false") && strcasecmp(push, "no")
+			  : !p->cache_no_push;
+	r->damaged = json_object();
 	*out = r;
 	return 0;
 }
@@ -81,6 +123,7 @@ void quire_remote_free(struct quire_remote *r)
 		memset(r->auth, 0, strlen(r->auth));
 	free(r->auth);
 	free(r->warning);
+	json_decref(r->damaged);
 	free(r);
 }
 
@@ -113,6 +156,13 @@ static const char *hex_of(const char *digest)
 	return strncmp(digest, "sha256:", 7) ? digest : digest + 7;
 }
 
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	(void)dt, (void)dn, (void)ut, (void)un;
+	const struct quire_remote *r = ud;
+	return r->cancel && *r->cancel;
+}
+
 struct sink {
 	struct quire_buf *b;
 	size_t cap;
@@ -136,7 +186,12 @@ static long request(struct quire_remote *r, const char *method, const char *kind
 		    const void *body, size_t len, struct quire_buf *out, size_t cap)
 {
 	if (!r->h) {
-		curl_global_init(CURL_GLOBAL_DEFAULT);
+		/* Once for the process, as the HTTP providers do (their threads may be in it). */
+		char msg[256];
+		if (quire_http_init(msg, sizeof(msg))) {
+			give_up(r, msg);
+			return -1;
+		}
 		r->h = curl_easy_init();
 	} else {
 		curl_easy_reset(r->h);
@@ -150,7 +205,13 @@ static long request(struct quire_remote *r, const char *method, const char *kind
 	curl_easy_setopt(r->h, CURLOPT_URL, url);
 	curl_easy_setopt(r->h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(r->h, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
-	curl_easy_setopt(r->h, CURLOPT_TIMEOUT, 120L);
+	/* A server that stops answering is given up after 15 s without a byte, and Ctrl-C
+	 * stops a transfer at once. */
+	curl_easy_setopt(r->h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(r->h, CURLOPT_LOW_SPEED_TIME, 15L);
+	curl_easy_setopt(r->h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(r->h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(r->h, CURLOPT_XFERINFODATA, r);
 	curl_easy_setopt(r->h, CURLOPT_USERAGENT, "quire");
 	if (r->auth)
 		curl_easy_setopt(r->h, CURLOPT_USERPWD, r->auth);
@@ -178,6 +239,10 @@ static long request(struct quire_remote *r, const char *method, const char *kind
 		give_up(r, curl_easy_strerror(rc));
 	if (s.over)
 		status = -2; /* larger than it can be: not what was asked for */
+	curl_off_t cl = -1;
+	if (status > 0 && !strcmp(method, "HEAD"))
+		curl_easy_getinfo(r->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+	r->head_len = (long long)cl;
 	curl_slist_free_all(hd);
 	quire_buf_release(&scratch);
 	free(url);
@@ -257,17 +322,19 @@ static int store(struct quire_remote *r, const char *kind, const char *hex, cons
 
 /* Whether the remote holds kind/hex (an upload is checked this way before the action result
  * that names it is written). */
-static int holds(struct quire_remote *r, const char *kind, const char *hex)
+static int holds(struct quire_remote *r, const char *kind, const char *hex, long long size)
 {
 	if (r->dead)
 		return 0;
 	if (r->dir) {
 		char *path = file_path(r, kind, hex);
-		int ok = quire_fs_exists(path);
+		struct stat st;
+		int ok = stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == size;
 		free(path);
 		return ok;
 	}
-	return request(r, "HEAD", kind, hex, NULL, 0, NULL, 0) == 200;
+	/* Of the size it must have: a server answering 200 to everything holds nothing. */
+	return request(r, "HEAD", kind, hex, NULL, 0, NULL, 0) == 200 && r->head_len == size;
 }
 
 int quire_remote_get_ac(struct quire_remote *r, const char *fp, json_t **ac)
@@ -292,20 +359,25 @@ int quire_remote_get_ac(struct quire_remote *r, const char *fp, json_t **ac)
 	return err;
 }
 
-int quire_remote_get_blob(struct quire_remote *r, const char *qdir, const char *digest)
+int quire_remote_get_blob(struct quire_remote *r, const char *qdir, const char *digest,
+			  long long size)
 {
 	if (!r || !quire_digest_valid(digest))
 		return QUIRE_ENOTFOUND;
 	if (quire_blob_exists(qdir, digest))
 		return 0;
 	struct quire_buf b = QUIRE_BUF_INIT;
-	int err = fetch(r, "cas", hex_of(digest), &b, BLOB_CAP);
+	/* No more than the entry says it holds (a server sending more is not read whole). */
+	size_t cap = size >= 0 && (unsigned long long)size < BLOB_CAP ? (size_t)size : BLOB_CAP;
+	int err = fetch(r, "cas", hex_of(digest), &b, cap);
 	if (!err) {
 		struct quire_digest d;
 		quire_hash_bytes(b.ptr ? b.ptr : "", b.len, &d);
 		/* Verified before use: a poisoned or damaged copy is a miss, and said to be. */
 		if (strcmp(d.s, digest)) {
 			err = QUIRE_ECORRUPT;
+			/* Uploaded again when this run makes it: a damaged copy is mended. */
+			json_object_set_new(r->damaged, digest, json_true());
 			free(r->warning);
 			r->warning = quire__xasprintf("the remote cache's copy of %.19s... is "
 						      "damaged (its content hashes "
@@ -324,8 +396,6 @@ static int push_blob(struct quire_remote *r, const char *qdir, const char *diges
 {
 	if (!digest || !quire_digest_valid(digest))
 		return 0;
-	if (holds(r, "cas", hex_of(digest)))
-		return 0;
 	struct quire_buf b = QUIRE_BUF_INIT;
 	int err = quire_blob_read(qdir, digest, &b, BLOB_CAP, 1);
 	if (err) {
@@ -333,10 +403,17 @@ static int push_blob(struct quire_remote *r, const char *qdir, const char *diges
 		quire_error_clear();
 		return err;
 	}
+	long long size = (long long)b.len;
+	if (!json_object_get(r->damaged, digest) && holds(r, "cas", hex_of(digest), size)) {
+		quire_buf_release(&b);
+		return 0;
+	}
 	err = store(r, "cas", hex_of(digest), b.ptr ? b.ptr : "", b.len);
 	quire_buf_release(&b);
-	if (!err && !holds(r, "cas", hex_of(digest)))
+	if (!err && !holds(r, "cas", hex_of(digest), size))
 		err = QUIRE_EIO;
+	if (!err)
+		json_object_del(r->damaged, digest);
 	return err;
 }
 
@@ -350,6 +427,8 @@ int quire_remote_push(struct quire_remote *r, const char *qdir, const char *fp, 
 	/* The call's record and what it names travel with it (inspect in another clone). */
 	const char *cd = json_string_value(json_object_get(j, "call"));
 	json_t *c = !err && cd ? quire_call_load(qdir, cd) : NULL;
+	if (!c)
+		json_object_del(j, "call"); /* not named unless it is there */
 	if (c) {
 		const json_t *p = json_object_get(c, "prompt");
 		const char *named[4] = {

@@ -3,6 +3,8 @@
 #ifndef QUIRE_REMOTE_H
 #define QUIRE_REMOTE_H
 
+#include <signal.h>
+
 #include <jansson.h>
 
 struct quire_project;
@@ -18,9 +20,14 @@ void quire_remote_free(struct quire_remote *r);
  * and once the remote was given up), another error when it could not be asked. */
 int quire_remote_get_ac(struct quire_remote *r, const char *fp, json_t **ac);
 
-/* Brings blob digest from the remote into the store under qdir, verified: 0, or an error (a
- * copy whose content does not hash to digest is QUIRE_ECORRUPT, and not kept). */
-int quire_remote_get_blob(struct quire_remote *r, const char *qdir, const char *digest);
+/* Brings blob digest (size bytes, -1 when not known) from the remote into the store under
+ * qdir, verified: 0, or an error (a copy whose content does not hash to digest is
+ * QUIRE_ECORRUPT, not kept, and uploaded again when this run pushes that blob). */
+int quire_remote_get_blob(struct quire_remote *r, const char *qdir, const char *digest,
+			  long long size);
+
+/* Transfers stop when *flag is set (the run's interrupt). */
+void quire_remote_set_cancel(struct quire_remote *r, const volatile sig_atomic_t *flag);
 
 /* With push on: uploads the output the action result ac (JSON text) names, its call record
  * and the blobs that names, each checked to be there, then the result under fp. */

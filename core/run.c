@@ -317,6 +317,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 	pthread_cond_init(&r.done_cv, NULL);
 	if ((err = quire_run__init_bindings(&r)) || (err = quire_remote_open(&r.remote, p)))
 		goto out_runner;
+	quire_remote_set_cancel(r.remote, o->interrupted);
 	if ((err = record_start(&r, current)))
 		goto out_runner;
 	for (size_t k = 0; !err && k < nremove; k++) {

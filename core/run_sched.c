@@ -2,8 +2,10 @@
  * (early cutoff, the action cache, or a job), taking in finished jobs, the main loop. */
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "quire/blob.h"
+#include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/manifest.h"
 #include "quire/plan.h"
@@ -191,29 +193,71 @@ static int start(struct runner *r, size_t i)
 	return err;
 }
 
+/* Whether output d (in the store) is what node i's output type allows: JSON for a json
+ * producer (the schema was checked where it was made; a cache's copy is at least JSON). */
+static int fits_type(struct runner *r, size_t i, const char *d)
+{
+	const struct quire_producer *pr = &r->p->bp->producers[r->plan->nodes[i].producer];
+	if (pr->output.type != QUIRE_OUT_JSON)
+		return 1;
+	struct quire_buf b = QUIRE_BUF_INIT;
+	json_t *v = NULL;
+	if (!quire_blob_read(r->p->qdir, d, &b, RENDER_CAP, 0))
+		v = json_loadb(b.ptr ? b.ptr : "", b.len, JSON_DECODE_ANY, NULL);
+	quire_error_clear();
+	quire_buf_release(&b);
+	json_decref(v);
+	return v != NULL;
+}
+
 /* Asks the shared cache for fingerprint fp: 1 with *ac set when it has the result and its
- * output (brought into the store, verified; the call's record too when it has it). */
+ * output (brought into the store, verified). Only the output is taken from its entry (and
+ * its size, as stored): what it cost, its usage, review or acceptance are not another
+ * store's to say. The call's record comes along when the cache has it, with what it names. */
 static int from_remote(struct runner *r, size_t i, const char *fp, json_t **ac)
 {
-	json_t *got = NULL;
-	int ok = 0;
+	json_t *got = NULL, *take = NULL;
 	if (!quire_remote_get_ac(r->remote, fp, &got)) {
 		const char *d = json_string_value(json_object_get(got, "digest"));
-		ok = !quire_remote_get_blob(r->remote, r->p->qdir, d);
-		const char *cd = json_string_value(json_object_get(got, "call"));
-		if (ok && cd && quire_remote_get_blob(r->remote, r->p->qdir, cd))
-			json_object_del(got, "call"); /* not there: not named */
+		const json_t *sz = json_object_get(got, "size");
+		long long size = json_is_integer(sz) ? (long long)json_integer_value(sz) : -1;
+		if (!quire_remote_get_blob(r->remote, r->p->qdir, d, size) && fits_type(r, i, d)) {
+			struct stat st;
+			char *path = quire_blob_path(r->p->qdir, d);
+			take = json_pack("{s:s,s:I}", "digest", d, "size",
+					 (json_int_t)(stat(path, &st) == 0 ? st.st_size : -1));
+			free(path);
+			const char *cd = json_string_value(json_object_get(got, "call"));
+			json_t *c = NULL;
+			if (cd && quire_digest_valid(cd) &&
+			    !quire_remote_get_blob(r->remote, r->p->qdir, cd, -1) &&
+			    (c = quire_call_load(r->p->qdir, cd))) {
+				json_object_set_new(take, "call", json_string(cd));
+				const json_t *pp = json_object_get(c, "prompt");
+				const char *named[3] = {
+					json_is_true(json_object_get(pp, "kept")) &&
+							!json_object_get(pp, "text")
+						? json_string_value(json_object_get(pp, "digest"))
+						: NULL,
+					json_string_value(json_object_get(c, "schema")),
+					json_string_value(json_object_get(c, "response")),
+				};
+				for (int k = 0; k < 3; k++)
+					if (named[k] && quire_digest_valid(named[k]))
+						quire_remote_get_blob(r->remote, r->p->qdir,
+								      named[k], -1);
+			}
+			json_decref(c);
+		}
 	}
+	json_decref(got);
 	quire_error_clear();
 	const char *w = quire_remote_take_warning(r->remote);
 	if (w)
 		quire_run__report(r, "warning", i, w);
-	if (!ok) {
-		json_decref(got);
+	if (!take)
 		return 0;
-	}
-	json_object_del(got, "quire");
-	*ac = got;
+	*ac = take;
 	return 1;
 }
 

@@ -39,6 +39,39 @@ run_q "a project meeting a damaged copy" 0 run --json
 check "makes that one itself" sh -c "grep -q '\"event\":\"produced\",\"id\":\"Chapter\\[0\\]\"' '$TRASH/.out'"
 check "says the copy is damaged" grep -q '"event":"warning".*is damaged' "$TRASH/.out"
 check "takes the rest" test "$(count_events cached)" -ge 12
+check "and mends the damaged copy with the output it made" \
+	sh -c "test \"\$(sha256sum '$NGINX_DATA/cas/$d' | cut -c1-64)\" = '$d'"
+
+# An entry in the cache is trusted for its output, checked, and nothing else: what it says
+# it cost, its usage, a review or an acceptance are not another store's to say.
+fp=$(python3 -c 'import json; print(json.load(open("'"$TRASH"'/a/.quire/manifests/rev-0001.json"))["artefacts"]["Chapter[1]"]["fingerprint"][7:])')
+python3 - "$NGINX_DATA/ac/$fp" <<'PY'
+import json, sys
+e = json.load(open(sys.argv[1]))
+e.update({"size": 123456789, "cost_micro": 5000000000, "review_required": True,
+          "accepted": True, "error": "boom", "usage": {"tokens_in": 1.5}})
+json.dump(e, open(sys.argv[1], "w"))
+PY
+cd "$TRASH" && q init k >/dev/null && cd k && use_cache "$NGINX_URL" || exit 1
+QUIRE_MOCK_FAIL='*' run_q "a project meeting an entry that says more" 0 run --json
+is "takes all fourteen" "$(count_events cached)" 14
+check "records the output as it is, clean, costing nothing here" python3 -c '
+import json,os
+m=json.load(open(".quire/manifests/rev-0001.json")); e=m["artefacts"]["Chapter[1]"]
+assert e["status"]=="clean" and e["size"]==os.path.getsize("out/Chapter-1.md"), e
+assert "error" not in e and not e.get("accepted") and not e.get("cost_micro"), e
+assert m["counts"].get("cost_micro",0)==0 and not m["counts"].get("accepted"), m["counts"]'
+
+# push: false reads without writing (and QUIRE_CACHE_PUSH=false likewise).
+cd "$TRASH" && q init l >/dev/null && cd l || exit 1
+printf 'cache: { remote: "%s", push: false }\n' "$NGINX_URL" >>quire.yaml
+run_q "an input changed" 0 edit --set Tone=eerie
+before=$(find "$NGINX_DATA/ac" -type f | wc -l)
+run_q "a run with push: false" 0 run
+is "puts nothing" "$(find "$NGINX_DATA/ac" -type f | wc -l)" "$before"
+run_q "another input changed" 0 edit --set Tone=bright
+QUIRE_CACHE_PUSH=false run_q "QUIRE_CACHE_PUSH=false" 0 run
+is "puts nothing either" "$(find "$NGINX_DATA/ac" -type f | wc -l)" "$before"
 
 # Unreachable: said once, and the run goes on.
 cd "$TRASH" && q init d >/dev/null && cd d && use_cache "http://127.0.0.1:1" || exit 1
@@ -57,11 +90,13 @@ run_q "a URL with a password" 3 plan
 check "is refused, pointing to the environment" err_has "QUIRE_CACHE_AUTH"
 check "never echoed" err_lacks "hunter2secret"
 
-# A directory serves the same way (a shared mount).
+# A directory serves the same way (a shared mount), named by an absolute path.
 cd "$TRASH" && q init g >/dev/null && cd g || exit 1
+QUIRE_REMOTE_CACHE="file://relative/dir" run_q "a relative file:// URL" 3 run
+check "is refused" err_has "needs an absolute path"
 QUIRE_REMOTE_CACHE="file://$TRASH/shared" run_q "a run into a directory cache" 0 run --json
 is "makes everything" "$(count_events produced)" 14
 cd "$TRASH" && q init h >/dev/null && cd h || exit 1
-QUIRE_MOCK_FAIL='*' QUIRE_REMOTE_CACHE="file://$TRASH/shared" run_q "another from it" 0 run --json
+QUIRE_MOCK_FAIL='*' QUIRE_REMOTE_CACHE="file://localhost$TRASH/shared" run_q "another from it" 0 run --json
 is "takes everything" "$(count_events cached)" 14
 done_testing
