@@ -199,6 +199,21 @@ out:
 	return err;
 }
 
+/* Appends the names in a ("a, b", quoted: "'a', 'b'"), the first max of them and how many
+ * more. */
+static void put_names(struct quire_buf *b, const json_t *a, int quote, size_t max)
+{
+	size_t i;
+	json_t *x;
+	json_array_foreach(a, i, x) {
+		if (i == max) {
+			quire_buf_printf(b, " and %zu more", json_array_size(a) - i);
+			break;
+		}
+		quire_buf_printf(b, quote ? "%s'%s'" : "%s%s", i ? ", " : "", json_string_value(x));
+	}
+}
+
 /* Checked under the lock, so no edit slips in between the check and the restore. */
 static int refuse_unrecorded(const char *root, const char *qdir, const json_t *to, const char *rev)
 {
@@ -213,10 +228,7 @@ static int refuse_unrecorded(const char *root, const char *qdir, const json_t *t
 	int err = 0;
 	if (json_array_size(list)) {
 		struct quire_buf b = QUIRE_BUF_INIT;
-		size_t i;
-		json_t *x;
-		json_array_foreach(list, i, x)
-			quire_buf_printf(&b, "%s'%s'", i ? ", " : "", json_string_value(x));
+		put_names(&b, list, 1, (size_t)-1);
 		err = quire_error_set(
 			QUIRE_ECONFLICT,
 			"cannot rewind to %s: %s %s changes no revision recorded, which "
@@ -248,22 +260,13 @@ int quire_rewind(const char *root, const char *rev, const char *command, char *n
 		     *mo = json_object_get(missing, "outputs");
 	if (json_array_size(mf) || json_array_size(mo)) {
 		struct quire_buf b = QUIRE_BUF_INIT;
-		size_t i;
-		json_t *x;
 		if (json_array_size(mo))
 			quire_buf_printf(&b, "the output%s of ",
 					 json_array_size(mo) == 1 ? "" : "s");
-		json_array_foreach(mo, i, x) {
-			if (i == 5) {
-				quire_buf_printf(&b, " and %zu more", json_array_size(mo) - i);
-				break;
-			}
-			quire_buf_printf(&b, "%s%s", i ? ", " : "", json_string_value(x));
-		}
+		put_names(&b, mo, 0, 5);
 		if (json_array_size(mf))
 			quire_buf_printf(&b, "%sthe content of ", json_array_size(mo) ? "; " : "");
-		json_array_foreach(mf, i, x)
-			quire_buf_printf(&b, "%s'%s'", i ? ", " : "", json_string_value(x));
+		put_names(&b, mf, 1, (size_t)-1);
 		err = quire_error_set(
 			QUIRE_ENOTFOUND,
 			"cannot rewind to %s: it recorded what is neither in the store "

@@ -229,6 +229,27 @@ static int walk(const struct quire_template *t, const struct seg *s,
 	return err;
 }
 
+/* Head index dim of s for the instance: 1 with *count for every instance ([*]) or every
+ * earlier one ([<i]), 0 with the one index in *one, -1 for an unknown loop variable. */
+static int head_index(const struct quire_render_ctx *c, const struct seg *s,
+		      const struct quire_producer *tp, int dim, long long *count, long long *one)
+{
+	const struct tix *ix = &s->hix[dim];
+	if (ix->kind == IX_ALL) {
+		*count = json_integer_value(
+			json_object_get(c->inputs, c->bp->inputs[tp->dims[dim].input].name));
+		return 1;
+	}
+	if (ix->kind == IX_BEFORE) {
+		int d = var_dim(c->p, ix->var);
+		if (d < 0)
+			return -1;
+		*count = c->idx[d];
+		return 1;
+	}
+	return eval_ix(c, ix, one) ? -1 : 0;
+}
+
 /* Enumerates instances of producer `pi` matching the head indexes, calling walk for each. An
  * earlier instance before the first ({{Chapter[i-1]}} of Chapter[0]) is absent: nothing. */
 static int expand(const struct quire_template *t, const struct seg *s,
@@ -247,21 +268,12 @@ static int expand(const struct quire_template *t, const struct seg *s,
 		quire_buf_release(&id);
 		return err;
 	}
-	const struct tix *ix = &s->hix[dim];
 	long long count;
-	if (ix->kind == IX_ALL) {
-		count = json_integer_value(
-			json_object_get(c->inputs, c->bp->inputs[tp->dims[dim].input].name));
-	} else if (ix->kind == IX_BEFORE) {
-		int d = var_dim(c->p, ix->var);
-		if (d < 0)
-			return seg_error(t, s, "unknown loop variable");
-		count = c->idx[d];
-	} else {
-		if (eval_ix(c, ix, &idx[dim]))
-			return seg_error(t, s, "unknown loop variable");
+	int many = head_index(c, s, tp, dim, &count, &idx[dim]);
+	if (many < 0)
+		return seg_error(t, s, "unknown loop variable");
+	if (!many)
 		return idx[dim] < 0 ? 0 : expand(t, s, c, pi, dim + 1, idx, acc, quiet);
-	}
 	for (long long k = 0; k < count; k++) {
 		idx[dim] = k;
 		int err = expand(t, s, c, pi, dim + 1, idx, acc, quiet);
@@ -539,21 +551,12 @@ static int field_ids(const struct seg *s, const struct quire_render_ctx *c, int 
 		quire_buf_release(&id);
 		return 0;
 	}
-	const struct tix *ix = &s->hix[dim];
 	long long count;
-	if (ix->kind == IX_ALL) {
-		count = json_integer_value(
-			json_object_get(c->inputs, c->bp->inputs[tp->dims[dim].input].name));
-	} else if (ix->kind == IX_BEFORE) {
-		int d = var_dim(c->p, ix->var);
-		if (d < 0)
-			return 1;
-		count = c->idx[d];
-	} else {
-		if (eval_ix(c, ix, &idx[dim]))
-			return 1;
+	int many = head_index(c, s, tp, dim, &count, &idx[dim]);
+	if (many < 0)
+		return 1;
+	if (!many)
 		return idx[dim] < 0 ? 0 : field_ids(s, c, pi, dim + 1, idx, path, out);
-	}
 	for (long long k = 0; k < count; k++) {
 		idx[dim] = k;
 		if (field_ids(s, c, pi, dim + 1, idx, path, out))
