@@ -68,6 +68,8 @@ int history_log(const char *qdir, int json, long limit)
 			if (num(r, "cost_micro"))
 				printf(", cost %lld.%06lld", num(r, "cost_micro") / 1000000,
 				       num(r, "cost_micro") % 1000000);
+			if (json_is_string(json_object_get(r, "git")))
+				printf(", git %.12s", str(r, "git"));
 			/* The first line of a message: the log is one entry per two lines. */
 			const char *msg = str(r, "message");
 			printf("\n      %.*s%s%s%s\n", (int)strcspn(msg, "\n"), msg,
@@ -335,7 +337,8 @@ int history_export(const char *root, const char *file)
 static const char log_usage[] =
 	"usage: quire log [-n N] [--json]\n\n"
 	"Every revision, newest first: its parent, time, what it produced, cached, failed or\n"
-	"changed by hand, its cost and its message. The same as 'quire inspect --log'.\n\n"
+	"changed by hand, its cost, the git commit that holds it (in a git repository) and\n"
+	"its message. The same as 'quire inspect --log'.\n\n"
 	"  -n N     the N newest only\n"
 	"  --json   the revisions as a JSON array\n";
 

@@ -286,3 +286,69 @@ out:
 	git_libgit2_shutdown();
 	return err;
 }
+
+json_t *quire__git_revisions(const char *root)
+{
+	json_t *found = json_object();
+	if (!maybe_in_repo(root))
+		return found;
+	git_libgit2_init();
+	git_repository *repo = NULL;
+	char *dir = NULL;
+	git_oid *queue = NULL;
+	size_t qhead = 0, qn = 0, qalloc = 0;
+	json_t *visited = json_object();
+	git_oid head;
+	char *prefix = NULL;
+	if (git_repository_open_ext(&repo, root, 0, NULL) || !(prefix = path_in_repo(repo, root)) ||
+	    git_reference_name_to_id(&head, repo, "HEAD"))
+		goto out;
+	dir = quire__xasprintf("%s.quire/manifests", prefix);
+	QUIRE_GROW(queue, qalloc, qn + 1);
+	queue[qn++] = head;
+	/* Newest first through the parents: the last commit seen holding a revision's manifest
+	 * is the oldest, the one that brought it in. */
+	while (qhead < qn && qhead < 100000) {
+		git_oid oid = queue[qhead++];
+		char hex[GIT_OID_HEXSZ + 1];
+		git_oid_tostr(hex, sizeof(hex), &oid);
+		if (json_object_get(visited, hex))
+			continue;
+		json_object_set_new(visited, hex, json_true());
+		git_commit *c = NULL;
+		git_tree *tree = NULL, *sub = NULL;
+		git_tree_entry *te = NULL;
+		if (!git_commit_lookup(&c, repo, &oid) && !git_commit_tree(&tree, c) &&
+		    !git_tree_entry_bypath(&te, tree, dir) &&
+		    git_tree_entry_type(te) == GIT_OBJECT_TREE &&
+		    !git_tree_lookup(&sub, repo, git_tree_entry_id(te))) {
+			for (size_t k = 0; k < git_tree_entrycount(sub); k++) {
+				const char *name =
+					git_tree_entry_name(git_tree_entry_byindex(sub, k));
+				size_t l = strlen(name);
+				if (l > 5 && !strcmp(name + l - 5, ".json")) {
+					char *rev = quire__xstrndup(name, l - 5);
+					json_object_set_new(found, rev, json_string(hex));
+					free(rev);
+				}
+			}
+		}
+		for (unsigned int pi = 0; c && pi < git_commit_parentcount(c); pi++) {
+			QUIRE_GROW(queue, qalloc, qn + 1);
+			queue[qn++] = *git_commit_parent_id(c, pi);
+		}
+		git_tree_free(sub);
+		git_tree_entry_free(te);
+		git_tree_free(tree);
+		git_commit_free(c);
+	}
+out:
+	git_error_clear();
+	json_decref(visited);
+	free(queue);
+	free(dir);
+	free(prefix);
+	git_repository_free(repo);
+	git_libgit2_shutdown();
+	return found;
+}

@@ -23,4 +23,9 @@ size_t quire__git_adopt(const char *root, const char *qdir, const char *const *p
 int quire_git_commit(const char *root, char *const *paths, size_t npaths, const char *message,
 		     char *id, size_t idlen);
 
+/* The git commit that brought each revision's manifest into the history of HEAD (the oldest
+ * holding .quire/manifests/REV.json): {"rev-0001": "<commit id>", ...}; empty outside a
+ * repository. New reference; never fails. */
+json_t *quire__git_revisions(const char *root);
+
 #endif

@@ -9,6 +9,7 @@
 #include "quire/history.h"
 #include "quire/manifest.h"
 #include "quire/plan.h"
+#include "git.h"
 #include "util.h"
 
 static const char *str(const json_t *o, const char *k)
@@ -93,6 +94,13 @@ int quire_history_log(const char *qdir, json_t **out)
 {
 	long max = quire_manifest_max_rev(qdir);
 	json_t *rows = json_array();
+	/* The commits that hold them, when the project is versioned with git. */
+	char *root = quire__xstrdup(qdir);
+	char *slash = strrchr(root, '/');
+	if (slash)
+		*slash = '\0';
+	json_t *commits = quire__git_revisions(slash ? root : ".");
+	free(root);
 	for (long n = 1; n <= max; n++) {
 		char rev[32];
 		quire_rev_format(n, rev, sizeof(rev));
@@ -122,9 +130,12 @@ int quire_history_log(const char *qdir, json_t **out)
 			json_object_set(row, "restored_from", json_object_get(m, "restored_from"));
 		if (json_is_true(json_object_get(m, "recovered")))
 			json_object_set_new(row, "recovered", json_true());
+		if (json_object_get(commits, rev))
+			json_object_set(row, "git", json_object_get(commits, rev));
 		json_array_append_new(rows, row);
 		json_decref(m);
 	}
+	json_decref(commits);
 	*out = rows;
 	return 0;
 }

@@ -2,7 +2,8 @@
 # run --commit puts the revision into git (libgit2): the project's files, the revisions, the
 # call records and out/, with a message summing the run; nothing when nothing changed, when
 # the run failed (unless --commit=always), or when the writer staged something else (left
-# for them to commit); git.autocommit in quire.yaml does it every run.
+# for them to commit); git.autocommit in quire.yaml does it every run; the log names the
+# commit that holds each revision.
 . "$(dirname "$0")/lib.sh"
 g() { git -c user.email=w@example.org -c user.name=Writer "$@"; }
 q init s >/dev/null && cd s || exit 1
@@ -42,6 +43,17 @@ run_q "another input changed" 0 edit --set Tone=eerie
 run_q "a run with autocommit" 0 run
 is "commits" "$(git rev-list --count HEAD)" 4
 check "quire.yaml's change with it" sh -c "git show --stat HEAD | grep -q quire.yaml"
+
+# The log names the commit that holds each revision.
+run_q "quire log --json" 0 log --json
+check "rev-0001 in the first commit" python3 -c '
+import json,subprocess,sys
+rows={r["revision"]:r for r in json.load(open(sys.argv[1]))}
+first=subprocess.check_output(["git","rev-list","--max-parents=0","HEAD"],text=True).strip()
+assert rows["rev-0001"]["git"]==first, rows["rev-0001"]
+assert "git" not in rows["rev-0002"] or rows["rev-0002"]["git"]!=first, rows["rev-0002"]' "$TRASH/.out"
+run_q "quire log" 0 log
+check "says it on the revision's line" grep -qE "^rev-0001 .*, git $(git rev-list --max-parents=0 HEAD | cut -c1-12)$" "$TRASH/.out"
 
 # Outside a repository.
 cd "$TRASH" && q init plain >/dev/null && cd plain || exit 1
