@@ -372,7 +372,8 @@ int quire_out_adopt(const struct quire_project *p, const struct quire_plan *plan
 	for (size_t i = 0; !err && i < plan->n; i++) {
 		const struct quire_node *n = &plan->nodes[i];
 		const struct quire_mrow *row = n->entry;
-		if (!row || !row->digest || quire_blob_exists(p->qdir, row->digest))
+		if (!row || !row->digest || quire_blob_exists(p->qdir, row->digest) ||
+		    json_object_get(p->in_out, row->digest))
 			continue;
 		quire_buf_reset(&nb);
 		quire_buf_printf(&nb, "%s/%s/", p->root, p->out_dir);
@@ -387,8 +388,17 @@ int quire_out_adopt(const struct quire_project *p, const struct quire_plan *plan
 			quire_error_clear();
 			continue;
 		}
-		if (!(err = quire_blob_put_file(p->qdir, nb.ptr, &d, NULL)))
+		if (p->no_cache_writes) {
+			/* Writing nothing (run --dry-run): known to be in out/, as the run will
+			 * take it. */
+			struct quire_project *mp = (struct quire_project *)p;
+			if (!mp->in_out)
+				mp->in_out = json_object();
+			json_object_set_new(mp->in_out, row->digest, json_string(nb.ptr));
 			(*adopted)++;
+		} else if (!(err = quire_blob_put_file(p->qdir, nb.ptr, &d, NULL))) {
+			(*adopted)++;
+		}
 	}
 	quire_buf_release(&nb);
 	return err;

@@ -29,6 +29,11 @@ struct quire_plan__index {
 	struct quire__fvals fv;	 /* upstream outputs read for their fields */
 };
 
+int quire__plan_has_blob(struct quire_blob_set *blobs, const struct quire_project *p, const char *d)
+{
+	return quire_blob_set_has(blobs, d) || (d && json_object_get(p->in_out, d));
+}
+
 struct quire__fvals *quire__plan_fvals(const struct quire_plan *plan)
 {
 	return &plan->index->fv;
@@ -432,7 +437,7 @@ static int decide(struct quire_plan *plan, const struct quire_project *p, size_t
 		 * gone (the runner takes it back from out/, or stops: a writer's text cannot be
 		 * generated again). */
 		n->pinned = 1;
-		n->missing = !quire_blob_set_has(blobs, edig);
+		n->missing = !quire__plan_has_blob(blobs, p, edig);
 		memcpy(n->digest, edig, QUIRE_DIGEST_STRLEN);
 		n->size = row->size;
 		for (size_t k = 0; k < n->ndeps && !n->behind_review; k++) {
@@ -465,9 +470,10 @@ static int decide(struct quire_plan *plan, const struct quire_project *p, size_t
 	const char *digest = edig;
 	same_fp &= n->have_fp && est;
 	int clean = same_fp && quire_mrow_current(row, row->fingerprint) &&
-		    quire_blob_set_has(blobs, digest);
+		    quire__plan_has_blob(blobs, p, digest);
 	int pending = est && !strcmp(est, "pending-review");
-	if (!clean && pending && same_fp && !regen && digest && quire_blob_set_has(blobs, digest))
+	if (!clean && pending && same_fp && !regen && digest &&
+	    quire__plan_has_blob(blobs, p, digest))
 		clean = 1;
 	if (clean && !regen) {
 		memcpy(n->digest, digest, QUIRE_DIGEST_STRLEN);

@@ -346,7 +346,7 @@ summed:
 	}
 	if (n->nreasons)
 		return;
-	if (!jstr(e, "digest") || !quire_blob_set_has(blobs, jstr(e, "digest"))) {
+	if (!jstr(e, "digest") || !quire__plan_has_blob(blobs, p, jstr(e, "digest"))) {
 		quire__plan_add_reason(n, QUIRE_REASON_OUTPUT_MISSING, NULL);
 		n->missing = jstr(e, "digest") != NULL;
 	}

@@ -8,6 +8,7 @@
 #include "quire/blueprint.h"
 #include "quire/buf.h"
 #include "quire/error.h"
+#include "quire/fs.h"
 #include "quire/hash.h"
 #include "quire/manifest.h"
 #include "quire/plan.h"
@@ -72,6 +73,17 @@ static const json_t *value_of(const struct quire_plan *plan, const struct quire_
 			return c->v[k];
 	struct quire_buf b = QUIRE_BUF_INIT;
 	int err = quire_blob_read(p->qdir, d, &b, FIELD_VALUE_CAP, 1);
+	const char *in_out = json_string_value(json_object_get(p->in_out, d));
+	if (err == QUIRE_ENOTFOUND && in_out) {
+		/* run --dry-run in a clone: the out/ file the run will take in, hashed. */
+		struct quire_digest got;
+		quire_buf_reset(&b);
+		quire_error_clear();
+		err = quire_fs_read(in_out, &b, FIELD_VALUE_CAP);
+		if (!err && (quire_hash_bytes(b.ptr ? b.ptr : "", b.len, &got), strcmp(got.s, d)))
+			err = quire_error_set(QUIRE_ECORRUPT, "%s changed since it was hashed",
+					      in_out);
+	}
 	json_t *v = NULL;
 	if (!err) {
 		json_error_t je;

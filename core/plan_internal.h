@@ -97,4 +97,9 @@ struct quire__fvals {
 };
 struct quire__fvals *quire__plan_fvals(const struct quire_plan *plan);
 
+/* Whether the store has blob d for this plan: in blobs, or (run --dry-run) known to be in
+ * out/ as the run will take it (p->in_out). */
+int quire__plan_has_blob(struct quire_blob_set *blobs, const struct quire_project *p,
+			 const char *d);
+
 #endif

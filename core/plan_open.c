@@ -61,9 +61,10 @@ int quire_plan_open(struct quire_plan **out, struct quire_project *p, struct qui
 	/* Outputs missing from the store (a fresh clone, a blob removed as damaged) are taken
 	 * back from out/ when a file there holds exactly their bytes, and the project planned
 	 * again: what out/ already holds is never generated (paid for) again. A cache fill, as
-	 * the blob check's: not when planning must write nothing (run --dry-run). */
+	 * the blob check's; when planning must write nothing (run --dry-run), only counted as
+	 * present (p->in_out), so that it predicts the run. */
 	size_t adopted = 0;
-	if (err || p->no_cache_writes)
+	if (err)
 		return err;
 	if (quire_out_adopt(p, *out, &adopted)) {
 		/* Not being able to fill the cache (a read-only checkout) only costs a re-run. */

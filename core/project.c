@@ -102,6 +102,7 @@ void quire_project_free(struct quire_project *p)
 	free(p->inputs_file);
 	free(p->out_dir);
 	free(p->cache_remote);
+	json_decref(p->in_out);
 	free(p);
 }
 

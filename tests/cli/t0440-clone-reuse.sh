@@ -18,6 +18,9 @@ g add -A && g commit -qm "wry"
 cd .. && git clone -q orig clone && cd clone || exit 1
 check "the clone has no blobs" test ! -e .quire/blobs
 
+run_q "run --dry-run in the clone" 0 run --dry-run
+check "predicts what the run does: nothing" out_has "plan: nothing to do, 14 up to date"
+check "and writes nothing" test ! -e .quire/blobs
 run_q "plan in the clone" 0 plan --explain
 check "nothing to do: out/ holds every output" out_has "plan: nothing to do, 14 up to date"
 # Any provider call would fail: the mock is told to fail every instance.

@@ -72,6 +72,9 @@ struct quire_project {
 	json_t *input_digests;	    /* private memo of quire_project_input_digest */
 	int no_cache_writes; /* set: planning writes no cache either (.quire/blob-trust); dry runs
 			      */
+	json_t *in_out; /* with no_cache_writes: outputs the store lacks that out/ holds exactly
+			 * (digest -> true), counted present by the plan as the run will take them
+			 */
 };
 
 /* The project file's name. */
