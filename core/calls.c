@@ -19,8 +19,7 @@
  * 16 MiB. */
 #define CALL_BLOB_CAP (17u << 20)
 
-/* The blobs a call record names: a prompt kept apart, the schema, the raw answer. */
-static void named_blobs(const json_t *c, const char *out[3])
+void quire_call_named(const json_t *c, const char *out[3])
 {
 	const json_t *p = json_object_get(c, "prompt");
 	out[0] = json_is_true(json_object_get(p, "kept")) && !json_object_get(p, "text")
@@ -63,7 +62,7 @@ int quire_calls_write(const char *qdir, const char *rev, const char *const *call
 		add_line(&out, qdir, calls[k], done);
 		json_t *c = quire_call_load(qdir, calls[k]);
 		const char *named[3];
-		named_blobs(c, named);
+		quire_call_named(c, named);
 		for (int x = 0; x < 3; x++)
 			add_line(&out, qdir, named[x], done);
 		json_decref(c);
@@ -159,7 +158,7 @@ json_t *quire_call_fetch(const char *qdir, const char *digest)
 		return NULL;
 	json_t *c = quire_call_load(qdir, digest);
 	const char *named[3];
-	named_blobs(c, named);
+	quire_call_named(c, named);
 	for (int x = 0; x < 3; x++)
 		if (named[x] && quire_digest_valid(named[x]) && !quire_blob_exists(qdir, named[x]))
 			adopt(qdir, named[x]);

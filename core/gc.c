@@ -31,14 +31,11 @@ static void keep_call(json_t *live, const char *qdir, const json_t *d)
 		return;
 	keep(live, cd);
 	json_t *c = quire_call_load(qdir, cd);
-	const json_t *pd = json_object_get(json_object_get(c, "prompt"), "digest");
-	if (json_is_true(json_object_get(json_object_get(c, "prompt"), "kept")) &&
-	    !json_object_get(json_object_get(c, "prompt"), "text") && json_is_string(pd))
-		keep(live, json_string_value(pd));
-	static const char *const keys[] = { "schema", "response" };
-	for (size_t k = 0; k < 2; k++)
-		if (json_is_string(json_object_get(c, keys[k])))
-			keep(live, json_string_value(json_object_get(c, keys[k])));
+	const char *named[3];
+	quire_call_named(c, named);
+	for (int k = 0; k < 3; k++)
+		if (named[k])
+			keep(live, named[k]);
 	json_decref(c);
 }
 

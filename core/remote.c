@@ -430,16 +430,10 @@ int quire_remote_push(struct quire_remote *r, const char *qdir, const char *fp, 
 	if (!c)
 		json_object_del(j, "call"); /* not named unless it is there */
 	if (c) {
-		const json_t *p = json_object_get(c, "prompt");
-		const char *named[4] = {
-			cd,
-			json_is_true(json_object_get(p, "kept")) && !json_object_get(p, "text")
-				? json_string_value(json_object_get(p, "digest"))
-				: NULL,
-			json_string_value(json_object_get(c, "schema")),
-			json_string_value(json_object_get(c, "response")),
-		};
-		for (int k = 0; k < 4 && !err; k++)
+		const char *named[3];
+		quire_call_named(c, named);
+		err = push_blob(r, qdir, cd);
+		for (int k = 0; k < 3 && !err; k++)
 			err = push_blob(r, qdir, named[k]);
 	}
 	json_decref(c);

@@ -233,15 +233,8 @@ static int from_remote(struct runner *r, size_t i, const char *fp, json_t **ac)
 			    !quire_remote_get_blob(r->remote, r->p->qdir, cd, -1) &&
 			    (c = quire_call_load(r->p->qdir, cd))) {
 				json_object_set_new(take, "call", json_string(cd));
-				const json_t *pp = json_object_get(c, "prompt");
-				const char *named[3] = {
-					json_is_true(json_object_get(pp, "kept")) &&
-							!json_object_get(pp, "text")
-						? json_string_value(json_object_get(pp, "digest"))
-						: NULL,
-					json_string_value(json_object_get(c, "schema")),
-					json_string_value(json_object_get(c, "response")),
-				};
+				const char *named[3];
+				quire_call_named(c, named);
 				for (int k = 0; k < 3; k++)
 					if (named[k] && quire_digest_valid(named[k]))
 						quire_remote_get_blob(r->remote, r->p->qdir,

@@ -104,6 +104,10 @@ struct json_t *quire_call_load(const char *qdir, const char *digest);
  * (.quire/calls/<rev>.jsonl) into the store when the store lacks them (a clone's). */
 struct json_t *quire_call_fetch(const char *qdir, const char *digest);
 
+/* The blobs call record c names (each NULL when it names none): a prompt kept apart from the
+ * record, the schema, the raw answer. */
+void quire_call_named(const struct json_t *c, const char *out[3]);
+
 /* Writes .quire/calls/<rev>.jsonl: the records of calls (digests) and the blobs they name,
  * one {"digest", "text"} per line, so that a clone of the committed revision can show them. */
 int quire_calls_write(const char *qdir, const char *rev, const char *const *calls, size_t n);
