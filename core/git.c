@@ -85,92 +85,114 @@ static char *path_in_repo(git_repository *repo, const char *root)
 	return prefix;
 }
 
-size_t quire__git_adopt(const char *root, const char *qdir, const char *const *paths,
-			const char *const *digests, size_t n, unsigned char *found)
+/* Calls visit for each commit from HEAD through its parents, each once, newest first along
+ * each line, until it returns non-zero: a parent that is not there (the edge of a shallow
+ * clone) ends that line, where libgit2 1.5's revwalk stops at once. */
+static void walk_history(git_repository *repo, size_t limit,
+			 int (*visit)(git_commit *c, git_tree *tree, void *ud), void *ud)
 {
-	size_t got = 0;
-	if (!n || !maybe_in_repo(root))
-		return 0;
-	git_libgit2_init();
-	git_repository *repo = NULL;
-	git_oid *queue = NULL;
+	git_oid head, *queue = NULL;
 	size_t qhead = 0, qn = 0, qalloc = 0;
-	char *prefix = NULL;
-	/* Each version looked at once: blob id -> the digest of its content. */
-	json_t *seen = json_object();
-	/* Commits from HEAD through their parents, each once; a parent that is not there (the
-	 * edge of a shallow clone) ends that line: libgit2's revwalk stops at it at once. */
 	json_t *visited = json_object();
-	git_oid head;
-	if (git_repository_open_ext(&repo, root, 0, NULL) || !(prefix = path_in_repo(repo, root)) ||
-	    git_reference_name_to_id(&head, repo, "HEAD"))
-		goto out;
-	QUIRE_GROW(queue, qalloc, qn + 1);
-	queue[qn++] = head;
-	while (got < n && qhead < qn && qhead < 1000000) {
+	if (!git_reference_name_to_id(&head, repo, "HEAD")) {
+		QUIRE_GROW(queue, qalloc, qn + 1);
+		queue[qn++] = head;
+	}
+	int stop = 0;
+	while (!stop && qhead < qn && qhead < limit) {
 		git_oid oid = queue[qhead++];
-		char ohex[GIT_OID_HEXSZ + 1];
-		git_oid_tostr(ohex, sizeof(ohex), &oid);
-		if (json_object_get(visited, ohex))
+		char hex[GIT_OID_HEXSZ + 1];
+		git_oid_tostr(hex, sizeof(hex), &oid);
+		if (json_object_get(visited, hex))
 			continue;
-		json_object_set_new(visited, ohex, json_true());
+		json_object_set_new(visited, hex, json_true());
 		git_commit *c = NULL;
 		git_tree *tree = NULL;
-		if (git_commit_lookup(&c, repo, &oid) || git_commit_tree(&tree, c)) {
-			git_commit_free(c);
-			continue;
-		}
-		for (unsigned int pi = 0; pi < git_commit_parentcount(c); pi++) {
-			QUIRE_GROW(queue, qalloc, qn + 1);
-			queue[qn++] = *git_commit_parent_id(c, pi);
-		}
-		for (size_t k = 0; k < n; k++) {
-			if (found[k])
-				continue;
-			char *full = quire__xasprintf("%s%s", prefix, paths[k]);
-			git_tree_entry *te = NULL;
-			if (git_tree_entry_bypath(&te, tree, full) == 0 &&
-			    git_tree_entry_type(te) == GIT_OBJECT_BLOB) {
-				char hex[GIT_OID_HEXSZ + 1];
-				git_oid_tostr(hex, sizeof(hex), git_tree_entry_id(te));
-				const char *d = json_string_value(json_object_get(seen, hex));
-				git_blob *b = NULL;
-				if ((!d || !strcmp(d, digests[k])) &&
-				    git_blob_lookup(&b, repo, git_tree_entry_id(te)) == 0) {
-					const void *bytes = git_blob_rawcontent(b);
-					size_t len = (size_t)git_blob_rawsize(b);
-					struct quire_digest h;
-					if (!d) {
-						quire_hash_bytes(bytes, len, &h);
-						json_object_set_new(seen, hex, json_string(h.s));
-					}
-					/* Hashed, never trusted by name: only the recorded bytes.
-					 */
-					if ((d || !strcmp(h.s, digests[k])) &&
-					    !quire_blob_put(qdir, bytes, len, &h) &&
-					    !strcmp(h.s, digests[k])) {
-						found[k] = 1;
-						got++;
-					}
-				}
-				git_blob_free(b);
+		if (!git_commit_lookup(&c, repo, &oid) && !git_commit_tree(&tree, c)) {
+			for (unsigned int pi = 0; pi < git_commit_parentcount(c); pi++) {
+				QUIRE_GROW(queue, qalloc, qn + 1);
+				queue[qn++] = *git_commit_parent_id(c, pi);
 			}
-			git_tree_entry_free(te);
-			free(full);
+			stop = visit(c, tree, ud);
 		}
 		git_tree_free(tree);
 		git_commit_free(c);
 	}
-out:
-	quire_error_clear();
 	git_error_clear();
-	json_decref(seen);
 	json_decref(visited);
 	free(queue);
+}
+
+struct adopt {
+	git_repository *repo;
+	const char *qdir, *prefix;
+	const char *const *paths, *const *digests;
+	size_t n, got;
+	unsigned char *found;
+	json_t *seen; /* each version looked at once: blob id -> the digest of its content */
+};
+
+static int adopt_from_commit(git_commit *c, git_tree *tree, void *ud)
+{
+	(void)c;
+	struct adopt *a = ud;
+	for (size_t k = 0; k < a->n; k++) {
+		if (a->found[k])
+			continue;
+		char *full = quire__xasprintf("%s%s", a->prefix, a->paths[k]);
+		git_tree_entry *te = NULL;
+		if (git_tree_entry_bypath(&te, tree, full) == 0 &&
+		    git_tree_entry_type(te) == GIT_OBJECT_BLOB) {
+			char hex[GIT_OID_HEXSZ + 1];
+			git_oid_tostr(hex, sizeof(hex), git_tree_entry_id(te));
+			const char *d = json_string_value(json_object_get(a->seen, hex));
+			git_blob *b = NULL;
+			if ((!d || !strcmp(d, a->digests[k])) &&
+			    git_blob_lookup(&b, a->repo, git_tree_entry_id(te)) == 0) {
+				const void *bytes = git_blob_rawcontent(b);
+				size_t len = (size_t)git_blob_rawsize(b);
+				struct quire_digest h;
+				if (!d) {
+					quire_hash_bytes(bytes, len, &h);
+					json_object_set_new(a->seen, hex, json_string(h.s));
+				}
+				/* Hashed, never trusted by name: only the recorded bytes. */
+				if ((d || !strcmp(h.s, a->digests[k])) &&
+				    !quire_blob_put(a->qdir, bytes, len, &h) &&
+				    !strcmp(h.s, a->digests[k])) {
+					a->found[k] = 1;
+					a->got++;
+				}
+			}
+			git_blob_free(b);
+		}
+		git_tree_entry_free(te);
+		free(full);
+	}
+	return a->got == a->n;
+}
+
+size_t quire__git_adopt(const char *root, const char *qdir, const char *const *paths,
+			const char *const *digests, size_t n, unsigned char *found)
+{
+	if (!n || !maybe_in_repo(root))
+		return 0;
+	git_libgit2_init();
+	git_repository *repo = NULL;
+	struct adopt a = { NULL, qdir, NULL, paths, digests, n, 0, found, json_object() };
+	char *prefix = NULL;
+	if (!git_repository_open_ext(&repo, root, 0, NULL) && (prefix = path_in_repo(repo, root))) {
+		a.repo = repo;
+		a.prefix = prefix;
+		walk_history(repo, 1000000, adopt_from_commit, &a);
+	}
+	quire_error_clear();
+	git_error_clear();
+	json_decref(a.seen);
 	free(prefix);
 	git_repository_free(repo);
 	git_libgit2_shutdown();
-	return got;
+	return a.got;
 }
 
 /* Whether path (relative to the work tree) is one of the project's parts a run commit takes:
@@ -287,6 +309,39 @@ out:
 	return err;
 }
 
+struct revisions {
+	git_repository *repo;
+	const char *dir; /* .quire/manifests inside the repository */
+	json_t *found;
+};
+
+/* Newest first: the last commit seen holding a revision's manifest is the oldest, the one
+ * that brought it in. */
+static int revisions_of_commit(git_commit *c, git_tree *tree, void *ud)
+{
+	struct revisions *rv = ud;
+	char hex[GIT_OID_HEXSZ + 1];
+	git_oid_tostr(hex, sizeof(hex), git_commit_id(c));
+	git_tree_entry *te = NULL;
+	git_tree *sub = NULL;
+	if (!git_tree_entry_bypath(&te, tree, rv->dir) &&
+	    git_tree_entry_type(te) == GIT_OBJECT_TREE &&
+	    !git_tree_lookup(&sub, rv->repo, git_tree_entry_id(te))) {
+		for (size_t k = 0; k < git_tree_entrycount(sub); k++) {
+			const char *name = git_tree_entry_name(git_tree_entry_byindex(sub, k));
+			size_t l = strlen(name);
+			if (l > 5 && !strcmp(name + l - 5, ".json")) {
+				char *r = quire__xstrndup(name, l - 5);
+				json_object_set_new(rv->found, r, json_string(hex));
+				free(r);
+			}
+		}
+	}
+	git_tree_free(sub);
+	git_tree_entry_free(te);
+	return 0;
+}
+
 json_t *quire__git_revisions(const char *root)
 {
 	json_t *found = json_object();
@@ -294,59 +349,14 @@ json_t *quire__git_revisions(const char *root)
 		return found;
 	git_libgit2_init();
 	git_repository *repo = NULL;
-	char *dir = NULL;
-	git_oid *queue = NULL;
-	size_t qhead = 0, qn = 0, qalloc = 0;
-	json_t *visited = json_object();
-	git_oid head;
 	char *prefix = NULL;
-	if (git_repository_open_ext(&repo, root, 0, NULL) || !(prefix = path_in_repo(repo, root)) ||
-	    git_reference_name_to_id(&head, repo, "HEAD"))
-		goto out;
-	dir = quire__xasprintf("%s.quire/manifests", prefix);
-	QUIRE_GROW(queue, qalloc, qn + 1);
-	queue[qn++] = head;
-	/* Newest first through the parents: the last commit seen holding a revision's manifest
-	 * is the oldest, the one that brought it in. */
-	while (qhead < qn && qhead < 100000) {
-		git_oid oid = queue[qhead++];
-		char hex[GIT_OID_HEXSZ + 1];
-		git_oid_tostr(hex, sizeof(hex), &oid);
-		if (json_object_get(visited, hex))
-			continue;
-		json_object_set_new(visited, hex, json_true());
-		git_commit *c = NULL;
-		git_tree *tree = NULL, *sub = NULL;
-		git_tree_entry *te = NULL;
-		if (!git_commit_lookup(&c, repo, &oid) && !git_commit_tree(&tree, c) &&
-		    !git_tree_entry_bypath(&te, tree, dir) &&
-		    git_tree_entry_type(te) == GIT_OBJECT_TREE &&
-		    !git_tree_lookup(&sub, repo, git_tree_entry_id(te))) {
-			for (size_t k = 0; k < git_tree_entrycount(sub); k++) {
-				const char *name =
-					git_tree_entry_name(git_tree_entry_byindex(sub, k));
-				size_t l = strlen(name);
-				if (l > 5 && !strcmp(name + l - 5, ".json")) {
-					char *rev = quire__xstrndup(name, l - 5);
-					json_object_set_new(found, rev, json_string(hex));
-					free(rev);
-				}
-			}
-		}
-		for (unsigned int pi = 0; c && pi < git_commit_parentcount(c); pi++) {
-			QUIRE_GROW(queue, qalloc, qn + 1);
-			queue[qn++] = *git_commit_parent_id(c, pi);
-		}
-		git_tree_free(sub);
-		git_tree_entry_free(te);
-		git_tree_free(tree);
-		git_commit_free(c);
+	if (!git_repository_open_ext(&repo, root, 0, NULL) && (prefix = path_in_repo(repo, root))) {
+		char *dir = quire__xasprintf("%s.quire/manifests", prefix);
+		struct revisions rv = { repo, dir, found };
+		walk_history(repo, 100000, revisions_of_commit, &rv);
+		free(dir);
 	}
-out:
 	git_error_clear();
-	json_decref(visited);
-	free(queue);
-	free(dir);
 	free(prefix);
 	git_repository_free(repo);
 	git_libgit2_shutdown();
