@@ -118,8 +118,8 @@ static int cmd_graph(int argc, char **argv, const struct cmd_env *env)
 	if (blueprint) {
 		g = quire_graph_blueprint(env->p);
 	} else {
-		int err = plan_readonly(env->p, argv + optind, (size_t)(argc - optind), &plan, NULL,
-					NULL);
+		int err = plan_readonly(env->p, argv + optind, (size_t)(argc - optind),
+					PLAN_NO_CACHE, &plan, NULL, NULL);
 		if (err)
 			return die_core(err);
 		g = quire_graph_instances(env->p, plan);

@@ -505,7 +505,7 @@ static int cmd_status(int argc, char **argv, const struct cmd_env *env)
 	struct quire_plan *plan = NULL;
 	struct quire_out_conflict *conf = NULL;
 	size_t nconf = 0;
-	int err = plan_readonly(env->p, NULL, 0, &plan, &conf, &nconf);
+	int err = plan_readonly(env->p, NULL, 0, PLAN_LOCAL_CACHE, &plan, &conf, &nconf);
 	if (err)
 		return die_core(err);
 	json_t *st = quire_plan_attention(plan);

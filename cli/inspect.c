@@ -246,7 +246,7 @@ static int inspect_used_by(const char *root, const char *id, int json)
 	struct quire_plan *plan = NULL;
 	int err = quire_project_open(&p, root);
 	if (!err)
-		err = plan_readonly(p, NULL, 0, &plan, NULL, NULL);
+		err = plan_readonly(p, NULL, 0, PLAN_NO_CACHE, &plan, NULL, NULL);
 	if (err) {
 		quire_project_free(p);
 		return die_core(err);

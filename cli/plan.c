@@ -18,7 +18,7 @@
 #include "quire/store.h"
 
 static const char usage[] =
-	"usage: quire plan [--explain] [--json] [--check] [TARGET...]\n\n"
+	"usage: quire plan [--explain] [--json] [--check] [--no-remote] [TARGET...]\n\n"
 	"Shows which instances a run would generate and why, and which artefacts it would\n"
 	"remove. Reads the project and the current revision; changes nothing but caches: it\n"
 	"may refresh .quire/runs/blob-trust (the blob directories it checked) and take into\n"
@@ -30,26 +30,41 @@ static const char usage[] =
 	"  --explain   list every reason for every dirty instance (default: the first reason)\n"
 	"  --json      print the plan as one JSON object\n"
 	"  --check     print nothing; exit 1 when anything would run (or out/ holds a file\n"
-	"              'quire run' would refuse to overwrite), 0 when up to date\n\n"
+	"              'quire run' would refuse to overwrite), 0 when up to date\n"
+	"  --no-remote do not ask the shared cache (as QUIRE_NO_REMOTE=1 does)\n\n"
+	"An instance a run would take from the action cache instead of calling its provider\n"
+	"is listed as 'cached', or 'cached (remote)' when the shared cache ('cache: { remote:\n"
+	"URL }' in quire.yaml, or QUIRE_REMOTE_CACHE) holds it; only instances whose inputs are\n"
+	"all made can be looked up. --check asks no cache.\n\n"
 	"A file in out/ that holds text quire did not write (a hand edit) is listed with the\n"
 	"commands that keep it as a hand edit or discard it: 'quire run' never overwrites it.\n"
 	"Instances below an output that awaits review are listed as 'wait'.\n\n"
 	"reasons (the first is shown, --explain shows all):\n";
 
 /* The reasons, from the planner's own table. */
+static char *help_text(int k)
+{
+	return quire_reason_text(k, k == QUIRE_REASON_UPSTREAM_MORE ? "N" : NULL);
+}
+
 static void plan_help(FILE *f)
 {
+	int w = 0;
 	for (int k = 0; k < QUIRE_REASON_COUNT; k++) {
-		const struct quire_reason_name *r = &quire_reasons[k];
-		char *text = k == QUIRE_REASON_UPSTREAM_MORE ? quire_reason_text(k, "N")
-							     : quire_reason_text(k, NULL);
-		fprintf(f, "  %-40s %s\n", text, r->meaning);
+		char *text = help_text(k);
+		if ((int)strlen(text) > w)
+			w = (int)strlen(text);
+		free(text);
+	}
+	for (int k = 0; k < QUIRE_REASON_COUNT; k++) {
+		char *text = help_text(k);
+		fprintf(f, "  %-*s  %s\n", w, text, quire_reasons[k].meaning);
 		free(text);
 	}
 }
 
-int plan_readonly(struct quire_project *p, char **targets, size_t ntargets, struct quire_plan **out,
-		  struct quire_out_conflict **conf, size_t *nconf)
+int plan_readonly(struct quire_project *p, char **targets, size_t ntargets, enum plan_caches caches,
+		  struct quire_plan **out, struct quire_out_conflict **conf, size_t *nconf)
 {
 	struct quire_store *store = NULL;
 	char *cur = NULL;
@@ -61,6 +76,12 @@ int plan_readonly(struct quire_project *p, char **targets, size_t ntargets, stru
 		err = quire_project_check_providers(p, 0);
 	if (!err)
 		err = quire_plan_open(out, p, store, cur, &o);
+	char *warning = NULL;
+	if (!err && caches != PLAN_NO_CACHE)
+		err = quire_plan_mark_cached(*out, p, store, caches == PLAN_REMOTE_CACHE, &warning);
+	if (warning)
+		fprintf(stderr, "quire: warning: %s\n", warning);
+	free(warning);
 	if (!err && conf)
 		err = quire_out_check(p, store, (*out)->manifest, (*out)->base, NULL, 0, conf,
 				      nconf);
@@ -147,7 +168,17 @@ void plan_print(const struct quire_plan *plan, int explain, int removals)
 			print_accepted(plan);
 		return;
 	}
-	printf("plan: %zu to run, %zu up to date", plan->ndirty, uptodate);
+	size_t ncached[3] = { 0 };
+	for (size_t i = 0; i < plan->n; i++)
+		if (plan->nodes[i].selected && plan->nodes[i].dirty && !plan->nodes[i].waiting)
+			ncached[plan->nodes[i].cached]++;
+	printf("plan: %zu to run", plan->ndirty);
+	if (ncached[1] && ncached[2])
+		printf(" (%zu from the cache, %zu from the remote cache)", ncached[1], ncached[2]);
+	else if (ncached[1] || ncached[2])
+		printf(" (%zu from the %scache)", ncached[1] + ncached[2],
+		       ncached[2] ? "remote " : "");
+	printf(", %zu up to date", uptodate);
 	if (plan->nwaiting)
 		printf(", %zu waiting for review", plan->nwaiting);
 	if (nrem)
@@ -158,21 +189,26 @@ void plan_print(const struct quire_plan *plan, int explain, int removals)
 		if (plan->nodes[i].selected && plan->nodes[i].dirty &&
 		    strlen(plan->nodes[i].id) > w)
 			w = strlen(plan->nodes[i].id);
+	/* A run takes a cached instance's output instead of calling its provider. */
+	static const char *const verbs[] = { "run", "cached", "cached (remote)" };
+	int vw = ncached[2] ? 15 : 6;
 	for (size_t i = 0; i < plan->n; i++) {
 		const struct quire_node *n = &plan->nodes[i];
 		if (!n->selected || !n->dirty)
 			continue;
-		const char *verb = n->waiting ? "wait" : "run";
-		const char *c = color(stdout, n->waiting ? COLOR_CYAN : COLOR_YELLOW);
+		const char *verb = n->waiting ? "wait" : verbs[n->cached];
+		const char *c = color(stdout, n->waiting  ? COLOR_CYAN
+					      : n->cached ? COLOR_GREEN
+							  : COLOR_YELLOW);
 		const char *r = color(stdout, COLOR_RESET);
 		if (!explain) {
-			printf("  %s%-6s%s  %-*s  %s%s\n", c, verb, r, (int)w, n->id, n->reasons[0],
-			       n->nreasons > 1 ? " (+more: --explain)" : "");
+			printf("  %s%-*s%s  %-*s  %s%s\n", c, vw, verb, r, (int)w, n->id,
+			       n->reasons[0], n->nreasons > 1 ? " (+more: --explain)" : "");
 			continue;
 		}
-		printf("  %s%-6s%s  %s\n", c, verb, r, n->id);
+		printf("  %s%-*s%s  %s\n", c, vw, verb, r, n->id);
 		for (size_t k = 0; k < n->nreasons; k++)
-			printf("            %s\n", n->reasons[k]);
+			printf("%*s%s\n", vw + 6, "", n->reasons[k]);
 	}
 	for (size_t i = 0; i < nrem; i++)
 		printf("  %sremove%s  %s\n", color(stdout, COLOR_RED), color(stdout, COLOR_RESET),
@@ -224,6 +260,7 @@ static int cmd_plan(int argc, char **argv, const struct cmd_env *env)
 		{ "explain", no_argument, NULL, 'e' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "check", no_argument, NULL, 'c' },
+		{ "no-remote", no_argument, NULL, 'O' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int explain = 0, json = 0, check = 0, c;
@@ -239,6 +276,9 @@ static int cmd_plan(int argc, char **argv, const struct cmd_env *env)
 		case 'c':
 			check = 1;
 			break;
+		case 'O':
+			setenv("QUIRE_NO_REMOTE", "1", 1);
+			break;
 		default:
 			return bad_option("plan", opts, argv[optind - 1]);
 		}
@@ -248,7 +288,8 @@ static int cmd_plan(int argc, char **argv, const struct cmd_env *env)
 	struct quire_plan *plan = NULL;
 	struct quire_out_conflict *conf = NULL;
 	size_t nconf = 0;
-	int err = plan_readonly(p, argv + optind, (size_t)(argc - optind), &plan, &conf, &nconf);
+	int err = plan_readonly(p, argv + optind, (size_t)(argc - optind),
+				check ? PLAN_NO_CACHE : PLAN_REMOTE_CACHE, &plan, &conf, &nconf);
 	if (err) {
 		rc = die_core(err);
 		goto out;

@@ -10,10 +10,14 @@ struct quire_out_conflict;
 struct quire_plan;
 struct quire_project;
 
+/* What plan_readonly asks the caches: nothing, the local action cache, or that and the shared
+ * cache (quire_plan_mark_cached). */
+enum plan_caches { PLAN_NO_CACHE, PLAN_LOCAL_CACHE, PLAN_REMOTE_CACHE };
+
 /* Plans the project read-only; conf (may be NULL) gets the files in out/ a run would refuse
  * to overwrite (quire_out_check). A core error code. */
-int plan_readonly(struct quire_project *p, char **targets, size_t ntargets, struct quire_plan **out,
-		  struct quire_out_conflict **conf, size_t *nconf);
+int plan_readonly(struct quire_project *p, char **targets, size_t ntargets, enum plan_caches caches,
+		  struct quire_plan **out, struct quire_out_conflict **conf, size_t *nconf);
 
 /* Prints the plan as text: what runs, waits and is removed, and why. */
 void plan_print(const struct quire_plan *plan, int explain, int removals);

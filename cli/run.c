@@ -200,7 +200,7 @@ static int dry_run(struct quire_project *p, char **targets, size_t ntargets, int
 	struct quire_out_conflict *conf = NULL;
 	size_t nconf = 0;
 	p->no_cache_writes = 1; /* "write nothing at all" */
-	int err = plan_readonly(p, targets, ntargets, &plan, &conf, &nconf);
+	int err = plan_readonly(p, targets, ntargets, PLAN_REMOTE_CACHE, &plan, &conf, &nconf);
 	if (err) {
 		rc = die_core(err);
 	} else if (json) {

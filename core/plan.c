@@ -668,9 +668,12 @@ json_t *quire_plan_to_json(const struct quire_plan *plan, int all)
 		json_t *r = json_array();
 		for (size_t k = 0; k < n->nreasons; k++)
 			json_array_append_new(r, json_string(n->reasons[k]));
-		json_array_append_new(inst,
-				      json_pack("{s:s,s:b,s:b,s:o}", "id", n->id, "dirty", n->dirty,
-						"waiting", n->waiting, "reasons", r));
+		json_t *o = json_pack("{s:s,s:b,s:b,s:o}", "id", n->id, "dirty", n->dirty,
+				      "waiting", n->waiting, "reasons", r);
+		if (n->cached)
+			json_object_set_new(o, "cached",
+					    json_string(n->cached == 2 ? "remote" : "local"));
+		json_array_append_new(inst, o);
 	}
 	json_t *rem = json_array();
 	for (size_t i = 0; i < plan->nremoved; i++)

@@ -24,6 +24,10 @@ const struct quire_reason_name quire_reasons[QUIRE_REASON_COUNT] = {
 					 "how many upstream changes were not listed one by one" },
 	[QUIRE_REASON_OUTPUT_MISSING] = { "output missing", NULL,
 					  "recorded, but its blob is not in the store" },
+	[QUIRE_REASON_OUTPUT_MISSING_REMOTE] = { "output missing here and in the remote cache",
+						 NULL,
+						 "recorded, but neither the store nor the shared "
+						 "cache holds its blob" },
 	[QUIRE_REASON_FAILED] = { "previously failed", NULL, "its last attempt failed" },
 	[QUIRE_REASON_BLOCKED] = { "previously blocked by a failed upstream", NULL,
 				   "something it uses failed last time" },

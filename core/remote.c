@@ -359,6 +359,25 @@ int quire_remote_get_ac(struct quire_remote *r, const char *fp, json_t **ac)
 	return err;
 }
 
+int quire_remote_has_output(struct quire_remote *r, const char *fp, char *digest)
+{
+	json_t *ac = NULL;
+	if (quire_remote_get_ac(r, fp, &ac))
+		return 0;
+	const char *d = json_string_value(json_object_get(ac, "digest"));
+	const json_t *sz = json_object_get(ac, "size");
+	int has = json_is_integer(sz) && holds(r, "cas", hex_of(d), json_integer_value(sz));
+	if (has)
+		snprintf(digest, QUIRE_DIGEST_STRLEN, "%s", d);
+	json_decref(ac);
+	return has;
+}
+
+int quire_remote_gave_up(const struct quire_remote *r)
+{
+	return !r || r->dead;
+}
+
 int quire_remote_get_blob(struct quire_remote *r, const char *qdir, const char *digest,
 			  long long size)
 {

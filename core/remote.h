@@ -20,6 +20,14 @@ void quire_remote_free(struct quire_remote *r);
  * and once the remote was given up), another error when it could not be asked. */
 int quire_remote_get_ac(struct quire_remote *r, const char *fp, json_t **ac);
 
+/* 1 when the remote holds a result for fingerprint fp and the output it names (of its size),
+ * that output's digest then in digest (QUIRE_DIGEST_STRLEN bytes): what a run would take
+ * from it. Nothing is downloaded but the result. */
+int quire_remote_has_output(struct quire_remote *r, const char *fp, char *digest);
+
+/* 1 once the remote failed and is no longer asked. */
+int quire_remote_gave_up(const struct quire_remote *r);
+
 /* Brings blob digest (size bytes, -1 when not known) from the remote into the store under
  * qdir, verified: 0, or an error (a copy whose content does not hash to digest is
  * QUIRE_ECORRUPT, not kept, and uploaded again when this run pushes that blob). */

@@ -29,7 +29,7 @@ long long quire_run_estimate_plan(const struct quire_project *p, const struct qu
 	*priced = 0;
 	for (size_t i = 0; i < plan->n; i++) {
 		const struct quire_node *n = &plan->nodes[i];
-		if (!n->selected || !n->dirty)
+		if (!n->selected || !n->dirty || n->cached)
 			continue;
 		/* Saturated: QUIRE_COST_MAX per instance over a large plan passes LLONG_MAX. */
 		if (__builtin_add_overflow(sum, quire_run_estimate(p, plan, i), &sum))
@@ -46,7 +46,7 @@ json_t *quire_run_estimate_json(const struct quire_project *p, const struct quir
 	int any = 0;
 	for (size_t i = 0; i < plan->n; i++) {
 		const struct quire_node *n = &plan->nodes[i];
-		if (!n->selected || !n->dirty)
+		if (!n->selected || !n->dirty || n->cached)
 			continue;
 		const char *role = p->bp->producers[n->producer].role;
 		const struct quire_binding *b = quire_project_binding(p, role);
@@ -289,6 +289,10 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 	base = quire_mbase_has_text(plan->base) ? quire_mbase_ref(plan->base) : NULL;
 	res->total = plan->nselected;
 	res->dirty = plan->ndirty;
+	/* What the action cache holds costs nothing: a limit counts only what would be paid. */
+	char *unused = NULL;
+	if (o->has_max_cost && (err = quire_plan_mark_cached(plan, p, store, 0, &unused)))
+		goto out;
 	res->estimate_micro = quire_run_estimate_plan(p, plan, &res->priced);
 	if (o->has_max_cost && (err = quire_run_check_cost(res->estimate_micro, o->max_cost_micro)))
 		goto out;

@@ -45,6 +45,8 @@ struct quire_node {
 	int behind_review;    /* a hand edit whose upstream awaits review: what uses it waits
 			       * too, or a hand edit would walk around the review gate */
 	const char *awaiting; /* waiting: the id whose review it waits for (borrowed) */
+	int cached;	      /* dirty, and a run would take it from a cache: 1 the local
+			       * action cache, 2 the shared one (quire_plan_mark_cached) */
 };
 
 struct quire_plan {
@@ -127,6 +129,14 @@ int quire_plan_match(const struct quire_plan *plan, const struct quire_project *
  * whole): outputs made then are in the action cache under it. */
 int quire_plan_fingerprint_v1(const struct quire_plan *plan, const struct quire_project *p,
 			      size_t i, struct quire_digest *fp);
+
+/* Marks the dirty instances a run would take from a cache (node->cached): the local action
+ * cache, and with ask_remote the project's shared cache (its result and output there, asked
+ * by the result then a HEAD of the output); a recorded output neither has gets the reason
+ * "output missing here and in the remote cache". *warning (malloc'd, or NULL) says what went
+ * wrong with the shared cache. QUIRE_EINVALID for a cache URL that cannot be used. */
+int quire_plan_mark_cached(struct quire_plan *plan, const struct quire_project *p,
+			   struct quire_store *store, int ask_remote, char **warning);
 
 /* The plan as data: {current, total, dirty, waiting, instances: [{id, dirty, waiting,
  * reasons}], removed}. With

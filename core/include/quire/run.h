@@ -65,12 +65,13 @@ long long quire_run_estimate_ex(const struct quire_project *p, const struct quir
 long long quire_run_estimate(const struct quire_project *p, const struct quire_plan *plan,
 			     size_t i);
 
-/* The estimated cost of every selected dirty instance of the plan; *priced is 1 when a role
- * with work has a price. */
+/* The estimated cost of every selected dirty instance of the plan but those a cache holds
+ * (node->cached); *priced is 1 when a role with work has a price. */
 long long quire_run_estimate_plan(const struct quire_project *p, const struct quire_plan *plan,
 				  int *priced);
 
-/* The estimate of what the plan would run, for plan and run --dry-run: {"total_micro": N,
+/* The estimate of what the plan would pay for (cached instances cost nothing), for plan and
+ * run --dry-run: {"total_micro": N,
  * "priced": bool, "unknown": u, "roles": {ROLE: {"instances": n, "estimate_micro": m,
  * "priced": bool, "unknown": u}}} over the roles with work to do; unknown counts the priced
  * instances whose prompts read upstream outputs not generated yet (their estimate is a

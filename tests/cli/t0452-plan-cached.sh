@@ -1,0 +1,78 @@
+#!/bin/bash
+# plan says what a run would take from a cache instead of paying for it: 'cached' from the
+# local action cache, 'cached (remote)' from the shared cache (a real nginx); the estimate
+# counts only what would be paid; a recorded output in neither is "output missing here and
+# in the remote cache"; a clone whose out/ is not committed re-pays nothing the shared cache
+# holds.
+. "$(dirname "$0")/lib.sh"
+start_nginx_dav
+g() { git -c user.email=w@example.org -c user.name=Writer "$@"; }
+new_story a
+sed -i 's/^    model: mock-writer$/    model: mock-writer\n    price: { per_call: 0.002, input_per_mtok: 0.15, output_per_mtok: 0.6, estimate_tokens_out: 800 }/' quire.yaml
+printf 'cache: { remote: "%s" }\n' "$NGINX_URL" >>quire.yaml
+echo "out/" >>.gitignore
+g init -q . && run_q "first run" 0 run
+g add -A && g commit -qm "first draft"
+
+# The local action cache: back to an earlier value, every instance it makes is there.
+tone=$(sed -n 's/^Tone: //p' inputs.yaml)
+run_q "another tone" 0 edit --set Tone=eerie
+run_q "plan with nothing made for it" 0 plan
+check "runs the outline" grep -qE '^  run +Outline ' "$TRASH/.out"
+run_q "run it" 0 run
+run_q "the tone back" 0 edit --set "Tone=$tone"
+run_q "plan" 0 plan
+check "the outline is cached" grep -qE '^  cached +Outline +input changed: Tone' "$TRASH/.out"
+check "the header counts it" out_has "from the cache)"
+check "what reads it cannot be known yet" grep -qE '^  run +Chapter\[0\] ' "$TRASH/.out"
+run_q "plan --json" 0 plan --json
+check "says where it comes from" python3 -c '
+import json,sys; d=json.load(open(sys.argv[1]))
+c={i["id"]: i.get("cached") for i in d["instances"]}
+assert c["Outline"]=="local" and c["Chapter[0]"] is None, c' "$TRASH/.out"
+run_q "plan --check asks no cache and still says dirty" 1 plan --check
+
+# The estimate counts only what would be paid.
+run_q "a third tone, never run" 0 edit --set Tone=wry
+run_q "plan --json for it" 0 plan --json
+full=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["estimate"]["roles"]["writer"]["instances"])' "$TRASH/.out")
+run_q "the tone back again" 0 edit --set "Tone=$tone"
+run_q "plan --json" 0 plan --json
+check "the cached outline is not in the estimate" python3 -c '
+import json,sys; e=json.load(open(sys.argv[1]))["estimate"]
+assert e["roles"]["writer"]["instances"]==int(sys.argv[2])-1, (e, sys.argv[2])' "$TRASH/.out" "$full"
+run_q "the run takes it" 0 run --json
+is "pays for nothing" "$(count_events produced)" 0
+
+# A clone without out/: everything comes from the shared cache, and plan says so.
+cd "$TRASH" && git clone -q a b && cd b || exit 1
+run_q "plan in a clone that has no out/" 0 plan
+check "everything is cached (remote)" out_has "(11 from the remote cache)"
+check "each listed so" grep -qE '^  cached \(remote\)  Outline +output missing' "$TRASH/.out"
+run_q "plan --explain" 0 plan --explain
+check "the reasons are indented past the verb" grep -qE '^ {21}output missing$' "$TRASH/.out"
+run_q "plan --no-remote" 0 plan --no-remote
+check "asks no shared cache" sh -c "! grep -q 'cached' '$TRASH/.out'"
+
+# One output gone from the shared cache too: plan says so.
+d=$(python3 -c 'import json; print(json.load(open(".quire/manifests/rev-0001.json"))["artefacts"]["Chapter[2]"]["digest"][7:])')
+rm "$NGINX_DATA/cas/$d"
+run_q "plan --explain" 0 plan --explain
+check "runs it" grep -qE '^  run +Chapter\[2\]$' "$TRASH/.out"
+check "with the reason" out_has "output missing here and in the remote cache"
+run_q "plan --json" 0 plan --json
+check "in the JSON too" python3 -c '
+import json,sys; d=json.load(open(sys.argv[1]))
+i={i["id"]: i for i in d["instances"]}
+assert i["Chapter[2]"]["reasons"]==["output missing here and in the remote cache"], i["Chapter[2]"]
+assert "cached" not in i["Chapter[2]"] and i["Chapter[1]"]["cached"]=="remote", d' "$TRASH/.out"
+run_q "the run" 0 run --json
+is "makes only that one" "$(event_ids produced)" "Chapter[2]"
+check "and takes the rest" test "$(count_events cached)" -ge 9
+
+# An unreachable cache: said once, the plan goes on.
+cd "$TRASH" && git clone -q a c && cd c || exit 1
+QUIRE_REMOTE_CACHE=http://127.0.0.1:1 run_q "plan with the cache unreachable" 0 plan
+is "said once" "$(grep -c 'warning: the remote cache' "$TRASH/.err")" 1
+check "and nothing is called cached" sh -c "! grep -q 'cached' '$TRASH/.out'"
+done_testing
