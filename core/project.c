@@ -421,7 +421,9 @@ static int parse_cache(const struct quire__yaml *y, const struct quire__ynode *n
 			err = quire__yaml_error(y, r, QUIRE_EINVALID,
 						"cache.remote holds credentials, and quire.yaml is "
 						"committed: give the URL without them, and the "
-						"credentials (user:password) in QUIRE_CACHE_AUTH");
+						"credentials (user:password) as QUIRE_CACHE_AUTH "
+						"in the secrets file ('quire secret set "
+						"QUIRE_CACHE_AUTH') or the environment");
 		if (err) {
 			free(url);
 			return err;

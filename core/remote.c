@@ -23,6 +23,7 @@
 #include "quire/hash.h"
 #include "quire/project.h"
 #include "quire/run.h"
+#include "quire/secret.h"
 #include "remote.h"
 #include "util.h"
 
@@ -100,8 +101,26 @@ int quire_remote_open(struct quire_remote **out, const struct quire_project *p)
 				       "QUIRE_REMOTE_CACHE must be an http://, https:// or file:// "
 				       "URL");
 	}
-	const char *auth = getenv("QUIRE_CACHE_AUTH");
-	r->auth = auth && *auth ? quire__xstrdup(auth) : NULL;
+	/* From the environment or the secrets file, as a provider's key (and redacted from
+	 * every message as one); credentials in an environment URL are redacted too. */
+	char *auth = NULL, *source = NULL;
+	int err = quire_secret_lookup("QUIRE_CACHE_AUTH", &auth, &source);
+	free(source);
+	if (err) {
+		quire_remote_free(r);
+		return err;
+	}
+	r->auth = auth && *auth ? auth : NULL;
+	if (!r->auth)
+		free(auth);
+	const char *at = r->base ? strchr(r->base, '@') : NULL;
+	if (at && at - r->base > 8 && !memchr(r->base + 8, '/', (size_t)(at - r->base - 8))) {
+		char *userinfo = quire__xstrndup(strstr(r->base, "://") + 3,
+						 (size_t)(at - strstr(r->base, "://") - 3));
+		quire_secret_register(userinfo);
+		memset(userinfo, 0, strlen(userinfo));
+		free(userinfo);
+	}
 	const char *push = getenv("QUIRE_CACHE_PUSH");
 	r->push = push && *push
 			  ? strcmp(push, "0") && strcasecmp(push, "false") && strcasecmp(push, "no")
@@ -410,9 +429,12 @@ int quire_remote_get_blob(struct quire_remote *r, const char *qdir, const char *
 	return err;
 }
 
-/* Uploads blob digest from the store, unless the remote has it already. */
-static int push_blob(struct quire_remote *r, const char *qdir, const char *digest)
+/* Uploads blob digest from the store, unless the remote has it already (*sent says which,
+ * when not NULL). */
+static int push_blob_ex(struct quire_remote *r, const char *qdir, const char *digest, int *sent)
 {
+	if (sent)
+		*sent = 0;
 	if (!digest || !quire_digest_valid(digest))
 		return 0;
 	struct quire_buf b = QUIRE_BUF_INIT;
@@ -433,7 +455,41 @@ static int push_blob(struct quire_remote *r, const char *qdir, const char *diges
 		err = QUIRE_EIO;
 	if (!err)
 		json_object_del(r->damaged, digest);
+	if (!err && sent)
+		*sent = 1;
 	return err;
+}
+
+static int push_blob(struct quire_remote *r, const char *qdir, const char *digest)
+{
+	return push_blob_ex(r, qdir, digest, NULL);
+}
+
+int quire_remote_put_blob(struct quire_remote *r, const char *qdir, const char *digest, int *sent)
+{
+	*sent = 0;
+	if (!r || r->dead)
+		return QUIRE_EIO;
+	return push_blob_ex(r, qdir, digest, sent);
+}
+
+int quire_remote_put_result(struct quire_remote *r, const char *fp, const json_t *ac)
+{
+	if (!r || r->dead || !quire_digest_valid(fp))
+		return QUIRE_EIO;
+	json_t *j = json_deep_copy(ac);
+	json_object_set_new(j, "quire", json_integer(1));
+	char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	int err = store(r, "ac", hex_of(fp), text, strlen(text));
+	free(text);
+	json_decref(j);
+	return err;
+}
+
+int quire_remote_usable(const struct quire_remote *r, const char **why)
+{
+	*why = r && r->dead ? r->warning : NULL;
+	return r && !r->dead;
 }
 
 int quire_remote_push(struct quire_remote *r, const char *qdir, const char *fp, const char *ac)

@@ -41,6 +41,18 @@ void quire_remote_set_cancel(struct quire_remote *r, const volatile sig_atomic_t
  * and the blobs that names, each checked to be there, then the result under fp. */
 int quire_remote_push(struct quire_remote *r, const char *qdir, const char *fp, const char *ac);
 
+/* For quire push (whatever cache.push says): uploads blob digest from the store unless the
+ * remote holds it (*sent 0), checked to be there after: 0, or an error (QUIRE_ENOTFOUND when
+ * the store lacks it; the remote given up on a transport error). */
+int quire_remote_put_blob(struct quire_remote *r, const char *qdir, const char *digest, int *sent);
+
+/* Stores action result ac under fp (with "quire": 1): the caller has checked that every blob
+ * it names is there. */
+int quire_remote_put_result(struct quire_remote *r, const char *fp, const json_t *ac);
+
+/* 0 once the remote was given up (*why then says why, until the warning is taken). */
+int quire_remote_usable(const struct quire_remote *r, const char **why);
+
 /* What went wrong since the last call, said once (NULL when nothing did): for the run to
  * report. Never holds a credential. */
 const char *quire_remote_take_warning(struct quire_remote *r);

@@ -16,6 +16,7 @@ cd "$TRASH" || exit 1
 cleanup() {
 	jobs -p | xargs -r kill -9 2>/dev/null
 	[ -n "${nginx:-}" ] && kill -9 "$nginx" 2>/dev/null
+	[ -n "${bazel:-}" ] && kill -9 "$bazel" 2>/dev/null
 	chmod -R u+w "$TRASH" 2>/dev/null
 	[ "$T_FAIL" -eq 0 ] && rm -rf "$TRASH"
 }
@@ -120,6 +121,40 @@ fake_count() {
 import json,sys,urllib.request
 c=json.load(urllib.request.urlopen("http://127.0.0.1:%s/stats" % sys.argv[1]))["counts"]
 print(c.get(sys.argv[2], 0))' "$PORT" "$1"
+}
+
+# start_fake_bazel [--auth USER:PASSWORD] [--prefix NAME]: starts
+# tests/fixtures/fake_bazel_remote.py on 127.0.0.1 (for at most 110 s), setting BZ_PORT, BZ
+# (its base URL) and bazel (its pid); bails out when it does not start.
+start_fake_bazel() {
+	python3 "$FIXTURES/fake_bazel_remote.py" --lifetime 110 "$@" >"$TRASH/bazel.port" \
+		2>"$TRASH/bazel.err" &
+	bazel=$!
+	disown "$bazel" # cleanup kills it, without bash reporting it killed
+	for _ in $(seq 100); do
+		[ -s "$TRASH/bazel.port" ] && break
+		sleep 0.1
+	done
+	BZ_PORT=$(head -1 "$TRASH/bazel.port")
+	case "$BZ_PORT" in
+	'' | *[!0-9]*) echo "Bail out! the fake bazel-remote did not start: $(cat "$TRASH/bazel.err")"; exit 1 ;;
+	esac
+	BZ="http://127.0.0.1:$BZ_PORT"
+}
+
+# bz_stats EXPR: a Python expression over the fake bazel-remote's /stats document (s).
+bz_stats() {
+	python3 -c '
+import json,sys,urllib.request
+s=json.load(urllib.request.urlopen("http://127.0.0.1:%s/stats" % sys.argv[1]))
+print(eval(sys.argv[2]))' "$BZ_PORT" "$1"
+}
+
+# bz_control drop|poison HEX: makes the fake bazel-remote forget or damage what it holds.
+bz_control() {
+	python3 -c '
+import sys,urllib.request
+urllib.request.urlopen(urllib.request.Request("http://127.0.0.1:%s/control/%s/%s" % tuple(sys.argv[1:]), data=b"", method="POST")).read()' "$BZ_PORT" "$1" "$2"
 }
 
 # start_nginx_dav: starts Debian's nginx on 127.0.0.1 with a WebDAV location that takes PUT
