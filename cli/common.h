@@ -100,7 +100,7 @@ void disable_pager(void);
 
 extern const struct cmd cmd_init_desc, cmd_plan_desc, cmd_run_desc, cmd_inspect_desc,
 	cmd_providers_desc, cmd_edit_desc, cmd_rewind_desc, cmd_gc_desc, cmd_fsck_desc,
-	cmd_log_desc, cmd_diff_desc, cmd_show_desc, cmd_status_desc, cmd_graph_desc,
-	cmd_secret_desc;
+	cmd_push_desc, cmd_pull_desc, cmd_log_desc, cmd_diff_desc, cmd_show_desc, cmd_status_desc,
+	cmd_graph_desc, cmd_secret_desc;
 
 #endif

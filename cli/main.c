@@ -31,17 +31,18 @@ static const struct cmd cmd_version_desc = {
 };
 
 static const struct cmd *const commands[] = {
-	&cmd_init_desc,	   &cmd_plan_desc, &cmd_run_desc,    &cmd_status_desc,
-	&cmd_log_desc,	   &cmd_diff_desc, &cmd_show_desc,   &cmd_inspect_desc,
-	&cmd_graph_desc,   &cmd_edit_desc, &cmd_rewind_desc, &cmd_providers_desc,
-	&cmd_secret_desc,  &cmd_gc_desc,   &cmd_fsck_desc,   &cmd_help_desc,
-	&cmd_version_desc, NULL,
+	&cmd_init_desc,	 &cmd_plan_desc, &cmd_run_desc,	    &cmd_status_desc,
+	&cmd_log_desc,	 &cmd_diff_desc, &cmd_show_desc,    &cmd_inspect_desc,
+	&cmd_graph_desc, &cmd_edit_desc, &cmd_rewind_desc,  &cmd_providers_desc,
+	&cmd_push_desc,	 &cmd_pull_desc, &cmd_secret_desc,  &cmd_gc_desc,
+	&cmd_fsck_desc,	 &cmd_help_desc, &cmd_version_desc, NULL,
 };
 
 static const char exit_codes[] =
 	"exit codes:\n"
 	"  0    success (plan: nothing to do)\n"
-	"  1    plan --check: something would run; run: an instance failed or was blocked\n"
+	"  1    plan --check: something would run; run: an instance failed or was blocked;\n"
+	"       push, pull: something could not be moved (each is named)\n"
 	"  2    usage error (bad option or argument)\n"
 	"  3    invalid project, blueprint, inputs or id (message names file:line:col)\n"
 	"  4    another quire is writing this project (the lock is held; --wait waits)\n"

@@ -271,9 +271,10 @@ int quire_rewind(const char *root, const char *rev, const char *command, char *n
 			QUIRE_ENOTFOUND,
 			"cannot rewind to %s: it recorded what is neither in the store "
 			"nor in the project's git history: %s; nothing was changed (a "
-			"clone whose store holds it can rewind to %s; commit out/ and "
-			"the files after each run)",
-			rev, b.ptr, rev);
+			"clone whose store holds it can rewind to %s, or 'quire push %s' "
+			"there and 'quire pull %s' here; commit out/ and the files after "
+			"each run)",
+			rev, b.ptr, rev, rev, rev);
 		quire_buf_release(&b);
 		json_decref(missing);
 		goto out;

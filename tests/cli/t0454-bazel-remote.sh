@@ -2,10 +2,12 @@
 # The shared cache as bazel-remote serves it (a fake that holds quire to bazel-remote's HTTP
 # protocol: paths under an instance prefix, a PUT to /cas must hash to its name, nothing
 # listed or deleted, HTTP Basic credentials): credentials from the secrets file, never
-# written anywhere; without them, a 401 said once.
+# written anywhere; without them, a 401 said once; quire push and quire pull move a
+# revision's blobs explicitly, each verified, and name what could not be moved.
 . "$(dirname "$0")/lib.sh"
 pw="s3cret-Cache-Passw0rd"
 start_fake_bazel --auth "writer:$pw" --prefix story
+g() { git -c user.email=w@example.org -c user.name=Writer "$@"; }
 use_cache() { printf 'cache: { remote: "%s/story" }\n' "$BZ" >>quire.yaml; }
 export QUIRE_SECRETS_FILE="$TRASH/secrets"
 printf 'QUIRE_CACHE_AUTH=writer:%s\n' "$pw" >"$QUIRE_SECRETS_FILE" && chmod 600 "$QUIRE_SECRETS_FILE"
@@ -28,4 +30,78 @@ cd "$TRASH" && q init c >/dev/null && cd c && use_cache || exit 1
 QUIRE_MOCK_FAIL='*' run_q "with them, another project" 0 run --json
 is "takes all fourteen" "$(count_events cached)" 14
 
+# quire push: outputs made with the cache off go up when asked.
+cd "$TRASH" && q init d >/dev/null && cd d || exit 1
+printf 'cache: { remote: "%s/story", push: false }\n' "$BZ" >>quire.yaml
+run_q "a new tone" 0 edit --set Tone=wry
+g init -q . && run_q "a run with push: false" 0 run
+puts=$(bz_stats 's["counts"].get("PUT ac", 0)')
+run_q "run --regenerate makes a second take" 0 run --regenerate 'Chapter[1]'
+echo "Written by hand." >"$TRASH/scene.md"
+run_q "a hand edit" 0 edit 'Scene[0][0]' --file "$TRASH/scene.md"
+run_q "the book from it" 0 run
+g add -A && g commit -qm "wry"
+is "nothing was put" "$(bz_stats 's["counts"].get("PUT ac", 0)')" "$puts"
+run_q "quire push" 0 push
+check "says what it moved" grep -qE '^push: rev-0005: [0-9]+ blobs, [0-9]+ uploaded, [0-9]+ already there; [0-9]+ results$' "$TRASH/.out"
+check "a result for each generated output, none for the hand edit" python3 -c '
+import json,sys,urllib.request
+s=json.load(urllib.request.urlopen("http://127.0.0.1:%s/stats" % sys.argv[1]))
+m=json.load(open(".quire/manifests/rev-0005.json"))["artefacts"]
+for id,e in m.items():
+    fp=e["fingerprint"][7:]
+    if id=="Scene[0][0]":
+        assert e["status"]=="user-edited", e["status"]
+        assert fp not in s["ac"] or json.loads(s["ac"][fp])["digest"]!=e["digest"], "hand edit pushed"
+    else:
+        assert json.loads(s["ac"][fp])["digest"]==e["digest"], id' "$BZ_PORT"
+run_q "push --all" 0 push --all --json
+check "every revision, the earlier take too" python3 -c '
+import json,sys; d=json.load(open(sys.argv[1]))
+assert d["revisions"]==["rev-0001","rev-0002","rev-0003","rev-0004","rev-0005"] and d["missing"]==[], d
+assert d["results"]>14 and d["there"]>0, d' "$TRASH/.out"
+is "still nothing outside the protocol" "$(bz_stats 's["bad"]')" "[]"
+
+# quire pull: a clone without out/ gets the revision's blobs, and pays for nothing.
+cd "$TRASH" && git clone -q d e && cd e || exit 1
+rm -rf out
+run_q "quire pull" 0 pull --json
+check "fetches every blob, verified" python3 -c '
+import json,sys; d=json.load(open(sys.argv[1]))
+assert d["missing"]==[] and d["fetched"]>0 and d["fetched"]+d["there"]==d["blobs"], d' "$TRASH/.out"
+QUIRE_NO_REMOTE=1 run_q "plan, asking no cache" 0 plan
+check "has every output" out_has "plan: nothing to do"
+QUIRE_MOCK_FAIL='*' QUIRE_NO_REMOTE=1 run_q "run" 0 run
+check "writes out/ without a provider call" test -f out/Book.md
+run_q "the hand edit is back too" 0 show 'Scene[0][0]'
+check "as written" out_has "Written by hand."
+run_q "rewind to a revision whose outputs no commit holds" 3 rewind rev-0002 --yes
+check "points to pull" err_has "'quire pull rev-0002' here"
+run_q "pull it" 0 pull rev-0002
+run_q "then the rewind" 0 rewind rev-0002 --yes
+QUIRE_NO_REMOTE=1 run_q "plan after it" 0 plan
+check "needs nothing" out_has "plan: nothing to do"
+
+# What the cache lacks or holds damaged is named, not taken.
+cd "$TRASH" && git clone -q d f && cd f || exit 1
+rm -rf out
+d1=$(python3 -c 'import json; print(json.load(open(".quire/manifests/rev-0005.json"))["artefacts"]["Chapter[2]"]["digest"][7:])')
+d2=$(python3 -c 'import json; print(json.load(open(".quire/manifests/rev-0005.json"))["artefacts"]["Outline"]["digest"][7:])')
+bz_control drop "$d1"
+bz_control poison "$d2"
+run_q "a pull missing one and meeting a damaged one" 1 pull
+check "names the missing one" grep -qE "^  sha256:${d1:0:12}\.\.\.  the output of Chapter\[2\] in rev-0005: not in the remote cache$" "$TRASH/.out"
+check "and the damaged one" grep -qE "^  sha256:${d2:0:12}\.\.\.  the output of Outline in rev-0005: damaged in the remote cache" "$TRASH/.out"
+check "keeps no damaged copy" test ! -e ".quire/blobs/sha256/${d2:0:2}/${d2:2}"
+
+# No cache, a bad revision, the wrong credentials.
+run_q "pull with an unknown option" 2 pull --no-such
+QUIRE_NO_REMOTE=1 run_q "pull with the cache off" 3 pull
+check "says there is none" err_has "no shared cache to pull from"
+run_q "push of a revision that does not exist" 3 push rev-0099
+run_q "push --all with a revision" 2 push --all rev-0001
+printf 'QUIRE_CACHE_AUTH=writer:wrong-password-here\n' >"$TRASH/wrong" && chmod 600 "$TRASH/wrong"
+QUIRE_SECRETS_FILE="$TRASH/wrong" run_q "push with the wrong password" 1 push
+check "says the cache refused" err_has "answered 401"
+check "never echoes a password" sh -c "! grep -qF -e wrong-password-here -e '$pw' '$TRASH/.out' '$TRASH/.err'"
 done_testing

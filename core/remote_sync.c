@@ -1,0 +1,271 @@
+/* quire push and quire pull: every blob a revision names (its outputs, every take, call
+ * records and the prompts and answers they name, the project files it recorded) between the
+ * store and the shared cache, and for a push the action results that let another clone's run
+ * take the outputs instead of paying for them. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "quire/blob.h"
+#include "quire/error.h"
+#include "quire/hash.h"
+#include "quire/manifest.h"
+#include "quire/project.h"
+#include "quire/run.h"
+#include "quire/store.h"
+#include "quire/sync.h"
+#include "remote.h"
+#include "util.h"
+
+struct sync {
+	const struct quire_project *p;
+	struct quire_remote *r;
+	struct quire_store *store; /* push: its action cache */
+	int push;
+	json_t *blobs;	 /* digest -> what it is (the first use found) */
+	json_t *calls;	 /* call record digest -> the id it was made for */
+	json_t *results; /* push: fingerprint -> action result */
+	json_t *ok;	 /* digests now on both sides */
+	json_t *tried;	 /* digests moved or found missing */
+	struct quire_sync_stats *st;
+	quire_sync_progress progress;
+	void *ud;
+	size_t done;
+};
+
+static void add(struct sync *s, const json_t *digest, const char *fmt, const char *id,
+		const char *rev)
+{
+	const char *d = json_string_value(digest);
+	if (!d || !quire_digest_valid(d) || json_object_get(s->blobs, d))
+		return;
+	char *what = quire__xasprintf(fmt, id, rev);
+	json_object_set_new(s->blobs, d, json_string(what));
+	free(what);
+}
+
+static void add_call(struct sync *s, const json_t *digest, const char *id, const char *rev)
+{
+	const char *d = json_string_value(digest);
+	add(s, digest, "the call record of %s in %s", id, rev);
+	if (d && quire_digest_valid(d) && !json_object_get(s->calls, d))
+		json_object_set_new(s->calls, d, json_string(id));
+}
+
+static const char *str(const json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+	return v ? v : "";
+}
+
+/* The action result a push may put for take t of entry e: the local action cache's when it
+ * maps the take's fingerprint to its output, else, for the shown take of a clean entry, one
+ * made from the entry (a clone has no action cache). Never a hand edit's or an accepted
+ * output's: the cache maps a fingerprint to what was made for it. */
+static json_t *result_for(struct sync *s, const json_t *e, const json_t *t)
+{
+	const char *fp = str(t, "fingerprint"), *d = str(t, "digest");
+	json_t *ac = NULL;
+	if (!quire_store_ac_get(s->store, fp, &ac) && ac) {
+		if (!strcmp(d, str(ac, "digest")))
+			return ac;
+		json_decref(ac);
+		return NULL;
+	}
+	quire_error_clear();
+	const char *st = str(e, "status");
+	if ((strcmp(st, "clean") && strcmp(st, "pending-review")) ||
+	    json_is_true(json_object_get(e, "accepted")) || strcmp(d, str(e, "digest")) ||
+	    json_integer_value(json_object_get(e, "take")) !=
+		    json_integer_value(json_object_get(t, "take")) ||
+	    !json_is_integer(json_object_get(t, "size")))
+		return NULL;
+	ac = json_pack("{s:s,s:O}", "digest", d, "size", json_object_get(t, "size"));
+	if (quire_digest_valid(str(t, "call")))
+		json_object_set(ac, "call", json_object_get(t, "call"));
+	return ac;
+}
+
+static void collect(struct sync *s, const json_t *m, const char *rev)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)json_object_get(m, "files"), k, v)
+		add(s, v, "file %s of %s", k, rev);
+	json_object_foreach((json_t *)json_object_get(m, "artefacts"), k, v) {
+		add(s, json_object_get(v, "digest"), "the output of %s in %s", k, rev);
+		add_call(s, json_object_get(v, "call"), k, rev);
+		size_t i;
+		json_t *t;
+		json_array_foreach(json_object_get(v, "takes"), i, t) {
+			add(s, json_object_get(t, "digest"), "a take of %s in %s", k, rev);
+			add_call(s, json_object_get(t, "call"), k, rev);
+			const char *fp = str(t, "fingerprint");
+			if (!s->push || !quire_digest_valid(fp) ||
+			    !quire_digest_valid(str(t, "digest")) ||
+			    json_object_get(s->results, fp))
+				continue;
+			json_t *ac = result_for(s, v, t);
+			if (ac)
+				json_object_set_new(s->results, fp, ac);
+		}
+	}
+}
+
+/* The prompt, schema and answer blobs the call records in the store name. */
+static void collect_named(struct sync *s)
+{
+	const char *d;
+	json_t *id;
+	json_object_foreach(s->calls, d, id) {
+		json_t *c = quire_call_load(s->p->qdir, d);
+		const char *named[3];
+		quire_call_named(c, named);
+		for (int k = 0; c && k < 3; k++) {
+			json_t *nd = named[k] ? json_string(named[k]) : NULL;
+			add(s, nd, "what the call record of %s%s names", json_string_value(id), "");
+			json_decref(nd);
+		}
+		json_decref(c);
+		quire_error_clear();
+	}
+}
+
+static void missing(struct sync *s, const char *digest, const char *what, const char *why)
+{
+	json_array_append_new(s->st->missing, json_pack("{s:s,s:s,s:s}", "digest", digest, "what",
+							what, "why", why));
+}
+
+/* Moves one blob: 0, or QUIRE_EIO once the remote is given up (the run of transfers stops). */
+static int move(struct sync *s, const char *d, const char *what)
+{
+	int err, sent = 0;
+	if (s->push) {
+		err = quire_remote_put_blob(s->r, s->p->qdir, d, &sent);
+	} else if (quire_blob_exists(s->p->qdir, d)) {
+		err = 0;
+	} else {
+		err = quire_remote_get_blob(s->r, s->p->qdir, d, -1);
+		sent = !err;
+	}
+	const char *why;
+	if (!quire_remote_usable(s->r, &why))
+		return quire_error_set(QUIRE_EIO, "%s", why ? why : "the remote cache failed");
+	if (!err) {
+		json_object_set_new(s->ok, d, json_true());
+		if (sent)
+			s->st->moved++;
+		else
+			s->st->there++;
+	} else {
+		missing(s, d, what,
+			s->push			? "not in this store"
+			: err == QUIRE_ECORRUPT ? "damaged in the remote cache (not used)"
+						: "not in the remote cache");
+	}
+	quire_error_clear();
+	s->done++;
+	if (s->progress)
+		s->progress(s->ud, s->done, json_object_size(s->blobs));
+	return 0;
+}
+
+static int move_all(struct sync *s)
+{
+	const char *d;
+	json_t *what;
+	int err = 0;
+	/* In the order found; a second pass picks up what call records added. */
+	json_object_foreach(s->blobs, d, what) {
+		if (err)
+			break;
+		if (!json_object_get(s->tried, d)) {
+			json_object_set_new(s->tried, d, json_true());
+			err = move(s, d, json_string_value(what));
+		}
+	}
+	return err;
+}
+
+/* Action results, each only once its output (and call record, else it is left out) is there. */
+static int put_results(struct sync *s)
+{
+	const char *fp;
+	json_t *ac;
+	json_object_foreach(s->results, fp, ac) {
+		if (!json_object_get(s->ok, str(ac, "digest")))
+			continue;
+		if (!json_object_get(s->ok, str(ac, "call")))
+			json_object_del(ac, "call");
+		if (quire_remote_put_result(s->r, fp, ac)) {
+			const char *why;
+			quire_remote_usable(s->r, &why);
+			return quire_error_set(QUIRE_EIO, "%s",
+					       why ? why : "the remote cache refused a result");
+		}
+		s->st->results++;
+	}
+	return 0;
+}
+
+int quire_sync(const struct quire_project *p, const char *const *revs, size_t nrevs, int push,
+	       quire_sync_progress progress, void *ud, struct quire_sync_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->missing = json_array();
+	struct sync s = { .p = p, .push = push, .st = st, .progress = progress, .ud = ud };
+	int err = quire_remote_open(&s.r, p);
+	if (!err && !s.r)
+		err = quire_error_set(QUIRE_EINVALID,
+				      "no shared cache to %s: set 'cache: { remote: URL }' in "
+				      "quire.yaml or QUIRE_REMOTE_CACHE%s",
+				      push ? "push to" : "pull from",
+				      getenv("QUIRE_NO_REMOTE") && *getenv("QUIRE_NO_REMOTE")
+					      ? " (QUIRE_NO_REMOTE is set)"
+					      : "");
+	if (!err && push)
+		err = quire_store_open(&s.store, p->qdir, 1);
+	if (err) {
+		quire_remote_free(s.r);
+		return err;
+	}
+	s.blobs = json_object();
+	s.calls = json_object();
+	s.results = json_object();
+	s.ok = json_object();
+	s.tried = json_object();
+	for (size_t i = 0; i < nrevs && !err; i++) {
+		json_t *m = NULL;
+		if (!(err = quire_manifest_load(p->qdir, revs[i], &m)))
+			collect(&s, m, revs[i]);
+		json_decref(m);
+	}
+	/* A push reads the call records here; a pull has them once fetched. */
+	if (!err && push)
+		collect_named(&s);
+	if (!err)
+		err = move_all(&s);
+	if (!err && !push) {
+		collect_named(&s);
+		err = move_all(&s);
+	}
+	if (!err && push)
+		err = put_results(&s);
+	st->blobs = json_object_size(s.blobs);
+	json_decref(s.blobs);
+	json_decref(s.calls);
+	json_decref(s.results);
+	json_decref(s.ok);
+	json_decref(s.tried);
+	quire_store_close(s.store);
+	quire_remote_free(s.r);
+	return err;
+}
+
+void quire_sync_stats_release(struct quire_sync_stats *st)
+{
+	json_decref(st->missing);
+	st->missing = NULL;
+}
