@@ -21,7 +21,7 @@
 static const char usage[] =
 	"usage: quire run [TARGET...] [-j N] [--dry-run] [--keep-going | --fail-fast] [--json]\n"
 	"                 [--max-cost X] [--regenerate ID]... [-m TEXT] [--touch] [--no-remote]\n"
-	"                 [--commit[=always]]\n\n"
+	"                 [--commit[=always]] [--shard K/N [--shard-timeout S]]\n\n"
 	"Generates every dirty instance (see 'quire plan'), reusing whatever is unchanged or\n"
 	"already in the action cache, commits the result as a new revision and rewrites the\n"
 	"changed files in out/. With nothing to do it commits nothing. With a shared cache\n"
@@ -51,7 +51,14 @@ static const char usage[] =
 	"  --no-remote   leave the shared cache alone (as QUIRE_NO_REMOTE=1 does)\n"
 	"  --commit[=always]  commit the revision to git (quire.yaml, the files it read,\n"
 	"                .quire/manifests, current and calls, out/) when the run succeeded, or\n"
-	"                always; 'git: { autocommit: true }' in quire.yaml does it every run\n\n"
+	"                always; 'git: { autocommit: true }' in quire.yaml does it every run\n"
+	"  --shard K/N   one of N runs (CI jobs, machines, K from 1) sharing one project's\n"
+	"                generation through the shared cache: make the dirty instances whose\n"
+	"                id falls in shard K and put them there; what they read that another\n"
+	"                shard makes is waited for there, never generated. A final 'quire\n"
+	"                run' anywhere then takes everything from the cache. Needs a shared\n"
+	"                cache with push on; never commits to git\n"
+	"  --shard-timeout S  how long a shard waits for another's output (default 3600)\n\n"
 	"A failed instance blocks only what depends on it; the revision records the failure and\n"
 	"the next run retries just that. Ctrl-C (SIGINT, SIGTERM, SIGHUP) stops starting jobs,\n"
 	"cancels the running ones, commits what finished and exits 130. Exit 1 when anything "
@@ -310,7 +317,8 @@ static void print_summary(const struct quire_run_result *rr, int json)
 		       r.pending_review);
 }
 
-/* What a run says when it ends, its git commit, and the exit status. */
+/* What a run says when it ends, its git commit (commit -1: never, a shard's), and the exit
+ * status. */
 static int after_run(struct quire_project *p, const struct quire_run_result *rr, int err,
 		     const char *message, int commit, int json)
 {
@@ -329,6 +337,8 @@ static int after_run(struct quire_project *p, const struct quire_run_result *rr,
 	print_summary(&r, json);
 	if (!commit && p->git_autocommit)
 		commit = 1;
+	if (commit < 0)
+		commit = 0;
 	if (commit && !err && r.rev[0] && (commit == 2 || (!r.failed && !r.blocked)))
 		rc = git_commit(p, &r, message, json);
 	else if (commit && r.rev[0] && !json)
@@ -354,7 +364,31 @@ static int after_run(struct quire_project *p, const struct quire_run_result *rr,
 	return rc;
 }
 
-static int cmd_run(int argc, char **argv, const struct cmd_env *env)
+/* What the command line asks beyond the run's options. */
+struct run_args {
+	int dry, json, has_max;
+	int commit; /* 1: when the run succeeded, 2: always */
+	long long max_cost;
+	const char *regen[64];
+};
+
+/* --shard K/N: 1 <= K <= N <= 100000. */
+static int parse_shard(const char *arg, struct quire_run_opts *o)
+{
+	char *end;
+	long k = strtol(arg, &end, 10), n = *end == '/' ? strtol(end + 1, &end, 10) : 0;
+	if (*end || k < 1 || n < 1 || k > n || n > 100000)
+		return usage_error("run",
+				   "--shard needs K/N with 1 <= K <= N (the third of three: 3/3), "
+				   "not '%s'",
+				   arg);
+	o->shard_k = (int)k;
+	o->shard_n = (int)n;
+	return 0;
+}
+
+/* Reads run's options into o and a: 0, or the exit code of a usage error (said). */
+static int parse_args(int argc, char **argv, struct quire_run_opts *o, struct run_args *a)
 {
 	static const struct option opts[] = {
 		{ "jobs", required_argument, NULL, 'j' },
@@ -368,70 +402,82 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 		{ "touch", no_argument, NULL, 'T' },
 		{ "no-remote", no_argument, NULL, 'O' },
 		{ "commit", optional_argument, NULL, 'C' },
+		{ "shard", required_argument, NULL, 'S' },
+		{ "shard-timeout", required_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *message = NULL;
-	int touch = 0, commit = 0; /* 1: when the run succeeded, 2: always */
-	int jobs = 0, dry = 0, fail_fast = 0, json = 0, c, has_max = 0;
-	long long max_cost = 0;
-	const char *regen[64];
-	size_t nregen = 0;
+	int c, rc = 0;
+	char *end;
+	long v;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "j:nm:", opts, NULL)) != -1) {
+	while (!rc && (c = getopt_long(argc, argv, "j:nm:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
-			if ((jobs = parse_jobs(optarg)) < 0)
-				return usage_error("run",
-						   "-j needs a number from 1 to 1024, not '%s'",
-						   optarg);
+			if ((o->jobs = parse_jobs(optarg)) < 0)
+				rc = usage_error("run",
+						 "-j needs a number from 1 to 1024, not '%s'",
+						 optarg);
 			break;
 		case 'n':
-			dry = 1;
+			a->dry = 1;
 			break;
 		case 'k':
-			fail_fast = 0;
+			o->fail_fast = 0;
 			break;
 		case 'f':
-			fail_fast = 1;
+			o->fail_fast = 1;
 			break;
 		case 'J':
-			json = 1;
+			a->json = 1;
 			break;
 		case 'm': {
 			/* Kept in the revision as JSON text: UTF-8, and short enough to read. */
 			json_t *s = json_string(optarg);
 			json_decref(s);
 			if (!*optarg || !s || strlen(optarg) > 4096)
-				return usage_error("run",
-						   "-m needs a message of 1 to 4096 bytes of "
-						   "UTF-8 text");
-			message = optarg;
+				rc = usage_error("run", "-m needs a message of 1 to 4096 bytes of "
+							"UTF-8 text");
+			o->message = optarg;
 			break;
 		}
 		case 'T':
-			touch = 1;
+			o->touch = 1;
 			break;
 		case 'O':
 			setenv("QUIRE_NO_REMOTE", "1", 1);
 			break;
 		case 'C':
 			if (optarg && strcmp(optarg, "always"))
-				return usage_error("run",
-						   "--commit takes no value but 'always', not '%s'",
-						   optarg);
-			commit = optarg ? 2 : 1;
+				rc = usage_error("run",
+						 "--commit takes no value but 'always', not '%s'",
+						 optarg);
+			a->commit = optarg ? 2 : 1;
 			break;
 		case 'R':
-			if (nregen == sizeof(regen) / sizeof(regen[0]))
-				return usage_error("run", "at most 64 --regenerate patterns");
-			regen[nregen++] = optarg;
+			if (o->nregenerate == sizeof(a->regen) / sizeof(a->regen[0]))
+				rc = usage_error("run", "at most 64 --regenerate patterns");
+			else
+				a->regen[o->nregenerate++] = optarg;
 			break;
 		case 'M':
-			if (quire_amount_parse(optarg, &max_cost))
-				return usage_error(
+			if (quire_amount_parse(optarg, &a->max_cost))
+				rc = usage_error(
 					"run", "--max-cost needs an amount such as 2.50, not '%s'",
 					optarg);
-			has_max = 1;
+			a->has_max = 1;
+			break;
+		case 'S':
+			rc = parse_shard(optarg, o);
+			break;
+		case 'W':
+			v = strtol(optarg, &end, 10);
+			if (*end || v < 1 || v > 7 * 24 * 3600)
+				rc = usage_error(
+					"run",
+					"--shard-timeout needs seconds from 1 to 604800, not "
+					"'%s'",
+					optarg);
+			o->shard_timeout_s = (int)v;
 			break;
 		case '?':
 			if (optopt == 'j')
@@ -443,14 +489,38 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 			return bad_option("run", opts, argv[optind - 1]);
 		}
 	}
+	if (!rc && o->touch && (o->nregenerate || a->dry))
+		rc = usage_error("run", "--touch accepts what exists: it takes neither "
+					"--regenerate nor --dry-run");
+	if (!rc && o->shard_n && (o->touch || a->dry || a->commit || optind < argc))
+		rc = usage_error("run",
+				 "--shard makes its part of the whole plan for the shared "
+				 "cache: it takes no targets, --touch, --dry-run or --commit");
+	if (!rc && o->shard_timeout_s && !o->shard_n)
+		rc = usage_error("run", "--shard-timeout goes with --shard");
+	return rc;
+}
+
+static int cmd_run(int argc, char **argv, const struct cmd_env *env)
+{
+	struct run_args a = { 0 };
+	struct ui u = { 0 };
+	struct quire_run_opts o = {
+		.interrupted = &got_sigint,
+		.progress = progress,
+		.ud = &u,
+		.command = "quire run",
+		.regenerate = a.regen,
+		.shard_timeout_s = 0,
+	};
+	int rc = parse_args(argc, argv, &o, &a);
+	if (rc)
+		return rc;
 	struct quire_project *p = env->p;
-	if (touch && (nregen || dry))
-		return usage_error("run", "--touch accepts what exists: it takes neither "
-					  "--regenerate nor --dry-run");
 	char **targets = argv + optind;
 	size_t ntargets = (size_t)(argc - optind);
-	if (dry)
-		return dry_run(p, targets, ntargets, json, has_max, max_cost);
+	if (a.dry)
+		return dry_run(p, targets, ntargets, a.json, a.has_max, a.max_cost);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_sigint;
@@ -461,28 +531,19 @@ static int cmd_run(int argc, char **argv, const struct cmd_env *env)
 	 * is committed, not left for the next run to recover. */
 	sigaction(SIGHUP, &sa, NULL);
 
-	struct ui u = { json, !json && isatty(STDERR_FILENO), 0, now_ms() };
-	struct quire_run_opts o = {
-		.jobs = jobs,
-		.fail_fast = fail_fast,
-		.targets = (const char *const *)targets,
-		.ntargets = ntargets,
-		.interrupted = &got_sigint,
-		.progress = progress,
-		.ud = &u,
-		.command = "quire run",
-		.message = message,
-		.touch = touch,
-		.regenerate = regen,
-		.nregenerate = nregen,
-		.has_max_cost = has_max,
-		.max_cost_micro = max_cost,
-	};
+	u = (struct ui){ a.json, !a.json && isatty(STDERR_FILENO), 0, now_ms() };
+	o.targets = (const char *const *)targets;
+	o.ntargets = ntargets;
+	o.has_max_cost = a.has_max;
+	o.max_cost_micro = a.max_cost;
+	if (o.shard_n && !o.shard_timeout_s)
+		o.shard_timeout_s = 3600;
 	struct quire_run_result r;
 	int err = quire_run(p, &o, &r);
 	if (u.tty)
 		fprintf(stderr, "\r\033[K");
-	return after_run(p, &r, err, message, commit, json);
+	/* A shard's revision is its part alone: never committed to git. */
+	return after_run(p, &r, err, o.message, o.shard_n ? -1 : a.commit, a.json);
 }
 
 const struct cmd cmd_run_desc = {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "quire/error.h"
+#include "quire/hash.h"
 #include "quire/id.h"
 #include "quire/plan.h"
 #include "quire/project.h"
@@ -97,4 +98,38 @@ int quire__plan_select_targets(struct quire_plan *plan, const struct quire_proje
 			for (size_t k = 0; k < plan->nodes[i].ndeps; k++)
 				plan->nodes[plan->nodes[i].deps[k]].selected = 1;
 	return 0;
+}
+
+int quire_plan_shard_of(const char *id, int n)
+{
+	struct quire_digest d;
+	quire_hash_bytes(id, strlen(id), &d);
+	/* The first 64 bits of the id's SHA-256: spread evenly, the same on every machine. */
+	char head[17];
+	memcpy(head, d.s + 7, 16);
+	head[16] = '\0';
+	unsigned long long v = strtoull(head, NULL, 16);
+	return n > 0 ? (int)(v % (unsigned long long)n) : 0;
+}
+
+void quire_plan_select_shard(struct quire_plan *plan, int k, int n)
+{
+	unsigned char *keep = quire__xcalloc(plan->n + 1, 1);
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct quire_node *nd = &plan->nodes[i];
+		keep[i] = nd->selected && nd->dirty && quire_plan_shard_of(nd->id, n) == k - 1;
+	}
+	/* What a kept instance reads, as far up as it goes (dependency order: users last). */
+	for (size_t i = plan->n; i-- > 0;)
+		for (size_t d = 0; keep[i] && d < plan->nodes[i].ndeps; d++)
+			keep[plan->nodes[i].deps[d]] = 1;
+	plan->nselected = plan->ndirty = plan->nwaiting = 0;
+	for (size_t i = 0; i < plan->n; i++) {
+		struct quire_node *nd = &plan->nodes[i];
+		nd->selected = keep[i];
+		plan->nselected += keep[i];
+		plan->ndirty += keep[i] && nd->dirty && !nd->waiting;
+		plan->nwaiting += keep[i] && nd->dirty && nd->waiting;
+	}
+	free(keep);
 }

@@ -392,6 +392,11 @@ int quire_remote_has_output(struct quire_remote *r, const char *fp, char *digest
 	return has;
 }
 
+int quire_remote_pushes(const struct quire_remote *r)
+{
+	return r && r->push;
+}
+
 int quire_remote_gave_up(const struct quire_remote *r)
 {
 	return !r || r->dead;

@@ -25,6 +25,9 @@ int quire_remote_get_ac(struct quire_remote *r, const char *fp, json_t **ac);
  * from it. Nothing is downloaded but the result. */
 int quire_remote_has_output(struct quire_remote *r, const char *fp, char *digest);
 
+/* 1 when there is a remote and runs write to it (push on). */
+int quire_remote_pushes(const struct quire_remote *r);
+
 /* 1 once the remote failed and is no longer asked. */
 int quire_remote_gave_up(const struct quire_remote *r);
 

@@ -251,6 +251,32 @@ static int record_start(struct runner *r, const char *current)
 	return err;
 }
 
+/* The run's plan: against the revision's compact index when there is one (the commit then
+ * copies the text of every entry the run does not change), narrowed to a shard, its cost
+ * checked against --max-cost. */
+static int plan_for_run(struct quire_project *p, struct quire_store *store, const char *current,
+			const struct quire_run_opts *o, struct quire_run_result *res,
+			struct quire_plan **out)
+{
+	struct quire_plan_opts po = { o->targets, o->ntargets, o->regenerate, o->nregenerate, 1 };
+	int err = quire_plan_open(out, p, store, current, &po);
+	struct quire_plan *plan = *out;
+	if (err || (err = check_hand_edits(plan)))
+		return err;
+	if (o->shard_n)
+		quire_plan_select_shard(plan, o->shard_k, o->shard_n);
+	res->total = plan->nselected;
+	res->dirty = plan->ndirty;
+	/* What the action cache holds costs nothing: a limit counts only what would be paid. */
+	char *unused = NULL;
+	if (o->has_max_cost && (err = quire_plan_mark_cached(plan, p, store, 0, &unused)))
+		return err;
+	res->estimate_micro = quire_run_estimate_plan(p, plan, &res->priced);
+	if (o->has_max_cost)
+		err = quire_run_check_cost(res->estimate_micro, o->max_cost_micro);
+	return err;
+}
+
 int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct quire_run_result *res)
 {
 	memset(res, 0, sizeof(*res));
@@ -279,26 +305,13 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 	    (err = quire__run_recover(p, store, res->recovered, sizeof(res->recovered))) ||
 	    (err = quire_manifest_current(p->qdir, &current)))
 		goto out;
-	/* Planned against the revision's compact index when there is one: the commit then copies
-	 * the text of every entry the run does not change. (After recovery, which may commit.) */
-	struct quire_plan_opts po = { o->targets, o->ntargets, o->regenerate, o->nregenerate, 1 };
-	if ((err = quire_plan_open(&plan, p, store, current, &po)) ||
-	    (err = check_hand_edits(plan)))
+	if ((err = plan_for_run(p, store, current, o, res, &plan)))
 		goto out;
 	cur = json_incref(plan->manifest);
 	base = quire_mbase_has_text(plan->base) ? quire_mbase_ref(plan->base) : NULL;
-	res->total = plan->nselected;
-	res->dirty = plan->ndirty;
-	/* What the action cache holds costs nothing: a limit counts only what would be paid. */
-	char *unused = NULL;
-	if (o->has_max_cost && (err = quire_plan_mark_cached(plan, p, store, 0, &unused)))
-		goto out;
-	res->estimate_micro = quire_run_estimate_plan(p, plan, &res->priced);
-	if (o->has_max_cost && (err = quire_run_check_cost(res->estimate_micro, o->max_cost_micro)))
-		goto out;
 	if (o->touch && (err = check_touch(p, plan)))
 		goto out;
-	size_t nremove = o->ntargets ? 0 : plan->nremoved;
+	size_t nremove = o->ntargets || o->shard_n ? 0 : plan->nremoved;
 	if (plan->ndirty == 0 && nremove == 0) {
 		/* Nothing may run, which is not "all done" while reviews hold work back. */
 		res->waiting = plan->nwaiting;
@@ -321,6 +334,14 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 	pthread_cond_init(&r.done_cv, NULL);
 	if ((err = quire_run__init_bindings(&r)) || (err = quire_remote_open(&r.remote, p)))
 		goto out_runner;
+	if (o->shard_n && !quire_remote_pushes(r.remote)) {
+		err = quire_error_set(
+			QUIRE_EINVALID,
+			"run --shard needs a shared cache it can write ('cache: { "
+			"remote: URL }' in quire.yaml, or QUIRE_REMOTE_CACHE, with push "
+			"on): the shards share their work through it");
+		goto out_runner;
+	}
 	quire_remote_set_cancel(r.remote, o->interrupted);
 	if ((err = record_start(&r, current)))
 		goto out_runner;

@@ -164,6 +164,15 @@ struct runner {
 	char *halt_msg;		  /* its message */
 	struct held_report *held; /* progress reports waiting for their group's commit */
 	size_t nheld, aheld;
+	struct shard_wait *waits; /* run --shard: instances another shard makes, waited for */
+	size_t nwaits, awaits;
+};
+
+/* An instance another shard makes, asked of the shared cache until it is there. */
+struct shard_wait {
+	size_t node;
+	struct job *j;			  /* its fingerprint and dependency record */
+	int64_t deadline, next, interval; /* monotonic ns */
 };
 
 /* An event waiting for its group's commit, as text: a commit the disk refused is tried again
@@ -238,6 +247,26 @@ void quire_run__rm_tree(const char *dir);
 
 /* Frees a job; its output file is removed unless the store took it. */
 void quire_run__job_free(struct job *j);
+
+/* Records node i as taken from a cache: the output action result ac names (owned; its blob is
+ * in the store), from the shared cache when remote. Frees j. */
+int quire_run__take_cached(struct runner *r, size_t i, struct job *j, json_t *ac, int remote);
+
+/* Asks the shared cache for fingerprint fp (see from_remote in run_sched.c): 1 with *ac. */
+int quire_run__from_remote(struct runner *r, size_t i, const char *fp, json_t **ac);
+
+/* run --shard: whether node i is this shard's to make. */
+int quire_run__shard_mine(const struct runner *r, size_t i);
+
+/* Waits for node i, which another shard makes, in the shared cache (j: its fingerprint). */
+int quire_run__shard_wait(struct runner *r, size_t i, struct job *j);
+
+/* Asks the shared cache again for the instances waited for whose turn it is; fails those
+ * waited for too long. */
+int quire_run__shard_poll(struct runner *r);
+
+/* Drops what is still waited for (the run stops). */
+void quire_run__shard_release(struct runner *r);
 
 /* The monotonic clock, in nanoseconds. */
 int64_t quire_run__mono_ns(void);

@@ -176,6 +176,32 @@ static json_t *entry_data(struct runner *r, size_t i, const struct quire_digest 
 
 static int start_node(struct runner *r, size_t i);
 
+int quire_run__take_cached(struct runner *r, size_t i, struct job *j, json_t *ac, int remote)
+{
+	struct quire_node *n = &r->plan->nodes[i];
+	const char *acd = json_string_value(json_object_get(ac, "digest"));
+	json_t *d = entry_data(r, i, &j->fp);
+	json_object_update_missing(d, ac);
+	json_object_set_new(d, "cached", json_true());
+	if (remote)
+		json_object_set_new(d, "cached_from", json_string("remote"));
+	int err =
+		quire_run__record(r, quire_ev_name(QUIRE_EV_CACHED), n->id, d, j->deps, NULL, NULL);
+	json_decref(d);
+	memcpy(n->digest, acd, QUIRE_DIGEST_STRLEN);
+	n->size = json_is_integer(json_object_get(ac, "size"))
+			  ? (long long)json_integer_value(json_object_get(ac, "size"))
+			  : -1;
+	json_decref(ac);
+	quire_run__job_free(j);
+	if (err)
+		return err;
+	r->res->cached++;
+	quire_run__finish(r, i, after_output(r, i));
+	quire_run__report(r, "cached", i, NULL);
+	return 0;
+}
+
 /* Starts node i (see start_node), then drops the rendered values of its upstream that no
  * dependant waiting to start needs any more: a collector's 100,000 scenes (60 MB at 100k)
  * were kept to the end of the run. */
@@ -214,7 +240,7 @@ static int fits_type(struct runner *r, size_t i, const char *d)
  * output (brought into the store, verified). Only the output is taken from its entry (and
  * its size, as stored): what it cost, its usage, review or acceptance are not another
  * store's to say. The call's record comes along when the cache has it, with what it names. */
-static int from_remote(struct runner *r, size_t i, const char *fp, json_t **ac)
+int quire_run__from_remote(struct runner *r, size_t i, const char *fp, json_t **ac)
 {
 	json_t *got = NULL, *take = NULL;
 	if (!quire_remote_get_ac(r->remote, fp, &got)) {
@@ -311,31 +337,14 @@ static int start_node(struct runner *r, size_t i)
 	 * whole (the same upstream output, so the same fields). */
 	if (!ac && !quire_plan_fingerprint_v1(r->plan, r->p, i, &v1) && strcmp(v1.s, j->fp.s))
 		quire_store_ac_get(r->store, v1.s, &ac);
-	int remote = !ac && r->remote && from_remote(r, i, j->fp.s, &ac);
+	int remote = !ac && r->remote && quire_run__from_remote(r, i, j->fp.s, &ac);
 	const char *acd = ac ? json_string_value(json_object_get(ac, "digest")) : NULL;
-	if (acd && quire_blob_exists(r->p->qdir, acd)) {
-		json_t *d = entry_data(r, i, &j->fp);
-		json_object_update_missing(d, ac);
-		json_object_set_new(d, "cached", json_true());
-		if (remote)
-			json_object_set_new(d, "cached_from", json_string("remote"));
-		err = quire_run__record(r, quire_ev_name(QUIRE_EV_CACHED), n->id, d, j->deps, NULL,
-					NULL);
-		json_decref(d);
-		memcpy(n->digest, acd, QUIRE_DIGEST_STRLEN);
-		n->size = json_is_integer(json_object_get(ac, "size"))
-				  ? (long long)json_integer_value(json_object_get(ac, "size"))
-				  : -1;
-		json_decref(ac);
-		quire_run__job_free(j);
-		if (err)
-			return err;
-		r->res->cached++;
-		quire_run__finish(r, i, after_output(r, i));
-		quire_run__report(r, "cached", i, NULL);
-		return 0;
-	}
+	if (acd && quire_blob_exists(r->p->qdir, acd))
+		return quire_run__take_cached(r, i, j, ac, remote);
 	json_decref(ac);
+	/* Another shard's to make: waited for in the shared cache, never generated here. */
+	if (r->o->shard_n && !quire_run__shard_mine(r, i))
+		return quire_run__shard_wait(r, i, j);
 	if (r->o->touch) {
 		/* run --touch never generates: checked before the run (check_touch), but a blob
 		 * can go between the check and now. */
@@ -676,6 +685,8 @@ int quire_run__execute(struct runner *r)
 			r->res->interrupted = 1;
 			cancel_all(r);
 		}
+		if (!err && r->nwaits && !r->stopping)
+			err = quire_run__shard_poll(r);
 		while (!err && !r->stopping && r->nready && have_slot(r)) {
 			size_t k = next_startable(r);
 			if (k == (size_t)-1)
@@ -683,7 +694,7 @@ int quire_run__execute(struct runner *r)
 			err = start(r, k);
 		}
 		return_slots(r);
-		if (err || r->running == 0)
+		if (err || (r->running == 0 && (r->nwaits == 0 || r->stopping)))
 			break;
 		pthread_mutex_lock(&r->mu);
 		if (!r->done_head) {
@@ -745,6 +756,7 @@ int quire_run__execute(struct runner *r)
 		quire_run__job_free(j);
 	}
 	r->done_head = r->work_head = NULL;
+	quire_run__shard_release(r);
 	int ferr = quire_run__record_flush(r);
 	if (!err)
 		err = ferr;

@@ -138,6 +138,14 @@ int quire_plan_fingerprint_v1(const struct quire_plan *plan, const struct quire_
 int quire_plan_mark_cached(struct quire_plan *plan, const struct quire_project *p,
 			   struct quire_store *store, int ask_remote, char **warning);
 
+/* Which shard (0..n-1) instance id falls in: by its id's hash, known before anything is
+ * made (a fingerprint is known only once what it reads is). */
+int quire_plan_shard_of(const char *id, int n);
+
+/* Narrows the selection to shard k (1..n) of the dirty instances and what they read (which
+ * other shards make); recounts the plan. */
+void quire_plan_select_shard(struct quire_plan *plan, int k, int n);
+
 /* The plan as data: {current, total, dirty, waiting, instances: [{id, dirty, waiting,
  * reasons}], removed}. With
  * all, clean instances are listed too. New reference. */

@@ -36,6 +36,11 @@ struct quire_run_opts {
 		    * calling a provider (make -t); QUIRE_EINVALID when one has no output */
 	int has_max_cost; /* refuse (QUIRE_ECOST) when the estimate exceeds max_cost_micro */
 	long long max_cost_micro;
+	/* run --shard K/N (shard_n > 0): make only the dirty instances whose id falls in shard
+	 * K (1..N), and what they read that another shard makes, wait for in the shared cache
+	 * (for at most shard_timeout_s seconds), never generate. */
+	int shard_k, shard_n;
+	int shard_timeout_s;
 };
 
 struct quire_run_result {
