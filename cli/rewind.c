@@ -25,9 +25,11 @@ static const char usage[] =
 	"In a clone, whose store lacks what others made, what REV recorded is taken from the\n"
 	"project's git history where a commit holds it (out/ files and project files, hashed,\n"
 	"never trusted by name); what neither has is listed ('outputs not here', 'files not\n"
-	"here') and the rewind refuses (exit 3), changing nothing: 'quire pull REV' fetches\n"
-	"them from the shared cache when a clone that has them pushed them.\n\n"
-	"  --preview  show the impact and change nothing (but the local store, filled from git)\n"
+	"here') and the rewind refuses (exit 3), changing nothing. With a shared cache\n"
+	"(docs/sharing.md), what git lacks is fetched from it, verified: a clone that has\n"
+	"it can put it there with 'quire push REV'.\n\n"
+	"  --preview  show the impact and change nothing (but the local store, filled from git\n"
+	"             and the shared cache)\n"
 	"  --yes      do it without asking (required when not on a terminal)\n"
 	"  --json     print the impact (and the new revision) as JSON\n";
 

@@ -17,6 +17,7 @@
 #include "quire/out.h"
 #include "git.h"
 #include "quire/project.h"
+#include "remote.h"
 #include "edit_internal.h"
 #include "util.h"
 #include "event.h"
@@ -80,9 +81,28 @@ static json_t *unrecorded_files(const char *root, const char *qdir, const json_t
 	return list;
 }
 
+/* Takes what git did not have from the project's shared cache, when it has one (verified
+ * against its digest; a clone that pushed it, or a run that made it there). */
+static void from_remote(const char *root, const char *qdir, const char **digests, size_t n,
+			unsigned char *found)
+{
+	struct quire_project *p = NULL;
+	struct quire_remote *r = NULL;
+	size_t left = 0;
+	for (size_t i = 0; i < n; i++)
+		left += !found[i];
+	if (left && !quire_project_open(&p, root) && !quire_remote_open(&r, p) && r)
+		for (size_t i = 0; i < n && !quire_remote_gave_up(r); i++)
+			if (!found[i])
+				found[i] = !quire_remote_get_blob(r, qdir, digests[i], -1);
+	quire_error_clear();
+	quire_remote_free(r);
+	quire_project_free(p);
+}
+
 /* What rewinding to `to` needs that the store lacks, {"files": [...], "outputs": [ids]}, after
  * looking for each in the git history of the project (a clone has its committed files and
- * out/ there, not in its store). */
+ * out/ there, not in its store) and in its shared cache. */
 static json_t *missing_content(const char *root, const char *qdir, const char *out_dir,
 			       const json_t *to)
 {
@@ -118,6 +138,7 @@ static json_t *missing_content(const char *root, const char *qdir, const char *o
 	}
 	unsigned char *found = quire__xcalloc(n + 1, 1);
 	quire__git_adopt(root, qdir, paths, digests, n, found);
+	from_remote(root, qdir, digests, n, found);
 	json_t *files = json_array(), *outputs = json_array();
 	for (size_t i = 0; i < n; i++) {
 		if (!found[i])
@@ -270,11 +291,11 @@ int quire_rewind(const char *root, const char *rev, const char *command, char *n
 		err = quire_error_set(
 			QUIRE_ENOTFOUND,
 			"cannot rewind to %s: it recorded what is neither in the store "
-			"nor in the project's git history: %s; nothing was changed (a "
-			"clone whose store holds it can rewind to %s, or 'quire push %s' "
-			"there and 'quire pull %s' here; commit out/ and the files after "
-			"each run)",
-			rev, b.ptr, rev, rev, rev);
+			"nor in the project's git history nor in its shared cache: %s; "
+			"nothing was changed (a clone whose store holds it can rewind to "
+			"%s, or 'quire push %s' there into the shared cache this clone "
+			"asks; commit out/ and the files after each run)",
+			rev, b.ptr, rev, rev);
 		quire_buf_release(&b);
 		json_decref(missing);
 		goto out;

@@ -75,10 +75,10 @@ QUIRE_MOCK_FAIL='*' QUIRE_NO_REMOTE=1 run_q "run" 0 run
 check "writes out/ without a provider call" test -f out/Book.md
 run_q "the hand edit is back too" 0 show 'Scene[0][0]'
 check "as written" out_has "Written by hand."
-run_q "rewind to a revision whose outputs no commit holds" 3 rewind rev-0002 --yes
-check "points to pull" err_has "'quire pull rev-0002' here"
-run_q "pull it" 0 pull rev-0002
-run_q "then the rewind" 0 rewind rev-0002 --yes
+QUIRE_NO_REMOTE=1 run_q "rewind, without the cache, to a revision whose outputs no commit holds" 3 rewind rev-0002 --yes
+check "points to push" err_has "'quire push rev-0002' there"
+run_q "with the cache, the rewind" 0 rewind rev-0002 --yes
+check "took what git lacks from the cache" out_has "(equal to rev-0002)"
 QUIRE_NO_REMOTE=1 run_q "plan after it" 0 plan
 check "needs nothing" out_has "plan: nothing to do"
 
