@@ -122,6 +122,12 @@ static int run_sync(int argc, char **argv, const struct cmd_env *env, int push)
 	if (err == QUIRE_EIO) {
 		/* The cache could not be reached: nothing here is damaged. */
 		fprintf(stderr, "quire: %s: %s\n", name, quire_error_last());
+		if (json) {
+			json_t *j = json_pack("{s:s,s:O,s:s}", "command", name, "revisions", revs,
+					      "error", quire_error_last());
+			print_json_line(j);
+			json_decref(j);
+		}
 		rc = EXIT_DIRTY;
 	} else if (err) {
 		rc = die_core(err);
@@ -137,9 +143,12 @@ static int run_sync(int argc, char **argv, const struct cmd_env *env, int push)
 		print_json_line(j);
 		json_decref(j);
 	} else if (!err) {
-		const char *first = json_string_value(json_array_get(revs, 0));
-		printf("%s: %s%s: %zu blobs, %zu %s, %zu already %s", name, first,
-		       json_array_size(revs) > 1 ? " and earlier" : "", st.blobs, st.moved,
+		size_t nr = json_array_size(revs);
+		if (nr == 1)
+			printf("%s: %s", name, json_string_value(json_array_get(revs, 0)));
+		else
+			printf("%s: %zu revisions", name, nr);
+		printf(": %zu blobs, %zu %s, %zu already %s", st.blobs, st.moved,
 		       push ? "uploaded" : "fetched", st.there, push ? "there" : "here");
 		if (push)
 			printf("; %zu results", st.results);

@@ -105,6 +105,10 @@ static void fold_produced(const struct fold_ev *ev)
 		json_object_set(nt, "note", json_array_get(fb, json_array_size(fb) - 1));
 	if (json_is_string(json_object_get(data, "call")))
 		json_object_set(nt, "call", json_object_get(data, "call"));
+	/* An output accepted for this fingerprint ('run --touch') was not made for it: said on
+	 * the take too, so showing it again says so and it is never shared as made for it. */
+	if (json_is_true(json_object_get(data, "accepted")))
+		json_object_set_new(nt, "accepted", json_true());
 	json_array_append_new(takes, nt);
 	json_object_set_new(e, "takes", takes);
 	const char *approved = json_string_value(json_object_get(old, "approved_digest"));
@@ -334,7 +338,11 @@ static void fold_take_selected(const struct fold_ev *ev)
 		json_object_set(e, "size", json_object_get(t, "size"));
 		json_object_set(e, "fingerprint", json_object_get(t, "fingerprint"));
 		json_object_set_new(e, "take", json_integer(want));
-		json_object_del(e, "accepted"); /* a take shown again is one that was made */
+		/* A take shown again was made for its fingerprint, unless it was accepted. */
+		if (json_is_true(json_object_get(t, "accepted")))
+			json_object_set_new(e, "accepted", json_true());
+		else
+			json_object_del(e, "accepted");
 		/* Its own call; a failure's leftovers were about another take. */
 		if (json_is_string(json_object_get(t, "call")))
 			json_object_set(e, "call", json_object_get(t, "call"));

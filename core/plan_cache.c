@@ -1,8 +1,8 @@
 /* Which of a plan's dirty instances a run would take from a cache rather than a provider: the
  * local action cache (with its output in the store), else the shared cache (its result and
  * its output there). An instance can be looked up once its fingerprint is known: when every
- * upstream is clean, or is itself a recorded output the caches give back as it was (a clone
- * without out/: the whole story comes back from the shared cache, and the plan says so). */
+ * upstream is clean or is itself given by a cache (an input changed back: the whole story
+ * comes back from the action cache; a clone without out/: from the shared cache). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,9 +79,8 @@ int quire_plan_mark_cached(struct quire_plan *plan, const struct quire_project *
 	int err = ask_remote ? quire_remote_open(&r, p) : 0;
 	if (err)
 		return err;
-	/* Dirty instances the caches give back as recorded: what reads them is planned with
-	 * their recorded outputs, which are then unset again (the plan's dirty instances have
-	 * none). */
+	/* Dirty instances a cache gives: what reads them is looked up with the outputs the run
+	 * will take, which are then unset again (the plan's dirty instances have none). */
 	unsigned char *back = quire__xcalloc(plan->n + 1, 1);
 	for (size_t i = 0; i < plan->n; i++) {
 		struct quire_node *n = &plan->nodes[i];
@@ -103,7 +102,8 @@ int quire_plan_mark_cached(struct quire_plan *plan, const struct quire_project *
 			set_reasons(n, QUIRE_REASON_OUTPUT_MISSING); /* not its upstream's change */
 		char got[QUIRE_DIGEST_STRLEN] = "";
 		n->cached = lookup(plan, p, store, r, i, &fp, got);
-		if (n->cached && missing && !strcmp(got, n->entry->digest)) {
+		if (n->cached) {
+			/* The run takes exactly this output: what reads it is known too. */
 			back[i] = 1;
 			memcpy(n->digest, got, QUIRE_DIGEST_STRLEN);
 			/* What reads it by field reads its output: a JSON output is brought

@@ -38,6 +38,7 @@ struct quire_remote {
 	int push;
 	int dead; /* failed once: said so, and not asked again this run */
 	char *warning;
+	char *why; /* why it was given up (kept; the warning is taken once) */
 	CURL *h;
 	const volatile sig_atomic_t *cancel; /* the run's interrupt flag: transfers stop */
 	json_t *damaged;		     /* digests whose copy there failed verification */
@@ -142,6 +143,7 @@ void quire_remote_free(struct quire_remote *r)
 		memset(r->auth, 0, strlen(r->auth));
 	free(r->auth);
 	free(r->warning);
+	free(r->why);
 	json_decref(r->damaged);
 	free(r);
 }
@@ -163,6 +165,7 @@ static void give_up(struct quire_remote *r, const char *why)
 	if (r->dead)
 		return;
 	r->dead = 1;
+	r->why = quire__xstrdup(why);
 	free(r->warning);
 	r->warning =
 		quire__xasprintf("the remote cache %s: %s; going on without it",
@@ -435,7 +438,8 @@ int quire_remote_get_blob(struct quire_remote *r, const char *qdir, const char *
 }
 
 /* Uploads blob digest from the store, unless the remote has it already (*sent says which,
- * when not NULL). */
+ * when not NULL). The store's error is kept (quire_error_last), and an upload the remote
+ * does not confirm says so. */
 static int push_blob_ex(struct quire_remote *r, const char *qdir, const char *digest, int *sent)
 {
 	if (sent)
@@ -446,7 +450,6 @@ static int push_blob_ex(struct quire_remote *r, const char *qdir, const char *di
 	int err = quire_blob_read(qdir, digest, &b, BLOB_CAP, 1);
 	if (err) {
 		quire_buf_release(&b);
-		quire_error_clear();
 		return err;
 	}
 	long long size = (long long)b.len;
@@ -456,7 +459,10 @@ static int push_blob_ex(struct quire_remote *r, const char *qdir, const char *di
 	}
 	err = store(r, "cas", hex_of(digest), b.ptr ? b.ptr : "", b.len);
 	quire_buf_release(&b);
-	if (!err && !holds(r, "cas", hex_of(digest), size))
+	if (!err && !holds(r, "cas", hex_of(digest), size) && !r->dead)
+		err = quire_error_set(QUIRE_EIO, "the cache did not keep it (a HEAD after the "
+						 "upload found no copy of its size)");
+	else if (!err && r->dead)
 		err = QUIRE_EIO;
 	if (!err)
 		json_object_del(r->damaged, digest);
@@ -493,7 +499,7 @@ int quire_remote_put_result(struct quire_remote *r, const char *fp, const json_t
 
 int quire_remote_usable(const struct quire_remote *r, const char **why)
 {
-	*why = r && r->dead ? r->warning : NULL;
+	*why = r && r->dead ? r->why : NULL;
 	return r && !r->dead;
 }
 

@@ -75,8 +75,12 @@ static json_t *result_for(struct sync *s, const json_t *e, const json_t *t)
 	}
 	quire_error_clear();
 	const char *st = str(e, "status");
+	/* An output made by a call has its record; one accepted with 'run --touch' has none
+	 * (and, since takes say so, is marked accepted). */
 	if ((strcmp(st, "clean") && strcmp(st, "pending-review")) ||
-	    json_is_true(json_object_get(e, "accepted")) || strcmp(d, str(e, "digest")) ||
+	    json_is_true(json_object_get(e, "accepted")) ||
+	    json_is_true(json_object_get(t, "accepted")) || !quire_digest_valid(str(t, "call")) ||
+	    strcmp(d, str(e, "digest")) ||
 	    json_integer_value(json_object_get(e, "take")) !=
 		    json_integer_value(json_object_get(t, "take")) ||
 	    !json_is_integer(json_object_get(t, "size")))
@@ -96,6 +100,10 @@ static void collect(struct sync *s, const json_t *m, const char *rev)
 	json_object_foreach((json_t *)json_object_get(m, "artefacts"), k, v) {
 		add(s, json_object_get(v, "digest"), "the output of %s in %s", k, rev);
 		add_call(s, json_object_get(v, "call"), k, rev);
+		/* What a failed attempt left, and a feedback round's draft (gc keeps them). */
+		add_call(s, json_object_get(v, "failed_call"), k, rev);
+		add(s, json_object_get(v, "partial"), "the cut-off answer of %s in %s", k, rev);
+		add(s, json_object_get(v, "draft"), "the draft of %s in %s", k, rev);
 		size_t i;
 		json_t *t;
 		json_array_foreach(json_object_get(v, "takes"), i, t) {
@@ -159,11 +167,13 @@ static int move(struct sync *s, const char *d, const char *what)
 			s->st->moved++;
 		else
 			s->st->there++;
+	} else if (err == QUIRE_ENOTFOUND) {
+		missing(s, d, what, s->push ? "not in this store" : "not in the remote cache");
+	} else if (err == QUIRE_ECORRUPT && !s->push) {
+		missing(s, d, what, "damaged in the remote cache (not used)");
 	} else {
-		missing(s, d, what,
-			s->push			? "not in this store"
-			: err == QUIRE_ECORRUPT ? "damaged in the remote cache (not used)"
-						: "not in the remote cache");
+		/* This store's trouble (a damaged blob, a full disk), or the cache's. */
+		missing(s, d, what, quire_error_last());
 	}
 	quire_error_clear();
 	s->done++;

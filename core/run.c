@@ -267,10 +267,12 @@ static int plan_for_run(struct quire_project *p, struct quire_store *store, cons
 		quire_plan_select_shard(plan, o->shard_k, o->shard_n);
 	res->total = plan->nselected;
 	res->dirty = plan->ndirty;
-	/* What the action cache holds costs nothing: a limit counts only what would be paid. */
-	char *unused = NULL;
-	if (o->has_max_cost && (err = quire_plan_mark_cached(plan, p, store, 0, &unused)))
+	/* What a cache holds costs nothing: a limit counts only what would be paid, as
+	 * 'run --dry-run --max-cost' does (the shared cache's trouble is said by the run). */
+	char *warning = NULL;
+	if (o->has_max_cost && (err = quire_plan_mark_cached(plan, p, store, 1, &warning)))
 		return err;
+	free(warning);
 	res->estimate_micro = quire_run_estimate_plan(p, plan, &res->priced);
 	if (o->has_max_cost)
 		err = quire_run_check_cost(res->estimate_micro, o->max_cost_micro);

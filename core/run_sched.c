@@ -280,6 +280,21 @@ int quire_run__from_remote(struct runner *r, size_t i, const char *fp, json_t **
 	return 1;
 }
 
+/* The local action cache's result for fp, when its output is in the store: one whose blob
+ * was lost (removed as damaged, by hand) is no answer, so the shared cache is asked next, as
+ * the plan says it would be. */
+static json_t *local_result(struct runner *r, const char *fp)
+{
+	json_t *ac = NULL;
+	quire_store_ac_get(r->store, fp, &ac);
+	const char *d = json_string_value(json_object_get(ac, "digest"));
+	if (ac && (!d || !quire_blob_exists(r->p->qdir, d))) {
+		json_decref(ac);
+		ac = NULL;
+	}
+	return ac;
+}
+
 /* Starts node i: blocked, unchanged (early cutoff), restored from the action cache, or a job. */
 static int start_node(struct runner *r, size_t i)
 {
@@ -330,13 +345,12 @@ static int start_node(struct runner *r, size_t i)
 		quire_run__job_free(j);
 		return 0;
 	}
-	json_t *ac = NULL;
-	quire_store_ac_get(r->store, j->fp.s, &ac);
+	json_t *ac = local_result(r, j->fp.s);
 	struct quire_digest v1;
 	/* Made before field-level records: cached under the record that named the upstream
 	 * whole (the same upstream output, so the same fields). */
 	if (!ac && !quire_plan_fingerprint_v1(r->plan, r->p, i, &v1) && strcmp(v1.s, j->fp.s))
-		quire_store_ac_get(r->store, v1.s, &ac);
+		ac = local_result(r, v1.s);
 	int remote = !ac && r->remote && quire_run__from_remote(r, i, j->fp.s, &ac);
 	const char *acd = ac ? json_string_value(json_object_get(ac, "digest")) : NULL;
 	if (acd && quire_blob_exists(r->p->qdir, acd))

@@ -62,6 +62,24 @@ assert d["revisions"]==["rev-0001","rev-0002","rev-0003","rev-0004","rev-0005"] 
 assert d["results"]>14 and d["there"]>0, d' "$TRASH/.out"
 is "still nothing outside the protocol" "$(bz_stats 's["bad"]')" "[]"
 
+# An output accepted with run --touch was not made for its new fingerprint: never shared as
+# if it were, also once it is shown again as a take.
+cd "$TRASH" && q init t >/dev/null && cd t || exit 1
+printf 'cache: { remote: "%s/story", push: false }\n' "$BZ" >>quire.yaml
+run_q "a run" 0 run
+echo "Write it in the present tense." >>prompts/chapter.md
+run_q "a prompt change accepted without regenerating" 0 run --touch 'Chapter[0]'
+run_q "then a new take" 0 run --regenerate 'Chapter[0]'
+run_q "and the accepted one shown again" 0 edit 'Chapter[0]' --take 0
+run_q "push" 0 push
+check "no result names the accepted output under the new fingerprint" python3 -c '
+import json,sys,urllib.request
+s=json.load(urllib.request.urlopen("http://127.0.0.1:%s/stats" % sys.argv[1]))
+e=json.load(open(".quire/manifests/"+open(".quire/current").read().strip()+".json"))["artefacts"]["Chapter[0]"]
+assert e.get("accepted"), e
+r=s["ac"].get(e["fingerprint"][7:])
+assert r is None or json.loads(r)["digest"]!=e["digest"], r' "$BZ_PORT"
+
 # quire pull: a clone without out/ gets the revision's blobs, and pays for nothing.
 cd "$TRASH" && git clone -q d e && cd e || exit 1
 rm -rf out
@@ -92,7 +110,7 @@ bz_control poison "$d2"
 run_q "a pull missing one and meeting a damaged one" 1 pull
 check "names the missing one" grep -qE "^  sha256:${d1:0:12}\.\.\.  the output of Chapter\[2\] in rev-0005: not in the remote cache$" "$TRASH/.out"
 check "and the damaged one" grep -qE "^  sha256:${d2:0:12}\.\.\.  the output of Outline in rev-0005: damaged in the remote cache" "$TRASH/.out"
-check "keeps no damaged copy" test ! -e ".quire/blobs/sha256/${d2:0:2}/${d2:2}"
+check "keeps no damaged copy" test ! -e ".quire/blobs/sha256/${d2:0:2}/$d2"
 
 # No cache, a bad revision, the wrong credentials.
 run_q "pull with an unknown option" 2 pull --no-such
