@@ -393,9 +393,30 @@ static void show_entry(const char *qdir, const json_t *m, const char *id, const 
 	}
 }
 
+/* Artefact id of revision rev alone, from the revision's index: the slim manifest with that
+ * one entry (parsed from its byte range of the manifest), or NULL when there is no usable
+ * index or no such artefact (a pattern: the whole revision is read). One artefact's
+ * provenance then costs what it shows, not the size of the graph. */
+static json_t *load_one(const char *qdir, const char *rev, const char *id)
+{
+	json_t *m = NULL, *e = NULL;
+	struct quire_mbase *base = NULL;
+	quire_manifest_load_index(qdir, rev, &m, &base);
+	if (base && quire_mbase_find(base, id) && !quire_manifest_materialise(m, base, id, &e) &&
+	    e) {
+		quire_mbase_free(base);
+		return m;
+	}
+	quire_error_clear();
+	quire_mbase_free(base);
+	json_decref(m);
+	return NULL;
+}
+
 /* The revision inspected: rev (current~1 and the like named), else the current one, loaded
- * into *m (its name in *cur, the caller's); 0 or an exit code, said. */
-static int load_revision(const char *qdir, const char *rev, char **cur, json_t **m)
+ * into *m (its name in *cur, the caller's); with id, only that artefact when it can be read
+ * alone. 0 or an exit code, said. */
+static int load_revision(const char *qdir, const char *rev, const char *id, char **cur, json_t **m)
 {
 	int err;
 	if (!rev) {
@@ -408,6 +429,8 @@ static int load_revision(const char *qdir, const char *rev, char **cur, json_t *
 	} else if ((err = quire_revision_resolve(qdir, rev, cur))) {
 		return die_core(err);
 	}
+	if (id && (*m = load_one(qdir, *cur, id)))
+		return 0;
 	if ((err = quire_manifest_load(qdir, *cur, m)))
 		return die_core(err);
 	return 0;
@@ -509,7 +532,8 @@ static int cmd_inspect(int argc, char **argv, const struct cmd_env *env)
 			    : history_export(root, export_file);
 		goto out;
 	}
-	if ((rc = load_revision(qdir, rev, &cur, &m)))
+	/* One artefact's provenance, prompt or takes: read alone when its index allows. */
+	if ((rc = load_revision(qdir, rev, status ? NULL : id, &cur, &m)))
 		goto out;
 	const json_t *arts = json_object_get(m, "artefacts");
 	if (status) {

@@ -102,6 +102,10 @@ static int cmd_rewind(int argc, char **argv, const struct cmd_env *env)
 		const json_t *miss = json_object_get(impact, "missing");
 		print_list("outputs not here (block)", json_object_get(miss, "outputs"));
 		print_list("files not here (block)", json_object_get(miss, "files"));
+		const char *rerr = json_string_value(json_object_get(miss, "remote_error"));
+		if (rerr)
+			fprintf(stderr, "quire: warning: the shared cache could not be asked: %s\n",
+				rerr);
 	}
 	if (preview) {
 		if (json)

@@ -193,6 +193,99 @@ json_t *quire_manifest_diff(const json_t *ma, const json_t *mb)
 		changed);
 }
 
+/* Per artefact of base, {digest, status, ext} from its row. */
+static json_t *row_entries(const struct quire_mbase *base)
+{
+	json_t *arts = json_object();
+	size_t nrows;
+	const struct quire_mrow *rows = quire_mbase_rows(base, &nrows);
+	for (size_t k = 0; k < nrows; k++) {
+		json_t *e = json_object();
+		if (rows[k].digest)
+			json_object_set_new(e, "digest", json_string(rows[k].digest));
+		if (rows[k].status)
+			json_object_set_new(e, "status", json_string(rows[k].status));
+		if (rows[k].ext)
+			json_object_set_new(e, "ext", json_string(rows[k].ext));
+		json_object_set_new(arts, rows[k].id, e);
+	}
+	return arts;
+}
+
+/* Revision rev as the diff reads it, from its head and its index's rows: its name, inputs
+ * and, per artefact, digest and status (rows differing from other's get their type, parsed
+ * from the entry alone). NULL when it has no usable index. */
+static json_t *diff_view(const char *qdir, const char *rev, json_t **slim,
+			 struct quire_mbase **base)
+{
+	json_t *head = NULL;
+	long long n;
+	quire_manifest_load_index(qdir, rev, slim, base);
+	if (!*base || quire_manifest_head(qdir, rev, &head, &n)) {
+		quire_error_clear();
+		json_decref(head);
+		return NULL;
+	}
+	json_object_set_new(head, "artefacts", row_entries(*base));
+	return head;
+}
+
+int quire_revision_view(const char *qdir, const char *rev, json_t **out)
+{
+	json_t *slim = NULL;
+	struct quire_mbase *base = NULL;
+	*out = diff_view(qdir, rev, &slim, &base);
+	json_decref(slim);
+	quire_mbase_free(base);
+	return *out ? 0 : quire_manifest_load(qdir, rev, out);
+}
+
+/* The type of each artefact the two views differ on, from its entry alone. */
+static int add_types(json_t *view, json_t *slim, struct quire_mbase *base, const json_t *other)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(json_object_get(view, "artefacts"), k, v) {
+		const json_t *o = json_object_get(json_object_get(other, "artefacts"), k);
+		if (!o || (!strcmp(str(o, "digest"), str(v, "digest")) &&
+			   !strcmp(str(o, "status"), str(v, "status"))))
+			continue;
+		json_t *e = NULL;
+		int err = quire_manifest_materialise(slim, base, k, &e);
+		if (err)
+			return err;
+		if (e && json_object_get(e, "type"))
+			json_object_set(v, "type", json_object_get(e, "type"));
+	}
+	return 0;
+}
+
+/* The diff from the two revisions' indexes, parsing only the entries that differ: 1 with *out
+ * set, 0 when an index is missing (the manifests are read whole), or an error. */
+static int diff_by_rows(const char *qdir, const char *ra, const char *rb, json_t **out)
+{
+	json_t *sa = NULL, *sb = NULL, *va = NULL, *vb = NULL;
+	struct quire_mbase *ba = NULL, *bb = NULL;
+	int done = 0;
+	va = diff_view(qdir, ra, &sa, &ba);
+	vb = va ? diff_view(qdir, rb, &sb, &bb) : NULL;
+	if (va && vb) {
+		int err = add_types(va, sa, ba, vb);
+		if (!err)
+			err = add_types(vb, sb, bb, va);
+		if (!err)
+			*out = quire_manifest_diff(va, vb);
+		done = err ? err : 1;
+	}
+	json_decref(va);
+	json_decref(vb);
+	json_decref(sa);
+	json_decref(sb);
+	quire_mbase_free(ba);
+	quire_mbase_free(bb);
+	return done;
+}
+
 int quire_revision_diff(const char *qdir, const char *a, const char *b, json_t **out)
 {
 	*out = NULL;
@@ -201,13 +294,17 @@ int quire_revision_diff(const char *qdir, const char *a, const char *b, json_t *
 	int err = quire_revision_resolve(qdir, a, &ra);
 	if (!err)
 		err = quire_revision_resolve(qdir, b, &rb);
-	if (!err)
+	/* Only what differs is parsed when both revisions have their index. */
+	int by_rows = err ? 0 : diff_by_rows(qdir, ra, rb, out);
+	if (by_rows < 0)
+		err = by_rows;
+	if (!err && !by_rows)
 		err = quire_manifest_load(qdir, ra, &ma);
-	if (!err)
+	if (!err && !by_rows)
 		err = quire_manifest_load(qdir, rb, &mb);
 	free(ra);
 	free(rb);
-	if (!err)
+	if (!err && !by_rows)
 		*out = quire_manifest_diff(ma, mb);
 	json_decref(ma);
 	json_decref(mb);

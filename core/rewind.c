@@ -82,22 +82,30 @@ static json_t *unrecorded_files(const char *root, const char *qdir, const json_t
 }
 
 /* Takes what git did not have from the project's shared cache, when it has one (verified
- * against its digest; a clone that pushed it, or a run that made it there). */
-static void from_remote(const char *root, const char *qdir, const char **digests, size_t n,
-			unsigned char *found)
+ * against its digest; a clone that pushed it, or a run that made it there). The cache's
+ * trouble, when it could not be asked (the project does not load, its URL or credentials
+ * cannot be used, it does not answer), is returned (malloc'd), else NULL. */
+static char *from_remote(const char *root, const char *qdir, const char **digests, size_t n,
+			 unsigned char *found)
 {
 	struct quire_project *p = NULL;
 	struct quire_remote *r = NULL;
+	char *why = NULL;
 	size_t left = 0;
 	for (size_t i = 0; i < n; i++)
 		left += !found[i];
-	if (left && !quire_project_open(&p, root) && !quire_remote_open(&r, p) && r)
-		for (size_t i = 0; i < n && !quire_remote_gave_up(r); i++)
-			if (!found[i])
-				found[i] = !quire_remote_get_blob(r, qdir, digests[i], -1);
+	if (left && (quire_project_open(&p, root) || quire_remote_open(&r, p)))
+		why = quire__xstrdup(quire_error_last());
+	for (size_t i = 0; r && i < n && !quire_remote_gave_up(r); i++)
+		if (!found[i])
+			found[i] = !quire_remote_get_blob(r, qdir, digests[i], -1);
+	const char *w = NULL;
+	if (r && !quire_remote_usable(r, &w))
+		why = quire__xstrdup(w ? w : "it did not answer");
 	quire_error_clear();
 	quire_remote_free(r);
 	quire_project_free(p);
+	return why;
 }
 
 /* What rewinding to `to` needs that the store lacks, {"files": [...], "outputs": [ids]}, after
@@ -138,7 +146,7 @@ static json_t *missing_content(const char *root, const char *qdir, const char *o
 	}
 	unsigned char *found = quire__xcalloc(n + 1, 1);
 	quire__git_adopt(root, qdir, paths, digests, n, found);
-	from_remote(root, qdir, digests, n, found);
+	char *why = from_remote(root, qdir, digests, n, found);
 	json_t *files = json_array(), *outputs = json_array();
 	for (size_t i = 0; i < n; i++) {
 		if (!found[i])
@@ -150,7 +158,11 @@ static json_t *missing_content(const char *root, const char *qdir, const char *o
 	free(paths);
 	free(names);
 	free(digests);
-	return json_pack("{s:o,s:o}", "files", files, "outputs", outputs);
+	json_t *res = json_pack("{s:o,s:o}", "files", files, "outputs", outputs);
+	if (why)
+		json_object_set_new(res, "remote_error", json_string(why));
+	free(why);
+	return res;
 }
 
 /* The project's out/ directory name (its default when the project does not load: a rewind
@@ -172,11 +184,13 @@ int quire_rewind_impact(const char *root, const char *rev, json_t **out)
 	*out = NULL;
 	char *qdir = quire__xasprintf("%s/.quire", root), *current = NULL;
 	json_t *to = NULL, *from = NULL;
-	int err = quire_manifest_load(qdir, rev, &to);
+	/* What the preview shows needs each artefact's digest, status and extension: read
+	 * from the revisions' indexes, not their whole manifests. */
+	int err = quire_revision_view(qdir, rev, &to);
 	if (!err)
 		err = quire_manifest_current(qdir, &current);
 	if (!err && current)
-		err = quire_manifest_load(qdir, current, &from);
+		err = quire_revision_view(qdir, current, &from);
 	if (err)
 		goto out;
 	if (!from)
@@ -288,14 +302,21 @@ int quire_rewind(const char *root, const char *rev, const char *command, char *n
 		if (json_array_size(mf))
 			quire_buf_printf(&b, "%sthe content of ", json_array_size(mo) ? "; " : "");
 		put_names(&b, mf, 1, (size_t)-1);
+		const char *rerr = json_string_value(json_object_get(missing, "remote_error"));
+		char *where =
+			rerr ? quire__xasprintf("nor in the project's git history (its shared "
+						"cache could not be asked: %s)",
+						rerr)
+			     : quire__xstrdup("nor in the project's git history nor in "
+					      "its shared cache, if it has one");
 		err = quire_error_set(
 			QUIRE_ENOTFOUND,
-			"cannot rewind to %s: it recorded what is neither in the store "
-			"nor in the project's git history nor in its shared cache: %s; "
+			"cannot rewind to %s: it recorded what is neither in the store %s: %s; "
 			"nothing was changed (a clone whose store holds it can rewind to "
 			"%s, or 'quire push %s' there into the shared cache this clone "
 			"asks; commit out/ and the files after each run)",
-			rev, b.ptr, rev, rev);
+			rev, where, b.ptr, rev, rev);
+		free(where);
 		quire_buf_release(&b);
 		json_decref(missing);
 		goto out;

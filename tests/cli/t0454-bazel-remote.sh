@@ -112,6 +112,12 @@ check "names the missing one" grep -qE "^  sha256:${d1:0:12}\.\.\.  the output o
 check "and the damaged one" grep -qE "^  sha256:${d2:0:12}\.\.\.  the output of Outline in rev-0005: damaged in the remote cache" "$TRASH/.out"
 check "keeps no damaged copy" test ! -e ".quire/blobs/sha256/${d2:0:2}/$d2"
 
+# A rewind that needs the cache says when it could not ask it.
+QUIRE_REMOTE_CACHE=http://127.0.0.1:1 run_q "rewind --preview with the cache unreachable" 0 rewind rev-0002 --preview
+check "says the cache could not be asked" err_has "the shared cache could not be asked"
+QUIRE_REMOTE_CACHE=http://127.0.0.1:1 run_q "the rewind" 3 rewind rev-0002 --yes
+check "refuses, naming why the cache had nothing" err_has "its shared cache could not be asked"
+
 # No cache, a bad revision, the wrong credentials.
 run_q "pull with an unknown option" 2 pull --no-such
 QUIRE_NO_REMOTE=1 run_q "pull with the cache off" 3 pull

@@ -11,6 +11,12 @@
  * QUIRE_EINVALID (not a way to name one). */
 int quire_revision_resolve(const char *qdir, const char *spec, char **rev);
 
+/* Revision rev for comparing and listing: its head (inputs, files, counts, ...) and per
+ * artefact only {digest, status, ext}, from its index (no entry parsed: what a rewind's
+ * preview needs, at the cost of the index), or its whole manifest when it has no usable
+ * index. New reference. QUIRE_ENOTFOUND, QUIRE_ECORRUPT. */
+int quire_revision_view(const char *qdir, const char *rev, json_t **out);
+
 /* Every revision, oldest first: [{revision, parent, created, message, produced, cached,
  * failed, edited, cost_micro, artefacts, restored_from?, recovered?}]; a revision file that
  * cannot be read is a row {revision, error}. New reference in *out. */

@@ -1,0 +1,33 @@
+#!/bin/bash
+# One artefact's provenance, a diff and a rewind's preview read the revisions' indexes and
+# parse only the entries they show: what they print is exactly what reading the whole
+# manifests prints (checked by hiding the indexes, which sends them the long way).
+. "$(dirname "$0")/lib.sh"
+q init s >/dev/null && cd s || exit 1
+run_q "a first run" 0 run
+run_q "another tone" 0 edit --set Tone=eerie
+run_q "run it" 0 run
+run_q "a second take of a chapter" 0 run --regenerate 'Chapter[1]'
+echo "By hand." >"$TRASH/hand.md"
+run_q "a hand edit" 0 edit 'Scene[0][0]' --file "$TRASH/hand.md"
+run_q "and a run" 0 run
+
+views() {
+	for c in "inspect Chapter[1] --json" "inspect Chapter[1]" "inspect Chapter[1] --takes" \
+		"inspect Chapter[1] --prompt" "inspect Scene[0][0] --revision rev-0002 --json" \
+		"show rev-0003 Chapter[1]" "inspect --diff rev-0001 rev-0006 --json" \
+		"diff rev-0002 rev-0004" "inspect --diff rev-0004 rev-0005" \
+		"rewind rev-0001 --preview --json" "rewind rev-0003 --preview" \
+		"inspect Scene[*][0] --json"; do
+		# shellcheck disable=SC2086
+		echo "== $c" && "$QUIRE" $c 2>&1
+	done
+}
+check "the indexes are there to read" test -s .quire/runs/rev-0006-index.tsv
+views >"$TRASH/by-index"
+mkdir "$TRASH/hidden" && mv .quire/runs/*-index.tsv "$TRASH/hidden/"
+views >"$TRASH/whole"
+check "every view prints the same" diff -u "$TRASH/whole" "$TRASH/by-index"
+check "and printed something (the check above is not empty)" test "$(grep -c . "$TRASH/whole")" -gt 100
+check "a diff read by index names what changed" grep -q '"id":"Chapter\[1\]"' "$TRASH/by-index"
+done_testing
