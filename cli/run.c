@@ -317,8 +317,8 @@ static void print_summary(const struct quire_run_result *rr, int json)
 		       r.pending_review);
 }
 
-/* What a run says when it ends, its git commit (commit -1: never, a shard's), and the exit
- * status. */
+/* What a run says when it ends, its git commit (commit -1: never, a shard's, whose failures
+ * are retried differently), and the exit status. */
 static int after_run(struct quire_project *p, const struct quire_run_result *rr, int err,
 		     const char *message, int commit, int json)
 {
@@ -337,7 +337,8 @@ static int after_run(struct quire_project *p, const struct quire_run_result *rr,
 	print_summary(&r, json);
 	if (!commit && p->git_autocommit)
 		commit = 1;
-	if (commit < 0)
+	int shard = commit < 0;
+	if (shard)
 		commit = 0;
 	if (commit && !err && r.rev[0] && (commit == 2 || (!r.failed && !r.blocked)))
 		rc = git_commit(p, &r, message, json);
@@ -354,7 +355,12 @@ static int after_run(struct quire_project *p, const struct quire_run_result *rr,
 		if (!json && r.pending_review)
 			fprintf(stderr, "quire: %zu await review ('quire edit ID --approve')\n",
 				r.pending_review);
-		if (!json)
+		if (!json && shard)
+			fprintf(stderr,
+				"quire: %zu failed, %zu blocked; run this shard again (once the "
+				"shards it waits for are done) to retry its part\n",
+				r.failed, r.blocked);
+		else if (!json)
 			fprintf(stderr,
 				"quire: %zu failed, %zu blocked; 'quire run' again retries just "
 				"those\n",

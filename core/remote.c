@@ -497,6 +497,53 @@ int quire_remote_put_result(struct quire_remote *r, const char *fp, const json_t
 	return err;
 }
 
+/* Where a shard says the output of fp failed: beside the results, under a key of its own. */
+static void failed_key(const char *fp, char *hex)
+{
+	struct quire_digest d;
+	char *s = quire__xasprintf("quire-failed:%s", fp);
+	quire_hash_bytes(s, strlen(s), &d);
+	free(s);
+	memcpy(hex, d.s + 7, 64); /* the hex after "sha256:" */
+	hex[64] = '\0';
+}
+
+int quire_remote_put_failed(struct quire_remote *r, const char *fp, const char *msg)
+{
+	if (!r || r->dead || !quire_digest_valid(fp))
+		return QUIRE_EIO;
+	char hex[65];
+	failed_key(fp, hex);
+	json_t *j = json_pack("{s:i,s:s}", "quire", 1, "failed", msg);
+	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	int err = text ? store(r, "ac", hex, text, strlen(text)) : QUIRE_EINVALID;
+	free(text);
+	json_decref(j);
+	return err;
+}
+
+int quire_remote_get_failed(struct quire_remote *r, const char *fp, char *msg, size_t cap)
+{
+	if (!r || r->dead || !quire_digest_valid(fp))
+		return 0;
+	char hex[65];
+	failed_key(fp, hex);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int found = 0;
+	if (!fetch(r, "ac", hex, &b, AC_CAP)) {
+		json_t *j = json_loadb(b.ptr ? b.ptr : "", b.len, 0, NULL);
+		const char *m = json_string_value(json_object_get(j, "failed"));
+		if (m && json_integer_value(json_object_get(j, "quire")) == 1) {
+			snprintf(msg, cap, "%s", m);
+			found = 1;
+		}
+		json_decref(j);
+	}
+	quire_buf_release(&b);
+	quire_error_clear();
+	return found;
+}
+
 int quire_remote_usable(const struct quire_remote *r, const char **why)
 {
 	*why = r && r->dead ? r->why : NULL;

@@ -53,6 +53,12 @@ int quire_remote_put_blob(struct quire_remote *r, const char *qdir, const char *
  * it names is there. */
 int quire_remote_put_result(struct quire_remote *r, const char *fp, const json_t *ac);
 
+/* run --shard: says that the output for fp failed to be made (msg, a provider's message:
+ * never a credential), or finds that said (1, msg filled). A result for fp, when there is
+ * one, is what counts: a shard run again puts it. */
+int quire_remote_put_failed(struct quire_remote *r, const char *fp, const char *msg);
+int quire_remote_get_failed(struct quire_remote *r, const char *fp, char *msg, size_t cap);
+
 /* 0 once the remote was given up (*why then says why, until the warning is taken). */
 int quire_remote_usable(const struct quire_remote *r, const char **why);
 

@@ -273,6 +273,11 @@ static int plan_for_run(struct quire_project *p, struct quire_store *store, cons
 	if (o->has_max_cost && (err = quire_plan_mark_cached(plan, p, store, 1, &warning)))
 		return err;
 	free(warning);
+	/* A shard pays only for its own part: what it reads of another's is never made here. */
+	for (size_t i = 0; o->shard_n && i < plan->n; i++)
+		if (plan->nodes[i].selected && plan->nodes[i].dirty &&
+		    quire_plan_shard_of(plan->nodes[i].id, o->shard_n) != o->shard_k - 1)
+			plan->nodes[i].cached = 3;
 	res->estimate_micro = quire_run_estimate_plan(p, plan, &res->priced);
 	if (o->has_max_cost)
 		err = quire_run_check_cost(res->estimate_micro, o->max_cost_micro);
@@ -289,6 +294,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 	char *current = NULL;
 	struct runner r = { 0 };
 	struct quire_mbase *base = NULL;
+	struct quire_remote *shared = NULL; /* run --shard: the cache, open from the start */
 	/* Providers are checked before the lock; templates once the files are hashed, so an
 	 * unchanged set of templates is not parsed again. */
 	int err = quire_project_check_providers(p, 1);
@@ -308,6 +314,10 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 	    (err = quire_manifest_current(p->qdir, &current)))
 		goto out;
 	if ((err = plan_for_run(p, store, current, o, res, &plan)))
+		goto out;
+	/* A shard's cache is checked (and what it holds of its part shared) even when it has
+	 * nothing to run: a shard run again shares what its first run made. */
+	if (o->shard_n && (err = quire_run__shard_open(p, store, plan, o, &shared)))
 		goto out;
 	cur = json_incref(plan->manifest);
 	base = quire_mbase_has_text(plan->base) ? quire_mbase_ref(plan->base) : NULL;
@@ -334,16 +344,11 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 	pthread_mutex_init(&r.mu, NULL);
 	pthread_cond_init(&r.work_cv, NULL);
 	pthread_cond_init(&r.done_cv, NULL);
-	if ((err = quire_run__init_bindings(&r)) || (err = quire_remote_open(&r.remote, p)))
+	r.remote = shared;
+	shared = NULL;
+	if ((err = quire_run__init_bindings(&r)) ||
+	    (!r.remote && (err = quire_remote_open(&r.remote, p))))
 		goto out_runner;
-	if (o->shard_n && !quire_remote_pushes(r.remote)) {
-		err = quire_error_set(
-			QUIRE_EINVALID,
-			"run --shard needs a shared cache it can write ('cache: { "
-			"remote: URL }' in quire.yaml, or QUIRE_REMOTE_CACHE, with push "
-			"on): the shards share their work through it");
-		goto out_runner;
-	}
 	quire_remote_set_cancel(r.remote, o->interrupted);
 	if ((err = record_start(&r, current)))
 		goto out_runner;
@@ -411,6 +416,7 @@ materialise:
 	if (!err && res->interrupted)
 		err = quire_error_set(QUIRE_EINTR, "interrupted");
 out:
+	quire_remote_free(shared);
 	if (!quire__mem_keep(cur))
 		json_decref(cur);
 	if (!quire__mem_keep(next))

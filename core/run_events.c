@@ -238,11 +238,18 @@ int quire_run__record_flush(struct runner *r)
 	for (size_t k = 0; r->remote && k < r->npend; k++) {
 		const struct pend *e = &r->pend[k];
 		if (e->ac_fp && e->ac_js && !strcmp(e->kind, quire_ev_name(QUIRE_EV_PRODUCED))) {
-			quire_remote_push(r->remote, r->p->qdir, e->ac_fp, e->ac_js);
+			int perr = quire_remote_push(r->remote, r->p->qdir, e->ac_fp, e->ac_js);
 			const char *w = quire_remote_take_warning(r->remote);
 			if (w)
 				quire_run__report(r, "warning",
 						  quire_plan_find(r->plan, e->subject), w);
+			/* A shard's work reaches the others only through the cache: without it,
+			 * what it makes is paid for again by the final run. */
+			if ((perr || quire_remote_gave_up(r->remote)) && r->o->shard_n)
+				quire_run__halt(r, QUIRE_EIO,
+						"the shared cache did not take %s, so the other "
+						"shards cannot have it: this shard stops",
+						e->subject);
 		}
 	}
 	quire_run__pend_clear(r);

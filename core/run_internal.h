@@ -268,6 +268,26 @@ int quire_run__shard_poll(struct runner *r);
 /* Drops what is still waited for (the run stops). */
 void quire_run__shard_release(struct runner *r);
 
+/* run --shard: puts node i of this shard's part, taken from the local cache or unchanged, in
+ * the shared cache (an output made is put there when recorded): the other shards wait for
+ * it. The run stops (halt) when the cache cannot take it. */
+void quire_run__shard_share(struct runner *r, size_t i, const char *fp);
+
+/* run --shard: the shared cache failed: nothing this shard makes could reach the others, so
+ * the run starts nothing new and ends with that error. */
+void quire_run__shard_stop(struct runner *r);
+
+/* run --shard: says in the shared cache that node i of this shard's part failed, so the
+ * shards waiting for it stop waiting. */
+void quire_run__shard_failed(struct runner *r, size_t i, const char *fp, const char *msg);
+
+/* run --shard, before anything runs: the shared cache (*out; it must take writes: else
+ * QUIRE_EINVALID), and every instance of this shard's part already made put there, so a
+ * shard run again shares what its first run made. */
+int quire_run__shard_open(const struct quire_project *p, struct quire_store *store,
+			  const struct quire_plan *plan, const struct quire_run_opts *o,
+			  struct quire_remote **out);
+
 /* The monotonic clock, in nanoseconds. */
 int64_t quire_run__mono_ns(void);
 

@@ -193,6 +193,8 @@ int quire_run__take_cached(struct runner *r, size_t i, struct job *j, json_t *ac
 			  ? (long long)json_integer_value(json_object_get(ac, "size"))
 			  : -1;
 	json_decref(ac);
+	if (!remote)
+		quire_run__shard_share(r, i, j->fp.s);
 	quire_run__job_free(j);
 	if (err)
 		return err;
@@ -342,14 +344,19 @@ static int start_node(struct runner *r, size_t i)
 		r->res->unchanged++;
 		quire_run__finish(r, i, after_output(r, i));
 		quire_run__report(r, "unchanged", i, NULL);
+		quire_run__shard_share(r, i, j->fp.s);
 		quire_run__job_free(j);
 		return 0;
 	}
-	json_t *ac = local_result(r, j->fp.s);
+	/* Another shard's: its copy in the shared cache is the one every shard reads (a local
+	 * output made for the same fingerprint may differ), so the local cache is not asked. */
+	int others = r->o->shard_n && !quire_run__shard_mine(r, i);
+	json_t *ac = others ? NULL : local_result(r, j->fp.s);
 	struct quire_digest v1;
 	/* Made before field-level records: cached under the record that named the upstream
 	 * whole (the same upstream output, so the same fields). */
-	if (!ac && !quire_plan_fingerprint_v1(r->plan, r->p, i, &v1) && strcmp(v1.s, j->fp.s))
+	if (!ac && !others && !quire_plan_fingerprint_v1(r->plan, r->p, i, &v1) &&
+	    strcmp(v1.s, j->fp.s))
 		ac = local_result(r, v1.s);
 	int remote = !ac && r->remote && quire_run__from_remote(r, i, j->fp.s, &ac);
 	const char *acd = ac ? json_string_value(json_object_get(ac, "digest")) : NULL;
@@ -359,6 +366,12 @@ static int start_node(struct runner *r, size_t i)
 	/* Another shard's to make: waited for in the shared cache, never generated here. */
 	if (r->o->shard_n && !quire_run__shard_mine(r, i))
 		return quire_run__shard_wait(r, i, j);
+	/* A shard whose cache failed would pay for work no other shard can have. */
+	if (r->o->shard_n && quire_remote_gave_up(r->remote)) {
+		quire_run__shard_stop(r);
+		quire_run__job_free(j);
+		return 0;
+	}
 	if (r->o->touch) {
 		/* run --touch never generates: checked before the run (check_touch), but a blob
 		 * can go between the check and now. */
@@ -476,6 +489,7 @@ static int complete(struct runner *r, struct job *j)
 		if (j->has_call)
 			json_object_set_new(extra, "call", json_string(j->call.s));
 		r->res->cost_micro += j->spent_micro;
+		quire_run__shard_failed(r, i, j->fp.s, j->rs.diag);
 		int err = quire_run__fail_node_with(r, i, j->rs.diag, N_FAILED, extra);
 		json_decref(extra);
 		if (!err && j->adopt_err)
@@ -531,7 +545,7 @@ int quire_run__init_bindings(struct runner *r)
 	r->binsts = quire__xcalloc(r->p->nbindings + 1, sizeof(*r->binsts));
 	for (size_t i = 0; i < r->plan->n; i++) {
 		const struct quire_node *n = &r->plan->nodes[i];
-		if (!n->selected || !n->dirty)
+		if (!n->selected || !n->dirty || n->cached == 3)
 			continue;
 		const char *role = r->p->bp->producers[n->producer].role;
 		if (quire_run__binst_for(r, role))

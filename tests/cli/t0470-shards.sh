@@ -52,6 +52,43 @@ for l in open(sys.argv[1]):
     e=json.loads(l)
     if e.get("event")=="failed": assert "shard" in e["message"], e' "$TRASH/.out"
 
+# A shard shares its part however this store came by it: made before, with no cache.
+shard_of() { python3 -c 'import hashlib,sys; print(int(hashlib.sha256(sys.argv[1].encode()).hexdigest()[:16],16) % int(sys.argv[2]) + 1)' "$1" "$2"; }
+cd "$TRASH" && git clone -q s x1 && git clone -q s x2 && cd x1 || exit 1
+QUIRE_NO_REMOTE=1 run_q "a run with no cache" 0 run
+QUIRE_REMOTE_CACHE="file://$TRASH/fc1" run_q "shard 1/2 with nothing left to make" 0 run --shard 1/2
+cd ../x2 || exit 1
+QUIRE_REMOTE_CACHE="file://$TRASH/fc1" run_q "shard 2/2 on another machine" 0 run --shard 2/2 --shard-timeout 10 --json
+check "had what shard 1/2 held" grep -q '"event":"cached"' "$TRASH/.out"
+check "made only its own part" python3 -c '
+import json,hashlib,sys
+for l in open(sys.argv[1]):
+    e=json.loads(l)
+    if e.get("event")=="produced":
+        assert int(hashlib.sha256(e["id"].encode()).hexdigest()[:16],16) % 2 == 1, e' "$TRASH/.out"
+
+# A failure in one shard is said in the cache: the shards waiting for it stop at once.
+cd "$TRASH" && git clone -q s y1 && git clone -q s y2 || exit 1
+o=$(shard_of Outline 2); other=$((3 - o))
+cd y1 && QUIRE_MOCK_FAIL=Outline QUIRE_REMOTE_CACHE="file://$TRASH/fc2" run_q "shard $o/2, whose outline fails" 1 run --shard "$o/2" --json
+check "says the outline failed" grep -q '"event":"failed","id":"Outline"' "$TRASH/.out"
+cd ../y2 || exit 1
+t0=$(date +%s)
+QUIRE_REMOTE_CACHE="file://$TRASH/fc2" run_q "shard $other/2, which reads the outline" 1 run --shard "$other/2" --shard-timeout 60 --json
+check "stops waiting at once, naming the failure" grep -q '"event":"failed","id":"Outline","message":"shard '"$o"'/2 could not make it: mock: injected failure' "$TRASH/.out"
+check "without waiting for the timeout" test $(($(date +%s) - t0)) -lt 30
+QUIRE_NO_REMOTE=1 run_q "its own plan afterwards" 0 plan --json
+check "does not call the outline a failure of its own" python3 -c '
+import json,sys; d=json.load(open(sys.argv[1]))
+r={i["id"]: i["reasons"] for i in d["instances"]}
+assert r["Outline"]==["new"], r["Outline"]' "$TRASH/.out"
+
+# A shard whose cache fails pays for nothing it cannot share.
+cd "$TRASH" && git clone -q s z && cd z || exit 1
+QUIRE_REMOTE_CACHE=http://127.0.0.1:1 run_q "a shard with the cache unreachable" 5 run --shard 1/1 --json
+is "makes nothing" "$(count_events produced)" 0
+check "says why it stopped" err_has "the shared cache failed"
+
 # What a shard needs and what it refuses.
 QUIRE_NO_REMOTE=1 run_q "a shard with no shared cache" 3 run --shard 1/2
 check "says it needs one" err_has "run --shard needs a shared cache it can write"

@@ -46,7 +46,8 @@ struct quire_node {
 			       * too, or a hand edit would walk around the review gate */
 	const char *awaiting; /* waiting: the id whose review it waits for (borrowed) */
 	int cached;	      /* dirty, and a run would take it from a cache: 1 the local
-			       * action cache, 2 the shared one (quire_plan_mark_cached) */
+			       * action cache, 2 the shared one (quire_plan_mark_cached), 3
+			       * another shard makes it (run --shard): never paid here */
 };
 
 struct quire_plan {
