@@ -32,6 +32,13 @@ struct quire_mbase *quire__mbase_new(void)
 	return b;
 }
 
+struct quire_mbase *quire__mbase_spill_only(const char *qdir)
+{
+	struct quire_mbase *b = quire__mbase_new();
+	b->spilldir = quire__xasprintf("%s/tmp", qdir);
+	return b;
+}
+
 struct quire_mbase *quire_mbase_ref(struct quire_mbase *b)
 {
 	if (b)

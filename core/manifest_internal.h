@@ -57,6 +57,10 @@ struct quire_mbase {
 };
 
 struct quire_mbase *quire__mbase_new(void);
+
+/* A base with no rows whose changed entries spill to a file under qdir/tmp: a first build's
+ * (no parent) new entries are not held in memory as text. */
+struct quire_mbase *quire__mbase_spill_only(const char *qdir);
 /* Fills the id table (after the last row was added: rows are not moved afterwards). */
 void quire__mbase_index_rows(struct quire_mbase *b);
 /* Maps the base's manifest text (once). */

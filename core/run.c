@@ -18,6 +18,7 @@
 #include "git.h"
 #include "run_commit.h"
 #include "remote.h"
+#include "manifest_internal.h"
 #include "run_internal.h"
 #include "util.h"
 #include "event.h"
@@ -321,6 +322,10 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 		goto out;
 	cur = json_incref(plan->manifest);
 	base = quire_mbase_has_text(plan->base) ? quire_mbase_ref(plan->base) : NULL;
+	/* A first build's entries (no parent) spill as they are folded, as a later run's
+	 * changed entries do: held as text they were a third of its peak at 100k. */
+	if (!base && !current)
+		base = quire__mbase_spill_only(p->qdir);
 	if (o->touch && (err = check_touch(p, plan)))
 		goto out;
 	size_t nremove = o->ntargets || o->shard_n ? 0 : plan->nremoved;
