@@ -49,6 +49,39 @@ static int count_entries(int fd, off_t end, long long *n)
 	return 0;
 }
 
+/* The artefact count the revision's index holds in its first line, when the index was
+ * written for exactly this manifest file (st): 0 with *n, else -1 (the manifest is counted). */
+static int index_count(const char *qdir, const char *rev, const struct stat *st, long long *n)
+{
+	char *path = quire__xasprintf("%s/runs/%s-index.tsv", qdir, rev);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	if (fd < 0)
+		return -1;
+	char line[512];
+	ssize_t got = pread(fd, line, sizeof(line) - 1, 0);
+	close(fd);
+	if (got <= 0)
+		return -1;
+	line[got] = '\0';
+	char *nl = strchr(line, '\n');
+	if (!nl)
+		return -1;
+	*nl = '\0';
+	char magic[32], name[256];
+	int format;
+	long long size, mtime, count;
+	char end;
+	if (sscanf(line, "%31[^\t]\t%d\t%255[^\t]\t%lld\t%lld\t%lld%c", magic, &format, name, &size,
+		   &mtime, &count, &end) != 6 ||
+	    strcmp(magic, INDEX_MAGIC) || format != MANIFEST_FORMAT || strcmp(name, rev) ||
+	    size != (long long)st->st_size ||
+	    mtime != (long long)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec || count < 0)
+		return -1;
+	*n = count;
+	return 0;
+}
+
 int quire_manifest_head(const char *qdir, const char *rev, json_t **out, long long *nartefacts)
 {
 	*out = NULL;
@@ -83,7 +116,8 @@ int quire_manifest_head(const char *qdir, const char *rev, json_t **out, long lo
 		    json_integer_value(json_object_get(h, "format")) != MANIFEST_FORMAT ||
 		    !json_is_string(json_object_get(h, "revision")) ||
 		    strcmp(json_string_value(json_object_get(h, "revision")), rev) ||
-		    count_entries(fd, from + (off_t)(key - (tail + 1)), &n)) {
+		    (index_count(qdir, rev, &st, &n) &&
+		     count_entries(fd, from + (off_t)(key - (tail + 1)), &n))) {
 			json_decref(h);
 			h = NULL;
 		}

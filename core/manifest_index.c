@@ -116,7 +116,7 @@ void quire__manifest_index_parse(char *text, size_t tlen, const char *rev, int f
 	base->spilldir = spilldir ? quire__xstrdup(spilldir) : NULL;
 	long long isize, imtime;
 	char *line = text, *nl = text ? strchr(line, '\n') : NULL;
-	char *h[5];
+	char *h[6];
 	struct stat st;
 	/* A NUL inside would end the parse early and leave artefacts out: not an index. */
 	if (!nl || strlen(text) != tlen)
@@ -127,9 +127,9 @@ void quire__manifest_index_parse(char *text, size_t tlen, const char *rev, int f
 		nlines++;
 	base->rows = quire__xcalloc_big(nlines + 1, sizeof(*base->rows));
 	*nl = '\0';
-	if (split_tabs(line, h, 5) != 5 || strcmp(h[0], INDEX_MAGIC) ||
-	    atoi(h[1]) != MANIFEST_FORMAT || strcmp(h[2], rev) || parse_int(h[3], &isize) ||
-	    parse_int(h[4], &imtime))
+	int nh = split_tabs(line, h, 6);
+	if ((nh != 5 && nh != 6) || strcmp(h[0], INDEX_MAGIC) || atoi(h[1]) != MANIFEST_FORMAT ||
+	    strcmp(h[2], rev) || parse_int(h[3], &isize) || parse_int(h[4], &imtime))
 		goto bad;
 	if (base->fd < 0 || fstat(base->fd, &st) < 0 || st.st_size != isize ||
 	    (long long)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != imtime || !st.st_size)

@@ -135,9 +135,11 @@ static void write_index(const char *qdir, const char *rev, const struct stat *st
 			const struct span *spans, size_t nspans)
 {
 	struct quire_buf b = QUIRE_BUF_INIT;
-	quire_buf_printf(&b, INDEX_MAGIC "\t%d\t%s\t%lld\t%lld\n", MANIFEST_FORMAT, rev,
+	/* The artefact count last: the log reads it from this line alone (an older quire,
+	 * reading five fields, takes such an index for a damaged one and reads the manifest). */
+	quire_buf_printf(&b, INDEX_MAGIC "\t%d\t%s\t%lld\t%lld\t%zu\n", MANIFEST_FORMAT, rev,
 			 (long long)st->st_size,
-			 (long long)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec);
+			 (long long)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec, nspans);
 	int ok = 1;
 	for (size_t i = 0; i < nspans && ok; i++)
 		ok = index_line(&b, &spans[i]) == 0;

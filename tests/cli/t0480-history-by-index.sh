@@ -1,6 +1,6 @@
 #!/bin/bash
-# One artefact's provenance, a diff and a rewind's preview read the revisions' indexes and
-# parse only the entries they show: what they print is exactly what reading the whole
+# One artefact's provenance, a diff, a rewind's preview and the log's counts read the
+# revisions' indexes and parse only the entries they show: what they print is exactly what reading the whole
 # manifests prints (checked by hiding the indexes, which sends them the long way).
 . "$(dirname "$0")/lib.sh"
 q init s >/dev/null && cd s || exit 1
@@ -18,7 +18,7 @@ views() {
 		"show rev-0003 Chapter[1]" "inspect --diff rev-0001 rev-0006 --json" \
 		"diff rev-0002 rev-0004" "inspect --diff rev-0004 rev-0005" \
 		"rewind rev-0001 --preview --json" "rewind rev-0003 --preview" \
-		"inspect Scene[*][0] --json"; do
+		"inspect Scene[*][0] --json" "log --json" "inspect --log"; do
 		# shellcheck disable=SC2086
 		echo "== $c" && "$QUIRE" $c 2>&1
 	done
