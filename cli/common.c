@@ -183,7 +183,14 @@ int use_color(FILE *f)
 	const char *nc = getenv("NO_COLOR"), *term = getenv("TERM");
 	if ((nc && *nc) || (term && !strcmp(term, "dumb")))
 		return 0;
-	return isatty(fileno(f)) || (f == stdout && paged_tty);
+	/* Asked once per stream: each progress line asked twice (two system calls per step). */
+	static int tty[3] = { -1, -1, -1 };
+	int fd = fileno(f);
+	if (fd < 0 || fd > 2)
+		return isatty(fd) || (f == stdout && paged_tty);
+	if (tty[fd] < 0)
+		tty[fd] = isatty(fd);
+	return tty[fd] || (f == stdout && paged_tty);
 }
 
 const char *color(FILE *f, const char *code)
