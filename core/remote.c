@@ -131,6 +131,18 @@ int quire_remote_open(struct quire_remote **out, const struct quire_project *p)
 	return 0;
 }
 
+struct quire_remote *quire_remote_clone(const struct quire_remote *r)
+{
+	struct quire_remote *c = quire__xcalloc(1, sizeof(*c));
+	c->base = r->base ? quire__xstrdup(r->base) : NULL;
+	c->dir = r->dir ? quire__xstrdup(r->dir) : NULL;
+	c->auth = r->auth ? quire__xstrdup(r->auth) : NULL;
+	c->push = r->push;
+	c->cancel = r->cancel;
+	c->damaged = json_object();
+	return c;
+}
+
 void quire_remote_free(struct quire_remote *r)
 {
 	if (!r)
@@ -484,19 +496,6 @@ int quire_remote_put_blob(struct quire_remote *r, const char *qdir, const char *
 	return push_blob_ex(r, qdir, digest, sent);
 }
 
-int quire_remote_put_result(struct quire_remote *r, const char *fp, const json_t *ac)
-{
-	if (!r || r->dead || !quire_digest_valid(fp))
-		return QUIRE_EIO;
-	json_t *j = json_deep_copy(ac);
-	json_object_set_new(j, "quire", json_integer(1));
-	char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-	int err = store(r, "ac", hex_of(fp), text, strlen(text));
-	free(text);
-	json_decref(j);
-	return err;
-}
-
 /* Where a shard says the output of fp failed: beside the results, under a key of its own. */
 static void failed_key(const char *fp, char *hex)
 {
@@ -542,6 +541,13 @@ int quire_remote_get_failed(struct quire_remote *r, const char *fp, char *msg, s
 	quire_buf_release(&b);
 	quire_error_clear();
 	return found;
+}
+
+int quire_remote_put_result_text(struct quire_remote *r, const char *fp, const char *text)
+{
+	if (!r || r->dead || !quire_digest_valid(fp) || !text)
+		return quire_error_set(QUIRE_EIO, "the remote cache is not there to take it");
+	return store(r, "ac", hex_of(fp), text, strlen(text));
 }
 
 int quire_remote_usable(const struct quire_remote *r, const char **why)

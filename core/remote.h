@@ -15,6 +15,10 @@ struct quire_remote;
 int quire_remote_open(struct quire_remote **out, const struct quire_project *p);
 void quire_remote_free(struct quire_remote *r);
 
+/* Another connection to the same remote (its URL, credentials and push setting; its own
+ * state): one per thread, a remote being used by one thread at a time. */
+struct quire_remote *quire_remote_clone(const struct quire_remote *r);
+
 /* The action result the remote holds for fingerprint fp (quire's JSON: digest, size, call,
  * ...): 0 with *ac set, QUIRE_ENOTFOUND for a miss (also for an entry that is not quire's,
  * and once the remote was given up), another error when it could not be asked. */
@@ -49,15 +53,15 @@ int quire_remote_push(struct quire_remote *r, const char *qdir, const char *fp, 
  * the store lacks it; the remote given up on a transport error). */
 int quire_remote_put_blob(struct quire_remote *r, const char *qdir, const char *digest, int *sent);
 
-/* Stores action result ac under fp (with "quire": 1): the caller has checked that every blob
- * it names is there. */
-int quire_remote_put_result(struct quire_remote *r, const char *fp, const json_t *ac);
-
 /* run --shard: says that the output for fp failed to be made (msg, a provider's message:
  * never a credential), or finds that said (1, msg filled). A result for fp, when there is
  * one, is what counts: a shard run again puts it. */
 int quire_remote_put_failed(struct quire_remote *r, const char *fp, const char *msg);
 int quire_remote_get_failed(struct quire_remote *r, const char *fp, char *msg, size_t cap);
+
+/* Stores an action result's text (its "quire": 1 included) under fp: the caller has
+ * checked that every blob it names is there. Safe on a worker thread (no jansson values). */
+int quire_remote_put_result_text(struct quire_remote *r, const char *fp, const char *text);
 
 /* 0 once the remote was given up (*why then says why, until the warning is taken). */
 int quire_remote_usable(const struct quire_remote *r, const char **why);

@@ -2,6 +2,7 @@
  * records and the prompts and answers they name, the project files it recorded) between the
  * store and the shared cache, and for a push the action results that let another clone's run
  * take the outputs instead of paying for them. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -146,56 +147,137 @@ static void missing(struct sync *s, const char *digest, const char *what, const 
 							what, "why", why));
 }
 
-/* Moves one blob: 0, or QUIRE_EIO once the remote is given up (the run of transfers stops). */
-static int move(struct sync *s, const char *d, const char *what)
+/* One blob to move, or an action result to put (result: its text, under digest, the
+ * fingerprint), and what became of it (filled by a worker). */
+struct item {
+	const char *digest, *what;
+	char *result;
+	int err, sent;
+	char why[512];
+};
+
+/* Transfers run on this many threads (QUIRE_CACHE_CONNECTIONS, 1 to 64), each with a
+ * connection of its own: a clone pulling 10,000 outputs one request at a time waited 10,000
+ * round trips. */
+#define WORKERS 8
+#define MOST_WORKERS 64
+
+static size_t connections(void)
 {
-	int err, sent = 0;
-	if (s->push) {
-		err = quire_remote_put_blob(s->r, s->p->qdir, d, &sent);
-	} else if (quire_blob_exists(s->p->qdir, d)) {
-		err = 0;
+	const char *e = getenv("QUIRE_CACHE_CONNECTIONS");
+	char *end;
+	long v = e && *e ? strtol(e, &end, 10) : 0;
+	return e && *e && !*end && v >= 1 && v <= MOST_WORKERS ? (size_t)v : WORKERS;
+}
+
+struct pool {
+	struct sync *s;
+	struct item *items;
+	size_t n, next;
+	pthread_mutex_t mu;
+	char *dead; /* why a worker's connection was given up (the first), malloc'd */
+};
+
+/* Moves one blob with connection r. */
+static void move_one(struct sync *s, struct quire_remote *r, struct item *it)
+{
+	it->sent = 0;
+	if (it->result) {
+		it->err = quire_remote_put_result_text(r, it->digest, it->result);
+	} else if (s->push) {
+		it->err = quire_remote_put_blob(r, s->p->qdir, it->digest, &it->sent);
+	} else if (quire_blob_exists(s->p->qdir, it->digest)) {
+		it->err = 0;
 	} else {
-		err = quire_remote_get_blob(s->r, s->p->qdir, d, -1);
-		sent = !err;
+		it->err = quire_remote_get_blob(r, s->p->qdir, it->digest, -1);
+		it->sent = !it->err;
 	}
-	const char *why;
-	if (!quire_remote_usable(s->r, &why))
-		return quire_error_set(QUIRE_EIO, "%s", why ? why : "the remote cache failed");
-	if (!err) {
-		json_object_set_new(s->ok, d, json_true());
-		if (sent)
+	/* This store's trouble (a damaged blob, a full disk), or the cache's. */
+	if (it->err && it->err != QUIRE_ENOTFOUND)
+		snprintf(it->why, sizeof(it->why), "%s", quire_error_last());
+	quire_error_clear();
+}
+
+static void *worker(void *ud)
+{
+	struct pool *pl = ud;
+	struct quire_remote *r = quire_remote_clone(pl->s->r);
+	for (;;) {
+		pthread_mutex_lock(&pl->mu);
+		size_t k = pl->dead ? pl->n : pl->next++;
+		pthread_mutex_unlock(&pl->mu);
+		if (k >= pl->n)
+			break;
+		move_one(pl->s, r, &pl->items[k]);
+		const char *why = NULL;
+		pthread_mutex_lock(&pl->mu);
+		if (!quire_remote_usable(r, &why) && !pl->dead)
+			pl->dead = quire__xstrdup(why ? why : "the remote cache failed");
+		else if (!pl->dead && pl->s->progress)
+			pl->s->progress(pl->s->ud, ++pl->s->done, json_object_size(pl->s->blobs));
+		pthread_mutex_unlock(&pl->mu);
+	}
+	quire_remote_free(r);
+	return NULL;
+}
+
+/* What became of item it, into the stats (on the calling thread: jansson is not shared). */
+static void settle(struct sync *s, const struct item *it)
+{
+	if (!it->err) {
+		json_object_set_new(s->ok, it->digest, json_true());
+		if (it->sent)
 			s->st->moved++;
 		else
 			s->st->there++;
-	} else if (err == QUIRE_ENOTFOUND) {
-		missing(s, d, what, s->push ? "not in this store" : "not in the remote cache");
-	} else if (err == QUIRE_ECORRUPT && !s->push) {
-		missing(s, d, what, "damaged in the remote cache (not used)");
+	} else if (it->err == QUIRE_ENOTFOUND) {
+		missing(s, it->digest, it->what,
+			s->push ? "not in this store" : "not in the remote cache");
+	} else if (it->err == QUIRE_ECORRUPT && !s->push) {
+		missing(s, it->digest, it->what, "damaged in the remote cache (not used)");
 	} else {
-		/* This store's trouble (a damaged blob, a full disk), or the cache's. */
-		missing(s, d, what, quire_error_last());
+		missing(s, it->digest, it->what, it->why);
 	}
-	quire_error_clear();
-	s->done++;
-	if (s->progress)
-		s->progress(s->ud, s->done, json_object_size(s->blobs));
-	return 0;
 }
 
+/* Runs items on up to connections() threads: 0, or QUIRE_EIO once a connection was given up
+ * (the transfers stop). */
+static int run_pool(struct sync *s, struct item *items, size_t n)
+{
+	struct pool pl = { .s = s, .items = items, .n = n };
+	pthread_mutex_init(&pl.mu, NULL);
+	pthread_t th[MOST_WORKERS];
+	size_t nth = 0, want = connections();
+	while (nth < want && nth < pl.n && !pthread_create(&th[nth], NULL, worker, &pl))
+		nth++;
+	if (!nth && pl.n)
+		worker(&pl); /* no thread to be had: here and now */
+	for (size_t k = 0; k < nth; k++)
+		pthread_join(th[k], NULL);
+	pthread_mutex_destroy(&pl.mu);
+	int err = pl.dead ? quire_error_set(QUIRE_EIO, "%s", pl.dead) : 0;
+	free(pl.dead);
+	return err;
+}
+
+/* Moves every blob not tried yet. */
 static int move_all(struct sync *s)
 {
 	const char *d;
 	json_t *what;
-	int err = 0;
-	/* In the order found; a second pass picks up what call records added. */
+	struct item *items = NULL;
+	size_t n = 0;
 	json_object_foreach(s->blobs, d, what) {
-		if (err)
-			break;
-		if (!json_object_get(s->tried, d)) {
-			json_object_set_new(s->tried, d, json_true());
-			err = move(s, d, json_string_value(what));
-		}
+		if (json_object_get(s->tried, d))
+			continue;
+		json_object_set_new(s->tried, d, json_true());
+		items = quire__xrealloc(items, (n + 1) * sizeof(*items));
+		items[n++] = (struct item){ .digest = d, .what = json_string_value(what) };
 	}
+	int err = run_pool(s, items, n);
+	for (size_t k = 0; !err && k < n; k++)
+		settle(s, &items[k]);
+	free(items);
 	return err;
 }
 
@@ -204,20 +286,33 @@ static int put_results(struct sync *s)
 {
 	const char *fp;
 	json_t *ac;
+	struct item *items = NULL;
+	size_t n = 0;
+	/* The texts are made here: jansson values are not shared with the workers. */
 	json_object_foreach(s->results, fp, ac) {
 		if (!json_object_get(s->ok, str(ac, "digest")))
 			continue;
 		if (!json_object_get(s->ok, str(ac, "call")))
 			json_object_del(ac, "call");
-		if (quire_remote_put_result(s->r, fp, ac)) {
-			const char *why;
-			quire_remote_usable(s->r, &why);
-			return quire_error_set(QUIRE_EIO, "%s",
-					       why ? why : "the remote cache refused a result");
-		}
-		s->st->results++;
+		json_object_set_new(ac, "quire", json_integer(1));
+		items = quire__xrealloc(items, (n + 1) * sizeof(*items));
+		items[n++] =
+			(struct item){ .digest = fp,
+				       .what = "an action result",
+				       .result = json_dumps(ac, JSON_COMPACT | JSON_SORT_KEYS) };
 	}
-	return 0;
+	int err = run_pool(s, items, n);
+	for (size_t k = 0; !err && k < n; k++) {
+		if (items[k].err)
+			err = quire_error_set(QUIRE_EIO, "the remote cache refused a result: %s",
+					      items[k].why);
+		else
+			s->st->results++;
+	}
+	for (size_t k = 0; k < n; k++)
+		free(items[k].result);
+	free(items);
+	return err;
 }
 
 int quire_sync(const struct quire_project *p, const char *const *revs, size_t nrevs, int push,
