@@ -175,7 +175,10 @@ static void emit_value(const json_t *v, struct quire_buf *out)
 	case JSON_NULL:
 		break;
 	default: {
-		char *s = json_dumps(v, JSON_SORT_KEYS | JSON_INDENT(2) | JSON_ENCODE_ANY);
+		/* A real with 15 significant digits: what a writer wrote and a model answered
+		 * (0.99, not the 17-digit 0.98999999999999999 jansson writes by default). */
+		char *s = json_dumps(v, JSON_SORT_KEYS | JSON_INDENT(2) | JSON_ENCODE_ANY |
+						JSON_REAL_PRECISION(15));
 		if (s)
 			quire_buf_puts(out, s);
 		free(s);

@@ -212,6 +212,21 @@ static void test_inputs(void **state)
 	assert_int_equal(f->log.len, 0);
 }
 
+/* A real reads as written (or as a model answered it), not as jansson's 17 digits. */
+static void test_reals(void **state)
+{
+	struct fx *f = *state;
+	const long long i1[] = { 1 };
+	json_object_set_new(f->inputs, "Premise", json_real(0.99));
+	expect_render(f, "p={{Premise}}", "Chapter", i1, "p=0.99");
+	json_object_set_new(f->inputs, "Premise", json_real(2.0));
+	expect_render(f, "p={{Premise}}", "Chapter", i1, "p=2.0");
+	json_object_set_new(f->inputs, "Premise",
+			    json_pack("{s:f,s:[f]}", "mood", 0.99, "sum", 0.1 + 0.2));
+	expect_render(f, "{{Premise}}", "Chapter", i1,
+		      "{\n  \"mood\": 0.99,\n  \"sum\": [\n    0.3\n  ]\n}");
+}
+
 static void test_loop_variables(void **state)
 {
 	struct fx *f = *state;
@@ -544,6 +559,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_inputs),
+		T(test_reals),
 		T(test_loop_variables),
 		T(test_text_artefact),
 		T(test_json_path),
