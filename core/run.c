@@ -15,6 +15,7 @@
 #include "quire/project.h"
 #include "quire/run.h"
 #include "quire/store.h"
+#include "quire/sync.h"
 #include "git.h"
 #include "run_commit.h"
 #include "remote.h"
@@ -252,6 +253,28 @@ static int record_start(struct runner *r, const char *current)
 	return err;
 }
 
+/* Fetches from the shared cache the recorded outputs of the plan's dirty instances that the
+ * store lacks and that would make them clean (recorded for today's fingerprint): whether
+ * any came. */
+static int restore_missing(struct quire_project *p, const struct quire_plan *plan)
+{
+	const char **want = NULL;
+	size_t n = 0;
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct quire_node *nd = &plan->nodes[i];
+		const struct quire_mrow *row = nd->entry;
+		if (!nd->selected || !nd->dirty || !row || !row->digest ||
+		    !quire_mrow_current(row, row->fingerprint) ||
+		    quire_blob_exists(p->qdir, row->digest))
+			continue;
+		want = quire__xrealloc(want, (n + 1) * sizeof(*want));
+		want[n++] = row->digest;
+	}
+	size_t got = n ? quire_sync_fetch(p, want, n) : 0;
+	free(want);
+	return got > 0;
+}
+
 /* The run's plan: against the revision's compact index when there is one (the commit then
  * copies the text of every entry the run does not change), narrowed to a shard, its cost
  * checked against --max-cost. */
@@ -285,6 +308,22 @@ static int plan_for_run(struct quire_project *p, struct quire_store *store, cons
 	return err;
 }
 
+/* The run's plan, after fetching from the shared cache the recorded outputs this store lacks
+ * (a clone without out/), several at once, and planning again: one at a time, as the
+ * instances start, a clone of a large story waited a round trip each. */
+static int plan_restored(struct quire_project *p, struct quire_store *store, const char *current,
+			 const struct quire_run_opts *o, struct quire_run_result *res,
+			 struct quire_plan **plan)
+{
+	int err = plan_for_run(p, store, current, o, res, plan);
+	if (!err && restore_missing(p, *plan)) {
+		quire_plan_free(*plan);
+		*plan = NULL;
+		err = plan_for_run(p, store, current, o, res, plan);
+	}
+	return err;
+}
+
 int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct quire_run_result *res)
 {
 	memset(res, 0, sizeof(*res));
@@ -314,7 +353,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 	    (err = quire__run_recover(p, store, res->recovered, sizeof(res->recovered))) ||
 	    (err = quire_manifest_current(p->qdir, &current)))
 		goto out;
-	if ((err = plan_for_run(p, store, current, o, res, &plan)))
+	if ((err = plan_restored(p, store, current, o, res, &plan)))
 		goto out;
 	/* A shard's cache is checked (and what it holds of its part shared) even when it has
 	 * nothing to run: a shard run again shares what its first run made. */

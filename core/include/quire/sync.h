@@ -34,4 +34,9 @@ int quire_sync(const struct quire_project *p, const char *const *revs, size_t nr
 
 void quire_sync_stats_release(struct quire_sync_stats *st);
 
+/* Fetches blobs digests[n] the store lacks from the project's shared cache, several at once,
+ * each verified: how many were fetched (0 with no cache, or when it fails: the caller asks
+ * again its own way and says so). */
+size_t quire_sync_fetch(const struct quire_project *p, const char *const *digests, size_t n);
+
 #endif
