@@ -98,20 +98,30 @@ new_story() {
 	cp -R "$FIXTURES/story-flat/." . && rm README.md
 }
 
-# start_fake_openai KEY: starts tests/fixtures/fake_openai.py on 127.0.0.1 (for at most 110 s),
-# setting PORT, BASE (its /v1 URL) and server (its pid); bails out when it does not start.
-start_fake_openai() {
-	python3 "$FIXTURES/fake_openai.py" --key "$1" --lifetime 110 >"$TRASH/server.port" \
-		2>"$TRASH/server.err" &
-	server=$!
+# start_fixture SCRIPT ARGS...: starts tests/fixtures/SCRIPT on 127.0.0.1 (for at most 110 s),
+# setting fixture_pid and fixture_port (the first line it prints); bails out, with what it
+# said, when it does not start.
+start_fixture() {
+	local script=$1 log="$TRASH/${1%.py}"
+	shift
+	python3 "$FIXTURES/$script" --lifetime 110 "$@" >"$log.port" 2>"$log.err" &
+	fixture_pid=$!
 	for _ in $(seq 100); do
-		[ -s "$TRASH/server.port" ] && break
+		[ -s "$log.port" ] && break
 		sleep 0.1
 	done
-	PORT=$(head -1 "$TRASH/server.port")
-	case "$PORT" in
-	'' | *[!0-9]*) echo "Bail out! the fake server did not start: $(cat "$TRASH/server.err")"; exit 1 ;;
+	fixture_port=$(head -1 "$log.port")
+	case "$fixture_port" in
+	'' | *[!0-9]*) echo "Bail out! $script did not start: $(cat "$log.err")"; exit 1 ;;
 	esac
+}
+
+# start_fake_openai KEY: starts tests/fixtures/fake_openai.py, setting PORT, BASE (its /v1
+# URL) and server (its pid).
+start_fake_openai() {
+	start_fixture fake_openai.py --key "$1"
+	server=$fixture_pid
+	PORT=$fixture_port
 	BASE="http://127.0.0.1:$PORT/v1"
 }
 
@@ -123,22 +133,14 @@ c=json.load(urllib.request.urlopen("http://127.0.0.1:%s/stats" % sys.argv[1]))["
 print(c.get(sys.argv[2], 0))' "$PORT" "$1"
 }
 
-# start_fake_bazel [--auth USER:PASSWORD] [--prefix NAME]: starts
-# tests/fixtures/fake_bazel_remote.py on 127.0.0.1 (for at most 110 s), setting BZ_PORT, BZ
-# (its base URL) and bazel (its pid); bails out when it does not start.
+# start_fake_bazel [--auth USER:PASSWORD] [--prefix NAME] [--latency-ms N]: starts
+# tests/fixtures/fake_bazel_remote.py, setting BZ_PORT, BZ (its base URL) and bazel (its
+# pid, which cleanup kills without bash reporting it killed).
 start_fake_bazel() {
-	python3 "$FIXTURES/fake_bazel_remote.py" --lifetime 110 "$@" >"$TRASH/bazel.port" \
-		2>"$TRASH/bazel.err" &
-	bazel=$!
-	disown "$bazel" # cleanup kills it, without bash reporting it killed
-	for _ in $(seq 100); do
-		[ -s "$TRASH/bazel.port" ] && break
-		sleep 0.1
-	done
-	BZ_PORT=$(head -1 "$TRASH/bazel.port")
-	case "$BZ_PORT" in
-	'' | *[!0-9]*) echo "Bail out! the fake bazel-remote did not start: $(cat "$TRASH/bazel.err")"; exit 1 ;;
-	esac
+	start_fixture fake_bazel_remote.py "$@"
+	bazel=$fixture_pid
+	disown "$bazel"
+	BZ_PORT=$fixture_port
 	BZ="http://127.0.0.1:$BZ_PORT"
 }
 
