@@ -15,7 +15,8 @@ static const char usage[] =
 	"Checks the project's store: re-hashes every blob against its name, reads every\n"
 	"revision and .quire/current, and checks .quire/quire.db's integrity. Read-only unless\n"
 	"--repair. Exit 0 when nothing is damaged, 5 when something is (after --repair: when\n"
-	"something could not be mended).\n\n"
+	"something could not be mended) or could not be checked: a quire.db another program\n"
+	"holds locked is 'unreadable', never taken for damage or rebuilt.\n\n"
 	"  --repair  remove corrupt blobs (the next run makes again what used them, or restores\n"
 	"            it from the action cache when it has an intact copy), and rebuild a damaged\n"
 	"            or missing quire.db from the committed revisions (the damaged file is kept\n"
@@ -33,6 +34,7 @@ static const char *const kind_names[] = {
 	[QUIRE_FSCK_CURRENT] = "damaged current",
 	[QUIRE_FSCK_DATABASE] = "damaged database",
 	[QUIRE_FSCK_STORE_DIR] = "linked store directory",
+	[QUIRE_FSCK_DATABASE_UNREADABLE] = "unreadable database",
 };
 
 static void print_text(const struct quire_fsck_result *r, int repair)
@@ -60,8 +62,14 @@ static void print_text(const struct quire_fsck_result *r, int repair)
 		printf("made .quire/quire.db from the committed revisions\n");
 	printf("fsck: %zu revision%s, %zu blob%s checked: ", r->revisions,
 	       r->revisions == 1 ? "" : "s", r->blobs, r->blobs == 1 ? "" : "s");
+	size_t unreadable = 0;
+	for (size_t k = 0; k < r->n; k++)
+		unreadable += r->v[k].kind == QUIRE_FSCK_DATABASE_UNREADABLE;
 	if (!r->damaged)
 		printf("nothing is damaged\n");
+	else if (unreadable && r->unrepaired == unreadable)
+		printf("quire.db could not be checked: run fsck again once nothing else holds it "
+		       "(--repair would not help)\n");
 	else if (!r->unrepaired)
 		printf("%zu problem%s, all repaired\n", r->damaged, r->damaged == 1 ? "" : "s");
 	else

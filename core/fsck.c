@@ -289,6 +289,18 @@ static int check_db(const char *qdir, json_t *refs, struct quire_fsck_result *re
 	quire_store_close(s);
 	if (!err && !problem)
 		return 0;
+	if (!problem && err != QUIRE_ECORRUPT) {
+		/* Locked by another program, an I/O error: it could not be read, which says
+		 * nothing of its content. Rebuilding it would throw away the journal and the
+		 * action cache (what reverting an edit takes back without paying). */
+		add(res, alloc, QUIRE_FSCK_DATABASE_UNREADABLE, ".quire/quire.db",
+		    quire__xasprintf("%s; it was not checked, and is left as it is (is another "
+				     "program using it?)",
+				     quire_error_last()))
+			->repaired = -1;
+		quire_error_clear();
+		return 0;
+	}
 	add(res, alloc, QUIRE_FSCK_DATABASE, ".quire/quire.db",
 	    problem ? problem : quire__xstrdup(quire_error_last()));
 	quire_error_clear();

@@ -45,4 +45,28 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && [ -z "${QUIRE_WRAPPE
 else
 	pass "# SKIP unreadable blob: needs root, setpriv and no valgrind wrapper"
 fi
+# A database another program holds locked is not damaged: fsck says it could not check it,
+# and --repair leaves it alone (it moved the whole journal aside and rebuilt it).
+cd "$TRASH" && q init busy >/dev/null && cd busy || exit 1
+run_q "a run" 0 run
+python3 -c '
+import sqlite3,sys,time
+c=sqlite3.connect(".quire/quire.db", isolation_level=None)
+c.execute("PRAGMA locking_mode=EXCLUSIVE")
+c.execute("BEGIN EXCLUSIVE")
+c.execute("CREATE TABLE IF NOT EXISTS held(a)")
+open("locked","w").close()
+time.sleep(12)
+c.execute("ROLLBACK")' &
+holder=$!
+for _ in $(seq 50); do [ -e locked ] && break; sleep 0.1; done
+run_q "fsck while another program holds the database" 5 fsck
+check "says it could not check it, not that it is damaged" out_has "unreadable database .quire/quire.db"
+check "and not damaged" sh -c "! grep -q 'damaged database' '$TRASH/.out'"
+run_q "fsck --repair then" 5 fsck --repair
+check "moves nothing aside" sh -c "! ls .quire | grep -q damaged"
+check "rebuilds nothing" sh -c "! grep -q 'rebuilt' '$TRASH/.out'"
+kill "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
+run_q "fsck once it is free" 0 fsck
 done_testing

@@ -13,6 +13,8 @@ enum quire_fsck_kind {
 	QUIRE_FSCK_CURRENT,	 /* .quire/current is malformed or names a missing revision */
 	QUIRE_FSCK_DATABASE,	 /* quire.db cannot be opened or fails its integrity check */
 	QUIRE_FSCK_STORE_DIR,	 /* a directory of the blob store is a link or not a directory */
+	QUIRE_FSCK_DATABASE_UNREADABLE, /* quire.db could not be read now (another program holds
+					 * it locked, an I/O error): not damage, never rebuilt */
 };
 
 struct quire_fsck_problem {
