@@ -30,7 +30,9 @@ static const char usage[] =
 	"       quire edit ID... --feedback TEXT   ask for a revision with a note\n"
 	"       quire edit ID --take N             show take N of an artefact\n\n"
 	"Every edit is committed as a new revision (see 'quire inspect --log'); nothing is\n"
-	"generated until the next 'quire run'.\n\n"
+	"generated until the next 'quire run'. What you type in $EDITOR is kept in\n"
+	".quire/edits/ until the edit is committed: an edit refused after the editor closes\n"
+	"names the file.\n\n"
 	"Inputs: inputs.yaml is updated in place, only the value's text changes (comments and\n"
 	"layout stay). A hand-edited artefact is 'user-edited': pinned, never regenerated until\n"
 	"--release; what depends on it is regenerated from your text on the next run.\n"
@@ -48,6 +50,9 @@ struct edit {
 	struct quire_project *p;
 	struct quire_edit *s;  /* holds the writer lock while files change */
 	struct quire_buf said; /* what is printed once the edit is committed */
+	char *kept;	       /* the file holding what the writer typed in $EDITOR (project
+				* relative), removed once the edit is committed */
+	const char *kept_id;   /* the artefact it replaces, NULL for an input */
 };
 
 /* Says what the edit did, once it is committed: a refused edit prints no success line. */
@@ -101,13 +106,22 @@ static int run_editor(const char *path)
 	return 0;
 }
 
-/* Writes data to a temp file (with ext), lets the user edit it, reads it back. */
-static int edit_text(const char *data, size_t len, const char *ext, struct quire_buf *out)
+/* Writes data to a file of the project's .quire/edits/ (with ext), lets the user edit it and
+ * reads it back. The file stays (e->kept) until the edit is committed: a writer's text is
+ * never lost to a refusal that comes after the editor closed (not in /tmp either, which a
+ * reboot empties). */
+static int edit_text(struct edit *e, const char *data, size_t len, const char *ext,
+		     struct quire_buf *out)
 {
-	char path[] = "/tmp/quire-edit-XXXXXX";
+	char dir[4096], path[4200];
+	snprintf(dir, sizeof(dir), "%s/.quire/edits", e->p->root);
+	int err = quire_fs_mkdirs(dir, 0700);
+	if (err)
+		return err;
+	snprintf(path, sizeof(path), "%s/edit-XXXXXX", dir);
 	int fd = mkstemp(path);
 	if (fd < 0)
-		return quire_error_set(QUIRE_EIO, "cannot create a temporary file: %s",
+		return quire_error_set(QUIRE_EIO, "cannot create a file in %s: %s", dir,
 				       strerror(errno));
 	close(fd);
 	char *named = NULL;
@@ -122,14 +136,41 @@ static int edit_text(const char *data, size_t len, const char *ext, struct quire
 		}
 	}
 	const char *file = named ? named : path;
-	int err = quire_fs_write_atomic(file, data, len, 0600);
+	err = quire_fs_write_atomic(file, data, len, 0600);
 	if (!err)
 		err = run_editor(file);
 	if (!err)
 		err = quire_fs_read(file, out, 0);
-	unlink(file);
+	if (!err) {
+		free(e->kept);
+		e->kept = strdup(file + strlen(e->p->root) + 1);
+	} else {
+		unlink(file); /* what the editor was given, unchanged: nothing of the writer's */
+	}
 	free(named);
 	return err;
+}
+
+/* After the edit: the writer's text is removed once committed, else named with how to use
+ * it. */
+static void settle_kept(struct edit *e, int committed)
+{
+	if (!e->kept)
+		return;
+	if (committed) {
+		char path[4200];
+		snprintf(path, sizeof(path), "%s/%s", e->p->root, e->kept);
+		unlink(path);
+	} else if (e->kept_id) {
+		fprintf(stderr,
+			"quire: your text is kept in %s; 'quire edit %s --file %s' takes it once "
+			"mended\n",
+			e->kept, e->kept_id, e->kept);
+	} else {
+		fprintf(stderr, "quire: your text is kept in %s\n", e->kept);
+	}
+	free(e->kept);
+	e->kept = NULL;
 }
 
 static void say_input(struct edit *e, const char *name, const json_t *v)
@@ -190,7 +231,7 @@ static int do_input_editor(struct edit *e, const char *name)
 	char *text = json_is_string(cur) ? strdup(json_string_value(cur))
 					 : json_dumps(cur, JSON_ENCODE_ANY);
 	struct quire_buf b = QUIRE_BUF_INIT;
-	int err = edit_text(text, strlen(text), "txt", &b);
+	int err = edit_text(e, text, strlen(text), "txt", &b);
 	/* Editors add a final newline; a one-line value does not keep it. */
 	if (!err && b.len && b.ptr[b.len - 1] == '\n' && !memchr(b.ptr, '\n', b.len - 1))
 		b.ptr[--b.len] = '\0';
@@ -246,8 +287,9 @@ static int do_content(struct edit *e, const char *id, const char *file)
 				"%s is a %s artefact: give the replacement with --file F", id,
 				type);
 		else
-			err = edit_text(cur.ptr, cur.len,
+			err = edit_text(e, cur.ptr, cur.len,
 					json_string_value(json_object_get(en, "ext")), &next);
+		e->kept_id = id;
 	}
 	int same = 0;
 	if (!err)
@@ -397,6 +439,7 @@ static int cmd_edit(int argc, char **argv, const struct cmd_env *env)
 	} else {
 		quire_edit_abort(e.s); /* puts back what it changed */
 	}
+	settle_kept(&e, !err || rev[0]);
 	if (err && rev[0]) {
 		/* Committed, but out/ could not be brought up to date. */
 		fputs(e.said.ptr, stdout);

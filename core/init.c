@@ -25,6 +25,7 @@ static const char gitignore_lines[] =
 	".quire/blobs/\n"
 	".quire/runs/\n"
 	".quire/tmp/\n"
+	".quire/edits/\n"
 	".quire/lock\n";
 
 struct file {
