@@ -116,7 +116,7 @@ int quire_history_log(const char *qdir, json_t **out)
 		}
 		const json_t *c = json_object_get(m, "counts");
 		json_t *row = json_pack(
-			"{s:s,s:O,s:O,s:O,s:I,s:I,s:I,s:I,s:I,s:I}", "revision", rev, "parent",
+			"{s:s,s:O?,s:O?,s:O?,s:I,s:I,s:I,s:I,s:I,s:I}", "revision", rev, "parent",
 			json_object_get(m, "parent"), "created", json_object_get(m, "created"),
 			"message",
 			json_object_get(m, json_object_get(m, "message") ? "message" : "command"),

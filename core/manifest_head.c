@@ -112,7 +112,11 @@ int quire_manifest_head(const char *qdir, const char *rev, json_t **out, long lo
 		/* "{" then the keys from there to the end: one JSON object. */
 		key[0] = '{';
 		h = json_loadb(key, len - (size_t)(key - (tail + 1)), 0, NULL);
-		if (!json_is_object(h) ||
+		/* Every key quire writes after the artefacts ("command" is the first of them):
+		 * a tail that starts inside a large value (1 MiB of inputs) is not the head. */
+		if (!json_is_object(h) || !json_object_get(h, "command") ||
+		    !json_object_get(h, "created") || !json_object_get(h, "files") ||
+		    !json_object_get(h, "inputs") ||
 		    json_integer_value(json_object_get(h, "format")) != MANIFEST_FORMAT ||
 		    !json_is_string(json_object_get(h, "revision")) ||
 		    strcmp(json_string_value(json_object_get(h, "revision")), rev) ||

@@ -33,6 +33,7 @@ struct sync {
 	quire_sync_progress progress;
 	void *ud;
 	size_t done;
+	const volatile sig_atomic_t *cancel; /* set: the transfers stop (a run's Ctrl-C) */
 };
 
 static void add(struct sync *s, const json_t *digest, const char *fmt, const char *id,
@@ -153,6 +154,7 @@ struct item {
 	const char *digest, *what;
 	char *result;
 	int err, sent;
+	int done; /* moved or found missing (a transfer stopped early leaves it 0) */
 	char why[512];
 };
 
@@ -204,11 +206,13 @@ static void *worker(void *ud)
 	struct quire_remote *r = quire_remote_clone(pl->s->r);
 	for (;;) {
 		pthread_mutex_lock(&pl->mu);
-		size_t k = pl->dead ? pl->n : pl->next++;
+		int stop = pl->dead || (pl->s->cancel && *pl->s->cancel);
+		size_t k = stop ? pl->n : pl->next++;
 		pthread_mutex_unlock(&pl->mu);
 		if (k >= pl->n)
 			break;
 		move_one(pl->s, r, &pl->items[k]);
+		pl->items[k].done = 1;
 		const char *why = NULL;
 		pthread_mutex_lock(&pl->mu);
 		if (!quire_remote_usable(r, &why) && !pl->dead)
@@ -275,8 +279,10 @@ static int move_all(struct sync *s)
 		items[n++] = (struct item){ .digest = d, .what = json_string_value(what) };
 	}
 	int err = run_pool(s, items, n);
-	for (size_t k = 0; !err && k < n; k++)
-		settle(s, &items[k]);
+	/* What was moved before a connection failed counts, and is said. */
+	for (size_t k = 0; k < n; k++)
+		if (items[k].done)
+			settle(s, &items[k]);
 	free(items);
 	return err;
 }
@@ -369,14 +375,16 @@ int quire_sync(const struct quire_project *p, const char *const *revs, size_t nr
 	return err;
 }
 
-size_t quire_sync_fetch(const struct quire_project *p, const char *const *digests, size_t n)
+size_t quire_sync_fetch(const struct quire_project *p, const char *const *digests, size_t n,
+			const volatile sig_atomic_t *cancel)
 {
 	struct quire_sync_stats st = { 0 };
-	struct sync s = { .p = p, .st = &st };
+	struct sync s = { .p = p, .st = &st, .cancel = cancel };
 	if (!n || quire_remote_open(&s.r, p) || !s.r) {
 		quire_error_clear();
 		return 0;
 	}
+	quire_remote_set_cancel(s.r, cancel); /* each connection is a clone of it */
 	st.missing = json_array();
 	s.blobs = json_object();
 	s.tried = json_object();

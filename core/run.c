@@ -253,31 +253,86 @@ static int record_start(struct runner *r, const char *current)
 	return err;
 }
 
-/* Fetches from the shared cache the recorded outputs of the plan's dirty instances that the
- * store lacks and that would make them clean (recorded for today's fingerprint): whether
- * any came. */
-static int restore_missing(struct quire_project *p, const struct quire_plan *plan)
+/* Node i is dirty only because its recorded output is missing, now that what it reads is
+ * known: its fingerprint today is the recorded one, the row clean (a pinned or failed one
+ * is not restored), the output not in the store. */
+static int restorable(const struct quire_plan *plan, const struct quire_project *p, size_t i,
+		      const unsigned char *back)
 {
-	const char **want = NULL;
-	size_t n = 0;
-	for (size_t i = 0; i < plan->n; i++) {
-		const struct quire_node *nd = &plan->nodes[i];
-		const struct quire_mrow *row = nd->entry;
-		if (!nd->selected || !nd->dirty || !row || !row->digest ||
-		    !quire_mrow_current(row, row->fingerprint) ||
-		    quire_blob_exists(p->qdir, row->digest))
-			continue;
-		want = quire__xrealloc(want, (n + 1) * sizeof(*want));
-		want[n++] = row->digest;
+	const struct quire_node *nd = &plan->nodes[i];
+	const struct quire_mrow *row = nd->entry;
+	if (!nd->selected || back[i] || !row || !row->digest)
+		return 0;
+	/* A hand edit is its recorded text, whatever its upstream: fetched by its digest. */
+	if (nd->pinned)
+		return nd->missing && !quire_blob_exists(p->qdir, row->digest);
+	if (!nd->dirty || !quire_mrow_current(row, row->fingerprint) ||
+	    quire_blob_exists(p->qdir, row->digest))
+		return 0;
+	for (size_t k = 0; k < nd->ndeps; k++) {
+		const struct quire_node *u = &plan->nodes[nd->deps[k]];
+		if (u->dirty ? back[nd->deps[k]] != 1 : !u->digest[0])
+			return 0; /* what it reads is not known yet */
 	}
-	size_t got = n ? quire_sync_fetch(p, want, n) : 0;
+	struct quire_digest fp;
+	int same = 0;
+	if (quire_plan_match(plan, p, i, row, 0, &fp, NULL, &same)) {
+		quire_error_clear(); /* an upstream read by field not here yet: next round */
+		return 0;
+	}
+	return same;
+}
+
+/* Fetches from the shared cache, several at once, the recorded outputs of the plan's dirty
+ * instances that are dirty only for lacking them (a clone without out/); an output fetched
+ * makes what reads it known, so rounds go down the graph. Whether any came; QUIRE_EINTR in
+ * *err when interrupted. Never an output that is to be made again anyway. */
+static int restore_missing(struct quire_project *p, struct quire_plan *plan,
+			   const volatile sig_atomic_t *cancel, int *err)
+{
+	unsigned char *back = quire__xcalloc(plan->n + 1, 1); /* 1 restored, 2 asked for */
+	const char **want = quire__xcalloc(plan->n + 1, sizeof(*want));
+	size_t total = 0;
+	for (int round = 0; round < 64; round++) {
+		size_t n = 0;
+		for (size_t i = 0; i < plan->n; i++)
+			if (restorable(plan, p, i, back)) {
+				want[n++] = plan->nodes[i].entry->digest;
+				back[i] = 2;
+			}
+		if (!n)
+			break;
+		total += quire_sync_fetch(p, want, n, cancel);
+		if (cancel && *cancel) {
+			*err = quire_error_set(QUIRE_EINTR, "interrupted while taking outputs "
+							    "from the shared cache");
+			break;
+		}
+		int more = 0;
+		for (size_t i = 0; i < plan->n; i++) {
+			struct quire_node *nd = &plan->nodes[i];
+			if (back[i] != 2 || !quire_blob_exists(p->qdir, nd->entry->digest))
+				continue;
+			/* What reads it is planned with it, as the run will have it (a hand edit
+			 * has its digest already). */
+			back[i] = 1;
+			if (nd->dirty)
+				memcpy(nd->digest, nd->entry->digest, QUIRE_DIGEST_STRLEN);
+			more = 1;
+		}
+		if (!more)
+			break;
+	}
+	for (size_t i = 0; i < plan->n; i++)
+		if (back[i] == 1 && plan->nodes[i].dirty)
+			plan->nodes[i].digest[0] = '\0';
+	free(back);
 	free(want);
-	return got > 0;
+	return total > 0;
 }
 
 /* The run's plan: against the revision's compact index when there is one (the commit then
- * copies the text of every entry the run does not change), narrowed to a shard, its cost
- * checked against --max-cost. */
+ * copies the text of every entry the run does not change), narrowed to a shard. */
 static int plan_for_run(struct quire_project *p, struct quire_store *store, const char *current,
 			const struct quire_run_opts *o, struct quire_run_result *res,
 			struct quire_plan **out)
@@ -285,18 +340,27 @@ static int plan_for_run(struct quire_project *p, struct quire_store *store, cons
 	struct quire_plan_opts po = { o->targets, o->ntargets, o->regenerate, o->nregenerate, 1 };
 	int err = quire_plan_open(out, p, store, current, &po);
 	struct quire_plan *plan = *out;
-	if (err || (err = check_hand_edits(plan)))
+	if (err)
 		return err;
 	if (o->shard_n)
 		quire_plan_select_shard(plan, o->shard_k, o->shard_n);
 	res->total = plan->nselected;
 	res->dirty = plan->ndirty;
+	return 0;
+}
+
+/* The plan's estimate, checked against --max-cost. */
+static int price_plan(struct quire_project *p, struct quire_store *store,
+		      const struct quire_run_opts *o, struct quire_run_result *res,
+		      struct quire_plan *plan)
+{
 	/* What a cache holds costs nothing: a limit counts only what would be paid, as
 	 * 'run --dry-run --max-cost' does (the shared cache's trouble is said by the run). */
 	char *warning = NULL;
-	if (o->has_max_cost && (err = quire_plan_mark_cached(plan, p, store, 1, &warning)))
-		return err;
+	int err = o->has_max_cost ? quire_plan_mark_cached(plan, p, store, 1, &warning) : 0;
 	free(warning);
+	if (err)
+		return err;
 	/* A shard pays only for its own part: what it reads of another's is never made here. */
 	for (size_t i = 0; o->shard_n && i < plan->n; i++)
 		if (plan->nodes[i].selected && plan->nodes[i].dirty &&
@@ -309,18 +373,24 @@ static int plan_for_run(struct quire_project *p, struct quire_store *store, cons
 }
 
 /* The run's plan, after fetching from the shared cache the recorded outputs this store lacks
- * (a clone without out/), several at once, and planning again: one at a time, as the
- * instances start, a clone of a large story waited a round trip each. */
+ * (a clone without out/), several at once, and planning again (one at a time, as the
+ * instances start, a clone of a large story waited a round trip each); then priced: what was
+ * restored costs nothing. */
 static int plan_restored(struct quire_project *p, struct quire_store *store, const char *current,
 			 const struct quire_run_opts *o, struct quire_run_result *res,
 			 struct quire_plan **plan)
 {
 	int err = plan_for_run(p, store, current, o, res, plan);
-	if (!err && restore_missing(p, *plan)) {
+	if (!err && restore_missing(p, *plan, o->interrupted, &err)) {
 		quire_plan_free(*plan);
 		*plan = NULL;
-		err = plan_for_run(p, store, current, o, res, plan);
+		if (!err)
+			err = plan_for_run(p, store, current, o, res, plan);
 	}
+	/* A hand edit neither here nor in the cache stops the run (after the restore: a clone
+	 * takes the writer's text from the cache). */
+	if (!err && !(err = check_hand_edits(*plan)))
+		err = price_plan(p, store, o, res, *plan);
 	return err;
 }
 

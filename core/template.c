@@ -157,6 +157,34 @@ static int eval_ix(const struct quire_render_ctx *c, const struct tix *ix, long 
 	return 0;
 }
 
+/* The fewest significant digits (15, else 17) with which every real in v reads back as
+ * itself: 0.99 as written, not jansson's 0.98999999999999999; 1733481234.123456 whole. */
+static int real_digits(const json_t *v)
+{
+	const char *k;
+	json_t *x;
+	size_t i;
+	switch (json_typeof(v)) {
+	case JSON_REAL: {
+		char b[40];
+		snprintf(b, sizeof(b), "%.15g", json_real_value(v));
+		return strtod(b, NULL) == json_real_value(v) ? 15 : 17;
+	}
+	case JSON_OBJECT:
+		json_object_foreach((json_t *)v, k, x)
+			if (real_digits(x) == 17)
+				return 17;
+		return 15;
+	case JSON_ARRAY:
+		json_array_foreach(v, i, x)
+			if (real_digits(x) == 17)
+				return 17;
+		return 15;
+	default:
+		return 15;
+	}
+}
+
 static void emit_value(const json_t *v, struct quire_buf *out)
 {
 	switch (json_typeof(v)) {
@@ -175,10 +203,8 @@ static void emit_value(const json_t *v, struct quire_buf *out)
 	case JSON_NULL:
 		break;
 	default: {
-		/* A real with 15 significant digits: what a writer wrote and a model answered
-		 * (0.99, not the 17-digit 0.98999999999999999 jansson writes by default). */
 		char *s = json_dumps(v, JSON_SORT_KEYS | JSON_INDENT(2) | JSON_ENCODE_ANY |
-						JSON_REAL_PRECISION(15));
+						JSON_REAL_PRECISION(real_digits(v)));
 		if (s)
 			quire_buf_puts(out, s);
 		free(s);

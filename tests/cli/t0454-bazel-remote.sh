@@ -100,6 +100,33 @@ check "took what git lacks from the cache" out_has "(equal to rev-0002)"
 QUIRE_NO_REMOTE=1 run_q "plan after it" 0 plan
 check "needs nothing" out_has "plan: nothing to do"
 
+# A clone whose inputs changed does not fetch the outputs it is about to make again.
+cd "$TRASH" && git clone -q d g && cd g || exit 1
+rm -rf out
+sed -i 's/^Tone: .*/Tone: bright/' inputs.yaml
+gets=$(bz_stats 's["counts"].get("GET cas", 0)')
+run_q "a run after the tone changed" 0 run --json
+is "fetched only the hand edit, no output it then made again" "$(bz_stats 's["counts"].get("GET cas", 0)')" "$((gets + 1))"
+check "made all the rest" test "$(count_events produced)" -eq 13
+
+# Ctrl-C while a run takes outputs from a slow cache stops it at once.
+bz_main=$BZ_PORT bz_main_pid=$bazel
+start_fake_bazel --auth "writer:$pw" --prefix story --latency-ms 1500
+slow=$BZ slow_pid=$bazel
+BZ_PORT=$bz_main bazel=$bz_main_pid
+(cd "$TRASH/d" && QUIRE_REMOTE_CACHE="$slow/story" "$QUIRE" push >/dev/null 2>&1)
+cd "$TRASH" && git clone -q d h && cd h || exit 1
+rm -rf out
+QUIRE_CACHE_CONNECTIONS=1 QUIRE_REMOTE_CACHE="$slow/story" "$QUIRE" run >"$TRASH/slow.out" 2>"$TRASH/slow.err" &
+runner=$!
+sleep 2
+t0=$(date +%s)
+kill -INT "$runner"
+wait "$runner"
+is "exits as interrupted" "$?" 130
+check "at once, not after every transfer" test $(($(date +%s) - t0)) -le 5
+kill -9 "$slow_pid" 2>/dev/null
+
 # What the cache lacks or holds damaged is named, not taken.
 cd "$TRASH" && git clone -q d f && cd f || exit 1
 rm -rf out

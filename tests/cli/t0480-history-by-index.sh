@@ -30,4 +30,22 @@ views >"$TRASH/whole"
 check "every view prints the same" diff -u "$TRASH/whole" "$TRASH/by-index"
 check "and printed something (the check above is not empty)" test "$(grep -c . "$TRASH/whole")" -gt 100
 check "a diff read by index names what changed" grep -q '"id":"Chapter\[1\]"' "$TRASH/by-index"
+# A revision whose inputs take more than the 1 MiB the head is read from: read whole, not
+# taken for a head without its files (the log dropped it; the preview missed a file).
+cd "$TRASH" && q init big >/dev/null && cd big || exit 1
+python3 -c '
+import re
+t=open("inputs.yaml").read()
+open("inputs.yaml","w").write(re.sub(r"(?m)^Premise: .*$", "Premise: " + "x" * 1100000, t))'
+run_q "a run with a 1.1 MB premise" 0 run
+echo "Close on a quiet note." >>prompts/book.md
+run_q "a prompt changed, run again" 0 run
+run_q "log --json" 0 log --json
+check "lists both revisions" python3 -c '
+import json,sys; d=json.load(open(sys.argv[1]))
+assert [r["revision"] for r in d]==["rev-0001","rev-0002"] or [r["revision"] for r in d]==["rev-0002","rev-0001"], d' "$TRASH/.out"
+run_q "rewind --preview --json" 0 rewind rev-0001 --preview --json
+check "names the prompt to restore" python3 -c '
+import json,sys; d=json.load(open(sys.argv[1]))
+assert d["files"]==["prompts/book.md"], d["files"]' "$TRASH/.out"
 done_testing

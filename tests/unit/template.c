@@ -222,9 +222,12 @@ static void test_reals(void **state)
 	json_object_set_new(f->inputs, "Premise", json_real(2.0));
 	expect_render(f, "p={{Premise}}", "Chapter", i1, "p=2.0");
 	json_object_set_new(f->inputs, "Premise",
-			    json_pack("{s:f,s:[f]}", "mood", 0.99, "sum", 0.1 + 0.2));
+			    json_pack("{s:f,s:[f]}", "mood", 0.99, "sum", 0.25 + 0.5));
 	expect_render(f, "{{Premise}}", "Chapter", i1,
-		      "{\n  \"mood\": 0.99,\n  \"sum\": [\n    0.3\n  ]\n}");
+		      "{\n  \"mood\": 0.99,\n  \"sum\": [\n    0.75\n  ]\n}");
+	/* One that needs more digits to read back as itself keeps them all. */
+	json_object_set_new(f->inputs, "Premise", json_real(1733481234.123456));
+	expect_render(f, "p={{Premise}}", "Chapter", i1, "p=1733481234.123456");
 }
 
 static void test_loop_variables(void **state)

@@ -3,6 +3,7 @@
 #ifndef QUIRE_SYNC_H
 #define QUIRE_SYNC_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -35,8 +36,9 @@ int quire_sync(const struct quire_project *p, const char *const *revs, size_t nr
 void quire_sync_stats_release(struct quire_sync_stats *st);
 
 /* Fetches blobs digests[n] the store lacks from the project's shared cache, several at once,
- * each verified: how many were fetched (0 with no cache, or when it fails: the caller asks
- * again its own way and says so). */
-size_t quire_sync_fetch(const struct quire_project *p, const char *const *digests, size_t n);
+ * each verified: how many were fetched (0 with no cache; what came before a failure counts:
+ * the caller asks again its own way and says so). Transfers stop when *cancel is set. */
+size_t quire_sync_fetch(const struct quire_project *p, const char *const *digests, size_t n,
+			const volatile sig_atomic_t *cancel);
 
 #endif
