@@ -412,6 +412,11 @@ int quire_remote_pushes(const struct quire_remote *r)
 	return r && r->push;
 }
 
+int quire_remote_has_blob(struct quire_remote *r, const char *digest, long long size)
+{
+	return r && quire_digest_valid(digest) && holds(r, "cas", hex_of(digest), size);
+}
+
 int quire_remote_gave_up(const struct quire_remote *r)
 {
 	return !r || r->dead;

@@ -32,6 +32,9 @@ int quire_remote_has_output(struct quire_remote *r, const char *fp, char *digest
 /* 1 when there is a remote and runs write to it (push on). */
 int quire_remote_pushes(const struct quire_remote *r);
 
+/* 1 when the remote holds blob digest of size bytes (a HEAD; nothing downloaded). */
+int quire_remote_has_blob(struct quire_remote *r, const char *digest, long long size);
+
 /* 1 once the remote failed and is no longer asked. */
 int quire_remote_gave_up(const struct quire_remote *r);
 
