@@ -265,11 +265,28 @@ static long request(struct quire_remote *r, const char *method, const char *kind
 		s.b = &scratch, s.cap = 1u << 16;
 	curl_easy_setopt(r->h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(r->h, CURLOPT_WRITEDATA, &s);
-	CURLcode rc = curl_easy_perform(r->h);
+	CURLcode rc;
 	long status = -1;
-	if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && s.over))
-		curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &status);
-	else
+	/* A busy or restarting server (429, 502, 503, 504, a dropped connection) is asked
+	 * again twice, 0.1 s then 0.4 s later, before the remote is given up: one such answer
+	 * among thousands of transfers ended them all. */
+	for (int attempt = 0;; attempt++) {
+		quire_buf_reset(s.b); /* what a refused attempt sent is not the answer */
+		s.over = 0;
+		rc = curl_easy_perform(r->h);
+		status = -1;
+		if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && s.over))
+			curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &status);
+		int again =
+			rc == CURLE_OK
+				? status == 429 || status == 502 || status == 503 || status == 504
+				: rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR ||
+					  rc == CURLE_SEND_ERROR || rc == CURLE_PARTIAL_FILE;
+		if (!again || attempt == 2 || (r->cancel && *r->cancel))
+			break;
+		usleep(attempt ? 400000 : 100000);
+	}
+	if (!(rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && s.over)))
 		give_up(r, curl_easy_strerror(rc));
 	if (s.over)
 		status = -2; /* larger than it can be: not what was asked for */

@@ -127,6 +127,18 @@ is "exits as interrupted" "$?" 130
 check "at once, not after every transfer" test $(($(date +%s) - t0)) -le 5
 kill -9 "$slow_pid" 2>/dev/null
 
+# A busy server (503 now and then) is asked again, not given up.
+start_fake_bazel --busy-every 4
+busy=$BZ busy_port=$BZ_PORT busy_pid=$bazel
+BZ_PORT=$bz_main bazel=$bz_main_pid
+(cd "$TRASH/d" && QUIRE_REMOTE_CACHE="$busy" run_q "push to a busy cache" 0 push)
+check "moved everything" grep -qE '^push: rev-0005: [0-9]+ blobs, [0-9]+ uploaded, 0 already there; [0-9]+ results$' "$TRASH/.out"
+check "though it was refused now and then" python3 -c '
+import json,sys,urllib.request
+s=json.load(urllib.request.urlopen("http://127.0.0.1:%s/stats" % sys.argv[1]))
+assert s["counts"].get("busy",0)>5 and s["bad"]==[], s["counts"]' "$busy_port"
+kill -9 "$busy_pid" 2>/dev/null
+
 # What the cache lacks or holds damaged is named, not taken.
 cd "$TRASH" && git clone -q d f && cd f || exit 1
 rm -rf out
