@@ -131,7 +131,8 @@ kill -9 "$slow_pid" 2>/dev/null
 start_fake_bazel --busy-every 4
 busy=$BZ busy_port=$BZ_PORT busy_pid=$bazel
 BZ_PORT=$bz_main bazel=$bz_main_pid
-(cd "$TRASH/d" && QUIRE_REMOTE_CACHE="$busy" run_q "push to a busy cache" 0 push)
+cd "$TRASH/d" || exit 1
+QUIRE_REMOTE_CACHE="$busy" run_q "push to a busy cache" 0 push
 check "moved everything" grep -qE '^push: rev-0005: [0-9]+ blobs, [0-9]+ uploaded, 0 already there; [0-9]+ results$' "$TRASH/.out"
 check "though it was refused now and then" python3 -c '
 import json,sys,urllib.request
