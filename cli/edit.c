@@ -16,6 +16,7 @@
 #include "quire/buf.h"
 #include "quire/edit.h"
 #include "quire/error.h"
+#include "quire/manifest.h"
 #include "quire/fs.h"
 #include "quire/project.h"
 
@@ -433,7 +434,7 @@ static int cmd_edit(int argc, char **argv, const struct cmd_env *env)
 		for (int i = optind; !err && i < argc; i++)
 			err = do_action(&e, a, argv[i], feedback, take);
 	}
-	char rev[32] = "";
+	char rev[QUIRE_REV_MAX] = "";
 	if (!err) {
 		err = quire_edit_finish(e.s, rev, sizeof(rev));
 	} else {
@@ -443,14 +444,14 @@ static int cmd_edit(int argc, char **argv, const struct cmd_env *env)
 	if (err && rev[0]) {
 		/* Committed, but out/ could not be brought up to date. */
 		fputs(e.said.ptr, stdout);
-		printf("edit: committed %s\n", rev);
+		printf("edit: committed %.12s\n", rev);
 		rc = die_core(err);
 	} else if (err) {
 		rc = die_core(err);
 	} else {
 		fputs(e.said.ptr, stdout);
 		if (rev[0])
-			printf("edit: committed %s\n", rev);
+			printf("edit: committed %.12s\n", rev);
 		else if (!from)
 			printf("edit: nothing changed\n");
 	}

@@ -53,11 +53,12 @@ int history_log(const char *qdir, int json, long limit)
 		json_t *r;
 		json_array_foreach(rows, i, r) {
 			if (json_object_get(r, "error")) {
-				printf("%s  (unreadable: %s)\n", str(r, "revision"),
+				printf("%.12s  (unreadable: %s)\n", str(r, "revision"),
 				       str(r, "error"));
 				continue;
 			}
-			printf("%s%s%s  parent %-8s  %s  %lld produced, %lld cached, %lld failed, "
+			printf("%s%.12s%s  parent %-12.12s  %s  %lld produced, %lld cached, %lld "
+			       "failed, "
 			       "%lld edited",
 			       color(stdout, COLOR_YELLOW), str(r, "revision"),
 			       color(stdout, COLOR_RESET), str(r, "parent"), str(r, "created"),
@@ -72,7 +73,7 @@ int history_log(const char *qdir, int json, long limit)
 				printf(", git %.12s", str(r, "git"));
 			/* The first line of a message: the log is one entry per two lines. */
 			const char *msg = str(r, "message");
-			printf("\n      %.*s%s%s%s\n", (int)strcspn(msg, "\n"), msg,
+			printf("\n      %.*s%s%.12s%s\n", (int)strcspn(msg, "\n"), msg,
 			       json_object_get(r, "restored_from") ? " (restores " : "",
 			       json_object_get(r, "restored_from") ? str(r, "restored_from") : "",
 			       json_object_get(r, "restored_from") ? ")" : "");
@@ -131,8 +132,8 @@ static int run_diff(const char *qdir, const char *id, const char *ra, const char
 {
 	char *pa = quire_blob_path(qdir, da), *pb = quire_blob_path(qdir, db);
 	char la[256], lb[256];
-	snprintf(la, sizeof(la), "%s@%s", id, ra);
-	snprintf(lb, sizeof(lb), "%s@%s", id, rb);
+	snprintf(la, sizeof(la), "%s@%.12s", id, ra);
+	snprintf(lb, sizeof(lb), "%s@%.12s", id, rb);
 	struct quire_buf out = QUIRE_BUF_INIT;
 	int fds[2] = { -1, -1 };
 	if (pipe(fds) < 0) {
@@ -215,8 +216,8 @@ int history_diff(const char *qdir, const char *a, const char *b, int json)
 		json_decref(d);
 		return 0;
 	}
-	printf("diff %s %s: %zu input%s, %zu artefact%s changed, %zu added, %zu removed\n", ra, rb,
-	       json_array_size(inputs), json_array_size(inputs) == 1 ? "" : "s",
+	printf("diff %.12s %.12s: %zu input%s, %zu artefact%s changed, %zu added, %zu removed\n",
+	       ra, rb, json_array_size(inputs), json_array_size(inputs) == 1 ? "" : "s",
 	       json_array_size(changed), json_array_size(changed) == 1 ? "" : "s",
 	       json_array_size(added), json_array_size(removed));
 	json_array_foreach(inputs, i, v) {
@@ -252,7 +253,7 @@ int history_status(const json_t *m, int json)
 	}
 	const json_t *groups = json_object_get(st, "artefacts");
 	long long cost = num(st, "total_cost_micro");
-	printf("status of %s:\n", str(m, "revision"));
+	printf("status of %.12s:\n", str(m, "revision"));
 	const char *order[] = { "failed", "blocked", "stale", "pending-review", "user-edited" };
 	int any = 0;
 	for (size_t i = 0; i < 5; i++) {
@@ -280,7 +281,7 @@ int history_takes(const char *qdir, const json_t *m, const char *id, int json)
 	(void)qdir;
 	const json_t *e = json_object_get(json_object_get(m, "artefacts"), id);
 	if (!e) {
-		fprintf(stderr, "quire: %s has no artefact '%s'\n", str(m, "revision"), id);
+		fprintf(stderr, "quire: %.12s has no artefact '%s'\n", str(m, "revision"), id);
 		return EXIT_INVALID;
 	}
 	const json_t *takes = json_object_get(e, "takes");
@@ -391,7 +392,8 @@ static const char diff_usage[] =
 	"usage: quire diff [A [B]] [--word-diff] [--json]\n\n"
 	"What differs from revision A to revision B (default: current~1 and current, or A and\n"
 	"current): the inputs, the artefacts added, removed or changed, and each changed text as\n"
-	"a unified diff. Revisions are rev-NNNN, NNNN, current or current~N.\n\n"
+	"a unified diff. A revision is its name (or 7 or more of its first digits), current or\n"
+	"current~N (N first parents back), or rev-NNNN for one made before names were digests.\n\n"
 	"  --word-diff  show changed words within lines (prose), through git's word diff\n"
 	"  --json       the differences as one JSON object (text diffs included)\n";
 
@@ -517,7 +519,7 @@ static int cmd_status(int argc, char **argv, const struct cmd_env *env)
 		json_decref(j);
 	} else {
 		const char *cur = json_string_value(json_object_get(plan->manifest, "revision"));
-		printf("on %s\n", cur ? cur : "nothing yet (no revision)");
+		printf("on %.12s\n", cur ? cur : "nothing yet (no revision)");
 		if (plan->ndirty || plan->nwaiting || plan->nremoved) {
 			plan_print(plan, 0, 1);
 			printf("('quire run' makes them; 'quire plan --explain' says every "

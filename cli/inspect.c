@@ -39,7 +39,9 @@ static const char usage[] =
 	"provider and digest. With an ID: that artefact's provenance (producer, role, provider,\n"
 	"model, fingerprint, digest, what it was made from) followed by its content when it is\n"
 	"text. An id pattern ('Scene[1][*]') lists the matching artefacts.\n\n"
-	"  --revision REV  inspect revision REV (rev-NNNN or NNNN) instead of the current one\n"
+	"  --revision REV  inspect revision REV (its name, 7+ of its digits, current~N) instead "
+	"of\n"
+	"                  the current one\n"
 	"  --json          print JSON (with ID: provenance plus \"content\" for text, and the\n"
 	"                  call's record with the digests of its prompt and raw answer)\n"
 	"  --take N        with --prompt or --response: the call that made take N\n\n"
@@ -62,7 +64,7 @@ static int is_text(const json_t *e)
 
 static void print_summary(const json_t *m)
 {
-	printf("revision %s (parent %s), created %s\n", str(m, "revision"), str(m, "parent"),
+	printf("revision %.12s (parent %.12s), created %s\n", str(m, "revision"), str(m, "parent"),
 	       str(m, "created"));
 	const json_t *git = json_object_get(m, "git");
 	if (json_is_object(git))
@@ -221,10 +223,11 @@ static int inspect_matching(const json_t *m, const char *id, int json)
 	if (!json_object_size(matches)) {
 		const char *near = quire_suggest_id(m, id);
 		if (near)
-			fprintf(stderr, "quire: %s has no artefact '%s' (did you mean '%s'?)\n",
+			fprintf(stderr, "quire: %.12s has no artefact '%s' (did you mean '%s'?)\n",
 				str(m, "revision"), id, near);
 		else
-			fprintf(stderr, "quire: %s has no artefact '%s'\n", str(m, "revision"), id);
+			fprintf(stderr, "quire: %.12s has no artefact '%s'\n", str(m, "revision"),
+				id);
 		json_decref(matches);
 		return EXIT_INVALID;
 	}
@@ -288,7 +291,7 @@ static int inspect_call(const char *qdir, const json_t *m, const char *id, const
 			long long take, int response, int json)
 {
 	if (!e) {
-		fprintf(stderr, "quire: %s has no artefact '%s'\n", str(m, "revision"), id);
+		fprintf(stderr, "quire: %.12s has no artefact '%s'\n", str(m, "revision"), id);
 		return EXIT_INVALID;
 	}
 	const char *cd = json_string_value(json_object_get(e, "call"));

@@ -163,7 +163,7 @@ void plan_print(const struct quire_plan *plan, int explain, int removals)
 	size_t nrem = removals ? plan->nremoved : 0;
 	size_t uptodate = plan->nselected - plan->ndirty - plan->nwaiting;
 	if (plan->ndirty == 0 && nrem == 0 && plan->nwaiting == 0) {
-		printf("plan: nothing to do, %zu up to date (current %s)\n", plan->nselected,
+		printf("plan: nothing to do, %zu up to date (current %.12s)\n", plan->nselected,
 		       cur ? cur : "none");
 		if (explain)
 			print_accepted(plan);
@@ -184,7 +184,7 @@ void plan_print(const struct quire_plan *plan, int explain, int removals)
 		printf(", %zu waiting for review", plan->nwaiting);
 	if (nrem)
 		printf(", %zu to remove", nrem);
-	printf(" (current %s)\n", cur ? cur : "none");
+	printf(" (current %.12s)\n", cur ? cur : "none");
 	size_t w = 0;
 	for (size_t i = 0; i < plan->n; i++)
 		if (plan->nodes[i].selected && plan->nodes[i].dirty &&

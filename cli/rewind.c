@@ -11,12 +11,14 @@
 #include "quire/edit.h"
 #include "quire/error.h"
 #include "quire/history.h"
+#include "quire/manifest.h"
 #include "quire/project.h"
 
 static const char usage[] =
 	"usage: quire rewind REV [--preview] [--yes] [--json]\n\n"
-	"Goes back to revision REV (rev-NNNN or NNNN): shows the impact first (artefacts and\n"
-	"inputs that change back, files to restore), then commits a NEW revision equal to REV and\n"
+	"Goes back to revision REV (its name or 7+ of its digits, current~N): shows the impact\n"
+	"first (artefacts and inputs that change back, files to restore), then commits a NEW "
+	"revision equal to REV and\n"
 	"restores the project files it recorded (quire.yaml, blueprint, inputs, prompts, schemas)\n"
 	"and out/. Nothing is regenerated. History is append-only: rewinding to the revision\n"
 	"before the rewind undoes it. A project file with edits no revision recorded (changed\n"
@@ -85,7 +87,7 @@ static int cmd_rewind(int argc, char **argv, const struct cmd_env *env)
 	}
 	const json_t *arts = json_object_get(impact, "artefacts");
 	if (!json) {
-		printf("rewind: %s -> a new revision equal to %s\n",
+		printf("rewind: %.12s -> a new revision equal to %.12s\n",
 		       json_string_value(json_object_get(impact, "from"))
 			       ? json_string_value(json_object_get(impact, "from"))
 			       : "(nothing)",
@@ -127,8 +129,8 @@ static int cmd_rewind(int argc, char **argv, const struct cmd_env *env)
 			goto out;
 		}
 	}
-	char cmdline[256], newrev[32] = "";
-	snprintf(cmdline, sizeof(cmdline), "quire rewind %s", rev);
+	char cmdline[256], newrev[QUIRE_REV_MAX] = "";
+	snprintf(cmdline, sizeof(cmdline), "quire rewind %.12s", rev);
 	if ((err = quire_rewind(root, rev, cmdline, newrev, sizeof(newrev)))) {
 		rc = die_core(err);
 		goto out;
@@ -137,8 +139,8 @@ static int cmd_rewind(int argc, char **argv, const struct cmd_env *env)
 		json_object_set_new(impact, "revision", json_string(newrev));
 		print_json_line(impact);
 	} else {
-		printf("rewind: committed %s (equal to %s); undo with 'quire rewind %s'\n", newrev,
-		       json_string_value(json_object_get(impact, "to")),
+		printf("rewind: committed %.12s (equal to %.12s); undo with 'quire rewind %.12s'\n",
+		       newrev, json_string_value(json_object_get(impact, "to")),
 		       json_string_value(json_object_get(impact, "from"))
 			       ? json_string_value(json_object_get(impact, "from"))
 			       : "-");

@@ -50,8 +50,9 @@ static const char usage[] =
 	"                with --dry-run, exit 6 the same way\n"
 	"  --no-remote   leave the shared cache alone (as QUIRE_NO_REMOTE=1 does)\n"
 	"  --commit[=always]  commit the revision to git (quire.yaml, the files it read,\n"
-	"                .quire/manifests, current and calls, out/) when the run succeeded, or\n"
-	"                always; 'git: { autocommit: true }' in quire.yaml does it every run\n"
+	"                .quire/manifests, current and calls, out/, .gitignore, .gitattributes)\n"
+	"                when the run succeeded, or always; 'git: { autocommit: true }' in\n"
+	"                quire.yaml does it every run\n"
 	"  --shard K/N   one of N runs (CI jobs, machines, K from 1) sharing one project's\n"
 	"                generation through the shared cache: make the dirty instances whose\n"
 	"                id falls in shard K and put them there; what they read that another\n"
@@ -246,7 +247,7 @@ static int git_commit(struct quire_project *p, const struct quire_run_result *r,
 	int err = quire_run_git_commit(p, r, message, id, sizeof(id));
 	if (err) {
 		int rc = die_core(err);
-		fprintf(stderr, "quire: %s is committed in quire, not in git\n", r->rev);
+		fprintf(stderr, "quire: %.12s is committed in quire, not in git\n", r->rev);
 		return rc;
 	}
 	if (json) {
@@ -255,9 +256,9 @@ static int git_commit(struct quire_project *p, const struct quire_run_result *r,
 		print_json_line(j);
 		json_decref(j);
 	} else if (id[0]) {
-		printf("git: committed %s as %.12s\n", r->rev, id);
+		printf("git: committed %.12s as %.12s\n", r->rev, id);
 	} else {
-		printf("git: nothing to commit for %s\n", r->rev);
+		printf("git: nothing to commit for %.12s\n", r->rev);
 	}
 	return 0;
 }
@@ -295,7 +296,8 @@ static void print_summary(const struct quire_run_result *rr, int json)
 			printf(" (out/: %zu restored)", r.out_written);
 		printf("\n");
 	} else {
-		printf("run: %s: %zu produced, %zu cached, %zu unchanged, %zu failed, %zu blocked",
+		printf("run: %.12s: %zu produced, %zu cached, %zu unchanged, %zu failed, %zu "
+		       "blocked",
 		       r.rev, r.produced, r.cached, r.unchanged, r.failed, r.blocked);
 		if (r.accepted)
 			printf(", %zu accepted without regenerating", r.accepted);
@@ -325,13 +327,13 @@ static int after_run(struct quire_project *p, const struct quire_run_result *rr,
 	const struct quire_run_result r = *rr;
 	int rc = 0;
 	if (r.recovered[0] && !json)
-		printf("run: recovered %s, committed from a run that was killed before it "
+		printf("run: recovered %.12s, committed from a run that was killed before it "
 		       "finished\n",
 		       r.recovered);
 	if (err && err != QUIRE_EINTR) {
 		rc = die_core(err);
 		if (r.rev[0])
-			fprintf(stderr, "quire: what finished was committed as %s\n", r.rev);
+			fprintf(stderr, "quire: what finished was committed as %.12s\n", r.rev);
 		return rc;
 	}
 	print_summary(&r, json);
@@ -344,11 +346,11 @@ static int after_run(struct quire_project *p, const struct quire_run_result *rr,
 		rc = git_commit(p, &r, message, json);
 	else if (commit && r.rev[0] && !json)
 		fprintf(stderr,
-			"quire: %s was not committed to git: %s ('--commit=always' commits "
+			"quire: %.12s was not committed to git: %s ('--commit=always' commits "
 			"it anyway)\n",
 			r.rev, err ? "the run was interrupted" : "something failed or was blocked");
 	if (err == QUIRE_EINTR) {
-		fprintf(stderr, "quire: interrupted; what finished was committed as %s\n",
+		fprintf(stderr, "quire: interrupted; what finished was committed as %.12s\n",
 			r.rev[0] ? r.rev : "(nothing)");
 		rc = EXIT_INTERRUPTED;
 	} else if (r.failed || r.blocked) {

@@ -24,7 +24,7 @@ static const char push_usage[] =
 	"outputs made for their fingerprint: never a hand edit, or an output accepted with\n"
 	"'run --touch'). A push is asked for, so it ignores 'push: false' and\n"
 	"QUIRE_CACHE_PUSH=0. It only reads the project.\n\n"
-	"  REV    a revision: current, current~N, rev-NNNN (default: current)\n"
+	"  REV    a revision: its name (7+ of its digits), current, current~N (default: current)\n"
 	"  --all  every revision\n"
 	"  --json print the counts and what could not be moved as one JSON object\n\n"
 	"Exits 1 when something could not be moved (each is named), 3 when there is no shared\n"
@@ -38,7 +38,7 @@ static const char pull_usage[] =
 	"each checked against its digest (a damaged copy is not kept, and is named): a clone\n"
 	"can then show, inspect and rewind to it without paying for anything. Writes only the\n"
 	"blob store.\n\n"
-	"  REV    a revision: current, current~N, rev-NNNN (default: current)\n"
+	"  REV    a revision: its name (7+ of its digits), current, current~N (default: current)\n"
 	"  --all  every revision\n"
 	"  --json print the counts and what could not be moved as one JSON object\n\n"
 	"Exits 1 when something could not be had (each is named), 3 when there is no shared\n"
@@ -60,15 +60,14 @@ static void show(void *ud, size_t done, size_t total)
 static int revisions(const char *qdir, int all, char **names, int n, json_t *revs)
 {
 	if (all) {
-		long max = quire_manifest_max_rev(qdir);
-		for (long k = 1; k <= max; k++) {
-			char rev[32];
-			quire_rev_format(k, rev, sizeof(rev));
-			char path[4096];
-			snprintf(path, sizeof(path), "%s/manifests/%s.json", qdir, rev);
-			if (access(path, F_OK) == 0)
-				json_array_append_new(revs, json_string(rev));
+		char **list = NULL;
+		size_t nlist = 0;
+		quire_manifest_list(qdir, &list, &nlist);
+		for (size_t k = 0; k < nlist; k++) {
+			json_array_append_new(revs, json_string(list[k]));
+			free(list[k]);
 		}
+		free(list);
 		if (!json_array_size(revs))
 			return quire_error_set(QUIRE_ENOTFOUND, "nothing committed yet");
 		return 0;
@@ -145,7 +144,7 @@ static int run_sync(int argc, char **argv, const struct cmd_env *env, int push)
 	} else if (!err) {
 		size_t nr = json_array_size(revs);
 		if (nr == 1)
-			printf("%s: %s", name, json_string_value(json_array_get(revs, 0)));
+			printf("%s: %.12s", name, json_string_value(json_array_get(revs, 0)));
 		else
 			printf("%s: %zu revisions", name, nr);
 		printf(": %zu blobs, %zu %s, %zu already %s", st.blobs, st.moved,

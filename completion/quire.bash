@@ -20,7 +20,7 @@ _quire_ids()
 
 _quire_revisions()
 {
-	"$1" log --json 2>/dev/null | grep -o '"revision":"[^"]*"' | sed 's/^"revision":"//; s/"$//'
+	"$1" log --json 2>/dev/null | grep -o '"revision":"[^"]*"' | sed 's/^"revision":"//; s/"$//' | cut -c1-12
 	printf '%s\n' current current~1 current~2
 }
 

@@ -775,18 +775,13 @@ int quire_blueprint_load(struct quire_blueprint **out, const char *path, const c
 	return err;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 const char **quire_blueprint_roles(const struct quire_blueprint *bp, size_t *n)
 {
 	const char **r = quire__xcalloc(bp->nproducers + 1, sizeof(char *));
 	size_t k = 0;
 	for (size_t i = 0; i < bp->nproducers; i++)
 		r[k++] = bp->producers[i].role;
-	qsort(r, k, sizeof(char *), cmp_str);
+	qsort(r, k, sizeof(char *), quire__cmp_strp);
 	size_t m = 0;
 	for (size_t i = 0; i < k; i++)
 		if (!m || strcmp(r[m - 1], r[i]))

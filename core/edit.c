@@ -165,13 +165,10 @@ int quire__edit_commit_events(struct quire_edit *e, const json_t *events, char *
 			      json_t **next)
 {
 	const char *qdir = e->p->qdir;
-	long a, b = quire_manifest_max_rev(qdir);
 	int err;
-	if ((err = quire_store_max_rev(e->store, &a)))
-		return err;
-	quire_rev_format((a > b ? a : b) + 1, rev, revlen);
+	char name[QUIRE_REV_MAX] = QUIRE_REV_PENDING; /* named by its digest once written */
 	int64_t run;
-	json_t *start = json_pack("{s:s,s:o,s:s,s:o}", "revision", rev, "parent",
+	json_t *start = json_pack("{s:s,s:o,s:s,s:o}", "revision", name, "parent",
 				  e->current ? json_string(e->current) : json_null(), "command",
 				  e->command, "git", quire__git_info(e->p->root));
 	char *start_text = quire_json_canonical(start);
@@ -182,7 +179,7 @@ int quire__edit_commit_events(struct quire_edit *e, const json_t *events, char *
 		free(start_text);
 		return err;
 	}
-	err = quire_store_run_start_in(e->store, rev, e->current, e->command, start_text, &run);
+	err = quire_store_run_start_in(e->store, name, e->current, e->command, start_text, &run);
 	free(start_text);
 	size_t i;
 	json_t *ev;
@@ -201,8 +198,10 @@ int quire__edit_commit_events(struct quire_edit *e, const json_t *events, char *
 		quire_store_rollback(e->store);
 		return err;
 	}
-	return quire__run_commit(qdir, e->store, run, rev, e->current, e->current ? e->prev : NULL,
-				 next);
+	err = quire__run_commit(qdir, e->store, run, name, e->current, e->current ? e->prev : NULL,
+				next);
+	snprintf(rev, revlen, "%s", err ? "" : name);
+	return err;
 }
 
 int quire_edit_finish(struct quire_edit *e, char *rev, size_t revlen)
@@ -284,12 +283,13 @@ static int unknown_id(const struct quire_edit *e, const char *id)
 	const char *near = quire_suggest_id(e->prev, id);
 	if (near)
 		return quire_error_set(QUIRE_ENOTFOUND,
-				       "%s has no artefact '%s' (did you mean '%s'?)", rev_of(e),
+				       "%.12s has no artefact '%s' (did you mean '%s'?)", rev_of(e),
 				       id, near);
-	return quire_error_set(QUIRE_ENOTFOUND,
-			       "%s has no artefact '%s' (ids look like Chapter[1]; 'quire inspect' "
-			       "lists them; an instance is editable once it has been generated)",
-			       rev_of(e), id);
+	return quire_error_set(
+		QUIRE_ENOTFOUND,
+		"%.12s has no artefact '%s' (ids look like Chapter[1]; 'quire inspect' "
+		"lists them; an instance is editable once it has been generated)",
+		rev_of(e), id);
 }
 
 int quire_edit_set_input(struct quire_edit *e, const char *name, const json_t *v)

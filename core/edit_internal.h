@@ -39,7 +39,7 @@ struct quire_edit {
 	size_t nkept, akept;
 	struct quire__pending *pend; /* hand edits' contents, stored by quire_edit_finish */
 	size_t npend, apend;
-	char recovered[32];
+	char recovered[QUIRE_REV_MAX];
 };
 
 /* Commits events as the next revision on top of the current one; *next gets the new

@@ -52,11 +52,12 @@ static json_t *template_files(const struct quire_project *p)
 
 void quire_edit_export(const struct quire_project *p, const char *revision, struct quire_buf *out)
 {
-	quire_buf_printf(out,
-			 "# quire export of %s: the inputs and prompt templates of this project.\n"
-			 "# Edit what you like, then apply it with: quire edit --from THIS-FILE\n"
-			 "inputs:\n",
-			 revision ? revision : "the working project");
+	quire_buf_printf(
+		out,
+		"# quire export of %.*s: the inputs and prompt templates of this project.\n"
+		"# Edit what you like, then apply it with: quire edit --from THIS-FILE\n"
+		"inputs:\n",
+		revision ? 12 : 64, revision ? revision : "the working project");
 	for (size_t i = 0; i < p->bp->ninputs; i++) {
 		const char *name = p->bp->inputs[i].name;
 		quire_buf_printf(out, "  %s: ", name);

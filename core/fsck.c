@@ -16,6 +16,7 @@
 #include "quire/fsck.h"
 #include "quire/hash.h"
 #include "lock.h"
+#include "quire/history.h"
 #include "quire/manifest.h"
 #include "quire/store.h"
 #include "util.h"
@@ -27,7 +28,7 @@ static void use(json_t *refs, const char *digest, const char *who, const char *r
 		return;
 	json_t *u = json_object_get(refs, digest);
 	if (!u) {
-		char *w = rev ? quire__xasprintf("%s in %s", who, rev) : quire__xstrdup(who);
+		char *w = rev ? quire__xasprintf("%s in %.12s", who, rev) : quire__xstrdup(who);
 		json_object_set_new(refs, digest, json_pack("{s:s,s:i}", "who", w, "more", 0));
 		free(w);
 		return;
@@ -194,15 +195,19 @@ static void check_blobs(const char *qdir, int repair, json_t *refs, struct quire
 /* Makes a new quire.db from the committed revisions: one committed run per revision, and an
  * action-cache entry for every output (each take) a revision records, so nothing recorded is
  * paid for again. */
-static int rebuild_db(const char *qdir, long max)
+static int rebuild_db(const char *qdir)
 {
 	struct quire_store *s = NULL;
+	json_t *log = NULL;
 	int err = quire_store_open(&s, qdir, 0);
 	if (!err)
 		err = quire_store_begin(s);
-	for (long n = 1; !err && n <= max; n++) {
-		char rev[32];
-		quire_rev_format(n, rev, sizeof(rev));
+	/* Oldest first, as they were made. */
+	if (!err)
+		err = quire_history_log(qdir, &log);
+	for (size_t n = 0; !err && n < json_array_size(log); n++) {
+		const char *rev =
+			json_string_value(json_object_get(json_array_get(log, n), "revision"));
 		json_t *m = NULL;
 		if (quire_manifest_load(qdir, rev, &m)) {
 			quire_error_clear();
@@ -232,6 +237,7 @@ static int rebuild_db(const char *qdir, long max)
 		}
 		json_decref(m);
 	}
+	json_decref(log);
 	if (!err)
 		err = quire_store_commit(s);
 	else if (s)
@@ -317,12 +323,15 @@ int quire_fsck(const char *root, int repair, struct quire_fsck_result *res)
 	int err = 0;
 	if (repair && (err = quire_lock_acquire(&lock, qdir, "quire fsck --repair")))
 		goto out;
-	long max = quire_manifest_max_rev(qdir);
-	for (long n = 1; n <= max; n++) {
-		char rev[32];
-		quire_rev_format(n, rev, sizeof(rev));
+	char **revs = NULL;
+	size_t nrevs = 0;
+	quire_manifest_list(qdir, &revs, &nrevs);
+	for (size_t n = 0; n < nrevs; n++) {
+		const char *rev = revs[n];
 		json_t *m = NULL;
 		int lerr = quire_manifest_load(qdir, rev, &m);
+		if (!lerr && quire_rev_is_digest(rev))
+			lerr = quire_manifest_verify_name(qdir, rev);
 		if (lerr == QUIRE_ENOTFOUND) {
 			quire_error_clear();
 			continue;
@@ -339,20 +348,24 @@ int quire_fsck(const char *root, int repair, struct quire_fsck_result *res)
 		use_manifest(refs, m, rev);
 		json_decref(m);
 	}
-	char *cur = NULL;
-	int cerr = quire_manifest_current(qdir, &cur);
+	char **heads = NULL;
+	size_t nheads = 0;
+	int cerr = quire_manifest_head_list(qdir, &heads, &nheads);
 	if (cerr) {
 		add(res, &alloc, QUIRE_FSCK_CURRENT, ".quire/current",
 		    quire__xstrdup(quire_error_last()));
 		quire_error_clear();
-	} else if (cur) {
-		char *path = quire__xasprintf("%s/manifests/%s.json", qdir, cur);
+	}
+	/* Two heads (a git merge of two clones) are no damage: the next run merges them. */
+	for (size_t k = 0; k < nheads; k++) {
+		char *path = quire__xasprintf("%s/manifests/%s.json", qdir, heads[k]);
 		if (access(path, F_OK) != 0)
 			add(res, &alloc, QUIRE_FSCK_CURRENT, ".quire/current",
-			    quire__xasprintf("names %s, which does not exist", cur));
+			    quire__xasprintf("names %.12s, which does not exist", heads[k]));
 		free(path);
+		free(heads[k]);
 	}
-	free(cur);
+	free(heads);
 	char *dbpath = quire__xasprintf("%s/quire.db", qdir);
 	int have_db = access(dbpath, F_OK) == 0;
 	free(dbpath);
@@ -368,14 +381,13 @@ int quire_fsck(const char *root, int repair, struct quire_fsck_result *res)
 		add(res, &alloc, QUIRE_FSCK_BLOB_MISSING, digest, users(refs, digest));
 	}
 	if (repair && db_bad) {
-		if (!(err = move_db_aside(qdir, &res->db_moved_to)) &&
-		    !(err = rebuild_db(qdir, max)))
+		if (!(err = move_db_aside(qdir, &res->db_moved_to)) && !(err = rebuild_db(qdir)))
 			for (size_t k = 0; k < res->n; k++)
 				if (res->v[k].kind == QUIRE_FSCK_DATABASE)
 					res->v[k].repaired = 1;
-	} else if (repair && !have_db && max > 0) {
+	} else if (repair && !have_db && nrevs > 0) {
 		/* A fresh clone: the database is a cache of the revisions; make it now. */
-		err = rebuild_db(qdir, max);
+		err = rebuild_db(qdir);
 		res->db_rebuilt = !err;
 	}
 	res->db_rebuilt |= res->db_moved_to != NULL && !err;
@@ -385,6 +397,9 @@ int quire_fsck(const char *root, int repair, struct quire_fsck_result *res)
 		if (res->v[k].kind != QUIRE_FSCK_BLOB_MISSING && !res->v[k].repaired)
 			res->unrepaired++;
 	}
+	for (size_t n = 0; n < nrevs; n++)
+		free(revs[n]);
+	free(revs);
 out:
 	json_decref(refs);
 	quire_lock_release(lock);

@@ -75,6 +75,8 @@ int quire_gc(const char *root, int dry_run, struct quire_gc_stats *st)
 	struct quire_lock *lock = NULL;
 	struct quire_store *store = NULL;
 	json_t *live = json_object();
+	char **revs = NULL;
+	size_t nrevs = 0;
 	int err = quire_lock_acquire(&lock, qdir, dry_run ? "quire gc --dry-run" : "quire gc");
 	if (err)
 		goto out;
@@ -82,10 +84,10 @@ int quire_gc(const char *root, int dry_run, struct quire_gc_stats *st)
 	if ((err = quire_blob_check_dirs(qdir)) || (err = quire_store_open(&store, qdir, 1)) ||
 	    (err = quire_store_ac_digests(store, keep, live)))
 		goto out;
-	long max = quire_manifest_max_rev(qdir);
-	for (long n = 1; n <= max; n++) {
-		char rev[32];
-		quire_rev_format(n, rev, sizeof(rev));
+	if ((err = quire_manifest_list(qdir, &revs, &nrevs)))
+		goto out;
+	for (size_t n = 0; n < nrevs; n++) {
+		const char *rev = revs[n];
 		json_t *m = NULL;
 		err = quire_manifest_load(qdir, rev, &m);
 		if (err == QUIRE_ENOTFOUND) {
@@ -137,6 +139,9 @@ int quire_gc(const char *root, int dry_run, struct quire_gc_stats *st)
 		closedir(top);
 	free(blobs);
 out:
+	for (size_t n = 0; n < nrevs; n++)
+		free(revs[n]);
+	free(revs);
 	json_decref(live);
 	quire_store_close(store);
 	quire_lock_release(lock);

@@ -23,76 +23,205 @@ static json_int_t num(const json_t *o, const char *k)
 	return json_integer_value(json_object_get(o, k));
 }
 
+/* The revision named by a prefix of its digest (at least 7 hex digits), or by a number of
+ * format 1 ("12" is rev-0012). */
+static int resolve_name(const char *qdir, const char *spec, char **rev)
+{
+	size_t len = strlen(spec);
+	int hex = len >= 7 && len <= 64, digits = len > 0;
+	for (size_t k = 0; k < len; k++) {
+		hex &= (spec[k] >= '0' && spec[k] <= '9') || (spec[k] >= 'a' && spec[k] <= 'f');
+		digits &= spec[k] >= '0' && spec[k] <= '9';
+	}
+	char **names = NULL;
+	size_t n = 0, hits = 0;
+	const char *hit = NULL;
+	if (hex && !quire_manifest_list(qdir, &names, &n))
+		for (size_t k = 0; k < n; k++)
+			if (quire_rev_is_digest(names[k]) && !strncmp(names[k], spec, len) &&
+			    hits++ == 0)
+				hit = names[k];
+	int err = 0;
+	if (hits > 1) {
+		err = quire_error_set(QUIRE_EINVALID,
+				      "'%s' names %zu revisions: give more of its digits", spec,
+				      hits);
+	} else if (hits == 1) {
+		*rev = quire__xstrdup(hit);
+	} else if (quire_rev_parse(spec) > 0 && (digits || !strncmp(spec, "rev-", 4))) {
+		char name[QUIRE_REV_MAX];
+		quire_rev_format(quire_rev_parse(spec), name, sizeof(name));
+		char *path = quire__xasprintf("%s/manifests/%s.json", qdir, name);
+		if (access(path, F_OK) == 0)
+			*rev = quire__xstrdup(name);
+		else if (digits)
+			err = quire_error_set(
+				QUIRE_ENOTFOUND,
+				"no revision is numbered %s (numbers name revisions made "
+				"before names were digests, rev-NNNN; 'quire inspect "
+				"--log' lists the names)",
+				spec);
+		else
+			err = quire_error_set(QUIRE_ENOTFOUND, "revision %s does not exist", name);
+		free(path);
+	} else if (hex) {
+		err = quire_error_set(QUIRE_ENOTFOUND, "no revision's name starts with '%s'", spec);
+	} else {
+		err = quire_error_set(QUIRE_EINVALID,
+				      "'%s' is not a revision (a name, at least 7 of its first "
+				      "digits, current or current~N; rev-NNNN for a revision "
+				      "made before names were digests)",
+				      spec);
+	}
+	for (size_t k = 0; k < n; k++)
+		free(names[k]);
+	free(names);
+	return err;
+}
+
 int quire_revision_resolve(const char *qdir, const char *spec, char **rev)
 {
 	*rev = NULL;
 	long back = 0;
 	const char *rest = NULL;
-	if (!strncmp(spec, "current", 7)) {
-		rest = spec + 7;
-		if (!strcmp(rest, "^")) {
-			back = 1;
-		} else if (*rest == '~') {
-			char *end;
-			back = rest[1] ? strtol(rest + 1, &end, 10) : 1;
-			if ((rest[1] && *end) || back < 0)
-				return quire_error_set(
-					QUIRE_EINVALID,
-					"'%s' is not a revision (current~N counts back N "
-					"revisions)",
-					spec);
-		} else if (*rest) {
-			return quire_error_set(QUIRE_EINVALID, "'%s' is not a revision", spec);
-		}
-		char *cur = NULL;
-		int err = quire_manifest_current(qdir, &cur);
-		if (err)
-			return err;
-		if (!cur)
-			return quire_error_set(QUIRE_ENOTFOUND, "nothing has been committed yet");
-		for (long k = 0; k < back; k++) {
-			json_t *m = NULL;
-			if ((err = quire_manifest_load(qdir, cur, &m))) {
-				free(cur);
-				return err;
-			}
-			const char *parent = json_string_value(json_object_get(m, "parent"));
-			if (!parent) {
-				err = quire_error_set(
-					QUIRE_ENOTFOUND,
-					"'%s' goes back past the first revision (%s has no "
-					"parent)",
-					spec, cur);
-				json_decref(m);
-				free(cur);
-				return err;
-			}
-			free(cur);
-			cur = quire__xstrdup(parent);
-			json_decref(m);
-		}
-		*rev = cur;
-		return 0;
+	if (strncmp(spec, "current", 7))
+		return resolve_name(qdir, spec, rev);
+	rest = spec + 7;
+	if (!strcmp(rest, "^")) {
+		back = 1;
+	} else if (*rest == '~') {
+		char *end;
+		back = rest[1] ? strtol(rest + 1, &end, 10) : 1;
+		if ((rest[1] && *end) || back < 0)
+			return quire_error_set(QUIRE_EINVALID,
+					       "'%s' is not a revision (current~N counts back N "
+					       "revisions)",
+					       spec);
+	} else if (*rest) {
+		return quire_error_set(QUIRE_EINVALID, "'%s' is not a revision", spec);
 	}
-	long n = quire_rev_parse(spec);
-	if (n <= 0)
-		return quire_error_set(
-			QUIRE_EINVALID,
-			"'%s' is not a revision (rev-NNNN, NNNN, current or current~N)", spec);
-	char name[32];
-	quire_rev_format(n, name, sizeof(name));
-	char *path = quire__xasprintf("%s/manifests/%s.json", qdir, name);
-	int exists = access(path, F_OK) == 0;
-	free(path);
-	if (!exists)
-		return quire_error_set(QUIRE_ENOTFOUND, "revision %s does not exist", name);
-	*rev = quire__xstrdup(name);
+	char *cur = NULL;
+	int err = quire_manifest_current(qdir, &cur);
+	if (err)
+		return err;
+	if (!cur)
+		return quire_error_set(QUIRE_ENOTFOUND, "nothing has been committed yet");
+	for (long k = 0; k < back; k++) {
+		char *ps[2];
+		size_t np = 0;
+		if ((err = quire_manifest_parents(qdir, cur, ps, &np))) {
+			free(cur);
+			return err;
+		}
+		if (!np) {
+			err = quire_error_set(
+				QUIRE_ENOTFOUND,
+				"'%s' goes back past the first revision (%.12s has no "
+				"parent)",
+				spec, cur);
+			free(cur);
+			return err;
+		}
+		free(cur);
+		cur = ps[0]; /* the first parent: the line this clone followed */
+		if (np > 1)
+			free(ps[1]);
+	}
+	*rev = cur;
 	return 0;
+}
+
+/* Revision name's place in history: one more than its parents' largest (1 for the first);
+ * memo maps names to it. Iterative (a history of thousands of revisions). */
+static json_int_t generation(json_t *memo, const json_t *heads, const char *name)
+{
+	json_t *stack = json_array();
+	json_array_append_new(stack, json_string(name));
+	while (json_array_size(stack)) {
+		const char *r =
+			json_string_value(json_array_get(stack, json_array_size(stack) - 1));
+		if (json_object_get(memo, r)) {
+			json_array_remove(stack, json_array_size(stack) - 1);
+			continue;
+		}
+		const json_t *h = json_object_get(heads, r);
+		const json_t *ps = json_object_get(h, "parents");
+		json_t *list = json_array();
+		if (json_is_array(ps))
+			json_array_extend(list, (json_t *)ps);
+		else if (json_is_string(json_object_get(h, "parent")))
+			json_array_append(list, json_object_get(h, "parent"));
+		json_int_t g = 1;
+		int ready = 1;
+		size_t k;
+		json_t *p;
+		json_array_foreach(list, k, p) {
+			const char *pn = json_string_value(p);
+			if (!pn || !json_object_get(heads, pn))
+				continue; /* a parent not on disk counts as none */
+			json_t *pg = json_object_get(memo, pn);
+			if (!pg) {
+				ready = 0;
+				json_array_append(stack, p);
+			} else if (json_integer_value(pg) + 1 > g) {
+				g = json_integer_value(pg) + 1;
+			}
+		}
+		json_decref(list);
+		if (ready) {
+			json_object_set_new(memo, r, json_integer(g));
+			json_array_remove(stack, json_array_size(stack) - 1);
+		}
+	}
+	json_decref(stack);
+	return json_integer_value(json_object_get(memo, name));
+}
+
+struct logged {
+	json_int_t gen;
+	json_t *row;
+};
+
+static int cmp_logged(const void *x, const void *y)
+{
+	const struct logged *a = x, *b = y;
+	if (a->gen != b->gen)
+		return a->gen < b->gen ? -1 : 1;
+	int c = strcmp(str(a->row, "created"), str(b->row, "created"));
+	if (c)
+		return c;
+	return strcmp(str(a->row, "revision"), str(b->row, "revision"));
+}
+
+static json_t *log_row(const char *rev, const json_t *m, long long narts, const json_t *commits)
+{
+	const json_t *c = json_object_get(m, "counts");
+	json_t *row = json_pack(
+		"{s:s,s:O?,s:O?,s:O?,s:I,s:I,s:I,s:I,s:I,s:I}", "revision", rev, "parent",
+		json_object_get(m, "parent"), "created", json_object_get(m, "created"), "message",
+		json_object_get(m, json_object_get(m, "message") ? "message" : "command"),
+		"produced", num(c, "produced"), "cached", num(c, "cached"), "failed",
+		num(c, "failed"), "edited",
+		num(c, "edited") + num(c, "approved") + num(c, "feedback"), "cost_micro",
+		num(c, "cost_micro"), "artefacts", (json_int_t)narts);
+	if (json_is_array(json_object_get(m, "parents")))
+		json_object_set(row, "parents", json_object_get(m, "parents"));
+	if (num(c, "accepted"))
+		json_object_set_new(row, "accepted", json_integer(num(c, "accepted")));
+	if (json_object_get(m, "restored_from"))
+		json_object_set(row, "restored_from", json_object_get(m, "restored_from"));
+	if (json_is_true(json_object_get(m, "recovered")))
+		json_object_set_new(row, "recovered", json_true());
+	if (json_object_get(commits, rev))
+		json_object_set(row, "git", json_object_get(commits, rev));
+	return row;
 }
 
 int quire_history_log(const char *qdir, json_t **out)
 {
-	long max = quire_manifest_max_rev(qdir);
+	char **names = NULL;
+	size_t n = 0;
+	quire_manifest_list(qdir, &names, &n);
 	json_t *rows = json_array();
 	/* The commits that hold them, when the project is versioned with git. */
 	char *root = quire__xstrdup(qdir);
@@ -101,40 +230,36 @@ int quire_history_log(const char *qdir, json_t **out)
 		*slash = '\0';
 	json_t *commits = quire__git_revisions(slash ? root : ".");
 	free(root);
-	for (long n = 1; n <= max; n++) {
-		char rev[32];
-		quire_rev_format(n, rev, sizeof(rev));
+	json_t *heads = json_object(), *memo = json_object();
+	struct logged *list = quire__xcalloc(n + 1, sizeof(*list));
+	size_t nl = 0;
+	for (size_t k = 0; k < n; k++) {
 		json_t *m = NULL;
 		long long narts = 0;
-		if (quire_manifest_head(qdir, rev, &m, &narts)) {
-			/* A gap (a number never committed) or a damaged file: say so, go on. */
-			if (quire_error_code() != QUIRE_ENOTFOUND)
-				json_array_append_new(rows, json_pack("{s:s,s:s}", "revision", rev,
-								      "error", quire_error_last()));
+		if (quire_manifest_head(qdir, names[k], &m, &narts)) {
+			/* A damaged file: say so, go on (it sorts first). */
+			list[nl++].row = json_pack("{s:s,s:s}", "revision", names[k], "error",
+						   quire_error_last());
 			quire_error_clear();
 			continue;
 		}
-		const json_t *c = json_object_get(m, "counts");
-		json_t *row = json_pack(
-			"{s:s,s:O?,s:O?,s:O?,s:I,s:I,s:I,s:I,s:I,s:I}", "revision", rev, "parent",
-			json_object_get(m, "parent"), "created", json_object_get(m, "created"),
-			"message",
-			json_object_get(m, json_object_get(m, "message") ? "message" : "command"),
-			"produced", num(c, "produced"), "cached", num(c, "cached"), "failed",
-			num(c, "failed"), "edited",
-			num(c, "edited") + num(c, "approved") + num(c, "feedback"), "cost_micro",
-			num(c, "cost_micro"), "artefacts", (json_int_t)narts);
-		if (num(c, "accepted"))
-			json_object_set_new(row, "accepted", json_integer(num(c, "accepted")));
-		if (json_object_get(m, "restored_from"))
-			json_object_set(row, "restored_from", json_object_get(m, "restored_from"));
-		if (json_is_true(json_object_get(m, "recovered")))
-			json_object_set_new(row, "recovered", json_true());
-		if (json_object_get(commits, rev))
-			json_object_set(row, "git", json_object_get(commits, rev));
-		json_array_append_new(rows, row);
-		json_decref(m);
+		list[nl++].row = log_row(names[k], m, narts, commits);
+		json_object_set_new(heads, names[k], m);
 	}
+	/* Oldest first: by generation (parents before children), then by name. */
+	for (size_t k = 0; k < nl; k++)
+		if (!json_object_get(list[k].row, "error"))
+			list[k].gen = generation(memo, heads, str(list[k].row, "revision"));
+	if (nl > 1)
+		qsort(list, nl, sizeof(*list), cmp_logged);
+	for (size_t k = 0; k < nl; k++)
+		json_array_append_new(rows, list[k].row);
+	for (size_t k = 0; k < n; k++)
+		free(names[k]);
+	free(names);
+	free(list);
+	json_decref(heads);
+	json_decref(memo);
 	json_decref(commits);
 	*out = rows;
 	return 0;

@@ -28,6 +28,16 @@ static const char gitignore_lines[] =
 	".quire/edits/\n"
 	".quire/lock\n";
 
+/* After a git merge of two clones that each ran, .quire/current holds both heads (git's union
+ * driver keeps both lines; the next writer merges them); out/ files and revisions are checked
+ * byte for byte against their digests, so git must never convert their line endings. */
+static const char gitattributes_lines[] =
+	"# quire: two clones that each ran keep both heads in .quire/current (the next run\n"
+	"# merges them); stored files are compared byte for byte, so git leaves them as they are.\n"
+	".quire/current merge=union\n"
+	".quire/** -text\n"
+	"out/** -text\n";
+
 struct file {
 	char *rel;
 	struct quire_buf data;
@@ -254,6 +264,23 @@ static int collect(struct files *fs, const char *spec)
 	return err;
 }
 
+/* dir/rel as it is, with lines appended unless it already holds mark. */
+static void add_lines(struct files *fs, const char *dir, const char *rel, const char *mark,
+		      const char *lines)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	if (quire_fs_read(path, &b, QUIRE_TEXT_CAP) != 0 || !strstr(b.ptr, mark)) {
+		if (b.len && b.ptr[b.len - 1] != '\n')
+			quire_buf_putc(&b, '\n');
+		quire_buf_puts(&b, lines);
+	}
+	add_file(fs, rel, b.ptr, b.len);
+	quire_buf_release(&b);
+	quire_error_clear();
+}
+
 int quire_init(const char *dir, const char *spec, struct quire_init_result *res)
 {
 	memset(res, 0, sizeof(*res));
@@ -262,19 +289,9 @@ int quire_init(const char *dir, const char *spec, struct quire_init_result *res)
 	int err = collect(&fs, spec);
 	if (err)
 		goto out;
-	/* .gitignore: add our lines to whatever the user has. */
-	snprintf(path, sizeof(path), "%s/.gitignore", dir);
-	struct quire_buf gi = QUIRE_BUF_INIT;
-	if (quire_fs_read(path, &gi, QUIRE_TEXT_CAP) == 0 && strstr(gi.ptr, ".quire/blobs/")) {
-		add_file(&fs, ".gitignore", gi.ptr, gi.len);
-	} else {
-		if (gi.len && gi.ptr[gi.len - 1] != '\n')
-			quire_buf_putc(&gi, '\n');
-		quire_buf_puts(&gi, gitignore_lines);
-		add_file(&fs, ".gitignore", gi.ptr, gi.len);
-	}
-	quire_buf_release(&gi);
-	quire_error_clear();
+	/* .gitignore and .gitattributes: our lines added to whatever the user has. */
+	add_lines(&fs, dir, ".gitignore", ".quire/blobs/", gitignore_lines);
+	add_lines(&fs, dir, ".gitattributes", ".quire/current merge=union", gitattributes_lines);
 
 	/* Refuse before writing anything if an existing file differs. */
 	struct quire_buf differ = QUIRE_BUF_INIT;
@@ -285,7 +302,7 @@ int quire_init(const char *dir, const char *spec, struct quire_init_result *res)
 		int r = quire_fs_read(path, &cur, 0);
 		if (r == 0 &&
 		    (cur.len != fs.v[i].data.len || memcmp(cur.ptr, fs.v[i].data.ptr, cur.len)) &&
-		    strcmp(fs.v[i].rel, ".gitignore")) {
+		    strcmp(fs.v[i].rel, ".gitignore") && strcmp(fs.v[i].rel, ".gitattributes")) {
 			quire_buf_printf(&differ, "%s%s", conflicts ? ", " : "", path);
 			conflicts++;
 		}

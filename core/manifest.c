@@ -41,12 +41,39 @@ long quire_rev_parse(const char *s)
 	return n;
 }
 
-int quire_manifest_current(const char *qdir, char **rev)
+int quire_rev_is_digest(const char *s)
 {
-	*rev = NULL;
+	size_t n = 0;
+	for (; s[n]; n++)
+		if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
+			return 0;
+	return n == 64;
+}
+
+int quire_rev_valid(const char *s)
+{
+	return quire_rev_is_digest(s) || (!strncmp(s, "rev-", 4) && quire_rev_parse(s) >= 0);
+}
+
+/* A line git leaves in a conflicted file: "<<<<<<< ours", "=======", ">>>>>>> theirs",
+ * "||||||| base". */
+static int conflict_marker(const char *s, size_t n)
+{
+	if (n < 7)
+		return 0;
+	for (const char *m = "<=>|"; *m; m++)
+		if (!strncmp(s, (char[8]){ *m, *m, *m, *m, *m, *m, *m, 0 }, 7))
+			return 1;
+	return 0;
+}
+
+int quire_manifest_head_list(const char *qdir, char ***heads, size_t *nheads)
+{
+	*heads = NULL;
+	*nheads = 0;
 	char *path = quire__xasprintf("%s/current", qdir);
 	struct quire_buf b = QUIRE_BUF_INIT;
-	int err = quire_fs_read(path, &b, 64);
+	int err = quire_fs_read(path, &b, 1u << 20);
 	free(path);
 	if (err == QUIRE_ENOTFOUND) {
 		quire_buf_release(&b);
@@ -57,18 +84,174 @@ int quire_manifest_current(const char *qdir, char **rev)
 		quire_buf_release(&b);
 		return err;
 	}
-	while (b.len && (b.ptr[b.len - 1] == '\n' || b.ptr[b.len - 1] == '\r'))
-		b.ptr[--b.len] = '\0';
-	if (quire_rev_parse(b.ptr) < 0 || strncmp(b.ptr, "rev-", 4)) {
-		quire_buf_release(&b);
-		return quire_error_set(
-			QUIRE_ECORRUPT,
-			".quire/current does not name a revision (expected rev-NNNN; "
-			"restore it from git, 'git checkout -- .quire/current', or write "
-			"the newest revision's name into it)");
+	char **list = NULL;
+	size_t n = 0, alloc = 0;
+	for (char *line = b.ptr, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		size_t len = strlen(line);
+		while (len && (line[len - 1] == '\r' || line[len - 1] == ' '))
+			line[--len] = '\0';
+		/* Blank lines, and the markers of a merge made without the union driver (the
+		 * lines between them are heads all the same). */
+		if (!len || conflict_marker(line, len))
+			continue;
+		if (!quire_rev_valid(line)) {
+			for (size_t k = 0; k < n; k++)
+				free(list[k]);
+			free(list);
+			quire_buf_release(&b);
+			return quire_error_set(
+				QUIRE_ECORRUPT,
+				".quire/current does not name a revision ('%.40s' is not a "
+				"revision "
+				"name: restore it from git, 'git checkout -- .quire/current', or "
+				"write the newest revision's name into it)",
+				line);
+		}
+		int seen = 0;
+		for (size_t k = 0; k < n && !seen; k++)
+			seen = !strcmp(list[k], line);
+		if (!seen) {
+			QUIRE_GROW(list, alloc, n + 1);
+			list[n++] = quire__xstrdup(line);
+		}
 	}
-	*rev = quire_buf_detach(&b, NULL);
+	quire_buf_release(&b);
+	*heads = list;
+	*nheads = n;
 	return 0;
+}
+
+int quire_manifest_parents(const char *qdir, const char *rev, char *parents[2], size_t *n)
+{
+	parents[0] = parents[1] = NULL;
+	*n = 0;
+	json_t *h = NULL;
+	long long narts;
+	int err = quire_manifest_head(qdir, rev, &h, &narts);
+	if (err)
+		return err;
+	const json_t *list = json_object_get(h, "parents");
+	const char *first = json_string_value(json_object_get(h, "parent"));
+	if (first)
+		parents[(*n)++] = quire__xstrdup(first);
+	for (size_t k = 0; k < json_array_size(list) && *n < 2; k++) {
+		const char *p = json_string_value(json_array_get(list, k));
+		if (p && (!first || strcmp(p, first)))
+			parents[(*n)++] = quire__xstrdup(p);
+	}
+	json_decref(h);
+	return 0;
+}
+
+int quire_manifest_is_ancestor(const char *qdir, const char *a, const char *b)
+{
+	/* Breadth first from b; every revision at most once. */
+	json_t *seen = json_object();
+	json_t *queue = json_array();
+	json_array_append_new(queue, json_string(b));
+	int found = 0;
+	for (size_t at = 0; at < json_array_size(queue) && !found; at++) {
+		const char *r = json_string_value(json_array_get(queue, at));
+		char *ps[2];
+		size_t np = 0;
+		if (quire_manifest_parents(qdir, r, ps, &np)) {
+			quire_error_clear();
+			continue;
+		}
+		for (size_t k = 0; k < np; k++) {
+			if (!strcmp(ps[k], a))
+				found = 1;
+			else if (!json_object_get(seen, ps[k])) {
+				json_object_set_new(seen, ps[k], json_true());
+				json_array_append_new(queue, json_string(ps[k]));
+			}
+			free(ps[k]);
+		}
+	}
+	json_decref(seen);
+	json_decref(queue);
+	return found;
+}
+
+int quire_manifest_heads(const char *qdir, char ***heads, size_t *nheads)
+{
+	int err = quire_manifest_head_list(qdir, heads, nheads);
+	if (err || *nheads < 2)
+		return err;
+	/* After a merge by git, one side may already hold the other (a clone that ran after
+	 * pulling): only heads no other head descends from are lines of history. */
+	char **h = *heads;
+	size_t n = *nheads, kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		int below = 0;
+		for (size_t j = 0; j < n && !below; j++)
+			below = j != i && h[j] && quire_manifest_is_ancestor(qdir, h[i], h[j]);
+		if (below) {
+			free(h[i]);
+			h[i] = NULL;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		if (h[i])
+			h[kept++] = h[i];
+	*nheads = kept;
+	return 0;
+}
+
+int quire_manifest_list(const char *qdir, char ***names, size_t *n)
+{
+	*names = NULL;
+	*n = 0;
+	char *dir = quire__xasprintf("%s/manifests", qdir);
+	DIR *d = opendir(dir);
+	free(dir);
+	if (!d)
+		return 0;
+	size_t alloc = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		if (len < 6 || strcmp(e->d_name + len - 5, ".json"))
+			continue;
+		char *name = quire__xstrndup(e->d_name, len - 5);
+		if (!quire_rev_valid(name)) {
+			free(name);
+			continue;
+		}
+		QUIRE_GROW(*names, alloc, *n + 1);
+		(*names)[(*n)++] = name;
+	}
+	closedir(d);
+	if (*n > 1)
+		qsort(*names, *n, sizeof(**names), quire__cmp_strp);
+	return 0;
+}
+
+int quire_manifest_current(const char *qdir, char **rev)
+{
+	*rev = NULL;
+	char **heads;
+	size_t n;
+	int err = quire_manifest_heads(qdir, &heads, &n);
+	if (err)
+		return err;
+	if (n > 1)
+		err = quire_error_set(QUIRE_ECONFLICT,
+				      ".quire/current names %zu lines of history (%.12s and %.12s: "
+				      "a git merge of "
+				      "two clones that each ran); quire cannot merge revisions "
+				      "yet: keep one line "
+				      "in .quire/current to go on from it",
+				      n, heads[0], heads[1]);
+	else if (n == 1)
+		*rev = heads[0];
+	for (size_t k = err ? 0 : 1; k < n; k++)
+		free(heads[k]);
+	free(heads);
+	return err;
 }
 
 json_t *quire_manifest_empty(void)
@@ -80,16 +263,18 @@ json_t *quire_manifest_empty(void)
 int quire_manifest_load(const char *qdir, const char *rev, json_t **out)
 {
 	*out = NULL;
-	if (quire_rev_parse(rev) < 0)
-		return quire_error_set(QUIRE_EINVALID, "'%s' is not a revision (expected rev-NNNN)",
-				       rev);
-	char name[32];
-	quire_rev_format(quire_rev_parse(rev), name, sizeof(name));
+	char name[QUIRE_REV_MAX];
+	if (quire_rev_is_digest(rev))
+		snprintf(name, sizeof(name), "%s", rev);
+	else if (quire_rev_parse(rev) >= 0)
+		quire_rev_format(quire_rev_parse(rev), name, sizeof(name));
+	else
+		return quire_error_set(QUIRE_EINVALID, "'%s' is not a revision", rev);
 	char *path = quire__xasprintf("%s/manifests/%s.json", qdir, name);
 	struct quire_buf b = QUIRE_BUF_INIT;
 	int err = quire_fs_read(path, &b, 1u << 30);
 	if (err == QUIRE_ENOTFOUND)
-		err = quire_error_set(QUIRE_ENOTFOUND, "revision %s does not exist", name);
+		err = quire_error_set(QUIRE_ENOTFOUND, "revision %.12s does not exist", name);
 	if (!err)
 		err = quire__manifest_parse(b.ptr, b.len, name, out);
 	free(path);
@@ -131,35 +316,38 @@ int quire__manifest_parse(const char *text, size_t len, const char *name, json_t
 int quire_manifest_set_current(const char *qdir, const char *rev)
 {
 	char *path = quire__xasprintf("%s/current", qdir);
-	char line[32];
+	char line[QUIRE_REV_MAX + 1];
 	snprintf(line, sizeof(line), "%s\n", rev);
 	int err = quire_fs_write_atomic(path, line, strlen(line), 0644);
 	free(path);
 	return err;
 }
 
-long quire_manifest_max_rev(const char *qdir)
+int quire_manifest_verify_name(const char *qdir, const char *rev)
 {
-	char *dir = quire__xasprintf("%s/manifests", qdir);
-	DIR *d = opendir(dir);
-	free(dir);
-	long max = 0;
-	if (!d)
-		return 0;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		size_t len = strlen(e->d_name);
-		if (len < 6 || strcmp(e->d_name + len - 5, ".json"))
-			continue;
-		char name[64];
-		if (len - 5 >= sizeof(name))
-			continue;
-		memcpy(name, e->d_name, len - 5);
-		name[len - 5] = '\0';
-		long n = quire_rev_parse(name);
-		if (n > max)
-			max = n;
+	char *path = quire__xasprintf("%s/manifests/%s.json", qdir, rev);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int err = quire_fs_read(path, &b, (size_t)1 << 40);
+	free(path);
+	if (err) {
+		quire_buf_release(&b);
+		return err;
 	}
-	closedir(d);
-	return max;
+	/* The name stands once, as the top-level "revision" (two-space indentation). */
+	char key[QUIRE_REV_MAX + 32];
+	snprintf(key, sizeof(key), "\n  \"revision\": \"%s\"", rev);
+	char *at = memmem(b.ptr, b.len, key, strlen(key));
+	struct quire_digest d = { { 0 } };
+	if (at) {
+		memcpy(at + strlen(key) - 65, QUIRE_REV_PENDING, 64);
+		quire_hash_bytes(b.ptr, b.len, &d);
+	}
+	quire_buf_release(&b);
+	if (!at || strcmp(d.s + 7, rev))
+		return quire_error_set(
+			QUIRE_ECORRUPT,
+			".quire/manifests/%s.json does not match its name (a damaged "
+			"revision)",
+			rev);
+	return 0;
 }

@@ -166,6 +166,8 @@ struct mw {
 	size_t cp_off, cp_len;		 /* the pending copy from base */
 	const struct quire_mrow *cp_row; /* the last row in it */
 	int err;
+	struct quire_hasher *hash; /* naming the revision by its bytes: all of them, so far */
+	size_t name_at;		   /* where QUIRE_REV_PENDING stands in the text, 0: nowhere */
 };
 
 static size_t mw_pos(const struct mw *w)
@@ -176,6 +178,8 @@ static size_t mw_pos(const struct mw *w)
 static void mw_flush_buf(struct mw *w)
 {
 	if (w->st && w->buf.len) {
+		if (w->hash)
+			quire_hasher_update(w->hash, w->buf.ptr, w->buf.len);
 		if (quire_fs_stream_write(w->st, w->buf.ptr, w->buf.len) && !w->err)
 			w->err = w->st->err;
 		w->flushed += w->buf.len;
@@ -190,6 +194,13 @@ static void mw_flush_copy(struct mw *w)
 		return;
 	if (w->st) {
 		mw_flush_buf(w);
+		if (w->hash) {
+			int err = quire__mbase_map(w->base);
+			if (err && !w->err)
+				w->err = err;
+			if (!err)
+				quire_hasher_update(w->hash, w->base->map + w->cp_off, w->cp_len);
+		}
 		if (quire_fs_stream_copy(w->st, w->base->fd, w->cp_off, w->cp_len) && !w->err)
 			w->err = w->st->err;
 		w->flushed += w->cp_len;
@@ -234,6 +245,9 @@ static int manifest_emit(const json_t *m, struct mw *w, struct span **spans_out,
 		quire_buf_put_jstr(b, keys[k], strlen(keys[k]));
 		quire_buf_add(b, ": ", 2);
 		v = json_object_get(m, keys[k]);
+		if (w->hash && !strcmp(keys[k], "revision") &&
+		    !strcmp(json_string_value(v) ? json_string_value(v) : "", QUIRE_REV_PENDING))
+			w->name_at = mw_pos(w) + 1; /* after the opening quote */
 		if (v != arts) {
 			if (!strcmp(keys[k], "files"))
 				quire__mb_put_kept(b, v, 1); /* a run's file list kept as text */
@@ -318,7 +332,7 @@ static int manifest_emit(const json_t *m, struct mw *w, struct span **spans_out,
 static int manifest_text(const json_t *m, struct quire_mbase *base, struct quire_buf *out,
 			 struct span **spans, size_t *nspans)
 {
-	struct mw w = { QUIRE_BUF_INIT, NULL, base, 0, 0, 0, NULL, 0 };
+	struct mw w = { QUIRE_BUF_INIT, NULL, base, 0, 0, 0, NULL, 0, NULL, 0 };
 	int err = manifest_emit(m, &w, spans, nspans);
 	if (!err)
 		quire_buf_add(out, w.buf.ptr, w.buf.len);
@@ -336,29 +350,59 @@ void quire_manifest_text(const json_t *m, struct quire_buf *out)
 	free(spans);
 }
 
+/* The text just written holds QUIRE_REV_PENDING as its name: the digest of those bytes
+ * takes its place, in the text and in the file's name (*path). */
+static int name_revision(struct quire_fs_stream *fst, struct mw *w, char *name, char **path,
+			 const char *dir)
+{
+	if (!w->name_at)
+		return quire_error_set(QUIRE_ERROR, "internal: a new revision has no name");
+	struct quire_digest d;
+	quire_hasher_final(w->hash, &d);
+	if (pwrite(fst->fd, d.s + 7, 64, (off_t)w->name_at) != 64)
+		return quire_error_set(QUIRE_EIO, "cannot write '%s': %s", fst->tmp,
+				       strerror(errno));
+	snprintf(name, QUIRE_REV_MAX, "%s", d.s + 7);
+	free(*path);
+	*path = quire__xasprintf("%s/%s.json", dir, name);
+	free(fst->path);
+	fst->path = quire__xstrdup(*path);
+	return 0;
+}
+
 int quire_manifest_write_from(const char *qdir, const char *rev, const json_t *m,
-			      struct quire_mbase *base)
+			      struct quire_mbase *base, char *named)
 {
 	char *dir = quire__xasprintf("%s/manifests", qdir);
 	char *path = quire__xasprintf("%s/%s.json", dir, rev);
+	int pending = !strcmp(rev, QUIRE_REV_PENDING);
 	struct span *spans = NULL;
 	size_t nspans = 0;
 	struct stat st;
 	struct quire_fs_stream fst;
+	char name[QUIRE_REV_MAX];
+	snprintf(name, sizeof(name), "%s", rev);
 	int err = quire_fs_mkdirs(dir, 0755);
 	if (!err)
 		err = quire_fs_stream_open(&fst, path, 0644);
 	if (!err) {
-		struct mw w = { QUIRE_BUF_INIT, &fst, base, 0, 0, 0, NULL, 0 };
+		struct mw w = { QUIRE_BUF_INIT, &fst, base, 0, 0, 0, NULL, 0, NULL, 0 };
+		if (pending)
+			w.hash = quire_hasher_new();
 		err = manifest_emit(m, &w, &spans, &nspans);
 		quire_buf_release(&w.buf);
+		if (!err && pending)
+			err = name_revision(&fst, &w, name, &path, dir);
+		quire_hasher_free(w.hash);
 		if (err)
 			quire_fs_stream_abort(&fst);
 		else
 			err = quire_fs_stream_commit(&fst);
 	}
 	if (!err && stat(path, &st) == 0)
-		write_index(qdir, rev, &st, spans, nspans);
+		write_index(qdir, name, &st, spans, nspans);
+	if (!err && named)
+		snprintf(named, QUIRE_REV_MAX, "%s", name);
 	free(spans);
 	free(dir);
 	free(path);
@@ -367,7 +411,7 @@ int quire_manifest_write_from(const char *qdir, const char *rev, const json_t *m
 
 int quire_manifest_write(const char *qdir, const char *rev, const json_t *m)
 {
-	return quire_manifest_write_from(qdir, rev, m, NULL);
+	return quire_manifest_write_from(qdir, rev, m, NULL, NULL);
 }
 
 void quire_manifest_reindex(const char *qdir, const char *rev, const json_t *m)

@@ -122,11 +122,6 @@ struct accounted {
 	int may_store; /* a writer: an intact copy of a lost blob is taken back */
 };
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static void known_add(struct accounted *a, size_t *alloc, const struct quire_mout *v, size_t n)
 {
 	for (size_t k = 0; k < n; k++)
@@ -135,7 +130,7 @@ static void known_add(struct accounted *a, size_t *alloc, const struct quire_mou
 			a->known[a->nknown++] = v[k].digest;
 		}
 	if (a->nknown) /* known is NULL until the first digest: qsort's argument is nonnull */
-		qsort(a->known, a->nknown, sizeof(*a->known), cmp_str);
+		qsort(a->known, a->nknown, sizeof(*a->known), quire__cmp_strp);
 }
 
 /* Whether the regular file at path, which is not what the new revision puts there, holds
@@ -174,7 +169,8 @@ static int replaceable(const struct accounted *a, const char *path, const char *
 		if (!strcmp(a->allowed[k], d->s))
 			return 1;
 	const char *key = d->s;
-	int known = a->nknown && bsearch(&key, a->known, a->nknown, sizeof(*a->known), cmp_str);
+	int known =
+		a->nknown && bsearch(&key, a->known, a->nknown, sizeof(*a->known), quire__cmp_strp);
 	if (!known && a->store)
 		known = quire_store_ac_has_digest(a->store, d->s);
 	return known && quire_blob_exists(a->p->qdir, d->s);

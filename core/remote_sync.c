@@ -50,7 +50,7 @@ static void add(struct sync *s, const json_t *digest, const char *fmt, const cha
 static void add_call(struct sync *s, const json_t *digest, const char *id, const char *rev)
 {
 	const char *d = json_string_value(digest);
-	add(s, digest, "the call record of %s in %s", id, rev);
+	add(s, digest, "the call record of %s in %.12s", id, rev);
 	if (d && quire_digest_valid(d) && !json_object_get(s->calls, d))
 		json_object_set_new(s->calls, d, json_string(id));
 }
@@ -98,18 +98,18 @@ static void collect(struct sync *s, const json_t *m, const char *rev)
 	const char *k;
 	json_t *v;
 	json_object_foreach((json_t *)json_object_get(m, "files"), k, v)
-		add(s, v, "file %s of %s", k, rev);
+		add(s, v, "file %s of %.12s", k, rev);
 	json_object_foreach((json_t *)json_object_get(m, "artefacts"), k, v) {
-		add(s, json_object_get(v, "digest"), "the output of %s in %s", k, rev);
+		add(s, json_object_get(v, "digest"), "the output of %s in %.12s", k, rev);
 		add_call(s, json_object_get(v, "call"), k, rev);
 		/* What a failed attempt left, and a feedback round's draft (gc keeps them). */
 		add_call(s, json_object_get(v, "failed_call"), k, rev);
-		add(s, json_object_get(v, "partial"), "the cut-off answer of %s in %s", k, rev);
-		add(s, json_object_get(v, "draft"), "the draft of %s in %s", k, rev);
+		add(s, json_object_get(v, "partial"), "the cut-off answer of %s in %.12s", k, rev);
+		add(s, json_object_get(v, "draft"), "the draft of %s in %.12s", k, rev);
 		size_t i;
 		json_t *t;
 		json_array_foreach(json_object_get(v, "takes"), i, t) {
-			add(s, json_object_get(t, "digest"), "a take of %s in %s", k, rev);
+			add(s, json_object_get(t, "digest"), "a take of %s in %.12s", k, rev);
 			add_call(s, json_object_get(t, "call"), k, rev);
 			const char *fp = str(t, "fingerprint");
 			if (!s->push || !quire_digest_valid(fp) ||

@@ -266,7 +266,7 @@ static int refuse_unrecorded(const char *root, const char *qdir, const json_t *t
 		put_names(&b, list, 1, (size_t)-1);
 		err = quire_error_set(
 			QUIRE_ECONFLICT,
-			"cannot rewind to %s: %s %s changes no revision recorded, which "
+			"cannot rewind to %.12s: %s %s changes no revision recorded, which "
 			"the rewind would overwrite; nothing was changed. Record them "
 			"first ('quire run'), or move the %s aside, then rewind",
 			rev, b.ptr, json_array_size(list) == 1 ? "has" : "have",
@@ -311,9 +311,9 @@ int quire_rewind(const char *root, const char *rev, const char *command, char *n
 					      "its shared cache, if it has one");
 		err = quire_error_set(
 			QUIRE_ENOTFOUND,
-			"cannot rewind to %s: it recorded what is neither in the store %s: %s; "
+			"cannot rewind to %.12s: it recorded what is neither in the store %s: %s; "
 			"nothing was changed (a clone whose store holds it can rewind to "
-			"%s, or 'quire push %s' there into the shared cache this clone "
+			"%.12s, or 'quire push %.12s' there into the shared cache this clone "
 			"asks; commit out/ and the files after each run)",
 			rev, where, b.ptr, rev, rev);
 		free(where);

@@ -177,10 +177,10 @@ static int check_touch(const struct quire_project *p, const struct quire_plan *p
 	return 0;
 }
 
-static int write_plan_file(struct quire_project *p, const struct quire_plan *plan, const char *rev)
+static int write_plan_file(struct quire_project *p, const struct quire_plan *plan, int64_t run)
 {
 	char *dir = quire__xasprintf("%s/runs", p->qdir);
-	char *path = quire__xasprintf("%s/%s-plan.json", dir, rev);
+	char *path = quire__xasprintf("%s/run-%lld-plan.json", dir, (long long)run);
 	int err = quire_fs_mkdirs(dir, 0755);
 	if (!err) {
 		json_t *j = quire_plan_to_json(plan, 0);
@@ -219,12 +219,10 @@ static int check_hand_edits(const struct quire_plan *plan)
 static int record_start(struct runner *r, const char *current)
 {
 	struct quire_project *p = r->p;
-	long a, b = quire_manifest_max_rev(p->qdir);
-	int err = quire_store_max_rev(r->store, &a);
+	/* Named by its manifest's digest when it is committed. */
+	snprintf(r->rev, sizeof(r->rev), "%s", QUIRE_REV_PENDING);
+	int err = quire__run_snapshot(p, r->plan);
 	if (err)
-		return err;
-	quire_rev_format((a > b ? a : b) + 1, r->rev, sizeof(r->rev));
-	if ((err = quire__run_snapshot(p, r->plan)) || (err = write_plan_file(p, r->plan, r->rev)))
 		return err;
 	json_t *inputs = json_object();
 	const char *name;
@@ -250,7 +248,7 @@ static int record_start(struct runner *r, const char *current)
 						 start_text, &r->run_id)
 			 : QUIRE_EINVALID;
 	free(start_text);
-	return err;
+	return err ? err : write_plan_file(p, r->plan, r->run_id);
 }
 
 /* Node i is dirty only because its recorded output is missing, now that what it reads is
@@ -549,9 +547,10 @@ int quire_run_git_commit(const struct quire_project *p, const struct quire_run_r
 {
 	/* What the README says to commit: the project's files, the revisions, the calls, out/. */
 	size_t n = 0;
-	char **paths = quire__xcalloc(p->nfiles + 9, sizeof(char *));
+	char **paths = quire__xcalloc(p->nfiles + 10, sizeof(char *));
 	paths[n++] = quire__xstrdup(QUIRE_PROJECT_FILE);
 	paths[n++] = quire__xstrdup(".gitignore");
+	paths[n++] = quire__xstrdup(".gitattributes");
 	for (size_t k = 0; k < p->nfiles; k++)
 		paths[n++] = quire__xstrdup(p->files[k].rel);
 	paths[n++] = quire__xstrdup(".quire/manifests/");
@@ -559,7 +558,8 @@ int quire_run_git_commit(const struct quire_project *p, const struct quire_run_r
 	paths[n++] = quire__xstrdup(".quire/calls/");
 	paths[n++] = quire__xasprintf("%s/", p->out_dir);
 	struct quire_buf m = QUIRE_BUF_INIT;
-	quire_buf_printf(&m, "quire: %s: %zu produced, %zu cached", r->rev, r->produced, r->cached);
+	quire_buf_printf(&m, "quire: %.12s: %zu produced, %zu cached", r->rev, r->produced,
+			 r->cached);
 	if (r->priced)
 		quire_buf_printf(&m, ", cost %lld.%06lld", r->cost_micro / 1000000,
 				 r->cost_micro % 1000000);

@@ -64,22 +64,15 @@ static int fold_cb(void *ud, int64_t seq, int64_t time_ns, const char *kind, con
 }
 
 /* Folds run `run`'s events into m (consumed: changed in place; slim with its base, or full),
- * writes it as revision rev and moves `current`; *out gets m when given. */
-int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t run,
-			   const char *rev, json_t *m, struct quire_mbase *base, int compact,
-			   json_t **out)
+ * writes it as revision rev (QUIRE_REV_MAX bytes: a run named QUIRE_REV_PENDING gets its
+ * digest's name there) and moves `current`; *out gets m when given. */
+int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t run, char *rev,
+			   json_t *m, struct quire_mbase *base, int compact, json_t **out)
 {
 	struct fold_ctx fc = { m, base, compact, 0, 0, NULL, 0, 0 };
 	int err = quire_store_events_text(store, run, fold_cb, &fc);
 	if (fc.err)
 		err = fc.err;
-	/* What the calls sent and got, committed beside the manifest so that a clone can show
-	 * it. A pack that cannot be written costs only that (the store keeps the records). */
-	if (!err && quire_calls_write(qdir, rev, fc.calls, fc.ncalls))
-		quire_error_clear();
-	for (size_t k = 0; k < fc.ncalls; k++)
-		free((char *)fc.calls[k]);
-	free(fc.calls);
 	/* A slim manifest's files, inputs and counts are empty until run.start sets them. */
 	if (!err && ((base && !fc.started) || !json_is_string(json_object_get(m, "revision")) ||
 		     strcmp(json_string_value(json_object_get(m, "revision")), rev)))
@@ -89,12 +82,20 @@ int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t 
 	 * all of them durable before the manifest that names them. */
 	if (!err)
 		err = quire_fs_sync_fs(qdir);
-	if (!err)
-		err = quire_manifest_write_from(qdir, rev, m, base);
+	if (!err && !(err = quire_manifest_write_from(qdir, rev, m, base, rev)))
+		json_object_set_new(m, "revision", json_string(rev));
+	/* What the calls sent and got, committed beside the manifest (named as it is) so that a
+	 * clone can show it; written before `current` moves. A pack that cannot be written
+	 * costs only that (the store keeps the records). */
+	if (!err && quire_calls_write(qdir, rev, fc.calls, fc.ncalls))
+		quire_error_clear();
+	for (size_t k = 0; k < fc.ncalls; k++)
+		free((char *)fc.calls[k]);
+	free(fc.calls);
 	if (!err)
 		err = quire_manifest_set_current(qdir, rev);
 	if (!err)
-		err = quire_store_run_finish(store, run, "committed");
+		err = quire_store_run_finish(store, run, "committed", rev);
 	if (err || !out)
 		json_decref(m);
 	else
@@ -102,7 +103,7 @@ int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t 
 	return err;
 }
 
-int quire__run_commit(const char *qdir, struct quire_store *store, int64_t run, const char *rev,
+int quire__run_commit(const char *qdir, struct quire_store *store, int64_t run, char *rev,
 		      const char *parent, const json_t *parent_manifest, json_t **out)
 {
 	json_t *m = NULL;
@@ -201,7 +202,7 @@ int quire__run_recover(struct quire_project *p, struct quire_store *store, char 
 		       size_t len)
 {
 	int64_t run;
-	char *rev = NULL, *parent = NULL;
+	char *rev = NULL, *parent = NULL, name[QUIRE_REV_MAX];
 	int err = quire_store_unfinished_run(store, &run, &rev, &parent);
 	while (!err && run) {
 		/* Its start event records what it read: without one (a store made before the row
@@ -209,17 +210,18 @@ int quire__run_recover(struct quire_project *p, struct quire_store *store, char 
 		 * and nothing was produced, since jobs start only after it. */
 		int has = quire_store_run_has_start(store, run);
 		if (has == 0) {
-			err = quire_store_run_finish(store, run, "abandoned");
+			err = quire_store_run_finish(store, run, "abandoned", NULL);
 			goto next;
 		}
 		err = has < 0 ? has : verify_outputs(p, store, run);
 		if (!err)
 			err = quire__run_record(store, run, quire_ev_name(QUIRE_EV_RUN_RECOVERED),
 						NULL, NULL, NULL, NULL);
+		snprintf(name, sizeof(name), "%s", rev);
 		if (!err)
-			err = quire__run_commit(p->qdir, store, run, rev, parent, NULL, NULL);
+			err = quire__run_commit(p->qdir, store, run, name, parent, NULL, NULL);
 		if (!err)
-			snprintf(recovered, len, "%s", rev);
+			snprintf(recovered, len, "%s", name);
 	next:
 		free(rev);
 		free(parent);

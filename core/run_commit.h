@@ -18,8 +18,9 @@ int quire__run_record(struct quire_store *store, int64_t run, const char *kind, 
 
 /* Commits run `run` as revision rev: parent's manifest (parent_manifest when the caller has it
  * loaded, else read) folded with the run's events, written, `current` moved, the run marked
- * committed. *out (may be NULL) gets the new manifest. */
-int quire__run_commit(const char *qdir, struct quire_store *store, int64_t run, const char *rev,
+ * committed. rev (QUIRE_REV_MAX bytes) is the run's name, QUIRE_REV_PENDING for a new
+ * revision, and gets the name it was given. *out (may be NULL) gets the new manifest. */
+int quire__run_commit(const char *qdir, struct quire_store *store, int64_t run, char *rev,
 		      const char *parent, const json_t *parent_manifest, json_t **out);
 
 /* Commits runs that were killed before they finished; names the last one in recovered. */

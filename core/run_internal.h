@@ -124,7 +124,7 @@ struct runner {
 	const struct quire_run_opts *o;
 	struct quire_run_result *res;
 	int64_t run_id;
-	char rev[32];
+	char rev[QUIRE_REV_MAX];
 
 	pthread_mutex_t mu;
 	pthread_cond_t work_cv, done_cv;
@@ -319,8 +319,7 @@ int quire_run__execute(struct runner *r);
 
 /* Folds run `run`'s events into m (consumed: changed in place; slim with its base, or full),
  * writes it as revision rev and moves `current`; *out gets m when given. */
-int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t run,
-			   const char *rev, json_t *m, struct quire_mbase *base, int compact,
-			   json_t **out);
+int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t run, char *rev,
+			   json_t *m, struct quire_mbase *base, int compact, json_t **out);
 
 #endif

@@ -461,15 +461,21 @@ int quire_store_run_has_start(struct quire_store *s, int64_t run)
 	return rc == SQLITE_DONE ? 0 : db_error(s, "reading events");
 }
 
-int quire_store_run_finish(struct quire_store *s, int64_t run, const char *state)
+int quire_store_run_finish(struct quire_store *s, int64_t run, const char *state, const char *rev)
 {
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(s->db, "UPDATE runs SET state = ?, finished_ns = ? WHERE id = ?", -1,
-			       &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(s->db,
+			       "UPDATE runs SET state = ?, finished_ns = ?, rev = coalesce(?, rev) "
+			       "WHERE id = ?",
+			       -1, &st, NULL) != SQLITE_OK)
 		return db_error(s, "finishing a run");
 	sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, quire__now_ns());
-	sqlite3_bind_int64(st, 3, run);
+	if (rev)
+		sqlite3_bind_text(st, 3, rev, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 3);
+	sqlite3_bind_int64(st, 4, run);
 	int rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : db_error(s, "finishing a run");
@@ -490,22 +496,6 @@ int quire_store_unfinished_run(struct quire_store *s, int64_t *run_id, char **re
 		*rev = quire__xstrdup((const char *)sqlite3_column_text(st, 1));
 		const char *p = (const char *)sqlite3_column_text(st, 2);
 		*parent = p ? quire__xstrdup(p) : NULL;
-	}
-	sqlite3_finalize(st);
-	return 0;
-}
-
-int quire_store_max_rev(struct quire_store *s, long *out)
-{
-	sqlite3_stmt *st;
-	*out = 0;
-	if (sqlite3_prepare_v2(s->db, "SELECT rev FROM runs", -1, &st, NULL) != SQLITE_OK)
-		return db_error(s, "reading runs");
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		const char *r = (const char *)sqlite3_column_text(st, 0);
-		long n = r && !strncmp(r, "rev-", 4) ? strtol(r + 4, NULL, 10) : 0;
-		if (n > *out)
-			*out = n;
 	}
 	sqlite3_finalize(st);
 	return 0;

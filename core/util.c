@@ -449,3 +449,8 @@ int quire__io_code(int e)
 {
 	return e == ENOSPC || e == EDQUOT ? QUIRE_ENOSPC : QUIRE_EIO;
 }
+
+int quire__cmp_strp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}

@@ -53,6 +53,9 @@ char *quire__path_join(const char *a, const char *b);
  * itself. NULL when it is absolute or climbs out ("..", "a/../.."). */
 char *quire__rel_normal(const char *s);
 
+/* qsort comparison of two strings (char * items), by strcmp. */
+int quire__cmp_strp(const void *a, const void *b);
+
 /* Grows *arr to hold at least n items of `size` bytes (doubling). */
 void quire__grow(void **arr, size_t *alloc, size_t n, size_t size);
 #define QUIRE_GROW(arr, alloc, n) quire__grow((void **)&(arr), &(alloc), (n), sizeof(*(arr)))

@@ -77,6 +77,19 @@ event_ids() {
 		sed 's/ $//'
 }
 
+# Revisions are named by the digest of their manifest, so tests name them by position:
+# revfull N is the whole name of the project's Nth revision (1 the oldest, as 'inspect --log'
+# orders them; run in the project), rev N the 12 characters quire shows, manifest N its file.
+revfull() {
+	"$QUIRE" inspect --log --json 2>/dev/null | python3 -c '
+import json, sys
+rows = json.loads(sys.stdin.readline() or "[]")[::-1]
+n = int(sys.argv[1])
+print(rows[n - 1]["revision"] if 1 <= n <= len(rows) else "")' "$1"
+}
+rev() { revfull "$1" | cut -c1-12; }
+manifest() { echo ".quire/manifests/$(revfull "$1").json"; }
+
 # Fingerprint of everything quire keeps that must not change on a refused command (its caches
 # excepted: quire.db, stat-cache, blob-trust and template-checks hold what a plan may record;
 # reserve is room kept on the disk).

@@ -4,11 +4,14 @@
 
 run_q "init creates a story project" 0 init proj
 for f in quire.yaml blueprint.yaml inputs.yaml prompts/outline.md prompts/chapter.md \
-	prompts/scene.md prompts/book.md schemas/outline.json .gitignore; do
+	prompts/scene.md prompts/book.md schemas/outline.json .gitignore .gitattributes; do
 	check "init wrote $f" test -f "proj/$f"
 done
 check "gitignore keeps blobs and the database out of git" grep -qx '.quire/blobs/' proj/.gitignore
 check "gitignore does not ignore manifests" sh -c '! grep -v "^#" proj/.gitignore | grep -q manifests'
+check "git merges current line by line, keeping both sides" \
+	grep -qx '.quire/current merge=union' proj/.gitattributes
+check "and never converts line endings of outputs" grep -qx 'out/\*\* -text' proj/.gitattributes
 check "every role is bound to the mock provider" grep -q 'provider: mock' proj/quire.yaml
 
 before=$(cd proj && find . -type f | sort | xargs sha256sum | sha256sum)
@@ -22,10 +25,14 @@ run_q "init refuses to overwrite an edited file" 3 init proj
 check "it names the file" err_has "inputs.yaml already exists"
 check "the edit survived" grep -q '# my premise' proj/inputs.yaml
 
-mkdir mine && printf 'node_modules/\n' >mine/.gitignore
-run_q "init into a directory with its own .gitignore" 0 init mine
+mkdir mine && printf 'node_modules/\n' >mine/.gitignore && printf '*.png binary' >mine/.gitattributes
+run_q "init into a directory with its own .gitignore and .gitattributes" 0 init mine
 check "the user's .gitignore lines are kept" grep -qx 'node_modules/' mine/.gitignore
 check "quire's lines are added" grep -qx '.quire/blobs/' mine/.gitignore
+check "the user's .gitattributes lines are kept" grep -qx '\*.png binary' mine/.gitattributes
+check "quire's are added" grep -qx '.quire/current merge=union' mine/.gitattributes
+run_q "init there again" 0 init mine
+is "adds them once" "$(grep -c 'merge=union' mine/.gitattributes)" 1
 
 run_q "init --blueprint list names story" 0 init --blueprint list
 check "story is listed" out_has "story"

@@ -18,29 +18,29 @@ check "dry run wrote nothing at all" test ! -e .quire
 check "dry run wrote no out/" test ! -e out
 
 run_q "first run" 0 run
-check "it produced 11" out_has "run: rev-0001: 11 produced"
-is "current points at rev-0001" "$(cat .quire/current)" "rev-0001"
+check "it produced 11" out_has "run: $(rev 1): 11 produced"
+is "current points at rev-0001" "$(cat .quire/current)" "$(revfull 1)"
 
 run_q "plan after the run" 0 plan
-check "nothing to do" out_has "plan: nothing to do, 11 up to date (current rev-0001)"
+check "nothing to do" out_has "plan: nothing to do, 11 up to date (current $(rev 1))"
 run_q "plan --check exits 0 when up to date" 0 plan --check
-check "the revision's compact index was written" test -s .quire/runs/rev-0001-index.tsv
-echo "garbage" >.quire/runs/rev-0001-index.tsv
+check "the revision's compact index was written" test -s .quire/runs/$(revfull 1)-index.tsv
+echo "garbage" >.quire/runs/$(revfull 1)-index.tsv
 run_q "a damaged index is ignored, not trusted" 0 plan --check
-rm .quire/runs/rev-0001-index.tsv
+rm .quire/runs/$(revfull 1)-index.tsv
 run_q "a missing index (a fresh clone) falls back to the manifest" 0 plan --check
 run_q "second run" 0 run --json
 is "second run produced nothing" "$(count_events produced)" 0
 check "second run reports no revision" out_has '"revision":null'
-is "no second manifest was written" "$(ls .quire/manifests)" "rev-0001.json"
-check "the run wrote the missing index again" test -s .quire/runs/rev-0001-index.tsv
-cp .quire/runs/rev-0001-index.tsv "$TRASH/index"
+is "no second manifest was written" "$(ls .quire/manifests)" "$(revfull 1).json"
+check "the run wrote the missing index again" test -s .quire/runs/$(revfull 1)-index.tsv
+cp .quire/runs/$(revfull 1)-index.tsv "$TRASH/index"
 # One entry's bytes damaged in place, the file's size and mtime kept: the index still
 # matches the file, the entry no longer matches the index; plan reads the manifest whole and
 # says where it is damaged (exit 5: a damaged store).
-cp -p .quire/manifests/rev-0001.json "$TRASH/manifest"
+cp -p $(manifest 1) "$TRASH/manifest"
 sed -i 's/Tone: warm/Tone: eerie/' inputs.yaml
-python3 - .quire/manifests/rev-0001.json <<'PY'
+python3 - $(manifest 1) <<'PY'
 import os, sys
 p = sys.argv[1]; st = os.stat(p); b = open(p, "rb").read()
 i = b.index(b'"Chapter[0]": {') + len(b'"Chapter[0]": ')
@@ -48,13 +48,13 @@ open(p, "r+b").write(b[:i] + b"[" + b[i + 1:])
 os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
 PY
 damaged=$(python3 -c '
-b=open(".quire/manifests/rev-0001.json","rb").read(); print(b[:b.index(b"\"Chapter[0]\": [")].count(b"\n")+1)')
+b=open("'"$(manifest 1)"'","rb").read(); print(b[:b.index(b"\"Chapter[0]\": [")].count(b"\n")+1)')
 run_q "an entry that does not match the index" 5 plan
 check "the manifest is named, with line and column (within the damaged entry)" python3 -c '
 import re,sys
-m=re.search(r"\.quire/manifests/rev-0001\.json:(\d+):(\d+): ", open(sys.argv[1]).read())
+m=re.search(r"\.quire/manifests/'"$(revfull 1)"'\.json:(\d+):(\d+): ", open(sys.argv[1]).read())
 assert m and int(sys.argv[2]) <= int(m.group(1)) <= int(sys.argv[2]) + 40, (m and m.group(0), sys.argv[2])' "$TRASH/.err" "$damaged"
-cp -p "$TRASH/manifest" .quire/manifests/rev-0001.json
+cp -p "$TRASH/manifest" $(manifest 1)
 sed -i 's/Tone: eerie/Tone: warm/' inputs.yaml
 run_q "restored" 0 plan --check
 
@@ -70,18 +70,18 @@ run_q "plan --explain lists every reason" 0 plan --explain
 check "the input is named" out_has "input changed: Tone"
 check "upstream reasons are given" out_has "upstream changed: Outline"
 run_q "run after the edit" 0 run
-check "a second revision" out_has "run: rev-0002: 11 produced"
-cp .quire/manifests/rev-0002.json "$TRASH/rev2"
+check "a second revision" out_has "run: $(rev 2): 11 produced"
+cp $(manifest 2) "$TRASH/rev2"
 
 # A run that commits without the parent's index (a fresh clone) writes the same kind of
 # manifest: folded onto the whole parent, its changed entries held in memory.
-rm .quire/runs/rev-0002-index.tsv
+rm .quire/runs/$(revfull 2)-index.tsv
 sed -i 's/Tone: eerie/Tone: warm/' inputs.yaml
 run_q "a run without the index commits" 0 run --json
 is "everything made again (or restored)" "$(($(count_events produced) + $(count_events cached)))" 11
 check "a third revision that reads back" python3 -c '
-import json; m = json.load(open(".quire/manifests/rev-0003.json"))
-assert m["revision"] == "rev-0003" and len(m["artefacts"]) == 11, m["revision"]'
+import json; m = json.load(open("'"$(manifest 3)"'"))
+assert m["revision"] == "'"$(revfull 3)"'" and len(m["artefacts"]) == 11, m["revision"]'
 run_q "up to date after it" 0 plan --check
-check "its index written" test -s .quire/runs/rev-0003-index.tsv
+check "its index written" test -s .quire/runs/$(revfull 3)-index.tsv
 done_testing

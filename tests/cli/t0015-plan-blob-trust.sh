@@ -20,9 +20,9 @@ shards=$(($(wc -l <.quire/runs/blob-trust) - 1))
 # 11 outputs and the 8 files the project read (their snapshots are kept in the store too).
 is "one line per shard holding an output or a snapshot, at most" "$((shards >= 1 && shards <= 19))" 1
 run_q "a trusted plan" 0 plan
-check "is still up to date" out_has "plan: nothing to do, 11 up to date (current rev-0001)"
+check "is still up to date" out_has "plan: nothing to do, 11 up to date (current $(rev 1))"
 
-d=$(digest_of rev-0001 'Chapter[1]')
+d=$(digest_of $(revfull 1) 'Chapter[1]')
 rm -f ".quire/blobs/sha256/${d:0:2}/$d"
 # (out/ holds no copy either: plan would take one back from there.)
 cp out/Chapter-1.md chapter1.kept

@@ -81,6 +81,6 @@ if command -v script >/dev/null; then
 	rm -rf .quire out
 	script -qec "$QUIRE run" /dev/null >"$TRASH/.out" 2>&1
 	check "on a terminal, progress is one live line" grep -q $'\r' "$TRASH/.out"
-	check "and the summary follows" out_has "run: rev-0001: 5 produced"
+	check "and the summary follows" out_has "run: $(rev 1): 5 produced"
 fi
 done_testing

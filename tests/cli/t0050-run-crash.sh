@@ -23,14 +23,14 @@ check "the killed run did not finish" test "$done_before" -lt 11
 
 run_q "plan works on the store the kill left" 0 plan --json
 run_q "the next run" 0 run --json
-check "it recovered the killed run's revision" grep -q '"revision":"rev-0002"' "$TRASH/.out"
+check "it recovered the killed run's revision" grep -q '"revision":"'"$(revfull 2)"'"' "$TRASH/.out"
 redone=$(count_events produced)
 check "it generated only what was unfinished ($redone <= $((11 - done_before)))" \
 	test "$redone" -le $((11 - done_before))
 check "and generated something" test "$redone" -ge 1
-check "rev-0001 is the recovered partial revision" test -f .quire/manifests/rev-0001.json
+check "rev-0001 is the recovered partial revision" test -f $(manifest 1)
 check "the recovered revision holds the finished work" python3 -c '
-import json,sys; m=json.load(open(".quire/manifests/rev-0001.json"))
+import json,sys; m=json.load(open("'"$(manifest 1)"'"))
 assert m.get("recovered") is True
 assert len(m["artefacts"]) >= int(sys.argv[1]), len(m["artefacts"])' "$done_before"
 run_q "up to date afterwards" 0 plan --check
@@ -47,8 +47,8 @@ check "the interrupted run gets part way" wait_for 2 int.out
 kill -INT "$pid"
 wait "$pid"
 is "SIGINT exits 130" "$?" 130
-check "it says what was committed" grep -q "interrupted; what finished was committed as rev-0001" int.err
-check "the revision is committed" test "$(cat .quire/current)" = rev-0001
+check "it says what was committed" grep -q "interrupted; what finished was committed as $(rev 1)" int.err
+check "the revision is committed" test "$(cat .quire/current)" = "$(revfull 1)"
 finished=$(grep -c '"event":"produced"' int.out)
 run_q "the next run does only the rest" 0 run --json
 is "produced the rest exactly" "$(count_events produced)" $((11 - finished))
@@ -62,7 +62,7 @@ check "the run gets part way" wait_for 2 hup.out
 kill -HUP "$pid"
 wait "$pid"
 is "SIGHUP exits 130" "$?" 130
-check "the revision is committed, not left for recovery" test "$(cat .quire/current)" = rev-0001
+check "the revision is committed, not left for recovery" test "$(cat .quire/current)" = "$(revfull 1)"
 run_q "the next run does not recover anything" 0 run
 check "nothing recovered" out_lacks "recovered"
 done_testing

@@ -36,7 +36,7 @@ cp inputs.yaml inputs.before
 run_q "edit --set refuses too" 7 edit --set Tone=eerie
 check "inputs.yaml is unchanged" cmp -s inputs.yaml inputs.before
 check "no success line was printed" out_lacks "edit:"
-run_q "rewind refuses too" 7 rewind rev-0001 --yes
+run_q "rewind refuses too" 7 rewind $(rev 1) --yes
 is "the store did not change" "$(store_state)" "$state"
 
 run_q "adopting it as a hand edit" 0 edit 'Chapter[1]' --file out/Chapter-1.md

@@ -6,7 +6,7 @@ run_q "inspect before any run" 3 inspect
 check "says nothing is built" err_has "nothing has been built yet"
 run_q "first run" 0 run
 run_q "inspect the current revision" 0 inspect
-check "names the revision" out_has "revision rev-0001"
+check "names the revision" out_has "revision $(rev 1)"
 check "lists inputs" out_has "Chapters"
 check "lists 11 artefacts" out_has "artefacts (11):"
 run_q "inspect one chapter" 0 inspect 'Chapter[0]'
@@ -22,15 +22,15 @@ assert d["digest"]=="sha256:"+hashlib.sha256(open("out/Chapter-0.md","rb").read(
 run_q "inspect a pattern" 0 inspect 'Scene[1][*]'
 is "two scenes listed" "$(wc -l <"$TRASH/.out")" 2
 run_q "inspect an unknown id" 3 inspect 'Chapter[9]'
-check "says so" err_has "rev-0001 has no artefact 'Chapter[9]'"
+check "says so" err_has "$(rev 1) has no artefact 'Chapter[9]'"
 sed -i 's/^Tone: warm/Tone: wry/' inputs.yaml
 run_q "second run" 0 run
-run_q "inspect an older revision" 0 inspect --json --revision rev-0001
+run_q "inspect an older revision" 0 inspect --json --revision $(rev 1)
 check "the old revision keeps the old input" python3 -c '
 import json,sys; d=json.load(open(sys.argv[1])); assert d["inputs"]["Tone"]["value"]=="warm"' "$TRASH/.out"
 run_q "inspect a revision that does not exist" 3 inspect --revision rev-0042
 check "names it" err_has "revision rev-0042 does not exist"
-echo "{ broken" >.quire/manifests/rev-0001.json
-run_q "a corrupt manifest is reported, not trusted" 5 inspect --revision 1
-check "with its position" err_has ".quire/manifests/rev-0001.json:"
+echo "{ broken" >$(manifest 1)
+run_q "a corrupt manifest is reported, not trusted" 5 inspect --revision $(rev 1)
+check "with its position" err_has "$(manifest 1):"
 done_testing

@@ -22,7 +22,7 @@ for f in sys.argv[1:]:
 print("%.3f" % t)' "$@"
 }
 check "make builds the narration" m
-check "quire produced every instance" out_has "run: rev-0001: 7 produced"
+check "quire produced every instance" out_has "run: $(rev 1): 7 produced"
 check "out/Narration.wav exists" test -s out/Narration.wav
 total=$(wav_seconds out/Narration.wav)
 check "it is a valid WAV longer than 1 second ($total s)" python3 -c "assert float('$total') > 1.0"
@@ -37,7 +37,7 @@ check "does nothing" out_has "Nothing to be done for 'all'."
 is "the narration was not rewritten" "$(stat -c %Y.%s out/Narration.wav)" "$before"
 sed -i 's/^Chapters: 3/Chapters: 4/' inputs.yaml
 check "make after adding a chapter" m
-check "writes, narrates and joins just what changed" out_has "run: rev-0002: 3 produced"
+check "writes, narrates and joins just what changed" out_has "run: $(rev 2): 3 produced"
 more=$(wav_seconds out/Narration.wav)
 check "the narration grew ($more s)" python3 -c "assert float('$more') > float('$total')"
 done_testing

@@ -8,7 +8,7 @@ printf '# my own note about the tone\n' >>inputs.yaml
 cp inputs.yaml before.yaml
 run_q "set two inputs" 0 edit --set Tone=eerie --set Scenes=3
 check "says what changed" out_has "edit: Tone = \"eerie\""
-check "and commits a revision" out_has "edit: committed rev-0002"
+check "and commits a revision" out_has "edit: committed $(rev 2)"
 check "only the two values changed in inputs.yaml" sh -c "diff before.yaml inputs.yaml | grep '^[<>]' | sort | tr '\n' '|' | grep -qx '< Scenes: 2|< Tone: warm|> Scenes: 3|> Tone: eerie|'"
 check "comments survived" grep -q '# my own note about the tone' inputs.yaml
 run_q "the plan sees them" 0 plan --explain

@@ -11,22 +11,22 @@ sed -i 's/^Tone: warm/Tone: wry/; s/^Scenes: 2/Scenes: 1/' inputs.yaml
 echo "Add weather." >>prompts/chapter.md
 run_q "rev-0002" 0 run
 s2=$(snap)
-run_q "preview" 0 rewind rev-0001 --preview
+run_q "preview" 0 rewind $(rev 1) --preview
 check "lists changed artefacts" out_has "artefacts to change"
 check "lists artefacts coming back" out_has "artefacts to bring back"
 check "lists inputs" out_has "inputs to change        2: Scenes Tone"
 check "lists files" out_has "files to restore"
 is "preview changed nothing" "$(snap)" "$s2"
-run_q "off a terminal, --yes is required" 2 rewind rev-0001
+run_q "off a terminal, --yes is required" 2 rewind $(rev 1)
 is "still nothing changed" "$(snap)" "$s2"
-run_q "rewind to rev-0001" 0 rewind 1 --yes
-check "a new revision" out_has "committed rev-0003 (equal to rev-0001)"
+run_q "rewind to rev-0001" 0 rewind $(rev 1) --yes
+check "a new revision" out_has "committed $(rev 3) (equal to $(rev 1))"
 is "inputs, prompts and out/ are as at rev-0001" "$(snap)" "$s1"
-is "the manifest's artefacts equal rev-0001's" "$(arts .quire/manifests/rev-0003.json)" "$(arts .quire/manifests/rev-0001.json)"
+is "the manifest's artefacts equal rev-0001's" "$(arts $(manifest 3))" "$(arts $(manifest 1))"
 run_q "nothing to regenerate" 0 plan --check
-run_q "rewind back" 0 rewind rev-0002 --yes
+run_q "rewind back" 0 rewind $(rev 2) --yes
 is "everything is as at rev-0002" "$(snap)" "$s2"
-is "manifest equal to rev-0002's" "$(arts .quire/manifests/rev-0004.json)" "$(arts .quire/manifests/rev-0002.json)"
+is "manifest equal to rev-0002's" "$(arts $(manifest 4))" "$(arts $(manifest 2))"
 run_q "an input edit makes a revision" 0 edit --set Tone=eerie
 edited=$(cat .quire/current)
 sed -i 's/^Tone: eerie/Tone: bright/' inputs.yaml
@@ -49,17 +49,17 @@ check "restores the edited inputs.yaml" grep -qx 'Tone: eerie' inputs.yaml
 run_q "rewind to the recorded edits" 0 rewind "$rec" --yes
 check "inputs.yaml as recorded" grep -qx 'Tone: bright' inputs.yaml
 check "the prompt as recorded" grep -qx 'An edit nobody ran.' prompts/chapter.md
-run_q "rewind back" 0 rewind rev-0004 --yes
+run_q "rewind back" 0 rewind $(rev 4) --yes
 s2=$(snap)
 run_q "the log shows the rewinds" 0 inspect --log
-check "with their message" out_has "quire rewind rev-0002 (restores rev-0002)"
+check "with their message" out_has "quire rewind $(rev 2) (restores $(rev 2))"
 run_q "an unknown revision" 3 rewind rev-0042 --yes
 check "says so" err_has "revision rev-0042 does not exist"
 run_q "a malformed revision" 3 rewind yesterday --yes
-echo "{ broken" >.quire/manifests/rev-0001.json
+echo "{ broken" >$(manifest 1)
 state=$(store_state)
-run_q "a corrupt revision" 5 rewind rev-0001 --yes
-check "names the file" err_has ".quire/manifests/rev-0001.json:"
+run_q "a corrupt revision" 5 rewind $(rev 1) --yes
+check "names the file" err_has "$(manifest 1):"
 is "nothing changed" "$(snap)" "$s2"
 is "and no revision was added" "$(store_state)" "$state"
 done_testing

@@ -9,20 +9,20 @@ QUIRE_MOCK_FAIL='Scene[2][1]' run_q "rev-0002 with a failure" 1 run
 run_q "log" 0 inspect --log --json
 check "two revisions with counts and messages" python3 -c '
 import json,sys; d=json.load(open(sys.argv[1]))
-assert [r["revision"] for r in d]==["rev-0002","rev-0001"] and d[1]["produced"]==11
-assert d[0]["failed"]==1 and d[0]["parent"]=="rev-0001" and d[0]["message"]=="quire run"' "$TRASH/.out"
-run_q "diff as text" 0 inspect --diff rev-0001 rev-0002
+assert [r["revision"] for r in d]==["'"$(revfull 2)"'","'"$(revfull 1)"'"] and d[1]["produced"]==11
+assert d[0]["failed"]==1 and d[0]["parent"]=="'"$(revfull 1)"'" and d[0]["message"]=="quire run"' "$TRASH/.out"
+run_q "diff as text" 0 inspect --diff $(rev 1) $(rev 2)
 check "the input change" out_has 'input Tone: "warm" -> "wry"'
-check "a unified diff of a chapter" out_has "--- Chapter[0]@rev-0001"
-check "with +++ lines" out_has "+++ Chapter[0]@rev-0002"
-run_q "diff as JSON" 0 inspect --diff 1 2 --json
+check "a unified diff of a chapter" out_has "--- Chapter[0]@$(rev 1)"
+check "with +++ lines" out_has "+++ Chapter[0]@$(rev 2)"
+run_q "diff as JSON" 0 inspect --diff $(rev 1) $(rev 2) --json
 check "the failed scene changed status" python3 -c '
 import json,sys; d=json.load(open(sys.argv[1]))
 c={x["id"]:x for x in d["artefacts"]["changed"]}
 assert c["Scene[2][1]"]["to"]=="stale" and "diff" in c["Chapter[0]"]' "$TRASH/.out"
 run_q "status" 0 inspect --status
 check "the failed scene and the blocked book are stale" out_has "stale           Book Scene[2][1]"
-run_q "--diff needs two revisions" 2 inspect --diff rev-0001
+run_q "--diff needs two revisions" 2 inspect --diff $(rev 1)
 
 cd "$TRASH" && run_q "init the comic" 0 init comic --blueprint comic && cd comic
 run_q "comic: first run" 0 run --json

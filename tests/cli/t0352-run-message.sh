@@ -6,11 +6,11 @@ new_story s
 run_q "a run with a message" 0 run -m "First draft of the lighthouse story"
 run_q "log" 0 log
 check "shows the message under the revision" out_has "      First draft of the lighthouse story"
-check "the manifest keeps it" grep -q '"message": "First draft of the lighthouse story"' .quire/manifests/rev-0001.json
+check "the manifest keeps it" grep -q '"message": "First draft of the lighthouse story"' $(manifest 1)
 
 sed -i 's/^Tone: warm/Tone: wry/' inputs.yaml
 run_q "a run without one" 0 run
-check "its manifest has no message" test -z "$(grep '"message"' .quire/manifests/rev-0002.json)"
+check "its manifest has no message" test -z "$(grep '"message"' $(manifest 2))"
 run_q "log --json" 0 log --json
 check "the newer says how it was made, the older keeps its message" python3 -c '
 import json,sys; d=json.load(open(sys.argv[1]))

@@ -23,7 +23,7 @@ check "including --wait" grep -qx -- --wait <<<"$(complete_words run --w)"
 is "plan's" "$(complete_words plan --e | tr '\n' ' ')" "--explain "
 run_q "a run" 0 run
 is "ids of the plan" "$(complete_words inspect 'Chapter' | tr '\n' ' ')" "Chapter[0] Chapter[1] Chapter[2] "
-check "revisions for diff" grep -qx rev-0001 <<<"$(complete_words diff '')"
+check "revisions for diff" grep -qx $(rev 1) <<<"$(complete_words diff '')"
 check "and current~1" grep -qx 'current~1' <<<"$(complete_words diff cur)"
 is "-C takes a directory" "$(cd "$TRASH" && complete_words -C s | tr '\n' ' ')" "s "
 is "after -C DIR, commands again" "$(complete_words -C . pl | tr '\n' ' ')" "plan "

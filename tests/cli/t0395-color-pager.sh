@@ -11,7 +11,7 @@ check "no escape codes" out_lacks "$ESC["
 run_q "log, piped" 0 log
 check "no colour" out_lacks "$ESC["
 run_q "--color=always" 0 --color=always log
-check "the revision in yellow" out_has "${ESC}[33mrev-0001${ESC}[m"
+check "the revision in yellow" out_has "${ESC}[33m$(rev 1)${ESC}[m"
 NO_COLOR=1 run_q "NO_COLOR with --color=auto" 0 --color=auto log
 check "no colour" out_lacks "$ESC["
 run_q "--color=sometimes" 2 --color=sometimes log
@@ -31,12 +31,12 @@ check "removed words red" grep -qF "${ESC}[31m[-" "$TRASH/.out"
 tty_run() { script -qec "$*" /dev/null </dev/null 2>&1 | tr -d '\r'; }
 out=$(PAGER='sed s/^/PAGED:/' tty_run "$QUIRE" log)
 check "log on a terminal goes through PAGER" grep -q '^PAGED:' <<<"$out"
-check "and keeps its colour" grep -q "PAGED:${ESC}\[33mrev-0002" <<<"$out"
+check "and keeps its colour" grep -q "PAGED:${ESC}\[33m$(rev 2)" <<<"$out"
 out=$(QUIRE_PAGER='sed s/^/QP:/' PAGER='sed s/^/PAGED:/' tty_run "$QUIRE" log)
 check "QUIRE_PAGER wins over PAGER" grep -q '^QP:' <<<"$out"
 out=$(PAGER='sed s/^/PAGED:/' tty_run "$QUIRE" --no-pager log)
 check "--no-pager: no pager" test -z "$(grep PAGED: <<<"$out")"
-check "but the log" grep -q 'rev-0002' <<<"$out"
+check "but the log" grep -q "$(rev 2)" <<<"$out"
 out=$(PAGER='sed s/^/PAGED:/' tty_run "$QUIRE" plan --explain)
 check "plan --explain pages" grep -q '^PAGED:plan:' <<<"$out"
 out=$(PAGER='sed s/^/PAGED:/' tty_run "$QUIRE" plan)

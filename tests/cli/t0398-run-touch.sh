@@ -13,10 +13,10 @@ is "nothing produced, nothing billed" "$(count_events produced)" 0
 is "six scenes accepted" "$(count_events accepted)" 6
 check "the summary counts them" python3 -c '
 import json,sys; s=[json.loads(l) for l in open(sys.argv[1])][-1]
-assert s["accepted"]==6 and s["produced"]==0 and s["revision"]=="rev-0002", s' "$TRASH/.out"
+assert s["accepted"]==6 and s["produced"]==0 and s["revision"]=="'"$(revfull 2)"'", s' "$TRASH/.out"
 run_q "up to date now" 0 plan --check
 check "the revision counts them as accepted, not cached" python3 -c '
-import json; c=json.load(open(".quire/manifests/rev-0002.json"))["counts"]
+import json; c=json.load(open("'"$(manifest 2)"'"))["counts"]
 assert c.get("accepted")==6 and not c.get("cached"), c'
 check "out/ is as it was" diff -r out "$TRASH/out-before"
 run_q "inspect says how it came to be" 0 inspect 'Scene[1][0]'

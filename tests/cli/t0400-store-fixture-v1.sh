@@ -23,7 +23,7 @@ run_q "the hand-edited chapter" 0 inspect 'Chapter[2]'
 check "is user-edited" out_has "user-edited"
 run_q "the regenerated scene's takes" 0 inspect 'Scene[0][0]' --takes
 check "has two takes" out_has "take 1"
-run_q "rewind to before the hand edit and the input change" 0 rewind rev-0004 --yes
+run_q "rewind to before the hand edit and the input change" 0 rewind $(rev 4) --yes
 check "restores the input" grep -q "^Tone: warm" inputs.yaml
 QUIRE_MOCK_FAIL='*' run_q "and a run after the rewind calls no provider" 0 run --json
 is "nothing produced" "$(count_events produced)" 0

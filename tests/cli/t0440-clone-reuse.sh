@@ -29,7 +29,7 @@ is "nothing produced" "$(count_events produced)" 0
 is "nothing failed" "$(count_events failed)" 0
 is "no revision made, nothing in git changed" "$(git status --porcelain)" ""
 # What each call sent is committed with the revision (.quire/calls), so a clone shows it.
-check "the calls of each run are committed" test -s .quire/calls/rev-0005.jsonl
+check "the calls of each run are committed" test -s .quire/calls/$(revfull 5).jsonl
 run_q "the prompt a chapter was written from, in the clone" 0 inspect 'Chapter[1]' --prompt
 (cd ../orig && "$QUIRE" inspect 'Chapter[1]' --prompt) >../prompt.orig
 check "is the one sent" cmp -s "$TRASH/.out" ../prompt.orig
@@ -48,9 +48,9 @@ ids=[i["id"] for i in json.load(open(sys.argv[1]))["instances"]]
 assert "Chapter[1]" in ids and "Chapter[0]" not in ids, ids' "$TRASH/.out"
 cd ../clone || exit 1
 
-run_q "rewind preview to the first draft" 0 rewind rev-0001 --preview
+run_q "rewind preview to the first draft" 0 rewind $(rev 1) --preview
 check "nothing blocks it" sh -c "! grep -q 'block' '$TRASH/.out'"
-run_q "rewind to the first draft" 0 rewind rev-0001 --yes
+run_q "rewind to the first draft" 0 rewind $(rev 1) --yes
 check "its tone is back" grep -q "^Tone: warm" inputs.yaml
 check "its chapters are back, as they were committed" sh -c \
 	'git -C ../orig show HEAD~1:out/Chapter-1.md | cmp -s - out/Chapter-1.md'
@@ -59,10 +59,10 @@ is "nothing produced" "$(count_events produced)" 0
 
 # rev-0003 was never committed: its outputs are in no store and no commit here.
 state=$(store_state)
-run_q "rewind preview to a revision made but never committed" 0 rewind rev-0003 --preview
+run_q "rewind preview to a revision made but never committed" 0 rewind $(rev 3) --preview
 check "says what cannot be had" out_has "outputs not here (block)"
 check "names the file too" out_has "files not here (block)  1: inputs.yaml"
-run_q "rewind to it" 3 rewind rev-0003 --yes
+run_q "rewind to it" 3 rewind $(rev 3) --yes
 check "says what is missing and where it is" err_has "neither in the store nor in the project's git history"
 check "names the outputs and the file" err_has "the outputs of Book, Chapter[0], Chapter[1], Chapter[2], Outline and 9 more; the content of 'inputs.yaml'"
 is "nothing changed" "$(store_state)" "$state"
@@ -75,9 +75,9 @@ echo "my careful prompt work" >>prompts/book.md
 run_q "a prompt changed and run" 0 run
 d=$(sha256sum prompts/book.md | cut -c1-64)
 rm -f ".quire/blobs/sha256/${d:0:2}/$d"
-run_q "rewind to before it" 0 rewind rev-0001 --yes
+run_q "rewind to before it" 0 rewind $(rev 1) --yes
 check "the prompt as it was then" sh -c '! grep -q "my careful prompt work" prompts/book.md'
-run_q "and back" 0 rewind rev-0002 --yes
+run_q "and back" 0 rewind $(rev 2) --yes
 check "the writer's text is back" grep -q "my careful prompt work" prompts/book.md
 # A shallow clone (CI's depth 1 or 2) has the commits it has: the history is read up to its
 # edge.
@@ -87,7 +87,7 @@ run_q "run it" 0 run
 g add -A && g commit -qm "bright"
 cd "$TRASH" && git clone -q --depth 2 "file://$TRASH/orig" shallow && cd shallow || exit 1
 check "the clone is shallow" test -f .git/shallow
-run_q "rewind to the revision of the commit before" 0 rewind rev-0005 --yes
+run_q "rewind to the revision of the commit before" 0 rewind $(rev 5) --yes
 check "its tone is back" grep -q "^Tone: wry" inputs.yaml
 QUIRE_MOCK_FAIL='*' run_q "a run after it calls no provider" 0 run --json
 is "nothing produced" "$(count_events produced)" 0

@@ -66,13 +66,13 @@ check "asks no shared cache" sh -c "! grep -q 'cached' '$TRASH/.out'"
 
 # A recorded output whose result is gone from the cache but whose blob is there: the run
 # restores it by its digest, and plan says so.
-f1=$(python3 -c 'import json; print(json.load(open(".quire/manifests/rev-0001.json"))["artefacts"]["Chapter[1]"]["fingerprint"][7:])')
+f1=$(python3 -c 'import json; print(json.load(open("'"$(manifest 1)"'"))["artefacts"]["Chapter[1]"]["fingerprint"][7:])')
 rm "$NGINX_DATA/ac/$f1"
 run_q "plan with a result gone" 0 plan
 check "still takes its output from the cache" grep -qE '^  cached \(remote\)  Chapter\[1\] ' "$TRASH/.out"
 
 # One output gone from the shared cache too: plan says so.
-d=$(python3 -c 'import json; print(json.load(open(".quire/manifests/rev-0001.json"))["artefacts"]["Chapter[2]"]["digest"][7:])')
+d=$(python3 -c 'import json; print(json.load(open("'"$(manifest 1)"'"))["artefacts"]["Chapter[2]"]["digest"][7:])')
 rm "$NGINX_DATA/cas/$d"
 run_q "plan --explain" 0 plan --explain
 check "runs it" grep -qE '^  run +Chapter\[2\]$' "$TRASH/.out"

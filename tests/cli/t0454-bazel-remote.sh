@@ -43,11 +43,11 @@ run_q "the book from it" 0 run
 g add -A && g commit -qm "wry"
 is "nothing was put" "$(bz_stats 's["counts"].get("PUT ac", 0)')" "$puts"
 run_q "quire push" 0 push
-check "says what it moved" grep -qE '^push: rev-0005: [0-9]+ blobs, [0-9]+ uploaded, [0-9]+ already there; [0-9]+ results$' "$TRASH/.out"
+check "says what it moved" grep -qE '^push: '"$(rev 5)"': [0-9]+ blobs, [0-9]+ uploaded, [0-9]+ already there; [0-9]+ results$' "$TRASH/.out"
 check "a result for each generated output, none for the hand edit" python3 -c '
 import json,sys,urllib.request
 s=json.load(urllib.request.urlopen("http://127.0.0.1:%s/stats" % sys.argv[1]))
-m=json.load(open(".quire/manifests/rev-0005.json"))["artefacts"]
+m=json.load(open("'"$(manifest 5)"'"))["artefacts"]
 for id,e in m.items():
     fp=e["fingerprint"][7:]
     if id=="Scene[0][0]":
@@ -58,7 +58,7 @@ for id,e in m.items():
 run_q "push --all" 0 push --all --json
 check "every revision, the earlier take too" python3 -c '
 import json,sys; d=json.load(open(sys.argv[1]))
-assert d["revisions"]==["rev-0001","rev-0002","rev-0003","rev-0004","rev-0005"] and d["missing"]==[], d
+assert sorted(d["revisions"])==sorted(["'"$(revfull 1)"'","'"$(revfull 2)"'","'"$(revfull 3)"'","'"$(revfull 4)"'","'"$(revfull 5)"'"]) and d["missing"]==[], d
 assert d["results"]>14 and d["there"]>0, d' "$TRASH/.out"
 is "still nothing outside the protocol" "$(bz_stats 's["bad"]')" "[]"
 
@@ -93,10 +93,10 @@ QUIRE_MOCK_FAIL='*' QUIRE_NO_REMOTE=1 run_q "run" 0 run
 check "writes out/ without a provider call" test -f out/Book.md
 run_q "the hand edit is back too" 0 show 'Scene[0][0]'
 check "as written" out_has "Written by hand."
-QUIRE_NO_REMOTE=1 run_q "rewind, without the cache, to a revision whose outputs no commit holds" 3 rewind rev-0002 --yes
-check "points to push" err_has "'quire push rev-0002' there"
-run_q "with the cache, the rewind" 0 rewind rev-0002 --yes
-check "took what git lacks from the cache" out_has "(equal to rev-0002)"
+QUIRE_NO_REMOTE=1 run_q "rewind, without the cache, to a revision whose outputs no commit holds" 3 rewind $(rev 2) --yes
+check "points to push" err_has "'quire push $(rev 2)' there"
+run_q "with the cache, the rewind" 0 rewind $(rev 2) --yes
+check "took what git lacks from the cache" out_has "(equal to $(rev 2))"
 QUIRE_NO_REMOTE=1 run_q "plan after it" 0 plan
 check "needs nothing" out_has "plan: nothing to do"
 
@@ -133,7 +133,7 @@ busy=$BZ busy_port=$BZ_PORT busy_pid=$bazel
 BZ_PORT=$bz_main bazel=$bz_main_pid
 cd "$TRASH/d" || exit 1
 QUIRE_REMOTE_CACHE="$busy" run_q "push to a busy cache" 0 push
-check "moved everything" grep -qE '^push: rev-0005: [0-9]+ blobs, [0-9]+ uploaded, 0 already there; [0-9]+ results$' "$TRASH/.out"
+check "moved everything" grep -qE '^push: '"$(rev 5)"': [0-9]+ blobs, [0-9]+ uploaded, 0 already there; [0-9]+ results$' "$TRASH/.out"
 check "though it was refused now and then" python3 -c '
 import json,sys,urllib.request
 s=json.load(urllib.request.urlopen("http://127.0.0.1:%s/stats" % sys.argv[1]))
@@ -143,19 +143,19 @@ kill -9 "$busy_pid" 2>/dev/null
 # What the cache lacks or holds damaged is named, not taken.
 cd "$TRASH" && git clone -q d f && cd f || exit 1
 rm -rf out
-d1=$(python3 -c 'import json; print(json.load(open(".quire/manifests/rev-0005.json"))["artefacts"]["Chapter[2]"]["digest"][7:])')
-d2=$(python3 -c 'import json; print(json.load(open(".quire/manifests/rev-0005.json"))["artefacts"]["Outline"]["digest"][7:])')
+d1=$(python3 -c 'import json; print(json.load(open("'"$(manifest 5)"'"))["artefacts"]["Chapter[2]"]["digest"][7:])')
+d2=$(python3 -c 'import json; print(json.load(open("'"$(manifest 5)"'"))["artefacts"]["Outline"]["digest"][7:])')
 bz_control drop "$d1"
 bz_control poison "$d2"
 run_q "a pull missing one and meeting a damaged one" 1 pull
-check "names the missing one" grep -qE "^  sha256:${d1:0:12}\.\.\.  the output of Chapter\[2\] in rev-0005: not in the remote cache$" "$TRASH/.out"
-check "and the damaged one" grep -qE "^  sha256:${d2:0:12}\.\.\.  the output of Outline in rev-0005: damaged in the remote cache" "$TRASH/.out"
+check "names the missing one" grep -qE "^  sha256:${d1:0:12}\.\.\.  the output of Chapter\[2\] in $(rev 5): not in the remote cache$" "$TRASH/.out"
+check "and the damaged one" grep -qE "^  sha256:${d2:0:12}\.\.\.  the output of Outline in $(rev 5): damaged in the remote cache" "$TRASH/.out"
 check "keeps no damaged copy" test ! -e ".quire/blobs/sha256/${d2:0:2}/$d2"
 
 # A rewind that needs the cache says when it could not ask it.
-QUIRE_REMOTE_CACHE=http://127.0.0.1:1 run_q "rewind --preview with the cache unreachable" 0 rewind rev-0002 --preview
+QUIRE_REMOTE_CACHE=http://127.0.0.1:1 run_q "rewind --preview with the cache unreachable" 0 rewind $(rev 2) --preview
 check "says the cache could not be asked" err_has "the shared cache could not be asked"
-QUIRE_REMOTE_CACHE=http://127.0.0.1:1 run_q "the rewind" 3 rewind rev-0002 --yes
+QUIRE_REMOTE_CACHE=http://127.0.0.1:1 run_q "the rewind" 3 rewind $(rev 2) --yes
 check "refuses, naming why the cache had nothing" err_has "its shared cache could not be asked"
 
 # No cache, a bad revision, the wrong credentials.
@@ -163,7 +163,7 @@ run_q "pull with an unknown option" 2 pull --no-such
 QUIRE_NO_REMOTE=1 run_q "pull with the cache off" 3 pull
 check "says there is none" err_has "no shared cache to pull from"
 run_q "push of a revision that does not exist" 3 push rev-0099
-run_q "push --all with a revision" 2 push --all rev-0001
+run_q "push --all with a revision" 2 push --all $(rev 1)
 printf 'QUIRE_CACHE_AUTH=writer:wrong-password-here\n' >"$TRASH/wrong" && chmod 600 "$TRASH/wrong"
 QUIRE_SECRETS_FILE="$TRASH/wrong" run_q "push with the wrong password" 1 push
 check "says the cache refused" err_has "answered 401"

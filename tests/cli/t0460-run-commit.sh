@@ -10,12 +10,12 @@ q init s >/dev/null && cd s || exit 1
 export GIT_AUTHOR_NAME=Writer GIT_AUTHOR_EMAIL=w@example.org
 git init -q . && git config user.name Writer && git config user.email w@example.org
 run_q "run --commit" 0 run --commit -m "first draft"
-check "says so" grep -qE '^git: committed rev-0001 as [0-9a-f]{12}$' "$TRASH/.out"
+check "says so" grep -qE '^git: committed '"$(rev 1)"' as [0-9a-f]{12}$' "$TRASH/.out"
 is "one commit" "$(git rev-list --count HEAD)" 1
-check "its message sums the run" sh -c "git log -1 --format=%B | grep -q '^quire: rev-0001: 14 produced, 0 cached$'"
+check "its message sums the run" sh -c "git log -1 --format=%B | grep -q '^quire: $(rev 1): 14 produced, 0 cached$'"
 check "and carries the revision's message" sh -c "git log -1 --format=%B | grep -qx 'first draft'"
 check "it holds the revision, its calls and out/" sh -c \
-	"git ls-files | grep -qx .quire/manifests/rev-0001.json && git ls-files | grep -qx .quire/current && git ls-files | grep -qx .quire/calls/rev-0001.jsonl && git ls-files | grep -qx out/Book.md && git ls-files | grep -qx inputs.yaml && git ls-files | grep -qx prompts/chapter.md"
+	"git ls-files | grep -qx $(manifest 1) && git ls-files | grep -qx .quire/current && git ls-files | grep -qx .quire/calls/$(revfull 1).jsonl && git ls-files | grep -qx out/Book.md && git ls-files | grep -qx inputs.yaml && git ls-files | grep -qx prompts/chapter.md"
 check "and nothing local" sh -c "! git ls-files | grep -q -e quire.db -e '^.quire/blobs'"
 is "the work tree is clean" "$(git status --porcelain)" ""
 
@@ -50,14 +50,14 @@ check "rev-0001 in the first commit" python3 -c '
 import json,subprocess,sys
 rows={r["revision"]:r for r in json.load(open(sys.argv[1]))}
 first=subprocess.check_output(["git","rev-list","--max-parents=0","HEAD"],text=True).strip()
-assert rows["rev-0001"]["git"]==first, rows["rev-0001"]
-assert "git" not in rows["rev-0002"] or rows["rev-0002"]["git"]!=first, rows["rev-0002"]' "$TRASH/.out"
+assert rows["'"$(revfull 1)"'"]["git"]==first, rows["'"$(revfull 1)"'"]
+assert "git" not in rows["'"$(revfull 2)"'"] or rows["'"$(revfull 2)"'"]["git"]!=first, rows["'"$(revfull 2)"'"]' "$TRASH/.out"
 run_q "quire log" 0 log
-check "says it on the revision's line" grep -qE "^rev-0001 .*, git $(git rev-list --max-parents=0 HEAD | cut -c1-12)$" "$TRASH/.out"
+check "says it on the revision's line" grep -qE "^$(rev 1) .*, git $(git rev-list --max-parents=0 HEAD | cut -c1-12)$" "$TRASH/.out"
 
 # Outside a repository.
 cd "$TRASH" && q init plain >/dev/null && cd plain || exit 1
 run_q "run --commit outside git" 3 run --commit
 check "says why" err_has "is not in a git repository"
-check "the revision is kept" test -f .quire/manifests/rev-0001.json
+check "the revision is kept" test -f $(manifest 1)
 done_testing

@@ -14,16 +14,16 @@ run_q "and a run" 0 run
 
 views() {
 	for c in "inspect Chapter[1] --json" "inspect Chapter[1]" "inspect Chapter[1] --takes" \
-		"inspect Chapter[1] --prompt" "inspect Scene[0][0] --revision rev-0002 --json" \
-		"show rev-0003 Chapter[1]" "inspect --diff rev-0001 rev-0006 --json" \
-		"diff rev-0002 rev-0004" "inspect --diff rev-0004 rev-0005" \
-		"rewind rev-0001 --preview --json" "rewind rev-0003 --preview" \
+		"inspect Chapter[1] --prompt" "inspect Scene[0][0] --revision $(rev 2) --json" \
+		"show $(rev 3) Chapter[1]" "inspect --diff $(rev 1) $(rev 6) --json" \
+		"diff $(rev 2) $(rev 4)" "inspect --diff $(rev 4) $(rev 5)" \
+		"rewind $(rev 1) --preview --json" "rewind $(rev 3) --preview" \
 		"inspect Scene[*][0] --json" "log --json" "inspect --log"; do
 		# shellcheck disable=SC2086
 		echo "== $c" && "$QUIRE" $c 2>&1
 	done
 }
-check "the indexes are there to read" test -s .quire/runs/rev-0006-index.tsv
+check "the indexes are there to read" test -s .quire/runs/$(revfull 6)-index.tsv
 views >"$TRASH/by-index"
 mkdir "$TRASH/hidden" && mv .quire/runs/*-index.tsv "$TRASH/hidden/"
 views >"$TRASH/whole"
@@ -43,8 +43,8 @@ run_q "a prompt changed, run again" 0 run
 run_q "log --json" 0 log --json
 check "lists both revisions" python3 -c '
 import json,sys; d=json.load(open(sys.argv[1]))
-assert [r["revision"] for r in d]==["rev-0001","rev-0002"] or [r["revision"] for r in d]==["rev-0002","rev-0001"], d' "$TRASH/.out"
-run_q "rewind --preview --json" 0 rewind rev-0001 --preview --json
+assert [r["revision"] for r in d]==["'"$(revfull 1)"'","'"$(revfull 2)"'"] or [r["revision"] for r in d]==["'"$(revfull 2)"'","'"$(revfull 1)"'"], d' "$TRASH/.out"
+run_q "rewind --preview --json" 0 rewind $(rev 1) --preview --json
 check "names the prompt to restore" python3 -c '
 import json,sys; d=json.load(open(sys.argv[1]))
 assert d["files"]==["prompts/book.md"], d["files"]' "$TRASH/.out"

@@ -383,7 +383,7 @@ static void test_parse_export_errors(void **state)
 
 /* Rewinds. */
 
-static void run_ok(const char *dir, const char *want_rev)
+static void run_ok(const char *dir, int nth)
 {
 	struct quire_project *p = open_ok(dir);
 	struct quire_run_opts o = { .jobs = 2 };
@@ -391,7 +391,7 @@ static void run_ok(const char *dir, const char *want_rev)
 	if (quire_run(p, &o, &res))
 		fail_msg("run: %s", quire_error_last());
 	assert_int_equal(res.failed, 0);
-	assert_string_equal(res.rev, want_rev);
+	assert_string_equal(res.rev, tu_rev(dir, nth));
 	quire_project_free(p);
 }
 
@@ -403,17 +403,6 @@ static json_t *manifest(const char *dir, const char *rev)
 	if (quire_manifest_load(qdir, rev, &m))
 		fail_msg("load %s: %s", rev, quire_error_last());
 	return m;
-}
-
-static int has_manifest(const char *dir, const char *rev)
-{
-	char qdir[PATH_MAX];
-	snprintf(qdir, sizeof(qdir), "%s/.quire", dir);
-	json_t *m = NULL;
-	int err = quire_manifest_load(qdir, rev, &m);
-	json_decref(m);
-	quire_error_clear();
-	return err == 0;
 }
 
 static char *current_rev(const char *dir)
@@ -458,7 +447,7 @@ static void assert_joined(const json_t *a, const char *want)
  * and the scene prompt. The texts of rev-0001's files go into *inputs and *scene. */
 static void two_revisions(const char *dir, char **inputs, char **scene)
 {
-	run_ok(dir, "rev-0001");
+	run_ok(dir, 1);
 	*inputs = slurp_in(dir, "inputs.yaml");
 	*scene = slurp_in(dir, "prompts/scene.md");
 	tu_edit_inputs(dir, "Tone: warm", "Tone: eerie");
@@ -466,7 +455,7 @@ static void two_revisions(const char *dir, char **inputs, char **scene)
 	assert_non_null(f);
 	fputs("Keep it short.\n", f);
 	fclose(f);
-	run_ok(dir, "rev-0002");
+	run_ok(dir, 2);
 }
 
 static void test_rewind_impact_and_rewind(void **state)
@@ -475,7 +464,7 @@ static void test_rewind_impact_and_rewind(void **state)
 	two_revisions(dir, &inputs, &scene);
 	char *book1 = NULL;
 	{
-		json_t *m1 = manifest(dir, "rev-0001");
+		json_t *m1 = manifest(dir, tu_rev(dir, 1));
 		char qdir[PATH_MAX];
 		snprintf(qdir, sizeof(qdir), "%s/.quire", dir);
 		struct quire_buf b = QUIRE_BUF_INIT;
@@ -488,10 +477,10 @@ static void test_rewind_impact_and_rewind(void **state)
 	}
 
 	json_t *imp = NULL;
-	if (quire_rewind_impact(dir, "rev-0001", &imp))
+	if (quire_rewind_impact(dir, tu_rev(dir, 1), &imp))
 		fail_msg("impact: %s", quire_error_last());
-	assert_string_equal(json_string_value(json_object_get(imp, "from")), "rev-0002");
-	assert_string_equal(json_string_value(json_object_get(imp, "to")), "rev-0001");
+	assert_string_equal(json_string_value(json_object_get(imp, "from")), tu_rev(dir, 2));
+	assert_string_equal(json_string_value(json_object_get(imp, "to")), tu_rev(dir, 1));
 	assert_joined(json_object_get(imp, "inputs"), "Tone");
 	assert_joined(json_object_get(imp, "files"), "inputs.yaml prompts/scene.md");
 	const json_t *arts = json_object_get(imp, "artefacts");
@@ -503,17 +492,17 @@ static void test_rewind_impact_and_rewind(void **state)
 	assert_joined(json_object_get(arts, "removed"), "");
 	json_decref(imp);
 
-	char rev[32] = "x";
-	if (quire_rewind(dir, "rev-0001", "quire rewind rev-0001", rev, sizeof(rev)))
+	char rev[QUIRE_REV_MAX] = "x";
+	if (quire_rewind(dir, tu_rev(dir, 1), "quire rewind 1", rev, sizeof(rev)))
 		fail_msg("rewind: %s", quire_error_last());
-	assert_string_equal(rev, "rev-0003");
+	assert_string_equal(rev, tu_rev(dir, 3));
 	char *cur = current_rev(dir);
-	assert_string_equal(cur, "rev-0003");
+	assert_string_equal(cur, tu_rev(dir, 3));
 	free(cur);
 	assert_file(dir, "inputs.yaml", inputs);
 	assert_file(dir, "prompts/scene.md", scene);
 
-	json_t *m1 = manifest(dir, "rev-0001"), *m3 = manifest(dir, "rev-0003");
+	json_t *m1 = manifest(dir, tu_rev(dir, 1)), *m3 = manifest(dir, tu_rev(dir, 3));
 	const json_t *a1 = json_object_get(m1, "artefacts"), *a3 = json_object_get(m3, "artefacts");
 	assert_int_equal(json_object_size(a1), 11);
 	assert_int_equal(json_object_size(a3), 11);
@@ -541,13 +530,13 @@ static void test_rewind_impact_and_rewind(void **state)
 	free(book1);
 
 	/* Nothing is left to rewind, and a run has nothing to do. */
-	assert_int_equal(quire_rewind_impact(dir, "rev-0001", &imp), 0);
-	assert_string_equal(json_string_value(json_object_get(imp, "from")), "rev-0003");
+	assert_int_equal(quire_rewind_impact(dir, tu_rev(dir, 1), &imp), 0);
+	assert_string_equal(json_string_value(json_object_get(imp, "from")), tu_rev(dir, 3));
 	assert_joined(json_object_get(imp, "inputs"), "");
 	assert_joined(json_object_get(imp, "files"), "");
 	assert_joined(json_object_get(json_object_get(imp, "artefacts"), "changed"), "");
 	json_decref(imp);
-	run_ok(dir, "");
+	run_ok(dir, 0); /* nothing to do: no revision */
 	free(inputs);
 	free(scene);
 }
@@ -561,15 +550,15 @@ static void test_rewind_unknown_revision(void **state)
 	json_t *imp = (json_t *)1;
 	assert_int_equal(quire_rewind_impact(dir, "rev-0042", &imp), QUIRE_ENOTFOUND);
 	assert_null(imp);
-	char rev[32] = "x";
+	char rev[QUIRE_REV_MAX] = "x";
 	assert_int_equal(quire_rewind(dir, "rev-0042", "quire rewind rev-0042", rev, sizeof(rev)),
 			 QUIRE_ENOTFOUND);
 	assert_contains(quire_error_last(), "rev-0042");
 	assert_file(dir, "inputs.yaml", now_inputs);
 	assert_file(dir, "prompts/scene.md", now_scene);
-	assert_false(has_manifest(dir, "rev-0003"));
+	assert_string_equal(tu_rev(dir, 3), "");
 	char *cur = current_rev(dir);
-	assert_string_equal(cur, "rev-0002");
+	assert_string_equal(cur, tu_rev(dir, 2));
 	free(cur);
 	free(now_inputs);
 	free(now_scene);
@@ -581,14 +570,12 @@ static void test_rewind_missing_blob_changes_nothing(void **state)
 {
 	char *dir = *state, *inputs, *scene;
 	two_revisions(dir, &inputs, &scene);
-	char rev[32];
+	char rev[QUIRE_REV_MAX];
 	/* A first rewind (rev-0003) and a return to rev-0002 (rev-0004)... */
-	assert_int_equal(quire_rewind(dir, "rev-0001", "quire rewind rev-0001", rev, sizeof(rev)),
-			 0);
-	assert_string_equal(rev, "rev-0003");
-	assert_int_equal(quire_rewind(dir, "rev-0002", "quire rewind rev-0002", rev, sizeof(rev)),
-			 0);
-	assert_string_equal(rev, "rev-0004");
+	assert_int_equal(quire_rewind(dir, tu_rev(dir, 1), "quire rewind 1", rev, sizeof(rev)), 0);
+	assert_string_equal(rev, tu_rev(dir, 3));
+	assert_int_equal(quire_rewind(dir, tu_rev(dir, 2), "quire rewind 2", rev, sizeof(rev)), 0);
+	assert_string_equal(rev, tu_rev(dir, 4));
 	char *now_inputs = slurp_in(dir, "inputs.yaml"),
 	     *now_scene = slurp_in(dir, "prompts/scene.md");
 	assert_string_not_equal(now_inputs, inputs);
@@ -596,7 +583,7 @@ static void test_rewind_missing_blob_changes_nothing(void **state)
 	/* ...then the blob of rev-0001's inputs.yaml goes missing. */
 	char qdir[PATH_MAX];
 	snprintf(qdir, sizeof(qdir), "%s/.quire", dir);
-	json_t *m1 = manifest(dir, "rev-0001");
+	json_t *m1 = manifest(dir, tu_rev(dir, 1));
 	const char *d =
 		json_string_value(json_object_get(json_object_get(m1, "files"), "inputs.yaml"));
 	assert_non_null(d);
@@ -606,14 +593,14 @@ static void test_rewind_missing_blob_changes_nothing(void **state)
 	json_decref(m1);
 
 	rev[0] = 'x';
-	assert_int_equal(quire_rewind(dir, "rev-0001", "quire rewind rev-0001", rev, sizeof(rev)),
+	assert_int_equal(quire_rewind(dir, tu_rev(dir, 1), "quire rewind 1", rev, sizeof(rev)),
 			 QUIRE_ENOTFOUND);
 	assert_contains(quire_error_last(), "'inputs.yaml'");
 	assert_contains(quire_error_last(),
 			"neither in the store nor in the project's git history");
-	assert_false(has_manifest(dir, "rev-0005"));
+	assert_string_equal(tu_rev(dir, 5), "");
 	char *cur = current_rev(dir);
-	assert_string_equal(cur, "rev-0004");
+	assert_string_equal(cur, tu_rev(dir, 4));
 	free(cur);
 	assert_file(dir, "inputs.yaml", now_inputs);
 	assert_file(dir, "prompts/scene.md", now_scene);
@@ -630,7 +617,7 @@ static void test_rewind_missing_output_changes_nothing(void **state)
 	char *now_inputs = slurp_in(dir, "inputs.yaml");
 	char qdir[PATH_MAX];
 	snprintf(qdir, sizeof(qdir), "%s/.quire", dir);
-	json_t *m1 = manifest(dir, "rev-0001");
+	json_t *m1 = manifest(dir, tu_rev(dir, 1));
 	const char *d = json_string_value(json_object_get(
 		json_object_get(json_object_get(m1, "artefacts"), "Outline"), "digest"));
 	assert_non_null(d);
@@ -639,11 +626,11 @@ static void test_rewind_missing_output_changes_nothing(void **state)
 	free(blob);
 	json_decref(m1);
 
-	char rev[32];
-	assert_int_equal(quire_rewind(dir, "rev-0001", "quire rewind rev-0001", rev, sizeof(rev)),
+	char rev[QUIRE_REV_MAX];
+	assert_int_equal(quire_rewind(dir, tu_rev(dir, 1), "quire rewind 1", rev, sizeof(rev)),
 			 QUIRE_ENOTFOUND);
 	assert_contains(quire_error_last(), "Outline");
-	assert_false(has_manifest(dir, "rev-0003"));
+	assert_string_equal(tu_rev(dir, 3), "");
 	assert_file(dir, "inputs.yaml", now_inputs);
 	free(now_inputs);
 	free(inputs);

@@ -92,7 +92,13 @@ static void test_current_pointer(void **state)
 	assert_int_equal(quire_manifest_current(".quire", &rev), 0);
 	assert_string_equal(rev, "rev-0002");
 	free(rev);
-	tu_write(".", ".quire/current", "<<<<<<< HEAD\nrev-0002\n=======\nrev-0003\n");
+	/* A merge without the union driver: the lines between git's markers are heads. */
+	tu_write(".", ".quire/current", "<<<<<<< HEAD\nrev-0002\n=======\nrev-0002\n>>>>>>> b\n");
+	rev = NULL;
+	assert_int_equal(quire_manifest_current(".quire", &rev), 0);
+	assert_string_equal(rev, "rev-0002");
+	free(rev);
+	tu_write(".", ".quire/current", "rev-0002\nnot/a/name\n");
 	rev = NULL;
 	assert_int_equal(quire_manifest_current(".quire", &rev), QUIRE_ECORRUPT);
 	assert_null(rev);
@@ -183,21 +189,101 @@ static void test_load_rejects_revision_mismatch(void **state)
 	assert_int_equal(quire_manifest_load(".quire", "rev-0004", &back), QUIRE_ECORRUPT);
 }
 
-static void test_max_rev_on_disk(void **state)
+static void test_names_by_digest(void **state)
 {
 	(void)state;
-	assert_int_equal(quire_manifest_max_rev(".quire"), 0);
+	char **names = NULL;
+	size_t n = 9;
+	assert_int_equal(quire_manifest_list(".quire", &names, &n), 0);
+	assert_int_equal(n, 0);
 	json_t *m = started("rev-0001", NULL);
 	assert_int_equal(quire_manifest_write(".quire", "rev-0001", m), 0);
 	json_decref(m);
-	m = started("rev-0010", "rev-0001");
-	assert_int_equal(quire_manifest_write(".quire", "rev-0010", m), 0);
+	/* A new revision is named by the digest of its bytes. */
+	char name[QUIRE_REV_MAX] = "";
+	m = started(QUIRE_REV_PENDING, "rev-0001");
+	assert_int_equal(quire_manifest_write_from(".quire", QUIRE_REV_PENDING, m, NULL, name), 0);
 	json_decref(m);
-	m = started("rev-0002", "rev-0001");
-	assert_int_equal(quire_manifest_write(".quire", "rev-0002", m), 0);
+	assert_true(quire_rev_is_digest(name));
+	assert_string_not_equal(name, QUIRE_REV_PENDING);
+	json_t *back = NULL;
+	assert_int_equal(quire_manifest_load(".quire", name, &back), 0);
+	assert_string_equal(json_string_value(json_object_get(back, "revision")), name);
+	json_decref(back);
+	assert_int_equal(quire_manifest_verify_name(".quire", name), 0);
+	/* The same content makes the same name (two clones committing the same merge). */
+	char again[QUIRE_REV_MAX] = "";
+	m = started(QUIRE_REV_PENDING, "rev-0001");
+	assert_int_equal(quire_manifest_write_from(".quire", QUIRE_REV_PENDING, m, NULL, again), 0);
 	json_decref(m);
+	assert_string_equal(again, name);
+	/* Another parent, another name. */
+	m = started(QUIRE_REV_PENDING, name);
+	assert_int_equal(quire_manifest_write_from(".quire", QUIRE_REV_PENDING, m, NULL, again), 0);
+	json_decref(m);
+	assert_string_not_equal(again, name);
+	assert_int_equal(quire_manifest_is_ancestor(".quire", "rev-0001", again), 1);
+	assert_int_equal(quire_manifest_is_ancestor(".quire", again, "rev-0001"), 0);
 	tu_write(".", ".quire/manifests/notes.txt", "x");
-	assert_int_equal(quire_manifest_max_rev(".quire"), 10);
+	assert_int_equal(quire_manifest_list(".quire", &names, &n), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(names[2], "rev-0001");
+	for (size_t k = 0; k < n; k++)
+		free(names[k]);
+	free(names);
+	/* A changed byte no longer matches the name. */
+	char *path = NULL;
+	assert_true(asprintf(&path, ".quire/manifests/%s.json", name) > 0);
+	char *text = tu_slurp(path);
+	char *at = strstr(text, "\"Chapters\"");
+	at[1] = 'c';
+	tu_write(".", path, text);
+	assert_int_equal(quire_manifest_verify_name(".quire", name), QUIRE_ECORRUPT);
+	free(text);
+	free(path);
+}
+
+static void test_heads(void **state)
+{
+	(void)state;
+	char name[QUIRE_REV_MAX], a[QUIRE_REV_MAX], b[QUIRE_REV_MAX];
+	json_t *m = started(QUIRE_REV_PENDING, NULL);
+	assert_int_equal(quire_manifest_write_from(".quire", QUIRE_REV_PENDING, m, NULL, name), 0);
+	json_decref(m);
+	m = started(QUIRE_REV_PENDING, name);
+	json_object_set_new(m, "message", json_string("a"));
+	assert_int_equal(quire_manifest_write_from(".quire", QUIRE_REV_PENDING, m, NULL, a), 0);
+	json_decref(m);
+	m = started(QUIRE_REV_PENDING, name);
+	json_object_set_new(m, "message", json_string("b"));
+	assert_int_equal(quire_manifest_write_from(".quire", QUIRE_REV_PENDING, m, NULL, b), 0);
+	json_decref(m);
+	/* What git's union merge leaves, or its conflict markers: both heads, and an ancestor
+	 * of one of them that is dropped. */
+	char *text = NULL;
+	assert_true(asprintf(&text, "<<<<<<< HEAD\n%s\n%s\n=======\n%s\n>>>>>>> theirs\n", a, name,
+			     b) > 0);
+	tu_write(".", ".quire/current", text);
+	free(text);
+	char **heads = NULL;
+	size_t n = 0;
+	assert_int_equal(quire_manifest_head_list(".quire", &heads, &n), 0);
+	assert_int_equal(n, 3);
+	for (size_t k = 0; k < n; k++)
+		free(heads[k]);
+	free(heads);
+	assert_int_equal(quire_manifest_heads(".quire", &heads, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(heads[0], a);
+	assert_string_equal(heads[1], b);
+	for (size_t k = 0; k < n; k++)
+		free(heads[k]);
+	free(heads);
+	char *cur = NULL;
+	assert_int_equal(quire_manifest_current(".quire", &cur), QUIRE_ECONFLICT);
+	assert_null(cur);
+	tu_write(".", ".quire/current", "not a revision\n");
+	assert_int_equal(quire_manifest_current(".quire", &cur), QUIRE_ECORRUPT);
 }
 
 static void test_fold_run_start(void **state)
@@ -503,7 +589,7 @@ static void slim_commit_matches_full(void)
 		apply_slim(slim, base, evs[k].kind, evs[k].subject, json_incref(d));
 		json_decref(d);
 	}
-	assert_int_equal(quire_manifest_write_from(".quire", "rev-0002", slim, base), 0);
+	assert_int_equal(quire_manifest_write_from(".quire", "rev-0002", slim, base, NULL), 0);
 	quire_mbase_free(base);
 	struct quire_buf want = QUIRE_BUF_INIT;
 	quire_manifest_text(full, &want);
@@ -774,7 +860,8 @@ int main(void)
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_load_rejects_revision_mismatch, tu_setup_qdir,
 						tu_teardown_tmpdir),
-		cmocka_unit_test_setup_teardown(test_max_rev_on_disk, tu_setup_qdir,
+		cmocka_unit_test_setup_teardown(test_heads, tu_setup_qdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_names_by_digest, tu_setup_qdir,
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_fold_run_start, tu_setup_qdir,
 						tu_teardown_tmpdir),

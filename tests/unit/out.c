@@ -35,7 +35,7 @@ static int setup(void **state)
 		fail_msg("run: %s", quire_error_last());
 	assert_int_equal(res.produced, 11);
 	assert_int_equal(res.out_written, 11);
-	assert_int_equal(quire_manifest_load(f->p->qdir, "rev-0001", &f->m), 0);
+	assert_int_equal(quire_manifest_load(f->p->qdir, res.rev, &f->m), 0);
 	*state = f;
 	return 0;
 }

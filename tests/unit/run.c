@@ -133,7 +133,7 @@ static void test_full_run(void **state)
 	struct quire_run_opts o = { .jobs = 4, .progress = progress, .ud = &t };
 	struct quire_run_result res;
 	assert_int_equal(run_in(dir, &o, &res), 0);
-	assert_string_equal(res.rev, "rev-0001");
+	assert_string_equal(res.rev, tu_rev(dir, 1));
 	assert_string_equal(res.recovered, "");
 	assert_int_equal(res.total, 11);
 	assert_int_equal(res.dirty, 11);
@@ -148,13 +148,15 @@ static void test_full_run(void **state)
 	assert_int_equal(t.last_total, 11);
 
 	char *cur = tu_slurp(".quire/current");
-	assert_string_equal(cur, "rev-0001\n");
+	assert_int_equal(strlen(cur), 65);
+	assert_memory_equal(cur, tu_rev(".", 1), 64);
 	free(cur);
 	struct stat st;
-	assert_int_equal(stat(".quire/runs/rev-0001-plan.json", &st), 0);
+	assert_int_equal(stat(".quire/runs/run-1-plan.json", &st), 0);
 
-	json_t *m = load(dir, "rev-0001");
-	assert_string_equal(json_string_value(json_object_get(m, "revision")), "rev-0001");
+	json_t *m = load(dir, tu_rev(dir, 1));
+	assert_string_equal(json_string_value(json_object_get(m, "revision")), res.rev);
+	assert_true(quire_rev_is_digest(res.rev));
 	assert_true(json_is_null(json_object_get(m, "parent")));
 	assert_int_equal(json_object_size(json_object_get(m, "artefacts")), 11);
 	assert_int_equal(
@@ -195,11 +197,10 @@ static void test_second_run_nothing_to_do(void **state)
 	assert_int_equal(res.produced + res.cached + res.unchanged + res.failed + res.blocked, 0);
 	assert_int_equal(res.out_written, 0);
 	assert_int_equal(t.start + t.produced + t.cached, 0);
-	struct stat st;
-	assert_int_equal(stat(".quire/manifests/rev-0002.json", &st), -1);
 	assert_int_equal(tu_count_dir(".quire/manifests"), 1);
 	char *cur = tu_slurp(".quire/current");
-	assert_string_equal(cur, "rev-0001\n");
+	assert_int_equal(strlen(cur), 65);
+	assert_memory_equal(cur, tu_rev(".", 1), 64);
 	free(cur);
 }
 
@@ -210,11 +211,11 @@ static void test_failure_blocks_dependants_then_retry(void **state)
 	struct quire_run_result res;
 	/* Job failures are counted, not returned. */
 	run_ok(dir, 4, &res);
-	assert_string_equal(res.rev, "rev-0001");
+	assert_string_equal(res.rev, tu_rev(dir, 1));
 	assert_int_equal(res.failed, 1);
 	assert_int_equal(res.blocked, 3);
 	assert_int_equal(res.produced, 7);
-	json_t *m = load(dir, "rev-0001");
+	json_t *m = load(dir, tu_rev(dir, 1));
 	assert_string_equal(field(m, "Chapter[1]", "status"), "failed");
 	assert_non_null(strstr(field(m, "Chapter[1]", "error"), "Chapter[1]"));
 	assert_null(field(m, "Chapter[1]", "digest"));
@@ -236,13 +237,13 @@ static void test_failure_blocks_dependants_then_retry(void **state)
 	struct tally t = { 0 };
 	struct quire_run_opts o = { .jobs = 4, .progress = progress, .ud = &t };
 	assert_int_equal(run_in(dir, &o, &res), 0);
-	assert_string_equal(res.rev, "rev-0002");
+	assert_string_equal(res.rev, tu_rev(dir, 2));
 	assert_int_equal(res.dirty, 4);
 	assert_int_equal(res.produced, 4);
 	assert_int_equal(res.failed + res.blocked + res.cached, 0);
 	assert_int_equal(t.start, 4);
-	m = load(dir, "rev-0002");
-	assert_string_equal(json_string_value(json_object_get(m, "parent")), "rev-0001");
+	m = load(dir, tu_rev(dir, 2));
+	assert_string_equal(json_string_value(json_object_get(m, "parent")), tu_rev(dir, 1));
 	for (size_t i = 0; i < 11; i++)
 		assert_string_equal(field(m, ids[i], "status"), "clean");
 	assert_null(field(m, "Chapter[1]", "error"));
@@ -255,17 +256,17 @@ static void test_failed_rerun_keeps_stale_output(void **state)
 	char *dir = *state;
 	struct quire_run_result res;
 	run_ok(dir, 4, &res);
-	json_t *m1 = load(dir, "rev-0001");
+	json_t *m1 = load(dir, tu_rev(dir, 1));
 	char *old = tu_slurp("out/Chapter-1.md");
 
 	tu_edit_inputs(dir, "Tone: warm", "Tone: wry");
 	setenv("QUIRE_MOCK_FAIL", "Chapter[1]", 1);
 	run_ok(dir, 4, &res);
-	assert_string_equal(res.rev, "rev-0002");
+	assert_string_equal(res.rev, tu_rev(dir, 2));
 	assert_int_equal(res.failed, 1);
 	assert_int_equal(res.blocked, 3);
 	assert_int_equal(res.produced, 7);
-	json_t *m2 = load(dir, "rev-0002");
+	json_t *m2 = load(dir, tu_rev(dir, 2));
 	/* Never clean after a failed re-run, but the old output stays visible. */
 	assert_string_equal(field(m2, "Chapter[1]", "status"), "stale");
 	assert_string_equal(field(m2, "Chapter[1]", "digest"), field(m1, "Chapter[1]", "digest"));
@@ -284,7 +285,7 @@ static void test_failed_rerun_keeps_stale_output(void **state)
 	run_ok(dir, 4, &res);
 	assert_int_equal(res.produced, 4);
 	assert_int_equal(res.failed, 0);
-	json_t *m3 = load(dir, "rev-0003");
+	json_t *m3 = load(dir, tu_rev(dir, 3));
 	assert_string_equal(field(m3, "Chapter[1]", "status"), "clean");
 	assert_string_not_equal(field(m3, "Chapter[1]", "digest"),
 				field(m1, "Chapter[1]", "digest"));
@@ -300,11 +301,11 @@ static void test_fail_fast_stops_starting(void **state)
 	struct quire_run_opts o = { .jobs = 1, .fail_fast = 1 };
 	struct quire_run_result res;
 	assert_int_equal(run_in(dir, &o, &res), 0);
-	assert_string_equal(res.rev, "rev-0001");
+	assert_string_equal(res.rev, tu_rev(dir, 1));
 	assert_int_equal(res.produced, 1);
 	assert_int_equal(res.failed, 1);
 	assert_int_equal(res.not_started, 9);
-	json_t *m = load(dir, "rev-0001");
+	json_t *m = load(dir, tu_rev(dir, 1));
 	assert_int_equal(json_object_size(json_object_get(m, "artefacts")), 2);
 	json_decref(m);
 }
@@ -316,19 +317,19 @@ static void test_going_back_hits_action_cache(void **state)
 	run_ok(dir, 4, &res);
 	tu_edit_inputs(dir, "Tone: warm", "Tone: eerie");
 	run_ok(dir, 4, &res);
-	assert_string_equal(res.rev, "rev-0002");
+	assert_string_equal(res.rev, tu_rev(dir, 2));
 	assert_int_equal(res.produced, 11);
 	tu_edit_inputs(dir, "Tone: eerie", "Tone: warm");
 	struct tally t = { 0 };
 	struct quire_run_opts o = { .jobs = 4, .progress = progress, .ud = &t };
 	assert_int_equal(run_in(dir, &o, &res), 0);
-	assert_string_equal(res.rev, "rev-0003");
+	assert_string_equal(res.rev, tu_rev(dir, 3));
 	assert_int_equal(res.produced, 0);
 	assert_int_equal(res.cached, 11);
 	assert_int_equal(t.start, 0); /* no provider call at all */
 	assert_int_equal(t.cached, 11);
 
-	json_t *m1 = load(dir, "rev-0001"), *m3 = load(dir, "rev-0003");
+	json_t *m1 = load(dir, tu_rev(dir, 1)), *m3 = load(dir, tu_rev(dir, 3));
 	for (size_t i = 0; i < 11; i++) {
 		assert_string_equal(field(m3, ids[i], "status"), "clean");
 		assert_string_equal(field(m3, ids[i], "digest"), field(m1, ids[i], "digest"));
@@ -342,7 +343,7 @@ static void test_going_back_hits_action_cache(void **state)
 	/* And out/ is back to the first revision's content. */
 	char *book = tu_slurp("out/Book.md");
 	struct quire_buf b = QUIRE_BUF_INIT;
-	m1 = load(dir, "rev-0001");
+	m1 = load(dir, tu_rev(dir, 1));
 	assert_int_equal(quire_blob_read(".quire", field(m1, "Book", "digest"), &b, 0, 1), 0);
 	assert_string_equal(book, b.ptr);
 	quire_buf_release(&b);
@@ -388,12 +389,12 @@ static void test_early_cutoff(void **state)
 	struct tally t = { 0 };
 	struct quire_run_opts o = { .jobs = 2, .progress = progress, .ud = &t };
 	assert_int_equal(run_in(dir, &o, &res), 0);
-	assert_string_equal(res.rev, "rev-0002");
+	assert_string_equal(res.rev, tu_rev(dir, 2));
 	assert_int_equal(res.dirty, 2);
 	assert_int_equal(res.produced, 1);
 	assert_int_equal(res.unchanged, 1);
 	assert_int_equal(t.start, 1);
-	json_t *m1 = load(dir, "rev-0001"), *m2 = load(dir, "rev-0002");
+	json_t *m1 = load(dir, tu_rev(dir, 1)), *m2 = load(dir, tu_rev(dir, 2));
 	assert_string_equal(field(m2, "Down", "status"), "clean");
 	assert_string_equal(field(m2, "Down", "digest"), field(m1, "Down", "digest"));
 	assert_string_equal(field(m2, "Up", "digest"), field(m1, "Up", "digest"));
@@ -418,7 +419,7 @@ static void test_jobs_do_not_change_results(void **state)
 	run_ok(dir4, 4, &r4);
 	assert_int_equal(r1.produced, 11);
 	assert_int_equal(r4.produced, 11);
-	json_t *m1 = load(dir, "rev-0001"), *m4 = load(dir4, "rev-0001");
+	json_t *m1 = load(dir, tu_rev(dir, 1)), *m4 = load(dir4, tu_rev(dir4, 1));
 	for (size_t i = 0; i < 11; i++) {
 		assert_string_equal(field(m1, ids[i], "digest"), field(m4, ids[i], "digest"));
 		assert_string_equal(field(m1, ids[i], "fingerprint"),
@@ -450,19 +451,20 @@ static void test_interrupt_before_start(void **state)
 	assert_int_equal(res.produced, 0);
 	assert_int_equal(res.not_started, 11);
 	/* What finished (nothing) is still committed, marked as interrupted. */
-	assert_string_equal(res.rev, "rev-0001");
+	assert_string_equal(res.rev, tu_rev(dir, 1));
 	char *cur = tu_slurp(".quire/current");
-	assert_string_equal(cur, "rev-0001\n");
+	assert_int_equal(strlen(cur), 65);
+	assert_memory_equal(cur, tu_rev(".", 1), 64);
 	free(cur);
-	json_t *m = load(dir, "rev-0001");
+	json_t *m = load(dir, tu_rev(dir, 1));
 	assert_true(json_is_true(json_object_get(m, "interrupted")));
 	json_decref(m);
 
 	struct quire_run_result again;
 	run_ok(dir, 4, &again);
-	assert_string_equal(again.rev, "rev-0002");
+	assert_string_equal(again.rev, tu_rev(dir, 2));
 	assert_int_equal(again.produced, 11);
-	m = load(dir, "rev-0002");
+	m = load(dir, tu_rev(dir, 2));
 	assert_null(json_object_get(m, "interrupted"));
 	json_decref(m);
 }
@@ -482,7 +484,7 @@ static void test_interrupt_midway_keeps_work(void **state)
 	assert_int_equal(res.produced, 2);
 	assert_int_equal(res.failed, 0);
 	assert_int_equal(res.not_started, 9);
-	json_t *m = load(dir, "rev-0001");
+	json_t *m = load(dir, tu_rev(dir, 1));
 	assert_int_equal(json_object_size(json_object_get(m, "artefacts")), 2);
 	assert_string_equal(field(m, "Outline", "status"), "clean");
 	json_decref(m);
@@ -508,7 +510,7 @@ static void test_interrupt_cancels_in_flight(void **state)
 	assert_int_equal(run_in(dir, &o, &res), QUIRE_EINTR);
 	assert_int_equal(res.interrupted, 1);
 	assert_int_equal(res.produced, 1);
-	json_t *m = load(dir, "rev-0001");
+	json_t *m = load(dir, tu_rev(dir, 1));
 	assert_string_equal(field(m, "Outline", "status"), "clean");
 	/* Cancelled jobs did not fail: nothing is reported or recorded as a failure. */
 	const char *id;
@@ -573,20 +575,20 @@ static void test_killed_run_is_recovered(void **state)
 	struct quire_run_result res;
 	tu_unset_mock_env();
 	run_ok(dir, 4, &res);
-	assert_string_equal(res.recovered, "rev-0001");
-	assert_string_equal(res.rev, "rev-0002");
+	assert_string_equal(res.recovered, tu_rev(dir, 1));
+	assert_string_equal(res.rev, tu_rev(dir, 2));
 	assert_int_equal(res.produced, 8);
 	assert_int_equal(res.cached, 0);
-	json_t *m1 = load(dir, "rev-0001");
+	json_t *m1 = load(dir, tu_rev(dir, 1));
 	assert_int_equal(json_object_size(json_object_get(m1, "artefacts")), 3);
 	assert_true(json_is_true(json_object_get(m1, "recovered")));
-	json_t *m2 = load(dir, "rev-0002");
-	assert_string_equal(json_string_value(json_object_get(m2, "parent")), "rev-0001");
+	json_t *m2 = load(dir, tu_rev(dir, 2));
+	assert_string_equal(json_string_value(json_object_get(m2, "parent")), tu_rev(dir, 1));
 	assert_int_equal(json_object_size(json_object_get(m2, "artefacts")), 11);
 	json_decref(m1);
 	json_decref(m2);
 	char *cur = tu_slurp(".quire/current");
-	assert_string_equal(cur, "rev-0002\n");
+	assert_memory_equal(cur, tu_rev(".", 2), 64);
 	free(cur);
 }
 
@@ -601,8 +603,8 @@ static void test_killed_fast_run_keeps_what_it_reported(void **state)
 	run_killed(dir, 3, 2, log);
 	struct quire_run_result res;
 	run_ok(dir, 2, &res);
-	assert_string_equal(res.recovered, "rev-0001");
-	json_t *m1 = load(dir, "rev-0001");
+	assert_string_equal(res.recovered, tu_rev(dir, 1));
+	json_t *m1 = load(dir, tu_rev(dir, 1));
 	size_t kept = json_object_size(json_object_get(m1, "artefacts"));
 	assert_true(kept >= 3);
 	char *reported = tu_slurp(log);
@@ -654,14 +656,14 @@ static void test_recovery_rehashes_unsynced_outputs(void **state)
 
 	struct quire_run_result res;
 	run_ok(dir, 2, &res);
-	assert_string_equal(res.recovered, "rev-0001");
+	assert_string_equal(res.recovered, tu_rev(dir, 1));
 	assert_int_equal(res.produced, 9); /* the 8 never made and the damaged one */
-	json_t *m1 = load(dir, "rev-0001");
+	json_t *m1 = load(dir, tu_rev(dir, 1));
 	assert_string_equal(field(m1, f.subject, "status"), "failed");
 	assert_null(json_object_get(entry(m1, f.subject), "digest"));
 	assert_non_null(strstr(field(m1, f.subject, "error"), "lost"));
 	json_decref(m1);
-	json_t *m2 = load(dir, "rev-0002");
+	json_t *m2 = load(dir, tu_rev(dir, 2));
 	assert_string_equal(field(m2, f.subject, "status"), "clean");
 	struct quire_buf b = QUIRE_BUF_INIT;
 	assert_int_equal(quire_blob_read(".quire", field(m2, f.subject, "digest"), &b, 0, 1), 0);
@@ -704,7 +706,7 @@ static void test_provider_without_output_fails(void **state)
 	run_in(dir, &o, &res);
 	assert_true(res.failed >= 1);
 	assert_int_equal(res.produced, 0);
-	json_t *m = load(dir, "rev-0001");
+	json_t *m = load(dir, tu_rev(dir, 1));
 	assert_string_equal(field(m, "Outline", "status"), "failed");
 	assert_non_null(strstr(field(m, "Outline", "error"), "provider wrote no output file"));
 	json_decref(m);
@@ -719,13 +721,13 @@ static void test_targets_run_only_selection(void **state)
 	assert_int_equal(run_in(dir, &o, &res), 0);
 	assert_int_equal(res.total, 2);
 	assert_int_equal(res.produced, 2);
-	json_t *m = load(dir, "rev-0001");
+	json_t *m = load(dir, tu_rev(dir, 1));
 	assert_int_equal(json_object_size(json_object_get(m, "artefacts")), 2);
 	assert_string_equal(field(m, "Chapter[1]", "status"), "clean");
 	json_decref(m);
 	run_ok(dir, 4, &res);
 	assert_int_equal(res.produced, 9);
-	assert_string_equal(res.rev, "rev-0002");
+	assert_string_equal(res.rev, tu_rev(dir, 2));
 }
 
 int main(void)

@@ -139,9 +139,6 @@ static void test_reopen_keeps_data(void **state)
 	assert_non_null(back);
 	assert_string_equal(json_string_value(json_object_get(back, "digest")), dg.s);
 	json_decref(back);
-	long max = 0;
-	assert_int_equal(quire_store_max_rev(s, &max), 0);
-	assert_int_equal(max, 1);
 	quire_store_close(s);
 }
 
@@ -289,7 +286,7 @@ static void test_runs_unfinished_and_finish(void **state)
 	assert_null(parent);
 	free(rev);
 
-	assert_int_equal(quire_store_run_finish(s, r1, "committed"), 0);
+	assert_int_equal(quire_store_run_finish(s, r1, "committed", NULL), 0);
 	assert_int_equal(quire_store_unfinished_run(s, &id, &rev, &parent), 0);
 	assert_int_equal(id, r2);
 	assert_string_equal(rev, "rev-0002");
@@ -298,7 +295,7 @@ static void test_runs_unfinished_and_finish(void **state)
 	free(rev);
 	free(parent);
 
-	assert_int_equal(quire_store_run_finish(s, r2, "abandoned"), 0);
+	assert_int_equal(quire_store_run_finish(s, r2, "abandoned", NULL), 0);
 	quire_store_close(s);
 	/* Finishing is durable. */
 	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
@@ -308,25 +305,28 @@ static void test_runs_unfinished_and_finish(void **state)
 	quire_store_close(s);
 }
 
-static void test_max_rev(void **state)
+static void test_run_named_at_commit(void **state)
 {
 	(void)state;
 	struct quire_store *s = NULL;
 	assert_int_equal(quire_store_open(&s, ".quire", 0), 0);
-	long max = -1;
-	assert_int_equal(quire_store_max_rev(s, &max), 0);
-	assert_int_equal(max, 0);
 	int64_t run;
-	assert_int_equal(quire_store_run_start(s, "rev-0003", NULL, NULL, "{}", &run), 0);
-	assert_int_equal(quire_store_run_start(s, "rev-0012", "rev-0003", NULL, "{}", &run), 0);
-	assert_int_equal(quire_store_run_start(s, "rev-0007", "rev-0003", NULL, "{}", &run), 0);
-	assert_int_equal(quire_store_max_rev(s, &max), 0);
-	assert_int_equal(max, 12);
-	/* An abandoned run's number is not reused either. */
-	assert_int_equal(quire_store_run_start(s, "rev-0013", "rev-0012", NULL, "{}", &run), 0);
-	assert_int_equal(quire_store_run_finish(s, run, "abandoned"), 0);
-	assert_int_equal(quire_store_max_rev(s, &max), 0);
-	assert_int_equal(max, 13);
+	/* A run starts before its revision's name (its manifest's digest) is known. */
+	assert_int_equal(quire_store_run_start(s, "pending", "rev-0003", NULL, "{}", &run), 0);
+	assert_int_equal(quire_store_run_finish(s, run, "committed", "abc123"), 0);
+	int64_t id = -1;
+	char *rev = NULL, *parent = NULL;
+	assert_int_equal(quire_store_run_start(s, "pending", "abc123", NULL, "{}", &run), 0);
+	assert_int_equal(quire_store_unfinished_run(s, &id, &rev, &parent), 0);
+	assert_int_equal(id, run);
+	assert_string_equal(rev, "pending");
+	assert_string_equal(parent, "abc123");
+	free(rev);
+	free(parent);
+	/* Abandoned without a name: the row keeps the one it had. */
+	assert_int_equal(quire_store_run_finish(s, run, "abandoned", NULL), 0);
+	assert_int_equal(quire_store_unfinished_run(s, &id, &rev, &parent), 0);
+	assert_int_equal(id, 0);
 	quire_store_close(s);
 }
 
@@ -343,9 +343,6 @@ static void test_readonly_missing_db_is_empty(void **state)
 	json_t *ac = (json_t *)1;
 	assert_int_equal(quire_store_ac_get(s, "sha256:fp", &ac), 0);
 	assert_null(ac);
-	long max = -1;
-	assert_int_equal(quire_store_max_rev(s, &max), 0);
-	assert_int_equal(max, 0);
 	int64_t id = -1;
 	char *rev = NULL, *parent = NULL;
 	assert_int_equal(quire_store_unfinished_run(s, &id, &rev, &parent), 0);
@@ -707,7 +704,8 @@ int main(void)
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_runs_unfinished_and_finish, tu_setup_qdir,
 						tu_teardown_tmpdir),
-		cmocka_unit_test_setup_teardown(test_max_rev, tu_setup_qdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_run_named_at_commit, tu_setup_qdir,
+						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_readonly_missing_db_is_empty, tu_setup_qdir,
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_readonly_existing_db_reads, tu_setup_qdir,

@@ -17,6 +17,8 @@
 
 #include "quire-config.h"
 #include "quire/buf.h"
+#include "quire/history.h"
+#include <jansson.h>
 
 /* Creates a fresh directory under $TMPDIR (or /tmp); returns a malloc'd path. */
 static inline char *tu_tempdir(void)
@@ -164,6 +166,26 @@ static inline void tu_expect_msg_v(const char *msg, const char *prefix, va_list 
 	for (const char *w; (w = va_arg(ap, const char *));)
 		if (!strstr(msg, w))
 			fail_msg("got \"%s\", want it to contain \"%s\"", msg, w);
+}
+
+/* The name of project dir's nth revision (1 the oldest), as its log lists them, or "" when
+ * there is none; revisions are named by digest, so tests ask for them by position. One of 8
+ * buffers used in turn (several may stand in one expression). */
+static inline const char *tu_rev(const char *dir, int nth)
+{
+	static char bufs[8][80];
+	static int turn;
+	char *out = bufs[turn++ % 8];
+	char qdir[4096];
+	snprintf(qdir, sizeof(qdir), "%s/.quire", dir);
+	json_t *log = NULL;
+	out[0] = '\0';
+	if (quire_history_log(qdir, &log) == 0 && nth >= 1 && (size_t)nth <= json_array_size(log))
+		snprintf(out, 80, "%s",
+			 json_string_value(json_object_get(json_array_get(log, (size_t)nth - 1),
+							   "revision")));
+	json_decref(log);
+	return out;
 }
 
 #endif

@@ -9,15 +9,48 @@
 
 struct quire_buf;
 
+/* A revision's name: the SHA-256 (64 hex digits) of its manifest's bytes with
+ * QUIRE_REV_PENDING where its own name goes (new revisions: two clones never make two
+ * revisions of one name), or "rev-NNNN" (format 1's numbered revisions, still named so).
+ * Shown as its first 12 characters ("%.12s" prints either form). */
+#define QUIRE_REV_MAX 72
+#define QUIRE_REV_PENDING "0000000000000000000000000000000000000000000000000000000000000000"
+
 /* Formats revision number n as "rev-NNNN" into out (at least 16 bytes). */
 void quire_rev_format(long n, char *out, size_t outlen);
 
 /* Parses "rev-NNNN" (or a bare number); -1 when malformed. */
 long quire_rev_parse(const char *s);
 
+/* Whether s is 64 lowercase hex digits; whether s is a revision name of either form. */
+int quire_rev_is_digest(const char *s);
+int quire_rev_valid(const char *s);
+
+/* The names in .quire/current, one per line, as written (git's union merge of two clones
+ * leaves one line each; conflict markers are skipped), deduplicated, malloc'd. None when
+ * nothing was committed. QUIRE_ECORRUPT when a line is no revision name. */
+int quire_manifest_head_list(const char *qdir, char ***heads, size_t *n);
+
+/* The same without the heads another head descends from: the lines of history to merge. */
+int quire_manifest_heads(const char *qdir, char ***heads, size_t *n);
+
 /* The current revision's name (malloc'd) or *rev = NULL when nothing was committed yet.
- * QUIRE_ECORRUPT when .quire/current is malformed. */
+ * QUIRE_ECORRUPT when .quire/current is malformed; QUIRE_ECONFLICT when it names two lines
+ * of history (quire_manifest_heads). */
 int quire_manifest_current(const char *qdir, char **rev);
+
+/* The parents of rev, first parent first (malloc'd, *n of them: 0 for the first revision,
+ * 2 for a merge). Errors as quire_manifest_head. */
+int quire_manifest_parents(const char *qdir, const char *rev, char *parents[2], size_t *n);
+
+/* Whether a is an ancestor of b (reading the parents of b's ancestors). */
+int quire_manifest_is_ancestor(const char *qdir, const char *a, const char *b);
+
+/* Whether digest-named revision rev's file still hashes to its name; QUIRE_ECORRUPT if not. */
+int quire_manifest_verify_name(const char *qdir, const char *rev);
+
+/* Every revision with a manifest on disk, sorted by name (malloc'd). */
+int quire_manifest_list(const char *qdir, char ***names, size_t *n);
 
 /* Loads and checks a manifest. QUIRE_ENOTFOUND, QUIRE_ECORRUPT. New reference in *out. */
 int quire_manifest_load(const char *qdir, const char *rev, json_t **out);
@@ -105,9 +138,10 @@ size_t quire_manifest_outputs(const json_t *m, const struct quire_mbase *base,
 int quire_manifest_write(const char *qdir, const char *rev, const json_t *m);
 
 /* The same for a manifest folded onto a slim one: entries still slim are copied from base's
- * text (the same bytes as writing them). */
+ * text (the same bytes as writing them). A new revision (rev and m's "revision" are
+ * QUIRE_REV_PENDING) is named by its digest: named (QUIRE_REV_MAX bytes) gets the name. */
 int quire_manifest_write_from(const char *qdir, const char *rev, const json_t *m,
-			      struct quire_mbase *base);
+			      struct quire_mbase *base, char *named);
 
 /* Points .quire/current at rev (temp + fsync + rename). */
 int quire_manifest_set_current(const char *qdir, const char *rev);
@@ -170,8 +204,5 @@ int quire_manifest_fold(json_t *m, struct quire_mbase *base, int64_t time_ns, co
  * when the text is not JSON. */
 int quire_manifest_fold_text(json_t *m, struct quire_mbase *base, int64_t time_ns, const char *kind,
 			     const char *subject, const char *text, size_t len, int compact);
-
-/* Highest revision number among the manifests on disk (0 when none). */
-long quire_manifest_max_rev(const char *qdir);
 
 #endif

@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <stddef.h>
 
+#include "quire/manifest.h"
+
 struct quire_project;
 
 /* One progress report, passed to the caller's callback on the main thread. */
@@ -44,10 +46,10 @@ struct quire_run_opts {
 };
 
 struct quire_run_result {
-	char rev[32];	    /* revision committed, or "" when there was nothing to do */
-	char recovered[32]; /* revision recovered from a run that was killed, or "" */
-	size_t total;	    /* selected instances */
-	size_t dirty;	    /* instances the plan said must run */
+	char rev[QUIRE_REV_MAX];       /* revision committed, or "" when nothing was to do */
+	char recovered[QUIRE_REV_MAX]; /* revision recovered from a killed run, or "" */
+	size_t total;		       /* selected instances */
+	size_t dirty;		       /* instances the plan said must run */
 	size_t produced, cached, unchanged, failed, blocked, removed, not_started;
 	size_t accepted;       /* run --touch: outputs accepted without regenerating */
 	size_t waiting;	       /* could not run: an upstream awaits review */

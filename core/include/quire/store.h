@@ -66,15 +66,13 @@ int quire_store_check(struct quire_store *s, char **problem);
 /* 1 when run `run` has its `run.start` event, 0 when not, or QUIRE_EIO. */
 int quire_store_run_has_start(struct quire_store *s, int64_t run);
 
-/* Marks a run committed (its manifest written and `current` moved) or abandoned. */
-int quire_store_run_finish(struct quire_store *s, int64_t run, const char *state);
+/* Marks a run committed (its manifest written and `current` moved) or abandoned; rev, when
+ * not NULL, is the name its revision was given (a run starts before its name is known). */
+int quire_store_run_finish(struct quire_store *s, int64_t run, const char *state, const char *rev);
 
 /* The oldest run left "running" (a crash or SIGKILL), its revision and parent (malloc'd), or
  * *run_id = 0 when there is none. */
 int quire_store_unfinished_run(struct quire_store *s, int64_t *run_id, char **rev, char **parent);
-
-/* Highest revision number any run used (0 when none). */
-int quire_store_max_rev(struct quire_store *s, long *out);
 
 /* Stat cache: 1 and *digest filled when path's (size, mtime_ns, ino) match a trustworthy entry,
  * 0 on a miss. */
