@@ -16,12 +16,16 @@ static const char usage[] =
 	"inputs.yaml to edit, a .gitignore that keeps .quire's database and blobs out of git\n"
 	"while manifests and 'current' are committed, and a .gitattributes that lets git merge\n"
 	"the 'current' of two clones that each ran (both heads kept: the next run merges them)\n"
-	"and never converts line endings in out/ and .quire/.\n\n"
+	"and never converts line endings in out/ and .quire/. In a git repository (a clone too:\n"
+	"run it once there) it also sets up, in .git/config, the merge driver that keeps this\n"
+	"clone's out/ files when git merges another clone's (the next run rewrites out/).\n\n"
 	"  --blueprint NAME  a bundled blueprint (default: story); 'quire init --blueprint list'\n"
 	"                    lists them\n"
 	"  --blueprint PATH  a blueprint directory (holding blueprint.yaml) or a blueprint file\n\n"
 	"Running init again is safe: files that already hold what init would write are left\n"
-	"alone, and init refuses (writing nothing) when an existing file differs.\n"
+	"alone, and init refuses (writing nothing) when an existing file differs. In a project\n"
+	"already made (its quire.yaml there), init without --blueprint touches only the git\n"
+	"parts: the .gitignore and .gitattributes lines and the merge driver.\n"
 	"Bundled blueprints are looked up in $QUIRE_BLUEPRINTS, then " QUIRE_DATADIR
 	"/blueprints.\n";
 
@@ -32,7 +36,7 @@ static int cmd_init(int argc, char **argv, const struct cmd_env *env)
 		{ "blueprint", required_argument, NULL, 'b' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *spec = "story";
+	const char *spec = NULL; /* the story, or in a project only its git parts */
 	int c;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -42,7 +46,7 @@ static int cmd_init(int argc, char **argv, const struct cmd_env *env)
 	}
 	if (argc - optind > 1)
 		return usage_error("init", "give at most one directory");
-	if (!strcmp(spec, "list")) {
+	if (spec && !strcmp(spec, "list")) {
 		json_t *names = quire_init_blueprints();
 		size_t i;
 		json_t *v;
@@ -57,13 +61,15 @@ static int cmd_init(int argc, char **argv, const struct cmd_env *env)
 	int err = quire_init(dir, spec, &r);
 	if (err)
 		return die_core(err);
-	if (!r.written)
-		printf("init: %s is already a quire project with these files; nothing to do\n",
-		       dir);
-	else
+	if (r.driver)
+		printf("init: set up quire's merge driver for out/ in this clone's .git/config\n");
+	if (r.written)
 		printf("init: created a '%s' project in %s (%zu files)\n"
 		       "next: edit inputs.yaml, then 'quire plan' and 'quire run'\n",
-		       spec, dir, r.written);
+		       spec ? spec : "story", dir, r.written);
+	else if (!r.driver)
+		printf("init: %s is already a quire project with these files; nothing to do\n",
+		       dir);
 	return 0;
 }
 

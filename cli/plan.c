@@ -10,6 +10,7 @@
 #include "planview.h"
 #include "quire/error.h"
 #include "quire/manifest.h"
+#include "quire/merge.h"
 #include "quire/out.h"
 #include "quire/plan.h"
 #include "quire/project.h"
@@ -69,10 +70,16 @@ int plan_readonly(struct quire_project *p, char **targets, size_t ntargets, enum
 {
 	struct quire_store *store = NULL;
 	char *cur = NULL;
-	struct quire_plan_opts o = { (const char *const *)targets, ntargets, NULL, 0, 0 };
-	int err = quire_manifest_current(p->qdir, &cur);
-	if (!err)
-		err = quire_store_open(&store, p->qdir, 1);
+	struct quire_plan_opts o = { (const char *const *)targets, ntargets, NULL, 0, 0, NULL };
+	json_t *merged = NULL;
+	int err = quire_store_open(&store, p->qdir, 1);
+	if (!err && (err = quire_manifest_current(p->qdir, &cur)) == QUIRE_ECONFLICT) {
+		/* Two clones' lines of history after a git merge: planned as the next run will
+		 * merge them. */
+		quire_error_clear();
+		err = quire_merge_preview(p->root, p->qdir, store, &merged);
+		o.merged = merged;
+	}
 	if (!err)
 		err = quire_project_check_providers(p, 0);
 	if (!err)
@@ -87,6 +94,7 @@ int plan_readonly(struct quire_project *p, char **targets, size_t ntargets, enum
 		err = quire_out_check(p, store, (*out)->manifest, (*out)->base, NULL, 0, conf,
 				      nconf);
 	free(cur);
+	json_decref(merged);
 	quire_store_close(store);
 	return err;
 }
@@ -159,12 +167,20 @@ static void print_accepted(const struct quire_plan *plan)
 
 void plan_print(const struct quire_plan *plan, int explain, int removals)
 {
-	const char *cur = json_string_value(json_object_get(plan->manifest, "revision"));
+	const char *rev = json_string_value(json_object_get(plan->manifest, "revision"));
+	char cur[80];
+	if (rev && !strcmp(rev, QUIRE_REV_PENDING)) /* two lines of history, merged by the run */
+		snprintf(cur, sizeof(cur), "the merge of %.12s and %.12s",
+			 json_string_value(
+				 json_array_get(json_object_get(plan->manifest, "parents"), 0)),
+			 json_string_value(
+				 json_array_get(json_object_get(plan->manifest, "parents"), 1)));
+	else
+		snprintf(cur, sizeof(cur), "%.12s", rev ? rev : "none");
 	size_t nrem = removals ? plan->nremoved : 0;
 	size_t uptodate = plan->nselected - plan->ndirty - plan->nwaiting;
 	if (plan->ndirty == 0 && nrem == 0 && plan->nwaiting == 0) {
-		printf("plan: nothing to do, %zu up to date (current %.12s)\n", plan->nselected,
-		       cur ? cur : "none");
+		printf("plan: nothing to do, %zu up to date (current %s)\n", plan->nselected, cur);
 		if (explain)
 			print_accepted(plan);
 		return;
@@ -184,7 +200,7 @@ void plan_print(const struct quire_plan *plan, int explain, int removals)
 		printf(", %zu waiting for review", plan->nwaiting);
 	if (nrem)
 		printf(", %zu to remove", nrem);
-	printf(" (current %.12s)\n", cur ? cur : "none");
+	printf(" (current %s)\n", cur);
 	size_t w = 0;
 	for (size_t i = 0; i < plan->n; i++)
 		if (plan->nodes[i].selected && plan->nodes[i].dirty &&

@@ -282,6 +282,8 @@ static void print_summary(const struct quire_run_result *rr, int json)
 				    json_integer((json_int_t)r.pending_review));
 		json_object_set_new(j, "estimate_micro", json_integer(r.estimate_micro));
 		json_object_set_new(j, "accepted", json_integer((json_int_t)r.accepted));
+		if (r.merged[0])
+			json_object_set_new(j, "merged", json_string(r.merged));
 		print_json_line(j);
 		json_decref(j);
 	} else if (!r.rev[0] && r.waiting) {
@@ -326,6 +328,8 @@ static int after_run(struct quire_project *p, const struct quire_run_result *rr,
 {
 	const struct quire_run_result r = *rr;
 	int rc = 0;
+	if (r.merged[0] && !json)
+		printf("run: merged two lines of history as %.12s\n", r.merged);
 	if (r.recovered[0] && !json)
 		printf("run: recovered %.12s, committed from a run that was killed before it "
 		       "finished\n",

@@ -20,6 +20,7 @@
 #include "quire/id.h"
 #include "lock.h"
 #include "quire/manifest.h"
+#include "quire/merge.h"
 #include "quire/out.h"
 #include "quire/project.h"
 #include "quire/store.h"
@@ -46,6 +47,9 @@ int quire_edit_begin(struct quire_edit **out, const struct quire_project *p, con
 	if (!err)
 		err = quire__run_recover((struct quire_project *)p, e->store, e->recovered,
 					 sizeof(e->recovered));
+	char merged[QUIRE_REV_MAX];
+	if (!err)
+		err = quire_merge_heads(p->root, p->qdir, e->store, merged);
 	if (!err)
 		err = quire_manifest_current(p->qdir, &e->current);
 	if (!err && e->current)

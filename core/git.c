@@ -85,19 +85,22 @@ static char *path_in_repo(git_repository *repo, const char *root)
 	return prefix;
 }
 
-/* Calls visit for each commit from HEAD through its parents, each once, newest first along
- * each line, until it returns non-zero: a parent that is not there (the edge of a shallow
- * clone) ends that line, where libgit2 1.5's revwalk stops at once. */
+/* Calls visit for each commit from HEAD (and MERGE_HEAD, during a merge git stopped on)
+ * through its parents, each once, newest first along each line, until it returns non-zero: a
+ * parent that is not there (the edge of a shallow clone) ends that line, where libgit2 1.5's
+ * revwalk stops at once. */
 static void walk_history(git_repository *repo, size_t limit,
 			 int (*visit)(git_commit *c, git_tree *tree, void *ud), void *ud)
 {
 	git_oid head, *queue = NULL;
 	size_t qhead = 0, qn = 0, qalloc = 0;
 	json_t *visited = json_object();
-	if (!git_reference_name_to_id(&head, repo, "HEAD")) {
-		QUIRE_GROW(queue, qalloc, qn + 1);
-		queue[qn++] = head;
-	}
+	static const char *const starts[] = { "HEAD", "MERGE_HEAD" };
+	for (size_t k = 0; k < 2; k++)
+		if (!git_reference_name_to_id(&head, repo, starts[k])) {
+			QUIRE_GROW(queue, qalloc, qn + 1);
+			queue[qn++] = head;
+		}
 	int stop = 0;
 	while (!stop && qhead < qn && qhead < limit) {
 		git_oid oid = queue[qhead++];
@@ -361,4 +364,34 @@ json_t *quire__git_revisions(const char *root)
 	git_repository_free(repo);
 	git_libgit2_shutdown();
 	return found;
+}
+
+int quire__git_out_driver(const char *root, int install)
+{
+	if (!maybe_in_repo(root))
+		return -1;
+	git_libgit2_init();
+	git_repository *repo = NULL;
+	git_config *cfg = NULL, *local = NULL;
+	int have = -1;
+	if (!git_repository_open_ext(&repo, root, 0, NULL) && !git_repository_config(&cfg, repo) &&
+	    !git_config_open_level(&local, cfg, GIT_CONFIG_LEVEL_LOCAL)) {
+		git_buf v = { 0 };
+		have = !git_config_get_string_buf(&v, cfg, "merge.quire-out.driver");
+		git_buf_dispose(&v);
+		/* "true" leaves this clone's file as it is: the next run writes out/ from the
+		 * merged revision anyway. */
+		if (!have && install &&
+		    !git_config_set_string(local, "merge.quire-out.name",
+					   "quire: keep this clone's out/ file (the next run "
+					   "rewrites out/)") &&
+		    !git_config_set_string(local, "merge.quire-out.driver", "true"))
+			have = 2;
+	}
+	git_error_clear();
+	git_config_free(local);
+	git_config_free(cfg);
+	git_repository_free(repo);
+	git_libgit2_shutdown();
+	return have;
 }

@@ -28,4 +28,8 @@ int quire_git_commit(const char *root, char *const *paths, size_t npaths, const 
  * repository. New reference; never fails. */
 json_t *quire__git_revisions(const char *root);
 
+/* Whether the repository holding root defines quire's merge driver for out/ (1), or not
+ * (0; with install, defines it in .git/config: 2), or root is in no repository (-1). */
+int quire__git_out_driver(const char *root, int install);
+
 #endif

@@ -16,6 +16,7 @@
 #include "quire/error.h"
 #include "quire/fs.h"
 #include "quire/init.h"
+#include "git.h"
 
 static const char gitignore_lines[] =
 	"# quire: the database, blobs and scratch files are local; manifests and current are\n"
@@ -33,10 +34,12 @@ static const char gitignore_lines[] =
  * byte for byte against their digests, so git must never convert their line endings. */
 static const char gitattributes_lines[] =
 	"# quire: two clones that each ran keep both heads in .quire/current (the next run\n"
-	"# merges them); stored files are compared byte for byte, so git leaves them as they are.\n"
+	"# merges them) and this clone's out/ files (quire-out, set up in .git/config by 'quire\n"
+	"# init': the next run rewrites out/); stored files are compared byte for byte, so git\n"
+	"# leaves them as they are.\n"
 	".quire/current merge=union\n"
 	".quire/** -text\n"
-	"out/** -text\n";
+	"out/** -text merge=quire-out\n";
 
 struct file {
 	char *rel;
@@ -286,7 +289,10 @@ int quire_init(const char *dir, const char *spec, struct quire_init_result *res)
 	memset(res, 0, sizeof(*res));
 	struct files fs = { 0 };
 	char path[PATH_MAX];
-	int err = collect(&fs, spec);
+	/* Without a blueprint named, in a project already made (a clone, edited prompts): only
+	 * the git parts, which a clone may lack. */
+	snprintf(path, sizeof(path), "%s/quire.yaml", dir);
+	int err = spec || access(path, F_OK) != 0 ? collect(&fs, spec ? spec : "story") : 0;
 	if (err)
 		goto out;
 	/* .gitignore and .gitattributes: our lines added to whatever the user has. */
@@ -335,6 +341,9 @@ int quire_init(const char *dir, const char *spec, struct quire_init_result *res)
 			goto out;
 		res->written++;
 	}
+	/* The driver lives in .git/config, which a clone does not copy: init in a clone sets
+	 * it up there too. */
+	res->driver = quire__git_out_driver(dir, 1) == 2;
 	quire_error_clear();
 out:
 	for (size_t i = 0; i < fs.n; i++) {

@@ -241,10 +241,8 @@ int quire_manifest_current(const char *qdir, char **rev)
 	if (n > 1)
 		err = quire_error_set(QUIRE_ECONFLICT,
 				      ".quire/current names %zu lines of history (%.12s and %.12s: "
-				      "a git merge of "
-				      "two clones that each ran); quire cannot merge revisions "
-				      "yet: keep one line "
-				      "in .quire/current to go on from it",
+				      "a git merge of two clones that each ran): the next 'quire "
+				      "run' (or edit, or rewind) merges them into one revision",
 				      n, heads[0], heads[1]);
 	else if (n == 1)
 		*rev = heads[0];

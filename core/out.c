@@ -176,15 +176,27 @@ static int replaceable(const struct accounted *a, const char *path, const char *
 	return known && quire_blob_exists(a->p->qdir, d->s);
 }
 
+/* Whether the file at path holds the markers git leaves in a file it could not merge. */
+static int conflict_markers(const char *path)
+{
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int found = quire_fs_read(path, &b, QUIRE_TEXT_CAP) == 0 &&
+		    (!strncmp(b.ptr, "<<<<<<< ", 8) || strstr(b.ptr, "\n<<<<<<< ")) &&
+		    strstr(b.ptr, "\n>>>>>>> ");
+	quire_buf_release(&b);
+	quire_error_clear();
+	return found;
+}
+
 static void add_conflict(struct quire_out_conflict **v, size_t *n, size_t *alloc,
 			 const char *out_dir, const char *name, const char *id, int gone,
-			 const char *now)
+			 const char *now, const char *path)
 {
 	QUIRE_GROW(*v, *alloc, *n + 1);
-	(*v)[(*n)++] =
-		(struct quire_out_conflict){ quire__xasprintf("%s/%s", out_dir, name),
-					     quire__xstrdup(id), gone,
-					     now ? quire__xasprintf("%s/%s", out_dir, now) : NULL };
+	(*v)[(*n)++] = (struct quire_out_conflict){
+		quire__xasprintf("%s/%s", out_dir, name), quire__xstrdup(id), gone,
+		now ? quire__xasprintf("%s/%s", out_dir, now) : NULL, conflict_markers(path)
+	};
 }
 
 /* What the project's blueprint now makes of a recorded output (id, ext): *gone when its
@@ -227,7 +239,15 @@ int quire_out_conflict_error(const struct quire_out_conflict *c, size_t n)
 			 "nothing was overwritten",
 			 n, n == 1 ? "" : "s", n == 1 ? "s" : "");
 	for (size_t k = 0; k < n && k < 20; k++) {
-		if (c[k].gone)
+		if (c[k].markers)
+			quire_buf_printf(
+				&b,
+				"\n  %s: holds git's conflict markers (a merge without "
+				"quire's merge driver for out/, which 'quire init' sets up "
+				"in this clone); take quire's version: rm '%s' (the next "
+				"run writes it back), then git add it",
+				c[k].file, c[k].file);
+		else if (c[k].gone)
 			quire_buf_printf(&b,
 					 "\n  %s: %s is no longer built; to keep the text move the "
 					 "file out of out/, to discard it: rm '%s'",
@@ -325,7 +345,8 @@ int quire_out_check(const struct quire_project *p, struct quire_store *store, co
 		if (!replaceable(&acc, path, t->digest, t->have_d ? &t->d : NULL)) {
 			int gone = 0;
 			char *nowname = fate(p, t->id, now[k].ext, &gone);
-			add_conflict(out, n, &alloc, p->out_dir, t->name, t->id, gone, nowname);
+			add_conflict(out, n, &alloc, p->out_dir, t->name, t->id, gone, nowname,
+				     path);
 			free(nowname);
 		}
 		free(path);
@@ -524,12 +545,12 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 				j < nthen && !strcmp(then[j].id, t->id) ? then[j].digest : NULL;
 			char *path = quire__path_join(dir, t->name);
 			int keep = !replaceable(&acc, path, was, t->have_d ? &t->d : NULL);
-			free(path);
-			if (keep) {
+			if (keep)
 				add_conflict(&conf, &nconf, &aconf, p->out_dir, t->name, t->id, 0,
-					     NULL);
+					     NULL, path);
+			free(path);
+			if (keep)
 				continue;
-			}
 		}
 		if (!t->ok) {
 			QUIRE_GROW(w.v, alloc, w.n + 1);
@@ -572,7 +593,7 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 			if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
 			    !replaceable(&acc, path, then[k].digest, NULL))
 				add_conflict(&conf, &nconf, &aconf, p->out_dir, name, then[k].id,
-					     !same, nowname);
+					     !same, nowname, path);
 			else if (lstat(path, &st) == 0 &&
 				 (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) && unlink(path) == 0)
 				(*removed)++;

@@ -18,7 +18,7 @@ static int plan_once(struct quire_plan **out, struct quire_project *p, struct qu
 	 * what deciding "up to date" needs, and the entries of dirty instances (their reasons
 	 * need the recorded dependency records) are parsed from the manifest's text on demand. */
 	struct quire_index_load *il =
-		current ? quire_manifest_load_index_start(p->qdir, current) : NULL;
+		current && !o->merged ? quire_manifest_load_index_start(p->qdir, current) : NULL;
 	int err = quire_project_hash_files(p, store);
 	if (!err)
 		err = quire_project_check_templates_cached(p, store);
@@ -39,7 +39,9 @@ static int plan_once(struct quire_plan **out, struct quire_project *p, struct qu
 	m = NULL;
 	if (err || *out)
 		return err;
-	if (current) {
+	if (o->merged) {
+		m = json_deep_copy(o->merged);
+	} else if (current) {
 		if ((err = quire_manifest_load(p->qdir, current, &m)))
 			return err;
 		/* No usable index (a fresh clone, another quire's): the next command has one. */

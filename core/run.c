@@ -10,6 +10,7 @@
 #include "json.h"
 #include "lock.h"
 #include "quire/manifest.h"
+#include "quire/merge.h"
 #include "quire/out.h"
 #include "quire/plan.h"
 #include "quire/project.h"
@@ -335,7 +336,8 @@ static int plan_for_run(struct quire_project *p, struct quire_store *store, cons
 			const struct quire_run_opts *o, struct quire_run_result *res,
 			struct quire_plan **out)
 {
-	struct quire_plan_opts po = { o->targets, o->ntargets, o->regenerate, o->nregenerate, 1 };
+	struct quire_plan_opts po = { o->targets,     o->ntargets, o->regenerate,
+				      o->nregenerate, 1,	   NULL };
 	int err = quire_plan_open(out, p, store, current, &po);
 	struct quire_plan *plan = *out;
 	if (err)
@@ -419,6 +421,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 		quire_run__reserve_make(p->qdir);
 	if (err || (err = quire_store_open(&store, p->qdir, 0)) ||
 	    (err = quire__run_recover(p, store, res->recovered, sizeof(res->recovered))) ||
+	    (err = quire_merge_heads(p->root, p->qdir, store, res->merged)) ||
 	    (err = quire_manifest_current(p->qdir, &current)))
 		goto out;
 	if ((err = plan_restored(p, store, current, o, res, &plan)))

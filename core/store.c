@@ -481,6 +481,24 @@ int quire_store_run_finish(struct quire_store *s, int64_t run, const char *state
 	return rc == SQLITE_DONE ? 0 : db_error(s, "finishing a run");
 }
 
+int quire_store_last_committed(struct quire_store *s, const char *const *revs, size_t n)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT rev FROM runs WHERE state = 'committed' ORDER BY id DESC",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	int found = -1;
+	while (found < 0 && sqlite3_step(st) == SQLITE_ROW) {
+		const char *r = (const char *)sqlite3_column_text(st, 0);
+		for (size_t k = 0; r && k < n && found < 0; k++)
+			if (!strcmp(r, revs[k]))
+				found = (int)k;
+	}
+	sqlite3_finalize(st);
+	return found;
+}
+
 int quire_store_unfinished_run(struct quire_store *s, int64_t *run_id, char **rev, char **parent)
 {
 	sqlite3_stmt *st;

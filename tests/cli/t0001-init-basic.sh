@@ -11,7 +11,8 @@ check "gitignore keeps blobs and the database out of git" grep -qx '.quire/blobs
 check "gitignore does not ignore manifests" sh -c '! grep -v "^#" proj/.gitignore | grep -q manifests'
 check "git merges current line by line, keeping both sides" \
 	grep -qx '.quire/current merge=union' proj/.gitattributes
-check "and never converts line endings of outputs" grep -qx 'out/\*\* -text' proj/.gitattributes
+check "and never converts line endings of outputs, keeping this clone's on a merge" \
+	grep -qx 'out/\*\* -text merge=quire-out' proj/.gitattributes
 check "every role is bound to the mock provider" grep -q 'provider: mock' proj/quire.yaml
 
 before=$(cd proj && find . -type f | sort | xargs sha256sum | sha256sum)
@@ -21,7 +22,9 @@ after=$(cd proj && find . -type f | sort | xargs sha256sum | sha256sum)
 is "init again changed nothing" "$after" "$before"
 
 echo "# my premise" >>proj/inputs.yaml
-run_q "init refuses to overwrite an edited file" 3 init proj
+run_q "init in a project already made touches only its git parts" 0 init proj
+check "the edit is kept" grep -q '# my premise' proj/inputs.yaml
+run_q "init with a blueprint refuses to overwrite an edited file" 3 init proj --blueprint story
 check "it names the file" err_has "inputs.yaml already exists"
 check "the edit survived" grep -q '# my premise' proj/inputs.yaml
 

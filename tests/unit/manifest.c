@@ -8,6 +8,8 @@
 #include "quire/hash.h"
 #include "core/json.h"
 #include "quire/manifest.h"
+#include "quire/merge.h"
+#include "quire/store.h"
 #include "core/event.h"
 #include "core/manifest_internal.h"
 
@@ -284,6 +286,126 @@ static void test_heads(void **state)
 	assert_null(cur);
 	tu_write(".", ".quire/current", "not a revision\n");
 	assert_int_equal(quire_manifest_current(".quire", &cur), QUIRE_ECORRUPT);
+}
+
+/* An entry: shown output d (take n), the takes listed, status. */
+static json_t *entry(const char *status, const char *d, int n, const char *takes)
+{
+	json_t *e = json_pack("{s:s,s:s,s:s,s:i,s:s,s:[]}", "status", status, "digest", d,
+			      "fingerprint", d, "take", n, "ext", "md", "takes");
+	for (int k = 0; takes[k]; k++) {
+		char dg[80];
+		snprintf(dg, sizeof(dg), "sha256:%064d", takes[k] - '0');
+		json_array_append_new(
+			json_object_get(e, "takes"),
+			json_pack("{s:i,s:s,s:s}", "take", k, "digest", dg, "fingerprint", dg));
+	}
+	return e;
+}
+
+static void commit_rev(json_t *m, const char *parent, char *name)
+{
+	json_object_set_new(m, "revision", json_string(QUIRE_REV_PENDING));
+	json_object_set_new(m, "parent", parent ? json_string(parent) : json_null());
+	assert_int_equal(quire_manifest_write_from(".quire", QUIRE_REV_PENDING, m, NULL, name), 0);
+	json_decref(m);
+}
+
+static void test_merge_three_way(void **state)
+{
+	(void)state;
+	char o[QUIRE_REV_MAX], a[QUIRE_REV_MAX], b[QUIRE_REV_MAX];
+	const char *d1 = "sha256:0000000000000000000000000000000000000000000000000000000000000001",
+		   *d2 = "sha256:0000000000000000000000000000000000000000000000000000000000000002",
+		   *d3 = "sha256:0000000000000000000000000000000000000000000000000000000000000003";
+	json_t *m = started("x", NULL);
+	json_t *arts = json_object_get(m, "artefacts");
+	json_object_set_new(arts, "X", entry("clean", d1, 0, "1"));
+	json_object_set_new(arts, "Y", entry("clean", d1, 0, "1"));
+	json_object_set_new(arts, "Z", entry("clean", d1, 0, "1"));
+	json_object_set_new(arts, "W", entry("clean", d1, 0, "1"));
+	commit_rev(m, NULL, o);
+	/* a: X regenerated and approved, W removed; b: X regenerated with a note, Y written by
+	 * hand, Z regenerated. */
+	m = started("x", o);
+	arts = json_object_get(m, "artefacts");
+	json_t *x = entry("clean", d2, 1, "12");
+	json_object_set_new(x, "approved_digest", json_string(d2));
+	json_object_set_new(arts, "X", x);
+	json_object_set_new(arts, "Y", entry("clean", d1, 0, "1"));
+	json_object_set_new(arts, "Z", entry("clean", d1, 0, "1"));
+	json_object_set_new(m, "message", json_string("a"));
+	commit_rev(m, o, a);
+	m = started("x", o);
+	arts = json_object_get(m, "artefacts");
+	x = entry("clean", d3, 1, "13");
+	json_object_set_new(x, "feedback", json_pack("[s]", "shorter"));
+	json_object_set_new(arts, "X", x);
+	json_object_set_new(arts, "Y", entry("user-edited", d3, 0, "1"));
+	json_object_set_new(arts, "Z", entry("clean", d2, 1, "12"));
+	json_object_set_new(arts, "W", entry("clean", d1, 0, "1"));
+	json_object_set_new(m, "message", json_string("b"));
+	commit_rev(m, o, b);
+
+	json_t *mm = NULL;
+	assert_int_equal(quire_merge_build(".", ".quire", NULL, a, b, &mm), 0);
+	/* Without a store, the first parent is the first by name. */
+	int a_first = strcmp(a, b) < 0;
+	const json_t *p = json_object_get(mm, "parents");
+	assert_string_equal(json_string_value(json_array_get(p, 0)), a_first ? a : b);
+	assert_string_equal(json_string_value(json_array_get(p, 1)), a_first ? b : a);
+	assert_string_equal(json_string_value(json_object_get(mm, "merge_base")), o);
+	arts = json_object_get(mm, "artefacts");
+	/* Both changed X: the first parent's output shown, every take of both kept. */
+	x = json_object_get(arts, "X");
+	assert_string_equal(json_string_value(json_object_get(x, "digest")), a_first ? d2 : d3);
+	assert_int_equal(json_array_size(json_object_get(x, "takes")), 3);
+	/* a's approval stands for its output; b's note is kept. */
+	if (a_first)
+		assert_string_equal(json_string_value(json_object_get(x, "approved_digest")), d2);
+	assert_int_equal(json_array_size(json_object_get(x, "feedback")), 1);
+	/* Only b changed Y (its hand edit) and Z; only a removed W. */
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(arts, "Y"), "status")),
+		"user-edited");
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(arts, "Z"), "digest")), d2);
+	assert_null(json_object_get(arts, "W"));
+	json_decref(mm);
+
+	/* A hand edit beats a regeneration whichever side is first. */
+	m = started("x", a);
+	json_object_set_new(json_object_get(m, "artefacts"), "Y", entry("clean", d2, 1, "12"));
+	json_object_set_new(json_object_get(m, "artefacts"), "X", json_deep_copy(x));
+	char a2[QUIRE_REV_MAX];
+	commit_rev(m, a, a2);
+	assert_int_equal(quire_merge_build(".", ".quire", NULL, a2, b, &mm), 0);
+	const json_t *y = json_object_get(json_object_get(mm, "artefacts"), "Y");
+	assert_string_equal(json_string_value(json_object_get(y, "status")), "user-edited");
+	assert_string_equal(json_string_value(json_object_get(y, "digest")), d3);
+	json_decref(mm);
+
+	/* The writer's merge commits it: one head again, two parents. */
+	char *cur = NULL;
+	assert_true(asprintf(&cur, "%s\n%s\n", a2, b) > 0);
+	tu_write(".", ".quire/current", cur);
+	free(cur);
+	struct quire_store *st = NULL;
+	assert_int_equal(quire_store_open(&st, ".quire", 0), 0);
+	char merged[QUIRE_REV_MAX];
+	assert_int_equal(quire_merge_heads(".", ".quire", st, merged), 0);
+	quire_store_close(st);
+	assert_true(quire_rev_is_digest(merged));
+	cur = NULL;
+	assert_int_equal(quire_manifest_current(".quire", &cur), 0);
+	assert_string_equal(cur, merged);
+	free(cur);
+	char *ps[2];
+	size_t np = 0;
+	assert_int_equal(quire_manifest_parents(".quire", merged, ps, &np), 0);
+	assert_int_equal(np, 2);
+	free(ps[0]);
+	free(ps[1]);
 }
 
 static void test_fold_run_start(void **state)
@@ -861,6 +983,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_load_rejects_revision_mismatch, tu_setup_qdir,
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_heads, tu_setup_qdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_merge_three_way, tu_setup_qdir,
+						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_names_by_digest, tu_setup_qdir,
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_fold_run_start, tu_setup_qdir,

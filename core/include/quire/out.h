@@ -30,11 +30,12 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
  * The syncs above leave such a file as it is, write everything else, and then return
  * QUIRE_ECONFLICT naming it (quire_out_conflict_error). */
 struct quire_out_conflict {
-	char *file; /* relative to the project: "out/Chapter-1.md" */
-	char *id;   /* the artefact it belongs to */
-	int gone;   /* the artefact is no longer built (the file would have been removed) */
-	char *now;  /* or it is now written under another name (its extension changed): that
-		     * file, relative to the project; else NULL */
+	char *file;  /* relative to the project: "out/Chapter-1.md" */
+	char *id;    /* the artefact it belongs to */
+	int gone;    /* the artefact is no longer built (the file would have been removed) */
+	char *now;   /* or it is now written under another name (its extension changed): that
+		      * file, relative to the project; else NULL */
+	int markers; /* it holds git's conflict markers (a merge without quire's driver) */
 };
 
 /* Checks out/ against manifest m (over base; either may be NULL) without changing anything,

@@ -93,6 +93,7 @@ struct quire_plan_opts {
 	const char *const *regenerate; /* id patterns to make a new take of */
 	size_t nregenerate;
 	int reindex; /* write the current revision's index when it had none usable (writers) */
+	const json_t *merged; /* plan against this manifest (a merge not committed) instead */
 };
 
 struct quire_store;

@@ -48,6 +48,7 @@ struct quire_run_opts {
 struct quire_run_result {
 	char rev[QUIRE_REV_MAX];       /* revision committed, or "" when nothing was to do */
 	char recovered[QUIRE_REV_MAX]; /* revision recovered from a killed run, or "" */
+	char merged[QUIRE_REV_MAX];    /* two lines of history merged first as this, or "" */
 	size_t total;		       /* selected instances */
 	size_t dirty;		       /* instances the plan said must run */
 	size_t produced, cached, unchanged, failed, blocked, removed, not_started;

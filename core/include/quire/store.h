@@ -70,6 +70,9 @@ int quire_store_run_has_start(struct quire_store *s, int64_t run);
  * not NULL, is the name its revision was given (a run starts before its name is known). */
 int quire_store_run_finish(struct quire_store *s, int64_t run, const char *state, const char *rev);
 
+/* Which of revs[0..n) this store committed last (its index), or -1 when none. */
+int quire_store_last_committed(struct quire_store *s, const char *const *revs, size_t n);
+
 /* The oldest run left "running" (a crash or SIGKILL), its revision and parent (malloc'd), or
  * *run_id = 0 when there is none. */
 int quire_store_unfinished_run(struct quire_store *s, int64_t *run_id, char **rev, char **parent);

@@ -1,0 +1,35 @@
+/* Merging two lines of history: after git merges two clones that each ran, .quire/current
+ * names both heads; the next writer commits their merge, a revision with two parents. */
+#ifndef QUIRE_MERGE_H
+#define QUIRE_MERGE_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+struct quire_store;
+
+/* The merge of heads a and b of project root as a manifest (new reference in *out; its
+ * "revision" is QUIRE_REV_PENDING): its first parent is the head store (may be NULL) last
+ * committed, else the first by name. Each artefact is taken from the side that changed it
+ * since the merge base; one both changed keeps the first parent's shown output (unless only
+ * the other's is pinned: a pin beats a regeneration) with every take of both, approvals of
+ * the shown output from either side and both sides' feedback notes. The outputs it shows or
+ * lists that the store lacks are taken from the project's git history where a commit holds
+ * them in out/. QUIRE_ENOTFOUND, QUIRE_ECORRUPT (a revision that cannot be read). */
+int quire_merge_build(const char *root, const char *qdir, struct quire_store *store, const char *a,
+		      const char *b, json_t **out);
+
+/* Under the project lock: when .quire/current names two lines of history, commits their
+ * merge (quire_merge_build) as a revision, records every take it lists whose output is in
+ * the store in the action cache, and points current at it; merged (QUIRE_REV_MAX bytes)
+ * gets its name, "" when there was nothing to merge. More than two lines of history:
+ * QUIRE_ECONFLICT (keep two in .quire/current). */
+int quire_merge_heads(const char *root, const char *qdir, struct quire_store *store, char *merged);
+
+/* For a reader (plan): the merge of the two lines of history .quire/current names, in *out
+ * (NULL when it names one or none), without committing it. */
+int quire_merge_preview(const char *root, const char *qdir, struct quire_store *store,
+			json_t **out);
+
+#endif

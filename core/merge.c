@@ -1,0 +1,356 @@
+/* Merging two lines of history (two clones that each ran, merged by git): the three-way merge
+ * of their artefacts against the merge base, committed by the next writer as a revision with
+ * two parents. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "quire/blob.h"
+#include "quire/error.h"
+#include "quire/fs.h"
+#include "quire/manifest.h"
+#include "quire/merge.h"
+#include "quire/out.h"
+#include "quire/project.h"
+#include "quire/store.h"
+#include "git.h"
+#include "util.h"
+
+static const char *str(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+/* Every revision reachable from rev, rev included, as keys of a new object. */
+static json_t *ancestry(const char *qdir, const char *rev)
+{
+	json_t *seen = json_object(), *queue = json_array();
+	json_object_set_new(seen, rev, json_true());
+	json_array_append_new(queue, json_string(rev));
+	for (size_t at = 0; at < json_array_size(queue); at++) {
+		char *ps[2];
+		size_t np = 0;
+		if (quire_manifest_parents(qdir, json_string_value(json_array_get(queue, at)), ps,
+					   &np))
+			quire_error_clear(); /* a missing parent ends that line */
+		for (size_t k = 0; k < np; k++) {
+			if (!json_object_get(seen, ps[k])) {
+				json_object_set_new(seen, ps[k], json_true());
+				json_array_append_new(queue, json_string(ps[k]));
+			}
+			free(ps[k]);
+		}
+	}
+	json_decref(queue);
+	return seen;
+}
+
+/* The nearest revision both a and b descend from (malloc'd), or NULL when they share none. */
+static char *merge_base(const char *qdir, const char *a, const char *b)
+{
+	json_t *of_a = ancestry(qdir, a), *seen = json_object(), *queue = json_array();
+	char *found = NULL;
+	json_array_append_new(queue, json_string(b));
+	/* Breadth first from b: the first of a's ancestors met is the nearest. */
+	for (size_t at = 0; at < json_array_size(queue) && !found; at++) {
+		const char *r = json_string_value(json_array_get(queue, at));
+		if (json_object_get(of_a, r)) {
+			found = quire__xstrdup(r);
+			break;
+		}
+		char *ps[2];
+		size_t np = 0;
+		if (quire_manifest_parents(qdir, r, ps, &np))
+			quire_error_clear();
+		for (size_t k = 0; k < np; k++) {
+			if (!json_object_get(seen, ps[k])) {
+				json_object_set_new(seen, ps[k], json_true());
+				json_array_append_new(queue, json_string(ps[k]));
+			}
+			free(ps[k]);
+		}
+	}
+	json_decref(of_a);
+	json_decref(seen);
+	json_decref(queue);
+	return found;
+}
+
+static int has_take(const json_t *takes, const char *digest)
+{
+	size_t k;
+	json_t *t;
+	json_array_foreach(takes, k, t)
+		if (str(t, "digest") && digest && !strcmp(str(t, "digest"), digest))
+			return 1;
+	return 0;
+}
+
+/* Items of add not already in to, appended to to. */
+static void append_new(json_t *to, const json_t *add)
+{
+	size_t k, j;
+	json_t *v, *w;
+	json_array_foreach(add, k, v) {
+		int there = 0;
+		json_array_foreach(to, j, w)
+			there |= json_equal(v, w);
+		if (!there)
+			json_array_append(to, v);
+	}
+}
+
+/* An entry both sides changed: shown's output stays shown, every take of other joins its
+ * takes (numbered after shown's: take numbers are per clone), an approval of the shown
+ * output from either side stands, and feedback is shown's notes then other's new ones. */
+static json_t *merge_changed(const json_t *shown, const json_t *other)
+{
+	json_t *e = json_deep_copy(shown);
+	json_t *takes = json_object_get(e, "takes");
+	if (!json_is_array(takes)) {
+		takes = json_array();
+		json_object_set_new(e, "takes", takes);
+	}
+	json_int_t next = json_integer_value(json_object_get(e, "take"));
+	size_t k;
+	json_t *t;
+	json_array_foreach(takes, k, t)
+		if (json_integer_value(json_object_get(t, "take")) > next)
+			next = json_integer_value(json_object_get(t, "take"));
+	json_array_foreach(json_object_get(other, "takes"), k, t) {
+		if (has_take(takes, str(t, "digest")))
+			continue;
+		json_t *c = json_deep_copy(t);
+		json_object_set_new(c, "take", json_integer(++next));
+		json_array_append_new(takes, c);
+	}
+	const char *approved = str(other, "approved_digest");
+	if (!str(e, "approved_digest") && approved && str(e, "digest") &&
+	    !strcmp(approved, str(e, "digest")))
+		json_object_set_new(e, "approved_digest", json_string(approved));
+	const json_t *fb = json_object_get(other, "feedback");
+	if (json_array_size(fb)) {
+		if (!json_is_array(json_object_get(e, "feedback")))
+			json_object_set_new(e, "feedback", json_array());
+		append_new(json_object_get(e, "feedback"), fb);
+	}
+	return e;
+}
+
+/* A hand edit: never regenerated until released (as the planner reads it). */
+static int pinned(const json_t *e)
+{
+	const char *s = str(e, "status");
+	return s && !strcmp(s, "user-edited");
+}
+
+/* The merged entry of one artefact (new reference), or NULL when the merge removes it. */
+static json_t *merge_entry(const json_t *o, const json_t *a, const json_t *b)
+{
+	if (a && b && json_equal(a, b))
+		return json_incref((json_t *)a);
+	if (!b) /* removed on b's side: gone, unless a changed it since */
+		return o && json_equal(o, a) ? NULL : json_incref((json_t *)a);
+	if (!a)
+		return o && json_equal(o, b) ? NULL : json_incref((json_t *)b);
+	if (o && json_equal(o, b))
+		return json_incref((json_t *)a);
+	if (o && json_equal(o, a))
+		return json_incref((json_t *)b);
+	/* Both changed it: a pin (a writer's text) beats a regeneration. */
+	if (pinned(b) && !pinned(a))
+		return merge_changed(b, a);
+	return merge_changed(a, b);
+}
+
+/* The outputs m shows or lists that the store lacks, taken from the git history's out/. */
+static void adopt_from_git(const char *root, const char *qdir, const json_t *m)
+{
+	struct quire_project *p = NULL;
+	char *out_dir = NULL;
+	if (quire_project_open(&p, root)) {
+		quire_error_clear();
+		out_dir = quire__xstrdup("out");
+	} else {
+		out_dir = quire__xstrdup(p->out_dir);
+		quire_project_free(p);
+	}
+	const char **paths = NULL, **digests = NULL;
+	size_t n = 0, alloc = 0;
+	const char *id;
+	json_t *e;
+	json_object_foreach(json_object_get(m, "artefacts"), id, e) {
+		char *name = quire_out_name(id, e);
+		json_t *want = json_array();
+		json_array_append(want, json_object_get(e, "digest"));
+		size_t k;
+		json_t *t;
+		json_array_foreach(json_object_get(e, "takes"), k, t)
+			json_array_append(want, json_object_get(t, "digest"));
+		json_array_foreach(want, k, t) {
+			const char *d = json_string_value(t);
+			if (!d || quire_blob_exists(qdir, d))
+				continue;
+			QUIRE_GROW(paths, alloc, n + 1);
+			digests = quire__xrealloc(digests, alloc * sizeof(*digests));
+			paths[n] = quire__xasprintf("%s/%s", out_dir, name);
+			digests[n++] = d;
+		}
+		json_decref(want);
+		free(name);
+	}
+	unsigned char *found = quire__xcalloc(n + 1, 1);
+	if (n)
+		quire__git_adopt(root, qdir, paths, digests, n, found);
+	for (size_t k = 0; k < n; k++)
+		free((char *)paths[k]);
+	free(found);
+	free(paths);
+	free(digests);
+	free(out_dir);
+}
+
+int quire_merge_build(const char *root, const char *qdir, struct quire_store *store, const char *a,
+		      const char *b, json_t **out)
+{
+	*out = NULL;
+	/* The first parent is the line this clone was on: what it committed last. */
+	const char *heads[2] = { a, b };
+	int first = strcmp(a, b) <= 0 ? 0 : 1;
+	int mine = store ? quire_store_last_committed(store, heads, 2) : -1;
+	if (mine >= 0)
+		first = mine;
+	const char *ours = heads[first], *theirs = heads[!first];
+	json_t *ma = NULL, *mb = NULL, *mo = NULL;
+	char *base = merge_base(qdir, ours, theirs);
+	int err = quire_manifest_load(qdir, ours, &ma);
+	if (!err)
+		err = quire_manifest_load(qdir, theirs, &mb);
+	if (!err && base)
+		err = quire_manifest_load(qdir, base, &mo);
+	if (err) {
+		json_decref(ma);
+		json_decref(mb);
+		free(base);
+		return err;
+	}
+	json_t *arts = json_object();
+	const json_t *aa = json_object_get(ma, "artefacts"), *ab = json_object_get(mb, "artefacts"),
+		     *ao = json_object_get(mo, "artefacts");
+	const char *id;
+	json_t *e;
+	json_object_foreach((json_t *)aa, id, e) {
+		json_t *x = merge_entry(json_object_get(ao, id), e, json_object_get(ab, id));
+		if (x)
+			json_object_set_new(arts, id, x);
+	}
+	json_object_foreach((json_t *)ab, id, e) {
+		if (json_object_get(aa, id))
+			continue;
+		json_t *x = merge_entry(json_object_get(ao, id), NULL, e);
+		if (x)
+			json_object_set_new(arts, id, x);
+	}
+	/* What the project read is the first parent's until the next run records it; no
+	 * creation time, so two clones merging the same heads the same way make one revision. */
+	char msg[200];
+	snprintf(msg, sizeof(msg), "merge %.12s and %.12s", ours, theirs);
+	json_t *m = json_pack("{s:i,s:s,s:s,s:[s,s],s:n,s:s,s:s,s:O?,s:O?,s:O?,s:o,s:{}}", "format",
+			      1, "revision", QUIRE_REV_PENDING, "parent", ours, "parents", ours,
+			      theirs, "created", "command", "quire merge", "message", msg, "git",
+			      json_object_get(ma, "git"), "inputs", json_object_get(ma, "inputs"),
+			      "files", json_object_get(ma, "files"), "artefacts", arts, "counts");
+	json_object_set_new(m, "merge_base", base ? json_string(base) : json_null());
+	json_decref(ma);
+	json_decref(mb);
+	json_decref(mo);
+	free(base);
+	adopt_from_git(root, qdir, m);
+	*out = m;
+	return 0;
+}
+
+/* The two lines of history .quire/current names, or none (*n 0 or 1). */
+static int two_heads(const char *qdir, char ***heads, size_t *n)
+{
+	int err = quire_manifest_heads(qdir, heads, n);
+	if (!err && *n > 2)
+		err = quire_error_set(QUIRE_ECONFLICT,
+				      ".quire/current names %zu lines of history: quire merges two "
+				      "at a time (keep two of its lines, run, then add the next)",
+				      *n);
+	if (err || *n < 2) {
+		for (size_t k = 0; k < *n; k++)
+			free((*heads)[k]);
+		free(*heads);
+		*heads = NULL;
+		*n = 0;
+	}
+	return err;
+}
+
+int quire_merge_preview(const char *root, const char *qdir, struct quire_store *store, json_t **out)
+{
+	*out = NULL;
+	char **heads;
+	size_t n;
+	int err = two_heads(qdir, &heads, &n);
+	if (!err && n == 2)
+		err = quire_merge_build(root, qdir, store, heads[0], heads[1], out);
+	for (size_t k = 0; k < n; k++)
+		free(heads[k]);
+	free(heads);
+	return err;
+}
+
+/* Every take of m whose output is in the store, in the action cache by its fingerprint (as
+ * rebuilding the database does): what the other clone made is not paid for again. */
+static int remember_takes(const char *qdir, struct quire_store *store, const json_t *m)
+{
+	int err = quire_store_begin(store);
+	const char *id;
+	json_t *e;
+	json_object_foreach(json_object_get(m, "artefacts"), id, e) {
+		size_t k;
+		json_t *t;
+		json_array_foreach(json_object_get(e, "takes"), k, t) {
+			const char *fp = str(t, "fingerprint"), *d = str(t, "digest");
+			if (err || !fp || !d || !quire_blob_exists(qdir, d))
+				continue;
+			json_t *have = NULL;
+			if (!(err = quire_store_ac_get(store, fp, &have)) && !have) {
+				json_t *ac = json_pack("{s:s}", "digest", d);
+				if (json_is_integer(json_object_get(t, "size")))
+					json_object_set(ac, "size", json_object_get(t, "size"));
+				err = quire_store_ac_put(store, fp, ac);
+				json_decref(ac);
+			}
+			json_decref(have);
+		}
+	}
+	if (!err)
+		return quire_store_commit(store);
+	quire_store_rollback(store);
+	return err;
+}
+
+int quire_merge_heads(const char *root, const char *qdir, struct quire_store *store, char *merged)
+{
+	merged[0] = '\0';
+	json_t *m = NULL;
+	int err = quire_merge_preview(root, qdir, store, &m);
+	if (err || !m)
+		return err;
+	char name[QUIRE_REV_MAX];
+	/* Blobs adopted from git are written without fsyncs: synced before the revision. */
+	if (!(err = quire_fs_sync_fs(qdir)) &&
+	    !(err = quire_manifest_write_from(qdir, QUIRE_REV_PENDING, m, NULL, name)) &&
+	    !(err = remember_takes(qdir, store, m)) &&
+	    !(err = quire_store_run_restore(store, name, str(m, "parent"), "quire merge", 0)) &&
+	    !(err = quire_manifest_set_current(qdir, name)))
+		snprintf(merged, QUIRE_REV_MAX, "%s", name);
+	json_decref(m);
+	return err;
+}
