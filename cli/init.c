@@ -63,13 +63,15 @@ static int cmd_init(int argc, char **argv, const struct cmd_env *env)
 		return die_core(err);
 	if (r.driver)
 		printf("init: set up quire's merge driver for out/ in this clone's .git/config\n");
-	if (r.written)
+	if (r.written && r.existing)
+		printf("init: added quire's lines to %s's .gitignore or .gitattributes\n", dir);
+	else if (r.written)
 		printf("init: created a '%s' project in %s (%zu files)\n"
 		       "next: edit inputs.yaml, then 'quire plan' and 'quire run'\n",
 		       spec ? spec : "story", dir, r.written);
 	else if (!r.driver)
-		printf("init: %s is already a quire project with these files; nothing to do\n",
-		       dir);
+		printf("init: %s is already a quire project%s; nothing to do\n", dir,
+		       r.existing ? " (its git parts set up)" : " with these files");
 	return 0;
 }
 

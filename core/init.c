@@ -17,6 +17,7 @@
 #include "quire/fs.h"
 #include "quire/init.h"
 #include "git.h"
+#include "util.h"
 
 static const char gitignore_lines[] =
 	"# quire: the database, blobs and scratch files are local; manifests and current are\n"
@@ -268,18 +269,38 @@ static int collect(struct files *fs, const char *spec)
 }
 
 /* dir/rel as it is, with lines appended unless it already holds mark. */
+/* Whether text holds line (without its newline) as a whole line. */
+static int has_line(const char *text, const char *line, size_t len)
+{
+	for (const char *at = text; (at = strstr(at, line)); at++)
+		if ((at == text || at[-1] == '\n') && (at[len] == '\n' || at[len] == '\0'))
+			return 1;
+	return 0;
+}
+
+/* dir/rel as it is with our lines: all of them when it lacks mark, else those of our
+ * (non-comment) lines it lacks, which a newer quire added (a project made before them). */
 static void add_lines(struct files *fs, const char *dir, const char *rel, const char *mark,
 		      const char *lines)
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "%s/%s", dir, rel);
 	struct quire_buf b = QUIRE_BUF_INIT;
-	if (quire_fs_read(path, &b, QUIRE_TEXT_CAP) != 0 || !strstr(b.ptr, mark)) {
-		if (b.len && b.ptr[b.len - 1] != '\n')
-			quire_buf_putc(&b, '\n');
-		quire_buf_puts(&b, lines);
+	int fresh = quire_fs_read(path, &b, QUIRE_TEXT_CAP) != 0 || !strstr(b.ptr, mark);
+	struct quire_buf add = QUIRE_BUF_INIT;
+	for (const char *l = lines; *l;) {
+		size_t len = strcspn(l, "\n");
+		char *line = quire__xstrndup(l, len);
+		if (fresh || (line[0] != '#' && !has_line(b.ptr ? b.ptr : "", line, len)))
+			quire_buf_printf(&add, "%s\n", line);
+		free(line);
+		l += len + (l[len] == '\n');
 	}
-	add_file(fs, rel, b.ptr, b.len);
+	if (add.len && b.len && b.ptr[b.len - 1] != '\n')
+		quire_buf_putc(&b, '\n');
+	quire_buf_add(&b, add.ptr ? add.ptr : "", add.len);
+	add_file(fs, rel, b.ptr ? b.ptr : "", b.len);
+	quire_buf_release(&add);
 	quire_buf_release(&b);
 	quire_error_clear();
 }
@@ -292,7 +313,8 @@ int quire_init(const char *dir, const char *spec, struct quire_init_result *res)
 	/* Without a blueprint named, in a project already made (a clone, edited prompts): only
 	 * the git parts, which a clone may lack. */
 	snprintf(path, sizeof(path), "%s/quire.yaml", dir);
-	int err = spec || access(path, F_OK) != 0 ? collect(&fs, spec ? spec : "story") : 0;
+	res->existing = !spec && access(path, F_OK) == 0;
+	int err = res->existing ? 0 : collect(&fs, spec ? spec : "story");
 	if (err)
 		goto out;
 	/* .gitignore and .gitattributes: our lines added to whatever the user has. */

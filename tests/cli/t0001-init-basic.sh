@@ -36,6 +36,11 @@ check "the user's .gitattributes lines are kept" grep -qx '\*.png binary' mine/.
 check "quire's are added" grep -qx '.quire/current merge=union' mine/.gitattributes
 run_q "init there again" 0 init mine
 is "adds them once" "$(grep -c 'merge=union' mine/.gitattributes)" 1
+# A project made before a line was added to quire's .gitignore gets that line, once.
+grep -v '^.quire/edits/$' mine/.gitignore >mine/.gi && mv mine/.gi mine/.gitignore
+run_q "init in a project made before .quire/edits/ was ignored" 0 init mine
+is "adds the line it lacks" "$(grep -c '^.quire/edits/$' mine/.gitignore)" 1
+is "and no other twice" "$(grep -c '^.quire/blobs/$' mine/.gitignore)" 1
 
 run_q "init --blueprint list names story" 0 init --blueprint list
 check "story is listed" out_has "story"

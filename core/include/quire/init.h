@@ -8,7 +8,8 @@
 
 struct quire_init_result {
 	size_t written; /* files written (0: the project was already there, as init makes it) */
-	int driver; /* 1: set up quire's merge driver for out/ in the repository's .git/config */
+	int driver;   /* 1: set up quire's merge driver for out/ in the repository's .git/config */
+	int existing; /* a project already made: only its git parts were looked at */
 };
 
 /* Creates a project in dir from blueprint spec: a bundled blueprint's name, a blueprint
