@@ -98,17 +98,18 @@ int quire_manifest_head_list(const char *qdir, char ***heads, size_t *nheads)
 		if (!len || conflict_marker(line, len))
 			continue;
 		if (!quire_rev_valid(line)) {
+			/* The message is made before the text it quotes is freed. */
+			err = quire_error_set(
+				QUIRE_ECORRUPT,
+				".quire/current does not name a revision ('%.40s' is not a "
+				"revision name: restore it from git, 'git checkout -- "
+				".quire/current', or write the newest revision's name into it)",
+				line);
 			for (size_t k = 0; k < n; k++)
 				free(list[k]);
 			free(list);
 			quire_buf_release(&b);
-			return quire_error_set(
-				QUIRE_ECORRUPT,
-				".quire/current does not name a revision ('%.40s' is not a "
-				"revision "
-				"name: restore it from git, 'git checkout -- .quire/current', or "
-				"write the newest revision's name into it)",
-				line);
+			return err;
 		}
 		int seen = 0;
 		for (size_t k = 0; k < n && !seen; k++)
