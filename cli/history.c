@@ -518,8 +518,9 @@ static int cmd_status(int argc, char **argv, const struct cmd_env *env)
 		print_json_line(j);
 		json_decref(j);
 	} else {
-		const char *cur = json_string_value(json_object_get(plan->manifest, "revision"));
-		printf("on %.12s\n", cur ? cur : "nothing yet (no revision)");
+		char cur[100];
+		plan_current(plan, "nothing yet (no revision)", cur, sizeof(cur));
+		printf("on %s\n", cur);
 		if (plan->ndirty || plan->nwaiting || plan->nremoved) {
 			plan_print(plan, 0, 1);
 			printf("('quire run' makes them; 'quire plan --explain' says every "

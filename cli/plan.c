@@ -165,18 +165,23 @@ static void print_accepted(const struct quire_plan *plan)
 	json_decref(a);
 }
 
+void plan_current(const struct quire_plan *plan, const char *none, char *out, size_t len)
+{
+	const json_t *m = plan->manifest;
+	const char *rev = json_string_value(json_object_get(m, "revision"));
+	const json_t *ps = json_object_get(m, "parents");
+	if (rev && !strcmp(rev, QUIRE_REV_PENDING)) /* two lines of history, merged by the run */
+		snprintf(out, len, "the merge of %.12s and %.12s, made by the next run",
+			 json_string_value(json_array_get(ps, 0)),
+			 json_string_value(json_array_get(ps, 1)));
+	else
+		snprintf(out, len, "%.12s", rev ? rev : none);
+}
+
 void plan_print(const struct quire_plan *plan, int explain, int removals)
 {
-	const char *rev = json_string_value(json_object_get(plan->manifest, "revision"));
-	char cur[80];
-	if (rev && !strcmp(rev, QUIRE_REV_PENDING)) /* two lines of history, merged by the run */
-		snprintf(cur, sizeof(cur), "the merge of %.12s and %.12s",
-			 json_string_value(
-				 json_array_get(json_object_get(plan->manifest, "parents"), 0)),
-			 json_string_value(
-				 json_array_get(json_object_get(plan->manifest, "parents"), 1)));
-	else
-		snprintf(cur, sizeof(cur), "%.12s", rev ? rev : "none");
+	char cur[100];
+	plan_current(plan, "none", cur, sizeof(cur));
 	size_t nrem = removals ? plan->nremoved : 0;
 	size_t uptodate = plan->nselected - plan->ndirty - plan->nwaiting;
 	if (plan->ndirty == 0 && nrem == 0 && plan->nwaiting == 0) {

@@ -22,6 +22,10 @@ int plan_readonly(struct quire_project *p, char **targets, size_t ntargets, enum
 /* Prints the plan as text: what runs, waits and is removed, and why. */
 void plan_print(const struct quire_plan *plan, int explain, int removals);
 
+/* The revision plan was made against as shown (12 characters), "the merge of A and B, made by
+ * the next run", or none when there is none. */
+void plan_current(const struct quire_plan *plan, const char *none, char *out, size_t len);
+
 /* Prints the cost estimate (quire_run_estimate_json) when some role with work has a price. */
 void plan_print_estimate(const json_t *est);
 

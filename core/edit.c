@@ -49,7 +49,7 @@ int quire_edit_begin(struct quire_edit **out, const struct quire_project *p, con
 					 sizeof(e->recovered));
 	char merged[QUIRE_REV_MAX];
 	if (!err)
-		err = quire_merge_heads(p->root, p->qdir, e->store, merged);
+		err = quire_merge_heads((struct quire_project *)p, e->store, merged, NULL);
 	if (!err)
 		err = quire_manifest_current(p->qdir, &e->current);
 	if (!err && e->current)

@@ -225,7 +225,9 @@ static int rebuild_db(const char *qdir)
 				const char *fp =
 					json_string_value(json_object_get(t, "fingerprint"));
 				const json_t *d = json_object_get(t, "digest");
-				if (err || !fp || !json_is_string(d))
+				/* Not an output made for its fingerprint: accepted with --touch. */
+				if (err || !fp || !json_is_string(d) ||
+				    json_is_true(json_object_get(t, "accepted")))
 					continue;
 				json_t *ac = json_pack("{s:O}", "digest", d);
 				json_t *size = json_object_get(t, "size");

@@ -25,8 +25,13 @@ static json_int_t num(const json_t *o, const char *k)
 
 /* The revision named by a prefix of its digest (at least 7 hex digits), or by a number of
  * format 1 ("12" is rev-0012). */
-static int resolve_name(const char *qdir, const char *spec, char **rev)
+static int resolve_name(const char *qdir, const char *given, char **rev)
 {
+	/* Digits as git shows them, or in capitals. */
+	char *spec = quire__xstrdup(given);
+	for (char *c = spec; *c; c++)
+		if (*c >= 'A' && *c <= 'F')
+			*c = (char)(*c - 'A' + 'a');
 	size_t len = strlen(spec);
 	int hex = len >= 7 && len <= 64, digits = len > 0;
 	for (size_t k = 0; k < len; k++) {
@@ -54,6 +59,9 @@ static int resolve_name(const char *qdir, const char *spec, char **rev)
 		char *path = quire__xasprintf("%s/manifests/%s.json", qdir, name);
 		if (access(path, F_OK) == 0)
 			*rev = quire__xstrdup(name);
+		else if (hex)
+			err = quire_error_set(QUIRE_ENOTFOUND,
+					      "no revision's name starts with '%s'", spec);
 		else if (digits)
 			err = quire_error_set(
 				QUIRE_ENOTFOUND,
@@ -76,6 +84,7 @@ static int resolve_name(const char *qdir, const char *spec, char **rev)
 	for (size_t k = 0; k < n; k++)
 		free(names[k]);
 	free(names);
+	free(spec);
 	return err;
 }
 

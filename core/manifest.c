@@ -350,3 +350,32 @@ int quire_manifest_verify_name(const char *qdir, const char *rev)
 			rev);
 	return 0;
 }
+
+int quire_manifest_advance(const char *qdir, const char *parent, const char *rev)
+{
+	char **heads = NULL;
+	size_t n = 0;
+	int err = quire_manifest_head_list(qdir, &heads, &n);
+	if (err == QUIRE_ECORRUPT) {
+		quire_error_clear(); /* a damaged pointer is replaced, as before */
+		err = 0;
+	}
+	if (err)
+		return err;
+	/* Another clone's head pulled in meanwhile stays: the next writer merges it. */
+	struct quire_buf b = QUIRE_BUF_INIT;
+	for (size_t k = 0; k < n; k++) {
+		int gone = !strcmp(heads[k], rev) || (parent && !strcmp(heads[k], parent)) ||
+			   (n > 1 && quire_manifest_is_ancestor(qdir, heads[k], rev));
+		if (!gone)
+			quire_buf_printf(&b, "%s\n", heads[k]);
+		free(heads[k]);
+	}
+	free(heads);
+	quire_buf_printf(&b, "%s\n", rev);
+	char *path = quire__xasprintf("%s/current", qdir);
+	err = quire_fs_write_atomic(path, b.ptr, b.len, 0644);
+	free(path);
+	quire_buf_release(&b);
+	return err;
+}

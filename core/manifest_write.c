@@ -370,8 +370,9 @@ static int name_revision(struct quire_fs_stream *fst, struct mw *w, char *name, 
 	return 0;
 }
 
-int quire_manifest_write_from(const char *qdir, const char *rev, const json_t *m,
-			      struct quire_mbase *base, char *named)
+int quire_manifest_write_named(const char *qdir, const char *rev, const json_t *m,
+			       struct quire_mbase *base, char *named,
+			       int (*hook)(void *ud, const char *name), void *ud)
 {
 	char *dir = quire__xasprintf("%s/manifests", qdir);
 	char *path = quire__xasprintf("%s/%s.json", dir, rev);
@@ -393,6 +394,10 @@ int quire_manifest_write_from(const char *qdir, const char *rev, const json_t *m
 		quire_buf_release(&w.buf);
 		if (!err && pending)
 			err = name_revision(&fst, &w, name, &path, dir);
+		/* Told before the file takes its name: a kill after this finds the name and
+		 * either the file (committed) or none (made again). */
+		if (!err && hook)
+			err = hook(ud, name);
 		quire_hasher_free(w.hash);
 		if (err)
 			quire_fs_stream_abort(&fst);
@@ -407,6 +412,12 @@ int quire_manifest_write_from(const char *qdir, const char *rev, const json_t *m
 	free(dir);
 	free(path);
 	return err;
+}
+
+int quire_manifest_write_from(const char *qdir, const char *rev, const json_t *m,
+			      struct quire_mbase *base, char *named)
+{
+	return quire_manifest_write_named(qdir, rev, m, base, named, NULL, NULL);
 }
 
 int quire_manifest_write(const char *qdir, const char *rev, const json_t *m)

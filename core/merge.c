@@ -4,10 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "quire/blob.h"
+#include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/fs.h"
 #include "quire/manifest.h"
@@ -16,6 +18,7 @@
 #include "quire/project.h"
 #include "quire/store.h"
 #include "git.h"
+#include "run_commit.h"
 #include "util.h"
 
 static const char *str(const json_t *o, const char *k)
@@ -102,12 +105,26 @@ static void append_new(json_t *to, const json_t *add)
 	}
 }
 
+/* A hand edit: never regenerated until released (as the planner reads it). */
+static int pinned(const json_t *e)
+{
+	const char *s = str(e, "status");
+	return s && !strcmp(s, "user-edited");
+}
+
 /* An entry both sides changed: shown's output stays shown, every take of other joins its
  * takes (numbered after shown's: take numbers are per clone), an approval of the shown
  * output from either side stands, and feedback is shown's notes then other's new ones. */
-static json_t *merge_changed(const json_t *shown, const json_t *other)
+static json_t *merge_changed(const json_t *shown, const json_t *other, const char *other_rev)
 {
 	json_t *e = json_deep_copy(shown);
+	/* Both wrote it by hand: the other writer's text is no take (takes are generated); it is
+	 * named here, and the merge puts it beside the project for the writer to choose. */
+	if (pinned(shown) && pinned(other) && str(other, "digest") && str(shown, "digest") &&
+	    strcmp(str(other, "digest"), str(shown, "digest")))
+		json_object_set_new(
+			e, "other_edit",
+			json_pack("{s:s,s:s}", "digest", str(other, "digest"), "from", other_rev));
 	json_t *takes = json_object_get(e, "takes");
 	if (!json_is_array(takes)) {
 		takes = json_array();
@@ -128,8 +145,12 @@ static json_t *merge_changed(const json_t *shown, const json_t *other)
 	}
 	const char *approved = str(other, "approved_digest");
 	if (!str(e, "approved_digest") && approved && str(e, "digest") &&
-	    !strcmp(approved, str(e, "digest")))
+	    !strcmp(approved, str(e, "digest"))) {
 		json_object_set_new(e, "approved_digest", json_string(approved));
+		/* Approved on the other side: no longer waiting for review here either. */
+		if (str(e, "status") && !strcmp(str(e, "status"), "pending-review"))
+			json_object_set_new(e, "status", json_string("clean"));
+	}
 	const json_t *fb = json_object_get(other, "feedback");
 	if (json_array_size(fb)) {
 		if (!json_is_array(json_object_get(e, "feedback")))
@@ -139,15 +160,9 @@ static json_t *merge_changed(const json_t *shown, const json_t *other)
 	return e;
 }
 
-/* A hand edit: never regenerated until released (as the planner reads it). */
-static int pinned(const json_t *e)
-{
-	const char *s = str(e, "status");
-	return s && !strcmp(s, "user-edited");
-}
-
 /* The merged entry of one artefact (new reference), or NULL when the merge removes it. */
-static json_t *merge_entry(const json_t *o, const json_t *a, const json_t *b)
+static json_t *merge_entry(const json_t *o, const json_t *a, const json_t *b, const char *ra,
+			   const char *rb)
 {
 	if (a && b && json_equal(a, b))
 		return json_incref((json_t *)a);
@@ -161,8 +176,8 @@ static json_t *merge_entry(const json_t *o, const json_t *a, const json_t *b)
 		return json_incref((json_t *)b);
 	/* Both changed it: a pin (a writer's text) beats a regeneration. */
 	if (pinned(b) && !pinned(a))
-		return merge_changed(b, a);
-	return merge_changed(a, b);
+		return merge_changed(b, a, ra);
+	return merge_changed(a, b, rb);
 }
 
 /* The outputs m shows or lists that the store lacks, taken from the git history's out/. */
@@ -189,6 +204,9 @@ static void adopt_from_git(const char *root, const char *qdir, const json_t *m)
 		json_t *t;
 		json_array_foreach(json_object_get(e, "takes"), k, t)
 			json_array_append(want, json_object_get(t, "digest"));
+		if (json_object_get(e, "other_edit"))
+			json_array_append(
+				want, json_object_get(json_object_get(e, "other_edit"), "digest"));
 		json_array_foreach(want, k, t) {
 			const char *d = json_string_value(t);
 			if (!d || quire_blob_exists(qdir, d))
@@ -242,14 +260,15 @@ int quire_merge_build(const char *root, const char *qdir, struct quire_store *st
 	const char *id;
 	json_t *e;
 	json_object_foreach((json_t *)aa, id, e) {
-		json_t *x = merge_entry(json_object_get(ao, id), e, json_object_get(ab, id));
+		json_t *x = merge_entry(json_object_get(ao, id), e, json_object_get(ab, id), ours,
+					theirs);
 		if (x)
 			json_object_set_new(arts, id, x);
 	}
 	json_object_foreach((json_t *)ab, id, e) {
 		if (json_object_get(aa, id))
 			continue;
-		json_t *x = merge_entry(json_object_get(ao, id), NULL, e);
+		json_t *x = merge_entry(json_object_get(ao, id), NULL, e, ours, theirs);
 		if (x)
 			json_object_set_new(arts, id, x);
 	}
@@ -317,7 +336,10 @@ static int remember_takes(const char *qdir, struct quire_store *store, const jso
 		json_t *t;
 		json_array_foreach(json_object_get(e, "takes"), k, t) {
 			const char *fp = str(t, "fingerprint"), *d = str(t, "digest");
-			if (err || !fp || !d || !quire_blob_exists(qdir, d))
+			/* An output accepted with 'run --touch' was not made for its fingerprint.
+			 */
+			if (err || !fp || !d || json_is_true(json_object_get(t, "accepted")) ||
+			    !quire_blob_exists(qdir, d))
 				continue;
 			json_t *have = NULL;
 			if (!(err = quire_store_ac_get(store, fp, &have)) && !have) {
@@ -336,21 +358,101 @@ static int remember_takes(const char *qdir, struct quire_store *store, const jso
 	return err;
 }
 
-int quire_merge_heads(const char *root, const char *qdir, struct quire_store *store, char *merged)
+/* The other writer's text of each artefact both wrote by hand, put in .quire/edits/ (kept
+ * there: never overwritten), and a note for each in notes. */
+static void other_edits(const char *root, const char *qdir, const json_t *m, json_t *notes)
+{
+	const char *id;
+	json_t *e;
+	json_object_foreach(json_object_get(m, "artefacts"), id, e) {
+		const json_t *oe = json_object_get(e, "other_edit");
+		const char *d = str(oe, "digest"), *from = str(oe, "from");
+		if (!d || !from)
+			continue;
+		char *name = quire_out_name(id, e);
+		char *dot = strrchr(name, '.');
+		char *rel = quire__xasprintf(".quire/edits/%.*s.from-%.12s%s",
+					     (int)(dot ? dot - name : (long)strlen(name)), name,
+					     from, dot ? dot : "");
+		char *path = quire__xasprintf("%s/%s", root, rel);
+		char *dir = quire__xasprintf("%s/.quire/edits", root);
+		struct quire_buf b = QUIRE_BUF_INIT;
+		int have = !quire_blob_read(qdir, d, &b, QUIRE_TEXT_CAP, 1) &&
+			   !quire_fs_mkdirs(dir, 0700) &&
+			   (access(path, F_OK) == 0 ||
+			    !quire_fs_write_atomic(path, b.ptr ? b.ptr : "", b.len, 0600));
+		quire_error_clear();
+		if (!notes)
+			;
+		else if (have)
+			json_array_append_new(
+				notes,
+				json_sprintf("%s: both clones wrote it by hand; this clone's "
+					     "text is shown, the other's (%.12s) is in %s: "
+					     "'quire edit %s --file %s' takes it",
+					     id, from, rel, id, rel));
+		else
+			json_array_append_new(
+				notes,
+				json_sprintf("%s: both clones wrote it by hand; this clone's "
+					     "text is shown, the other's is in revision %.12s "
+					     "('quire show %.12s %s')",
+					     id, from, from, id));
+		quire_buf_release(&b);
+		free(dir);
+		free(path);
+		free(rel);
+		free(name);
+	}
+}
+
+/* The project files and inputs as they are after git's merge (their contents kept, so the
+ * merge can be rewound to), in place of the first parent's. */
+static int record_project(struct quire_project *p, struct quire_store *store, json_t *m)
+{
+	int err = quire_project_hash_files(p, store);
+	if (!err)
+		err = quire__run_snapshot(p, NULL);
+	if (err)
+		return err;
+	struct quire_buf files = QUIRE_BUF_INIT;
+	quire_project_files_text(p, &files);
+	json_t *f = json_loads(files.ptr ? files.ptr : "{}", 0, NULL);
+	quire_buf_release(&files);
+	if (!f)
+		return quire_error_set(QUIRE_ERROR,
+				       "internal: the project's file list is not JSON");
+	json_object_set_new(m, "files", f);
+	json_object_set_new(m, "inputs", quire_project_inputs_record(p));
+	return 0;
+}
+
+int quire_merge_commit(const char *root, const char *qdir, struct quire_store *store, json_t *m,
+		       char *merged, json_t *notes)
 {
 	merged[0] = '\0';
-	json_t *m = NULL;
-	int err = quire_merge_preview(root, qdir, store, &m);
-	if (err || !m)
-		return err;
 	char name[QUIRE_REV_MAX];
 	/* Blobs adopted from git are written without fsyncs: synced before the revision. */
+	int err;
 	if (!(err = quire_fs_sync_fs(qdir)) &&
 	    !(err = quire_manifest_write_from(qdir, QUIRE_REV_PENDING, m, NULL, name)) &&
 	    !(err = remember_takes(qdir, store, m)) &&
 	    !(err = quire_store_run_restore(store, name, str(m, "parent"), "quire merge", 0)) &&
-	    !(err = quire_manifest_set_current(qdir, name)))
+	    !(err = quire_manifest_advance(qdir, str(m, "parent"), name))) {
 		snprintf(merged, QUIRE_REV_MAX, "%s", name);
+		other_edits(root, qdir, m, notes);
+	}
+	return err;
+}
+
+int quire_merge_heads(struct quire_project *p, struct quire_store *store, char *merged,
+		      json_t *notes)
+{
+	merged[0] = '\0';
+	json_t *m = NULL;
+	int err = quire_merge_preview(p->root, p->qdir, store, &m);
+	if (!err && m && !(err = record_project(p, store, m)))
+		err = quire_merge_commit(p->root, p->qdir, store, m, merged, notes);
 	json_decref(m);
 	return err;
 }

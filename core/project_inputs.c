@@ -705,3 +705,17 @@ out:
 	free(path);
 	return err;
 }
+
+json_t *quire_project_inputs_record(const struct quire_project *p)
+{
+	json_t *inputs = json_object();
+	const char *name;
+	json_t *v;
+	json_object_foreach(p->inputs, name, v) {
+		struct quire_digest d;
+		quire_project_input_digest(p, name, &d);
+		json_object_set_new(inputs, name,
+				    json_pack("{s:s,s:O}", "digest", d.s, "value", v));
+	}
+	return inputs;
+}

@@ -14,6 +14,8 @@
 #include "quire/history.h"
 #include "lock.h"
 #include "quire/manifest.h"
+#include "quire/merge.h"
+#include "quire/store.h"
 #include "quire/out.h"
 #include "git.h"
 #include "quire/project.h"
@@ -187,10 +189,17 @@ int quire_rewind_impact(const char *root, const char *rev, json_t **out)
 	/* What the preview shows needs each artefact's digest, status and extension: read
 	 * from the revisions' indexes, not their whole manifests. */
 	int err = quire_revision_view(qdir, rev, &to);
-	if (!err)
-		err = quire_manifest_current(qdir, &current);
-	if (!err && current)
+	if (!err && (err = quire_manifest_current(qdir, &current)) == QUIRE_ECONFLICT) {
+		/* Two lines of history: the rewind merges them first, so it starts from that. */
+		quire_error_clear();
+		struct quire_store *s = NULL;
+		if (quire_store_open(&s, qdir, 1))
+			quire_error_clear(); /* then the first head by name stands first */
+		err = quire_merge_preview(root, qdir, s, &from);
+		quire_store_close(s);
+	} else if (!err && current) {
 		err = quire_revision_view(qdir, current, &from);
+	}
 	if (err)
 		goto out;
 	if (!from)

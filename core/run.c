@@ -198,6 +198,24 @@ static int write_plan_file(struct quire_project *p, const struct quire_plan *pla
 /* Outputs the plan found missing from the store were taken back from out/ where it held
  * them (quire_plan_open); a hand edit that is in neither stops the run: a writer's text
  * cannot be made again. */
+/* Two lines of history (two clones merged by git) merged first, what the writer must know
+ * about it said as warnings. */
+static int merge_heads(struct quire_project *p, struct quire_store *store,
+		       const struct quire_run_opts *o, struct quire_run_result *res)
+{
+	json_t *notes = json_array();
+	int err = quire_merge_heads(p, store, res->merged, notes);
+	size_t k;
+	json_t *v;
+	json_array_foreach(notes, k, v) {
+		struct quire_progress ev = { .kind = "warning", .message = json_string_value(v) };
+		if (o->progress)
+			o->progress(o->ud, &ev);
+	}
+	json_decref(notes);
+	return err;
+}
+
 static int check_hand_edits(const struct quire_plan *plan)
 {
 	int err = 0;
@@ -225,15 +243,7 @@ static int record_start(struct runner *r, const char *current)
 	int err = quire__run_snapshot(p, r->plan);
 	if (err)
 		return err;
-	json_t *inputs = json_object();
-	const char *name;
-	json_t *v;
-	json_object_foreach(p->inputs, name, v) {
-		struct quire_digest d;
-		quire_project_input_digest(p, name, &d);
-		json_object_set_new(inputs, name,
-				    json_pack("{s:s,s:O}", "digest", d.s, "value", v));
-	}
+	json_t *inputs = quire_project_inputs_record(p);
 	const char *command = r->o->command ? r->o->command : "quire run";
 	json_t *start_data = json_pack("{s:s,s:o,s:o,s:o,s:s}", "revision", r->rev, "parent",
 				       current ? json_string(current) : json_null(), "inputs",
@@ -421,7 +431,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 		quire_run__reserve_make(p->qdir);
 	if (err || (err = quire_store_open(&store, p->qdir, 0)) ||
 	    (err = quire__run_recover(p, store, res->recovered, sizeof(res->recovered))) ||
-	    (err = quire_merge_heads(p->root, p->qdir, store, res->merged)) ||
+	    (err = merge_heads(p, store, o, res)) ||
 	    (err = quire_manifest_current(p->qdir, &current)))
 		goto out;
 	if ((err = plan_restored(p, store, current, o, res, &plan)))

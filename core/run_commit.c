@@ -1,7 +1,10 @@
 /* Committing a run as a revision (a fold of its events), recovering runs that were
  * killed, and keeping snapshots of the files a run read. */
 #include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "quire/blob.h"
 #include "quire/error.h"
@@ -63,6 +66,19 @@ static int fold_cb(void *ud, int64_t seq, int64_t time_ns, const char *kind, con
 	return fc->err ? 1 : 0;
 }
 
+struct naming {
+	struct quire_store *store;
+	int64_t run;
+};
+
+/* The run's row learns its revision's name before the manifest takes it, so that recovery
+ * after a kill from then on commits that file rather than a second revision. */
+static int name_run(void *ud, const char *name)
+{
+	const struct naming *nm = ud;
+	return quire_store_run_name(nm->store, nm->run, name);
+}
+
 /* Folds run `run`'s events into m (consumed: changed in place; slim with its base, or full),
  * writes it as revision rev (QUIRE_REV_MAX bytes: a run named QUIRE_REV_PENDING gets its
  * digest's name there) and moves `current`; *out gets m when given. */
@@ -82,7 +98,8 @@ int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t 
 	 * all of them durable before the manifest that names them. */
 	if (!err)
 		err = quire_fs_sync_fs(qdir);
-	if (!err && !(err = quire_manifest_write_from(qdir, rev, m, base, rev)))
+	struct naming nm = { store, run };
+	if (!err && !(err = quire_manifest_write_named(qdir, rev, m, base, rev, name_run, &nm)))
 		json_object_set_new(m, "revision", json_string(rev));
 	/* What the calls sent and got, committed beside the manifest (named as it is) so that a
 	 * clone can show it; written before `current` moves. A pack that cannot be written
@@ -93,7 +110,8 @@ int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t 
 		free((char *)fc.calls[k]);
 	free(fc.calls);
 	if (!err)
-		err = quire_manifest_set_current(qdir, rev);
+		err = quire_manifest_advance(qdir, json_string_value(json_object_get(m, "parent")),
+					     rev);
 	if (!err)
 		err = quire_store_run_finish(store, run, "committed", rev);
 	if (err || !out)
@@ -213,11 +231,26 @@ int quire__run_recover(struct quire_project *p, struct quire_store *store, char 
 			err = quire_store_run_finish(store, run, "abandoned", NULL);
 			goto next;
 		}
+		/* Killed after its manifest was written under its name: committed but for the
+		 * pointer and the row. */
+		char *path = quire__xasprintf("%s/manifests/%s.json", p->qdir, rev);
+		int written = quire_rev_is_digest(rev) && access(path, F_OK) == 0;
+		free(path);
+		if (has > 0 && written) {
+			err = quire_manifest_advance(p->qdir, parent, rev);
+			if (!err)
+				err = quire_store_run_finish(store, run, "committed", rev);
+			if (!err)
+				snprintf(recovered, len, "%s", rev);
+			goto next;
+		}
 		err = has < 0 ? has : verify_outputs(p, store, run);
 		if (!err)
 			err = quire__run_record(store, run, quire_ev_name(QUIRE_EV_RUN_RECOVERED),
 						NULL, NULL, NULL, NULL);
-		snprintf(name, sizeof(name), "%s", rev);
+		/* A name whose file was never put in place: made again (and named again). */
+		snprintf(name, sizeof(name), "%s",
+			 quire_rev_is_digest(rev) ? QUIRE_REV_PENDING : rev);
 		if (!err)
 			err = quire__run_commit(p->qdir, store, run, name, parent, NULL, NULL);
 		if (!err)

@@ -461,6 +461,19 @@ int quire_store_run_has_start(struct quire_store *s, int64_t run)
 	return rc == SQLITE_DONE ? 0 : db_error(s, "reading events");
 }
 
+int quire_store_run_name(struct quire_store *s, int64_t run, const char *rev)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, "UPDATE runs SET rev = ? WHERE id = ?", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return db_error(s, "naming a run's revision");
+	sqlite3_bind_text(st, 1, rev, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, run);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : db_error(s, "naming a run's revision");
+}
+
 int quire_store_run_finish(struct quire_store *s, int64_t run, const char *state, const char *rev)
 {
 	sqlite3_stmt *st;

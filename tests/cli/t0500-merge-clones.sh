@@ -89,4 +89,33 @@ is "the merged pin holds: the scenes but that one, and the book" "$(event_ids pr
 is "out/ shows the pin" "$(cat out/Scene-0-0.md)" "The writer kept this scene."
 run_q "plan" 0 plan
 check "nothing to do" out_has "plan: nothing to do"
+
+# a and b both write the third chapter by hand: a's text is shown in a, b's is kept beside.
+cd ../b && g pull -q origin main >/dev/null 2>&1
+run_q "b catches up" 0 run
+printf 'B wrote this.\n' >"$TRASH/b3.md"
+run_q "b writes chapter 3" 0 edit 'Chapter[2]' --file "$TRASH/b3.md"
+g add -A && g commit -qm "b: chapter 3 by hand" && g push -q origin HEAD:main 2>/dev/null
+cd ../a
+printf 'A wrote this.\n' >"$TRASH/a3.md"
+run_q "a writes it too" 0 edit 'Chapter[2]' --file "$TRASH/a3.md"
+g add -A && g commit -qm "a: chapter 3 by hand" && g pull -q origin main >/dev/null 2>&1
+is "git merged" "$(git diff --name-only --diff-filter=U)" ""
+first=$(rev 1)
+run_q "rewind --preview from two lines of history" 0 rewind "$first" --preview
+check "compares with their merge" out_has "a new revision equal to $first"
+run_q "the run merges" 0 run
+check "says both wrote it and where the other's text is" err_has "both clones wrote it by hand"
+is "this clone's text is shown" "$(cat out/Chapter-2.md)" "A wrote this."
+check "the other's text is kept beside the project" grep -qx "B wrote this." .quire/edits/Chapter-2.from-*.md
+run_q "rewind to the first draft" 0 rewind "$first" --yes
+check "the prompts are the first draft's" sh -c '! grep -q "Keep it short" prompts/chapter.md'
+
+# As git would bring c's line (its revisions, its scene prompt, its head in current): a rewind
+# merges it first, recording the project's files as they now are, so nothing is unrecorded.
+cp ../c/.quire/manifests/*.json .quire/manifests/
+cp ../c/prompts/scene.md prompts/scene.md
+cat ../c/.quire/current >>.quire/current
+run_q "rewind from two lines of history" 0 rewind "$first" --yes
+check "the scene prompt is the first draft's again" sh -c '! grep -q "at night" prompts/scene.md'
 done_testing

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 
+#include "quire/blob.h"
 #include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/hash.h"
@@ -324,6 +325,8 @@ static void test_merge_three_way(void **state)
 	json_object_set_new(arts, "Y", entry("clean", d1, 0, "1"));
 	json_object_set_new(arts, "Z", entry("clean", d1, 0, "1"));
 	json_object_set_new(arts, "W", entry("clean", d1, 0, "1"));
+	json_object_set_new(arts, "V", entry("clean", d1, 0, "1"));
+	json_object_set_new(arts, "U", entry("clean", d1, 0, "1"));
 	commit_rev(m, NULL, o);
 	/* a: X regenerated and approved, W removed; b: X regenerated with a note, Y written by
 	 * hand, Z regenerated. */
@@ -334,6 +337,11 @@ static void test_merge_three_way(void **state)
 	json_object_set_new(arts, "X", x);
 	json_object_set_new(arts, "Y", entry("clean", d1, 0, "1"));
 	json_object_set_new(arts, "Z", entry("clean", d1, 0, "1"));
+	json_object_set_new(arts, "V", entry("pending-review", d2, 1, "12"));
+	x = entry("clean", d2, 1, "12");
+	json_object_set_new(x, "approved_digest", json_string(d2));
+	json_object_set_new(x, "note", json_string("a's"));
+	json_object_set_new(arts, "U", x);
 	json_object_set_new(m, "message", json_string("a"));
 	commit_rev(m, o, a);
 	m = started("x", o);
@@ -344,6 +352,11 @@ static void test_merge_three_way(void **state)
 	json_object_set_new(arts, "Y", entry("user-edited", d3, 0, "1"));
 	json_object_set_new(arts, "Z", entry("clean", d2, 1, "12"));
 	json_object_set_new(arts, "W", entry("clean", d1, 0, "1"));
+	x = entry("clean", d2, 1, "12");
+	json_object_set_new(x, "approved_digest", json_string(d2));
+	json_object_set_new(x, "note", json_string("b's"));
+	json_object_set_new(arts, "V", x);
+	json_object_set_new(arts, "U", entry("pending-review", d2, 1, "12"));
 	json_object_set_new(m, "message", json_string("b"));
 	commit_rev(m, o, b);
 
@@ -371,6 +384,13 @@ static void test_merge_three_way(void **state)
 	assert_string_equal(
 		json_string_value(json_object_get(json_object_get(arts, "Z"), "digest")), d2);
 	assert_null(json_object_get(arts, "W"));
+	/* Approved on one side, waiting for review on the other: approved (either way round,
+	 * so whichever side is first). */
+	for (const char *k = "VU"; *k; k++) {
+		const json_t *v = json_object_get(arts, (char[2]){ *k, 0 });
+		assert_string_equal(json_string_value(json_object_get(v, "status")), "clean");
+		assert_string_equal(json_string_value(json_object_get(v, "approved_digest")), d2);
+	}
 	json_decref(mm);
 
 	/* A hand edit beats a regeneration whichever side is first. */
@@ -393,7 +413,10 @@ static void test_merge_three_way(void **state)
 	struct quire_store *st = NULL;
 	assert_int_equal(quire_store_open(&st, ".quire", 0), 0);
 	char merged[QUIRE_REV_MAX];
-	assert_int_equal(quire_merge_heads(".", ".quire", st, merged), 0);
+	json_t *pm = NULL;
+	assert_int_equal(quire_merge_preview(".", ".quire", st, &pm), 0);
+	assert_int_equal(quire_merge_commit(".", ".quire", st, pm, merged, NULL), 0);
+	json_decref(pm);
 	quire_store_close(st);
 	assert_true(quire_rev_is_digest(merged));
 	cur = NULL;
@@ -406,6 +429,49 @@ static void test_merge_three_way(void **state)
 	assert_int_equal(np, 2);
 	free(ps[0]);
 	free(ps[1]);
+}
+
+/* A take accepted with 'run --touch' was not made for its fingerprint: a merge does not put
+ * it in the action cache; a generated one it does. */
+static void test_merge_accepted_not_cached(void **state)
+{
+	(void)state;
+	struct quire_digest g, t;
+	assert_int_equal(quire_blob_put(".quire", "made", 4, &g), 0);
+	assert_int_equal(quire_blob_put(".quire", "kept", 4, &t), 0);
+	char o[QUIRE_REV_MAX], a[QUIRE_REV_MAX], b[QUIRE_REV_MAX];
+	json_t *m = started("x", NULL);
+	commit_rev(m, NULL, o);
+	m = started("x", o);
+	json_object_set_new(m, "message", json_string("a"));
+	commit_rev(m, o, a);
+	m = started("x", o);
+	json_t *e =
+		json_pack("{s:s,s:s,s:s,s:i,s:[{s:i,s:s,s:s},{s:i,s:s,s:s,s:b}]}", "status",
+			  "accepted", "digest", t.s, "fingerprint", "sha256:fp-new", "take", 1,
+			  "takes", "take", 0, "digest", g.s, "fingerprint", "sha256:fp-old", "take",
+			  1, "digest", t.s, "fingerprint", "sha256:fp-new", "accepted", 1);
+	json_object_set_new(json_object_get(m, "artefacts"), "X", e);
+	commit_rev(m, o, b);
+	char *cur = NULL;
+	assert_true(asprintf(&cur, "%s\n%s\n", a, b) > 0);
+	tu_write(".", ".quire/current", cur);
+	free(cur);
+	struct quire_store *st = NULL;
+	assert_int_equal(quire_store_open(&st, ".quire", 0), 0);
+	char merged[QUIRE_REV_MAX];
+	json_t *pm = NULL;
+	assert_int_equal(quire_merge_preview(".", ".quire", st, &pm), 0);
+	assert_int_equal(quire_merge_commit(".", ".quire", st, pm, merged, NULL), 0);
+	json_decref(pm);
+	json_t *ac = NULL;
+	assert_int_equal(quire_store_ac_get(st, "sha256:fp-old", &ac), 0);
+	assert_non_null(ac);
+	json_decref(ac);
+	ac = NULL;
+	assert_int_equal(quire_store_ac_get(st, "sha256:fp-new", &ac), 0);
+	assert_null(ac);
+	quire_store_close(st);
 }
 
 static void test_fold_run_start(void **state)
@@ -984,6 +1050,8 @@ int main(void)
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_heads, tu_setup_qdir, tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_merge_three_way, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_merge_accepted_not_cached, tu_setup_qdir,
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_names_by_digest, tu_setup_qdir,
 						tu_teardown_tmpdir),

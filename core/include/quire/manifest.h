@@ -143,6 +143,17 @@ int quire_manifest_write(const char *qdir, const char *rev, const json_t *m);
 int quire_manifest_write_from(const char *qdir, const char *rev, const json_t *m,
 			      struct quire_mbase *base, char *named);
 
+/* The same, calling hook(ud, name) once the file is written and synced under a temporary name,
+ * before it is renamed to its own: a non-zero return abandons the file. */
+int quire_manifest_write_named(const char *qdir, const char *rev, const json_t *m,
+			       struct quire_mbase *base, char *named,
+			       int (*hook)(void *ud, const char *name), void *ud);
+
+/* Moves .quire/current from parent (NULL: none) to rev, keeping any other head it names that
+ * rev does not descend from (another clone's, pulled in since: the next writer merges it);
+ * temp + fsync + rename. */
+int quire_manifest_advance(const char *qdir, const char *parent, const char *rev);
+
 /* Points .quire/current at rev (temp + fsync + rename). */
 int quire_manifest_set_current(const char *qdir, const char *rev);
 

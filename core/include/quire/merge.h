@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+struct quire_project;
 struct quire_store;
 
 /* The merge of heads a and b of project root as a manifest (new reference in *out; its
@@ -21,11 +22,20 @@ int quire_merge_build(const char *root, const char *qdir, struct quire_store *st
 		      const char *b, json_t **out);
 
 /* Under the project lock: when .quire/current names two lines of history, commits their
- * merge (quire_merge_build) as a revision, records every take it lists whose output is in
- * the store in the action cache, and points current at it; merged (QUIRE_REV_MAX bytes)
- * gets its name, "" when there was nothing to merge. More than two lines of history:
- * QUIRE_ECONFLICT (keep two in .quire/current). */
-int quire_merge_heads(const char *root, const char *qdir, struct quire_store *store, char *merged);
+ * merge (quire_merge_build) as a revision, records every generated take it lists whose output
+ * is in the store in the action cache, and points current at it; merged (QUIRE_REV_MAX bytes)
+ * gets its name, "" when there was nothing to merge. It records the project's files and
+ * inputs as they are (after git's merge; their contents kept). An artefact both clones wrote by
+ * hand shows this clone's text; the other's is put in .quire/edits/ and notes (may be NULL) gets a
+ * sentence saying where. More than two lines of history: QUIRE_ECONFLICT (keep two in
+ * .quire/current). */
+int quire_merge_heads(struct quire_project *p, struct quire_store *store, char *merged,
+		      json_t *notes);
+
+/* Commits merge manifest m (quire_merge_build's, under the lock) as quire_merge_heads does,
+ * without recording the project's files in it. */
+int quire_merge_commit(const char *root, const char *qdir, struct quire_store *store, json_t *m,
+		       char *merged, json_t *notes);
 
 /* For a reader (plan): the merge of the two lines of history .quire/current names, in *out
  * (NULL when it names one or none), without committing it. */

@@ -198,4 +198,7 @@ long long quire_binding_cost(const struct quire_binding *b, long long tokens_in,
 void quire_project_input_digest(const struct quire_project *p, const char *name,
 				struct quire_digest *out);
 
+/* The inputs as a revision records them: {name: {digest, value}}. New reference. */
+json_t *quire_project_inputs_record(const struct quire_project *p);
+
 #endif

@@ -66,6 +66,9 @@ int quire_store_check(struct quire_store *s, char **problem);
 /* 1 when run `run` has its `run.start` event, 0 when not, or QUIRE_EIO. */
 int quire_store_run_has_start(struct quire_store *s, int64_t run);
 
+/* Records the name run's revision is being given (its manifest written, not yet in place). */
+int quire_store_run_name(struct quire_store *s, int64_t run, const char *rev);
+
 /* Marks a run committed (its manifest written and `current` moved) or abandoned; rev, when
  * not NULL, is the name its revision was given (a run starts before its name is known). */
 int quire_store_run_finish(struct quire_store *s, int64_t run, const char *state, const char *rev);
