@@ -156,7 +156,7 @@ static void progress(void *ud, const struct quire_progress *ev)
 {
 	struct ui *u = ud;
 	if (u->json) {
-		json_t *j = json_pack("{s:s,s:s,s:I,s:I,s:I}", "event", ev->kind, "id", ev->id,
+		json_t *j = json_pack("{s:s,s:s?,s:I,s:I,s:I}", "event", ev->kind, "id", ev->id,
 				      "done", (json_int_t)ev->done, "total", (json_int_t)ev->total,
 				      "running", (json_int_t)ev->running);
 		if (ev->message)

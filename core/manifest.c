@@ -379,3 +379,20 @@ int quire_manifest_advance(const char *qdir, const char *parent, const char *rev
 	quire_buf_release(&b);
 	return err;
 }
+
+int quire_manifest_current_conflicted(const char *qdir)
+{
+	char *path = quire__xasprintf("%s/current", qdir);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int found = 0;
+	if (quire_fs_read(path, &b, 1u << 20) == 0)
+		for (char *line = b.ptr; line && *line && !found; line = strchr(line, '\n')) {
+			if (*line == '\n')
+				line++;
+			found = conflict_marker(line, strcspn(line, "\n"));
+		}
+	quire_error_clear();
+	quire_buf_release(&b);
+	free(path);
+	return found;
+}

@@ -34,4 +34,14 @@ check "the killed run's was made again, the other head kept and merged" python3 
 import json,sys; d=json.load(open(sys.argv[1])); m=[r for r in d if r.get("parents")]
 assert len(m)==1 and sys.argv[2] in m[0]["parents"] and sys.argv[3] not in m[0]["parents"], d' \
 	<("$QUIRE" inspect --log --json) "$other" "$r2"
+
+# A project without quire's .gitattributes: git leaves its markers in current. quire reads
+# the heads between them, merges, and says how to settle git's conflict.
+cur=$(cat .quire/current) other2=$(printf 'b%.0s' {1..64})
+sed "s/\"revision\": \"$cur\"/\"revision\": \"$other2\"/" ".quire/manifests/$cur.json" \
+	>".quire/manifests/$other2.json"
+printf '<<<<<<< HEAD\n%s\n=======\n%s\n>>>>>>> theirs\n' "$cur" "$other2" >.quire/current
+run_q "a run on a conflicted current" 0 run --json
+check "merges and says what to do" grep -q '"event":"warning".*git add .quire/current' "$TRASH/.out"
+is "current is one name again" "$(wc -l <.quire/current)" 1
 done_testing

@@ -31,6 +31,10 @@ int quire_rev_valid(const char *s);
  * nothing was committed. QUIRE_ECORRUPT when a line is no revision name. */
 int quire_manifest_head_list(const char *qdir, char ***heads, size_t *n);
 
+/* Whether .quire/current holds git's conflict markers (a merge without quire's
+ * .gitattributes). */
+int quire_manifest_current_conflicted(const char *qdir);
+
 /* The same without the heads another head descends from: the lines of history to merge. */
 int quire_manifest_heads(const char *qdir, char ***heads, size_t *n);
 
