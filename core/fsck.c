@@ -18,6 +18,7 @@
 #include "lock.h"
 #include "quire/history.h"
 #include "quire/manifest.h"
+#include "quire/merge.h"
 #include "quire/store.h"
 #include "util.h"
 
@@ -216,27 +217,8 @@ static int rebuild_db(const char *qdir)
 		err = quire_store_run_restore(s, rev,
 					      json_string_value(json_object_get(m, "parent")),
 					      json_string_value(json_object_get(m, "command")), 0);
-		const char *k;
-		json_t *v;
-		json_object_foreach(json_object_get(m, "artefacts"), k, v) {
-			size_t i;
-			json_t *t;
-			json_array_foreach(json_object_get(v, "takes"), i, t) {
-				const char *fp =
-					json_string_value(json_object_get(t, "fingerprint"));
-				const json_t *d = json_object_get(t, "digest");
-				/* Not an output made for its fingerprint: accepted with --touch. */
-				if (err || !fp || !json_is_string(d) ||
-				    json_is_true(json_object_get(t, "accepted")))
-					continue;
-				json_t *ac = json_pack("{s:O}", "digest", d);
-				json_t *size = json_object_get(t, "size");
-				if (json_is_integer(size))
-					json_object_set(ac, "size", size);
-				err = quire_store_ac_put(s, fp, ac);
-				json_decref(ac);
-			}
-		}
+		if (!err)
+			err = quire_takes_remember(s, qdir, m, 0);
 		json_decref(m);
 	}
 	json_decref(log);

@@ -147,25 +147,25 @@ int quire_manifest_parents(const char *qdir, const char *rev, char *parents[2], 
 	return 0;
 }
 
-int quire_manifest_is_ancestor(const char *qdir, const char *a, const char *b)
+int quire_manifest_walk(const char *qdir, const char *from, int (*visit)(void *ud, const char *rev),
+			void *ud)
 {
-	/* Breadth first from b; every revision at most once. */
-	json_t *seen = json_object();
-	json_t *queue = json_array();
-	json_array_append_new(queue, json_string(b));
-	int found = 0;
-	for (size_t at = 0; at < json_array_size(queue) && !found; at++) {
+	/* Breadth first, every revision at most once; a parent that cannot be read ends its
+	 * line (a clone missing a revision, a damaged file). */
+	json_t *seen = json_object(), *queue = json_array();
+	json_object_set_new(seen, from, json_true());
+	json_array_append_new(queue, json_string(from));
+	int stop = 0;
+	for (size_t at = 0; at < json_array_size(queue) && !stop; at++) {
 		const char *r = json_string_value(json_array_get(queue, at));
+		if ((stop = visit(ud, r)))
+			break;
 		char *ps[2];
 		size_t np = 0;
-		if (quire_manifest_parents(qdir, r, ps, &np)) {
+		if (quire_manifest_parents(qdir, r, ps, &np))
 			quire_error_clear();
-			continue;
-		}
 		for (size_t k = 0; k < np; k++) {
-			if (!strcmp(ps[k], a))
-				found = 1;
-			else if (!json_object_get(seen, ps[k])) {
+			if (!json_object_get(seen, ps[k])) {
 				json_object_set_new(seen, ps[k], json_true());
 				json_array_append_new(queue, json_string(ps[k]));
 			}
@@ -174,7 +174,17 @@ int quire_manifest_is_ancestor(const char *qdir, const char *a, const char *b)
 	}
 	json_decref(seen);
 	json_decref(queue);
-	return found;
+	return stop;
+}
+
+static int is_rev(void *ud, const char *rev)
+{
+	return !strcmp(ud, rev);
+}
+
+int quire_manifest_is_ancestor(const char *qdir, const char *a, const char *b)
+{
+	return strcmp(a, b) && quire_manifest_walk(qdir, b, is_rev, (void *)a);
 }
 
 int quire_manifest_heads(const char *qdir, char ***heads, size_t *nheads)

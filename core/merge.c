@@ -26,59 +26,35 @@ static const char *str(const json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 
-/* Every revision reachable from rev, rev included, as keys of a new object. */
-static json_t *ancestry(const char *qdir, const char *rev)
+static int collect(void *ud, const char *rev)
 {
-	json_t *seen = json_object(), *queue = json_array();
-	json_object_set_new(seen, rev, json_true());
-	json_array_append_new(queue, json_string(rev));
-	for (size_t at = 0; at < json_array_size(queue); at++) {
-		char *ps[2];
-		size_t np = 0;
-		if (quire_manifest_parents(qdir, json_string_value(json_array_get(queue, at)), ps,
-					   &np))
-			quire_error_clear(); /* a missing parent ends that line */
-		for (size_t k = 0; k < np; k++) {
-			if (!json_object_get(seen, ps[k])) {
-				json_object_set_new(seen, ps[k], json_true());
-				json_array_append_new(queue, json_string(ps[k]));
-			}
-			free(ps[k]);
-		}
-	}
-	json_decref(queue);
-	return seen;
+	json_object_set_new(ud, rev, json_true());
+	return 0;
 }
 
-/* The nearest revision both a and b descend from (malloc'd), or NULL when they share none. */
+struct base_search {
+	const json_t *of_a;
+	char *found;
+};
+
+static int first_shared(void *ud, const char *rev)
+{
+	struct base_search *b = ud;
+	if (json_object_get(b->of_a, rev))
+		b->found = quire__xstrdup(rev);
+	return b->found != NULL;
+}
+
+/* The nearest revision both a and b descend from (malloc'd), or NULL when they share none:
+ * the first of a's ancestors met walking back from b. */
 static char *merge_base(const char *qdir, const char *a, const char *b)
 {
-	json_t *of_a = ancestry(qdir, a), *seen = json_object(), *queue = json_array();
-	char *found = NULL;
-	json_array_append_new(queue, json_string(b));
-	/* Breadth first from b: the first of a's ancestors met is the nearest. */
-	for (size_t at = 0; at < json_array_size(queue) && !found; at++) {
-		const char *r = json_string_value(json_array_get(queue, at));
-		if (json_object_get(of_a, r)) {
-			found = quire__xstrdup(r);
-			break;
-		}
-		char *ps[2];
-		size_t np = 0;
-		if (quire_manifest_parents(qdir, r, ps, &np))
-			quire_error_clear();
-		for (size_t k = 0; k < np; k++) {
-			if (!json_object_get(seen, ps[k])) {
-				json_object_set_new(seen, ps[k], json_true());
-				json_array_append_new(queue, json_string(ps[k]));
-			}
-			free(ps[k]);
-		}
-	}
+	json_t *of_a = json_object();
+	quire_manifest_walk(qdir, a, collect, of_a);
+	struct base_search s = { of_a, NULL };
+	quire_manifest_walk(qdir, b, first_shared, &s);
 	json_decref(of_a);
-	json_decref(seen);
-	json_decref(queue);
-	return found;
+	return s.found;
 }
 
 static int has_take(const json_t *takes, const char *digest)
@@ -324,11 +300,9 @@ int quire_merge_preview(const char *root, const char *qdir, struct quire_store *
 	return err;
 }
 
-/* Every take of m whose output is in the store, in the action cache by its fingerprint (as
- * rebuilding the database does): what the other clone made is not paid for again. */
-static int remember_takes(const char *qdir, struct quire_store *store, const json_t *m)
+int quire_takes_remember(struct quire_store *store, const char *qdir, const json_t *m, int present)
 {
-	int err = quire_store_begin(store);
+	int err = 0;
 	const char *id;
 	json_t *e;
 	json_object_foreach(json_object_get(m, "artefacts"), id, e) {
@@ -339,22 +313,21 @@ static int remember_takes(const char *qdir, struct quire_store *store, const jso
 			/* An output accepted with 'run --touch' was not made for its fingerprint.
 			 */
 			if (err || !fp || !d || json_is_true(json_object_get(t, "accepted")) ||
-			    !quire_blob_exists(qdir, d))
+			    (present && !quire_blob_exists(qdir, d)))
 				continue;
 			json_t *have = NULL;
-			if (!(err = quire_store_ac_get(store, fp, &have)) && !have) {
-				json_t *ac = json_pack("{s:s}", "digest", d);
-				if (json_is_integer(json_object_get(t, "size")))
-					json_object_set(ac, "size", json_object_get(t, "size"));
-				err = quire_store_ac_put(store, fp, ac);
-				json_decref(ac);
+			if (present && (err = quire_store_ac_get(store, fp, &have)) == 0 && have) {
+				json_decref(have);
+				continue; /* the row this store made stands */
 			}
-			json_decref(have);
+			json_t *ac = json_pack("{s:s}", "digest", d);
+			if (json_is_integer(json_object_get(t, "size")))
+				json_object_set(ac, "size", json_object_get(t, "size"));
+			if (!err)
+				err = quire_store_ac_put(store, fp, ac);
+			json_decref(ac);
 		}
 	}
-	if (!err)
-		return quire_store_commit(store);
-	quire_store_rollback(store);
 	return err;
 }
 
@@ -427,6 +400,15 @@ static int record_project(struct quire_project *p, struct quire_store *store, js
 	return 0;
 }
 
+/* Commits the transaction when err is 0, else rolls it back; err or the commit's. */
+static int end_transaction(struct quire_store *store, int err)
+{
+	if (!err)
+		return quire_store_commit(store);
+	quire_store_rollback(store);
+	return err;
+}
+
 int quire_merge_commit(const char *root, const char *qdir, struct quire_store *store, json_t *m,
 		       char *merged, json_t *notes)
 {
@@ -436,7 +418,8 @@ int quire_merge_commit(const char *root, const char *qdir, struct quire_store *s
 	int err;
 	if (!(err = quire_fs_sync_fs(qdir)) &&
 	    !(err = quire_manifest_write_from(qdir, QUIRE_REV_PENDING, m, NULL, name)) &&
-	    !(err = remember_takes(qdir, store, m)) &&
+	    !(err = quire_store_begin(store)) &&
+	    !(err = end_transaction(store, quire_takes_remember(store, qdir, m, 1))) &&
 	    !(err = quire_store_run_restore(store, name, str(m, "parent"), "quire merge", 0)) &&
 	    !(err = quire_manifest_advance(qdir, str(m, "parent"), name))) {
 		snprintf(merged, QUIRE_REV_MAX, "%s", name);

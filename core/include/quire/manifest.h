@@ -47,6 +47,11 @@ int quire_manifest_current(const char *qdir, char **rev);
  * 2 for a merge). Errors as quire_manifest_head. */
 int quire_manifest_parents(const char *qdir, const char *rev, char *parents[2], size_t *n);
 
+/* Calls visit(ud, rev) for from and each of its ancestors, nearest first (breadth first over
+ * parents, each once), until it returns non-zero (returned). */
+int quire_manifest_walk(const char *qdir, const char *from, int (*visit)(void *ud, const char *rev),
+			void *ud);
+
 /* Whether a is an ancestor of b (reading the parents of b's ancestors). */
 int quire_manifest_is_ancestor(const char *qdir, const char *a, const char *b);
 

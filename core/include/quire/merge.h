@@ -37,6 +37,12 @@ int quire_merge_heads(struct quire_project *p, struct quire_store *store, char *
 int quire_merge_commit(const char *root, const char *qdir, struct quire_store *store, json_t *m,
 		       char *merged, json_t *notes);
 
+/* Every generated take manifest m lists, in the action cache under its fingerprint (what
+ * fsck --repair's rebuild and a merge do): never a take accepted with 'run --touch' (not made
+ * for its fingerprint). With present, only those whose output is in the store and whose
+ * fingerprint has no row yet. Within the caller's transaction. */
+int quire_takes_remember(struct quire_store *store, const char *qdir, const json_t *m, int present);
+
 /* For a reader (plan): the merge of the two lines of history .quire/current names, in *out
  * (NULL when it names one or none), without committing it. */
 int quire_merge_preview(const char *root, const char *qdir, struct quire_store *store,
