@@ -270,3 +270,11 @@ void setup_pager(void)
 	signal(SIGQUIT, pager_signal);
 	atexit(wait_for_pager);
 }
+
+void print_notes(const json_t *notes)
+{
+	size_t k;
+	json_t *v;
+	json_array_foreach(notes, k, v)
+		fprintf(stderr, "quire: warning: %s\n", json_string_value(v));
+}

@@ -74,6 +74,9 @@ char *project_qdir(const char *root);
 struct json_t;
 void print_json_line(const struct json_t *v);
 
+/* Each sentence of notes (a JSON array; NULL is fine) as a warning on stderr. */
+void print_notes(const struct json_t *notes);
+
 /* Whether to colour what goes to f: --color=always|never, else only on a terminal (also
  * behind the pager quire started on one), never with NO_COLOR set or TERM=dumb. */
 int use_color(FILE *f);

@@ -420,6 +420,8 @@ static int cmd_edit(int argc, char **argv, const struct cmd_env *env)
 	int rc = 0;
 	/* The lock first: nothing (inputs.yaml included) changes while another quire writes. */
 	int err = quire_edit_begin(&e.s, e.p, command.ptr);
+	if (!err)
+		print_notes(quire_edit_notes(e.s));
 	for (size_t i = 0; !err && i < nsets; i++)
 		err = do_set(&e, sets[i]);
 	if (!err && from)

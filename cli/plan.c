@@ -8,6 +8,7 @@
 
 #include "common.h"
 #include "planview.h"
+#include "quire/blob.h"
 #include "quire/error.h"
 #include "quire/manifest.h"
 #include "quire/merge.h"
@@ -65,6 +66,31 @@ static void plan_help(FILE *f)
 	}
 }
 
+/* The digests of every generated take merge manifest m lists whose output is in the store
+ * (borrowed from m), NULL-terminated. */
+static const char **merge_takes(const char *qdir, const json_t *m)
+{
+	size_t n = 0, alloc = 16;
+	const char **v = malloc(alloc * sizeof(*v));
+	const char *id;
+	json_t *e;
+	json_object_foreach((json_t *)json_object_get(m, "artefacts"), id, e) {
+		size_t k;
+		json_t *t;
+		json_array_foreach(json_object_get(e, "takes"), k, t) {
+			const char *d = json_string_value(json_object_get(t, "digest"));
+			if (!d || json_is_true(json_object_get(t, "accepted")) ||
+			    !quire_blob_exists(qdir, d))
+				continue;
+			if (n + 2 > alloc)
+				v = realloc(v, (alloc *= 2) * sizeof(*v));
+			v[n++] = d;
+		}
+	}
+	v[n] = NULL;
+	return v;
+}
+
 int plan_readonly(struct quire_project *p, char **targets, size_t ntargets, enum plan_caches caches,
 		  struct quire_plan **out, struct quire_out_conflict **conf, size_t *nconf)
 {
@@ -90,9 +116,16 @@ int plan_readonly(struct quire_project *p, char **targets, size_t ntargets, enum
 	if (warning)
 		fprintf(stderr, "quire: warning: %s\n", warning);
 	free(warning);
+	/* The merge the run commits first puts both sides' takes in the action cache: an out/
+	 * file holding one of them is quire's to replace, as the run will find. */
+	const char **takes = merged ? merge_takes(p->qdir, merged) : NULL;
+	size_t ntakes = 0;
+	while (takes && takes[ntakes])
+		ntakes++;
 	if (!err && conf)
-		err = quire_out_check(p, store, (*out)->manifest, (*out)->base, NULL, 0, conf,
+		err = quire_out_check(p, store, (*out)->manifest, (*out)->base, takes, ntakes, conf,
 				      nconf);
+	free(takes);
 	free(cur);
 	json_decref(merged);
 	quire_store_close(store);

@@ -86,10 +86,14 @@ static int cmd_rewind(int argc, char **argv, const struct cmd_env *env)
 		goto out;
 	}
 	const json_t *arts = json_object_get(impact, "artefacts");
+	const char *from = json_string_value(json_object_get(impact, "from"));
+	/* From two lines of history: the rewind merges them first. */
+	int merging = from && !strcmp(from, QUIRE_REV_PENDING);
 	if (!json) {
-		printf("rewind: %.12s -> a new revision equal to %.12s\n",
-		       json_string_value(json_object_get(impact, "from"))
-			       ? json_string_value(json_object_get(impact, "from"))
+		printf("rewind: %.*s -> a new revision equal to %.12s\n", merging ? 80 : 12,
+		       merging ? "the merge of the two lines of history in .quire/current (made "
+				 "first)"
+		       : from  ? from
 			       : "(nothing)",
 		       json_string_value(json_object_get(impact, "to")));
 		/* What it would do: said before it is done, so never as done. */
@@ -131,19 +135,32 @@ static int cmd_rewind(int argc, char **argv, const struct cmd_env *env)
 	}
 	char cmdline[256], newrev[QUIRE_REV_MAX] = "";
 	snprintf(cmdline, sizeof(cmdline), "quire rewind %.12s", rev);
-	if ((err = quire_rewind(root, rev, cmdline, newrev, sizeof(newrev)))) {
+	json_t *notes = json_array();
+	err = quire_rewind(root, rev, cmdline, newrev, sizeof(newrev), notes);
+	print_notes(notes);
+	json_decref(notes);
+	if (err) {
 		rc = die_core(err);
 		goto out;
 	}
+	/* The revision rewound from is the new one's parent (the merge, when one was made). */
+	char undo[QUIRE_REV_MAX] = "-";
+	char *ps[2];
+	size_t np = 0;
+	char *qd = project_qdir(root);
+	if (!quire_manifest_parents(qd, newrev, ps, &np) && np) {
+		snprintf(undo, sizeof(undo), "%s", ps[0]);
+		for (size_t k = 0; k < np; k++)
+			free(ps[k]);
+	}
+	quire_error_clear();
+	free(qd);
 	if (json) {
 		json_object_set_new(impact, "revision", json_string(newrev));
 		print_json_line(impact);
 	} else {
 		printf("rewind: committed %.12s (equal to %.12s); undo with 'quire rewind %.12s'\n",
-		       newrev, json_string_value(json_object_get(impact, "to")),
-		       json_string_value(json_object_get(impact, "from"))
-			       ? json_string_value(json_object_get(impact, "from"))
-			       : "-");
+		       newrev, json_string_value(json_object_get(impact, "to")), undo);
 	}
 out:
 	json_decref(impact);

@@ -48,8 +48,9 @@ int quire_edit_begin(struct quire_edit **out, const struct quire_project *p, con
 		err = quire__run_recover((struct quire_project *)p, e->store, e->recovered,
 					 sizeof(e->recovered));
 	char merged[QUIRE_REV_MAX];
+	e->notes = json_array();
 	if (!err)
-		err = quire_merge_heads((struct quire_project *)p, e->store, merged, NULL);
+		err = quire_merge_heads((struct quire_project *)p, e->store, merged, e->notes);
 	if (!err)
 		err = quire_manifest_current(p->qdir, &e->current);
 	if (!err && e->current)
@@ -62,6 +63,11 @@ int quire_edit_begin(struct quire_edit **out, const struct quire_project *p, con
 	}
 	*out = e;
 	return 0;
+}
+
+const json_t *quire_edit_notes(const struct quire_edit *e)
+{
+	return e->notes;
 }
 
 const json_t *quire_edit_manifest(const struct quire_edit *e)
@@ -153,6 +159,7 @@ void quire__edit_end(struct quire_edit *e, int restore)
 	free(e->pend);
 	json_decref(e->prev);
 	json_decref(e->events);
+	json_decref(e->notes);
 	free(e->current);
 	free(e->command);
 	quire_store_close(e->store);

@@ -40,6 +40,7 @@ struct quire_edit {
 	struct quire__pending *pend; /* hand edits' contents, stored by quire_edit_finish */
 	size_t npend, apend;
 	char recovered[QUIRE_REV_MAX];
+	json_t *notes; /* what merging two lines of history first has to say */
 };
 
 /* Commits events as the next revision on top of the current one; *next gets the new

@@ -206,6 +206,17 @@ static void adopt_from_git(const char *root, const char *qdir, const json_t *m)
 	free(out_dir);
 }
 
+/* Entry e without the other hand edit an earlier merge noted (a new reference): only this
+ * merge's are said, and an old note must not make two sides differ. */
+static json_t *plain(const json_t *e)
+{
+	if (!json_object_get(e, "other_edit"))
+		return json_incref((json_t *)e);
+	json_t *c = json_deep_copy(e);
+	json_object_del(c, "other_edit");
+	return c;
+}
+
 int quire_merge_build(const char *root, const char *qdir, struct quire_store *store, const char *a,
 		      const char *b, json_t **out)
 {
@@ -236,17 +247,24 @@ int quire_merge_build(const char *root, const char *qdir, struct quire_store *st
 	const char *id;
 	json_t *e;
 	json_object_foreach((json_t *)aa, id, e) {
-		json_t *x = merge_entry(json_object_get(ao, id), e, json_object_get(ab, id), ours,
-					theirs);
+		json_t *so = plain(json_object_get(ao, id)), *sa = plain(e),
+		       *sb = plain(json_object_get(ab, id));
+		json_t *x = merge_entry(so, sa, sb, ours, theirs);
 		if (x)
 			json_object_set_new(arts, id, x);
+		json_decref(so);
+		json_decref(sa);
+		json_decref(sb);
 	}
 	json_object_foreach((json_t *)ab, id, e) {
 		if (json_object_get(aa, id))
 			continue;
-		json_t *x = merge_entry(json_object_get(ao, id), NULL, e, ours, theirs);
+		json_t *so = plain(json_object_get(ao, id)), *sb = plain(e);
+		json_t *x = merge_entry(so, NULL, sb, ours, theirs);
 		if (x)
 			json_object_set_new(arts, id, x);
+		json_decref(so);
+		json_decref(sb);
 	}
 	/* What the project read is the first parent's until the next run records it; no
 	 * creation time, so two clones merging the same heads the same way make one revision. */
@@ -379,13 +397,20 @@ static void other_edits(const char *root, const char *qdir, const json_t *m, jso
 	}
 }
 
-/* The project files and inputs as they are after git's merge (their contents kept, so the
- * merge can be rewound to), in place of the first parent's. */
-static int record_project(struct quire_project *p, struct quire_store *store, json_t *m)
+int quire_merge_record_project(struct quire_project *p, struct quire_store *store, json_t *m,
+			       int keep)
 {
+	/* A project that does not load (a rewind may be what mends it) or whose files cannot be
+	 * read keeps the first parent's record: the merge must not need the project whole. */
+	if (!p->bp)
+		return 0;
 	int err = quire_project_hash_files(p, store);
-	if (!err)
+	if (!err && keep)
 		err = quire__run_snapshot(p, NULL);
+	if (err == QUIRE_EINVALID || err == QUIRE_ENOTFOUND) {
+		quire_error_clear();
+		return 0;
+	}
 	if (err)
 		return err;
 	struct quire_buf files = QUIRE_BUF_INIT;
@@ -434,7 +459,7 @@ int quire_merge_heads(struct quire_project *p, struct quire_store *store, char *
 	merged[0] = '\0';
 	json_t *m = NULL;
 	int err = quire_merge_preview(p->root, p->qdir, store, &m);
-	if (!err && m && !(err = record_project(p, store, m)))
+	if (!err && m && !(err = quire_merge_record_project(p, store, m, 1)))
 		err = quire_merge_commit(p->root, p->qdir, store, m, merged, notes);
 	json_decref(m);
 	return err;

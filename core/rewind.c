@@ -196,6 +196,13 @@ int quire_rewind_impact(const char *root, const char *rev, json_t **out)
 		if (quire_store_open(&s, qdir, 1))
 			quire_error_clear(); /* then the first head by name stands first */
 		err = quire_merge_preview(root, qdir, s, &from);
+		/* What the merge will record of the project, so the files the writer changed
+		 * are told apart from those git merged in. */
+		struct quire_project *mp = NULL;
+		if (!err && from &&
+		    (quire_project_open(&mp, root) || quire_merge_record_project(mp, s, from, 0)))
+			quire_error_clear(); /* a preview only: the first parent's record stands */
+		quire_project_free(mp);
 		quire_store_close(s);
 	} else if (!err && current) {
 		err = quire_revision_view(qdir, current, &from);
@@ -287,7 +294,7 @@ static int refuse_unrecorded(const char *root, const char *qdir, const json_t *t
 }
 
 int quire_rewind(const char *root, const char *rev, const char *command, char *newrev,
-		 size_t revlen)
+		 size_t revlen, json_t *notes)
 {
 	char *qdir = quire__xasprintf("%s/.quire", root);
 	json_t *to = NULL, *prev = NULL, *next = NULL;
@@ -348,6 +355,8 @@ int quire_rewind(const char *root, const char *rev, const char *command, char *n
 	}
 	struct quire_edit *e = NULL;
 	err = quire_edit_begin(&e, cur_p ? cur_p : &shell, command);
+	if (e && notes)
+		json_array_extend(notes, (json_t *)quire_edit_notes(e));
 	if (!err)
 		err = refuse_unrecorded(root, qdir, to, rev);
 	if (!err && !(err = quire_out_preflight(e->p, e->store, e->prev, NULL, NULL, 0)))

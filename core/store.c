@@ -464,14 +464,24 @@ int quire_store_run_has_start(struct quire_store *s, int64_t run)
 int quire_store_run_name(struct quire_store *s, int64_t run, const char *rev)
 {
 	sqlite3_stmt *st;
+	/* Durable before the manifest takes the name (a power loss then keeps both): WAL with
+	 * synchronous=NORMAL syncs only at checkpoints, so this one commit is synced. */
+	int err = exec(s, "PRAGMA synchronous=FULL;");
+	if (err)
+		return err;
 	if (sqlite3_prepare_v2(s->db, "UPDATE runs SET rev = ? WHERE id = ?", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return db_error(s, "naming a run's revision");
+	    SQLITE_OK) {
+		err = db_error(s, "naming a run's revision");
+		exec(s, "PRAGMA synchronous=NORMAL;");
+		return err;
+	}
 	sqlite3_bind_text(st, 1, rev, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, run);
 	int rc = sqlite3_step(st);
 	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : db_error(s, "naming a run's revision");
+	err = rc == SQLITE_DONE ? 0 : db_error(s, "naming a run's revision");
+	int e2 = exec(s, "PRAGMA synchronous=NORMAL;");
+	return err ? err : e2;
 }
 
 int quire_store_run_finish(struct quire_store *s, int64_t run, const char *state, const char *rev)

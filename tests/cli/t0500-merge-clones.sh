@@ -39,10 +39,14 @@ is "nothing left to resolve" "$(git diff --name-only --diff-filter=U)" ""
 is "current holds both heads" "$(sort .quire/current | tr '\n' ' ')" \
 	"$(printf '%s\n' "$a_head" "$b_head" | sort | tr '\n' ' ')"
 
+# (As 'git pull --rebase' leaves it: the other clone's book in out/, one of the merge's takes.)
+cp ../b/out/Book.md out/Book.md
 run_q "plan after the merge" 0 plan --json
 check "only the book: the one artefact both sides changed" python3 -c '
 import json,sys; d=json.load(open(sys.argv[1]))
 assert [i["id"] for i in d["instances"]]==["Book"], [i["id"] for i in d["instances"]]' "$TRASH/.out"
+check "and out/ holds nothing the run would refuse" python3 -c '
+import json,sys; d=json.load(open(sys.argv[1])); assert d["out_conflicts"]==[], d["out_conflicts"]' "$TRASH/.out"
 run_q "run after the merge" 0 run --json
 is "one provider call: the book" "$(event_ids produced)" "Book"
 check "says it merged" python3 -c '
@@ -116,6 +120,11 @@ check "the prompts are the first draft's" sh -c '! grep -q "Keep it short" promp
 cp ../c/.quire/manifests/*.json .quire/manifests/
 cp ../c/prompts/scene.md prompts/scene.md
 cat ../c/.quire/current >>.quire/current
+run_q "rewind --preview from two lines of history" 0 rewind "$first" --preview
+check "says it starts from their merge" out_has "the merge of the two lines of history"
+check "with nothing the writer changed to refuse" out_lacks "unrecorded"
 run_q "rewind from two lines of history" 0 rewind "$first" --yes
 check "the scene prompt is the first draft's again" sh -c '! grep -q "at night" prompts/scene.md'
+check "an earlier merge's note about chapter 3 is not said again" err_lacks "by hand"
+check "the undo names the merge it made" out_lacks "000000000000"
 done_testing

@@ -44,4 +44,18 @@ printf '<<<<<<< HEAD\n%s\n=======\n%s\n>>>>>>> theirs\n' "$cur" "$other2" >.quir
 run_q "a run on a conflicted current" 0 run --json
 check "merges and says what to do" grep -q '"event":"warning".*git add .quire/current' "$TRASH/.out"
 is "current is one name again" "$(wc -l <.quire/current)" 1
+
+# Two lines of history in a project whose blueprint does not load: rewind, which mends it,
+# merges them first without needing the project.
+cur=$(cat .quire/current) other3=$(printf 'c%.0s' {1..64})
+sed "s/\"revision\": \"$cur\"/\"revision\": \"$other3\"/" ".quire/manifests/$cur.json" \
+	>".quire/manifests/$other3.json"
+printf '%s\n' "$other3" >>.quire/current
+cp blueprint.yaml "$TRASH/blueprint.yaml"
+echo 'garbage: [' >>blueprint.yaml
+run_q "rewind with a broken blueprint and two heads" 7 rewind "$(rev 1)" --yes
+check "refuses to overwrite the writer's change, as with one line" err_has "'blueprint.yaml' has changes"
+mv blueprint.yaml "$TRASH/broken.yaml"
+run_q "with it moved aside" 0 rewind "$(rev 1)" --yes
+check "the blueprint is mended" cmp -s blueprint.yaml "$TRASH/blueprint.yaml"
 done_testing

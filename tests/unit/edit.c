@@ -493,7 +493,7 @@ static void test_rewind_impact_and_rewind(void **state)
 	json_decref(imp);
 
 	char rev[QUIRE_REV_MAX] = "x";
-	if (quire_rewind(dir, tu_rev(dir, 1), "quire rewind 1", rev, sizeof(rev)))
+	if (quire_rewind(dir, tu_rev(dir, 1), "quire rewind 1", rev, sizeof(rev), NULL))
 		fail_msg("rewind: %s", quire_error_last());
 	assert_string_equal(rev, tu_rev(dir, 3));
 	char *cur = current_rev(dir);
@@ -551,8 +551,9 @@ static void test_rewind_unknown_revision(void **state)
 	assert_int_equal(quire_rewind_impact(dir, "rev-0042", &imp), QUIRE_ENOTFOUND);
 	assert_null(imp);
 	char rev[QUIRE_REV_MAX] = "x";
-	assert_int_equal(quire_rewind(dir, "rev-0042", "quire rewind rev-0042", rev, sizeof(rev)),
-			 QUIRE_ENOTFOUND);
+	assert_int_equal(
+		quire_rewind(dir, "rev-0042", "quire rewind rev-0042", rev, sizeof(rev), NULL),
+		QUIRE_ENOTFOUND);
 	assert_contains(quire_error_last(), "rev-0042");
 	assert_file(dir, "inputs.yaml", now_inputs);
 	assert_file(dir, "prompts/scene.md", now_scene);
@@ -572,9 +573,11 @@ static void test_rewind_missing_blob_changes_nothing(void **state)
 	two_revisions(dir, &inputs, &scene);
 	char rev[QUIRE_REV_MAX];
 	/* A first rewind (rev-0003) and a return to rev-0002 (rev-0004)... */
-	assert_int_equal(quire_rewind(dir, tu_rev(dir, 1), "quire rewind 1", rev, sizeof(rev)), 0);
+	assert_int_equal(
+		quire_rewind(dir, tu_rev(dir, 1), "quire rewind 1", rev, sizeof(rev), NULL), 0);
 	assert_string_equal(rev, tu_rev(dir, 3));
-	assert_int_equal(quire_rewind(dir, tu_rev(dir, 2), "quire rewind 2", rev, sizeof(rev)), 0);
+	assert_int_equal(
+		quire_rewind(dir, tu_rev(dir, 2), "quire rewind 2", rev, sizeof(rev), NULL), 0);
 	assert_string_equal(rev, tu_rev(dir, 4));
 	char *now_inputs = slurp_in(dir, "inputs.yaml"),
 	     *now_scene = slurp_in(dir, "prompts/scene.md");
@@ -593,8 +596,9 @@ static void test_rewind_missing_blob_changes_nothing(void **state)
 	json_decref(m1);
 
 	rev[0] = 'x';
-	assert_int_equal(quire_rewind(dir, tu_rev(dir, 1), "quire rewind 1", rev, sizeof(rev)),
-			 QUIRE_ENOTFOUND);
+	assert_int_equal(
+		quire_rewind(dir, tu_rev(dir, 1), "quire rewind 1", rev, sizeof(rev), NULL),
+		QUIRE_ENOTFOUND);
 	assert_contains(quire_error_last(), "'inputs.yaml'");
 	assert_contains(quire_error_last(),
 			"neither in the store nor in the project's git history");
@@ -627,8 +631,9 @@ static void test_rewind_missing_output_changes_nothing(void **state)
 	json_decref(m1);
 
 	char rev[QUIRE_REV_MAX];
-	assert_int_equal(quire_rewind(dir, tu_rev(dir, 1), "quire rewind 1", rev, sizeof(rev)),
-			 QUIRE_ENOTFOUND);
+	assert_int_equal(
+		quire_rewind(dir, tu_rev(dir, 1), "quire rewind 1", rev, sizeof(rev), NULL),
+		QUIRE_ENOTFOUND);
 	assert_contains(quire_error_last(), "Outline");
 	assert_string_equal(tu_rev(dir, 3), "");
 	assert_file(dir, "inputs.yaml", now_inputs);

@@ -20,6 +20,10 @@ struct quire_edit;
  * QUIRE_EIO, QUIRE_ECORRUPT. */
 int quire_edit_begin(struct quire_edit **out, const struct quire_project *p, const char *command);
 
+/* What merging two lines of history first (after a git merge) has to tell the writer: an
+ * array of sentences, empty when none. Borrowed. */
+const json_t *quire_edit_notes(const struct quire_edit *e);
+
 /* The current revision's manifest (an empty one when there is none). Borrowed. */
 const json_t *quire_edit_manifest(const struct quire_edit *e);
 
@@ -94,7 +98,7 @@ int quire_rewind_impact(const char *root, const char *rev, json_t **out);
  * damaged revision, QUIRE_ENOTFOUND when content it needs is missing from the store — in every
  * error case nothing is changed. */
 int quire_rewind(const char *root, const char *rev, const char *command, char *newrev,
-		 size_t revlen);
+		 size_t revlen, json_t *notes);
 
 struct quire_buf;
 

@@ -43,6 +43,13 @@ int quire_merge_commit(const char *root, const char *qdir, struct quire_store *s
  * fingerprint has no row yet. Within the caller's transaction. */
 int quire_takes_remember(struct quire_store *store, const char *qdir, const json_t *m, int present);
 
+/* The project's files and inputs as they are after git's merge recorded in merge manifest m
+ * in place of the first parent's (with keep, their contents kept in the store, so the merge
+ * can be rewound to). A project that does not load or whose files cannot be read leaves the
+ * first parent's (a rewind may be what mends it). */
+int quire_merge_record_project(struct quire_project *p, struct quire_store *store, json_t *m,
+			       int keep);
+
 /* For a reader (plan): the merge of the two lines of history .quire/current names, in *out
  * (NULL when it names one or none), without committing it. */
 int quire_merge_preview(const char *root, const char *qdir, struct quire_store *store,
