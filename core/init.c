@@ -16,6 +16,7 @@
 #include "quire/error.h"
 #include "quire/fs.h"
 #include "quire/init.h"
+#include "quire/project.h"
 #include "git.h"
 #include "util.h"
 
@@ -40,7 +41,7 @@ static const char gitattributes_lines[] =
 	"# leaves them as they are.\n"
 	".quire/current merge=union\n"
 	".quire/** -text\n"
-	"out/** -text merge=quire-out\n";
+	"%s/** -text merge=quire-out\n";
 
 struct file {
 	char *rel;
@@ -319,7 +320,15 @@ int quire_init(const char *dir, const char *spec, struct quire_init_result *res)
 		goto out;
 	/* .gitignore and .gitattributes: our lines added to whatever the user has. */
 	add_lines(&fs, dir, ".gitignore", ".quire/blobs/", gitignore_lines);
-	add_lines(&fs, dir, ".gitattributes", ".quire/current merge=union", gitattributes_lines);
+	/* A project already made may write its outputs elsewhere ('out:' in quire.yaml). */
+	struct quire_project *p = NULL;
+	char *attrs = quire__xasprintf(gitattributes_lines,
+				       res->existing && !quire_project_open(&p, dir) ? p->out_dir
+										     : "out");
+	quire_project_free(p);
+	quire_error_clear();
+	add_lines(&fs, dir, ".gitattributes", ".quire/current merge=union", attrs);
+	free(attrs);
 
 	/* Refuse before writing anything if an existing file differs. */
 	struct quire_buf differ = QUIRE_BUF_INIT;

@@ -41,6 +41,10 @@ grep -v '^.quire/edits/$' mine/.gitignore >mine/.gi && mv mine/.gi mine/.gitigno
 run_q "init in a project made before .quire/edits/ was ignored" 0 init mine
 is "adds the line it lacks" "$(grep -c '^.quire/edits/$' mine/.gitignore)" 1
 is "and no other twice" "$(grep -c '^.quire/blobs/$' mine/.gitignore)" 1
+# A project writing its outputs elsewhere gets the out/ lines for that directory.
+rm mine/.gitattributes && sed -i "s/^out: .*/out: book/" mine/quire.yaml
+run_q "init in a project with its own out directory" 0 init mine
+check "its outputs keep this clone's on a merge" grep -qx 'book/\*\* -text merge=quire-out' mine/.gitattributes
 
 run_q "init --blueprint list names story" 0 init --blueprint list
 check "story is listed" out_has "story"
