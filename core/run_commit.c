@@ -67,15 +67,24 @@ static int fold_cb(void *ud, int64_t seq, int64_t time_ns, const char *kind, con
 }
 
 struct naming {
+	const char *qdir;
 	struct quire_store *store;
 	int64_t run;
+	const char *const *calls;
+	size_t ncalls;
 };
 
-/* The run's row learns its revision's name before the manifest takes it, so that recovery
- * after a kill from then on commits that file rather than a second revision. */
+/* Once the revision has its name and before the manifest takes it: the call pack is written
+ * under that name (a revision recovered as written has it too), then the run's row learns
+ * the name, so that recovery after a kill from then on commits that file rather than a second
+ * revision. */
 static int name_run(void *ud, const char *name)
 {
 	const struct naming *nm = ud;
+	/* What the calls sent and got, committed beside the manifest so that a clone can show
+	 * it. A pack that cannot be written costs only that (the store keeps the records). */
+	if (quire_calls_write(nm->qdir, name, nm->calls, nm->ncalls))
+		quire_error_clear();
 	return quire_store_run_name(nm->store, nm->run, name);
 }
 
@@ -98,14 +107,9 @@ int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t 
 	 * all of them durable before the manifest that names them. */
 	if (!err)
 		err = quire_fs_sync_fs(qdir);
-	struct naming nm = { store, run };
+	struct naming nm = { qdir, store, run, fc.calls, fc.ncalls };
 	if (!err && !(err = quire_manifest_write_named(qdir, rev, m, base, rev, name_run, &nm)))
 		json_object_set_new(m, "revision", json_string(rev));
-	/* What the calls sent and got, committed beside the manifest (named as it is) so that a
-	 * clone can show it; written before `current` moves. A pack that cannot be written
-	 * costs only that (the store keeps the records). */
-	if (!err && quire_calls_write(qdir, rev, fc.calls, fc.ncalls))
-		quire_error_clear();
 	for (size_t k = 0; k < fc.ncalls; k++)
 		free((char *)fc.calls[k]);
 	free(fc.calls);
