@@ -312,6 +312,22 @@ static void commit_rev(json_t *m, const char *parent, char *name)
 	json_decref(m);
 }
 
+/* Heads a and b in .quire/current, merged and committed as a writer does; the open store. */
+static struct quire_store *commit_merge(const char *a, const char *b, char *merged)
+{
+	char *cur = NULL;
+	assert_true(asprintf(&cur, "%s\n%s\n", a, b) > 0);
+	tu_write(".", ".quire/current", cur);
+	free(cur);
+	struct quire_store *st = NULL;
+	assert_int_equal(quire_store_open(&st, ".quire", 0), 0);
+	json_t *pm = NULL;
+	assert_int_equal(quire_merge_preview(".", ".quire", st, &pm), 0);
+	assert_int_equal(quire_merge_commit(".", ".quire", st, pm, merged, NULL), 0);
+	json_decref(pm);
+	return st;
+}
+
 static void test_merge_three_way(void **state)
 {
 	(void)state;
@@ -406,20 +422,11 @@ static void test_merge_three_way(void **state)
 	json_decref(mm);
 
 	/* The writer's merge commits it: one head again, two parents. */
-	char *cur = NULL;
-	assert_true(asprintf(&cur, "%s\n%s\n", a2, b) > 0);
-	tu_write(".", ".quire/current", cur);
-	free(cur);
-	struct quire_store *st = NULL;
-	assert_int_equal(quire_store_open(&st, ".quire", 0), 0);
 	char merged[QUIRE_REV_MAX];
-	json_t *pm = NULL;
-	assert_int_equal(quire_merge_preview(".", ".quire", st, &pm), 0);
-	assert_int_equal(quire_merge_commit(".", ".quire", st, pm, merged, NULL), 0);
-	json_decref(pm);
+	struct quire_store *st = commit_merge(a2, b, merged);
 	quire_store_close(st);
 	assert_true(quire_rev_is_digest(merged));
-	cur = NULL;
+	char *cur = NULL;
 	assert_int_equal(quire_manifest_current(".quire", &cur), 0);
 	assert_string_equal(cur, merged);
 	free(cur);
@@ -453,17 +460,8 @@ static void test_merge_accepted_not_cached(void **state)
 			  1, "digest", t.s, "fingerprint", "sha256:fp-new", "accepted", 1);
 	json_object_set_new(json_object_get(m, "artefacts"), "X", e);
 	commit_rev(m, o, b);
-	char *cur = NULL;
-	assert_true(asprintf(&cur, "%s\n%s\n", a, b) > 0);
-	tu_write(".", ".quire/current", cur);
-	free(cur);
-	struct quire_store *st = NULL;
-	assert_int_equal(quire_store_open(&st, ".quire", 0), 0);
 	char merged[QUIRE_REV_MAX];
-	json_t *pm = NULL;
-	assert_int_equal(quire_merge_preview(".", ".quire", st, &pm), 0);
-	assert_int_equal(quire_merge_commit(".", ".quire", st, pm, merged, NULL), 0);
-	json_decref(pm);
+	struct quire_store *st = commit_merge(a, b, merged);
 	json_t *ac = NULL;
 	assert_int_equal(quire_store_ac_get(st, "sha256:fp-old", &ac), 0);
 	assert_non_null(ac);
