@@ -41,19 +41,31 @@ static void set_reasons(struct quire_node *n, enum quire_reason_kind k)
 	quire__plan_add_reason(n, k, NULL);
 }
 
-/* Dirty only because its recorded output is missing, now that what it reads is known: the
- * same fingerprint as recorded, the output not in the store. */
-static int only_missing(const struct quire_plan *plan, const struct quire_project *p, size_t i,
-			struct quire_digest *fp)
+int quire_plan_upstream_known(const struct quire_plan *plan, size_t i, const unsigned char *back)
+{
+	const struct quire_node *n = &plan->nodes[i];
+	for (size_t k = 0; k < n->ndeps; k++) {
+		const struct quire_node *u = &plan->nodes[n->deps[k]];
+		if (u->dirty ? back[n->deps[k]] != 1 : !u->digest[0])
+			return 0;
+	}
+	return 1;
+}
+
+int quire_plan_only_missing(const struct quire_plan *plan, const struct quire_project *p, size_t i,
+			    struct quire_digest *fp)
 {
 	const struct quire_mrow *row = plan->nodes[i].entry;
 	int same = 0;
-	if (!row || !row->digest || quire_plan_match(plan, p, i, row, 0, fp, NULL, &same)) {
+	/* The cheap tests first: computing the fingerprint may read upstream outputs. */
+	if (!row || !row->digest || !quire_mrow_current(row, row->fingerprint) ||
+	    quire_blob_exists(p->qdir, row->digest))
+		return 0;
+	if (quire_plan_match(plan, p, i, row, 0, fp, NULL, &same)) {
 		quire_error_clear();
 		return 0;
 	}
-	return same && quire_mrow_current(row, row->fingerprint) &&
-	       !quire_blob_exists(p->qdir, row->digest);
+	return same;
 }
 
 /* Which cache gives node i's output for fp (0: none), and that output in digest. */
@@ -87,13 +99,9 @@ int quire_plan_mark_cached(struct quire_plan *plan, const struct quire_project *
 		n->cached = 0;
 		if (!n->selected || !n->dirty || n->waiting || n->pinned)
 			continue;
-		int known = 1;
-		for (size_t k = 0; k < n->ndeps && !n->have_fp && known; k++) {
-			const struct quire_node *u = &plan->nodes[n->deps[k]];
-			known = u->dirty ? back[n->deps[k]] : u->digest[0] != '\0';
-		}
+		int known = n->have_fp || quire_plan_upstream_known(plan, i, back);
 		struct quire_digest fp;
-		int missing = only_missing(plan, p, i, &fp);
+		int missing = known && quire_plan_only_missing(plan, p, i, &fp);
 		if (!known || (!missing && quire_plan_fingerprint(plan, p, i, &fp, NULL))) {
 			quire_error_clear();
 			continue;

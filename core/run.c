@@ -271,9 +271,9 @@ static int record_start(struct runner *r, const char *current)
 	return err ? err : write_plan_file(p, r->plan, r->run_id);
 }
 
-/* Node i is dirty only because its recorded output is missing, now that what it reads is
- * known: its fingerprint today is the recorded one, the row clean (a pinned or failed one
- * is not restored), the output not in the store. */
+/* Node i is to be restored: a hand edit whose text is missing, or dirty only because its
+ * recorded output is missing, now that what it reads is known (as the plan's cache marks
+ * decide it; a failed one is not restored). */
 static int restorable(const struct quire_plan *plan, const struct quire_project *p, size_t i,
 		      const unsigned char *back)
 {
@@ -284,21 +284,10 @@ static int restorable(const struct quire_plan *plan, const struct quire_project 
 	/* A hand edit is its recorded text, whatever its upstream: fetched by its digest. */
 	if (nd->pinned)
 		return nd->missing && !quire_blob_exists(p->qdir, row->digest);
-	if (!nd->dirty || !quire_mrow_current(row, row->fingerprint) ||
-	    quire_blob_exists(p->qdir, row->digest))
-		return 0;
-	for (size_t k = 0; k < nd->ndeps; k++) {
-		const struct quire_node *u = &plan->nodes[nd->deps[k]];
-		if (u->dirty ? back[nd->deps[k]] != 1 : !u->digest[0])
-			return 0; /* what it reads is not known yet */
-	}
 	struct quire_digest fp;
-	int same = 0;
-	if (quire_plan_match(plan, p, i, row, 0, &fp, NULL, &same)) {
-		quire_error_clear(); /* an upstream read by field not here yet: next round */
-		return 0;
-	}
-	return same;
+	/* What it reads not known yet, or an upstream read by field not here yet: next round. */
+	return nd->dirty && quire_plan_upstream_known(plan, i, back) &&
+	       quire_plan_only_missing(plan, p, i, &fp);
 }
 
 /* Fetches from the shared cache, several at once, the recorded outputs of the plan's dirty

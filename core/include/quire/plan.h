@@ -132,6 +132,16 @@ int quire_plan_match(const struct quire_plan *plan, const struct quire_project *
 int quire_plan_fingerprint_v1(const struct quire_plan *plan, const struct quire_project *p,
 			      size_t i, struct quire_digest *fp);
 
+/* Whether what node i reads is known: each upstream clean with its output, or dirty and given
+ * back (back[u] == 1: a cache or a restore gives exactly its recorded output). */
+int quire_plan_upstream_known(const struct quire_plan *plan, size_t i, const unsigned char *back);
+
+/* Whether node i is dirty only because its recorded output is missing: its fingerprint today
+ * (in *fp) is the recorded one, the row clean, the output not in the store. Call once what it
+ * reads is known. */
+int quire_plan_only_missing(const struct quire_plan *plan, const struct quire_project *p, size_t i,
+			    struct quire_digest *fp);
+
 /* Marks the dirty instances a run would take from a cache (node->cached): the local action
  * cache, and with ask_remote the project's shared cache (its result and output there, asked
  * by the result then a HEAD of the output); a recorded output neither has gets the reason
