@@ -459,8 +459,18 @@ int quire_merge_heads(struct quire_project *p, struct quire_store *store, char *
 	merged[0] = '\0';
 	json_t *m = NULL;
 	int err = quire_merge_preview(p->root, p->qdir, store, &m);
+	/* Read before the merge writes current again. */
+	int marked = m && quire_manifest_current_conflicted(p->qdir);
 	if (!err && m && !(err = quire_merge_record_project(p, store, m, 1)))
 		err = quire_merge_commit(p->root, p->qdir, store, m, merged, notes);
+	if (!err && marked && notes)
+		json_array_append_new(
+			notes,
+			json_string(".quire/current held git's conflict markers (this "
+				    "project's .gitattributes lacks quire's lines: 'quire init' "
+				    "adds them); quire read the heads between them and wrote "
+				    "current again: 'git add .quire/current' settles git's "
+				    "conflict"));
 	json_decref(m);
 	return err;
 }

@@ -204,16 +204,7 @@ static int merge_heads(struct quire_project *p, struct quire_store *store,
 		       const struct quire_run_opts *o, struct quire_run_result *res)
 {
 	json_t *notes = json_array();
-	int marked = quire_manifest_current_conflicted(p->qdir);
 	int err = quire_merge_heads(p, store, res->merged, notes);
-	if (!err && marked)
-		json_array_append_new(
-			notes,
-			json_string(".quire/current held git's conflict markers (this "
-				    "project's .gitattributes lacks quire's lines: 'quire init' "
-				    "adds them); quire read the heads between them and wrote "
-				    "current again: 'git add .quire/current' settles git's "
-				    "conflict"));
 	size_t k;
 	json_t *v;
 	json_array_foreach(notes, k, v) {
