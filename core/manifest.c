@@ -322,16 +322,6 @@ int quire__manifest_parse(const char *text, size_t len, const char *name, json_t
 	return 0;
 }
 
-int quire_manifest_set_current(const char *qdir, const char *rev)
-{
-	char *path = quire__xasprintf("%s/current", qdir);
-	char line[QUIRE_REV_MAX + 1];
-	snprintf(line, sizeof(line), "%s\n", rev);
-	int err = quire_fs_write_atomic(path, line, strlen(line), 0644);
-	free(path);
-	return err;
-}
-
 int quire_manifest_verify_name(const char *qdir, const char *rev)
 {
 	char *path = quire__xasprintf("%s/manifests/%s.json", qdir, rev);

@@ -73,7 +73,7 @@ static void test_current_pointer(void **state)
 	assert_int_equal(quire_manifest_current(".quire", &rev), 0);
 	assert_null(rev);
 
-	assert_int_equal(quire_manifest_set_current(".quire", "rev-0003"), 0);
+	assert_int_equal(quire_manifest_advance(".quire", NULL, "rev-0003"), 0);
 	char *text = tu_slurp(".quire/current");
 	assert_string_equal(text, "rev-0003\n");
 	free(text);
@@ -83,7 +83,7 @@ static void test_current_pointer(void **state)
 	free(rev);
 
 	/* Moving it replaces the pointer and leaves no temp file behind. */
-	assert_int_equal(quire_manifest_set_current(".quire", "rev-0004"), 0);
+	assert_int_equal(quire_manifest_advance(".quire", "rev-0003", "rev-0004"), 0);
 	assert_int_equal(quire_manifest_current(".quire", &rev), 0);
 	assert_string_equal(rev, "rev-0004");
 	free(rev);

@@ -163,9 +163,6 @@ int quire_manifest_write_named(const char *qdir, const char *rev, const json_t *
  * temp + fsync + rename. */
 int quire_manifest_advance(const char *qdir, const char *parent, const char *rev);
 
-/* Points .quire/current at rev (temp + fsync + rename). */
-int quire_manifest_set_current(const char *qdir, const char *rev);
-
 /* Loads the index of rev: *out gets a slim manifest (no files or inputs, and no artefacts:
  * they are base's rows) and *base the rows and the manifest's text (for
  * quire_manifest_materialise and quire_manifest_write_from); *out = *base = NULL when there is
