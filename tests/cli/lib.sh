@@ -77,6 +77,18 @@ event_ids() {
 		sed 's/ $//'
 }
 
+# interrupt PID MAX WHAT: Ctrl-C (SIGINT) to a quire running in the background; it must exit
+# 130 within MAX seconds (two subtests, named after WHAT).
+interrupt() {
+	local t0 rc
+	t0=$(date +%s)
+	kill -INT "$1"
+	wait "$1"
+	rc=$?
+	is "$3 exits as interrupted" "$rc" 130
+	check "$3 stops at once, not after its transfers" test $(($(date +%s) - t0)) -le "$2"
+}
+
 # Revisions are named by the digest of their manifest, so tests name them by position:
 # revfull N is the whole name of the project's Nth revision (1 the oldest, as 'inspect --log'
 # orders them; run in the project), rev N the 12 characters quire shows, manifest N its file.
