@@ -40,11 +40,11 @@ static int cmd_gc(int argc, char **argv, const struct cmd_env *env)
 	if (err)
 		return die_core(err);
 	if (json) {
-		json_t *j = json_pack("{s:b,s:I,s:I,s:I,s:I,s:I}", "dry_run", dry, "removed",
+		json_t *j = json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I}", "dry_run", dry, "removed",
 				      (json_int_t)st.removed, "removed_bytes",
 				      (json_int_t)st.removed_bytes, "kept", (json_int_t)st.kept,
 				      "kept_bytes", (json_int_t)st.kept_bytes, "revisions",
-				      (json_int_t)st.manifests);
+				      (json_int_t)st.manifests, "packed", (json_int_t)st.packed);
 		print_json_line(j);
 		json_decref(j);
 	} else {
@@ -53,6 +53,9 @@ static int cmd_gc(int argc, char **argv, const struct cmd_env *env)
 		       (unsigned long long)st.removed_bytes, st.kept,
 		       (unsigned long long)st.kept_bytes, st.manifests,
 		       st.manifests == 1 ? "" : "s");
+		if (st.packed)
+			printf("gc: packed %zu small blob%s into .quire/blobs/pack.db\n", st.packed,
+			       st.packed == 1 ? "" : "s");
 	}
 	return 0;
 }

@@ -125,12 +125,49 @@ static void print_diff(const char *t)
 	}
 }
 
+/* a + b, malloc'd. */
+static char *joined(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	char *s = malloc(la + lb + 1);
+	if (s) {
+		memcpy(s, a, la);
+		memcpy(s + la, b, lb + 1);
+	}
+	return s;
+}
+
+/* Removes (and frees) the directory run_diff copied packed blobs into. */
+static void drop_copies(char *dir)
+{
+	if (!dir)
+		return;
+	for (const char *n = "a"; n; n = *n == 'a' ? "b" : NULL) {
+		char *f = joined(dir, *n == 'a' ? "/a" : "/b");
+		unlink(f);
+		free(f);
+	}
+	rmdir(dir);
+	free(dir);
+}
+
 /* Runs diff -u on two blobs (git's word diff with --word-diff, which shows a changed
  * sentence as its changed words); with text, returns its output there, else prints it. */
 static int run_diff(const char *qdir, const char *id, const char *ra, const char *da,
 		    const char *rb, const char *db, struct quire_buf *text)
 {
-	char *pa = quire_blob_path(qdir, da), *pb = quire_blob_path(qdir, db);
+	/* diff reads files: a packed blob is copied into a directory of this call's own. */
+	char *tmp = joined(qdir, "/tmp/diff-XXXXXX"), *pa = NULL, *pb = NULL;
+	char *tmpdir = joined(qdir, "/tmp");
+	if (!tmp || !tmpdir || quire_fs_mkdirs(tmpdir, 0755) || !mkdtemp(tmp) ||
+	    quire_blob_file(qdir, da, tmp, "a", &pa) || quire_blob_file(qdir, db, tmp, "b", &pb)) {
+		quire_error_clear();
+		free(pa);
+		free(pb);
+		pa = quire_blob_path(qdir, da); /* diff then names what it cannot read */
+		pb = quire_blob_path(qdir, db);
+	}
+	free(tmpdir);
 	char la[256], lb[256];
 	snprintf(la, sizeof(la), "%s@%.12s", id, ra);
 	snprintf(lb, sizeof(lb), "%s@%.12s", id, rb);
@@ -139,6 +176,7 @@ static int run_diff(const char *qdir, const char *id, const char *ra, const char
 	if (pipe(fds) < 0) {
 		free(pa);
 		free(pb);
+		drop_copies(tmp);
 		return -1;
 	}
 	fflush(stdout);
@@ -183,6 +221,7 @@ static int run_diff(const char *qdir, const char *id, const char *ra, const char
 	quire_buf_release(&out);
 	free(pa);
 	free(pb);
+	drop_copies(tmp);
 	return 0;
 }
 

@@ -191,7 +191,11 @@ static void print_entry(const char *qdir, const char *id, const json_t *e)
 		return;
 	if (!is_text(e)) {
 		char *path = quire_blob_path(qdir, d);
-		printf("content:     binary, stored at %s\n", path);
+		if (access(path, F_OK) == 0)
+			printf("content:     binary, stored at %s\n", path);
+		else
+			printf("content:     binary, %lld bytes, stored in %s/blobs/pack.db\n",
+			       quire_blob_size(qdir, d), qdir);
 		free(path);
 		return;
 	}

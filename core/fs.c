@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "quire/buf.h"
+#include "blob_pack.h"
 #include "quire/error.h"
 #include "quire/fs.h"
 #include "util.h"
@@ -358,6 +359,10 @@ int quire_fs_write_file(const char *path, const void *data, size_t len, int mode
 
 int quire_fs_sync_fs(const char *path)
 {
+	/* What is synced must include the blobs a run gathered in the pack's transaction. */
+	int err = quire__pack_commit();
+	if (err)
+		return err;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return quire_error_set(QUIRE_EIO, "cannot open '%s': %s", path, strerror(errno));

@@ -20,6 +20,7 @@
 #include "quire/manifest.h"
 #include "quire/merge.h"
 #include "quire/store.h"
+#include "blob_pack.h"
 #include "util.h"
 
 /* Who uses each digest: {digest: {"who": "Scene[0][1] in rev-0003", "more": N, "seen": bool}}. */
@@ -110,6 +111,17 @@ static void check_store_dirs(const char *qdir, int repair, struct quire_fsck_res
 		if (repair && unlink(tops[k]) == 0 && mkdir(tops[k], 0755) == 0)
 			p->repaired = 1;
 	}
+	char *pack = quire__path_join(blobs, "pack.db");
+	struct stat ps;
+	if (lstat(pack, &ps) == 0 && !S_ISREG(ps.st_mode)) {
+		struct quire_fsck_problem *p =
+			add(res, alloc, QUIRE_FSCK_STORE_DIR, ".quire/blobs/pack.db",
+			    quire__xstrdup("is not a file (a link?): the store must be inside the "
+					   "project"));
+		if (repair && unlink(pack) == 0)
+			p->repaired = 1;
+	}
+	free(pack);
 	DIR *d = opendir(root);
 	struct dirent *e;
 	while (d && (e = readdir(d))) {
@@ -191,6 +203,69 @@ static void check_blobs(const char *qdir, int repair, json_t *refs, struct quire
 	if (top)
 		closedir(top);
 	free(blobs);
+}
+
+struct packed_check {
+	const char *qdir;
+	int repair;
+	json_t *refs;
+	struct quire_fsck_result *res;
+	size_t *alloc;
+};
+
+static int check_one_packed(const char *digest, const void *data, size_t len, void *arg)
+{
+	struct packed_check *c = arg;
+	struct quire_digest got;
+	quire_hash_bytes(data, len, &got);
+	c->res->blobs++;
+	json_t *u = json_object_get(c->refs, digest);
+	if (u)
+		json_object_set_new(u, "seen", json_true());
+	if (!strcmp(got.s, digest))
+		return 0;
+	char *who = users(c->refs, digest);
+	struct quire_fsck_problem *p =
+		add(c->res, c->alloc, QUIRE_FSCK_BLOB_CORRUPT, digest,
+		    quire__xasprintf("holds other content in the pack (it hashes to %s); %s", got.s,
+				     who));
+	free(who);
+	if (c->repair && quire__pack_remove(c->qdir, digest) == 0)
+		p->repaired = 1;
+	quire_error_clear();
+	return 0;
+}
+
+/* Re-hashes every packed blob; a pack SQLite finds damaged is moved aside by --repair (its
+ * bytes kept for whoever wants to dig), so the next run makes a new one. */
+static void check_packed(const char *qdir, int repair, json_t *refs, struct quire_fsck_result *res,
+			 size_t *alloc)
+{
+	struct packed_check c = { qdir, repair, refs, res, alloc };
+	int err = quire__pack_each(qdir, check_one_packed, &c);
+	if (!err)
+		return;
+	struct quire_fsck_problem *p =
+		add(res, alloc, QUIRE_FSCK_BLOB_CORRUPT, ".quire/blobs/pack.db",
+		    quire__xasprintf("cannot be read (%s)", quire_error_last()));
+	quire_error_clear();
+	quire__pack_close();
+	char *from = quire__xasprintf("%s/blobs/pack.db", qdir);
+	char *to = quire__xasprintf("%s/blobs/pack.db.damaged-%lld", qdir,
+				    (long long)(quire__now_ns() / 1000000000LL));
+	/* Only a pack SQLite found damaged is moved: one this user cannot read may be whole. */
+	if (repair && err == QUIRE_ECORRUPT && rename(from, to) == 0) {
+		p->repaired = 1;
+		for (const char *x = "-wal"; x; x = strcmp(x, "-wal") ? NULL : "-shm") {
+			char *a = quire__xasprintf("%s%s", from, x),
+			     *b = quire__xasprintf("%s%s", to, x);
+			rename(a, b);
+			free(a);
+			free(b);
+		}
+	}
+	free(from);
+	free(to);
 }
 
 /* Makes a new quire.db from the committed revisions: one committed run per revision, and an
@@ -356,6 +431,7 @@ int quire_fsck(const char *root, int repair, struct quire_fsck_result *res)
 	int db_bad = have_db && check_db(qdir, refs, res, &alloc);
 	check_store_dirs(qdir, repair, res, &alloc);
 	check_blobs(qdir, repair, refs, res, &alloc);
+	check_packed(qdir, repair, refs, res, &alloc);
 	/* Referenced and not there: a fresh clone has none of them; not damage. */
 	const char *digest;
 	json_t *u;

@@ -9,6 +9,8 @@
 #include <jansson.h>
 
 #include "quire/blob.h"
+#include "quire/buf.h"
+#include "quire/fs.h"
 #include "quire/error.h"
 #include "quire/gc.h"
 #include "quire/hash.h"
@@ -16,6 +18,7 @@
 #include "quire/manifest.h"
 #include "quire/run.h"
 #include "quire/store.h"
+#include "blob_pack.h"
 #include "util.h"
 
 static void keep(void *ud, const char *digest)
@@ -68,6 +71,107 @@ static void mark_manifest(json_t *live, const char *qdir, const json_t *m)
 	}
 }
 
+struct sweep {
+	const char *qdir;
+	json_t *live;
+	int dry_run;
+	struct quire_gc_stats *st;
+	char **packed; /* files whose blobs were put in the pack */
+	size_t cap;
+};
+
+static int sweep_packed(const char *digest, const void *data, size_t len, void *arg)
+{
+	struct sweep *w = arg;
+	(void)data;
+	if (json_object_get(w->live, digest)) {
+		w->st->kept++;
+		w->st->kept_bytes += len;
+		return 0;
+	}
+	int err = w->dry_run ? 0 : quire__pack_remove(w->qdir, digest);
+	if (!err) {
+		w->st->removed++;
+		w->st->removed_bytes += len;
+	}
+	return err;
+}
+
+/* Puts a small blob file's bytes in the pack (a store made before packs, or a blob a pull
+ * wrote as a file), verified first: a damaged one stays for fsck to name. 1 when packed
+ * (the file is removed once the pack is synced). */
+static int repack(const char *qdir, const char *digest, const char *path)
+{
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int packed = 0;
+	if (quire_fs_read(path, &b, QUIRE_PACK_MAX) == 0) {
+		struct quire_digest d;
+		quire_hash_bytes(b.ptr ? b.ptr : "", b.len, &d);
+		packed = !strcmp(d.s, digest) &&
+			 quire__pack_put(qdir, digest, b.ptr ? b.ptr : "", b.len, 1) == 0;
+	}
+	quire_error_clear();
+	quire_buf_release(&b);
+	return packed;
+}
+
+/* The blob files: removes what is not live, packs what is live and small. */
+static void sweep_files(struct sweep *w)
+{
+	char *blobs = quire__xasprintf("%s/blobs/sha256", w->qdir);
+	DIR *top = opendir(blobs);
+	struct dirent *e;
+	struct quire_gc_stats *st = w->st;
+	while (top && (e = readdir(top))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char *shard = quire__xasprintf("%s/%s", blobs, e->d_name);
+		DIR *d = opendir(shard);
+		struct dirent *b;
+		while (d && (b = readdir(d))) {
+			if (b->d_name[0] == '.')
+				continue;
+			char digest[300], *path = quire__xasprintf("%s/%s", shard, b->d_name);
+			snprintf(digest, sizeof(digest), "sha256:%s", b->d_name);
+			struct stat sb;
+			uint64_t size = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+			/* Only blobs are quire's to remove: a name that is no digest is left. */
+			if (json_object_get(w->live, digest) || !quire_digest_valid(digest)) {
+				st->kept++;
+				st->kept_bytes += size;
+				if (!w->dry_run && size < QUIRE_PACK_MAX &&
+				    quire_digest_valid(digest) && repack(w->qdir, digest, path)) {
+					QUIRE_GROW(w->packed, w->cap, st->packed + 1);
+					w->packed[st->packed++] = quire__xstrdup(path);
+				}
+			} else if (w->dry_run || unlink(path) == 0) {
+				st->removed++;
+				st->removed_bytes += size;
+			}
+			free(path);
+		}
+		if (d)
+			closedir(d);
+		if (!w->dry_run)
+			rmdir(shard); /* only succeeds when the shard is empty */
+		free(shard);
+	}
+	if (top)
+		closedir(top);
+	free(blobs);
+	/* The files go once their copies in the pack are on disk. */
+	if (st->packed && quire_fs_sync_fs(w->qdir) == 0)
+		for (size_t i = 0; i < st->packed; i++)
+			if (unlink(w->packed[i]) == 0) {
+				*strrchr(w->packed[i], '/') = '\0';
+				rmdir(w->packed[i]); /* the shard, once empty */
+			}
+	quire_error_clear();
+	for (size_t i = 0; i < st->packed; i++)
+		free(w->packed[i]);
+	free(w->packed);
+}
+
 int quire_gc(const char *root, int dry_run, struct quire_gc_stats *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -103,41 +207,17 @@ int quire_gc(const char *root, int dry_run, struct quire_gc_stats *st)
 		st->manifests++;
 		json_decref(m);
 	}
-	char *blobs = quire__xasprintf("%s/blobs/sha256", qdir);
-	DIR *top = opendir(blobs);
-	struct dirent *e;
-	while (top && (e = readdir(top))) {
-		if (e->d_name[0] == '.')
-			continue;
-		char *shard = quire__xasprintf("%s/%s", blobs, e->d_name);
-		DIR *d = opendir(shard);
-		struct dirent *b;
-		while (d && (b = readdir(d))) {
-			if (b->d_name[0] == '.')
-				continue;
-			char digest[300], *path = quire__xasprintf("%s/%s", shard, b->d_name);
-			snprintf(digest, sizeof(digest), "sha256:%s", b->d_name);
-			struct stat sb;
-			uint64_t size = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
-			/* Only blobs are quire's to remove: a name that is no digest is left. */
-			if (json_object_get(live, digest) || !quire_digest_valid(digest)) {
-				st->kept++;
-				st->kept_bytes += size;
-			} else if (dry_run || unlink(path) == 0) {
-				st->removed++;
-				st->removed_bytes += size;
-			}
-			free(path);
-		}
-		if (d)
-			closedir(d);
-		if (!dry_run)
-			rmdir(shard); /* only succeeds when the shard is empty */
-		free(shard);
+	struct sweep w = { qdir, live, dry_run, st, NULL, 0 };
+	size_t before = st->removed;
+	if ((err = quire__pack_each(qdir, sweep_packed, &w))) {
+		quire_error_prefix(err, "gc stopped in the blob pack");
+		goto out;
 	}
-	if (top)
-		closedir(top);
-	free(blobs);
+	size_t from_pack = st->removed - before;
+	sweep_files(&w);
+	/* The space of removed packed blobs goes back to the file system. */
+	if (!dry_run && from_pack && (err = quire__pack_vacuum(qdir)))
+		goto out;
 out:
 	for (size_t n = 0; n < nrevs; n++)
 		free(revs[n]);

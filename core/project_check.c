@@ -355,19 +355,23 @@ int quire_project_list_keys(const struct quire_project *p, size_t pi, const char
 	return json_array_size(out) ? 0 : 1;
 }
 
+int quire_provider_prompt_only(const char *provider)
+{
+	static const char *const prompt_only[] = { "mock", "openai", "replicate" };
+	for (size_t k = 0; k < sizeof(prompt_only) / sizeof(prompt_only[0]); k++)
+		if (provider && !strcmp(provider, prompt_only[k]))
+			return 1;
+	return 0;
+}
+
 int quire_project_field_paths(const struct quire_project *p, size_t pi, const char *upstream,
 			      const long long *idx, json_t *out)
 {
 	const struct quire_producer *pr = &p->bp->producers[pi];
 	const struct quire_binding *b = quire_project_binding(p, pr->role);
-	/* Only a provider that is given nothing but the prompt: exec and plugins are also given
-	 * the upstream files themselves. */
-	static const char *const prompt_only[] = { "mock", "openai", "replicate" };
-	int only = 0;
-	for (size_t k = 0; k < sizeof(prompt_only) / sizeof(prompt_only[0]); k++)
-		only |= b && !strcmp(b->provider, prompt_only[k]);
+	/* Only a provider that is given nothing but the prompt reads upstreams by field. */
 	struct quire_template *const *t;
-	if (!only || producer_templates(p, pi, &t))
+	if (!b || !quire_provider_prompt_only(b->provider) || producer_templates(p, pi, &t))
 		return 1;
 	for (int k = 0; k < 2; k++)
 		if (t[k] && quire_template_field_paths(t[k], p->bp, pr, upstream, idx,

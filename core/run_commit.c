@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "quire/blob.h"
+#include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/fs.h"
 #include "quire/manifest.h"
@@ -14,6 +15,7 @@
 #include "quire/project.h"
 #include "quire/run.h"
 #include "quire/store.h"
+#include "blob_pack.h"
 #include "run_commit.h"
 #include "run_internal.h"
 #include "util.h"
@@ -189,19 +191,28 @@ static int verify_outputs(struct quire_project *p, struct quire_store *store, in
 		const char *digest = json_string_value(json_array_get(v, 1));
 		if (!quire_digest_valid(digest))
 			continue;
-		char *path = quire_blob_path(p->qdir, digest);
-		struct quire_digest got;
-		int herr = quire_hash_file(path, &got, NULL), bad = 0;
-		if (herr == QUIRE_ENOTFOUND) {
+		int herr, bad = 0;
+		if (quire__pack_has(p->qdir, digest)) {
+			struct quire_buf b = QUIRE_BUF_INIT;
+			herr = quire_blob_read(p->qdir, digest, &b, 0, 1);
+			quire_buf_release(&b);
+		} else {
+			/* A file is hashed as it streams (an output may be a film). */
+			char *path = quire_blob_path(p->qdir, digest);
+			struct quire_digest got;
+			herr = quire_hash_file(path, &got, NULL);
+			if (!herr && strcmp(got.s, digest))
+				herr = QUIRE_ECORRUPT;
+			free(path);
+		}
+		if (herr == QUIRE_ENOTFOUND || herr == QUIRE_ECORRUPT) {
 			quire_error_clear();
 			bad = 1;
 		} else if (herr) {
 			err = herr; /* unreadable is not lost: nothing is removed on a guess */
-		} else {
-			bad = strcmp(got.s, digest) != 0;
 		}
-		if (bad)
-			unlink(path);
+		if (bad && quire_blob_remove(p->qdir, digest))
+			quire_error_clear(); /* asked again when something reads it */
 		if (bad && subject) {
 			char msg[256];
 			snprintf(msg, sizeof(msg),
@@ -213,7 +224,6 @@ static int verify_outputs(struct quire_project *p, struct quire_store *store, in
 						d, NULL, NULL);
 			json_decref(d);
 		}
-		free(path);
 	}
 	json_decref(o.list);
 	return err;

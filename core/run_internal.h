@@ -57,11 +57,12 @@ struct job {
 	char *schema;	  /* rendered schema (json outputs) */
 	json_t *schema_j; /* parsed */
 	char **in_ids, **in_paths;
-	char **in_check; /* per input: the digest to verify it against before the call, or NULL
-			  * (verified already in this run) */
-	int corrupt;	 /* an input did not hash to its digest: diag says which */
-	int truncated;	 /* the answer was cut off by a length limit (a failure) */
-	int partial;	 /* and it is kept: digest and size name it, the worker stores it */
+	char **in_check;  /* per input: the digest to verify it against before the call, or NULL
+			   * (verified already in this run) */
+	char **in_digest; /* per input: its digest */
+	int corrupt;	  /* an input did not hash to its digest: diag says which */
+	int truncated;	  /* the answer was cut off by a length limit (a failure) */
+	int partial;	  /* and it is kept: digest and size name it, the worker stores it */
 	struct quire_digest call; /* the call's record (a blob), when has_call */
 	int has_call;
 	char *tmp;	 /* the output file, in the worker's slot directory */

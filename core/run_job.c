@@ -57,7 +57,9 @@ void quire_run__job_free(struct job *j)
 		free(j->in_ids[k]);
 		free(j->in_paths[k]);
 		free(j->in_check ? j->in_check[k] : NULL);
+		free(j->in_digest[k]);
 	}
+	free(j->in_digest);
 	free(j->in_ids);
 	free(j->in_paths);
 	free(j->in_check);
@@ -254,23 +256,44 @@ static int slot_prepare(struct wslot *w, struct job *j)
 	return 0;
 }
 
-/* Hashes the input files the provider is given that this run has not verified yet: a
- * damaged upstream must never reach a provider (and be paid for). Runs on the worker. */
-static int verify_inputs(struct job *j)
+/* Gives the provider a file for each input (a packed blob is copied into the slot's
+ * directory, verified as it is read) and hashes the input files this run has not verified
+ * yet: a damaged upstream must never reach a provider (and be paid for). Runs on the worker,
+ * after slot_prepare. */
+static int prepare_inputs(struct wslot *w, struct job *j)
 {
-	for (size_t k = 0; j->in_check && k < j->rq.ninputs; k++) {
-		if (!j->in_check[k])
-			continue;
-		struct quire_digest got;
-		int err = quire_hash_file(j->in_paths[k], &got, NULL);
-		if (!err && !strcmp(got.s, j->in_check[k]))
+	/* A provider given only the prompt reads no file: what reached its prompt was verified
+	 * as it was read (load_value). */
+	if (quire_provider_prompt_only(j->bi->b->provider))
+		return 0;
+	for (size_t k = 0; k < j->rq.ninputs; k++) {
+		int err = 0;
+		if (access(j->in_paths[k], F_OK) != 0) {
+			/* Named per job, and left for the slot's removal at the end of the run
+			 * (see quire_blob_adopt). */
+			char name[64], *copy = NULL;
+			snprintf(name, sizeof(name), "in-%zu-%zu", j->node, k);
+			err = quire_blob_file(w->r->p->qdir, j->in_digest[k], w->dir, name, &copy);
+			if (!err) {
+				free(j->in_paths[k]);
+				j->in_paths[k] = copy;
+				continue;
+			}
+		} else if (j->in_check && j->in_check[k]) {
+			struct quire_digest got;
+			err = quire_hash_file(j->in_paths[k], &got, NULL);
+			if (!err && strcmp(got.s, j->in_check[k]))
+				err = QUIRE_ECORRUPT;
+			if (err == QUIRE_ECORRUPT)
+				quire_error_set(err, "its content does not match its digest");
+		}
+		if (!err)
 			continue;
 		snprintf(j->rs.diag, sizeof(j->rs.diag),
 			 "the stored output of '%s' is damaged (%s): 'quire fsck --repair' removes "
 			 "it, "
 			 "and the next run makes it again",
-			 j->in_ids[k],
-			 err ? quire_error_last() : "its content does not match its digest");
+			 j->in_ids[k], quire_error_last());
 		quire_error_clear();
 		j->rc = -1;
 		j->corrupt = 1;
@@ -298,7 +321,7 @@ void *quire_run__worker(void *arg)
 		pthread_mutex_unlock(&r->mu);
 
 		int64_t t0 = quire_run__mono_ns();
-		if (verify_inputs(j) == 0 && slot_prepare(w, j) == 0) {
+		if (slot_prepare(w, j) == 0 && prepare_inputs(w, j) == 0) {
 			attempt(r, j);
 			/* Stored here, on the worker, before its slot can be reset. */
 			quire_run__record_call(r, j, w->scratch);
@@ -360,7 +383,8 @@ static json_t *load_value(struct runner *r, size_t i)
 	}
 	struct quire_buf b = QUIRE_BUF_INIT;
 	/* Verified: a damaged upstream must never be fed into a prompt (and paid for). */
-	int err = r->blobfd >= 0 ? quire_blob_read_at(r->blobfd, n->digest, n->size, &b, RENDER_CAP)
+	int err = r->blobfd >= 0 ? quire_blob_read_at(r->p->qdir, r->blobfd, n->digest, n->size, &b,
+						      RENDER_CAP)
 				 : quire_blob_read(r->p->qdir, n->digest, &b, RENDER_CAP, 1);
 	if (err == QUIRE_ECORRUPT || err == QUIRE_ENOTFOUND)
 		damaged(n->id);
@@ -610,10 +634,12 @@ int quire_run__make_job(struct runner *r, size_t i, struct job *j)
 	j->rq.ninputs = n->ndeps;
 	j->in_ids = quire__xcalloc(n->ndeps + 1, sizeof(char *));
 	j->in_paths = quire__xcalloc(n->ndeps + 1, sizeof(char *));
+	j->in_digest = quire__xcalloc(n->ndeps + 1, sizeof(char *));
 	for (size_t k = 0; k < n->ndeps; k++) {
 		const struct quire_node *u = &r->plan->nodes[n->deps[k]];
 		j->in_ids[k] = quire__xstrdup(u->id);
 		j->in_paths[k] = quire_blob_path(r->p->qdir, u->digest);
+		j->in_digest[k] = quire__xstrdup(u->digest);
 		if (!r->verified[n->deps[k]]) {
 			if (!j->in_check)
 				j->in_check = quire__xcalloc(n->ndeps + 1, sizeof(char *));

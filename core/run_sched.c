@@ -17,6 +17,7 @@
 #include "template.h"
 #include "jobserver.h"
 #include "remote.h"
+#include "blob_pack.h"
 #include "run_internal.h"
 #include "util.h"
 #include "event.h"
@@ -250,11 +251,8 @@ int quire_run__from_remote(struct runner *r, size_t i, const char *fp, json_t **
 		const json_t *sz = json_object_get(got, "size");
 		long long size = json_is_integer(sz) ? (long long)json_integer_value(sz) : -1;
 		if (!quire_remote_get_blob(r->remote, r->p->qdir, d, size) && fits_type(r, i, d)) {
-			struct stat st;
-			char *path = quire_blob_path(r->p->qdir, d);
 			take = json_pack("{s:s,s:I}", "digest", d, "size",
-					 (json_int_t)(stat(path, &st) == 0 ? st.st_size : -1));
-			free(path);
+					 (json_int_t)quire_blob_size(r->p->qdir, d));
 			const char *cd = json_string_value(json_object_get(got, "call"));
 			json_t *c = NULL;
 			if (cd && quire_digest_valid(cd) &&
@@ -633,6 +631,7 @@ static void sched_init(struct runner *r)
 	char *bdir = quire__xasprintf("%s/blobs/sha256", r->p->qdir);
 	r->blobfd = open(bdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	free(bdir);
+	quire__pack_batch(1);
 	r->mark = quire__xcalloc(n, sizeof(unsigned));
 	r->tprompt = quire__xcalloc(r->p->bp->nproducers + 1, sizeof(*r->tprompt));
 	r->tschema = quire__xcalloc(r->p->bp->nproducers + 1, sizeof(*r->tschema));
@@ -663,6 +662,7 @@ static void sched_init(struct runner *r)
 static void sched_release(struct runner *r)
 {
 	size_t n = r->plan->n;
+	quire__pack_batch(0);
 	for (size_t i = 0; i < n; i++)
 		json_decref(r->values[i]);
 	if (r->blobfd >= 0)

@@ -17,6 +17,7 @@
 #include "quire/store.h"
 #include "stat_cache.h"
 #include "util.h"
+#include "blob_pack.h"
 #include "event.h"
 
 struct quire_store {
@@ -263,7 +264,9 @@ int quire_store_begin(struct quire_store *s)
 
 int quire_store_commit(struct quire_store *s)
 {
-	return exec(s, "COMMIT");
+	/* Events name blobs: the blobs a run gathered in the pack's transaction go first. */
+	int err = quire__pack_commit();
+	return err ? err : exec(s, "COMMIT");
 }
 
 int quire_store_rollback(struct quire_store *s)

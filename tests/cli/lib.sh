@@ -102,6 +102,61 @@ print(rows[n - 1]["revision"] if 1 <= n <= len(rows) else "")' "$1"
 rev() { revfull "$1" | cut -c1-12; }
 manifest() { echo ".quire/manifests/$(revfull "$1").json"; }
 
+# The store's blobs, wherever they are kept (a file under .quire/blobs/sha256, or packed in
+# .quire/blobs/pack.db when under 4 KiB): DIGEST is "sha256:<hex>" or the hex. Run from the
+# project's root.
+#   blob_has D          true when the store holds it
+#   blob_rm D           removes it, as a disk fault or a careless hand would
+#   blob_damage D TEXT  replaces its bytes with TEXT (same place, same name)
+#   blob_flip D         flips a bit of its middle byte (same length, other bytes)
+#   blob_text D         prints its stored bytes
+#   blob_unpack D       moves a packed blob to a file of its own (a store made before packs)
+blob_sql() {
+	python3 - "$@" <<'PY'
+import os, sqlite3, sys
+op, hexd = sys.argv[1], sys.argv[2].split(":")[-1]
+f = os.path.join(".quire/blobs/sha256", hexd[:2], hexd)
+if os.path.exists(f):
+    if op == "has": sys.exit(0)
+    if op == "text": sys.stdout.write(open(f).read()); sys.exit(0)
+    if op == "unpack": sys.exit(1)
+    os.chmod(f, 0o644)
+    if op == "rm": os.unlink(f)
+    elif op == "flip":
+        b = bytearray(open(f, "rb").read()); b[len(b) // 2] ^= 0x20; open(f, "wb").write(b)
+    else: open(f, "w").write(sys.argv[3])
+    sys.exit(0)
+if not os.path.exists(".quire/blobs/pack.db"): sys.exit(1)
+db = sqlite3.connect(".quire/blobs/pack.db", timeout=30)
+k = bytes.fromhex(hexd)
+row = db.execute("SELECT data FROM blob WHERE d = ?", (k,)).fetchone()
+if op == "has": sys.exit(0 if row else 1)
+if op == "text":
+    if not row: sys.exit(1)
+    sys.stdout.write(bytes(row[0]).decode()); sys.exit(0)
+if op == "unpack":
+    if not row: sys.exit(1)
+    os.makedirs(os.path.dirname(f), exist_ok=True)
+    open(f, "wb").write(bytes(row[0]))
+    os.chmod(f, 0o444)
+    n = db.execute("DELETE FROM blob WHERE d = ?", (k,)).rowcount
+elif op == "rm": n = db.execute("DELETE FROM blob WHERE d = ?", (k,)).rowcount
+elif op == "flip":
+    b = bytearray(row[0]); b[len(b) // 2] ^= 0x20
+    n = db.execute("UPDATE blob SET data = ? WHERE d = ?", (bytes(b), k)).rowcount
+else: n = db.execute("UPDATE blob SET data = ? WHERE d = ?", (sys.argv[3].encode(), k)).rowcount
+db.commit()
+db.close()
+sys.exit(0 if n else 1)
+PY
+}
+blob_has() { blob_sql has "$1"; }
+blob_rm() { blob_sql rm "$1"; }
+blob_damage() { blob_sql damage "$1" "$2"; }
+blob_flip() { blob_sql flip "$1"; }
+blob_text() { blob_sql text "$1"; }
+blob_unpack() { blob_sql unpack "$1"; }
+
 # Fingerprint of everything quire keeps that must not change on a refused command (its caches
 # excepted: quire.db, stat-cache, blob-trust and template-checks hold what a plan may record;
 # reserve is room kept on the disk).

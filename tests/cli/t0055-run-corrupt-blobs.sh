@@ -10,10 +10,9 @@ run_q "first run" 0 run
 digest_of() { python3 -c '
 import json,sys; m=json.load(open(".quire/manifests/"+open(".quire/current").read().strip()+".json"))
 print(m["artefacts"][sys.argv[1]]["digest"][7:])' "$1"; }
-blob() { local d; d=$(digest_of "$1"); echo ".quire/blobs/sha256/${d:0:2}/$d"; }
-# damage FILE: same length, other bytes.
-damage() { chmod u+w "$1" && python3 -c '
-import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[len(b)//2]^=0x20; open(p,"wb").write(b)' "$1"; }
+blob() { digest_of "$1"; }
+# damage DIGEST: same length, other bytes (packed or a file).
+damage() { blob_flip "$1"; }
 
 run_q "fsck on a sound store" 0 fsck
 check "says nothing is damaged" out_has "nothing is damaged"

@@ -47,8 +47,8 @@ run_q "with a real out/ again" 0 run
 check "out/ restored" out_has "out/: 11 restored"
 
 # A linked blob shard.
-d=$(ls .quire/blobs/sha256 | head -1)
-mv ".quire/blobs/sha256/$d" "$TRASH/shard"
+d=ab
+mkdir -p .quire/blobs/sha256 "$TRASH/shard"
 ln -s "$TRASH/shard" ".quire/blobs/sha256/$d"
 echo "x" >>prompts/scene.md
 run_q "a run with a linked blob shard stops before storing anything" 5 run
@@ -61,6 +61,19 @@ check "the link is gone" test ! -L ".quire/blobs/sha256/$d"
 check "what it pointed at is untouched" test -d "$TRASH/shard"
 run_q "the run goes on (what was in that shard is made or restored again)" 0 run
 run_q "up to date" 0 plan --check
+
+# A pack of small blobs that is a link.
+mv .quire/blobs/pack.db "$TRASH/pack.db"
+ln -s "$TRASH/pack.db" .quire/blobs/pack.db
+echo "y" >>prompts/scene.md
+run_q "a run with a linked pack stops before storing anything" 5 run
+check "naming it" err_has "'.quire/blobs/pack.db' is not a file (a link?)"
+run_q "fsck --repair removes the link" 0 fsck --repair
+check "says so" out_has "linked store directory (repaired) .quire/blobs/pack.db"
+check "the link is gone" test ! -L .quire/blobs/pack.db
+check "what it pointed at is untouched" test -f "$TRASH/pack.db"
+run_q "the run makes what it lost again" 0 run
+run_q "up to date again" 0 plan --check
 
 # The secrets file as a link to a file that was moved.
 ln -s "$TRASH/no-such-secrets" "$TRASH/secrets-link"

@@ -18,7 +18,7 @@ run_q "up to date afterwards" 0 plan --check
 run_q "fsck: the outputs are in the store again" 0 fsck
 check "nothing damaged" out_has "nothing is damaged"
 # A file that is not exactly the recorded output is not taken.
-rm -rf .quire/blobs/sha256
+rm -rf .quire/blobs
 echo "not the recorded text" >out/Scene-0-0.md
 run_q "a changed out/ file is not taken back (nor overwritten: it is a writer's)" 7 run --json
 check "names it" err_has "out/Scene-0-0.md"
@@ -32,8 +32,7 @@ echo "My own chapter." >mine.md
 run_q "a hand edit" 0 edit 'Chapter[1]' --file mine.md
 run_q "run" 0 run
 d=$(python3 -c 'import json; m=json.load(open(".quire/manifests/"+open(".quire/current").read().strip()+".json")); print(m["artefacts"]["Chapter[1]"]["digest"][7:])')
-b=".quire/blobs/sha256/${d:0:2}/$d"
-chmod u+w "$b" && echo "damage" >>"$b"
+blob_damage "$d" "damage"
 run_q "fsck --repair removes the damaged blob" 0 fsck --repair
 QUIRE_MOCK_FAIL='*' run_q "the next run takes the hand edit back from out/" 0 run --json
 is "nothing produced" "$(count_events produced)" 0
@@ -41,7 +40,8 @@ check "out/ still holds the writer's text" grep -q "My own chapter." out/Chapter
 run_q "still a hand edit" 0 inspect 'Chapter[1]'
 check "user-edited" out_has "user-edited"
 # Gone from both: the run stops rather than generate over a writer's text.
-chmod u+w "$b" && rm -f "$b" out/Chapter-1.md
+blob_rm "$d"
+rm -f out/Chapter-1.md
 QUIRE_MOCK_FAIL='*' run_q "a hand edit in neither the store nor out/" 5 run --json
 check "says so, and how to go on" err_has "the hand edit of Chapter[1] is neither in the store nor in out/"
 check "names --release" err_has "quire edit Chapter[1] --release"

@@ -30,4 +30,26 @@ run_q "and rebuilding needs no generation" 0 run --json
 is "nothing produced" "$(count_events produced)" 0
 run_q "a second gc finds nothing" 0 gc
 check "nothing removed" out_has "removed 0 blobs"
+
+# Small blobs are packed (.quire/blobs/pack.db); a store made before packs has them as files,
+# and gc moves the ones it keeps into the pack. An orphan in the pack is removed like a file.
+d=$(python3 -c 'import json; c=open(".quire/current").read().strip(); print(json.load(open(".quire/manifests/%s.json" % c))["artefacts"]["Chapter[0]"]["digest"][7:])')
+check "a small output is packed" test ! -e ".quire/blobs/sha256/${d:0:2}/$d"
+blob_unpack "$d"
+check "(as a file, as before packs)" test "$(sha256sum ".quire/blobs/sha256/${d:0:2}/$d" | cut -c1-64)" = "$d"
+python3 -c '
+import hashlib, sqlite3
+db = sqlite3.connect(".quire/blobs/pack.db")
+b = b"an orphan in the pack"
+db.execute("INSERT INTO blob(d, data) VALUES(?, ?)", (hashlib.sha256(b).digest(), b))
+db.commit()'
+run_q "gc" 0 gc --json
+check "removes the packed orphan, packs the file" python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["removed"]==1 and d["packed"]==1, d' "$TRASH/.out"
+check "the file is gone" test ! -e ".quire/blobs/sha256/${d:0:2}/$d"
+check "its shard directory too" test ! -e ".quire/blobs/sha256/${d:0:2}"
+check "the blob is in the pack" blob_has "$d"
+run_q "fsck" 0 fsck
+check "finds nothing damaged" out_has "nothing is damaged"
+run_q "gc in words" 0 gc
+check "packs nothing more" out_lacks "packed"
 done_testing

@@ -54,7 +54,7 @@ run_q "the other scenes are still dirty" 1 plan --check
 sed -i 's/vivid; /vivid, /' prompts/scene.md
 blob=$(python3 -c '
 import json; print(json.load(open(".quire/manifests/"+open(".quire/current").read().strip()+".json"))["artefacts"]["Scene[1][0]"]["digest"].split(":")[1])')
-find .quire/blobs -name "${blob}*" -delete
+blob_rm "$blob"
 rm -f out/Scene-1-0.md
 before=$(cat .quire/current)
 run_q "--touch with a lost blob is refused" 3 run --touch

@@ -74,7 +74,7 @@ run_q "a project without git" 0 run
 echo "my careful prompt work" >>prompts/book.md
 run_q "a prompt changed and run" 0 run
 d=$(sha256sum prompts/book.md | cut -c1-64)
-rm -f ".quire/blobs/sha256/${d:0:2}/$d"
+check "its snapshot removed" blob_rm "$d"
 run_q "rewind to before it" 0 rewind $(rev 1) --yes
 check "the prompt as it was then" sh -c '! grep -q "my careful prompt work" prompts/book.md'
 run_q "and back" 0 rewind $(rev 2) --yes

@@ -98,11 +98,12 @@ check "and nothing is called cached" sh -c "! grep -q 'cached' '$TRASH/.out'"
 # the plan says, takes it from the shared cache rather than paying again.
 cd "$TRASH/a" || exit 1
 d=$(python3 -c 'import json; c=open(".quire/current").read().strip(); print(json.load(open(".quire/manifests/%s.json" % c))["artefacts"]["Book"]["digest"][7:])')
-rm -f ".quire/blobs/sha256/${d:0:2}/$d" out/Book.md
+blob_rm "$d"
+rm -f out/Book.md
 run_q "plan" 0 plan
 check "says the book comes from the shared cache" grep -qE '^  cached \(remote\)  Book ' "$TRASH/.out"
 QUIRE_MOCK_FAIL='*' run_q "the run" 0 run --json
 is "pays for nothing" "$(count_events produced)" 0
 check "takes it back from there, as recorded" sh -c "test \"\$(sha256sum out/Book.md | cut -c1-64)\" = '$d'"
-check "and its store holds it again" test -f ".quire/blobs/sha256/${d:0:2}/$d"
+check "and its store holds it again" blob_has "$d"
 done_testing

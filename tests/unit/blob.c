@@ -1,10 +1,22 @@
 /* Unit tests for the content-addressed blob store (quire/blob.h). */
 #include "testutil.h"
 
+#include <sqlite3.h>
+
 #include "quire/blob.h"
 #include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/hash.h"
+
+/* Text of at least 4 KiB (a blob kept as a file, not packed): head, then dots. */
+static size_t big_text(char *buf, size_t cap, const char *head)
+{
+	size_t n = (size_t)snprintf(buf, cap, "%s", head);
+	while (n < 4200 && n + 1 < cap)
+		buf[n++] = '.';
+	buf[n] = '\0';
+	return n;
+}
 
 /* sha256("hello\n") */
 #define HELLO_HEX "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
@@ -19,19 +31,33 @@ static void test_put_addresses_by_sha256(void **state)
 	char *path = quire_blob_path(".quire", d.s);
 	assert_string_equal(path, ".quire/blobs/sha256/58/" HELLO_HEX);
 	struct stat st;
+	/* Small: packed, no file of its own. */
+	assert_int_equal(lstat(path, &st), -1);
+	assert_int_equal(lstat(".quire/blobs/pack.db", &st), 0);
+	assert_int_equal(quire_blob_exists(".quire", d.s), 1);
+	assert_int_equal(quire_blob_size(".quire", d.s), 6);
+	free(path);
+
+	/* 4 KiB or more: a read-only file named by its digest. */
+	char big[5000];
+	size_t n = big_text(big, sizeof(big), "big\n");
+	assert_int_equal(quire_blob_put(".quire", big, n, &d), 0);
+	path = quire_blob_path(".quire", d.s);
 	assert_int_equal(lstat(path, &st), 0);
 	assert_true(S_ISREG(st.st_mode));
 	assert_int_equal(st.st_mode & 07777, 0444);
-	assert_int_equal(st.st_size, 6);
+	assert_int_equal(st.st_size, (off_t)n);
 	char *text = tu_slurp(path);
-	assert_string_equal(text, "hello\n");
+	assert_string_equal(text, big);
 	free(text);
-	free(path);
 	assert_int_equal(quire_blob_exists(".quire", d.s), 1);
+	assert_int_equal(quire_blob_size(".quire", d.s), (long long)n);
 
 	/* No temp files are left next to the blob. */
-	int entries = tu_count_dir(".quire/blobs/sha256/58");
-	assert_int_equal(entries, 1);
+	char shard[64];
+	snprintf(shard, sizeof(shard), ".quire/blobs/sha256/%.2s", d.s + 7);
+	assert_int_equal(tu_count_dir(shard), 1);
+	free(path);
 }
 
 static void test_put_same_content_twice(void **state)
@@ -81,7 +107,9 @@ static void test_verify_detects_corruption(void **state)
 {
 	(void)state;
 	struct quire_digest d;
-	assert_int_equal(quire_blob_put(".quire", "hello\n", 6, &d), 0);
+	char big[5000];
+	size_t n = big_text(big, sizeof(big), "hello\n");
+	assert_int_equal(quire_blob_put(".quire", big, n, &d), 0);
 	char *path = quire_blob_path(".quire", d.s);
 	assert_int_equal(chmod(path, 0644), 0);
 	FILE *f = fopen(path, "wb");
@@ -91,7 +119,7 @@ static void test_verify_detects_corruption(void **state)
 
 	struct quire_buf buf = QUIRE_BUF_INIT;
 	assert_int_equal(quire_blob_read(".quire", d.s, &buf, 0, 1), QUIRE_ECORRUPT);
-	assert_non_null(strstr(quire_error_last(), HELLO_HEX));
+	assert_non_null(strstr(quire_error_last(), d.s + 7));
 	quire_buf_release(&buf);
 	/* Without verify the bytes come back as they are on disk. */
 	assert_int_equal(quire_blob_read(".quire", d.s, &buf, 0, 0), 0);
@@ -118,8 +146,12 @@ static void test_missing_and_invalid(void **state)
 static void test_adopt_moves_temp_file(void **state)
 {
 	(void)state;
-	tu_write(".", ".quire/tmp/job-1.md", "hello\n");
-	const char *digest = "sha256:" HELLO_HEX;
+	char big[5000];
+	big_text(big, sizeof(big), "hello\n");
+	struct quire_digest bd;
+	quire_hash_bytes(big, strlen(big), &bd);
+	tu_write(".", ".quire/tmp/job-1.md", big);
+	const char *digest = bd.s;
 	assert_int_equal(quire_blob_adopt(".quire", ".quire/tmp/job-1.md", digest), 0);
 	struct stat st;
 	assert_int_equal(stat(".quire/tmp/job-1.md", &st), -1);
@@ -129,24 +161,24 @@ static void test_adopt_moves_temp_file(void **state)
 	free(path);
 	struct quire_buf buf = QUIRE_BUF_INIT;
 	assert_int_equal(quire_blob_read(".quire", digest, &buf, 0, 1), 0);
-	assert_string_equal(buf.ptr, "hello\n");
+	assert_string_equal(buf.ptr, big);
 	quire_buf_release(&buf);
 
 	/* Adopting content that is already stored replaces the stored copy (which could be one
 	 * a power loss damaged before it was synced): the temp file is gone either way. */
-	tu_write(".", ".quire/tmp/job-2.md", "hello\n");
+	tu_write(".", ".quire/tmp/job-2.md", big);
 	assert_int_equal(quire_blob_adopt(".quire", ".quire/tmp/job-2.md", digest), 0);
 	assert_int_equal(stat(".quire/tmp/job-2.md", &st), -1);
 	assert_int_equal(quire_blob_read(".quire", digest, &buf, 0, 1), 0);
-	assert_string_equal(buf.ptr, "hello\n");
+	assert_string_equal(buf.ptr, big);
 	quire_buf_release(&buf);
 
 	path = quire_blob_path(".quire", digest);
 	assert_int_equal(truncate(path, 0), 0);
-	tu_write(".", ".quire/tmp/job-3.md", "hello\n");
+	tu_write(".", ".quire/tmp/job-3.md", big);
 	assert_int_equal(quire_blob_adopt(".quire", ".quire/tmp/job-3.md", digest), 0);
 	assert_int_equal(quire_blob_read(".quire", digest, &buf, 0, 1), 0);
-	assert_string_equal(buf.ptr, "hello\n");
+	assert_string_equal(buf.ptr, big);
 	quire_buf_release(&buf);
 	free(path);
 }
@@ -156,20 +188,23 @@ static void test_blob_set_answers_like_exists(void **state)
 {
 	(void)state;
 	struct quire_digest d[40];
-	char text[32];
+	char text[5000], head[32];
 	for (int k = 0; k < 40; k++) {
-		snprintf(text, sizeof(text), "blob %d\n", k);
-		assert_int_equal(quire_blob_put(".quire", text, strlen(text), &d[k]), 0);
+		snprintf(head, sizeof(head), "blob %d\n", k);
+		/* Half packed, half files: the set answers for both. */
+		size_t n = k % 2 ? big_text(text, sizeof(text), head) : strlen(strcpy(text, head));
+		assert_int_equal(quire_blob_put(".quire", text, n, &d[k]), 0);
 	}
 	/* A removed blob is not there, whatever sits next to its name. */
 	char *gone = quire_blob_path(".quire", d[7].s);
 	assert_int_equal(unlink(gone), 0);
+	assert_int_equal(quire_blob_remove(".quire", d[8].s), 0);
 	char tmp[PATH_MAX];
 	snprintf(tmp, sizeof(tmp), "%s.tmp-123", gone);
 	tu_write(".", tmp, "partial");
 	struct quire_blob_set *s = quire_blob_set_new(".quire", NULL, 0);
 	for (int k = 0; k < 40; k++)
-		assert_int_equal(quire_blob_set_has(s, d[k].s), k != 7);
+		assert_int_equal(quire_blob_set_has(s, d[k].s), k != 7 && k != 8);
 	assert_int_equal(quire_blob_set_has(s, "sha256:" HELLO_HEX), 0);
 	assert_int_equal(quire_blob_set_has(s, "sha256:xyz"), 0);
 	assert_int_equal(quire_blob_set_has(s, "../../etc/passwd"), 0);
@@ -193,10 +228,11 @@ extern int64_t quire__blob_trust_racy_ns;
 /* Puts n blobs "trust N\n" into .quire: names[k] is the digest of the kth. */
 static void trust_store(struct quire_digest *d, const char **names, int n)
 {
-	char text[32];
+	char text[5000], head[32];
 	for (int k = 0; k < n; k++) {
-		snprintf(text, sizeof(text), "trust %d\n", k);
-		assert_int_equal(quire_blob_put(".quire", text, strlen(text), &d[k]), 0);
+		snprintf(head, sizeof(head), "trust %d\n", k);
+		size_t len = big_text(text, sizeof(text), head);
+		assert_int_equal(quire_blob_put(".quire", text, len, &d[k]), 0);
 		names[k] = d[k].s;
 	}
 }
@@ -219,7 +255,7 @@ static int trust_lines(void)
 	for (char *c = t; c && *c; c++)
 		n += *c == '\n';
 	free(t);
-	return n - 1; /* the header */
+	return n - 2; /* the header and the pack's line */
 }
 
 /* Asks about every digest, then records. */
@@ -369,11 +405,112 @@ static void test_blob_set_records_only_complete_old_shards(void **state)
 	}
 
 	/* A damaged trust file is no trust. */
-	tu_write(".", ".quire/runs/blob-trust", "quire-blob-trust 2\ngarbage\n");
+	tu_write(".", ".quire/runs/blob-trust", "quire-blob-trust 3\ngarbage\n");
 	s = quire_blob_set_new(".quire", names, 60);
 	assert_int_equal(quire_blob_set_has(s, ghost1), 0);
 	quire_blob_set_free(s);
 	quire__blob_trust_racy_ns = 1000000000LL;
+}
+
+/* Runs sql on the pack as another program would (sqlite3 by hand). */
+static void pack_sql(const char *sql)
+{
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(".quire/blobs/pack.db", &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* Small blobs live in the pack, verified as files are: read, size, copy out, remove,
+ * adopt (which mends a damaged copy), and damage found. */
+static void test_small_blobs_packed(void **state)
+{
+	(void)state;
+	struct quire_digest d;
+	assert_int_equal(quire_blob_put(".quire", "hello\n", 6, &d), 0);
+	struct quire_buf buf = QUIRE_BUF_INIT;
+	assert_int_equal(quire_blob_read(".quire", d.s, &buf, 0, 1), 0);
+	assert_string_equal(buf.ptr, "hello\n");
+	quire_buf_release(&buf);
+	assert_int_equal(quire_blob_read(".quire", d.s, &buf, 3, 1), QUIRE_EINVALID);
+	quire_buf_release(&buf);
+	char *copy = NULL;
+	assert_int_equal(quire_blob_file(".quire", d.s, ".", "copy.md", &copy), 0);
+	char *text = tu_slurp(copy);
+	assert_string_equal(text, "hello\n");
+	free(text);
+	free(copy);
+
+	/* Damaged by hand: found by a verified read, and by the read a prompt uses. */
+	pack_sql("UPDATE blob SET data = CAST('jello' || char(10) AS BLOB)");
+	assert_int_equal(quire_blob_read(".quire", d.s, &buf, 0, 1), QUIRE_ECORRUPT);
+	assert_non_null(strstr(quire_error_last(), HELLO_HEX));
+	quire_buf_release(&buf);
+	assert_int_equal(quire_blob_read(".quire", d.s, &buf, 0, 0), 0);
+	assert_string_equal(buf.ptr, "jello\n");
+	quire_buf_release(&buf);
+	assert_int_equal(quire_blob_read_at(".quire", -1, d.s, 6, &buf, 0), QUIRE_ECORRUPT);
+	quire_buf_release(&buf);
+	assert_int_not_equal(quire_blob_file(".quire", d.s, ".", "copy.md", &copy), 0);
+
+	/* A finished small file adopted: packed over the damaged copy, the file left for its
+	 * caller to remove (a run removes its workers' directories at its end). */
+	tu_write(".", ".quire/tmp/job.md", "hello\n");
+	assert_int_equal(quire_blob_adopt(".quire", ".quire/tmp/job.md", d.s), 0);
+	struct stat st;
+	assert_int_equal(stat(".quire/tmp/job.md", &st), 0);
+	char *path = quire_blob_path(".quire", d.s);
+	assert_int_equal(stat(path, &st), -1);
+	free(path);
+	assert_int_equal(quire_blob_read_at(".quire", -1, d.s, 6, &buf, 0), 0);
+	assert_string_equal(buf.ptr, "hello\n");
+	quire_buf_release(&buf);
+
+	assert_int_equal(quire_blob_remove(".quire", d.s), 0);
+	assert_int_equal(quire_blob_exists(".quire", d.s), 0);
+	assert_int_equal(quire_blob_size(".quire", d.s), -1);
+	assert_int_equal(quire_blob_read(".quire", d.s, &buf, 0, 1), QUIRE_ENOTFOUND);
+	assert_non_null(strstr(quire_error_last(), "missing"));
+	quire_buf_release(&buf);
+	assert_int_equal(quire_blob_remove(".quire", d.s), 0); /* gone already: no error */
+}
+
+/* A plan trusts packed blobs it found while nothing was removed from the pack; a removal,
+ * by quire or by hand, brings the checks back. */
+static void test_blob_set_trusts_the_pack(void **state)
+{
+	(void)state;
+	struct quire_digest d[40];
+	const char *names[40];
+	char text[32];
+	for (int k = 0; k < 40; k++) {
+		snprintf(text, sizeof(text), "packed %d\n", k);
+		assert_int_equal(quire_blob_put(".quire", text, strlen(text), &d[k]), 0);
+		names[k] = d[k].s;
+	}
+	check_all_and_save(names, 40);
+	assert_true(trust_lines() > 10);
+	char ghost[72];
+	never_stored(d[0].s, ghost);
+	struct quire_blob_set *s = quire_blob_set_new(".quire", names, 40);
+	assert_int_equal(quire_blob_set_has(s, ghost), 1); /* trusted, not asked */
+	quire_blob_set_free(s);
+
+	/* Another blob added to the pack removes nothing: still trusted. */
+	struct quire_digest extra;
+	assert_int_equal(quire_blob_put(".quire", "extra\n", 6, &extra), 0);
+	s = quire_blob_set_new(".quire", names, 40);
+	assert_int_equal(quire_blob_set_has(s, ghost), 1);
+	quire_blob_set_free(s);
+
+	/* One removed by hand: no record is trusted. */
+	pack_sql("DELETE FROM blob WHERE id = 4");
+	s = quire_blob_set_new(".quire", names, 40);
+	assert_int_equal(quire_blob_set_has(s, ghost), 0);
+	assert_int_equal(quire_blob_set_has(s, d[3].s), 0);
+	assert_int_equal(quire_blob_set_has(s, d[4].s), 1);
+	quire_blob_set_free(s);
 }
 
 static void test_put_file(void **state)
@@ -414,6 +551,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_adopt_moves_temp_file, tu_setup_tmpdir,
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_put_file, tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_small_blobs_packed, tu_setup_tmpdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_blob_set_trusts_the_pack, tu_setup_tmpdir,
+						tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "quire-config.h"
 #include "quire/buf.h"
@@ -186,6 +187,29 @@ static inline const char *tu_rev(const char *dir, int nth)
 							   "revision")));
 	json_decref(log);
 	return out;
+}
+
+/* Damages a stored blob as a power loss could, wherever it is kept: a file is truncated;
+ * a packed one (sqlite3's WAL keeps whole transactions) is emptied in place, as a disk's
+ * damage would leave it. */
+static inline void tu_blob_damage(const char *qdir, const char *digest)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/blobs/sha256/%.2s/%s", qdir, digest + 7, digest + 7);
+	if (access(path, F_OK) == 0) {
+		assert_int_equal(truncate(path, 0), 0);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/blobs/pack.db", qdir);
+	sqlite3 *db = NULL;
+	char sql[256];
+	snprintf(sql, sizeof(sql), "UPDATE blob SET data = x'' WHERE hex(d) = upper('%s')",
+		 digest + 7);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_changes(db), 1);
+	sqlite3_close(db);
 }
 
 #endif

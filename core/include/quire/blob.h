@@ -1,4 +1,5 @@
-/* Content-addressed blob store: .quire/blobs/sha256/<2 hex>/<64 hex>, immutable, read-only. */
+/* Content-addressed blob store: .quire/blobs/sha256/<2 hex>/<64 hex>, immutable, read-only,
+ * and blobs under 4 KiB packed in .quire/blobs/pack.db (core/blob_pack.h). */
 #ifndef QUIRE_BLOB_H
 #define QUIRE_BLOB_H
 
@@ -8,7 +9,8 @@
 struct quire_buf;
 struct quire_digest;
 
-/* malloc'd path of a blob under qdir (whether or not it exists). */
+/* malloc'd path of a blob's file under qdir (whether or not it exists: a small blob is
+ * packed, and has none; quire_blob_file gives a file either way). */
 char *quire_blob_path(const char *qdir, const char *digest);
 
 /* For many existence checks (a plan checks every clean output): quire_blob_exists relative
@@ -49,7 +51,8 @@ int quire_blob_exists(const char *qdir, const char *digest);
 int quire_blob_put(const char *qdir, const void *data, size_t len, struct quire_digest *out);
 
 /* Moves the finished file tmp_path whose digest is known into the store (a rename over any blob
- * of that digest already there; tmp_path must be on the same file system). Nothing is fsynced: the
+ * of that digest already there; tmp_path must be on the same file system). A file under
+ * 4 KiB is packed instead and left where it is, for the caller to remove. Nothing is fsynced: the
  * blob is durable after the next quire_fs_sync_fs, which the runner calls once before it commits a
  * revision naming it. */
 int quire_blob_adopt(const char *qdir, const char *tmp_path, const char *digest);
@@ -62,12 +65,25 @@ int quire_blob_put_file(const char *qdir, const char *path, struct quire_digest 
  * open): size is what it should hold (-1 when unknown), so one read usually does. Verified:
  * QUIRE_ECORRUPT when the content does not hash to its name. QUIRE_ENOTFOUND, QUIRE_EIO,
  * QUIRE_EINVALID (larger than cap, when cap is not 0). */
-int quire_blob_read_at(int dirfd, const char *digest, long long size, struct quire_buf *buf,
-		       size_t cap);
+int quire_blob_read_at(const char *qdir, int dirfd, const char *digest, long long size,
+		       struct quire_buf *buf, size_t cap);
 
 /* Reads a blob into buf (appending), at most cap bytes (0 = unlimited). With verify, the content
  * is re-hashed and QUIRE_ECORRUPT returned on mismatch. QUIRE_ENOTFOUND when missing. */
 int quire_blob_read(const char *qdir, const char *digest, struct quire_buf *buf, size_t cap,
 		    int verify);
+
+/* The blob's size, or -1 when the store lacks it. */
+long long quire_blob_size(const char *qdir, const char *digest);
+
+/* Removes a blob (packed or a file; one the store lacks is no error): what is damaged or no
+ * revision names. */
+int quire_blob_remove(const char *qdir, const char *digest);
+
+/* Sets *path (malloc'd) to a file holding the blob, for a program that reads files: its own
+ * file in the store, or for a packed blob a read-only copy written as dir/name (verified;
+ * the caller removes it). */
+int quire_blob_file(const char *qdir, const char *digest, const char *dir, const char *name,
+		    char **path);
 
 #endif

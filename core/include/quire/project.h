@@ -105,6 +105,10 @@ int quire_project_parse_list_item(const struct quire_project *p, const char *tar
 int quire_project_list_keys(const struct quire_project *p, size_t pi, const char *name,
 			    const long long *idx, json_t *out);
 
+/* 1 for a provider given nothing but the prompt (mock, openai, replicate): exec and plugins
+ * are also given the upstream files themselves. */
+int quire_provider_prompt_only(const char *provider);
+
 /* The JSON fields producer pi's templates read from upstream producer `upstream` for the
  * instance at idx (see quire_template_field_paths): 0 with out filled, or 1 when its outputs
  * count whole (read whole, an unknown index, a template that cannot be read here, or a
