@@ -42,6 +42,7 @@ import gen  # noqa: E402
 
 TOOLS = ("quire", "ninja", "make")
 TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+STRACE = shutil.which("strace")  # system calls per step, when installed
 
 # The targets of issue 5, by (scenario, size): the largest allowed quire/ninja ratio.
 TARGETS = {
@@ -302,13 +303,51 @@ def bench_size(n, args, runner, tmp, deadline):
             rec("fsfloor", "quire", float(out.split()[0]))
             discard(fd)
 
+    # what the mock build left in .quire: blocks used against bytes held (issue 17: <= 2x),
+    # and system calls per step from one more mock build under strace -c, when there is one
+    disk = store_disk(os.path.join(mock.d, ".quire")) if ("mock", "quire") in times else None
+    if disk and STRACE:
+        mock.clean()
+        trace = os.path.join(tmp, "strace-%d.txt" % n)
+        runner.run([STRACE, "-f", "-c", "-o", trace, args.quire, "run", "-j", "2"], mock.d)
+        disk["syscalls"] = strace_total(trace)
+        log("  mock under strace -c: %d system calls, %.1f per step"
+            % (disk["syscalls"], disk["syscalls"] / steps))
+
     rss = {t: tools[t].peak_rss if t in tools else 0 for t in TOOLS}
     rss["quire"] = max(rss["quire"], mock.peak_rss)
     med = {k: statistics.median(v) for k, v in times.items()}
     cnt = {k: len(v) for k, v in times.items()}
     discard(d)
     return {"size": n, "steps": steps, "book": g["quire_book"], "median": med, "count": cnt,
-            "rss_kib": rss, "notes": notes}
+            "rss_kib": rss, "notes": notes, "disk": disk}
+
+
+def store_disk(qdir):
+    """Bytes the files under qdir use on disk (their blocks), the bytes they hold, and how
+    many there are."""
+    used = held = files = 0
+    for root, _, names in os.walk(qdir):
+        for name in names:
+            try:
+                st = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            used += st.st_blocks * 512
+            held += st.st_size
+            files += 1
+    return {"used": used, "content": held, "files": files}
+
+
+def strace_total(path):
+    """The total number of calls in an strace -c summary."""
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            # "100.00  19.17  29  640320  27448 total": percent, seconds, usecs/call, calls
+            if parts and parts[-1] == "total" and len(parts) >= 5:
+                return int(parts[3])
+    return 0
 
 
 # ---- quire alone: hashing and concurrency -------------------------------------------------
@@ -485,6 +524,18 @@ def report(results, hashr, conc, args):
             fails.append("mock full run at 10k: %.1fx ninja's no-op (target <= 10x)" % ratio)
         lines.append("| mock provider, full run + commit (s) | %s | %s | ninja no-op %s s | %s | %s |"
                      % (sz(r), fmt_s(mk), fmt_s(nj), fmt_ratio(mk, nj), v))
+        dk = r.get("disk")
+        if dk:
+            ratio = dk["used"] / max(1, dk["content"])
+            v = "<= 2.0x " + ("PASS" if ratio <= 2.0 else "FAIL")
+            if ratio > 2.0:
+                fails.append(".quire on disk at %d: %.2fx its content" % (r["size"], ratio))
+            lines.append("| `.quire` on disk after that run (MB, %d files) | %s | %.1f | "
+                         "content %.1f MB | %.2f | %s |" % (dk["files"], sz(r), dk["used"] / 1e6,
+                                                          dk["content"] / 1e6, ratio, v))
+            if dk.get("syscalls"):
+                lines.append("| system calls per step of that run (strace -c -f) | %s | %.1f | "
+                             "- | - | - |" % (sz(r), dk["syscalls"] / r["steps"]))
         fl = r["median"].get(("fsfloor", "quire"))
         if fl:
             lines.append("| file-system floor of that run, bench/fsfloor.c (s) | %s | %s | "
