@@ -156,18 +156,26 @@ static void drop_copies(char *dir)
 static int run_diff(const char *qdir, const char *id, const char *ra, const char *da,
 		    const char *rb, const char *db, struct quire_buf *text)
 {
-	/* diff reads files: a packed blob is copied into a directory of this call's own. */
-	char *tmp = joined(qdir, "/tmp/diff-XXXXXX"), *pa = NULL, *pb = NULL;
-	char *tmpdir = joined(qdir, "/tmp");
-	if (!tmp || !tmpdir || quire_fs_mkdirs(tmpdir, 0755) || !mkdtemp(tmp) ||
-	    quire_blob_file(qdir, da, tmp, "a", &pa) || quire_blob_file(qdir, db, tmp, "b", &pb)) {
+	/* diff reads files: a packed blob is copied into a directory of this call's own,
+	 * outside the store (which may be read-only to whoever looks). */
+	const char *td = getenv("TMPDIR");
+	char *tmp = joined(td && *td ? td : "/tmp", "/quire-diff-XXXXXX"), *pa = NULL, *pb = NULL;
+	if (!tmp || !mkdtemp(tmp)) {
+		fprintf(stderr,
+			"quire: cannot show the change of %s: no temporary directory (%s)\n", id,
+			strerror(errno));
+		free(tmp);
+		return -1;
+	}
+	if (quire_blob_file(qdir, da, tmp, "a", &pa) || quire_blob_file(qdir, db, tmp, "b", &pb)) {
+		fprintf(stderr, "quire: cannot show the change of %s: %s\n", id,
+			quire_error_last());
 		quire_error_clear();
 		free(pa);
 		free(pb);
-		pa = quire_blob_path(qdir, da); /* diff then names what it cannot read */
-		pb = quire_blob_path(qdir, db);
+		drop_copies(tmp);
+		return -1;
 	}
-	free(tmpdir);
 	char la[256], lb[256];
 	snprintf(la, sizeof(la), "%s@%.12s", id, ra);
 	snprintf(lb, sizeof(lb), "%s@%.12s", id, rb);
@@ -202,6 +210,9 @@ static int run_diff(const char *qdir, const char *id, const char *ra, const char
 	int status = 0;
 	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
+	/* Gone before anything is printed: a reader that stops early (| head) ends quire. */
+	drop_copies(tmp);
+	tmp = NULL;
 	/* git names the blob files: its header goes, the artefact's labels take its place. */
 	const char *body = out.ptr;
 	if (word_diff) {

@@ -419,6 +419,18 @@ static int shard_known(const char *qdir, const char *digest)
 	return was;
 }
 
+/* QUIRE_ECORRUPT unless buf's bytes from start hash to digest. */
+static int verify_tail(const struct quire_buf *buf, size_t start, const char *digest)
+{
+	struct quire_digest d;
+	quire_hash_bytes(buf->ptr ? buf->ptr + start : "", buf->len - start, &d);
+	if (strcmp(d.s, digest))
+		return quire_error_set(QUIRE_ECORRUPT,
+				       "blob %s is corrupt (its content hashes to %s)", digest,
+				       d.s);
+	return 0;
+}
+
 /* Packs the small finished file tmp_path, which stays where it is: its caller removes its
  * directory later, as a run does with each worker's. (A file removed per step made every
  * file created after it slower on ext4 without a journal, which scans the inodes freed in
@@ -427,8 +439,10 @@ static int adopt_small(const char *qdir, const char *tmp_path, const char *diges
 {
 	struct quire_buf b = QUIRE_BUF_INIT;
 	int err = quire_fs_read(tmp_path, &b, QUIRE_PACK_MAX);
+	if (!err) /* the bytes read now are the ones packed: hashed again (they are small) */
+		err = verify_tail(&b, 0, digest);
 	if (!err)
-		err = quire__pack_put(qdir, digest, b.ptr, b.len, 1);
+		err = quire__pack_put(qdir, digest, b.ptr ? b.ptr : "", b.len, 1);
 	quire_buf_release(&b);
 	return err;
 }
@@ -499,18 +513,6 @@ int quire_blob_put_file(const char *qdir, const char *path, struct quire_digest 
 	}
 	quire_buf_release(&b);
 	return err;
-}
-
-/* QUIRE_ECORRUPT unless buf's bytes from start hash to digest. */
-static int verify_tail(const struct quire_buf *buf, size_t start, const char *digest)
-{
-	struct quire_digest d;
-	quire_hash_bytes(buf->ptr + start, buf->len - start, &d);
-	if (strcmp(d.s, digest))
-		return quire_error_set(QUIRE_ECORRUPT,
-				       "blob %s is corrupt (its content hashes to %s)", digest,
-				       d.s);
-	return 0;
 }
 
 /* Reads a packed blob: 1 when the pack answered (*err set, verified with verify), 0 when

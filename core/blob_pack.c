@@ -75,11 +75,17 @@ static int key_of(const char *digest, unsigned char out[32])
 }
 
 static int commit_locked(void);
+static void drop_batch(void);
 
 static void close_locked(void)
 {
 	if (P.db && commit_locked())
 		quire_error_clear();
+	/* Whatever could not be committed belongs to this connection's project only. */
+	if (P.db && P.in_txn)
+		sqlite3_exec(P.db, "ROLLBACK", NULL, NULL, NULL);
+	P.in_txn = 0;
+	drop_batch();
 	sqlite3_stmt **st[] = { &P.has, &P.get, &P.add, &P.set, &P.del };
 	for (size_t k = 0; k < sizeof(st) / sizeof(st[0]); k++) {
 		sqlite3_finalize(*st[k]);
@@ -220,6 +226,18 @@ static int prepare(sqlite3_stmt **st, const char *sql)
 	return sqlite3_prepare_v3(P.db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
 }
 
+/* 1 when the pack has its tables and id: opening it then writes nothing (the schema's
+ * statements take the write lock, which another process may hold for a while). */
+static int has_schema(void)
+{
+	sqlite3_stmt *q = NULL;
+	int ok = sqlite3_prepare_v2(P.db, "SELECT v FROM meta WHERE k = 'id'", -1, &q, NULL) ==
+			 SQLITE_OK &&
+		 sqlite3_step(q) == SQLITE_ROW;
+	sqlite3_finalize(q);
+	return ok;
+}
+
 /* The connection for qdir (under mu): 0 with P.db set; 0 with P.db NULL when there is no
  * pack yet and create is 0; an error otherwise. */
 static int open_locked(const char *qdir, int create)
@@ -249,13 +267,19 @@ static int open_locked(const char *qdir, int create)
 				      "must be inside the project; 'quire fsck --repair' mends it");
 		goto out;
 	}
-	/* A store this user cannot write (its directory read-only) is still read: its pack is
-	 * opened immutable, as nothing can change it (WAL's shared-memory file could not be
-	 * made beside it). Storing then fails, naming the pack. */
+	/* A store this user cannot write (its directory read-only) is still read. With a WAL
+	 * beside the pack (a writer killed or still running: committed blobs may be only
+	 * there) it is opened read-only, which reads the WAL; without one, immutable (SQLite
+	 * could not make the WAL's shared-memory file, and there is nothing to read there).
+	 * Storing then fails, naming the pack. */
 	char *dir = quire__xasprintf("%s/blobs", qdir);
+	char *wal = quire__xasprintf("%s-wal", path);
 	int ro = !create && (access(path, W_OK) != 0 || access(dir, W_OK) != 0);
+	char *uri = !ro			     ? NULL
+		    : access(wal, F_OK) == 0 ? quire__xasprintf("file:%s?mode=ro", path)
+					     : quire__xasprintf("file:%s?immutable=1", path);
 	free(dir);
-	char *uri = ro ? quire__xasprintf("file:%s?immutable=1", path) : NULL;
+	free(wal);
 	int flags = (ro ? SQLITE_OPEN_READONLY | SQLITE_OPEN_URI : SQLITE_OPEN_READWRITE) |
 		    SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
 	int rc = sqlite3_open_v2(ro ? uri : path, &P.db, flags, NULL);
@@ -270,7 +294,7 @@ static int open_locked(const char *qdir, int create)
 	 * keeps a prefix of whole transactions. */
 	if (!ro &&
 	    (sqlite3_exec(P.db, "PRAGMA synchronous=NORMAL;", NULL, NULL, NULL) != SQLITE_OK ||
-	     sqlite3_exec(P.db, schema_sql, NULL, NULL, NULL) != SQLITE_OK)) {
+	     (!has_schema() && sqlite3_exec(P.db, schema_sql, NULL, NULL, NULL) != SQLITE_OK))) {
 		err = db_error("set up the blob pack", path);
 		goto fail;
 	}
@@ -314,11 +338,6 @@ static int step_key(const char *qdir, sqlite3_stmt **which, const char *digest, 
 		return SQLITE_ERROR;
 	if (!P.db)
 		return SQLITE_DONE;
-	/* In a run, reads join the batch's transaction: outside one, each statement took and
-	 * gave back SQLite's locks (four fcntl calls). */
-	if (P.batch && !P.in_txn && !P.readonly &&
-	    sqlite3_exec(P.db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK)
-		P.in_txn = 1;
 	sqlite3_stmt *st = *which;
 	sqlite3_reset(st);
 	sqlite3_bind_blob(st, 1, key, 32, SQLITE_TRANSIENT);
@@ -353,11 +372,13 @@ int quire__pack_get(const char *qdir, const char *digest, struct quire_buf *buf,
 			err = quire_buf_add(buf, data ? data : "", n);
 	} else if (rc == SQLITE_DONE) {
 		err = QUIRE_ENOTFOUND; /* no message: the caller looks for the file next */
-	} else if (rc != SQLITE_ERROR) {
-		err = quire_error_set(QUIRE_EIO, "cannot read blob %s from the pack: %s", digest,
-				      sqlite3_errmsg(P.db));
+	} else if (rc != SQLITE_ERROR || P.db) {
+		err = quire_error_set(db_code(),
+				      "cannot read blob %s from '.quire/blobs/pack.db': %s", digest,
+				      P.db ? sqlite3_errmsg(P.db) : "not open");
 	} else {
-		err = QUIRE_EIO;
+		err = quire_error_code() ? quire_error_code()
+					 : QUIRE_EIO; /* open_locked said why */
 	}
 	if (P.get)
 		sqlite3_reset(P.get);
@@ -411,11 +432,13 @@ int quire__pack_remove(const char *qdir, const char *digest)
 {
 	pthread_mutex_lock(&P.mu);
 	int rc = step_key(qdir, &P.del, digest, 0), err = 0;
-	if (rc == SQLITE_ERROR)
-		err = QUIRE_EIO;
+	if (rc != SQLITE_DONE && P.db)
+		err = quire_error_set(db_code(),
+				      "cannot remove blob %s from '.quire/blobs/pack.db': %s",
+				      digest, sqlite3_errmsg(P.db));
 	else if (rc != SQLITE_DONE)
-		err = quire_error_set(QUIRE_EIO, "cannot remove blob %s from the pack: %s", digest,
-				      sqlite3_errmsg(P.db));
+		err = quire_error_code() ? quire_error_code()
+					 : QUIRE_EIO; /* open_locked said why */
 	if (P.del)
 		sqlite3_reset(P.del);
 	pthread_mutex_unlock(&P.mu);
@@ -496,11 +519,15 @@ int quire__pack_each(const char *qdir,
 				      sqlite3_errmsg(P.db));
 	sqlite3_finalize(q);
 	pthread_mutex_unlock(&P.mu);
+	/* The rows read before a damaged page are still answered for. */
+	int cb = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (!err)
-			err = fn(rows[i].digest, rows[i].data, rows[i].len, arg);
+		if (!cb)
+			cb = fn(rows[i].digest, rows[i].data, rows[i].len, arg);
 		free(rows[i].data);
 	}
+	if (cb && !err)
+		err = cb;
 	free(rows);
 	return err;
 }
@@ -512,7 +539,7 @@ int quire__pack_vacuum(const char *qdir)
 	if (!err && P.db &&
 	    (sqlite3_exec(P.db, "VACUUM; PRAGMA wal_checkpoint(TRUNCATE);", NULL, NULL, NULL) !=
 	     SQLITE_OK))
-		err = quire_error_set(QUIRE_EIO, "cannot compact '.quire/blobs/pack.db': %s",
+		err = quire_error_set(db_code(), "cannot compact '.quire/blobs/pack.db': %s",
 				      sqlite3_errmsg(P.db));
 	pthread_mutex_unlock(&P.mu);
 	return err;

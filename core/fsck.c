@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "quire/buf.h"
 #include "quire/error.h"
@@ -236,8 +237,50 @@ static int check_one_packed(const char *digest, const void *data, size_t len, vo
 	return 0;
 }
 
+/* Puts every row of the damaged pack at path that still reads and hashes to its digest
+ * into a new pack (row by row: a damaged page loses only the rows on it). */
+static size_t salvage(const char *qdir, const char *path)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	size_t kept = 0;
+	char *uri = quire__xasprintf("file:%s?immutable=1", path);
+	if (sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "SELECT d, data FROM blob WHERE id = ?1", -1, &q, NULL) ==
+		    SQLITE_OK) {
+		/* Row ids count up from 1; past the largest readable one, a damaged index may
+		 * hide more: look as far as the file could hold rows. */
+		struct stat st;
+		sqlite3_int64 last = stat(path, &st) == 0 ? st.st_size / 40 + 1 : 0;
+		for (sqlite3_int64 id = 1; id <= last; id++) {
+			sqlite3_reset(q);
+			sqlite3_bind_int64(q, 1, id);
+			if (sqlite3_step(q) != SQLITE_ROW || sqlite3_column_bytes(q, 0) != 32)
+				continue;
+			const unsigned char *k = sqlite3_column_blob(q, 0);
+			const void *data = sqlite3_column_blob(q, 1);
+			size_t len = (size_t)sqlite3_column_bytes(q, 1);
+			char digest[72];
+			memcpy(digest, "sha256:", 7);
+			for (int i = 0; i < 32; i++)
+				snprintf(digest + 7 + 2 * i, 3, "%02x", k[i]);
+			struct quire_digest got;
+			quire_hash_bytes(data ? data : "", len, &got);
+			if (!strcmp(got.s, digest) &&
+			    quire__pack_put(qdir, digest, data ? data : "", len, 0) == 0)
+				kept++;
+			quire_error_clear();
+		}
+	}
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	free(uri);
+	return kept;
+}
+
 /* Re-hashes every packed blob; a pack SQLite finds damaged is moved aside by --repair (its
- * bytes kept for whoever wants to dig), so the next run makes a new one. */
+ * bytes kept for whoever wants to dig) after every blob that still reads whole was put in
+ * a new one. */
 static void check_packed(const char *qdir, int repair, json_t *refs, struct quire_fsck_result *res,
 			 size_t *alloc)
 {
@@ -255,7 +298,6 @@ static void check_packed(const char *qdir, int repair, json_t *refs, struct quir
 				    (long long)(quire__now_ns() / 1000000000LL));
 	/* Only a pack SQLite found damaged is moved: one this user cannot read may be whole. */
 	if (repair && err == QUIRE_ECORRUPT && rename(from, to) == 0) {
-		p->repaired = 1;
 		for (const char *x = "-wal"; x; x = strcmp(x, "-wal") ? NULL : "-shm") {
 			char *a = quire__xasprintf("%s%s", from, x),
 			     *b = quire__xasprintf("%s%s", to, x);
@@ -263,6 +305,13 @@ static void check_packed(const char *qdir, int repair, json_t *refs, struct quir
 			free(a);
 			free(b);
 		}
+		size_t kept = salvage(qdir, to);
+		quire__pack_close();
+		p->repaired = 1;
+		free(p->detail);
+		p->detail = quire__xasprintf("was damaged: moved aside as %s, the %zu blob%s that "
+					     "still read whole put in a new pack",
+					     strrchr(to, '/') + 1, kept, kept == 1 ? "" : "s");
 	}
 	free(from);
 	free(to);

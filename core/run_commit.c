@@ -15,7 +15,6 @@
 #include "quire/project.h"
 #include "quire/run.h"
 #include "quire/store.h"
-#include "blob_pack.h"
 #include "run_commit.h"
 #include "run_internal.h"
 #include "util.h"
@@ -192,19 +191,20 @@ static int verify_outputs(struct quire_project *p, struct quire_store *store, in
 		if (!quire_digest_valid(digest))
 			continue;
 		int herr, bad = 0;
-		if (quire__pack_has(p->qdir, digest)) {
-			struct quire_buf b = QUIRE_BUF_INIT;
-			herr = quire_blob_read(p->qdir, digest, &b, 0, 1);
-			quire_buf_release(&b);
-		} else {
+		char *path = quire_blob_path(p->qdir, digest);
+		if (access(path, F_OK) == 0) {
 			/* A file is hashed as it streams (an output may be a film). */
-			char *path = quire_blob_path(p->qdir, digest);
 			struct quire_digest got;
 			herr = quire_hash_file(path, &got, NULL);
 			if (!herr && strcmp(got.s, digest))
 				herr = QUIRE_ECORRUPT;
-			free(path);
+		} else {
+			/* Packed, or missing: a pack that cannot be read is no answer (EIO). */
+			struct quire_buf b = QUIRE_BUF_INIT;
+			herr = quire_blob_read(p->qdir, digest, &b, 0, 1);
+			quire_buf_release(&b);
 		}
+		free(path);
 		if (herr == QUIRE_ENOTFOUND || herr == QUIRE_ECORRUPT) {
 			quire_error_clear();
 			bad = 1;

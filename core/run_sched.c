@@ -724,6 +724,11 @@ int quire_run__execute(struct runner *r)
 		return_slots(r);
 		if (err || (r->running == 0 && (r->nwaits == 0 || r->stopping)))
 			break;
+		/* The pack's batch is not held open while providers run (another process, a
+		 * pull, may be waiting to write blobs); with events pending, their flush
+		 * commits it first. A failure here is met again there. */
+		if (!r->npend && quire__pack_commit())
+			quire_error_clear();
 		pthread_mutex_lock(&r->mu);
 		if (!r->done_head) {
 			/* Wake at least every 100 ms to notice SIGINT (the handler only sets a

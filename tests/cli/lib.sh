@@ -114,6 +114,8 @@ manifest() { echo ".quire/manifests/$(revfull "$1").json"; }
 blob_sql() {
 	python3 - "$@" <<'PY'
 import os, sqlite3, sys
+# 1 means "not there"; anything going wrong here is 2, so "! blob_has" cannot pass by accident
+sys.excepthook = lambda t, v, tb: (sys.stderr.write("blob_sql: %s\n" % v), os._exit(2))
 op, hexd = sys.argv[1], sys.argv[2].split(":")[-1]
 f = os.path.join(".quire/blobs/sha256", hexd[:2], hexd)
 if os.path.exists(f):
