@@ -480,7 +480,7 @@ int quire__pack_identity(const char *qdir, int64_t *ino, int64_t *removed)
 	return err ? -1 : 0;
 }
 
-int quire__pack_each(const char *qdir,
+int quire__pack_each(const char *qdir, int with_data,
 		     int (*fn)(const char *digest, const void *data, size_t len, void *arg),
 		     void *arg)
 {
@@ -488,14 +488,14 @@ int quire__pack_each(const char *qdir,
 	int err = open_locked(qdir, 0);
 	sqlite3_stmt *q = NULL;
 	if (!err && P.db &&
-	    sqlite3_prepare_v2(P.db, "SELECT d, data FROM blob ORDER BY id", -1, &q, NULL) !=
-		    SQLITE_OK)
+	    sqlite3_prepare_v2(P.db, "SELECT d, length(data) FROM blob ORDER BY id", -1, &q,
+			       NULL) != SQLITE_OK)
 		err = quire_error_set(db_code(), "cannot read '.quire/blobs/pack.db': %s",
 				      sqlite3_errmsg(P.db));
-	/* The rows are copied out first: fn may remove or add blobs, which takes mu. */
+	/* The rows' names are listed first (fn may remove or add blobs, which takes mu), and
+	 * each one's bytes read only when its turn comes: memory for names, not contents. */
 	struct row {
 		char digest[72];
-		void *data;
 		size_t len;
 	} *rows = NULL;
 	size_t n = 0, cap = 0;
@@ -509,10 +509,7 @@ int quire__pack_each(const char *qdir,
 		memcpy(r->digest, "sha256:", 7);
 		for (int i = 0; i < 32; i++)
 			snprintf(r->digest + 7 + 2 * i, 3, "%02x", k[i]);
-		r->len = (size_t)sqlite3_column_bytes(q, 1);
-		r->data = quire__xmalloc(r->len + 1);
-		if (r->len)
-			memcpy(r->data, sqlite3_column_blob(q, 1), r->len);
+		r->len = (size_t)sqlite3_column_int64(q, 1);
 	}
 	if (q && rc != SQLITE_DONE && !err)
 		err = quire_error_set(db_code(), "cannot read '.quire/blobs/pack.db': %s",
@@ -521,14 +518,25 @@ int quire__pack_each(const char *qdir,
 	pthread_mutex_unlock(&P.mu);
 	/* The rows read before a damaged page are still answered for. */
 	int cb = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (!cb)
-			cb = fn(rows[i].digest, rows[i].data, rows[i].len, arg);
-		free(rows[i].data);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	for (size_t i = 0; i < n && !cb; i++) {
+		size_t len = rows[i].len;
+		quire_buf_reset(&b);
+		if (with_data) {
+			int e = quire__pack_get(qdir, rows[i].digest, &b, 0, &len);
+			if (e == QUIRE_ENOTFOUND)
+				continue; /* gone since it was listed */
+			if (e) {
+				cb = e;
+				break;
+			}
+		}
+		cb = fn(rows[i].digest, with_data ? (b.ptr ? b.ptr : "") : NULL, len, arg);
 	}
+	quire_buf_release(&b);
+	free(rows);
 	if (cb && !err)
 		err = cb;
-	free(rows);
 	return err;
 }
 

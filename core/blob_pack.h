@@ -36,8 +36,9 @@ int quire__pack_has_file(const char *qdir);
  * pack; -1 when unreadable. */
 int quire__pack_identity(const char *qdir, int64_t *id, int64_t *removed);
 
-/* Calls fn for every packed blob (a copy of its bytes, unverified) until fn returns non-0. */
-int quire__pack_each(const char *qdir,
+/* Calls fn for every packed blob until fn returns non-0: with with_data its bytes
+ * (unverified), read one blob at a time; without, data is NULL and len its size. */
+int quire__pack_each(const char *qdir, int with_data,
 		     int (*fn)(const char *digest, const void *data, size_t len, void *arg),
 		     void *arg);
 

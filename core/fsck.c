@@ -285,7 +285,7 @@ static void check_packed(const char *qdir, int repair, json_t *refs, struct quir
 			 size_t *alloc)
 {
 	struct packed_check c = { qdir, repair, refs, res, alloc };
-	int err = quire__pack_each(qdir, check_one_packed, &c);
+	int err = quire__pack_each(qdir, 1, check_one_packed, &c);
 	if (!err)
 		return;
 	struct quire_fsck_problem *p =

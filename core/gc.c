@@ -209,7 +209,7 @@ int quire_gc(const char *root, int dry_run, struct quire_gc_stats *st)
 	}
 	struct sweep w = { qdir, live, dry_run, st, NULL, 0 };
 	size_t before = st->removed;
-	if ((err = quire__pack_each(qdir, sweep_packed, &w))) {
+	if ((err = quire__pack_each(qdir, 0, sweep_packed, &w))) {
 		quire_error_prefix(err, "gc stopped in the blob pack");
 		goto out;
 	}
