@@ -239,19 +239,53 @@ static int check_one_packed(const char *digest, const void *data, size_t len, vo
 
 /* Puts every row of the damaged pack at path that still reads and hashes to its digest
  * into a new pack (row by row: a damaged page loses only the rows on it). */
-static size_t salvage(const char *qdir, const char *path)
+static sqlite3_int64 max_id(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *q = NULL;
+	sqlite3_int64 m = 0;
+	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK)
+		while (sqlite3_step(q) == SQLITE_ROW)
+			if (sqlite3_column_int64(q, 0) > m)
+				m = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return m;
+}
+
+static size_t salvage(const char *qdir, const char *path, struct packed_check *c)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *q = NULL;
 	size_t kept = 0;
-	char *uri = quire__xasprintf("file:%s?immutable=1", path);
-	if (sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(db, "SELECT d, data FROM blob WHERE id = ?1", -1, &q, NULL) ==
+	/* Read-only, so the WAL moved aside with it is read (its committed blobs may be only
+	 * there); immutable when that cannot open. */
+	char *uri = quire__xasprintf("file:%s?mode=ro", path);
+	if (sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT d, data FROM blob WHERE id = ?1", -1, &q, NULL) !=
 		    SQLITE_OK) {
-		/* Row ids count up from 1; past the largest readable one, a damaged index may
-		 * hide more: look as far as the file could hold rows. */
+		sqlite3_finalize(q);
+		sqlite3_close(db);
+		q = NULL;
+		db = NULL;
+		free(uri);
+		uri = quire__xasprintf("file:%s?immutable=1", path);
+		if (sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) !=
+			    SQLITE_OK ||
+		    sqlite3_prepare_v2(db, "SELECT d, data FROM blob WHERE id = ?1", -1, &q,
+				       NULL) != SQLITE_OK) {
+			sqlite3_finalize(q);
+			q = NULL;
+		}
+	}
+	if (q) {
+		/* Row ids only grow (gc leaves gaps): look up to the largest id the table or
+		 * its digest index still tells, and as far as the file could hold rows. */
 		struct stat st;
 		sqlite3_int64 last = stat(path, &st) == 0 ? st.st_size / 40 + 1 : 0;
+		sqlite3_int64 m = max_id(db, "SELECT max(id) FROM blob");
+		sqlite3_int64 mi =
+			max_id(db, "SELECT id FROM blob INDEXED BY sqlite_autoindex_blob_1");
+		last = m > last ? m : last;
+		last = mi > last ? mi : last;
 		for (sqlite3_int64 id = 1; id <= last; id++) {
 			sqlite3_reset(q);
 			sqlite3_bind_int64(q, 1, id);
@@ -267,8 +301,13 @@ static size_t salvage(const char *qdir, const char *path)
 			struct quire_digest got;
 			quire_hash_bytes(data ? data : "", len, &got);
 			if (!strcmp(got.s, digest) &&
-			    quire__pack_put(qdir, digest, data ? data : "", len, 0) == 0)
+			    quire__pack_put(qdir, digest, data ? data : "", len, 0) == 0) {
 				kept++;
+				c->res->blobs++;
+				json_t *u = json_object_get(c->refs, digest);
+				if (u)
+					json_object_set_new(u, "seen", json_true());
+			}
 			quire_error_clear();
 		}
 	}
@@ -305,7 +344,7 @@ static void check_packed(const char *qdir, int repair, json_t *refs, struct quir
 			free(a);
 			free(b);
 		}
-		size_t kept = salvage(qdir, to);
+		size_t kept = salvage(qdir, to, &c);
 		quire__pack_close();
 		p->repaired = 1;
 		free(p->detail);

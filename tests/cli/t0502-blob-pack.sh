@@ -54,7 +54,10 @@ check "moves it aside" sh -c 'ls .quire/blobs/pack.db.damaged-* >/dev/null'
 check "and says how many blobs it kept" grep -qE "the [0-9]+ blobs? that still read whole" "$TRASH/.out"
 kept=$(grep -oE "the [0-9]+ blob" "$TRASH/.out" | grep -oE "[0-9]+")
 check "some ($kept)" test "$kept" -gt 0
+missing_then=$(grep -oE "^[0-9]+ blobs? named by revisions are not in the store" "$TRASH/.out")
 run_q "fsck after" 0 fsck
+is "the repair listed as missing only what the pack lost" \
+	"$(grep -oE "^[0-9]+ blobs? named by revisions are not in the store" "$TRASH/.out")" "$missing_then"
 run_q "the next run" 0 run --json
 made=$(count_events produced)
 check "makes only what was lost ($made of 14)" test "$made" -lt 14
