@@ -353,6 +353,16 @@ static int step_key(const char *qdir, sqlite3_stmt **which, const char *digest, 
 	return sqlite3_step(st);
 }
 
+/* The error of a keyed statement that did not run to its end (under mu): SQLite's, or the
+ * one open_locked set when there is no connection. */
+static int step_error(const char *what, const char *digest)
+{
+	if (!P.db)
+		return quire_error_code() ? quire_error_code() : QUIRE_EIO;
+	return quire_error_set(db_code(), "cannot %s blob %s in '.quire/blobs/pack.db': %s", what,
+			       digest, sqlite3_errmsg(P.db));
+}
+
 int quire__pack_has(const char *qdir, const char *digest)
 {
 	pthread_mutex_lock(&P.mu);
@@ -381,13 +391,8 @@ int quire__pack_get(const char *qdir, const char *digest, struct quire_buf *buf,
 			err = quire_buf_add(buf, data ? data : "", n);
 	} else if (rc == SQLITE_DONE) {
 		err = QUIRE_ENOTFOUND; /* no message: the caller looks for the file next */
-	} else if (rc != SQLITE_ERROR || P.db) {
-		err = quire_error_set(db_code(),
-				      "cannot read blob %s from '.quire/blobs/pack.db': %s", digest,
-				      P.db ? sqlite3_errmsg(P.db) : "not open");
 	} else {
-		err = quire_error_code() ? quire_error_code()
-					 : QUIRE_EIO; /* open_locked said why */
+		err = step_error("read", digest);
 	}
 	if (P.get)
 		sqlite3_reset(P.get);
@@ -395,8 +400,7 @@ int quire__pack_get(const char *qdir, const char *digest, struct quire_buf *buf,
 	return err;
 }
 
-static int write_key(const char *qdir, sqlite3_stmt **which, const char *digest, const void *data,
-		     size_t len)
+int quire__pack_put(const char *qdir, const char *digest, const void *data, size_t len, int replace)
 {
 	unsigned char key[32];
 	if (!key_of(digest, key))
@@ -409,7 +413,7 @@ static int write_key(const char *qdir, sqlite3_stmt **which, const char *digest,
 	if (!err && P.batch)
 		err = begin_locked();
 	if (!err) {
-		int rc = exec_put(key, data, len, which == &P.set);
+		int rc = exec_put(key, data, len, replace);
 		if (rc == SQLITE_DONE && P.batch) {
 			/* Kept until committed: begin_locked puts it in again after a rollback. */
 			QUIRE_GROW(P.pend, P.cappend, P.npend + 1);
@@ -418,7 +422,7 @@ static int write_key(const char *qdir, sqlite3_stmt **which, const char *digest,
 			e->data = quire__xmalloc(len + 1);
 			memcpy(e->data, data, len);
 			e->len = len;
-			e->replace = which == &P.set;
+			e->replace = replace;
 		}
 		if (rc != SQLITE_DONE) {
 			err = quire_error_set(rc == SQLITE_FULL ? QUIRE_ENOSPC : db_code(),
@@ -434,22 +438,11 @@ static int write_key(const char *qdir, sqlite3_stmt **which, const char *digest,
 	return err;
 }
 
-int quire__pack_put(const char *qdir, const char *digest, const void *data, size_t len, int replace)
-{
-	return write_key(qdir, replace ? &P.set : &P.add, digest, data, len);
-}
-
 int quire__pack_remove(const char *qdir, const char *digest)
 {
 	pthread_mutex_lock(&P.mu);
-	int rc = step_key(qdir, &P.del, digest, 0), err = 0;
-	if (rc != SQLITE_DONE && P.db)
-		err = quire_error_set(db_code(),
-				      "cannot remove blob %s from '.quire/blobs/pack.db': %s",
-				      digest, sqlite3_errmsg(P.db));
-	else if (rc != SQLITE_DONE)
-		err = quire_error_code() ? quire_error_code()
-					 : QUIRE_EIO; /* open_locked said why */
+	int rc = step_key(qdir, &P.del, digest, 0);
+	int err = rc == SQLITE_DONE ? 0 : step_error("remove", digest);
 	if (P.del)
 		sqlite3_reset(P.del);
 	pthread_mutex_unlock(&P.mu);
@@ -464,9 +457,9 @@ int quire__pack_has_file(const char *qdir)
 	return r;
 }
 
-int quire__pack_identity(const char *qdir, int64_t *ino, int64_t *removed)
+int quire__pack_identity(const char *qdir, int64_t *id, int64_t *removed)
 {
-	*ino = 0;
+	*id = 0;
 	*removed = 0;
 	pthread_mutex_lock(&P.mu);
 	int err = open_locked(qdir, 0);
@@ -478,7 +471,7 @@ int quire__pack_identity(const char *qdir, int64_t *ino, int64_t *removed)
 				       -1, &q, NULL) == SQLITE_OK &&
 		    sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) == SQLITE_INTEGER &&
 		    sqlite3_column_type(q, 1) == SQLITE_INTEGER) {
-			*ino = sqlite3_column_int64(q, 0);
+			*id = sqlite3_column_int64(q, 0);
 			*removed = sqlite3_column_int64(q, 1);
 		} else {
 			err = QUIRE_EIO;
