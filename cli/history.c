@@ -125,26 +125,15 @@ static void print_diff(const char *t)
 	}
 }
 
-/* a + b, malloc'd. */
-static char *joined(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	char *s = malloc(la + lb + 1);
-	if (s) {
-		memcpy(s, a, la);
-		memcpy(s + la, b, lb + 1);
-	}
-	return s;
-}
-
 /* Removes (and frees) the directory run_diff copied packed blobs into. */
 static void drop_copies(char *dir)
 {
 	if (!dir)
 		return;
-	for (const char *n = "a"; n; n = *n == 'a' ? "b" : NULL) {
-		char *f = joined(dir, *n == 'a' ? "/a" : "/b");
-		unlink(f);
+	for (const char *n = "ab"; *n; n++) {
+		char *f = NULL;
+		if (asprintf(&f, "%s/%c", dir, *n) >= 0)
+			unlink(f);
 		free(f);
 	}
 	rmdir(dir);
@@ -159,7 +148,9 @@ static int run_diff(const char *qdir, const char *id, const char *ra, const char
 	/* diff reads files: a packed blob is copied into a directory of this call's own,
 	 * outside the store (which may be read-only to whoever looks). */
 	const char *td = getenv("TMPDIR");
-	char *tmp = joined(td && *td ? td : "/tmp", "/quire-diff-XXXXXX"), *pa = NULL, *pb = NULL;
+	char *tmp = NULL, *pa = NULL, *pb = NULL;
+	if (asprintf(&tmp, "%s/quire-diff-XXXXXX", td && *td ? td : "/tmp") < 0)
+		tmp = NULL;
 	if (!tmp || !mkdtemp(tmp)) {
 		fprintf(stderr,
 			"quire: cannot show the change of %s: no temporary directory (%s)\n", id,
