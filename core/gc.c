@@ -100,16 +100,12 @@ static int sweep_packed(const char *digest, const void *data, size_t len, void *
 /* Puts a small blob file's bytes in the pack (a store made before packs, or a blob a pull
  * wrote as a file), verified first: a damaged one stays for fsck to name. 1 when packed
  * (the file is removed once the pack is synced). */
-static int repack(const char *qdir, const char *digest, const char *path)
+static int repack(const char *qdir, const char *digest)
 {
 	struct quire_buf b = QUIRE_BUF_INIT;
-	int packed = 0;
-	if (quire_fs_read(path, &b, QUIRE_PACK_MAX) == 0) {
-		struct quire_digest d;
-		quire_hash_bytes(b.ptr ? b.ptr : "", b.len, &d);
-		packed = !strcmp(d.s, digest) &&
-			 quire__pack_put(qdir, digest, b.ptr ? b.ptr : "", b.len, 1) == 0;
-	}
+	/* Verified, from the pack when it holds a copy already, else from the file. */
+	int packed = quire_blob_read(qdir, digest, &b, QUIRE_PACK_MAX, 1) == 0 &&
+		     quire__pack_put(qdir, digest, b.ptr ? b.ptr : "", b.len, 1) == 0;
 	quire_error_clear();
 	quire_buf_release(&b);
 	return packed;
@@ -140,7 +136,7 @@ static void sweep_files(struct sweep *w)
 				st->kept++;
 				st->kept_bytes += size;
 				if (!w->dry_run && size < QUIRE_PACK_MAX &&
-				    quire_digest_valid(digest) && repack(w->qdir, digest, path)) {
+				    quire_digest_valid(digest) && repack(w->qdir, digest)) {
 					QUIRE_GROW(w->packed, w->cap, st->packed + 1);
 					w->packed[st->packed++] = quire__xstrdup(path);
 				}
