@@ -258,23 +258,19 @@ static size_t salvage(const char *qdir, const char *path, struct packed_check *c
 	size_t kept = 0;
 	/* Read-only, so the WAL moved aside with it is read (its committed blobs may be only
 	 * there); immutable when that cannot open. */
-	char *uri = quire__xasprintf("file:%s?mode=ro", path);
-	if (sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "SELECT d, data FROM blob WHERE id = ?1", -1, &q, NULL) !=
-		    SQLITE_OK) {
-		sqlite3_finalize(q);
-		sqlite3_close(db);
-		q = NULL;
-		db = NULL;
-		free(uri);
-		uri = quire__xasprintf("file:%s?immutable=1", path);
+	static const char *const modes[] = { "mode=ro", "immutable=1" };
+	for (size_t k = 0; k < 2 && !q; k++) {
+		char *uri = quire__xasprintf("file:%s?%s", path, modes[k]);
 		if (sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) !=
 			    SQLITE_OK ||
 		    sqlite3_prepare_v2(db, "SELECT d, data FROM blob WHERE id = ?1", -1, &q,
 				       NULL) != SQLITE_OK) {
 			sqlite3_finalize(q);
+			sqlite3_close(db);
 			q = NULL;
+			db = NULL;
 		}
+		free(uri);
 	}
 	if (q) {
 		/* Row ids only grow (gc leaves gaps): look up to the largest id the table or
@@ -313,9 +309,10 @@ static size_t salvage(const char *qdir, const char *path, struct packed_check *c
 	}
 	sqlite3_finalize(q);
 	sqlite3_close(db);
-	free(uri);
 	return kept;
 }
+
+static int move_db_aside(const char *qdir, const char *name, char **moved);
 
 /* Re-hashes every packed blob; a pack SQLite finds damaged is moved aside by --repair (its
  * bytes kept for whoever wants to dig) after every blob that still reads whole was put in
@@ -332,18 +329,11 @@ static void check_packed(const char *qdir, int repair, json_t *refs, struct quir
 		    quire__xasprintf("cannot be read (%s)", quire_error_last()));
 	quire_error_clear();
 	quire__pack_close();
-	char *from = quire__xasprintf("%s/blobs/pack.db", qdir);
-	char *to = quire__xasprintf("%s/blobs/pack.db.damaged-%lld", qdir,
-				    (long long)(quire__now_ns() / 1000000000LL));
 	/* Only a pack SQLite found damaged is moved: one this user cannot read may be whole. */
-	if (repair && err == QUIRE_ECORRUPT && rename(from, to) == 0) {
-		for (const char *x = "-wal"; x; x = strcmp(x, "-wal") ? NULL : "-shm") {
-			char *a = quire__xasprintf("%s%s", from, x),
-			     *b = quire__xasprintf("%s%s", to, x);
-			rename(a, b);
-			free(a);
-			free(b);
-		}
+	char *moved = NULL;
+	if (repair && err == QUIRE_ECORRUPT && !move_db_aside(qdir, "blobs/pack.db", &moved)) {
+		/* moved is ".quire/blobs/...": the file is qdir and what follows ".quire" */
+		char *to = quire__xasprintf("%s%s", qdir, moved + strlen(".quire"));
 		size_t kept = salvage(qdir, to, &c);
 		quire__pack_close();
 		p->repaired = 1;
@@ -351,9 +341,10 @@ static void check_packed(const char *qdir, int repair, json_t *refs, struct quir
 		p->detail = quire__xasprintf("was damaged: moved aside as %s, the %zu blob%s that "
 					     "still read whole put in a new pack",
 					     strrchr(to, '/') + 1, kept, kept == 1 ? "" : "s");
+		free(to);
 	}
-	free(from);
-	free(to);
+	quire_error_clear();
+	free(moved);
 }
 
 /* Makes a new quire.db from the committed revisions: one committed run per revision, and an
@@ -393,13 +384,14 @@ static int rebuild_db(const char *qdir)
 	return err;
 }
 
-/* Moves a damaged database (and its journal files) aside; the new name in *moved. */
-static int move_db_aside(const char *qdir, char **moved)
+/* Moves a damaged database (name, under qdir) and its journal files aside; the new name,
+ * from the project's root, in *moved. */
+static int move_db_aside(const char *qdir, const char *name, char **moved)
 {
 	char ts[40];
 	quire__format_time(quire__now_ns(), ts, sizeof(ts));
-	char *from = quire__xasprintf("%s/quire.db", qdir);
-	char *to = quire__xasprintf("%s/quire.db.damaged-%s", qdir, ts);
+	char *from = quire__xasprintf("%s/%s", qdir, name);
+	char *to = quire__xasprintf("%s/%s.damaged-%s", qdir, name, ts);
 	int err = 0;
 	if (rename(from, to) < 0 && errno != ENOENT)
 		err = quire_error_set(QUIRE_EIO, "cannot move '%s' aside: %s", from,
@@ -415,7 +407,7 @@ static int move_db_aside(const char *qdir, char **moved)
 		free(jt);
 	}
 	if (!err)
-		*moved = quire__xasprintf(".quire/quire.db.damaged-%s", ts);
+		*moved = quire__xasprintf(".quire/%s.damaged-%s", name, ts);
 	free(from);
 	free(to);
 	return err;
@@ -529,7 +521,8 @@ int quire_fsck(const char *root, int repair, struct quire_fsck_result *res)
 		add(res, &alloc, QUIRE_FSCK_BLOB_MISSING, digest, users(refs, digest));
 	}
 	if (repair && db_bad) {
-		if (!(err = move_db_aside(qdir, &res->db_moved_to)) && !(err = rebuild_db(qdir)))
+		if (!(err = move_db_aside(qdir, "quire.db", &res->db_moved_to)) &&
+		    !(err = rebuild_db(qdir)))
 			for (size_t k = 0; k < res->n; k++)
 				if (res->v[k].kind == QUIRE_FSCK_DATABASE)
 					res->v[k].repaired = 1;
