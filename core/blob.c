@@ -267,12 +267,15 @@ int quire_blob_set_has(struct quire_blob_set *s, const char *digest)
 		struct stat st;
 		int64_t now = quire__now_ns();
 		char name[3] = { digest[7], digest[8], '\0' };
-		int got = s->dirfd != NO_FILES && fstatat(s->dirfd, name, &st, 0) == 0;
-		if (s->dirfd == NO_FILES)
-			errno = ENOENT;
+		/* No directory (ino and ctime 0): the shard's blobs are packed. */
+		int got = 0, absent = 1;
+		if (s->dirfd != NO_FILES) {
+			got = fstatat(s->dirfd, name, &st, 0) == 0;
+			absent = !got && errno == ENOENT;
+		}
 		if (!got)
-			memset(&st, 0, sizeof(st)); /* no directory: the shard's blobs are packed */
-		if (!got && errno != ENOENT)
+			memset(&st, 0, sizeof(st));
+		if (!got && !absent)
 			h->state = SHARD_FAILED;
 		else if (h->recorded && h->rec_ino == (int64_t)st.st_ino &&
 			 h->rec_ctime == ctime_ns(&st) && same_set(&h->rec_set, &h->cur))
