@@ -188,7 +188,9 @@ start_fixture() {
 	shift
 	python3 "$FIXTURES/$script" --lifetime 110 "$@" >"$log.port" 2>"$log.err" &
 	fixture_pid=$!
-	for _ in $(seq 100); do
+	# Up to 30 s: on a loaded 2-core CI machine a Python server once took over 10 s to
+	# print its port.
+	for _ in $(seq 300); do
 		[ -s "$log.port" ] && break
 		sleep 0.1
 	done
