@@ -30,14 +30,18 @@ void quire_call_named(const json_t *c, const char *out[3])
 }
 
 /* Appends blob d as a line {"digest": d, "text": content} (text that is not UTF-8 is left
- * out: the record still says what it was). */
-static void add_line(struct quire_buf *out, const char *qdir, const char *d, json_t *done)
+ * out: the record still says what it was). With parsed, d is a call record: it is parsed
+ * there too (NULL when it cannot be read), so it is read once. */
+static void add_line(struct quire_buf *out, const char *qdir, const char *d, json_t *done,
+		     json_t **parsed)
 {
 	if (!d || json_object_get(done, d))
 		return;
 	json_object_set_new(done, d, json_true());
 	struct quire_buf b = QUIRE_BUF_INIT;
-	if (!quire_blob_read(qdir, d, &b, CALL_BLOB_CAP, 0)) {
+	if (!quire_blob_read(qdir, d, &b, CALL_BLOB_CAP, parsed != NULL)) {
+		if (parsed)
+			*parsed = json_loadb(b.ptr ? b.ptr : "", b.len, 0, NULL);
 		json_t *line =
 			json_pack("{s:s,s:s%}", "digest", d, "text", b.ptr ? b.ptr : "", b.len);
 		char *s = line ? json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -59,12 +63,12 @@ int quire_calls_write(const char *qdir, const char *rev, const char *const *call
 	struct quire_buf out = QUIRE_BUF_INIT;
 	json_t *done = json_object();
 	for (size_t k = 0; k < n; k++) {
-		add_line(&out, qdir, calls[k], done);
-		json_t *c = quire_call_load(qdir, calls[k]);
+		json_t *c = NULL;
+		add_line(&out, qdir, calls[k], done, &c);
 		const char *named[3];
 		quire_call_named(c, named);
 		for (int x = 0; x < 3; x++)
-			add_line(&out, qdir, named[x], done);
+			add_line(&out, qdir, named[x], done, NULL);
 		json_decref(c);
 	}
 	json_decref(done);

@@ -68,6 +68,7 @@ void quire_run__job_free(struct job *j)
 			unlink(j->tmp);
 		free(j->tmp);
 	}
+	free(j->rs.output);
 	free(j->adopt_msg);
 	free(j->params);
 	free(j->deps);
@@ -81,13 +82,28 @@ int64_t quire_run__mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* The provider answers in memory and is given no file (QUIRE_PROVIDER_IN_MEMORY). */
+static int in_memory(const struct job *j)
+{
+	return (j->bi->vt->flags & QUIRE_PROVIDER_IN_MEMORY) != 0;
+}
+
 /* Checks and seals a provider's output: json parses and matches its schema; the file is hashed.
  * Runs on the worker. Not fsynced here: a revision's blobs are made durable together, by one
  * file-system sync before its manifest is written, and a recovered run re-hashes its outputs. */
 static int seal_output(struct job *j)
 {
-	/* Hashed first: that also tells a missing output from a malformed one. */
-	int err = quire_hash_file(j->tmp, &j->digest, &j->size);
+	int err = 0;
+	if (j->rs.output) {
+		quire_hash_bytes(j->rs.output, j->rs.output_len, &j->digest);
+		j->size = j->rs.output_len;
+	} else if (in_memory(j)) {
+		snprintf(j->rs.diag, sizeof(j->rs.diag), "provider gave no output");
+		return -1;
+	} else {
+		/* Hashed first: that also tells a missing output from a malformed one. */
+		err = quire_hash_file(j->tmp, &j->digest, &j->size);
+	}
 	if (err) {
 		snprintf(j->rs.diag, sizeof(j->rs.diag), "%s",
 			 err == QUIRE_ENOTFOUND ? "provider wrote no output file"
@@ -96,7 +112,9 @@ static int seal_output(struct job *j)
 	}
 	if (!strcmp(j->rq.output_type, "json")) {
 		json_error_t je;
-		json_t *doc = json_load_file(j->tmp, JSON_DECODE_ANY, &je);
+		json_t *doc = j->rs.output ? json_loadb(j->rs.output, j->rs.output_len,
+							JSON_DECODE_ANY, &je)
+					   : json_load_file(j->tmp, JSON_DECODE_ANY, &je);
 		if (!doc) {
 			snprintf(j->rs.diag, sizeof(j->rs.diag),
 				 "output is not valid JSON: %d:%d: %s", je.line, je.column,
@@ -112,6 +130,18 @@ static int seal_output(struct job *j)
 		}
 	}
 	return 0;
+}
+
+/* Moves the job's output into the blob store: the provider's file, or its bytes. */
+static int adopt(struct runner *r, struct job *j)
+{
+	if (!j->rs.output)
+		return quire_blob_adopt(r->p->qdir, j->tmp, j->digest.s);
+	struct quire_digest d;
+	int err = quire_blob_put(r->p->qdir, j->rs.output, j->rs.output_len, &d);
+	if (!err && strcmp(d.s, j->digest.s)) /* nothing may change the bytes once sealed */
+		err = quire_error_set(QUIRE_ECORRUPT, "the output changed while it was stored");
+	return err;
 }
 
 /* Sleeps ms, waking early when the run is cancelled. */
@@ -160,8 +190,9 @@ static void attempt(struct runner *r, struct job *j)
 	const struct quire_binding *b = j->bi->b;
 	unsigned seed = (unsigned)(quire_run__mono_ns() ^ (int64_t)j->node);
 	for (j->attempts = 1;; j->attempts++) {
+		free(j->rs.output);
 		memset(&j->rs, 0, sizeof(j->rs));
-		if (j->attempts > 1) {
+		if (j->attempts > 1 && j->tmp) {
 			unlink(j->tmp); /* a new file per job: only a retry can find one */
 			/* Nor may a retry's record show the answer of the try before it. */
 			char *rp =
@@ -171,6 +202,12 @@ static void attempt(struct runner *r, struct job *j)
 		}
 		j->rq.attempt = j->attempts;
 		j->rc = j->bi->vt->produce(j->bi->ctx, &j->rq, &j->rs);
+		if (j->rs.output) {
+			/* Ended by a NUL, as a file read is: answer() scans it as a string. */
+			char *o = quire__xrealloc(j->rs.output, j->rs.output_len + 1);
+			o[j->rs.output_len] = '\0';
+			j->rs.output = o;
+		}
 		account(j);
 		if (j->rc == 0 && quire_run__answer(j))
 			j->rc = -1;
@@ -193,8 +230,14 @@ static void attempt(struct runner *r, struct job *j)
 		nap(r, delay);
 	}
 	/* A cut-off answer was paid for: it is stored, and the failure names it. */
-	if (j->truncated && quire_hash_file(j->tmp, &j->digest, &j->size) == 0)
+	if (j->truncated && j->rs.output) {
+		quire_hash_bytes(j->rs.output, j->rs.output_len, &j->digest);
+		j->size = j->rs.output_len;
 		j->partial = 1;
+	} else if (j->truncated && !in_memory(j) &&
+		   quire_hash_file(j->tmp, &j->digest, &j->size) == 0) {
+		j->partial = 1;
+	}
 	quire_error_clear();
 	/* Whatever the provider said, a known secret never leaves this function. */
 	quire_secret_redact(j->rs.diag, sizeof(j->rs.diag));
@@ -224,6 +267,13 @@ void quire_run__slot_reset(struct wslot *w)
  * again once. */
 static int slot_prepare(struct wslot *w, struct job *j)
 {
+	if (in_memory(j)) {
+		/* Given no file at all (see QUIRE_PROVIDER_IN_MEMORY). */
+		j->rq.prompt_path = j->rq.scratch_dir = j->rq.output_path = NULL;
+		return 0;
+	}
+	/* A provider given only the prompt never reads the prompt's file. */
+	int prompt_file = !quire_provider_prompt_only(j->bi->b->provider);
 	int err = 0;
 	for (int tries = 0; tries < 2; tries++) {
 		if (tries)
@@ -235,7 +285,7 @@ static int slot_prepare(struct wslot *w, struct job *j)
 			w->scratch = quire__xasprintf("%s/scratch", w->dir);
 			err = quire_fs_mkdirs(w->scratch, 0700);
 		}
-		if (!err)
+		if (!err && prompt_file)
 			err = quire_fs_write_file(w->prompt, j->prompt, j->prompt_len, 0600);
 		if (!err)
 			break;
@@ -245,7 +295,7 @@ static int slot_prepare(struct wslot *w, struct job *j)
 		j->rc = -1;
 		return -1;
 	}
-	j->rq.prompt_path = w->prompt;
+	j->rq.prompt_path = prompt_file ? w->prompt : NULL;
 	j->rq.scratch_dir = w->scratch;
 	/* In the worker's own directory, not one shared with the other workers: creating a file
 	 * locks its directory, and the main thread's renames out of a shared one queued behind
@@ -264,7 +314,7 @@ static int prepare_inputs(struct wslot *w, struct job *j)
 {
 	/* A provider given only the prompt reads no file: what reached its prompt was verified
 	 * as it was read (load_value). */
-	if (quire_provider_prompt_only(j->bi->b->provider))
+	if (in_memory(j) || quire_provider_prompt_only(j->bi->b->provider))
 		return 0;
 	for (size_t k = 0; k < j->rq.ninputs; k++) {
 		int err = 0;
@@ -324,15 +374,16 @@ void *quire_run__worker(void *arg)
 		if (slot_prepare(w, j) == 0 && prepare_inputs(w, j) == 0) {
 			attempt(r, j);
 			/* Stored here, on the worker, before its slot can be reset. */
-			quire_run__record_call(r, j, w->scratch);
+			quire_run__record_call(r, j, j->rq.scratch_dir);
 			if (j->rc == 0 || j->partial) {
-				if ((j->adopt_err = quire_blob_adopt(r->p->qdir, j->tmp,
-								     j->digest.s)) == 0)
+				if ((j->adopt_err = adopt(r, j)) == 0)
 					j->adopted = 1;
 				else
 					j->adopt_msg = quire__xstrdup(quire_error_last());
 			}
-			if (clear_dir(w->scratch))
+			free(j->rs.output); /* stored: the job no longer needs it */
+			j->rs.output = NULL;
+			if (j->rq.scratch_dir && clear_dir(w->scratch))
 				quire_run__slot_reset(
 					w); /* the next job must find its scratch empty */
 		}

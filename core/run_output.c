@@ -164,8 +164,13 @@ int quire_run__answer(struct job *j)
 	if (!is_json && strcmp(j->rq.output_type, "text"))
 		return 0;
 	struct quire_buf a = QUIRE_BUF_INIT;
-	/* A missing or huge output is seal_output's to report. */
-	if (quire_fs_read(j->tmp, &a, QUIRE_TEXT_CAP)) {
+	int in_mem = j->rs.output != NULL;
+	if (in_mem) {
+		/* Borrowed: a rewrite below replaces the provider's buffer. */
+		a.ptr = j->rs.output;
+		a.len = j->rs.output_len;
+	} else if (!j->tmp || quire_fs_read(j->tmp, &a, QUIRE_TEXT_CAP)) {
+		/* A missing or huge output is seal_output's to report. */
 		quire_error_clear();
 		quire_buf_release(&a);
 		return 0;
@@ -189,17 +194,29 @@ int quire_run__answer(struct job *j)
 		snprintf(j->rs.diag, sizeof(j->rs.diag),
 			 "the answer held only reasoning (%zu bytes dropped), no text", dropped);
 		j->rs.transient = 1;
-		quire_buf_release(&a);
+		if (!in_mem)
+			quire_buf_release(&a);
 		return -1;
 	}
-	if (changed && rewrite(j->tmp, s, n, is_json && n != n0)) {
+	if (changed && in_mem) {
+		int nl = is_json && n != n0;
+		char *t = quire__xmalloc(n + 2);
+		memcpy(t, s, n);
+		if (nl)
+			t[n++] = '\n';
+		t[n] = '\0';
+		free(j->rs.output);
+		j->rs.output = t;
+		j->rs.output_len = n;
+	} else if (changed && rewrite(j->tmp, s, n, is_json && n != n0)) {
 		snprintf(j->rs.diag, sizeof(j->rs.diag), "cannot write output: %s",
 			 strerror(errno));
 		err = -1;
 	}
 	if (dropped)
 		note_dropped(j, dropped);
-	quire_buf_release(&a);
+	if (!in_mem)
+		quire_buf_release(&a);
 	return err;
 }
 
@@ -247,9 +264,9 @@ void quire_run__record_call(struct runner *r, struct job *j, const char *scratch
 	else if (!err && j->schema && !(err = quire_blob_put(r->p->qdir, j->schema, sl, &sd)))
 		json_object_set_new(c, "schema", json_string(sd.s));
 	/* The raw answer, when the provider left one: secrets it may echo are taken out. */
-	char *rpath = quire__xasprintf("%s/%s", scratch, QUIRE_RESPONSE_FILE);
+	char *rpath = scratch ? quire__xasprintf("%s/%s", scratch, QUIRE_RESPONSE_FILE) : NULL;
 	struct quire_buf raw = QUIRE_BUF_INIT;
-	if (!err && quire_fs_read(rpath, &raw, CALL_RESPONSE_MAX + 1) == 0) {
+	if (!err && rpath && quire_fs_read(rpath, &raw, CALL_RESPONSE_MAX + 1) == 0) {
 		int cut = raw.len > CALL_RESPONSE_MAX;
 		if (cut)
 			raw.len = CALL_RESPONSE_MAX;

@@ -380,7 +380,10 @@ static int mock_produce(void *ctx, const struct quire_provider_request *rq,
 		snprintf(rs->diag, sizeof(rs->diag), "mock: injected failure for %s", rq->id);
 		return -1;
 	}
-	FILE *f = fopen(rq->output_path, "wb");
+	/* In memory (QUIRE_PROVIDER_IN_MEMORY): the core stores the bytes without a file. */
+	char *mem = NULL;
+	size_t memlen = 0;
+	FILE *f = open_memstream(&mem, &memlen);
 	if (!f) {
 		snprintf(rs->diag, sizeof(rs->diag), "mock: cannot write output: %s",
 			 strerror(errno));
@@ -418,8 +421,11 @@ static int mock_produce(void *ctx, const struct quire_provider_request *rq,
 	if (fclose(f) != 0) {
 		snprintf(rs->diag, sizeof(rs->diag), "mock: cannot write output: %s",
 			 strerror(errno));
+		free(mem);
 		return -1;
 	}
+	rs->output = mem;
+	rs->output_len = memlen;
 	rs->tokens_in = (long long)(rq->prompt_len / 4);
 	rs->tokens_out = 200;
 	return 0;
@@ -443,7 +449,7 @@ static void mock_fini(void *ctx)
 const struct quire_provider quire_provider_mock = {
 	.abi = QUIRE_PROVIDER_ABI,
 	.name = "mock",
-	.flags = QUIRE_PROVIDER_THREADSAFE,
+	.flags = QUIRE_PROVIDER_THREADSAFE | QUIRE_PROVIDER_IN_MEMORY,
 	.secret_env = NULL,
 	.init = mock_init,
 	.produce = mock_produce,

@@ -39,13 +39,15 @@ struct quire_provider_request {
 	const char *const *input_ids;	/* upstream artefact ids, in use order */
 	const char *const *input_paths; /* their content, as read-only files */
 	size_t ninputs;
-	const char *prompt_path; /* the rendered prompt as a file (same bytes as prompt) */
-	const char *output_path; /* write the output here (the core moves it into the store) */
-	const char *scratch_dir; /* a private empty directory for this attempt; a provider may
-				  * leave the raw answer it received there as the file
-				  * QUIRE_RESPONSE_FILE, which quire keeps (redacted of secrets)
-				  * with the call's record */
-	unsigned attempt;	 /* 1 for the first try, 2 for the first retry, ... */
+	const char *prompt_path;       /* the rendered prompt as a file (same bytes as prompt); NULL
+					* for the built-in providers that read only prompt */
+	const char *output_path;       /* write the output here (the core moves it into the store);
+					* NULL for a QUIRE_PROVIDER_IN_MEMORY provider */
+	const char *scratch_dir;       /* a private empty directory for this attempt; a provider may
+					* leave the raw answer it received there as the file
+					* QUIRE_RESPONSE_FILE, which quire keeps (redacted of secrets)
+					* with the call's record. NULL for QUIRE_PROVIDER_IN_MEMORY */
+	unsigned attempt;	       /* 1 for the first try, 2 for the first retry, ... */
 	const volatile int *cancelled; /* becomes non-zero when the run is interrupted */
 	/* Optional progress for the live display (e.g. streamed tokens); may be called from the
 	 * produce() thread at any rate; NULL when nobody listens. */
@@ -68,11 +70,19 @@ struct quire_provider_response {
 	char diag[2048];     /* on failure: what went wrong (never a secret) */
 	char meta[2048];     /* on success: optional JSON object recorded as provenance
 			      * (response ids, prediction ids, ...) */
+	/* QUIRE_PROVIDER_IN_MEMORY only: the output, in a buffer from malloc() that the core
+	 * frees (also on failure, when set). */
+	void *output;
+	size_t output_len;
 };
 
 enum {
 	QUIRE_PROVIDER_THREADSAFE = 1 << 0,   /* produce() may run on several threads at once */
 	QUIRE_PROVIDER_NEEDS_SECRET = 1 << 1, /* refuse to run without a secret */
+	/* produce() reads only prompt and schema_json and answers in resp->output: it is given
+	 * no files (no prompt file, output path or scratch directory), so a step costs the
+	 * core no file but its output's. */
+	QUIRE_PROVIDER_IN_MEMORY = 1 << 2,
 };
 
 /* A provider type: a const vtable. */
@@ -83,7 +93,7 @@ struct quire_provider {
 	const char *secret_env; /* default environment variable holding the secret, or NULL */
 	/* Creates an instance for one binding. Returns 0, or non-zero with a message in err. */
 	int (*init)(void **ctx, const struct quire_provider_config *cfg, char *err, size_t errlen);
-	/* Generates one output into req->output_path. 0 on success. */
+	/* Generates one output into req->output_path (or resp->output). 0 on success. */
 	int (*produce)(void *ctx, const struct quire_provider_request *req,
 		       struct quire_provider_response *resp);
 	/* Asks in-flight produce() calls to stop soon (may be NULL). */
