@@ -533,6 +533,49 @@ static int read_packed(const char *qdir, const char *digest, struct quire_buf *b
 	return 1;
 }
 
+void quire_blob_read_many(const char *qdir, int dirfd, const char *const *digests,
+			  const long long *sizes, size_t n, struct quire_buf *bufs, size_t cap,
+			  int *errs)
+{
+	/* The small ones from the pack in one go; then each the pack lacked, or a large one,
+	 * as quire_blob_read_at reads it (file first, then the pack). */
+	const char **small = quire__xcalloc(n + 1, sizeof(*small));
+	struct quire_buf **sb = quire__xcalloc(n + 1, sizeof(*sb));
+	size_t *at = quire__xcalloc(n + 1, sizeof(*at)), ns = 0;
+	int *got = quire__xcalloc(n + 1, sizeof(*got));
+	size_t *start = quire__xcalloc(n + 1, sizeof(*start));
+	for (size_t k = 0; k < n; k++) {
+		errs[k] = QUIRE_ENOTFOUND;
+		start[k] = bufs[k].len;
+		if (quire_digest_valid(digests[k]) && (sizes[k] < 0 || sizes[k] < QUIRE_PACK_MAX)) {
+			at[ns] = k;
+			sb[ns] = &bufs[k];
+			small[ns++] = digests[k];
+		}
+	}
+	quire__pack_get_many(qdir, small, ns, cap, sb, got);
+	for (size_t x = 0; x < ns; x++) {
+		size_t k = at[x];
+		if (got[x] == 0)
+			errs[k] = verify_tail(&bufs[k], start[k], digests[k]);
+		else if (got[x] != QUIRE_ENOTFOUND)
+			errs[k] = got[x];
+	}
+	for (size_t k = 0; k < n; k++)
+		if (errs[k] == QUIRE_ENOTFOUND) {
+			bufs[k].len = start[k];
+			errs[k] = dirfd >= 0 ? quire_blob_read_at(qdir, dirfd, digests[k], sizes[k],
+								  &bufs[k], cap)
+					     : quire_blob_read(qdir, digests[k], &bufs[k], cap, 1);
+		}
+	quire_error_clear();
+	free(start);
+	free(got);
+	free(at);
+	free(sb);
+	free(small);
+}
+
 int quire_blob_read_at(const char *qdir, int dirfd, const char *digest, long long size,
 		       struct quire_buf *buf, size_t cap)
 {

@@ -400,6 +400,38 @@ int quire__pack_get(const char *qdir, const char *digest, struct quire_buf *buf,
 	return err;
 }
 
+void quire__pack_get_many(const char *qdir, const char *const *digests, size_t n, size_t cap,
+			  struct quire_buf *const *bufs, int *errs)
+{
+	pthread_mutex_lock(&P.mu);
+	int began = 0;
+	if (open_locked(qdir, 0) == 0 && P.db) {
+		/* A batch SQLite rolled back is put in again first (as step_key would). */
+		if (P.batch && P.npend && !P.in_txn && !P.readonly && begin_locked())
+			quire_error_clear();
+		if (sqlite3_get_autocommit(P.db) &&
+		    sqlite3_exec(P.db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK)
+			began = 1;
+	}
+	quire_error_clear();
+	for (size_t k = 0; k < n; k++) {
+		int rc = step_key(qdir, &P.get, digests[k], 0);
+		if (rc == SQLITE_ROW) {
+			size_t len = (size_t)sqlite3_column_bytes(P.get, 0);
+			const void *data = sqlite3_column_blob(P.get, 0);
+			errs[k] = cap && len > cap ? QUIRE_EINVALID
+						   : quire_buf_add(bufs[k], data ? data : "", len);
+		} else {
+			errs[k] = rc == SQLITE_DONE ? QUIRE_ENOTFOUND : QUIRE_EIO;
+		}
+		if (P.get)
+			sqlite3_reset(P.get);
+	}
+	if (began)
+		sqlite3_exec(P.db, "COMMIT", NULL, NULL, NULL);
+	pthread_mutex_unlock(&P.mu);
+}
+
 int quire__pack_put(const char *qdir, const char *digest, const void *data, size_t len, int replace)
 {
 	unsigned char key[32];

@@ -20,6 +20,14 @@ int quire__pack_has(const char *qdir, const char *digest);
 int quire__pack_get(const char *qdir, const char *digest, struct quire_buf *buf, size_t cap,
 		    size_t *len);
 
+/* Reads the packed blobs named by digests[0, n) under one lock and in one read transaction
+ * (a statement outside a transaction takes SQLite's locks and gives them back, two system
+ * calls a blob): errs[k] is 0 with the bytes appended to *bufs[k] (not verified),
+ * QUIRE_ENOTFOUND, QUIRE_EINVALID (larger than cap, when cap is not 0) or QUIRE_EIO. Sets
+ * no error message. */
+void quire__pack_get_many(const char *qdir, const char *const *digests, size_t n, size_t cap,
+			  struct quire_buf *const *bufs, int *errs);
+
 /* Stores data under digest (which the caller computed); replace writes over a copy already
  * there (a damaged one), else that copy is kept. Creates the pack on first use. */
 int quire__pack_put(const char *qdir, const char *digest, const void *data, size_t len,

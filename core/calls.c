@@ -29,32 +29,35 @@ void quire_call_named(const json_t *c, const char *out[3])
 	out[2] = json_string_value(json_object_get(c, "response"));
 }
 
-/* Appends blob d as a line {"digest": d, "text": content} (text that is not UTF-8 is left
- * out: the record still says what it was). With parsed, d is a call record: it is parsed
- * there too (NULL when it cannot be read), so it is read once. */
-static void add_line(struct quire_buf *out, const char *qdir, const char *d, json_t *done,
-		     json_t **parsed)
+/* Appends blob d, read as b, as a line {"digest": d, "text": content} (text that is not UTF-8
+ * is left out: the record still says what it was). */
+static void put_line(struct quire_buf *out, const char *d, const struct quire_buf *b)
+{
+	json_t *line = json_pack("{s:s,s:s%}", "digest", d, "text", b->ptr ? b->ptr : "", b->len);
+	char *s = line ? json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	if (s) {
+		quire_buf_puts(out, s);
+		quire_buf_putc(out, '\n');
+	}
+	free(s);
+	json_decref(line);
+}
+
+/* Appends blob d's line, once. */
+static void add_line(struct quire_buf *out, const char *qdir, const char *d, json_t *done)
 {
 	if (!d || json_object_get(done, d))
 		return;
 	json_object_set_new(done, d, json_true());
 	struct quire_buf b = QUIRE_BUF_INIT;
-	if (!quire_blob_read(qdir, d, &b, CALL_BLOB_CAP, parsed != NULL)) {
-		if (parsed)
-			*parsed = json_loadb(b.ptr ? b.ptr : "", b.len, 0, NULL);
-		json_t *line =
-			json_pack("{s:s,s:s%}", "digest", d, "text", b.ptr ? b.ptr : "", b.len);
-		char *s = line ? json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-		if (s) {
-			quire_buf_puts(out, s);
-			quire_buf_putc(out, '\n');
-		}
-		free(s);
-		json_decref(line);
-	}
+	if (!quire_blob_read(qdir, d, &b, CALL_BLOB_CAP, 0))
+		put_line(out, d, &b);
 	quire_error_clear();
 	quire_buf_release(&b);
 }
+
+/* Records are read 64 at a time (one lock and one read transaction of the pack). */
+#define CALLS_CHUNK 64
 
 int quire_calls_write(const char *qdir, const char *rev, const char *const *calls, size_t n)
 {
@@ -62,14 +65,33 @@ int quire_calls_write(const char *qdir, const char *rev, const char *const *call
 		return 0;
 	struct quire_buf out = QUIRE_BUF_INIT;
 	json_t *done = json_object();
-	for (size_t k = 0; k < n; k++) {
-		json_t *c = NULL;
-		add_line(&out, qdir, calls[k], done, &c);
-		const char *named[3];
-		quire_call_named(c, named);
-		for (int x = 0; x < 3; x++)
-			add_line(&out, qdir, named[x], done, NULL);
-		json_decref(c);
+	const char *d[CALLS_CHUNK];
+	long long sizes[CALLS_CHUNK];
+	struct quire_buf b[CALLS_CHUNK];
+	int errs[CALLS_CHUNK];
+	for (size_t k = 0; k < n;) {
+		size_t m = 0;
+		for (; k < n && m < CALLS_CHUNK; k++)
+			if (calls[k] && !json_object_get(done, calls[k])) {
+				json_object_set_new(done, calls[k], json_true());
+				d[m] = calls[k];
+				sizes[m] = -1;
+				b[m++] = (struct quire_buf)QUIRE_BUF_INIT;
+			}
+		/* Verified: the record is parsed for the blobs it names. */
+		quire_blob_read_many(qdir, -1, d, sizes, m, b, CALL_BLOB_CAP, errs);
+		for (size_t x = 0; x < m; x++) {
+			if (!errs[x]) {
+				put_line(&out, d[x], &b[x]);
+				json_t *c = json_loadb(b[x].ptr ? b[x].ptr : "", b[x].len, 0, NULL);
+				const char *named[3];
+				quire_call_named(c, named);
+				for (int y = 0; y < 3; y++)
+					add_line(&out, qdir, named[y], done);
+				json_decref(c);
+			}
+			quire_buf_release(&b[x]);
+		}
 	}
 	json_decref(done);
 	char *dir = quire__xasprintf("%s/calls", qdir);

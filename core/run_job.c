@@ -419,19 +419,41 @@ static int damaged(const char *id)
 			       id, quire_error_last());
 }
 
-/* The value node i's output has in a prompt (a string, or parsed JSON), read from the store;
- * NULL with the error set. Safe on several threads (for different nodes). */
-static json_t *load_value(struct runner *r, size_t i)
+/* Whether node i's output can be placed in a prompt; -1 with the error set when not. */
+static int placeable(struct runner *r, size_t i)
 {
 	const struct quire_node *n = &r->plan->nodes[i];
 	const struct quire_producer *pr = &r->p->bp->producers[n->producer];
 	if (pr->output.type != QUIRE_OUT_TEXT && pr->output.type != QUIRE_OUT_JSON &&
-	    pr->output.type != QUIRE_OUT_FILE) {
-		quire_error_set(QUIRE_EINVALID,
-				"'%s' is a %s artefact and cannot be placed in a prompt", n->id,
-				quire_output_type_name(pr->output.type));
+	    pr->output.type != QUIRE_OUT_FILE)
+		return quire_error_set(QUIRE_EINVALID,
+				       "'%s' is a %s artefact and cannot be placed in a prompt",
+				       n->id, quire_output_type_name(pr->output.type));
+	return 0;
+}
+
+/* The value node i's verified output b has in a prompt (a string, or parsed JSON); NULL with
+ * the error set. */
+static json_t *value_of(struct runner *r, size_t i, const struct quire_buf *b)
+{
+	const struct quire_node *n = &r->plan->nodes[i];
+	r->verified[i] = 1; /* each thread marks only the nodes it reads */
+	if (r->p->bp->producers[n->producer].output.type != QUIRE_OUT_JSON)
+		return json_stringn_nocheck(b->ptr ? b->ptr : "", b->len);
+	json_error_t je;
+	json_t *v = json_loadb(b->ptr ? b->ptr : "", b->len, JSON_DECODE_ANY, &je);
+	if (!v)
+		quire_error_set(QUIRE_ECORRUPT, "'%s' is not valid JSON: %s", n->id, je.text);
+	return v;
+}
+
+/* The value node i's output has in a prompt, read from the store; NULL with the error set.
+ * Safe on several threads (for different nodes). */
+static json_t *load_value(struct runner *r, size_t i)
+{
+	const struct quire_node *n = &r->plan->nodes[i];
+	if (placeable(r, i))
 		return NULL;
-	}
 	struct quire_buf b = QUIRE_BUF_INIT;
 	/* Verified: a damaged upstream must never be fed into a prompt (and paid for). */
 	int err = r->blobfd >= 0 ? quire_blob_read_at(r->p->qdir, r->blobfd, n->digest, n->size, &b,
@@ -439,28 +461,15 @@ static json_t *load_value(struct runner *r, size_t i)
 				 : quire_blob_read(r->p->qdir, n->digest, &b, RENDER_CAP, 1);
 	if (err == QUIRE_ECORRUPT || err == QUIRE_ENOTFOUND)
 		damaged(n->id);
-	if (err) {
-		quire_buf_release(&b);
-		return NULL;
-	}
-	r->verified[i] = 1; /* each thread marks only the nodes it reads */
-	json_t *v;
-	if (pr->output.type == QUIRE_OUT_JSON) {
-		json_error_t je;
-		v = json_loadb(b.ptr, b.len, JSON_DECODE_ANY, &je);
-		if (!v)
-			quire_error_set(QUIRE_ECORRUPT, "'%s' is not valid JSON: %s", n->id,
-					je.text);
-	} else {
-		v = json_stringn_nocheck(b.ptr, b.len);
-	}
+	json_t *v = err ? NULL : value_of(r, i, &b);
 	quire_buf_release(&b);
 	return v;
 }
 
 /* Reads the outputs a collector renders on two threads before it renders them (one at a time,
- * 10,000 of them were most of a one-scene change's run). What fails to load is left for the
- * render, which says why. */
+ * 10,000 of them were most of a one-scene change's run), 64 at a time (one lock and one read
+ * transaction of the pack for the packed ones). What fails to load is left for the render,
+ * which reads it again and says why. */
 struct prefetch {
 	struct runner *r;
 	const struct quire_node *n;
@@ -469,17 +478,42 @@ struct prefetch {
 	_Atomic size_t next;
 };
 
+#define PREFETCH_CHUNK 64
+
 static void *prefetch_main(void *arg)
 {
 	struct prefetch *f = arg;
+	struct runner *r = f->r;
 	size_t nd = f->n->ndeps;
-	for (size_t k; (k = atomic_fetch_add(&f->next, 64)) < nd;)
-		for (size_t e = k + 64 < nd ? k + 64 : nd; k < e; k++)
-			if (f->want[k] && !f->r->values[f->n->deps[k]]) {
-				f->got[k] = load_value(f->r, f->n->deps[k]);
-				if (!f->got[k])
-					quire_error_clear();
-			}
+	const char *digests[PREFETCH_CHUNK];
+	long long sizes[PREFETCH_CHUNK];
+	size_t at[PREFETCH_CHUNK];
+	struct quire_buf bufs[PREFETCH_CHUNK];
+	int errs[PREFETCH_CHUNK];
+	for (size_t k; (k = atomic_fetch_add(&f->next, PREFETCH_CHUNK)) < nd;) {
+		size_t m = 0;
+		for (size_t e = k + PREFETCH_CHUNK < nd ? k + PREFETCH_CHUNK : nd; k < e; k++) {
+			size_t i = f->n->deps[k];
+			if (!f->want[k] || r->values[i] || placeable(r, i))
+				continue;
+			const struct quire_node *up = &r->plan->nodes[i];
+			if (!up->digest[0])
+				continue; /* the render says why */
+			at[m] = k;
+			digests[m] = up->digest;
+			sizes[m] = up->size;
+			bufs[m] = (struct quire_buf)QUIRE_BUF_INIT;
+			m++;
+		}
+		quire_blob_read_many(r->p->qdir, r->blobfd, digests, sizes, m, bufs, RENDER_CAP,
+				     errs);
+		for (size_t x = 0; x < m; x++) {
+			if (!errs[x])
+				f->got[at[x]] = value_of(r, f->n->deps[at[x]], &bufs[x]);
+			quire_buf_release(&bufs[x]);
+		}
+		quire_error_clear();
+	}
 	return NULL;
 }
 

@@ -1,6 +1,7 @@
 /* Unit tests for the content-addressed blob store (quire/blob.h). */
 #include "testutil.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
 
 #include "quire/blob.h"
@@ -476,6 +477,55 @@ static void test_small_blobs_packed(void **state)
 	assert_int_equal(quire_blob_remove(".quire", d.s), 0); /* gone already: no error */
 }
 
+/* Many blobs read at once: each packed one from the pack (in one read transaction), a file
+ * where it is one, every one verified, each with its own answer. */
+static void test_read_many(void **state)
+{
+	(void)state;
+	struct quire_digest small[3], big, gone;
+	const char *texts[3] = { "one\n", "two\n", "three\n" };
+	for (int k = 0; k < 3; k++)
+		assert_int_equal(quire_blob_put(".quire", texts[k], strlen(texts[k]), &small[k]),
+				 0);
+	char large[5000];
+	memset(large, 'x', sizeof(large));
+	assert_int_equal(quire_blob_put(".quire", large, sizeof(large), &big), 0);
+	quire_hash_bytes("never stored", 12, &gone);
+	tu_blob_damage(".quire", small[1].s);
+
+	const char *d[5] = { small[0].s, small[1].s, big.s, gone.s, small[2].s };
+	/* Sizes as a plan knows them: the large one's, and one unknown. */
+	long long sizes[5] = { 4, 4, (long long)sizeof(large), -1, -1 };
+	struct quire_buf bufs[5];
+	int errs[5];
+	for (int pass = 0; pass < 2; pass++) {
+		for (int k = 0; k < 5; k++)
+			bufs[k] = (struct quire_buf)QUIRE_BUF_INIT;
+		/* Through the blob directory held open, then without it. */
+		int dirfd = pass ? -1 : open(".quire/blobs/sha256", O_PATH | O_DIRECTORY);
+		quire_blob_read_many(".quire", dirfd, d, sizes, 5, bufs, 0, errs);
+		if (dirfd >= 0)
+			close(dirfd);
+		assert_int_equal(errs[0], 0);
+		assert_memory_equal(bufs[0].ptr, "one\n", 4);
+		assert_int_equal(errs[1], QUIRE_ECORRUPT);
+		assert_int_equal(errs[2], 0);
+		assert_int_equal(bufs[2].len, sizeof(large));
+		assert_int_equal(errs[3], QUIRE_ENOTFOUND);
+		assert_int_equal(errs[4], 0);
+		assert_string_equal(bufs[4].ptr, "three\n");
+		for (int k = 0; k < 5; k++)
+			quire_buf_release(&bufs[k]);
+	}
+	/* Over the cap: refused, not read. */
+	quire_blob_read_many(".quire", -1, d + 2, sizes + 2, 1, bufs, 100, errs);
+	assert_int_equal(errs[0], QUIRE_EINVALID);
+	quire_buf_release(&bufs[0]);
+	quire_blob_read_many(".quire", -1, d, sizes, 1, bufs, 2, errs);
+	assert_int_equal(errs[0], QUIRE_EINVALID);
+	quire_buf_release(&bufs[0]);
+}
+
 /* A plan trusts packed blobs it found while nothing was removed from the pack; a removal,
  * by quire or by hand, brings the checks back. */
 static void test_blob_set_trusts_the_pack(void **state)
@@ -551,6 +601,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_adopt_moves_temp_file, tu_setup_tmpdir,
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_put_file, tu_setup_tmpdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_read_many, tu_setup_tmpdir,
+						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_small_blobs_packed, tu_setup_tmpdir,
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_blob_set_trusts_the_pack, tu_setup_tmpdir,

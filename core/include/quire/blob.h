@@ -68,6 +68,13 @@ int quire_blob_put_file(const char *qdir, const char *path, struct quire_digest 
 int quire_blob_read_at(const char *qdir, int dirfd, const char *digest, long long size,
 		       struct quire_buf *buf, size_t cap);
 
+/* quire_blob_read_at for each of digests[0, n) (sizes[k] as size there), each appended to
+ * bufs[k] and verified, its code in errs[k] (no message is left: read one again for it).
+ * The packed ones are read under one lock and one read transaction of the pack. */
+void quire_blob_read_many(const char *qdir, int dirfd, const char *const *digests,
+			  const long long *sizes, size_t n, struct quire_buf *bufs, size_t cap,
+			  int *errs);
+
 /* Reads a blob into buf (appending), at most cap bytes (0 = unlimited). With verify, the content
  * is re-hashed and QUIRE_ECORRUPT returned on mismatch. QUIRE_ENOTFOUND when missing. */
 int quire_blob_read(const char *qdir, const char *digest, struct quire_buf *buf, size_t cap,
