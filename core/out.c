@@ -36,8 +36,10 @@ struct item {
 	int64_t fsize, mtime, ino; /* what was there (have_stat) */
 	int64_t stat_ns;	   /* just before the stat: when the stat cache records it */
 	int have_stat, exists, regular, ok;
-	int hashed; /* hashed now: d goes into the stat cache */
-	int have_d; /* d holds the file's digest (hashed, or from the stat cache) */
+	int hashed;  /* hashed now: d goes into the stat cache */
+	int trusted; /* found in place by the check before the run (quire_out_seen): not looked at
+		      */
+	int have_d;  /* d holds the file's digest (hashed, or from the stat cache) */
 	struct quire_digest d;
 };
 
@@ -46,6 +48,10 @@ struct item {
  * read out/. Safe on several threads: nothing is written (see check_all). */
 static void check_one(struct quire_store *store, const char *dir, int dirfd, struct item *t)
 {
+	if (t->trusted) {
+		t->exists = t->regular = t->ok = 1;
+		return;
+	}
 	struct stat st;
 	char *path = NULL;
 	/* Relative to out/ held open: one name to walk, not the whole path. */
@@ -107,6 +113,48 @@ static void check_all(struct checker *c)
 		if (t->hashed && quire_store_stat_put_at(c->store, t->rel, t->fsize, t->mtime,
 							 t->ino, &t->d, t->stat_ns) < 0)
 			quire_error_clear();
+	}
+}
+
+struct quire_out_seen {
+	struct quire__arena names;
+	const char **id, **digest; /* sorted by id, as quire_manifest_outputs lists them */
+	size_t n;
+};
+
+void quire_out_seen_free(struct quire_out_seen *s)
+{
+	if (!s)
+		return;
+	quire__arena_release(&s->names);
+	free(s->id);
+	free(s->digest);
+	free(s);
+}
+
+/* Keeps the items of a finished check that held what they should. */
+static struct quire_out_seen *seen_of(const struct item *v, size_t n)
+{
+	struct quire_out_seen *s = quire__xcalloc(1, sizeof(*s));
+	s->id = quire__xcalloc(n + 1, sizeof(*s->id));
+	s->digest = quire__xcalloc(n + 1, sizeof(*s->digest));
+	for (size_t k = 0; k < n; k++)
+		if (v[k].ok) {
+			s->id[s->n] = quire__arena_copy(&s->names, v[k].id, strlen(v[k].id));
+			s->digest[s->n++] =
+				quire__arena_copy(&s->names, v[k].digest, strlen(v[k].digest));
+		}
+	return s;
+}
+
+/* Marks the items (sorted by id) that seen found in place with the digest they need now. */
+static void trust_seen(struct item *v, size_t n, const struct quire_out_seen *s)
+{
+	for (size_t k = 0, j = 0; s && k < n; k++) {
+		while (j < s->n && strcmp(s->id[j], v[k].id) < 0)
+			j++;
+		v[k].trusted = j < s->n && !strcmp(s->id[j], v[k].id) &&
+			       !strcmp(s->digest[j], v[k].digest);
 	}
 }
 
@@ -299,9 +347,20 @@ static int check_out_dir(const struct quire_project *p)
 	return err;
 }
 
+static int check_seen(const struct quire_project *p, struct quire_store *store, const json_t *m,
+		      const struct quire_mbase *base, const char *const *allowed, size_t nallowed,
+		      struct quire_out_conflict **out, size_t *n, struct quire_out_seen **seen);
+
 int quire_out_check(const struct quire_project *p, struct quire_store *store, const json_t *m,
 		    const struct quire_mbase *base, const char *const *allowed, size_t nallowed,
 		    struct quire_out_conflict **out, size_t *n)
+{
+	return check_seen(p, store, m, base, allowed, nallowed, out, n, NULL);
+}
+
+static int check_seen(const struct quire_project *p, struct quire_store *store, const json_t *m,
+		      const struct quire_mbase *base, const char *const *allowed, size_t nallowed,
+		      struct quire_out_conflict **out, size_t *n, struct quire_out_seen **seen)
 {
 	*out = NULL;
 	*n = 0;
@@ -351,6 +410,8 @@ int quire_out_check(const struct quire_project *p, struct quire_store *store, co
 		}
 		free(path);
 	}
+	if (seen)
+		*seen = seen_of(c.v, c.n);
 	free(acc.known);
 	free(c.v);
 	quire__arena_release(&names);
@@ -361,16 +422,30 @@ int quire_out_check(const struct quire_project *p, struct quire_store *store, co
 	return 0;
 }
 
-int quire_out_preflight(const struct quire_project *p, struct quire_store *store, const json_t *m,
-			const struct quire_mbase *base, const char *const *allowed, size_t nallowed)
+int quire_out_preflight_seen(const struct quire_project *p, struct quire_store *store,
+			     const json_t *m, const struct quire_mbase *base,
+			     const char *const *allowed, size_t nallowed,
+			     struct quire_out_seen **seen)
 {
 	struct quire_out_conflict *c = NULL;
 	size_t n = 0;
-	int err = quire_out_check(p, store, m, base, allowed, nallowed, &c, &n);
+	if (seen)
+		*seen = NULL;
+	int err = check_seen(p, store, m, base, allowed, nallowed, &c, &n, seen);
 	if (!err && n)
 		err = quire_out_conflict_error(c, n);
 	quire_out_conflicts_free(c, n);
+	if (err && seen) {
+		quire_out_seen_free(*seen);
+		*seen = NULL;
+	}
 	return err;
+}
+
+int quire_out_preflight(const struct quire_project *p, struct quire_store *store, const json_t *m,
+			const struct quire_mbase *base, const char *const *allowed, size_t nallowed)
+{
+	return quire_out_preflight_seen(p, store, m, base, allowed, nallowed, NULL);
 }
 
 int quire_out_adopt(const struct quire_project *p, const struct quire_plan *plan, size_t *adopted)
@@ -429,7 +504,7 @@ int quire_out_sync(const struct quire_project *p, const json_t *m, const json_t 
 	struct quire_store *store = NULL;
 	if (quire_store_open(&store, p->qdir, 1))
 		quire_error_clear();
-	int err = quire_out_sync_cached(p, store, m, NULL, prev, NULL, written, removed);
+	int err = quire_out_sync_cached(p, store, m, NULL, prev, NULL, NULL, written, removed);
 	quire_store_close(store);
 	return err;
 }
@@ -442,6 +517,7 @@ struct put {
 	int exists; /* something is there now (else it is created without a temp file) */
 	int err;
 	char *msg;
+	long long size; /* the output's, -1 when not recorded */
 };
 
 struct putter {
@@ -452,11 +528,15 @@ struct putter {
 	_Atomic size_t next;
 };
 
-static void put_one(const struct putter *w, struct put *t)
+/* Writes t's file from b, the blob as read (err its read's code). */
+static void put_one(const struct putter *w, struct put *t, const struct quire_buf *b, int err)
 {
-	struct quire_buf b = QUIRE_BUF_INIT;
-	/* Verified: a damaged blob must not become a writer's file. */
-	int err = quire_blob_read(w->p->qdir, t->digest, &b, 0, 1);
+	if (err) {
+		/* Read again alone for the store's reason (read_many leaves no message). */
+		struct quire_buf again = QUIRE_BUF_INIT;
+		err = quire_blob_read(w->p->qdir, t->digest, &again, 0, 1);
+		quire_buf_release(&again);
+	}
 	if (err == QUIRE_ECORRUPT || err == QUIRE_ENOTFOUND)
 		err = quire_error_set(
 			QUIRE_ECORRUPT,
@@ -464,20 +544,39 @@ static void put_one(const struct putter *w, struct put *t)
 			"removes it, and the next run makes it again",
 			t->id, quire_error_last());
 	/* rename() replaces a symlink itself, so nothing outside out/ is written. */
-	if (!err && (t->exists || quire_fs_create_new(w->dir, t->path, b.ptr, b.len, 0644) < 0))
-		err = quire_fs_replace(t->path, b.ptr, b.len, 0644);
-	quire_buf_release(&b);
+	if (!err && (t->exists || quire_fs_create_new(w->dir, t->path, b->ptr, b->len, 0644) < 0))
+		err = quire_fs_replace(t->path, b->ptr, b->len, 0644);
 	if (err) {
 		t->err = err;
 		t->msg = quire__xstrdup(quire_error_last());
 	}
 }
 
+/* Files in groups: the packed blobs of a group are read under one lock and one read
+ * transaction (read one by one, four threads queued on the pack's lock). */
+#define PUT_CHUNK 16
+
 static void *putter_main(void *arg)
 {
 	struct putter *w = arg;
-	for (size_t k; (k = atomic_fetch_add(&w->next, 1)) < w->n;)
-		put_one(w, &w->v[k]);
+	const char *digests[PUT_CHUNK];
+	long long sizes[PUT_CHUNK];
+	struct quire_buf bufs[PUT_CHUNK];
+	int errs[PUT_CHUNK];
+	for (size_t k; (k = atomic_fetch_add(&w->next, PUT_CHUNK)) < w->n;) {
+		size_t m = w->n - k < PUT_CHUNK ? w->n - k : PUT_CHUNK;
+		for (size_t x = 0; x < m; x++) {
+			digests[x] = w->v[k + x].digest;
+			sizes[x] = w->v[k + x].size;
+			bufs[x] = (struct quire_buf)QUIRE_BUF_INIT;
+		}
+		/* Verified: a damaged blob must not become a writer's file. */
+		quire_blob_read_many(w->p->qdir, -1, digests, sizes, m, bufs, 0, errs);
+		for (size_t x = 0; x < m; x++) {
+			put_one(w, &w->v[k + x], &bufs[x], errs[x]);
+			quire_buf_release(&bufs[x]);
+		}
+	}
 	return NULL;
 }
 
@@ -491,7 +590,8 @@ static void put_all(struct putter *w)
 
 int quire_out_sync_cached(const struct quire_project *p, struct quire_store *store, const json_t *m,
 			  const struct quire_mbase *base, const json_t *prev,
-			  const struct quire_mbase *prevbase, size_t *written, size_t *removed)
+			  const struct quire_mbase *prevbase, const struct quire_out_seen *seen,
+			  size_t *written, size_t *removed)
 {
 	char *dir = quire__xasprintf("%s/%s", p->root, p->out_dir);
 	int err = check_out_dir(p);
@@ -534,6 +634,7 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 		t->name = t->rel + at;
 	}
 	quire_buf_release(&nb);
+	trust_seen(c.v, c.n, seen);
 	check_all(&c);
 	/* Both lists are sorted by id: the digest each file was written for, by a merge. */
 	for (size_t k = 0, j = 0; k < c.n; k++) {
@@ -554,9 +655,13 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 		}
 		if (!t->ok) {
 			QUIRE_GROW(w.v, alloc, w.n + 1);
-			w.v[w.n++] = (struct put){
-				quire__path_join(dir, t->name), t->id, t->digest, t->exists, 0, NULL
-			};
+			w.v[w.n++] = (struct put){ quire__path_join(dir, t->name),
+						   t->id,
+						   t->digest,
+						   t->exists,
+						   0,
+						   NULL,
+						   t->size };
 		}
 	}
 	free(c.v);

@@ -403,6 +403,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 	char *current = NULL;
 	struct runner r = { 0 };
 	struct quire_mbase *base = NULL;
+	struct quire_out_seen *seen = NULL; /* what the check before the run found in out/ */
 	struct quire_remote *shared = NULL; /* run --shard: the cache, open from the start */
 	/* Providers are checked before the lock; templates once the files are hashed, so an
 	 * unchanged set of templates is not parsed again. */
@@ -447,7 +448,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 		goto materialise; /* which leaves a writer's file in out/ alone, and says so */
 	}
 	/* A writer's text in out/ stops the run before anything is spent or overwritten. */
-	if ((err = quire_out_preflight(p, store, cur, base, NULL, 0)))
+	if ((err = quire_out_preflight_seen(p, store, cur, base, NULL, 0, &seen)))
 		goto out;
 
 	r.p = p;
@@ -526,10 +527,11 @@ out_runner:
 		goto out;
 materialise:
 	err = quire_out_sync_cached(p, store, next ? next : cur, base, next ? cur : NULL,
-				    next ? base : NULL, &res->out_written, &res->out_removed);
+				    next ? base : NULL, seen, &res->out_written, &res->out_removed);
 	if (!err && res->interrupted)
 		err = quire_error_set(QUIRE_EINTR, "interrupted");
 out:
+	quire_out_seen_free(seen);
 	quire_remote_free(shared);
 	if (!quire__mem_keep(cur))
 		json_decref(cur);

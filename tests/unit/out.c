@@ -250,11 +250,12 @@ static void test_many_files_checked_in_parallel(void **state)
 	struct quire_store *store = NULL;
 	assert_int_equal(quire_store_open(&store, f->p->qdir, 0), 0);
 	size_t w = 0, r = 0;
-	assert_int_equal(quire_out_sync_cached(f->p, store, m2, NULL, f->m, NULL, &w, &r), 0);
+	assert_int_equal(quire_out_sync_cached(f->p, store, m2, NULL, f->m, NULL, NULL, &w, &r), 0);
 	assert_int_equal(w, N);
 	assert_int_equal(r, 11);
 	for (int round = 0; round < 2; round++) { /* hashed and recorded, then from the cache */
-		assert_int_equal(quire_out_sync_cached(f->p, store, m2, NULL, m2, NULL, &w, &r), 0);
+		assert_int_equal(
+			quire_out_sync_cached(f->p, store, m2, NULL, m2, NULL, NULL, &w, &r), 0);
 		assert_int_equal(w, 0);
 	}
 	/* Same size, other bytes (another output, so quire may replace it); gone; a directory in
@@ -267,12 +268,13 @@ static void test_many_files_checked_in_parallel(void **state)
 	assert_int_equal(symlink("Many-0.md", "out/Many-599.md"), 0);
 	/* The directory cannot be replaced: that fails the sync, by name, the others are written.
 	 */
-	assert_int_not_equal(quire_out_sync_cached(f->p, store, m2, NULL, m2, NULL, &w, &r), 0);
+	assert_int_not_equal(quire_out_sync_cached(f->p, store, m2, NULL, m2, NULL, NULL, &w, &r),
+			     0);
 	assert_non_null(strstr(quire_error_last(), "Many-301.md"));
 	assert_int_equal(w, 3);
 	quire_error_clear();
 	assert_int_equal(rmdir("out/Many-301.md"), 0);
-	assert_int_equal(quire_out_sync_cached(f->p, store, m2, NULL, m2, NULL, &w, &r), 0);
+	assert_int_equal(quire_out_sync_cached(f->p, store, m2, NULL, m2, NULL, NULL, &w, &r), 0);
 	assert_int_equal(w, 1);
 	for (int k = 0; k < N; k++) {
 		char path[64];
@@ -285,7 +287,7 @@ static void test_many_files_checked_in_parallel(void **state)
 		assert_string_equal(got, text);
 		free(got);
 	}
-	assert_int_equal(quire_out_sync_cached(f->p, store, m2, NULL, m2, NULL, &w, &r), 0);
+	assert_int_equal(quire_out_sync_cached(f->p, store, m2, NULL, m2, NULL, NULL, &w, &r), 0);
 	assert_int_equal(w, 0);
 	quire_store_close(store);
 	json_decref(m2);

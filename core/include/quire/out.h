@@ -15,14 +15,23 @@ struct quire_project;
 int quire_out_sync(const struct quire_project *p, const json_t *m, const json_t *prev,
 		   size_t *written, size_t *removed);
 
+/* What a check of out/ found in place: the files that held the output they should. A sync
+ * that follows under the same lock (a run's, after its commit) does not look at those again
+ * when they should still hold the same output: it writes what changed and what the check
+ * found missing or stale; a file changed by hand in between is found by the next check. */
+struct quire_out_seen;
+void quire_out_seen_free(struct quire_out_seen *s);
+
 /* The same for manifests over bases (quire_manifest_load_index; a NULL manifest or base is
  * none; prev and prevbase both NULL: remove nothing), trusting the store's stat cache (may be
- * NULL) for files unchanged since they were last hashed, and recording what it hashes. */
+ * NULL) for files unchanged since they were last hashed, and recording what it hashes; seen
+ * (may be NULL): what the run's check before it found in place. */
 struct quire_store;
 struct quire_mbase;
 int quire_out_sync_cached(const struct quire_project *p, struct quire_store *store, const json_t *m,
 			  const struct quire_mbase *base, const json_t *prev,
-			  const struct quire_mbase *prevbase, size_t *written, size_t *removed);
+			  const struct quire_mbase *prevbase, const struct quire_out_seen *seen,
+			  size_t *written, size_t *removed);
 
 /* A file in out/ that quire will not overwrite or remove: it holds neither the output it was
  * written for nor another output quire can account for (of the revisions at hand or of the
@@ -57,6 +66,13 @@ int quire_out_conflict_error(const struct quire_out_conflict *c, size_t n);
 int quire_out_preflight(const struct quire_project *p, struct quire_store *store, const json_t *m,
 			const struct quire_mbase *base, const char *const *allowed,
 			size_t nallowed);
+
+/* quire_out_preflight that also says what it found in place (*seen, for the sync after;
+ * NULL after an error). */
+int quire_out_preflight_seen(const struct quire_project *p, struct quire_store *store,
+			     const json_t *m, const struct quire_mbase *base,
+			     const char *const *allowed, size_t nallowed,
+			     struct quire_out_seen **seen);
 
 /* Takes back into the blob store the outputs a plan found missing (a fresh clone, a blob
  * removed as corrupt) from their out/ files, when a file holds exactly the recorded bytes
