@@ -168,7 +168,33 @@ struct mw {
 	int err;
 	struct quire_hasher *hash; /* naming the revision by its bytes: all of them, so far */
 	size_t name_at;		   /* where QUIRE_REV_PENDING stands in the text, 0: nowhere */
+	char *rd;		   /* a buffer the copies from base are hashed through */
 };
+
+#define HASH_READ (1u << 20)
+
+/* Hashes base's bytes [off, off + len) read through a buffer: hashed from a mapping of the
+ * parent's file, every page of it stayed in the process's resident set (the whole parent,
+ * 21 MB at 10k artefacts, in a one-scene change's peak). */
+static int hash_copy(struct mw *w, size_t off, size_t len)
+{
+	if (!w->rd)
+		w->rd = quire__xmalloc(HASH_READ);
+	while (len) {
+		size_t want = len < HASH_READ ? len : HASH_READ;
+		ssize_t got = pread(w->base->fd, w->rd, want, (off_t)off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return quire_error_set(QUIRE_EIO, "cannot read the parent revision: %s",
+					       got < 0 ? strerror(errno)
+						       : "it is shorter than its index");
+		quire_hasher_update(w->hash, w->rd, (size_t)got);
+		off += (size_t)got;
+		len -= (size_t)got;
+	}
+	return 0;
+}
 
 static size_t mw_pos(const struct mw *w)
 {
@@ -195,11 +221,9 @@ static void mw_flush_copy(struct mw *w)
 	if (w->st) {
 		mw_flush_buf(w);
 		if (w->hash) {
-			int err = quire__mbase_map(w->base);
+			int err = hash_copy(w, w->cp_off, w->cp_len);
 			if (err && !w->err)
 				w->err = err;
-			if (!err)
-				quire_hasher_update(w->hash, w->base->map + w->cp_off, w->cp_len);
 		}
 		if (quire_fs_stream_copy(w->st, w->base->fd, w->cp_off, w->cp_len) && !w->err)
 			w->err = w->st->err;
@@ -332,7 +356,7 @@ static int manifest_emit(const json_t *m, struct mw *w, struct span **spans_out,
 static int manifest_text(const json_t *m, struct quire_mbase *base, struct quire_buf *out,
 			 struct span **spans, size_t *nspans)
 {
-	struct mw w = { QUIRE_BUF_INIT, NULL, base, 0, 0, 0, NULL, 0, NULL, 0 };
+	struct mw w = { QUIRE_BUF_INIT, NULL, base, 0, 0, 0, NULL, 0, NULL, 0, NULL };
 	int err = manifest_emit(m, &w, spans, nspans);
 	if (!err)
 		quire_buf_add(out, w.buf.ptr, w.buf.len);
@@ -387,11 +411,13 @@ int quire_manifest_write_named(const char *qdir, const char *rev, const json_t *
 	if (!err)
 		err = quire_fs_stream_open(&fst, path, 0644);
 	if (!err) {
-		struct mw w = { QUIRE_BUF_INIT, &fst, base, 0, 0, 0, NULL, 0, NULL, 0 };
+		struct mw w = { QUIRE_BUF_INIT, &fst, base, 0, 0, 0, NULL, 0, NULL, 0, NULL };
 		if (pending)
 			w.hash = quire_hasher_new();
 		err = manifest_emit(m, &w, &spans, &nspans);
 		quire_buf_release(&w.buf);
+		free(w.rd);
+		w.rd = NULL;
 		if (!err && pending)
 			err = name_revision(&fst, &w, name, &path, dir);
 		/* Told before the file takes its name: a kill after this finds the name and
