@@ -182,6 +182,7 @@ class Tool:
     def __init__(self, name, d, runner, quire):
         self.name, self.d, self.r, self.quire = name, d, runner, quire
         self.peak_rss = 0
+        self.last_rss = 0  # KiB, of the last build or plan
 
     def clean(self):
         for x in (".quire", "out", ".ninja_log", ".ninja_deps"):
@@ -206,6 +207,7 @@ class Tool:
                                                                     json.dumps(ev)))
             ran = ev.get("produced", -1)
         self.peak_rss = max(self.peak_rss, rss)
+        self.last_rss = rss
         if ran != expect:
             raise BenchError("%s in %s re-ran %d steps, expected %d\n--- output (tail)\n%s"
                              % (self.name, self.d, ran, expect, out[-3000:]))
@@ -214,6 +216,7 @@ class Tool:
     def plan_check(self):
         secs, _, _, rss = self.r.run([self.quire, "plan", "--check"], self.d, ok_codes=(0,))
         self.peak_rss = max(self.peak_rss, rss)
+        self.last_rss = rss
         return secs
 
 
@@ -235,10 +238,13 @@ def bench_size(n, args, runner, tmp, deadline):
         % (n, g["chapters"], g["scenes"], steps, g["quire_book"], time.perf_counter() - t0))
     tools = {t: Tool(t, os.path.join(d, t), runner, args.quire) for t in args.tools}
     times = {}  # (scenario, tool) -> [seconds]
+    rss_rows = {}  # (scenario, tool) -> the largest peak RSS of its runs, KiB
     notes = []
 
-    def rec(scen, tool, secs):
+    def rec(scen, tool, secs, rss=None):
         times.setdefault((scen, tool), []).append(secs)
+        if rss:
+            rss_rows[(scen, tool)] = max(rss_rows.get((scen, tool), 0), rss)
         log("  %-8s %-5s %8.3f s" % (scen, tool, secs))
 
     def order(k):
@@ -257,7 +263,7 @@ def bench_size(n, args, runner, tmp, deadline):
             break
         for t in order(k):
             tools[t].clean()
-            rec("full", t, tools[t].build(steps))
+            rec("full", t, tools[t].build(steps), tools[t].last_rss)
 
     # no-op and one-scene changes, alternately
     for k in range(args.repeat):
@@ -265,15 +271,15 @@ def bench_size(n, args, runner, tmp, deadline):
             break
         for t in order(k):
             if t == "quire":
-                rec("noop-plan", t, tools[t].plan_check())
-                rec("noop-run", t, tools[t].build(0))
+                rec("noop-plan", t, tools[t].plan_check(), tools[t].last_rss)
+                rec("noop-run", t, tools[t].build(0), tools[t].last_rss)
             else:
                 s = tools[t].build(0)
-                rec("noop-plan", t, s)
-                rec("noop-run", t, s)
+                rec("noop-plan", t, s, tools[t].last_rss)
+                rec("noop-run", t, s, tools[t].last_rss)
         for t in order(k):
             append(os.path.join(tools[t].d, "prompts", "scene-0-0.md"), "Revision %d.\n" % k)
-            rec("scene", t, tools[t].build(2))
+            rec("scene", t, tools[t].build(2), tools[t].last_rss)
 
     # the outline changed: everything re-runs
     for k in range(args.repeat_full):
@@ -281,7 +287,7 @@ def bench_size(n, args, runner, tmp, deadline):
             break
         for t in order(k):
             append(os.path.join(tools[t].d, "prompts", "outline.md"), "Revision %d.\n" % k)
-            rec("outline", t, tools[t].build(steps))
+            rec("outline", t, tools[t].build(steps), tools[t].last_rss)
 
     # quire alone: the mock provider, full run including the manifest commit
     mock = Tool("quire", os.path.join(d, "quire-mock"), runner, args.quire)
@@ -289,7 +295,7 @@ def bench_size(n, args, runner, tmp, deadline):
         if k and out_of_time("mock"):
             break
         mock.clean()
-        rec("mock", "quire", mock.build(steps))
+        rec("mock", "quire", mock.build(steps), mock.last_rss)
 
     # the file-system floor of that run: its outputs stored twice, by a C loop and nothing else
     if ("mock", "quire") in times:
@@ -320,7 +326,7 @@ def bench_size(n, args, runner, tmp, deadline):
     cnt = {k: len(v) for k, v in times.items()}
     discard(d)
     return {"size": n, "steps": steps, "book": g["quire_book"], "median": med, "count": cnt,
-            "rss_kib": rss, "notes": notes, "disk": disk}
+            "rss_kib": rss, "rss_rows": rss_rows, "notes": notes, "disk": disk}
 
 
 def store_disk(qdir):
@@ -508,6 +514,30 @@ def report(results, hashr, conc, args):
         lines.append("| %s | %s | %.1f | %.1f | %.1f | %s | %s | %s | - |" % (
             SCENARIO_NAMES["rss"], sz(r), rs["quire"], rs["ninja"], rs["make"],
             fmt_ratio(rs["quire"], rs["ninja"]), fmt_ratio(rs["quire"], rs["make"]), v))
+
+    # issue 17: peak RSS <= ninja's in every row, at 10k and 100k (the mock row against
+    # ninja's full build, the nearest thing ninja does)
+    lines.append("")
+    lines.append("| peak RSS by row (MiB) | size (steps) | quire | ninja | make | quire/ninja | target |")
+    lines.append("| --- | --- | ---: | ---: | ---: | ---: | --- |")
+    for scen in ("full", "noop-plan", "noop-run", "scene", "outline", "mock"):
+        for r in results:
+            rr = r.get("rss_rows", {})
+            q = rr.get((scen, "quire"))
+            if not q:
+                continue
+            other = "full" if scen == "mock" else scen
+            nj, mk = rr.get((other, "ninja")), rr.get((other, "make"))
+            lim = 1.0 if r["size"] >= 10000 else None
+            ratio = q / nj if nj else None
+            v = verdict(ratio, lim)
+            if v.endswith("FAIL"):
+                fails.append("peak RSS of '%s' at %d: %.2fx ninja's (target <= 1.0x)"
+                             % (SCENARIO_NAMES.get(scen, "mock provider, full run"), r["size"], ratio))
+            lines.append("| %s | %s | %.1f | %s | %s | %s | %s |" % (
+                SCENARIO_NAMES.get(scen, "mock provider, full run"), sz(r), q / 1024.0,
+                "%.1f" % (nj / 1024.0) if nj else "-", "%.1f" % (mk / 1024.0) if mk else "-",
+                fmt_ratio(q, nj), v))
 
     lines.append("")
     lines.append("| quire alone | size (steps) | measured | compared with | ratio | target |")
@@ -715,7 +745,9 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"results": [dict(r, median={"%s/%s" % k: v for k, v in r["median"].items()},
-                                        count={"%s/%s" % k: v for k, v in r["count"].items()})
+                                        count={"%s/%s" % k: v for k, v in r["count"].items()},
+                                        rss_rows={"%s/%s" % k: v
+                                                  for k, v in r.get("rss_rows", {}).items()})
                                    for r in results],
                        "hash": hashr, "concurrency": conc, "fails": fails}, f, indent=1)
     return 0
