@@ -26,6 +26,9 @@ struct quire__jobserver;
 
 /* Largest artefact read back into memory to render a prompt. */
 #define RENDER_CAP (64u << 20)
+/* A node reading this many outputs is a collector: they are read ahead on two threads, and
+ * its rendering is kept by ranges (core/run_splice.c). */
+#define SPLICE_MIN_DEPS 256
 /* Most tokens one call may report and have counted (a million times a large context). */
 #define MAX_TOKENS 1000000000000LL
 
@@ -304,6 +307,19 @@ struct binst *quire_run__binst_for(struct runner *r, const char *role);
 
 /* Builds the job for node i: prompt, schema, input files, output path. */
 int quire_run__make_job(struct runner *r, size_t i, struct job *j);
+
+/* The value node i's output has in a prompt, read from the store and verified (a new
+ * reference); NULL with the error set. */
+json_t *quire_run__load_value(struct runner *r, size_t i);
+
+/* Renders collector i's template t (read from rel) by ranges when it can (see
+ * core/run_splice.c): 0 with the rendering appended to out, else 1 (nothing appended: the
+ * caller renders it the usual way). c is the usual context; the dependency marks are set. */
+struct quire_template;
+struct quire_render_ctx;
+int quire_run__render_spliced(struct runner *r, size_t i, const char *rel,
+			      const struct quire_template *t, const struct quire_render_ctx *c,
+			      struct quire_buf *out);
 
 /* Marks node i finished and releases its dependants. */
 void quire_run__finish(struct runner *r, size_t i, enum nstate st);

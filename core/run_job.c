@@ -313,7 +313,7 @@ static int slot_prepare(struct wslot *w, struct job *j)
 static int prepare_inputs(struct wslot *w, struct job *j)
 {
 	/* A provider given only the prompt reads no file: what reached its prompt was verified
-	 * as it was read (load_value). */
+	 * as it was read (quire_run__load_value). */
 	if (in_memory(j) || quire_provider_prompt_only(j->bi->b->provider))
 		return 0;
 	for (size_t k = 0; k < j->rq.ninputs; k++) {
@@ -449,7 +449,7 @@ static json_t *value_of(struct runner *r, size_t i, const struct quire_buf *b)
 
 /* The value node i's output has in a prompt, read from the store; NULL with the error set.
  * Safe on several threads (for different nodes). */
-static json_t *load_value(struct runner *r, size_t i)
+json_t *quire_run__load_value(struct runner *r, size_t i)
 {
 	const struct quire_node *n = &r->plan->nodes[i];
 	if (placeable(r, i))
@@ -519,7 +519,7 @@ static void *prefetch_main(void *arg)
 
 static void prefetch(struct runner *r, const struct quire_node *n, const struct quire_template *t)
 {
-	if (n->ndeps < 256)
+	if (n->ndeps < SPLICE_MIN_DEPS)
 		return;
 	struct prefetch f = { r, n, quire__xcalloc(n->ndeps, sizeof(json_t *)),
 			      quire__xcalloc(n->ndeps, 1), 0 };
@@ -560,7 +560,7 @@ static const json_t *artefact_value(void *ud, const char *id)
 		return NULL;
 	}
 	if (!r->values[i])
-		r->values[i] = load_value(r, (size_t)i);
+		r->values[i] = quire_run__load_value(r, (size_t)i);
 	return r->values[i];
 }
 
@@ -612,7 +612,6 @@ static int render_file(struct runner *r, size_t i, const char *rel, struct quire
 			*cache = t;
 	}
 	if (!err) {
-		prefetch(r, n, t);
 		r->gen++;
 		for (size_t k = 0; k < n->ndeps; k++)
 			r->mark[n->deps[k]] = r->gen;
@@ -634,8 +633,10 @@ static int render_file(struct runner *r, size_t i, const char *rel, struct quire
 			.artefact = artefact_value,
 			.ud = r,
 		};
-		if (!err)
+		if (!err && quire_run__render_spliced(r, i, rel, t, &c, out)) {
+			prefetch(r, n, t);
 			err = quire_template_render(t, &c, out);
+		}
 		quire_buf_release(&fb);
 		quire_buf_release(&draft);
 	}

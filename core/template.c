@@ -655,3 +655,20 @@ int quire_template_reads_all(const struct quire_template *t, const char *produce
 	}
 	return 0;
 }
+
+int quire_template_shows_verbatim(const struct quire_template *t, const struct quire_blueprint *bp)
+{
+	for (size_t i = 0; i < t->nsegs; i++) {
+		const struct seg *s = &t->segs[i];
+		if ((s->kind != SEG_EXPR && s->kind != SEG_IF) || !s->head)
+			continue;
+		int pi = quire_blueprint_producer(bp, s->head);
+		if (pi < 0)
+			continue;
+		enum quire_output_type ty = bp->producers[pi].output.type;
+		if (s->kind == SEG_IF || s->nsteps || s->section ||
+		    (ty != QUIRE_OUT_TEXT && ty != QUIRE_OUT_FILE))
+			return 0;
+	}
+	return 1;
+}

@@ -29,6 +29,11 @@ int quire_template_check(const struct quire_template *t, const struct quire_blue
  * collector's render then reads many of its outputs. */
 int quire_template_reads_all(const struct quire_template *t, const char *producer);
 
+/* Whether every output t reads is shown whole and as it is: each reference to a producer is
+ * a whole text (or file) output, never a field, a "| section" or a condition. Its rendering
+ * is then its text with each output's bytes in place (see core/run_splice.c). */
+int quire_template_shows_verbatim(const struct quire_template *t, const struct quire_blueprint *bp);
+
 /* The indexes of list input `name` that t reads for the instance at idx, appended to out
  * (integers; an index past the end too): 0, or 1 when t reads the list whole ({{Notes}},
  * [*], [<p]), so that every item counts. */

@@ -275,6 +275,31 @@ static void test_collect_and_join(void **state)
 	expect_render(f, "{{Scene[*][*] | join \"|\"}}", "Book", NULL, "S 0.0|S 1.0|S 2.0");
 }
 
+/* What a collector may render by ranges: outputs shown whole and as they are, only. */
+static void test_shows_verbatim(void **state)
+{
+	struct fx *f = *state;
+	static const struct {
+		const char *text;
+		int verbatim;
+	} cases[] = {
+		{ "Tone {{Tone}}: {{Scene[*][*] | join \"|\"}}\n{{Scene[0][1]}}", 1 },
+		{ "{{#if Tone}}{{Scene[*][*]}}{{/if}}", 1 },	     /* a condition on an input */
+		{ "{{#if Scene[0][0]}}x{{/if}}{{Scene[*][*]}}", 0 }, /* on an output */
+		{ "{{Scene[*][*] | section \"Notes\"}}", 0 },
+		{ "{{Outline.chapters}}", 0 }, /* a field */
+		{ "{{Outline}}", 0 },	       /* JSON, re-serialised */
+	};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct quire_template *t = NULL;
+		assert_int_equal(
+			quire_template_parse(&t, cases[k].text, strlen(cases[k].text), "p.md"), 0);
+		if (quire_template_shows_verbatim(t, f->bp) != cases[k].verbatim)
+			fail_msg("'%s': expected %d", cases[k].text, cases[k].verbatim);
+		quire_template_free(t);
+	}
+}
+
 static void test_out_of_range(void **state)
 {
 	struct fx *f = *state;
@@ -567,6 +592,7 @@ int main(void)
 		T(test_text_artefact),
 		T(test_json_path),
 		T(test_collect_and_join),
+		T(test_shows_verbatim),
 		T(test_out_of_range),
 		T(test_missing_artefact_is_positioned),
 		T(test_name_not_in_uses),

@@ -1,0 +1,86 @@
+#!/bin/bash
+# A collector whose template shows its inputs whole (the Book of every scene) keeps its last
+# rendering by ranges: when one scene changes, the Book's prompt is the kept one with that
+# scene's range replaced, byte for byte what a whole rendering gives, without reading the
+# other scenes again. Anything else (another skeleton, a damaged or missing copy, a template
+# that reads fields or conditions) is rendered whole.
+. "$(dirname "$0")/lib.sh"
+mkdir p && cd p && mkdir prompts
+cat >blueprint.yaml <<'YAML'
+blueprint: ranges
+inputs:
+  Title: { type: text, default: "T" }
+  Count: { type: int, default: 300 }
+producers:
+  Scene:
+    foreach: { i: Count }
+    role: w
+    prompt: "prompts/scene-{{i}}.md"
+  Book:
+    role: book
+    prompt: prompts/book.md
+    uses: [Title, "Scene[*]"]
+YAML
+printf 'quire: 1\nroles:\n  w: { provider: mock }\n  book: { provider: mock, params: { mode: echo } }\n' >quire.yaml
+echo "Title: The Long Night" >inputs.yaml
+for i in $(seq 0 299); do echo "scene $i" >prompts/scene-$i.md; done
+printf '# {{Title}}\n\n{{Scene[*] | join "\\n---\\n"}}\nThe end of {{Title}}.\n' >prompts/book.md
+# What a whole rendering gives: the scenes' outputs as they are in out/.
+expect() {
+	printf '# %s\n\n' "$1"
+	for i in $(seq 0 299); do
+		[ "$i" -gt 0 ] && printf '\n---\n'
+		cat "out/Scene-$i.md"
+	done
+	printf '\nThe end of %s.\n' "$1"
+}
+run_q "a first build" 0 run
+check "the Book is every scene, in order" cmp out/Book.md <(expect "The Long Night")
+check "its rendering is kept by ranges" test -n "$(ls .quire/runs/splice-* 2>/dev/null)"
+
+echo "scene 7, again" >prompts/scene-7.md
+# Every other scene's stored output damaged: a rendering that read them would fail.
+python3 - "$(manifest 1)" <<'PY' || exit 2
+import json, os, sqlite3, sys
+arts = json.load(open(sys.argv[1]))["artefacts"]
+db = sqlite3.connect(".quire/blobs/pack.db", timeout=30)
+n = 0
+for i in range(300):
+    if i == 7:
+        continue
+    h = arts["Scene[%d]" % i]["digest"].split(":")[1]
+    f = os.path.join(".quire/blobs/sha256", h[:2], h)
+    if os.path.exists(f):
+        os.chmod(f, 0o644); open(f, "w").write("damaged"); n += 1
+    else:
+        n += db.execute("UPDATE blob SET data = CAST('damaged' AS BLOB) WHERE d = ?",
+                        (bytes.fromhex(h),)).rowcount
+db.commit()
+sys.exit(0 if n == 299 else 1)
+PY
+run_q "one scene changed" 0 run --json
+is "two steps ran" "$(count_events produced)" 2
+check "the Book has the new scene in its place, the rest as they were" \
+	cmp out/Book.md <(expect "The Long Night")
+
+echo "Title: Another Night" >inputs.yaml
+run_q "the Title changed: another skeleton, rendered whole" 5 run --json
+check "which reads the damaged outputs, and says so" grep -q '"id":"Book".*damaged' "$TRASH/.out"
+run_q "fsck --repair removes them" 0 fsck --repair
+run_q "the next run makes them again, and the Book" 0 run --json
+check "the Book is right" cmp out/Book.md <(expect "Another Night")
+
+for f in .quire/runs/splice-*; do printf 'X' | dd of="$f" bs=1 seek=200 conv=notrunc 2>/dev/null; done
+echo "scene 8, again" >prompts/scene-8.md
+run_q "a damaged kept copy is not used" 0 run
+check "the Book is still right" cmp out/Book.md <(expect "Another Night")
+rm -f .quire/runs/splice-*
+echo "scene 9, again" >prompts/scene-9.md
+run_q "nor is a missing one needed" 0 run
+check "right again" cmp out/Book.md <(expect "Another Night")
+
+printf '{{#if Scene[0]}}# {{Title}}{{/if}}\n{{Scene[*]}}\n' >prompts/book.md
+rm -f .quire/runs/splice-*
+run_q "a template with a condition on a scene" 0 run
+check "is rendered whole, not kept" test -z "$(ls .quire/runs/splice-* 2>/dev/null)"
+done_testing
