@@ -204,11 +204,22 @@ static int run_diff(const char *qdir, const char *id, const char *ra, const char
 	/* Gone before anything is printed: a reader that stops early (| head) ends quire. */
 	drop_copies(tmp);
 	tmp = NULL;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+		/* exec failed in the child: an empty diff would read as "no change". */
+		fprintf(stderr, "quire: cannot show the change of %s: cannot run %s (%s)\n", id,
+			word_diff ? "git" : "diff",
+			word_diff ? "--word-diff runs git diff; is git installed and on PATH?"
+				  : "is diff installed and on PATH?");
+		quire_buf_release(&out);
+		free(pa);
+		free(pb);
+		return -1;
+	}
 	/* git names the blob files: its header goes, the artefact's labels take its place. */
-	const char *body = out.ptr;
+	const char *body = out.ptr ? out.ptr : "";
 	if (word_diff) {
-		const char *hunk = strstr(out.ptr, "\n@@");
-		body = hunk ? hunk + 1 : out.ptr + out.len;
+		const char *hunk = strstr(body, "\n@@");
+		body = hunk ? hunk + 1 : body + out.len;
 	}
 	struct quire_buf *to = text ? text : &out;
 	struct quire_buf shown = QUIRE_BUF_INIT;

@@ -31,6 +31,10 @@ check "compares rev-0001 and rev-0002" out_has "diff $(rev 1) $(rev 2)"
 run_q "diff current~1 current --word-diff" 0 diff current~1 current --word-diff
 check "labels the artefact" out_has "--- Chapter[0]@$(rev 1)"
 check "shows changed words, not whole lines" grep -q '\[-.*-\]{+.*+}' "$TRASH/.out"
+PATH=/nonexistent run_q "--word-diff without git on PATH" 0 diff current~1 current --word-diff
+check "says it cannot run git" err_has "cannot show the change of Chapter[0]: cannot run git"
+PATH=/nonexistent run_q "nor diff without it" 0 diff current~1 current
+check "says it cannot run diff" err_has "cannot show the change of Chapter[0]: cannot run diff"
 run_q "diff with prefixes names the same" 0 diff $(revfull 1 | cut -c1-7) $(revfull 2 | cut -c1-9) --json
 check "as JSON" python3 -c '
 import json,sys; d=json.load(open(sys.argv[1])); assert d["from"]=="'"$(revfull 1)"'" and d["to"]=="'"$(revfull 2)"'"' "$TRASH/.out"
