@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "blob_pack.h"
 #include "quire/blob.h"
 #include "quire/buf.h"
 #include "quire/error.h"
@@ -118,7 +119,8 @@ static void check_all(struct checker *c)
 
 struct quire_out_seen {
 	struct quire__arena names;
-	const char **id, **digest; /* sorted by id, as quire_manifest_outputs lists them */
+	/* sorted by id, as quire_manifest_outputs lists them; rel the file's name ("out/...") */
+	const char **id, **digest, **rel;
 	size_t n;
 };
 
@@ -129,6 +131,7 @@ void quire_out_seen_free(struct quire_out_seen *s)
 	quire__arena_release(&s->names);
 	free(s->id);
 	free(s->digest);
+	free(s->rel);
 	free(s);
 }
 
@@ -138,23 +141,27 @@ static struct quire_out_seen *seen_of(const struct item *v, size_t n)
 	struct quire_out_seen *s = quire__xcalloc(1, sizeof(*s));
 	s->id = quire__xcalloc(n + 1, sizeof(*s->id));
 	s->digest = quire__xcalloc(n + 1, sizeof(*s->digest));
+	s->rel = quire__xcalloc(n + 1, sizeof(*s->rel));
 	for (size_t k = 0; k < n; k++)
 		if (v[k].ok) {
 			s->id[s->n] = quire__arena_copy(&s->names, v[k].id, strlen(v[k].id));
+			s->rel[s->n] = quire__arena_copy(&s->names, v[k].rel, strlen(v[k].rel));
 			s->digest[s->n++] =
 				quire__arena_copy(&s->names, v[k].digest, strlen(v[k].digest));
 		}
 	return s;
 }
 
-/* Marks the items (sorted by id) that seen found in place with the digest they need now. */
+/* Marks the items (sorted by id) that seen found in place, under the name and with the
+ * digest they need now (an ext changed, the output the same: the new name was not looked
+ * at). */
 static void trust_seen(struct item *v, size_t n, const struct quire_out_seen *s)
 {
 	for (size_t k = 0, j = 0; s && k < n; k++) {
 		while (j < s->n && strcmp(s->id[j], v[k].id) < 0)
 			j++;
 		v[k].trusted = j < s->n && !strcmp(s->id[j], v[k].id) &&
-			       !strcmp(s->digest[j], v[k].digest);
+			       !strcmp(s->digest[j], v[k].digest) && !strcmp(s->rel[j], v[k].rel);
 	}
 }
 
@@ -528,14 +535,16 @@ struct putter {
 	_Atomic size_t next;
 };
 
-/* Writes t's file from b, the blob as read (err its read's code). */
+/* Writes t's file from b, the blob as read in a group (err that read's code); with no b, or
+ * when the group's read failed, the blob is read here, alone (for the store's reason, or
+ * for bytes read anew). */
 static void put_one(const struct putter *w, struct put *t, const struct quire_buf *b, int err)
 {
-	if (err) {
-		/* Read again alone for the store's reason (read_many leaves no message). */
-		struct quire_buf again = QUIRE_BUF_INIT;
-		err = quire_blob_read(w->p->qdir, t->digest, &again, 0, 1);
-		quire_buf_release(&again);
+	struct quire_buf own = QUIRE_BUF_INIT;
+	if (!b || err) {
+		/* Verified: a damaged blob must not become a writer's file. */
+		err = quire_blob_read(w->p->qdir, t->digest, &own, 0, 1);
+		b = &own;
 	}
 	if (err == QUIRE_ECORRUPT || err == QUIRE_ENOTFOUND)
 		err = quire_error_set(
@@ -546,6 +555,7 @@ static void put_one(const struct putter *w, struct put *t, const struct quire_bu
 	/* rename() replaces a symlink itself, so nothing outside out/ is written. */
 	if (!err && (t->exists || quire_fs_create_new(w->dir, t->path, b->ptr, b->len, 0644) < 0))
 		err = quire_fs_replace(t->path, b->ptr, b->len, 0644);
+	quire_buf_release(&own);
 	if (err) {
 		t->err = err;
 		t->msg = quire__xstrdup(quire_error_last());
@@ -553,7 +563,9 @@ static void put_one(const struct putter *w, struct put *t, const struct quire_bu
 }
 
 /* Files in groups: the packed blobs of a group are read under one lock and one read
- * transaction (read one by one, four threads queued on the pack's lock). */
+ * transaction (read one by one, four threads queued on the pack's lock); a large one is
+ * read alone when its file is written (a group of them held at once would be the largest
+ * outputs sixteen times over). */
 #define PUT_CHUNK 16
 
 static void *putter_main(void *arg)
@@ -563,18 +575,25 @@ static void *putter_main(void *arg)
 	long long sizes[PUT_CHUNK];
 	struct quire_buf bufs[PUT_CHUNK];
 	int errs[PUT_CHUNK];
+	size_t at[PUT_CHUNK];
 	for (size_t k; (k = atomic_fetch_add(&w->next, PUT_CHUNK)) < w->n;) {
-		size_t m = w->n - k < PUT_CHUNK ? w->n - k : PUT_CHUNK;
-		for (size_t x = 0; x < m; x++) {
-			digests[x] = w->v[k + x].digest;
-			sizes[x] = w->v[k + x].size;
-			bufs[x] = (struct quire_buf)QUIRE_BUF_INIT;
-		}
+		size_t m = w->n - k < PUT_CHUNK ? w->n - k : PUT_CHUNK, ns = 0;
+		for (size_t x = 0; x < m; x++)
+			if (w->v[k + x].size >= 0 && w->v[k + x].size < QUIRE_PACK_MAX) {
+				at[ns] = k + x;
+				digests[ns] = w->v[k + x].digest;
+				sizes[ns] = w->v[k + x].size;
+				bufs[ns++] = (struct quire_buf)QUIRE_BUF_INIT;
+			}
 		/* Verified: a damaged blob must not become a writer's file. */
-		quire_blob_read_many(w->p->qdir, -1, digests, sizes, m, bufs, 0, errs);
-		for (size_t x = 0; x < m; x++) {
-			put_one(w, &w->v[k + x], &bufs[x], errs[x]);
-			quire_buf_release(&bufs[x]);
+		quire_blob_read_many(w->p->qdir, -1, digests, sizes, ns, bufs, 0, errs);
+		for (size_t x = 0, y = 0; x < m; x++) {
+			if (y < ns && at[y] == k + x) {
+				put_one(w, &w->v[k + x], &bufs[y], errs[y]);
+				quire_buf_release(&bufs[y++]);
+			} else {
+				put_one(w, &w->v[k + x], NULL, 0);
+			}
 		}
 	}
 	return NULL;

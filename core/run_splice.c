@@ -101,8 +101,9 @@ static int kept_load(struct runner *r, const char *id, const char *rel, struct k
 	for (size_t x = 0; x < k->n; x++) {
 		char *tab;
 		errno = 0;
-		unsigned long long len = strtoull(p, &tab, 10);
-		if (errno || tab == p || tab >= end || *tab != '\t' ||
+		unsigned long long len =
+			p < end && *p >= '0' && *p <= '9' ? strtoull(p, &tab, 10) : 0;
+		if (p >= end || *p < '0' || *p > '9' || errno || tab >= end || *tab != '\t' ||
 		    (size_t)(end - tab) < QUIRE_DIGEST_STRLEN + 1 ||
 		    tab[QUIRE_DIGEST_STRLEN] != '\n')
 			return 0;
@@ -164,23 +165,37 @@ static int fill(struct runner *r, const struct quire_buf *s, const struct skel *
 		int wl = snprintf(want, sizeof(want), "%c%zu%c", MARK_OPEN, x, MARK_CLOSE);
 		if (!m || (size_t)(end - m) < (size_t)wl || memcmp(m, want, (size_t)wl))
 			return -1;
-		quire_buf_add(out, p, (size_t)(m - p));
+		if (quire_buf_add(out, p, (size_t)(m - p)))
+			return QUIRE_EIO;
 		if (k) {
 			koff += (size_t)(m - kp);
 			kp = m + wl;
 		}
 		const struct quire_node *n = &r->plan->nodes[sk->node[x]];
 		size_t at = out->len;
-		if (k && koff + k->rlen[x] <= k->len && !strcmp(k->rdig[x], n->digest)) {
-			quire_buf_add(out, k->text + koff, k->rlen[x]);
-		} else {
+		/* A kept range is used only when it still hashes to the output's digest: the
+		 * range is exactly that output's bytes, so nothing unverified reaches the
+		 * prompt (a damaged length in the kept file makes it read again). */
+		int copied = 0;
+		if (k && koff <= k->len && k->rlen[x] <= k->len - koff &&
+		    !strcmp(k->rdig[x], n->digest)) {
+			struct quire_digest rd;
+			quire_hash_bytes(k->text + koff, k->rlen[x], &rd);
+			copied = !strcmp(rd.s, n->digest);
+			if (copied && quire_buf_add(out, k->text + koff, k->rlen[x]))
+				return QUIRE_EIO;
+		}
+		if (!copied) {
 			json_t *v = r->values[sk->node[x]];
 			json_t *own = v ? NULL : quire_run__load_value(r, sk->node[x]);
 			if (!v && !own)
 				return quire_error_code() ? quire_error_code() : QUIRE_EIO;
 			const json_t *use = v ? v : own;
-			quire_buf_add(out, json_string_value(use), json_string_length(use));
+			int aerr =
+				quire_buf_add(out, json_string_value(use), json_string_length(use));
 			json_decref(own);
+			if (aerr)
+				return aerr;
 		}
 		if (k)
 			koff += k->rlen[x];
@@ -189,8 +204,7 @@ static int fill(struct runner *r, const struct quire_buf *s, const struct skel *
 	}
 	if (memchr(p, MARK_OPEN, (size_t)(end - p)))
 		return -1;
-	quire_buf_add(out, p, (size_t)(end - p));
-	return 0;
+	return quire_buf_add(out, p, (size_t)(end - p)) ? QUIRE_EIO : 0;
 }
 
 int quire_run__render_spliced(struct runner *r, size_t i, const char *rel,

@@ -287,8 +287,9 @@ static void test_shows_verbatim(void **state)
 		{ "{{#if Tone}}{{Scene[*][*]}}{{/if}}", 1 },	     /* a condition on an input */
 		{ "{{#if Scene[0][0]}}x{{/if}}{{Scene[*][*]}}", 0 }, /* on an output */
 		{ "{{Scene[*][*] | section \"Notes\"}}", 0 },
-		{ "{{Outline.chapters}}", 0 }, /* a field */
-		{ "{{Outline}}", 0 },	       /* JSON, re-serialised */
+		{ "{{Scene[0][0].title}}", 0 }, /* a field of a text output */
+		{ "{{Outline.chapters}}", 0 },	/* a field */
+		{ "{{Outline}}", 0 },		/* JSON, re-serialised */
 	};
 	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
 		struct quire_template *t = NULL;
