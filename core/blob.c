@@ -476,19 +476,21 @@ out:
 	return err;
 }
 
-int quire_blob_put(const char *qdir, const void *data, size_t len, struct quire_digest *out)
+/* Stores data, which hashes to digest; with replace, over any copy already there (as
+ * quire_blob_adopt: it may be damaged), else a copy there is kept. */
+static int put_bytes(const char *qdir, const void *data, size_t len, const char *digest,
+		     int replace)
 {
-	quire_hash_bytes(data, len, out);
-	/* A copy already packed is kept (INSERT OR IGNORE); a file of it from before packs
-	 * is not looked for: gc packs it over this one. */
+	/* A copy already packed is kept (INSERT OR IGNORE) unless replaced; a file of it from
+	 * before packs is not looked for: gc packs it over this one. */
 	if (len < QUIRE_PACK_MAX)
-		return quire__pack_put(qdir, out->s, data, len, 0);
-	if (quire_blob_exists(qdir, out->s))
+		return quire__pack_put(qdir, digest, data, len, replace);
+	if (!replace && quire_blob_exists(qdir, digest))
 		return 0;
-	char *dir = shard_dir(qdir, out->s), *path = quire_blob_path(qdir, out->s);
+	char *dir = shard_dir(qdir, digest), *path = quire_blob_path(qdir, digest);
 	/* The shard directory is made once this process found it missing (a mkdir per blob,
 	 * failing with EEXIST, was one system call per step of a run). */
-	int known = shard_known(qdir, out->s);
+	int known = shard_known(qdir, digest);
 	int err = known ? 0 : quire_fs_mkdirs(dir, 0755);
 	if (!err)
 		err = quire_fs_replace(path, data, len, 0444);
@@ -502,6 +504,17 @@ int quire_blob_put(const char *qdir, const void *data, size_t len, struct quire_
 	free(dir);
 	free(path);
 	return err;
+}
+
+int quire_blob_put(const char *qdir, const void *data, size_t len, struct quire_digest *out)
+{
+	quire_hash_bytes(data, len, out);
+	return put_bytes(qdir, data, len, out->s, 0);
+}
+
+int quire_blob_adopt_bytes(const char *qdir, const void *data, size_t len, const char *digest)
+{
+	return put_bytes(qdir, data, len, digest, 1);
 }
 
 int quire_blob_put_file(const char *qdir, const char *path, struct quire_digest *out,
@@ -538,7 +551,10 @@ void quire_blob_read_many(const char *qdir, int dirfd, const char *const *digest
 			  int *errs)
 {
 	/* The small ones from the pack in one go; then each the pack lacked, or a large one,
-	 * as quire_blob_read_at reads it (file first, then the pack). */
+	 * as quire_blob_read_at reads it (file first, then the pack). The caller's error is
+	 * left as it was. */
+	char *keep = quire__xstrdup(quire_error_last());
+	int keep_code = quire_error_code();
 	const char **small = quire__xcalloc(n + 1, sizeof(*small));
 	struct quire_buf **sb = quire__xcalloc(n + 1, sizeof(*sb));
 	size_t *at = quire__xcalloc(n + 1, sizeof(*at)), ns = 0;
@@ -568,7 +584,11 @@ void quire_blob_read_many(const char *qdir, int dirfd, const char *const *digest
 								  &bufs[k], cap)
 					     : quire_blob_read(qdir, digests[k], &bufs[k], cap, 1);
 		}
-	quire_error_clear();
+	if (keep[0])
+		quire_error_set(keep_code, "%s", keep);
+	else
+		quire_error_clear();
+	free(keep);
 	free(start);
 	free(got);
 	free(at);

@@ -409,7 +409,9 @@ void quire__pack_get_many(const char *qdir, const char *const *digests, size_t n
 		/* A batch SQLite rolled back is put in again first (as step_key would). */
 		if (P.batch && P.npend && !P.in_txn && !P.readonly && begin_locked())
 			quire_error_clear();
-		if (sqlite3_get_autocommit(P.db) &&
+		/* Not while such a batch could not be put in again: each read tries again. */
+		int retrying = P.batch && P.npend && !P.in_txn && !P.readonly;
+		if (!retrying && sqlite3_get_autocommit(P.db) &&
 		    sqlite3_exec(P.db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK)
 			began = 1;
 	}
@@ -427,8 +429,9 @@ void quire__pack_get_many(const char *qdir, const char *const *digests, size_t n
 		if (P.get)
 			sqlite3_reset(P.get);
 	}
-	if (began)
-		sqlite3_exec(P.db, "COMMIT", NULL, NULL, NULL);
+	/* A read transaction left open would keep every later write out of this connection. */
+	if (began && sqlite3_exec(P.db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		sqlite3_exec(P.db, "ROLLBACK", NULL, NULL, NULL);
 	pthread_mutex_unlock(&P.mu);
 }
 

@@ -23,8 +23,8 @@ int quire__pack_get(const char *qdir, const char *digest, struct quire_buf *buf,
 /* Reads the packed blobs named by digests[0, n) under one lock and in one read transaction
  * (a statement outside a transaction takes SQLite's locks and gives them back, two system
  * calls a blob): errs[k] is 0 with the bytes appended to *bufs[k] (not verified),
- * QUIRE_ENOTFOUND, QUIRE_EINVALID (larger than cap, when cap is not 0) or QUIRE_EIO. Sets
- * no error message. */
+ * QUIRE_ENOTFOUND, QUIRE_EINVALID (larger than cap, when cap is not 0) or QUIRE_EIO. Leaves
+ * no error message (quire_blob_read_many keeps its caller's). */
 void quire__pack_get_many(const char *qdir, const char *const *digests, size_t n, size_t cap,
 			  struct quire_buf *const *bufs, int *errs);
 

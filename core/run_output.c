@@ -165,6 +165,8 @@ int quire_run__answer(struct job *j)
 		return 0;
 	struct quire_buf a = QUIRE_BUF_INIT;
 	int in_mem = j->rs.output != NULL;
+	if (in_mem && j->rs.output_len > QUIRE_TEXT_CAP)
+		return 0; /* as a file answer that large is read: kept as it came */
 	if (in_mem) {
 		/* Borrowed: a rewrite below replaces the provider's buffer. */
 		a.ptr = j->rs.output;

@@ -20,10 +20,12 @@ producers:
   Nothing: { role: w, prompt: prompts/nothing.md }
   Big:     { role: w, prompt: prompts/big.md }
   After:   { role: w, prompt: prompts/after.md, uses: [Plain, Big] }
+  Twin:    { role: w, prompt: prompts/twin.md, uses: [Name] }
 YAML
 printf 'quire: 1\nroles:\n  w: { provider: inmem, retries: 0 }\n' >quire.yaml
 echo "Name: ada" >inputs.yaml
 echo 'hello, {{Name}}!' >prompts/plain.md
+echo 'hello, {{Name}}!' >prompts/twin.md
 printf '<think>plan the answer</think>\n\nthe answer\n' >prompts/thought.md
 printf 'Here it is:\n```json\n{"a": 1}\n```\nHope it helps.\n' >prompts/data.md
 printf 'no JSON here at all\n' >prompts/notjson.md
@@ -59,4 +61,14 @@ assert d["prompt"]["text"]=="hello, ada!\n" and d["usage"]["tokens_in"]==12, d' 
 run_q "fsck finds every stored output whole" 0 fsck
 run_q "the next run makes only what failed" 1 run --json
 is "nothing made twice" "$(count_events produced)" 0
+
+# A stored copy damaged (a power loss) and the same bytes made again: the new ones are kept.
+plain=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["digest"])' \
+	<(q inspect Plain --json))
+blob_damage "$plain" "jello" || exit 2
+echo 'hello, {{ Name }}!' >prompts/twin.md
+run_q "Twin's prompt reworded, the same answer" 1 run --json
+check "made again" grep -q '"event":"produced","id":"Twin"' "$TRASH/.out"
+is "what is stored is the answer, not the damaged copy" "$(blob_text "$plain")" "hello, ada!"
+run_q "fsck finds nothing damaged" 0 fsck
 done_testing

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sqlite3.h>
 
+#include "core/blob_pack.h"
 #include "quire/blob.h"
 #include "quire/buf.h"
 #include "quire/error.h"
@@ -517,6 +518,26 @@ static void test_read_many(void **state)
 		for (int k = 0; k < 5; k++)
 			quire_buf_release(&bufs[k]);
 	}
+	/* Appended to what the buffers hold, under a run's batch of puts (its transaction open:
+	 * the reads are inside it). */
+	quire__pack_batch(1);
+	struct quire_digest four;
+	assert_int_equal(quire_blob_put(".quire", "four\n", 5, &four), 0);
+	const char *d2[2] = { four.s, small[2].s };
+	long long s2[2] = { 5, 6 };
+	for (int k = 0; k < 2; k++) {
+		bufs[k] = (struct quire_buf)QUIRE_BUF_INIT;
+		quire_buf_puts(&bufs[k], "pre:");
+	}
+	quire_blob_read_many(".quire", -1, d2, s2, 2, bufs, 0, errs);
+	assert_int_equal(errs[0], 0);
+	assert_string_equal(bufs[0].ptr, "pre:four\n");
+	assert_int_equal(errs[1], 0);
+	assert_string_equal(bufs[1].ptr, "pre:three\n");
+	quire_buf_release(&bufs[0]);
+	quire_buf_release(&bufs[1]);
+	quire__pack_batch(0);
+	assert_int_equal(quire_blob_exists(".quire", four.s), 1);
 	/* Over the cap: refused, not read. */
 	quire_blob_read_many(".quire", -1, d + 2, sizes + 2, 1, bufs, 100, errs);
 	assert_int_equal(errs[0], QUIRE_EINVALID);

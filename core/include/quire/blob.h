@@ -57,6 +57,10 @@ int quire_blob_put(const char *qdir, const void *data, size_t len, struct quire_
  * revision naming it. */
 int quire_blob_adopt(const char *qdir, const char *tmp_path, const char *digest);
 
+/* quire_blob_adopt for bytes in memory that the caller hashed to digest: stored over any copy
+ * already there. */
+int quire_blob_adopt_bytes(const char *qdir, const void *data, size_t len, const char *digest);
+
 /* Copies the file at path into the store; fills *out and *size. */
 int quire_blob_put_file(const char *qdir, const char *path, struct quire_digest *out,
 			uint64_t *size);
@@ -69,7 +73,8 @@ int quire_blob_read_at(const char *qdir, int dirfd, const char *digest, long lon
 		       struct quire_buf *buf, size_t cap);
 
 /* quire_blob_read_at for each of digests[0, n) (sizes[k] as size there), each appended to
- * bufs[k] and verified, its code in errs[k] (no message is left: read one again for it).
+ * bufs[k] and verified, its code in errs[k] (the caller's error is left as it was: read one
+ * again for its message).
  * The packed ones are read under one lock and one read transaction of the pack. */
 void quire_blob_read_many(const char *qdir, int dirfd, const char *const *digests,
 			  const long long *sizes, size_t n, struct quire_buf *bufs, size_t cap,
