@@ -25,12 +25,12 @@ static int add(const struct quire_provider *vt, const char *from)
 {
 	if (!vt || !vt->name || !vt->produce)
 		return quire_error_set(QUIRE_EINVALID, "provider has no name or produce function");
-	if (vt->abi != QUIRE_PROVIDER_ABI)
-		return quire_error_set(
-			QUIRE_EINVALID,
-			"provider '%s'%s%s was built for ABI version %u, this quire speaks %u",
-			vt->name, from ? " in " : "", from ? from : "", vt->abi,
-			QUIRE_PROVIDER_ABI);
+	if (vt->abi < QUIRE_PROVIDER_ABI_MIN || vt->abi > QUIRE_PROVIDER_ABI)
+		return quire_error_set(QUIRE_EINVALID,
+				       "provider '%s'%s%s was built for ABI version %u, this quire "
+				       "speaks %u to %u",
+				       vt->name, from ? " in " : "", from ? from : "", vt->abi,
+				       QUIRE_PROVIDER_ABI_MIN, QUIRE_PROVIDER_ABI);
 	if (quire_provider_find(vt->name))
 		return quire_error_set(QUIRE_EEXISTS, "provider '%s' is already registered",
 				       vt->name);

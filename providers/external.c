@@ -92,6 +92,9 @@ static void ext_cancel(void *ctx)
 	((struct ext *)ctx)->cancelled = 1;
 }
 
+/* The version of the line protocol (docs/providers.md), which the C ABI's bumps leave alone. */
+#define EXTERNAL_PROTOCOL 2
+
 /* The request, one JSON line with its newline. */
 static char *request_line(const struct ext *x, const struct quire_provider_request *rq)
 {
@@ -102,8 +105,8 @@ static char *request_line(const struct ext *x, const struct quire_provider_reque
 	json_t *schema = rq->schema_json ? json_loads(rq->schema_json, 0, NULL) : NULL;
 	json_t *req = json_pack(
 		"{s:s,s:i,s:s,s:s,s:s,s:o,s:O,s:s%,s:s,s:s,s:s,s:o,s:s,s:s,s:o,s:i}", "type",
-		"produce", "abi", QUIRE_PROVIDER_ABI, "id", rq->id, "producer", rq->producer,
-		"role", rq->role, "model", x->model ? json_string(x->model) : json_null(), "params",
+		"produce", "abi", EXTERNAL_PROTOCOL, "id", rq->id, "producer", rq->producer, "role",
+		rq->role, "model", x->model ? json_string(x->model) : json_null(), "params",
 		x->params, "prompt", rq->prompt, rq->prompt_len, "fingerprint", rq->fingerprint,
 		"output_type", rq->output_type, "output_ext", rq->output_ext, "schema",
 		schema ? schema : json_null(), "output_path", rq->output_path, "scratch_dir",

@@ -5,8 +5,12 @@
 
 #include <stddef.h>
 
-/* Bumped on any incompatible change; the core refuses a provider built for another version. */
-#define QUIRE_PROVIDER_ABI 2
+/* Bumped on any incompatible change; the core refuses a provider built for a version it does
+ * not speak. 3 added QUIRE_PROVIDER_IN_MEMORY and the response's output fields (a module
+ * built for 3 that answers in memory must not be loaded by a quire that does not know them);
+ * modules built for 2 still load (QUIRE_PROVIDER_ABI_MIN). */
+#define QUIRE_PROVIDER_ABI 3
+#define QUIRE_PROVIDER_ABI_MIN 2
 
 /* How one binding (a role in quire.yaml) configures a provider instance. Borrowed for the
  * duration of init(); copy what you keep. */
@@ -81,7 +85,8 @@ enum {
 	QUIRE_PROVIDER_NEEDS_SECRET = 1 << 1, /* refuse to run without a secret */
 	/* produce() reads only prompt and schema_json and answers in resp->output: it is given
 	 * no files (no prompt file, output path or scratch directory), so a step costs the
-	 * core no file but its output's. */
+	 * core no file but its output's. An empty answer is a buffer of length 0, not NULL.
+	 * ABI 3 and later. */
 	QUIRE_PROVIDER_IN_MEMORY = 1 << 2,
 };
 

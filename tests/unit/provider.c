@@ -88,14 +88,23 @@ static void write_program(const char *dir, const char *name, mode_t mode)
 	assert_int_equal(chmod(path, mode), 0);
 }
 
+static const struct quire_provider fake_abi2 = {
+	.abi = QUIRE_PROVIDER_ABI_MIN,
+	.name = "fake-abi2",
+	.produce = fake_produce,
+};
+
 static void test_register_checks_abi(void **state)
 {
 	(void)state;
+	/* A module built for the oldest version still spoken loads. */
+	assert_int_equal(quire_provider_register(&fake_abi2), 0);
+	assert_ptr_equal(quire_provider_find("fake-abi2"), &fake_abi2);
 	assert_int_equal(quire_provider_register(&fake_future), QUIRE_EINVALID);
 	char want[128];
 	snprintf(want, sizeof(want),
-		 "provider 'fake-future' was built for ABI version %u, this quire speaks %u",
-		 QUIRE_PROVIDER_ABI + 1, QUIRE_PROVIDER_ABI);
+		 "provider 'fake-future' was built for ABI version %u, this quire speaks %u to %u",
+		 QUIRE_PROVIDER_ABI + 1, QUIRE_PROVIDER_ABI_MIN, QUIRE_PROVIDER_ABI);
 	assert_string_equal(quire_error_last(), want);
 	assert_null(quire_provider_find("fake-future"));
 }
@@ -120,7 +129,7 @@ static void test_register_duplicate_name(void **state)
 	/* The first registration stands. */
 	assert_ptr_equal(quire_provider_find("fake-one"), &fake_one);
 	char *names = quire_provider_names();
-	assert_string_equal(names, "mock, fake-one");
+	assert_string_equal(names, "mock, fake-abi2, fake-one"); /* fake-abi2: the ABI test */
 	free(names);
 }
 
@@ -189,8 +198,8 @@ static void test_resolve_module_old_abi_refused(void **state)
 	char want[PATH_MAX + 128];
 	snprintf(want, sizeof(want),
 		 "provider 'oldabi' in %s/quire-provider-oldabi.so was built for ABI version %u, "
-		 "this quire speaks %u",
-		 plugin_dir(), QUIRE_PROVIDER_ABI + 97, QUIRE_PROVIDER_ABI);
+		 "this quire speaks %u to %u",
+		 plugin_dir(), QUIRE_PROVIDER_ABI + 97, QUIRE_PROVIDER_ABI_MIN, QUIRE_PROVIDER_ABI);
 	assert_string_equal(quire_error_last(), want);
 	assert_null(quire_provider_find("oldabi"));
 }
