@@ -308,6 +308,13 @@ struct binst *quire_run__binst_for(struct runner *r, const char *role);
 /* Builds the job for node i: prompt, schema, input files, output path. */
 int quire_run__make_job(struct runner *r, size_t i, struct job *j);
 
+/* Reads ahead, into r->values, the outputs collector n's template t shows whole (on two
+ * threads, in groups); nothing for a node reading fewer than SPLICE_MIN_DEPS. */
+struct quire_template;
+struct quire_node;
+void quire_run__prefetch(struct runner *r, const struct quire_node *n,
+			 const struct quire_template *t);
+
 /* The value node i's output has in a prompt, read from the store and verified (a new
  * reference); NULL with the error set. */
 json_t *quire_run__load_value(struct runner *r, size_t i);

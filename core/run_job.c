@@ -515,7 +515,8 @@ static void *prefetch_main(void *arg)
 	return NULL;
 }
 
-static void prefetch(struct runner *r, const struct quire_node *n, const struct quire_template *t)
+void quire_run__prefetch(struct runner *r, const struct quire_node *n,
+			 const struct quire_template *t)
 {
 	if (n->ndeps < SPLICE_MIN_DEPS)
 		return;
@@ -632,7 +633,7 @@ static int render_file(struct runner *r, size_t i, const char *rel, struct quire
 			.ud = r,
 		};
 		if (!err && quire_run__render_spliced(r, i, rel, t, &c, out)) {
-			prefetch(r, n, t);
+			quire_run__prefetch(r, n, t);
 			err = quire_template_render(t, &c, out);
 		}
 		quire_buf_release(&fb);

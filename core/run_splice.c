@@ -227,6 +227,13 @@ int quire_run__render_spliced(struct runner *r, size_t i, const char *rel,
 		quire_hash_bytes(s.ptr ? s.ptr : "", s.len, &sd);
 		struct kept k = { 0 };
 		int have = kept_load(r, n->id, rel, &k) && !strcmp(k.skel, sd.s) && k.n == sk.n;
+		/* Many to read (no kept copy, or most outputs changed: an outline's change):
+		 * read ahead on two threads in groups, as the usual rendering does. */
+		size_t changed = 0;
+		for (size_t x = 0; have && x < sk.n; x++)
+			changed += strcmp(k.rdig[x], r->plan->nodes[sk.node[x]].digest) != 0;
+		if (!have || changed >= SPLICE_MIN_DEPS)
+			quire_run__prefetch(r, n, t);
 		size_t *rlen = quire__xcalloc(sk.n + 1, sizeof(*rlen));
 		rc = fill(r, &s, &sk, have ? &k : NULL, out, rlen);
 		if (rc == 0)
