@@ -21,6 +21,8 @@ struct quire_project;
 struct quire_run_opts;
 struct quire_run_result;
 struct quire_store;
+struct quire_node;
+struct quire_render_ctx;
 struct quire_template;
 struct quire__jobserver;
 
@@ -310,8 +312,6 @@ int quire_run__make_job(struct runner *r, size_t i, struct job *j);
 
 /* Reads ahead, into r->values, the outputs collector n's template t shows whole (on two
  * threads, in groups); nothing for a node reading fewer than SPLICE_MIN_DEPS. */
-struct quire_template;
-struct quire_node;
 void quire_run__prefetch(struct runner *r, const struct quire_node *n,
 			 const struct quire_template *t);
 
@@ -322,8 +322,6 @@ json_t *quire_run__load_value(struct runner *r, size_t i);
 /* Renders collector i's template t (read from rel) by ranges when it can (see
  * core/run_splice.c): 0 with the rendering appended to out, else 1 (nothing appended: the
  * caller renders it the usual way). c is the usual context; the dependency marks are set. */
-struct quire_template;
-struct quire_render_ctx;
 int quire_run__render_spliced(struct runner *r, size_t i, const char *rel,
 			      const struct quire_template *t, const struct quire_render_ctx *c,
 			      struct quire_buf *out);
