@@ -1,0 +1,456 @@
+/* Format 2's objects and their packs: every object is named by the SHA-256 of its bytes and
+ * kept in the pack of the revision that first made it, .quire/revs/<revision>.objects. A
+ * pack is its magic line, then per object a line "<64 hex> <length>", the bytes and a
+ * newline: objects may hold newlines (a tree node lists one entry per line, so a committed
+ * pack diffs readably), and the header says where each ends. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "quire/buf.h"
+#include "quire/error.h"
+#include "quire/fs.h"
+#include "objects.h"
+#include "util.h"
+
+/* Where an object is: a pack's bytes (pack >= 0) or the pending buffer (pack < 0). */
+struct loc {
+	char hex[64];
+	char base[64]; /* a delta's base object; base[0] == 0: the bytes are the object's */
+	int32_t pack;
+	uint32_t len;
+	uint64_t off;
+};
+
+/* A delta is read through at most this many bases (each a whole copy of the object). */
+#define DELTA_DEPTH 16
+
+struct quire_objs {
+	char *dir;
+	char **packs;
+	size_t npacks, apacks;
+	struct loc *slots; /* open addressing; hex[0] == 0 is a free slot */
+	size_t cap, n;
+	struct quire_buf pend;
+	char (*order)[64]; /* the pending objects' names, in the order they were made */
+	size_t npend, apend;
+	int fd, fd_pack; /* the pack last read, kept open */
+	size_t reads;
+};
+
+static size_t slot_of(const struct quire_objs *o, const char *hex)
+{
+	size_t i = (size_t)quire__hash(hex, 64) & (o->cap - 1);
+	while (o->slots[i].hex[0] && memcmp(o->slots[i].hex, hex, 64))
+		i = (i + 1) & (o->cap - 1);
+	return i;
+}
+
+static void grow(struct quire_objs *o)
+{
+	struct loc *old = o->slots;
+	size_t oldcap = o->cap;
+	o->cap = oldcap ? oldcap * 2 : 1024;
+	o->slots = quire__xcalloc(o->cap, sizeof(*o->slots));
+	for (size_t k = 0; k < oldcap; k++)
+		if (old[k].hex[0])
+			o->slots[slot_of(o, old[k].hex)] = old[k];
+	free(old);
+}
+
+/* Adds loc l unless its name is known: 1 when added. */
+static int add(struct quire_objs *o, const struct loc *l, size_t *at)
+{
+	if ((o->n + 1) * 4 > o->cap * 3)
+		grow(o);
+	size_t i = slot_of(o, l->hex);
+	if (at)
+		*at = i;
+	if (o->slots[i].hex[0])
+		return 0;
+	o->slots[i] = *l;
+	o->n++;
+	return 1;
+}
+
+static int is_hex64(const char *s)
+{
+	for (int k = 0; k < 64; k++)
+		if (!((s[k] >= '0' && s[k] <= '9') || (s[k] >= 'a' && s[k] <= 'f')))
+			return 0;
+	return 1;
+}
+
+/* Records the objects of pack p (its whole text in t, n bytes). */
+static int scan(struct quire_objs *o, int32_t p, const char *t, size_t n)
+{
+	const char *path = o->packs[p];
+	size_t ml = strlen(QUIRE_OBJS_MAGIC);
+	if (n < ml || memcmp(t, QUIRE_OBJS_MAGIC, ml))
+		return quire_error_set(QUIRE_ECORRUPT, "'%s' is not a quire object pack", path);
+	size_t at = ml;
+	while (at < n) {
+		char *end = NULL;
+		if (n - at < 67 || !is_hex64(t + at) || t[at + 64] != ' ')
+			goto bad;
+		errno = 0;
+		unsigned long long len = strtoull(t + at + 65, &end, 10);
+		if (errno || end == t + at + 65 || len > UINT32_MAX)
+			goto bad;
+		struct loc l = { .pack = p, .len = (uint32_t)len };
+		/* "<hex> <length> <base hex>": the bytes are a delta against the base. */
+		if (*end == ' ' && (size_t)(end + 66 - t) <= n && is_hex64(end + 1)) {
+			memcpy(l.base, end + 1, 64);
+			end += 65;
+		}
+		if (*end != '\n')
+			goto bad;
+		size_t body = (size_t)(end + 1 - t);
+		if (len > n - body || n - body - len < 1 || t[body + len] != '\n')
+			goto bad;
+		l.off = body;
+		memcpy(l.hex, t + at, 64);
+		add(o, &l, NULL);
+		at = body + len + 1;
+		continue;
+	bad:
+		return quire_error_set(QUIRE_ECORRUPT, "'%s' byte %zu: not an object's header",
+				       path, at);
+	}
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int quire_objs_open(const char *qdir, struct quire_objs **out)
+{
+	struct quire_objs *o = quire__xcalloc(1, sizeof(*o));
+	o->dir = quire__xasprintf("%s/revs", qdir);
+	o->fd = -1;
+	o->fd_pack = -1;
+	grow(o);
+	*out = o;
+	DIR *d = opendir(o->dir);
+	if (!d)
+		return errno == ENOENT ? 0
+				       : quire_error_set(QUIRE_EIO, "cannot read '%s': %s", o->dir,
+							 strerror(errno));
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		/* Temporary files end ".tmp-PID-N": only whole packs. */
+		if (len < 8 || strcmp(de->d_name + len - 8, ".objects"))
+			continue;
+		quire__grow((void **)&o->packs, &o->apacks, o->npacks + 1, sizeof(*o->packs));
+		o->packs[o->npacks++] = quire__xasprintf("%s/%s", o->dir, de->d_name);
+	}
+	closedir(d);
+	/* One order on every machine: an object in two packs is found in the first. */
+	qsort(o->packs, o->npacks, sizeof(*o->packs), cmp_str);
+	for (size_t p = 0; p < o->npacks; p++) {
+		struct quire_buf b = QUIRE_BUF_INIT;
+		int err = quire_fs_read(o->packs[p], &b, 0);
+		if (!err)
+			err = scan(o, (int32_t)p, b.ptr, b.len);
+		quire_buf_release(&b);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+void quire_objs_free(struct quire_objs *o)
+{
+	if (!o)
+		return;
+	if (o->fd >= 0)
+		close(o->fd);
+	for (size_t p = 0; p < o->npacks; p++)
+		free(o->packs[p]);
+	free(o->packs);
+	free(o->slots);
+	free(o->order);
+	quire_buf_release(&o->pend);
+	free(o->dir);
+	free(o);
+}
+
+int quire_objs_has(const struct quire_objs *o, const char *hex)
+{
+	return o->slots[slot_of(o, hex)].hex[0] != 0;
+}
+
+size_t quire_objs_reads(const struct quire_objs *o)
+{
+	return o->reads;
+}
+
+size_t quire_objs_pending_bytes(const struct quire_objs *o)
+{
+	return o->pend.len;
+}
+
+/* The stored bytes of l (a delta's body, or the object's own), appended to out. */
+static int read_stored(struct quire_objs *o, const struct loc *l, struct quire_buf *out)
+{
+	if (l->pack < 0)
+		return quire_buf_add(out, o->pend.ptr + l->off, l->len);
+	if (o->fd_pack != l->pack) {
+		if (o->fd >= 0)
+			close(o->fd);
+		o->fd = open(o->packs[l->pack], O_RDONLY | O_CLOEXEC);
+		o->fd_pack = o->fd < 0 ? -1 : l->pack;
+		if (o->fd < 0)
+			return quire_error_set(QUIRE_EIO, "cannot open '%s': %s", o->packs[l->pack],
+					       strerror(errno));
+	}
+	size_t start = out->len;
+	quire_buf_grow(out, l->len);
+	ssize_t got = pread(o->fd, out->ptr + start, l->len, (off_t)l->off);
+	if (got != (ssize_t)l->len)
+		return quire_error_set(QUIRE_EIO, "cannot read object %.12s from '%s': %s", l->hex,
+				       o->packs[l->pack], got < 0 ? strerror(errno) : "short read");
+	out->len += l->len;
+	out->ptr[out->len] = '\0';
+	return 0;
+}
+
+/* A delta's body "<prefix> <suffix>\n<middle>": the object is the base's first prefix bytes,
+ * the middle, and the base's last suffix bytes. */
+static int apply_delta(const struct loc *l, const char *base, size_t blen, const char *d,
+		       size_t dlen, struct quire_buf *out)
+{
+	char *end;
+	unsigned long long pre = strtoull(d, &end, 10), suf = 0;
+	if (*end == ' ')
+		suf = strtoull(end + 1, &end, 10);
+	if (*end != '\n' || pre > blen || suf > blen - pre || (size_t)(end + 1 - d) > dlen)
+		return quire_error_set(QUIRE_ECORRUPT, "object %.12s: not a delta", l->hex);
+	size_t mid = dlen - (size_t)(end + 1 - d);
+	quire_buf_add(out, base, pre);
+	quire_buf_add(out, end + 1, mid);
+	quire_buf_add(out, base + blen - suf, suf);
+	return 0;
+}
+
+static int read_at(struct quire_objs *o, const char *hex, struct quire_buf *out, int depth)
+{
+	const struct loc *l = &o->slots[slot_of(o, hex)];
+	if (!l->hex[0])
+		return quire_error_set(QUIRE_ENOTFOUND, "no object %.12s", hex);
+	if (depth > DELTA_DEPTH)
+		return quire_error_set(QUIRE_ECORRUPT, "object %.12s: its deltas' bases go on",
+				       hex);
+	o->reads++;
+	size_t start = out->len;
+	int err;
+	if (l->base[0]) {
+		struct quire_buf base = QUIRE_BUF_INIT, d = QUIRE_BUF_INIT;
+		char bhex[65];
+		memcpy(bhex, l->base, 64);
+		bhex[64] = '\0';
+		struct loc copy = *l; /* reading the base may move the slots */
+		err = read_at(o, bhex, &base, depth + 1);
+		if (!err)
+			err = read_stored(o, &copy, &d);
+		if (!err)
+			err = apply_delta(&copy, base.ptr, base.len, d.ptr, d.len, out);
+		quire_buf_release(&base);
+		quire_buf_release(&d);
+		l = &o->slots[slot_of(o, hex)];
+	} else {
+		err = read_stored(o, l, out);
+	}
+	if (err) {
+		out->len = start;
+		out->ptr[start] = '\0';
+		return err;
+	}
+	struct quire_digest dg;
+	quire_hash_bytes(out->ptr + start, out->len - start, &dg);
+	if (memcmp(dg.s + 7, hex, 64)) {
+		out->len = start;
+		out->ptr[start] = '\0';
+		return quire_error_set(QUIRE_ECORRUPT,
+				       "object %.12s in '%s' does not match its name", hex,
+				       l->pack < 0 ? "memory" : o->packs[l->pack]);
+	}
+	return 0;
+}
+
+int quire_objs_read(struct quire_objs *o, const char *hex, struct quire_buf *out)
+{
+	if (strlen(hex) != 64)
+		return quire_error_set(QUIRE_ENOTFOUND, "no object '%s'", hex);
+	return read_at(o, hex, out, 0);
+}
+
+/* How many bases deep l's chain goes. */
+static int chain_depth(const struct quire_objs *o, const struct loc *l)
+{
+	int d = 0;
+	while (l->base[0] && d <= DELTA_DEPTH) {
+		char b[65];
+		memcpy(b, l->base, 64);
+		b[64] = '\0';
+		l = &o->slots[slot_of(o, b)];
+		if (!l->hex[0])
+			break;
+		d++;
+	}
+	return d;
+}
+
+int quire_objs_read_json(struct quire_objs *o, const char *hex, json_t **out)
+{
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int err = quire_objs_read(o, hex, &b);
+	*out = NULL;
+	if (!err) {
+		json_error_t je;
+		*out = json_loadb(b.ptr, b.len, 0, &je);
+		if (!*out)
+			err = quire_error_set(QUIRE_ECORRUPT, "object %.12s: %s", hex, je.text);
+	}
+	quire_buf_release(&b);
+	return err;
+}
+
+void quire_objs_put_near(struct quire_objs *o, const void *data, size_t len, const char *near,
+			 char hex[65])
+{
+	struct quire_digest d;
+	quire_hash_bytes(data, len, &d);
+	memcpy(hex, d.s + 7, 65);
+	struct loc l = { .pack = -1, .len = (uint32_t)len, .off = o->pend.len };
+	memcpy(l.hex, hex, 64);
+	if (quire_objs_has(o, hex))
+		return;
+	struct quire_buf base = QUIRE_BUF_INIT;
+	const struct loc *bl = near && strlen(near) == 64 ? &o->slots[slot_of(o, near)] : NULL;
+	if (bl && bl->hex[0] && chain_depth(o, bl) < DELTA_DEPTH &&
+	    !quire_objs_read(o, near, &base)) {
+		/* What the two share at their ends: one changed upstream of a collector's
+		 * 10,000 is a digest's worth of middle. */
+		const char *p = data;
+		size_t pre = 0, suf = 0, max = len < base.len ? len : base.len;
+		while (pre < max && p[pre] == base.ptr[pre])
+			pre++;
+		while (suf < max - pre && p[len - 1 - suf] == base.ptr[base.len - 1 - suf])
+			suf++;
+		size_t mid = len - pre - suf;
+		if (mid + 64 < len / 2) {
+			memcpy(l.base, near, 64);
+			quire_buf_printf(&o->pend, "%zu %zu\n", pre, suf);
+			quire_buf_add(&o->pend, p + pre, mid);
+			l.len = (uint32_t)(o->pend.len - l.off);
+		}
+	}
+	quire_buf_release(&base);
+	quire_error_clear();
+	if (!l.base[0])
+		quire_buf_add(&o->pend, data, len);
+	add(o, &l, NULL);
+	quire__grow((void **)&o->order, &o->apend, o->npend + 1, sizeof(*o->order));
+	/* By name: slots move when the table grows. */
+	memcpy(o->order[o->npend++], hex, 64);
+}
+
+void quire_objs_put(struct quire_objs *o, const void *data, size_t len, char hex[65])
+{
+	quire_objs_put_near(o, data, len, NULL, hex);
+}
+
+static int write_part(const char *path, struct quire_buf *text)
+{
+	struct quire_fs_stream w;
+	int err = quire_fs_stream_open(&w, path, 0644);
+	if (err)
+		return err;
+	quire_fs_stream_write(&w, text->ptr, text->len);
+	return quire_fs_stream_commit(&w);
+}
+
+int quire_objs_write_pack(struct quire_objs *o, const char *rev)
+{
+	if (!o->npend)
+		return 0;
+	struct loc *first = &o->slots[slot_of(o, rev)];
+	if (!first->hex[0] || first->pack >= 0)
+		return quire_error_set(QUIRE_ERROR, "revision %.12s is not pending", rev);
+	int err = quire_fs_mkdirs(o->dir, 0755);
+	if (err)
+		return err;
+	/* The pending objects in the order they were made, the revision first. */
+	struct loc **ls = quire__xcalloc(o->npend, sizeof(*ls));
+	size_t nl = 0;
+	ls[nl++] = first;
+	for (size_t k = 0; k < o->npend; k++) {
+		struct loc *l = &o->slots[slot_of(o, o->order[k])];
+		if (l != first)
+			ls[nl++] = l;
+	}
+	/* Part p holds ls[starts[p], starts[p + 1]). */
+	size_t nparts = 0, bytes = 0, *starts = quire__xcalloc(nl + 1, sizeof(*starts));
+	for (size_t k = 0; k < nl; k++) {
+		if (!k || bytes + ls[k]->len > QUIRE_OBJS_PART_MAX) {
+			starts[nparts++] = k;
+			bytes = 0;
+		}
+		bytes += ls[k]->len + 67 + 12;
+	}
+	starts[nparts] = nl;
+	/* Where each object lands: known once every part is written. */
+	uint64_t *offs = quire__xcalloc(nl, sizeof(*offs));
+	char **paths = quire__xcalloc(nparts, sizeof(*paths));
+	/* The later parts first: a pack whose first part exists is whole. */
+	for (size_t p = nparts; p-- > 0 && !err;) {
+		paths[p] = p ? quire__xasprintf("%s/%s.%zu.objects", o->dir, rev, p + 1)
+			     : quire__xasprintf("%s/%s.objects", o->dir, rev);
+		struct quire_buf t = QUIRE_BUF_INIT;
+		quire_buf_puts(&t, QUIRE_OBJS_MAGIC);
+		for (size_t k = starts[p]; k < starts[p + 1]; k++) {
+			if (ls[k]->base[0])
+				quire_buf_printf(&t, "%.64s %u %.64s\n", ls[k]->hex, ls[k]->len,
+						 ls[k]->base);
+			else
+				quire_buf_printf(&t, "%.64s %u\n", ls[k]->hex, ls[k]->len);
+			offs[k] = t.len;
+			quire_buf_add(&t, o->pend.ptr + ls[k]->off, ls[k]->len);
+			quire_buf_putc(&t, '\n');
+		}
+		err = write_part(paths[p], &t);
+		quire_buf_release(&t);
+	}
+	if (!err)
+		err = quire_fs_sync_dir(o->dir);
+	if (!err) {
+		size_t base = o->npacks;
+		for (size_t p = 0; p < nparts; p++) {
+			quire__grow((void **)&o->packs, &o->apacks, o->npacks + 1,
+				    sizeof(*o->packs));
+			o->packs[o->npacks++] = paths[p];
+			paths[p] = NULL;
+			for (size_t k = starts[p]; k < starts[p + 1]; k++) {
+				ls[k]->pack = (int32_t)(base + p);
+				ls[k]->off = offs[k];
+			}
+		}
+		quire_buf_reset(&o->pend);
+		o->npend = 0;
+	}
+	for (size_t p = 0; p < nparts; p++)
+		free(paths[p]);
+	free(paths);
+	free(offs);
+	free(starts);
+	free(ls);
+	return err;
+}

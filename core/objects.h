@@ -1,0 +1,106 @@
+/* Format 2's stored form: objects named by the SHA-256 of their bytes (revisions, tree nodes,
+ * dependency records), kept in one pack per revision under .quire/revs/, and the revisions
+ * built from and read back into the manifest shape the rest of quire works on.
+ * docs/design-notes.md, "Trees and records, as built so far". */
+#ifndef QUIRE_OBJECTS_H
+#define QUIRE_OBJECTS_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "quire/hash.h"
+
+struct quire_buf;
+
+/* A pack's first line; a pack part holds at most this many bytes of objects (GitHub refuses
+ * files over 100 MB; the first object past the limit starts the next part). */
+#define QUIRE_OBJS_MAGIC "quire-objects 1\n"
+#define QUIRE_OBJS_PART_MAX (16u << 20)
+
+/* The objects of a store (every pack in .quire/revs/) and those made since it was opened,
+ * not yet written. */
+struct quire_objs;
+
+/* Opens the objects of qdir (none when .quire/revs/ does not exist). QUIRE_ECORRUPT names a
+ * pack that is not laid out as a pack. */
+int quire_objs_open(const char *qdir, struct quire_objs **out);
+void quire_objs_free(struct quire_objs *o);
+
+/* Whether object hex (64 hex digits) is known, written or pending. */
+int quire_objs_has(const struct quire_objs *o, const char *hex);
+
+/* The bytes of object hex, appended to out, verified against the name: QUIRE_ENOTFOUND,
+ * QUIRE_ECORRUPT (naming the pack), QUIRE_EIO. */
+int quire_objs_read(struct quire_objs *o, const char *hex, struct quire_buf *out);
+
+/* Object hex parsed as JSON (new reference in *out). Errors as quire_objs_read. */
+int quire_objs_read_json(struct quire_objs *o, const char *hex, json_t **out);
+
+/* Makes data an object: its name (hex, 65 bytes) and, unless it is known, a pending object. */
+void quire_objs_put(struct quire_objs *o, const void *data, size_t len, char hex[65]);
+
+/* The same, stored as a delta against object near (64 hex digits, NULL: none) when the two
+ * share most of their bytes at their ends (a collector's record after one upstream changed):
+ * the pack line is then "<hex> <length> <near>" and the bytes "<prefix> <suffix>\n<middle>".
+ * Reading follows at most 16 bases; the object read is verified against its name. */
+void quire_objs_put_near(struct quire_objs *o, const void *data, size_t len, const char *near,
+			 char hex[65]);
+
+/* Bytes pending. */
+size_t quire_objs_pending_bytes(const struct quire_objs *o);
+
+/* Writes the pending objects as revision rev's pack: .quire/revs/<rev>.objects (rev's own
+ * object must be pending: it is written first), then <rev>.2.objects and on for the parts
+ * past QUIRE_OBJS_PART_MAX, the first part last, each atomically (temp, fsync, rename), so a
+ * pack whose first part exists is whole. The objects are then known, not pending. */
+int quire_objs_write_pack(struct quire_objs *o, const char *rev);
+
+/* A revision to build: a manifest in format 1's shape (its artefacts, files, inputs and
+ * other keys; "revision", "parent", "parents" and "format" are not kept), the format-2 names
+ * of its parents, its generation and the name it had in format 1 (NULL: none). */
+struct quire_rev2_in {
+	const json_t *manifest;
+	const char *parents[2]; /* 64 hex digits each */
+	size_t nparents;
+	long long generation;
+	const char *alias;
+};
+
+/* Makes the objects of revision in (pending: quire_objs_write_pack writes them); *rev gets
+ * its name. QUIRE_ECORRUPT when an artefact id is not Name[i]..., an entry not an object. */
+int quire_rev2_build(struct quire_objs *o, const struct quire_rev2_in *in, char rev[65]);
+
+/* One artefact a revision changed: its new entry (format 1's shape), or NULL when removed. */
+struct quire_rev2_change {
+	const char *id;
+	const json_t *entry;
+};
+
+/* Revision in (its artefacts: not in->manifest's, but those of revision base with the n
+ * changes applied, each id at most once): only the nodes on the changed ids' paths are read
+ * and made, and the revision is the one quire_rev2_build makes of the whole manifest, byte
+ * for byte. Errors as quire_rev2_build, and as reading base. */
+int quire_rev2_update(struct quire_objs *o, const struct quire_rev2_in *in, const char *base,
+		      const struct quire_rev2_change *ch, size_t n, char rev[65]);
+
+/* Revision rev read back in format 1's shape: "artefacts" (each entry with its "producer",
+ * "index" and, when its record is an object, "deps"), "files", "inputs", the revision's other
+ * keys, "revision" (rev), "parents" and "generation". New reference. */
+int quire_rev2_load(struct quire_objs *o, const char *rev, json_t **out);
+
+/* The ids whose entries differ between the artefacts of revisions a and b (either NULL: no
+ * artefacts), sorted, each once: visit(ud, id) for each (non-zero stops and is returned).
+ * Reads only the tree nodes that differ. */
+int quire_rev2_diff(struct quire_objs *o, const char *a, const char *b,
+		    int (*visit)(void *ud, const char *id), void *ud);
+
+/* Converts every format-1 manifest of qdir into a format-2 revision, parents first, each
+ * written as its pack (a revision converted before is found, not written again); names
+ * (when given) maps each format-1 name to its revision's. */
+int quire_rev2_convert(const char *qdir, struct quire_objs *o, json_t *names);
+
+/* How many objects quire_objs_read has read (what a diff or a walk cost). */
+size_t quire_objs_reads(const struct quire_objs *o);
+
+#endif

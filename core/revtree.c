@@ -1,0 +1,451 @@
+/* Format 2's revisions: a revision object naming three trees (artefacts by producer and
+ * index, the project's files by path, the inputs), each node an object, so a revision that
+ * changed one scene makes a handful of new nodes and shares every other with its parent.
+ * Built from and read back into format 1's manifest shape; the layout is in
+ * docs/design-notes.md, "Trees and records, as built so far". */
+#include <stdlib.h>
+#include <string.h>
+
+#include "quire/buf.h"
+#include "quire/error.h"
+#include "quire/id.h"
+#include "json.h"
+#include "objects.h"
+#include "revtree_internal.h"
+#include "util.h"
+
+void quire__rt_items_free(struct item *it, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		free(it[k].key);
+		free(it[k].val);
+	}
+	free(it);
+}
+
+/* Writes {"items":{<one per line>},<tail>} as an object; its name in hex and, when out is
+ * given, the digest of its items' outputs. */
+void quire__rt_put_node(struct quire_objs *o, const struct item *it, size_t n, const char *tail,
+			char hex[65], char *out)
+{
+	struct quire_buf b = QUIRE_BUF_INIT;
+	struct quire_hasher *h = out ? quire_hasher_new() : NULL;
+	if (h)
+		quire_hasher_update(h, "quire-outputs 1\n", 16);
+	quire_buf_puts(&b, "{\"items\":{");
+	for (size_t k = 0; k < n; k++) {
+		quire_buf_puts(&b, k ? ",\n" : "\n");
+		quire_buf_put_jstr(&b, it[k].key, strlen(it[k].key));
+		quire_buf_putc(&b, ':');
+		quire_buf_puts(&b, it[k].val);
+		if (h) {
+			quire_hasher_update(h, it[k].key, strlen(it[k].key));
+			quire_hasher_update(h, "\t", 1);
+			quire_hasher_update(h, it[k].out, strlen(it[k].out));
+			quire_hasher_update(h, "\n", 1);
+		}
+	}
+	quire_buf_puts(&b, "\n}");
+	if (h) {
+		struct quire_digest d;
+		quire_hasher_final(h, &d);
+		quire_hasher_free(h);
+		memcpy(out, d.s, QUIRE_DIGEST_STRLEN);
+		quire_buf_printf(&b, ",\"outputs\":\"%s\"", d.s);
+	}
+	quire_buf_puts(&b, tail);
+	quire_buf_putc(&b, '}');
+	quire_objs_put(o, b.ptr, b.len, hex);
+	quire_buf_release(&b);
+}
+
+/* Parses "Name[i][j]" (indexes spelled as quire spells them) into e. */
+int quire__rt_parse_id(const char *id, struct ent *e)
+{
+	const char *b = strchr(id, '[');
+	e->namelen = b ? (size_t)(b - id) : strlen(id);
+	e->dims = 0;
+	if (!e->namelen)
+		return -1;
+	while (b && *b) {
+		char *end;
+		if (*b != '[' || e->dims == MAX_DIMS || b[1] < '0' || b[1] > '9' ||
+		    (b[1] == '0' && b[2] != ']'))
+			return -1;
+		long long v = strtoll(b + 1, &end, 10);
+		if (*end != ']' || v < 0)
+			return -1;
+		e->idx[e->dims++] = v;
+		b = end + 1;
+	}
+	return 0;
+}
+
+int quire__rt_cmp_ent(const void *pa, const void *pb)
+{
+	const struct ent *a = pa, *b = pb;
+	size_t n = a->namelen < b->namelen ? a->namelen : b->namelen;
+	int c = memcmp(a->id, b->id, n);
+	if (c || a->namelen != b->namelen)
+		return c ? c : a->namelen < b->namelen ? -1 : 1;
+	for (int d = 0; d < a->dims && d < b->dims; d++)
+		if (a->idx[d] != b->idx[d])
+			return a->idx[d] < b->idx[d] ? -1 : 1;
+	return a->dims - b->dims;
+}
+
+/* Puts the record {"deps": deps, "v": 1 or 2} when it is the one fingerprint fp names (its
+ * bytes hash to it): 1 when put. */
+static int put_record(struct quire_objs *o, const json_t *deps, const char *fp, const char *near)
+{
+	if (!fp || strlen(fp) != QUIRE_DIGEST_STRLEN - 1)
+		return 0;
+	for (int v = 1; v <= 2; v++) {
+		json_t *r = json_pack("{sOsi}", "deps", (json_t *)deps, "v", v);
+		char *text = r ? quire_json_canonical(r) : NULL;
+		json_decref(r);
+		if (!text)
+			return 0;
+		struct quire_digest d;
+		quire_hash_bytes(text, strlen(text), &d);
+		if (!strcmp(d.s, fp)) {
+			char hex[65];
+			quire_objs_put_near(o, text, strlen(text), near, hex);
+			free(text);
+			return 1;
+		}
+		free(text);
+	}
+	return 0;
+}
+
+/* The entry as a leaf holds it: without what its place says (producer, index) and without
+ * the dependency records its fingerprints name (kept as objects). */
+char *quire__rt_entry_text(struct quire_objs *o, const struct ent *en, const char *near)
+{
+	json_t *c = json_copy((json_t *)en->e);
+	json_t *idx = json_object_get(c, "index");
+	const char *prod = json_string_value(json_object_get(c, "producer"));
+	int same = prod && strlen(prod) == en->namelen && !memcmp(prod, en->id, en->namelen) &&
+		   json_is_array(idx) && json_array_size(idx) == (size_t)en->dims;
+	for (int d = 0; same && d < en->dims; d++)
+		same = json_is_integer(json_array_get(idx, (size_t)d)) &&
+		       json_integer_value(json_array_get(idx, (size_t)d)) == en->idx[d];
+	if (same) {
+		json_object_del(c, "producer");
+		json_object_del(c, "index");
+	}
+	const json_t *deps = json_object_get(c, "deps");
+	if (deps && put_record(o, deps, json_string_value(json_object_get(c, "fingerprint")), near))
+		json_object_del(c, "deps");
+	json_t *takes = json_object_get(c, "takes");
+	if (json_is_array(takes)) {
+		json_t *tc = json_deep_copy(takes);
+		size_t k;
+		json_t *t;
+		json_array_foreach(tc, k, t) {
+			const json_t *td = json_object_get(t, "deps");
+			if (td &&
+			    put_record(o, td, json_string_value(json_object_get(t, "fingerprint")),
+				       NULL))
+				json_object_del(t, "deps");
+		}
+		json_object_set_new(c, "takes", tc);
+	}
+	struct quire_buf b = QUIRE_BUF_INIT;
+	quire_json_write(&b, c, 0);
+	json_decref(c);
+	return quire_buf_detach(&b, NULL);
+}
+
+/* A child's item in an artefacts node: its name and its outputs, so a node's own outputs are
+ * computed without reading its unchanged children. */
+char *quire__rt_child_val(const char *hex, const char *outputs)
+{
+	return quire__xasprintf("{\"node\":\"sha256:%s\",\"outputs\":\"%s\"}", hex, outputs);
+}
+
+/* The subtree of ents [lo, hi), all sharing digits [0, t): its name in hex, its outputs. */
+static void build_index(struct quire_objs *o, struct ent *en, size_t lo, size_t hi, int t, int len,
+			const char *tail, char hex[65], char *out)
+{
+	struct item *it = quire__xcalloc(hi - lo, sizeof(*it));
+	size_t n = 0;
+	int leaf = len == 0 || t == len - 1;
+	for (size_t k = lo; k < hi;) {
+		size_t e = k + 1;
+		if (!leaf)
+			while (e < hi && en[e].digits[t] == en[k].digits[t])
+				e++;
+		struct item *i = &it[n++];
+		i->key = leaf ? quire__xstrdup(en[k].digits + t)
+			      : quire__xstrndup(en[k].digits + t, 1);
+		if (leaf) {
+			i->val = quire__rt_entry_text(o, &en[k], NULL);
+			const char *d = json_string_value(json_object_get(en[k].e, "digest"));
+			snprintf(i->out, sizeof(i->out), "%s", d ? d : "-");
+		} else {
+			char ch[65];
+			build_index(o, en, k, e, t + 1, len, "", ch, i->out);
+			i->val = quire__rt_child_val(ch, i->out);
+		}
+		k = e;
+	}
+	char *tl = quire__xasprintf(",\"type\":\"tree\"%s", tail);
+	quire__rt_put_node(o, it, n, tl, hex, out);
+	free(tl);
+	quire__rt_items_free(it, n);
+}
+
+int quire__rt_build_producer(struct quire_objs *o, struct ent *en, size_t a, size_t b,
+			     struct item *i)
+{
+	int dims = en[a].dims, w[MAX_DIMS] = { 0 }, len = 0;
+	for (size_t j = a; j < b; j++) {
+		if (en[j].dims != dims)
+			return quire_error_set(QUIRE_ECORRUPT,
+					       "artefact '%s': %d indexes, '%s' has %d", en[j].id,
+					       en[j].dims, en[a].id, dims);
+		for (int d = 0; d < dims; d++) {
+			int digits = 1;
+			for (long long v = en[j].idx[d]; v >= 16; v /= 16)
+				digits++;
+			if (digits > w[d])
+				w[d] = digits;
+		}
+	}
+	struct quire_buf tail = QUIRE_BUF_INIT;
+	quire_buf_puts(&tail, ",\"widths\":[");
+	for (int d = 0; d < dims; d++) {
+		quire_buf_printf(&tail, "%s%d", d ? "," : "", w[d]);
+		len += w[d];
+	}
+	quire_buf_putc(&tail, ']');
+	for (size_t j = a; j < b; j++) {
+		char *p = en[j].digits;
+		for (int d = 0; d < dims; d++)
+			p += sprintf(p, "%0*llx", w[d], en[j].idx[d]);
+	}
+	i->key = quire__xstrndup(en[a].id, en[a].namelen);
+	char ch[65];
+	build_index(o, en, a, b, 0, len, tail.ptr, ch, i->out);
+	i->val = quire__rt_child_val(ch, i->out);
+	quire_buf_release(&tail);
+	return 0;
+}
+
+/* The artefacts tree of m: the root names each producer's subtree, which records the
+ * base-16 width of each of its indexes (as many digits as its largest value needs). */
+static int build_artefacts(struct quire_objs *o, const json_t *arts, char hex[65], long long *count)
+{
+	size_t n = json_object_size(arts), k = 0;
+	struct ent *en = quire__xcalloc(n ? n : 1, sizeof(*en));
+	const char *id;
+	json_t *e;
+	json_object_foreach((json_t *)arts, id, e) {
+		en[k].id = id;
+		en[k].e = e;
+		if (quire__rt_parse_id(id, &en[k]) || !json_is_object(e)) {
+			free(en);
+			return quire_error_set(QUIRE_ECORRUPT, "artefact '%s': %s", id,
+					       json_is_object(e) ? "not an id" : "not an entry");
+		}
+		k++;
+	}
+	qsort(en, n, sizeof(*en), quire__rt_cmp_ent);
+	struct item *it = quire__xcalloc(n ? n : 1, sizeof(*it));
+	size_t ni = 0;
+	int err = 0;
+	for (size_t a = 0; a < n && !err;) {
+		size_t b = a + 1;
+		while (b < n && en[b].namelen == en[a].namelen &&
+		       !memcmp(en[b].id, en[a].id, en[a].namelen))
+			b++;
+		err = quire__rt_build_producer(o, en, a, b, &it[ni]);
+		if (!err)
+			ni++;
+		a = b;
+	}
+	char out[QUIRE_DIGEST_STRLEN];
+	if (!err)
+		quire__rt_put_node(o, it, ni, ",\"type\":\"tree\"", hex, out);
+	quire__rt_items_free(it, ni);
+	free(en);
+	*count = (long long)n;
+	return err;
+}
+
+/* Files: one item per name; a directory "name/" names its own node. */
+struct fent {
+	const char *path;
+	const json_t *v;
+};
+
+static int cmp_fent(const void *a, const void *b)
+{
+	return strcmp(((const struct fent *)a)->path, ((const struct fent *)b)->path);
+}
+
+/* The hex digit `level` of the digest of name: which of 16 a split directory puts it in. */
+static char name_digit(const char *name, int level)
+{
+	struct quire_digest d;
+	quire_hash_bytes(name, strlen(name), &d);
+	return d.s[7 + level];
+}
+
+/* A directory's node: its items as they are, or, past DIR_MAX, split 16 ways. */
+static void put_dir(struct quire_objs *o, struct item *it, size_t n, int level, char hex[65])
+{
+	if (n <= DIR_MAX || level >= QUIRE_DIGEST_HEX) {
+		quire__rt_put_node(o, it, n, ",\"type\":\"files\"", hex, NULL);
+		return;
+	}
+	struct item split[16];
+	size_t ns = 0;
+	struct item *sub = quire__xcalloc(n, sizeof(*sub));
+	for (int g = 0; g < 16; g++) {
+		char digit = "0123456789abcdef"[g];
+		size_t m = 0;
+		for (size_t k = 0; k < n; k++)
+			if (name_digit(it[k].key, level) == digit)
+				sub[m++] = it[k];
+		if (!m)
+			continue;
+		char ch[65];
+		put_dir(o, sub, m, level + 1, ch);
+		split[ns].key = quire__xstrndup(&digit, 1);
+		split[ns].val = quire__xasprintf("\"sha256:%s\"", ch);
+		ns++;
+	}
+	free(sub);
+	quire__rt_put_node(o, split, ns, ",\"split\":true,\"type\":\"files\"", hex, NULL);
+	for (size_t k = 0; k < ns; k++) {
+		free(split[k].key);
+		free(split[k].val);
+	}
+}
+
+/* The directory of fe[lo, hi), whose paths share their first pl bytes. */
+static void build_dir(struct quire_objs *o, const struct fent *fe, size_t lo, size_t hi, size_t pl,
+		      char hex[65])
+{
+	struct item *it = quire__xcalloc(hi - lo + 1, sizeof(*it));
+	size_t n = 0;
+	for (size_t k = lo; k < hi;) {
+		const char *name = fe[k].path + pl, *slash = strchr(name, '/');
+		struct item *i = &it[n++];
+		if (!slash) {
+			i->key = quire__xstrdup(name);
+			struct quire_buf b = QUIRE_BUF_INIT;
+			quire_json_write(&b, fe[k].v, 0);
+			i->val = quire_buf_detach(&b, NULL);
+			k++;
+			continue;
+		}
+		size_t cl = (size_t)(slash - name) + 1, e = k + 1;
+		while (e < hi && !strncmp(fe[e].path + pl, name, cl))
+			e++;
+		char ch[65];
+		build_dir(o, fe, k, e, pl + cl, ch);
+		i->key = quire__xstrndup(name, cl);
+		i->val = quire__xasprintf("\"sha256:%s\"", ch);
+		k = e;
+	}
+	put_dir(o, it, n, 0, hex);
+	quire__rt_items_free(it, n);
+}
+
+static void build_files(struct quire_objs *o, const json_t *files, char hex[65])
+{
+	size_t n = json_object_size(files), k = 0;
+	struct fent *fe = quire__xcalloc(n + 1, sizeof(*fe));
+	const char *path;
+	json_t *v;
+	json_object_foreach((json_t *)files, path, v) {
+		fe[k].path = path;
+		fe[k++].v = v;
+	}
+	qsort(fe, n, sizeof(*fe), cmp_fent);
+	build_dir(o, fe, 0, n, 0, hex);
+	free(fe);
+}
+
+static void build_inputs(struct quire_objs *o, const json_t *inputs, char hex[65])
+{
+	size_t n = 0;
+	const char **keys = quire_json_sorted_keys(inputs, &n);
+	struct item *it = quire__xcalloc(n + 1, sizeof(*it));
+	for (size_t k = 0; k < n; k++) {
+		struct quire_buf b = QUIRE_BUF_INIT;
+		quire_json_write(&b, json_object_get(inputs, keys[k]), 0);
+		it[k].key = quire__xstrdup(keys[k]);
+		it[k].val = quire_buf_detach(&b, NULL);
+	}
+	quire__rt_put_node(o, it, n, ",\"type\":\"inputs\"", hex, NULL);
+	quire__rt_items_free(it, n);
+	free(keys);
+}
+
+/* The revision's own keys, and format 1's that a revision does not keep as they were. */
+static const char *const own_keys[] = { "alias",   "artefacts",	 "entries", "files",
+					"format",  "generation", "inputs",  "parent",
+					"parents", "revision",	 "type",    NULL };
+
+int quire__rt_own_key(const char *k)
+{
+	for (size_t i = 0; own_keys[i]; i++)
+		if (!strcmp(own_keys[i], k))
+			return 1;
+	return 0;
+}
+
+void quire__rt_put_revision(struct quire_objs *o, const struct quire_rev2_in *in, const char *ah,
+			    long long count, char rev[65])
+{
+	const json_t *m = in->manifest, *files = json_object_get(m, "files"),
+		     *inputs = json_object_get(m, "inputs");
+	json_t *empty = json_object();
+	char fh[65], ih[65];
+	build_files(o, json_is_object(files) ? files : empty, fh);
+	build_inputs(o, json_is_object(inputs) ? inputs : empty, ih);
+	json_decref(empty);
+	json_t *r = json_object();
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)m, k, v) {
+		if (!quire__rt_own_key(k))
+			json_object_set(r, k, v);
+	}
+	json_t *ps = json_array();
+	for (size_t p = 0; p < in->nparents; p++)
+		json_array_append_new(ps, json_sprintf("sha256:%s", in->parents[p]));
+	json_object_set_new(r, "parents", ps);
+	json_object_set_new(r, "type", json_string("revision"));
+	json_object_set_new(r, "format", json_integer(2));
+	json_object_set_new(r, "generation", json_integer(in->generation));
+	json_object_set_new(r, "entries", json_integer(count));
+	json_object_set_new(r, "artefacts", json_sprintf("sha256:%s", ah));
+	json_object_set_new(r, "files", json_sprintf("sha256:%s", fh));
+	json_object_set_new(r, "inputs", json_sprintf("sha256:%s", ih));
+	if (in->alias)
+		json_object_set_new(r, "alias", json_string(in->alias));
+	struct quire_buf b = QUIRE_BUF_INIT;
+	quire_json_write(&b, r, 0);
+	json_decref(r);
+	quire_objs_put(o, b.ptr, b.len, rev);
+	quire_buf_release(&b);
+}
+
+int quire_rev2_build(struct quire_objs *o, const struct quire_rev2_in *in, char rev[65])
+{
+	const json_t *arts = json_object_get(in->manifest, "artefacts");
+	json_t *empty = json_object();
+	char ah[65];
+	long long count = 0;
+	int err = build_artefacts(o, json_is_object(arts) ? arts : empty, ah, &count);
+	json_decref(empty);
+	if (!err)
+		quire__rt_put_revision(o, in, ah, count, rev);
+	return err;
+}

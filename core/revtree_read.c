@@ -1,0 +1,445 @@
+/* Format 2's revisions read back: a revision's artefacts, files and inputs in format 1's
+ * shape, and the ids two revisions' artefacts trees differ in, reading only the nodes whose
+ * names differ. The layout is in docs/design-notes.md, "Trees and records, as built so far". */
+#include <stdlib.h>
+#include <string.h>
+
+#include "quire/buf.h"
+#include "quire/error.h"
+#include "quire/id.h"
+#include "objects.h"
+#include "revtree_internal.h"
+#include "util.h"
+
+/* A reference "sha256:<hex>" in an object: the hex, or NULL. */
+const char *quire__rt_ref_hex(const json_t *v)
+{
+	const char *s = json_string_value(v);
+	return s && strlen(s) == QUIRE_DIGEST_STRLEN - 1 && !strncmp(s, "sha256:", 7) ? s + 7
+										      : NULL;
+}
+
+const char *quire__rt_child_hex(const json_t *v)
+{
+	return json_is_object(v) && json_is_string(json_object_get(v, "outputs"))
+		       ? quire__rt_ref_hex(json_object_get(v, "node"))
+		       : NULL;
+}
+
+/* Node hex (hex NULL: an empty node) of the given type, parsed: its items in *items. */
+int quire__rt_read_node(struct quire_objs *o, const char *hex, const char *type, json_t **node,
+			json_t **items)
+{
+	*node = *items = NULL;
+	if (!hex) {
+		*node = json_object();
+		*items = json_object();
+		json_object_set(*node, "items", *items);
+		json_decref(*items);
+		return 0;
+	}
+	int err = quire_objs_read_json(o, hex, node);
+	if (err)
+		return err;
+	*items = json_object_get(*node, "items");
+	const char *t = json_string_value(json_object_get(*node, "type"));
+	if (!json_is_object(*items) || !t || strcmp(t, type)) {
+		json_decref(*node);
+		*node = NULL;
+		return quire_error_set(QUIRE_ECORRUPT, "object %.12s is not a %s node", hex, type);
+	}
+	return 0;
+}
+
+int quire__rt_place_of(const char *name, const json_t *node, struct place *pl)
+{
+	const json_t *ws = json_object_get(node, "widths");
+	pl->name = name;
+	pl->dims = (int)json_array_size(ws);
+	pl->len = 0;
+	if (!json_is_array(ws) || pl->dims > MAX_DIMS)
+		return quire_error_set(QUIRE_ECORRUPT, "the tree of '%s' has no widths", name);
+	for (int d = 0; d < pl->dims; d++) {
+		json_int_t v = json_integer_value(json_array_get(ws, (size_t)d));
+		if (v < 1 || v > 15)
+			return quire_error_set(QUIRE_ECORRUPT, "the tree of '%s': bad widths",
+					       name);
+		pl->w[d] = (int)v;
+		pl->len += (int)v;
+	}
+	return 0;
+}
+
+/* The id at digits (the whole index spelled in base 16): malloc'd, NULL when malformed. */
+char *quire__rt_id_at(const struct place *pl, const char *digits)
+{
+	if ((int)strlen(digits) != pl->len)
+		return NULL;
+	long long idx[MAX_DIMS];
+	const char *p = digits;
+	for (int d = 0; d < pl->dims; d++) {
+		char part[16], *end;
+		memcpy(part, p, (size_t)pl->w[d]);
+		part[pl->w[d]] = '\0';
+		idx[d] = strtoll(part, &end, 16);
+		if (*end)
+			return NULL;
+		p += pl->w[d];
+	}
+	struct quire_buf b = QUIRE_BUF_INIT;
+	quire_id_format(&b, pl->name, idx, pl->dims);
+	return quire_buf_detach(&b, NULL);
+}
+
+/* Entry e of id as format 1 holds it: its producer and index, its record's deps. */
+static int restore_entry(struct quire_objs *o, const struct place *pl, const char *id, json_t *e)
+{
+	if (!json_is_object(e))
+		return quire_error_set(QUIRE_ECORRUPT, "artefact '%s': not an entry", id);
+	if (!json_object_get(e, "producer"))
+		json_object_set_new(e, "producer", json_string(pl->name));
+	if (!json_object_get(e, "index")) {
+		struct ent en = { .id = id };
+		quire__rt_parse_id(id, &en);
+		json_t *ix = json_array();
+		for (int d = 0; d < en.dims; d++)
+			json_array_append_new(ix, json_integer(en.idx[d]));
+		json_object_set_new(e, "index", ix);
+	}
+	const char *fp = quire__rt_ref_hex(json_object_get(e, "fingerprint"));
+	if (!json_object_get(e, "deps") && fp && quire_objs_has(o, fp)) {
+		json_t *r = NULL;
+		int err = quire_objs_read_json(o, fp, &r);
+		if (err)
+			return quire_error_prefix(err, "artefact '%s': ", id);
+		json_t *deps = json_object_get(r, "deps");
+		if (!deps) {
+			json_decref(r);
+			return quire_error_set(QUIRE_ECORRUPT, "record %.12s: no deps", fp);
+		}
+		json_object_set(e, "deps", deps);
+		json_decref(r);
+	}
+	return 0;
+}
+
+/* Every entry under node (at depth, its digits so far in prefix) into arts. */
+int quire__rt_walk(struct quire_objs *o, const struct place *pl, const json_t *items, int depth,
+		   const char *prefix, json_t *arts)
+{
+	int leaf = pl->len == 0 || depth == pl->len - 1, err = 0;
+	const char *key;
+	json_t *v;
+	json_object_foreach((json_t *)items, key, v) {
+		char *digits = quire__xasprintf("%s%s", prefix, key);
+		if (leaf) {
+			char *id = quire__rt_id_at(pl, digits);
+			err = id ? restore_entry(o, pl, id, v)
+				 : quire_error_set(QUIRE_ECORRUPT, "the tree of '%s': bad key '%s'",
+						   pl->name, digits);
+			if (!err)
+				json_object_set(arts, id, v);
+			free(id);
+		} else {
+			json_t *node, *sub;
+			const char *h = quire__rt_child_hex(v);
+			err = h && strlen(key) == 1
+				      ? quire__rt_read_node(o, h, "tree", &node, &sub)
+				      : quire_error_set(QUIRE_ECORRUPT,
+							"the tree of '%s': bad item", pl->name);
+			if (!err)
+				err = quire__rt_walk(o, pl, sub, depth + 1, digits, arts);
+			if (!err)
+				json_decref(node);
+		}
+		free(digits);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int load_artefacts(struct quire_objs *o, const char *hex, json_t *arts)
+{
+	json_t *root, *items;
+	int err = quire__rt_read_node(o, hex, "tree", &root, &items);
+	const char *name;
+	json_t *v;
+	json_object_foreach(err ? NULL : items, name, v) {
+		json_t *node, *sub;
+		struct place pl;
+		const char *h = quire__rt_child_hex(v);
+		err = h ? quire__rt_read_node(o, h, "tree", &node, &sub)
+			: quire_error_set(QUIRE_ECORRUPT, "the tree of '%s': bad item", name);
+		if (err)
+			break;
+		err = quire__rt_place_of(name, node, &pl);
+		if (!err)
+			err = quire__rt_walk(o, &pl, sub, 0, "", arts);
+		json_decref(node);
+		if (err)
+			break;
+	}
+	json_decref(root);
+	return err;
+}
+
+static int load_files(struct quire_objs *o, const char *hex, const char *prefix, json_t *files)
+{
+	json_t *node, *items;
+	int err = quire__rt_read_node(o, hex, "files", &node, &items);
+	if (err)
+		return err;
+	int split = json_is_true(json_object_get(node, "split"));
+	const char *key;
+	json_t *v;
+	json_object_foreach(items, key, v) {
+		size_t kl = strlen(key);
+		if (split || (kl && key[kl - 1] == '/')) {
+			char *sub = quire__xasprintf("%s%s", prefix, split ? "" : key);
+			const char *h = quire__rt_ref_hex(v);
+			err = h ? load_files(o, h, sub, files)
+				: quire_error_set(QUIRE_ECORRUPT, "files node %.12s: bad item",
+						  hex);
+			free(sub);
+		} else {
+			char *path = quire__xasprintf("%s%s", prefix, key);
+			json_object_set(files, path, v);
+			free(path);
+		}
+		if (err)
+			break;
+	}
+	json_decref(node);
+	return err;
+}
+
+int quire_rev2_load(struct quire_objs *o, const char *rev, json_t **out)
+{
+	*out = NULL;
+	json_t *r = NULL;
+	int err = quire_objs_read_json(o, rev, &r);
+	if (err)
+		return err;
+	const char *ah = quire__rt_ref_hex(json_object_get(r, "artefacts")),
+		   *fh = quire__rt_ref_hex(json_object_get(r, "files")),
+		   *ih = quire__rt_ref_hex(json_object_get(r, "inputs"));
+	const json_t *ps = json_object_get(r, "parents");
+	const char *type = json_string_value(json_object_get(r, "type"));
+	if (!type || strcmp(type, "revision") ||
+	    json_integer_value(json_object_get(r, "format")) != 2 || !ah || !fh || !ih ||
+	    !json_is_array(ps)) {
+		json_decref(r);
+		return quire_error_set(QUIRE_ECORRUPT, "object %.12s is not a revision", rev);
+	}
+	json_t *m = json_object(), *arts = json_object(), *files = json_object(), *inputs;
+	const char *k;
+	json_t *v;
+	json_object_foreach(r, k, v) {
+		if (!quire__rt_own_key(k))
+			json_object_set(m, k, v);
+	}
+	json_t *parents = json_array();
+	size_t i;
+	json_array_foreach(ps, i, v) {
+		const char *h = quire__rt_ref_hex(v);
+		if (h)
+			json_array_append_new(parents, json_string(h));
+		else
+			err = quire_error_set(QUIRE_ECORRUPT, "revision %.12s: bad parent", rev);
+	}
+	json_object_set_new(m, "parents", parents);
+	json_object_set_new(m, "revision", json_string(rev));
+	json_object_set(m, "generation", json_object_get(r, "generation"));
+	if (json_object_get(r, "alias"))
+		json_object_set(m, "alias", json_object_get(r, "alias"));
+	json_object_set_new(m, "artefacts", arts);
+	json_object_set_new(m, "files", files);
+	if (!err)
+		err = load_artefacts(o, ah, arts);
+	if (!err)
+		err = load_files(o, fh, "", files);
+	json_t *node = NULL;
+	if (!err)
+		err = quire__rt_read_node(o, ih, "inputs", &node, &inputs);
+	if (!err)
+		json_object_set(m, "inputs", inputs);
+	json_decref(node);
+	json_decref(r);
+	if (err)
+		json_decref(m);
+	else
+		*out = m;
+	return err;
+}
+
+struct idlist {
+	char **v;
+	size_t n, a;
+};
+
+static void idlist_add(struct idlist *l, char *id)
+{
+	quire__grow((void **)&l->v, &l->a, l->n + 1, sizeof(*l->v));
+	l->v[l->n++] = id;
+}
+
+/* The ids under two nodes' items (either side may lack a key) whose entries differ: only the
+ * children whose names differ are read. */
+static int diff_items(struct quire_objs *o, const struct place *pl, const json_t *ia,
+		      const json_t *ib, int depth, const char *prefix, struct idlist *ids)
+{
+	int leaf = pl->len == 0 || depth == pl->len - 1, err = 0;
+	for (int side = 0; side < 2 && !err; side++) {
+		const json_t *mine = side ? ib : ia, *theirs = side ? ia : ib;
+		const char *key;
+		json_t *v;
+		json_object_foreach((json_t *)mine, key, v) {
+			const json_t *other = json_object_get(theirs, key);
+			if ((side && other) || (other && json_equal(v, (json_t *)other)))
+				continue;
+			char *digits = quire__xasprintf("%s%s", prefix, key);
+			if (leaf) {
+				char *id = quire__rt_id_at(pl, digits);
+				if (id)
+					idlist_add(ids, id);
+				else
+					err = quire_error_set(QUIRE_ECORRUPT,
+							      "the tree of '%s': bad key '%s'",
+							      pl->name, digits);
+			} else {
+				const json_t *va = side ? other : v, *vb = side ? v : other;
+				json_t *na = NULL, *nb = NULL, *sa = NULL, *sb = NULL;
+				err = quire__rt_read_node(o, va ? quire__rt_child_hex(va) : NULL,
+							  "tree", &na, &sa);
+				if (!err)
+					err = quire__rt_read_node(
+						o, vb ? quire__rt_child_hex(vb) : NULL, "tree", &nb,
+						&sb);
+				if (!err)
+					err = diff_items(o, pl, sa, sb, depth + 1, digits, ids);
+				json_decref(na);
+				json_decref(nb);
+			}
+			free(digits);
+			if (err)
+				break;
+		}
+	}
+	return err;
+}
+
+/* A producer's subtrees that are laid out differently (an index crossed a power of 16):
+ * every entry of both compared by id. */
+static int diff_whole(struct quire_objs *o, const struct place *pa, const json_t *ia,
+		      const struct place *pb, const json_t *ib, struct idlist *ids)
+{
+	json_t *a = json_object(), *b = json_object();
+	int err = ia ? quire__rt_walk(o, pa, ia, 0, "", a) : 0;
+	if (!err && ib)
+		err = quire__rt_walk(o, pb, ib, 0, "", b);
+	for (int side = 0; side < 2 && !err; side++) {
+		const char *id;
+		json_t *v;
+		json_object_foreach(side ? b : a, id, v) {
+			json_t *other = json_object_get(side ? a : b, id);
+			if (!(side && other) && !(other && json_equal(v, other)))
+				idlist_add(ids, quire__xstrdup(id));
+		}
+	}
+	json_decref(a);
+	json_decref(b);
+	return err;
+}
+
+/* The node an artefacts item names. */
+static int read_child(struct quire_objs *o, const json_t *v, json_t **node, json_t **items)
+{
+	const char *h = quire__rt_child_hex(v);
+	if (!h)
+		return quire_error_set(QUIRE_ECORRUPT, "an artefacts node has a bad item");
+	return quire__rt_read_node(o, h, "tree", node, items);
+}
+
+static int diff_producer(struct quire_objs *o, const char *name, const json_t *va, const json_t *vb,
+			 struct idlist *ids)
+{
+	json_t *na = NULL, *nb = NULL, *ia = NULL, *ib = NULL;
+	struct place pa = { 0 }, pb = { 0 };
+	int err = va ? read_child(o, va, &na, &ia) : 0;
+	if (!err && vb)
+		err = read_child(o, vb, &nb, &ib);
+	if (!err && na)
+		err = quire__rt_place_of(name, na, &pa);
+	if (!err && nb)
+		err = quire__rt_place_of(name, nb, &pb);
+	if (!err) {
+		const struct place *pl = na ? &pa : &pb;
+		if (na && nb &&
+		    (pa.dims != pb.dims || memcmp(pa.w, pb.w, sizeof(pa.w[0]) * (size_t)pa.dims)))
+			err = diff_whole(o, &pa, ia, &pb, ib, ids);
+		else
+			err = diff_items(o, pl, ia, ib, 0, "", ids);
+	}
+	json_decref(na);
+	json_decref(nb);
+	return err;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The root of revision rev's artefacts (NULL for no revision). */
+static int root_of(struct quire_objs *o, const char *rev, json_t **node, json_t **items)
+{
+	const char *h = NULL;
+	json_t *r = NULL;
+	if (rev) {
+		int err = quire_objs_read_json(o, rev, &r);
+		if (err)
+			return err;
+		h = quire__rt_ref_hex(json_object_get(r, "artefacts"));
+		if (!h) {
+			json_decref(r);
+			return quire_error_set(QUIRE_ECORRUPT, "object %.12s is not a revision",
+					       rev);
+		}
+	}
+	int err = quire__rt_read_node(o, h, "tree", node, items);
+	json_decref(r);
+	return err;
+}
+
+int quire_rev2_diff(struct quire_objs *o, const char *a, const char *b,
+		    int (*visit)(void *ud, const char *id), void *ud)
+{
+	json_t *ra = NULL, *rb = NULL, *ia, *ib;
+	int err = root_of(o, a, &ra, &ia);
+	if (!err)
+		err = root_of(o, b, &rb, &ib);
+	struct idlist ids = { 0 };
+	for (int side = 0; side < 2 && !err; side++) {
+		const char *name;
+		json_t *v;
+		json_object_foreach(side ? ib : ia, name, v) {
+			json_t *other = json_object_get(side ? ia : ib, name);
+			if ((side && other) || (other && json_equal(v, other)))
+				continue;
+			err = diff_producer(o, name, side ? other : v, side ? v : other, &ids);
+			if (err)
+				break;
+		}
+	}
+	json_decref(ra);
+	json_decref(rb);
+	qsort(ids.v, ids.n, sizeof(*ids.v), cmp_id);
+	for (size_t k = 0; k < ids.n && !err; k++)
+		if (!k || strcmp(ids.v[k], ids.v[k - 1]))
+			err = visit(ud, ids.v[k]);
+	for (size_t k = 0; k < ids.n; k++)
+		free(ids.v[k]);
+	free(ids.v);
+	return err;
+}

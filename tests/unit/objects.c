@@ -1,0 +1,512 @@
+/* Format 2's objects, packs and trees: format-1 history converted and read back unchanged,
+ * the same bytes on every machine, a one-entry change costing a handful of nodes, damage
+ * named. */
+#include "testutil.h"
+
+#include "core/objects.h"
+#include "quire/error.h"
+#include "quire/hash.h"
+#include "quire/manifest.h"
+
+/* The fixture's format-1 store copied into a fresh directory (its .quire only). */
+static char *copy_fixture(void)
+{
+	char *dir = tu_tempdir(), cmd[8192];
+	snprintf(cmd, sizeof(cmd), "cp -R '%s/store-v1/.quire' '%s/'", QUIRE_SOURCE_FIXTURES, dir);
+	assert_int_equal(system(cmd), 0);
+	return dir;
+}
+
+/* Format 1's entries as a revision gives them back: a take's dependency record is not
+ * repeated inside it (its fingerprint names it). */
+static json_t *normalised(const json_t *arts)
+{
+	json_t *c = json_deep_copy(arts);
+	const char *id;
+	json_t *e;
+	json_object_foreach(c, id, e) {
+		size_t k;
+		json_t *t;
+		json_array_foreach(json_object_get(e, "takes"), k, t)
+			json_object_del(t, "deps");
+	}
+	return c;
+}
+
+static int collect(void *ud, const char *id)
+{
+	json_array_append_new(ud, json_string(id));
+	return 0;
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The ids whose entries differ between two artefact maps, sorted: what a diff must say. */
+static json_t *naive_diff(const json_t *a, const json_t *b)
+{
+	json_t *ids = json_object(), *out = json_array();
+	for (int side = 0; side < 2; side++) {
+		const char *id;
+		json_t *e;
+		json_object_foreach((json_t *)(side ? b : a), id, e) {
+			json_t *o = json_object_get(side ? a : b, id);
+			if (!o || !json_equal(e, o))
+				json_object_set_new(ids, id, json_true());
+		}
+	}
+	size_t n = 0;
+	const char **keys = malloc(sizeof(*keys) * (json_object_size(ids) + 1));
+	const char *id;
+	json_t *v;
+	json_object_foreach(ids, id, v)
+		keys[n++] = id;
+	qsort(keys, n, sizeof(*keys), cmp_strp);
+	for (size_t k = 0; k < n; k++)
+		json_array_append_new(out, json_string(keys[k]));
+	free(keys);
+	json_decref(ids);
+	return out;
+}
+
+/* Revision of manifest `to` made by quire_rev2_update from base (the revision of `from`): the
+ * changes are the entries that differ. */
+static void update_to(struct quire_objs *o, const json_t *from, const json_t *to, const char *base,
+		      const struct quire_rev2_in *in, char rev[65])
+{
+	const json_t *fa = json_object_get(from, "artefacts"),
+		     *ta = json_object_get(to, "artefacts");
+	json_t *ids = naive_diff(fa, ta);
+	size_t n = json_array_size(ids);
+	struct quire_rev2_change *ch = calloc(n + 1, sizeof(*ch));
+	for (size_t k = 0; k < n; k++) {
+		ch[k].id = json_string_value(json_array_get(ids, k));
+		ch[k].entry = json_object_get(ta, ch[k].id);
+	}
+	assert_int_equal(quire_rev2_update(o, in, base, ch, n, rev), 0);
+	free(ch);
+	json_decref(ids);
+}
+
+static void test_fixture_round_trip(void **state)
+{
+	(void)state;
+	char *dir = copy_fixture(), *qdir = NULL;
+	assert_true(asprintf(&qdir, "%s/.quire", dir) > 0);
+	struct quire_objs *o = NULL;
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	json_t *names = json_object();
+	assert_int_equal(quire_rev2_convert(qdir, o, names), 0);
+	assert_int_equal(json_object_size(names), 7);
+	quire_objs_free(o);
+	/* Read back from the packs on disk, not from memory. */
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	size_t records = 0, changes = 0;
+	const char *v1;
+	json_t *v2;
+	json_object_foreach(names, v1, v2) {
+		json_t *m1 = NULL, *m2 = NULL;
+		assert_int_equal(quire_manifest_load(qdir, v1, &m1), 0);
+		assert_int_equal(quire_rev2_load(o, json_string_value(v2), &m2), 0);
+		json_t *a1 = normalised(json_object_get(m1, "artefacts"));
+		assert_true(json_equal(a1, json_object_get(m2, "artefacts")));
+		json_decref(a1);
+		static const char *const keys[] = { "files",  "inputs", "command", "created",
+						    "counts", "git",	NULL };
+		for (size_t k = 0; keys[k]; k++)
+			assert_true(json_equal(json_object_get(m1, keys[k]),
+					       json_object_get(m2, keys[k])));
+		assert_string_equal(json_string_value(json_object_get(m2, "alias")), v1);
+		/* The parents are the parents' conversions. */
+		const char *p1 = json_string_value(json_object_get(m1, "parent"));
+		json_t *ps = json_object_get(m2, "parents");
+		assert_int_equal(json_array_size(ps), p1 ? 1 : 0);
+		if (p1)
+			assert_string_equal(json_string_value(json_array_get(ps, 0)),
+					    json_string_value(json_object_get(names, p1)));
+		/* Every dependency record is an object named by its fingerprint. */
+		const char *id;
+		json_t *e;
+		json_object_foreach(json_object_get(m1, "artefacts"), id, e) {
+			const char *fp = json_string_value(json_object_get(e, "fingerprint"));
+			if (fp && json_object_get(e, "deps")) {
+				assert_true(quire_objs_has(o, fp + 7));
+				records++;
+			}
+		}
+		/* The diff from its parent names what changed, as comparing entries does. */
+		if (p1) {
+			json_t *mp = NULL, *got = json_array();
+			assert_int_equal(quire_manifest_load(qdir, p1, &mp), 0);
+			json_t *want = naive_diff(json_object_get(mp, "artefacts"),
+						  json_object_get(m1, "artefacts"));
+			assert_int_equal(
+				quire_rev2_diff(o, json_string_value(json_object_get(names, p1)),
+						json_string_value(v2), collect, got),
+				0);
+			changes += json_array_size(want);
+			/* The commit's way (the parent's tree and the changes) makes the same
+			 * revision as the whole manifest. */
+			const char *pv2 = json_string_value(json_object_get(names, p1));
+			struct quire_rev2_in in = {
+				.manifest = m1,
+				.parents = { pv2 },
+				.nparents = 1,
+				.generation = json_integer_value(json_object_get(m2, "generation")),
+				.alias = v1,
+			};
+			char upd[65];
+			update_to(o, mp, m1, pv2, &in, upd);
+			assert_string_equal(upd, json_string_value(v2));
+			assert_true(json_equal(want, got));
+			json_decref(want);
+			json_decref(got);
+			json_decref(mp);
+		}
+		json_decref(m1);
+		json_decref(m2);
+	}
+	assert_true(records >= 40);
+	assert_true(changes >= 10);
+	quire_objs_free(o);
+	json_decref(names);
+	free(qdir);
+	tu_rmrf(dir);
+	free(dir);
+}
+
+/* The concatenated bytes of every pack in dir/.quire/revs, by name. */
+static char *packs_text(const char *dir)
+{
+	char cmd[8192];
+	snprintf(cmd, sizeof(cmd), "cd '%s/.quire/revs' && ls && cat $(ls)", dir);
+	FILE *f = popen(cmd, "r");
+	assert_non_null(f);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		quire_buf_add(&b, chunk, n);
+	assert_int_equal(pclose(f), 0);
+	return quire_buf_detach(&b, NULL);
+}
+
+static void test_two_conversions_agree(void **state)
+{
+	(void)state;
+	char *texts[2];
+	for (int k = 0; k < 2; k++) {
+		char *dir = copy_fixture(), *qdir = NULL;
+		assert_true(asprintf(&qdir, "%s/.quire", dir) > 0);
+		struct quire_objs *o = NULL;
+		assert_int_equal(quire_objs_open(qdir, &o), 0);
+		assert_int_equal(quire_rev2_convert(qdir, o, NULL), 0);
+		/* Converting again finds every revision: nothing new is written. */
+		assert_int_equal(quire_rev2_convert(qdir, o, NULL), 0);
+		assert_int_equal(quire_objs_pending_bytes(o), 0);
+		quire_objs_free(o);
+		texts[k] = packs_text(dir);
+		assert_int_equal(tu_count_dir(qdir) > 0, 1);
+		free(qdir);
+		tu_rmrf(dir);
+		free(dir);
+	}
+	assert_true(strlen(texts[0]) > 1000);
+	assert_string_equal(texts[0], texts[1]);
+	free(texts[0]);
+	free(texts[1]);
+}
+
+/* A manifest of rows x cols scenes, an outline and a book; entry (r, c) says `mark`. */
+static json_t *story(int rows, int cols, int mr, int mc, const char *mark)
+{
+	json_t *m = json_object(), *arts = json_object();
+	for (int r = 0; r < rows; r++)
+		for (int c = 0; c < cols; c++) {
+			char id[64], out[80];
+			snprintf(id, sizeof(id), "Scene[%d][%d]", r, c);
+			struct quire_digest d;
+			snprintf(out, sizeof(out), "%s %s", id, r == mr && c == mc ? mark : "");
+			quire_hash_bytes(out, strlen(out), &d);
+			json_object_set_new(arts, id,
+					    json_pack("{sssss[ii]sssisf}", "digest", d.s,
+						      "producer", "Scene", "index", r, c, "status",
+						      "clean", "size", 700, "temperature", 0.7));
+		}
+	json_object_set_new(
+		arts, "Outline",
+		json_pack("{sss[]ss}", "producer", "Outline", "index", "status", "clean"));
+	json_object_set_new(m, "artefacts", arts);
+	json_t *files = json_object();
+	for (int k = 0; k < 40; k++) {
+		char path[64];
+		snprintf(path, sizeof(path), "prompts/p%02d.md", k);
+		json_object_set_new(files, path, json_string("sha256:x"));
+	}
+	json_object_set_new(files, "quire.yaml", json_string("sha256:y"));
+	json_object_set_new(m, "files", files);
+	json_object_set_new(m, "inputs", json_pack("{s{si}}", "Chapters", "value", rows));
+	json_object_set_new(m, "command", json_string("quire run"));
+	return m;
+}
+
+static void test_one_change_costs_a_path(void **state)
+{
+	char *qdir = NULL;
+	assert_true(asprintf(&qdir, "%s/.quire", (char *)*state) > 0);
+	struct quire_objs *o = NULL;
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	json_t *m1 = story(40, 75, -1, -1, ""), *m2 = story(40, 75, 17, 42, "changed");
+	char r1[65], r2[65];
+	struct quire_rev2_in in = { .manifest = m1, .generation = 1 };
+	assert_int_equal(quire_rev2_build(o, &in, r1), 0);
+	size_t first = quire_objs_pending_bytes(o);
+	assert_int_equal(quire_objs_write_pack(o, r1), 0);
+	in.manifest = m2;
+	in.parents[0] = r1;
+	in.nparents = 1;
+	in.generation = 2;
+	assert_int_equal(quire_rev2_build(o, &in, r2), 0);
+	size_t second = quire_objs_pending_bytes(o);
+	/* The leaf of 16 scenes, the nodes above it, the root, the revision. */
+	assert_true(first > 200000);
+	assert_true(second < 8000);
+	assert_int_equal(quire_objs_write_pack(o, r2), 0);
+	json_t *back = NULL;
+	assert_int_equal(quire_rev2_load(o, r2, &back), 0);
+	assert_true(
+		json_equal(json_object_get(back, "artefacts"), json_object_get(m2, "artefacts")));
+	assert_true(json_equal(json_object_get(back, "files"), json_object_get(m2, "files")));
+	json_decref(back);
+	size_t before = quire_objs_reads(o);
+	json_t *ids = json_array();
+	assert_int_equal(quire_rev2_diff(o, r1, r2, collect, ids), 0);
+	assert_int_equal(json_array_size(ids), 1);
+	assert_string_equal(json_string_value(json_array_get(ids, 0)), "Scene[17][42]");
+	/* Two revisions, two roots, and per level of the path two nodes. */
+	assert_true(quire_objs_reads(o) - before <= 14);
+	json_decref(ids);
+	/* An index crossing a power of 16 lays the producer out again: still exact. */
+	json_t *m3 = story(40, 75, 17, 42, "changed");
+	json_object_set_new(json_object_get(m3, "artefacts"), "Scene[300][0]",
+			    json_pack("{ss}", "status", "clean"));
+	char r3[65];
+	in.manifest = m3;
+	assert_int_equal(quire_rev2_build(o, &in, r3), 0);
+	ids = json_array();
+	assert_int_equal(quire_rev2_diff(o, r2, r3, collect, ids), 0);
+	assert_int_equal(json_array_size(ids), 1);
+	assert_string_equal(json_string_value(json_array_get(ids, 0)), "Scene[300][0]");
+	json_decref(ids);
+	/* The same revisions made from their parents' trees and the changes: one entry, an
+	 * index crossing a power of 16 and back (the widths shrink again), a producer removed
+	 * and one added. */
+	char u[65];
+	in.manifest = m2;
+	update_to(o, m1, m2, r1, &in, u);
+	assert_string_equal(u, r2);
+	in.manifest = m3;
+	update_to(o, m2, m3, r2, &in, u);
+	assert_string_equal(u, r3);
+	assert_int_equal(quire_objs_write_pack(o, r3), 0);
+	in.manifest = m2;
+	update_to(o, m3, m2, r3, &in, u);
+	assert_string_equal(u, r2);
+	json_t *m4 = json_deep_copy(m2);
+	json_object_del(json_object_get(m4, "artefacts"), "Outline");
+	json_object_del(json_object_get(m4, "artefacts"), "Scene[5][5]");
+	json_object_set_new(json_object_get(m4, "artefacts"), "Book",
+			    json_pack("{sss[]ss}", "producer", "Book", "index", "status", "clean"));
+	char r4[65];
+	in.manifest = m4;
+	assert_int_equal(quire_rev2_build(o, &in, r4), 0);
+	update_to(o, m2, m4, r2, &in, u);
+	assert_string_equal(u, r4);
+	json_t *m5 = json_deep_copy(m4);
+	json_object_clear(json_object_get(m5, "artefacts"));
+	char r5[65];
+	in.manifest = m5;
+	assert_int_equal(quire_rev2_build(o, &in, r5), 0);
+	update_to(o, m4, m5, r4, &in, u);
+	assert_string_equal(u, r5);
+	json_decref(m4);
+	json_decref(m5);
+	ids = json_array();
+	assert_int_equal(quire_rev2_diff(o, NULL, r1, collect, ids), 0);
+	assert_int_equal(json_array_size(ids), 40 * 75 + 1);
+	json_decref(ids);
+	json_decref(m1);
+	json_decref(m2);
+	json_decref(m3);
+	quire_objs_free(o);
+	free(qdir);
+}
+
+static void test_damage_is_named(void **state)
+{
+	char *qdir = NULL;
+	assert_true(asprintf(&qdir, "%s/.quire", (char *)*state) > 0);
+	struct quire_objs *o = NULL;
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	json_t *m = story(3, 3, 1, 1, "x");
+	char r[65];
+	struct quire_rev2_in in = { .manifest = m, .generation = 1 };
+	assert_int_equal(quire_rev2_build(o, &in, r), 0);
+	assert_int_equal(quire_objs_write_pack(o, r), 0);
+	quire_objs_free(o);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/revs/%s.objects", qdir, r);
+	char *text = tu_slurp(path);
+	char *at = strstr(text, "\"clean\"");
+	assert_non_null(at);
+	at[1] = 'C';
+	FILE *f = fopen(path, "wb");
+	fputs(text, f);
+	fclose(f);
+	free(text);
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	json_t *back = NULL;
+	assert_int_equal(quire_rev2_load(o, r, &back), QUIRE_ECORRUPT);
+	assert_non_null(strstr(quire_error_last(), "does not match its name"));
+	assert_non_null(strstr(quire_error_last(), ".objects"));
+	quire_objs_free(o);
+	/* A pack that is not one is refused by name. */
+	f = fopen(path, "wb");
+	fputs("quire-objects 1\nnot a header\n", f);
+	fclose(f);
+	assert_int_equal(quire_objs_open(qdir, &o), QUIRE_ECORRUPT);
+	assert_non_null(strstr(quire_error_last(), path));
+	quire_objs_free(o);
+	json_decref(m);
+	free(qdir);
+}
+
+static void test_large_pack_in_parts(void **state)
+{
+	char *qdir = NULL;
+	assert_true(asprintf(&qdir, "%s/.quire", (char *)*state) > 0);
+	struct quire_objs *o = NULL;
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	json_t *m = story(2, 2, -1, -1, "");
+	/* Five entries of 5 MB: 25 MB of objects, two parts at least. */
+	char *big = malloc(5u << 20);
+	memset(big, 'a', 5u << 20);
+	big[(5u << 20) - 1] = '\0';
+	for (int k = 0; k < 5; k++) {
+		char id[32];
+		snprintf(id, sizeof(id), "Draft[%d]", k);
+		big[0] = (char)('a' + k);
+		json_object_set_new(
+			json_object_get(m, "artefacts"), id,
+			json_pack("{sss[i]ss}", "producer", "Draft", "index", k, "notes", big));
+	}
+	free(big);
+	char r[65];
+	struct quire_rev2_in in = { .manifest = m, .generation = 1 };
+	assert_int_equal(quire_rev2_build(o, &in, r), 0);
+	assert_int_equal(quire_objs_write_pack(o, r), 0);
+	quire_objs_free(o);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/revs/%s.2.objects", qdir, r);
+	assert_true(access(path, F_OK) == 0);
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	json_t *back = NULL;
+	assert_int_equal(quire_rev2_load(o, r, &back), 0);
+	assert_true(
+		json_equal(json_object_get(back, "artefacts"), json_object_get(m, "artefacts")));
+	json_decref(back);
+	quire_objs_free(o);
+	json_decref(m);
+	free(qdir);
+}
+
+/* A manifest whose Book records n scenes' outputs, scene `changed` marked. */
+static json_t *book_story(int n, int changed)
+{
+	json_t *m = story(1, n, 0, changed, "changed"), *arts = json_object_get(m, "artefacts");
+	json_t *up = json_array();
+	for (int c = 0; c < n; c++) {
+		char id[64];
+		snprintf(id, sizeof(id), "Scene[0][%d]", c);
+		const char *d =
+			json_string_value(json_object_get(json_object_get(arts, id), "digest"));
+		json_array_append_new(up, json_pack("[ss]", id, d));
+	}
+	json_t *deps = json_pack("{s[]so}", "index", "upstream", up);
+	json_t *rec = json_pack("{sOsi}", "deps", deps, "v", 1);
+	struct quire_digest fp;
+	assert_int_equal(quire_hash_json(rec, &fp), 0);
+	json_decref(rec);
+	json_object_set_new(arts, "Book",
+			    json_pack("{sss[]sosss{ss}}", "producer", "Book", "index", "deps", deps,
+				      "fingerprint", fp.s, "status", "clean", "extra", "x", "y"));
+	return m;
+}
+
+static void test_record_deltas(void **state)
+{
+	char *qdir = NULL;
+	assert_true(asprintf(&qdir, "%s/.quire", (char *)*state) > 0);
+	struct quire_objs *o = NULL;
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	json_t *m1 = book_story(2000, -1), *m2 = book_story(2000, 1234);
+	char r1[65], r2[65], whole[65];
+	struct quire_rev2_in in = { .manifest = m1, .generation = 1 };
+	assert_int_equal(quire_rev2_build(o, &in, r1), 0);
+	assert_int_equal(quire_objs_write_pack(o, r1), 0);
+	in.manifest = m2;
+	in.parents[0] = r1;
+	in.nparents = 1;
+	update_to(o, m1, m2, r1, &in, r2);
+	/* The Book's record is 180 KB; its delta is a digest's worth. */
+	assert_true(quire_objs_pending_bytes(o) < 10000);
+	assert_int_equal(quire_objs_write_pack(o, r2), 0);
+	quire_objs_free(o);
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	json_t *back = NULL;
+	assert_int_equal(quire_rev2_load(o, r2, &back), 0);
+	assert_true(
+		json_equal(json_object_get(back, "artefacts"), json_object_get(m2, "artefacts")));
+	json_decref(back);
+	/* The same revision as a whole build makes. */
+	assert_int_equal(quire_rev2_build(o, &in, whole), 0);
+	assert_string_equal(whole, r2);
+	quire_objs_free(o);
+	/* The delta's base damaged: the Book's entry cannot be read back, and says so. */
+	char path[512];
+	snprintf(path, sizeof(path), "%s/revs/%s.objects", qdir, r1);
+	char *text = tu_slurp(path);
+	char *at = strstr(text, "[\"Scene[0][7]\",\"sha256:");
+	assert_non_null(at);
+	at[30] = at[30] == '0' ? '1' : '0';
+	FILE *f = fopen(path, "wb");
+	fputs(text, f);
+	fclose(f);
+	free(text);
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	assert_int_equal(quire_rev2_load(o, r2, &back), QUIRE_ECORRUPT);
+	assert_non_null(strstr(quire_error_last(), "does not match its name"));
+	quire_objs_free(o);
+	json_decref(m1);
+	json_decref(m2);
+	free(qdir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fixture_round_trip),
+		cmocka_unit_test(test_two_conversions_agree),
+		cmocka_unit_test_setup_teardown(test_one_change_costs_a_path, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_damage_is_named, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_large_pack_in_parts, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_record_deltas, tu_setup_qdir,
+						tu_teardown_tmpdir),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
