@@ -21,7 +21,7 @@ int main(int argc, char **argv)
 	json_t *names = json_object();
 	int err = quire_objs_open(argv[1], &o);
 	if (!err)
-		err = quire_rev2_convert(argv[1], o, names);
+		err = quire_rev2_convert(argv[1], o, names, 0);
 	if (err) {
 		fprintf(stderr, "revbytes: %s\n", quire_error_last());
 		return 1;

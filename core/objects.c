@@ -40,6 +40,7 @@ struct quire_objs {
 	size_t npend, apend;
 	int fd, fd_pack; /* the pack last read, kept open */
 	size_t reads;
+	int err; /* an object that could not be made: nothing is written until a rollback */
 };
 
 static size_t slot_of(const struct quire_objs *o, const char *hex)
@@ -95,7 +96,8 @@ static int scan(struct quire_objs *o, int32_t p, const char *t, size_t n)
 	size_t at = ml;
 	while (at < n) {
 		char *end = NULL;
-		if (n - at < 67 || !is_hex64(t + at) || t[at + 64] != ' ')
+		if (n - at < 67 || !is_hex64(t + at) || t[at + 64] != ' ' || t[at + 65] < '0' ||
+		    t[at + 65] > '9')
 			goto bad;
 		errno = 0;
 		unsigned long long len = strtoull(t + at + 65, &end, 10);
@@ -129,6 +131,16 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+int quire_objs_open_memory(struct quire_objs **out)
+{
+	struct quire_objs *o = quire__xcalloc(1, sizeof(*o));
+	o->fd = -1;
+	o->fd_pack = -1;
+	grow(o);
+	*out = o;
+	return 0;
+}
+
 int quire_objs_open(const char *qdir, struct quire_objs **out)
 {
 	struct quire_objs *o = quire__xcalloc(1, sizeof(*o));
@@ -145,7 +157,9 @@ int quire_objs_open(const char *qdir, struct quire_objs **out)
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		size_t len = strlen(de->d_name);
-		/* Temporary files end ".tmp-PID-N": only whole packs. */
+		/* Temporary files end ".tmp-PID-N". (A later part whose first part never came,
+		 * a writer killed between them, is read too: its objects are whole and
+		 * verified, and the same content makes the same objects again.) */
 		if (len < 8 || strcmp(de->d_name + len - 8, ".objects"))
 			continue;
 		quire__grow((void **)&o->packs, &o->apacks, o->npacks + 1, sizeof(*o->packs));
@@ -197,6 +211,12 @@ size_t quire_objs_pending_bytes(const struct quire_objs *o)
 	return o->pend.len;
 }
 
+/* Where l is kept, for messages. */
+static const char *where(const struct quire_objs *o, const struct loc *l)
+{
+	return l->pack < 0 ? "memory" : o->packs[l->pack];
+}
+
 /* The stored bytes of l (a delta's body, or the object's own), appended to out. */
 static int read_stored(struct quire_objs *o, const struct loc *l, struct quire_buf *out)
 {
@@ -224,15 +244,16 @@ static int read_stored(struct quire_objs *o, const struct loc *l, struct quire_b
 
 /* A delta's body "<prefix> <suffix>\n<middle>": the object is the base's first prefix bytes,
  * the middle, and the base's last suffix bytes. */
-static int apply_delta(const struct loc *l, const char *base, size_t blen, const char *d,
-		       size_t dlen, struct quire_buf *out)
+static int apply_delta(const char *base, size_t blen, const char *d, size_t dlen,
+		       struct quire_buf *out)
 {
 	char *end;
 	unsigned long long pre = strtoull(d, &end, 10), suf = 0;
 	if (*end == ' ')
 		suf = strtoull(end + 1, &end, 10);
-	if (*end != '\n' || pre > blen || suf > blen - pre || (size_t)(end + 1 - d) > dlen)
-		return quire_error_set(QUIRE_ECORRUPT, "object %.12s: not a delta", l->hex);
+	if (end == d || *end != '\n' || pre > blen || suf > blen - pre ||
+	    (size_t)(end + 1 - d) > dlen)
+		return -1;
 	size_t mid = dlen - (size_t)(end + 1 - d);
 	quire_buf_add(out, base, pre);
 	quire_buf_add(out, end + 1, mid);
@@ -245,26 +266,31 @@ static int read_at(struct quire_objs *o, const char *hex, struct quire_buf *out,
 	const struct loc *l = &o->slots[slot_of(o, hex)];
 	if (!l->hex[0])
 		return quire_error_set(QUIRE_ENOTFOUND, "no object %.12s", hex);
-	if (depth > DELTA_DEPTH)
-		return quire_error_set(QUIRE_ECORRUPT, "object %.12s: its deltas' bases go on",
-				       hex);
 	o->reads++;
 	size_t start = out->len;
 	int err;
 	if (l->base[0]) {
-		struct quire_buf base = QUIRE_BUF_INIT, d = QUIRE_BUF_INIT;
+		/* Damage in a delta's chain is this object's damage, in its pack. */
 		char bhex[65];
 		memcpy(bhex, l->base, 64);
 		bhex[64] = '\0';
-		struct loc copy = *l; /* reading the base may move the slots */
-		err = read_at(o, bhex, &base, depth + 1);
+		struct quire_buf base = QUIRE_BUF_INIT, d = QUIRE_BUF_INIT;
+		err = depth >= DELTA_DEPTH
+			      ? quire_error_set(QUIRE_ECORRUPT,
+						"object %.12s in '%s': its deltas' bases go on",
+						hex, where(o, l))
+			      : read_at(o, bhex, &base, depth + 1);
+		if (err == QUIRE_ENOTFOUND)
+			err = quire_error_set(QUIRE_ECORRUPT,
+					      "object %.12s in '%s': its base %.12s is missing",
+					      hex, where(o, l), bhex);
 		if (!err)
-			err = read_stored(o, &copy, &d);
-		if (!err)
-			err = apply_delta(&copy, base.ptr, base.len, d.ptr, d.len, out);
+			err = read_stored(o, l, &d);
+		if (!err && apply_delta(base.ptr, base.len, d.ptr, d.len, out))
+			err = quire_error_set(QUIRE_ECORRUPT, "object %.12s in '%s': not a delta",
+					      hex, where(o, l));
 		quire_buf_release(&base);
 		quire_buf_release(&d);
-		l = &o->slots[slot_of(o, hex)];
 	} else {
 		err = read_stored(o, l, out);
 	}
@@ -280,7 +306,7 @@ static int read_at(struct quire_objs *o, const char *hex, struct quire_buf *out,
 		out->ptr[start] = '\0';
 		return quire_error_set(QUIRE_ECORRUPT,
 				       "object %.12s in '%s' does not match its name", hex,
-				       l->pack < 0 ? "memory" : o->packs[l->pack]);
+				       where(o, l));
 	}
 	return 0;
 }
@@ -317,7 +343,8 @@ int quire_objs_read_json(struct quire_objs *o, const char *hex, json_t **out)
 		json_error_t je;
 		*out = json_loadb(b.ptr, b.len, 0, &je);
 		if (!*out)
-			err = quire_error_set(QUIRE_ECORRUPT, "object %.12s: %s", hex, je.text);
+			err = quire_error_set(QUIRE_ECORRUPT, "object %.12s in '%s': %s", hex,
+					      where(o, &o->slots[slot_of(o, hex)]), je.text);
 	}
 	quire_buf_release(&b);
 	return err;
@@ -333,6 +360,12 @@ void quire_objs_put_near(struct quire_objs *o, const void *data, size_t len, con
 	memcpy(l.hex, hex, 64);
 	if (quire_objs_has(o, hex))
 		return;
+	if (len > UINT32_MAX) {
+		o->err = quire_error_set(
+			QUIRE_EINVALID,
+			"an object of %zu bytes is larger than a pack holds (4 GiB)", len);
+		return;
+	}
 	struct quire_buf base = QUIRE_BUF_INIT;
 	const struct loc *bl = near && strlen(near) == 64 ? &o->slots[slot_of(o, near)] : NULL;
 	if (bl && bl->hex[0] && chain_depth(o, bl) < DELTA_DEPTH &&
@@ -378,10 +411,47 @@ static int write_part(const char *path, struct quire_buf *text)
 	return quire_fs_stream_commit(&w);
 }
 
+size_t quire_objs_mark(const struct quire_objs *o)
+{
+	return o->npend;
+}
+
+int quire_objs_error(const struct quire_objs *o)
+{
+	return o->err;
+}
+
+void quire_objs_rollback(struct quire_objs *o, size_t mark)
+{
+	if (mark >= o->npend && !o->err)
+		return;
+	size_t keep = o->pend.len;
+	for (size_t k = mark; k < o->npend; k++) {
+		struct loc *l = &o->slots[slot_of(o, o->order[k])];
+		if (l->hex[0] && l->pack < 0 && l->off < keep)
+			keep = l->off;
+		memset(l, 0, sizeof(*l));
+	}
+	o->npend = mark < o->npend ? mark : o->npend;
+	o->pend.len = keep;
+	o->pend.ptr[keep] = '\0';
+	o->err = 0;
+	/* Emptied slots break probe chains: every other slot goes in again. */
+	struct loc *old = o->slots;
+	o->slots = quire__xcalloc(o->cap, sizeof(*o->slots));
+	o->n = 0;
+	for (size_t k = 0; k < o->cap; k++)
+		if (old[k].hex[0])
+			add(o, &old[k], NULL);
+	free(old);
+}
+
 int quire_objs_write_pack(struct quire_objs *o, const char *rev)
 {
-	if (!o->npend)
-		return 0;
+	if (o->err)
+		return o->err;
+	if (!o->npend || !o->dir)
+		return 0; /* in memory: the objects stay pending, and readable */
 	struct loc *first = &o->slots[slot_of(o, rev)];
 	if (!first->hex[0] || first->pack >= 0)
 		return quire_error_set(QUIRE_ERROR, "revision %.12s is not pending", rev);

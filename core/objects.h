@@ -27,6 +27,9 @@ struct quire_objs;
 int quire_objs_open(const char *qdir, struct quire_objs **out);
 void quire_objs_free(struct quire_objs *o);
 
+/* Objects in memory only: no packs are read, and writing one keeps its objects pending. */
+int quire_objs_open_memory(struct quire_objs **out);
+
 /* Whether object hex (64 hex digits) is known, written or pending. */
 int quire_objs_has(const struct quire_objs *o, const char *hex);
 
@@ -46,6 +49,14 @@ void quire_objs_put(struct quire_objs *o, const void *data, size_t len, char hex
  * Reading follows at most 16 bases; the object read is verified against its name. */
 void quire_objs_put_near(struct quire_objs *o, const void *data, size_t len, const char *near,
 			 char hex[65]);
+
+/* The pending objects so far (a mark), and the first error making one (an object past 4
+ * GiB: QUIRE_EINVALID; the object is not made and no pack is written until a rollback). */
+size_t quire_objs_mark(const struct quire_objs *o);
+int quire_objs_error(const struct quire_objs *o);
+
+/* Forgets the pending objects made since mark, and the error: what a failed build made. */
+void quire_objs_rollback(struct quire_objs *o, size_t mark);
 
 /* Bytes pending. */
 size_t quire_objs_pending_bytes(const struct quire_objs *o);
@@ -97,8 +108,15 @@ int quire_rev2_diff(struct quire_objs *o, const char *a, const char *b,
 
 /* Converts every format-1 manifest of qdir into a format-2 revision, parents first, each
  * written as its pack (a revision converted before is found, not written again); names
- * (when given) maps each format-1 name to its revision's. */
-int quire_rev2_convert(const char *qdir, struct quire_objs *o, json_t *names);
+ * (when given) maps each format-1 name to its revision's. A manifest that cannot be read
+ * stops it, or with lenient is left out (its children count it as absent). */
+int quire_rev2_convert(const char *qdir, struct quire_objs *o, json_t *names, int lenient);
+
+/* Whether format-1 revision rev of qdir, converted with the rest of its history (in memory),
+ * reads back as its manifest: QUIRE_ECORRUPT naming the first difference. For the test
+ * suite while commands are moved to format 2 (QUIRE_FORMAT2_CHECK: every revision written is
+ * checked so). */
+int quire_rev2_check(const char *qdir, const char *rev);
 
 /* How many objects quire_objs_read has read (what a diff or a walk cost). */
 size_t quire_objs_reads(const struct quire_objs *o);

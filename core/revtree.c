@@ -3,6 +3,7 @@
  * changed one scene makes a handful of new nodes and shares every other with its parent.
  * Built from and read back into format 1's manifest shape; the layout is in
  * docs/design-notes.md, "Trees and records, as built so far". */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,8 +73,9 @@ int quire__rt_parse_id(const char *id, struct ent *e)
 		if (*b != '[' || e->dims == MAX_DIMS || b[1] < '0' || b[1] > '9' ||
 		    (b[1] == '0' && b[2] != ']'))
 			return -1;
+		errno = 0;
 		long long v = strtoll(b + 1, &end, 10);
-		if (*end != ']' || v < 0)
+		if (errno || *end != ']' || v < 0)
 			return -1;
 		e->idx[e->dims++] = v;
 		b = end + 1;
@@ -119,22 +121,11 @@ static int put_record(struct quire_objs *o, const json_t *deps, const char *fp, 
 	return 0;
 }
 
-/* The entry as a leaf holds it: without what its place says (producer, index) and without
- * the dependency records its fingerprints name (kept as objects). */
+/* The entry as a leaf holds it: without the dependency records its fingerprints name (kept
+ * as objects). */
 char *quire__rt_entry_text(struct quire_objs *o, const struct ent *en, const char *near)
 {
 	json_t *c = json_copy((json_t *)en->e);
-	json_t *idx = json_object_get(c, "index");
-	const char *prod = json_string_value(json_object_get(c, "producer"));
-	int same = prod && strlen(prod) == en->namelen && !memcmp(prod, en->id, en->namelen) &&
-		   json_is_array(idx) && json_array_size(idx) == (size_t)en->dims;
-	for (int d = 0; same && d < en->dims; d++)
-		same = json_is_integer(json_array_get(idx, (size_t)d)) &&
-		       json_integer_value(json_array_get(idx, (size_t)d)) == en->idx[d];
-	if (same) {
-		json_object_del(c, "producer");
-		json_object_del(c, "index");
-	}
 	const json_t *deps = json_object_get(c, "deps");
 	if (deps && put_record(o, deps, json_string_value(json_object_get(c, "fingerprint")), near))
 		json_object_del(c, "deps");
@@ -443,9 +434,14 @@ int quire_rev2_build(struct quire_objs *o, const struct quire_rev2_in *in, char 
 	json_t *empty = json_object();
 	char ah[65];
 	long long count = 0;
+	size_t mark = quire_objs_mark(o);
 	int err = build_artefacts(o, json_is_object(arts) ? arts : empty, ah, &count);
 	json_decref(empty);
 	if (!err)
 		quire__rt_put_revision(o, in, ah, count, rev);
+	if (!err)
+		err = quire_objs_error(o);
+	if (err)
+		quire_objs_rollback(o, mark);
 	return err;
 }

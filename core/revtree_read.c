@@ -61,7 +61,7 @@ int quire__rt_place_of(const char *name, const json_t *node, struct place *pl)
 		return quire_error_set(QUIRE_ECORRUPT, "the tree of '%s' has no widths", name);
 	for (int d = 0; d < pl->dims; d++) {
 		json_int_t v = json_integer_value(json_array_get(ws, (size_t)d));
-		if (v < 1 || v > 15)
+		if (v < 1 || v > 16)
 			return quire_error_set(QUIRE_ECORRUPT, "the tree of '%s': bad widths",
 					       name);
 		pl->w[d] = (int)v;
@@ -78,7 +78,7 @@ char *quire__rt_id_at(const struct place *pl, const char *digits)
 	long long idx[MAX_DIMS];
 	const char *p = digits;
 	for (int d = 0; d < pl->dims; d++) {
-		char part[16], *end;
+		char part[17], *end;
 		memcpy(part, p, (size_t)pl->w[d]);
 		part[pl->w[d]] = '\0';
 		idx[d] = strtoll(part, &end, 16);
@@ -96,16 +96,6 @@ static int restore_entry(struct quire_objs *o, const struct place *pl, const cha
 {
 	if (!json_is_object(e))
 		return quire_error_set(QUIRE_ECORRUPT, "artefact '%s': not an entry", id);
-	if (!json_object_get(e, "producer"))
-		json_object_set_new(e, "producer", json_string(pl->name));
-	if (!json_object_get(e, "index")) {
-		struct ent en = { .id = id };
-		quire__rt_parse_id(id, &en);
-		json_t *ix = json_array();
-		for (int d = 0; d < en.dims; d++)
-			json_array_append_new(ix, json_integer(en.idx[d]));
-		json_object_set_new(e, "index", ix);
-	}
 	const char *fp = quire__rt_ref_hex(json_object_get(e, "fingerprint"));
 	if (!json_object_get(e, "deps") && fp && quire_objs_has(o, fp)) {
 		json_t *r = NULL;
@@ -147,10 +137,10 @@ int quire__rt_walk(struct quire_objs *o, const struct place *pl, const json_t *i
 				      ? quire__rt_read_node(o, h, "tree", &node, &sub)
 				      : quire_error_set(QUIRE_ECORRUPT,
 							"the tree of '%s': bad item", pl->name);
-			if (!err)
+			if (!err) {
 				err = quire__rt_walk(o, pl, sub, depth + 1, digits, arts);
-			if (!err)
 				json_decref(node);
+			}
 		}
 		free(digits);
 		if (err)
@@ -434,7 +424,8 @@ int quire_rev2_diff(struct quire_objs *o, const char *a, const char *b,
 	}
 	json_decref(ra);
 	json_decref(rb);
-	qsort(ids.v, ids.n, sizeof(*ids.v), cmp_id);
+	if (ids.n)
+		qsort(ids.v, ids.n, sizeof(*ids.v), cmp_id);
 	for (size_t k = 0; k < ids.n && !err; k++)
 		if (!k || strcmp(ids.v[k], ids.v[k - 1]))
 			err = visit(ud, ids.v[k]);

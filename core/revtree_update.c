@@ -79,11 +79,12 @@ static int update_node(struct upd *u, const struct place *pl, const char *hex, i
 				had ? quire__rt_child_hex(json_object_get(items, key)) : NULL;
 			char ch_hex[65];
 			int gone = 0;
-			err = had && !child
-				      ? quire_error_set(QUIRE_ECORRUPT,
-							"the tree of '%s': bad item", pl->name)
-				      : update_node(u, pl, child, depth + 1, ch, k, e, "", ch_hex,
-						    ni.out, &gone);
+			err = had && !child ? quire_error_set(
+						      QUIRE_ECORRUPT,
+						      "the tree of '%s': node %.12s has a bad item",
+						      pl->name, hex)
+					    : update_node(u, pl, child, depth + 1, ch, k, e, "",
+							  ch_hex, ni.out, &gone);
 			if (!err && !gone)
 				ni.val = quire__rt_child_val(ch_hex, ni.out);
 		}
@@ -231,6 +232,7 @@ int quire_rev2_update(struct quire_objs *o, const struct quire_rev2_in *in, cons
 	}
 	qsort(ch, err ? 0 : n, sizeof(*ch), quire__rt_cmp_ent);
 	struct upd u = { .o = o };
+	size_t mark = quire_objs_mark(o);
 	size_t nold = 0, m = 0, a = 0;
 	struct item *old = err ? NULL : node_items(items, 0, &nold);
 	struct item *it = quire__xcalloc(nold + n + 1, sizeof(*it));
@@ -266,6 +268,10 @@ int quire_rev2_update(struct quire_objs *o, const struct quire_rev2_in *in, cons
 				       json_integer_value(json_object_get(r, "entries")) + u.delta,
 				       rev);
 	}
+	if (!err)
+		err = quire_objs_error(o);
+	if (err)
+		quire_objs_rollback(o, mark);
 	quire__rt_items_free(it, m);
 	free(ch);
 	json_decref(root);

@@ -1,0 +1,429 @@
+/* Format 2's edges: indexes at the ends of their range, entries without a producer, damaged
+ * and hostile deltas, a damaged subtree (valgrind: nothing leaks), and a randomised history
+ * in which every revision made from its parent's tree must be the one a whole build makes. */
+#include "testutil.h"
+
+#include "core/objects.h"
+#include "quire/error.h"
+#include "quire/hash.h"
+#include "quire/id.h"
+#include "quire/manifest.h"
+
+static char *qdir_of(void **state)
+{
+	char *qdir = NULL;
+	assert_true(asprintf(&qdir, "%s/.quire", (char *)*state) > 0);
+	return qdir;
+}
+
+/* Naive diff of two artefact maps: the changes update needs. */
+static struct quire_rev2_change *changes(const json_t *fa, const json_t *ta, size_t *n)
+{
+	struct quire_rev2_change *ch =
+		calloc(json_object_size(fa) + json_object_size(ta) + 1, sizeof(*ch));
+	*n = 0;
+	const char *id;
+	json_t *e;
+	json_object_foreach((json_t *)ta, id, e) {
+		json_t *was = json_object_get(fa, id);
+		if (!was || !json_equal(was, e))
+			ch[(*n)++] = (struct quire_rev2_change){ id, e };
+	}
+	json_object_foreach((json_t *)fa, id, e) {
+		if (!json_object_get(ta, id))
+			ch[(*n)++] = (struct quire_rev2_change){ id, NULL };
+	}
+	return ch;
+}
+
+/* build(m1) -> r1 (written), then update(r1, m1->m2) vs build(m2): returns whether equal. */
+static int update_matches_build(struct quire_objs *o, json_t *m1, json_t *m2)
+{
+	char r1[65], r2[65], u[65];
+	struct quire_rev2_in in = { .manifest = m1, .generation = 1 };
+	assert_int_equal(quire_rev2_build(o, &in, r1), 0);
+	quire_objs_write_pack(o, r1);
+	in.manifest = m2;
+	in.parents[0] = r1;
+	in.nparents = 1;
+	in.generation = 2;
+	assert_int_equal(quire_rev2_build(o, &in, r2), 0);
+	size_t n;
+	struct quire_rev2_change *ch =
+		changes(json_object_get(m1, "artefacts"), json_object_get(m2, "artefacts"), &n);
+	int err = quire_rev2_update(o, &in, r1, ch, n, u);
+	free(ch);
+	if (err) {
+		print_message("update failed: %s\n", quire_error_last());
+		return 0;
+	}
+	return !strcmp(u, r2);
+}
+
+/* An index of 2^60 or more needs 16 hex digits: the revision reads back. */
+static void test_huge_index_round_trip(void **state)
+{
+	char *qdir = qdir_of(state);
+	struct quire_objs *o = NULL;
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	json_t *m = json_pack("{s{s{sss[I]ss}}}", "artefacts", "A[1152921504606846976]", "producer",
+			      "A", "index", (json_int_t)1152921504606846976LL, "status", "clean");
+	char r[65];
+	struct quire_rev2_in in = { .manifest = m, .generation = 1 };
+	assert_int_equal(quire_rev2_build(o, &in, r), 0);
+	json_t *back = NULL;
+	int err = quire_rev2_load(o, r, &back);
+	if (err)
+		print_message("load: %s\n", quire_error_last());
+	assert_int_equal(err, 0);
+	json_decref(back);
+	json_decref(m);
+	quire_objs_free(o);
+	free(qdir);
+}
+
+/* An index past LLONG_MAX is refused: it would land on LLONG_MAX's key. */
+static void test_index_overflow_refused(void **state)
+{
+	char *qdir = qdir_of(state);
+	struct quire_objs *o = NULL;
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	json_t *m = json_pack("{s{s{ss}s{ss}}}", "artefacts", "A[9223372036854775807]", "status",
+			      "a", "A[9223372036854775808]", "status", "b");
+	char r[65];
+	struct quire_rev2_in in = { .manifest = m, .generation = 1 };
+	assert_int_equal(quire_rev2_build(o, &in, r), QUIRE_ECORRUPT);
+	json_decref(m);
+	quire_objs_free(o);
+	free(qdir);
+}
+
+/* An entry without "producer" (a blocked one has no "index"), its producer laid out anew:
+ * the same revision as a whole build. */
+static void test_relayout_entry_without_producer(void **state)
+{
+	char *qdir = qdir_of(state);
+	struct quire_objs *o = NULL;
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	json_t *m1 = json_pack("{s{s{s[i]ss}}}", "artefacts", "A[1]", "index", 1, "status", "x");
+	json_t *m2 = json_deep_copy(m1);
+	json_object_set_new(json_object_get(m2, "artefacts"), "A[16]",
+			    json_pack("{sss[i]}", "producer", "A", "index", 16));
+	assert_true(update_matches_build(o, m1, m2));
+	json_decref(m1);
+	json_decref(m2);
+	quire_objs_free(o);
+	free(qdir);
+}
+
+/* Writes text as pack <name>.objects in qdir/revs. */
+static void write_pack_text(const char *qdir, const char *name, const char *text)
+{
+	char rel[512];
+	snprintf(rel, sizeof(rel), "revs/%s.objects", name);
+	tu_write(qdir, rel, text);
+}
+
+static void hex_of(const char *s, char hex[65])
+{
+	struct quire_digest d;
+	quire_hash_bytes(s, strlen(s), &d);
+	memcpy(hex, d.s + 7, 65);
+}
+
+/* Damage in a delta (a missing base, a cycle of bases) is the object's damage, named with
+ * its pack: QUIRE_ECORRUPT, not "no such object". */
+static void test_delta_damage_named(void **state)
+{
+	char *qdir = qdir_of(state);
+	char h[65], b[65], text[1024];
+	hex_of("hello world", h);
+	hex_of("missing base", b);
+	snprintf(text, sizeof(text), "quire-objects 1\n%s 15 %s\n0 0\nhello world\n", h, b);
+	write_pack_text(qdir, "aaaa", text);
+	struct quire_objs *o = NULL;
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	struct quire_buf out = QUIRE_BUF_INIT;
+	int err = quire_objs_read(o, h, &out);
+	assert_int_equal(err, QUIRE_ECORRUPT);
+	assert_non_null(strstr(quire_error_last(), "aaaa.objects"));
+	quire_buf_release(&out);
+	quire_objs_free(o);
+	free(qdir);
+}
+
+static void test_delta_cycle_named(void **state)
+{
+	char *qdir = qdir_of(state);
+	char h1[65], h2[65], text[1024];
+	hex_of("one", h1);
+	hex_of("two", h2);
+	snprintf(text, sizeof(text), "quire-objects 1\n%s 4 %s\n0 0\n\n%s 4 %s\n0 0\n\n", h1, h2,
+		 h2, h1);
+	write_pack_text(qdir, "bbbb", text);
+	struct quire_objs *o = NULL;
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	struct quire_buf out = QUIRE_BUF_INIT;
+	int err = quire_objs_read(o, h1, &out);
+	assert_int_equal(err, QUIRE_ECORRUPT);
+	assert_non_null(strstr(quire_error_last(), "bbbb.objects"));
+	quire_buf_release(&out);
+	quire_objs_free(o);
+	free(qdir);
+}
+
+/* A damaged leaf three levels down: named, and (valgrind) nothing leaks. */
+static void test_walk_error_no_leak(void **state)
+{
+	char *qdir = qdir_of(state);
+	struct quire_objs *o = NULL;
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	json_t *arts = json_object();
+	for (int k = 0; k < 300; k++) {
+		char id[32];
+		snprintf(id, sizeof(id), "S[%d]", k);
+		json_object_set_new(
+			arts, id,
+			json_pack("{sss[i]ss}", "producer", "S", "index", k, "marker", "zzzz"));
+	}
+	json_t *m = json_pack("{so}", "artefacts", arts);
+	char r[65];
+	struct quire_rev2_in in = { .manifest = m, .generation = 1 };
+	assert_int_equal(quire_rev2_build(o, &in, r), 0);
+	assert_int_equal(quire_objs_write_pack(o, r), 0);
+	quire_objs_free(o);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/revs/%s.objects", qdir, r);
+	char *text = tu_slurp(path);
+	char *at = strstr(text, "zzzz");
+	assert_non_null(at);
+	at[0] = 'y';
+	FILE *f = fopen(path, "wb");
+	fputs(text, f);
+	fclose(f);
+	free(text);
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	json_t *back = NULL;
+	assert_int_equal(quire_rev2_load(o, r, &back), QUIRE_ECORRUPT);
+	quire_objs_free(o);
+	json_decref(m);
+	free(qdir);
+}
+
+/* A take's record is an object named by the take's fingerprint: read back, the take does not
+ * repeat it (format 1 kept it in some takes only). */
+static void test_take_deps_are_records(void **state)
+{
+	char *qdir = qdir_of(state);
+	struct quire_objs *o = NULL;
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	json_t *deps = json_pack("{ss}", "prompt", "p");
+	json_t *rec = json_pack("{sOsi}", "deps", deps, "v", 1);
+	struct quire_digest fp;
+	assert_int_equal(quire_hash_json(rec, &fp), 0);
+	json_decref(rec);
+	json_t *m = json_pack("{s{s{sss[]s[{ssso}]}}}", "artefacts", "Book", "producer", "Book",
+			      "index", "takes", "fingerprint", fp.s, "deps", deps);
+	char r[65];
+	struct quire_rev2_in in = { .manifest = m, .generation = 1 };
+	assert_int_equal(quire_rev2_build(o, &in, r), 0);
+	json_t *back = NULL, *got = NULL;
+	assert_int_equal(quire_rev2_load(o, r, &back), 0);
+	json_t *take = json_array_get(
+		json_object_get(json_object_get(json_object_get(back, "artefacts"), "Book"),
+				"takes"),
+		0);
+	assert_null(json_object_get(take, "deps"));
+	assert_int_equal(quire_objs_read_json(o, fp.s + 7, &got), 0);
+	assert_true(json_equal(json_object_get(got, "deps"), deps));
+	json_decref(got);
+	json_decref(back);
+	json_decref(m);
+	quire_objs_free(o);
+	free(qdir);
+}
+
+/* An object that cannot be made (here: a failed build) leaves nothing pending for the next
+ * revision's pack. */
+static void test_failed_build_leaves_nothing(void **state)
+{
+	char *qdir = qdir_of(state);
+	struct quire_objs *o = NULL;
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	json_t *m = json_pack("{s{s{ss}s{ss}s{ss}}}", "artefacts", "A[1]", "status", "a", "B[2]",
+			      "status", "b", "B[3][1]", "status", "c");
+	char r[65];
+	struct quire_rev2_in in = { .manifest = m, .generation = 1 };
+	assert_int_equal(quire_rev2_build(o, &in, r), QUIRE_ECORRUPT);
+	assert_non_null(strstr(quire_error_last(), "B["));
+	assert_int_equal(quire_objs_pending_bytes(o), 0);
+	json_decref(m);
+	quire_objs_free(o);
+	free(qdir);
+}
+
+/* A randomised history: update == build, load == manifest, diff == the entries that differ. */
+
+static unsigned long long rng = 88172645463325252ULL;
+static unsigned rnd(unsigned n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (unsigned)(rng % n);
+}
+
+static const char *const names[] = { "A", "AB", "A-b", "a", "Z", "\xc3\x89t\xc3\xa9", "Book" };
+static const int name_dims[] = { 1, 2, 1, 0, 3, 1, 0 };
+static const long long idx_pool[] = { 0, 1, 2, 15, 16, 17, 255, 256, 4095, 4096, 65535 };
+
+static json_t *random_entry(const char *name, const long long *idx, int dims, int variant)
+{
+	json_t *e = json_object();
+	rnd(10);
+	json_object_set_new(e, "producer", json_string(name));
+	json_t *ix = json_array();
+	for (int d = 0; d < dims; d++)
+		json_array_append_new(ix, json_integer(idx[d]));
+	json_object_set_new(e, "index", ix);
+	char dg[64];
+	snprintf(dg, sizeof(dg), "v%d", variant);
+	struct quire_digest d;
+	quire_hash_bytes(dg, strlen(dg), &d);
+	json_object_set_new(e, "digest", json_string(d.s));
+	json_object_set_new(e, "temperature", json_real(0.1 * variant));
+	json_object_set_new(e, "\xe2\x98\x83key", json_string("sn\xc3\xb8w"));
+	if (rnd(2)) {
+		json_t *deps = json_pack("{sis[s]}", "n", variant, "upstream", "x");
+		json_t *rec = json_pack("{sOsi}", "deps", deps, "v", 1 + (int)rnd(2));
+		struct quire_digest fp;
+		quire_hash_json(rec, &fp);
+		json_decref(rec);
+		json_object_set_new(e, "deps", deps);
+		json_object_set_new(e, "fingerprint", json_string(fp.s));
+	}
+	return e;
+}
+
+static void random_set(json_t *arts, int variant)
+{
+	int p = (int)rnd(sizeof(names) / sizeof(*names));
+	long long idx[3];
+	int dims = name_dims[p];
+	for (int d = 0; d < dims; d++)
+		idx[d] = idx_pool[rnd(sizeof(idx_pool) / sizeof(*idx_pool))] % (d ? 20 : 70000);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	quire_id_format(&b, names[p], idx, dims);
+	json_object_set_new(arts, b.ptr, random_entry(names[p], idx, dims, variant));
+	quire_buf_release(&b);
+}
+
+static int collect(void *ud, const char *id)
+{
+	json_array_append_new(ud, json_string(id));
+	return 0;
+}
+
+static void test_random_update_equals_build(void **state)
+{
+	char *qdir = qdir_of(state);
+	struct quire_objs *o = NULL;
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	json_t *m = json_pack("{s{}s{ss}s{si}}", "artefacts", "files", "a.txt", "sha256:x",
+			      "inputs", "N", 1);
+	char prev[65];
+	struct quire_rev2_in in = { .manifest = m, .generation = 1 };
+	assert_int_equal(quire_rev2_build(o, &in, prev), 0);
+	int mismatches = 0, loadbad = 0, diffbad = 0;
+	for (int step = 0; step < 300; step++) {
+		json_t *m2 = json_deep_copy(m), *arts = json_object_get(m2, "artefacts");
+		int nch = 1 + (int)rnd(step % 7 == 0 ? 30 : 4);
+		for (int k = 0; k < nch; k++) {
+			if (json_object_size(arts) && rnd(3) == 0) {
+				/* remove a random one */
+				size_t at = rnd((unsigned)json_object_size(arts)), i = 0;
+				const char *id;
+				json_t *v;
+				json_object_foreach(arts, id, v) {
+					if (i++ == at) {
+						json_object_del(arts, id);
+						break;
+					}
+				}
+			} else {
+				random_set(arts, step * 100 + k);
+			}
+		}
+		if (step % 50 == 49)
+			json_object_clear(arts);
+		char whole[65], u[65];
+		in.manifest = m2;
+		in.parents[0] = prev;
+		in.nparents = 1;
+		in.generation = step + 2;
+		assert_int_equal(quire_rev2_build(o, &in, whole), 0);
+		size_t n;
+		struct quire_rev2_change *ch = changes(json_object_get(m, "artefacts"), arts, &n);
+		int err = quire_rev2_update(o, &in, prev, ch, n, u);
+		free(ch);
+		if (err || strcmp(u, whole)) {
+			if (mismatches++ < 3)
+				print_message("step %d: update %s (%s)\n", step,
+					      err ? "failed" : "differs",
+					      err ? quire_error_last() : "");
+		}
+		json_t *back = NULL;
+		assert_int_equal(quire_rev2_load(o, whole, &back), 0);
+		json_t *want = json_deep_copy(arts);
+		if (!json_equal(want, json_object_get(back, "artefacts"))) {
+			if (loadbad++ < 3)
+				print_message("step %d: load differs\n", step);
+		}
+		json_decref(want);
+		json_decref(back);
+		json_t *ids = json_array();
+		assert_int_equal(quire_rev2_diff(o, prev, whole, collect, ids), 0);
+		size_t nn;
+		struct quire_rev2_change *c2 = changes(json_object_get(m, "artefacts"), arts, &nn);
+		if (json_array_size(ids) != nn) {
+			if (diffbad++ < 3)
+				print_message("step %d: diff %zu ids, want %zu\n", step,
+					      json_array_size(ids), nn);
+		}
+		free(c2);
+		json_decref(ids);
+		assert_int_equal(quire_objs_write_pack(o, whole), 0);
+		memcpy(prev, whole, 65);
+		json_decref(m);
+		m = m2;
+	}
+	assert_int_equal(mismatches + loadbad + diffbad, 0);
+	json_decref(m);
+	quire_objs_free(o);
+	free(qdir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_huge_index_round_trip, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_index_overflow_refused, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_relayout_entry_without_producer, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_delta_damage_named, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_delta_cycle_named, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_walk_error_no_leak, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_take_deps_are_records, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_failed_build_leaves_nothing, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_random_update_equals_build, tu_setup_qdir,
+						tu_teardown_tmpdir),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
