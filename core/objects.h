@@ -22,8 +22,10 @@ struct quire_buf;
  * not yet written. */
 struct quire_objs;
 
-/* Opens the objects of qdir (none when .quire/revs/ does not exist). QUIRE_ECORRUPT names a
- * pack that is not laid out as a pack. */
+/* Opens the objects of qdir (none when .quire/revs/ does not exist), through their index,
+ * .quire/runs/objects.db (a local cache: brought up to the packs on disk at each open, new
+ * packs scanned, all of them again when one changed or went; without it every pack is
+ * read). QUIRE_ECORRUPT names a pack that is not laid out as a pack. */
 int quire_objs_open(const char *qdir, struct quire_objs **out);
 void quire_objs_free(struct quire_objs *o);
 
@@ -31,7 +33,7 @@ void quire_objs_free(struct quire_objs *o);
 int quire_objs_open_memory(struct quire_objs **out);
 
 /* Whether object hex (64 hex digits) is known, written or pending. */
-int quire_objs_has(const struct quire_objs *o, const char *hex);
+int quire_objs_has(struct quire_objs *o, const char *hex);
 
 /* The bytes of object hex, appended to out, verified against the name: QUIRE_ENOTFOUND,
  * QUIRE_ECORRUPT (naming the pack), QUIRE_EIO. */

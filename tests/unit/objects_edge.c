@@ -262,6 +262,76 @@ static void test_failed_build_leaves_nothing(void **state)
 	free(qdir);
 }
 
+/* The object index (.quire/runs/objects.db) follows the packs on disk: one another clone
+ * made (arriving by git), one gone (a checkout of an older commit), the index removed or
+ * damaged; each open finds exactly the objects the packs hold. */
+static void test_index_follows_packs(void **state)
+{
+	char *qdir = qdir_of(state);
+	struct quire_objs *o = NULL;
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	json_t *m1 = json_pack("{s{s{ss}}}", "artefacts", "A[1]", "status", "one");
+	json_t *m2 = json_pack("{s{s{ss}}}", "artefacts", "A[1]", "status", "two");
+	char r1[65], r2[65];
+	struct quire_rev2_in in = { .manifest = m1, .generation = 1 };
+	assert_int_equal(quire_rev2_build(o, &in, r1), 0);
+	assert_int_equal(quire_objs_write_pack(o, r1), 0);
+	quire_objs_free(o);
+	/* Indexed at this open; then another clone's pack arrives. */
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	assert_true(quire_objs_has(o, r1));
+	quire_objs_free(o);
+	in.manifest = m2;
+	char *other = tu_tempdir(), *oq = NULL;
+	assert_true(asprintf(&oq, "%s/.quire", other) > 0);
+	struct quire_objs *w = NULL;
+	assert_int_equal(mkdir(oq, 0755), 0);
+	assert_int_equal(quire_objs_open(oq, &w), 0);
+	assert_int_equal(quire_rev2_build(w, &in, r2), 0);
+	assert_int_equal(quire_objs_write_pack(w, r2), 0);
+	quire_objs_free(w);
+	char cmd[8192];
+	snprintf(cmd, sizeof(cmd), "cp '%s/revs/%s.objects' '%s/revs/'", oq, r2, qdir);
+	assert_int_equal(system(cmd), 0);
+	json_t *back = NULL;
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	assert_int_equal(quire_rev2_load(o, r2, &back), 0);
+	json_decref(back);
+	assert_int_equal(quire_rev2_load(o, r1, &back), 0);
+	json_decref(back);
+	quire_objs_free(o);
+	/* r1's pack gone: its revision is no more, r2's still is. */
+	snprintf(cmd, sizeof(cmd), "rm '%s/revs/%s.objects'", qdir, r1);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	assert_false(quire_objs_has(o, r1));
+	assert_int_equal(quire_rev2_load(o, r2, &back), 0);
+	json_decref(back);
+	quire_objs_free(o);
+	/* The index damaged: the packs are read instead. */
+	snprintf(cmd, sizeof(cmd), "echo not a database > '%s/runs/objects.db'", qdir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	assert_int_equal(quire_rev2_load(o, r2, &back), 0);
+	json_decref(back);
+	quire_objs_free(o);
+	/* Removed: made again. */
+	snprintf(cmd, sizeof(cmd), "rm -f '%s/runs/objects.db'", qdir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	assert_int_equal(quire_rev2_load(o, r2, &back), 0);
+	json_decref(back);
+	quire_objs_free(o);
+	snprintf(cmd, sizeof(cmd), "%s/runs/objects.db", qdir);
+	assert_int_equal(access(cmd, F_OK), 0);
+	tu_rmrf(other);
+	free(other);
+	free(oq);
+	json_decref(m1);
+	json_decref(m2);
+	free(qdir);
+}
+
 /* A randomised history: update == build, load == manifest, diff == the entries that differ. */
 
 static unsigned long long rng = 88172645463325252ULL;
@@ -421,6 +491,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_take_deps_are_records, tu_setup_qdir,
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_failed_build_leaves_nothing, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_index_follows_packs, tu_setup_qdir,
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_random_update_equals_build, tu_setup_qdir,
 						tu_teardown_tmpdir),
