@@ -281,6 +281,11 @@ def bench_size(n, args, runner, tmp, deadline):
             append(os.path.join(tools[t].d, "prompts", "scene-0-0.md"), "Revision %d.\n" % k)
             rec("scene", t, tools[t].build(2), tools[t].last_rss)
 
+    # what one scene's revision adds: to .quire, to git after gc, and in format 2's packs
+    revb = None
+    if "quire" in tools:
+        revb = revision_bytes(tools["quire"], args, runner, tmp)
+
     # the outline changed: everything re-runs
     for k in range(args.repeat_full):
         if k and out_of_time("outline"):
@@ -326,7 +331,95 @@ def bench_size(n, args, runner, tmp, deadline):
     cnt = {k: len(v) for k, v in times.items()}
     discard(d)
     return {"size": n, "steps": steps, "book": g["quire_book"], "median": med, "count": cnt,
-            "rss_kib": rss, "rss_rows": rss_rows, "notes": notes, "disk": disk}
+            "rss_kib": rss, "rss_rows": rss_rows, "notes": notes, "disk": disk,
+            "revbytes": revb}
+
+
+# What git is given of a store: everything but the local files .gitignore leaves out.
+COMMITTED = ("manifests", "current", "calls", "revs")
+
+
+def git_bytes(repo, qdir, runner):
+    """Copies the committed parts of qdir into repo/.quire, commits and gc's: the bytes of
+    repo/.git/objects afterwards."""
+    dst = os.path.join(repo, ".quire")
+    os.makedirs(dst, exist_ok=True)
+    for name in COMMITTED:
+        src = os.path.join(qdir, name)
+        if os.path.isdir(src):
+            shutil.copytree(src, os.path.join(dst, name), dirs_exist_ok=True)
+        elif os.path.exists(src):
+            shutil.copy(src, dst)
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+    runner.run(git + ["add", "-A"], repo)
+    runner.run(git + ["commit", "-q", "-m", "revision", "--allow-empty"], repo)
+    runner.run(git + ["gc", "-q"], repo)
+    return store_disk(os.path.join(repo, ".git", "objects"))["content"]
+
+
+def build_revbytes(args, runner, tmp):
+    lib = find_libquire(args.quire)
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not (lib and cc):
+        return None
+    exe = os.path.join(tmp, "revbytes")
+    if not os.path.exists(exe):
+        build = os.path.dirname(os.path.dirname(lib))
+        runner.run([cc, "-O2", "-std=c17", "-D_GNU_SOURCE", "-I", os.path.join(ROOT, "core", "include"),
+                    "-I", os.path.join(ROOT, "core"), "-I", build,
+                    os.path.join(HERE, "revbytes.c"), lib, "-lcrypto", "-ljansson", "-lpthread",
+                    "-lsqlite3", "-lyaml", "-ldl", "-lm", "-o", exe], tmp)
+    return exe
+
+
+def revision_bytes(tool, args, runner, tmp):
+    """One scene's prompt changed once more: the bytes its revision adds to .quire and to a
+    git repository after gc (format 1, as quire writes now), and the same revision's pack in
+    format 2 (bench/revbytes.c converting the history) and in git."""
+    if not shutil.which("git"):
+        return None
+    q = os.path.join(tool.d, ".quire")
+    repo = tempfile.mkdtemp(prefix="git-", dir=tmp)
+    runner.run(["git", "init", "-q"], repo)
+    g0 = git_bytes(repo, q, runner)
+    q0 = store_disk(q)["content"]
+    append(os.path.join(tool.d, "prompts", "scene-0-0.md"), "Measured.\n")
+    tool.build(2)
+    res = {"quire": store_disk(q)["content"] - q0, "git": git_bytes(repo, q, runner) - g0}
+    discard(repo)
+    exe = build_revbytes(args, runner, tmp)
+    if exe:
+        conv = os.path.join(tmp, "revbytes-store")
+        shutil.copytree(q, conv, ignore=shutil.ignore_patterns("blobs", "runs", "quire.db*"))
+        _, _, out, _ = runner.run([exe, conv], tmp)
+        lines = [ln.split() for ln in out.splitlines() if len(ln.split()) == 3]
+        if lines:
+            res["format2"] = int(lines[-1][2])
+            # git: every pack but the last revision's, then that one
+            last = lines[-1][1]
+            repo = tempfile.mkdtemp(prefix="git2-", dir=tmp)
+            runner.run(["git", "init", "-q"], repo)
+            held = os.path.join(tmp, "revbytes-last")
+            os.makedirs(held, exist_ok=True)
+            revs = os.path.join(conv, "revs")
+            for name in os.listdir(revs):
+                if name.startswith(last):
+                    os.rename(os.path.join(revs, name), os.path.join(held, name))
+            only = os.path.join(tmp, "revbytes-only")
+            os.makedirs(os.path.join(only, "revs"), exist_ok=True)
+            for name in os.listdir(revs):
+                shutil.copy(os.path.join(revs, name), os.path.join(only, "revs"))
+            a = git_bytes(repo, only, runner)
+            for name in os.listdir(held):
+                shutil.copy(os.path.join(held, name), os.path.join(only, "revs"))
+            res["format2_git"] = git_bytes(repo, only, runner) - a
+            for x in (repo, only, held, conv):
+                discard(x)
+    log("  one scene's revision adds %d bytes to .quire, %d to git after gc%s"
+        % (res["quire"], res["git"],
+           "; format 2: %d, %d to git" % (res["format2"], res["format2_git"])
+           if "format2" in res else ""))
+    return res
 
 
 def store_disk(qdir):
@@ -566,6 +659,19 @@ def report(results, hashr, conc, args):
             if dk.get("syscalls"):
                 lines.append("| system calls per step of that run (strace -c -f) | %s | %.1f | "
                              "- | - | - |" % (sz(r), dk["syscalls"] / r["steps"]))
+        rb = r.get("revbytes")
+        if rb:
+            for label, key in (("bytes one scene's revision adds to `.quire`", "quire"),
+                               ("the same, to a git repository after `git gc`", "git"),
+                               ("format 2 (bench/revbytes.c): that revision's pack", "format2"),
+                               ("format 2: the pack, to git after `git gc`", "format2_git")):
+                if key not in rb:
+                    continue
+                ok = rb[key] <= 64 * 1024
+                if not ok and key in ("quire", "git"):
+                    fails.append("%s at %d: %d bytes (target <= 64 KB)" % (label, r["size"], rb[key]))
+                lines.append("| %s | %s | %d | - | - | <= 64 KB %s |"
+                             % (label, sz(r), rb[key], "PASS" if ok else "FAIL"))
         fl = r["median"].get(("fsfloor", "quire"))
         if fl:
             lines.append("| file-system floor of that run, bench/fsfloor.c (s) | %s | %s | "
