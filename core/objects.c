@@ -3,13 +3,11 @@
  * pack is its magic line, then per object a line "<64 hex> <length>", the bytes and a
  * newline: objects may hold newlines (a tree node lists one entry per line, so a committed
  * pack diffs readably), and the header says where each ends. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -18,40 +16,10 @@
 #include "quire/error.h"
 #include "quire/fs.h"
 #include "objects.h"
+#include "objects_internal.h"
 #include "util.h"
 
-/* Where an object is: a pack's bytes (pack >= 0) or the pending buffer (pack < 0). */
-struct loc {
-	char hex[64];
-	char base[64]; /* a delta's base object; base[0] == 0: the bytes are the object's */
-	int32_t pack;
-	uint32_t len;
-	uint64_t off;
-};
-
-/* A delta is read through at most this many bases (each a whole copy of the object). */
-#define DELTA_DEPTH 16
-
-struct quire_objs {
-	char *dir;
-	char **packs;
-	size_t npacks, apacks;
-	struct loc *slots; /* open addressing; hex[0] == 0 is a free slot */
-	size_t cap, n;
-	struct quire_buf pend;
-	char (*order)[64]; /* the pending objects' names, in the order they were made */
-	size_t npend, apend;
-	int fd, fd_pack; /* the pack last read, kept open */
-	size_t reads;
-	int err; /* an object that could not be made: nothing is written until a rollback */
-	/* The index of the packs' objects (.quire/runs/objects.db; NULL: every pack was read
-	 * into slots), and each pack's row id there (packs[k] is row pack_ids[k]). */
-	sqlite3 *db;
-	sqlite3_stmt *get;
-	int64_t *pack_ids;
-};
-
-static size_t slot_of(const struct quire_objs *o, const char *hex)
+size_t quire__objs_slot(const struct quire_objs *o, const char *hex)
 {
 	size_t i = (size_t)quire__hash(hex, 64) & (o->cap - 1);
 	while (o->slots[i].hex[0] && memcmp(o->slots[i].hex, hex, 64))
@@ -67,16 +35,16 @@ static void grow(struct quire_objs *o)
 	o->slots = quire__xcalloc(o->cap, sizeof(*o->slots));
 	for (size_t k = 0; k < oldcap; k++)
 		if (old[k].hex[0])
-			o->slots[slot_of(o, old[k].hex)] = old[k];
+			o->slots[quire__objs_slot(o, old[k].hex)] = old[k];
 	free(old);
 }
 
 /* Adds loc l unless its name is known: 1 when added. */
-static int add(struct quire_objs *o, const struct loc *l, size_t *at)
+int quire__objs_add(struct quire_objs *o, const struct loc *l, size_t *at)
 {
 	if ((o->n + 1) * 4 > o->cap * 3)
 		grow(o);
-	size_t i = slot_of(o, l->hex);
+	size_t i = quire__objs_slot(o, l->hex);
 	if (at)
 		*at = i;
 	if (o->slots[i].hex[0])
@@ -137,7 +105,7 @@ static int scan(const char *path, const char *t, size_t n,
 }
 
 /* Reads the pack at path and calls each for its objects. */
-static int scan_file(const char *path, int (*each)(void *ud, const struct loc *l), void *ud)
+int quire__objs_scan_file(const char *path, int (*each)(void *ud, const struct loc *l), void *ud)
 {
 	struct quire_buf b = QUIRE_BUF_INIT;
 	int err = quire_fs_read(path, &b, 0);
@@ -157,7 +125,7 @@ static int add_to_slots(void *ud, const struct loc *l)
 	struct into_slots *in = ud;
 	struct loc c = *l;
 	c.pack = in->pack;
-	add(in->o, &c, NULL);
+	quire__objs_add(in->o, &c, NULL);
 	return 0;
 }
 
@@ -171,218 +139,6 @@ int quire_objs_open_memory(struct quire_objs **out)
 	return 0;
 }
 
-/* A pack on disk: its path and what says it is the one indexed. */
-struct disk_pack {
-	char *path;
-	const char *name;
-	int64_t size, mtime;
-};
-
-static int cmp_disk(const void *a, const void *b)
-{
-	return strcmp(((const struct disk_pack *)a)->name, ((const struct disk_pack *)b)->name);
-}
-
-/* The packs in dir, sorted by name (one order on every machine: an object in two packs is
- * found in the first). */
-static int list_packs(const char *dir, struct disk_pack **out, size_t *n)
-{
-	*out = NULL;
-	*n = 0;
-	DIR *d = opendir(dir);
-	if (!d)
-		return errno == ENOENT ? 0
-				       : quire_error_set(QUIRE_EIO, "cannot read '%s': %s", dir,
-							 strerror(errno));
-	size_t alloc = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		size_t len = strlen(de->d_name);
-		/* Temporary files end ".tmp-PID-N". (A later part whose first part never came,
-		 * a writer killed between them, is read too: its objects are whole and
-		 * verified, and the same content makes the same objects again.) */
-		if (len < 8 || strcmp(de->d_name + len - 8, ".objects"))
-			continue;
-		quire__grow((void **)out, &alloc, *n + 1, sizeof(**out));
-		struct disk_pack *p = &(*out)[(*n)++];
-		p->path = quire__xasprintf("%s/%s", dir, de->d_name);
-		p->name = p->path + strlen(dir) + 1;
-		struct stat st;
-		p->size = p->mtime = -1;
-		if (stat(p->path, &st) == 0) {
-			p->size = (int64_t)st.st_size;
-			p->mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-		}
-	}
-	closedir(d);
-	if (*n)
-		qsort(*out, *n, sizeof(**out), cmp_disk);
-	return 0;
-}
-
-static void hex_to_bin(const char *hex, unsigned char *bin)
-{
-	for (int k = 0; k < 32; k++) {
-		int hi = hex[2 * k] <= '9' ? hex[2 * k] - '0' : hex[2 * k] - 'a' + 10;
-		int lo = hex[2 * k + 1] <= '9' ? hex[2 * k + 1] - '0' : hex[2 * k + 1] - 'a' + 10;
-		bin[k] = (unsigned char)(hi << 4 | lo);
-	}
-}
-
-static void bin_to_hex(const unsigned char *bin, char *hex)
-{
-	for (int k = 0; k < 32; k++) {
-		hex[2 * k] = "0123456789abcdef"[bin[k] >> 4];
-		hex[2 * k + 1] = "0123456789abcdef"[bin[k] & 15];
-	}
-}
-
-struct into_db {
-	sqlite3_stmt *ins;
-	int64_t pack;
-};
-
-static int add_to_db(void *ud, const struct loc *l)
-{
-	struct into_db *in = ud;
-	unsigned char name[32], base[32];
-	hex_to_bin(l->hex, name);
-	sqlite3_bind_blob(in->ins, 1, name, 32, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(in->ins, 2, in->pack);
-	sqlite3_bind_int64(in->ins, 3, (sqlite3_int64)l->off);
-	sqlite3_bind_int64(in->ins, 4, l->len);
-	if (l->base[0]) {
-		hex_to_bin(l->base, base);
-		sqlite3_bind_blob(in->ins, 5, base, 32, SQLITE_TRANSIENT);
-	} else {
-		sqlite3_bind_null(in->ins, 5);
-	}
-	int rc = sqlite3_step(in->ins);
-	sqlite3_reset(in->ins);
-	return rc == SQLITE_DONE
-		       ? 0
-		       : quire_error_set(QUIRE_EIO, "the object index: %s", sqlite3_errstr(rc));
-}
-
-/* Indexes pack p (a new row) in the open transaction. */
-static int index_pack(sqlite3 *db, const struct disk_pack *p, int64_t *id)
-{
-	sqlite3_stmt *st = NULL, *ins = NULL;
-	int rc = sqlite3_prepare_v2(db, "INSERT INTO packs(name, size, mtime) VALUES (?, ?, ?)", -1,
-				    &st, NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, p->name, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, p->size);
-		sqlite3_bind_int64(st, 3, p->mtime);
-		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
-	}
-	sqlite3_finalize(st);
-	*id = sqlite3_last_insert_rowid(db);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(db,
-					"INSERT OR IGNORE INTO objects(name, pack, off, len, base) "
-					"VALUES (?, ?, ?, ?, ?)",
-					-1, &ins, NULL);
-	int err = rc == SQLITE_OK
-			  ? 0
-			  : quire_error_set(QUIRE_EIO, "the object index: %s", sqlite3_errmsg(db));
-	struct into_db in = { ins, *id };
-	if (!err)
-		err = scan_file(p->path, add_to_db, &in);
-	sqlite3_finalize(ins);
-	return err;
-}
-
-static const char index_schema[] =
-	"PRAGMA journal_mode=WAL;"
-	"PRAGMA synchronous=NORMAL;"
-	"CREATE TABLE IF NOT EXISTS packs (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL,"
-	" size INTEGER NOT NULL, mtime INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS objects (name BLOB PRIMARY KEY, pack INTEGER NOT NULL,"
-	" off INTEGER NOT NULL, len INTEGER NOT NULL, base BLOB) WITHOUT ROWID;";
-
-/* Brings the index up to the packs on disk: new ones scanned; when one went or changed
- * (a git checkout of an older commit), everything again (an object also in another pack
- * must be found there). Then o->packs are the disk's, each with its row. */
-static int index_sync(struct quire_objs *o, struct disk_pack *dp, size_t n)
-{
-	sqlite3_stmt *st = NULL;
-	int err = 0, rc = sqlite3_exec(o->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	json_t *rows = json_object();
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(o->db, "SELECT id, name, size, mtime FROM packs", -1, &st,
-					NULL);
-	while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		json_object_set_new(rows, (const char *)sqlite3_column_text(st, 1),
-				    json_pack("[III]", (json_int_t)sqlite3_column_int64(st, 0),
-					      (json_int_t)sqlite3_column_int64(st, 2),
-					      (json_int_t)sqlite3_column_int64(st, 3)));
-	sqlite3_finalize(st);
-	/* Stale: a pack indexed that changed or went. */
-	int stale = 0;
-	size_t matched = 0;
-	for (size_t k = 0; k < n; k++) {
-		json_t *r = json_object_get(rows, dp[k].name);
-		matched += r != NULL;
-		if (r && (json_integer_value(json_array_get(r, 1)) != dp[k].size ||
-			  json_integer_value(json_array_get(r, 2)) != dp[k].mtime))
-			stale = 1;
-	}
-	stale |= matched != json_object_size(rows);
-	if (rc == SQLITE_OK && stale) {
-		rc = sqlite3_exec(o->db, "DELETE FROM objects; DELETE FROM packs;", NULL, NULL,
-				  NULL);
-		json_object_clear(rows);
-	}
-	if (rc != SQLITE_OK)
-		err = quire_error_set(QUIRE_EIO, "the object index: %s", sqlite3_errmsg(o->db));
-	o->pack_ids = quire__xcalloc(n + 1, sizeof(*o->pack_ids));
-	for (size_t k = 0; k < n && !err; k++) {
-		json_t *r = json_object_get(rows, dp[k].name);
-		int64_t id = r ? (int64_t)json_integer_value(json_array_get(r, 0)) : 0;
-		if (!r)
-			err = index_pack(o->db, &dp[k], &id);
-		quire__grow((void **)&o->packs, &o->apacks, o->npacks + 1, sizeof(*o->packs));
-		o->pack_ids[o->npacks] = id;
-		o->packs[o->npacks++] = quire__xstrdup(dp[k].path);
-	}
-	json_decref(rows);
-	if (!err && sqlite3_exec(o->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		err = quire_error_set(QUIRE_EIO, "the object index: %s", sqlite3_errmsg(o->db));
-	if (err)
-		sqlite3_exec(o->db, "ROLLBACK", NULL, NULL, NULL);
-	return err;
-}
-
-/* Opens (makes) .quire/runs/objects.db and brings it up to the packs: nonzero when there is
- * none to use (the packs are then read whole). */
-static int index_open(struct quire_objs *o, const char *qdir, struct disk_pack *dp, size_t n)
-{
-	char *runs = quire__xasprintf("%s/runs", qdir), *path = NULL;
-	int err = quire_fs_mkdirs(runs, 0755);
-	if (!err) {
-		path = quire__xasprintf("%s/objects.db", runs);
-		if (sqlite3_open_v2(path, &o->db,
-				    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-					    SQLITE_OPEN_NOMUTEX,
-				    NULL) != SQLITE_OK)
-			err = QUIRE_EIO;
-	}
-	if (!err) {
-		sqlite3_busy_timeout(o->db, 10000);
-		if (sqlite3_exec(o->db, index_schema, NULL, NULL, NULL) != SQLITE_OK ||
-		    sqlite3_prepare_v2(o->db,
-				       "SELECT pack, off, len, base FROM objects WHERE name = ?",
-				       -1, &o->get, NULL) != SQLITE_OK)
-			err = QUIRE_EIO;
-	}
-	if (!err)
-		err = index_sync(o, dp, n);
-	free(runs);
-	free(path);
-	return err;
-}
-
 int quire_objs_open(const char *qdir, struct quire_objs **out)
 {
 	struct quire_objs *o = NULL;
@@ -391,8 +147,8 @@ int quire_objs_open(const char *qdir, struct quire_objs **out)
 	*out = o;
 	struct disk_pack *dp = NULL;
 	size_t n = 0;
-	int err = list_packs(o->dir, &dp, &n);
-	if (!err && n && index_open(o, qdir, dp, n)) {
+	int err = quire__objs_list_packs(o->dir, &dp, &n);
+	if (!err && n && quire__objs_index_open(o, qdir, dp, n)) {
 		/* Without an index (a store the user cannot write, a damaged index file, a
 		 * pack that is not one): every pack read, as correct and slower, and what is
 		 * wrong with a pack said then. */
@@ -411,7 +167,7 @@ int quire_objs_open(const char *qdir, struct quire_objs **out)
 				    sizeof(*o->packs));
 			o->packs[o->npacks++] = quire__xstrdup(dp[k].path);
 			struct into_slots in = { o, (int32_t)k };
-			err = scan_file(o->packs[k], add_to_slots, &in);
+			err = quire__objs_scan_file(o->packs[k], add_to_slots, &in);
 		}
 	}
 	for (size_t k = 0; k < n; k++)
@@ -443,28 +199,13 @@ void quire_objs_free(struct quire_objs *o)
  * NULL. */
 static const struct loc *find(struct quire_objs *o, const char *hex)
 {
-	size_t i = slot_of(o, hex);
-	if (o->slots[i].hex[0] || !o->db)
-		return o->slots[i].hex[0] ? &o->slots[i] : NULL;
-	unsigned char name[32];
-	hex_to_bin(hex, name);
-	sqlite3_bind_blob(o->get, 1, name, 32, SQLITE_STATIC);
-	struct loc l = { .pack = -1 };
-	if (sqlite3_step(o->get) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(o->get, 0);
-		for (size_t k = 0; k < o->npacks; k++)
-			if (o->pack_ids[k] == id)
-				l.pack = (int32_t)k;
-		l.off = (uint64_t)sqlite3_column_int64(o->get, 1);
-		l.len = (uint32_t)sqlite3_column_int64(o->get, 2);
-		if (sqlite3_column_bytes(o->get, 3) == 32)
-			bin_to_hex(sqlite3_column_blob(o->get, 3), l.base);
-	}
-	sqlite3_reset(o->get);
-	if (l.pack < 0)
+	size_t i = quire__objs_slot(o, hex);
+	if (o->slots[i].hex[0])
+		return &o->slots[i];
+	struct loc l;
+	if (!quire__objs_index_find(o, hex, &l))
 		return NULL;
-	memcpy(l.hex, hex, 64);
-	add(o, &l, &i);
+	quire__objs_add(o, &l, &i);
 	return &o->slots[i];
 }
 
@@ -663,7 +404,7 @@ void quire_objs_put_near(struct quire_objs *o, const void *data, size_t len, con
 	quire_error_clear();
 	if (!l.base[0])
 		quire_buf_add(&o->pend, data, len);
-	add(o, &l, NULL);
+	quire__objs_add(o, &l, NULL);
 	quire__grow((void **)&o->order, &o->apend, o->npend + 1, sizeof(*o->order));
 	/* By name: slots move when the table grows. */
 	memcpy(o->order[o->npend++], hex, 64);
@@ -700,7 +441,7 @@ void quire_objs_rollback(struct quire_objs *o, size_t mark)
 		return;
 	size_t keep = o->pend.len;
 	for (size_t k = mark; k < o->npend; k++) {
-		struct loc *l = &o->slots[slot_of(o, o->order[k])];
+		struct loc *l = &o->slots[quire__objs_slot(o, o->order[k])];
 		if (l->hex[0] && l->pack < 0 && l->off < keep)
 			keep = l->off;
 		memset(l, 0, sizeof(*l));
@@ -715,33 +456,8 @@ void quire_objs_rollback(struct quire_objs *o, size_t mark)
 	o->n = 0;
 	for (size_t k = 0; k < o->cap; k++)
 		if (old[k].hex[0])
-			add(o, &old[k], NULL);
+			quire__objs_add(o, &old[k], NULL);
 	free(old);
-}
-
-/* Indexes the packs written from o->packs[from] on; the index is a cache: a pack it missed
- * is found by the next open. */
-static void index_written(struct quire_objs *o, size_t from)
-{
-	o->pack_ids = quire__xrealloc(o->pack_ids, (o->npacks + 1) * sizeof(*o->pack_ids));
-	for (size_t k = from; k < o->npacks; k++)
-		o->pack_ids[k] = 0;
-	if (!o->db || sqlite3_exec(o->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return;
-	int err = 0;
-	for (size_t k = from; k < o->npacks && !err; k++) {
-		struct disk_pack dp = { .path = o->packs[k],
-					.name = strrchr(o->packs[k], '/') + 1 };
-		struct stat st;
-		err = stat(dp.path, &st) ? QUIRE_EIO : 0;
-		dp.size = (int64_t)st.st_size;
-		dp.mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-		if (!err)
-			err = index_pack(o->db, &dp, &o->pack_ids[k]);
-	}
-	if (err || sqlite3_exec(o->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		sqlite3_exec(o->db, "ROLLBACK", NULL, NULL, NULL);
-	quire_error_clear();
 }
 
 int quire_objs_write_pack(struct quire_objs *o, const char *rev)
@@ -750,7 +466,7 @@ int quire_objs_write_pack(struct quire_objs *o, const char *rev)
 		return o->err;
 	if (!o->npend || !o->dir)
 		return 0; /* in memory: the objects stay pending, and readable */
-	struct loc *first = &o->slots[slot_of(o, rev)];
+	struct loc *first = &o->slots[quire__objs_slot(o, rev)];
 	if (!first->hex[0] || first->pack >= 0)
 		return quire_error_set(QUIRE_ERROR, "revision %.12s is not pending", rev);
 	int err = quire_fs_mkdirs(o->dir, 0755);
@@ -761,7 +477,7 @@ int quire_objs_write_pack(struct quire_objs *o, const char *rev)
 	size_t nl = 0;
 	ls[nl++] = first;
 	for (size_t k = 0; k < o->npend; k++) {
-		struct loc *l = &o->slots[slot_of(o, o->order[k])];
+		struct loc *l = &o->slots[quire__objs_slot(o, o->order[k])];
 		if (l != first)
 			ls[nl++] = l;
 	}
@@ -813,7 +529,7 @@ int quire_objs_write_pack(struct quire_objs *o, const char *rev)
 		}
 		quire_buf_reset(&o->pend);
 		o->npend = 0;
-		index_written(o, base);
+		quire__objs_index_written(o, base);
 	}
 	for (size_t p = 0; p < nparts; p++)
 		free(paths[p]);

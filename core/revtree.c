@@ -126,6 +126,13 @@ static int put_record(struct quire_objs *o, const json_t *deps, const char *fp, 
 char *quire__rt_entry_text(struct quire_objs *o, const struct ent *en, const char *near)
 {
 	json_t *c = json_copy((json_t *)en->e);
+	/* A commit's entries may hold a large record as its JSON text (quire_json_loads_keeping):
+	 * the same record, so the same revision, as the parsed one. */
+	const char *kept = json_string_value(json_object_get(c, "deps"));
+	json_t *parsed = kept ? json_loads(kept, 0, NULL) : NULL;
+	if (json_is_object(parsed))
+		json_object_set(c, "deps", parsed);
+	json_decref(parsed);
 	const json_t *deps = json_object_get(c, "deps");
 	if (deps && put_record(o, deps, json_string_value(json_object_get(c, "fingerprint")), near))
 		json_object_del(c, "deps");

@@ -1,0 +1,74 @@
+/* What the objects' store and its index share (core/objects.c, core/objects_index.c). */
+#ifndef QUIRE_OBJECTS_INTERNAL_H
+#define QUIRE_OBJECTS_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "quire/buf.h"
+
+struct quire_objs;
+
+/* Where an object is: a pack's bytes (pack >= 0) or the pending buffer (pack < 0). */
+struct loc {
+	char hex[64];
+	char base[64]; /* a delta's base object; base[0] == 0: the bytes are the object's */
+	int32_t pack;
+	uint32_t len;
+	uint64_t off;
+};
+
+/* A delta is read through at most this many bases (each a whole copy of the object). */
+#define DELTA_DEPTH 16
+
+struct quire_objs {
+	char *dir;
+	char **packs;
+	size_t npacks, apacks;
+	struct loc *slots; /* open addressing; hex[0] == 0 is a free slot */
+	size_t cap, n;
+	struct quire_buf pend;
+	char (*order)[64]; /* the pending objects' names, in the order they were made */
+	size_t npend, apend;
+	int fd, fd_pack; /* the pack last read, kept open */
+	size_t reads;
+	int err; /* an object that could not be made: nothing is written until a rollback */
+	/* The index of the packs' objects (.quire/runs/objects.db; NULL: every pack was read
+	 * into slots), and each pack's row id there (packs[k] is row pack_ids[k]). */
+	sqlite3 *db;
+	sqlite3_stmt *get;
+	int64_t *pack_ids;
+};
+
+/* Object hex's slot (free or its own). */
+size_t quire__objs_slot(const struct quire_objs *o, const char *hex);
+
+/* Adds l unless its name is known (1 when added); its slot in *at when given. */
+int quire__objs_add(struct quire_objs *o, const struct loc *l, size_t *at);
+
+/* Reads the pack at path and calls each(ud, l) for its objects (l.pack unset). */
+int quire__objs_scan_file(const char *path, int (*each)(void *ud, const struct loc *l), void *ud);
+
+/* A pack on disk: its path and what says it is the one indexed. */
+struct disk_pack {
+	char *path;
+	const char *name;
+	int64_t size, mtime;
+};
+
+/* The packs in dir (malloc'd, sorted by name). */
+int quire__objs_list_packs(const char *dir, struct disk_pack **out, size_t *n);
+
+/* Opens .quire/runs/objects.db and brings it up to the packs dp: nonzero when there is none
+ * to use (then o->packs is left empty and the packs are read whole). */
+int quire__objs_index_open(struct quire_objs *o, const char *qdir, struct disk_pack *dp, size_t n);
+
+/* Object hex as the index has it (1), or 0. */
+int quire__objs_index_find(struct quire_objs *o, const char *hex, struct loc *l);
+
+/* Indexes the packs written from o->packs[from] on (a cache: failing is no error). */
+void quire__objs_index_written(struct quire_objs *o, size_t from);
+
+#endif
