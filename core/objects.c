@@ -64,7 +64,7 @@ static int is_hex64(const char *s)
 
 /* Calls each(ud, l) for every object of the pack at path (its whole text in t, n bytes). */
 static int scan(const char *path, const char *t, size_t n,
-		int (*each)(void *ud, const struct loc *l), void *ud)
+		int (*each)(void *ud, const struct loc *l, const char *bytes), void *ud)
 {
 	size_t ml = strlen(QUIRE_OBJS_MAGIC);
 	if (n < ml || memcmp(t, QUIRE_OBJS_MAGIC, ml))
@@ -92,7 +92,7 @@ static int scan(const char *path, const char *t, size_t n,
 			goto bad;
 		l.off = body;
 		memcpy(l.hex, t + at, 64);
-		int err = each(ud, &l);
+		int err = each(ud, &l, t + body);
 		if (err)
 			return err;
 		at = body + len + 1;
@@ -105,7 +105,8 @@ static int scan(const char *path, const char *t, size_t n,
 }
 
 /* Reads the pack at path and calls each for its objects. */
-int quire__objs_scan_file(const char *path, int (*each)(void *ud, const struct loc *l), void *ud)
+int quire__objs_scan_file(const char *path,
+			  int (*each)(void *ud, const struct loc *l, const char *bytes), void *ud)
 {
 	struct quire_buf b = QUIRE_BUF_INIT;
 	int err = quire_fs_read(path, &b, 0);
@@ -120,7 +121,7 @@ struct into_slots {
 	int32_t pack;
 };
 
-static int add_to_slots(void *ud, const struct loc *l)
+static int add_to_slots(void *ud, const struct loc *l, const char *bytes)
 {
 	struct into_slots *in = ud;
 	struct loc c = *l;

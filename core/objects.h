@@ -120,6 +120,25 @@ int quire_rev2_convert(const char *qdir, struct quire_objs *o, json_t *names, in
  * checked so). */
 int quire_rev2_check(const char *qdir, const char *rev);
 
+/* A revision as the object index lists it. */
+struct quire_rev2_info {
+	char name[65];
+	const char *alias; /* NULL: none */
+	long long generation, entries;
+	const char *parents[2];
+	size_t nparents;
+};
+
+/* Calls visit(ud, r) for every revision the packs hold, by generation then name, until it
+ * returns non-zero (returned); from the index, without reading a tree (without one, every
+ * object is read). The strings are borrowed for the call. */
+int quire_objs_revisions(struct quire_objs *o,
+			 int (*visit)(void *ud, const struct quire_rev2_info *r), void *ud);
+
+/* The revision whose format-1 name was alias (rev-NNNN, a manifest's digest): its name in
+ * rev. QUIRE_ENOTFOUND. */
+int quire_objs_alias(struct quire_objs *o, const char *alias, char rev[65]);
+
 /* How many objects quire_objs_read has read (what a diff or a walk cost). */
 size_t quire_objs_reads(const struct quire_objs *o);
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <sqlite3.h>
@@ -76,11 +77,52 @@ static void bin_to_hex(const unsigned char *bin, char *hex)
 }
 
 struct into_db {
-	sqlite3_stmt *ins;
+	sqlite3_stmt *ins, *rev;
 	int64_t pack;
 };
 
-static int add_to_db(void *ud, const struct loc *l)
+/* Whether stored bytes are a revision's object (compact, keys sorted: "type" is its last). */
+static int is_revision(const struct loc *l, const char *bytes)
+{
+	static const char tail[] = "\"type\":\"revision\"}";
+	size_t tl = sizeof(tail) - 1;
+	return !l->base[0] && l->len > tl && !memcmp(bytes + l->len - tl, tail, tl);
+}
+
+/* Records revision object r (its bytes parsed) in the revisions table. */
+static int add_revision(sqlite3_stmt *st, const struct loc *l, const json_t *r, int64_t pack)
+{
+	unsigned char name[32];
+	hex_to_bin(l->hex, name);
+	json_t *ps = json_array();
+	size_t k;
+	json_t *v;
+	json_array_foreach(json_object_get(r, "parents"), k, v) {
+		const char *p = json_string_value(v);
+		if (p && strlen(p) == 71)
+			json_array_append_new(ps, json_string(p + 7));
+	}
+	char *parents = json_dumps(ps, JSON_COMPACT);
+	json_decref(ps);
+	sqlite3_bind_blob(st, 1, name, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, pack);
+	const char *alias = json_string_value(json_object_get(r, "alias"));
+	if (alias)
+		sqlite3_bind_text(st, 3, alias, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, 3);
+	sqlite3_bind_int64(st, 4, json_integer_value(json_object_get(r, "generation")));
+	sqlite3_bind_int64(st, 5, json_integer_value(json_object_get(r, "entries")));
+	sqlite3_bind_text(st, 6, parents, -1, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	free(parents);
+	return rc == SQLITE_DONE
+		       ? 0
+		       : quire_error_set(QUIRE_EIO, "the object index: %s", sqlite3_errstr(rc));
+}
+
+static int add_to_db(void *ud, const struct loc *l, const char *bytes)
 {
 	struct into_db *in = ud;
 	unsigned char name[32], base[32];
@@ -97,15 +139,20 @@ static int add_to_db(void *ud, const struct loc *l)
 	}
 	int rc = sqlite3_step(in->ins);
 	sqlite3_reset(in->ins);
-	return rc == SQLITE_DONE
-		       ? 0
-		       : quire_error_set(QUIRE_EIO, "the object index: %s", sqlite3_errstr(rc));
+	if (rc != SQLITE_DONE)
+		return quire_error_set(QUIRE_EIO, "the object index: %s", sqlite3_errstr(rc));
+	if (!is_revision(l, bytes))
+		return 0;
+	json_t *r = json_loadb(bytes, l->len, 0, NULL);
+	int err = json_is_object(r) ? add_revision(in->rev, l, r, in->pack) : 0;
+	json_decref(r);
+	return err;
 }
 
 /* Indexes pack p (a new row) in the open transaction. */
 static int index_pack(sqlite3 *db, const struct disk_pack *p, int64_t *id)
 {
-	sqlite3_stmt *st = NULL, *ins = NULL;
+	sqlite3_stmt *st = NULL, *ins = NULL, *rev = NULL;
 	int rc = sqlite3_prepare_v2(db, "INSERT INTO packs(name, size, mtime) VALUES (?, ?, ?)", -1,
 				    &st, NULL);
 	if (rc == SQLITE_OK) {
@@ -121,13 +168,20 @@ static int index_pack(sqlite3 *db, const struct disk_pack *p, int64_t *id)
 					"INSERT OR IGNORE INTO objects(name, pack, off, len, base) "
 					"VALUES (?, ?, ?, ?, ?)",
 					-1, &ins, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(
+			db,
+			"INSERT OR IGNORE INTO revisions(name, pack, alias, generation,"
+			" entries, parents) VALUES (?, ?, ?, ?, ?, ?)",
+			-1, &rev, NULL);
 	int err = rc == SQLITE_OK
 			  ? 0
 			  : quire_error_set(QUIRE_EIO, "the object index: %s", sqlite3_errmsg(db));
-	struct into_db in = { ins, *id };
+	struct into_db in = { ins, rev, *id };
 	if (!err)
 		err = quire__objs_scan_file(p->path, add_to_db, &in);
 	sqlite3_finalize(ins);
+	sqlite3_finalize(rev);
 	return err;
 }
 
@@ -137,7 +191,11 @@ static const char index_schema[] =
 	"CREATE TABLE IF NOT EXISTS packs (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL,"
 	" size INTEGER NOT NULL, mtime INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS objects (name BLOB PRIMARY KEY, pack INTEGER NOT NULL,"
-	" off INTEGER NOT NULL, len INTEGER NOT NULL, base BLOB) WITHOUT ROWID;";
+	" off INTEGER NOT NULL, len INTEGER NOT NULL, base BLOB) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS revisions (name BLOB PRIMARY KEY, pack INTEGER NOT NULL,"
+	" alias TEXT, generation INTEGER NOT NULL, entries INTEGER NOT NULL,"
+	" parents TEXT NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS revisions_alias ON revisions(alias);";
 
 /* Brings the index up to the packs on disk: new ones scanned; when one went or changed
  * (a git checkout of an older commit), everything again (an object also in another pack
@@ -168,8 +226,9 @@ static int index_sync(struct quire_objs *o, struct disk_pack *dp, size_t n)
 	}
 	stale |= matched != json_object_size(rows);
 	if (rc == SQLITE_OK && stale) {
-		rc = sqlite3_exec(o->db, "DELETE FROM objects; DELETE FROM packs;", NULL, NULL,
-				  NULL);
+		rc = sqlite3_exec(o->db,
+				  "DELETE FROM objects; DELETE FROM revisions; DELETE FROM packs;",
+				  NULL, NULL, NULL);
 		json_object_clear(rows);
 	}
 	if (rc != SQLITE_OK)
@@ -194,25 +253,48 @@ static int index_sync(struct quire_objs *o, struct disk_pack *dp, size_t n)
 
 /* Opens (makes) .quire/runs/objects.db and brings it up to the packs: nonzero when there is
  * none to use (the packs are then read whole). */
+/* Opens the index file at path with its schema: 0, or the SQLite code that refused. */
+static int open_db(struct quire_objs *o, const char *path)
+{
+	int rc = sqlite3_open_v2(path, &o->db,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+				 NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_busy_timeout(o->db, 10000);
+		rc = sqlite3_exec(o->db, index_schema, NULL, NULL, NULL);
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(o->db,
+					"SELECT pack, off, len, base FROM objects WHERE name = ?",
+					-1, &o->get, NULL);
+	if (rc != SQLITE_OK) {
+		sqlite3_finalize(o->get);
+		sqlite3_close(o->db);
+		o->get = NULL;
+		o->db = NULL;
+	}
+	return rc;
+}
+
 int quire__objs_index_open(struct quire_objs *o, const char *qdir, struct disk_pack *dp, size_t n)
 {
 	char *runs = quire__xasprintf("%s/runs", qdir), *path = NULL;
 	int err = quire_fs_mkdirs(runs, 0755);
 	if (!err) {
 		path = quire__xasprintf("%s/objects.db", runs);
-		if (sqlite3_open_v2(path, &o->db,
-				    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-					    SQLITE_OPEN_NOMUTEX,
-				    NULL) != SQLITE_OK)
-			err = QUIRE_EIO;
-	}
-	if (!err) {
-		sqlite3_busy_timeout(o->db, 10000);
-		if (sqlite3_exec(o->db, index_schema, NULL, NULL, NULL) != SQLITE_OK ||
-		    sqlite3_prepare_v2(o->db,
-				       "SELECT pack, off, len, base FROM objects WHERE name = ?",
-				       -1, &o->get, NULL) != SQLITE_OK)
-			err = QUIRE_EIO;
+		int rc = open_db(o, path);
+		if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) {
+			/* A cache: a damaged one is made again. */
+			for (const char *ext = ""; ext; ext = !*ext		     ? "-wal"
+							      : !strcmp(ext, "-wal") ? "-shm"
+										     : NULL) {
+				char *f = quire__xasprintf("%s%s", path, ext);
+				unlink(f);
+				free(f);
+			}
+			rc = open_db(o, path);
+		}
+		err = rc == SQLITE_OK ? 0 : QUIRE_EIO;
 	}
 	if (!err)
 		err = index_sync(o, dp, n);
@@ -270,4 +352,149 @@ void quire__objs_index_written(struct quire_objs *o, size_t from)
 	if (err || sqlite3_exec(o->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		sqlite3_exec(o->db, "ROLLBACK", NULL, NULL, NULL);
 	quire_error_clear();
+}
+
+/* Revision r's row from its object (parsed), for stores without an index. */
+static void info_of(const char *hex, const json_t *r, struct quire_rev2_info *in, char ps[2][65])
+{
+	memset(in, 0, sizeof(*in));
+	memcpy(in->name, hex, 64);
+	in->alias = json_string_value(json_object_get(r, "alias"));
+	in->generation = json_integer_value(json_object_get(r, "generation"));
+	in->entries = json_integer_value(json_object_get(r, "entries"));
+	size_t k;
+	json_t *v;
+	json_array_foreach(json_object_get(r, "parents"), k, v) {
+		const char *p = json_string_value(v);
+		if (p && strlen(p) == 71 && in->nparents < 2) {
+			memcpy(ps[in->nparents], p + 7, 65);
+			in->parents[in->nparents] = ps[in->nparents];
+			in->nparents++;
+		}
+	}
+}
+
+static int cmp_info(const void *pa, const void *pb)
+{
+	const struct quire_rev2_info *a = pa, *b = pb;
+	if (a->generation != b->generation)
+		return a->generation < b->generation ? -1 : 1;
+	return strcmp(a->name, b->name);
+}
+
+int quire_objs_revisions(struct quire_objs *o,
+			 int (*visit)(void *ud, const struct quire_rev2_info *r), void *ud)
+{
+	int err = 0;
+	if (o->db) {
+		sqlite3_stmt *st = NULL;
+		if (sqlite3_prepare_v2(o->db,
+				       "SELECT name, alias, generation, entries, parents FROM "
+				       "revisions ORDER BY generation, name",
+				       -1, &st, NULL) != SQLITE_OK)
+			return quire_error_set(QUIRE_EIO, "the object index: %s",
+					       sqlite3_errmsg(o->db));
+		while (!err && sqlite3_step(st) == SQLITE_ROW) {
+			struct quire_rev2_info in = { 0 };
+			char ps[2][65];
+			if (sqlite3_column_bytes(st, 0) != 32)
+				continue;
+			bin_to_hex(sqlite3_column_blob(st, 0), in.name);
+			in.alias = (const char *)sqlite3_column_text(st, 1);
+			in.generation = sqlite3_column_int64(st, 2);
+			in.entries = sqlite3_column_int64(st, 3);
+			json_t *pa = json_loads((const char *)sqlite3_column_text(st, 4), 0, NULL);
+			for (size_t k = 0; k < json_array_size(pa) && k < 2; k++) {
+				snprintf(ps[k], 65, "%s", json_string_value(json_array_get(pa, k)));
+				in.parents[in.nparents++] = ps[k];
+			}
+			err = visit(ud, &in);
+			json_decref(pa);
+		}
+		sqlite3_finalize(st);
+		return err;
+	}
+	/* No index: every object read, the revisions kept (a rare, slow path). */
+	struct quire_rev2_info *list = NULL;
+	json_t **objs = NULL;
+	char(*ps)[2][65] = NULL;
+	size_t n = 0, alloc = 0;
+	for (size_t k = 0; k < o->cap; k++) {
+		const struct loc *l = &o->slots[k];
+		char hex[65];
+		if (!l->hex[0] || l->base[0])
+			continue;
+		memcpy(hex, l->hex, 64);
+		hex[64] = '\0';
+		json_t *r = NULL;
+		const char *type = NULL;
+		if (!quire_objs_read_json(o, hex, &r))
+			type = json_string_value(json_object_get(r, "type"));
+		if (!type || strcmp(type, "revision")) {
+			quire_error_clear();
+			json_decref(r);
+			continue;
+		}
+		quire__grow((void **)&list, &alloc, n + 1, sizeof(*list));
+		objs = quire__xrealloc(objs, alloc * sizeof(*objs));
+		ps = quire__xrealloc(ps, alloc * sizeof(*ps));
+		objs[n] = r;
+		info_of(hex, r, &list[n], ps[n]);
+		n++;
+	}
+	/* The parents point into ps, which moved as it grew: set them again. */
+	for (size_t k = 0; k < n; k++)
+		for (size_t p = 0; p < list[k].nparents; p++)
+			list[k].parents[p] = ps[k][p];
+	if (n)
+		qsort(list, n, sizeof(*list), cmp_info);
+	for (size_t k = 0; k < n && !err; k++)
+		err = visit(ud, &list[k]);
+	for (size_t k = 0; k < n; k++)
+		json_decref(objs[k]);
+	free(objs);
+	free(ps);
+	free(list);
+	return err;
+}
+
+struct alias_find {
+	const char *alias;
+	char *rev;
+	int found;
+};
+
+static int alias_visit(void *ud, const struct quire_rev2_info *r)
+{
+	struct alias_find *f = ud;
+	if (r->alias && !strcmp(r->alias, f->alias)) {
+		memcpy(f->rev, r->name, 65);
+		f->found = 1;
+		return 1;
+	}
+	return 0;
+}
+
+int quire_objs_alias(struct quire_objs *o, const char *alias, char rev[65])
+{
+	if (o->db) {
+		sqlite3_stmt *st = NULL;
+		int found = 0;
+		if (sqlite3_prepare_v2(o->db, "SELECT name FROM revisions WHERE alias = ?", -1, &st,
+				       NULL) == SQLITE_OK) {
+			sqlite3_bind_text(st, 1, alias, -1, SQLITE_STATIC);
+			if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
+				bin_to_hex(sqlite3_column_blob(st, 0), rev);
+				rev[64] = '\0';
+				found = 1;
+			}
+		}
+		sqlite3_finalize(st);
+		return found ? 0 : quire_error_set(QUIRE_ENOTFOUND, "no revision '%s'", alias);
+	}
+	struct alias_find f = { alias, rev, 0 };
+	int err = quire_objs_revisions(o, alias_visit, &f);
+	if (err < 0)
+		return err;
+	return f.found ? 0 : quire_error_set(QUIRE_ENOTFOUND, "no revision '%s'", alias);
 }

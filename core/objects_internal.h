@@ -48,8 +48,10 @@ size_t quire__objs_slot(const struct quire_objs *o, const char *hex);
 /* Adds l unless its name is known (1 when added); its slot in *at when given. */
 int quire__objs_add(struct quire_objs *o, const struct loc *l, size_t *at);
 
-/* Reads the pack at path and calls each(ud, l) for its objects (l.pack unset). */
-int quire__objs_scan_file(const char *path, int (*each)(void *ud, const struct loc *l), void *ud);
+/* Reads the pack at path and calls each(ud, l, bytes) for its objects (l.pack unset; bytes:
+ * the l->len bytes stored, a delta's body for a delta). */
+int quire__objs_scan_file(const char *path,
+			  int (*each)(void *ud, const struct loc *l, const char *bytes), void *ud);
 
 /* A pack on disk: its path and what says it is the one indexed. */
 struct disk_pack {

@@ -90,6 +90,13 @@ static void update_to(struct quire_objs *o, const json_t *from, const json_t *to
 	json_decref(ids);
 }
 
+static int list_revision(void *ud, const struct quire_rev2_info *r)
+{
+	json_array_append_new(ud, json_pack("[ssI]", r->name, r->alias ? r->alias : "",
+					    (json_int_t)r->generation));
+	return 0;
+}
+
 static void test_fixture_round_trip(void **state)
 {
 	(void)state;
@@ -170,6 +177,33 @@ static void test_fixture_round_trip(void **state)
 	}
 	assert_true(records >= 40);
 	assert_true(changes >= 10);
+	/* The index lists the revisions, parents first, and finds each by its format-1 name;
+	 * without one (no runs/ directory to keep it in), the same. */
+	for (int pass = 0; pass < 2; pass++) {
+		json_t *seen = json_array();
+		assert_int_equal(quire_objs_revisions(o, list_revision, seen), 0);
+		assert_int_equal(json_array_size(seen), 7);
+		for (size_t k = 0; k < 7; k++) {
+			char want[16], rev[65];
+			snprintf(want, sizeof(want), "rev-%04zu", k + 1);
+			json_t *row = json_array_get(seen, k);
+			assert_string_equal(json_string_value(json_array_get(row, 1)), want);
+			assert_int_equal(json_integer_value(json_array_get(row, 2)),
+					 (json_int_t)k + 1);
+			assert_int_equal(quire_objs_alias(o, want, rev), 0);
+			assert_string_equal(rev, json_string_value(json_object_get(names, want)));
+			assert_string_equal(json_string_value(json_array_get(row, 0)), rev);
+		}
+		char none[65];
+		assert_int_equal(quire_objs_alias(o, "rev-0099", none), QUIRE_ENOTFOUND);
+		json_decref(seen);
+		quire_objs_free(o);
+		char cmd[8192];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s/runs' && echo not a directory > '%s/runs'",
+			 qdir, qdir);
+		assert_int_equal(system(cmd), 0);
+		assert_int_equal(quire_objs_open(qdir, &o), 0);
+	}
 	quire_objs_free(o);
 	json_decref(names);
 	free(qdir);
