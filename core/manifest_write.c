@@ -435,7 +435,7 @@ int quire_manifest_write_named(const char *qdir, const char *rev, const json_t *
 		write_index(qdir, name, &st, spans, nspans);
 	if (!err && named)
 		snprintf(named, QUIRE_REV_MAX, "%s", name);
-	if (!err && getenv("QUIRE_FORMAT2_CHECK") && quire_rev2_check(qdir, name)) {
+	if (!err && getenv("QUIRE_FORMAT2_CHECK") && quire_rev2_check(qdir, name, m, base)) {
 		/* The test suite's check of format 2 against every revision it makes. */
 		fprintf(stderr, "quire: format 2 check: %s\n", quire_error_last());
 		abort();

@@ -115,10 +115,13 @@ int quire_rev2_diff(struct quire_objs *o, const char *a, const char *b,
 int quire_rev2_convert(const char *qdir, struct quire_objs *o, json_t *names, int lenient);
 
 /* Whether format-1 revision rev of qdir, converted with the rest of its history (in memory),
- * reads back as its manifest: QUIRE_ECORRUPT naming the first difference. For the test
- * suite while commands are moved to format 2 (QUIRE_FORMAT2_CHECK: every revision written is
- * checked so). */
-int quire_rev2_check(const char *qdir, const char *rev);
+ * reads back as its manifest, and (m and base given: the slim manifest a commit folded onto
+ * base, rev's parent) whether the revision made from its parent's tree and m's changed
+ * entries is the same: QUIRE_ECORRUPT naming the first difference. For the test suite while
+ * commands are moved to format 2 (QUIRE_FORMAT2_CHECK: every revision written is checked
+ * so). */
+struct quire_mbase;
+int quire_rev2_check(const char *qdir, const char *rev, const json_t *m, struct quire_mbase *base);
 
 /* A revision as the object index lists it. */
 struct quire_rev2_info {

@@ -218,7 +218,50 @@ static int first_difference(const json_t *m1, const json_t *m2, const char *rev)
 	return 0;
 }
 
-int quire_rev2_check(const char *qdir, const char *rev)
+/* Revision rev made the commit's way: its first parent's tree and the entries the fold
+ * changed (m's overlay on base): the same name as the conversion's (v2), or ECORRUPT. */
+static int check_overlay(struct quire_objs *o, const json_t *m1, const json_t *m2, const char *v2,
+			 const json_t *m, struct quire_mbase *base, const char *rev)
+{
+	const json_t *ps = json_object_get(m2, "parents");
+	if (!json_array_size(ps))
+		return 0;
+	const json_t *arts = json_object_get(m, "artefacts");
+	size_t n = 0;
+	struct quire_rev2_change *ch = quire__xcalloc(json_object_size(arts) + 1, sizeof(*ch));
+	json_t *held = json_array();
+	const char *id;
+	json_t *v;
+	int err = 0;
+	json_object_foreach((json_t *)arts, id, v) {
+		json_t *e = NULL;
+		if (!json_is_null(v) && (err = quire_manifest_peek(m, base, id, &e)))
+			break;
+		if (e)
+			json_array_append_new(held, e);
+		ch[n++] = (struct quire_rev2_change){ id, e };
+	}
+	struct quire_rev2_in in = {
+		.manifest = m1,
+		.generation = json_integer_value(json_object_get(m2, "generation")),
+		.alias = rev,
+	};
+	for (size_t k = 0; k < json_array_size(ps) && k < 2; k++)
+		in.parents[in.nparents++] = json_string_value(json_array_get(ps, k));
+	char u[65];
+	if (!err)
+		err = quire_rev2_update(o, &in, in.parents[0], ch, n, u);
+	if (!err && strcmp(u, v2))
+		err = quire_error_set(
+			QUIRE_ECORRUPT,
+			"%.12s made from the commit's %zu changes is %.12s, not %.12s", rev, n, u,
+			v2);
+	json_decref(held);
+	free(ch);
+	return err;
+}
+
+int quire_rev2_check(const char *qdir, const char *rev, const json_t *m, struct quire_mbase *base)
 {
 	json_t *names = json_object(), *m1 = NULL, *m2 = NULL;
 	/* A manifest quire itself cannot read (a unit test's made-up one) has nothing to
@@ -237,6 +280,8 @@ int quire_rev2_check(const char *qdir, const char *rev)
 		err = quire_error_set(QUIRE_ECORRUPT, "%.12s was not converted", rev);
 	if (!err)
 		err = quire_rev2_load(o, v2, &m2);
+	if (!err && m && base)
+		err = check_overlay(o, m1, m2, v2, m, base, rev);
 	if (!err) {
 		drop_take_deps(json_object_get(m1, "artefacts"), json_object_get(m2, "artefacts"));
 		err = first_difference(m1, m2, rev);
