@@ -134,6 +134,22 @@ static inline char *tu_slurp(const char *path)
 	return quire_buf_detach(&b, NULL);
 }
 
+/* Changes the byte `at` places after the first `needle` in the file at path to c (same
+ * length, as a disk fault would); fails the test when there is no needle. */
+static inline void tu_damage_at(const char *path, const char *needle, size_t at, char c)
+{
+	char *text = tu_slurp(path);
+	char *p = strstr(text, needle);
+	if (!p)
+		fail_msg("no '%s' in %s", needle, path);
+	p[at] = c;
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	free(text);
+}
+
 /* Counts a directory's entries other than . and ..; fails the test if it cannot open it. */
 static inline int tu_count_dir(const char *path)
 {
