@@ -140,41 +140,51 @@ int quire_objs_open_memory(struct quire_objs **out)
 	return 0;
 }
 
+int32_t quire__objs_pack(struct quire_objs *o, const char *name)
+{
+	if (!o->pack_at)
+		o->pack_at = json_object();
+	json_t *at = json_object_get(o->pack_at, name);
+	if (at)
+		return (int32_t)json_integer_value(at);
+	quire__grow((void **)&o->packs, &o->apacks, o->npacks + 1, sizeof(*o->packs));
+	o->packs[o->npacks] = quire__xasprintf("%s/%s", o->dir, name);
+	json_object_set_new(o->pack_at, name, json_integer((json_int_t)o->npacks));
+	return (int32_t)o->npacks++;
+}
+
+int quire__objs_read_all(struct quire_objs *o)
+{
+	int err = 0;
+	for (size_t k = 0; k < o->npacks && !err; k++) {
+		struct into_slots in = { o, (int32_t)k };
+		err = quire__objs_scan_file(o->packs[k], add_to_slots, &in);
+	}
+	return err;
+}
+
 int quire_objs_open(const char *qdir, struct quire_objs **out)
 {
 	struct quire_objs *o = NULL;
 	quire_objs_open_memory(&o);
 	o->dir = quire__xasprintf("%s/revs", qdir);
+	o->qdir = quire__xstrdup(qdir);
 	*out = o;
+	if (!quire__objs_index_open(o))
+		return 0;
+	/* Without an index (a store the user cannot write, a pack that is not one): every
+	 * pack read, as correct and slower, and what is wrong with a pack said then. */
+	quire_error_clear();
 	struct disk_pack *dp = NULL;
 	size_t n = 0;
 	int err = quire__objs_list_packs(o->dir, &dp, &n);
-	if (!err && n && quire__objs_index_open(o, qdir, dp, n)) {
-		/* Without an index (a store the user cannot write, a damaged index file, a
-		 * pack that is not one): every pack read, as correct and slower, and what is
-		 * wrong with a pack said then. */
-		quire_error_clear();
-		sqlite3_finalize(o->get);
-		sqlite3_close(o->db);
-		o->get = NULL;
-		o->db = NULL;
-		for (size_t k = 0; k < o->npacks; k++)
-			free(o->packs[k]);
-		o->npacks = 0;
-	}
-	if (!err && !o->db) {
-		for (size_t k = 0; k < n && !err; k++) {
-			quire__grow((void **)&o->packs, &o->apacks, o->npacks + 1,
-				    sizeof(*o->packs));
-			o->packs[o->npacks++] = quire__xstrdup(dp[k].path);
-			struct into_slots in = { o, (int32_t)k };
-			err = quire__objs_scan_file(o->packs[k], add_to_slots, &in);
-		}
-	}
-	for (size_t k = 0; k < n; k++)
+	for (size_t k = 0; k < n; k++) {
+		if (!err)
+			quire__objs_pack(o, dp[k].name);
 		free(dp[k].path);
+	}
 	free(dp);
-	return err;
+	return err ? err : quire__objs_read_all(o);
 }
 
 void quire_objs_free(struct quire_objs *o)
@@ -188,7 +198,8 @@ void quire_objs_free(struct quire_objs *o)
 	for (size_t p = 0; p < o->npacks; p++)
 		free(o->packs[p]);
 	free(o->packs);
-	free(o->pack_ids);
+	json_decref(o->pack_at);
+	free(o->qdir);
 	free(o->slots);
 	free(o->order);
 	quire_buf_release(&o->pend);
@@ -200,6 +211,8 @@ void quire_objs_free(struct quire_objs *o)
  * NULL. */
 static const struct loc *find(struct quire_objs *o, const char *hex)
 {
+	if (strnlen(hex, 65) != 64 || !is_hex64(hex))
+		return NULL;
 	size_t i = quire__objs_slot(o, hex);
 	if (o->slots[i].hex[0])
 		return &o->slots[i];
@@ -517,20 +530,16 @@ int quire_objs_write_pack(struct quire_objs *o, const char *rev)
 	if (!err)
 		err = quire_fs_sync_dir(o->dir);
 	if (!err) {
-		size_t base = o->npacks;
 		for (size_t p = 0; p < nparts; p++) {
-			quire__grow((void **)&o->packs, &o->apacks, o->npacks + 1,
-				    sizeof(*o->packs));
-			o->packs[o->npacks++] = paths[p];
-			paths[p] = NULL;
+			int32_t at = quire__objs_pack(o, strrchr(paths[p], '/') + 1);
 			for (size_t k = starts[p]; k < starts[p + 1]; k++) {
-				ls[k]->pack = (int32_t)(base + p);
+				ls[k]->pack = at;
 				ls[k]->off = offs[k];
 			}
 		}
 		quire_buf_reset(&o->pend);
 		o->npend = 0;
-		quire__objs_index_written(o, base);
+		quire__objs_index_written(o, paths, nparts);
 	}
 	for (size_t p = 0; p < nparts; p++)
 		free(paths[p]);

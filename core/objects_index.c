@@ -81,12 +81,12 @@ struct into_db {
 	int64_t pack;
 };
 
-/* Whether stored bytes are a revision's object (compact, keys sorted: "type" is its last). */
+/* Whether stored bytes may be a revision's object (a delta never is; parsed to be sure). */
 static int is_revision(const struct loc *l, const char *bytes)
 {
-	static const char tail[] = "\"type\":\"revision\"}";
-	size_t tl = sizeof(tail) - 1;
-	return !l->base[0] && l->len > tl && !memcmp(bytes + l->len - tl, tail, tl);
+	static const char mark[] = "\"type\":\"revision\"";
+	return !l->base[0] && l->len > sizeof(mark) && bytes[0] == '{' &&
+	       memmem(bytes, l->len, mark, sizeof(mark) - 1);
 }
 
 /* Records revision object r (its bytes parsed) in the revisions table. */
@@ -144,17 +144,20 @@ static int add_to_db(void *ud, const struct loc *l, const char *bytes)
 	if (!is_revision(l, bytes))
 		return 0;
 	json_t *r = json_loadb(bytes, l->len, 0, NULL);
-	int err = json_is_object(r) ? add_revision(in->rev, l, r, in->pack) : 0;
+	const char *type = json_string_value(json_object_get(r, "type"));
+	int err = type && !strcmp(type, "revision") ? add_revision(in->rev, l, r, in->pack) : 0;
 	json_decref(r);
 	return err;
 }
 
-/* Indexes pack p (a new row) in the open transaction. */
-static int index_pack(sqlite3 *db, const struct disk_pack *p, int64_t *id)
+/* Indexes pack p in the open transaction (nothing when another process has: its name is
+ * there). */
+static int index_pack(sqlite3 *db, const struct disk_pack *p)
 {
 	sqlite3_stmt *st = NULL, *ins = NULL, *rev = NULL;
-	int rc = sqlite3_prepare_v2(db, "INSERT INTO packs(name, size, mtime) VALUES (?, ?, ?)", -1,
-				    &st, NULL);
+	int rc = sqlite3_prepare_v2(
+		db, "INSERT OR IGNORE INTO packs(name, size, mtime) VALUES (?, ?, ?)", -1, &st,
+		NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, p->name, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, p->size);
@@ -162,7 +165,9 @@ static int index_pack(sqlite3 *db, const struct disk_pack *p, int64_t *id)
 		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
 	}
 	sqlite3_finalize(st);
-	*id = sqlite3_last_insert_rowid(db);
+	if (rc == SQLITE_OK && sqlite3_changes(db) == 0)
+		return 0;
+	int64_t id = sqlite3_last_insert_rowid(db);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v2(db,
 					"INSERT OR IGNORE INTO objects(name, pack, off, len, base) "
@@ -177,7 +182,7 @@ static int index_pack(sqlite3 *db, const struct disk_pack *p, int64_t *id)
 	int err = rc == SQLITE_OK
 			  ? 0
 			  : quire_error_set(QUIRE_EIO, "the object index: %s", sqlite3_errmsg(db));
-	struct into_db in = { ins, rev, *id };
+	struct into_db in = { ins, rev, id };
 	if (!err)
 		err = quire__objs_scan_file(p->path, add_to_db, &in);
 	sqlite3_finalize(ins);
@@ -197,53 +202,57 @@ static const char index_schema[] =
 	" parents TEXT NOT NULL) WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS revisions_alias ON revisions(alias);";
 
-/* Brings the index up to the packs on disk: new ones scanned; when one went or changed
- * (a git checkout of an older commit), everything again (an object also in another pack
- * must be found there). Then o->packs are the disk's, each with its row. */
-static int index_sync(struct quire_objs *o, struct disk_pack *dp, size_t n)
+/* Brings the index up to the packs on disk, listed inside the transaction: new ones
+ * scanned; when one went or changed (a git checkout of an older commit), everything again (an
+ * object also in another pack must be found there). o->packs are then the disk's. */
+static int index_sync(struct quire_objs *o)
 {
 	sqlite3_stmt *st = NULL;
+	struct disk_pack *dp = NULL;
+	size_t n = 0;
 	int err = 0, rc = sqlite3_exec(o->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	json_t *rows = json_object();
 	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(o->db, "SELECT id, name, size, mtime FROM packs", -1, &st,
+		err = quire__objs_list_packs(o->dir, &dp, &n);
+	json_t *rows = json_object();
+	if (rc == SQLITE_OK && !err)
+		rc = sqlite3_prepare_v2(o->db, "SELECT name, size, mtime FROM packs", -1, &st,
 					NULL);
-	while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		json_object_set_new(rows, (const char *)sqlite3_column_text(st, 1),
-				    json_pack("[III]", (json_int_t)sqlite3_column_int64(st, 0),
-					      (json_int_t)sqlite3_column_int64(st, 2),
-					      (json_int_t)sqlite3_column_int64(st, 3)));
+	int step = SQLITE_DONE;
+	while (rc == SQLITE_OK && !err && (step = sqlite3_step(st)) == SQLITE_ROW)
+		json_object_set_new(rows, (const char *)sqlite3_column_text(st, 0),
+				    json_pack("[II]", (json_int_t)sqlite3_column_int64(st, 1),
+					      (json_int_t)sqlite3_column_int64(st, 2)));
 	sqlite3_finalize(st);
+	if (rc == SQLITE_OK && step != SQLITE_DONE)
+		rc = step;
 	/* Stale: a pack indexed that changed or went. */
 	int stale = 0;
 	size_t matched = 0;
 	for (size_t k = 0; k < n; k++) {
 		json_t *r = json_object_get(rows, dp[k].name);
 		matched += r != NULL;
-		if (r && (json_integer_value(json_array_get(r, 1)) != dp[k].size ||
-			  json_integer_value(json_array_get(r, 2)) != dp[k].mtime))
+		if (r && (json_integer_value(json_array_get(r, 0)) != dp[k].size ||
+			  json_integer_value(json_array_get(r, 1)) != dp[k].mtime))
 			stale = 1;
 	}
 	stale |= matched != json_object_size(rows);
-	if (rc == SQLITE_OK && stale) {
+	if (rc == SQLITE_OK && !err && stale) {
 		rc = sqlite3_exec(o->db,
 				  "DELETE FROM objects; DELETE FROM revisions; DELETE FROM packs;",
 				  NULL, NULL, NULL);
 		json_object_clear(rows);
 	}
-	if (rc != SQLITE_OK)
-		err = quire_error_set(QUIRE_EIO, "the object index: %s", sqlite3_errmsg(o->db));
-	o->pack_ids = quire__xcalloc(n + 1, sizeof(*o->pack_ids));
+	if (!err && rc != SQLITE_OK)
+		err = quire_error_set(QUIRE_EIO, "the object index: %s", sqlite3_errstr(rc));
 	for (size_t k = 0; k < n && !err; k++) {
-		json_t *r = json_object_get(rows, dp[k].name);
-		int64_t id = r ? (int64_t)json_integer_value(json_array_get(r, 0)) : 0;
-		if (!r)
-			err = index_pack(o->db, &dp[k], &id);
-		quire__grow((void **)&o->packs, &o->apacks, o->npacks + 1, sizeof(*o->packs));
-		o->pack_ids[o->npacks] = id;
-		o->packs[o->npacks++] = quire__xstrdup(dp[k].path);
+		if (!json_object_get(rows, dp[k].name))
+			err = index_pack(o->db, &dp[k]);
+		quire__objs_pack(o, dp[k].name);
 	}
 	json_decref(rows);
+	for (size_t k = 0; k < n; k++)
+		free(dp[k].path);
+	free(dp);
 	if (!err && sqlite3_exec(o->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		err = quire_error_set(QUIRE_EIO, "the object index: %s", sqlite3_errmsg(o->db));
 	if (err)
@@ -251,8 +260,6 @@ static int index_sync(struct quire_objs *o, struct disk_pack *dp, size_t n)
 	return err;
 }
 
-/* Opens (makes) .quire/runs/objects.db and brings it up to the packs: nonzero when there is
- * none to use (the packs are then read whole). */
 /* Opens the index file at path with its schema: 0, or the SQLite code that refused. */
 static int open_db(struct quire_objs *o, const char *path)
 {
@@ -264,9 +271,11 @@ static int open_db(struct quire_objs *o, const char *path)
 		rc = sqlite3_exec(o->db, index_schema, NULL, NULL, NULL);
 	}
 	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(o->db,
-					"SELECT pack, off, len, base FROM objects WHERE name = ?",
-					-1, &o->get, NULL);
+		rc = sqlite3_prepare_v2(
+			o->db,
+			"SELECT p.name, o.off, o.len, o.base FROM objects o JOIN packs p"
+			" ON p.id = o.pack WHERE o.name = ?",
+			-1, &o->get, NULL);
 	if (rc != SQLITE_OK) {
 		sqlite3_finalize(o->get);
 		sqlite3_close(o->db);
@@ -276,31 +285,58 @@ static int open_db(struct quire_objs *o, const char *path)
 	return rc;
 }
 
-int quire__objs_index_open(struct quire_objs *o, const char *qdir, struct disk_pack *dp, size_t n)
+/* Removes the index file and its journal (a cache: made again by the next open). */
+static void remove_index(const char *path)
 {
-	char *runs = quire__xasprintf("%s/runs", qdir), *path = NULL;
+	static const char *const ext[] = { "", "-wal", "-shm" };
+	for (size_t k = 0; k < 3; k++) {
+		char *f = quire__xasprintf("%s%s", path, ext[k]);
+		unlink(f);
+		free(f);
+	}
+}
+
+int quire__objs_index_open(struct quire_objs *o)
+{
+	if (access(o->dir, F_OK))
+		return 0; /* no packs: nothing to index yet */
+	char *runs = quire__xasprintf("%s/runs", o->qdir), *path = NULL;
 	int err = quire_fs_mkdirs(runs, 0755);
 	if (!err) {
 		path = quire__xasprintf("%s/objects.db", runs);
 		int rc = open_db(o, path);
 		if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) {
-			/* A cache: a damaged one is made again. */
-			for (const char *ext = ""; ext; ext = !*ext		     ? "-wal"
-							      : !strcmp(ext, "-wal") ? "-shm"
-										     : NULL) {
-				char *f = quire__xasprintf("%s%s", path, ext);
-				unlink(f);
-				free(f);
-			}
+			remove_index(path);
 			rc = open_db(o, path);
 		}
 		err = rc == SQLITE_OK ? 0 : QUIRE_EIO;
 	}
 	if (!err)
-		err = index_sync(o, dp, n);
+		err = index_sync(o);
+	if (err) {
+		sqlite3_finalize(o->get);
+		sqlite3_close(o->db);
+		o->get = NULL;
+		o->db = NULL;
+	}
 	free(runs);
 	free(path);
 	return err;
+}
+
+void quire__objs_index_fail(struct quire_objs *o, int rc)
+{
+	sqlite3_finalize(o->get);
+	sqlite3_close(o->db);
+	o->get = NULL;
+	o->db = NULL;
+	if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB) {
+		char *path = quire__xasprintf("%s/runs/objects.db", o->qdir);
+		remove_index(path);
+		free(path);
+	}
+	if (quire__objs_read_all(o))
+		quire_error_clear(); /* what is wrong with a pack is said when it is read */
 }
 
 int quire__objs_index_find(struct quire_objs *o, const char *hex, struct loc *l)
@@ -309,45 +345,47 @@ int quire__objs_index_find(struct quire_objs *o, const char *hex, struct loc *l)
 		return 0;
 	unsigned char name[32];
 	hex_to_bin(hex, name);
-	sqlite3_bind_blob(o->get, 1, name, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(o->get, 1, name, 32, SQLITE_TRANSIENT);
 	memset(l, 0, sizeof(*l));
 	l->pack = -1;
-	if (sqlite3_step(o->get) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(o->get, 0);
-		for (size_t k = 0; k < o->npacks; k++)
-			if (o->pack_ids[k] == id)
-				l->pack = (int32_t)k;
+	int rc = sqlite3_step(o->get);
+	if (rc == SQLITE_ROW) {
+		l->pack = quire__objs_pack(o, (const char *)sqlite3_column_text(o->get, 0));
 		l->off = (uint64_t)sqlite3_column_int64(o->get, 1);
 		l->len = (uint32_t)sqlite3_column_int64(o->get, 2);
 		if (sqlite3_column_bytes(o->get, 3) == 32)
 			bin_to_hex(sqlite3_column_blob(o->get, 3), l->base);
 	}
 	sqlite3_reset(o->get);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		/* Damage found after the open: the packs are read, and the object is looked
+		 * for there (the caller's slot lookup missed before they were). */
+		quire__objs_index_fail(o, rc);
+		const struct loc *s = &o->slots[quire__objs_slot(o, hex)];
+		if (!s->hex[0])
+			return 0;
+		*l = *s;
+		return 1;
+	}
 	if (l->pack < 0)
 		return 0;
 	memcpy(l->hex, hex, 64);
 	return 1;
 }
 
-/* Indexes the packs written from o->packs[from] on; the index is a cache: a pack it missed
- * is found by the next open. */
-void quire__objs_index_written(struct quire_objs *o, size_t from)
+void quire__objs_index_written(struct quire_objs *o, char **paths, size_t n)
 {
-	o->pack_ids = quire__xrealloc(o->pack_ids, (o->npacks + 1) * sizeof(*o->pack_ids));
-	for (size_t k = from; k < o->npacks; k++)
-		o->pack_ids[k] = 0;
 	if (!o->db || sqlite3_exec(o->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		return;
 	int err = 0;
-	for (size_t k = from; k < o->npacks && !err; k++) {
-		struct disk_pack dp = { .path = o->packs[k],
-					.name = strrchr(o->packs[k], '/') + 1 };
+	for (size_t k = 0; k < n && !err; k++) {
+		struct disk_pack dp = { .path = paths[k], .name = strrchr(paths[k], '/') + 1 };
 		struct stat st;
 		err = stat(dp.path, &st) ? QUIRE_EIO : 0;
 		dp.size = (int64_t)st.st_size;
 		dp.mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 		if (!err)
-			err = index_pack(o->db, &dp, &o->pack_ids[k]);
+			err = index_pack(o->db, &dp);
 	}
 	if (err || sqlite3_exec(o->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		sqlite3_exec(o->db, "ROLLBACK", NULL, NULL, NULL);
@@ -387,32 +425,56 @@ int quire_objs_revisions(struct quire_objs *o,
 {
 	int err = 0;
 	if (o->db) {
+		/* Read whole before any visit: an index that fails part way is left for the
+		 * packs, and nothing is visited twice. */
 		sqlite3_stmt *st = NULL;
-		if (sqlite3_prepare_v2(o->db,
-				       "SELECT name, alias, generation, entries, parents FROM "
-				       "revisions ORDER BY generation, name",
-				       -1, &st, NULL) != SQLITE_OK)
-			return quire_error_set(QUIRE_EIO, "the object index: %s",
-					       sqlite3_errmsg(o->db));
-		while (!err && sqlite3_step(st) == SQLITE_ROW) {
-			struct quire_rev2_info in = { 0 };
-			char ps[2][65];
+		json_t *rows = json_array();
+		int rc = sqlite3_prepare_v2(o->db,
+					    "SELECT name, alias, generation, entries, parents FROM "
+					    "revisions ORDER BY generation, name",
+					    -1, &st, NULL);
+		while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			char name[65] = { 0 };
 			if (sqlite3_column_bytes(st, 0) != 32)
 				continue;
-			bin_to_hex(sqlite3_column_blob(st, 0), in.name);
-			in.alias = (const char *)sqlite3_column_text(st, 1);
-			in.generation = sqlite3_column_int64(st, 2);
-			in.entries = sqlite3_column_int64(st, 3);
-			json_t *pa = json_loads((const char *)sqlite3_column_text(st, 4), 0, NULL);
-			for (size_t k = 0; k < json_array_size(pa) && k < 2; k++) {
-				snprintf(ps[k], 65, "%s", json_string_value(json_array_get(pa, k)));
-				in.parents[in.nparents++] = ps[k];
-			}
-			err = visit(ud, &in);
-			json_decref(pa);
+			bin_to_hex(sqlite3_column_blob(st, 0), name);
+			const char *alias = (const char *)sqlite3_column_text(st, 1);
+			json_array_append_new(rows,
+					      json_pack("[soIIs]", name,
+							alias ? json_string(alias) : json_null(),
+							(json_int_t)sqlite3_column_int64(st, 2),
+							(json_int_t)sqlite3_column_int64(st, 3),
+							(const char *)sqlite3_column_text(st, 4)));
 		}
 		sqlite3_finalize(st);
-		return err;
+		if (rc == SQLITE_DONE) {
+			size_t k;
+			json_t *row;
+			json_array_foreach(rows, k, row) {
+				struct quire_rev2_info in = { 0 };
+				char ps[2][65];
+				snprintf(in.name, sizeof(in.name), "%s",
+					 json_string_value(json_array_get(row, 0)));
+				in.alias = json_string_value(json_array_get(row, 1));
+				in.generation = json_integer_value(json_array_get(row, 2));
+				in.entries = json_integer_value(json_array_get(row, 3));
+				json_t *pa = json_loads(json_string_value(json_array_get(row, 4)),
+							0, NULL);
+				for (size_t p = 0; p < json_array_size(pa) && p < 2; p++) {
+					snprintf(ps[p], 65, "%s",
+						 json_string_value(json_array_get(pa, p)));
+					in.parents[in.nparents++] = ps[p];
+				}
+				err = visit(ud, &in);
+				json_decref(pa);
+				if (err)
+					break;
+			}
+			json_decref(rows);
+			return err;
+		}
+		json_decref(rows);
+		quire__objs_index_fail(o, rc);
 	}
 	/* No index: every object read, the revisions kept (a rare, slow path). */
 	struct quire_rev2_info *list = NULL;
@@ -479,18 +541,24 @@ int quire_objs_alias(struct quire_objs *o, const char *alias, char rev[65])
 {
 	if (o->db) {
 		sqlite3_stmt *st = NULL;
-		int found = 0;
-		if (sqlite3_prepare_v2(o->db, "SELECT name FROM revisions WHERE alias = ?", -1, &st,
-				       NULL) == SQLITE_OK) {
-			sqlite3_bind_text(st, 1, alias, -1, SQLITE_STATIC);
-			if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
+		int rc = sqlite3_prepare_v2(o->db,
+					    "SELECT name FROM revisions WHERE alias = ? ORDER BY "
+					    "generation, name LIMIT 1",
+					    -1, &st, NULL);
+		if (rc == SQLITE_OK) {
+			sqlite3_bind_text(st, 1, alias, -1, SQLITE_TRANSIENT);
+			rc = sqlite3_step(st);
+			if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
 				bin_to_hex(sqlite3_column_blob(st, 0), rev);
 				rev[64] = '\0';
-				found = 1;
 			}
 		}
 		sqlite3_finalize(st);
-		return found ? 0 : quire_error_set(QUIRE_ENOTFOUND, "no revision '%s'", alias);
+		if (rc == SQLITE_ROW)
+			return 0;
+		if (rc == SQLITE_DONE)
+			return quire_error_set(QUIRE_ENOTFOUND, "no revision '%s'", alias);
+		quire__objs_index_fail(o, rc);
 	}
 	struct alias_find f = { alias, rev, 0 };
 	int err = quire_objs_revisions(o, alias_visit, &f);

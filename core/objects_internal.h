@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <sqlite3.h>
 
 #include "quire/buf.h"
@@ -36,11 +37,19 @@ struct quire_objs {
 	size_t reads;
 	int err; /* an object that could not be made: nothing is written until a rollback */
 	/* The index of the packs' objects (.quire/runs/objects.db; NULL: every pack was read
-	 * into slots), and each pack's row id there (packs[k] is row pack_ids[k]). */
+	 * into slots). Packs are known by name (pack_at: name -> place in packs): row ids are
+	 * the index's own, and another process rebuilding it numbers them again. */
 	sqlite3 *db;
 	sqlite3_stmt *get;
-	int64_t *pack_ids;
+	json_t *pack_at;
+	char *qdir;
 };
+
+/* The place in o->packs of the pack named name (in o->dir), added when new. */
+int32_t quire__objs_pack(struct quire_objs *o, const char *name);
+
+/* Reads every known pack into the slots: what the store does without an index. */
+int quire__objs_read_all(struct quire_objs *o);
 
 /* Object hex's slot (free or its own). */
 size_t quire__objs_slot(const struct quire_objs *o, const char *hex);
@@ -63,14 +72,19 @@ struct disk_pack {
 /* The packs in dir (malloc'd, sorted by name). */
 int quire__objs_list_packs(const char *dir, struct disk_pack **out, size_t *n);
 
-/* Opens .quire/runs/objects.db and brings it up to the packs dp: nonzero when there is none
- * to use (then o->packs is left empty and the packs are read whole). */
-int quire__objs_index_open(struct quire_objs *o, const char *qdir, struct disk_pack *dp, size_t n);
+/* Opens .quire/runs/objects.db and brings it up to the packs on disk (listed inside its
+ * transaction, so a pack another process is adding is seen whole or not at all): nonzero
+ * when there is none to use (the packs are then read whole). */
+int quire__objs_index_open(struct quire_objs *o);
+
+/* The index failed after it was opened (a damaged page, an I/O error): closed (removed
+ * when damaged) and every pack read instead. */
+void quire__objs_index_fail(struct quire_objs *o, int rc);
 
 /* Object hex as the index has it (1), or 0. */
 int quire__objs_index_find(struct quire_objs *o, const char *hex, struct loc *l);
 
-/* Indexes the packs written from o->packs[from] on (a cache: failing is no error). */
-void quire__objs_index_written(struct quire_objs *o, size_t from);
+/* Indexes the n packs just written at paths (a cache: failing is no error). */
+void quire__objs_index_written(struct quire_objs *o, char **paths, size_t n);
 
 #endif

@@ -121,6 +121,17 @@ static int put_record(struct quire_objs *o, const json_t *deps, const char *fp, 
 	return 0;
 }
 
+/* A record kept as its JSON text (quire_json_loads_keeping: a commit's entries, and the
+ * takes it copied them into) replaced by the record it spells. */
+static void parse_kept(json_t *e)
+{
+	const char *kept = json_string_value(json_object_get(e, "deps"));
+	json_t *parsed = kept ? json_loads(kept, 0, NULL) : NULL;
+	if (json_is_object(parsed))
+		json_object_set(e, "deps", parsed);
+	json_decref(parsed);
+}
+
 /* The entry as a leaf holds it: without the dependency records its fingerprints name (kept
  * as objects). */
 char *quire__rt_entry_text(struct quire_objs *o, const struct ent *en, const char *near)
@@ -128,11 +139,7 @@ char *quire__rt_entry_text(struct quire_objs *o, const struct ent *en, const cha
 	json_t *c = json_copy((json_t *)en->e);
 	/* A commit's entries may hold a large record as its JSON text (quire_json_loads_keeping):
 	 * the same record, so the same revision, as the parsed one. */
-	const char *kept = json_string_value(json_object_get(c, "deps"));
-	json_t *parsed = kept ? json_loads(kept, 0, NULL) : NULL;
-	if (json_is_object(parsed))
-		json_object_set(c, "deps", parsed);
-	json_decref(parsed);
+	parse_kept(c);
 	const json_t *deps = json_object_get(c, "deps");
 	if (deps && put_record(o, deps, json_string_value(json_object_get(c, "fingerprint")), near))
 		json_object_del(c, "deps");
@@ -142,6 +149,7 @@ char *quire__rt_entry_text(struct quire_objs *o, const struct ent *en, const cha
 		size_t k;
 		json_t *t;
 		json_array_foreach(tc, k, t) {
+			parse_kept(t);
 			const json_t *td = json_object_get(t, "deps");
 			if (td &&
 			    put_record(o, td, json_string_value(json_object_get(t, "fingerprint")),

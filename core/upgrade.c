@@ -219,7 +219,8 @@ static int first_difference(const json_t *m1, const json_t *m2, const char *rev)
 }
 
 /* Revision rev made the commit's way: its first parent's tree and the entries the fold
- * changed (m's overlay on base): the same name as the conversion's (v2), or ECORRUPT. */
+ * changed (m's overlay on base, a large record kept as its text, as a commit holds it): the
+ * same name as the conversion's (v2), or ECORRUPT. */
 static int check_overlay(struct quire_objs *o, const json_t *m1, const json_t *m2, const char *v2,
 			 const json_t *m, struct quire_mbase *base, const char *rev)
 {
@@ -235,7 +236,7 @@ static int check_overlay(struct quire_objs *o, const json_t *m1, const json_t *m
 	int err = 0;
 	json_object_foreach((json_t *)arts, id, v) {
 		json_t *e = NULL;
-		if (!json_is_null(v) && (err = quire_manifest_peek(m, base, id, &e)))
+		if (!json_is_null(v) && (err = quire_manifest_peek_kept(m, base, id, &e)))
 			break;
 		if (e)
 			json_array_append_new(held, e);
