@@ -94,7 +94,11 @@ static int convert_one(const char *qdir, struct quire_objs *o, struct conv *c, s
 		    : quire_rev2_build(o, &in, me->rev);
 	if (err)
 		quire_error_prefix(err, "converting %.12s: ", me->name);
-	json_decref(m);
+	/* Kept: its children, converted next in a line of history, read it as their parent. */
+	free(last->name);
+	json_decref(last->m);
+	last->name = quire__xstrdup(me->name);
+	last->m = m;
 	if (!err)
 		err = quire_objs_write_pack(o, me->rev);
 	me->gen = in.generation;
