@@ -147,9 +147,7 @@ static int64_t ctime_ns(const struct stat *st)
 /* The 32 bytes of a valid digest's hex. */
 static void digest_bytes(const char *digest, unsigned char out[32])
 {
-	for (int i = 0; i < 32; i++)
-		out[i] =
-			(unsigned char)(hexval(digest[7 + 2 * i]) * 16 + hexval(digest[8 + 2 * i]));
+	quire_hex_bytes(digest + 7, out);
 }
 
 /* The first 64 bits of a valid digest. */

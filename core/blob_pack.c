@@ -15,6 +15,7 @@
 #include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/fs.h"
+#include "quire/hash.h"
 #include "util.h"
 
 /* One connection per process, for the project it was opened on (tests open several, one at
@@ -59,23 +60,11 @@ static const char schema_sql[] =
 	"INSERT OR IGNORE INTO meta VALUES('id', random());"
 	"COMMIT;";
 
-static int hexval(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* The 32 bytes of a digest ("sha256:" and 64 lower-case hex digits); 0 when it is not one. */
 static int key_of(const char *digest, unsigned char out[32])
 {
-	if (strncmp(digest, "sha256:", 7) || strlen(digest) != 71)
-		return 0;
-	for (int i = 0; i < 32; i++) {
-		int hi = hexval(digest[7 + 2 * i]), lo = hexval(digest[8 + 2 * i]);
-		if (hi < 0 || lo < 0)
-			return 0;
-		out[i] = (unsigned char)(hi * 16 + lo);
-	}
-	return 1;
+	return !strncmp(digest, "sha256:", 7) && strlen(digest) == 71 &&
+	       quire_hex_bytes(digest + 7, out);
 }
 
 static int commit_locked(void);

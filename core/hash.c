@@ -56,18 +56,39 @@ void quire_hasher_update(struct quire_hasher *h, const void *data, size_t len)
 	EVP_DigestUpdate(h->ctx, data, len);
 }
 
-void quire_hasher_final(struct quire_hasher *h, struct quire_digest *out)
+void quire_bytes_hex(const unsigned char in[32], char out[65])
 {
 	static const char hex[] = "0123456789abcdef";
+	for (unsigned i = 0; i < 32; i++) {
+		out[2 * i] = hex[in[i] >> 4];
+		out[2 * i + 1] = hex[in[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int quire_hex_bytes(const char *hex, unsigned char out[32])
+{
+	for (int i = 0; i < 32; i++) {
+		int hi = hexval(hex[2 * i]), lo = hi < 0 ? -1 : hexval(hex[2 * i + 1]);
+		if (lo < 0)
+			return 0;
+		out[i] = (unsigned char)(hi * 16 + lo);
+	}
+	return 1;
+}
+
+void quire_hasher_final(struct quire_hasher *h, struct quire_digest *out)
+{
 	unsigned char md[32];
 	unsigned int n = 0;
 	EVP_DigestFinal_ex(h->ctx, md, &n);
 	memcpy(out->s, "sha256:", 7);
-	for (unsigned i = 0; i < 32; i++) {
-		out->s[7 + 2 * i] = hex[md[i] >> 4];
-		out->s[8 + 2 * i] = hex[md[i] & 15];
-	}
-	out->s[QUIRE_DIGEST_STRLEN - 1] = '\0';
+	quire_bytes_hex(md, out->s + 7);
 }
 
 void quire_hasher_free(struct quire_hasher *h)

@@ -15,6 +15,7 @@
 #include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/fs.h"
+#include "quire/hash.h"
 #include "objects.h"
 #include "objects_internal.h"
 #include "util.h"
@@ -56,10 +57,8 @@ int quire__objs_add(struct quire_objs *o, const struct loc *l, size_t *at)
 
 static int is_hex64(const char *s)
 {
-	for (int k = 0; k < 64; k++)
-		if (!((s[k] >= '0' && s[k] <= '9') || (s[k] >= 'a' && s[k] <= 'f')))
-			return 0;
-	return 1;
+	unsigned char b[32];
+	return quire_hex_bytes(s, b);
 }
 
 /* Calls each(ud, l) for every object of the pack at path (its whole text in t, n bytes). */

@@ -59,23 +59,6 @@ int quire__objs_list_packs(const char *dir, struct disk_pack **out, size_t *n)
 	return 0;
 }
 
-static void hex_to_bin(const char *hex, unsigned char *bin)
-{
-	for (int k = 0; k < 32; k++) {
-		int hi = hex[2 * k] <= '9' ? hex[2 * k] - '0' : hex[2 * k] - 'a' + 10;
-		int lo = hex[2 * k + 1] <= '9' ? hex[2 * k + 1] - '0' : hex[2 * k + 1] - 'a' + 10;
-		bin[k] = (unsigned char)(hi << 4 | lo);
-	}
-}
-
-static void bin_to_hex(const unsigned char *bin, char *hex)
-{
-	for (int k = 0; k < 32; k++) {
-		hex[2 * k] = "0123456789abcdef"[bin[k] >> 4];
-		hex[2 * k + 1] = "0123456789abcdef"[bin[k] & 15];
-	}
-}
-
 struct into_db {
 	sqlite3_stmt *ins, *rev;
 	int64_t pack;
@@ -93,7 +76,7 @@ static int is_revision(const struct loc *l, const char *bytes)
 static int add_revision(sqlite3_stmt *st, const struct loc *l, const json_t *r, int64_t pack)
 {
 	unsigned char name[32];
-	hex_to_bin(l->hex, name);
+	quire_hex_bytes(l->hex, name);
 	json_t *ps = json_array();
 	size_t k;
 	json_t *v;
@@ -126,13 +109,13 @@ static int add_to_db(void *ud, const struct loc *l, const char *bytes)
 {
 	struct into_db *in = ud;
 	unsigned char name[32], base[32];
-	hex_to_bin(l->hex, name);
+	quire_hex_bytes(l->hex, name);
 	sqlite3_bind_blob(in->ins, 1, name, 32, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(in->ins, 2, in->pack);
 	sqlite3_bind_int64(in->ins, 3, (sqlite3_int64)l->off);
 	sqlite3_bind_int64(in->ins, 4, l->len);
 	if (l->base[0]) {
-		hex_to_bin(l->base, base);
+		quire_hex_bytes(l->base, base);
 		sqlite3_bind_blob(in->ins, 5, base, 32, SQLITE_TRANSIENT);
 	} else {
 		sqlite3_bind_null(in->ins, 5);
@@ -344,7 +327,7 @@ int quire__objs_index_find(struct quire_objs *o, const char *hex, struct loc *l)
 	if (!o->db)
 		return 0;
 	unsigned char name[32];
-	hex_to_bin(hex, name);
+	quire_hex_bytes(hex, name);
 	sqlite3_bind_blob(o->get, 1, name, 32, SQLITE_TRANSIENT);
 	memset(l, 0, sizeof(*l));
 	l->pack = -1;
@@ -353,8 +336,11 @@ int quire__objs_index_find(struct quire_objs *o, const char *hex, struct loc *l)
 		l->pack = quire__objs_pack(o, (const char *)sqlite3_column_text(o->get, 0));
 		l->off = (uint64_t)sqlite3_column_int64(o->get, 1);
 		l->len = (uint32_t)sqlite3_column_int64(o->get, 2);
-		if (sqlite3_column_bytes(o->get, 3) == 32)
-			bin_to_hex(sqlite3_column_blob(o->get, 3), l->base);
+		if (sqlite3_column_bytes(o->get, 3) == 32) {
+			char b[65];
+			quire_bytes_hex(sqlite3_column_blob(o->get, 3), b);
+			memcpy(l->base, b, 64);
+		}
 	}
 	sqlite3_reset(o->get);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
@@ -437,7 +423,7 @@ int quire_objs_revisions(struct quire_objs *o,
 			char name[65] = { 0 };
 			if (sqlite3_column_bytes(st, 0) != 32)
 				continue;
-			bin_to_hex(sqlite3_column_blob(st, 0), name);
+			quire_bytes_hex(sqlite3_column_blob(st, 0), name);
 			const char *alias = (const char *)sqlite3_column_text(st, 1);
 			json_array_append_new(rows,
 					      json_pack("[soIIs]", name,
@@ -549,8 +535,7 @@ int quire_objs_alias(struct quire_objs *o, const char *alias, char rev[65])
 			sqlite3_bind_text(st, 1, alias, -1, SQLITE_TRANSIENT);
 			rc = sqlite3_step(st);
 			if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
-				bin_to_hex(sqlite3_column_blob(st, 0), rev);
-				rev[64] = '\0';
+				quire_bytes_hex(sqlite3_column_blob(st, 0), rev);
 			}
 		}
 		sqlite3_finalize(st);

@@ -387,10 +387,33 @@ static void test_reformat_matches_writer(void **state)
 	assert_int_equal(quire_json_value_end("[1,2", 4, 0), (size_t)-1);
 }
 
+/* Hex to bytes and back: one spelling, lower case only, 64 digits. */
+static void test_hex_bytes(void **state)
+{
+	(void)state;
+	struct quire_digest d;
+	quire_hash_bytes("x", 1, &d);
+	unsigned char b[32];
+	char back[65];
+	assert_int_equal(quire_hex_bytes(d.s + 7, b), 1);
+	quire_bytes_hex(b, back);
+	assert_string_equal(back, d.s + 7);
+	char bad[65];
+	memcpy(bad, d.s + 7, 65);
+	bad[10] = 'A';
+	assert_int_equal(quire_hex_bytes(bad, b), 0);
+	bad[10] = 'g';
+	assert_int_equal(quire_hex_bytes(bad, b), 0);
+	bad[10] = d.s[17];
+	bad[63] = '\0';
+	assert_int_equal(quire_hex_bytes(bad, b), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_known_vectors),
+		cmocka_unit_test(test_hex_bytes),
 		cmocka_unit_test(test_canonical_with_raw_value),
 		cmocka_unit_test(test_bytes_with_nul_are_hashed_whole),
 		cmocka_unit_test(test_streaming_matches_one_shot),

@@ -40,6 +40,13 @@ int quire_hash_file(const char *path, struct quire_digest *out, uint64_t *size);
 /* Digest of quire_json_canonical(v). QUIRE_EINVALID when v holds a real. */
 int quire_hash_json(const json_t *v, struct quire_digest *out);
 
+/* The 32 bytes that 64 lower-case hex digits spell: 1, or 0 (out unspecified) when hex is
+ * not that. */
+int quire_hex_bytes(const char *hex, unsigned char out[32]);
+
+/* The 64 lower-case hex digits of 32 bytes, NUL-terminated. */
+void quire_bytes_hex(const unsigned char in[32], char out[65]);
+
 /* true when s is a well-formed "sha256:<64 lowercase hex>". */
 int quire_digest_valid(const char *s);
 
