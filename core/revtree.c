@@ -102,7 +102,11 @@ static int put_record(struct quire_objs *o, const json_t *deps, const char *fp, 
 {
 	if (!fp || strlen(fp) != QUIRE_DIGEST_STRLEN - 1)
 		return 0;
-	for (int v = 1; v <= 2; v++) {
+	/* The version its fields say first (a record reading fields by path is version 2): a
+	 * collector's record is canonicalised once, not twice. */
+	int first = json_object_get(deps, "fields") ? 2 : 1;
+	for (int k = 0; k < 2; k++) {
+		int v = k ? 3 - first : first;
 		json_t *r = json_pack("{sOsi}", "deps", (json_t *)deps, "v", v);
 		char *text = r ? quire_json_canonical(r) : NULL;
 		json_decref(r);
