@@ -97,9 +97,10 @@ struct quire_rev2_change {
 int quire_rev2_update(struct quire_objs *o, const struct quire_rev2_in *in, const char *base,
 		      const struct quire_rev2_change *ch, size_t n, char rev[65]);
 
-/* Revision rev read back in format 1's shape: "artefacts" (each entry with its "producer",
- * "index" and, when its record is an object, "deps"), "files", "inputs", the revision's other
- * keys, "revision" (rev), "parents" and "generation". New reference. */
+/* Revision rev read back in format 1's shape: "artefacts" (each entry as it was, its "deps"
+ * read from the record its fingerprint names; a take's record is not put back in the take),
+ * "files", "inputs", the revision's other keys, "revision" (rev), "parents", "generation"
+ * and "alias". New reference. */
 int quire_rev2_load(struct quire_objs *o, const char *rev, json_t **out);
 
 /* The ids whose entries differ between the artefacts of revisions a and b (either NULL: no
