@@ -22,6 +22,7 @@
 #include "quire/merge.h"
 #include "quire/store.h"
 #include "blob_pack.h"
+#include "manifest_internal.h"
 #include "util.h"
 
 /* Who uses each digest: {digest: {"who": "Scene[0][1] in rev-0003", "more": N, "seen": bool}}. */
@@ -476,10 +477,12 @@ int quire_fsck(const char *root, int repair, struct quire_fsck_result *res)
 			continue;
 		}
 		if (lerr) {
+			int v2 = quire__rev2_here(qdir, rev);
 			add(res, &alloc, QUIRE_FSCK_REVISION, rev,
 			    quire__xasprintf("%s; it is never rewritten: restore it from git "
-					     "(git checkout -- .quire/manifests/%s.json)",
-					     quire_error_last(), rev));
+					     "(git checkout -- .quire/%s/%s%s)",
+					     quire_error_last(), v2 ? "revs" : "manifests", rev,
+					     v2 ? ".objects" : ".json"));
 			quire_error_clear();
 			continue;
 		}
@@ -498,7 +501,7 @@ int quire_fsck(const char *root, int repair, struct quire_fsck_result *res)
 	/* Two heads (a git merge of two clones) are no damage: the next run merges them. */
 	for (size_t k = 0; k < nheads; k++) {
 		char *path = quire__xasprintf("%s/manifests/%s.json", qdir, heads[k]);
-		if (access(path, F_OK) != 0)
+		if (access(path, F_OK) != 0 && !quire__rev2_here(qdir, heads[k]))
 			add(res, &alloc, QUIRE_FSCK_CURRENT, ".quire/current",
 			    quire__xasprintf("names %.12s, which does not exist", heads[k]));
 		free(path);

@@ -10,6 +10,8 @@
 #include "quire/manifest.h"
 #include "quire/plan.h"
 #include "git.h"
+#include "manifest_internal.h"
+#include "objects.h"
 #include "util.h"
 
 static const char *str(const json_t *o, const char *k)
@@ -46,6 +48,29 @@ static int resolve_name(const char *qdir, const char *given, char **rev)
 			if (quire_rev_is_digest(names[k]) && !strncmp(names[k], spec, len) &&
 			    hits++ == 0)
 				hit = names[k];
+	/* A revision made in format 1 is named by its old name too (its alias, once converted):
+	 * a commit message or a script may still quote it. */
+	char *aliased = NULL;
+	size_t ahits = 0;
+	if (!hits &&
+	    (hex || (quire_rev_parse(spec) > 0 && (digits || !strncmp(spec, "rev-", 4))))) {
+		char name[QUIRE_REV_MAX];
+		if (hex)
+			snprintf(name, sizeof(name), "%s", spec);
+		else
+			quire_rev_format(quire_rev_parse(spec), name, sizeof(name));
+		char *path = quire__xasprintf("%s/manifests/%s.json", qdir, name);
+		if ((hex || access(path, F_OK) != 0) &&
+		    quire__rev2_alias(qdir, name, &aliased, &ahits))
+			quire_error_clear();
+		free(path);
+		if (ahits == 1) {
+			hits = 1;
+			hit = aliased;
+		} else if (ahits > 1) {
+			hits = ahits;
+		}
+	}
 	int err = 0;
 	if (hits > 1) {
 		err = quire_error_set(QUIRE_EINVALID,
@@ -84,6 +109,7 @@ static int resolve_name(const char *qdir, const char *given, char **rev)
 	for (size_t k = 0; k < n; k++)
 		free(names[k]);
 	free(names);
+	free(aliased);
 	free(spec);
 	return err;
 }
@@ -242,10 +268,17 @@ int quire_history_log(const char *qdir, json_t **out)
 	json_t *heads = json_object(), *memo = json_object();
 	struct logged *list = quire__xcalloc(n + 1, sizeof(*list));
 	size_t nl = 0;
+	struct quire_objs *objs = NULL;
 	for (size_t k = 0; k < n; k++) {
 		json_t *m = NULL;
 		long long narts = 0;
-		if (quire_manifest_head(qdir, names[k], &m, &narts)) {
+		/* One handle on the objects for every format-2 revision (its own object and
+		 * inputs read, not its tree). */
+		int herr = quire__rev2_here(qdir, names[k])
+				   ? quire__rev2_read(qdir, &objs, names[k], QUIRE_REV2_INPUTS, &m,
+						      &narts)
+				   : quire_manifest_head(qdir, names[k], &m, &narts);
+		if (herr) {
 			/* A damaged file: say so, go on (it sorts first). */
 			list[nl++].row = json_pack("{s:s,s:s}", "revision", names[k], "error",
 						   quire_error_last());
@@ -267,6 +300,7 @@ int quire_history_log(const char *qdir, json_t **out)
 		free(names[k]);
 	free(names);
 	free(list);
+	quire_objs_free(objs);
 	json_decref(heads);
 	json_decref(memo);
 	json_decref(commits);

@@ -19,6 +19,7 @@
 #include "quire/manifest.h"
 #include "manifest_internal.h"
 #include "manifest_parse.h"
+#include "objects.h"
 #include "util.h"
 
 void quire_rev_format(long n, char *out, size_t outlen)
@@ -125,13 +126,18 @@ int quire_manifest_head_list(const char *qdir, char ***heads, size_t *nheads)
 	return 0;
 }
 
-int quire_manifest_parents(const char *qdir, const char *rev, char *parents[2], size_t *n)
+/* quire_manifest_parents with a handle on the objects (opened when first needed) that a walk
+ * keeps from one revision to the next. */
+static int parents_of(const char *qdir, struct quire_objs **o, const char *rev, char *parents[2],
+		      size_t *n)
 {
 	parents[0] = parents[1] = NULL;
 	*n = 0;
 	json_t *h = NULL;
 	long long narts;
-	int err = quire_manifest_head(qdir, rev, &h, &narts);
+	/* A format-2 revision's own object says them. */
+	int err = quire__rev2_here(qdir, rev) ? quire__rev2_read(qdir, o, rev, 0, &h, NULL)
+					      : quire_manifest_head(qdir, rev, &h, &narts);
 	if (err)
 		return err;
 	const json_t *list = json_object_get(h, "parents");
@@ -147,6 +153,14 @@ int quire_manifest_parents(const char *qdir, const char *rev, char *parents[2], 
 	return 0;
 }
 
+int quire_manifest_parents(const char *qdir, const char *rev, char *parents[2], size_t *n)
+{
+	struct quire_objs *o = NULL;
+	int err = parents_of(qdir, &o, rev, parents, n);
+	quire_objs_free(o);
+	return err;
+}
+
 int quire_manifest_walk(const char *qdir, const char *from, int (*visit)(void *ud, const char *rev),
 			void *ud)
 {
@@ -156,13 +170,14 @@ int quire_manifest_walk(const char *qdir, const char *from, int (*visit)(void *u
 	json_object_set_new(seen, from, json_true());
 	json_array_append_new(queue, json_string(from));
 	int stop = 0;
+	struct quire_objs *o = NULL;
 	for (size_t at = 0; at < json_array_size(queue) && !stop; at++) {
 		const char *r = json_string_value(json_array_get(queue, at));
 		if ((stop = visit(ud, r)))
 			break;
 		char *ps[2];
 		size_t np = 0;
-		if (quire_manifest_parents(qdir, r, ps, &np))
+		if (parents_of(qdir, &o, r, ps, &np))
 			quire_error_clear();
 		for (size_t k = 0; k < np; k++) {
 			if (!json_object_get(seen, ps[k])) {
@@ -172,6 +187,7 @@ int quire_manifest_walk(const char *qdir, const char *from, int (*visit)(void *u
 			free(ps[k]);
 		}
 	}
+	quire_objs_free(o);
 	json_decref(seen);
 	json_decref(queue);
 	return stop;
@@ -212,18 +228,16 @@ int quire_manifest_heads(const char *qdir, char ***heads, size_t *nheads)
 	return 0;
 }
 
-int quire_manifest_list(const char *qdir, char ***names, size_t *n)
+static int list_revisions(const char *qdir, int v2, char ***names, size_t *n)
 {
 	*names = NULL;
 	*n = 0;
+	size_t alloc = 0;
 	char *dir = quire__xasprintf("%s/manifests", qdir);
 	DIR *d = opendir(dir);
 	free(dir);
-	if (!d)
-		return 0;
-	size_t alloc = 0;
 	struct dirent *e;
-	while ((e = readdir(d))) {
+	while (d && (e = readdir(d))) {
 		size_t len = strlen(e->d_name);
 		if (len < 6 || strcmp(e->d_name + len - 5, ".json"))
 			continue;
@@ -235,10 +249,32 @@ int quire_manifest_list(const char *qdir, char ***names, size_t *n)
 		QUIRE_GROW(*names, alloc, *n + 1);
 		(*names)[(*n)++] = name;
 	}
-	closedir(d);
+	if (d)
+		closedir(d);
+	if (v2)
+		quire__rev2_list(qdir, names, n, &alloc);
 	if (*n > 1)
 		qsort(*names, *n, sizeof(**names), quire__cmp_strp);
+	/* A name in both forms (a manifest kept beside its pack) once. */
+	size_t kept = 0;
+	for (size_t k = 0; k < *n; k++) {
+		if (kept && !strcmp((*names)[kept - 1], (*names)[k]))
+			free((*names)[k]);
+		else
+			(*names)[kept++] = (*names)[k];
+	}
+	*n = kept;
 	return 0;
+}
+
+int quire_manifest_list(const char *qdir, char ***names, size_t *n)
+{
+	return list_revisions(qdir, 1, names, n);
+}
+
+int quire__manifest_list_v1(const char *qdir, char ***names, size_t *n)
+{
+	return list_revisions(qdir, 0, names, n);
 }
 
 int quire_manifest_current(const char *qdir, char **rev)
@@ -282,10 +318,14 @@ int quire_manifest_load(const char *qdir, const char *rev, json_t **out)
 	char *path = quire__xasprintf("%s/manifests/%s.json", qdir, name);
 	struct quire_buf b = QUIRE_BUF_INIT;
 	int err = quire_fs_read(path, &b, 1u << 30);
-	if (err == QUIRE_ENOTFOUND)
+	if (err == QUIRE_ENOTFOUND && quire__rev2_here(qdir, name)) {
+		quire_error_clear();
+		err = quire__rev2_load(qdir, name, out);
+	} else if (err == QUIRE_ENOTFOUND) {
 		err = quire_error_set(QUIRE_ENOTFOUND, "revision %.12s does not exist", name);
-	if (!err)
+	} else if (!err) {
 		err = quire__manifest_parse(b.ptr, b.len, name, out);
+	}
 	free(path);
 	quire_buf_release(&b);
 	return err;
@@ -328,6 +368,11 @@ int quire_manifest_verify_name(const char *qdir, const char *rev)
 	struct quire_buf b = QUIRE_BUF_INIT;
 	int err = quire_fs_read(path, &b, (size_t)1 << 40);
 	free(path);
+	if (err == QUIRE_ENOTFOUND && quire__rev2_here(qdir, rev)) {
+		quire_error_clear();
+		quire_buf_release(&b);
+		return quire__rev2_verify(qdir, rev);
+	}
 	if (err) {
 		quire_buf_release(&b);
 		return err;

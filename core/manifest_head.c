@@ -93,6 +93,8 @@ int quire_manifest_head(const char *qdir, const char *rev, json_t **out, long lo
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		if (fd >= 0)
 			close(fd);
+		if (quire__rev2_here(qdir, rev))
+			return quire__rev2_head(qdir, rev, out, nartefacts);
 		return quire_manifest_load_whole(qdir, rev, out, nartefacts);
 	}
 	off_t from = st.st_size > (off_t)HEAD_TAIL ? st.st_size - (off_t)HEAD_TAIL : 0;

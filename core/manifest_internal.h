@@ -84,6 +84,32 @@ int quire__mb_materialise(json_t *m, struct quire_mbase *base, const char *id, j
 void quire__mb_compact(json_t *m, struct quire_mbase *base, const char *id);
 /* Parses JSON object text, keeping the value of key as text when it is large enough. */
 json_t *quire__mb_parse_keeping(const char *text, size_t len, const char *key);
+/* Format-2 revisions through this module (manifest_rev2.c). Whether rev is one: a digest
+ * whose pack is on disk. */
+struct quire_objs;
+int quire__rev2_here(const char *qdir, const char *rev);
+/* Opens *o unless it is open (the caller frees it). */
+int quire__rev2_objs(const char *qdir, struct quire_objs **o);
+/* Revision rev in format 1's shape, reading parts (QUIRE_REV2_*) besides its own object; its
+ * artefact count in *entries (when given). With QUIRE__REV2_ALIAS its format-1 name stays,
+ * as "alias" (the log's, to find the commit that brought it in). A pack without its
+ * revision: QUIRE_ECORRUPT. */
+#define QUIRE__REV2_ALIAS 0x100
+int quire__rev2_read(const char *qdir, struct quire_objs **o, const char *rev, int parts,
+		     json_t **out, long long *entries);
+/* The whole revision (quire_manifest_load's), its head (quire_manifest_head's: its keys and
+ * inputs, not its files), and whether its object matches its name. */
+int quire__rev2_load(const char *qdir, const char *rev, json_t **out);
+int quire__rev2_head(const char *qdir, const char *rev, json_t **out, long long *n);
+int quire__rev2_verify(const char *qdir, const char *rev);
+/* Appends the names of the packs on disk to names (*n of them, *alloc allocated). */
+void quire__rev2_list(const char *qdir, char ***names, size_t *n, size_t *alloc);
+/* The format-2 revision whose format-1 name (alias) is spec or, for a digest, starts with
+ * it: *rev (malloc'd) when exactly one, and how many in *hits. */
+int quire__rev2_alias(const char *qdir, const char *spec, char **rev, size_t *hits);
+/* The format-1 manifests on disk, sorted (what the upgrade converts). */
+int quire__manifest_list_v1(const char *qdir, char ***names, size_t *n);
+
 /* Whether kind (enum quire_ev) has a fold function (for the unit tests). */
 int quire__manifest_has_fold(int kind);
 

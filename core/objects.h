@@ -103,6 +103,13 @@ int quire_rev2_update(struct quire_objs *o, const struct quire_rev2_in *in, cons
  * and "alias". New reference. */
 int quire_rev2_load(struct quire_objs *o, const char *rev, json_t **out);
 
+/* The same, reading only the parts asked for besides the revision's own object (its keys,
+ * "parents", "generation", "alias"), and its artefact count in *entries (when given): the
+ * log reads one object per revision, a diff's head the inputs too. */
+enum { QUIRE_REV2_ARTEFACTS = 1, QUIRE_REV2_FILES = 2, QUIRE_REV2_INPUTS = 4, QUIRE_REV2_ALL = 7 };
+int quire_rev2_read(struct quire_objs *o, const char *rev, int parts, json_t **out,
+		    long long *entries);
+
 /* The ids whose entries differ between the artefacts of revisions a and b (either NULL: no
  * artefacts), sorted, each once: visit(ud, id) for each (non-zero stops and is returned).
  * Reads only the tree nodes that differ. */
@@ -114,6 +121,13 @@ int quire_rev2_diff(struct quire_objs *o, const char *a, const char *b,
  * (when given) maps each format-1 name to its revision's. A manifest that cannot be read
  * stops it, or with lenient is left out (its children count it as absent). */
 int quire_rev2_convert(const char *qdir, struct quire_objs *o, json_t *names, int lenient);
+
+/* Moves qdir's history to format 2: every format-1 manifest converted (one that cannot be
+ * read stops it, nothing removed), .quire/current rewritten with the converted names, then
+ * the format-1 manifests (and their indexes) removed; names (when given) gets the map. Run
+ * again after a crash, it finds the revisions converted and finishes. Commands do not call
+ * it yet (they still commit format 1); the tests' quire-test-upgrade does. */
+int quire_rev2_upgrade(const char *qdir, json_t *names);
 
 /* Whether format-1 revision rev of qdir, converted with the rest of its history (in memory),
  * reads back as its manifest, and (m and base given: the slim manifest a commit folded onto

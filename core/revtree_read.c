@@ -204,7 +204,8 @@ static int load_files(struct quire_objs *o, const char *hex, const char *prefix,
 	return err;
 }
 
-int quire_rev2_load(struct quire_objs *o, const char *rev, json_t **out)
+int quire_rev2_read(struct quire_objs *o, const char *rev, int parts, json_t **out,
+		    long long *entries)
 {
 	*out = NULL;
 	json_t *r = NULL;
@@ -218,11 +219,13 @@ int quire_rev2_load(struct quire_objs *o, const char *rev, json_t **out)
 	const char *type = json_string_value(json_object_get(r, "type"));
 	if (!type || strcmp(type, "revision") ||
 	    json_integer_value(json_object_get(r, "format")) != 2 || !ah || !fh || !ih ||
-	    !json_is_array(ps)) {
+	    !json_is_array(ps) || !json_is_integer(json_object_get(r, "entries"))) {
 		json_decref(r);
 		return quire_error_set(QUIRE_ECORRUPT, "object %.12s is not a revision", rev);
 	}
-	json_t *m = json_object(), *arts = json_object(), *files = json_object(), *inputs;
+	if (entries)
+		*entries = json_integer_value(json_object_get(r, "entries"));
+	json_t *m = json_object();
 	const char *k;
 	json_t *v;
 	json_object_foreach(r, k, v) {
@@ -243,24 +246,34 @@ int quire_rev2_load(struct quire_objs *o, const char *rev, json_t **out)
 	json_object_set(m, "generation", json_object_get(r, "generation"));
 	if (json_object_get(r, "alias"))
 		json_object_set(m, "alias", json_object_get(r, "alias"));
-	json_object_set_new(m, "artefacts", arts);
-	json_object_set_new(m, "files", files);
-	if (!err)
+	if (!err && (parts & QUIRE_REV2_ARTEFACTS)) {
+		json_t *arts = json_object();
+		json_object_set_new(m, "artefacts", arts);
 		err = load_artefacts(o, ah, arts);
-	if (!err)
+	}
+	if (!err && (parts & QUIRE_REV2_FILES)) {
+		json_t *files = json_object();
+		json_object_set_new(m, "files", files);
 		err = load_files(o, fh, "", files);
-	json_t *node = NULL;
-	if (!err)
+	}
+	if (!err && (parts & QUIRE_REV2_INPUTS)) {
+		json_t *node = NULL, *inputs;
 		err = quire__rt_read_node(o, ih, "inputs", &node, &inputs);
-	if (!err)
-		json_object_set(m, "inputs", inputs);
-	json_decref(node);
+		if (!err)
+			json_object_set(m, "inputs", inputs);
+		json_decref(node);
+	}
 	json_decref(r);
 	if (err)
 		json_decref(m);
 	else
 		*out = m;
 	return err;
+}
+
+int quire_rev2_load(struct quire_objs *o, const char *rev, json_t **out)
+{
+	return quire_rev2_read(o, rev, QUIRE_REV2_ALL, out, NULL);
 }
 
 struct idlist {

@@ -2,11 +2,16 @@
  * (its format-1 name kept as its alias) whose parents are its parents' conversions, in an
  * order where parents come first. A pure function of the manifests (nothing from the clock
  * or quire.db), so two clones that convert the same history make the same objects. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "quire/buf.h"
 #include "quire/error.h"
+#include "quire/fs.h"
 #include "quire/manifest.h"
+#include "manifest_internal.h"
 #include "objects.h"
 #include "util.h"
 
@@ -110,7 +115,7 @@ int quire_rev2_convert(const char *qdir, struct quire_objs *o, json_t *names, in
 {
 	char **list = NULL;
 	size_t n = 0;
-	int err = quire_manifest_list(qdir, &list, &n);
+	int err = quire__manifest_list_v1(qdir, &list, &n);
 	if (err)
 		return err;
 	struct conv *c = quire__xcalloc(n + 1, sizeof(*c));
@@ -165,6 +170,51 @@ int quire_rev2_convert(const char *qdir, struct quire_objs *o, json_t *names, in
 	free(list);
 	free(last.name);
 	json_decref(last.m);
+	return err;
+}
+
+int quire_rev2_upgrade(const char *qdir, json_t *names)
+{
+	struct quire_objs *o = NULL;
+	json_t *map = names ? json_incref(names) : json_object();
+	int err = quire_objs_open(qdir, &o);
+	if (!err)
+		err = quire_rev2_convert(qdir, o, map, 0);
+	quire_objs_free(o);
+	char **heads = NULL;
+	size_t nheads = 0;
+	if (!err)
+		err = quire_manifest_head_list(qdir, &heads, &nheads);
+	/* current first, durably: a crash after it leaves format-1 files that a second
+	 * upgrade (finding every revision converted) removes. */
+	struct quire_buf b = QUIRE_BUF_INIT;
+	for (size_t k = 0; k < nheads; k++) {
+		const char *v2 = json_string_value(json_object_get(map, heads[k]));
+		quire_buf_printf(&b, "%s\n", v2 ? v2 : heads[k]);
+		free(heads[k]);
+	}
+	free(heads);
+	if (!err && nheads) {
+		char *path = quire__xasprintf("%s/current", qdir);
+		err = quire_fs_write_atomic(path, b.ptr, b.len, 0644);
+		free(path);
+	}
+	quire_buf_release(&b);
+	const char *v1;
+	json_t *v;
+	json_object_foreach(err ? NULL : map, v1, v) {
+		char *path = quire__xasprintf("%s/manifests/%s.json", qdir, v1);
+		char *index = quire__xasprintf("%s/runs/%s-index.tsv", qdir, v1);
+		if (unlink(path) && errno != ENOENT)
+			err = quire_error_set(QUIRE_EIO, "cannot remove '%s': %s", path,
+					      strerror(errno));
+		unlink(index);
+		free(path);
+		free(index);
+		if (err)
+			break;
+	}
+	json_decref(map);
 	return err;
 }
 

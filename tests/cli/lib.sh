@@ -160,11 +160,11 @@ blob_text() { blob_sql text "$1"; }
 blob_unpack() { blob_sql unpack "$1"; }
 
 # Fingerprint of everything quire keeps that must not change on a refused command (its caches
-# excepted: quire.db, stat-cache, blob-trust and template-checks hold what a plan may record;
+# excepted: quire.db, objects.db, stat-cache, blob-trust and template-checks hold what a plan may record;
 # reserve is room kept on the disk).
 store_state() {
 	(cd "${1:-.}" && find .quire -path .quire/tmp -prune -o -type f -print 2>/dev/null |
-		grep -v -e "quire.db" -e "/lock$" -e "/stat-cache$" -e "/blob-trust$" \
+		grep -v -e "quire.db" -e "/objects.db" -e "/lock$" -e "/stat-cache$" -e "/blob-trust$" \
 			-e "/template-checks$" -e "/reserve$" | sort |
 		xargs -r sha256sum) |
 		sha256sum | cut -d' ' -f1

@@ -517,11 +517,133 @@ static void test_record_deltas(void **state)
 	free(qdir);
 }
 
+static int count_visit(void *ud, const char *rev)
+{
+	(void)rev;
+	(*(int *)ud)++;
+	return 0;
+}
+
+/* The upgrade: stopped by a manifest it cannot read, with nothing removed and current as it
+ * was; done, every manifest read the same through the manifest API by its new name; done
+ * again after a crash left the format-1 files, it only finishes. */
+static void test_upgrade(void **state)
+{
+	(void)state;
+	char *dir = copy_fixture(), *qdir = NULL, *path = NULL, *cur = NULL, cmd[8192];
+	assert_true(asprintf(&qdir, "%s/.quire", dir) > 0);
+	assert_true(asprintf(&path, "%s/manifests/rev-0005.json", qdir) > 0);
+	char *good = tu_slurp(path);
+	tu_write(qdir, "manifests/rev-0005.json", "{\"format\": 1, \"damaged");
+	assert_int_equal(quire_rev2_upgrade(qdir, NULL), QUIRE_ECORRUPT);
+	assert_int_equal(quire_manifest_current(qdir, &cur), 0);
+	assert_string_equal(cur, "rev-0007");
+	free(cur);
+	snprintf(cmd, sizeof(cmd), "%s/manifests", qdir);
+	assert_int_equal(tu_count_dir(cmd), 7);
+	tu_write(qdir, "manifests/rev-0005.json", good);
+
+	/* What each revision reads as before, kept to compare. */
+	json_t *before = json_object();
+	for (int k = 1; k <= 7; k++) {
+		char v1[16];
+		json_t *m = NULL;
+		snprintf(v1, sizeof(v1), "rev-%04d", k);
+		assert_int_equal(quire_manifest_load(qdir, v1, &m), 0);
+		json_object_set_new(before, v1, m);
+	}
+	snprintf(cmd, sizeof(cmd), "cp -R '%s/manifests' '%s/v1'", qdir, dir);
+	assert_int_equal(system(cmd), 0);
+	json_t *names = json_object();
+	assert_int_equal(quire_rev2_upgrade(qdir, names), 0);
+	assert_int_equal(json_object_size(names), 7);
+	snprintf(cmd, sizeof(cmd), "%s/manifests", qdir);
+	assert_int_equal(tu_count_dir(cmd), 0);
+	assert_int_equal(quire_manifest_current(qdir, &cur), 0);
+	assert_string_equal(cur, json_string_value(json_object_get(names, "rev-0007")));
+	/* A crash after current moved: the format-1 files are back; a second upgrade writes no
+	 * pack and removes them. */
+	snprintf(cmd, sizeof(cmd), "cp '%s/v1/'*.json '%s/manifests/'", dir, qdir);
+	assert_int_equal(system(cmd), 0);
+	char **list = NULL;
+	size_t n = 0;
+	assert_int_equal(quire_manifest_list(qdir, &list, &n), 0);
+	assert_int_equal(n, 14);
+	for (size_t k = 0; k < n; k++)
+		free(list[k]);
+	free(list);
+	char *packs = packs_text(dir);
+	json_t *again = json_object();
+	assert_int_equal(quire_rev2_upgrade(qdir, again), 0);
+	assert_true(json_equal(names, again));
+	char *packs2 = packs_text(dir);
+	assert_string_equal(packs, packs2);
+	assert_int_equal(quire_manifest_list(qdir, &list, &n), 0);
+	assert_int_equal(n, 7);
+
+	const char *v1;
+	json_t *v2;
+	json_object_foreach(names, v1, v2) {
+		const char *name = json_string_value(v2);
+		json_t *m1 = json_object_get(before, v1), *m2 = NULL, *h = NULL;
+		assert_int_equal(quire_manifest_load(qdir, name, &m2), 0);
+		json_t *a1 = normalised(json_object_get(m1, "artefacts"));
+		assert_true(json_equal(a1, json_object_get(m2, "artefacts")));
+		json_decref(a1);
+		assert_string_equal(json_string_value(json_object_get(m2, "revision")), name);
+		assert_int_equal(json_integer_value(json_object_get(m2, "format")), 1);
+		assert_null(json_object_get(m2, "generation"));
+		const char *p1 = json_string_value(json_object_get(m1, "parent"));
+		const char *p2 = json_string_value(json_object_get(m2, "parent"));
+		if (p1)
+			assert_string_equal(p2, json_string_value(json_object_get(names, p1)));
+		else
+			assert_true(json_is_null(json_object_get(m2, "parent")));
+		long long narts = 0;
+		assert_int_equal(quire_manifest_head(qdir, name, &h, &narts), 0);
+		assert_int_equal(narts,
+				 (long long)json_object_size(json_object_get(m1, "artefacts")));
+		assert_true(
+			json_equal(json_object_get(h, "inputs"), json_object_get(m1, "inputs")));
+		assert_true(
+			json_equal(json_object_get(h, "counts"), json_object_get(m1, "counts")));
+		assert_null(json_object_get(h, "artefacts"));
+		assert_int_equal(quire_manifest_verify_name(qdir, name), 0);
+		json_decref(m2);
+		json_decref(h);
+	}
+	int seen = 0;
+	assert_int_equal(quire_manifest_walk(qdir, cur, count_visit, &seen), 0);
+	assert_int_equal(seen, 7);
+	assert_true(quire_manifest_is_ancestor(
+		qdir, json_string_value(json_object_get(names, "rev-0001")), cur));
+	assert_false(quire_manifest_is_ancestor(
+		qdir, cur, json_string_value(json_object_get(names, "rev-0001"))));
+	json_t *m = NULL;
+	assert_int_equal(quire_manifest_load(qdir, "rev-0003", &m), QUIRE_ENOTFOUND);
+	quire_error_clear();
+	for (size_t k = 0; k < n; k++)
+		free(list[k]);
+	free(list);
+	free(packs);
+	free(packs2);
+	free(cur);
+	free(good);
+	free(path);
+	json_decref(names);
+	json_decref(again);
+	json_decref(before);
+	free(qdir);
+	tu_rmrf(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fixture_round_trip),
 		cmocka_unit_test(test_two_conversions_agree),
+		cmocka_unit_test(test_upgrade),
 		cmocka_unit_test_setup_teardown(test_one_change_costs_a_path, tu_setup_qdir,
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_damage_is_named, tu_setup_qdir,
