@@ -314,9 +314,20 @@ out:
 
 struct revisions {
 	git_repository *repo;
-	const char *dir; /* .quire/manifests inside the repository */
+	const char *dirs[2]; /* .quire/manifests and .quire/revs inside the repository */
 	json_t *found;
 };
+
+/* The revision a file of dir k names: format 1's <name>.json, format 2's <name>.objects (a
+ * pack's first part; its later parts are <name>.N.objects). */
+static char *revision_file(int k, const char *name)
+{
+	size_t l = strlen(name);
+	if (k == 0)
+		return l > 5 && !strcmp(name + l - 5, ".json") ? quire__xstrndup(name, l - 5)
+							       : NULL;
+	return l == 64 + 8 && !strcmp(name + 64, ".objects") ? quire__xstrndup(name, 64) : NULL;
+}
 
 /* Newest first: the last commit seen holding a revision's manifest is the oldest, the one
  * that brought it in. */
@@ -325,23 +336,23 @@ static int revisions_of_commit(git_commit *c, git_tree *tree, void *ud)
 	struct revisions *rv = ud;
 	char hex[GIT_OID_HEXSZ + 1];
 	git_oid_tostr(hex, sizeof(hex), git_commit_id(c));
-	git_tree_entry *te = NULL;
-	git_tree *sub = NULL;
-	if (!git_tree_entry_bypath(&te, tree, rv->dir) &&
-	    git_tree_entry_type(te) == GIT_OBJECT_TREE &&
-	    !git_tree_lookup(&sub, rv->repo, git_tree_entry_id(te))) {
-		for (size_t k = 0; k < git_tree_entrycount(sub); k++) {
-			const char *name = git_tree_entry_name(git_tree_entry_byindex(sub, k));
-			size_t l = strlen(name);
-			if (l > 5 && !strcmp(name + l - 5, ".json")) {
-				char *r = quire__xstrndup(name, l - 5);
-				json_object_set_new(rv->found, r, json_string(hex));
+	for (int d = 0; d < 2; d++) {
+		git_tree_entry *te = NULL;
+		git_tree *sub = NULL;
+		if (!git_tree_entry_bypath(&te, tree, rv->dirs[d]) &&
+		    git_tree_entry_type(te) == GIT_OBJECT_TREE &&
+		    !git_tree_lookup(&sub, rv->repo, git_tree_entry_id(te))) {
+			for (size_t k = 0; k < git_tree_entrycount(sub); k++) {
+				char *r = revision_file(
+					d, git_tree_entry_name(git_tree_entry_byindex(sub, k)));
+				if (r)
+					json_object_set_new(rv->found, r, json_string(hex));
 				free(r);
 			}
 		}
+		git_tree_free(sub);
+		git_tree_entry_free(te);
 	}
-	git_tree_free(sub);
-	git_tree_entry_free(te);
 	return 0;
 }
 
@@ -354,10 +365,12 @@ json_t *quire__git_revisions(const char *root)
 	git_repository *repo = NULL;
 	char *prefix = NULL;
 	if (!git_repository_open_ext(&repo, root, 0, NULL) && (prefix = path_in_repo(repo, root))) {
-		char *dir = quire__xasprintf("%s.quire/manifests", prefix);
-		struct revisions rv = { repo, dir, found };
+		char *dir = quire__xasprintf("%s.quire/manifests", prefix),
+		     *revs = quire__xasprintf("%s.quire/revs", prefix);
+		struct revisions rv = { repo, { dir, revs }, found };
 		walk_history(repo, 100000, revisions_of_commit, &rv);
 		free(dir);
+		free(revs);
 	}
 	git_error_clear();
 	free(prefix);

@@ -247,7 +247,11 @@ static json_t *log_row(const char *rev, const json_t *m, long long narts, const 
 		json_object_set(row, "restored_from", json_object_get(m, "restored_from"));
 	if (json_is_true(json_object_get(m, "recovered")))
 		json_object_set_new(row, "recovered", json_true());
-	if (json_object_get(commits, rev))
+	/* A converted revision was brought in by the commit that holds its format-1 file. */
+	const char *alias = json_string_value(json_object_get(m, "alias"));
+	if (alias && json_object_get(commits, alias))
+		json_object_set(row, "git", json_object_get(commits, alias));
+	else if (json_object_get(commits, rev))
 		json_object_set(row, "git", json_object_get(commits, rev));
 	return row;
 }
@@ -275,7 +279,8 @@ int quire_history_log(const char *qdir, json_t **out)
 		/* One handle on the objects for every format-2 revision (its own object and
 		 * inputs read, not its tree). */
 		int herr = quire__rev2_here(qdir, names[k])
-				   ? quire__rev2_read(qdir, &objs, names[k], QUIRE_REV2_INPUTS, &m,
+				   ? quire__rev2_read(qdir, &objs, names[k],
+						      QUIRE_REV2_INPUTS | QUIRE__REV2_ALIAS, &m,
 						      &narts)
 				   : quire_manifest_head(qdir, names[k], &m, &narts);
 		if (herr) {

@@ -558,6 +558,7 @@ int quire_run_git_commit(const struct quire_project *p, const struct quire_run_r
 	for (size_t k = 0; k < p->nfiles; k++)
 		paths[n++] = quire__xstrdup(p->files[k].rel);
 	paths[n++] = quire__xstrdup(".quire/manifests/");
+	paths[n++] = quire__xstrdup(".quire/revs/");
 	paths[n++] = quire__xstrdup(".quire/current");
 	paths[n++] = quire__xstrdup(".quire/calls/");
 	paths[n++] = quire__xasprintf("%s/", p->out_dir);

@@ -55,6 +55,26 @@ assert "git" not in rows["'"$(revfull 2)"'"] or rows["'"$(revfull 2)"'"]["git"]!
 run_q "quire log" 0 log
 check "says it on the revision's line" grep -qE "^$(rev 1) .*, git $(git rev-list --max-parents=0 HEAD | cut -c1-12)$" "$TRASH/.out"
 
+# A store moved to format 2 (quire-test-upgrade: commands do not move one yet): the next
+# commit holds its packs and the format-1 files' removal, and the log still names the commit
+# that brought each revision in.
+first=$(git rev-list --max-parents=0 HEAD)
+"$QUIRE_TEST_UPGRADE" . >../names.txt
+is "the upgrade" "$?" 0
+run_q "an input changed after the upgrade" 0 edit --set Tone=bright
+run_q "run --commit" 0 run --commit
+is "the work tree is clean" "$(git status --porcelain)" ""
+check "the packs committed" sh -c "test \$(git ls-files .quire/revs | wc -l) -eq \$(wc -l <../names.txt)"
+cut -d' ' -f1 ../names.txt >../v1.txt
+check "the format-1 files gone from git" sh -c "! git ls-files .quire/manifests | grep -qf ../v1.txt"
+run_q "quire log --json" 0 log --json
+check "the first revision's commit is still the first" python3 -c '
+import json,sys
+names=dict(l.split() for l in open("../names.txt"))
+rows={r["revision"]:r for r in json.load(open(sys.argv[1]))}
+v2=names[sys.argv[2]]
+assert rows[v2]["git"]==sys.argv[3], rows[v2]' "$TRASH/.out" "$(grep -o '^[^ ]*' ../names.txt | head -1)" "$first"
+
 # Outside a repository.
 cd "$TRASH" && q init plain >/dev/null && cd plain || exit 1
 run_q "run --commit outside git" 3 run --commit
