@@ -409,12 +409,15 @@ int quire_manifest_advance(const char *qdir, const char *parent, const char *rev
 		return err;
 	/* Another clone's head pulled in meanwhile stays: the next writer merges it. */
 	struct quire_buf b = QUIRE_BUF_INIT;
+	char **gone_heads = quire__xcalloc(n + 1, sizeof(*gone_heads));
 	for (size_t k = 0; k < n; k++) {
 		int gone = !strcmp(heads[k], rev) || (parent && !strcmp(heads[k], parent)) ||
 			   (n > 1 && quire_manifest_is_ancestor(qdir, heads[k], rev));
 		if (!gone)
 			quire_buf_printf(&b, "%s\n", heads[k]);
-		free(heads[k]);
+		gone_heads[k] = gone ? heads[k] : quire__xstrdup("");
+		if (!gone)
+			free(heads[k]);
 	}
 	free(heads);
 	quire_buf_printf(&b, "%s\n", rev);
@@ -422,6 +425,13 @@ int quire_manifest_advance(const char *qdir, const char *parent, const char *rev
 	err = quire_fs_write_atomic(path, b.ptr, b.len, 0644);
 	free(path);
 	quire_buf_release(&b);
+	/* A format-2 revision keeps its rendering only while it is a head. */
+	for (size_t k = 0; !err && k < n; k++)
+		if (strcmp(gone_heads[k], rev))
+			quire__rev2_drop_text(qdir, gone_heads[k]);
+	for (size_t k = 0; k < n; k++)
+		free(gone_heads[k]);
+	free(gone_heads);
 	return err;
 }
 

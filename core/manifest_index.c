@@ -96,7 +96,7 @@ void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out,
 	if (!text)
 		return;
 	/* The file the spans point into is held open: it is the one the index describes. */
-	char *mpath = quire__xasprintf("%s/manifests/%s.json", qdir, rev);
+	char *mpath = quire__manifest_text_path(qdir, rev);
 	int fd = open(mpath, O_RDONLY | O_CLOEXEC);
 	free(mpath);
 	char *spilldir = quire__xasprintf("%s/tmp", qdir);

@@ -107,6 +107,18 @@ void quire__rev2_list(const char *qdir, char ***names, size_t *n, size_t *alloc)
 /* The format-2 revision whose format-1 name (alias) is spec or, for a digest, starts with
  * it: *rev (malloc'd) when exactly one, and how many in *hits. */
 int quire__rev2_alias(const char *qdir, const char *spec, char **rev, size_t *hits);
+/* Whether qdir's history is kept in format 2 (.quire/format: "2"), so commits write it. */
+int quire__store_format2(const char *qdir);
+/* Where revision rev's manifest text is (malloc'd): a format-1 manifest, or a format-2
+ * head's local rendering, .quire/runs/<rev>.json (which the index's ranges point into). */
+char *quire__manifest_text_path(const char *qdir, const char *rev);
+/* Removes format-2 revision rev's rendering and index (rev is no longer a head). */
+void quire__rev2_drop_text(const char *qdir, const char *rev);
+/* Makes the format-2 revision of manifest m (slim on base, or whole): its objects, made from
+ * its first parent's tree and m's changed entries (or whole), hook(ud, name) told its name,
+ * then its pack written. name: 65 bytes. */
+int quire__rev2_commit(const char *qdir, const json_t *m, struct quire_mbase *base, char name[65],
+		       int (*hook)(void *ud, const char *name), void *ud);
 /* The format-1 manifests on disk, sorted (what the upgrade converts). */
 int quire__manifest_list_v1(const char *qdir, char ***names, size_t *n);
 

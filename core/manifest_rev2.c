@@ -7,7 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "quire/buf.h"
 #include "quire/error.h"
+#include "quire/fs.h"
 #include "quire/manifest.h"
 #include "manifest_internal.h"
 #include "objects.h"
@@ -147,5 +149,140 @@ int quire__rev2_alias(const char *qdir, const char *spec, char **rev, size_t *hi
 	}
 	*rev = f.hit;
 	*hits = f.hits;
+	return err;
+}
+
+int quire__store_format2(const char *qdir)
+{
+	char *path = quire__xasprintf("%s/format", qdir);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	int v2 = quire_fs_read(path, &b, 4096) == 0 && b.len >= 1 && b.ptr[0] == '2';
+	quire_error_clear();
+	quire_buf_release(&b);
+	free(path);
+	return v2;
+}
+
+char *quire__manifest_text_path(const char *qdir, const char *rev)
+{
+	/* A format-2 revision's text is the head's local rendering (a cache, in runs/). */
+	if (quire__rev2_here(qdir, rev))
+		return quire__xasprintf("%s/runs/%s.json", qdir, rev);
+	return quire__xasprintf("%s/manifests/%s.json", qdir, rev);
+}
+
+void quire__rev2_drop_text(const char *qdir, const char *rev)
+{
+	if (!quire__rev2_here(qdir, rev))
+		return;
+	char *text = quire__xasprintf("%s/runs/%s.json", qdir, rev),
+	     *index = quire__xasprintf("%s/runs/%s-index.tsv", qdir, rev);
+	unlink(index);
+	unlink(text);
+	free(text);
+	free(index);
+}
+
+/* The generation of a revision with parents ps: one more than theirs. */
+static int generation_of(struct quire_objs *o, const char *const *ps, size_t n, long long *gen)
+{
+	*gen = 1;
+	for (size_t k = 0; k < n; k++) {
+		json_t *r = NULL;
+		int err = quire_rev2_read(o, ps[k], 0, &r, NULL);
+		if (err)
+			return err;
+		long long g = json_integer_value(json_object_get(r, "generation"));
+		json_decref(r);
+		if (g + 1 > *gen)
+			*gen = g + 1;
+	}
+	return 0;
+}
+
+/* The entries of m's artefacts (an overlay on base when m is slim: null for a removed one),
+ * each as a commit holds it (a large record kept as its text), in *ch; held keeps them. */
+static int changes_of(const json_t *m, struct quire_mbase *base, json_t *held,
+		      struct quire_rev2_change **ch, size_t *n)
+{
+	const json_t *arts = json_object_get(m, "artefacts");
+	*n = 0;
+	*ch = quire__xcalloc(json_object_size(arts) + 1, sizeof(**ch));
+	const char *id;
+	json_t *v;
+	json_object_foreach((json_t *)arts, id, v) {
+		json_t *e = NULL;
+		int err = json_is_null(v) ? 0 : quire_manifest_peek_kept(m, base, id, &e);
+		if (err)
+			return err;
+		if (e)
+			json_array_append_new(held, e);
+		(*ch)[(*n)++] = (struct quire_rev2_change){ id, e };
+	}
+	return 0;
+}
+
+int quire__rev2_commit(const char *qdir, const json_t *m, struct quire_mbase *base, char name[65],
+		       int (*hook)(void *ud, const char *name), void *ud)
+{
+	const char *ps[2];
+	size_t np = 0;
+	const json_t *list = json_object_get(m, "parents");
+	const char *first = json_string_value(json_object_get(m, "parent"));
+	if (first)
+		ps[np++] = first;
+	for (size_t k = 0; k < json_array_size(list) && np < 2; k++) {
+		const char *p = json_string_value(json_array_get(list, k));
+		if (p && (!first || strcmp(p, first)))
+			ps[np++] = p;
+	}
+	for (size_t k = 0; k < np; k++)
+		if (!quire__rev2_here(qdir, ps[k]))
+			return quire_error_set(QUIRE_EINVALID,
+					       "revision %.12s is not in format 2 (a parent of a "
+					       "format-2 commit)",
+					       ps[k]);
+	/* The files list kept as its text (a run's) is the revision's files tree. */
+	json_t *mm = json_copy((json_t *)m), *held = json_array();
+	const json_t *files = json_object_get(m, "files");
+	if (json_is_string(files))
+		json_object_set_new(mm, "files", json_loads(json_string_value(files), 0, NULL));
+	struct quire_objs *o = NULL;
+	struct quire_rev2_change *ch = NULL;
+	size_t n = 0;
+	struct quire_rev2_in in = { .manifest = mm, .nparents = np };
+	for (size_t k = 0; k < np; k++)
+		in.parents[k] = ps[k];
+	int err = json_is_object(json_object_get(mm, "files"))
+			  ? 0
+			  : quire_error_set(QUIRE_ECORRUPT, "a new revision's files are not a map");
+	if (!err)
+		err = quire_objs_open(qdir, &o);
+	if (!err)
+		err = generation_of(o, ps, np, &in.generation);
+	if (!err)
+		err = changes_of(m, base, held, &ch, &n);
+	if (!err && np && json_is_true(json_object_get(m, "slim"))) {
+		/* What the fold changed, onto the first parent's tree. */
+		err = quire_rev2_update(o, &in, ps[0], ch, n, name);
+	} else if (!err) {
+		/* Every entry is in m (a first build, a merge): built whole. */
+		json_t *arts = json_object();
+		for (size_t k = 0; k < n; k++)
+			if (ch[k].entry)
+				json_object_set(arts, ch[k].id, (json_t *)ch[k].entry);
+		json_object_set_new(mm, "artefacts", arts);
+		err = quire_rev2_build(o, &in, name);
+	}
+	/* Told before the pack takes its name: a kill after this finds the name and either the
+	 * pack (committed) or none (made again, to the same name). */
+	if (!err && hook)
+		err = hook(ud, name);
+	if (!err)
+		err = quire_objs_write_pack(o, name);
+	quire_objs_free(o);
+	free(ch);
+	json_decref(held);
+	json_decref(mm);
 	return err;
 }

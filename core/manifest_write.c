@@ -399,15 +399,29 @@ int quire_manifest_write_named(const char *qdir, const char *rev, const json_t *
 			       struct quire_mbase *base, char *named,
 			       int (*hook)(void *ud, const char *name), void *ud)
 {
-	char *dir = quire__xasprintf("%s/manifests", qdir);
-	char *path = quire__xasprintf("%s/%s.json", dir, rev);
 	int pending = !strcmp(rev, QUIRE_REV_PENDING);
+	char name[QUIRE_REV_MAX];
+	snprintf(name, sizeof(name), "%s", rev);
+	/* A store in format 2: the revision is its objects and its pack; the text written
+	 * below is only the head's local rendering, named by the revision. */
+	int v2 = pending && quire__store_format2(qdir);
+	json_t *named_m = NULL;
+	if (v2) {
+		int err = quire__rev2_commit(qdir, m, base, name, hook, ud);
+		if (err)
+			return err;
+		named_m = json_copy((json_t *)m);
+		json_object_set_new(named_m, "revision", json_string(name));
+		m = named_m;
+		pending = 0;
+		hook = NULL;
+	}
+	char *dir = quire__xasprintf("%s/%s", qdir, v2 ? "runs" : "manifests");
+	char *path = quire__xasprintf("%s/%s.json", dir, name);
 	struct span *spans = NULL;
 	size_t nspans = 0;
 	struct stat st;
 	struct quire_fs_stream fst;
-	char name[QUIRE_REV_MAX];
-	snprintf(name, sizeof(name), "%s", rev);
 	int err = quire_fs_mkdirs(dir, 0755);
 	if (!err)
 		err = quire_fs_stream_open(&fst, path, 0644);
@@ -431,8 +445,14 @@ int quire_manifest_write_named(const char *qdir, const char *rev, const json_t *
 		else
 			err = quire_fs_stream_commit(&fst);
 	}
-	if (!err && stat(path, &st) == 0)
+	/* The rendering is a cache: the revision is committed without it (the next reader
+	 * renders it again). */
+	if (v2 && err) {
+		quire_error_clear();
+		err = 0;
+	} else if (!err && stat(path, &st) == 0) {
 		write_index(qdir, name, &st, spans, nspans);
+	}
 	if (!err && named)
 		snprintf(named, QUIRE_REV_MAX, "%s", name);
 	if (!err && getenv("QUIRE_FORMAT2_CHECK") && quire_rev2_check(qdir, name, m, base)) {
@@ -440,6 +460,7 @@ int quire_manifest_write_named(const char *qdir, const char *rev, const json_t *
 		fprintf(stderr, "quire: format 2 check: %s\n", quire_error_last());
 		abort();
 	}
+	json_decref(named_m);
 	free(spans);
 	free(dir);
 	free(path);
@@ -459,15 +480,22 @@ int quire_manifest_write(const char *qdir, const char *rev, const json_t *m)
 
 void quire_manifest_reindex(const char *qdir, const char *rev, const json_t *m)
 {
-	char *path = quire__xasprintf("%s/manifests/%s.json", qdir, rev);
+	char *path = quire__manifest_text_path(qdir, rev);
 	struct quire_buf text = QUIRE_BUF_INIT, file = QUIRE_BUF_INIT;
 	struct span *spans = NULL;
 	size_t nspans = 0;
 	struct stat st;
+	int err = manifest_text(m, NULL, &text, &spans, &nspans);
+	/* A format-2 head without its rendering (a clone, a lost cache): rendered now. */
+	if (!err && quire__rev2_here(qdir, rev) && stat(path, &st) != 0) {
+		char *dir = quire__xasprintf("%s/runs", qdir);
+		if (quire_fs_mkdirs(dir, 0755) == 0)
+			quire_fs_write_atomic(path, text.ptr, text.len, 0644);
+		free(dir);
+	}
 	/* The spans hold only if the file is, byte for byte, what quire writes for m. */
-	if (manifest_text(m, NULL, &text, &spans, &nspans) == 0 && stat(path, &st) == 0 &&
-	    quire_fs_read(path, &file, 1u << 30) == 0 && file.len == text.len &&
-	    !memcmp(file.ptr, text.ptr, text.len))
+	if (!err && stat(path, &st) == 0 && quire_fs_read(path, &file, 1u << 30) == 0 &&
+	    file.len == text.len && !memcmp(file.ptr, text.ptr, text.len))
 		write_index(qdir, rev, &st, spans, nspans);
 	quire_error_clear();
 	quire_buf_release(&text);

@@ -397,10 +397,11 @@ static void build_inputs(struct quire_objs *o, const json_t *inputs, char hex[65
 	free(keys);
 }
 
-/* The revision's own keys, and format 1's that a revision does not keep as they were. */
-static const char *const own_keys[] = { "alias",   "artefacts",	 "entries", "files",
-					"format",  "generation", "inputs",  "parent",
-					"parents", "revision",	 "type",    NULL };
+/* The revision's own keys, and format 1's that a revision does not keep as they were ("slim"
+ * marks a commit's manifest that holds only what changed). */
+static const char *const own_keys[] = { "alias",      "artefacts", "entries", "files",	 "format",
+					"generation", "inputs",	   "parent",  "parents", "revision",
+					"slim",	      "type",	   NULL };
 
 int quire__rt_own_key(const char *k)
 {

@@ -559,6 +559,7 @@ int quire_run_git_commit(const struct quire_project *p, const struct quire_run_r
 		paths[n++] = quire__xstrdup(p->files[k].rel);
 	paths[n++] = quire__xstrdup(".quire/manifests/");
 	paths[n++] = quire__xstrdup(".quire/revs/");
+	paths[n++] = quire__xstrdup(".quire/format");
 	paths[n++] = quire__xstrdup(".quire/current");
 	paths[n++] = quire__xstrdup(".quire/calls/");
 	paths[n++] = quire__xasprintf("%s/", p->out_dir);

@@ -15,6 +15,7 @@
 #include "quire/project.h"
 #include "quire/run.h"
 #include "quire/store.h"
+#include "manifest_internal.h"
 #include "run_commit.h"
 #include "run_internal.h"
 #include "util.h"
@@ -248,7 +249,8 @@ int quire__run_recover(struct quire_project *p, struct quire_store *store, char 
 		/* Killed after its manifest was written under its name: committed but for the
 		 * pointer and the row. */
 		char *path = quire__xasprintf("%s/manifests/%s.json", p->qdir, rev);
-		int written = quire_rev_is_digest(rev) && access(path, F_OK) == 0;
+		int written = quire_rev_is_digest(rev) &&
+			      (access(path, F_OK) == 0 || quire__rev2_here(p->qdir, rev));
 		free(path);
 		if (has > 0 && written) {
 			err = quire_manifest_advance(p->qdir, parent, rev);

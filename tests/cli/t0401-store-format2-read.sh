@@ -13,7 +13,6 @@ is "the upgrade" "$?" 0
 is "converts the seven revisions" "$(wc -l <../names.txt)" 7
 check "and leaves no format-1 manifest" test -z "$(ls .quire/manifests)"
 is "current names the converted head" "$(cat .quire/current)" "$(grep rev-0007 ../names.txt | cut -d' ' -f2)"
-state=$(store_state)
 run_q "plan on the format-2 store" 0 plan --check
 run_q "fsck on it" 0 fsck
 check "finds nothing damaged" out_has "fsck: 7 revisions"
@@ -21,6 +20,9 @@ check "nothing damaged" out_has "nothing is damaged"
 QUIRE_MOCK_FAIL='*' run_q "run: nothing to do, no provider called" 0 run --json
 is "nothing produced" "$(count_events produced)" 0
 check "nothing committed" out_has '"revision":null'
+# The run renders the head's text for its index (.quire/runs/, a cache).
+check "renders the head's text for its index" test -s .quire/runs/$(cat .quire/current).json
+state=$(store_state)
 run_q "the history" 0 inspect --log --json
 check "is the same seven revisions in the same order, each renamed" python3 -c '
 import json,sys

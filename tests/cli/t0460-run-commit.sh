@@ -64,7 +64,8 @@ is "the upgrade" "$?" 0
 run_q "an input changed after the upgrade" 0 edit --set Tone=bright
 run_q "run --commit" 0 run --commit
 is "the work tree is clean" "$(git status --porcelain)" ""
-check "the packs committed" sh -c "test \$(git ls-files .quire/revs | wc -l) -eq \$(wc -l <../names.txt)"
+check "the packs committed, the new revisions' too" sh -c "test \$(git ls-files .quire/revs | wc -l) -eq \$(($(wc -l <../names.txt) + 2))"
+check "with the store's format" sh -c "git ls-files | grep -qx .quire/format"
 cut -d' ' -f1 ../names.txt >../v1.txt
 check "the format-1 files gone from git" sh -c "! git ls-files .quire/manifests | grep -qf ../v1.txt"
 run_q "quire log --json" 0 log --json

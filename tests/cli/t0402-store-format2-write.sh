@@ -1,0 +1,83 @@
+#!/bin/bash
+# Commits on a store moved to format 2 (quire-test-upgrade: commands do not move one yet):
+# each revision is one pack, small when little changed; no format-1 manifest is written; the
+# head keeps a local rendering of its text for its index (the old head's is removed, a lost
+# one is made again); two clones' heads merge; a run killed after its revision was named is
+# committed as that revision, and one killed before its pack was written is made again from
+# its events. QUIRE_FORMAT2_CHECK (set for every test) reads each revision back.
+. "$(dirname "$0")/lib.sh"
+sql() { python3 -c 'import sqlite3,sys; db=sqlite3.connect(".quire/quire.db"); db.execute(sys.argv[1]); db.commit()' "$1"; }
+new_story s
+run_q "first run" 0 run
+"$QUIRE_TEST_UPGRADE" . >/dev/null
+is "the upgrade" "$?" 0
+h1=$(cat .quire/current)
+full=$(stat -c %s .quire/revs/$h1.objects)
+
+run_q "a new take of one scene" 0 run --regenerate 'Scene[1][0]' --json
+check "makes it" out_has '"id":"Scene[1][0]"'
+h2=$(cat .quire/current)
+check "commits a new revision" test "$h2" != "$h1"
+check "as a pack" test -s .quire/revs/$h2.objects
+is "and no format-1 manifest" "$(ls .quire/manifests | wc -l)" 0
+small=$(stat -c %s .quire/revs/$h2.objects)
+check "the pack holds what changed, not the whole revision ($small of $full bytes)" \
+	test "$small" -lt $((full / 2))
+check "the head's text is rendered for its index" test -s .quire/runs/$h2.json -a -s .quire/runs/$h2-index.tsv
+check "the old head's rendering is gone" test ! -e .quire/runs/$h1.json -a ! -e .quire/runs/$h1-index.tsv
+run_q "plan" 0 plan
+check "nothing to do" out_has "plan: nothing to do"
+run_q "the log" 0 inspect --log --json
+check "lists both, the new one's parent the old" python3 -c '
+import json,sys; rows=json.load(open(sys.argv[1]))
+assert [r["revision"] for r in rows]==[sys.argv[2],sys.argv[3]] and rows[0]["parent"]==sys.argv[3], rows' \
+	"$TRASH/.out" "$h2" "$h1"
+run_q "the diff" 0 inspect --diff current~1 current --json
+check "names the scene" out_has 'Scene[1][0]'
+
+rm .quire/runs/$h2.json
+QUIRE_MOCK_FAIL='*' run_q "a lost rendering: run" 0 run --json
+is "nothing produced" "$(count_events produced)" 0
+check "rendered again" test -s .quire/runs/$h2.json
+run_q "an input changed" 0 edit --set Tone=wry
+QUIRE_MOCK_FAIL='*' run_q "plan after the edit" 0 plan --json
+h3=$(cat .quire/current)
+check "the edit committed a pack" test -s .quire/revs/$h3.objects
+
+# Two clones: each regenerates a scene; git brings the other's pack and head line (not its
+# blobs: the next run merges the heads, then makes again the output this store lacks).
+run_q "the run after the edit" 0 run
+cp -R . "$TRASH/other" && h4=$(cat .quire/current)
+(cd "$TRASH/other" && "$QUIRE" run --regenerate 'Scene[2][1]' >/dev/null) || fail "the other clone's run"
+run_q "this clone's run" 0 run --regenerate 'Scene[0][1]'
+o=$(cat "$TRASH/other/.quire/current")
+cp "$TRASH/other/.quire/revs/$o.objects" .quire/revs/
+echo "$o" >>.quire/current
+run_q "a run with both heads" 0 run --json
+run_q "the log" 0 inspect --log --json
+check "has their merge, the other clone's head a parent" python3 -c '
+import json,sys; rows=json.load(open(sys.argv[1]))
+assert [r for r in rows if sys.argv[2] in r.get("parents",[])], rows' "$TRASH/.out" "$o"
+run_q "inspect the other clone's scene" 0 inspect 'Scene[2][1]' --takes
+check "has its new take" out_has "take 1"
+
+# Killed after current moved, before its row said committed.
+m=$(cat .quire/current)
+run_q "another take" 0 run --regenerate 'Scene[0][0]'
+h5=$(cat .quire/current) packs=$(ls .quire/revs | wc -l)
+sql "UPDATE runs SET state='running' WHERE rev='$h5'"
+run_q "the next run" 0 run
+check "recovers the revision it made" out_has "recovered ${h5:0:12}"
+is "no second pack" "$(ls .quire/revs | wc -l)" "$packs"
+# Killed after the row learnt the name, before the pack was written.
+mv .quire/revs/$h5.objects "$TRASH/h5.objects"
+sql "UPDATE runs SET state='running' WHERE rev='$h5'"
+printf '%s\n' "$m" >.quire/current
+QUIRE_MOCK_FAIL='*' run_q "the next run" 0 run --json
+is "no provider called" "$(count_events produced)" 0
+check "made again" test "$(cat .quire/current)" != "$m" -a "$(cat .quire/current)" != "$h5"
+check "as a revision marked recovered" sh -c "'$QUIRE' inspect --log --json | grep -q '\"recovered\":true'"
+check "in a pack of its own" test -s .quire/revs/$(cat .quire/current).objects
+run_q "fsck" 0 fsck
+check "nothing damaged" out_has "nothing is damaged"
+done_testing
