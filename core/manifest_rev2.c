@@ -222,6 +222,42 @@ static int changes_of(const json_t *m, struct quire_mbase *base, json_t *held,
 	return 0;
 }
 
+/* Narrows ch (every entry of a whole manifest m) to the entries that differ from revision
+ * parent's, and adds those m lacks as removed. held keeps what ch points at. */
+static int parent_changes(struct quire_objs *o, const char *parent, const json_t *m, json_t *held,
+			  struct quire_rev2_change **ch, size_t *n)
+{
+	json_t *pm = NULL;
+	int err = quire_rev2_read(o, parent, QUIRE_REV2_ARTEFACTS, &pm, NULL);
+	if (err)
+		return err;
+	const json_t *pa = json_object_get(pm, "artefacts"),
+		     *arts = json_object_get(m, "artefacts");
+	struct quire_rev2_change *out = quire__xcalloc(*n + json_object_size(pa) + 1, sizeof(*out));
+	size_t k = 0;
+	for (size_t i = 0; i < *n; i++) {
+		const json_t *was = json_object_get(pa, (*ch)[i].id);
+		/* A record kept as text compares unequal to the one read back: only a wasted
+		 * rewrite of an entry the update finds unchanged. */
+		if (!was || !(*ch)[i].entry || !json_equal(was, (json_t *)(*ch)[i].entry))
+			out[k++] = (*ch)[i];
+	}
+	const char *id;
+	json_t *v;
+	json_object_foreach((json_t *)pa, id, v) {
+		if (!json_object_get(arts, id)) {
+			json_t *key = json_string(id);
+			json_array_append_new(held, key);
+			out[k++] = (struct quire_rev2_change){ json_string_value(key), NULL };
+		}
+	}
+	json_array_append_new(held, pm);
+	free(*ch);
+	*ch = out;
+	*n = k;
+	return 0;
+}
+
 int quire__rev2_commit(const char *qdir, const json_t *m, struct quire_mbase *base, char name[65],
 		       int (*hook)(void *ud, const char *name), void *ud)
 {
@@ -262,7 +298,12 @@ int quire__rev2_commit(const char *qdir, const json_t *m, struct quire_mbase *ba
 		err = generation_of(o, ps, np, &in.generation);
 	if (!err)
 		err = changes_of(m, base, held, &ch, &n);
-	if (!err && np && json_is_true(json_object_get(m, "slim"))) {
+	if (!err && np && !json_is_true(json_object_get(m, "slim")))
+		/* Every entry is in m (an edit, a rewind, a commit without the parent's index):
+		 * what differs from the first parent, so that a collector's record is stored
+		 * as a delta of the one it replaces rather than whole. */
+		err = parent_changes(o, ps[0], m, held, &ch, &n);
+	if (!err && np) {
 		/* What the fold changed, onto the first parent's tree. */
 		err = quire_rev2_update(o, &in, ps[0], ch, n, name);
 	} else if (!err) {

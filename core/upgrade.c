@@ -221,6 +221,20 @@ int quire_rev2_upgrade(const char *qdir, json_t *names)
 		if (err)
 			break;
 	}
+	/* The heads rendered for their indexes: the next commit is made from what it changed. */
+	char **now = NULL;
+	size_t nnow = 0;
+	if (!err && !quire_manifest_head_list(qdir, &now, &nnow))
+		for (size_t k = 0; k < nnow; k++) {
+			json_t *m = NULL;
+			if (!quire_manifest_load(qdir, now[k], &m))
+				quire_manifest_reindex(qdir, now[k], m);
+			json_decref(m);
+		}
+	quire_error_clear();
+	for (size_t k = 0; k < nnow; k++)
+		free(now[k]);
+	free(now);
 	json_decref(map);
 	return err;
 }

@@ -39,6 +39,10 @@ rm .quire/runs/$h2.json
 QUIRE_MOCK_FAIL='*' run_q "a lost rendering: run" 0 run --json
 is "nothing produced" "$(count_events produced)" 0
 check "rendered again" test -s .quire/runs/$h2.json
+echo "A chapter written by hand." >"$TRASH/mine.md"
+run_q "a hand edit" 0 edit 'Chapter[0]' --file "$TRASH/mine.md"
+hand=$(stat -c %s .quire/revs/$(cat .quire/current).objects)
+check "adds a pack of what it changed ($hand of $full bytes)" test "$hand" -lt $((full / 4))
 run_q "an input changed" 0 edit --set Tone=wry
 QUIRE_MOCK_FAIL='*' run_q "plan after the edit" 0 plan --json
 h3=$(cat .quire/current)
