@@ -168,6 +168,11 @@ static int index_pack(sqlite3 *db, const struct disk_pack *p)
 	struct into_db in = { ins, rev, id };
 	if (!err)
 		err = quire__objs_scan_file(p->path, add_to_db, &in);
+	/* A damaged pack: indexed up to the damage (as quire__objs_read_all keeps it). */
+	if (err == QUIRE_ECORRUPT) {
+		quire_error_clear();
+		err = 0;
+	}
 	sqlite3_finalize(ins);
 	sqlite3_finalize(rev);
 	return err;
