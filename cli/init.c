@@ -14,7 +14,7 @@ static const char usage[] =
 	"Creates a quire project in DIR (default: the current directory): quire.yaml (every role\n"
 	"bound to the offline mock provider), blueprint.yaml, its prompts and schemas, an\n"
 	"inputs.yaml to edit, a .gitignore that keeps .quire's database and blobs out of git\n"
-	"while manifests and 'current' are committed, and a .gitattributes that lets git merge\n"
+	"while revisions and 'current' are committed, and a .gitattributes that lets git merge\n"
 	"the 'current' of two clones that each ran (both heads kept: the next run merges them)\n"
 	"and never converts line endings in out/ and .quire/. In a git repository (a clone too:\n"
 	"run it once there) it also sets up, in .git/config, the merge driver that keeps this\n"

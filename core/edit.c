@@ -29,6 +29,7 @@
 #include "template.h"
 #include "git.h"
 #include "run_commit.h"
+#include "manifest_internal.h"
 #include "util.h"
 #include "event.h"
 
@@ -42,6 +43,8 @@ int quire_edit_begin(struct quire_edit **out, const struct quire_project *p, con
 	int err = quire_lock_acquire(&e->lock, p->qdir, command);
 	if (!err)
 		err = quire_blob_check_dirs(p->qdir);
+	if (!err)
+		quire__store_upgrade(p->qdir); /* before current is read */
 	if (!err)
 		err = quire_store_open(&e->store, p->qdir, 0);
 	if (!err)

@@ -477,12 +477,14 @@ int quire_fsck(const char *root, int repair, struct quire_fsck_result *res)
 			continue;
 		}
 		if (lerr) {
-			int v2 = quire__rev2_here(qdir, rev);
+			/* A format-2 revision's message says how to restore its packs. */
 			add(res, &alloc, QUIRE_FSCK_REVISION, rev,
-			    quire__xasprintf("%s; it is never rewritten: restore it from git "
-					     "(git checkout -- .quire/%s/%s%s)",
-					     quire_error_last(), v2 ? "revs" : "manifests", rev,
-					     v2 ? ".objects" : ".json"));
+			    quire__rev2_here(qdir, rev)
+				    ? quire__xstrdup(quire_error_last())
+				    : quire__xasprintf(
+					      "%s; it is never rewritten: restore it from "
+					      "git (git checkout -- .quire/manifests/%s.json)",
+					      quire_error_last(), rev));
 			quire_error_clear();
 			continue;
 		}

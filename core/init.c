@@ -21,8 +21,8 @@
 #include "util.h"
 
 static const char gitignore_lines[] =
-	"# quire: the database, blobs and scratch files are local; manifests and current are\n"
-	"# committed so a clone knows every revision.\n"
+	"# quire: the database, blobs and scratch files are local; the revisions (revs/,\n"
+	"# format) and current are committed so a clone knows every revision.\n"
 	".quire/quire.db\n"
 	".quire/quire.db-*\n"
 	".quire/blobs/\n"

@@ -97,8 +97,8 @@ int quire__rev2_objs(const char *qdir, struct quire_objs **o);
 #define QUIRE__REV2_ALIAS 0x100
 int quire__rev2_read(const char *qdir, struct quire_objs **o, const char *rev, int parts,
 		     json_t **out, long long *entries);
-/* The whole revision (quire_manifest_load's), its head (quire_manifest_head's: its keys and
- * inputs, not its files), and whether its object matches its name. */
+/* The whole revision (quire_manifest_load's), its head (quire_manifest_head's: its keys,
+ * inputs and files), and whether its object matches its name. */
 int quire__rev2_load(const char *qdir, const char *rev, json_t **out);
 int quire__rev2_head(const char *qdir, const char *rev, json_t **out, long long *n);
 int quire__rev2_verify(const char *qdir, const char *rev);
@@ -119,6 +119,9 @@ void quire__rev2_drop_text(const char *qdir, const char *rev);
  * then its pack written. name: 65 bytes. */
 int quire__rev2_commit(const char *qdir, const json_t *m, struct quire_mbase *base, char name[65],
 		       int (*hook)(void *ud, const char *name), void *ud);
+/* Moves qdir's history to format 2 unless it is there (quire_rev2_upgrade): what a command
+ * that commits does first, under the lock, before it reads current. */
+void quire__store_upgrade(const char *qdir);
 /* The format-1 manifests on disk, sorted (what the upgrade converts). */
 int quire__manifest_list_v1(const char *qdir, char ***names, size_t *n);
 

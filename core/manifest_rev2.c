@@ -50,12 +50,30 @@ int quire__rev2_read(const char *qdir, struct quire_objs **o, const char *rev, i
 	int err = quire__rev2_objs(qdir, o);
 	if (!err)
 		err = quire_rev2_read(*o, rev, parts & QUIRE_REV2_ALL, out, entries);
-	if (err == QUIRE_ENOTFOUND)
+	if (err == QUIRE_ENOTFOUND && !quire_objs_has(*o, rev)) {
+		err = quire_error_set(
+			QUIRE_ECORRUPT,
+			".quire/revs/%s.objects does not hold its revision (a damaged "
+			"pack: restore it from git, 'git checkout -- .quire/revs/'; "
+			"'quire fsck' lists what else is damaged)",
+			rev);
+	} else if (err == QUIRE_ENOTFOUND) {
 		err = quire_error_set(QUIRE_ECORRUPT,
-				      ".quire/revs/%s.objects does not hold its revision (a "
-				      "damaged pack: restore it from git, 'git checkout -- "
-				      ".quire/revs/'; 'quire fsck' lists what else is damaged)",
+				      "revision %.12s: an object of it is missing from "
+				      ".quire/revs/ (a damaged pack: restore them from git, 'git "
+				      "checkout -- .quire/revs/'; 'quire fsck' lists what else is "
+				      "damaged)",
 				      rev);
+	} else if (err == QUIRE_ECORRUPT) {
+		char *was = quire__xstrdup(quire_error_last());
+		err = quire_error_set(
+			QUIRE_ECORRUPT,
+			"revision %.12s: %s (a damaged pack: restore them from git, "
+			"'git checkout -- .quire/revs/'; 'quire fsck' lists what else "
+			"is damaged)",
+			rev, was);
+		free(was);
+	}
 	if (!err)
 		shape(*out, parts & QUIRE__REV2_ALIAS);
 	return err;
@@ -72,7 +90,7 @@ int quire__rev2_load(const char *qdir, const char *rev, json_t **out)
 int quire__rev2_head(const char *qdir, const char *rev, json_t **out, long long *n)
 {
 	struct quire_objs *o = NULL;
-	int err = quire__rev2_read(qdir, &o, rev, QUIRE_REV2_INPUTS, out, n);
+	int err = quire__rev2_read(qdir, &o, rev, QUIRE_REV2_INPUTS | QUIRE_REV2_FILES, out, n);
 	quire_objs_free(o);
 	return err;
 }

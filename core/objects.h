@@ -99,7 +99,7 @@ int quire_rev2_update(struct quire_objs *o, const struct quire_rev2_in *in, cons
 		      const struct quire_rev2_change *ch, size_t n, char rev[65]);
 
 /* Revision rev read back in format 1's shape: "artefacts" (each entry as it was, its "deps"
- * read from the record its fingerprint names; a take's record is not put back in the take),
+ * read from the record its fingerprint names, and each take's but the shown one's),
  * "files", "inputs", the revision's other keys, "revision" (rev), "parents", "generation"
  * and "alias". New reference. */
 int quire_rev2_load(struct quire_objs *o, const char *rev, json_t **out);

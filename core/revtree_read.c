@@ -91,26 +91,44 @@ char *quire__rt_id_at(const struct place *pl, const char *digits)
 	return quire_buf_detach(&b, NULL);
 }
 
-/* Entry e of id as format 1 holds it: its producer and index, its record's deps. */
+/* Puts back the "deps" of e (an entry or a take) from the record its fingerprint names, when
+ * it has none and the record is stored. */
+static int restore_deps(struct quire_objs *o, const char *id, json_t *e)
+{
+	const char *fp = quire__rt_ref_hex(json_object_get(e, "fingerprint"));
+	if (json_object_get(e, "deps") || !fp || !quire_objs_has(o, fp))
+		return 0;
+	json_t *r = NULL;
+	int err = quire_objs_read_json(o, fp, &r);
+	if (err)
+		return quire_error_prefix(err, "artefact '%s': ", id);
+	json_t *deps = json_object_get(r, "deps");
+	if (!deps) {
+		json_decref(r);
+		return quire_error_set(QUIRE_ECORRUPT, "record %.12s: no deps", fp);
+	}
+	json_object_set(e, "deps", deps);
+	json_decref(r);
+	return 0;
+}
+
+/* Entry e of id as format 1 holds it: its producer and index, its record's deps, and those
+ * of the takes it does not show (edit --take puts a take's record back on the entry; the
+ * shown take's is the entry's own). */
 static int restore_entry(struct quire_objs *o, const struct place *pl, const char *id, json_t *e)
 {
 	if (!json_is_object(e))
 		return quire_error_set(QUIRE_ECORRUPT, "artefact '%s': not an entry", id);
-	const char *fp = quire__rt_ref_hex(json_object_get(e, "fingerprint"));
-	if (!json_object_get(e, "deps") && fp && quire_objs_has(o, fp)) {
-		json_t *r = NULL;
-		int err = quire_objs_read_json(o, fp, &r);
-		if (err)
-			return quire_error_prefix(err, "artefact '%s': ", id);
-		json_t *deps = json_object_get(r, "deps");
-		if (!deps) {
-			json_decref(r);
-			return quire_error_set(QUIRE_ECORRUPT, "record %.12s: no deps", fp);
-		}
-		json_object_set(e, "deps", deps);
-		json_decref(r);
+	int err = restore_deps(o, id, e);
+	json_int_t shown = json_integer_value(json_object_get(e, "take"));
+	size_t k;
+	json_t *t;
+	json_array_foreach(json_object_get(e, "takes"), k, t) {
+		if (!err && json_is_object(t) &&
+		    json_integer_value(json_object_get(t, "take")) != shown)
+			err = restore_deps(o, id, t);
 	}
-	return 0;
+	return err;
 }
 
 /* Every entry under node (at depth, its digits so far in prefix) into arts. */

@@ -419,6 +419,9 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 	quire__run_clear_tmp(tmpdir);
 	if (!(err = quire_fs_mkdirs(tmpdir, 0755)) && !(err = quire_blob_check_dirs(p->qdir)))
 		quire_run__reserve_make(p->qdir);
+	/* A store made by an earlier quire moves to format 2 before current is read. */
+	if (!err)
+		quire__store_upgrade(p->qdir);
 	if (err || (err = quire_store_open(&store, p->qdir, 0)) ||
 	    (err = quire__run_recover(p, store, res->recovered, sizeof(res->recovered))) ||
 	    (err = merge_heads(p, store, o, res)) ||

@@ -487,6 +487,37 @@ int quire_store_run_name(struct quire_store *s, int64_t run, const char *rev)
 	return err ? err : e2;
 }
 
+int quire_store_rename_revisions(struct quire_store *s, const json_t *names)
+{
+	sqlite3_stmt *st[2] = { NULL, NULL };
+	int err = quire_store_begin(s);
+	if (!err && (sqlite3_prepare_v2(s->db, "UPDATE runs SET rev = ?1 WHERE rev = ?2", -1,
+					&st[0], NULL) != SQLITE_OK ||
+		     sqlite3_prepare_v2(s->db, "UPDATE runs SET parent = ?1 WHERE parent = ?2", -1,
+					&st[1], NULL) != SQLITE_OK))
+		err = db_error(s, "renaming the runs' revisions");
+	const char *from;
+	json_t *to;
+	json_object_foreach(err ? NULL : (json_t *)names, from, to) {
+		for (int k = 0; k < 2 && !err; k++) {
+			sqlite3_reset(st[k]);
+			sqlite3_bind_text(st[k], 1, json_string_value(to), -1, SQLITE_STATIC);
+			sqlite3_bind_text(st[k], 2, from, -1, SQLITE_STATIC);
+			if (sqlite3_step(st[k]) != SQLITE_DONE)
+				err = db_error(s, "renaming the runs' revisions");
+		}
+		if (err)
+			break;
+	}
+	sqlite3_finalize(st[0]);
+	sqlite3_finalize(st[1]);
+	if (!err)
+		err = quire_store_commit(s);
+	else
+		quire_store_rollback(s);
+	return err;
+}
+
 int quire_store_run_finish(struct quire_store *s, int64_t run, const char *state, const char *rev)
 {
 	sqlite3_stmt *st;

@@ -11,6 +11,7 @@
 #include "quire/error.h"
 #include "quire/fs.h"
 #include "quire/manifest.h"
+#include "quire/store.h"
 #include "manifest_internal.h"
 #include "manifest_parse.h"
 #include "objects.h"
@@ -174,14 +175,43 @@ int quire_rev2_convert(const char *qdir, struct quire_objs *o, json_t *names, in
 	return err;
 }
 
+/* Whether .quire/current names a format-2 revision (or cannot be read: then assumed). */
+static int names_v2_head(const char *qdir)
+{
+	char **heads = NULL;
+	size_t n = 0;
+	int v2 = quire_manifest_head_list(qdir, &heads, &n) != 0;
+	quire_error_clear();
+	for (size_t k = 0; k < n; k++) {
+		v2 |= quire__rev2_here(qdir, heads[k]);
+		free(heads[k]);
+	}
+	free(heads);
+	return v2;
+}
+
 int quire_rev2_upgrade(const char *qdir, json_t *names)
 {
 	struct quire_objs *o = NULL;
 	json_t *map = names ? json_incref(names) : json_object();
+	int v2_head = names_v2_head(qdir);
 	int err = quire_objs_open(qdir, &o);
 	if (!err)
 		err = quire_rev2_convert(qdir, o, map, 0);
 	quire_objs_free(o);
+	if (err && !v2_head) {
+		/* The store stays in format 1: the packs converted so far would list every
+		 * revision twice (their manifests are all still there, and no head is in
+		 * format 2: an earlier upgrade that got as far as current keeps its packs). */
+		const char *k;
+		json_t *v;
+		json_object_foreach(map, k, v) {
+			char *path =
+				quire__xasprintf("%s/revs/%s.objects", qdir, json_string_value(v));
+			unlink(path);
+			free(path);
+		}
+	}
 	char **heads = NULL;
 	size_t nheads = 0;
 	if (!err)
@@ -201,6 +231,17 @@ int quire_rev2_upgrade(const char *qdir, json_t *names)
 		free(path);
 	}
 	quire_buf_release(&b);
+	/* The runs' rows name the new revisions (merge tells this clone's head by them,
+	 * recovery a killed run's parent); a store without a database has none. */
+	char *db = quire__xasprintf("%s/quire.db", qdir);
+	if (!err && json_object_size(map) && access(db, F_OK) == 0) {
+		struct quire_store *s = NULL;
+		err = quire_store_open(&s, qdir, 0);
+		if (!err)
+			err = quire_store_rename_revisions(s, map);
+		quire_store_close(s);
+	}
+	free(db);
 	/* From here commits write format 2. */
 	if (!err) {
 		char *path = quire__xasprintf("%s/format", qdir);
@@ -239,19 +280,35 @@ int quire_rev2_upgrade(const char *qdir, json_t *names)
 	return err;
 }
 
-/* Format 1's entries as a revision gives them back: a take's record, when its bytes hash to
- * the take's fingerprint, is named by it and not repeated in the take. */
-static void drop_take_deps(json_t *arts, const json_t *back)
+void quire__store_upgrade(const char *qdir)
+{
+	if (quire__store_format2(qdir))
+		return;
+	/* One that cannot be moved (a damaged manifest, which fsck names; a store this user
+	 * cannot write) stays in format 1, readable and written as before, and is moved by
+	 * the first writer after it is mended. */
+	if (quire_rev2_upgrade(qdir, NULL))
+		quire_error_clear();
+}
+
+/* Format 1's entries and what a revision gives back compared without their takes' records
+ * where either lacks one (a take's record is stored once, by its fingerprint). */
+static void drop_take_deps(json_t *arts, json_t *back)
 {
 	const char *id;
 	json_t *e;
 	json_object_foreach(arts, id, e) {
-		const json_t *bt = json_object_get(json_object_get(back, id), "takes");
+		json_t *bt = json_object_get(json_object_get(back, id), "takes");
 		size_t k;
 		json_t *t;
 		json_array_foreach(json_object_get(e, "takes"), k, t) {
-			if (!json_object_get(json_array_get(bt, k), "deps"))
+			json_t *b = json_array_get(bt, k);
+			/* A take made before takes kept their record gets it back when another
+			 * take or entry of that fingerprint stored it. */
+			if (!json_object_get(b, "deps"))
 				json_object_del(t, "deps");
+			else if (!json_object_get(t, "deps"))
+				json_object_del(b, "deps");
 		}
 	}
 }

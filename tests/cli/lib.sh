@@ -91,7 +91,7 @@ interrupt() {
 
 # Revisions are named by the digest of their manifest, so tests name them by position:
 # revfull N is the whole name of the project's Nth revision (1 the oldest, as 'inspect --log'
-# orders them; run in the project), rev N the 12 characters quire shows, manifest N its file.
+# orders them; run in the project), rev N the 12 characters quire shows.
 revfull() {
 	"$QUIRE" inspect --log --json 2>/dev/null | python3 -c '
 import json, sys
@@ -100,7 +100,27 @@ n = int(sys.argv[1])
 print(rows[n - 1]["revision"] if 1 <= n <= len(rows) else "")' "$1"
 }
 rev() { revfull "$1" | cut -c1-12; }
-manifest() { echo ".quire/manifests/$(revfull "$1").json"; }
+# revjson N writes revision N as 'quire inspect --revision --json' prints it (the manifest's
+# keys: artefacts, inputs, files, counts, parent, ...) to a file and prints its path; current_json
+# the same for the current revision; pack N is revision N's pack (its first part).
+revjson() {
+	local f="$TRASH/.rev-$1.json"
+	"$QUIRE" inspect --revision "$(revfull "$1")" --json >"$f" 2>/dev/null
+	echo "$f"
+}
+current_json() {
+	local f="$TRASH/.rev-current.json"
+	"$QUIRE" inspect --json >"$f" 2>/dev/null
+	echo "$f"
+}
+pack() { echo ".quire/revs/$(revfull "$1").objects"; }
+# entry REV ID [FIELD]: revision REV's (a name, current~N) entry of artefact ID as JSON, or
+# its FIELD (digest, fingerprint, status, ...).
+entry() {
+	"$QUIRE" inspect --revision "$1" --json 2>/dev/null | python3 -c '
+import json,sys; e=json.load(sys.stdin)["artefacts"][sys.argv[1]]
+print(e[sys.argv[2]] if len(sys.argv) > 2 else json.dumps(e))' "${@:2}"
+}
 
 # The store's blobs, wherever they are kept (a file under .quire/blobs/sha256, or packed in
 # .quire/blobs/pack.db when under 4 KiB): DIGEST is "sha256:<hex>" or the hex. Run from the

@@ -4,9 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 new_story s
 run_q "first run" 0 run
-digest_of() {
-	python3 -c 'import json,sys; print(json.load(open(".quire/manifests/"+sys.argv[1]+".json"))["artefacts"][sys.argv[2]]["digest"][7:])' "$@"
-}
+digest_of() { entry "$1" "$2" digest | cut -c8-; }
 run_q "plan right after the run" 0 plan --check
 # (Whether that plan recorded anything depends on how long it took: the shards it recorded
 # were changed over a second before it looked. The unit tests check the racy rule.)

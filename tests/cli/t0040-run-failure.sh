@@ -7,7 +7,7 @@ is "the failure is reported" "$(event_ids failed)" "Chapter[1]"
 is "its dependants are blocked" "$(event_ids blocked)" "Book Scene[1][0] Scene[1][1]"
 is "everything else was produced" "$(count_events produced)" 7
 check "the summary names the counts" out_has '"failed":1'
-check "the revision was committed" test -f $(manifest 1)
+check "the revision was committed" test -f $(pack 1)
 run_q "inspect the failed instance" 0 inspect 'Chapter[1]'
 check "status failed" out_has "status:      failed"
 check "with the provider's message" out_has "injected failure for Chapter[1]"

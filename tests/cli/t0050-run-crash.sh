@@ -28,9 +28,9 @@ redone=$(count_events produced)
 check "it generated only what was unfinished ($redone <= $((11 - done_before)))" \
 	test "$redone" -le $((11 - done_before))
 check "and generated something" test "$redone" -ge 1
-check "rev-0001 is the recovered partial revision" test -f $(manifest 1)
+check "rev-0001 is the recovered partial revision" test -f $(pack 1)
 check "the recovered revision holds the finished work" python3 -c '
-import json,sys; m=json.load(open("'"$(manifest 1)"'"))
+import json,sys; m=json.load(open("'"$(revjson 1)"'"))
 assert m.get("recovered") is True
 assert len(m["artefacts"]) >= int(sys.argv[1]), len(m["artefacts"])' "$done_before"
 run_q "up to date afterwards" 0 plan --check

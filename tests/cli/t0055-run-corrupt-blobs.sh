@@ -8,7 +8,7 @@ new_story s
 run_q "first run" 0 run
 
 digest_of() { python3 -c '
-import json,sys; m=json.load(open(".quire/manifests/"+open(".quire/current").read().strip()+".json"))
+import json,sys; m=json.load(open("'"$(current_json)"'"))
 print(m["artefacts"][sys.argv[1]]["digest"][7:])' "$1"; }
 blob() { digest_of "$1"; }
 # damage DIGEST: same length, other bytes (packed or a file).
@@ -79,7 +79,6 @@ is "takes the chapter back from its intact copy in out/ and makes only the bundl
 run_q "fsck after that" 0 fsck
 check "the chapter's blob is whole again" out_has "nothing is damaged"
 # A damaged database: named with the way out, then rebuilt from the revisions.
-cp -r .quire/manifests manifests.before
 printf 'this is not a database, only a file of text that is long enough' >.quire/quire.db
 rm -f .quire/quire.db-wal .quire/quire.db-shm
 run_q "a run on a damaged database" 5 run
@@ -96,17 +95,25 @@ sed -i '$d' prompts/chapter.md
 run_q "going back costs nothing: the rebuilt action cache has it" 0 run --json
 is "nothing produced" "$(count_events produced)" 0
 check "restored from the cache" test "$(count_events cached)" -ge 1
-# A damaged revision file: named, with how to get it back, and fsck lists it.
+# A damaged revision (its pack): fsck lists it, with how to get it back; a plan that needs
+# it (its head's local rendering gone, as in a fresh clone) names it the same way.
 cur=$(cat .quire/current)
-cp ".quire/manifests/$cur.json" manifest.good
-printf '{"format": 1, "revis' >".quire/manifests/$cur.json"
-run_q "plan on a damaged current revision" 5 plan
-check "names the file and how to restore it" \
-	err_has "git checkout -- .quire/manifests/$cur.json"
+cp ".quire/revs/$cur.objects" pack.good
+python3 - ".quire/revs/$cur.objects" <<'PY'
+import sys
+p = sys.argv[1]; b = bytearray(open(p, "rb").read())
+i = b.index(b'"type":"revision"')
+b[i + 9] = ord("R")
+open(p, "wb").write(bytes(b))
+PY
 run_q "fsck lists it" 5 fsck
 check "as a damaged revision" out_has "damaged revision $cur"
+check "saying how to restore it" out_has "git checkout -- .quire/revs/"
+rm -f .quire/runs/$cur.json .quire/runs/$cur-index.tsv
+run_q "plan on a damaged current revision" 5 plan
+check "names it and how to restore it" err_has "git checkout -- .quire/revs/"
 run_q "fsck --repair does not touch it" 5 fsck --repair
 check "says what is left" out_has "left (see above)"
-cp manifest.good ".quire/manifests/$cur.json"
+cp pack.good ".quire/revs/$cur.objects"
 run_q "restored, everything works again" 0 plan --check
 done_testing

@@ -114,7 +114,7 @@ cp out/Scene-0-0.md "$TRASH/older.md"
 sed -i 's/^Tone: .*/Tone: eerie/' inputs.yaml
 run_q "a run that changes the scene" 0 run
 cp "$TRASH/older.md" out/Scene-0-0.md
-recorded() { python3 -c 'import json,sys; print(json.load(open(".quire/manifests/" + open(".quire/current").read().strip() + ".json"))["artefacts"][sys.argv[1]]["digest"])' "$1"; }
+recorded() { python3 -c 'import json,sys; print(json.load(open("'"$(current_json)"'"))["artefacts"][sys.argv[1]]["digest"])' "$1"; }
 run_q "an edit with an older output of quire's in out/" 0 edit --set Scenes=2
 is "puts quire's current version back" "sha256:$(sha256sum <out/Scene-0-0.md | cut -d' ' -f1)" "$(recorded 'Scene[0][0]')"
 cp "$TRASH/older.md" out/Scene-0-0.md

@@ -31,7 +31,7 @@ cd "$TRASH/s" || exit 1
 echo "My own chapter." >mine.md
 run_q "a hand edit" 0 edit 'Chapter[1]' --file mine.md
 run_q "run" 0 run
-d=$(python3 -c 'import json; m=json.load(open(".quire/manifests/"+open(".quire/current").read().strip()+".json")); print(m["artefacts"]["Chapter[1]"]["digest"][7:])')
+d=$(python3 -c 'import json; m=json.load(open("'"$(current_json)"'")); print(m["artefacts"]["Chapter[1]"]["digest"][7:])')
 blob_damage "$d" "damage"
 run_q "fsck --repair removes the damaged blob" 0 fsck --repair
 QUIRE_MOCK_FAIL='*' run_q "the next run takes the hand edit back from out/" 0 run --json

@@ -30,7 +30,8 @@ check "the old revision keeps the old input" python3 -c '
 import json,sys; d=json.load(open(sys.argv[1])); assert d["inputs"]["Tone"]["value"]=="warm"' "$TRASH/.out"
 run_q "inspect a revision that does not exist" 3 inspect --revision rev-0042
 check "names it" err_has "revision rev-0042 does not exist"
-echo "{ broken" >$(manifest 1)
-run_q "a corrupt manifest is reported, not trusted" 5 inspect --revision $(rev 1)
-check "with its position" err_has "$(manifest 1):"
+r1=$(revfull 1)
+printf 'quire-objects 1\n%s 9\n{ broken\n' "$r1" >$(pack 1)
+run_q "a corrupt revision is reported, not trusted" 5 inspect --revision ${r1:0:12}
+check "naming its pack" err_has ".quire/revs/$r1.objects"
 done_testing

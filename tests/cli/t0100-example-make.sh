@@ -23,7 +23,7 @@ check "and the word count followed" out_has "the book has"
 
 # make clean removes what make built, never the revisions and outputs already paid for.
 check "make clean" m clean
-check "the revisions are still there" test -f $(manifest 2)
+check "the revisions are still there" test -f $(pack 2)
 check "the blobs are still there" test -d .quire/blobs
 check "make after make clean" m
 check "out/ restored without generating anything" out_has "run: nothing to do, 11 up to date (out/: 11 restored)"

@@ -162,7 +162,7 @@ check "json without a schema: json_object, content kept" python3 -c '
 import json; assert json.load(open("out/Notes.json"))=={"note":"free-form JSON"}'
 is "a reasoning block before the answer is dropped" "$(cat out/Thinking.md)" "The light answered every letter."
 check "meta says how much was dropped" python3 -c '
-import json; m=json.load(open("'"$(manifest 1)"'"))["artefacts"]["Thinking"]["meta"]
+import json; m=json.load(open("'"$(revjson 1)"'"))["artefacts"]["Thinking"]["meta"]
 assert m["reasoning_dropped"]>40, m'
 check "before fenced JSON too (any letter case)" python3 -c '
 import json; assert json.load(open("out/ThinkingJson.json"))["beats"][1]=="the light answers"'

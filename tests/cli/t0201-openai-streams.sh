@@ -69,7 +69,7 @@ import sqlite3; db=sqlite3.connect(".quire/quire.db")
 print("\n".join(str(r) for r in db.execute("select kind, subject, data from events")))' >"$TRASH/events.txt"; }
 sqlite3_dump
 check "nor in the event log" key8 "$TRASH/events.txt"
-for f in .quire/manifests/*.json; do
+for f in .quire/revs/*.objects .quire/runs/*.json; do
 	check "nor in $f" key8 "$f"
 done
 check "redaction says [redacted]" grep -q "\[redacted\]" "$TRASH/.out"

@@ -258,7 +258,7 @@ import json,sys; d=json.load(open(sys.argv[1]))
 assert d["usage"] is None and d.get("cost_estimated") is True, d
 assert 10000 <= d["cost_micro"] < 10**9, d' "$TRASH/.out"
 check "the revision's cost is that estimate" python3 -c '
-import json; m=json.load(open("'"$(manifest 1)"'"))
+import json; m=json.load(open("'"$(revjson 1)"'"))
 assert m["counts"]["cost_micro"] == m["artefacts"]["Boast"]["cost_micro"] > 0, m["counts"]'
 
 # --- (g) An error longer than a message holds, cut inside a character: still recorded. ---
@@ -283,7 +283,7 @@ roles:
 EOF
 run_q "a provider failing with 1,500 'é'" 1 run
 check "the failure keeps its message, producer and role" python3 -c '
-import json; e=json.load(open("'"$(manifest 1)"'"))["artefacts"]["Long"]
+import json; e=json.load(open("'"$(revjson 1)"'"))["artefacts"]["Long"]
 assert e["status"] == "failed" and e["producer"] == "Long" and e["role"] == "talk", e
 assert e["error"].startswith("\u00e9" * 500) and len(e["error"]) > 1000, e["error"][-20:]'
 

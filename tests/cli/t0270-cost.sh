@@ -35,7 +35,7 @@ check "the summary carries cost and estimate" python3 -c '
 import json,sys; s=[json.loads(l) for l in open(sys.argv[1])][-1]
 assert s["event"]=="summary" and s["cost_micro"]>0 and s["estimate_micro"]>0, s' "$TRASH/.out"
 check "the revision sums its artefacts' costs" python3 -c '
-import json; m=json.load(open("'"$(manifest 1)"'"))
+import json; m=json.load(open("'"$(revjson 1)"'"))
 costs=[a.get("cost_micro",0) for a in m["artefacts"].values()]
 assert m["counts"]["cost_micro"]==sum(costs)
 # the writer is priced: 10 artefacts at least the per-call 0.002; the echo assembler is free

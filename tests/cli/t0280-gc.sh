@@ -33,7 +33,7 @@ check "nothing removed" out_has "removed 0 blobs"
 
 # Small blobs are packed (.quire/blobs/pack.db); a store made before packs has them as files,
 # and gc moves the ones it keeps into the pack. An orphan in the pack is removed like a file.
-d=$(python3 -c 'import json; c=open(".quire/current").read().strip(); print(json.load(open(".quire/manifests/%s.json" % c))["artefacts"]["Chapter[0]"]["digest"][7:])')
+d=$(python3 -c 'import json; print(json.load(open("'"$(current_json)"'"))["artefacts"]["Chapter[0]"]["digest"][7:])')
 check "a small output is packed" test ! -e ".quire/blobs/sha256/${d:0:2}/$d"
 blob_unpack "$d"
 check "(as a file, as before packs)" test "$(sha256sum ".quire/blobs/sha256/${d:0:2}/$d" | cut -c1-64)" = "$d"

@@ -22,11 +22,11 @@ is "still nothing changed" "$(snap)" "$s2"
 run_q "rewind to rev-0001" 0 rewind $(rev 1) --yes
 check "a new revision" out_has "committed $(rev 3) (equal to $(rev 1))"
 is "inputs, prompts and out/ are as at rev-0001" "$(snap)" "$s1"
-is "the manifest's artefacts equal rev-0001's" "$(arts $(manifest 3))" "$(arts $(manifest 1))"
+is "the revision's artefacts equal rev-0001's" "$(arts $(revjson 3))" "$(arts $(revjson 1))"
 run_q "nothing to regenerate" 0 plan --check
 run_q "rewind back" 0 rewind $(rev 2) --yes
 is "everything is as at rev-0002" "$(snap)" "$s2"
-is "manifest equal to rev-0002's" "$(arts $(manifest 4))" "$(arts $(manifest 2))"
+is "artefacts equal to rev-0002's" "$(arts $(revjson 4))" "$(arts $(revjson 2))"
 run_q "an input edit makes a revision" 0 edit --set Tone=eerie
 edited=$(cat .quire/current)
 sed -i 's/^Tone: eerie/Tone: bright/' inputs.yaml
@@ -56,10 +56,11 @@ check "with their message" out_has "quire rewind $(rev 2) (restores $(rev 2))"
 run_q "an unknown revision" 3 rewind rev-0042 --yes
 check "says so" err_has "revision rev-0042 does not exist"
 run_q "a malformed revision" 3 rewind yesterday --yes
-echo "{ broken" >$(manifest 1)
+r1=$(revfull 1)
+printf 'quire-objects 1\n%s 9\n{ broken\n' "$r1" >$(pack 1)
 state=$(store_state)
-run_q "a corrupt revision" 5 rewind $(rev 1) --yes
-check "names the file" err_has "$(manifest 1):"
+run_q "a corrupt revision" 5 rewind ${r1:0:12} --yes
+check "names the file" err_has ".quire/revs/$r1.objects"
 is "nothing changed" "$(snap)" "$s2"
 is "and no revision was added" "$(store_state)" "$state"
 done_testing

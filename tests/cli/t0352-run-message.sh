@@ -1,16 +1,16 @@
 #!/bin/bash
 # run -m TEXT: a revision's message, shown by log (its first line) and show (whole), never
-# inherited by the next revision; a run without one keeps its manifest as it was.
+# inherited by the next revision; a run without one keeps its revision as it was.
 . "$(dirname "$0")/lib.sh"
 new_story s
 run_q "a run with a message" 0 run -m "First draft of the lighthouse story"
 run_q "log" 0 log
 check "shows the message under the revision" out_has "      First draft of the lighthouse story"
-check "the manifest keeps it" grep -q '"message": "First draft of the lighthouse story"' $(manifest 1)
+check "the revision keeps it" grep -q '"message":"First draft of the lighthouse story"' $(revjson 1)
 
 sed -i 's/^Tone: warm/Tone: wry/' inputs.yaml
 run_q "a run without one" 0 run
-check "its manifest has no message" test -z "$(grep '"message"' $(manifest 2))"
+check "its revision has no message" test -z "$(grep '"message"' $(revjson 2))"
 run_q "log --json" 0 log --json
 check "the newer says how it was made, the older keeps its message" python3 -c '
 import json,sys; d=json.load(open(sys.argv[1]))

@@ -16,7 +16,7 @@ import json,sys; s=[json.loads(l) for l in open(sys.argv[1])][-1]
 assert s["accepted"]==6 and s["produced"]==0 and s["revision"]=="'"$(revfull 2)"'", s' "$TRASH/.out"
 run_q "up to date now" 0 plan --check
 check "the revision counts them as accepted, not cached" python3 -c '
-import json; c=json.load(open("'"$(manifest 2)"'"))["counts"]
+import json; c=json.load(open("'"$(revjson 2)"'"))["counts"]
 assert c.get("accepted")==6 and not c.get("cached"), c'
 check "out/ is as it was" diff -r out "$TRASH/out-before"
 run_q "inspect says how it came to be" 0 inspect 'Scene[1][0]'
@@ -53,7 +53,7 @@ run_q "the other scenes are still dirty" 1 plan --check
 # An output whose blob is gone cannot be accepted, also when something else made it dirty.
 sed -i 's/vivid; /vivid, /' prompts/scene.md
 blob=$(python3 -c '
-import json; print(json.load(open(".quire/manifests/"+open(".quire/current").read().strip()+".json"))["artefacts"]["Scene[1][0]"]["digest"].split(":")[1])')
+import json; print(json.load(open("'"$(current_json)"'"))["artefacts"]["Scene[1][0]"]["digest"].split(":")[1])')
 blob_rm "$blob"
 rm -f out/Scene-1-0.md
 before=$(cat .quire/current)

@@ -1,8 +1,8 @@
 #!/bin/bash
 # A store made by quire 0.1 (manifest format 1, tests/fixtures/store-v1) keeps working with
 # this build: nothing to do, no provider call, its history, takes and hand edit intact, and
-# rewind and fsck work on it. When the stored form changes, this is the upgrade path's test:
-# upgrading must never re-bill (DESIGN.md §11).
+# rewind and fsck work on it. Its first writer moves it to format 2 (the upgrade path's test:
+# upgrading must never re-bill, DESIGN.md §11).
 . "$(dirname "$0")/lib.sh"
 cp -r "$FIXTURES/store-v1" s && cd s || exit 1
 chmod -R u+w .
@@ -15,10 +15,17 @@ QUIRE_MOCK_FAIL='*' run_q "run: nothing to do, no provider called" 0 run --json
 is "nothing produced" "$(count_events produced)" 0
 is "nothing failed" "$(count_events failed)" 0
 check "the summary says so" out_has '"revision":null'
+# That run (the first writer) moved the history to format 2, before reading it.
+is "the store is in format 2" "$(cat .quire/format)" 2
+is "its seven revisions are packs" "$(ls .quire/revs | wc -l)" 7
+is "no format-1 manifest is left" "$(ls .quire/manifests | wc -l)" 0
 run_q "the history is all there" 0 inspect --log --json
-check "seven revisions" python3 -c '
-import json,sys; rows=json.load(open(sys.argv[1]))
-assert [r["revision"] for r in rows]==["rev-%04d" % n for n in range(7,0,-1)], rows' "$TRASH/.out"
+check "seven revisions, each found by its old name" python3 -c '
+import json,os,subprocess,sys; rows=json.load(open(sys.argv[1]))
+assert len(rows)==7, rows
+for n,r in zip(range(7,0,-1),rows):
+    m=json.loads(subprocess.check_output([os.environ["QUIRE"],"inspect","--revision","rev-%04d" % n,"--json"]))
+    assert m["revision"]==r["revision"], (n,r)' "$TRASH/.out"
 run_q "the hand-edited chapter" 0 inspect 'Chapter[2]'
 check "is user-edited" out_has "user-edited"
 run_q "the regenerated scene's takes" 0 inspect 'Scene[0][0]' --takes

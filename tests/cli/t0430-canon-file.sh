@@ -39,7 +39,7 @@ run_q "run" 0 run --json
 check "Cy reached the chapters" grep -q "Cy, the cat." out/Chapter-2.md
 run_q "inspect shows the file input's value as its path" 0 inspect --json
 check "in the revision" python3 -c '
-import json,sys; m=json.load(open("'"$(manifest 2)"'"))
+import json,sys; m=json.load(open("'"$(revjson 2)"'"))
 assert m["inputs"]["Canon"]["value"]=="notes/lore.md", m["inputs"]["Canon"]
 assert "notes/lore.md" in m["files"], sorted(m["files"])'
 

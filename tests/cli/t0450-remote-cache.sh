@@ -15,7 +15,7 @@ is "makes everything" "$(count_events produced)" 14
 is "and puts every result in the shared cache" "$(find "$NGINX_DATA/ac" -type f | wc -l)" 14
 check "with every output" python3 -c '
 import json,os,sys
-m=json.load(open("'"$(manifest 1)"'"))
+m=json.load(open("'"$(revjson 1)"'"))
 for e in m["artefacts"].values():
     assert os.path.isfile(os.path.join(sys.argv[1], "cas", e["digest"][7:])), e["digest"]' "$NGINX_DATA"
 
@@ -32,7 +32,7 @@ run_q "and shows the prompt it was made from" 0 inspect 'Chapter[1]' --prompt
 check "the chapter's prompt" out_has 'Write chapter 2'
 
 # A damaged copy in the cache is a miss, said to be.
-d=$(python3 -c 'import json; print(json.load(open("'"$TRASH/a/$(cd "$TRASH/a" && manifest 1)"'"))["artefacts"]["Chapter[0]"]["digest"][7:])')
+d=$(cd "$TRASH/a" && entry "$(revfull 1)" 'Chapter[0]' digest | cut -c8-)
 echo "poisoned" >"$NGINX_DATA/cas/$d"
 cd "$TRASH" && q init c >/dev/null && cd c && use_cache "$NGINX_URL" || exit 1
 run_q "a project meeting a damaged copy" 0 run --json
@@ -44,7 +44,7 @@ check "and mends the damaged copy with the output it made" \
 
 # An entry in the cache is trusted for its output, checked, and nothing else: what it says
 # it cost, its usage, a review or an acceptance are not another store's to say.
-fp=$(python3 -c 'import json; print(json.load(open("'"$TRASH/a/$(cd "$TRASH/a" && manifest 1)"'"))["artefacts"]["Chapter[1]"]["fingerprint"][7:])')
+fp=$(cd "$TRASH/a" && entry "$(revfull 1)" 'Chapter[1]' fingerprint | cut -c8-)
 python3 - "$NGINX_DATA/ac/$fp" <<'PY'
 import json, sys
 e = json.load(open(sys.argv[1]))
@@ -57,7 +57,7 @@ QUIRE_MOCK_FAIL='*' run_q "a project meeting an entry that says more" 0 run --js
 is "takes all fourteen" "$(count_events cached)" 14
 check "records the output as it is, clean, costing nothing here" python3 -c '
 import json,os
-m=json.load(open("'"$(manifest 1)"'")); e=m["artefacts"]["Chapter[1]"]
+m=json.load(open("'"$(revjson 1)"'")); e=m["artefacts"]["Chapter[1]"]
 assert e["status"]=="clean" and e["size"]==os.path.getsize("out/Chapter-1.md"), e
 assert "error" not in e and not e.get("accepted") and not e.get("cost_micro"), e
 assert m["counts"].get("cost_micro",0)==0 and not m["counts"].get("accepted"), m["counts"]'

@@ -66,13 +66,13 @@ check "asks no shared cache" sh -c "! grep -q 'cached' '$TRASH/.out'"
 
 # A recorded output whose result is gone from the cache but whose blob is there: the run
 # restores it by its digest, and plan says so.
-f1=$(python3 -c 'import json; print(json.load(open("'"$(manifest 1)"'"))["artefacts"]["Chapter[1]"]["fingerprint"][7:])')
+f1=$(python3 -c 'import json; print(json.load(open("'"$(revjson 1)"'"))["artefacts"]["Chapter[1]"]["fingerprint"][7:])')
 rm "$NGINX_DATA/ac/$f1"
 run_q "plan with a result gone" 0 plan
 check "still takes its output from the cache" grep -qE '^  cached \(remote\)  Chapter\[1\] ' "$TRASH/.out"
 
 # One output gone from the shared cache too: plan says so.
-d=$(python3 -c 'import json; print(json.load(open("'"$(manifest 1)"'"))["artefacts"]["Chapter[2]"]["digest"][7:])')
+d=$(python3 -c 'import json; print(json.load(open("'"$(revjson 1)"'"))["artefacts"]["Chapter[2]"]["digest"][7:])')
 rm "$NGINX_DATA/cas/$d"
 run_q "plan --explain" 0 plan --explain
 check "runs it" grep -qE '^  run +Chapter\[2\]$' "$TRASH/.out"
@@ -97,7 +97,7 @@ check "and nothing is called cached" sh -c "! grep -q 'cached' '$TRASH/.out'"
 # The action cache names an output its store lost (removed as damaged, by hand): the run, as
 # the plan says, takes it from the shared cache rather than paying again.
 cd "$TRASH/a" || exit 1
-d=$(python3 -c 'import json; c=open(".quire/current").read().strip(); print(json.load(open(".quire/manifests/%s.json" % c))["artefacts"]["Book"]["digest"][7:])')
+d=$(python3 -c 'import json; print(json.load(open("'"$(current_json)"'"))["artefacts"]["Book"]["digest"][7:])')
 blob_rm "$d"
 rm -f out/Book.md
 run_q "plan" 0 plan

@@ -47,7 +47,7 @@ check "says what it moved" grep -qE '^push: '"$(rev 5)"': [0-9]+ blobs, [0-9]+ u
 check "a result for each generated output, none for the hand edit" python3 -c '
 import json,sys,urllib.request
 s=json.load(urllib.request.urlopen("http://127.0.0.1:%s/stats" % sys.argv[1]))
-m=json.load(open("'"$(manifest 5)"'"))["artefacts"]
+m=json.load(open("'"$(revjson 5)"'"))["artefacts"]
 for id,e in m.items():
     fp=e["fingerprint"][7:]
     if id=="Scene[0][0]":
@@ -75,7 +75,7 @@ run_q "push" 0 push
 check "no result names the accepted output under the new fingerprint" python3 -c '
 import json,sys,urllib.request
 s=json.load(urllib.request.urlopen("http://127.0.0.1:%s/stats" % sys.argv[1]))
-e=json.load(open(".quire/manifests/"+open(".quire/current").read().strip()+".json"))["artefacts"]["Chapter[0]"]
+e=json.load(open("'"$(current_json)"'"))["artefacts"]["Chapter[0]"]
 assert e.get("accepted"), e
 r=s["ac"].get(e["fingerprint"][7:])
 assert r is None or json.loads(r)["digest"]!=e["digest"], r' "$BZ_PORT"
@@ -139,8 +139,8 @@ kill -9 "$busy_pid" 2>/dev/null
 # What the cache lacks or holds damaged is named, not taken.
 cd "$TRASH" && git clone -q d f && cd f || exit 1
 rm -rf out
-d1=$(python3 -c 'import json; print(json.load(open("'"$(manifest 5)"'"))["artefacts"]["Chapter[2]"]["digest"][7:])')
-d2=$(python3 -c 'import json; print(json.load(open("'"$(manifest 5)"'"))["artefacts"]["Outline"]["digest"][7:])')
+d1=$(python3 -c 'import json; print(json.load(open("'"$(revjson 5)"'"))["artefacts"]["Chapter[2]"]["digest"][7:])')
+d2=$(python3 -c 'import json; print(json.load(open("'"$(revjson 5)"'"))["artefacts"]["Outline"]["digest"][7:])')
 bz_control drop "$d1"
 bz_control poison "$d2"
 run_q "a pull missing one and meeting a damaged one" 1 pull

@@ -15,7 +15,7 @@ is "one commit" "$(git rev-list --count HEAD)" 1
 check "its message sums the run" sh -c "git log -1 --format=%B | grep -q '^quire: $(rev 1): 14 produced, 0 cached$'"
 check "and carries the revision's message" sh -c "git log -1 --format=%B | grep -qx 'first draft'"
 check "it holds the revision, its calls and out/" sh -c \
-	"git ls-files | grep -qx $(manifest 1) && git ls-files | grep -qx .quire/current && git ls-files | grep -qx .quire/calls/$(revfull 1).jsonl && git ls-files | grep -qx out/Book.md && git ls-files | grep -qx inputs.yaml && git ls-files | grep -qx prompts/chapter.md"
+	"git ls-files | grep -qx $(pack 1) && git ls-files | grep -qx .quire/current && git ls-files | grep -qx .quire/calls/$(revfull 1).jsonl && git ls-files | grep -qx out/Book.md && git ls-files | grep -qx inputs.yaml && git ls-files | grep -qx prompts/chapter.md"
 check "and nothing local" sh -c "! git ls-files | grep -q -e quire.db -e '^.quire/blobs'"
 is "the work tree is clean" "$(git status --porcelain)" ""
 
@@ -55,30 +55,27 @@ assert "git" not in rows["'"$(revfull 2)"'"] or rows["'"$(revfull 2)"'"]["git"]!
 run_q "quire log" 0 log
 check "says it on the revision's line" grep -qE "^$(rev 1) .*, git $(git rev-list --max-parents=0 HEAD | cut -c1-12)$" "$TRASH/.out"
 
-# A store moved to format 2 (quire-test-upgrade: commands do not move one yet): the next
-# commit holds its packs and the format-1 files' removal, and the log still names the commit
-# that brought each revision in.
-first=$(git rev-list --max-parents=0 HEAD)
-"$QUIRE_TEST_UPGRADE" . >../names.txt
-is "the upgrade" "$?" 0
-run_q "an input changed after the upgrade" 0 edit --set Tone=bright
+# A project made by quire 0.1 (format-1 manifests, tests/fixtures/store-v1), committed to
+# git: the next run moves its history to format 2 and commits the packs, the format-1 files'
+# removal and .quire/format; the log still names the commit that brought each revision in.
+cp -R "$FIXTURES/store-v1" "$TRASH/old" && cd "$TRASH/old" && chmod -R u+w . || exit 1
+git init -q . && g add -A && g commit -qm "quire 0.1's project"
+first=$(git rev-parse HEAD)
+run_q "an input changed" 0 edit --set Tone=bright
 run_q "run --commit" 0 run --commit
 is "the work tree is clean" "$(git status --porcelain)" ""
-check "the packs committed, the new revisions' too" sh -c "test \$(git ls-files .quire/revs | wc -l) -eq \$(($(wc -l <../names.txt) + 2))"
+check "the packs committed, the new revisions' too" sh -c "test \$(git ls-files .quire/revs | wc -l) -eq 9"
 check "with the store's format" sh -c "git ls-files | grep -qx .quire/format"
-cut -d' ' -f1 ../names.txt >../v1.txt
-check "the format-1 files gone from git" sh -c "! git ls-files .quire/manifests | grep -qf ../v1.txt"
+is "no format-1 manifest left in git" "$(git ls-files .quire/manifests | wc -l)" 0
 run_q "quire log --json" 0 log --json
 check "the first revision's commit is still the first" python3 -c '
 import json,sys
-names=dict(l.split() for l in open("../names.txt"))
-rows={r["revision"]:r for r in json.load(open(sys.argv[1]))}
-v2=names[sys.argv[2]]
-assert rows[v2]["git"]==sys.argv[3], rows[v2]' "$TRASH/.out" "$(grep -o '^[^ ]*' ../names.txt | head -1)" "$first"
+rows=json.load(open(sys.argv[1]))
+assert rows[-1]["git"]==sys.argv[2] and rows[0]["git"]!=sys.argv[2], rows' "$TRASH/.out" "$first"
 
 # Outside a repository.
 cd "$TRASH" && q init plain >/dev/null && cd plain || exit 1
 run_q "run --commit outside git" 3 run --commit
 check "says why" err_has "is not in a git repository"
-check "the revision is kept" test -f $(manifest 1)
+check "the revision is kept" test -f $(pack 1)
 done_testing

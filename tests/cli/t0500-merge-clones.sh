@@ -117,7 +117,7 @@ check "the prompts are the first draft's" sh -c '! grep -q "Keep it short" promp
 
 # As git would bring c's line (its revisions, its scene prompt, its head in current): a rewind
 # merges it first, recording the project's files as they now are, so nothing is unrecorded.
-cp ../c/.quire/manifests/*.json .quire/manifests/
+cp ../c/.quire/revs/*.objects .quire/revs/
 cp ../c/prompts/scene.md prompts/scene.md
 cat ../c/.quire/current >>.quire/current
 run_q "rewind --preview from two lines of history" 0 rewind "$first" --preview

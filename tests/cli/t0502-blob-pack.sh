@@ -7,7 +7,7 @@
 new_story s
 run_q "a first run" 0 run
 check "outputs are packed" test -s .quire/blobs/pack.db
-d=$(python3 -c 'import json; c=open(".quire/current").read().strip(); print(json.load(open(".quire/manifests/%s.json" % c))["artefacts"]["Chapter[0]"]["digest"][7:])')
+d=$(python3 -c 'import json; print(json.load(open("'"$(current_json)"'"))["artefacts"]["Chapter[0]"]["digest"][7:])')
 check "not files" test ! -e ".quire/blobs/sha256/${d:0:2}/$d"
 
 # Another process writing the pack (held for 8 s): reading goes on at once, and right.

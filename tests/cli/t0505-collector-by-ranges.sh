@@ -40,7 +40,7 @@ check "its rendering is kept by ranges" test -n "$(ls .quire/runs/splice-* 2>/de
 
 echo "scene 7, again" >prompts/scene-7.md
 # Every other scene's stored output damaged: a rendering that read them would fail.
-python3 - "$(manifest 1)" <<'PY' || exit 2
+python3 - "$(revjson 1)" <<'PY' || exit 2
 import json, os, sqlite3, sys
 arts = json.load(open(sys.argv[1]))["artefacts"]
 db = sqlite3.connect(".quire/blobs/pack.db", timeout=30)

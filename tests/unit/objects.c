@@ -17,20 +17,11 @@ static char *copy_fixture(void)
 	return dir;
 }
 
-/* Format 1's entries as a revision gives them back: a take's dependency record is not
- * repeated inside it (its fingerprint names it). */
+/* Format 1's entries as a revision gives them back: the same (a take's record is stored once,
+ * named by its fingerprint, and put back on a take not shown). */
 static json_t *normalised(const json_t *arts)
 {
-	json_t *c = json_deep_copy(arts);
-	const char *id;
-	json_t *e;
-	json_object_foreach(c, id, e) {
-		size_t k;
-		json_t *t;
-		json_array_foreach(json_object_get(e, "takes"), k, t)
-			json_object_del(t, "deps");
-	}
-	return c;
+	return json_deep_copy(arts);
 }
 
 static int collect(void *ud, const char *id)
@@ -545,13 +536,21 @@ static void test_upgrade(void **state)
 	assert_true(asprintf(&qdir, "%s/.quire", dir) > 0);
 	assert_true(asprintf(&path, "%s/manifests/rev-0005.json", qdir) > 0);
 	char *good = tu_slurp(path);
-	tu_write(qdir, "manifests/rev-0005.json", "{\"format\": 1, \"damaged");
+	/* Damaged among its artefacts, where only a whole read sees it: the revisions before it
+	 * are converted first. */
+	tu_damage_at(path, "\"artefacts\": {", 16, '!');
 	assert_int_equal(quire_rev2_upgrade(qdir, NULL), QUIRE_ECORRUPT);
 	assert_int_equal(quire_manifest_current(qdir, &cur), 0);
 	assert_string_equal(cur, "rev-0007");
 	free(cur);
 	snprintf(cmd, sizeof(cmd), "%s/manifests", qdir);
 	assert_int_equal(tu_count_dir(cmd), 7);
+	/* No pack of the revisions before it stays (they would be listed twice), and the
+	 * store is not marked format 2. */
+	snprintf(cmd, sizeof(cmd), "%s/revs", qdir);
+	assert_int_equal(tu_count_dir(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "%s/format", qdir);
+	assert_int_not_equal(access(cmd, F_OK), 0);
 	tu_write(qdir, "manifests/rev-0005.json", good);
 
 	/* What each revision reads as before, kept to compare. */
@@ -572,6 +571,12 @@ static void test_upgrade(void **state)
 	assert_int_equal(tu_count_dir(cmd), 0);
 	assert_int_equal(quire_manifest_current(qdir, &cur), 0);
 	assert_string_equal(cur, json_string_value(json_object_get(names, "rev-0007")));
+	char *format = NULL;
+	assert_true(asprintf(&format, "%s/format", qdir) > 0);
+	char *ftext = tu_slurp(format);
+	assert_string_equal(ftext, "2\n");
+	free(ftext);
+	free(format);
 	/* A crash after current moved: the format-1 files are back; a second upgrade writes no
 	 * pack and removes them. */
 	snprintf(cmd, sizeof(cmd), "cp '%s/v1/'*.json '%s/manifests/'", dir, qdir);

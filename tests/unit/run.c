@@ -197,7 +197,7 @@ static void test_second_run_nothing_to_do(void **state)
 	assert_int_equal(res.produced + res.cached + res.unchanged + res.failed + res.blocked, 0);
 	assert_int_equal(res.out_written, 0);
 	assert_int_equal(t.start + t.produced + t.cached, 0);
-	assert_int_equal(tu_count_dir(".quire/manifests"), 1);
+	assert_int_equal(tu_count_dir(".quire/revs"), 1);
 	char *cur = tu_slurp(".quire/current");
 	assert_int_equal(strlen(cur), 65);
 	assert_memory_equal(cur, tu_rev(".", 1), 64);
