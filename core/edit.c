@@ -44,7 +44,7 @@ int quire_edit_begin(struct quire_edit **out, const struct quire_project *p, con
 	if (!err)
 		err = quire_blob_check_dirs(p->qdir);
 	if (!err)
-		quire__store_upgrade(p->qdir); /* before current is read */
+		err = quire__store_upgrade(p->qdir); /* before current is read */
 	if (!err)
 		err = quire_store_open(&e->store, p->qdir, 0);
 	if (!err)

@@ -119,9 +119,10 @@ void quire__rev2_drop_text(const char *qdir, const char *rev);
  * then its pack written. name: 65 bytes. */
 int quire__rev2_commit(const char *qdir, const json_t *m, struct quire_mbase *base, char name[65],
 		       int (*hook)(void *ud, const char *name), void *ud);
-/* Moves qdir's history to format 2 unless it is there (quire_rev2_upgrade): what a command
- * that commits does first, under the lock, before it reads current. */
-void quire__store_upgrade(const char *qdir);
+/* Moves qdir's history to format 2 unless it is there, format-1 manifests and all
+ * (quire_rev2_upgrade): what a command that commits does first, under the lock, before it
+ * reads current. An error only when the move started and could not finish. */
+int quire__store_upgrade(const char *qdir);
 /* The format-1 manifests on disk, sorted (what the upgrade converts). */
 int quire__manifest_list_v1(const char *qdir, char ***names, size_t *n);
 

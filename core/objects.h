@@ -124,10 +124,11 @@ int quire_rev2_diff(struct quire_objs *o, const char *a, const char *b,
 int quire_rev2_convert(const char *qdir, struct quire_objs *o, json_t *names, int lenient);
 
 /* Moves qdir's history to format 2: every format-1 manifest converted (one that cannot be
- * read stops it, nothing removed), .quire/current rewritten with the converted names, then
- * the format-1 manifests (and their indexes) removed; names (when given) gets the map. Run
- * again after a crash, it finds the revisions converted and finishes. Commands do not call
- * it yet (they still commit format 1); the tests' quire-test-upgrade does. */
+ * read stops it: the packs it wrote are removed unless current names a format-2 revision),
+ * .quire/current rewritten with the converted names, quire.db's runs renamed, the format-1
+ * manifests (and their indexes) removed, .quire/format written, the heads rendered; names
+ * (when given) gets the map. Run again after a crash, it finds the revisions converted and
+ * finishes. Commands that commit call it through quire__store_upgrade. */
 int quire_rev2_upgrade(const char *qdir, json_t *names);
 
 /* Whether format-1 revision rev of qdir, converted with the rest of its history (in memory),

@@ -421,7 +421,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 		quire_run__reserve_make(p->qdir);
 	/* A store made by an earlier quire moves to format 2 before current is read. */
 	if (!err)
-		quire__store_upgrade(p->qdir);
+		err = quire__store_upgrade(p->qdir);
 	if (err || (err = quire_store_open(&store, p->qdir, 0)) ||
 	    (err = quire__run_recover(p, store, res->recovered, sizeof(res->recovered))) ||
 	    (err = merge_heads(p, store, o, res)) ||

@@ -100,6 +100,10 @@ int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t 
 	int err = quire_store_events_text(store, run, fold_cb, &fc);
 	if (fc.err)
 		err = fc.err;
+	/* A run quire 0.1 started (named rev-NNNN when it started), committed now in format 2. */
+	const char *named = json_string_value(json_object_get(m, "revision"));
+	if (!err && named && !strcmp(rev, QUIRE_REV_PENDING) && !quire_rev_is_digest(named))
+		json_object_set_new(m, "revision", json_string(rev));
 	/* A slim manifest's files, inputs and counts are empty until run.start sets them. */
 	if (!err && ((base && !fc.started) || !json_is_string(json_object_get(m, "revision")) ||
 		     strcmp(json_string_value(json_object_get(m, "revision")), rev)))
@@ -266,7 +270,9 @@ int quire__run_recover(struct quire_project *p, struct quire_store *store, char 
 						NULL, NULL, NULL, NULL);
 		/* A name whose file was never put in place: made again (and named again). */
 		snprintf(name, sizeof(name), "%s",
-			 quire_rev_is_digest(rev) ? QUIRE_REV_PENDING : rev);
+			 quire_rev_is_digest(rev) || quire__store_format2(p->qdir)
+				 ? QUIRE_REV_PENDING
+				 : rev);
 		if (!err)
 			err = quire__run_commit(p->qdir, store, run, name, parent, NULL, NULL);
 		if (!err)

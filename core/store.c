@@ -489,17 +489,23 @@ int quire_store_run_name(struct quire_store *s, int64_t run, const char *rev)
 
 int quire_store_rename_revisions(struct quire_store *s, const json_t *names)
 {
-	sqlite3_stmt *st[2] = { NULL, NULL };
+	/* A run still unfinished (killed) is committed from its events by the next command:
+	 * its start event names its parent too. */
+	static const char *const sql[3] = {
+		"UPDATE runs SET rev = ?1 WHERE rev = ?2",
+		"UPDATE runs SET parent = ?1 WHERE parent = ?2",
+		"UPDATE events SET data = replace(data, '\"' || ?2 || '\"', '\"' || ?1 || '\"') "
+		"WHERE kind = 'run.start' AND run IN (SELECT id FROM runs WHERE state = 'running')",
+	};
+	sqlite3_stmt *st[3] = { NULL, NULL, NULL };
 	int err = quire_store_begin(s);
-	if (!err && (sqlite3_prepare_v2(s->db, "UPDATE runs SET rev = ?1 WHERE rev = ?2", -1,
-					&st[0], NULL) != SQLITE_OK ||
-		     sqlite3_prepare_v2(s->db, "UPDATE runs SET parent = ?1 WHERE parent = ?2", -1,
-					&st[1], NULL) != SQLITE_OK))
-		err = db_error(s, "renaming the runs' revisions");
+	for (int k = 0; k < 3 && !err; k++)
+		if (sqlite3_prepare_v2(s->db, sql[k], -1, &st[k], NULL) != SQLITE_OK)
+			err = db_error(s, "renaming the runs' revisions");
 	const char *from;
 	json_t *to;
 	json_object_foreach(err ? NULL : (json_t *)names, from, to) {
-		for (int k = 0; k < 2 && !err; k++) {
+		for (int k = 0; k < 3 && !err; k++) {
 			sqlite3_reset(st[k]);
 			sqlite3_bind_text(st[k], 1, json_string_value(to), -1, SQLITE_STATIC);
 			sqlite3_bind_text(st[k], 2, from, -1, SQLITE_STATIC);
@@ -509,8 +515,8 @@ int quire_store_rename_revisions(struct quire_store *s, const json_t *names)
 		if (err)
 			break;
 	}
-	sqlite3_finalize(st[0]);
-	sqlite3_finalize(st[1]);
+	for (int k = 0; k < 3; k++)
+		sqlite3_finalize(st[k]);
 	if (!err)
 		err = quire_store_commit(s);
 	else

@@ -22,6 +22,7 @@ struct conv {
 	char *parents[2];
 	size_t np;
 	int done, skipped;
+	int v2; /* a parent already in format 2 (rev), named by its own name or its alias */
 	long long gen;
 	char rev[65];
 };
@@ -51,7 +52,8 @@ static int update_from(const char *qdir, struct quire_objs *o, struct last *last
 		json_decref(last->m);
 		last->name = NULL;
 		last->m = NULL;
-		int err = quire_manifest_load(qdir, parent->name, &last->m);
+		int err = quire_manifest_load(qdir, parent->v2 ? parent->rev : parent->name,
+					      &last->m);
 		if (err)
 			return err;
 		last->name = quire__xstrdup(parent->name);
@@ -113,6 +115,27 @@ static int convert_one(const char *qdir, struct quire_objs *o, struct conv *c, s
 	return err;
 }
 
+/* Parent name as a revision already in format 2 (its own name, or a converted revision's
+ * alias): 1 with *pc filled (done), or 0 when there is none o can read. */
+static int v2_parent(const char *qdir, struct quire_objs *o, const char *name, struct conv *pc)
+{
+	char rev[65];
+	if (quire__rev2_here(qdir, name))
+		snprintf(rev, sizeof(rev), "%s", name);
+	else if (quire_objs_alias(o, name, rev))
+		rev[0] = '\0';
+	json_t *r = NULL;
+	if (!rev[0] || quire_rev2_read(o, rev, 0, &r, NULL)) {
+		quire_error_clear();
+		return 0;
+	}
+	*pc = (struct conv){ .name = quire__xstrdup(name), .done = 1, .v2 = 1 };
+	snprintf(pc->rev, sizeof(pc->rev), "%s", rev);
+	pc->gen = json_integer_value(json_object_get(r, "generation"));
+	json_decref(r);
+	return 1;
+}
+
 int quire_rev2_convert(const char *qdir, struct quire_objs *o, json_t *names, int lenient)
 {
 	char **list = NULL;
@@ -120,7 +143,7 @@ int quire_rev2_convert(const char *qdir, struct quire_objs *o, json_t *names, in
 	int err = quire__manifest_list_v1(qdir, &list, &n);
 	if (err)
 		return err;
-	struct conv *c = quire__xcalloc(n + 1, sizeof(*c));
+	struct conv *c = quire__xcalloc(3 * n + 1, sizeof(*c));
 	struct last last = { 0 };
 	for (size_t k = 0; k < n && !err; k++) {
 		c[k].name = list[k];
@@ -131,6 +154,14 @@ int quire_rev2_convert(const char *qdir, struct quire_objs *o, json_t *names, in
 			err = 0;
 		}
 	}
+	/* Parents already in format 2 (a manifest committed onto a format-2 head, or one a
+	 * clone still on quire 0.1 made onto a revision this store has converted): kept as
+	 * parents, not taken for absent. */
+	size_t total = n;
+	for (size_t k = 0; k < n && !err; k++)
+		for (size_t p = 0; p < c[k].np; p++)
+			if (!find(c, total, c[k].parents[p]))
+				total += v2_parent(qdir, o, c[k].parents[p], &c[total]);
 	/* Passes over the list: each converts what its parents allow (a history is a DAG). */
 	size_t left = n;
 	for (size_t k = 0; k < n; k++)
@@ -140,12 +171,12 @@ int quire_rev2_convert(const char *qdir, struct quire_objs *o, json_t *names, in
 		for (size_t k = 0; k < n && !err; k++) {
 			int ready = !c[k].done;
 			for (size_t p = 0; ready && p < c[k].np; p++) {
-				struct conv *pc = find(c, n, c[k].parents[p]);
+				struct conv *pc = find(c, total, c[k].parents[p]);
 				ready = !pc || pc->done;
 			}
 			if (!ready)
 				continue;
-			err = convert_one(qdir, o, c, n, &c[k], &last);
+			err = convert_one(qdir, o, c, total, &c[k], &last);
 			if (err && lenient) {
 				/* Not readable: its children count it as absent. */
 				c[k].done = c[k].skipped = 1;
@@ -168,6 +199,8 @@ int quire_rev2_convert(const char *qdir, struct quire_objs *o, json_t *names, in
 		free(c[k].parents[1]);
 		free(list[k]);
 	}
+	for (size_t k = n; k < total; k++)
+		free(c[k].name);
 	free(c);
 	free(list);
 	free(last.name);
@@ -206,18 +239,26 @@ int quire_rev2_upgrade(const char *qdir, json_t *names)
 		const char *k;
 		json_t *v;
 		json_object_foreach(map, k, v) {
-			char *path =
-				quire__xasprintf("%s/revs/%s.objects", qdir, json_string_value(v));
-			unlink(path);
-			free(path);
+			/* The first part, then the later ones (<name>.2.objects and on). */
+			for (int part = 1;; part++) {
+				char *path =
+					part == 1 ? quire__xasprintf("%s/revs/%s.objects", qdir,
+								     json_string_value(v))
+						  : quire__xasprintf("%s/revs/%s.%d.objects", qdir,
+								     json_string_value(v), part);
+				int gone = unlink(path) != 0;
+				free(path);
+				if (gone && part > 1)
+					break;
+			}
 		}
 	}
 	char **heads = NULL;
 	size_t nheads = 0;
 	if (!err)
 		err = quire_manifest_head_list(qdir, &heads, &nheads);
-	/* current first, durably: a crash after it leaves format-1 files that a second
-	 * upgrade (finding every revision converted) removes. */
+	/* current first, durably: after it every step is done again by the next upgrade (the
+	 * revisions found converted, the rows renamed, the old files removed). */
 	struct quire_buf b = QUIRE_BUF_INIT;
 	for (size_t k = 0; k < nheads; k++) {
 		const char *v2 = json_string_value(json_object_get(map, heads[k]));
@@ -242,12 +283,8 @@ int quire_rev2_upgrade(const char *qdir, json_t *names)
 		quire_store_close(s);
 	}
 	free(db);
-	/* From here commits write format 2. */
-	if (!err) {
-		char *path = quire__xasprintf("%s/format", qdir);
-		err = quire_fs_write_atomic(path, "2\n", 2, 0644);
-		free(path);
-	}
+	/* The old files go before the store is marked: a crash among them leaves it to the
+	 * next upgrade. */
 	const char *v1;
 	json_t *v;
 	json_object_foreach(err ? NULL : map, v1, v) {
@@ -262,7 +299,14 @@ int quire_rev2_upgrade(const char *qdir, json_t *names)
 		if (err)
 			break;
 	}
-	/* The heads rendered for their indexes: the next commit is made from what it changed. */
+	/* From here commits write format 2. */
+	if (!err) {
+		char *path = quire__xasprintf("%s/format", qdir);
+		err = quire_fs_write_atomic(path, "2\n", 2, 0644);
+		free(path);
+	}
+	/* The heads rendered for their indexes: the next commit is made from what it changed
+	 * (a cache: one that cannot be rendered only costs that). */
 	char **now = NULL;
 	size_t nnow = 0;
 	if (!err && !quire_manifest_head_list(qdir, &now, &nnow))
@@ -272,7 +316,8 @@ int quire_rev2_upgrade(const char *qdir, json_t *names)
 				quire_manifest_reindex(qdir, now[k], m);
 			json_decref(m);
 		}
-	quire_error_clear();
+	if (!err)
+		quire_error_clear();
 	for (size_t k = 0; k < nnow; k++)
 		free(now[k]);
 	free(now);
@@ -280,15 +325,34 @@ int quire_rev2_upgrade(const char *qdir, json_t *names)
 	return err;
 }
 
-void quire__store_upgrade(const char *qdir)
+int quire__store_upgrade(const char *qdir)
 {
-	if (quire__store_format2(qdir))
-		return;
-	/* One that cannot be moved (a damaged manifest, which fsck names; a store this user
-	 * cannot write) stays in format 1, readable and written as before, and is moved by
-	 * the first writer after it is mended. */
-	if (quire_rev2_upgrade(qdir, NULL))
+	char **v1 = NULL;
+	size_t n = 0;
+	quire__manifest_list_v1(qdir, &v1, &n);
+	for (size_t k = 0; k < n; k++)
+		free(v1[k]);
+	free(v1);
+	/* Format-1 manifests in a store in format 2: an upgrade a crash cut short, or what a
+	 * clone still on quire 0.1 committed, merged in by git. */
+	if (quire__store_format2(qdir) && !n)
+		return 0;
+	int err = quire_rev2_upgrade(qdir, NULL);
+	if (!err)
+		return 0;
+	/* One that cannot be moved before current moved (a damaged manifest, which fsck
+	 * names; a store this user cannot write) stays in format 1, readable and written as
+	 * before, and is moved by the first writer after it is mended. After current moved
+	 * the command stops: a commit in format 1 onto a format-2 head is not made. */
+	char *why = quire__xstrdup(quire_error_last());
+	if (names_v2_head(qdir)) {
+		err = quire_error_set(err, "moving this project's history to format 2: %s", why);
+	} else {
 		quire_error_clear();
+		err = 0;
+	}
+	free(why);
+	return err;
 }
 
 /* Format 1's entries and what a revision gives back compared without their takes' records

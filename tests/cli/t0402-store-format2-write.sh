@@ -1,5 +1,5 @@
 #!/bin/bash
-# Commits on a store moved to format 2 (quire-test-upgrade: commands do not move one yet):
+# Commits on a store moved to format 2 (quire-test-upgrade, as the first writer would):
 # each revision is one pack, small when little changed; no format-1 manifest is written; the
 # head keeps a local rendering of its text for its index (the old head's is removed, a lost
 # one is made again); two clones' heads merge; a run killed after its revision was named is

@@ -1,6 +1,6 @@
-/* quire-test-upgrade DIR: moves the store of project DIR to format 2 (quire_rev2_upgrade) and
- * prints each format-1 name and its format-2 name, one pair a line, so the tests can read a
- * format-2 store through the commands before commands write one. */
+/* quire-test-upgrade DIR: moves the store of project DIR to format 2 (quire_rev2_upgrade), as
+ * a command that commits would first, and prints each format-1 name and its format-2 name,
+ * one pair a line, so the tests can read a moved store before anything writes to it. */
 #include <stdio.h>
 #include <stdlib.h>
 

@@ -69,8 +69,9 @@ int quire_store_run_has_start(struct quire_store *s, int64_t run);
 /* Records the name run's revision is being given (its manifest written, not yet in place). */
 int quire_store_run_name(struct quire_store *s, int64_t run, const char *rev);
 
-/* Renames the revisions the runs name (their own and their parents'), names mapping each old
- * name to its new one (the upgrade to format 2): merge and recovery find them again. */
+/* Renames the revisions the runs name (their own and their parents', and the parent in an
+ * unfinished run's start event), names mapping each old name to its new one (the upgrade to
+ * format 2): merge and recovery find them again. */
 int quire_store_rename_revisions(struct quire_store *s, const json_t *names);
 
 /* Marks a run committed (its manifest written and `current` moved) or abandoned; rev, when
