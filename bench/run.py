@@ -357,25 +357,26 @@ def git_bytes(repo, qdir, runner):
     return store_disk(os.path.join(repo, ".git", "objects"))["content"]
 
 
-def build_revbytes(args, runner, tmp):
-    lib = find_libquire(args.quire)
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if not (lib and cc):
-        return None
-    exe = os.path.join(tmp, "revbytes")
-    if not os.path.exists(exe):
-        build = os.path.dirname(os.path.dirname(lib))
-        runner.run([cc, "-O2", "-std=c17", "-D_GNU_SOURCE", "-I", os.path.join(ROOT, "core", "include"),
-                    "-I", os.path.join(ROOT, "core"), "-I", build,
-                    os.path.join(HERE, "revbytes.c"), lib, "-lcrypto", "-ljansson", "-lpthread",
-                    "-lsqlite3", "-lyaml", "-ldl", "-lm", "-o", exe], tmp)
-    return exe
+def part_bytes(qdir):
+    """Bytes held under qdir by part: revs/ (the revisions' packs), quire.db (with its WAL),
+    blobs/, runs/ and the rest."""
+    parts = {}
+    for root, _, names in os.walk(qdir):
+        rel = os.path.relpath(root, qdir).split(os.sep)[0]
+        for name in names:
+            try:
+                size = os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                continue
+            key = rel if rel in ("revs", "blobs", "runs") else (
+                "quire.db" if name.startswith("quire.db") else "other")
+            parts[key] = parts.get(key, 0) + size
+    return parts
 
 
 def revision_bytes(tool, args, runner, tmp):
-    """One scene's prompt changed once more: the bytes its revision adds to .quire and to a
-    git repository after gc (format 1, as quire writes now), and the same revision's pack in
-    format 2 (bench/revbytes.c converting the history) and in git."""
+    """One scene's prompt changed once more: the bytes its revision adds to .quire (and of
+    that, its pack in revs/ and quire.db's growth) and to a git repository after gc."""
     if not shutil.which("git"):
         return None
     q = os.path.join(tool.d, ".quire")
@@ -383,42 +384,16 @@ def revision_bytes(tool, args, runner, tmp):
     runner.run(["git", "init", "-q"], repo)
     g0 = git_bytes(repo, q, runner)
     q0 = store_disk(q)["content"]
+    p0 = part_bytes(q)
     append(os.path.join(tool.d, "prompts", "scene-0-0.md"), "Measured.\n")
     tool.build(2)
-    res = {"quire": store_disk(q)["content"] - q0, "git": git_bytes(repo, q, runner) - g0}
+    p1 = part_bytes(q)
+    res = {"quire": store_disk(q)["content"] - q0, "git": git_bytes(repo, q, runner) - g0,
+           "pack": p1.get("revs", 0) - p0.get("revs", 0),
+           "db": p1.get("quire.db", 0) - p0.get("quire.db", 0)}
     discard(repo)
-    exe = build_revbytes(args, runner, tmp)
-    if exe:
-        conv = os.path.join(tmp, "revbytes-store")
-        shutil.copytree(q, conv, ignore=shutil.ignore_patterns("blobs", "runs", "quire.db*"))
-        _, _, out, _ = runner.run([exe, conv], tmp)
-        lines = [ln.split() for ln in out.splitlines() if len(ln.split()) == 3]
-        if lines:
-            res["format2"] = int(lines[-1][2])
-            # git: every pack but the last revision's, then that one
-            last = lines[-1][1]
-            repo = tempfile.mkdtemp(prefix="git2-", dir=tmp)
-            runner.run(["git", "init", "-q"], repo)
-            held = os.path.join(tmp, "revbytes-last")
-            os.makedirs(held, exist_ok=True)
-            revs = os.path.join(conv, "revs")
-            for name in os.listdir(revs):
-                if name.startswith(last):
-                    os.rename(os.path.join(revs, name), os.path.join(held, name))
-            only = os.path.join(tmp, "revbytes-only")
-            os.makedirs(os.path.join(only, "revs"), exist_ok=True)
-            for name in os.listdir(revs):
-                shutil.copy(os.path.join(revs, name), os.path.join(only, "revs"))
-            a = git_bytes(repo, only, runner)
-            for name in os.listdir(held):
-                shutil.copy(os.path.join(held, name), os.path.join(only, "revs"))
-            res["format2_git"] = git_bytes(repo, only, runner) - a
-            for x in (repo, only, held, conv):
-                discard(x)
-    log("  one scene's revision adds %d bytes to .quire, %d to git after gc%s"
-        % (res["quire"], res["git"],
-           "; format 2: %d, %d to git" % (res["format2"], res["format2_git"])
-           if "format2" in res else ""))
+    log("  one scene's revision adds %d bytes to .quire (its pack %d, quire.db %d), %d to git "
+        "after gc" % (res["quire"], res["pack"], res["db"], res["git"]))
     return res
 
 
@@ -662,9 +637,9 @@ def report(results, hashr, conc, args):
         rb = r.get("revbytes")
         if rb:
             for label, key in (("bytes one scene's revision adds to `.quire`", "quire"),
-                               ("the same, to a git repository after `git gc`", "git"),
-                               ("format 2 (bench/revbytes.c): that revision's pack", "format2"),
-                               ("format 2: the pack, to git after `git gc`", "format2_git")):
+                               ("of which its pack, `.quire/revs/`", "pack"),
+                               ("of which quire.db's events", "db"),
+                               ("the same revision, to a git repository after `git gc`", "git")):
                 if key not in rb:
                     continue
                 ok = rb[key] <= 64 * 1024
