@@ -494,8 +494,9 @@ int quire_store_rename_revisions(struct quire_store *s, const json_t *names)
 	static const char *const sql[3] = {
 		"UPDATE runs SET rev = ?1 WHERE rev = ?2",
 		"UPDATE runs SET parent = ?1 WHERE parent = ?2",
-		"UPDATE events SET data = replace(data, '\"' || ?2 || '\"', '\"' || ?1 || '\"') "
-		"WHERE kind = 'run.start' AND run IN (SELECT id FROM runs WHERE state = 'running')",
+		("UPDATE events SET data = replace(data, '\"' || ?2 || '\"', '\"' || ?1 || '\"') "
+		 "WHERE kind = 'run.start' AND run IN (SELECT id FROM runs WHERE state = "
+		 "'running')"),
 	};
 	sqlite3_stmt *st[3] = { NULL, NULL, NULL };
 	int err = quire_store_begin(s);
