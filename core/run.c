@@ -393,6 +393,18 @@ static int plan_restored(struct quire_project *p, struct quire_store *store, con
 	return err;
 }
 
+/* Under the lock, before current is read: the scratch directory emptied, the blob shards
+ * checked, the full-disk reserve made, and a store made by an earlier quire moved to
+ * format 2. */
+static int prepare_store(struct quire_project *p, const char *tmpdir)
+{
+	quire__run_clear_tmp(tmpdir);
+	int err = quire_fs_mkdirs(tmpdir, 0755);
+	if (!err && !(err = quire_blob_check_dirs(p->qdir)))
+		quire_run__reserve_make(p->qdir);
+	return err ? err : quire__store_upgrade(p->qdir);
+}
+
 int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct quire_run_result *res)
 {
 	memset(res, 0, sizeof(*res));
@@ -416,13 +428,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 	if (err)
 		return err;
 	char *tmpdir = quire__xasprintf("%s/tmp", p->qdir);
-	quire__run_clear_tmp(tmpdir);
-	if (!(err = quire_fs_mkdirs(tmpdir, 0755)) && !(err = quire_blob_check_dirs(p->qdir)))
-		quire_run__reserve_make(p->qdir);
-	/* A store made by an earlier quire moves to format 2 before current is read. */
-	if (!err)
-		err = quire__store_upgrade(p->qdir);
-	if (err || (err = quire_store_open(&store, p->qdir, 0)) ||
+	if ((err = prepare_store(p, tmpdir)) || (err = quire_store_open(&store, p->qdir, 0)) ||
 	    (err = quire__run_recover(p, store, res->recovered, sizeof(res->recovered))) ||
 	    (err = merge_heads(p, store, o, res)) ||
 	    (err = quire_manifest_current(p->qdir, &current)))
