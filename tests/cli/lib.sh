@@ -89,6 +89,16 @@ interrupt() {
 	check "$3 stops at once, not after its transfers" test $(($(date +%s) - t0)) -le "$2"
 }
 
+# wait_for N FILE: until FILE (a 'run --json' going on) has N "produced" events, at most
+# about 20 s: a run to kill part way.
+wait_for() {
+	for _ in $(seq 200); do
+		[ "$(grep -c '"event":"produced"' "$2" 2>/dev/null || true)" -ge "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # Revisions are named by the digest of their manifest, so tests name them by position:
 # revfull N is the whole name of the project's Nth revision (1 the oldest, as 'inspect --log'
 # orders them; run in the project), rev N the 12 characters quire shows.

@@ -4,14 +4,6 @@
 . "$(dirname "$0")/lib.sh"
 new_story s
 
-# wait_for N FILE: until FILE has N "produced" events (at most ~20 s).
-wait_for() {
-	for _ in $(seq 200); do
-		[ "$(grep -c '"event":"produced"' "$2" 2>/dev/null || true)" -ge "$1" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 QUIRE_MOCK_LATENCY_MS=150 "$QUIRE" run -j 2 --json >killed.out 2>killed.err &
 pid=$!

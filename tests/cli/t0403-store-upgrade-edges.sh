@@ -8,13 +8,6 @@
 . "$(dirname "$0")/lib.sh"
 cp -r "$FIXTURES/store-v1" s && cd s || exit 1
 chmod -R u+w .
-wait_for() {
-	for _ in $(seq 200); do
-		[ "$(grep -c '"event":"produced"' "$2" 2>/dev/null || true)" -ge "$1" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
 cp .quire/manifests/rev-0003.json "$TRASH/good.json"
 python3 - .quire/manifests/rev-0003.json <<'PY'
 import sys
