@@ -182,8 +182,8 @@ int quire__mbase_map(struct quire_mbase *b)
 		return 0;
 	void *m = mmap(NULL, b->size, PROT_READ, MAP_PRIVATE, b->fd, 0);
 	if (m == MAP_FAILED)
-		return quire_error_set(QUIRE_EIO, "cannot map .quire/manifests/%s.json: %s", b->rev,
-				       strerror(errno));
+		return quire_error_set(QUIRE_EIO, "cannot map the text of revision %.12s: %s",
+				       b->rev, strerror(errno));
 	b->map = m;
 	return 0;
 }
@@ -371,8 +371,8 @@ static int peek_ex(const json_t *m, struct quire_mbase *base, const char *id, js
 	json_decref(json_loadb(base->map + r->off, r->len, 0, &je));
 	return quire_error_set(
 		QUIRE_ECORRUPT,
-		".quire/manifests/%s.json: the entry of '%s' (byte %zu) does not match "
-		".quire/runs/%s-index.tsv: %s",
+		"the text of revision %.12s (its manifest, or its rendering in .quire/runs/): the "
+		"entry of '%s' (byte %zu) does not match .quire/runs/%s-index.tsv: %s",
 		base->rev, id, r->off, base->rev, je.text);
 }
 

@@ -325,7 +325,7 @@ int quire__rev2_commit(const char *qdir, const json_t *m, struct quire_mbase *ba
 		/* What the fold changed, onto the first parent's tree. */
 		err = quire_rev2_update(o, &in, ps[0], ch, n, name);
 	} else if (!err) {
-		/* Every entry is in m (a first build, a merge): built whole. */
+		/* A first build: every entry is in m, built whole. */
 		json_t *arts = json_object();
 		for (size_t k = 0; k < n; k++)
 			if (ch[k].entry)
@@ -334,7 +334,7 @@ int quire__rev2_commit(const char *qdir, const json_t *m, struct quire_mbase *ba
 		err = quire_rev2_build(o, &in, name);
 	}
 	/* Told before the pack takes its name: a kill after this finds the name and either the
-	 * pack (committed) or none (made again, to the same name). */
+	 * pack (committed) or none (made again from the run's events). */
 	if (!err && hook)
 		err = hook(ud, name);
 	if (!err)
