@@ -19,6 +19,7 @@
 #include "quire/run.h"
 #include "quire/store.h"
 #include "blob_pack.h"
+#include "manifest_internal.h"
 #include "util.h"
 
 static void keep(void *ud, const char *digest)
@@ -168,6 +169,39 @@ static void sweep_files(struct sweep *w)
 	free(w->packed);
 }
 
+/* The local renderings of format-2 revisions that are no longer heads (a kill between a
+ * commit and current's move leaves the old head's, 21 MB at 10k): caches nothing reads. */
+static void drop_renderings(const char *qdir)
+{
+	char **heads = NULL;
+	size_t nheads = 0;
+	if (quire_manifest_head_list(qdir, &heads, &nheads)) {
+		quire_error_clear();
+		return;
+	}
+	char *dir = quire__xasprintf("%s/runs", qdir);
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		char name[65];
+		size_t len = strlen(e->d_name);
+		if (len != 64 + 5 || strcmp(e->d_name + 64, ".json"))
+			continue;
+		snprintf(name, sizeof(name), "%.64s", e->d_name);
+		int head = 0;
+		for (size_t k = 0; k < nheads && !head; k++)
+			head = !strcmp(heads[k], name);
+		if (!head && quire_rev_is_digest(name))
+			quire__rev2_drop_text(qdir, name);
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+	for (size_t k = 0; k < nheads; k++)
+		free(heads[k]);
+	free(heads);
+}
+
 int quire_gc(const char *root, int dry_run, struct quire_gc_stats *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -211,6 +245,8 @@ int quire_gc(const char *root, int dry_run, struct quire_gc_stats *st)
 	}
 	size_t from_pack = st->removed - before;
 	sweep_files(&w);
+	if (!dry_run)
+		drop_renderings(qdir);
 	/* The space of removed packed blobs goes back to the file system. */
 	if (!dry_run && from_pack && (err = quire__pack_vacuum(qdir)))
 		goto out;
