@@ -58,6 +58,7 @@ void quire_mbase_free(struct quire_mbase *b)
 		close(b->spill_fd);
 	quire_buf_release(&b->spill);
 	free(b->spilldir);
+	free(b->text_name);
 	free(b->crows);
 	quire__arena_release(&b->strings);
 	quire__table_release(&b->ids);
@@ -182,8 +183,8 @@ int quire__mbase_map(struct quire_mbase *b)
 		return 0;
 	void *m = mmap(NULL, b->size, PROT_READ, MAP_PRIVATE, b->fd, 0);
 	if (m == MAP_FAILED)
-		return quire_error_set(QUIRE_EIO, "cannot map the text of revision %.12s: %s",
-				       b->rev, strerror(errno));
+		return quire_error_set(QUIRE_EIO, "cannot map %s: %s",
+				       b->text_name ? b->text_name : b->rev, strerror(errno));
 	b->map = m;
 	return 0;
 }
@@ -371,9 +372,8 @@ static int peek_ex(const json_t *m, struct quire_mbase *base, const char *id, js
 	json_decref(json_loadb(base->map + r->off, r->len, 0, &je));
 	return quire_error_set(
 		QUIRE_ECORRUPT,
-		"the text of revision %.12s (its manifest, or its rendering in .quire/runs/): the "
-		"entry of '%s' (byte %zu) does not match .quire/runs/%s-index.tsv: %s",
-		base->rev, id, r->off, base->rev, je.text);
+		"%s: the entry of '%s' (byte %zu) does not match .quire/runs/%s-index.tsv: %s",
+		base->text_name ? base->text_name : base->rev, id, r->off, base->rev, je.text);
 }
 
 int quire__mb_materialise(json_t *m, struct quire_mbase *base, const char *id, json_t **entry,

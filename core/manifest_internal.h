@@ -32,6 +32,7 @@ extern const char *const quire__index_int[INDEX_NINT];
 struct quire_mbase {
 	int refs;
 	char *rev;	 /* the revision whose text this is; NULL for rows of a manifest */
+	char *text_name; /* that text's file, as messages name it (NULL: "revision <rev>") */
 	int fd;		 /* the manifest's file, held open; -1 when there is no text */
 	const char *map; /* its text, mapped read-only; NULL until first needed */
 	size_t size;
