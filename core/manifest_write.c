@@ -485,21 +485,19 @@ void quire_manifest_reindex(const char *qdir, const char *rev, const json_t *m)
 	struct span *spans = NULL;
 	size_t nspans = 0;
 	struct stat st;
+	/* The spans hold only if the file is, byte for byte, what quire writes for m. */
 	int err = manifest_text(m, NULL, &text, &spans, &nspans);
+	int same = !err && quire_fs_read(path, &file, 1u << 30) == 0 && file.len == text.len &&
+		   !memcmp(file.ptr, text.ptr, text.len);
 	/* A format-2 head without its rendering (a clone, a lost cache) or with one that is not
 	 * the revision's (damaged): rendered now. */
-	int v2 = !err && quire__rev2_here(qdir, rev);
-	if (v2 && (quire_fs_read(path, &file, 1u << 30) || file.len != text.len ||
-		   memcmp(file.ptr, text.ptr, text.len))) {
+	if (!err && !same && quire__rev2_here(qdir, rev)) {
 		char *dir = quire__xasprintf("%s/runs", qdir);
-		if (quire_fs_mkdirs(dir, 0755) == 0)
-			quire_fs_write_atomic(path, text.ptr, text.len, 0644);
+		same = quire_fs_mkdirs(dir, 0755) == 0 &&
+		       quire_fs_write_atomic(path, text.ptr, text.len, 0644) == 0;
 		free(dir);
 	}
-	quire_buf_release(&file);
-	/* The spans hold only if the file is, byte for byte, what quire writes for m. */
-	if (!err && stat(path, &st) == 0 && quire_fs_read(path, &file, 1u << 30) == 0 &&
-	    file.len == text.len && !memcmp(file.ptr, text.ptr, text.len))
+	if (same && stat(path, &st) == 0)
 		write_index(qdir, rev, &st, spans, nspans);
 	quire_error_clear();
 	quire_buf_release(&text);
