@@ -276,11 +276,10 @@ int quire_history_log(const char *qdir, json_t **out)
 	for (size_t k = 0; k < n; k++) {
 		json_t *m = NULL;
 		long long narts = 0;
-		/* One handle on the objects for every format-2 revision (its own object and
-		 * inputs read, not its tree). */
+		/* One handle on the objects for every format-2 revision (its own object read,
+		 * nothing under it). */
 		int herr = quire__rev2_here(qdir, names[k])
-				   ? quire__rev2_read(qdir, &objs, names[k],
-						      QUIRE_REV2_INPUTS | QUIRE__REV2_ALIAS, &m,
+				   ? quire__rev2_read(qdir, &objs, names[k], QUIRE__REV2_ALIAS, &m,
 						      &narts)
 				   : quire_manifest_head(qdir, names[k], &m, &narts);
 		if (herr) {
