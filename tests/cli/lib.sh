@@ -99,6 +99,17 @@ wait_for() {
 	return 1
 }
 
+# kill_part_way N DESC: a slow 'run -j 2 --json' (150 ms a call) killed with SIGKILL once it
+# has produced N outputs, checked as DESC; sets done_before to what it produced.
+kill_part_way() {
+	QUIRE_MOCK_LATENCY_MS=150 "$QUIRE" run -j 2 --json >killed.out 2>killed.err &
+	local pid=$!
+	check "$2" wait_for "$1" killed.out
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null
+	done_before=$(grep -c '"event":"produced"' killed.out)
+}
+
 # Revisions are named by the digest of their manifest, so tests name them by position:
 # revfull N is the whole name of the project's Nth revision (1 the oldest, as 'inspect --log'
 # orders them; run in the project), rev N the 12 characters quire shows.

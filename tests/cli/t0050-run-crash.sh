@@ -5,12 +5,7 @@
 new_story s
 
 
-QUIRE_MOCK_LATENCY_MS=150 "$QUIRE" run -j 2 --json >killed.out 2>killed.err &
-pid=$!
-check "the slow run gets part way" wait_for 3 killed.out
-kill -9 "$pid"
-wait "$pid" 2>/dev/null
-done_before=$(grep -c '"event":"produced"' killed.out)
+kill_part_way 3 "the slow run gets part way"
 check "the killed run did not finish" test "$done_before" -lt 11
 
 run_q "plan works on the store the kill left" 0 plan --json

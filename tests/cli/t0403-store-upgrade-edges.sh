@@ -17,12 +17,7 @@ b[i] = ord("!")
 open(p, "wb").write(bytes(b))
 PY
 sed -i 's/^Tone: .*/Tone: bright/' inputs.yaml
-QUIRE_MOCK_LATENCY_MS=150 "$QUIRE" run -j 2 --json >killed.out 2>killed.err &
-pid=$!
-check "a run on the store a damaged manifest keeps in format 1 gets part way" wait_for 3 killed.out
-kill -9 "$pid"
-wait "$pid" 2>/dev/null
-done_before=$(grep -c '"event":"produced"' killed.out)
+kill_part_way 3 "a run on the store a damaged manifest keeps in format 1 gets part way"
 check "the store was not moved" test ! -e .quire/format -a -z "$(ls .quire/revs 2>/dev/null)"
 cp "$TRASH/good.json" .quire/manifests/rev-0003.json
 run_q "the manifest restored, the next run" 0 run --json
