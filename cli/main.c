@@ -7,6 +7,7 @@
 #include "quire-config.h"
 #include "builtin.h"
 #include "quire/error.h"
+#include "quire/manifest.h"
 #include "quire/mem.h"
 #include "quire/project.h"
 #include "quire/provider.h"
@@ -46,7 +47,8 @@ static const char exit_codes[] =
 	"  2    usage error (bad option or argument)\n"
 	"  3    invalid project, blueprint, inputs or id (message names file:line:col)\n"
 	"  4    another quire is writing this project (the lock is held; --wait waits)\n"
-	"  5    the store or file system failed (the disk is full), or a stored file is corrupt\n"
+	"  5    the store or file system failed (the disk is full), a stored file is corrupt,\n"
+	"       or a newer quire made the store (upgrade quire)\n"
 	"  6    run --max-cost: the estimated cost exceeds the limit (nothing was spent)\n"
 	"  7    a file in out/ holds text quire did not write (a hand edit): nothing was\n"
 	"       overwritten; the message says how to keep or discard it\n"
@@ -219,6 +221,12 @@ int main(int argc, char **argv)
 		err = quire_project_find(&root, opt_dir);
 	if (!err && (c->flags & CMD_PROJECT))
 		err = quire_project_open(&env.p, root);
+	if (!err && root) {
+		/* A store a newer quire made is neither read nor written by this one. */
+		char *qdir = project_qdir(root);
+		err = quire_store_format_check(qdir);
+		free(qdir);
+	}
 	if (err) {
 		free(root);
 		return die_core(err);

@@ -2,6 +2,7 @@
  * its pack, .quire/revs/<name>.objects, is on disk and no format-1 manifest has the name.
  * What is read is given the shape format 1's manifests have in memory ("parent", "parents"
  * only for a merge, "format" 1), so every reader of a revision reads either form. */
+#include <ctype.h>
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,15 +171,47 @@ int quire__rev2_alias(const char *qdir, const char *spec, char **rev, size_t *hi
 	return err;
 }
 
-int quire__store_format2(const char *qdir)
+/* What .quire/format says, without the white space around it: "" when it cannot be read (no
+ * file: a store quire 0.1 made, or a new one). */
+static void format_text(const char *qdir, char *out, size_t outlen)
 {
 	char *path = quire__xasprintf("%s/format", qdir);
 	struct quire_buf b = QUIRE_BUF_INIT;
-	int v2 = quire_fs_read(path, &b, 4096) == 0 && b.len >= 1 && b.ptr[0] == '2';
+	size_t n = 0;
+	if (quire_fs_read(path, &b, 4096) == 0) {
+		const char *s = b.ptr, *e = b.ptr + b.len;
+		while (s < e && isspace((unsigned char)*s))
+			s++;
+		while (e > s && isspace((unsigned char)e[-1]))
+			e--;
+		for (; s < e && n + 1 < outlen; s++)
+			out[n++] = isprint((unsigned char)*s) ? *s : '?';
+	}
+	out[n] = '\0';
 	quire_error_clear();
 	quire_buf_release(&b);
 	free(path);
-	return v2;
+}
+
+int quire__store_format2(const char *qdir)
+{
+	char f[8];
+	format_text(qdir, f, sizeof(f));
+	return !strcmp(f, "2");
+}
+
+int quire_store_format_check(const char *qdir)
+{
+	char f[40];
+	format_text(qdir, f, sizeof(f));
+	if (!*f || !strcmp(f, "2"))
+		return 0;
+	/* A newer quire's store read or written by this one could lose what it keeps: nothing
+	 * is touched. */
+	return quire_error_set(QUIRE_ENEWER,
+			       "this project's store is in format '%s' (.quire/format), which this "
+			       "quire does not know (it reads formats 1 and 2): upgrade quire",
+			       f);
 }
 
 char *quire__manifest_text_path(const char *qdir, const char *rev)

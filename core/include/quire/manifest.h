@@ -16,6 +16,11 @@ struct quire_buf;
 #define QUIRE_REV_MAX 72
 #define QUIRE_REV_PENDING "0000000000000000000000000000000000000000000000000000000000000000"
 
+/* 0 when this quire knows the stored form .quire/format names (none: format 1, moved by the
+ * next writer; "2"), else QUIRE_ENEWER saying what it names: every command refuses such a
+ * store before reading or writing it. */
+int quire_store_format_check(const char *qdir);
+
 /* Formats revision number n as "rev-NNNN" into out (at least 16 bytes). */
 void quire_rev_format(long n, char *out, size_t outlen);
 
