@@ -274,10 +274,26 @@ static int read_stored(struct quire_objs *o, const struct loc *l, struct quire_b
 	return 0;
 }
 
-/* A delta's body "<prefix> <suffix>\n<middle>": the object is the base's first prefix bytes,
- * the middle, and the base's last suffix bytes. */
-static int apply_delta(const char *base, size_t blen, const char *d, size_t dlen,
-		       struct quire_buf *out)
+int quire_objs_delta(const char *base, size_t blen, const char *data, size_t len,
+		     struct quire_buf *out)
+{
+	/* What the two share at their ends: one changed upstream of a collector's 10,000 is a
+	 * digest's worth of middle. */
+	size_t pre = 0, suf = 0, max = len < blen ? len : blen;
+	while (pre < max && data[pre] == base[pre])
+		pre++;
+	while (suf < max - pre && data[len - 1 - suf] == base[blen - 1 - suf])
+		suf++;
+	size_t mid = len - pre - suf;
+	if (mid + 64 >= len / 2)
+		return 0;
+	quire_buf_printf(out, "%zu %zu\n", pre, suf);
+	quire_buf_add(out, data + pre, mid);
+	return 1;
+}
+
+int quire_objs_apply_delta(const char *base, size_t blen, const char *d, size_t dlen,
+			   struct quire_buf *out)
 {
 	char *end;
 	unsigned long long pre = strtoull(d, &end, 10), suf = 0;
@@ -321,7 +337,7 @@ static int read_at(struct quire_objs *o, const char *hex, struct quire_buf *out,
 					      hex, where(o, l), bhex);
 		if (!err)
 			err = read_stored(o, l, &d);
-		if (!err && apply_delta(base.ptr, base.len, d.ptr, d.len, out))
+		if (!err && quire_objs_apply_delta(base.ptr, base.len, d.ptr, d.len, out))
 			err = quire_error_set(QUIRE_ECORRUPT, "object %.12s in '%s': not a delta",
 					      hex, where(o, l));
 		quire_buf_release(&base);
@@ -402,22 +418,10 @@ void quire_objs_put_near(struct quire_objs *o, const void *data, size_t len, con
 	}
 	struct quire_buf base = QUIRE_BUF_INIT;
 	if (near && strlen(near) == 64 && find(o, near) && chain_depth(o, near) < DELTA_DEPTH &&
-	    !quire_objs_read(o, near, &base)) {
-		/* What the two share at their ends: one changed upstream of a collector's
-		 * 10,000 is a digest's worth of middle. */
-		const char *p = data;
-		size_t pre = 0, suf = 0, max = len < base.len ? len : base.len;
-		while (pre < max && p[pre] == base.ptr[pre])
-			pre++;
-		while (suf < max - pre && p[len - 1 - suf] == base.ptr[base.len - 1 - suf])
-			suf++;
-		size_t mid = len - pre - suf;
-		if (mid + 64 < len / 2) {
-			memcpy(l.base, near, 64);
-			quire_buf_printf(&o->pend, "%zu %zu\n", pre, suf);
-			quire_buf_add(&o->pend, p + pre, mid);
-			l.len = (uint32_t)(o->pend.len - l.off);
-		}
+	    !quire_objs_read(o, near, &base) &&
+	    quire_objs_delta(base.ptr, base.len, data, len, &o->pend)) {
+		memcpy(l.base, near, 64);
+		l.len = (uint32_t)(o->pend.len - l.off);
 	}
 	quire_buf_release(&base);
 	quire_error_clear();

@@ -53,6 +53,30 @@ void quire_objs_put(struct quire_objs *o, const void *data, size_t len, char hex
 void quire_objs_put_near(struct quire_objs *o, const void *data, size_t len, const char *near,
 			 char hex[65]);
 
+/* A delta of data against base, "<prefix> <suffix>\n<middle>" (data is the base's first
+ * prefix bytes, the middle and the base's last suffix bytes), appended to out when it is
+ * worth it (the middle and 64 bytes under half of data): 1, else 0 and out unchanged. */
+int quire_objs_delta(const char *base, size_t blen, const char *data, size_t len,
+		     struct quire_buf *out);
+
+/* Appends to out what delta d makes of base: 0, or -1 (out unchanged) when d is not one of
+ * base. */
+int quire_objs_apply_delta(const char *base, size_t blen, const char *d, size_t dlen,
+			   struct quire_buf *out);
+
+/* A dependency record in a run's event as a delta (docs/design-notes.md, "Events that name
+ * records"): the record of fingerprint fp ({"deps": deps, "v": N}, N whichever of 1 and 2
+ * hashes to fp) against record near (a fingerprint) in o, appended to out when near's record
+ * is there and the delta is worth it: 1, else 0 (nothing said). */
+int quire_record_delta(struct quire_objs *o, const char *near, const char *fp, const char *deps,
+		       size_t dlen, struct quire_buf *out);
+
+/* The deps text (malloc'd, in *deps) of the record of fingerprint fp that delta makes of
+ * record base in o: 0, QUIRE_ENOTFOUND (base not there), QUIRE_ECORRUPT (not a delta of it,
+ * or the result is not fp's record). */
+int quire_record_undelta(struct quire_objs *o, const char *base, const char *fp, const char *delta,
+			 size_t dlen, char **deps);
+
 /* The pending objects so far (a mark), and the first error making one (an object past 4
  * GiB: QUIRE_EINVALID; the object is not made and no pack is written until a rollback). */
 size_t quire_objs_mark(const struct quire_objs *o);

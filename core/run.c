@@ -21,6 +21,7 @@
 #include "run_commit.h"
 #include "remote.h"
 #include "manifest_internal.h"
+#include "objects.h"
 #include "run_internal.h"
 #include "util.h"
 #include "event.h"
@@ -233,6 +234,45 @@ static int check_hand_edits(const struct quire_plan *plan)
 	return err;
 }
 
+/* The files project p reads that differ from what revision current recorded, {path: digest,
+ * or null for one no longer read}, for the run's start event (at 10k the whole list is 1 MB
+ * per run, and a run changes a few); NULL when current's files cannot be read (the event then
+ * lists every file). The commit and recovery put current's files back under them. */
+static json_t *files_changed(const struct quire_project *p, const char *current)
+{
+	json_t *h = NULL, *changed = NULL;
+	long long n;
+	if (quire_manifest_head(p->qdir, current, &h, &n) ||
+	    !json_is_object(json_object_get(h, "files"))) {
+		quire_error_clear();
+		json_decref(h);
+		return NULL;
+	}
+	json_t *was = json_object_get(h, "files");
+	changed = json_object();
+	size_t still = 0; /* files of the revision's read now too */
+	for (size_t k = 0; k < p->nfiles; k++) {
+		const json_t *v = json_object_get(was, p->files[k].rel);
+		still += v != NULL;
+		if (!json_is_string(v) || strcmp(json_string_value(v), p->files[k].d.s))
+			json_object_set_new(changed, p->files[k].rel, json_string(p->files[k].d.s));
+	}
+	if (still < json_object_size(was)) {
+		/* Some file the revision read is read no more. */
+		json_t *now = json_object();
+		for (size_t k = 0; k < p->nfiles; k++)
+			json_object_set_new(now, p->files[k].rel, json_true());
+		const char *rel;
+		json_t *v;
+		json_object_foreach(was, rel, v)
+			if (!json_object_get(now, rel))
+				json_object_set_new(changed, rel, json_null());
+		json_decref(now);
+	}
+	json_decref(h);
+	return changed;
+}
+
 /* Records the start of run r on top of revision current: its number, the snapshots of the
  * files it read, its plan file, and its row and run.start event (inputs, files, git). */
 static int record_start(struct runner *r, const char *current)
@@ -250,10 +290,17 @@ static int record_start(struct runner *r, const char *current)
 				       inputs, "git", quire__git_info(p->root), "command", command);
 	if (r->o->message)
 		json_object_set_new(start_data, "message", json_string(r->o->message));
-	struct quire_buf files = QUIRE_BUF_INIT;
-	quire_project_files_text(p, &files);
-	char *start_text = quire_json_canonical_with(start_data, "files", files.ptr);
-	quire_buf_release(&files);
+	json_t *changed = current ? files_changed(p, current) : NULL;
+	char *start_text = NULL;
+	if (changed) {
+		json_object_set_new(start_data, "files_changed", changed);
+		start_text = quire_json_canonical(start_data);
+	} else {
+		struct quire_buf files = QUIRE_BUF_INIT;
+		quire_project_files_text(p, &files);
+		start_text = quire_json_canonical_with(start_data, "files", files.ptr);
+		quire_buf_release(&files);
+	}
 	json_decref(start_data);
 	err = start_text ? quire_store_run_start(r->store, r->rev, current, r->o->command,
 						 start_text, &r->run_id)
@@ -495,6 +542,8 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 	int ferr = quire_run__record_flush(&r);
 	if (!err)
 		err = ferr;
+	quire_objs_free(r.objs); /* the commit opens them anew, with what it adds */
+	r.objs = NULL;
 	if (!err && r.halt_err)
 		err = quire_error_set(r.halt_err, "%s", r.halt_msg);
 	/* Commit even after an error: everything recorded so far is kept. The fold changes cur
@@ -524,6 +573,7 @@ out_runner:
 		free(msg);
 	}
 	quire_run__pend_clear(&r);
+	quire_objs_free(r.objs);
 	quire_remote_free(r.remote);
 	free(r.pend);
 	free(r.halt_msg);

@@ -15,20 +15,98 @@
 #include "quire/project.h"
 #include "quire/run.h"
 #include "quire/store.h"
+#include "json.h"
 #include "manifest_internal.h"
+#include "objects.h"
 #include "run_commit.h"
 #include "run_internal.h"
 #include "util.h"
 #include "event.h"
 
 struct fold_ctx {
+	const char *qdir;
 	json_t *m;
 	struct quire_mbase *base; /* m's base when m is slim */
 	int compact;		  /* keep changed entries as text (a run's commit) */
 	int started, err;
 	const char **calls; /* the call records the run's events name (into their text) */
 	size_t ncalls, acalls;
+	struct quire_objs *objs; /* for records given as deltas (opened at the first) */
+	int objs_tried;
 };
+
+/* A run's start event naming only the files that changed ("files_changed"): its text with
+ * the whole list, its parent's files with the changes (*out, malloc'd). */
+static int start_whole(struct fold_ctx *fc, const char *text, size_t len, char **out)
+{
+	json_error_t je;
+	json_t *data = json_loadb(text, len, 0, &je), *h = NULL;
+	long long n;
+	if (!data)
+		return quire_error_set(QUIRE_ECORRUPT, "a run's start event is invalid: %s",
+				       je.text);
+	const char *parent = json_string_value(json_object_get(data, "parent"));
+	json_t *changed = json_object_get(data, "files_changed");
+	int err = !parent || !json_is_object(changed)
+			  ? quire_error_set(QUIRE_ECORRUPT,
+					    "a run's start event names changed files without a "
+					    "revision they changed from")
+			  : quire_manifest_head(fc->qdir, parent, &h, &n);
+	json_t *files = json_object_get(h, "files");
+	if (!err && !json_is_object(files))
+		err = quire_error_set(QUIRE_ECORRUPT, "revision %.12s lists no files", parent);
+	if (err) {
+		err = quire_error_set(err, "the files a run read, from those of revision %.12s: %s",
+				      parent ? parent : "(none)", quire_error_last());
+	} else {
+		const char *rel;
+		json_t *v;
+		json_object_foreach(changed, rel, v) {
+			if (json_is_string(v))
+				json_object_set(files, rel, v);
+			else
+				json_object_del(files, rel);
+		}
+		char *ftext = quire_json_canonical(files);
+		json_object_del(data, "files_changed");
+		*out = ftext ? quire_json_canonical_with(data, "files", ftext) : NULL;
+		free(ftext);
+		if (!*out)
+			err = QUIRE_EINVALID;
+	}
+	json_decref(h);
+	json_decref(data);
+	return err;
+}
+
+/* An entry's event giving its record as a delta ("deps_delta"): its text with the record's
+ * "deps" made from it (*out, malloc'd). A delta whose base record cannot be read (its pack
+ * damaged) leaves the entry without its record, as damage to the pack itself would. */
+static int entry_whole(struct fold_ctx *fc, const char *text, size_t len, char **out)
+{
+	json_error_t je;
+	json_t *data = json_loadb(text, len, 0, &je);
+	if (!data)
+		return quire_error_set(QUIRE_ECORRUPT, "an event has invalid data: %s", je.text);
+	const json_t *dd = json_object_get(data, "deps_delta");
+	const char *delta = json_string_value(json_object_get(dd, "delta"));
+	if (!fc->objs_tried) {
+		fc->objs_tried = 1;
+		if (quire_objs_open(fc->qdir, &fc->objs))
+			quire_error_clear();
+	}
+	char *deps = NULL;
+	if (!delta ||
+	    quire_record_undelta(fc->objs, json_string_value(json_object_get(dd, "base")),
+				 json_string_value(json_object_get(data, "fingerprint")), delta,
+				 json_string_length(json_object_get(dd, "delta")), &deps))
+		quire_error_clear();
+	json_object_del(data, "deps_delta");
+	*out = deps ? quire_json_canonical_with(data, "deps", deps) : quire_json_canonical(data);
+	free(deps);
+	json_decref(data);
+	return *out ? 0 : QUIRE_EINVALID;
+}
 
 /* The call records an event names ("call", "failed_call"), found in its text without
  * parsing it again. */
@@ -60,11 +138,22 @@ static int fold_cb(void *ud, int64_t seq, int64_t time_ns, const char *kind, con
 		     !strcmp(kind, quire_ev_name(QUIRE_EV_CACHED)) ||
 		     !strcmp(kind, quire_ev_name(QUIRE_EV_FAILED))))
 		note_calls(fc, text, len);
+	/* Only a key can be these (inside a JSON string the quotes would be escaped). */
+	char *whole = NULL;
+	if (text && !strcmp(kind, quire_ev_name(QUIRE_EV_RUN_START)) &&
+	    memmem(text, len, "\"files_changed\":", 16))
+		fc->err = start_whole(fc, text, len, &whole);
+	else if (text && memmem(text, len, "\"deps_delta\":", 13))
+		fc->err = entry_whole(fc, text, len, &whole);
+	if (fc->err)
+		return 1;
 	/* An entry only in the base is read from the parent's text first; 10,000 new entries
 	 * held parsed were most of a large first run's memory, so they are compacted again (and
 	 * a run's large records are kept as text: see quire_manifest_fold_text). */
-	fc->err = quire_manifest_fold_text(fc->m, fc->base, time_ns, kind, subject, text, len,
+	fc->err = quire_manifest_fold_text(fc->m, fc->base, time_ns, kind, subject,
+					   whole ? whole : text, whole ? strlen(whole) : len,
 					   fc->compact);
+	free(whole);
 	return fc->err ? 1 : 0;
 }
 
@@ -96,10 +185,11 @@ static int name_run(void *ud, const char *name)
 int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t run, char *rev,
 			   json_t *m, struct quire_mbase *base, int compact, json_t **out)
 {
-	struct fold_ctx fc = { m, base, compact, 0, 0, NULL, 0, 0 };
+	struct fold_ctx fc = { .qdir = qdir, .m = m, .base = base, .compact = compact };
 	int err = quire_store_events_text(store, run, fold_cb, &fc);
 	if (fc.err)
 		err = fc.err;
+	quire_objs_free(fc.objs);
 	/* A run quire 0.1 started (named rev-NNNN when it started), committed now in format 2. */
 	const char *named = json_string_value(json_object_get(m, "revision"));
 	if (!err && named && !strcmp(rev, QUIRE_REV_PENDING) && !quire_rev_is_digest(named))
@@ -163,6 +253,10 @@ static int collect_output(void *ud, int64_t seq, int64_t time_ns, const char *ki
 		const char *rel;
 		json_t *d;
 		json_object_foreach(json_object_get(data, "files"), rel, d)
+			if (json_is_string(d))
+				json_array_append_new(o->list, json_pack("[n,O]", d));
+		/* Or those that changed: the others' snapshots were synced by earlier commits. */
+		json_object_foreach(json_object_get(data, "files_changed"), rel, d)
 			if (json_is_string(d))
 				json_array_append_new(o->list, json_pack("[n,O]", d));
 		return 0;

@@ -5,9 +5,11 @@
 #include <fcntl.h>
 #include <string.h>
 
+#include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/fs.h"
 #include "json.h"
+#include "objects.h"
 #include "quire/plan.h"
 #include "quire/project.h"
 #include "quire/run.h"
@@ -315,6 +317,40 @@ int quire_run__record(struct runner *r, const char *kind, const char *subject, c
 	    quire_run__mono_ns() - r->last_commit >= RECORD_BATCH_NS)
 		return quire_run__record_flush(r);
 	return 0;
+}
+
+/* A dependency record this large goes into its event as a delta of the record the entry
+ * had, when that is much smaller: a collector's (the Book's at 10k is 918 KB). */
+#define RECORD_DELTA_MIN 4096
+
+int quire_run__record_entry(struct runner *r, const char *kind, size_t i, const json_t *data,
+			    const char *deps, const char *ac_fp, const json_t *ac)
+{
+	const struct quire_node *n = &r->plan->nodes[i];
+	size_t dlen = deps ? strlen(deps) : 0;
+	const char *fp = json_string_value(json_object_get(data, "fingerprint"));
+	const char *near = n->entry ? n->entry->fingerprint : NULL;
+	if (dlen < RECORD_DELTA_MIN || !fp || !near)
+		return quire_run__record(r, kind, n->id, data, deps, ac_fp, ac);
+	if (!r->objs_tried) {
+		/* None (a store in format 1, an index that cannot be opened): records whole. */
+		r->objs_tried = 1;
+		if (quire_objs_open(r->p->qdir, &r->objs))
+			quire_error_clear();
+	}
+	struct quire_buf delta = QUIRE_BUF_INIT;
+	json_t *d = NULL, *dd = NULL;
+	/* A middle cut inside a UTF-8 character is no JSON string: the record goes whole. */
+	if (quire_record_delta(r->objs, near, fp, deps, dlen, &delta) &&
+	    (dd = json_pack("{s:s,s:s%}", "base", near, "delta", delta.ptr, delta.len))) {
+		d = json_copy((json_t *)data);
+		json_object_set_new(d, "deps_delta", dd);
+	}
+	quire_buf_release(&delta);
+	int err = d ? quire_run__record(r, kind, n->id, d, NULL, ac_fp, ac)
+		    : quire_run__record(r, kind, n->id, data, deps, ac_fp, ac);
+	json_decref(d);
+	return err;
 }
 
 /* Records node i as failed or blocked with msg; extra (may be NULL) adds to the event. */

@@ -172,6 +172,9 @@ struct runner {
 	size_t nheld, aheld;
 	struct shard_wait *waits; /* run --shard: instances another shard makes, waited for */
 	size_t nwaits, awaits;
+	struct quire_objs *objs; /* the store's objects, for records given as deltas (opened
+				  * at the first large record; NULL when they cannot be) */
+	int objs_tried;
 };
 
 /* An instance another shard makes, asked of the shared cache until it is there. */
@@ -236,6 +239,12 @@ void quire_run__halt_store(struct runner *r, int code, const char *why);
  * text, added to data as "deps" without being parsed (a collector's names every upstream). */
 int quire_run__record(struct runner *r, const char *kind, const char *subject, const json_t *data,
 		      const char *deps, const char *ac_fp, const json_t *ac);
+
+/* quire_run__record of node i's entry: a large record (a collector's) goes as "deps_delta",
+ * {"base": the fingerprint node i's row had, "delta": quire_objs_delta's text of the new
+ * record's bytes against that record's}, when the record is in the store's objects. */
+int quire_run__record_entry(struct runner *r, const char *kind, size_t i, const json_t *data,
+			    const char *deps, const char *ac_fp, const json_t *ac);
 
 /* Records node i as failed or blocked with msg; extra (may be NULL) adds to the event. */
 int quire_run__fail_node_with(struct runner *r, size_t i, const char *msg, enum nstate st,

@@ -186,8 +186,8 @@ int quire_run__take_cached(struct runner *r, size_t i, struct job *j, json_t *ac
 	json_object_set_new(d, "cached", json_true());
 	if (remote)
 		json_object_set_new(d, "cached_from", json_string("remote"));
-	int err =
-		quire_run__record(r, quire_ev_name(QUIRE_EV_CACHED), n->id, d, j->deps, NULL, NULL);
+	int err = quire_run__record_entry(r, quire_ev_name(QUIRE_EV_CACHED), i, d, j->deps, NULL,
+					  NULL);
 	json_decref(d);
 	memcpy(n->digest, acd, QUIRE_DIGEST_STRLEN);
 	n->size = json_is_integer(json_object_get(ac, "size"))
@@ -401,8 +401,8 @@ static int start_node(struct runner *r, size_t i)
 			json_object_set_new(d, "size", json_integer(e->size));
 		json_object_set_new(d, "take", json_integer(e->take));
 		json_object_set_new(d, "accepted", json_true());
-		err = quire_run__record(r, quire_ev_name(QUIRE_EV_CACHED), n->id, d, j->deps, NULL,
-					NULL);
+		err = quire_run__record_entry(r, quire_ev_name(QUIRE_EV_CACHED), i, d, j->deps,
+					      NULL, NULL);
 		json_decref(d);
 		memcpy(n->digest, old, QUIRE_DIGEST_STRLEN);
 		n->size = e->size;
@@ -522,8 +522,8 @@ static int complete(struct runner *r, struct job *j)
 	r->res->cost_micro += cost;
 	json_t *d = entry_data(r, i, &j->fp);
 	json_object_update(d, ac);
-	err = quire_run__record(r, quire_ev_name(QUIRE_EV_PRODUCED), n->id, d, j->deps, j->fp.s,
-				ac);
+	err = quire_run__record_entry(r, quire_ev_name(QUIRE_EV_PRODUCED), i, d, j->deps, j->fp.s,
+				      ac);
 	json_decref(d);
 	json_decref(ac);
 	memcpy(n->digest, j->digest.s, QUIRE_DIGEST_STRLEN);

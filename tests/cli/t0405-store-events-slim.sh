@@ -1,0 +1,122 @@
+#!/bin/bash
+# A run's events name what changed, not the whole project (issue 17: quire.db grew by 1.9 MB
+# per one-scene run at 10k): the start event lists only the files that differ from its
+# parent's, and a collector's dependency record goes into its event as a delta of the one
+# it replaces. What is committed is the same: after a normal commit, and after a run killed
+# between the collector's event and the commit, recovered by the next run.
+. "$(dirname "$0")/lib.sh"
+mkdir c && cd c && mkdir prompts
+cat >blueprint.yaml <<'YAML'
+blueprint: wide
+inputs:
+  N: { type: int, default: 200, max: 100000 }
+producers:
+  Part:
+    foreach: { i: N }
+    role: part
+    prompt: "prompts/part-{{i}}.md"
+  Book:
+    role: book
+    prompt: prompts/book.md
+    uses:
+      - Part[*]
+  Slow:
+    role: slow
+    prompt: prompts/slow.md
+YAML
+cat >quire.yaml <<'YAML'
+quire: 1
+jobs: 2
+roles:
+  part: { provider: mock, params: { mode: echo } }
+  book: { provider: mock, params: { mode: echo } }
+  slow: { provider: mock, params: { mode: echo, latency_ms: 20000 } }
+YAML
+echo "N: 200" >inputs.yaml
+for i in $(seq 0 199); do echo "part $i" >"prompts/part-$i.md"; done
+echo 'the book' >prompts/book.md
+echo 'slow' >prompts/slow.md
+# The events of run N (quire.db's row id) as "kind<TAB>bytes of data<TAB>data".
+events() {
+	python3 - "$1" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(".quire/quire.db")
+for kind, data in db.execute("SELECT kind, data FROM events WHERE run = ? ORDER BY seq", (int(sys.argv[1]),)):
+    print("%s\t%d\t%s" % (kind, len(data or ""), data))
+PY
+}
+QUIRE_MOCK_LATENCY_MS=0 run_q "a first build" 0 run
+check "its start event lists every file (no parent)" \
+	test "$(events 1 | grep -c '^run.start.*"files":{')" -eq 1
+book_deps=$(entry current Book deps | wc -c)
+check "the Book's record names every part ($book_deps bytes)" test "$book_deps" -gt 8000
+
+echo "part 7, again" >prompts/part-7.md
+QUIRE_MOCK_LATENCY_MS=0 run_q "one part's prompt changed" 0 run --json
+is "makes that part and the Book" "$(count_events produced)" 2
+start=$(events 2 | grep '^run.start')
+check "the start event names the one file that changed" python3 -c '
+import json, sys
+d = json.loads(sys.argv[1].split("\t", 2)[2])
+assert "files" not in d and list(d["files_changed"]) == ["prompts/part-7.md"], d' "$start"
+book=$(events 2 | grep '^artefact.produced.*"producer":"Book"')
+check "the Book's event holds its record as a delta (${book:18:6}... bytes)" python3 -c '
+import json, sys
+kind, n, text = sys.argv[1].split("\t", 2)
+d = json.loads(text)
+assert "deps" not in d and d["deps_delta"]["base"].startswith("sha256:"), d.keys()
+assert int(n) < 2000, n' "$book"
+run_q "the committed Book" 0 inspect Book --json
+check "has its whole record" python3 -c '
+import json, sys
+e = json.load(open(sys.argv[1]))
+deps = json.dumps(e.get("deps") or e["entry"]["deps"])
+assert deps.count("Part[") == 200, deps[:200]' "$TRASH/.out"
+run_q "plan" 0 plan --check
+run_q "fsck" 0 fsck
+check "finds nothing damaged" out_has "nothing is damaged"
+
+# A prompt no longer read: the start event says so, and the revision's files lose it.
+sed -i 's/default: 200/default: 199/' blueprint.yaml
+echo "N: 199" >inputs.yaml
+QUIRE_MOCK_LATENCY_MS=0 run_q "a part fewer" 0 run
+start=$(events 3 | grep '^run.start')
+check "the start event names the file no longer read" python3 -c '
+import json, sys
+d = json.loads(sys.argv[1].split("\t", 2)[2])
+assert d["files_changed"].get("prompts/part-199.md", 0) is None, d["files_changed"]' "$start"
+check "which the revision no longer lists" python3 -c '
+import json, sys
+f = json.load(open(sys.argv[1]))["files"]
+assert "prompts/part-199.md" not in f and "prompts/part-198.md" in f and "blueprint.yaml" in f, sorted(f)[:5]' "$(current_json)"
+
+# Killed after the Book's event, before the commit (Slow still running): the next run
+# recovers the revision from the events, the record made whole from its delta.
+echo "part 3, again" >prompts/part-3.md
+echo 'slow, again' >prompts/slow.md
+quire_bg() { "$QUIRE" run -j 2 --json >killed.out 2>killed.err & pid=$!; }
+quire_bg
+for _ in $(seq 200); do grep -q '"produced","id":"Book"' killed.out && break; sleep 0.1; done
+check "the Book was made before the kill" grep -q '"produced","id":"Book"' killed.out
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+check "the killed run's Book event is a delta" test "$(events 4 | grep -c '"deps_delta"')" -eq 1
+QUIRE_MOCK_LATENCY_MS=0 run_q "the next run" 0 run --json
+check "recovers the killed run" python3 -c '
+import json, sys
+rows = json.load(open(sys.argv[1]))
+assert rows[1].get("recovered") is True and rows[0].get("parent") == rows[1]["revision"], rows[:2]' "$(q inspect --log --json >"$TRASH/log.json"; echo "$TRASH/log.json")"
+is "makes only Slow again" "$(event_ids produced)" "Slow"
+run_q "the recovered revision's Book" 0 inspect --revision current~1 --json
+check "has its whole record, of the new part" python3 -c '
+import json, sys
+e = json.load(open(sys.argv[1]))["artefacts"]["Book"]
+deps = json.dumps(e["deps"])
+assert deps.count("Part[") == 199, deps[:200]' "$TRASH/.out"
+check "and every file" python3 -c '
+import json, sys
+f = json.load(open(sys.argv[1]))["files"]
+assert len(f) >= 201 and "prompts/part-3.md" in f, len(f)' "$TRASH/.out"
+run_q "fsck after it" 0 fsck
+check "finds nothing damaged" out_has "nothing is damaged"
+done_testing
