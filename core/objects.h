@@ -141,6 +141,13 @@ int quire_rev2_read(struct quire_objs *o, const char *rev, int parts, json_t **o
 int quire_rev2_diff(struct quire_objs *o, const char *a, const char *b,
 		    int (*visit)(void *ud, const char *id), void *ud);
 
+/* The same, with each side's entry as its leaf holds it (without its record; NULL on the side
+ * that lacks the id): what a diff of two revisions shows, without reading anything else. */
+int quire_rev2_diff_entries(struct quire_objs *o, const char *a, const char *b,
+			    int (*visit)(void *ud, const char *id, const json_t *ea,
+					 const json_t *eb),
+			    void *ud);
+
 /* Converts every format-1 manifest of qdir into a format-2 revision, parents first, each
  * written as its pack (a revision converted before is found, not written again); names
  * (when given) maps each format-1 name to its revision's. A manifest that cannot be read

@@ -294,15 +294,21 @@ int quire_rev2_load(struct quire_objs *o, const char *rev, json_t **out)
 	return quire_rev2_read(o, rev, QUIRE_REV2_ALL, out, NULL);
 }
 
+/* An id whose entries differ, with each side's (NULL where it has none). */
+struct idiff {
+	char *id;
+	json_t *a, *b;
+};
+
 struct idlist {
-	char **v;
+	struct idiff *v;
 	size_t n, a;
 };
 
-static void idlist_add(struct idlist *l, char *id)
+static void idlist_add(struct idlist *l, char *id, const json_t *a, const json_t *b)
 {
 	quire__grow((void **)&l->v, &l->a, l->n + 1, sizeof(*l->v));
-	l->v[l->n++] = id;
+	l->v[l->n++] = (struct idiff){ id, json_incref((json_t *)a), json_incref((json_t *)b) };
 }
 
 /* The ids under two nodes' items (either side may lack a key) whose entries differ: only the
@@ -323,7 +329,7 @@ static int diff_items(struct quire_objs *o, const struct place *pl, const json_t
 			if (leaf) {
 				char *id = quire__rt_id_at(pl, digits);
 				if (id)
-					idlist_add(ids, id);
+					idlist_add(ids, id, side ? other : v, side ? v : other);
 				else
 					err = quire_error_set(QUIRE_ECORRUPT,
 							      "the tree of '%s': bad key '%s'",
@@ -365,7 +371,8 @@ static int diff_whole(struct quire_objs *o, const struct place *pa, const json_t
 		json_object_foreach(side ? b : a, id, v) {
 			json_t *other = json_object_get(side ? a : b, id);
 			if (!(side && other) && !(other && json_equal(v, other)))
-				idlist_add(ids, quire__xstrdup(id));
+				idlist_add(ids, quire__xstrdup(id), side ? other : v,
+					   side ? v : other);
 		}
 	}
 	json_decref(a);
@@ -409,7 +416,7 @@ static int diff_producer(struct quire_objs *o, const char *name, const json_t *v
 
 static int cmp_id(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strcmp(((const struct idiff *)a)->id, ((const struct idiff *)b)->id);
 }
 
 /* The root of revision rev's artefacts (NULL for no revision). */
@@ -433,8 +440,10 @@ static int root_of(struct quire_objs *o, const char *rev, json_t **node, json_t 
 	return err;
 }
 
-int quire_rev2_diff(struct quire_objs *o, const char *a, const char *b,
-		    int (*visit)(void *ud, const char *id), void *ud)
+int quire_rev2_diff_entries(struct quire_objs *o, const char *a, const char *b,
+			    int (*visit)(void *ud, const char *id, const json_t *ea,
+					 const json_t *eb),
+			    void *ud)
 {
 	json_t *ra = NULL, *rb = NULL, *ia, *ib;
 	int err = root_of(o, a, &ra, &ia);
@@ -458,10 +467,33 @@ int quire_rev2_diff(struct quire_objs *o, const char *a, const char *b,
 	if (ids.n)
 		qsort(ids.v, ids.n, sizeof(*ids.v), cmp_id);
 	for (size_t k = 0; k < ids.n && !err; k++)
-		if (!k || strcmp(ids.v[k], ids.v[k - 1]))
-			err = visit(ud, ids.v[k]);
-	for (size_t k = 0; k < ids.n; k++)
-		free(ids.v[k]);
+		if (!k || strcmp(ids.v[k].id, ids.v[k - 1].id))
+			err = visit(ud, ids.v[k].id, ids.v[k].a, ids.v[k].b);
+	for (size_t k = 0; k < ids.n; k++) {
+		free(ids.v[k].id);
+		json_decref(ids.v[k].a);
+		json_decref(ids.v[k].b);
+	}
 	free(ids.v);
 	return err;
+}
+
+struct id_visit {
+	int (*visit)(void *ud, const char *id);
+	void *ud;
+};
+
+static int visit_id(void *ud, const char *id, const json_t *ea, const json_t *eb)
+{
+	(void)ea;
+	(void)eb;
+	const struct id_visit *v = ud;
+	return v->visit(v->ud, id);
+}
+
+int quire_rev2_diff(struct quire_objs *o, const char *a, const char *b,
+		    int (*visit)(void *ud, const char *id), void *ud)
+{
+	struct id_visit v = { visit, ud };
+	return quire_rev2_diff_entries(o, a, b, visit_id, &v);
 }
