@@ -408,6 +408,10 @@ static json_t *load_one(const char *qdir, const char *rev, const char *id)
 {
 	json_t *m = NULL, *e = NULL;
 	struct quire_mbase *base = NULL;
+	/* A format-2 revision's tree gives the entry alone, head or not. */
+	if (!quire_manifest_load_entry(qdir, rev, id, &m) && m)
+		return m;
+	quire_error_clear();
 	quire_manifest_load_index(qdir, rev, &m, &base);
 	if (base && quire_mbase_find(base, id) && !quire_manifest_materialise(m, base, id, &e) &&
 	    e) {

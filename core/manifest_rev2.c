@@ -96,6 +96,26 @@ int quire__rev2_head(const char *qdir, const char *rev, json_t **out, long long 
 	return err;
 }
 
+int quire_manifest_load_entry(const char *qdir, const char *rev, const char *id, json_t **out)
+{
+	*out = NULL;
+	if (!quire__rev2_here(qdir, rev))
+		return 0;
+	struct quire_objs *o = NULL;
+	json_t *m = NULL, *e = NULL;
+	int err = quire__rev2_read(qdir, &o, rev, QUIRE_REV2_INPUTS, &m, NULL);
+	if (!err)
+		err = quire_rev2_entry(o, rev, id, &e);
+	if (!err && e) {
+		json_object_set_new(m, "artefacts", json_pack("{s:o}", id, e));
+		*out = m;
+		m = NULL;
+	}
+	json_decref(m);
+	quire_objs_free(o);
+	return err;
+}
+
 int quire__rev2_verify(const char *qdir, const char *rev)
 {
 	struct quire_objs *o = NULL;

@@ -135,6 +135,10 @@ enum { QUIRE_REV2_ARTEFACTS = 1, QUIRE_REV2_FILES = 2, QUIRE_REV2_INPUTS = 4, QU
 int quire_rev2_read(struct quire_objs *o, const char *rev, int parts, json_t **out,
 		    long long *entries);
 
+/* Artefact id's entry in revision rev, in format 1's shape (its record's deps put back):
+ * only the nodes on its path are read. *out NULL when rev has no such artefact. */
+int quire_rev2_entry(struct quire_objs *o, const char *rev, const char *id, json_t **out);
+
 /* The ids whose entries differ between the artefacts of revisions a and b (either NULL: no
  * artefacts), sorted, each once: visit(ud, id) for each (non-zero stops and is returned).
  * Reads only the tree nodes that differ. */

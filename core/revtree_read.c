@@ -440,6 +440,54 @@ static int root_of(struct quire_objs *o, const char *rev, json_t **node, json_t 
 	return err;
 }
 
+int quire_rev2_entry(struct quire_objs *o, const char *rev, const char *id, json_t **out)
+{
+	*out = NULL;
+	struct ent en;
+	if (quire__rt_parse_id(id, &en))
+		return 0;
+	char *name = quire__xstrndup(id, en.namelen);
+	json_t *root = NULL, *items = NULL, *node = NULL;
+	int err = root_of(o, rev, &root, &items);
+	const json_t *v = err ? NULL : json_object_get(items, name);
+	struct place pl = { 0 };
+	if (v && !(err = read_child(o, v, &node, &items)))
+		err = quire__rt_place_of(name, node, &pl);
+	/* Its key: each index in base 16 at its width, one digit per level. */
+	char digits[MAX_DIMS * 16 + 1] = "";
+	int fits = v && !err && pl.dims == en.dims;
+	for (int d = 0, at = 0; fits && d < pl.dims; at += pl.w[d], d++) {
+		char part[32];
+		snprintf(part, sizeof(part), "%0*llx", pl.w[d], (unsigned long long)en.idx[d]);
+		fits = (int)strlen(part) == pl.w[d];
+		memcpy(digits + at, part, (size_t)pl.w[d] + 1);
+	}
+	for (int depth = 0; fits && !err && depth < pl.len - 1; depth++) {
+		char key[2] = { digits[depth], '\0' };
+		const char *h = quire__rt_child_hex(json_object_get(items, key));
+		json_t *next = NULL;
+		if (!h) {
+			fits = 0;
+		} else if (!(err = quire__rt_read_node(o, h, "tree", &next, &items))) {
+			json_decref(node);
+			node = next;
+		}
+	}
+	const char *leaf = pl.len ? digits + pl.len - 1 : "";
+	json_t *e = fits && !err ? json_object_get(items, leaf) : NULL;
+	if (e) {
+		*out = json_deep_copy(e);
+		if ((err = restore_entry(o, &pl, id, *out))) {
+			json_decref(*out);
+			*out = NULL;
+		}
+	}
+	json_decref(node);
+	json_decref(root);
+	free(name);
+	return err;
+}
+
 int quire_rev2_diff_entries(struct quire_objs *o, const char *a, const char *b,
 			    int (*visit)(void *ud, const char *id, const json_t *ea,
 					 const json_t *eb),

@@ -116,8 +116,33 @@ PY
 run_q "17 chapters" 0 edit --set Chapters=17
 run_q "made" 0 run
 check "a diff across the new layout lists what the revisions do" diff_matches current~2 current
+# One artefact of a revision, head or not, is read down its path of the tree: the entry is
+# the one the whole revision holds, at every depth and width.
+entry_matches() { # REV ID...
+	local r=$1 id
+	shift
+	"$QUIRE" inspect --revision "$r" --json >"$TRASH/w.json" || return 1
+	for id in "$@"; do
+		"$QUIRE" inspect "$id" --revision "$r" --json >"$TRASH/e.json" || return 1
+		python3 - "$TRASH" "$id" <<'PY' || return 1
+import json, sys
+t, i = sys.argv[1], sys.argv[2]
+w = json.load(open(t + "/w.json"))["artefacts"][i]
+e = json.load(open(t + "/e.json"))
+for k, v in w.items():
+    assert e.get(k) == v, (i, k, e.get(k), v)
+PY
+	done
+}
+check "an artefact read alone is the whole revision's" entry_matches "$(cat .quire/current)" \
+	Outline Book 'Chapter[0]' 'Chapter[15]' 'Chapter[16]' 'Scene[16][1]' 'Scene[2][0]'
+run_q "an artefact the revision lacks" 3 inspect 'Chapter[17]'
+check "is named" err_has "has no artefact 'Chapter[17]'"
+run_q "nor one past a width" 3 inspect 'Scene[300][1]'
 run_q "a chapter again" 0 run --regenerate 'Chapter[16]'
 check "a diff of one take" diff_matches current~1 current
+check "an artefact of a revision that is no longer the head" entry_matches current~1 \
+	'Chapter[16]' 'Scene[10][1]' Book
 run_q "back to 3" 0 edit --set Chapters=3
 run_q "run" 0 run
 check "a diff of the removal" diff_matches current~2 current

@@ -69,6 +69,11 @@ int quire_manifest_list(const char *qdir, char ***names, size_t *n);
 /* Loads and checks a manifest. QUIRE_ENOTFOUND, QUIRE_ECORRUPT. New reference in *out. */
 int quire_manifest_load(const char *qdir, const char *rev, json_t **out);
 
+/* Revision rev with artefact id alone (its own keys, its inputs and "artefacts": {id:
+ * entry}), when rev is in format 2 and has that artefact: only the tree nodes on the
+ * entry's path are read. *out NULL otherwise (read the revision some other way). */
+int quire_manifest_load_entry(const char *qdir, const char *rev, const char *id, json_t **out);
+
 /* Revision rev without its artefacts (*out: its other top-level keys: parent, created,
  * command, message, counts, inputs, files, ...) and how many artefacts it has, read from the
  * end of its manifest without parsing the artefacts (falls back to a whole parse for a file
