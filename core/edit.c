@@ -43,15 +43,15 @@ int quire_edit_begin(struct quire_edit **out, const struct quire_project *p, con
 	int err = quire_lock_acquire(&e->lock, p->qdir, command);
 	if (!err)
 		err = quire_blob_check_dirs(p->qdir);
+	e->notes = json_array();
 	if (!err)
-		err = quire__store_upgrade(p->qdir); /* before current is read */
+		err = quire__store_upgrade(p->qdir, e->notes); /* before current is read */
 	if (!err)
 		err = quire_store_open(&e->store, p->qdir, 0);
 	if (!err)
 		err = quire__run_recover((struct quire_project *)p, e->store, e->recovered,
 					 sizeof(e->recovered));
 	char merged[QUIRE_REV_MAX];
-	e->notes = json_array();
 	if (!err)
 		err = quire_merge_heads((struct quire_project *)p, e->store, merged, e->notes);
 	if (!err)

@@ -122,8 +122,10 @@ int quire__rev2_commit(const char *qdir, const json_t *m, struct quire_mbase *ba
 		       int (*hook)(void *ud, const char *name), void *ud);
 /* Moves qdir's history to format 2 unless it is there, format-1 manifests and all
  * (quire_rev2_upgrade): what a command that commits does first, under the lock, before it
- * reads current. An error only when the move started and could not finish. */
-int quire__store_upgrade(const char *qdir);
+ * reads current. An error only when the move started and could not finish; a move that
+ * could not start (a damaged manifest) leaves the store in format 1 and says why in notes
+ * (a JSON array, may be NULL). */
+int quire__store_upgrade(const char *qdir, json_t *notes);
 /* The format-1 manifests on disk, sorted (what the upgrade converts). */
 int quire__manifest_list_v1(const char *qdir, char ***names, size_t *n);
 

@@ -199,13 +199,9 @@ static int write_plan_file(struct quire_project *p, const struct quire_plan *pla
 /* Outputs the plan found missing from the store were taken back from out/ where it held
  * them (quire_plan_open); a hand edit that is in neither stops the run: a writer's text
  * cannot be made again. */
-/* Two lines of history (two clones merged by git) merged first, what the writer must know
- * about it said as warnings. */
-static int merge_heads(struct quire_project *p, struct quire_store *store,
-		       const struct quire_run_opts *o, struct quire_run_result *res)
+/* Each of notes (a JSON array of sentences) said as a warning. */
+static void warn_notes(const struct quire_run_opts *o, const json_t *notes)
 {
-	json_t *notes = json_array();
-	int err = quire_merge_heads(p, store, res->merged, notes);
 	size_t k;
 	json_t *v;
 	json_array_foreach(notes, k, v) {
@@ -213,6 +209,16 @@ static int merge_heads(struct quire_project *p, struct quire_store *store,
 		if (o->progress)
 			o->progress(o->ud, &ev);
 	}
+}
+
+/* Two lines of history (two clones merged by git) merged first, what the writer must know
+ * about it said as warnings. */
+static int merge_heads(struct quire_project *p, struct quire_store *store,
+		       const struct quire_run_opts *o, struct quire_run_result *res)
+{
+	json_t *notes = json_array();
+	int err = quire_merge_heads(p, store, res->merged, notes);
+	warn_notes(o, notes);
 	json_decref(notes);
 	return err;
 }
@@ -443,13 +449,19 @@ static int plan_restored(struct quire_project *p, struct quire_store *store, con
 /* Under the lock, before current is read: the scratch directory emptied, the blob shards
  * checked, the full-disk reserve made, and a store made by an earlier quire moved to
  * format 2. */
-static int prepare_store(struct quire_project *p, const char *tmpdir)
+static int prepare_store(struct quire_project *p, const char *tmpdir,
+			 const struct quire_run_opts *o)
 {
 	quire__run_clear_tmp(tmpdir);
 	int err = quire_fs_mkdirs(tmpdir, 0755);
 	if (!err && !(err = quire_blob_check_dirs(p->qdir)))
 		quire_run__reserve_make(p->qdir);
-	return err ? err : quire__store_upgrade(p->qdir);
+	json_t *notes = json_array();
+	if (!err)
+		err = quire__store_upgrade(p->qdir, notes);
+	warn_notes(o, notes);
+	json_decref(notes);
+	return err;
 }
 
 int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct quire_run_result *res)
@@ -475,7 +487,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 	if (err)
 		return err;
 	char *tmpdir = quire__xasprintf("%s/tmp", p->qdir);
-	if ((err = prepare_store(p, tmpdir)) || (err = quire_store_open(&store, p->qdir, 0)) ||
+	if ((err = prepare_store(p, tmpdir, o)) || (err = quire_store_open(&store, p->qdir, 0)) ||
 	    (err = quire__run_recover(p, store, res->recovered, sizeof(res->recovered))) ||
 	    (err = merge_heads(p, store, o, res)) ||
 	    (err = quire_manifest_current(p->qdir, &current)))

@@ -325,7 +325,7 @@ int quire_rev2_upgrade(const char *qdir, json_t *names)
 	return err;
 }
 
-int quire__store_upgrade(const char *qdir)
+int quire__store_upgrade(const char *qdir, json_t *notes)
 {
 	char **v1 = NULL;
 	size_t n = 0;
@@ -348,6 +348,17 @@ int quire__store_upgrade(const char *qdir)
 	if (names_v2_head(qdir)) {
 		err = quire_error_set(err, "moving this project's history to format 2: %s", why);
 	} else {
+		/* Said every time: each writer converts the whole history again until it is
+		 * mended (about 4 s at 10k). */
+		if (notes)
+			json_array_append_new(
+				notes,
+				json_sprintf(
+					"this project's history stays in format 1 (as an "
+					"earlier quire wrote it), and every run and edit tries "
+					"again to move it: %s ('quire fsck' lists what is "
+					"damaged)",
+					why));
 		quire_error_clear();
 		err = 0;
 	}

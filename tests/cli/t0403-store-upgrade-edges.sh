@@ -19,6 +19,8 @@ PY
 sed -i 's/^Tone: .*/Tone: bright/' inputs.yaml
 kill_part_way 3 "a run on the store a damaged manifest keeps in format 1 gets part way"
 check "the store was not moved" test ! -e .quire/format -a -z "$(ls .quire/revs 2>/dev/null)"
+check "the run said why, and that every writer tries again" grep -q \
+	"history stays in format 1 (as an earlier quire wrote it), and every run and edit tries again to move it: .*rev-0003.*'quire fsck' lists what is damaged" killed.out
 cp "$TRASH/good.json" .quire/manifests/rev-0003.json
 run_q "the manifest restored, the next run" 0 run --json
 redone=$(count_events produced)
