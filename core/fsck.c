@@ -453,6 +453,34 @@ static int check_db(const char *qdir, json_t *refs, struct quire_fsck_result *re
 	return 1;
 }
 
+/* A format-2 revision read back gives each entry its dependency record from the object its
+ * fingerprint names; one without it lost the record to a damaged pack (plan --explain and
+ * the story's reading of it need it; the output and fingerprint stand). */
+static void check_records(struct quire_fsck_result *res, size_t *alloc, const char *rev,
+			  const json_t *m)
+{
+	const char *id, *first = NULL;
+	json_t *e;
+	size_t lost = 0;
+	json_object_foreach(json_object_get(m, "artefacts"), id, e) {
+		if (json_is_string(json_object_get(e, "fingerprint")) &&
+		    !json_object_get(e, "deps") && !lost++)
+			first = id;
+	}
+	if (lost == 1)
+		add(res, alloc, QUIRE_FSCK_REVISION, rev,
+		    quire__xasprintf("the dependency record of %s is missing from .quire/revs/ "
+				     "(a damaged pack: restore them from git, 'git checkout -- "
+				     ".quire/revs/')",
+				     first));
+	else if (lost)
+		add(res, alloc, QUIRE_FSCK_REVISION, rev,
+		    quire__xasprintf("the dependency records of %s and %zu other artefact%s "
+				     "are missing from .quire/revs/ (a damaged pack: restore "
+				     "them from git, 'git checkout -- .quire/revs/')",
+				     first, lost - 1, lost == 2 ? "" : "s"));
+}
+
 int quire_fsck(const char *root, int repair, struct quire_fsck_result *res)
 {
 	memset(res, 0, sizeof(*res));
@@ -490,6 +518,8 @@ int quire_fsck(const char *root, int repair, struct quire_fsck_result *res)
 		}
 		res->revisions++;
 		use_manifest(refs, m, rev);
+		if (quire__rev2_here(qdir, rev))
+			check_records(res, &alloc, rev, m);
 		json_decref(m);
 	}
 	char **heads = NULL;
