@@ -14,7 +14,7 @@ struct quire_rev2_in;
 
 #define MAX_DIMS 8
 /* A directory of more names is split 16 ways by the digits of each name's digest. */
-#define DIR_MAX 32
+#define DIR_MAX 256
 
 /* One artefact: its id split, its index spelled in base-16 digits of its producer's widths. */
 struct ent {
