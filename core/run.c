@@ -567,7 +567,11 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 					       json_copy(json_object_get(cur, "artefacts")));
 	/* The commit's own work may clear the thread's message: keep the one that says why. */
 	char *why = err ? quire__xstrdup(quire_error_last()) : NULL;
-	int cerr = quire_run__commit_onto(p->qdir, store, r.run_id, r.rev, cur, base, 1, &next);
+	struct quire_buf files = QUIRE_BUF_INIT;
+	quire_project_files_text(p, &files);
+	int cerr = quire_run__commit_onto(p->qdir, store, r.run_id, r.rev, cur, base, 1, files.ptr,
+					  &next);
+	quire_buf_release(&files);
 	cur = parent_arts;
 	if (!err)
 		err = cerr;

@@ -25,6 +25,7 @@
 
 struct fold_ctx {
 	const char *qdir;
+	const char *files; /* the run's files as JSON text, when its runner has them */
 	json_t *m;
 	struct quire_mbase *base; /* m's base when m is slim */
 	int compact;		  /* keep changed entries as text (a run's commit) */
@@ -45,6 +46,13 @@ static int start_whole(struct fold_ctx *fc, const char *text, size_t len, char *
 	if (!data)
 		return quire_error_set(QUIRE_ECORRUPT, "a run's start event is invalid: %s",
 				       je.text);
+	if (fc->files) {
+		/* The runner's own list: what the parent's and the changes make. */
+		json_object_del(data, "files_changed");
+		*out = quire_json_canonical_with(data, "files", fc->files);
+		json_decref(data);
+		return *out ? 0 : QUIRE_EINVALID;
+	}
 	const char *parent = json_string_value(json_object_get(data, "parent"));
 	json_t *changed = json_object_get(data, "files_changed");
 	int err = !parent || !json_is_object(changed)
@@ -183,9 +191,12 @@ static int name_run(void *ud, const char *name)
  * writes it as revision rev (QUIRE_REV_MAX bytes: a run named QUIRE_REV_PENDING gets its
  * digest's name there) and moves `current`; *out gets m when given. */
 int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t run, char *rev,
-			   json_t *m, struct quire_mbase *base, int compact, json_t **out)
+			   json_t *m, struct quire_mbase *base, int compact, const char *files,
+			   json_t **out)
 {
-	struct fold_ctx fc = { .qdir = qdir, .m = m, .base = base, .compact = compact };
+	struct fold_ctx fc = {
+		.qdir = qdir, .files = files, .m = m, .base = base, .compact = compact
+	};
 	int err = quire_store_events_text(store, run, fold_cb, &fc);
 	if (fc.err)
 		err = fc.err;
@@ -235,7 +246,7 @@ int quire__run_commit(const char *qdir, struct quire_store *store, int64_t run, 
 	} else {
 		m = quire_manifest_empty();
 	}
-	return quire_run__commit_onto(qdir, store, run, rev, m, NULL, 0, out);
+	return quire_run__commit_onto(qdir, store, run, rev, m, NULL, 0, NULL, out);
 }
 
 struct outputs {

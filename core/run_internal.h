@@ -349,8 +349,11 @@ void quire_run__fini_bindings(struct runner *r);
 int quire_run__execute(struct runner *r);
 
 /* Folds run `run`'s events into m (consumed: changed in place; slim with its base, or full),
- * writes it as revision rev and moves `current`; *out gets m when given. */
+ * writes it as revision rev and moves `current`; *out gets m when given. files, when given,
+ * is the run's list of files as JSON text (the runner's: a start event naming only the files
+ * that changed is then not made whole from the parent's list). */
 int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t run, char *rev,
-			   json_t *m, struct quire_mbase *base, int compact, json_t **out);
+			   json_t *m, struct quire_mbase *base, int compact, const char *files,
+			   json_t **out);
 
 #endif
