@@ -336,7 +336,7 @@ def bench_size(n, args, runner, tmp, deadline):
 
 
 # What git is given of a store: everything but the local files .gitignore leaves out.
-COMMITTED = ("manifests", "current", "calls", "revs")
+COMMITTED = ("manifests", "current", "calls", "revs", "format")
 
 
 def git_bytes(repo, qdir, runner):
