@@ -116,10 +116,12 @@ char *quire__manifest_text_path(const char *qdir, const char *rev);
 /* Removes format-2 revision rev's rendering and index (rev is no longer a head). */
 void quire__rev2_drop_text(const char *qdir, const char *rev);
 /* Makes the format-2 revision of manifest m (slim on base, or whole): its objects, made from
- * its first parent's tree and m's changed entries (or whole), hook(ud, name) told its name,
- * then its pack written. name: 65 bytes. */
-int quire__rev2_commit(const char *qdir, const json_t *m, struct quire_mbase *base, char name[65],
-		       int (*hook)(void *ud, const char *name), void *ud);
+ * its first parent's tree and m's changed entries (or whole: compared with parent, the first
+ * parent whole, when given, else read back), hook(ud, name) told its name, then its pack
+ * written. name: 65 bytes. */
+int quire__rev2_commit(const char *qdir, const json_t *m, struct quire_mbase *base,
+		       const json_t *parent, char name[65], int (*hook)(void *ud, const char *name),
+		       void *ud);
 /* Moves qdir's history to format 2 unless it is there, format-1 manifests and all
  * (quire_rev2_upgrade): what a command that commits does first, under the lock, before it
  * reads current. An error only when the move started and could not finish; a move that

@@ -295,13 +295,22 @@ static int changes_of(const json_t *m, struct quire_mbase *base, json_t *held,
 
 /* Narrows ch (every entry of a whole manifest m) to the entries that differ from revision
  * parent's, and adds those m lacks as removed. held keeps what ch points at. */
-static int parent_changes(struct quire_objs *o, const char *parent, const json_t *m, json_t *held,
-			  struct quire_rev2_change **ch, size_t *n)
+/* Whether manifest m (may be NULL) is revision rev's. */
+static int same_rev(const json_t *m, const char *rev)
+{
+	const char *r = json_string_value(json_object_get(m, "revision"));
+	return r && !strcmp(r, rev);
+}
+
+static int parent_changes(struct quire_objs *o, const char *parent, const json_t *whole,
+			  const json_t *m, json_t *held, struct quire_rev2_change **ch, size_t *n)
 {
 	json_t *pm = NULL;
-	int err = quire_rev2_read(o, parent, QUIRE_REV2_ARTEFACTS, &pm, NULL);
+	int err = whole ? 0 : quire_rev2_read(o, parent, QUIRE_REV2_ARTEFACTS, &pm, NULL);
 	if (err)
 		return err;
+	if (whole)
+		pm = json_incref((json_t *)whole);
 	const json_t *pa = json_object_get(pm, "artefacts"),
 		     *arts = json_object_get(m, "artefacts");
 	struct quire_rev2_change *out = quire__xcalloc(*n + json_object_size(pa) + 1, sizeof(*out));
@@ -329,8 +338,9 @@ static int parent_changes(struct quire_objs *o, const char *parent, const json_t
 	return 0;
 }
 
-int quire__rev2_commit(const char *qdir, const json_t *m, struct quire_mbase *base, char name[65],
-		       int (*hook)(void *ud, const char *name), void *ud)
+int quire__rev2_commit(const char *qdir, const json_t *m, struct quire_mbase *base,
+		       const json_t *parent, char name[65], int (*hook)(void *ud, const char *name),
+		       void *ud)
 {
 	const char *ps[2];
 	size_t np = 0;
@@ -373,7 +383,8 @@ int quire__rev2_commit(const char *qdir, const json_t *m, struct quire_mbase *ba
 		/* Every entry is in m (an edit, a rewind, a commit without the parent's index):
 		 * what differs from the first parent, so that a collector's record is stored
 		 * as a delta of the one it replaces rather than whole. */
-		err = parent_changes(o, ps[0], m, held, &ch, &n);
+		err = parent_changes(o, ps[0], same_rev(parent, ps[0]) ? parent : NULL, m, held,
+				     &ch, &n);
 	if (!err && np) {
 		/* What the fold changed, onto the first parent's tree. */
 		err = quire_rev2_update(o, &in, ps[0], ch, n, name);

@@ -396,7 +396,7 @@ static int name_revision(struct quire_fs_stream *fst, struct mw *w, char *name, 
 }
 
 int quire_manifest_write_named(const char *qdir, const char *rev, const json_t *m,
-			       struct quire_mbase *base, char *named,
+			       struct quire_mbase *base, const json_t *parent, char *named,
 			       int (*hook)(void *ud, const char *name), void *ud)
 {
 	int pending = !strcmp(rev, QUIRE_REV_PENDING);
@@ -407,7 +407,7 @@ int quire_manifest_write_named(const char *qdir, const char *rev, const json_t *
 	int v2 = pending && quire__store_format2(qdir);
 	json_t *named_m = NULL;
 	if (v2) {
-		int err = quire__rev2_commit(qdir, m, base, name, hook, ud);
+		int err = quire__rev2_commit(qdir, m, base, parent, name, hook, ud);
 		if (err)
 			return err;
 		named_m = json_copy((json_t *)m);
@@ -470,7 +470,7 @@ int quire_manifest_write_named(const char *qdir, const char *rev, const json_t *
 int quire_manifest_write_from(const char *qdir, const char *rev, const json_t *m,
 			      struct quire_mbase *base, char *named)
 {
-	return quire_manifest_write_named(qdir, rev, m, base, named, NULL, NULL);
+	return quire_manifest_write_named(qdir, rev, m, base, NULL, named, NULL, NULL);
 }
 
 int quire_manifest_write(const char *qdir, const char *rev, const json_t *m)

@@ -570,7 +570,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 	struct quire_buf files = QUIRE_BUF_INIT;
 	quire_project_files_text(p, &files);
 	int cerr = quire_run__commit_onto(p->qdir, store, r.run_id, r.rev, cur, base, 1, files.ptr,
-					  &next);
+					  NULL, &next);
 	quire_buf_release(&files);
 	cur = parent_arts;
 	if (!err)

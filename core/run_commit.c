@@ -192,7 +192,7 @@ static int name_run(void *ud, const char *name)
  * digest's name there) and moves `current`; *out gets m when given. */
 int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t run, char *rev,
 			   json_t *m, struct quire_mbase *base, int compact, const char *files,
-			   json_t **out)
+			   const json_t *parent, json_t **out)
 {
 	struct fold_ctx fc = {
 		.qdir = qdir, .files = files, .m = m, .base = base, .compact = compact
@@ -215,7 +215,8 @@ int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t 
 	if (!err)
 		err = quire_fs_sync_fs(qdir);
 	struct naming nm = { qdir, store, run, fc.calls, fc.ncalls };
-	if (!err && !(err = quire_manifest_write_named(qdir, rev, m, base, rev, name_run, &nm)))
+	if (!err &&
+	    !(err = quire_manifest_write_named(qdir, rev, m, base, parent, rev, name_run, &nm)))
 		json_object_set_new(m, "revision", json_string(rev));
 	for (size_t k = 0; k < fc.ncalls; k++)
 		free((char *)fc.calls[k]);
@@ -246,7 +247,8 @@ int quire__run_commit(const char *qdir, struct quire_store *store, int64_t run, 
 	} else {
 		m = quire_manifest_empty();
 	}
-	return quire_run__commit_onto(qdir, store, run, rev, m, NULL, 0, NULL, out);
+	return quire_run__commit_onto(qdir, store, run, rev, m, NULL, 0, NULL, parent_manifest,
+				      out);
 }
 
 struct outputs {

@@ -351,9 +351,10 @@ int quire_run__execute(struct runner *r);
 /* Folds run `run`'s events into m (consumed: changed in place; slim with its base, or full),
  * writes it as revision rev and moves `current`; *out gets m when given. files, when given,
  * is the run's list of files as JSON text (the runner's: a start event naming only the files
- * that changed is then not made whole from the parent's list). */
+ * that changed is then not made whole from the parent's list). parent, when given, is m's
+ * parent whole as read before the fold (what a format-2 commit compares m with). */
 int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t run, char *rev,
 			   json_t *m, struct quire_mbase *base, int compact, const char *files,
-			   json_t **out);
+			   const json_t *parent, json_t **out);
 
 #endif

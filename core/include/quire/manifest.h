@@ -163,9 +163,11 @@ int quire_manifest_write_from(const char *qdir, const char *rev, const json_t *m
 			      struct quire_mbase *base, char *named);
 
 /* The same, calling hook(ud, name) once the file is written and synced under a temporary name,
- * before it is renamed to its own: a non-zero return abandons the file. */
+ * before it is renamed to its own: a non-zero return abandons the file. parent, when given,
+ * is m's first parent whole as read (an edit holds it), so that a format-2 commit of a whole
+ * m finds what changed without reading the parent again. */
 int quire_manifest_write_named(const char *qdir, const char *rev, const json_t *m,
-			       struct quire_mbase *base, char *named,
+			       struct quire_mbase *base, const json_t *parent, char *named,
 			       int (*hook)(void *ud, const char *name), void *ud);
 
 /* Moves .quire/current from parent (NULL: none) to rev, keeping any other head it names that
