@@ -464,6 +464,28 @@ static int prepare_store(struct quire_project *p, const char *tmpdir,
 	return err;
 }
 
+/* Commits run r, folded onto cur (consumed) with base, as its revision (*next), after the
+ * run ended with err: that error, or the commit's. */
+static int commit_run(struct runner *r, json_t *cur, struct quire_mbase *base, int err,
+		      json_t **next)
+{
+	/* The commit's own work may clear the thread's message: keep the one that says why. */
+	char *why = err ? quire__xstrdup(quire_error_last()) : NULL;
+	struct quire_buf files = QUIRE_BUF_INIT;
+	quire_project_files_text(r->p, &files);
+	int cerr = quire_run__commit_onto(r->p->qdir, r->store, r->run_id, r->rev, cur, base, 1,
+					  files.ptr, NULL, next);
+	quire_buf_release(&files);
+	if (!err)
+		err = cerr;
+	else
+		quire_error_set(err, "%s", why);
+	free(why);
+	if (!cerr)
+		snprintf(r->res->rev, sizeof(r->res->rev), "%s", r->rev);
+	return err;
+}
+
 int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct quire_run_result *res)
 {
 	memset(res, 0, sizeof(*res));
@@ -565,21 +587,8 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 	json_t *parent_arts = base ? NULL
 				   : json_pack("{s:o}", "artefacts",
 					       json_copy(json_object_get(cur, "artefacts")));
-	/* The commit's own work may clear the thread's message: keep the one that says why. */
-	char *why = err ? quire__xstrdup(quire_error_last()) : NULL;
-	struct quire_buf files = QUIRE_BUF_INIT;
-	quire_project_files_text(p, &files);
-	int cerr = quire_run__commit_onto(p->qdir, store, r.run_id, r.rev, cur, base, 1, files.ptr,
-					  NULL, &next);
-	quire_buf_release(&files);
+	err = commit_run(&r, cur, base, err, &next);
 	cur = parent_arts;
-	if (!err)
-		err = cerr;
-	else
-		quire_error_set(err, "%s", why);
-	free(why);
-	if (!cerr)
-		snprintf(res->rev, sizeof(res->rev), "%s", r.rev);
 out_runner:
 	if (r.npend && err) {
 		/* After an error: keep what can still be recorded, without losing the message. */
