@@ -165,6 +165,8 @@ struct runner {
 	struct pend *pend;	     /* events waiting for their group's commit (see record) */
 	size_t npend, apend;
 	int64_t last_commit;	  /* when the last group was committed (monotonic ns) */
+	int64_t last_pack_commit; /* when the pack's batch was last committed with no events
+				   * pending (monotonic ns) */
 	int halt_err;		  /* why the run starts nothing new but finishes what runs (a full
 				   * disk, a damaged blob), or 0; it ends with this error */
 	char *halt_msg;		  /* its message */

@@ -724,21 +724,35 @@ int quire_run__execute(struct runner *r)
 		return_slots(r);
 		if (err || (r->running == 0 && (r->nwaits == 0 || r->stopping)))
 			break;
-		/* The pack's batch is not held open while providers run (another process, a
-		 * pull, may be waiting to write blobs); with events pending, their flush
-		 * commits it first. A failure here is met again there. */
-		if (!r->npend && quire__pack_commit())
-			quire_error_clear();
+		/* The pack's batch is not held open long while providers run (another
+		 * process, a pull, may be waiting to write blobs): committed at the events'
+		 * cadence (at every turn of this loop it was a transaction per step of a fast
+		 * provider); with events pending, their flush commits it first. A failure here
+		 * is met again there. */
+		int64_t pack_left = -1;
+		if (!r->npend) {
+			int64_t since = quire_run__mono_ns() - r->last_pack_commit;
+			if (since >= RECORD_BATCH_NS) {
+				if (quire__pack_commit())
+					quire_error_clear();
+				r->last_pack_commit = quire_run__mono_ns();
+			} else {
+				pack_left = RECORD_BATCH_NS - since;
+			}
+		}
 		pthread_mutex_lock(&r->mu);
 		if (!r->done_head) {
 			/* Wake at least every 100 ms to notice SIGINT (the handler only sets a
-			 * flag), and in time to commit an open group of events. */
+			 * flag), and in time to commit an open group of events or the pack's
+			 * batch. */
 			int64_t wait = 100000000;
 			if (r->npend) {
 				int64_t left =
 					r->last_commit + RECORD_BATCH_NS - quire_run__mono_ns();
 				wait = left < 0 ? 0 : left < wait ? left : wait;
 			}
+			if (pack_left >= 0 && pack_left < wait)
+				wait = pack_left;
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_nsec += (long)wait;
