@@ -222,7 +222,7 @@ int quire__store_format2(const char *qdir)
 
 int quire_store_format_check(const char *qdir)
 {
-	char f[40];
+	char f[33]; /* what it says, cut to 32 characters */
 	format_text(qdir, f, sizeof(f));
 	if (!*f || !strcmp(f, "2"))
 		return 0;

@@ -25,7 +25,7 @@ is "nor the format" "$(cat .quire/format)" 3
 # What the file says is shown as it is, cut short and without control characters.
 printf 'format\0\033[31m9 of the future, with a long tail\n' >.quire/format
 run_q "a damaged or odd format file" 5 plan
-check "is named safely" err_has "format 'format??[31m9 of the future, with a lon' ("
+check "is named safely" err_has "format 'format??[31m9 of the future, wit' ("
 echo 2 >.quire/format
 run_q "format 2 again" 0 run --json
 is "the run goes on" "$(count_events produced)" 11
