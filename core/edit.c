@@ -245,7 +245,7 @@ int quire_edit_finish(struct quire_edit *e, char *rev, size_t revlen)
 	if (!err)
 		err = quire_project_hash_files(p, NULL);
 	if (!err)
-		err = quire__run_snapshot(p, NULL);
+		err = quire__run_snapshot(p, NULL, NULL);
 	if (!err)
 		err = quire__edit_commit_events(e, events, rev, revlen, &next);
 	if (err && !next) {

@@ -406,7 +406,7 @@ int quire_merge_record_project(struct quire_project *p, struct quire_store *stor
 		return 0;
 	int err = quire_project_hash_files(p, store);
 	if (!err && keep)
-		err = quire__run_snapshot(p, NULL);
+		err = quire__run_snapshot(p, NULL, NULL);
 	if (err == QUIRE_EINVALID || err == QUIRE_ENOTFOUND) {
 		quire_error_clear();
 		return 0;

@@ -286,9 +286,12 @@ static int record_start(struct runner *r, const char *current)
 	struct quire_project *p = r->p;
 	/* Named by its manifest's digest when it is committed. */
 	snprintf(r->rev, sizeof(r->rev), "%s", QUIRE_REV_PENDING);
-	int err = quire__run_snapshot(p, r->plan);
-	if (err)
+	json_t *stored = json_array();
+	int err = quire__run_snapshot(p, r->plan, stored);
+	if (err) {
+		json_decref(stored);
 		return err;
+	}
 	json_t *inputs = quire_project_inputs_record(p);
 	const char *command = r->o->command ? r->o->command : "quire run";
 	json_t *start_data = json_pack("{s:s,s:o,s:o,s:o,s:s}", "revision", r->rev, "parent",
@@ -300,6 +303,8 @@ static int record_start(struct runner *r, const char *current)
 	char *start_text = NULL;
 	if (changed) {
 		json_object_set_new(start_data, "files_changed", changed);
+		/* What this run stored is what recovery checks (the list names them all). */
+		json_object_set(start_data, "stored", stored);
 		start_text = quire_json_canonical(start_data);
 	} else {
 		struct quire_buf files = QUIRE_BUF_INIT;
@@ -308,6 +313,7 @@ static int record_start(struct runner *r, const char *current)
 		quire_buf_release(&files);
 	}
 	json_decref(start_data);
+	json_decref(stored);
 	err = start_text ? quire_store_run_start(r->store, r->rev, current, r->o->command,
 						 start_text, &r->run_id)
 			 : QUIRE_EINVALID;

@@ -46,6 +46,12 @@ static int start_whole(struct fold_ctx *fc, const char *text, size_t len, char *
 	if (!data)
 		return quire_error_set(QUIRE_ECORRUPT, "a run's start event is invalid: %s",
 				       je.text);
+	if (!json_object_get(data, "files_changed")) {
+		/* The key was some other object's: the event as it is. */
+		json_decref(data);
+		*out = NULL;
+		return 0;
+	}
 	if (fc->files) {
 		/* The runner's own list: what the parent's and the changes make. */
 		json_object_del(data, "files_changed");
@@ -88,32 +94,51 @@ static int start_whole(struct fold_ctx *fc, const char *text, size_t len, char *
 }
 
 /* An entry's event giving its record as a delta ("deps_delta"): its text with the record's
- * "deps" made from it (*out, malloc'd). A delta whose base record cannot be read (its pack
- * damaged) leaves the entry without its record, as damage to the pack itself would. */
-static int entry_whole(struct fold_ctx *fc, const char *text, size_t len, char **out)
+ * "deps" made from it (*out, malloc'd; NULL when the key was some other object's). A base
+ * record that cannot be read (its pack damaged or lost) stops the commit, naming it: every
+ * writer tries the recovery again, so the record comes back once the packs are restored. */
+static int entry_whole(struct fold_ctx *fc, const char *subject, const char *text, size_t len,
+		       char **out)
 {
+	*out = NULL;
 	json_error_t je;
 	json_t *data = json_loadb(text, len, 0, &je);
 	if (!data)
 		return quire_error_set(QUIRE_ECORRUPT, "an event has invalid data: %s", je.text);
 	const json_t *dd = json_object_get(data, "deps_delta");
+	if (!dd) {
+		json_decref(data);
+		return 0;
+	}
 	const char *delta = json_string_value(json_object_get(dd, "delta"));
+	const char *base = json_string_value(json_object_get(dd, "base"));
 	if (!fc->objs_tried) {
 		fc->objs_tried = 1;
 		if (quire_objs_open(fc->qdir, &fc->objs))
 			quire_error_clear();
 	}
 	char *deps = NULL;
-	if (!delta ||
-	    quire_record_undelta(fc->objs, json_string_value(json_object_get(dd, "base")),
-				 json_string_value(json_object_get(data, "fingerprint")), delta,
-				 json_string_length(json_object_get(dd, "delta")), &deps))
-		quire_error_clear();
-	json_object_del(data, "deps_delta");
-	*out = deps ? quire_json_canonical_with(data, "deps", deps) : quire_json_canonical(data);
+	int err = delta ? quire_record_undelta(
+				  fc->objs, base,
+				  json_string_value(json_object_get(data, "fingerprint")), delta,
+				  json_string_length(json_object_get(dd, "delta")), &deps)
+			: quire_error_set(QUIRE_ECORRUPT, "its record's delta is malformed");
+	if (err) {
+		err = quire_error_set(QUIRE_ECORRUPT,
+				      "the dependency record of %s is a delta of record %.19s, "
+				      "which cannot be read: %s (restore the packs from git, 'git "
+				      "checkout -- .quire/revs/', and run again)",
+				      subject ? subject : "an artefact", base ? base : "(none)",
+				      quire_error_last());
+	} else {
+		json_object_del(data, "deps_delta");
+		*out = quire_json_canonical_with(data, "deps", deps);
+		if (!*out)
+			err = QUIRE_EINVALID;
+	}
 	free(deps);
 	json_decref(data);
-	return *out ? 0 : QUIRE_EINVALID;
+	return err;
 }
 
 /* The call records an event names ("call", "failed_call"), found in its text without
@@ -146,13 +171,14 @@ static int fold_cb(void *ud, int64_t seq, int64_t time_ns, const char *kind, con
 		     !strcmp(kind, quire_ev_name(QUIRE_EV_CACHED)) ||
 		     !strcmp(kind, quire_ev_name(QUIRE_EV_FAILED))))
 		note_calls(fc, text, len);
-	/* Only a key can be these (inside a JSON string the quotes would be escaped). */
+	/* Only a key can match these (inside a JSON string the quotes would be escaped), but
+	 * a nested one too (an input named so): whether the event's own is checked parsed. */
 	char *whole = NULL;
 	if (text && !strcmp(kind, quire_ev_name(QUIRE_EV_RUN_START)) &&
 	    memmem(text, len, "\"files_changed\":", 16))
 		fc->err = start_whole(fc, text, len, &whole);
 	else if (text && memmem(text, len, "\"deps_delta\":", 13))
-		fc->err = entry_whole(fc, text, len, &whole);
+		fc->err = entry_whole(fc, subject, text, len, &whole);
 	if (fc->err)
 		return 1;
 	/* An entry only in the base is read from the parent's text first; 10,000 new entries
@@ -268,8 +294,10 @@ static int collect_output(void *ud, int64_t seq, int64_t time_ns, const char *ki
 		json_object_foreach(json_object_get(data, "files"), rel, d)
 			if (json_is_string(d))
 				json_array_append_new(o->list, json_pack("[n,O]", d));
-		/* Or those that changed: the others' snapshots were synced by earlier commits. */
-		json_object_foreach(json_object_get(data, "files_changed"), rel, d)
+		/* Or those this run stored (a clone's first run stores every file's, though
+		 * only a few changed): the others' were synced by the commits that stored them. */
+		size_t k;
+		json_array_foreach(json_object_get(data, "stored"), k, d)
 			if (json_is_string(d))
 				json_array_append_new(o->list, json_pack("[n,O]", d));
 		return 0;
@@ -412,21 +440,26 @@ static int snapshot_file(struct quire_project *p, const char *rel, const char *d
 }
 
 /* Keeps the content of every file the build read, so a revision can be restored later. */
-int quire__run_snapshot(struct quire_project *p, const struct quire_plan *plan)
+int quire__run_snapshot(struct quire_project *p, const struct quire_plan *plan, json_t *stored)
 {
 	int err = 0;
 	if (plan && plan->files_checked) {
 		/* The plan asked the store (mostly answered by trusted shards, see
 		 * quire_blob_set_new): a no-op or one-scene run checked 10,000 files here. */
-		for (size_t k = 0; k < plan->nunstored && !err; k++)
-			err = snapshot_file(p, plan->unstored[k],
-					    quire_project_file_digest(p, plan->unstored[k]));
+		for (size_t k = 0; k < plan->nunstored && !err; k++) {
+			const char *d = quire_project_file_digest(p, plan->unstored[k]);
+			if (!(err = snapshot_file(p, plan->unstored[k], d)) && stored && d)
+				json_array_append_new(stored, json_string(d));
+		}
 		return err;
 	}
 	for (size_t k = 0; k < p->nfiles; k++)
-		if (!quire_blob_exists(p->qdir, p->files[k].d.s) &&
-		    (err = snapshot_file(p, p->files[k].rel, p->files[k].d.s)))
-			return err;
+		if (!quire_blob_exists(p->qdir, p->files[k].d.s)) {
+			if ((err = snapshot_file(p, p->files[k].rel, p->files[k].d.s)))
+				return err;
+			if (stored)
+				json_array_append_new(stored, json_string(p->files[k].d.s));
+		}
 	return 0;
 }
 

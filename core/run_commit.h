@@ -28,8 +28,9 @@ int quire__run_recover(struct quire_project *p, struct quire_store *store, char 
 		       size_t len);
 
 /* Keeps the content of every file in p->files in the blob store: those plan found missing
- * there, or (plan NULL) every one not there. */
-int quire__run_snapshot(struct quire_project *p, const struct quire_plan *plan);
+ * there, or (plan NULL) every one not there; the digest of each stored is appended to stored
+ * (when given: a run's start event lists them, for recovery to check). */
+int quire__run_snapshot(struct quire_project *p, const struct quire_plan *plan, json_t *stored);
 
 /* Empties .quire/tmp. */
 void quire__run_clear_tmp(const char *dir);

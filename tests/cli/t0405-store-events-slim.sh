@@ -119,4 +119,94 @@ f = json.load(open(sys.argv[1]))["files"]
 assert len(f) >= 201 and "prompts/part-3.md" in f, len(f)' "$TRASH/.out"
 run_q "fsck after it" 0 fsck
 check "finds nothing damaged" out_has "nothing is damaged"
+# The record a killed run's delta was made against, lost from the packs before the recovery:
+# the recovery stops and says what to restore (committing the entry without its record would
+# lose it for good); restored, the next run recovers the run whole.
+fp=$(entry current Book fingerprint)
+echo "part 4, again" >prompts/part-4.md
+echo 'slow, once more' >prompts/slow.md
+quire_bg
+for _ in $(seq 200); do grep -q '"produced","id":"Book"' killed.out && break; sleep 0.1; done
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+cp -r .quire/revs "$TRASH/revs-saved"
+python3 - "${fp#sha256:}" .quire/revs/*.objects <<'PY'
+import sys
+want = sys.argv[1].encode()
+for path in sys.argv[2:]:
+    b = open(path, "rb").read()
+    pos = b.index(b"\n") + 1
+    out = [b[:pos]]
+    while pos < len(b):
+        nl = b.index(b"\n", pos)
+        head = b[pos:nl].split()
+        end = nl + 1 + int(head[1]) + 1
+        if head[0] != want:
+            out.append(b[pos:end])
+        pos = end
+    open(path, "wb").write(b"".join(out))
+PY
+QUIRE_MOCK_LATENCY_MS=0 run_q "a run whose recovery needs the lost record" 5 run
+check "says which record and what to do" err_has "the dependency record of Book is a delta of record ${fp:0:19}, which cannot be read"
+check "and how to restore it" err_has "restore the packs from git, 'git checkout -- .quire/revs/', and run again"
+rm -rf .quire/revs && cp -r "$TRASH/revs-saved" .quire/revs
+QUIRE_MOCK_LATENCY_MS=0 run_q "restored, the next run" 0 run --json
+is "recovers the run and makes only Slow" "$(event_ids produced)" "Slow"
+run_q "fsck" 0 fsck
+check "finds every record" out_has "nothing is damaged"
+
+# A clone's first run stores the snapshot of every file it reads, though only a few changed:
+# recovery checks each one this run stored (a torn write of one is found and removed, and
+# the next run stores it again), not only those the start event names as changed.
+python3 -c "print('big ' * 3000)" >prompts/part-10.md
+QUIRE_MOCK_LATENCY_MS=0 run_q "a prompt of 12 KB" 0 run
+printf '.quire/quire.db\n.quire/quire.db-*\n.quire/blobs/\n.quire/runs/\n.quire/tmp/\n.quire/lock\nout/\n' >.gitignore
+git init -q . && git add -A && git -c user.email=t@t -c user.name=t commit -qm project || exit 1
+cd "$TRASH" && git clone -q c c2 && cd c2 || exit 1
+echo "part 5, in the clone" >prompts/part-5.md
+echo 'slow, in the clone' >prompts/slow.md
+quire_bg
+for _ in $(seq 200); do grep -q '"produced","id":"Book"' killed.out && break; sleep 0.1; done
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+big=$(sha256sum prompts/part-10.md | cut -d' ' -f1)
+check "the clone's run stored the big prompt's snapshot" blob_has "$big"
+blob_damage "$big" "torn"
+QUIRE_MOCK_LATENCY_MS=0 run_q "the next run" 0 run
+run_q "fsck" 0 fsck
+check "finds nothing damaged: the torn snapshot was found and stored again" out_has "nothing is damaged"
+
+# An input named as the events' keys is only an input.
+cd "$TRASH" && mkdir k && cd k && mkdir prompts || exit 1
+cat >blueprint.yaml <<'YAML'
+blueprint: keys
+inputs:
+  files_changed: { type: text, default: "a" }
+  deps_delta: { type: text, default: "b" }
+producers:
+  Fast:
+    role: fast
+    prompt: prompts/fast.md
+    uses: [files_changed, deps_delta]
+  Slow:
+    role: slow
+    prompt: prompts/slow.md
+YAML
+cat >quire.yaml <<'YAML'
+quire: 1
+jobs: 2
+roles:
+  fast: { provider: mock, params: { mode: echo } }
+  slow: { provider: mock, params: { mode: echo, latency_ms: 20000 } }
+YAML
+printf 'files_changed: one\ndeps_delta: two\n' >inputs.yaml
+echo '{{files_changed}} {{deps_delta}}' >prompts/fast.md
+echo 'slow' >prompts/slow.md
+quire_bg
+for _ in $(seq 200); do grep -q '"produced","id":"Fast"' killed.out && break; sleep 0.1; done
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+QUIRE_MOCK_LATENCY_MS=0 run_q "a first build killed, then a run" 0 run --json
+is "recovers it and makes only Slow" "$(event_ids produced)" "Slow"
+QUIRE_MOCK_LATENCY_MS=0 run_q "and the next" 0 run
 done_testing
