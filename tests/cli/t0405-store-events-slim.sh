@@ -95,6 +95,9 @@ assert "prompts/part-199.md" not in f and "prompts/part-198.md" in f and "bluepr
 echo "part 3, again" >prompts/part-3.md
 echo 'slow, again' >prompts/slow.md
 quire_bg() { "$QUIRE" run -j 2 --json >killed.out 2>killed.err & pid=$!; }
+# Its twin, run to the end: what the recovery commits must be what it committed.
+cp -r . "$TRASH/twin"
+(cd "$TRASH/twin" && QUIRE_MOCK_LATENCY_MS=0 "$QUIRE" run >/dev/null 2>&1)
 quire_bg
 for _ in $(seq 200); do grep -q '"produced","id":"Book"' killed.out && break; sleep 0.1; done
 check "the Book was made before the kill" grep -q '"produced","id":"Book"' killed.out
@@ -107,6 +110,19 @@ import json, sys
 rows = json.load(open(sys.argv[1]))
 assert rows[1].get("recovered") is True and rows[0].get("parent") == rows[1]["revision"], rows[:2]' "$(q inspect --log --json >"$TRASH/log.json"; echo "$TRASH/log.json")"
 is "makes only Slow again" "$(event_ids produced)" "Slow"
+q inspect --revision current~1 --json >"$TRASH/recovered.json"
+(cd "$TRASH/twin" && "$QUIRE" inspect --json >"$TRASH/twin.json")
+check "the recovered revision holds what its twin's run committed" python3 - "$TRASH" <<'PY'
+import json, sys
+t = sys.argv[1]
+a, b = (json.load(open("%s/%s.json" % (t, n))) for n in ("recovered", "twin"))
+assert a["files"] == b["files"], "files differ"
+for i in b["artefacts"]:
+    if i == "Slow":
+        continue
+    for k in ("deps", "fingerprint", "digest", "status"):
+        assert a["artefacts"][i].get(k) == b["artefacts"][i].get(k), (i, k)
+PY
 run_q "the recovered revision's Book" 0 inspect --revision current~1 --json
 check "has its whole record, of the new part" python3 -c '
 import json, sys
