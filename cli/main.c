@@ -155,6 +155,16 @@ static int unknown_command(const char *name)
 	return EXIT_USAGE;
 }
 
+/* 0 when project root's store is in a format this quire knows (before anything of it is
+ * read: a store a newer quire made is neither read nor written by this one). */
+static int format_known(const char *root)
+{
+	char *qdir = project_qdir(root);
+	int err = quire_store_format_check(qdir);
+	free(qdir);
+	return err;
+}
+
 int main(int argc, char **argv)
 {
 	int i = 1;
@@ -212,22 +222,21 @@ int main(int argc, char **argv)
 	int err = 0;
 	if (c->flags & CMD_PROJECT_IF_ANY) {
 		/* Only when a project is there: its absence is the command's to judge. */
-		if (quire_project_find(&root, opt_dir) == 0)
-			err = quire_project_open(&env.p, root);
-		else
+		if (quire_project_find(&root, opt_dir) == 0) {
+			if (!(err = format_known(root)))
+				err = quire_project_open(&env.p, root);
+		} else {
 			quire_error_clear();
+		}
 	}
 	if (c->flags & (CMD_ROOT | CMD_PROJECT))
 		err = quire_project_find(&root, opt_dir);
+	if (!err && (c->flags & (CMD_ROOT | CMD_PROJECT)))
+		err = format_known(root);
 	if (!err && (c->flags & CMD_PROJECT))
 		err = quire_project_open(&env.p, root);
-	if (!err && root) {
-		/* A store a newer quire made is neither read nor written by this one. */
-		char *qdir = project_qdir(root);
-		err = quire_store_format_check(qdir);
-		free(qdir);
-	}
 	if (err) {
+		quire_project_free(env.p);
 		free(root);
 		return die_core(err);
 	}
