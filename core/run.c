@@ -196,9 +196,6 @@ static int write_plan_file(struct quire_project *p, const struct quire_plan *pla
 	return err;
 }
 
-/* Outputs the plan found missing from the store were taken back from out/ where it held
- * them (quire_plan_open); a hand edit that is in neither stops the run: a writer's text
- * cannot be made again. */
 /* Each of notes (a JSON array of sentences) said as a warning. */
 static void warn_notes(const struct quire_run_opts *o, const json_t *notes)
 {
@@ -223,6 +220,9 @@ static int merge_heads(struct quire_project *p, struct quire_store *store,
 	return err;
 }
 
+/* Outputs the plan found missing from the store were taken back from out/ where it held
+ * them (quire_plan_open); a hand edit that is in neither stops the run: a writer's text
+ * cannot be made again. */
 static int check_hand_edits(const struct quire_plan *plan)
 {
 	int err = 0;
