@@ -143,6 +143,27 @@ import json,sys; e=json.load(sys.stdin)["artefacts"][sys.argv[1]]
 print(e[sys.argv[2]] if len(sys.argv) > 2 else json.dumps(e))' "${@:2}"
 }
 
+# drop_object D: removes object D ("sha256:<hex>" or the hex) from every pack in .quire/revs/,
+# as a damaged pack or a bad merge would lose it (run from the project's root).
+drop_object() {
+	python3 - "${1#sha256:}" .quire/revs/*.objects <<'PY'
+import sys
+want = sys.argv[1].encode()
+for path in sys.argv[2:]:
+    b = open(path, "rb").read()
+    pos = b.index(b"\n") + 1
+    out = [b[:pos]]
+    while pos < len(b):
+        nl = b.index(b"\n", pos)
+        head = b[pos:nl].split()
+        end = nl + 1 + int(head[1]) + 1
+        if head[0] != want:
+            out.append(b[pos:end])
+        pos = end
+    open(path, "wb").write(b"".join(out))
+PY
+}
+
 # The store's blobs, wherever they are kept (a file under .quire/blobs/sha256, or packed in
 # .quire/blobs/pack.db when under 4 KiB): DIGEST is "sha256:<hex>" or the hex. Run from the
 # project's root.

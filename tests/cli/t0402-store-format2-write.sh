@@ -151,22 +151,7 @@ check "and of revisions far apart, either way" diff_matches current current~3
 # reads, and fsck names the artefact whose record is missing and how to restore it.
 fp=$(entry current Book fingerprint)
 cp -r .quire/revs "$TRASH/revs-saved"
-python3 - "${fp#sha256:}" .quire/revs/*.objects <<'PY'
-import sys
-want = sys.argv[1].encode()
-for path in sys.argv[2:]:
-    b = open(path, "rb").read()
-    pos = b.index(b"\n") + 1
-    out = [b[:pos]]
-    while pos < len(b):
-        nl = b.index(b"\n", pos)
-        head = b[pos:nl].split()
-        end = nl + 1 + int(head[1]) + 1
-        if head[0] != want:
-            out.append(b[pos:end])
-        pos = end
-    open(path, "wb").write(b"".join(out))
-PY
+drop_object "$fp"
 run_q "the revision without the Book's record" 0 inspect Book --json
 run_q "fsck" 5 fsck
 check "names the artefact and what to do" out_has "the dependency record of Book is missing from .quire/revs/ (a damaged pack: restore them from git, 'git checkout -- .quire/revs/')"

@@ -94,15 +94,22 @@ assert "prompts/part-199.md" not in f and "prompts/part-198.md" in f and "bluepr
 # recovers the revision from the events, the record made whole from its delta.
 echo "part 3, again" >prompts/part-3.md
 echo 'slow, again' >prompts/slow.md
-quire_bg() { "$QUIRE" run -j 2 --json >killed.out 2>killed.err & pid=$!; }
+# kill_after ID: a run killed with SIGKILL once it has produced ID (Slow still running).
+kill_after() {
+	"$QUIRE" run -j 2 --json >killed.out 2>killed.err &
+	local pid=$!
+	for _ in $(seq 200); do
+		grep -q "\"produced\",\"id\":\"$1\"" killed.out && break
+		sleep 0.1
+	done
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null
+}
 # Its twin, run to the end: what the recovery commits must be what it committed.
 cp -r . "$TRASH/twin"
 (cd "$TRASH/twin" && QUIRE_MOCK_LATENCY_MS=0 "$QUIRE" run >/dev/null 2>&1)
-quire_bg
-for _ in $(seq 200); do grep -q '"produced","id":"Book"' killed.out && break; sleep 0.1; done
+kill_after Book
 check "the Book was made before the kill" grep -q '"produced","id":"Book"' killed.out
-kill -9 "$pid"
-wait "$pid" 2>/dev/null
 check "the killed run's Book event is a delta" test "$(events 4 | grep -c '"deps_delta"')" -eq 1
 QUIRE_MOCK_LATENCY_MS=0 run_q "the next run" 0 run --json
 check "recovers the killed run" python3 -c '
@@ -141,27 +148,9 @@ check "finds nothing damaged" out_has "nothing is damaged"
 fp=$(entry current Book fingerprint)
 echo "part 4, again" >prompts/part-4.md
 echo 'slow, once more' >prompts/slow.md
-quire_bg
-for _ in $(seq 200); do grep -q '"produced","id":"Book"' killed.out && break; sleep 0.1; done
-kill -9 "$pid"
-wait "$pid" 2>/dev/null
+kill_after Book
 cp -r .quire/revs "$TRASH/revs-saved"
-python3 - "${fp#sha256:}" .quire/revs/*.objects <<'PY'
-import sys
-want = sys.argv[1].encode()
-for path in sys.argv[2:]:
-    b = open(path, "rb").read()
-    pos = b.index(b"\n") + 1
-    out = [b[:pos]]
-    while pos < len(b):
-        nl = b.index(b"\n", pos)
-        head = b[pos:nl].split()
-        end = nl + 1 + int(head[1]) + 1
-        if head[0] != want:
-            out.append(b[pos:end])
-        pos = end
-    open(path, "wb").write(b"".join(out))
-PY
+drop_object "$fp"
 QUIRE_MOCK_LATENCY_MS=0 run_q "a run whose recovery needs the lost record" 5 run
 check "says which record and what to do" err_has "the dependency record of Book is a delta of record ${fp:0:19}, which cannot be read"
 check "and how to restore it" err_has "restore the packs from git, 'git checkout -- .quire/revs/', and run again"
@@ -181,10 +170,7 @@ git init -q . && git add -A && git -c user.email=t@t -c user.name=t commit -qm p
 cd "$TRASH" && git clone -q c c2 && cd c2 || exit 1
 echo "part 5, in the clone" >prompts/part-5.md
 echo 'slow, in the clone' >prompts/slow.md
-quire_bg
-for _ in $(seq 200); do grep -q '"produced","id":"Book"' killed.out && break; sleep 0.1; done
-kill -9 "$pid"
-wait "$pid" 2>/dev/null
+kill_after Book
 big=$(sha256sum prompts/part-10.md | cut -d' ' -f1)
 check "the clone's run stored the big prompt's snapshot" blob_has "$big"
 blob_damage "$big" "torn"
@@ -218,10 +204,7 @@ YAML
 printf 'files_changed: one\ndeps_delta: two\n' >inputs.yaml
 echo '{{files_changed}} {{deps_delta}}' >prompts/fast.md
 echo 'slow' >prompts/slow.md
-quire_bg
-for _ in $(seq 200); do grep -q '"produced","id":"Fast"' killed.out && break; sleep 0.1; done
-kill -9 "$pid"
-wait "$pid" 2>/dev/null
+kill_after Fast
 QUIRE_MOCK_LATENCY_MS=0 run_q "a first build killed, then a run" 0 run --json
 is "recovers it and makes only Slow" "$(event_ids produced)" "Slow"
 QUIRE_MOCK_LATENCY_MS=0 run_q "and the next" 0 run
