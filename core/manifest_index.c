@@ -98,15 +98,13 @@ void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out,
 	/* The file the spans point into is held open: it is the one the index describes. */
 	char *mpath = quire__manifest_text_path(qdir, rev);
 	int fd = open(mpath, O_RDONLY | O_CLOEXEC);
-	free(mpath);
 	char *spilldir = quire__xasprintf("%s/tmp", qdir);
 	quire__manifest_index_parse(text, tlen, rev, fd, spilldir, out, base_out);
 	free(spilldir);
 	/* Messages name the file: a manifest, or a format-2 head's rendering (a cache). */
 	if (*base_out)
-		(*base_out)->text_name =
-			quire__xasprintf(".quire/%s/%s.json",
-					 quire__rev2_here(qdir, rev) ? "runs" : "manifests", rev);
+		(*base_out)->text_name = quire__xasprintf(".quire%s", mpath + strlen(qdir));
+	free(mpath);
 }
 
 void quire__manifest_index_parse(char *text, size_t tlen, const char *rev, int fd,
