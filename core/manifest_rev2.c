@@ -51,30 +51,21 @@ int quire__rev2_read(const char *qdir, struct quire_objs **o, const char *rev, i
 	int err = quire__rev2_objs(qdir, o);
 	if (!err)
 		err = quire_rev2_read(*o, rev, parts & QUIRE_REV2_ALL, out, entries);
-	if (err == QUIRE_ENOTFOUND && !quire_objs_has(*o, rev)) {
-		err = quire_error_set(
-			QUIRE_ECORRUPT,
-			".quire/revs/%s.objects does not hold its revision (a damaged "
-			"pack: restore it from git, 'git checkout -- .quire/revs/'; "
-			"'quire fsck' lists what else is damaged)",
-			rev);
-	} else if (err == QUIRE_ENOTFOUND) {
+	/* What is wrong, and the one way to mend it. */
+	static const char mend[] = "(a damaged pack: restore the packs from git, 'git checkout "
+				   "-- .quire/revs/'; 'quire fsck' lists what else is damaged)";
+	if (err == QUIRE_ENOTFOUND && !quire_objs_has(*o, rev))
 		err = quire_error_set(QUIRE_ECORRUPT,
-				      "revision %.12s: an object of it is missing from "
-				      ".quire/revs/ (a damaged pack: restore them from git, 'git "
-				      "checkout -- .quire/revs/'; 'quire fsck' lists what else is "
-				      "damaged)",
-				      rev);
-	} else if (err == QUIRE_ECORRUPT) {
-		char *was = quire__xstrdup(quire_error_last());
+				      ".quire/revs/%s.objects does not hold its revision %s", rev,
+				      mend);
+	else if (err == QUIRE_ENOTFOUND)
 		err = quire_error_set(
 			QUIRE_ECORRUPT,
-			"revision %.12s: %s (a damaged pack: restore them from git, "
-			"'git checkout -- .quire/revs/'; 'quire fsck' lists what else "
-			"is damaged)",
-			rev, was);
-		free(was);
-	}
+			"revision %.12s: an object of it is missing from .quire/revs/ %s", rev,
+			mend);
+	else if (err == QUIRE_ECORRUPT)
+		err = quire_error_set(QUIRE_ECORRUPT, "revision %.12s: %s %s", rev,
+				      quire_error_last(), mend);
 	if (!err)
 		shape(*out, parts & QUIRE__REV2_ALIAS);
 	return err;
@@ -293,8 +284,6 @@ static int changes_of(const json_t *m, struct quire_mbase *base, json_t *held,
 	return 0;
 }
 
-/* Narrows ch (every entry of a whole manifest m) to the entries that differ from revision
- * parent's, and adds those m lacks as removed. held keeps what ch points at. */
 /* Whether manifest m (may be NULL) is revision rev's. */
 static int same_rev(const json_t *m, const char *rev)
 {
@@ -302,6 +291,9 @@ static int same_rev(const json_t *m, const char *rev)
 	return r && !strcmp(r, rev);
 }
 
+/* Narrows ch (every entry of a whole manifest m) to the entries that differ from revision
+ * parent's (whole, when the caller holds it, else read back), and adds those m lacks as
+ * removed. held keeps what ch points at. */
 static int parent_changes(struct quire_objs *o, const char *parent, const json_t *whole,
 			  const json_t *m, json_t *held, struct quire_rev2_change **ch, size_t *n)
 {
