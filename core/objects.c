@@ -438,6 +438,28 @@ void quire_objs_put(struct quire_objs *o, const void *data, size_t len, char hex
 	quire_objs_put_near(o, data, len, NULL, hex);
 }
 
+/* The path of part p (from 0) of revision rev's pack in dir: <rev>.objects, then
+ * <rev>.2.objects and on. */
+static char *part_path(const char *dir, const char *rev, size_t p)
+{
+	return p ? quire__xasprintf("%s/%s.%zu.objects", dir, rev, p + 1)
+		 : quire__xasprintf("%s/%s.objects", dir, rev);
+}
+
+void quire_objs_remove_pack(const char *qdir, const char *rev)
+{
+	char *dir = quire__xasprintf("%s/revs", qdir);
+	/* The first part first: without it the rest is no pack. */
+	for (size_t p = 0;; p++) {
+		char *path = part_path(dir, rev, p);
+		int gone = unlink(path) != 0;
+		free(path);
+		if (gone && p > 0)
+			break;
+	}
+	free(dir);
+}
+
 static int write_part(const char *path, struct quire_buf *text)
 {
 	struct quire_fs_stream w;
@@ -519,8 +541,7 @@ int quire_objs_write_pack(struct quire_objs *o, const char *rev)
 	char **paths = quire__xcalloc(nparts, sizeof(*paths));
 	/* The later parts first: a pack whose first part exists is whole. */
 	for (size_t p = nparts; p-- > 0 && !err;) {
-		paths[p] = p ? quire__xasprintf("%s/%s.%zu.objects", o->dir, rev, p + 1)
-			     : quire__xasprintf("%s/%s.objects", o->dir, rev);
+		paths[p] = part_path(o->dir, rev, p);
 		struct quire_buf t = QUIRE_BUF_INIT;
 		quire_buf_puts(&t, QUIRE_OBJS_MAGIC);
 		for (size_t k = starts[p]; k < starts[p + 1]; k++) {

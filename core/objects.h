@@ -122,6 +122,10 @@ struct quire_rev2_change {
 int quire_rev2_update(struct quire_objs *o, const struct quire_rev2_in *in, const char *base,
 		      const struct quire_rev2_change *ch, size_t n, char rev[65]);
 
+/* Removes revision rev's pack, every part of it (a move to format 2 that could not finish
+ * takes back the packs it wrote). */
+void quire_objs_remove_pack(const char *qdir, const char *rev);
+
 /* Revision rev read back in format 1's shape: "artefacts" (each entry as it was, its "deps"
  * read from the record its fingerprint names, and each take's but the shown one's),
  * "files", "inputs", the revision's other keys, "revision" (rev), "parents", "generation"

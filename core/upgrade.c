@@ -238,20 +238,8 @@ int quire_rev2_upgrade(const char *qdir, json_t *names)
 		 * format 2: an earlier upgrade that got as far as current keeps its packs). */
 		const char *k;
 		json_t *v;
-		json_object_foreach(map, k, v) {
-			/* The first part, then the later ones (<name>.2.objects and on). */
-			for (int part = 1;; part++) {
-				char *path =
-					part == 1 ? quire__xasprintf("%s/revs/%s.objects", qdir,
-								     json_string_value(v))
-						  : quire__xasprintf("%s/revs/%s.%d.objects", qdir,
-								     json_string_value(v), part);
-				int gone = unlink(path) != 0;
-				free(path);
-				if (gone && part > 1)
-					break;
-			}
-		}
+		json_object_foreach(map, k, v)
+			quire_objs_remove_pack(qdir, json_string_value(v));
 	}
 	char **heads = NULL;
 	size_t nheads = 0;
