@@ -473,9 +473,8 @@ static int tree_visit(void *ud, const char *id, const json_t *ea, const json_t *
 }
 
 /* The diff of two format-2 revisions from their trees: each one's own object and inputs, and
- * the tree nodes whose names differ (at 10k, one changed scene is about ten objects where the
- * two revisions whole are a second and 110 MB each). 1 with *out set, 0 when either is not
- * in format 2, or an error. */
+ * the tree nodes whose names differ, not the revisions whole. 1 with *out set, 0 when either
+ * is not in format 2, or an error. */
 static int diff_by_tree(const char *qdir, const char *ra, const char *rb, json_t **out)
 {
 	if (!quire__rev2_here(qdir, ra) || !quire__rev2_here(qdir, rb))

@@ -297,8 +297,7 @@ static int cmp_fent(const void *a, const void *b)
 }
 
 /* A directory's node: its items as they are, or, past DIR_MAX, split 16 ways by the hex digit
- * `level` of each name's digest (dg[k], it[k]'s name's, hashed once: hashing it for each of
- * the 16 groups at each level was a tenth of a one-scene commit at 10k). */
+ * `level` of each name's digest (dg[k], it[k]'s name's, hashed once for every level). */
 static void put_dir(struct quire_objs *o, struct item *it, const struct quire_digest *dg, size_t n,
 		    int level, char hex[65])
 {

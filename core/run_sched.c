@@ -725,10 +725,10 @@ int quire_run__execute(struct runner *r)
 		if (err || (r->running == 0 && (r->nwaits == 0 || r->stopping)))
 			break;
 		/* The pack's batch is not held open long while providers run (another
-		 * process, a pull, may be waiting to write blobs): committed at the events'
-		 * cadence (at every turn of this loop it was a transaction per step of a fast
-		 * provider); with events pending, their flush commits it first. A failure here
-		 * is met again there. */
+		 * process, a pull, may be waiting to write blobs), nor committed at every turn
+		 * of this loop (a transaction per step of a fast provider): at the events'
+		 * cadence; with events pending, their flush commits it first. A failure here is
+		 * met again there. */
 		int64_t pack_left = -1;
 		if (!r->npend) {
 			int64_t since = quire_run__mono_ns() - r->last_pack_commit;
