@@ -4,7 +4,9 @@
 #include "testutil.h"
 
 #include "core/objects.h"
+#include "quire/buf.h"
 #include "quire/error.h"
+#include "quire/fs.h"
 #include "quire/hash.h"
 #include "quire/manifest.h"
 
@@ -264,10 +266,11 @@ static json_t *story(int rows, int cols, int mr, int mc, const char *mark)
 		arts, "Outline",
 		json_pack("{sss[]ss}", "producer", "Outline", "index", "status", "clean"));
 	json_object_set_new(m, "artefacts", arts);
+	/* More prompts than a files node holds: their directory is split. */
 	json_t *files = json_object();
-	for (int k = 0; k < 40; k++) {
+	for (int k = 0; k < 600; k++) {
 		char path[64];
-		snprintf(path, sizeof(path), "prompts/p%02d.md", k);
+		snprintf(path, sizeof(path), "prompts/p%03d.md", k);
 		json_object_set_new(files, path, json_string("sha256:x"));
 	}
 	json_object_set_new(files, "quire.yaml", json_string("sha256:y"));
@@ -289,6 +292,15 @@ static void test_one_change_costs_a_path(void **state)
 	assert_int_equal(quire_rev2_build(o, &in, r1), 0);
 	size_t first = quire_objs_pending_bytes(o);
 	assert_int_equal(quire_objs_write_pack(o, r1), 0);
+	/* Its prompts directory, past what one files node holds, is split (and read back whole
+	 * below). */
+	char *pack = NULL;
+	assert_true(asprintf(&pack, "%s/revs/%s.objects", qdir, r1) > 0);
+	struct quire_buf pb = QUIRE_BUF_INIT;
+	assert_int_equal(quire_fs_read(pack, &pb, 1u << 26), 0);
+	assert_non_null(strstr(pb.ptr, "\"split\":true,\"type\":\"files\""));
+	quire_buf_release(&pb);
+	free(pack);
 	in.manifest = m2;
 	in.parents[0] = r1;
 	in.nparents = 1;
