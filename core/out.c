@@ -396,10 +396,17 @@ static int check_seen(const struct quire_project *p, struct quire_store *store, 
 		t->name = t->rel + at;
 	}
 	quire_buf_release(&nb);
-	/* Read-only: what it hashes is not recorded in the stat cache. */
-	if (store)
-		quire_store_stat_load(store);
-	quire__run_parallel(checker_main, &c, c.n >= 256 ? 2 : 1);
+	/* A check changes nothing, not even the stat cache; a command's check before it starts
+	 * (seen) records what it had to read, as the sync after would have: the sync trusts what
+	 * this check found in place, so nothing else would, and every run would read every
+	 * output again. */
+	if (seen)
+		check_all(&c);
+	else {
+		if (store)
+			quire_store_stat_load(store);
+		quire__run_parallel(checker_main, &c, c.n >= 256 ? 2 : 1);
+	}
 	struct accounted acc = { .p = p, .store = store, .allowed = allowed, .nallowed = nallowed };
 	size_t kalloc = 0;
 	known_add(&acc, &kalloc, now, nnow);

@@ -8,6 +8,7 @@
 #include "quire/blob.h"
 #include "quire/buf.h"
 #include "quire/error.h"
+#include "quire/hash.h"
 #include "quire/manifest.h"
 #include "quire/out.h"
 #include "quire/project.h"
@@ -158,6 +159,43 @@ static void test_second_sync_writes_nothing(void **state)
 	assert_int_equal(res.out_written, 0);
 	assert_int_equal(stat("out/Book.md", &after), 0);
 	assert_int_equal(after.st_mtim.tv_sec, before[10].st_mtim.tv_sec);
+}
+
+/* A run's check of out/ before it starts records what it had to read, so the next run
+ * finds out/ in the stat cache instead of reading every file again (a writer changing one
+ * scene after a build paid a read of all 10,000 outputs at every run). */
+static void test_preflight_remembers_what_it_read(void **state)
+{
+	struct fx *f = *state;
+	for (size_t i = 0; i < 11; i++) {
+		char path[256];
+		snprintf(path, sizeof(path), "out/%s", files[i]);
+		set_old_mtime(path);
+	}
+	struct quire_store *store = NULL;
+	assert_int_equal(quire_store_open(&store, f->p->qdir, 0), 0);
+	struct quire_out_seen *seen = NULL;
+	assert_int_equal(quire_out_preflight_seen(f->p, store, f->m, NULL, NULL, 0, &seen), 0);
+	quire_out_seen_free(seen);
+	quire_store_close(store);
+	assert_int_equal(quire_store_open(&store, f->p->qdir, 0), 0);
+	for (size_t i = 0; i < 11; i++) {
+		char path[256];
+		snprintf(path, sizeof(path), "out/%s", files[i]);
+		struct stat st;
+		assert_int_equal(lstat(path, &st), 0);
+		struct quire_digest d;
+		int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+		assert_int_equal(quire_store_stat_get(store, path, (int64_t)st.st_size, mtime,
+						      (int64_t)st.st_ino, &d),
+				 1);
+		char *want = blob_text(f, ids[i]);
+		struct quire_digest wd;
+		quire_hash_bytes(want, strlen(want), &wd);
+		assert_string_equal(d.s, wd.s);
+		free(want);
+	}
+	quire_store_close(store);
 }
 
 /* A deleted file is restored; a file holding another output quire keeps (a copy of another
@@ -426,6 +464,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_one_file_per_artefact, setup, teardown),
 		cmocka_unit_test(test_out_name),
 		cmocka_unit_test_setup_teardown(test_second_sync_writes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_preflight_remembers_what_it_read, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_deleted_restored_hand_edit_kept, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_many_files_checked_in_parallel, setup,

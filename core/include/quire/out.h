@@ -68,7 +68,8 @@ int quire_out_preflight(const struct quire_project *p, struct quire_store *store
 			size_t nallowed);
 
 /* quire_out_preflight that also says what it found in place (*seen, for the sync after;
- * NULL after an error). */
+ * NULL after an error) and records in the stat cache the files it had to read (the sync
+ * trusts what it found: without that, every run would read every output again). */
 int quire_out_preflight_seen(const struct quire_project *p, struct quire_store *store,
 			     const json_t *m, const struct quire_mbase *base,
 			     const char *const *allowed, size_t nallowed,
