@@ -525,6 +525,10 @@ static void test_record_deltas(void **state)
 	assert_int_equal(quire_objs_open(qdir, &o), 0);
 	assert_int_equal(quire_rev2_load(o, r2, &back), QUIRE_ECORRUPT);
 	assert_non_null(strstr(quire_error_last(), "does not match its name"));
+	/* Named in the pack that holds the damage, not the one holding the delta read. */
+	char pack1[80];
+	snprintf(pack1, sizeof(pack1), "%s.objects", r1);
+	assert_non_null(strstr(quire_error_last(), pack1));
 	quire_objs_free(o);
 	json_decref(m1);
 	json_decref(m2);
