@@ -125,6 +125,42 @@ static int put_record(struct quire_objs *o, const json_t *deps, const char *fp, 
 	return 0;
 }
 
+/* put_record for a record kept as its JSON text (quire_json_loads_keeping): when the text is
+ * canonical once made compact, as a commit's is, the record is put without parsing it (the
+ * Book's: 10,000 pairs); 0 when it is not the one fp names, for put_record to try parsed. */
+static int put_kept_record(struct quire_objs *o, const char *kept, const char *fp, const char *near)
+{
+	if (!fp || strlen(fp) != QUIRE_DIGEST_STRLEN - 1)
+		return 0;
+	/* Kept as the manifest lays it out: made compact without parsing it into a tree. */
+	struct quire_buf cb = QUIRE_BUF_INIT;
+	if (quire_json_reformat(&cb, kept, strlen(kept), -1) < 0) {
+		quire_buf_release(&cb);
+		return 0;
+	}
+	int first = strstr(cb.ptr, "\"fields\":") ? 2 : 1, put = 0;
+	for (int k = 0; k < 2 && !put; k++) {
+		json_t *v = json_pack("{si}", "v", k ? 3 - first : first);
+		char *text = quire_json_canonical_with(v, "deps", cb.ptr);
+		json_decref(v);
+		if (!text) {
+			quire_error_clear();
+			break;
+		}
+		struct quire_digest d;
+		size_t len = strlen(text);
+		quire_hash_bytes(text, len, &d);
+		if (!strcmp(d.s, fp)) {
+			char hex[65];
+			quire_objs_put_near(o, text, len, near, hex);
+			put = 1;
+		}
+		free(text);
+	}
+	quire_buf_release(&cb);
+	return put;
+}
+
 /* A record kept as its JSON text (quire_json_loads_keeping: a commit's entries, and the
  * takes it copied them into) replaced by the record it spells. */
 static void parse_kept(json_t *e)
@@ -143,10 +179,16 @@ char *quire__rt_entry_text(struct quire_objs *o, const struct ent *en, const cha
 	json_t *c = json_copy((json_t *)en->e);
 	/* A commit's entries may hold a large record as its JSON text (quire_json_loads_keeping):
 	 * the same record, so the same revision, as the parsed one. */
-	parse_kept(c);
-	const json_t *deps = json_object_get(c, "deps");
-	if (deps && put_record(o, deps, json_string_value(json_object_get(c, "fingerprint")), near))
+	const char *fp = json_string_value(json_object_get(c, "fingerprint")),
+		   *kept = json_string_value(json_object_get(c, "deps"));
+	if (kept && put_kept_record(o, kept, fp, near)) {
 		json_object_del(c, "deps");
+	} else {
+		parse_kept(c);
+		const json_t *deps = json_object_get(c, "deps");
+		if (deps && put_record(o, deps, fp, near))
+			json_object_del(c, "deps");
+	}
 	json_t *takes = json_object_get(c, "takes");
 	if (json_is_array(takes)) {
 		json_t *tc = json_deep_copy(takes);
