@@ -139,6 +139,13 @@ enum { QUIRE_REV2_ARTEFACTS = 1, QUIRE_REV2_FILES = 2, QUIRE_REV2_INPUTS = 4, QU
 int quire_rev2_read(struct quire_objs *o, const char *rev, int parts, json_t **out,
 		    long long *entries);
 
+/* The files of the project (files: path -> digest) that differ from revision rev's: into
+ * changed, path -> the digest now, or null for a file rev has and files has not. Only the
+ * nodes of rev's files tree whose names differ from those files' are read (one file changed
+ * among 10,000: the revision's object and two nodes). Nothing is written. */
+int quire_rev2_files_changed(struct quire_objs *o, const char *rev, const json_t *files,
+			     json_t *changed);
+
 /* Artefact id's entry in revision rev, in format 1's shape (its record's deps put back):
  * only the nodes on its path are read. *out NULL when rev has no such artefact. */
 int quire_rev2_entry(struct quire_objs *o, const char *rev, const char *id, json_t **out);

@@ -413,7 +413,7 @@ static void build_dir(struct quire_objs *o, const struct fent *fe, size_t lo, si
 	quire__rt_items_free(it, n);
 }
 
-static void build_files(struct quire_objs *o, const json_t *files, char hex[65])
+void quire__rt_build_files(struct quire_objs *o, const json_t *files, char hex[65])
 {
 	size_t n = json_object_size(files), k = 0;
 	struct fent *fe = quire__xcalloc(n + 1, sizeof(*fe));
@@ -465,7 +465,7 @@ void quire__rt_put_revision(struct quire_objs *o, const struct quire_rev2_in *in
 		     *inputs = json_object_get(m, "inputs");
 	json_t *empty = json_object();
 	char fh[65], ih[65];
-	build_files(o, json_is_object(files) ? files : empty, fh);
+	quire__rt_build_files(o, json_is_object(files) ? files : empty, fh);
 	build_inputs(o, json_is_object(inputs) ? inputs : empty, ih);
 	json_decref(empty);
 	json_t *r = json_object();

@@ -71,6 +71,9 @@ int quire__rt_build_producer(struct quire_objs *o, struct ent *en, size_t a, siz
 void quire__rt_put_revision(struct quire_objs *o, const struct quire_rev2_in *in, const char *ah,
 			    long long count, char rev[65]);
 
+/* Puts the files tree of files (path -> value): its root's name in hex. */
+void quire__rt_build_files(struct quire_objs *o, const json_t *files, char hex[65]);
+
 /* Whether k is a key of the revision object itself (not one of format 1's kept as it was). */
 int quire__rt_own_key(const char *k);
 

@@ -222,6 +222,97 @@ static int load_files(struct quire_objs *o, const char *hex, const char *prefix,
 	return err;
 }
 
+/* The files under nodes a and b (hex, NULL: none), both at path prefix, that differ: b's
+ * value, or null where only a has the file. Nodes of the same name are not read. */
+static int diff_files(struct quire_objs *o, const char *a, const char *b, const char *prefix,
+		      json_t *changed)
+{
+	if (a && b && !strcmp(a, b))
+		return 0;
+	json_t *na = NULL, *ia, *nb = NULL, *ib;
+	int err = quire__rt_read_node(o, a, "files", &na, &ia);
+	if (!err)
+		err = quire__rt_read_node(o, b, "files", &nb, &ib);
+	int sa = json_is_true(json_object_get(na, "split")),
+	    sb = json_is_true(json_object_get(nb, "split"));
+	if (!err && sa != sb) {
+		/* A directory that crossed DIR_MAX: its names compared whole (rare). */
+		json_t *fa = json_object(), *fb = json_object();
+		err = a ? load_files(o, a, prefix, fa) : 0;
+		if (!err && b)
+			err = load_files(o, b, prefix, fb);
+		const char *path;
+		json_t *v;
+		json_object_foreach(err ? NULL : fa, path, v) {
+			if (!json_object_get(fb, path))
+				json_object_set_new(changed, path, json_null());
+		}
+		json_object_foreach(err ? NULL : fb, path, v) {
+			if (!json_equal(v, json_object_get(fa, path)))
+				json_object_set(changed, path, v);
+		}
+		json_decref(fa);
+		json_decref(fb);
+	}
+	for (int side = 0; !err && sa == sb && side < 2; side++) {
+		/* Side 0: b's items against a's; side 1: the items only a has. */
+		const json_t *from = side ? ia : ib, *other = side ? ib : ia;
+		const char *key;
+		json_t *v;
+		json_object_foreach((json_t *)from, key, v) {
+			const json_t *w = json_object_get(other, key);
+			if (side ? w != NULL : json_equal(v, w))
+				continue;
+			size_t kl = strlen(key);
+			int sub = sa || (kl && key[kl - 1] == '/');
+			if (!sub) {
+				char *path = quire__xasprintf("%s%s", prefix, key);
+				json_object_set(changed, path, side ? json_null() : v);
+				free(path);
+				continue;
+			}
+			const char *hv = quire__rt_ref_hex(v),
+				   *hw = w ? quire__rt_ref_hex(w) : NULL;
+			if (!hv || (w && !hw)) {
+				err = quire_error_set(QUIRE_ECORRUPT, "files node %.12s: bad item",
+						      side ? a : b);
+				break;
+			}
+			char *p = quire__xasprintf("%s%s", prefix, sa ? "" : key);
+			err = side ? diff_files(o, hv, NULL, p, changed)
+				   : diff_files(o, hw, hv, p, changed);
+			free(p);
+			if (err)
+				break;
+		}
+	}
+	json_decref(na);
+	json_decref(nb);
+	return err;
+}
+
+int quire_rev2_files_changed(struct quire_objs *o, const char *rev, const json_t *files,
+			     json_t *changed)
+{
+	json_t *r = NULL;
+	int err = quire_objs_read_json(o, rev, &r);
+	const char *fa = err ? NULL : quire__rt_ref_hex(json_object_get(r, "files"));
+	if (!err && !fa)
+		err = quire_error_set(QUIRE_ECORRUPT, "object %.12s is not a revision", rev);
+	if (!err) {
+		/* The files' tree put for its names, then taken back: nothing is written. */
+		size_t mark = quire_objs_mark(o);
+		char fb[65];
+		quire__rt_build_files(o, files, fb);
+		err = quire_objs_error(o);
+		if (!err)
+			err = diff_files(o, fa, fb, "", changed);
+		quire_objs_rollback(o, mark);
+	}
+	json_decref(r);
+	return err;
+}
+
 int quire_rev2_read(struct quire_objs *o, const char *rev, int parts, json_t **out,
 		    long long *entries)
 {

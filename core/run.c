@@ -246,6 +246,20 @@ static int check_hand_edits(const struct quire_plan *plan)
  * lists every file). The commit and recovery put current's files back under them. */
 static json_t *files_changed(const struct quire_project *p, const char *current)
 {
+	/* A format-2 parent: only the nodes of its files tree that differ are read. */
+	struct quire_objs *o = NULL;
+	if (quire_rev_is_digest(current) && !quire_objs_open(p->qdir, &o)) {
+		json_t *files = json_object(), *changed = json_object();
+		for (size_t k = 0; k < p->nfiles; k++)
+			json_object_set_new(files, p->files[k].rel, json_string(p->files[k].d.s));
+		int err = quire_rev2_files_changed(o, current, files, changed);
+		quire_objs_free(o);
+		json_decref(files);
+		if (!err)
+			return changed;
+		json_decref(changed);
+	}
+	quire_error_clear();
 	json_t *h = NULL, *changed = NULL;
 	long long n;
 	if (quire_manifest_head(p->qdir, current, &h, &n) ||

@@ -460,6 +460,82 @@ static void test_random_update_equals_build(void **state)
 	free(qdir);
 }
 
+/* The files a run changed, found from the parent's files tree by the nodes whose names
+ * differ, are exactly those a comparison of the two lists finds: across split directories, a
+ * directory crossing DIR_MAX (300 names, then 200), subdirectories added and removed. */
+static void random_files(json_t *files, unsigned seed_names, int round)
+{
+	json_object_clear(files);
+	unsigned nflat = round % 3 == 1 ? 200 : 300;
+	for (unsigned k = 0; k < nflat; k++) {
+		char path[64], d[80];
+		snprintf(path, sizeof(path), "prompts/scene-%u.md", k);
+		snprintf(d, sizeof(d), "sha256:%064x", k * 7 + seed_names);
+		json_object_set_new(files, path, json_string(d));
+	}
+	for (unsigned k = 0; k < 40; k++) {
+		if (rnd(4) == 0)
+			continue;
+		char path[64], d[80];
+		snprintf(path, sizeof(path), "%s/f%u.md", k % 2 ? "a/b" : "c", k);
+		snprintf(d, sizeof(d), "sha256:%064x", rnd(3));
+		json_object_set_new(files, path, json_string(d));
+	}
+}
+
+static void test_files_changed_by_node(void **state)
+{
+	char *qdir = qdir_of(state);
+	struct quire_objs *o = NULL;
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	json_t *was = json_object(), *now = json_object();
+	for (int round = 0; round < 30; round++) {
+		random_files(was, 1, round);
+		random_files(now, round % 4 ? 1 : 2, round + (round % 5 == 0));
+		/* One changed file in the split directory, one removed, one added. */
+		json_object_set_new(now, "prompts/scene-17.md",
+				    json_string("sha256:"
+						"0123"));
+		json_object_del(now, "prompts/scene-99.md");
+		json_object_set_new(now, "new/file.md",
+				    json_string("sha256:"
+						"4567"));
+		json_t *m = json_pack("{s:{},s:O,s:{}}", "artefacts", "files", was, "inputs");
+		char r[65];
+		struct quire_rev2_in in = { .manifest = m, .generation = 1 };
+		assert_int_equal(quire_rev2_build(o, &in, r), 0);
+		json_t *got = json_object(), *want = json_object();
+		assert_int_equal(quire_rev2_files_changed(o, r, now, got), 0);
+		const char *path;
+		json_t *v;
+		json_object_foreach(was, path, v) {
+			if (!json_object_get(now, path))
+				json_object_set_new(want, path, json_null());
+		}
+		json_object_foreach(now, path, v) {
+			if (!json_equal(v, json_object_get(was, path)))
+				json_object_set(want, path, v);
+		}
+		assert_true(json_object_size(want) >= 3);
+		if (!json_equal(got, want)) {
+			char *g = json_dumps(got, JSON_SORT_KEYS),
+			     *w = json_dumps(want, JSON_SORT_KEYS);
+			fail_msg("round %d: got %s, want %s", round, g, w);
+		}
+		/* The same list: nothing changed. */
+		json_object_clear(got);
+		assert_int_equal(quire_rev2_files_changed(o, r, was, got), 0);
+		assert_int_equal(json_object_size(got), 0);
+		json_decref(got);
+		json_decref(want);
+		json_decref(m);
+	}
+	json_decref(was);
+	json_decref(now);
+	quire_objs_free(o);
+	free(qdir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -480,6 +556,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kept_record_text, tu_setup_qdir,
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_random_update_equals_build, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_files_changed_by_node, tu_setup_qdir,
 						tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
