@@ -351,18 +351,17 @@ int quire__rev2_commit(const char *qdir, const json_t *m, struct quire_mbase *ba
 					       "revision %.12s is not in format 2 (a parent of a "
 					       "format-2 commit)",
 					       ps[k]);
-	/* The files list kept as its text (a run's) is the revision's files tree. */
+	/* The files list kept as its text (a run's) is made the revision's files tree as it is
+	 * (quire__rt_build_files). */
 	json_t *mm = json_copy((json_t *)m), *held = json_array();
-	const json_t *files = json_object_get(m, "files");
-	if (json_is_string(files))
-		json_object_set_new(mm, "files", json_loads(json_string_value(files), 0, NULL));
 	struct quire_objs *o = NULL;
 	struct quire_rev2_change *ch = NULL;
 	size_t n = 0;
 	struct quire_rev2_in in = { .manifest = mm, .nparents = np };
 	for (size_t k = 0; k < np; k++)
 		in.parents[k] = ps[k];
-	int err = json_is_object(json_object_get(mm, "files"))
+	const json_t *files = json_object_get(mm, "files");
+	int err = json_is_object(files) || json_is_string(files)
 			  ? 0
 			  : quire_error_set(QUIRE_ECORRUPT, "a new revision's files are not a map");
 	if (!err)

@@ -139,7 +139,8 @@ enum { QUIRE_REV2_ARTEFACTS = 1, QUIRE_REV2_FILES = 2, QUIRE_REV2_INPUTS = 4, QU
 int quire_rev2_read(struct quire_objs *o, const char *rev, int parts, json_t **out,
 		    long long *entries);
 
-/* The files of the project (files: path -> digest) that differ from revision rev's: into
+/* The files of the project (files: path -> digest, or that map's JSON text as a string, as
+ * quire_project_files_text writes it) that differ from revision rev's: into
  * changed, path -> the digest now, or null for a file rev has and files has not. Only the
  * nodes of rev's files tree whose names differ from those files' are read (one file changed
  * among 10,000: the revision's object and two nodes). Nothing is written. */

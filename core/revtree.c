@@ -327,10 +327,12 @@ static int build_artefacts(struct quire_objs *o, const json_t *arts, char hex[65
 	return err;
 }
 
-/* Files: one item per name; a directory "name/" names its own node. */
+/* Files: one item per name; a directory "name/" names its own node. A file's value is its
+ * JSON text. */
 struct fent {
 	const char *path;
-	const json_t *v;
+	const char *val;
+	size_t vlen;
 };
 
 static int cmp_fent(const void *a, const void *b)
@@ -387,9 +389,7 @@ static void build_dir(struct quire_objs *o, const struct fent *fe, size_t lo, si
 		struct item *i = &it[n++];
 		if (!slash) {
 			i->key = quire__xstrdup(name);
-			struct quire_buf b = QUIRE_BUF_INIT;
-			quire_json_write(&b, fe[k].v, 0);
-			i->val = quire_buf_detach(&b, NULL);
+			i->val = quire__xstrndup(fe[k].val, fe[k].vlen);
 			k++;
 			continue;
 		}
@@ -413,19 +413,117 @@ static void build_dir(struct quire_objs *o, const struct fent *fe, size_t lo, si
 	quire__rt_items_free(it, n);
 }
 
-void quire__rt_build_files(struct quire_objs *o, const json_t *files, char hex[65])
+/* The files of text (an object, as quire_project_files_text writes it) into fe, unsorted,
+ * their paths in *keys (a copy of the text): -1 unless every key and value is a string
+ * written without escapes, so that it is the same as the object parsed and written again
+ * (a digest, and a path without a quote, backslash or control character). */
+static int fents_of_text(const char *text, size_t len, struct fent **fe, size_t *n, char **keys)
 {
-	size_t n = json_object_size(files), k = 0;
-	struct fent *fe = quire__xcalloc(n + 1, sizeof(*fe));
-	const char *path;
-	json_t *v;
-	json_object_foreach((json_t *)files, path, v) {
-		fe[k].path = path;
-		fe[k++].v = v;
+	char *t = *keys = quire__xstrndup(text, len);
+	size_t i = 0, alloc = 0;
+	*fe = NULL;
+	*n = 0;
+#define WS(c) ((c) == ' ' || (c) == '\n' || (c) == '\t' || (c) == '\r')
+	while (i < len && WS(t[i]))
+		i++;
+	if (i >= len || t[i++] != '{')
+		return -1;
+	for (int first = 1;; first = 0) {
+		while (i < len && WS(t[i]))
+			i++;
+		if (i < len && t[i] == '}' && first)
+			return 0;
+		const char *str[2];
+		size_t slen[2];
+		for (int s = 0; s < 2; s++) {
+			if (i >= len || t[i] != '"')
+				return -1;
+			size_t e = i + 1;
+			while (e < len && t[e] != '"' && t[e] != '\\' &&
+			       (unsigned char)t[e] >= 0x20)
+				e++;
+			if (e >= len || t[e] != '"')
+				return -1;
+			str[s] = t + i;
+			slen[s] = e + 1 - i;
+			i = e + 1;
+			while (i < len && WS(t[i]))
+				i++;
+			if (!s && (i >= len || t[i++] != ':'))
+				return -1;
+			while (!s && i < len && WS(t[i]))
+				i++;
+		}
+		QUIRE_GROW(*fe, alloc, *n + 1);
+		/* The key's closing quote becomes its end: paths are C strings. */
+		((char *)str[0])[slen[0] - 1] = '\0';
+		(*fe)[(*n)++] = (struct fent){ str[0] + 1, str[1], slen[1] };
+		if (i < len && t[i] == ',') {
+			i++;
+			continue;
+		}
+		if (i >= len || t[i++] != '}')
+			return -1;
+		while (i < len && WS(t[i]))
+			i++;
+		return i == len ? 0 : -1;
 	}
-	qsort(fe, n, sizeof(*fe), cmp_fent);
-	build_dir(o, fe, 0, n, 0, hex);
+#undef WS
+}
+
+int quire__rt_build_files(struct quire_objs *o, const json_t *files, char hex[65])
+{
+	struct fent *fe = NULL;
+	size_t n = 0;
+	char *keys = NULL;
+	struct quire_buf vals = QUIRE_BUF_INIT;
+	json_t *parsed = NULL;
+	int err = 0;
+	/* The run's list as its text: its tree made without parsing 10,000 names into a map. */
+	if (json_is_string(files)) {
+		int ok = !fents_of_text(json_string_value(files), json_string_length(files), &fe,
+					&n, &keys);
+		qsort(fe, n, sizeof(*fe), cmp_fent);
+		for (size_t k = 1; ok && k < n; k++)
+			ok = strcmp(fe[k - 1].path, fe[k].path) != 0;
+		if (!ok) {
+			free(fe);
+			free(keys);
+			fe = NULL;
+			keys = NULL;
+			n = 0;
+			parsed = json_loads(json_string_value(files), 0, NULL);
+			if (!json_is_object(parsed))
+				err = quire_error_set(QUIRE_ECORRUPT,
+						      "a new revision's files are not a map");
+			files = parsed;
+		}
+	}
+	if (!err && !fe) {
+		size_t k = 0, *at = quire__xcalloc(json_object_size(files) + 1, sizeof(*at));
+		fe = quire__xcalloc(json_object_size(files) + 1, sizeof(*fe));
+		const char *path;
+		json_t *v;
+		json_object_foreach((json_t *)files, path, v) {
+			fe[k].path = path;
+			at[k] = vals.len;
+			quire_json_write(&vals, v, 0);
+			fe[k].vlen = vals.len - at[k];
+			k++;
+		}
+		/* Pointed at once the buffer has stopped moving. */
+		for (n = 0; n < k; n++)
+			fe[n].val = vals.ptr + at[n];
+		free(at);
+		qsort(fe, n, sizeof(*fe), cmp_fent);
+	}
+	if (!err)
+		build_dir(o, fe, 0, n, 0, hex);
 	free(fe);
+	free(keys);
+	quire_buf_release(&vals);
+	json_decref(parsed);
+	return err;
 }
 
 static void build_inputs(struct quire_objs *o, const json_t *inputs, char hex[65])
@@ -458,14 +556,19 @@ int quire__rt_own_key(const char *k)
 	return 0;
 }
 
-void quire__rt_put_revision(struct quire_objs *o, const struct quire_rev2_in *in, const char *ah,
-			    long long count, char rev[65])
+int quire__rt_put_revision(struct quire_objs *o, const struct quire_rev2_in *in, const char *ah,
+			   long long count, char rev[65])
 {
 	const json_t *m = in->manifest, *files = json_object_get(m, "files"),
 		     *inputs = json_object_get(m, "inputs");
 	json_t *empty = json_object();
 	char fh[65], ih[65];
-	quire__rt_build_files(o, json_is_object(files) ? files : empty, fh);
+	int err = quire__rt_build_files(
+		o, json_is_object(files) || json_is_string(files) ? files : empty, fh);
+	if (err) {
+		json_decref(empty);
+		return err;
+	}
 	build_inputs(o, json_is_object(inputs) ? inputs : empty, ih);
 	json_decref(empty);
 	json_t *r = json_object();
@@ -493,6 +596,7 @@ void quire__rt_put_revision(struct quire_objs *o, const struct quire_rev2_in *in
 	json_decref(r);
 	quire_objs_put(o, b.ptr, b.len, rev);
 	quire_buf_release(&b);
+	return 0;
 }
 
 int quire_rev2_build(struct quire_objs *o, const struct quire_rev2_in *in, char rev[65])
@@ -505,7 +609,7 @@ int quire_rev2_build(struct quire_objs *o, const struct quire_rev2_in *in, char 
 	int err = build_artefacts(o, json_is_object(arts) ? arts : empty, ah, &count);
 	json_decref(empty);
 	if (!err)
-		quire__rt_put_revision(o, in, ah, count, rev);
+		err = quire__rt_put_revision(o, in, ah, count, rev);
 	if (!err)
 		err = quire_objs_error(o);
 	if (err)

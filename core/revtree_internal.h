@@ -67,12 +67,13 @@ int quire__rt_build_producer(struct quire_objs *o, struct ent *en, size_t a, siz
 			     struct item *i);
 
 /* Puts revision in's object (its files and inputs trees too) whose artefacts tree is ah,
- * of count entries; its name in rev. */
-void quire__rt_put_revision(struct quire_objs *o, const struct quire_rev2_in *in, const char *ah,
-			    long long count, char rev[65]);
+ * of count entries; its name in rev. QUIRE_ECORRUPT when its files are not a map. */
+int quire__rt_put_revision(struct quire_objs *o, const struct quire_rev2_in *in, const char *ah,
+			   long long count, char rev[65]);
 
-/* Puts the files tree of files (path -> value): its root's name in hex. */
-void quire__rt_build_files(struct quire_objs *o, const json_t *files, char hex[65]);
+/* Puts the files tree of files (path -> value, or that object's JSON text in a string): its
+ * root's name in hex. QUIRE_ECORRUPT when the text is not an object. */
+int quire__rt_build_files(struct quire_objs *o, const json_t *files, char hex[65]);
 
 /* Whether k is a key of the revision object itself (not one of format 1's kept as it was). */
 int quire__rt_own_key(const char *k);

@@ -264,9 +264,9 @@ int quire_rev2_update(struct quire_objs *o, const struct quire_rev2_in *in, cons
 	if (!err) {
 		char nah[65], out[QUIRE_DIGEST_STRLEN];
 		quire__rt_put_node(o, it, m, ",\"type\":\"tree\"", nah, out);
-		quire__rt_put_revision(o, in, nah,
-				       json_integer_value(json_object_get(r, "entries")) + u.delta,
-				       rev);
+		err = quire__rt_put_revision(
+			o, in, nah, json_integer_value(json_object_get(r, "entries")) + u.delta,
+			rev);
 	}
 	if (!err)
 		err = quire_objs_error(o);

@@ -249,9 +249,10 @@ static json_t *files_changed(const struct quire_project *p, const char *current)
 	/* A format-2 parent: only the nodes of its files tree that differ are read. */
 	struct quire_objs *o = NULL;
 	if (quire_rev_is_digest(current) && !quire_objs_open(p->qdir, &o)) {
-		json_t *files = json_object(), *changed = json_object();
-		for (size_t k = 0; k < p->nfiles; k++)
-			json_object_set_new(files, p->files[k].rel, json_string(p->files[k].d.s));
+		struct quire_buf text = QUIRE_BUF_INIT;
+		quire_project_files_text(p, &text);
+		json_t *files = json_stringn_nocheck(text.ptr, text.len), *changed = json_object();
+		quire_buf_release(&text);
 		int err = quire_rev2_files_changed(o, current, files, changed);
 		quire_objs_free(o);
 		json_decref(files);

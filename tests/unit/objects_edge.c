@@ -522,6 +522,37 @@ static void test_files_changed_by_node(void **state)
 			     *w = json_dumps(want, JSON_SORT_KEYS);
 			fail_msg("round %d: got %s, want %s", round, g, w);
 		}
+		/* The list as its text (a run's) makes the same revision as the map, in any order,
+		 * spaced or not, with names that need escapes (parsed then). */
+		json_object_set_new(now, round % 2 ? "q\"uote.md" : "caf\xc3\xa9.md",
+				    json_string("sha256:"
+						"89ab"));
+		char *texts[3] = { json_dumps(now, JSON_COMPACT | JSON_SORT_KEYS),
+				   json_dumps(now, JSON_INDENT(1)),
+				   json_dumps(was, JSON_COMPACT | JSON_SORT_KEYS) };
+		char rm[65], rt[65];
+		for (int t = 0; t < 3; t++) {
+			const json_t *as_map = t < 2 ? now : was;
+			json_t *mm = json_pack("{s:{},s:O,s:{}}", "artefacts", "files", as_map,
+					       "inputs"),
+			       *mt = json_pack("{s:{},s:s,s:{}}", "artefacts", "files", texts[t],
+					       "inputs");
+			struct quire_rev2_in im = { .manifest = mm, .generation = 1 },
+					     it = { .manifest = mt, .generation = 1 };
+			assert_int_equal(quire_rev2_build(o, &im, rm), 0);
+			assert_int_equal(quire_rev2_build(o, &it, rt), 0);
+			assert_string_equal(rm, rt);
+			json_decref(mm);
+			json_decref(mt);
+			free(texts[t]);
+		}
+		json_object_del(now, round % 2 ? "q\"uote.md" : "caf\xc3\xa9.md");
+		json_t *bad =
+			json_pack("{s:{},s:s,s:{}}", "artefacts", "files", "{\"a\":", "inputs");
+		struct quire_rev2_in ib = { .manifest = bad, .generation = 1 };
+		assert_int_equal(quire_rev2_build(o, &ib, rt), QUIRE_ECORRUPT);
+		quire_error_clear();
+		json_decref(bad);
 		/* The same list: nothing changed. */
 		json_object_clear(got);
 		assert_int_equal(quire_rev2_files_changed(o, r, was, got), 0);
