@@ -269,6 +269,105 @@ size_t quire_json_value_end(const char *s, size_t n, size_t i)
 	return (size_t)-1;
 }
 
+/* The end of the canonical string at s[i] (see quire_json_is_canonical), or (size_t)-1;
+ * *esc set when it holds an escape. */
+static size_t canon_string(const char *s, size_t n, size_t i, int *esc)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t e = string_end_strict(s, n, i);
+	if (e == (size_t)-1)
+		return e;
+	*esc = 0;
+	for (size_t k = i + 1; k < e - 1; k++) {
+		if (s[k] != '\\')
+			continue;
+		*esc = 1;
+		char c = s[++k];
+		if (c == '/')
+			return (size_t)-1;
+		if (c != 'u')
+			continue;
+		/* Only a control character without a short escape, as quire_buf_put_jstr writes
+		 * it (and never \u0000, which a parser refuses). */
+		const char *h1 = strchr(hex, s[k + 3]), *h2 = strchr(hex, s[k + 4]);
+		int v = h1 && h2 && s[k + 3] && s[k + 4] ? (int)(h1 - hex) * 16 + (int)(h2 - hex)
+							 : -1;
+		if (s[k + 1] != '0' || s[k + 2] != '0' || v < 1 || v >= 0x20 || v == '\b' ||
+		    v == '\f' || v == '\n' || v == '\r' || v == '\t')
+			return (size_t)-1;
+		k += 4;
+	}
+	return e;
+}
+
+static size_t canon_value(const char *s, size_t n, size_t i, int depth)
+{
+	if (i >= n || depth > 64)
+		return (size_t)-1;
+	int esc;
+	switch (s[i]) {
+	case '{':
+	case '[': {
+		char close = s[i] == '{' ? '}' : ']';
+		const char *prev = NULL;
+		size_t plen = 0;
+		if (++i < n && s[i] == close)
+			return i + 1;
+		for (;;) {
+			if (close == '}') {
+				size_t ke = i < n && s[i] == '"' ? canon_string(s, n, i, &esc)
+								 : (size_t)-1;
+				if (ke == (size_t)-1 || esc || ke >= n || s[ke] != ':')
+					return (size_t)-1;
+				/* Keys in strcmp's order, each once. */
+				const char *key = s + i + 1;
+				size_t klen = ke - i - 2, m = klen < plen ? klen : plen;
+				int c = prev ? memcmp(prev, key, m) : -1;
+				if (c > 0 || (!c && plen >= klen))
+					return (size_t)-1;
+				prev = key;
+				plen = klen;
+				i = ke + 1;
+			}
+			i = canon_value(s, n, i, depth + 1);
+			if (i == (size_t)-1 || i >= n)
+				return (size_t)-1;
+			if (s[i] == close)
+				return i + 1;
+			if (s[i++] != ',')
+				return (size_t)-1;
+		}
+	}
+	case '"': {
+		size_t e = canon_string(s, n, i, &esc);
+		return e;
+	}
+	case 't':
+		return n - i >= 4 && !memcmp(s + i, "true", 4) ? i + 4 : (size_t)-1;
+	case 'f':
+		return n - i >= 5 && !memcmp(s + i, "false", 5) ? i + 5 : (size_t)-1;
+	case 'n':
+		return n - i >= 4 && !memcmp(s + i, "null", 4) ? i + 4 : (size_t)-1;
+	default: {
+		/* An integer as quire_buf_put_int writes it: no "-0", no leading zero, no
+		 * fraction or exponent (a real is written by jansson), within 18 digits. */
+		size_t k = i + (s[i] == '-'), d = k;
+		while (k < n && s[k] >= '0' && s[k] <= '9')
+			k++;
+		if (k == d || k - d > 18 || (s[d] == '0' && (k - d > 1 || d > i)))
+			return (size_t)-1;
+		if (k < n && (s[k] == '.' || s[k] == 'e' || s[k] == 'E'))
+			return (size_t)-1;
+		return k;
+	}
+	}
+}
+
+int quire_json_is_canonical(const char *s, size_t n)
+{
+	return canon_value(s, n, 0, 0) == n;
+}
+
 int quire_json_reformat(struct quire_buf *out, const char *s, size_t n, int depth)
 {
 	char stack[256];

@@ -31,6 +31,12 @@ void quire_json_write_at(struct quire_buf *out, const json_t *v, int depth);
  * not one JSON value (checked as a parser would, but for duplicate keys). */
 int quire_json_reformat(struct quire_buf *out, const char *s, size_t n, int depth);
 
+/* 1 only when s (n bytes) is exactly what quire_json_write(v, 0) writes for the value v it
+ * parses to (no spacing; object keys without escapes, in strcmp's order, each once; strings
+ * escaped as quire_buf_put_jstr escapes them, valid UTF-8; integers of at most 18 digits; no
+ * reals): such a text is written again as it is, without parsing it into a tree. */
+int quire_json_is_canonical(const char *s, size_t n);
+
 /* Parses JSON object text (len bytes), except the value of its member key (when key is given,
  * and the value is an object or array of at least min bytes): that is kept as its JSON text,
  * in a JSON string, and not parsed. NULL when the text is not a JSON object. New reference. */

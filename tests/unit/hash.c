@@ -387,6 +387,80 @@ static void test_reformat_matches_writer(void **state)
 	assert_int_equal(quire_json_value_end("[1,2", 4, 0), (size_t)-1);
 }
 
+/* A text that is canonical is written again, parsed, exactly as it is: every text quire
+ * writes is, and no other. Besides the listed ones, every one-byte change of the written texts
+ * is checked for that. */
+static int canonical_round_trips(const char *t, size_t n)
+{
+	json_t *v = json_loadb(t, n, JSON_DECODE_ANY, NULL);
+	if (!v)
+		return 0;
+	struct quire_buf b = QUIRE_BUF_INIT;
+	quire_json_write(&b, v, 0);
+	int same = b.len == n && !memcmp(b.ptr, t, n);
+	quire_buf_release(&b);
+	json_decref(v);
+	return same;
+}
+
+static void test_canonical_text(void **state)
+{
+	(void)state;
+	static const char *const docs[] = {
+		"{\"a\":1,\"b\":[1,2,{\"c\":[]}],\"d\":{},\"e\":{\"f\":\"g\\\"h\\\\\\n\\u00e9\"}}",
+		"{\"binding\":\"sha256:ab\",\"deps\":{\"x\":[[\"Scene[0][0]\",\"sha256:00\"]]},"
+		"\"digest\":\"sha256:cd\",\"index\":[0,3],\"k\":\"\xc3\xa9t\xc3\xa9 \\t\\u001F\","
+		"\"n\":-12,\"p\":null,\"q\":true,\"r\":false,\"z\":0}",
+		"[]",
+		"\"x\"",
+	};
+	for (size_t k = 0; k < sizeof(docs) / sizeof(docs[0]); k++) {
+		json_t *v = json_loads(docs[k], JSON_DECODE_ANY, NULL);
+		assert_non_null(v);
+		struct quire_buf w = QUIRE_BUF_INIT;
+		quire_json_write(&w, v, 0);
+		assert_true(quire_json_is_canonical(w.ptr, w.len));
+		for (size_t i = 0; i < w.len; i++) {
+			static const char subst[] = " \"\\{}[],:0-1.eE/uAa\x01\xc3\xff";
+			for (size_t c = 0; c < sizeof(subst) - 1; c++) {
+				char *t = malloc(w.len + 1);
+				memcpy(t, w.ptr, w.len);
+				t[i] = subst[c];
+				if (quire_json_is_canonical(t, w.len) &&
+				    !canonical_round_trips(t, w.len))
+					fail_msg("canonical but written otherwise: %.*s",
+						 (int)w.len, t);
+				free(t);
+			}
+		}
+		quire_buf_release(&w);
+		json_decref(v);
+	}
+	static const char *const not_canonical[] = {
+		"{\"b\":1,\"a\":2}",
+		"{\"a\":1,\"a\":2}",
+		"{ \"a\":1}",
+		"[1, 2]",
+		"[1.5]",
+		"[1e3]",
+		"[-0]",
+		"[01]",
+		"\"a\\/b\"",
+		"\"\\u00e9\"",
+		"\"\\u001f\"",
+		"\"\\u000a\"",
+		"\"\\u0000\"",
+		"{\"a\\u0062\":1}",
+		"[1234567890123456789]",
+		"\"\xff\"",
+		"[1] ",
+		"",
+	};
+	for (size_t k = 0; k < sizeof(not_canonical) / sizeof(not_canonical[0]); k++)
+		if (quire_json_is_canonical(not_canonical[k], strlen(not_canonical[k])))
+			fail_msg("taken as canonical: %s", not_canonical[k]);
+}
+
 /* Hex to bytes and back: one spelling, lower case only, 64 digits. */
 static void test_hex_bytes(void **state)
 {
@@ -425,6 +499,7 @@ int main(void)
 		cmocka_unit_test(test_reals_are_refused),
 		cmocka_unit_test(test_digest_valid),
 		cmocka_unit_test(test_reformat_matches_writer),
+		cmocka_unit_test(test_canonical_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
