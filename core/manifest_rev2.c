@@ -12,6 +12,7 @@
 #include "quire/error.h"
 #include "quire/fs.h"
 #include "quire/manifest.h"
+#include "json.h"
 #include "manifest_internal.h"
 #include "objects.h"
 #include "util.h"
@@ -264,24 +265,52 @@ static int generation_of(struct quire_objs *o, const char *const *ps, size_t n, 
 
 /* The entries of m's artefacts (an overlay on base when m is slim: null for a removed one),
  * each as a commit holds it (a large record kept as its text), in *ch; held keeps them. */
-static int changes_of(const json_t *m, struct quire_mbase *base, json_t *held,
+/* Entry id as its canonical text (QUIRE_REV2_TEXT) when the fold holds it as text that is
+ * canonical once compact, for a build that needs only its leaf: NULL (nothing read) when it
+ * holds it parsed or the text is not; *err set when the text cannot be read. */
+static json_t *entry_as_text(const json_t *m, struct quire_mbase *base, const char *id,
+			     struct quire_buf *t, struct quire_buf *c, int *err)
+{
+	quire_buf_reset(t);
+	quire_buf_reset(c);
+	int got = quire__mb_entry_text(m, base, id, t);
+	if (got < 0)
+		*err = QUIRE_EIO;
+	if (got <= 0 || quire_json_reformat(c, t->ptr, t->len, -1) ||
+	    !quire_json_is_canonical(c->ptr, c->len))
+		return NULL;
+	json_t *e = json_object();
+	json_object_set_new_nocheck(e, QUIRE_REV2_TEXT, json_stringn_nocheck(c->ptr, c->len));
+	return e;
+}
+
+/* Every entry m changed (whole when m is, slim over base otherwise), each in held; with
+ * as_text, those the fold holds as text are given as it (entry_as_text). */
+static int changes_of(const json_t *m, struct quire_mbase *base, json_t *held, int as_text,
 		      struct quire_rev2_change **ch, size_t *n)
 {
 	const json_t *arts = json_object_get(m, "artefacts");
 	*n = 0;
 	*ch = quire__xcalloc(json_object_size(arts) + 1, sizeof(**ch));
+	struct quire_buf t = QUIRE_BUF_INIT, c = QUIRE_BUF_INIT;
 	const char *id;
 	json_t *v;
+	int err = 0;
 	json_object_foreach((json_t *)arts, id, v) {
 		json_t *e = NULL;
-		int err = json_is_null(v) ? 0 : quire_manifest_peek_kept(m, base, id, &e);
+		if (!json_is_null(v) && as_text)
+			e = entry_as_text(m, base, id, &t, &c, &err);
+		if (!err && !e && !json_is_null(v))
+			err = quire_manifest_peek_kept(m, base, id, &e);
 		if (err)
-			return err;
+			break;
 		if (e)
 			json_array_append_new(held, e);
 		(*ch)[(*n)++] = (struct quire_rev2_change){ id, e };
 	}
-	return 0;
+	quire_buf_release(&t);
+	quire_buf_release(&c);
+	return err;
 }
 
 /* Whether manifest m (may be NULL) is revision rev's. */
@@ -369,7 +398,7 @@ int quire__rev2_commit(const char *qdir, const json_t *m, struct quire_mbase *ba
 	if (!err)
 		err = generation_of(o, ps, np, &in.generation);
 	if (!err)
-		err = changes_of(m, base, held, &ch, &n);
+		err = changes_of(m, base, held, !np, &ch, &n);
 	if (!err && np && !json_is_true(json_object_get(m, "slim")))
 		/* Every entry is in m (an edit, a rewind, a commit without the parent's index):
 		 * what differs from the first parent, so that a collector's record is stored

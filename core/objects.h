@@ -105,6 +105,11 @@ struct quire_rev2_in {
 	const char *alias;
 };
 
+/* An entry given to quire_rev2_build as {QUIRE_REV2_TEXT: "<its text>"}, the text being
+ * canonical (quire_json_is_canonical): its leaf is made from the text without parsing it
+ * (a first build's 10,000 entries, which the fold holds as text). */
+#define QUIRE_REV2_TEXT "\001text"
+
 /* Makes the objects of revision in (pending: quire_objs_write_pack writes them); *rev gets
  * its name. QUIRE_ECORRUPT when an artefact id is not Name[i]..., an entry not an object. */
 int quire_rev2_build(struct quire_objs *o, const struct quire_rev2_in *in, char rev[65]);

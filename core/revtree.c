@@ -172,11 +172,110 @@ static void parse_kept(json_t *e)
 	json_decref(parsed);
 }
 
+/* The leaf of an entry given as its canonical text t (QUIRE_REV2_TEXT): the text without its
+ * "deps" when that record is put, as the parsed entry's would be; NULL when a take holds a
+ * record (made from the parsed entry). */
+static char *leaf_of_text(struct quire_objs *o, const char *t, size_t n, const char *near)
+{
+	size_t ds = 0, de = 0, fs = 0, fe = 0;
+	for (size_t i = 1; i + 1 < n;) {
+		size_t ke = quire_json_value_end(t, n, i), vs = ke + 1,
+		       ve = ke == (size_t)-1 ? ke : quire_json_value_end(t, n, vs);
+		if (ve == (size_t)-1)
+			return NULL;
+		const char *k = t + i + 1;
+		size_t kl = ke - i - 2;
+		/* A take's record is put by the parsed path ("deps" found anywhere in them,
+		 * even inside a string, is taken for one). */
+		if (kl == 5 && !memcmp(k, "takes", 5) && memmem(t + vs, ve - vs, "\"deps\":", 7))
+			return NULL;
+		if (kl == 4 && !memcmp(k, "deps", 4)) {
+			ds = i;
+			de = ve;
+		} else if (kl == 11 && !memcmp(k, "fingerprint", 11) && t[vs] == '"') {
+			fs = vs + 1;
+			fe = ve - 1;
+		}
+		i = ve + (t[ve] == ',');
+	}
+	if (de) {
+		char *deps = quire__xstrndup(t + ds + 7, de - ds - 7);
+		char *fp = fe > fs ? quire__xstrndup(t + fs, fe - fs) : NULL;
+		int put = put_kept_record(o, deps, fp, near);
+		free(deps);
+		free(fp);
+		if (put) {
+			/* The member and the comma that joins it to the next one, or the last one's
+			 * comma before it. */
+			size_t a = ds, b = de;
+			if (t[b] == ',')
+				b++;
+			else if (t[a - 1] == ',')
+				a--;
+			struct quire_buf l = QUIRE_BUF_INIT;
+			quire_buf_add(&l, t, a);
+			quire_buf_add(&l, t + b, n - b);
+			return quire_buf_detach(&l, NULL);
+		}
+	}
+	return quire__xstrndup(t, n);
+}
+
+void quire__rt_entry_digest(const json_t *e, char out[QUIRE_DIGEST_STRLEN])
+{
+	const json_t *text = json_object_get(e, QUIRE_REV2_TEXT);
+	const char *d = NULL;
+	size_t dl = 0;
+	if (text) {
+		/* "digest" is a key of the entry itself when it comes right after an opening brace
+		 * or a comma at depth 1: found by walking the members. */
+		const char *t = json_string_value(text);
+		size_t n = json_string_length(text);
+		for (size_t i = 1; i + 1 < n;) {
+			size_t ke = quire_json_value_end(t, n, i),
+			       ve = ke == (size_t)-1 ? ke : quire_json_value_end(t, n, ke + 1);
+			if (ve == (size_t)-1)
+				break;
+			if (ke - i == 8 && !memcmp(t + i, "\"digest\"", 8) && t[ke + 1] == '"') {
+				d = t + ke + 2;
+				dl = ve - ke - 3;
+				if (memchr(d, '\\', dl)) {
+					/* Escaped: as parsed (never in a digest quire wrote). */
+					json_t *p = json_loadb(t, n, 0, NULL);
+					quire__rt_entry_digest(p, out);
+					json_decref(p);
+					return;
+				}
+				break;
+			}
+			i = ve + (t[ve] == ',');
+		}
+	} else {
+		d = json_string_value(json_object_get(e, "digest"));
+		dl = d ? strlen(d) : 0;
+	}
+	if (!d)
+		snprintf(out, QUIRE_DIGEST_STRLEN, "-");
+	else
+		snprintf(out, QUIRE_DIGEST_STRLEN, "%.*s", (int)dl, d);
+}
+
 /* The entry as a leaf holds it: without the dependency records its fingerprints name (kept
  * as objects). */
 char *quire__rt_entry_text(struct quire_objs *o, const struct ent *en, const char *near)
 {
-	json_t *c = json_copy((json_t *)en->e);
+	const json_t *text = json_object_get(en->e, QUIRE_REV2_TEXT);
+	char *leaf = text ? leaf_of_text(o, json_string_value(text), json_string_length(text), near)
+			  : NULL;
+	if (leaf)
+		return leaf;
+	json_t *parsed = text ? json_loads(json_string_value(text), 0, NULL) : NULL;
+	if (text && !json_is_object(parsed)) {
+		json_decref(parsed);
+		return quire__xstrdup("{}");
+	}
+	json_t *c = json_copy(parsed ? parsed : (json_t *)en->e);
+	json_decref(parsed);
 	/* A commit's entries may hold a large record as its JSON text (quire_json_loads_keeping):
 	 * the same record, so the same revision, as the parsed one. */
 	const char *fp = json_string_value(json_object_get(c, "fingerprint")),
@@ -234,8 +333,7 @@ static void build_index(struct quire_objs *o, struct ent *en, size_t lo, size_t 
 			      : quire__xstrndup(en[k].digits + t, 1);
 		if (leaf) {
 			i->val = quire__rt_entry_text(o, &en[k], NULL);
-			const char *d = json_string_value(json_object_get(en[k].e, "digest"));
-			snprintf(i->out, sizeof(i->out), "%s", d ? d : "-");
+			quire__rt_entry_digest(en[k].e, i->out);
 		} else {
 			char ch[65];
 			build_index(o, en, k, e, t + 1, len, "", ch, i->out);

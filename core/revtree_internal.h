@@ -55,6 +55,10 @@ int quire__rt_parse_id(const char *id, struct ent *e);
  * record near, 64 hex, when that saves most of it; NULL: none): malloc'd compact JSON. */
 char *quire__rt_entry_text(struct quire_objs *o, const struct ent *en, const char *near);
 
+/* The output digest of entry e (given parsed or as its text: QUIRE_REV2_TEXT) in out, or "-"
+ * when it has none. */
+void quire__rt_entry_digest(const json_t *e, char out[QUIRE_DIGEST_STRLEN]);
+
 /* Orders ents by producer name, then index. */
 int quire__rt_cmp_ent(const void *a, const void *b);
 

@@ -70,9 +70,7 @@ static int update_node(struct upd *u, const struct place *pl, const char *hex, i
 						      json_object_get(items, key), "fingerprint"))
 					    : NULL;
 				ni.val = quire__rt_entry_text(u->o, &ch[k], near);
-				const char *d =
-					json_string_value(json_object_get(ch[k].e, "digest"));
-				snprintf(ni.out, sizeof(ni.out), "%s", d ? d : "-");
+				quire__rt_entry_digest(ch[k].e, ni.out);
 			}
 		} else {
 			const char *child =

@@ -3,6 +3,7 @@
  * in which every revision made from its parent's tree must be the one a whole build makes. */
 #include "testutil.h"
 
+#include "core/json.h"
 #include "core/objects.h"
 #include "quire/error.h"
 #include "quire/hash.h"
@@ -460,6 +461,83 @@ static void test_random_update_equals_build(void **state)
 	free(qdir);
 }
 
+/* A first build's entries given as their text (QUIRE_REV2_TEXT, as the commit gives those the
+ * fold holds as text) make the revision the parsed entries make, their records put as
+ * objects: entries with and without records, with takes, with a record that is not the one
+ * their fingerprint names. */
+static void test_text_entries_build_the_same(void **state)
+{
+	char *qdir = qdir_of(state);
+	struct quire_objs *o = NULL;
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	json_t *parsed = json_object(), *texts = json_object();
+	for (int k = 0; k < 400; k++)
+		random_set(parsed, k);
+	size_t as_text = 0, with_record = 0;
+	const char *id;
+	json_t *e;
+	size_t k = 0;
+	json_object_foreach(parsed, id, e) {
+		k++;
+		if (rnd(2))
+			json_object_del(e, "temperature"); /* a real: not canonical */
+		if (rnd(8) == 0)
+			json_object_set_new(e, "takes", json_pack("[{ss}]", "digest", "sha256:t"));
+		if (rnd(8) == 0) {
+			/* A take holding its own record. */
+			json_t *td = json_pack("{si}", "n", k),
+			       *rec = json_pack("{sOsi}", "deps", td, "v", 1);
+			struct quire_digest fp;
+			quire_hash_json(rec, &fp);
+			json_decref(rec);
+			json_object_set_new(e, "takes",
+					    json_pack("[{sossss}]", "deps", td, "digest",
+						      "sha256:u", "fingerprint", fp.s));
+		}
+		if (rnd(8) == 0 && json_object_get(e, "deps"))
+			json_object_set_new(e, "fingerprint", json_string("sha256:other"));
+		struct quire_buf b = QUIRE_BUF_INIT;
+		quire_json_write(&b, e, 0);
+		if (quire_json_is_canonical(b.ptr, b.len)) {
+			json_object_set_new(texts, id,
+					    json_pack("{s:s%}", QUIRE_REV2_TEXT, b.ptr, b.len));
+			as_text++;
+			with_record += json_object_get(e, "deps") != NULL;
+		} else {
+			json_object_set(texts, id, e);
+		}
+		quire_buf_release(&b);
+	}
+	assert_true(as_text > 40 && with_record > 15 && as_text < json_object_size(parsed));
+	char r1[65], r2[65];
+	json_t *m1 = json_pack("{s:O,s:{},s:{}}", "artefacts", parsed, "files", "inputs"),
+	       *m2 = json_pack("{s:O,s:{},s:{}}", "artefacts", texts, "files", "inputs");
+	struct quire_rev2_in i1 = { .manifest = m1, .generation = 1 },
+			     i2 = { .manifest = m2, .generation = 1 };
+	struct quire_objs *o2 = NULL;
+	assert_int_equal(quire_objs_open_memory(&o2), 0);
+	assert_int_equal(quire_rev2_build(o, &i1, r1), 0);
+	assert_int_equal(quire_rev2_build(o2, &i2, r2), 0);
+	assert_string_equal(r1, r2);
+	/* Read back from the text-made objects alone: what the parsed ones read back, records
+	 * and all. */
+	json_t *back = NULL, *back1 = NULL;
+	assert_int_equal(quire_rev2_load(o2, r2, &back), 0);
+	assert_int_equal(quire_rev2_load(o, r1, &back1), 0);
+	json_object_del(back, "revision");
+	json_object_del(back1, "revision");
+	assert_true(json_equal(back, back1));
+	json_decref(back1);
+	json_decref(back);
+	json_decref(m1);
+	json_decref(m2);
+	json_decref(parsed);
+	json_decref(texts);
+	quire_objs_free(o2);
+	quire_objs_free(o);
+	free(qdir);
+}
+
 /* The files a run changed, found from the parent's files tree by the nodes whose names
  * differ, are exactly those a comparison of the two lists finds: across split directories, a
  * directory crossing DIR_MAX (300 names, then 200), subdirectories added and removed. */
@@ -589,6 +667,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_random_update_equals_build, tu_setup_qdir,
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_files_changed_by_node, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_text_entries_build_the_same, tu_setup_qdir,
 						tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
