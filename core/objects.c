@@ -424,7 +424,7 @@ void quire_objs_put_near(struct quire_objs *o, const void *data, size_t len, con
 	memcpy(hex, d.s + 7, 65);
 	struct loc l = { .pack = -1, .len = (uint32_t)len, .off = o->pend.len };
 	memcpy(l.hex, hex, 64);
-	if (quire_objs_has(o, hex))
+	if (o->scratch ? o->slots[quire__objs_slot(o, hex)].hex[0] != 0 : quire_objs_has(o, hex))
 		return;
 	if (len > UINT32_MAX) {
 		o->err = quire_error_set(
@@ -447,6 +447,11 @@ void quire_objs_put_near(struct quire_objs *o, const void *data, size_t len, con
 	quire__grow((void **)&o->order, &o->apend, o->npend + 1, sizeof(*o->order));
 	/* By name: slots move when the table grows. */
 	memcpy(o->order[o->npend++], hex, 64);
+}
+
+void quire_objs_scratch(struct quire_objs *o, int on)
+{
+	o->scratch = on;
 }
 
 void quire_objs_put(struct quire_objs *o, const void *data, size_t len, char hex[65])

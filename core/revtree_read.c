@@ -303,7 +303,9 @@ int quire_rev2_files_changed(struct quire_objs *o, const char *rev, const json_t
 		/* The files' tree put for its names, then taken back: nothing is written. */
 		size_t mark = quire_objs_mark(o);
 		char fb[65];
+		quire_objs_scratch(o, 1);
 		err = quire__rt_build_files(o, files, fb);
+		quire_objs_scratch(o, 0);
 		if (!err)
 			err = quire_objs_error(o);
 		if (!err)
