@@ -163,6 +163,45 @@ static void test_delta_damage_named(void **state)
 	free(qdir);
 }
 
+/* Damage in a base that changes its length fails the delta above it before any hash: the
+ * error still names the pack the damage is in, not the one of the object read. */
+static void test_base_damage_named_in_its_pack(void **state)
+{
+	char *qdir = qdir_of(state);
+	char a[4001], b[4001], c[4001], ha[65], hb[65], hc[65];
+	for (int i = 0; i < 4000; i++)
+		a[i] = (char)('a' + i % 23);
+	a[4000] = '\0';
+	memcpy(b, a, sizeof(a));
+	memset(b + 1000, 'X', 10);
+	memcpy(c, b, sizeof(b));
+	memset(c + 3000, 'Y', 10);
+	struct quire_objs *o = NULL;
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	quire_objs_put(o, a, 4000, ha);
+	assert_int_equal(quire_objs_write_pack(o, ha), 0);
+	quire_objs_put_near(o, b, 4000, ha, hb);
+	assert_int_equal(quire_objs_write_pack(o, hb), 0);
+	quire_objs_put_near(o, c, 4000, hb, hc);
+	assert_int_equal(quire_objs_write_pack(o, hc), 0);
+	quire_objs_free(o);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/revs/%s.objects", qdir, hb);
+	/* b's delta: 1000 bytes of a, its middle, 2990 of a's end; now 2090. */
+	tu_damage_at(path, "\n1000 2990\n", 7, '0');
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	struct quire_buf out = QUIRE_BUF_INIT;
+	assert_int_equal(quire_objs_read(o, hc, &out), QUIRE_ECORRUPT);
+	char want[80];
+	snprintf(want, sizeof(want), "%s.objects", hb);
+	assert_non_null(strstr(quire_error_last(), want));
+	assert_int_equal(out.len, 0);
+	quire_error_clear();
+	quire_buf_release(&out);
+	quire_objs_free(o);
+	free(qdir);
+}
+
 /* A take's record is an object named by the take's fingerprint: read back, the take does not
  * repeat it (format 1 kept it in some takes only). */
 static void test_take_deps_are_records(void **state)
@@ -655,6 +694,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_relayout_entry_without_producer, tu_setup_qdir,
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_delta_damage_named, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_base_damage_named_in_its_pack, tu_setup_qdir,
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_take_deps_are_records, tu_setup_qdir,
 						tu_teardown_tmpdir),
