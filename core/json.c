@@ -176,7 +176,7 @@ static size_t string_end_strict(const char *s, size_t n, size_t i)
 		} else if (c >= 0x80) {
 			/* A UTF-8 sequence: its length from the lead byte, then continuations. */
 			size_t len = c >= 0xf0 && c < 0xf5   ? 4
-				     : c >= 0xe0	     ? 3
+				     : c >= 0xe0 && c < 0xf0 ? 3
 				     : c >= 0xc2 && c < 0xe0 ? 2
 							     : 0;
 			if (!len || i + len > n)

@@ -372,6 +372,7 @@ static void test_reformat_matches_writer(void **state)
 					   "\"\xff\"",
 					   "\"\xc3\"",
 					   "\"\xed\xa0\x80\"",
+					   "\"\xf8\x80\x80\"",
 					   "[nul]" };
 	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
 		struct quire_buf b = QUIRE_BUF_INIT;
@@ -455,6 +456,8 @@ static void test_canonical_text(void **state)
 		"\"\xff\"",
 		"[1] ",
 		"",
+		"\"\xf8\x80\x80\"",
+		"\"\xf5\x80\x80\x80\"",
 	};
 	for (size_t k = 0; k < sizeof(not_canonical) / sizeof(not_canonical[0]); k++)
 		if (quire_json_is_canonical(not_canonical[k], strlen(not_canonical[k])))
