@@ -377,19 +377,19 @@ static int peek_ex(const json_t *m, struct quire_mbase *base, const char *id, js
 }
 
 int quire__mb_entry_text(const json_t *m, struct quire_mbase *base, const char *id,
-			 struct quire_buf *out)
+			 struct quire_buf *out, int *found)
 {
 	const json_t *e = overlay(m, id);
+	*found = 0;
 	if (!e || !is_compact(e))
 		return 0;
 	const json_t *text = json_object_get(e, TEXT_KEY);
-	if (text)
-		return quire_buf_add(out, json_string_value(text), json_string_length(text)) ? -1
-											     : 1;
-	const struct quire_mrow *cr = quire__mb_crow(base, e);
-	if (!cr)
-		return 0;
-	return quire__mb_spill_read(base, cr->off, cr->len, out) ? -1 : 1;
+	const struct quire_mrow *cr = text ? NULL : quire__mb_crow(base, e);
+	int err = text ? quire_buf_add(out, json_string_value(text), json_string_length(text))
+		  : cr ? quire__mb_spill_read(base, cr->off, cr->len, out)
+		       : 0;
+	*found = !err && (text || cr);
+	return err;
 }
 
 int quire__mb_materialise(json_t *m, struct quire_mbase *base, const char *id, json_t **entry,

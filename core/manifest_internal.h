@@ -71,10 +71,11 @@ const struct quire_mrow *quire__mb_crow(const struct quire_mbase *b, const json_
 /* Appends the spilled text at off (len bytes) to out. */
 int quire__mb_spill_read(struct quire_mbase *b, size_t off, size_t len, struct quire_buf *out);
 
-/* The text the fold keeps id's entry as (compacted, or spilled), appended to out: 1; 0 when it
- * holds the entry parsed, or none; -1 (the error set) when a spilled text cannot be read. */
+/* The text the fold keeps id's entry as (compacted, or spilled), appended to out, *found
+ * set; *found 0 when it holds the entry parsed, or none. An error when a spilled text
+ * cannot be read. */
 int quire__mb_entry_text(const json_t *m, struct quire_mbase *base, const char *id,
-			 struct quire_buf *out);
+			 struct quire_buf *out, int *found);
 /* Writes an entry (or a take, in_take) at depth, its kept "deps" laid out from text. */
 void quire__mb_put_entry(struct quire_buf *b, const json_t *e, int depth, int in_take);
 /* A value kept as text laid out at depth, else written. */

@@ -273,10 +273,9 @@ static json_t *entry_as_text(const json_t *m, struct quire_mbase *base, const ch
 {
 	quire_buf_reset(t);
 	quire_buf_reset(c);
-	int got = quire__mb_entry_text(m, base, id, t);
-	if (got < 0)
-		*err = QUIRE_EIO;
-	if (got <= 0 || quire_json_reformat(c, t->ptr, t->len, -1) ||
+	int got = 0;
+	*err = quire__mb_entry_text(m, base, id, t, &got);
+	if (!got || quire_json_reformat(c, t->ptr, t->len, -1) || c->ptr[0] != '{' ||
 	    !quire_json_is_canonical(c->ptr, c->len))
 		return NULL;
 	json_t *e = json_object();

@@ -9,6 +9,7 @@
 
 #include "quire/buf.h"
 #include "quire/error.h"
+#include "quire/fs.h"
 #include "quire/id.h"
 #include "json.h"
 #include "objects.h"
@@ -190,6 +191,9 @@ static char *leaf_of_text(struct quire_objs *o, const char *t, size_t n, const c
 		if (kl == 5 && !memcmp(k, "takes", 5) && memmem(t + vs, ve - vs, "\"deps\":", 7))
 			return NULL;
 		if (kl == 4 && !memcmp(k, "deps", 4)) {
+			/* A record given as a string is one the parsed path parses first. */
+			if (t[vs] == '"')
+				return NULL;
 			ds = i;
 			de = ve;
 		} else if (kl == 11 && !memcmp(k, "fingerprint", 11) && t[vs] == '"') {
@@ -271,6 +275,7 @@ char *quire__rt_entry_text(struct quire_objs *o, const struct ent *en, const cha
 		return leaf;
 	json_t *parsed = text ? json_loads(json_string_value(text), 0, NULL) : NULL;
 	if (text && !json_is_object(parsed)) {
+		/* Not reached: the text is canonical and an object's (build_artefacts). */
 		json_decref(parsed);
 		return quire__xstrdup("{}");
 	}
@@ -395,10 +400,13 @@ static int build_artefacts(struct quire_objs *o, const json_t *arts, char hex[65
 	json_object_foreach((json_t *)arts, id, e) {
 		en[k].id = id;
 		en[k].e = e;
-		if (quire__rt_parse_id(id, &en[k]) || !json_is_object(e)) {
+		/* An entry given as its text is an object's. */
+		const char *tx = json_string_value(json_object_get(e, QUIRE_REV2_TEXT));
+		int entry = json_is_object(e) && (!tx || tx[0] == '{');
+		if (quire__rt_parse_id(id, &en[k]) || !entry) {
 			free(en);
 			return quire_error_set(QUIRE_ECORRUPT, "artefact '%s': %s", id,
-					       json_is_object(e) ? "not an id" : "not an entry");
+					       entry ? "not an id" : "not an entry");
 		}
 		k++;
 	}
@@ -542,6 +550,15 @@ static int fents_of_text(const char *text, size_t len, struct fent **fe, size_t 
 				e++;
 			if (e >= len || t[e] != '"')
 				return -1;
+			/* Bytes past ASCII: UTF-8, as a parser wants them. */
+			for (size_t b = i + 1; b < e; b++)
+				if ((unsigned char)t[b] >= 0x80) {
+					int bad = quire_fs_check_utf8("", t + i + 1, e - i - 1);
+					quire_error_clear();
+					if (bad)
+						return -1;
+					break;
+				}
 			str[s] = t + i;
 			slen[s] = e + 1 - i;
 			i = e + 1;

@@ -274,8 +274,11 @@ static int diff_files(struct quire_objs *o, const char *a, const char *b, const 
 			const char *hv = quire__rt_ref_hex(v),
 				   *hw = w ? quire__rt_ref_hex(w) : NULL;
 			if (!hv || (w && !hw)) {
+				/* Named by the node that holds the bad item: v is from b's node
+				 * on side 0, from a's on side 1; w from the other. */
+				const char *in = !hv ? (side ? a : b) : (side ? b : a);
 				err = quire_error_set(QUIRE_ECORRUPT, "files node %.12s: bad item",
-						      side ? a : b);
+						      in);
 				break;
 			}
 			char *p = quire__xasprintf("%s%s", prefix, sa ? "" : key);

@@ -547,6 +547,24 @@ static void test_text_entries_build_the_same(void **state)
 		}
 		quire_buf_release(&b);
 	}
+	/* Records given as strings: the parsed path parses them first, whichever of the two
+	 * records the fingerprint names. */
+	static const char *const rec_texts[2] = { "{\"deps\":\"{\\\"a\\\":1}\",\"v\":1}",
+						  "{\"deps\":{\"a\":1},\"v\":1}" };
+	for (int r = 0; r < 2; r++) {
+		struct quire_digest fp;
+		quire_hash_bytes(rec_texts[r], strlen(rec_texts[r]), &fp);
+		char sid[16];
+		snprintf(sid, sizeof(sid), "Str[%d]", r);
+		json_t *se = json_pack("{s:s,s:s,s:s}", "deps", "{\"a\":1}", "digest", "sha256:s",
+				       "fingerprint", fp.s);
+		struct quire_buf b = QUIRE_BUF_INIT;
+		quire_json_write(&b, se, 0);
+		assert_true(quire_json_is_canonical(b.ptr, b.len));
+		json_object_set_new(texts, sid, json_pack("{s:s%}", QUIRE_REV2_TEXT, b.ptr, b.len));
+		json_object_set_new(parsed, sid, se);
+		quire_buf_release(&b);
+	}
 	assert_true(as_text > 40 && with_record > 15 && as_text < json_object_size(parsed));
 	char r1[65], r2[65];
 	json_t *m1 = json_pack("{s:O,s:{},s:{}}", "artefacts", parsed, "files", "inputs"),
@@ -568,6 +586,11 @@ static void test_text_entries_build_the_same(void **state)
 	assert_true(json_equal(back, back1));
 	json_decref(back1);
 	json_decref(back);
+	/* A text that is not an object's is no entry, as a parsed one would not be. */
+	json_object_set_new(texts, "Str[9]", json_pack("{s:s}", QUIRE_REV2_TEXT, "[1]"));
+	assert_int_equal(quire_rev2_build(o2, &i2, r2), QUIRE_ECORRUPT);
+	assert_non_null(strstr(quire_error_last(), "not an entry"));
+	quire_error_clear();
 	json_decref(m1);
 	json_decref(m2);
 	json_decref(parsed);
@@ -664,12 +687,19 @@ static void test_files_changed_by_node(void **state)
 			free(texts[t]);
 		}
 		json_object_del(now, round % 2 ? "q\"uote.md" : "caf\xc3\xa9.md");
-		json_t *bad =
-			json_pack("{s:{},s:s,s:{}}", "artefacts", "files", "{\"a\":", "inputs");
-		struct quire_rev2_in ib = { .manifest = bad, .generation = 1 };
-		assert_int_equal(quire_rev2_build(o, &ib, rt), QUIRE_ECORRUPT);
-		quire_error_clear();
-		json_decref(bad);
+		/* Not a map: cut short, or a name that is not UTF-8 (jansson refuses it). */
+		static const char *const bad_texts[] = { "{\"a\":", "{\"\xf8\x80\x80\":\"x\"}" };
+		for (int b = 0; b < 2; b++) {
+			/* As a run holds its list: a string not checked (json_pack would refuse
+			 * the name). */
+			json_t *bad = json_pack(
+				"{s:{},s:o,s:{}}", "artefacts", "files",
+				json_stringn_nocheck(bad_texts[b], strlen(bad_texts[b])), "inputs");
+			struct quire_rev2_in ib = { .manifest = bad, .generation = 1 };
+			assert_int_equal(quire_rev2_build(o, &ib, rt), QUIRE_ECORRUPT);
+			quire_error_clear();
+			json_decref(bad);
+		}
 		/* The same list: nothing changed. */
 		json_object_clear(got);
 		assert_int_equal(quire_rev2_files_changed(o, r, was, got), 0);
