@@ -244,15 +244,14 @@ static int check_hand_edits(const struct quire_plan *plan)
  * or null for one no longer read}, for the run's start event (at 10k the whole list is 1 MB
  * per run, and a run changes a few); NULL when current's files cannot be read (the event then
  * lists every file). The commit and recovery put current's files back under them. */
-static json_t *files_changed(const struct quire_project *p, const char *current)
+static json_t *files_changed(const struct quire_project *p, const char *current,
+			     const struct quire_buf *text)
 {
 	/* A format-2 parent: only the nodes of its files tree that differ are read. */
 	struct quire_objs *o = NULL;
 	if (quire_rev_is_digest(current) && !quire_objs_open(p->qdir, &o)) {
-		struct quire_buf text = QUIRE_BUF_INIT;
-		quire_project_files_text(p, &text);
-		json_t *files = json_stringn_nocheck(text.ptr, text.len), *changed = json_object();
-		quire_buf_release(&text);
+		json_t *files = json_stringn_nocheck(text->ptr, text->len),
+		       *changed = json_object();
 		int err = quire_rev2_files_changed(o, current, files, changed);
 		quire_objs_free(o);
 		json_decref(files);
@@ -314,7 +313,9 @@ static int record_start(struct runner *r, const char *current)
 				       inputs, "git", quire__git_info(p->root), "command", command);
 	if (r->o->message)
 		json_object_set_new(start_data, "message", json_string(r->o->message));
-	json_t *changed = current ? files_changed(p, current) : NULL;
+	quire_buf_reset(&r->files);
+	quire_project_files_text(p, &r->files);
+	json_t *changed = current ? files_changed(p, current, &r->files) : NULL;
 	char *start_text = NULL;
 	if (changed) {
 		json_object_set_new(start_data, "files_changed", changed);
@@ -322,10 +323,7 @@ static int record_start(struct runner *r, const char *current)
 		json_object_set(start_data, "stored", stored);
 		start_text = quire_json_canonical(start_data);
 	} else {
-		struct quire_buf files = QUIRE_BUF_INIT;
-		quire_project_files_text(p, &files);
-		start_text = quire_json_canonical_with(start_data, "files", files.ptr);
-		quire_buf_release(&files);
+		start_text = quire_json_canonical_with(start_data, "files", r->files.ptr);
 	}
 	json_decref(start_data);
 	json_decref(stored);
@@ -492,11 +490,10 @@ static int commit_run(struct runner *r, json_t *cur, struct quire_mbase *base, i
 {
 	/* The commit's own work may clear the thread's message: keep the one that says why. */
 	char *why = err ? quire__xstrdup(quire_error_last()) : NULL;
-	struct quire_buf files = QUIRE_BUF_INIT;
-	quire_project_files_text(r->p, &files);
+	if (!r->files.len)
+		quire_project_files_text(r->p, &r->files);
 	int cerr = quire_run__commit_onto(r->p->qdir, r->store, r->run_id, r->rev, cur, base, 1,
-					  files.ptr, NULL, next);
-	quire_buf_release(&files);
+					  r->files.ptr, NULL, next);
 	if (!err)
 		err = cerr;
 	else
@@ -515,7 +512,7 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 	struct quire_plan *plan = NULL;
 	json_t *cur = NULL, *next = NULL;
 	char *current = NULL;
-	struct runner r = { 0 };
+	struct runner r = { .files = QUIRE_BUF_INIT };
 	struct quire_mbase *base = NULL;
 	struct quire_out_seen *seen = NULL; /* what the check before the run found in out/ */
 	struct quire_remote *shared = NULL; /* run --shard: the cache, open from the start */
@@ -619,6 +616,7 @@ out_runner:
 		free(msg);
 	}
 	quire_run__pend_clear(&r);
+	quire_buf_release(&r.files);
 	quire_objs_free(r.objs);
 	quire_remote_free(r.remote);
 	free(r.pend);

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "quire-provider.h"
+#include "quire/buf.h"
 #include "quire/hash.h"
 #include "quire/run.h"
 
@@ -131,6 +132,9 @@ struct runner {
 	struct quire_run_result *res;
 	int64_t run_id;
 	char rev[QUIRE_REV_MAX];
+	/* The files the run reads, as their list's text (quire_project_files_text): made once
+	 * at its start, for its start event and its commit. */
+	struct quire_buf files;
 
 	pthread_mutex_t mu;
 	pthread_cond_t work_cv, done_cv;
