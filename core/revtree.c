@@ -598,7 +598,8 @@ int quire__rt_build_files(struct quire_objs *o, const json_t *files, char hex[65
 	if (json_is_string(files)) {
 		int ok = !fents_of_text(json_string_value(files), json_string_length(files), &fe,
 					&n, &keys);
-		qsort(fe, n, sizeof(*fe), cmp_fent);
+		if (n) /* fe is NULL for an empty or cut-short list */
+			qsort(fe, n, sizeof(*fe), cmp_fent);
 		for (size_t k = 1; ok && k < n; k++)
 			ok = strcmp(fe[k - 1].path, fe[k].path) != 0;
 		if (!ok) {
