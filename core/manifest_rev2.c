@@ -263,8 +263,6 @@ static int generation_of(struct quire_objs *o, const char *const *ps, size_t n, 
 	return 0;
 }
 
-/* The entries of m's artefacts (an overlay on base when m is slim: null for a removed one),
- * each as a commit holds it (a large record kept as its text), in *ch; held keeps them. */
 /* Entry id as its canonical text (QUIRE_REV2_TEXT) when the fold holds it as text that is
  * canonical once compact, for a build that needs only its leaf: NULL (nothing read) when it
  * holds it parsed or the text is not; *err set when the text cannot be read. */
@@ -283,8 +281,9 @@ static json_t *entry_as_text(const json_t *m, struct quire_mbase *base, const ch
 	return e;
 }
 
-/* Every entry m changed (whole when m is, slim over base otherwise), each in held; with
- * as_text, those the fold holds as text are given as it (entry_as_text). */
+/* The entries of m's artefacts (an overlay on base when m is slim: null for a removed one),
+ * each as a commit holds it (a large record kept as its text), in *ch; held keeps them. With
+ * as_text, those the fold holds as canonical text are given as that text (entry_as_text). */
 static int changes_of(const json_t *m, struct quire_mbase *base, json_t *held, int as_text,
 		      struct quire_rev2_change **ch, size_t *n)
 {

@@ -45,7 +45,7 @@ int quire_objs_read_json(struct quire_objs *o, const char *hex, json_t **out);
 
 /* While on, an object put is not looked for in the packs, only among those read or put
  * already: for a tree made only to be compared with others, then rolled back, not written
- * (one lookup in the packs' index per node was a third of making it). */
+ * (whether it is in a pack does not matter to it, and each lookup is a query). */
 void quire_objs_scratch(struct quire_objs *o, int on);
 
 /* Makes data an object: its name (hex, 65 bytes) and, unless it is known, a pending object. */
