@@ -97,48 +97,22 @@ int quire__rt_cmp_ent(const void *pa, const void *pb)
 	return a->dims - b->dims;
 }
 
-/* Puts the record {"deps": deps, "v": 1 or 2} when it is the one fingerprint fp names (its
- * bytes hash to it): 1 when put. */
-static int put_record(struct quire_objs *o, const json_t *deps, const char *fp, const char *near)
+/* Puts the record {"deps": <deps>, "v": 1 or 2}, deps given as its JSON text (a record a
+ * commit keeps as text, laid out as the manifest lays it out), when it is the one fingerprint
+ * fp names (its bytes hash to it): 1 when put. The text is made compact without parsing it
+ * into a tree; when it is not canonical then, the record it spells does not hash to fp here
+ * and 0 lets the caller try it parsed. */
+static int put_record_text(struct quire_objs *o, const char *deps, const char *fp, const char *near)
 {
 	if (!fp || strlen(fp) != QUIRE_DIGEST_STRLEN - 1)
 		return 0;
-	/* The version its fields say first (a record reading fields by path is version 2): a
-	 * collector's record is canonicalised once, not twice. */
-	int first = json_object_get(deps, "fields") ? 2 : 1;
-	for (int k = 0; k < 2; k++) {
-		int v = k ? 3 - first : first;
-		json_t *r = json_pack("{sOsi}", "deps", (json_t *)deps, "v", v);
-		char *text = r ? quire_json_canonical(r) : NULL;
-		json_decref(r);
-		if (!text)
-			return 0;
-		struct quire_digest d;
-		quire_hash_bytes(text, strlen(text), &d);
-		if (!strcmp(d.s, fp)) {
-			char hex[65];
-			quire_objs_put_near(o, text, strlen(text), near, hex);
-			free(text);
-			return 1;
-		}
-		free(text);
-	}
-	return 0;
-}
-
-/* put_record for a record kept as its JSON text (quire_json_loads_keeping): when the text is
- * canonical once made compact, as a commit's is, the record is put without parsing it (the
- * Book's: 10,000 pairs); 0 when it is not the one fp names, for put_record to try parsed. */
-static int put_kept_record(struct quire_objs *o, const char *kept, const char *fp, const char *near)
-{
-	if (!fp || strlen(fp) != QUIRE_DIGEST_STRLEN - 1)
-		return 0;
-	/* Kept as the manifest lays it out: made compact without parsing it into a tree. */
 	struct quire_buf cb = QUIRE_BUF_INIT;
-	if (quire_json_reformat(&cb, kept, strlen(kept), -1) < 0) {
+	if (quire_json_reformat(&cb, deps, strlen(deps), -1) < 0) {
 		quire_buf_release(&cb);
 		return 0;
 	}
+	/* The version its fields say first (a record reading fields by path is version 2): a
+	 * collector's record is written once, not twice. */
 	int first = strstr(cb.ptr, "\"fields\":") ? 2 : 1, put = 0;
 	for (int k = 0; k < 2 && !put; k++) {
 		json_t *v = json_pack("{si}", "v", k ? 3 - first : first);
@@ -162,6 +136,39 @@ static int put_kept_record(struct quire_objs *o, const char *kept, const char *f
 	return put;
 }
 
+/* put_record_text of a parsed record. */
+static int put_record(struct quire_objs *o, const json_t *deps, const char *fp, const char *near)
+{
+	char *text = quire_json_canonical(deps);
+	if (!text) {
+		quire_error_clear(); /* a real in it: no record can be named by it */
+		return 0;
+	}
+	int put = put_record_text(o, text, fp, near);
+	free(text);
+	return put;
+}
+
+/* The next member at *i of the object text t (n bytes; *i starts at 1, past the brace): its
+ * key at t[*ks] (*kl bytes, without its quotes), its value t[*vs, *ve); *i moves past it.
+ * 0 at the end, -1 when t holds no member there. */
+static int next_member(const char *t, size_t n, size_t *i, size_t *ks, size_t *kl, size_t *vs,
+		       size_t *ve)
+{
+	if (*i + 1 >= n)
+		return 0;
+	size_t ke = quire_json_value_end(t, n, *i),
+	       e = ke == (size_t)-1 ? ke : quire_json_value_end(t, n, ke + 1);
+	if (e == (size_t)-1)
+		return -1;
+	*ks = *i + 1;
+	*kl = ke - *i - 2;
+	*vs = ke + 1;
+	*ve = e;
+	*i = e + (t[e] == ',');
+	return 1;
+}
+
 /* A record kept as its JSON text (quire_json_loads_keeping: a commit's entries, and the
  * takes it copied them into) replaced by the record it spells. */
 static void parse_kept(json_t *e)
@@ -178,14 +185,10 @@ static void parse_kept(json_t *e)
  * record (made from the parsed entry). */
 static char *leaf_of_text(struct quire_objs *o, const char *t, size_t n, const char *near)
 {
-	size_t ds = 0, de = 0, fs = 0, fe = 0;
-	for (size_t i = 1; i + 1 < n;) {
-		size_t ke = quire_json_value_end(t, n, i), vs = ke + 1,
-		       ve = ke == (size_t)-1 ? ke : quire_json_value_end(t, n, vs);
-		if (ve == (size_t)-1)
-			return NULL;
-		const char *k = t + i + 1;
-		size_t kl = ke - i - 2;
+	size_t ds = 0, de = 0, fs = 0, fe = 0, i = 1, ks, kl, vs, ve;
+	int got;
+	while ((got = next_member(t, n, &i, &ks, &kl, &vs, &ve)) > 0) {
+		const char *k = t + ks;
 		/* A take's record is put by the parsed path ("deps" found anywhere in them,
 		 * even inside a string, is taken for one). */
 		if (kl == 5 && !memcmp(k, "takes", 5) && memmem(t + vs, ve - vs, "\"deps\":", 7))
@@ -194,18 +197,19 @@ static char *leaf_of_text(struct quire_objs *o, const char *t, size_t n, const c
 			/* A record given as a string is one the parsed path parses first. */
 			if (t[vs] == '"')
 				return NULL;
-			ds = i;
+			ds = ks - 1;
 			de = ve;
 		} else if (kl == 11 && !memcmp(k, "fingerprint", 11) && t[vs] == '"') {
 			fs = vs + 1;
 			fe = ve - 1;
 		}
-		i = ve + (t[ve] == ',');
 	}
+	if (got < 0)
+		return NULL;
 	if (de) {
 		char *deps = quire__xstrndup(t + ds + 7, de - ds - 7);
 		char *fp = fe > fs ? quire__xstrndup(t + fs, fe - fs) : NULL;
-		int put = put_kept_record(o, deps, fp, near);
+		int put = put_record_text(o, deps, fp, near);
 		free(deps);
 		free(fp);
 		if (put) {
@@ -234,25 +238,20 @@ void quire__rt_entry_digest(const json_t *e, char out[QUIRE_DIGEST_STRLEN])
 		/* "digest" is a key of the entry itself when it comes right after an opening brace
 		 * or a comma at depth 1: found by walking the members. */
 		const char *t = json_string_value(text);
-		size_t n = json_string_length(text);
-		for (size_t i = 1; i + 1 < n;) {
-			size_t ke = quire_json_value_end(t, n, i),
-			       ve = ke == (size_t)-1 ? ke : quire_json_value_end(t, n, ke + 1);
-			if (ve == (size_t)-1)
-				break;
-			if (ke - i == 8 && !memcmp(t + i, "\"digest\"", 8) && t[ke + 1] == '"') {
-				d = t + ke + 2;
-				dl = ve - ke - 3;
-				if (memchr(d, '\\', dl)) {
-					/* Escaped: as parsed (never in a digest quire wrote). */
-					json_t *p = json_loadb(t, n, 0, NULL);
-					quire__rt_entry_digest(p, out);
-					json_decref(p);
-					return;
-				}
-				break;
+		size_t n = json_string_length(text), i = 1, ks, kl, vs, ve;
+		while (next_member(t, n, &i, &ks, &kl, &vs, &ve) > 0) {
+			if (kl != 6 || memcmp(t + ks, "digest", 6) || t[vs] != '"')
+				continue;
+			d = t + vs + 1;
+			dl = ve - vs - 2;
+			if (memchr(d, '\\', dl)) {
+				/* Escaped: as parsed (never in a digest quire wrote). */
+				json_t *p = json_loadb(t, n, 0, NULL);
+				quire__rt_entry_digest(p, out);
+				json_decref(p);
+				return;
 			}
-			i = ve + (t[ve] == ',');
+			break;
 		}
 	} else {
 		d = json_string_value(json_object_get(e, "digest"));
@@ -285,7 +284,7 @@ char *quire__rt_entry_text(struct quire_objs *o, const struct ent *en, const cha
 	 * the same record, so the same revision, as the parsed one. */
 	const char *fp = json_string_value(json_object_get(c, "fingerprint")),
 		   *kept = json_string_value(json_object_get(c, "deps"));
-	if (kept && put_kept_record(o, kept, fp, near)) {
+	if (kept && put_record_text(o, kept, fp, near)) {
 		json_object_del(c, "deps");
 	} else {
 		parse_kept(c);
