@@ -69,6 +69,11 @@ int quire_objs_delta(const char *base, size_t blen, const char *data, size_t len
 int quire_objs_apply_delta(const char *base, size_t blen, const char *d, size_t dlen,
 			   struct quire_buf *out);
 
+/* The bytes of the dependency record fingerprint fp names whose deps are the canonical JSON
+ * text deps (dlen bytes): {"deps":<deps>,"v":N}, N the version that hashes to fp, in out
+ * (replaced): 1, or 0 when neither does. */
+int quire_record_bytes(const char *fp, const char *deps, size_t dlen, struct quire_buf *out);
+
 /* A dependency record in a run's event as a delta (docs/design-notes.md, "Events that name
  * records"): the record of fingerprint fp ({"deps": deps, "v": N}, N whichever of 1 and 2
  * hashes to fp) against record near (a fingerprint) in o, appended to out when near's record

@@ -13,17 +13,19 @@
 /* A record's bytes around its deps: the canonical form of {"deps": ..., "v": N}. */
 static const char head[] = "{\"deps\":";
 
-/* The record of fingerprint fp whose deps are deps: 1 with its bytes in out, else 0. */
-static int record_bytes(const char *fp, const char *deps, size_t dlen, struct quire_buf *out)
+int quire_record_bytes(const char *fp, const char *deps, size_t dlen, struct quire_buf *out)
 {
-	for (int v = 1; v <= 2; v++) {
+	/* The version its fields say first (a record reading fields by path is version 2): a
+	 * collector's record is hashed once, not twice. */
+	int first = memmem(deps, dlen, "\"fields\":", 9) ? 2 : 1;
+	for (int k = 0; k < 2; k++) {
 		out->len = 0;
 		quire_buf_add(out, head, sizeof(head) - 1);
 		quire_buf_add(out, deps, dlen);
-		quire_buf_printf(out, ",\"v\":%d}", v);
+		quire_buf_printf(out, ",\"v\":%d}", k ? 3 - first : first);
 		struct quire_digest d;
 		quire_hash_bytes(out->ptr, out->len, &d);
-		if (!strcmp(d.s, fp))
+		if (fp && !strcmp(d.s, fp))
 			return 1;
 	}
 	return 0;
@@ -42,7 +44,7 @@ int quire_record_delta(struct quire_objs *o, const char *near, const char *fp, c
 	const char *nhex = hex_of(near);
 	struct quire_buf rec = QUIRE_BUF_INIT, base = QUIRE_BUF_INIT;
 	int made = o && nhex && hex_of(fp) && strcmp(near, fp) && quire_objs_has(o, nhex) &&
-		   record_bytes(fp, deps, dlen, &rec) && !quire_objs_read(o, nhex, &base) &&
+		   quire_record_bytes(fp, deps, dlen, &rec) && !quire_objs_read(o, nhex, &base) &&
 		   quire_objs_delta(base.ptr, base.len, rec.ptr, rec.len, out);
 	quire_error_clear();
 	quire_buf_release(&rec);

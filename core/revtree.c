@@ -111,27 +111,13 @@ static int put_record_text(struct quire_objs *o, const char *deps, const char *f
 		quire_buf_release(&cb);
 		return 0;
 	}
-	/* The version its fields say first (a record reading fields by path is version 2): a
-	 * collector's record is written once, not twice. */
-	int first = strstr(cb.ptr, "\"fields\":") ? 2 : 1, put = 0;
-	for (int k = 0; k < 2 && !put; k++) {
-		json_t *v = json_pack("{si}", "v", k ? 3 - first : first);
-		char *text = quire_json_canonical_with(v, "deps", cb.ptr);
-		json_decref(v);
-		if (!text) {
-			quire_error_clear();
-			break;
-		}
-		struct quire_digest d;
-		size_t len = strlen(text);
-		quire_hash_bytes(text, len, &d);
-		if (!strcmp(d.s, fp)) {
-			char hex[65];
-			quire_objs_put_near(o, text, len, near, hex);
-			put = 1;
-		}
-		free(text);
+	struct quire_buf rec = QUIRE_BUF_INIT;
+	int put = quire_record_bytes(fp, cb.ptr, cb.len, &rec);
+	if (put) {
+		char hex[65];
+		quire_objs_put_near(o, rec.ptr, rec.len, near, hex);
 	}
+	quire_buf_release(&rec);
 	quire_buf_release(&cb);
 	return put;
 }
