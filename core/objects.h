@@ -166,6 +166,16 @@ int quire_rev2_files_changed(struct quire_objs *o, const char *rev, const json_t
  * only the nodes on its path are read. *out NULL when rev has no such artefact. */
 int quire_rev2_entry(struct quire_objs *o, const char *rev, const char *id, json_t **out);
 
+/* Entries of revision rev read one by one (a head's index names only their ids): the nodes
+ * on the last path read are kept, so ids read in order read each node once. */
+struct quire_rev2_reader;
+int quire_rev2_reader_new(struct quire_objs *o, const char *rev, struct quire_rev2_reader **out);
+void quire_rev2_reader_free(struct quire_rev2_reader *r);
+
+/* Artefact id's entry as quire_rev2_entry gives it, its own "deps" kept as JSON text (in a
+ * JSON string, quire_json_loads_keeping) when at least keep bytes (SIZE_MAX: parsed). */
+int quire_rev2_reader_entry(struct quire_rev2_reader *r, const char *id, size_t keep, json_t **out);
+
 /* The ids whose entries differ between the artefacts of revisions a and b (either NULL: no
  * artefacts), sorted, each once: visit(ud, id) for each (non-zero stops and is returned).
  * Reads only the tree nodes that differ. */

@@ -1,12 +1,15 @@
 /* Format 2's revisions read back: a revision's artefacts, files and inputs in format 1's
  * shape, and the ids two revisions' artefacts trees differ in, reading only the nodes whose
  * names differ. The layout is in docs/design-notes.md, "Trees and records, as built so far". */
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/id.h"
+#include "json.h"
 #include "objects.h"
 #include "revtree_internal.h"
 #include "util.h"
@@ -92,14 +95,24 @@ char *quire__rt_id_at(const struct place *pl, const char *digits)
 }
 
 /* Puts back the "deps" of e (an entry or a take) from the record its fingerprint names, when
- * it has none and the record is stored. */
-static int restore_deps(struct quire_objs *o, const char *id, json_t *e)
+ * it has none and the record is stored; kept as its text when it is at least keep bytes
+ * (SIZE_MAX: parsed). */
+static int restore_deps(struct quire_objs *o, const char *id, json_t *e, size_t keep)
 {
 	const char *fp = quire__rt_ref_hex(json_object_get(e, "fingerprint"));
 	if (json_object_get(e, "deps") || !fp || !quire_objs_has(o, fp))
 		return 0;
 	json_t *r = NULL;
-	int err = quire_objs_read_json(o, fp, &r);
+	int err;
+	if (keep == SIZE_MAX) {
+		err = quire_objs_read_json(o, fp, &r);
+	} else {
+		struct quire_buf b = QUIRE_BUF_INIT;
+		err = quire_objs_read(o, fp, &b);
+		if (!err && !(r = quire_json_loads_keeping(b.ptr, b.len, "deps", keep)))
+			err = quire_error_set(QUIRE_ECORRUPT, "record %.12s is not an object", fp);
+		quire_buf_release(&b);
+	}
 	if (err)
 		return quire_error_prefix(err, "artefact '%s': ", id);
 	json_t *deps = json_object_get(r, "deps");
@@ -112,21 +125,21 @@ static int restore_deps(struct quire_objs *o, const char *id, json_t *e)
 	return 0;
 }
 
-/* Entry e of id as format 1 holds it: its producer and index, its record's deps, and those
- * of the takes it does not show (edit --take puts a take's record back on the entry; the
- * shown take's is the entry's own). */
-static int restore_entry(struct quire_objs *o, const struct place *pl, const char *id, json_t *e)
+/* Entry e of id as format 1 holds it: its producer and index, its record's deps (kept as
+ * text from keep bytes), and those of the takes it does not show (edit --take puts a take's
+ * record back on the entry; the shown take's is the entry's own). */
+static int restore_entry(struct quire_objs *o, const char *id, json_t *e, size_t keep)
 {
 	if (!json_is_object(e))
 		return quire_error_set(QUIRE_ECORRUPT, "artefact '%s': not an entry", id);
-	int err = restore_deps(o, id, e);
+	int err = restore_deps(o, id, e, keep);
 	json_int_t shown = json_integer_value(json_object_get(e, "take"));
 	size_t k;
 	json_t *t;
 	json_array_foreach(json_object_get(e, "takes"), k, t) {
 		if (!err && json_is_object(t) &&
 		    json_integer_value(json_object_get(t, "take")) != shown)
-			err = restore_deps(o, id, t);
+			err = restore_deps(o, id, t, SIZE_MAX);
 	}
 	return err;
 }
@@ -142,7 +155,7 @@ int quire__rt_walk(struct quire_objs *o, const struct place *pl, const json_t *i
 		char *digits = quire__xasprintf("%s%s", prefix, key);
 		if (leaf) {
 			char *id = quire__rt_id_at(pl, digits);
-			err = id ? restore_entry(o, pl, id, v)
+			err = id ? restore_entry(o, id, v, SIZE_MAX)
 				 : quire_error_set(QUIRE_ECORRUPT, "the tree of '%s': bad key '%s'",
 						   pl->name, digits);
 			if (!err)
@@ -537,22 +550,91 @@ static int root_of(struct quire_objs *o, const char *rev, json_t **node, json_t 
 	return err;
 }
 
-int quire_rev2_entry(struct quire_objs *o, const char *rev, const char *id, json_t **out)
+/* A revision's entries read one by one, keeping the nodes last used: a plan reads ids in its
+ * own order and the index's is strcmp's ("Scene[0][10]" before "Scene[0][1]"), which visits
+ * a few leaves in turn, never one path at a time. */
+#define READER_SLOTS 64
+
+struct quire_rev2_reader {
+	struct quire_objs *o;
+	json_t *root, *items; /* the artefacts root */
+	unsigned long long tick;
+	struct {
+		char hex[65];
+		json_t *node, *items;
+		unsigned long long used;
+	} slot[READER_SLOTS];
+};
+
+int quire_rev2_reader_new(struct quire_objs *o, const char *rev, struct quire_rev2_reader **out)
+{
+	struct quire_rev2_reader *r = quire__xcalloc(1, sizeof(*r));
+	r->o = o;
+	int err = root_of(o, rev, &r->root, &r->items);
+	if (err) {
+		free(r);
+		r = NULL;
+	}
+	*out = r;
+	return err;
+}
+
+void quire_rev2_reader_free(struct quire_rev2_reader *r)
+{
+	if (!r)
+		return;
+	for (int k = 0; k < READER_SLOTS; k++)
+		json_decref(r->slot[k].node);
+	json_decref(r->root);
+	free(r);
+}
+
+/* Tree node hex, parsed: kept in the slot used longest ago, unless it is kept already. */
+static int node_at(struct quire_rev2_reader *r, const char *hex, json_t **node, json_t **items)
+{
+	int k = 0;
+	for (int i = 0; i < READER_SLOTS; i++) {
+		if (!memcmp(r->slot[i].hex, hex, 64)) {
+			k = i;
+			goto found;
+		}
+		if (r->slot[i].used < r->slot[k].used)
+			k = i;
+	}
+	json_t *n, *it;
+	int err = quire__rt_read_node(r->o, hex, "tree", &n, &it);
+	if (err)
+		return err;
+	json_decref(r->slot[k].node);
+	memcpy(r->slot[k].hex, hex, 64);
+	r->slot[k].node = n;
+	r->slot[k].items = it;
+found:
+	r->slot[k].used = ++r->tick;
+	*node = r->slot[k].node;
+	*items = r->slot[k].items;
+	return 0;
+}
+
+int quire_rev2_reader_entry(struct quire_rev2_reader *r, const char *id, size_t keep, json_t **out)
 {
 	*out = NULL;
 	struct ent en;
 	if (quire__rt_parse_id(id, &en))
 		return 0;
 	char *name = quire__xstrndup(id, en.namelen);
-	json_t *root = NULL, *items = NULL, *node = NULL;
-	int err = root_of(o, rev, &root, &items);
-	const json_t *v = err ? NULL : json_object_get(items, name);
+	const json_t *v = json_object_get(r->items, name);
+	const char *h = quire__rt_child_hex(v);
+	json_t *node = NULL, *items = NULL;
 	struct place pl = { 0 };
-	if (v && !(err = read_child(o, v, &node, &items)))
+	int err = v && !h ? quire_error_set(QUIRE_ECORRUPT, "an artefacts node has a bad item")
+		  : h	  ? node_at(r, h, &node, &items)
+			  : 0;
+	if (!err && node)
 		err = quire__rt_place_of(name, node, &pl);
 	/* Its key: each index in base 16 at its width, one digit per level. */
 	char digits[MAX_DIMS * 16 + 1] = "";
-	int fits = v && !err && pl.dims == en.dims;
+	int fits = node && !err && pl.dims == en.dims;
 	for (int d = 0, at = 0; fits && d < pl.dims; at += pl.w[d], d++) {
 		char part[32];
 		snprintf(part, sizeof(part), "%0*llx", pl.w[d], (unsigned long long)en.idx[d]);
@@ -561,27 +643,33 @@ int quire_rev2_entry(struct quire_objs *o, const char *rev, const char *id, json
 	}
 	for (int depth = 0; fits && !err && depth < pl.len - 1; depth++) {
 		char key[2] = { digits[depth], '\0' };
-		const char *h = quire__rt_child_hex(json_object_get(items, key));
-		json_t *next = NULL;
-		if (!h) {
+		const char *c = quire__rt_child_hex(json_object_get(items, key));
+		if (!c)
 			fits = 0;
-		} else if (!(err = quire__rt_read_node(o, h, "tree", &next, &items))) {
-			json_decref(node);
-			node = next;
-		}
+		else
+			err = node_at(r, c, &node, &items);
 	}
+	free(name);
 	const char *leaf = pl.len ? digits + pl.len - 1 : "";
 	json_t *e = fits && !err ? json_object_get(items, leaf) : NULL;
 	if (e) {
 		*out = json_deep_copy(e);
-		if ((err = restore_entry(o, &pl, id, *out))) {
+		if ((err = restore_entry(r->o, id, *out, keep))) {
 			json_decref(*out);
 			*out = NULL;
 		}
 	}
-	json_decref(node);
-	json_decref(root);
-	free(name);
+	return err;
+}
+
+int quire_rev2_entry(struct quire_objs *o, const char *rev, const char *id, json_t **out)
+{
+	struct quire_rev2_reader *r;
+	*out = NULL;
+	int err = quire_rev2_reader_new(o, rev, &r);
+	if (!err)
+		err = quire_rev2_reader_entry(r, id, SIZE_MAX, out);
+	quire_rev2_reader_free(r);
 	return err;
 }
 

@@ -280,6 +280,8 @@ static json_t *story(int rows, int cols, int mr, int mc, const char *mark)
 	return m;
 }
 
+static json_t *book_story(int n, int changed);
+
 static void test_one_change_costs_a_path(void **state)
 {
 	char *qdir = NULL;
@@ -377,6 +379,76 @@ static void test_one_change_costs_a_path(void **state)
 	json_decref(m1);
 	json_decref(m2);
 	json_decref(m3);
+	quire_objs_free(o);
+	free(qdir);
+}
+
+/* A head's entries read one by one (what a plan and a commit read through the head's index):
+ * every entry as the revision read whole has it, each node read once when read in order. */
+static void test_reader(void **state)
+{
+	char *qdir = NULL;
+	assert_true(asprintf(&qdir, "%s/.quire", (char *)*state) > 0);
+	struct quire_objs *o = NULL;
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	json_t *m = book_story(3000, 17);
+	char r[65];
+	struct quire_rev2_in in = { .manifest = m, .generation = 1 };
+	assert_int_equal(quire_rev2_build(o, &in, r), 0);
+	assert_int_equal(quire_objs_write_pack(o, r), 0);
+	json_t *whole = NULL;
+	assert_int_equal(quire_rev2_load(o, r, &whole), 0);
+	const json_t *arts = json_object_get(whole, "artefacts");
+	struct quire_rev2_reader *rd = NULL;
+	assert_int_equal(quire_rev2_reader_new(o, r, &rd), 0);
+	size_t before = quire_objs_reads(o), n = 0;
+	const char *id;
+	json_t *v;
+	/* jansson's order is not the ids': sorted, as the index has them. */
+	const char **ids = calloc(json_object_size(arts), sizeof(*ids));
+	json_object_foreach((json_t *)arts, id, v)
+		ids[n++] = id;
+	qsort(ids, n, sizeof(*ids), cmp_strp);
+	for (size_t k = 0; k < n; k++) {
+		json_t *e = NULL;
+		assert_int_equal(quire_rev2_reader_entry(rd, ids[k], SIZE_MAX, &e), 0);
+		assert_true(json_equal(e, json_object_get(arts, ids[k])));
+		json_decref(e);
+	}
+	/* 3000 scenes in leaves of 16 (188 of them, and 14 nodes above), the Book's record, the
+	 * Outline's and Book's nodes: each about once, although strcmp's order ("Scene[0][10]"
+	 * before "Scene[0][1]") goes back and forth between leaves. */
+	assert_true(quire_objs_reads(o) - before < n / 12);
+	/* Out of order, and ids the revision lacks. */
+	for (size_t k = 0; k < n; k += 7) {
+		json_t *e = NULL;
+		assert_int_equal(quire_rev2_reader_entry(rd, ids[(k * 131) % n], SIZE_MAX, &e), 0);
+		assert_true(json_equal(e, json_object_get(arts, ids[(k * 131) % n])));
+		json_decref(e);
+	}
+	static const char *const absent[] = { "Scene[0][3000]", "Scene[1][0]", "Nobody",
+					      "Scene[0]",	"Scene[x]",    "Book[0]" };
+	for (size_t k = 0; k < sizeof(absent) / sizeof(*absent); k++) {
+		json_t *e = (json_t *)1;
+		assert_int_equal(quire_rev2_reader_entry(rd, absent[k], SIZE_MAX, &e), 0);
+		assert_null(e);
+	}
+	/* The Book's deps kept as their text, when large enough. */
+	json_t *kept = NULL;
+	assert_int_equal(quire_rev2_reader_entry(rd, "Book", 256, &kept), 0);
+	const json_t *text = json_object_get(kept, "deps");
+	assert_true(json_is_string(text));
+	json_t *parsed = json_loads(json_string_value(text), 0, NULL);
+	assert_true(json_equal(parsed, json_object_get(json_object_get(arts, "Book"), "deps")));
+	json_decref(parsed);
+	json_decref(kept);
+	assert_int_equal(quire_rev2_reader_entry(rd, "Book", 1u << 30, &kept), 0);
+	assert_true(json_is_object(json_object_get(kept, "deps")));
+	json_decref(kept);
+	quire_rev2_reader_free(rd);
+	free(ids);
+	json_decref(whole);
+	json_decref(m);
 	quire_objs_free(o);
 	free(qdir);
 }
@@ -678,6 +750,7 @@ int main(void)
 		cmocka_unit_test(test_upgrade),
 		cmocka_unit_test_setup_teardown(test_one_change_costs_a_path, tu_setup_qdir,
 						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_reader, tu_setup_qdir, tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_damage_is_named, tu_setup_qdir,
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_large_pack_in_parts, tu_setup_qdir,
