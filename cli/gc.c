@@ -14,8 +14,9 @@ static const char usage[] =
 	"usage: quire gc [--dry-run] [--json]\n\n"
 	"Removes from .quire/blobs every blob that no revision (its artefacts, every take they\n"
 	"kept, the files it recorded) and no action-cache entry refers to. What any revision can\n"
-	"show, rewind to or restore from the cache stays. The local renderings of revisions that\n"
-	"are no longer heads (.quire/runs/<name>.json, a cache) go too. Takes the writer lock.\n\n"
+	"show, rewind to or restore from the cache stays. The indexes of revisions that are no\n"
+	"longer heads (.quire/runs/<name>-index.tsv, a cache) go too, with the renderings of\n"
+	"their text an older quire wrote (<name>.json). Takes the writer lock.\n\n"
 	"  --dry-run  count what would be removed, remove nothing\n"
 	"  --json     print the counts as JSON\n";
 

@@ -169,9 +169,10 @@ static void sweep_files(struct sweep *w)
 	free(w->packed);
 }
 
-/* The local renderings of format-2 revisions that are no longer heads (a kill between a
- * commit and current's move leaves the old head's, 21 MB at 10k): caches nothing reads. */
-static void drop_renderings(const char *qdir)
+/* The indexes of format-2 revisions that are no longer heads (a kill between a commit and
+ * current's move leaves the old head's, 1.9 MB at 10k), and an older quire's renderings of
+ * their texts: caches nothing reads. */
+static void drop_old_indexes(const char *qdir)
 {
 	char **heads = NULL;
 	size_t nheads = 0;
@@ -185,14 +186,15 @@ static void drop_renderings(const char *qdir)
 	while (d && (e = readdir(d))) {
 		char name[65];
 		size_t len = strlen(e->d_name);
-		if (len != 64 + 5 || strcmp(e->d_name + 64, ".json"))
+		if ((len != 64 + 5 || strcmp(e->d_name + 64, ".json")) &&
+		    (len != 64 + 10 || strcmp(e->d_name + 64, "-index.tsv")))
 			continue;
 		snprintf(name, sizeof(name), "%.64s", e->d_name);
 		int head = 0;
 		for (size_t k = 0; k < nheads && !head; k++)
 			head = !strcmp(heads[k], name);
 		if (!head && quire_rev_is_digest(name))
-			quire__rev2_drop_text(qdir, name);
+			quire__rev2_drop_index(qdir, name);
 	}
 	if (d)
 		closedir(d);
@@ -246,7 +248,7 @@ int quire_gc(const char *root, int dry_run, struct quire_gc_stats *st)
 	size_t from_pack = st->removed - before;
 	sweep_files(&w);
 	if (!dry_run)
-		drop_renderings(qdir);
+		drop_old_indexes(qdir);
 	/* The space of removed packed blobs goes back to the file system. */
 	if (!dry_run && from_pack && (err = quire__pack_vacuum(qdir)))
 		goto out;

@@ -425,10 +425,10 @@ int quire_manifest_advance(const char *qdir, const char *parent, const char *rev
 	err = quire_fs_write_atomic(path, b.ptr, b.len, 0644);
 	free(path);
 	quire_buf_release(&b);
-	/* A format-2 revision keeps its rendering only while it is a head. */
+	/* A format-2 revision keeps its index only while it is a head. */
 	for (size_t k = 0; !err && k < n; k++)
 		if (strcmp(gone_heads[k], rev))
-			quire__rev2_drop_text(qdir, gone_heads[k]);
+			quire__rev2_drop_index(qdir, gone_heads[k]);
 	for (size_t k = 0; k < n; k++)
 		free(gone_heads[k]);
 	free(gone_heads);

@@ -16,6 +16,7 @@
 #include "json.h"
 #include "manifest_internal.h"
 #include "manifest_parse.h"
+#include "objects.h"
 #include "util.h"
 
 const char *const quire__index_str[INDEX_NSTR] = { "status", "digest", "fingerprint", "ext",
@@ -56,6 +57,9 @@ void quire_mbase_free(struct quire_mbase *b)
 		close(b->fd);
 	if (b->spill_fd >= 0)
 		close(b->spill_fd);
+	quire_rev2_reader_free(b->reader);
+	quire_objs_free(b->objs);
+	free(b->qdir);
 	quire_buf_release(&b->spill);
 	free(b->spilldir);
 	free(b->text_name);
@@ -104,7 +108,7 @@ const struct quire_mrow *quire_mbase_rows(const struct quire_mbase *b, size_t *n
 
 int quire_mbase_has_text(const struct quire_mbase *b)
 {
-	return b && b->fd >= 0;
+	return b && (b->fd >= 0 || (b->tree && b->qdir));
 }
 
 static int cmp_row_ids(const void *x, const void *y)
@@ -309,6 +313,31 @@ const struct quire_mrow *quire__mb_crow(const struct quire_mbase *b, const json_
 	return b && k >= 0 && (size_t)k < b->ncrows ? &b->crows[k] : NULL;
 }
 
+/* The entry of id, a row of a format-2 head's index, read from the revision's tree (a large
+ * "deps" kept as text with keep). */
+static int tree_entry(struct quire_mbase *base, const char *id, int keep, json_t **entry)
+{
+	int err = 0;
+	if (!base->qdir)
+		return quire_error_set(QUIRE_ERROR,
+				       "internal: the entries of revision %.12s "
+				       "cannot be read without its store",
+				       base->rev);
+	if (!base->objs)
+		err = quire_objs_open(base->qdir, &base->objs);
+	if (!err && !base->reader)
+		err = quire_rev2_reader_new(base->objs, base->rev, &base->reader);
+	if (!err)
+		err = quire_rev2_reader_entry(base->reader, id,
+					      keep ? quire__manifest_raw_min : SIZE_MAX, entry);
+	if (!err && !*entry)
+		err = quire_error_set(QUIRE_ECORRUPT,
+				      ".quire/runs/%s-index.tsv lists '%s', which revision %.12s "
+				      "does not have",
+				      base->rev, id, base->rev);
+	return err;
+}
+
 static int peek_ex(const json_t *m, struct quire_mbase *base, const char *id, json_t **entry,
 		   int keep)
 {
@@ -350,6 +379,8 @@ static int peek_ex(const json_t *m, struct quire_mbase *base, const char *id, js
 	const struct quire_mrow *r = quire_mbase_find(base, id);
 	if (!r)
 		return 0;
+	if (base->tree)
+		return tree_entry(base, id, keep, entry);
 	if (!quire_mbase_has_text(base))
 		return quire_error_set(QUIRE_ERROR,
 				       "internal: the entry of '%s' is not in its "

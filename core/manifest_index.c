@@ -95,14 +95,22 @@ void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out,
 	free(path);
 	if (!text)
 		return;
-	/* The file the spans point into is held open: it is the one the index describes. */
-	char *mpath = quire__manifest_text_path(qdir, rev);
-	int fd = open(mpath, O_RDONLY | O_CLOEXEC);
+	/* A format-2 head's entries are read from its tree: there is no text to hold. */
+	int tree = !strncmp(text, INDEX_TREE_MAGIC "\t", strlen(INDEX_TREE_MAGIC) + 1);
+	if (tree && !quire__rev2_here(qdir, rev)) {
+		free(text);
+		return;
+	}
+	/* Else the file the spans point into is held open: it is the one the index describes. */
+	char *mpath = tree ? NULL : quire__manifest_text_path(qdir, rev);
+	int fd = tree ? -1 : open(mpath, O_RDONLY | O_CLOEXEC);
 	char *spilldir = quire__xasprintf("%s/tmp", qdir);
 	quire__manifest_index_parse(text, tlen, rev, fd, spilldir, out, base_out);
 	free(spilldir);
-	/* Messages name the file: a manifest, or a format-2 head's rendering (a cache). */
-	if (*base_out)
+	if (*base_out && tree)
+		(*base_out)->qdir = quire__xstrdup(qdir);
+	/* Messages name the manifest's file. */
+	else if (*base_out)
 		(*base_out)->text_name = quire__xasprintf(".quire%s", mpath + strlen(qdir));
 	free(mpath);
 }
@@ -131,24 +139,32 @@ void quire__manifest_index_parse(char *text, size_t tlen, const char *rev, int f
 	base->rows = quire__xcalloc_big(nlines + 1, sizeof(*base->rows));
 	*nl = '\0';
 	int nh = split_tabs(line, h, 6);
-	if ((nh != 5 && nh != 6) || strcmp(h[0], INDEX_MAGIC) || atoi(h[1]) != MANIFEST_FORMAT ||
-	    strcmp(h[2], rev) || parse_int(h[3], &isize) || parse_int(h[4], &imtime))
+	long long count;
+	/* A format-2 head's (no text, no ranges), or one of a manifest's text. */
+	int tree = nh == 3 && !strcmp(h[0], INDEX_TREE_MAGIC) && !strcmp(h[1], rev) &&
+		   !parse_int(h[2], &count) && count >= 0 && (size_t)count == nlines;
+	if (!tree &&
+	    ((nh != 5 && nh != 6) || strcmp(h[0], INDEX_MAGIC) || atoi(h[1]) != MANIFEST_FORMAT ||
+	     strcmp(h[2], rev) || parse_int(h[3], &isize) || parse_int(h[4], &imtime)))
 		goto bad;
-	if (base->fd < 0 || fstat(base->fd, &st) < 0 || st.st_size != isize ||
-	    (long long)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != imtime || !st.st_size)
+	if (!tree && (base->fd < 0 || fstat(base->fd, &st) < 0 || st.st_size != isize ||
+		      (long long)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != imtime ||
+		      !st.st_size))
 		goto bad;
-	base->size = (size_t)st.st_size;
+	base->tree = tree;
+	base->size = tree ? 0 : (size_t)st.st_size;
+	int nf = tree ? INDEX_NFIELDS - 2 : INDEX_NFIELDS;
 	for (line = nl + 1; *line; line = nl + 1) {
 		if (!(nl = strchr(line, '\n')))
 			goto bad;
 		*nl = '\0';
 		char *f[INDEX_NFIELDS];
-		if (split_tabs(line, f, INDEX_NFIELDS) != INDEX_NFIELDS || !*f[0] || !text_ok(f[0]))
+		if (split_tabs(line, f, nf) != nf || !*f[0] || !text_ok(f[0]))
 			goto bad;
-		long long off, len;
-		if (parse_int(f[INDEX_NFIELDS - 2], &off) ||
-		    parse_int(f[INDEX_NFIELDS - 1], &len) || off <= 0 || len < 2 ||
-		    (size_t)off + (size_t)len > base->size)
+		long long off = 0, len = 0;
+		if (!tree && (parse_int(f[INDEX_NFIELDS - 2], &off) ||
+			      parse_int(f[INDEX_NFIELDS - 1], &len) || off <= 0 || len < 2 ||
+			      (size_t)off + (size_t)len > base->size))
 			goto bad;
 		struct quire_mrow r = {
 			.id = f[0], .size = -1, .off = (size_t)off, .len = (size_t)len
@@ -183,8 +199,10 @@ void quire__manifest_index_parse(char *text, size_t tlen, const char *rev, int f
 		if (base->nrows) {
 			const struct quire_mrow *prev = &base->rows[base->nrows - 1];
 			size_t keylen = quire_jstr_len(r.id, strlen(r.id));
-			if (strcmp(prev->id, r.id) >= 0 || r.off < prev->off + prev->len ||
-			    r.off - (prev->off + prev->len) != strlen(",\n    : ") + keylen)
+			if (strcmp(prev->id, r.id) >= 0 ||
+			    (!tree &&
+			     (r.off < prev->off + prev->len ||
+			      r.off - (prev->off + prev->len) != strlen(",\n    : ") + keylen)))
 				goto bad;
 		}
 		if (base->nrows >= nlines)

@@ -22,6 +22,10 @@
  * text. Parsed by hand into rows that point into the file's text, split in place: a jansson
  * object per artefact was most of a 100k no-op plan (about 15 allocations each). */
 #define INDEX_MAGIC "quire-index 5"
+/* A format-2 head's index: "quire-index 6<TAB>rev<TAB>count", then the same rows without the
+ * byte range: its entries are read from the revision's tree (there is no text to point
+ * into). */
+#define INDEX_TREE_MAGIC "quire-index 6"
 enum { INDEX_NSTR = 5, INDEX_NINT = 3, INDEX_NFIELDS = 1 + INDEX_NSTR + INDEX_NINT + 3 };
 extern const char *const quire__index_str[INDEX_NSTR];
 extern const char *const quire__index_int[INDEX_NINT];
@@ -29,11 +33,20 @@ extern const char *const quire__index_int[INDEX_NINT];
 /* A compacted entry's text (quire_manifest_compact): written as is, parsed when changed. */
 #define TEXT_KEY " text"
 
+struct quire_objs;
+struct quire_rev2_reader;
+
 struct quire_mbase {
 	int refs;
 	char *rev;	 /* the revision whose text this is; NULL for rows of a manifest */
 	char *text_name; /* that text's file, as messages name it (NULL: "revision <rev>") */
 	int fd;		 /* the manifest's file, held open; -1 when there is no text */
+	/* The rows of a format-2 head's index: entries are read from the revision's tree
+	 * (objects opened on the first read, under qdir). */
+	int tree;
+	char *qdir;
+	struct quire_objs *objs;
+	struct quire_rev2_reader *reader;
 	const char *map; /* its text, mapped read-only; NULL until first needed */
 	size_t size;
 	size_t touched;		 /* bytes of the map read since its pages were last let go */
@@ -119,8 +132,9 @@ int quire__store_format2(const char *qdir);
 /* Where revision rev's manifest text is (malloc'd): a format-1 manifest, or a format-2
  * head's local rendering, .quire/runs/<rev>.json (which the index's ranges point into). */
 char *quire__manifest_text_path(const char *qdir, const char *rev);
-/* Removes format-2 revision rev's rendering and index (rev is no longer a head). */
-void quire__rev2_drop_text(const char *qdir, const char *rev);
+/* Removes format-2 revision rev's index, and a rendering of its text an older quire left
+ * (rev is no longer a head). */
+void quire__rev2_drop_index(const char *qdir, const char *rev);
 /* Makes the format-2 revision of manifest m (slim on base, or whole): its objects, made from
  * its first parent's tree and m's changed entries (or whole: compared with parent, the first
  * parent whole, when given, else read back), hook(ud, name) told its name, then its pack

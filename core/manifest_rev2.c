@@ -228,13 +228,14 @@ int quire_store_format_check(const char *qdir)
 
 char *quire__manifest_text_path(const char *qdir, const char *rev)
 {
-	/* A format-2 revision's text is the head's local rendering (a cache, in runs/). */
+	/* A format-2 revision's text was rendered by an older quire (a cache, in runs/): an
+	 * index of that quire points into it. */
 	if (quire__rev2_here(qdir, rev))
 		return quire__xasprintf("%s/runs/%s.json", qdir, rev);
 	return quire__xasprintf("%s/manifests/%s.json", qdir, rev);
 }
 
-void quire__rev2_drop_text(const char *qdir, const char *rev)
+void quire__rev2_drop_index(const char *qdir, const char *rev)
 {
 	if (!quire__rev2_here(qdir, rev))
 		return;

@@ -92,9 +92,9 @@ size_t quire_manifest_outputs(const json_t *m, const struct quire_mbase *base,
 	return k;
 }
 
-/* Appends the index line of one artefact written at its span. 0, or -1 when a value cannot
- * be held in the index. */
-static int index_line(struct quire_buf *b, const struct span *s)
+/* Appends the index line of one artefact (written at its span, with ranges). 0, or -1 when a
+ * value cannot be held in the index. */
+static int index_line(struct quire_buf *b, const struct span *s, int ranges)
 {
 	struct quire_mrow r;
 	if (!s->row)
@@ -122,12 +122,28 @@ static int index_line(struct quire_buf *b, const struct span *s)
 		quire_buf_puts(b, x->feedback);
 	else if (!s->row && json_array_size(json_object_get(s->e, "feedback")))
 		quire_json_write(b, json_object_get(s->e, "feedback"), 0);
-	quire_buf_putc(b, '\t');
-	quire_buf_put_int(b, (long long)s->off);
-	quire_buf_putc(b, '\t');
-	quire_buf_put_int(b, (long long)s->len);
+	if (ranges) {
+		quire_buf_putc(b, '\t');
+		quire_buf_put_int(b, (long long)s->off);
+		quire_buf_putc(b, '\t');
+		quire_buf_put_int(b, (long long)s->len);
+	}
 	quire_buf_putc(b, '\n');
 	return ok ? 0 : -1;
+}
+
+/* Writes b as revision rev's index when ok, else removes it. A cache: no error. */
+static void put_index(const char *qdir, const char *rev, const struct quire_buf *b, int ok)
+{
+	char *dir = quire__xasprintf("%s/runs", qdir);
+	char *path = quire__xasprintf("%s/%s-index.tsv", dir, rev);
+	if (ok && quire_fs_mkdirs(dir, 0755) == 0)
+		quire_fs_replace(path, b->ptr, b->len, 0644);
+	else
+		unlink(path);
+	quire_error_clear();
+	free(dir);
+	free(path);
 }
 
 /* Writes the index of manifest rev (its file: size and mtime) from the spans of its entries
@@ -143,17 +159,32 @@ static void write_index(const char *qdir, const char *rev, const struct stat *st
 			 (long long)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec, nspans);
 	int ok = 1;
 	for (size_t i = 0; i < nspans && ok; i++)
-		ok = index_line(&b, &spans[i]) == 0;
-	char *dir = quire__xasprintf("%s/runs", qdir);
-	char *path = quire__xasprintf("%s/%s-index.tsv", dir, rev);
-	if (ok && quire_fs_mkdirs(dir, 0755) == 0)
-		quire_fs_replace(path, b.ptr, b.len, 0644);
-	else
-		unlink(path);
-	quire_error_clear();
+		ok = index_line(&b, &spans[i], 1) == 0;
+	put_index(qdir, rev, &b, ok);
 	quire_buf_release(&b);
-	free(dir);
-	free(path);
+}
+
+/* Writes format-2 head rev's index: a row per artefact of m over base (either may hold
+ * every entry), read from the rows and entries in hand. Its entries are read from its tree
+ * when needed, so it has no text to write: the head's rendering (21 MB at 10,000 artefacts)
+ * was written at every commit only to be pointed into. */
+static void write_tree_index(const char *qdir, const char *rev, const json_t *m,
+			     const struct quire_mbase *base)
+{
+	size_t n;
+	struct span *spans = merged(m, base, &n);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	quire_buf_printf(&b, INDEX_TREE_MAGIC "\t%s\t%zu\n", rev, n);
+	int ok = 1;
+	for (size_t i = 0; i < n && ok; i++)
+		ok = index_line(&b, &spans[i], 0) == 0;
+	put_index(qdir, rev, &b, ok);
+	quire_buf_release(&b);
+	free(spans);
+	/* A rendering an older quire left: nothing reads it. */
+	char *text = quire__xasprintf("%s/runs/%s.json", qdir, rev);
+	unlink(text);
+	free(text);
 }
 
 /* Where a manifest's text goes: a buffer, or a file written as it is made (flushed every
@@ -290,7 +321,7 @@ static int manifest_emit(const json_t *m, struct mw *w, struct span **spans_out,
 			const struct quire_mrow *from = spans[i].spilled ? NULL : spans[i].row;
 			const json_t *text =
 				spans[i].e ? json_object_get(spans[i].e, TEXT_KEY) : NULL;
-			if (from && !quire_mbase_has_text(w->base)) {
+			if (from && w->base->fd < 0) {
 				w->err = quire_error_set(QUIRE_ERROR,
 							 "internal: '%s' is not in its "
 							 "manifest's text",
@@ -395,6 +426,17 @@ static int name_revision(struct quire_fs_stream *fst, struct mw *w, char *name, 
 	return 0;
 }
 
+/* The test suite's check of format 2 against every revision it makes (QUIRE_FORMAT2_CHECK):
+ * a revision that does not read back as what was committed stops the process. */
+static void format2_check(const char *qdir, const char *name, const json_t *m,
+			  struct quire_mbase *base)
+{
+	if (getenv("QUIRE_FORMAT2_CHECK") && quire_rev2_check(qdir, name, m, base)) {
+		fprintf(stderr, "quire: format 2 check: %s\n", quire_error_last());
+		abort();
+	}
+}
+
 int quire_manifest_write_named(const char *qdir, const char *rev, const json_t *m,
 			       struct quire_mbase *base, const json_t *parent, char *named,
 			       int (*hook)(void *ud, const char *name), void *ud)
@@ -402,21 +444,20 @@ int quire_manifest_write_named(const char *qdir, const char *rev, const json_t *
 	int pending = !strcmp(rev, QUIRE_REV_PENDING);
 	char name[QUIRE_REV_MAX];
 	snprintf(name, sizeof(name), "%s", rev);
-	/* A store in format 2: the revision is its objects and its pack; the text written
-	 * below is only the head's local rendering, named by the revision. */
+	/* A store in format 2: the revision is its objects and its pack, and the head's index
+	 * its rows (no text: its entries are read from its tree). */
 	int v2 = pending && quire__store_format2(qdir);
-	json_t *named_m = NULL;
 	if (v2) {
 		int err = quire__rev2_commit(qdir, m, base, parent, name, hook, ud);
 		if (err)
 			return err;
-		named_m = json_copy((json_t *)m);
-		json_object_set_new(named_m, "revision", json_string(name));
-		m = named_m;
-		pending = 0;
-		hook = NULL;
+		write_tree_index(qdir, name, m, base);
+		if (named)
+			snprintf(named, QUIRE_REV_MAX, "%s", name);
+		format2_check(qdir, name, m, base);
+		return 0;
 	}
-	char *dir = quire__xasprintf("%s/%s", qdir, v2 ? "runs" : "manifests");
+	char *dir = quire__xasprintf("%s/manifests", qdir);
 	char *path = quire__xasprintf("%s/%s.json", dir, name);
 	struct span *spans = NULL;
 	size_t nspans = 0;
@@ -445,22 +486,12 @@ int quire_manifest_write_named(const char *qdir, const char *rev, const json_t *
 		else
 			err = quire_fs_stream_commit(&fst);
 	}
-	/* The rendering is a cache: the revision is committed without it (the next reader
-	 * renders it again). */
-	if (v2 && err) {
-		quire_error_clear();
-		err = 0;
-	} else if (!err && stat(path, &st) == 0) {
+	if (!err && stat(path, &st) == 0)
 		write_index(qdir, name, &st, spans, nspans);
-	}
 	if (!err && named)
 		snprintf(named, QUIRE_REV_MAX, "%s", name);
-	if (!err && getenv("QUIRE_FORMAT2_CHECK") && quire_rev2_check(qdir, name, m, base)) {
-		/* The test suite's check of format 2 against every revision it makes. */
-		fprintf(stderr, "quire: format 2 check: %s\n", quire_error_last());
-		abort();
-	}
-	json_decref(named_m);
+	if (!err)
+		format2_check(qdir, name, m, base);
 	free(spans);
 	free(dir);
 	free(path);
@@ -485,18 +516,16 @@ void quire_manifest_reindex(const char *qdir, const char *rev, const json_t *m)
 	struct span *spans = NULL;
 	size_t nspans = 0;
 	struct stat st;
+	/* A format-2 head without its index (a clone, a lost cache): its rows, from m. */
+	if (quire__rev2_here(qdir, rev)) {
+		write_tree_index(qdir, rev, m, NULL);
+		free(path);
+		return;
+	}
 	/* The spans hold only if the file is, byte for byte, what quire writes for m. */
 	int err = manifest_text(m, NULL, &text, &spans, &nspans);
 	int same = !err && quire_fs_read(path, &file, 1u << 30) == 0 && file.len == text.len &&
 		   !memcmp(file.ptr, text.ptr, text.len);
-	/* A format-2 head without its rendering (a clone, a lost cache) or with one that is not
-	 * the revision's (damaged): rendered now. */
-	if (!err && !same && quire__rev2_here(qdir, rev)) {
-		char *dir = quire__xasprintf("%s/runs", qdir);
-		same = quire_fs_mkdirs(dir, 0755) == 0 &&
-		       quire_fs_write_atomic(path, text.ptr, text.len, 0644) == 0;
-		free(dir);
-	}
 	if (same && stat(path, &st) == 0)
 		write_index(qdir, rev, &st, spans, nspans);
 	quire_error_clear();

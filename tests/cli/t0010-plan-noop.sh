@@ -34,21 +34,19 @@ is "second run produced nothing" "$(count_events produced)" 0
 check "second run reports no revision" out_has '"revision":null'
 is "no second revision was written" "$(ls .quire/revs)" "$(revfull 1).objects"
 check "the run wrote the missing index again" test -s .quire/runs/$(revfull 1)-index.tsv
-# The head's text is a local rendering of its pack, which the index points into. One entry's
-# bytes damaged in place, the file's size and mtime kept: the index still matches the file,
-# the entry no longer matches the index; plan reads the revision from its pack (a writer
-# renders the text again: t0402).
-text=.quire/runs/$(revfull 1).json
+# The head's index holds its rows; the entries a plan explains are read from its pack (no
+# rendering of the revision's text is written). An index cut short (a row lost, its count
+# kept) is not trusted: the instance it lost is not taken for a new one.
+index=.quire/runs/$(revfull 1)-index.tsv
+check "no rendering of the head's text" test ! -e .quire/runs/$(revfull 1).json
+cp $index "$TRASH/index.tsv"
+sed -i '$d' $index
+run_q "an index missing its last row" 0 plan --check
+cp "$TRASH/index.tsv" $index
 sed -i 's/Tone: warm/Tone: eerie/' inputs.yaml
-python3 - $text <<'PY'
-import os, sys
-p = sys.argv[1]; st = os.stat(p); b = open(p, "rb").read()
-i = b.index(b'"Chapter[0]": {') + len(b'"Chapter[0]": ')
-open(p, "r+b").write(b[:i] + b"[" + b[i + 1:])
-os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
-PY
-run_q "an entry that does not match the index" 0 plan
-check "plans from the pack" out_has "plan: 11 to run"
+run_q "an input changed: explained from the pack" 0 plan --explain
+check "names the input" out_has "input changed: Tone"
+check "and the upstream its record names" out_has "upstream changed: Outline"
 sed -i 's/Tone: eerie/Tone: warm/' inputs.yaml
 run_q "the input put back" 0 plan --check
 

@@ -20,8 +20,9 @@ check "nothing damaged" out_has "nothing is damaged"
 QUIRE_MOCK_FAIL='*' run_q "run: nothing to do, no provider called" 0 run --json
 is "nothing produced" "$(count_events produced)" 0
 check "nothing committed" out_has '"revision":null'
-# The run renders the head's text for its index (.quire/runs/, a cache).
-check "renders the head's text for its index" test -s .quire/runs/$(cat .quire/current).json
+# The upgrade writes the head's index (.quire/runs/, a cache), and no rendering of its text.
+check "writes the head's index" test -s .quire/runs/$(cat .quire/current)-index.tsv
+check "and no rendering of its text" test ! -e .quire/runs/$(cat .quire/current).json
 state=$(store_state)
 run_q "the history" 0 inspect --log --json
 check "is the same seven revisions in the same order, each renamed" python3 -c '

@@ -23,8 +23,10 @@ is "and no format-1 manifest" "$(ls .quire/manifests 2>/dev/null | wc -l)" 0
 small=$(stat -c %s .quire/revs/$h2.objects)
 check "the pack holds what changed, not the whole revision ($small of $full bytes)" \
 	test "$small" -lt $((full / 2))
-check "the head's text is rendered for its index" test -s .quire/runs/$h2.json -a -s .quire/runs/$h2-index.tsv
-check "the old head's rendering is gone" test ! -e .quire/runs/$h1.json -a ! -e .quire/runs/$h1-index.tsv
+check "the head has an index" test -s .quire/runs/$h2-index.tsv
+check "and no rendering of its text (its entries are read from its pack)" test ! -e .quire/runs/$h2.json
+is "the index's rows name no byte ranges" "$(head -1 .quire/runs/$h2-index.tsv | cut -f1)" "quire-index 6"
+check "the old head's index is gone" test ! -e .quire/runs/$h1-index.tsv
 run_q "plan" 0 plan
 check "nothing to do" out_has "plan: nothing to do"
 run_q "the log" 0 inspect --log --json
@@ -35,10 +37,17 @@ assert [r["revision"] for r in rows]==[sys.argv[2],sys.argv[3]] and rows[0]["par
 run_q "the diff" 0 inspect --diff current~1 current --json
 check "names the scene" out_has 'Scene[1][0]'
 
-rm .quire/runs/$h2.json
-QUIRE_MOCK_FAIL='*' run_q "a lost rendering: run" 0 run --json
+# The index lost (a clone), then one left by an older quire, with a rendering of the text.
+rm .quire/runs/$h2-index.tsv
+QUIRE_MOCK_FAIL='*' run_q "a lost index: run" 0 run --json
 is "nothing produced" "$(count_events produced)" 0
-check "rendered again" test -s .quire/runs/$h2.json
+check "written again" test -s .quire/runs/$h2-index.tsv
+"$QUIRE" inspect --revision "$h2" --json >.quire/runs/$h2.json || fail "inspect --revision"
+echo stale >.quire/runs/$h2-index.tsv
+QUIRE_MOCK_FAIL='*' run_q "an older quire's index and rendering: run" 0 run --json
+is "nothing produced" "$(count_events produced)" 0
+is "the index written again in rows" "$(head -1 .quire/runs/$h2-index.tsv | cut -f1)" "quire-index 6"
+check "the rendering removed" test ! -e .quire/runs/$h2.json
 echo "A chapter written by hand." >"$TRASH/mine.md"
 run_q "a hand edit" 0 edit 'Chapter[0]' --file "$TRASH/mine.md"
 hand=$(stat -c %s .quire/revs/$(cat .quire/current).objects)
@@ -85,15 +94,18 @@ check "in a pack of its own" test -s .quire/revs/$(cat .quire/current).objects
 run_q "fsck" 0 fsck
 check "nothing damaged" out_has "nothing is damaged"
 
-# A rendering left by a kill between a commit and current's move: gc removes it.
+# An index left by a kill between a commit and current's move, and an older quire's
+# rendering of another old head: gc removes them.
 old=$(cat .quire/current)
-cp .quire/runs/$old.json .quire/runs/$old-index.tsv "$TRASH/"
+cp .quire/runs/$old-index.tsv "$TRASH/"
 run_q "one more take" 0 run --regenerate 'Scene[1][1]'
 new=$(cat .quire/current)
-cp "$TRASH/$old.json" "$TRASH/$old-index.tsv" .quire/runs/
+cp "$TRASH/$old-index.tsv" .quire/runs/
+echo '{}' >.quire/runs/$h1.json
 run_q "gc" 0 gc
-check "removes the old head's rendering and index" test ! -e .quire/runs/$old.json -a ! -e .quire/runs/$old-index.tsv
-check "keeps the head's" test -s .quire/runs/$new.json -a -s .quire/runs/$new-index.tsv
+check "removes the old head's index" test ! -e .quire/runs/$old-index.tsv
+check "and the older quire's rendering" test ! -e .quire/runs/$h1.json
+check "keeps the head's index" test -s .quire/runs/$new-index.tsv
 # A diff of two format-2 revisions reads their trees: what it lists is what comparing the
 # whole revisions lists, when instances are added across a power of 16 (each index laid out
 # anew), changed, reviewed and removed again.
