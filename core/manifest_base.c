@@ -37,7 +37,19 @@ struct quire_mbase *quire__mbase_spill_only(const char *qdir)
 {
 	struct quire_mbase *b = quire__mbase_new();
 	b->spilldir = quire__xasprintf("%s/tmp", qdir);
+	b->qdir = quire__xstrdup(qdir);
 	return b;
+}
+
+struct quire_objs *quire__mbase_objs(struct quire_mbase *b)
+{
+	if (!b || !b->qdir || b->objs_failed)
+		return NULL;
+	if (!b->objs && quire_objs_open(b->qdir, &b->objs)) {
+		quire_error_clear();
+		b->objs_failed = 1;
+	}
+	return b->objs;
 }
 
 struct quire_mbase *quire_mbase_ref(struct quire_mbase *b)

@@ -107,10 +107,10 @@ void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out,
 	char *spilldir = quire__xasprintf("%s/tmp", qdir);
 	quire__manifest_index_parse(text, tlen, rev, fd, spilldir, out, base_out);
 	free(spilldir);
-	if (*base_out && tree)
+	if (*base_out)
 		(*base_out)->qdir = quire__xstrdup(qdir);
 	/* Messages name the manifest's file. */
-	else if (*base_out)
+	if (*base_out && !tree)
 		(*base_out)->text_name = quire__xasprintf(".quire%s", mpath + strlen(qdir));
 	free(mpath);
 }

@@ -42,10 +42,12 @@ struct quire_mbase {
 	char *text_name; /* that text's file, as messages name it (NULL: "revision <rev>") */
 	int fd;		 /* the manifest's file, held open; -1 when there is no text */
 	/* The rows of a format-2 head's index: entries are read from the revision's tree
-	 * (objects opened on the first read, under qdir). */
+	 * (objects opened on the first read, under qdir: the store, set for every base read
+	 * from an index and for a first build's). */
 	int tree;
 	char *qdir;
 	struct quire_objs *objs;
+	int objs_failed; /* opening them failed: not tried again */
 	struct quire_rev2_reader *reader;
 	const char *map; /* its text, mapped read-only; NULL until first needed */
 	size_t size;
@@ -77,6 +79,12 @@ struct quire_mbase *quire__mbase_new(void);
 struct quire_mbase *quire__mbase_spill_only(const char *qdir);
 /* Fills the id table (after the last row was added: rows are not moved afterwards). */
 void quire__mbase_index_rows(struct quire_mbase *b);
+/* The store's objects, opened once through base (on first use, when base knows its store:
+ * an index's rows, a first build's) and shared by what reads or makes objects until base
+ * is freed: a collector's record, read from its chain of deltas by the plan, the event's
+ * delta, the fold and the commit in turn, is then read once (quire_objs_read keeps it).
+ * NULL when base has none or they cannot be opened. Borrowed. */
+struct quire_objs *quire__mbase_objs(struct quire_mbase *b);
 /* Maps the base's manifest text (once). */
 int quire__mbase_map(struct quire_mbase *b);
 /* The row of a spilled entry e (a row number), or NULL. */

@@ -382,7 +382,9 @@ int quire__rev2_commit(const char *qdir, const json_t *m, struct quire_mbase *ba
 	/* The files list kept as its text (a run's) is made the revision's files tree as it is
 	 * (quire__rt_build_files). */
 	json_t *mm = json_copy((json_t *)m), *held = json_array();
-	struct quire_objs *o = NULL;
+	/* The objects the run read through base, when it did: what it read is not read again. */
+	struct quire_objs *o = quire__mbase_objs(base), *own = NULL;
+	size_t mark = o ? quire_objs_mark(o) : 0;
 	struct quire_rev2_change *ch = NULL;
 	size_t n = 0;
 	struct quire_rev2_in in = { .manifest = mm, .nparents = np };
@@ -392,8 +394,8 @@ int quire__rev2_commit(const char *qdir, const json_t *m, struct quire_mbase *ba
 	int err = json_is_object(files) || json_is_string(files)
 			  ? 0
 			  : quire_error_set(QUIRE_ECORRUPT, "a new revision's files are not a map");
-	if (!err)
-		err = quire_objs_open(qdir, &o);
+	if (!err && !o && !(err = quire_objs_open(qdir, &own)))
+		o = own;
 	if (!err)
 		err = generation_of(o, ps, np, &in.generation);
 	if (!err)
@@ -422,7 +424,9 @@ int quire__rev2_commit(const char *qdir, const json_t *m, struct quire_mbase *ba
 		err = hook(ud, name);
 	if (!err)
 		err = quire_objs_write_pack(o, name);
-	quire_objs_free(o);
+	if (err && o && !own)
+		quire_objs_rollback(o, mark);
+	quire_objs_free(own);
 	free(ch);
 	json_decref(held);
 	json_decref(mm);

@@ -208,6 +208,7 @@ void quire_objs_free(struct quire_objs *o)
 	free(o->slots);
 	free(o->order);
 	quire_buf_release(&o->pend);
+	quire_buf_release(&o->last);
 	free(o->dir);
 	free(o);
 }
@@ -380,11 +381,23 @@ static int read_at(struct quire_objs *o, const char *hex, struct quire_buf *out,
 	return err;
 }
 
+/* Objects from this size on are kept as the last one read. */
+#define LAST_MIN (64u << 10)
+
 int quire_objs_read(struct quire_objs *o, const char *hex, struct quire_buf *out)
 {
 	if (strlen(hex) != 64)
 		return quire_error_set(QUIRE_ENOTFOUND, "no object '%s'", hex);
-	return read_at(o, hex, out, 0, 0);
+	if (o->last.len && !memcmp(o->last_hex, hex, 64))
+		return quire_buf_add(out, o->last.ptr, o->last.len);
+	size_t start = out->len;
+	int err = read_at(o, hex, out, 0, 0);
+	if (!err && out->len - start >= LAST_MIN) {
+		quire_buf_reset(&o->last);
+		quire_buf_add(&o->last, out->ptr + start, out->len - start);
+		memcpy(o->last_hex, hex, 64);
+	}
+	return err;
 }
 
 /* How many bases deep the chain of object hex goes. */

@@ -44,6 +44,10 @@ struct quire_objs {
 	sqlite3_stmt *get;
 	json_t *pack_at;
 	char *qdir;
+	/* The last large object read, verified: a collector's record is read by the plan, the
+	 * event's delta, the fold and the commit's delta in turn, each a chain of deltas. */
+	char last_hex[64];
+	struct quire_buf last;
 };
 
 /* The place in o->packs of the pack named name (in o->dir), added when new. */

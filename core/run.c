@@ -245,15 +245,17 @@ static int check_hand_edits(const struct quire_plan *plan)
  * per run, and a run changes a few); NULL when current's files cannot be read (the event then
  * lists every file). The commit and recovery put current's files back under them. */
 static json_t *files_changed(const struct quire_project *p, const char *current,
-			     const struct quire_buf *text)
+			     const struct quire_buf *text, struct quire_mbase *base)
 {
-	/* A format-2 parent: only the nodes of its files tree that differ are read. */
-	struct quire_objs *o = NULL;
-	if (quire_rev_is_digest(current) && !quire_objs_open(p->qdir, &o)) {
+	/* A format-2 parent: only the nodes of its files tree that differ are read (through
+	 * the plan's objects, when it has them). */
+	struct quire_objs *o = NULL, *own = NULL;
+	if (quire_rev_is_digest(current) &&
+	    ((o = quire__mbase_objs(base)) || !quire_objs_open(p->qdir, &own))) {
 		json_t *files = json_stringn_nocheck(text->ptr, text->len),
 		       *changed = json_object();
-		int err = quire_rev2_files_changed(o, current, files, changed);
-		quire_objs_free(o);
+		int err = quire_rev2_files_changed(o ? o : own, current, files, changed);
+		quire_objs_free(own);
 		json_decref(files);
 		if (!err)
 			return changed;
@@ -315,7 +317,7 @@ static int record_start(struct runner *r, const char *current)
 		json_object_set_new(start_data, "message", json_string(r->o->message));
 	quire_buf_reset(&r->files);
 	quire_project_files_text(p, &r->files);
-	json_t *changed = current ? files_changed(p, current, &r->files) : NULL;
+	json_t *changed = current ? files_changed(p, current, &r->files, r->plan->base) : NULL;
 	char *start_text = NULL;
 	if (changed) {
 		json_object_set_new(start_data, "files_changed", changed);
@@ -594,7 +596,8 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 	int ferr = quire_run__record_flush(&r);
 	if (!err)
 		err = ferr;
-	quire_objs_free(r.objs); /* the commit opens them anew, with what it adds */
+	if (r.objs_own)
+		quire_objs_free(r.objs);
 	r.objs = NULL;
 	if (!err && r.halt_err)
 		err = quire_error_set(r.halt_err, "%s", r.halt_msg);
@@ -617,7 +620,8 @@ out_runner:
 	}
 	quire_run__pend_clear(&r);
 	quire_buf_release(&r.files);
-	quire_objs_free(r.objs);
+	if (r.objs_own)
+		quire_objs_free(r.objs);
 	quire_remote_free(r.remote);
 	free(r.pend);
 	free(r.halt_msg);

@@ -33,7 +33,7 @@ struct fold_ctx {
 	const char **calls; /* the call records the run's events name (into their text) */
 	size_t ncalls, acalls;
 	struct quire_objs *objs; /* for records given as deltas (opened at the first) */
-	int objs_tried;
+	int objs_tried, objs_own;
 };
 
 /* A run's start event naming only the files that changed ("files_changed"): its text with
@@ -113,9 +113,11 @@ static int entry_whole(struct fold_ctx *fc, const char *subject, const char *tex
 	const char *delta = json_string_value(json_object_get(dd, "delta"));
 	const char *base = json_string_value(json_object_get(dd, "base"));
 	if (!fc->objs_tried) {
+		/* The run's, read through its base, when it has them. */
 		fc->objs_tried = 1;
-		if (quire_objs_open(fc->qdir, &fc->objs))
-			quire_error_clear();
+		fc->objs = quire__mbase_objs(fc->base);
+		fc->objs_own = !fc->objs && !quire_objs_open(fc->qdir, &fc->objs);
+		quire_error_clear();
 	}
 	char *deps = NULL;
 	int err = delta ? quire_record_undelta(
@@ -226,7 +228,8 @@ int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t 
 	int err = quire_store_events_text(store, run, fold_cb, &fc);
 	if (fc.err)
 		err = fc.err;
-	quire_objs_free(fc.objs);
+	if (fc.objs_own)
+		quire_objs_free(fc.objs);
 	/* A run quire 0.1 started (named rev-NNNN when it started), committed now in format 2. */
 	const char *named = json_string_value(json_object_get(m, "revision"));
 	if (!err && named && !strcmp(rev, QUIRE_REV_PENDING) && !quire_rev_is_digest(named))

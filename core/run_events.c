@@ -9,6 +9,7 @@
 #include "quire/error.h"
 #include "quire/fs.h"
 #include "json.h"
+#include "manifest_internal.h"
 #include "objects.h"
 #include "quire/plan.h"
 #include "quire/project.h"
@@ -333,10 +334,12 @@ int quire_run__record_entry(struct runner *r, const char *kind, size_t i, const 
 	if (dlen < RECORD_DELTA_MIN || !fp || !near)
 		return quire_run__record(r, kind, n->id, data, deps, ac_fp, ac);
 	if (!r->objs_tried) {
-		/* None (a store in format 1, an index that cannot be opened): records whole. */
+		/* None (a store in format 1, an index that cannot be opened): records whole. The
+		 * plan's, when it has them (its rows' entries were read through them). */
 		r->objs_tried = 1;
-		if (quire_objs_open(r->p->qdir, &r->objs))
-			quire_error_clear();
+		r->objs = quire__mbase_objs(r->plan->base);
+		r->objs_own = !r->objs && !quire_objs_open(r->p->qdir, &r->objs);
+		quire_error_clear();
 	}
 	struct quire_buf delta = QUIRE_BUF_INIT;
 	json_t *d = NULL, *dd = NULL;

@@ -178,9 +178,10 @@ struct runner {
 	size_t nheld, aheld;
 	struct shard_wait *waits; /* run --shard: instances another shard makes, waited for */
 	size_t nwaits, awaits;
-	struct quire_objs *objs; /* the store's objects, for records given as deltas (opened
-				  * at the first large record; NULL when they cannot be) */
-	int objs_tried;
+	struct quire_objs *objs; /* the store's objects, for records given as deltas (the
+				  * plan's, or opened at the first large record; NULL when they
+				  * cannot be) */
+	int objs_tried, objs_own;
 };
 
 /* An instance another shard makes, asked of the shared cache until it is there. */
