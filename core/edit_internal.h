@@ -9,6 +9,7 @@
 #include "quire/buf.h"
 
 struct quire_lock;
+struct quire_mbase;
 struct quire_project;
 struct quire_store;
 
@@ -32,7 +33,11 @@ struct quire_edit {
 	struct quire_lock *lock;
 	struct quire_store *store;
 	char *current; /* the current revision, or NULL */
-	json_t *prev;  /* its manifest (an empty one when there is none) */
+	/* Its manifest (an empty one when there is none): whole, or (base not NULL) slim over
+	 * the rows of its index, its keys, inputs and files read from its head, an entry put
+	 * in when the edit reads it. */
+	json_t *prev;
+	struct quire_mbase *base;
 	char *command;
 	json_t *events; /* [kind, subject, data] triples added by the change calls */
 	struct quire__kept *kept;
@@ -47,6 +52,10 @@ struct quire_edit {
  * manifest. Nothing is checked of out/ here (callers preflight). */
 int quire__edit_commit_events(struct quire_edit *e, const json_t *events, char *rev, size_t revlen,
 			      json_t **next);
+
+/* Makes e->prev the current revision's whole manifest (a rewind's event is folded onto the
+ * whole revision). */
+int quire__edit_whole(struct quire_edit *e);
 
 /* Ends the session (e is freed); restore: the files it kept go back first. */
 void quire__edit_end(struct quire_edit *e, int restore);

@@ -358,6 +358,8 @@ int quire_rewind(const char *root, const char *rev, const char *command, char *n
 	if (e && notes)
 		json_array_extend(notes, (json_t *)quire_edit_notes(e));
 	if (!err)
+		err = quire__edit_whole(e);
+	if (!err)
 		err = refuse_unrecorded(root, qdir, to, rev);
 	if (!err && !(err = quire_out_preflight(e->p, e->store, e->prev, NULL, NULL, 0)))
 		err = quire__edit_commit_events(e, events, newrev, revlen, &next);

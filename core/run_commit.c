@@ -280,6 +280,12 @@ int quire__run_commit(const char *qdir, struct quire_store *store, int64_t run, 
 				      out);
 }
 
+int quire__run_commit_slim(const char *qdir, struct quire_store *store, int64_t run, char *rev,
+			   json_t *m, struct quire_mbase *base, json_t **out)
+{
+	return quire_run__commit_onto(qdir, store, run, rev, m, base, 0, NULL, NULL, out);
+}
+
 struct outputs {
 	json_t *list; /* [[subject or null for a file snapshot, digest], ...] */
 };

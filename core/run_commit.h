@@ -23,6 +23,12 @@ int quire__run_record(struct quire_store *store, int64_t run, const char *kind, 
 int quire__run_commit(const char *qdir, struct quire_store *store, int64_t run, char *rev,
 		      const char *parent, const json_t *parent_manifest, json_t **out);
 
+/* The same folded onto slim manifest m (consumed) over base, the parent's rows: an edit
+ * reads the entries it changes, not the whole parent. */
+struct quire_mbase;
+int quire__run_commit_slim(const char *qdir, struct quire_store *store, int64_t run, char *rev,
+			   json_t *m, struct quire_mbase *base, json_t **out);
+
 /* Commits runs that were killed before they finished; names the last one in recovered. */
 int quire__run_recover(struct quire_project *p, struct quire_store *store, char *recovered,
 		       size_t len);

@@ -49,9 +49,19 @@ is "nothing produced" "$(count_events produced)" 0
 is "the index written again in rows" "$(head -1 .quire/runs/$h2-index.tsv | cut -f1)" "quire-index 6"
 check "the rendering removed" test ! -e .quire/runs/$h2.json
 echo "A chapter written by hand." >"$TRASH/mine.md"
+# The edit reads the rows of the head's index and the entry it changes; a clone without the
+# index reads the revision whole: both commit the same artefacts.
+rm -rf "$TRASH/whole" && cp -R . "$TRASH/whole" && rm "$TRASH/whole/.quire/runs/$h2-index.tsv"
 run_q "a hand edit" 0 edit 'Chapter[0]' --file "$TRASH/mine.md"
 hand=$(stat -c %s .quire/revs/$(cat .quire/current).objects)
 check "adds a pack of what it changed ($hand of $full bytes)" test "$hand" -lt $((full / 4))
+(cd "$TRASH/whole" && "$QUIRE" edit 'Chapter[0]' --file "$TRASH/mine.md" >/dev/null) || fail "the edit without the index"
+"$QUIRE" inspect --revision current --json >"$TRASH/slim.json"
+(cd "$TRASH/whole" && "$QUIRE" inspect --revision current --json) >"$TRASH/whole.json"
+check "the same artefacts as the edit of the whole revision" python3 -c '
+import json,sys
+a,b=(json.load(open(f))["artefacts"] for f in sys.argv[1:])
+assert a==b and a["Chapter[0]"]["status"]=="user-edited", [k for k in a if a[k]!=b.get(k)]' "$TRASH/slim.json" "$TRASH/whole.json"
 run_q "an input changed" 0 edit --set Tone=wry
 QUIRE_MOCK_FAIL='*' run_q "plan after the edit" 0 plan --json
 h3=$(cat .quire/current)

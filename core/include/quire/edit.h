@@ -24,9 +24,6 @@ int quire_edit_begin(struct quire_edit **out, const struct quire_project *p, con
  * array of sentences, empty when none. Borrowed. */
 const json_t *quire_edit_notes(const struct quire_edit *e);
 
-/* The current revision's manifest (an empty one when there is none). Borrowed. */
-const json_t *quire_edit_manifest(const struct quire_edit *e);
-
 /* Remembers project file `rel` as it is now (or that it is missing), before the caller changes
  * it: a failed or aborted edit puts it back. */
 int quire_edit_keep_file(struct quire_edit *e, const char *rel);
