@@ -419,6 +419,12 @@ static int peek_ex(const json_t *m, struct quire_mbase *base, const char *id, js
 		base->text_name ? base->text_name : base->rev, id, r->off, base->rev, je.text);
 }
 
+int quire__mb_kept_as_text(const json_t *m, const char *id)
+{
+	const json_t *e = overlay(m, id);
+	return e && is_compact(e);
+}
+
 int quire__mb_entry_text(const json_t *m, struct quire_mbase *base, const char *id,
 			 struct quire_buf *out, int *found)
 {

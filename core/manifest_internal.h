@@ -97,6 +97,8 @@ int quire__mb_spill_read(struct quire_mbase *b, size_t off, size_t len, struct q
  * cannot be read. */
 int quire__mb_entry_text(const json_t *m, struct quire_mbase *base, const char *id,
 			 struct quire_buf *out, int *found);
+/* Whether the fold keeps id's entry as text (compacted, or spilled). */
+int quire__mb_kept_as_text(const json_t *m, const char *id);
 /* Writes an entry (or a take, in_take) at depth, its kept "deps" laid out from text. */
 void quire__mb_put_entry(struct quire_buf *b, const json_t *e, int depth, int in_take);
 /* A value kept as text laid out at depth, else written. */

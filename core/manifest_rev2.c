@@ -282,33 +282,61 @@ static json_t *entry_as_text(const json_t *m, struct quire_mbase *base, const ch
 	return e;
 }
 
+/* The changes of a first build, whose entries the fold keeps as text given to the build by
+ * number: each read when its leaf is made (quire_rev2_in's entry_of). */
+struct lazy {
+	const json_t *m;
+	struct quire_mbase *base;
+	const struct quire_rev2_change *ch;
+};
+
+static json_t *lazy_entry(void *ud, long long n)
+{
+	const struct lazy *lz = ud;
+	struct quire_buf t = QUIRE_BUF_INIT, c = QUIRE_BUF_INIT;
+	const char *id = lz->ch[n].id;
+	int err = 0;
+	json_t *e = entry_as_text(lz->m, lz->base, id, &t, &c, &err);
+	if (!err && !e)
+		err = quire_manifest_peek_kept(lz->m, lz->base, id, &e);
+	if (!err && !e)
+		err = quire_error_set(QUIRE_ERROR, "internal: '%s' has no entry", id);
+	quire_buf_release(&t);
+	quire_buf_release(&c);
+	if (err) {
+		json_decref(e);
+		return NULL;
+	}
+	return e;
+}
+
 /* The entries of m's artefacts (an overlay on base when m is slim: null for a removed one),
  * each as a commit holds it (a large record kept as its text), in *ch; held keeps them. With
- * as_text, those the fold holds as canonical text are given as that text (entry_as_text). */
-static int changes_of(const json_t *m, struct quire_mbase *base, json_t *held, int as_text,
+ * by_number, those the fold keeps as text are given by number (struct lazy). */
+static int changes_of(const json_t *m, struct quire_mbase *base, json_t *held, int by_number,
 		      struct quire_rev2_change **ch, size_t *n)
 {
 	const json_t *arts = json_object_get(m, "artefacts");
 	*n = 0;
 	*ch = quire__xcalloc(json_object_size(arts) + 1, sizeof(**ch));
-	struct quire_buf t = QUIRE_BUF_INIT, c = QUIRE_BUF_INIT;
 	const char *id;
 	json_t *v;
 	int err = 0;
 	json_object_foreach((json_t *)arts, id, v) {
 		json_t *e = NULL;
-		if (!json_is_null(v) && as_text)
-			e = entry_as_text(m, base, id, &t, &c, &err);
-		if (!err && !e && !json_is_null(v))
+		if (!json_is_null(v) && by_number && quire__mb_kept_as_text(m, id)) {
+			e = json_object();
+			json_object_set_new_nocheck(e, QUIRE_REV2_TEXT,
+						    json_integer((json_int_t)*n));
+		} else if (!json_is_null(v)) {
 			err = quire_manifest_peek_kept(m, base, id, &e);
+		}
 		if (err)
 			break;
 		if (e)
 			json_array_append_new(held, e);
 		(*ch)[(*n)++] = (struct quire_rev2_change){ id, e };
 	}
-	quire_buf_release(&t);
-	quire_buf_release(&c);
 	return err;
 }
 
@@ -416,6 +444,9 @@ int quire__rev2_commit(const char *qdir, const json_t *m, struct quire_mbase *ba
 			if (ch[k].entry)
 				json_object_set(arts, ch[k].id, (json_t *)ch[k].entry);
 		json_object_set_new(mm, "artefacts", arts);
+		struct lazy lz = { m, base, ch };
+		in.entry_of = lazy_entry;
+		in.entry_ud = &lz;
 		err = quire_rev2_build(o, &in, name);
 	}
 	/* Told before the pack takes its name: a kill after this finds the name and either the

@@ -95,6 +95,10 @@ int quire_objs_error(const struct quire_objs *o);
 /* Forgets the pending objects made since mark, and the error: what a failed build made. */
 void quire_objs_rollback(struct quire_objs *o, size_t mark);
 
+/* Keeps err (its message set) as the first error making an object: nothing is written until
+ * a rollback. */
+void quire_objs_fail(struct quire_objs *o, int err);
+
 /* Bytes pending. */
 size_t quire_objs_pending_bytes(const struct quire_objs *o);
 
@@ -113,6 +117,12 @@ struct quire_rev2_in {
 	size_t nparents;
 	long long generation;
 	const char *alias;
+	/* An entry given as {QUIRE_REV2_TEXT: n}, n an integer, is entry_of(entry_ud, n) (a new
+	 * reference, an entry as given to the build; NULL with the error set), asked for when
+	 * its leaf is made and let go then: a first build's 10,000 entry texts are not held
+	 * at once (13 MB at 10k). */
+	json_t *(*entry_of)(void *ud, long long n);
+	void *entry_ud;
 };
 
 /* An entry given to quire_rev2_build as {QUIRE_REV2_TEXT: "<its text>"}, the text being

@@ -35,8 +35,9 @@ struct quire_objs {
 	size_t npend, apend;
 	int fd, fd_pack; /* the pack last read, kept open */
 	size_t reads;
-	int err;     /* an object that could not be made: nothing is written until a rollback */
-	int scratch; /* objects put are not looked for in the packs (quire_objs_scratch) */
+	int err;      /* an object that could not be made: nothing is written until a rollback */
+	char *errmsg; /* its message */
+	int scratch;  /* objects put are not looked for in the packs (quire_objs_scratch) */
 	/* The index of the packs' objects (.quire/runs/objects.db; NULL: every pack was read
 	 * into slots). Packs are known by name (pack_at: name -> place in packs): row ids are
 	 * the index's own, and another process rebuilding it numbers them again. */

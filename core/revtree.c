@@ -322,8 +322,24 @@ static void build_index(struct quire_objs *o, struct ent *en, size_t lo, size_t 
 		i->key = leaf ? quire__xstrdup(en[k].digits + t)
 			      : quire__xstrndup(en[k].digits + t, 1);
 		if (leaf) {
+			/* An entry given by number is read now, and let go. */
+			const json_t *was = en[k].e;
+			json_t *got =
+				en[k].in ? en[k].in->entry_of(en[k].in->entry_ud,
+							      json_integer_value(json_object_get(
+								      was, QUIRE_REV2_TEXT)))
+					 : NULL;
+			if (en[k].in && !got) {
+				quire_objs_fail(o, quire_error_code() ? quire_error_code()
+								      : QUIRE_ERROR);
+				got = json_object();
+			}
+			if (got)
+				en[k].e = got;
 			i->val = quire__rt_entry_text(o, &en[k], NULL);
 			quire__rt_entry_digest(en[k].e, i->out);
+			en[k].e = was;
+			json_decref(got);
 		} else {
 			char ch[65];
 			build_index(o, en, k, e, t + 1, len, "", ch, i->out);
@@ -376,7 +392,8 @@ int quire__rt_build_producer(struct quire_objs *o, struct ent *en, size_t a, siz
 
 /* The artefacts tree of m: the root names each producer's subtree, which records the
  * base-16 width of each of its indexes (as many digits as its largest value needs). */
-static int build_artefacts(struct quire_objs *o, const json_t *arts, char hex[65], long long *count)
+static int build_artefacts(struct quire_objs *o, const struct quire_rev2_in *in, const json_t *arts,
+			   char hex[65], long long *count)
 {
 	size_t n = json_object_size(arts), k = 0;
 	struct ent *en = quire__xcalloc(n ? n : 1, sizeof(*en));
@@ -385,6 +402,8 @@ static int build_artefacts(struct quire_objs *o, const json_t *arts, char hex[65
 	json_object_foreach((json_t *)arts, id, e) {
 		en[k].id = id;
 		en[k].e = e;
+		if (in->entry_of && json_is_integer(json_object_get(e, QUIRE_REV2_TEXT)))
+			en[k].in = in;
 		/* An entry given as its text is an object's. */
 		const char *tx = json_string_value(json_object_get(e, QUIRE_REV2_TEXT));
 		int entry = json_is_object(e) && (!tx || tx[0] == '{');
@@ -707,7 +726,7 @@ int quire_rev2_build(struct quire_objs *o, const struct quire_rev2_in *in, char 
 	char ah[65];
 	long long count = 0;
 	size_t mark = quire_objs_mark(o);
-	int err = build_artefacts(o, json_is_object(arts) ? arts : empty, ah, &count);
+	int err = build_artefacts(o, in, json_is_object(arts) ? arts : empty, ah, &count);
 	json_decref(empty);
 	if (!err)
 		err = quire__rt_put_revision(o, in, ah, count, rev);

@@ -20,6 +20,7 @@ struct quire_rev2_in;
 struct ent {
 	const char *id;
 	const json_t *e;
+	const struct quire_rev2_in *in; /* e is {QUIRE_REV2_TEXT: n}: in->entry_of gives it */
 	size_t namelen;
 	long long idx[MAX_DIMS];
 	int dims;

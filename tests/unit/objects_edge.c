@@ -500,6 +500,16 @@ static void test_random_update_equals_build(void **state)
 	free(qdir);
 }
 
+/* Entry n of the array ud, for a build given entries by number; json null: cannot be read. */
+static json_t *nth_entry(void *ud, long long n)
+{
+	json_t *e = json_array_get(ud, (size_t)n);
+	if (!json_is_null(e))
+		return json_incref(e);
+	quire_error_set(QUIRE_EIO, "entry %lld cannot be read", n);
+	return NULL;
+}
+
 /* A first build's entries given as their text (QUIRE_REV2_TEXT, as the commit gives those the
  * fold holds as text) make the revision the parsed entries make, their records put as
  * objects: entries with and without records, with takes, with a record that is not the one
@@ -586,6 +596,36 @@ static void test_text_entries_build_the_same(void **state)
 	assert_true(json_equal(back, back1));
 	json_decref(back1);
 	json_decref(back);
+	/* Given by number, each read only when its leaf is made (the commit reads a first
+	 * build's texts so, one at a time): the same revision. */
+	json_t *numbered = json_object(), *order = json_array();
+	json_object_foreach(texts, id, e) {
+		json_object_set_new(
+			numbered, id,
+			json_pack("{s:I}", QUIRE_REV2_TEXT, (json_int_t)json_array_size(order)));
+		json_array_append(order, e);
+	}
+	json_t *m3 = json_pack("{s:o,s:{},s:{}}", "artefacts", numbered, "files", "inputs");
+	struct quire_rev2_in i3 = {
+		.manifest = m3, .generation = 1, .entry_of = nth_entry, .entry_ud = order
+	};
+	struct quire_objs *o3 = NULL;
+	char r3[65];
+	assert_int_equal(quire_objs_open_memory(&o3), 0);
+	assert_int_equal(quire_rev2_build(o3, &i3, r3), 0);
+	assert_string_equal(r3, r1);
+	/* One that cannot be read: the build fails with its error and makes nothing. */
+	size_t pending = quire_objs_pending_bytes(o3);
+	json_array_set_new(order, 7, json_null());
+	json_object_set_new(json_object_get(m3, "artefacts"), "Added[0]",
+			    json_pack("{s:I}", QUIRE_REV2_TEXT, (json_int_t)7));
+	assert_int_equal(quire_rev2_build(o3, &i3, r3), QUIRE_EIO);
+	assert_non_null(strstr(quire_error_last(), "entry 7 cannot be read"));
+	assert_int_equal(quire_objs_pending_bytes(o3), pending);
+	quire_error_clear();
+	quire_objs_free(o3);
+	json_decref(m3);
+	json_decref(order);
 	/* A text that is not an object's is no entry, as a parsed one would not be. */
 	json_object_set_new(texts, "Str[9]", json_pack("{s:s}", QUIRE_REV2_TEXT, "[1]"));
 	assert_int_equal(quire_rev2_build(o2, &i2, r2), QUIRE_ECORRUPT);
