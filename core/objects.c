@@ -134,6 +134,7 @@ int quire_objs_open_memory(struct quire_objs **out)
 	struct quire_objs *o = quire__xcalloc(1, sizeof(*o));
 	o->fd = -1;
 	o->fd_pack = -1;
+	o->pend_fd = -1;
 	grow(o);
 	*out = o;
 	return 0;
@@ -198,6 +199,8 @@ void quire_objs_free(struct quire_objs *o)
 		return;
 	if (o->fd >= 0)
 		close(o->fd);
+	if (o->pend_fd >= 0)
+		close(o->pend_fd);
 	sqlite3_finalize(o->get);
 	sqlite3_close(o->db);
 	for (size_t p = 0; p < o->npacks; p++)
@@ -242,7 +245,74 @@ size_t quire_objs_reads(const struct quire_objs *o)
 
 size_t quire_objs_pending_bytes(const struct quire_objs *o)
 {
-	return o->pend.len;
+	return o->pend_flushed + o->pend.len;
+}
+
+#define PEND_CHUNK (1u << 20)
+
+/* Moves the pending bytes in memory to the pending file once they pass PEND_CHUNK (a store's
+ * objects only). A file that cannot be made or written keeps them all in memory. */
+static void pend_flush(struct quire_objs *o)
+{
+	if (o->pend.len < PEND_CHUNK || !o->qdir || o->pend_nofile)
+		return;
+	if (o->pend_fd < 0) {
+		char *dir = quire__xasprintf("%s/tmp", o->qdir);
+		if (!quire_fs_mkdirs(dir, 0755)) {
+#ifdef O_TMPFILE
+			o->pend_fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+#endif
+			if (o->pend_fd < 0) {
+				char *t = quire__xasprintf("%s/objects-XXXXXX", dir);
+				o->pend_fd = mkostemp(t, O_CLOEXEC);
+				if (o->pend_fd >= 0)
+					unlink(t);
+				free(t);
+			}
+		}
+		quire_error_clear();
+		free(dir);
+	}
+	for (size_t done = 0; o->pend_fd >= 0 && done < o->pend.len;) {
+		ssize_t n = pwrite(o->pend_fd, o->pend.ptr + done, o->pend.len - done,
+				   (off_t)(o->pend_flushed + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			o->pend_nofile = 1;
+			return;
+		}
+		done += (size_t)n;
+	}
+	if (o->pend_fd < 0) {
+		o->pend_nofile = 1;
+		return;
+	}
+	o->pend_flushed += o->pend.len;
+	quire_buf_reset(&o->pend);
+}
+
+/* The pending bytes [off, off + len), appended to out. */
+static int pend_read(struct quire_objs *o, size_t off, size_t len, struct quire_buf *out)
+{
+	if (off >= o->pend_flushed)
+		return quire_buf_add(out, o->pend.ptr + (off - o->pend_flushed), len);
+	int err = quire_buf_grow(out, len);
+	for (size_t done = 0; !err && done < len;) {
+		ssize_t n = pread(o->pend_fd, out->ptr + out->len + done, len - done,
+				  (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return quire_error_set(QUIRE_EIO, "cannot read back a pending object: %s",
+					       n < 0 ? strerror(errno) : "file too short");
+		done += (size_t)n;
+	}
+	if (!err) {
+		out->len += len;
+		out->ptr[out->len] = '\0';
+	}
+	return err;
 }
 
 /* Where l is kept, for messages. */
@@ -255,7 +325,7 @@ static const char *where(const struct quire_objs *o, const struct loc *l)
 static int read_stored(struct quire_objs *o, const struct loc *l, struct quire_buf *out)
 {
 	if (l->pack < 0)
-		return quire_buf_add(out, o->pend.ptr + l->off, l->len);
+		return pend_read(o, l->off, l->len, out);
 	if (o->fd_pack != l->pack) {
 		if (o->fd >= 0)
 			close(o->fd);
@@ -438,7 +508,8 @@ void quire_objs_put_near(struct quire_objs *o, const void *data, size_t len, con
 	struct quire_digest d;
 	quire_hash_bytes(data, len, &d);
 	memcpy(hex, d.s + 7, 65);
-	struct loc l = { .pack = -1, .len = (uint32_t)len, .off = o->pend.len };
+	struct loc l = { .pack = -1, .len = (uint32_t)len, .off = quire_objs_pending_bytes(o) };
+	size_t before = o->pend.len;
 	memcpy(l.hex, hex, 64);
 	if (o->scratch ? o->slots[quire__objs_slot(o, hex)].hex[0] != 0 : quire_objs_has(o, hex))
 		return;
@@ -455,12 +526,13 @@ void quire_objs_put_near(struct quire_objs *o, const void *data, size_t len, con
 	    !quire_objs_read(o, near, &base) &&
 	    quire_objs_delta(base.ptr, base.len, data, len, &o->pend)) {
 		memcpy(l.base, near, 64);
-		l.len = (uint32_t)(o->pend.len - l.off);
+		l.len = (uint32_t)(o->pend.len - before);
 	}
 	quire_buf_release(&base);
 	quire_error_clear();
 	if (!l.base[0])
 		quire_buf_add(&o->pend, data, len);
+	pend_flush(o);
 	quire__objs_add(o, &l, NULL);
 	quire__grow((void **)&o->order, &o->apend, o->npend + 1, sizeof(*o->order));
 	/* By name: slots move when the table grows. */
@@ -518,7 +590,14 @@ static int write_part(struct quire_objs *o, const char *path, struct loc **ls, s
 		else
 			quire_buf_printf(&t, "%.64s %u\n", ls[k]->hex, ls[k]->len);
 		offs[k] = w.size + t.len;
-		quire_buf_add(&t, o->pend.ptr + ls[k]->off, ls[k]->len);
+		if (ls[k]->off >= o->pend_flushed) {
+			quire_buf_add(&t, o->pend.ptr + (ls[k]->off - o->pend_flushed), ls[k]->len);
+		} else {
+			/* From the pending file, in the kernel where it can. */
+			quire_fs_stream_write(&w, t.ptr, t.len);
+			quire_buf_reset(&t);
+			quire_fs_stream_copy(&w, o->pend_fd, ls[k]->off, ls[k]->len);
+		}
 		quire_buf_putc(&t, '\n');
 		if (t.len >= (1u << 20) || k + 1 == b) {
 			quire_fs_stream_write(&w, t.ptr, t.len);
@@ -555,7 +634,7 @@ void quire_objs_rollback(struct quire_objs *o, size_t mark)
 {
 	if (mark >= o->npend && !o->err)
 		return;
-	size_t keep = o->pend.len;
+	size_t keep = quire_objs_pending_bytes(o);
 	for (size_t k = mark; k < o->npend; k++) {
 		struct loc *l = &o->slots[quire__objs_slot(o, o->order[k])];
 		if (l->hex[0] && l->pack < 0 && l->off < keep)
@@ -563,8 +642,15 @@ void quire_objs_rollback(struct quire_objs *o, size_t mark)
 		memset(l, 0, sizeof(*l));
 	}
 	o->npend = mark < o->npend ? mark : o->npend;
-	o->pend.len = keep;
-	o->pend.ptr[keep] = '\0';
+	if (keep >= o->pend_flushed) {
+		o->pend.len = keep - o->pend_flushed;
+	} else {
+		/* Into the file: what follows is written over it. */
+		o->pend_flushed = keep;
+		o->pend.len = 0;
+	}
+	if (o->pend.alloc)
+		o->pend.ptr[o->pend.len] = '\0';
 	o->err = 0;
 	/* Emptied slots break probe chains: every other slot goes in again. */
 	struct loc *old = o->slots;
@@ -626,6 +712,7 @@ int quire_objs_write_pack(struct quire_objs *o, const char *rev)
 			}
 		}
 		quire_buf_reset(&o->pend);
+		o->pend_flushed = 0;
 		o->npend = 0;
 		quire__objs_index_written(o, paths, nparts);
 	}

@@ -30,8 +30,14 @@ struct quire_objs {
 	size_t npacks, apacks;
 	struct loc *slots; /* open addressing; hex[0] == 0 is a free slot */
 	size_t cap, n;
+	/* The pending objects' bytes: a store's past the first MiB go to an unnamed file in
+	 * .quire/tmp (a first build's pack is 11 MB at 10k, 110 MB at 100k), the rest stay in
+	 * pend; an object is wholly in one or the other. */
 	struct quire_buf pend;
-	char (*order)[64]; /* the pending objects' names, in the order they were made */
+	int pend_fd;	     /* -1 until first needed */
+	int pend_nofile;     /* the file could not be made or written: everything stays here */
+	size_t pend_flushed; /* bytes in the file; pend holds those after them */
+	char (*order)[64];   /* the pending objects' names, in the order they were made */
 	size_t npend, apend;
 	int fd, fd_pack; /* the pack last read, kept open */
 	size_t reads;

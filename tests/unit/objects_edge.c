@@ -754,6 +754,66 @@ static void test_files_changed_by_node(void **state)
 	free(qdir);
 }
 
+/* Object k of the pending-file test: 100 KB that differ from every other's (seed s). */
+static void blob_k(struct quire_buf *b, int k, int s)
+{
+	quire_buf_reset(b);
+	for (int i = 0; i < 100000 / 16; i++)
+		quire_buf_printf(b, "%03d.%03d.%08d", k, s, i);
+}
+
+/* Pending objects past a MiB go to an unnamed file: read back from there, rolled back into
+ * it and written over, then written as a pack that reads back whole. */
+static void test_pending_file(void **state)
+{
+	char *qdir = qdir_of(state);
+	struct quire_objs *o = NULL;
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	char hex[40][65];
+	struct quire_buf b = QUIRE_BUF_INIT, r = QUIRE_BUF_INIT;
+	for (int k = 0; k < 20; k++) {
+		blob_k(&b, k, 0);
+		quire_objs_put(o, b.ptr, b.len, hex[k]);
+	}
+	size_t before = quire_objs_pending_bytes(o), mark = quire_objs_mark(o);
+	assert_true(before >= 2000000);
+	for (int k = 20; k < 30; k++) {
+		blob_k(&b, k, 0);
+		quire_objs_put(o, b.ptr, b.len, hex[k]);
+	}
+	for (int k = 0; k < 30; k++) {
+		blob_k(&b, k, 0);
+		quire_buf_reset(&r);
+		assert_int_equal(quire_objs_read(o, hex[k], &r), 0);
+		assert_true(r.len == b.len && !memcmp(r.ptr, b.ptr, b.len));
+	}
+	/* Rolled back to the mark (the objects after it are in the file too), and others put
+	 * where they were. */
+	quire_objs_rollback(o, mark);
+	assert_int_equal(quire_objs_pending_bytes(o), before);
+	assert_false(quire_objs_has(o, hex[25]));
+	for (int k = 30; k < 35; k++) {
+		blob_k(&b, k, 1);
+		quire_objs_put(o, b.ptr, b.len, hex[k]);
+	}
+	assert_int_equal(quire_objs_write_pack(o, hex[0]), 0);
+	quire_objs_free(o);
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	for (int k = 0; k < 35; k++) {
+		if (k >= 20 && k < 30)
+			continue;
+		blob_k(&b, k, k >= 30);
+		quire_buf_reset(&r);
+		assert_int_equal(quire_objs_read(o, hex[k], &r), 0);
+		assert_true(r.len == b.len && !memcmp(r.ptr, b.ptr, b.len));
+	}
+	assert_false(quire_objs_has(o, hex[25]));
+	quire_objs_free(o);
+	quire_buf_release(&b);
+	quire_buf_release(&r);
+	free(qdir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -778,6 +838,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_random_update_equals_build, tu_setup_qdir,
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_files_changed_by_node, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_pending_file, tu_setup_qdir,
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_text_entries_build_the_same, tu_setup_qdir,
 						tu_teardown_tmpdir),
