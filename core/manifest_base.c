@@ -338,10 +338,14 @@ static int tree_entry(struct quire_mbase *base, const char *id, int keep, json_t
 	if (!base->objs)
 		err = quire_objs_open(base->qdir, &base->objs);
 	if (!err && !base->reader)
-		err = quire_rev2_reader_new(base->objs, base->rev, &base->reader);
+		err = quire__rev2_damaged(
+			base->objs, base->rev,
+			quire_rev2_reader_new(base->objs, base->rev, &base->reader));
 	if (!err)
-		err = quire_rev2_reader_entry(base->reader, id,
-					      keep ? quire__manifest_raw_min : SIZE_MAX, entry);
+		err = quire__rev2_damaged(
+			base->objs, base->rev,
+			quire_rev2_reader_entry(base->reader, id,
+						keep ? quire__manifest_raw_min : SIZE_MAX, entry));
 	if (!err && !*entry)
 		err = quire_error_set(QUIRE_ECORRUPT,
 				      ".quire/runs/%s-index.tsv lists '%s', which revision %.12s "

@@ -127,6 +127,9 @@ int quire__rev2_objs(const char *qdir, struct quire_objs **o);
 #define QUIRE__REV2_ALIAS 0x100
 int quire__rev2_read(const char *qdir, struct quire_objs **o, const char *rev, int parts,
 		     json_t **out, long long *entries);
+/* Error err of reading revision rev from o, said as a damaged pack (QUIRE_ECORRUPT) with the
+ * way to mend it when an object is missing or damaged; other errors as they are. */
+int quire__rev2_damaged(struct quire_objs *o, const char *rev, int err);
 /* The whole revision (quire_manifest_load's), its head (quire_manifest_head's: its keys,
  * inputs and files), and whether its object matches its name. */
 int quire__rev2_load(const char *qdir, const char *rev, json_t **out);

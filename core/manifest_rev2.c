@@ -45,17 +45,12 @@ int quire__rev2_objs(const char *qdir, struct quire_objs **o)
 	return *o ? 0 : quire_objs_open(qdir, o);
 }
 
-int quire__rev2_read(const char *qdir, struct quire_objs **o, const char *rev, int parts,
-		     json_t **out, long long *entries)
+int quire__rev2_damaged(struct quire_objs *o, const char *rev, int err)
 {
-	*out = NULL;
-	int err = quire__rev2_objs(qdir, o);
-	if (!err)
-		err = quire_rev2_read(*o, rev, parts & QUIRE_REV2_ALL, out, entries);
 	/* What is wrong, and the one way to mend it. */
 	static const char mend[] = "(a damaged pack: restore the packs from git, 'git checkout "
 				   "-- .quire/revs/'; 'quire fsck' lists what else is damaged)";
-	if (err == QUIRE_ENOTFOUND && !quire_objs_has(*o, rev))
+	if (err == QUIRE_ENOTFOUND && !quire_objs_has(o, rev))
 		err = quire_error_set(QUIRE_ECORRUPT,
 				      ".quire/revs/%s.objects does not hold its revision %s", rev,
 				      mend);
@@ -67,6 +62,17 @@ int quire__rev2_read(const char *qdir, struct quire_objs **o, const char *rev, i
 	else if (err == QUIRE_ECORRUPT)
 		err = quire_error_set(QUIRE_ECORRUPT, "revision %.12s: %s %s", rev,
 				      quire_error_last(), mend);
+	return err;
+}
+
+int quire__rev2_read(const char *qdir, struct quire_objs **o, const char *rev, int parts,
+		     json_t **out, long long *entries)
+{
+	*out = NULL;
+	int err = quire__rev2_objs(qdir, o);
+	if (!err)
+		err = quire__rev2_damaged(
+			*o, rev, quire_rev2_read(*o, rev, parts & QUIRE_REV2_ALL, out, entries));
 	if (!err)
 		shape(*out, parts & QUIRE__REV2_ALIAS);
 	return err;

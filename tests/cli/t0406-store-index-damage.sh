@@ -1,0 +1,51 @@
+#!/bin/bash
+# A format-2 head's index holds rows only: the entries a plan explains or an edit changes
+# are read from the head's pack. A node missing from the pack is named as a damaged pack
+# (exit 5, how to mend it), whether the entry is read through the index or the revision is
+# read whole.
+. "$(dirname "$0")/lib.sh"
+new_story s
+run_q "first run" 0 run
+"$QUIRE_TEST_UPGRADE" . >/dev/null
+is "the upgrade" "$?" 0
+run_q "a new take, committed in format 2" 0 run --regenerate 'Scene[0][0]'
+check "the head has its index" test -s .quire/runs/$(cat .quire/current)-index.tsv
+# The node of Scene[2][*] in the head's tree, taken out of every pack.
+python3 - "$(cat .quire/current)" .quire/revs/*.objects <<'PY'
+import sys, json
+objs, packs = {}, {}
+for path in sys.argv[2:]:
+    b = open(path, "rb").read(); pos = b.index(b"\n") + 1; packs[path] = b
+    while pos < len(b):
+        nl = b.index(b"\n", pos); h = b[pos:nl].split(); n = int(h[1])
+        objs[h[0].decode()] = (b[nl + 1:nl + 1 + n], h[2].decode() if len(h) > 2 else None)
+        pos = nl + 2 + n
+def get(x):
+    d, base = objs[x]
+    if not base:
+        return d
+    bb = get(base); head, mid = d.split(b"\n", 1); pre, suf = map(int, head.split())
+    return bb[:pre] + mid + (bb[len(bb) - suf:] if suf else b"")
+root = json.loads(get(json.loads(get(sys.argv[1]))["artefacts"][7:]))
+scene = json.loads(get(root["items"]["Scene"]["node"][7:]))
+want = scene["items"]["2"]["node"][7:].encode()
+for path, b in packs.items():
+    pos = b.index(b"\n") + 1; out = [b[:pos]]
+    while pos < len(b):
+        nl = b.index(b"\n", pos); h = b[pos:nl].split(); end = nl + 1 + int(h[1]) + 1
+        if h[0] != want:
+            out.append(b[pos:end])
+        pos = end
+    open(path, "wb").write(b"".join(out))
+PY
+rm -f .quire/runs/objects.db*
+echo "By hand." >"$TRASH/mine.md"
+run_q "an edit of an artefact under the lost node" 5 edit 'Scene[2][0]' --file "$TRASH/mine.md"
+check "names a damaged pack" err_has "damaged pack"
+check "and how to mend it" err_has "git checkout -- .quire/revs/"
+sed -i 's/Tone: warm/Tone: eerie/' inputs.yaml
+run_q "a plan that explains the lost entries" 5 plan
+check "names a damaged pack" err_has "damaged pack"
+sed -i 's/Tone: eerie/Tone: warm/' inputs.yaml
+
+done_testing
