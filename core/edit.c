@@ -351,16 +351,35 @@ static int unknown_id_near(const struct quire_edit *e, const char *id, const cha
 		rev_of(e), id);
 }
 
+static int cmp_rows(const void *x, const void *y)
+{
+	return quire_id_cmp((*(const struct quire_mrow *const *)x)->id,
+			    (*(const struct quire_mrow *const *)y)->id);
+}
+
+/* The base's rows in the order the revision lists its ids (the index's is strcmp's): what
+ * a pattern's ids are said in, and suggestions are made from. malloc'd, *n of them. */
+static const struct quire_mrow **rows_in_order(const struct quire_edit *e, size_t *n)
+{
+	const struct quire_mrow *rows = quire_mbase_rows(e->base, n);
+	const struct quire_mrow **v = quire__xcalloc(*n + 1, sizeof(*v));
+	for (size_t k = 0; k < *n; k++)
+		v[k] = &rows[k];
+	qsort(v, *n, sizeof(*v), cmp_rows);
+	return v;
+}
+
 static int unknown_id(const struct quire_edit *e, const char *id)
 {
 	/* Over a base: its ids (the names alone) are what a suggestion is made from. */
 	json_t *ids = NULL;
 	if (e->base) {
 		size_t n;
-		const struct quire_mrow *rows = quire_mbase_rows(e->base, &n);
+		const struct quire_mrow **rows = rows_in_order(e, &n);
 		json_t *arts = json_object();
 		for (size_t k = 0; k < n; k++)
-			json_object_set_new_nocheck(arts, rows[k].id, json_null());
+			json_object_set_new_nocheck(arts, rows[k]->id, json_null());
+		free(rows);
 		ids = json_pack("{s:o}", "artefacts", arts);
 	}
 	const char *near = quire_suggest_id(ids ? ids : e->prev, id);
@@ -531,16 +550,16 @@ int quire_edit_review(struct quire_edit *e, enum quire_edit_review a, const char
 	/* Each id with its status and digest: the index's rows when the edit is over them (an
 	 * entry is read only for feedback, whose prompt it names). */
 	size_t n = 0;
-	const struct quire_mrow *rows = quire_mbase_rows(e->base, &n);
+	const struct quire_mrow **rows = e->base ? rows_in_order(e, &n) : NULL;
 	json_t *arts = json_object_get(e->prev, "artefacts");
 	void *it = e->base ? NULL : json_object_iter(arts);
 	for (size_t r = 0; r < n || it; r++) {
-		const char *k = e->base ? rows[r].id : json_object_iter_key(it);
+		const char *k = e->base ? rows[r]->id : json_object_iter_key(it);
 		const json_t *en = e->base ? NULL : json_object_iter_value(it);
-		const char *status =
-			e->base ? rows[r].status : json_string_value(json_object_get(en, "status"));
-		const char *digest =
-			e->base ? rows[r].digest : json_string_value(json_object_get(en, "digest"));
+		const char *status = e->base ? rows[r]->status
+					     : json_string_value(json_object_get(en, "status"));
+		const char *digest = e->base ? rows[r]->digest
+					     : json_string_value(json_object_get(en, "digest"));
 		if (it)
 			it = json_object_iter_next(arts, it);
 		if (!quire_id_match(pattern, k))
@@ -552,8 +571,10 @@ int quire_edit_review(struct quire_edit *e, enum quire_edit_review a, const char
 			int err = en ? 0 : entry_of(e, k, &en);
 			if (!err)
 				err = feedback_reaches(e, k, en);
-			if (err)
+			if (err) {
+				free(rows);
 				return err;
+			}
 			add_event(e, quire_ev_name(QUIRE_EV_FEEDBACK), k,
 				  json_pack("{s:s,s:s}", "text", text, "draft", digest));
 		} else if (a == QUIRE_EDIT_RELEASE && status && !strcmp(status, "user-edited"))
@@ -562,6 +583,7 @@ int quire_edit_review(struct quire_edit *e, enum quire_edit_review a, const char
 			continue;
 		json_array_append_new(*ids, json_string(k));
 	}
+	free(rows);
 	if (!matched)
 		return unknown_id(e, pattern);
 	if (!json_array_size(*ids)) {

@@ -51,6 +51,23 @@ int quire_id_valid_pattern(const char *s)
 	return split(s, name, sizeof(name), idx, 8) >= 0;
 }
 
+int quire_id_cmp(const char *a, const char *b)
+{
+	size_t na = strcspn(a, "["), nb = strcspn(b, "[");
+	int c = memcmp(a, b, na < nb ? na : nb);
+	if (c || na != nb)
+		return c ? c : na < nb ? -1 : 1;
+	for (a += na, b += nb; *a == '[' && *b == '[';) {
+		char *ea, *eb;
+		long long x = strtoll(a + 1, &ea, 10), y = strtoll(b + 1, &eb, 10);
+		if (x != y)
+			return x < y ? -1 : 1;
+		a = *ea ? ea + 1 : ea;
+		b = *eb ? eb + 1 : eb;
+	}
+	return *a == '[' ? 1 : *b == '[' ? -1 : strcmp(a, b);
+}
+
 int quire_id_match(const char *pattern, const char *id)
 {
 	char pn[256], in[256], pi[8][24], ii[8][24];

@@ -2,7 +2,8 @@
 # A format-2 head's index holds rows only: the entries a plan explains or an edit changes
 # are read from the head's pack. A node missing from the pack is named as a damaged pack
 # (exit 5, how to mend it), whether the entry is read through the index or the revision is
-# read whole.
+# read whole. A pattern's ids are listed in the revision's order (Draft[2] before Draft[10]),
+# with the index or without it.
 . "$(dirname "$0")/lib.sh"
 new_story s
 run_q "first run" 0 run
@@ -48,4 +49,14 @@ run_q "a plan that explains the lost entries" 5 plan
 check "names a damaged pack" err_has "damaged pack"
 sed -i 's/Tone: eerie/Tone: warm/' inputs.yaml
 
+cd "$TRASH" && rm -rf r && cp -R "$QUIRE_SOURCE_ROOT/tests/fixtures/reviewed" r && cd r
+sed -i 's/^N: 2/N: 12/' inputs.yaml
+run_q "a reviewed project of twelve drafts" 0 run
+"$QUIRE_TEST_UPGRADE" . >/dev/null
+rm -rf ../noindex && cp -R . ../noindex && rm ../noindex/.quire/runs/*-index.tsv
+run_q "approve every draft" 0 edit 'Draft[*]' --approve
+mine=$(grep -o 'Draft\[[0-9]*\]' "$TRASH/.out" | tr '\n' ' ')
+check "in the revision's order" test "${mine:0:36}" = "Draft[0] Draft[1] Draft[2] Draft[3] "
+(cd ../noindex && "$QUIRE" edit 'Draft[*]' --approve >"$TRASH/.out2") || fail "approve without the index"
+is "the same order without the index" "$(grep -o 'Draft\[[0-9]*\]' "$TRASH/.out2" | tr '\n' ' ')" "$mine"
 done_testing

@@ -150,6 +150,22 @@ static void assert_safe_filename(const char *id, const char *ext)
 	free(s);
 }
 
+/* The order a revision lists its ids in: by name, then by each index as a number. */
+static void test_cmp(void **state)
+{
+	(void)state;
+	static const char *const in_order[] = { "Book",		"Draft",	 "Draft[0]",
+						"Draft[2]",	"Draft[10]",	 "Draft[10][0]",
+						"Draft[10][3]", "Draft[10][12]", "Draft2[0]",
+						"Scene[1][9]",	"Scene[2][0]" };
+	size_t n = sizeof(in_order) / sizeof(*in_order);
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < n; j++) {
+			int c = quire_id_cmp(in_order[i], in_order[j]);
+			assert_true(i < j ? c < 0 : i > j ? c > 0 : c == 0);
+		}
+}
+
 static void test_filename(void **state)
 {
 	(void)state;
@@ -213,6 +229,7 @@ int main(void)
 		cmocka_unit_test(test_name_globs),
 		cmocka_unit_test(test_malformed_never_match),
 		cmocka_unit_test(test_valid_pattern),
+		cmocka_unit_test(test_cmp),
 		cmocka_unit_test(test_filename),
 		cmocka_unit_test(test_filename_is_path_safe),
 		cmocka_unit_test(test_filename_distinguishes_instances),

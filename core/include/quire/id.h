@@ -14,6 +14,10 @@ void quire_id_format(struct quire_buf *out, const char *name, const long long *i
  * "Scene" and "Scene[*]" match every Scene[i][j], "Scene[2]" matches Scene[2][*]. */
 int quire_id_match(const char *pattern, const char *id);
 
+/* Orders ids as a revision lists them: by name, then each index as a number ("Draft[2]"
+ * before "Draft[10]"; strcmp puts it after). */
+int quire_id_cmp(const char *a, const char *b);
+
 /* 1 when s is a well-formed id or id pattern. */
 int quire_id_valid_pattern(const char *s);
 
