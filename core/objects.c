@@ -190,7 +190,14 @@ int quire_objs_open(const char *qdir, struct quire_objs **out)
 		free(dp[k].path);
 	}
 	free(dp);
-	return err ? err : quire__objs_read_all(o);
+	if (!err)
+		err = quire__objs_read_all(o);
+	if (err) {
+		/* Nothing half open is handed out. */
+		quire_objs_free(o);
+		*out = NULL;
+	}
+	return err;
 }
 
 void quire_objs_free(struct quire_objs *o)
@@ -636,6 +643,9 @@ void quire_objs_rollback(struct quire_objs *o, size_t mark)
 		return;
 	size_t keep = quire_objs_pending_bytes(o);
 	for (size_t k = mark; k < o->npend; k++) {
+		/* Kept as the last one read, it would still be read after it is gone. */
+		if (!memcmp(o->last_hex, o->order[k], 64))
+			quire_buf_reset(&o->last);
 		struct loc *l = &o->slots[quire__objs_slot(o, o->order[k])];
 		if (l->hex[0] && l->pack < 0 && l->off < keep)
 			keep = l->off;

@@ -26,7 +26,8 @@ struct quire_objs;
  * .quire/runs/objects.db (a local cache: brought up to the packs on disk at each open, new
  * packs scanned, all of them again when one changed or went; without it every pack is
  * read). A pack damaged where its layout shows it gives the objects before the damage (the
- * others are missing: one damaged revision does not hide the rest). */
+ * others are missing: one damaged revision does not hide the rest). *out is NULL after an
+ * error. */
 int quire_objs_open(const char *qdir, struct quire_objs **out);
 void quire_objs_free(struct quire_objs *o);
 

@@ -1,8 +1,9 @@
 #!/bin/bash
 # Commits on a store moved to format 2 (quire-test-upgrade, as the first writer would):
 # each revision is one pack, small when little changed; no format-1 manifest is written; the
-# head keeps a local rendering of its text for its index (the old head's is removed, a lost
-# one is made again); two clones' heads merge; a run killed after its revision was named is
+# head keeps an index of rows and no rendering of its text (the old head's index is removed,
+# a lost one is made again, an older quire's is replaced; an edit made from the index commits
+# what one made from the whole revision does); two clones' heads merge; a run killed after its revision was named is
 # committed as that revision, and one killed before its pack was written is made again from
 # its events. QUIRE_FORMAT2_CHECK (set for every test) reads each revision back.
 . "$(dirname "$0")/lib.sh"

@@ -792,6 +792,10 @@ static void test_pending_file(void **state)
 	quire_objs_rollback(o, mark);
 	assert_int_equal(quire_objs_pending_bytes(o), before);
 	assert_false(quire_objs_has(o, hex[25]));
+	/* The last one read (kept, as a large object is) went with them. */
+	quire_buf_reset(&r);
+	assert_int_equal(quire_objs_read(o, hex[29], &r), QUIRE_ENOTFOUND);
+	quire_error_clear();
 	for (int k = 30; k < 35; k++) {
 		blob_k(&b, k, 1);
 		quire_objs_put(o, b.ptr, b.len, hex[k]);
