@@ -637,21 +637,43 @@ int quire_objs_error(const struct quire_objs *o)
 	return o->err;
 }
 
+static int cmp_name(const void *x, const void *y)
+{
+	return memcmp(x, y, 64);
+}
+
 void quire_objs_rollback(struct quire_objs *o, size_t mark)
 {
 	if (mark >= o->npend && !o->err)
 		return;
+	/* The names taken back, sorted in place (their order is dropped with them). Their
+	 * slots are not emptied one by one: an emptied slot ends the probe chains through it,
+	 * and a name further along one was then not found, and stayed, known but never
+	 * written. The table is made again without them. */
+	size_t ngone = mark < o->npend ? o->npend - mark : 0;
+	char(*gone)[64] = o->order + mark;
+	if (ngone)
+		qsort(gone, ngone, sizeof(*gone), cmp_name);
+	/* Kept as the last one read, it would still be read after it is gone. */
+	if (ngone && o->last.len && bsearch(o->last_hex, gone, ngone, sizeof(*gone), cmp_name))
+		quire_buf_reset(&o->last);
 	size_t keep = quire_objs_pending_bytes(o);
-	for (size_t k = mark; k < o->npend; k++) {
-		/* Kept as the last one read, it would still be read after it is gone. */
-		if (!memcmp(o->last_hex, o->order[k], 64))
-			quire_buf_reset(&o->last);
-		struct loc *l = &o->slots[quire__objs_slot(o, o->order[k])];
-		if (l->hex[0] && l->pack < 0 && l->off < keep)
-			keep = l->off;
-		memset(l, 0, sizeof(*l));
+	struct loc *old = o->slots;
+	o->slots = quire__xcalloc(o->cap, sizeof(*o->slots));
+	o->n = 0;
+	for (size_t k = 0; k < o->cap; k++) {
+		if (!old[k].hex[0])
+			continue;
+		if (ngone && old[k].pack < 0 &&
+		    bsearch(old[k].hex, gone, ngone, sizeof(*gone), cmp_name)) {
+			if (old[k].off < keep)
+				keep = old[k].off;
+			continue;
+		}
+		quire__objs_add(o, &old[k], NULL);
 	}
-	o->npend = mark < o->npend ? mark : o->npend;
+	free(old);
+	o->npend -= ngone;
 	if (keep >= o->pend_flushed) {
 		o->pend.len = keep - o->pend_flushed;
 	} else {
@@ -662,14 +684,6 @@ void quire_objs_rollback(struct quire_objs *o, size_t mark)
 	if (o->pend.alloc)
 		o->pend.ptr[o->pend.len] = '\0';
 	o->err = 0;
-	/* Emptied slots break probe chains: every other slot goes in again. */
-	struct loc *old = o->slots;
-	o->slots = quire__xcalloc(o->cap, sizeof(*o->slots));
-	o->n = 0;
-	for (size_t k = 0; k < o->cap; k++)
-		if (old[k].hex[0])
-			quire__objs_add(o, &old[k], NULL);
-	free(old);
 }
 
 int quire_objs_write_pack(struct quire_objs *o, const char *rev)
