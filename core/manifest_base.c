@@ -41,6 +41,16 @@ struct quire_mbase *quire__mbase_spill_only(const char *qdir)
 	return b;
 }
 
+void quire__mbase_close_objs(struct quire_mbase *b)
+{
+	if (!b)
+		return;
+	quire_rev2_reader_free(b->reader);
+	quire_objs_free(b->objs);
+	b->reader = NULL;
+	b->objs = NULL;
+}
+
 struct quire_objs *quire__mbase_objs(struct quire_mbase *b)
 {
 	if (!b || !b->qdir || b->objs_failed)

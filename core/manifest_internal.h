@@ -85,6 +85,8 @@ void quire__mbase_index_rows(struct quire_mbase *b);
  * delta, the fold and the commit in turn, is then read once (quire_objs_read keeps it).
  * NULL when base has none or they cannot be opened. Borrowed. */
 struct quire_objs *quire__mbase_objs(struct quire_mbase *b);
+/* Closes the objects opened through base (they open again when next needed). */
+void quire__mbase_close_objs(struct quire_mbase *b);
 /* Maps the base's manifest text (once). */
 int quire__mbase_map(struct quire_mbase *b);
 /* The row of a spilled entry e (a row number), or NULL. */

@@ -12,6 +12,7 @@
 #include "quire/plan.h"
 #include "quire/project.h"
 #include "quire/reason.h"
+#include "manifest_internal.h"
 #include "plan_internal.h"
 #include "table.h"
 #include "util.h"
@@ -57,6 +58,10 @@ static long idmap_get(const struct idmap *m, const char *key)
 
 void quire_plan_free(struct quire_plan *plan)
 {
+	/* Files are let go even when memory is left to the exit: the objects' index, left
+	 * open, kept its SQLite journal (and its growth) on disk after the process. */
+	if (plan)
+		quire__mbase_close_objs(plan->base);
 	if (!plan || quire__mem_keep(plan))
 		return;
 	for (size_t i = 0; i < plan->n; i++) {

@@ -28,6 +28,7 @@ check "the head has an index" test -s .quire/runs/$h2-index.tsv
 check "and no rendering of its text (its entries are read from its pack)" test ! -e .quire/runs/$h2.json
 is "the index's rows name no byte ranges" "$(head -1 .quire/runs/$h2-index.tsv | cut -f1)" "quire-index 6"
 check "the old head's index is gone" test ! -e .quire/runs/$h1-index.tsv
+check "the objects' index closed, its journal folded in" test ! -e .quire/runs/objects.db-wal
 run_q "plan" 0 plan
 check "nothing to do" out_has "plan: nothing to do"
 run_q "the log" 0 inspect --log --json
