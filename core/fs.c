@@ -202,6 +202,60 @@ int quire_fs_stream_write(struct quire_fs_stream *w, const void *data, size_t le
 	return 0;
 }
 
+int quire_fs_scratch_file(const char *dir, const char *prefix)
+{
+	int fd = -1;
+#ifdef O_TMPFILE
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+#endif
+	if (fd < 0) {
+		char *t = quire__xasprintf("%s/%s-XXXXXX", dir, prefix);
+		fd = mkostemp(t, O_CLOEXEC);
+		if (fd >= 0)
+			unlink(t);
+		free(t);
+	}
+	return fd;
+}
+
+int quire_fs_pwrite_all(int fd, const void *data, size_t len, size_t off)
+{
+	for (size_t done = 0; done < len;) {
+		ssize_t n = pwrite(fd, (const char *)data + done, len - done, (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+int quire_fs_pread_buf(int fd, size_t off, size_t len, struct quire_buf *out, const char *what)
+{
+	int err = quire_buf_grow(out, len);
+	for (size_t done = 0; !err && done < len;) {
+		ssize_t n = pread(fd, out->ptr + out->len + done, len - done, (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/* out as it was: what was read stays past its end. */
+			out->ptr[out->len] = '\0';
+			return quire_error_set(QUIRE_EIO, "cannot read back %s: %s", what,
+					       n < 0 ? strerror(errno) : "file too short");
+		}
+		done += (size_t)n;
+	}
+	if (!err) {
+		out->len += len;
+		out->ptr[out->len] = '\0';
+	}
+	return err;
+}
+
 int quire_fs_stream_copy(struct quire_fs_stream *w, int from, size_t off, size_t len)
 {
 	if (w->err)

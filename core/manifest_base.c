@@ -250,16 +250,7 @@ json_t *quire__mb_parse_keeping(const char *text, size_t len, const char *key)
 static void spill_flush(struct quire_mbase *b)
 {
 	if (b->spill_fd < 0) {
-#ifdef O_TMPFILE
-		b->spill_fd = open(b->spilldir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-#endif
-		if (b->spill_fd < 0) {
-			char *t = quire__xasprintf("%s/spill-XXXXXX", b->spilldir);
-			b->spill_fd = mkostemp(t, O_CLOEXEC);
-			if (b->spill_fd >= 0)
-				unlink(t);
-			free(t);
-		}
+		b->spill_fd = quire_fs_scratch_file(b->spilldir, "spill");
 		if (b->spill_fd < 0) {
 			b->spill_full = 1;
 			return;
@@ -269,16 +260,9 @@ static void spill_flush(struct quire_mbase *b)
 		b->spill_full = 1;
 		return;
 	}
-	for (size_t done = 0; done < b->spill.len;) {
-		ssize_t n = pwrite(b->spill_fd, b->spill.ptr + done, b->spill.len - done,
-				   (off_t)(b->spilled + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			b->spill_full = 1;
-			return;
-		}
-		done += (size_t)n;
+	if (quire_fs_pwrite_all(b->spill_fd, b->spill.ptr, b->spill.len, b->spilled)) {
+		b->spill_full = 1;
+		return;
 	}
 	b->spilled += b->spill.len;
 	quire_buf_reset(&b->spill);
@@ -303,23 +287,7 @@ int quire__mb_spill_read(struct quire_mbase *b, size_t off, size_t len, struct q
 					       "internal: a spilled text out of range");
 		return quire_buf_add(out, b->spill.ptr + (off - b->spilled), len);
 	}
-	int err = quire_buf_grow(out, len);
-	for (size_t done = 0; !err && done < len;) {
-		ssize_t n = pread(b->spill_fd, out->ptr + out->len + done, len - done,
-				  (off_t)(off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			err = quire_error_set(QUIRE_EIO, "cannot read back a changed entry: %s",
-					      n < 0 ? strerror(errno) : "file too short");
-		else
-			done += (size_t)n;
-	}
-	if (!err) {
-		out->len += len;
-		out->ptr[out->len] = '\0';
-	}
-	return err;
+	return quire_fs_pread_buf(b->spill_fd, off, len, out, "a changed entry");
 }
 
 /* Whether e is a compacted entry (its text kept in memory, or spilled: a row number). */

@@ -265,33 +265,13 @@ static void pend_flush(struct quire_objs *o)
 		return;
 	if (o->pend_fd < 0) {
 		char *dir = quire__xasprintf("%s/tmp", o->qdir);
-		if (!quire_fs_mkdirs(dir, 0755)) {
-#ifdef O_TMPFILE
-			o->pend_fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-#endif
-			if (o->pend_fd < 0) {
-				char *t = quire__xasprintf("%s/objects-XXXXXX", dir);
-				o->pend_fd = mkostemp(t, O_CLOEXEC);
-				if (o->pend_fd >= 0)
-					unlink(t);
-				free(t);
-			}
-		}
+		if (!quire_fs_mkdirs(dir, 0755))
+			o->pend_fd = quire_fs_scratch_file(dir, "objects");
 		quire_error_clear();
 		free(dir);
 	}
-	for (size_t done = 0; o->pend_fd >= 0 && done < o->pend.len;) {
-		ssize_t n = pwrite(o->pend_fd, o->pend.ptr + done, o->pend.len - done,
-				   (off_t)(o->pend_flushed + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			o->pend_nofile = 1;
-			return;
-		}
-		done += (size_t)n;
-	}
-	if (o->pend_fd < 0) {
+	if (o->pend_fd < 0 ||
+	    quire_fs_pwrite_all(o->pend_fd, o->pend.ptr, o->pend.len, o->pend_flushed)) {
 		o->pend_nofile = 1;
 		return;
 	}
@@ -304,22 +284,7 @@ static int pend_read(struct quire_objs *o, size_t off, size_t len, struct quire_
 {
 	if (off >= o->pend_flushed)
 		return quire_buf_add(out, o->pend.ptr + (off - o->pend_flushed), len);
-	int err = quire_buf_grow(out, len);
-	for (size_t done = 0; !err && done < len;) {
-		ssize_t n = pread(o->pend_fd, out->ptr + out->len + done, len - done,
-				  (off_t)(off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return quire_error_set(QUIRE_EIO, "cannot read back a pending object: %s",
-					       n < 0 ? strerror(errno) : "file too short");
-		done += (size_t)n;
-	}
-	if (!err) {
-		out->len += len;
-		out->ptr[out->len] = '\0';
-	}
-	return err;
+	return quire_fs_pread_buf(o->pend_fd, off, len, out, "a pending object");
 }
 
 /* Where l is kept, for messages. */

@@ -2,6 +2,7 @@
  */
 #include "testutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 
@@ -245,6 +246,34 @@ static void test_read_missing_and_directory(void **state)
 }
 
 /* A buffer with its own cap: the whole file when it fits, QUIRE_EINVALID when it does not. */
+/* A scratch file leaves no name behind; what is written at an offset reads back there, and
+ * a read past its end says so. */
+static void test_scratch_file(void **state)
+{
+	struct fx *f = *state;
+	int fd = quire_fs_scratch_file(f->dir, "scratch");
+	assert_true(fd >= 0);
+	DIR *d = opendir(f->dir);
+	struct dirent *e;
+	int names = 0;
+	while ((e = readdir(d)))
+		names += e->d_name[0] != '.';
+	closedir(d);
+	assert_int_equal(names, 0);
+	assert_int_equal(quire_fs_pwrite_all(fd, "hello", 5, 0), 0);
+	assert_int_equal(quire_fs_pwrite_all(fd, "world", 5, 100), 0);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	assert_int_equal(quire_fs_pread_buf(fd, 100, 5, &b, "x"), 0);
+	assert_int_equal(quire_fs_pread_buf(fd, 1, 3, &b, "x"), 0);
+	assert_string_equal(b.ptr, "worldell");
+	assert_int_equal(quire_fs_pread_buf(fd, 103, 10, &b, "the test's bytes"), QUIRE_EIO);
+	assert_non_null(strstr(quire_error_last(), "cannot read back the test's bytes"));
+	assert_string_equal(b.ptr, "worldell");
+	quire_error_clear();
+	quire_buf_release(&b);
+	close(fd);
+}
+
 static void test_read_into_capped_buffer(void **state)
 {
 	struct fx *f = *state;
@@ -463,6 +492,7 @@ int main(void)
 		cmocka_unit_test(test_utf8_rejects_overlong_surrogates_and_range),
 		cmocka_unit_test(test_utf8_rejects_nul),
 		cmocka_unit_test_setup_teardown(test_read_into_capped_buffer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scratch_file, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

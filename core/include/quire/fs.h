@@ -41,6 +41,17 @@ int quire_fs_stream_copy(struct quire_fs_stream *w, int from, size_t off, size_t
 int quire_fs_stream_commit(struct quire_fs_stream *w);
 void quire_fs_stream_abort(struct quire_fs_stream *w);
 
+/* An unnamed file for scratch bytes in dir (O_TMPFILE where the file system has it, else a
+ * file named prefix-XXXXXX removed at once): its descriptor, or -1. Sets no error message. */
+int quire_fs_scratch_file(const char *dir, const char *prefix);
+
+/* Writes all len bytes of data at off: 0, or -1 (errno set). */
+int quire_fs_pwrite_all(int fd, const void *data, size_t len, size_t off);
+
+/* Appends the len bytes at off to out: 0, or QUIRE_EIO naming what (when it is shorter,
+ * "file too short"). */
+int quire_fs_pread_buf(int fd, size_t off, size_t len, struct quire_buf *out, const char *what);
+
 /* Like quire_fs_write_atomic without the fsyncs: readers see the old file or the new one, never
  * a part, but the new content is durable only after quire_fs_sync_fs (one sync for many files).
  */
