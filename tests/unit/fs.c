@@ -2,7 +2,6 @@
  */
 #include "testutil.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 
@@ -245,19 +244,6 @@ static void test_read_missing_and_directory(void **state)
 	free(p);
 }
 
-/* A buffer with its own cap: the whole file when it fits, QUIRE_EINVALID when it does not. */
-/* How many names dir holds (not counting those starting with a dot). */
-static int names_in(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
 /* A scratch file leaves no name behind; what is written at an offset reads back there, and
  * a read past its end says so. */
 static void test_scratch_file(void **state)
@@ -265,7 +251,7 @@ static void test_scratch_file(void **state)
 	struct fx *f = *state;
 	int fd = quire_fs_scratch_file(f->dir, "scratch");
 	assert_true(fd >= 0);
-	assert_int_equal(names_in(f->dir), 0);
+	assert_int_equal(tu_count_dir(f->dir), 0);
 	assert_int_equal(quire_fs_pwrite_all(fd, "hello", 5, 0), 0);
 	assert_int_equal(quire_fs_pwrite_all(fd, "world", 5, 100), 0);
 	struct quire_buf b = QUIRE_BUF_INIT;
@@ -280,6 +266,7 @@ static void test_scratch_file(void **state)
 	close(fd);
 }
 
+/* A buffer with its own cap: the whole file when it fits, QUIRE_EINVALID when it does not. */
 static void test_read_into_capped_buffer(void **state)
 {
 	struct fx *f = *state;
@@ -461,7 +448,7 @@ static void test_stream_write_copy_commit(void **state)
 	assert_int_equal(quire_fs_stream_open(&w, dst, 0644), 0);
 	assert_int_equal(quire_fs_stream_write(&w, "gone", 4), 0);
 	quire_fs_stream_abort(&w);
-	assert_int_equal(names_in(f->dir), 2); /* src.txt and dst.txt, no temp file */
+	assert_int_equal(tu_count_dir(f->dir), 2); /* src.txt and dst.txt, no temp file */
 	close(fd);
 	quire_buf_release(&got);
 	quire_buf_release(&big);

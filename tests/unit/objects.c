@@ -594,10 +594,8 @@ static void test_record_deltas(void **state)
 	assert_string_equal(whole, r2);
 	quire_objs_free(o);
 	/* The delta's base damaged: the Book's entry cannot be read back, and says so. */
-	char path[512];
-	snprintf(path, sizeof(path), "%s/revs/%s.objects", qdir, r1);
 	/* The digest's first hex digit after "sha256:" (a fresh one is rarely 'g'). */
-	tu_damage_at(path, "[\"Scene[0][7]\",\"sha256:", 23, 'g');
+	tu_damage_pack(qdir, r1, "[\"Scene[0][7]\",\"sha256:", 23, 'g');
 	assert_int_equal(quire_objs_open(qdir, &o), 0);
 	assert_int_equal(quire_rev2_load(o, r2, &back), QUIRE_ECORRUPT);
 	assert_non_null(strstr(quire_error_last(), "does not match its name"));

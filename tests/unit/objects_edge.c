@@ -185,10 +185,8 @@ static void test_base_damage_named_in_its_pack(void **state)
 	quire_objs_put_near(o, c, 4000, hb, hc);
 	assert_int_equal(quire_objs_write_pack(o, hc), 0);
 	quire_objs_free(o);
-	char path[512];
-	snprintf(path, sizeof(path), "%s/revs/%s.objects", qdir, hb);
 	/* b's delta: 1000 bytes of a, its middle, 2990 of a's end; now 2090. */
-	tu_damage_at(path, "\n1000 2990\n", 7, '0');
+	tu_damage_pack(qdir, hb, "\n1000 2990\n", 7, '0');
 	assert_int_equal(quire_objs_open(qdir, &o), 0);
 	struct quire_buf out = QUIRE_BUF_INIT;
 	assert_int_equal(quire_objs_read(o, hc, &out), QUIRE_ECORRUPT);

@@ -150,6 +150,15 @@ static inline void tu_damage_at(const char *path, const char *needle, size_t at,
 	free(text);
 }
 
+/* tu_damage_at on revision rev's pack in qdir (.quire/revs/<rev>.objects). */
+static inline void tu_damage_pack(const char *qdir, const char *rev, const char *needle, size_t at,
+				  char c)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/revs/%s.objects", qdir, rev);
+	tu_damage_at(path, needle, at, c);
+}
+
 /* Counts a directory's entries other than . and ..; fails the test if it cannot open it. */
 static inline int tu_count_dir(const char *path)
 {
