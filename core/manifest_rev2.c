@@ -288,8 +288,9 @@ static json_t *entry_as_text(const json_t *m, struct quire_mbase *base, const ch
 	return e;
 }
 
-/* The changes of a first build, whose entries the fold keeps as text given to the build by
- * number: each read when its leaf is made (quire_rev2_in's entry_of). */
+/* The changes of a first build or of a slim commit, whose entries the fold keeps as text
+ * given to the build or the update by number: each read when its leaf is made
+ * (quire_rev2_in's entry_of). */
 struct lazy {
 	const json_t *m;
 	struct quire_mbase *base;
@@ -432,14 +433,20 @@ int quire__rev2_commit(const char *qdir, const json_t *m, struct quire_mbase *ba
 		o = own;
 	if (!err)
 		err = generation_of(o, ps, np, &in.generation);
+	/* By number when ch stays as changes_of makes it (parent_changes narrows it). */
+	int slim = json_is_true(json_object_get(m, "slim"));
+	struct lazy lz = { m, base, NULL };
 	if (!err)
-		err = changes_of(m, base, held, !np, &ch, &n);
-	if (!err && np && !json_is_true(json_object_get(m, "slim")))
+		err = changes_of(m, base, held, !np || slim, &ch, &n);
+	in.entry_of = lazy_entry;
+	in.entry_ud = &lz;
+	if (!err && np && !slim)
 		/* Every entry is in m (an edit, a rewind, a commit without the parent's index):
 		 * what differs from the first parent, so that a collector's record is stored
 		 * as a delta of the one it replaces rather than whole. */
 		err = parent_changes(o, ps[0], same_rev(parent, ps[0]) ? parent : NULL, m, held,
 				     &ch, &n);
+	lz.ch = ch;
 	if (!err && np) {
 		/* What the fold changed, onto the first parent's tree. */
 		err = quire_rev2_update(o, &in, ps[0], ch, n, name);
@@ -450,9 +457,6 @@ int quire__rev2_commit(const char *qdir, const json_t *m, struct quire_mbase *ba
 			if (ch[k].entry)
 				json_object_set(arts, ch[k].id, (json_t *)ch[k].entry);
 		json_object_set_new(mm, "artefacts", arts);
-		struct lazy lz = { m, base, ch };
-		in.entry_of = lazy_entry;
-		in.entry_ud = &lz;
 		err = quire_rev2_build(o, &in, name);
 	}
 	/* Told before the pack takes its name: a kill after this finds the name and either the

@@ -120,8 +120,9 @@ struct quire_rev2_in {
 	const char *alias;
 	/* An entry given as {QUIRE_REV2_TEXT: n}, n an integer, is entry_of(entry_ud, n) (a new
 	 * reference, an entry as given to the build; NULL with the error set), asked for when
-	 * its leaf is made and let go then: a first build's 10,000 entry texts are not held
-	 * at once (13 MB at 10k). */
+	 * its leaf is made and let go then, by quire_rev2_build and quire_rev2_update alike: a
+	 * first build's 10,000 entry texts are not held at once (13 MB at 10k), nor the
+	 * entries an outline change rewrites (all of them). */
 	json_t *(*entry_of)(void *ud, long long n);
 	void *entry_ud;
 };

@@ -299,6 +299,31 @@ char *quire__rt_entry_text(struct quire_objs *o, const struct ent *en, const cha
 	return quire_buf_detach(&b, NULL);
 }
 
+const struct quire_rev2_in *quire__rt_by_number(const struct quire_rev2_in *in, const json_t *e)
+{
+	return in && in->entry_of && json_is_integer(json_object_get(e, QUIRE_REV2_TEXT)) ? in
+											  : NULL;
+}
+
+void quire__rt_leaf(struct quire_objs *o, struct ent *en, const char *near, struct item *i)
+{
+	const json_t *was = en->e;
+	json_t *got =
+		en->in ? en->in->entry_of(en->in->entry_ud,
+					  json_integer_value(json_object_get(was, QUIRE_REV2_TEXT)))
+		       : NULL;
+	if (en->in && !got) {
+		quire_objs_fail(o, quire_error_code() ? quire_error_code() : QUIRE_ERROR);
+		got = json_object();
+	}
+	if (got)
+		en->e = got;
+	i->val = quire__rt_entry_text(o, en, near);
+	quire__rt_entry_digest(en->e, i->out);
+	en->e = was;
+	json_decref(got);
+}
+
 /* A child's item in an artefacts node: its name and its outputs, so a node's own outputs are
  * computed without reading its unchanged children. */
 char *quire__rt_child_val(const char *hex, const char *outputs)
@@ -322,24 +347,7 @@ static void build_index(struct quire_objs *o, struct ent *en, size_t lo, size_t 
 		i->key = leaf ? quire__xstrdup(en[k].digits + t)
 			      : quire__xstrndup(en[k].digits + t, 1);
 		if (leaf) {
-			/* An entry given by number is read now, and let go. */
-			const json_t *was = en[k].e;
-			json_t *got =
-				en[k].in ? en[k].in->entry_of(en[k].in->entry_ud,
-							      json_integer_value(json_object_get(
-								      was, QUIRE_REV2_TEXT)))
-					 : NULL;
-			if (en[k].in && !got) {
-				quire_objs_fail(o, quire_error_code() ? quire_error_code()
-								      : QUIRE_ERROR);
-				got = json_object();
-			}
-			if (got)
-				en[k].e = got;
-			i->val = quire__rt_entry_text(o, &en[k], NULL);
-			quire__rt_entry_digest(en[k].e, i->out);
-			en[k].e = was;
-			json_decref(got);
+			quire__rt_leaf(o, &en[k], NULL, i);
 		} else {
 			char ch[65];
 			build_index(o, en, k, e, t + 1, len, "", ch, i->out);
@@ -402,8 +410,7 @@ static int build_artefacts(struct quire_objs *o, const struct quire_rev2_in *in,
 	json_object_foreach((json_t *)arts, id, e) {
 		en[k].id = id;
 		en[k].e = e;
-		if (in->entry_of && json_is_integer(json_object_get(e, QUIRE_REV2_TEXT)))
-			en[k].in = in;
+		en[k].in = quire__rt_by_number(in, e);
 		/* An entry given as its text is an object's. */
 		const char *tx = json_string_value(json_object_get(e, QUIRE_REV2_TEXT));
 		int entry = json_is_object(e) && (!tx || tx[0] == '{');

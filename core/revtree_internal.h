@@ -59,6 +59,12 @@ char *quire__rt_entry_text(struct quire_objs *o, const struct ent *en, const cha
 /* The output digest of entry e (given parsed or as its text: QUIRE_REV2_TEXT) in out, or "-"
  * when it has none. */
 void quire__rt_entry_digest(const json_t *e, char out[QUIRE_DIGEST_STRLEN]);
+/* in when entry e is given by number ({QUIRE_REV2_TEXT: n}: in->entry_of gives it), else NULL. */
+const struct quire_rev2_in *quire__rt_by_number(const struct quire_rev2_in *in, const json_t *e);
+/* Entry en's item in a leaf (its text and output digest in i; near as for
+ * quire__rt_entry_text). An entry given by number (en->in) is read now and let go, so that
+ * 10,000 changed entries are never held at once; when it cannot be read, o fails. */
+void quire__rt_leaf(struct quire_objs *o, struct ent *en, const char *near, struct item *i);
 
 /* Orders ents by producer name, then index. */
 int quire__rt_cmp_ent(const void *a, const void *b);

@@ -33,6 +33,7 @@ static struct item *node_items(const json_t *items, int leaf, size_t *n)
 
 struct upd {
 	struct quire_objs *o;
+	const struct quire_rev2_in *in;
 	long long delta; /* entries added less entries removed */
 };
 
@@ -69,8 +70,7 @@ static int update_node(struct upd *u, const struct place *pl, const char *hex, i
 					had ? quire__rt_ref_hex(json_object_get(
 						      json_object_get(items, key), "fingerprint"))
 					    : NULL;
-				ni.val = quire__rt_entry_text(u->o, &ch[k], near);
-				quire__rt_entry_digest(ch[k].e, ni.out);
+				quire__rt_leaf(u->o, &ch[k], near, &ni);
 			}
 		} else {
 			const char *child =
@@ -157,6 +157,7 @@ static int relayout(struct upd *u, const struct place *pl, const json_t *items, 
 	json_object_foreach(arts, id, e) {
 		en[k].id = id;
 		en[k].e = e;
+		en[k].in = quire__rt_by_number(u->in, e);
 		quire__rt_parse_id(id, &en[k]);
 		k++;
 	}
@@ -223,13 +224,14 @@ int quire_rev2_update(struct quire_objs *o, const struct quire_rev2_in *in, cons
 	for (size_t k = 0; k < n && !err; k++) {
 		ch[k].id = changes[k].id;
 		ch[k].e = changes[k].entry;
+		ch[k].in = quire__rt_by_number(in, ch[k].e);
 		if (quire__rt_parse_id(ch[k].id, &ch[k]) || (ch[k].e && !json_is_object(ch[k].e)))
 			err = quire_error_set(QUIRE_ECORRUPT, "artefact '%s': %s", ch[k].id,
 					      ch[k].e && !json_is_object(ch[k].e) ? "not an entry"
 										  : "not an id");
 	}
 	qsort(ch, err ? 0 : n, sizeof(*ch), quire__rt_cmp_ent);
-	struct upd u = { .o = o };
+	struct upd u = { .o = o, .in = in };
 	size_t mark = quire_objs_mark(o);
 	size_t nold = 0, m = 0, a = 0;
 	struct item *old = err ? NULL : node_items(items, 0, &nold);
