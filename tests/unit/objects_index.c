@@ -156,6 +156,59 @@ static void test_non_hex_name_found(void **state)
 	free(qdir);
 }
 
+/* Object k of test_pack_read_in_pieces: 30,001 bytes, or 2.5 MB for k == 40 (more than the
+ * MiB a pack is read in). */
+static void piece_k(struct quire_buf *b, int k)
+{
+	quire_buf_reset(b);
+	size_t n = k == 40 ? 2500000 : 30001;
+	while (b->len < n)
+		quire_buf_printf(b, "%03d.%08zu|", k, b->len);
+	b->len = n;
+	b->ptr[n] = '\0';
+}
+
+/* A pack is indexed a MiB at a time: objects cut at a MiB's end, and one larger than a MiB,
+ * are found whole; damage past the first MiB keeps the objects before it. */
+static void test_pack_read_in_pieces(void **state)
+{
+	char *qdir = qdir_of(state);
+	struct quire_objs *o = NULL;
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	char hex[80][65];
+	struct quire_buf b = QUIRE_BUF_INIT, r = QUIRE_BUF_INIT;
+	for (int k = 0; k < 80; k++) {
+		piece_k(&b, k);
+		quire_objs_put(o, b.ptr, b.len, hex[k]);
+	}
+	assert_int_equal(quire_objs_write_pack(o, hex[0]), 0);
+	quire_objs_free(o);
+	/* Indexed from the pack, read in pieces (the store had no pack, so no index, when the
+	 * handle that wrote it was opened). */
+	char path[512];
+	snprintf(path, sizeof(path), "%s/runs/objects.db", qdir);
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	for (int k = 0; k < 80; k++) {
+		piece_k(&b, k);
+		quire_buf_reset(&r);
+		assert_int_equal(quire_objs_read(o, hex[k], &r), 0);
+		assert_true(r.len == b.len && !memcmp(r.ptr, b.ptr, b.len));
+	}
+	quire_objs_free(o);
+	/* Object 60's header (past 3 MB) damaged: the 60 before it are still found. */
+	char needle[80];
+	snprintf(needle, sizeof(needle), "\n%s ", hex[60]);
+	tu_damage_pack(qdir, hex[0], needle, 1, 'x');
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	for (int k = 0; k < 80; k++)
+		assert_int_equal(quire_objs_has(o, hex[k]), k < 60);
+	quire_objs_free(o);
+	quire_buf_release(&b);
+	quire_buf_release(&r);
+	free(qdir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -165,6 +218,8 @@ int main(void)
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_damaged_objects_table_hides_objects,
 						tu_setup_qdir, tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_pack_read_in_pieces, tu_setup_qdir,
+						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_non_hex_name_found, tu_setup_qdir,
 						tu_teardown_tmpdir),
 	};
