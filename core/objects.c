@@ -20,38 +20,46 @@
 #include "objects_internal.h"
 #include "util.h"
 
-size_t quire__objs_slot(const struct quire_objs *o, const char *hex)
+/* Object hex's slot in the table (free or its own). */
+static size_t slot_of(const struct quire_objs *o, const char *hex)
 {
 	size_t i = (size_t)quire__hash(hex, 64) & (o->cap - 1);
-	while (o->slots[i].hex[0] && memcmp(o->slots[i].hex, hex, 64))
+	while (o->tab[i] && memcmp(o->locs[o->tab[i] - 1].hex, hex, 64))
 		i = (i + 1) & (o->cap - 1);
 	return i;
 }
 
-static void grow(struct quire_objs *o)
+struct loc *quire__objs_get(const struct quire_objs *o, const char *hex)
 {
-	struct loc *old = o->slots;
-	size_t oldcap = o->cap;
-	o->cap = oldcap ? oldcap * 2 : 1024;
-	o->slots = quire__xcalloc(o->cap, sizeof(*o->slots));
-	for (size_t k = 0; k < oldcap; k++)
-		if (old[k].hex[0])
-			o->slots[quire__objs_slot(o, old[k].hex)] = old[k];
-	free(old);
+	uint32_t at = o->tab[slot_of(o, hex)];
+	return at ? &o->locs[at - 1] : NULL;
 }
 
-/* Adds loc l unless its name is known: 1 when added. */
-int quire__objs_add(struct quire_objs *o, const struct loc *l, size_t *at)
+/* Fills the table (cap slots) from the locations. */
+static void fill(struct quire_objs *o, size_t cap)
+{
+	free(o->tab);
+	o->cap = cap;
+	o->tab = quire__xcalloc(cap, sizeof(*o->tab));
+	for (size_t k = 0; k < o->n; k++)
+		o->tab[slot_of(o, o->locs[k].hex)] = (uint32_t)(k + 1);
+}
+
+int quire__objs_add(struct quire_objs *o, const struct loc *l, struct loc **at)
 {
 	if ((o->n + 1) * 4 > o->cap * 3)
-		grow(o);
-	size_t i = quire__objs_slot(o, l->hex);
-	if (at)
-		*at = i;
-	if (o->slots[i].hex[0])
+		fill(o, o->cap ? o->cap * 2 : 1024);
+	size_t i = slot_of(o, l->hex);
+	if (o->tab[i]) {
+		if (at)
+			*at = &o->locs[o->tab[i] - 1];
 		return 0;
-	o->slots[i] = *l;
-	o->n++;
+	}
+	quire__grow((void **)&o->locs, &o->alocs, o->n + 1, sizeof(*o->locs));
+	o->locs[o->n] = *l;
+	o->tab[i] = (uint32_t)++o->n;
+	if (at)
+		*at = &o->locs[o->n - 1];
 	return 1;
 }
 
@@ -180,7 +188,7 @@ int quire_objs_open_memory(struct quire_objs **out)
 	o->fd = -1;
 	o->fd_pack = -1;
 	o->pend_fd = -1;
-	grow(o);
+	fill(o, 1024);
 	*out = o;
 	return 0;
 }
@@ -260,7 +268,8 @@ void quire_objs_free(struct quire_objs *o)
 	free(o->packs);
 	json_decref(o->pack_at);
 	free(o->qdir);
-	free(o->slots);
+	free(o->locs);
+	free(o->tab);
 	free(o->order);
 	quire_buf_release(&o->pend);
 	quire_buf_release(&o->last);
@@ -275,14 +284,14 @@ static const struct loc *find(struct quire_objs *o, const char *hex)
 {
 	if (strnlen(hex, 65) != 64 || !is_hex64(hex))
 		return NULL;
-	size_t i = quire__objs_slot(o, hex);
-	if (o->slots[i].hex[0])
-		return &o->slots[i];
+	struct loc *at = quire__objs_get(o, hex);
+	if (at)
+		return at;
 	struct loc l;
 	if (!quire__objs_index_find(o, hex, &l))
 		return NULL;
-	quire__objs_add(o, &l, &i);
-	return &o->slots[i];
+	quire__objs_add(o, &l, &at);
+	return at;
 }
 
 int quire_objs_has(struct quire_objs *o, const char *hex)
@@ -403,7 +412,7 @@ int quire_objs_apply_delta(const char *base, size_t blen, const char *d, size_t 
 static int read_at(struct quire_objs *o, const char *hex, struct quire_buf *out, int depth,
 		   int every_level)
 {
-	/* A copy: finding the base may add to the slots and move them. */
+	/* A copy: finding the base may add to the locations and move them. */
 	const struct loc *at = find(o, hex);
 	if (!at)
 		return quire_error_set(QUIRE_ENOTFOUND, "no object %.12s", hex);
@@ -528,7 +537,7 @@ void quire_objs_put_near(struct quire_objs *o, const void *data, size_t len, con
 	struct loc l = { .pack = -1, .len = (uint32_t)len, .off = quire_objs_pending_bytes(o) };
 	size_t before = o->pend.len;
 	memcpy(l.hex, hex, 64);
-	if (o->scratch ? o->slots[quire__objs_slot(o, hex)].hex[0] != 0 : quire_objs_has(o, hex))
+	if (o->scratch ? quire__objs_get(o, hex) != NULL : quire_objs_has(o, hex))
 		return;
 	if (len > UINT32_MAX) {
 		quire_objs_fail(
@@ -552,7 +561,7 @@ void quire_objs_put_near(struct quire_objs *o, const void *data, size_t len, con
 	pend_flush(o);
 	quire__objs_add(o, &l, NULL);
 	quire__grow((void **)&o->order, &o->apend, o->npend + 1, sizeof(*o->order));
-	/* By name: slots move when the table grows. */
+	/* By name: locations move when they grow. */
 	memcpy(o->order[o->npend++], hex, 64);
 }
 
@@ -668,21 +677,18 @@ void quire_objs_rollback(struct quire_objs *o, size_t mark)
 	if (ngone && o->last.len && bsearch(o->last_hex, gone, ngone, sizeof(*gone), cmp_name))
 		quire_buf_reset(&o->last);
 	size_t keep = quire_objs_pending_bytes(o);
-	struct loc *old = o->slots;
-	o->slots = quire__xcalloc(o->cap, sizeof(*o->slots));
-	o->n = 0;
-	for (size_t k = 0; k < o->cap; k++) {
-		if (!old[k].hex[0])
-			continue;
-		if (ngone && old[k].pack < 0 &&
-		    bsearch(old[k].hex, gone, ngone, sizeof(*gone), cmp_name)) {
-			if (old[k].off < keep)
-				keep = old[k].off;
+	size_t kept = 0;
+	for (size_t k = 0; k < o->n; k++) {
+		const struct loc *l = &o->locs[k];
+		if (ngone && l->pack < 0 && bsearch(l->hex, gone, ngone, sizeof(*gone), cmp_name)) {
+			if (l->off < keep)
+				keep = l->off;
 			continue;
 		}
-		quire__objs_add(o, &old[k], NULL);
+		o->locs[kept++] = *l;
 	}
-	free(old);
+	o->n = kept;
+	fill(o, o->cap);
 	o->npend -= ngone;
 	if (keep >= o->pend_flushed) {
 		o->pend.len = keep - o->pend_flushed;
@@ -702,8 +708,8 @@ int quire_objs_write_pack(struct quire_objs *o, const char *rev)
 		return quire_objs_error(o);
 	if (!o->npend || !o->dir)
 		return 0; /* in memory: the objects stay pending, and readable */
-	struct loc *first = &o->slots[quire__objs_slot(o, rev)];
-	if (!first->hex[0] || first->pack >= 0)
+	struct loc *first = quire__objs_get(o, rev);
+	if (!first || first->pack >= 0)
 		return quire_error_set(QUIRE_ERROR, "revision %.12s is not pending", rev);
 	int err = quire_fs_mkdirs(o->dir, 0755);
 	if (err)
@@ -713,7 +719,7 @@ int quire_objs_write_pack(struct quire_objs *o, const char *rev)
 	size_t nl = 0;
 	ls[nl++] = first;
 	for (size_t k = 0; k < o->npend; k++) {
-		struct loc *l = &o->slots[quire__objs_slot(o, o->order[k])];
+		struct loc *l = quire__objs_get(o, o->order[k]);
 		if (l != first)
 			ls[nl++] = l;
 	}

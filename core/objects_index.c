@@ -352,8 +352,8 @@ int quire__objs_index_find(struct quire_objs *o, const char *hex, struct loc *l)
 		/* Damage found after the open: the packs are read, and the object is looked
 		 * for there (the caller's slot lookup missed before they were). */
 		quire__objs_index_fail(o, rc);
-		const struct loc *s = &o->slots[quire__objs_slot(o, hex)];
-		if (!s->hex[0])
+		const struct loc *s = quire__objs_get(o, hex);
+		if (!s)
 			return 0;
 		*l = *s;
 		return 1;
@@ -472,10 +472,10 @@ int quire_objs_revisions(struct quire_objs *o,
 	json_t **objs = NULL;
 	char(*ps)[2][65] = NULL;
 	size_t n = 0, alloc = 0;
-	for (size_t k = 0; k < o->cap; k++) {
-		const struct loc *l = &o->slots[k];
+	for (size_t k = 0; k < o->n; k++) {
+		const struct loc *l = &o->locs[k];
 		char hex[65];
-		if (!l->hex[0] || l->base[0])
+		if (l->base[0])
 			continue;
 		memcpy(hex, l->hex, 64);
 		hex[64] = '\0';

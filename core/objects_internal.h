@@ -28,8 +28,14 @@ struct quire_objs {
 	char *dir;
 	char **packs;
 	size_t npacks, apacks;
-	struct loc *slots; /* open addressing; hex[0] == 0 is a free slot */
-	size_t cap, n;
+	/* The objects known (pending, read, found in the index), in the order they became
+	 * known, and a table over them (open addressing; 0 is a free slot, else 1 + the place
+	 * in locs): slots of a whole struct loc at three quarters full were 19 MB of an outline
+	 * change's commit at 10k. */
+	struct loc *locs;
+	size_t n, alocs;
+	uint32_t *tab;
+	size_t cap;
 	/* The pending objects' bytes: a store's past the first MiB go to an unnamed file in
 	 * .quire/tmp (a first build's pack is 11 MB at 10k, 110 MB at 100k), the rest stay in
 	 * pend; an object is wholly in one or the other. */
@@ -63,11 +69,12 @@ int32_t quire__objs_pack(struct quire_objs *o, const char *name);
 /* Reads every known pack into the slots: what the store does without an index. */
 int quire__objs_read_all(struct quire_objs *o);
 
-/* Object hex's slot (free or its own). */
-size_t quire__objs_slot(const struct quire_objs *o, const char *hex);
+/* Object hex's location when it is known, else NULL (moved by the next add). */
+struct loc *quire__objs_get(const struct quire_objs *o, const char *hex);
 
-/* Adds l unless its name is known (1 when added); its slot in *at when given. */
-int quire__objs_add(struct quire_objs *o, const struct loc *l, size_t *at);
+/* Adds l unless its name is known (1 when added); where it is (added or known) in *at when
+ * given. */
+int quire__objs_add(struct quire_objs *o, const struct loc *l, struct loc **at);
 
 /* Reads the pack at path and calls each(ud, l, bytes) for its objects (l.pack unset; bytes:
  * the l->len bytes stored, a delta's body for a delta). */
