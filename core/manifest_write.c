@@ -1,4 +1,5 @@
 /* Writing a manifest (the base's text copied, changed entries laid out) and its index. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -533,6 +534,72 @@ void quire_manifest_reindex(const char *qdir, const char *rev, const json_t *m)
 	quire_buf_release(&file);
 	free(spans);
 	free(path);
+}
+
+static int put_changed(void *ud, const char *id, const json_t *ea, const json_t *eb)
+{
+	(void)ea;
+	json_object_set_new(ud, id, eb ? json_incref((json_t *)eb) : json_null());
+	return 0;
+}
+
+/* The newest index in runs other than rev's whose revision is in format 2 here, or NULL. */
+static char *newest_index(const char *qdir, const char *runs, const char *rev)
+{
+	DIR *d = opendir(runs);
+	if (!d)
+		return NULL;
+	char *best = NULL;
+	struct timespec bt = { 0, 0 };
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		const char *dash = strchr(de->d_name, '-');
+		struct stat st;
+		if (!dash || dash - de->d_name != 64 || strcmp(dash, "-index.tsv") ||
+		    !strncmp(de->d_name, rev, 64) || fstatat(dirfd(d), de->d_name, &st, 0))
+			continue;
+		if (best && (st.st_mtim.tv_sec < bt.tv_sec ||
+			     (st.st_mtim.tv_sec == bt.tv_sec && st.st_mtim.tv_nsec <= bt.tv_nsec)))
+			continue;
+		char *name = quire__xstrndup(de->d_name, 64);
+		if (!quire_rev_is_digest(name) || !quire__rev2_here(qdir, name)) {
+			free(name);
+			continue;
+		}
+		free(best);
+		best = name;
+		bt = st.st_mtim;
+	}
+	closedir(d);
+	return best;
+}
+
+int quire_manifest_index_near(const char *qdir, const char *rev)
+{
+	if (!quire__rev2_here(qdir, rev))
+		return 0;
+	char *runs = quire__xasprintf("%s/runs", qdir);
+	char *have = newest_index(qdir, runs, rev);
+	free(runs);
+	json_t *m = NULL, *arts = json_object();
+	struct quire_mbase *base = NULL;
+	if (have)
+		quire_manifest_load_index(qdir, have, &m, &base);
+	struct quire_objs *o = base && base->tree ? quire__mbase_objs(base) : NULL;
+	int ok = o && !quire_rev2_diff_entries(o, have, rev, put_changed, arts);
+	if (ok) {
+		/* Rows of have's, those that differ replaced (or removed): rev's. */
+		json_t *over = json_object();
+		json_object_set_nocheck(over, "artefacts", arts);
+		write_tree_index(qdir, rev, over, base);
+		json_decref(over);
+	}
+	quire_error_clear();
+	json_decref(arts);
+	json_decref(m);
+	quire_mbase_free(base);
+	free(have);
+	return ok;
 }
 
 /* Splits line at tabs into at most max fields (NUL-terminating them); the count. */

@@ -24,6 +24,10 @@ static int plan_once(struct quire_plan **out, struct quire_project *p, struct qu
 		err = quire_project_check_templates_cached(p, store);
 	if (il)
 		quire_manifest_load_index_finish(il, &m, &base);
+	/* No index for the head (git brought it: a pull): made from the one this clone had and
+	 * what differs between the two trees, rather than by reading the head whole. */
+	if (!err && il && !m && o->reindex && quire_manifest_index_near(p->qdir, current))
+		quire_manifest_load_index(p->qdir, current, &m, &base);
 	if (!err && m) {
 		err = quire_plan_build_ex(out, p, m, base, p->qdir, o->targets, o->ntargets,
 					  o->regenerate, o->nregenerate);

@@ -11,8 +11,8 @@ run_q "first run" 0 run
 is "the upgrade" "$?" 0
 run_q "a new take, committed in format 2" 0 run --regenerate 'Scene[0][0]'
 check "the head has its index" test -s .quire/runs/$(cat .quire/current)-index.tsv
-# The node of Scene[2][*] in the head's tree, taken out of every pack.
-python3 - "$(cat .quire/current)" .quire/revs/*.objects <<'PY'
+lose_scene2() { # the node of Scene[2][*] in the head's tree, taken out of every pack
+	python3 - "$(cat .quire/current)" .quire/revs/*.objects <<'PY'
 import sys, json
 objs, packs = {}, {}
 for path in sys.argv[2:]:
@@ -39,6 +39,29 @@ for path, b in packs.items():
         pos = end
     open(path, "wb").write(b"".join(out))
 PY
+}
+
+# A head git brought in (a pull) has no index here: it is made from the index this clone
+# had and the nodes that differ between the two trees, with the rows the commit wrote. The
+# node of Scene[2][*], the same in both, is gone from every pack: the head is not read whole.
+rm -rf "$TRASH/mine" "$TRASH/theirs" && cp -R . "$TRASH/mine" && cp -R . "$TRASH/theirs"
+(cd "$TRASH/theirs" && "$QUIRE" run --regenerate 'Scene[0][1]' >/dev/null) || fail "their run"
+h2=$(cat "$TRASH/theirs/.quire/current")
+cd "$TRASH/mine"
+cp "$TRASH/theirs/.quire/revs/$h2.objects" .quire/revs/ && cp "$TRASH/theirs/.quire/current" .quire/
+rm -rf .quire/blobs && cp -R "$TRASH/theirs/.quire/blobs" .quire/
+lose_scene2
+rm -f .quire/runs/objects.db*
+QUIRE_MOCK_FAIL='*' run_q "a run after the pull" 0 run --json
+is "nothing produced" "$(count_events produced)" 0
+is "the head's index, as its commit wrote it" "$(cat .quire/runs/$h2-index.tsv)" \
+	"$(cat "$TRASH/theirs/.quire/runs/$h2-index.tsv")"
+rm .quire/runs/*-index.tsv
+run_q "without an index to start from" 5 run
+check "the head is read whole: a damaged pack" err_has "damaged pack"
+cd "$OLDPWD"
+
+lose_scene2
 rm -f .quire/runs/objects.db*
 echo "By hand." >"$TRASH/mine.md"
 run_q "an edit of an artefact under the lost node" 5 edit 'Scene[2][0]' --file "$TRASH/mine.md"
