@@ -407,12 +407,14 @@ static void test_merge_three_way(void **state)
 		assert_string_equal(json_string_value(json_object_get(v, "status")), "clean");
 		assert_string_equal(json_string_value(json_object_get(v, "approved_digest")), d2);
 	}
+	/* X as merged, kept past the merge it belongs to. */
+	json_t *xm = json_deep_copy(x);
 	json_decref(mm);
 
 	/* A hand edit beats a regeneration whichever side is first. */
 	m = started("x", a);
 	json_object_set_new(json_object_get(m, "artefacts"), "Y", entry("clean", d2, 1, "12"));
-	json_object_set_new(json_object_get(m, "artefacts"), "X", json_deep_copy(x));
+	json_object_set_new(json_object_get(m, "artefacts"), "X", xm);
 	char a2[QUIRE_REV_MAX];
 	commit_rev(m, a, a2);
 	assert_int_equal(quire_merge_build(".", ".quire", NULL, a2, b, &mm), 0);
