@@ -28,14 +28,15 @@ struct quire_objs {
 	char *dir;
 	char **packs;
 	size_t npacks, apacks;
-	/* The objects known (pending, read, found in the index), in the order they became
-	 * known, and a table over them (open addressing; 0 is a free slot, else 1 + the place
-	 * in locs): slots of a whole struct loc at three quarters full were 19 MB of an outline
-	 * change's commit at 10k. */
+	/* The objects known (pending, and every pack's when there is no index), in the order
+	 * they became known, and a table over them (open addressing; 0 is a free slot, else 1 +
+	 * the place in locs): a slot of a whole struct loc held empty at a quarter of the
+	 * table. */
 	struct loc *locs;
 	size_t n, alocs;
 	uint32_t *tab;
 	size_t cap;
+	struct loc *hits; /* objects found in the index lately (HITS of them, by name's hash) */
 	/* The pending objects' bytes: a store's past the first MiB go to an unnamed file in
 	 * .quire/tmp (a first build's pack is 11 MB at 10k, 110 MB at 100k), the rest stay in
 	 * pend; an object is wholly in one or the other. */
