@@ -29,35 +29,38 @@ void quire_call_named(const json_t *c, const char *out[3])
 	out[2] = json_string_value(json_object_get(c, "response"));
 }
 
-/* Appends blob d, read as b, as a line {"digest": d, "text": content} (text that is not UTF-8
- * is left out: the record still says what it was). */
+/* Appends blob d, read as b, as a line {"digest": d, "text": content}, written as jansson
+ * writes it (sorted keys, compact): text that is not UTF-8 is left out (the record still
+ * says what it was). */
 static void put_line(struct quire_buf *out, const char *d, const struct quire_buf *b)
 {
-	json_t *line = json_pack("{s:s,s:s%}", "digest", d, "text", b->ptr ? b->ptr : "", b->len);
-	char *s = line ? json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	if (s) {
-		quire_buf_puts(out, s);
-		quire_buf_putc(out, '\n');
-	}
-	free(s);
-	json_decref(line);
-}
-
-/* Appends blob d's line, once. */
-static void add_line(struct quire_buf *out, const char *qdir, const char *d, json_t *done)
-{
-	if (!d || json_object_get(done, d))
+	/* jansson's check of the text, so that what is left out is what it would refuse. */
+	json_t *valid = json_stringn(b->ptr ? b->ptr : "", b->len);
+	if (!valid)
 		return;
-	json_object_set_new(done, d, json_true());
-	struct quire_buf b = QUIRE_BUF_INIT;
-	if (!quire_blob_read(qdir, d, &b, CALL_BLOB_CAP, 0))
-		put_line(out, d, &b);
-	quire_error_clear();
-	quire_buf_release(&b);
+	json_decref(valid);
+	quire_buf_puts(out, "{\"digest\":");
+	quire_buf_put_jstr(out, d, strlen(d));
+	quire_buf_puts(out, ",\"text\":");
+	quire_buf_put_jstr(out, b->ptr ? b->ptr : "", b->len);
+	quire_buf_puts(out, "}\n");
 }
 
-/* Records are read 64 at a time (one lock and one read transaction of the pack). */
+/* Records are read 64 at a time (one lock and one read transaction of the pack), then the
+ * blobs they name. */
 #define CALLS_CHUNK 64
+
+/* Reads blobs d[0, n) (into b, their codes in errs), CALLS_CHUNK at a time. */
+static void read_blobs(const char *qdir, const char **d, size_t n, struct quire_buf *b, int *errs)
+{
+	long long sizes[CALLS_CHUNK];
+	for (size_t k = 0; k < CALLS_CHUNK; k++)
+		sizes[k] = -1;
+	for (size_t k = 0; k < n; k += CALLS_CHUNK) {
+		size_t m = n - k < CALLS_CHUNK ? n - k : CALLS_CHUNK;
+		quire_blob_read_many(qdir, -1, d + k, sizes, m, b + k, CALL_BLOB_CAP, errs + k);
+	}
+}
 
 int quire_calls_write(const char *qdir, const char *rev, const char *const *calls, size_t n)
 {
@@ -65,34 +68,52 @@ int quire_calls_write(const char *qdir, const char *rev, const char *const *call
 		return 0;
 	struct quire_buf out = QUIRE_BUF_INIT;
 	json_t *done = json_object();
-	const char *d[CALLS_CHUNK];
-	long long sizes[CALLS_CHUNK];
-	struct quire_buf b[CALLS_CHUNK];
-	int errs[CALLS_CHUNK];
+	const char *d[CALLS_CHUNK], *nd[3 * CALLS_CHUNK];
+	struct quire_buf b[CALLS_CHUNK], nb[3 * CALLS_CHUNK];
+	int errs[CALLS_CHUNK], nerrs[3 * CALLS_CHUNK];
+	size_t upto[CALLS_CHUNK]; /* record x's named blobs end at nd[upto[x]] */
 	for (size_t k = 0; k < n;) {
-		size_t m = 0;
+		size_t m = 0, nn = 0;
 		for (; k < n && m < CALLS_CHUNK; k++)
 			if (calls[k] && !json_object_get(done, calls[k])) {
 				json_object_set_new(done, calls[k], json_true());
 				d[m] = calls[k];
-				sizes[m] = -1;
 				b[m++] = (struct quire_buf)QUIRE_BUF_INIT;
 			}
-		/* Verified: the record is parsed for the blobs it names. */
-		quire_blob_read_many(qdir, -1, d, sizes, m, b, CALL_BLOB_CAP, errs);
+		/* Verified: the record is parsed for the blobs it names, read together next. */
+		read_blobs(qdir, d, m, b, errs);
 		for (size_t x = 0; x < m; x++) {
-			if (!errs[x]) {
-				put_line(&out, d[x], &b[x]);
-				json_t *c = json_loadb(b[x].ptr ? b[x].ptr : "", b[x].len, 0, NULL);
-				const char *named[3];
+			json_t *c =
+				errs[x] ? NULL
+					: json_loadb(b[x].ptr ? b[x].ptr : "", b[x].len, 0, NULL);
+			const char *named[3] = { NULL, NULL, NULL };
+			if (c)
 				quire_call_named(c, named);
-				for (int y = 0; y < 3; y++)
-					add_line(&out, qdir, named[y], done);
-				json_decref(c);
-			}
+			for (int y = 0; y < 3; y++)
+				if (named[y] && !json_object_get(done, named[y])) {
+					json_object_set_new(done, named[y], json_true());
+					/* The key stays while done does; c goes below. */
+					nd[nn] = json_object_iter_key(
+						json_object_iter_at(done, named[y]));
+					nb[nn++] = (struct quire_buf)QUIRE_BUF_INIT;
+				}
+			upto[x] = nn;
+			json_decref(c);
+		}
+		read_blobs(qdir, nd, nn, nb, nerrs);
+		/* Each record's line, then the lines of the blobs it named first. */
+		for (size_t x = 0, y = 0; x < m; x++) {
+			if (!errs[x])
+				put_line(&out, d[x], &b[x]);
+			for (; y < upto[x]; y++)
+				if (!nerrs[y])
+					put_line(&out, nd[y], &nb[y]);
 			quire_buf_release(&b[x]);
 		}
+		for (size_t y = 0; y < nn; y++)
+			quire_buf_release(&nb[y]);
 	}
+	quire_error_clear();
 	json_decref(done);
 	char *dir = quire__xasprintf("%s/calls", qdir);
 	char *path = quire__xasprintf("%s/%s.jsonl", dir, rev);
