@@ -62,6 +62,16 @@ struct quire_objs *quire__mbase_objs(struct quire_mbase *b)
 	return b->objs;
 }
 
+struct quire_objs *quire__mbase_objs_or_open(struct quire_mbase *b, const char *qdir,
+					     struct quire_objs **own)
+{
+	*own = NULL;
+	struct quire_objs *o = quire__mbase_objs(b);
+	if (o || quire_objs_open(qdir, own))
+		return o;
+	return *own;
+}
+
 struct quire_mbase *quire_mbase_ref(struct quire_mbase *b)
 {
 	if (b)

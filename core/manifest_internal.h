@@ -85,6 +85,10 @@ void quire__mbase_index_rows(struct quire_mbase *b);
  * delta, the fold and the commit in turn, is then read once (quire_objs_read keeps it).
  * NULL when base has none or they cannot be opened. Borrowed. */
 struct quire_objs *quire__mbase_objs(struct quire_mbase *b);
+/* The objects through base when it has them, else the store's at qdir opened here, in *own
+ * (the caller frees it; NULL when borrowed). NULL, with the error set, when neither opens. */
+struct quire_objs *quire__mbase_objs_or_open(struct quire_mbase *b, const char *qdir,
+					     struct quire_objs **own);
 /* Closes the objects opened through base (they open again when next needed). */
 void quire__mbase_close_objs(struct quire_mbase *b);
 /* Maps the base's manifest text (once). */

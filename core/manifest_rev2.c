@@ -418,19 +418,21 @@ int quire__rev2_commit(const char *qdir, const json_t *m, struct quire_mbase *ba
 	 * (quire__rt_build_files). */
 	json_t *mm = json_copy((json_t *)m), *held = json_array();
 	/* The objects the run read through base, when it did: what it read is not read again. */
-	struct quire_objs *o = quire__mbase_objs(base), *own = NULL;
+	struct quire_objs *own = NULL;
+	int err = json_is_object(json_object_get(mm, "files")) ||
+				  json_is_string(json_object_get(mm, "files"))
+			  ? 0
+			  : quire_error_set(QUIRE_ECORRUPT, "a new revision's files are not a map");
+	struct quire_objs *o = err ? NULL : quire__mbase_objs_or_open(base, qdir, &own);
+	if (!err && !o)
+		err = quire_error_code() ? quire_error_code() : QUIRE_EIO;
+	/* What this commit puts is taken back from the borrowed objects when it fails. */
 	size_t mark = o ? quire_objs_mark(o) : 0;
 	struct quire_rev2_change *ch = NULL;
 	size_t n = 0;
 	struct quire_rev2_in in = { .manifest = mm, .nparents = np };
 	for (size_t k = 0; k < np; k++)
 		in.parents[k] = ps[k];
-	const json_t *files = json_object_get(mm, "files");
-	int err = json_is_object(files) || json_is_string(files)
-			  ? 0
-			  : quire_error_set(QUIRE_ECORRUPT, "a new revision's files are not a map");
-	if (!err && !o && !(err = quire_objs_open(qdir, &own)))
-		o = own;
 	if (!err)
 		err = generation_of(o, ps, np, &in.generation);
 	/* By number when ch stays as changes_of makes it (parent_changes narrows it). */

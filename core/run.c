@@ -249,12 +249,13 @@ static json_t *files_changed(const struct quire_project *p, const char *current,
 {
 	/* A format-2 parent: only the nodes of its files tree that differ are read (through
 	 * the plan's objects, when it has them). */
-	struct quire_objs *o = NULL, *own = NULL;
-	if (quire_rev_is_digest(current) &&
-	    ((o = quire__mbase_objs(base)) || !quire_objs_open(p->qdir, &own))) {
+	struct quire_objs *own = NULL, *o = quire_rev_is_digest(current)
+						    ? quire__mbase_objs_or_open(base, p->qdir, &own)
+						    : NULL;
+	if (o) {
 		json_t *files = json_stringn_nocheck(text->ptr, text->len),
 		       *changed = json_object();
-		int err = quire_rev2_files_changed(o ? o : own, current, files, changed);
+		int err = quire_rev2_files_changed(o, current, files, changed);
 		quire_objs_free(own);
 		json_decref(files);
 		if (!err)
@@ -596,9 +597,8 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 	int ferr = quire_run__record_flush(&r);
 	if (!err)
 		err = ferr;
-	if (r.objs_own)
-		quire_objs_free(r.objs);
-	r.objs = NULL;
+	quire_objs_free(r.objs_own);
+	r.objs_own = r.objs = NULL;
 	if (!err && r.halt_err)
 		err = quire_error_set(r.halt_err, "%s", r.halt_msg);
 	/* Commit even after an error: everything recorded so far is kept. The fold changes cur
@@ -620,8 +620,7 @@ out_runner:
 	}
 	quire_run__pend_clear(&r);
 	quire_buf_release(&r.files);
-	if (r.objs_own)
-		quire_objs_free(r.objs);
+	quire_objs_free(r.objs_own);
 	quire_remote_free(r.remote);
 	free(r.pend);
 	free(r.halt_msg);

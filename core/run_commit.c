@@ -32,8 +32,9 @@ struct fold_ctx {
 	int started, err;
 	const char **calls; /* the call records the run's events name (into their text) */
 	size_t ncalls, acalls;
-	struct quire_objs *objs; /* for records given as deltas (opened at the first) */
-	int objs_tried, objs_own;
+	struct quire_objs *objs;     /* for records given as deltas (at the first) */
+	struct quire_objs *objs_own; /* objs when opened here, not the base's */
+	int objs_tried;
 };
 
 /* A run's start event naming only the files that changed ("files_changed"): its text with
@@ -115,8 +116,7 @@ static int entry_whole(struct fold_ctx *fc, const char *subject, const char *tex
 	if (!fc->objs_tried) {
 		/* The run's, read through its base, when it has them. */
 		fc->objs_tried = 1;
-		fc->objs = quire__mbase_objs(fc->base);
-		fc->objs_own = !fc->objs && !quire_objs_open(fc->qdir, &fc->objs);
+		fc->objs = quire__mbase_objs_or_open(fc->base, fc->qdir, &fc->objs_own);
 		quire_error_clear();
 	}
 	char *deps = NULL;
@@ -228,8 +228,7 @@ int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t 
 	int err = quire_store_events_text(store, run, fold_cb, &fc);
 	if (fc.err)
 		err = fc.err;
-	if (fc.objs_own)
-		quire_objs_free(fc.objs);
+	quire_objs_free(fc.objs_own);
 	/* A run quire 0.1 started (named rev-NNNN when it started), committed now in format 2. */
 	const char *named = json_string_value(json_object_get(m, "revision"));
 	if (!err && named && !strcmp(rev, QUIRE_REV_PENDING) && !quire_rev_is_digest(named))

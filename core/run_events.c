@@ -337,8 +337,7 @@ int quire_run__record_entry(struct runner *r, const char *kind, size_t i, const 
 		/* None (a store in format 1, an index that cannot be opened): records whole. The
 		 * plan's, when it has them (its rows' entries were read through them). */
 		r->objs_tried = 1;
-		r->objs = quire__mbase_objs(r->plan->base);
-		r->objs_own = !r->objs && !quire_objs_open(r->p->qdir, &r->objs);
+		r->objs = quire__mbase_objs_or_open(r->plan->base, r->p->qdir, &r->objs_own);
 		quire_error_clear();
 	}
 	struct quire_buf delta = QUIRE_BUF_INIT;

@@ -178,10 +178,11 @@ struct runner {
 	size_t nheld, aheld;
 	struct shard_wait *waits; /* run --shard: instances another shard makes, waited for */
 	size_t nwaits, awaits;
-	struct quire_objs *objs; /* the store's objects, for records given as deltas (the
-				  * plan's, or opened at the first large record; NULL when they
-				  * cannot be) */
-	int objs_tried, objs_own;
+	struct quire_objs *objs;     /* the store's objects, for records given as deltas (the
+				      * plan's, or opened at the first large record; NULL when they
+				      * cannot be) */
+	struct quire_objs *objs_own; /* objs when opened here, not the plan's */
+	int objs_tried;
 };
 
 /* An instance another shard makes, asked of the shared cache until it is there. */
