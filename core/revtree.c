@@ -312,8 +312,12 @@ void quire__rt_leaf(struct quire_objs *o, struct ent *en, const char *near, stru
 		en->in ? en->in->entry_of(en->in->entry_ud,
 					  json_integer_value(json_object_get(was, QUIRE_REV2_TEXT)))
 		       : NULL;
-	if (en->in && !got) {
+	if (en->in && !json_is_object(got)) {
+		/* As a parsed entry that is not an object is refused (build_artefacts). */
+		if (got)
+			quire_error_set(QUIRE_ECORRUPT, "artefact '%s': not an entry", en->id);
 		quire_objs_fail(o, quire_error_code() ? quire_error_code() : QUIRE_ERROR);
+		json_decref(got);
 		got = json_object();
 	}
 	if (got)

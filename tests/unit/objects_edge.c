@@ -621,6 +621,12 @@ static void test_text_entries_build_the_same(void **state)
 	assert_non_null(strstr(quire_error_last(), "entry 7 cannot be read"));
 	assert_int_equal(quire_objs_pending_bytes(o3), pending);
 	quire_error_clear();
+	/* One given that is not an object is no entry either. */
+	json_array_set_new(order, 7, json_string("not an entry"));
+	assert_int_equal(quire_rev2_build(o3, &i3, r3), QUIRE_ECORRUPT);
+	assert_non_null(strstr(quire_error_last(), "': not an entry"));
+	assert_int_equal(quire_objs_pending_bytes(o3), pending);
+	quire_error_clear();
 	quire_objs_free(o3);
 	json_decref(m3);
 	json_decref(order);
