@@ -133,18 +133,20 @@ static int index_line(struct quire_buf *b, const struct span *s, int ranges)
 	return ok ? 0 : -1;
 }
 
-/* Writes b as revision rev's index when ok, else removes it. A cache: no error. */
-static void put_index(const char *qdir, const char *rev, const struct quire_buf *b, int ok)
+/* Writes b as revision rev's index when ok, else removes it; whether it was written. A cache:
+ * no error. */
+static int put_index(const char *qdir, const char *rev, const struct quire_buf *b, int ok)
 {
 	char *dir = quire__xasprintf("%s/runs", qdir);
 	char *path = quire__xasprintf("%s/%s-index.tsv", dir, rev);
-	if (ok && quire_fs_mkdirs(dir, 0755) == 0)
-		quire_fs_replace(path, b->ptr, b->len, 0644);
-	else
+	int put = ok && quire_fs_mkdirs(dir, 0755) == 0 &&
+		  quire_fs_replace(path, b->ptr, b->len, 0644) == 0;
+	if (!ok)
 		unlink(path);
 	quire_error_clear();
 	free(dir);
 	free(path);
+	return put;
 }
 
 /* Writes the index of manifest rev (its file: size and mtime) from the spans of its entries
@@ -169,8 +171,8 @@ static void write_index(const char *qdir, const char *rev, const struct stat *st
  * every entry), read from the rows and entries in hand. Its entries are read from its tree
  * when needed, so it has no text to write: the head's rendering (21 MB at 10,000 artefacts)
  * was written at every commit only to be pointed into. */
-static void write_tree_index(const char *qdir, const char *rev, const json_t *m,
-			     const struct quire_mbase *base)
+static int write_tree_index(const char *qdir, const char *rev, const json_t *m,
+			    const struct quire_mbase *base)
 {
 	size_t n;
 	struct span *spans = merged(m, base, &n);
@@ -179,13 +181,14 @@ static void write_tree_index(const char *qdir, const char *rev, const json_t *m,
 	int ok = 1;
 	for (size_t i = 0; i < n && ok; i++)
 		ok = index_line(&b, &spans[i], 0) == 0;
-	put_index(qdir, rev, &b, ok);
+	int put = put_index(qdir, rev, &b, ok);
 	quire_buf_release(&b);
 	free(spans);
 	/* A rendering an older quire left: nothing reads it. */
 	char *text = quire__xasprintf("%s/runs/%s.json", qdir, rev);
 	unlink(text);
 	free(text);
+	return put;
 }
 
 /* Where a manifest's text goes: a buffer, or a file written as it is made (flushed every
@@ -591,7 +594,7 @@ int quire_manifest_index_near(const char *qdir, const char *rev)
 		/* Rows of have's, those that differ replaced (or removed): rev's. */
 		json_t *over = json_object();
 		json_object_set_nocheck(over, "artefacts", arts);
-		write_tree_index(qdir, rev, over, base);
+		ok = write_tree_index(qdir, rev, over, base);
 		json_decref(over);
 	}
 	quire_error_clear();

@@ -147,8 +147,9 @@ int quire__objs_scan_file(const char *path,
 	size_t origin = 0, used = 0;
 	int err = 0, more = 1;
 	while (!err && more) {
-		err = quire_buf_grow(&b, SCAN_READ);
-		ssize_t got = err ? 0 : read(fd, b.ptr + b.len, SCAN_READ);
+		if ((err = quire_buf_grow(&b, SCAN_READ)))
+			break;
+		ssize_t got = read(fd, b.ptr + b.len, SCAN_READ);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0) {
@@ -282,9 +283,10 @@ void quire_objs_free(struct quire_objs *o)
 	free(o);
 }
 
-/* Where object hex is (pending, or in a pack), or NULL; valid until the next find. One found
- * in the index is kept in a small cache rather than among the known objects: an outline
- * change at 10k looks up about 100,000 (each old record's chain of deltas), 19 MB kept. */
+/* Where object hex is (pending, or in a pack), or NULL; valid until the next find or put.
+ * One found in the index is kept in a small cache rather than among the known objects: an
+ * outline change at 10k looks up about 100,000 (each old record's chain of deltas), 19 MB
+ * kept. */
 static const struct loc *find(struct quire_objs *o, const char *hex)
 {
 	if (strnlen(hex, 65) != 64 || !is_hex64(hex))
@@ -422,7 +424,7 @@ int quire_objs_apply_delta(const char *base, size_t blen, const char *d, size_t 
 static int read_at(struct quire_objs *o, const char *hex, struct quire_buf *out, int depth,
 		   int every_level)
 {
-	/* A copy: finding the base may add to the locations and move them. */
+	/* A copy: finding the base may overwrite the cache's entry, or a put move the known. */
 	const struct loc *at = find(o, hex);
 	if (!at)
 		return quire_error_set(QUIRE_ENOTFOUND, "no object %.12s", hex);

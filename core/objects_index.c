@@ -350,7 +350,7 @@ int quire__objs_index_find(struct quire_objs *o, const char *hex, struct loc *l)
 	sqlite3_reset(o->get);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		/* Damage found after the open: the packs are read, and the object is looked
-		 * for there (the caller's slot lookup missed before they were). */
+		 * for there (the caller's lookup among the known ones missed before they were). */
 		quire__objs_index_fail(o, rc);
 		const struct loc *s = quire__objs_get(o, hex);
 		if (!s)

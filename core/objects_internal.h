@@ -52,8 +52,8 @@ struct quire_objs {
 	char *errmsg; /* its message */
 	int scratch;  /* objects put are not looked for in the packs (quire_objs_scratch) */
 	/* The index of the packs' objects (.quire/runs/objects.db; NULL: every pack was read
-	 * into slots). Packs are known by name (pack_at: name -> place in packs): row ids are
-	 * the index's own, and another process rebuilding it numbers them again. */
+	 * into the known objects). Packs are known by name (pack_at: name -> place in packs): row
+	 * ids are the index's own, and another process rebuilding it numbers them again. */
 	sqlite3 *db;
 	sqlite3_stmt *get;
 	json_t *pack_at;
@@ -67,7 +67,7 @@ struct quire_objs {
 /* The place in o->packs of the pack named name (in o->dir), added when new. */
 int32_t quire__objs_pack(struct quire_objs *o, const char *name);
 
-/* Reads every known pack into the slots: what the store does without an index. */
+/* Reads every known pack into the known objects: what the store does without an index. */
 int quire__objs_read_all(struct quire_objs *o);
 
 /* Object hex's location when it is known, else NULL (moved by the next add). */
