@@ -129,7 +129,9 @@ static char *temp_name(const char *path)
 
 /* Temp file in path's directory, written, fsynced when durable, renamed over path; when
  * durable the directory is fsynced too. */
-static int replace(const char *path, const void *data, size_t len, int mode, int durable)
+/* Writes head (hlen bytes, may be 0) then data to path through a temp file and a rename. */
+static int replace(const char *path, const void *head, size_t hlen, const void *data, size_t len,
+		   int mode, int durable)
 {
 	char *tmp = temp_name(path);
 	char *dcopy = quire__xstrdup(path);
@@ -140,7 +142,7 @@ static int replace(const char *path, const void *data, size_t len, int mode, int
 				      strerror(errno));
 		goto out;
 	}
-	if (write_all(fd, data, len) < 0) {
+	if ((hlen && write_all(fd, head, hlen) < 0) || write_all(fd, data, len) < 0) {
 		err = quire_error_set(quire__io_code(errno), "cannot write '%s': %s", tmp,
 				      strerror(errno));
 		close(fd);
@@ -346,7 +348,7 @@ int quire_fs_rewrite(const char *path, const void *data, size_t len)
 
 int quire_fs_write_atomic(const char *path, const void *data, size_t len, int mode)
 {
-	return replace(path, data, len, mode, 1);
+	return replace(path, NULL, 0, data, len, mode, 1);
 }
 
 int quire_fs_create_new(const char *dir, const char *path, const void *data, size_t len, int mode)
@@ -390,7 +392,13 @@ int quire_fs_append_if_size(const char *path, size_t size, const void *data, siz
 
 int quire_fs_replace(const char *path, const void *data, size_t len, int mode)
 {
-	return replace(path, data, len, mode, 0);
+	return replace(path, NULL, 0, data, len, mode, 0);
+}
+
+int quire_fs_replace2(const char *path, const void *head, size_t hlen, const void *data, size_t len,
+		      int mode)
+{
+	return replace(path, head, hlen, data, len, mode, 0);
 }
 
 int quire_fs_write_file(const char *path, const void *data, size_t len, int mode)

@@ -134,9 +134,9 @@ static void kept_save(struct runner *r, const char *id, const char *rel, const c
 	quire_buf_printf(&b, "%s\t%s\t%zu\t%zu\n", SPLICE_MAGIC, skel_d, len, sk->n);
 	for (size_t x = 0; x < sk->n; x++)
 		quire_buf_printf(&b, "%zu\t%s\n", rlen[x], r->plan->nodes[sk->node[x]].digest);
-	quire_buf_add(&b, text, len);
+	/* The text (a Book's prompt: 2.5 MB at 10k) is not copied after its header. */
 	char *path = kept_path(r, id, rel);
-	if (quire_fs_replace(path, b.ptr, b.len, 0644))
+	if (quire_fs_replace2(path, b.ptr, b.len, text, len, 0644))
 		quire_error_clear();
 	free(path);
 	quire_buf_release(&b);

@@ -71,6 +71,26 @@ static void test_write_atomic_then_read_back(void **state)
 	free(p);
 }
 
+/* A file given in two parts is their bytes in order, replacing all of what was there. */
+static void test_replace_in_two_parts(void **state)
+{
+	struct fx *f = *state;
+	char *p = path_in(f, "kept");
+	assert_int_equal(quire_fs_replace2(p, "head\n", 5, "body \0 bytes", 13, 0644), 0);
+	struct quire_buf b = QUIRE_BUF_INIT;
+	assert_int_equal(quire_fs_read(p, &b, 0), 0);
+	assert_int_equal(b.len, 18);
+	assert_memory_equal(b.ptr, "head\nbody \0 bytes", 18);
+	/* No head: the data alone, the longer old content gone. */
+	assert_int_equal(quire_fs_replace2(p, NULL, 0, "new", 3, 0644), 0);
+	quire_buf_reset(&b);
+	assert_int_equal(quire_fs_read(p, &b, 0), 0);
+	assert_string_equal(b.ptr, "new");
+	assert_int_equal(tu_count_dir(f->dir), 1);
+	quire_buf_release(&b);
+	free(p);
+}
+
 /* The out/ writer's fast path: a new file appears whole, an existing one is left alone. */
 static void test_create_new_only_creates(void **state)
 {
@@ -460,6 +480,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_write_atomic_then_read_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replace_in_two_parts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_write_copy_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_atomic_mode_bits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_new_only_creates, setup, teardown),

@@ -56,6 +56,10 @@ int quire_fs_pread_buf(int fd, size_t off, size_t len, struct quire_buf *out, co
  * a part, but the new content is durable only after quire_fs_sync_fs (one sync for many files).
  */
 int quire_fs_replace(const char *path, const void *data, size_t len, int mode);
+/* The same with the file's bytes given in two parts, head then data: a large text and the
+ * header it is kept under are not copied into one buffer first. */
+int quire_fs_replace2(const char *path, const void *head, size_t hlen, const void *data, size_t len,
+		      int mode);
 
 /* Appends data to the regular file at path if it still has exactly size bytes (the file a
  * cache was read from, with nothing after what was read); 1 when all of it was written, else
