@@ -187,7 +187,9 @@ static int write_plan_file(struct quire_project *p, const struct quire_plan *pla
 	if (!err) {
 		json_t *j = quire_plan_to_json(plan, 0);
 		char *s = json_dumps(j, JSON_SORT_KEYS | JSON_INDENT(2));
-		err = quire_fs_write_atomic(path, s, strlen(s), 0644);
+		/* A record of what the run planned, read by nothing quire does: whole or absent,
+		 * without an fsync of its own (the commit's file-system sync covers it). */
+		err = quire_fs_replace(path, s, strlen(s), 0644);
 		free(s);
 		json_decref(j);
 	}

@@ -52,4 +52,11 @@ run_q "fsck" 0 fsck
 check "finds nothing damaged" out_has "nothing is damaged"
 run_q "gc in words" 0 gc
 check "packs nothing more" out_lacks "packed"
+# The plans of runs but the last ten go; a file only named like one stays.
+for n in 1 2 3 4 5 6 7 8 9 10 11 12; do echo '{}' >.quire/runs/run-90$(printf %02d $n)-plan.json; done
+echo '{}' >.quire/runs/run-x-plan.json
+ls .quire/runs/run-*-plan.json | sort -t- -k2 -n | tail -10 >"$TRASH/kept"
+run_q "gc with plans of many runs" 0 gc
+is "keeps the last ten runs' plans" "$(ls .quire/runs/run-[0-9]*-plan.json | sort -t- -k2 -n)" "$(cat "$TRASH/kept")"
+check "and a file only named like one" test -e .quire/runs/run-x-plan.json
 done_testing
