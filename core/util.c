@@ -326,6 +326,16 @@ void quire__utf8_scrub(char *s)
 	}
 }
 
+bool quire__utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	/* A sequence cut at len meets the NUL after it, which ends it as invalid. */
+	for (size_t i = 0, n; i < len; i += n)
+		if (!(n = utf8_seq(u + i)))
+			return false;
+	return true;
+}
+
 size_t quire__edit_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);

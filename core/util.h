@@ -85,6 +85,10 @@ bool quire__is_ident(const char *s, size_t len);
  * file system go into JSON, which refuses anything else. */
 void quire__utf8_scrub(char *s);
 
+/* Whether s[0, len) (NUL after it) is valid UTF-8, NUL bytes allowed: what jansson takes as a
+ * string. */
+bool quire__utf8_valid(const char *s, size_t len);
+
 /* Levenshtein distance, capped: used for "did you mean" suggestions. */
 size_t quire__edit_distance(const char *a, const char *b);
 

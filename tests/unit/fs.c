@@ -8,6 +8,7 @@
 #include "quire/buf.h"
 #include "quire/error.h"
 #include "quire/fs.h"
+#include "core/util.h"
 
 struct fx {
 	char *dir;
@@ -424,6 +425,34 @@ static void test_utf8_rejects_nul(void **state)
 	BAD("\0", 1, 1);
 }
 
+/* quire__utf8_valid takes what jansson takes as a string (the calls pack leaves the rest
+ * out): NUL bytes yes; cut, overlong, surrogate or out-of-range sequences no. */
+static void test_utf8_valid_as_jansson(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *s;
+		size_t n;
+	} cases[] = { { "plain", 5 },
+		      { "a\0b", 3 },
+		      { "caf\xc3\xa9", 5 },
+		      { "caf\xc3", 4 },
+		      { "\xc0\xaf", 2 },
+		      { "\xed\xa0\x80", 3 },
+		      { "\xf4\x90\x80\x80", 4 },
+		      { "\xf0\x9f\x98\x80", 4 },
+		      { "\xff", 1 },
+		      { "", 0 } };
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		char buf[16];
+		memcpy(buf, cases[k].s, cases[k].n);
+		buf[cases[k].n] = '\0';
+		json_t *j = json_stringn(buf, cases[k].n);
+		assert_int_equal(quire__utf8_valid(buf, cases[k].n), j != NULL);
+		json_decref(j);
+	}
+}
+
 /* A streamed file: pieces written and ranges copied from another file land in order; nothing
  * is at the path until the commit; a copy past the source's end fails, naming the temp file,
  * and leaves neither the file nor a temp behind; an abort leaves nothing. */
@@ -496,6 +525,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mkdirs_through_a_file_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exists, setup, teardown),
 		cmocka_unit_test(test_utf8_accepts_valid_text),
+		cmocka_unit_test(test_utf8_valid_as_jansson),
 		cmocka_unit_test(test_utf8_rejects_bad_bytes_with_position),
 		cmocka_unit_test(test_utf8_rejects_overlong_surrogates_and_range),
 		cmocka_unit_test(test_utf8_rejects_nul),
