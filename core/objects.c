@@ -160,8 +160,7 @@ int quire__objs_scan_file(const char *path,
 		b.len += (size_t)got;
 		b.ptr[b.len] = '\0';
 		more = got > 0;
-		if (!err)
-			err = scan(path, b.ptr, b.len, origin, more, &used, each, ud);
+		err = scan(path, b.ptr, b.len, origin, more, &used, each, ud);
 		/* What was scanned is let go; an object cut at the end stays for the next read. */
 		memmove(b.ptr, b.ptr + used, b.len - used + 1);
 		b.len -= used;
