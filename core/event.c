@@ -23,8 +23,12 @@ const struct quire_ev_name quire_evs[QUIRE_EV_COUNT] = {
 	[QUIRE_EV_APPROVED] = { "artefact.approved", "an output approved in review" },
 	[QUIRE_EV_FEEDBACK] = { "artefact.feedback", "a review note asking for a revision" },
 	[QUIRE_EV_TAKE_SELECTED] = { "artefact.take_selected", "an earlier take shown again" },
-	[QUIRE_EV_RESTORED] = { "revision.restored", "a rewind: an earlier revision's artefacts, "
-						     "inputs and files" },
+	[QUIRE_EV_RESTORED] = { "revision.restored", "a rewind: an earlier revision's inputs and "
+						     "the files that differ (an older quire's: "
+						     "its artefacts and files whole)" },
+	[QUIRE_EV_ART_RESTORED] = { "artefact.restored",
+				    "a rewind: an artefact as the earlier revision had it "
+				    "(null: it had none)" },
 };
 
 int quire_ev_parse(const char *name)

@@ -472,34 +472,51 @@ static int tree_visit(void *ud, const char *id, const json_t *ea, const json_t *
 	return 0;
 }
 
+int quire_revision_views_by_change(const char *qdir, const char *ra, const char *rb, int files,
+				   json_t **va, json_t **vb)
+{
+	*va = *vb = NULL;
+	if (!quire__rev2_here(qdir, ra) || !quire__rev2_here(qdir, rb))
+		return 0;
+	struct quire_objs *o = NULL;
+	int parts = QUIRE_REV2_INPUTS | (files ? QUIRE_REV2_FILES : 0);
+	struct tree_diff t = { json_object(), json_object() };
+	/* A damaged pack is named, with the way to mend it. */
+	int err = quire__rev2_read(qdir, &o, rb, parts, vb, NULL);
+	if (!err)
+		err = quire__rev2_read(qdir, &o, ra, parts, va, NULL);
+	if (!err && (err = quire_rev2_diff_entries(o, ra, rb, tree_visit, &t)) == QUIRE_ENOTFOUND)
+		err = quire_error_set(QUIRE_ECORRUPT,
+				      "revisions %.12s and %.12s: %s (a damaged pack: restore the "
+				      "packs from git, 'git checkout -- .quire/revs/'; 'quire "
+				      "fsck' lists what else is damaged)",
+				      ra, rb, quire_error_last());
+	if (!err) {
+		json_object_set(*va, "artefacts", t.aa);
+		json_object_set(*vb, "artefacts", t.ab);
+	} else {
+		json_decref(*va);
+		json_decref(*vb);
+		*va = *vb = NULL;
+	}
+	json_decref(t.aa);
+	json_decref(t.ab);
+	quire_objs_free(o);
+	return err ? err : 1;
+}
+
 /* The diff of two format-2 revisions from their trees: each one's own object and inputs, and
  * the tree nodes whose names differ, not the revisions whole. 1 with *out set, 0 when either
  * is not in format 2, or an error. */
 static int diff_by_tree(const char *qdir, const char *ra, const char *rb, json_t **out)
 {
-	if (!quire__rev2_here(qdir, ra) || !quire__rev2_here(qdir, rb))
-		return 0;
-	struct quire_objs *o = NULL;
-	json_t *va = NULL, *vb = NULL;
-	struct tree_diff t = { json_object(), json_object() };
-	int err = quire_objs_open(qdir, &o);
-	if (!err)
-		err = quire_rev2_read(o, ra, QUIRE_REV2_INPUTS, &va, NULL);
-	if (!err)
-		err = quire_rev2_read(o, rb, QUIRE_REV2_INPUTS, &vb, NULL);
-	if (!err)
-		err = quire_rev2_diff_entries(o, ra, rb, tree_visit, &t);
-	if (!err) {
-		json_object_set(va, "artefacts", t.aa);
-		json_object_set(vb, "artefacts", t.ab);
+	json_t *va, *vb;
+	int got = quire_revision_views_by_change(qdir, ra, rb, 0, &va, &vb);
+	if (got == 1)
 		*out = quire_manifest_diff(va, vb);
-	}
-	json_decref(t.aa);
-	json_decref(t.ab);
 	json_decref(va);
 	json_decref(vb);
-	quire_objs_free(o);
-	return err ? err : 1;
+	return got;
 }
 
 int quire_revision_diff(const char *qdir, const char *a, const char *b, json_t **out)

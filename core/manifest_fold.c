@@ -386,10 +386,42 @@ static void fold_restored(const struct fold_ev *ev)
 {
 	json_t *m = ev->m;
 	const json_t *data = ev->data;
-	json_object_set(m, "artefacts", json_object_get(data, "artefacts"));
+	/* An older quire's rewind: every artefact and file of the revision restored. */
+	if (json_object_get(data, "artefacts"))
+		json_object_set(m, "artefacts", json_object_get(data, "artefacts"));
 	json_object_set(m, "inputs", json_object_get(data, "inputs"));
-	json_object_set(m, "files", json_object_get(data, "files"));
+	const json_t *changed = json_object_get(data, "files_changed");
+	if (!changed) {
+		json_object_set(m, "files", json_object_get(data, "files"));
+	} else {
+		/* The files that differ from the parent's (path -> digest, null: gone). */
+		json_t *files = json_object_get(m, "files");
+		if (json_is_string(files)) /* kept as its text by a run's fold */
+			files = json_loads(json_string_value(files), 0, NULL);
+		else
+			files = json_is_object(files) ? json_incref(files) : json_object();
+		if (!files)
+			files = json_object();
+		const char *rel;
+		json_t *v;
+		json_object_foreach((json_t *)changed, rel, v) {
+			if (json_is_string(v))
+				json_object_set(files, rel, v);
+			else
+				json_object_del(files, rel);
+		}
+		json_object_set_new(m, "files", files);
+	}
 	json_object_set(m, "restored_from", json_object_get(data, "from"));
+}
+
+/* One artefact of a rewind: its entry as the restored revision had it, or gone (null). */
+static void fold_art_restored(const struct fold_ev *ev)
+{
+	if (json_is_object(ev->data))
+		json_object_set_new(ev->arts, ev->subject, json_deep_copy(ev->data));
+	else
+		json_object_del(ev->arts, ev->subject);
 }
 
 /* The blueprint no longer has the instance. */
@@ -434,6 +466,7 @@ static void (*const folds[QUIRE_EV_COUNT])(const struct fold_ev *) = {
 	[QUIRE_EV_TAKE_SELECTED] = fold_take_selected,
 	[QUIRE_EV_INPUT_SET] = fold_input_set,
 	[QUIRE_EV_RESTORED] = fold_restored,
+	[QUIRE_EV_ART_RESTORED] = fold_art_restored,
 	[QUIRE_EV_REMOVED] = fold_removed,
 	[QUIRE_EV_RUN_END] = fold_run_end,
 	[QUIRE_EV_RUN_RECOVERED] = fold_recovered,
@@ -461,13 +494,14 @@ static int fold(json_t *m, struct quire_mbase *base, int64_t time_ns, const char
 		const char *subject, const json_t *data, int compact)
 {
 	json_t *arts = json_object_get(m, "artefacts");
-	if (base && quire_ev_parse(kind) == QUIRE_EV_RESTORED)
+	int k = quire_ev_parse(kind);
+	if (base && k == QUIRE_EV_RESTORED && json_object_get(data, "artefacts"))
 		return quire_error_set(QUIRE_ERROR,
-				       "internal: a rewind folded onto a revision's index");
+				       "internal: a whole rewind folded onto a revision's index");
 	if (subject && json_is_null(json_object_get(arts, subject))) {
 		/* Removed earlier in this fold: absent (its base row stays hidden). */
 		json_object_del(arts, subject);
-	} else if (subject) {
+	} else if (subject && k != QUIRE_EV_ART_RESTORED) {
 		/* The full entry is what an event changes. */
 		json_t *e;
 		int err = quire__mb_materialise(m, base, subject, &e, compact);
@@ -495,9 +529,11 @@ int quire_manifest_fold_text(json_t *m, struct quire_mbase *base, int64_t time_n
 {
 	/* What a commit keeps as text: a record's "deps", a run's "files". */
 	int k = compact ? quire_ev_parse(kind) : -1;
-	const char *key = k == QUIRE_EV_PRODUCED || k == QUIRE_EV_CACHED ? "deps"
-			  : k == QUIRE_EV_RUN_START			 ? "files"
-									 : NULL;
+	const char *key =
+		k == QUIRE_EV_PRODUCED || k == QUIRE_EV_CACHED || k == QUIRE_EV_ART_RESTORED
+			? "deps"
+		: k == QUIRE_EV_RUN_START ? "files"
+					  : NULL;
 	json_t *data = NULL;
 	if (text && (data = quire__mb_parse_keeping(text, len, key))) {
 		/* What was kept as text is checked once as a parser would: written as it is, a

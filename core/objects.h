@@ -82,6 +82,10 @@ int quire_record_bytes(const char *fp, const char *deps, size_t dlen, struct qui
 int quire_record_delta(struct quire_objs *o, const char *near, const char *fp, const char *deps,
 		       size_t dlen, struct quire_buf *out);
 
+/* A record this large goes into an event as a delta of the record the entry had, when that
+ * is much smaller: a collector's (the Book's at 10k is 918 KB). */
+#define QUIRE_RECORD_DELTA_MIN 4096
+
 /* The deps text (malloc'd, in *deps) of the record of fingerprint fp that delta makes of
  * record base in o: 0, QUIRE_ENOTFOUND (base not there), QUIRE_ECORRUPT (not a delta of it,
  * or the result is not fp's record). */

@@ -21,6 +21,8 @@
 #include "quire/project.h"
 #include "remote.h"
 #include "edit_internal.h"
+#include "manifest_internal.h"
+#include "objects.h"
 #include "util.h"
 #include "event.h"
 
@@ -186,12 +188,22 @@ int quire_rewind_impact(const char *root, const char *rev, json_t **out)
 	*out = NULL;
 	char *qdir = quire__xasprintf("%s/.quire", root), *current = NULL;
 	json_t *to = NULL, *from = NULL;
-	/* What the preview shows needs each artefact's digest, status and extension: read
-	 * from the revisions' indexes, not their whole manifests. */
-	int err = quire_revision_view(qdir, rev, &to);
-	if (!err && (err = quire_manifest_current(qdir, &current)) == QUIRE_ECONFLICT) {
-		/* Two lines of history: the rewind merges them first, so it starts from that. */
+	int err = quire_manifest_current(qdir, &current), got = 0;
+	/* Two lines of history: the rewind merges them first, so it starts from that. */
+	int merging = err == QUIRE_ECONFLICT;
+	if (merging) {
 		quire_error_clear();
+		err = 0;
+	}
+	/* What the preview shows: the artefacts that differ from the current revision, read
+	 * from the tree nodes that differ when both are in format 2; else each artefact's
+	 * digest, status and extension from the revisions' indexes, or read whole. */
+	if (!err && current && !merging &&
+	    (got = quire_revision_views_by_change(qdir, current, rev, 1, &from, &to)) < 0)
+		err = got;
+	if (!err && !got)
+		err = quire_revision_view(qdir, rev, &to);
+	if (!err && merging) {
 		struct quire_store *s = NULL;
 		if (quire_store_open(&s, qdir, 1))
 			quire_error_clear(); /* then the first head by name stands first */
@@ -204,7 +216,7 @@ int quire_rewind_impact(const char *root, const char *rev, json_t **out)
 			quire_error_clear(); /* a preview only: the first parent's record stands */
 		quire_project_free(mp);
 		quire_store_close(s);
-	} else if (!err && current) {
+	} else if (!err && current && !got) {
 		err = quire_revision_view(qdir, current, &from);
 	}
 	if (err)
@@ -265,17 +277,12 @@ static void put_names(struct quire_buf *b, const json_t *a, int quote, size_t ma
 	}
 }
 
-/* Checked under the lock, so no edit slips in between the check and the restore. */
-static int refuse_unrecorded(const char *root, const char *qdir, const json_t *to, const char *rev)
+/* Checked under the lock, so no edit slips in between the check and the restore; from is the
+ * current revision (its files). */
+static int refuse_unrecorded(const char *root, const char *qdir, const json_t *to,
+			     const json_t *from, const char *rev)
 {
-	char *current = NULL;
-	json_t *from = NULL;
-	if (quire_manifest_current(qdir, &current) ||
-	    (current && quire_manifest_load(qdir, current, &from)))
-		quire_error_clear();
-	free(current);
 	json_t *list = unrecorded_files(root, qdir, to, from);
-	json_decref(from);
 	int err = 0;
 	if (json_array_size(list)) {
 		struct quire_buf b = QUIRE_BUF_INIT;
@@ -293,22 +300,16 @@ static int refuse_unrecorded(const char *root, const char *qdir, const json_t *t
 	return err;
 }
 
-int quire_rewind(const char *root, const char *rev, const char *command, char *newrev,
-		 size_t revlen, json_t *notes)
+/* What rewinding to `to` needs that neither the store, the git history nor the shared cache
+ * has: an error naming it (nothing changed), else 0. */
+static int refuse_missing(const char *root, const char *qdir, const json_t *to, const char *rev)
 {
-	char *qdir = quire__xasprintf("%s/.quire", root);
-	json_t *to = NULL, *prev = NULL, *next = NULL;
-	struct quire_lock *lock = NULL;
-	struct quire_project *p = NULL;
-	int err = quire_manifest_load(qdir, rev, &to);
-	if (err)
-		goto out;
-	/* Everything the rewind needs must be in the store before anything changes. */
 	char *od = out_dir_of(root);
 	json_t *missing = missing_content(root, qdir, od, to);
 	free(od);
 	const json_t *mf = json_object_get(missing, "files"),
 		     *mo = json_object_get(missing, "outputs");
+	int err = 0;
 	if (json_array_size(mf) || json_array_size(mo)) {
 		struct quire_buf b = QUIRE_BUF_INIT;
 		if (json_array_size(mo))
@@ -334,46 +335,132 @@ int quire_rewind(const char *root, const char *rev, const char *command, char *n
 			rev, where, b.ptr, rev, rev);
 		free(where);
 		quire_buf_release(&b);
-		json_decref(missing);
-		goto out;
 	}
 	json_decref(missing);
+	return err;
+}
+
+/* The files of `to` that differ from those of `from`: path -> digest, null for one `to` has
+ * not. New reference. */
+static json_t *files_changed(const json_t *from, const json_t *to)
+{
+	const json_t *ff = json_object_get(from, "files"), *tf = json_object_get(to, "files");
+	json_t *ch = json_object(), *v;
+	const char *k;
+	json_object_foreach((json_t *)tf, k, v)
+		if (!json_equal(v, json_object_get(ff, k)))
+			json_object_set(ch, k, v);
+	json_object_foreach((json_t *)ff, k, v)
+		if (!json_object_get(tf, k))
+			json_object_set_new(ch, k, json_null());
+	return ch;
+}
+
+/* An entry read for an event with its record as kept text (a large one): the record as a
+ * delta of the record near (the entry it replaces had) when that can be made, else parsed. */
+static int record_for_event(struct quire_objs *o, const char *id, json_t *en, const char *near)
+{
+	const json_t *deps = json_object_get(en, "deps");
+	if (!json_is_string(deps))
+		return 0;
+	const char *text = json_string_value(deps), *fp = str(en, "fingerprint");
+	size_t len = json_string_length(deps);
+	struct quire_buf d = QUIRE_BUF_INIT;
+	json_t *dd = near && fp && quire_record_delta(o, near, fp, text, len, &d)
+			     ? json_pack("{s:s,s:s%}", "base", near, "delta", d.ptr, d.len)
+			     : NULL;
+	quire_buf_release(&d);
+	if (dd) {
+		json_object_set_new(en, "deps_delta", dd);
+		json_object_del(en, "deps");
+		return 0;
+	}
+	json_error_t je;
+	json_t *parsed = json_loadb(text, len, 0, &je);
+	if (!parsed)
+		return quire_error_set(QUIRE_ECORRUPT, "the dependency record of %s is invalid: %s",
+				       id, je.text);
+	json_object_set_new(en, "deps", parsed);
+	return 0;
+}
+
+/* A rewind by change (docs/design-notes.md, "A rewind by change"): revision.restored with
+ * rev's inputs and the files that differ from the current revision's (e->prev), then one
+ * artefact.restored per artefact whose entry differs (from, to: the two revisions' views by
+ * change): rev's entry, or null when rev has none. New reference in *out. */
+static int events_by_change(struct quire_edit *e, const char *rev, const json_t *from,
+			    const json_t *to, json_t **out)
+{
+	*out = NULL;
+	struct quire_objs *own = NULL, *o = quire__mbase_objs_or_open(e->base, e->p->qdir, &own);
+	struct quire_rev2_reader *r = NULL;
+	int err = !o ? (quire_error_code() ? quire_error_code() : QUIRE_EIO)
+		     : quire_rev2_reader_new(o, rev, &r);
+	const json_t *fa = json_object_get(from, "artefacts"),
+		     *ta = json_object_get(to, "artefacts");
+	json_t *events =
+		json_pack("[[s,n,{s:O,s:O,s:o}]]", quire_ev_name(QUIRE_EV_RESTORED), "from",
+			  json_object_get(to, "revision"), "inputs", json_object_get(to, "inputs"),
+			  "files_changed", files_changed(e->prev, to));
+	/* In the tree's order, so that each node on the way is read once. */
+	const char **ids =
+		quire__xcalloc(json_object_size(fa) + json_object_size(ta) + 1, sizeof(*ids));
+	size_t n = 0;
 	const char *k;
 	json_t *v;
-	json_t *events = json_pack(
-		"[[s,n,{s:O,s:O,s:O,s:O}]]", quire_ev_name(QUIRE_EV_RESTORED), "from",
-		json_object_get(to, "revision"), "artefacts", json_object_get(to, "artefacts"),
-		"inputs", json_object_get(to, "inputs"), "files", json_object_get(to, "files"));
-	/* out/ as the project names it now (its default when the files do not load: a rewind
-	 * may be what mends them). */
-	struct quire_project *cur_p = NULL, shell = { 0 };
-	if (quire_project_open(&cur_p, root)) {
-		quire_error_clear();
-		shell.root = (char *)root;
-		shell.qdir = qdir;
-		shell.out_dir = (char *)"out";
+	json_object_foreach((json_t *)ta, k, v)
+		ids[n++] = k;
+	json_object_foreach((json_t *)fa, k, v)
+		if (!json_object_get(ta, k))
+			ids[n++] = k;
+	qsort(ids, n, sizeof(*ids), quire__cmp_strp);
+	for (size_t i = 0; i < n && !err; i++) {
+		json_t *en = NULL;
+		if (json_object_get(ta, ids[i])) {
+			err = quire_rev2_reader_entry(r, ids[i], QUIRE_RECORD_DELTA_MIN, &en);
+			if (!err && !en)
+				err = quire_error_set(QUIRE_ECORRUPT,
+						      "revision %.12s: the entry of %s cannot be "
+						      "found in its tree",
+						      rev, ids[i]);
+			if (!err)
+				err = record_for_event(
+					o, ids[i], en,
+					str(json_object_get(fa, ids[i]), "fingerprint"));
+		}
+		if (!err)
+			json_array_append_new(
+				events, json_pack("[s,s,o]", quire_ev_name(QUIRE_EV_ART_RESTORED),
+						  ids[i], en ? en : json_null()));
+		else
+			json_decref(en);
 	}
-	struct quire_edit *e = NULL;
-	err = quire_edit_begin(&e, cur_p ? cur_p : &shell, command);
-	if (e && notes)
-		json_array_extend(notes, (json_t *)quire_edit_notes(e));
-	if (!err)
-		err = quire__edit_whole(e);
-	if (!err)
-		err = refuse_unrecorded(root, qdir, to, rev);
-	if (!err && !(err = quire_out_preflight(e->p, e->store, e->prev, NULL, NULL, 0)))
-		err = quire__edit_commit_events(e, events, newrev, revlen, &next);
-	if (e) {
-		prev = json_incref(e->prev);
-		lock = e->lock; /* held until out/ is written */
-		e->lock = NULL;
-		quire__edit_end(e, 0);
-	}
-	quire_project_free(cur_p);
-	json_decref(events);
+	free(ids);
+	quire_rev2_reader_free(r);
+	quire_objs_free(own);
 	if (err)
-		goto out;
-	/* Restore the files as they were at rev (only those that differ). */
+		json_decref(events);
+	else
+		*out = events;
+	return err;
+}
+
+/* An older quire's rewind, kept for a revision not in format 2 (or two lines of history):
+ * one revision.restored event with rev's artefacts and files whole. */
+static json_t *events_whole(const json_t *to)
+{
+	return json_pack("[[s,n,{s:O,s:O,s:O,s:O}]]", quire_ev_name(QUIRE_EV_RESTORED), "from",
+			 json_object_get(to, "revision"), "artefacts",
+			 json_object_get(to, "artefacts"), "inputs", json_object_get(to, "inputs"),
+			 "files", json_object_get(to, "files"));
+}
+
+/* Writes the project files of `to` that differ from what is on disk now. */
+static int restore_files(const char *root, const char *qdir, const json_t *to)
+{
+	const char *k;
+	json_t *v;
+	int err = 0;
 	json_object_foreach(json_object_get(to, "files"), k, v) {
 		char *now = digest_now(root, k);
 		int differs = !same(now, json_string_value(v));
@@ -392,18 +479,89 @@ int quire_rewind(const char *root, const char *rev, const char *command, char *n
 		free(path);
 		free(dir);
 		if (err)
-			goto out;
+			break;
 	}
-	if ((err = quire_project_open(&p, root)) == 0) {
+	return err;
+}
+
+int quire_rewind(const char *root, const char *rev, const char *command, char *newrev,
+		 size_t revlen, json_t *notes)
+{
+	char *qdir = quire__xasprintf("%s/.quire", root), *cur = NULL;
+	json_t *to = NULL, *from = NULL, *next = NULL, *events = NULL;
+	struct quire_project *p = NULL, *cur_p = NULL, shell = { 0 };
+	struct quire_edit *e = NULL;
+	/* Two format-2 revisions: only the artefacts that differ are read, checked and
+	 * committed; else rev is read whole. */
+	int err = quire_manifest_current(qdir, &cur), got = 0;
+	if (err == QUIRE_ECONFLICT) {
+		quire_error_clear(); /* the edit merges the two lines first */
+		err = 0;
+	}
+	if (!err && cur &&
+	    (got = quire_revision_views_by_change(qdir, cur, rev, 1, &from, &to)) < 0)
+		err = got;
+	if (!err && !got)
+		err = quire_manifest_load(qdir, rev, &to);
+	/* Everything the rewind needs must be in the store before anything changes. */
+	if (!err)
+		err = refuse_missing(root, qdir, to, rev);
+	if (err)
+		goto out;
+	/* out/ as the project names it now (its default when the files do not load: a rewind
+	 * may be what mends them). */
+	if (quire_project_open(&cur_p, root)) {
+		quire_error_clear();
+		shell.root = (char *)root;
+		shell.qdir = qdir;
+		shell.out_dir = (char *)"out";
+	}
+	err = quire_edit_begin(&e, cur_p ? cur_p : &shell, command);
+	if (e && notes)
+		json_array_extend(notes, (json_t *)quire_edit_notes(e));
+	if (!err && got && (!e->current || strcmp(e->current, cur))) {
+		/* Another line of history merged, or a commit in between: from what is current
+		 * now, checked again. */
+		json_decref(from);
+		json_decref(to);
+		from = to = NULL;
+		got = e->current
+			      ? quire_revision_views_by_change(qdir, e->current, rev, 1, &from, &to)
+			      : 0;
+		if (got < 0)
+			err = got;
+		else if (!got)
+			err = quire_manifest_load(qdir, rev, &to);
+		if (!err)
+			err = refuse_missing(root, qdir, to, rev);
+	}
+	if (!err && got)
+		err = events_by_change(e, rev, from, to, &events);
+	else if (!err && !(err = quire__edit_whole(e)))
+		events = events_whole(to);
+	if (!err)
+		err = refuse_unrecorded(root, qdir, to, e->prev, rev);
+	if (!err && !(err = quire_out_preflight(e->p, e->store, e->prev, e->base, NULL, 0)))
+		err = quire__edit_commit_events(e, events, newrev, revlen, &next);
+	json_decref(events);
+	/* Committed: the files as rev recorded them (only those that differ), then out/ from
+	 * the two revisions (their rows when the edit has them), still under the lock. */
+	if (!err)
+		err = restore_files(root, qdir, to);
+	if (!err && !(err = quire_project_open(&p, root))) {
 		size_t w, r;
-		err = quire_out_sync(p, next, prev, &w, &r);
+		err = e->base ? quire_out_sync_cached(p, e->store, next, e->base, e->prev, e->base,
+						      NULL, &w, &r)
+			      : quire_out_sync(p, next, e->prev, &w, &r);
 	}
 out:
+	quire__edit_end(e, 0);
+	quire_project_free(cur_p);
 	quire_project_free(p);
 	json_decref(to);
-	json_decref(prev);
+	json_decref(from);
 	json_decref(next);
-	quire_lock_release(lock);
+	free(cur);
 	free(qdir);
 	return err;
 }

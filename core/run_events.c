@@ -320,10 +320,6 @@ int quire_run__record(struct runner *r, const char *kind, const char *subject, c
 	return 0;
 }
 
-/* A dependency record this large goes into its event as a delta of the record the entry
- * had, when that is much smaller: a collector's (the Book's at 10k is 918 KB). */
-#define RECORD_DELTA_MIN 4096
-
 int quire_run__record_entry(struct runner *r, const char *kind, size_t i, const json_t *data,
 			    const char *deps, const char *ac_fp, const json_t *ac)
 {
@@ -331,7 +327,7 @@ int quire_run__record_entry(struct runner *r, const char *kind, size_t i, const 
 	size_t dlen = deps ? strlen(deps) : 0;
 	const char *fp = json_string_value(json_object_get(data, "fingerprint"));
 	const char *near = n->entry ? n->entry->fingerprint : NULL;
-	if (dlen < RECORD_DELTA_MIN || !fp || !near)
+	if (dlen < QUIRE_RECORD_DELTA_MIN || !fp || !near)
 		return quire_run__record(r, kind, n->id, data, deps, ac_fp, ac);
 	if (!r->objs_tried) {
 		/* None (a store in format 1, an index that cannot be opened): records whole. The

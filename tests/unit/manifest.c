@@ -495,6 +495,61 @@ static void test_fold_run_start(void **state)
 	json_decref(m);
 }
 
+/* A rewind's events, both shapes: an older quire's revision.restored replaces every artefact
+ * and file (a killed rewind it recorded is still committed so); this quire's names the files
+ * that differ, and each artefact that differs comes as artefact.restored (null: gone). */
+static void test_fold_rewind_shapes(void **state)
+{
+	(void)state;
+	json_t *m = quire_manifest_empty();
+	json_t *start = json_pack("{s:s,s:n,s:{s:s,s:s}}", "revision", "r2", "parent", "files",
+				  "inputs.yaml", D1, "prompts/a.md", D2);
+	quire_manifest_apply(m, 0, "run.start", NULL, start);
+	json_t *a = json_pack("{s:s,s:s,s:i}", "digest", D1, "status", "clean", "take", 1);
+	json_t *b = json_pack("{s:s,s:s,s:i}", "digest", D2, "status", "clean", "take", 2);
+	quire_manifest_apply(m, 0, "artefact.produced", "A", a);
+	quire_manifest_apply(m, 0, "artefact.produced", "B", b);
+	json_t *keep = json_deep_copy(json_object_get(json_object_get(m, "artefacts"), "A"));
+
+	/* This quire's: A stays as it is, B as it was, C gone, a file changed, one gone. */
+	json_t *c = json_pack("{s:s,s:s}", "digest", D2, "status", "clean");
+	quire_manifest_apply(m, 0, "artefact.produced", "C", c);
+	json_t *rs = json_pack("{s:s,s:{s:{s:s}},s:{s:s,s:n}}", "from", "r1", "inputs", "Tone",
+			       "value", "warm", "files_changed", "inputs.yaml", D2, "prompts/a.md");
+	quire_manifest_apply(m, 0, "revision.restored", NULL, rs);
+	json_t *bwas = json_pack("{s:s,s:s,s:i,s:[]}", "digest", D1, "status", "failed", "take", 1,
+				 "takes");
+	quire_manifest_apply(m, 0, "artefact.restored", "B", bwas);
+	quire_manifest_apply(m, 0, "artefact.restored", "C", json_null());
+	const json_t *arts = json_object_get(m, "artefacts");
+	assert_int_equal(json_object_size(arts), 2);
+	assert_true(json_equal(json_object_get(arts, "A"), keep));
+	assert_true(json_equal(json_object_get(arts, "B"), bwas));
+	assert_null(json_object_get(arts, "C"));
+	json_t *files = json_pack("{s:s}", "inputs.yaml", D2);
+	assert_true(json_equal(json_object_get(m, "files"), files));
+	assert_true(json_equal(json_object_get(m, "inputs"), json_object_get(rs, "inputs")));
+	assert_string_equal(json_string_value(json_object_get(m, "restored_from")), "r1");
+
+	/* An older quire's: the revision's artefacts and files whole. */
+	json_t *old = json_pack("{s:s,s:{s:O},s:{},s:{s:s}}", "from", "r0", "artefacts", "A", keep,
+				"inputs", "files", "prompts/a.md", D1);
+	quire_manifest_apply(m, 0, "revision.restored", NULL, old);
+	assert_true(json_equal(json_object_get(m, "artefacts"), json_object_get(old, "artefacts")));
+	assert_true(json_equal(json_object_get(m, "files"), json_object_get(old, "files")));
+	assert_string_equal(json_string_value(json_object_get(m, "restored_from")), "r0");
+	json_decref(old);
+	json_decref(files);
+	json_decref(bwas);
+	json_decref(rs);
+	json_decref(c);
+	json_decref(keep);
+	json_decref(a);
+	json_decref(b);
+	json_decref(start);
+	json_decref(m);
+}
+
 static void test_fold_artefacts(void **state)
 {
 	(void)state;
@@ -1056,6 +1111,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_names_by_digest, tu_setup_qdir,
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_fold_run_start, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_fold_rewind_shapes, tu_setup_qdir,
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_fold_artefacts, tu_setup_qdir,
 						tu_teardown_tmpdir),

@@ -17,6 +17,14 @@ int quire_revision_resolve(const char *qdir, const char *spec, char **rev);
  * index. New reference. QUIRE_ENOTFOUND, QUIRE_ECORRUPT. */
 int quire_revision_view(const char *qdir, const char *rev, json_t **out);
 
+/* Revisions a and b for comparing, each as its own keys, "inputs" (and "files" when files
+ * is non-zero) and "artefacts" holding only its entries that differ from the other's (as
+ * their leaves hold them: without records), read from the tree nodes that differ: 1 with *va
+ * and *vb set (new references), 0 when either is not a format-2 revision here (nothing set),
+ * or an error. What a diff, a rewind and its preview read. */
+int quire_revision_views_by_change(const char *qdir, const char *a, const char *b, int files,
+				   json_t **va, json_t **vb);
+
 /* Every revision, oldest first: [{revision, parent, created, message, produced, cached,
  * failed, edited, cost_micro, artefacts, restored_from?, recovered?}]; a revision file that
  * cannot be read is a row {revision, error}. New reference in *out. */

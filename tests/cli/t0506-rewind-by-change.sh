@@ -1,0 +1,91 @@
+#!/bin/bash
+# A rewind records only what differs from the current revision: one artefact.restored event
+# per artefact whose entry differs (a collector's large record as a delta of the one it
+# replaces, a removed instance as null), the inputs and the files that differ; the revision
+# is the one rewound to, entry for entry, out/ and the prompts are restored, and the preview
+# lists the same. Without the head's index the revision is folded whole, to the same result.
+. "$(dirname "$0")/lib.sh"
+mkdir p && cd p && mkdir prompts
+cat >blueprint.yaml <<'YAML'
+blueprint: rewinds
+inputs:
+  Count: { type: int, default: 300 }
+producers:
+  Scene:
+    foreach: { i: Count }
+    role: w
+    prompt: "prompts/scene-{{i}}.md"
+  Book:
+    role: book
+    prompt: prompts/book.md
+    uses: ["Scene[*]"]
+YAML
+printf 'quire: 1\nroles:\n  w: { provider: mock }\n  book: { provider: mock, params: { mode: echo } }\n' >quire.yaml
+echo "Count: 300" >inputs.yaml
+for i in $(seq 0 300); do echo "scene $i" >prompts/scene-$i.md; done
+printf '{{Scene[*] | join "\\n---\\n"}}\n' >prompts/book.md
+# The last run's events (a rewind is a run of its own): "kind subject bytes" per line.
+events() {
+	python3 - <<'PY'
+import sqlite3
+db = sqlite3.connect(".quire/quire.db")
+run = db.execute("SELECT max(run) FROM events").fetchone()[0]
+for k, s, n in db.execute("SELECT kind, subject, length(data) FROM events WHERE run = ? ORDER BY seq", (run,)):
+    print(k, s or "-", n or 0)
+PY
+}
+# The last run's revision.restored event's data, key $1, as JSON.
+restored() {
+	python3 - "$1" <<'PY'
+import json, sqlite3, sys
+db = sqlite3.connect(".quire/quire.db")
+run = db.execute("SELECT max(run) FROM events").fetchone()[0]
+d = db.execute("SELECT data FROM events WHERE run = ? AND kind = 'revision.restored'", (run,)).fetchone()[0]
+print(json.dumps(json.loads(d).get(sys.argv[1]), sort_keys=True))
+PY
+}
+# Revision N's artefacts, whole entries, as one line of JSON.
+arts() { python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["artefacts"],sort_keys=True))' "$(revjson "$1")"; }
+digest_of() { python3 -c 'import hashlib,sys; print("sha256:"+hashlib.sha256(open(sys.argv[1],"rb").read()).hexdigest())' "$1"; }
+
+run_q "a first build" 0 run
+cp out/Scene-7.md scene7.built
+echo "scene 7, darker" >prompts/scene-7.md
+run_q "one scene changed" 0 run
+check "makes it and the Book" out_has "2 produced"
+run_q "the preview" 0 rewind current~1 --preview
+check "lists the two artefacts" out_has "artefacts to change     2: Book Scene[7]"
+check "and the one file" out_has "files to restore        1: prompts/scene-7.md"
+run_q "rewinding the change" 0 rewind current~1 --yes
+events >ev.txt
+is "one event per artefact that differs" "$(awk '{print $1, $2}' ev.txt | tr '\n' ' ')" \
+	"run.start - revision.restored - artefact.restored Book artefact.restored Scene[7] run.end - "
+check "the Book's record is a delta, not its 300 names" test "$(awk '{print $3}' ev.txt | sort -n | tail -1)" -lt 4000
+check "not whole" test -z "$(restored artefacts | grep -v '^null$')"
+is "the files that differ" "$(restored files_changed)" "{\"prompts/scene-7.md\": \"$(digest_of prompts/scene-7.md)\"}"
+is "the revision's artefacts are the build's, entry for entry" "$(arts 3)" "$(arts 1)"
+check "out/ as built" cmp out/Scene-7.md scene7.built
+check "the prompt as built" grep -qx "scene 7" prompts/scene-7.md
+run_q "nothing to make" 0 plan --check
+run_q "fsck" 0 fsck
+
+run_q "one more scene" 0 edit --set Count=301
+run_q "made" 0 run
+check "out/ has it" test -f out/Scene-300.md
+run_q "rewinding past it" 0 rewind $(rev 3) --yes
+events >ev.txt
+check "the removed instance is null" grep -qx "artefact.restored Scene\[300\] 0" ev.txt
+is "the revision's artefacts are those rewound to" "$(arts 6)" "$(arts 3)"
+check "its out/ file is gone" test ! -e out/Scene-300.md
+check "inputs.yaml as it was" grep -qx "Count: 300" inputs.yaml
+run_q "nothing to make after it" 0 plan --check
+
+# Without the head's index (a pulled head before its first run), the edit reads the current
+# revision whole and folds the same events onto it.
+rm -f .quire/runs/*-index.tsv
+run_q "rewinding back without an index" 0 rewind $(rev 5) --yes
+is "the revision is the one rewound to" "$(arts 7)" "$(arts 5)"
+check "out/ has the scene again" test -f out/Scene-300.md
+run_q "nothing to make" 0 plan --check
+run_q "fsck at the end" 0 fsck
+done_testing
