@@ -89,6 +89,23 @@ int quire_blob_exists(const char *qdir, const char *digest)
 	return r;
 }
 
+void quire_blob_exists_many(const char *qdir, const char *const *digests, size_t n,
+			    unsigned char *has)
+{
+	const char **valid = quire__xcalloc(n + 1, sizeof(*valid));
+	for (size_t k = 0; k < n; k++)
+		valid[k] = digests[k] && quire_digest_valid(digests[k]) ? digests[k] : NULL;
+	quire__pack_has_many(qdir, valid, n, has);
+	for (size_t k = 0; k < n; k++) {
+		if (has[k] || !valid[k])
+			continue;
+		char *p = quire_blob_path(qdir, valid[k]);
+		has[k] = access(p, F_OK) == 0;
+		free(p);
+	}
+	free(valid);
+}
+
 /* Per shard directory ("ab"): what this set knows of it. */
 enum { SHARD_UNKNOWN, SHARD_TRUSTED, SHARD_CHECKING, SHARD_FAILED };
 

@@ -389,10 +389,10 @@ int quire__pack_get(const char *qdir, const char *digest, struct quire_buf *buf,
 	return err;
 }
 
-void quire__pack_get_many(const char *qdir, const char *const *digests, size_t n, size_t cap,
-			  struct quire_buf *const *bufs, int *errs)
+/* Under P.mu: one read transaction for a group of reads (a statement outside a transaction
+ * takes SQLite's locks and gives them back, two system calls each): 1 when begun here. */
+static int read_begin_locked(const char *qdir)
 {
-	pthread_mutex_lock(&P.mu);
 	int began = 0;
 	if (open_locked(qdir, 0) == 0 && P.db) {
 		/* A batch SQLite rolled back is put in again first (as step_key would). */
@@ -405,6 +405,21 @@ void quire__pack_get_many(const char *qdir, const char *const *digests, size_t n
 			began = 1;
 	}
 	quire_error_clear();
+	return began;
+}
+
+static void read_end_locked(int began)
+{
+	/* A read transaction left open would keep every later write out of this connection. */
+	if (began && sqlite3_exec(P.db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		sqlite3_exec(P.db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+void quire__pack_get_many(const char *qdir, const char *const *digests, size_t n, size_t cap,
+			  struct quire_buf *const *bufs, int *errs)
+{
+	pthread_mutex_lock(&P.mu);
+	int began = read_begin_locked(qdir);
 	for (size_t k = 0; k < n; k++) {
 		int rc = step_key(qdir, &P.get, digests[k], 0);
 		if (rc == SQLITE_ROW) {
@@ -418,9 +433,22 @@ void quire__pack_get_many(const char *qdir, const char *const *digests, size_t n
 		if (P.get)
 			sqlite3_reset(P.get);
 	}
-	/* A read transaction left open would keep every later write out of this connection. */
-	if (began && sqlite3_exec(P.db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		sqlite3_exec(P.db, "ROLLBACK", NULL, NULL, NULL);
+	read_end_locked(began);
+	pthread_mutex_unlock(&P.mu);
+}
+
+void quire__pack_has_many(const char *qdir, const char *const *digests, size_t n,
+			  unsigned char *has)
+{
+	pthread_mutex_lock(&P.mu);
+	int began = read_begin_locked(qdir);
+	for (size_t k = 0; k < n; k++) {
+		has[k] = digests[k] && step_key(qdir, &P.has, digests[k], 0) == SQLITE_ROW;
+		if (P.has)
+			sqlite3_reset(P.has);
+	}
+	quire_error_clear(); /* unreadable answers "not here": the files beside are asked */
+	read_end_locked(began);
 	pthread_mutex_unlock(&P.mu);
 }
 

@@ -28,6 +28,11 @@ int quire__pack_get(const char *qdir, const char *digest, struct quire_buf *buf,
 void quire__pack_get_many(const char *qdir, const char *const *digests, size_t n, size_t cap,
 			  struct quire_buf *const *bufs, int *errs);
 
+/* Whether the pack holds each of digests[0, n) (has[k] 1 or 0; a NULL digest is 0), under one
+ * lock and in one read transaction. Leaves no error message. */
+void quire__pack_has_many(const char *qdir, const char *const *digests, size_t n,
+			  unsigned char *has);
+
 /* Stores data under digest (which the caller computed); replace writes over a copy already
  * there (a damaged one), else that copy is kept. Creates the pack on first use. */
 int quire__pack_put(const char *qdir, const char *digest, const void *data, size_t len,

@@ -2,6 +2,7 @@
  * revision (history stays append-only). */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -36,18 +37,46 @@ static int same(const char *a, const char *b)
 	return (!a && !b) || (a && b && !strcmp(a, b));
 }
 
-/* Digest of a project file now, or NULL (missing): malloc'd. */
-static char *digest_now(const char *root, const char *rel)
+/* The project's files as they are now, each hashed once per command (the preview and the
+ * rewind compare every file a revision recorded, 10,000 at 10k), through the store's stat
+ * cache when one is open. */
+struct now {
+	const char *root;
+	struct quire_store *store; /* NULL: every file is hashed */
+	json_t *memo;		   /* rel -> digest, or null when it cannot be read */
+};
+
+static struct now now_open(const char *root, struct quire_store *store)
 {
-	char *path = quire__xasprintf("%s/%s", root, rel);
+	return (struct now){ root, store, json_object() };
+}
+
+static void now_close(struct now *n)
+{
+	json_decref(n->memo);
+	n->memo = NULL;
+}
+
+/* Digest of project file rel now, or NULL (missing): owned by n. */
+static const char *digest_now(struct now *n, const char *rel)
+{
+	json_t *v = json_object_get(n->memo, rel);
+	if (v)
+		return json_string_value(v);
+	char *path = quire__xasprintf("%s/%s", n->root, rel);
 	struct quire_digest d;
-	int err = quire_hash_file(path, &d, NULL);
+	struct stat st;
+	int ok = stat(path, &st) == 0;
+	if (ok && !(n->store && quire_store_stat_get(n->store, rel, (int64_t)st.st_size,
+						     (int64_t)st.st_mtim.tv_sec * 1000000000 +
+							     st.st_mtim.tv_nsec,
+						     (int64_t)st.st_ino, &d)))
+		ok = !quire_hash_file(path, &d, NULL);
+	quire_error_clear();
 	free(path);
-	if (err) {
-		quire_error_clear();
-		return NULL;
-	}
-	return quire__xstrdup(d.s);
+	v = ok ? json_string(d.s) : json_null();
+	json_object_set_new(n->memo, rel, v);
+	return json_string_value(v);
 }
 
 /* Puts project file rel into the store when its content has digest d: 1 when it is there. */
@@ -64,14 +93,14 @@ static int store_file(const char *root, const char *qdir, const char *rel, const
 /* Files rewinding to `to` would overwrite whose content now no revision recorded and the
  * store does not hold: the writer's unrun edits, which a rewind must not destroy. What the
  * current revision (from) recorded is recorded, also in a clone whose store never held it. */
-static json_t *unrecorded_files(const char *root, const char *qdir, const json_t *to,
+static json_t *unrecorded_files(struct now *n, const char *qdir, const json_t *to,
 				const json_t *from)
 {
 	json_t *list = json_array();
-	const char *id;
+	const char *id, *root = n->root;
 	json_t *e;
 	json_object_foreach(json_object_get(to, "files"), id, e) {
-		char *now = digest_now(root, id);
+		const char *now = digest_now(n, id);
 		const char *was =
 			json_string_value(json_object_get(json_object_get(from, "files"), id));
 		/* What the current revision recorded but no store holds (a clone's, a blob
@@ -80,7 +109,6 @@ static json_t *unrecorded_files(const char *root, const char *qdir, const json_t
 		if (now && !same(now, json_string_value(e)) && !quire_blob_exists(qdir, now) &&
 		    (!same(now, was) || !store_file(root, qdir, id, now)))
 			json_array_append_new(list, json_string(id));
-		free(now);
 	}
 	return list;
 }
@@ -118,14 +146,26 @@ static char *from_remote(const char *root, const char *qdir, const char **digest
 static json_t *missing_content(const char *root, const char *qdir, const char *out_dir,
 			       const json_t *to)
 {
-	const char **paths = NULL, **digests = NULL, **names = NULL;
-	size_t n = 0, alloc = 0;
+	const json_t *tf = json_object_get(to, "files"), *ta = json_object_get(to, "artefacts");
+	/* Asked of the store all at once (10,000 files at 10k), files first. */
+	size_t nall = json_object_size(tf) + json_object_size(ta), at = 0;
+	const char **all = quire__xcalloc(nall + 1, sizeof(*all));
+	unsigned char *here = quire__xcalloc(nall + 1, 1);
 	const char *k;
 	json_t *v;
-	json_object_foreach(json_object_get(to, "files"), k, v) {
+	json_object_foreach((json_t *)tf, k, v)
+		all[at++] = json_string_value(v);
+	json_object_foreach((json_t *)ta, k, v)
+		all[at++] = str(v, "digest");
+	quire_blob_exists_many(qdir, all, nall, here);
+	const char **paths = NULL, **digests = NULL, **names = NULL;
+	size_t n = 0, alloc = 0;
+	at = 0;
+	json_object_foreach((json_t *)tf, k, v) {
 		const char *d = json_string_value(v);
+		int has = here[at++];
 		/* The file as it is now may be the recorded one (a clone's). */
-		if (!d || quire_blob_exists(qdir, d) || store_file(root, qdir, k, d))
+		if (!d || has || store_file(root, qdir, k, d))
 			continue;
 		QUIRE_GROW(paths, alloc, n + 1);
 		digests = quire__xrealloc(digests, alloc * sizeof(*digests));
@@ -135,9 +175,9 @@ static json_t *missing_content(const char *root, const char *qdir, const char *o
 		digests[n++] = d;
 	}
 	size_t nfiles = n;
-	json_object_foreach(json_object_get(to, "artefacts"), k, v) {
+	json_object_foreach((json_t *)ta, k, v) {
 		const char *d = str(v, "digest");
-		if (!d || quire_blob_exists(qdir, d))
+		if (here[at++] || !d)
 			continue;
 		QUIRE_GROW(paths, alloc, n + 1);
 		digests = quire__xrealloc(digests, alloc * sizeof(*digests));
@@ -148,6 +188,8 @@ static json_t *missing_content(const char *root, const char *qdir, const char *o
 		names[n] = quire__xstrdup(k);
 		digests[n++] = d;
 	}
+	free(all);
+	free(here);
 	unsigned char *found = quire__xcalloc(n + 1, 1);
 	quire__git_adopt(root, qdir, paths, digests, n, found);
 	char *why = from_remote(root, qdir, digests, n, found);
@@ -240,20 +282,23 @@ int quire_rewind_impact(const char *root, const char *rev, json_t **out)
 	const char *id;
 	json_t *e;
 	json_t *files = json_array();
-	json_object_foreach(json_object_get(to, "files"), id, e) {
-		char *now = digest_now(root, id);
-		if (!same(now, json_string_value(e)))
+	struct quire_store *ro = NULL;
+	if (quire_store_open(&ro, qdir, 1))
+		quire_error_clear(); /* then every file is hashed */
+	struct now n = now_open(root, ro);
+	json_object_foreach(json_object_get(to, "files"), id, e)
+		if (!same(digest_now(&n, id), json_string_value(e)))
 			json_array_append_new(files, json_string(id));
-		free(now);
-	}
 	char *od = out_dir_of(root);
 	*out = json_pack("{s:O,s:O,s:{s:o,s:o,s:o},s:o,s:o,s:o,s:o}", "from",
 			 json_object_get(from, "revision"), "to", json_object_get(to, "revision"),
 			 "artefacts", "changed", changed, "added", added, "removed", removed,
 			 "inputs", inputs, "files", files, "unrecorded",
-			 unrecorded_files(root, qdir, to, from), "missing",
+			 unrecorded_files(&n, qdir, to, from), "missing",
 			 missing_content(root, qdir, od, to));
 	free(od);
+	now_close(&n);
+	quire_store_close(ro);
 out:
 	json_decref(to);
 	json_decref(from);
@@ -279,10 +324,10 @@ static void put_names(struct quire_buf *b, const json_t *a, int quote, size_t ma
 
 /* Checked under the lock, so no edit slips in between the check and the restore; from is the
  * current revision (its files). */
-static int refuse_unrecorded(const char *root, const char *qdir, const json_t *to,
-			     const json_t *from, const char *rev)
+static int refuse_unrecorded(struct now *n, const char *qdir, const json_t *to, const json_t *from,
+			     const char *rev)
 {
-	json_t *list = unrecorded_files(root, qdir, to, from);
+	json_t *list = unrecorded_files(n, qdir, to, from);
 	int err = 0;
 	if (json_array_size(list)) {
 		struct quire_buf b = QUIRE_BUF_INIT;
@@ -456,16 +501,13 @@ static json_t *events_whole(const json_t *to)
 }
 
 /* Writes the project files of `to` that differ from what is on disk now. */
-static int restore_files(const char *root, const char *qdir, const json_t *to)
+static int restore_files(struct now *n, const char *qdir, const json_t *to)
 {
-	const char *k;
+	const char *k, *root = n->root;
 	json_t *v;
 	int err = 0;
 	json_object_foreach(json_object_get(to, "files"), k, v) {
-		char *now = digest_now(root, k);
-		int differs = !same(now, json_string_value(v));
-		free(now);
-		if (!differs)
+		if (same(digest_now(n, k), json_string_value(v)))
 			continue;
 		struct quire_buf b = QUIRE_BUF_INIT;
 		char *path = quire__xasprintf("%s/%s", root, k), *dir = quire__xstrdup(path);
@@ -539,15 +581,18 @@ int quire_rewind(const char *root, const char *rev, const char *command, char *n
 		err = events_by_change(e, rev, from, to, &events);
 	else if (!err && !(err = quire__edit_whole(e)))
 		events = events_whole(to);
+	/* What the files are now, through the store's stat cache: hashed once for both. */
+	struct now n = now_open(root, e ? e->store : NULL);
 	if (!err)
-		err = refuse_unrecorded(root, qdir, to, e->prev, rev);
+		err = refuse_unrecorded(&n, qdir, to, e->prev, rev);
 	if (!err && !(err = quire_out_preflight(e->p, e->store, e->prev, e->base, NULL, 0)))
 		err = quire__edit_commit_events(e, events, newrev, revlen, &next);
 	json_decref(events);
 	/* Committed: the files as rev recorded them (only those that differ), then out/ from
 	 * the two revisions (their rows when the edit has them), still under the lock. */
 	if (!err)
-		err = restore_files(root, qdir, to);
+		err = restore_files(&n, qdir, to);
+	now_close(&n);
 	if (!err && !(err = quire_project_open(&p, root))) {
 		size_t w, r;
 		err = e->base ? quire_out_sync_cached(p, e->store, next, e->base, e->prev, e->base,

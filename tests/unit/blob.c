@@ -217,6 +217,20 @@ static void test_blob_set_answers_like_exists(void **state)
 			*c = (char)(*c - 'a' + 'A');
 	assert_int_equal(quire_blob_set_has(s, upper), quire_blob_exists(".quire", upper));
 	quire_blob_set_free(s);
+	/* And quire_blob_exists_many, asked them all at once (a rewind's store check). */
+	const char *all[46];
+	unsigned char has[46];
+	for (int k = 0; k < 40; k++)
+		all[k] = d[k].s;
+	const char *odd[] = {
+		"sha256:" HELLO_HEX, "sha256:xyz", "../../etc/passwd", upper, NULL, d[3].s
+	};
+	memcpy(all + 40, odd, sizeof(odd));
+	memset(has, 7, sizeof(has));
+	quire_blob_exists_many(".quire", all, 46, has);
+	for (int k = 0; k < 46; k++)
+		assert_int_equal(has[k], all[k] && quire_blob_exists(".quire", all[k]));
+	assert_int_equal(has[3] + has[7] + has[45], 2);
 	/* No store at all: nothing exists. */
 	const char *one[] = { d[0].s };
 	s = quire_blob_set_new("no-such-dir/.quire", one, 1);

@@ -45,6 +45,11 @@ int quire_blob_check_dirs(const char *qdir);
 /* 1 when the blob exists. */
 int quire_blob_exists(const char *qdir, const char *digest);
 
+/* The same for digests[0, n) at once (has[k] 1 or 0; NULL or invalid digests are 0): the
+ * packed ones asked in one read transaction, then the others' files. */
+void quire_blob_exists_many(const char *qdir, const char *const *digests, size_t n,
+			    unsigned char *has);
+
 /* Stores bytes; fills *out with their digest. Writes temp + rename (durable after the next
  * quire_fs_sync_fs, which every commit does before its manifest); a blob that already exists is
  * left as it is. */
