@@ -11,7 +11,9 @@ alternating the tools (the order rotates from one repetition to the next):
   scene      prompts/scene-0-0.md gets new content              exactly 2 steps (scene, book)
   outline    prompts/outline.md gets new content                every step runs
 
-and, for quire alone: the same graph on the mock provider (a full run, with the manifest
+and, for quire alone: the readers of history on the revisions those rows made (the log, one
+artefact, the last diff, a rewind's preview; a rewind of the last change and back, with the
+bytes it adds), the same graph on the mock provider (a full run, with the manifest
 commit), peak RSS, SHA-256 throughput of quire's own file hashing on a 1 GiB file against
 `openssl dgst -sha256`, a concurrency run (200 mock jobs x 100 ms at -j16 against the ideal
 time) and, when both 10k and 100k are measured, the 100k/10k growth of plan and no-op run.
@@ -27,6 +29,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -286,6 +289,12 @@ def bench_size(n, args, runner, tmp, deadline):
     if "quire" in tools:
         revb = revision_bytes(tools["quire"], args, runner, tmp)
 
+    # reading history (the log, one artefact, a diff, a rewind's preview), and a rewind of
+    # the last scene change and back: on the revisions the scene rows made
+    hist = None
+    if "quire" in tools:
+        hist = history_rows(tools["quire"], runner, max(1, args.repeat))
+
     # the outline changed: everything re-runs
     for k in range(args.repeat_full):
         if k and out_of_time("outline"):
@@ -332,7 +341,7 @@ def bench_size(n, args, runner, tmp, deadline):
     discard(d)
     return {"size": n, "steps": steps, "book": g["quire_book"], "median": med, "count": cnt,
             "rss_kib": rss, "rss_rows": rss_rows, "notes": notes, "disk": disk,
-            "revbytes": revb}
+            "revbytes": revb, "history": hist}
 
 
 # What git is given of a store: everything but the local files .gitignore leaves out.
@@ -399,6 +408,48 @@ def revision_bytes(tool, args, runner, tmp):
         "quire.db %d), %d to git after gc"
         % (res["quire"], res["blobs"], res["net"], res["pack"], res["db"], res["git"]))
     return res
+
+
+# What history_rows measures: key, the command's arguments after `quire`, its row's name.
+HISTORY = (("log", ["log"], "`quire log`"),
+           ("inspect", ["inspect", "Scene[0][1]"], "one artefact, `quire inspect 'Scene[0][1]'`"),
+           ("diff", ["diff", "current~1", "current"], "the last change, `quire diff`"),
+           ("preview", ["rewind", "current~1", "--preview"],
+            "a rewind's preview, `rewind current~1 --preview`"))
+
+
+def history_rows(tool, runner, repeat):
+    """The readers of history on the revisions the scene rows made (issue 17, point 3): each
+    of HISTORY `repeat` times (median seconds, largest peak RSS), then the last scene change
+    undone with `rewind current~1 --yes` and done again the same way (both timed), with what
+    the first rewind added to .quire besides blobs (a revision that costs what it changed)."""
+    res = {}
+
+    def timed(key, argv):
+        secs, _, _, rss = runner.run([tool.quire] + argv, tool.d)
+        res.setdefault(key, []).append((secs, rss))
+    for _ in range(repeat):
+        for key, argv, _ in HISTORY:
+            timed(key, argv)
+    q = os.path.join(tool.d, ".quire")
+
+    def settled():
+        # quire.db's write-ahead log folded in first: its size is pages written, not held
+        db = sqlite3.connect(os.path.join(q, "quire.db"))
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.close()
+        return store_disk(q)["content"], part_bytes(q).get("blobs", 0)
+    c0, b0 = settled()
+    timed("rewind", ["rewind", "current~1", "--yes"])
+    c1, b1 = settled()
+    added = (c1 - c0) - (b1 - b0)
+    timed("rewind", ["rewind", "current~1", "--yes"])
+    out = {k: (statistics.median(x[0] for x in v), max(x[1] for x in v)) for k, v in res.items()}
+    log("  history: " + ", ".join("%s %.3f s %.1f MiB" % (k, v[0], v[1] / 1024.0)
+                                  for k, v in out.items())
+        + "; the rewind added %d bytes besides blobs" % added)
+    out["rewind_bytes"] = added
+    return out
 
 
 def store_disk(qdir):
@@ -660,6 +711,42 @@ def report(results, hashr, conc, args):
         if fl:
             lines.append("| file-system floor of that run, bench/fsfloor.c (s) | %s | %s | "
                          "ninja no-op %s s | %s | - |" % (sz(r), fmt_s(fl), fmt_s(nj), fmt_ratio(fl, nj)))
+    for r in results:
+        h = r.get("history")
+        if not h:
+            continue
+        nj = r["median"].get(("noop-run", "ninja"))
+        sc = r["median"].get(("scene", "quire"))
+        for key, _, name in HISTORY + (("rewind", None, "a rewind of one scene's change, and back"),):
+            if key not in h:
+                continue
+            secs, rss = h[key]
+            target, v = "-", "-"
+            if key == "log" and r["size"] >= 100000:
+                ok = secs < 0.1 and rss <= 32 * 1024
+                v = "< 0.1 s, <= 32 MiB " + ("PASS" if ok else "FAIL")
+                if not ok:
+                    fails.append("the log at %d: %.3f s, %.1f MiB (target < 0.1 s, 32 MiB)"
+                                 % (r["size"], secs, rss / 1024.0))
+            if key == "inspect" and nj:
+                target = "ninja no-op %s s" % fmt_s(nj)
+                v = "<= 1.0x " + ("PASS" if secs <= nj else "FAIL")
+                if secs > nj:
+                    fails.append("one artefact's provenance at %d: %.2fx ninja's no-op"
+                                 % (r["size"], secs / nj))
+            if key in ("preview", "rewind") and sc:
+                target = "quire, one scene %s s" % fmt_s(sc)
+            lines.append("| %s (s; peak MiB) | %s | %s; %.1f | %s | %s | %s |"
+                         % (name, sz(r), fmt_s(secs), rss / 1024.0, target,
+                            fmt_ratio(secs, nj if key == "inspect" else
+                                      sc if key in ("preview", "rewind") else None), v))
+        if "rewind_bytes" in h:
+            ok = h["rewind_bytes"] <= 64 * 1024
+            if not ok:
+                fails.append("a rewind of one scene at %d adds %d bytes besides blobs "
+                             "(target <= 64 KB)" % (r["size"], h["rewind_bytes"]))
+            lines.append("| bytes that rewind adds to `.quire` besides blobs | %s | %d | - | - | "
+                         "<= 64 KB %s |" % (sz(r), h["rewind_bytes"], "PASS" if ok else "FAIL"))
     by = {r["size"]: r for r in results}
     if 10000 in by and 100000 in by:
         for scen in ("noop-plan", "noop-run"):
