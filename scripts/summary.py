@@ -33,7 +33,9 @@ for path in sys.argv[1:]:
                 skipped += 1
             else:
                 passed += 1
-    log = os.path.join(os.path.dirname(path), "testlog.json")
+    # meson's JSON log beside its JUnit one (testlog-valgrind.json for a --setup valgrind run)
+    log = (path[: -len(".junit.xml")] + ".json" if path.endswith(".junit.xml")
+           else os.path.join(os.path.dirname(path), "testlog.json"))
     try:
         with open(log) as f:
             for line in f:
