@@ -208,7 +208,7 @@ void quire_edit_abort(struct quire_edit *e)
 	quire__edit_end(e, 1);
 }
 
-int quire__edit_commit_events(struct quire_edit *e, const json_t *events, char *rev, size_t revlen,
+int quire__edit_commit_events(struct quire_edit *e, json_t *events, char *rev, size_t revlen,
 			      json_t **next)
 {
 	const char *qdir = e->p->qdir;
@@ -224,6 +224,7 @@ int quire__edit_commit_events(struct quire_edit *e, const json_t *events, char *
 	 * full disk) leaves no run for recovery to commit as half an edit. */
 	if ((err = quire_store_begin(e->store))) {
 		free(start_text);
+		json_decref(events);
 		return err;
 	}
 	err = quire_store_run_start_in(e->store, name, e->current, e->command, start_text, &run);
@@ -241,6 +242,8 @@ int quire__edit_commit_events(struct quire_edit *e, const json_t *events, char *
 		err = quire_store_event(e->store, run, quire_ev_name(QUIRE_EV_RUN_END), NULL, NULL);
 	if (!err)
 		err = quire_store_commit(e->store);
+	/* In the store now: the fold reads them from there (a rewind's can be every entry). */
+	json_decref(events);
 	if (err) {
 		quire_store_rollback(e->store);
 		return err;
@@ -259,7 +262,7 @@ int quire__edit_commit_events(struct quire_edit *e, const json_t *events, char *
 int quire_edit_finish(struct quire_edit *e, char *rev, size_t revlen)
 {
 	json_t *next = NULL;
-	const json_t *events = e->events;
+	json_t *events = e->events;
 	rev[0] = '\0';
 	if (!json_array_size(events)) {
 		/* No revision: what it changed (prompt files) is for the next run to read. */
@@ -285,7 +288,7 @@ int quire_edit_finish(struct quire_edit *e, char *rev, size_t revlen)
 	if (!err)
 		err = quire__run_snapshot(p, NULL, NULL);
 	if (!err)
-		err = quire__edit_commit_events(e, events, rev, revlen, &next);
+		err = quire__edit_commit_events(e, json_incref(events), rev, revlen, &next);
 	if (err && !next) {
 		/* Nothing was committed: the files go back as they were. */
 		rev[0] = '\0';

@@ -48,9 +48,10 @@ struct quire_edit {
 	json_t *notes; /* what merging two lines of history first has to say */
 };
 
-/* Commits events as the next revision on top of the current one; *next gets the new
- * manifest. Nothing is checked of out/ here (callers preflight). */
-int quire__edit_commit_events(struct quire_edit *e, const json_t *events, char *rev, size_t revlen,
+/* Commits events (consumed: let go once they are in the store, before the fold) as the next
+ * revision on top of the current one; *next gets the new manifest. Nothing is checked of
+ * out/ here (callers preflight). */
+int quire__edit_commit_events(struct quire_edit *e, json_t *events, char *rev, size_t revlen,
 			      json_t **next);
 
 /* Makes e->prev the current revision's whole manifest (a rewind's event is folded onto the

@@ -413,12 +413,18 @@ struct idiff {
 struct idlist {
 	struct idiff *v;
 	size_t n, a;
+	json_t *(*keep)(const json_t *e); /* what is held of an entry (NULL: all of it) */
 };
+
+static json_t *kept(const struct idlist *l, const json_t *e)
+{
+	return !e ? NULL : l->keep ? l->keep(e) : json_incref((json_t *)e);
+}
 
 static void idlist_add(struct idlist *l, char *id, const json_t *a, const json_t *b)
 {
 	quire__grow((void **)&l->v, &l->a, l->n + 1, sizeof(*l->v));
-	l->v[l->n++] = (struct idiff){ id, json_incref((json_t *)a), json_incref((json_t *)b) };
+	l->v[l->n++] = (struct idiff){ id, kept(l, a), kept(l, b) };
 }
 
 /* The ids under two nodes' items (either side may lack a key) whose entries differ: only the
@@ -678,11 +684,19 @@ int quire_rev2_diff_entries(struct quire_objs *o, const char *a, const char *b,
 					 const json_t *eb),
 			    void *ud)
 {
+	return quire_rev2_diff_kept(o, a, b, NULL, visit, ud);
+}
+
+int quire_rev2_diff_kept(struct quire_objs *o, const char *a, const char *b,
+			 json_t *(*keep)(const json_t *e),
+			 int (*visit)(void *ud, const char *id, const json_t *ea, const json_t *eb),
+			 void *ud)
+{
 	json_t *ra = NULL, *rb = NULL, *ia, *ib;
 	int err = root_of(o, a, &ra, &ia);
 	if (!err)
 		err = root_of(o, b, &rb, &ib);
-	struct idlist ids = { 0 };
+	struct idlist ids = { .keep = keep };
 	for (int side = 0; side < 2 && !err; side++) {
 		const char *name;
 		json_t *v;
@@ -716,6 +730,13 @@ struct id_visit {
 	void *ud;
 };
 
+/* Nothing of an entry is held for a diff of ids alone. */
+static json_t *keep_nothing(const json_t *e)
+{
+	(void)e;
+	return NULL;
+}
+
 static int visit_id(void *ud, const char *id, const json_t *ea, const json_t *eb)
 {
 	(void)ea;
@@ -728,5 +749,5 @@ int quire_rev2_diff(struct quire_objs *o, const char *a, const char *b,
 		    int (*visit)(void *ud, const char *id), void *ud)
 {
 	struct id_visit v = { visit, ud };
-	return quire_rev2_diff_entries(o, a, b, visit_id, &v);
+	return quire_rev2_diff_kept(o, a, b, keep_nothing, visit_id, &v);
 }

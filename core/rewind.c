@@ -577,16 +577,21 @@ int quire_rewind(const char *root, const char *rev, const char *command, char *n
 		if (!err)
 			err = refuse_missing(root, qdir, to, rev);
 	}
-	if (!err && got)
-		err = events_by_change(e, rev, from, to, &events);
-	else if (!err && !(err = quire__edit_whole(e)))
+	if (!err && got && !(err = events_by_change(e, rev, from, to, &events))) {
+		/* Their entries are in the events now; what follows reads the files alone. */
+		json_object_del(to, "artefacts");
+		json_object_del(from, "artefacts");
+	} else if (!err && !got && !(err = quire__edit_whole(e))) {
 		events = events_whole(to);
+	}
 	/* What the files are now, through the store's stat cache: hashed once for both. */
 	struct now n = now_open(root, e ? e->store : NULL);
 	if (!err)
 		err = refuse_unrecorded(&n, qdir, to, e->prev, rev);
-	if (!err && !(err = quire_out_preflight(e->p, e->store, e->prev, e->base, NULL, 0)))
+	if (!err && !(err = quire_out_preflight(e->p, e->store, e->prev, e->base, NULL, 0))) {
 		err = quire__edit_commit_events(e, events, newrev, revlen, &next);
+		events = NULL;
+	}
 	json_decref(events);
 	/* Committed: the files as rev recorded them (only those that differ), then out/ from
 	 * the two revisions (their rows when the edit has them), still under the lock. */

@@ -26,6 +26,21 @@ static json_t *normalised(const json_t *arts)
 	return json_deep_copy(arts);
 }
 
+/* What a diff holds of an entry in the test below: its status alone. */
+static json_t *keep_status(const json_t *e)
+{
+	json_t *v = json_object();
+	if (json_object_get(e, "status"))
+		json_object_set(v, "status", json_object_get(e, "status"));
+	return v;
+}
+
+static int collect_pair(void *ud, const char *id, const json_t *ea, const json_t *eb)
+{
+	json_array_append_new(ud, json_pack("[s,O?,O?]", id, ea, eb));
+	return 0;
+}
+
 static int collect(void *ud, const char *id)
 {
 	json_array_append_new(ud, json_string(id));
@@ -338,6 +353,19 @@ static void test_one_change_costs_a_path(void **state)
 	assert_int_equal(quire_rev2_diff(o, r2, r3, collect, ids), 0);
 	assert_int_equal(json_array_size(ids), 1);
 	assert_string_equal(json_string_value(json_array_get(ids, 0)), "Scene[300][0]");
+	json_decref(ids);
+	/* Holding only what keep makes of each entry (the side without the id: null). */
+	ids = json_array();
+	assert_int_equal(quire_rev2_diff_kept(o, r2, r3, keep_status, collect_pair, ids), 0);
+	json_t *want = json_pack("[[s,n,{s:s}]]", "Scene[300][0]", "status", "clean");
+	assert_true(json_equal(ids, want));
+	json_decref(want);
+	json_decref(ids);
+	ids = json_array();
+	assert_int_equal(quire_rev2_diff_kept(o, r1, r2, keep_status, collect_pair, ids), 0);
+	assert_int_equal(json_array_size(ids), 1);
+	assert_int_equal(json_object_size(json_array_get(json_array_get(ids, 0), 1)), 1);
+	assert_int_equal(json_object_size(json_array_get(json_array_get(ids, 0), 2)), 1);
 	json_decref(ids);
 	/* The same revisions made from their parents' trees and the changes: one entry, an
 	 * index crossing a power of 16 and back (the widths shrink again), a producer removed

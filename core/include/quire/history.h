@@ -18,8 +18,8 @@ int quire_revision_resolve(const char *qdir, const char *spec, char **rev);
 int quire_revision_view(const char *qdir, const char *rev, json_t **out);
 
 /* Revisions a and b for comparing, each as its own keys, "inputs" (and "files" when files
- * is non-zero) and "artefacts" holding only its entries that differ from the other's (as
- * their leaves hold them: without records), read from the tree nodes that differ: 1 with *va
+ * is non-zero) and "artefacts" holding only its entries that differ from the other's (of each,
+ * its digest, status, type, ext and fingerprint), read from the tree nodes that differ: 1 with *va
  * and *vb set (new references), 0 when either is not a format-2 revision here (nothing set),
  * or an error. What a diff, a rewind and its preview read. */
 int quire_revision_views_by_change(const char *qdir, const char *a, const char *b, int files,
