@@ -546,52 +546,63 @@ static int put_changed(void *ud, const char *id, const json_t *ea, const json_t 
 	return 0;
 }
 
-/* The newest index in runs other than rev's whose revision is in format 2 here, or NULL. */
-static char *newest_index(const char *qdir, const char *runs, const char *rev)
+/* An index in runs that a pulled head's can be made from. */
+struct near_index {
+	char *rev;
+	struct timespec mtime;
+};
+
+static int newer_first(const void *x, const void *y)
 {
+	const struct near_index *a = x, *b = y;
+	if (a->mtime.tv_sec != b->mtime.tv_sec)
+		return a->mtime.tv_sec < b->mtime.tv_sec ? 1 : -1;
+	return a->mtime.tv_nsec < b->mtime.tv_nsec   ? 1
+	       : a->mtime.tv_nsec > b->mtime.tv_nsec ? -1
+						     : 0;
+}
+
+/* The indexes in runs other than rev's whose revisions are in format 2 here, newest first
+ * (*n of them, malloc'd). */
+static struct near_index *near_indexes(const char *qdir, const char *runs, const char *rev,
+				       size_t *n)
+{
+	struct near_index *v = NULL;
+	size_t alloc = 0;
+	*n = 0;
 	DIR *d = opendir(runs);
-	if (!d)
-		return NULL;
-	char *best = NULL;
-	struct timespec bt = { 0, 0 };
 	struct dirent *de;
-	while ((de = readdir(d))) {
+	while (d && (de = readdir(d))) {
 		const char *dash = strchr(de->d_name, '-');
 		struct stat st;
 		if (!dash || dash - de->d_name != 64 || strcmp(dash, "-index.tsv") ||
 		    !strncmp(de->d_name, rev, 64) || fstatat(dirfd(d), de->d_name, &st, 0))
-			continue;
-		if (best && (st.st_mtim.tv_sec < bt.tv_sec ||
-			     (st.st_mtim.tv_sec == bt.tv_sec && st.st_mtim.tv_nsec <= bt.tv_nsec)))
 			continue;
 		char *name = quire__xstrndup(de->d_name, 64);
 		if (!quire_rev_is_digest(name) || !quire__rev2_here(qdir, name)) {
 			free(name);
 			continue;
 		}
-		free(best);
-		best = name;
-		bt = st.st_mtim;
+		QUIRE_GROW(v, alloc, *n + 1);
+		v[(*n)++] = (struct near_index){ name, st.st_mtim };
 	}
-	closedir(d);
-	return best;
+	if (d)
+		closedir(d);
+	if (*n)
+		qsort(v, *n, sizeof(*v), newer_first);
+	return v;
 }
 
-int quire_manifest_index_near(const char *qdir, const char *rev)
+/* rev's index made from have's (its rows, those that differ replaced or removed): 1, or 0
+ * when have's index cannot be read or the two trees cannot be compared. */
+static int index_from(const char *qdir, const char *have, const char *rev)
 {
-	if (!quire__rev2_here(qdir, rev))
-		return 0;
-	char *runs = quire__xasprintf("%s/runs", qdir);
-	char *have = newest_index(qdir, runs, rev);
-	free(runs);
 	json_t *m = NULL, *arts = json_object();
 	struct quire_mbase *base = NULL;
-	if (have)
-		quire_manifest_load_index(qdir, have, &m, &base);
+	quire_manifest_load_index(qdir, have, &m, &base);
 	struct quire_objs *o = base && base->tree ? quire__mbase_objs(base) : NULL;
 	int ok = o && !quire_rev2_diff_entries(o, have, rev, put_changed, arts);
 	if (ok) {
-		/* Rows of have's, those that differ replaced (or removed): rev's. */
 		json_t *over = json_object();
 		json_object_set_nocheck(over, "artefacts", arts);
 		ok = write_tree_index(qdir, rev, over, base);
@@ -601,7 +612,25 @@ int quire_manifest_index_near(const char *qdir, const char *rev)
 	json_decref(arts);
 	json_decref(m);
 	quire_mbase_free(base);
-	free(have);
+	return ok;
+}
+
+int quire_manifest_index_near(const char *qdir, const char *rev)
+{
+	if (!quire__rev2_here(qdir, rev))
+		return 0;
+	char *runs = quire__xasprintf("%s/runs", qdir);
+	size_t n;
+	struct near_index *v = near_indexes(qdir, runs, rev, &n);
+	free(runs);
+	/* The newest first (most likely the head this clone had); one that cannot be used (an
+	 * older quire's, damaged) gives way to the next, a few at most. */
+	int ok = 0;
+	for (size_t k = 0; k < n && k < 4 && !ok; k++)
+		ok = index_from(qdir, v[k].rev, rev);
+	for (size_t k = 0; k < n; k++)
+		free(v[k].rev);
+	free(v);
 	return ok;
 }
 

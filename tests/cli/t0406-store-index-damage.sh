@@ -52,6 +52,12 @@ cp "$TRASH/theirs/.quire/revs/$h2.objects" .quire/revs/ && cp "$TRASH/theirs/.qu
 rm -rf .quire/blobs && cp -R "$TRASH/theirs/.quire/blobs" .quire/
 lose_scene2
 rm -f .quire/runs/objects.db*
+# The newest other index cannot be used (damaged): the next newest, this clone's head's, is.
+older=$(ls .quire/revs | sed -n 's/\.objects$//p' | grep -v -e "$h2" | while read -r r; do
+	[ -e ".quire/runs/$r-index.tsv" ] || echo "$r"; done | head -1)
+check "an older revision without an index" test -n "$older"
+printf 'not an index\n' >".quire/runs/$older-index.tsv"
+touch -d '+1 minute' ".quire/runs/$older-index.tsv"
 QUIRE_MOCK_FAIL='*' run_q "a run after the pull" 0 run --json
 is "nothing produced" "$(count_events produced)" 0
 is "the head's index, as its commit wrote it" "$(cat .quire/runs/$h2-index.tsv)" \

@@ -199,10 +199,11 @@ void quire_manifest_load_index_finish(struct quire_index_load *l, json_t **out,
 void quire_manifest_reindex(const char *qdir, const char *rev, const json_t *m);
 
 /* Writes the index of format-2 revision rev (which has none) from the newest other format-2
- * index in .quire/runs and the entries that differ between the two revisions' trees: a head
- * git brought in (a pull, a checkout) is indexed reading only the nodes that changed, not the
- * whole revision. 1 when written; 0 when there is no such index or the trees cannot be read
- * (the caller reads rev whole). A cache: no error. */
+ * index in .quire/runs (one that cannot be used gives way to the next newest, up to four)
+ * and the entries that differ between the two revisions' trees: a head git brought in (a
+ * pull, a checkout) is indexed reading only the nodes that changed, not the whole revision.
+ * 1 when written; 0 when there is no such index or the trees cannot be read (the caller
+ * reads rev whole). A cache: no error. */
 int quire_manifest_index_near(const char *qdir, const char *rev);
 
 /* Replaces the full entry of id in m by a compact one: the index's fields and the entry's
