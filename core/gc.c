@@ -186,8 +186,9 @@ static void drop_old_indexes(const char *qdir)
 	while (d && (e = readdir(d))) {
 		char name[65];
 		size_t len = strlen(e->d_name);
-		if ((len != 64 + 5 || strcmp(e->d_name + 64, ".json")) &&
-		    (len != 64 + 10 || strcmp(e->d_name + 64, "-index.tsv")))
+		/* An index, or an older quire's rendering of a revision (<rev>.json). */
+		if (!quire__index_file(e->d_name, name) &&
+		    (len != 64 + 5 || strcmp(e->d_name + 64, ".json")))
 			continue;
 		snprintf(name, sizeof(name), "%.64s", e->d_name);
 		int head = 0;

@@ -53,7 +53,7 @@ static int count_entries(int fd, off_t end, long long *n)
  * written for exactly this manifest file (st): 0 with *n, else -1 (the manifest is counted). */
 static int index_count(const char *qdir, const char *rev, const struct stat *st, long long *n)
 {
-	char *path = quire__xasprintf("%s/runs/%s-index.tsv", qdir, rev);
+	char *path = quire__index_path(qdir, rev);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	free(path);
 	if (fd < 0)

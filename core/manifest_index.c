@@ -84,12 +84,26 @@ static char *read_whole(const char *path, size_t *len)
 	return b;
 }
 
+char *quire__index_path(const char *qdir, const char *rev)
+{
+	return quire__xasprintf("%s/runs/%s-index.tsv", qdir, rev);
+}
+
+int quire__index_file(const char *fname, char rev[65])
+{
+	if (strlen(fname) != 64 + 10 || strcmp(fname + 64, "-index.tsv"))
+		return 0;
+	memcpy(rev, fname, 64);
+	rev[64] = '\0';
+	return quire_rev_is_digest(rev);
+}
+
 void quire_manifest_load_index(const char *qdir, const char *rev, json_t **out,
 			       struct quire_mbase **base_out)
 {
 	*out = NULL;
 	*base_out = NULL;
-	char *path = quire__xasprintf("%s/runs/%s-index.tsv", qdir, rev);
+	char *path = quire__index_path(qdir, rev);
 	size_t tlen = 0;
 	char *text = read_whole(path, &tlen);
 	free(path);

@@ -124,6 +124,13 @@ json_t *quire__mb_parse_keeping(const char *text, size_t len, const char *key);
  * whose pack is on disk. */
 struct quire_objs;
 int quire__rev2_here(const char *qdir, const char *rev);
+
+/* Revision rev's index: <qdir>/runs/<rev>-index.tsv (malloc'd). */
+char *quire__index_path(const char *qdir, const char *rev);
+
+/* Whether fname (a name in .quire/runs) is a revision's index, "<rev>-index.tsv" with rev a
+ * digest name (then copied into rev). */
+int quire__index_file(const char *fname, char rev[65]);
 /* Opens *o unless it is open (the caller frees it). */
 int quire__rev2_objs(const char *qdir, struct quire_objs **o);
 /* Revision rev in format 1's shape, reading parts (QUIRE_REV2_*) besides its own object; its

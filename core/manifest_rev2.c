@@ -246,7 +246,7 @@ void quire__rev2_drop_index(const char *qdir, const char *rev)
 	if (!quire__rev2_here(qdir, rev))
 		return;
 	char *text = quire__xasprintf("%s/runs/%s.json", qdir, rev),
-	     *index = quire__xasprintf("%s/runs/%s-index.tsv", qdir, rev);
+	     *index = quire__index_path(qdir, rev);
 	unlink(index);
 	unlink(text);
 	free(text);

@@ -138,7 +138,7 @@ static int index_line(struct quire_buf *b, const struct span *s, int ranges)
 static int put_index(const char *qdir, const char *rev, const struct quire_buf *b, int ok)
 {
 	char *dir = quire__xasprintf("%s/runs", qdir);
-	char *path = quire__xasprintf("%s/%s-index.tsv", dir, rev);
+	char *path = quire__index_path(qdir, rev);
 	int put = ok && quire_fs_mkdirs(dir, 0755) == 0 &&
 		  quire_fs_replace(path, b->ptr, b->len, 0644) == 0;
 	if (!ok)
@@ -573,18 +573,13 @@ static struct near_index *near_indexes(const char *qdir, const char *runs, const
 	DIR *d = opendir(runs);
 	struct dirent *de;
 	while (d && (de = readdir(d))) {
-		const char *dash = strchr(de->d_name, '-');
+		char name[65];
 		struct stat st;
-		if (!dash || dash - de->d_name != 64 || strcmp(dash, "-index.tsv") ||
-		    !strncmp(de->d_name, rev, 64) || fstatat(dirfd(d), de->d_name, &st, 0))
+		if (!quire__index_file(de->d_name, name) || !strcmp(name, rev) ||
+		    fstatat(dirfd(d), de->d_name, &st, 0) || !quire__rev2_here(qdir, name))
 			continue;
-		char *name = quire__xstrndup(de->d_name, 64);
-		if (!quire_rev_is_digest(name) || !quire__rev2_here(qdir, name)) {
-			free(name);
-			continue;
-		}
 		QUIRE_GROW(v, alloc, *n + 1);
-		v[(*n)++] = (struct near_index){ name, st.st_mtim };
+		v[(*n)++] = (struct near_index){ quire__xstrdup(name), st.st_mtim };
 	}
 	if (d)
 		closedir(d);

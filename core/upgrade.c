@@ -277,7 +277,7 @@ int quire_rev2_upgrade(const char *qdir, json_t *names)
 	json_t *v;
 	json_object_foreach(err ? NULL : map, v1, v) {
 		char *path = quire__xasprintf("%s/manifests/%s.json", qdir, v1);
-		char *index = quire__xasprintf("%s/runs/%s-index.tsv", qdir, v1);
+		char *index = quire__index_path(qdir, v1);
 		if (unlink(path) && errno != ENOENT)
 			err = quire_error_set(QUIRE_EIO, "cannot remove '%s': %s", path,
 					      strerror(errno));
