@@ -10,6 +10,8 @@
 #include "quire/blob.h"
 #include "quire/buf.h"
 #include "quire/error.h"
+#include "quire/fs.h"
+#include "quire/hash.h"
 #include "core/lock.h"
 #include "quire/manifest.h"
 #include "quire/project.h"
@@ -125,6 +127,54 @@ static const char *const ids[] = {
 	"Outline",     "Chapter[0]",  "Chapter[1]",  "Chapter[2]",  "Scene[0][0]", "Scene[0][1]",
 	"Scene[1][0]", "Scene[1][1]", "Scene[2][0]", "Scene[2][1]", "Book",
 };
+
+/* The calls pack written past the MiB it is flushed by: every record and every blob it names
+ * is a line, once, each record before the blobs it names, each text hashing to its digest. */
+static void test_calls_pack_past_a_mib(void **state)
+{
+	(void)state;
+	enum { N = 40, BIG = 40000 };
+	struct quire_digest rec[N], resp[N];
+	const char *calls[N + 1];
+	char *big = malloc(BIG + 1);
+	assert_non_null(big);
+	for (int k = 0; k < N; k++) {
+		for (int i = 0; i < BIG; i++)
+			big[i] = (char)('a' + (i + k) % 26);
+		/* Each its own (a quote: escaped in its line). */
+		int h = snprintf(big, 32, "answer %d \"", k);
+		big[h] = '.';
+		assert_int_equal(quire_blob_put(".quire", big, BIG, &resp[k]), 0);
+		char r[256];
+		int len = snprintf(r, sizeof(r),
+				   "{\"prompt\":{\"text\":\"p%d\"},\"response\":\"%s\"}", k,
+				   resp[k].s);
+		assert_int_equal(quire_blob_put(".quire", r, (size_t)len, &rec[k]), 0);
+		calls[k] = rec[k].s;
+	}
+	calls[N] = rec[3].s; /* named twice: one line */
+	assert_int_equal(quire_calls_write(".quire", "r", calls, N + 1), 0);
+	struct quire_buf f = QUIRE_BUF_INIT;
+	assert_int_equal(quire_fs_read(".quire/calls/r.jsonl", &f, 1u << 26), 0);
+	assert_true(f.len > (1u << 20));
+	size_t lines = 0;
+	for (char *line = f.ptr, *nl; line < f.ptr + f.len; line = nl + 1, lines++) {
+		nl = memchr(line, '\n', (size_t)(f.ptr + f.len - line));
+		assert_non_null(nl);
+		json_t *j = json_loadb(line, (size_t)(nl - line), 0, NULL);
+		assert_non_null(j);
+		const char *text = json_string_value(json_object_get(j, "text"));
+		struct quire_digest d;
+		quire_hash_bytes(text, json_string_length(json_object_get(j, "text")), &d);
+		const struct quire_digest *want = lines % 2 ? &resp[lines / 2] : &rec[lines / 2];
+		assert_string_equal(json_string_value(json_object_get(j, "digest")), want->s);
+		assert_string_equal(d.s, want->s);
+		json_decref(j);
+	}
+	assert_int_equal(lines, 2 * N);
+	quire_buf_release(&f);
+	free(big);
+}
 
 static void test_full_run(void **state)
 {
@@ -732,6 +782,8 @@ int main(void)
 	assert_int_equal(quire_provider_register(&quire_provider_mock), 0);
 	assert_int_equal(quire_provider_register(&silent), 0);
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_calls_pack_past_a_mib, tu_setup_qdir,
+						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_full_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_second_run_nothing_to_do, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_blocks_dependants_then_retry, setup,
