@@ -232,6 +232,30 @@ store_state() {
 		sha256sum | cut -d' ' -f1
 }
 
+# new_scenes_book DIR N: a project in DIR (cd'ed into) of N scenes, each with its own prompt
+# (prompts/scene-I.md holding "scene I"), and a Book using the Title input and every scene (its
+# prompts/book.md is the test's), on the mock provider (the Book echoes its prompt).
+new_scenes_book() {
+	mkdir "$1" && cd "$1" && mkdir prompts || exit 1
+	cat >blueprint.yaml <<YAML
+blueprint: scenes
+inputs:
+  Title: { type: text, default: "T" }
+  Count: { type: int, default: $2 }
+producers:
+  Scene:
+    foreach: { i: Count }
+    role: w
+    prompt: "prompts/scene-{{i}}.md"
+  Book:
+    role: book
+    prompt: prompts/book.md
+    uses: [Title, "Scene[*]"]
+YAML
+	printf 'quire: 1\nroles:\n  w: { provider: mock }\n  book: { provider: mock, params: { mode: echo } }\n' >quire.yaml
+	for i in $(seq 0 $(($2 - 1))); do echo "scene $i" >prompts/scene-$i.md; done
+}
+
 # A project made by 'quire init' on the machinery's fixed story graph (tests/fixtures/
 # story-flat: 11 instances), whatever the bundled story blueprint becomes; tests of the
 # bundled blueprints init them by name.

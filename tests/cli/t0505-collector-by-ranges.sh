@@ -5,25 +5,8 @@
 # other scenes again. Anything else (another skeleton, a damaged or missing copy, a template
 # that reads fields or conditions) is rendered whole.
 . "$(dirname "$0")/lib.sh"
-mkdir p && cd p && mkdir prompts
-cat >blueprint.yaml <<'YAML'
-blueprint: ranges
-inputs:
-  Title: { type: text, default: "T" }
-  Count: { type: int, default: 300 }
-producers:
-  Scene:
-    foreach: { i: Count }
-    role: w
-    prompt: "prompts/scene-{{i}}.md"
-  Book:
-    role: book
-    prompt: prompts/book.md
-    uses: [Title, "Scene[*]"]
-YAML
-printf 'quire: 1\nroles:\n  w: { provider: mock }\n  book: { provider: mock, params: { mode: echo } }\n' >quire.yaml
+new_scenes_book p 300
 echo "Title: The Long Night" >inputs.yaml
-for i in $(seq 0 299); do echo "scene $i" >prompts/scene-$i.md; done
 printf '# {{Title}}\n\n{{Scene[*] | join "\\n---\\n"}}\nThe end of {{Title}}.\n' >prompts/book.md
 # What a whole rendering gives: the scenes' outputs as they are in out/.
 expect() {

@@ -5,24 +5,9 @@
 # is the one rewound to, entry for entry, out/ and the prompts are restored, and the preview
 # lists the same. Without the head's index the revision is folded whole, to the same result.
 . "$(dirname "$0")/lib.sh"
-mkdir p && cd p && mkdir prompts
-cat >blueprint.yaml <<'YAML'
-blueprint: rewinds
-inputs:
-  Count: { type: int, default: 300 }
-producers:
-  Scene:
-    foreach: { i: Count }
-    role: w
-    prompt: "prompts/scene-{{i}}.md"
-  Book:
-    role: book
-    prompt: prompts/book.md
-    uses: ["Scene[*]"]
-YAML
-printf 'quire: 1\nroles:\n  w: { provider: mock }\n  book: { provider: mock, params: { mode: echo } }\n' >quire.yaml
+new_scenes_book p 300
 echo "Count: 300" >inputs.yaml
-for i in $(seq 0 300); do echo "scene $i" >prompts/scene-$i.md; done
+echo "scene 300" >prompts/scene-300.md
 printf '{{Scene[*] | join "\\n---\\n"}}\n' >prompts/book.md
 # The last run's events (a rewind is a run of its own): "kind subject bytes" per line.
 events() {
