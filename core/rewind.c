@@ -44,38 +44,47 @@ struct now {
 	const char *root;
 	struct quire_store *store; /* NULL: every file is hashed */
 	json_t *memo;		   /* rel -> digest, or null when it cannot be read */
+	json_t *hashed;		   /* the rels of memo whose digest was hashed, not looked up */
 };
 
 static struct now now_open(const char *root, struct quire_store *store)
 {
-	return (struct now){ root, store, json_object() };
+	return (struct now){ root, store, json_object(), json_object() };
 }
 
 static void now_close(struct now *n)
 {
 	json_decref(n->memo);
-	n->memo = NULL;
+	json_decref(n->hashed);
+	n->memo = n->hashed = NULL;
 }
 
-/* Digest of project file rel now, or NULL (missing): owned by n. */
-static const char *digest_now(struct now *n, const char *rel)
+/* Digest of project file rel now, or NULL (missing): owned by n. The stat cache answers when
+ * the file's size, time and inode are what it recorded, unless hash: a file the rewind may
+ * overwrite is hashed (an edit that kept its size and time, cp -p, is not what the cache
+ * saw, and is a writer's words). */
+static const char *digest_now(struct now *n, const char *rel, int hash)
 {
 	json_t *v = json_object_get(n->memo, rel);
-	if (v)
+	if (v && (!hash || json_object_get(n->hashed, rel)))
 		return json_string_value(v);
 	char *path = quire__xasprintf("%s/%s", n->root, rel);
 	struct quire_digest d;
 	struct stat st;
-	int ok = stat(path, &st) == 0;
-	if (ok && !(n->store && quire_store_stat_get(n->store, rel, (int64_t)st.st_size,
-						     (int64_t)st.st_mtim.tv_sec * 1000000000 +
-							     st.st_mtim.tv_nsec,
-						     (int64_t)st.st_ino, &d)))
+	int ok = stat(path, &st) == 0, looked = 0;
+	if (ok && !hash && n->store)
+		looked = quire_store_stat_get(n->store, rel, (int64_t)st.st_size,
+					      (int64_t)st.st_mtim.tv_sec * 1000000000 +
+						      st.st_mtim.tv_nsec,
+					      (int64_t)st.st_ino, &d);
+	if (ok && !looked)
 		ok = !quire_hash_file(path, &d, NULL);
 	quire_error_clear();
 	free(path);
 	v = ok ? json_string(d.s) : json_null();
 	json_object_set_new(n->memo, rel, v);
+	if (!looked)
+		json_object_set_new(n->hashed, rel, json_true());
 	return json_string_value(v);
 }
 
@@ -100,7 +109,9 @@ static json_t *unrecorded_files(struct now *n, const char *qdir, const json_t *t
 	const char *id, *root = n->root;
 	json_t *e;
 	json_object_foreach(json_object_get(to, "files"), id, e) {
-		const char *now = digest_now(n, id);
+		const char *now = digest_now(n, id, 0);
+		if (!same(now, json_string_value(e)))
+			now = digest_now(n, id, 1); /* it would be overwritten: what it holds */
 		const char *was =
 			json_string_value(json_object_get(json_object_get(from, "files"), id));
 		/* What the current revision recorded but no store holds (a clone's, a blob
@@ -287,7 +298,7 @@ int quire_rewind_impact(const char *root, const char *rev, json_t **out)
 		quire_error_clear(); /* then every file is hashed */
 	struct now n = now_open(root, ro);
 	json_object_foreach(json_object_get(to, "files"), id, e)
-		if (!same(digest_now(&n, id), json_string_value(e)))
+		if (!same(digest_now(&n, id, 0), json_string_value(e)))
 			json_array_append_new(files, json_string(id));
 	char *od = out_dir_of(root);
 	*out = json_pack("{s:O,s:O,s:{s:o,s:o,s:o},s:o,s:o,s:o,s:o}", "from",
@@ -507,7 +518,8 @@ static int restore_files(struct now *n, const char *qdir, const json_t *to)
 	json_t *v;
 	int err = 0;
 	json_object_foreach(json_object_get(to, "files"), k, v) {
-		if (same(digest_now(n, k), json_string_value(v)))
+		if (same(digest_now(n, k, 0), json_string_value(v)) ||
+		    same(digest_now(n, k, 1), json_string_value(v)))
 			continue;
 		struct quire_buf b = QUIRE_BUF_INIT;
 		char *path = quire__xasprintf("%s/%s", root, k), *dir = quire__xstrdup(path);

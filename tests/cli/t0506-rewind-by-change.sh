@@ -72,5 +72,17 @@ run_q "rewinding back without an index" 0 rewind $(rev 5) --yes
 is "the revision is the one rewound to" "$(arts 7)" "$(arts 5)"
 check "out/ has the scene again" test -f out/Scene-300.md
 run_q "nothing to make" 0 plan --check
+
+# An edit that keeps the file's size and time (cp -p, touch -r) is not what the stat cache
+# recorded: a file the rewind would overwrite is hashed, and the rewind refuses.
+echo "scene a" >prompts/scene-2.md
+sleep 2.5 # the stat cache keeps only what is over 2 s older than the look
+run_q "a prompt changed and run" 0 run
+was=$(stat -c %y prompts/scene-2.md)
+echo "scene b" >prompts/scene-2.md
+touch -d "$was" prompts/scene-2.md
+run_q "rewinding over an edit that kept size and time" 7 rewind current~1 --yes
+check "is refused, naming the file" err_has "'prompts/scene-2.md' has changes"
+check "the writer's text is there" grep -qx "scene b" prompts/scene-2.md
 run_q "fsck at the end" 0 fsck
 done_testing
