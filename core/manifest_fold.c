@@ -529,11 +529,9 @@ int quire_manifest_fold_text(json_t *m, struct quire_mbase *base, int64_t time_n
 {
 	/* What a commit keeps as text: a record's "deps", a run's "files". */
 	int k = compact ? quire_ev_parse(kind) : -1;
-	const char *key =
-		k == QUIRE_EV_PRODUCED || k == QUIRE_EV_CACHED || k == QUIRE_EV_ART_RESTORED
-			? "deps"
-		: k == QUIRE_EV_RUN_START ? "files"
-					  : NULL;
+	const char *key = k == QUIRE_EV_PRODUCED || k == QUIRE_EV_CACHED ? "deps"
+			  : k == QUIRE_EV_RUN_START			 ? "files"
+									 : NULL;
 	json_t *data = NULL;
 	if (text && (data = quire__mb_parse_keeping(text, len, key))) {
 		/* What was kept as text is checked once as a parser would: written as it is, a

@@ -77,8 +77,8 @@ int quire_record_bytes(const char *fp, const char *deps, size_t dlen, struct qui
 
 /* A dependency record in a run's event as a delta (docs/design-notes.md, "Events that name
  * records"): the record of fingerprint fp ({"deps": deps, "v": N}, N whichever of 1 and 2
- * hashes to fp) against record near (a fingerprint) in o, appended to out when near's record
- * is there and the delta is worth it: 1, else 0 (nothing said). */
+ * hashes to fp) against record near (a fingerprint, fp itself too) in o, appended to out when
+ * near's record is there and the delta is worth it: 1, else 0 (nothing said). */
 int quire_record_delta(struct quire_objs *o, const char *near, const char *fp, const char *deps,
 		       size_t dlen, struct quire_buf *out);
 

@@ -43,7 +43,9 @@ int quire_record_delta(struct quire_objs *o, const char *near, const char *fp, c
 {
 	const char *nhex = hex_of(near);
 	struct quire_buf rec = QUIRE_BUF_INIT, base = QUIRE_BUF_INIT;
-	int made = o && nhex && hex_of(fp) && strcmp(near, fp) && quire_objs_has(o, nhex) &&
+	/* near may be fp itself (a hand edit or a new take kept the record): a delta of a few
+	 * bytes, where the record whole is a collector's every name again. */
+	int made = o && nhex && hex_of(fp) && quire_objs_has(o, nhex) &&
 		   quire_record_bytes(fp, deps, dlen, &rec) && !quire_objs_read(o, nhex, &base) &&
 		   quire_objs_delta(base.ptr, base.len, rec.ptr, rec.len, out);
 	quire_error_clear();

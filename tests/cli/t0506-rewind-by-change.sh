@@ -73,6 +73,15 @@ is "the revision is the one rewound to" "$(arts 7)" "$(arts 5)"
 check "out/ has the scene again" test -f out/Scene-300.md
 run_q "nothing to make" 0 plan --check
 
+# A hand edit keeps the Book's record (same fingerprint): undoing it records a delta of that
+# record against itself, not the record again.
+echo "By hand." >hand.md
+run_q "the Book edited by hand" 0 edit Book --file hand.md
+run_q "and undone" 0 rewind current~1 --yes
+events >ev.txt
+check "the Book's event is small" test "$(awk '$1 == "artefact.restored" {print $3}' ev.txt)" -lt 4000
+run_q "nothing to make" 0 plan --check
+
 # An edit that keeps the file's size and time (cp -p, touch -r) is not what the stat cache
 # recorded: a file the rewind would overwrite is hashed, and the rewind refuses.
 echo "scene a" >prompts/scene-2.md
