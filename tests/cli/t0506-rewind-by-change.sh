@@ -3,7 +3,9 @@
 # per artefact whose entry differs (a collector's large record as a delta of the one it
 # replaces, a removed instance as null), the inputs and the files that differ; the revision
 # is the one rewound to, entry for entry, out/ and the prompts are restored, and the preview
-# lists the same. Without the head's index the revision is folded whole, to the same result.
+# lists the same. Without the head's index, or killed and recovered, the events are folded
+# onto the parent read whole, to the same result. A file the rewind would overwrite is
+# hashed, whatever the stat cache says.
 . "$(dirname "$0")/lib.sh"
 new_scenes_book p 300
 echo "Count: 300" >inputs.yaml
@@ -53,6 +55,20 @@ check "out/ as built" cmp out/Scene-7.md scene7.built
 check "the prompt as built" grep -qx "scene 7" prompts/scene-7.md
 run_q "nothing to make" 0 plan --check
 run_q "fsck" 0 fsck
+
+# Killed once its events were stored, before its revision was written: the next command
+# commits it from them, onto its parent read whole, to the same revision.
+killed=$(cat .quire/current) parent=$(revfull 2)
+rm -f ".quire/revs/$killed.objects" ".quire/runs/$killed-index.tsv"
+echo "$parent" >.quire/current
+sqlite3 .quire/quire.db "UPDATE runs SET state = 'running', finished_ns = NULL,
+	rev = '$(printf '0%.0s' $(seq 64))' WHERE id = (SELECT max(id) FROM runs)"
+run_q "the next command" 0 run
+check "commits the rewind" out_has "recovered $(cat .quire/current | cut -c1-12), committed from a run"
+is "its artefacts are the build's, entry for entry" "$(arts 3)" "$(arts 1)"
+is "its files too" "$(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["files"], sort_keys=True))' "$(revjson 3)")" \
+	"$(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["files"], sort_keys=True))' "$(revjson 1)")"
+run_q "fsck after the recovery" 0 fsck
 
 run_q "one more scene" 0 edit --set Count=301
 run_q "made" 0 run
