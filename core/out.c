@@ -167,15 +167,63 @@ static void trust_seen(struct item *v, size_t n, const struct quire_out_seen *s)
 
 /* What quire can account for in out/: the contents a file there may hold and still be
  * replaced or removed without losing anything. */
+/* The action cache's output digests, read once when many files ask: each ask alone scans the
+ * cache, and 10,000 files out of step with their revision (a rewind killed before it wrote
+ * out/) made every command take hours at 10k. */
+struct acdigests {
+	size_t asked;
+	int loaded;
+	char **v;
+	size_t n, alloc;
+};
+
+static void acd_add(void *ud, const char *digest)
+{
+	struct acdigests *x = ud;
+	if (!digest)
+		return;
+	QUIRE_GROW(x->v, x->alloc, x->n + 1);
+	x->v[x->n++] = quire__xstrdup(digest);
+}
+
+static void acd_release(struct acdigests *x)
+{
+	for (size_t k = 0; k < x->n; k++)
+		free(x->v[k]);
+	free(x->v);
+	*x = (struct acdigests){ 0 };
+}
+
 struct accounted {
 	const struct quire_project *p;
 	struct quire_store *store; /* the action cache's outputs (may be NULL) */
+	struct acdigests *acd;	   /* what the store's action cache holds, once asked often */
 	const char **known;	   /* sorted: the outputs of the revisions being synced */
 	size_t nknown;
 	const char *const *allowed; /* an adoption in progress (its blob is stored after) */
 	size_t nallowed;
 	int may_store; /* a writer: an intact copy of a lost blob is taken back */
 };
+
+/* Whether an output of the action cache has digest d: asked of the store a few times, then
+ * from all of its digests read at once. A digest list that could not be read whole answers
+ * no for the rest (a file is then kept as a writer's, never overwritten). */
+static int ac_has(const struct accounted *a, const char *d)
+{
+	struct acdigests *x = a->acd;
+	if (!a->store)
+		return 0;
+	if (!x || (!x->loaded && ++x->asked <= 8))
+		return quire_store_ac_has_digest(a->store, d);
+	if (!x->loaded) {
+		x->loaded = 1;
+		if (quire_store_ac_digests(a->store, acd_add, x))
+			quire_error_clear();
+		if (x->n)
+			qsort(x->v, x->n, sizeof(*x->v), quire__cmp_strp);
+	}
+	return x->n && bsearch(&d, x->v, x->n, sizeof(*x->v), quire__cmp_strp) != NULL;
+}
 
 static void known_add(struct accounted *a, size_t *alloc, const struct quire_mout *v, size_t n)
 {
@@ -226,8 +274,8 @@ static int replaceable(const struct accounted *a, const char *path, const char *
 	const char *key = d->s;
 	int known =
 		a->nknown && bsearch(&key, a->known, a->nknown, sizeof(*a->known), quire__cmp_strp);
-	if (!known && a->store)
-		known = quire_store_ac_has_digest(a->store, d->s);
+	if (!known)
+		known = ac_has(a, d->s);
 	return known && quire_blob_exists(a->p->qdir, d->s);
 }
 
@@ -407,7 +455,10 @@ static int check_seen(const struct quire_project *p, struct quire_store *store, 
 			quire_store_stat_load(store);
 		quire__run_parallel(checker_main, &c, c.n >= 256 ? 2 : 1);
 	}
-	struct accounted acc = { .p = p, .store = store, .allowed = allowed, .nallowed = nallowed };
+	struct acdigests acd = { 0 };
+	struct accounted acc = {
+		.p = p, .store = store, .acd = &acd, .allowed = allowed, .nallowed = nallowed
+	};
 	size_t kalloc = 0;
 	known_add(&acc, &kalloc, now, nnow);
 	for (size_t k = 0; k < c.n; k++) {
@@ -427,6 +478,7 @@ static int check_seen(const struct quire_project *p, struct quire_store *store, 
 	if (seen)
 		*seen = seen_of(c.v, c.n);
 	free(acc.known);
+	acd_release(&acd);
 	free(c.v);
 	quire__arena_release(&names);
 	if (dirfd >= 0)
@@ -628,7 +680,8 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 	struct quire_mout *now = NULL, *then = NULL;
 	struct quire_out_conflict *conf = NULL;
 	size_t nconf = 0, aconf = 0, nthen = 0, kalloc = 0;
-	struct accounted acc = { .p = p, .store = store, .may_store = 1 };
+	struct acdigests acd = { 0 };
+	struct accounted acc = { .p = p, .store = store, .acd = &acd, .may_store = 1 };
 	*written = *removed = 0;
 	if (err)
 		goto out;
@@ -738,6 +791,7 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 		err = quire_fs_sync_fs(dir);
 out:
 	free(acc.known);
+	acd_release(&acd);
 	if (!err && nconf)
 		err = quire_out_conflict_error(conf, nconf);
 	quire_out_conflicts_free(conf, nconf);
