@@ -165,8 +165,6 @@ static void trust_seen(struct item *v, size_t n, const struct quire_out_seen *s)
 	}
 }
 
-/* What quire can account for in out/: the contents a file there may hold and still be
- * replaced or removed without losing anything. */
 /* The action cache's output digests, read once when many files ask: each ask alone scans the
  * cache, and 10,000 files out of step with their revision (a rewind killed before it wrote
  * out/) made every command take hours at 10k. */
@@ -194,6 +192,8 @@ static void acd_release(struct acdigests *x)
 	*x = (struct acdigests){ 0 };
 }
 
+/* What quire can account for in out/: the contents a file there may hold and still be
+ * replaced or removed without losing anything. */
 struct accounted {
 	const struct quire_project *p;
 	struct quire_store *store; /* the action cache's outputs (may be NULL) */
