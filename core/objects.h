@@ -82,6 +82,12 @@ int quire_record_bytes(const char *fp, const char *deps, size_t dlen, struct qui
 int quire_record_delta(struct quire_objs *o, const char *near, const char *fp, const char *deps,
 		       size_t dlen, struct quire_buf *out);
 
+/* The same as an event carries it, {"base": near, "delta": ...} (new reference), or NULL
+ * when no delta is made (or the delta, cut inside a UTF-8 character, is no JSON string): then
+ * the record goes whole. */
+json_t *quire_record_delta_ref(struct quire_objs *o, const char *near, const char *fp,
+			       const char *deps, size_t dlen);
+
 /* A record this large goes into an event as a delta of the record the entry had, when that
  * is much smaller: a collector's (the Book's at 10k is 918 KB). */
 #define QUIRE_RECORD_DELTA_MIN 4096

@@ -54,6 +54,17 @@ int quire_record_delta(struct quire_objs *o, const char *near, const char *fp, c
 	return made;
 }
 
+json_t *quire_record_delta_ref(struct quire_objs *o, const char *near, const char *fp,
+			       const char *deps, size_t dlen)
+{
+	struct quire_buf delta = QUIRE_BUF_INIT;
+	json_t *dd = near && fp && quire_record_delta(o, near, fp, deps, dlen, &delta)
+			     ? json_pack("{s:s,s:s%}", "base", near, "delta", delta.ptr, delta.len)
+			     : NULL;
+	quire_buf_release(&delta);
+	return dd;
+}
+
 int quire_record_undelta(struct quire_objs *o, const char *base, const char *fp, const char *delta,
 			 size_t dlen, char **deps)
 {

@@ -421,11 +421,7 @@ static int record_for_event(struct quire_objs *o, const char *id, json_t *en, co
 		return 0;
 	const char *text = json_string_value(deps), *fp = str(en, "fingerprint");
 	size_t len = json_string_length(deps);
-	struct quire_buf d = QUIRE_BUF_INIT;
-	json_t *dd = near && fp && quire_record_delta(o, near, fp, text, len, &d)
-			     ? json_pack("{s:s,s:s%}", "base", near, "delta", d.ptr, d.len)
-			     : NULL;
-	quire_buf_release(&d);
+	json_t *dd = quire_record_delta_ref(o, near, fp, text, len);
 	if (dd) {
 		json_object_set_new(en, "deps_delta", dd);
 		json_object_del(en, "deps");

@@ -336,15 +336,11 @@ int quire_run__record_entry(struct runner *r, const char *kind, size_t i, const 
 		r->objs = quire__mbase_objs_or_open(r->plan->base, r->p->qdir, &r->objs_own);
 		quire_error_clear();
 	}
-	struct quire_buf delta = QUIRE_BUF_INIT;
-	json_t *d = NULL, *dd = NULL;
-	/* A middle cut inside a UTF-8 character is no JSON string: the record goes whole. */
-	if (quire_record_delta(r->objs, near, fp, deps, dlen, &delta) &&
-	    (dd = json_pack("{s:s,s:s%}", "base", near, "delta", delta.ptr, delta.len))) {
+	json_t *d = NULL, *dd = quire_record_delta_ref(r->objs, near, fp, deps, dlen);
+	if (dd) {
 		d = json_copy((json_t *)data);
 		json_object_set_new(d, "deps_delta", dd);
 	}
-	quire_buf_release(&delta);
 	int err = d ? quire_run__record(r, kind, n->id, d, NULL, ac_fp, ac)
 		    : quire_run__record(r, kind, n->id, data, deps, ac_fp, ac);
 	json_decref(d);
