@@ -13,12 +13,12 @@
 static const char usage[] =
 	"usage: quire fsck [--repair] [--json]\n\n"
 	"Checks the project's store: re-hashes every blob against its name, reads every\n"
-	"revision (each object of its pack against its name, and every artefact's\n"
-	"dependency record present) and .quire/current, and checks .quire/quire.db's\n"
-	"integrity. Read-only unless --repair. Exit 0 when nothing is damaged, 5 when\n"
-	"something is (after --repair: when something could not be mended) or could not\n"
-	"be checked: a quire.db another program holds locked is 'unreadable', never taken\n"
-	"for damage or rebuilt.\n\n"
+	"revision (each object of its pack against its name, once however many revisions\n"
+	"share it, and every artefact's dependency record present) and .quire/current,\n"
+	"and checks .quire/quire.db's integrity. Read-only unless --repair. Exit 0 when\n"
+	"nothing is damaged, 5 when something is (after --repair: when something could\n"
+	"not be mended) or could not be checked: a quire.db another program holds locked\n"
+	"is 'unreadable', never taken for damage or rebuilt.\n\n"
 	"  --repair  remove corrupt blobs (the next run makes again what used them, or restores\n"
 	"            it from the action cache when it has an intact copy), and rebuild a damaged\n"
 	"            or missing quire.db from the committed revisions (the damaged file is kept\n"
@@ -27,7 +27,9 @@ static const char usage[] =
 	"  --json    print the findings as JSON\n\n"
 	"Blobs a revision names that are not in the store are listed but are not damage: a\n"
 	"fresh clone has none, and 'quire run' restores or makes what the current revision\n"
-	"needs.\n";
+	"needs. A damaged or missing blob is named with the first artefact, take or file\n"
+	"found using it, and how many other entries use it (an entry unchanged from one\n"
+	"revision to the next counts once).\n";
 
 static const char *const kind_names[] = {
 	[QUIRE_FSCK_BLOB_CORRUPT] = "corrupt blob",

@@ -1,5 +1,5 @@
-/* quire fsck: re-hashes the blob store, reads every revision, checks quire.db; repairs what the
- * committed revisions can restore. */
+/* quire fsck: re-hashes the blob store, reads every revision (each object of their trees once),
+ * checks quire.db; repairs what the committed revisions can restore. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -41,27 +41,39 @@ static void use(json_t *refs, const char *digest, const char *who, const char *r
 			    json_integer(json_integer_value(json_object_get(u, "more")) + 1));
 }
 
-static void use_manifest(json_t *refs, const json_t *m, const char *rev)
+/* What the scan of the revisions found: refs (see use), and the artefacts of the revision
+ * being scanned whose records are lost (how many, the first). */
+struct scan {
+	json_t *refs;
+	size_t lost;
+	char *first;
+};
+
+static int use_file(void *ud, const char *rev, const char *path, const json_t *v)
 {
-	const char *k;
-	json_t *v;
-	json_object_foreach(json_object_get(m, "files"), k, v) {
-		char *who = quire__xasprintf("file %s", k);
-		use(refs, json_string_value(v), who, rev);
+	struct scan *sc = ud;
+	char *who = quire__xasprintf("file %s", path);
+	use(sc->refs, json_string_value(v), who, rev);
+	free(who);
+	return 0;
+}
+
+static int use_entry(void *ud, const char *rev, const char *id, const json_t *e, int lost)
+{
+	struct scan *sc = ud;
+	use(sc->refs, json_string_value(json_object_get(e, "digest")), id, rev);
+	size_t i;
+	json_t *t;
+	json_array_foreach(json_object_get(e, "takes"), i, t) {
+		char *who =
+			quire__xasprintf("%s take %lld", id,
+					 (long long)json_integer_value(json_object_get(t, "take")));
+		use(sc->refs, json_string_value(json_object_get(t, "digest")), who, rev);
 		free(who);
 	}
-	json_object_foreach(json_object_get(m, "artefacts"), k, v) {
-		use(refs, json_string_value(json_object_get(v, "digest")), k, rev);
-		size_t i;
-		json_t *t;
-		json_array_foreach(json_object_get(v, "takes"), i, t) {
-			char *who = quire__xasprintf(
-				"%s take %lld", k,
-				(long long)json_integer_value(json_object_get(t, "take")));
-			use(refs, json_string_value(json_object_get(t, "digest")), who, rev);
-			free(who);
-		}
-	}
+	if (lost && !sc->lost++)
+		sc->first = quire__xstrdup(id);
+	return 0;
 }
 
 static void ac_use(void *ud, const char *digest)
@@ -453,32 +465,23 @@ static int check_db(const char *qdir, json_t *refs, struct quire_fsck_result *re
 	return 1;
 }
 
-/* A format-2 revision read back gives each entry its dependency record from the object its
- * fingerprint names; one without it lost the record to a damaged pack (plan --explain and
- * the story's reading of it need it; the output and fingerprint stand). */
+/* A format-2 revision's entries whose records the pack lost (plan --explain and the story's
+ * reading of them need them; the outputs and fingerprints stand). */
 static void check_records(struct quire_fsck_result *res, size_t *alloc, const char *rev,
-			  const json_t *m)
+			  struct scan *sc)
 {
-	const char *id, *first = NULL;
-	json_t *e;
-	size_t lost = 0;
-	json_object_foreach(json_object_get(m, "artefacts"), id, e) {
-		if (json_is_string(json_object_get(e, "fingerprint")) &&
-		    !json_object_get(e, "deps") && !lost++)
-			first = id;
-	}
-	if (lost == 1)
+	if (sc->lost == 1)
 		add(res, alloc, QUIRE_FSCK_REVISION, rev,
 		    quire__xasprintf("the dependency record of %s is missing from .quire/revs/ "
 				     "(a damaged pack: restore them from git, 'git checkout -- "
 				     ".quire/revs/')",
-				     first));
-	else if (lost)
+				     sc->first));
+	else if (sc->lost)
 		add(res, alloc, QUIRE_FSCK_REVISION, rev,
 		    quire__xasprintf("the dependency records of %s and %zu other artefact%s "
 				     "are missing from .quire/revs/ (a damaged pack: restore "
 				     "them from git, 'git checkout -- .quire/revs/')",
-				     first, lost - 1, lost == 2 ? "" : "s"));
+				     sc->first, sc->lost - 1, sc->lost == 2 ? "" : "s"));
 }
 
 int quire_fsck(const char *root, int repair, struct quire_fsck_result *res)
@@ -494,17 +497,18 @@ int quire_fsck(const char *root, int repair, struct quire_fsck_result *res)
 	char **revs = NULL;
 	size_t nrevs = 0;
 	quire_manifest_list(qdir, &revs, &nrevs);
+	/* Every object of every revision read, and so checked, once. */
+	struct scan sc = { refs, 0, NULL };
+	struct quire_manifest_visitor vis = { use_file, use_entry, 1, &sc };
+	struct quire_manifest_scan *scan = quire_manifest_scan_new(qdir, &vis);
 	for (size_t n = 0; n < nrevs; n++) {
 		const char *rev = revs[n];
-		json_t *m = NULL;
-		int lerr = quire_manifest_load(qdir, rev, &m);
+		int lerr = quire_manifest_scan(scan, rev);
 		if (!lerr && quire_rev_is_digest(rev))
 			lerr = quire_manifest_verify_name(qdir, rev);
 		if (lerr == QUIRE_ENOTFOUND) {
 			quire_error_clear();
-			continue;
-		}
-		if (lerr) {
+		} else if (lerr) {
 			/* A format-2 revision's message says how to restore its packs. */
 			add(res, &alloc, QUIRE_FSCK_REVISION, rev,
 			    quire__rev2_here(qdir, rev)
@@ -514,14 +518,16 @@ int quire_fsck(const char *root, int repair, struct quire_fsck_result *res)
 					      "git (git checkout -- .quire/manifests/%s.json)",
 					      quire_error_last(), rev));
 			quire_error_clear();
-			continue;
+		} else {
+			res->revisions++;
+			check_records(res, &alloc, rev, &sc);
 		}
-		res->revisions++;
-		use_manifest(refs, m, rev);
-		if (quire__rev2_here(qdir, rev))
-			check_records(res, &alloc, rev, m);
-		json_decref(m);
+		/* What a revision that could not be read lost is not the next one's. */
+		free(sc.first);
+		sc.first = NULL;
+		sc.lost = 0;
 	}
+	quire_manifest_scan_free(scan);
 	char **heads = NULL;
 	size_t nheads = 0;
 	int cerr = quire_manifest_head_list(qdir, &heads, &nheads);

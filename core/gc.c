@@ -43,33 +43,46 @@ static void keep_call(json_t *live, const char *qdir, const json_t *d)
 	json_decref(c);
 }
 
-static void mark_manifest(json_t *live, const char *qdir, const json_t *m)
+struct mark {
+	json_t *live;
+	const char *qdir;
+};
+
+static int mark_file(void *ud, const char *rev, const char *path, const json_t *v)
 {
-	const char *k;
-	json_t *v;
-	json_object_foreach(json_object_get(m, "files"), k, v)
-		if (json_is_string(v))
-			keep(live, json_string_value(v));
-	json_object_foreach(json_object_get(m, "artefacts"), k, v) {
-		const json_t *d = json_object_get(v, "digest");
+	(void)rev;
+	(void)path;
+	if (json_is_string(v))
+		keep(((struct mark *)ud)->live, json_string_value(v));
+	return 0;
+}
+
+static int mark_entry(void *ud, const char *rev, const char *id, const json_t *v, int lost)
+{
+	struct mark *mk = ud;
+	json_t *live = mk->live;
+	(void)rev;
+	(void)id;
+	(void)lost;
+	const json_t *d = json_object_get(v, "digest");
+	if (json_is_string(d))
+		keep(live, json_string_value(d));
+	/* A feedback round's draft and a cut-off answer's text are named too. */
+	keep_call(live, mk->qdir, json_object_get(v, "call"));
+	keep_call(live, mk->qdir, json_object_get(v, "failed_call"));
+	static const char *const more[] = { "draft", "partial" };
+	for (size_t x = 0; x < 2; x++)
+		if (json_is_string(json_object_get(v, more[x])))
+			keep(live, json_string_value(json_object_get(v, more[x])));
+	size_t i;
+	json_t *t;
+	json_array_foreach(json_object_get(v, "takes"), i, t) {
+		d = json_object_get(t, "digest");
 		if (json_is_string(d))
 			keep(live, json_string_value(d));
-		/* A feedback round's draft and a cut-off answer's text are named too. */
-		keep_call(live, qdir, json_object_get(v, "call"));
-		keep_call(live, qdir, json_object_get(v, "failed_call"));
-		static const char *const more[] = { "draft", "partial" };
-		for (size_t x = 0; x < 2; x++)
-			if (json_is_string(json_object_get(v, more[x])))
-				keep(live, json_string_value(json_object_get(v, more[x])));
-		size_t i;
-		json_t *t;
-		json_array_foreach(json_object_get(v, "takes"), i, t) {
-			d = json_object_get(t, "digest");
-			if (json_is_string(d))
-				keep(live, json_string_value(d));
-			keep_call(live, qdir, json_object_get(t, "call"));
-		}
+		keep_call(live, mk->qdir, json_object_get(t, "call"));
 	}
+	return 0;
 }
 
 struct sweep {
@@ -252,6 +265,7 @@ int quire_gc(const char *root, int dry_run, struct quire_gc_stats *st)
 	json_t *live = json_object();
 	char **revs = NULL;
 	size_t nrevs = 0;
+	struct quire_manifest_scan *scan = NULL;
 	int err = quire_lock_acquire(&lock, qdir, dry_run ? "quire gc --dry-run" : "quire gc");
 	if (err)
 		goto out;
@@ -261,10 +275,12 @@ int quire_gc(const char *root, int dry_run, struct quire_gc_stats *st)
 		goto out;
 	if ((err = quire_manifest_list(qdir, &revs, &nrevs)))
 		goto out;
+	/* What every revision names, each node of their trees read once. */
+	struct mark mk = { live, qdir };
+	struct quire_manifest_visitor vis = { mark_file, mark_entry, 0, &mk };
+	scan = quire_manifest_scan_new(qdir, &vis);
 	for (size_t n = 0; n < nrevs; n++) {
-		const char *rev = revs[n];
-		json_t *m = NULL;
-		err = quire_manifest_load(qdir, rev, &m);
+		err = quire_manifest_scan(scan, revs[n]);
 		if (err == QUIRE_ENOTFOUND) {
 			quire_error_clear();
 			err = 0;
@@ -274,9 +290,7 @@ int quire_gc(const char *root, int dry_run, struct quire_gc_stats *st)
 			quire_error_prefix(err, "gc stopped before removing anything");
 			goto out;
 		}
-		mark_manifest(live, qdir, m);
 		st->manifests++;
-		json_decref(m);
 	}
 	struct sweep w = { qdir, live, dry_run, st, NULL, 0 };
 	size_t before = st->removed;
@@ -294,6 +308,7 @@ int quire_gc(const char *root, int dry_run, struct quire_gc_stats *st)
 	if (!dry_run && from_pack && (err = quire__pack_vacuum(qdir)))
 		goto out;
 out:
+	quire_manifest_scan_free(scan);
 	for (size_t n = 0; n < nrevs; n++)
 		free(revs[n]);
 	free(revs);

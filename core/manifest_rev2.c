@@ -86,6 +86,65 @@ int quire__rev2_load(const char *qdir, const char *rev, json_t **out)
 	return err;
 }
 
+struct quire_manifest_scan {
+	char *qdir;
+	const struct quire_manifest_visitor *v;
+	struct quire_objs *o;
+	struct quire_rev2_walk *w;
+};
+
+struct quire_manifest_scan *quire_manifest_scan_new(const char *qdir,
+						    const struct quire_manifest_visitor *v)
+{
+	struct quire_manifest_scan *s = quire__xcalloc(1, sizeof(*s));
+	s->qdir = quire__xstrdup(qdir);
+	s->v = v;
+	return s;
+}
+
+void quire_manifest_scan_free(struct quire_manifest_scan *s)
+{
+	if (!s)
+		return;
+	quire_rev2_walk_free(s->w);
+	quire_objs_free(s->o);
+	free(s->qdir);
+	free(s);
+}
+
+/* A format-1 manifest, read whole: everything in it is visited. */
+static int scan_whole(struct quire_manifest_scan *s, const char *rev)
+{
+	json_t *m = NULL, *x;
+	int err = quire_manifest_load(s->qdir, rev, &m);
+	const char *k;
+	json_object_foreach(err || !s->v->file ? NULL : json_object_get(m, "files"), k, x) {
+		if ((err = s->v->file(s->v->ud, rev, k, x)))
+			break;
+	}
+	json_object_foreach(err || !s->v->entry ? NULL : json_object_get(m, "artefacts"), k, x) {
+		if ((err = s->v->entry(s->v->ud, rev, k, x, 0)))
+			break;
+	}
+	json_decref(m);
+	return err;
+}
+
+int quire_manifest_scan(struct quire_manifest_scan *s, const char *rev)
+{
+	char *path = quire__xasprintf("%s/manifests/%s.json", s->qdir, rev);
+	int v1 = access(path, F_OK) == 0;
+	free(path);
+	if (v1 || !quire__rev2_here(s->qdir, rev))
+		return scan_whole(s, rev);
+	int err = quire__rev2_objs(s->qdir, &s->o);
+	if (err)
+		return err;
+	if (!s->w)
+		s->w = quire_rev2_walk_new(s->o, s->v);
+	return quire__rev2_damaged(s->o, rev, quire_rev2_walk_rev(s->w, rev));
+}
+
 int quire__rev2_head(const char *qdir, const char *rev, json_t **out, long long *n)
 {
 	struct quire_objs *o = NULL;

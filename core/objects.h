@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "quire/hash.h"
+#include "quire/manifest.h"
 
 struct quire_buf;
 
@@ -219,6 +220,16 @@ int quire_rev2_diff_kept(struct quire_objs *o, const char *a, const char *b,
 			 json_t *(*keep)(const json_t *e),
 			 int (*visit)(void *ud, const char *id, const json_t *ea, const json_t *eb),
 			 void *ud);
+
+/* Revisions walked one after another (quire_rev2_walk_rev), each tree node read once: the
+ * files and entries of a node an earlier revision of the walk had are not visited again (a
+ * node holding an entry whose record is lost excepted). Errors as quire_rev2_read's, or a
+ * visitor's. */
+struct quire_rev2_walk;
+struct quire_rev2_walk *quire_rev2_walk_new(struct quire_objs *o,
+					    const struct quire_manifest_visitor *v);
+int quire_rev2_walk_rev(struct quire_rev2_walk *w, const char *rev);
+void quire_rev2_walk_free(struct quire_rev2_walk *w);
 
 /* Converts every format-1 manifest of qdir into a format-2 revision, parents first, each
  * written as its pack (a revision converted before is found, not written again); names

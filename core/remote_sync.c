@@ -93,34 +93,35 @@ static json_t *result_for(struct sync *s, const json_t *e, const json_t *t)
 	return ac;
 }
 
-static void collect(struct sync *s, const json_t *m, const char *rev)
+static int collect_file(void *ud, const char *rev, const char *path, const json_t *v)
 {
-	const char *k;
-	json_t *v;
-	json_object_foreach((json_t *)json_object_get(m, "files"), k, v)
-		add(s, v, "file %s of %.12s", k, rev);
-	json_object_foreach((json_t *)json_object_get(m, "artefacts"), k, v) {
-		add(s, json_object_get(v, "digest"), "the output of %s in %.12s", k, rev);
-		add_call(s, json_object_get(v, "call"), k, rev);
-		/* What a failed attempt left, and a feedback round's draft (gc keeps them). */
-		add_call(s, json_object_get(v, "failed_call"), k, rev);
-		add(s, json_object_get(v, "partial"), "the cut-off answer of %s in %.12s", k, rev);
-		add(s, json_object_get(v, "draft"), "the draft of %s in %.12s", k, rev);
-		size_t i;
-		json_t *t;
-		json_array_foreach(json_object_get(v, "takes"), i, t) {
-			add(s, json_object_get(t, "digest"), "a take of %s in %.12s", k, rev);
-			add_call(s, json_object_get(t, "call"), k, rev);
-			const char *fp = str(t, "fingerprint");
-			if (!s->push || !quire_digest_valid(fp) ||
-			    !quire_digest_valid(str(t, "digest")) ||
-			    json_object_get(s->results, fp))
-				continue;
-			json_t *ac = result_for(s, v, t);
-			if (ac)
-				json_object_set_new(s->results, fp, ac);
-		}
+	add(ud, v, "file %s of %.12s", path, rev);
+	return 0;
+}
+
+static int collect_entry(void *ud, const char *rev, const char *k, const json_t *v, int lost)
+{
+	struct sync *s = ud;
+	add(s, json_object_get(v, "digest"), "the output of %s in %.12s", k, rev);
+	add_call(s, json_object_get(v, "call"), k, rev);
+	/* What a failed attempt left, and a feedback round's draft (gc keeps them). */
+	add_call(s, json_object_get(v, "failed_call"), k, rev);
+	add(s, json_object_get(v, "partial"), "the cut-off answer of %s in %.12s", k, rev);
+	add(s, json_object_get(v, "draft"), "the draft of %s in %.12s", k, rev);
+	size_t i;
+	json_t *t;
+	json_array_foreach(json_object_get(v, "takes"), i, t) {
+		add(s, json_object_get(t, "digest"), "a take of %s in %.12s", k, rev);
+		add_call(s, json_object_get(t, "call"), k, rev);
+		const char *fp = str(t, "fingerprint");
+		if (!s->push || !quire_digest_valid(fp) || !quire_digest_valid(str(t, "digest")) ||
+		    json_object_get(s->results, fp))
+			continue;
+		json_t *ac = result_for(s, v, t);
+		if (ac)
+			json_object_set_new(s->results, fp, ac);
 	}
+	return 0;
 }
 
 /* The prompt, schema and answer blobs the call records in the store name. */
@@ -347,12 +348,12 @@ int quire_sync(const struct quire_project *p, const char *const *revs, size_t nr
 	s.results = json_object();
 	s.ok = json_object();
 	s.tried = json_object();
-	for (size_t i = 0; i < nrevs && !err; i++) {
-		json_t *m = NULL;
-		if (!(err = quire_manifest_load(p->qdir, revs[i], &m)))
-			collect(&s, m, revs[i]);
-		json_decref(m);
-	}
+	/* What the revisions name, each node of their trees read once. */
+	struct quire_manifest_visitor vis = { collect_file, collect_entry, 0, &s };
+	struct quire_manifest_scan *scan = quire_manifest_scan_new(p->qdir, &vis);
+	for (size_t i = 0; i < nrevs && !err; i++)
+		err = quire_manifest_scan(scan, revs[i]);
+	quire_manifest_scan_free(scan);
 	/* A push reads the call records here; a pull has them once fetched. */
 	if (!err && push)
 		collect_named(&s);

@@ -637,6 +637,126 @@ static void test_record_deltas(void **state)
 	free(qdir);
 }
 
+/* What a scan visited: every digest named (a set), the entries visited per revision, the
+ * ids told their record is lost. */
+struct scanned {
+	json_t *digests, *lost;
+	int entries, files;
+};
+
+static int scan_file(void *ud, const char *rev, const char *path, const json_t *v)
+{
+	struct scanned *s = ud;
+	(void)rev;
+	(void)path;
+	json_object_set(s->digests, json_string_value(v), json_true());
+	s->files++;
+	return 0;
+}
+
+static int scan_entry(void *ud, const char *rev, const char *id, const json_t *e, int lost)
+{
+	struct scanned *s = ud;
+	(void)rev;
+	if (json_is_string(json_object_get(e, "digest")))
+		json_object_set(s->digests, json_string_value(json_object_get(e, "digest")),
+				json_true());
+	if (lost)
+		json_array_append_new(s->lost, json_pack("[ss]", rev, id));
+	s->entries++;
+	return 0;
+}
+
+/* The digests revision rev names, read whole. */
+static void names_of(struct quire_objs *o, const char *rev, json_t *set)
+{
+	json_t *m = NULL, *v;
+	assert_int_equal(quire_rev2_load(o, rev, &m), 0);
+	const char *k;
+	json_object_foreach(json_object_get(m, "files"), k, v)
+		json_object_set(set, json_string_value(v), json_true());
+	json_object_foreach(json_object_get(m, "artefacts"), k, v) {
+		if (json_is_string(json_object_get(v, "digest")))
+			json_object_set(set, json_string_value(json_object_get(v, "digest")),
+					json_true());
+	}
+	json_decref(m);
+}
+
+/* gc, fsck and a push scan every revision: what the revisions name, each node read once (the
+ * second revision's unchanged leaves are not visited again), a lost record told in every
+ * revision that holds it, and damage under a shared node named in every revision above it. */
+static void test_scan_reads_each_node_once(void **state)
+{
+	char *qdir = NULL;
+	assert_true(asprintf(&qdir, "%s/.quire", (char *)*state) > 0);
+	struct quire_objs *o = NULL;
+	assert_int_equal(quire_objs_open(qdir, &o), 0);
+	json_t *m1 = book_story(300, -1), *m2 = book_story(300, 7);
+	/* An entry whose record is not stored (a damaged pack lost it). */
+	json_t *lost = json_pack(
+		"{sss[]ssss}", "producer", "Lost", "index", "status", "clean", "fingerprint",
+		"sha256:"
+		"0000000000000000000000000000000000000000000000000000000000000000");
+	json_object_set(json_object_get(m1, "artefacts"), "Lost", lost);
+	json_object_set_new(json_object_get(m2, "artefacts"), "Lost", lost);
+	char r1[65], r2[65];
+	struct quire_rev2_in in = { .manifest = m1, .generation = 1 };
+	assert_int_equal(quire_rev2_build(o, &in, r1), 0);
+	assert_int_equal(quire_objs_write_pack(o, r1), 0);
+	in.manifest = m2;
+	in.parents[0] = r1;
+	in.nparents = 1;
+	in.generation = 2;
+	/* The second Book's record a delta of the first's, as a commit stores it. */
+	update_to(o, m1, m2, r1, &in, r2);
+	assert_int_equal(quire_objs_write_pack(o, r2), 0);
+	json_t *want = json_object();
+	names_of(o, r1, want);
+	names_of(o, r2, want);
+	quire_objs_free(o);
+	for (int verify = 0; verify < 2; verify++) {
+		struct scanned sc = { json_object(), json_array(), 0, 0 };
+		struct quire_manifest_visitor v = { scan_file, scan_entry, verify, &sc };
+		struct quire_manifest_scan *s = quire_manifest_scan_new(qdir, &v);
+		assert_int_equal(quire_manifest_scan(s, r1), 0);
+		assert_int_equal(sc.entries, 300 + 3);
+		assert_int_equal(sc.files, 601);
+		assert_int_equal(quire_manifest_scan(s, r2), 0);
+		/* The changed scene's leaf (16), the Book, and (checking records) the entry whose
+		 * record is lost. */
+		assert_int_equal(sc.entries, 300 + 3 + 16 + 1 + verify);
+		assert_int_equal(sc.files, 601);
+		assert_true(json_equal(sc.digests, want));
+		json_t *told =
+			verify ? json_pack("[[ss][ss]]", r1, "Lost", r2, "Lost") : json_array();
+		assert_true(json_equal(sc.lost, told));
+		json_decref(told);
+		quire_manifest_scan_free(s);
+		json_decref(sc.digests);
+		json_decref(sc.lost);
+	}
+	/* The Book's first record damaged where the second's, a delta of it, copies it: both
+	 * revisions are named (the record is read again for the second, not taken as seen). */
+	tu_damage_pack(qdir, r1, "[\"Scene[0][200]\",\"sha256:", 25, 'g');
+	struct scanned sc = { json_object(), json_array(), 0, 0 };
+	struct quire_manifest_visitor v = { NULL, scan_entry, 1, &sc };
+	struct quire_manifest_scan *s = quire_manifest_scan_new(qdir, &v);
+	assert_int_equal(quire_manifest_scan(s, r1), QUIRE_ECORRUPT);
+	assert_non_null(strstr(quire_error_last(), "does not match its name"));
+	quire_error_clear();
+	assert_int_equal(quire_manifest_scan(s, r2), QUIRE_ECORRUPT);
+	assert_non_null(strstr(quire_error_last(), "does not match its name"));
+	quire_error_clear();
+	quire_manifest_scan_free(s);
+	json_decref(sc.digests);
+	json_decref(sc.lost);
+	json_decref(want);
+	json_decref(m1);
+	json_decref(m2);
+	free(qdir);
+}
+
 static int count_visit(void *ud, const char *rev)
 {
 	(void)rev;
@@ -786,6 +906,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_large_pack_in_parts, tu_setup_qdir,
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_record_deltas, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_scan_reads_each_node_once, tu_setup_qdir,
 						tu_teardown_tmpdir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

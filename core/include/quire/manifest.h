@@ -69,6 +69,32 @@ int quire_manifest_list(const char *qdir, char ***names, size_t *n);
 /* Loads and checks a manifest. QUIRE_ENOTFOUND, QUIRE_ECORRUPT. New reference in *out. */
 int quire_manifest_load(const char *qdir, const char *rev, json_t **out);
 
+/* What a scan of revisions calls (each may be NULL; non-zero stops the scan and is
+ * returned). */
+struct quire_manifest_visitor {
+	/* A file revision rev recorded: its path and value (its digest). */
+	int (*file)(void *ud, const char *rev, const char *path, const json_t *v);
+	/* Artefact id's entry in rev, its dependency record not read back (format 1's entries
+	 * hold theirs); with verify, lost is 1 when the record its fingerprint names is not
+	 * stored (a damaged pack of format 2), and such an entry is visited in every revision
+	 * that holds it. */
+	int (*entry)(void *ud, const char *rev, const char *id, const json_t *e, int lost);
+	/* Every object the revisions name is read, and so checked against its name (fsck). */
+	int verify;
+	void *ud;
+};
+
+/* The files and artefacts of revisions, one revision after another (quire_manifest_scan):
+ * a format-1 manifest is read whole; of format-2 revisions, each tree node is read once in
+ * the whole scan, and what an earlier revision's node held is not visited again (gc, fsck
+ * and a push need what any revision names, not each revision's copy of it). */
+struct quire_manifest_scan;
+struct quire_manifest_scan *quire_manifest_scan_new(const char *qdir,
+						    const struct quire_manifest_visitor *v);
+/* Visits what revision rev holds that the scan has not seen. Errors as quire_manifest_load. */
+int quire_manifest_scan(struct quire_manifest_scan *s, const char *rev);
+void quire_manifest_scan_free(struct quire_manifest_scan *s);
+
 /* Revision rev with artefact id alone (its own keys, its inputs and "artefacts": {id:
  * entry}), when rev is in format 2 and has that artefact: only the tree nodes on the
  * entry's path are read. *out NULL otherwise (read the revision some other way). */
