@@ -360,9 +360,21 @@ static void check_packed(const char *qdir, int repair, json_t *refs, struct quir
 	free(moved);
 }
 
+/* The store a rebuild writes, and what stopped it writing (not what stopped a reading). */
+struct rebuild {
+	struct quire_store *s;
+	int err;
+};
+
+static int remember(void *ud, const char *rev, const char *id, const json_t *e, int lost)
+{
+	struct rebuild *rb = ud;
+	return rb->err = quire_takes_remember_entry(rb->s, NULL, e, 0);
+}
+
 /* Makes a new quire.db from the committed revisions: one committed run per revision, and an
  * action-cache entry for every output (each take) a revision records, so nothing recorded is
- * paid for again. */
+ * paid for again (each entry once, however many revisions hold it unchanged). */
 static int rebuild_db(const char *qdir)
 {
 	struct quire_store *s = NULL;
@@ -373,21 +385,26 @@ static int rebuild_db(const char *qdir)
 	/* Oldest first, as they were made. */
 	if (!err)
 		err = quire_history_log(qdir, &log);
+	struct rebuild rb = { s, 0 };
+	struct quire_manifest_visitor vis = { NULL, remember, 0, &rb };
+	struct quire_manifest_scan *scan = quire_manifest_scan_new(qdir, &vis);
 	for (size_t n = 0; !err && n < json_array_size(log); n++) {
 		const char *rev =
 			json_string_value(json_object_get(json_array_get(log, n), "revision"));
-		json_t *m = NULL;
-		if (quire_manifest_load(qdir, rev, &m)) {
+		json_t *h = NULL;
+		long long count;
+		if (quire_manifest_head(qdir, rev, &h, &count)) {
 			quire_error_clear();
 			continue;
 		}
 		err = quire_store_run_restore(s, rev,
-					      json_string_value(json_object_get(m, "parent")),
-					      json_string_value(json_object_get(m, "command")), 0);
-		if (!err)
-			err = quire_takes_remember(s, qdir, m, 0);
-		json_decref(m);
+					      json_string_value(json_object_get(h, "parent")),
+					      json_string_value(json_object_get(h, "command")), 0);
+		json_decref(h);
+		if (!err && quire_manifest_scan(scan, rev) && !(err = rb.err))
+			quire_error_clear(); /* what cannot be read is named by the check */
 	}
+	quire_manifest_scan_free(scan);
 	json_decref(log);
 	if (!err)
 		err = quire_store_commit(s);

@@ -318,33 +318,43 @@ int quire_merge_preview(const char *root, const char *qdir, struct quire_store *
 	return err;
 }
 
+int quire_takes_remember_entry(struct quire_store *store, const char *qdir, const json_t *e,
+			       int present)
+{
+	int err = 0;
+	size_t k;
+	json_t *t;
+	json_array_foreach(json_object_get(e, "takes"), k, t) {
+		const char *fp = str(t, "fingerprint"), *d = str(t, "digest");
+		/* An output accepted with 'run --touch' was not made for its fingerprint. */
+		if (!fp || !d || json_is_true(json_object_get(t, "accepted")) ||
+		    (present && !quire_blob_exists(qdir, d)))
+			continue;
+		json_t *have = NULL;
+		if (present && (err = quire_store_ac_get(store, fp, &have)) == 0 && have) {
+			json_decref(have);
+			continue; /* the row this store made stands */
+		}
+		json_t *ac = json_pack("{s:s}", "digest", d);
+		if (json_is_integer(json_object_get(t, "size")))
+			json_object_set(ac, "size", json_object_get(t, "size"));
+		if (!err)
+			err = quire_store_ac_put(store, fp, ac);
+		json_decref(ac);
+		if (err)
+			break;
+	}
+	return err;
+}
+
 int quire_takes_remember(struct quire_store *store, const char *qdir, const json_t *m, int present)
 {
 	int err = 0;
 	const char *id;
 	json_t *e;
 	json_object_foreach(json_object_get(m, "artefacts"), id, e) {
-		size_t k;
-		json_t *t;
-		json_array_foreach(json_object_get(e, "takes"), k, t) {
-			const char *fp = str(t, "fingerprint"), *d = str(t, "digest");
-			/* An output accepted with 'run --touch' was not made for its fingerprint.
-			 */
-			if (err || !fp || !d || json_is_true(json_object_get(t, "accepted")) ||
-			    (present && !quire_blob_exists(qdir, d)))
-				continue;
-			json_t *have = NULL;
-			if (present && (err = quire_store_ac_get(store, fp, &have)) == 0 && have) {
-				json_decref(have);
-				continue; /* the row this store made stands */
-			}
-			json_t *ac = json_pack("{s:s}", "digest", d);
-			if (json_is_integer(json_object_get(t, "size")))
-				json_object_set(ac, "size", json_object_get(t, "size"));
-			if (!err)
-				err = quire_store_ac_put(store, fp, ac);
-			json_decref(ac);
-		}
+		if ((err = quire_takes_remember_entry(store, qdir, e, present)))
+			break;
 	}
 	return err;
 }

@@ -42,6 +42,9 @@ int quire_merge_commit(const char *root, const char *qdir, struct quire_store *s
  * for its fingerprint). With present, only those whose output is in the store and whose
  * fingerprint has no row yet. Within the caller's transaction. */
 int quire_takes_remember(struct quire_store *store, const char *qdir, const json_t *m, int present);
+/* The same for one entry e. */
+int quire_takes_remember_entry(struct quire_store *store, const char *qdir, const json_t *e,
+			       int present);
 
 /* The project's files and inputs as they are after git's merge recorded in merge manifest m
  * in place of the first parent's (with keep, their contents kept in the store, so the merge
