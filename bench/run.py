@@ -12,8 +12,8 @@ alternating the tools (the order rotates from one repetition to the next):
   outline    prompts/outline.md gets new content                every step runs
 
 and, for quire alone: the readers of history on the revisions those rows made (the log, one
-artefact, the last diff, a rewind's preview; a rewind of the last change and back, with the
-bytes it adds), the same graph on the mock provider (a full run, with the manifest
+artefact, the last diff, a rewind's preview, gc's marks and fsck, which read every revision;
+a rewind of the last change and back, with the bytes it adds), the same graph on the mock provider (a full run, with the manifest
 commit), peak RSS, SHA-256 throughput of quire's own file hashing on a 1 GiB file against
 `openssl dgst -sha256`, a concurrency run (200 mock jobs x 100 ms at -j16 against the ideal
 time) and, when both 10k and 100k are measured, the 100k/10k growth of plan and no-op run.
@@ -415,7 +415,9 @@ HISTORY = (("log", ["log"], "`quire log`"),
            ("inspect", ["inspect", "Scene[0][1]"], "one artefact, `quire inspect 'Scene[0][1]'`"),
            ("diff", ["diff", "current~1", "current"], "the last change, `quire diff`"),
            ("preview", ["rewind", "current~1", "--preview"],
-            "a rewind's preview, `rewind current~1 --preview`"))
+            "a rewind's preview, `rewind current~1 --preview`"),
+           ("gc", ["gc", "--dry-run"], "what every revision names, `quire gc --dry-run`"),
+           ("fsck", ["fsck"], "every revision and blob checked, `quire fsck`"))
 
 
 def history_rows(tool, runner, repeat):
