@@ -64,22 +64,35 @@ static void read_blobs(const char *qdir, const char **d, size_t n, struct quire_
  * peak. */
 #define CALLS_FLUSH (1u << 20)
 
-int quire_calls_write(const char *qdir, const char *rev, const char *const *calls, size_t n)
+struct quire_calls_pending {
+	char *dir;
+	struct quire_fs_stream st;
+};
+
+int quire_calls_begin(const char *qdir, const char *const *calls, size_t n,
+		      struct quire_calls_pending **out)
 {
+	*out = NULL;
 	if (!n)
 		return 0;
-	char *dir = quire__xasprintf("%s/calls", qdir);
-	char *path = quire__xasprintf("%s/%s.jsonl", dir, rev);
+	char *dir = quire__xasprintf("%s/calls", qdir), *tmp = quire__xasprintf("%s/tmp", qdir);
+	/* Written in .quire/tmp (not committed: a kill leaves nothing in calls/) and renamed into
+	 * calls/ once the revision is named. */
+	char *path = quire__xasprintf("%s/calls-pending.jsonl", tmp);
 	struct quire_fs_stream st;
 	int err = quire_fs_mkdirs(dir, 0755);
 	if (!err)
+		err = quire_fs_mkdirs(tmp, 0755);
+	if (!err)
 		err = quire_fs_stream_open(&st, path, 0644);
 	free(path);
-	free(dir);
-	if (err)
+	free(tmp);
+	if (err) {
+		free(dir);
 		return err;
+	}
 	size_t wrote = 0;
-	struct quire_buf out = QUIRE_BUF_INIT;
+	struct quire_buf lines = QUIRE_BUF_INIT;
 	json_t *done = json_object();
 	const char *d[CALLS_CHUNK], *nd[3 * CALLS_CHUNK];
 	struct quire_buf b[CALLS_CHUNK], nb[3 * CALLS_CHUNK];
@@ -117,29 +130,61 @@ int quire_calls_write(const char *qdir, const char *rev, const char *const *call
 		/* Each record's line, then the lines of the blobs it named first. */
 		for (size_t x = 0, y = 0; x < m; x++) {
 			if (!errs[x])
-				put_line(&out, d[x], &b[x]);
+				put_line(&lines, d[x], &b[x]);
 			for (; y < upto[x]; y++)
 				if (!nerrs[y])
-					put_line(&out, nd[y], &nb[y]);
+					put_line(&lines, nd[y], &nb[y]);
 			quire_buf_release(&b[x]);
 		}
 		for (size_t y = 0; y < nn; y++)
 			quire_buf_release(&nb[y]);
-		if (out.len >= CALLS_FLUSH || k == n) {
-			quire_fs_stream_write(&st, out.ptr, out.len);
-			wrote += out.len;
-			quire_buf_reset(&out);
+		if (lines.len >= CALLS_FLUSH || k == n) {
+			quire_fs_stream_write(&st, lines.ptr, lines.len);
+			wrote += lines.len;
+			quire_buf_reset(&lines);
 		}
 	}
 	quire_error_clear();
 	json_decref(done);
-	quire_buf_release(&out);
+	quire_buf_release(&lines);
 	/* No line (every record unreadable): no pack, as before. */
 	if (!wrote) {
 		quire_fs_stream_abort(&st);
+		free(dir);
 		return 0;
 	}
-	return quire_fs_stream_commit(&st);
+	*out = quire__xcalloc(1, sizeof(**out));
+	(*out)->dir = dir;
+	(*out)->st = st;
+	return 0;
+}
+
+int quire_calls_finish(struct quire_calls_pending *p, const char *rev)
+{
+	if (!p)
+		return 0;
+	free(p->st.path);
+	p->st.path = quire__xasprintf("%s/%s.jsonl", p->dir, rev);
+	int err = quire_fs_stream_commit(&p->st);
+	free(p->dir);
+	free(p);
+	return err;
+}
+
+void quire_calls_abandon(struct quire_calls_pending *p)
+{
+	if (!p)
+		return;
+	quire_fs_stream_abort(&p->st);
+	free(p->dir);
+	free(p);
+}
+
+int quire_calls_write(const char *qdir, const char *rev, const char *const *calls, size_t n)
+{
+	struct quire_calls_pending *p = NULL;
+	int err = quire_calls_begin(qdir, calls, n, &p);
+	return err ? err : quire_calls_finish(p, rev);
 }
 
 /* Puts into the store the blob with digest d from the committed pack at path, when the pack

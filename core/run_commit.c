@@ -1,6 +1,7 @@
 /* Committing a run as a revision (a fold of its events), recovering runs that were
  * killed, and keeping snapshots of the files a run read. */
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,25 +194,68 @@ static int fold_cb(void *ud, int64_t seq, int64_t time_ns, const char *kind, con
 	return fc->err ? 1 : 0;
 }
 
-struct naming {
+/* What a commit does on a second thread while the revision's tree is made: the file system's
+ * sync (every blob and event durable before the revision that names them is written), then
+ * the calls pack written under a temporary name. Joined before anything is named. */
+struct beside {
+	pthread_t t;
+	int started, done;
 	const char *qdir;
-	struct quire_store *store;
-	int64_t run;
 	const char *const *calls;
 	size_t ncalls;
+	int sync_err;
+	char *sync_msg;
+	struct quire_calls_pending *pack;
 };
 
-/* Once the revision has its name and before the manifest takes it: the call pack is written
- * under that name (a revision recovered as written has it too), then the run's row learns
- * the name, so that recovery after a kill from then on commits that file rather than a second
- * revision. */
+static void *beside_main(void *arg)
+{
+	struct beside *b = arg;
+	if ((b->sync_err = quire_fs_sync_fs(b->qdir))) {
+		b->sync_msg = quire__xstrdup(quire_error_last());
+		return NULL;
+	}
+	/* A pack that cannot be written costs only that (the store keeps the records). */
+	if (quire_calls_begin(b->qdir, b->calls, b->ncalls, &b->pack))
+		quire_error_clear();
+	return NULL;
+}
+
+/* Waits for the second thread's work (done here when no thread could be started): the sync's
+ * error, set on this thread, or 0. */
+static int beside_join(struct beside *b)
+{
+	if (!b->done) {
+		if (b->started)
+			pthread_join(b->t, NULL);
+		else
+			beside_main(b);
+		b->done = 1;
+	}
+	return b->sync_err ? quire_error_set(b->sync_err, "%s", b->sync_msg) : 0;
+}
+
+struct naming {
+	struct quire_store *store;
+	int64_t run;
+	struct beside *beside;
+};
+
+/* Once the revision has its name and before the manifest takes it: the sync is waited for,
+ * the call pack named after the revision (a revision recovered as written has it too), then
+ * the run's row learns the name, so that recovery after a kill from then on commits that
+ * file rather than a second revision. */
 static int name_run(void *ud, const char *name)
 {
 	const struct naming *nm = ud;
+	int err = beside_join(nm->beside);
+	if (err)
+		return err;
 	/* What the calls sent and got, committed beside the manifest so that a clone can show
-	 * it. A pack that cannot be written costs only that (the store keeps the records). */
-	if (quire_calls_write(nm->qdir, name, nm->calls, nm->ncalls))
+	 * it. */
+	if (quire_calls_finish(nm->beside->pack, name))
 		quire_error_clear();
+	nm->beside->pack = NULL;
 	return quire_store_run_name(nm->store, nm->run, name);
 }
 
@@ -239,13 +283,18 @@ int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t 
 		err = quire_error_set(QUIRE_ECORRUPT, "run %lld has no start event",
 				      (long long)run);
 	/* Blobs and the event log are written without fsyncs; one sync of the file system makes
-	 * all of them durable before the manifest that names them. */
+	 * all of them durable before the manifest that names them (name_run waits for it). */
+	struct beside bs = { .qdir = qdir, .calls = fc.calls, .ncalls = fc.ncalls };
 	if (!err)
-		err = quire_fs_sync_fs(qdir);
-	struct naming nm = { qdir, store, run, fc.calls, fc.ncalls };
+		bs.started = pthread_create(&bs.t, NULL, beside_main, &bs) == 0;
+	struct naming nm = { store, run, &bs };
 	if (!err &&
 	    !(err = quire_manifest_write_named(qdir, rev, m, base, parent, rev, name_run, &nm)))
 		json_object_set_new(m, "revision", json_string(rev));
+	if (bs.started && !bs.done)
+		pthread_join(bs.t, NULL); /* stopped before the revision was named */
+	quire_calls_abandon(bs.pack);
+	free(bs.sync_msg);
 	for (size_t k = 0; k < fc.ncalls; k++)
 		free((char *)fc.calls[k]);
 	free(fc.calls);

@@ -30,6 +30,8 @@ is "nothing failed" "$(count_events failed)" 0
 is "no revision made, nothing in git changed" "$(git status --porcelain)" ""
 # What each call sent is committed with the revision (.quire/calls), so a clone shows it.
 check "the calls of each run are committed" test -s .quire/calls/$(revfull 5).jsonl
+check "under the revision's name alone (nothing pending left)" \
+	test -z "$(ls -a .quire/calls ../orig/.quire/calls ../orig/.quire/tmp | grep -e pending -e '\.tmp-')"
 run_q "the prompt a chapter was written from, in the clone" 0 inspect 'Chapter[1]' --prompt
 (cd ../orig && "$QUIRE" inspect 'Chapter[1]' --prompt) >../prompt.orig
 check "is the one sent" cmp -s "$TRASH/.out" ../prompt.orig

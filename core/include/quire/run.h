@@ -121,4 +121,13 @@ void quire_call_named(const struct json_t *c, const char *out[3]);
  * one {"digest", "text"} per line, so that a clone of the committed revision can show them. */
 int quire_calls_write(const char *qdir, const char *rev, const char *const *calls, size_t n);
 
+/* The same in two steps, for a revision whose name is not known yet: the pack written under a
+ * temporary name (*out NULL when there is nothing to write), then named rev (synced and put
+ * in place) or abandoned (removed). Each pending pack is finished or abandoned once. */
+struct quire_calls_pending;
+int quire_calls_begin(const char *qdir, const char *const *calls, size_t n,
+		      struct quire_calls_pending **out);
+int quire_calls_finish(struct quire_calls_pending *p, const char *rev);
+void quire_calls_abandon(struct quire_calls_pending *p);
+
 #endif
