@@ -22,6 +22,7 @@
 #include "quire/project.h"
 #include "remote.h"
 #include "edit_internal.h"
+#include "json.h"
 #include "manifest_internal.h"
 #include "objects.h"
 #include "util.h"
@@ -413,9 +414,27 @@ static json_t *files_changed(const json_t *from, const json_t *to)
 }
 
 /* An entry read for an event with its record as kept text (a large one): the record as a
- * delta of the record near (the entry it replaces had) when that can be made, else parsed. */
+ * delta of the record near (the entry it replaces had) when that can be made, else parsed.
+ * So are the records of the takes it keeps but does not show (a collector's earlier takes,
+ * each its every upstream again), against the same record. */
 static int record_for_event(struct quire_objs *o, const char *id, json_t *en, const char *near)
 {
+	size_t k;
+	json_t *t;
+	json_array_foreach(json_object_get(en, "takes"), k, t) {
+		const json_t *td = json_object_get(t, "deps");
+		char *text = json_is_object(td) ? quire_json_canonical(td) : NULL;
+		json_t *dd = text && strlen(text) >= QUIRE_RECORD_DELTA_MIN
+				     ? quire_record_delta_ref(o, near, str(t, "fingerprint"), text,
+							      strlen(text))
+				     : NULL;
+		free(text);
+		quire_error_clear();
+		if (dd) {
+			json_object_set_new(t, "deps_delta", dd);
+			json_object_del(t, "deps");
+		}
+	}
 	const json_t *deps = json_object_get(en, "deps");
 	if (!json_is_string(deps))
 		return 0;

@@ -95,10 +95,37 @@ static int start_whole(struct fold_ctx *fc, const char *text, size_t len, char *
 	return err;
 }
 
-/* An entry's event giving its record as a delta ("deps_delta"): its text with the record's
- * "deps" made from it (*out, malloc'd; NULL when the key was some other object's). A base
+/* The record a "deps_delta" (dd) of an event makes, fp's, as its text (*deps, malloc'd). A base
  * record that cannot be read (its pack damaged or lost) stops the commit, naming it: every
  * writer tries the recovery again, so the record comes back once the packs are restored. */
+static int undelta(struct fold_ctx *fc, const char *subject, const json_t *dd, const char *fp,
+		   char **deps)
+{
+	const char *delta = json_string_value(json_object_get(dd, "delta"));
+	const char *base = json_string_value(json_object_get(dd, "base"));
+	if (!fc->objs_tried) {
+		/* The run's, read through its base, when it has them. */
+		fc->objs_tried = 1;
+		fc->objs = quire__mbase_objs_or_open(fc->base, fc->qdir, &fc->objs_own);
+		quire_error_clear();
+	}
+	int err =
+		delta ? quire_record_undelta(fc->objs, base, fp, delta,
+					     json_string_length(json_object_get(dd, "delta")), deps)
+		      : quire_error_set(QUIRE_ECORRUPT, "its record's delta is malformed");
+	if (err)
+		err = quire_error_set(QUIRE_ECORRUPT,
+				      "the dependency record of %s is a delta of record %.19s, "
+				      "which cannot be read: %s (restore the packs from git, 'git "
+				      "checkout -- .quire/revs/', and run again)",
+				      subject ? subject : "an artefact", base ? base : "(none)",
+				      quire_error_last());
+	return err;
+}
+
+/* An entry's event giving its record, or a take's, as a delta ("deps_delta"): its text with
+ * each record's "deps" made from it (*out, malloc'd; NULL when the key was some other
+ * object's). */
 static int entry_whole(struct fold_ctx *fc, const char *subject, const char *text, size_t len,
 		       char **out)
 {
@@ -108,34 +135,35 @@ static int entry_whole(struct fold_ctx *fc, const char *subject, const char *tex
 	if (!data)
 		return quire_error_set(QUIRE_ECORRUPT, "an event has invalid data: %s", je.text);
 	const json_t *dd = json_object_get(data, "deps_delta");
-	if (!dd) {
-		json_decref(data);
-		return 0;
-	}
-	const char *delta = json_string_value(json_object_get(dd, "delta"));
-	const char *base = json_string_value(json_object_get(dd, "base"));
-	if (!fc->objs_tried) {
-		/* The run's, read through its base, when it has them. */
-		fc->objs_tried = 1;
-		fc->objs = quire__mbase_objs_or_open(fc->base, fc->qdir, &fc->objs_own);
-		quire_error_clear();
+	int found = dd != NULL, err = 0;
+	size_t k;
+	json_t *t;
+	json_array_foreach(json_object_get(data, "takes"), k, t) {
+		const json_t *td = json_object_get(t, "deps_delta");
+		char *tdeps = NULL;
+		if (!td || err)
+			continue;
+		found = 1;
+		err = undelta(fc, subject, td, json_string_value(json_object_get(t, "fingerprint")),
+			      &tdeps);
+		json_t *parsed = err ? NULL : json_loads(tdeps, 0, &je);
+		if (!err && !parsed)
+			err = quire_error_set(QUIRE_ECORRUPT, "a take's record is invalid: %s",
+					      je.text);
+		if (!err) {
+			json_object_set_new(t, "deps", parsed);
+			json_object_del(t, "deps_delta");
+		}
+		free(tdeps);
 	}
 	char *deps = NULL;
-	int err = delta ? quire_record_undelta(
-				  fc->objs, base,
-				  json_string_value(json_object_get(data, "fingerprint")), delta,
-				  json_string_length(json_object_get(dd, "delta")), &deps)
-			: quire_error_set(QUIRE_ECORRUPT, "its record's delta is malformed");
-	if (err) {
-		err = quire_error_set(QUIRE_ECORRUPT,
-				      "the dependency record of %s is a delta of record %.19s, "
-				      "which cannot be read: %s (restore the packs from git, 'git "
-				      "checkout -- .quire/revs/', and run again)",
-				      subject ? subject : "an artefact", base ? base : "(none)",
-				      quire_error_last());
-	} else {
+	if (!err && dd)
+		err = undelta(fc, subject, dd,
+			      json_string_value(json_object_get(data, "fingerprint")), &deps);
+	if (!err && found) {
 		json_object_del(data, "deps_delta");
-		*out = quire_json_canonical_with(data, "deps", deps);
+		*out = deps ? quire_json_canonical_with(data, "deps", deps)
+			    : quire_json_canonical(data);
 		if (!*out)
 			err = QUIRE_EINVALID;
 	}

@@ -109,5 +109,34 @@ touch -d "$was" prompts/scene-2.md
 run_q "rewinding over an edit that kept size and time" 7 rewind current~1 --yes
 check "is refused, naming the file" err_has "'prompts/scene-2.md' has changes"
 check "the writer's text is there" grep -qx "scene b" prompts/scene-2.md
+echo "scene 2" >prompts/scene-2.md
+run_q "the writer's edit put back, and run" 0 run
+
+# Takes a Book keeps but does not show carry their records: a rewind gives each as a delta
+# of the current Book's record too, not its 300 names again.
+run_q "a second take of the Book" 0 run --regenerate Book
+run_q "and a third" 0 run --regenerate Book
+before=$(cat .quire/current)
+echo "scene 9, brighter" >prompts/scene-9.md
+run_q "one more scene changed" 0 run
+run_q "rewinding it" 0 rewind current~1 --yes
+check "to the revision before it, entry for entry" out_has "(equal to ${before:0:12})"
+events >ev.txt
+check "the Book's event is small with its takes" \
+	test "$(awk '$1 == "artefact.restored" && $2 == "Book" {print $3}' ev.txt)" -lt 4000
+run_q "nothing to make" 0 plan --check
+run_q "the Book's takes as they were" 0 inspect Book --takes
+check "all three" out_has "take 2"
+# Killed once those events were stored: recovery makes each take's record from its delta.
+killed=$(cat .quire/current)
+parent=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["parent"])' "$(current_json)")
+rm -f ".quire/revs/$killed.objects" ".quire/runs/$killed-index.tsv"
+echo "$parent" >.quire/current
+sqlite3 .quire/quire.db "UPDATE runs SET state = 'running', finished_ns = NULL,
+	rev = '$(printf '0%.0s' $(seq 64))' WHERE id = (SELECT max(id) FROM runs)"
+run_q "the next command" 0 run
+check "commits the rewind" out_has "recovered $(cut -c1-12 .quire/current), committed from a run"
+arts_of() { "$QUIRE" inspect --revision "$1" --json | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["artefacts"],sort_keys=True))'; }
+is "its artefacts are those rewound to, takes and records" "$(arts_of "$(cat .quire/current)")" "$(arts_of "$before")"
 run_q "fsck at the end" 0 fsck
 done_testing
