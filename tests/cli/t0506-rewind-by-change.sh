@@ -33,6 +33,16 @@ PY
 }
 # Revision N's artefacts, whole entries, as one line of JSON.
 arts() { python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["artefacts"],sort_keys=True))' "$(revjson "$1")"; }
+# As if the last rewind were killed once its events were stored, before its revision was
+# written: its pack and index gone, current back on its parent $1, its run still running.
+unwrite_last() {
+	local killed
+	killed=$(cat .quire/current)
+	rm -f ".quire/revs/$killed.objects" ".quire/runs/$killed-index.tsv"
+	echo "$1" >.quire/current
+	sqlite3 .quire/quire.db "UPDATE runs SET state = 'running', finished_ns = NULL,
+		rev = '$(printf '0%.0s' $(seq 64))' WHERE id = (SELECT max(id) FROM runs)"
+}
 digest_of() { python3 -c 'import hashlib,sys; print("sha256:"+hashlib.sha256(open(sys.argv[1],"rb").read()).hexdigest())' "$1"; }
 
 run_q "a first build" 0 run
@@ -58,11 +68,7 @@ run_q "fsck" 0 fsck
 
 # Killed once its events were stored, before its revision was written: the next command
 # commits it from them, onto its parent read whole, to the same revision.
-killed=$(cat .quire/current) parent=$(revfull 2)
-rm -f ".quire/revs/$killed.objects" ".quire/runs/$killed-index.tsv"
-echo "$parent" >.quire/current
-sqlite3 .quire/quire.db "UPDATE runs SET state = 'running', finished_ns = NULL,
-	rev = '$(printf '0%.0s' $(seq 64))' WHERE id = (SELECT max(id) FROM runs)"
+unwrite_last "$(revfull 2)"
 run_q "the next command" 0 run
 check "commits the rewind" out_has "recovered $(cat .quire/current | cut -c1-12), committed from a run"
 is "its artefacts are the build's, entry for entry" "$(arts 3)" "$(arts 1)"
@@ -128,12 +134,7 @@ run_q "nothing to make" 0 plan --check
 run_q "the Book's takes as they were" 0 inspect Book --takes
 check "all three" out_has "take 2"
 # Killed once those events were stored: recovery makes each take's record from its delta.
-killed=$(cat .quire/current)
-parent=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["parent"])' "$(current_json)")
-rm -f ".quire/revs/$killed.objects" ".quire/runs/$killed-index.tsv"
-echo "$parent" >.quire/current
-sqlite3 .quire/quire.db "UPDATE runs SET state = 'running', finished_ns = NULL,
-	rev = '$(printf '0%.0s' $(seq 64))' WHERE id = (SELECT max(id) FROM runs)"
+unwrite_last "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["parent"])' "$(current_json)")"
 run_q "the next command" 0 run
 check "commits the rewind" out_has "recovered $(cut -c1-12 .quire/current), committed from a run"
 arts_of() { "$QUIRE" inspect --revision "$1" --json | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["artefacts"],sort_keys=True))'; }
