@@ -69,24 +69,23 @@ struct quire_calls_pending {
 	struct quire_fs_stream st;
 };
 
-int quire_calls_begin(const char *qdir, const char *const *calls, size_t n,
-		      struct quire_calls_pending **out)
+/* The pack of calls written to a stream at path (its temporary file beside it), kept open in
+ * *out until named. */
+static int begin_at(const char *qdir, const char *path, const char *const *calls, size_t n,
+		    struct quire_calls_pending **out)
 {
 	*out = NULL;
 	if (!n)
 		return 0;
-	char *dir = quire__xasprintf("%s/calls", qdir), *tmp = quire__xasprintf("%s/tmp", qdir);
-	/* Written in .quire/tmp (not committed: a kill leaves nothing in calls/) and renamed into
-	 * calls/ once the revision is named. */
-	char *path = quire__xasprintf("%s/calls-pending.jsonl", tmp);
+	char *dir = quire__xasprintf("%s/calls", qdir), *pdir = quire__xstrdup(path);
+	*strrchr(pdir, '/') = '\0';
 	struct quire_fs_stream st;
 	int err = quire_fs_mkdirs(dir, 0755);
 	if (!err)
-		err = quire_fs_mkdirs(tmp, 0755);
+		err = quire_fs_mkdirs(pdir, 0755);
 	if (!err)
 		err = quire_fs_stream_open(&st, path, 0644);
-	free(path);
-	free(tmp);
+	free(pdir);
 	if (err) {
 		free(dir);
 		return err;
@@ -159,6 +158,17 @@ int quire_calls_begin(const char *qdir, const char *const *calls, size_t n,
 	return 0;
 }
 
+int quire_calls_begin(const char *qdir, const char *const *calls, size_t n,
+		      struct quire_calls_pending **out)
+{
+	/* Written in .quire/tmp (not committed: a kill while the revision is made leaves nothing
+	 * in calls/) and renamed into calls/ once the revision is named. */
+	char *path = quire__xasprintf("%s/tmp/calls-pending.jsonl", qdir);
+	int err = begin_at(qdir, path, calls, n, out);
+	free(path);
+	return err;
+}
+
 int quire_calls_finish(struct quire_calls_pending *p, const char *rev)
 {
 	if (!p)
@@ -183,7 +193,9 @@ void quire_calls_abandon(struct quire_calls_pending *p)
 int quire_calls_write(const char *qdir, const char *rev, const char *const *calls, size_t n)
 {
 	struct quire_calls_pending *p = NULL;
-	int err = quire_calls_begin(qdir, calls, n, &p);
+	char *path = quire__xasprintf("%s/calls/%s.jsonl", qdir, rev);
+	int err = begin_at(qdir, path, calls, n, &p);
+	free(path);
 	return err ? err : quire_calls_finish(p, rev);
 }
 

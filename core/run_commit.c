@@ -280,9 +280,13 @@ static int name_run(void *ud, const char *name)
 	if (err)
 		return err;
 	/* What the calls sent and got, committed beside the manifest so that a clone can show
-	 * it. */
-	if (quire_calls_finish(nm->beside->pack, name))
+	 * it. Written again in calls/ when the pending pack cannot be moved there (.quire/tmp
+	 * on another file system); a pack that cannot be written costs only that. */
+	const struct beside *b = nm->beside;
+	if ((quire_calls_finish(b->pack, name) || (!b->pack && b->ncalls)) &&
+	    quire_calls_write(b->qdir, name, b->calls, b->ncalls))
 		quire_error_clear();
+	quire_error_clear();
 	nm->beside->pack = NULL;
 	return quire_store_run_name(nm->store, nm->run, name);
 }

@@ -78,4 +78,20 @@ cd "$TRASH" && q init plain >/dev/null && cd plain || exit 1
 run_q "run --commit outside git" 3 run --commit
 check "says why" err_has "is not in a git repository"
 check "the revision is kept" test -f $(pack 1)
+
+# The calls pack is written in .quire/tmp while the revision is made, then moved into
+# .quire/calls/: with .quire/tmp on another file system (where a rename cannot go), it is
+# written in .quire/calls/ itself.
+shm=/dev/shm/quire-t0460-$$
+if mkdir -p "$shm" 2>/dev/null && [ "$(stat -c %d "$shm")" != "$(stat -c %d .quire)" ]; then
+	rm -rf .quire/tmp && ln -s "$shm" .quire/tmp
+	q edit --set Tone=eerie >/dev/null
+	run_q "a run with .quire/tmp elsewhere" 0 run
+	check "its calls pack is there" test -s ".quire/calls/$(cat .quire/current).jsonl"
+	check "nothing pending left" test -z "$(ls -A "$shm" | grep calls)"
+	rm -f .quire/tmp
+else
+	pass "# SKIP no second file system at /dev/shm"
+fi
+rm -rf "$shm"
 done_testing
