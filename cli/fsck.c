@@ -28,8 +28,8 @@ static const char usage[] =
 	"Blobs a revision names that are not in the store are listed but are not damage: a\n"
 	"fresh clone has none, and 'quire run' restores or makes what the current revision\n"
 	"needs. A damaged or missing blob is named with the first artefact, take or file\n"
-	"found using it, and how many other entries use it (an entry unchanged from one\n"
-	"revision to the next counts once).\n";
+	"found using it, and how many other uses there are, counted across the distinct\n"
+	"parts of the revisions' trees, not once per revision that holds them.\n";
 
 static const char *const kind_names[] = {
 	[QUIRE_FSCK_BLOB_CORRUPT] = "corrupt blob",

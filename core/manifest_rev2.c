@@ -142,7 +142,9 @@ int quire_manifest_scan(struct quire_manifest_scan *s, const char *rev)
 		return err;
 	if (!s->w)
 		s->w = quire_rev2_walk_new(s->o, s->v);
-	return quire__rev2_damaged(s->o, rev, quire_rev2_walk_rev(s->w, rev));
+	err = quire_rev2_walk_rev(s->w, rev);
+	/* What the visitor said is its own, not damage. */
+	return err && quire_rev2_walk_by_visitor(s->w) ? err : quire__rev2_damaged(s->o, rev, err);
 }
 
 int quire__rev2_head(const char *qdir, const char *rev, json_t **out, long long *n)

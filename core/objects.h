@@ -230,6 +230,9 @@ struct quire_rev2_walk *quire_rev2_walk_new(struct quire_objs *o,
 					    const struct quire_manifest_visitor *v);
 int quire_rev2_walk_rev(struct quire_rev2_walk *w, const char *rev);
 void quire_rev2_walk_free(struct quire_rev2_walk *w);
+/* Whether the last quire_rev2_walk_rev was stopped by the visitor (its error, as it gave it)
+ * rather than by what was read. */
+int quire_rev2_walk_by_visitor(const struct quire_rev2_walk *w);
 
 /* Converts every format-1 manifest of qdir into a format-2 revision, parents first, each
  * written as its pack (a revision converted before is found, not written again); names

@@ -19,6 +19,7 @@ struct quire_rev2_walk {
 	 * every revision holding it is told. */
 	json_t *seen;
 	const char *rev;
+	int by_visitor; /* the last walk was stopped by the visitor, not by what it read */
 };
 
 struct quire_rev2_walk *quire_rev2_walk_new(struct quire_objs *o,
@@ -62,9 +63,12 @@ static int record_of(struct quire_rev2_walk *w, const char *id, const json_t *e,
 		*lost = 1;
 		return 0;
 	}
-	struct quire_buf b = QUIRE_BUF_INIT;
-	int err = quire_objs_read(w->o, fp, &b);
-	quire_buf_release(&b);
+	/* Read as the revision read whole reads it: an object, with its deps. */
+	json_t *r = NULL;
+	int err = quire_objs_read_json(w->o, fp, &r);
+	if (!err && !json_object_get(r, "deps"))
+		err = quire_error_set(QUIRE_ECORRUPT, "record %.12s: no deps", fp);
+	json_decref(r);
 	if (err)
 		return quire_error_prefix(err, "artefact '%s': ", id);
 	see(w, fp);
@@ -88,8 +92,8 @@ static int visit_entry(struct quire_rev2_walk *w, const char *id, const json_t *
 			err = record_of(w, id, t, &tlost);
 	}
 	*again |= lost;
-	if (!err && w->v->entry)
-		err = w->v->entry(w->v->ud, w->rev, id, e, lost);
+	if (!err && w->v->entry && (err = w->v->entry(w->v->ud, w->rev, id, e, lost)))
+		w->by_visitor = 1;
 	return err;
 }
 
@@ -189,8 +193,8 @@ static int walk_files(struct quire_rev2_walk *w, const char *hex, const char *pr
 			err = h ? walk_files(w, h, path)
 				: quire_error_set(QUIRE_ECORRUPT, "files node %.12s: bad item",
 						  hex);
-		} else if (w->v->file) {
-			err = w->v->file(w->v->ud, w->rev, path, v);
+		} else if (w->v->file && (err = w->v->file(w->v->ud, w->rev, path, v))) {
+			w->by_visitor = 1;
 		}
 		free(path);
 		if (err)
@@ -202,8 +206,14 @@ static int walk_files(struct quire_rev2_walk *w, const char *hex, const char *pr
 	return err;
 }
 
+int quire_rev2_walk_by_visitor(const struct quire_rev2_walk *w)
+{
+	return w->by_visitor;
+}
+
 int quire_rev2_walk_rev(struct quire_rev2_walk *w, const char *rev)
 {
+	w->by_visitor = 0;
 	json_t *r = NULL;
 	int err = quire_objs_read_json(w->o, rev, &r);
 	if (err)

@@ -637,6 +637,16 @@ static void test_record_deltas(void **state)
 	free(qdir);
 }
 
+/* A visitor that stops at the Book, as a store that cannot be written would. */
+static int stop_at_book(void *ud, const char *rev, const char *id, const json_t *e, int lost)
+{
+	(void)ud;
+	(void)rev;
+	(void)e;
+	(void)lost;
+	return strcmp(id, "Book") ? 0 : quire_error_set(QUIRE_ENOTFOUND, "the visitor's own");
+}
+
 /* What a scan visited: every digest named (a set), the entries visited per revision, the
  * ids told their record is lost. */
 struct scanned {
@@ -736,6 +746,13 @@ static void test_scan_reads_each_node_once(void **state)
 		json_decref(sc.digests);
 		json_decref(sc.lost);
 	}
+	/* A visitor's error is its own, not taken for a damaged pack. */
+	struct quire_manifest_visitor stop = { NULL, stop_at_book, 0, NULL };
+	struct quire_manifest_scan *ss = quire_manifest_scan_new(qdir, &stop);
+	assert_int_equal(quire_manifest_scan(ss, r1), QUIRE_ENOTFOUND);
+	assert_string_equal(quire_error_last(), "the visitor's own");
+	quire_error_clear();
+	quire_manifest_scan_free(ss);
 	/* The Book's first record damaged where the second's, a delta of it, copies it: both
 	 * revisions are named (the record is read again for the second, not taken as seen). */
 	tu_damage_pack(qdir, r1, "[\"Scene[0][200]\",\"sha256:", 25, 'g');
