@@ -106,6 +106,19 @@ int quire__rt_place_of(const char *name, const json_t *node, struct place *pl);
 /* The id at digits (its whole index in base 16): malloc'd, NULL when malformed. */
 char *quire__rt_id_at(const struct place *pl, const char *digits);
 
+/* The items of a producer's node at depth (its digits so far in prefix): in a leaf, each
+ * entry with its id (leaf); above, each child node's name with its digits and depth (inner).
+ * QUIRE_ECORRUPT for a key or an item that is neither; non-zero from either stops it. */
+int quire__rt_each_item(const struct place *pl, const json_t *items, int depth, const char *prefix,
+			int (*leaf)(void *ud, const char *id, json_t *e),
+			int (*inner)(void *ud, const char *hex, const char *digits, int depth),
+			void *ud);
+
+/* Record fp (64 hex) as an entry names it: an object with "deps" (kept as its text from keep
+ * bytes; SIZE_MAX: parsed), a new reference in *out; a read error names artefact id. */
+int quire__rt_read_record(struct quire_objs *o, const char *id, const char *fp, size_t keep,
+			  json_t **out);
+
 /* Every entry under items (at depth, its digits so far in prefix) into arts, restored to
  * format 1's shape. */
 int quire__rt_walk(struct quire_objs *o, const struct place *pl, const json_t *items, int depth,

@@ -94,14 +94,10 @@ char *quire__rt_id_at(const struct place *pl, const char *digits)
 	return quire_buf_detach(&b, NULL);
 }
 
-/* Puts back the "deps" of e (an entry or a take) from the record its fingerprint names, when
- * it has none and the record is stored; kept as its text when it is at least keep bytes
- * (SIZE_MAX: parsed). */
-static int restore_deps(struct quire_objs *o, const char *id, json_t *e, size_t keep)
+int quire__rt_read_record(struct quire_objs *o, const char *id, const char *fp, size_t keep,
+			  json_t **out)
 {
-	const char *fp = quire__rt_ref_hex(json_object_get(e, "fingerprint"));
-	if (json_object_get(e, "deps") || !fp || !quire_objs_has(o, fp))
-		return 0;
+	*out = NULL;
 	json_t *r = NULL;
 	int err;
 	if (keep == SIZE_MAX) {
@@ -115,14 +111,28 @@ static int restore_deps(struct quire_objs *o, const char *id, json_t *e, size_t 
 	}
 	if (err)
 		return quire_error_prefix(err, "artefact '%s': ", id);
-	json_t *deps = json_object_get(r, "deps");
-	if (!deps) {
+	if (!json_object_get(r, "deps")) {
 		json_decref(r);
 		return quire_error_set(QUIRE_ECORRUPT, "record %.12s: no deps", fp);
 	}
-	json_object_set(e, "deps", deps);
-	json_decref(r);
+	*out = r;
 	return 0;
+}
+
+/* Puts back the "deps" of e (an entry or a take) from the record its fingerprint names, when
+ * it has none and the record is stored; kept as its text when it is at least keep bytes
+ * (SIZE_MAX: parsed). */
+static int restore_deps(struct quire_objs *o, const char *id, json_t *e, size_t keep)
+{
+	const char *fp = quire__rt_ref_hex(json_object_get(e, "fingerprint"));
+	if (json_object_get(e, "deps") || !fp || !quire_objs_has(o, fp))
+		return 0;
+	json_t *r = NULL;
+	int err = quire__rt_read_record(o, id, fp, keep, &r);
+	if (!err)
+		json_object_set(e, "deps", json_object_get(r, "deps"));
+	json_decref(r);
+	return err;
 }
 
 /* Entry e of id as format 1 holds it: its producer and index, its record's deps (kept as
@@ -144,40 +154,70 @@ static int restore_entry(struct quire_objs *o, const char *id, json_t *e, size_t
 	return err;
 }
 
-/* Every entry under node (at depth, its digits so far in prefix) into arts. */
-int quire__rt_walk(struct quire_objs *o, const struct place *pl, const json_t *items, int depth,
-		   const char *prefix, json_t *arts)
+int quire__rt_each_item(const struct place *pl, const json_t *items, int depth, const char *prefix,
+			int (*leaf)(void *ud, const char *id, json_t *e),
+			int (*inner)(void *ud, const char *hex, const char *digits, int depth),
+			void *ud)
 {
-	int leaf = pl->len == 0 || depth == pl->len - 1, err = 0;
+	int at_leaf = pl->len == 0 || depth == pl->len - 1, err = 0;
 	const char *key;
 	json_t *v;
 	json_object_foreach((json_t *)items, key, v) {
 		char *digits = quire__xasprintf("%s%s", prefix, key);
-		if (leaf) {
+		if (at_leaf) {
 			char *id = quire__rt_id_at(pl, digits);
-			err = id ? restore_entry(o, id, v, SIZE_MAX)
+			err = id ? leaf(ud, id, v)
 				 : quire_error_set(QUIRE_ECORRUPT, "the tree of '%s': bad key '%s'",
 						   pl->name, digits);
-			if (!err)
-				json_object_set(arts, id, v);
 			free(id);
 		} else {
-			json_t *node, *sub;
 			const char *h = quire__rt_child_hex(v);
 			err = h && strlen(key) == 1
-				      ? quire__rt_read_node(o, h, "tree", &node, &sub)
+				      ? inner(ud, h, digits, depth + 1)
 				      : quire_error_set(QUIRE_ECORRUPT,
 							"the tree of '%s': bad item", pl->name);
-			if (!err) {
-				err = quire__rt_walk(o, pl, sub, depth + 1, digits, arts);
-				json_decref(node);
-			}
 		}
 		free(digits);
 		if (err)
 			return err;
 	}
 	return 0;
+}
+
+/* What quire__rt_walk reads into. */
+struct into {
+	struct quire_objs *o;
+	const struct place *pl;
+	json_t *arts;
+};
+
+static int into_leaf(void *ud, const char *id, json_t *e)
+{
+	const struct into *in = ud;
+	int err = restore_entry(in->o, id, e, SIZE_MAX);
+	if (!err)
+		json_object_set(in->arts, id, e);
+	return err;
+}
+
+static int into_inner(void *ud, const char *hex, const char *digits, int depth)
+{
+	const struct into *in = ud;
+	json_t *node, *sub;
+	int err = quire__rt_read_node(in->o, hex, "tree", &node, &sub);
+	if (!err) {
+		err = quire__rt_each_item(in->pl, sub, depth, digits, into_leaf, into_inner, ud);
+		json_decref(node);
+	}
+	return err;
+}
+
+/* Every entry under node (at depth, its digits so far in prefix) into arts. */
+int quire__rt_walk(struct quire_objs *o, const struct place *pl, const json_t *items, int depth,
+		   const char *prefix, json_t *arts)
+{
+	struct into in = { o, pl, arts };
+	return quire__rt_each_item(pl, items, depth, prefix, into_leaf, into_inner, &in);
 }
 
 static int load_artefacts(struct quire_objs *o, const char *hex, json_t *arts)

@@ -63,16 +63,13 @@ static int record_of(struct quire_rev2_walk *w, const char *id, const json_t *e,
 		*lost = 1;
 		return 0;
 	}
-	/* Read as the revision read whole reads it: an object, with its deps. */
+	/* Read as the revision read whole reads it. */
 	json_t *r = NULL;
-	int err = quire_objs_read_json(w->o, fp, &r);
-	if (!err && !json_object_get(r, "deps"))
-		err = quire_error_set(QUIRE_ECORRUPT, "record %.12s: no deps", fp);
+	int err = quire__rt_read_record(w->o, id, fp, SIZE_MAX, &r);
 	json_decref(r);
-	if (err)
-		return quire_error_prefix(err, "artefact '%s': ", id);
-	see(w, fp);
-	return 0;
+	if (!err)
+		see(w, fp);
+	return err;
 }
 
 /* Entry e of id: its record and those of the takes it does not show (a lost take's record is
@@ -97,43 +94,36 @@ static int visit_entry(struct quire_rev2_walk *w, const char *id, const json_t *
 	return err;
 }
 
-/* The entries under items (at depth, their digits so far in prefix), as quire__rt_walk
- * reads them, each child node not seen before. *again when a lost record is under them. */
-static int walk_items(struct quire_rev2_walk *w, const struct place *pl, const json_t *items,
-		      int depth, const char *prefix, int *again)
+/* A producer's subtree being walked: *again when a lost record is under it. */
+struct under {
+	struct quire_rev2_walk *w;
+	const struct place *pl;
+	int *again;
+};
+
+static int under_leaf(void *ud, const char *id, json_t *e)
 {
-	int leaf = pl->len == 0 || depth == pl->len - 1, err = 0;
-	const char *key;
-	json_t *v;
-	json_object_foreach((json_t *)items, key, v) {
-		char *digits = quire__xasprintf("%s%s", prefix, key);
-		if (leaf) {
-			char *id = quire__rt_id_at(pl, digits);
-			err = id ? visit_entry(w, id, v, again)
-				 : quire_error_set(QUIRE_ECORRUPT, "the tree of '%s': bad key '%s'",
-						   pl->name, digits);
-			free(id);
-		} else {
-			const char *h = quire__rt_child_hex(v);
-			json_t *node, *sub;
-			int below = 0;
-			if (!h || strlen(key) != 1)
-				err = quire_error_set(QUIRE_ECORRUPT, "the tree of '%s': bad item",
-						      pl->name);
-			else if (!seen(w, h) &&
-				 !(err = quire__rt_read_node(w->o, h, "tree", &node, &sub))) {
-				err = walk_items(w, pl, sub, depth + 1, digits, &below);
-				json_decref(node);
-				if (!err && !below)
-					see(w, h);
-				*again |= below;
-			}
-		}
-		free(digits);
-		if (err)
-			return err;
-	}
-	return 0;
+	const struct under *u = ud;
+	return visit_entry(u->w, id, e, u->again);
+}
+
+/* A child node not seen before: walked, and seen once all under it was (no lost record). */
+static int under_inner(void *ud, const char *hex, const char *digits, int depth)
+{
+	const struct under *u = ud;
+	if (seen(u->w, hex))
+		return 0;
+	json_t *node, *sub;
+	int below = 0, err = quire__rt_read_node(u->w->o, hex, "tree", &node, &sub);
+	if (err)
+		return err;
+	struct under in = { u->w, u->pl, &below };
+	err = quire__rt_each_item(u->pl, sub, depth, digits, under_leaf, under_inner, &in);
+	json_decref(node);
+	if (!err && !below)
+		see(u->w, hex);
+	*u->again |= below;
+	return err;
 }
 
 static int walk_artefacts(struct quire_rev2_walk *w, const char *hex)
@@ -158,8 +148,9 @@ static int walk_artefacts(struct quire_rev2_walk *w, const char *hex)
 		if ((err = quire__rt_read_node(w->o, h, "tree", &node, &sub)))
 			break;
 		err = quire__rt_place_of(name, node, &pl);
+		struct under u = { w, &pl, &below };
 		if (!err)
-			err = walk_items(w, &pl, sub, 0, "", &below);
+			err = quire__rt_each_item(&pl, sub, 0, "", under_leaf, under_inner, &u);
 		json_decref(node);
 		if (!err && !below)
 			see(w, h);
