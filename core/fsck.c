@@ -23,6 +23,7 @@
 #include "quire/store.h"
 #include "blob_pack.h"
 #include "manifest_internal.h"
+#include "objects.h"
 #include "util.h"
 
 /* Who uses each digest: {digest: {"who": "Scene[0][1] in rev-0003", "more": N, "seen": bool}}. */
@@ -385,15 +386,18 @@ static int rebuild_db(const char *qdir)
 	/* Oldest first, as they were made. */
 	if (!err)
 		err = quire_history_log(qdir, &log);
+	struct quire_objs *objs = NULL;
 	struct rebuild rb = { s, 0 };
 	struct quire_manifest_visitor vis = { NULL, remember, 0, &rb };
 	struct quire_manifest_scan *scan = quire_manifest_scan_new(qdir, &vis);
 	for (size_t n = 0; !err && n < json_array_size(log); n++) {
 		const char *rev =
 			json_string_value(json_object_get(json_array_get(log, n), "revision"));
+		/* A format-2 revision's own object, not its files tree too as a head is read. */
 		json_t *h = NULL;
 		long long count;
-		if (quire_manifest_head(qdir, rev, &h, &count)) {
+		if (quire__rev2_here(qdir, rev) ? quire__rev2_read(qdir, &objs, rev, 0, &h, NULL)
+						: quire_manifest_head(qdir, rev, &h, &count)) {
 			quire_error_clear();
 			continue;
 		}
@@ -405,6 +409,7 @@ static int rebuild_db(const char *qdir)
 			quire_error_clear(); /* what cannot be read is named by the check */
 	}
 	quire_manifest_scan_free(scan);
+	quire_objs_free(objs);
 	json_decref(log);
 	if (!err)
 		err = quire_store_commit(s);
