@@ -282,12 +282,11 @@ static int name_run(void *ud, const char *name)
 	/* What the calls sent and got, committed beside the manifest so that a clone can show
 	 * it. Written again in calls/ when the pending pack cannot be moved there (.quire/tmp
 	 * on another file system); a pack that cannot be written costs only that. */
-	const struct beside *b = nm->beside;
-	if ((quire_calls_finish(b->pack, name) || (!b->pack && b->ncalls)) &&
-	    quire_calls_write(b->qdir, name, b->calls, b->ncalls))
-		quire_error_clear();
+	struct beside *b = nm->beside;
+	if (quire_calls_finish(b->pack, name) || (!b->pack && b->ncalls))
+		(void)quire_calls_write(b->qdir, name, b->calls, b->ncalls);
 	quire_error_clear();
-	nm->beside->pack = NULL;
+	b->pack = NULL;
 	return quire_store_run_name(nm->store, nm->run, name);
 }
 
