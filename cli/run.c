@@ -283,6 +283,7 @@ static void print_summary(const struct quire_run_result *rr, int json)
 				    json_integer((json_int_t)r.pending_review));
 		json_object_set_new(j, "estimate_micro", json_integer(r.estimate_micro));
 		json_object_set_new(j, "accepted", json_integer((json_int_t)r.accepted));
+		json_object_set_new(j, "not_started", json_integer((json_int_t)r.not_started));
 		if (r.merged[0])
 			json_object_set_new(j, "merged", json_string(r.merged));
 		print_json_line(j);

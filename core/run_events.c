@@ -31,7 +31,7 @@ static struct quire_progress progress_event(const struct runner *r, const char *
 		.message = msg,
 		.done = r->done,
 		.total = r->total,
-		.running = r->running,
+		.running = r->told,
 		.produced = r->res->produced,
 		.cached = r->res->cached,
 		.unchanged = r->res->unchanged,
@@ -192,7 +192,7 @@ static int flush_once(struct runner *r)
  * the revision is committed, and the run ends with this error (the first one given). */
 void quire_run__halt(struct runner *r, int code, const char *fmt, ...)
 {
-	r->stopping = 1;
+	quire_run__stop_starting(r);
 	if (r->halt_err)
 		return;
 	char msg[4096];
@@ -378,7 +378,7 @@ int quire_run__fail_node_with(struct runner *r, size_t i, const char *msg, enum 
 		quire_run__report(r, st == N_FAILED ? "failed" : "blocked", i, clean);
 	free(clean);
 	if (st == N_FAILED && r->o->fail_fast)
-		r->stopping = 1;
+		quire_run__stop_starting(r);
 	return err;
 }
 

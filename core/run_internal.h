@@ -87,6 +87,8 @@ struct job {
 	_Atomic long long units;
 	char unit[24]; /* copied: the provider's string may not outlive the call */
 	long long units_reported;
+	_Atomic int taken; /* a worker took it from the queue (set by the worker) */
+	int told;	   /* its start was reported (main thread) */
 	struct quire_digest fp;
 	char *deps; /* the dependency record, canonical JSON text */
 	/* results, written by the worker */
@@ -139,8 +141,15 @@ struct runner {
 	pthread_mutex_t mu;
 	pthread_cond_t work_cv, done_cv;
 	struct job *work_head, *work_tail, *done_head, *done_tail;
-	struct job **flying; /* jobs handed to workers and not yet completed (at most -j) */
+	struct job **flying; /* jobs handed to workers and not yet completed (see ahead) */
 	size_t nflying;
+	/* Jobs queued beyond the workers' number, made ready while every worker is busy so that a
+	 * worker finishing one takes the next without waiting for this thread: as many as there
+	 * are workers while jobs are short, else none (see complete). At most -j run at once: one
+	 * per worker. */
+	size_t ahead;
+	size_t told;	/* jobs in flight whose start was reported: the "running" of progress */
+	size_t failing; /* failed jobs given back by workers and not yet taken in (under mu) */
 	int stop;
 	volatile int cancelled;
 	pthread_t *threads;
@@ -165,7 +174,8 @@ struct runner {
 	size_t nbinsts;
 	size_t running, done, total;
 	struct quire__jobserver *js; /* make's jobserver, when it bounds us (no explicit -j) */
-	int stopping;		     /* fail-fast tripped, interrupted, or the disk is full */
+	int stopping;		     /* fail-fast tripped, interrupted, or the disk is full: set
+				      * with quire_run__stop_starting */
 	struct pend *pend;	     /* events waiting for their group's commit (see record) */
 	size_t npend, apend;
 	int64_t last_commit;	  /* when the last group was committed (monotonic ns) */
@@ -223,6 +233,10 @@ void quire_run__reserve_make(const char *qdir);
 
 /* Forgets the events waiting for their group's commit. */
 void quire_run__pend_clear(struct runner *r);
+
+/* Starts nothing new from now on: jobs queued ahead that no worker has taken yet are taken
+ * back (nothing was spent on them; they count as not started), the ones running finish. */
+void quire_run__stop_starting(struct runner *r);
 
 /* Starts nothing new: the jobs in flight finish and are recorded (they may be paid for),
  * the revision is committed, and the run ends with this error (the first one given). */

@@ -350,15 +350,25 @@ static int prepare_inputs(struct wslot *w, struct job *j)
 	return 0;
 }
 
+/* Whether a worker may take the queue's first job (under r->mu). One queued ahead, not yet
+ * told started, waits while a failure is not taken in by the main thread (it may stop the
+ * run: --fail-fast, a full disk) and after an interrupt: what would not have started without
+ * the queue does not start with it. */
+static int may_take(const struct runner *r)
+{
+	const struct job *j = r->work_head;
+	return j && (j->told || (!r->failing && !(r->o->interrupted && *r->o->interrupted)));
+}
+
 void *quire_run__worker(void *arg)
 {
 	struct wslot *w = arg;
 	struct runner *r = w->r;
 	for (;;) {
 		pthread_mutex_lock(&r->mu);
-		while (!r->work_head && !r->stop)
+		while (!may_take(r) && !r->stop)
 			pthread_cond_wait(&r->work_cv, &r->mu);
-		if (!r->work_head) {
+		if (!may_take(r)) {
 			pthread_mutex_unlock(&r->mu);
 			return NULL;
 		}
@@ -366,6 +376,7 @@ void *quire_run__worker(void *arg)
 		r->work_head = j->next;
 		if (!r->work_head)
 			r->work_tail = NULL;
+		atomic_store(&j->taken, 1);
 		pthread_mutex_unlock(&r->mu);
 
 		int64_t t0 = quire_run__mono_ns();
@@ -388,6 +399,8 @@ void *quire_run__worker(void *arg)
 		j->dur_ns = quire_run__mono_ns() - t0;
 
 		pthread_mutex_lock(&r->mu);
+		if (j->rc || !j->adopted)
+			r->failing++;
 		j->next = NULL;
 		if (r->done_tail)
 			r->done_tail->next = j;

@@ -22,11 +22,14 @@
 #include "util.h"
 #include "event.h"
 
+/* A job shorter than this (its worker's time) lets the next ones be queued ahead. */
+#define AHEAD_JOB_NS 2000000
+
 /* Whether another job may start now: under -j, or with a jobserver token for every job but the
  * first (the token every make child holds implicitly). */
 static int have_slot(struct runner *r)
 {
-	if (r->running >= (size_t)r->nthreads)
+	if (r->running >= (size_t)r->nthreads + r->ahead)
 		return 0;
 	if (!r->js)
 		return 1;
@@ -176,6 +179,66 @@ static json_t *entry_data(struct runner *r, size_t i, const struct quire_digest 
 }
 
 static int start_node(struct runner *r, size_t i);
+
+static void tell_start(struct runner *r, struct job *j)
+{
+	j->told = 1;
+	r->told++;
+	quire_run__report(r, "start", j->node, NULL);
+}
+
+/* Reports the start of the jobs queued ahead that a worker has taken since: before anything
+ * else is reported of them. */
+static void tell_taken(struct runner *r)
+{
+	for (size_t k = 0; k < r->nflying; k++)
+		if (!r->flying[k]->told && atomic_load(&r->flying[k]->taken))
+			tell_start(r, r->flying[k]);
+}
+
+static void unfly(struct runner *r, struct job *j)
+{
+	r->running--;
+	j->bi->running--;
+	if (j->told)
+		r->told--;
+	for (size_t k = 0; k < r->nflying; k++)
+		if (r->flying[k] == j) {
+			r->flying[k] = r->flying[--r->nflying];
+			break;
+		}
+}
+
+void quire_run__stop_starting(struct runner *r)
+{
+	r->stopping = 1;
+	/* The queue's jobs not told started: taken back before a worker can take them. */
+	struct job *back = NULL;
+	pthread_mutex_lock(&r->mu);
+	struct job **link = &r->work_head;
+	r->work_tail = NULL;
+	while (*link) {
+		struct job *j = *link;
+		if (j->told) {
+			r->work_tail = j;
+			link = &j->next;
+			continue;
+		}
+		*link = j->next;
+		j->next = back;
+		back = j;
+	}
+	/* A worker waiting behind them takes what is left. */
+	pthread_cond_broadcast(&r->work_cv);
+	pthread_mutex_unlock(&r->mu);
+	while (back) {
+		struct job *next = back->next;
+		unfly(r, back);
+		r->state[back->node] = N_QUEUED; /* not started: it runs next time */
+		quire_run__job_free(back);
+		back = next;
+	}
+}
 
 int quire_run__take_cached(struct runner *r, size_t i, struct job *j, json_t *ac, int remote)
 {
@@ -428,7 +491,10 @@ static int start_node(struct runner *r, size_t i)
 	r->running++;
 	j->bi->running++;
 	r->flying[r->nflying++] = j;
-	quire_run__report(r, "start", i, NULL);
+	/* With a worker free it starts now; queued ahead of busy workers, it is told started
+	 * when one takes it (tell_taken). */
+	if (r->running <= (size_t)r->nthreads)
+		tell_start(r, j);
 	pthread_mutex_lock(&r->mu);
 	if (r->work_tail)
 		r->work_tail->next = j;
@@ -445,13 +511,11 @@ static int complete(struct runner *r, struct job *j)
 {
 	size_t i = j->node;
 	struct quire_node *n = &r->plan->nodes[i];
-	r->running--;
-	j->bi->running--;
-	for (size_t k = 0; k < r->nflying; k++)
-		if (r->flying[k] == j) {
-			r->flying[k] = r->flying[--r->nflying];
-			break;
-		}
+	unfly(r, j);
+	/* Jobs queued ahead of the workers pay when jobs are as short as this thread's turn
+	 * between two of them; for longer ones they would only take a worker before a node on a
+	 * longer path made ready meanwhile. Under make's jobserver, tokens count started jobs. */
+	r->ahead = !r->js && j->dur_ns < AHEAD_JOB_NS ? (size_t)r->nthreads : 0;
 	if (j->rc && r->cancelled) {
 		/* Cancelled by an interrupt: not a failure; it simply did not finish this time. */
 		r->state[i] = N_SKIPPED;
@@ -695,7 +759,8 @@ int quire_run__execute(struct runner *r)
 	if (r->o->jobs <= 0 && (r->js = quire__jobserver_open()))
 		jobs = 64; /* make's tokens decide; threads only cap it */
 	r->nthreads = jobs;
-	r->flying = quire__xcalloc((size_t)jobs + 1, sizeof(*r->flying));
+	r->ahead = 0; /* until jobs are seen to be short (complete) */
+	r->flying = quire__xcalloc((size_t)jobs * 2 + 1, sizeof(*r->flying));
 	r->threads = quire__xcalloc((size_t)jobs, sizeof(pthread_t));
 	r->slots = quire__xcalloc((size_t)jobs, sizeof(*r->slots));
 	int err = 0;
@@ -709,7 +774,7 @@ int quire_run__execute(struct runner *r)
 		}
 	while (!err) {
 		if (interrupted(r) && !r->stopping) {
-			r->stopping = 1;
+			quire_run__stop_starting(r);
 			r->res->interrupted = 1;
 			cancel_all(r);
 		}
@@ -766,16 +831,26 @@ int quire_run__execute(struct runner *r)
 		struct job *done = r->done_head;
 		r->done_head = r->done_tail = NULL;
 		pthread_mutex_unlock(&r->mu);
+		tell_taken(r);
 		if (r->npend && quire_run__mono_ns() - r->last_commit >= RECORD_BATCH_NS)
 			err = quire_run__record_flush(r);
 		quire_run__report_progress(r);
+		size_t failed = 0;
 		while (done) {
 			struct job *next = done->next;
+			failed += done->rc || !done->adopted;
 			if (!err)
 				err = complete(r, done);
 			else
 				quire_run__job_free(done);
 			done = next;
+		}
+		if (failed) {
+			/* Taken in (the run stops here if they stop it): the queue moves on. */
+			pthread_mutex_lock(&r->mu);
+			r->failing -= failed;
+			pthread_cond_broadcast(&r->work_cv);
+			pthread_mutex_unlock(&r->mu);
 		}
 	}
 	if (err)
@@ -790,6 +865,7 @@ int quire_run__execute(struct runner *r)
 		quire_run__slot_reset(&r->slots[t]);
 	free(r->slots);
 	/* Jobs that finished while we were stopping still count: their work is kept. */
+	tell_taken(r);
 	for (struct job *j = r->done_head, *next; j; j = next) {
 		next = j->next;
 		if (!err)

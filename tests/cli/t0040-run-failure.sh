@@ -28,8 +28,62 @@ run_q "plan --check still sees work" 1 plan --check
 
 # --fail-fast starts nothing new after the first failure.
 cd "$TRASH" && new_story ff
-QUIRE_MOCK_FAIL='Chapter[0]' run_q "fail-fast run" 1 run -j 1 --fail-fast
+QUIRE_MOCK_FAIL='Scene[1][0]' run_q "fail-fast run" 1 run -j 1 --fail-fast --json
+check "work was left unstarted" python3 -c '
+import json,sys
+s=[json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")][-1]
+assert s["not_started"]==s["total"]-s["produced"]-1, s' "$TRASH/.out"
+QUIRE_MOCK_FAIL='Scene[1][0]' run_q "fail-fast run, as text" 1 run -j 1 --fail-fast
 check "work was left unstarted" out_has "not started"
 run_q "the next run finishes the job" 0 run
 run_q "up to date" 0 plan --check
+
+# Nor the job queued for the worker to take as soon as it is free: jobs as short as the
+# mock's are queued ahead of the workers. Slow, on the longest path, starts first and fails
+# after 300 ms, long after Fast[0] was queued behind it.
+cd "$TRASH" && mkdir q && cd q && mkdir prompts
+cat >blueprint.yaml <<'YAML'
+blueprint: queue
+inputs:
+  N: { type: int, default: 4 }
+producers:
+  Gate: { role: fast, prompt: prompts/p.md }
+  Fast:
+    foreach: { i: N }
+    role: fast
+    prompt: prompts/p.md
+    uses: [Gate]
+  Slow: { role: slow, prompt: prompts/p.md, uses: [Gate] }
+  After: { role: fast, prompt: prompts/p.md, uses: [Slow] }
+YAML
+cat >quire.yaml <<'YAML'
+quire: 1
+roles:
+  fast: { provider: mock, model: a }
+  slow: { provider: mock, model: a, params: { latency_ms: 300, fail: Slow } }
+YAML
+echo "N: 4" >inputs.yaml
+echo "step" >prompts/p.md
+run_q "fail-fast with a job queued behind the failing one" 1 run -j 1 --fail-fast --json
+check "nothing started after the failure" python3 -c '
+import json,sys
+ev=[json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+k=[(e["event"],e.get("id")) for e in ev]
+assert k[:4]==[("start","Gate"),("produced","Gate"),("start","Slow"),("failed","Slow")], k
+assert k[4][0]=="summary" and ev[4]["not_started"]==5, k' "$TRASH/.out"
+
+# Ctrl-C while Slow runs (for 20 s now): Fast[0], queued behind it, is not started either.
+mkdir ../q2 && cp -R blueprint.yaml quire.yaml inputs.yaml prompts ../q2 && cd ../q2
+sed -i 's/latency_ms: 300, fail: Slow/latency_ms: 20000/' quire.yaml
+"$QUIRE" run -j 1 --json >int.out 2>int.err &
+pid=$!
+for _ in $(seq 100); do grep -q '"start","id":"Slow"' int.out && break; sleep 0.1; done
+check "Slow started" grep -q '"start","id":"Slow"' int.out
+sleep 0.3
+interrupt "$pid" 10 "the run"
+check "nothing else started" python3 -c '
+import json,sys
+ev=[json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+assert [e.get("id") for e in ev if e["event"]=="start"]==["Gate","Slow"], ev
+assert ev[-1]["event"]=="summary" and ev[-1]["interrupted"], ev' int.out
 done_testing
