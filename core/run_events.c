@@ -25,13 +25,16 @@
 static struct quire_progress progress_event(const struct runner *r, const char *kind, size_t node,
 					    const char *msg)
 {
+	/* Jobs told started and not yet taken in: a queued job a worker took is told before the
+	 * job that worker had finished is taken in, which runs no more. */
+	size_t running = r->told < (size_t)r->nthreads ? r->told : (size_t)r->nthreads;
 	struct quire_progress ev = {
 		.kind = kind,
 		.id = r->plan->nodes[node].id,
 		.message = msg,
 		.done = r->done,
 		.total = r->total,
-		.running = r->told,
+		.running = running,
 		.produced = r->res->produced,
 		.cached = r->res->cached,
 		.unchanged = r->res->unchanged,

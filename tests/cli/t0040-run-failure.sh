@@ -38,6 +38,24 @@ check "work was left unstarted" out_has "not started"
 run_q "the next run finishes the job" 0 run
 run_q "up to date" 0 plan --check
 
+# Jobs as short as the mock's are queued ahead of the workers: each is still reported started
+# before it is reported done, once, and never more than -j are reported running.
+cd "$TRASH" && new_story pp
+sed -i 's/^Chapters: .*/Chapters: 12/' inputs.yaml
+run_q "a run of short jobs at -j 2" 0 run -j 2 --json
+check "every start before its end, at most 2 running" python3 -c '
+import json,sys
+ev=[json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+started=set()
+for e in ev[:-1]:
+    assert e["running"]<=2, e
+    if e["event"]=="start":
+        assert e["id"] not in started, e
+        started.add(e["id"])
+    else:
+        assert e["id"] in started, e
+assert len(started)==ev[-1]["produced"], ev[-1]' "$TRASH/.out"
+
 # Nor the job queued for the worker to take as soon as it is free: jobs as short as the
 # mock's are queued ahead of the workers. Slow, on the longest path, starts first and fails
 # after 300 ms, long after Fast[0] was queued behind it.
