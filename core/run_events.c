@@ -90,7 +90,7 @@ void quire_run__report_progress(struct runner *r)
 	for (size_t k = 0; k < r->nflying; k++) {
 		struct job *j = r->flying[k];
 		long long u = atomic_load(&j->units);
-		if (u == j->units_reported)
+		if (u == j->units_reported || !j->told) /* no progress before its start */
 			continue;
 		j->units_reported = u;
 		struct quire_progress ev = progress_event(r, "progress", j->node, NULL);

@@ -352,12 +352,13 @@ static int prepare_inputs(struct wslot *w, struct job *j)
 
 /* Whether a worker may take the queue's first job (under r->mu). One queued ahead, not yet
  * told started, waits while a failure is not taken in by the main thread (it may stop the
- * run: --fail-fast, a full disk) and after an interrupt: what would not have started without
- * the queue does not start with it. */
+ * run: --fail-fast, a full disk) and is never taken once the run ends (an error): what would
+ * not have started without the queue does not start with it. (Ctrl-C: the main thread takes
+ * the queued ones back when it wakes, at the next job's end at the latest.) */
 static int may_take(const struct runner *r)
 {
 	const struct job *j = r->work_head;
-	return j && (j->told || (!r->failing && !(r->o->interrupted && *r->o->interrupted)));
+	return j && (j->told || (!r->failing && !r->stop));
 }
 
 void *quire_run__worker(void *arg)

@@ -853,8 +853,10 @@ int quire_run__execute(struct runner *r)
 			pthread_mutex_unlock(&r->mu);
 		}
 	}
-	if (err)
+	if (err) {
+		quire_run__stop_starting(r);
 		cancel_all(r);
+	}
 	pthread_mutex_lock(&r->mu);
 	r->stop = 1;
 	pthread_cond_broadcast(&r->work_cv);
