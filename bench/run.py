@@ -99,6 +99,10 @@ class Runner:
             argv_run = [TIME, "-f", "%M", "-o", rss_path, "--"] + list(argv)
         else:
             argv_run = argv
+        # Nothing an earlier command wrote is left for this one to write back: quire's commit
+        # syncs the file system (syncfs), and paid for every file the rows before it had left
+        # in the page cache, ninja's and make's included.
+        os.sync()
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
             t0 = time.perf_counter()
             p = subprocess.Popen(argv_run, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
