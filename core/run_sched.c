@@ -760,6 +760,7 @@ int quire_run__execute(struct runner *r)
 		jobs = 64; /* make's tokens decide; threads only cap it */
 	r->nthreads = jobs;
 	r->ahead = 0; /* until jobs are seen to be short (complete) */
+	/* Up to -j taken by workers and as many again queued ahead (at most nthreads: complete). */
 	r->flying = quire__xcalloc((size_t)jobs * 2 + 1, sizeof(*r->flying));
 	r->threads = quire__xcalloc((size_t)jobs, sizeof(pthread_t));
 	r->slots = quire__xcalloc((size_t)jobs, sizeof(*r->slots));
