@@ -102,6 +102,7 @@ wait_for() {
 # kill_part_way N DESC: a slow 'run -j 2 --json' (150 ms a call) killed with SIGKILL once it
 # has produced N outputs, checked as DESC; sets done_before to what it produced.
 kill_part_way() {
+	: >killed.out # not left to the background redirection: an earlier kill's lines would count
 	QUIRE_MOCK_LATENCY_MS=150 "$QUIRE" run -j 2 --json >killed.out 2>killed.err &
 	local pid=$!
 	check "$2" wait_for "$1" killed.out

@@ -96,6 +96,10 @@ echo "part 3, again" >prompts/part-3.md
 echo 'slow, again' >prompts/slow.md
 # kill_after ID: a run killed with SIGKILL once it has produced ID (Slow still running).
 kill_after() {
+	# Emptied here, not by the redirection in the background: the last kill's output (in
+	# git too, for the clone) would be read before the new run truncates it, and it would
+	# be killed before it started.
+	: >killed.out
 	"$QUIRE" run -j 2 --json >killed.out 2>killed.err &
 	local pid=$!
 	for _ in $(seq 200); do
