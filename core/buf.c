@@ -52,6 +52,24 @@ int quire_buf_grow(struct quire_buf *b, size_t extra)
 	return 0;
 }
 
+int quire_buf_reserve(struct quire_buf *b, size_t extra)
+{
+	if (extra > (size_t)-1 - b->len - 1 || (b->cap && extra > b->cap - b->len))
+		return quire_error_set(QUIRE_EINVALID, "content larger than the limit of %zu bytes",
+				       b->cap);
+	size_t need = b->len + extra + 1;
+	if (need <= b->alloc)
+		return 0;
+	if (b->alloc) {
+		b->ptr = quire__xrealloc(b->ptr, need);
+	} else {
+		b->ptr = quire__xmalloc(need);
+		b->ptr[0] = '\0';
+	}
+	b->alloc = need;
+	return 0;
+}
+
 int quire_buf_add(struct quire_buf *b, const void *data, size_t len)
 {
 	int err = quire_buf_grow(b, len);

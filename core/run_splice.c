@@ -227,6 +227,18 @@ int quire_run__render_spliced(struct runner *r, size_t i, const char *rel,
 			changed += strcmp(k.rdig[x], r->plan->nodes[sk.node[x]].digest) != 0;
 		if (!have || changed >= SPLICE_MIN_DEPS)
 			quire_run__prefetch(r, n, t);
+		/* Room for the whole prompt at once, from the sizes known (the skeleton's
+		 * markers make it a little more): doubling, a 6 MB prompt held 8 MB. */
+		size_t need = s.len;
+		for (size_t x = 0; x < sk.n; x++) {
+			const struct quire_node *u = &r->plan->nodes[sk.node[x]];
+			if (u->size >= 0)
+				need += (size_t)u->size;
+			else if (have && !strcmp(k.rdig[x], u->digest))
+				need += k.rlen[x];
+		}
+		if (quire_buf_reserve(out, need))
+			quire_error_clear(); /* over the cap: fill says so */
 		size_t *rlen = quire__xcalloc(sk.n + 1, sizeof(*rlen));
 		rc = fill(r, &s, &sk, have ? &k : NULL, out, rlen);
 		if (rc == 0)

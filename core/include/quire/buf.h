@@ -30,6 +30,10 @@ void quire_buf_reset(struct quire_buf *b);
 /* Makes room for `extra` more bytes; QUIRE_EINVALID when over the cap. Aborts on OOM. */
 int quire_buf_grow(struct quire_buf *b, size_t extra);
 
+/* Makes room for exactly `extra` more bytes when the size to come is known (growth doubles,
+ * which holds up to twice a large text); QUIRE_EINVALID when over the cap. Aborts on OOM. */
+int quire_buf_reserve(struct quire_buf *b, size_t extra);
+
 /* Appends bytes; returns 0 or QUIRE_EINVALID when the cap would be exceeded. */
 int quire_buf_add(struct quire_buf *b, const void *data, size_t len);
 
