@@ -30,6 +30,7 @@ struct quire_mbase *quire__mbase_new(void)
 	b->fd = -1;
 	b->spill_fd = -1;
 	quire_buf_init(&b->spill, 0);
+	quire_buf_init(&b->ahead, 0);
 	return b;
 }
 
@@ -93,6 +94,7 @@ void quire_mbase_free(struct quire_mbase *b)
 	quire_objs_free(b->objs);
 	free(b->qdir);
 	quire_buf_release(&b->spill);
+	quire_buf_release(&b->ahead);
 	free(b->spilldir);
 	free(b->text_name);
 	free(b->crows);
@@ -246,6 +248,9 @@ size_t quire__manifest_map_keep = 4u << 20;
  * how large the spill file may grow before writing it fails (unit tests make it small, as a
  * full disk would). */
 size_t quire__manifest_spill_chunk = 1u << 20;
+
+/* How much of the spill file one read brings back at most. */
+#define SPILL_AHEAD (256u << 10)
 size_t quire__manifest_spill_limit = (size_t)-1;
 
 /* Parses JSON object text, keeping the value of key as text when it is large enough. */
@@ -297,7 +302,21 @@ int quire__mb_spill_read(struct quire_mbase *b, size_t off, size_t len, struct q
 					       "internal: a spilled text out of range");
 		return quire_buf_add(out, b->spill.ptr + (off - b->spilled), len);
 	}
-	return quire_fs_pread_buf(b->spill_fd, off, len, out, "a changed entry");
+	/* A commit reads the texts back in about the order they were folded: a read each was a
+	 * system call per step of a first build. */
+	if (off >= b->ahead_off && off - b->ahead_off + len <= b->ahead.len)
+		return quire_buf_add(out, b->ahead.ptr + (off - b->ahead_off), len);
+	if (len >= SPILL_AHEAD || b->spilled - off < len)
+		return quire_fs_pread_buf(b->spill_fd, off, len, out, "a changed entry");
+	size_t want = b->spilled - off < SPILL_AHEAD ? b->spilled - off : SPILL_AHEAD;
+	quire_buf_reset(&b->ahead);
+	b->ahead_off = off;
+	int err = quire_fs_pread_buf(b->spill_fd, off, want, &b->ahead, "a changed entry");
+	if (err) {
+		quire_buf_reset(&b->ahead);
+		return err;
+	}
+	return quire_buf_add(out, b->ahead.ptr, len);
 }
 
 /* Whether e is a compacted entry (its text kept in memory, or spilled: a row number). */

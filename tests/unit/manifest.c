@@ -961,6 +961,81 @@ static void test_slim_commit_matches_full(void **state)
 	quire__manifest_spill_limit = limit;
 }
 
+/* Entry i of test_spill_reads_back: its text, of a size that varies (one past the spill's
+ * read-ahead of 256 KiB), compacted into m (spilled through base, or kept in memory). */
+static void spill_entry(json_t *m, struct quire_mbase *base, int i)
+{
+	char id[32];
+	snprintf(id, sizeof(id), "Scene[%d]", i);
+	size_t n = i == 7 ? 300000 : 50 + (size_t)(i * 37) % 3000;
+	char *body = malloc(n + 1);
+	assert_non_null(body);
+	for (size_t k = 0; k < n; k++)
+		body[k] = (char)('a' + (k + (size_t)i) % 26);
+	body[n] = '\0';
+	json_object_set_new(
+		json_object_get(m, "artefacts"), id,
+		json_pack("{s:s,s:s,s:s}", "status", "fresh", "digest",
+			  "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+			  "note", body));
+	free(body);
+	quire__mb_compact(m, base, id);
+}
+
+/* The texts a commit spilled read back as they were, in any order, also those spilled after
+ * a read brought the file's next bytes in ahead, and those still in memory. */
+static void test_spill_reads_back(void **state)
+{
+	(void)state;
+	size_t chunk = quire__manifest_spill_chunk;
+	assert_int_equal(mkdir(".quire/tmp", 0755), 0);
+	struct quire_mbase *base = quire__mbase_spill_only(".quire");
+	json_t *m = json_pack("{s:{}}", "artefacts"), *want = json_pack("{s:{}}", "artefacts");
+	enum { N = 600 };
+	for (int i = 0; i < N; i++) {
+		/* Written to the file one by one, but the last ten (kept in memory). */
+		quire__manifest_spill_chunk = i < N - 10 ? 1 : chunk;
+		spill_entry(m, base, i);
+		spill_entry(want, NULL, i);
+		if (i % 97 != 96)
+			continue;
+		/* A read part way (the file's bytes so far brought in), then more spilled. */
+		for (int j = i; j >= 0; j -= 13) {
+			char id[32];
+			snprintf(id, sizeof(id), "Scene[%d]", j);
+			struct quire_buf got = QUIRE_BUF_INIT, exp = QUIRE_BUF_INIT;
+			int f1 = 0, f2 = 0;
+			assert_int_equal(quire__mb_entry_text(m, base, id, &got, &f1), 0);
+			assert_int_equal(quire__mb_entry_text(want, NULL, id, &exp, &f2), 0);
+			assert_true(f1 && f2);
+			assert_int_equal(got.len, exp.len);
+			assert_memory_equal(got.ptr, exp.ptr, exp.len);
+			quire_buf_release(&got);
+			quire_buf_release(&exp);
+		}
+	}
+	/* Forwards, backwards and by strides across the file. */
+	for (int pass = 0; pass < 3; pass++)
+		for (int k = 0; k < N; k++) {
+			int i = pass == 0 ? k : pass == 1 ? N - 1 - k : (k * 211) % N;
+			char id[32];
+			snprintf(id, sizeof(id), "Scene[%d]", i);
+			struct quire_buf got = QUIRE_BUF_INIT, exp = QUIRE_BUF_INIT;
+			int f1 = 0, f2 = 0;
+			assert_int_equal(quire__mb_entry_text(m, base, id, &got, &f1), 0);
+			assert_int_equal(quire__mb_entry_text(want, NULL, id, &exp, &f2), 0);
+			assert_true(f1 && f2);
+			assert_int_equal(got.len, exp.len);
+			assert_memory_equal(got.ptr, exp.ptr, exp.len);
+			quire_buf_release(&got);
+			quire_buf_release(&exp);
+		}
+	quire__manifest_spill_chunk = chunk;
+	json_decref(m);
+	json_decref(want);
+	quire_mbase_free(base);
+}
+
 /* An event whose record is damaged is refused when its record would be kept as text (as when
  * it is parsed), naming the artefact; the manifest is left as it was. */
 static void test_fold_text_refuses_damage(void **state)
@@ -1121,6 +1196,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_index_round_trip_and_damage, tu_setup_qdir,
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_fold_text_refuses_damage, tu_setup_qdir,
+						tu_teardown_tmpdir),
+		cmocka_unit_test_setup_teardown(test_spill_reads_back, tu_setup_qdir,
 						tu_teardown_tmpdir),
 		cmocka_unit_test_setup_teardown(test_slim_commit_matches_full, tu_setup_qdir,
 						tu_teardown_tmpdir),
