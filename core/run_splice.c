@@ -228,14 +228,19 @@ int quire_run__render_spliced(struct runner *r, size_t i, const char *rel,
 		if (!have || changed >= SPLICE_MIN_DEPS)
 			quire_run__prefetch(r, n, t);
 		/* Room for the whole prompt at once, from the sizes known (the skeleton's
-		 * markers make it a little more): doubling, a 6 MB prompt held 8 MB. */
-		size_t need = s.len;
-		for (size_t x = 0; x < sk.n; x++) {
+		 * markers make it a little more): doubling, a 6 MB prompt held 8 MB. Recorded
+		 * sizes are a hint, not trusted (a damaged index row said a terabyte): none past
+		 * what an upstream may be read at, and no more than RENDER_CAP in all; past it,
+		 * the buffer grows as it fills. */
+		size_t need = s.len < RENDER_CAP ? s.len : RENDER_CAP;
+		for (size_t x = 0; x < sk.n && need < RENDER_CAP; x++) {
 			const struct quire_node *u = &r->plan->nodes[sk.node[x]];
-			if (u->size >= 0)
-				need += (size_t)u->size;
-			else if (have && !strcmp(k.rdig[x], u->digest))
-				need += k.rlen[x];
+			size_t z = 0;
+			if (u->size >= 0 && (unsigned long long)u->size <= RENDER_CAP)
+				z = (size_t)u->size;
+			else if (have && !strcmp(k.rdig[x], u->digest) && k.rlen[x] <= RENDER_CAP)
+				z = k.rlen[x];
+			need = z < RENDER_CAP - need ? need + z : RENDER_CAP;
 		}
 		if (quire_buf_reserve(out, need))
 			quire_error_clear(); /* over the cap: fill says so */

@@ -74,6 +74,24 @@ echo "scene 9, again" >prompts/scene-9.md
 run_q "nor is a missing one needed" 0 run
 check "right again" cmp out/Book.md <(expect "Another Night")
 
+# A scene's recorded size is a hint for the Book's buffer, not trusted: a terabyte in the
+# head's index (a damaged row) must not make the run ask for that much memory.
+python3 - .quire/runs/*-index.tsv <<'PY' || exit 2
+import sys
+n = 0
+for f in sys.argv[1:]:
+    lines = open(f).read().split("\n")
+    for k, l in enumerate(lines):
+        c = l.split("\t")
+        if c[0] == "Scene[3]" and len(c) > 7:
+            c[7] = "1000000000000"; lines[k] = "\t".join(c); n += 1
+    open(f, "w").write("\n".join(lines))
+sys.exit(0 if n else 1)
+PY
+echo "scene 10, again" >prompts/scene-10.md
+run_q "a damaged size in the index" 0 run
+check "the Book is right with it" cmp out/Book.md <(expect "Another Night")
+
 printf '{{#if Scene[0]}}# {{Title}}{{/if}}\n{{Scene[*]}}\n' >prompts/book.md
 rm -f .quire/runs/splice-*
 run_q "a template with a condition on a scene" 0 run
