@@ -68,6 +68,7 @@ struct quire_mbase {
 	struct quire_buf ahead; /* the file's bytes from ahead_off, read for the texts after
 				 * the one asked for (read back mostly in the order written) */
 	size_t ahead_off;
+	size_t ahead_end; /* where the last text read back from the spill ended */
 	/* The index's fields of those entries (strings in `strings`), their byte ranges in the
 	 * spill: a compacted entry in the overlay is the JSON integer of its row here (a jansson
 	 * object of ten fields per entry was 1.3 KB of a 100k commit's memory each). */
