@@ -620,7 +620,7 @@ static int write_part(struct quire_objs *o, const char *path, struct loc **ls, s
 		return err;
 	struct quire_buf t = QUIRE_BUF_INIT;
 	quire_buf_puts(&t, QUIRE_OBJS_MAGIC);
-	for (size_t k = a; k < b && !err; k++) {
+	for (size_t k = a; k < b; k++) {
 		if (ls[k]->base[0])
 			quire_buf_printf(&t, "%.64s %u %.64s\n", ls[k]->hex, ls[k]->len,
 					 ls[k]->base);
@@ -639,6 +639,8 @@ static int write_part(struct quire_objs *o, const char *path, struct loc **ls, s
 			 * calls per step of a first build. */
 			err = quire_fs_pread_buf(o->pend_fd, ls[k]->off, ls[k]->len, &t,
 						 "a revision's pending objects");
+			if (err)
+				break; /* its message kept: nothing more is written */
 		}
 		quire_buf_putc(&t, '\n');
 		if (t.len >= (1u << 20) || k + 1 == b) {
