@@ -385,13 +385,16 @@ static int mock_produce(void *ctx, const struct quire_provider_request *rq,
 	if (m->echo && (!strcmp(t, "text") || !strcmp(t, "file"))) {
 		/* One block of the prompt's size: a stream doubles as it grows, and a collector's
 		 * echoed prompt (the bench's Book, 6 MB at 10k) took twice its size at the
-		 * run's peak. The core adds the closing NUL. */
-		char *copy = malloc(rq->prompt_len ? rq->prompt_len : 1);
+		 * run's peak. With room for the NUL the core ends it with, so that it is not
+		 * moved to add one. */
+		char *copy = malloc(rq->prompt_len + 1);
 		if (!copy) {
 			snprintf(rs->diag, sizeof(rs->diag), "mock: out of memory");
 			return -1;
 		}
-		memcpy(copy, rq->prompt, rq->prompt_len);
+		if (rq->prompt_len)
+			memcpy(copy, rq->prompt, rq->prompt_len);
+		copy[rq->prompt_len] = '\0';
 		rs->output = copy;
 		rs->output_len = rq->prompt_len;
 		rs->tokens_in = (long long)(rq->prompt_len / 4);
