@@ -840,10 +840,14 @@ int quire_run__execute(struct runner *r)
 		while (done) {
 			struct job *next = done->next;
 			failed += done->rc || !done->adopted;
-			if (!err)
+			if (!err) {
 				err = complete(r, done);
-			else
+			} else {
+				/* Out of the in-flight array too, which tell_taken reads after an
+				 * error ends the loop. */
+				unfly(r, done);
 				quire_run__job_free(done);
+			}
 			done = next;
 		}
 		if (failed) {
@@ -871,10 +875,12 @@ int quire_run__execute(struct runner *r)
 	tell_taken(r);
 	for (struct job *j = r->done_head, *next; j; j = next) {
 		next = j->next;
-		if (!err)
+		if (!err) {
 			err = complete(r, j);
-		else
+		} else {
+			unfly(r, j);
 			quire_run__job_free(j);
+		}
 	}
 	for (struct job *j = r->work_head, *next; j; j = next) {
 		next = j->next;
