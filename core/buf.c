@@ -31,17 +31,19 @@ void quire_buf_reset(struct quire_buf *b)
 		b->ptr[0] = '\0';
 }
 
-int quire_buf_grow(struct quire_buf *b, size_t extra)
+/* Checks that extra more bytes fit under the cap; what the contents and their NUL then take
+ * in *need. */
+static int room(const struct quire_buf *b, size_t extra, size_t *need)
 {
 	if (extra > (size_t)-1 - b->len - 1 || (b->cap && extra > b->cap - b->len))
 		return quire_error_set(QUIRE_EINVALID, "content larger than the limit of %zu bytes",
 				       b->cap);
-	size_t need = b->len + extra + 1;
-	if (need <= b->alloc)
-		return 0;
-	size_t n = b->alloc ? b->alloc : 64;
-	while (n < need)
-		n *= 2;
+	*need = b->len + extra + 1;
+	return 0;
+}
+
+static void set_alloc(struct quire_buf *b, size_t n)
+{
 	if (b->alloc) {
 		b->ptr = quire__xrealloc(b->ptr, n);
 	} else {
@@ -49,24 +51,28 @@ int quire_buf_grow(struct quire_buf *b, size_t extra)
 		b->ptr[0] = '\0';
 	}
 	b->alloc = n;
+}
+
+int quire_buf_grow(struct quire_buf *b, size_t extra)
+{
+	size_t need = 0;
+	int err = room(b, extra, &need);
+	if (err || need <= b->alloc)
+		return err;
+	size_t n = b->alloc ? b->alloc : 64;
+	while (n < need)
+		n *= 2;
+	set_alloc(b, n);
 	return 0;
 }
 
 int quire_buf_reserve(struct quire_buf *b, size_t extra)
 {
-	if (extra > (size_t)-1 - b->len - 1 || (b->cap && extra > b->cap - b->len))
-		return quire_error_set(QUIRE_EINVALID, "content larger than the limit of %zu bytes",
-				       b->cap);
-	size_t need = b->len + extra + 1;
-	if (need <= b->alloc)
-		return 0;
-	if (b->alloc) {
-		b->ptr = quire__xrealloc(b->ptr, need);
-	} else {
-		b->ptr = quire__xmalloc(need);
-		b->ptr[0] = '\0';
-	}
-	b->alloc = need;
+	size_t need = 0;
+	int err = room(b, extra, &need);
+	if (err || need <= b->alloc)
+		return err;
+	set_alloc(b, need);
 	return 0;
 }
 
