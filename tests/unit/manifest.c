@@ -982,6 +982,22 @@ static void spill_entry(json_t *m, struct quire_mbase *base, int i)
 	quire__mb_compact(m, base, id);
 }
 
+/* Entry i's text read back from m (spilled through base) is the one kept in want. */
+static void same_text(const json_t *m, struct quire_mbase *base, const json_t *want, int i)
+{
+	char id[32];
+	snprintf(id, sizeof(id), "Scene[%d]", i);
+	struct quire_buf got = QUIRE_BUF_INIT, exp = QUIRE_BUF_INIT;
+	int f1 = 0, f2 = 0;
+	assert_int_equal(quire__mb_entry_text(m, base, id, &got, &f1), 0);
+	assert_int_equal(quire__mb_entry_text(want, NULL, id, &exp, &f2), 0);
+	assert_true(f1 && f2);
+	assert_int_equal(got.len, exp.len);
+	assert_memory_equal(got.ptr, exp.ptr, exp.len);
+	quire_buf_release(&got);
+	quire_buf_release(&exp);
+}
+
 /* The texts a commit spilled read back as they were, in any order, also those spilled after
  * a read brought the file's next bytes in ahead, and those still in memory. */
 static void test_spill_reads_back(void **state)
@@ -1000,36 +1016,16 @@ static void test_spill_reads_back(void **state)
 		if (i % 97 != 96)
 			continue;
 		/* A read part way (the file's bytes so far brought in), then more spilled. */
-		for (int j = i; j >= 0; j -= 13) {
-			char id[32];
-			snprintf(id, sizeof(id), "Scene[%d]", j);
-			struct quire_buf got = QUIRE_BUF_INIT, exp = QUIRE_BUF_INIT;
-			int f1 = 0, f2 = 0;
-			assert_int_equal(quire__mb_entry_text(m, base, id, &got, &f1), 0);
-			assert_int_equal(quire__mb_entry_text(want, NULL, id, &exp, &f2), 0);
-			assert_true(f1 && f2);
-			assert_int_equal(got.len, exp.len);
-			assert_memory_equal(got.ptr, exp.ptr, exp.len);
-			quire_buf_release(&got);
-			quire_buf_release(&exp);
-		}
+		for (int j = i; j >= 0; j -= 13)
+			same_text(m, base, want, j);
 	}
 	/* Forwards, backwards and by strides across the file. */
 	for (int pass = 0; pass < 3; pass++)
-		for (int k = 0; k < N; k++) {
-			int i = pass == 0 ? k : pass == 1 ? N - 1 - k : (k * 211) % N;
-			char id[32];
-			snprintf(id, sizeof(id), "Scene[%d]", i);
-			struct quire_buf got = QUIRE_BUF_INIT, exp = QUIRE_BUF_INIT;
-			int f1 = 0, f2 = 0;
-			assert_int_equal(quire__mb_entry_text(m, base, id, &got, &f1), 0);
-			assert_int_equal(quire__mb_entry_text(want, NULL, id, &exp, &f2), 0);
-			assert_true(f1 && f2);
-			assert_int_equal(got.len, exp.len);
-			assert_memory_equal(got.ptr, exp.ptr, exp.len);
-			quire_buf_release(&got);
-			quire_buf_release(&exp);
-		}
+		for (int k = 0; k < N; k++)
+			same_text(m, base, want,
+				  pass == 0   ? k
+				  : pass == 1 ? N - 1 - k
+					      : (k * 211) % N);
 	quire__manifest_spill_chunk = chunk;
 	json_decref(m);
 	json_decref(want);
