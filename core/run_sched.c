@@ -751,6 +751,16 @@ static void sched_release(struct runner *r)
 	free(r->tschema);
 }
 
+/* Takes in a finished job, or after an error drops it (from the array tell_taken reads too). */
+static int take_in(struct runner *r, struct job *j, int err)
+{
+	if (!err)
+		return complete(r, j);
+	unfly(r, j);
+	quire_run__job_free(j);
+	return err;
+}
+
 int quire_run__execute(struct runner *r)
 {
 	size_t n = r->plan->n;
@@ -840,14 +850,7 @@ int quire_run__execute(struct runner *r)
 		while (done) {
 			struct job *next = done->next;
 			failed += done->rc || !done->adopted;
-			if (!err) {
-				err = complete(r, done);
-			} else {
-				/* Out of the in-flight array too, which tell_taken reads after an
-				 * error ends the loop. */
-				unfly(r, done);
-				quire_run__job_free(done);
-			}
+			err = take_in(r, done, err);
 			done = next;
 		}
 		if (failed) {
@@ -875,12 +878,7 @@ int quire_run__execute(struct runner *r)
 	tell_taken(r);
 	for (struct job *j = r->done_head, *next; j; j = next) {
 		next = j->next;
-		if (!err) {
-			err = complete(r, j);
-		} else {
-			unfly(r, j);
-			quire_run__job_free(j);
-		}
+		err = take_in(r, j, err);
 	}
 	for (struct job *j = r->work_head, *next; j; j = next) {
 		next = j->next;
