@@ -252,6 +252,13 @@ void quire_store_close(struct quire_store *s)
 	free(s);
 }
 
+void quire_store_small_cache(struct quire_store *s)
+{
+	/* Read forwards once: a few pages are all it needs (the default is 2 MB). */
+	if (exec(s, "PRAGMA cache_size = -128"))
+		quire_error_clear();
+}
+
 int quire_store_readonly(const struct quire_store *s)
 {
 	return s->readonly;
@@ -314,13 +321,20 @@ int quire_store_event_text(struct quire_store *s, int64_t run, const char *kind,
 
 int quire_store_events_text(struct quire_store *s, int64_t run, quire_event_text_cb cb, void *ctx)
 {
+	return quire_store_events_text_after(s, run, 0, cb, ctx);
+}
+
+int quire_store_events_text_after(struct quire_store *s, int64_t run, int64_t after,
+				  quire_event_text_cb cb, void *ctx)
+{
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(s->db,
 			       "SELECT seq, time_ns, kind, subject, data FROM events WHERE run = ? "
-			       "ORDER BY seq",
+			       "AND seq > ? ORDER BY seq",
 			       -1, &st, NULL) != SQLITE_OK)
 		return db_error(s, "reading events");
 	sqlite3_bind_int64(st, 1, run);
+	sqlite3_bind_int64(st, 2, after);
 	int rc, ret = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *data = (const char *)sqlite3_column_text(st, 4);

@@ -44,6 +44,13 @@ int quire_store_events(struct quire_store *s, int64_t run, quire_event_cb cb, vo
 typedef int (*quire_event_text_cb)(void *ctx, int64_t seq, int64_t time_ns, const char *kind,
 				   const char *subject, const char *text, size_t len);
 int quire_store_events_text(struct quire_store *s, int64_t run, quire_event_text_cb cb, void *ctx);
+/* Keeps the connection's page cache small (128 KiB): for a reader that reads once, in order,
+ * beside a writer (a fold of a run's events as it runs). */
+void quire_store_small_cache(struct quire_store *s);
+/* The same for the events after seq `after` only (event numbers grow in the order events
+ * are committed): a fold that began while the run went on reads the rest. */
+int quire_store_events_text_after(struct quire_store *s, int64_t run, int64_t after,
+				  quire_event_text_cb cb, void *ctx);
 
 /* Records the start of a run that will commit revision `rev` on top of `parent` (may be NULL)
  * and its `run.start` event (data: canonical JSON text) in one transaction. */
