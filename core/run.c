@@ -26,6 +26,10 @@
 #include "util.h"
 #include "event.h"
 
+/* Instances a first build runs from which its fold begins while it runs (a thread and a
+ * second connection to the database cost more than folding a few events at the end). */
+#define EARLY_FOLD_MIN 256
+
 long long quire_run_estimate_plan(const struct quire_project *p, const struct quire_plan *plan,
 				  int *priced)
 {
@@ -497,8 +501,10 @@ static int commit_run(struct runner *r, json_t *cur, struct quire_mbase *base, i
 	char *why = err ? quire__xstrdup(quire_error_last()) : NULL;
 	if (!r->files.len)
 		quire_project_files_text(r->p, &r->files);
+	struct quire_run_fold *early = r->early;
+	r->early = NULL;
 	int cerr = quire_run__commit_onto(r->p->qdir, r->store, r->run_id, r->rev, cur, base, 1,
-					  r->files.ptr, NULL, next);
+					  r->files.ptr, NULL, early, next);
 	if (!err)
 		err = cerr;
 	else
@@ -588,6 +594,11 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 	if (!err)
 		err = quire_run__record_flush(
 			&r); /* the run's start is on disk before its first job */
+	/* A first build's entries are all new (no parent's to read, nothing else reads them
+	 * while it runs): its events are folded on another thread as they are committed. */
+	if (!err && !current && base && !o->touch && plan->ndirty >= EARLY_FOLD_MIN)
+		r.early = quire_run__fold_start(p->qdir, r.run_id, cur, base,
+						r.files.len ? r.files.ptr : NULL);
 	if (!err)
 		err = quire_run__execute(&r);
 	if (!err) {
@@ -620,6 +631,7 @@ out_runner:
 		quire_error_set(err, "%s", msg);
 		free(msg);
 	}
+	quire_run__fold_free(r.early);
 	quire_run__pend_clear(&r);
 	quire_buf_release(&r.files);
 	quire_objs_free(r.objs_own);

@@ -2,6 +2,7 @@
  * killed, and keeping snapshots of the files a run read. */
 #include <dirent.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@ struct fold_ctx {
 	struct quire_objs *objs;     /* for records given as deltas (at the first) */
 	struct quire_objs *objs_own; /* objs when opened here, not the base's */
 	int objs_tried;
+	int64_t seq; /* the last event folded */
 };
 
 /* A run's start event naming only the files that changed ("files_changed"): its text with
@@ -219,7 +221,124 @@ static int fold_cb(void *ud, int64_t seq, int64_t time_ns, const char *kind, con
 					   whole ? whole : text, whole ? strlen(whole) : len,
 					   fc->compact);
 	free(whole);
-	return fc->err ? 1 : 0;
+	if (fc->err)
+		return 1;
+	fc->seq = seq;
+	return 0;
+}
+
+/* A first build's fold, begun on a thread while the run goes on (quire_run__fold_start). */
+struct quire_run_fold {
+	struct fold_ctx fc;
+	char *qdir;
+	int64_t run;
+	pthread_t t;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int poked;
+	_Atomic int stop; /* also looked at between events: the commit folds the rest */
+	int err;	  /* the fold failed (the commit fails with it): its message in msg */
+	char *msg;
+};
+
+static int early_cb(void *ud, int64_t seq, int64_t time_ns, const char *kind, const char *subject,
+		    const char *text, size_t len)
+{
+	struct quire_run_fold *f = ud;
+	return f->stop ? 1 : fold_cb(&f->fc, seq, time_ns, kind, subject, text, len);
+}
+
+/* Folds what was committed since it last looked, each time it is poked, through a
+ * connection of its own: a reader sees only committed events, so the fold is never ahead of
+ * what a recovery would fold. A read that fails leaves the rest to the commit. */
+static void *early_main(void *arg)
+{
+	struct quire_run_fold *f = arg;
+	struct quire_store *rs = NULL;
+	/* Only the time no one else wants: the run's own threads come first. */
+	struct sched_param sp = { 0 };
+	pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+	if (quire_store_open(&rs, f->qdir, 1))
+		rs = NULL;
+	else
+		quire_store_small_cache(rs);
+	for (;;) {
+		pthread_mutex_lock(&f->mu);
+		while (!f->poked && !f->stop)
+			pthread_cond_wait(&f->cv, &f->mu);
+		int stop = f->stop;
+		f->poked = 0;
+		pthread_mutex_unlock(&f->mu);
+		if (stop || !rs)
+			break;
+		int err = quire_store_events_text_after(rs, f->run, f->fc.seq, early_cb, f);
+		if (f->fc.err) {
+			f->err = f->fc.err;
+			f->msg = quire__xstrdup(quire_error_last());
+			break;
+		}
+		if (err)
+			break;
+	}
+	quire_error_clear();
+	quire_store_close(rs);
+	return NULL;
+}
+
+struct quire_run_fold *quire_run__fold_start(const char *qdir, int64_t run, json_t *m,
+					     struct quire_mbase *base, const char *files)
+{
+	struct quire_run_fold *f = quire__xcalloc(1, sizeof(*f));
+	f->fc = (struct fold_ctx){
+		.qdir = qdir, .files = files, .m = m, .base = base, .compact = 1
+	};
+	f->qdir = quire__xstrdup(qdir);
+	f->run = run;
+	pthread_mutex_init(&f->mu, NULL);
+	pthread_cond_init(&f->cv, NULL);
+	if (pthread_create(&f->t, NULL, early_main, f) == 0)
+		return f;
+	pthread_mutex_destroy(&f->mu);
+	pthread_cond_destroy(&f->cv);
+	free(f->qdir);
+	free(f);
+	return NULL;
+}
+
+void quire_run__fold_poke(struct quire_run_fold *f)
+{
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->mu);
+	f->poked = 1;
+	pthread_cond_signal(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+}
+
+/* Stops the thread (what it has not folded is left to the commit) and waits for it. */
+static void early_stop(struct quire_run_fold *f)
+{
+	pthread_mutex_lock(&f->mu);
+	f->stop = 1;
+	pthread_cond_signal(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+	pthread_join(f->t, NULL);
+	pthread_mutex_destroy(&f->mu);
+	pthread_cond_destroy(&f->cv);
+}
+
+void quire_run__fold_free(struct quire_run_fold *f)
+{
+	if (!f)
+		return;
+	early_stop(f);
+	quire_objs_free(f->fc.objs_own);
+	for (size_t k = 0; k < f->fc.ncalls; k++)
+		free((char *)f->fc.calls[k]);
+	free(f->fc.calls);
+	free(f->msg);
+	free(f->qdir);
+	free(f);
 }
 
 /* What a commit does on a second thread while the revision's tree is made: the file system's
@@ -295,12 +414,26 @@ static int name_run(void *ud, const char *name)
  * digest's name there) and moves `current`; *out gets m when given. */
 int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t run, char *rev,
 			   json_t *m, struct quire_mbase *base, int compact, const char *files,
-			   const json_t *parent, json_t **out)
+			   const json_t *parent, struct quire_run_fold *early, json_t **out)
 {
 	struct fold_ctx fc = {
 		.qdir = qdir, .files = files, .m = m, .base = base, .compact = compact
 	};
-	int err = quire_store_events_text(store, run, fold_cb, &fc);
+	int err = 0;
+	if (early) {
+		/* The thread's fold of m goes on from where it stopped. */
+		early_stop(early);
+		fc = early->fc;
+		if (files)
+			fc.files = files;
+		if (early->err)
+			err = quire_error_set(early->err, "%s", early->msg);
+		free(early->msg);
+		free(early->qdir);
+		free(early);
+	}
+	if (!err)
+		err = quire_store_events_text_after(store, run, fc.seq, fold_cb, &fc);
 	if (fc.err)
 		err = fc.err;
 	quire_objs_free(fc.objs_own);
@@ -356,13 +489,13 @@ int quire__run_commit(const char *qdir, struct quire_store *store, int64_t run, 
 		m = quire_manifest_empty();
 	}
 	return quire_run__commit_onto(qdir, store, run, rev, m, NULL, 0, NULL, parent_manifest,
-				      out);
+				      NULL, out);
 }
 
 int quire__run_commit_slim(const char *qdir, struct quire_store *store, int64_t run, char *rev,
 			   json_t *m, struct quire_mbase *base, json_t **out)
 {
-	return quire_run__commit_onto(qdir, store, run, rev, m, base, 0, NULL, NULL, out);
+	return quire_run__commit_onto(qdir, store, run, rev, m, base, 0, NULL, NULL, NULL, out);
 }
 
 struct outputs {

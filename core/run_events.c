@@ -233,6 +233,8 @@ int quire_run__record_flush(struct runner *r)
 		free(why);
 	}
 	r->last_commit = quire_run__mono_ns();
+	if (!err)
+		quire_run__fold_poke(r->early);
 	if (err) {
 		for (size_t k = 0; k < r->nheld; k++)
 			free(r->held[k].msg);

@@ -188,10 +188,11 @@ struct runner {
 	size_t nheld, aheld;
 	struct shard_wait *waits; /* run --shard: instances another shard makes, waited for */
 	size_t nwaits, awaits;
-	struct quire_objs *objs;     /* the store's objects, for records given as deltas (the
-				      * plan's, or opened at the first large record; NULL when they
-				      * cannot be) */
-	struct quire_objs *objs_own; /* objs when opened here, not the plan's */
+	struct quire_objs *objs;      /* the store's objects, for records given as deltas (the
+				       * plan's, or opened at the first large record; NULL when they
+				       * cannot be) */
+	struct quire_objs *objs_own;  /* objs when opened here, not the plan's */
+	struct quire_run_fold *early; /* a first build's fold, begun as it runs */
 	int objs_tried;
 };
 
@@ -370,13 +371,27 @@ void quire_run__fini_bindings(struct runner *r);
  * or wait for. */
 int quire_run__execute(struct runner *r);
 
+struct quire_run_fold;
 /* Folds run `run`'s events into m (consumed: changed in place; slim with its base, or full),
  * writes it as revision rev and moves `current`; *out gets m when given. files, when given,
  * is the run's list of files as JSON text (the runner's: a start event naming only the files
  * that changed is then not made whole from the parent's list). parent, when given, is m's
- * parent whole as read before the fold (what a format-2 commit compares m with). */
+ * parent whole as read before the fold (what a format-2 commit compares m with). early, when
+ * given (consumed), is the fold begun during the run onto the same m and base. */
 int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t run, char *rev,
 			   json_t *m, struct quire_mbase *base, int compact, const char *files,
-			   const json_t *parent, json_t **out);
+			   const json_t *parent, struct quire_run_fold *early, json_t **out);
+
+/* A first build's fold of its events into m over base (a base of no rows, whose entries
+ * spill), begun on a thread while the run goes on: poked after each group of events is
+ * committed, it folds them on the other core, and the commit (given it as early) folds only
+ * what is left. NULL when no thread could be started. Until then nothing else may touch m
+ * or base. files: as for quire_run__commit_onto. */
+struct quire_run_fold *quire_run__fold_start(const char *qdir, int64_t run, json_t *m,
+					     struct quire_mbase *base, const char *files);
+/* Events were committed: the thread folds them. */
+void quire_run__fold_poke(struct quire_run_fold *f);
+/* Stops the thread and frees what it folded into (a run that ends before its commit). */
+void quire_run__fold_free(struct quire_run_fold *f);
 
 #endif

@@ -233,6 +233,41 @@ static void test_full_run(void **state)
 	json_decref(m);
 }
 
+/* The fold of a reference: each event applied to a manifest held whole, at the end. */
+static int fold_whole(void *ud, int64_t seq, int64_t time_ns, const char *kind, const char *subject,
+		      const json_t *data)
+{
+	(void)seq;
+	return quire_manifest_fold(ud, NULL, time_ns, kind, subject, data, 0);
+}
+
+/* A first build of 300 and more instances folds its events on a thread while it runs: the
+ * revision it commits is the one the same events make folded at once, every event once
+ * (counts), none left out (entries), none twice. Jobs of 1 ms commit in several groups. */
+static void test_large_first_build_folds_as_it_runs(void **state)
+{
+	char *dir = *state;
+	tu_edit_inputs(dir, "Scenes: 2", "Scenes: 100");
+	setenv("QUIRE_MOCK_LATENCY_MS", "1", 1);
+	struct quire_run_result res;
+	run_ok(dir, 4, &res);
+	assert_int_equal(res.produced, 305);
+	json_t *m = load(dir, res.rev);
+	struct quire_store *s = NULL;
+	assert_int_equal(quire_store_open(&s, ".quire", 1), 0);
+	json_t *ref = quire_manifest_empty();
+	assert_int_equal(quire_store_events(s, 1, fold_whole, ref), 0);
+	quire_store_close(s);
+	assert_int_equal(json_object_size(json_object_get(ref, "artefacts")), 305);
+	assert_true(json_equal(json_object_get(m, "artefacts"), json_object_get(ref, "artefacts")));
+	assert_true(json_equal(json_object_get(m, "counts"), json_object_get(ref, "counts")));
+	assert_true(json_equal(json_object_get(m, "files"), json_object_get(ref, "files")));
+	assert_int_equal(
+		json_integer_value(json_object_get(json_object_get(m, "counts"), "produced")), 305);
+	json_decref(ref);
+	json_decref(m);
+}
+
 static void test_second_run_nothing_to_do(void **state)
 {
 	char *dir = *state;
@@ -805,6 +840,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_provider_without_output_fails, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_targets_run_only_selection, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_first_build_folds_as_it_runs, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_interrupt_cancels_in_flight, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
