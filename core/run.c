@@ -617,7 +617,8 @@ int quire_run(struct quire_project *p, const struct quire_run_opts *o, struct qu
 	/* Commit even after an error: everything recorded so far is kept. The fold changes cur
 	 * in place (a deep copy of a large manifest cost more than the fold); out/ only needs
 	 * the parent's entries: the base's rows, or for a full manifest, entries a shallow copy
-	 * of its artefacts keeps alive (so do the plan's rows made of them). */
+	 * of its artefacts keeps alive (so do the plan's rows made of them). Never while a fold
+	 * begun as the run went on holds cur: that one has a base, and commit_run stops it. */
 	json_t *parent_arts = base ? NULL
 				   : json_pack("{s:o}", "artefacts",
 					       json_copy(json_object_get(cur, "artefacts")));
