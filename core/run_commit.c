@@ -373,18 +373,33 @@ static void early_stop(struct quire_run_fold *f)
 	pthread_cond_destroy(&f->cv);
 }
 
+/* Frees what a fold kept besides the manifest: the objects it opened, the calls it noted. */
+static void fold_ctx_release(struct fold_ctx *fc)
+{
+	quire_objs_free(fc->objs_own);
+	fc->objs_own = fc->objs = NULL;
+	for (size_t k = 0; k < fc->ncalls; k++)
+		free((char *)fc->calls[k]);
+	free(fc->calls);
+	fc->calls = NULL;
+	fc->ncalls = 0;
+}
+
+/* Frees a stopped thread's own parts (its fold context is the caller's to release or take). */
+static void early_drop(struct quire_run_fold *f)
+{
+	free(f->msg);
+	free(f->qdir);
+	free(f);
+}
+
 void quire_run__fold_free(struct quire_run_fold *f)
 {
 	if (!f)
 		return;
 	early_stop(f);
-	quire_objs_free(f->fc.objs_own);
-	for (size_t k = 0; k < f->fc.ncalls; k++)
-		free((char *)f->fc.calls[k]);
-	free(f->fc.calls);
-	free(f->msg);
-	free(f->qdir);
-	free(f);
+	fold_ctx_release(&f->fc);
+	early_drop(f);
 }
 
 /* What a commit does on a second thread while the revision's tree is made: the file system's
@@ -474,15 +489,14 @@ int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t 
 			fc.files = files;
 		if (early->err)
 			err = quire_error_set(early->err, "%s", early->msg);
-		free(early->msg);
-		free(early->qdir);
-		free(early);
+		early_drop(early);
 	}
 	if (!err)
 		err = quire_store_events_text_after(store, run, fc.seq, fold_cb, &fc);
 	if (fc.err)
 		err = fc.err;
 	quire_objs_free(fc.objs_own);
+	fc.objs_own = fc.objs = NULL;
 	/* A run quire 0.1 started (named rev-NNNN when it started), committed now in format 2. */
 	const char *named = json_string_value(json_object_get(m, "revision"));
 	if (!err && named && !strcmp(rev, QUIRE_REV_PENDING) && !quire_rev_is_digest(named))
@@ -505,9 +519,7 @@ int quire_run__commit_onto(const char *qdir, struct quire_store *store, int64_t 
 		pthread_join(bs.t, NULL); /* stopped before the revision was named */
 	quire_calls_abandon(bs.pack);
 	free(bs.sync_msg);
-	for (size_t k = 0; k < fc.ncalls; k++)
-		free((char *)fc.calls[k]);
-	free(fc.calls);
+	fold_ctx_release(&fc);
 	if (!err)
 		err = quire_manifest_advance(qdir, json_string_value(json_object_get(m, "parent")),
 					     rev);
