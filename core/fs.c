@@ -296,7 +296,7 @@ int quire_fs_stream_copy(struct quire_fs_stream *w, int from, size_t off, size_t
 int quire_fs_stream_commit(struct quire_fs_stream *w)
 {
 	int err = w->err;
-	if (!err && fsync(w->fd) < 0)
+	if (!err && !w->lazy && fsync(w->fd) < 0)
 		err = stream_fail(w, "sync");
 	if (close(w->fd) < 0 && !err)
 		err = stream_fail(w, "write");
@@ -306,7 +306,7 @@ int quire_fs_stream_commit(struct quire_fs_stream *w)
 				      strerror(errno));
 	if (err) {
 		unlink(w->tmp);
-	} else {
+	} else if (!w->lazy) {
 		char *d = quire__xstrdup(w->path);
 		err = quire_fs_sync_dir(dirname(d));
 		free(d);

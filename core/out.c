@@ -594,23 +594,80 @@ struct putter {
 	_Atomic size_t next;
 };
 
+static int damaged(const struct put *t)
+{
+	return quire_error_set(QUIRE_ECORRUPT,
+			       "the stored output of '%s' is damaged (%s): 'quire fsck --repair' "
+			       "removes it, and the next run makes it again",
+			       t->id, quire_error_last());
+}
+
+/* Copies a blob the store keeps as a file of its own (a large one) into t's file a piece at
+ * a time, hashed on the way, and puts it in place only when it hashes to its digest: an
+ * output of hundreds of MB (audio, a Book) is not held in memory to be written, nor a 6 MB
+ * one in an 8 MB buffer at a first build's peak. 0 when the blob is no such file (packed, or
+ * missing: the usual read says which), else 1 with t's error set on failure. */
+static int put_streamed(const struct putter *w, struct put *t)
+{
+	char *src = quire_blob_path(w->p->qdir, t->digest);
+	int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (in < 0) {
+		free(src);
+		return 0;
+	}
+	struct quire_fs_stream s;
+	int err = quire_fs_stream_open(&s, t->path, 0644);
+	s.lazy = 1; /* as every other out/ file: durable at the sync after them all */
+	struct quire_hasher *h = quire_hasher_new();
+	char buf[65536];
+	while (!err) {
+		ssize_t n = read(in, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			err = quire_error_set(QUIRE_EIO, "cannot read '%s': %s", src,
+					      strerror(errno));
+		if (n <= 0)
+			break;
+		quire_hasher_update(h, buf, (size_t)n);
+		err = quire_fs_stream_write(&s, buf, (size_t)n);
+	}
+	close(in);
+	free(src);
+	struct quire_digest d;
+	quire_hasher_final(h, &d);
+	quire_hasher_free(h);
+	if (!err && strcmp(d.s, t->digest)) {
+		quire_error_set(QUIRE_ECORRUPT, "blob %s is corrupt (its content hashes to %s)",
+				t->digest, d.s);
+		err = damaged(t);
+	}
+	if (err)
+		quire_fs_stream_abort(&s);
+	else
+		err = quire_fs_stream_commit(&s);
+	if (err) {
+		t->err = err;
+		t->msg = quire__xstrdup(quire_error_last());
+	}
+	return 1;
+}
+
 /* Writes t's file from b, the blob as read in a group (err that read's code); with no b, or
  * when the group's read failed, the blob is read here, alone (for the store's reason, or
  * for bytes read anew). */
 static void put_one(const struct putter *w, struct put *t, const struct quire_buf *b, int err)
 {
 	struct quire_buf own = QUIRE_BUF_INIT;
+	if (!b && put_streamed(w, t))
+		return;
 	if (!b || err) {
 		/* Verified: a damaged blob must not become a writer's file. */
 		err = quire_blob_read(w->p->qdir, t->digest, &own, 0, 1);
 		b = &own;
 	}
 	if (err == QUIRE_ECORRUPT || err == QUIRE_ENOTFOUND)
-		err = quire_error_set(
-			QUIRE_ECORRUPT,
-			"the stored output of '%s' is damaged (%s): 'quire fsck --repair' "
-			"removes it, and the next run makes it again",
-			t->id, quire_error_last());
+		err = damaged(t);
 	/* rename() replaces a symlink itself, so nothing outside out/ is written. */
 	if (!err && (t->exists || quire_fs_create_new(w->dir, t->path, b->ptr, b->len, 0644) < 0))
 		err = quire_fs_replace(t->path, b->ptr, b->len, 0644);

@@ -457,6 +457,59 @@ static void test_hostile_ids_stay_inside_out(void **state)
 	json_decref(m2);
 }
 
+/* A large output (a file of its own in the store) is copied into out/ in pieces: its bytes
+ * arrive whole, over the file the previous revision wrote; a damaged one is never written,
+ * neither as a new file nor over the one there, and leaves no temp file in out/. */
+static void test_large_output_copied_whole_never_damaged(void **state)
+{
+	struct fx *f = *state;
+	struct quire_buf big = QUIRE_BUF_INIT;
+	for (int k = 0; big.len < (3u << 20) + 123; k++)
+		quire_buf_printf(&big, "line %d of a long book\n", k);
+	struct quire_digest d;
+	assert_int_equal(quire_blob_put(f->p->qdir, big.ptr, big.len, &d), 0);
+	char *file = quire_blob_path(f->p->qdir, d.s);
+	struct stat st;
+	assert_int_equal(stat(file, &st), 0); /* not packed: the path this test is about */
+	json_t *m2 = json_deep_copy(f->m);
+	json_t *e = json_object_get(json_object_get(m2, "artefacts"), "Book");
+	json_object_set_new(e, "digest", json_string(d.s));
+	json_object_set_new(e, "size", json_integer((json_int_t)big.len));
+	char *old = tu_slurp("out/Book.md");
+
+	size_t w = 0, r = 0;
+	assert_int_equal(quire_out_sync(f->p, m2, f->m, &w, &r), 0);
+	assert_int_equal(w, 1);
+	char *got = tu_slurp("out/Book.md");
+	assert_int_equal(strlen(got), big.len);
+	assert_true(!memcmp(got, big.ptr, big.len));
+	free(got);
+
+	/* One byte changed in the stored file. */
+	assert_int_equal(chmod(file, 0644), 0);
+	int fd = open(file, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "#", 1, 2u << 20), 1);
+	close(fd);
+	assert_int_equal(unlink("out/Book.md"), 0);
+	assert_int_equal(quire_out_sync(f->p, m2, f->m, &w, &r), QUIRE_ECORRUPT);
+	assert_non_null(strstr(quire_error_last(), "the stored output of 'Book' is damaged"));
+	assert_int_equal(lstat("out/Book.md", &st), -1);
+	assert_int_equal(tu_count_dir("out"), 10);
+
+	/* Over the previous revision's file, which stays as it was. */
+	tu_write(".", "out/Book.md", old);
+	assert_int_equal(quire_out_sync(f->p, m2, f->m, &w, &r), QUIRE_ECORRUPT);
+	got = tu_slurp("out/Book.md");
+	assert_string_equal(got, old);
+	assert_int_equal(tu_count_dir("out"), 11);
+	free(got);
+	free(old);
+	free(file);
+	json_decref(m2);
+	quire_buf_release(&big);
+}
+
 int main(void)
 {
 	assert_int_equal(quire_provider_register(&quire_provider_mock), 0);
@@ -475,6 +528,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unwritable_name_fails_others_written, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_removed_artefacts_deleted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_output_copied_whole_never_damaged, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_ids_stay_inside_out, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

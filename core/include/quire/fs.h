@@ -32,6 +32,8 @@ struct quire_fs_stream {
 	int fd, err;
 	char *path, *tmp;
 	size_t size; /* bytes written so far */
+	int lazy;    /* set after open: commit without the fsyncs, as quire_fs_replace does (the
+		      * file is durable after quire_fs_sync_fs) */
 };
 int quire_fs_stream_open(struct quire_fs_stream *w, const char *path, int mode);
 int quire_fs_stream_write(struct quire_fs_stream *w, const void *data, size_t len);
