@@ -347,6 +347,11 @@ int quire_run__make_job(struct runner *r, size_t i, struct job *j);
 void quire_run__prefetch(struct runner *r, const struct quire_node *n,
 			 const struct quire_template *t);
 
+/* Reads the values of the n outputs nodes names (on two threads from 256 on, in groups) into
+ * got (per node; NULL for one that could not be read, which the render reads again and says
+ * why). */
+void quire_run__prefetch_nodes(struct runner *r, const size_t *nodes, size_t n, json_t **got);
+
 /* The value node i's output has in a prompt, read from the store and verified (a new
  * reference); NULL with the error set. */
 json_t *quire_run__load_value(struct runner *r, size_t i);

@@ -484,9 +484,9 @@ json_t *quire_run__load_value(struct runner *r, size_t i)
  * which reads it again and says why. */
 struct prefetch {
 	struct runner *r;
-	const struct quire_node *n;
-	json_t **got;	     /* per dependency (a node named twice is read twice, kept once) */
-	unsigned char *want; /* per dependency: the template reads its producer whole */
+	const size_t *nodes;
+	size_t n;
+	json_t **got; /* per node */
 	_Atomic size_t next;
 };
 
@@ -496,20 +496,17 @@ static void *prefetch_main(void *arg)
 {
 	struct prefetch *f = arg;
 	struct runner *r = f->r;
-	size_t nd = f->n->ndeps;
 	const char *digests[PREFETCH_CHUNK];
 	long long sizes[PREFETCH_CHUNK];
 	size_t at[PREFETCH_CHUNK];
 	struct quire_buf bufs[PREFETCH_CHUNK];
 	int errs[PREFETCH_CHUNK];
-	for (size_t k; (k = atomic_fetch_add(&f->next, PREFETCH_CHUNK)) < nd;) {
+	for (size_t k; (k = atomic_fetch_add(&f->next, PREFETCH_CHUNK)) < f->n;) {
 		size_t m = 0;
-		for (size_t e = k + PREFETCH_CHUNK < nd ? k + PREFETCH_CHUNK : nd; k < e; k++) {
-			size_t i = f->n->deps[k];
-			if (!f->want[k] || r->values[i] || placeable(r, i))
-				continue;
+		for (size_t e = k + PREFETCH_CHUNK < f->n ? k + PREFETCH_CHUNK : f->n; k < e; k++) {
+			size_t i = f->nodes[k];
 			const struct quire_node *up = &r->plan->nodes[i];
-			if (!up->digest[0])
+			if (placeable(r, i) || !up->digest[0])
 				continue; /* the render says why */
 			at[m] = k;
 			digests[m] = up->digest;
@@ -521,7 +518,7 @@ static void *prefetch_main(void *arg)
 				     errs);
 		for (size_t x = 0; x < m; x++) {
 			if (!errs[x])
-				f->got[at[x]] = value_of(r, f->n->deps[at[x]], &bufs[x]);
+				f->got[at[x]] = value_of(r, f->nodes[at[x]], &bufs[x]);
 			quire_buf_release(&bufs[x]);
 		}
 		quire_error_clear();
@@ -529,35 +526,43 @@ static void *prefetch_main(void *arg)
 	return NULL;
 }
 
+void quire_run__prefetch_nodes(struct runner *r, const size_t *nodes, size_t n, json_t **got)
+{
+	struct prefetch f = { r, nodes, n, got, 0 };
+	quire__run_parallel(prefetch_main, &f, n >= 256 ? 2 : 1);
+}
+
 void quire_run__prefetch(struct runner *r, const struct quire_node *n,
 			 const struct quire_template *t)
 {
 	if (n->ndeps < SPLICE_MIN_DEPS)
 		return;
-	struct prefetch f = { r, n, quire__xcalloc(n->ndeps, sizeof(json_t *)),
-			      quire__xcalloc(n->ndeps, 1), 0 };
 	/* Only what the template names whole: a collector whose provider reads its inputs
 	 * itself (exec's {inputs}) renders none of them. */
+	size_t *nodes = quire__xcalloc(n->ndeps, sizeof(size_t)), nn = 0;
 	int last = -1, reads = 0;
-	size_t nwant = 0;
 	for (size_t k = 0; k < n->ndeps; k++) {
 		int up = r->plan->nodes[n->deps[k]].producer;
 		if (up != last)
 			reads = quire_template_reads_all(t, r->p->bp->producers[up].name);
 		last = up;
-		nwant += f.want[k] = (unsigned char)reads;
+		if (reads && !r->values[n->deps[k]])
+			nodes[nn++] = n->deps[k];
 	}
-	if (nwant >= 256)
-		quire__run_parallel(prefetch_main, &f, 2);
-	for (size_t k = 0; k < n->ndeps; k++) {
-		json_t **slot = &r->values[n->deps[k]];
-		if (!*slot)
-			*slot = f.got[k];
-		else
-			json_decref(f.got[k]);
+	if (nn >= 256) {
+		json_t **got = quire__xcalloc(nn, sizeof(json_t *));
+		quire_run__prefetch_nodes(r, nodes, nn, got);
+		for (size_t k = 0; k < nn; k++) {
+			json_t **slot = &r->values[nodes[k]];
+			if (!*slot)
+				*slot = got[k];
+			else
+				json_decref(
+					got[k]); /* a node named twice is read twice, kept once */
+		}
+		free(got);
 	}
-	free(f.got);
-	free(f.want);
+	free(nodes);
 }
 
 static const json_t *artefact_value(void *ud, const char *id)

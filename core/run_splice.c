@@ -142,59 +142,108 @@ static void kept_save(struct runner *r, const char *id, const char *rel, const c
 	quire_buf_release(&b);
 }
 
+/* Outputs read ahead a window at a time: all of a Book's 10,000 scenes held at once, beside
+ * the prompt they make, were 6 MB of a first build's peak. */
+#define WINDOW 256
+
+/* Reads ahead, into win, the outputs of markers x0 to x1 that the kept rendering k cannot
+ * give and the run does not hold. */
+static void read_window(struct runner *r, const struct skel *sk, const struct kept *k, size_t x0,
+			size_t x1, json_t **win)
+{
+	size_t nodes[WINDOW], at[WINDOW], n = 0;
+	json_t *got[WINDOW];
+	for (size_t x = x0; x < x1; x++) {
+		const struct quire_node *u = &r->plan->nodes[sk->node[x]];
+		if (r->values[sk->node[x]] || (k && !strcmp(k->rdig[x], u->digest)))
+			continue;
+		at[n] = x - x0;
+		got[n] = NULL;
+		nodes[n++] = sk->node[x];
+	}
+	quire_run__prefetch_nodes(r, nodes, n, got);
+	for (size_t m = 0; m < n; m++)
+		win[at[m]] = got[m];
+}
+
+/* Puts output x's bytes in place of its marker, the next in skeleton bytes *p to end (see
+ * fill); ahead is its value when read ahead. */
+static int fill_one(struct runner *r, const struct skel *sk, const struct kept *k, size_t x,
+		    const json_t *ahead, const char **p, const char *end, const char **kp,
+		    size_t *koff, struct quire_buf *out, size_t *rlen)
+{
+	const char *m = memchr(*p, MARK_OPEN, (size_t)(end - *p));
+	char want[32];
+	int wl = snprintf(want, sizeof(want), "%c%zu%c", MARK_OPEN, x, MARK_CLOSE);
+	if (!m || (size_t)(end - m) < (size_t)wl || memcmp(m, want, (size_t)wl))
+		return -1;
+	if (quire_buf_add(out, *p, (size_t)(m - *p)))
+		return QUIRE_EIO;
+	if (k) {
+		*koff += (size_t)(m - *kp);
+		*kp = m + wl;
+	}
+	const struct quire_node *n = &r->plan->nodes[sk->node[x]];
+	size_t at = out->len;
+	/* A kept range is used only when it still hashes to the output's digest: the
+	 * range is exactly that output's bytes, so nothing unverified reaches the
+	 * prompt (a damaged length in the kept file makes it read again). */
+	int copied = 0;
+	if (k && *koff <= k->len && k->rlen[x] <= k->len - *koff &&
+	    !strcmp(k->rdig[x], n->digest)) {
+		struct quire_digest rd;
+		quire_hash_bytes(k->text + *koff, k->rlen[x], &rd);
+		copied = !strcmp(rd.s, n->digest);
+		if (copied && quire_buf_add(out, k->text + *koff, k->rlen[x]))
+			return QUIRE_EIO;
+	}
+	if (!copied) {
+		const json_t *v = r->values[sk->node[x]] ? r->values[sk->node[x]] : ahead;
+		json_t *own = v ? NULL : quire_run__load_value(r, sk->node[x]);
+		if (!v && !own)
+			return quire_error_code() ? quire_error_code() : QUIRE_EIO;
+		const json_t *use = v ? v : own;
+		int aerr = quire_buf_add(out, json_string_value(use), json_string_length(use));
+		json_decref(own);
+		if (aerr)
+			return aerr;
+	}
+	if (k)
+		*koff += k->rlen[x];
+	rlen[x] = out->len - at;
+	*p = m + wl;
+	return 0;
+}
+
 /* Puts each output's bytes in place of its marker in skeleton s, into out: copied from the
  * kept rendering k when its range there hashes to the output's digest (k may be NULL), else
- * read and verified. rlen gets each range's length. -1 when s is not the skeleton it seems (a
- * marker out of order), else 0 or the error of an output that could not be read. */
+ * read and verified (with ahead, read ahead by windows). rlen gets each range's length. -1
+ * when s is not the skeleton it seems (a marker out of order), else 0 or the error of an
+ * output that could not be read. */
 static int fill(struct runner *r, const struct quire_buf *s, const struct skel *sk,
-		const struct kept *k, struct quire_buf *out, size_t *rlen)
+		const struct kept *k, int ahead, struct quire_buf *out, size_t *rlen)
 {
 	const char *p = s->ptr, *end = s->ptr + s->len;
 	size_t koff = 0;		    /* where the kept text's next range starts */
 	const char *kp = k ? s->ptr : NULL; /* the skeleton's bytes the kept text mirrors */
-	for (size_t x = 0; x < sk->n; x++) {
-		const char *m = memchr(p, MARK_OPEN, (size_t)(end - p));
-		char want[32];
-		int wl = snprintf(want, sizeof(want), "%c%zu%c", MARK_OPEN, x, MARK_CLOSE);
-		if (!m || (size_t)(end - m) < (size_t)wl || memcmp(m, want, (size_t)wl))
-			return -1;
-		if (quire_buf_add(out, p, (size_t)(m - p)))
-			return QUIRE_EIO;
-		if (k) {
-			koff += (size_t)(m - kp);
-			kp = m + wl;
+	json_t *win[WINDOW] = { 0 };
+	int err = 0;
+	for (size_t x = 0; x < sk->n && !err; x++) {
+		if (x % WINDOW == 0) {
+			for (size_t w = 0; w < WINDOW; w++) {
+				json_decref(win[w]);
+				win[w] = NULL;
+			}
+			if (ahead)
+				read_window(r, sk, k, x, x + WINDOW < sk->n ? x + WINDOW : sk->n,
+					    win);
 		}
-		const struct quire_node *n = &r->plan->nodes[sk->node[x]];
-		size_t at = out->len;
-		/* A kept range is used only when it still hashes to the output's digest: the
-		 * range is exactly that output's bytes, so nothing unverified reaches the
-		 * prompt (a damaged length in the kept file makes it read again). */
-		int copied = 0;
-		if (k && koff <= k->len && k->rlen[x] <= k->len - koff &&
-		    !strcmp(k->rdig[x], n->digest)) {
-			struct quire_digest rd;
-			quire_hash_bytes(k->text + koff, k->rlen[x], &rd);
-			copied = !strcmp(rd.s, n->digest);
-			if (copied && quire_buf_add(out, k->text + koff, k->rlen[x]))
-				return QUIRE_EIO;
-		}
-		if (!copied) {
-			json_t *v = r->values[sk->node[x]];
-			json_t *own = v ? NULL : quire_run__load_value(r, sk->node[x]);
-			if (!v && !own)
-				return quire_error_code() ? quire_error_code() : QUIRE_EIO;
-			const json_t *use = v ? v : own;
-			int aerr =
-				quire_buf_add(out, json_string_value(use), json_string_length(use));
-			json_decref(own);
-			if (aerr)
-				return aerr;
-		}
-		if (k)
-			koff += k->rlen[x];
-		rlen[x] = out->len - at;
-		p = m + wl;
+		err = fill_one(r, sk, k, x, win[x % WINDOW], &p, end, &kp, &koff, out, rlen);
 	}
+	for (size_t w = 0; w < WINDOW; w++)
+		json_decref(win[w]);
+	if (err)
+		return err;
 	if (memchr(p, MARK_OPEN, (size_t)(end - p)))
 		return -1;
 	return quire_buf_add(out, p, (size_t)(end - p)) ? QUIRE_EIO : 0;
@@ -221,12 +270,11 @@ int quire_run__render_spliced(struct runner *r, size_t i, const char *rel,
 		struct kept k = { 0 };
 		int have = kept_load(r, n->id, rel, &k) && !strcmp(k.skel, sd.s) && k.n == sk.n;
 		/* Many to read (no kept copy, or most outputs changed: an outline's change):
-		 * read ahead on two threads in groups, as the usual rendering does. */
+		 * read ahead, a window at a time, on two threads in groups. */
 		size_t changed = 0;
 		for (size_t x = 0; have && x < sk.n; x++)
 			changed += strcmp(k.rdig[x], r->plan->nodes[sk.node[x]].digest) != 0;
-		if (!have || changed >= SPLICE_MIN_DEPS)
-			quire_run__prefetch(r, n, t);
+		int many = !have || changed >= SPLICE_MIN_DEPS;
 		/* Room for the whole prompt at once, from the sizes known (the skeleton's
 		 * markers make it a little more): doubling, a 6 MB prompt held 8 MB. Recorded
 		 * sizes are a hint, not trusted (a damaged index row said a terabyte): none past
@@ -245,7 +293,7 @@ int quire_run__render_spliced(struct runner *r, size_t i, const char *rel,
 		if (quire_buf_reserve(out, need))
 			quire_error_clear(); /* over the cap: fill says so */
 		size_t *rlen = quire__xcalloc(sk.n + 1, sizeof(*rlen));
-		rc = fill(r, &s, &sk, have ? &k : NULL, out, rlen);
+		rc = fill(r, &s, &sk, have ? &k : NULL, many, out, rlen);
 		if (rc == 0)
 			kept_save(r, n->id, rel, sd.s, out->ptr + start, out->len - start, &sk,
 				  rlen);
