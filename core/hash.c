@@ -66,18 +66,26 @@ void quire_bytes_hex(const unsigned char in[32], char out[65])
 	out[64] = '\0';
 }
 
-static int hexval(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
+/* Each byte's value as a lower-case hex digit plus one, 0 when it is none: a lookup where four
+ * comparisons per digit were 3% of a 10k no-op run (reading the stat cache). */
+static const unsigned char hexval1[256] = {
+	['0'] = 1,  ['1'] = 2,	['2'] = 3,  ['3'] = 4,	['4'] = 5,  ['5'] = 6,
+	['6'] = 7,  ['7'] = 8,	['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12,
+	['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
 
 int quire_hex_bytes(const char *hex, unsigned char out[32])
 {
+	const unsigned char *h = (const unsigned char *)hex;
 	for (int i = 0; i < 32; i++) {
-		int hi = hexval(hex[2 * i]), lo = hi < 0 ? -1 : hexval(hex[2 * i + 1]);
-		if (lo < 0)
+		/* Digit by digit: a shorter string ends at its NUL, never read past. */
+		unsigned hi = hexval1[h[2 * i]];
+		if (!hi)
 			return 0;
-		out[i] = (unsigned char)(hi * 16 + lo);
+		unsigned lo = hexval1[h[2 * i + 1]];
+		if (!lo)
+			return 0;
+		out[i] = (unsigned char)((hi - 1) << 4 | (lo - 1));
 	}
 	return 1;
 }

@@ -10,15 +10,13 @@
 
 struct quire_digest;
 
-/* One row held in memory. Loaded rows point into the mapped file; rows put since into the
- * cache's arena. */
+/* One row held in memory: its path in the cache's arena, its digest's bytes. */
 struct quire__srow {
-	const char *path;   /* pathlen bytes, not NUL-terminated in the file */
-	const char *digest; /* QUIRE_DIGEST_STRLEN - 1 bytes */
-	uint64_t hash;
+	const char *path; /* pathlen bytes, not NUL-terminated */
 	uint32_t pathlen;
 	uint32_t changed; /* put since the file was read: written out on release */
 	int64_t size, mtime_ns, ino, recorded_ns;
+	unsigned char digest[32];
 };
 
 /* Zero-initialised but for qdir (borrowed: the .quire directory). */
@@ -29,9 +27,8 @@ struct quire__statcache {
 	struct quire__table paths; /* the rows by path */
 	int rows_loaded, rows_dirty;
 	size_t file_lines; /* rows read from the file, repeats included (0: no usable file) */
-	const char *map;   /* the file mapped read-only: loaded rows point into it */
-	size_t maplen;
-	struct quire__arena arena; /* the paths and digests of rows put since the load */
+	size_t file_size;  /* its size as read */
+	struct quire__arena arena; /* the rows' paths */
 };
 
 /* Reads the file now (lookups read it at the first one); afterwards, until the next put,
