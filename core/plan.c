@@ -414,7 +414,7 @@ static int decide(struct quire_plan *plan, const struct quire_project *p, size_t
 			return err;
 		const char *dr = jstr(full, "draft");
 		if (dr && quire_digest_valid(dr))
-			memcpy(n->draft, dr, QUIRE_DIGEST_STRLEN);
+			n->draft = quire__arena_copy(&plan->index->ids, dr, strlen(dr));
 		/* Notes given since its output was made: the revision is a take of its own, so
 		 * the draft it revises stays a take ('edit ID --take N' goes back to it). */
 		if (json_array_size(n->feedback) > recorded_feedback(full)) {
@@ -459,7 +459,8 @@ static int decide(struct quire_plan *plan, const struct quire_project *p, size_t
 		ups_clean &= !plan->nodes[n->deps[k]].dirty && plan->nodes[n->deps[k]].digest[0];
 	int same_fp = 0;
 	if (ups_clean) {
-		err = quire_plan_match(plan, p, i, row, 1, &n->fp, NULL, &same_fp);
+		struct quire_digest fp;
+		err = quire_plan_match(plan, p, i, row, 1, &fp, NULL, &same_fp);
 		/* An upstream output that cannot be read for its fields: the run reads it again
 		 * and says what is wrong; planning goes on. */
 		if (err == QUIRE_ECORRUPT || err == QUIRE_ENOTFOUND || err == QUIRE_EIO) {

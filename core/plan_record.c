@@ -119,7 +119,7 @@ int quire__plan_record(const struct quire_plan *plan, const struct quire_project
 	quire_buf_puts(&c, ",\"definition\":");
 	put_digest(&c, pr->def_digest);
 	/* Only feedback recorded with its draft has one: older records hash as they did. */
-	if (n->draft[0] && json_array_size(n->feedback)) {
+	if (n->draft && json_array_size(n->feedback)) {
 		quire_buf_puts(&c, ",\"draft\":");
 		put_digest(&c, n->draft);
 	}

@@ -639,7 +639,7 @@ static int render_file(struct runner *r, size_t i, const char *rel, struct quire
 		json_array_foreach(n->feedback, k, f)
 			quire_buf_printf(&fb, "%s%s", k ? "\n" : "", json_string_value(f));
 		int has_draft = 0;
-		if (n->draft[0] && json_array_size(n->feedback) && quire_template_reads(t, "draft"))
+		if (n->draft && json_array_size(n->feedback) && quire_template_reads(t, "draft"))
 			err = read_draft(r, n, &draft, &has_draft);
 		struct quire_render_ctx c = {
 			.bp = r->p->bp,

@@ -171,7 +171,7 @@ static json_t *entry_data(struct runner *r, size_t i, const struct quire_digest 
 	json_object_set_new(d, "take", json_integer(n->take));
 	json_object_set_new(d, "feedback",
 			    n->feedback ? json_deep_copy(n->feedback) : json_array());
-	if (n->draft[0] && json_array_size(n->feedback))
+	if (n->draft && json_array_size(n->feedback))
 		json_object_set_new(d, "draft", json_string(n->draft));
 	if (pr->review)
 		json_object_set_new(d, "review_required", json_true());

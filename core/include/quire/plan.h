@@ -17,37 +17,39 @@ struct quire_project;
 
 struct quire_node {
 	int producer;
+	/* Flags, a byte each: 10,000 nodes are held at once (at 400 bytes a node, 4 MB of a 10k
+	 * no-op's peak). */
+	unsigned char selected; /* a target or a dependency of one */
+	unsigned char dirty;
+	unsigned char have_fp;	      /* fingerprint known at plan time (every upstream clean) */
+	unsigned char feedback_round; /* notes came after its output: a new take revises it */
+	unsigned char pinned;	      /* a hand edit: never regenerated until released */
+	unsigned char missing;	      /* its recorded output's blob is not in the store */
+	unsigned char pending_review; /* its output waits for 'quire edit ID --approve' */
+	unsigned char waiting;	      /* dirty, but an upstream awaits review: it cannot run yet */
+	unsigned char behind_review;  /* a hand edit whose upstream awaits review: what uses it
+				       * waits too, or a hand edit would walk around the review
+				       * gate */
+	unsigned char cached; /* dirty, and a run would take it from a cache: 1 the local action
+			       * cache, 2 the shared one (quire_plan_mark_cached), 3 another shard
+			       * makes it (run --shard): never paid here */
 	long long idx[QUIRE_MAX_DIMS];
 	char *id;
 	size_t *deps; /* upstream nodes, in the order of the producer's uses */
 	size_t ndeps;
 	size_t *rdeps; /* downstream nodes */
 	size_t nrdeps;
-	int selected; /* a target or a dependency of one */
-	int dirty;
 	char **reasons;
 	size_t nreasons;
 	const struct quire_mrow *entry; /* the current revision's row (borrowed from plan->base) */
-	int have_fp;			/* fingerprint known at plan time (every upstream clean) */
-	struct quire_digest fp;
 	char digest[QUIRE_DIGEST_STRLEN]; /* output digest when known ("" otherwise) */
 	long long size;			  /* its size in bytes when known, else -1 */
-	long long take;	    /* take number entering the fingerprint (0 for the first) */
-	json_t *feedback;   /* review feedback history entering the fingerprint (an array
-			     * owned by the plan), NULL when there is none */
-	int feedback_round; /* notes came after its output: a new take revises it */
-	char draft[QUIRE_DIGEST_STRLEN]; /* with feedback: the output the latest note was
-					  * given on, which a revision revises ({{draft}}) */
-	int pinned;			 /* a hand edit: never regenerated until released */
-	int missing;			 /* its recorded output's blob is not in the store */
-	int pending_review;		 /* its output waits for 'quire edit ID --approve' */
-	int waiting;	      /* dirty, but an upstream awaits review: it cannot run yet */
-	int behind_review;    /* a hand edit whose upstream awaits review: what uses it waits
-			       * too, or a hand edit would walk around the review gate */
+	long long take;	      /* take number entering the fingerprint (0 for the first) */
+	json_t *feedback;     /* review feedback history entering the fingerprint (an array
+			       * owned by the plan), NULL when there is none */
+	const char *draft;    /* with feedback: the output the latest note was given on, which a
+			       * revision revises ({{draft}}; owned by the plan), else NULL */
 	const char *awaiting; /* waiting: the id whose review it waits for (borrowed) */
-	int cached;	      /* dirty, and a run would take it from a cache: 1 the local
-			       * action cache, 2 the shared one (quire_plan_mark_cached), 3
-			       * another shard makes it (run --shard): never paid here */
 };
 
 struct quire_plan {
