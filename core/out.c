@@ -609,6 +609,10 @@ static int damaged(const struct put *t)
  * missing: the usual read says which), else 1 with t's error set on failure. */
 static int put_streamed(const struct putter *w, struct put *t)
 {
+	/* A digest is a name in the store only when it is one (a revision's may be damaged or
+	 * hostile): anything else is refused by the usual read. */
+	if (!quire_digest_valid(t->digest))
+		return 0;
 	char *src = quire_blob_path(w->p->qdir, t->digest);
 	int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (in < 0) {

@@ -484,6 +484,15 @@ static void test_large_output_copied_whole_never_damaged(void **state)
 	assert_int_equal(strlen(got), big.len);
 	assert_true(!memcmp(got, big.ptr, big.len));
 	free(got);
+	/* And as a new file. */
+	assert_int_equal(unlink("out/Book.md"), 0);
+	assert_int_equal(quire_out_sync(f->p, m2, f->m, &w, &r), 0);
+	assert_int_equal(w, 1);
+	got = tu_slurp("out/Book.md");
+	assert_int_equal(strlen(got), big.len);
+	assert_true(!memcmp(got, big.ptr, big.len));
+	free(got);
+	assert_int_equal(tu_count_dir("out"), 11);
 
 	/* One byte changed in the stored file. */
 	assert_int_equal(chmod(file, 0644), 0);
@@ -510,6 +519,38 @@ static void test_large_output_copied_whole_never_damaged(void **state)
 	quire_buf_release(&big);
 }
 
+/* A manifest's digest is never a path: one that is no sha256 digest (a hostile or damaged
+ * revision) is refused, and nothing outside the store is read into out/. */
+static void test_digest_not_a_path(void **state)
+{
+	struct fx *f = *state;
+	struct quire_buf big = QUIRE_BUF_INIT;
+	for (int k = 0; big.len < 8192; k++)
+		quire_buf_printf(&big, "not for out/ %d\n", k);
+	tu_write(f->dir, "secret.txt", big.ptr);
+	/* .quire/blobs/sha256/ + "..", "/", then the rest: the project's own directory. */
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s/blobs/sha256", f->p->qdir);
+	mkdir(dir, 0755);
+	const char *const digests[] = { "sha256:../../secret.txt", "x" };
+	for (size_t k = 0; k < 2; k++) {
+		json_t *m2 = json_deep_copy(f->m);
+		json_t *e = json_object_get(json_object_get(m2, "artefacts"), "Book");
+		json_object_set_new(e, "digest", json_string(digests[k]));
+		json_object_del(e, "size");
+		assert_int_equal(unlink("out/Book.md"), 0);
+		size_t w = 0, r = 0;
+		assert_int_not_equal(quire_out_sync(f->p, m2, f->m, &w, &r), 0);
+		assert_non_null(strstr(quire_error_last(), "not a sha256 digest"));
+		struct stat st;
+		assert_int_equal(lstat("out/Book.md", &st), -1);
+		assert_int_equal(tu_count_dir("out"), 10);
+		json_decref(m2);
+		assert_int_equal(quire_out_sync(f->p, f->m, f->m, &w, &r), 0);
+	}
+	quire_buf_release(&big);
+}
+
 int main(void)
 {
 	assert_int_equal(quire_provider_register(&quire_provider_mock), 0);
@@ -530,6 +571,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_removed_artefacts_deleted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_output_copied_whole_never_damaged, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_digest_not_a_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_ids_stay_inside_out, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
