@@ -379,6 +379,24 @@ int quire_fs_create_new(const char *dir, const char *path, const void *data, siz
 #endif
 }
 
+int quire_fs_link_new(int fd, size_t len, const char *path)
+{
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	struct quire_fs_stream w;
+	int err = quire_fs_stream_open(&w, path, 0644);
+	w.lazy = 1;
+	if (!err)
+		err = quire_fs_stream_copy(&w, fd, 0, len);
+	if (err)
+		quire_fs_stream_abort(&w);
+	else
+		err = quire_fs_stream_commit(&w);
+	return err;
+}
+
 int quire_fs_append_if_size(const char *path, size_t size, const void *data, size_t len)
 {
 	int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);

@@ -605,8 +605,11 @@ static int damaged(const struct put *t)
 /* Copies a blob the store keeps as a file of its own (a large one) into t's file a piece at
  * a time, hashed on the way, and puts it in place only when it hashes to its digest: an
  * output of hundreds of MB (audio, a Book) is not held in memory to be written, nor a 6 MB
- * one in an 8 MB buffer at a first build's peak. 0 when the blob is no such file (packed, or
- * missing: the usual read says which), else 1 with t's error set on failure. */
+ * one in an 8 MB buffer at a first build's peak. A new file is written unnamed and linked
+ * under its name (nothing half-written is ever seen in out/, nor left there by a crash), a
+ * changed one through a temp file renamed over it. 0 when the blob is no such file (packed,
+ * missing, or small: the usual read says which, the pack first), else 1 with t's error set
+ * on failure. */
 static int put_streamed(const struct putter *w, struct put *t)
 {
 	/* A digest is a name in the store only when it is one (a revision's may be damaged or
@@ -615,15 +618,29 @@ static int put_streamed(const struct putter *w, struct put *t)
 		return 0;
 	char *src = quire_blob_path(w->p->qdir, t->digest);
 	int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	if (in >= 0 &&
+	    (fstat(in, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < QUIRE_PACK_MAX)) {
+		close(in);
+		in = -1;
+	}
 	if (in < 0) {
 		free(src);
 		return 0;
 	}
-	struct quire_fs_stream s;
-	int err = quire_fs_stream_open(&s, t->path, 0644);
-	s.lazy = 1; /* as every other out/ file: durable at the sync after them all */
+	int fd = -1, err = 0;
+	struct quire_fs_stream s = { .fd = -1 };
+#ifdef O_TMPFILE
+	if (!t->exists)
+		fd = open(w->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+#endif
+	if (fd < 0) {
+		err = quire_fs_stream_open(&s, t->path, 0644);
+		s.lazy = 1; /* as every other out/ file: durable at the sync after them all */
+	}
 	struct quire_hasher *h = quire_hasher_new();
 	char buf[65536];
+	size_t off = 0;
 	while (!err) {
 		ssize_t n = read(in, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
@@ -634,7 +651,12 @@ static int put_streamed(const struct putter *w, struct put *t)
 		if (n <= 0)
 			break;
 		quire_hasher_update(h, buf, (size_t)n);
-		err = quire_fs_stream_write(&s, buf, (size_t)n);
+		if (fd < 0)
+			err = quire_fs_stream_write(&s, buf, (size_t)n);
+		else if (quire_fs_pwrite_all(fd, buf, (size_t)n, off) < 0)
+			err = quire_error_set(quire__io_code(errno), "cannot write '%s': %s",
+					      t->path, strerror(errno));
+		off += (size_t)n;
 	}
 	close(in);
 	free(src);
@@ -646,10 +668,15 @@ static int put_streamed(const struct putter *w, struct put *t)
 				t->digest, d.s);
 		err = damaged(t);
 	}
-	if (err)
+	if (fd >= 0) {
+		if (!err)
+			err = quire_fs_link_new(fd, off, t->path);
+		close(fd); /* an unnamed file not linked is freed with its descriptor */
+	} else if (err) {
 		quire_fs_stream_abort(&s);
-	else
+	} else {
 		err = quire_fs_stream_commit(&s);
+	}
 	if (err) {
 		t->err = err;
 		t->msg = quire__xstrdup(quire_error_last());
@@ -684,7 +711,7 @@ static void put_one(const struct putter *w, struct put *t, const struct quire_bu
 
 /* Files in groups: the packed blobs of a group are read under one lock and one read
  * transaction (read one by one, four threads queued on the pack's lock); a large one is
- * read alone when its file is written (a group of them held at once would be the largest
+ * copied alone when its file is written (a group of them held at once would be the largest
  * outputs sixteen times over). */
 #define PUT_CHUNK 16
 

@@ -129,6 +129,31 @@ static void test_create_new_only_creates(void **state)
 	free(qd);
 }
 
+/* An unnamed file put in place: linked when the name is free; when a file took the name
+ * meanwhile, copied over it through a temp file, nothing left behind either way. */
+static void test_link_new(void **state)
+{
+	struct fx *f = *state;
+	char *p = path_in(f, "out.md");
+	static const char data[] = "made unnamed\n";
+	for (int taken = 0; taken < 2; taken++) {
+		int fd = open(f->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+		if (fd < 0)
+			skip(); /* a file system without O_TMPFILE */
+		assert_int_equal(quire_fs_pwrite_all(fd, data, sizeof(data) - 1, 0), 0);
+		if (taken)
+			tu_write(f->dir, "out.md", "someone else's\n");
+		assert_int_equal(quire_fs_link_new(fd, sizeof(data) - 1, p), 0);
+		close(fd);
+		char *got = tu_slurp(p);
+		assert_string_equal(got, data);
+		free(got);
+		assert_int_equal(tu_count_dir(f->dir), 1);
+		assert_int_equal(unlink(p), 0);
+	}
+	free(p);
+}
+
 static void test_write_atomic_mode_bits(void **state)
 {
 	struct fx *f = *state;
@@ -513,6 +538,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stream_write_copy_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_atomic_mode_bits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_new_only_creates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link_new, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_atomic_replaces_symlink_not_target,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_atomic_missing_dir_fails, setup,

@@ -75,6 +75,12 @@ int quire_fs_append_if_size(const char *path, size_t size, const void *data, siz
  * quire_fs_replace. Sets no error message. */
 int quire_fs_create_new(const char *dir, const char *path, const void *data, size_t len, int mode);
 
+/* Puts the unnamed file fd (opened O_RDWR | O_TMPFILE in path's directory, holding len
+ * bytes) in place as path, without fsync: linked under its name, or, when something is there
+ * by now (or /proc is missing), copied into a temp file renamed over it, as
+ * quire_fs_replace does. */
+int quire_fs_link_new(int fd, size_t len, const char *path);
+
 /* Creates or rewrites path in place with data, without temp file or fsync (scratch files). */
 int quire_fs_write_file(const char *path, const void *data, size_t len, int mode);
 
