@@ -27,27 +27,46 @@ char *quire_out_name(const char *id, const json_t *entry)
 	return quire_id_filename(id, json_string_value(json_object_get(entry, "ext")));
 }
 
-/* One artefact's out/ file, checked against the blob it must hold. */
+/* One artefact's out/ file, checked against the blob it must hold: 96 bytes, so that 10,000
+ * of them are not put on a huge page (an int per flag and the digest as text were 176). */
 struct item {
 	const char *id;
 	const char *digest;
 	json_int_t size;	   /* -1: not recorded */
 	const char *rel;	   /* "out/NAME" (the stat cache's key), in the sync's arena */
-	const char *name;	   /* NAME, inside rel */
 	int64_t fsize, mtime, ino; /* what was there (have_stat) */
-	int64_t stat_ns;	   /* just before the stat: when the stat cache records it */
-	int have_stat, exists, regular, ok;
-	int hashed;  /* hashed now: d goes into the stat cache */
-	int trusted; /* found in place by the check before the run (quire_out_seen): not looked at
-		      */
-	int have_d;  /* d holds the file's digest (hashed, or from the stat cache) */
-	struct quire_digest d;
+	unsigned char have_stat, exists, regular, ok;
+	unsigned char hashed;  /* hashed now: d goes into the stat cache */
+	unsigned char trusted; /* found in place by the check before the run (quire_out_seen):
+				* not looked at */
+	unsigned char have_d;  /* d holds the file's digest (hashed, or from the stat cache) */
+	unsigned char d[32];
 };
+
+struct checker {
+	struct quire_store *store;
+	const char *dir;
+	int dirfd;
+	size_t name_at;	 /* where NAME starts in each item's rel */
+	int64_t stat_ns; /* before any stat: when the stat cache records what was hashed */
+	struct item *v;
+	size_t n;
+	_Atomic size_t next;
+};
+
+/* t's file's digest, which it has (have_d). */
+static struct quire_digest item_digest(const struct item *t)
+{
+	struct quire_digest d;
+	memcpy(d.s, "sha256:", 7);
+	quire_bytes_hex(t->d, d.s + 7);
+	return d;
+}
 
 /* Whether it is a regular file (not a symlink) holding exactly the blob's content. The stat
  * cache answers for files unchanged since they were last hashed, so a no-op run does not
  * read out/. Safe on several threads: nothing is written (see check_all). */
-static void check_one(struct quire_store *store, const char *dir, int dirfd, struct item *t)
+static void check_one(const struct checker *c, struct item *t)
 {
 	if (t->trusted) {
 		t->exists = t->regular = t->ok = 1;
@@ -55,11 +74,11 @@ static void check_one(struct quire_store *store, const char *dir, int dirfd, str
 	}
 	struct stat st;
 	char *path = NULL;
+	const char *name = t->rel + c->name_at;
 	/* Relative to out/ held open: one name to walk, not the whole path. */
-	t->stat_ns = quire__now_ns();
-	int rc = dirfd >= 0 && !strchr(t->name, '/')
-			 ? fstatat(dirfd, t->name, &st, AT_SYMLINK_NOFOLLOW)
-			 : lstat(path = quire__path_join(dir, t->name), &st);
+	int rc = c->dirfd >= 0 && !strchr(name, '/')
+			 ? fstatat(c->dirfd, name, &st, AT_SYMLINK_NOFOLLOW)
+			 : lstat(path = quire__path_join(c->dir, name), &st);
 	t->exists = rc == 0;
 	t->regular = rc == 0 && S_ISREG(st.st_mode);
 	if (rc < 0 || !S_ISREG(st.st_mode) || (t->size >= 0 && st.st_size != t->size))
@@ -68,29 +87,21 @@ static void check_one(struct quire_store *store, const char *dir, int dirfd, str
 	t->fsize = (int64_t)st.st_size;
 	t->mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 	t->ino = (int64_t)st.st_ino;
-	if (!store || !quire_store_stat_get(store, t->rel, t->fsize, t->mtime, t->ino, &t->d)) {
+	struct quire_digest d;
+	if (!c->store || !quire_store_stat_get(c->store, t->rel, t->fsize, t->mtime, t->ino, &d)) {
 		if (!path)
-			path = quire__path_join(dir, t->name);
-		if (quire_hash_file(path, &t->d, NULL) < 0) {
+			path = quire__path_join(c->dir, name);
+		if (quire_hash_file(path, &d, NULL) < 0) {
 			quire_error_clear();
 			goto out;
 		}
 		t->hashed = 1;
 	}
-	t->have_d = 1;
-	t->ok = !strcmp(t->d.s, t->digest);
+	t->have_d = quire_hex_bytes(d.s + 7, t->d);
+	t->ok = !strcmp(d.s, t->digest);
 out:
 	free(path);
 }
-
-struct checker {
-	struct quire_store *store;
-	const char *dir;
-	int dirfd;
-	struct item *v;
-	size_t n;
-	_Atomic size_t next;
-};
 
 static void *checker_main(void *arg)
 {
@@ -98,21 +109,26 @@ static void *checker_main(void *arg)
 	/* In blocks: one atomic per 64 files. */
 	for (size_t k; (k = atomic_fetch_add(&c->next, 64)) < c->n;)
 		for (size_t e = k + 64 < c->n ? k + 64 : c->n; k < e; k++)
-			check_one(c->store, c->dir, c->dirfd, &c->v[k]);
+			check_one(c, &c->v[k]);
 	return NULL;
 }
 
 /* Checks every file on two threads (a no-op run's out/ check is a stat and a stat-cache
- * lookup per file), then records the files it had to hash in the stat cache, here. */
+ * lookup per file), then records the files it had to hash in the stat cache, here, as of a
+ * time before the first stat (earlier than each file's own: never trusted sooner). */
 static void check_all(struct checker *c)
 {
 	if (c->store)
 		quire_store_stat_load(c->store);
+	c->stat_ns = quire__now_ns();
 	quire__run_parallel(checker_main, c, c->n >= 256 ? 2 : 1);
 	for (size_t k = 0; c->store && k < c->n; k++) {
 		const struct item *t = &c->v[k];
-		if (t->hashed && quire_store_stat_put_at(c->store, t->rel, t->fsize, t->mtime,
-							 t->ino, &t->d, t->stat_ns) < 0)
+		if (!t->hashed || !t->have_d)
+			continue;
+		struct quire_digest d = item_digest(t);
+		if (quire_store_stat_put_at(c->store, t->rel, t->fsize, t->mtime, t->ino, &d,
+					    c->stat_ns) < 0)
 			quire_error_clear();
 	}
 }
@@ -426,7 +442,9 @@ static int check_seen(const struct quire_project *p, struct quire_store *store, 
 	struct quire_mout *now = NULL;
 	size_t nnow = quire_manifest_outputs(m, base, &now), alloc = 0;
 	int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	struct checker c = { .store = store, .dir = dir, .dirfd = dirfd };
+	struct checker c = {
+		.store = store, .dir = dir, .dirfd = dirfd, .name_at = strlen(p->out_dir) + 1
+	};
 	struct quire__arena names = { 0 };
 	struct quire_buf nb = QUIRE_BUF_INIT;
 	c.v = quire__xcalloc_big(nnow + 1, sizeof(*c.v));
@@ -438,10 +456,8 @@ static int check_seen(const struct quire_project *p, struct quire_store *store, 
 		quire_buf_reset(&nb);
 		quire_buf_puts(&nb, p->out_dir);
 		quire_buf_putc(&nb, '/');
-		size_t at = nb.len;
 		quire_id_filename_add(&nb, now[k].id, now[k].ext);
 		t->rel = quire__arena_copy(&names, nb.ptr, nb.len);
-		t->name = t->rel + at;
 	}
 	quire_buf_release(&nb);
 	/* A check changes nothing, not even the stat cache; a command's check before it starts
@@ -465,12 +481,13 @@ static int check_seen(const struct quire_project *p, struct quire_store *store, 
 		struct item *t = &c.v[k];
 		if (t->ok || !t->regular)
 			continue;
-		char *path = quire__path_join(dir, t->name);
-		if (!replaceable(&acc, path, t->digest, t->have_d ? &t->d : NULL)) {
+		const char *name = t->rel + c.name_at;
+		char *path = quire__path_join(dir, name);
+		struct quire_digest td = t->have_d ? item_digest(t) : (struct quire_digest){ "" };
+		if (!replaceable(&acc, path, t->digest, t->have_d ? &td : NULL)) {
 			int gone = 0;
 			char *nowname = fate(p, t->id, now[k].ext, &gone);
-			add_conflict(out, n, &alloc, p->out_dir, t->name, t->id, gone, nowname,
-				     path);
+			add_conflict(out, n, &alloc, p->out_dir, name, t->id, gone, nowname, path);
 			free(nowname);
 		}
 		free(path);
@@ -781,7 +798,9 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 	struct putter w = { .p = p, .dir = dir };
 	size_t alloc = 0;
 	int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	struct checker c = { .store = store, .dir = dir, .dirfd = dirfd };
+	struct checker c = {
+		.store = store, .dir = dir, .dirfd = dirfd, .name_at = strlen(p->out_dir) + 1
+	};
 	/* Names in one arena, paths made only for the files that are hashed or written: three
 	 * allocations per artefact were a third of a 100k no-op run's out/ check. */
 	struct quire__arena names = { 0 };
@@ -795,10 +814,8 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 		quire_buf_reset(&nb);
 		quire_buf_puts(&nb, p->out_dir);
 		quire_buf_putc(&nb, '/');
-		size_t at = nb.len;
 		quire_id_filename_add(&nb, now[k].id, now[k].ext);
 		t->rel = quire__arena_copy(&names, nb.ptr, nb.len);
-		t->name = t->rel + at;
 	}
 	quire_buf_release(&nb);
 	trust_seen(c.v, c.n, seen);
@@ -806,15 +823,18 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 	/* Both lists are sorted by id: the digest each file was written for, by a merge. */
 	for (size_t k = 0, j = 0; k < c.n; k++) {
 		struct item *t = &c.v[k];
+		const char *name = t->rel + c.name_at;
 		if (!t->ok && t->regular) {
 			while (j < nthen && strcmp(then[j].id, t->id) < 0)
 				j++;
 			const char *was =
 				j < nthen && !strcmp(then[j].id, t->id) ? then[j].digest : NULL;
-			char *path = quire__path_join(dir, t->name);
-			int keep = !replaceable(&acc, path, was, t->have_d ? &t->d : NULL);
+			char *path = quire__path_join(dir, name);
+			struct quire_digest td =
+				t->have_d ? item_digest(t) : (struct quire_digest){ "" };
+			int keep = !replaceable(&acc, path, was, t->have_d ? &td : NULL);
 			if (keep)
-				add_conflict(&conf, &nconf, &aconf, p->out_dir, t->name, t->id, 0,
+				add_conflict(&conf, &nconf, &aconf, p->out_dir, name, t->id, 0,
 					     NULL, path);
 			free(path);
 			if (keep)
@@ -822,7 +842,7 @@ int quire_out_sync_cached(const struct quire_project *p, struct quire_store *sto
 		}
 		if (!t->ok) {
 			QUIRE_GROW(w.v, alloc, w.n + 1);
-			w.v[w.n++] = (struct put){ quire__path_join(dir, t->name),
+			w.v[w.n++] = (struct put){ quire__path_join(dir, name),
 						   t->id,
 						   t->digest,
 						   t->exists,
