@@ -684,6 +684,14 @@ int quire_blob_read(const char *qdir, const char *digest, struct quire_buf *buf,
 	return err;
 }
 
+int quire_blob_damaged(const char *id)
+{
+	return quire_error_set(QUIRE_ECORRUPT,
+			       "the stored output of '%s' is damaged (%s): 'quire fsck --repair' "
+			       "removes it, and the next run makes it again",
+			       id, quire_error_last());
+}
+
 long long quire_blob_size(const char *qdir, const char *digest)
 {
 	struct quire_buf b = QUIRE_BUF_INIT;

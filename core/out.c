@@ -611,14 +611,6 @@ struct putter {
 	_Atomic size_t next;
 };
 
-static int damaged(const struct put *t)
-{
-	return quire_error_set(QUIRE_ECORRUPT,
-			       "the stored output of '%s' is damaged (%s): 'quire fsck --repair' "
-			       "removes it, and the next run makes it again",
-			       t->id, quire_error_last());
-}
-
 /* Copies a blob the store keeps as a file of its own (a large one) into t's file a piece at
  * a time, hashed on the way, and puts it in place only when it hashes to its digest: an
  * output of hundreds of MB (audio, a Book) is not held in memory to be written, nor a 6 MB
@@ -683,7 +675,7 @@ static int put_streamed(const struct putter *w, struct put *t)
 	if (!err && strcmp(d.s, t->digest)) {
 		quire_error_set(QUIRE_ECORRUPT, "blob %s is corrupt (its content hashes to %s)",
 				t->digest, d.s);
-		err = damaged(t);
+		err = quire_blob_damaged(t->id);
 	}
 	if (fd >= 0) {
 		if (!err)
@@ -715,7 +707,7 @@ static void put_one(const struct putter *w, struct put *t, const struct quire_bu
 		b = &own;
 	}
 	if (err == QUIRE_ECORRUPT || err == QUIRE_ENOTFOUND)
-		err = damaged(t);
+		err = quire_blob_damaged(t->id);
 	/* rename() replaces a symlink itself, so nothing outside out/ is written. */
 	if (!err && (t->exists || quire_fs_create_new(w->dir, t->path, b->ptr, b->len, 0644) < 0))
 		err = quire_fs_replace(t->path, b->ptr, b->len, 0644);

@@ -422,15 +422,6 @@ static void on_progress(void *ud, long long units, const char *unit)
 	atomic_store(&j->units, units);
 }
 
-/* Says that id's stored output is damaged or gone (QUIRE_ECORRUPT), with the store's reason. */
-static int damaged(const char *id)
-{
-	return quire_error_set(QUIRE_ECORRUPT,
-			       "the stored output of '%s' is damaged (%s): 'quire fsck --repair' "
-			       "removes it, and the next run makes it again",
-			       id, quire_error_last());
-}
-
 /* Whether node i's output can be placed in a prompt; -1 with the error set when not. */
 static int placeable(struct runner *r, size_t i)
 {
@@ -472,7 +463,7 @@ json_t *quire_run__load_value(struct runner *r, size_t i)
 						      RENDER_CAP)
 				 : quire_blob_read(r->p->qdir, n->digest, &b, RENDER_CAP, 1);
 	if (err == QUIRE_ECORRUPT || err == QUIRE_ENOTFOUND)
-		damaged(n->id);
+		quire_blob_damaged(n->id);
 	json_t *v = err ? NULL : value_of(r, i, &b);
 	quire_buf_release(&b);
 	return v;

@@ -90,6 +90,10 @@ void quire_blob_read_many(const char *qdir, int dirfd, const char *const *digest
 int quire_blob_read(const char *qdir, const char *digest, struct quire_buf *buf, size_t cap,
 		    int verify);
 
+/* Says that artefact id's stored output is damaged or gone: QUIRE_ECORRUPT, with the store's
+ * reason (the last error) and the way out. */
+int quire_blob_damaged(const char *id);
+
 /* The blob's size, or -1 when the store lacks it. */
 long long quire_blob_size(const char *qdir, const char *digest);
 
